@@ -1,0 +1,161 @@
+//! The arguments of `#[depends(...)]` and of the parameter attribute `#[dep(...)]`.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{LitStr, Token};
+
+/// A scope named in an attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScopeArg {
+    App,
+    Request,
+    Handler,
+}
+
+impl ScopeArg {
+    fn parse(lit: &LitStr) -> syn::Result<Self> {
+        match lit.value().as_str() {
+            "app" => Ok(ScopeArg::App),
+            "request" => Ok(ScopeArg::Request),
+            "handler" => Ok(ScopeArg::Handler),
+            "function" => Err(syn::Error::new(
+                lit.span(),
+                "unknown scope `function`; FastAPI's `scope=\"function\"` is `scope = \"handler\"` here",
+            )),
+            other => Err(syn::Error::new(
+                lit.span(),
+                format!("unknown scope `{other}`; expected one of: `app`, `request`, `handler`"),
+            )),
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ScopeArg::App => "App",
+            ScopeArg::Request => "Request",
+            ScopeArg::Handler => "Handler",
+        }
+    }
+}
+
+/// `#[depends(scope = "...", crate = "...")]`
+#[derive(Default)]
+pub(crate) struct DependsArgs {
+    pub(crate) scope: Option<(ScopeArg, Span)>,
+    pub(crate) krate: Option<syn::Path>,
+}
+
+const DEPENDS_KEYS: &str = "expected one of: `scope`, `crate`";
+
+pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs> {
+    let mut args = DependsArgs::default();
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("scope") {
+            if args.scope.is_some() {
+                return Err(meta.error("`scope` set twice"));
+            }
+            let lit: LitStr = meta.value()?.parse()?;
+            args.scope = Some((ScopeArg::parse(&lit)?, lit.span()));
+            Ok(())
+        } else if meta.path.is_ident("crate") {
+            if args.krate.is_some() {
+                return Err(meta.error("`crate` set twice"));
+            }
+            let lit: LitStr = meta.value()?.parse()?;
+            args.krate = Some(lit.parse()?);
+            Ok(())
+        } else {
+            let name = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            Err(meta.error(format!("unknown argument `{name}`; {DEPENDS_KEYS}")))
+        }
+    });
+    parser.parse2(tokens)?;
+    Ok(args)
+}
+
+/// `#[dep(path)]`, `#[dep(path, scope = "...")]`, `#[dep(path, fresh)]`
+pub(crate) struct DepArgs {
+    pub(crate) path: syn::Path,
+    pub(crate) scope: Option<(ScopeArg, Span)>,
+    pub(crate) fresh: bool,
+}
+
+const DEP_KEYS: &str = "expected one of: `scope = \"...\"`, `fresh`";
+
+pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
+    let syn::Meta::List(list) = &attr.meta else {
+        return Err(syn::Error::new(
+            attr.span(),
+            "`#[dep]` needs the dependency's name: `#[dep(function_name)]`",
+        ));
+    };
+    let parser = |input: syn::parse::ParseStream<'_>| -> syn::Result<DepArgs> {
+        if input.is_empty() {
+            return Err(input.error("`#[dep]` needs the dependency's name: `#[dep(function_name)]`"));
+        }
+        let path: syn::Path = input.parse()?;
+        let mut args = DepArgs { path, scope: None, fresh: false };
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let key: syn::Ident = input.parse()?;
+            if key == "scope" {
+                if args.scope.is_some() {
+                    return Err(syn::Error::new(key.span(), "`scope` set twice"));
+                }
+                input.parse::<Token![=]>()?;
+                let lit: LitStr = input.parse()?;
+                args.scope = Some((ScopeArg::parse(&lit)?, lit.span()));
+            } else if key == "fresh" {
+                if args.fresh {
+                    return Err(syn::Error::new(key.span(), "`fresh` set twice"));
+                }
+                args.fresh = true;
+            } else {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("unknown argument `{key}`; {DEP_KEYS}"),
+                ));
+            }
+        }
+        Ok(args)
+    };
+    parser.parse2(list.tokens.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn scope_and_crate_parse() {
+        let args = parse_depends_args(quote!(scope = "handler", crate = "my_di")).unwrap();
+        assert_eq!(args.scope.map(|s| s.0), Some(ScopeArg::Handler));
+        assert!(args.krate.is_some());
+    }
+
+    #[test]
+    fn repeated_and_unknown_keys_are_errors() {
+        let e = parse_depends_args(quote!(scope = "app", scope = "app")).err().unwrap();
+        assert_eq!(e.to_string(), "`scope` set twice");
+        let e = parse_depends_args(quote!(lifetime = "app")).err().unwrap();
+        assert!(e.to_string().contains("expected one of: `scope`, `crate`"));
+        let e = parse_depends_args(quote!(scope = "function")).err().unwrap();
+        assert!(e.to_string().contains("`scope = \"handler\"`"));
+    }
+
+    #[test]
+    fn dep_args_parse() {
+        let attr: syn::Attribute = syn::parse_quote!(#[dep(crate::db::tx, scope = "handler", fresh)]);
+        let args = parse_dep_args(&attr).unwrap();
+        assert!(args.fresh);
+        assert_eq!(args.scope.map(|s| s.0), Some(ScopeArg::Handler));
+        let attr: syn::Attribute = syn::parse_quote!(#[dep(tx, cached)]);
+        let e = parse_dep_args(&attr).err().unwrap();
+        assert!(e.to_string().contains("unknown argument `cached`"));
+    }
+}

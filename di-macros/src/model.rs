@@ -1,0 +1,326 @@
+//! The analysed function: its parameters classified, its output, every problem found.
+
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
+
+use crate::args::{DepArgs, ScopeArg, parse_dep_args};
+
+/// How a `#[dep]` parameter takes the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Shared,
+    Exclusive,
+    Cloned,
+    Held,
+    HeldMut,
+}
+
+impl Access {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Access::Shared => "Shared",
+            Access::Exclusive => "Exclusive",
+            Access::Cloned => "Cloned",
+            Access::Held => "Held",
+            Access::HeldMut => "HeldMut",
+        }
+    }
+}
+
+pub(crate) enum ParamModel {
+    Dep {
+        dep: DepArgs,
+        access: Access,
+        /// The `T` the parameter receives (behind `&`, `&mut`, `Held<..>`).
+        value_ty: Type,
+        ty: Type,
+    },
+    Input {
+        ty: Type,
+    },
+    HeadRef {
+        inner: Type,
+        ty: Type,
+    },
+    Yield {
+        inner: Type,
+    },
+}
+
+pub(crate) struct Param {
+    pub(crate) name: String,
+    pub(crate) model: ParamModel,
+}
+
+/// What the function returns and so what it provides.
+pub(crate) enum Output {
+    /// A plain function returning `T` (`has_impl`: `T` mentions `impl Trait`).
+    Plain { ty: Type, fallible: bool, has_impl: bool },
+    /// A generator providing the `T` of its `Yield<T>`.
+    Generator { provided: Type },
+}
+
+pub(crate) struct Function {
+    pub(crate) item: syn::ItemFn,
+    pub(crate) scope: Option<ScopeArg>,
+    pub(crate) params: Vec<Param>,
+    pub(crate) output: Output,
+}
+
+/// Analyses `item`. Returns the model (with `#[dep]` attributes removed from the function)
+/// and every error found; the caller emits the function even when there are errors.
+pub(crate) fn analyse(
+    mut item: syn::ItemFn,
+    scope: Option<ScopeArg>,
+) -> (Function, Vec<syn::Error>) {
+    let mut errors = Vec::new();
+    let sig = &item.sig;
+    if sig.asyncness.is_none() {
+        errors.push(syn::Error::new(
+            sig.fn_token.span(),
+            "`#[depends]` functions must be `async fn`; add `async` before `fn`",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push(syn::Error::new(
+            sig.generics.span(),
+            "`#[depends]` functions cannot be generic: the app resolves each function by name; write one function per concrete type",
+        ));
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        errors.push(syn::Error::new(where_clause.span(), "`#[depends]` functions cannot have a `where` clause"));
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(syn::Error::new(variadic.span(), "`#[depends]` functions cannot be variadic"));
+    }
+
+    let mut params = Vec::new();
+    let mut yield_ty: Option<Type> = None;
+    for arg in &mut item.sig.inputs {
+        let pat_type = match arg {
+            FnArg::Receiver(receiver) => {
+                errors.push(syn::Error::new(
+                    receiver.span(),
+                    "`#[depends]` works on free functions, not methods; move it out of the `impl` block",
+                ));
+                continue;
+            }
+            FnArg::Typed(pat_type) => pat_type,
+        };
+        let name = match &*pat_type.pat {
+            syn::Pat::Ident(ident) => ident.ident.to_string(),
+            _ => "_".to_owned(),
+        };
+        // Take out our attribute: it is not a real attribute on the emitted function.
+        let mut dep_attrs = Vec::new();
+        pat_type.attrs.retain(|attr| {
+            if attr.path().is_ident("dep") {
+                dep_attrs.push(attr.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(extra) = dep_attrs.get(1) {
+            errors.push(syn::Error::new(extra.span(), "`#[dep]` given twice on one parameter"));
+        }
+        let ty = (*pat_type.ty).clone();
+        let dep = match dep_attrs.first().map(parse_dep_args) {
+            Some(Ok(dep)) => Some(dep),
+            Some(Err(error)) => {
+                errors.push(error);
+                continue;
+            }
+            None => None,
+        };
+        if let Type::ImplTrait(_) = ty {
+            errors.push(syn::Error::new(
+                ty.span(),
+                "`impl Trait` parameters make the function generic, which `#[depends]` cannot resolve; name the concrete type",
+            ));
+            continue;
+        }
+        let model = match (dep, classify(&ty)) {
+            (Some(_), TypeShape::Yield(_)) => {
+                errors.push(syn::Error::new(
+                    ty.span(),
+                    "a `Yield<T>` parameter is the function's own output and takes no `#[dep]`; remove `#[dep(...)]`",
+                ));
+                continue;
+            }
+            (None, TypeShape::Yield(inner)) => {
+                if yield_ty.is_some() {
+                    errors.push(syn::Error::new(
+                        ty.span(),
+                        "a `#[depends]` function provides one value, so it takes at most one `Yield<T>`",
+                    ));
+                    continue;
+                }
+                yield_ty = Some(inner.clone());
+                ParamModel::Yield { inner }
+            }
+            (None, TypeShape::Held(_, held_mut)) => {
+                let held = if held_mut { "HeldMut" } else { "Held" };
+                errors.push(syn::Error::new(
+                    ty.span(),
+                    format!("`{held}<T>` holds the value of another dependency; name it: `#[dep(function_name)] {name}: {held}<T>`"),
+                ));
+                continue;
+            }
+            (Some(dep), shape) => {
+                let (access, value_ty) = match shape {
+                    TypeShape::Ref(inner, false) => (Access::Shared, inner),
+                    TypeShape::Ref(inner, true) => (Access::Exclusive, inner),
+                    TypeShape::Held(inner, false) => (Access::Held, inner),
+                    TypeShape::Held(inner, true) => (Access::HeldMut, inner),
+                    TypeShape::Other | TypeShape::Yield(_) => (Access::Cloned, ty.clone()),
+                };
+                if let (Access::Held | Access::HeldMut, Some((ScopeArg::Handler, span))) = (access, dep.scope) {
+                    errors.push(syn::Error::new(
+                        span,
+                        "a response body cannot hold a `handler`-scoped value: it is torn down before the body is sent; use `scope = \"request\"` or take `&T`",
+                    ));
+                }
+                ParamModel::Dep { dep, access, value_ty, ty: ty.clone() }
+            }
+            (None, TypeShape::Ref(inner, mutable)) => {
+                if mutable {
+                    errors.push(syn::Error::new(
+                        ty.span(),
+                        format!("request inputs are read-only; take `&{}`, or mark the parameter `#[dep(function_name)]` to borrow another dependency's value mutably", quote::ToTokens::to_token_stream(&inner)),
+                    ));
+                    continue;
+                }
+                ParamModel::HeadRef { inner, ty: ty.clone() }
+            }
+            (None, TypeShape::Other) => ParamModel::Input { ty: ty.clone() },
+        };
+        if scope == Some(ScopeArg::App) && matches!(model, ParamModel::Input { .. } | ParamModel::HeadRef { .. }) {
+            errors.push(syn::Error::new(
+                ty.span(),
+                format!("`app`-scoped dependencies are set up once, before any request, so they cannot take the request input `{name}`; move it to a `request`-scoped dependency"),
+            ));
+        }
+        params.push(Param { name, model });
+    }
+
+    let output = match (yield_ty, &item.sig.output) {
+        (Some(provided), _) => Output::Generator { provided },
+        (None, ReturnType::Default) => Output::Plain { ty: syn::parse_quote!(()), fallible: false, has_impl: false },
+        (None, ReturnType::Type(_, ty)) => Output::Plain {
+            fallible: is_result(ty),
+            has_impl: mentions_impl(ty),
+            ty: (**ty).clone(),
+        },
+    };
+    (Function { item, scope, params, output }, errors)
+}
+
+enum TypeShape {
+    Ref(Type, bool),
+    Held(Type, bool),
+    Yield(Type),
+    Other,
+}
+
+fn classify(ty: &Type) -> TypeShape {
+    match ty {
+        Type::Reference(r) => TypeShape::Ref((*r.elem).clone(), r.mutability.is_some()),
+        Type::Group(g) => classify(&g.elem),
+        Type::Paren(p) => classify(&p.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(last) = path.path.segments.last() else { return TypeShape::Other };
+            let Some(inner) = single_type_arg(&last.arguments) else { return TypeShape::Other };
+            match last.ident.to_string().as_str() {
+                "Yield" => TypeShape::Yield(inner),
+                "Held" => TypeShape::Held(inner, false),
+                "HeldMut" => TypeShape::Held(inner, true),
+                _ => TypeShape::Other,
+            }
+        }
+        _ => TypeShape::Other,
+    }
+}
+
+fn single_type_arg(arguments: &PathArguments) -> Option<Type> {
+    let PathArguments::AngleBracketed(args) = arguments else { return None };
+    let mut types = args.args.iter().filter_map(|a| match a {
+        GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    });
+    let first = types.next()?;
+    types.next().is_none().then_some(first)
+}
+
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        Type::Group(g) => is_result(&g.elem),
+        Type::Paren(p) => is_result(&p.elem),
+        _ => false,
+    }
+}
+
+fn mentions_impl(ty: &Type) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(quote::ToTokens::to_token_stream(ty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyse_src(src: &str) -> (Function, Vec<syn::Error>) {
+        analyse(syn::parse_str(src).unwrap(), None)
+    }
+
+    #[test]
+    fn classifies_every_parameter_shape() {
+        let (f, errors) = analyse_src(
+            "async fn h(#[dep(a)] a: &A, #[dep(b)] b: &mut B, #[dep(c)] c: C, #[dep(d)] d: Held<D>, #[dep(e)] e: HeldMut<E>, q: Query<Q>, h: &HeaderMap) -> String { todo!() }",
+        );
+        assert!(errors.is_empty());
+        let kinds: Vec<_> = f
+            .params
+            .iter()
+            .map(|p| match &p.model {
+                ParamModel::Dep { access, .. } => access.name(),
+                ParamModel::Input { .. } => "Input",
+                ParamModel::HeadRef { .. } => "HeadRef",
+                ParamModel::Yield { .. } => "Yield",
+            })
+            .collect();
+        assert_eq!(kinds, ["Shared", "Exclusive", "Cloned", "Held", "HeldMut", "Input", "HeadRef"]);
+        assert!(f.item.sig.inputs.iter().all(|a| match a {
+            FnArg::Typed(t) => t.attrs.is_empty(),
+            FnArg::Receiver(_) => true,
+        }));
+    }
+
+    #[test]
+    fn collects_every_error() {
+        let (_, errors) = analyse_src("fn f<T>(y: Yield<A>, z: Yield<B>, #[dep(x)] w: Yield<C>) {}");
+        let messages: Vec<_> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 4, "{messages:#?}");
+        assert!(messages[0].contains("must be `async fn`"));
+        assert!(messages[1].contains("cannot be generic"));
+        assert!(messages[2].contains("at most one `Yield<T>`"));
+        assert!(messages[3].contains("takes no `#[dep]`"));
+    }
+
+    #[test]
+    fn outputs() {
+        let (f, _) = analyse_src("async fn f() -> Result<u8, E> { todo!() }");
+        assert!(matches!(f.output, Output::Plain { fallible: true, has_impl: false, .. }));
+        let (f, _) = analyse_src("async fn f() -> StreamBody<impl Stream<Item = u8>> { todo!() }");
+        assert!(matches!(f.output, Output::Plain { fallible: false, has_impl: true, .. }));
+        let (f, _) = analyse_src("async fn f(y: Yield<u8>) {}");
+        assert!(matches!(f.output, Output::Generator { .. }));
+    }
+}

@@ -1,0 +1,167 @@
+//! The response body wrapper that starts `request`-scope teardown once the body has been sent.
+
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body::{Body as _, Frame, SizeHint};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::app::Shared;
+use crate::exec::{Pending, panic_message, run_stack};
+use crate::outcome::{CancelReason, Outcome};
+use crate::response::{Body, BoxError};
+use crate::slot::Slot;
+
+/// Wraps a response body whose request still owes `request`-scope teardowns.
+///
+/// End of stream is detected after every frame (`is_end_stream`, or an exact length reached),
+/// not only on a final poll, because hyper does not poll a body again once it has sent an
+/// exact `Content-Length`. Teardowns then run in a tracked background task, so they delay
+/// neither the end of the body nor the next request on the connection.
+pub(crate) struct TrackedBody {
+    inner: Option<Body>,
+    exits: Option<Exits>,
+    status: StatusCode,
+    /// Bytes still to send when the length is known exactly.
+    remaining: Option<u64>,
+    /// The server does not send a body for this response (HEAD, 204, 304).
+    bodiless: bool,
+    stop: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+struct Exits {
+    stack: Vec<(Pending, Slot)>,
+    /// Set when the handler phase already failed: that is what the teardowns see.
+    decided: Option<Outcome>,
+    shared: Arc<Shared>,
+}
+
+impl TrackedBody {
+    pub(crate) fn new(
+        body: Body,
+        parts: &http::response::Parts,
+        method: &Method,
+        stack: Vec<(Pending, Slot)>,
+        decided: Option<Outcome>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let remaining = declared.or_else(|| body.size_hint().exact());
+        let bodiless = method == Method::HEAD
+            || parts.status == StatusCode::NO_CONTENT
+            || parts.status == StatusCode::NOT_MODIFIED
+            || parts.status.is_informational();
+        Self {
+            inner: Some(body),
+            exits: Some(Exits { stack, decided, shared }),
+            status: parts.status,
+            remaining,
+            bodiless,
+            stop: None,
+        }
+    }
+
+    /// Drops the body (releasing any `Held` values it owns), then starts the teardowns.
+    fn finish(&mut self, ended: Outcome) {
+        self.inner = None;
+        self.stop = None;
+        if let Some(Exits { stack, decided, shared }) = self.exits.take() {
+            let outcome = decided.unwrap_or(ended);
+            let task_shared = shared.clone();
+            shared.spawn_background(async move {
+                run_stack(&task_shared, stack, outcome).await;
+            });
+        }
+    }
+
+    fn success(&self) -> Outcome {
+        Outcome::Success { status: self.status }
+    }
+
+    fn stop_requested(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(exits) = &self.exits else { return false };
+        let stop = self
+            .stop
+            .get_or_insert_with(|| Box::pin(exits.shared.hard_stop.clone().cancelled_owned()));
+        stop.as_mut().poll(cx).is_ready()
+    }
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll_frame(cx)));
+        match polled {
+            Ok(Poll::Ready(Some(Ok(frame)))) => {
+                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
+                    *remaining = remaining.saturating_sub(data.len() as u64);
+                }
+                let at_end = this.remaining == Some(0)
+                    || this.inner.as_ref().is_none_or(|inner| inner.is_end_stream());
+                if at_end {
+                    let success = this.success();
+                    this.finish(success);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Ok(Poll::Ready(None)) => {
+                let success = this.success();
+                this.finish(success);
+                Poll::Ready(None)
+            }
+            Ok(Poll::Ready(Some(Err(error)))) => {
+                tracing::warn!(target: "di", %error, "response body failed");
+                this.finish(Outcome::BodyError { message: error.to_string() });
+                Poll::Ready(Some(Err(error)))
+            }
+            Ok(Poll::Pending) => {
+                if this.stop_requested(cx) {
+                    this.finish(Outcome::Cancelled(CancelReason::Shutdown));
+                    return Poll::Ready(Some(Err("the server is shutting down".into())));
+                }
+                Poll::Pending
+            }
+            Err(panic) => {
+                tracing::error!(target: "di", panic = %panic_message(&*panic), "response body panicked");
+                this.finish(Outcome::Panicked);
+                Poll::Ready(Some(Err("the response body panicked".into())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|inner| inner.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |inner| inner.size_hint())
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        if self.exits.is_none() {
+            return;
+        }
+        // Dropped without reaching its end: the server had nothing more to send (an empty body,
+        // a HEAD or 204 response), or the client went away.
+        let complete = self.bodiless || self.is_end_stream() || self.remaining == Some(0);
+        let ended = if complete { self.success() } else { Outcome::Cancelled(CancelReason::ClientGone) };
+        self.finish(ended);
+    }
+}

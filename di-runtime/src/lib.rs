@@ -1,0 +1,141 @@
+//! Declarative dependency injection for async HTTP handlers, where every dependency has
+//! setup and teardown and **chooses whether its teardown runs before the response is sent or
+//! after the response — including a streamed body — has been fully sent**.
+//!
+//! This is what FastAPI's `Depends` with `yield` and `scope=` gives Python, for Rust: a
+//! transaction commits or rolls back from its own teardown, seeing how the request ended,
+//! with no middleware; a streaming body keeps its database connection open until its last
+//! byte; using a value that is gone before the body is sent does not compile.
+//!
+//! ```no_run
+//! use di_runtime::prelude::*;
+//!
+//! struct Db;                                    // stands in for a pool
+//! struct Tx(Vec<String>);                        // stands in for a transaction
+//!
+//! #[depends(scope = "app")]                      // once per app, torn down at shutdown
+//! async fn db() -> Db { Db }
+//!
+//! #[depends(scope = "handler")]                  // torn down before the response is sent
+//! async fn tx(#[dep(db)] _db: &Db, y: Yield<Tx>) -> Result<(), HttpError> {
+//!     let (tx, outcome) = y.provide(Tx(Vec::new())).await;
+//!     if outcome.is_success() { /* commit tx.0 */ } else { /* roll back */ }
+//!     Ok(())
+//! }
+//!
+//! #[depends]                                     // a handler is a `#[depends]` fn too
+//! async fn create(#[dep(tx)] tx: &mut Tx, Json(title): Json<String>) -> (StatusCode, String) {
+//!     tx.0.push(title);
+//!     (StatusCode::CREATED, "created".into())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), ServeError> {
+//!     App::new().post("/notes", create).serve("127.0.0.1:3000").await
+//! }
+//! ```
+//!
+//! # The model
+//!
+//! - [`#[depends]`](depends) on an `async fn` makes its parameters injected. The function can
+//!   then be a dependency of another (`#[dep(name)] x: &T`), a handler (`App::get(path,
+//!   name)`), or both.
+//! - Parameters marked `#[dep(f)]` receive `f`'s value as `&T`, `&mut T`, `T` (a clone),
+//!   [`Held<T>`] or [`HeldMut<T>`] (owned handles a response body can keep). Other parameters
+//!   are request inputs resolved by type: [`Path`], [`Query`], [`Json`], `Bytes`, `&HeaderMap`,
+//!   `&Method`, `&Uri`, `&RequestHead`.
+//! - A parameter `y: Yield<T>` makes the function a generator: before
+//!   [`y.provide(v).await`](Yield::provide) is setup, after it is teardown, which gets the value
+//!   back with the request's [`Outcome`].
+//! - [`Scope`]s: `app`, `request` (default) and `handler`.
+//!
+//! # Guarantees
+//!
+//! - Within a request a dependency runs at most once per scope (`#[dep(f, fresh)]` opts out).
+//! - Setup runs in dependency order; teardown in reverse, `handler` scope before the response
+//!   head is sent, `request` scope after the body's last frame (in a tracked background task,
+//!   so it delays neither the body nor the next request on the connection).
+//! - Every dependency whose setup completed is torn down exactly once, with a truthful
+//!   outcome, on success, handler error, setup failure, panic, client disconnect, timeout and
+//!   shutdown; one whose setup did not complete never is. No user code runs in `Drop`.
+//! - All request inputs are extracted before any dependency is set up; bad input gives one
+//!   422 listing every problem. Panics become a generic 500; no panic message or error
+//!   `Debug` output reaches a client.
+//! - The scope rule (nothing depends on a shorter-lived value, checked through plain
+//!   functions) is checked for every route before the first request, naming the chain.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod app;
+mod body;
+mod error;
+mod exec;
+mod extract;
+mod graph;
+mod meta;
+mod outcome;
+mod path_de;
+mod provide;
+mod response;
+mod scope;
+mod server;
+mod service;
+mod slot;
+mod test_client;
+
+pub use app::{App, BuildError, Running, ServeError};
+pub use error::{HttpError, InputError, LocPart};
+pub use extract::{FromRequest, FromRequestRef, Json, Path, Query, RequestHead};
+pub use outcome::{CancelReason, Outcome};
+pub use provide::Yield;
+pub use response::{Body, BoxError, IntoResponse, Response, StreamBody};
+pub use scope::Scope;
+pub use server::Server;
+pub use service::AppService;
+pub use slot::{Held, HeldMut};
+pub use test_client::{TestClient, TestRequest, TestResponse};
+
+pub use bytes::Bytes;
+pub use http::{HeaderMap, Method, StatusCode, Uri};
+
+/// Marks an `async fn` whose parameters are injected; see the [crate documentation](crate).
+///
+/// ```
+/// use di_runtime::prelude::*;
+///
+/// #[depends(scope = "handler")]
+/// async fn audit(y: Yield<Vec<String>>) {
+///     let (lines, outcome) = y.provide(Vec::new()).await;
+///     println!("{} lines, {outcome}", lines.len());
+/// }
+/// ```
+///
+/// Attribute arguments: `scope = "app" | "request" | "handler"`, `crate = "path"` (when the
+/// runtime crate is renamed). Parameter attribute: `#[dep(path)]`, `#[dep(path, scope =
+/// "...")]`, `#[dep(path, fresh)]`.
+pub use di_macros::depends;
+
+/// The names most apps need: `use di_runtime::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        App, Bytes, CancelReason, HeaderMap, Held, HeldMut, HttpError, InputError, IntoResponse,
+        Json, Method, Outcome, Path, Query, RequestHead, Response, Scope, ServeError, StatusCode,
+        StreamBody, TestClient, Uri, Yield, depends,
+    };
+}
+
+/// Used by the code `#[depends]` generates. Not a public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::meta::{
+        Access, Args, CanBeHeld, DepFn, DepMeta, Dependency, Marker, ExtractFn, IntoDepResult, IntoGenResult,
+        Param, ParamKind, RunFn, Started, assert_can_be_held, extract, respond,
+    };
+    pub use crate::extract::{FromRequest, FromRequestRef};
+    pub use crate::response::Response;
+    pub use crate::scope::Scope;
+    pub use crate::slot::ArgError;
+    pub use crate::{Held, HeldMut, HttpError, Yield};
+    pub use core;
+    pub use std;
+}

@@ -1,0 +1,328 @@
+//! What `#[depends]` generates code against: the description of a dependency and the calls
+//! that hand it its arguments. Hidden from the docs; only the macro uses it.
+
+use std::any::TypeId;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use crate::error::{HttpError, InputError};
+use crate::extract::{FromRequest, RequestHead};
+use crate::provide::{AnyValue, Yield, YieldHandle, yield_pair};
+use crate::scope::Scope;
+use crate::slot::{ArgError, Held, HeldMut, Slot};
+
+/// Implemented by `#[depends]` for the unit struct that stands for a function.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `#[depends]` function",
+    label = "expected the name of an `async fn` marked `#[depends]`",
+    note = "add `#[di_runtime::depends]` to the function, and name it here by its path"
+)]
+pub trait Dependency: Send + Sync + 'static {
+    /// The value the function provides: its return value, or the `T` of its `Yield<T>`.
+    type Output: Send + 'static;
+
+    /// The static description of the function.
+    fn meta() -> &'static DepMeta;
+}
+
+/// The argument type of the function item `#[depends]` leaves in the value namespace.
+///
+/// `#[depends] async fn tx(..)` becomes a struct `tx {}` (the type that `#[dep(tx)]` names)
+/// and a function `fn tx(never: Marker<tx>) -> Marker<tx>`, so that `App::get(path, tx)`
+/// can find the struct from the function by type inference. `Marker` cannot be built, so that
+/// function can never be called; the user's function is `tx::call`.
+pub struct Marker<D>(std::convert::Infallible, std::marker::PhantomData<D>);
+
+impl<D> Marker<D> {
+    /// Unreachable: a `Marker` cannot exist.
+    pub fn unreachable(self) -> ! {
+        match self.0 {}
+    }
+}
+
+/// A function item made by `#[depends]`: it stands for the dependency `D`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `#[depends]` function",
+    label = "expected the name of an `async fn` marked `#[depends]`",
+    note = "add `#[di_runtime::depends]` to the function"
+)]
+pub trait DepFn<D: Dependency> {}
+
+impl<F, D> DepFn<D> for F
+where
+    F: Fn(Marker<D>) -> Marker<D>,
+    D: Dependency,
+{
+}
+
+/// Implemented by `#[depends]` for every function that is not declared `handler`-scoped, so
+/// that a response body may hold its value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is `handler`-scoped, so a response body cannot hold its value",
+    label = "torn down before the response body is sent",
+    note = "a `handler`-scoped dependency is torn down when the handler returns, before the first byte of the body is sent",
+    note = "make it live until the body is sent with `#[depends(scope = \"request\")]`, or copy what the body needs out of it in the handler"
+)]
+pub trait CanBeHeld: Dependency {}
+
+/// The static description of a `#[depends]` function.
+#[derive(Debug)]
+pub struct DepMeta {
+    /// The function's name.
+    pub name: &'static str,
+    /// `module_path!()` where it is defined.
+    pub module: &'static str,
+    /// The scope it declares; `None` for a plain function that did not declare one.
+    pub scope: Option<Scope>,
+    /// Whether it takes a `Yield<T>`.
+    pub generator: bool,
+    /// Its parameters in order.
+    pub params: &'static [Param],
+    /// Starts the function with its arguments.
+    pub run: RunFn,
+    /// The identity of the unit struct.
+    pub type_id: fn() -> TypeId,
+}
+
+/// Starts a function with arguments taken from the request.
+pub type RunFn = fn(&mut Args<'_>) -> Result<Started, ArgError>;
+
+/// Extracts one request input.
+pub type ExtractFn = fn(&RequestHead) -> Result<AnyValue, Vec<InputError>>;
+
+/// One parameter of a `#[depends]` function.
+#[derive(Debug)]
+pub struct Param {
+    /// The parameter's name (or `_` for patterns), for messages.
+    pub name: &'static str,
+    /// What it receives.
+    pub kind: ParamKind,
+}
+
+/// What a parameter receives.
+#[derive(Debug)]
+pub enum ParamKind {
+    /// The value of another `#[depends]` function.
+    Dep {
+        /// That function's description.
+        meta: fn() -> &'static DepMeta,
+        /// The scope forced at this use (`#[dep(f, scope = "...")]`).
+        scope: Option<Scope>,
+        /// `#[dep(f, fresh)]`: a new instance, not the cached one.
+        fresh: bool,
+        /// How the value is taken.
+        access: Access,
+    },
+    /// A request input taken by value.
+    Input {
+        /// Extracts it.
+        extract: ExtractFn,
+        /// Whether it needs the body.
+        needs_body: bool,
+    },
+    /// A request input taken by reference (`&HeaderMap`, ...).
+    HeadRef,
+    /// The `Yield<T>` of a generator.
+    Yield,
+}
+
+/// How a dependency's value is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `&T`
+    Shared,
+    /// `&mut T`
+    Exclusive,
+    /// `T`, cloned.
+    Cloned,
+    /// `Held<T>`
+    Held,
+    /// `HeldMut<T>`
+    HeldMut,
+}
+
+impl Access {
+    pub(crate) fn is_exclusive(self) -> bool {
+        matches!(self, Access::Exclusive | Access::HeldMut)
+    }
+
+    pub(crate) fn is_held(self) -> bool {
+        matches!(self, Access::Held | Access::HeldMut)
+    }
+}
+
+/// A started function: a plain one resolving to its value, or a generator that will hand its
+/// value over through its `Yield`.
+pub struct Started(pub(crate) StartedKind);
+
+pub(crate) enum StartedKind {
+    Plain(BoxFuture<'static, Result<AnyValue, HttpError>>),
+    Generator(BoxFuture<'static, Result<(), HttpError>>),
+}
+
+impl Started {
+    /// A plain function's future.
+    pub fn plain<T, F>(future: F) -> Self
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+    {
+        Started(StartedKind::Plain(Box::pin(async move {
+            future.await.map(|value| Box::new(value) as AnyValue)
+        })))
+    }
+
+    /// A generator's future: setup, `provide`, teardown.
+    pub fn generator<F>(future: F) -> Self
+    where
+        F: Future<Output = Result<(), HttpError>> + Send + 'static,
+    {
+        Started(StartedKind::Generator(Box::pin(future)))
+    }
+}
+
+/// Where an argument comes from, decided when the route's graph is built.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ArgSource {
+    Slot(usize),
+    App(usize),
+    Input(usize),
+    Head,
+    Yield,
+}
+
+/// The arguments of one function call during a request.
+pub struct Args<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) sources: &'a [ArgSource],
+    pub(crate) slots: &'a mut [Slot],
+    pub(crate) app: &'a crate::app::AppSlots,
+    pub(crate) inputs: &'a mut [Option<AnyValue>],
+    pub(crate) head: &'a Arc<RequestHead>,
+    pub(crate) yield_handle: Option<YieldHandle>,
+}
+
+impl Args<'_> {
+    fn slot(&mut self, index: usize) -> Result<SlotRef<'_>, ArgError> {
+        match self.sources.get(index) {
+            Some(ArgSource::Slot(i)) => Ok(SlotRef::Request(&mut self.slots[*i])),
+            Some(ArgSource::App(i)) => Ok(SlotRef::App(*i)),
+            _ => Err(ArgError(format!("argument {index} of `{}` is not a dependency", self.name))),
+        }
+    }
+
+    /// `&T` (and `Held<T>`): a shared borrow of a dependency's value.
+    pub fn shared<T: Send + Sync + 'static>(&mut self, index: usize) -> Result<Held<T>, ArgError> {
+        let name = self.name;
+        let app = self.app;
+        match self.slot(index)? {
+            SlotRef::Request(slot) => slot.held(name),
+            SlotRef::App(i) => app.with(i, |slot| slot.held(name)),
+        }
+    }
+
+    /// `&mut T` (and `HeldMut<T>`): an exclusive borrow of a dependency's value.
+    pub fn exclusive<T: Send + Sync + 'static>(
+        &mut self,
+        index: usize,
+    ) -> Result<HeldMut<T>, ArgError> {
+        let name = self.name;
+        match self.slot(index)? {
+            SlotRef::Request(slot) => slot.held_mut(name),
+            SlotRef::App(_) => Err(ArgError(format!("`{name}` cannot borrow an app value mutably"))),
+        }
+    }
+
+    /// `T`: a clone of a dependency's value.
+    pub fn cloned<T: Clone + Send + Sync + 'static>(&mut self, index: usize) -> Result<T, ArgError> {
+        let name = self.name;
+        let app = self.app;
+        match self.slot(index)? {
+            SlotRef::Request(slot) => slot.cloned(name),
+            SlotRef::App(i) => app.with(i, |slot| slot.cloned(name)),
+        }
+    }
+
+    /// A request input extracted before setup began.
+    pub fn input<T: 'static>(&mut self, index: usize) -> Result<T, ArgError> {
+        let missing = || ArgError(format!("input {index} of `{}` was not extracted", self.name));
+        let Some(ArgSource::Input(i)) = self.sources.get(index) else {
+            return Err(missing());
+        };
+        let value = self.inputs.get_mut(*i).and_then(Option::take).ok_or_else(missing)?;
+        value.downcast::<T>().map(|v| *v).map_err(|_| missing())
+    }
+
+    /// The request head, for inputs taken by reference.
+    pub fn head(&self) -> Arc<RequestHead> {
+        self.head.clone()
+    }
+
+    /// The `Yield<T>` of a generator.
+    pub fn provider<T: Send + 'static>(&mut self) -> Yield<T> {
+        let (y, handle) = yield_pair();
+        self.yield_handle = Some(handle);
+        y
+    }
+}
+
+enum SlotRef<'a> {
+    Request(&'a mut Slot),
+    App(usize),
+}
+
+/// Extracts a request input (a generic function the macro takes a pointer to).
+pub fn extract<T: FromRequest>(head: &RequestHead) -> Result<AnyValue, Vec<InputError>> {
+    T::from_request(head).map(|v| Box::new(v) as AnyValue)
+}
+
+/// The result of a plain function: `T` or `Result<T, E>` where `E: Into<HttpError>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Result` whose error converts into `HttpError`",
+    note = "errors that implement `std::error::Error` convert into a 500 automatically; for another error type implement `From<YourError> for di_runtime::HttpError`"
+)]
+pub trait IntoDepResult {
+    /// The success value.
+    type Ok;
+    /// Converts the error.
+    fn into_dep_result(self) -> Result<Self::Ok, HttpError>;
+}
+
+impl<T, E: Into<HttpError>> IntoDepResult for Result<T, E> {
+    type Ok = T;
+    fn into_dep_result(self) -> Result<T, HttpError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// The result of a generator: `()` or `Result<(), E>` where `E: Into<HttpError>`.
+#[diagnostic::on_unimplemented(
+    message = "a generator dependency must return `()` or `Result<(), E>`, not `{Self}`",
+    note = "its value is handed over with `Yield::provide`; errors must convert into `di_runtime::HttpError`"
+)]
+pub trait IntoGenResult {
+    /// Converts the error.
+    fn into_gen_result(self) -> Result<(), HttpError>;
+}
+
+impl IntoGenResult for () {
+    fn into_gen_result(self) -> Result<(), HttpError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<HttpError>> IntoGenResult for Result<(), E> {
+    fn into_gen_result(self) -> Result<(), HttpError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// Turns a handler's output into a response when its type cannot be named (`impl Trait`).
+pub fn respond<T: crate::IntoResponse>(value: T) -> crate::Response {
+    value.into_response()
+}
+
+/// A compile-time check that `T` may be held by a response body.
+pub const fn assert_can_be_held<T: CanBeHeld>() {}

@@ -1,0 +1,76 @@
+//! The app as a `tower::Service`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use crate::app::{RequestBodyError, Shared};
+use crate::response::Response;
+
+/// A running app as a [`tower_service::Service`]: every request goes through routing, input
+/// extraction, dependency setup, the handler and teardown. Cheap to clone.
+///
+/// The same service is behind [`App::serve`](crate::App::serve) and
+/// [`TestClient`](crate::TestClient), so tests exercise the exact code path of the server.
+#[derive(Clone)]
+pub struct AppService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl AppService {
+    /// Serves one request.
+    pub fn call_request<B>(&self, request: http::Request<B>) -> BoxFuture<'static, Response>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<RequestBodyError>,
+    {
+        let shared = self.shared.clone();
+        match shared.route(request.method(), request.uri().path()) {
+            Ok((route, params)) => Box::pin(crate::exec::handle(shared, route, request, params)),
+            Err(response) => Box::pin(std::future::ready(response)),
+        }
+    }
+}
+
+impl std::fmt::Debug for AppService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppService").finish_non_exhaustive()
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for AppService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<RequestBodyError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let response = self.call_request(request);
+        Box::pin(async move { Ok(response.await) })
+    }
+}
+
+/// Adapts the service to hyper's `Service` trait.
+#[derive(Clone)]
+pub(crate) struct HyperService(pub(crate) AppService);
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for HyperService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let response = self.0.call_request(request);
+        Box::pin(async move { Ok(response.await) })
+    }
+}

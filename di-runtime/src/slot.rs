@@ -1,0 +1,168 @@
+//! Where resolved values live during a request, and the handles that borrow them.
+
+use std::any::Any;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, RwLock};
+
+use crate::provide::AnyValue;
+
+type Cell<T> = RwLock<Option<T>>;
+
+/// A value shared by reference: an [`RwLock`] so that `&T` and `&mut T` users can be handed
+/// owned guards, which keep the value alive and stop teardown from taking it back early.
+pub(crate) trait SharedCell: Send + Sync + 'static {
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// Takes the value out once every borrower has let go (the teardown's `provide` returns it).
+    fn take(self: Arc<Self>) -> BoxFuture<'static, Option<AnyValue>>;
+}
+
+impl<T: Send + Sync + 'static> SharedCell for Cell<T> {
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn take(self: Arc<Self>) -> BoxFuture<'static, Option<AnyValue>> {
+        Box::pin(async move { self.write().await.take().map(|v| Box::new(v) as AnyValue) })
+    }
+}
+
+/// One resolved value.
+#[derive(Default)]
+pub(crate) enum Slot {
+    #[default]
+    Empty,
+    /// As produced; moved into a shared cell by the first user that borrows it.
+    Owned(AnyValue),
+    Shared(Arc<dyn SharedCell>),
+}
+
+/// A broken internal invariant while handing values to a function. The graph check makes these
+/// unreachable; if one happens anyway the request fails with a logged 500, never a panic.
+#[derive(Debug)]
+pub struct ArgError(pub(crate) String);
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Slot {
+    fn cell<T: Send + Sync + 'static>(&mut self, name: &str) -> Result<Arc<Cell<T>>, ArgError> {
+        let wrong_type = || ArgError(format!("the value of `{name}` has an unexpected type"));
+        match std::mem::take(self) {
+            Slot::Empty => Err(ArgError(format!("the value of `{name}` is not available"))),
+            Slot::Owned(value) => {
+                let value = value.downcast::<T>().map_err(|_| wrong_type())?;
+                let cell = Arc::new(RwLock::new(Some(*value)));
+                *self = Slot::Shared(cell.clone());
+                Ok(cell)
+            }
+            Slot::Shared(shared) => {
+                *self = Slot::Shared(shared.clone());
+                shared.into_any().downcast::<Cell<T>>().map_err(|_| wrong_type())
+            }
+        }
+    }
+
+    pub(crate) fn held<T: Send + Sync + 'static>(&mut self, name: &str) -> Result<Held<T>, ArgError> {
+        let cell = self.cell::<T>(name)?;
+        let guard = cell.try_read_owned().map_err(|_| {
+            ArgError(format!("`{name}` is borrowed mutably elsewhere in this request"))
+        })?;
+        OwnedRwLockReadGuard::try_map(guard, Option::as_ref)
+            .map(|guard| Held { guard })
+            .map_err(|_| ArgError(format!("`{name}` was already torn down")))
+    }
+
+    pub(crate) fn held_mut<T: Send + Sync + 'static>(
+        &mut self,
+        name: &str,
+    ) -> Result<HeldMut<T>, ArgError> {
+        let cell = self.cell::<T>(name)?;
+        let guard = cell.try_write_owned().map_err(|_| {
+            ArgError(format!("`{name}` is borrowed elsewhere in this request"))
+        })?;
+        tokio::sync::OwnedRwLockWriteGuard::try_map(guard, Option::as_mut)
+            .map(|guard| HeldMut { guard })
+            .map_err(|_| ArgError(format!("`{name}` was already torn down")))
+    }
+
+    /// Takes the value out for its teardown, waiting until every borrower has let go.
+    pub(crate) async fn take(self) -> Option<AnyValue> {
+        match self {
+            Slot::Empty => None,
+            Slot::Owned(value) => Some(value),
+            Slot::Shared(shared) => shared.take().await,
+        }
+    }
+}
+
+impl Slot {
+    /// A clone of the value, for a by-value `T` parameter.
+    pub(crate) fn cloned<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        name: &str,
+    ) -> Result<T, ArgError> {
+        if let Slot::Owned(value) = self {
+            return value
+                .downcast_ref::<T>()
+                .cloned()
+                .ok_or_else(|| ArgError(format!("the value of `{name}` has an unexpected type")));
+        }
+        let held = self.held::<T>(name)?;
+        Ok(T::clone(&held))
+    }
+}
+
+/// A `request`- or `app`-scoped value owned by a response body.
+///
+/// Take it with `#[dep(f)] x: Held<T>` and move it into a [`StreamBody`](crate::StreamBody):
+/// the value stays alive while the body streams, and its teardown starts only after the body
+/// has been sent (or dropped by the server) and this handle is gone. Taking a `handler`-scoped
+/// value this way does not compile: it is torn down before the body is sent.
+pub struct Held<T: 'static> {
+    guard: OwnedRwLockReadGuard<Option<T>, T>,
+}
+
+impl<T> Deref for Held<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Held<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Held").field(&*self.guard).finish()
+    }
+}
+
+/// Like [`Held`], with exclusive access (`&mut T`), for values such as a database connection
+/// that a streaming body reads from.
+pub struct HeldMut<T: 'static> {
+    guard: OwnedRwLockMappedWriteGuard<Option<T>, T>,
+}
+
+impl<T> Deref for HeldMut<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for HeldMut<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for HeldMut<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("HeldMut").field(&*self.guard).finish()
+    }
+}

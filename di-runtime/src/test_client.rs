@@ -1,0 +1,201 @@
+//! An in-process client for tests: the same service as the server, without sockets.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::app::{App, BuildError, Running};
+use crate::response::{Body, BoxError};
+use crate::service::AppService;
+
+/// Sends requests to an app in process, through exactly the code path the server uses.
+///
+/// ```
+/// use di_runtime::prelude::*;
+///
+/// #[depends]
+/// async fn hello() -> &'static str { "hello" }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = TestClient::start(App::new().get("/", hello)).await?;
+/// let response = client.get("/").send().await;
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.text().await?, "hello");
+/// client.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TestClient {
+    running: Running,
+    service: AppService,
+}
+
+impl TestClient {
+    /// Starts `app` (checking it and setting up `app` scope).
+    pub async fn start(app: App) -> Result<Self, BuildError> {
+        let running = app.start().await?;
+        let service = running.service();
+        Ok(Self { running, service })
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, uri: &str) -> TestRequest<'_> {
+        TestRequest {
+            client: self,
+            method,
+            uri: uri.to_owned(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::GET, uri)
+    }
+
+    /// A `POST` request.
+    pub fn post(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::POST, uri)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::PUT, uri)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::DELETE, uri)
+    }
+
+    /// The running app (counters, background teardowns).
+    pub fn running(&self) -> &Running {
+        &self.running
+    }
+
+    /// Waits until every background (`request`-scope) teardown has finished.
+    pub async fn settle(&self) {
+        self.running.settle().await;
+    }
+
+    /// Shuts the app down: background teardowns, then `app` scope.
+    pub async fn shutdown(self) {
+        self.running.shutdown().await;
+    }
+}
+
+/// A request being built by a [`TestClient`].
+#[derive(Debug)]
+#[must_use = "call `.send().await`"]
+pub struct TestRequest<'a> {
+    client: &'a TestClient,
+    method: Method,
+    uri: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestRequest<'_> {
+    /// Adds a header. Invalid names or values are ignored.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            self.headers.append(name, value);
+        }
+        self
+    }
+
+    /// Sends `value` as a JSON body (and sets `Content-Type: application/json`).
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        self.body = serde_json::to_vec(value).map(Bytes::from).unwrap_or_default();
+        self.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self
+    }
+
+    /// Sets the raw body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request and returns the response head; the body streams on demand.
+    pub async fn send(self) -> TestResponse {
+        let mut request = http::Request::new(http_body_util::Full::new(self.body));
+        *request.method_mut() = self.method;
+        *request.headers_mut() = self.headers;
+        match self.uri.parse() {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => {
+                let mut response = http::Response::new(Body::empty());
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                return TestResponse { response };
+            }
+        }
+        let response = self.client.service.call_request(request).await;
+        TestResponse { response }
+    }
+}
+
+/// A response received by a [`TestClient`]; its body is read on demand, so a test can read
+/// part of a stream and then drop it, like a client that goes away.
+#[derive(Debug)]
+pub struct TestResponse {
+    response: http::Response<Body>,
+}
+
+impl TestResponse {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.response.status()
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.response.headers()
+    }
+
+    /// One header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.response.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The next data frame of the body, or `None` at its end.
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, BoxError>> {
+        loop {
+            match self.response.body_mut().frame().await? {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => return Some(Ok(data)),
+                    Err(_trailers) => continue,
+                },
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+
+    /// The whole body.
+    pub async fn bytes(self) -> Result<Bytes, BoxError> {
+        Ok(self.response.into_body().collect().await?.to_bytes())
+    }
+
+    /// The whole body as text (lossy UTF-8).
+    pub async fn text(self) -> Result<String, BoxError> {
+        let bytes = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The whole body as JSON.
+    pub async fn json<T: DeserializeOwned>(self) -> Result<T, BoxError> {
+        let bytes = self.bytes().await?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// The underlying response.
+    pub fn into_inner(self) -> http::Response<Body> {
+        self.response
+    }
+}

@@ -1,0 +1,1 @@
+//! Examples for `di`; see the `[[example]]` targets.

@@ -1,0 +1,1 @@
+//! Integration tests for `di` live in `tests/`.
