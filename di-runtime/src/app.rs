@@ -397,6 +397,16 @@ impl Shared {
         self.tracker.spawn_on(future, &self.runtime)
     }
 
+    pub(crate) fn teardown_failures(&self) -> u64 {
+        self.stats.teardown_failures.load(Ordering::Relaxed)
+    }
+
+    pub(crate) async fn settle(&self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+        self.tracker.reopen();
+    }
+
     /// Finds the route for a request: the route and its path parameters, or a 404 / 405
     /// response.
     pub(crate) fn route(
@@ -456,7 +466,7 @@ impl Running {
     /// teardown failure cannot change a response that was already sent, so it is logged and
     /// counted here.
     pub fn teardown_failures(&self) -> u64 {
-        self.shared.stats.teardown_failures.load(Ordering::Relaxed)
+        self.shared.teardown_failures()
     }
 
     /// How many background teardowns are running now.
@@ -466,10 +476,7 @@ impl Running {
 
     /// Waits until no background teardown is running.
     pub async fn settle(&self) {
-        let tracker = &self.shared.tracker;
-        tracker.close();
-        tracker.wait().await;
-        tracker.reopen();
+        self.shared.settle().await;
     }
 
     /// Stops the app: waits for background teardowns (each bounded by the teardown timeout),

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::{App, Running, ServeError};
-use crate::service::HyperService;
+use crate::service::{AppService, HyperService};
 
 impl App {
     /// Serves on `addr` until Ctrl-C, then shuts down gracefully: stops accepting, lets
@@ -45,9 +45,10 @@ impl App {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let running = self.start().await?;
+        let service = running.service();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(running, listener, stopped));
-        Ok(Server { local_addr, stop: Some(stop), task })
+        Ok(Server { local_addr, service, stop: Some(stop), task })
     }
 }
 
@@ -55,6 +56,7 @@ impl App {
 #[derive(Debug)]
 pub struct Server {
     local_addr: SocketAddr,
+    service: AppService,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -63,6 +65,16 @@ impl Server {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Waits until no background (`request`-scope) teardown is running.
+    pub async fn settle(&self) {
+        self.service.settle().await;
+    }
+
+    /// How many teardowns have failed, timed out or panicked so far.
+    pub fn teardown_failures(&self) -> u64 {
+        self.service.teardown_failures()
     }
 
     /// Shuts down gracefully and waits until `app`-scope teardown is done.

@@ -21,6 +21,16 @@ pub struct AppService {
 }
 
 impl AppService {
+    /// Waits until no background (`request`-scope) teardown is running.
+    pub async fn settle(&self) {
+        self.shared.settle().await;
+    }
+
+    /// How many teardowns have failed, timed out or panicked so far.
+    pub fn teardown_failures(&self) -> u64 {
+        self.shared.teardown_failures()
+    }
+
     /// Serves one request.
     pub fn call_request<B>(&self, request: http::Request<B>) -> BoxFuture<'static, Response>
     where

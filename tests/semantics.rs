@@ -1,0 +1,356 @@
+//! The contract of DESIGN.md, in process: each test drives an app through `TestClient`
+//! (the same service the server uses) and asserts the exact order of events.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{count, events, log, position, serial};
+use di_runtime::prelude::*;
+use futures_util::stream;
+use serde_json::{Value, json};
+
+/// A resource with an open flag that its teardown clears.
+#[derive(Clone)]
+struct Session {
+    name: &'static str,
+    open: Arc<AtomicBool>,
+}
+
+impl Session {
+    fn new(name: &'static str) -> Self {
+        log(format!("{name}:open"));
+        Self { name, open: Arc::new(AtomicBool::new(true)) }
+    }
+
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    fn close(self, outcome: &Outcome) {
+        self.open.store(false, Ordering::SeqCst);
+        log(format!("{}:close {}", self.name, describe(outcome)));
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::HandlerError { status, .. } => format!("handler-error {}", status.as_u16()),
+        Outcome::SetupFailed { dependency, error } => {
+            format!("setup-failed {dependency} {}", error.status().as_u16())
+        }
+        Outcome::TeardownFailed { dependency, .. } => format!("teardown-failed {dependency}"),
+        Outcome::Panicked => "panicked".into(),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        Outcome::BodyError { .. } => "body-error".into(),
+        other => other.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------- a. handler-scoped commit
+
+struct Tx {
+    writes: Vec<String>,
+}
+
+#[depends(scope = "handler")]
+async fn tx(y: Yield<Tx>) {
+    log("open");
+    let (tx, outcome) = y.provide(Tx { writes: Vec::new() }).await;
+    if outcome.is_success() {
+        log(format!("commit {:?}", tx.writes));
+    } else {
+        log(format!("rollback {}", describe(&outcome)));
+    }
+    log("close");
+}
+
+#[depends]
+async fn create(#[dep(tx)] tx: &mut Tx, Json(title): Json<String>) -> (StatusCode, String) {
+    log("handler");
+    tx.writes.push(title);
+    (StatusCode::CREATED, "created".into())
+}
+
+#[tokio::test]
+async fn a_handler_scope_commits_before_the_response_head() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().post("/notes", create)).await.unwrap();
+    let response = client.post("/notes").json("hello").send().await;
+    log(format!("head {}", response.status().as_u16()));
+    assert_eq!(response.text().await.unwrap(), "created");
+    client.settle().await;
+    assert_eq!(events(), ["open", "handler", r#"commit ["hello"]"#, "close", "head 201"]);
+}
+
+// ---------------------------------------------------------------- b. request + handler order
+
+#[depends]
+async fn req_session(y: Yield<Session>) {
+    let (session, outcome) = y.provide(Session::new("req")).await;
+    session.close(&outcome);
+}
+
+#[depends(scope = "handler")]
+async fn fn_session(y: Yield<Session>) {
+    let (session, outcome) = y.provide(Session::new("fn")).await;
+    session.close(&outcome);
+}
+
+#[depends]
+async fn both(#[dep(req_session)] _r: &Session, #[dep(fn_session)] _f: &Session) -> &'static str {
+    log("handler");
+    "ok"
+}
+
+#[tokio::test]
+async fn b_handler_scope_before_head_request_scope_after_body() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", both)).await.unwrap();
+    let response = client.get("/").send().await;
+    log("head");
+    let body = response.text().await.unwrap();
+    log(format!("body {body}"));
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "req:open",
+            "fn:open",
+            "handler",
+            "fn:close success 200",
+            "head",
+            "body ok",
+            "req:close success 200"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- c. streaming
+
+#[depends]
+async fn stream_both(
+    #[dep(req_session)] req: Held<Session>,
+    #[dep(fn_session)] func: &Session,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    log("handler");
+    let func_flag = func.open.clone();
+    let chunks = stream::unfold((req, 0), move |(req, i)| {
+        let func_flag = func_flag.clone();
+        async move {
+            if i == 3 {
+                return None;
+            }
+            let chunk = format!("{i}:req={},fn={};", req.is_open(), func_flag.load(Ordering::SeqCst));
+            log(format!("chunk {i}"));
+            Some((Ok(chunk), (req, i + 1)))
+        }
+    });
+    StreamBody::new(chunks)
+}
+
+#[tokio::test]
+async fn c_stream_reads_request_scope_until_the_end_and_never_handler_scope() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/stream", stream_both)).await.unwrap();
+    let mut response = client.get("/stream").send().await;
+    let mut body = String::new();
+    while let Some(chunk) = response.chunk().await {
+        body.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    log("end");
+    drop(response);
+    client.settle().await;
+    assert_eq!(body, "0:req=true,fn=false;1:req=true,fn=false;2:req=true,fn=false;");
+    let events = events();
+    assert!(position(&events, "fn:close success 200") < position(&events, "chunk 0"), "{events:?}");
+    assert!(position(&events, "chunk 2") < position(&events, "req:close success 200"), "{events:?}");
+    assert_eq!(count(&events, "req:close success 200"), 1, "{events:?}");
+}
+
+// ---------------------------------------------------------------- d. handler error
+
+#[depends]
+async fn missing(#[dep(tx)] tx: &mut Tx, #[dep(req_session)] _r: &Session) -> Result<String, HttpError> {
+    log("handler");
+    tx.writes.push("half-done".into());
+    Err(HttpError::not_found("note 7 not found"))
+}
+
+#[tokio::test]
+async fn d_handler_error_reaches_every_teardown_and_rolls_back() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/notes/7", missing)).await.unwrap();
+    let response = client.get("/notes/7").send().await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"detail": "note 7 not found"}));
+    client.settle().await;
+    let events = events();
+    assert_eq!(
+        events,
+        ["open", "req:open", "handler", "rollback handler-error 404", "close", "req:close handler-error 404"]
+    );
+}
+
+// ---------------------------------------------------------------- e. setup failure
+
+#[depends]
+async fn unauthorized() -> Result<String, HttpError> {
+    log("third:setup");
+    Err(HttpError::new(StatusCode::UNAUTHORIZED, "nope"))
+}
+
+#[depends]
+async fn never_runs(
+    #[dep(req_session)] _first: &Session,
+    #[dep(fn_session)] _second: &Session,
+    #[dep(unauthorized)] _third: &String,
+) -> &'static str {
+    log("handler");
+    "unreachable"
+}
+
+#[tokio::test]
+async fn e_setup_failure_tears_down_what_was_set_up_in_reverse() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", never_runs)).await.unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"detail": "nope"}));
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "req:open",
+            "fn:open",
+            "third:setup",
+            "fn:close setup-failed unauthorized 401",
+            "req:close setup-failed unauthorized 401"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- f (in process). panics
+
+#[depends]
+async fn panics(#[dep(req_session)] _r: &Session, #[dep(fn_session)] _f: &Session) -> &'static str {
+    panic!("secret panic text");
+}
+
+#[tokio::test]
+async fn f_panic_becomes_a_generic_500_and_teardowns_see_it() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", panics)).await.unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 500);
+    let text = response.text().await.unwrap();
+    assert_eq!(text, r#"{"detail":"Internal Server Error"}"#);
+    client.settle().await;
+    assert_eq!(events(), ["req:open", "fn:open", "fn:close panicked", "req:close panicked"]);
+}
+
+// ---------------------------------------------------------------- g. per-request cache
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends]
+async fn counted(y: Yield<usize>) {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+    log(format!("setup #{n}"));
+    let (n, _) = y.provide(n).await;
+    log(format!("teardown #{n}"));
+}
+
+#[depends]
+async fn uses_counted(#[dep(counted)] n: &usize) -> usize {
+    *n
+}
+
+#[depends]
+async fn cached(
+    #[dep(counted)] a: &usize,
+    #[dep(counted)] b: usize,
+    #[dep(uses_counted)] c: &usize,
+) -> String {
+    format!("{a},{b},{c}")
+}
+
+#[depends]
+async fn uncached(
+    #[dep(counted)] a: &usize,
+    #[dep(counted, fresh)] b: &usize,
+    #[dep(counted, fresh)] c: &usize,
+) -> String {
+    format!("{a},{b},{c}")
+}
+
+#[tokio::test]
+async fn g_cache_runs_once_per_request_and_fresh_opts_out_lifo() {
+    let _serial = serial().await;
+    COUNTER.store(0, Ordering::SeqCst);
+    let app = App::new().get("/cached", cached).get("/uncached", uncached);
+    let client = TestClient::start(app).await.unwrap();
+
+    let body = client.get("/cached").send().await.text().await.unwrap();
+    client.settle().await;
+    assert_eq!(body, "1,1,1");
+    assert_eq!(events(), ["setup #1", "teardown #1"]);
+
+    let body = client.get("/cached").send().await.text().await.unwrap();
+    client.settle().await;
+    assert_eq!(body, "2,2,2", "nothing is cached across requests");
+
+    let body = client.get("/uncached").send().await.text().await.unwrap();
+    client.settle().await;
+    assert_eq!(body, "3,4,5");
+    assert_eq!(
+        &events()[4..],
+        ["setup #3", "setup #4", "setup #5", "teardown #5", "teardown #4", "teardown #3"]
+    );
+}
+
+// ---------------------------------------------------------------- j. the scope rule
+
+#[depends]
+async fn via_plain(#[dep(tx)] tx: &Tx) -> usize {
+    tx.writes.len()
+}
+
+#[depends]
+async fn audit(#[dep(via_plain)] n: &usize, y: Yield<usize>) {
+    let _ = y.provide(*n).await;
+}
+
+#[depends]
+async fn audited(#[dep(audit)] n: &usize) -> String {
+    n.to_string()
+}
+
+#[tokio::test]
+async fn j_request_scope_cannot_depend_on_handler_scope_through_a_plain_function() {
+    let app = App::new().get("/audited", audited);
+    let error = app.check().unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("route GET /audited"), "{message}");
+    assert!(message.contains("`audited` -> `audit` -> `via_plain` -> `tx`"), "{message}");
+    assert!(message.contains("`audit` is `request`-scoped"), "{message}");
+    let start = TestClient::start(App::new().get("/audited", audited)).await;
+    assert!(start.is_err(), "an app that breaks the scope rule never serves");
+}
+
+#[depends]
+async fn plain_on_handler_scope(#[dep(via_plain)] n: &usize) -> String {
+    n.to_string()
+}
+
+#[tokio::test]
+async fn handler_may_use_a_plain_function_over_handler_scope() {
+    // FastAPI A07: a plain function depending on a `handler`-scoped value is allowed; it
+    // inherits the shorter scope.
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", plain_on_handler_scope)).await.unwrap();
+    assert_eq!(client.get("/").send().await.text().await.unwrap(), "0");
+}

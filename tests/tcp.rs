@@ -1,0 +1,244 @@
+//! The contract over real TCP connections: keep-alive after a panic, client disconnects
+//! mid-stream, `request` teardown that never delays the response, graceful shutdown.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{count, events, log, position, serial};
+use di_runtime::prelude::*;
+use futures_util::stream;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+/// One HTTP/1.1 keep-alive connection.
+struct Connection {
+    sender: http1::SendRequest<Empty<Bytes>>,
+    task: JoinHandle<()>,
+}
+
+async fn connect(addr: SocketAddr) -> Connection {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Connection { sender, task }
+}
+
+impl Connection {
+    async fn get(&mut self, path: &str) -> http::Response<hyper::body::Incoming> {
+        self.sender.ready().await.unwrap();
+        let request = http::Request::get(path).header("host", "test").body(Empty::new()).unwrap();
+        self.sender.send_request(request).await.unwrap()
+    }
+
+    /// Closes the socket, like a client that goes away.
+    fn close(self) {
+        drop(self.sender);
+        self.task.abort();
+    }
+}
+
+/// Waits (bounded, so a broken build fails instead of hanging) until `event` was logged.
+async fn wait_for(event: &str) {
+    for _ in 0..1000 {
+        if events().iter().any(|e| e == event) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("`{event}` never happened: {:?}", events());
+}
+
+struct Session(&'static str);
+
+#[depends]
+async fn session(y: Yield<Session>) {
+    log("req:open");
+    let (_session, outcome) = y.provide(Session("db")).await;
+    let what = match outcome {
+        Outcome::Success { .. } => "success".to_owned(),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        Outcome::Panicked => "panicked".to_owned(),
+        other => other.to_string(),
+    };
+    log(format!("req:close {what}"));
+}
+
+// ---------------------------------------------------------------- f. keep-alive after a panic
+
+#[depends]
+async fn panics(#[dep(session)] _s: &Session) -> &'static str {
+    panic!("secret panic text");
+}
+
+#[depends]
+async fn fine(#[dep(session)] s: &Session) -> String {
+    format!("fine {}", s.0)
+}
+
+#[tokio::test]
+async fn f_panic_then_next_request_on_the_same_connection_succeeds() {
+    let _serial = serial().await;
+    let server = App::new().get("/panic", panics).get("/fine", fine).bind("127.0.0.1:0").await.unwrap();
+    let mut connection = connect(server.local_addr()).await;
+
+    let response = connection.get("/panic").await;
+    assert_eq!(response.status(), 500);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, r#"{"detail":"Internal Server Error"}"#);
+    assert!(!String::from_utf8_lossy(&body).contains("secret"));
+
+    let response = connection.get("/fine").await;
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "fine db");
+
+    server.settle().await;
+    let events = events();
+    assert_eq!(count(&events, "req:close panicked"), 1, "{events:?}");
+    assert_eq!(count(&events, "req:close success"), 1, "{events:?}");
+    connection.close();
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- h. client gone mid-stream
+
+#[depends]
+async fn endless(
+    #[dep(session)] s: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let chunks = stream::unfold((s, 0u32), |(s, i)| async move {
+        if i >= 10_000 {
+            return None;
+        }
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Some((Ok(Bytes::from(format!("{} {i}\n", s.0))), (s, i + 1)))
+    });
+    StreamBody::new(chunks)
+}
+
+#[tokio::test]
+async fn h_client_disconnect_mid_stream_tears_down_once_with_cancelled() {
+    let _serial = serial().await;
+    let server = App::new().get("/endless", endless).bind("127.0.0.1:0").await.unwrap();
+    let mut connection = connect(server.local_addr()).await;
+    let mut response = connection.get("/endless").await;
+    let first = response.body_mut().frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, "db 0\n");
+    log("client gone");
+    drop(response);
+    connection.close();
+
+    wait_for("req:close cancelled client gone").await;
+    server.settle().await;
+    let events = events();
+    assert_eq!(events.iter().filter(|e| e.starts_with("req:close")).count(), 1, "{events:?}");
+    assert!(position(&events, "client gone") < position(&events, "req:close cancelled client gone"));
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- i. teardown never delays
+
+#[depends]
+async fn slow_session(y: Yield<Session>) {
+    let (_session, _outcome) = y.provide(Session("slow")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    log("slow:close");
+}
+
+#[depends]
+async fn quick(#[dep(slow_session)] s: &Session) -> String {
+    format!("quick {}", s.0)
+}
+
+#[tokio::test]
+async fn i_slow_request_teardown_delays_neither_the_body_nor_the_next_request() {
+    let _serial = serial().await;
+    let server = App::new().get("/quick", quick).bind("127.0.0.1:0").await.unwrap();
+    let mut connection = connect(server.local_addr()).await;
+
+    let response = connection.get("/quick").await;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "quick slow");
+    log("body");
+    let response = connection.get("/quick").await;
+    assert_eq!(response.status(), 200);
+    let _ = response.into_body().collect().await.unwrap();
+    log("second response");
+
+    wait_for("slow:close").await;
+    server.settle().await;
+    let events = events();
+    assert_eq!(count(&events, "slow:close"), 2, "{events:?}");
+    assert!(position(&events, "body") < position(&events, "slow:close"), "{events:?}");
+    assert!(position(&events, "second response") < position(&events, "slow:close"), "{events:?}");
+    connection.close();
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- app scope and shutdown
+
+struct Pool(&'static str);
+
+#[depends(scope = "app")]
+async fn pool(y: Yield<Pool>) {
+    log("pool:open");
+    let (_pool, outcome) = y.provide(Pool("pool")).await;
+    log(format!("pool:close {outcome}"));
+}
+
+#[depends(scope = "app")]
+async fn cache(#[dep(pool)] p: &Pool, y: Yield<String>) {
+    log("cache:open");
+    let _ = y.provide(format!("cache over {}", p.0)).await;
+    log("cache:close");
+}
+
+#[depends]
+async fn slow_stream(
+    #[dep(session)] _s: Held<Session>,
+    #[dep(cache)] c: &String,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, Infallible>> + Send + 'static> {
+    let text = c.clone();
+    let chunks = stream::unfold(0u32, move |i| {
+        let text = text.clone();
+        async move {
+            if i == 3 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Some((Ok(format!("{text} {i};")), i + 1))
+        }
+    });
+    StreamBody::new(chunks)
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_streams_then_request_then_app_teardown() {
+    let _serial = serial().await;
+    let server = App::new().get("/slow", slow_stream).bind("127.0.0.1:0").await.unwrap();
+    assert_eq!(events(), ["pool:open", "cache:open"], "app scope is set up at start");
+    let mut connection = connect(server.local_addr()).await;
+    let response = connection.get("/slow").await;
+    assert_eq!(response.status(), 200);
+    let reader = tokio::spawn(async move { response.into_body().collect().await.map(|b| b.to_bytes()) });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    log("shutdown");
+    server.shutdown().await;
+    let body = reader.await.unwrap().unwrap();
+    assert_eq!(body, "cache over pool 0;cache over pool 1;cache over pool 2;");
+    assert_eq!(
+        events(),
+        ["pool:open", "cache:open", "req:open", "shutdown", "req:close success", "cache:close", "pool:close app stopped"]
+    );
+}

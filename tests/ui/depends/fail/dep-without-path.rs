@@ -1,0 +1,15 @@
+// `#[dep]` needs the name of the dependency: reported at `dep`, showing `#[dep(function_name)]`;
+// no follow-on `cannot find attribute `dep`` error.
+use di_runtime::prelude::*;
+
+#[depends]
+async fn name() -> String {
+    "world".to_owned()
+}
+
+#[depends]
+async fn hello(#[dep] name: &String) -> String {
+    format!("hi {name}")
+}
+
+fn main() {}
