@@ -1,0 +1,469 @@
+//! Failure paths: bad input, routing errors, failing and panicking teardowns, cancellation
+//! (client gone, timeout), overrides, and graph errors reported before serving.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{count, events, log, position, serial};
+use di_runtime::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::HandlerError { status, .. } => format!("handler-error {}", status.as_u16()),
+        Outcome::SetupFailed { dependency, .. } => format!("setup-failed {dependency}"),
+        Outcome::TeardownFailed { dependency, error } => {
+            format!("teardown-failed {dependency} {}", error.status().as_u16())
+        }
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        other => other.to_string(),
+    }
+}
+
+#[depends]
+async fn side_effect(y: Yield<u8>) {
+    log("side-effect:open");
+    let (_, outcome) = y.provide(1).await;
+    log(format!("side-effect:close {}", describe(&outcome)));
+}
+
+#[depends(scope = "handler")]
+async fn fn_dep(y: Yield<u8>) {
+    log("fn:open");
+    let (_, outcome) = y.provide(2).await;
+    log(format!("fn:close {}", describe(&outcome)));
+}
+
+// ---------------------------------------------------------------- bad input
+
+#[derive(Deserialize)]
+struct Page {
+    limit: u32,
+    #[allow(dead_code, reason = "deserialized only")]
+    q: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NewNote {
+    title: String,
+    #[allow(dead_code, reason = "deserialized only")]
+    body: String,
+}
+
+#[depends]
+async fn create(
+    #[dep(side_effect)] _s: &u8,
+    Path(id): Path<u32>,
+    Query(page): Query<Page>,
+    Json(note): Json<NewNote>,
+) -> String {
+    format!("{id} {} {}", page.limit, note.title)
+}
+
+#[tokio::test]
+async fn bad_input_is_one_422_listing_every_problem_before_any_setup() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().post("/items/{id}", create)).await.unwrap();
+    let response = client
+        .post("/items/abc?limit=many")
+        .json(&json!({"title": 5}))
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    let locs: Vec<&Value> = body["detail"].as_array().unwrap().iter().map(|e| &e["loc"]).collect();
+    assert_eq!(locs, [&json!(["path", "id"]), &json!(["query", "limit"]), &json!(["body", "title"])], "{body}");
+    client.settle().await;
+    assert_eq!(events(), Vec::<String>::new(), "no dependency is set up for bad input");
+
+    let response = client.post("/items/7?limit=3").json(&json!({"title": "t"})).send().await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "body"]));
+    assert_eq!(body["detail"][0]["type"], json!("missing"));
+
+    let response = client.post("/items/7?limit=3").body("{not json").header("content-type", "application/json").send().await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["detail"][0]["type"], json!("json_invalid"));
+
+    let response = client.post("/items/7?limit=3").body(r#"{"title":"t","body":"b"}"#).send().await;
+    assert_eq!(response.status(), 422, "a JSON body needs a JSON content type");
+
+    let response = client.post("/items/7?limit=3").json(&json!({"title": "t", "body": "b"})).send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "7 3 t");
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413() {
+    let client = TestClient::start(App::new().post("/items/{id}", create).body_limit(16)).await.unwrap();
+    let response = client.post("/items/1?limit=1").json(&json!({"title": "a long title", "body": "x"})).send().await;
+    assert_eq!(response.status(), 413);
+}
+
+// ---------------------------------------------------------------- routing
+
+#[depends]
+async fn hello() -> &'static str {
+    "hello"
+}
+
+#[tokio::test]
+async fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
+    let client = TestClient::start(App::new().get("/hello", hello).put("/hello", hello)).await.unwrap();
+    let response = client.get("/nope").send().await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"detail": "Not Found"}));
+    let response = client.delete("/hello").send().await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.header("allow"), Some("GET, PUT"));
+}
+
+#[tokio::test]
+async fn invalid_and_duplicate_routes_are_reported_together() {
+    let app = App::new().get("/a/{", hello).get("/b", hello).get("/b", hello);
+    let message = app.check().unwrap_err().to_string();
+    assert!(message.contains("route GET /a/{: invalid path"), "{message}");
+    assert!(message.contains("route GET /b: registered twice"), "{message}");
+}
+
+// ---------------------------------------------------------------- teardown failures
+
+#[depends(scope = "handler")]
+async fn failing_commit(y: Yield<u8>) -> Result<(), HttpError> {
+    let (_, _outcome) = y.provide(3).await;
+    log("commit fails");
+    Err(HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "commit failed"))
+}
+
+#[depends]
+async fn commits(#[dep(side_effect)] _s: &u8, #[dep(fn_dep)] _f: &u8, #[dep(failing_commit)] _c: &u8) -> &'static str {
+    "created"
+}
+
+#[tokio::test]
+async fn failing_handler_teardown_replaces_the_response_and_later_teardowns_see_it() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().post("/", commits)).await.unwrap();
+    let response = client.post("/").send().await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"detail": "commit failed"}));
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "side-effect:open",
+            "fn:open",
+            "commit fails",
+            "fn:close teardown-failed failing_commit 503",
+            "side-effect:close teardown-failed failing_commit 503"
+        ]
+    );
+}
+
+#[depends]
+async fn failing_close(y: Yield<u8>) -> Result<(), std::io::Error> {
+    let _ = y.provide(4).await;
+    log("close fails");
+    Err(std::io::Error::other("disk full"))
+}
+
+#[depends]
+async fn panicking_close(y: Yield<u8>) {
+    let _ = y.provide(5).await;
+    panic!("teardown panic");
+}
+
+#[depends]
+async fn after_response(
+    #[dep(side_effect)] _s: &u8,
+    #[dep(failing_close)] _f: &u8,
+    #[dep(panicking_close)] _p: &u8,
+) -> &'static str {
+    "sent"
+}
+
+#[tokio::test]
+async fn failing_request_teardowns_cannot_change_the_response_are_counted_and_never_stop_the_others() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", after_response)).await.unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "sent");
+    client.settle().await;
+    assert_eq!(client.running().teardown_failures(), 2);
+    let events = events();
+    assert_eq!(count(&events, "close fails"), 1, "{events:?}");
+    assert_eq!(count(&events, "side-effect:close teardown-failed failing_close 500"), 1, "{events:?}");
+}
+
+#[depends]
+async fn forgets_to_provide(_y: Yield<u8>) {}
+
+#[depends]
+async fn needs_forgetful(#[dep(side_effect)] _s: &u8, #[dep(forgets_to_provide)] _f: &u8) -> &'static str {
+    "unreachable"
+}
+
+#[tokio::test]
+async fn generator_that_never_provides_is_a_generic_500() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", needs_forgetful)).await.unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.text().await.unwrap(), r#"{"detail":"Internal Server Error"}"#);
+    client.settle().await;
+    assert_eq!(events(), ["side-effect:open", "side-effect:close setup-failed forgets_to_provide"]);
+}
+
+// ---------------------------------------------------------------- cancellation
+
+#[depends]
+async fn slow_handler(#[dep(side_effect)] _s: &u8, #[dep(fn_dep)] _f: &u8) -> &'static str {
+    log("handler starts");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    log("handler ends");
+    "late"
+}
+
+#[tokio::test]
+async fn request_dropped_mid_handler_tears_everything_down_with_client_gone() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", slow_handler)).await.unwrap();
+    let sent = tokio::time::timeout(Duration::from_millis(50), client.get("/").send()).await;
+    assert!(sent.is_err(), "the client gave up");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "side-effect:open",
+            "fn:open",
+            "handler starts",
+            "fn:close cancelled client gone",
+            "side-effect:close cancelled client gone"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn request_timeout_is_503_and_teardowns_see_timeout() {
+    let _serial = serial().await;
+    let app = App::new().get("/", slow_handler).request_timeout(Duration::from_millis(50));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 503);
+    let _ = response.bytes().await;
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "side-effect:open",
+            "fn:open",
+            "handler starts",
+            "fn:close cancelled timeout",
+            "side-effect:close cancelled timeout"
+        ]
+    );
+}
+
+#[depends(scope = "handler")]
+async fn slow_commit(y: Yield<u8>) {
+    let _ = y.provide(6).await;
+    log("commit starts");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    log("commit done");
+}
+
+#[depends]
+async fn commits_slowly(#[dep(slow_commit)] _c: &u8) -> &'static str {
+    "ok"
+}
+
+#[tokio::test]
+async fn handler_teardown_is_shielded_from_the_client_going_away() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().post("/", commits_slowly)).await.unwrap();
+    let sent = tokio::time::timeout(Duration::from_millis(30), client.post("/").send()).await;
+    assert!(sent.is_err(), "the client left during the commit");
+    client.settle().await;
+    assert_eq!(events(), ["commit starts", "commit done"], "the commit was not cut in half");
+}
+
+// ---------------------------------------------------------------- overrides
+
+#[depends]
+async fn user_name() -> String {
+    log("real user_name");
+    "from the database".into()
+}
+
+#[depends]
+async fn fake_user_name(y: Yield<String>) {
+    log("fake:open");
+    let _ = y.provide("alice".to_owned()).await;
+    log("fake:close");
+}
+
+#[depends]
+async fn whoami(#[dep(user_name)] name: &String) -> String {
+    log("handler");
+    name.clone()
+}
+
+#[tokio::test]
+async fn override_replaces_a_dependency_without_touching_handlers() {
+    let _serial = serial().await;
+    let app = App::new().get("/me", whoami).override_dep(user_name, fake_user_name);
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/me").send().await;
+    assert_eq!(response.text().await.unwrap(), "alice");
+    client.settle().await;
+    assert_eq!(events(), ["fake:open", "handler", "fake:close"]);
+}
+
+// ---------------------------------------------------------------- scope at the use site
+
+static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[depends]
+async fn session(y: Yield<u32>) {
+    let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    log(format!("session {n}:open"));
+    let (n, _) = y.provide(n).await;
+    log(format!("session {n}:close"));
+}
+
+#[depends]
+async fn two_scopes(
+    #[dep(session, scope = "handler")] a: &u32,
+    #[dep(session)] b: &u32,
+    #[dep(session, scope = "request")] c: &u32,
+) -> String {
+    format!("{a},{b},{c}")
+}
+
+#[tokio::test]
+async fn use_site_scope_gives_a_separate_instance_torn_down_before_the_head() {
+    let _serial = serial().await;
+    INSTANCE.store(0, std::sync::atomic::Ordering::SeqCst);
+    let client = TestClient::start(App::new().get("/", two_scopes)).await.unwrap();
+    let response = client.get("/").send().await;
+    log("head");
+    assert_eq!(response.text().await.unwrap(), "1,2,2");
+    client.settle().await;
+    let events = events();
+    assert!(position(&events, "session 1:close") < position(&events, "head"), "{events:?}");
+    assert!(position(&events, "head") < position(&events, "session 2:close"), "{events:?}");
+}
+
+// ---------------------------------------------------------------- graph errors
+
+#[depends]
+async fn ping(#[dep(pong)] _p: &u8) -> u8 {
+    1
+}
+
+#[depends]
+async fn pong(#[dep(ping)] _p: &u8) -> u8 {
+    2
+}
+
+#[depends]
+async fn cyclic(#[dep(ping)] p: &u8) -> String {
+    p.to_string()
+}
+
+#[depends]
+async fn twice_mut(#[dep(side_effect)] a: &mut u8, #[dep(side_effect)] b: &mut u8) -> String {
+    format!("{a}{b}")
+}
+
+#[depends]
+async fn held_while_mut(#[dep(side_effect)] a: &mut u8, #[dep(side_effect)] b: Held<u8>) -> String {
+    format!("{a}{}", *b)
+}
+
+#[depends(scope = "app")]
+async fn app_value() -> u8 {
+    7
+}
+
+#[depends]
+async fn mut_app(#[dep(app_value)] a: &mut u8) -> String {
+    a.to_string()
+}
+
+#[depends(scope = "app")]
+async fn app_over_request(#[dep(side_effect)] s: &u8) -> u8 {
+    *s
+}
+
+#[depends]
+async fn uses_bad_app(#[dep(app_over_request)] a: &u8) -> String {
+    a.to_string()
+}
+
+#[depends]
+async fn not_a_handler(y: Yield<String>) {
+    let _ = y.provide("a value, not a response".to_owned()).await;
+}
+
+#[tokio::test]
+async fn graph_errors_are_all_reported_before_serving() {
+    let app = App::new()
+        .get("/cyclic", cyclic)
+        .get("/twice", twice_mut)
+        .get("/held", held_while_mut)
+        .get("/mut-app", mut_app)
+        .get("/bad-app", uses_bad_app)
+        .get("/gen", not_a_handler);
+    let error = app.check().unwrap_err();
+    let problems = error.problems();
+    let expect = [
+        ("route GET /cyclic", "dependency cycle: `cyclic` -> `ping` -> `pong` -> `ping`"),
+        ("route GET /twice", "both borrow the same value mutably"),
+        ("route GET /held", "borrows a value mutably (`&mut`) while `held_while_mut` also borrows it"),
+        ("route GET /mut-app", "`app`-scoped and shared by all requests"),
+        ("route GET /bad-app", "`app_over_request` is `app`-scoped and cannot depend on `side_effect`"),
+        ("route GET /gen", "takes a `Yield` and so is a dependency, not a handler"),
+    ];
+    for (route, text) in expect {
+        assert!(
+            problems.iter().any(|p| p.starts_with(route) && p.contains(text)),
+            "no problem for {route} containing {text:?} in {problems:#?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- app scope start failure
+
+#[depends(scope = "app")]
+async fn first_app(y: Yield<u8>) {
+    log("first:open");
+    let (_, outcome) = y.provide(1).await;
+    log(format!("first:close {}", describe(&outcome)));
+}
+
+#[depends(scope = "app")]
+async fn broken_app(#[dep(first_app)] _f: &u8) -> Result<u8, std::io::Error> {
+    Err(std::io::Error::other("database unreachable"))
+}
+
+#[depends]
+async fn uses_broken(#[dep(broken_app)] b: &u8) -> String {
+    b.to_string()
+}
+
+#[tokio::test]
+async fn app_scope_setup_failure_stops_start_and_undoes_what_was_set_up() {
+    let _serial = serial().await;
+    let error = TestClient::start(App::new().get("/", uses_broken)).await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("`broken_app` (app scope) failed to set up"), "{message}");
+    assert!(message.contains("database unreachable"), "{message}");
+    assert_eq!(events(), ["first:open", "first:close setup-failed broken_app"]);
+}
