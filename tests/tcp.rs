@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{count, events, log, position, serial};
 use di_runtime::prelude::*;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -241,4 +241,66 @@ async fn graceful_shutdown_finishes_streams_then_request_then_app_teardown() {
         events(),
         ["pool:open", "cache:open", "req:open", "shutdown", "req:close success", "cache:close", "pool:close app stopped"]
     );
+}
+
+// ---------------------------------------------------------------- end of body detection
+
+#[depends]
+async fn exact_length(
+    #[dep(session)] s: Held<Session>,
+) -> Response {
+    // hyper stops polling once `Content-Length` bytes are written, so the end must be seen
+    // after the last frame, not on a final poll.
+    let chunks = stream::iter(["ab", "cd"]).map(move |c| {
+        let _keep = &s;
+        Ok::<_, Infallible>(Bytes::from(c))
+    });
+    let mut response = StreamBody::new(chunks).into_response();
+    response.headers_mut().insert("content-length", http::HeaderValue::from_static("4"));
+    response
+}
+
+#[tokio::test]
+async fn exact_content_length_stream_ends_with_success() {
+    let _serial = serial().await;
+    let server = App::new().get("/exact", exact_length).bind("127.0.0.1:0").await.unwrap();
+    let mut connection = connect(server.local_addr()).await;
+    let response = connection.get("/exact").await;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "abcd");
+    wait_for("req:close success").await;
+    server.settle().await;
+    assert_eq!(events(), ["req:open", "req:close success"]);
+    connection.close();
+    server.shutdown().await;
+}
+
+#[depends]
+async fn broken_stream(
+    #[dep(session)] s: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
+    let chunks = stream::iter([Ok(Bytes::from("partial")), Err(std::io::Error::other("db went away"))])
+        .then(move |c| {
+            let _keep = s.0;
+            async move {
+                if c.is_err() {
+                    // Let the head and the first chunk reach the client first.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                c
+            }
+        });
+    StreamBody::new(chunks)
+}
+
+#[tokio::test]
+async fn body_error_mid_stream_is_reported_to_request_teardown() {
+    let _serial = serial().await;
+    let server = App::new().get("/broken", broken_stream).bind("127.0.0.1:0").await.unwrap();
+    let mut connection = connect(server.local_addr()).await;
+    let response = connection.get("/broken").await;
+    assert_eq!(response.status(), 200, "the head was sent before the body failed");
+    assert!(response.into_body().collect().await.is_err(), "the body is cut, not completed");
+    wait_for("req:close body error").await;
+    server.shutdown().await;
 }
