@@ -407,25 +407,15 @@ impl Shared {
         self.tracker.reopen();
     }
 
-    /// Finds the route for a request: the route and its path parameters, or a 404 / 405
-    /// response.
-    pub(crate) fn route(
-        &self,
-        method: &Method,
-        path: &str,
-    ) -> Result<(Arc<Route>, Vec<(String, String)>), Response> {
+    /// Finds the route for a request and its percent-decoded path parameters.
+    pub(crate) fn route(&self, method: &Method, path: &str) -> Result<Routed, Miss> {
         let Ok(found) = self.router.at(path) else {
-            return Err(HttpError::new(StatusCode::NOT_FOUND, "Not Found").into_response());
+            return Err(Miss::NotFound);
         };
         let methods = &self.entries[*found.value];
         let Some((_, route)) = methods.iter().find(|(m, _)| m == method) else {
             let allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
-            let mut response =
-                HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response();
-            if let Ok(value) = http::HeaderValue::from_str(&allow.join(", ")) {
-                response.headers_mut().insert(http::header::ALLOW, value);
-            }
-            return Err(response);
+            return Err(Miss::MethodNotAllowed(allow.join(", ")));
         };
         let params = found
             .params
@@ -435,7 +425,36 @@ impl Shared {
                 (k.to_owned(), decoded.into_owned())
             })
             .collect();
-        Ok((route.clone(), params))
+        Ok(Routed { route: route.clone(), params })
+    }
+}
+
+/// A request's route and path parameters.
+pub(crate) struct Routed {
+    pub(crate) route: Arc<Route>,
+    pub(crate) params: Vec<(String, String)>,
+}
+
+/// Why no route matched.
+pub(crate) enum Miss {
+    NotFound,
+    /// The path exists for these methods (the `Allow` header).
+    MethodNotAllowed(String),
+}
+
+impl IntoResponse for Miss {
+    fn into_response(self) -> Response {
+        match self {
+            Miss::NotFound => HttpError::new(StatusCode::NOT_FOUND, "Not Found").into_response(),
+            Miss::MethodNotAllowed(allow) => {
+                let mut response = HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                    .into_response();
+                if let Ok(value) = http::HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(http::header::ALLOW, value);
+                }
+                response
+            }
+        }
     }
 }
 

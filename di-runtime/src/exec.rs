@@ -432,7 +432,3 @@ fn body_read_error(error: BoxError) -> Response {
         HttpError::bad_request("Could not read the request body").into_response()
     }
 }
-
-/// Keeps `Future` in scope for the `poll` calls above.
-#[allow(dead_code, reason = "type-level helper")]
-fn _assert_send<F: Future + Send>(_: F) {}

@@ -256,10 +256,8 @@ impl<'a> GraphBuilder<'a> {
             self.app.index.insert(id, index);
             return ArgSource::App(index);
         }
-        if !fresh {
-            if let Some(slot) = state.cache.get(&(id, scope)) {
-                return ArgSource::Slot(*slot);
-            }
+        if let (false, Some(slot)) = (fresh, state.cache.get(&(id, scope))) {
+            return ArgSource::Slot(*slot);
         }
         let args = self.visit_params(dep, runner, scope, runner.generator, state, path, stack, errors);
         let slot = state.nodes.len();

@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use crate::app::{RequestBodyError, Shared};
+use crate::app::{RequestBodyError, Routed, Shared};
+use crate::response::IntoResponse;
 use crate::response::Response;
 
 /// A running app as a [`tower_service::Service`]: every request goes through routing, input
@@ -39,8 +40,8 @@ impl AppService {
     {
         let shared = self.shared.clone();
         match shared.route(request.method(), request.uri().path()) {
-            Ok((route, params)) => Box::pin(crate::exec::handle(shared, route, request, params)),
-            Err(response) => Box::pin(std::future::ready(response)),
+            Ok(Routed { route, params }) => Box::pin(crate::exec::handle(shared, route, request, params)),
+            Err(miss) => Box::pin(std::future::ready(miss.into_response())),
         }
     }
 }
