@@ -467,3 +467,34 @@ async fn app_scope_setup_failure_stops_start_and_undoes_what_was_set_up() {
     assert!(message.contains("database unreachable"), "{message}");
     assert_eq!(events(), ["first:open", "first:close setup-failed broken_app"]);
 }
+
+#[tokio::test]
+async fn head_is_served_by_the_get_route_and_request_teardown_sees_success() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", after_response_ok)).await.unwrap();
+    let response = client.request(Method::HEAD, "/").send().await;
+    assert_eq!(response.status(), 200);
+    drop(response);
+    client.settle().await;
+    assert_eq!(events(), ["side-effect:open", "side-effect:close success 200"]);
+}
+
+#[depends]
+async fn after_response_ok(#[dep(side_effect)] _s: &u8) -> &'static str {
+    "body that HEAD does not send"
+}
+
+#[tokio::test]
+async fn background_teardowns_past_the_bound_wait_their_turn_and_all_run() {
+    let _serial = serial().await;
+    let app = App::new().get("/", after_response_ok).max_background_teardowns(1);
+    let client = TestClient::start(app).await.unwrap();
+    for _ in 0..5 {
+        let response = client.get("/").send().await;
+        assert_eq!(response.status(), 200);
+        let _ = response.bytes().await;
+    }
+    client.settle().await;
+    let events = events();
+    assert_eq!(count(&events, "side-effect:close success 200"), 5, "{events:?}");
+}

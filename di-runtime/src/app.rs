@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -63,6 +64,7 @@ pub(crate) struct Config {
     pub(crate) teardown_timeout: Duration,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) max_background: usize,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             teardown_timeout: Duration::from_secs(30),
             request_timeout: None,
             shutdown_grace: Duration::from_secs(30),
+            max_background: 1024,
         }
     }
 }
@@ -191,6 +194,16 @@ impl App {
         self
     }
 
+    /// How many background teardown tasks run at once (default 1024). Past the bound, new
+    /// ones wait in line (first come, first served) and a request whose `handler`-scope
+    /// teardown is waiting is held back with it, so a burst of slow teardowns slows intake
+    /// instead of growing without bound. Nothing is ever dropped: every teardown still runs
+    /// exactly once.
+    pub fn max_background_teardowns(mut self, limit: usize) -> Self {
+        self.config.max_background = limit.max(1);
+        self
+    }
+
     /// Checks every route: paths, cycles, the scope rule, conflicting borrows. Returns every
     /// problem at once.
     pub fn check(&self) -> Result<(), BuildError> {
@@ -247,8 +260,9 @@ impl App {
             router,
             entries,
             app_slots,
-            config: self.config,
+            config: self.config.clone(),
             tracker: TaskTracker::new(),
+            background: Arc::new(Semaphore::new(self.config.max_background)),
             runtime: tokio::runtime::Handle::current(),
             hard_stop: CancellationToken::new(),
             stats: Stats::default(),
@@ -381,6 +395,7 @@ pub(crate) struct Shared {
     pub(crate) app_slots: AppSlots,
     pub(crate) config: Config,
     tracker: TaskTracker,
+    background: Arc<Semaphore>,
     runtime: tokio::runtime::Handle,
     pub(crate) hard_stop: CancellationToken,
     pub(crate) stats: Stats,
@@ -388,8 +403,29 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Runs background work (teardowns) on the app's runtime, tracked for graceful shutdown.
+    /// Runs background work (teardowns) on the app's runtime, tracked for graceful shutdown,
+    /// once one of the bounded background places is free.
     pub(crate) fn spawn_background<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let place = self.background_place();
+        self.spawn_tracked(async move {
+            let _place = place.await;
+            future.await
+        })
+    }
+
+    /// Waits for a free background place. The semaphore is never closed, so this only waits.
+    pub(crate) fn background_place(&self) -> impl Future<Output = Option<OwnedSemaphorePermit>> + Send + 'static {
+        let places = self.background.clone();
+        async move { places.acquire_owned().await.ok() }
+    }
+
+    /// Runs `future` on the app's runtime, tracked, without taking a background place (for a
+    /// task that first waits for another one).
+    pub(crate) fn spawn_tracked<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -413,7 +449,11 @@ impl Shared {
             return Err(Miss::NotFound);
         };
         let methods = &self.entries[*found.value];
-        let Some((_, route)) = methods.iter().find(|(m, _)| m == method) else {
+        // `HEAD` is served by the `GET` route unless one is registered (hyper sends no body).
+        let found_route = methods.iter().find(|(m, _)| m == method).or_else(|| {
+            (*method == Method::HEAD).then(|| methods.iter().find(|(m, _)| *m == Method::GET)).flatten()
+        });
+        let Some((_, route)) = found_route else {
             let allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
             return Err(Miss::MethodNotAllowed(allow.join(", ")));
         };

@@ -162,10 +162,14 @@ impl Drop for Exits {
         let request = self.take_stack(Scope::Request);
         let shared = self.shared.clone();
         let outcome = Outcome::Cancelled(CancelReason::ClientGone);
-        shared.clone().spawn_background(async move {
+        let place = shared.background_place();
+        // Not `spawn_background`: this task first waits for the in-flight one, which may need
+        // the last free place itself.
+        shared.clone().spawn_tracked(async move {
             if let Some(in_flight) = in_flight {
                 let _ = in_flight.await;
             }
+            let _place = place.await;
             run_stack(&shared, handler, outcome.clone()).await;
             run_stack(&shared, request, outcome).await;
         });
