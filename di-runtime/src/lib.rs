@@ -124,6 +124,11 @@ pub mod prelude {
     };
 }
 
+/// The README's examples, compiled as doc tests so that they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// Used by the code `#[depends]` generates. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {

@@ -20,7 +20,7 @@ use crate::service::AppService;
 /// async fn hello() -> &'static str { "hello" }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn main() -> Result<(), di_runtime::BoxError> {
 /// let client = TestClient::start(App::new().get("/", hello)).await?;
 /// let response = client.get("/").send().await;
 /// assert_eq!(response.status(), 200);
