@@ -304,3 +304,31 @@ async fn body_error_mid_stream_is_reported_to_request_teardown() {
     wait_for("req:close body error").await;
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------- HTTP/2
+
+#[tokio::test]
+async fn http2_streams_and_tears_down_like_http1() {
+    let _serial = serial().await;
+    let server = App::new().get("/slow", slow_stream).bind("127.0.0.1:0").await.unwrap();
+    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = http::Request::get(format!("http://{}/slow", server.local_addr()))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "cache over pool 0;cache over pool 1;cache over pool 2;");
+    wait_for("req:close success").await;
+    task.abort();
+    server.shutdown().await;
+    let events = events();
+    assert!(position(&events, "req:close success") < position(&events, "cache:close"), "{events:?}");
+}

@@ -430,6 +430,8 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        // Background teardowns keep the span of the request they belong to.
+        let future = tracing::Instrument::in_current_span(future);
         self.tracker.spawn_on(future, &self.runtime)
     }
 

@@ -38,6 +38,7 @@ struct Exits {
     /// Set when the handler phase already failed: that is what the teardowns see.
     decided: Option<Outcome>,
     shared: Arc<Shared>,
+    span: tracing::Span,
 }
 
 impl TrackedBody {
@@ -61,7 +62,7 @@ impl TrackedBody {
             || parts.status.is_informational();
         Self {
             inner: Some(body),
-            exits: Some(Exits { stack, decided, shared }),
+            exits: Some(Exits { stack, decided, shared, span: tracing::Span::current() }),
             status: parts.status,
             remaining,
             bodiless,
@@ -73,7 +74,8 @@ impl TrackedBody {
     fn finish(&mut self, ended: Outcome) {
         self.inner = None;
         self.stop = None;
-        if let Some(Exits { stack, decided, shared }) = self.exits.take() {
+        if let Some(Exits { stack, decided, shared, span }) = self.exits.take() {
+            let _span = span.entered();
             let outcome = decided.unwrap_or(ended);
             let task_shared = shared.clone();
             shared.spawn_background(async move {

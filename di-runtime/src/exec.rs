@@ -127,6 +127,8 @@ pub(crate) struct Exits {
     pub(crate) handler: Vec<Pending>,
     pub(crate) request: Vec<Pending>,
     in_flight: Option<JoinHandle<StackReport>>,
+    /// The request's span, for teardowns handed off from `Drop`.
+    span: tracing::Span,
 }
 
 impl Exits {
@@ -157,6 +159,7 @@ impl Drop for Exits {
         if self.handler.is_empty() && self.request.is_empty() && self.in_flight.is_none() {
             return;
         }
+        let _span = self.span.clone().entered();
         let in_flight = self.in_flight.take();
         let handler = self.take_stack(Scope::Handler);
         let request = self.take_stack(Scope::Request);
@@ -289,6 +292,7 @@ where
         handler: Vec::new(),
         request: Vec::new(),
         in_flight: None,
+        span: tracing::Span::current(),
     };
     let phases = run_handler(&shared, &route, &head, &mut inputs, &mut exits);
     let (mut response, mut outcome) = match shared.config.request_timeout {

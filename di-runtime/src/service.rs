@@ -40,7 +40,17 @@ impl AppService {
     {
         let shared = self.shared.clone();
         match shared.route(request.method(), request.uri().path()) {
-            Ok(Routed { route, params }) => Box::pin(crate::exec::handle(shared, route, request, params)),
+            Ok(Routed { route, params }) => {
+                let span = tracing::debug_span!(
+                    target: "di",
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    handler = route.name,
+                );
+                let handled = crate::exec::handle(shared, route, request, params);
+                Box::pin(tracing::Instrument::instrument(handled, span))
+            }
             Err(miss) => Box::pin(std::future::ready(miss.into_response())),
         }
     }
