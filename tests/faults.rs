@@ -66,7 +66,9 @@ async fn create(
 #[tokio::test]
 async fn bad_input_is_one_422_listing_every_problem_before_any_setup() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().post("/items/{id}", create)).await.unwrap();
+    let client = TestClient::start(App::new().post("/items/{id}", create))
+        .await
+        .unwrap();
     let response = client
         .post("/items/abc?limit=many")
         .json(&json!({"title": 5}))
@@ -74,34 +76,78 @@ async fn bad_input_is_one_422_listing_every_problem_before_any_setup() {
         .await;
     assert_eq!(response.status(), 422);
     let body: Value = response.json().await.unwrap();
-    let locs: Vec<&Value> = body["detail"].as_array().unwrap().iter().map(|e| &e["loc"]).collect();
-    assert_eq!(locs, [&json!(["path", "id"]), &json!(["query", "limit"]), &json!(["body", "title"])], "{body}");
+    let locs: Vec<&Value> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["loc"])
+        .collect();
+    assert_eq!(
+        locs,
+        [
+            &json!(["path", "id"]),
+            &json!(["query", "limit"]),
+            &json!(["body", "title"])
+        ],
+        "{body}"
+    );
     client.settle().await;
-    assert_eq!(events(), Vec::<String>::new(), "no dependency is set up for bad input");
+    assert_eq!(
+        events(),
+        Vec::<String>::new(),
+        "no dependency is set up for bad input"
+    );
 
-    let response = client.post("/items/7?limit=3").json(&json!({"title": "t"})).send().await;
+    let response = client
+        .post("/items/7?limit=3")
+        .json(&json!({"title": "t"}))
+        .send()
+        .await;
     assert_eq!(response.status(), 422);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["detail"][0]["loc"], json!(["body", "body"]));
     assert_eq!(body["detail"][0]["type"], json!("missing"));
 
-    let response = client.post("/items/7?limit=3").body("{not json").header("content-type", "application/json").send().await;
+    let response = client
+        .post("/items/7?limit=3")
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await;
     assert_eq!(response.status(), 422);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["detail"][0]["type"], json!("json_invalid"));
 
-    let response = client.post("/items/7?limit=3").body(r#"{"title":"t","body":"b"}"#).send().await;
-    assert_eq!(response.status(), 422, "a JSON body needs a JSON content type");
+    let response = client
+        .post("/items/7?limit=3")
+        .body(r#"{"title":"t","body":"b"}"#)
+        .send()
+        .await;
+    assert_eq!(
+        response.status(),
+        422,
+        "a JSON body needs a JSON content type"
+    );
 
-    let response = client.post("/items/7?limit=3").json(&json!({"title": "t", "body": "b"})).send().await;
+    let response = client
+        .post("/items/7?limit=3")
+        .json(&json!({"title": "t", "body": "b"}))
+        .send()
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "7 3 t");
 }
 
 #[tokio::test]
 async fn body_over_the_limit_is_413() {
-    let client = TestClient::start(App::new().post("/items/{id}", create).body_limit(16)).await.unwrap();
-    let response = client.post("/items/1?limit=1").json(&json!({"title": "a long title", "body": "x"})).send().await;
+    let client = TestClient::start(App::new().post("/items/{id}", create).body_limit(16))
+        .await
+        .unwrap();
+    let response = client
+        .post("/items/1?limit=1")
+        .json(&json!({"title": "a long title", "body": "x"}))
+        .send()
+        .await;
     assert_eq!(response.status(), 413);
 }
 
@@ -114,10 +160,15 @@ async fn hello() -> &'static str {
 
 #[tokio::test]
 async fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
-    let client = TestClient::start(App::new().get("/hello", hello).put("/hello", hello)).await.unwrap();
+    let client = TestClient::start(App::new().get("/hello", hello).put("/hello", hello))
+        .await
+        .unwrap();
     let response = client.get("/nope").send().await;
     assert_eq!(response.status(), 404);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"detail": "Not Found"}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "Not Found"})
+    );
     let response = client.delete("/hello").send().await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.header("allow"), Some("GET, PUT"));
@@ -125,10 +176,19 @@ async fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
 
 #[tokio::test]
 async fn invalid_and_duplicate_routes_are_reported_together() {
-    let app = App::new().get("/a/{", hello).get("/b", hello).get("/b", hello);
+    let app = App::new()
+        .get("/a/{", hello)
+        .get("/b", hello)
+        .get("/b", hello);
     let message = app.check().unwrap_err().to_string();
-    assert!(message.contains("route GET /a/{: invalid path"), "{message}");
-    assert!(message.contains("route GET /b: registered twice"), "{message}");
+    assert!(
+        message.contains("route GET /a/{: invalid path"),
+        "{message}"
+    );
+    assert!(
+        message.contains("route GET /b: registered twice"),
+        "{message}"
+    );
 }
 
 // ---------------------------------------------------------------- teardown failures
@@ -137,21 +197,33 @@ async fn invalid_and_duplicate_routes_are_reported_together() {
 async fn failing_commit(y: Yield<u8>) -> Result<(), HttpError> {
     let (_, _outcome) = y.provide(3).await;
     log("commit fails");
-    Err(HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "commit failed"))
+    Err(HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "commit failed",
+    ))
 }
 
 #[depends]
-async fn commits(#[dep(side_effect)] _s: &u8, #[dep(fn_dep)] _f: &u8, #[dep(failing_commit)] _c: &u8) -> &'static str {
+async fn commits(
+    #[dep(side_effect)] _s: &u8,
+    #[dep(fn_dep)] _f: &u8,
+    #[dep(failing_commit)] _c: &u8,
+) -> &'static str {
     "created"
 }
 
 #[tokio::test]
 async fn failing_handler_teardown_replaces_the_response_and_later_teardowns_see_it() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().post("/", commits)).await.unwrap();
+    let client = TestClient::start(App::new().post("/", commits))
+        .await
+        .unwrap();
     let response = client.post("/").send().await;
     assert_eq!(response.status(), 503);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"detail": "commit failed"}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "commit failed"})
+    );
     client.settle().await;
     assert_eq!(
         events(),
@@ -188,9 +260,12 @@ async fn after_response(
 }
 
 #[tokio::test]
-async fn failing_request_teardowns_cannot_change_the_response_are_counted_and_never_stop_the_others() {
+async fn failing_request_teardowns_cannot_change_the_response_are_counted_and_never_stop_the_others()
+ {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", after_response)).await.unwrap();
+    let client = TestClient::start(App::new().get("/", after_response))
+        .await
+        .unwrap();
     let response = client.get("/").send().await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "sent");
@@ -198,26 +273,47 @@ async fn failing_request_teardowns_cannot_change_the_response_are_counted_and_ne
     assert_eq!(client.running().teardown_failures(), 2);
     let events = events();
     assert_eq!(count(&events, "close fails"), 1, "{events:?}");
-    assert_eq!(count(&events, "side-effect:close teardown-failed failing_close 500"), 1, "{events:?}");
+    assert_eq!(
+        count(
+            &events,
+            "side-effect:close teardown-failed failing_close 500"
+        ),
+        1,
+        "{events:?}"
+    );
 }
 
 #[depends]
 async fn forgets_to_provide(_y: Yield<u8>) {}
 
 #[depends]
-async fn needs_forgetful(#[dep(side_effect)] _s: &u8, #[dep(forgets_to_provide)] _f: &u8) -> &'static str {
+async fn needs_forgetful(
+    #[dep(side_effect)] _s: &u8,
+    #[dep(forgets_to_provide)] _f: &u8,
+) -> &'static str {
     "unreachable"
 }
 
 #[tokio::test]
 async fn generator_that_never_provides_is_a_generic_500() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", needs_forgetful)).await.unwrap();
+    let client = TestClient::start(App::new().get("/", needs_forgetful))
+        .await
+        .unwrap();
     let response = client.get("/").send().await;
     assert_eq!(response.status(), 500);
-    assert_eq!(response.text().await.unwrap(), r#"{"detail":"Internal Server Error"}"#);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
     client.settle().await;
-    assert_eq!(events(), ["side-effect:open", "side-effect:close setup-failed forgets_to_provide"]);
+    assert_eq!(
+        events(),
+        [
+            "side-effect:open",
+            "side-effect:close setup-failed forgets_to_provide"
+        ]
+    );
 }
 
 // ---------------------------------------------------------------- cancellation
@@ -233,7 +329,9 @@ async fn slow_handler(#[dep(side_effect)] _s: &u8, #[dep(fn_dep)] _f: &u8) -> &'
 #[tokio::test]
 async fn request_dropped_mid_handler_tears_everything_down_with_client_gone() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", slow_handler)).await.unwrap();
+    let client = TestClient::start(App::new().get("/", slow_handler))
+        .await
+        .unwrap();
     let sent = tokio::time::timeout(Duration::from_millis(50), client.get("/").send()).await;
     assert!(sent.is_err(), "the client gave up");
     client.settle().await;
@@ -252,7 +350,9 @@ async fn request_dropped_mid_handler_tears_everything_down_with_client_gone() {
 #[tokio::test]
 async fn request_timeout_is_503_and_teardowns_see_timeout() {
     let _serial = serial().await;
-    let app = App::new().get("/", slow_handler).request_timeout(Duration::from_millis(50));
+    let app = App::new()
+        .get("/", slow_handler)
+        .request_timeout(Duration::from_millis(50));
     let client = TestClient::start(app).await.unwrap();
     let response = client.get("/").send().await;
     assert_eq!(response.status(), 503);
@@ -286,11 +386,17 @@ async fn commits_slowly(#[dep(slow_commit)] _c: &u8) -> &'static str {
 #[tokio::test]
 async fn handler_teardown_is_shielded_from_the_client_going_away() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().post("/", commits_slowly)).await.unwrap();
+    let client = TestClient::start(App::new().post("/", commits_slowly))
+        .await
+        .unwrap();
     let sent = tokio::time::timeout(Duration::from_millis(30), client.post("/").send()).await;
     assert!(sent.is_err(), "the client left during the commit");
     client.settle().await;
-    assert_eq!(events(), ["commit starts", "commit done"], "the commit was not cut in half");
+    assert_eq!(
+        events(),
+        ["commit starts", "commit done"],
+        "the commit was not cut in half"
+    );
 }
 
 // ---------------------------------------------------------------- overrides
@@ -317,7 +423,9 @@ async fn whoami(#[dep(user_name)] name: &String) -> String {
 #[tokio::test]
 async fn override_replaces_a_dependency_without_touching_handlers() {
     let _serial = serial().await;
-    let app = App::new().get("/me", whoami).override_dep(user_name, fake_user_name);
+    let app = App::new()
+        .get("/me", whoami)
+        .override_dep(user_name, fake_user_name);
     let client = TestClient::start(app).await.unwrap();
     let response = client.get("/me").send().await;
     assert_eq!(response.text().await.unwrap(), "alice");
@@ -350,14 +458,22 @@ async fn two_scopes(
 async fn use_site_scope_gives_a_separate_instance_torn_down_before_the_head() {
     let _serial = serial().await;
     INSTANCE.store(0, std::sync::atomic::Ordering::SeqCst);
-    let client = TestClient::start(App::new().get("/", two_scopes)).await.unwrap();
+    let client = TestClient::start(App::new().get("/", two_scopes))
+        .await
+        .unwrap();
     let response = client.get("/").send().await;
     log("head");
     assert_eq!(response.text().await.unwrap(), "1,2,2");
     client.settle().await;
     let events = events();
-    assert!(position(&events, "session 1:close") < position(&events, "head"), "{events:?}");
-    assert!(position(&events, "head") < position(&events, "session 2:close"), "{events:?}");
+    assert!(
+        position(&events, "session 1:close") < position(&events, "head"),
+        "{events:?}"
+    );
+    assert!(
+        position(&events, "head") < position(&events, "session 2:close"),
+        "{events:?}"
+    );
 }
 
 // ---------------------------------------------------------------- graph errors
@@ -424,16 +540,33 @@ async fn graph_errors_are_all_reported_before_serving() {
     let error = app.check().unwrap_err();
     let problems = error.problems();
     let expect = [
-        ("route GET /cyclic", "dependency cycle: `cyclic` -> `ping` -> `pong` -> `ping`"),
+        (
+            "route GET /cyclic",
+            "dependency cycle: `cyclic` -> `ping` -> `pong` -> `ping`",
+        ),
         ("route GET /twice", "both borrow the same value mutably"),
-        ("route GET /held", "borrows a value mutably (`&mut`) while `held_while_mut` also borrows it"),
-        ("route GET /mut-app", "`app`-scoped and shared by all requests"),
-        ("route GET /bad-app", "`app_over_request` is `app`-scoped and cannot depend on `side_effect`"),
-        ("route GET /gen", "takes a `Yield` and so is a dependency, not a handler"),
+        (
+            "route GET /held",
+            "borrows a value mutably (`&mut`) while `held_while_mut` also borrows it",
+        ),
+        (
+            "route GET /mut-app",
+            "`app`-scoped and shared by all requests",
+        ),
+        (
+            "route GET /bad-app",
+            "`app_over_request` is `app`-scoped and cannot depend on `side_effect`",
+        ),
+        (
+            "route GET /gen",
+            "takes a `Yield` and so is a dependency, not a handler",
+        ),
     ];
     for (route, text) in expect {
         assert!(
-            problems.iter().any(|p| p.starts_with(route) && p.contains(text)),
+            problems
+                .iter()
+                .any(|p| p.starts_with(route) && p.contains(text)),
             "no problem for {route} containing {text:?} in {problems:#?}"
         );
     }
@@ -461,22 +594,35 @@ async fn uses_broken(#[dep(broken_app)] b: &u8) -> String {
 #[tokio::test]
 async fn app_scope_setup_failure_stops_start_and_undoes_what_was_set_up() {
     let _serial = serial().await;
-    let error = TestClient::start(App::new().get("/", uses_broken)).await.unwrap_err();
+    let error = TestClient::start(App::new().get("/", uses_broken))
+        .await
+        .unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("`broken_app` (app scope) failed to set up"), "{message}");
+    assert!(
+        message.contains("`broken_app` (app scope) failed to set up"),
+        "{message}"
+    );
     assert!(message.contains("database unreachable"), "{message}");
-    assert_eq!(events(), ["first:open", "first:close setup-failed broken_app"]);
+    assert_eq!(
+        events(),
+        ["first:open", "first:close setup-failed broken_app"]
+    );
 }
 
 #[tokio::test]
 async fn head_is_served_by_the_get_route_and_request_teardown_sees_success() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", after_response_ok)).await.unwrap();
+    let client = TestClient::start(App::new().get("/", after_response_ok))
+        .await
+        .unwrap();
     let response = client.request(Method::HEAD, "/").send().await;
     assert_eq!(response.status(), 200);
     drop(response);
     client.settle().await;
-    assert_eq!(events(), ["side-effect:open", "side-effect:close success 200"]);
+    assert_eq!(
+        events(),
+        ["side-effect:open", "side-effect:close success 200"]
+    );
 }
 
 #[depends]
@@ -487,7 +633,9 @@ async fn after_response_ok(#[dep(side_effect)] _s: &u8) -> &'static str {
 #[tokio::test]
 async fn background_teardowns_past_the_bound_wait_their_turn_and_all_run() {
     let _serial = serial().await;
-    let app = App::new().get("/", after_response_ok).max_background_teardowns(1);
+    let app = App::new()
+        .get("/", after_response_ok)
+        .max_background_teardowns(1);
     let client = TestClient::start(app).await.unwrap();
     for _ in 0..5 {
         let response = client.get("/").send().await;
@@ -496,5 +644,9 @@ async fn background_teardowns_past_the_bound_wait_their_turn_and_all_run() {
     }
     client.settle().await;
     let events = events();
-    assert_eq!(count(&events, "side-effect:close success 200"), 5, "{events:?}");
+    assert_eq!(
+        count(&events, "side-effect:close success 200"),
+        5,
+        "{events:?}"
+    );
 }

@@ -21,7 +21,10 @@ struct Session {
 impl Session {
     fn new(name: &'static str) -> Self {
         log(format!("{name}:open"));
-        Self { name, open: Arc::new(AtomicBool::new(true)) }
+        Self {
+            name,
+            open: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     fn is_open(&self) -> bool {
@@ -77,12 +80,23 @@ async fn create(#[dep(tx)] tx: &mut Tx, Json(title): Json<String>) -> (StatusCod
 #[tokio::test]
 async fn a_handler_scope_commits_before_the_response_head() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().post("/notes", create)).await.unwrap();
+    let client = TestClient::start(App::new().post("/notes", create))
+        .await
+        .unwrap();
     let response = client.post("/notes").json("hello").send().await;
     log(format!("head {}", response.status().as_u16()));
     assert_eq!(response.text().await.unwrap(), "created");
     client.settle().await;
-    assert_eq!(events(), ["open", "handler", r#"commit ["hello"]"#, "close", "head 201"]);
+    assert_eq!(
+        events(),
+        [
+            "open",
+            "handler",
+            r#"commit ["hello"]"#,
+            "close",
+            "head 201"
+        ]
+    );
 }
 
 // ---------------------------------------------------------------- b. request + handler order
@@ -143,7 +157,11 @@ async fn stream_both(
             if i == 3 {
                 return None;
             }
-            let chunk = format!("{i}:req={},fn={};", req.is_open(), func_flag.load(Ordering::SeqCst));
+            let chunk = format!(
+                "{i}:req={},fn={};",
+                req.is_open(),
+                func_flag.load(Ordering::SeqCst)
+            );
             log(format!("chunk {i}"));
             Some((Ok(chunk), (req, i + 1)))
         }
@@ -154,7 +172,9 @@ async fn stream_both(
 #[tokio::test]
 async fn c_stream_reads_request_scope_until_the_end_and_never_handler_scope() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/stream", stream_both)).await.unwrap();
+    let client = TestClient::start(App::new().get("/stream", stream_both))
+        .await
+        .unwrap();
     let mut response = client.get("/stream").send().await;
     let mut body = String::new();
     while let Some(chunk) = response.chunk().await {
@@ -163,17 +183,29 @@ async fn c_stream_reads_request_scope_until_the_end_and_never_handler_scope() {
     log("end");
     drop(response);
     client.settle().await;
-    assert_eq!(body, "0:req=true,fn=false;1:req=true,fn=false;2:req=true,fn=false;");
+    assert_eq!(
+        body,
+        "0:req=true,fn=false;1:req=true,fn=false;2:req=true,fn=false;"
+    );
     let events = events();
-    assert!(position(&events, "fn:close success 200") < position(&events, "chunk 0"), "{events:?}");
-    assert!(position(&events, "chunk 2") < position(&events, "req:close success 200"), "{events:?}");
+    assert!(
+        position(&events, "fn:close success 200") < position(&events, "chunk 0"),
+        "{events:?}"
+    );
+    assert!(
+        position(&events, "chunk 2") < position(&events, "req:close success 200"),
+        "{events:?}"
+    );
     assert_eq!(count(&events, "req:close success 200"), 1, "{events:?}");
 }
 
 // ---------------------------------------------------------------- d. handler error
 
 #[depends]
-async fn missing(#[dep(tx)] tx: &mut Tx, #[dep(req_session)] _r: &Session) -> Result<String, HttpError> {
+async fn missing(
+    #[dep(tx)] tx: &mut Tx,
+    #[dep(req_session)] _r: &Session,
+) -> Result<String, HttpError> {
     log("handler");
     tx.writes.push("half-done".into());
     Err(HttpError::not_found("note 7 not found"))
@@ -182,7 +214,9 @@ async fn missing(#[dep(tx)] tx: &mut Tx, #[dep(req_session)] _r: &Session) -> Re
 #[tokio::test]
 async fn d_handler_error_reaches_every_teardown_and_rolls_back() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/notes/7", missing)).await.unwrap();
+    let client = TestClient::start(App::new().get("/notes/7", missing))
+        .await
+        .unwrap();
     let response = client.get("/notes/7").send().await;
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
@@ -191,7 +225,14 @@ async fn d_handler_error_reaches_every_teardown_and_rolls_back() {
     let events = events();
     assert_eq!(
         events,
-        ["open", "req:open", "handler", "rollback handler-error 404", "close", "req:close handler-error 404"]
+        [
+            "open",
+            "req:open",
+            "handler",
+            "rollback handler-error 404",
+            "close",
+            "req:close handler-error 404"
+        ]
     );
 }
 
@@ -216,10 +257,15 @@ async fn never_runs(
 #[tokio::test]
 async fn e_setup_failure_tears_down_what_was_set_up_in_reverse() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", never_runs)).await.unwrap();
+    let client = TestClient::start(App::new().get("/", never_runs))
+        .await
+        .unwrap();
     let response = client.get("/").send().await;
     assert_eq!(response.status(), 401);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"detail": "nope"}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "nope"})
+    );
     client.settle().await;
     assert_eq!(
         events(),
@@ -243,13 +289,23 @@ async fn panics(#[dep(req_session)] _r: &Session, #[dep(fn_session)] _f: &Sessio
 #[tokio::test]
 async fn f_panic_becomes_a_generic_500_and_teardowns_see_it() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", panics)).await.unwrap();
+    let client = TestClient::start(App::new().get("/", panics))
+        .await
+        .unwrap();
     let response = client.get("/").send().await;
     assert_eq!(response.status(), 500);
     let text = response.text().await.unwrap();
     assert_eq!(text, r#"{"detail":"Internal Server Error"}"#);
     client.settle().await;
-    assert_eq!(events(), ["req:open", "fn:open", "fn:close panicked", "req:close panicked"]);
+    assert_eq!(
+        events(),
+        [
+            "req:open",
+            "fn:open",
+            "fn:close panicked",
+            "req:close panicked"
+        ]
+    );
 }
 
 // ---------------------------------------------------------------- g. per-request cache
@@ -308,7 +364,14 @@ async fn g_cache_runs_once_per_request_and_fresh_opts_out_lifo() {
     assert_eq!(body, "3,4,5");
     assert_eq!(
         &events()[4..],
-        ["setup #3", "setup #4", "setup #5", "teardown #5", "teardown #4", "teardown #3"]
+        [
+            "setup #3",
+            "setup #4",
+            "setup #5",
+            "teardown #5",
+            "teardown #4",
+            "teardown #3"
+        ]
     );
 }
 
@@ -335,10 +398,16 @@ async fn j_request_scope_cannot_depend_on_handler_scope_through_a_plain_function
     let error = app.check().unwrap_err();
     let message = error.to_string();
     assert!(message.contains("route GET /audited"), "{message}");
-    assert!(message.contains("`audited` -> `audit` -> `via_plain` -> `tx`"), "{message}");
+    assert!(
+        message.contains("`audited` -> `audit` -> `via_plain` -> `tx`"),
+        "{message}"
+    );
     assert!(message.contains("`audit` is `request`-scoped"), "{message}");
     let start = TestClient::start(App::new().get("/audited", audited)).await;
-    assert!(start.is_err(), "an app that breaks the scope rule never serves");
+    assert!(
+        start.is_err(),
+        "an app that breaks the scope rule never serves"
+    );
 }
 
 #[depends]
@@ -351,6 +420,8 @@ async fn handler_may_use_a_plain_function_over_handler_scope() {
     // FastAPI A07: a plain function depending on a `handler`-scoped value is allowed; it
     // inherits the shorter scope.
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", plain_on_handler_scope)).await.unwrap();
+    let client = TestClient::start(App::new().get("/", plain_on_handler_scope))
+        .await
+        .unwrap();
     assert_eq!(client.get("/").send().await.text().await.unwrap(), "0");
 }

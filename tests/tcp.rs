@@ -35,7 +35,10 @@ async fn connect(addr: SocketAddr) -> Connection {
 impl Connection {
     async fn get(&mut self, path: &str) -> http::Response<hyper::body::Incoming> {
         self.sender.ready().await.unwrap();
-        let request = http::Request::get(path).header("host", "test").body(Empty::new()).unwrap();
+        let request = http::Request::get(path)
+            .header("host", "test")
+            .body(Empty::new())
+            .unwrap();
         self.sender.send_request(request).await.unwrap()
     }
 
@@ -87,7 +90,12 @@ async fn fine(#[dep(session)] s: &Session) -> String {
 #[tokio::test]
 async fn f_panic_then_next_request_on_the_same_connection_succeeds() {
     let _serial = serial().await;
-    let server = App::new().get("/panic", panics).get("/fine", fine).bind("127.0.0.1:0").await.unwrap();
+    let server = App::new()
+        .get("/panic", panics)
+        .get("/fine", fine)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let mut connection = connect(server.local_addr()).await;
 
     let response = connection.get("/panic").await;
@@ -130,10 +138,21 @@ async fn endless(
 #[tokio::test]
 async fn h_client_disconnect_mid_stream_tears_down_once_with_cancelled() {
     let _serial = serial().await;
-    let server = App::new().get("/endless", endless).bind("127.0.0.1:0").await.unwrap();
+    let server = App::new()
+        .get("/endless", endless)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let mut connection = connect(server.local_addr()).await;
     let mut response = connection.get("/endless").await;
-    let first = response.body_mut().frame().await.unwrap().unwrap().into_data().unwrap();
+    let first = response
+        .body_mut()
+        .frame()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
     assert_eq!(first, "db 0\n");
     log("client gone");
     drop(response);
@@ -142,8 +161,14 @@ async fn h_client_disconnect_mid_stream_tears_down_once_with_cancelled() {
     wait_for("req:close cancelled client gone").await;
     server.settle().await;
     let events = events();
-    assert_eq!(events.iter().filter(|e| e.starts_with("req:close")).count(), 1, "{events:?}");
-    assert!(position(&events, "client gone") < position(&events, "req:close cancelled client gone"));
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("req:close")).count(),
+        1,
+        "{events:?}"
+    );
+    assert!(
+        position(&events, "client gone") < position(&events, "req:close cancelled client gone")
+    );
     server.shutdown().await;
 }
 
@@ -164,7 +189,11 @@ async fn quick(#[dep(slow_session)] s: &Session) -> String {
 #[tokio::test]
 async fn i_slow_request_teardown_delays_neither_the_body_nor_the_next_request() {
     let _serial = serial().await;
-    let server = App::new().get("/quick", quick).bind("127.0.0.1:0").await.unwrap();
+    let server = App::new()
+        .get("/quick", quick)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let mut connection = connect(server.local_addr()).await;
 
     let response = connection.get("/quick").await;
@@ -180,8 +209,14 @@ async fn i_slow_request_teardown_delays_neither_the_body_nor_the_next_request() 
     server.settle().await;
     let events = events();
     assert_eq!(count(&events, "slow:close"), 2, "{events:?}");
-    assert!(position(&events, "body") < position(&events, "slow:close"), "{events:?}");
-    assert!(position(&events, "second response") < position(&events, "slow:close"), "{events:?}");
+    assert!(
+        position(&events, "body") < position(&events, "slow:close"),
+        "{events:?}"
+    );
+    assert!(
+        position(&events, "second response") < position(&events, "slow:close"),
+        "{events:?}"
+    );
     connection.close();
     server.shutdown().await;
 }
@@ -226,29 +261,47 @@ async fn slow_stream(
 #[tokio::test]
 async fn graceful_shutdown_finishes_streams_then_request_then_app_teardown() {
     let _serial = serial().await;
-    let server = App::new().get("/slow", slow_stream).bind("127.0.0.1:0").await.unwrap();
-    assert_eq!(events(), ["pool:open", "cache:open"], "app scope is set up at start");
+    let server = App::new()
+        .get("/slow", slow_stream)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    assert_eq!(
+        events(),
+        ["pool:open", "cache:open"],
+        "app scope is set up at start"
+    );
     let mut connection = connect(server.local_addr()).await;
     let response = connection.get("/slow").await;
     assert_eq!(response.status(), 200);
-    let reader = tokio::spawn(async move { response.into_body().collect().await.map(|b| b.to_bytes()) });
+    let reader =
+        tokio::spawn(async move { response.into_body().collect().await.map(|b| b.to_bytes()) });
     tokio::time::sleep(Duration::from_millis(20)).await;
     log("shutdown");
     server.shutdown().await;
     let body = reader.await.unwrap().unwrap();
-    assert_eq!(body, "cache over pool 0;cache over pool 1;cache over pool 2;");
+    assert_eq!(
+        body,
+        "cache over pool 0;cache over pool 1;cache over pool 2;"
+    );
     assert_eq!(
         events(),
-        ["pool:open", "cache:open", "req:open", "shutdown", "req:close success", "cache:close", "pool:close app stopped"]
+        [
+            "pool:open",
+            "cache:open",
+            "req:open",
+            "shutdown",
+            "req:close success",
+            "cache:close",
+            "pool:close app stopped"
+        ]
     );
 }
 
 // ---------------------------------------------------------------- end of body detection
 
 #[depends]
-async fn exact_length(
-    #[dep(session)] s: Held<Session>,
-) -> Response {
+async fn exact_length(#[dep(session)] s: Held<Session>) -> Response {
     // hyper stops polling once `Content-Length` bytes are written, so the end must be seen
     // after the last frame, not on a final poll.
     let chunks = stream::iter(["ab", "cd"]).map(move |c| {
@@ -256,14 +309,20 @@ async fn exact_length(
         Ok::<_, Infallible>(Bytes::from(c))
     });
     let mut response = StreamBody::new(chunks).into_response();
-    response.headers_mut().insert("content-length", http::HeaderValue::from_static("4"));
+    response
+        .headers_mut()
+        .insert("content-length", http::HeaderValue::from_static("4"));
     response
 }
 
 #[tokio::test]
 async fn exact_content_length_stream_ends_with_success() {
     let _serial = serial().await;
-    let server = App::new().get("/exact", exact_length).bind("127.0.0.1:0").await.unwrap();
+    let server = App::new()
+        .get("/exact", exact_length)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let mut connection = connect(server.local_addr()).await;
     let response = connection.get("/exact").await;
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -279,28 +338,42 @@ async fn exact_content_length_stream_ends_with_success() {
 async fn broken_stream(
     #[dep(session)] s: Held<Session>,
 ) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
-    let chunks = stream::iter([Ok(Bytes::from("partial")), Err(std::io::Error::other("db went away"))])
-        .then(move |c| {
-            let _keep = s.0;
-            async move {
-                if c.is_err() {
-                    // Let the head and the first chunk reach the client first.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                c
+    let chunks = stream::iter([
+        Ok(Bytes::from("partial")),
+        Err(std::io::Error::other("db went away")),
+    ])
+    .then(move |c| {
+        let _keep = s.0;
+        async move {
+            if c.is_err() {
+                // Let the head and the first chunk reach the client first.
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        });
+            c
+        }
+    });
     StreamBody::new(chunks)
 }
 
 #[tokio::test]
 async fn body_error_mid_stream_is_reported_to_request_teardown() {
     let _serial = serial().await;
-    let server = App::new().get("/broken", broken_stream).bind("127.0.0.1:0").await.unwrap();
+    let server = App::new()
+        .get("/broken", broken_stream)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let mut connection = connect(server.local_addr()).await;
     let response = connection.get("/broken").await;
-    assert_eq!(response.status(), 200, "the head was sent before the body failed");
-    assert!(response.into_body().collect().await.is_err(), "the body is cut, not completed");
+    assert_eq!(
+        response.status(),
+        200,
+        "the head was sent before the body failed"
+    );
+    assert!(
+        response.into_body().collect().await.is_err(),
+        "the body is cut, not completed"
+    );
     wait_for("req:close body error").await;
     server.shutdown().await;
 }
@@ -310,12 +383,18 @@ async fn body_error_mid_stream_is_reported_to_request_teardown() {
 #[tokio::test]
 async fn http2_streams_and_tears_down_like_http1() {
     let _serial = serial().await;
-    let server = App::new().get("/slow", slow_stream).bind("127.0.0.1:0").await.unwrap();
+    let server = App::new()
+        .get("/slow", slow_stream)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
     let task = tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -325,10 +404,16 @@ async fn http2_streams_and_tears_down_like_http1() {
     let response = sender.send_request(request).await.unwrap();
     assert_eq!(response.version(), http::Version::HTTP_2);
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(body, "cache over pool 0;cache over pool 1;cache over pool 2;");
+    assert_eq!(
+        body,
+        "cache over pool 0;cache over pool 1;cache over pool 2;"
+    );
     wait_for("req:close success").await;
     task.abort();
     server.shutdown().await;
     let events = events();
-    assert!(position(&events, "req:close success") < position(&events, "cache:close"), "{events:?}");
+    assert!(
+        position(&events, "req:close success") < position(&events, "cache:close"),
+        "{events:?}"
+    );
 }

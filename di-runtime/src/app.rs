@@ -102,7 +102,11 @@ macro_rules! method_routes {
 impl App {
     /// An app with no routes.
     pub fn new() -> Self {
-        Self { routes: Vec::new(), overrides: HashMap::new(), config: Config::default() }
+        Self {
+            routes: Vec::new(),
+            overrides: HashMap::new(),
+            config: Config::default(),
+        }
     }
 
     /// Routes `method` requests for `path` to `handler`. Paths use `{name}` parameters and a
@@ -241,11 +245,19 @@ impl App {
                 problems.push(format!("{what}: registered twice"));
                 continue;
             }
-            let route = Route { name: def.handler.name, plan, respond: def.respond };
+            let route = Route {
+                name: def.handler.name,
+                plan,
+                respond: def.respond,
+            };
             entries[index].push((def.method.clone(), Arc::new(route)));
         }
         if problems.is_empty() {
-            Ok(Planned { router, entries, app_nodes: builder.app.nodes })
+            Ok(Planned {
+                router,
+                entries,
+                app_nodes: builder.app.nodes,
+            })
         } else {
             Err(BuildError { problems })
         }
@@ -254,8 +266,14 @@ impl App {
     /// Checks the app, then sets up its `app`-scoped dependencies in dependency order. If one
     /// fails, those already set up are torn down (in reverse order) and the error says which.
     pub async fn start(self) -> Result<Running, BuildError> {
-        let Planned { router, entries, app_nodes } = self.plan()?;
-        let app_slots = AppSlots { slots: app_nodes.iter().map(|_| Mutex::new(Slot::Empty)).collect() };
+        let Planned {
+            router,
+            entries,
+            app_nodes,
+        } = self.plan()?;
+        let app_slots = AppSlots {
+            slots: app_nodes.iter().map(|_| Mutex::new(Slot::Empty)).collect(),
+        };
         let shared = Arc::new(Shared {
             router,
             entries,
@@ -275,10 +293,16 @@ impl App {
                 Ok(None) => {}
                 Err(error) => {
                     let stack = take_app_stack(&shared, pending);
-                    let outcome = Outcome::SetupFailed { dependency: node.meta.name, error: error.clone() };
+                    let outcome = Outcome::SetupFailed {
+                        dependency: node.meta.name,
+                        error: error.clone(),
+                    };
                     run_stack(&shared, stack, outcome).await;
                     return Err(BuildError {
-                        problems: vec![format!("`{}` (app scope) failed to set up: {error}", node.meta.name)],
+                        problems: vec![format!(
+                            "`{}` (app scope) failed to set up: {error}",
+                            node.meta.name
+                        )],
                     });
                 }
             }
@@ -315,7 +339,8 @@ async fn start_app_node(shared: &Arc<Shared>, node: &Node) -> Result<Option<Pend
         head: &head,
         yield_handle: None,
     };
-    let started = (node.meta.run)(&mut args).map_err(|e| HttpError::internal_from(ArgErrorBox(e.0)))?;
+    let started =
+        (node.meta.run)(&mut args).map_err(|e| HttpError::internal_from(ArgErrorBox(e.0)))?;
     let handle = args.yield_handle.take();
     let ready = start_node(node.meta.name, node.scope, node.slot, started.0, handle)
         .await
@@ -324,11 +349,13 @@ async fn start_app_node(shared: &Arc<Shared>, node: &Node) -> Result<Option<Pend
         Ready::Value(value) => (value, None),
         Ready::Provided(value, pending) => (value, Some(pending)),
     };
-    shared.app_slots.with(node.slot, |slot| {
-        *slot = Slot::Owned(value);
-        Ok(())
-    })
-    .map_err(|e| HttpError::internal_from(ArgErrorBox(e.0)))?;
+    shared
+        .app_slots
+        .with(node.slot, |slot| {
+            *slot = Slot::Owned(value);
+            Ok(())
+        })
+        .map_err(|e| HttpError::internal_from(ArgErrorBox(e.0)))?;
     tracing::debug!(target: "di", dependency = node.meta.name, scope = "app", "setup");
     Ok(pending)
 }
@@ -378,13 +405,19 @@ impl AppSlots {
         index: usize,
         f: impl FnOnce(&mut Slot) -> Result<R, ArgError>,
     ) -> Result<R, ArgError> {
-        let slot = self.slots.get(index).ok_or_else(|| ArgError(format!("no app value {index}")))?;
-        let mut slot = slot.lock().map_err(|_| ArgError("an app value lock was poisoned".into()))?;
+        let slot = self
+            .slots
+            .get(index)
+            .ok_or_else(|| ArgError(format!("no app value {index}")))?;
+        let mut slot = slot
+            .lock()
+            .map_err(|_| ArgError("an app value lock was poisoned".into()))?;
         f(&mut slot)
     }
 
     fn take(&self, index: usize) -> Slot {
-        self.with(index, |slot| Ok(std::mem::take(slot))).unwrap_or_default()
+        self.with(index, |slot| Ok(std::mem::take(slot)))
+            .unwrap_or_default()
     }
 }
 
@@ -418,7 +451,9 @@ impl Shared {
     }
 
     /// Waits for a free background place. The semaphore is never closed, so this only waits.
-    pub(crate) fn background_place(&self) -> impl Future<Output = Option<OwnedSemaphorePermit>> + Send + 'static {
+    pub(crate) fn background_place(
+        &self,
+    ) -> impl Future<Output = Option<OwnedSemaphorePermit>> + Send + 'static {
         let places = self.background.clone();
         async move { places.acquire_owned().await.ok() }
     }
@@ -453,7 +488,9 @@ impl Shared {
         let methods = &self.entries[*found.value];
         // `HEAD` is served by the `GET` route unless one is registered (hyper sends no body).
         let found_route = methods.iter().find(|(m, _)| m == method).or_else(|| {
-            (*method == Method::HEAD).then(|| methods.iter().find(|(m, _)| *m == Method::GET)).flatten()
+            (*method == Method::HEAD)
+                .then(|| methods.iter().find(|(m, _)| *m == Method::GET))
+                .flatten()
         });
         let Some((_, route)) = found_route else {
             let allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
@@ -467,7 +504,10 @@ impl Shared {
                 (k.to_owned(), decoded.into_owned())
             })
             .collect();
-        Ok(Routed { route: route.clone(), params })
+        Ok(Routed {
+            route: route.clone(),
+            params,
+        })
     }
 }
 
@@ -489,8 +529,9 @@ impl IntoResponse for Miss {
         match self {
             Miss::NotFound => HttpError::new(StatusCode::NOT_FOUND, "Not Found").into_response(),
             Miss::MethodNotAllowed(allow) => {
-                let mut response = HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-                    .into_response();
+                let mut response =
+                    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                        .into_response();
                 if let Ok(value) = http::HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(http::header::ALLOW, value);
                 }
@@ -520,7 +561,9 @@ pub struct Running {
 impl Running {
     /// The app as a [`tower_service::Service`] (cheap to clone).
     pub fn service(&self) -> AppService {
-        AppService { shared: self.shared.clone() }
+        AppService {
+            shared: self.shared.clone(),
+        }
     }
 
     /// How many teardowns have failed, timed out or panicked so far. A `request`-scope

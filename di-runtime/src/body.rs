@@ -62,7 +62,12 @@ impl TrackedBody {
             || parts.status.is_informational();
         Self {
             inner: Some(body),
-            exits: Some(Exits { stack, decided, shared, span: tracing::Span::current() }),
+            exits: Some(Exits {
+                stack,
+                decided,
+                shared,
+                span: tracing::Span::current(),
+            }),
             status: parts.status,
             remaining,
             bodiless,
@@ -74,7 +79,13 @@ impl TrackedBody {
     fn finish(&mut self, ended: Outcome) {
         self.inner = None;
         self.stop = None;
-        if let Some(Exits { stack, decided, shared, span }) = self.exits.take() {
+        if let Some(Exits {
+            stack,
+            decided,
+            shared,
+            span,
+        }) = self.exits.take()
+        {
             let _span = span.entered();
             let outcome = decided.unwrap_or(ended);
             let task_shared = shared.clone();
@@ -85,11 +96,15 @@ impl TrackedBody {
     }
 
     fn success(&self) -> Outcome {
-        Outcome::Success { status: self.status }
+        Outcome::Success {
+            status: self.status,
+        }
     }
 
     fn stop_requested(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(exits) = &self.exits else { return false };
+        let Some(exits) = &self.exits else {
+            return false;
+        };
         let stop = self
             .stop
             .get_or_insert_with(|| Box::pin(exits.shared.hard_stop.clone().cancelled_owned()));
@@ -106,7 +121,9 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll_frame(cx)));
         match polled {
             Ok(Poll::Ready(Some(Ok(frame)))) => {
@@ -114,7 +131,10 @@ impl http_body::Body for TrackedBody {
                     *remaining = remaining.saturating_sub(data.len() as u64);
                 }
                 let at_end = this.remaining == Some(0)
-                    || this.inner.as_ref().is_none_or(|inner| inner.is_end_stream());
+                    || this
+                        .inner
+                        .as_ref()
+                        .is_none_or(|inner| inner.is_end_stream());
                 if at_end {
                     let success = this.success();
                     this.finish(success);
@@ -128,7 +148,9 @@ impl http_body::Body for TrackedBody {
             }
             Ok(Poll::Ready(Some(Err(error)))) => {
                 tracing::warn!(target: "di", %error, "response body failed");
-                this.finish(Outcome::BodyError { message: error.to_string() });
+                this.finish(Outcome::BodyError {
+                    message: error.to_string(),
+                });
                 Poll::Ready(Some(Err(error)))
             }
             Ok(Poll::Pending) => {
@@ -147,11 +169,15 @@ impl http_body::Body for TrackedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(|inner| inner.is_end_stream())
+        self.inner
+            .as_ref()
+            .is_none_or(|inner| inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |inner| inner.size_hint())
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |inner| inner.size_hint())
     }
 }
 
@@ -163,7 +189,11 @@ impl Drop for TrackedBody {
         // Dropped without reaching its end: the server had nothing more to send (an empty body,
         // a HEAD or 204 response), or the client went away.
         let complete = self.bodiless || self.is_end_stream() || self.remaining == Some(0);
-        let ended = if complete { self.success() } else { Outcome::Cancelled(CancelReason::ClientGone) };
+        let ended = if complete {
+            self.success()
+        } else {
+            Outcome::Cancelled(CancelReason::ClientGone)
+        };
         self.finish(ended);
     }
 }

@@ -45,7 +45,11 @@ impl HttpError {
 
     /// An error with this status and any JSON value as its detail.
     pub fn with_detail(status: StatusCode, detail: impl Into<Value>) -> Self {
-        Self { status, detail: detail.into(), source: None }
+        Self {
+            status,
+            detail: detail.into(),
+            source: None,
+        }
     }
 
     /// 400 Bad Request.
@@ -78,7 +82,10 @@ impl HttpError {
     /// A 500 that keeps `source` for logs and teardowns; the client sees only the generic
     /// detail.
     pub fn internal_from(source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self { source: Some(Arc::new(source)), ..Self::internal() }
+        Self {
+            source: Some(Arc::new(source)),
+            ..Self::internal()
+        }
     }
 
     /// The HTTP status of the response.
@@ -140,7 +147,12 @@ impl IntoResponse for HttpError {
         struct Body<'a> {
             detail: &'a Value,
         }
-        let mut response = json_response(self.status, &Body { detail: &self.detail });
+        let mut response = json_response(
+            self.status,
+            &Body {
+                detail: &self.detail,
+            },
+        );
         response.extensions_mut().insert(ErrorMark(Some(self)));
         response
     }

@@ -61,7 +61,13 @@ pub(crate) async fn start_node(
     let failure = |error: SetupError| match error {
         SetupError::Failed(error) => {
             let response = error.clone().into_response();
-            (Outcome::SetupFailed { dependency: node_name, error }, response)
+            (
+                Outcome::SetupFailed {
+                    dependency: node_name,
+                    error,
+                },
+                response,
+            )
         }
         SetupError::Panicked(message) => {
             tracing::error!(target: "di", dependency = node_name, panic = %message, "setup panicked");
@@ -91,9 +97,19 @@ pub(crate) async fn start_node(
             })
             .await;
             match first {
-                Ok(value) => Ok(Ready::Provided(value, Pending { name: node_name, scope, slot, future, back })),
+                Ok(value) => Ok(Ready::Provided(
+                    value,
+                    Pending {
+                        name: node_name,
+                        scope,
+                        slot,
+                        future,
+                        back,
+                    },
+                )),
                 Err(Ok(Ok(()))) => {
-                    let error = internal(format!("`{node_name}` returned without calling `provide`"));
+                    let error =
+                        internal(format!("`{node_name}` returned without calling `provide`"));
                     Err(failure(SetupError::Failed(error)))
                 }
                 Err(Ok(Err(error))) => Err(failure(SetupError::Failed(error))),
@@ -197,7 +213,13 @@ pub(crate) async fn run_stack(
 ) -> StackReport {
     let mut failure = None;
     for (pending, slot) in stack.into_iter().rev() {
-        let Pending { name, scope, future, back, .. } = pending;
+        let Pending {
+            name,
+            scope,
+            future,
+            back,
+            ..
+        } = pending;
         let started = Instant::now();
         let seen = outcome.clone();
         let run = async move {
@@ -229,7 +251,10 @@ pub(crate) async fn run_stack(
         };
         if let Some(error) = error {
             shared.stats.record_teardown_failure();
-            outcome = Outcome::TeardownFailed { dependency: name, error: error.clone() };
+            outcome = Outcome::TeardownFailed {
+                dependency: name,
+                error: error.clone(),
+            };
             failure.get_or_insert(error);
         }
     }
@@ -264,7 +289,11 @@ where
         drop(body);
         Bytes::new()
     };
-    let head = Arc::new(RequestHead { parts, params, body });
+    let head = Arc::new(RequestHead {
+        parts,
+        params,
+        body,
+    });
 
     // Every input first, so that bad input never sets up a dependency.
     let mut inputs = Vec::with_capacity(plan.inputs.len());
@@ -288,7 +317,9 @@ where
 
     let mut exits = Exits {
         shared: shared.clone(),
-        slots: std::iter::repeat_with(Slot::default).take(plan.slots).collect(),
+        slots: std::iter::repeat_with(Slot::default)
+            .take(plan.slots)
+            .collect(),
         handler: Vec::new(),
         request: Vec::new(),
         in_flight: None,
@@ -301,7 +332,10 @@ where
             Err(_) => {
                 tracing::warn!(target: "di", handler = route.name, "request timed out");
                 let error = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out");
-                (error.into_response(), Outcome::Cancelled(CancelReason::Timeout))
+                (
+                    error.into_response(),
+                    Outcome::Cancelled(CancelReason::Timeout),
+                )
             }
         },
         None => phases.await,
@@ -313,7 +347,8 @@ where
         let stack = exits.take_stack(Scope::Handler);
         let task_shared = shared.clone();
         let seen = outcome.clone();
-        let join = shared.spawn_background(async move { run_stack(&task_shared, stack, seen).await });
+        let join =
+            shared.spawn_background(async move { run_stack(&task_shared, stack, seen).await });
         exits.in_flight = Some(join);
         let report = match exits.in_flight.as_mut() {
             Some(join) => join.await.ok(),
@@ -321,7 +356,10 @@ where
         };
         exits.in_flight = None;
         match report {
-            Some(StackReport { outcome: after, failure }) => {
+            Some(StackReport {
+                outcome: after,
+                failure,
+            }) => {
                 if let Some(error) = failure {
                     response = error.into_response();
                 }
@@ -373,7 +411,13 @@ async fn run_handler(
             Err(error) => {
                 let error = internal(format!("could not start `{}`: {error}", node.meta.name));
                 let response = error.clone().into_response();
-                return (response, Outcome::SetupFailed { dependency: node.meta.name, error });
+                return (
+                    response,
+                    Outcome::SetupFailed {
+                        dependency: node.meta.name,
+                        error,
+                    },
+                );
             }
         };
         let handle = args.yield_handle.take();
@@ -415,7 +459,10 @@ async fn run_handler(
             let response = (route.respond)(value);
             let status = response.status();
             let outcome = match response.extensions().get::<ErrorMark>() {
-                Some(ErrorMark(error)) => Outcome::HandlerError { status, error: error.clone() },
+                Some(ErrorMark(error)) => Outcome::HandlerError {
+                    status,
+                    error: error.clone(),
+                },
                 None => Outcome::Success { status },
             };
             (response, outcome)
@@ -423,7 +470,13 @@ async fn run_handler(
         Ok(Err(error)) => {
             let status = error.status();
             let response = error.clone().into_response();
-            (response, Outcome::HandlerError { status, error: Some(error) })
+            (
+                response,
+                Outcome::HandlerError {
+                    status,
+                    error: Some(error),
+                },
+            )
         }
         Err(panic) => {
             tracing::error!(target: "di", handler = handler.meta.name, panic = %panic_message(&*panic), "handler panicked");

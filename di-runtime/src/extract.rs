@@ -35,7 +35,10 @@ impl RequestHead {
 
     /// The value of the path parameter `name` (`{id}` in `/notes/{id}`), percent-decoded.
     pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The request body; empty unless a parameter of the route reads the body.
@@ -140,7 +143,9 @@ pub struct Path<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Path<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        crate::path_de::from_params(&head.params).map(Path).map_err(|e| vec![e])
+        crate::path_de::from_params(&head.params)
+            .map(Path)
+            .map_err(|e| vec![e])
     }
 }
 
@@ -182,25 +187,36 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
         if !is_json(head.headers()) {
             return Err(vec![
-                InputError::new(["body"], "expected a JSON body with `Content-Type: application/json`")
-                    .kind("content_type"),
+                InputError::new(
+                    ["body"],
+                    "expected a JSON body with `Content-Type: application/json`",
+                )
+                .kind("content_type"),
             ]);
         }
         if head.body.is_empty() {
-            return Err(vec![InputError::new(["body"], "field required").kind("missing")]);
+            return Err(vec![
+                InputError::new(["body"], "field required").kind("missing"),
+            ]);
         }
         let mut de = serde_json::Deserializer::from_slice(&head.body);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let inner = e.inner();
             if inner.is_syntax() || inner.is_eof() {
-                let msg = format!("JSON decode error: {}", without_position(&inner.to_string()));
+                let msg = format!(
+                    "JSON decode error: {}",
+                    without_position(&inner.to_string())
+                );
                 vec![InputError::new(["body"], msg).kind("json_invalid")]
             } else {
                 vec![located("body", e.path(), &inner.to_string())]
             }
         })?;
         de.end().map_err(|_| {
-            vec![InputError::new(["body"], "JSON decode error: trailing characters").kind("json_invalid")]
+            vec![
+                InputError::new(["body"], "JSON decode error: trailing characters")
+                    .kind("json_invalid"),
+            ]
         })?;
         Ok(Json(value))
     }
@@ -210,7 +226,12 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -232,7 +253,10 @@ pub(crate) fn located(source: &str, path: &serde_path_to_error::Path, msg: &str)
         }
     }
     let msg = without_position(msg);
-    if let Some(field) = msg.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+    if let Some(field) = msg
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
         loc.push(field.to_owned().into());
         return InputError::new(loc, "field required").kind("missing");
     }

@@ -68,11 +68,18 @@ struct Borrow {
 
 impl<'a> GraphBuilder<'a> {
     pub(crate) fn new(overrides: &'a Overrides) -> Self {
-        Self { overrides, app: AppPlan::default(), scopes: HashMap::new() }
+        Self {
+            overrides,
+            app: AppPlan::default(),
+            scopes: HashMap::new(),
+        }
     }
 
     fn runner(&self, meta: &'static DepMeta) -> &'static DepMeta {
-        self.overrides.get(&(meta.type_id)()).copied().unwrap_or(meta)
+        self.overrides
+            .get(&(meta.type_id)())
+            .copied()
+            .unwrap_or(meta)
     }
 
     /// The scope a dependency lives in when used with `forced` at the use site: the forced
@@ -97,7 +104,12 @@ impl<'a> GraphBuilder<'a> {
         visiting.push(id);
         let mut scope = Scope::Request;
         for param in self.runner(meta).params {
-            if let ParamKind::Dep { meta: dep, scope: forced, .. } = param.kind {
+            if let ParamKind::Dep {
+                meta: dep,
+                scope: forced,
+                ..
+            } = param.kind
+            {
                 scope = scope.min(self.effective_scope(dep(), forced, visiting));
             }
         }
@@ -111,13 +123,21 @@ impl<'a> GraphBuilder<'a> {
         let mut chain = Vec::new();
         let mut current = meta;
         while current.scope.is_none() && chain.len() < 32 {
-            let next = self.runner(current).params.iter().find_map(|p| match p.kind {
-                ParamKind::Dep { meta: dep, scope: forced, .. } => {
-                    let dep = dep();
-                    (self.effective_scope(dep, forced, &mut Vec::new()) == scope).then_some(dep)
-                }
-                _ => None,
-            });
+            let next = self
+                .runner(current)
+                .params
+                .iter()
+                .find_map(|p| match p.kind {
+                    ParamKind::Dep {
+                        meta: dep,
+                        scope: forced,
+                        ..
+                    } => {
+                        let dep = dep();
+                        (self.effective_scope(dep, forced, &mut Vec::new()) == scope).then_some(dep)
+                    }
+                    _ => None,
+                });
             match next {
                 Some(dep) => {
                     chain.push(dep.name);
@@ -146,11 +166,28 @@ impl<'a> GraphBuilder<'a> {
             needs_body: false,
             borrows: Vec::new(),
         };
-        let mut path = vec![Link { name: handler.name, scope: Scope::Handler }];
+        let mut path = vec![Link {
+            name: handler.name,
+            scope: Scope::Handler,
+        }];
         let mut stack = vec![(handler.type_id)()];
-        let args = self.visit_params(handler, handler, Scope::Handler, true, &mut state, &mut path, &mut stack, &mut errors);
+        let args = self.visit_params(
+            handler,
+            handler,
+            Scope::Handler,
+            true,
+            &mut state,
+            &mut path,
+            &mut stack,
+            &mut errors,
+        );
         let slot = state.nodes.len();
-        state.nodes.push(Node { meta: handler, scope: Scope::Handler, slot, args });
+        state.nodes.push(Node {
+            meta: handler,
+            scope: Scope::Handler,
+            slot,
+            args,
+        });
         check_borrows(&state.borrows, &mut errors);
         if errors.is_empty() {
             Ok(Plan {
@@ -164,7 +201,10 @@ impl<'a> GraphBuilder<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one recursive walk with its accumulators")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one recursive walk with its accumulators"
+    )]
     fn visit_params(
         &mut self,
         declared: &'static DepMeta,
@@ -186,7 +226,10 @@ impl<'a> GraphBuilder<'a> {
                     }
                     ArgSource::Head
                 }
-                ParamKind::Input { extract, needs_body } => {
+                ParamKind::Input {
+                    extract,
+                    needs_body,
+                } => {
                     if scope == Scope::App {
                         errors.push(app_input_error(declared.name, param.name));
                     }
@@ -194,7 +237,12 @@ impl<'a> GraphBuilder<'a> {
                     state.inputs.push(extract);
                     ArgSource::Input(state.inputs.len() - 1)
                 }
-                ParamKind::Dep { meta, scope: forced, fresh, access } => {
+                ParamKind::Dep {
+                    meta,
+                    scope: forced,
+                    fresh,
+                    access,
+                } => {
                     let dep = meta();
                     let dep_scope = self.effective_scope(dep, forced, &mut Vec::new());
                     self.check_edge(path, dep, dep_scope, access, errors);
@@ -211,12 +259,20 @@ impl<'a> GraphBuilder<'a> {
                             declared.name, dep.name
                         ));
                     }
-                    path.push(Link { name: dep.name, scope: dep_scope });
+                    path.push(Link {
+                        name: dep.name,
+                        scope: dep_scope,
+                    });
                     stack.push((dep.type_id)());
                     let source = self.visit_dep(dep, dep_scope, fresh, state, path, stack, errors);
                     stack.pop();
                     path.pop();
-                    state.borrows.push(Borrow { slot: source, by: declared.name, access, long_lived });
+                    state.borrows.push(Borrow {
+                        slot: source,
+                        by: declared.name,
+                        access,
+                        long_lived,
+                    });
                     source
                 }
             };
@@ -225,7 +281,10 @@ impl<'a> GraphBuilder<'a> {
         args
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one recursive walk with its accumulators")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one recursive walk with its accumulators"
+    )]
     fn visit_dep(
         &mut self,
         dep: &'static DepMeta,
@@ -250,18 +309,46 @@ impl<'a> GraphBuilder<'a> {
                 needs_body: false,
                 borrows: Vec::new(),
             };
-            let args = self.visit_params(dep, runner, Scope::App, true, &mut app_state, path, stack, errors);
+            let args = self.visit_params(
+                dep,
+                runner,
+                Scope::App,
+                true,
+                &mut app_state,
+                path,
+                stack,
+                errors,
+            );
             let index = self.app.nodes.len();
-            self.app.nodes.push(Node { meta: runner, scope, slot: index, args });
+            self.app.nodes.push(Node {
+                meta: runner,
+                scope,
+                slot: index,
+                args,
+            });
             self.app.index.insert(id, index);
             return ArgSource::App(index);
         }
         if let (false, Some(slot)) = (fresh, state.cache.get(&(id, scope))) {
             return ArgSource::Slot(*slot);
         }
-        let args = self.visit_params(dep, runner, scope, runner.generator, state, path, stack, errors);
+        let args = self.visit_params(
+            dep,
+            runner,
+            scope,
+            runner.generator,
+            state,
+            path,
+            stack,
+            errors,
+        );
         let slot = state.nodes.len();
-        state.nodes.push(Node { meta: runner, scope, slot, args });
+        state.nodes.push(Node {
+            meta: runner,
+            scope,
+            slot,
+            args,
+        });
         if !fresh {
             state.cache.insert((id, scope), slot);
         }
@@ -279,7 +366,11 @@ impl<'a> GraphBuilder<'a> {
         errors: &mut Vec<String>,
     ) {
         let Some(user) = path.last() else { return };
-        let needed = if access.is_held() { Scope::Request } else { user.scope };
+        let needed = if access.is_held() {
+            Scope::Request
+        } else {
+            user.scope
+        };
         if path.len() == 1 && !access.is_held() {
             return; // the handler itself may use anything
         }
@@ -332,7 +423,11 @@ fn app_input_error(function: &str, param: &str) -> String {
 }
 
 fn chain(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" -> ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }
 
 /// Two borrows of one value conflict when one is exclusive and both are alive at once: a
@@ -349,7 +444,9 @@ fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
     slots.sort_by_key(|(slot, _)| *slot);
     for (_, users) in slots {
         let exclusive: Vec<_> = users.iter().filter(|b| b.access.is_exclusive()).collect();
-        let Some(first) = exclusive.first() else { continue };
+        let Some(first) = exclusive.first() else {
+            continue;
+        };
         if exclusive.len() > 1 {
             errors.push(format!(
                 "`{}` and `{}` both borrow the same value mutably (`&mut`) in one request; use `#[dep(f, fresh)]` for a second instance, or share it with `&`",
@@ -358,7 +455,9 @@ fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
             continue;
         }
         let conflict = users.iter().find(|b| {
-            !b.access.is_exclusive() && b.access != Access::Cloned && (b.long_lived || first.long_lived && !std::ptr::eq(**b, **first))
+            !b.access.is_exclusive()
+                && b.access != Access::Cloned
+                && (b.long_lived || first.long_lived && !std::ptr::eq(**b, **first))
         });
         if let Some(other) = conflict {
             errors.push(format!(

@@ -132,11 +132,12 @@ pub struct ReadmeDoctests;
 /// Used by the code `#[depends]` generates. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::meta::{
-        Access, Args, CanBeHeld, DepFn, DepMeta, Dependency, Marker, ExtractFn, IntoDepResult, IntoGenResult,
-        Param, ParamKind, RunFn, Started, assert_can_be_held, extract, respond,
-    };
     pub use crate::extract::{FromRequest, FromRequestRef};
+    pub use crate::meta::{
+        Access, Args, CanBeHeld, DepFn, DepMeta, Dependency, ExtractFn, IntoDepResult,
+        IntoGenResult, Marker, Param, ParamKind, RunFn, Started, assert_can_be_held, extract,
+        respond,
+    };
     pub use crate::response::Response;
     pub use crate::scope::Scope;
     pub use crate::slot::ArgError;

@@ -209,7 +209,10 @@ impl Args<'_> {
         match self.sources.get(index) {
             Some(ArgSource::Slot(i)) => Ok(SlotRef::Request(&mut self.slots[*i])),
             Some(ArgSource::App(i)) => Ok(SlotRef::App(*i)),
-            _ => Err(ArgError(format!("argument {index} of `{}` is not a dependency", self.name))),
+            _ => Err(ArgError(format!(
+                "argument {index} of `{}` is not a dependency",
+                self.name
+            ))),
         }
     }
 
@@ -231,12 +234,17 @@ impl Args<'_> {
         let name = self.name;
         match self.slot(index)? {
             SlotRef::Request(slot) => slot.held_mut(name),
-            SlotRef::App(_) => Err(ArgError(format!("`{name}` cannot borrow an app value mutably"))),
+            SlotRef::App(_) => Err(ArgError(format!(
+                "`{name}` cannot borrow an app value mutably"
+            ))),
         }
     }
 
     /// `T`: a clone of a dependency's value.
-    pub fn cloned<T: Clone + Send + Sync + 'static>(&mut self, index: usize) -> Result<T, ArgError> {
+    pub fn cloned<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        index: usize,
+    ) -> Result<T, ArgError> {
         let name = self.name;
         let app = self.app;
         match self.slot(index)? {
@@ -247,11 +255,20 @@ impl Args<'_> {
 
     /// A request input extracted before setup began.
     pub fn input<T: 'static>(&mut self, index: usize) -> Result<T, ArgError> {
-        let missing = || ArgError(format!("input {index} of `{}` was not extracted", self.name));
+        let missing = || {
+            ArgError(format!(
+                "input {index} of `{}` was not extracted",
+                self.name
+            ))
+        };
         let Some(ArgSource::Input(i)) = self.sources.get(index) else {
             return Err(missing());
         };
-        let value = self.inputs.get_mut(*i).and_then(Option::take).ok_or_else(missing)?;
+        let value = self
+            .inputs
+            .get_mut(*i)
+            .and_then(Option::take)
+            .ok_or_else(missing)?;
         value.downcast::<T>().map(|v| *v).map_err(|_| missing())
     }
 

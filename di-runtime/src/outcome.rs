@@ -103,7 +103,9 @@ impl Outcome {
     pub fn error(&self) -> Option<&HttpError> {
         match self {
             Outcome::HandlerError { error, .. } => error.as_ref(),
-            Outcome::SetupFailed { error, .. } | Outcome::TeardownFailed { error, .. } => Some(error),
+            Outcome::SetupFailed { error, .. } | Outcome::TeardownFailed { error, .. } => {
+                Some(error)
+            }
             _ => None,
         }
     }
@@ -118,12 +120,22 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Success { status } => write!(f, "success ({})", status.as_u16()),
-            Outcome::HandlerError { status, .. } => write!(f, "handler error ({})", status.as_u16()),
+            Outcome::HandlerError { status, .. } => {
+                write!(f, "handler error ({})", status.as_u16())
+            }
             Outcome::SetupFailed { dependency, error } => {
-                write!(f, "setup of `{dependency}` failed ({})", error.status().as_u16())
+                write!(
+                    f,
+                    "setup of `{dependency}` failed ({})",
+                    error.status().as_u16()
+                )
             }
             Outcome::TeardownFailed { dependency, error } => {
-                write!(f, "teardown of `{dependency}` failed ({})", error.status().as_u16())
+                write!(
+                    f,
+                    "teardown of `{dependency}` failed ({})",
+                    error.status().as_u16()
+                )
             }
             Outcome::Panicked => f.write_str("panicked"),
             Outcome::Cancelled(reason) => write!(f, "cancelled ({reason})"),

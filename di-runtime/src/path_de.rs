@@ -8,7 +8,9 @@ use crate::error::InputError;
 
 /// Deserializes `T` from the path parameters: one parameter as a single value, several as a
 /// tuple (in order) or a struct / map (by name).
-pub(crate) fn from_params<T: DeserializeOwned>(params: &[(String, String)]) -> Result<T, InputError> {
+pub(crate) fn from_params<T: DeserializeOwned>(
+    params: &[(String, String)],
+) -> Result<T, InputError> {
     T::deserialize(Params(params)).map_err(|e| {
         let mut loc = vec!["path".to_owned()];
         loc.extend(e.key);
@@ -32,7 +34,10 @@ impl std::error::Error for Error {}
 
 impl de::Error for Error {
     fn custom<M: std::fmt::Display>(msg: M) -> Self {
-        Error { key: None, msg: msg.to_string() }
+        Error {
+            key: None,
+            msg: msg.to_string(),
+        }
     }
 }
 
@@ -54,7 +59,10 @@ impl<'de> de::Deserializer<'de> for Params<'de> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let entries = self.0.iter().map(|(k, v)| (k.as_str(), Value { key: k, raw: v }));
+        let entries = self
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value { key: k, raw: v }));
         visitor.visit_map(MapDeserializer::new(entries))
     }
 
@@ -148,11 +156,16 @@ struct Value<'a> {
 
 impl Value<'_> {
     fn error(&self, msg: impl std::fmt::Display) -> Error {
-        Error { key: Some(self.key.to_owned()), msg: msg.to_string() }
+        Error {
+            key: Some(self.key.to_owned()),
+            msg: msg.to_string(),
+        }
     }
 
     fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T, Error> {
-        self.raw.parse().map_err(|_| self.error(format!("value is not a valid {what}")))
+        self.raw
+            .parse()
+            .map_err(|_| self.error(format!("value is not a valid {what}")))
     }
 }
 
@@ -217,7 +230,10 @@ impl<'de> de::Deserializer<'de> for Value<'de> {
         let key = self.key;
         visitor
             .visit_enum(self.raw.into_deserializer())
-            .map_err(|e: Error| Error { key: Some(key.to_owned()), msg: e.msg })
+            .map_err(|e: Error| Error {
+                key: Some(key.to_owned()),
+                msg: e.msg,
+            })
     }
 
     forward_to_deserialize_any! {

@@ -60,7 +60,9 @@ impl<T: Send + 'static> Yield<T> {
 
 impl<T> fmt::Debug for Yield<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Yield").field("value", &std::any::type_name::<T>()).finish_non_exhaustive()
+        f.debug_struct("Yield")
+            .field("value", &std::any::type_name::<T>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,7 +76,14 @@ pub(crate) fn yield_pair<T>() -> (Yield<T>, YieldHandle) {
     let (provided_tx, provided_rx) = oneshot::channel();
     let (back_tx, back_rx) = oneshot::channel();
     (
-        Yield { provided: provided_tx, back: back_rx, _value: PhantomData },
-        YieldHandle { provided: provided_rx, back: back_tx },
+        Yield {
+            provided: provided_tx,
+            back: back_rx,
+            _value: PhantomData,
+        },
+        YieldHandle {
+            provided: provided_rx,
+            back: back_tx,
+        },
     )
 }

@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
-use http::header::{CONTENT_TYPE, HeaderValue};
 use http::StatusCode;
+use http::header::{CONTENT_TYPE, HeaderValue};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -47,14 +47,18 @@ impl Body {
         D: Into<Bytes>,
         E: Into<BoxError> + 'static,
     {
-        let frames = stream.map_ok(|data| Frame::data(data.into())).map_err(Into::into);
+        let frames = stream
+            .map_ok(|data| Frame::data(data.into()))
+            .map_err(Into::into);
         Self::new(http_body_util::StreamBody::new(frames))
     }
 }
 
 impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Body").field("size_hint", &http_body::Body::size_hint(&self.0)).finish_non_exhaustive()
+        f.debug_struct("Body")
+            .field("size_hint", &http_body::Body::size_hint(&self.0))
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,9 +143,10 @@ impl IntoResponse for StatusCode {
 
 fn text_response(body: Body) -> Response {
     let mut response = Response::new(body);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -169,9 +174,10 @@ impl IntoResponse for Cow<'static, str> {
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
         let mut response = Response::new(Body::from(self));
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
         response
     }
 }
@@ -228,7 +234,9 @@ pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T
 pub(crate) fn internal_error_response() -> Response {
     let mut response = Response::new(Body::from(&br#"{"detail":"Internal Server Error"}"#[..]));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -254,7 +262,10 @@ pub struct StreamBody<S> {
 impl<S> StreamBody<S> {
     /// A `200 OK` response streaming the items of `stream`.
     pub fn new(stream: S) -> Self {
-        Self { stream, content_type: None }
+        Self {
+            stream,
+            content_type: None,
+        }
     }
 
     /// Sets the `Content-Type` header. An invalid header value is ignored (and logged).

@@ -48,7 +48,12 @@ impl App {
         let service = running.service();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(running, listener, stopped));
-        Ok(Server { local_addr, service, stop: Some(stop), task })
+        Ok(Server {
+            local_addr,
+            service,
+            stop: Some(stop),
+            task,
+        })
     }
 }
 

@@ -64,15 +64,23 @@ impl Slot {
             }
             Slot::Shared(shared) => {
                 *self = Slot::Shared(shared.clone());
-                shared.into_any().downcast::<Cell<T>>().map_err(|_| wrong_type())
+                shared
+                    .into_any()
+                    .downcast::<Cell<T>>()
+                    .map_err(|_| wrong_type())
             }
         }
     }
 
-    pub(crate) fn held<T: Send + Sync + 'static>(&mut self, name: &str) -> Result<Held<T>, ArgError> {
+    pub(crate) fn held<T: Send + Sync + 'static>(
+        &mut self,
+        name: &str,
+    ) -> Result<Held<T>, ArgError> {
         let cell = self.cell::<T>(name)?;
         let guard = cell.try_read_owned().map_err(|_| {
-            ArgError(format!("`{name}` is borrowed mutably elsewhere in this request"))
+            ArgError(format!(
+                "`{name}` is borrowed mutably elsewhere in this request"
+            ))
         })?;
         OwnedRwLockReadGuard::try_map(guard, Option::as_ref)
             .map(|guard| Held { guard })
@@ -84,9 +92,9 @@ impl Slot {
         name: &str,
     ) -> Result<HeldMut<T>, ArgError> {
         let cell = self.cell::<T>(name)?;
-        let guard = cell.try_write_owned().map_err(|_| {
-            ArgError(format!("`{name}` is borrowed elsewhere in this request"))
-        })?;
+        let guard = cell
+            .try_write_owned()
+            .map_err(|_| ArgError(format!("`{name}` is borrowed elsewhere in this request")))?;
         tokio::sync::OwnedRwLockWriteGuard::try_map(guard, Option::as_mut)
             .map(|guard| HeldMut { guard })
             .map_err(|_| ArgError(format!("`{name}` was already torn down")))

@@ -112,8 +112,11 @@ impl TestRequest<'_> {
 
     /// Sends `value` as a JSON body (and sets `Content-Type: application/json`).
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        self.body = serde_json::to_vec(value).map(Bytes::from).unwrap_or_default();
-        self.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.body = serde_json::to_vec(value)
+            .map(Bytes::from)
+            .unwrap_or_default();
+        self.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         self
     }
 
@@ -161,7 +164,10 @@ impl TestResponse {
 
     /// One header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.response.headers().get(name).and_then(|v| v.to_str().ok())
+        self.response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The next data frame of the body, or `None` at its end.

@@ -1,6 +1,10 @@
 //! Shared helpers for the integration suites: an event log and a raw HTTP/1 client.
 
-#![allow(dead_code, unreachable_pub, reason = "each suite uses a part of the helpers")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each suite uses a part of the helpers"
+)]
 
 use std::sync::Mutex;
 
@@ -11,7 +15,9 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Records an event.
 pub fn log(event: impl Into<String>) {
-    LOG.lock().unwrap_or_else(|e| e.into_inner()).push(event.into());
+    LOG.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(event.into());
 }
 
 /// The events so far.
