@@ -650,3 +650,57 @@ async fn background_teardowns_past_the_bound_wait_their_turn_and_all_run() {
         "{events:?}"
     );
 }
+
+// ---------------------------------------------------------------- values given up front
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+struct Settings {
+    db: String,
+}
+
+#[depends(scope = "app")]
+async fn settings() -> Settings {
+    log("settings ran");
+    Settings {
+        db: "default.db".into(),
+    }
+}
+
+#[depends]
+async fn show_settings(
+    #[dep(settings)] s: &Settings,
+    #[dep(settings)] copy: Settings,
+) -> Json<Settings> {
+    assert_eq!(s, &copy);
+    Json(copy)
+}
+
+#[tokio::test]
+async fn provide_gives_a_value_up_front_and_the_dependency_never_runs() {
+    let _serial = serial().await;
+    let app = App::new().get("/settings", show_settings).provide(
+        settings,
+        Settings {
+            db: "from-main.db".into(),
+        },
+    );
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/settings").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"db": "from-main.db"})
+    );
+    assert_eq!(
+        events(),
+        Vec::<String>::new(),
+        "`settings` itself never ran"
+    );
+}
+
+#[test]
+fn input_error_locations_mix_names_and_indexes() {
+    let error = InputError::new(("body", 3, "title"), "too long");
+    assert_eq!(error.loc(), [json!("body"), json!(3), json!("title")]);
+}

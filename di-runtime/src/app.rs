@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::HttpError;
 use crate::exec::{Pending, Ready, run_stack, start_node};
 use crate::extract::RequestHead;
-use crate::graph::{GraphBuilder, Node, Overrides, Plan};
+use crate::graph::{GraphBuilder, Node, Overrides, Plan, Replacement};
 use crate::meta::{Args, DepFn, DepMeta, Dependency};
 use crate::outcome::Outcome;
 use crate::provide::AnyValue;
@@ -47,6 +47,7 @@ use crate::slot::{ArgError, Slot};
 pub struct App {
     routes: Vec<RouteDef>,
     overrides: Overrides,
+    values: HashMap<TypeId, AnyValue>,
     config: Config,
 }
 
@@ -105,6 +106,7 @@ impl App {
         Self {
             routes: Vec::new(),
             overrides: HashMap::new(),
+            values: HashMap::new(),
             config: Config::default(),
         }
     }
@@ -167,7 +169,41 @@ impl App {
         B: Dependency<Output = A::Output>,
     {
         let _ = (original, replacement);
-        self.overrides.insert(TypeId::of::<A>(), B::meta());
+        self.overrides
+            .insert(TypeId::of::<A>(), Replacement::Dep(B::meta()));
+        self.values.remove(&TypeId::of::<A>());
+        self
+    }
+
+    /// Gives the value of the dependency `dep` up front, for every route: `dep` does not run,
+    /// and its users receive `value` as an `app`-scoped value. For settings that `main`
+    /// computes (a database path from the command line), and for tests.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Settings { db: String }
+    ///
+    /// #[depends(scope = "app")]
+    /// async fn settings() -> Settings { Settings { db: "sqlite::memory:".into() } }
+    ///
+    /// #[depends]
+    /// async fn where_is_the_db(#[dep(settings)] s: &Settings) -> String { s.db.clone() }
+    ///
+    /// let db = std::env::args().nth(1).unwrap_or_else(|| "notes.db".into());
+    /// let app = App::new().get("/db", where_is_the_db).provide(settings, Settings { db });
+    /// # let _ = app;
+    /// ```
+    pub fn provide<F, D>(mut self, dep: F, value: D::Output) -> Self
+    where
+        F: DepFn<D>,
+        D: Dependency,
+        D::Output: Sync,
+    {
+        let _ = dep;
+        self.overrides.insert(TypeId::of::<D>(), Replacement::Value);
+        self.values.insert(TypeId::of::<D>(), Box::new(value));
         self
     }
 
@@ -265,7 +301,7 @@ impl App {
 
     /// Checks the app, then sets up its `app`-scoped dependencies in dependency order. If one
     /// fails, those already set up are torn down (in reverse order) and the error says which.
-    pub async fn start(self) -> Result<Running, BuildError> {
+    pub async fn start(mut self) -> Result<Running, BuildError> {
         let Planned {
             router,
             entries,
@@ -288,6 +324,15 @@ impl App {
         });
         let mut pending = Vec::new();
         for node in &app_nodes {
+            if node.preset {
+                let value = self.values.remove(&(node.meta.type_id)());
+                let stored = shared.app_slots.with(node.slot, |slot| {
+                    *slot = value.map_or(Slot::Empty, Slot::Owned);
+                    Ok(())
+                });
+                debug_assert!(stored.is_ok(), "app slots are created for every app node");
+                continue;
+            }
             match start_app_node(&shared, node).await {
                 Ok(Some(p)) => pending.push(p),
                 Ok(None) => {}
@@ -356,7 +401,6 @@ async fn start_app_node(shared: &Arc<Shared>, node: &Node) -> Result<Option<Pend
             Ok(())
         })
         .map_err(|e| HttpError::internal_from(ArgErrorBox(e.0)))?;
-    tracing::debug!(target: "di", dependency = node.meta.name, scope = "app", "setup");
     Ok(pending)
 }
 

@@ -168,14 +168,18 @@ pub struct InputError {
 }
 
 impl InputError {
-    /// A problem at `loc` (for example `["body", "title"]`), described by `msg`.
-    pub fn new<L, I>(loc: L, msg: impl Into<String>) -> Self
-    where
-        L: IntoIterator<Item = I>,
-        I: Into<LocPart>,
-    {
+    /// A problem at `loc`, described by `msg`. The location is an array of names
+    /// (`["body", "title"]`) or a tuple mixing names and indexes (`("body", 3)`).
+    ///
+    /// ```
+    /// use di_runtime::InputError;
+    ///
+    /// let e = InputError::new(("body", 3), "line 3: title must not be empty");
+    /// assert_eq!(e.loc(), [serde_json::json!("body"), serde_json::json!(3)]);
+    /// ```
+    pub fn new(loc: impl IntoLoc, msg: impl Into<String>) -> Self {
         Self {
-            loc: loc.into_iter().map(|part| part.into().0).collect(),
+            loc: loc.into_loc().into_iter().map(|part| part.0).collect(),
             msg: msg.into(),
             kind: "value_error",
         }
@@ -203,9 +207,50 @@ impl InputError {
     }
 }
 
+/// A location of an [`InputError`]: an array or `Vec` of names, or a tuple of up to four
+/// names and indexes.
+pub trait IntoLoc {
+    /// The parts of the location, outermost first.
+    fn into_loc(self) -> Vec<LocPart>;
+}
+
+impl<T: Into<LocPart>, const N: usize> IntoLoc for [T; N] {
+    fn into_loc(self) -> Vec<LocPart> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<T: Into<LocPart>> IntoLoc for Vec<T> {
+    fn into_loc(self) -> Vec<LocPart> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+macro_rules! loc_tuple {
+    ($($name:ident),*) => {
+        impl<$($name: Into<LocPart>),*> IntoLoc for ($($name,)*) {
+            #[allow(non_snake_case, reason = "one binding per tuple element")]
+            fn into_loc(self) -> Vec<LocPart> {
+                let ($($name,)*) = self;
+                vec![$($name.into()),*]
+            }
+        }
+    };
+}
+loc_tuple!(A);
+loc_tuple!(A, B);
+loc_tuple!(A, B, C);
+loc_tuple!(A, B, C, D);
+
 /// One element of an [`InputError`] location: a name or an index.
 #[derive(Clone, Debug)]
 pub struct LocPart(Value);
+
+impl From<&String> for LocPart {
+    fn from(s: &String) -> Self {
+        LocPart(Value::String(s.clone()))
+    }
+}
 
 impl From<&str> for LocPart {
     fn from(s: &str) -> Self {

@@ -58,6 +58,25 @@ pub(crate) async fn start_node(
     started: StartedKind,
     handle: Option<YieldHandle>,
 ) -> Result<Ready, (Outcome, Response)> {
+    let started_at = Instant::now();
+    let result = run_setup(node_name, scope, slot, started, handle).await;
+    let elapsed_ms = ms(started_at.elapsed());
+    match &result {
+        Ok(_) => tracing::debug!(target: "di", dependency = node_name, %scope, elapsed_ms, "setup"),
+        Err((outcome, _)) => {
+            tracing::debug!(target: "di", dependency = node_name, %scope, %outcome, elapsed_ms, "setup failed");
+        }
+    }
+    result
+}
+
+async fn run_setup(
+    node_name: &'static str,
+    scope: Scope,
+    slot: usize,
+    started: StartedKind,
+    handle: Option<YieldHandle>,
+) -> Result<Ready, (Outcome, Response)> {
     let failure = |error: SetupError| match error {
         SetupError::Failed(error) => {
             let response = error.clone().into_response();
@@ -261,8 +280,9 @@ pub(crate) async fn run_stack(
     StackReport { outcome, failure }
 }
 
+/// Milliseconds with microsecond precision, for logs.
 fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    (d.as_micros() as f64) / 1000.0
 }
 
 /// Serves one routed request.
@@ -396,7 +416,6 @@ async fn run_handler(
         None => return (internal_error_response(), Outcome::Panicked),
     };
     for node in dependencies {
-        let started_at = Instant::now();
         let mut args = Args {
             name: node.meta.name,
             sources: &node.args,
@@ -427,12 +446,8 @@ async fn run_handler(
                 exits.slots[node.slot] = Slot::Owned(value);
                 exits.push(pending);
             }
-            Err((outcome, response)) => {
-                tracing::debug!(target: "di", dependency = node.meta.name, scope = %node.scope, outcome = %outcome, "setup failed");
-                return (response, outcome);
-            }
+            Err((outcome, response)) => return (response, outcome),
         }
-        tracing::debug!(target: "di", dependency = node.meta.name, scope = %node.scope, elapsed_ms = ms(started_at.elapsed()), "setup");
     }
 
     let mut args = Args {

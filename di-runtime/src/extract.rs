@@ -178,8 +178,26 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Query<T> {
 /// A JSON request body deserialized into `T`, or a JSON response body serialized from `T`.
 ///
 /// As an input it requires `Content-Type: application/json` (or `*/*+json`).
+///
+/// ```
+/// use di_runtime::prelude::*;
+///
+/// #[derive(serde::Deserialize, serde::Serialize)]
+/// struct Note { title: String }
+///
+/// #[depends]
+/// async fn echo(Json(note): Json<Note>) -> Json<Note> {
+///     Json(note)
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> crate::IntoResponse for Json<T> {
+    fn into_response(self) -> crate::Response {
+        crate::response::json_response(http::StatusCode::OK, &self.0)
+    }
+}
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     const NEEDS_BODY: bool = true;

@@ -15,6 +15,8 @@ pub(crate) struct Node {
     pub(crate) scope: Scope,
     pub(crate) slot: usize,
     pub(crate) args: Vec<ArgSource>,
+    /// The value was given to [`App::provide`](crate::App::provide): nothing runs.
+    pub(crate) preset: bool,
 }
 
 /// What a route does on each request.
@@ -34,7 +36,16 @@ pub(crate) struct AppPlan {
     index: HashMap<TypeId, usize>,
 }
 
-pub(crate) type Overrides = HashMap<TypeId, &'static DepMeta>;
+/// What replaces a dependency in every route.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Replacement {
+    /// Another `#[depends]` function (`App::override_dep`).
+    Dep(&'static DepMeta),
+    /// A value given up front (`App::provide`): an `app`-scoped constant.
+    Value,
+}
+
+pub(crate) type Overrides = HashMap<TypeId, Replacement>;
 
 /// Builds the plan of every route, sharing one [`AppPlan`].
 pub(crate) struct GraphBuilder<'a> {
@@ -76,10 +87,17 @@ impl<'a> GraphBuilder<'a> {
     }
 
     fn runner(&self, meta: &'static DepMeta) -> &'static DepMeta {
-        self.overrides
-            .get(&(meta.type_id)())
-            .copied()
-            .unwrap_or(meta)
+        match self.overrides.get(&(meta.type_id)()) {
+            Some(Replacement::Dep(replacement)) => replacement,
+            _ => meta,
+        }
+    }
+
+    fn is_value(&self, meta: &'static DepMeta) -> bool {
+        matches!(
+            self.overrides.get(&(meta.type_id)()),
+            Some(Replacement::Value)
+        )
     }
 
     /// The scope a dependency lives in when used with `forced` at the use site: the forced
@@ -91,6 +109,9 @@ impl<'a> GraphBuilder<'a> {
         forced: Option<Scope>,
         visiting: &mut Vec<TypeId>,
     ) -> Scope {
+        if self.is_value(meta) {
+            return Scope::App;
+        }
         if let Some(scope) = forced.or(meta.scope) {
             return scope;
         }
@@ -187,6 +208,7 @@ impl<'a> GraphBuilder<'a> {
             scope: Scope::Handler,
             slot,
             args,
+            preset: false,
         });
         check_borrows(&state.borrows, &mut errors);
         if errors.is_empty() {
@@ -301,6 +323,18 @@ impl<'a> GraphBuilder<'a> {
             if let Some(index) = self.app.index.get(&id) {
                 return ArgSource::App(*index);
             }
+            if self.is_value(dep) {
+                let index = self.app.nodes.len();
+                self.app.nodes.push(Node {
+                    meta: dep,
+                    scope,
+                    slot: index,
+                    args: Vec::new(),
+                    preset: true,
+                });
+                self.app.index.insert(id, index);
+                return ArgSource::App(index);
+            }
             // App dependencies have their own nodes; what they borrow is never per-request.
             let mut app_state = RouteState {
                 nodes: Vec::new(),
@@ -325,6 +359,7 @@ impl<'a> GraphBuilder<'a> {
                 scope,
                 slot: index,
                 args,
+                preset: false,
             });
             self.app.index.insert(id, index);
             return ArgSource::App(index);
@@ -348,6 +383,7 @@ impl<'a> GraphBuilder<'a> {
             scope,
             slot,
             args,
+            preset: false,
         });
         if !fresh {
             state.cache.insert((id, scope), slot);

@@ -84,7 +84,7 @@ mod slot;
 mod test_client;
 
 pub use app::{App, BuildError, Running, ServeError};
-pub use error::{HttpError, InputError, LocPart};
+pub use error::{HttpError, InputError, IntoLoc, LocPart};
 pub use extract::{FromRequest, FromRequestRef, Json, Path, Query, RequestHead};
 pub use outcome::{CancelReason, Outcome};
 pub use provide::Yield;
