@@ -1,1 +1,430 @@
-fn main() {}
+//! Run with: cargo run --example notes
+//!
+//! A notes service on embedded SQLite (through sqlx), listening on `127.0.0.1:3000`.
+//! Options: `--addr HOST:PORT` to listen elsewhere, `--db PATH` to keep the notes in a SQLite
+//! file (created if missing) instead of in memory.
+//!
+//! Then, in another terminal:
+//!
+//! ```text
+//! curl -i localhost:3000/health
+//! curl -i localhost:3000/notes -H 'content-type: application/json' -d '{"title":"first","body":"hello"}'
+//! curl -i localhost:3000/notes -H 'content-type: application/json' -d '{"title":"","body":"no title"}'
+//! curl -i localhost:3000/notes -H 'content-type: application/json' -d '{"title":1}'
+//! curl -i localhost:3000/notes/1
+//! curl -i localhost:3000/notes/99
+//! curl -i localhost:3000/notes/abc
+//! printf '{"title":"a","body":"1"}\n{"title":"b","body":"2"}\n' | curl -i localhost:3000/notes/import --data-binary @-
+//! printf '{"title":"c","body":"3"}\nnot json\n{"title":"","body":"5"}\n' | curl -i localhost:3000/notes/import --data-binary @-
+//! curl -i localhost:3000/notes
+//! curl -i -N localhost:3000/notes/export
+//! ```
+//!
+//! The second import is all or nothing: line 1 is inserted, lines 2 and 3 are bad, so the
+//! response is a 422 naming both lines and the transaction rolls line 1 back (`GET /notes`
+//! has no note "c").
+//!
+//! Every dependency's setup and teardown is logged to stderr with its scope, the request's
+//! outcome and how long it took (tracing target `di`), next to what the dependencies themselves
+//! do: `tx` commits or rolls back in its teardown, before the response is sent (`handler`
+//! scope); `reader` holds one pooled connection for `GET /notes/export` until the last line of
+//! the streamed body has been sent (`request` scope). Ctrl-C shuts down gracefully: in-flight
+//! responses finish, then the `app`-scoped pool is closed.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use di_runtime::BoxError;
+use di_runtime::prelude::*;
+use futures_util::stream::{self, Stream};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{FromRow, Row, Sqlite, SqlitePool, Transaction};
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Command-line usage, printed for `--help` and for bad arguments.
+const USAGE: &str = "usage: cargo run --example notes -- [--addr HOST:PORT] [--db PATH]
+
+  --addr HOST:PORT  where to listen (default 127.0.0.1:3000)
+  --db PATH         SQLite file to keep the notes in, created if missing
+                    (default: an in-memory database, gone when the server stops)";
+
+/// The longest title accepted, in characters.
+const MAX_TITLE: usize = 200;
+
+/// Where the database lives: a SQLite file, or `None` for an in-memory database.
+#[derive(Clone, Debug, Default)]
+struct DbPath(Option<PathBuf>);
+
+/// A stored note.
+#[derive(Debug, Serialize)]
+struct Note {
+    /// Assigned by the database.
+    id: i64,
+    /// 1 to 200 characters.
+    title: String,
+    /// Any text.
+    body: String,
+}
+
+/// `SELECT id, title, body` rows (written out instead of `#[derive(FromRow)]`, which would
+/// pull sqlx's proc-macro crate, and a second SQLite build for it, into the example).
+impl FromRow<'_, SqliteRow> for Note {
+    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Note {
+            id: row.try_get("id")?,
+            title: row.try_get("title")?,
+            body: row.try_get("body")?,
+        })
+    }
+}
+
+/// The body of `POST /notes`, and one line of `POST /notes/import`.
+#[derive(Debug, Deserialize)]
+struct NewNote {
+    /// 1 to 200 characters.
+    title: String,
+    /// Any text.
+    body: String,
+}
+
+impl NewNote {
+    /// Checks the title; the error says what is wrong, for an [`InputError`].
+    fn validate(&self) -> Result<(), String> {
+        let len = self.title.chars().count();
+        if (1..=MAX_TITLE).contains(&len) {
+            Ok(())
+        } else {
+            Err(format!(
+                "title must be 1 to {MAX_TITLE} characters long, got {len}"
+            ))
+        }
+    }
+
+    /// Inserts the note and returns it as stored.
+    async fn insert(&self, conn: &mut sqlx::SqliteConnection) -> Result<Note, sqlx::Error> {
+        sqlx::query_as("INSERT INTO notes (title, body) VALUES (?, ?) RETURNING id, title, body")
+            .bind(&self.title)
+            .bind(&self.body)
+            .fetch_one(conn)
+            .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dependencies
+// ---------------------------------------------------------------------------------------------
+
+/// Where to open the database. `main` gives the value from `--db` with `App::provide`, so
+/// this default (in memory) runs only when nobody does, as in a test.
+#[depends(scope = "app")]
+async fn db_path() -> DbPath {
+    DbPath::default()
+}
+
+/// The connection pool: opened when the app starts, closed at graceful shutdown.
+#[depends(scope = "app")]
+async fn pool(#[dep(db_path)] path: &DbPath, y: Yield<SqlitePool>) -> Result<(), sqlx::Error> {
+    let path = &path.0;
+    let pool = match path {
+        Some(path) => {
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                // Readers never block the writer, nor the writer readers.
+                .journal_mode(SqliteJournalMode::Wal);
+            SqlitePoolOptions::new().connect_with(options).await?
+        }
+        None => {
+            // Each SQLite connection to a plain `:memory:` database has a database of its own.
+            // sqlx opens `sqlite::memory:` as a *named, shared-cache* in-memory database
+            // (`file:sqlx-in-memory-N?mode=memory&cache=shared`), so every connection of this
+            // pool sees the same notes. That database lives only while at least one connection
+            // to it is open, so the pool keeps one open for good: `min_connections(1)` and no
+            // idle timeout or maximum lifetime, which would close (and so wipe) it. Writers take
+            // table locks in shared-cache mode; sqlx's `sqlite` feature includes
+            // `unlock-notify`, so a reader waits for a writer's commit instead of failing with
+            // `SQLITE_LOCKED`.
+            let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+            SqlitePoolOptions::new()
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?
+        }
+    };
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS notes (
+             id    INTEGER PRIMARY KEY,
+             title TEXT NOT NULL,
+             body  TEXT NOT NULL
+         )",
+    )
+    .execute(&pool)
+    .await?;
+    let db = path
+        .as_ref()
+        .map_or_else(|| "memory".to_owned(), |p| p.display().to_string());
+    tracing::info!(%db, "pool: opened");
+
+    let (pool, outcome) = y.provide(pool).await;
+    pool.close().await;
+    tracing::info!(%outcome, "pool: closed");
+    Ok(())
+}
+
+/// A transaction for one handler call, committed or rolled back in its teardown, which runs
+/// before the response is sent (`handler` scope): a client never sees `201 Created` for a note
+/// that was not committed, and a failed COMMIT turns the response into a 500.
+#[depends(scope = "handler")]
+async fn tx(
+    #[dep(pool)] pool: &SqlitePool,
+    y: Yield<Transaction<'static, Sqlite>>,
+) -> Result<(), sqlx::Error> {
+    let tx = pool.begin().await?;
+    let (tx, outcome) = y.provide(tx).await;
+    if outcome.is_success() {
+        tx.commit().await?;
+        tracing::info!(%outcome, "tx: commit");
+    } else {
+        tx.rollback().await?;
+        tracing::info!(%outcome, "tx: rollback");
+    }
+    Ok(())
+}
+
+/// One pooled connection for a streamed response (`request` scope, the default): it stays out
+/// of the pool until the body's last byte has been sent, or the client has gone away.
+#[depends]
+async fn reader(
+    #[dep(pool)] pool: &SqlitePool,
+    y: Yield<PoolConnection<Sqlite>>,
+) -> Result<(), sqlx::Error> {
+    let conn = pool.acquire().await?;
+    tracing::info!("reader: connection acquired");
+    let (conn, outcome) = y.provide(conn).await;
+    drop(conn);
+    tracing::info!(%outcome, "reader: connection returned to the pool");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /health`
+#[depends]
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `POST /notes`: stores one note in the handler's transaction. A body of the wrong shape is
+/// rejected with 422 before any dependency runs; a bad title is rejected here, and the
+/// transaction rolls back.
+#[depends]
+async fn create_note(
+    #[dep(tx)] tx: &mut Transaction<'static, Sqlite>,
+    Json(new): Json<NewNote>,
+) -> Result<(StatusCode, Json<Note>), HttpError> {
+    new.validate()
+        .map_err(|msg| HttpError::invalid_input([InputError::new(["body", "title"], msg)]))?;
+    let note = new.insert(tx).await?;
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+/// `GET /notes`: every note, oldest first.
+#[depends]
+async fn list_notes(#[dep(pool)] pool: &SqlitePool) -> Result<Json<Vec<Note>>, HttpError> {
+    let notes = sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id")
+        .fetch_all(pool)
+        .await?;
+    Ok(Json(notes))
+}
+
+/// `GET /notes/{id}`: one note, or 404. A non-integer id is a 422 from `Path<i64>`.
+#[depends]
+async fn get_note(
+    #[dep(pool)] pool: &SqlitePool,
+    Path(id): Path<i64>,
+) -> Result<Json<Note>, HttpError> {
+    sqlx::query_as("SELECT id, title, body FROM notes WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .map(Json)
+        .ok_or_else(|| HttpError::not_found(format!("note {id} not found")))
+}
+
+/// `GET /notes/export`: every note as NDJSON, one line per note, read row by row from the
+/// `reader` connection while the body streams. The body owns that connection (`HeldMut`), so
+/// `reader`'s teardown runs only after the last line has been sent.
+#[depends]
+async fn export_notes(
+    #[dep(reader)] conn: HeldMut<PoolConnection<Sqlite>>,
+) -> StreamBody<impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static> {
+    let lines = stream::try_unfold((conn, i64::MIN), |(mut conn, last_id)| async move {
+        let next: Option<Note> =
+            sqlx::query_as("SELECT id, title, body FROM notes WHERE id > ? ORDER BY id LIMIT 1")
+                .bind(last_id)
+                .fetch_optional(&mut **conn)
+                .await?;
+        let Some(note) = next else {
+            return Ok(None); // the end: drops `conn`, which lets `reader` tear down
+        };
+        let mut line = serde_json::to_vec(&note)?;
+        line.push(b'\n');
+        Ok::<_, BoxError>(Some((Bytes::from(line), (conn, note.id))))
+    });
+    StreamBody::new(lines).content_type("application/x-ndjson")
+}
+
+/// `POST /notes/import`: NDJSON, one `{"title", "body"}` per line (blank lines are skipped),
+/// all or nothing. Lines are inserted as they are read; if any line is bad, the response is a
+/// 422 naming every bad line by its number and the transaction's teardown sees the failure
+/// and rolls back the lines already inserted.
+#[depends]
+async fn import_notes(
+    #[dep(tx)] tx: &mut Transaction<'static, Sqlite>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), HttpError> {
+    let mut imported = 0_usize;
+    let mut problems = Vec::new();
+    for (index, line) in body.split(|b| *b == b'\n').enumerate() {
+        let line_no = index + 1;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let new = match serde_json::from_slice::<NewNote>(line) {
+            Ok(new) => new,
+            Err(e) => {
+                // serde_json's message ends with " at line 1 column N": keep only the column.
+                let msg = e.to_string();
+                let msg = msg.rfind(" at line ").map_or(msg.as_str(), |at| &msg[..at]);
+                let kind = if e.is_syntax() || e.is_eof() {
+                    "json_invalid"
+                } else {
+                    "parse_error"
+                };
+                let msg = format!("line {line_no}, column {}: {msg}", e.column());
+                problems.push(line_error(line_no, msg).kind(kind));
+                continue;
+            }
+        };
+        if let Err(msg) = new.validate() {
+            problems.push(line_error(line_no, format!("line {line_no}: {msg}")));
+            continue;
+        }
+        if problems.is_empty() {
+            new.insert(tx).await?;
+            imported += 1;
+        }
+    }
+    if !problems.is_empty() {
+        return Err(HttpError::invalid_input(problems));
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "imported": imported }))))
+}
+
+/// A problem with line `line_no` (1-based) of an import, located at `["body", line_no]`.
+fn line_error(line_no: usize, msg: String) -> InputError {
+    InputError::new(("body", line_no), msg)
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+// ---------------------------------------------------------------------------------------------
+
+/// What the command line asked for.
+struct Args {
+    /// `--addr`
+    addr: String,
+    /// `--db`
+    db: Option<PathBuf>,
+}
+
+/// Why the command line was not accepted.
+enum ArgsError {
+    /// `--help`: print the usage and exit successfully.
+    Help,
+    /// Anything else: print what was wrong and the usage, and exit with status 2.
+    Bad(String),
+}
+
+/// Parses `--addr HOST:PORT` and `--db PATH`.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
+    let mut parsed = Args {
+        addr: "127.0.0.1:3000".to_owned(),
+        db: None,
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| ArgsError::Bad(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--addr" => parsed.addr = value("--addr")?,
+            "--db" => parsed.db = Some(PathBuf::from(value("--db")?)),
+            "-h" | "--help" => return Err(ArgsError::Help),
+            other => return Err(ArgsError::Bad(format!("unknown argument `{other}`"))),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Logs to stderr: the runtime's `di` events (setup and teardown of every dependency, with
+/// scope, outcome and duration) at DEBUG, everything else (this example, sqlx) at INFO.
+fn init_logging() {
+    let filter = Targets::new()
+        .with_target("di", Level::DEBUG)
+        .with_default(Level::INFO);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(ArgsError::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(ArgsError::Bad(problem)) => {
+            eprintln!("{problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging();
+
+    let app = App::new()
+        .get("/health", health)
+        .post("/notes", create_note)
+        .get("/notes", list_notes)
+        // A static segment wins over a parameter, so `/notes/export` is not `/notes/{id}`.
+        .get("/notes/export", export_notes)
+        .post("/notes/import", import_notes)
+        .get("/notes/{id}", get_note)
+        .provide(db_path, DbPath(args.db));
+
+    match app.serve(args.addr.as_str()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("notes: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
