@@ -342,6 +342,18 @@ fn line_error(line_no: usize, msg: String) -> InputError {
 // main
 // ---------------------------------------------------------------------------------------------
 
+/// The routes (main adds the database path from the command line).
+fn app() -> App {
+    App::new()
+        .get("/health", health)
+        .post("/notes", create_note)
+        .get("/notes", list_notes)
+        // A static segment wins over a parameter, so `/notes/export` is not `/notes/{id}`.
+        .get("/notes/export", export_notes)
+        .post("/notes/import", import_notes)
+        .get("/notes/{id}", get_note)
+}
+
 /// What the command line asked for.
 struct Args {
     /// `--addr`
@@ -410,21 +422,138 @@ async fn main() -> ExitCode {
     };
     init_logging();
 
-    let app = App::new()
-        .get("/health", health)
-        .post("/notes", create_note)
-        .get("/notes", list_notes)
-        // A static segment wins over a parameter, so `/notes/export` is not `/notes/{id}`.
-        .get("/notes/export", export_notes)
-        .post("/notes/import", import_notes)
-        .get("/notes/{id}", get_note)
-        .provide(db_path, DbPath(args.db));
-
+    let app = app().provide(db_path, DbPath(args.db));
     match app.serve(args.addr.as_str()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("notes: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The example's promises, checked in process by `cargo test --workspace`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    async fn client() -> TestClient {
+        TestClient::start(app()).await.expect("the app starts")
+    }
+
+    async fn notes(client: &TestClient) -> Value {
+        client
+            .get("/notes")
+            .send()
+            .await
+            .json()
+            .await
+            .expect("a JSON list")
+    }
+
+    #[tokio::test]
+    async fn create_read_and_validate() {
+        let client = client().await;
+        let response = client
+            .post("/notes")
+            .json(&json!({"title": "first", "body": "hello"}))
+            .send()
+            .await;
+        assert_eq!(response.status(), 201);
+        let created: Value = response.json().await.expect("json");
+        assert_eq!(created, json!({"id": 1, "title": "first", "body": "hello"}));
+
+        let response = client
+            .post("/notes")
+            .json(&json!({"title": "", "body": "x"}))
+            .send()
+            .await;
+        assert_eq!(response.status(), 422);
+        let long = "x".repeat(MAX_TITLE + 1);
+        let response = client
+            .post("/notes")
+            .json(&json!({"title": long, "body": "x"}))
+            .send()
+            .await;
+        assert_eq!(response.status(), 422);
+        assert_eq!(
+            notes(&client).await,
+            json!([created]),
+            "rejected notes were rolled back"
+        );
+
+        assert_eq!(client.get("/notes/1").send().await.status(), 200);
+        assert_eq!(client.get("/notes/99").send().await.status(), 404);
+        assert_eq!(client.get("/notes/abc").send().await.status(), 422);
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn import_is_all_or_nothing_and_export_streams_every_note() {
+        let client = client().await;
+        let good = "{\"title\":\"a\",\"body\":\"1\"}\n\n{\"title\":\"b\",\"body\":\"2\"}\n";
+        let response = client.post("/notes/import").body(good).send().await;
+        assert_eq!(response.status(), 201);
+        assert_eq!(
+            response.json::<Value>().await.expect("json"),
+            json!({"imported": 2})
+        );
+
+        let bad = "{\"title\":\"c\",\"body\":\"3\"}\nnot json\n{\"title\":\"\",\"body\":\"5\"}\n";
+        let response = client.post("/notes/import").body(bad).send().await;
+        assert_eq!(response.status(), 422);
+        let problems: Value = response.json().await.expect("json");
+        let locs: Vec<&Value> = problems["detail"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|p| &p["loc"])
+            .collect();
+        assert_eq!(locs, [&json!(["body", 2]), &json!(["body", 3])]);
+        assert_eq!(
+            notes(&client).await.as_array().map(Vec::len),
+            Some(2),
+            "line 1 was rolled back"
+        );
+
+        let response = client.get("/notes/export").send().await;
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/x-ndjson")
+        );
+        let body = response.text().await.expect("text");
+        let titles: Vec<String> = body
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).expect("one note per line")["title"].to_string()
+            })
+            .collect();
+        assert_eq!(titles, ["\"a\"", "\"b\""]);
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn health() {
+        let client = client().await;
+        let response = client.get("/health").send().await;
+        assert_eq!(
+            response.json::<Value>().await.expect("json"),
+            json!({"status": "ok"})
+        );
+        client.shutdown().await;
+    }
+
+    #[test]
+    fn arguments() {
+        let args = |list: &[&str]| parse_args(list.iter().map(|s| (*s).to_owned()));
+        let parsed = args(&["--addr", "0.0.0.0:8080", "--db", "notes.db"])
+            .ok()
+            .expect("valid");
+        assert_eq!(parsed.addr, "0.0.0.0:8080");
+        assert_eq!(parsed.db, Some(PathBuf::from("notes.db")));
+        assert!(matches!(args(&["--db"]), Err(ArgsError::Bad(_))));
+        assert!(matches!(args(&["--port", "1"]), Err(ArgsError::Bad(_))));
+        assert!(matches!(args(&["--help"]), Err(ArgsError::Help)));
     }
 }
