@@ -2,7 +2,6 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
-use syn::spanned::Spanned;
 use syn::{LitStr, Token};
 
 /// A scope named in an attribute.
@@ -21,12 +20,41 @@ impl ScopeArg {
             "handler" => Ok(ScopeArg::Handler),
             "function" => Err(syn::Error::new(
                 lit.span(),
-                "unknown scope `function`; FastAPI's `scope=\"function\"` is `scope = \"handler\"` here",
+                "unknown scope `function`; FastAPI's `scope=\"function\"` (torn down before the response is sent) is `scope = \"handler\"` here",
             )),
             other => Err(syn::Error::new(
                 lit.span(),
                 format!("unknown scope `{other}`; expected one of: `app`, `request`, `handler`"),
             )),
+        }
+    }
+
+    /// Parses `= "..."` after the key `scope`, reporting a missing value or a value that is
+    /// not a string at the user's token.
+    fn parse_value(
+        key: &syn::Ident,
+        input: syn::parse::ParseStream<'_>,
+    ) -> syn::Result<(Self, Span)> {
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                key.span(),
+                "`scope` needs a value; write `scope = \"app\"`, `scope = \"request\"` or `scope = \"handler\"`",
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let value: syn::Expr = input.parse()?;
+        match &value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(lit),
+                ..
+            }) => Ok((Self::parse(lit)?, lit.span())),
+            other => {
+                let text = quote::ToTokens::to_token_stream(other).to_string();
+                Err(syn::Error::new_spanned(
+                    other,
+                    format!("the scope is a string; write `scope = \"{text}\"`"),
+                ))
+            }
         }
     }
 
@@ -51,23 +79,31 @@ const DEPENDS_KEYS: &str = "expected one of: `scope`, `crate`";
 pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs> {
     let mut args = DependsArgs::default();
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("scope") {
+        if let Some(key) = meta.path.get_ident().filter(|key| *key == "scope") {
             if args.scope.is_some() {
-                return Err(meta.error("`scope` set twice"));
+                return Err(meta.error("`scope` set twice; keep one"));
             }
-            let lit: LitStr = meta.value()?.parse()?;
-            args.scope = Some((ScopeArg::parse(&lit)?, lit.span()));
+            args.scope = Some(ScopeArg::parse_value(key, meta.input)?);
             Ok(())
         } else if meta.path.is_ident("crate") {
             if args.krate.is_some() {
-                return Err(meta.error("`crate` set twice"));
+                return Err(meta.error("`crate` set twice; keep one"));
+            }
+            if !meta.input.peek(Token![=]) {
+                return Err(meta.error(
+                    "`crate` needs the path of the runtime crate: `crate = \"di_runtime\"`",
+                ));
             }
             let lit: LitStr = meta.value()?.parse()?;
             args.krate = Some(lit.parse()?);
             Ok(())
         } else {
-            let name = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
-            Err(meta.error(format!("unknown argument `{name}`; {DEPENDS_KEYS}")))
+            let name = quote::ToTokens::to_token_stream(&meta.path)
+                .to_string()
+                .replace(' ', "");
+            Err(meta.error(format!(
+                "unknown `#[depends]` argument `{name}`; {DEPENDS_KEYS}"
+            )))
         }
     });
     parser.parse2(tokens)?;
@@ -82,20 +118,23 @@ pub(crate) struct DepArgs {
 }
 
 const DEP_KEYS: &str = "expected one of: `scope = \"...\"`, `fresh`";
+const DEP_NEEDS_PATH: &str =
+    "`#[dep]` needs the name of the dependency; write `#[dep(function_name)]`";
 
 pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
     let syn::Meta::List(list) = &attr.meta else {
-        return Err(syn::Error::new(
-            attr.span(),
-            "`#[dep]` needs the dependency's name: `#[dep(function_name)]`",
-        ));
+        return Err(syn::Error::new_spanned(attr, DEP_NEEDS_PATH));
     };
+    if list.tokens.is_empty() {
+        return Err(syn::Error::new_spanned(attr, DEP_NEEDS_PATH));
+    }
     let parser = |input: syn::parse::ParseStream<'_>| -> syn::Result<DepArgs> {
-        if input.is_empty() {
-            return Err(input.error("`#[dep]` needs the dependency's name: `#[dep(function_name)]`"));
-        }
         let path: syn::Path = input.parse()?;
-        let mut args = DepArgs { path, scope: None, fresh: false };
+        let mut args = DepArgs {
+            path,
+            scope: None,
+            fresh: false,
+        };
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -104,20 +143,18 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
             let key: syn::Ident = input.parse()?;
             if key == "scope" {
                 if args.scope.is_some() {
-                    return Err(syn::Error::new(key.span(), "`scope` set twice"));
+                    return Err(syn::Error::new(key.span(), "`scope` set twice; keep one"));
                 }
-                input.parse::<Token![=]>()?;
-                let lit: LitStr = input.parse()?;
-                args.scope = Some((ScopeArg::parse(&lit)?, lit.span()));
+                args.scope = Some(ScopeArg::parse_value(&key, input)?);
             } else if key == "fresh" {
                 if args.fresh {
-                    return Err(syn::Error::new(key.span(), "`fresh` set twice"));
+                    return Err(syn::Error::new(key.span(), "`fresh` set twice; keep one"));
                 }
                 args.fresh = true;
             } else {
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("unknown argument `{key}`; {DEP_KEYS}"),
+                    format!("unknown `#[dep]` option `{key}`; {DEP_KEYS}"),
                 ));
             }
         }
@@ -140,22 +177,50 @@ mod tests {
 
     #[test]
     fn repeated_and_unknown_keys_are_errors() {
-        let e = parse_depends_args(quote!(scope = "app", scope = "app")).err().unwrap();
-        assert_eq!(e.to_string(), "`scope` set twice");
+        let e = parse_depends_args(quote!(scope = "app", scope = "app"))
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "`scope` set twice; keep one");
         let e = parse_depends_args(quote!(lifetime = "app")).err().unwrap();
         assert!(e.to_string().contains("expected one of: `scope`, `crate`"));
-        let e = parse_depends_args(quote!(scope = "function")).err().unwrap();
+        let e = parse_depends_args(quote!(scope = "function"))
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("`scope = \"handler\"`"));
+        let e = parse_depends_args(quote!(scope = app)).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "the scope is a string; write `scope = \"app\"`"
+        );
+        let e = parse_depends_args(quote!(scope)).err().unwrap();
+        assert!(e.to_string().starts_with("`scope` needs a value"));
     }
 
     #[test]
     fn dep_args_parse() {
-        let attr: syn::Attribute = syn::parse_quote!(#[dep(crate::db::tx, scope = "handler", fresh)]);
+        let attr: syn::Attribute =
+            syn::parse_quote!(#[dep(crate::db::tx, scope = "handler", fresh)]);
         let args = parse_dep_args(&attr).unwrap();
         assert!(args.fresh);
         assert_eq!(args.scope.map(|s| s.0), Some(ScopeArg::Handler));
         let attr: syn::Attribute = syn::parse_quote!(#[dep(tx, cached)]);
         let e = parse_dep_args(&attr).err().unwrap();
-        assert!(e.to_string().contains("unknown argument `cached`"));
+        assert!(e.to_string().contains("unknown `#[dep]` option `cached`"));
+        let attr: syn::Attribute = syn::parse_quote!(#[dep]);
+        assert!(
+            parse_dep_args(&attr)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("`#[dep(function_name)]`")
+        );
+        let attr: syn::Attribute = syn::parse_quote!(#[dep()]);
+        assert!(
+            parse_dep_args(&attr)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("`#[dep(function_name)]`")
+        );
     }
 }

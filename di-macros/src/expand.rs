@@ -8,118 +8,139 @@
 //! - a function `name(Marker<name>) -> Marker<name>` in the value namespace, which can never
 //!   be called and lets `App::get(path, name)` infer the struct from the function's name;
 //! - the runtime trait impls, in a `const _: () = { ... };` block.
+//!
+//! When the macro reports an error, it still emits all of these except the code that hands
+//! the function its arguments; `Dependency::meta` is then a placeholder that is never compiled
+//! into a program. Uses of the function elsewhere (`App::get`, `#[dep(name)]`) so add no
+//! errors of their own. A method (`self`) is emitted alone, since an `impl` block cannot hold
+//! the companion items.
+//!
+//! Type obligations are spanned at the user's tokens: a parameter's access at its type, the
+//! conversion of the result at the return type, `path: Dependency` at the `#[dep(path)]` path.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::args::{ScopeArg, parse_depends_args};
+use crate::args::{DependsArgs, ScopeArg, parse_depends_args};
 use crate::model::{Access, Function, Output, ParamModel, analyse};
 use crate::paths::Paths;
 
 /// Expands `#[depends(attr)] item`. Never panics: every problem becomes a `compile_error!`
-/// next to the user's function, so other diagnostics keep working.
+/// spanned at the user's token, next to the user's function and its companion items, so that
+/// other diagnostics keep working and uses of the function elsewhere do not cascade.
 pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(item_fn) => item_fn,
         Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                "`#[depends]` goes on an `async fn`",
-            );
-            let mut out = error.into_compile_error();
+            let mut out = not_a_function(&item).into_compile_error();
             out.extend(item);
             return out;
         }
     };
-    let args = match parse_depends_args(attr) {
-        Ok(args) => args,
-        Err(error) => return with_errors(strip_dep_attrs(item_fn), vec![error]),
+    let mut errors = Vec::new();
+    let args = parse_depends_args(attr).unwrap_or_else(|error| {
+        errors.push(error);
+        DependsArgs::default()
+    });
+    let (function, found) = analyse(item_fn, args.scope.map(|s| s.0));
+    errors.extend(found);
+    let krate = args
+        .krate
+        .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
+    expand_function(&function, &Paths::new(&krate), errors)
+}
+
+/// The error for an item that is not a function, at its first token after the attributes and
+/// the visibility (`struct`, `impl`, ...).
+fn not_a_function(item: &TokenStream) -> syn::Error {
+    let parser = |input: syn::parse::ParseStream<'_>| -> syn::Result<Span> {
+        input.call(syn::Attribute::parse_outer)?;
+        input.parse::<syn::Visibility>()?;
+        let span = input.span();
+        input.parse::<TokenStream>()?;
+        Ok(span)
     };
-    let (function, errors) = analyse(item_fn, args.scope.map(|s| s.0));
-    if !errors.is_empty() {
-        return with_errors(function.item, errors);
-    }
-    let krate = args.krate.unwrap_or_else(|| syn::parse_quote!(::di_runtime));
-    expand_function(&function, &Paths::new(&krate))
+    let span =
+        syn::parse::Parser::parse2(parser, item.clone()).unwrap_or_else(|_| Span::call_site());
+    syn::Error::new(
+        span,
+        "`#[depends]` goes on an `async fn`; it cannot mark other items",
+    )
 }
 
-/// The user's function as written (minus our parameter attributes), plus the errors.
-fn with_errors(item: syn::ItemFn, errors: Vec<syn::Error>) -> TokenStream {
-    let errors = errors.into_iter().map(syn::Error::into_compile_error);
-    quote! {
-        #item
-        #(#errors)*
-    }
+/// The first and the last token's spans of `tokens`. A generated expression that starts with
+/// a token at the first span and ends with one at the last is reported by rustc as covering
+/// all of `tokens` (a single span covers only one token on stable Rust).
+fn span_range(tokens: &impl ToTokens) -> (Span, Span) {
+    let mut iter = tokens.to_token_stream().into_iter();
+    let first = iter.next().map_or_else(Span::call_site, |t| t.span());
+    let last = iter.last().map_or(first, |t| t.span());
+    (first, last)
 }
 
-fn strip_dep_attrs(mut item: syn::ItemFn) -> syn::ItemFn {
-    for arg in &mut item.sig.inputs {
-        if let syn::FnArg::Typed(pat_type) = arg {
-            pat_type.attrs.retain(|a| !a.path().is_ident("dep"));
-        }
-    }
-    item
+/// `tokens` with every token at `span`, so that rustc reports an expression made of them there.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(group) = &tt {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tt = inner.into();
+            }
+            tt.set_span(span);
+            tt
+        })
+        .collect()
 }
 
-fn expand_function(function: &Function, paths: &Paths) -> TokenStream {
+/// `expr` as an expression that rustc reports at `tokens` when a trait bound on it fails:
+/// `(expr,).0`, with the tuple at the first token's span and `.0` at the last one's.
+fn blame_at(expr: &syn::Ident, tokens: &impl ToTokens) -> TokenStream {
+    let (first, last) = span_range(tokens);
+    let tuple = quote_spanned!(first=> (#expr,));
+    let field = quote_spanned!(last=> .0);
+    quote!(#tuple #field)
+}
+
+fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) -> TokenStream {
     let item = &function.item;
+    let errors: Vec<_> = errors
+        .into_iter()
+        .map(syn::Error::into_compile_error)
+        .collect();
+    if matches!(item.sig.inputs.first(), Some(syn::FnArg::Receiver(_))) {
+        // Inside an `impl` block no companion item can be emitted: keep the method as written.
+        return quote!(#item #(#errors)*);
+    }
     let vis = &item.vis;
     let ident = &item.sig.ident;
     let name = ident.to_string();
     let docs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
 
-    let mut call_fn = item.clone();
-    call_fn.sig.ident = syn::Ident::new("call", ident.span());
-    call_fn.attrs.insert(0, syn::parse_quote!(#[doc = "The function as written; call it directly in unit tests."]));
-    let call_fn_attrs = call_fn.attrs.iter().filter(|a| !a.path().is_ident("doc"));
-    let call_attrs: Vec<_> = call_fn_attrs.collect();
-    let call_sig = &call_fn.sig;
-    let call_block = &call_fn.block;
+    let call_attrs = &item.attrs;
+    let mut call_sig = item.sig.clone();
+    call_sig.ident = syn::Ident::new("call", ident.span());
+    let call_block = &item.block;
 
-    let dependency = paths.dependency();
     let marker = paths.marker();
     let marker_doc = format!(
         "`#[depends]` function `{name}`: route it with `App::get(path, {name})`, inject it with `#[dep({name})]`, call it directly as `{name}::call(..)`."
     );
-    let dep_meta = paths.dep_meta();
-    let scope_path = paths.scope();
-    let core = paths.core();
 
-    let declared_scope = match function.scope {
-        Some(scope) => {
-            let variant = format_ident!("{}", scope.name());
-            quote!(#core::option::Option::Some(#scope_path::#variant))
-        }
-        None => match function.output {
-            Output::Generator { .. } => quote!(#core::option::Option::Some(#scope_path::Request)),
-            Output::Plain { .. } => quote!(#core::option::Option::None),
-        },
+    let dependency_impl = if errors.is_empty() {
+        Some(dependency_impl(function, paths))
+    } else {
+        placeholder_impl(function, paths)
     };
-    let generator = matches!(function.output, Output::Generator { .. });
-    let output_ty = match &function.output {
-        Output::Generator { provided } => quote!(#provided),
-        Output::Plain { has_impl: true, .. } => paths.response(),
-        Output::Plain { ty, fallible: true, .. } => {
-            let into_dep_result = paths.into_dep_result();
-            quote!(<#ty as #into_dep_result>::Ok)
-        }
-        Output::Plain { ty, fallible: false, .. } => quote!(#ty),
-    };
-
-    let params_meta = function.params.iter().map(|p| param_meta(p, paths));
-    let run = run_fn(function, paths);
-    let held_checks = function.params.iter().filter_map(|p| match &p.model {
-        ParamModel::Dep { dep, access: Access::Held | Access::HeldMut, .. } if dep.scope.is_none() => {
-            let path = &dep.path;
-            let assert = paths.assert_can_be_held();
-            Some(quote_spanned! {path.span()=> const _: () = #assert::<#path>(); })
-        }
-        _ => None,
-    });
     let can_be_held = (function.scope != Some(ScopeArg::Handler)).then(|| {
         let can_be_held = paths.can_be_held();
-        quote!(impl #can_be_held for #ident {})
+        quote! {
+            #[automatically_derived]
+            impl #can_be_held for #ident {}
+        }
     });
 
     quote! {
@@ -135,37 +156,154 @@ fn expand_function(function: &Function, paths: &Paths) -> TokenStream {
         }
 
         impl #ident {
+            #[doc = "The function as written; call it directly in unit tests."]
+            #[doc = ""]
             #(#call_attrs)*
+            #[allow(clippy::unused_async, reason = "`#[depends]` functions are `async` even when they do not await")]
+            #[allow(clippy::ptr_arg, reason = "a `#[dep]` parameter takes the exact type its dependency provides")]
             #vis #call_sig #call_block
         }
 
         #[allow(clippy::all, clippy::pedantic, clippy::nursery, reason = "generated by `#[depends]`")]
         const _: () = {
-            #[automatically_derived]
-            impl #dependency for #ident {
-                type Output = #output_ty;
-
-                fn meta() -> &'static #dep_meta {
-                    static META: #dep_meta = #dep_meta {
-                        name: #name,
-                        module: #core::module_path!(),
-                        scope: #declared_scope,
-                        generator: #generator,
-                        params: &[#(#params_meta),*],
-                        run: __di_run,
-                        type_id: #core::any::TypeId::of::<#ident>,
-                    };
-                    &META
-                }
-            }
-
-            #[automatically_derived]
+            #dependency_impl
             #can_be_held
-
-            #run
-
-            #(#held_checks)*
         };
+
+        #(#errors)*
+    }
+}
+
+/// The type the function provides, as named in `Dependency::Output`.
+fn output_type(function: &Function, paths: &Paths) -> TokenStream {
+    match &function.output {
+        Output::Generator { provided } => quote!(#provided),
+        Output::Plain { has_impl: true, .. } => paths.response(),
+        Output::Plain {
+            fallible: true,
+            ok_ty: Some(ok_ty),
+            ..
+        } => quote!(#ok_ty),
+        Output::Plain {
+            ty,
+            fallible: true,
+            ok_ty: None,
+            ..
+        } => {
+            let into_dep_result = paths.trait_into_dep_result();
+            let (first, last) = span_range(ty);
+            let open = quote_spanned!(first=> <);
+            let close = quote_spanned!(last=> ::Ok);
+            quote!(#open #ty as #into_dep_result> #close)
+        }
+        Output::Plain {
+            ty,
+            fallible: false,
+            ..
+        } => quote!(#ty),
+    }
+}
+
+/// When the macro reported an error, a `Dependency` impl that only names the output type, so
+/// that `App::get(path, f)` and `#[dep(f)]` elsewhere do not add errors of their own.
+fn placeholder_impl(function: &Function, paths: &Paths) -> Option<TokenStream> {
+    let generics: Vec<String> = function
+        .item
+        .sig
+        .generics
+        .params
+        .iter()
+        .map(|p| match p {
+            syn::GenericParam::Type(t) => t.ident.to_string(),
+            syn::GenericParam::Lifetime(l) => l.lifetime.ident.to_string(),
+            syn::GenericParam::Const(c) => c.ident.to_string(),
+        })
+        .collect();
+    let output_ty = output_type(function, paths);
+    if mentions_any(output_ty.clone(), &generics) {
+        return None;
+    }
+    let ident = &function.item.sig.ident;
+    let dependency = paths.dependency();
+    let dep_meta = paths.dep_meta();
+    let core = paths.core();
+    Some(quote! {
+        #[automatically_derived]
+        impl #dependency for #ident {
+            type Output = #output_ty;
+
+            fn meta() -> &'static #dep_meta {
+                #core::unreachable!("`#[depends]` reported an error")
+            }
+        }
+    })
+}
+
+fn mentions_any(tokens: TokenStream, idents: &[String]) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(ident) => idents.iter().any(|i| ident == i),
+        proc_macro2::TokenTree::Group(group) => mentions_any(group.stream(), idents),
+        _ => false,
+    })
+}
+
+fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
+    let ident = &function.item.sig.ident;
+    let name = ident.to_string();
+    let dependency = paths.dependency();
+    let dep_meta = paths.dep_meta();
+    let scope_path = paths.scope();
+    let core = paths.core();
+
+    let declared_scope = match function.scope {
+        Some(scope) => {
+            let variant = format_ident!("{}", scope.name());
+            quote!(#core::option::Option::Some(#scope_path::#variant))
+        }
+        None => match function.output {
+            Output::Generator { .. } => quote!(#core::option::Option::Some(#scope_path::Request)),
+            Output::Plain { .. } => quote!(#core::option::Option::None),
+        },
+    };
+    let generator = matches!(function.output, Output::Generator { .. });
+    let output_ty = output_type(function, paths);
+    let params_meta = function.params.iter().map(|p| param_meta(p, paths));
+    let run = run_fn(function, paths);
+    let held_checks = function.params.iter().filter_map(|p| match &p.model {
+        ParamModel::Dep {
+            dep,
+            access: Access::Held | Access::HeldMut,
+            ..
+        } if dep.scope.is_none() => {
+            let path = &dep.path;
+            let assert = paths.assert_can_be_held();
+            Some(quote_spanned! {path.span()=> const _: () = #assert::<#path>(); })
+        }
+        _ => None,
+    });
+
+    quote! {
+        #[automatically_derived]
+        impl #dependency for #ident {
+            type Output = #output_ty;
+
+            fn meta() -> &'static #dep_meta {
+                static META: #dep_meta = #dep_meta {
+                    name: #name,
+                    module: #core::module_path!(),
+                    scope: #declared_scope,
+                    generator: #generator,
+                    params: &[#(#params_meta),*],
+                    run: __di_run,
+                    type_id: #core::any::TypeId::of::<#ident>,
+                };
+                &META
+            }
+        }
+
+        #run
+
+        #(#held_checks)*
     }
 }
 
@@ -194,7 +332,7 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
         }
         ParamModel::Input { ty } => {
             let extract = paths.extract();
-            let from_request = paths.from_request();
+            let from_request = paths.trait_from_request();
             quote_spanned! {ty.span()=>
                 #kind::Input { extract: #extract::<#ty>, needs_body: <#ty as #from_request>::NEEDS_BODY }
             }
@@ -213,71 +351,109 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
     let http_error = paths.http_error();
     let dependency = paths.dependency();
     let core = paths.core();
+    let into_gen_result = paths.trait_into_gen_result();
+    let into_dep_result = paths.trait_into_dep_result();
 
     let mut bindings = Vec::new();
     let mut call_args = Vec::new();
     for (index, param) in function.params.iter().enumerate() {
-        let var = format_ident!("__di_p{}", index);
         match &param.model {
-            ParamModel::Dep { dep, access, value_ty, ty } => {
+            ParamModel::Dep {
+                dep, access, ty, ..
+            } => {
                 let path = &dep.path;
-                let output = quote_spanned!(path.span()=> <#path as #dependency>::Output);
+                // The argument expression spans the parameter's type, so that a value of the
+                // wrong type (`&u32` for a `String` dependency) is reported at the parameter;
+                // so does the projection, whose bounds (`Clone` for `T`) the parameter asks for,
+                // while `path: Dependency` is still reported at the path.
+                let (first, last) = span_range(ty);
+                let open = quote_spanned!(first=> <);
+                let trait_path = respan(quote!(as #dependency>), first);
+                let close = quote_spanned!(last=> ::Output);
+                let output = quote!(#open #path #trait_path #close);
+                let var = format_ident!("__di_p{}", index, span = last);
                 let (method, arg) = match access {
-                    Access::Shared => (quote!(shared), quote_spanned!(ty.span()=> &*#var)),
-                    Access::Exclusive => (quote!(exclusive), quote_spanned!(ty.span()=> &mut *#var)),
-                    Access::Cloned => (quote!(cloned), quote!(#var)),
-                    Access::Held => (quote!(shared), quote!(#var)),
-                    Access::HeldMut => (quote!(exclusive), quote!(#var)),
+                    Access::Shared => ("shared", quote_spanned!(first=> &*#var)),
+                    Access::Exclusive => ("exclusive", quote_spanned!(first=> &mut *#var)),
+                    Access::Cloned => ("cloned", blame_at(&var, ty)),
+                    Access::Held => ("shared", blame_at(&var, ty)),
+                    Access::HeldMut => ("exclusive", blame_at(&var, ty)),
                 };
+                let method = syn::Ident::new(method, first);
                 let mutability = (*access == Access::Exclusive).then(|| quote!(mut));
                 bindings.push(quote_spanned! {ty.span()=>
                     let #mutability #var = __di_args.#method::<#output>(#index)?;
                 });
-                // Ties the parameter's declared type to the dependency's output, so that a
-                // mismatch is reported at the parameter.
-                let _ = value_ty;
                 call_args.push(arg);
             }
             ParamModel::Input { ty } => {
-                bindings.push(quote_spanned! {ty.span()=> let #var = __di_args.input::<#ty>(#index)?; });
+                let var = format_ident!("__di_p{}", index);
+                bindings.push(
+                    quote_spanned! {ty.span()=> let #var = __di_args.input::<#ty>(#index)?; },
+                );
                 call_args.push(quote!(#var));
             }
             ParamModel::HeadRef { inner, ty } => {
-                let from_request_ref = paths.from_request_ref();
+                let var = format_ident!("__di_p{}", index);
+                let from_request_ref = paths.trait_from_request_ref();
                 bindings.push(quote!(let #var = __di_args.head();));
                 call_args.push(quote_spanned!(ty.span()=> <#inner as #from_request_ref>::from_request_ref(&#var)));
             }
             ParamModel::Yield { inner } => {
-                bindings.push(quote_spanned! {inner.span()=> let #var = __di_args.provider::<#inner>(); });
+                let var = format_ident!("__di_p{}", index);
+                bindings.push(
+                    quote_spanned! {inner.span()=> let #var = __di_args.provider::<#inner>(); },
+                );
                 call_args.push(quote!(#var));
             }
         }
     }
-    let call = quote!(#ident::call(#(#call_args),*).await);
+    // The function's result is bound first, then converted through an expression that spans
+    // the return type, so that a return type the runtime cannot use is reported there.
+    let ret = format_ident!("__di_ret");
+    let ret_ty = ret_tokens(function);
+    let ret_arg = blame_at(&ret, &ret_ty);
+    let (ret_first, ret_last) = span_range(&ret_ty);
+    // `f(arg)` reported at the return type: `f` at its first token, `(..)` at its last.
+    let call_at_ret = |function: TokenStream| {
+        let function = respan(function, ret_first);
+        let mut args =
+            proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, ret_arg.clone());
+        args.set_span(ret_last);
+        quote!(#function #args)
+    };
+    // `name::call` at the function's name: rustc labels the call there.
+    let call_fn = syn::Ident::new("call", ident.span());
+    let call = quote!(let #ret = #ident::#call_fn(#(#call_args),*).await;);
     let started_expr = match &function.output {
         Output::Generator { .. } => {
-            let into_gen_result = paths.into_gen_result();
-            let ret_span = ret_span(function);
-            let convert = quote_spanned!(ret_span=> #into_gen_result::into_gen_result(#call));
-            quote!(#started::generator(async move { #convert }))
+            let converted = call_at_ret(quote!(#into_gen_result::into_gen_result));
+            quote!(#started::generator(async move { #call #converted }))
         }
-        Output::Plain { fallible, has_impl, .. } => {
+        Output::Plain {
+            fallible, has_impl, ..
+        } => {
             let respond = paths.respond();
-            let ret_span = ret_span(function);
+            let output_ty = output_type(function, paths);
             let value = match (fallible, has_impl) {
-                (false, false) => quote!(#core::result::Result::Ok::<_, #http_error>(#call)),
-                (false, true) => quote!(#core::result::Result::Ok::<_, #http_error>(#respond(#call))),
-                (true, has_impl) => {
-                    let into_dep_result = paths.into_dep_result();
-                    let converted = quote_spanned!(ret_span=> #into_dep_result::into_dep_result(#call));
-                    if *has_impl {
-                        quote!(#converted.map(#respond))
-                    } else {
-                        converted
-                    }
+                (false, false) => quote!(#core::result::Result::Ok::<_, #http_error>(#ret)),
+                (false, true) => {
+                    let responded = call_at_ret(respond);
+                    quote!(#core::result::Result::Ok::<_, #http_error>(#responded))
+                }
+                (true, false) => {
+                    let converted = call_at_ret(quote!(#into_dep_result::into_dep_result));
+                    quote! {{
+                        let __di_value: #core::result::Result<#output_ty, #http_error> = #converted;
+                        __di_value
+                    }}
+                }
+                (true, true) => {
+                    let converted = call_at_ret(quote!(#into_dep_result::into_dep_result));
+                    quote!(#converted.map(#respond))
                 }
             };
-            quote!(#started::plain(async move { #value }))
+            quote!(#started::plain(async move { #call #value }))
         }
     };
     quote! {
@@ -288,10 +464,11 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
     }
 }
 
-fn ret_span(function: &Function) -> Span {
+/// The return type as written, or the function's name when it returns `()` implicitly.
+fn ret_tokens(function: &Function) -> TokenStream {
     match &function.item.sig.output {
-        syn::ReturnType::Type(_, ty) => ty.span(),
-        syn::ReturnType::Default => function.item.sig.ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.to_token_stream(),
+        syn::ReturnType::Default => function.item.sig.ident.to_token_stream(),
     }
 }
 
@@ -301,22 +478,152 @@ mod tests {
 
     #[test]
     fn errors_keep_the_function() {
-        let out = depends(quote!(), quote!(fn not_async(#[dep(x)] a: &A) {})).to_string();
+        let out = depends(
+            quote!(),
+            quote!(
+                fn not_async(#[dep(x)] a: &A) {}
+            ),
+        )
+        .to_string();
         assert!(out.contains("fn not_async"), "{out}");
         assert!(out.contains("compile_error"), "{out}");
-        assert!(!out.contains("dep (x)"), "the `#[dep]` attribute is removed: {out}");
+        assert!(
+            !out.contains("dep (x)"),
+            "the `#[dep]` attribute is removed: {out}"
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_companion_items_so_uses_do_not_cascade() {
+        let out = depends(
+            quote!(scope = "function"),
+            quote!(
+                fn name() -> String {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(out.contains("struct name { }"), "{out}");
+        assert!(
+            out.contains("fn name (never"),
+            "the value-namespace marker is there: {out}"
+        );
+        assert!(out.contains("type Output = String"), "{out}");
+        assert!(
+            out.contains("unreachable !"),
+            "`meta` is a placeholder: {out}"
+        );
+        assert!(
+            !out.contains("__di_run"),
+            "no argument code for a rejected function: {out}"
+        );
+        assert_eq!(
+            out.matches("compile_error").count(),
+            2,
+            "both errors are reported: {out}"
+        );
+    }
+
+    #[test]
+    fn errors_on_a_generic_output_skip_the_placeholder_impl() {
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f<T>() -> T {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(
+            !out.contains("type Output"),
+            "`T` is not in scope outside the function: {out}"
+        );
+    }
+
+    #[test]
+    fn methods_are_emitted_alone() {
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f(&self) {}
+            ),
+        )
+        .to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(
+            !out.contains("struct"),
+            "no item can follow a method in an `impl` block: {out}"
+        );
+    }
+
+    #[test]
+    fn a_fallible_function_provides_the_ok_type_as_written() {
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f() -> Result<u8, E> {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(out.contains("type Output = u8"), "{out}");
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f() -> MyResult {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("type Output = MyResult"),
+            "not a `Result`: provided as is: {out}"
+        );
+    }
+
+    #[test]
+    fn the_call_function_keeps_docs_and_allows_lints_the_macro_causes() {
+        let out = depends(
+            quote!(),
+            quote!(
+                #[doc = "Says hi."]
+                async fn f(#[dep(a)] a: &String) {}
+            ),
+        )
+        .to_string();
+        let call = &out[out.find("impl f").unwrap()..];
+        assert!(call.contains("Says hi."), "{out}");
+        assert!(call.contains("clippy :: unused_async"), "{out}");
+        assert!(call.contains("clippy :: ptr_arg"), "{out}");
     }
 
     #[test]
     fn expansion_uses_the_crate_override() {
-        let out = depends(quote!(crate = "my_di"), quote!(async fn f() {})).to_string();
+        let out = depends(
+            quote!(crate = "my_di"),
+            quote!(
+                async fn f() {}
+            ),
+        )
+        .to_string();
         assert!(out.contains("my_di :: __private"), "{out}");
         assert!(!out.contains(":: di_runtime"), "{out}");
     }
 
     #[test]
     fn non_functions_are_rejected_without_panicking() {
-        let out = depends(quote!(), quote!(struct S;)).to_string();
+        let out = depends(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
         assert!(out.contains("goes on an `async fn`"), "{out}");
         assert!(out.contains("struct S"), "{out}");
     }

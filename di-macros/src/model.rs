@@ -31,8 +31,7 @@ pub(crate) enum ParamModel {
     Dep {
         dep: DepArgs,
         access: Access,
-        /// The `T` the parameter receives (behind `&`, `&mut`, `Held<..>`).
-        value_ty: Type,
+        /// The parameter's type as written.
         ty: Type,
     },
     Input {
@@ -54,8 +53,15 @@ pub(crate) struct Param {
 
 /// What the function returns and so what it provides.
 pub(crate) enum Output {
-    /// A plain function returning `T` (`has_impl`: `T` mentions `impl Trait`).
-    Plain { ty: Type, fallible: bool, has_impl: bool },
+    /// A plain function returning `ty` (`has_impl`: it mentions `impl Trait`). When it is a
+    /// `Result`, it is `fallible` and provides `ok_ty`, the `T` of `Result<T, E>` as written
+    /// (`None` for an alias without arguments, where the runtime's `IntoDepResult` finds it).
+    Plain {
+        ty: Type,
+        fallible: bool,
+        ok_ty: Option<Box<Type>>,
+        has_impl: bool,
+    },
     /// A generator providing the `T` of its `Yield<T>`.
     Generator { provided: Type },
 }
@@ -82,16 +88,22 @@ pub(crate) fn analyse(
         ));
     }
     if !sig.generics.params.is_empty() {
-        errors.push(syn::Error::new(
-            sig.generics.span(),
-            "`#[depends]` functions cannot be generic: the app resolves each function by name; write one function per concrete type",
+        errors.push(syn::Error::new_spanned(
+            &sig.generics,
+            "`#[depends]` functions cannot be generic: the app resolves each function by its name; write one function per concrete type",
         ));
     }
     if let Some(where_clause) = &sig.generics.where_clause {
-        errors.push(syn::Error::new(where_clause.span(), "`#[depends]` functions cannot have a `where` clause"));
+        errors.push(syn::Error::new_spanned(
+            where_clause,
+            "`#[depends]` functions cannot have a `where` clause; name concrete types in the parameters",
+        ));
     }
     if let Some(variadic) = &sig.variadic {
-        errors.push(syn::Error::new(variadic.span(), "`#[depends]` functions cannot be variadic"));
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            "`#[depends]` functions cannot be variadic; remove `...`",
+        ));
     }
 
     let mut params = Vec::new();
@@ -99,9 +111,9 @@ pub(crate) fn analyse(
     for arg in &mut item.sig.inputs {
         let pat_type = match arg {
             FnArg::Receiver(receiver) => {
-                errors.push(syn::Error::new(
-                    receiver.span(),
-                    "`#[depends]` works on free functions, not methods; move it out of the `impl` block",
+                errors.push(syn::Error::new_spanned(
+                    &*receiver,
+                    "`#[depends]` works on free functions, not methods; remove `self` and move the function out of the `impl` block",
                 ));
                 continue;
             }
@@ -122,7 +134,22 @@ pub(crate) fn analyse(
             }
         });
         if let Some(extra) = dep_attrs.get(1) {
-            errors.push(syn::Error::new(extra.span(), "`#[dep]` given twice on one parameter"));
+            errors.push(syn::Error::new_spanned(
+                extra,
+                "`#[dep]` given twice on one parameter; keep one",
+            ));
+        }
+        // A `#[cfg]` would remove the parameter after the macro counted it; the generated
+        // call would then pass one argument too many.
+        if let Some(cfg) = pat_type
+            .attrs
+            .iter()
+            .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+        {
+            errors.push(syn::Error::new_spanned(
+                cfg,
+                "`#[cfg]` on a parameter of a `#[depends]` function is not supported; put the `#[cfg]` on the whole function and write one version per configuration",
+            ));
         }
         let ty = (*pat_type.ty).clone();
         let dep = match dep_attrs.first().map(parse_dep_args) {
@@ -134,71 +161,87 @@ pub(crate) fn analyse(
             None => None,
         };
         if let Type::ImplTrait(_) = ty {
-            errors.push(syn::Error::new(
-                ty.span(),
+            errors.push(syn::Error::new_spanned(
+                &ty,
                 "`impl Trait` parameters make the function generic, which `#[depends]` cannot resolve; name the concrete type",
             ));
             continue;
         }
         let model = match (dep, classify(&ty)) {
             (Some(_), TypeShape::Yield(_)) => {
-                errors.push(syn::Error::new(
-                    ty.span(),
-                    "a `Yield<T>` parameter is the function's own output and takes no `#[dep]`; remove `#[dep(...)]`",
+                errors.push(syn::Error::new_spanned(
+                    &ty,
+                    "a `Yield<T>` parameter hands over the function's own value, so it takes no `#[dep]`; remove `#[dep(...)]`",
                 ));
                 continue;
             }
             (None, TypeShape::Yield(inner)) => {
                 if yield_ty.is_some() {
-                    errors.push(syn::Error::new(
-                        ty.span(),
-                        "a `#[depends]` function provides one value, so it takes at most one `Yield<T>`",
+                    errors.push(syn::Error::new_spanned(
+                        &ty,
+                        "a `#[depends]` function provides one value, so it takes at most one `Yield<T>`; provide a tuple or a struct, or split the function in two",
                     ));
                     continue;
                 }
                 yield_ty = Some(inner.clone());
                 ParamModel::Yield { inner }
             }
-            (None, TypeShape::Held(_, held_mut)) => {
+            (None, TypeShape::Held(held_mut)) => {
                 let held = if held_mut { "HeldMut" } else { "Held" };
-                errors.push(syn::Error::new(
-                    ty.span(),
-                    format!("`{held}<T>` holds the value of another dependency; name it: `#[dep(function_name)] {name}: {held}<T>`"),
+                errors.push(syn::Error::new_spanned(
+                    &ty,
+                    format!("`{held}<T>` holds the value of another dependency, so it needs `#[dep]`; name the dependency: `#[dep(function_name)] {name}: {held}<T>`"),
                 ));
                 continue;
             }
             (Some(dep), shape) => {
-                let (access, value_ty) = match shape {
-                    TypeShape::Ref(inner, false) => (Access::Shared, inner),
-                    TypeShape::Ref(inner, true) => (Access::Exclusive, inner),
-                    TypeShape::Held(inner, false) => (Access::Held, inner),
-                    TypeShape::Held(inner, true) => (Access::HeldMut, inner),
-                    TypeShape::Other | TypeShape::Yield(_) => (Access::Cloned, ty.clone()),
+                let access = match shape {
+                    TypeShape::Ref(_, false) => Access::Shared,
+                    TypeShape::Ref(_, true) => Access::Exclusive,
+                    TypeShape::Held(false) => Access::Held,
+                    TypeShape::Held(true) => Access::HeldMut,
+                    TypeShape::Other | TypeShape::Yield(_) => Access::Cloned,
                 };
-                if let (Access::Held | Access::HeldMut, Some((ScopeArg::Handler, span))) = (access, dep.scope) {
+                if let (Access::Held | Access::HeldMut, Some((ScopeArg::Handler, span))) =
+                    (access, dep.scope)
+                {
+                    let (held, fix) = if access == Access::Held {
+                        ("Held", "&T")
+                    } else {
+                        ("HeldMut", "&mut T")
+                    };
                     errors.push(syn::Error::new(
                         span,
-                        "a response body cannot hold a `handler`-scoped value: it is torn down before the body is sent; use `scope = \"request\"` or take `&T`",
+                        format!("a `{held}<T>` cannot take a `handler`-scoped value: it is torn down before the response body is sent; use `scope = \"request\"`, or take `{fix}` to use it only in the handler"),
                     ));
                 }
-                ParamModel::Dep { dep, access, value_ty, ty: ty.clone() }
+                ParamModel::Dep {
+                    dep,
+                    access,
+                    ty: ty.clone(),
+                }
             }
             (None, TypeShape::Ref(inner, mutable)) => {
                 if mutable {
-                    errors.push(syn::Error::new(
-                        ty.span(),
-                        format!("request inputs are read-only; take `&{}`, or mark the parameter `#[dep(function_name)]` to borrow another dependency's value mutably", quote::ToTokens::to_token_stream(&inner)),
+                    errors.push(syn::Error::new_spanned(
+                        &ty,
+                        format!("request inputs are read-only, so they cannot be taken as `&mut`; take `&{}`, or mark the parameter `#[dep(function_name)]` to borrow another dependency's value mutably", type_text(&inner)),
                     ));
                     continue;
                 }
-                ParamModel::HeadRef { inner, ty: ty.clone() }
+                ParamModel::HeadRef {
+                    inner,
+                    ty: ty.clone(),
+                }
             }
             (None, TypeShape::Other) => ParamModel::Input { ty: ty.clone() },
         };
-        if scope == Some(ScopeArg::App) && matches!(model, ParamModel::Input { .. } | ParamModel::HeadRef { .. }) {
-            errors.push(syn::Error::new(
-                ty.span(),
-                format!("`app`-scoped dependencies are set up once, before any request, so they cannot take the request input `{name}`; move it to a `request`-scoped dependency"),
+        if scope == Some(ScopeArg::App)
+            && matches!(model, ParamModel::Input { .. } | ParamModel::HeadRef { .. })
+        {
+            errors.push(syn::Error::new_spanned(
+                &ty,
+                format!("an `app`-scoped dependency is set up once, before any request, so it cannot take the request input `{}`; take it in a `request`-scoped dependency instead", type_text(&ty)),
             ));
         }
         params.push(Param { name, model });
@@ -206,19 +249,33 @@ pub(crate) fn analyse(
 
     let output = match (yield_ty, &item.sig.output) {
         (Some(provided), _) => Output::Generator { provided },
-        (None, ReturnType::Default) => Output::Plain { ty: syn::parse_quote!(()), fallible: false, has_impl: false },
+        (None, ReturnType::Default) => Output::Plain {
+            ty: syn::parse_quote!(()),
+            fallible: false,
+            ok_ty: None,
+            has_impl: false,
+        },
         (None, ReturnType::Type(_, ty)) => Output::Plain {
             fallible: is_result(ty),
+            ok_ty: result_ok_type(ty).map(Box::new),
             has_impl: mentions_impl(ty),
             ty: (**ty).clone(),
         },
     };
-    (Function { item, scope, params, output }, errors)
+    (
+        Function {
+            item,
+            scope,
+            params,
+            output,
+        },
+        errors,
+    )
 }
 
 enum TypeShape {
     Ref(Type, bool),
-    Held(Type, bool),
+    Held(bool),
     Yield(Type),
     Other,
 }
@@ -229,12 +286,16 @@ fn classify(ty: &Type) -> TypeShape {
         Type::Group(g) => classify(&g.elem),
         Type::Paren(p) => classify(&p.elem),
         Type::Path(path) if path.qself.is_none() => {
-            let Some(last) = path.path.segments.last() else { return TypeShape::Other };
-            let Some(inner) = single_type_arg(&last.arguments) else { return TypeShape::Other };
+            let Some(last) = path.path.segments.last() else {
+                return TypeShape::Other;
+            };
+            let Some(inner) = single_type_arg(&last.arguments) else {
+                return TypeShape::Other;
+            };
             match last.ident.to_string().as_str() {
                 "Yield" => TypeShape::Yield(inner),
-                "Held" => TypeShape::Held(inner, false),
-                "HeldMut" => TypeShape::Held(inner, true),
+                "Held" => TypeShape::Held(false),
+                "HeldMut" => TypeShape::Held(true),
                 _ => TypeShape::Other,
             }
         }
@@ -242,8 +303,34 @@ fn classify(ty: &Type) -> TypeShape {
     }
 }
 
+/// A type as the user wrote it, for messages: `Query<String>`, `&HeaderMap`.
+fn type_text(ty: &Type) -> String {
+    let text = quote::ToTokens::to_token_stream(ty).to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        // `to_string` puts spaces between all tokens; keep only those between words.
+        if c == ' ' {
+            let before = out
+                .chars()
+                .last()
+                .is_some_and(|b: char| b.is_alphanumeric() || b == '_');
+            let after = chars
+                .peek()
+                .is_some_and(|a| a.is_alphanumeric() || *a == '_');
+            if !(out.ends_with(',') || before && after) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn single_type_arg(arguments: &PathArguments) -> Option<Type> {
-    let PathArguments::AngleBracketed(args) = arguments else { return None };
+    let PathArguments::AngleBracketed(args) = arguments else {
+        return None;
+    };
     let mut types = args.args.iter().filter_map(|a| match a {
         GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
@@ -254,10 +341,33 @@ fn single_type_arg(arguments: &PathArguments) -> Option<Type> {
 
 fn is_result(ty: &Type) -> bool {
     match ty {
-        Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Result"),
         Type::Group(g) => is_result(&g.elem),
         Type::Paren(p) => is_result(&p.elem),
         _ => false,
+    }
+}
+
+/// The first type argument of a `Result<T, ..>` path.
+fn result_ok_type(ty: &Type) -> Option<Type> {
+    match ty {
+        Type::Path(path) => {
+            let last = path.path.segments.last().filter(|s| s.ident == "Result")?;
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            match args.args.first()? {
+                GenericArgument::Type(t) => Some(t.clone()),
+                _ => None,
+            }
+        }
+        Type::Group(g) => result_ok_type(&g.elem),
+        Type::Paren(p) => result_ok_type(&p.elem),
+        _ => None,
     }
 }
 
@@ -296,7 +406,18 @@ mod tests {
                 ParamModel::Yield { .. } => "Yield",
             })
             .collect();
-        assert_eq!(kinds, ["Shared", "Exclusive", "Cloned", "Held", "HeldMut", "Input", "HeadRef"]);
+        assert_eq!(
+            kinds,
+            [
+                "Shared",
+                "Exclusive",
+                "Cloned",
+                "Held",
+                "HeldMut",
+                "Input",
+                "HeadRef"
+            ]
+        );
         assert!(f.item.sig.inputs.iter().all(|a| match a {
             FnArg::Typed(t) => t.attrs.is_empty(),
             FnArg::Receiver(_) => true,
@@ -305,7 +426,8 @@ mod tests {
 
     #[test]
     fn collects_every_error() {
-        let (_, errors) = analyse_src("fn f<T>(y: Yield<A>, z: Yield<B>, #[dep(x)] w: Yield<C>) {}");
+        let (_, errors) =
+            analyse_src("fn f<T>(y: Yield<A>, z: Yield<B>, #[dep(x)] w: Yield<C>) {}");
         let messages: Vec<_> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(messages.len(), 4, "{messages:#?}");
         assert!(messages[0].contains("must be `async fn`"));
@@ -315,11 +437,90 @@ mod tests {
     }
 
     #[test]
+    fn cfg_on_a_parameter_is_an_error() {
+        let (_, errors) = analyse_src("async fn f(#[cfg(test)] h: &HeaderMap) {}");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("put the `#[cfg]` on the whole function")
+        );
+    }
+
+    #[test]
+    fn messages_name_types_as_written() {
+        let (_, errors) = analyse(
+            syn::parse_str("async fn f(Query(q): Query<Vec<(u8, u16)>>) {}").unwrap(),
+            Some(ScopeArg::App),
+        );
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("the request input `Query<Vec<(u8, u16)>>`"),
+            "{}",
+            errors[0]
+        );
+        let (_, errors) = analyse_src("async fn f(h: &mut HeaderMap) {}");
+        assert!(
+            errors[0].to_string().contains("take `&HeaderMap`"),
+            "{}",
+            errors[0]
+        );
+        let ty: Type = syn::parse_str("&'static mut dyn Fn(u8) -> u8").unwrap();
+        assert_eq!(type_text(&ty), "&'static mut dyn Fn(u8)->u8");
+    }
+
+    #[test]
+    fn held_with_a_handler_scope_at_the_use_site_is_an_error() {
+        let (_, errors) =
+            analyse_src(r#"async fn f(#[dep(a, scope = "handler")] a: HeldMut<A>) {}"#);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].to_string().contains("take `&mut T`"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
     fn outputs() {
         let (f, _) = analyse_src("async fn f() -> Result<u8, E> { todo!() }");
-        assert!(matches!(f.output, Output::Plain { fallible: true, has_impl: false, .. }));
+        assert!(matches!(
+            f.output,
+            Output::Plain {
+                fallible: true,
+                ok_ty: Some(_),
+                has_impl: false,
+                ..
+            }
+        ));
+        let (f, _) = analyse_src("async fn f() -> io::Result<()> { todo!() }");
+        assert!(matches!(
+            f.output,
+            Output::Plain {
+                fallible: true,
+                ok_ty: Some(_),
+                ..
+            }
+        ));
+        let (f, _) = analyse_src("async fn f() -> Result { todo!() }");
+        assert!(matches!(
+            f.output,
+            Output::Plain {
+                fallible: true,
+                ok_ty: None,
+                ..
+            }
+        ));
         let (f, _) = analyse_src("async fn f() -> StreamBody<impl Stream<Item = u8>> { todo!() }");
-        assert!(matches!(f.output, Output::Plain { fallible: false, has_impl: true, .. }));
+        assert!(matches!(
+            f.output,
+            Output::Plain {
+                fallible: false,
+                has_impl: true,
+                ..
+            }
+        ));
         let (f, _) = analyse_src("async fn f(y: Yield<u8>) {}");
         assert!(matches!(f.output, Output::Generator { .. }));
     }

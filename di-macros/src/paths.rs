@@ -12,7 +12,9 @@ pub(crate) struct Paths {
 
 impl Paths {
     pub(crate) fn new(krate: &syn::Path) -> Self {
-        Self { private: quote!(#krate::__private) }
+        Self {
+            private: quote!(#krate::__private),
+        }
     }
 
     fn item(&self, name: &str) -> TokenStream {
@@ -60,16 +62,16 @@ impl Paths {
     pub(crate) fn extract(&self) -> TokenStream {
         self.item("extract")
     }
-    pub(crate) fn from_request(&self) -> TokenStream {
+    pub(crate) fn trait_from_request(&self) -> TokenStream {
         self.item("FromRequest")
     }
-    pub(crate) fn from_request_ref(&self) -> TokenStream {
+    pub(crate) fn trait_from_request_ref(&self) -> TokenStream {
         self.item("FromRequestRef")
     }
-    pub(crate) fn into_dep_result(&self) -> TokenStream {
+    pub(crate) fn trait_into_dep_result(&self) -> TokenStream {
         self.item("IntoDepResult")
     }
-    pub(crate) fn into_gen_result(&self) -> TokenStream {
+    pub(crate) fn trait_into_gen_result(&self) -> TokenStream {
         self.item("IntoGenResult")
     }
     pub(crate) fn respond(&self) -> TokenStream {

@@ -7,7 +7,11 @@ async fn name() -> String {
 }
 
 #[depends]
-async fn hello(#[dep(name)] #[dep(name)] name: &String) -> String {
+async fn hello(
+    #[dep(name)]
+    #[dep(name)]
+    name: &String,
+) -> String {
     format!("hi {name}")
 }
 

@@ -1,11 +1,11 @@
-// Other attributes on the function and its parameters are kept: docs, `#[allow]`, `#[cfg]`,
-// `#[must_use]`-style attributes, and the function stays callable as `name::call`.
+// Other attributes on the function and its parameters are kept (docs, `#[allow]`), and the
+// function stays callable as `name::call`.
 use di_runtime::prelude::*;
 
 /// Says hello.
 #[depends]
 #[allow(clippy::unused_async)]
-async fn hello(#[allow(unused_variables)] Query(n): Query<u32>, #[cfg(any())] _x: NotHere) -> String {
+async fn hello(#[allow(unused_variables)] Query(n): Query<u32>) -> String {
     "hi".to_owned()
 }
 

@@ -1,6 +1,19 @@
-//! Generated code is clean under strict lints: `deny(warnings, missing_docs, ..)`.
-#![deny(warnings, missing_docs, unreachable_pub, unused_qualifications, rust_2018_idioms)]
-#![deny(missing_debug_implementations, unused_results, trivial_casts, unused_import_braces)]
+//! Generated code is clean under strict lints: `deny(warnings, missing_docs, ..)` (the clippy
+//! lints are checked when clippy runs; rustc accepts and ignores them).
+#![deny(
+    warnings,
+    missing_docs,
+    unreachable_pub,
+    unused_qualifications,
+    rust_2018_idioms
+)]
+#![deny(clippy::all, clippy::pedantic, clippy::nursery)]
+#![deny(
+    missing_debug_implementations,
+    unused_results,
+    trivial_casts,
+    unused_import_braces
+)]
 
 use di_runtime::prelude::*;
 
@@ -11,6 +24,10 @@ pub async fn config() -> String {
 }
 
 /// A documented generator.
+///
+/// # Errors
+///
+/// Never; the `Result` shows that a fallible generator is clean too.
 #[depends(scope = "handler")]
 pub async fn tx(#[dep(config)] config: &String, y: Yield<Vec<String>>) -> Result<(), HttpError> {
     let (lines, _) = y.provide(vec![config.clone()]).await;
@@ -19,6 +36,10 @@ pub async fn tx(#[dep(config)] config: &String, y: Yield<Vec<String>>) -> Result
 }
 
 /// A documented handler.
+///
+/// # Errors
+///
+/// Never; the `Result` shows that a fallible handler is clean too.
 #[depends]
 pub async fn hello(
     #[dep(tx)] tx: &mut Vec<String>,

@@ -5,7 +5,11 @@ use di_runtime::prelude::*;
 #[depends]
 async fn checked(y: Yield<u32>) -> Result<(), HttpError> {
     let (_, outcome) = y.provide(1).await;
-    if outcome.is_success() { Ok(()) } else { Err(HttpError::internal()) }
+    if outcome.is_success() {
+        Ok(())
+    } else {
+        Err(HttpError::internal())
+    }
 }
 
 #[depends]

@@ -15,7 +15,11 @@ mod outer {
     use di_runtime::prelude::*;
 
     #[depends]
-    pub async fn g(#[dep(inner::f)] a: &u32, #[dep(self::inner::f)] b: &u32, #[dep(crate::outer::inner::f)] c: &u32) -> String {
+    pub async fn g(
+        #[dep(inner::f)] a: &u32,
+        #[dep(self::inner::f)] b: &u32,
+        #[dep(crate::outer::inner::f)] c: &u32,
+    ) -> String {
         format!("{a} {b} {c}")
     }
 }
@@ -28,5 +32,8 @@ async fn hello(#[dep(inner::f)] f: &u32, #[dep(outer::g)] g: &String) -> String 
 }
 
 fn main() {
-    let _ = App::new().get("/", hello).get("/g", outer::g).get("/f", outer::inner::f);
+    let _ = App::new()
+        .get("/", hello)
+        .get("/g", outer::g)
+        .override_dep(outer::inner::f, inner::f);
 }

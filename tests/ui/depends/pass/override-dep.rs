@@ -17,5 +17,7 @@ async fn whoami(#[dep(user_name)] name: &String) -> String {
 }
 
 fn main() {
-    let _ = App::new().get("/me", whoami).override_dep(user_name, fake_user_name);
+    let _ = App::new()
+        .get("/me", whoami)
+        .override_dep(user_name, fake_user_name);
 }

@@ -9,7 +9,11 @@ async fn parsed() -> Result<u32, std::num::ParseIntError> {
 
 #[depends]
 async fn checked(#[dep(parsed)] n: &u32) -> Result<u32, HttpError> {
-    if *n > 0 { Ok(*n) } else { Err(HttpError::bad_request("zero")) }
+    if *n > 0 {
+        Ok(*n)
+    } else {
+        Err(HttpError::bad_request("zero"))
+    }
 }
 
 #[depends]

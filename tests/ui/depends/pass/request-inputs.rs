@@ -34,8 +34,17 @@ async fn raw_body(body: Bytes) -> Bytes {
 }
 
 #[depends]
-async fn by_reference(headers: &HeaderMap, method: &Method, uri: &Uri, head: &RequestHead) -> String {
-    format!("{} {method} {uri} {}", headers.len(), head.path_param("id").unwrap_or(""))
+async fn by_reference(
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    head: &RequestHead,
+) -> String {
+    format!(
+        "{} {method} {uri} {}",
+        headers.len(),
+        head.path_param("id").unwrap_or("")
+    )
 }
 
 fn main() {

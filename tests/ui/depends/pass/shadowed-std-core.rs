@@ -21,7 +21,9 @@ async fn name() -> ::std::string::String {
 }
 
 #[depends]
-async fn checked(#[dep(name)] name: &::std::string::String) -> ::core::result::Result<u32, HttpError> {
+async fn checked(
+    #[dep(name)] name: &::std::string::String,
+) -> ::core::result::Result<u32, HttpError> {
     ::core::result::Result::Ok(name.len() as u32)
 }
 
@@ -32,7 +34,11 @@ async fn log(y: Yield<u32>) -> ::core::result::Result<(), HttpError> {
 }
 
 #[depends]
-async fn hello(#[dep(checked)] n: &u32, #[dep(log)] l: &u32, Query(q): Query<::std::collections::HashMap<::std::string::String, ::std::string::String>>) -> ::std::string::String {
+async fn hello(
+    #[dep(checked)] n: &u32,
+    #[dep(log)] l: &u32,
+    Query(q): Query<::std::collections::HashMap<::std::string::String, ::std::string::String>>,
+) -> ::std::string::String {
     ::std::format!("{n} {l} {}", q.len())
 }
 

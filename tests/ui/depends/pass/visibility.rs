@@ -27,5 +27,8 @@ async fn hello(#[dep(deps::public)] a: &String, #[dep(deps::crate_visible)] b: &
 }
 
 fn main() {
-    let _ = App::new().get("/", hello).get("/public", deps::public).get("/crate", deps::crate_visible);
+    let _ = App::new()
+        .get("/", hello)
+        .get("/public", deps::public)
+        .get("/crate", deps::crate_visible);
 }
