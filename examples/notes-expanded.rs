@@ -1,0 +1,255 @@
+//! Run with: cargo run --example notes-expanded
+//!
+//! What `#[depends]` generates, tidied by hand (`DI_MACROS_DEBUG=1 cargo build` prints the real
+//! expansion). CI compiles and tests this file, so it stays true. It expands the two functions
+//! at the heart of `notes.rs`, with a stand-in for the database:
+//!
+//! ```ignore
+//! #[depends(scope = "handler")]
+//! async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), HttpError> { .. }
+//!
+//! #[depends]
+//! async fn create_note(#[dep(tx)] tx: &mut Tx, Json(title): Json<String>) -> Result<String, HttpError> { .. }
+//! ```
+//!
+//! For each function the macro emits:
+//!
+//! 1. a struct with the function's name, `struct tx {}`: what `#[dep(tx)]` names, as a type. It
+//!    has braces so that it lives only in the type namespace (a unit struct would also be a
+//!    value, and every parameter called `tx` would become a pattern matching it);
+//! 2. the function exactly as written, as the associated function `tx::call`, minus the
+//!    `#[dep]` attributes;
+//! 3. a function `fn tx(Marker<tx>) -> Marker<tx>` in the value namespace. It can never be
+//!    called (`Marker` cannot be built); it lets `App::post("/notes", create_note)` infer the
+//!    struct from the function's name;
+//! 4. in a `const _: () = { .. };` block: `impl Dependency` with a static description of the
+//!    function (name, declared scope, parameters) and `__di_run`, which takes each argument
+//!    from the request and starts the function; `impl CanBeHeld` unless the function is
+//!    `handler`-scoped, so that `Held<T>` of a `handler`-scoped value does not compile.
+//!
+//! Every path goes through the hidden `di_runtime::__private` module, which is not a stable
+//! API. Try it: the server below serves `POST /notes` on 127.0.0.1:3000.
+
+use di_runtime::prelude::*;
+
+/// Stands in for a connection pool.
+pub struct Pool;
+
+/// Stands in for a transaction: the titles written in it.
+#[derive(Debug, Default)]
+pub struct Tx(Vec<String>);
+
+/// The pool (not expanded here: an ordinary `#[depends]` function).
+#[depends(scope = "app")]
+async fn pool() -> Pool {
+    Pool
+}
+
+// -------------------------------------------------------------------------------------------
+// #[depends(scope = "handler")]
+// async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), HttpError> { .. }
+// -------------------------------------------------------------------------------------------
+
+/// A transaction for one handler call, committed or rolled back before the response is sent.
+#[allow(
+    non_camel_case_types,
+    reason = "stands for the function of the same name"
+)]
+#[allow(dead_code, reason = "only named as a type, never built")]
+struct tx {}
+
+/// `#[depends]` function `tx`: route it with `App::get(path, tx)`, inject it with
+/// `#[dep(tx)]`, call it directly as `tx::call(..)`.
+#[allow(
+    dead_code,
+    reason = "named by `App` routes and overrides, never called"
+)]
+fn tx(never: di_runtime::__private::Marker<tx>) -> di_runtime::__private::Marker<tx> {
+    never.unreachable()
+}
+
+impl tx {
+    /// The function as written; call it directly in unit tests.
+    async fn call(pool: &Pool, y: Yield<Tx>) -> Result<(), HttpError> {
+        let _ = pool;
+        let (tx, outcome) = y.provide(Tx::default()).await;
+        if outcome.is_success() {
+            println!("commit {:?}", tx.0);
+        } else {
+            println!("rollback ({outcome})");
+        }
+        Ok(())
+    }
+}
+
+const _: () = {
+    use di_runtime::__private::{
+        Access, ArgError, Args, DepMeta, Dependency, IntoGenResult, Param, ParamKind, Scope,
+        Started,
+    };
+
+    impl Dependency for tx {
+        /// The `T` of its `Yield<T>`.
+        type Output = Tx;
+
+        fn meta() -> &'static DepMeta {
+            static META: DepMeta = DepMeta {
+                name: "tx",
+                module: module_path!(),
+                scope: Some(Scope::Handler),
+                generator: true,
+                params: &[
+                    Param {
+                        name: "pool",
+                        kind: ParamKind::Dep {
+                            meta: <pool as Dependency>::meta,
+                            scope: None,
+                            fresh: false,
+                            access: Access::Shared,
+                        },
+                    },
+                    Param {
+                        name: "y",
+                        kind: ParamKind::Yield,
+                    },
+                ],
+                run: __di_run,
+                type_id: std::any::TypeId::of::<tx>,
+            };
+            &META
+        }
+    }
+
+    /// Borrows `pool` (an owned read guard that keeps it alive), makes the `Yield`, and
+    /// starts the function; the runtime drives it up to `provide`, and on to its end at
+    /// teardown.
+    fn __di_run(args: &mut Args<'_>) -> Result<Started, ArgError> {
+        let p0 = args.shared::<<pool as Dependency>::Output>(0)?;
+        let p1 = args.provider::<Tx>();
+        Ok(Started::generator(async move {
+            tx::call(&p0, p1).await.into_gen_result()
+        }))
+    }
+
+    // No `impl CanBeHeld for tx`: it is `handler`-scoped, so a body cannot hold it.
+};
+
+// -------------------------------------------------------------------------------------------
+// #[depends]
+// async fn create_note(#[dep(tx)] tx: &mut Tx, Json(title): Json<String>) -> Result<String, HttpError> { .. }
+// -------------------------------------------------------------------------------------------
+
+/// `POST /notes`: writes the title in the handler's transaction.
+#[allow(
+    non_camel_case_types,
+    reason = "stands for the function of the same name"
+)]
+#[allow(dead_code, reason = "only named as a type, never built")]
+struct create_note {}
+
+/// `#[depends]` function `create_note`.
+#[allow(
+    dead_code,
+    reason = "named by `App` routes and overrides, never called"
+)]
+fn create_note(
+    never: di_runtime::__private::Marker<create_note>,
+) -> di_runtime::__private::Marker<create_note> {
+    never.unreachable()
+}
+
+impl create_note {
+    /// The function as written.
+    async fn call(tx: &mut Tx, Json(title): Json<String>) -> Result<String, HttpError> {
+        if title.is_empty() {
+            return Err(HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "empty title",
+            ));
+        }
+        tx.0.push(title.clone());
+        Ok(format!("created {title}"))
+    }
+}
+
+const _: () = {
+    use di_runtime::__private::{
+        Access, ArgError, Args, CanBeHeld, DepMeta, Dependency, FromRequest, IntoDepResult, Param,
+        ParamKind, Started, extract,
+    };
+
+    impl Dependency for create_note {
+        /// The `T` of its `Result<T, E>`.
+        type Output = String;
+
+        fn meta() -> &'static DepMeta {
+            static META: DepMeta = DepMeta {
+                name: "create_note",
+                module: module_path!(),
+                // No declared scope: a plain function takes the shortest of its dependencies'.
+                scope: None,
+                generator: false,
+                params: &[
+                    Param {
+                        name: "tx",
+                        kind: ParamKind::Dep {
+                            meta: <tx as Dependency>::meta,
+                            scope: None,
+                            fresh: false,
+                            access: Access::Exclusive,
+                        },
+                    },
+                    Param {
+                        name: "_",
+                        kind: ParamKind::Input {
+                            // Extracted before any dependency is set up.
+                            extract: extract::<Json<String>>,
+                            needs_body: <Json<String> as FromRequest>::NEEDS_BODY,
+                        },
+                    },
+                ],
+                run: __di_run,
+                type_id: std::any::TypeId::of::<create_note>,
+            };
+            &META
+        }
+    }
+
+    /// Borrows `tx` exclusively (an owned write guard), takes the extracted JSON body, and
+    /// starts the function; its `Err` becomes the error response (and the handler-error outcome).
+    fn __di_run(args: &mut Args<'_>) -> Result<Started, ArgError> {
+        let mut p0 = args.exclusive::<<tx as Dependency>::Output>(0)?;
+        let p1 = args.input::<Json<String>>(1)?;
+        Ok(Started::plain(async move {
+            create_note::call(&mut p0, p1).await.into_dep_result()
+        }))
+    }
+
+    impl CanBeHeld for create_note {}
+};
+
+/// The routes.
+fn app() -> App {
+    App::new().post("/notes", create_note)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), ServeError> {
+    app().serve("127.0.0.1:3000").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_hand_expanded_functions_behave_like_the_macro_output() {
+        let client = TestClient::start(app()).await.expect("starts");
+        let response = client.post("/notes").json("first").send().await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.expect("text"), "created first");
+        let response = client.post("/notes").json("").send().await;
+        assert_eq!(response.status(), 422);
+        client.shutdown().await;
+    }
+}
