@@ -63,7 +63,7 @@ where
     message = "`{Self}` is `handler`-scoped, so a response body cannot hold its value",
     label = "torn down before the response body is sent",
     note = "a `handler`-scoped dependency is torn down when the handler returns, before the first byte of the body is sent",
-    note = "make it live until the body is sent with `#[depends(scope = \"request\")]`, or copy what the body needs out of it in the handler"
+    note = "make it live until the body is sent: declare it `#[depends(scope = \"request\")]`, or take it at this use with `#[dep({Self}, scope = \"request\")]` (a separate instance), or copy what the body needs out of it in the handler"
 )]
 pub trait CanBeHeld: Dependency {}
 

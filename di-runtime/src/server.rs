@@ -15,14 +15,11 @@ use crate::app::{App, Running, ServeError};
 use crate::service::{AppService, HyperService};
 
 impl App {
-    /// Serves on `addr` until Ctrl-C, then shuts down gracefully: stops accepting, lets
-    /// in-flight requests and bodies finish (up to the shutdown grace), drains background
-    /// teardowns, then tears down `app` scope.
+    /// Serves on `addr` until Ctrl-C (SIGINT) or, on Unix, SIGTERM, then shuts down
+    /// gracefully: stops accepting, lets in-flight requests and bodies finish (up to the
+    /// shutdown grace), drains background teardowns, then tears down `app` scope.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
-        self.serve_with_shutdown(addr, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        self.serve_with_shutdown(addr, shutdown_signal()).await
     }
 
     /// Like [`serve`](App::serve), shutting down when `signal` completes.
@@ -54,6 +51,36 @@ impl App {
             stop: Some(stop),
             task,
         })
+    }
+}
+
+/// Completes on Ctrl-C, or on SIGTERM (what container runtimes send) on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    () = ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(target: "di", %error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c().await;
+}
+
+/// Completes on Ctrl-C; never, if Ctrl-C cannot be listened for (rather than at once).
+async fn ctrl_c() {
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::warn!(target: "di", %error, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
     }
 }
 
