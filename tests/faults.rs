@@ -704,3 +704,27 @@ fn input_error_locations_mix_names_and_indexes() {
     let error = InputError::new(("body", 3, "title"), "too long");
     assert_eq!(error.loc(), [json!("body"), json!(3), json!("title")]);
 }
+
+#[depends]
+async fn reads_before_handler(#[dep(side_effect)] v: &u8) -> u8 {
+    *v
+}
+
+#[depends]
+async fn mutates_after_plain_read(
+    #[dep(reads_before_handler)] read: &u8,
+    #[dep(side_effect)] value: &mut u8,
+) -> String {
+    *value += 1;
+    format!("{read} then {value}")
+}
+
+#[tokio::test]
+async fn a_plain_read_during_setup_does_not_conflict_with_the_handlers_mut() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", mutates_after_plain_read))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.text().await.unwrap(), "1 then 2");
+}

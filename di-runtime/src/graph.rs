@@ -66,15 +66,31 @@ struct RouteState {
     cache: HashMap<(TypeId, Scope), usize>,
     inputs: Vec<ExtractFn>,
     needs_body: bool,
-    /// (slot, borrower node index or `None` for the handler, access, borrower is long-lived)
     borrows: Vec<Borrow>,
+    /// Numbers the functions that borrow, to tell two uses by one function apart.
+    borrowers: usize,
 }
 
+/// One parameter's borrow of a value.
 struct Borrow {
     slot: ArgSource,
+    /// The borrowing function: its name and a number unique in the route.
     by: &'static str,
+    by_id: usize,
     access: Access,
-    long_lived: bool,
+    role: Role,
+}
+
+/// How long a function keeps what it borrows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Only while it runs, during setup (before the handler).
+    Plain,
+    /// From its setup to its teardown.
+    Generator,
+    /// While the handler runs (and, for `Held`/`HeldMut`, while the body streams): after every
+    /// other setup.
+    Handler,
 }
 
 impl<'a> GraphBuilder<'a> {
@@ -186,6 +202,7 @@ impl<'a> GraphBuilder<'a> {
             inputs: Vec::new(),
             needs_body: false,
             borrows: Vec::new(),
+            borrowers: 0,
         };
         let mut path = vec![Link {
             name: handler.name,
@@ -196,7 +213,7 @@ impl<'a> GraphBuilder<'a> {
             handler,
             handler,
             Scope::Handler,
-            true,
+            Role::Handler,
             &mut state,
             &mut path,
             &mut stack,
@@ -232,13 +249,15 @@ impl<'a> GraphBuilder<'a> {
         declared: &'static DepMeta,
         runner: &'static DepMeta,
         scope: Scope,
-        long_lived: bool,
+        role: Role,
         state: &mut RouteState,
         path: &mut Vec<Link>,
         stack: &mut Vec<TypeId>,
         errors: &mut Vec<String>,
     ) -> Vec<ArgSource> {
         let mut args = Vec::with_capacity(runner.params.len());
+        state.borrowers += 1;
+        let by_id = state.borrowers;
         for param in runner.params {
             let source = match param.kind {
                 ParamKind::Yield => ArgSource::Yield,
@@ -292,8 +311,9 @@ impl<'a> GraphBuilder<'a> {
                     state.borrows.push(Borrow {
                         slot: source,
                         by: declared.name,
+                        by_id,
                         access,
-                        long_lived,
+                        role,
                     });
                     source
                 }
@@ -342,12 +362,13 @@ impl<'a> GraphBuilder<'a> {
                 inputs: Vec::new(),
                 needs_body: false,
                 borrows: Vec::new(),
+                borrowers: 0,
             };
             let args = self.visit_params(
                 dep,
                 runner,
                 Scope::App,
-                true,
+                Role::Generator,
                 &mut app_state,
                 path,
                 stack,
@@ -371,7 +392,11 @@ impl<'a> GraphBuilder<'a> {
             dep,
             runner,
             scope,
-            runner.generator,
+            if runner.generator {
+                Role::Generator
+            } else {
+                Role::Plain
+            },
             state,
             path,
             stack,
@@ -466,9 +491,11 @@ fn chain(names: &[&str]) -> String {
         .join(" -> ")
 }
 
-/// Two borrows of one value conflict when one is exclusive and both are alive at once: a
-/// generator keeps its borrows until its teardown, the handler keeps its borrows while it runs
-/// (and `Held`/`HeldMut` ones while the body streams), a plain function only while it runs.
+/// Two borrows of one value conflict when one is exclusive and both are alive at once. A
+/// plain function holds its borrows only while it runs, during setup; a generator from its
+/// setup to its teardown; the handler while it runs, after every setup (and `Held`/`HeldMut`
+/// borrows while the body streams). A by-value (`T`) use clones under a brief shared borrow
+/// when its function starts.
 fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
     let mut by_slot: HashMap<usize, Vec<&Borrow>> = HashMap::new();
     for borrow in borrows {
@@ -479,7 +506,7 @@ fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
     let mut slots: Vec<_> = by_slot.into_iter().collect();
     slots.sort_by_key(|(slot, _)| *slot);
     for (_, users) in slots {
-        let exclusive: Vec<_> = users.iter().filter(|b| b.access.is_exclusive()).collect();
+        let exclusive: Vec<&&Borrow> = users.iter().filter(|b| b.access.is_exclusive()).collect();
         let Some(first) = exclusive.first() else {
             continue;
         };
@@ -490,11 +517,22 @@ fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
             ));
             continue;
         }
-        let conflict = users.iter().find(|b| {
-            !b.access.is_exclusive()
-                && b.access != Access::Cloned
-                && (b.long_lived || first.long_lived && !std::ptr::eq(**b, **first))
-        });
+        let overlaps = |other: &Borrow| {
+            if other.by_id == first.by_id {
+                return true; // one function taking the value twice
+            }
+            match (first.role, other.role) {
+                // A generator holds `&mut` from its setup on: every other use overlaps.
+                (Role::Generator, _) => true,
+                // The handler runs after every setup: only what is still held then overlaps.
+                (Role::Handler, other) => other != Role::Plain,
+                // A plain function may run while a generator holds the value.
+                (Role::Plain, other) => other == Role::Generator,
+            }
+        };
+        let conflict = users
+            .iter()
+            .find(|b| !b.access.is_exclusive() && overlaps(b));
         if let Some(other) = conflict {
             errors.push(format!(
                 "`{}` borrows a value mutably (`&mut`) while `{}` also borrows it; only one of them can hold it at a time",
