@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::HttpError;
-use crate::exec::{Pending, Ready, run_stack, start_node};
+use crate::exec::{Pending, Ready, run_stack, start_function, start_node};
 use crate::extract::RequestHead;
 use crate::graph::{GraphBuilder, Node, Overrides, Plan, Replacement};
-use crate::meta::{Args, DepFn, DepMeta, Dependency};
+use crate::meta::{DepFn, DepMeta, Dependency};
 use crate::outcome::Outcome;
 use crate::provide::AnyValue;
 use crate::response::{BoxError, IntoResponse, Response};
@@ -375,19 +375,8 @@ async fn start_app_node(shared: &Arc<Shared>, node: &Node) -> Result<Option<Pend
         params: Vec::new(),
         body: Bytes::new(),
     });
-    let mut args = Args {
-        name: node.meta.name,
-        sources: &node.args,
-        slots: &mut [],
-        app: &shared.app_slots,
-        inputs: &mut [],
-        head: &head,
-        yield_handle: None,
-    };
-    let started =
-        (node.meta.run)(&mut args).map_err(|e| HttpError::internal_from(ArgErrorBox(e.0)))?;
-    let handle = args.yield_handle.take();
-    let ready = start_node(node.meta.name, node.scope, node.slot, started.0, handle)
+    let (started, handle) = start_function(node, &mut [], &shared.app_slots, &mut [], &head)?;
+    let ready = start_node(node.meta.name, node.scope, node.slot, started, handle)
         .await
         .map_err(|(outcome, _)| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;
     let (value, pending) = match ready {
@@ -400,7 +389,7 @@ async fn start_app_node(shared: &Arc<Shared>, node: &Node) -> Result<Option<Pend
             *slot = Slot::Owned(value);
             Ok(())
         })
-        .map_err(|e| HttpError::internal_from(ArgErrorBox(e.0)))?;
+        .map_err(HttpError::internal_from)?;
     Ok(pending)
 }
 
@@ -413,17 +402,6 @@ fn take_app_stack(shared: &Shared, pending: Vec<Pending>) -> Vec<(Pending, Slot)
         })
         .collect()
 }
-
-#[derive(Debug)]
-struct ArgErrorBox(String);
-
-impl fmt::Display for ArgErrorBox {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ArgErrorBox {}
 
 struct Planned {
     router: matchit::Router<usize>,

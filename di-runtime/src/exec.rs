@@ -17,10 +17,11 @@ use http_body_util::{BodyExt, Limited};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::app::{Route, Shared};
+use crate::app::{AppSlots, Route, Shared};
 use crate::body::TrackedBody;
 use crate::error::{ErrorMark, HttpError, InputError};
 use crate::extract::RequestHead;
+use crate::graph::Node;
 use crate::meta::{Args, StartedKind};
 use crate::outcome::{CancelReason, Outcome};
 use crate::provide::{AnyValue, YieldHandle};
@@ -403,6 +404,33 @@ where
     Response::from_parts(parts, Body::new(tracked))
 }
 
+/// Hands `node` its arguments and starts its function (up to its first `.await`, which the
+/// caller drives); a broken invariant is a logged generic 500.
+pub(crate) fn start_function(
+    node: &Node,
+    slots: &mut [Slot],
+    app: &AppSlots,
+    inputs: &mut [Option<AnyValue>],
+    head: &Arc<RequestHead>,
+) -> Result<(StartedKind, Option<YieldHandle>), HttpError> {
+    let mut args = Args {
+        name: node.meta.name,
+        sources: &node.args,
+        slots,
+        app,
+        inputs,
+        head,
+        yield_handle: None,
+    };
+    match (node.meta.run)(&mut args) {
+        Ok(started) => Ok((started.0, args.yield_handle.take())),
+        Err(error) => Err(internal(format!(
+            "could not start `{}`: {error}",
+            node.meta.name
+        ))),
+    }
+}
+
 /// Sets up every dependency in order, then runs the handler.
 async fn run_handler(
     shared: &Arc<Shared>,
@@ -416,31 +444,16 @@ async fn run_handler(
         None => return (internal_error_response(), Outcome::Panicked),
     };
     for node in dependencies {
-        let mut args = Args {
-            name: node.meta.name,
-            sources: &node.args,
-            slots: &mut exits.slots,
-            app: &shared.app_slots,
-            inputs,
-            head,
-            yield_handle: None,
-        };
-        let started = match (node.meta.run)(&mut args) {
+        let app = &shared.app_slots;
+        let (started, handle) = match start_function(node, &mut exits.slots, app, inputs, head) {
             Ok(started) => started,
             Err(error) => {
-                let error = internal(format!("could not start `{}`: {error}", node.meta.name));
                 let response = error.clone().into_response();
-                return (
-                    response,
-                    Outcome::SetupFailed {
-                        dependency: node.meta.name,
-                        error,
-                    },
-                );
+                let dependency = node.meta.name;
+                return (response, Outcome::SetupFailed { dependency, error });
             }
         };
-        let handle = args.yield_handle.take();
-        match start_node(node.meta.name, node.scope, node.slot, started.0, handle).await {
+        match start_node(node.meta.name, node.scope, node.slot, started, handle).await {
             Ok(Ready::Value(value)) => exits.slots[node.slot] = Slot::Owned(value),
             Ok(Ready::Provided(value, pending)) => {
                 exits.slots[node.slot] = Slot::Owned(value);
@@ -450,23 +463,12 @@ async fn run_handler(
         }
     }
 
-    let mut args = Args {
-        name: handler.meta.name,
-        sources: &handler.args,
-        slots: &mut exits.slots,
-        app: &shared.app_slots,
-        inputs,
-        head,
-        yield_handle: None,
+    let started = start_function(handler, &mut exits.slots, &shared.app_slots, inputs, head);
+    let started = match started {
+        Ok((started, _)) => started,
+        Err(error) => return (error.into_response(), Outcome::Panicked),
     };
-    let started = match (handler.meta.run)(&mut args) {
-        Ok(started) => started,
-        Err(error) => {
-            let error = internal(format!("could not start `{}`: {error}", handler.meta.name));
-            return (error.into_response(), Outcome::Panicked);
-        }
-    };
-    let StartedKind::Plain(future) = started.0 else {
+    let StartedKind::Plain(future) = started else {
         return (internal_error_response(), Outcome::Panicked);
     };
     match AssertUnwindSafe(future).catch_unwind().await {

@@ -51,6 +51,8 @@ impl fmt::Display for ArgError {
     }
 }
 
+impl std::error::Error for ArgError {}
+
 impl Slot {
     fn cell<T: Send + Sync + 'static>(&mut self, name: &str) -> Result<Arc<Cell<T>>, ArgError> {
         let wrong_type = || ArgError(format!("the value of `{name}` has an unexpected type"));
