@@ -61,6 +61,7 @@ struct Link {
     scope: Scope,
 }
 
+#[derive(Default)]
 struct RouteState {
     nodes: Vec<Node>,
     cache: HashMap<(TypeId, Scope), usize>,
@@ -196,14 +197,7 @@ impl<'a> GraphBuilder<'a> {
             ));
             return Err(errors);
         }
-        let mut state = RouteState {
-            nodes: Vec::new(),
-            cache: HashMap::new(),
-            inputs: Vec::new(),
-            needs_body: false,
-            borrows: Vec::new(),
-            borrowers: 0,
-        };
+        let mut state = RouteState::default();
         let mut path = vec![Link {
             name: handler.name,
             scope: Scope::Handler,
@@ -356,14 +350,7 @@ impl<'a> GraphBuilder<'a> {
                 return ArgSource::App(index);
             }
             // App dependencies have their own nodes; what they borrow is never per-request.
-            let mut app_state = RouteState {
-                nodes: Vec::new(),
-                cache: HashMap::new(),
-                inputs: Vec::new(),
-                needs_body: false,
-                borrows: Vec::new(),
-                borrowers: 0,
-            };
+            let mut app_state = RouteState::default();
             let args = self.visit_params(
                 dep,
                 runner,
