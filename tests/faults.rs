@@ -87,7 +87,8 @@ async fn bad_input_is_one_422_listing_every_problem_before_any_setup() {
         [
             &json!(["path", "id"]),
             &json!(["query", "limit"]),
-            &json!(["body", "title"])
+            &json!(["body", "title"]),
+            &json!(["body", "body"])
         ],
         "{body}"
     );

@@ -168,10 +168,7 @@ pub struct Query<T>(pub T);
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Query<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
         let query = head.uri().query().unwrap_or("");
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|e| vec![located("query", e.path(), &e.inner().to_string())])
+        crate::input_de::from_query(query).map(Query)
     }
 }
 
@@ -217,26 +214,20 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
                 InputError::new(["body"], "field required").kind("missing"),
             ]);
         }
+        // Syntax first (one error for the whole body), then every problem of the content.
         let mut de = serde_json::Deserializer::from_slice(&head.body);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let inner = e.inner();
-            if inner.is_syntax() || inner.is_eof() {
-                let msg = format!(
-                    "JSON decode error: {}",
-                    without_position(&inner.to_string())
-                );
+        let value =
+            <serde_json::Value as serde::Deserialize>::deserialize(&mut de).map_err(|e| {
+                let msg = format!("JSON decode error: {}", without_position(&e.to_string()));
                 vec![InputError::new(["body"], msg).kind("json_invalid")]
-            } else {
-                vec![located("body", e.path(), &inner.to_string())]
-            }
-        })?;
+            })?;
         de.end().map_err(|_| {
             vec![
                 InputError::new(["body"], "JSON decode error: trailing characters")
                     .kind("json_invalid"),
             ]
         })?;
-        Ok(Json(value))
+        crate::input_de::from_json(&value).map(Json)
     }
 }
 
@@ -255,28 +246,4 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 fn without_position(msg: &str) -> &str {
     msg.rfind(" at line ").map_or(msg, |i| &msg[..i])
-}
-
-/// Turns a serde error at `path` into an input error located at `source` + path, recognising
-/// serde's "missing field" message so the location names the field.
-pub(crate) fn located(source: &str, path: &serde_path_to_error::Path, msg: &str) -> InputError {
-    use serde_path_to_error::Segment;
-    let mut loc = vec![crate::error::LocPart::from(source)];
-    for segment in path.iter() {
-        match segment {
-            Segment::Seq { index } => loc.push((*index).into()),
-            Segment::Map { key } => loc.push(key.clone().into()),
-            Segment::Enum { variant } => loc.push(variant.clone().into()),
-            Segment::Unknown => {}
-        }
-    }
-    let msg = without_position(msg);
-    if let Some(field) = msg
-        .strip_prefix("missing field `")
-        .and_then(|m| m.strip_suffix('`'))
-    {
-        loc.push(field.to_owned().into());
-        return InputError::new(loc, "field required").kind("missing");
-    }
-    InputError::new(loc, msg).kind("parse_error")
 }

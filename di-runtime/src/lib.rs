@@ -72,6 +72,7 @@ mod error;
 mod exec;
 mod extract;
 mod graph;
+mod input_de;
 mod meta;
 mod outcome;
 mod path_de;

@@ -1,0 +1,271 @@
+//! Bad request input in detail: every problem of every field of a `Query` and a `Json` is
+//! listed, each with its location, in one 422, before any dependency is set up.
+
+mod common;
+
+use common::{events, log, serial};
+use di_runtime::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[depends]
+async fn audit(y: Yield<u8>) {
+    log("audit:open");
+    let (_, outcome) = y.provide(1).await;
+    log(format!("audit:close {}", outcome.is_success()));
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Sort {
+    Newest,
+    Oldest,
+}
+
+#[derive(Deserialize)]
+struct Search {
+    limit: u32,
+    offset: u64,
+    sort: Sort,
+    q: Option<String>,
+    tag: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    sku: String,
+    qty: u32,
+}
+
+#[derive(Deserialize)]
+struct NewOrder {
+    customer: String,
+    items: Vec<Line>,
+    note: Option<String>,
+    express: bool,
+}
+
+#[depends]
+async fn place(
+    #[dep(audit)] _audit: &u8,
+    Query(search): Query<Search>,
+    Json(order): Json<NewOrder>,
+) -> String {
+    let sort = match search.sort {
+        Sort::Newest => "newest",
+        Sort::Oldest => "oldest",
+    };
+    let qty: u32 = order.items.iter().map(|l| l.qty).sum();
+    let skus: Vec<&str> = order.items.iter().map(|l| l.sku.as_str()).collect();
+    format!(
+        "{} {} {sort} {:?} {:?} | {} {} {qty} {:?} {}",
+        search.limit,
+        search.offset,
+        search.q,
+        search.tag,
+        order.customer,
+        skus.join(","),
+        order.note,
+        order.express
+    )
+}
+
+async fn client() -> TestClient {
+    TestClient::start(App::new().post("/orders", place))
+        .await
+        .expect("the app starts")
+}
+
+#[tokio::test]
+async fn every_bad_query_and_body_field_is_listed_in_one_422_before_any_setup() {
+    let _serial = serial().await;
+    let client = client().await;
+    let response = client
+        .post("/orders?limit=ten&offset=-1&sort=random&q=x&tag=a")
+        .json(&json!({
+            "customer": 42,
+            "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": "two"}, {"qty": 3}],
+            "note": null,
+        }))
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(
+        body,
+        json!({"detail": [
+            {"loc": ["query", "limit"], "msg": "value is not a valid non-negative integer", "type": "parse_error"},
+            {"loc": ["query", "offset"], "msg": "value is not a valid non-negative integer", "type": "parse_error"},
+            {"loc": ["query", "sort"], "msg": "unknown variant `random`, expected `newest` or `oldest`", "type": "parse_error"},
+            {"loc": ["body", "customer"], "msg": "invalid type: integer `42`, expected a string", "type": "parse_error"},
+            {"loc": ["body", "items", 1, "qty"], "msg": "invalid type: string \"two\", expected u32", "type": "parse_error"},
+            {"loc": ["body", "items", 2, "sku"], "msg": "field required", "type": "missing"},
+            {"loc": ["body", "express"], "msg": "field required", "type": "missing"},
+        ]})
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        Vec::<String>::new(),
+        "no dependency is set up for bad input"
+    );
+
+    let response = client.post("/orders").json(&json!({})).send().await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(
+        body,
+        json!({"detail": [
+            {"loc": ["query", "limit"], "msg": "field required", "type": "missing"},
+            {"loc": ["query", "offset"], "msg": "field required", "type": "missing"},
+            {"loc": ["query", "sort"], "msg": "field required", "type": "missing"},
+            {"loc": ["query", "tag"], "msg": "field required", "type": "missing"},
+            {"loc": ["body", "customer"], "msg": "field required", "type": "missing"},
+            {"loc": ["body", "items"], "msg": "field required", "type": "missing"},
+            {"loc": ["body", "express"], "msg": "field required", "type": "missing"},
+        ]})
+    );
+    client.settle().await;
+    assert_eq!(events(), Vec::<String>::new());
+
+    let response = client
+        .post("/orders?limit=10&offset=0&sort=oldest&tag=a&tag=b")
+        .json(&json!({
+            "customer": "Ann",
+            "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}],
+            "express": true,
+        }))
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.text().await.expect("text"),
+        r#"10 0 oldest None ["a", "b"] | Ann a,b 3 None true"#
+    );
+    client.settle().await;
+    assert_eq!(events(), ["audit:open", "audit:close true"]);
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn json_syntax_and_content_type_problems_stay_one_error_for_the_body() {
+    let _serial = serial().await;
+    let client = client().await;
+    let query = "/orders?limit=1&offset=0&sort=newest&tag=a";
+
+    let cases: [(&str, Option<&str>, Value); 5] = [
+        (
+            "{not json",
+            Some("application/json"),
+            json!({"loc": ["body"], "msg": "JSON decode error: key must be a string", "type": "json_invalid"}),
+        ),
+        (
+            r#"{"customer":"a"} x"#,
+            Some("application/json"),
+            json!({"loc": ["body"], "msg": "JSON decode error: trailing characters", "type": "json_invalid"}),
+        ),
+        (
+            "",
+            Some("application/json"),
+            json!({"loc": ["body"], "msg": "field required", "type": "missing"}),
+        ),
+        (
+            r#"{"customer":"a"}"#,
+            Some("text/plain"),
+            json!({"loc": ["body"], "msg": "expected a JSON body with `Content-Type: application/json`", "type": "content_type"}),
+        ),
+        (
+            r#"{"customer":"a"}"#,
+            None,
+            json!({"loc": ["body"], "msg": "expected a JSON body with `Content-Type: application/json`", "type": "content_type"}),
+        ),
+    ];
+    for (body, content_type, problem) in cases {
+        let mut request = client.post(query).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await;
+        assert_eq!(response.status(), 422, "{body:?}");
+        let detail: Value = response.json().await.expect("a JSON body");
+        assert_eq!(detail, json!({"detail": [problem]}), "{body:?}");
+    }
+
+    let response = client
+        .post(query)
+        .header("content-type", "application/vnd.orders+json; charset=utf-8")
+        .body(r#"{"customer":"a","items":[],"express":false}"#)
+        .send()
+        .await;
+    assert_eq!(response.status(), 200, "a +json content type is JSON");
+    assert_eq!(
+        response.text().await.expect("text"),
+        r#"1 0 newest None ["a"] | a  0 None false"#
+    );
+    client.settle().await;
+    assert_eq!(events(), ["audit:open", "audit:close true"]);
+    client.shutdown().await;
+}
+
+#[derive(Deserialize)]
+struct Page {
+    limit: u32,
+}
+
+#[derive(Deserialize)]
+struct NewNote {
+    title: String,
+    body: String,
+}
+
+#[depends]
+async fn create_note(
+    #[dep(audit)] _audit: &u8,
+    Path(id): Path<u32>,
+    Query(page): Query<Page>,
+    Json(note): Json<NewNote>,
+) -> String {
+    format!("{id} {} {} {}", page.limit, note.title, note.body)
+}
+
+#[tokio::test]
+async fn path_query_and_body_problems_come_in_parameter_order() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().post("/items/{id}", create_note))
+        .await
+        .expect("the app starts");
+    let response = client
+        .post("/items/abc?limit=many")
+        .json(&json!({"title": 5}))
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    let locs: Vec<&Value> = body["detail"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| &e["loc"])
+        .collect();
+    assert_eq!(
+        locs,
+        [
+            &json!(["path", "id"]),
+            &json!(["query", "limit"]),
+            &json!(["body", "title"]),
+            &json!(["body", "body"]),
+        ],
+        "{body}"
+    );
+    client.settle().await;
+    assert_eq!(events(), Vec::<String>::new());
+
+    let response = client
+        .post("/items/7?limit=3")
+        .json(&json!({"title": "t", "body": "b"}))
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("text"), "7 3 t b");
+    client.shutdown().await;
+}
