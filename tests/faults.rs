@@ -729,3 +729,61 @@ async fn a_plain_read_during_setup_does_not_conflict_with_the_handlers_mut() {
     let response = client.get("/").send().await;
     assert_eq!(response.text().await.unwrap(), "1 then 2");
 }
+
+struct Explodes;
+
+impl IntoResponse for Explodes {
+    fn into_response(self) -> Response {
+        panic!("secret text from into_response");
+    }
+}
+
+#[depends]
+async fn explodes(#[dep(side_effect)] _s: &u8) -> Explodes {
+    Explodes
+}
+
+#[tokio::test]
+async fn a_panicking_into_response_is_a_generic_500_seen_as_panicked() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", explodes))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    client.settle().await;
+    assert_eq!(events(), ["side-effect:open", "side-effect:close panicked"]);
+}
+
+#[depends]
+async fn holds_plain_over_handler_scope(#[dep(plain_over_fn)] n: Held<u8>) -> String {
+    n.to_string()
+}
+
+#[depends]
+async fn plain_over_fn(#[dep(fn_dep)] n: &u8) -> u8 {
+    *n
+}
+
+#[tokio::test]
+async fn a_body_holding_a_plain_value_over_handler_scope_is_rejected_before_serving() {
+    let error = App::new()
+        .get("/", holds_plain_over_handler_scope)
+        .check()
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("`holds_plain_over_handler_scope` -> `plain_over_fn` -> `fn_dep`"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "the response body of `holds_plain_over_handler_scope` holds `plain_over_fn`"
+        ),
+        "{message}"
+    );
+}

@@ -473,7 +473,16 @@ async fn run_handler(
     };
     match AssertUnwindSafe(future).catch_unwind().await {
         Ok(Ok(value)) => {
-            let response = (route.respond)(value);
+            // A user `IntoResponse` impl may panic too.
+            let respond = route.respond;
+            let response = match std::panic::catch_unwind(AssertUnwindSafe(|| respond(value))) {
+                Ok(response) => response,
+                Err(panic) => {
+                    let panic = panic_message(&*panic);
+                    tracing::error!(target: "di", handler = handler.meta.name, panic, "building the response panicked");
+                    return (internal_error_response(), Outcome::Panicked);
+                }
+            };
             let status = response.status();
             let outcome = match response.extensions().get::<ErrorMark>() {
                 Some(ErrorMark(error)) => Outcome::HandlerError {
