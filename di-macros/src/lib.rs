@@ -2,9 +2,9 @@
 //! `di_runtime::prelude`), which documents the model; this crate holds only the macro.
 //!
 //! The work happens in four steps on `proc_macro2` tokens, so each is unit-testable:
-//! [`args`] parses the attribute arguments, [`model`] analyses the function and its
-//! parameters (collecting every error, each spanned at the user's token), [`expand`] writes
-//! the companion items, with every absolute path taken from [`paths`].
+//! `args` parses the attribute arguments, `model` analyses the function and its
+//! parameters (collecting every error, each spanned at the user's token), `expand` writes
+//! the companion items, with every absolute path taken from `paths`.
 #![forbid(unsafe_code)]
 
 mod args;
