@@ -115,9 +115,23 @@ pub trait IntoResponse {
     fn into_response(self) -> Response;
 }
 
-impl IntoResponse for Response {
+/// Any `http::Response` whose body yields [`Bytes`]: `Response<Body>` as it is, others boxed
+/// into a [`Body`] (for example `Response<String>` or a `Response` with a body from another
+/// crate).
+impl<B> IntoResponse for http::Response<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     fn into_response(self) -> Response {
-        self
+        let (parts, body) = self.into_parts();
+        let mut body = Some(body);
+        // Already our body type: do not box it a second time.
+        let body = match (&mut body as &mut dyn std::any::Any).downcast_mut::<Option<Body>>() {
+            Some(ours) => ours.take().unwrap_or_default(),
+            None => body.map(Body::new).unwrap_or_default(),
+        };
+        Response::from_parts(parts, body)
     }
 }
 
@@ -291,5 +305,32 @@ where
             response.headers_mut().insert(CONTENT_TYPE, content_type);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn text(response: Response) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn any_http_response_with_a_bytes_body_is_a_response() {
+        let plain = http::Response::new(String::from("from a String body"));
+        assert_eq!(text(plain.into_response()).await, "from a String body");
+
+        let full = http::Response::builder()
+            .status(StatusCode::ACCEPTED)
+            .body(http_body_util::Full::new(Bytes::from_static(b"full")))
+            .unwrap()
+            .into_response();
+        assert_eq!(full.status(), StatusCode::ACCEPTED);
+        assert_eq!(text(full).await, "full");
+
+        let ours = Response::new(Body::from("ours")).into_response();
+        assert_eq!(text(ours).await, "ours");
     }
 }
