@@ -98,6 +98,7 @@ const _: () = {
                 module: module_path!(),
                 scope: Some(Scope::Handler),
                 generator: true,
+                max_concurrency: None,
                 params: &[
                     Param {
                         name: "pool",
@@ -189,6 +190,7 @@ const _: () = {
                 // No declared scope: a plain function takes the shortest of its dependencies'.
                 scope: None,
                 generator: false,
+                max_concurrency: None,
                 params: &[
                     Param {
                         name: "tx",

@@ -417,3 +417,161 @@ async fn http2_streams_and_tears_down_like_http1() {
         "{events:?}"
     );
 }
+
+// ---------------------------------------------------------------- max_concurrency
+
+/// Bounds a wait (a broken build fails the test instead of hanging CI).
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("did not finish within 20 s")
+}
+
+/// Lets a streaming body finish when the test says so (`notify_one` keeps a wake-up for a
+/// body that is not waiting yet).
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends(max_concurrency = 1)]
+async fn scarce(y: Yield<Session>) {
+    log("scarce:open");
+    let _ = y.provide(Session("scarce")).await;
+    log("scarce:close");
+}
+
+#[depends(scope = "handler", max_concurrency = 1)]
+async fn scarce_briefly(y: Yield<Session>) {
+    log("brief:open");
+    let _ = y.provide(Session("brief")).await;
+    log("brief:close");
+}
+
+fn gated_stream(
+    name: &'static str,
+    keep: impl Send + Sync + 'static,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, Infallible>> + Send + 'static> {
+    let chunks = stream::unfold((keep, 0u32), move |(keep, i)| async move {
+        match i {
+            0 => Some((Ok(format!("{name} first;")), (keep, 1))),
+            1 => {
+                RELEASE.notified().await;
+                Some((Ok(format!("{name} last;")), (keep, 2)))
+            }
+            _ => None,
+        }
+    });
+    StreamBody::new(chunks)
+}
+
+#[depends]
+async fn scarce_stream(
+    #[dep(scarce)] s: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, Infallible>> + Send + 'static> {
+    gated_stream("scarce", s)
+}
+
+#[depends]
+async fn brief_stream(
+    #[dep(scarce_briefly)] _s: &Session,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, Infallible>> + Send + 'static> {
+    gated_stream("brief", ())
+}
+
+#[tokio::test]
+async fn max_concurrency_holds_a_request_scoped_place_until_the_stream_ends() {
+    // FastAPI I06: with `request` scope the second request waits for the first stream's end.
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/scarce", scarce_stream)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut first = connect(server.local_addr()).await;
+    let mut response = first.get("/scarce").await;
+    let chunk = response
+        .body_mut()
+        .frame()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    assert_eq!(chunk, "scarce first;");
+
+    let addr = server.local_addr();
+    let second = tokio::spawn(async move {
+        let mut connection = connect(addr).await;
+        let response = connection.get("/scarce").await;
+        log("second: head");
+        let _ = within(response.into_body().collect()).await;
+        connection.close();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        events(),
+        ["scarce:open"],
+        "the second request waits for a place"
+    );
+
+    RELEASE.notify_one();
+    let _ = within(response.into_body().collect()).await;
+    wait_for("second: head").await;
+    RELEASE.notify_one();
+    within(second).await.unwrap();
+    wait_for("scarce:close").await;
+    server.settle().await;
+    let events = events();
+    assert_eq!(count(&events, "scarce:open"), 2, "{events:?}");
+    assert!(
+        events.iter().position(|e| e == "scarce:close")
+            < events.iter().rposition(|e| e == "scarce:open"),
+        "the place is given back by the first teardown: {events:?}"
+    );
+    first.close();
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_concurrency_of_a_handler_scoped_dependency_frees_its_place_before_the_body() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/brief", brief_stream)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut first = connect(server.local_addr()).await;
+    let mut response = first.get("/brief").await;
+    let chunk = response
+        .body_mut()
+        .frame()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    assert_eq!(chunk, "brief first;");
+
+    // The first body is still streaming, yet its `handler`-scoped place is free again.
+    let mut second = connect(server.local_addr()).await;
+    let mut other = second.get("/brief").await;
+    let chunk = other
+        .body_mut()
+        .frame()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    assert_eq!(chunk, "brief first;");
+    assert_eq!(
+        events(),
+        ["brief:open", "brief:close", "brief:open", "brief:close"]
+    );
+
+    RELEASE.notify_one();
+    let _ = within(response.into_body().collect()).await;
+    RELEASE.notify_one();
+    let _ = within(other.into_body().collect()).await;
+    first.close();
+    second.close();
+    server.shutdown().await;
+}

@@ -67,14 +67,15 @@ impl ScopeArg {
     }
 }
 
-/// `#[depends(scope = "...", crate = "...")]`
+/// `#[depends(scope = "...", max_concurrency = N, crate = "...")]`
 #[derive(Default)]
 pub(crate) struct DependsArgs {
     pub(crate) scope: Option<(ScopeArg, Span)>,
+    pub(crate) max_concurrency: Option<(usize, Span)>,
     pub(crate) krate: Option<syn::Path>,
 }
 
-const DEPENDS_KEYS: &str = "expected one of: `scope`, `crate`";
+const DEPENDS_KEYS: &str = "expected one of: `scope`, `max_concurrency`, `crate`";
 
 pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs> {
     let mut args = DependsArgs::default();
@@ -84,6 +85,28 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                 return Err(meta.error("`scope` set twice; keep one"));
             }
             args.scope = Some(ScopeArg::parse_value(key, meta.input)?);
+            Ok(())
+        } else if meta.path.is_ident("max_concurrency") {
+            if args.max_concurrency.is_some() {
+                return Err(meta.error("`max_concurrency` set twice; keep one"));
+            }
+            if !meta.input.peek(Token![=]) {
+                return Err(meta.error("`max_concurrency` needs a number: `max_concurrency = 10`"));
+            }
+            let lit: syn::LitInt = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`max_concurrency` is a whole number: `max_concurrency = 10`",
+                )
+            })?;
+            let limit: usize = lit.base10_parse()?;
+            if limit == 0 {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "`max_concurrency = 0` would never let the dependency run; use 1 or more",
+                ));
+            }
+            args.max_concurrency = Some((limit, lit.span()));
             Ok(())
         } else if meta.path.is_ident("crate") {
             if args.krate.is_some() {
@@ -169,6 +192,20 @@ mod tests {
     use quote::quote;
 
     #[test]
+    fn max_concurrency_parses_and_rejects_zero() {
+        let args = parse_depends_args(quote!(max_concurrency = 4)).unwrap();
+        assert_eq!(args.max_concurrency.map(|m| m.0), Some(4));
+        let e = parse_depends_args(quote!(max_concurrency = 0))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("use 1 or more"), "{e}");
+        let e = parse_depends_args(quote!(max_concurrency = "4"))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("whole number"), "{e}");
+    }
+
+    #[test]
     fn scope_and_crate_parse() {
         let args = parse_depends_args(quote!(scope = "handler", crate = "my_di")).unwrap();
         assert_eq!(args.scope.map(|s| s.0), Some(ScopeArg::Handler));
@@ -182,7 +219,10 @@ mod tests {
             .unwrap();
         assert_eq!(e.to_string(), "`scope` set twice; keep one");
         let e = parse_depends_args(quote!(lifetime = "app")).err().unwrap();
-        assert!(e.to_string().contains("expected one of: `scope`, `crate`"));
+        assert!(
+            e.to_string()
+                .contains("expected one of: `scope`, `max_concurrency`, `crate`")
+        );
         let e = parse_depends_args(quote!(scope = "function"))
             .err()
             .unwrap();

@@ -43,8 +43,17 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
         errors.push(error);
         DependsArgs::default()
     });
-    let (function, found) = analyse(item_fn, args.scope.map(|s| s.0));
+    let (mut function, found) = analyse(item_fn, args.scope.map(|s| s.0));
     errors.extend(found);
+    if let Some((limit, span)) = args.max_concurrency {
+        if function.scope == Some(ScopeArg::App) {
+            errors.push(syn::Error::new(
+                span,
+                "an `app`-scoped dependency is set up once for the whole app, so `max_concurrency` has nothing to limit; remove it, or make the dependency `request`- or `handler`-scoped",
+            ));
+        }
+        function.max_concurrency = Some(limit);
+    }
     let krate = args
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
@@ -266,6 +275,10 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         },
     };
     let generator = matches!(function.output, Output::Generator { .. });
+    let max_concurrency = match function.max_concurrency {
+        Some(limit) => quote!(#core::option::Option::Some(#limit)),
+        None => quote!(#core::option::Option::None),
+    };
     let output_ty = output_type(function, paths);
     let params_meta = function.params.iter().map(|p| param_meta(p, paths));
     let run = run_fn(function, paths);
@@ -293,6 +306,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
                     module: #core::module_path!(),
                     scope: #declared_scope,
                     generator: #generator,
+                    max_concurrency: #max_concurrency,
                     params: &[#(#params_meta),*],
                     run: __di_run,
                     type_id: #core::any::TypeId::of::<#ident>,

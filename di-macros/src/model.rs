@@ -69,6 +69,8 @@ pub(crate) enum Output {
 pub(crate) struct Function {
     pub(crate) item: syn::ItemFn,
     pub(crate) scope: Option<ScopeArg>,
+    /// `max_concurrency = N`: at most `N` instances set up at once, across requests.
+    pub(crate) max_concurrency: Option<usize>,
     pub(crate) params: Vec<Param>,
     pub(crate) output: Output,
 }
@@ -266,6 +268,7 @@ pub(crate) fn analyse(
         Function {
             item,
             scope,
+            max_concurrency: None,
             params,
             output,
         },

@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, CatchUnwind};
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::app::{AppSlots, Route, Shared};
@@ -38,6 +38,8 @@ pub(crate) struct Pending {
     pub(crate) slot: usize,
     future: GenFuture,
     back: oneshot::Sender<(AnyValue, Outcome)>,
+    /// A `max_concurrency` place, given back once the teardown has finished.
+    pub(crate) place: Option<OwnedSemaphorePermit>,
 }
 
 /// What a failed setup looks like.
@@ -125,6 +127,7 @@ async fn run_setup(
                         slot,
                         future,
                         back,
+                        place: None,
                     },
                 )),
                 Err(Ok(Ok(()))) => {
@@ -238,6 +241,7 @@ pub(crate) async fn run_stack(
             scope,
             future,
             back,
+            place,
             ..
         } = pending;
         let started = Instant::now();
@@ -249,6 +253,7 @@ pub(crate) async fn run_stack(
             future.await
         };
         let result = tokio::time::timeout(shared.config.teardown_timeout, run).await;
+        drop(place);
         let elapsed = started.elapsed();
         let error = match result {
             Ok(Ok(Ok(()))) => {
@@ -443,7 +448,18 @@ async fn run_handler(
         Some(split) => split,
         None => return (internal_error_response(), Outcome::Panicked),
     };
+    // A handler declared `max_concurrency = N` runs at most `N` times at once; it waits for a
+    // place before any of its dependencies is set up.
+    let _place = match &handler.limit {
+        Some(places) => places.clone().acquire_owned().await.ok(),
+        None => None,
+    };
     for node in dependencies {
+        // `max_concurrency`: wait for a place before borrowing anything.
+        let place = match &node.limit {
+            Some(places) => places.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         let app = &shared.app_slots;
         let (started, handle) = match start_function(node, &mut exits.slots, app, inputs, head) {
             Ok(started) => started,
@@ -455,8 +471,9 @@ async fn run_handler(
         };
         match start_node(node.meta.name, node.scope, node.slot, started, handle).await {
             Ok(Ready::Value(value)) => exits.slots[node.slot] = Slot::Owned(value),
-            Ok(Ready::Provided(value, pending)) => {
+            Ok(Ready::Provided(value, mut pending)) => {
                 exits.slots[node.slot] = Slot::Owned(value);
+                pending.place = place;
                 exits.push(pending);
             }
             Err((outcome, response)) => return (response, outcome),

@@ -3,6 +3,9 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use crate::meta::{Access, ArgSource, DepMeta, ExtractFn, ParamKind};
 use crate::scope::Scope;
@@ -17,6 +20,8 @@ pub(crate) struct Node {
     pub(crate) args: Vec<ArgSource>,
     /// The value was given to [`App::provide`](crate::App::provide): nothing runs.
     pub(crate) preset: bool,
+    /// `max_concurrency`: the places shared by every instance of the dependency in the app.
+    pub(crate) limit: Option<Arc<Semaphore>>,
 }
 
 /// What a route does on each request.
@@ -52,6 +57,7 @@ pub(crate) struct GraphBuilder<'a> {
     overrides: &'a Overrides,
     pub(crate) app: AppPlan,
     scopes: HashMap<TypeId, Scope>,
+    limits: HashMap<TypeId, Arc<Semaphore>>,
 }
 
 /// A use of a dependency on the path from the handler.
@@ -100,6 +106,7 @@ impl<'a> GraphBuilder<'a> {
             overrides,
             app: AppPlan::default(),
             scopes: HashMap::new(),
+            limits: HashMap::new(),
         }
     }
 
@@ -108,6 +115,17 @@ impl<'a> GraphBuilder<'a> {
             Some(Replacement::Dep(replacement)) => replacement,
             _ => meta,
         }
+    }
+
+    /// The places of a dependency declared `max_concurrency = N` (an override keeps the
+    /// declaration's limit, as in FastAPI), one semaphore for the whole app.
+    fn limit(&mut self, declared: &'static DepMeta) -> Option<Arc<Semaphore>> {
+        let limit = declared.max_concurrency?;
+        let places = self
+            .limits
+            .entry((declared.type_id)())
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)));
+        Some(places.clone())
     }
 
     fn is_value(&self, meta: &'static DepMeta) -> bool {
@@ -214,12 +232,14 @@ impl<'a> GraphBuilder<'a> {
             &mut errors,
         );
         let slot = state.nodes.len();
+        let limit = self.limit(handler);
         state.nodes.push(Node {
             meta: handler,
             scope: Scope::Handler,
             slot,
             args,
             preset: false,
+            limit,
         });
         check_borrows(&state.borrows, &mut errors);
         if errors.is_empty() {
@@ -345,6 +365,7 @@ impl<'a> GraphBuilder<'a> {
                     slot: index,
                     args: Vec::new(),
                     preset: true,
+                    limit: None,
                 });
                 self.app.index.insert(id, index);
                 return ArgSource::App(index);
@@ -368,6 +389,7 @@ impl<'a> GraphBuilder<'a> {
                 slot: index,
                 args,
                 preset: false,
+                limit: None,
             });
             self.app.index.insert(id, index);
             return ArgSource::App(index);
@@ -390,12 +412,14 @@ impl<'a> GraphBuilder<'a> {
             errors,
         );
         let slot = state.nodes.len();
+        let limit = self.limit(dep);
         state.nodes.push(Node {
             meta: runner,
             scope,
             slot,
             args,
             preset: false,
+            limit,
         });
         if !fresh {
             state.cache.insert((id, scope), slot);

@@ -111,9 +111,18 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 /// }
 /// ```
 ///
-/// Attribute arguments: `scope = "app" | "request" | "handler"`, `crate = "path"` (when the
-/// runtime crate is renamed). Parameter attribute: `#[dep(path)]`, `#[dep(path, scope =
-/// "...")]`, `#[dep(path, fresh)]`.
+/// Attribute arguments:
+///
+/// - `scope = "app" | "request" | "handler"`: how long the value lives (default `request` for
+///   a generator; a plain function without one takes the shortest scope of what it depends on).
+/// - `max_concurrency = N`: at most `N` instances set up at once in the whole app (cache hits do
+///   not count); each holds its place until its teardown has finished, so a `request`-scoped
+///   connection stays counted while a streamed body uses it. On a handler, at most `N` runs at
+///   once. A request waiting for a place waits before any of its dependencies is set up.
+/// - `crate = "path"`: the runtime crate, when it is renamed.
+///
+/// Parameter attribute: `#[dep(path)]`, `#[dep(path, scope = "...")]` (the scope at this use,
+/// a separate instance), `#[dep(path, fresh)]` (not cached).
 pub use di_macros::depends;
 
 /// The names most apps need: `use di_runtime::prelude::*;`.

@@ -78,6 +78,9 @@ pub struct DepMeta {
     pub scope: Option<Scope>,
     /// Whether it takes a `Yield<T>`.
     pub generator: bool,
+    /// `max_concurrency = N`: at most `N` instances set up at once in the whole app, each
+    /// holding its place until its teardown has finished.
+    pub max_concurrency: Option<usize>,
     /// Its parameters in order.
     pub params: &'static [Param],
     /// Starts the function with its arguments.
