@@ -425,3 +425,106 @@ async fn handler_may_use_a_plain_function_over_handler_scope() {
         .unwrap();
     assert_eq!(client.get("/").send().await.text().await.unwrap(), "0");
 }
+
+// ---------------------------------------------------------------- background tasks
+
+#[depends]
+async fn query_logger(
+    tasks: &BackgroundTasks,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> String {
+    let q = q.get("q").cloned().unwrap_or_default();
+    let found = q.clone();
+    tasks.add(async move { log(format!("task: found query {found}")) });
+    q
+}
+
+#[depends]
+async fn send_notification(
+    #[dep(req_session)] session: Held<Session>,
+    #[dep(query_logger)] q: &String,
+    tasks: BackgroundTasks,
+    Path(email): Path<String>,
+) -> Result<String, HttpError> {
+    log("handler");
+    if email == "nobody" {
+        return Err(HttpError::not_found("no such user"));
+    }
+    if email == "explode" {
+        tasks.add(async { panic!("task panic") });
+    }
+    tasks.add(async move {
+        log(format!(
+            "task: message to {email}, session open {}",
+            session.is_open()
+        ));
+    });
+    Ok(format!("queued ({q})"))
+}
+
+#[tokio::test]
+async fn background_tasks_run_in_order_after_the_body_and_before_request_teardown() {
+    // FastAPI D08 and T5: one shared list, tasks in insertion order, after the body is sent,
+    // while `request`-scoped values are still open.
+    let _serial = serial().await;
+    let app = App::new().post("/send-notification/{email}", send_notification);
+    let client = TestClient::start(app).await.unwrap();
+    let response = client
+        .post("/send-notification/foo@example.com?q=some-query")
+        .send()
+        .await;
+    log("head");
+    assert_eq!(response.text().await.unwrap(), "queued (some-query)");
+    log("body");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "req:open",
+            "handler",
+            "head",
+            "body",
+            "task: found query some-query",
+            "task: message to foo@example.com, session open true",
+            "req:close success 200"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn background_tasks_do_not_run_after_a_handler_error() {
+    let _serial = serial().await;
+    let app = App::new().post("/send-notification/{email}", send_notification);
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.post("/send-notification/nobody?q=x").send().await;
+    assert_eq!(response.status(), 404);
+    let _ = response.bytes().await;
+    client.settle().await;
+    assert_eq!(
+        events(),
+        ["req:open", "handler", "req:close handler-error 404"]
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_background_task_is_counted_and_the_rest_still_run() {
+    let _serial = serial().await;
+    let app = App::new().post("/send-notification/{email}", send_notification);
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.post("/send-notification/explode?q=x").send().await;
+    assert_eq!(response.status(), 200);
+    let _ = response.bytes().await;
+    client.settle().await;
+    assert_eq!(client.running().background_task_failures(), 1);
+    let events = events();
+    assert_eq!(
+        count(&events, "task: message to explode, session open true"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("req:close success 200"),
+        "{events:?}"
+    );
+}

@@ -374,6 +374,7 @@ async fn start_app_node(shared: &Arc<Shared>, node: &Node) -> Result<Option<Pend
         parts: http::Request::new(()).into_parts().0,
         params: Vec::new(),
         body: Bytes::new(),
+        background: crate::BackgroundTasks::default(),
     });
     let (started, handle) = start_function(node, &mut [], &shared.app_slots, &mut [], &head)?;
     let ready = start_node(node.meta.name, node.scope, node.slot, started, handle)
@@ -567,11 +568,17 @@ impl IntoResponse for Miss {
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     teardown_failures: AtomicU64,
+    background_failures: AtomicU64,
 }
 
 impl Stats {
     pub(crate) fn record_teardown_failure(&self) {
         self.teardown_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_background_failures(&self, failed: u64) {
+        self.background_failures
+            .fetch_add(failed, Ordering::Relaxed);
     }
 }
 
@@ -593,6 +600,15 @@ impl Running {
     /// counted here.
     pub fn teardown_failures(&self) -> u64 {
         self.shared.teardown_failures()
+    }
+
+    /// How many [`BackgroundTasks`](crate::BackgroundTasks) have panicked or run past their
+    /// deadline so far (each is logged).
+    pub fn background_task_failures(&self) -> u64 {
+        self.shared
+            .stats
+            .background_failures
+            .load(Ordering::Relaxed)
     }
 
     /// How many background teardowns are running now.

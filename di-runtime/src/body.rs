@@ -10,7 +10,10 @@ use http::{Method, StatusCode};
 use http_body::{Body as _, Frame, SizeHint};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use futures_util::future::BoxFuture;
+
 use crate::app::Shared;
+use crate::background::run_tasks;
 use crate::exec::{Pending, panic_message, run_stack};
 use crate::outcome::{CancelReason, Outcome};
 use crate::response::{Body, BoxError};
@@ -34,6 +37,8 @@ pub(crate) struct TrackedBody {
 }
 
 struct Exits {
+    /// `BackgroundTasks` to run first, if the response was sent in full.
+    tasks: Vec<BoxFuture<'static, ()>>,
     stack: Vec<(Pending, Slot)>,
     /// Set when the handler phase already failed: that is what the teardowns see.
     decided: Option<Outcome>,
@@ -46,6 +51,7 @@ impl TrackedBody {
         body: Body,
         parts: &http::response::Parts,
         method: &Method,
+        tasks: Vec<BoxFuture<'static, ()>>,
         stack: Vec<(Pending, Slot)>,
         decided: Option<Outcome>,
         shared: Arc<Shared>,
@@ -63,6 +69,7 @@ impl TrackedBody {
         Self {
             inner: Some(body),
             exits: Some(Exits {
+                tasks,
                 stack,
                 decided,
                 shared,
@@ -80,6 +87,7 @@ impl TrackedBody {
         self.inner = None;
         self.stop = None;
         if let Some(Exits {
+            tasks,
             stack,
             decided,
             shared,
@@ -90,6 +98,13 @@ impl TrackedBody {
             let outcome = decided.unwrap_or(ended);
             let task_shared = shared.clone();
             shared.spawn_background(async move {
+                // FastAPI's order: background tasks after the body, before `request` teardown.
+                if matches!(outcome, Outcome::Success { .. }) {
+                    let failed = run_tasks(tasks, task_shared.config.teardown_timeout).await;
+                    task_shared.stats.record_background_failures(failed);
+                } else if !tasks.is_empty() {
+                    tracing::debug!(target: "di", %outcome, "background tasks skipped");
+                }
                 run_stack(&task_shared, stack, outcome).await;
             });
         }

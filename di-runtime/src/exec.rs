@@ -319,6 +319,7 @@ where
         parts,
         params,
         body,
+        background: crate::BackgroundTasks::default(),
     });
 
     // Every input first, so that bad input never sets up a dependency.
@@ -398,14 +399,21 @@ where
         }
     }
 
-    if exits.request.is_empty() {
+    // Background tasks run only after a response that the handler produced was sent in full.
+    let succeeded = matches!(outcome, Outcome::Success { .. });
+    let tasks = if succeeded {
+        head.background.take()
+    } else {
+        Vec::new()
+    };
+    if exits.request.is_empty() && tasks.is_empty() {
         return response;
     }
     let stack = exits.take_stack(Scope::Request);
     // Failures are final; a success becomes `Success` only when the body has been sent.
-    let decided = (!matches!(outcome, Outcome::Success { .. })).then_some(outcome);
+    let decided = (!succeeded).then_some(outcome);
     let (parts, body) = response.into_parts();
-    let tracked = TrackedBody::new(body, &parts, &method, stack, decided, shared.clone());
+    let tracked = TrackedBody::new(body, &parts, &method, tasks, stack, decided, shared.clone());
     Response::from_parts(parts, Body::new(tracked))
 }
 

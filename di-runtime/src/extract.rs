@@ -15,6 +15,7 @@ pub struct RequestHead {
     pub(crate) parts: http::request::Parts,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) body: Bytes,
+    pub(crate) background: crate::BackgroundTasks,
 }
 
 impl RequestHead {

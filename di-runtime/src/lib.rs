@@ -43,7 +43,7 @@
 //! - Parameters marked `#[dep(f)]` receive `f`'s value as `&T`, `&mut T`, `T` (a clone),
 //!   [`Held<T>`] or [`HeldMut<T>`] (owned handles a response body can keep). Other parameters
 //!   are request inputs resolved by type: [`Path`], [`Query`], [`Json`], `Bytes`, `&HeaderMap`,
-//!   `&Method`, `&Uri`, `&RequestHead`.
+//!   `&Method`, `&Uri`, `&RequestHead`, and [`&BackgroundTasks`](BackgroundTasks).
 //! - A parameter `y: Yield<T>` makes the function a generator: before
 //!   [`y.provide(v).await`](Yield::provide) is setup, after it is teardown, which gets the value
 //!   back with the request's [`Outcome`].
@@ -67,6 +67,7 @@
 #![warn(missing_docs)]
 
 mod app;
+mod background;
 mod body;
 mod error;
 mod exec;
@@ -85,6 +86,7 @@ mod slot;
 mod test_client;
 
 pub use app::{App, BuildError, Running, ServeError};
+pub use background::BackgroundTasks;
 pub use error::{HttpError, InputError, IntoLoc, LocPart};
 pub use extract::{FromRequest, FromRequestRef, Json, Path, Query, RequestHead};
 pub use outcome::{CancelReason, Outcome};
@@ -128,9 +130,9 @@ pub use di_macros::depends;
 /// The names most apps need: `use di_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, Bytes, CancelReason, HeaderMap, Held, HeldMut, HttpError, InputError, IntoResponse,
-        Json, Method, Outcome, Path, Query, RequestHead, Response, Scope, ServeError, StatusCode,
-        StreamBody, TestClient, Uri, Yield, depends,
+        App, BackgroundTasks, Bytes, CancelReason, HeaderMap, Held, HeldMut, HttpError, InputError,
+        IntoResponse, Json, Method, Outcome, Path, Query, RequestHead, Response, Scope, ServeError,
+        StatusCode, StreamBody, TestClient, Uri, Yield, depends,
     };
 }
 
