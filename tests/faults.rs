@@ -787,3 +787,42 @@ async fn a_body_holding_a_plain_value_over_handler_scope_is_rejected_before_serv
         "{message}"
     );
 }
+
+// ---------------------------------------------------------------- the app as a tower service
+
+#[tokio::test]
+async fn the_app_is_a_tower_service_that_starts_on_poll_ready() {
+    use tower_service::Service;
+
+    let _serial = serial().await;
+    let mut app = App::new().get("/", after_response_ok);
+    let early = app
+        .call(
+            http::Request::get("/")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        early.status(),
+        503,
+        "`call` before `poll_ready` is refused, not a panic"
+    );
+
+    type Request = http::Request<http_body_util::Empty<bytes::Bytes>>;
+    std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut app, cx))
+        .await
+        .unwrap();
+    let request = http::Request::get("/")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = app.call(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let mut broken = App::new().get("/audited", uses_bad_app);
+    let error = std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut broken, cx))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("route GET /audited"), "{error}");
+}

@@ -49,6 +49,18 @@ pub struct App {
     overrides: Overrides,
     values: HashMap<TypeId, AnyValue>,
     config: Config,
+    /// When the app itself is used as a `tower::Service`: started on the first `poll_ready`.
+    serving: Serving,
+}
+
+/// The state of an [`App`] used directly as a `tower::Service`.
+#[derive(Default)]
+enum Serving {
+    #[default]
+    Idle,
+    Starting(futures_util::future::BoxFuture<'static, Result<Running, BuildError>>),
+    Ready(Running),
+    Failed(BuildError),
 }
 
 struct RouteDef {
@@ -108,6 +120,7 @@ impl App {
             overrides: HashMap::new(),
             values: HashMap::new(),
             config: Config::default(),
+            serving: Serving::Idle,
         }
     }
 
@@ -643,7 +656,7 @@ impl fmt::Debug for Running {
 
 /// Why an app could not be built or started: every problem found, each naming the route and,
 /// for graph problems, the chain of functions.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BuildError {
     problems: Vec<String>,
 }
@@ -709,3 +722,82 @@ impl From<std::io::Error> for ServeError {
 
 /// Used by the service for request bodies of any type.
 pub(crate) type RequestBodyError = BoxError;
+
+/// The app itself as a [`tower_service::Service`], for servers and middleware of the tower
+/// ecosystem: the first `poll_ready` starts it (checks the graph, sets up `app` scope) and
+/// fails with the [`BuildError`] if it cannot start. `app` scope is then never torn down,
+/// because a service has no end; to tear it down at shutdown, use
+/// [`App::start`] and [`Running::service`] (and [`Running::shutdown`]) instead, as
+/// [`App::serve`] does.
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use tower_service::Service;
+///
+/// #[depends]
+/// async fn hello() -> &'static str { "hello" }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// type Request = http::Request<http_body_util::Empty<Bytes>>;
+///
+/// let mut app = App::new().get("/", hello);
+/// std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut app, cx))
+///     .await
+///     .expect("the app starts");
+/// let response = app.call(Request::new(http_body_util::Empty::new())).await.unwrap();
+/// assert_eq!(response.status(), 200);
+/// # }
+/// ```
+impl<B> tower_service::Service<http::Request<B>> for App
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<RequestBodyError>,
+{
+    type Response = Response;
+    type Error = BuildError;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, BuildError>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BuildError>> {
+        use std::task::Poll;
+        loop {
+            match &mut self.serving {
+                Serving::Ready(_) => return Poll::Ready(Ok(())),
+                Serving::Failed(error) => return Poll::Ready(Err(error.clone())),
+                Serving::Starting(starting) => match starting.as_mut().poll(cx) {
+                    Poll::Ready(Ok(running)) => self.serving = Serving::Ready(running),
+                    Poll::Ready(Err(error)) => self.serving = Serving::Failed(error),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Serving::Idle => {
+                    let app = App {
+                        routes: std::mem::take(&mut self.routes),
+                        overrides: std::mem::take(&mut self.overrides),
+                        values: std::mem::take(&mut self.values),
+                        config: self.config.clone(),
+                        serving: Serving::Idle,
+                    };
+                    self.serving = Serving::Starting(Box::pin(app.start()));
+                }
+            }
+        }
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        match &self.serving {
+            Serving::Ready(running) => {
+                let response = running.service().call_request(request);
+                Box::pin(async move { Ok(response.await) })
+            }
+            // `call` before `poll_ready` said ready breaks the tower contract; answer 503
+            // instead of panicking.
+            _ => {
+                let error = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Service not started");
+                Box::pin(std::future::ready(Ok(error.into_response())))
+            }
+        }
+    }
+}
