@@ -144,9 +144,7 @@ pub struct Path<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Path<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        crate::path_de::from_params(&head.params)
-            .map(Path)
-            .map_err(|e| vec![e])
+        crate::input_de::from_path(&head.params).map(Path)
     }
 }
 

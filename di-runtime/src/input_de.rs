@@ -87,6 +87,28 @@ pub(crate) fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, Vec<Inpu
     })
 }
 
+/// Deserializes `T` from a route's path parameters (`/notes/{id}`), reporting every problem
+/// at `["path", name]`: a struct or map by name, a tuple in order, or, when the route has one
+/// parameter, a single value.
+pub(crate) fn from_path<T: DeserializeOwned>(
+    params: &[(String, String)],
+) -> Result<T, Vec<InputError>> {
+    let values: Vec<&str> = params.iter().map(|(_, v)| v.as_str()).collect();
+    let groups: Vec<(&str, &[&str])> = params
+        .iter()
+        .zip(values.chunks(1))
+        .map(|((k, _), value)| (k.as_str(), value))
+        .collect();
+    collect("path", |state| {
+        let root = PathRoot {
+            groups: &groups,
+            state,
+            depth: 0,
+        };
+        T::deserialize(root).map_err(|e| e.at(&[]))
+    })
+}
+
 /// Deserializes `T` from a parsed JSON body, reporting every problem at
 /// `["body", field or index, ...]`.
 pub(crate) fn from_json<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<InputError>> {
@@ -1481,6 +1503,211 @@ impl<'de> SeqAccess<'de> for Pair<'_> {
     }
 }
 
+// ------------------------------------------------------------------ path parameters
+
+/// A route's path parameters: a map (or struct) by name, a tuple in order, or the one
+/// parameter's value.
+struct PathRoot<'s> {
+    groups: &'s [(&'s str, &'s [&'s str])],
+    state: &'s State,
+    depth: usize,
+}
+
+impl<'s> PathRoot<'s> {
+    /// The placeholder to answer with, when the whole input is one.
+    fn phantom(&self) -> Option<Phantom<'s>> {
+        self.state.is_phantom(&[]).then(|| Phantom {
+            path: Vec::new(),
+            state: self.state,
+            depth: self.depth,
+        })
+    }
+
+    fn value(&self, (name, value): (&'s str, &'s [&'s str])) -> QueryValue<'s> {
+        QueryValue::make(Some(value), key(&[], name), self.state, self.depth + 1)
+    }
+
+    /// The only parameter, for a single value.
+    fn single(&self) -> Result<QueryValue<'s>, Error> {
+        match self.groups {
+            [only] => Ok(self.value(*only)),
+            _ => Err(de::Error::custom(format!(
+                "expected 1 path parameter, the route has {}",
+                self.groups.len()
+            ))),
+        }
+    }
+}
+
+/// A single value is asked: the route's one parameter gives it.
+macro_rules! path_root_as_single {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.phantom() {
+                Some(phantom) => phantom.$method(visitor),
+                None => {
+                    let value = self.single()?;
+                    let path = value.path.clone();
+                    value.$method(visitor).map_err(|e| e.at(&path))
+                }
+            }
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for PathRoot<'_> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.phantom() {
+            Some(phantom) => phantom.deserialize_map(visitor),
+            None => {
+                let items = self.groups.iter().map(|(k, v)| (*k, Some(*v))).collect();
+                let entries =
+                    Entries::<QueryValue<'_>>::new(items, None, Vec::new(), self.state, self.depth);
+                visitor.visit_map(entries)
+            }
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self.phantom() {
+            Some(phantom) => phantom.deserialize_struct(name, fields, visitor),
+            None => {
+                let items = self.groups.iter().map(|(k, v)| (*k, Some(*v))).collect();
+                let entries = Entries::<QueryValue<'_>>::new(
+                    items,
+                    Some(fields),
+                    Vec::new(),
+                    self.state,
+                    self.depth,
+                );
+                visitor.visit_map(entries)
+            }
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.phantom() {
+            Some(phantom) => phantom.deserialize_seq(visitor),
+            None => visitor.visit_seq(Positional {
+                groups: self.groups.iter(),
+                root: &self,
+            }),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
+        match self.phantom() {
+            Some(phantom) => phantom.deserialize_tuple(len, visitor),
+            None if len != self.groups.len() => Err(de::Error::custom(format!(
+                "expected {len} path parameters, the route has {}",
+                self.groups.len()
+            ))),
+            None => self.deserialize_seq(visitor),
+        }
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        if self.depth > MAX_DEPTH {
+            return Err(Error::too_deep());
+        }
+        match self.phantom() {
+            Some(phantom) => phantom.deserialize_newtype_struct(name, visitor),
+            None => visitor.visit_newtype_struct(PathRoot {
+                depth: self.depth + 1,
+                ..self
+            }),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self.phantom() {
+            Some(phantom) => phantom.deserialize_enum(name, variants, visitor),
+            None => {
+                let value = self.single()?;
+                let path = value.path.clone();
+                value
+                    .deserialize_enum(name, variants, visitor)
+                    .map_err(|e| e.at(&path))
+            }
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    path_root_as_single! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_string deserialize_bytes deserialize_byte_buf deserialize_identifier
+        deserialize_option deserialize_unit
+    }
+}
+
+/// The path parameters in order, each located by its name.
+struct Positional<'r, 's> {
+    groups: std::slice::Iter<'s, (&'s str, &'s [&'s str])>,
+    root: &'r PathRoot<'s>,
+}
+
+impl<'de> SeqAccess<'de> for Positional<'_, '_> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        let Some(group) = self.groups.next() else {
+            return Ok(None);
+        };
+        let value = self.root.value(*group);
+        let path = value.path.clone();
+        seed.deserialize(value).map(Some).map_err(|e| e.at(&path))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.groups.len())
+    }
+}
+
 /// The values of one query key (or a placeholder), parsed on demand into what is asked.
 struct QueryValue<'s> {
     /// The values, never empty; `None`: a placeholder.
@@ -1677,6 +1904,81 @@ impl<'de> Deserializer<'de> for QueryValue<'_> {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
+
+    fn path<T: DeserializeOwned>(params: &[(&str, &str)]) -> Result<T, Value> {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        from_path(&params).map_err(|errors| {
+            Value::Array(
+                errors
+                    .iter()
+                    .map(|e| json!({"loc": e.loc(), "msg": e.msg()}))
+                    .collect(),
+            )
+        })
+    }
+
+    #[test]
+    fn path_parameters_single_tuple_and_struct() {
+        assert_eq!(path::<i64>(&[("id", "7")]), Ok(7));
+        assert_eq!(path::<String>(&[("name", "a b")]), Ok("a b".to_owned()));
+        assert_eq!(
+            path::<(u32, String)>(&[("id", "3"), ("slug", "x")]),
+            Ok((3, "x".to_owned()))
+        );
+
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        struct Params {
+            user: u32,
+            item: u32,
+        }
+        assert_eq!(
+            path::<Params>(&[("item", "2"), ("user", "1")]),
+            Ok(Params { user: 1, item: 2 })
+        );
+    }
+
+    #[test]
+    fn every_bad_path_parameter_is_reported_by_name() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code, reason = "deserialized only")]
+        struct Params {
+            user: u32,
+            item: u32,
+        }
+        assert_eq!(
+            path::<Params>(&[("user", "x"), ("item", "-1")]).unwrap_err(),
+            json!([
+                {"loc": ["path", "user"], "msg": "value is not a valid non-negative integer"},
+                {"loc": ["path", "item"], "msg": "value is not a valid non-negative integer"}
+            ])
+        );
+        assert_eq!(
+            path::<(u32, i64)>(&[("a", "x"), ("b", "y")]).unwrap_err(),
+            json!([
+                {"loc": ["path", "a"], "msg": "value is not a valid non-negative integer"},
+                {"loc": ["path", "b"], "msg": "value is not a valid integer"}
+            ])
+        );
+        assert_eq!(
+            path::<i64>(&[("id", "abc")]).unwrap_err(),
+            json!([{"loc": ["path", "id"], "msg": "value is not a valid integer"}])
+        );
+    }
+
+    #[test]
+    fn a_path_type_that_does_not_fit_the_route_is_one_problem() {
+        assert_eq!(
+            path::<i64>(&[("a", "1"), ("b", "2")]).unwrap_err(),
+            json!([{"loc": ["path"], "msg": "expected 1 path parameter, the route has 2"}])
+        );
+        assert_eq!(
+            path::<(i64, i64, i64)>(&[("a", "1"), ("b", "2")]).unwrap_err(),
+            json!([{"loc": ["path"], "msg": "expected 3 path parameters, the route has 2"}])
+        );
+    }
     use std::collections::HashMap;
 
     use serde::Deserialize;

@@ -76,7 +76,6 @@ mod graph;
 mod input_de;
 mod meta;
 mod outcome;
-mod path_de;
 mod provide;
 mod response;
 mod scope;
