@@ -15,7 +15,6 @@ use futures_util::future::{BoxFuture, CatchUnwind};
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::app::{AppSlots, Route, Shared};
 use crate::body::TrackedBody;
@@ -165,7 +164,10 @@ pub(crate) struct Exits {
     pub(crate) slots: Vec<Slot>,
     pub(crate) handler: Vec<Pending>,
     pub(crate) request: Vec<Pending>,
-    in_flight: Option<JoinHandle<StackReport>>,
+    /// The `handler`-scope teardowns while they run. They run in the request's own task; if
+    /// that task is dropped half-way (the client went away), `Drop` moves this future, where
+    /// it stands, into a tracked background task, so a COMMIT is never cut in half.
+    in_flight: Option<BoxFuture<'static, StackReport>>,
     /// The request's span, for teardowns handed off from `Drop`.
     span: tracing::Span,
 }
@@ -205,11 +207,11 @@ impl Drop for Exits {
         let shared = self.shared.clone();
         let outcome = Outcome::Cancelled(CancelReason::ClientGone);
         let place = shared.background_place();
-        // Not `spawn_background`: this task first waits for the in-flight one, which may need
-        // the last free place itself.
+        // Not `spawn_background`: `handler`-scope teardowns already under way go on at once,
+        // without waiting for a background place; the rest waits for one.
         shared.clone().spawn_tracked(async move {
             if let Some(in_flight) = in_flight {
-                let _ = in_flight.await;
+                in_flight.await;
             }
             let _place = place.await;
             run_stack(&shared, handler, outcome.clone()).await;
@@ -369,34 +371,27 @@ where
     };
 
     // `handler` scope: torn down before the response head leaves, shielded from the client
-    // going away (a COMMIT is never cut in half): it runs in a tracked task.
+    // going away (see `Exits::in_flight`).
     if !exits.handler.is_empty() {
         let stack = exits.take_stack(Scope::Handler);
         let task_shared = shared.clone();
         let seen = outcome.clone();
-        let join =
-            shared.spawn_background(async move { run_stack(&task_shared, stack, seen).await });
-        exits.in_flight = Some(join);
-        let report = match exits.in_flight.as_mut() {
-            Some(join) => join.await.ok(),
-            None => None,
-        };
+        exits.in_flight = Some(Box::pin(async move {
+            run_stack(&task_shared, stack, seen).await
+        }));
+        let report = poll_fn(|cx| match exits.in_flight.as_mut() {
+            Some(in_flight) => in_flight.as_mut().poll(cx),
+            None => Poll::Ready(StackReport {
+                outcome: Outcome::Panicked,
+                failure: Some(HttpError::internal()),
+            }),
+        })
+        .await;
         exits.in_flight = None;
-        match report {
-            Some(StackReport {
-                outcome: after,
-                failure,
-            }) => {
-                if let Some(error) = failure {
-                    response = error.into_response();
-                }
-                outcome = after;
-            }
-            None => {
-                response = internal_error_response();
-                outcome = Outcome::Panicked;
-            }
+        if let Some(error) = report.failure {
+            response = error.into_response();
         }
+        outcome = report.outcome;
     }
 
     // Background tasks run only after a response that the handler produced was sent in full.
