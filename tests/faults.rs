@@ -826,3 +826,42 @@ async fn the_app_is_a_tower_service_that_starts_on_poll_ready() {
         .unwrap_err();
     assert!(error.to_string().contains("route GET /audited"), "{error}");
 }
+
+// ---------------------------------------------------------------- teardown deadline
+
+#[depends]
+async fn hangs_in_teardown(y: Yield<u8>) {
+    let _ = y.provide(9).await;
+    log("hang:start");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    log("hang:never");
+}
+
+#[depends]
+async fn deadline_handler(
+    #[dep(side_effect)] _s: &u8,
+    #[dep(hangs_in_teardown)] _h: &u8,
+) -> &'static str {
+    "sent"
+}
+
+#[tokio::test]
+async fn a_teardown_past_its_deadline_is_abandoned_counted_and_the_rest_still_run() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/", deadline_handler)
+        .teardown_timeout(Duration::from_millis(50));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.text().await.unwrap(), "sent");
+    client.settle().await;
+    assert_eq!(client.running().teardown_failures(), 1);
+    assert_eq!(
+        events(),
+        [
+            "side-effect:open",
+            "hang:start",
+            "side-effect:close teardown-failed hangs_in_teardown 500"
+        ]
+    );
+}

@@ -254,7 +254,7 @@ pub(crate) async fn run_stack(
             }
             future.await
         };
-        let result = tokio::time::timeout(shared.config.teardown_timeout, run).await;
+        let result = with_deadline(shared.config.teardown_timeout, run).await;
         drop(place);
         let elapsed = started.elapsed();
         let error = match result {
@@ -286,6 +286,21 @@ pub(crate) async fn run_stack(
         }
     }
     StackReport { outcome, failure }
+}
+
+/// Runs `future` with a deadline. Most teardowns finish at their first poll (the value is
+/// dropped, a flag set); those need no timer, so the timer is armed only when the first poll
+/// is not enough.
+async fn with_deadline<F: Future>(
+    limit: Duration,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut future = std::pin::pin!(future);
+    let first = poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => tokio::time::timeout(limit, future).await,
+    }
 }
 
 /// Milliseconds with microsecond precision, for logs.

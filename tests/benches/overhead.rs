@@ -89,7 +89,13 @@ fn request() -> http::Request<http_body_util::Empty<Bytes>> {
         .expect("a valid request")
 }
 
-const REQUESTS: u32 = 100_000;
+/// Requests per round; `DI_BENCH_REQUESTS` overrides it (fewer for a profiler run).
+fn requests() -> u32 {
+    std::env::var("DI_BENCH_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000)
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -100,10 +106,11 @@ async fn main() {
         .expect("the app starts");
     let service = running.service();
 
+    let requests = requests();
     let mut times = Vec::new();
     for round in 0..3 {
         let started = Instant::now();
-        for _ in 0..REQUESTS {
+        for _ in 0..requests {
             let response = service.call_request(request()).await;
             let body = response
                 .into_body()
@@ -119,7 +126,7 @@ async fn main() {
         let di = started.elapsed();
 
         let started = Instant::now();
-        for _ in 0..REQUESTS {
+        for _ in 0..requests {
             let response = hand_written(request()).await;
             black_box(response.into_body());
             tokio::task::yield_now().await;
@@ -129,7 +136,7 @@ async fn main() {
             times.push((di, hand));
         }
     }
-    let per = |d: Duration| d.as_nanos() as f64 / f64::from(REQUESTS);
+    let per = |d: Duration| d.as_nanos() as f64 / f64::from(requests);
     for (di, hand) in &times {
         println!(
             "di {:>8.0} ns/request   hand-written {:>6.0} ns/request   overhead {:>6.0} ns ({:.1}x)",
