@@ -1527,6 +1527,12 @@ impl<'s> PathRoot<'s> {
         QueryValue::make(Some(value), key(&[], name), self.state, self.depth + 1)
     }
 
+    /// The parameters by name (in the struct's field order when there is one).
+    fn entries(&self, fields: Option<&'static [&'static str]>) -> Entries<'s, QueryValue<'s>> {
+        let items = self.groups.iter().map(|(k, v)| (*k, Some(*v))).collect();
+        Entries::new(items, fields, Vec::new(), self.state, self.depth)
+    }
+
     /// The only parameter, for a single value.
     fn single(&self) -> Result<QueryValue<'s>, Error> {
         match self.groups {
@@ -1565,12 +1571,7 @@ impl<'de> Deserializer<'de> for PathRoot<'_> {
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.phantom() {
             Some(phantom) => phantom.deserialize_map(visitor),
-            None => {
-                let items = self.groups.iter().map(|(k, v)| (*k, Some(*v))).collect();
-                let entries =
-                    Entries::<QueryValue<'_>>::new(items, None, Vec::new(), self.state, self.depth);
-                visitor.visit_map(entries)
-            }
+            None => visitor.visit_map(self.entries(None)),
         }
     }
 
@@ -1582,17 +1583,7 @@ impl<'de> Deserializer<'de> for PathRoot<'_> {
     ) -> Result<V::Value, Error> {
         match self.phantom() {
             Some(phantom) => phantom.deserialize_struct(name, fields, visitor),
-            None => {
-                let items = self.groups.iter().map(|(k, v)| (*k, Some(*v))).collect();
-                let entries = Entries::<QueryValue<'_>>::new(
-                    items,
-                    Some(fields),
-                    Vec::new(),
-                    self.state,
-                    self.depth,
-                );
-                visitor.visit_map(entries)
-            }
+            None => visitor.visit_map(self.entries(Some(fields))),
         }
     }
 
