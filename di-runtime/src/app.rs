@@ -247,11 +247,11 @@ impl App {
         self
     }
 
-    /// How many background teardown tasks run at once (default 1024). Past the bound, new
-    /// ones wait in line (first come, first served) and a request whose `handler`-scope
-    /// teardown is waiting is held back with it, so a burst of slow teardowns slows intake
-    /// instead of growing without bound. Nothing is ever dropped: every teardown still runs
-    /// exactly once.
+    /// How many background tasks (`request`-scope teardowns with their `BackgroundTasks`, and
+    /// the teardowns of abandoned requests) run at once (default 1024). Past the bound, new
+    /// ones wait in line, first come, first served, holding only their values. `handler`-scope
+    /// teardowns run in the request's own task and never wait here. Nothing is ever dropped:
+    /// every teardown still runs exactly once.
     pub fn max_background_teardowns(mut self, limit: usize) -> Self {
         self.config.max_background = limit.max(1);
         self
