@@ -66,36 +66,35 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The layers, bottom first; each uses only those above it in this list (see
+// docs/architecture.md; `tests/layers.rs` checks it).
 mod app;
-mod background;
-mod body;
-mod error;
-mod exec;
-mod extract;
-mod graph;
-mod input_de;
-mod meta;
-mod outcome;
-mod provide;
+mod contract;
+mod input;
+mod panic;
+mod plan;
 mod response;
-mod scope;
-mod server;
-mod service;
-mod slot;
-mod test_client;
+mod run;
 
-pub use app::{App, BuildError, Running, ServeError};
-pub use background::BackgroundTasks;
-pub use error::{HttpError, InputError, IntoLoc, LocPart};
-pub use extract::{FromRequest, FromRequestRef, Json, Path, Query, RequestHead};
-pub use outcome::{CancelReason, Outcome};
-pub use provide::Yield;
-pub use response::{Body, BoxError, IntoResponse, Response, StreamBody};
-pub use scope::Scope;
-pub use server::Server;
-pub use service::AppService;
-pub use slot::{Held, HeldMut};
-pub use test_client::{TestClient, TestRequest, TestResponse};
+pub use app::builder::App;
+pub use app::error::{BuildError, ServeError};
+pub use app::running::Running;
+pub use app::server::Server;
+pub use app::service::AppService;
+pub use app::test_client::{TestClient, TestRequest, TestResponse};
+pub use contract::background::BackgroundTasks;
+pub use contract::outcome::{CancelReason, Outcome};
+pub use contract::provide::Yield;
+pub use contract::request::{FromRequest, FromRequestRef, RequestHead};
+pub use contract::scope::Scope;
+pub use contract::slot::{Held, HeldMut};
+pub use input::json::Json;
+pub use input::path::Path;
+pub use input::query::Query;
+pub use response::body::{Body, BoxError, Response};
+pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
+pub use response::into::IntoResponse;
+pub use response::stream::StreamBody;
 
 pub use bytes::Bytes;
 pub use http::{HeaderMap, Method, StatusCode, Uri};
@@ -143,15 +142,15 @@ pub struct ReadmeDoctests;
 /// Used by the code `#[depends]` generates. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::extract::{FromRequest, FromRequestRef};
-    pub use crate::meta::{
+    pub use crate::contract::meta::{
         Access, Args, CanBeHeld, DepFn, DepMeta, Dependency, ExtractFn, IntoDepResult,
         IntoGenResult, Marker, Param, ParamKind, RunFn, Started, assert_can_be_held, extract,
         respond,
     };
-    pub use crate::response::Response;
-    pub use crate::scope::Scope;
-    pub use crate::slot::ArgError;
+    pub use crate::contract::request::{FromRequest, FromRequestRef};
+    pub use crate::contract::scope::Scope;
+    pub use crate::contract::slot::ArgError;
+    pub use crate::response::body::Response;
     pub use crate::{Held, HeldMut, HttpError, Yield};
     pub use core;
     pub use std;

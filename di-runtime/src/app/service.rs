@@ -1,4 +1,5 @@
-//! The app as a `tower::Service`.
+//! [`AppService`]: a running app as a `tower::Service` (and as hyper's `Service`), the entry
+//! point of every request.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -7,9 +8,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use crate::app::{RequestBodyError, Routed, Shared};
-use crate::response::IntoResponse;
-use crate::response::Response;
+use crate::plan::routes::Routed;
+use crate::response::body::{BoxError, Response};
+use crate::response::into::IntoResponse;
+use crate::run::engine::Engine;
+use crate::run::request::handle;
 
 /// A running app as a [`tower_service::Service`]: every request goes through routing, input
 /// extraction, dependency setup, the handler and teardown. Cheap to clone.
@@ -18,28 +21,28 @@ use crate::response::Response;
 /// [`TestClient`](crate::TestClient), so tests exercise the exact code path of the server.
 #[derive(Clone)]
 pub struct AppService {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) engine: Arc<Engine>,
 }
 
 impl AppService {
     /// Waits until no background (`request`-scope) teardown is running.
     pub async fn settle(&self) {
-        self.shared.settle().await;
+        self.engine.settle().await;
     }
 
     /// How many teardowns have failed, timed out or panicked so far.
     pub fn teardown_failures(&self) -> u64 {
-        self.shared.teardown_failures()
+        self.engine.stats.teardown_failures()
     }
 
     /// Serves one request.
     pub fn call_request<B>(&self, request: http::Request<B>) -> BoxFuture<'static, Response>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<RequestBodyError>,
+        B::Error: Into<BoxError>,
     {
-        let shared = self.shared.clone();
-        match shared.route(request.method(), request.uri().path()) {
+        let engine = self.engine.clone();
+        match engine.routes.find(request.method(), request.uri().path()) {
             Ok(Routed { route, params }) => {
                 let span = tracing::debug_span!(
                     target: "di",
@@ -48,7 +51,7 @@ impl AppService {
                     path = %request.uri().path(),
                     handler = route.name,
                 );
-                let handled = crate::exec::handle(shared, route, request, params);
+                let handled = handle(engine, route, request, params);
                 Box::pin(tracing::Instrument::instrument(handled, span))
             }
             Err(miss) => Box::pin(std::future::ready(miss.into_response())),
@@ -65,7 +68,7 @@ impl std::fmt::Debug for AppService {
 impl<B> tower_service::Service<http::Request<B>> for AppService
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<RequestBodyError>,
+    B::Error: Into<BoxError>,
 {
     type Response = Response;
     type Error = Infallible;

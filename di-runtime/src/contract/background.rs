@@ -1,15 +1,11 @@
-//! Work that runs after the response has been sent, before `request`-scoped teardown.
+//! [`BackgroundTasks`]: the list of work a request adds, run after its response was sent. The
+//! running of it is in [`crate::run::background`].
 
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-
-use crate::error::InputError;
-use crate::extract::{FromRequest, FromRequestRef, RequestHead};
 
 /// Work to do once the response has been sent: FastAPI's `BackgroundTasks`.
 ///
@@ -78,40 +74,4 @@ impl fmt::Debug for BackgroundTasks {
             .field("len", &self.len())
             .finish()
     }
-}
-
-impl FromRequestRef for BackgroundTasks {
-    fn from_request_ref(head: &RequestHead) -> &Self {
-        &head.background
-    }
-}
-
-impl FromRequest for BackgroundTasks {
-    fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        Ok(head.background.clone())
-    }
-}
-
-/// Runs `tasks` in order, each under the teardown deadline; returns how many failed (panicked
-/// or ran past the deadline).
-pub(crate) async fn run_tasks(
-    tasks: Vec<BoxFuture<'static, ()>>,
-    deadline: std::time::Duration,
-) -> u64 {
-    let mut failed = 0;
-    for (index, task) in tasks.into_iter().enumerate() {
-        match tokio::time::timeout(deadline, AssertUnwindSafe(task).catch_unwind()).await {
-            Ok(Ok(())) => tracing::debug!(target: "di", task = index, "background task done"),
-            Ok(Err(panic)) => {
-                let panic = crate::exec::panic_message(&*panic);
-                tracing::error!(target: "di", task = index, panic, "background task panicked");
-                failed += 1;
-            }
-            Err(_) => {
-                tracing::error!(target: "di", task = index, deadline_ms = deadline.as_millis() as u64, "background task timed out");
-                failed += 1;
-            }
-        }
-    }
-    failed
 }

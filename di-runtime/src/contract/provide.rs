@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use tokio::sync::oneshot;
 
-use crate::Outcome;
+use crate::contract::outcome::Outcome;
 
 pub(crate) type AnyValue = Box<dyn Any + Send>;
 

@@ -1,26 +1,27 @@
-//! Where resolved values live during a request, and the handles that borrow them.
+//! Where resolved values live (a request's [`Slot`]s, the app's [`AppSlots`]) and the handles
+//! that borrow them ([`Held`], [`HeldMut`]).
 
 use std::any::Any;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::{OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, RwLock};
 
-use crate::provide::AnyValue;
+use crate::contract::provide::AnyValue;
 
 type Cell<T> = RwLock<Option<T>>;
 
 /// A value shared by reference: an [`RwLock`] so that `&T` and `&mut T` users can be handed
 /// owned guards, which keep the value alive and stop teardown from taking it back early.
-pub(crate) trait SharedCell: Send + Sync + 'static {
+pub(crate) trait BorrowCell: Send + Sync + 'static {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// Takes the value out once every borrower has let go (the teardown's `provide` returns it).
     fn take(self: Arc<Self>) -> BoxFuture<'static, Option<AnyValue>>;
 }
 
-impl<T: Send + Sync + 'static> SharedCell for Cell<T> {
+impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }
@@ -37,7 +38,7 @@ pub(crate) enum Slot {
     Empty,
     /// As produced; moved into a shared cell by the first user that borrows it.
     Owned(AnyValue),
-    Shared(Arc<dyn SharedCell>),
+    Borrowed(Arc<dyn BorrowCell>),
 }
 
 /// A broken internal invariant while handing values to a function. The graph check makes these
@@ -61,11 +62,11 @@ impl Slot {
             Slot::Owned(value) => {
                 let value = value.downcast::<T>().map_err(|_| wrong_type())?;
                 let cell = Arc::new(RwLock::new(Some(*value)));
-                *self = Slot::Shared(cell.clone());
+                *self = Slot::Borrowed(cell.clone());
                 Ok(cell)
             }
-            Slot::Shared(shared) => {
-                *self = Slot::Shared(shared.clone());
+            Slot::Borrowed(shared) => {
+                *self = Slot::Borrowed(shared.clone());
                 shared
                     .into_any()
                     .downcast::<Cell<T>>()
@@ -107,7 +108,7 @@ impl Slot {
         match self {
             Slot::Empty => None,
             Slot::Owned(value) => Some(value),
-            Slot::Shared(shared) => shared.take().await,
+            Slot::Borrowed(shared) => shared.take().await,
         }
     }
 }
@@ -174,5 +175,48 @@ impl<T> DerefMut for HeldMut<T> {
 impl<T: fmt::Debug> fmt::Debug for HeldMut<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("HeldMut").field(&*self.guard).finish()
+    }
+}
+
+/// The values of `app`-scoped dependencies, shared by all requests.
+pub(crate) struct AppSlots {
+    slots: Vec<Mutex<Slot>>,
+}
+
+impl AppSlots {
+    /// `count` empty slots.
+    pub(crate) fn new(count: usize) -> Self {
+        Self {
+            slots: (0..count).map(|_| Mutex::new(Slot::Empty)).collect(),
+        }
+    }
+
+    pub(crate) fn with<R>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&mut Slot) -> Result<R, ArgError>,
+    ) -> Result<R, ArgError> {
+        let slot = self
+            .slots
+            .get(index)
+            .ok_or_else(|| ArgError(format!("no app value {index}")))?;
+        let mut slot = slot
+            .lock()
+            .map_err(|_| ArgError("an app value lock was poisoned".into()))?;
+        f(&mut slot)
+    }
+
+    /// Stores the value of app slot `index`.
+    pub(crate) fn store(&self, index: usize, slot: Slot) -> Result<(), ArgError> {
+        self.with(index, |current| {
+            *current = slot;
+            Ok(())
+        })
+    }
+
+    /// Takes the value of app slot `index` out, for its teardown.
+    pub(crate) fn take(&self, index: usize) -> Slot {
+        self.with(index, |slot| Ok(std::mem::take(slot)))
+            .unwrap_or_default()
     }
 }

@@ -1,5 +1,6 @@
-//! What `#[depends]` generates code against: the description of a dependency and the calls
-//! that hand it its arguments. Hidden from the docs; only the macro uses it.
+//! What `#[depends]` generates code against: the description of a dependency ([`DepMeta`],
+//! [`Param`]), the traits its outputs meet, and [`Args`], through which a started function
+//! takes its arguments. Hidden from the docs; only the macro uses it.
 
 use std::any::TypeId;
 use std::future::Future;
@@ -7,11 +8,13 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use crate::error::{HttpError, InputError};
-use crate::extract::{FromRequest, RequestHead};
-use crate::provide::{AnyValue, Yield, YieldHandle, yield_pair};
-use crate::scope::Scope;
-use crate::slot::{ArgError, Held, HeldMut, Slot};
+use crate::contract::provide::{AnyValue, Yield, YieldHandle, yield_pair};
+use crate::contract::request::{FromRequest, RequestHead};
+use crate::contract::scope::Scope;
+use crate::contract::slot::{AppSlots, ArgError, Held, HeldMut, Slot};
+use crate::response::body::Response;
+use crate::response::error::{HttpError, InputError};
+use crate::response::into::IntoResponse;
 
 /// Implemented by `#[depends]` for the unit struct that stands for a function.
 #[diagnostic::on_unimplemented(
@@ -201,7 +204,7 @@ pub struct Args<'a> {
     pub(crate) name: &'static str,
     pub(crate) sources: &'a [ArgSource],
     pub(crate) slots: &'a mut [Slot],
-    pub(crate) app: &'a crate::app::AppSlots,
+    pub(crate) app: &'a AppSlots,
     pub(crate) inputs: &'a mut [Option<AnyValue>],
     pub(crate) head: &'a Arc<RequestHead>,
     pub(crate) yield_handle: Option<YieldHandle>,
@@ -340,7 +343,7 @@ impl<E: Into<HttpError>> IntoGenResult for Result<(), E> {
 }
 
 /// Turns a handler's output into a response when its type cannot be named (`impl Trait`).
-pub fn respond<T: crate::IntoResponse>(value: T) -> crate::Response {
+pub fn respond<T: IntoResponse>(value: T) -> Response {
     value.into_response()
 }
 

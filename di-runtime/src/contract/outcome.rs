@@ -4,7 +4,7 @@ use std::fmt;
 
 use http::StatusCode;
 
-use crate::HttpError;
+use crate::response::error::HttpError;
 
 /// How the request ended, handed to every teardown by [`Yield::provide`](crate::Yield::provide).
 ///

@@ -1,4 +1,5 @@
-//! Serving over TCP with hyper (HTTP/1 and HTTP/2) and graceful shutdown.
+//! Serving over TCP with hyper (HTTP/1 and HTTP/2): [`App::serve`], [`App::bind`], the accept
+//! loop and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,8 +12,10 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::app::{App, Running, ServeError};
-use crate::service::{AppService, HyperService};
+use crate::app::builder::App;
+use crate::app::error::ServeError;
+use crate::app::running::Running;
+use crate::app::service::{AppService, HyperService};
 
 impl App {
     /// Serves on `addr` until Ctrl-C (SIGINT) or, on Unix, SIGTERM, then shuts down
@@ -147,12 +150,12 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
         }
     }
     drop(listener);
-    let grace = running.shared.config.shutdown_grace;
+    let grace = running.engine.config.shutdown_grace;
     let connections = graceful.shutdown();
     tokio::pin!(connections);
     if tokio::time::timeout(grace, &mut connections).await.is_err() {
         tracing::warn!(target: "di", grace_ms = grace.as_millis() as u64, "grace period over; cutting remaining responses");
-        running.shared.hard_stop.cancel();
+        running.engine.hard_stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut connections).await;
     }
     running.shutdown().await;

@@ -1,6 +1,5 @@
 //! The response body wrapper that starts `request`-scope teardown once the body has been sent.
 
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,12 +11,13 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use futures_util::future::BoxFuture;
 
-use crate::app::Shared;
-use crate::background::run_tasks;
-use crate::exec::{Pending, panic_message, run_stack};
-use crate::outcome::{CancelReason, Outcome};
-use crate::response::{Body, BoxError};
-use crate::slot::Slot;
+use crate::contract::outcome::{CancelReason, Outcome};
+use crate::contract::slot::Slot;
+use crate::panic::catch_call;
+use crate::response::body::{Body, BoxError};
+use crate::run::background::run_tasks;
+use crate::run::engine::Engine;
+use crate::run::teardown::{Suspended, run_stack};
 
 /// Wraps a response body whose request still owes `request`-scope teardowns.
 ///
@@ -27,7 +27,7 @@ use crate::slot::Slot;
 /// neither the end of the body nor the next request on the connection.
 pub(crate) struct TrackedBody {
     inner: Option<Body>,
-    exits: Option<Exits>,
+    after: Option<AfterBody>,
     status: StatusCode,
     /// Bytes still to send when the length is known exactly.
     remaining: Option<u64>,
@@ -36,13 +36,14 @@ pub(crate) struct TrackedBody {
     stop: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
-struct Exits {
+/// What runs once the body has been sent or dropped.
+struct AfterBody {
     /// `BackgroundTasks` to run first, if the response was sent in full.
     tasks: Vec<BoxFuture<'static, ()>>,
-    stack: Vec<(Pending, Slot)>,
+    stack: Vec<(Suspended, Slot)>,
     /// Set when the handler phase already failed: that is what the teardowns see.
     decided: Option<Outcome>,
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
     span: tracing::Span,
 }
 
@@ -52,9 +53,9 @@ impl TrackedBody {
         parts: &http::response::Parts,
         method: &Method,
         tasks: Vec<BoxFuture<'static, ()>>,
-        stack: Vec<(Pending, Slot)>,
+        stack: Vec<(Suspended, Slot)>,
         decided: Option<Outcome>,
-        shared: Arc<Shared>,
+        engine: Arc<Engine>,
     ) -> Self {
         let declared = parts
             .headers
@@ -68,11 +69,11 @@ impl TrackedBody {
             || parts.status.is_informational();
         Self {
             inner: Some(body),
-            exits: Some(Exits {
+            after: Some(AfterBody {
                 tasks,
                 stack,
                 decided,
-                shared,
+                engine,
                 span: tracing::Span::current(),
             }),
             status: parts.status,
@@ -86,26 +87,26 @@ impl TrackedBody {
     fn finish(&mut self, ended: Outcome) {
         self.inner = None;
         self.stop = None;
-        if let Some(Exits {
+        if let Some(AfterBody {
             tasks,
             stack,
             decided,
-            shared,
+            engine,
             span,
-        }) = self.exits.take()
+        }) = self.after.take()
         {
             let _span = span.entered();
             let outcome = decided.unwrap_or(ended);
-            let task_shared = shared.clone();
-            shared.spawn_background(async move {
+            let task_engine = engine.clone();
+            engine.spawn_background(async move {
                 // FastAPI's order: background tasks after the body, before `request` teardown.
                 if matches!(outcome, Outcome::Success { .. }) {
-                    let failed = run_tasks(tasks, task_shared.config.teardown_timeout).await;
-                    task_shared.stats.record_background_failures(failed);
+                    let failed = run_tasks(tasks, task_engine.config.teardown_timeout).await;
+                    task_engine.stats.record_background_failures(failed);
                 } else if !tasks.is_empty() {
                     tracing::debug!(target: "di", %outcome, "background tasks skipped");
                 }
-                run_stack(&task_shared, stack, outcome).await;
+                run_stack(&task_engine, stack, outcome).await;
             });
         }
     }
@@ -117,12 +118,12 @@ impl TrackedBody {
     }
 
     fn stop_requested(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(exits) = &self.exits else {
+        let Some(after) = &self.after else {
             return false;
         };
         let stop = self
             .stop
-            .get_or_insert_with(|| Box::pin(exits.shared.hard_stop.clone().cancelled_owned()));
+            .get_or_insert_with(|| Box::pin(after.engine.hard_stop.clone().cancelled_owned()));
         stop.as_mut().poll(cx).is_ready()
     }
 }
@@ -139,7 +140,7 @@ impl http_body::Body for TrackedBody {
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll_frame(cx)));
+        let polled = catch_call(|| Pin::new(inner).poll_frame(cx));
         match polled {
             Ok(Poll::Ready(Some(Ok(frame)))) => {
                 if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
@@ -176,7 +177,7 @@ impl http_body::Body for TrackedBody {
                 Poll::Pending
             }
             Err(panic) => {
-                tracing::error!(target: "di", panic = %panic_message(&*panic), "response body panicked");
+                tracing::error!(target: "di", %panic, "response body panicked");
                 this.finish(Outcome::Panicked);
                 Poll::Ready(Some(Err("the response body panicked".into())))
             }
@@ -198,7 +199,7 @@ impl http_body::Body for TrackedBody {
 
 impl Drop for TrackedBody {
     fn drop(&mut self) {
-        if self.exits.is_none() {
+        if self.after.is_none() {
             return;
         }
         // Dropped without reaching its end: the server had nothing more to send (an empty body,

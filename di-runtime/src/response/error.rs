@@ -1,13 +1,11 @@
-//! Errors that become HTTP responses.
+//! Errors that become HTTP responses: [`HttpError`] and the [`InputError`]s of a 422. Plain
+//! data; how they are rendered is in [`super::into`].
 
 use std::fmt;
 use std::sync::Arc;
 
 use http::StatusCode;
-use serde::Serialize;
 use serde_json::Value;
-
-use crate::response::{IntoResponse, Response, json_response};
 
 /// An error that becomes an HTTP response `{"detail": ...}` with its status, like FastAPI's
 /// `HTTPException`.
@@ -132,29 +130,6 @@ impl fmt::Display for HttpError {
             write!(f, " (caused by: {source})")?;
         }
         Ok(())
-    }
-}
-
-/// Marks a response as a handler error so that teardowns see [`Outcome::HandlerError`].
-///
-/// [`Outcome::HandlerError`]: crate::Outcome::HandlerError
-#[derive(Clone, Debug)]
-pub(crate) struct ErrorMark(pub(crate) Option<HttpError>);
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            detail: &'a Value,
-        }
-        let mut response = json_response(
-            self.status,
-            &Body {
-                detail: &self.detail,
-            },
-        );
-        response.extensions_mut().insert(ErrorMark(Some(self)));
-        response
     }
 }
 

@@ -1,109 +1,21 @@
-//! Responses: the [`Body`] type, [`IntoResponse`] and streaming bodies.
+//! [`IntoResponse`]: what handlers return, turned into a [`Response`]; the JSON error body
+//! of [`HttpError`] and the generic 500.
 
 use std::borrow::Cow;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http_body::{Frame, SizeHint};
-use http_body_util::BodyExt;
-use http_body_util::combinators::UnsyncBoxBody;
 use serde::Serialize;
 
-use crate::error::ErrorMark;
-
-/// A boxed error, as carried by bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The response type handlers produce: an [`http::Response`] with a [`Body`].
-pub type Response<B = Body> = http::Response<B>;
-
-/// A response body: full, empty or streamed.
-pub struct Body(UnsyncBoxBody<Bytes, BoxError>);
-
-impl Body {
-    /// An empty body.
-    pub fn empty() -> Self {
-        Self::new(http_body_util::Empty::new())
-    }
-
-    /// Wraps any [`http_body::Body`] of [`Bytes`].
-    pub fn new<B>(body: B) -> Self
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        Self(body.map_err(Into::into).boxed_unsync())
-    }
-
-    /// A body that sends each item of `stream` as one frame, in order, and fails the response
-    /// (the connection is cut) at the first `Err`.
-    pub fn from_stream<S, D, E>(stream: S) -> Self
-    where
-        S: Stream<Item = Result<D, E>> + Send + 'static,
-        D: Into<Bytes>,
-        E: Into<BoxError> + 'static,
-    {
-        let frames = stream
-            .map_ok(|data| Frame::data(data.into()))
-            .map_err(Into::into);
-        Self::new(http_body_util::StreamBody::new(frames))
-    }
-}
-
-impl std::fmt::Debug for Body {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Body")
-            .field("size_hint", &http_body::Body::size_hint(&self.0))
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Body {
-    fn default() -> Self {
-        Self::empty()
-    }
-}
-
-impl http_body::Body for Body {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.0).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
-    }
-}
-
-macro_rules! body_from {
-    ($($ty:ty),*) => {$(
-        impl From<$ty> for Body {
-            fn from(value: $ty) -> Self {
-                Self::new(http_body_util::Full::new(Bytes::from(value)))
-            }
-        }
-    )*};
-}
-body_from!(Bytes, String, &'static str, Vec<u8>, &'static [u8]);
+use crate::response::body::{Body, BoxError, Response};
+use crate::response::error::HttpError;
 
 /// Turns a value into an HTTP response.
 ///
 /// Implemented for text (`&'static str`, `String`), bytes, [`Json`](crate::Json),
 /// [`StatusCode`], `(StatusCode, T)`, [`http::Response`], [`HttpError`](crate::HttpError),
-/// [`StreamBody`], `()` and `Result<T, E>` where both are responses. An `Err` is reported to
+/// [`StreamBody`](crate::StreamBody), `()` and `Result<T, E>` where both are responses. An `Err` is reported to
 /// teardowns as [`Outcome::HandlerError`](crate::Outcome::HandlerError).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be turned into an HTTP response",
@@ -225,6 +137,29 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
     }
 }
 
+/// Marks a response as a handler error so that teardowns see [`Outcome::HandlerError`].
+///
+/// [`Outcome::HandlerError`]: crate::Outcome::HandlerError
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorMark(pub(crate) Option<HttpError>);
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            detail: &'a serde_json::Value,
+        }
+        let mut response = json_response(
+            self.status(),
+            &Body {
+                detail: self.detail(),
+            },
+        );
+        response.extensions_mut().insert(ErrorMark(Some(self)));
+        response
+    }
+}
+
 /// Serializes `value` as a JSON response; a value that cannot be serialized becomes a logged
 /// generic 500 rather than a panic.
 pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
@@ -254,62 +189,10 @@ pub(crate) fn internal_error_response() -> Response {
     response
 }
 
-/// A streamed response body built from a [`Stream`] of `Result<impl Into<Bytes>, E>`.
-///
-/// The stream may own `request`-scoped values through [`Held`](crate::Held) or
-/// [`HeldMut`](crate::HeldMut): they stay alive until the stream's last item has been sent or
-/// the server drops the body, and only then are they torn down.
-///
-/// ```
-/// use di_runtime::StreamBody;
-/// use futures_util::stream;
-///
-/// let lines = stream::iter(["a\n", "b\n"].map(Ok::<_, std::io::Error>));
-/// let body = StreamBody::new(lines).content_type("application/x-ndjson");
-/// # let _ = body;
-/// ```
-pub struct StreamBody<S> {
-    stream: S,
-    content_type: Option<HeaderValue>,
-}
-
-impl<S> StreamBody<S> {
-    /// A `200 OK` response streaming the items of `stream`.
-    pub fn new(stream: S) -> Self {
-        Self {
-            stream,
-            content_type: None,
-        }
-    }
-
-    /// Sets the `Content-Type` header. An invalid header value is ignored (and logged).
-    #[must_use]
-    pub fn content_type(mut self, value: &str) -> Self {
-        match HeaderValue::from_str(value) {
-            Ok(value) => self.content_type = Some(value),
-            Err(_) => tracing::warn!(target: "di", value, "ignored an invalid content type"),
-        }
-        self
-    }
-}
-
-impl<S, D, E> IntoResponse for StreamBody<S>
-where
-    S: Stream<Item = Result<D, E>> + Send + 'static,
-    D: Into<Bytes>,
-    E: Into<BoxError> + 'static,
-{
-    fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from_stream(self.stream));
-        if let Some(content_type) = self.content_type {
-            response.headers_mut().insert(CONTENT_TYPE, content_type);
-        }
-        response
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt;
+
     use super::*;
 
     async fn text(response: Response) -> String {

@@ -39,7 +39,7 @@ use serde::de::{
 };
 use serde_json::{Map, Number, Value};
 
-use crate::error::{InputError, LocPart};
+use crate::response::error::{InputError, LocPart};
 
 /// Attempts allowed beyond one per reported problem: the budget for repairs that are not
 /// reported (missing fields of placeholder structs, placeholders that cannot be built).
@@ -1976,7 +1976,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::error::HttpError;
+    use crate::response::error::HttpError;
 
     /// The `detail` of the 422 these problems make.
     fn detail(errors: Vec<InputError>) -> Value {

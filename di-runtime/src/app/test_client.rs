@@ -7,9 +7,11 @@ use http_body_util::BodyExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::{App, BuildError, Running};
-use crate::response::{Body, BoxError};
-use crate::service::AppService;
+use crate::app::builder::App;
+use crate::app::error::BuildError;
+use crate::app::running::Running;
+use crate::app::service::AppService;
+use crate::response::body::{Body, BoxError};
 
 /// Sends requests to an app in process, through exactly the code path the server uses.
 ///

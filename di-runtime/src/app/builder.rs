@@ -1,0 +1,269 @@
+//! [`App`]: the builder users start from. Routes, overrides, values given up front and
+//! settings; [`App::start`] plans every route and sets up `app` scope.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+
+use crate::app::error::BuildError;
+use crate::app::running::Running;
+use crate::contract::meta::{DepFn, Dependency};
+use crate::contract::provide::AnyValue;
+use crate::plan::node::{Overrides, Replacement};
+use crate::plan::routes::{Planned, RouteDef, plan_routes};
+use crate::response::body::Response;
+use crate::response::into::{IntoResponse, internal_error_response};
+use crate::run::app_scope::start_app_scope;
+use crate::run::config::Config;
+use crate::run::engine::Engine;
+
+/// An application: routes mapped to `#[depends]` handlers, plus overrides and settings.
+///
+/// Building does no I/O; [`App::start`] (or [`serve`](App::serve), [`bind`](App::bind),
+/// [`TestClient::start`](crate::TestClient::start)) checks every route's dependency graph,
+/// then sets up the `app`-scoped dependencies.
+///
+/// ```
+/// use di_runtime::prelude::*;
+///
+/// #[depends]
+/// async fn hello() -> &'static str {
+///     "hello"
+/// }
+///
+/// let app = App::new().get("/", hello);
+/// # let _ = app;
+/// ```
+#[must_use]
+pub struct App {
+    routes: Vec<RouteDef>,
+    overrides: Overrides,
+    values: HashMap<TypeId, AnyValue>,
+    config: Config,
+    /// When the app itself is used as a `tower::Service`: started on the first `poll_ready`.
+    pub(crate) serving: Serving,
+}
+
+/// The state of an [`App`] used directly as a `tower::Service`.
+#[derive(Default)]
+pub(crate) enum Serving {
+    #[default]
+    Idle,
+    Starting(futures_util::future::BoxFuture<'static, Result<Running, BuildError>>),
+    Ready(Running),
+    Failed(BuildError),
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+macro_rules! method_routes {
+    ($($(#[$doc:meta])* $name:ident => $method:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<F, H>(self, path: &str, handler: F) -> Self
+        where
+            F: DepFn<H>,
+            H: Dependency,
+            H::Output: IntoResponse,
+        {
+            self.route(Method::$method, path, handler)
+        }
+    )*};
+}
+
+impl App {
+    /// An app with no routes.
+    pub fn new() -> Self {
+        Self {
+            routes: Vec::new(),
+            overrides: HashMap::new(),
+            values: HashMap::new(),
+            config: Config::default(),
+            serving: Serving::Idle,
+        }
+    }
+
+    /// Routes `method` requests for `path` to `handler`. Paths use `{name}` parameters and a
+    /// final `{*rest}` catch-all, as in `/notes/{id}`. Invalid or conflicting paths are
+    /// reported by [`App::start`].
+    pub fn route<F, H>(mut self, method: Method, path: &str, handler: F) -> Self
+    where
+        F: DepFn<H>,
+        H: Dependency,
+        H::Output: IntoResponse,
+    {
+        let _ = handler;
+        self.routes.push(RouteDef {
+            method,
+            path: path.to_owned(),
+            handler: H::meta(),
+            respond: respond::<H::Output>,
+        });
+        self
+    }
+
+    method_routes! {
+        /// Routes `GET` requests for `path` to `handler`.
+        get => GET;
+        /// Routes `POST` requests for `path` to `handler`.
+        post => POST;
+        /// Routes `PUT` requests for `path` to `handler`.
+        put => PUT;
+        /// Routes `PATCH` requests for `path` to `handler`.
+        patch => PATCH;
+        /// Routes `DELETE` requests for `path` to `handler`.
+        delete => DELETE;
+    }
+
+    /// Replaces the dependency `original` with `replacement` in every route, without touching
+    /// the handlers; both must provide the same type. The replacement keeps the original's
+    /// declared scope and cache identity (as FastAPI's `dependency_overrides` does); its own
+    /// parameters are resolved and checked like any dependency's.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    ///
+    /// #[depends]
+    /// async fn user_name() -> String { "from the database".into() }
+    /// #[depends]
+    /// async fn fake_user_name() -> String { "alice".into() }
+    /// #[depends]
+    /// async fn whoami(#[dep(user_name)] name: &String) -> String { name.clone() }
+    ///
+    /// let app = App::new().get("/me", whoami).override_dep(user_name, fake_user_name);
+    /// # let _ = app;
+    /// ```
+    pub fn override_dep<FA, A, FB, B>(mut self, original: FA, replacement: FB) -> Self
+    where
+        FA: DepFn<A>,
+        FB: DepFn<B>,
+        A: Dependency,
+        B: Dependency<Output = A::Output>,
+    {
+        let _ = (original, replacement);
+        self.overrides
+            .insert(TypeId::of::<A>(), Replacement::Dep(B::meta()));
+        self.values.remove(&TypeId::of::<A>());
+        self
+    }
+
+    /// Gives the value of the dependency `dep` up front, for every route: `dep` does not run,
+    /// and its users receive `value` as an `app`-scoped value. For settings that `main`
+    /// computes (a database path from the command line), and for tests.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Settings { db: String }
+    ///
+    /// #[depends(scope = "app")]
+    /// async fn settings() -> Settings { Settings { db: "sqlite::memory:".into() } }
+    ///
+    /// #[depends]
+    /// async fn where_is_the_db(#[dep(settings)] s: &Settings) -> String { s.db.clone() }
+    ///
+    /// let db = std::env::args().nth(1).unwrap_or_else(|| "notes.db".into());
+    /// let app = App::new().get("/db", where_is_the_db).provide(settings, Settings { db });
+    /// # let _ = app;
+    /// ```
+    pub fn provide<F, D>(mut self, dep: F, value: D::Output) -> Self
+    where
+        F: DepFn<D>,
+        D: Dependency,
+        D::Output: Sync,
+    {
+        let _ = dep;
+        self.overrides.insert(TypeId::of::<D>(), Replacement::Value);
+        self.values.insert(TypeId::of::<D>(), Box::new(value));
+        self
+    }
+
+    /// The largest request body read for `Json`/`Bytes` inputs (default 2 MiB); a larger one
+    /// gets 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+
+    /// How long one teardown may run before it is abandoned and logged (default 30 s).
+    pub fn teardown_timeout(mut self, limit: Duration) -> Self {
+        self.config.teardown_timeout = limit;
+        self
+    }
+
+    /// How long setup plus handler may take (default: no limit). Past it the client gets 503
+    /// and teardowns see [`Outcome::Cancelled`](crate::Outcome::Cancelled) with [`CancelReason::Timeout`](crate::CancelReason::Timeout).
+    pub fn request_timeout(mut self, limit: Duration) -> Self {
+        self.config.request_timeout = Some(limit);
+        self
+    }
+
+    /// How long graceful shutdown waits for in-flight requests and bodies before it cuts the
+    /// remaining bodies (their teardowns see `Cancelled(Shutdown)`); default 30 s.
+    pub fn shutdown_grace(mut self, limit: Duration) -> Self {
+        self.config.shutdown_grace = limit;
+        self
+    }
+
+    /// How many background tasks (`request`-scope teardowns with their `BackgroundTasks`, and
+    /// the teardowns of abandoned requests) run at once (default 1024). Past the bound, new
+    /// ones wait in line, first come, first served, holding only their values. `handler`-scope
+    /// teardowns run in the request's own task and never wait here. Nothing is ever dropped:
+    /// every teardown still runs exactly once.
+    pub fn max_background_teardowns(mut self, limit: usize) -> Self {
+        self.config.max_background = limit.max(1);
+        self
+    }
+
+    /// Checks every route: paths, cycles, the scope rule, conflicting borrows. Returns every
+    /// problem at once.
+    pub fn check(&self) -> Result<(), BuildError> {
+        self.plan().map(|_| ())
+    }
+
+    fn plan(&self) -> Result<Planned, BuildError> {
+        plan_routes(&self.routes, &self.overrides).map_err(|problems| BuildError { problems })
+    }
+
+    /// Checks the app, then sets up its `app`-scoped dependencies in dependency order. If one
+    /// fails, those already set up are torn down (in reverse order) and the error says which.
+    pub async fn start(self) -> Result<Running, BuildError> {
+        let Planned { routes, app_nodes } = self.plan()?;
+        let engine = Arc::new(Engine::new(routes, app_nodes.len(), self.config));
+        match start_app_scope(&engine, &app_nodes, self.values).await {
+            Ok(app_scope) => Ok(Running { engine, app_scope }),
+            Err(problem) => Err(BuildError {
+                problems: vec![problem],
+            }),
+        }
+    }
+
+    /// Takes the definition out of `self`, leaving an empty app (for the `tower::Service`
+    /// impl, which starts the app on its first `poll_ready`).
+    pub(crate) fn take(&mut self) -> App {
+        App {
+            routes: std::mem::take(&mut self.routes),
+            overrides: std::mem::take(&mut self.overrides),
+            values: std::mem::take(&mut self.values),
+            config: self.config.clone(),
+            serving: Serving::Idle,
+        }
+    }
+}
+
+fn respond<T: IntoResponse + 'static>(value: AnyValue) -> Response {
+    match value.downcast::<T>() {
+        Ok(value) => value.into_response(),
+        Err(_) => {
+            tracing::error!(target: "di", "a handler produced a value of an unexpected type");
+            internal_error_response()
+        }
+    }
+}

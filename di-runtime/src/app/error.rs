@@ -1,0 +1,69 @@
+//! Why an app could not start ([`BuildError`]) or serve ([`ServeError`]).
+
+use std::fmt;
+
+/// Why an app could not be built or started: every problem found, each naming the route and,
+/// for graph problems, the chain of functions.
+#[derive(Clone, Debug)]
+pub struct BuildError {
+    pub(crate) problems: Vec<String>,
+}
+
+impl BuildError {
+    /// Each problem, one sentence each.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the app cannot start:")?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Why serving failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The app could not be built or started.
+    Build(BuildError),
+    /// The address could not be bound.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Build(e) => e.fmt(f),
+            ServeError::Io(e) => write!(f, "could not listen: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Build(e) => Some(e),
+            ServeError::Io(e) => Some(e),
+        }
+    }
+}
+
+impl From<BuildError> for ServeError {
+    fn from(e: BuildError) -> Self {
+        ServeError::Build(e)
+    }
+}
+
+impl From<std::io::Error> for ServeError {
+    fn from(e: std::io::Error) -> Self {
+        ServeError::Io(e)
+    }
+}

@@ -1,0 +1,61 @@
+//! [`Running`]: a started app, its counters, and its shutdown.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::app::service::AppService;
+use crate::contract::outcome::Outcome;
+use crate::run::app_scope::{AppTeardowns, stop_app_scope};
+use crate::run::engine::Engine;
+
+/// A started app: its `app`-scoped dependencies are set up and it can serve requests.
+pub struct Running {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) app_scope: AppTeardowns,
+}
+
+impl Running {
+    /// The app as a [`tower_service::Service`] (cheap to clone).
+    pub fn service(&self) -> AppService {
+        AppService {
+            engine: self.engine.clone(),
+        }
+    }
+
+    /// How many teardowns have failed, timed out or panicked so far. A `request`-scope
+    /// teardown failure cannot change a response that was already sent, so it is logged and
+    /// counted here.
+    pub fn teardown_failures(&self) -> u64 {
+        self.engine.stats.teardown_failures()
+    }
+
+    /// How many [`BackgroundTasks`](crate::BackgroundTasks) have panicked or run past their
+    /// deadline so far (each is logged).
+    pub fn background_task_failures(&self) -> u64 {
+        self.engine.stats.background_failures()
+    }
+
+    /// How many background teardowns are running now.
+    pub fn teardowns_in_flight(&self) -> usize {
+        self.engine.background_in_flight()
+    }
+
+    /// Waits until no background teardown is running.
+    pub async fn settle(&self) {
+        self.engine.settle().await;
+    }
+
+    /// Stops the app: waits for background teardowns (each bounded by the teardown timeout),
+    /// then tears down `app`-scoped dependencies in reverse order with [`Outcome::Stopped`](crate::Outcome::Stopped).
+    pub async fn shutdown(self) {
+        self.engine.hard_stop.cancel();
+        self.settle().await;
+        stop_app_scope(&self.engine, self.app_scope, Outcome::Stopped).await;
+    }
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,20 @@
+//! The contract: what `#[depends]` expands against and what users name in signatures.
+//!
+//! - [`meta`]: a dependency's static description (`Dependency`, `DepMeta`, `Param`) and
+//!   [`Args`](meta::Args), through which a started function takes its arguments;
+//! - [`scope`], [`outcome`]: how long a value lives and how its request ended;
+//! - [`provide`]: the `Yield` handshake of generator dependencies;
+//! - [`slot`]: where values live during a request and at app scope, and the `Held`/`HeldMut`
+//!   handles that borrow them;
+//! - [`request`], [`background`]: the request head inputs are extracted from, the
+//!   `FromRequest` traits, and the `BackgroundTasks` list.
+//!
+//! Uses only the response layer below it (an outcome carries an `HttpError`).
+
+pub(crate) mod background;
+pub(crate) mod meta;
+pub(crate) mod outcome;
+pub(crate) mod provide;
+pub(crate) mod request;
+pub(crate) mod scope;
+pub(crate) mod slot;

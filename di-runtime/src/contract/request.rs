@@ -1,0 +1,78 @@
+//! What inputs are extracted from and the traits that extract them: [`RequestHead`],
+//! [`FromRequest`], [`FromRequestRef`]. The implementations live in [`crate::input`].
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
+
+use crate::contract::background::BackgroundTasks;
+use crate::response::error::InputError;
+
+/// The parts of a request that inputs are extracted from: method, URI, headers, the route's
+/// path parameters and, when a parameter needs it, the whole body.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub(crate) parts: http::request::Parts,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) body: Bytes,
+    pub(crate) background: BackgroundTasks,
+}
+
+impl RequestHead {
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.parts.method
+    }
+
+    /// The request URI.
+    pub fn uri(&self) -> &Uri {
+        &self.parts.uri
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    /// The value of the path parameter `name` (`{id}` in `/notes/{id}`), percent-decoded.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The request body; empty unless a parameter of the route reads the body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+/// A request input taken by value: `Path<T>`, `Query<T>`, `Json<T>`, `Bytes`, `Method`, ...
+///
+/// All inputs of a route are extracted before any dependency is set up; every problem is
+/// collected into one 422 response, so a bad request never opens a transaction.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a request input",
+    label = "not a request input, and not marked `#[dep(...)]`",
+    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Bytes`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
+    note = "to inject the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: T`"
+)]
+pub trait FromRequest: Sized + Send + 'static {
+    /// Whether this input needs the request body to be read first.
+    const NEEDS_BODY: bool = false;
+
+    /// Extracts the input, or describes every problem with it.
+    fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>>;
+}
+
+/// A request input taken by reference: `&HeaderMap`, `&Method`, `&Uri`, `&RequestHead`.
+#[diagnostic::on_unimplemented(
+    message = "`&{Self}` is not a request input",
+    label = "not a request input, and not marked `#[dep(...)]`",
+    note = "inputs taken by reference are `&Method`, `&Uri`, `&HeaderMap` and `&RequestHead`",
+    note = "to borrow the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: &T`"
+)]
+pub trait FromRequestRef: Send + Sync + 'static {
+    /// Borrows the input from the request head.
+    fn from_request_ref(head: &RequestHead) -> &Self;
+}

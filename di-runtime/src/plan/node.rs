@@ -1,0 +1,54 @@
+//! What the plan is made of: a [`Node`] per function to call, a route's [`Plan`], and the
+//! replacements overrides put in place.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::contract::meta::{ArgSource, DepMeta, ExtractFn};
+use crate::contract::scope::Scope;
+
+/// One function to call during a request (or at app start), with where its arguments are.
+#[derive(Debug)]
+pub(crate) struct Node {
+    /// The function that runs (the replacement, when the dependency is overridden).
+    pub(crate) meta: &'static DepMeta,
+    pub(crate) scope: Scope,
+    pub(crate) slot: usize,
+    pub(crate) args: Vec<ArgSource>,
+    /// The value was given to `App::provide`: nothing runs.
+    pub(crate) preset: bool,
+    /// `max_concurrency`: the places shared by every instance of the dependency in the app.
+    pub(crate) limit: Option<Arc<Semaphore>>,
+}
+
+/// What a route does on each request.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Dependencies in setup order; the handler is last.
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) slots: usize,
+    pub(crate) inputs: Vec<ExtractFn>,
+    pub(crate) needs_body: bool,
+}
+
+/// The `app`-scoped dependencies of all routes, in setup order.
+#[derive(Debug, Default)]
+pub(crate) struct AppPlan {
+    pub(crate) nodes: Vec<Node>,
+    /// Where each dependency's node is.
+    pub(crate) index: HashMap<TypeId, usize>,
+}
+
+/// What replaces a dependency in every route.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Replacement {
+    /// Another `#[depends]` function (`App::override_dep`).
+    Dep(&'static DepMeta),
+    /// A value given up front (`App::provide`): an `app`-scoped constant.
+    Value,
+}
+
+pub(crate) type Overrides = HashMap<TypeId, Replacement>;

@@ -1,0 +1,158 @@
+//! The route table: each route's handler and [`Plan`], built once at start, and the lookup a
+//! request makes (404, 405 with `Allow`, `HEAD` served by `GET`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+
+use crate::contract::meta::DepMeta;
+use crate::contract::provide::AnyValue;
+use crate::plan::builder::GraphBuilder;
+use crate::plan::node::{Node, Overrides, Plan};
+use crate::response::body::Response;
+use crate::response::error::HttpError;
+use crate::response::into::IntoResponse;
+
+/// A route as registered on the app, before it is planned.
+pub(crate) struct RouteDef {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) handler: &'static DepMeta,
+    /// Turns the handler's value into a response.
+    pub(crate) respond: fn(AnyValue) -> Response,
+}
+
+/// A route's handler and plan.
+pub(crate) struct Route {
+    pub(crate) name: &'static str,
+    pub(crate) plan: Plan,
+    pub(crate) respond: fn(AnyValue) -> Response,
+}
+
+/// Every route of an app, by path and method.
+pub(crate) struct RouteTable {
+    router: matchit::Router<usize>,
+    /// The routes of each path, by method.
+    entries: Vec<Vec<(Method, Arc<Route>)>>,
+}
+
+/// The planned app: its routes and its `app`-scoped dependencies in setup order.
+pub(crate) struct Planned {
+    pub(crate) routes: RouteTable,
+    pub(crate) app_nodes: Vec<Node>,
+}
+
+/// Plans every route; returns every problem found, each naming its route.
+pub(crate) fn plan_routes(
+    defs: &[RouteDef],
+    overrides: &Overrides,
+) -> Result<Planned, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut builder = GraphBuilder::new(overrides);
+    let mut router = matchit::Router::new();
+    let mut entries: Vec<Vec<(Method, Arc<Route>)>> = Vec::new();
+    let mut by_path: HashMap<&str, usize> = HashMap::new();
+    for def in defs {
+        let what = format!("route {} {}", def.method, def.path);
+        let plan = match builder.plan_route(def.handler) {
+            Ok(plan) => plan,
+            Err(errors) => {
+                problems.extend(errors.into_iter().map(|e| format!("{what}: {e}")));
+                continue;
+            }
+        };
+        let index = match by_path.get(def.path.as_str()) {
+            Some(index) => *index,
+            None => {
+                if let Err(error) = router.insert(def.path.clone(), entries.len()) {
+                    problems.push(format!("{what}: invalid path: {error}"));
+                    continue;
+                }
+                by_path.insert(&def.path, entries.len());
+                entries.push(Vec::new());
+                entries.len() - 1
+            }
+        };
+        if entries[index].iter().any(|(m, _)| *m == def.method) {
+            problems.push(format!("{what}: registered twice"));
+            continue;
+        }
+        let route = Route {
+            name: def.handler.name,
+            plan,
+            respond: def.respond,
+        };
+        entries[index].push((def.method.clone(), Arc::new(route)));
+    }
+    if problems.is_empty() {
+        Ok(Planned {
+            routes: RouteTable { router, entries },
+            app_nodes: builder.app.nodes,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+impl RouteTable {
+    /// Finds the route for a request and its percent-decoded path parameters.
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Result<Routed, Miss> {
+        let Ok(found) = self.router.at(path) else {
+            return Err(Miss::NotFound);
+        };
+        let methods = &self.entries[*found.value];
+        // `HEAD` is served by the `GET` route unless one is registered (hyper sends no body).
+        let found_route = methods.iter().find(|(m, _)| m == method).or_else(|| {
+            (*method == Method::HEAD)
+                .then(|| methods.iter().find(|(m, _)| *m == Method::GET))
+                .flatten()
+        });
+        let Some((_, route)) = found_route else {
+            let allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+            return Err(Miss::MethodNotAllowed(allow.join(", ")));
+        };
+        let params = found
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let decoded = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                (k.to_owned(), decoded.into_owned())
+            })
+            .collect();
+        Ok(Routed {
+            route: route.clone(),
+            params,
+        })
+    }
+}
+
+/// A request's route and path parameters.
+pub(crate) struct Routed {
+    pub(crate) route: Arc<Route>,
+    pub(crate) params: Vec<(String, String)>,
+}
+
+/// Why no route matched.
+pub(crate) enum Miss {
+    NotFound,
+    /// The path exists for these methods (the `Allow` header).
+    MethodNotAllowed(String),
+}
+
+impl IntoResponse for Miss {
+    fn into_response(self) -> Response {
+        match self {
+            Miss::NotFound => HttpError::new(StatusCode::NOT_FOUND, "Not Found").into_response(),
+            Miss::MethodNotAllowed(allow) => {
+                let mut response =
+                    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                        .into_response();
+                if let Ok(value) = http::HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(http::header::ALLOW, value);
+                }
+                response
+            }
+        }
+    }
+}

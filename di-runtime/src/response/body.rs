@@ -1,0 +1,94 @@
+//! The response [`Body`]: full, empty or streamed, one boxed type.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+
+/// A boxed error, as carried by bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The response type handlers produce: an [`http::Response`] with a [`Body`].
+pub type Response<B = Body> = http::Response<B>;
+
+/// A response body: full, empty or streamed.
+pub struct Body(UnsyncBoxBody<Bytes, BoxError>);
+
+impl Body {
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self::new(http_body_util::Empty::new())
+    }
+
+    /// Wraps any [`http_body::Body`] of [`Bytes`].
+    pub fn new<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self(body.map_err(Into::into).boxed_unsync())
+    }
+
+    /// A body that sends each item of `stream` as one frame, in order, and fails the response
+    /// (the connection is cut) at the first `Err`.
+    pub fn from_stream<S, D, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<D, E>> + Send + 'static,
+        D: Into<Bytes>,
+        E: Into<BoxError> + 'static,
+    {
+        let frames = stream
+            .map_ok(|data| Frame::data(data.into()))
+            .map_err(Into::into);
+        Self::new(http_body_util::StreamBody::new(frames))
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body")
+            .field("size_hint", &http_body::Body::size_hint(&self.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+macro_rules! body_from {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for Body {
+            fn from(value: $ty) -> Self {
+                Self::new(http_body_util::Full::new(Bytes::from(value)))
+            }
+        }
+    )*};
+}
+body_from!(Bytes, String, &'static str, Vec<u8>, &'static [u8]);

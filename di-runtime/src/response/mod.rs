@@ -1,0 +1,13 @@
+//! The response side, at the bottom of the crate: the [`Body`](body::Body) type,
+//! [`IntoResponse`](into::IntoResponse), [`StreamBody`](stream::StreamBody), and the errors that
+//! become responses ([`HttpError`](error::HttpError), [`InputError`](error::InputError)).
+//!
+//! It uses no other module of the crate; every other layer may use it (an [`Outcome`] carries
+//! an `HttpError`, a handler's value becomes a response).
+//!
+//! [`Outcome`]: crate::contract::outcome::Outcome
+
+pub(crate) mod body;
+pub(crate) mod error;
+pub(crate) mod into;
+pub(crate) mod stream;

@@ -1,0 +1,25 @@
+//! The settings a running app reads on every request.
+
+use std::time::Duration;
+
+/// Settings of an app; set through the `App` builder.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) body_limit: usize,
+    pub(crate) teardown_timeout: Duration,
+    pub(crate) request_timeout: Option<Duration>,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) max_background: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            body_limit: 2 * 1024 * 1024,
+            teardown_timeout: Duration::from_secs(30),
+            request_timeout: None,
+            shutdown_grace: Duration::from_secs(30),
+            max_background: 1024,
+        }
+    }
+}

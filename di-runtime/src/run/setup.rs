@@ -1,0 +1,153 @@
+//! Setup: handing a function its arguments, and running it to its value (a plain function)
+//! or up to its `provide` (a generator).
+
+use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use futures_util::FutureExt;
+
+use crate::contract::meta::{Args, StartedKind};
+use crate::contract::outcome::Outcome;
+use crate::contract::provide::{AnyValue, YieldHandle};
+use crate::contract::request::RequestHead;
+use crate::contract::slot::{AppSlots, Slot};
+use crate::panic::{Panic, catch};
+use crate::plan::node::Node;
+use crate::response::body::Response;
+use crate::response::error::HttpError;
+use crate::response::into::{IntoResponse, internal_error_response};
+use crate::run::teardown::{Suspended, ms};
+
+/// A completed setup.
+pub(crate) enum SetupDone {
+    /// A plain function's value.
+    Value(AnyValue),
+    /// A generator's provided value, and the generator waiting for its teardown.
+    Provided(AnyValue, Suspended),
+}
+
+/// How a request ended before its handler produced a response: what teardowns see, and what
+/// the client gets.
+pub(crate) type Failure = (Outcome, Response);
+
+/// The failure of `dependency`'s setup with `error`, which becomes the response.
+pub(crate) fn setup_failed(dependency: &'static str, error: HttpError) -> Failure {
+    let response = error.clone().into_response();
+    (Outcome::SetupFailed { dependency, error }, response)
+}
+
+/// A panic somewhere before the handler returned: a logged generic 500.
+pub(crate) fn panicked() -> Failure {
+    (Outcome::Panicked, internal_error_response())
+}
+
+/// A broken internal invariant: logged, a generic 500 for the client.
+pub(crate) fn internal(message: String) -> HttpError {
+    tracing::error!(target: "di", "{message}");
+    HttpError::internal()
+}
+
+/// Hands `node` its arguments and starts its function (up to its first `.await`, which the
+/// caller drives); a broken invariant is a logged generic 500.
+pub(crate) fn start_function(
+    node: &Node,
+    slots: &mut [Slot],
+    app: &AppSlots,
+    inputs: &mut [Option<AnyValue>],
+    head: &Arc<RequestHead>,
+) -> Result<(StartedKind, Option<YieldHandle>), HttpError> {
+    let mut args = Args {
+        name: node.meta.name,
+        sources: &node.args,
+        slots,
+        app,
+        inputs,
+        head,
+        yield_handle: None,
+    };
+    match (node.meta.run)(&mut args) {
+        Ok(started) => Ok((started.0, args.yield_handle.take())),
+        Err(error) => Err(internal(format!(
+            "could not start `{}`: {error}",
+            node.meta.name
+        ))),
+    }
+}
+
+/// Runs a started function to its value, or a generator up to its `provide`; logs the setup.
+pub(crate) async fn run_setup(
+    node: &Node,
+    started: StartedKind,
+    handle: Option<YieldHandle>,
+) -> Result<SetupDone, Failure> {
+    let started_at = Instant::now();
+    let result = setup(node, started, handle).await;
+    let elapsed_ms = ms(started_at.elapsed());
+    let (dependency, scope) = (node.meta.name, node.scope);
+    match &result {
+        Ok(_) => tracing::debug!(target: "di", dependency, %scope, elapsed_ms, "setup"),
+        Err((outcome, _)) => {
+            tracing::debug!(target: "di", dependency, %scope, %outcome, elapsed_ms, "setup failed");
+        }
+    }
+    result
+}
+
+async fn setup(
+    node: &Node,
+    started: StartedKind,
+    handle: Option<YieldHandle>,
+) -> Result<SetupDone, Failure> {
+    let name = node.meta.name;
+    let panicked = |panic: Panic| {
+        tracing::error!(target: "di", dependency = name, %panic, "setup panicked");
+        panicked()
+    };
+    match started {
+        StartedKind::Plain(future) => match catch(future).await {
+            Ok(Ok(value)) => Ok(SetupDone::Value(value)),
+            Ok(Err(error)) => Err(setup_failed(name, error)),
+            Err(panic) => Err(panicked(panic)),
+        },
+        StartedKind::Generator(future) => {
+            let Some(YieldHandle { mut provided, back }) = handle else {
+                let error = internal(format!("`{name}` has no `Yield` handle"));
+                return Err(setup_failed(name, error));
+            };
+            let mut future = AssertUnwindSafe(future).catch_unwind();
+            let first = poll_fn(|cx| {
+                if let Poll::Ready(done) = Pin::new(&mut future).poll(cx) {
+                    return Poll::Ready(Err(done));
+                }
+                match Pin::new(&mut provided).poll(cx) {
+                    Poll::Ready(Ok(value)) => Poll::Ready(Ok(value)),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            match first {
+                Ok(value) => Ok(SetupDone::Provided(
+                    value,
+                    Suspended {
+                        name,
+                        scope: node.scope,
+                        slot: node.slot,
+                        future,
+                        back,
+                        place: None,
+                    },
+                )),
+                Err(Ok(Ok(()))) => {
+                    let error = internal(format!("`{name}` returned without calling `provide`"));
+                    Err(setup_failed(name, error))
+                }
+                Err(Ok(Err(error))) => Err(setup_failed(name, error)),
+                Err(Err(payload)) => Err(panicked(Panic::from_payload(&*payload))),
+            }
+        }
+    }
+}
