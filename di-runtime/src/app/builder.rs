@@ -212,13 +212,25 @@ impl App {
         self
     }
 
-    /// How many background tasks (`request`-scope teardowns with their `BackgroundTasks`, and
-    /// the teardowns of abandoned requests) run at once (default 1024). Past the bound, new
-    /// ones wait in line, first come, first served, holding only their values. `handler`-scope
-    /// teardowns run in the request's own task and never wait here. Nothing is ever dropped:
-    /// every teardown still runs exactly once.
+    /// How many requests may owe `request`-scope teardowns at once (default 1024): the bound
+    /// covers every value that waits for such a teardown, from its setup until its teardown
+    /// has ended. A request whose route has `request`-scoped generators takes a background
+    /// place before anything is set up; past the bound it waits (up to
+    /// [`max_concurrency_wait`](App::max_concurrency_wait), then 503 with `Retry-After`),
+    /// holding nothing. Requests with only `BackgroundTasks` wait for a place after their
+    /// body, holding only their tasks. `handler`-scope teardowns run in the request's own task
+    /// and never wait here. Nothing is ever dropped: every teardown still runs exactly once.
     pub fn max_background_teardowns(mut self, limit: usize) -> Self {
         self.config.max_background = limit.max(1);
+        self
+    }
+
+    /// How long a request waits for a place before it gets 503 with `Retry-After` (default
+    /// 30 s): a place of a `max_concurrency` dependency, or a background place for its
+    /// `request`-scope teardowns (see [`max_background_teardowns`](App::max_background_teardowns)).
+    /// A request waits before any of its dependencies is set up.
+    pub fn max_concurrency_wait(mut self, limit: Duration) -> Self {
+        self.config.place_wait = limit;
         self
     }
 

@@ -10,7 +10,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::app::builder::App;
 use crate::app::error::ServeError;
@@ -127,6 +127,8 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let service = HyperService(running.service());
+    // Every connection task, so that none outlives the shutdown (and with it `app` scope).
+    let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -134,7 +136,7 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
                     let _ = stream.set_nodelay(true);
                     let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
                     let connection = graceful.watch(connection.into_owned());
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         if let Err(error) = connection.await {
                             tracing::debug!(target: "di", %error, "connection ended with an error");
                         }
@@ -146,17 +148,22 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = &mut stop => break,
         }
     }
     drop(listener);
     let grace = running.engine.config.shutdown_grace;
-    let connections = graceful.shutdown();
-    tokio::pin!(connections);
-    if tokio::time::timeout(grace, &mut connections).await.is_err() {
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
+    if tokio::time::timeout(grace, &mut drained).await.is_err() {
         tracing::warn!(target: "di", grace_ms = grace.as_millis() as u64, "grace period over; cutting remaining responses");
         running.engine.hard_stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut connections).await;
+        // Streaming bodies see the stop at their next poll; give them a moment to end.
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut drained).await;
     }
+    // What is still running (a handler that never returns) is dropped now: its teardowns are
+    // handed off with `Cancelled(Shutdown)` and drained below, before `app` teardown.
+    connections.shutdown().await;
     running.shutdown().await;
 }

@@ -8,6 +8,8 @@ use crate::contract::meta::{Access, ArgSource};
 /// One parameter's borrow of a value.
 pub(crate) struct Borrow {
     pub(crate) slot: ArgSource,
+    /// The dependency whose value is borrowed.
+    pub(crate) of: &'static str,
     /// The borrowing function: its name and a number unique in the route.
     pub(crate) by: &'static str,
     pub(crate) by_id: usize,
@@ -20,7 +22,8 @@ pub(crate) struct Borrow {
 pub(crate) enum Role {
     /// Only while it runs, during setup (before the handler).
     Plain,
-    /// From its setup to its teardown.
+    /// From its setup to its teardown (also a plain function that takes `Held`/`HeldMut`: it
+    /// may keep the guard in its value).
     Generator,
     /// While the handler runs (and, for `Held`/`HeldMut`, while the body streams): after every
     /// other setup.
@@ -70,9 +73,19 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
             .iter()
             .find(|b| !b.access.is_exclusive() && overlaps(b));
         if let Some(other) = conflict {
+            let kept = [first, other]
+                .into_iter()
+                .find(|b| b.role == Role::Generator && b.access.is_held());
+            let why = match kept {
+                Some(b) => format!(
+                    " (`{}` takes it as `Held`/`HeldMut` and may keep it in its value, so it holds it until the request ends)",
+                    b.by
+                ),
+                None => String::new(),
+            };
             errors.push(format!(
-                "`{}` borrows a value mutably (`&mut`) while `{}` also borrows it; only one of them can hold it at a time",
-                first.by, other.by
+                "`{}` borrows a value mutably (`&mut`) while `{}` also borrows it; only one of them can hold it at a time; the value is `{}`'s{why}",
+                first.by, other.by, first.of
             ));
         }
     }

@@ -10,14 +10,14 @@ use tokio::sync::Semaphore;
 use crate::contract::meta::{Access, ArgSource, DepMeta, ExtractFn, ParamKind};
 use crate::contract::scope::Scope;
 use crate::plan::borrows::{Borrow, Role, check_borrows};
-use crate::plan::node::{AppPlan, Node, Overrides, Plan, Replacement};
+use crate::plan::node::{AppPlan, Limit, Node, Overrides, Plan, Replacement};
 
 /// Builds the plan of every route, sharing one [`AppPlan`].
 pub(crate) struct GraphBuilder<'a> {
     overrides: &'a Overrides,
     pub(crate) app: AppPlan,
     scopes: HashMap<TypeId, Scope>,
-    limits: HashMap<TypeId, Arc<Semaphore>>,
+    limits: HashMap<TypeId, Limit>,
 }
 
 /// A use of a dependency on the path from the handler.
@@ -57,13 +57,17 @@ impl<'a> GraphBuilder<'a> {
 
     /// The places of a dependency declared `max_concurrency = N` (an override keeps the
     /// declaration's limit, as in FastAPI), one semaphore for the whole app.
-    fn limit(&mut self, declared: &'static DepMeta) -> Option<Arc<Semaphore>> {
+    fn limit(&mut self, declared: &'static DepMeta) -> Option<Limit> {
         let limit = declared.max_concurrency?;
-        let places = self
+        let rank = self.limits.len();
+        let entry = self
             .limits
             .entry((declared.type_id)())
-            .or_insert_with(|| Arc::new(Semaphore::new(limit)));
-        Some(places.clone())
+            .or_insert_with(|| Limit {
+                rank,
+                places: Arc::new(Semaphore::new(limit)),
+            });
+        Some(entry.clone())
     }
 
     fn is_value(&self, meta: &'static DepMeta) -> bool {
@@ -174,12 +178,22 @@ impl<'a> GraphBuilder<'a> {
             limit,
         });
         check_borrows(&state.borrows, &mut errors);
+        let mut limited: Vec<usize> = (0..state.nodes.len())
+            .filter(|i| state.nodes[*i].limit.is_some())
+            .collect();
+        limited.sort_by_key(|i| state.nodes[*i].limit.as_ref().map(|l| l.rank));
+        let request_teardowns = state
+            .nodes
+            .iter()
+            .any(|n| n.meta.generator && n.scope == Scope::Request);
         if errors.is_empty() {
             Ok(Plan {
                 slots: state.nodes.len(),
                 nodes: state.nodes,
                 inputs: state.inputs,
                 needs_body: state.needs_body,
+                limited,
+                request_teardowns,
             })
         } else {
             Err(errors)
@@ -323,8 +337,16 @@ impl Walk<'_, '_> {
                     let source = self.dep(dep, dep_scope, fresh, state);
                     self.visiting.pop();
                     self.path.pop();
+                    // A plain function that takes `Held`/`HeldMut` may keep the guard in its
+                    // value: its borrow lasts as long as that value, like a generator's.
+                    let role = if role == Role::Plain && access.is_held() {
+                        Role::Generator
+                    } else {
+                        role
+                    };
                     state.borrows.push(Borrow {
                         slot: source,
+                        of: dep.name,
                         by: declared.name,
                         by_id,
                         access,

@@ -21,7 +21,17 @@ pub(crate) struct Node {
     /// The value was given to `App::provide`: nothing runs.
     pub(crate) preset: bool,
     /// `max_concurrency`: the places shared by every instance of the dependency in the app.
-    pub(crate) limit: Option<Arc<Semaphore>>,
+    pub(crate) limit: Option<Limit>,
+}
+
+/// The `max_concurrency` places of one dependency, shared by the whole app.
+#[derive(Clone, Debug)]
+pub(crate) struct Limit {
+    /// Its rank in one order over every limit of the app: a request takes its places in this
+    /// order, all before its first setup, so two routes that use the same limited
+    /// dependencies in opposite orders cannot deadlock.
+    pub(crate) rank: usize,
+    pub(crate) places: Arc<Semaphore>,
 }
 
 /// What a route does on each request.
@@ -32,6 +42,11 @@ pub(crate) struct Plan {
     pub(crate) slots: usize,
     pub(crate) inputs: Vec<ExtractFn>,
     pub(crate) needs_body: bool,
+    /// The nodes with a `max_concurrency` limit, in the app's order of limits.
+    pub(crate) limited: Vec<usize>,
+    /// Whether a request owes `request`-scope teardowns (it then takes a background place
+    /// before its first setup).
+    pub(crate) request_teardowns: bool,
 }
 
 /// The `app`-scoped dependencies of all routes, in setup order.

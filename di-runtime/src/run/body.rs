@@ -17,6 +17,7 @@ use crate::panic::catch_call;
 use crate::response::body::{Body, BoxError};
 use crate::run::background::run_tasks;
 use crate::run::engine::Engine;
+use crate::run::places::Places;
 use crate::run::teardown::{Suspended, run_stack};
 
 /// Wraps a response body whose request still owes `request`-scope teardowns.
@@ -37,14 +38,17 @@ pub(crate) struct TrackedBody {
 }
 
 /// What runs once the body has been sent or dropped.
-struct AfterBody {
+pub(crate) struct AfterBody {
     /// `BackgroundTasks` to run first, if the response was sent in full.
-    tasks: Vec<BoxFuture<'static, ()>>,
-    stack: Vec<(Suspended, Slot)>,
+    pub(crate) tasks: Vec<BoxFuture<'static, ()>>,
+    pub(crate) stack: Vec<(Suspended, Slot)>,
     /// Set when the handler phase already failed: that is what the teardowns see.
-    decided: Option<Outcome>,
-    engine: Arc<Engine>,
-    span: tracing::Span,
+    pub(crate) decided: Option<Outcome>,
+    /// Places held until the teardowns have ended (the background place the request took
+    /// for them, `max_concurrency` places of plain dependencies).
+    pub(crate) places: Places,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) span: tracing::Span,
 }
 
 impl TrackedBody {
@@ -52,10 +56,7 @@ impl TrackedBody {
         body: Body,
         parts: &http::response::Parts,
         method: &Method,
-        tasks: Vec<BoxFuture<'static, ()>>,
-        stack: Vec<(Suspended, Slot)>,
-        decided: Option<Outcome>,
-        engine: Arc<Engine>,
+        after: AfterBody,
     ) -> Self {
         let declared = parts
             .headers
@@ -69,13 +70,7 @@ impl TrackedBody {
             || parts.status.is_informational();
         Self {
             inner: Some(body),
-            after: Some(AfterBody {
-                tasks,
-                stack,
-                decided,
-                engine,
-                span: tracing::Span::current(),
-            }),
+            after: Some(after),
             status: parts.status,
             remaining,
             bodiless,
@@ -87,27 +82,57 @@ impl TrackedBody {
     fn finish(&mut self, ended: Outcome) {
         self.inner = None;
         self.stop = None;
-        if let Some(AfterBody {
+        let Some(AfterBody {
             tasks,
             stack,
             decided,
+            places,
             engine,
             span,
         }) = self.after.take()
-        {
-            let _span = span.entered();
-            let outcome = decided.unwrap_or(ended);
-            let task_engine = engine.clone();
-            engine.spawn_background(async move {
-                // FastAPI's order: background tasks after the body, before `request` teardown.
-                if matches!(outcome, Outcome::Success { .. }) {
-                    let failed = run_tasks(tasks, task_engine.config.teardown_timeout).await;
-                    task_engine.stats.record_background_failures(failed);
-                } else if !tasks.is_empty() {
-                    tracing::debug!(target: "di", %outcome, "background tasks skipped");
-                }
-                run_stack(&task_engine, stack, outcome).await;
-            });
+        else {
+            return;
+        };
+        let _span = span.entered();
+        let outcome = decided.unwrap_or(ended);
+        let succeeded = matches!(outcome, Outcome::Success { .. });
+        // Skipped tasks are dropped before any teardown starts: one may hold a value that a
+        // teardown takes back.
+        let tasks = if succeeded {
+            tasks
+        } else {
+            if !tasks.is_empty() {
+                tracing::debug!(target: "di", %outcome, "background tasks skipped");
+            }
+            drop(tasks);
+            Vec::new()
+        };
+        let task_engine = engine.clone();
+        let has_place = places.background.is_some();
+        let after = async move {
+            // FastAPI's order: background tasks after the body, before `request` teardown.
+            if succeeded {
+                let failed = run_tasks(tasks, task_engine.config.teardown_timeout).await;
+                task_engine.stats.record_background_failures(failed);
+            }
+            run_stack(&task_engine, stack, outcome).await;
+            drop(places);
+        };
+        if has_place {
+            engine.spawn_tracked(after);
+        } else {
+            engine.spawn_background(after);
+        }
+    }
+
+    /// How the body ended when it reached its end: a success, unless it was shorter than the
+    /// `Content-Length` it declared.
+    fn ended(&self) -> Outcome {
+        match self.remaining {
+            Some(short) if short > 0 && !self.bodiless => Outcome::BodyError {
+                message: format!("the body ended {short} bytes short of its Content-Length"),
+            },
+            _ => self.success(),
         }
     }
 
@@ -152,14 +177,14 @@ impl http_body::Body for TrackedBody {
                         .as_ref()
                         .is_none_or(|inner| inner.is_end_stream());
                 if at_end {
-                    let success = this.success();
-                    this.finish(success);
+                    let ended = this.ended();
+                    this.finish(ended);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Ok(Poll::Ready(None)) => {
-                let success = this.success();
-                this.finish(success);
+                let ended = this.ended();
+                this.finish(ended);
                 Poll::Ready(None)
             }
             Ok(Poll::Ready(Some(Err(error)))) => {
@@ -205,10 +230,10 @@ impl Drop for TrackedBody {
         // Dropped without reaching its end: the server had nothing more to send (an empty body,
         // a HEAD or 204 response), or the client went away.
         let complete = self.bodiless || self.is_end_stream() || self.remaining == Some(0);
-        let ended = if complete {
-            self.success()
-        } else {
-            Outcome::Cancelled(CancelReason::ClientGone)
+        let ended = match &self.after {
+            _ if complete => self.ended(),
+            Some(after) => Outcome::Cancelled(after.engine.cancel_reason()),
+            None => return,
         };
         self.finish(ended);
     }

@@ -10,6 +10,7 @@ pub(crate) struct Config {
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) shutdown_grace: Duration,
     pub(crate) max_background: usize,
+    pub(crate) place_wait: Duration,
 }
 
 impl Default for Config {
@@ -20,6 +21,7 @@ impl Default for Config {
             request_timeout: None,
             shutdown_grace: Duration::from_secs(30),
             max_background: 1024,
+            place_wait: Duration::from_secs(30),
         }
     }
 }

@@ -2,15 +2,19 @@
 //! counters) and the tracked background tasks that teardowns run in.
 
 use std::future::Future;
-
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::contract::outcome::CancelReason;
 use crate::contract::slot::AppSlots;
+use crate::panic::catch_call;
 use crate::plan::routes::RouteTable;
 use crate::run::config::Config;
 use crate::run::stats::Stats;
@@ -20,12 +24,37 @@ pub(crate) struct Engine {
     pub(crate) routes: RouteTable,
     pub(crate) app_slots: AppSlots,
     pub(crate) config: Config,
-    tracker: TaskTracker,
+    in_flight: Arc<InFlight>,
+    /// Background places: every `request`-scope teardown (and the value it gives back) holds
+    /// one, from before its dependency is set up until its teardown has finished.
     background: Arc<Semaphore>,
     runtime: tokio::runtime::Handle,
     /// Cancelled when the shutdown grace period is over: streaming bodies are cut.
     pub(crate) hard_stop: CancellationToken,
     pub(crate) stats: Stats,
+}
+
+/// The background tasks in flight, counted so that `settle` and shutdown can wait for none.
+///
+/// Not `tokio_util`'s `TaskTracker`: waiting on it needs `close`, and two callers closing,
+/// waiting and reopening one tracker at once can leave one of them waiting forever.
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+    /// Set when the runtime dropped a task before it finished: it is shutting down.
+    runtime_gone: AtomicBool,
+}
+
+/// One background task in flight; dropping it counts the task out.
+struct Entered(Arc<InFlight>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl Engine {
@@ -36,25 +65,31 @@ impl Engine {
             app_slots: AppSlots::new(app_values),
             background: Arc::new(Semaphore::new(config.max_background)),
             config,
-            tracker: TaskTracker::new(),
+            in_flight: Arc::default(),
             runtime: tokio::runtime::Handle::current(),
             hard_stop: CancellationToken::new(),
             stats: Stats::default(),
         }
     }
 
-    /// Runs background work (teardowns) on the app's runtime, tracked for graceful shutdown,
-    /// once one of the bounded background places is free.
-    pub(crate) fn spawn_background<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
+    /// Why an abandoned request or body is cancelled: the server is shutting down, or the
+    /// client went away.
+    pub(crate) fn cancel_reason(&self) -> CancelReason {
+        if self.hard_stop.is_cancelled() || self.in_flight.runtime_gone.load(Ordering::Acquire) {
+            CancelReason::Shutdown
+        } else {
+            CancelReason::ClientGone
+        }
+    }
+
+    /// Runs background work on the app's runtime, tracked for graceful shutdown, once one of
+    /// the bounded background places is free (for work that did not take its place up front).
+    pub(crate) fn spawn_background(&self, future: impl Future<Output = ()> + Send + 'static) {
         let place = self.background_place();
         self.spawn_tracked(async move {
             let _place = place.await;
-            future.await
-        })
+            future.await;
+        });
     }
 
     /// Waits for a free background place. The semaphore is never closed, so this only waits.
@@ -65,27 +100,115 @@ impl Engine {
         async move { places.acquire_owned().await.ok() }
     }
 
-    /// Runs `future` on the app's runtime, tracked, without taking a background place (for a
-    /// task that first waits for another one).
-    pub(crate) fn spawn_tracked<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        // Background teardowns keep the span of the request they belong to.
-        let future = tracing::Instrument::in_current_span(future);
-        self.tracker.spawn_on(future, &self.runtime)
+    /// The background places, for a request that takes one before its setup.
+    pub(crate) fn background_places(&self) -> &Arc<Semaphore> {
+        &self.background
+    }
+
+    /// Runs `future` on the app's runtime, tracked, keeping the current span.
+    ///
+    /// Never loses it: if the runtime drops the task before it finishes (the runtime is
+    /// shutting down, and tasks spawned then are dropped at once), what is left of it runs to
+    /// its end where the task is dropped, bounded by the teardown deadline.
+    pub(crate) fn spawn_tracked(&self, future: impl Future<Output = ()> + Send + 'static) {
+        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        let kept = Kept {
+            future: Some(Box::pin(tracing::Instrument::in_current_span(future))),
+            deadline: self.config.teardown_timeout,
+            entered: Entered(self.in_flight.clone()),
+        };
+        drop(self.runtime.spawn(kept));
     }
 
     /// How many background tasks are running or waiting for a place.
     pub(crate) fn background_in_flight(&self) -> usize {
-        self.tracker.len()
+        self.in_flight.count.load(Ordering::Acquire)
     }
 
-    /// Waits until no background task is running.
+    /// Waits until no background task is running. Any number of callers may wait at once.
     pub(crate) async fn settle(&self) {
-        self.tracker.close();
-        self.tracker.wait().await;
-        self.tracker.reopen();
+        loop {
+            let idle = self.in_flight.idle.notified();
+            if self.in_flight.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// A tracked background task that finishes even when its runtime drops it.
+struct Kept {
+    future: Option<BoxFuture<'static, ()>>,
+    deadline: Duration,
+    entered: Entered,
+}
+
+impl Future for Kept {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(future) = self.future.as_mut() {
+            if future.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.future = None;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        let Some(future) = self.future.take() else {
+            return;
+        };
+        // The runtime dropped the task unfinished: it is shutting down. Teardowns are owed
+        // exactly once, so run the rest here (teardowns see `Cancelled(Shutdown)`).
+        self.entered.0.runtime_gone.store(true, Ordering::Release);
+        tracing::warn!(target: "di", "the runtime is shutting down; finishing a teardown where it was dropped");
+        let deadline = self.deadline.min(Duration::from_secs(5));
+        match catch_call(|| finish_here(future, deadline)) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(target: "di", "a teardown could not finish while the runtime shut down");
+            }
+            Err(panic) => {
+                tracing::error!(target: "di", %panic, "a teardown panicked while the runtime shut down");
+            }
+        }
+    }
+}
+
+/// Wakes the thread that polls a future outside any runtime.
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `future` on this thread until it ends; gives up when `deadline` passes or when it
+/// stops making progress (nothing woke it for a while: what it waits for is gone with the
+/// runtime). Returns whether it finished.
+fn finish_here(mut future: BoxFuture<'static, ()>, deadline: Duration) -> bool {
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let end = Instant::now() + deadline;
+    loop {
+        if future.as_mut().poll(&mut cx).is_ready() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return false;
+        }
+        let idle_limit = Duration::from_millis(200).min(end - now);
+        let parked = Instant::now();
+        std::thread::park_timeout(idle_limit);
+        if parked.elapsed() >= idle_limit {
+            return false; // no wake-up: it waits for something that will not come
+        }
     }
 }

@@ -4,6 +4,8 @@
 //!   the tracked background tasks;
 //! - [`request`]: one request, from its inputs through setup and the handler to
 //!   `handler`-scope teardown;
+//! - [`places`]: the background and `max_concurrency` places a request takes, all before
+//!   its first setup and in one order, with a deadline;
 //! - [`setup`], [`teardown`]: running one dependency up to its value, and a stack of
 //!   teardowns in reverse order with their outcome and deadline;
 //! - [`body`]: the response body wrapper that starts [`background`] tasks and `request`-scope
@@ -17,6 +19,7 @@ pub(crate) mod background;
 pub(crate) mod body;
 pub(crate) mod config;
 pub(crate) mod engine;
+pub(crate) mod places;
 pub(crate) mod request;
 pub(crate) mod setup;
 pub(crate) mod stats;

@@ -18,12 +18,14 @@ use crate::contract::request::RequestHead;
 use crate::contract::scope::Scope;
 use crate::contract::slot::Slot;
 use crate::panic::{catch, catch_call};
+use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse};
-use crate::run::body::TrackedBody;
+use crate::run::body::{AfterBody, TrackedBody};
 use crate::run::engine::Engine;
+use crate::run::places::{Places, take_places};
 use crate::run::setup::{Failure, SetupDone, panicked, run_setup, setup_failed, start_function};
 use crate::run::teardown::{StackReport, Suspended, run_stack};
 
@@ -35,6 +37,10 @@ struct Owed {
     slots: Vec<Slot>,
     handler: Vec<Suspended>,
     request: Vec<Suspended>,
+    /// The places taken before setup, given back as the request's teardowns end.
+    places: Places,
+    /// The request's `BackgroundTasks`: dropped, not run, when the request is abandoned.
+    tasks: BackgroundTasks,
     /// The `handler`-scope teardowns while they run. They run in the request's own task; if
     /// that task is dropped half-way (the client went away), `Drop` moves this future, where
     /// it stands, into a tracked background task, so a COMMIT is never cut in half.
@@ -68,6 +74,8 @@ impl Owed {
 
 impl Drop for Owed {
     fn drop(&mut self) {
+        // Skipped tasks go first: one may hold a value whose teardown would wait for it.
+        drop(self.tasks.take());
         if self.handler.is_empty() && self.request.is_empty() && self.in_flight.is_none() {
             return;
         }
@@ -75,18 +83,33 @@ impl Drop for Owed {
         let in_flight = self.in_flight.take();
         let handler = self.take_stack(Scope::Handler);
         let request = self.take_stack(Scope::Request);
+        let places = std::mem::take(&mut self.places);
         let engine = self.engine.clone();
-        let outcome = Outcome::Cancelled(CancelReason::ClientGone);
-        let place = engine.background_place();
+        let waiting = places
+            .background
+            .is_none()
+            .then(|| engine.background_place());
         // Not `spawn_background`: `handler`-scope teardowns already under way go on at once,
-        // without waiting for a background place; the rest waits for one.
+        // without waiting for a background place; the rest uses the request's place, or waits
+        // for one.
         engine.clone().spawn_tracked(async move {
-            if let Some(in_flight) = in_flight {
-                in_flight.await;
-            }
-            let _place = place.await;
-            run_stack(&engine, handler, outcome.clone()).await;
-            run_stack(&engine, request, outcome).await;
+            let cancelled = Outcome::Cancelled(engine.cancel_reason());
+            // A failed commit is what the request ended with, even if the client left during
+            // it; otherwise the cancellation.
+            let outcome = match in_flight {
+                Some(in_flight) => match in_flight.await.outcome {
+                    failed @ Outcome::TeardownFailed { .. } => failed,
+                    _ => cancelled,
+                },
+                None => cancelled,
+            };
+            let _place = match waiting {
+                Some(waiting) => waiting.await,
+                None => None,
+            };
+            let report = run_stack(&engine, handler, outcome).await;
+            run_stack(&engine, request, report.outcome).await;
+            drop(places);
         });
     }
 }
@@ -122,25 +145,17 @@ where
         background: BackgroundTasks::default(),
     });
 
-    // Every input first, so that bad input never sets up a dependency.
-    let mut inputs = Vec::with_capacity(plan.inputs.len());
-    let mut problems: Vec<InputError> = Vec::new();
-    for extract in &plan.inputs {
-        match extract(&head) {
-            Ok(value) => inputs.push(Some(value)),
-            Err(errors) => {
-                inputs.push(None);
-                for error in errors {
-                    if !problems.contains(&error) {
-                        problems.push(error);
-                    }
-                }
-            }
+    // Every input first, so that bad input never sets up a dependency. A user's
+    // `Deserialize` or validation may panic (the every-problem search calls it with
+    // placeholders the client never sent): a generic 500, never a lost connection.
+    let mut inputs = match catch_call(|| extract_inputs(plan, &head)) {
+        Ok(Ok(inputs)) => inputs,
+        Ok(Err(problems)) => return HttpError::invalid_input(problems).into_response(),
+        Err(panic) => {
+            tracing::error!(target: "di", handler = route.name, %panic, "extracting the input panicked");
+            return panicked().1;
         }
-    }
-    if !problems.is_empty() {
-        return HttpError::invalid_input(problems).into_response();
-    }
+    };
 
     let mut owed = Owed {
         engine: engine.clone(),
@@ -149,6 +164,8 @@ where
             .collect(),
         handler: Vec::new(),
         request: Vec::new(),
+        places: Places::default(),
+        tasks: head.background.clone(),
         in_flight: None,
         span: tracing::Span::current(),
     };
@@ -192,22 +209,64 @@ where
         outcome = report.outcome;
     }
 
-    // Background tasks run only after a response that the handler produced was sent in full.
+    drop(std::mem::take(&mut owed.places.handler));
+
+    // Background tasks run only after a response that the handler produced was sent in full;
+    // skipped ones are dropped now, before any teardown (one may hold a value a teardown
+    // takes back).
     let succeeded = matches!(outcome, Outcome::Success { .. });
+    let tasks = head.background.take();
     let tasks = if succeeded {
-        head.background.take()
+        tasks
     } else {
+        drop(tasks);
         Vec::new()
     };
-    if owed.request.is_empty() && tasks.is_empty() {
+    if owed.request.is_empty() && tasks.is_empty() && owed.places.request.is_empty() {
         return response;
     }
     let stack = owed.take_stack(Scope::Request);
+    let places = std::mem::take(&mut owed.places);
     // Failures are final; a success becomes `Success` only when the body has been sent.
     let decided = (!succeeded).then_some(outcome);
     let (parts, body) = response.into_parts();
-    let tracked = TrackedBody::new(body, &parts, &method, tasks, stack, decided, engine.clone());
+    let after = AfterBody {
+        tasks,
+        stack,
+        decided,
+        places,
+        engine: engine.clone(),
+        span: tracing::Span::current(),
+    };
+    let tracked = TrackedBody::new(body, &parts, &method, after);
     Response::from_parts(parts, Body::new(tracked))
+}
+
+/// Extracts every input of `plan`, or returns every problem found.
+fn extract_inputs(
+    plan: &Plan,
+    head: &RequestHead,
+) -> Result<Vec<Option<AnyValue>>, Vec<InputError>> {
+    let mut inputs = Vec::with_capacity(plan.inputs.len());
+    let mut problems: Vec<InputError> = Vec::new();
+    for extract in &plan.inputs {
+        match extract(head) {
+            Ok(value) => inputs.push(Some(value)),
+            Err(errors) => {
+                inputs.push(None);
+                for error in errors {
+                    if !problems.contains(&error) {
+                        problems.push(error);
+                    }
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(inputs)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Sets up every dependency in order, then runs the handler.
@@ -222,25 +281,32 @@ async fn run_handler(
         Some(split) => split,
         None => return panicked(),
     };
-    // A handler declared `max_concurrency = N` runs at most `N` times at once; it waits for a
-    // place before any of its dependencies is set up.
-    let _place = match &handler.limit {
-        Some(places) => places.clone().acquire_owned().await.ok(),
-        None => None,
+    // Every place first (`max_concurrency`, and a background place for `request`-scope
+    // teardowns), in one order for the whole app, before anything is set up.
+    owed.places = match take_places(engine, &route.plan).await {
+        Ok(places) => places,
+        Err(busy) => return busy,
     };
-    for node in dependencies {
-        // `max_concurrency`: wait for a place before borrowing anything.
-        let place = match &node.limit {
-            Some(places) => places.clone().acquire_owned().await.ok(),
-            None => None,
-        };
+    // A handler declared `max_concurrency = N` runs at most `N` times at once.
+    let _place = owed.places.take(route.plan.nodes.len() - 1);
+    for (index, node) in dependencies.iter().enumerate() {
+        let place = owed.places.take(index);
         let app = &engine.app_slots;
         let (started, handle) = match start_function(node, &mut owed.slots, app, inputs, head) {
             Ok(started) => started,
             Err(error) => return setup_failed(node.meta.name, error),
         };
         match run_setup(node, started, handle).await {
-            Ok(SetupDone::Value(value)) => owed.slots[node.slot] = Slot::Owned(value),
+            Ok(SetupDone::Value(value)) => {
+                owed.slots[node.slot] = Slot::Owned(value);
+                // A plain dependency's value lives until its scope ends: so does its place.
+                if let Some(place) = place {
+                    match node.scope {
+                        Scope::Handler => owed.places.handler.push(place),
+                        _ => owed.places.request.push(place),
+                    }
+                }
+            }
             Ok(SetupDone::Provided(value, mut suspended)) => {
                 owed.slots[node.slot] = Slot::Owned(value);
                 suspended.place = place;

@@ -1,0 +1,87 @@
+//! The places a request takes before its first setup: a background place for its
+//! `request`-scope teardowns and its `max_concurrency` places, with a deadline and a 503.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::header::{HeaderValue, RETRY_AFTER};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::contract::outcome::{CancelReason, Outcome};
+use crate::plan::node::Plan;
+use crate::response::error::HttpError;
+use crate::response::into::IntoResponse;
+use crate::run::engine::Engine;
+use crate::run::setup::Failure;
+
+/// The places a request takes before its first setup, all at once: a background place when
+/// it will owe `request`-scope teardowns, then each `max_concurrency` place in the app's one
+/// order of limits (so that no two requests can wait for each other).
+#[derive(Default)]
+pub(crate) struct Places {
+    pub(crate) background: Option<OwnedSemaphorePermit>,
+    /// `max_concurrency` places not yet handed to a generator, by node.
+    by_node: Vec<(usize, OwnedSemaphorePermit)>,
+    /// Places of plain dependencies and handlers, held until their scope's teardowns end.
+    pub(crate) handler: Vec<OwnedSemaphorePermit>,
+    pub(crate) request: Vec<OwnedSemaphorePermit>,
+}
+
+impl Places {
+    pub(crate) fn take(&mut self, node: usize) -> Option<OwnedSemaphorePermit> {
+        let at = self.by_node.iter().position(|(n, _)| *n == node)?;
+        Some(self.by_node.swap_remove(at).1)
+    }
+}
+
+/// Takes every place `plan` needs, each within what is left of the app's wait; a request
+/// that cannot have one gets 503 with `Retry-After` and sets nothing up.
+pub(crate) async fn take_places(engine: &Engine, plan: &Plan) -> Result<Places, Failure> {
+    let deadline = tokio::time::Instant::now() + engine.config.place_wait;
+    let mut places = Places::default();
+    if plan.request_teardowns {
+        let place = wait_for_place(engine.background_places(), deadline).await;
+        places.background = Some(place.ok_or_else(|| {
+            tracing::warn!(target: "di", "no background place for request-scope teardowns");
+            busy("The server is busy finishing earlier requests; try again later".to_owned())
+        })?);
+    }
+    for &index in &plan.limited {
+        let node = &plan.nodes[index];
+        let Some(limit) = &node.limit else { continue };
+        let place = wait_for_place(&limit.places, deadline)
+            .await
+            .ok_or_else(|| {
+                let name = node.meta.name;
+                tracing::warn!(target: "di", dependency = name, "no place under max_concurrency");
+                busy(format!(
+                    "`{name}` is at its concurrency limit; try again later"
+                ))
+            })?;
+        places.by_node.push((index, place));
+    }
+    Ok(places)
+}
+
+async fn wait_for_place(
+    places: &Arc<Semaphore>,
+    deadline: tokio::time::Instant,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(place) = places.clone().try_acquire_owned() {
+        return Some(place);
+    }
+    tokio::time::timeout_at(deadline, places.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
+}
+
+/// 503 with `Retry-After`: what a request that waited too long for a place gets. Nothing was
+/// set up, so no teardown sees the outcome.
+fn busy(detail: String) -> Failure {
+    let mut response = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, detail).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    (Outcome::Cancelled(CancelReason::Timeout), response)
+}

@@ -1,0 +1,581 @@
+//! Regression tests for the holes a careful read of the core found in exactly-once teardown,
+//! truthful outcomes and 500-on-panic (issue "Core correctness"), one section per item.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{count, events, log, position, serial};
+use di_runtime::prelude::*;
+use futures_util::{Stream, stream};
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+
+/// Bounds a wait, so that a hang fails the test instead of CI (not a timing assertion).
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("did not finish within 20 s: it hangs")
+}
+
+/// Waits (bounded) until `event` was logged.
+async fn wait_for(event: &str) {
+    for _ in 0..2000 {
+        if events().iter().any(|e| e == event) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("`{event}` never happened: {:?}", events());
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        Outcome::TeardownFailed { dependency, .. } => format!("teardown of {dependency} failed"),
+        Outcome::BodyError { .. } => "body error".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+struct Conn(&'static str);
+
+#[depends]
+async fn conn(y: Yield<Conn>) {
+    log("conn:open");
+    let (_conn, outcome) = y.provide(Conn("conn")).await;
+    log(format!("conn:close {}", describe(&outcome)));
+}
+
+fn two_chunks<T: Send + Sync + 'static>(
+    keep: T,
+) -> StreamBody<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let chunks = stream::unfold((keep, 0u8), |(keep, i)| async move {
+        match i {
+            0 => Some((Ok(Bytes::from_static(b"first;")), (keep, 1))),
+            1 => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Some((Ok(Bytes::from_static(b"never;")), (keep, 2)))
+            }
+            _ => None,
+        }
+    });
+    StreamBody::new(chunks)
+}
+
+// ------------------------------------------------ 1. skipped background tasks block teardown
+
+#[depends]
+async fn stream_with_task(
+    #[dep(conn)] c: Held<Conn>,
+    tasks: &BackgroundTasks,
+) -> StreamBody<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    tasks.add(async move {
+        log(format!("task ran with {}", c.0));
+    });
+    two_chunks(())
+}
+
+#[tokio::test]
+async fn skipped_background_task_holding_a_value_does_not_block_its_teardown() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/stream", stream_with_task)
+        .teardown_timeout(Duration::from_secs(5));
+    let client = TestClient::start(app).await.unwrap();
+    let mut response = client.get("/stream").send().await;
+    assert_eq!(response.chunk().await.unwrap().unwrap(), "first;");
+    drop(response); // the client goes away mid-stream: the task is skipped
+
+    within(client.settle()).await;
+    let events = events();
+    assert_eq!(
+        count(&events, "conn:close cancelled client gone"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count(&events, "task ran with conn"), 0, "{events:?}");
+    assert_eq!(
+        client.running().teardown_failures(),
+        0,
+        "no teardown was abandoned"
+    );
+    client.shutdown().await;
+}
+
+struct HeadNote;
+
+/// Keeps the request head alive until its own teardown (it borrows `&HeaderMap`).
+#[depends]
+async fn reads_headers(headers: &HeaderMap, y: Yield<HeadNote>) {
+    let _ = headers.len();
+    let _ = y.provide(HeadNote).await;
+    log("headers:close");
+}
+
+#[depends]
+async fn fails_after_adding_a_task(
+    #[dep(reads_headers)] _h: &HeadNote,
+    #[dep(conn)] c: Held<Conn>,
+    tasks: &BackgroundTasks,
+) -> Result<String, HttpError> {
+    tasks.add(async move {
+        log(format!("task ran with {}", c.0));
+    });
+    Err(HttpError::conflict("no"))
+}
+
+#[tokio::test]
+async fn tasks_of_a_failed_request_are_dropped_before_its_teardowns() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/fail", fails_after_adding_a_task)
+        .teardown_timeout(Duration::from_secs(5));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/fail").send().await;
+    assert_eq!(response.status(), 409);
+    let _ = response.bytes().await;
+
+    within(client.settle()).await;
+    let events = events();
+    assert_eq!(
+        count(&events, "conn:close handler error (409)"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count(&events, "task ran with conn"), 0, "{events:?}");
+    assert_eq!(
+        client.running().teardown_failures(),
+        0,
+        "no teardown was abandoned"
+    );
+    client.shutdown().await;
+}
+
+// ------------------------------------------------ 2. a panic during input extraction is a 500
+
+#[derive(Debug)]
+struct Picky(#[allow(dead_code, reason = "read through Debug")] u32);
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u32::deserialize(d)?;
+        // A validation that panics on the placeholder the every-problem search uses.
+        assert!(n != 0, "secret validation panic");
+        Ok(Picky(n))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PickyQuery {
+    #[allow(dead_code, reason = "read through Debug")]
+    a: Picky,
+    #[allow(dead_code, reason = "read through Debug")]
+    b: u32,
+}
+
+#[depends]
+async fn picky(Query(q): Query<PickyQuery>) -> String {
+    format!("{q:?}")
+}
+
+#[depends]
+async fn plain_ok() -> &'static str {
+    "ok"
+}
+
+async fn get(
+    sender: &mut http1::SendRequest<Empty<Bytes>>,
+    path: &str,
+) -> (http::StatusCode, Bytes) {
+    sender.ready().await.unwrap();
+    let request = http::Request::get(path)
+        .header("host", "test")
+        .body(Empty::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+async fn connect(addr: SocketAddr) -> http1::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    sender
+}
+
+#[tokio::test]
+async fn a_panic_while_extracting_input_is_a_generic_500_and_the_connection_lives() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/picky", picky)
+        .get("/ok", plain_ok)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut sender = connect(server.local_addr()).await;
+    // `a` is missing, so the every-problem search answers it with a placeholder (0) to find
+    // more problems, and `Picky` panics on it.
+    let (status, body) = get(&mut sender, "/picky?b=x").await;
+    assert_eq!(status, 500);
+    assert_eq!(body, r#"{"detail":"Internal Server Error"}"#);
+    let (status, body) = get(&mut sender, "/ok").await;
+    assert_eq!(status, 200, "the same keep-alive connection still serves");
+    assert_eq!(body, "ok");
+    server.shutdown().await;
+}
+
+// ------------------------------------------------ 3. a plain function returning a held guard
+
+struct Wrapped(#[allow(dead_code, reason = "holds the borrow")] HeldMut<Conn>);
+
+#[depends]
+async fn wraps(#[dep(conn)] c: HeldMut<Conn>) -> Wrapped {
+    Wrapped(c)
+}
+
+#[depends]
+async fn uses_both(#[dep(wraps)] _w: &Wrapped, #[dep(conn)] c: &Conn) -> String {
+    c.0.to_owned()
+}
+
+#[tokio::test]
+async fn a_plain_function_keeping_a_held_borrow_is_reported_at_start() {
+    let error = App::new()
+        .get("/both", uses_both)
+        .check()
+        .expect_err("the conflicting borrow is found before serving");
+    let text = error.to_string();
+    assert!(text.contains("`wraps`"), "{text}");
+    assert!(text.contains("`uses_both`"), "{text}");
+    assert!(text.contains("`conn`"), "{text}");
+}
+
+// ------------------------------------------------ 4. max_concurrency: global order, deadline, plain
+
+static HAVE_A: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static HAVE_B: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends(max_concurrency = 1)]
+async fn limited_a(y: Yield<u8>) {
+    HAVE_A.notify_one();
+    // Give the other request time to take `limited_b` first (bounded, never a deadlock here).
+    let _ = tokio::time::timeout(Duration::from_millis(300), HAVE_B.notified()).await;
+    let _ = y.provide(1).await;
+}
+
+#[depends(max_concurrency = 1)]
+async fn limited_b(y: Yield<u8>) {
+    HAVE_B.notify_one();
+    let _ = tokio::time::timeout(Duration::from_millis(300), HAVE_A.notified()).await;
+    let _ = y.provide(2).await;
+}
+
+#[depends]
+async fn a_then_b(#[dep(limited_a)] a: &u8, #[dep(limited_b)] b: &u8) -> String {
+    format!("{a}{b}")
+}
+
+#[depends]
+async fn b_then_a(#[dep(limited_b)] b: &u8, #[dep(limited_a)] a: &u8) -> String {
+    format!("{b}{a}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrency_places_in_opposite_orders_do_not_deadlock() {
+    let _serial = serial().await;
+    let app = App::new().get("/ab", a_then_b).get("/ba", b_then_a);
+    let client = TestClient::start(app).await.unwrap();
+    let (first, second) = within(async {
+        tokio::join!(
+            async { client.get("/ab").send().await.text().await.unwrap() },
+            async { client.get("/ba").send().await.text().await.unwrap() },
+        )
+    })
+    .await;
+    assert_eq!((first.as_str(), second.as_str()), ("12", "21"));
+    client.shutdown().await;
+}
+
+#[depends(max_concurrency = 1)]
+async fn plain_limited() -> Conn {
+    log("plain:setup");
+    Conn("plain")
+}
+
+#[depends]
+async fn streams_plain(
+    #[dep(plain_limited)] c: Held<Conn>,
+) -> StreamBody<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    two_chunks(c)
+}
+
+#[tokio::test]
+async fn a_plain_dependency_holds_its_place_until_the_request_ends_and_a_waiter_gets_503() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/plain", streams_plain)
+        .max_concurrency_wait(Duration::from_millis(200));
+    let client = TestClient::start(app).await.unwrap();
+    let mut first = client.get("/plain").send().await;
+    assert_eq!(first.chunk().await.unwrap().unwrap(), "first;");
+
+    let second = within(client.get("/plain").send()).await;
+    assert_eq!(
+        second.status(),
+        503,
+        "the only place is still held by the first body"
+    );
+    assert!(second.header("retry-after").is_some());
+    let body = second.text().await.unwrap();
+    assert!(body.contains("plain_limited"), "{body}");
+    assert_eq!(
+        count(&events(), "plain:setup"),
+        1,
+        "the waiter set nothing up"
+    );
+
+    drop(first);
+    within(client.settle()).await;
+    let third = within(client.get("/plain").send()).await;
+    assert_eq!(
+        third.status(),
+        200,
+        "the place came back with the first request's end"
+    );
+    drop(third);
+    client.shutdown().await;
+}
+
+// ------------------------------------------------ 5. the background bound covers what is held
+
+static UNBLOCK: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends]
+async fn slow_to_close(y: Yield<Conn>) {
+    log("slow:open");
+    let _ = y.provide(Conn("slow")).await;
+    UNBLOCK.notified().await;
+    log("slow:close");
+}
+
+#[depends]
+async fn quick_with_slow_close(#[dep(slow_to_close)] c: &Conn) -> String {
+    c.0.to_owned()
+}
+
+#[tokio::test]
+async fn past_the_background_bound_a_request_waits_before_it_sets_anything_up() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/slow", quick_with_slow_close)
+        .max_background_teardowns(1)
+        .max_concurrency_wait(Duration::from_millis(200));
+    let client = TestClient::start(app).await.unwrap();
+    let first = client.get("/slow").send().await;
+    assert_eq!(first.text().await.unwrap(), "slow");
+    // The first request's teardown holds the only background place until UNBLOCK.
+    let second = within(client.get("/slow").send()).await;
+    assert_eq!(second.status(), 503);
+    let _ = second.bytes().await;
+    assert_eq!(
+        count(&events(), "slow:open"),
+        1,
+        "no value is set up while no place can hold its teardown: {:?}",
+        events()
+    );
+    UNBLOCK.notify_one();
+    within(client.settle()).await;
+    assert_eq!(count(&events(), "slow:close"), 1);
+    client.shutdown().await;
+}
+
+// ------------------------------------------------ 6. settle() from two callers at once
+
+#[tokio::test]
+async fn two_concurrent_settles_both_return() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/slow", quick_with_slow_close))
+        .await
+        .unwrap();
+    let response = client.get("/slow").send().await;
+    let _ = response.bytes().await;
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        UNBLOCK.notify_one();
+    };
+    within(async { tokio::join!(client.settle(), client.settle(), release) }).await;
+    client.shutdown().await;
+}
+
+// ------------------------------------------------ 7. app teardown after live requests are cut
+
+struct Settings;
+
+#[depends(scope = "app")]
+async fn settings(y: Yield<Settings>) {
+    let (_s, outcome) = y.provide(Settings).await;
+    log(format!("settings:close {outcome}"));
+}
+
+#[depends]
+async fn never_finishes(#[dep(settings)] _s: &Settings, #[dep(conn)] _c: &Conn) -> &'static str {
+    log("handler:started");
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    "never"
+}
+
+#[tokio::test]
+async fn after_the_grace_period_live_requests_are_cut_before_app_teardown() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/hang", never_finishes)
+        .shutdown_grace(Duration::from_millis(100))
+        .teardown_timeout(Duration::from_secs(5))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut sender = connect(server.local_addr()).await;
+    let request = tokio::spawn(async move {
+        let _ = get(&mut sender, "/hang").await;
+    });
+    wait_for("handler:started").await;
+    within(server.shutdown()).await;
+    let events = events();
+    let conn_closed = position(&events, "conn:close cancelled shutdown");
+    let app_closed = position(&events, "settings:close app stopped");
+    assert!(conn_closed < app_closed, "{events:?}");
+    request.abort();
+}
+
+// ------------------------------------------------ 8. a hand-off during runtime shutdown is kept
+
+#[depends]
+async fn sleeps_forever(#[dep(conn)] _c: &Conn) -> &'static str {
+    log("sleeper:started");
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    "never"
+}
+
+#[test]
+fn a_request_dropped_while_the_runtime_shuts_down_is_still_torn_down() {
+    let guard = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(serial());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = AtomicBool::new(false);
+    runtime.block_on(async {
+        let client = TestClient::start(App::new().get("/sleep", sleeps_forever))
+            .await
+            .unwrap();
+        let service = client.running().service();
+        tokio::spawn(async move {
+            let request = http::Request::get("/sleep")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap();
+            let _ = service.call_request(request).await;
+        });
+        wait_for("sleeper:started").await;
+        started.store(true, Ordering::SeqCst);
+        std::mem::forget(client); // the app is never shut down: the runtime just goes away
+    });
+    assert!(started.load(Ordering::SeqCst));
+    drop(runtime); // drops the request future mid-handler while the runtime shuts down
+    let events = events();
+    assert_eq!(
+        count(&events, "conn:close cancelled shutdown"),
+        1,
+        "the teardown ran, exactly once, with a cancellation: {events:?}"
+    );
+    drop(guard);
+}
+
+// ------------------------------------------------ 9. truthful outcomes at the edges
+
+#[depends]
+async fn short_body(#[dep(conn)] _c: &Conn) -> http::Response<String> {
+    http::Response::builder()
+        .header("content-length", "100")
+        .body("only ten b".to_owned())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_shorter_than_its_content_length_is_a_body_error() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/short", short_body))
+        .await
+        .unwrap();
+    let response = client.get("/short").send().await;
+    let _ = response.bytes().await;
+    within(client.settle()).await;
+    let events = events();
+    assert_eq!(count(&events, "conn:close body error"), 1, "{events:?}");
+    client.shutdown().await;
+}
+
+#[depends(scope = "handler")]
+async fn commit_fails_slowly(y: Yield<u8>) -> Result<(), HttpError> {
+    let _ = y.provide(1).await;
+    log("commit:started");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Err(HttpError::internal())
+}
+
+#[depends]
+async fn commits_then_streams(
+    #[dep(conn)] c: Held<Conn>,
+    #[dep(commit_fails_slowly)] _t: &u8,
+) -> StreamBody<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    two_chunks(c)
+}
+
+#[tokio::test]
+async fn request_teardowns_see_a_failed_commit_even_when_the_client_left_during_it() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/commit", commits_then_streams))
+        .await
+        .unwrap();
+    let service = client.running().service();
+    let request = tokio::spawn(async move {
+        let request = http::Request::get("/commit")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let _ = service.call_request(request).await;
+    });
+    wait_for("commit:started").await;
+    request.abort(); // the client goes away while the commit runs
+    let _ = request.await;
+    wait_for("conn:close teardown of commit_fails_slowly failed").await;
+    within(client.settle()).await;
+    let events = events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.starts_with("conn:close"))
+            .count(),
+        1,
+        "{events:?}"
+    );
+    client.shutdown().await;
+}
