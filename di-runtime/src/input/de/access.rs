@@ -1,0 +1,290 @@
+//! The visitor plumbing every input shares: where a value deserializer is ([`Place`]), how
+//! one is built for a child location ([`Node`]), the entries of a map or struct
+//! ([`Entries`]), the elements of a sequence ([`Elements`]), and map keys ([`KeyDe`]).
+//!
+//! Uses [`problem`](super::problem) only.
+
+use std::collections::HashMap;
+
+use serde::de::value::StrDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+
+use super::problem::{Error, Kind, Loc, MAX_DEPTH, Seg, State, child, key};
+
+/// Where a value deserializer is: its location in the input, the repairs made so far, and
+/// how deeply it is nested.
+#[derive(Clone)]
+pub(super) struct Place<'s> {
+    pub(super) path: Loc,
+    pub(super) state: &'s State,
+    pub(super) depth: usize,
+}
+
+impl<'s> Place<'s> {
+    /// The top of the input.
+    pub(super) fn root(state: &'s State) -> Self {
+        Place {
+            path: Vec::new(),
+            state,
+            depth: 0,
+        }
+    }
+
+    /// The same location, one level deeper (the content of an option or a newtype).
+    pub(super) fn deeper(self) -> Self {
+        Place {
+            depth: self.depth + 1,
+            ..self
+        }
+    }
+
+    /// A child location, one level deeper.
+    pub(super) fn child(&self, seg: Seg) -> Self {
+        Place {
+            path: child(&self.path, seg),
+            state: self.state,
+            depth: self.depth + 1,
+        }
+    }
+
+    /// The child location under an object key, one level deeper.
+    pub(super) fn key(&self, name: &str) -> Self {
+        Place {
+            path: key(&self.path, name),
+            state: self.state,
+            depth: self.depth + 1,
+        }
+    }
+
+    /// Whether this location is answered with a placeholder.
+    pub(super) fn is_phantom(&self) -> bool {
+        self.state.is_phantom(&self.path)
+    }
+
+    /// Fails past [`MAX_DEPTH`] levels of nesting.
+    pub(super) fn check(&self) -> Result<(), Error> {
+        if self.depth > MAX_DEPTH {
+            Err(Error::too_deep())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A value deserializer that can be built for a child location: `raw` is the input there,
+/// `None` for a placeholder.
+pub(super) trait Node<'s>: Sized {
+    type Raw: Copy;
+    fn make(raw: Option<Self::Raw>, place: Place<'s>) -> Self;
+}
+
+/// The entries of an object, a struct or a query string: real ones (in the order of the
+/// struct's fields when there is one, then the others), then injected placeholders.
+pub(super) struct Entries<'s, N: Node<'s>> {
+    items: std::vec::IntoIter<(&'s str, Option<N::Raw>)>,
+    parent: Place<'s>,
+    pending: Option<(Place<'s>, Option<N::Raw>)>,
+}
+
+impl<'s, N: Node<'s>> Entries<'s, N> {
+    pub(super) fn new(
+        mut items: Vec<(&'s str, Option<N::Raw>)>,
+        fields: Option<&'static [&'static str]>,
+        parent: Place<'s>,
+    ) -> Self {
+        if let Some(fields) = fields.filter(|_| items.len() > 1) {
+            let mut order: HashMap<&str, usize> = HashMap::with_capacity(fields.len());
+            for (i, &field) in fields.iter().enumerate() {
+                order.entry(field).or_insert(i);
+            }
+            items.sort_by_key(|(k, _)| order.get(*k).copied().unwrap_or(usize::MAX));
+        }
+        for &name in parent.state.injected(&parent.path) {
+            if !items.iter().any(|(k, _)| *k == name) {
+                items.push((name, None));
+            }
+        }
+        Entries {
+            items: items.into_iter(),
+            parent,
+            pending: None,
+        }
+    }
+}
+
+impl<'de, 's, N> MapAccess<'de> for Entries<'s, N>
+where
+    N: Node<'s> + Deserializer<'de, Error = Error>,
+{
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        for (name, raw) in self.items.by_ref() {
+            let place = self.parent.key(name);
+            if self.parent.state.is_skipped(&place.path) {
+                continue;
+            }
+            let k = seed.deserialize(KeyDe(name)).map_err(|e| match e.kind {
+                Kind::Invalid => Error {
+                    path: Some(self.parent.path.clone()),
+                    msg: e.msg,
+                    kind: Kind::Key(name.to_owned()),
+                },
+                _ => e.at(&self.parent.path),
+            })?;
+            self.pending = Some((place, raw));
+            return Ok(Some(k));
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let Some((place, raw)) = self.pending.take() else {
+            return Err(de::Error::custom("a map value was asked before its key"));
+        };
+        let path = place.path.clone();
+        seed.deserialize(N::make(raw, place))
+            .map_err(|e| e.at(&path))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+/// The elements of an array, a repeated query key or a placeholder tuple.
+pub(super) struct Elements<'s, N: Node<'s>> {
+    items: std::vec::IntoIter<Option<N::Raw>>,
+    index: usize,
+    parent: Place<'s>,
+}
+
+impl<'s, N: Node<'s>> Elements<'s, N> {
+    pub(super) fn new(items: Vec<Option<N::Raw>>, parent: Place<'s>) -> Self {
+        Elements {
+            items: items.into_iter(),
+            index: 0,
+            parent,
+        }
+    }
+
+    /// Visits the elements; like serde_json, elements the visitor left are an error.
+    pub(super) fn visit<'de, V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Error>
+    where
+        N: Deserializer<'de, Error = Error>,
+    {
+        let total = self.items.len();
+        let value = visitor.visit_seq(&mut self)?;
+        if self.items.len() == 0 {
+            Ok(value)
+        } else {
+            Err(de::Error::invalid_length(total, &"fewer elements in array"))
+        }
+    }
+}
+
+impl<'de, 's, N> SeqAccess<'de> for Elements<'s, N>
+where
+    N: Node<'s> + Deserializer<'de, Error = Error>,
+{
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        let Some(raw) = self.items.next() else {
+            return Ok(None);
+        };
+        let place = self.parent.child(Seg::Index(self.index));
+        self.index += 1;
+        let path = place.path.clone();
+        seed.deserialize(N::make(raw, place))
+            .map(Some)
+            .map_err(|e| e.at(&path))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+/// A map key (object key or query key): a string, parsed on demand into numbers and bools
+/// as serde_json and serde_urlencoded do for keys.
+pub(super) struct KeyDe<'k>(pub(super) &'k str);
+
+macro_rules! parse_key {
+    ($($method:ident => $visit:ident, $ty:ty;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0.parse::<$ty>() {
+                Ok(value) => visitor.$visit(value),
+                Err(_) => Err(de::Error::invalid_type(Unexpected::Str(self.0), &visitor)),
+            }
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for KeyDe<'_> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_str(self.0)
+    }
+
+    parse_key! {
+        deserialize_bool => visit_bool, bool;
+        deserialize_i8 => visit_i8, i8;
+        deserialize_i16 => visit_i16, i16;
+        deserialize_i32 => visit_i32, i32;
+        deserialize_i64 => visit_i64, i64;
+        deserialize_i128 => visit_i128, i128;
+        deserialize_u8 => visit_u8, u8;
+        deserialize_u16 => visit_u16, u16;
+        deserialize_u32 => visit_u32, u32;
+        deserialize_u64 => visit_u64, u64;
+        deserialize_u128 => visit_u128, u128;
+        deserialize_f32 => visit_f32, f32;
+        deserialize_f64 => visit_f64, f64;
+        deserialize_char => visit_char, char;
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_bytes(self.0.as_bytes())
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        StrDeserializer::<Error>::new(self.0).deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        str string identifier unit unit_struct seq tuple tuple_struct map struct
+    }
+}

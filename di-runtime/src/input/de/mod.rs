@@ -1,0 +1,181 @@
+//! Deserializers for [`Path`](crate::Path), [`Query`](crate::Query) and [`Json`](crate::Json)
+//! that report every problem of an input, each with its location, not only the first one.
+//!
+//! A derived `Deserialize` stops at the first error. So the input is deserialized again and
+//! again through a deserializer that knows the path it is at and a [`State`] of repairs made
+//! so far:
+//!
+//! - an error at path `P` is recorded, and on the next attempt `P` is answered with a
+//!   *placeholder* ([`Phantom`](phantom::Phantom)) that deserializes into whatever is asked:
+//!   `false`, `0`, `""`, `None`, an empty sequence, the first variant of an enum, a struct
+//!   with no entries (its missing fields are then repaired in turn, without being reported);
+//! - serde's "missing field `x`" at struct path `P` is recorded as `P.x`, "field required",
+//!   and on the next attempt `x` is injected into that struct as a placeholder entry;
+//! - an unknown field (`deny_unknown_fields`) or a bad map key at `P.k` is recorded, and the
+//!   entry is skipped on the next attempt.
+//!
+//! Problems the deserializer sees by itself (a JSON string where a number is asked, a query
+//! value that does not parse) need no new attempt: they are recorded and answered with a
+//! placeholder at once. Only problems the visitor finds (missing fields, unknown variants,
+//! out-of-range numbers, custom validation) cost an attempt each.
+//!
+//! This repeats until an attempt succeeds (with placeholders, so the recorded problems are
+//! returned) or brings nothing new. A problem found under a placeholder is a consequence of an
+//! earlier one and is repaired but not reported. Bounds, so that any type and any input
+//! terminate quickly: at most [`MAX_PROBLEMS`] problems are reported; attempts are capped at
+//! [`BASE_ATTEMPTS`] plus the number of problems reported; no attempt starts once all attempts
+//! together have visited [`WORK_BUDGET`] values; nesting (including newtype recursion through
+//! placeholders) is limited to [`MAX_DEPTH`](problem::MAX_DEPTH) levels. When a bound stops
+//! the search, the problems found so far are returned.
+//!
+//! Files, each using only those below it (and `crate::error` for the reported problems):
+//!
+//! - this one: the entry points and the search ([`collect`]);
+//! - [`path`], [`query`]: what a route's path parameters and a query string answer besides
+//!   a map by key;
+//! - [`root`]: the top of either, its values grouped by key;
+//! - [`text`]: the values of one key or parameter, parsed on demand;
+//! - [`json`]: a JSON body;
+//! - [`phantom`]: the placeholder;
+//! - [`access`]: where a value is, and the entries and elements of maps and sequences;
+//! - [`problem`]: locations, errors, problems, repairs and the bounds.
+
+mod access;
+mod json;
+mod path;
+mod phantom;
+mod problem;
+mod query;
+mod root;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::response::error::InputError;
+
+use json::JsonDe;
+use path::PathLayout;
+use problem::{BASE_ATTEMPTS, Error, MAX_PROBLEMS, Problem, State, WORK_BUDGET, diagnose};
+use query::QueryLayout;
+use root::Root;
+
+/// Deserializes `T` from a query string (`a=1&b=x`), reporting every problem at
+/// `["query", field, ...]`.
+///
+/// Repeated keys are grouped: a sequence field takes every value (`tag=a&tag=b`), any other
+/// field the last one.
+pub(crate) fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, Vec<InputError>> {
+    let owned: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let pairs: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for &(key, value) in &pairs {
+        match index.get(key) {
+            Some(&i) => groups[i].1.push(value),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((key, vec![value]));
+            }
+        }
+    }
+    let groups: Vec<(&str, &[&str])> = groups
+        .iter()
+        .map(|(key, values)| (*key, values.as_slice()))
+        .collect();
+    collect("query", |state| {
+        let root = Root::new(&groups, QueryLayout(&pairs), state);
+        T::deserialize(root).map_err(|e| e.at(&[]))
+    })
+}
+
+/// Deserializes `T` from a route's path parameters (`/notes/{id}`), reporting every problem
+/// at `["path", name]`: a struct or map by name, a tuple in order, or, when the route has one
+/// parameter, a single value.
+pub(crate) fn from_path<T: DeserializeOwned>(
+    params: &[(String, String)],
+) -> Result<T, Vec<InputError>> {
+    let values: Vec<&str> = params.iter().map(|(_, v)| v.as_str()).collect();
+    let groups: Vec<(&str, &[&str])> = params
+        .iter()
+        .zip(values.chunks(1))
+        .map(|((k, _), value)| (k.as_str(), value))
+        .collect();
+    collect("path", |state| {
+        let root = Root::new(&groups, PathLayout, state);
+        T::deserialize(root).map_err(|e| e.at(&[]))
+    })
+}
+
+/// Deserializes `T` from a parsed JSON body, reporting every problem at
+/// `["body", field or index, ...]`.
+pub(crate) fn from_json<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<InputError>> {
+    collect("body", |state| {
+        T::deserialize(JsonDe::root(value, state)).map_err(|e| e.at(&[]))
+    })
+}
+
+/// Runs `attempt` with more and more repairs until it succeeds or finds nothing new.
+fn collect<T>(
+    source: &str,
+    mut attempt: impl FnMut(&State) -> Result<T, Error>,
+) -> Result<T, Vec<InputError>> {
+    let mut state = State::default();
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = attempt(&state);
+        let mut errors = state.found.take();
+        let done = match result {
+            Ok(value) if errors.is_empty() && state.is_empty() => return Ok(value),
+            Ok(_) => true,
+            Err(error) => {
+                errors.push(error);
+                false
+            }
+        };
+        let mut progress = false;
+        for error in errors {
+            let (problem, fix) = diagnose(error);
+            let silent = state.is_consequence(&fix);
+            progress |= state.apply(fix);
+            if !silent
+                && problems.len() < MAX_PROBLEMS
+                && !problems.iter().any(|p| p.loc == problem.loc)
+            {
+                problems.push(problem);
+            }
+        }
+        if done
+            || !progress
+            || problems.len() >= MAX_PROBLEMS
+            || attempts >= BASE_ATTEMPTS + problems.len()
+            || state.work.get() > WORK_BUDGET
+        {
+            break;
+        }
+    }
+    if problems.is_empty() {
+        // Not reachable in practice: the first error never lies under a placeholder.
+        problems.push(Problem {
+            loc: Vec::new(),
+            msg: "invalid input".to_owned(),
+            kind: "parse_error",
+        });
+    }
+    Err(problems
+        .into_iter()
+        .map(|p| p.into_input_error(source))
+        .collect())
+}

@@ -1,0 +1,483 @@
+//! Unit tests of the deserializers: JSON bodies and query strings here, with the helpers and
+//! types the others share; path parameters in [`path`], the bounds of the search in
+//! [`bounds`].
+
+mod bounds;
+mod path;
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::{from_json, from_query};
+use crate::response::error::{HttpError, InputError};
+
+/// The `detail` of the 422 these problems make.
+fn detail(errors: Vec<InputError>) -> Value {
+    HttpError::invalid_input(errors).detail().clone()
+}
+
+fn body<T: DeserializeOwned>(value: Value) -> Result<T, Value> {
+    from_json(&value).map_err(detail)
+}
+
+fn query<T: DeserializeOwned>(query: &str) -> Result<T, Value> {
+    from_query(query).map_err(detail)
+}
+
+fn problems<T>(result: Result<T, Value>) -> Value {
+    match result {
+        Ok(_) => panic!("expected problems"),
+        Err(detail) => detail,
+    }
+}
+
+fn locs(detail: &Value) -> Vec<Value> {
+    detail
+        .as_array()
+        .expect("a list of problems")
+        .iter()
+        .map(|p| p["loc"].clone())
+        .collect()
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct NewNote {
+    title: String,
+    priority: u8,
+    body: String,
+    due: Option<u32>,
+}
+
+#[test]
+fn two_invalid_fields_and_a_missing_one_are_all_reported_in_field_order() {
+    let detail = problems(body::<NewNote>(json!({"priority": "high", "title": 5})));
+    assert_eq!(
+        detail,
+        json!([
+            {"loc": ["body", "title"], "msg": "invalid type: integer `5`, expected a string", "type": "parse_error"},
+            {"loc": ["body", "priority"], "msg": "invalid type: string \"high\", expected u8", "type": "parse_error"},
+            {"loc": ["body", "body"], "msg": "field required", "type": "missing"},
+        ])
+    );
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Page {
+    limit: u32,
+    offset: i64,
+    q: Option<String>,
+    sort: String,
+}
+
+#[test]
+fn query_reports_every_bad_and_missing_field() {
+    let detail = problems(query::<Page>("offset=x&limit=-1&q=hi"));
+    assert_eq!(
+        detail,
+        json!([
+            {"loc": ["query", "limit"], "msg": "value is not a valid non-negative integer", "type": "parse_error"},
+            {"loc": ["query", "offset"], "msg": "value is not a valid integer", "type": "parse_error"},
+            {"loc": ["query", "sort"], "msg": "field required", "type": "missing"},
+        ])
+    );
+    let page = query::<Page>("limit=5&offset=-2&sort=title%20asc").expect("valid");
+    assert_eq!(
+        (
+            page.limit,
+            page.offset,
+            page.q.as_deref(),
+            page.sort.as_str()
+        ),
+        (5, -2, None, "title asc")
+    );
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Order {
+    customer: Customer,
+    items: Vec<Item>,
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Customer {
+    name: String,
+    address: Address,
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Address {
+    city: String,
+    zip: u32,
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Item {
+    name: String,
+    qty: u32,
+}
+
+#[test]
+fn nested_structs_and_arrays_give_nested_locations() {
+    let detail = problems(body::<Order>(json!({
+        "customer": {"name": "Ann", "address": {"city": 7, "zip": "x"}},
+        "items": [{"name": "a", "qty": 1}, {"name": "b", "qty": -1}, {"qty": 2}],
+    })));
+    assert_eq!(
+        detail,
+        json!([
+            {"loc": ["body", "customer", "address", "city"], "msg": "invalid type: integer `7`, expected a string", "type": "parse_error"},
+            {"loc": ["body", "customer", "address", "zip"], "msg": "invalid type: string \"x\", expected u32", "type": "parse_error"},
+            {"loc": ["body", "items", 1, "qty"], "msg": "invalid value: integer `-1`, expected u32", "type": "parse_error"},
+            {"loc": ["body", "items", 2, "name"], "msg": "field required", "type": "missing"},
+        ])
+    );
+}
+
+#[test]
+fn a_missing_or_mistyped_struct_is_one_problem_not_one_per_inner_field() {
+    let detail = problems(body::<Order>(json!({"items": []})));
+    assert_eq!(
+        detail,
+        json!([{"loc": ["body", "customer"], "msg": "field required", "type": "missing"}])
+    );
+    let detail = problems(body::<Order>(json!({"customer": "Ann", "items": "none"})));
+    assert_eq!(
+        detail,
+        json!([
+            {"loc": ["body", "customer"], "msg": "invalid type: string \"Ann\", expected struct Customer", "type": "parse_error"},
+            {"loc": ["body", "items"], "msg": "invalid type: string \"none\", expected a sequence", "type": "parse_error"},
+        ])
+    );
+    let detail = problems(body::<Order>(json!({})));
+    assert_eq!(
+        locs(&detail),
+        [json!(["body", "customer"]), json!(["body", "items"])]
+    );
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Filter {
+    limit: Option<u32>,
+    tag: Option<String>,
+    n: u8,
+}
+
+#[test]
+fn option_fields_may_be_absent_or_null_but_not_invalid() {
+    let filter = body::<Filter>(json!({"n": 1})).expect("valid");
+    assert_eq!((filter.limit, filter.tag), (None, None));
+    let filter = body::<Filter>(json!({"limit": null, "tag": "t", "n": 1})).expect("valid");
+    assert_eq!((filter.limit, filter.tag.as_deref()), (None, Some("t")));
+    assert_eq!(
+        locs(&problems(body::<Filter>(json!({"limit": "x", "tag": 3})))),
+        [
+            json!(["body", "limit"]),
+            json!(["body", "tag"]),
+            json!(["body", "n"])
+        ]
+    );
+
+    let filter = query::<Filter>("n=2").expect("valid");
+    assert_eq!((filter.limit, filter.tag, filter.n), (None, None, 2));
+    let filter = query::<Filter>("n=2&limit=7&tag=").expect("valid");
+    assert_eq!((filter.limit, filter.tag.as_deref()), (Some(7), Some("")));
+    assert_eq!(
+        problems(query::<Filter>("limit=&n=300")),
+        json!([
+            {"loc": ["query", "limit"], "msg": "value is not a valid non-negative integer", "type": "parse_error"},
+            {"loc": ["query", "n"], "msg": "value is not a valid non-negative integer", "type": "parse_error"},
+        ])
+    );
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+enum Color {
+    Red,
+    Green,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+enum Shape {
+    Circle { r: f64 },
+    Square(f64),
+    Dot,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Paint {
+    color: Color,
+    shape: Shape,
+    coats: u8,
+}
+
+#[test]
+fn enums_report_unknown_variants_and_problems_inside_variants() {
+    let detail = problems(body::<Paint>(json!({
+        "color": "Purple",
+        "shape": {"Circle": {"r": "big"}},
+        "coats": "two",
+    })));
+    assert_eq!(
+        detail,
+        json!([
+            {"loc": ["body", "color"], "msg": "unknown variant `Purple`, expected `Red` or `Green`", "type": "parse_error"},
+            {"loc": ["body", "shape", "Circle", "r"], "msg": "invalid type: string \"big\", expected f64", "type": "parse_error"},
+            {"loc": ["body", "coats"], "msg": "invalid type: string \"two\", expected u8", "type": "parse_error"},
+        ])
+    );
+    assert_eq!(
+        locs(&problems(body::<Paint>(
+            json!({"color": 1, "shape": {"Circle": {}}})
+        ))),
+        [
+            json!(["body", "color"]),
+            json!(["body", "shape", "Circle", "r"]),
+            json!(["body", "coats"])
+        ]
+    );
+    assert_eq!(
+        body::<Paint>(json!({"color": "Green", "shape": {"Square": 2.0}, "coats": 1})),
+        Ok(Paint {
+            color: Color::Green,
+            shape: Shape::Square(2.0),
+            coats: 1
+        })
+    );
+    assert_eq!(
+        body::<Paint>(json!({"color": "Red", "shape": "Dot", "coats": 0})),
+        Ok(Paint {
+            color: Color::Red,
+            shape: Shape::Dot,
+            coats: 0
+        })
+    );
+
+    #[derive(Debug, Deserialize)]
+    struct Pick {
+        #[allow(dead_code, reason = "deserialized only")]
+        color: Color,
+        #[allow(dead_code, reason = "deserialized only")]
+        n: u8,
+    }
+    assert_eq!(
+        locs(&problems(query::<Pick>("color=Blue&n=x"))),
+        [json!(["query", "color"]), json!(["query", "n"])]
+    );
+    assert_eq!(
+        query::<Pick>("color=Green&n=1").map(|p| p.color),
+        Ok(Color::Green)
+    );
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(default)]
+struct Settings {
+    page: u32,
+    size: u32,
+    name: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            page: 1,
+            size: 20,
+            name: "x".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Mixed {
+    #[serde(default)]
+    verbose: bool,
+    level: u8,
+}
+
+#[test]
+fn serde_default_fields_are_not_required() {
+    assert_eq!(body::<Settings>(json!({})), Ok(Settings::default()));
+    assert_eq!(query::<Settings>(""), Ok(Settings::default()));
+    assert_eq!(
+        locs(&problems(body::<Settings>(
+            json!({"size": "big", "page": -1})
+        ))),
+        [json!(["body", "page"]), json!(["body", "size"])]
+    );
+    assert_eq!(
+        problems(body::<Mixed>(json!({}))),
+        json!([{"loc": ["body", "level"], "msg": "field required", "type": "missing"}])
+    );
+    assert_eq!(
+        query::<Mixed>("level=3"),
+        Ok(Mixed {
+            verbose: false,
+            level: 3
+        })
+    );
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Strict {
+    name: String,
+    age: u8,
+}
+
+#[test]
+fn unknown_fields_are_reported_with_deny_unknown_fields() {
+    let detail = problems(body::<Strict>(
+        json!({"name": 1, "nick": "x", "extra": 2, "age": 3}),
+    ));
+    assert_eq!(
+        detail,
+        json!([
+            {"loc": ["body", "name"], "msg": "invalid type: integer `1`, expected a string", "type": "parse_error"},
+            {"loc": ["body", "extra"], "msg": "unknown field `extra`, expected `name` or `age`", "type": "extra_forbidden"},
+            {"loc": ["body", "nick"], "msg": "unknown field `nick`, expected `name` or `age`", "type": "extra_forbidden"},
+        ])
+    );
+    assert_eq!(
+        locs(&problems(query::<Strict>("zzz=1&name=a"))),
+        [json!(["query", "zzz"]), json!(["query", "age"])]
+    );
+    assert!(body::<Strict>(json!({"name": "a", "age": 3})).is_ok());
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Id(u32);
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Wrapped(Page);
+
+#[test]
+fn newtypes_tuples_and_plain_values_at_the_top_level() {
+    assert_eq!(
+        problems(body::<(u32, String, bool)>(json!(["a", 5, true]))),
+        json!([
+            {"loc": ["body", 0], "msg": "invalid type: string \"a\", expected u32", "type": "parse_error"},
+            {"loc": ["body", 1], "msg": "invalid type: integer `5`, expected a string", "type": "parse_error"},
+        ])
+    );
+    assert_eq!(
+        body::<(u32, String, bool)>(json!([1, "a", true])),
+        Ok((1, "a".to_owned(), true))
+    );
+    assert_eq!(
+        problems(body::<Id>(json!("x"))),
+        json!([{"loc": ["body"], "msg": "invalid type: string \"x\", expected u32", "type": "parse_error"}])
+    );
+    assert_eq!(body::<Id>(json!(4)).map(|id| id.0), Ok(4));
+    assert_eq!(
+        problems(body::<String>(json!(5))),
+        json!([{"loc": ["body"], "msg": "invalid type: integer `5`, expected a string", "type": "parse_error"}])
+    );
+    assert_eq!(body::<String>(json!("hi")), Ok("hi".to_owned()));
+    assert_eq!(
+        problems(body::<(u32, u32)>(json!([1, 2, 3]))),
+        json!([{"loc": ["body"], "msg": "invalid length 3, expected fewer elements in array", "type": "parse_error"}])
+    );
+    assert_eq!(body::<Option<u8>>(json!(null)), Ok(None));
+    assert_eq!(body::<Option<u8>>(json!(3)), Ok(Some(3)));
+    assert_eq!(
+        body::<Value>(json!({"a": [1, null]})),
+        Ok(json!({"a": [1, null]}))
+    );
+
+    assert_eq!(
+        locs(&problems(query::<Wrapped>("limit=x&offset=1"))),
+        [json!(["query", "limit"]), json!(["query", "sort"])]
+    );
+    assert_eq!(
+        query::<Vec<(String, String)>>("a=1&b=2&a=3"),
+        Ok(vec![
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned()),
+            ("a".to_owned(), "3".to_owned()),
+        ])
+    );
+    assert_eq!(
+        problems(query::<HashMap<String, u32>>("a=1&b=x")),
+        json!([{"loc": ["query", "b"], "msg": "value is not a valid non-negative integer", "type": "parse_error"}])
+    );
+    assert_eq!(query::<()>(""), Ok(()));
+}
+
+#[test]
+fn bad_map_keys_are_reported_and_skipped() {
+    assert_eq!(
+        problems(body::<HashMap<u32, u8>>(json!({"1": 2, "x": 3, "4": "y"}))),
+        json!([
+            {"loc": ["body", "4"], "msg": "invalid type: string \"y\", expected u8", "type": "parse_error"},
+            {"loc": ["body", "x"], "msg": "invalid type: string \"x\", expected u32", "type": "parse_error"},
+        ])
+    );
+    assert_eq!(
+        body::<HashMap<u32, u8>>(json!({"1": 2})),
+        Ok(HashMap::from([(1, 2)]))
+    );
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Tags {
+    tag: Vec<u32>,
+    one: String,
+}
+
+#[test]
+fn repeated_query_keys_fill_sequences_and_the_last_wins_for_scalars() {
+    assert_eq!(
+        query::<Tags>("tag=1&one=a&tag=2&one=b"),
+        Ok(Tags {
+            tag: vec![1, 2],
+            one: "b".to_owned()
+        })
+    );
+    assert_eq!(
+        locs(&problems(query::<Tags>("tag=1&tag=x&tag=y"))),
+        [
+            json!(["query", "tag", 1]),
+            json!(["query", "tag", 2]),
+            json!(["query", "one"])
+        ]
+    );
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Outer {
+    id: u32,
+    #[serde(flatten)]
+    inner: Inner,
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Inner {
+    name: String,
+}
+
+#[test]
+fn flattened_fields_are_found_without_invented_problems() {
+    assert_eq!(
+        problems(body::<Outer>(json!({"id": "x"}))),
+        json!([
+            {"loc": ["body", "id"], "msg": "invalid type: string \"x\", expected u32", "type": "parse_error"},
+            {"loc": ["body", "name"], "msg": "field required", "type": "missing"},
+        ])
+    );
+    assert!(body::<Outer>(json!({"id": 1, "name": "n"})).is_ok());
+}

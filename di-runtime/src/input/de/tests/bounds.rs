@@ -1,0 +1,203 @@
+//! Unit tests of the search's bounds: types that would loop, one attempt for all type errors,
+//! a large body, a placeholder that does not deserialize, and deep but valid input.
+
+use std::cell::Cell;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::{Value, json};
+
+use super::super::problem::{BASE_ATTEMPTS, MAX_PROBLEMS, WORK_BUDGET};
+use super::{Filter, Item, body, locs, problems, query};
+
+thread_local! {
+    static ATTEMPTS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts how many times it is deserialized.
+#[derive(Debug)]
+struct Counted<T>(#[allow(dead_code, reason = "deserialized only")] T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Counted<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ATTEMPTS.with(|n| n.set(n.get() + 1));
+        T::deserialize(deserializer).map(Counted)
+    }
+}
+
+/// Needs itself, forever: `{}` has a missing `next`, its placeholder too, and so on.
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Chain {
+    next: Box<Chain>,
+}
+
+/// Always misses one more field than it was given.
+#[derive(Debug)]
+struct Endless;
+
+impl<'de> Deserialize<'de> for Endless {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Endless;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Endless, A::Error> {
+                let mut seen = 0;
+                while map.next_key::<de::IgnoredAny>()?.is_some() {
+                    map.next_value::<de::IgnoredAny>()?;
+                    seen += 1;
+                }
+                let name: &'static str = Box::leak(format!("f{seen}").into_boxed_str());
+                Err(de::Error::missing_field(name))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// A newtype of itself: no finite value has this type.
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Deep(Box<Deep>);
+
+/// The placeholder of the first variant is the first variant again.
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+enum Expr {
+    Neg(Box<Expr>),
+    Lit(u32),
+}
+
+#[test]
+fn types_that_would_loop_are_stopped() {
+    ATTEMPTS.with(|n| n.set(0));
+    assert_eq!(
+        problems(body::<Counted<Chain>>(json!({}))),
+        json!([{"loc": ["body", "next"], "msg": "field required", "type": "missing"}])
+    );
+    let attempts = ATTEMPTS.with(Cell::get);
+    assert!(
+        attempts <= BASE_ATTEMPTS + 1,
+        "{attempts} attempts for one problem"
+    );
+
+    let detail = problems(body::<Endless>(json!({})));
+    let locs = locs(&detail);
+    assert_eq!(locs.len(), MAX_PROBLEMS);
+    assert_eq!(locs[0], json!(["body", "f0"]));
+    assert_eq!(
+        locs[MAX_PROBLEMS - 1],
+        json!(["body", format!("f{}", MAX_PROBLEMS - 1)])
+    );
+    assert_eq!(
+        problems(query::<Endless>("")).as_array().map(Vec::len),
+        Some(MAX_PROBLEMS)
+    );
+
+    assert_eq!(
+        problems(body::<Deep>(json!(5))),
+        json!([{"loc": ["body"], "msg": "value is nested too deeply", "type": "parse_error"}])
+    );
+    assert_eq!(
+        problems(body::<Expr>(json!({"Neg": "x"}))),
+        json!([{"loc": ["body", "Neg"], "msg": "unknown variant `x`, expected `Neg` or `Lit`", "type": "parse_error"}])
+    );
+    assert!(body::<Expr>(json!({"Neg": {"Neg": {"Lit": 1}}})).is_ok());
+}
+
+#[test]
+fn type_errors_are_all_found_in_one_attempt() {
+    ATTEMPTS.with(|n| n.set(0));
+    let detail = problems(body::<Counted<Vec<Item>>>(json!([
+        {"name": 1, "qty": "a"},
+        {"name": "ok", "qty": 2},
+        {"name": [], "qty": {}},
+    ])));
+    assert_eq!(
+        locs(&detail),
+        [
+            json!(["body", 0, "name"]),
+            json!(["body", 0, "qty"]),
+            json!(["body", 2, "name"]),
+            json!(["body", 2, "qty"])
+        ]
+    );
+    assert_eq!(ATTEMPTS.with(Cell::get), 1);
+
+    ATTEMPTS.with(|n| n.set(0));
+    let detail = problems(query::<Counted<Filter>>("limit=x&n=y"));
+    assert_eq!(
+        locs(&detail),
+        [json!(["query", "limit"]), json!(["query", "n"])]
+    );
+    assert_eq!(ATTEMPTS.with(Cell::get), 1);
+}
+
+#[test]
+fn a_large_body_is_not_walked_again_and_again() {
+    // Out-of-range numbers are found by the visitor: one attempt each, over 60 000 values.
+    let mut items: Vec<Value> = (0..20_000)
+        .map(|_| json!({"name": "a", "qty": 1}))
+        .collect();
+    items.extend((0..40).map(|_| json!({"name": "b", "qty": -1})));
+    ATTEMPTS.with(|n| n.set(0));
+    let detail = problems(body::<Counted<Vec<Item>>>(Value::Array(items)));
+    let attempts = ATTEMPTS.with(Cell::get);
+    assert!(attempts <= WORK_BUDGET / 60_000 + 2, "{attempts} attempts");
+    assert_eq!(locs(&detail).len(), attempts);
+    assert_eq!(locs(&detail)[0], json!(["body", 20_000, "qty"]));
+}
+
+/// Rejects the empty string, so its placeholder does not deserialize.
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+struct NonEmpty(String);
+
+impl TryFrom<String> for NonEmpty {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Self, &'static str> {
+        if s.is_empty() {
+            Err("must not be empty")
+        } else {
+            Ok(NonEmpty(s))
+        }
+    }
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Form {
+    n: u8,
+    name: NonEmpty,
+    other: u8,
+}
+
+#[test]
+fn custom_validation_errors_are_located_and_a_rejected_placeholder_ends_the_search() {
+    assert_eq!(
+        problems(body::<Form>(json!({"n": "x", "name": "", "other": 1}))),
+        json!([
+            {"loc": ["body", "n"], "msg": "invalid type: string \"x\", expected u8", "type": "parse_error"},
+            {"loc": ["body", "name"], "msg": "must not be empty", "type": "parse_error"},
+        ])
+    );
+    // The placeholder for `name` is "" again: the search stops with what it found.
+    assert_eq!(
+        locs(&problems(body::<Form>(json!({"name": 5, "other": "y"})))),
+        [json!(["body", "name"])]
+    );
+}
+
+#[test]
+fn deep_but_valid_input_is_fine() {
+    let mut value = json!(1);
+    for _ in 0..120 {
+        value = json!([value]);
+    }
+    assert_eq!(body::<Value>(value.clone()), Ok(value));
+}

@@ -1,0 +1,191 @@
+//! Text values: [`TextValue`], the values of one query key or one path parameter (or a
+//! placeholder there), parsed on demand into what is asked. A sequence takes every value of
+//! a repeated key, anything else the last one.
+//!
+//! Uses [`phantom`](super::phantom), [`access`](super::access) and
+//! [`problem`](super::problem).
+
+use serde::de::value::StrDeserializer;
+use serde::de::{self, Deserializer, Visitor};
+
+use super::access::{Elements, Node, Place};
+use super::phantom::{Phantom, mismatch, real};
+use super::problem::Error;
+
+/// The values of one query key or path parameter (or a placeholder), parsed on demand into
+/// what is asked.
+pub(super) struct TextValue<'s> {
+    /// The values, never empty; `None`: a placeholder.
+    value: Option<&'s [&'s str]>,
+    pub(super) place: Place<'s>,
+}
+
+impl<'s> Node<'s> for TextValue<'s> {
+    type Raw = &'s [&'s str];
+
+    fn make(raw: Option<&'s [&'s str]>, place: Place<'s>) -> Self {
+        place.state.tick();
+        let value = raw.filter(|v| !v.is_empty() && !place.is_phantom());
+        TextValue { value, place }
+    }
+}
+
+impl<'s> TextValue<'s> {
+    fn seq<'de, V: Visitor<'de>>(
+        self,
+        values: &'s [&'s str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let items = values
+            .iter()
+            .map(|v| Some(std::slice::from_ref(v)))
+            .collect();
+        Elements::<TextValue<'s>>::new(items, self.place).visit(visitor)
+    }
+}
+
+/// The value a scalar takes: the last of a repeated key.
+fn last<'s>(values: &[&'s str]) -> &'s str {
+    values.last().copied().unwrap_or_default()
+}
+
+macro_rules! text_parse {
+    ($($method:ident => $visit:ident, $ty:ty, $what:literal;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            let raw = last(real!(self, $method(visitor)));
+            match raw.parse::<$ty>() {
+                Ok(value) => visitor.$visit(value),
+                Err(_) => {
+                    let error = de::Error::custom(concat!("value is not a valid ", $what));
+                    mismatch!(self, error, $method(visitor))
+                }
+            }
+        }
+    )*};
+}
+
+macro_rules! text_as_str {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            let raw = last(real!(self, $method(visitor)));
+            visitor.visit_str(raw)
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for TextValue<'_> {
+    type Error = Error;
+
+    text_parse! {
+        deserialize_bool => visit_bool, bool, "boolean";
+        deserialize_i8 => visit_i8, i8, "integer";
+        deserialize_i16 => visit_i16, i16, "integer";
+        deserialize_i32 => visit_i32, i32, "integer";
+        deserialize_i64 => visit_i64, i64, "integer";
+        deserialize_i128 => visit_i128, i128, "integer";
+        deserialize_u8 => visit_u8, u8, "non-negative integer";
+        deserialize_u16 => visit_u16, u16, "non-negative integer";
+        deserialize_u32 => visit_u32, u32, "non-negative integer";
+        deserialize_u64 => visit_u64, u64, "non-negative integer";
+        deserialize_u128 => visit_u128, u128, "non-negative integer";
+        deserialize_f32 => visit_f32, f32, "number";
+        deserialize_f64 => visit_f64, f64, "number";
+        deserialize_char => visit_char, char, "single character";
+    }
+
+    text_as_str! {
+        deserialize_any deserialize_str deserialize_string deserialize_identifier
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let raw = last(real!(self, deserialize_bytes(visitor)));
+        visitor.visit_bytes(raw.as_bytes())
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        real!(self, deserialize_option(visitor));
+        visitor.visit_some(TextValue {
+            place: self.place.deeper(),
+            ..self
+        })
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        real!(self, deserialize_newtype_struct(name, visitor));
+        visitor.visit_newtype_struct(TextValue {
+            place: self.place.deeper(),
+            ..self
+        })
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let values = real!(self, deserialize_seq(visitor));
+        self.seq(values, visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
+        let values = real!(self, deserialize_tuple(len, visitor));
+        self.seq(values, visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let values = real!(self, deserialize_tuple_struct(name, len, visitor));
+        self.seq(values, visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let raw = last(real!(self, deserialize_enum(name, variants, visitor)));
+        StrDeserializer::<Error>::new(raw).deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let raw = last(real!(self, deserialize_unit(visitor)));
+        visitor.visit_str(raw)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let raw = last(real!(self, deserialize_unit_struct(name, visitor)));
+        visitor.visit_str(raw)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let raw = last(real!(self, deserialize_map(visitor)));
+        visitor.visit_str(raw)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let raw = last(real!(self, deserialize_struct(name, fields, visitor)));
+        visitor.visit_str(raw)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+}
