@@ -579,3 +579,44 @@ async fn request_teardowns_see_a_failed_commit_even_when_the_client_left_during_
     );
     client.shutdown().await;
 }
+
+// ------------------------------------------------ the macro: a `Result` alias is a `Result`
+
+#[derive(Debug)]
+struct ApiError;
+
+impl From<ApiError> for HttpError {
+    fn from(_: ApiError) -> Self {
+        HttpError::conflict("api error")
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+#[depends]
+async fn api_user(Query(q): Query<ApiQuery>) -> ApiResult<u64> {
+    if q.fail { Err(ApiError) } else { Ok(7) }
+}
+
+#[derive(Deserialize)]
+struct ApiQuery {
+    fail: bool,
+}
+
+#[depends]
+async fn api_handler(#[dep(api_user)] id: &u64) -> String {
+    format!("user {id}")
+}
+
+#[tokio::test]
+async fn an_alias_of_result_is_read_as_a_result_so_its_error_is_a_setup_failure() {
+    let client = TestClient::start(App::new().get("/u", api_handler))
+        .await
+        .unwrap();
+    let ok = client.get("/u?fail=false").send().await;
+    assert_eq!(ok.text().await.unwrap(), "user 7");
+    let failed = client.get("/u?fail=true").send().await;
+    assert_eq!(failed.status(), 409);
+    assert_eq!(failed.text().await.unwrap(), r#"{"detail":"api error"}"#);
+    client.shutdown().await;
+}

@@ -294,6 +294,19 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         }
         _ => None,
     });
+    // A type named `Yield`, `Held` or `HeldMut` is read by its name: check that it is ours.
+    let name_checks = function.params.iter().filter_map(|p| {
+        let (assert, ty) = match &p.model {
+            ParamModel::Yield { ty, .. } => (paths.assert_is_yield(), ty),
+            ParamModel::Dep {
+                access: Access::Held | Access::HeldMut,
+                ty,
+                ..
+            } => (paths.assert_is_held(), ty),
+            _ => return None,
+        };
+        Some(quote_spanned! {ty.span()=> const _: () = #assert::<#ty>(); })
+    });
 
     quote! {
         #[automatically_derived]
@@ -318,6 +331,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         #run
 
         #(#held_checks)*
+        #(#name_checks)*
     }
 }
 
@@ -389,14 +403,19 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 let (method, arg) = match access {
                     Access::Shared => ("shared", quote_spanned!(first=> &*#var)),
                     Access::Exclusive => ("exclusive", quote_spanned!(first=> &mut *#var)),
-                    Access::Cloned => ("cloned", blame_at(&var, ty)),
+                    Access::Cloned => ("cloned", quote!(#var)),
                     Access::Held => ("shared", blame_at(&var, ty)),
                     Access::HeldMut => ("exclusive", blame_at(&var, ty)),
                 };
                 let method = syn::Ident::new(method, first);
                 let mutability = (*access == Access::Exclusive).then(|| quote!(mut));
+                // By value, the parameter's own type is named too: `FromDepValue` then
+                // reports a type that is not the dependency's (an alias of `HeldMut`, say)
+                // at the parameter.
+                let as_param =
+                    (*access == Access::Cloned).then(|| quote_spanned!(ty.span()=> , #ty));
                 bindings.push(quote_spanned! {ty.span()=>
-                    let #mutability #var = __di_args.#method::<#output>(#index)?;
+                    let #mutability #var = __di_args.#method::<#output #as_param>(#index)?;
                 });
                 call_args.push(arg);
             }
@@ -413,7 +432,7 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 bindings.push(quote!(let #var = __di_args.head();));
                 call_args.push(quote_spanned!(ty.span()=> <#inner as #from_request_ref>::from_request_ref(&#var)));
             }
-            ParamModel::Yield { inner } => {
+            ParamModel::Yield { inner, .. } => {
                 let var = format_ident!("__di_p{}", index);
                 bindings.push(
                     quote_spanned! {inner.span()=> let #var = __di_args.provider::<#inner>(); },
@@ -585,17 +604,32 @@ mod tests {
         )
         .to_string();
         assert!(out.contains("type Output = u8"), "{out}");
+        // A name ending in `Result` is read as an alias of one (`ApiResult<T>`): the runtime's
+        // `IntoDepResult` finds its `Ok` type, so the alias's error is a setup failure.
         let out = depends(
             quote!(),
             quote!(
-                async fn f() -> MyResult {
+                async fn f() -> ApiResult<u8> {
                     todo!()
                 }
             ),
         )
         .to_string();
         assert!(
-            out.contains("type Output = MyResult"),
+            out.contains("type Output = < ApiResult < u8 > as"),
+            "a `Result` alias: its `Ok` type through `IntoDepResult`: {out}"
+        );
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f() -> Found {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("type Output = Found"),
             "not a `Result`: provided as is: {out}"
         );
     }

@@ -43,6 +43,8 @@ pub(crate) enum ParamModel {
     },
     Yield {
         inner: Type,
+        /// The parameter's type as written.
+        ty: Type,
     },
 }
 
@@ -186,7 +188,10 @@ pub(crate) fn analyse(
                     continue;
                 }
                 yield_ty = Some(inner.clone());
-                ParamModel::Yield { inner }
+                ParamModel::Yield {
+                    inner,
+                    ty: ty.clone(),
+                }
             }
             (None, TypeShape::Held(held_mut)) => {
                 let held = if held_mut { "HeldMut" } else { "Held" };
@@ -342,13 +347,15 @@ fn single_type_arg(arguments: &PathArguments) -> Option<Type> {
     types.next().is_none().then_some(first)
 }
 
+/// Whether a return type reads as a `Result`: `Result<T, E>`, `io::Result<T>`, or an alias
+/// whose name ends in `Result` (`ApiResult<T>`), resolved by the runtime's `IntoDepResult`.
 fn is_result(ty: &Type) -> bool {
     match ty {
         Type::Path(path) => path
             .path
             .segments
             .last()
-            .is_some_and(|s| s.ident == "Result"),
+            .is_some_and(|s| s.ident.to_string().ends_with("Result")),
         Type::Group(g) => is_result(&g.elem),
         Type::Paren(p) => is_result(&p.elem),
         _ => false,

@@ -83,6 +83,12 @@ impl Paths {
     pub(crate) fn assert_can_be_held(&self) -> TokenStream {
         self.item("assert_can_be_held")
     }
+    pub(crate) fn assert_is_held(&self) -> TokenStream {
+        self.item("assert_is_held")
+    }
+    pub(crate) fn assert_is_yield(&self) -> TokenStream {
+        self.item("assert_is_yield")
+    }
     pub(crate) fn core(&self) -> TokenStream {
         self.item("core")
     }

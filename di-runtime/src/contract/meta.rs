@@ -246,16 +246,16 @@ impl Args<'_> {
         }
     }
 
-    /// `T`: a clone of a dependency's value.
-    pub fn cloned<T: Clone + Send + Sync + 'static>(
+    /// `T`: a clone of a dependency's value, as the parameter's type `P` (which must be `T`).
+    pub fn cloned<T: Send + Sync + 'static, P: FromDepValue<T>>(
         &mut self,
         index: usize,
-    ) -> Result<T, ArgError> {
+    ) -> Result<P, ArgError> {
         let name = self.name;
         let app = self.app;
         match self.slot(index)? {
-            SlotRef::Request(slot) => slot.cloned(name),
-            SlotRef::App(i) => app.with(i, |slot| slot.cloned(name)),
+            SlotRef::Request(slot) => slot.copied(name, P::from_dep_value),
+            SlotRef::App(i) => app.with(i, |slot| slot.copied(name, P::from_dep_value)),
         }
     }
 
@@ -301,10 +301,60 @@ pub fn extract<T: FromRequest>(head: &RequestHead) -> Result<AnyValue, Vec<Input
     T::from_request(head).map(|v| Box::new(v) as AnyValue)
 }
 
+/// The parameter type of a dependency taken by value (`#[dep(f)] x: T`): it must be the
+/// dependency's value type `T`, which is cloned.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a clone of this dependency's `{T}`",
+    label = "taken by value: this must be `{T}`, and `{T}` must implement `Clone`",
+    note = "take the value as `{T}` (cloned), `&{T}`, `&mut {T}`, `Held<{T}>` or `HeldMut<{T}>`",
+    note = "`Held` and `HeldMut` are recognised by their names: write them out, not through a type alias"
+)]
+pub trait FromDepValue<T>: Sized {
+    /// The parameter's value made from the dependency's.
+    fn from_dep_value(value: &T) -> Self;
+}
+
+impl<T: Clone> FromDepValue<T> for T {
+    fn from_dep_value(value: &T) -> Self {
+        value.clone()
+    }
+}
+
+/// Implemented only by [`Yield`]: checks that a parameter whose type is named `Yield` is this
+/// crate's, not a user type of the same name.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `di_runtime::Yield`, but `#[depends]` reads a parameter type named `Yield` as the generator's handle",
+    label = "read as `di_runtime::Yield<T>`",
+    note = "if this is your own type, import it under another name (`use my_crate::Yield as MyYield;`) and write that here"
+)]
+pub trait IsYield {}
+
+impl<T> IsYield for Yield<T> {}
+
+/// Implemented only by [`Held`] and [`HeldMut`]: checks that a `#[dep]` parameter whose type is
+/// named `Held`/`HeldMut` is this crate's handle.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `di_runtime::Held`/`HeldMut`, but `#[depends]` reads a `#[dep]` parameter type named `Held` or `HeldMut` as a handle on the dependency's value",
+    label = "read as `di_runtime::Held<T>` or `di_runtime::HeldMut<T>`",
+    note = "if this is your own type, import it under another name (`use my_crate::Held as MyHeld;`) and write that here"
+)]
+pub trait IsHeld {}
+
+impl<T> IsHeld for Held<T> {}
+impl<T> IsHeld for HeldMut<T> {}
+
+/// A compile-time check that `T` is the type a parameter's name says (see [`IsYield`],
+/// [`IsHeld`]).
+pub const fn assert_is_yield<T: IsYield>() {}
+
+/// See [`assert_is_yield`].
+pub const fn assert_is_held<T: IsHeld>() {}
+
 /// The result of a plain function: `T` or `Result<T, E>` where `E: Into<HttpError>`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `Result` whose error converts into `HttpError`",
-    note = "errors that implement `std::error::Error` convert into a 500 automatically; for another error type implement `From<YourError> for di_runtime::HttpError`"
+    note = "errors that implement `std::error::Error` convert into a 500 automatically; for another error type implement `From<YourError> for di_runtime::HttpError`; for `anyhow::Error`, map it: `.map_err(|e| HttpError::internal_from_boxed(e.into()))`",
+    note = "a return type whose name ends in `Result` is read as a `Result` or an alias of one; if `{Self}` is a plain value, return it under another name (`type Found = {Self};`)"
 )]
 pub trait IntoDepResult {
     /// The success value.

@@ -114,19 +114,21 @@ impl Slot {
 }
 
 impl Slot {
-    /// A clone of the value, for a by-value `T` parameter.
-    pub(crate) fn cloned<T: Clone + Send + Sync + 'static>(
+    /// What `copy` makes of the value (a clone, for a by-value `T` parameter), under a brief
+    /// shared borrow.
+    pub(crate) fn copied<T: Send + Sync + 'static, R>(
         &mut self,
         name: &str,
-    ) -> Result<T, ArgError> {
+        copy: impl FnOnce(&T) -> R,
+    ) -> Result<R, ArgError> {
         if let Slot::Owned(value) = self {
             return value
                 .downcast_ref::<T>()
-                .cloned()
+                .map(copy)
                 .ok_or_else(|| ArgError(format!("the value of `{name}` has an unexpected type")));
         }
         let held = self.held::<T>(name)?;
-        Ok(T::clone(&held))
+        Ok(copy(&held))
     }
 }
 

@@ -86,6 +86,16 @@ impl HttpError {
         }
     }
 
+    /// A 500 that keeps a boxed `source` (for error types that convert into one, such as
+    /// `anyhow::Error`: `.map_err(|e| HttpError::internal_from_boxed(e.into()))`); the client
+    /// sees only the generic detail.
+    pub fn internal_from_boxed(source: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Self {
+            source: Some(Arc::from(source)),
+            ..Self::internal()
+        }
+    }
+
     /// The HTTP status of the response.
     pub fn status(&self) -> StatusCode {
         self.status
