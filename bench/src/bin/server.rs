@@ -1,0 +1,79 @@
+//! The benchmark server: `server --impl di|hyper|axum --addr 127.0.0.1:PORT`.
+//!
+//! Serves the reference workload (`/items?limit=N`, `/stream`, `/hello`) with the chosen
+//! implementation on a multi-threaded tokio runtime until SIGTERM or Ctrl-C, then prints how
+//! many transactions committed and sessions closed.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use di_bench::{Settings, axum_impl, counts, di_impl, hyper_impl, serve};
+
+const USAGE: &str = "usage: server --impl di|hyper|axum [--addr 127.0.0.1:PORT]";
+
+fn main() -> ExitCode {
+    let mut implementation = None;
+    let mut addr = String::from("127.0.0.1:3000");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--impl", Some(value)) => implementation = Some(value),
+            ("--addr", Some(value)) => addr = value,
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(implementation) = implementation else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(run(&implementation, &addr));
+    match served {
+        Ok(()) => {
+            eprintln!("{implementation}: {}", counts());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{implementation}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(implementation: &str, addr: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = Arc::new(Settings::load());
+    match implementation {
+        "di" => {
+            let app = di_impl::app();
+            eprintln!("di: listening on {addr}");
+            app.serve(addr).await?;
+        }
+        "hyper" => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            eprintln!("hyper: listening on {}", listener.local_addr()?);
+            let service = hyper_impl::service(settings);
+            serve::serve(listener, service, serve::shutdown_signal()).await;
+        }
+        "axum" => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            eprintln!("axum: listening on {}", listener.local_addr()?);
+            let service =
+                hyper_util::service::TowerToHyperService::new(axum_impl::router(settings));
+            serve::serve(listener, service, serve::shutdown_signal()).await;
+        }
+        other => return Err(format!("unknown implementation `{other}`; {USAGE}").into()),
+    }
+    Ok(())
+}
