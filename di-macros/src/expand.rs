@@ -486,7 +486,18 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                     quote!(#converted.map(#respond))
                 }
             };
-            quote!(#started::plain(async move { #call #value }))
+            // Kept in a shared cell when the value is `Sync`, boxed otherwise (see `Keep`).
+            // At the return type: a type the runtime cannot use is reported there, once.
+            let keep = respan(paths.keep(), ret_first);
+            let (shared, boxed) = (paths.keep_shared(), paths.keep_boxed());
+            let chooser = quote_spanned!(ret_first=> (&#keep::<#output_ty>::new()).plain);
+            quote! {{
+                #[allow(unused_imports, reason = "one of the two is picked by the value's type")]
+                use #shared as _;
+                #[allow(unused_imports, reason = "one of the two is picked by the value's type")]
+                use #boxed as _;
+                #chooser(async move { #call #value })
+            }}
         }
     };
     quote! {

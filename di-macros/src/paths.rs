@@ -89,6 +89,15 @@ impl Paths {
     pub(crate) fn assert_is_yield(&self) -> TokenStream {
         self.item("assert_is_yield")
     }
+    pub(crate) fn keep(&self) -> TokenStream {
+        self.item("Keep")
+    }
+    pub(crate) fn keep_shared(&self) -> TokenStream {
+        self.item("KeepShared")
+    }
+    pub(crate) fn keep_boxed(&self) -> TokenStream {
+        self.item("KeepBoxed")
+    }
     pub(crate) fn core(&self) -> TokenStream {
         self.item("core")
     }

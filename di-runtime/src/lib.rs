@@ -144,8 +144,9 @@ pub struct ReadmeDoctests;
 pub mod __private {
     pub use crate::contract::meta::{
         Access, Args, CanBeHeld, DepFn, DepMeta, Dependency, ExtractFn, FromDepValue,
-        IntoDepResult, IntoGenResult, IsHeld, IsYield, Marker, Param, ParamKind, RunFn, Started,
-        assert_can_be_held, assert_is_held, assert_is_yield, extract, respond,
+        IntoDepResult, IntoGenResult, IsHeld, IsYield, Keep, KeepBoxed, KeepShared, Marker, Param,
+        ParamKind, RunFn, Started, assert_can_be_held, assert_is_held, assert_is_yield, extract,
+        respond,
     };
     pub use crate::contract::request::{FromRequest, FromRequestRef};
     pub use crate::contract::scope::Scope;

@@ -11,7 +11,7 @@ use http::Method;
 use crate::app::error::BuildError;
 use crate::app::running::Running;
 use crate::contract::meta::{DepFn, Dependency};
-use crate::contract::provide::AnyValue;
+use crate::contract::slot::{BorrowCell, Cell, Slot, cell_of};
 use crate::plan::node::{Overrides, Replacement};
 use crate::plan::routes::{Planned, RouteDef, plan_routes};
 use crate::response::body::Response;
@@ -41,7 +41,7 @@ use crate::run::engine::Engine;
 pub struct App {
     routes: Vec<RouteDef>,
     overrides: Overrides,
-    values: HashMap<TypeId, AnyValue>,
+    values: HashMap<TypeId, Arc<dyn BorrowCell>>,
     config: Config,
     /// When the app itself is used as a `tower::Service`: started on the first `poll_ready`.
     pub(crate) serving: Serving,
@@ -181,7 +181,7 @@ impl App {
     {
         let _ = dep;
         self.overrides.insert(TypeId::of::<D>(), Replacement::Value);
-        self.values.insert(TypeId::of::<D>(), Box::new(value));
+        self.values.insert(TypeId::of::<D>(), cell_of(value));
         self
     }
 
@@ -270,10 +270,19 @@ impl App {
     }
 }
 
-fn respond<T: IntoResponse + 'static>(value: AnyValue) -> Response {
-    match value.downcast::<T>() {
-        Ok(value) => value.into_response(),
-        Err(_) => {
+fn respond<T: IntoResponse + 'static>(value: Slot) -> Response {
+    let value = match value {
+        Slot::Owned(value) => value.downcast::<T>().ok().map(|value| *value),
+        Slot::Filled(cell) => {
+            let any = cell.into_any();
+            let cell = (&*any as &dyn std::any::Any).downcast_ref::<Cell<T>>();
+            cell.and_then(|cell| cell.try_write().ok()?.value.take())
+        }
+        Slot::Empty => None,
+    };
+    match value {
+        Some(value) => value.into_response(),
+        None => {
             tracing::error!(target: "di", "a handler produced a value of an unexpected type");
             internal_error_response()
         }

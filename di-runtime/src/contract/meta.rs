@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use crate::contract::provide::{AnyValue, Yield, YieldHandle, yield_pair};
+use crate::contract::provide::Yield;
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::contract::scope::Scope;
-use crate::contract::slot::{AppSlots, ArgError, Held, HeldMut, Slot};
+use crate::contract::slot::{
+    AnyValue, AppSlots, ArgError, BorrowCell, Held, HeldMut, Slot, cell_of, copied, held, held_mut,
+};
 use crate::response::body::Response;
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::IntoResponse;
@@ -164,19 +166,20 @@ impl Access {
 pub struct Started(pub(crate) StartedKind);
 
 pub(crate) enum StartedKind {
-    Plain(BoxFuture<'static, Result<AnyValue, HttpError>>),
+    /// Resolves to the value: in its cell, or boxed when it cannot be shared.
+    Plain(BoxFuture<'static, Result<Slot, HttpError>>),
     Generator(BoxFuture<'static, Result<(), HttpError>>),
 }
 
 impl Started {
-    /// A plain function's future.
+    /// A plain function's future, whose value is kept boxed (see [`Keep`] for the choice).
     pub fn plain<T, F>(future: F) -> Self
     where
         T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
         Started(StartedKind::Plain(Box::pin(async move {
-            future.await.map(|value| Box::new(value) as AnyValue)
+            future.await.map(|value| Slot::Owned(Box::new(value)))
         })))
     }
 
@@ -186,6 +189,62 @@ impl Started {
         F: Future<Output = Result<(), HttpError>> + Send + 'static,
     {
         Started(StartedKind::Generator(Box::pin(future)))
+    }
+}
+
+/// Chooses, by a plain function's value type, where its value is kept: a value that can be
+/// shared (`Sync`) goes straight into the cell its users borrow from (one allocation), any
+/// other (a handler's streaming response) is boxed. Generated code calls
+/// `(&Keep::<T>::new()).plain(future)` with [`KeepShared`] and [`KeepBoxed`] in scope: method
+/// resolution picks `KeepShared` when `T: Sync` holds (the types are concrete there).
+pub struct Keep<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Keep<T> {
+    /// The chooser for `T`.
+    pub const fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for Keep<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// See [`Keep`]: a value that can be shared goes into its cell.
+pub trait KeepShared<T> {
+    /// A plain function's future.
+    fn plain<F>(&self, future: F) -> Started
+    where
+        F: Future<Output = Result<T, HttpError>> + Send + 'static;
+}
+
+impl<T: Send + Sync + 'static> KeepShared<T> for Keep<T> {
+    fn plain<F>(&self, future: F) -> Started
+    where
+        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+    {
+        Started(StartedKind::Plain(Box::pin(async move {
+            future.await.map(|value| Slot::Filled(cell_of(value)))
+        })))
+    }
+}
+
+/// See [`Keep`]: any other value is boxed.
+pub trait KeepBoxed<T> {
+    /// A plain function's future.
+    fn plain<F>(&self, future: F) -> Started
+    where
+        F: Future<Output = Result<T, HttpError>> + Send + 'static;
+}
+
+impl<T: Send + 'static> KeepBoxed<T> for &Keep<T> {
+    fn plain<F>(&self, future: F) -> Started
+    where
+        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+    {
+        Started::plain(future)
     }
 }
 
@@ -207,14 +266,23 @@ pub struct Args<'a> {
     pub(crate) app: &'a AppSlots,
     pub(crate) inputs: &'a mut [Option<AnyValue>],
     pub(crate) head: &'a Arc<RequestHead>,
-    pub(crate) yield_handle: Option<YieldHandle>,
+    /// A generator's cell, made by [`Args::provider`].
+    pub(crate) yield_cell: Option<Arc<dyn BorrowCell>>,
 }
 
 impl Args<'_> {
-    fn slot(&mut self, index: usize) -> Result<SlotRef<'_>, ArgError> {
+    /// The cell of argument `index` (a boxed value is moved into a cell on its first
+    /// borrow), and whether it is an `app` value.
+    fn cell<T: Send + Sync + 'static>(
+        &mut self,
+        index: usize,
+    ) -> Result<(Option<&Arc<dyn BorrowCell>>, bool), ArgError> {
         match self.sources.get(index) {
-            Some(ArgSource::Slot(i)) => Ok(SlotRef::Request(&mut self.slots[*i])),
-            Some(ArgSource::App(i)) => Ok(SlotRef::App(*i)),
+            Some(ArgSource::Slot(i)) => {
+                let slot = self.slots.get_mut(*i);
+                Ok((slot.map(|s| s.share::<T>()).transpose()?.flatten(), false))
+            }
+            Some(ArgSource::App(i)) => Ok((self.app.get(*i), true)),
             _ => Err(ArgError(format!(
                 "argument {index} of `{}` is not a dependency",
                 self.name
@@ -225,11 +293,7 @@ impl Args<'_> {
     /// `&T` (and `Held<T>`): a shared borrow of a dependency's value.
     pub fn shared<T: Send + Sync + 'static>(&mut self, index: usize) -> Result<Held<T>, ArgError> {
         let name = self.name;
-        let app = self.app;
-        match self.slot(index)? {
-            SlotRef::Request(slot) => slot.held(name),
-            SlotRef::App(i) => app.with(i, |slot| slot.held(name)),
-        }
+        held(self.cell::<T>(index)?.0, name)
     }
 
     /// `&mut T` (and `HeldMut<T>`): an exclusive borrow of a dependency's value.
@@ -238,11 +302,11 @@ impl Args<'_> {
         index: usize,
     ) -> Result<HeldMut<T>, ArgError> {
         let name = self.name;
-        match self.slot(index)? {
-            SlotRef::Request(slot) => slot.held_mut(name),
-            SlotRef::App(_) => Err(ArgError(format!(
+        match self.cell::<T>(index)? {
+            (_, true) => Err(ArgError(format!(
                 "`{name}` cannot borrow an app value mutably"
             ))),
+            (cell, false) => held_mut(cell, name),
         }
     }
 
@@ -252,11 +316,7 @@ impl Args<'_> {
         index: usize,
     ) -> Result<P, ArgError> {
         let name = self.name;
-        let app = self.app;
-        match self.slot(index)? {
-            SlotRef::Request(slot) => slot.copied(name, P::from_dep_value),
-            SlotRef::App(i) => app.with(i, |slot| slot.copied(name, P::from_dep_value)),
-        }
+        copied(self.cell::<T>(index)?.0, name, P::from_dep_value)
     }
 
     /// A request input extracted before setup began.
@@ -284,16 +344,11 @@ impl Args<'_> {
     }
 
     /// The `Yield<T>` of a generator.
-    pub fn provider<T: Send + 'static>(&mut self) -> Yield<T> {
-        let (y, handle) = yield_pair();
-        self.yield_handle = Some(handle);
+    pub fn provider<T: Send + Sync + 'static>(&mut self) -> Yield<T> {
+        let (y, cell) = Yield::new();
+        self.yield_cell = Some(cell);
         y
     }
-}
-
-enum SlotRef<'a> {
-    Request(&'a mut Slot),
-    App(usize),
 }
 
 /// Extracts a request input (a generic function the macro takes a pointer to).

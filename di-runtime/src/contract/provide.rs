@@ -1,14 +1,13 @@
 //! The `Yield` handshake between a generator-like dependency and the runtime.
 
-use std::any::Any;
 use std::fmt;
-use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::Poll;
 
-use tokio::sync::oneshot;
+use tokio::sync::RwLock;
 
 use crate::contract::outcome::Outcome;
-
-pub(crate) type AnyValue = Box<dyn Any + Send>;
+use crate::contract::slot::{BorrowCell, Cell, Value};
 
 /// The handle a generator-like dependency uses to hand its value to the request.
 ///
@@ -34,27 +33,48 @@ pub(crate) type AnyValue = Box<dyn Any + Send>;
 /// ```
 #[must_use = "a generator dependency must call `provide`"]
 pub struct Yield<T> {
-    provided: oneshot::Sender<AnyValue>,
-    back: oneshot::Receiver<(AnyValue, Outcome)>,
-    _value: PhantomData<fn(T) -> T>,
+    cell: Arc<Cell<T>>,
 }
 
-impl<T: Send + 'static> Yield<T> {
+impl<T: Send + Sync + 'static> Yield<T> {
+    /// A handle on a new, empty cell; the runtime keeps the cell as the dependency's value.
+    pub(crate) fn new() -> (Self, Arc<dyn BorrowCell>) {
+        let cell = Arc::new(RwLock::new(Value::empty()));
+        let erased: Arc<dyn BorrowCell> = cell.clone();
+        (Self { cell }, erased)
+    }
+
     /// Hands `value` to the request and waits until its scope ends; then returns the value and
     /// how the request ended.
+    ///
+    /// Await it in the generator itself: the runtime resumes the generator's own future after
+    /// its scope ends.
     pub async fn provide(self, value: T) -> (T, Outcome) {
-        if self.provided.send(Box::new(value)).is_err() {
-            // The runtime never drops the receiving end while it drives this future; if it is
-            // gone there is nobody to give the value back to, so stay suspended until dropped.
-            return std::future::pending().await;
+        match self.cell.try_write() {
+            Ok(mut state) => {
+                state.value = Some(value);
+                state.provided = true;
+                if let Some(waker) = state.waker.take() {
+                    waker.wake();
+                }
+            }
+            // Nothing can borrow the value before it is provided; if the cell is locked anyway,
+            // there is nobody to hand the value to: stay suspended until dropped.
+            Err(_) => return std::future::pending().await,
         }
-        match self.back.await {
-            Ok((value, outcome)) => match value.downcast::<T>() {
-                Ok(value) => (*value, outcome),
-                Err(_) => std::future::pending().await,
+        // The runtime gives the value back (and the outcome) through the cell, then polls this
+        // future again.
+        std::future::poll_fn(|_| match self.cell.try_write() {
+            Ok(mut state) => match state.back.take() {
+                Some(outcome) => match state.value.take() {
+                    Some(value) => Poll::Ready((value, outcome)),
+                    None => Poll::Pending,
+                },
+                None => Poll::Pending,
             },
-            Err(_) => std::future::pending().await,
-        }
+            Err(_) => Poll::Pending,
+        })
+        .await
     }
 }
 
@@ -64,26 +84,4 @@ impl<T> fmt::Debug for Yield<T> {
             .field("value", &std::any::type_name::<T>())
             .finish_non_exhaustive()
     }
-}
-
-/// The runtime's end of a [`Yield`].
-pub(crate) struct YieldHandle {
-    pub(crate) provided: oneshot::Receiver<AnyValue>,
-    pub(crate) back: oneshot::Sender<(AnyValue, Outcome)>,
-}
-
-pub(crate) fn yield_pair<T>() -> (Yield<T>, YieldHandle) {
-    let (provided_tx, provided_rx) = oneshot::channel();
-    let (back_tx, back_rx) = oneshot::channel();
-    (
-        Yield {
-            provided: provided_tx,
-            back: back_rx,
-            _value: PhantomData,
-        },
-        YieldHandle {
-            provided: provided_rx,
-            back: back_tx,
-        },
-    )
 }

@@ -1,24 +1,70 @@
 //! Where resolved values live (a request's [`Slot`]s, the app's [`AppSlots`]) and the handles
 //! that borrow them ([`Held`], [`HeldMut`]).
+//!
+//! Each value lives in one [`Cell`], allocated once: a plain function's result is moved into
+//! it, a generator's `provide` moves its value into it, users borrow it through owned guards,
+//! and a generator's teardown gets it back, with the outcome, through the same cell.
 
 use std::any::Any;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
+use std::task::Waker;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::{OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, RwLock};
 
-use crate::contract::provide::AnyValue;
+use crate::contract::outcome::Outcome;
 
-type Cell<T> = RwLock<Option<T>>;
+/// A request input, extracted before setup.
+pub(crate) type AnyValue = Box<dyn Any + Send>;
+
+/// A dependency's value and, for a generator, the state of its hand-over.
+pub(crate) struct Value<T> {
+    pub(crate) value: Option<T>,
+    /// Set by `provide`.
+    pub(crate) provided: bool,
+    /// The runtime's waker while it waits for `provide`.
+    pub(crate) waker: Option<Waker>,
+    /// Set by the runtime when the teardown starts: how the request ended.
+    pub(crate) back: Option<Outcome>,
+}
+
+impl<T> Value<T> {
+    pub(crate) fn empty() -> Self {
+        Self {
+            value: None,
+            provided: false,
+            waker: None,
+            back: None,
+        }
+    }
+}
 
 /// A value shared by reference: an [`RwLock`] so that `&T` and `&mut T` users can be handed
 /// owned guards, which keep the value alive and stop teardown from taking it back early.
+pub(crate) type Cell<T> = RwLock<Value<T>>;
+
+/// A new cell holding `value`.
+pub(crate) fn cell_of<T: Send + Sync + 'static>(value: T) -> Arc<dyn BorrowCell> {
+    Arc::new(RwLock::new(Value {
+        value: Some(value),
+        ..Value::empty()
+    }))
+}
+
+/// A [`Cell`] of any type, as the runtime sees it.
 pub(crate) trait BorrowCell: Send + Sync + 'static {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
-    /// Takes the value out once every borrower has let go (the teardown's `provide` returns it).
-    fn take(self: Arc<Self>) -> BoxFuture<'static, Option<AnyValue>>;
+
+    /// Whether `provide` has handed the value over; if not, `waker` is woken when it does.
+    fn poll_provided(&self, waker: &Waker) -> bool;
+
+    /// Gives the value back to its generator with `outcome`, if no one borrows it now.
+    fn try_hand_back(&self, outcome: Outcome) -> Result<(), Outcome>;
+
+    /// Gives the value back once every borrower has let go.
+    fn hand_back_later(self: Arc<Self>, outcome: Outcome) -> BoxFuture<'static, ()>;
 }
 
 impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
@@ -26,19 +72,46 @@ impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
         self
     }
 
-    fn take(self: Arc<Self>) -> BoxFuture<'static, Option<AnyValue>> {
-        Box::pin(async move { self.write().await.take().map(|v| Box::new(v) as AnyValue) })
+    fn poll_provided(&self, waker: &Waker) -> bool {
+        let Ok(mut state) = self.try_write() else {
+            return false;
+        };
+        if state.provided {
+            return true;
+        }
+        if !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
+        false
+    }
+
+    fn try_hand_back(&self, outcome: Outcome) -> Result<(), Outcome> {
+        match self.try_write() {
+            Ok(mut state) => {
+                state.back = Some(outcome);
+                Ok(())
+            }
+            Err(_) => Err(outcome),
+        }
+    }
+
+    fn hand_back_later(self: Arc<Self>, outcome: Outcome) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.write().await.back = Some(outcome);
+        })
     }
 }
 
 /// One resolved value.
 #[derive(Default)]
 pub(crate) enum Slot {
+    /// Not set up (yet).
     #[default]
     Empty,
-    /// As produced; moved into a shared cell by the first user that borrows it.
+    /// A value that is not `Sync` (a handler's response): boxed, never borrowed.
     Owned(AnyValue),
-    Borrowed(Arc<dyn BorrowCell>),
+    /// A value in the cell its users borrow from.
+    Filled(Arc<dyn BorrowCell>),
 }
 
 /// A broken internal invariant while handing values to a function. The graph check makes these
@@ -54,81 +127,83 @@ impl fmt::Display for ArgError {
 
 impl std::error::Error for ArgError {}
 
-impl Slot {
-    fn cell<T: Send + Sync + 'static>(&mut self, name: &str) -> Result<Arc<Cell<T>>, ArgError> {
-        let wrong_type = || ArgError(format!("the value of `{name}` has an unexpected type"));
-        match std::mem::take(self) {
-            Slot::Empty => Err(ArgError(format!("the value of `{name}` is not available"))),
-            Slot::Owned(value) => {
-                let value = value.downcast::<T>().map_err(|_| wrong_type())?;
-                let cell = Arc::new(RwLock::new(Some(*value)));
-                *self = Slot::Borrowed(cell.clone());
-                Ok(cell)
-            }
-            Slot::Borrowed(shared) => {
-                *self = Slot::Borrowed(shared.clone());
-                shared
-                    .into_any()
-                    .downcast::<Cell<T>>()
-                    .map_err(|_| wrong_type())
-            }
-        }
-    }
+/// The typed cell behind `cell`.
+fn typed<T: Send + Sync + 'static>(
+    cell: &Arc<dyn BorrowCell>,
+    name: &str,
+) -> Result<Arc<Cell<T>>, ArgError> {
+    cell.clone()
+        .into_any()
+        .downcast::<Cell<T>>()
+        .map_err(|_| ArgError(format!("the value of `{name}` has an unexpected type")))
+}
 
-    pub(crate) fn held<T: Send + Sync + 'static>(
-        &mut self,
-        name: &str,
-    ) -> Result<Held<T>, ArgError> {
-        let cell = self.cell::<T>(name)?;
-        let guard = cell.try_read_owned().map_err(|_| {
-            ArgError(format!(
-                "`{name}` is borrowed mutably elsewhere in this request"
-            ))
-        })?;
-        OwnedRwLockReadGuard::try_map(guard, Option::as_ref)
-            .map(|guard| Held { guard })
-            .map_err(|_| ArgError(format!("`{name}` was already torn down")))
-    }
+fn filled<'s>(
+    slot: Option<&'s Arc<dyn BorrowCell>>,
+    name: &str,
+) -> Result<&'s Arc<dyn BorrowCell>, ArgError> {
+    slot.ok_or_else(|| ArgError(format!("the value of `{name}` is not available")))
+}
 
-    pub(crate) fn held_mut<T: Send + Sync + 'static>(
-        &mut self,
-        name: &str,
-    ) -> Result<HeldMut<T>, ArgError> {
-        let cell = self.cell::<T>(name)?;
-        let guard = cell
-            .try_write_owned()
-            .map_err(|_| ArgError(format!("`{name}` is borrowed elsewhere in this request")))?;
-        tokio::sync::OwnedRwLockWriteGuard::try_map(guard, Option::as_mut)
-            .map(|guard| HeldMut { guard })
-            .map_err(|_| ArgError(format!("`{name}` was already torn down")))
-    }
+/// A shared borrow of the value in `cell`.
+pub(crate) fn held<T: Send + Sync + 'static>(
+    cell: Option<&Arc<dyn BorrowCell>>,
+    name: &str,
+) -> Result<Held<T>, ArgError> {
+    let cell = typed::<T>(filled(cell, name)?, name)?;
+    let guard = cell.try_read_owned().map_err(|_| {
+        ArgError(format!(
+            "`{name}` is borrowed mutably elsewhere in this request"
+        ))
+    })?;
+    OwnedRwLockReadGuard::try_map(guard, |v| v.value.as_ref())
+        .map(|guard| Held { guard })
+        .map_err(|_| ArgError(format!("`{name}` was already torn down")))
+}
 
-    /// Takes the value out for its teardown, waiting until every borrower has let go.
-    pub(crate) async fn take(self) -> Option<AnyValue> {
-        match self {
-            Slot::Empty => None,
-            Slot::Owned(value) => Some(value),
-            Slot::Borrowed(shared) => shared.take().await,
-        }
-    }
+/// An exclusive borrow of the value in `cell`.
+pub(crate) fn held_mut<T: Send + Sync + 'static>(
+    cell: Option<&Arc<dyn BorrowCell>>,
+    name: &str,
+) -> Result<HeldMut<T>, ArgError> {
+    let cell = typed::<T>(filled(cell, name)?, name)?;
+    let guard = cell
+        .try_write_owned()
+        .map_err(|_| ArgError(format!("`{name}` is borrowed elsewhere in this request")))?;
+    tokio::sync::OwnedRwLockWriteGuard::try_map(guard, |v| v.value.as_mut())
+        .map(|guard| HeldMut { guard })
+        .map_err(|_| ArgError(format!("`{name}` was already torn down")))
+}
+
+/// What `copy` makes of the value in `cell` (a clone, for a by-value `T` parameter), under a
+/// brief shared borrow.
+pub(crate) fn copied<T: Send + Sync + 'static, R>(
+    cell: Option<&Arc<dyn BorrowCell>>,
+    name: &str,
+    copy: impl FnOnce(&T) -> R,
+) -> Result<R, ArgError> {
+    let held = held::<T>(cell, name)?;
+    Ok(copy(&held))
 }
 
 impl Slot {
-    /// What `copy` makes of the value (a clone, for a by-value `T` parameter), under a brief
-    /// shared borrow.
-    pub(crate) fn copied<T: Send + Sync + 'static, R>(
+    /// The cell of the value, moving a boxed `T` into a new one first.
+    pub(crate) fn share<T: Send + Sync + 'static>(
         &mut self,
-        name: &str,
-        copy: impl FnOnce(&T) -> R,
-    ) -> Result<R, ArgError> {
-        if let Slot::Owned(value) = self {
-            return value
-                .downcast_ref::<T>()
-                .map(copy)
-                .ok_or_else(|| ArgError(format!("the value of `{name}` has an unexpected type")));
+    ) -> Result<Option<&Arc<dyn BorrowCell>>, ArgError> {
+        if let Slot::Owned(_) = self {
+            let Slot::Owned(value) = std::mem::take(self) else {
+                return Ok(None);
+            };
+            let value = value
+                .downcast::<T>()
+                .map_err(|_| ArgError("a value has an unexpected type".into()))?;
+            *self = Slot::Filled(cell_of(*value));
         }
-        let held = self.held::<T>(name)?;
-        Ok(copy(&held))
+        Ok(match self {
+            Slot::Filled(cell) => Some(cell),
+            _ => None,
+        })
     }
 }
 
@@ -139,7 +214,7 @@ impl Slot {
 /// has been sent (or dropped by the server) and this handle is gone. Taking a `handler`-scoped
 /// value this way does not compile: it is torn down before the body is sent.
 pub struct Held<T: 'static> {
-    guard: OwnedRwLockReadGuard<Option<T>, T>,
+    guard: OwnedRwLockReadGuard<Value<T>, T>,
 }
 
 impl<T> Deref for Held<T> {
@@ -158,7 +233,7 @@ impl<T: fmt::Debug> fmt::Debug for Held<T> {
 /// Like [`Held`], with exclusive access (`&mut T`), for values such as a database connection
 /// that a streaming body reads from.
 pub struct HeldMut<T: 'static> {
-    guard: OwnedRwLockMappedWriteGuard<Option<T>, T>,
+    guard: OwnedRwLockMappedWriteGuard<Value<T>, T>,
 }
 
 impl<T> Deref for HeldMut<T> {
@@ -180,45 +255,32 @@ impl<T: fmt::Debug> fmt::Debug for HeldMut<T> {
     }
 }
 
-/// The values of `app`-scoped dependencies, shared by all requests.
+/// The values of `app`-scoped dependencies, shared by all requests: each set once at start,
+/// then only read (no lock on the request path). A value that cannot be shared (not `Sync`)
+/// cannot be borrowed either, so only cells are kept.
 pub(crate) struct AppSlots {
-    slots: Vec<Mutex<Slot>>,
+    slots: Vec<OnceLock<Arc<dyn BorrowCell>>>,
 }
 
 impl AppSlots {
     /// `count` empty slots.
     pub(crate) fn new(count: usize) -> Self {
         Self {
-            slots: (0..count).map(|_| Mutex::new(Slot::Empty)).collect(),
+            slots: (0..count).map(|_| OnceLock::new()).collect(),
         }
     }
 
-    pub(crate) fn with<R>(
-        &self,
-        index: usize,
-        f: impl FnOnce(&mut Slot) -> Result<R, ArgError>,
-    ) -> Result<R, ArgError> {
-        let slot = self
-            .slots
+    /// The cell of app value `index`, if it was set up.
+    pub(crate) fn get(&self, index: usize) -> Option<&Arc<dyn BorrowCell>> {
+        self.slots.get(index)?.get()
+    }
+
+    /// Stores the value of app slot `index` (once).
+    pub(crate) fn store(&self, index: usize, cell: Arc<dyn BorrowCell>) -> Result<(), ArgError> {
+        self.slots
             .get(index)
-            .ok_or_else(|| ArgError(format!("no app value {index}")))?;
-        let mut slot = slot
-            .lock()
-            .map_err(|_| ArgError("an app value lock was poisoned".into()))?;
-        f(&mut slot)
-    }
-
-    /// Stores the value of app slot `index`.
-    pub(crate) fn store(&self, index: usize, slot: Slot) -> Result<(), ArgError> {
-        self.with(index, |current| {
-            *current = slot;
-            Ok(())
-        })
-    }
-
-    /// Takes the value of app slot `index` out, for its teardown.
-    pub(crate) fn take(&self, index: usize) -> Slot {
-        self.with(index, |slot| Ok(std::mem::take(slot)))
-            .unwrap_or_default()
+            .ok_or_else(|| ArgError(format!("no app value {index}")))?
+            .set(cell)
+            .map_err(|_| ArgError(format!("app value {index} was set twice")))
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 
 use crate::contract::meta::DepMeta;
-use crate::contract::provide::AnyValue;
+use crate::contract::slot::Slot;
 use crate::plan::builder::GraphBuilder;
 use crate::plan::node::{Node, Overrides, Plan};
 use crate::response::body::Response;
@@ -20,14 +20,14 @@ pub(crate) struct RouteDef {
     pub(crate) path: String,
     pub(crate) handler: &'static DepMeta,
     /// Turns the handler's value into a response.
-    pub(crate) respond: fn(AnyValue) -> Response,
+    pub(crate) respond: fn(Slot) -> Response,
 }
 
 /// A route's handler and plan.
 pub(crate) struct Route {
     pub(crate) name: &'static str,
     pub(crate) plan: Plan,
-    pub(crate) respond: fn(AnyValue) -> Response,
+    pub(crate) respond: fn(Slot) -> Response,
 }
 
 /// Every route of an app, by path and method.

@@ -9,9 +9,8 @@ use bytes::Bytes;
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::outcome::Outcome;
-use crate::contract::provide::AnyValue;
 use crate::contract::request::RequestHead;
-use crate::contract::slot::Slot;
+use crate::contract::slot::{BorrowCell, Slot};
 use crate::plan::node::Node;
 use crate::response::error::HttpError;
 use crate::run::engine::Engine;
@@ -28,16 +27,15 @@ pub(crate) struct AppTeardowns(Mutex<Vec<Suspended>>);
 pub(crate) async fn start_app_scope(
     engine: &Engine,
     nodes: &[Node],
-    mut values: HashMap<TypeId, AnyValue>,
+    mut values: HashMap<TypeId, Arc<dyn BorrowCell>>,
 ) -> Result<AppTeardowns, String> {
     let mut started = Vec::new();
     for node in nodes {
         if node.preset {
-            let value = values.remove(&(node.meta.type_id)());
-            let stored = engine
-                .app_slots
-                .store(node.slot, value.map_or(Slot::Empty, Slot::Owned));
-            debug_assert!(stored.is_ok(), "app slots are created for every app node");
+            if let Some(cell) = values.remove(&(node.meta.type_id)()) {
+                let stored = engine.app_slots.store(node.slot, cell);
+                debug_assert!(stored.is_ok(), "app slots are created for every app node");
+            }
             continue;
         }
         match start_app_node(engine, node).await {
@@ -61,14 +59,7 @@ pub(crate) async fn start_app_scope(
 
 /// Tears down `app` scope in reverse order with `outcome`.
 pub(crate) async fn stop_app_scope(engine: &Engine, teardowns: AppTeardowns, outcome: Outcome) {
-    let suspended = teardowns.0.into_inner().unwrap_or_else(|e| e.into_inner());
-    let stack = suspended
-        .into_iter()
-        .map(|s| {
-            let slot = engine.app_slots.take(s.slot);
-            (s, slot)
-        })
-        .collect();
+    let stack = teardowns.0.into_inner().unwrap_or_else(|e| e.into_inner());
     run_stack(engine, stack, outcome).await;
 }
 
@@ -79,17 +70,19 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         body: Bytes::new(),
         background: BackgroundTasks::default(),
     });
-    let (started, handle) = start_function(node, &mut [], &engine.app_slots, &mut [], &head)?;
-    let done = run_setup(node, started, handle)
+    let (started, cell) = start_function(node, &mut [], &engine.app_slots, &mut [], &head)?;
+    let done = run_setup(node, started, cell)
         .await
         .map_err(|(outcome, _)| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;
-    let (value, suspended) = match done {
-        SetupDone::Value(value) => (value, None),
-        SetupDone::Provided(value, suspended) => (value, Some(suspended)),
+    let (cell, suspended) = match done {
+        SetupDone::Value(Slot::Filled(cell)) => (cell, None),
+        SetupDone::Provided(suspended) => (suspended.cell.clone(), Some(suspended)),
+        // Not `Sync`, so no request can borrow it (that does not compile): nothing to keep.
+        SetupDone::Value(_) => return Ok(None),
     };
     engine
         .app_slots
-        .store(node.slot, Slot::Owned(value))
+        .store(node.slot, cell)
         .map_err(HttpError::internal_from)?;
     Ok(suspended)
 }

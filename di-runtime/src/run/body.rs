@@ -12,7 +12,6 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use futures_util::future::BoxFuture;
 
 use crate::contract::outcome::{CancelReason, Outcome};
-use crate::contract::slot::Slot;
 use crate::panic::catch_call;
 use crate::response::body::{Body, BoxError};
 use crate::run::background::run_tasks;
@@ -41,7 +40,7 @@ pub(crate) struct TrackedBody {
 pub(crate) struct AfterBody {
     /// `BackgroundTasks` to run first, if the response was sent in full.
     pub(crate) tasks: Vec<BoxFuture<'static, ()>>,
-    pub(crate) stack: Vec<(Suspended, Slot)>,
+    pub(crate) stack: Vec<Suspended>,
     /// Set when the handler phase already failed: that is what the teardowns see.
     pub(crate) decided: Option<Outcome>,
     /// Places held until the teardowns have ended (the background place the request took

@@ -13,10 +13,9 @@ use http_body_util::{BodyExt, Limited};
 use crate::contract::background::BackgroundTasks;
 use crate::contract::meta::StartedKind;
 use crate::contract::outcome::{CancelReason, Outcome};
-use crate::contract::provide::AnyValue;
 use crate::contract::request::RequestHead;
 use crate::contract::scope::Scope;
-use crate::contract::slot::Slot;
+use crate::contract::slot::{AnyValue, Slot};
 use crate::panic::{catch, catch_call};
 use crate::plan::node::Plan;
 use crate::plan::routes::Route;
@@ -57,18 +56,11 @@ impl Owed {
         }
     }
 
-    fn take_stack(&mut self, scope: Scope) -> Vec<(Suspended, Slot)> {
-        let stack = match scope {
+    fn take_stack(&mut self, scope: Scope) -> Vec<Suspended> {
+        match scope {
             Scope::Handler => std::mem::take(&mut self.handler),
             _ => std::mem::take(&mut self.request),
-        };
-        stack
-            .into_iter()
-            .map(|s| {
-                let slot = std::mem::take(&mut self.slots[s.slot]);
-                (s, slot)
-            })
-            .collect()
+        }
     }
 }
 
@@ -298,7 +290,7 @@ async fn run_handler(
         };
         match run_setup(node, started, handle).await {
             Ok(SetupDone::Value(value)) => {
-                owed.slots[node.slot] = Slot::Owned(value);
+                owed.slots[node.slot] = value;
                 // A plain dependency's value lives until its scope ends: so does its place.
                 if let Some(place) = place {
                     match node.scope {
@@ -307,8 +299,8 @@ async fn run_handler(
                     }
                 }
             }
-            Ok(SetupDone::Provided(value, mut suspended)) => {
-                owed.slots[node.slot] = Slot::Owned(value);
+            Ok(SetupDone::Provided(mut suspended)) => {
+                owed.slots[node.slot] = Slot::Filled(suspended.cell.clone());
                 suspended.place = place;
                 owed.push(suspended);
             }

@@ -12,9 +12,8 @@ use futures_util::FutureExt;
 
 use crate::contract::meta::{Args, StartedKind};
 use crate::contract::outcome::Outcome;
-use crate::contract::provide::{AnyValue, YieldHandle};
 use crate::contract::request::RequestHead;
-use crate::contract::slot::{AppSlots, Slot};
+use crate::contract::slot::{AnyValue, AppSlots, BorrowCell, Slot};
 use crate::panic::{Panic, catch};
 use crate::plan::node::Node;
 use crate::response::body::Response;
@@ -25,9 +24,9 @@ use crate::run::teardown::{Suspended, ms};
 /// A completed setup.
 pub(crate) enum SetupDone {
     /// A plain function's value.
-    Value(AnyValue),
-    /// A generator's provided value, and the generator waiting for its teardown.
-    Provided(AnyValue, Suspended),
+    Value(Slot),
+    /// A generator waiting for its teardown; its value is in its cell.
+    Provided(Suspended),
 }
 
 /// How a request ended before its handler produced a response: what teardowns see, and what
@@ -59,7 +58,7 @@ pub(crate) fn start_function(
     app: &AppSlots,
     inputs: &mut [Option<AnyValue>],
     head: &Arc<RequestHead>,
-) -> Result<(StartedKind, Option<YieldHandle>), HttpError> {
+) -> Result<(StartedKind, Option<Arc<dyn BorrowCell>>), HttpError> {
     let mut args = Args {
         name: node.meta.name,
         sources: &node.args,
@@ -67,10 +66,10 @@ pub(crate) fn start_function(
         app,
         inputs,
         head,
-        yield_handle: None,
+        yield_cell: None,
     };
     match (node.meta.run)(&mut args) {
-        Ok(started) => Ok((started.0, args.yield_handle.take())),
+        Ok(started) => Ok((started.0, args.yield_cell.take())),
         Err(error) => Err(internal(format!(
             "could not start `{}`: {error}",
             node.meta.name
@@ -82,10 +81,10 @@ pub(crate) fn start_function(
 pub(crate) async fn run_setup(
     node: &Node,
     started: StartedKind,
-    handle: Option<YieldHandle>,
+    cell: Option<Arc<dyn BorrowCell>>,
 ) -> Result<SetupDone, Failure> {
     let started_at = Instant::now();
-    let result = setup(node, started, handle).await;
+    let result = setup(node, started, cell).await;
     let elapsed_ms = ms(started_at.elapsed());
     let (dependency, scope) = (node.meta.name, node.scope);
     match &result {
@@ -100,7 +99,7 @@ pub(crate) async fn run_setup(
 async fn setup(
     node: &Node,
     started: StartedKind,
-    handle: Option<YieldHandle>,
+    cell: Option<Arc<dyn BorrowCell>>,
 ) -> Result<SetupDone, Failure> {
     let name = node.meta.name;
     let panicked = |panic: Panic| {
@@ -114,7 +113,7 @@ async fn setup(
             Err(panic) => Err(panicked(panic)),
         },
         StartedKind::Generator(future) => {
-            let Some(YieldHandle { mut provided, back }) = handle else {
+            let Some(cell) = cell else {
                 let error = internal(format!("`{name}` has no `Yield` handle"));
                 return Err(setup_failed(name, error));
             };
@@ -123,24 +122,21 @@ async fn setup(
                 if let Poll::Ready(done) = Pin::new(&mut future).poll(cx) {
                     return Poll::Ready(Err(done));
                 }
-                match Pin::new(&mut provided).poll(cx) {
-                    Poll::Ready(Ok(value)) => Poll::Ready(Ok(value)),
-                    _ => Poll::Pending,
+                if cell.poll_provided(cx.waker()) {
+                    Poll::Ready(Ok(()))
+                } else {
+                    Poll::Pending
                 }
             })
             .await;
             match first {
-                Ok(value) => Ok(SetupDone::Provided(
-                    value,
-                    Suspended {
-                        name,
-                        scope: node.scope,
-                        slot: node.slot,
-                        future,
-                        back,
-                        place: None,
-                    },
-                )),
+                Ok(()) => Ok(SetupDone::Provided(Suspended {
+                    name,
+                    scope: node.scope,
+                    cell,
+                    future,
+                    place: None,
+                })),
                 Err(Ok(Ok(()))) => {
                     let error = internal(format!("`{name}` returned without calling `provide`"));
                     Err(setup_failed(name, error))

@@ -6,13 +6,14 @@ use std::panic::AssertUnwindSafe;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use futures_util::future::{BoxFuture, CatchUnwind};
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::contract::outcome::Outcome;
-use crate::contract::provide::AnyValue;
 use crate::contract::scope::Scope;
-use crate::contract::slot::Slot;
+use crate::contract::slot::BorrowCell;
 use crate::panic::Panic;
 use crate::response::error::HttpError;
 use crate::run::engine::Engine;
@@ -25,9 +26,9 @@ pub(crate) type GenFuture =
 pub(crate) struct Suspended {
     pub(crate) name: &'static str,
     pub(crate) scope: Scope,
-    pub(crate) slot: usize,
+    /// Where its value lives, and how the value goes back to it.
+    pub(crate) cell: Arc<dyn BorrowCell>,
     pub(crate) future: GenFuture,
-    pub(crate) back: oneshot::Sender<(AnyValue, Outcome)>,
     /// A `max_concurrency` place, given back once the teardown has finished.
     pub(crate) place: Option<OwnedSemaphorePermit>,
 }
@@ -45,24 +46,25 @@ pub(crate) struct StackReport {
 /// them. Each has a deadline.
 pub(crate) async fn run_stack(
     engine: &Engine,
-    stack: Vec<(Suspended, Slot)>,
+    stack: Vec<Suspended>,
     mut outcome: Outcome,
 ) -> StackReport {
     let mut failure = None;
-    for (suspended, slot) in stack.into_iter().rev() {
+    for suspended in stack.into_iter().rev() {
         let Suspended {
             name,
             scope,
+            cell,
             future,
-            back,
             place,
             ..
         } = suspended;
         let started = Instant::now();
         let seen = outcome.clone();
         let run = async move {
-            if let Some(value) = slot.take().await {
-                let _ = back.send((value, seen));
+            // The value goes back once every borrower has let go (a body holding it is done).
+            if let Err(seen) = cell.try_hand_back(seen) {
+                cell.hand_back_later(seen).await;
             }
             future.await
         };
