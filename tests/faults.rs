@@ -728,6 +728,8 @@ async fn a_plain_read_during_setup_does_not_conflict_with_the_handlers_mut() {
         .unwrap();
     let response = client.get("/").send().await;
     assert_eq!(response.text().await.unwrap(), "1 then 2");
+    client.settle().await;
+    assert_eq!(count(&events(), "side-effect:close success 200"), 1);
 }
 
 struct Explodes;
@@ -819,6 +821,16 @@ async fn the_app_is_a_tower_service_that_starts_on_poll_ready() {
         .unwrap();
     let response = app.call(request).await.unwrap();
     assert_eq!(response.status(), 200);
+    let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+    // The `request`-scope teardown runs in a background task: wait for it (bounded), so that
+    // it does not outlive this test.
+    for _ in 0..1000 {
+        if count(&events(), "side-effect:close success 200") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(count(&events(), "side-effect:close success 200"), 1);
 
     let mut broken = App::new().get("/audited", uses_bad_app);
     let error = std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut broken, cx))

@@ -80,7 +80,7 @@ pub use app::builder::App;
 pub use app::error::{BuildError, ServeError};
 pub use app::running::Running;
 pub use app::server::Server;
-pub use app::service::AppService;
+pub use app::service::{AppService, ResponseFuture};
 pub use app::test_client::{TestClient, TestRequest, TestResponse};
 pub use contract::background::BackgroundTasks;
 pub use contract::outcome::{CancelReason, Outcome};

@@ -276,7 +276,7 @@ fn respond<T: IntoResponse + 'static>(value: Slot) -> Response {
         Slot::Filled(cell) => {
             let any = cell.into_any();
             let cell = (&*any as &dyn std::any::Any).downcast_ref::<Cell<T>>();
-            cell.and_then(|cell| cell.try_write().ok()?.value.take())
+            cell.and_then(|cell| cell.try_write()?.value.take())
         }
         Slot::Empty => None,
     };

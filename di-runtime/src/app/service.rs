@@ -65,6 +65,24 @@ impl std::fmt::Debug for AppService {
     }
 }
 
+/// The future of a response from an [`AppService`] (never an error): the request's future,
+/// boxed once.
+pub struct ResponseFuture(BoxFuture<'static, Response>);
+
+impl std::future::Future for ResponseFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx).map(Ok)
+    }
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
 impl<B> tower_service::Service<http::Request<B>> for AppService
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -72,15 +90,14 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let response = self.call_request(request);
-        Box::pin(async move { Ok(response.await) })
+        ResponseFuture(self.call_request(request))
     }
 }
 
@@ -91,10 +108,9 @@ pub(crate) struct HyperService(pub(crate) AppService);
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for HyperService {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = ResponseFuture;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
-        let response = self.0.call_request(request);
-        Box::pin(async move { Ok(response.await) })
+        ResponseFuture(self.0.call_request(request))
     }
 }

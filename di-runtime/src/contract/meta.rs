@@ -273,16 +273,16 @@ pub struct Args<'a> {
 impl Args<'_> {
     /// The cell of argument `index` (a boxed value is moved into a cell on its first
     /// borrow), and whether it is an `app` value.
-    fn cell<T: Send + Sync + 'static>(
-        &mut self,
-        index: usize,
-    ) -> Result<(Option<&Arc<dyn BorrowCell>>, bool), ArgError> {
+    fn cell<T: Send + Sync + 'static>(&mut self, index: usize) -> Result<ArgCell<'_>, ArgError> {
         match self.sources.get(index) {
             Some(ArgSource::Slot(i)) => {
                 let slot = self.slots.get_mut(*i);
-                Ok((slot.map(|s| s.share::<T>()).transpose()?.flatten(), false))
+                Ok(ArgCell(
+                    slot.map(|s| s.share::<T>()).transpose()?.flatten(),
+                    false,
+                ))
             }
-            Some(ArgSource::App(i)) => Ok((self.app.get(*i), true)),
+            Some(ArgSource::App(i)) => Ok(ArgCell(self.app.get(*i), true)),
             _ => Err(ArgError(format!(
                 "argument {index} of `{}` is not a dependency",
                 self.name
@@ -303,10 +303,10 @@ impl Args<'_> {
     ) -> Result<HeldMut<T>, ArgError> {
         let name = self.name;
         match self.cell::<T>(index)? {
-            (_, true) => Err(ArgError(format!(
+            ArgCell(_, true) => Err(ArgError(format!(
                 "`{name}` cannot borrow an app value mutably"
             ))),
-            (cell, false) => held_mut(cell, name),
+            ArgCell(cell, false) => held_mut(cell, name),
         }
     }
 
@@ -350,6 +350,9 @@ impl Args<'_> {
         y
     }
 }
+
+/// The cell of an argument, and whether it is an `app` value.
+struct ArgCell<'c>(Option<&'c Arc<dyn BorrowCell>>, bool);
 
 /// Extracts a request input (a generic function the macro takes a pointer to).
 pub fn extract<T: FromRequest>(head: &RequestHead) -> Result<AnyValue, Vec<InputError>> {

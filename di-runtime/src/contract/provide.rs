@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::Poll;
 
-use tokio::sync::RwLock;
+use parking_lot::RwLock;
 
 use crate::contract::outcome::Outcome;
 use crate::contract::slot::{BorrowCell, Cell, Value};
@@ -51,7 +51,7 @@ impl<T: Send + Sync + 'static> Yield<T> {
     /// its scope ends.
     pub async fn provide(self, value: T) -> (T, Outcome) {
         match self.cell.try_write() {
-            Ok(mut state) => {
+            Some(mut state) => {
                 state.value = Some(value);
                 state.provided = true;
                 if let Some(waker) = state.waker.take() {
@@ -60,19 +60,19 @@ impl<T: Send + Sync + 'static> Yield<T> {
             }
             // Nothing can borrow the value before it is provided; if the cell is locked anyway,
             // there is nobody to hand the value to: stay suspended until dropped.
-            Err(_) => return std::future::pending().await,
+            None => return std::future::pending().await,
         }
         // The runtime gives the value back (and the outcome) through the cell, then polls this
         // future again.
         std::future::poll_fn(|_| match self.cell.try_write() {
-            Ok(mut state) => match state.back.take() {
+            Some(mut state) => match state.back.take() {
                 Some(outcome) => match state.value.take() {
                     Some(value) => Poll::Ready((value, outcome)),
                     None => Poll::Pending,
                 },
                 None => Poll::Pending,
             },
-            Err(_) => Poll::Pending,
+            None => Poll::Pending,
         })
         .await
     }

@@ -1,6 +1,8 @@
 //! What inputs are extracted from and the traits that extract them: [`RequestHead`],
 //! [`FromRequest`], [`FromRequestRef`]. The implementations live in [`crate::input`].
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
@@ -14,7 +16,8 @@ pub struct RequestHead {
     pub(crate) parts: http::request::Parts,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) body: Bytes,
-    pub(crate) background: BackgroundTasks,
+    /// Made on first use: most requests add no task.
+    pub(crate) background: OnceLock<BackgroundTasks>,
 }
 
 impl RequestHead {
@@ -39,6 +42,19 @@ impl RequestHead {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The request's background tasks (one list, shared by every user).
+    pub(crate) fn background(&self) -> &BackgroundTasks {
+        self.background.get_or_init(BackgroundTasks::default)
+    }
+
+    /// Takes the tasks added so far (none, if no one asked for the list).
+    pub(crate) fn take_background(&self) -> Vec<futures_util::future::BoxFuture<'static, ()>> {
+        self.background
+            .get()
+            .map(BackgroundTasks::take)
+            .unwrap_or_default()
     }
 
     /// The request body; empty unless a parameter of the route reads the body.

@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 
 use futures_util::future::BoxFuture;
-use tokio::sync::{OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, RwLock};
+use parking_lot::lock_api::{ArcRwLockReadGuard, ArcRwLockWriteGuard};
+use parking_lot::{RawRwLock, RwLock};
 
 use crate::contract::outcome::Outcome;
 
@@ -43,6 +44,10 @@ impl<T> Value<T> {
 
 /// A value shared by reference: an [`RwLock`] so that `&T` and `&mut T` users can be handed
 /// owned guards, which keep the value alive and stop teardown from taking it back early.
+///
+/// Every lock here is only tried, never waited for (the borrow check at start makes a failed
+/// try a broken invariant, reported as a 500), so a lock whose uncontended try and release
+/// are one atomic operation each is used (tokio's takes a mutex on every release).
 pub(crate) type Cell<T> = RwLock<Value<T>>;
 
 /// A new cell holding `value`.
@@ -73,7 +78,7 @@ impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
     }
 
     fn poll_provided(&self, waker: &Waker) -> bool {
-        let Ok(mut state) = self.try_write() else {
+        let Some(mut state) = self.try_write() else {
             return false;
         };
         if state.provided {
@@ -87,17 +92,25 @@ impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
 
     fn try_hand_back(&self, outcome: Outcome) -> Result<(), Outcome> {
         match self.try_write() {
-            Ok(mut state) => {
+            Some(mut state) => {
                 state.back = Some(outcome);
                 Ok(())
             }
-            Err(_) => Err(outcome),
+            None => Err(outcome),
         }
     }
 
+    /// Someone still holds the value after its scope ended (a `Held` kept past the body, in a
+    /// task of the user's): try again every millisecond, within the teardown's deadline.
     fn hand_back_later(self: Arc<Self>, outcome: Outcome) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            self.write().await.back = Some(outcome);
+            loop {
+                if let Some(mut state) = self.try_write() {
+                    state.back = Some(outcome);
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
         })
     }
 }
@@ -151,14 +164,15 @@ pub(crate) fn held<T: Send + Sync + 'static>(
     name: &str,
 ) -> Result<Held<T>, ArgError> {
     let cell = typed::<T>(filled(cell, name)?, name)?;
-    let guard = cell.try_read_owned().map_err(|_| {
+    let guard = cell.try_read_arc().ok_or_else(|| {
         ArgError(format!(
             "`{name}` is borrowed mutably elsewhere in this request"
         ))
     })?;
-    OwnedRwLockReadGuard::try_map(guard, |v| v.value.as_ref())
-        .map(|guard| Held { guard })
-        .map_err(|_| ArgError(format!("`{name}` was already torn down")))
+    if guard.value.is_none() {
+        return Err(ArgError(format!("`{name}` was already torn down")));
+    }
+    Ok(Held { guard })
 }
 
 /// An exclusive borrow of the value in `cell`.
@@ -168,11 +182,12 @@ pub(crate) fn held_mut<T: Send + Sync + 'static>(
 ) -> Result<HeldMut<T>, ArgError> {
     let cell = typed::<T>(filled(cell, name)?, name)?;
     let guard = cell
-        .try_write_owned()
-        .map_err(|_| ArgError(format!("`{name}` is borrowed elsewhere in this request")))?;
-    tokio::sync::OwnedRwLockWriteGuard::try_map(guard, |v| v.value.as_mut())
-        .map(|guard| HeldMut { guard })
-        .map_err(|_| ArgError(format!("`{name}` was already torn down")))
+        .try_write_arc()
+        .ok_or_else(|| ArgError(format!("`{name}` is borrowed elsewhere in this request")))?;
+    if guard.value.is_none() {
+        return Err(ArgError(format!("`{name}` was already torn down")));
+    }
+    Ok(HeldMut { guard })
 }
 
 /// What `copy` makes of the value in `cell` (a clone, for a by-value `T` parameter), under a
@@ -214,44 +229,58 @@ impl Slot {
 /// has been sent (or dropped by the server) and this handle is gone. Taking a `handler`-scoped
 /// value this way does not compile: it is torn down before the body is sent.
 pub struct Held<T: 'static> {
-    guard: OwnedRwLockReadGuard<Value<T>, T>,
+    /// Its value is present: checked when the handle is made, and only a writer, which cannot
+    /// exist while this guard does, takes it out.
+    guard: ArcRwLockReadGuard<RawRwLock, Value<T>>,
+}
+
+/// The value under a guard: present for as long as the guard lives (see `Held::guard`).
+fn present<T>(value: &Option<T>) -> &T {
+    match value {
+        Some(value) => value,
+        None => unreachable!("a held value is taken out only under a write lock"),
+    }
 }
 
 impl<T> Deref for Held<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.guard
+        present(&self.guard.value)
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Held<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Held").field(&*self.guard).finish()
+        f.debug_tuple("Held").field(&**self).finish()
     }
 }
 
 /// Like [`Held`], with exclusive access (`&mut T`), for values such as a database connection
 /// that a streaming body reads from.
 pub struct HeldMut<T: 'static> {
-    guard: OwnedRwLockMappedWriteGuard<Value<T>, T>,
+    /// Its value is present, as for [`Held`].
+    guard: ArcRwLockWriteGuard<RawRwLock, Value<T>>,
 }
 
 impl<T> Deref for HeldMut<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.guard
+        present(&self.guard.value)
     }
 }
 
 impl<T> DerefMut for HeldMut<T> {
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.guard
+        match &mut self.guard.value {
+            Some(value) => value,
+            None => unreachable!("a held value is taken out only under a write lock"),
+        }
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for HeldMut<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("HeldMut").field(&*self.guard).finish()
+        f.debug_tuple("HeldMut").field(&**self).finish()
     }
 }
 

@@ -60,12 +60,12 @@ impl FromRequest for Bytes {
 
 impl FromRequestRef for BackgroundTasks {
     fn from_request_ref(head: &RequestHead) -> &Self {
-        &head.background
+        head.background()
     }
 }
 
 impl FromRequest for BackgroundTasks {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        Ok(head.background.clone())
+        Ok(head.background().clone())
     }
 }

@@ -52,7 +52,12 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
                 InputError::new(["body"], "field required").kind("missing"),
             ]);
         }
-        // Syntax first (one error for the whole body), then every problem of the content.
+        // A good body is deserialized straight from its bytes; only a body that fails is
+        // parsed again to find every problem: syntax first (one error for the whole body),
+        // then every problem of the content.
+        if let Ok(value) = serde_json::from_slice::<T>(&head.body) {
+            return Ok(Json(value));
+        }
         let mut de = serde_json::Deserializer::from_slice(&head.body);
         let value =
             <serde_json::Value as serde::Deserialize>::deserialize(&mut de).map_err(|e| {

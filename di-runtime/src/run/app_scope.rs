@@ -3,11 +3,10 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use crate::contract::background::BackgroundTasks;
 use crate::contract::outcome::Outcome;
 use crate::contract::request::RequestHead;
 use crate::contract::slot::{BorrowCell, Slot};
@@ -68,7 +67,7 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         parts: http::Request::new(()).into_parts().0,
         params: Vec::new(),
         body: Bytes::new(),
-        background: BackgroundTasks::default(),
+        background: OnceLock::new(),
     });
     let (started, cell) = start_function(node, &mut [], &engine.app_slots, &mut [], &head)?;
     let done = run_setup(node, started, cell)

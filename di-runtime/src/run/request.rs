@@ -10,7 +10,6 @@ use futures_util::future::BoxFuture;
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
 
-use crate::contract::background::BackgroundTasks;
 use crate::contract::meta::StartedKind;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
@@ -38,8 +37,9 @@ struct Owed {
     request: Vec<Suspended>,
     /// The places taken before setup, given back as the request's teardowns end.
     places: Places,
-    /// The request's `BackgroundTasks`: dropped, not run, when the request is abandoned.
-    tasks: BackgroundTasks,
+    /// The request's head, whose `BackgroundTasks` are dropped, not run, when the request is
+    /// abandoned.
+    head: Arc<RequestHead>,
     /// The `handler`-scope teardowns while they run. They run in the request's own task; if
     /// that task is dropped half-way (the client went away), `Drop` moves this future, where
     /// it stands, into a tracked background task, so a COMMIT is never cut in half.
@@ -67,7 +67,7 @@ impl Owed {
 impl Drop for Owed {
     fn drop(&mut self) {
         // Skipped tasks go first: one may hold a value whose teardown would wait for it.
-        drop(self.tasks.take());
+        drop(self.head.take_background());
         if self.handler.is_empty() && self.request.is_empty() && self.in_flight.is_none() {
             return;
         }
@@ -134,7 +134,7 @@ where
         parts,
         params,
         body,
-        background: BackgroundTasks::default(),
+        background: std::sync::OnceLock::new(),
     });
 
     // Every input first, so that bad input never sets up a dependency. A user's
@@ -157,7 +157,7 @@ where
         handler: Vec::new(),
         request: Vec::new(),
         places: Places::default(),
-        tasks: head.background.clone(),
+        head: head.clone(),
         in_flight: None,
         span: tracing::Span::current(),
     };
@@ -207,7 +207,7 @@ where
     // skipped ones are dropped now, before any teardown (one may hold a value a teardown
     // takes back).
     let succeeded = matches!(outcome, Outcome::Success { .. });
-    let tasks = head.background.take();
+    let tasks = head.take_background();
     let tasks = if succeeded {
         tasks
     } else {

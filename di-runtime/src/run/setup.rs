@@ -83,14 +83,17 @@ pub(crate) async fn run_setup(
     started: StartedKind,
     cell: Option<Arc<dyn BorrowCell>>,
 ) -> Result<SetupDone, Failure> {
-    let started_at = Instant::now();
+    // Timed only when the log line that reports it is enabled: the clock is not free.
+    let started_at = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(Instant::now);
     let result = setup(node, started, cell).await;
-    let elapsed_ms = ms(started_at.elapsed());
-    let (dependency, scope) = (node.meta.name, node.scope);
-    match &result {
-        Ok(_) => tracing::debug!(target: "di", dependency, %scope, elapsed_ms, "setup"),
-        Err((outcome, _)) => {
-            tracing::debug!(target: "di", dependency, %scope, %outcome, elapsed_ms, "setup failed");
+    if let Some(started_at) = started_at {
+        let elapsed_ms = ms(started_at.elapsed());
+        let (dependency, scope) = (node.meta.name, node.scope);
+        match &result {
+            Ok(_) => tracing::debug!(target: "di", dependency, %scope, elapsed_ms, "setup"),
+            Err((outcome, _)) => {
+                tracing::debug!(target: "di", dependency, %scope, %outcome, elapsed_ms, "setup failed");
+            }
         }
     }
     result

@@ -59,7 +59,8 @@ pub(crate) async fn run_stack(
             place,
             ..
         } = suspended;
-        let started = Instant::now();
+        // Timed only when a log line reports it: the clock is not free.
+        let started = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(Instant::now);
         let seen = outcome.clone();
         let run = async move {
             // The value goes back once every borrower has let go (a body holding it is done).
@@ -70,14 +71,14 @@ pub(crate) async fn run_stack(
         };
         let result = with_deadline(engine.config.teardown_timeout, run).await;
         drop(place);
-        let elapsed_ms = ms(started.elapsed());
+        let elapsed_ms = started.map_or(0.0, |started| ms(started.elapsed()));
         let error = match result {
             Ok(Ok(Ok(()))) => {
                 tracing::debug!(target: "di", dependency = name, %scope, %outcome, elapsed_ms, "teardown");
                 None
             }
             Ok(Ok(Err(error))) => {
-                tracing::error!(target: "di", dependency = name, %scope, %outcome, elapsed_ms, %error, "teardown failed");
+                tracing::error!(target: "di", dependency = name, %scope, %outcome, %error, "teardown failed");
                 Some(error)
             }
             Ok(Err(payload)) => {

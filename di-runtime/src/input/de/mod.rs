@@ -41,6 +41,7 @@
 //! - [`problem`]: locations, errors, problems, repairs and the bounds.
 
 mod access;
+pub(crate) mod fast;
 mod json;
 mod path;
 mod phantom;

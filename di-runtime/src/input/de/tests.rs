@@ -3,6 +3,7 @@
 //! [`bounds`].
 
 mod bounds;
+mod fast;
 mod path;
 
 use std::collections::HashMap;

@@ -1,0 +1,104 @@
+//! The query fast path answers only what the every-problem search answers the same way.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::super::fast;
+use super::super::from_query;
+
+#[derive(Debug, Deserialize, PartialEq)]
+enum Order {
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Page {
+    limit: u32,
+    offset: Option<u64>,
+    q: Option<String>,
+    order: Option<Order>,
+    tags: Option<Vec<String>>,
+    exact: Option<bool>,
+    initial: Option<char>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Strict {
+    a: i8,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Newtype(Page);
+
+/// When the fast path answers, the search answers the same; every query is tried.
+fn agree<T: DeserializeOwned + PartialEq + Debug>(queries: &[&str]) -> usize {
+    let mut fast_answers = 0;
+    for query in queries {
+        if let Some(value) = fast::query::<T>(query) {
+            fast_answers += 1;
+            match from_query::<T>(query) {
+                Ok(searched) => assert_eq!(value, searched, "{query}"),
+                Err(problems) => {
+                    panic!("{query}: fast path answered {value:?}, search {problems:?}")
+                }
+            }
+        }
+    }
+    fast_answers
+}
+
+const QUERIES: &[&str] = &[
+    "",
+    "limit=5",
+    "limit=5&offset=10",
+    "limit=+5",
+    "limit=5&q=hello%20world&exact=true",
+    "limit=5&q=a+b",
+    "limit=5&order=Asc",
+    "limit=5&order=Sideways",
+    "limit=5&tags=a",
+    "limit=5&tags=a&tags=b",
+    "limit=5&limit=6",
+    "limit=x",
+    "limit=-1",
+    "limit=5&offset=",
+    "limit=5&initial=z",
+    "limit=5&initial=zz",
+    "limit=5&exact=yes",
+    "limit=5&unknown=1",
+    "a=1",
+    "a=1&b=2",
+    "a=300",
+    "%ZZ=1",
+    "limit=5&q=%E2%9C%93",
+];
+
+#[test]
+fn the_fast_path_never_disagrees_with_the_search() {
+    assert!(
+        agree::<Page>(QUERIES) >= 8,
+        "the fast path answers the good queries"
+    );
+    agree::<Strict>(QUERIES);
+    agree::<Newtype>(QUERIES);
+    agree::<HashMap<String, String>>(QUERIES);
+    agree::<HashMap<String, u32>>(QUERIES);
+    agree::<Option<Page>>(QUERIES);
+    agree::<()>(QUERIES);
+}
+
+#[test]
+fn bad_or_repeated_input_goes_to_the_search() {
+    assert!(fast::query::<Page>("limit=x").is_none());
+    assert!(fast::query::<Page>("limit=5&limit=6").is_none());
+    assert!(fast::query::<Strict>("a=1&b=2").is_none());
+    assert_eq!(
+        fast::query::<Page>("limit=5&q=a+b").map(|p| p.q),
+        Some(Some("a b".to_owned()))
+    );
+}
