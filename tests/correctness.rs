@@ -620,3 +620,37 @@ async fn an_alias_of_result_is_read_as_a_result_so_its_error_is_a_setup_failure(
     assert_eq!(failed.text().await.unwrap(), r#"{"detail":"api error"}"#);
     client.shutdown().await;
 }
+
+// ------------------------------------------------ a plain `app` value borrowed by requests
+
+#[derive(Debug)]
+struct Limits {
+    most: u32,
+}
+
+#[depends(scope = "app")]
+async fn limits() -> Limits {
+    Limits { most: 100 }
+}
+
+#[depends]
+async fn allowed(#[dep(limits)] limits: &Limits) -> u32 {
+    limits.most
+}
+
+#[depends]
+async fn shows_limit(#[dep(allowed)] allowed: &u32, #[dep(limits)] limits: &Limits) -> String {
+    format!("{allowed} of {}", limits.most)
+}
+
+#[tokio::test]
+async fn a_plain_app_value_is_shared_by_every_request() {
+    let client = TestClient::start(App::new().get("/", shows_limit))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let response = client.get("/").send().await;
+        assert_eq!(response.text().await.unwrap(), "100 of 100");
+    }
+    client.shutdown().await;
+}

@@ -282,7 +282,7 @@ impl Args<'_> {
                     false,
                 ))
             }
-            Some(ArgSource::App(i)) => Ok(ArgCell(self.app.get(*i), true)),
+            Some(ArgSource::App(i)) => Ok(ArgCell(self.app.get::<T>(*i)?, true)),
             _ => Err(ArgError(format!(
                 "argument {index} of `{}` is not a dependency",
                 self.name

@@ -8,7 +8,7 @@
 use std::any::Any;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Waker;
 
 use futures_util::future::BoxFuture;
@@ -285,31 +285,81 @@ impl<T: fmt::Debug> fmt::Debug for HeldMut<T> {
 }
 
 /// The values of `app`-scoped dependencies, shared by all requests: each set once at start,
-/// then only read (no lock on the request path). A value that cannot be shared (not `Sync`)
-/// cannot be borrowed either, so only cells are kept.
+/// then only read (no lock on the request path). A value that came back boxed (not from
+/// `Keep`: a hand-written `Started::plain`) is moved into its cell, under a lock, on its
+/// first borrow, and read without one from then on.
 pub(crate) struct AppSlots {
-    slots: Vec<OnceLock<Arc<dyn BorrowCell>>>,
+    cells: Vec<OnceLock<Arc<dyn BorrowCell>>>,
+    boxed: Vec<Mutex<Slot>>,
 }
 
 impl AppSlots {
     /// `count` empty slots.
     pub(crate) fn new(count: usize) -> Self {
         Self {
-            slots: (0..count).map(|_| OnceLock::new()).collect(),
+            cells: (0..count).map(|_| OnceLock::new()).collect(),
+            boxed: (0..count).map(|_| Mutex::new(Slot::Empty)).collect(),
         }
     }
 
     /// The cell of app value `index`, if it was set up.
-    pub(crate) fn get(&self, index: usize) -> Option<&Arc<dyn BorrowCell>> {
-        self.slots.get(index)?.get()
+    pub(crate) fn get<T: Send + Sync + 'static>(
+        &self,
+        index: usize,
+    ) -> Result<Option<&Arc<dyn BorrowCell>>, ArgError> {
+        let Some(cell) = self.cells.get(index) else {
+            return Ok(None);
+        };
+        if let Some(shared) = cell.get() {
+            return Ok(Some(shared));
+        }
+        let mut boxed = self.boxed[index]
+            .lock()
+            .map_err(|_| ArgError("an app value lock was poisoned".into()))?;
+        if let Some(shared) = boxed.share::<T>()? {
+            let _ = cell.set(shared.clone());
+            *boxed = Slot::Empty;
+        }
+        Ok(cell.get())
     }
 
     /// Stores the value of app slot `index` (once).
-    pub(crate) fn store(&self, index: usize, cell: Arc<dyn BorrowCell>) -> Result<(), ArgError> {
-        self.slots
-            .get(index)
-            .ok_or_else(|| ArgError(format!("no app value {index}")))?
-            .set(cell)
-            .map_err(|_| ArgError(format!("app value {index} was set twice")))
+    pub(crate) fn store(&self, index: usize, value: Slot) -> Result<(), ArgError> {
+        let missing = || ArgError(format!("no app value {index}"));
+        match value {
+            Slot::Filled(shared) => self
+                .cells
+                .get(index)
+                .ok_or_else(missing)?
+                .set(shared)
+                .map_err(|_| ArgError(format!("app value {index} was set twice"))),
+            boxed => {
+                let slot = self.boxed.get(index).ok_or_else(missing)?;
+                *slot
+                    .lock()
+                    .map_err(|_| ArgError("an app value lock was poisoned".into()))? = boxed;
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_boxed_app_value_is_moved_into_its_cell_on_first_borrow() {
+        let app = AppSlots::new(2);
+        app.store(0, Slot::Owned(Box::new(7u32))).unwrap();
+        app.store(1, Slot::Filled(cell_of(String::from("shared"))))
+            .unwrap();
+        for _ in 0..2 {
+            let seven = held::<u32>(app.get::<u32>(0).unwrap(), "seven").unwrap();
+            assert_eq!(*seven, 7);
+            let text = held::<String>(app.get::<String>(1).unwrap(), "text").unwrap();
+            assert_eq!(&*text, "shared");
+        }
+        assert!(app.get::<u32>(5).unwrap().is_none(), "no such value");
     }
 }

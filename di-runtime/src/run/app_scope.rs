@@ -32,7 +32,7 @@ pub(crate) async fn start_app_scope(
     for node in nodes {
         if node.preset {
             if let Some(cell) = values.remove(&(node.meta.type_id)()) {
-                let stored = engine.app_slots.store(node.slot, cell);
+                let stored = engine.app_slots.store(node.slot, Slot::Filled(cell));
                 debug_assert!(stored.is_ok(), "app slots are created for every app node");
             }
             continue;
@@ -73,15 +73,13 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
     let done = run_setup(node, started, cell)
         .await
         .map_err(|(outcome, _)| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;
-    let (cell, suspended) = match done {
-        SetupDone::Value(Slot::Filled(cell)) => (cell, None),
-        SetupDone::Provided(suspended) => (suspended.cell.clone(), Some(suspended)),
-        // Not `Sync`, so no request can borrow it (that does not compile): nothing to keep.
-        SetupDone::Value(_) => return Ok(None),
+    let (value, suspended) = match done {
+        SetupDone::Value(value) => (value, None),
+        SetupDone::Provided(suspended) => (Slot::Filled(suspended.cell.clone()), Some(suspended)),
     };
     engine
         .app_slots
-        .store(node.slot, cell)
+        .store(node.slot, value)
         .map_err(HttpError::internal_from)?;
     Ok(suspended)
 }
