@@ -32,6 +32,11 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     guard
 }
 
+/// Clears the log (between the rounds of one test).
+pub fn clear() {
+    LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 /// Index of `event` in the log; fails the test if it is missing.
 pub fn position(events: &[String], event: &str) -> usize {
     events
