@@ -234,6 +234,15 @@ impl App {
         self
     }
 
+    /// How long an HTTP/1 client may take to send a whole request head, on a new connection
+    /// or between requests on a kept-alive one (default 30 s). Past it the server closes the
+    /// connection: a client that sends part of a head and then nothing (slowloris) does not
+    /// hold a connection open.
+    pub fn header_read_timeout(mut self, limit: Duration) -> Self {
+        self.config.header_read_timeout = limit;
+        self
+    }
+
     /// Checks every route: paths, cycles, the scope rule, conflicting borrows. Returns every
     /// problem at once.
     pub fn check(&self) -> Result<(), BuildError> {

@@ -11,6 +11,9 @@ pub(crate) struct Config {
     pub(crate) shutdown_grace: Duration,
     pub(crate) max_background: usize,
     pub(crate) place_wait: Duration,
+    /// How long an HTTP/1 client may take to send a request head (the server's; hyper's
+    /// timer).
+    pub(crate) header_read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -22,6 +25,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(30),
             max_background: 1024,
             place_wait: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
