@@ -654,3 +654,27 @@ async fn a_plain_app_value_is_shared_by_every_request() {
     }
     client.shutdown().await;
 }
+
+// ------------------------------------------------ a route needing more places than there are
+
+#[depends(max_concurrency = 1)]
+async fn single(y: Yield<u8>) {
+    let _ = y.provide(1).await;
+}
+
+#[depends]
+async fn two_fresh(#[dep(single)] a: &u8, #[dep(single, fresh)] b: &u8) -> String {
+    format!("{a}{b}")
+}
+
+#[tokio::test]
+async fn a_route_needing_more_places_than_its_limit_has_is_reported_at_start() {
+    let error = App::new()
+        .get("/two", two_fresh)
+        .check()
+        .expect_err("two instances of a dependency limited to one can never be set up at once");
+    let text = error.to_string();
+    assert!(text.contains("route GET /two"), "{text}");
+    assert!(text.contains("`single`"), "{text}");
+    assert!(text.contains("max_concurrency = 1"), "{text}");
+}

@@ -65,6 +65,7 @@ impl<'a> GraphBuilder<'a> {
             .entry((declared.type_id)())
             .or_insert_with(|| Limit {
                 rank,
+                most: limit,
                 places: Arc::new(Semaphore::new(limit)),
             });
         Some(entry.clone())
@@ -182,6 +183,7 @@ impl<'a> GraphBuilder<'a> {
             .filter(|i| state.nodes[*i].limit.is_some())
             .collect();
         limited.sort_by_key(|i| state.nodes[*i].limit.as_ref().map(|l| l.rank));
+        check_places(&state.nodes, &limited, &mut errors);
         let request_teardowns = state
             .nodes
             .iter()
@@ -423,6 +425,32 @@ impl Walk<'_, '_> {
             state.cache.insert((id, scope), slot);
         }
         ArgSource::Slot(slot)
+    }
+}
+
+/// A request takes every place its route needs at once: a route that needs more places of one
+/// limit than the limit has (`fresh` uses of a `max_concurrency = 1` dependency) could never
+/// be served.
+fn check_places(nodes: &[Node], limited: &[usize], errors: &mut Vec<String>) {
+    let mut at = 0;
+    while at < limited.len() {
+        let node = &nodes[limited[at]];
+        let Some(limit) = &node.limit else {
+            at += 1;
+            continue;
+        };
+        let same = limited[at..]
+            .iter()
+            .take_while(|i| nodes[**i].limit.as_ref().map(|l| l.rank) == Some(limit.rank))
+            .count();
+        let most = limit.most;
+        if same > most {
+            errors.push(format!(
+                "one request needs {same} instances of `{}`, which is `max_concurrency = {most}`, so it could never be served; raise the limit, or share one instance instead of taking it `fresh`",
+                node.meta.name
+            ));
+        }
+        at += same;
     }
 }
 

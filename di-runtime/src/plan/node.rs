@@ -31,6 +31,8 @@ pub(crate) struct Limit {
     /// order, all before its first setup, so two routes that use the same limited
     /// dependencies in opposite orders cannot deadlock.
     pub(crate) rank: usize,
+    /// How many places there are.
+    pub(crate) most: usize,
     pub(crate) places: Arc<Semaphore>,
 }
 
