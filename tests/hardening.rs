@@ -62,3 +62,57 @@ async fn a_client_that_sends_part_of_a_head_and_then_nothing_is_disconnected() {
     assert!(received.is_empty(), "{received:?}");
     server.shutdown().await;
 }
+
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static SETUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends]
+async fn counted(y: Yield<u8>) {
+    SETUPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _ = y.provide(1).await;
+}
+
+#[depends]
+async fn waits(#[dep(counted)] _c: &u8) -> &'static str {
+    RELEASE.notified().await;
+    "done"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_flight_limit_a_request_is_shed_at_once_with_nothing_set_up() {
+    let client = TestClient::start(App::new().get("/wait", waits).max_in_flight(1))
+        .await
+        .unwrap();
+    let service = client.running().service();
+    let first = tokio::spawn(async move {
+        let request = http::Request::get("/wait")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        service.call_request(request).await.status()
+    });
+    for _ in 0..2000 {
+        if client.running().requests_in_flight() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(client.running().requests_in_flight(), 1);
+
+    let shed = client.get("/wait").send().await;
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.header("retry-after"), Some("1"));
+    assert_eq!(
+        SETUPS.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the shed request set nothing up"
+    );
+    assert_eq!(client.running().requests_shed(), 1);
+
+    RELEASE.notify_one();
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(client.running().requests_in_flight(), 0);
+    RELEASE.notify_one();
+    let again = client.get("/wait").send().await;
+    assert_eq!(again.status(), 200, "served again once the first is done");
+    client.shutdown().await;
+}

@@ -243,6 +243,16 @@ impl App {
         self
     }
 
+    /// How many requests are handled at once, up to their response head (default: no limit).
+    /// Past it a new request is shed at once with 503 and `Retry-After: 1`, before any
+    /// dependency is set up, so that under a flood some requests get a fast answer instead
+    /// of all of them a slow one. Shed requests are counted
+    /// ([`Running::requests_shed`](crate::Running::requests_shed)).
+    pub fn max_in_flight(mut self, limit: usize) -> Self {
+        self.config.max_in_flight = Some(limit);
+        self
+    }
+
     /// Checks every route: paths, cycles, the scope rule, conflicting borrows. Returns every
     /// problem at once.
     pub fn check(&self) -> Result<(), BuildError> {

@@ -35,6 +35,16 @@ impl Running {
         self.engine.stats.background_failures()
     }
 
+    /// How many requests were shed past [`App::max_in_flight`](crate::App::max_in_flight).
+    pub fn requests_shed(&self) -> u64 {
+        self.engine.stats.shed()
+    }
+
+    /// How many requests are being handled now (up to their response head).
+    pub fn requests_in_flight(&self) -> usize {
+        self.engine.requests_in_flight()
+    }
+
     /// How many background teardowns are running now.
     pub fn teardowns_in_flight(&self) -> usize {
         self.engine.background_in_flight()

@@ -12,6 +12,7 @@ use crate::plan::routes::Routed;
 use crate::response::body::{BoxError, Response};
 use crate::response::into::IntoResponse;
 use crate::run::engine::Engine;
+use crate::run::places::busy_response;
 use crate::run::request::handle;
 
 /// A running app as a [`tower_service::Service`]: every request goes through routing, input
@@ -44,6 +45,11 @@ impl AppService {
         let engine = self.engine.clone();
         match engine.routes.find(request.method(), request.uri().path()) {
             Ok(Routed { route, params }) => {
+                let Some(admitted) = engine.admit() else {
+                    tracing::debug!(target: "di", "request shed: in-flight limit reached");
+                    let busy = busy_response("The server is busy; try again later".to_owned());
+                    return Box::pin(std::future::ready(busy));
+                };
                 let span = tracing::debug_span!(
                     target: "di",
                     "request",
@@ -52,7 +58,11 @@ impl AppService {
                     handler = route.name,
                 );
                 let handled = handle(engine, route, request, params);
-                Box::pin(tracing::Instrument::instrument(handled, span))
+                let counted = async move {
+                    let _admitted = admitted;
+                    handled.await
+                };
+                Box::pin(tracing::Instrument::instrument(counted, span))
             }
             Err(miss) => Box::pin(std::future::ready(miss.into_response())),
         }

@@ -14,6 +14,8 @@ pub(crate) struct Config {
     /// How long an HTTP/1 client may take to send a request head (the server's; hyper's
     /// timer).
     pub(crate) header_read_timeout: Duration,
+    /// Requests handled at once, past which new ones are shed with a 503.
+    pub(crate) max_in_flight: Option<usize>,
 }
 
 impl Default for Config {
@@ -26,6 +28,7 @@ impl Default for Config {
             max_background: 1024,
             place_wait: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
+            max_in_flight: None,
         }
     }
 }

@@ -32,6 +32,17 @@ pub(crate) struct Engine {
     /// Cancelled when the shutdown grace period is over: streaming bodies are cut.
     pub(crate) hard_stop: CancellationToken,
     pub(crate) stats: Stats,
+    /// Requests being handled now (up to their response head).
+    requests: Arc<AtomicUsize>,
+}
+
+/// A request counted in flight; dropping it counts the request out.
+pub(crate) struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The background tasks in flight, counted so that `settle` and shutdown can wait for none.
@@ -69,7 +80,28 @@ impl Engine {
             runtime: tokio::runtime::Handle::current(),
             hard_stop: CancellationToken::new(),
             stats: Stats::default(),
+            requests: Arc::default(),
         }
+    }
+
+    /// Counts a request in, unless as many as the in-flight limit are being handled: then it
+    /// is shed (and counted), before anything is set up.
+    pub(crate) fn admit(&self) -> Option<Admitted> {
+        let before = self.requests.fetch_add(1, Ordering::AcqRel);
+        let admitted = Admitted(self.requests.clone());
+        match self.config.max_in_flight {
+            Some(limit) if before >= limit => {
+                drop(admitted);
+                self.stats.record_shed();
+                None
+            }
+            _ => Some(admitted),
+        }
+    }
+
+    /// Requests being handled now.
+    pub(crate) fn requests_in_flight(&self) -> usize {
+        self.requests.load(Ordering::Acquire)
     }
 
     /// Why an abandoned request or body is cancelled: the server is shutting down, or the

@@ -79,9 +79,17 @@ async fn wait_for_place(
 /// 503 with `Retry-After`: what a request that waited too long for a place gets. Nothing was
 /// set up, so no teardown sees the outcome.
 fn busy(detail: String) -> Failure {
+    (
+        Outcome::Cancelled(CancelReason::Timeout),
+        busy_response(detail),
+    )
+}
+
+/// 503 with `Retry-After: 1` and `detail`.
+pub(crate) fn busy_response(detail: String) -> crate::response::body::Response {
     let mut response = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, detail).into_response();
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    (Outcome::Cancelled(CancelReason::Timeout), response)
+    response
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct Stats {
     teardown_failures: AtomicU64,
     background_failures: AtomicU64,
+    shed: AtomicU64,
 }
 
 impl Stats {
@@ -17,6 +18,15 @@ impl Stats {
     pub(crate) fn record_background_failures(&self, failed: u64) {
         self.background_failures
             .fetch_add(failed, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests shed past the in-flight limit so far.
+    pub(crate) fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
     }
 
     /// Teardowns that failed, timed out or panicked so far.
