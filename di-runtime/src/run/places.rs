@@ -37,10 +37,13 @@ impl Places {
 /// Takes every place `plan` needs, each within what is left of the app's wait; a request
 /// that cannot have one gets 503 with `Retry-After` and sets nothing up.
 pub(crate) async fn take_places(engine: &Engine, plan: &Plan) -> Result<Places, Failure> {
-    let deadline = tokio::time::Instant::now() + engine.config.place_wait;
+    let mut deadline = Deadline {
+        wait: engine.config.place_wait,
+        at: None,
+    };
     let mut places = Places::default();
     if plan.request_teardowns {
-        let place = wait_for_place(engine.background_places(), deadline).await;
+        let place = wait_for_place(engine.background_places(), &mut deadline).await;
         places.background = Some(place.ok_or_else(|| {
             tracing::warn!(target: "di", "no background place for request-scope teardowns");
             busy("The server is busy finishing earlier requests; try again later".to_owned())
@@ -49,7 +52,7 @@ pub(crate) async fn take_places(engine: &Engine, plan: &Plan) -> Result<Places, 
     for &index in &plan.limited {
         let node = &plan.nodes[index];
         let Some(limit) = &node.limit else { continue };
-        let place = wait_for_place(&limit.places, deadline)
+        let place = wait_for_place(&limit.places, &mut deadline)
             .await
             .ok_or_else(|| {
                 let name = node.meta.name;
@@ -63,14 +66,25 @@ pub(crate) async fn take_places(engine: &Engine, plan: &Plan) -> Result<Places, 
     Ok(places)
 }
 
+/// One wait shared by all the places of a request, started by the first place that is not free
+/// at once (a request that waits for none reads no clock).
+struct Deadline {
+    wait: std::time::Duration,
+    at: Option<tokio::time::Instant>,
+}
+
 async fn wait_for_place(
     places: &Arc<Semaphore>,
-    deadline: tokio::time::Instant,
+    deadline: &mut Deadline,
 ) -> Option<OwnedSemaphorePermit> {
     if let Ok(place) = places.clone().try_acquire_owned() {
         return Some(place);
     }
-    tokio::time::timeout_at(deadline, places.clone().acquire_owned())
+    let wait = deadline.wait;
+    let at = *deadline
+        .at
+        .get_or_insert_with(|| tokio::time::Instant::now() + wait);
+    tokio::time::timeout_at(at, places.clone().acquire_owned())
         .await
         .ok()?
         .ok()
