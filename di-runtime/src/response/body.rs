@@ -16,12 +16,22 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Response<B = Body> = http::Response<B>;
 
 /// A response body: full, empty or streamed.
-pub struct Body(UnsyncBoxBody<Bytes, BoxError>);
+///
+/// A full body (from [`Bytes`], `String`, `Vec<u8>`, ...) is held as it is; only other bodies
+/// are boxed.
+pub struct Body(Kind);
+
+enum Kind {
+    /// The whole body, until it has been sent; then `None`.
+    Full(Option<Bytes>),
+    /// Any other body.
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
 
 impl Body {
     /// An empty body.
     pub fn empty() -> Self {
-        Self::new(http_body_util::Empty::new())
+        Self(Kind::Full(None))
     }
 
     /// Wraps any [`http_body::Body`] of [`Bytes`].
@@ -30,7 +40,12 @@ impl Body {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Self(body.map_err(Into::into).boxed_unsync())
+        Self(Kind::Boxed(body.map_err(Into::into).boxed_unsync()))
+    }
+
+    /// The whole body at once.
+    fn full(bytes: Bytes) -> Self {
+        Self(Kind::Full((!bytes.is_empty()).then_some(bytes)))
     }
 
     /// A body that sends each item of `stream` as one frame, in order, and fails the response
@@ -51,7 +66,7 @@ impl Body {
 impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Body")
-            .field("size_hint", &http_body::Body::size_hint(&self.0))
+            .field("size_hint", &http_body::Body::size_hint(self))
             .finish_non_exhaustive()
     }
 }
@@ -70,15 +85,24 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.0).poll_frame(cx)
+        match &mut self.0 {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|bytes| Ok(Frame::data(bytes)))),
+            Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
+        match &self.0 {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Boxed(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
+        match &self.0 {
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Boxed(body) => body.size_hint(),
+        }
     }
 }
 
@@ -86,7 +110,7 @@ macro_rules! body_from {
     ($($ty:ty),*) => {$(
         impl From<$ty> for Body {
             fn from(value: $ty) -> Self {
-                Self::new(http_body_util::Full::new(Bytes::from(value)))
+                Self::full(Bytes::from(value))
             }
         }
     )*};

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -145,7 +144,7 @@ impl Engine {
     pub(crate) fn spawn_tracked(&self, future: impl Future<Output = ()> + Send + 'static) {
         self.in_flight.count.fetch_add(1, Ordering::AcqRel);
         let kept = Kept {
-            future: Some(Box::pin(tracing::Instrument::in_current_span(future))),
+            future: Some(tracing::Instrument::in_current_span(future)),
             deadline: self.config.teardown_timeout,
             entered: Entered(self.in_flight.clone()),
         };
@@ -169,46 +168,58 @@ impl Engine {
     }
 }
 
-/// A tracked background task that finishes even when its runtime drops it.
-struct Kept {
-    future: Option<BoxFuture<'static, ()>>,
-    deadline: Duration,
-    entered: Entered,
-}
+pin_project_lite::pin_project! {
+    /// A tracked background task that finishes even when its runtime drops it. The future is
+    /// held in place (not boxed): it is pinned in the task, and finished there if dropped.
+    struct Kept<F>
+    where
+        F: Future<Output = ()>,
+    {
+        #[pin]
+        future: Option<F>,
+        deadline: Duration,
+        entered: Entered,
+    }
 
-impl Future for Kept {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(future) = self.future.as_mut() {
-            if future.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
+    impl<F> PinnedDrop for Kept<F>
+    where
+        F: Future<Output = ()>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let Some(future) = this.future.as_pin_mut() else {
+                return;
+            };
+            // The runtime dropped the task unfinished: it is shutting down. Teardowns are
+            // owed exactly once, so run the rest here (teardowns see `Cancelled(Shutdown)`).
+            this.entered.0.runtime_gone.store(true, Ordering::Release);
+            tracing::warn!(target: "di", "the runtime is shutting down; finishing a teardown where it was dropped");
+            let deadline = (*this.deadline).min(Duration::from_secs(5));
+            match catch_call(|| finish_here(future, deadline)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(target: "di", "a teardown could not finish while the runtime shut down");
+                }
+                Err(panic) => {
+                    tracing::error!(target: "di", %panic, "a teardown panicked while the runtime shut down");
+                }
             }
-            self.future = None;
         }
-        Poll::Ready(())
     }
 }
 
-impl Drop for Kept {
-    fn drop(&mut self) {
-        let Some(future) = self.future.take() else {
-            return;
-        };
-        // The runtime dropped the task unfinished: it is shutting down. Teardowns are owed
-        // exactly once, so run the rest here (teardowns see `Cancelled(Shutdown)`).
-        self.entered.0.runtime_gone.store(true, Ordering::Release);
-        tracing::warn!(target: "di", "the runtime is shutting down; finishing a teardown where it was dropped");
-        let deadline = self.deadline.min(Duration::from_secs(5));
-        match catch_call(|| finish_here(future, deadline)) {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::error!(target: "di", "a teardown could not finish while the runtime shut down");
+impl<F: Future<Output = ()>> Future for Kept<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if let Some(future) = this.future.as_mut().as_pin_mut() {
+            if future.poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            Err(panic) => {
-                tracing::error!(target: "di", %panic, "a teardown panicked while the runtime shut down");
-            }
+            this.future.set(None);
         }
+        Poll::Ready(())
     }
 }
 
@@ -224,7 +235,7 @@ impl Wake for ThreadWaker {
 /// Polls `future` on this thread until it ends; gives up when `deadline` passes or when it
 /// stops making progress (nothing woke it for a while: what it waits for is gone with the
 /// runtime). Returns whether it finished.
-fn finish_here(mut future: BoxFuture<'static, ()>, deadline: Duration) -> bool {
+fn finish_here(mut future: Pin<&mut impl Future<Output = ()>>, deadline: Duration) -> bool {
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let end = Instant::now() + deadline;
