@@ -57,12 +57,9 @@ impl AppService {
                     path = %request.uri().path(),
                     handler = route.name,
                 );
-                let handled = handle(engine, route, request, params);
-                let counted = async move {
-                    let _admitted = admitted;
-                    handled.await
-                };
-                Box::pin(tracing::Instrument::instrument(counted, span))
+                // Inputs are extracted here: in the span too.
+                let handled = span.in_scope(|| handle(engine, route, request, params, admitted));
+                Box::pin(tracing::Instrument::instrument(handled, span))
             }
             Err(miss) => Box::pin(std::future::ready(miss.into_response())),
         }

@@ -24,7 +24,7 @@ pub(crate) struct AppTeardowns(Mutex<Vec<Suspended>>);
 /// failure, those already set up are torn down in reverse order and the problem names the
 /// dependency.
 pub(crate) async fn start_app_scope(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     nodes: &[Node],
     mut values: HashMap<TypeId, Arc<dyn BorrowCell>>,
 ) -> Result<AppTeardowns, String> {
@@ -57,7 +57,11 @@ pub(crate) async fn start_app_scope(
 }
 
 /// Tears down `app` scope in reverse order with `outcome`.
-pub(crate) async fn stop_app_scope(engine: &Engine, teardowns: AppTeardowns, outcome: Outcome) {
+pub(crate) async fn stop_app_scope(
+    engine: &Arc<Engine>,
+    teardowns: AppTeardowns,
+    outcome: Outcome,
+) {
     let stack = teardowns.0.into_inner().unwrap_or_else(|e| e.into_inner());
     run_stack(engine, stack, outcome).await;
 }

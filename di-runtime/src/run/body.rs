@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use http_body::{Body as _, Frame, SizeHint};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
@@ -54,7 +54,7 @@ impl TrackedBody {
     pub(crate) fn new(
         body: Body,
         parts: &http::response::Parts,
-        method: &Method,
+        head_request: bool,
         after: AfterBody,
     ) -> Self {
         let declared = parts
@@ -63,7 +63,7 @@ impl TrackedBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let remaining = declared.or_else(|| body.size_hint().exact());
-        let bodiless = method == Method::HEAD
+        let bodiless = head_request
             || parts.status == StatusCode::NO_CONTENT
             || parts.status == StatusCode::NOT_MODIFIED
             || parts.status.is_informational();

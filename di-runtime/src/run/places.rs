@@ -34,6 +34,30 @@ impl Places {
     }
 }
 
+/// Takes every place `plan` needs at once, if each is free now (no future, no clock): the
+/// common case. `None` if one is not: then [`take_places`] waits for them.
+pub(crate) fn try_take_places(engine: &Engine, plan: &Plan) -> Option<Places> {
+    let mut places = Places::default();
+    if plan.request_teardowns {
+        places.background = Some(
+            engine
+                .background_places()
+                .clone()
+                .try_acquire_owned()
+                .ok()?,
+        );
+    }
+    for &index in &plan.limited {
+        let Some(limit) = &plan.nodes[index].limit else {
+            continue;
+        };
+        places
+            .by_node
+            .push((index, limit.places.clone().try_acquire_owned().ok()?));
+    }
+    Some(places)
+}
+
 /// Takes every place `plan` needs, each within what is left of the app's wait; a request
 /// that cannot have one gets 503 with `Retry-After` and sets nothing up.
 pub(crate) async fn take_places(engine: &Engine, plan: &Plan) -> Result<Places, Failure> {

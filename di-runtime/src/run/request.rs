@@ -1,13 +1,14 @@
 //! One request from routing to response: extract inputs, set up dependencies in order, run
 //! the handler, tear down `handler` scope, and hand `request` scope to the response body.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
-use http::StatusCode;
+use futures_util::future::Either;
+use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
 use crate::contract::meta::StartedKind;
@@ -22,10 +23,10 @@ use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse};
 use crate::run::body::{AfterBody, TrackedBody};
-use crate::run::engine::Engine;
-use crate::run::places::{Places, take_places};
+use crate::run::engine::{Admitted, Engine};
+use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{Failure, SetupDone, panicked, run_setup, setup_failed, start_function};
-use crate::run::teardown::{StackReport, Suspended, run_stack};
+use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
 
 /// Teardowns still owed by a request. If the request future is dropped (the client went away,
 /// the server stopped it) they are handed to a tracked background task with
@@ -43,7 +44,7 @@ struct Owed {
     /// The `handler`-scope teardowns while they run. They run in the request's own task; if
     /// that task is dropped half-way (the client went away), `Drop` moves this future, where
     /// it stands, into a tracked background task, so a COMMIT is never cut in half.
-    in_flight: Option<BoxFuture<'static, StackReport>>,
+    in_flight: Option<StackRun>,
     /// The request's span, for teardowns handed off from `Drop`.
     span: tracing::Span,
 }
@@ -106,49 +107,92 @@ impl Drop for Owed {
     }
 }
 
-/// Serves one routed request.
-pub(crate) async fn handle<B>(
+/// Serves one routed request. Everything that needs no waiting
+/// (the head, the inputs) is done here, before the future is made, so that the future holds
+/// only what lives across a wait; a request body is read first, in a future of its own.
+pub(crate) fn handle<B>(
     engine: Arc<Engine>,
     route: Arc<Route>,
     request: http::Request<B>,
     params: Vec<(String, String)>,
-) -> Response
+    admitted: Admitted,
+) -> impl Future<Output = Response> + Send + 'static
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let method = parts.method.clone();
-    let plan = &route.plan;
-
-    let body = if plan.needs_body {
-        match Limited::new(body, engine.config.body_limit).collect().await {
+    if !route.plan.needs_body {
+        drop(body);
+        return match prepare(&route, parts, params, Bytes::new()) {
+            Prepared::Ready(head, inputs) => {
+                Either::Left(serve(engine, route, head, inputs, admitted))
+            }
+            Prepared::Answered(response) => {
+                Either::Right(Either::Left(std::future::ready(response)))
+            }
+        };
+    }
+    // Boxed: the read would make every request's future larger.
+    Either::Right(Either::Right(Box::pin(async move {
+        let limited = Limited::new(body, engine.config.body_limit);
+        let body = match limited.collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) => return body_read_error(error),
+        };
+        match prepare(&route, parts, params, body) {
+            Prepared::Ready(head, inputs) => serve(engine, route, head, inputs, admitted).await,
+            Prepared::Answered(response) => response,
         }
-    } else {
-        drop(body);
-        Bytes::new()
-    };
+    })))
+}
+
+/// What [`prepare`] made of a request.
+enum Prepared {
+    /// Its head, and every input extracted from it.
+    Ready(Arc<RequestHead>, Vec<Option<AnyValue>>),
+    /// The response to bad input.
+    Answered(Response),
+}
+
+/// The request's head, and every input extracted from it; or the response to bad input.
+fn prepare(
+    route: &Route,
+    parts: http::request::Parts,
+    params: Vec<(String, String)>,
+    body: Bytes,
+) -> Prepared {
     let head = Arc::new(RequestHead {
         parts,
         params,
         body,
         background: std::sync::OnceLock::new(),
     });
-
     // Every input first, so that bad input never sets up a dependency. A user's
     // `Deserialize` or validation may panic (the every-problem search calls it with
     // placeholders the client never sent): a generic 500, never a lost connection.
-    let mut inputs = match catch_call(|| extract_inputs(plan, &head)) {
-        Ok(Ok(inputs)) => inputs,
-        Ok(Err(problems)) => return HttpError::invalid_input(problems).into_response(),
+    match catch_call(|| extract_inputs(&route.plan, &head)) {
+        Ok(Ok(inputs)) => Prepared::Ready(head, inputs),
+        Ok(Err(problems)) => Prepared::Answered(HttpError::invalid_input(problems).into_response()),
         Err(panic) => {
             tracing::error!(target: "di", handler = route.name, %panic, "extracting the input panicked");
-            return panicked().1;
+            Prepared::Answered(panicked().1)
         }
-    };
+    }
+}
 
+/// Sets up, runs the handler, tears down `handler` scope and hands `request` scope to the
+/// response body.
+async fn serve(
+    engine: Arc<Engine>,
+    route: Arc<Route>,
+    head: Arc<RequestHead>,
+    mut inputs: Vec<Option<AnyValue>>,
+    admitted: Admitted,
+) -> Response {
+    // Counted in flight up to the response head.
+    let _admitted = admitted;
+    let plan = &route.plan;
     let mut owed = Owed {
         engine: engine.clone(),
         slots: std::iter::repeat_with(Slot::default)
@@ -162,32 +206,26 @@ where
         span: tracing::Span::current(),
     };
     let phases = run_handler(&engine, &route, &head, &mut inputs, &mut owed);
-    let (mut outcome, mut response) = match engine.config.request_timeout {
-        Some(limit) => match tokio::time::timeout(limit, phases).await {
-            Ok(done) => done,
-            Err(_) => {
-                tracing::warn!(target: "di", handler = route.name, "request timed out");
-                let error = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out");
-                (
-                    Outcome::Cancelled(CancelReason::Timeout),
-                    error.into_response(),
-                )
-            }
-        },
-        None => phases.await,
+    let (mut outcome, mut response) = match with_limit(engine.config.request_timeout, phases).await
+    {
+        Some(done) => done,
+        None => {
+            tracing::warn!(target: "di", handler = route.name, "request timed out");
+            let error = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out");
+            (
+                Outcome::Cancelled(CancelReason::Timeout),
+                error.into_response(),
+            )
+        }
     };
 
     // `handler` scope: torn down before the response head leaves, shielded from the client
     // going away (see `Owed::in_flight`).
     if !owed.handler.is_empty() {
         let stack = owed.take_stack(Scope::Handler);
-        let task_engine = engine.clone();
-        let seen = outcome.clone();
-        owed.in_flight = Some(Box::pin(async move {
-            run_stack(&task_engine, stack, seen).await
-        }));
+        owed.in_flight = Some(run_stack(&engine, stack, outcome));
         let report = poll_fn(|cx| match owed.in_flight.as_mut() {
-            Some(in_flight) => in_flight.as_mut().poll(cx),
+            Some(in_flight) => Pin::new(in_flight).poll(cx),
             None => Poll::Ready(StackReport {
                 outcome: Outcome::Panicked,
                 failure: Some(HttpError::internal()),
@@ -230,8 +268,25 @@ where
         engine: engine.clone(),
         span: tracing::Span::current(),
     };
-    let tracked = TrackedBody::new(body, &parts, &method, after);
+    let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
     Response::from_parts(parts, Body::new(tracked))
+}
+
+/// Runs `future` to its end, or until `limit` has passed (`None`). One future either way, so
+/// that a request's future holds one copy of its phases, and a timer only with a limit.
+async fn with_limit<F: Future>(limit: Option<std::time::Duration>, future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = limit.map(|limit| Box::pin(tokio::time::sleep(limit)));
+    poll_fn(|cx| {
+        if let Poll::Ready(done) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        match timer.as_mut().map(|timer| timer.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Extracts every input of `plan`, or returns every problem found.
@@ -275,9 +330,13 @@ async fn run_handler(
     };
     // Every place first (`max_concurrency`, and a background place for `request`-scope
     // teardowns), in one order for the whole app, before anything is set up.
-    owed.places = match take_places(engine, &route.plan).await {
-        Ok(places) => places,
-        Err(busy) => return busy,
+    // The wait, rare, is boxed: it would make every request's future larger.
+    owed.places = match try_take_places(engine, &route.plan) {
+        Some(places) => places,
+        None => match Box::pin(take_places(engine, &route.plan)).await {
+            Ok(places) => places,
+            Err(busy) => return busy,
+        },
     };
     // A handler declared `max_concurrency = N` runs at most `N` times at once.
     let _place = owed.places.take(route.plan.nodes.len() - 1);

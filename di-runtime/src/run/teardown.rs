@@ -1,12 +1,12 @@
 //! Teardown: generators suspended in `provide` ([`Suspended`]) and the running of a stack of
 //! them in reverse order, each with its value back, the outcome, and a deadline.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::task::Poll;
-use std::time::{Duration, Instant};
-
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, CatchUnwind};
 use tokio::sync::OwnedSemaphorePermit;
@@ -44,77 +44,165 @@ pub(crate) struct StackReport {
 /// Tears down `stack` in reverse order. Each teardown gets its value back with the current
 /// outcome; a failing one is logged, changes the outcome the next ones see, and never stops
 /// them. Each has a deadline.
-pub(crate) async fn run_stack(
-    engine: &Engine,
+pub(crate) fn run_stack(engine: &Arc<Engine>, stack: Vec<Suspended>, outcome: Outcome) -> StackRun {
+    StackRun {
+        engine: engine.clone(),
+        stack,
+        outcome,
+        failure: None,
+        current: None,
+    }
+}
+
+/// The future of [`run_stack`]: a hand-written state machine rather than an `async fn`, so
+/// that it is `Unpin` and can be polled where it is made (most teardowns finish at their first
+/// poll) and moved into a background task, where it stands, only if one does not. No
+/// allocation beyond the stack itself, and a timer only for a teardown that does not finish at
+/// once.
+pub(crate) struct StackRun {
+    engine: Arc<Engine>,
+    /// What is left to tear down; the last one first.
     stack: Vec<Suspended>,
-    mut outcome: Outcome,
-) -> StackReport {
-    let mut failure = None;
-    for suspended in stack.into_iter().rev() {
+    outcome: Outcome,
+    failure: Option<HttpError>,
+    current: Option<Current>,
+}
+
+/// The teardown under way.
+struct Current {
+    name: &'static str,
+    scope: Scope,
+    /// The outcome it was given, for its log line.
+    seen: Outcome,
+    future: GenFuture,
+    /// Set while a borrower still holds the value: the hand-back has to wait for it.
+    handing_back: Option<BoxFuture<'static, ()>>,
+    place: Option<OwnedSemaphorePermit>,
+    /// Armed after the first poll that does not finish.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set only when the log line that reports the time is enabled: the clock is not free.
+    started: Option<Instant>,
+}
+
+/// How one teardown ended.
+enum Ended {
+    Done(Result<Result<(), HttpError>, Box<dyn std::any::Any + Send>>),
+    TimedOut,
+}
+
+impl Current {
+    fn start(suspended: Suspended, outcome: &Outcome) -> Self {
         let Suspended {
             name,
             scope,
             cell,
             future,
             place,
-            ..
         } = suspended;
-        // Timed only when a log line reports it: the clock is not free.
         let started = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(Instant::now);
-        let seen = outcome.clone();
-        let run = async move {
-            // The value goes back once every borrower has let go (a body holding it is done).
-            if let Err(seen) = cell.try_hand_back(seen) {
-                cell.hand_back_later(seen).await;
-            }
-            future.await
+        // The value goes back once every borrower has let go (a body holding it is done).
+        let handing_back = match cell.try_hand_back(outcome.clone()) {
+            Ok(()) => None,
+            Err(seen) => Some(cell.hand_back_later(seen)),
         };
-        let result = with_deadline(engine.config.teardown_timeout, run).await;
+        Self {
+            name,
+            scope,
+            seen: outcome.clone(),
+            future,
+            handing_back,
+            place,
+            deadline: None,
+            started,
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<Ended> {
+        let handed_back = match self.handing_back.as_mut() {
+            Some(handing_back) => handing_back.as_mut().poll(cx).is_ready(),
+            None => true,
+        };
+        if handed_back {
+            self.handing_back = None;
+            if let Poll::Ready(done) = Pin::new(&mut self.future).poll(cx) {
+                return Poll::Ready(Ended::Done(done));
+            }
+        }
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        deadline.as_mut().poll(cx).map(|()| Ended::TimedOut)
+    }
+}
+
+impl StackRun {
+    /// Logs how `current` ended and carries a failure into the outcome the next ones see.
+    fn ended(&mut self, current: Current, ended: Ended) {
+        let Current {
+            name,
+            scope,
+            seen: outcome,
+            place,
+            started,
+            ..
+        } = current;
         drop(place);
         let elapsed_ms = started.map_or(0.0, |started| ms(started.elapsed()));
-        let error = match result {
-            Ok(Ok(Ok(()))) => {
+        let limit = self.engine.config.teardown_timeout;
+        let error = match ended {
+            Ended::Done(Ok(Ok(()))) => {
                 tracing::debug!(target: "di", dependency = name, %scope, %outcome, elapsed_ms, "teardown");
                 None
             }
-            Ok(Ok(Err(error))) => {
+            Ended::Done(Ok(Err(error))) => {
                 tracing::error!(target: "di", dependency = name, %scope, %outcome, %error, "teardown failed");
                 Some(error)
             }
-            Ok(Err(payload)) => {
+            Ended::Done(Err(payload)) => {
                 let panic = Panic::from_payload(&*payload);
                 tracing::error!(target: "di", dependency = name, %scope, %outcome, %panic, "teardown panicked");
                 Some(HttpError::internal())
             }
-            Err(_) => {
-                tracing::error!(target: "di", dependency = name, %scope, %outcome, timeout_ms = ms(engine.config.teardown_timeout), "teardown timed out");
+            Ended::TimedOut => {
+                tracing::error!(target: "di", dependency = name, %scope, %outcome, timeout_ms = ms(limit), "teardown timed out");
                 Some(HttpError::internal())
             }
         };
         if let Some(error) = error {
-            engine.stats.record_teardown_failure();
-            outcome = Outcome::TeardownFailed {
+            self.engine.stats.record_teardown_failure();
+            self.outcome = Outcome::TeardownFailed {
                 dependency: name,
                 error: error.clone(),
             };
-            failure.get_or_insert(error);
+            self.failure.get_or_insert(error);
         }
     }
-    StackReport { outcome, failure }
 }
 
-/// Runs `future` with a deadline. Most teardowns finish at their first poll (the value is
-/// dropped, a flag set); those need no timer, so the timer is armed only when the first poll
-/// is not enough.
-async fn with_deadline<F: Future>(
-    limit: Duration,
-    future: F,
-) -> Result<F::Output, tokio::time::error::Elapsed> {
-    let mut future = std::pin::pin!(future);
-    let first = poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
-    match first {
-        Poll::Ready(output) => Ok(output),
-        Poll::Pending => tokio::time::timeout(limit, future).await,
+impl Future for StackRun {
+    type Output = StackReport;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StackReport> {
+        let this = &mut *self;
+        let limit = this.engine.config.teardown_timeout;
+        loop {
+            let current = match this.current.as_mut() {
+                Some(current) => current,
+                None => match this.stack.pop() {
+                    Some(next) => this.current.insert(Current::start(next, &this.outcome)),
+                    None => {
+                        return Poll::Ready(StackReport {
+                            outcome: std::mem::replace(&mut this.outcome, Outcome::Panicked),
+                            failure: this.failure.take(),
+                        });
+                    }
+                },
+            };
+            let ended = std::task::ready!(current.poll(cx, limit));
+            if let Some(current) = this.current.take() {
+                this.ended(current, ended);
+            }
+        }
     }
 }
 
