@@ -122,9 +122,20 @@ impl App {
     }
 
     /// Replaces the dependency `original` with `replacement` in every route, without touching
-    /// the handlers; both must provide the same type. The replacement keeps the original's
-    /// declared scope and cache identity (as FastAPI's `dependency_overrides` does); its own
-    /// parameters are resolved and checked like any dependency's.
+    /// the handlers; both must provide the same type.
+    ///
+    /// The replacement runs with its own scope, as if each use named it directly: the use
+    /// site's `#[dep(original, scope = "...")]` if there is one, else the scope the replacement
+    /// declares (a generator that declares none is `request`-scoped), else, for a plain
+    /// function, the shortest scope of its own dependencies, capped at `request`. Its own
+    /// parameters are resolved like any dependency's. It keeps the original's cache identity
+    /// (the uses of `original` in a request share one instance per scope) and the original's
+    /// `max_concurrency` places, as FastAPI's `dependency_overrides` does.
+    ///
+    /// [`App::check`] and [`App::start`] check the replaced graph exactly as a graph without
+    /// overrides (the scope rule, a response body holding a `handler`-scoped value through
+    /// `Held<T>`, cycles, conflicting borrows); a problem names the replacement as
+    /// "`fake_tx` (overriding `tx`)".
     ///
     /// ```
     /// use di_runtime::prelude::*;

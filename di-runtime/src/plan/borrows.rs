@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 
 use crate::contract::meta::{Access, ArgSource};
+use crate::plan::node::Named;
 
 /// One parameter's borrow of a value.
 pub(crate) struct Borrow {
     pub(crate) slot: ArgSource,
     /// The dependency whose value is borrowed.
-    pub(crate) of: &'static str,
+    pub(crate) of: Named,
     /// The borrowing function: its name and a number unique in the route.
-    pub(crate) by: &'static str,
+    pub(crate) by: Named,
     pub(crate) by_id: usize,
     pub(crate) access: Access,
     pub(crate) role: Role,
@@ -51,7 +52,7 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
         };
         if exclusive.len() > 1 {
             errors.push(format!(
-                "`{}` and `{}` both borrow the same value mutably (`&mut`) in one request; use `#[dep(f, fresh)]` for a second instance, or share it with `&`",
+                "{} and {} both borrow the same value mutably (`&mut`) in one request; use `#[dep(f, fresh)]` for a second instance, or share it with `&`",
                 first.by, exclusive[1].by
             ));
             continue;
@@ -78,14 +79,16 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
                 .find(|b| b.role == Role::Generator && b.access.is_held());
             let why = match kept {
                 Some(b) => format!(
-                    " (`{}` takes it as `Held`/`HeldMut` and may keep it in its value, so it holds it until the request ends)",
+                    " ({} takes it as `Held`/`HeldMut` and may keep it in its value, so it holds it until the request ends)",
                     b.by
                 ),
                 None => String::new(),
             };
             errors.push(format!(
-                "`{}` borrows a value mutably (`&mut`) while `{}` also borrows it; only one of them can hold it at a time; the value is `{}`'s{why}",
-                first.by, other.by, first.of
+                "{} borrows a value mutably (`&mut`) while {} also borrows it; only one of them can hold it at a time; the value is {}{why}",
+                first.by,
+                other.by,
+                first.of.possessive()
             ));
         }
     }

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use crate::contract::meta::{Access, ArgSource, DepMeta, ExtractFn, ParamKind};
 use crate::contract::scope::Scope;
 use crate::plan::borrows::{Borrow, Role, check_borrows};
-use crate::plan::node::{AppPlan, Limit, Node, Overrides, Plan, Replacement};
+use crate::plan::node::{AppPlan, Limit, Named, Node, Overrides, Plan, Replacement};
 
 /// Builds the plan of every route, sharing one [`AppPlan`].
 pub(crate) struct GraphBuilder<'a> {
@@ -23,13 +23,15 @@ pub(crate) struct GraphBuilder<'a> {
 /// A use of a dependency on the path from the handler.
 #[derive(Clone, Copy)]
 struct Link {
-    name: &'static str,
+    name: Named,
     scope: Scope,
 }
 
 #[derive(Default)]
 struct RouteState {
     nodes: Vec<Node>,
+    /// How messages name each node's function, by node.
+    names: Vec<Named>,
     cache: HashMap<(TypeId, Scope), usize>,
     inputs: Vec<ExtractFn>,
     needs_body: bool,
@@ -48,10 +50,21 @@ impl<'a> GraphBuilder<'a> {
         }
     }
 
+    /// The function that runs for the dependency `meta`: its override's replacement, or itself.
     fn runner(&self, meta: &'static DepMeta) -> &'static DepMeta {
         match self.overrides.get(&(meta.type_id)()) {
             Some(Replacement::Dep(replacement)) => replacement,
             _ => meta,
+        }
+    }
+
+    /// How messages name a use of the dependency `meta`: by the function that runs, and the
+    /// dependency it replaces when it is overridden.
+    fn named(&self, meta: &'static DepMeta) -> Named {
+        let runner = self.runner(meta);
+        Named {
+            runs: runner.name,
+            replaces: (!std::ptr::eq(runner, meta)).then_some(meta.name),
         }
     }
 
@@ -79,8 +92,9 @@ impl<'a> GraphBuilder<'a> {
     }
 
     /// The scope a dependency lives in when used with `forced` at the use site: the forced
-    /// scope, else the declared one (an override keeps the declaration's), else, for a plain
-    /// function, the shortest of its dependencies' scopes capped at `request`.
+    /// scope, else the one the function that runs declares (an override's replacement keeps
+    /// its own, exactly as if it were used directly), else, for a plain function, the shortest
+    /// of its dependencies' scopes capped at `request`.
     fn effective_scope(
         &mut self,
         meta: &'static DepMeta,
@@ -90,7 +104,8 @@ impl<'a> GraphBuilder<'a> {
         if self.is_value(meta) {
             return Scope::App;
         }
-        if let Some(scope) = forced.or(meta.scope) {
+        let runner = self.runner(meta);
+        if let Some(scope) = forced.or(runner.scope) {
             return scope;
         }
         let id = (meta.type_id)();
@@ -102,7 +117,7 @@ impl<'a> GraphBuilder<'a> {
         }
         visiting.push(id);
         let mut scope = Scope::Request;
-        for param in self.runner(meta).params {
+        for param in runner.params {
             if let ParamKind::Dep {
                 meta: dep,
                 scope: forced,
@@ -118,10 +133,10 @@ impl<'a> GraphBuilder<'a> {
     }
 
     /// The shortest-lived dependency a plain function inherits its scope from, for messages.
-    fn inherited_from(&mut self, meta: &'static DepMeta, scope: Scope) -> Vec<&'static str> {
+    fn inherited_from(&mut self, meta: &'static DepMeta, scope: Scope) -> Vec<Named> {
         let mut chain = Vec::new();
         let mut current = meta;
-        while current.scope.is_none() && chain.len() < 32 {
+        while self.runner(current).scope.is_none() && !self.is_value(current) && chain.len() < 32 {
             let next = self
                 .runner(current)
                 .params
@@ -139,7 +154,7 @@ impl<'a> GraphBuilder<'a> {
                 });
             match next {
                 Some(dep) => {
-                    chain.push(dep.name);
+                    chain.push(self.named(dep));
                     current = dep;
                 }
                 None => break,
@@ -157,19 +172,21 @@ impl<'a> GraphBuilder<'a> {
             )]);
         }
         let mut state = RouteState::default();
+        let name = Named::itself(handler);
         let mut walk = Walk {
             builder: self,
             path: vec![Link {
-                name: handler.name,
+                name,
                 scope: Scope::Handler,
             }],
             visiting: vec![(handler.type_id)()],
             errors: Vec::new(),
         };
-        let args = walk.params(handler, handler, Scope::Handler, Role::Handler, &mut state);
+        let args = walk.params(name, handler, Scope::Handler, Role::Handler, &mut state);
         let mut errors = walk.errors;
         let slot = state.nodes.len();
         let limit = self.limit(handler);
+        state.names.push(name);
         state.nodes.push(Node {
             meta: handler,
             scope: Scope::Handler,
@@ -183,7 +200,7 @@ impl<'a> GraphBuilder<'a> {
             .filter(|i| state.nodes[*i].limit.is_some())
             .collect();
         limited.sort_by_key(|i| state.nodes[*i].limit.as_ref().map(|l| l.rank));
-        check_places(&state.nodes, &limited, &mut errors);
+        check_places(&state.nodes, &state.names, &limited, &mut errors);
         let request_teardowns = state
             .nodes
             .iter()
@@ -224,39 +241,39 @@ impl<'a> GraphBuilder<'a> {
         if dep_scope.outlives(needed) {
             return;
         }
-        let mut names: Vec<_> = path.iter().map(|l| l.name).collect();
-        names.push(dep.name);
+        let dep_named = self.named(dep);
+        let mut names: Vec<Named> = path.iter().map(|l| l.name).collect();
+        names.push(dep_named);
         let inherited = self.inherited_from(dep, dep_scope);
-        let why = if inherited.is_empty() {
-            format!("`{}` is `{dep_scope}`-scoped", dep.name)
-        } else {
-            let mut full = vec![dep.name];
-            full.extend(&inherited);
-            names.extend(&inherited);
-            format!(
-                "`{}` lives only as long as `{}`, which is `{dep_scope}`-scoped ({})",
-                dep.name,
-                inherited.last().copied().unwrap_or(dep.name),
-                chain(&full)
-            )
+        let why = match inherited.last() {
+            None => format!("`{}` is `{dep_scope}`-scoped", dep_named.runs),
+            Some(last) => {
+                let mut full = vec![dep_named];
+                full.extend(&inherited);
+                names.extend(&inherited);
+                format!(
+                    "`{}` lives only as long as `{}`, which is `{dep_scope}`-scoped ({})",
+                    dep_named.runs,
+                    last.runs,
+                    chain(&full)
+                )
+            }
         };
-        let root = inherited.last().copied().unwrap_or(dep.name);
+        let root = inherited.last().unwrap_or(&dep_named).runs;
         let message = if access.is_held() {
             format!(
-                "dependency chain {}: the response body of `{}` holds `{}`, but {why} and is torn down before the body is sent; make `{root}` `request`-scoped",
+                "dependency chain {}: the response body of {} holds {dep_named}, but {why} and is torn down before the body is sent; make `{root}` `request`-scoped",
                 chain(&names),
                 user.name,
-                dep.name
             )
         } else {
             format!(
-                "dependency chain {}: `{}` is `{}`-scoped and cannot depend on `{}`: {why}; make `{root}` `{}`-scoped, or make `{}` `{dep_scope}`-scoped",
+                "dependency chain {}: {} is `{}`-scoped and cannot depend on {dep_named}: {why}; make `{root}` `{}`-scoped, or make `{}` `{dep_scope}`-scoped",
                 chain(&names),
                 user.name,
                 user.scope,
-                dep.name,
                 user.scope,
-                user.name
+                user.name.runs
             )
         };
         errors.push(message);
@@ -274,11 +291,11 @@ struct Walk<'w, 'a> {
 }
 
 impl Walk<'_, '_> {
-    /// Where each parameter of `runner` (standing in for `declared`) comes from, planning the
+    /// Where each parameter of `runner` (named `who` in messages) comes from, planning the
     /// dependencies it reaches into `state`.
     fn params(
         &mut self,
-        declared: &'static DepMeta,
+        who: Named,
         runner: &'static DepMeta,
         scope: Scope,
         role: Role,
@@ -292,7 +309,7 @@ impl Walk<'_, '_> {
                 ParamKind::Yield => ArgSource::Yield,
                 ParamKind::HeadRef => {
                     if scope == Scope::App {
-                        self.errors.push(app_input_error(declared.name, param.name));
+                        self.errors.push(app_input_error(who, param.name));
                     }
                     ArgSource::Head
                 }
@@ -301,7 +318,7 @@ impl Walk<'_, '_> {
                     needs_body,
                 } => {
                     if scope == Scope::App {
-                        self.errors.push(app_input_error(declared.name, param.name));
+                        self.errors.push(app_input_error(who, param.name));
                     }
                     state.needs_body |= needs_body;
                     state.inputs.push(extract);
@@ -314,25 +331,34 @@ impl Walk<'_, '_> {
                     access,
                 } => {
                     let dep = meta();
+                    let dep_named = self.builder.named(dep);
                     let dep_scope = self.builder.effective_scope(dep, forced, &mut Vec::new());
                     self.builder
                         .check_edge(&self.path, dep, dep_scope, access, &mut self.errors);
                     if self.visiting.contains(&(dep.type_id)()) {
-                        let mut names: Vec<_> = self.path.iter().map(|l| l.name).collect();
-                        names.push(dep.name);
+                        let mut names: Vec<Named> = self.path.iter().map(|l| l.name).collect();
+                        names.push(dep_named);
+                        // The function that comes back is a replacement: it reaches the
+                        // dependency it replaces, which runs the replacement again.
+                        let why = match dep_named.replaces {
+                            Some(original) => format!(
+                                "; `{}` replaces `{original}` everywhere, in its own dependencies too, so it cannot use `{original}`",
+                                dep_named.runs
+                            ),
+                            None => String::new(),
+                        };
                         self.errors
-                            .push(format!("dependency cycle: {}", chain(&names)));
+                            .push(format!("dependency cycle: {}{why}", chain(&names)));
                         args.push(ArgSource::Head);
                         continue;
                     }
                     if access == Access::Exclusive && dep_scope == Scope::App {
                         self.errors.push(format!(
-                            "`{}` takes `&mut` of `{}`, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability",
-                            declared.name, dep.name
+                            "{who} takes `&mut` of {dep_named}, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
                         ));
                     }
                     self.path.push(Link {
-                        name: dep.name,
+                        name: dep_named,
                         scope: dep_scope,
                     });
                     self.visiting.push((dep.type_id)());
@@ -348,8 +374,8 @@ impl Walk<'_, '_> {
                     };
                     state.borrows.push(Borrow {
                         slot: source,
-                        of: dep.name,
-                        by: declared.name,
+                        of: dep_named,
+                        by: who,
                         by_id,
                         access,
                         role,
@@ -372,6 +398,7 @@ impl Walk<'_, '_> {
     ) -> ArgSource {
         let id = (dep.type_id)();
         let runner = self.builder.runner(dep);
+        let name = self.builder.named(dep);
         if scope == Scope::App {
             if let Some(index) = self.builder.app.index.get(&id) {
                 return ArgSource::App(*index);
@@ -382,7 +409,7 @@ impl Walk<'_, '_> {
                 Vec::new()
             } else {
                 self.params(
-                    dep,
+                    name,
                     runner,
                     Scope::App,
                     Role::Generator,
@@ -410,9 +437,10 @@ impl Walk<'_, '_> {
         } else {
             Role::Plain
         };
-        let args = self.params(dep, runner, scope, role, state);
+        let args = self.params(name, runner, scope, role, state);
         let slot = state.nodes.len();
         let limit = self.builder.limit(dep);
+        state.names.push(name);
         state.nodes.push(Node {
             meta: runner,
             scope,
@@ -431,7 +459,7 @@ impl Walk<'_, '_> {
 /// A request takes every place its route needs at once: a route that needs more places of one
 /// limit than the limit has (`fresh` uses of a `max_concurrency = 1` dependency) could never
 /// be served.
-fn check_places(nodes: &[Node], limited: &[usize], errors: &mut Vec<String>) {
+fn check_places(nodes: &[Node], names: &[Named], limited: &[usize], errors: &mut Vec<String>) {
     let mut at = 0;
     while at < limited.len() {
         let node = &nodes[limited[at]];
@@ -445,25 +473,35 @@ fn check_places(nodes: &[Node], limited: &[usize], errors: &mut Vec<String>) {
             .count();
         let most = limit.most;
         if same > most {
+            let name = names
+                .get(limited[at])
+                .copied()
+                .unwrap_or(Named::itself(node.meta));
+            // An override keeps the limit of the declaration it replaces.
+            let which = match name.replaces {
+                Some(original) => {
+                    format!("which keeps the `max_concurrency = {most}` of `{original}`")
+                }
+                None => format!("which is `max_concurrency = {most}`"),
+            };
             errors.push(format!(
-                "one request needs {same} instances of `{}`, which is `max_concurrency = {most}`, so it could never be served; raise the limit, or share one instance instead of taking it `fresh`",
-                node.meta.name
+                "one request needs {same} instances of {name}, {which}, so it could never be served; raise the limit, or share one instance instead of taking it `fresh`"
             ));
         }
         at += same;
     }
 }
 
-fn app_input_error(function: &str, param: &str) -> String {
+fn app_input_error(function: Named, param: &str) -> String {
     format!(
-        "`{function}` is `app`-scoped, so it is set up once for all requests and cannot take the request input `{param}`"
+        "{function} is `app`-scoped, so it is set up once for all requests and cannot take the request input `{param}`"
     )
 }
 
-fn chain(names: &[&str]) -> String {
+fn chain(names: &[Named]) -> String {
     names
         .iter()
-        .map(|n| format!("`{n}`"))
+        .map(Named::to_string)
         .collect::<Vec<_>>()
         .join(" -> ")
 }

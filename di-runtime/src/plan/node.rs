@@ -1,8 +1,9 @@
-//! What the plan is made of: a [`Node`] per function to call, a route's [`Plan`], and the
-//! replacements overrides put in place.
+//! What the plan is made of: a [`Node`] per function to call, a route's [`Plan`], the
+//! replacements overrides put in place, and how messages name a function ([`Named`]).
 
 use std::any::TypeId;
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -69,3 +70,41 @@ pub(crate) enum Replacement {
 }
 
 pub(crate) type Overrides = HashMap<TypeId, Replacement>;
+
+/// A function as messages name it: the one that runs, and the dependency it stands in for when
+/// it is an override's replacement ("`fake_tx` (overriding `tx`)").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Named {
+    /// The function that runs.
+    pub(crate) runs: &'static str,
+    /// The dependency it replaces (`App::override_dep`).
+    pub(crate) replaces: Option<&'static str>,
+}
+
+impl Named {
+    /// A function that runs as itself (a handler, or a dependency that is not overridden).
+    pub(crate) fn itself(meta: &'static DepMeta) -> Self {
+        Self {
+            runs: meta.name,
+            replaces: None,
+        }
+    }
+
+    /// "`x`'s", or "`fake_x`'s (overriding `x`)".
+    pub(crate) fn possessive(self) -> String {
+        match self.replaces {
+            Some(original) => format!("`{}`'s (overriding `{original}`)", self.runs),
+            None => format!("`{}`'s", self.runs),
+        }
+    }
+}
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.runs)?;
+        if let Some(original) = self.replaces {
+            write!(f, " (overriding `{original}`)")?;
+        }
+        Ok(())
+    }
+}
