@@ -143,8 +143,9 @@ impl fmt::Display for HttpError {
     }
 }
 
-/// One problem with the request input: where it is and what is wrong, as in FastAPI's 422
-/// responses: `{"loc": ["query", "limit"], "msg": "...", "type": "..."}`.
+/// One problem with the request input: where it is and what is wrong, as an entry of a 422's
+/// `detail` list: `{"loc": ["query", "limit"], "msg": "...", "type": "..."}`. FastAPI's
+/// entries (pydantic v2) have other keys, `type` names and texts: see docs/fastapi.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
     loc: Vec<Value>,
