@@ -221,6 +221,64 @@ async fn i_slow_request_teardown_delays_neither_the_body_nor_the_next_request() 
     server.shutdown().await;
 }
 
+// ---------------------------------------------------------------- teardowns hosted by connections
+
+/// A connection's task runs the `request` teardowns of its responses: one still running
+/// when the client closes the connection goes on to its end, once, and `settle` waits for it.
+#[tokio::test]
+async fn a_request_teardown_outlives_the_connection_that_hosts_it() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/quick", quick)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut connection = connect(server.local_addr()).await;
+    let response = connection.get("/quick").await;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "quick slow");
+    connection.close();
+    log("closed");
+    server.settle().await;
+    log("settled");
+    assert_eq!(events(), ["closed", "slow:close", "settled"]);
+    server.shutdown().await;
+    assert_eq!(count(&events(), "slow:close"), 1, "{:?}", events());
+}
+
+#[depends]
+async fn quick_pooled(#[dep(slow_session)] s: &Session, #[dep(pool)] p: &Pool) -> String {
+    format!("{} {}", s.0, p.0)
+}
+
+/// At shutdown, a connection task still running a teardown is cut with the others; the
+/// teardown goes on in a tracked task, where it stood, and ends before `app` teardown.
+#[tokio::test]
+async fn shutdown_finishes_a_request_teardown_hosted_by_an_open_connection() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/quick", quick_pooled)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut connection = connect(server.local_addr()).await;
+    let response = connection.get("/quick").await;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "slow pool");
+    log("shutdown");
+    server.shutdown().await;
+    assert_eq!(
+        events(),
+        [
+            "pool:open",
+            "shutdown",
+            "slow:close",
+            "pool:close app stopped"
+        ]
+    );
+    connection.close();
+}
+
 // ---------------------------------------------------------------- app scope and shutdown
 
 struct Pool(&'static str);

@@ -141,7 +141,10 @@ impl Uses<'_> {
                             _ => break,
                         }
                     }
-                    self.record(&segments);
+                    // A lone `crate` (`pub(crate)` in a macro's input) names nothing.
+                    if segments.len() > 1 {
+                        self.record(&segments);
+                    }
                     i = j;
                     continue;
                 }

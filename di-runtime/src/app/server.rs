@@ -16,6 +16,7 @@ use crate::app::builder::App;
 use crate::app::error::ServeError;
 use crate::app::running::Running;
 use crate::app::service::{AppService, HyperService};
+use crate::run::host::Hosted;
 
 impl App {
     /// Serves on `addr` until Ctrl-C (SIGINT) or, on Unix, SIGTERM, then shuts down
@@ -142,6 +143,9 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
                     let _ = stream.set_nodelay(true);
                     let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
                     let connection = graceful.watch(connection.into_owned());
+                    // The connection's task also runs its responses' `request`-scope
+                    // teardowns, after they were written.
+                    let connection = Hosted::new(connection, running.engine.clone());
                     connections.spawn(async move {
                         if let Err(error) = connection.await {
                             tracing::debug!(target: "di", %error, "connection ended with an error");

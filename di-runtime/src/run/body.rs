@@ -16,6 +16,7 @@ use crate::panic::catch_call;
 use crate::response::body::{Body, BoxError};
 use crate::run::background::run_tasks;
 use crate::run::engine::Engine;
+use crate::run::host::{self, AfterRun};
 use crate::run::places::Places;
 use crate::run::teardown::{Suspended, run_stack};
 
@@ -106,21 +107,16 @@ impl TrackedBody {
             drop(tasks);
             Vec::new()
         };
-        let task_engine = engine.clone();
+        // FastAPI's order: background tasks after the body, before `request` teardown.
+        let tasks = (succeeded && !tasks.is_empty()).then(|| {
+            Box::pin(run_tasks(tasks, engine.config.teardown_timeout)) as BoxFuture<'static, u64>
+        });
         let has_place = places.background.is_some();
-        let after = async move {
-            // FastAPI's order: background tasks after the body, before `request` teardown.
-            if succeeded {
-                let failed = run_tasks(tasks, task_engine.config.teardown_timeout).await;
-                task_engine.stats.record_background_failures(failed);
-            }
-            run_stack(&task_engine, stack, outcome).await;
-            drop(places);
-        };
-        if has_place {
-            engine.spawn_tracked(after);
-        } else {
+        let after = AfterRun::new(tasks, run_stack(&engine, stack, outcome), places, &engine);
+        if !has_place {
             engine.spawn_background(after);
+        } else if let Some(after) = host::defer(&engine, after) {
+            engine.spawn_tracked(after);
         }
     }
 

@@ -57,7 +57,7 @@ struct InFlight {
 }
 
 /// One background task in flight; dropping it counts the task out.
-struct Entered(Arc<InFlight>);
+pub(crate) struct Entered(Arc<InFlight>);
 
 impl Drop for Entered {
     fn drop(&mut self) {
@@ -142,13 +142,18 @@ impl Engine {
     /// shutting down, and tasks spawned then are dropped at once), what is left of it runs to
     /// its end where the task is dropped, bounded by the teardown deadline.
     pub(crate) fn spawn_tracked(&self, future: impl Future<Output = ()> + Send + 'static) {
-        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
         let kept = Kept {
             future: Some(tracing::Instrument::in_current_span(future)),
             deadline: self.config.teardown_timeout,
-            entered: Entered(self.in_flight.clone()),
+            entered: self.enter_background(),
         };
         drop(self.runtime.spawn(kept));
+    }
+
+    /// Counts one background task in, until the returned guard is dropped.
+    pub(crate) fn enter_background(&self) -> Entered {
+        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        Entered(self.in_flight.clone())
     }
 
     /// How many background tasks are running or waiting for a place.

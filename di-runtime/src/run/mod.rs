@@ -10,6 +10,7 @@
 //!   teardowns in reverse order with their outcome and deadline;
 //! - [`body`]: the response body wrapper that starts [`background`] tasks and `request`-scope
 //!   teardown once the body has been sent or dropped;
+//! - [`host`]: connections that run the after-body work of their responses in their own task;
 //! - [`app_scope`]: `app`-scoped setup at start and teardown at shutdown.
 //!
 //! Uses the plan, the contract, the response layer and `panic`; nothing of the HTTP side.
@@ -19,6 +20,7 @@ pub(crate) mod background;
 pub(crate) mod body;
 pub(crate) mod config;
 pub(crate) mod engine;
+pub(crate) mod host;
 pub(crate) mod places;
 pub(crate) mod request;
 pub(crate) mod setup;

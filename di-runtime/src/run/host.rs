@@ -1,0 +1,179 @@
+//! Connections that host what their responses leave behind: the `request`-scope teardowns
+//! (and background tasks) of a response run in the task of the connection that sent it, after
+//! hyper's poll has written the response, instead of in a task of their own. No task spawned
+//! per request, and no other worker thread woken for it; a teardown that waits still waits
+//! beside the connection, never in its way.
+//!
+//! A response body finished outside such a connection (the test client, an HTTP/2 stream,
+//! the app used as a `tower::Service`) has its teardowns spawned as before.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use tracing::Instrument as _;
+use tracing::instrument::Instrumented;
+
+use crate::run::engine::{Engine, Entered};
+use crate::run::places::Places;
+use crate::run::teardown::StackRun;
+
+/// What runs once a body has been sent: background tasks, then the `request`-scope
+/// teardowns, then the places given back. `Unpin` and of one type, so that a connection can
+/// hold it.
+pub(crate) struct AfterRun {
+    tasks: Option<BoxFuture<'static, u64>>,
+    stack: StackRun,
+    places: Places,
+    engine: Arc<Engine>,
+}
+
+impl AfterRun {
+    pub(crate) fn new(
+        tasks: Option<BoxFuture<'static, u64>>,
+        stack: StackRun,
+        places: Places,
+        engine: &Arc<Engine>,
+    ) -> Self {
+        Self {
+            tasks,
+            stack,
+            places,
+            engine: engine.clone(),
+        }
+    }
+}
+
+impl Future for AfterRun {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if let Some(tasks) = this.tasks.as_mut() {
+            let failed = std::task::ready!(tasks.as_mut().poll(cx));
+            this.engine.stats.record_background_failures(failed);
+            this.tasks = None;
+        }
+        std::task::ready!(Pin::new(&mut this.stack).poll(cx));
+        drop(std::mem::take(&mut this.places));
+        Poll::Ready(())
+    }
+}
+
+/// After-body work held by a connection, counted as a background task in flight (so that
+/// `settle` and shutdown wait for it).
+struct Deferred {
+    run: Instrumented<AfterRun>,
+    _entered: Entered,
+}
+
+thread_local! {
+    /// The after-body work of the [`Hosted`] connection being polled on this thread.
+    static HOST: RefCell<Option<Vec<Deferred>>> = const { RefCell::new(None) };
+}
+
+/// Hands `after` to the connection being polled on this thread, if it is a [`Hosted`] one;
+/// otherwise gives it back (`Some`).
+pub(crate) fn defer(engine: &Engine, after: AfterRun) -> Option<AfterRun> {
+    HOST.with(|host| match host.borrow_mut().as_mut() {
+        Some(hosted) => {
+            hosted.push(Deferred {
+                run: after.in_current_span(),
+                _entered: engine.enter_background(),
+            });
+            None
+        }
+        None => Some(after),
+    })
+}
+
+/// Sets [`HOST`] to a connection's list while it is polled; puts it back when dropped (a
+/// panicking poll included), so that no other code on the thread ever adds to it.
+struct Hosting<'a> {
+    hosted: &'a mut Vec<Deferred>,
+    previous: Option<Vec<Deferred>>,
+}
+
+impl<'a> Hosting<'a> {
+    fn enter(hosted: &'a mut Vec<Deferred>) -> Self {
+        let list = std::mem::take(hosted);
+        let previous = HOST.with(|host| host.replace(Some(list)));
+        Self { hosted, previous }
+    }
+}
+
+impl Drop for Hosting<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        *self.hosted = HOST.with(|host| host.replace(previous)).unwrap_or_default();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection future that runs the after-body work of its responses (see the module
+    /// docs). It ends when the connection has ended and that work is done; dropped before,
+    /// it hands what is left to tracked background tasks.
+    pub(crate) struct Hosted<C>
+    where
+        C: Future,
+    {
+        #[pin]
+        connection: Option<C>,
+        output: Option<C::Output>,
+        after: Vec<Deferred>,
+        engine: Arc<Engine>,
+    }
+
+    impl<C> PinnedDrop for Hosted<C>
+    where
+        C: Future,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            for deferred in this.after.drain(..) {
+                // Counted by the task before this entry's count goes.
+                this.engine.spawn_tracked(deferred.run);
+            }
+        }
+    }
+}
+
+impl<C: Future> Hosted<C> {
+    pub(crate) fn new(connection: C, engine: Arc<Engine>) -> Self {
+        Self {
+            connection: Some(connection),
+            output: None,
+            after: Vec::new(),
+            engine,
+        }
+    }
+}
+
+impl<C: Future> Future for Hosted<C> {
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        let mut this = self.project();
+        if let Some(connection) = this.connection.as_mut().as_pin_mut() {
+            let hosting = Hosting::enter(this.after);
+            let polled = connection.poll(cx);
+            drop(hosting);
+            if let Poll::Ready(output) = polled {
+                *this.output = Some(output);
+                // The connection is closed now, whatever is left to tear down.
+                this.connection.set(None);
+            }
+        }
+        this.after
+            .retain_mut(|deferred| Pin::new(&mut deferred.run).poll(cx).is_pending());
+        if this.after.is_empty()
+            && let Some(output) = this.output.take()
+        {
+            return Poll::Ready(output);
+        }
+        Poll::Pending
+    }
+}
