@@ -57,9 +57,15 @@ impl AppService {
                     path = %request.uri().path(),
                     handler = route.name,
                 );
-                // Inputs are extracted here: in the span too.
-                let handled = span.in_scope(|| handle(engine, route, request, params, admitted));
-                Box::pin(tracing::Instrument::instrument(handled, span))
+                // No span to enter when its level is off (the usual case); otherwise inputs
+                // are extracted in it, and it is entered at every poll.
+                if span.is_disabled() {
+                    Box::pin(handle(engine, route, request, params, admitted))
+                } else {
+                    let handled =
+                        span.in_scope(|| handle(engine, route, request, params, admitted));
+                    Box::pin(tracing::Instrument::instrument(handled, span))
+                }
             }
             Err(miss) => Box::pin(std::future::ready(miss.into_response())),
         }

@@ -72,8 +72,6 @@ pub(crate) struct StackRun {
 struct Current {
     name: &'static str,
     scope: Scope,
-    /// The outcome it was given, for its log line.
-    seen: Outcome,
     future: GenFuture,
     /// Set while a borrower still holds the value: the hand-back has to wait for it.
     handing_back: Option<BoxFuture<'static, ()>>,
@@ -108,7 +106,6 @@ impl Current {
         Self {
             name,
             scope,
-            seen: outcome.clone(),
             future,
             handing_back,
             place,
@@ -141,12 +138,13 @@ impl StackRun {
         let Current {
             name,
             scope,
-            seen: outcome,
             place,
             started,
             ..
         } = current;
         drop(place);
+        // What it was given: the outcome changes only after a teardown has ended.
+        let outcome = &self.outcome;
         let elapsed_ms = started.map_or(0.0, |started| ms(started.elapsed()));
         let limit = self.engine.config.teardown_timeout;
         let error = match ended {
