@@ -6,8 +6,10 @@ use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::de::from_json;
+use crate::input::de::tree::Tree;
+use crate::input::json_syntax::python_error;
 use crate::response::body::Response;
-use crate::response::error::InputError;
+use crate::response::error::{InputError, push_json_str};
 use crate::response::into::{IntoResponse, json_response};
 
 /// A JSON request body deserialized into `T`, or a JSON response body serialized from `T`.
@@ -38,40 +40,78 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     const NEEDS_BODY: bool = true;
 
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        if !is_json(head.headers()) {
-            return Err(vec![
-                InputError::new(
-                    ["body"],
-                    "expected a JSON body with `Content-Type: application/json`",
-                )
-                .kind("content_type"),
-            ]);
-        }
         if head.body.is_empty() {
             return Err(vec![
-                InputError::new(["body"], "field required").kind("missing"),
+                InputError::new(["body"], "Field required").kind("missing"),
             ]);
         }
+        if !is_json(head.headers()) {
+            // FastAPI (strict content type) validates such a body as text: a struct is then
+            // `model_attributes_type` with the text as `input`. `di` reads JSON only with a
+            // JSON content type, so whatever the text would give, it is not taken.
+            let text = Tree::String(String::from_utf8_lossy(&head.body).into_owned());
+            return Err(from_json::<T>(&text).err().unwrap_or_else(|| {
+                vec![
+                    InputError::new(
+                        ["body"],
+                        "expected a JSON body with `Content-Type: application/json`",
+                    )
+                    .kind("content_type"),
+                ]
+            }));
+        }
         // A good body is deserialized straight from its bytes; only a body that fails is
-        // parsed again to find every problem: syntax first (one error for the whole body),
-        // then every problem of the content.
+        // parsed again to find every problem: syntax first (one error for the whole body,
+        // as FastAPI reports it), then every problem of the content.
         if let Ok(value) = serde_json::from_slice::<T>(&head.body) {
             return Ok(Json(value));
         }
         let mut de = serde_json::Deserializer::from_slice(&head.body);
-        let value =
-            <serde_json::Value as serde::Deserialize>::deserialize(&mut de).map_err(|e| {
-                let msg = format!("JSON decode error: {}", without_position(&e.to_string()));
-                vec![InputError::new(["body"], msg).kind("json_invalid")]
-            })?;
-        de.end().map_err(|_| {
-            vec![
-                InputError::new(["body"], "JSON decode error: trailing characters")
-                    .kind("json_invalid"),
-            ]
-        })?;
-        from_json(&value).map(Json)
+        let tree = <Tree as serde::Deserialize>::deserialize(&mut de)
+            .and_then(|tree| de.end().map(|()| tree))
+            .map_err(|error| vec![json_invalid(&head.body, &error)])?;
+        from_json(&tree).map(Json)
     }
+}
+
+/// FastAPI's answer to a body that is not JSON: Python's message and position (in
+/// characters) when Python's `json` rejects the body too, serde_json's otherwise.
+fn json_invalid(body: &[u8], error: &serde_json::Error) -> InputError {
+    let text = String::from_utf8_lossy(body);
+    let (msg, pos) = match python_error(&text) {
+        Some((msg, pos)) => (msg.to_owned(), pos),
+        None => {
+            // Python would accept what serde_json does not (`NaN`, a lone surrogate, deeper
+            // nesting than serde_json's limit) or the body is not UTF-8.
+            let msg = error.to_string();
+            let msg = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
+            (
+                msg.to_owned(),
+                position(&text, error.line(), error.column()),
+            )
+        }
+    };
+    let mut ctx = String::from("{\"error\":");
+    push_json_str(&mut ctx, &msg);
+    ctx.push('}');
+    InputError::new(("body", pos), "JSON decode error")
+        .kind("json_invalid")
+        .raw("{}".to_owned(), Some(ctx))
+}
+
+/// The character index of serde_json's 1-based line and column (a byte count in its line).
+fn position(text: &str, line: usize, column: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let end = (start + column.saturating_sub(1)).min(text.len());
+    let end = (0..=end)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text[..end].chars().count()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -85,8 +125,4 @@ fn is_json(headers: &HeaderMap) -> bool {
         .trim()
         .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-}
-
-fn without_position(msg: &str) -> &str {
-    msg.rfind(" at line ").map_or(msg, |i| &msg[..i])
 }

@@ -9,5 +9,6 @@
 pub(crate) mod de;
 pub(crate) mod head;
 pub(crate) mod json;
+pub(crate) mod json_syntax;
 pub(crate) mod path;
 pub(crate) mod query;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::StatusCode;
 use serde_json::Value;
 
@@ -32,6 +33,9 @@ use serde_json::Value;
 pub struct HttpError {
     status: StatusCode,
     detail: Value,
+    /// The exact body, when it is not `{"detail": detail}` serialized with sorted keys: the
+    /// entries of a 422 keep pydantic's key order.
+    body: Option<Bytes>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -46,6 +50,7 @@ impl HttpError {
         Self {
             status,
             detail: detail.into(),
+            body: None,
             source: None,
         }
     }
@@ -65,11 +70,24 @@ impl HttpError {
         Self::new(StatusCode::CONFLICT, detail)
     }
 
-    /// 422 Unprocessable Content listing each problem with its location, the same shape as the
-    /// response the framework sends for bad request input.
+    /// 422 Unprocessable Content listing each problem with its location, the same response
+    /// the framework sends for bad request input: FastAPI's body, byte for byte, its entries'
+    /// keys in pydantic's order (`type`, `loc`, `msg`, `input`, `ctx`).
     pub fn invalid_input(errors: impl IntoIterator<Item = InputError>) -> Self {
-        let list: Vec<Value> = errors.into_iter().map(|e| e.to_json()).collect();
-        Self::with_detail(StatusCode::UNPROCESSABLE_ENTITY, Value::Array(list))
+        let mut list = String::from("[");
+        for (i, error) in errors.into_iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            error.write_json(&mut list);
+        }
+        list.push(']');
+        let detail = serde_json::from_str(&list).unwrap_or(Value::Null);
+        let body = format!("{{\"detail\":{list}}}");
+        Self {
+            body: Some(Bytes::from(body)),
+            ..Self::with_detail(StatusCode::UNPROCESSABLE_ENTITY, detail)
+        }
     }
 
     /// 500 Internal Server Error with the generic detail `"Internal Server Error"`.
@@ -104,6 +122,16 @@ impl HttpError {
     /// The JSON value sent as `detail`.
     pub fn detail(&self) -> &Value {
         &self.detail
+    }
+
+    /// The exact JSON body sent, when it is not `{"detail": detail}` with sorted keys (a 422
+    /// from [`HttpError::invalid_input`]).
+    pub fn body_json(&self) -> Option<&[u8]> {
+        self.body.as_deref()
+    }
+
+    pub(crate) fn body_bytes(&self) -> Option<Bytes> {
+        self.body.clone()
     }
 
     /// The error this one was converted from, if any. It is never sent to the client.
@@ -143,19 +171,29 @@ impl fmt::Display for HttpError {
     }
 }
 
-/// One problem with the request input: where it is and what is wrong, as an entry of a 422's
-/// `detail` list: `{"loc": ["query", "limit"], "msg": "...", "type": "..."}`. FastAPI's
-/// entries (pydantic v2) have other keys, `type` names and texts: see docs/fastapi.md.
+/// One problem with the request input, as an entry of a 422's `detail` list, in the shape
+/// FastAPI (pydantic v2) sends, keys in its order:
+/// `{"type": "int_parsing", "loc": ["query", "limit"], "msg": "...", "input": "abc"}`, with a
+/// `"ctx"` object after `input` when the problem has one.
+///
+/// `type` is pydantic's name for the problem (`missing`, `int_parsing`, `enum`, ...),
+/// `input` the offending value (`null` when there is none), `ctx` the problem's parameters
+/// (`{"le": 255}`). See docs/fastapi.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
     loc: Vec<Value>,
     msg: String,
     kind: &'static str,
+    /// `input` as compact JSON text (it keeps the key order of the request's JSON).
+    input: Box<str>,
+    /// `ctx` as compact JSON text, in pydantic's key order.
+    ctx: Option<Box<str>>,
 }
 
 impl InputError {
-    /// A problem at `loc`, described by `msg`. The location is an array of names
-    /// (`["body", "title"]`) or a tuple mixing names and indexes (`("body", 3)`).
+    /// A problem at `loc`, described by `msg`, of type `"value_error"` with input `null`. The
+    /// location is an array of names (`["body", "title"]`) or a tuple mixing names and indexes
+    /// (`("body", 3)`).
     ///
     /// ```
     /// use di_runtime::InputError;
@@ -168,13 +206,50 @@ impl InputError {
             loc: loc.into_loc().into_iter().map(|part| part.0).collect(),
             msg: msg.into(),
             kind: "value_error",
+            input: "null".into(),
+            ctx: None,
         }
     }
 
-    /// Sets the machine-readable kind (`"missing"`, `"parse_error"`, `"value_error"`, ...).
+    /// Sets the machine-readable type (`"missing"`, `"int_parsing"`, `"value_error"`, ...).
     #[must_use]
     pub fn kind(mut self, kind: &'static str) -> Self {
         self.kind = kind;
+        self
+    }
+
+    /// Sets the offending value, sent as `input`.
+    ///
+    /// ```
+    /// use di_runtime::{HttpError, InputError};
+    ///
+    /// let e = InputError::new(["query", "limit"], "Input should be a valid integer")
+    ///     .kind("int_type")
+    ///     .input(serde_json::json!("abc"));
+    /// assert_eq!(e.input_value(), serde_json::json!("abc"));
+    /// let e = HttpError::invalid_input([e]);
+    /// assert_eq!(
+    ///     String::from_utf8_lossy(e.body_json().unwrap()),
+    ///     r#"{"detail":[{"type":"int_type","loc":["query","limit"],"msg":"Input should be a valid integer","input":"abc"}]}"#
+    /// );
+    /// ```
+    #[must_use]
+    pub fn input(mut self, input: Value) -> Self {
+        self.input = input.to_string().into();
+        self
+    }
+
+    /// Sets the problem's parameters, sent as `ctx` (`{"le": 255}`).
+    #[must_use]
+    pub fn ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx.to_string().into());
+        self
+    }
+
+    /// `input` and `ctx` as compact JSON text, already in the order they are sent.
+    pub(crate) fn raw(mut self, input: String, ctx: Option<String>) -> Self {
+        self.input = input.into();
+        self.ctx = ctx.map(Into::into);
         self
     }
 
@@ -188,9 +263,38 @@ impl InputError {
         &self.msg
     }
 
-    fn to_json(&self) -> Value {
-        serde_json::json!({ "loc": self.loc, "msg": self.msg, "type": self.kind })
+    /// The machine-readable type, sent as `type`.
+    pub fn type_name(&self) -> &str {
+        self.kind
     }
+
+    /// The offending value, sent as `input` (`null` when there is none).
+    pub fn input_value(&self) -> Value {
+        serde_json::from_str(&self.input).unwrap_or(Value::Null)
+    }
+
+    /// Appends this entry as compact JSON, keys in pydantic's order.
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"type\":");
+        push_json_str(out, self.kind);
+        out.push_str(",\"loc\":");
+        out.push_str(&Value::Array(self.loc.clone()).to_string());
+        out.push_str(",\"msg\":");
+        push_json_str(out, &self.msg);
+        out.push_str(",\"input\":");
+        out.push_str(&self.input);
+        if let Some(ctx) = &self.ctx {
+            out.push_str(",\"ctx\":");
+            out.push_str(ctx);
+        }
+        out.push('}');
+    }
+}
+
+/// Appends `s` as a JSON string, escaped as Python's `json.dumps(ensure_ascii=False)` and
+/// serde_json both escape it.
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&Value::from(s).to_string());
 }
 
 /// A location of an [`InputError`]: an array or `Vec` of names, or a tuple of up to four
@@ -270,10 +374,26 @@ mod tests {
 
     #[test]
     fn input_errors_render_like_fastapi() {
-        let e = HttpError::invalid_input([InputError::new(["query", "limit"], "not an integer")]);
+        let e = HttpError::invalid_input([
+            InputError::new(
+                ["query", "limit"],
+                "Input should be less than or equal to 255",
+            )
+            .kind("less_than_equal")
+            .input(Value::from("300"))
+            .ctx(serde_json::json!({"le": 255})),
+            InputError::new(("body", 0), "Field required").kind("missing"),
+        ]);
         assert_eq!(
             e.detail(),
-            &serde_json::json!([{"loc": ["query", "limit"], "msg": "not an integer", "type": "value_error"}])
+            &serde_json::json!([
+                {"type": "less_than_equal", "loc": ["query", "limit"], "msg": "Input should be less than or equal to 255", "input": "300", "ctx": {"le": 255}},
+                {"type": "missing", "loc": ["body", 0], "msg": "Field required", "input": null},
+            ])
+        );
+        assert_eq!(
+            String::from_utf8_lossy(e.body_json().expect("a 422 keeps its exact body")),
+            r#"{"detail":[{"type":"less_than_equal","loc":["query","limit"],"msg":"Input should be less than or equal to 255","input":"300","ctx":{"le":255}},{"type":"missing","loc":["body",0],"msg":"Field required","input":null}]}"#
         );
     }
 }

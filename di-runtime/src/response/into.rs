@@ -149,6 +149,15 @@ impl IntoResponse for HttpError {
         struct Body<'a> {
             detail: &'a serde_json::Value,
         }
+        if let Some(bytes) = self.body_bytes() {
+            let mut response = Response::new(crate::response::body::Body::from(bytes));
+            *response.status_mut() = self.status();
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.extensions_mut().insert(ErrorMark(Some(self)));
+            return response;
+        }
         let mut response = json_response(
             self.status(),
             &Body {

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use serde::de::value::StrDeserializer;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::problem::{Error, Kind, Loc, MAX_DEPTH, Seg, State, child, key};
+use super::problem::{Error, Kind, Loc, MAX_DEPTH, Seg, State, Typed, child, key, text_problem};
 
 /// Where a value deserializer is: its location in the input, the repairs made so far, and
 /// how deeply it is nested.
@@ -92,6 +92,9 @@ impl<'s, N: Node<'s>> Entries<'s, N> {
         fields: Option<&'static [&'static str]>,
         parent: Place<'s>,
     ) -> Self {
+        if let Some(fields) = fields {
+            parent.state.note_fields(&parent.path, fields);
+        }
         if let Some(fields) = fields.filter(|_| items.len() > 1) {
             let mut order: HashMap<&str, usize> = HashMap::with_capacity(fields.len());
             for (i, &field) in fields.iter().enumerate() {
@@ -128,10 +131,10 @@ where
                 continue;
             }
             let k = seed.deserialize(KeyDe(name)).map_err(|e| match e.kind {
-                Kind::Invalid => Error {
+                Kind::Invalid(typed) => Error {
                     path: Some(self.parent.path.clone()),
                     msg: e.msg,
-                    kind: Kind::Key(name.to_owned()),
+                    kind: Kind::Key(name.to_owned(), typed),
                 },
                 _ => e.at(&self.parent.path),
             })?;
@@ -181,7 +184,8 @@ impl<'s, N: Node<'s>> Elements<'s, N> {
         if self.items.len() == 0 {
             Ok(value)
         } else {
-            Err(de::Error::invalid_length(total, &"fewer elements in array"))
+            let taken = total - self.items.len();
+            Err(Error::invalid(Typed::too_long(taken, total)))
         }
     }
 }
@@ -221,7 +225,7 @@ macro_rules! parse_key {
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             match self.0.parse::<$ty>() {
                 Ok(value) => visitor.$visit(value),
-                Err(_) => Err(de::Error::invalid_type(Unexpected::Str(self.0), &visitor)),
+                Err(_) => Err(Error::invalid(text_problem::<$ty>(self.0))),
             }
         }
     )*};

@@ -7,26 +7,27 @@
 
 use serde::de::value::StrDeserializer;
 use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, Expected, Unexpected, VariantAccess, Visitor,
+    self, DeserializeSeed, Deserializer, EnumAccess, Unexpected, VariantAccess, Visitor,
 };
-use serde_json::{Map, Number, Value};
 
 use super::access::{Elements, Entries, Node, Place};
 use super::phantom::{Phantom, mismatch, real};
-use super::problem::{Error, State};
+use super::problem::{Error, State, Typed};
+use super::tree::{Num, Tree};
 
 /// A JSON value at a place (or a placeholder there), deserialized like serde_json's `Value`
-/// deserializes itself, but tracking the path.
+/// deserializes itself, but tracking the path and reporting each value of the wrong type as
+/// pydantic reports it.
 pub(super) struct JsonDe<'s> {
     /// `None`: a placeholder.
-    value: Option<&'s Value>,
+    value: Option<&'s Tree>,
     place: Place<'s>,
 }
 
 impl<'s> Node<'s> for JsonDe<'s> {
-    type Raw = &'s Value;
+    type Raw = &'s Tree;
 
-    fn make(raw: Option<&'s Value>, place: Place<'s>) -> Self {
+    fn make(raw: Option<&'s Tree>, place: Place<'s>) -> Self {
         place.state.tick();
         let value = raw.filter(|_| !place.is_phantom());
         JsonDe { value, place }
@@ -35,18 +36,18 @@ impl<'s> Node<'s> for JsonDe<'s> {
 
 impl<'s> JsonDe<'s> {
     /// The whole body.
-    pub(super) fn root(value: &'s Value, state: &'s State) -> Self {
+    pub(super) fn root(value: &'s Tree, state: &'s State) -> Self {
         JsonDe::make(Some(value), Place::root(state))
     }
 
-    fn seq<'de, V: Visitor<'de>>(self, items: &'s [Value], visitor: V) -> Result<V::Value, Error> {
+    fn seq<'de, V: Visitor<'de>>(self, items: &'s [Tree], visitor: V) -> Result<V::Value, Error> {
         let items = items.iter().map(Some).collect();
         Elements::<JsonDe<'s>>::new(items, self.place).visit(visitor)
     }
 
     fn map<'de, V: Visitor<'de>>(
         self,
-        map: &'s Map<String, Value>,
+        map: &'s [(String, Tree)],
         fields: Option<&'static [&'static str]>,
         visitor: V,
     ) -> Result<V::Value, Error> {
@@ -55,52 +56,60 @@ impl<'s> JsonDe<'s> {
     }
 }
 
-/// How serde_json names a value in "invalid type" errors (`null` for null).
-fn unexpected(value: &Value) -> Unexpected<'_> {
+fn visit_number<'de, V: Visitor<'de>>(n: Num, visitor: V) -> Result<V::Value, Error> {
+    match n {
+        Num::U(u) => visitor.visit_u64(u),
+        Num::I(i) => visitor.visit_i64(i),
+        Num::F(f) => visitor.visit_f64(f),
+    }
+}
+
+/// What is wrong with `value` where an integer in `min..=max` is asked, or `None` if it is
+/// one.
+fn integer_problem(value: &Tree, min: i128, max: u128) -> Option<Typed> {
     match value {
-        Value::Null => Unexpected::Other("null"),
-        Value::Bool(b) => Unexpected::Bool(*b),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                Unexpected::Unsigned(u)
-            } else if let Some(i) = n.as_i64() {
-                Unexpected::Signed(i)
-            } else {
-                Unexpected::Float(n.as_f64().unwrap_or(f64::NAN))
+        Tree::Number(Num::U(u)) => (u128::from(*u) > max).then(|| Typed::less_than_equal(max)),
+        Tree::Number(Num::I(i)) => (i128::from(*i) < min).then(|| Typed::greater_than_equal(min)),
+        Tree::Number(Num::F(f)) => Some(if f.fract() != 0.0 {
+            Typed::INT_FROM_FLOAT
+        } else if *f > max as f64 {
+            Typed::less_than_equal(max)
+        } else if *f < min as f64 {
+            Typed::greater_than_equal(min)
+        } else {
+            // pydantic takes a whole float; serde does not.
+            Typed::INT_TYPE
+        }),
+        // pydantic parses a string; serde does not take one, but says which kind it is.
+        Tree::String(s) if s.parse::<i128>().is_err() => Some(Typed::INT_PARSING),
+        _ => Some(Typed::INT_TYPE),
+    }
+}
+
+macro_rules! json_integers {
+    ($($method:ident => $ty:ty;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            let value = real!(self, $method(visitor));
+            match integer_problem(value, i128::try_from(<$ty>::MIN).unwrap_or(i128::MIN), u128::try_from(<$ty>::MAX).unwrap_or(u128::MAX)) {
+                None => match value {
+                    Tree::Number(n) => visit_number(*n, visitor),
+                    _ => Err(Error::invalid(Typed::INT_TYPE)),
+                },
+                Some(typed) => mismatch!(self, Error::invalid(typed), $method(visitor)),
             }
         }
-        Value::String(s) => Unexpected::Str(s),
-        Value::Array(_) => Unexpected::Seq,
-        Value::Object(_) => Unexpected::Map,
-    }
+    )*};
 }
 
-fn invalid(value: &Value, expected: &dyn Expected) -> Error {
-    de::Error::invalid_type(unexpected(value), expected)
-}
-
-fn visit_number<'de, V: Visitor<'de>>(n: &Number, visitor: V) -> Result<V::Value, Error> {
-    if let Some(u) = n.as_u64() {
-        visitor.visit_u64(u)
-    } else if let Some(i) = n.as_i64() {
-        visitor.visit_i64(i)
-    } else if let Some(f) = n.as_f64() {
-        visitor.visit_f64(f)
-    } else {
-        Err(de::Error::invalid_type(
-            Unexpected::Other("number"),
-            &visitor,
-        ))
-    }
-}
-
-macro_rules! json_numbers {
+macro_rules! json_floats {
     ($($method:ident)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            match real!(self, $method(visitor)) {
-                Value::Number(n) => visit_number(n, visitor),
-                other => mismatch!(self, invalid(other, &visitor), $method(visitor)),
-            }
+            let typed = match real!(self, $method(visitor)) {
+                Tree::Number(n) => return visit_number(*n, visitor),
+                Tree::String(s) if s.parse::<f64>().is_err() => Typed::FLOAT_PARSING,
+                _ => Typed::FLOAT_TYPE,
+            };
+            mismatch!(self, Error::invalid(typed), $method(visitor))
         }
     )*};
 }
@@ -109,8 +118,8 @@ macro_rules! json_strings {
     ($($method:ident)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             match real!(self, $method(visitor)) {
-                Value::String(s) => visitor.visit_str(s),
-                other => mismatch!(self, invalid(other, &visitor), $method(visitor)),
+                Tree::String(s) => visitor.visit_str(s),
+                _ => mismatch!(self, Error::invalid(Typed::STRING_TYPE), $method(visitor)),
             }
         }
     )*};
@@ -121,37 +130,57 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match real!(self, deserialize_any(visitor)) {
-            Value::Null => visitor.visit_unit(),
-            Value::Bool(b) => visitor.visit_bool(*b),
-            Value::Number(n) => visit_number(n, visitor),
-            Value::String(s) => visitor.visit_str(s),
-            Value::Array(items) => self.seq(items, visitor),
-            Value::Object(map) => self.map(map, None, visitor),
+            Tree::Null => visitor.visit_unit(),
+            Tree::Bool(b) => visitor.visit_bool(*b),
+            Tree::Number(n) => visit_number(*n, visitor),
+            Tree::String(s) => visitor.visit_str(s),
+            Tree::Array(items) => self.seq(items, visitor),
+            Tree::Object(map) => self.map(map, None, visitor),
         }
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match real!(self, deserialize_bool(visitor)) {
-            Value::Bool(b) => visitor.visit_bool(*b),
-            other => mismatch!(self, invalid(other, &visitor), deserialize_bool(visitor)),
-        }
+        let typed = match real!(self, deserialize_bool(visitor)) {
+            Tree::Bool(b) => return visitor.visit_bool(*b),
+            Tree::String(_) | Tree::Number(Num::U(_) | Num::I(_)) => Typed::BOOL_PARSING,
+            _ => Typed::BOOL_TYPE,
+        };
+        mismatch!(self, Error::invalid(typed), deserialize_bool(visitor))
     }
 
-    json_numbers! {
-        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
-        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+    json_integers! {
+        deserialize_i8 => i8; deserialize_i16 => i16; deserialize_i32 => i32;
+        deserialize_i64 => i64; deserialize_i128 => i128; deserialize_u8 => u8;
+        deserialize_u16 => u16; deserialize_u32 => u32; deserialize_u64 => u64;
+        deserialize_u128 => u128;
+    }
+
+    json_floats! {
         deserialize_f32 deserialize_f64
     }
 
     json_strings! {
-        deserialize_char deserialize_str deserialize_string deserialize_identifier
+        deserialize_str deserialize_string deserialize_identifier
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let typed = match real!(self, deserialize_char(visitor)) {
+            Tree::String(s) if s.chars().count() == 1 => return visitor.visit_str(s),
+            Tree::String(s) => Typed::one_character(s),
+            _ => Typed::STRING_TYPE,
+        };
+        mismatch!(self, Error::invalid(typed), deserialize_char(visitor))
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match real!(self, deserialize_bytes(visitor)) {
-            Value::String(s) => visitor.visit_str(s),
-            Value::Array(items) => self.seq(items, visitor),
-            other => mismatch!(self, invalid(other, &visitor), deserialize_bytes(visitor)),
+            Tree::String(s) => visitor.visit_str(s),
+            Tree::Array(items) => self.seq(items, visitor),
+            _ => mismatch!(
+                self,
+                Error::invalid(Typed::BYTES_TYPE),
+                deserialize_bytes(visitor)
+            ),
         }
     }
 
@@ -161,7 +190,7 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match real!(self, deserialize_option(visitor)) {
-            Value::Null => visitor.visit_none(),
+            Tree::Null => visitor.visit_none(),
             _ => visitor.visit_some(JsonDe {
                 place: self.place.deeper(),
                 ..self
@@ -171,8 +200,12 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match real!(self, deserialize_unit(visitor)) {
-            Value::Null => visitor.visit_unit(),
-            other => mismatch!(self, invalid(other, &visitor), deserialize_unit(visitor)),
+            Tree::Null => visitor.visit_unit(),
+            _ => mismatch!(
+                self,
+                Error::invalid(Typed::NONE_REQUIRED),
+                deserialize_unit(visitor)
+            ),
         }
     }
 
@@ -198,17 +231,21 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match real!(self, deserialize_seq(visitor)) {
-            Value::Array(items) => self.seq(items, visitor),
-            other => mismatch!(self, invalid(other, &visitor), deserialize_seq(visitor)),
+            Tree::Array(items) => self.seq(items, visitor),
+            _ => mismatch!(
+                self,
+                Error::invalid(Typed::LIST_TYPE),
+                deserialize_seq(visitor)
+            ),
         }
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
         match real!(self, deserialize_tuple(len, visitor)) {
-            Value::Array(items) => self.seq(items, visitor),
-            other => mismatch!(
+            Tree::Array(items) => self.seq(items, visitor),
+            _ => mismatch!(
                 self,
-                invalid(other, &visitor),
+                Error::invalid(Typed::TUPLE_TYPE),
                 deserialize_tuple(len, visitor)
             ),
         }
@@ -221,10 +258,10 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         match real!(self, deserialize_tuple_struct(name, len, visitor)) {
-            Value::Array(items) => self.seq(items, visitor),
-            other => mismatch!(
+            Tree::Array(items) => self.seq(items, visitor),
+            _ => mismatch!(
                 self,
-                invalid(other, &visitor),
+                Error::invalid(Typed::TUPLE_TYPE),
                 deserialize_tuple_struct(name, len, visitor)
             ),
         }
@@ -232,8 +269,12 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match real!(self, deserialize_map(visitor)) {
-            Value::Object(map) => self.map(map, None, visitor),
-            other => mismatch!(self, invalid(other, &visitor), deserialize_map(visitor)),
+            Tree::Object(map) => self.map(map, None, visitor),
+            _ => mismatch!(
+                self,
+                Error::invalid(Typed::DICT_TYPE),
+                deserialize_map(visitor)
+            ),
         }
     }
 
@@ -243,12 +284,12 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
+        // pydantic takes a model from an object only (serde also from an array).
         match real!(self, deserialize_struct(name, fields, visitor)) {
-            Value::Object(map) => self.map(map, Some(fields), visitor),
-            Value::Array(items) => self.seq(items, visitor),
-            other => mismatch!(
+            Tree::Object(map) => self.map(map, Some(fields), visitor),
+            _ => mismatch!(
                 self,
-                invalid(other, &visitor),
+                Error::invalid(Typed::MODEL_TYPE),
                 deserialize_struct(name, fields, visitor)
             ),
         }
@@ -261,16 +302,10 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let (variant, content) = match real!(self, deserialize_enum(name, variants, visitor)) {
-            Value::String(s) => (s.as_str(), None),
-            Value::Object(map) => match (map.len(), map.iter().next()) {
-                (1, Some((k, v))) => (k.as_str(), Some(v)),
-                _ => {
-                    let error = de::Error::invalid_value(Unexpected::Map, &"map with a single key");
-                    return mismatch!(self, error, deserialize_enum(name, variants, visitor));
-                }
-            },
-            other => {
-                let error = invalid(other, &"string or map");
+            Tree::String(s) => (s.as_str(), None),
+            Tree::Object(map) if map.len() == 1 => (map[0].0.as_str(), Some(&map[0].1)),
+            _ => {
+                let error = Error::invalid(Typed::enumeration(variants));
                 return mismatch!(self, error, deserialize_enum(name, variants, visitor));
             }
         };
@@ -290,7 +325,7 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
 /// `enum path . Variant`.
 struct JsonEnum<'s> {
     variant: &'s str,
-    content: Option<&'s Value>,
+    content: Option<&'s Tree>,
     json: JsonDe<'s>,
 }
 

@@ -49,6 +49,7 @@ mod problem;
 mod query;
 mod root;
 mod text;
+pub(crate) mod tree;
 
 #[cfg(test)]
 mod tests;
@@ -56,15 +57,18 @@ mod tests;
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
-use crate::response::error::InputError;
+use crate::response::error::{InputError, push_json_str};
 
 use json::JsonDe;
 use path::PathLayout;
-use problem::{BASE_ATTEMPTS, Error, MAX_PROBLEMS, Problem, State, WORK_BUDGET, diagnose};
+use problem::{
+    BASE_ATTEMPTS, Error, InputAt, MAX_INPUT_TEXT, MAX_PROBLEMS, Problem, Seg, State, Typed,
+    WORK_BUDGET, diagnose,
+};
 use query::QueryLayout;
 use root::Root;
+use tree::Tree;
 
 /// Deserializes `T` from a query string (`a=1&b=x`), reporting every problem at
 /// `["query", field, ...]`.
@@ -94,10 +98,14 @@ pub(crate) fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, Vec<Inpu
         .iter()
         .map(|(key, values)| (*key, values.as_slice()))
         .collect();
-    collect("query", |state| {
-        let root = Root::new(&groups, QueryLayout(&pairs), state);
-        T::deserialize(root).map_err(|e| e.at(&[]))
-    })
+    collect(
+        "query",
+        |at, out| text_input(&groups, at, out),
+        |state| {
+            let root = Root::new(&groups, QueryLayout(&pairs), state);
+            T::deserialize(root).map_err(|e| e.at(&[]))
+        },
+    )
 }
 
 /// Deserializes `T` from a route's path parameters (`/notes/{id}`), reporting every problem
@@ -112,23 +120,82 @@ pub(crate) fn from_path<T: DeserializeOwned>(
         .zip(values.chunks(1))
         .map(|((k, _), value)| (k.as_str(), value))
         .collect();
-    collect("path", |state| {
-        let root = Root::new(&groups, PathLayout, state);
-        T::deserialize(root).map_err(|e| e.at(&[]))
-    })
+    collect(
+        "path",
+        |at, out| text_input(&groups, at, out),
+        |state| {
+            let root = Root::new(&groups, PathLayout, state);
+            T::deserialize(root).map_err(|e| e.at(&[]))
+        },
+    )
 }
 
 /// Deserializes `T` from a parsed JSON body, reporting every problem at
 /// `["body", field or index, ...]`.
-pub(crate) fn from_json<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<InputError>> {
-    collect("body", |state| {
-        T::deserialize(JsonDe::root(value, state)).map_err(|e| e.at(&[]))
-    })
+pub(crate) fn from_json<T: DeserializeOwned>(value: &Tree) -> Result<T, Vec<InputError>> {
+    collect(
+        "body",
+        |at, out| json_input(value, at, out),
+        |state| T::deserialize(JsonDe::root(value, state)).map_err(|e| e.at(&[])),
+    )
 }
 
-/// Runs `attempt` with more and more repairs until it succeeds or finds nothing new.
-fn collect<T>(
+/// The `input` of a problem of a query string or path parameters: the text at its location
+/// (the last value of a repeated key, or the one at its index), `null` for a missing field.
+fn text_input(groups: &[(&str, &[&str])], at: &InputAt, out: &mut String) {
+    let text = match at {
+        InputAt::Text(text) => Some(text.as_str()),
+        InputAt::Enclosing(_) => None,
+        InputAt::Value(loc) => match loc.as_slice() {
+            [Seg::Key(k), rest @ ..] => {
+                let values = groups.iter().rev().find(|(key, _)| key == k);
+                match (values, rest) {
+                    (Some((_, values)), []) => values.last().copied(),
+                    (Some((_, values)), [Seg::Index(i)]) => values.get(*i).copied(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        },
+    };
+    match text {
+        Some(text) => push_json_str(out, text),
+        None => out.push_str("null"),
+    }
+}
+
+/// The `input` of a problem of a JSON body: the value at its location (for a missing field,
+/// the object it is missing from), as pydantic gives it.
+fn json_input(root: &Tree, at: &InputAt, out: &mut String) -> bool {
+    let loc = match at {
+        InputAt::Text(text) => {
+            push_json_str(out, text);
+            return true;
+        }
+        InputAt::Value(loc) | InputAt::Enclosing(loc) => loc,
+    };
+    let mut value = Some(root);
+    for seg in loc {
+        value = value.and_then(|v| match seg {
+            Seg::Key(k) => v.get(k),
+            Seg::Index(i) => v.at(*i),
+        });
+    }
+    match value {
+        Some(value) => value.write(out, MAX_INPUT_TEXT),
+        None => {
+            out.push_str("null");
+            true
+        }
+    }
+}
+
+/// Runs `attempt` with more and more repairs until it succeeds or finds nothing new; the
+/// problems found are reported in the order pydantic reports them, each with its `input`
+/// written by `input`.
+fn collect<T, I>(
     source: &str,
+    input: impl Fn(&InputAt, &mut String) -> I,
     mut attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Vec<InputError>> {
     let mut state = State::default();
@@ -171,12 +238,24 @@ fn collect<T>(
         // Not reachable in practice: the first error never lies under a placeholder.
         problems.push(Problem {
             loc: Vec::new(),
-            msg: "invalid input".to_owned(),
-            kind: "parse_error",
+            typed: Typed::value_error("invalid input"),
+            input: InputAt::Enclosing(Vec::new()),
         });
     }
+    // Stable: problems at the same rank keep the order they were found in.
+    problems.sort_by_cached_key(|p| state.rank(&p.loc));
+    // The inputs together are bounded: past the bound, an input is sent as `null`.
+    let mut budget = MAX_INPUT_TEXT;
     Err(problems
         .into_iter()
-        .map(|p| p.into_input_error(source))
+        .map(|p| {
+            let mut text = String::new();
+            input(&p.input, &mut text);
+            if text.len() > budget {
+                text = "null".to_owned();
+            }
+            budget = budget.saturating_sub(text.len());
+            p.into_input_error(source, text)
+        })
         .collect())
 }

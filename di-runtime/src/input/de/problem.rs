@@ -5,13 +5,14 @@
 //!
 //! Uses nothing else of the deserializer: every other file builds on this one.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use serde::de;
 
-use crate::response::error::{InputError, LocPart};
+use crate::response::error::{InputError, LocPart, push_json_str};
 
 /// Attempts allowed beyond one per reported problem: the budget for repairs that are not
 /// reported (missing fields of placeholder structs, placeholders that cannot be built).
@@ -21,11 +22,14 @@ pub(super) const MAX_PROBLEMS: usize = 64;
 /// Values visited by all attempts together after which no new attempt starts: a large body
 /// with problems far apart is not walked again and again.
 pub(super) const WORK_BUDGET: usize = 1 << 20;
+/// Bytes of `input` text one 422 sends for one input source at most: past them an input is
+/// sent as `null` (a body with many missing fields would otherwise be echoed once per field).
+pub(super) const MAX_INPUT_TEXT: usize = 64 * 1024;
 /// Deepest nesting of values (containers, options, newtypes, placeholders) followed.
 pub(super) const MAX_DEPTH: usize = 160;
 
 /// One step of a location: an object key or an array index.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) enum Seg {
     Key(String),
     Index(usize),
@@ -45,11 +49,278 @@ pub(super) fn key(parent: &[Seg], name: &str) -> Loc {
     child(parent, Seg::Key(name.to_owned()))
 }
 
+/// A problem in pydantic's terms: its `type`, `msg` and `ctx` (compact JSON, keys in
+/// pydantic's order).
+#[derive(Clone, Debug)]
+pub(super) struct Typed {
+    pub(super) kind: &'static str,
+    pub(super) msg: Cow<'static, str>,
+    pub(super) ctx: Option<String>,
+}
+
+impl Typed {
+    const fn plain(kind: &'static str, msg: &'static str) -> Self {
+        Typed {
+            kind,
+            msg: Cow::Borrowed(msg),
+            ctx: None,
+        }
+    }
+
+    pub(super) const INT_PARSING: Self = Self::plain(
+        "int_parsing",
+        "Input should be a valid integer, unable to parse string as an integer",
+    );
+    pub(super) const INT_TYPE: Self = Self::plain("int_type", "Input should be a valid integer");
+    pub(super) const INT_FROM_FLOAT: Self = Self::plain(
+        "int_from_float",
+        "Input should be a valid integer, got a number with a fractional part",
+    );
+    pub(super) const FLOAT_PARSING: Self = Self::plain(
+        "float_parsing",
+        "Input should be a valid number, unable to parse string as a number",
+    );
+    pub(super) const FLOAT_TYPE: Self = Self::plain("float_type", "Input should be a valid number");
+    pub(super) const BOOL_PARSING: Self = Self::plain(
+        "bool_parsing",
+        "Input should be a valid boolean, unable to interpret input",
+    );
+    pub(super) const BOOL_TYPE: Self = Self::plain("bool_type", "Input should be a valid boolean");
+    pub(super) const STRING_TYPE: Self =
+        Self::plain("string_type", "Input should be a valid string");
+    pub(super) const LIST_TYPE: Self = Self::plain("list_type", "Input should be a valid list");
+    pub(super) const TUPLE_TYPE: Self = Self::plain("tuple_type", "Input should be a valid tuple");
+    pub(super) const DICT_TYPE: Self =
+        Self::plain("dict_type", "Input should be a valid dictionary");
+    pub(super) const MODEL_TYPE: Self = Self::plain(
+        "model_attributes_type",
+        "Input should be a valid dictionary or object to extract fields from",
+    );
+    pub(super) const BYTES_TYPE: Self = Self::plain("bytes_type", "Input should be a valid bytes");
+    pub(super) const NONE_REQUIRED: Self = Self::plain("none_required", "Input should be None");
+    pub(super) const MISSING: Self = Self::plain("missing", "Field required");
+    pub(super) const EXTRA: Self = Self::plain("extra_forbidden", "Extra inputs are not permitted");
+
+    /// `le`: the value is above the largest of its integer type.
+    pub(super) fn less_than_equal(max: impl fmt::Display) -> Self {
+        Typed {
+            kind: "less_than_equal",
+            msg: Cow::Owned(format!("Input should be less than or equal to {max}")),
+            ctx: Some(format!("{{\"le\":{max}}}")),
+        }
+    }
+
+    /// `ge`: the value is below the smallest of its integer type.
+    pub(super) fn greater_than_equal(min: impl fmt::Display) -> Self {
+        Typed {
+            kind: "greater_than_equal",
+            msg: Cow::Owned(format!("Input should be greater than or equal to {min}")),
+            ctx: Some(format!("{{\"ge\":{min}}}")),
+        }
+    }
+
+    /// A `char`: a string of exactly one character.
+    pub(super) fn one_character(text: &str) -> Self {
+        if text.is_empty() {
+            Typed {
+                kind: "string_too_short",
+                msg: Cow::Borrowed("String should have at least 1 character"),
+                ctx: Some("{\"min_length\":1}".to_owned()),
+            }
+        } else {
+            Typed {
+                kind: "string_too_long",
+                msg: Cow::Borrowed("String should have at most 1 character"),
+                ctx: Some("{\"max_length\":1}".to_owned()),
+            }
+        }
+    }
+
+    /// A fixed-length sequence (tuple, array) given more elements than it takes.
+    pub(super) fn too_long(max: usize, actual: usize) -> Self {
+        Typed {
+            kind: "too_long",
+            msg: Cow::Owned(format!(
+                "Tuple should have at most {max} item{} after validation, not {actual}",
+                if max == 1 { "" } else { "s" }
+            )),
+            ctx: Some(format!(
+                "{{\"field_type\":\"Tuple\",\"max_length\":{max},\"actual_length\":{actual}}}"
+            )),
+        }
+    }
+
+    /// An enum given a value that is none of its variants: `'a', 'b' or 'c'`.
+    pub(super) fn enumeration(variants: &[&str]) -> Self {
+        let mut expected = String::new();
+        for (i, variant) in variants.iter().enumerate() {
+            if i > 0 {
+                expected.push_str(if i + 1 == variants.len() {
+                    " or "
+                } else {
+                    ", "
+                });
+            }
+            expected.push_str(&python_repr(variant));
+        }
+        let mut ctx = String::from("{\"expected\":");
+        push_json_str(&mut ctx, &expected);
+        ctx.push('}');
+        Typed {
+            kind: "enum",
+            msg: Cow::Owned(format!("Input should be {expected}")),
+            ctx: Some(ctx),
+        }
+    }
+
+    /// A problem the type itself reports (`try_from`, a custom `Deserialize`): pydantic's
+    /// `ValueError` of a validator, whose `ctx.error` FastAPI sends as `{}`.
+    pub(super) fn value_error(msg: impl fmt::Display) -> Self {
+        Typed {
+            kind: "value_error",
+            msg: Cow::Owned(format!("Value error, {msg}")),
+            ctx: Some("{\"error\":{}}".to_owned()),
+        }
+    }
+
+    /// The problem of an integer text that does not fit `min..=max` or does not parse.
+    pub(super) fn integer_text(text: &str, min: impl fmt::Display, max: impl fmt::Display) -> Self {
+        let (negative, digits) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            Typed::INT_PARSING
+        } else if negative && digits.bytes().any(|b| b != b'0') {
+            Typed::greater_than_equal(min)
+        } else if negative {
+            Typed::INT_PARSING
+        } else {
+            Typed::less_than_equal(max)
+        }
+    }
+
+    /// What a visitor's "invalid type" means, by what it expected (serde's wording).
+    fn of_expected(expected: &str, serde_msg: String) -> Self {
+        match expected {
+            "a boolean" => Typed::BOOL_TYPE,
+            "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64"
+            | "u128" | "usize" => Typed::INT_TYPE,
+            "f32" | "f64" => Typed::FLOAT_TYPE,
+            "a string" | "a borrowed string" | "a character" | "a char" => Typed::STRING_TYPE,
+            "a sequence" => Typed::LIST_TYPE,
+            "a map" => Typed::DICT_TYPE,
+            "unit" => Typed::NONE_REQUIRED,
+            e if e.starts_with("struct ") => Typed::MODEL_TYPE,
+            e if e.starts_with("a tuple")
+                || e.starts_with("tuple")
+                || e.starts_with("an array") =>
+            {
+                Typed::TUPLE_TYPE
+            }
+            _ => Typed::value_error(serde_msg),
+        }
+    }
+
+    /// The bounds of a primitive integer type named as serde names it (`u8`).
+    fn int_bounds(expected: &str) -> Option<(i128, u128)> {
+        Some(match expected {
+            "i8" => (i8::MIN.into(), 127),
+            "i16" => (i16::MIN.into(), 32_767),
+            "i32" => (i32::MIN.into(), 2_147_483_647),
+            "i64" | "isize" => (i64::MIN.into(), 9_223_372_036_854_775_807),
+            "i128" => (i128::MIN, i128::MAX.unsigned_abs()),
+            "u8" => (0, u8::MAX.into()),
+            "u16" => (0, u16::MAX.into()),
+            "u32" => (0, u32::MAX.into()),
+            "u64" | "usize" => (0, u64::MAX.into()),
+            "u128" => (0, u128::MAX),
+            _ => return None,
+        })
+    }
+}
+
+/// What pydantic says of a text that does not parse as a `T`.
+pub(super) fn text_problem<T: TextType>(raw: &str) -> Typed {
+    T::problem(raw)
+}
+
+/// A type parsed from text, and what pydantic says of a text that does not parse as it.
+pub(super) trait TextType {
+    fn problem(raw: &str) -> Typed;
+}
+
+macro_rules! text_integers {
+    ($($ty:ty)*) => {$(
+        impl TextType for $ty {
+            fn problem(raw: &str) -> Typed {
+                Typed::integer_text(raw, <$ty>::MIN, <$ty>::MAX)
+            }
+        }
+    )*};
+}
+text_integers!(i8 i16 i32 i64 i128 u8 u16 u32 u64 u128);
+
+impl TextType for f32 {
+    fn problem(_: &str) -> Typed {
+        Typed::FLOAT_PARSING
+    }
+}
+
+impl TextType for f64 {
+    fn problem(_: &str) -> Typed {
+        Typed::FLOAT_PARSING
+    }
+}
+
+impl TextType for bool {
+    fn problem(_: &str) -> Typed {
+        Typed::BOOL_PARSING
+    }
+}
+
+impl TextType for char {
+    fn problem(raw: &str) -> Typed {
+        Typed::one_character(raw)
+    }
+}
+
+/// A string as Python's `repr` writes it (`'red'`).
+fn python_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 /// The error of one attempt.
 #[derive(Debug)]
 pub(super) struct Error {
     /// Where it happened; set by the innermost place that knows.
     pub(super) path: Option<Loc>,
+    /// serde's message, for `Display` only (never sent).
     pub(super) msg: String,
     pub(super) kind: Kind,
 }
@@ -57,16 +328,27 @@ pub(super) struct Error {
 #[derive(Debug)]
 pub(super) enum Kind {
     /// A value that does not fit (type, range, custom validation, ...).
-    Invalid,
+    Invalid(Box<Typed>),
     /// A struct lacks this field.
     Missing(&'static str),
     /// A struct does not accept this key.
     Unknown(String),
     /// This map key does not deserialize.
-    Key(String),
+    Key(String, Box<Typed>),
+    /// A sequence has only this many elements, fewer than its type takes.
+    Short(usize),
 }
 
 impl Error {
+    /// A problem of the value at the place the error is located at.
+    pub(super) fn invalid(typed: Typed) -> Self {
+        Error {
+            path: None,
+            msg: typed.msg.to_string(),
+            kind: Kind::Invalid(Box::new(typed)),
+        }
+    }
+
     /// Sets the location if no inner deserializer did.
     pub(super) fn at(mut self, path: &[Seg]) -> Self {
         if self.path.is_none() {
@@ -90,10 +372,58 @@ impl std::error::Error for Error {}
 
 impl de::Error for Error {
     fn custom<M: fmt::Display>(msg: M) -> Self {
+        let msg = msg.to_string();
+        Error {
+            kind: Kind::Invalid(Box::new(Typed::value_error(&msg))),
+            path: None,
+            msg,
+        }
+    }
+
+    fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        let msg = <de::value::Error as de::Error>::invalid_type(unexp, exp).to_string();
+        Error {
+            kind: Kind::Invalid(Box::new(Typed::of_expected(&exp.to_string(), msg.clone()))),
+            path: None,
+            msg,
+        }
+    }
+
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        let msg = <de::value::Error as de::Error>::invalid_value(unexp, exp).to_string();
+        let expected = exp.to_string();
+        let typed = match (unexp, Typed::int_bounds(&expected)) {
+            (de::Unexpected::Str(s), _) if expected == "a character" => Typed::one_character(s),
+            (de::Unexpected::Unsigned(_), Some((_, max))) => Typed::less_than_equal(max),
+            (de::Unexpected::Signed(i), Some((min, max))) => {
+                if i < 0 {
+                    Typed::greater_than_equal(min)
+                } else {
+                    Typed::less_than_equal(max)
+                }
+            }
+            _ => Typed::value_error(&msg),
+        };
+        Error {
+            kind: Kind::Invalid(Box::new(typed)),
+            path: None,
+            msg,
+        }
+    }
+
+    fn invalid_length(len: usize, exp: &dyn de::Expected) -> Self {
         Error {
             path: None,
-            msg: msg.to_string(),
-            kind: Kind::Invalid,
+            msg: <de::value::Error as de::Error>::invalid_length(len, exp).to_string(),
+            kind: Kind::Short(len),
+        }
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        Error {
+            path: None,
+            msg: <de::value::Error as de::Error>::unknown_variant(variant, expected).to_string(),
+            kind: Kind::Invalid(Box::new(Typed::enumeration(expected))),
         }
     }
 
@@ -116,22 +446,38 @@ impl de::Error for Error {
     }
 }
 
+/// Where the `input` of a problem is.
+#[derive(Debug)]
+pub(super) enum InputAt {
+    /// The value at this location.
+    Value(Loc),
+    /// The struct a field is missing from: for a JSON body, the object at this location (as
+    /// pydantic gives it); for text inputs, `null` (as FastAPI gives it for a missing query or
+    /// path parameter).
+    Enclosing(Loc),
+    /// This text (a map key).
+    Text(String),
+}
+
 /// A reported problem, before the source (`query`, `body`) is put in front of its location.
 #[derive(Debug)]
 pub(super) struct Problem {
     pub(super) loc: Loc,
-    pub(super) msg: String,
-    pub(super) kind: &'static str,
+    pub(super) typed: Typed,
+    pub(super) input: InputAt,
 }
 
 impl Problem {
-    pub(super) fn into_input_error(self, source: &str) -> InputError {
+    /// The entry of the 422, with its `input` as compact JSON text.
+    pub(super) fn into_input_error(self, source: &str, input: String) -> InputError {
         let mut loc = vec![LocPart::from(source)];
         loc.extend(self.loc.into_iter().map(|seg| match seg {
             Seg::Key(k) => LocPart::from(k),
             Seg::Index(i) => LocPart::from(i),
         }));
-        InputError::new(loc, self.msg).kind(self.kind)
+        InputError::new(loc, self.typed.msg)
+            .kind(self.typed.kind)
+            .raw(input, self.typed.ctx)
     }
 }
 
@@ -149,19 +495,19 @@ pub(super) enum Fix {
 pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
     let path = error.path.unwrap_or_default();
     match error.kind {
-        Kind::Invalid => (
+        Kind::Invalid(typed) => (
             Problem {
                 loc: path.clone(),
-                msg: error.msg,
-                kind: "parse_error",
+                typed: *typed,
+                input: InputAt::Value(path.clone()),
             },
             Fix::Phantom(path),
         ),
         Kind::Missing(field) => (
             Problem {
                 loc: key(&path, field),
-                msg: "field required".to_owned(),
-                kind: "missing",
+                typed: Typed::MISSING,
+                input: InputAt::Enclosing(path.clone()),
             },
             Fix::Inject(path, field),
         ),
@@ -170,23 +516,31 @@ pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
             (
                 Problem {
                     loc: loc.clone(),
-                    msg: error.msg,
-                    kind: "extra_forbidden",
+                    typed: Typed::EXTRA,
+                    input: InputAt::Value(loc.clone()),
                 },
                 Fix::Skip(loc),
             )
         }
-        Kind::Key(name) => {
-            let loc = key(&path, &name);
+        Kind::Key(name, typed) => {
+            let entry = key(&path, &name);
             (
                 Problem {
-                    loc: loc.clone(),
-                    msg: error.msg,
-                    kind: "parse_error",
+                    loc: key(&entry, "[key]"),
+                    typed: *typed,
+                    input: InputAt::Text(name),
                 },
-                Fix::Skip(loc),
+                Fix::Skip(entry),
             )
         }
+        Kind::Short(len) => (
+            Problem {
+                loc: child(&path, Seg::Index(len)),
+                typed: Typed::MISSING,
+                input: InputAt::Value(path.clone()),
+            },
+            Fix::Phantom(path),
+        ),
     }
 }
 
@@ -203,6 +557,9 @@ pub(super) struct State {
     pub(super) found: RefCell<Vec<Error>>,
     /// Values visited by all attempts so far.
     pub(super) work: Cell<usize>,
+    /// Struct path → its fields in declaration order: problems are reported in that order,
+    /// as pydantic reports them, whichever attempt found them.
+    fields: RefCell<HashMap<Loc, &'static [&'static str]>>,
 }
 
 impl State {
@@ -224,6 +581,32 @@ impl State {
         }
         found.push(error.at(path));
         None
+    }
+
+    /// Notes the fields of the struct at `path`.
+    pub(super) fn note_fields(&self, path: &[Seg], fields: &'static [&'static str]) {
+        let mut known = self.fields.borrow_mut();
+        if !known.contains_key(path) {
+            known.insert(path.to_vec(), fields);
+        }
+    }
+
+    /// Where a location comes in pydantic's order: per step, a struct's declared fields in
+    /// their order, then its other keys; an index or a map key as found.
+    pub(super) fn rank(&self, loc: &[Seg]) -> Vec<(u8, usize)> {
+        let fields = self.fields.borrow();
+        (0..loc.len())
+            .map(|i| match &loc[i] {
+                Seg::Index(n) => (0, *n),
+                Seg::Key(k) => match fields.get(&loc[..i]) {
+                    Some(names) => names
+                        .iter()
+                        .position(|name| name == k)
+                        .map_or((1, 0), |p| (0, p)),
+                    None => (0, 0),
+                },
+            })
+            .collect()
     }
 
     pub(super) fn is_phantom(&self, path: &[Seg]) -> bool {

@@ -12,16 +12,22 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::tree::Tree;
 use super::{from_json, from_query};
 use crate::response::error::{HttpError, InputError};
+
+/// pydantic's message for a text that is not an integer.
+const INT_PARSING: &str = "Input should be a valid integer, unable to parse string as an integer";
 
 /// The `detail` of the 422 these problems make.
 fn detail(errors: Vec<InputError>) -> Value {
     HttpError::invalid_input(errors).detail().clone()
 }
 
+/// `value` as a body (its objects' keys in serde_json's sorted order).
 fn body<T: DeserializeOwned>(value: Value) -> Result<T, Value> {
-    from_json(&value).map_err(detail)
+    let tree: Tree = serde_json::from_value(value).expect("any JSON value is a tree");
+    from_json(&tree).map_err(detail)
 }
 
 fn query<T: DeserializeOwned>(query: &str) -> Result<T, Value> {
@@ -59,9 +65,9 @@ fn two_invalid_fields_and_a_missing_one_are_all_reported_in_field_order() {
     assert_eq!(
         detail,
         json!([
-            {"loc": ["body", "title"], "msg": "invalid type: integer `5`, expected a string", "type": "parse_error"},
-            {"loc": ["body", "priority"], "msg": "invalid type: string \"high\", expected u8", "type": "parse_error"},
-            {"loc": ["body", "body"], "msg": "field required", "type": "missing"},
+            {"type": "string_type", "loc": ["body", "title"], "msg": "Input should be a valid string", "input": 5},
+            {"type": "int_parsing", "loc": ["body", "priority"], "msg": INT_PARSING, "input": "high"},
+            {"type": "missing", "loc": ["body", "body"], "msg": "Field required", "input": {"priority": "high", "title": 5}},
         ])
     );
 }
@@ -81,9 +87,9 @@ fn query_reports_every_bad_and_missing_field() {
     assert_eq!(
         detail,
         json!([
-            {"loc": ["query", "limit"], "msg": "value is not a valid non-negative integer", "type": "parse_error"},
-            {"loc": ["query", "offset"], "msg": "value is not a valid integer", "type": "parse_error"},
-            {"loc": ["query", "sort"], "msg": "field required", "type": "missing"},
+            {"type": "greater_than_equal", "loc": ["query", "limit"], "msg": "Input should be greater than or equal to 0", "input": "-1", "ctx": {"ge": 0}},
+            {"type": "int_parsing", "loc": ["query", "offset"], "msg": INT_PARSING, "input": "x"},
+            {"type": "missing", "loc": ["query", "sort"], "msg": "Field required", "input": null},
         ])
     );
     let page = query::<Page>("limit=5&offset=-2&sort=title%20asc").expect("valid");
@@ -135,10 +141,10 @@ fn nested_structs_and_arrays_give_nested_locations() {
     assert_eq!(
         detail,
         json!([
-            {"loc": ["body", "customer", "address", "city"], "msg": "invalid type: integer `7`, expected a string", "type": "parse_error"},
-            {"loc": ["body", "customer", "address", "zip"], "msg": "invalid type: string \"x\", expected u32", "type": "parse_error"},
-            {"loc": ["body", "items", 1, "qty"], "msg": "invalid value: integer `-1`, expected u32", "type": "parse_error"},
-            {"loc": ["body", "items", 2, "name"], "msg": "field required", "type": "missing"},
+            {"type": "string_type", "loc": ["body", "customer", "address", "city"], "msg": "Input should be a valid string", "input": 7},
+            {"type": "int_parsing", "loc": ["body", "customer", "address", "zip"], "msg": INT_PARSING, "input": "x"},
+            {"type": "greater_than_equal", "loc": ["body", "items", 1, "qty"], "msg": "Input should be greater than or equal to 0", "input": -1, "ctx": {"ge": 0}},
+            {"type": "missing", "loc": ["body", "items", 2, "name"], "msg": "Field required", "input": {"qty": 2}},
         ])
     );
 }
@@ -148,14 +154,14 @@ fn a_missing_or_mistyped_struct_is_one_problem_not_one_per_inner_field() {
     let detail = problems(body::<Order>(json!({"items": []})));
     assert_eq!(
         detail,
-        json!([{"loc": ["body", "customer"], "msg": "field required", "type": "missing"}])
+        json!([{"type": "missing", "loc": ["body", "customer"], "msg": "Field required", "input": {"items": []}}])
     );
     let detail = problems(body::<Order>(json!({"customer": "Ann", "items": "none"})));
     assert_eq!(
         detail,
         json!([
-            {"loc": ["body", "customer"], "msg": "invalid type: string \"Ann\", expected struct Customer", "type": "parse_error"},
-            {"loc": ["body", "items"], "msg": "invalid type: string \"none\", expected a sequence", "type": "parse_error"},
+            {"type": "model_attributes_type", "loc": ["body", "customer"], "msg": "Input should be a valid dictionary or object to extract fields from", "input": "Ann"},
+            {"type": "list_type", "loc": ["body", "items"], "msg": "Input should be a valid list", "input": "none"},
         ])
     );
     let detail = problems(body::<Order>(json!({})));
@@ -195,8 +201,8 @@ fn option_fields_may_be_absent_or_null_but_not_invalid() {
     assert_eq!(
         problems(query::<Filter>("limit=&n=300")),
         json!([
-            {"loc": ["query", "limit"], "msg": "value is not a valid non-negative integer", "type": "parse_error"},
-            {"loc": ["query", "n"], "msg": "value is not a valid non-negative integer", "type": "parse_error"},
+            {"type": "int_parsing", "loc": ["query", "limit"], "msg": INT_PARSING, "input": ""},
+            {"type": "less_than_equal", "loc": ["query", "n"], "msg": "Input should be less than or equal to 255", "input": "300", "ctx": {"le": 255}},
         ])
     );
 }
@@ -231,9 +237,9 @@ fn enums_report_unknown_variants_and_problems_inside_variants() {
     assert_eq!(
         detail,
         json!([
-            {"loc": ["body", "color"], "msg": "unknown variant `Purple`, expected `Red` or `Green`", "type": "parse_error"},
-            {"loc": ["body", "shape", "Circle", "r"], "msg": "invalid type: string \"big\", expected f64", "type": "parse_error"},
-            {"loc": ["body", "coats"], "msg": "invalid type: string \"two\", expected u8", "type": "parse_error"},
+            {"type": "enum", "loc": ["body", "color"], "msg": "Input should be 'Red' or 'Green'", "input": "Purple", "ctx": {"expected": "'Red' or 'Green'"}},
+            {"type": "float_parsing", "loc": ["body", "shape", "Circle", "r"], "msg": "Input should be a valid number, unable to parse string as a number", "input": "big"},
+            {"type": "int_parsing", "loc": ["body", "coats"], "msg": INT_PARSING, "input": "two"},
         ])
     );
     assert_eq!(
@@ -317,7 +323,7 @@ fn serde_default_fields_are_not_required() {
     );
     assert_eq!(
         problems(body::<Mixed>(json!({}))),
-        json!([{"loc": ["body", "level"], "msg": "field required", "type": "missing"}])
+        json!([{"type": "missing", "loc": ["body", "level"], "msg": "Field required", "input": {}}])
     );
     assert_eq!(
         query::<Mixed>("level=3"),
@@ -344,14 +350,15 @@ fn unknown_fields_are_reported_with_deny_unknown_fields() {
     assert_eq!(
         detail,
         json!([
-            {"loc": ["body", "name"], "msg": "invalid type: integer `1`, expected a string", "type": "parse_error"},
-            {"loc": ["body", "extra"], "msg": "unknown field `extra`, expected `name` or `age`", "type": "extra_forbidden"},
-            {"loc": ["body", "nick"], "msg": "unknown field `nick`, expected `name` or `age`", "type": "extra_forbidden"},
+            {"type": "string_type", "loc": ["body", "name"], "msg": "Input should be a valid string", "input": 1},
+            {"type": "extra_forbidden", "loc": ["body", "extra"], "msg": "Extra inputs are not permitted", "input": 2},
+            {"type": "extra_forbidden", "loc": ["body", "nick"], "msg": "Extra inputs are not permitted", "input": "x"},
         ])
     );
+    // Fields first, in their order, then the keys no field takes, as pydantic reports them.
     assert_eq!(
         locs(&problems(query::<Strict>("zzz=1&name=a"))),
-        [json!(["query", "zzz"]), json!(["query", "age"])]
+        [json!(["query", "age"]), json!(["query", "zzz"])]
     );
     assert!(body::<Strict>(json!({"name": "a", "age": 3})).is_ok());
 }
@@ -369,8 +376,8 @@ fn newtypes_tuples_and_plain_values_at_the_top_level() {
     assert_eq!(
         problems(body::<(u32, String, bool)>(json!(["a", 5, true]))),
         json!([
-            {"loc": ["body", 0], "msg": "invalid type: string \"a\", expected u32", "type": "parse_error"},
-            {"loc": ["body", 1], "msg": "invalid type: integer `5`, expected a string", "type": "parse_error"},
+            {"type": "int_parsing", "loc": ["body", 0], "msg": INT_PARSING, "input": "a"},
+            {"type": "string_type", "loc": ["body", 1], "msg": "Input should be a valid string", "input": 5},
         ])
     );
     assert_eq!(
@@ -379,17 +386,25 @@ fn newtypes_tuples_and_plain_values_at_the_top_level() {
     );
     assert_eq!(
         problems(body::<Id>(json!("x"))),
-        json!([{"loc": ["body"], "msg": "invalid type: string \"x\", expected u32", "type": "parse_error"}])
+        json!([{"type": "int_parsing", "loc": ["body"], "msg": INT_PARSING, "input": "x"}])
     );
     assert_eq!(body::<Id>(json!(4)).map(|id| id.0), Ok(4));
     assert_eq!(
         problems(body::<String>(json!(5))),
-        json!([{"loc": ["body"], "msg": "invalid type: integer `5`, expected a string", "type": "parse_error"}])
+        json!([{"type": "string_type", "loc": ["body"], "msg": "Input should be a valid string", "input": 5}])
     );
     assert_eq!(body::<String>(json!("hi")), Ok("hi".to_owned()));
     assert_eq!(
         problems(body::<(u32, u32)>(json!([1, 2, 3]))),
-        json!([{"loc": ["body"], "msg": "invalid length 3, expected fewer elements in array", "type": "parse_error"}])
+        json!([{
+            "type": "too_long", "loc": ["body"],
+            "msg": "Tuple should have at most 2 items after validation, not 3", "input": [1, 2, 3],
+            "ctx": {"field_type": "Tuple", "max_length": 2, "actual_length": 3},
+        }])
+    );
+    assert_eq!(
+        problems(body::<(u32, u32)>(json!([1]))),
+        json!([{"type": "missing", "loc": ["body", 1], "msg": "Field required", "input": [1]}])
     );
     assert_eq!(body::<Option<u8>>(json!(null)), Ok(None));
     assert_eq!(body::<Option<u8>>(json!(3)), Ok(Some(3)));
@@ -412,7 +427,7 @@ fn newtypes_tuples_and_plain_values_at_the_top_level() {
     );
     assert_eq!(
         problems(query::<HashMap<String, u32>>("a=1&b=x")),
-        json!([{"loc": ["query", "b"], "msg": "value is not a valid non-negative integer", "type": "parse_error"}])
+        json!([{"type": "int_parsing", "loc": ["query", "b"], "msg": INT_PARSING, "input": "x"}])
     );
     assert_eq!(query::<()>(""), Ok(()));
 }
@@ -422,8 +437,8 @@ fn bad_map_keys_are_reported_and_skipped() {
     assert_eq!(
         problems(body::<HashMap<u32, u8>>(json!({"1": 2, "x": 3, "4": "y"}))),
         json!([
-            {"loc": ["body", "4"], "msg": "invalid type: string \"y\", expected u8", "type": "parse_error"},
-            {"loc": ["body", "x"], "msg": "invalid type: string \"x\", expected u32", "type": "parse_error"},
+            {"type": "int_parsing", "loc": ["body", "4"], "msg": INT_PARSING, "input": "y"},
+            {"type": "int_parsing", "loc": ["body", "x", "[key]"], "msg": INT_PARSING, "input": "x"},
         ])
     );
     assert_eq!(
@@ -476,8 +491,8 @@ fn flattened_fields_are_found_without_invented_problems() {
     assert_eq!(
         problems(body::<Outer>(json!({"id": "x"}))),
         json!([
-            {"loc": ["body", "id"], "msg": "invalid type: string \"x\", expected u32", "type": "parse_error"},
-            {"loc": ["body", "name"], "msg": "field required", "type": "missing"},
+            {"type": "int_parsing", "loc": ["body", "id"], "msg": INT_PARSING, "input": "x"},
+            {"type": "missing", "loc": ["body", "name"], "msg": "Field required", "input": {"id": "x"}},
         ])
     );
     assert!(body::<Outer>(json!({"id": 1, "name": "n"})).is_ok());

@@ -6,11 +6,11 @@
 //! [`problem`](super::problem).
 
 use serde::de::value::StrDeserializer;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{Deserializer, Visitor};
 
 use super::access::{Elements, Node, Place};
 use super::phantom::{Phantom, mismatch, real};
-use super::problem::Error;
+use super::problem::{Error, text_problem};
 
 /// The values of one query key or path parameter (or a placeholder), parsed on demand into
 /// what is asked.
@@ -50,13 +50,13 @@ fn last<'s>(values: &[&'s str]) -> &'s str {
 }
 
 macro_rules! text_parse {
-    ($($method:ident => $visit:ident, $ty:ty, $what:literal;)*) => {$(
+    ($($method:ident => $visit:ident, $ty:ty;)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             let raw = last(real!(self, $method(visitor)));
             match raw.parse::<$ty>() {
                 Ok(value) => visitor.$visit(value),
                 Err(_) => {
-                    let error = de::Error::custom(concat!("value is not a valid ", $what));
+                    let error = Error::invalid(text_problem::<$ty>(raw));
                     mismatch!(self, error, $method(visitor))
                 }
             }
@@ -77,20 +77,20 @@ impl<'de> Deserializer<'de> for TextValue<'_> {
     type Error = Error;
 
     text_parse! {
-        deserialize_bool => visit_bool, bool, "boolean";
-        deserialize_i8 => visit_i8, i8, "integer";
-        deserialize_i16 => visit_i16, i16, "integer";
-        deserialize_i32 => visit_i32, i32, "integer";
-        deserialize_i64 => visit_i64, i64, "integer";
-        deserialize_i128 => visit_i128, i128, "integer";
-        deserialize_u8 => visit_u8, u8, "non-negative integer";
-        deserialize_u16 => visit_u16, u16, "non-negative integer";
-        deserialize_u32 => visit_u32, u32, "non-negative integer";
-        deserialize_u64 => visit_u64, u64, "non-negative integer";
-        deserialize_u128 => visit_u128, u128, "non-negative integer";
-        deserialize_f32 => visit_f32, f32, "number";
-        deserialize_f64 => visit_f64, f64, "number";
-        deserialize_char => visit_char, char, "single character";
+        deserialize_bool => visit_bool, bool;
+        deserialize_i8 => visit_i8, i8;
+        deserialize_i16 => visit_i16, i16;
+        deserialize_i32 => visit_i32, i32;
+        deserialize_i64 => visit_i64, i64;
+        deserialize_i128 => visit_i128, i128;
+        deserialize_u8 => visit_u8, u8;
+        deserialize_u16 => visit_u16, u16;
+        deserialize_u32 => visit_u32, u32;
+        deserialize_u64 => visit_u64, u64;
+        deserialize_u128 => visit_u128, u128;
+        deserialize_f32 => visit_f32, f32;
+        deserialize_f64 => visit_f64, f64;
+        deserialize_char => visit_char, char;
     }
 
     text_as_str! {

@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::super::from_path;
+use super::INT_PARSING;
 
 fn path<T: DeserializeOwned>(params: &[(&str, &str)]) -> Result<T, Value> {
     let params: Vec<(String, String)> = params
@@ -15,7 +16,9 @@ fn path<T: DeserializeOwned>(params: &[(&str, &str)]) -> Result<T, Value> {
         Value::Array(
             errors
                 .iter()
-                .map(|e| json!({"loc": e.loc(), "msg": e.msg()}))
+                .map(|e| {
+                    json!({"type": e.type_name(), "loc": e.loc(), "msg": e.msg(), "input": e.input_value()})
+                })
                 .collect(),
         )
     })
@@ -52,20 +55,20 @@ fn every_bad_path_parameter_is_reported_by_name() {
     assert_eq!(
         path::<Params>(&[("user", "x"), ("item", "-1")]).unwrap_err(),
         json!([
-            {"loc": ["path", "user"], "msg": "value is not a valid non-negative integer"},
-            {"loc": ["path", "item"], "msg": "value is not a valid non-negative integer"}
+            {"type": "int_parsing", "loc": ["path", "user"], "msg": INT_PARSING, "input": "x"},
+            {"type": "greater_than_equal", "loc": ["path", "item"], "msg": "Input should be greater than or equal to 0", "input": "-1"}
         ])
     );
     assert_eq!(
         path::<(u32, i64)>(&[("a", "x"), ("b", "y")]).unwrap_err(),
         json!([
-            {"loc": ["path", "a"], "msg": "value is not a valid non-negative integer"},
-            {"loc": ["path", "b"], "msg": "value is not a valid integer"}
+            {"type": "int_parsing", "loc": ["path", "a"], "msg": INT_PARSING, "input": "x"},
+            {"type": "int_parsing", "loc": ["path", "b"], "msg": INT_PARSING, "input": "y"}
         ])
     );
     assert_eq!(
         path::<i64>(&[("id", "abc")]).unwrap_err(),
-        json!([{"loc": ["path", "id"], "msg": "value is not a valid integer"}])
+        json!([{"type": "int_parsing", "loc": ["path", "id"], "msg": INT_PARSING, "input": "abc"}])
     );
 }
 
@@ -73,10 +76,10 @@ fn every_bad_path_parameter_is_reported_by_name() {
 fn a_path_type_that_does_not_fit_the_route_is_one_problem() {
     assert_eq!(
         path::<i64>(&[("a", "1"), ("b", "2")]).unwrap_err(),
-        json!([{"loc": ["path"], "msg": "expected 1 path parameter, the route has 2"}])
+        json!([{"type": "value_error", "loc": ["path"], "msg": "Value error, expected 1 path parameter, the route has 2", "input": null}])
     );
     assert_eq!(
         path::<(i64, i64, i64)>(&[("a", "1"), ("b", "2")]).unwrap_err(),
-        json!([{"loc": ["path"], "msg": "expected 3 path parameters, the route has 2"}])
+        json!([{"type": "value_error", "loc": ["path"], "msg": "Value error, expected 3 path parameters, the route has 2", "input": null}])
     );
 }
