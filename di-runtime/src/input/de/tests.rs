@@ -445,6 +445,21 @@ fn bad_map_keys_are_reported_and_skipped() {
         body::<HashMap<u32, u8>>(json!({"1": 2})),
         Ok(HashMap::from([(1, 2)]))
     );
+    // A key out of its integer type's range is pydantic's bound, as a value would be.
+    assert_eq!(
+        problems(body::<HashMap<u8, u8>>(json!({"300": 1}))),
+        json!([{
+            "type": "less_than_equal", "loc": ["body", "300", "[key]"],
+            "msg": "Input should be less than or equal to 255", "input": "300", "ctx": {"le": 255},
+        }])
+    );
+    assert_eq!(
+        problems(body::<HashMap<String, char>>(json!({"a": "xy", "b": ""}))),
+        json!([
+            {"type": "string_too_long", "loc": ["body", "a"], "msg": "String should have at most 1 character", "input": "xy", "ctx": {"max_length": 1}},
+            {"type": "string_too_short", "loc": ["body", "b"], "msg": "String should have at least 1 character", "input": "", "ctx": {"min_length": 1}},
+        ])
+    );
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
