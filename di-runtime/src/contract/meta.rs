@@ -264,7 +264,8 @@ pub struct Args<'a> {
     pub(crate) sources: &'a [ArgSource],
     pub(crate) slots: &'a mut [Slot],
     pub(crate) app: &'a AppSlots,
-    pub(crate) inputs: &'a mut [Option<AnyValue>],
+    /// The request's extracted inputs, each taken once.
+    pub(crate) inputs: &'a mut [Slot],
     pub(crate) head: &'a Arc<RequestHead>,
     /// A generator's cell, made by [`Args::provider`].
     pub(crate) yield_cell: Option<Arc<dyn BorrowCell>>,
@@ -330,11 +331,9 @@ impl Args<'_> {
         let Some(ArgSource::Input(i)) = self.sources.get(index) else {
             return Err(missing());
         };
-        let value = self
-            .inputs
-            .get_mut(*i)
-            .and_then(Option::take)
-            .ok_or_else(missing)?;
+        let Some(Slot::Owned(value)) = self.inputs.get_mut(*i).map(std::mem::take) else {
+            return Err(missing());
+        };
         value.downcast::<T>().map(|v| *v).map_err(|_| missing())
     }
 

@@ -73,7 +73,7 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         body: Bytes::new(),
         background: OnceLock::new(),
     });
-    let (started, cell) = start_function(node, &mut [], &engine.app_slots, &mut [], &head)?;
+    let (started, cell) = start_function(node, &mut [], 0, &engine.app_slots, &head)?;
     let done = run_setup(node, started, cell)
         .await
         .map_err(|(outcome, _)| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;

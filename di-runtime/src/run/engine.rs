@@ -18,6 +18,16 @@ use crate::plan::routes::RouteTable;
 use crate::run::config::Config;
 use crate::run::stats::Stats;
 
+/// The current span, for work that goes on elsewhere (a teardown in another task) to log in:
+/// no work at all when no subscriber was ever set, as `Span::current` would give none then.
+pub(crate) fn current_span() -> tracing::Span {
+    if tracing::dispatcher::has_been_set() {
+        tracing::Span::current()
+    } else {
+        tracing::Span::none()
+    }
+}
+
 /// What every request of a running app shares.
 pub(crate) struct Engine {
     pub(crate) routes: RouteTable,
@@ -143,7 +153,7 @@ impl Engine {
     /// its end where the task is dropped, bounded by the teardown deadline.
     pub(crate) fn spawn_tracked(&self, future: impl Future<Output = ()> + Send + 'static) {
         let kept = Kept {
-            future: Some(tracing::Instrument::in_current_span(future)),
+            future: Some(tracing::Instrument::instrument(future, current_span())),
             deadline: self.config.teardown_timeout,
             entered: self.enter_background(),
         };

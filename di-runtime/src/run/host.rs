@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
-use crate::run::engine::{Engine, Entered};
+use crate::run::engine::{Engine, Entered, current_span};
 use crate::run::places::Places;
 use crate::run::teardown::StackRun;
 
@@ -81,7 +81,7 @@ pub(crate) fn defer(engine: &Engine, after: AfterRun) -> Option<AfterRun> {
     HOST.with(|host| match host.borrow_mut().as_mut() {
         Some(hosted) => {
             hosted.push(Deferred {
-                run: after.in_current_span(),
+                run: after.instrument(current_span()),
                 _entered: engine.enter_background(),
             });
             None

@@ -15,7 +15,7 @@ use crate::contract::meta::StartedKind;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
 use crate::contract::scope::Scope;
-use crate::contract::slot::{AnyValue, Slot};
+use crate::contract::slot::Slot;
 use crate::panic::{catch, catch_call};
 use crate::plan::node::Plan;
 use crate::plan::routes::Route;
@@ -23,7 +23,7 @@ use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse};
 use crate::run::body::{AfterBody, TrackedBody};
-use crate::run::engine::{Admitted, Engine};
+use crate::run::engine::{Admitted, Engine, current_span};
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{Failure, SetupDone, panicked, run_setup, setup_failed, start_function};
 use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
@@ -150,7 +150,7 @@ where
 /// What [`prepare`] made of a request.
 enum Prepared {
     /// Its head, and every input extracted from it.
-    Ready(Arc<RequestHead>, Vec<Option<AnyValue>>),
+    Ready(Arc<RequestHead>, Vec<Slot>),
     /// The response to bad input.
     Answered(Response),
 }
@@ -187,25 +187,22 @@ async fn serve(
     engine: Arc<Engine>,
     route: Arc<Route>,
     head: Arc<RequestHead>,
-    mut inputs: Vec<Option<AnyValue>>,
+    slots: Vec<Slot>,
     admitted: Admitted,
 ) -> Response {
     // Counted in flight up to the response head.
     let _admitted = admitted;
-    let plan = &route.plan;
     let mut owed = Owed {
         engine: engine.clone(),
-        slots: std::iter::repeat_with(Slot::default)
-            .take(plan.slots)
-            .collect(),
+        slots,
         handler: Vec::new(),
         request: Vec::new(),
         places: Places::default(),
         head: head.clone(),
         in_flight: None,
-        span: tracing::Span::current(),
+        span: current_span(),
     };
-    let phases = run_handler(&engine, &route, &head, &mut inputs, &mut owed);
+    let phases = run_handler(&engine, &route, &head, &mut owed);
     let (mut outcome, mut response) = match with_limit(engine.config.request_timeout, phases).await
     {
         Some(done) => done,
@@ -266,7 +263,7 @@ async fn serve(
         decided,
         places,
         engine: engine.clone(),
-        span: tracing::Span::current(),
+        span: current_span(),
     };
     let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
     Response::from_parts(parts, Body::new(tracked))
@@ -289,18 +286,16 @@ async fn with_limit<F: Future>(limit: Option<std::time::Duration>, future: F) ->
     .await
 }
 
-/// Extracts every input of `plan`, or returns every problem found.
-fn extract_inputs(
-    plan: &Plan,
-    head: &RequestHead,
-) -> Result<Vec<Option<AnyValue>>, Vec<InputError>> {
-    let mut inputs = Vec::with_capacity(plan.inputs.len());
+/// The request's slots: one per value of `plan`, empty, then every input of `plan`, extracted
+/// (one allocation for both); or every problem found.
+fn extract_inputs(plan: &Plan, head: &RequestHead) -> Result<Vec<Slot>, Vec<InputError>> {
+    let mut slots = Vec::with_capacity(plan.slots + plan.inputs.len());
+    slots.resize_with(plan.slots, Slot::default);
     let mut problems: Vec<InputError> = Vec::new();
     for extract in &plan.inputs {
         match extract(head) {
-            Ok(value) => inputs.push(Some(value)),
+            Ok(value) => slots.push(Slot::Owned(value)),
             Err(errors) => {
-                inputs.push(None);
                 for error in errors {
                     if !problems.contains(&error) {
                         problems.push(error);
@@ -310,7 +305,7 @@ fn extract_inputs(
         }
     }
     if problems.is_empty() {
-        Ok(inputs)
+        Ok(slots)
     } else {
         Err(problems)
     }
@@ -321,7 +316,6 @@ async fn run_handler(
     engine: &Arc<Engine>,
     route: &Route,
     head: &Arc<RequestHead>,
-    inputs: &mut [Option<AnyValue>],
     owed: &mut Owed,
 ) -> Failure {
     let (handler, dependencies) = match route.plan.nodes.split_last() {
@@ -340,10 +334,12 @@ async fn run_handler(
     };
     // A handler declared `max_concurrency = N` runs at most `N` times at once.
     let _place = owed.places.take(route.plan.nodes.len() - 1);
+    let plan_slots = route.plan.slots;
     for (index, node) in dependencies.iter().enumerate() {
         let place = owed.places.take(index);
         let app = &engine.app_slots;
-        let (started, handle) = match start_function(node, &mut owed.slots, app, inputs, head) {
+        let values = &mut owed.slots;
+        let (started, handle) = match start_function(node, values, plan_slots, app, head) {
             Ok(started) => started,
             Err(error) => return setup_failed(node.meta.name, error),
         };
@@ -367,7 +363,13 @@ async fn run_handler(
         }
     }
 
-    let started = start_function(handler, &mut owed.slots, &engine.app_slots, inputs, head);
+    let started = start_function(
+        handler,
+        &mut owed.slots,
+        plan_slots,
+        &engine.app_slots,
+        head,
+    );
     let started = match started {
         Ok((started, _)) => started,
         Err(error) => return (Outcome::Panicked, error.into_response()),

@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use crate::contract::meta::{Args, StartedKind};
 use crate::contract::outcome::Outcome;
 use crate::contract::request::RequestHead;
-use crate::contract::slot::{AnyValue, AppSlots, BorrowCell, Slot};
+use crate::contract::slot::{AppSlots, BorrowCell, Slot};
 use crate::panic::{Panic, catch};
 use crate::plan::node::Node;
 use crate::response::body::Response;
@@ -52,13 +52,17 @@ pub(crate) fn internal(message: String) -> HttpError {
 
 /// Hands `node` its arguments and starts its function (up to its first `.await`, which the
 /// caller drives); a broken invariant is a logged generic 500.
+///
+/// `values` are the request's slots: its plan's `plan_slots` values, then its extracted
+/// inputs.
 pub(crate) fn start_function(
     node: &Node,
-    slots: &mut [Slot],
+    values: &mut [Slot],
+    plan_slots: usize,
     app: &AppSlots,
-    inputs: &mut [Option<AnyValue>],
     head: &Arc<RequestHead>,
 ) -> Result<(StartedKind, Option<Arc<dyn BorrowCell>>), HttpError> {
+    let (slots, inputs) = values.split_at_mut(plan_slots.min(values.len()));
     let mut args = Args {
         name: node.meta.name,
         sources: &node.args,
