@@ -202,7 +202,8 @@ const _: () = {
                         },
                     },
                     Param {
-                        name: "_",
+                        // A request input is named by its type as written.
+                        name: "Json<String>",
                         kind: ParamKind::Input {
                             // Extracted before any dependency is set up.
                             extract: extract::<Json<String>>,

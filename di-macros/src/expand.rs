@@ -23,7 +23,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::args::{DependsArgs, ScopeArg, parse_depends_args};
-use crate::model::{Access, Function, Output, ParamModel, analyse};
+use crate::model::{Access, Function, Output, ParamModel, analyse, type_text};
 use crate::paths::Paths;
 
 /// Expands `#[depends(attr)] item`. Never panics: every problem becomes a `compile_error!`
@@ -339,7 +339,13 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
     let param_path = paths.param();
     let kind = paths.param_kind();
     let core = paths.core();
-    let name = &param.name;
+    // A request input is named by its type as written (`Query<Search>`, `&HeaderMap`): its
+    // pattern is often not a name (`Json(new)`), and the runtime's messages and `App::graph`
+    // show what is read, as the macro's own messages do.
+    let name = match &param.model {
+        ParamModel::Input { ty } | ParamModel::HeadRef { ty, .. } => type_text(ty),
+        ParamModel::Dep { .. } | ParamModel::Yield { .. } => param.name.clone(),
+    };
     let kind = match &param.model {
         ParamModel::Dep { dep, access, .. } => {
             let path = &dep.path;
@@ -519,6 +525,26 @@ fn ret_tokens(function: &Function) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_inputs_are_named_by_their_type() {
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn create(
+                    #[dep(tx)] tx: &mut Tx,
+                    Json(new): Json<NewNote>,
+                    headers: &HeaderMap,
+                ) -> String {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(out.contains("name : \"tx\""), "{out}");
+        assert!(out.contains("name : \"Json<NewNote>\""), "{out}");
+        assert!(out.contains("name : \"&HeaderMap\""), "{out}");
+    }
 
     #[test]
     fn errors_keep_the_function() {

@@ -312,7 +312,8 @@ fn classify(ty: &Type) -> TypeShape {
 }
 
 /// A type as the user wrote it, for messages: `Query<String>`, `&HeaderMap`.
-fn type_text(ty: &Type) -> String {
+/// A type as written, with spaces only between words (`Query<Vec<(u8, u16)>>`).
+pub(crate) fn type_text(ty: &Type) -> String {
     let text = quote::ToTokens::to_token_stream(ty).to_string();
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
