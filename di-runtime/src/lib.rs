@@ -91,6 +91,7 @@ pub use contract::slot::{Held, HeldMut};
 pub use input::json::Json;
 pub use input::path::Path;
 pub use input::query::Query;
+pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
 pub use response::into::IntoResponse;

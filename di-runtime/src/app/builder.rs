@@ -12,6 +12,7 @@ use crate::app::error::BuildError;
 use crate::app::running::Running;
 use crate::contract::meta::{DepFn, Dependency};
 use crate::contract::slot::{BorrowCell, Cell, Slot, cell_of};
+use crate::plan::graph::Graph;
 use crate::plan::node::{Overrides, Replacement};
 use crate::plan::routes::{Planned, RouteDef, plan_routes};
 use crate::response::body::Response;
@@ -270,6 +271,25 @@ impl App {
         self.plan().map(|_| ())
     }
 
+    /// The dependency graph of every route, planned exactly as [`App::check`] and
+    /// [`App::start`] plan it (after overrides and [`provide`](App::provide)d values), to draw
+    /// with [`Graph::mermaid`] or [`Graph::dot`]. Nothing is set up. An app that `check`
+    /// rejects gives the same error here.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    ///
+    /// #[depends]
+    /// async fn hello() -> &'static str { "hello" }
+    ///
+    /// let graph = App::new().get("/", hello).graph().expect("the app is valid");
+    /// println!("{}", graph.mermaid());
+    /// ```
+    pub fn graph(&self) -> Result<Graph, BuildError> {
+        let planned = self.plan()?;
+        Ok(Graph::new(&self.routes, &planned))
+    }
+
     fn plan(&self) -> Result<Planned, BuildError> {
         plan_routes(&self.routes, &self.overrides).map_err(|problems| BuildError { problems })
     }
@@ -277,7 +297,9 @@ impl App {
     /// Checks the app, then sets up its `app`-scoped dependencies in dependency order. If one
     /// fails, those already set up are torn down (in reverse order) and the error says which.
     pub async fn start(self) -> Result<Running, BuildError> {
-        let Planned { routes, app_nodes } = self.plan()?;
+        let Planned {
+            routes, app_nodes, ..
+        } = self.plan()?;
         let engine = Arc::new(Engine::new(routes, app_nodes.len(), self.config));
         match start_app_scope(&engine, &app_nodes, self.values).await {
             Ok(app_scope) => Ok(Running { engine, app_scope }),

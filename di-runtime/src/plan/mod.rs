@@ -6,11 +6,13 @@
 //! - [`builder`]: the walk from each handler that orders setups, assigns cache slots, applies
 //!   overrides and checks the scope rule and cycles, naming the chain of functions;
 //! - [`borrows`]: the check that no two live uses of a value conflict;
-//! - [`routes`]: the route table and the lookup a request makes.
+//! - [`routes`]: the route table and the lookup a request makes;
+//! - [`graph`]: the plans as a picture (Mermaid, Graphviz DOT), for `App::graph`.
 //!
 //! Uses the contract and the response layer; nothing that runs a request.
 
 pub(crate) mod borrows;
 pub(crate) mod builder;
+pub(crate) mod graph;
 pub(crate) mod node;
 pub(crate) mod routes;

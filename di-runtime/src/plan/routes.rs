@@ -41,6 +41,8 @@ pub(crate) struct RouteTable {
 pub(crate) struct Planned {
     pub(crate) routes: RouteTable,
     pub(crate) app_nodes: Vec<Node>,
+    /// Every route, in the order the app registered them (for `App::graph`).
+    pub(crate) in_order: Vec<Arc<Route>>,
 }
 
 /// Plans every route; returns every problem found, each naming its route.
@@ -53,6 +55,7 @@ pub(crate) fn plan_routes(
     let mut router = matchit::Router::new();
     let mut entries: Vec<Vec<(Method, Arc<Route>)>> = Vec::new();
     let mut by_path: HashMap<&str, usize> = HashMap::new();
+    let mut in_order = Vec::with_capacity(defs.len());
     for def in defs {
         let what = format!("route {} {}", def.method, def.path);
         let plan = match builder.plan_route(def.handler) {
@@ -83,12 +86,15 @@ pub(crate) fn plan_routes(
             plan,
             respond: def.respond,
         };
-        entries[index].push((def.method.clone(), Arc::new(route)));
+        let route = Arc::new(route);
+        in_order.push(route.clone());
+        entries[index].push((def.method.clone(), route));
     }
     if problems.is_empty() {
         Ok(Planned {
             routes: RouteTable { router, entries },
             app_nodes: builder.app.nodes,
+            in_order,
         })
     } else {
         Err(problems)
