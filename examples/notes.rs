@@ -2,7 +2,8 @@
 //!
 //! A notes service on embedded SQLite (through sqlx), listening on `127.0.0.1:3000`.
 //! Options: `--addr HOST:PORT` to listen elsewhere, `--db PATH` to keep the notes in a SQLite
-//! file (created if missing) instead of in memory.
+//! file (created if missing) instead of in memory. `--graph` prints each route's dependency
+//! graph as a Mermaid flowchart (`--graph=dot`: as Graphviz DOT) and exits without serving.
 //!
 //! Then, in another terminal:
 //!
@@ -50,11 +51,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Command-line usage, printed for `--help` and for bad arguments.
-const USAGE: &str = "usage: cargo run --example notes -- [--addr HOST:PORT] [--db PATH]
+const USAGE: &str =
+    "usage: cargo run --example notes -- [--addr HOST:PORT] [--db PATH] [--graph[=dot]]
 
   --addr HOST:PORT  where to listen (default 127.0.0.1:3000)
   --db PATH         SQLite file to keep the notes in, created if missing
-                    (default: an in-memory database, gone when the server stops)";
+                    (default: an in-memory database, gone when the server stops)
+  --graph           print each route's dependency graph as a Mermaid flowchart and exit
+  --graph=dot       the same as Graphviz DOT (dot -Tsvg)";
 
 /// The longest title accepted, in characters.
 const MAX_TITLE: usize = 200;
@@ -354,12 +358,28 @@ fn app() -> App {
         .get("/notes/{id}", get_note)
 }
 
+/// The app `main` serves: the routes, with the database path from the command line.
+fn configured(db: Option<PathBuf>) -> App {
+    app().provide(db_path, DbPath(db))
+}
+
 /// What the command line asked for.
 struct Args {
     /// `--addr`
     addr: String,
     /// `--db`
     db: Option<PathBuf>,
+    /// `--graph`, `--graph=dot`: print the graph in this format instead of serving.
+    graph: Option<GraphFormat>,
+}
+
+/// How `--graph` prints the app's dependency graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GraphFormat {
+    /// `--graph` (or `--graph=mermaid`): a Mermaid flowchart, as in the README.
+    Mermaid,
+    /// `--graph=dot`: Graphviz DOT.
+    Dot,
 }
 
 /// Why the command line was not accepted.
@@ -370,11 +390,12 @@ enum ArgsError {
     Bad(String),
 }
 
-/// Parses `--addr HOST:PORT` and `--db PATH`.
+/// Parses `--addr HOST:PORT`, `--db PATH` and `--graph[=dot]`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
     let mut parsed = Args {
         addr: "127.0.0.1:3000".to_owned(),
         db: None,
+        graph: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -384,6 +405,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         match arg.as_str() {
             "--addr" => parsed.addr = value("--addr")?,
             "--db" => parsed.db = Some(PathBuf::from(value("--db")?)),
+            "--graph" | "--graph=mermaid" => parsed.graph = Some(GraphFormat::Mermaid),
+            "--graph=dot" => parsed.graph = Some(GraphFormat::Dot),
             "-h" | "--help" => return Err(ArgsError::Help),
             other => return Err(ArgsError::Bad(format!("unknown argument `{other}`"))),
         }
@@ -420,9 +443,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let app = configured(args.db);
+    if let Some(format) = args.graph {
+        return match app.graph() {
+            Ok(graph) => {
+                match format {
+                    GraphFormat::Mermaid => print!("{}", graph.mermaid()),
+                    GraphFormat::Dot => print!("{}", graph.dot()),
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("notes: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging();
 
-    let app = app().provide(db_path, DbPath(args.db));
     match app.serve(args.addr.as_str()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -555,5 +593,34 @@ mod tests {
         assert!(matches!(args(&["--db"]), Err(ArgsError::Bad(_))));
         assert!(matches!(args(&["--port", "1"]), Err(ArgsError::Bad(_))));
         assert!(matches!(args(&["--help"]), Err(ArgsError::Help)));
+        assert_eq!(parsed.graph, None);
+        let graph = |list: &[&str]| args(list).ok().expect("valid").graph;
+        assert_eq!(graph(&["--graph"]), Some(GraphFormat::Mermaid));
+        assert_eq!(graph(&["--graph=mermaid"]), Some(GraphFormat::Mermaid));
+        assert_eq!(
+            graph(&["--graph=dot", "--db", "x.db"]),
+            Some(GraphFormat::Dot)
+        );
+        assert!(matches!(args(&["--graph=svg"]), Err(ArgsError::Bad(_))));
+    }
+
+    /// The README's diagram is what `--graph` prints now, so it cannot drift from the code.
+    #[test]
+    fn readme_shows_the_graph() {
+        let readme = include_str!("../README.md");
+        let block = readme
+            .split_once("```mermaid\n")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .map(|(block, _)| block)
+            .expect("the README has a ```mermaid block");
+        let graph = configured(None).graph().expect("the app is valid");
+        assert_eq!(
+            block,
+            graph.mermaid(),
+            "the README's diagram is out of date: paste the output of `cargo run --example notes -- --graph`"
+        );
+        // `--db` gives a value up front either way: the graph does not depend on it.
+        let with_file = configured(Some(PathBuf::from("notes.db")));
+        assert_eq!(with_file.graph().expect("valid").mermaid(), graph.mermaid());
     }
 }
