@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
+use futures_util::Stream;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -56,10 +56,46 @@ impl Body {
         D: Into<Bytes>,
         E: Into<BoxError> + 'static,
     {
-        let frames = stream
-            .map_ok(|data| Frame::data(data.into()))
-            .map_err(Into::into);
-        Self::new(http_body_util::StreamBody::new(frames))
+        Self::from_boxed_error(Frames { stream })
+    }
+
+    /// Wraps a body whose errors are already [`BoxError`]s: boxed as it is, with no layer
+    /// to convert them (a layer costs every frame).
+    pub(crate) fn from_boxed_error<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static,
+    {
+        Self(Kind::Boxed(UnsyncBoxBody::new(body)))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The frames of a stream of data, each item one frame (see [`Body::from_stream`]).
+    struct Frames<S> {
+        #[pin]
+        stream: S,
+    }
+}
+
+impl<S, D, E> http_body::Body for Frames<S>
+where
+    S: Stream<Item = Result<D, E>>,
+    D: Into<Bytes>,
+    E: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().stream.poll_next(cx).map(|item| {
+            item.map(|item| {
+                item.map(|data| Frame::data(data.into()))
+                    .map_err(Into::into)
+            })
+        })
     }
 }
 

@@ -266,7 +266,7 @@ async fn serve(
         span: current_span(),
     };
     let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
-    Response::from_parts(parts, Body::new(tracked))
+    Response::from_parts(parts, Body::from_boxed_error(tracked))
 }
 
 /// Runs `future` to its end, or until `limit` has passed (`None`). One future either way, so
