@@ -1,7 +1,8 @@
-//! The 422 bodies of this framework against FastAPI's, byte for byte.
+//! The 422 bodies of this framework against FastAPI's, byte for byte, and how the header,
+//! cookie, form and security inputs read a request (the 200s and 401s of those rows).
 //!
 //! `fastapi_422/expected.json` holds, for each scenario, the request and FastAPI's response
-//! (status and exact body), generated once by `fastapi_422/gen.py` from a FastAPI app with the
+//! (status, exact body and `WWW-Authenticate`), generated once by `fastapi_422/gen.py` from a FastAPI app with the
 //! same inputs as the app below (the versions are in the file). This test replays every
 //! request against the di app and compares the bytes; every row that differs is reported
 //! with its name. The rows in [`EXCEPTIONS`] are the differences that remain, each with its
@@ -11,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use di_runtime::prelude::*;
+use di_runtime::{ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName};
 use http::Method;
 use serde::Deserialize;
 
@@ -141,6 +143,136 @@ async fn mixed(
 }
 
 #[derive(Deserialize)]
+struct Headers {
+    x_count: u32,
+    x_ratio: Option<f64>,
+    #[serde(default)]
+    x_token: Vec<i64>,
+    user_agent: Option<String>,
+}
+
+#[depends]
+async fn headers(Header(h): Header<Headers>) -> Json<(u32, Option<f64>, Vec<i64>, Option<String>)> {
+    Json((h.x_count, h.x_ratio, h.x_token, h.user_agent))
+}
+
+#[derive(Deserialize)]
+struct Cookies {
+    session_id: String,
+    n: Option<u8>,
+}
+
+#[depends]
+async fn cookies(Cookie(c): Cookie<Cookies>) -> Json<(String, Option<u8>)> {
+    Json((c.session_id, c.n))
+}
+
+#[derive(Deserialize)]
+struct Signup {
+    username: String,
+    age: u8,
+    #[serde(default)]
+    tags: Vec<String>,
+    nick: Option<String>,
+}
+
+#[depends]
+async fn form(Form(f): Form<Signup>) -> Json<(String, u8, Vec<String>, Option<String>)> {
+    Json((f.username, f.age, f.tags, f.nick))
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code, reason = "deserialized only")]
+struct XCount {
+    x_count: u32,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code, reason = "deserialized only")]
+struct SessionId {
+    session_id: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code, reason = "deserialized only")]
+struct Age {
+    age: u8,
+}
+
+#[depends]
+async fn form_query_header(
+    Query(_): Query<Limit>,
+    Header(_): Header<XCount>,
+    Cookie(_): Cookie<SessionId>,
+    Form(_): Form<Age>,
+) -> Json<&'static str> {
+    Json("ok")
+}
+
+#[depends]
+async fn with_bearer(bearer: HttpBearer) -> Json<String> {
+    Json(bearer.into_token())
+}
+
+#[depends]
+async fn with_optional_bearer(bearer: Option<HttpBearer>) -> Json<Option<String>> {
+    Json(bearer.map(HttpBearer::into_token))
+}
+
+#[depends]
+async fn bearer_and_query(Query(_): Query<Limit>, _bearer: HttpBearer) -> Json<&'static str> {
+    Json("ok")
+}
+
+#[depends]
+async fn bearer_and_body(Json(_): Json<Strict>, _bearer: HttpBearer) -> Json<&'static str> {
+    Json("ok")
+}
+
+#[depends]
+async fn with_basic(basic: HttpBasic) -> Json<(String, String)> {
+    Json((basic.username().to_owned(), basic.password().to_owned()))
+}
+
+#[depends]
+async fn with_optional_basic(basic: Option<HttpBasic>) -> Json<Option<(String, String)>> {
+    Json(basic.map(|b| (b.username().to_owned(), b.password().to_owned())))
+}
+
+struct XApiKey;
+
+impl KeyName for XApiKey {
+    const NAME: &'static str = "X-API-Key";
+}
+
+struct ApiKeyParam;
+
+impl KeyName for ApiKeyParam {
+    const NAME: &'static str = "api_key";
+}
+
+struct KeyCookie;
+
+impl KeyName for KeyCookie {
+    const NAME: &'static str = "key";
+}
+
+#[depends]
+async fn with_key_header(key: ApiKeyHeader<XApiKey>) -> Json<String> {
+    Json(key.into_key())
+}
+
+#[depends]
+async fn with_key_query(key: ApiKeyQuery<ApiKeyParam>) -> Json<String> {
+    Json(key.into_key())
+}
+
+#[depends]
+async fn with_key_cookie(key: ApiKeyCookie<KeyCookie>) -> Json<String> {
+    Json(key.into_key())
+}
+
+#[derive(Deserialize)]
 struct Expected {
     #[serde(rename = "_versions")]
     versions: BTreeMap<String, String>,
@@ -153,8 +285,11 @@ struct Scenario {
     path: String,
     body: Option<String>,
     content_type: Option<String>,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
     status: u16,
     response: String,
+    www_authenticate: Option<String>,
 }
 
 #[tokio::test]
@@ -167,7 +302,20 @@ async fn every_422_body_is_fastapis_byte_for_byte() {
         .get("/p/{id}/{color}", by_path)
         .post("/notes", notes)
         .post("/strict", strict)
-        .post("/mixed/{id}", mixed);
+        .post("/mixed/{id}", mixed)
+        .get("/headers", headers)
+        .get("/cookies", cookies)
+        .post("/form", form)
+        .post("/form_query_header", form_query_header)
+        .get("/bearer", with_bearer)
+        .get("/bearer_optional", with_optional_bearer)
+        .get("/bearer_and_query", bearer_and_query)
+        .post("/bearer_and_body", bearer_and_body)
+        .get("/basic", with_basic)
+        .get("/basic_optional", with_optional_basic)
+        .get("/key_header", with_key_header)
+        .get("/key_query", with_key_query)
+        .get("/key_cookie", with_key_cookie);
     let client = TestClient::start(app).await.expect("the app starts");
 
     let mut mismatches = Vec::new();
@@ -178,18 +326,24 @@ async fn every_422_body_is_fastapis_byte_for_byte() {
         if let Some(content_type) = &scenario.content_type {
             request = request.header("content-type", content_type);
         }
+        for (header, value) in &scenario.headers {
+            request = request.header(header, value);
+        }
         if let Some(body) = &scenario.body {
             request = request.body(body.clone());
         }
         let response = request.send().await;
         let status = response.status().as_u16();
+        let www_authenticate = response.header("www-authenticate").map(str::to_owned);
         let text = response.text().await.expect("a body");
-        let same = status == scenario.status && text == scenario.response;
+        let same = status == scenario.status
+            && text == scenario.response
+            && www_authenticate == scenario.www_authenticate;
         match (EXCEPTIONS.iter().find(|(n, _)| n == name), same) {
             (None, true) => {}
             (None, false) => mismatches.push(format!(
-                "{name}:\n  fastapi {} {}\n  di      {status} {text}",
-                scenario.status, scenario.response
+                "{name}:\n  fastapi {} {:?} {}\n  di      {status} {www_authenticate:?} {text}",
+                scenario.status, scenario.www_authenticate, scenario.response
             )),
             (Some(_), true) => still_differ.push(name.clone()),
             (Some(_), false) => {}

@@ -88,9 +88,16 @@ pub use contract::provide::Yield;
 pub use contract::request::{FromRequest, FromRequestRef, RequestHead};
 pub use contract::scope::Scope;
 pub use contract::slot::{Held, HeldMut};
+pub use input::client::ClientAddr;
+pub use input::cookie::Cookie;
+pub use input::form::Form;
+pub use input::header::Header;
 pub use input::json::Json;
 pub use input::path::Path;
 pub use input::query::Query;
+pub use input::security::{
+    ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName,
+};
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
@@ -129,9 +136,9 @@ pub use di_macros::depends;
 /// The names most apps need: `use di_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, BackgroundTasks, Bytes, CancelReason, HeaderMap, Held, HeldMut, HttpError, InputError,
-        IntoResponse, Json, Method, Outcome, Path, Query, RequestHead, Response, Scope, ServeError,
-        StatusCode, StreamBody, TestClient, Uri, Yield, depends,
+        App, BackgroundTasks, Bytes, CancelReason, Cookie, Form, Header, HeaderMap, Held, HeldMut,
+        HttpError, InputError, IntoResponse, Json, Method, Outcome, Path, Query, RequestHead,
+        Response, Scope, ServeError, StatusCode, StreamBody, TestClient, Uri, Yield, depends,
     };
 }
 

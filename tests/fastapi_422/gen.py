@@ -3,11 +3,14 @@ tests/fastapi_422.rs sends to the equivalent di app.
 
 Run once by hand (CI does not run Python):
 
-    python3 -m venv /tmp/venv422 && /tmp/venv422/bin/pip install fastapi httpx
+    python3 -m venv /tmp/venv422 && /tmp/venv422/bin/pip install fastapi httpx python-multipart
     /tmp/venv422/bin/python tests/fastapi_422/gen.py
 
-Each scenario records the request (method, path, content type, body text) and FastAPI's
-response (status and the exact body text), so the Rust test replays the same bytes.
+Each scenario records the request (method, path, content type, body text, and the headers
+it set besides the content type) and FastAPI's response (status, the exact body text and
+its `WWW-Authenticate` header), so the Rust test replays the same bytes. Most rows are 422s;
+the header, cookie, form and security rows also record answers that are not (200 with the
+value read, 401), to pin down how FastAPI reads those inputs.
 
 The Rust app mirrors this one: a Rust integer type is a Python `int` with the type's bounds
 (`ge`/`le`), an `enum` of unit variants a `str` `Enum`, `Option<T>` a `T | None = None`,
@@ -24,7 +27,16 @@ from typing import Annotated, Optional
 import fastapi
 import pydantic
 import pydantic_core
-from fastapi import Body, FastAPI, Path, Query
+from fastapi import Body, Cookie, Depends, FastAPI, Form, Header, Path, Query
+from fastapi.security import (
+    APIKeyCookie,
+    APIKeyHeader,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -109,6 +121,105 @@ def mixed(id: Annotated[int, Path(**U16)], limit: Annotated[int, Query(**U32)], 
     return "ok"
 
 
+# Header(), Cookie() and Form() parameters, one per field: di's `Header<T>`, `Cookie<T>` and
+# `Form<T>` answer as these do (a missing field has `input` null).
+@app.get("/headers")
+def headers(
+    x_count: Annotated[int, Header(**U32)],
+    x_ratio: Annotated[Optional[float], Header()] = None,
+    x_token: Annotated[list[Annotated[int, Field(**I64)]], Header()] = [],
+    user_agent: Annotated[Optional[str], Header()] = None,
+):
+    return [x_count, x_ratio, x_token, user_agent]
+
+
+@app.get("/cookies")
+def cookies(
+    session_id: Annotated[str, Cookie()],
+    n: Annotated[Optional[int], Cookie(**U8)] = None,
+):
+    return [session_id, n]
+
+
+@app.post("/form")
+def form(
+    username: Annotated[str, Form()],
+    age: Annotated[int, Form(**U8)],
+    tags: Annotated[list[str], Form()] = [],
+    nick: Annotated[Optional[str], Form()] = None,
+):
+    return [username, age, tags, nick]
+
+
+@app.post("/form_query_header")
+def form_query_header(
+    limit: Annotated[int, Query(**U32)],
+    x_count: Annotated[int, Header(**U32)],
+    session_id: Annotated[str, Cookie()],
+    age: Annotated[int, Form(**U8)],
+):
+    return "ok"
+
+
+bearer = HTTPBearer()
+basic = HTTPBasic()
+key_header = APIKeyHeader(name="X-API-Key")
+key_query = APIKeyQuery(name="api_key")
+key_cookie = APIKeyCookie(name="key")
+
+
+@app.get("/bearer")
+def with_bearer(c: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]):
+    return c.credentials
+
+
+@app.get("/bearer_optional")
+def with_optional_bearer(
+    c: Annotated[Optional[HTTPAuthorizationCredentials], Depends(HTTPBearer(auto_error=False))],
+):
+    return None if c is None else c.credentials
+
+
+@app.get("/bearer_and_query")
+def bearer_and_query(
+    limit: Annotated[int, Query(**U32)],
+    c: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
+):
+    return "ok"
+
+
+@app.post("/bearer_and_body")
+def bearer_and_body(body: Strict, c: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]):
+    return "ok"
+
+
+@app.get("/basic")
+def with_basic(c: Annotated[HTTPBasicCredentials, Depends(basic)]):
+    return [c.username, c.password]
+
+
+@app.get("/basic_optional")
+def with_optional_basic(
+    c: Annotated[Optional[HTTPBasicCredentials], Depends(HTTPBasic(auto_error=False))],
+):
+    return None if c is None else [c.username, c.password]
+
+
+@app.get("/key_header")
+def with_key_header(k: Annotated[str, Depends(key_header)]):
+    return k
+
+
+@app.get("/key_query")
+def with_key_query(k: Annotated[str, Depends(key_query)]):
+    return k
+
+
+@app.get("/key_cookie")
+def with_key_cookie(k: Annotated[str, Depends(key_cookie)]):
+    return k
+
+
 GOOD = {
     "title": "t",
     "count": 1,
@@ -133,8 +244,11 @@ def note(**changes):
 
 DROP = object()
 
-# name -> (method, path, body text or None[, content type]); a body is sent as
-# application/json unless a content type (None: no header) is given.
+FORM = "application/x-www-form-urlencoded"
+
+# name -> (method, path, body text or None[, content type[, headers]]); a body is sent as
+# application/json unless a content type (None: no header) is given; headers are a list of
+# (name, value) pairs, sent in order.
 SCENARIOS = {
     # query
     "query_missing_required": ("GET", "/items", None),
@@ -229,6 +343,94 @@ SCENARIOS = {
     "strict_wrong_and_extra": ("POST", "/strict", '{"name": 1, "n": "x", "more": null}'),
     # several inputs at once
     "mixed_path_query_body": ("POST", "/mixed/x?limit=-1", '{"n": 1.25}'),
+    # headers
+    "header_missing": ("GET", "/headers", None, None, []),
+    "header_int_parsing": ("GET", "/headers", None, None, [("x-count", "abc")]),
+    "header_every_problem": (
+        "GET",
+        "/headers",
+        None,
+        None,
+        [("X-Ratio", "r"), ("x-token", "1"), ("x-token", "x"), ("x-token", "3")],
+    ),
+    "header_out_of_range": ("GET", "/headers", None, None, [("X-Count", "4294967296")]),
+    "header_case_and_hyphens": (
+        "GET",
+        "/headers",
+        None,
+        None,
+        [("X-COUNT", "7"), ("x-token", "1"), ("X-Token", "2"), ("User-Agent", "agent/1")],
+    ),
+    "header_underscore_not_taken": ("GET", "/headers", None, None, [("x_count", "7")]),
+    # cookies
+    "cookie_missing": ("GET", "/cookies", None, None, []),
+    "cookie_missing_among_others": ("GET", "/cookies", None, None, [("cookie", "a=1; n=x")]),
+    "cookie_out_of_range": ("GET", "/cookies", None, None, [("cookie", "session_id=s; n=300")]),
+    "cookie_not_percent_decoded": ("GET", "/cookies", None, None, [("cookie", "session_id=a%20b")]),
+    "cookie_quoted": (
+        "GET",
+        "/cookies",
+        None,
+        None,
+        [("cookie", 'session_id="a\\"b\\054c"; n=3')],
+    ),
+    "cookie_last_wins": ("GET", "/cookies", None, None, [("cookie", "session_id=1; session_id=2")]),
+    # forms
+    "form_missing": ("POST", "/form", "", FORM),
+    "form_int_parsing": ("POST", "/form", "username=ada&age=x", FORM),
+    "form_out_of_range": ("POST", "/form", "username=ada&age=300", FORM),
+    "form_empty_is_missing": ("POST", "/form", "username=&age=&nick=", FORM),
+    "form_decoded": (
+        "POST",
+        "/form",
+        "username=a+b%20c&age=%34%32&tags=x&tags=&tags=y",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    ),
+    "form_json_content_type": ("POST", "/form", '{"username": "ada", "age": 1}'),
+    "form_no_content_type": ("POST", "/form", "username=ada&age=1", None),
+    "form_with_query_header_cookie": (
+        "POST",
+        "/form_query_header?limit=x",
+        "age=-1",
+        FORM,
+        [("x-count", "y"), ("cookie", "other=1")],
+    ),
+    # security
+    "bearer_missing": ("GET", "/bearer", None, None, []),
+    "bearer_other_scheme": ("GET", "/bearer", None, None, [("authorization", "Basic abc")]),
+    "bearer_no_token": ("GET", "/bearer", None, None, [("authorization", "Bearer ")]),
+    "bearer_ok": ("GET", "/bearer", None, None, [("authorization", "bearer  tok en ")]),
+    "bearer_optional_missing": ("GET", "/bearer_optional", None, None, []),
+    "bearer_optional_other_scheme": (
+        "GET",
+        "/bearer_optional",
+        None,
+        None,
+        [("authorization", "Basic abc")],
+    ),
+    "bearer_before_422": ("GET", "/bearer_and_query?limit=x", None, None, []),
+    "bearer_before_body_422": ("POST", "/bearer_and_body", '{"name": 1}'),
+    "bearer_after_json_invalid": ("POST", "/bearer_and_body", '{"name"'),
+    "basic_missing": ("GET", "/basic", None, None, []),
+    "basic_other_scheme": ("GET", "/basic", None, None, [("authorization", "Bearer x")]),
+    "basic_not_base64": ("GET", "/basic", None, None, [("authorization", "Basic dXNlcg")]),
+    "basic_no_colon": ("GET", "/basic", None, None, [("authorization", "Basic dXNlcg==")]),
+    "basic_ok": ("GET", "/basic", None, None, [("authorization", "basic dXNlcjpwYTpzcw==")]),
+    "basic_optional_missing": ("GET", "/basic_optional", None, None, []),
+    "basic_optional_malformed": (
+        "GET",
+        "/basic_optional",
+        None,
+        None,
+        [("authorization", "Basic dXNlcg==")],
+    ),
+    "key_header_missing": ("GET", "/key_header", None, None, []),
+    "key_header_empty": ("GET", "/key_header", None, None, [("x-api-key", "")]),
+    "key_header_ok": ("GET", "/key_header", None, None, [("X-Api-Key", "k1")]),
+    "key_query_missing": ("GET", "/key_query?other=1", None, None, []),
+    "key_query_ok": ("GET", "/key_query?api_key=a&api_key=k%202", None, None, []),
+    "key_cookie_missing": ("GET", "/key_cookie", None, None, [("cookie", "other=1")]),
+    "key_cookie_ok": ("GET", "/key_cookie", None, None, [("cookie", "key=k3")]),
     # differences (the exceptions in fastapi_422.rs say why)
     "lax_numeric_string": ("POST", "/notes", note(count="5")),
     "lax_query_bool": ("GET", "/items?q=a&limit=1&flag=yes", None),
@@ -249,22 +451,31 @@ def main():
         },
         "scenarios": {},
     }
-    for name, (method, path, body, *content_type) in SCENARIOS.items():
-        content_type = content_type[0] if content_type else "application/json"
-        headers = {}
+    for name, (method, path, body, *rest) in SCENARIOS.items():
+        content_type = rest[0] if rest else "application/json"
+        extra = rest[1] if len(rest) > 1 else []
+        headers = []
         if body is not None and content_type is not None:
-            headers["content-type"] = content_type
+            headers.append(("content-type", content_type))
+        headers.extend(extra)
+        # The test client's own headers (user-agent and so on) are left out: each row's
+        # handler reads only the headers the row sets.
         response = client.request(
             method, path, content=None if body is None else body.encode(), headers=headers
         )
-        out["scenarios"][name] = {
+        row = {
             "method": method,
             "path": path,
             "body": body,
-            "content_type": headers.get("content-type"),
-            "status": response.status_code,
-            "response": response.text,
+            "content_type": content_type if body is not None else None,
         }
+        if extra:
+            row["headers"] = [list(h) for h in extra]
+        row["status"] = response.status_code
+        row["response"] = response.text
+        if "www-authenticate" in response.headers:
+            row["www_authenticate"] = response.headers["www-authenticate"]
+        out["scenarios"][name] = row
     target = pathlib.Path(__file__).with_name("expected.json")
     target.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -15,7 +15,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::app::builder::App;
 use crate::app::error::ServeError;
 use crate::app::running::Running;
-use crate::app::service::{AppService, HyperService};
+use crate::app::service::{AppService, HyperService, ResponseFuture};
+use crate::input::client::ClientAddr;
 use crate::run::host::Hosted;
 
 impl App {
@@ -139,9 +140,10 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
+                    let service = WithClient { inner: service.clone(), client: ClientAddr(peer) };
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection.into_owned());
                     // The connection's task also runs its responses' `request`-scope
                     // teardowns, after they were written.
@@ -176,4 +178,24 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
     // handed off with `Cancelled(Shutdown)` and drained below, before `app` teardown.
     connections.shutdown().await;
     running.shutdown().await;
+}
+
+/// The app's service for one connection: puts the client's address in each request's
+/// extensions, for [`ClientAddr`].
+#[derive(Clone)]
+struct WithClient {
+    inner: HyperService,
+    client: ClientAddr,
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClient {
+    type Response =
+        <HyperService as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Response;
+    type Error = std::convert::Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, mut request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.client);
+        self.inner.call(request)
+    }
 }

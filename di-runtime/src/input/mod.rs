@@ -1,14 +1,21 @@
 //! Request inputs resolved by type, above the contract: [`Path`](path::Path),
-//! [`Query`](query::Query), [`Json`](json::Json), the head inputs (`Method`, `Uri`,
-//! `HeaderMap`, `Bytes`, `&RequestHead`, `BackgroundTasks`), and the every-problem deserializer
-//! behind the first three ([`de`]).
+//! [`Query`](query::Query), [`Json`](json::Json), [`Form`](form::Form),
+//! [`Header`](header::Header), [`Cookie`](cookie::Cookie), the security inputs
+//! ([`security`]), [`ClientAddr`](client::ClientAddr), the head inputs (`Method`, `Uri`,
+//! `HeaderMap`, `Bytes`, `&RequestHead`, `BackgroundTasks`), and the every-problem
+//! deserializer behind the typed ones ([`de`]).
 //!
 //! Uses the contract (`FromRequest`, `RequestHead`) and the response layer (`InputError`,
 //! JSON responses); nothing above.
 
+pub(crate) mod client;
+pub(crate) mod cookie;
 pub(crate) mod de;
+pub(crate) mod form;
 pub(crate) mod head;
+pub(crate) mod header;
 pub(crate) mod json;
 pub(crate) mod json_syntax;
 pub(crate) mod path;
 pub(crate) mod query;
+pub(crate) mod security;

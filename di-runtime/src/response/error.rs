@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 /// An error that becomes an HTTP response `{"detail": ...}` with its status, like FastAPI's
@@ -36,6 +37,8 @@ pub struct HttpError {
     /// The exact body, when it is not `{"detail": detail}` serialized with sorted keys: the
     /// entries of a 422 keep pydantic's key order.
     body: Option<Bytes>,
+    /// Headers sent with the response (`WWW-Authenticate` of a 401), rarely any.
+    headers: Option<Box<HeaderMap>>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -51,6 +54,7 @@ impl HttpError {
             status,
             detail: detail.into(),
             body: None,
+            headers: None,
             source: None,
         }
     }
@@ -73,9 +77,30 @@ impl HttpError {
     /// 422 Unprocessable Content listing each problem with its location, the same response
     /// the framework sends for bad request input: FastAPI's body, byte for byte, its entries'
     /// keys in pydantic's order (`type`, `loc`, `msg`, `input`, `ctx`).
+    ///
+    /// When one of `errors` is a [rejection](InputError::rejection) (missing credentials of a
+    /// security input), the response is the first rejection instead, as FastAPI answers a
+    /// failing security dependency before it reports bad parameters; unless a body is not
+    /// valid JSON (`json_invalid`), which FastAPI reports before any dependency runs.
+    ///
+    /// ```
+    /// use di_runtime::{HttpError, InputError, StatusCode};
+    ///
+    /// let unauthorized = HttpError::new(StatusCode::UNAUTHORIZED, "Not authenticated");
+    /// let e = HttpError::invalid_input([
+    ///     InputError::new(["query", "limit"], "Field required").kind("missing"),
+    ///     InputError::rejection(unauthorized),
+    /// ]);
+    /// assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+    /// ```
     pub fn invalid_input(errors: impl IntoIterator<Item = InputError>) -> Self {
+        let errors: Vec<InputError> = errors.into_iter().collect();
+        let json_invalid = errors.iter().any(|e| e.kind == "json_invalid");
+        if !json_invalid && let Some(rejection) = errors.iter().find_map(|e| e.rejection.as_ref()) {
+            return HttpError::clone(rejection);
+        }
         let mut list = String::from("[");
-        for (i, error) in errors.into_iter().enumerate() {
+        for (i, error) in errors.iter().filter(|e| e.rejection.is_none()).enumerate() {
             if i > 0 {
                 list.push(',');
             }
@@ -87,6 +112,34 @@ impl HttpError {
         Self {
             body: Some(Bytes::from(body)),
             ..Self::with_detail(StatusCode::UNPROCESSABLE_ENTITY, detail)
+        }
+    }
+
+    /// Adds a header to the response (as `HTTPException(headers=...)`), such as the
+    /// `WWW-Authenticate` of a 401.
+    ///
+    /// ```
+    /// use di_runtime::{HttpError, StatusCode};
+    /// use http::header::{HeaderValue, WWW_AUTHENTICATE};
+    ///
+    /// let e = HttpError::new(StatusCode::UNAUTHORIZED, "Not authenticated")
+    ///     .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    /// assert_eq!(e.headers().get(WWW_AUTHENTICATE).unwrap(), "Bearer");
+    /// ```
+    #[must_use]
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers
+            .get_or_insert_with(Default::default)
+            .append(name, value);
+        self
+    }
+
+    /// The headers added with [`with_header`](HttpError::with_header).
+    pub fn headers(&self) -> &HeaderMap {
+        static EMPTY: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+        match &self.headers {
+            Some(headers) => headers,
+            None => EMPTY.get_or_init(HeaderMap::new),
         }
     }
 
@@ -151,6 +204,7 @@ impl fmt::Debug for HttpError {
         f.debug_struct("HttpError")
             .field("status", &self.status.as_u16())
             .field("detail", &self.detail)
+            .field("headers", &self.headers)
             .field("source", &self.source)
             .finish()
     }
@@ -179,7 +233,7 @@ impl fmt::Display for HttpError {
 /// `type` is pydantic's name for the problem (`missing`, `int_parsing`, `enum`, ...),
 /// `input` the offending value (`null` when there is none), `ctx` the problem's parameters
 /// (`{"le": 255}`). See docs/fastapi.md.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct InputError {
     loc: Vec<Value>,
     msg: String,
@@ -188,7 +242,29 @@ pub struct InputError {
     input: Box<str>,
     /// `ctx` as compact JSON text, in pydantic's key order.
     ctx: Option<Box<str>>,
+    /// Not a problem of the 422 but the whole response: see [`InputError::rejection`].
+    rejection: Option<Box<HttpError>>,
 }
+
+/// Two problems are the same when they would be sent the same (a rejection: same status and
+/// detail), so that an input used twice reports its problems once.
+impl PartialEq for InputError {
+    fn eq(&self, other: &Self) -> bool {
+        let same_rejection = match (&self.rejection, &other.rejection) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.status == b.status && a.detail == b.detail,
+            _ => false,
+        };
+        same_rejection
+            && self.loc == other.loc
+            && self.msg == other.msg
+            && self.kind == other.kind
+            && self.input == other.input
+            && self.ctx == other.ctx
+    }
+}
+
+impl Eq for InputError {}
 
 impl InputError {
     /// A problem at `loc`, described by `msg`, of type `"value_error"` with input `null`. The
@@ -208,7 +284,56 @@ impl InputError {
             kind: "value_error",
             input: "null".into(),
             ctx: None,
+            rejection: None,
         }
+    }
+
+    /// Not a problem with the input but a refusal of the whole request: the response is
+    /// `error` instead of the 422 (see [`HttpError::invalid_input`]). The security inputs
+    /// ([`HttpBearer`](crate::HttpBearer), ...) answer missing credentials with one, so that a
+    /// request without them sets nothing up, as with bad input.
+    ///
+    /// ```
+    /// use di_runtime::{FromRequest, HttpError, InputError, RequestHead, StatusCode};
+    ///
+    /// /// A request from the office network only (an input of one's own).
+    /// struct Internal;
+    ///
+    /// impl FromRequest for Internal {
+    ///     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
+    ///         match head.headers().get("x-office") {
+    ///             Some(_) => Ok(Internal),
+    ///             None => Err(vec![InputError::rejection(HttpError::new(
+    ///                 StatusCode::FORBIDDEN,
+    ///                 "Forbidden",
+    ///             ))]),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn rejection(error: HttpError) -> Self {
+        Self {
+            loc: Vec::new(),
+            msg: String::new(),
+            kind: "rejection",
+            input: "null".into(),
+            ctx: None,
+            rejection: Some(Box::new(error)),
+        }
+    }
+
+    /// The response this entry stands for, when it is a [rejection](InputError::rejection).
+    pub fn rejected(&self) -> Option<&HttpError> {
+        self.rejection.as_deref()
+    }
+
+    /// Replaces the field name that follows the source in the location (`["header",
+    /// "user_agent"]` becomes `["header", "user-agent"]`).
+    pub(crate) fn rename_field(mut self, rename: impl FnOnce(&str) -> String) -> Self {
+        if let Some(Value::String(name)) = self.loc.get_mut(1) {
+            *name = rename(name);
+        }
+        self
     }
 
     /// Sets the machine-readable type (`"missing"`, `"int_parsing"`, `"value_error"`, ...).

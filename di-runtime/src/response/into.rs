@@ -149,21 +149,25 @@ impl IntoResponse for HttpError {
         struct Body<'a> {
             detail: &'a serde_json::Value,
         }
-        if let Some(bytes) = self.body_bytes() {
-            let mut response = Response::new(crate::response::body::Body::from(bytes));
-            *response.status_mut() = self.status();
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response.extensions_mut().insert(ErrorMark(Some(self)));
-            return response;
+        let mut response = match self.body_bytes() {
+            Some(bytes) => {
+                let mut response = Response::new(crate::response::body::Body::from(bytes));
+                *response.status_mut() = self.status();
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response
+            }
+            None => json_response(
+                self.status(),
+                &Body {
+                    detail: self.detail(),
+                },
+            ),
+        };
+        for (name, value) in self.headers() {
+            response.headers_mut().append(name, value.clone());
         }
-        let mut response = json_response(
-            self.status(),
-            &Body {
-                detail: self.detail(),
-            },
-        );
         response.extensions_mut().insert(ErrorMark(Some(self)));
         response
     }

@@ -40,8 +40,16 @@ impl de::Error for GiveUp {
 
 /// `T` from `query`, or `None` when the every-problem search must answer.
 pub(crate) fn query<T: DeserializeOwned>(query: &str) -> Option<T> {
+    pairs(form_urlencoded::parse(query.as_bytes()))
+}
+
+/// `T` from `(key, value)` pairs read as a query string's are, or `None` when the
+/// every-problem search must answer.
+pub(crate) fn pairs<'s, T: DeserializeOwned>(
+    input: impl IntoIterator<Item = (Cow<'s, str>, Cow<'s, str>)>,
+) -> Option<T> {
     let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (key, value) in input {
         if pairs.len() >= MAX_PAIRS || pairs.iter().any(|(k, _)| *k == key) {
             return None;
         }

@@ -1,5 +1,6 @@
-//! Deserializers for [`Path`](crate::Path), [`Query`](crate::Query) and [`Json`](crate::Json)
-//! that report every problem of an input, each with its location, not only the first one.
+//! Deserializers for [`Path`](crate::Path), [`Query`](crate::Query) (and the inputs read like
+//! a query string: [`Form`](crate::Form), [`Header`](crate::Header),
+//! [`Cookie`](crate::Cookie)) and [`Json`](crate::Json) that report every problem of an input, each with its location, not only the first one.
 //!
 //! A derived `Deserialize` stops at the first error. So the input is deserialized again and
 //! again through a deserializer that knows the path it is at and a [`State`] of repairs made
@@ -83,9 +84,19 @@ pub(crate) fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, Vec<Inpu
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    from_pairs("query", &pairs)
+}
+
+/// Deserializes `T` from `(key, value)` pairs read as a query string is (a form body, headers,
+/// cookies), reporting every problem at `[source, field, ...]`. Repeated keys are grouped as
+/// in [`from_query`].
+pub(crate) fn from_pairs<T: DeserializeOwned>(
+    source: &str,
+    pairs: &[(&str, &str)],
+) -> Result<T, Vec<InputError>> {
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
-    for &(key, value) in &pairs {
+    for &(key, value) in pairs {
         match index.get(key) {
             Some(&i) => groups[i].1.push(value),
             None => {
@@ -99,10 +110,10 @@ pub(crate) fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, Vec<Inpu
         .map(|(key, values)| (*key, values.as_slice()))
         .collect();
     collect(
-        "query",
+        source,
         |at, out| text_input(&groups, at, out),
         |state| {
-            let root = Root::new(&groups, QueryLayout(&pairs), state);
+            let root = Root::new(&groups, QueryLayout(pairs), state);
             T::deserialize(root).map_err(|e| e.at(&[]))
         },
     )

@@ -1,0 +1,84 @@
+//! [`Header`]: named request headers, every problem reported by header name.
+
+use std::borrow::Cow;
+
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+
+use crate::contract::request::{FromRequest, RequestHead};
+use crate::input::de::{fast, from_pairs};
+use crate::response::error::InputError;
+
+/// Request headers deserialized into a struct by name, as FastAPI's `Header()` parameters:
+/// a field takes the header of its name with underscores as hyphens, case-insensitively
+/// (`user_agent` takes `User-Agent`), an `Option` field is `None` when the header is absent,
+/// a `Vec` field takes every value of a repeated header.
+///
+/// Problems are reported at `["header", "user-agent"]` (the header's name, as FastAPI gives
+/// it): a missing header is `missing`, a value that does not parse `int_parsing` and so on,
+/// with the value as `input`. A header whose own name has an underscore is never taken (as in
+/// FastAPI, where `x_token` looks for `x-token` only). A value is read as Latin-1 when it is
+/// not ASCII, as Starlette reads it. A field renamed with `#[serde(rename = "...")]` must use
+/// lowercase and underscores (`"x_api_key"` for `X-API-Key`).
+///
+/// ```
+/// use di_runtime::prelude::*;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Client {
+///     user_agent: String,          // `User-Agent`, required
+///     x_request_id: Option<u64>,   // `X-Request-Id`, optional
+///     #[serde(default)]
+///     x_tag: Vec<String>,          // every `X-Tag`
+/// }
+///
+/// #[depends]
+/// async fn whoami(Header(client): Header<Client>) -> String {
+///     format!("{} {:?} {:?}", client.user_agent, client.x_request_id, client.x_tag)
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header<T>(pub T);
+
+impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
+    fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
+        let pairs = pairs(head.headers());
+        if let Some(value) = fast::pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_ref()))),
+        ) {
+            return Ok(Header(value));
+        }
+        let borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_ref()))
+            .collect();
+        from_pairs("header", &borrowed)
+            .map(Header)
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| e.rename_field(|name| name.replace('_', "-")))
+                    .collect()
+            })
+    }
+}
+
+/// Each header as a `(field name, value)` pair: `x-request-id` as `x_request_id`; names with
+/// an underscore of their own are left out.
+fn pairs(headers: &HeaderMap) -> Vec<(String, Cow<'_, str>)> {
+    headers
+        .iter()
+        .filter(|(name, _)| !name.as_str().contains('_'))
+        .map(|(name, value)| (name.as_str().replace('-', "_"), latin1(value.as_bytes())))
+        .collect()
+}
+
+/// The text of a header value as Starlette reads it: bytes as Latin-1 characters.
+pub(crate) fn latin1(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.is_ascii() => Cow::Borrowed(text),
+        _ => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+    }
+}
