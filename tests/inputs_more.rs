@@ -528,3 +528,37 @@ async fn client_addr_is_the_peer_over_tcp_and_absent_in_the_test_client() {
     task.abort();
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_repeated_header_read_as_one_value_gives_its_last_and_a_rename_uses_underscores() {
+    let _serial = serial().await;
+    #[derive(Deserialize)]
+    struct Renamed {
+        #[serde(rename = "x_api_version")]
+        version: u32,
+        x_request_id: u64,
+    }
+    #[depends]
+    async fn renamed(Header(h): Header<Renamed>) -> String {
+        format!("{} {}", h.version, h.x_request_id)
+    }
+    let client = TestClient::start(App::new().get("/renamed", renamed))
+        .await
+        .expect("the app starts");
+    let response = client
+        .get("/renamed")
+        .header("X-API-Version", "3")
+        .header("x-request-id", "1")
+        .header("x-request-id", "2")
+        .send()
+        .await;
+    assert_eq!(response.text().await.unwrap(), "3 2");
+    let response = client.get("/renamed").send().await;
+    assert_eq!(
+        body(response).await,
+        json!({"detail": [
+            {"type": "missing", "loc": ["header", "x-api-version"], "msg": "Field required", "input": null},
+            {"type": "missing", "loc": ["header", "x-request-id"], "msg": "Field required", "input": null},
+        ]})
+    );
+}

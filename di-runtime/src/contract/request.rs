@@ -63,14 +63,17 @@ impl RequestHead {
     }
 }
 
-/// A request input taken by value: `Path<T>`, `Query<T>`, `Json<T>`, `Bytes`, `Method`, ...
+/// A request input taken by value: `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`,
+/// `Cookie<T>`, the security inputs, `Bytes`, `Method`, ...
 ///
 /// All inputs of a route are extracted before any dependency is set up; every problem is
-/// collected into one 422 response, so a bad request never opens a transaction.
+/// collected into one 422 response, so a bad request never opens a transaction. An input may
+/// also refuse the request as a whole (missing credentials: 401) with
+/// [`InputError::rejection`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a request input",
     label = "not a request input, and not marked `#[dep(...)]`",
-    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Bytes`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
+    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Bytes`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
     note = "to inject the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: T`"
 )]
 pub trait FromRequest: Sized + Send + 'static {
