@@ -263,7 +263,7 @@ async fn header_cookie_and_form_work_as_dependency_parameters() {
         .header("cookie", "session_id=s2")
         .header(
             "content-type",
-            "application/x-www-form-urlencoded; charset=UTF-8",
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
         )
         .body("username=bo&age=7")
         .send()
