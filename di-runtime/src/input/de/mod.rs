@@ -1,6 +1,7 @@
 //! Deserializers for [`Path`](crate::Path), [`Query`](crate::Query) (and the inputs read like
 //! a query string: [`Form`](crate::Form), [`Header`](crate::Header),
-//! [`Cookie`](crate::Cookie)) and [`Json`](crate::Json) that report every problem of an input, each with its location, not only the first one.
+//! [`Cookie`](crate::Cookie)) and [`Json`](crate::Json) that report every problem of an
+//! input, each with its location, not only the first one.
 //!
 //! A derived `Deserialize` stops at the first error. So the input is deserialized again and
 //! again through a deserializer that knows the path it is at and a [`State`] of repairs made
