@@ -362,6 +362,20 @@ SCENARIOS = {
         [("X-COUNT", "7"), ("x-token", "1"), ("X-Token", "2"), ("User-Agent", "agent/1")],
     ),
     "header_underscore_not_taken": ("GET", "/headers", None, None, [("x_count", "7")]),
+    "header_repeated_first_taken": (
+        "GET",
+        "/headers",
+        None,
+        None,
+        [("x-count", "1"), ("x-count", "x"), ("user-agent", "a")],
+    ),
+    "header_repeated_first_bad": (
+        "GET",
+        "/headers",
+        None,
+        None,
+        [("x-count", "x"), ("x-count", "1")],
+    ),
     # cookies
     "cookie_missing": ("GET", "/cookies", None, None, []),
     "cookie_missing_among_others": ("GET", "/cookies", None, None, [("cookie", "a=1; n=x")]),

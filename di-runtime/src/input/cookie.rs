@@ -8,7 +8,7 @@ use http::header::COOKIE;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{fast, from_pairs};
+use crate::input::de::{Repeated, fast, from_pairs};
 use crate::input::header::latin1;
 use crate::response::error::InputError;
 
@@ -52,7 +52,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Cookie<T> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        from_pairs("cookie", &pairs).map(Cookie)
+        from_pairs("cookie", &pairs, Repeated::Last).map(Cookie)
     }
 }
 

@@ -8,7 +8,7 @@ use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{fast, from_pairs};
+use crate::input::de::{Repeated, fast, from_pairs};
 use crate::response::error::InputError;
 
 /// An HTML form body (`application/x-www-form-urlencoded`) deserialized into `T`, as
@@ -64,7 +64,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
         ) {
             return Ok(Form(value));
         }
-        from_pairs("body", &kept).map(Form)
+        from_pairs("body", &kept, Repeated::Last).map(Form)
     }
 }
 

@@ -6,13 +6,13 @@ use http::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{fast, from_pairs};
+use crate::input::de::{Repeated, fast, from_pairs};
 use crate::response::error::InputError;
 
 /// Request headers deserialized into a struct by name, as FastAPI's `Header()` parameters:
 /// a field takes the header of its name with underscores as hyphens, case-insensitively
 /// (`user_agent` takes `User-Agent`), an `Option` field is `None` when the header is absent,
-/// a `Vec` field takes every value of a repeated header.
+/// a `Vec` field takes every value of a repeated header, any other field its first value.
 ///
 /// Problems are reported at `["header", "user-agent"]` (the header's name, as FastAPI gives
 /// it): a missing header is `missing`, a value that does not parse `int_parsing` and so on,
@@ -54,7 +54,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_ref()))
             .collect();
-        from_pairs("header", &borrowed)
+        from_pairs("header", &borrowed, Repeated::First)
             .map(Header)
             .map_err(|errors| {
                 errors

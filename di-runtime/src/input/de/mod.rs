@@ -85,16 +85,27 @@ pub(crate) fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, Vec<Inpu
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    from_pairs("query", &pairs)
+    from_pairs("query", &pairs, Repeated::Last)
+}
+
+/// Which value of a repeated key a single value takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeated {
+    /// The first (headers: Starlette's `headers.get`).
+    First,
+    /// The last (query strings, forms, cookies: Starlette's multidicts and cookie dict).
+    Last,
 }
 
 /// Deserializes `T` from `(key, value)` pairs read as a query string is (a form body, headers,
 /// cookies), reporting every problem at `[source, field, ...]`. Repeated keys are grouped as
-/// in [`from_query`].
+/// in [`from_query`], except that a single value is the one `repeated` says.
 pub(crate) fn from_pairs<T: DeserializeOwned>(
     source: &str,
     pairs: &[(&str, &str)],
+    repeated: Repeated,
 ) -> Result<T, Vec<InputError>> {
+    let first = repeated == Repeated::First;
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for &(key, value) in pairs {
@@ -112,7 +123,8 @@ pub(crate) fn from_pairs<T: DeserializeOwned>(
         .collect();
     collect(
         source,
-        |at, out| text_input(&groups, at, out),
+        first,
+        |at, out| text_input(&groups, first, at, out),
         |state| {
             let root = Root::new(&groups, QueryLayout(pairs), state);
             T::deserialize(root).map_err(|e| e.at(&[]))
@@ -134,7 +146,8 @@ pub(crate) fn from_path<T: DeserializeOwned>(
         .collect();
     collect(
         "path",
-        |at, out| text_input(&groups, at, out),
+        false,
+        |at, out| text_input(&groups, false, at, out),
         |state| {
             let root = Root::new(&groups, PathLayout, state);
             T::deserialize(root).map_err(|e| e.at(&[]))
@@ -147,14 +160,16 @@ pub(crate) fn from_path<T: DeserializeOwned>(
 pub(crate) fn from_json<T: DeserializeOwned>(value: &Tree) -> Result<T, Vec<InputError>> {
     collect(
         "body",
+        false,
         |at, out| json_input(value, at, out),
         |state| T::deserialize(JsonDe::root(value, state)).map_err(|e| e.at(&[])),
     )
 }
 
 /// The `input` of a problem of a query string or path parameters: the text at its location
-/// (the last value of a repeated key, or the one at its index), `null` for a missing field.
-fn text_input(groups: &[(&str, &[&str])], at: &InputAt, out: &mut String) {
+/// (the last value of a repeated key, the first if `first`, or the one at its index), `null`
+/// for a missing field.
+fn text_input(groups: &[(&str, &[&str])], first: bool, at: &InputAt, out: &mut String) {
     let text = match at {
         InputAt::Text(text) => Some(text.as_str()),
         InputAt::Enclosing(_) => None,
@@ -162,6 +177,7 @@ fn text_input(groups: &[(&str, &[&str])], at: &InputAt, out: &mut String) {
             [Seg::Key(k), rest @ ..] => {
                 let values = groups.iter().rev().find(|(key, _)| key == k);
                 match (values, rest) {
+                    (Some((_, values)), []) if first => values.first().copied(),
                     (Some((_, values)), []) => values.last().copied(),
                     (Some((_, values)), [Seg::Index(i)]) => values.get(*i).copied(),
                     _ => None,
@@ -204,13 +220,15 @@ fn json_input(root: &Tree, at: &InputAt, out: &mut String) -> bool {
 
 /// Runs `attempt` with more and more repairs until it succeeds or finds nothing new; the
 /// problems found are reported in the order pydantic reports them, each with its `input`
-/// written by `input`.
+/// written by `input`. `first`: a single value of a repeated key is its first.
 fn collect<T, I>(
     source: &str,
+    first: bool,
     input: impl Fn(&InputAt, &mut String) -> I,
     mut attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Vec<InputError>> {
     let mut state = State::default();
+    state.first = first;
     let mut problems: Vec<Problem> = Vec::new();
     let mut attempts = 0;
     loop {

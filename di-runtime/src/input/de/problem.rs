@@ -560,6 +560,9 @@ pub(super) struct State {
     /// Struct path → its fields in declaration order: problems are reported in that order,
     /// as pydantic reports them, whichever attempt found them.
     fields: RefCell<HashMap<Loc, &'static [&'static str]>>,
+    /// A single value of a repeated key is its first, not its last (headers, as Starlette's
+    /// `headers.get` reads them).
+    pub(super) first: bool,
 }
 
 impl State {

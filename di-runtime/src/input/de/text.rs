@@ -1,6 +1,6 @@
 //! Text values: [`TextValue`], the values of one query key or one path parameter (or a
 //! placeholder there), parsed on demand into what is asked. A sequence takes every value of
-//! a repeated key, anything else the last one.
+//! a repeated key, anything else the last one (the first one for headers).
 //!
 //! Uses [`phantom`](super::phantom), [`access`](super::access) and
 //! [`problem`](super::problem).
@@ -10,7 +10,7 @@ use serde::de::{Deserializer, Visitor};
 
 use super::access::{Elements, Node, Place};
 use super::phantom::{Phantom, mismatch, real};
-use super::problem::{Error, text_problem};
+use super::problem::{Error, State, text_problem};
 
 /// The values of one query key or path parameter (or a placeholder), parsed on demand into
 /// what is asked.
@@ -44,15 +44,20 @@ impl<'s> TextValue<'s> {
     }
 }
 
-/// The value a scalar takes: the last of a repeated key.
-fn last<'s>(values: &[&'s str]) -> &'s str {
-    values.last().copied().unwrap_or_default()
+/// The value a scalar takes: the last of a repeated key (the first for headers).
+fn pick<'s>(values: &[&'s str], state: &State) -> &'s str {
+    let value = if state.first {
+        values.first()
+    } else {
+        values.last()
+    };
+    value.copied().unwrap_or_default()
 }
 
 macro_rules! text_parse {
     ($($method:ident => $visit:ident, $ty:ty;)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            let raw = last(real!(self, $method(visitor)));
+            let raw = pick(real!(self, $method(visitor)), self.place.state);
             match raw.parse::<$ty>() {
                 Ok(value) => visitor.$visit(value),
                 Err(_) => {
@@ -67,7 +72,7 @@ macro_rules! text_parse {
 macro_rules! text_as_str {
     ($($method:ident)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            let raw = last(real!(self, $method(visitor)));
+            let raw = pick(real!(self, $method(visitor)), self.place.state);
             visitor.visit_str(raw)
         }
     )*};
@@ -98,7 +103,7 @@ impl<'de> Deserializer<'de> for TextValue<'_> {
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let raw = last(real!(self, deserialize_bytes(visitor)));
+        let raw = pick(real!(self, deserialize_bytes(visitor)), self.place.state);
         visitor.visit_bytes(raw.as_bytes())
     }
 
@@ -152,12 +157,15 @@ impl<'de> Deserializer<'de> for TextValue<'_> {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let raw = last(real!(self, deserialize_enum(name, variants, visitor)));
+        let raw = pick(
+            real!(self, deserialize_enum(name, variants, visitor)),
+            self.place.state,
+        );
         StrDeserializer::<Error>::new(raw).deserialize_enum(name, variants, visitor)
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let raw = last(real!(self, deserialize_unit(visitor)));
+        let raw = pick(real!(self, deserialize_unit(visitor)), self.place.state);
         visitor.visit_str(raw)
     }
 
@@ -166,12 +174,15 @@ impl<'de> Deserializer<'de> for TextValue<'_> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let raw = last(real!(self, deserialize_unit_struct(name, visitor)));
+        let raw = pick(
+            real!(self, deserialize_unit_struct(name, visitor)),
+            self.place.state,
+        );
         visitor.visit_str(raw)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let raw = last(real!(self, deserialize_map(visitor)));
+        let raw = pick(real!(self, deserialize_map(visitor)), self.place.state);
         visitor.visit_str(raw)
     }
 
@@ -181,7 +192,10 @@ impl<'de> Deserializer<'de> for TextValue<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let raw = last(real!(self, deserialize_struct(name, fields, visitor)));
+        let raw = pick(
+            real!(self, deserialize_struct(name, fields, visitor)),
+            self.place.state,
+        );
         visitor.visit_str(raw)
     }
 
