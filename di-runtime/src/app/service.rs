@@ -42,6 +42,19 @@ impl AppService {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        self.serve_request(request, None)
+    }
+
+    /// Serves one request from `client` (the peer of a connection the server accepted).
+    pub(crate) fn serve_request<B>(
+        &self,
+        request: http::Request<B>,
+        client: Option<std::net::SocketAddr>,
+    ) -> BoxFuture<'static, Response>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let engine = self.engine.clone();
         match engine.routes.find(request.method(), request.uri().path()) {
             Ok(Routed { route, params }) => {
@@ -60,10 +73,10 @@ impl AppService {
                 // No span to enter when its level is off (the usual case); otherwise inputs
                 // are extracted in it, and it is entered at every poll.
                 if span.is_disabled() {
-                    Box::pin(handle(engine, route, request, params, admitted))
+                    Box::pin(handle(engine, route, request, params, admitted, client))
                 } else {
                     let handled =
-                        span.in_scope(|| handle(engine, route, request, params, admitted));
+                        span.in_scope(|| handle(engine, route, request, params, admitted, client));
                     Box::pin(tracing::Instrument::instrument(handled, span))
                 }
             }
@@ -80,7 +93,7 @@ impl std::fmt::Debug for AppService {
 
 /// The future of a response from an [`AppService`] (never an error): the request's future,
 /// boxed once.
-pub struct ResponseFuture(BoxFuture<'static, Response>);
+pub struct ResponseFuture(pub(crate) BoxFuture<'static, Response>);
 
 impl std::future::Future for ResponseFuture {
     type Output = Result<Response, Infallible>;

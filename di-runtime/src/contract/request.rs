@@ -16,6 +16,9 @@ pub struct RequestHead {
     pub(crate) parts: http::request::Parts,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) body: Bytes,
+    /// The client's address, when served by [`App::serve`](crate::App::serve) or
+    /// [`App::bind`](crate::App::bind).
+    pub(crate) client: Option<std::net::SocketAddr>,
     /// Made on first use: most requests add no task.
     pub(crate) background: OnceLock<BackgroundTasks>,
 }

@@ -1,4 +1,4 @@
-//! [`ClientAddr`]: the socket address of the client, put in the request's extensions by the
+//! [`ClientAddr`]: the socket address of the client, given to each request by the
 //! server.
 
 use std::net::SocketAddr;
@@ -33,25 +33,29 @@ use crate::response::error::{HttpError, InputError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// The address `App::serve`/`bind` accepted the connection from, else a `ClientAddr` another
+/// server put in the request's extensions.
+fn client_of(head: &RequestHead) -> Option<ClientAddr> {
+    head.client
+        .map(ClientAddr)
+        .or_else(|| head.parts.extensions.get::<ClientAddr>().copied())
+}
+
 impl FromRequest for Option<ClientAddr> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        Ok(head.parts.extensions.get::<ClientAddr>().copied())
+        Ok(client_of(head))
     }
 }
 
 impl FromRequest for ClientAddr {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        head.parts
-            .extensions
-            .get::<ClientAddr>()
-            .copied()
-            .ok_or_else(|| {
-                tracing::error!(
-                    target: "di",
-                    "`ClientAddr` is asked but the request has none (test client, or a server \
-                     other than `App::serve`/`bind`); take `Option<ClientAddr>`"
-                );
-                vec![InputError::rejection(HttpError::internal())]
-            })
+        client_of(head).ok_or_else(|| {
+            tracing::error!(
+                target: "di",
+                "`ClientAddr` is asked but the request has none (test client, or a server \
+                 other than `App::serve`/`bind`); take `Option<ClientAddr>`"
+            );
+            vec![InputError::rejection(HttpError::internal())]
+        })
     }
 }

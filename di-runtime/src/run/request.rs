@@ -116,6 +116,7 @@ pub(crate) fn handle<B>(
     request: http::Request<B>,
     params: Vec<(String, String)>,
     admitted: Admitted,
+    client: Option<std::net::SocketAddr>,
 ) -> impl Future<Output = Response> + Send + 'static
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -124,7 +125,7 @@ where
     let (parts, body) = request.into_parts();
     if !route.plan.needs_body {
         drop(body);
-        return match prepare(&route, parts, params, Bytes::new()) {
+        return match prepare(&route, parts, params, Bytes::new(), client) {
             Prepared::Ready(head, inputs) => {
                 Either::Left(serve(engine, route, head, inputs, admitted))
             }
@@ -140,7 +141,7 @@ where
             Ok(collected) => collected.to_bytes(),
             Err(error) => return body_read_error(error),
         };
-        match prepare(&route, parts, params, body) {
+        match prepare(&route, parts, params, body, client) {
             Prepared::Ready(head, inputs) => serve(engine, route, head, inputs, admitted).await,
             Prepared::Answered(response) => response,
         }
@@ -161,11 +162,13 @@ fn prepare(
     parts: http::request::Parts,
     params: Vec<(String, String)>,
     body: Bytes,
+    client: Option<std::net::SocketAddr>,
 ) -> Prepared {
     let head = Arc::new(RequestHead {
         parts,
         params,
         body,
+        client,
         background: std::sync::OnceLock::new(),
     });
     // Every input first, so that bad input never sets up a dependency. A user's
