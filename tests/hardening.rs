@@ -116,3 +116,112 @@ async fn past_the_in_flight_limit_a_request_is_shed_at_once_with_nothing_set_up(
     assert_eq!(again.status(), 200, "served again once the first is done");
     client.shutdown().await;
 }
+
+static BODY_SETUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends]
+async fn body_counted(y: Yield<u8>) {
+    BODY_SETUPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _ = y.provide(1).await;
+}
+
+#[depends]
+async fn upload(#[dep(body_counted)] _c: &u8, Json(value): Json<serde_json::Value>) -> String {
+    value.to_string()
+}
+
+#[depends]
+async fn echo(Json(value): Json<serde_json::Value>) -> String {
+    value.to_string()
+}
+
+/// Sends a head announcing a 100-byte body, then one byte of it every 100 ms (10 bytes/s,
+/// 10 s in all), and returns what the server answered before it closed the connection.
+async fn trickle_a_body(server: &di_runtime::Server) -> String {
+    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    write
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n\"",
+        )
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..98 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if write.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+        let _ = write.write_all(b"\"").await;
+        // Keep the write half open: only the server may end the exchange.
+        std::future::pending::<()>().await;
+    });
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut received));
+    let closed = read.await;
+    trickle.abort();
+    assert!(
+        closed.is_ok(),
+        "the server kept the connection open: {received:?}"
+    );
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_not_received_by_its_deadline_gets_408_and_the_connection_is_closed() {
+    let server = App::new()
+        .post("/upload", upload)
+        .body_timeout(Duration::from_millis(500))
+        .body_min_rate(0, Duration::ZERO)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let before = BODY_SETUPS.load(std::sync::atomic::Ordering::SeqCst);
+    let text = trickle_a_body(&server).await;
+    assert!(text.starts_with("HTTP/1.1 408 Request Timeout"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(
+        text.ends_with(r#"{"detail":"Request body timed out"}"#),
+        "{text}"
+    );
+    assert_eq!(
+        BODY_SETUPS.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "nothing was set up"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_minimum_rate_gets_408_before_its_deadline() {
+    // The deadline is far; 10 bytes/s is under the minimum of 50 once 300 ms have passed.
+    let server = App::new()
+        .post("/upload", echo)
+        .body_timeout(Duration::from_secs(60))
+        .body_min_rate(50, Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let text = trickle_a_body(&server).await;
+    assert!(text.starts_with("HTTP/1.1 408 Request Timeout"), "{text}");
+    assert!(
+        text.ends_with(r#"{"detail":"Request body timed out"}"#),
+        "{text}"
+    );
+
+    // A body sent at once is read as before.
+    let mut prompt = TcpStream::connect(server.local_addr()).await.unwrap();
+    prompt
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 4\r\nConnection: close\r\n\r\n[1 ]",
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&read_to_close(&mut prompt).await).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.ends_with("[1]"), "{text}");
+    server.shutdown().await;
+}

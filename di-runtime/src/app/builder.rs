@@ -204,6 +204,29 @@ impl App {
         self
     }
 
+    /// How long reading a whole request body for `Json`/`Bytes` inputs may take (default
+    /// 30 s), from the moment the handler's route is found. Past it the client gets 408
+    /// `{"detail":"Request body timed out"}`, nothing is set up, and an HTTP/1 connection is
+    /// closed (`Connection: close`).
+    pub fn body_timeout(mut self, limit: Duration) -> Self {
+        self.config.body_timeout = limit;
+        self
+    }
+
+    /// The slowest rate at which a request body may arrive (default 240 bytes/s after a 5 s
+    /// grace period, as ASP.NET Core's Kestrel). Once `grace` has passed since the read
+    /// began, a body that has delivered fewer than `bytes_per_second` bytes for every second
+    /// so far gets the same 408 as [`body_timeout`](App::body_timeout): a client that
+    /// trickles its body does not hold its connection until the whole deadline. `0` turns
+    /// the rate check off (the deadline still holds).
+    pub fn body_min_rate(mut self, bytes_per_second: u64, grace: Duration) -> Self {
+        self.config.body_min_rate = crate::run::deadline::MinRate {
+            bytes_per_second,
+            grace,
+        };
+        self
+    }
+
     /// How long one teardown may run before it is abandoned and logged (default 30 s).
     pub fn teardown_timeout(mut self, limit: Duration) -> Self {
         self.config.teardown_timeout = limit;

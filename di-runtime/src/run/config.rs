@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::run::deadline::MinRate;
+
 /// Settings of an app; set through the `App` builder.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -16,6 +18,10 @@ pub(crate) struct Config {
     pub(crate) header_read_timeout: Duration,
     /// Requests handled at once, past which new ones are shed with a 503.
     pub(crate) max_in_flight: Option<usize>,
+    /// How long reading a whole request body may take.
+    pub(crate) body_timeout: Duration,
+    /// The slowest a request body may arrive, after a grace period.
+    pub(crate) body_min_rate: MinRate,
 }
 
 impl Default for Config {
@@ -29,6 +35,12 @@ impl Default for Config {
             place_wait: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             max_in_flight: None,
+            body_timeout: Duration::from_secs(30),
+            // Kestrel's `MinRequestBodyDataRate`: 240 bytes/s after a 5 s grace period.
+            body_min_rate: MinRate {
+                bytes_per_second: 240,
+                grace: Duration::from_secs(5),
+            },
         }
     }
 }

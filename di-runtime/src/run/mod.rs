@@ -4,6 +4,7 @@
 //!   the tracked background tasks;
 //! - [`request`]: one request, from its inputs through setup and the handler to
 //!   `handler`-scope teardown;
+//! - [`deadline`]: the request body's deadline and minimum rate (408);
 //! - [`places`]: the background and `max_concurrency` places a request takes, all before
 //!   its first setup and in one order, with a deadline;
 //! - [`setup`], [`teardown`]: running one dependency up to its value, and a stack of
@@ -19,6 +20,7 @@ pub(crate) mod app_scope;
 pub(crate) mod background;
 pub(crate) mod body;
 pub(crate) mod config;
+pub(crate) mod deadline;
 pub(crate) mod engine;
 pub(crate) mod host;
 pub(crate) mod places;

@@ -23,6 +23,7 @@ use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse};
 use crate::run::body::{AfterBody, TrackedBody};
+use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{Failure, SetupDone, panicked, run_setup, setup_failed, start_function};
@@ -136,10 +137,12 @@ where
     }
     // Boxed: the read would make every request's future larger.
     Either::Right(Either::Right(Box::pin(async move {
-        let limited = Limited::new(body, engine.config.body_limit);
+        let config = &engine.config;
+        let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
+        let limited = Limited::new(timed, config.body_limit);
         let body = match limited.collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(error) => return body_read_error(error),
+            Err(error) => return body_read_error(error, parts.version),
         };
         match prepare(&route, parts, params, body, client) {
             Prepared::Ready(head, inputs) => serve(engine, route, head, inputs, admitted).await,
@@ -420,9 +423,21 @@ async fn run_handler(
     }
 }
 
-fn body_read_error(error: BoxError) -> Response {
+fn body_read_error(error: BoxError, version: http::Version) -> Response {
     if error.is::<http_body_util::LengthLimitError>() {
         HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response()
+    } else if error.is::<BodyTimedOut>() {
+        tracing::debug!(target: "di", "the request body was not received in time");
+        let mut response =
+            HttpError::new(StatusCode::REQUEST_TIMEOUT, "Request body timed out").into_response();
+        // The rest of the body is not read: an HTTP/1 connection cannot be reused.
+        if version < http::Version::HTTP_2 {
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     } else {
         tracing::debug!(target: "di", %error, "could not read the request body");
         HttpError::bad_request("Could not read the request body").into_response()

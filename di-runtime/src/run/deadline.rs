@@ -1,0 +1,139 @@
+//! The request body's deadline and minimum rate: [`Deadline`] wraps a request body being read
+//! and fails it with [`BodyTimedOut`] when the whole body has not arrived by the deadline, or
+//! when, after a grace period, it arrives slower than the minimum rate.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Buf;
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+use crate::response::body::BoxError;
+
+/// The slowest rate at which a request body may arrive, after a grace period.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MinRate {
+    /// Bytes per second, counted from the start of the read; 0 turns the check off.
+    pub(crate) bytes_per_second: u64,
+    /// How long the rate is not checked, from the start of the read.
+    pub(crate) grace: Duration,
+}
+
+/// The error a [`Deadline`] body fails with: the client sent its body too slowly.
+#[derive(Debug)]
+pub(crate) struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body was not received in time")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails with [`BodyTimedOut`] once `deadline` has passed, or once,
+    /// after the grace period, fewer bytes have arrived than the minimum rate asks for. One
+    /// timer, set to the first moment one of the two can fail.
+    pub(crate) struct Deadline<B> {
+        #[pin]
+        inner: B,
+        start: Instant,
+        deadline: Instant,
+        rate: MinRate,
+        received: u64,
+        #[pin]
+        timer: Sleep,
+    }
+}
+
+impl<B> Deadline<B> {
+    pub(crate) fn new(inner: B, limit: Duration, rate: MinRate) -> Self {
+        let start = Instant::now();
+        let deadline = start + limit;
+        let mut this = Self {
+            inner,
+            start,
+            deadline,
+            rate,
+            received: 0,
+            timer: tokio::time::sleep_until(deadline),
+        };
+        this.timer = tokio::time::sleep_until(this.next_check());
+        this
+    }
+
+    /// The first moment the body can be late: the deadline, or the moment the bytes received
+    /// so far fall under the minimum rate (never before the grace period ends).
+    fn next_check(&self) -> Instant {
+        if self.rate.bytes_per_second == 0 {
+            return self.deadline;
+        }
+        let covered =
+            Duration::from_secs_f64(self.received as f64 / self.rate.bytes_per_second as f64);
+        let slow = self.start + covered.max(self.rate.grace);
+        slow.min(self.deadline)
+    }
+
+    /// Whether the body is late at `now`.
+    fn late(&self, now: Instant) -> bool {
+        if now >= self.deadline {
+            return true;
+        }
+        let elapsed = now.duration_since(self.start);
+        self.rate.bytes_per_second > 0
+            && elapsed > self.rate.grace
+            && (self.received as f64) < self.rate.bytes_per_second as f64 * elapsed.as_secs_f64()
+    }
+}
+
+impl<B> Body for Deadline<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.as_mut().project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.received += data.remaining() as u64;
+                    let next = self.next_check();
+                    self.as_mut().project().timer.reset(next);
+                }
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        loop {
+            std::task::ready!(self.as_mut().project().timer.poll(cx));
+            if self.late(Instant::now()) {
+                return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
+            }
+            // Woken early (the timer's granularity): wait for the next moment it can fail.
+            let next = self.next_check();
+            self.as_mut()
+                .project()
+                .timer
+                .reset(next.max(Instant::now() + Duration::from_millis(1)));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
