@@ -225,3 +225,248 @@ async fn a_body_slower_than_the_minimum_rate_gets_408_before_its_deadline() {
     assert!(text.ends_with("[1]"), "{text}");
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------- request heads and HTTP/2
+
+/// Sends `request` on a new connection and reads until the server closes it.
+async fn exchange(server: &di_runtime::Server, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    String::from_utf8_lossy(&read_to_close(&mut stream).await).into_owned()
+}
+
+/// An HTTP/2 connection through hyper's client.
+async fn http2_client(
+    server: &di_runtime::Server,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, task)
+}
+
+#[tokio::test]
+async fn a_head_over_the_head_size_limit_is_refused_over_both_protocols() {
+    let server = App::new()
+        .get("/health", health)
+        .max_head_size(16 * 1024)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let big = "a".repeat(20 * 1024);
+    let small = "a".repeat(4 * 1024);
+    let head = |value: &str| {
+        format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {value}\r\nConnection: close\r\n\r\n")
+    };
+    let text = exchange(&server, head(&big).as_bytes()).await;
+    assert!(
+        text.starts_with("HTTP/1.1 431 Request Header Fields Too Large"),
+        "{text}"
+    );
+    let text = exchange(&server, head(&small).as_bytes()).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+
+    let (mut sender, task) = http2_client(&server).await;
+    let request = |value: &str| {
+        http::Request::get(format!("http://{}/health", server.local_addr()))
+            .header("x-big", value)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    let refused = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request(&big)))
+        .await
+        .expect("an answer in time");
+    match refused {
+        Ok(response) => assert_eq!(response.status(), 431),
+        Err(_) => {} // the stream was refused
+    }
+    let (mut sender, task2) = http2_client(&server).await;
+    let response = tokio::time::timeout(
+        Duration::from_secs(20),
+        sender.send_request(request(&small)),
+    )
+    .await
+    .expect("an answer in time")
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    task.abort();
+    task2.abort();
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_http2_peer_that_does_not_answer_pings_is_disconnected() {
+    let server = App::new()
+        .get("/health", health)
+        .http2_keep_alive(Some(Duration::from_millis(200)), Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    // The client preface and an empty SETTINGS frame, then silence: no SETTINGS ack, no PING
+    // answer.
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let received = read_to_close(&mut stream).await;
+    // The server's frames: SETTINGS, then at least one PING (type 6) before it gave up.
+    let mut frames = Vec::new();
+    let mut rest = &received[..];
+    while rest.len() >= 9 {
+        let length = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        frames.push(rest[3]);
+        rest = &rest[(9 + length).min(rest.len())..];
+    }
+    assert!(
+        frames.contains(&6),
+        "a PING was sent: frame types {frames:?}"
+    );
+    server.shutdown().await;
+}
+
+static RESET_SETUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RESET_TEARDOWNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RESET_TEARING_DOWN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RESET_MOST_TEARING_DOWN: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// A `request`-scoped generator whose teardown takes a little while, so that teardowns of
+/// cancelled requests overlap.
+#[depends]
+async fn reset_resource(y: Yield<u8>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    RESET_SETUPS.fetch_add(1, SeqCst);
+    let _ = y.provide(1).await;
+    let now = RESET_TEARING_DOWN.fetch_add(1, SeqCst) + 1;
+    RESET_MOST_TEARING_DOWN.fetch_max(now, SeqCst);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    RESET_TEARING_DOWN.fetch_sub(1, SeqCst);
+    RESET_TEARDOWNS.fetch_add(1, SeqCst);
+}
+
+#[depends]
+async fn reset_target(#[dep(reset_resource)] _r: &u8) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    "ok"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rapid_reset_flood_leaves_the_server_serving_and_tears_down_exactly_once() {
+    use std::sync::atomic::Ordering::SeqCst;
+    const BOUND: usize = 8;
+    let server = App::new()
+        .get("/reset", reset_target)
+        .get("/health", health)
+        .max_background_teardowns(BOUND)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+
+    // The flood: 2,000 streams, each reset right after its head; most at once (the classic
+    // attack, which h2 answers with GOAWAY once 20 are pending), every fourth a moment later,
+    // once its request has started (a cancelled request, whose teardowns are owed). A
+    // connection the server closes is replaced by a new one.
+    let flood = async {
+        let mut sent = 0;
+        let mut connections = 0;
+        while sent < 2000 {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut client, connection) = h2::client::handshake(stream).await.unwrap();
+            connections += 1;
+            let connection = tokio::spawn(async move { connection.await.is_ok() });
+            while sent < 2000 {
+                if std::future::poll_fn(|cx| client.poll_ready(cx))
+                    .await
+                    .is_err()
+                {
+                    break; // the server closed the connection (GOAWAY)
+                }
+                let request = http::Request::get(format!("http://{addr}/reset"))
+                    .body(())
+                    .unwrap();
+                let Ok((response, mut stream)) = client.send_request(request, true) else {
+                    break;
+                };
+                if sent % 4 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                stream.send_reset(h2::Reason::CANCEL);
+                drop(response);
+                sent += 1;
+            }
+            drop(client);
+            let _ = connection.await;
+        }
+        (sent, connections)
+    };
+    let (sent, connections) = tokio::time::timeout(Duration::from_secs(60), flood)
+        .await
+        .expect("the flood ended in time");
+
+    assert!(
+        connections > 1,
+        "the server closed a flooding connection with GOAWAY"
+    );
+
+    // A control client on a new connection is answered.
+    let (mut sender, task) = http2_client(&server).await;
+    for path in ["/health", "/reset"] {
+        let request = http::Request::get(format!("http://{addr}{path}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request))
+            .await
+            .expect("the control client is answered in time")
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+    }
+    task.abort();
+
+    // Every generator that was set up was torn down exactly once, within the bound.
+    let settled = async {
+        loop {
+            server.settle().await;
+            if RESET_SETUPS.load(SeqCst) == RESET_TEARDOWNS.load(SeqCst) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), settled)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "setups {} != teardowns {}",
+                RESET_SETUPS.load(SeqCst),
+                RESET_TEARDOWNS.load(SeqCst)
+            )
+        });
+    assert!(
+        RESET_SETUPS.load(SeqCst) > 0,
+        "the flood reached the handler"
+    );
+    let most = RESET_MOST_TEARING_DOWN.load(SeqCst);
+    assert!(
+        most <= BOUND,
+        "{most} teardowns at once, over the bound {BOUND}"
+    );
+    server.shutdown().await;
+    eprintln!(
+        "{sent} reset streams on {connections} connections; {} set up and torn down; \
+         at most {most} teardowns at once",
+        RESET_SETUPS.load(SeqCst)
+    );
+}

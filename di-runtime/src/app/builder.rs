@@ -278,6 +278,52 @@ impl App {
         self
     }
 
+    /// The largest request head, in bytes (default 128 KiB), the same for both protocols: over
+    /// HTTP/1 the most hyper buffers while it reads a head (request line and headers; at
+    /// least 8 KiB), past which the client gets 431; over HTTP/2 the header list size the
+    /// server announces (`SETTINGS_MAX_HEADER_LIST_SIZE`), past which the stream is refused.
+    /// A request line longer than 64 KiB still gets 414.
+    pub fn max_head_size(mut self, bytes: usize) -> Self {
+        self.config.max_head_size = bytes;
+        self
+    }
+
+    /// How many streams (requests) one HTTP/2 connection may have open at once (default 100,
+    /// the minimum RFC 9113 recommends and about nginx's 128): the client is told, and hyper
+    /// refuses streams past it.
+    pub fn http2_max_concurrent_streams(mut self, limit: u32) -> Self {
+        self.config.http2.max_concurrent_streams = limit;
+        self
+    }
+
+    /// HTTP/2 keep-alive pings (default: a PING every 30 s of silence, and the connection is
+    /// closed if its answer takes longer than 20 s); `None` sends none. Finds dead peers
+    /// that TCP would keep for hours.
+    pub fn http2_keep_alive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.config.http2.keep_alive_interval = interval;
+        self.config.http2.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// Protection against HTTP/2 "rapid reset" (CVE-2023-44487): how many streams a client
+    /// may open and reset before the server has accepted them (default 20, h2's own), past
+    /// which the connection is closed with `GOAWAY` (`ENHANCE_YOUR_CALM`). Streams reset after
+    /// they were accepted cancel their request: what was set up is torn down with
+    /// `Cancelled`, within [`max_background_teardowns`](App::max_background_teardowns).
+    pub fn http2_max_pending_accept_reset_streams(mut self, limit: usize) -> Self {
+        self.config.http2.max_pending_accept_reset_streams = limit;
+        self
+    }
+
+    /// How many streams the server may reset because of a client's protocol errors on one
+    /// HTTP/2 connection (default 1024, h2's own), past which the connection is closed with
+    /// `GOAWAY` (`ENHANCE_YOUR_CALM`): the "MadeYouReset" variant of rapid reset
+    /// (CVE-2025-8671).
+    pub fn http2_max_local_error_reset_streams(mut self, limit: usize) -> Self {
+        self.config.http2.max_local_error_reset_streams = limit;
+        self
+    }
+
     /// How many requests are handled at once, up to their response head (default: no limit).
     /// Past it a new request is shed at once with 503 and `Retry-After: 1`, before any
     /// dependency is set up, so that under a flood some requests get a fast answer instead

@@ -17,6 +17,7 @@ use crate::app::error::ServeError;
 use crate::app::running::Running;
 use crate::app::service::{AppService, HyperService, ResponseFuture};
 use crate::input::client::ClientAddr;
+use crate::run::config::Config;
 use crate::run::host::Hosted;
 
 impl App {
@@ -125,14 +126,33 @@ impl Server {
     }
 }
 
-async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot::Receiver<()>) {
+/// hyper's connection settings, from the app's.
+fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper applies its header read timeout only when it has a timer.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(running.engine.config.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_head_size.max(MIN_HEAD_SIZE));
+    let http2 = &config.http2;
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(http2.max_concurrent_streams)
+        .max_header_list_size(u32::try_from(config.max_head_size).unwrap_or(u32::MAX))
+        .keep_alive_interval(http2.keep_alive_interval)
+        .keep_alive_timeout(http2.keep_alive_timeout)
+        .max_pending_accept_reset_streams(http2.max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(http2.max_local_error_reset_streams);
+    builder
+}
+
+/// The smallest read buffer hyper's HTTP/1 accepts.
+const MIN_HEAD_SIZE: usize = 8192;
+
+async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot::Receiver<()>) {
+    let builder = connection_builder(&running.engine.config);
     let graceful = GracefulShutdown::new();
     let service = HyperService(running.service());
     // Every connection task, so that none outlives the shutdown (and with it `app` scope).

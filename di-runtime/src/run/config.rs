@@ -22,6 +22,33 @@ pub(crate) struct Config {
     pub(crate) body_timeout: Duration,
     /// The slowest a request body may arrive, after a grace period.
     pub(crate) body_min_rate: MinRate,
+    /// The largest request head, HTTP/1 (hyper's read buffer) and HTTP/2 (the header list).
+    pub(crate) max_head_size: usize,
+    /// HTTP/2 settings of the server; read by the accept loop only.
+    pub(crate) http2: Http2Config,
+}
+
+/// HTTP/2 settings; see the `App::http2_*` builder methods.
+#[derive(Clone, Debug)]
+pub(crate) struct Http2Config {
+    pub(crate) max_concurrent_streams: u32,
+    pub(crate) keep_alive_interval: Option<Duration>,
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) max_pending_accept_reset_streams: usize,
+    pub(crate) max_local_error_reset_streams: usize,
+}
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 100,
+            keep_alive_interval: Some(Duration::from_secs(30)),
+            keep_alive_timeout: Duration::from_secs(20),
+            // h2's own defaults, named so that a change of the library cannot loosen them.
+            max_pending_accept_reset_streams: 20,
+            max_local_error_reset_streams: 1024,
+        }
+    }
 }
 
 impl Default for Config {
@@ -41,6 +68,8 @@ impl Default for Config {
                 bytes_per_second: 240,
                 grace: Duration::from_secs(5),
             },
+            max_head_size: 128 * 1024,
+            http2: Http2Config::default(),
         }
     }
 }
