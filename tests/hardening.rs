@@ -287,9 +287,9 @@ async fn a_head_over_the_head_size_limit_is_refused_over_both_protocols() {
     let refused = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request(&big)))
         .await
         .expect("an answer in time");
-    match refused {
-        Ok(response) => assert_eq!(response.status(), 431),
-        Err(_) => {} // the stream was refused
+    // 431, or the stream refused.
+    if let Ok(response) = refused {
+        assert_eq!(response.status(), 431);
     }
     let (mut sender, task2) = http2_client(&server).await;
     let response = tokio::time::timeout(
@@ -496,5 +496,140 @@ async fn by_default_a_70_kb_path_gets_414_and_a_150_kb_head_431() {
         text.starts_with("HTTP/1.1 431 Request Header Fields Too Large"),
         "{text}"
     );
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- the connection limit
+
+/// Sends a keep-alive `GET path` on `stream` and reads its response (head and
+/// `Content-Length` body), within 20 s.
+async fn get(stream: &mut TcpStream, path: &str) -> String {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_response(stream).await
+}
+
+/// Reads one response with a `Content-Length` body, within 20 s.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let read = async {
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&received).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length: "))
+                    .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+                if received.len() >= end + 4 + length {
+                    return text;
+                }
+            }
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "closed before a whole response: {text:?}");
+            received.extend_from_slice(&buffer[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("a response in time")
+}
+
+static HOLD_A: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static HOLD_B: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static HOLDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends]
+async fn hold_a() -> &'static str {
+    HOLDING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    HOLD_A.notified().await;
+    "a"
+}
+
+#[depends]
+async fn hold_b() -> &'static str {
+    HOLDING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    HOLD_B.notified().await;
+    "b"
+}
+
+#[tokio::test]
+async fn at_the_connection_limit_a_new_connection_waits_until_one_is_free() {
+    let server = App::new()
+        .get("/a", hold_a)
+        .get("/b", hold_b)
+        .get("/health", health)
+        .max_connections(2)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // Two connections, each with a request in progress.
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    a.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    b.write_all(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    for _ in 0..4000 {
+        if HOLDING.load(std::sync::atomic::Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(HOLDING.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // A third connects (the kernel completes its handshake) but is not served: neither of the
+    // first two is idle.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 64];
+    let early = tokio::time::timeout(Duration::from_millis(300), c.read(&mut buffer)).await;
+    assert!(early.is_err(), "served past the limit: {early:?}");
+
+    // The first one's request ends: its connection, now idle, is closed to make room, and the
+    // third is served.
+    HOLD_A.notify_one();
+    let text = String::from_utf8_lossy(&read_to_close(&mut a).await).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.ends_with('a'), "{text}");
+    let text = read_response(&mut c).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+
+    HOLD_B.notify_one();
+    let text = read_response(&mut b).await;
+    assert!(text.ends_with('b'), "{text}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn at_the_connection_limit_the_connection_idle_the_longest_is_closed_first() {
+    let server = App::new()
+        .get("/health", health)
+        .max_connections(2)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // Two kept-alive connections, each idle after one request; `a` idle the longer.
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    assert!(get(&mut a, "/health").await.ends_with("ok"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    assert!(get(&mut b, "/health").await.ends_with("ok"));
+
+    // A third is served at once: `a` is closed to make room, `b` stays open.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    assert!(get(&mut c, "/health").await.ends_with("ok"));
+    let rest = read_to_close(&mut a).await;
+    assert!(rest.is_empty(), "{rest:?}");
+    // `b` was not closed: it is served again.
+    assert!(get(&mut b, "/health").await.ends_with("ok"));
     server.shutdown().await;
 }

@@ -288,6 +288,23 @@ impl App {
         self
     }
 
+    /// How many connections are served at once (default 10,000: high enough not to bind a
+    /// normal deployment, low enough to bound memory, about 20 KB an idle connection, and
+    /// descriptors; set it below the process's descriptor limit, `ulimit -n`, less what the
+    /// app itself opens).
+    ///
+    /// At the limit the server accepts one more connection and holds it unserved, and stops
+    /// accepting: later ones wait in the kernel's listen backlog (their TCP handshake is
+    /// done, their request is not read). To make room it closes the connection that has been
+    /// idle the longest (no request in progress: a kept-alive HTTP/1 connection between
+    /// requests or before its first, an HTTP/2 connection with no open stream), with hyper's
+    /// graceful shutdown; if none is idle, the first connection to become idle or to close
+    /// makes the room. Connections with a request in progress are never closed for it.
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        self.config.max_connections = limit.max(1);
+        self
+    }
+
     /// How many streams (requests) one HTTP/2 connection may have open at once (default 100,
     /// the minimum RFC 9113 recommends and about nginx's 128): the client is told, and hyper
     /// refuses streams past it.

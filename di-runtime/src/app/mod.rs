@@ -1,10 +1,11 @@
 //! The HTTP side, at the top: [`App`](builder::App) (what users build), [`Running`](running::Running),
-//! the `tower::Service`s ([`service`], [`lazy`]), the hyper [`server`] with graceful shutdown,
+//! the `tower::Service`s ([`service`], [`lazy`]), the hyper [`server`] with graceful shutdown and its open [`connections`] (the limit, idle ones closed first),
 //! the in-process [`test_client`], and the errors of starting and serving.
 //!
 //! Uses every layer below; nothing below uses it.
 
 pub(crate) mod builder;
+pub(crate) mod connections;
 pub(crate) mod error;
 pub(crate) mod lazy;
 pub(crate) mod running;

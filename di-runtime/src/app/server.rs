@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::app::builder::App;
+use crate::app::connections::Connections;
 use crate::app::error::ServeError;
 use crate::app::running::Running;
 use crate::app::service::{AppService, HyperService, ResponseFuture};
@@ -153,50 +153,62 @@ const MIN_HEAD_SIZE: usize = 8192;
 
 async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot::Receiver<()>) {
     let builder = connection_builder(&running.engine.config);
-    let graceful = GracefulShutdown::new();
     let service = HyperService(running.service());
     // Every connection task, so that none outlives the shutdown (and with it `app` scope).
-    let mut connections = JoinSet::new();
+    let mut connections = Connections::new(running.engine.config.max_connections);
+    let became_idle = connections.idle_signal();
+    // A connection accepted at the limit, served once there is room.
+    let mut waiting: Option<TcpStream> = None;
+    let mut backoff = Backoff::default();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            accepted = listener.accept(), if waiting.is_none() && !backoff.active() => match accepted {
+                Ok((stream, _peer)) => {
+                    backoff.succeeded();
                     let _ = stream.set_nodelay(true);
-                    let service = WithClient { inner: service.clone(), client: ClientAddr(peer) };
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection.into_owned());
-                    // The connection's task also runs its responses' `request`-scope
-                    // teardowns, after they were written.
-                    let connection = Hosted::new(connection, running.engine.clone());
-                    connections.spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(target: "di", %error, "connection ended with an error");
-                        }
-                    });
+                    if connections.full() {
+                        waiting = Some(stream);
+                        connections.set_waiting(true);
+                        continue;
+                    }
+                    serve_connection(&builder, &service, &running, &mut connections, stream);
                 }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(target: "di", %error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                // The peer left before it was accepted: nothing to back off from.
+                Err(error) if is_connection_error(&error) => {
+                    tracing::debug!(target: "di", %error, "accept failed");
                 }
+                // Out of file descriptors (EMFILE, ENFILE) and the like: back off instead of
+                // spinning, and go on.
+                Err(error) => backoff.failed(&error),
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = backoff.wait(), if backoff.active() => {}
+            () = connections.ended() => {
+                // A descriptor was freed: accept at once.
+                backoff.retry_now();
+                if !connections.full() && let Some(stream) = waiting.take() {
+                    connections.set_waiting(false);
+                    serve_connection(&builder, &service, &running, &mut connections, stream);
+                }
+            }
+            () = became_idle.wait(), if waiting.is_some() => connections.close_longest_idle(),
             _ = &mut stop => break,
         }
     }
     drop(listener);
+    drop(waiting);
     let grace = running.engine.config.shutdown_grace;
-    let drained = graceful.shutdown();
-    tokio::pin!(drained);
-    if tokio::time::timeout(grace, &mut drained).await.is_err() {
+    if tokio::time::timeout(grace, connections.drain())
+        .await
+        .is_err()
+    {
         tracing::warn!(target: "di", grace_ms = grace.as_millis() as u64, "grace period over; cutting remaining responses");
         running.engine.hard_stop.cancel();
         // Streaming bodies see the stop at their next poll; give them a moment to end.
-        let _ = tokio::time::timeout(Duration::from_secs(1), &mut drained).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), connections.drain()).await;
     }
     // What is still running (a handler that never returns) is dropped now: its teardowns are
     // handed off with `Cancelled(Shutdown)` and drained below, before `app` teardown.
-    connections.shutdown().await;
+    connections.abort().await;
     running.shutdown().await;
 }
 
@@ -216,5 +228,80 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
         ResponseFuture(self.inner.0.serve_request(request, Some(self.client.0)))
+    }
+}
+
+/// Serves `stream` in a task of its own, one of `connections`.
+fn serve_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    service: &HyperService,
+    running: &Running,
+    connections: &mut Connections,
+    stream: TcpStream,
+) {
+    let slot = connections.slot();
+    let connection = builder.serve_connection(TokioIo::new(stream), slot.service(service.clone()));
+    let connection = slot.closable(connection.into_owned());
+    // The connection's task also runs its responses' `request`-scope teardowns, after they
+    // were written.
+    let connection = Hosted::new(connection, running.engine.clone());
+    connections.spawn(slot, async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(target: "di", %error, "connection ended with an error");
+        }
+    });
+}
+
+/// An accept error that concerns one connection only (the peer reset it before it was
+/// accepted), not the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// The accept loop's pause after an accept error (out of descriptors): 50 ms, doubling with
+/// each failure in a row up to 1 s; ended early when a connection closes.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<tokio::time::Instant>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+    const MOST: Duration = Duration::from_secs(1);
+
+    fn active(&self) -> bool {
+        self.until.is_some()
+    }
+
+    fn failed(&mut self, error: &std::io::Error) {
+        let pause = Self::FIRST
+            .saturating_mul(1 << self.failures.min(5))
+            .min(Self::MOST);
+        self.failures = self.failures.saturating_add(1);
+        // Once per pause at most: a log line a second while it lasts.
+        tracing::warn!(target: "di", %error, failures = self.failures, pause_ms = pause.as_millis() as u64, "accept failed; pausing");
+        self.until = Some(tokio::time::Instant::now() + pause);
+    }
+
+    fn retry_now(&mut self) {
+        self.until = None;
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+        self.until = None;
+    }
+
+    async fn wait(&mut self) {
+        if let Some(until) = self.until {
+            tokio::time::sleep_until(until).await;
+        }
+        self.until = None;
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) body_min_rate: MinRate,
     /// The largest request head, HTTP/1 (hyper's read buffer) and HTTP/2 (the header list).
     pub(crate) max_head_size: usize,
+    /// Connections served at once; past it new ones wait in the listen backlog.
+    pub(crate) max_connections: usize,
     /// HTTP/2 settings of the server; read by the accept loop only.
     pub(crate) http2: Http2Config,
 }
@@ -69,6 +71,7 @@ impl Default for Config {
                 grace: Duration::from_secs(5),
             },
             max_head_size: 128 * 1024,
+            max_connections: 10_000,
             http2: Http2Config::default(),
         }
     }
