@@ -633,3 +633,148 @@ async fn at_the_connection_limit_the_connection_idle_the_longest_is_closed_first
     assert!(get(&mut b, "/health").await.ends_with("ok"));
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------- out of file descriptors
+
+/// Set in the child process of `the_accept_loop_survives_running_out_of_file_descriptors`.
+const EMFILE_CHILD: &str = "DI_HARDENING_EMFILE_CHILD";
+
+/// The server side of `the_accept_loop_survives_running_out_of_file_descriptors`, run in a
+/// child process whose descriptor limit it lowers; does nothing in a normal run.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn emfile_child_server() {
+    if std::env::var_os(EMFILE_CHILD).is_none() {
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .init();
+    let server = App::new()
+        .get("/health", health)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    // Room for a few connections more than what is open now (the count includes the
+    // directory being read).
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    rlimit::setrlimit(rlimit::Resource::NOFILE, open as u64 + 6, hard).unwrap();
+    println!("ADDR {}", server.local_addr());
+    // Serves until the parent writes a line (or closes stdin).
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+    println!("STOPPED");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_accept_loop_survives_running_out_of_file_descriptors() {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+    if std::env::var_os(EMFILE_CHILD).is_some() {
+        return;
+    }
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "emfile_child_server", "--nocapture"])
+        .env(EMFILE_CHILD, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Some(addr) = line.strip_prefix("ADDR ") {
+                return addr.parse::<std::net::SocketAddr>().unwrap();
+            }
+        }
+        panic!("the child ended without serving");
+    })
+    .await
+    .expect("the child serves in time");
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+
+    // Far more connections than the child has descriptors for: the kernel completes every
+    // handshake; the server accepts until it runs out, then backs off.
+    let mut streams = Vec::new();
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        streams.push(stream);
+    }
+    let answers = futures_util::future::join_all(streams.iter_mut().map(|stream| async {
+        let mut buffer = [0u8; 256];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await,
+            Ok(Ok(n)) if n > 0
+        )
+    }))
+    .await;
+    let served = answers.iter().filter(|served| **served).count();
+    assert!(served > 0, "some connections were served");
+    assert!(served < 40, "not all: the server ran out of descriptors");
+
+    // Once they are closed, the server serves again.
+    drop(streams);
+    let again = async {
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(addr).await
+                && stream
+                    .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .await
+                    .is_ok()
+            {
+                let mut received = Vec::new();
+                let _ = stream.read_to_end(&mut received).await;
+                let text = String::from_utf8_lossy(&received).into_owned();
+                if text.starts_with("HTTP/1.1 200 OK") {
+                    return text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let text = tokio::time::timeout(Duration::from_secs(20), again)
+        .await
+        .expect("served again once descriptors were free");
+    assert!(text.ends_with("ok"), "{text}");
+
+    // It shuts down cleanly, and never panicked.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"stop\n").await.unwrap();
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the child stops in time")
+        .unwrap();
+    let mut rest = String::new();
+    while let Ok(Some(line)) = stdout.next_line().await {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let stderr = stderr.await.unwrap();
+    assert!(status.success(), "{status}: {rest}\n{stderr}");
+    assert!(rest.contains("STOPPED"), "{rest}");
+    assert!(stderr.contains("accept failed"), "{stderr}");
+    assert!(stderr.contains("Too many open files"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    eprintln!("{served} of 40 connections served before the child ran out; its log:\n{stderr}");
+}
