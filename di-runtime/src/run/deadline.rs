@@ -61,6 +61,7 @@ impl<B> Deadline<B> {
             received: 0,
             timer: tokio::time::sleep_until(deadline),
         };
+        // Not registered with the timer driver until it is first polled.
         this.timer = tokio::time::sleep_until(this.next_check());
         this
     }
@@ -106,8 +107,6 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     *this.received += data.remaining() as u64;
-                    let next = self.next_check();
-                    self.as_mut().project().timer.reset(next);
                 }
                 return Poll::Ready(Some(Ok(frame)));
             }
@@ -115,17 +114,23 @@ where
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => {}
         }
+        // Waiting for the client: the timer is set (and registered) only now, so a body that
+        // arrives without a wait costs no timer at all.
         loop {
-            std::task::ready!(self.as_mut().project().timer.poll(cx));
-            if self.late(Instant::now()) {
-                return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
+            let now = Instant::now();
+            let mut next = self.next_check();
+            if next <= now {
+                if self.late(now) {
+                    return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
+                }
+                // The bytes so far cover exactly the time so far: a moment more.
+                next = now + Duration::from_millis(1);
             }
-            // Woken early (the timer's granularity): wait for the next moment it can fail.
-            let next = self.next_check();
-            self.as_mut()
-                .project()
-                .timer
-                .reset(next.max(Instant::now() + Duration::from_millis(1)));
+            let mut timer = self.as_mut().project().timer;
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
+            }
+            std::task::ready!(timer.poll(cx));
         }
     }
 
