@@ -158,20 +158,20 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
     let mut connections = Connections::new(running.engine.config.max_connections);
     let became_idle = connections.idle_signal();
     // A connection accepted at the limit, served once there is room.
-    let mut waiting: Option<TcpStream> = None;
+    let mut waiting: Option<(TcpStream, SocketAddr)> = None;
     let mut backoff = Backoff::default();
     loop {
         tokio::select! {
             accepted = listener.accept(), if waiting.is_none() && !backoff.active() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     backoff.succeeded();
                     let _ = stream.set_nodelay(true);
                     if connections.full() {
-                        waiting = Some(stream);
+                        waiting = Some((stream, peer));
                         connections.set_waiting(true);
                         continue;
                     }
-                    serve_connection(&builder, &service, &running, &mut connections, stream);
+                    serve_connection(&builder, &service, &running, &mut connections, stream, peer);
                 }
                 // The peer left before it was accepted: nothing to back off from.
                 Err(error) if is_connection_error(&error) => {
@@ -185,9 +185,9 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
             () = connections.ended() => {
                 // A descriptor was freed: accept at once.
                 backoff.retry_now();
-                if !connections.full() && let Some(stream) = waiting.take() {
+                if !connections.full() && let Some((stream, peer)) = waiting.take() {
                     connections.set_waiting(false);
-                    serve_connection(&builder, &service, &running, &mut connections, stream);
+                    serve_connection(&builder, &service, &running, &mut connections, stream, peer);
                 }
             }
             () = became_idle.wait(), if waiting.is_some() => connections.close_longest_idle(),
@@ -231,16 +231,21 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     }
 }
 
-/// Serves `stream` in a task of its own, one of `connections`.
+/// Serves `stream`, from `peer`, in a task of its own, one of `connections`.
 fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
     service: &HyperService,
     running: &Running,
     connections: &mut Connections,
     stream: TcpStream,
+    peer: SocketAddr,
 ) {
     let slot = connections.slot();
-    let connection = builder.serve_connection(TokioIo::new(stream), slot.service(service.clone()));
+    let service = WithClient {
+        inner: service.clone(),
+        client: ClientAddr(peer),
+    };
+    let connection = builder.serve_connection(TokioIo::new(stream), slot.service(service));
     let connection = slot.closable(connection.into_owned());
     // The connection's task also runs its responses' `request`-scope teardowns, after they
     // were written.
