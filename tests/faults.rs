@@ -357,6 +357,7 @@ async fn request_timeout_is_503_and_teardowns_see_timeout() {
     let client = TestClient::start(app).await.unwrap();
     let response = client.get("/").send().await;
     assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
     let _ = response.bytes().await;
     client.settle().await;
     assert_eq!(
@@ -368,6 +369,36 @@ async fn request_timeout_is_503_and_teardowns_see_timeout() {
             "fn:close cancelled timeout",
             "side-effect:close cancelled timeout"
         ]
+    );
+}
+
+#[depends]
+async fn a_bit_slow(#[dep(side_effect)] _s: &u8) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    "done"
+}
+
+#[tokio::test]
+async fn request_timeout_none_lets_a_slow_handler_finish() {
+    let _serial = serial().await;
+    // A limit the handler would exceed, then none: the last setting wins.
+    let app = App::new()
+        .get("/", a_bit_slow)
+        .request_timeout(Duration::from_millis(50))
+        .request_timeout(None);
+    let client = TestClient::start(app).await.unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), client.get("/").send())
+        .await
+        .expect("the handler finishes");
+    assert_eq!(response.status(), 200);
+    let _ = response.bytes().await;
+    client.settle().await;
+    assert!(
+        events()
+            .iter()
+            .any(|e| e == "side-effect:close success 200"),
+        "{:?}",
+        events()
     );
 }
 

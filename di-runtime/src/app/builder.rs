@@ -233,10 +233,14 @@ impl App {
         self
     }
 
-    /// How long setup plus handler may take (default: no limit). Past it the client gets 503
-    /// and teardowns see [`Outcome::Cancelled`](crate::Outcome::Cancelled) with [`CancelReason::Timeout`](crate::CancelReason::Timeout).
-    pub fn request_timeout(mut self, limit: Duration) -> Self {
-        self.config.request_timeout = Some(limit);
+    /// How long setup plus handler may take, up to the response head (default 60 s; `None`
+    /// for no limit). Past it the client gets 503 with `Retry-After: 1`, and the teardowns of
+    /// what was set up see [`Outcome::Cancelled`](crate::Outcome::Cancelled) with
+    /// [`CancelReason::Timeout`](crate::CancelReason::Timeout). The request body's read has
+    /// its own deadline ([`App::body_timeout`]); a streamed response body is not limited by
+    /// it. A request that never waits registers no timer.
+    pub fn request_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
+        self.config.request_timeout = limit.into();
         self
     }
 

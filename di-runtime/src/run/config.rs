@@ -58,7 +58,10 @@ impl Default for Config {
         Self {
             body_limit: 2 * 1024 * 1024,
             teardown_timeout: Duration::from_secs(30),
-            request_timeout: None,
+            // Long enough for any handler that should answer at all (an import of a large
+            // upload included); short enough that a stuck one does not hold its dependencies
+            // and its connection for good.
+            request_timeout: Some(Duration::from_secs(60)),
             shutdown_grace: Duration::from_secs(30),
             max_background: 1024,
             place_wait: Duration::from_secs(30),
@@ -74,5 +77,18 @@ impl Default for Config {
             max_connections: 10_000,
             http2: Http2Config::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_has_a_deadline_by_default() {
+        assert_eq!(
+            Config::default().request_timeout,
+            Some(Duration::from_secs(60))
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use futures_util::future::Either;
+use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
@@ -214,11 +215,12 @@ async fn serve(
         Some(done) => done,
         None => {
             tracing::warn!(target: "di", handler = route.name, "request timed out");
-            let error = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out");
-            (
-                Outcome::Cancelled(CancelReason::Timeout),
-                error.into_response(),
-            )
+            let mut response = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out")
+                .into_response();
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            (Outcome::Cancelled(CancelReason::Timeout), response)
         }
     };
 
@@ -276,17 +278,24 @@ async fn serve(
 }
 
 /// Runs `future` to its end, or until `limit` has passed (`None`). One future either way, so
-/// that a request's future holds one copy of its phases, and a timer only with a limit.
+/// that a request's future holds one copy of its phases. The deadline counts from the call,
+/// but its timer is made only when `future` first has to wait: a request that never waits
+/// (most do not) registers none.
 async fn with_limit<F: Future>(limit: Option<std::time::Duration>, future: F) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
-    let mut timer = limit.map(|limit| Box::pin(tokio::time::sleep(limit)));
+    let deadline = limit.map(|limit| tokio::time::Instant::now() + limit);
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     poll_fn(|cx| {
         if let Poll::Ready(done) = future.as_mut().poll(cx) {
             return Poll::Ready(Some(done));
         }
-        match timer.as_mut().map(|timer| timer.as_mut().poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(None),
-            _ => Poll::Pending,
+        let Some(deadline) = deadline else {
+            return Poll::Pending;
+        };
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     })
     .await
