@@ -78,6 +78,7 @@ mod run;
 
 pub use app::builder::App;
 pub use app::error::{BuildError, ServeError};
+pub use app::group::Group;
 pub use app::running::Running;
 pub use app::server::Server;
 pub use app::service::{AppService, ResponseFuture};
@@ -136,9 +137,10 @@ pub use di_macros::depends;
 /// The names most apps need: `use di_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, BackgroundTasks, Bytes, CancelReason, Cookie, Form, Header, HeaderMap, Held, HeldMut,
-        HttpError, InputError, IntoResponse, Json, Method, Outcome, Path, Query, RequestHead,
-        Response, Scope, ServeError, StatusCode, StreamBody, TestClient, Uri, Yield, depends,
+        App, BackgroundTasks, Bytes, CancelReason, Cookie, Form, Group, Header, HeaderMap, Held,
+        HeldMut, HttpError, InputError, IntoResponse, Json, Method, Outcome, Path, Query,
+        RequestHead, Response, Scope, ServeError, StatusCode, StreamBody, TestClient, Uri, Yield,
+        depends,
     };
 }
 

@@ -9,14 +9,14 @@ use std::time::Duration;
 use http::Method;
 
 use crate::app::error::BuildError;
+use crate::app::group::{Group, method_routes, route_def};
 use crate::app::running::Running;
 use crate::contract::meta::{DepFn, Dependency};
-use crate::contract::slot::{BorrowCell, Cell, Slot, cell_of};
+use crate::contract::slot::{BorrowCell, cell_of};
 use crate::plan::graph::Graph;
-use crate::plan::node::{Overrides, Replacement};
+use crate::plan::node::{GroupDep, Origin, Overrides, Replacement};
 use crate::plan::routes::{Planned, RouteDef, plan_routes};
-use crate::response::body::Response;
-use crate::response::into::{IntoResponse, internal_error_response};
+use crate::response::into::IntoResponse;
 use crate::run::app_scope::start_app_scope;
 use crate::run::config::Config;
 use crate::run::engine::Engine;
@@ -41,6 +41,10 @@ use crate::run::engine::Engine;
 #[must_use]
 pub struct App {
     routes: Vec<RouteDef>,
+    /// `App::dependency`: run for every route, before its groups' and its own.
+    uses: Vec<GroupDep>,
+    /// Problems found while building (a bad group prefix), reported by `check`.
+    problems: Vec<String>,
     overrides: Overrides,
     values: HashMap<TypeId, Arc<dyn BorrowCell>>,
     config: Config,
@@ -64,25 +68,13 @@ impl Default for App {
     }
 }
 
-macro_rules! method_routes {
-    ($($(#[$doc:meta])* $name:ident => $method:ident;)*) => {$(
-        $(#[$doc])*
-        pub fn $name<F, H>(self, path: &str, handler: F) -> Self
-        where
-            F: DepFn<H>,
-            H: Dependency,
-            H::Output: IntoResponse,
-        {
-            self.route(Method::$method, path, handler)
-        }
-    )*};
-}
-
 impl App {
     /// An app with no routes.
     pub fn new() -> Self {
         Self {
             routes: Vec::new(),
+            uses: Vec::new(),
+            problems: Vec::new(),
             overrides: HashMap::new(),
             values: HashMap::new(),
             config: Config::default(),
@@ -100,12 +92,79 @@ impl App {
         H::Output: IntoResponse,
     {
         let _ = handler;
-        self.routes.push(RouteDef {
-            method,
-            path: path.to_owned(),
-            handler: H::meta(),
-            respond: respond::<H::Output>,
+        self.routes.push(route_def::<H>(method, path));
+        self
+    }
+
+    /// Runs the dependency `dep` for every route of the app, for its side effect (an
+    /// authentication check that answers 401 by failing) or its teardown, without a parameter
+    /// taking its value: FastAPI's `FastAPI(dependencies=[Depends(dep)])`. For the routes of a
+    /// [`Group`], see [`Group::dependency`] and [`App::nest`].
+    ///
+    /// Such a dependency is planned exactly as if the handler took it as its first parameters:
+    /// a route sets up the app's dependencies, then those of each group it is in (outer group
+    /// first), each in the order they were added, then the handler's own dependencies in
+    /// parameter order, as FastAPI runs a router's `dependencies` before the path operation's.
+    /// It is cached with every other use of the same function in the request (a handler that
+    /// also takes it gets the same instance, set up once, at its first use), lives in its own
+    /// scope (torn down in reverse order of setup, `handler` scope before the response head),
+    /// may be replaced by [`override_dep`](App::override_dep), takes its
+    /// `max_concurrency` places, and is checked by [`App::check`] like any dependency; a
+    /// problem names where it was added ("dependency `auth` of group `/admin`: ..."). If its
+    /// setup fails, the error is the response and the handler does not run.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    ///
+    /// #[depends]
+    /// async fn audit(y: Yield<()>) {
+    ///     let ((), outcome) = y.provide(()).await;
+    ///     println!("request ended: {outcome}");
+    /// }
+    /// #[depends]
+    /// async fn hello() -> &'static str { "hello" }
+    ///
+    /// let app = App::new().dependency(audit).get("/", hello);
+    /// # app.check().unwrap();
+    /// ```
+    pub fn dependency<F, D>(mut self, dep: F) -> Self
+    where
+        F: DepFn<D>,
+        D: Dependency,
+    {
+        let _ = dep;
+        self.uses.push(GroupDep {
+            meta: D::meta(),
+            from: Origin::App,
         });
+        self
+    }
+
+    /// Mounts the routes of `group` under its prefix, running its dependencies (after the
+    /// app's) for each: FastAPI's `app.include_router(router)`.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use di_runtime::HttpBearer;
+    ///
+    /// #[depends]
+    /// async fn auth(bearer: HttpBearer) -> Result<(), HttpError> {
+    ///     if bearer.token() == "secret" { Ok(()) } else { Err(HttpError::new(StatusCode::FORBIDDEN, "Forbidden")) }
+    /// }
+    /// #[depends]
+    /// async fn stats() -> &'static str { "42 users" }
+    /// #[depends]
+    /// async fn hello() -> &'static str { "hello" }
+    ///
+    /// let app = App::new()
+    ///     .get("/", hello)
+    ///     .nest(Group::new("/admin").dependency(auth).get("/stats", stats));
+    /// # app.check().unwrap();
+    /// ```
+    pub fn nest(mut self, group: Group) -> Self {
+        let (routes, problems) = group.mount();
+        self.routes.extend(routes);
+        self.problems.extend(problems);
         self
     }
 
@@ -381,7 +440,8 @@ impl App {
     }
 
     fn plan(&self) -> Result<Planned, BuildError> {
-        plan_routes(&self.routes, &self.overrides).map_err(|problems| BuildError { problems })
+        plan_routes(&self.routes, &self.uses, &self.overrides, &self.problems)
+            .map_err(|problems| BuildError { problems })
     }
 
     /// Checks the app, then sets up its `app`-scoped dependencies in dependency order. If one
@@ -404,29 +464,12 @@ impl App {
     pub(crate) fn take(&mut self) -> App {
         App {
             routes: std::mem::take(&mut self.routes),
+            uses: std::mem::take(&mut self.uses),
+            problems: std::mem::take(&mut self.problems),
             overrides: std::mem::take(&mut self.overrides),
             values: std::mem::take(&mut self.values),
             config: self.config.clone(),
             serving: Serving::Idle,
-        }
-    }
-}
-
-fn respond<T: IntoResponse + 'static>(value: Slot) -> Response {
-    let value = match value {
-        Slot::Owned(value) => value.downcast::<T>().ok().map(|value| *value),
-        Slot::Filled(cell) => {
-            let any = cell.into_any();
-            let cell = (&*any as &dyn std::any::Any).downcast_ref::<Cell<T>>();
-            cell.and_then(|cell| cell.try_write()?.value.take())
-        }
-        Slot::Empty => None,
-    };
-    match value {
-        Some(value) => value.into_response(),
-        None => {
-            tracing::error!(target: "di", "a handler produced a value of an unexpected type");
-            internal_error_response()
         }
     }
 }

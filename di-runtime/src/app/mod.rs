@@ -1,5 +1,7 @@
-//! The HTTP side, at the top: [`App`](builder::App) (what users build), [`Running`](running::Running),
-//! the `tower::Service`s ([`service`], [`lazy`]), the hyper [`server`] with graceful shutdown and its open [`connections`] (the limit, idle ones closed first),
+//! The HTTP side, at the top: [`App`](builder::App) (what users build) and its route
+//! [`Group`](group::Group)s, [`Running`](running::Running), the `tower::Service`s
+//! ([`service`], [`lazy`]), the hyper [`server`] with graceful shutdown and its open
+//! [`connections`] (the limit, idle ones closed first),
 //! the in-process [`test_client`], and the errors of starting and serving.
 //!
 //! Uses every layer below; nothing below uses it.
@@ -7,6 +9,7 @@
 pub(crate) mod builder;
 pub(crate) mod connections;
 pub(crate) mod error;
+pub(crate) mod group;
 pub(crate) mod lazy;
 pub(crate) mod running;
 pub(crate) mod server;

@@ -10,7 +10,9 @@ use tokio::sync::Semaphore;
 use crate::contract::meta::{Access, ArgSource, DepMeta, ExtractFn, ParamKind};
 use crate::contract::scope::Scope;
 use crate::plan::borrows::{Borrow, Role, check_borrows};
-use crate::plan::node::{AppPlan, Limit, Named, Node, Overrides, Plan, Replacement};
+use crate::plan::node::{
+    AppPlan, GroupDep, Limit, Named, Node, Overrides, Plan, PlannedUse, Replacement,
+};
 
 /// Builds the plan of every route, sharing one [`AppPlan`].
 pub(crate) struct GraphBuilder<'a> {
@@ -163,8 +165,14 @@ impl<'a> GraphBuilder<'a> {
         chain
     }
 
-    /// Plans one route whose handler is `handler`; returns every problem found.
-    pub(crate) fn plan_route(&mut self, handler: &'static DepMeta) -> Result<Plan, Vec<String>> {
+    /// Plans one route whose handler is `handler`, running `uses` (the app's and its groups'
+    /// dependencies, outer first) before the handler's own dependencies; returns every
+    /// problem found.
+    pub(crate) fn plan_route(
+        &mut self,
+        handler: &'static DepMeta,
+        uses: &[GroupDep],
+    ) -> Result<(Plan, Vec<PlannedUse>), Vec<String>> {
         if handler.generator {
             return Err(vec![format!(
                 "`{}` takes a `Yield` and so is a dependency, not a handler; a handler returns the response",
@@ -182,6 +190,34 @@ impl<'a> GraphBuilder<'a> {
             visiting: vec![(handler.type_id)()],
             errors: Vec::new(),
         };
+        // The app's and groups' dependencies come first, as FastAPI runs a router's
+        // `dependencies` before the path operation's own: they are uses by the handler whose
+        // value no parameter takes (so no borrow), cached with the handler's own uses.
+        let mut planned_uses = Vec::with_capacity(uses.len());
+        for group_use in uses {
+            let before = walk.errors.len();
+            let planned = walk.dep_use(
+                name,
+                group_use.meta,
+                None,
+                false,
+                Access::Shared,
+                &mut state,
+            );
+            for error in &mut walk.errors[before..] {
+                *error = format!(
+                    "dependency `{}` of {}: {error}",
+                    group_use.meta.name, group_use.from
+                );
+            }
+            if let Some((source, _)) = planned {
+                planned_uses.push(PlannedUse {
+                    source,
+                    declared: group_use.meta,
+                    from: group_use.from.clone(),
+                });
+            }
+        }
         let args = walk.params(name, handler, Scope::Handler, Role::Handler, &mut state);
         let mut errors = walk.errors;
         let slot = state.nodes.len();
@@ -206,14 +242,17 @@ impl<'a> GraphBuilder<'a> {
             .iter()
             .any(|n| n.meta.generator && n.scope == Scope::Request);
         if errors.is_empty() {
-            Ok(Plan {
-                slots: state.nodes.len(),
-                nodes: state.nodes,
-                inputs: state.inputs,
-                needs_body: state.needs_body,
-                limited,
-                request_teardowns,
-            })
+            Ok((
+                Plan {
+                    slots: state.nodes.len(),
+                    nodes: state.nodes,
+                    inputs: state.inputs,
+                    needs_body: state.needs_body,
+                    limited,
+                    request_teardowns,
+                },
+                planned_uses,
+            ))
         } else {
             Err(errors)
         }
@@ -330,41 +369,12 @@ impl Walk<'_, '_> {
                     fresh,
                     access,
                 } => {
-                    let dep = meta();
-                    let dep_named = self.builder.named(dep);
-                    let dep_scope = self.builder.effective_scope(dep, forced, &mut Vec::new());
-                    self.builder
-                        .check_edge(&self.path, dep, dep_scope, access, &mut self.errors);
-                    if self.visiting.contains(&(dep.type_id)()) {
-                        let mut names: Vec<Named> = self.path.iter().map(|l| l.name).collect();
-                        names.push(dep_named);
-                        // The function that comes back is a replacement: it reaches the
-                        // dependency it replaces, which runs the replacement again.
-                        let why = match dep_named.replaces {
-                            Some(original) => format!(
-                                "; `{}` replaces `{original}` everywhere, in its own dependencies too, so it cannot use `{original}`",
-                                dep_named.runs
-                            ),
-                            None => String::new(),
-                        };
-                        self.errors
-                            .push(format!("dependency cycle: {}{why}", chain(&names)));
+                    let Some((source, dep_named)) =
+                        self.dep_use(who, meta(), forced, fresh, access, state)
+                    else {
                         args.push(ArgSource::Head);
                         continue;
-                    }
-                    if access == Access::Exclusive && dep_scope == Scope::App {
-                        self.errors.push(format!(
-                            "{who} takes `&mut` of {dep_named}, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
-                        ));
-                    }
-                    self.path.push(Link {
-                        name: dep_named,
-                        scope: dep_scope,
-                    });
-                    self.visiting.push((dep.type_id)());
-                    let source = self.dep(dep, dep_scope, fresh, state);
-                    self.visiting.pop();
-                    self.path.pop();
+                    };
                     // A plain function that takes `Held`/`HeldMut` may keep the guard in its
                     // value: its borrow lasts as long as that value, like a generator's.
                     let role = if role == Role::Plain && access.is_held() {
@@ -386,6 +396,54 @@ impl Walk<'_, '_> {
             args.push(source);
         }
         args
+    }
+
+    /// One use of the dependency `dep` by `who` (the last function on the path), with the
+    /// scope `forced` at the use: checks the scope rule and cycles, then plans it. `None` on a
+    /// cycle (reported).
+    fn dep_use(
+        &mut self,
+        who: Named,
+        dep: &'static DepMeta,
+        forced: Option<Scope>,
+        fresh: bool,
+        access: Access,
+        state: &mut RouteState,
+    ) -> Option<(ArgSource, Named)> {
+        let dep_named = self.builder.named(dep);
+        let dep_scope = self.builder.effective_scope(dep, forced, &mut Vec::new());
+        self.builder
+            .check_edge(&self.path, dep, dep_scope, access, &mut self.errors);
+        if self.visiting.contains(&(dep.type_id)()) {
+            let mut names: Vec<Named> = self.path.iter().map(|l| l.name).collect();
+            names.push(dep_named);
+            // The function that comes back is a replacement: it reaches the
+            // dependency it replaces, which runs the replacement again.
+            let why = match dep_named.replaces {
+                Some(original) => format!(
+                    "; `{}` replaces `{original}` everywhere, in its own dependencies too, so it cannot use `{original}`",
+                    dep_named.runs
+                ),
+                None => String::new(),
+            };
+            self.errors
+                .push(format!("dependency cycle: {}{why}", chain(&names)));
+            return None;
+        }
+        if access == Access::Exclusive && dep_scope == Scope::App {
+            self.errors.push(format!(
+                "{who} takes `&mut` of {dep_named}, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
+            ));
+        }
+        self.path.push(Link {
+            name: dep_named,
+            scope: dep_scope,
+        });
+        self.visiting.push((dep.type_id)());
+        let source = self.dep(dep, dep_scope, fresh, state);
+        self.visiting.pop();
+        self.path.pop();
+        Some((source, dep_named))
     }
 
     /// Plans the dependency `dep` used in `scope`: a cached slot, an `app` value, or a new node.

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use crate::contract::meta::{Access, ArgSource, DepMeta, Param, ParamKind};
 use crate::contract::scope::Scope;
-use crate::plan::node::Node;
+use crate::plan::node::{Node, Origin};
 use crate::plan::routes::{Planned, RouteDef};
 
 /// The dependency graph of every route of an app, as [`App::check`](crate::App::check) and
@@ -28,7 +28,10 @@ use crate::plan::routes::{Planned, RouteDef};
 /// [`App::override_dep`](crate::App::override_dep) shows the function that runs, as
 /// "`fake_tx (overrides tx)`", with a dashed border. An edge goes from a value to its user,
 /// labelled with how the value is taken unless it is `&T`: `&mut`, `clone`, `Held`,
-/// `HeldMut`, and `fresh`.
+/// `HeldMut`, and `fresh`. A dependency of the app or of a group
+/// ([`App::dependency`](crate::App::dependency), [`Group::dependency`](crate::Group::dependency)),
+/// which no parameter takes, has an edge to the handler labelled `app dependency` or
+/// `group /admin`.
 ///
 /// The output depends only on the app: nodes and edges come in the order the routes were
 /// registered and the plan sets up, with ids made from those positions.
@@ -213,6 +216,26 @@ impl Graph {
                     };
                     edges.push(edge);
                 }
+            }
+            // The app's and groups' dependencies, which no parameter takes: an edge to the
+            // handler labelled with where they were added.
+            let handler = format!("{prefix}{}", nodes.len().saturating_sub(1));
+            for group_use in &route.uses {
+                let (target, from_prefix, from) = match group_use.source {
+                    ArgSource::Slot(from) => (&mut vertices, prefix.as_str(), from),
+                    ArgSource::App(from) => (&mut app, "a", from),
+                    _ => continue,
+                };
+                mark_override(target, from, group_use.declared);
+                let label = match &group_use.from {
+                    Origin::App => "app dependency".to_owned(),
+                    Origin::Group(group) => format!("group {group}"),
+                };
+                edges.push(Edge {
+                    from: format!("{from_prefix}{from}"),
+                    to: handler.clone(),
+                    label: Some(label),
+                });
             }
             inputs.append(&mut vertices);
             routes.push(RouteGraph {
@@ -476,21 +499,7 @@ fn dep_edge(vertices: &mut [Vertex], from: usize, param: &Param, prefix: &str, t
         ..
     } = param.kind
     {
-        let asked = meta();
-        if let Some(Vertex {
-            kind:
-                Kind::Dep {
-                    runs,
-                    replaces,
-                    provided: false,
-                    ..
-                },
-            ..
-        }) = vertices.get_mut(from)
-            && !std::ptr::eq(*runs, asked)
-        {
-            *replaces = Some(asked.name);
-        }
+        mark_override(vertices, from, meta());
         let access = match access {
             Access::Shared => None,
             Access::Exclusive => Some("&mut"),
@@ -508,6 +517,24 @@ fn dep_edge(vertices: &mut [Vertex], from: usize, param: &Param, prefix: &str, t
         from: format!("{prefix}{from}"),
         to: to.to_owned(),
         label,
+    }
+}
+
+/// Marks `vertices[from]` as the override of `asked` when another function runs in its place.
+fn mark_override(vertices: &mut [Vertex], from: usize, asked: &'static DepMeta) {
+    if let Some(Vertex {
+        kind:
+            Kind::Dep {
+                runs,
+                replaces,
+                provided: false,
+                ..
+            },
+        ..
+    }) = vertices.get_mut(from)
+        && !std::ptr::eq(*runs, asked)
+    {
+        *replaces = Some(asked.name);
     }
 }
 

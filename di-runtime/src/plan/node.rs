@@ -108,3 +108,39 @@ impl fmt::Display for Named {
         Ok(())
     }
 }
+
+/// A dependency that every route of the app or of a group runs without a parameter taking its
+/// value (`App::dependency`, `Group::dependency`; FastAPI's `dependencies=[Depends(f)]`).
+#[derive(Clone, Debug)]
+pub(crate) struct GroupDep {
+    /// The dependency as declared (an override may run another function in its place).
+    pub(crate) meta: &'static DepMeta,
+    /// Where it was declared, for messages and the graph.
+    pub(crate) from: Origin,
+}
+
+/// Where a dependency without a parameter was declared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// `App::dependency`: every route.
+    App,
+    /// `Group::dependency`: every route of the group, by the group's full prefix.
+    Group(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::App => f.write_str("the app"),
+            Origin::Group(prefix) => write!(f, "group `{prefix}`"),
+        }
+    }
+}
+
+/// A group dependency as planned for one route: where its value is, for the graph.
+#[derive(Clone, Debug)]
+pub(crate) struct PlannedUse {
+    pub(crate) source: ArgSource,
+    pub(crate) declared: &'static DepMeta,
+    pub(crate) from: Origin,
+}

@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use crate::contract::meta::DepMeta;
 use crate::contract::slot::Slot;
 use crate::plan::builder::GraphBuilder;
-use crate::plan::node::{Node, Overrides, Plan};
+use crate::plan::node::{GroupDep, Node, Overrides, Plan, PlannedUse};
 use crate::response::body::Response;
 use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
@@ -21,6 +21,9 @@ pub(crate) struct RouteDef {
     pub(crate) handler: &'static DepMeta,
     /// Turns the handler's value into a response.
     pub(crate) respond: fn(Slot) -> Response,
+    /// The dependencies of the groups the route is in (outer first, each group's in
+    /// declaration order), set up before the handler's own; the app's are added when planned.
+    pub(crate) uses: Vec<GroupDep>,
 }
 
 /// A route's handler and plan.
@@ -28,6 +31,8 @@ pub(crate) struct Route {
     pub(crate) name: &'static str,
     pub(crate) plan: Plan,
     pub(crate) respond: fn(Slot) -> Response,
+    /// The app's and groups' dependencies the route runs without a parameter.
+    pub(crate) uses: Vec<PlannedUse>,
 }
 
 /// Every route of an app, by path and method.
@@ -45,12 +50,15 @@ pub(crate) struct Planned {
     pub(crate) in_order: Vec<Arc<Route>>,
 }
 
-/// Plans every route; returns every problem found, each naming its route.
+/// Plans every route, each running the app's dependencies `app_uses` first; returns every
+/// problem found (`problems`, found while the app was built, first), each naming its route.
 pub(crate) fn plan_routes(
     defs: &[RouteDef],
+    app_uses: &[GroupDep],
     overrides: &Overrides,
+    problems: &[String],
 ) -> Result<Planned, Vec<String>> {
-    let mut problems = Vec::new();
+    let mut problems = problems.to_vec();
     let mut builder = GraphBuilder::new(overrides);
     let mut router = matchit::Router::new();
     let mut entries: Vec<Vec<(Method, Arc<Route>)>> = Vec::new();
@@ -58,8 +66,15 @@ pub(crate) fn plan_routes(
     let mut in_order = Vec::with_capacity(defs.len());
     for def in defs {
         let what = format!("route {} {}", def.method, def.path);
-        let plan = match builder.plan_route(def.handler) {
-            Ok(plan) => plan,
+        if def.path.is_empty() {
+            problems.push(format!(
+                "{what}: the path (with its groups' prefixes) is empty; a path starts with `/`"
+            ));
+            continue;
+        }
+        let uses: Vec<GroupDep> = app_uses.iter().chain(&def.uses).cloned().collect();
+        let (plan, uses) = match builder.plan_route(def.handler, &uses) {
+            Ok(planned) => planned,
             Err(errors) => {
                 problems.extend(errors.into_iter().map(|e| format!("{what}: {e}")));
                 continue;
@@ -85,6 +100,7 @@ pub(crate) fn plan_routes(
             name: def.handler.name,
             plan,
             respond: def.respond,
+            uses,
         };
         let route = Arc::new(route);
         in_order.push(route.clone());

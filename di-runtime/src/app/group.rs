@@ -1,0 +1,199 @@
+//! [`Group`]: routes under a path prefix that share dependencies, FastAPI's
+//! `APIRouter(prefix=..., dependencies=[...])`, mounted with [`App::nest`](crate::App::nest)
+//! or nested in another group.
+
+use http::Method;
+
+use crate::contract::meta::{DepFn, DepMeta, Dependency};
+use crate::contract::slot::{Cell, Slot};
+use crate::plan::node::{GroupDep, Origin};
+use crate::plan::routes::RouteDef;
+use crate::response::body::Response;
+use crate::response::into::{IntoResponse, internal_error_response};
+
+/// Routes under one path prefix that share dependencies: FastAPI's
+/// `APIRouter(prefix="/admin", dependencies=[Depends(auth)])`, mounted with
+/// [`App::nest`](crate::App::nest) (`include_router`) or in another group with
+/// [`Group::nest`].
+///
+/// A route's path is the prefix followed by the route's path, as written: `"/admin"` with
+/// `"/stats"` is `/admin/stats`, with `"/"` it is `/admin/`, and with `""` it is `/admin`. A
+/// prefix is empty or starts with `/` and does not end with `/`, as in FastAPI;
+/// [`App::check`](crate::App::check) reports one that does not, and a route whose path and
+/// prefixes are all empty.
+///
+/// [`dependency`](Group::dependency) runs a dependency for every route of the group, for its
+/// side effect (an authentication check) or its teardown, whether it was added before or after
+/// the routes; see [`App::dependency`](crate::App::dependency) for where it runs. Groups nest:
+/// prefixes join, outer first, and so do dependencies.
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::HttpBearer;
+///
+/// #[depends]
+/// async fn auth(bearer: HttpBearer) -> Result<(), HttpError> {
+///     match bearer.token() {
+///         "secret" => Ok(()),
+///         _ => Err(HttpError::new(StatusCode::FORBIDDEN, "Forbidden")),
+///     }
+/// }
+/// #[depends]
+/// async fn stats() -> &'static str { "42 users" }
+///
+/// let admin = Group::new("/admin").dependency(auth).get("/stats", stats);
+/// let app = App::new().nest(admin); // GET /admin/stats runs `auth`, then `stats`
+/// # app.check().unwrap();
+/// ```
+#[must_use]
+pub struct Group {
+    prefix: String,
+    uses: Vec<&'static DepMeta>,
+    routes: Vec<RouteDef>,
+    problems: Vec<String>,
+}
+
+macro_rules! method_routes {
+    ($($(#[$doc:meta])* $name:ident => $method:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<F, H>(self, path: &str, handler: F) -> Self
+        where
+            F: DepFn<H>,
+            H: Dependency,
+            H::Output: IntoResponse,
+        {
+            self.route(Method::$method, path, handler)
+        }
+    )*};
+}
+pub(crate) use method_routes;
+
+impl Group {
+    /// A group whose routes' paths start with `prefix` (`""` for none).
+    pub fn new(prefix: &str) -> Self {
+        let mut problems = Vec::new();
+        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/')) {
+            problems.push(format!(
+                "group `{prefix}`: a prefix must be empty, or start with `/` and not end with `/`"
+            ));
+        }
+        Self {
+            prefix: prefix.to_owned(),
+            uses: Vec::new(),
+            routes: Vec::new(),
+            problems,
+        }
+    }
+
+    /// Runs the dependency `dep` for every route of the group, after the dependencies of the
+    /// groups it is in and before the route's own (see [`App::dependency`](crate::App::dependency)).
+    pub fn dependency<F, D>(mut self, dep: F) -> Self
+    where
+        F: DepFn<D>,
+        D: Dependency,
+    {
+        let _ = dep;
+        self.uses.push(D::meta());
+        self
+    }
+
+    /// Routes `method` requests for the prefix followed by `path` to `handler`.
+    pub fn route<F, H>(mut self, method: Method, path: &str, handler: F) -> Self
+    where
+        F: DepFn<H>,
+        H: Dependency,
+        H::Output: IntoResponse,
+    {
+        let _ = handler;
+        self.routes.push(route_def::<H>(method, path));
+        self
+    }
+
+    method_routes! {
+        /// Routes `GET` requests for the prefix followed by `path` to `handler`.
+        get => GET;
+        /// Routes `POST` requests for the prefix followed by `path` to `handler`.
+        post => POST;
+        /// Routes `PUT` requests for the prefix followed by `path` to `handler`.
+        put => PUT;
+        /// Routes `PATCH` requests for the prefix followed by `path` to `handler`.
+        patch => PATCH;
+        /// Routes `DELETE` requests for the prefix followed by `path` to `handler`.
+        delete => DELETE;
+    }
+
+    /// Adds the routes of `group` under this group's prefix: their paths are this prefix, then
+    /// `group`'s, then theirs; they run this group's dependencies, then `group`'s, then their
+    /// own.
+    pub fn nest(mut self, group: Group) -> Self {
+        let (routes, problems) = group.mount();
+        self.routes.extend(routes);
+        self.problems.extend(problems);
+        self
+    }
+
+    /// The group's routes with its prefix and dependencies applied, and its problems.
+    pub(crate) fn mount(self) -> (Vec<RouteDef>, Vec<String>) {
+        let Group {
+            prefix,
+            uses,
+            mut routes,
+            problems,
+        } = self;
+        for route in &mut routes {
+            route.path = format!("{prefix}{}", route.path);
+            let mut all: Vec<GroupDep> = uses
+                .iter()
+                .map(|meta| GroupDep {
+                    meta,
+                    from: Origin::Group(prefix.clone()),
+                })
+                .collect();
+            for inner in route.uses.drain(..) {
+                all.push(match inner.from {
+                    Origin::Group(inner_prefix) => GroupDep {
+                        meta: inner.meta,
+                        from: Origin::Group(format!("{prefix}{inner_prefix}")),
+                    },
+                    Origin::App => inner,
+                });
+            }
+            route.uses = all;
+        }
+        (routes, problems)
+    }
+}
+
+/// A route to `H` as registered, before any group's prefix or dependencies.
+pub(crate) fn route_def<H>(method: Method, path: &str) -> RouteDef
+where
+    H: Dependency,
+    H::Output: IntoResponse,
+{
+    RouteDef {
+        method,
+        path: path.to_owned(),
+        handler: H::meta(),
+        respond: respond::<H::Output>,
+        uses: Vec::new(),
+    }
+}
+
+fn respond<T: IntoResponse + 'static>(value: Slot) -> Response {
+    let value = match value {
+        Slot::Owned(value) => value.downcast::<T>().ok().map(|value| *value),
+        Slot::Filled(cell) => {
+            let any = cell.into_any();
+            let cell = (&*any as &dyn std::any::Any).downcast_ref::<Cell<T>>();
+            cell.and_then(|cell| cell.try_write()?.value.take())
+        }
+        Slot::Empty => None,
+    };
+    match value {
+        Some(value) => value.into_response(),
+        None => {
+            tracing::error!(target: "di", "a handler produced a value of an unexpected type");
+            internal_error_response()
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Router groups and dependencies without a parameter (issue 7, section 6): `App::dependency`,
+//! `Group::dependency`, `App::nest`/`Group::nest`, FastAPI's `FastAPI(dependencies=[...])`,
+//! `APIRouter(prefix=..., dependencies=[...])` and `include_router`. Each test asserts the
+//! exact order of events, as `semantics.rs` does.
+
+mod common;
+
+use common::{events, log, serial};
+use di_runtime::prelude::*;
+use serde_json::{Value, json};
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::SetupFailed { dependency, error } => {
+            format!("setup-failed {dependency} {}", error.status().as_u16())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// App-level: a `request`-scoped generator, torn down after the body.
+#[depends]
+async fn audit(y: Yield<()>) {
+    log("audit:open");
+    let ((), outcome) = y.provide(()).await;
+    log(format!("audit:close {}", describe(&outcome)));
+}
+
+/// Group-level: a plain check that answers 401 without the right header.
+#[depends]
+async fn auth(head: &HeaderMap) -> Result<(), HttpError> {
+    let ok = head.get("x-api-key").is_some_and(|v| v == "secret");
+    log(format!("auth {}", if ok { "ok" } else { "refused" }));
+    if ok {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            "Not authenticated",
+        ))
+    }
+}
+
+/// Nested group: a `handler`-scoped generator, torn down before the response head.
+#[depends(scope = "handler")]
+async fn tenant(y: Yield<&'static str>) {
+    log("tenant:open");
+    let (_, outcome) = y.provide("acme").await;
+    log(format!("tenant:close {}", describe(&outcome)));
+}
+
+/// The handler's own: a `handler`-scoped generator.
+#[depends(scope = "handler")]
+async fn tx(y: Yield<()>) {
+    log("tx:open");
+    let ((), outcome) = y.provide(()).await;
+    log(format!("tx:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn show(#[dep(tx)] _tx: &(), Path(id): Path<u32>) -> String {
+    log(format!("handler {id}"));
+    format!("user {id}")
+}
+
+fn nested_app() -> App {
+    App::new().dependency(audit).nest(
+        Group::new("/admin")
+            // Added after a route, still run for it: a group's dependencies are applied
+            // when it is mounted.
+            .nest(Group::new("/users").dependency(tenant).get("/{id}", show))
+            .dependency(auth),
+    )
+}
+
+#[tokio::test]
+async fn app_then_outer_group_then_inner_group_then_handler_dependencies_set_up_in_order() {
+    let _serial = serial().await;
+    let client = TestClient::start(nested_app()).await.unwrap();
+    let response = client
+        .get("/admin/users/7")
+        .header("x-api-key", "secret")
+        .send()
+        .await;
+    log(format!("head {}", response.status().as_u16()));
+    assert_eq!(response.text().await.unwrap(), "user 7");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "audit:open",
+            "auth ok",
+            "tenant:open",
+            "tx:open",
+            "handler 7",
+            // `handler` scope, LIFO, before the head.
+            "tx:close success 200",
+            "tenant:close success 200",
+            "head 200",
+            // `request` scope after the body.
+            "audit:close success 200",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_group_dependency_is_the_response_and_what_was_set_up_is_torn_down() {
+    let _serial = serial().await;
+    let client = TestClient::start(nested_app()).await.unwrap();
+    let response = client.get("/admin/users/7").send().await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"detail": "Not authenticated"}));
+    client.settle().await;
+    // Neither `tenant`, `tx` nor the handler ran; `audit` saw the failure.
+    assert_eq!(
+        events(),
+        [
+            "audit:open",
+            "auth refused",
+            "audit:close setup-failed auth 401",
+        ]
+    );
+}
+
+// ------------------------------------------------------------------------- caching
+
+#[derive(Clone)]
+struct User(&'static str);
+
+#[depends]
+async fn current_user() -> User {
+    log("current_user");
+    User("alice")
+}
+
+#[depends]
+async fn whoami(#[dep(current_user)] user: &User) -> String {
+    log("handler");
+    user.0.to_owned()
+}
+
+#[tokio::test]
+async fn a_group_dependency_is_cached_with_the_handlers_use_of_the_same_function() {
+    let _serial = serial().await;
+    let app = App::new()
+        .dependency(current_user)
+        .nest(Group::new("/me").dependency(current_user).get("", whoami));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/me").send().await;
+    assert_eq!(response.text().await.unwrap(), "alice");
+    client.settle().await;
+    assert_eq!(events(), ["current_user", "handler"]);
+}
+
+// ------------------------------------------------------------------------- overrides
+
+#[depends]
+async fn allow_all() -> Result<(), HttpError> {
+    log("allow_all");
+    Ok(())
+}
+
+#[depends]
+async fn stats() -> &'static str {
+    log("handler");
+    "42"
+}
+
+#[tokio::test]
+async fn an_override_replaces_a_group_dependency() {
+    let _serial = serial().await;
+    let app = App::new()
+        .nest(Group::new("/admin").dependency(auth).get("/stats", stats))
+        .override_dep(auth, allow_all);
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/admin/stats").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "42");
+    client.settle().await;
+    assert_eq!(events(), ["allow_all", "handler"]);
+}
+
+// ------------------------------------------------------------------------- start-time checks
+
+#[depends(scope = "handler")]
+async fn short(y: Yield<()>) {
+    let ((), _) = y.provide(()).await;
+}
+
+/// `request`-scoped, over a `handler`-scoped value: breaks the scope rule.
+#[depends(scope = "request")]
+async fn long(#[dep(short)] _s: &(), y: Yield<()>) {
+    let ((), _) = y.provide(()).await;
+}
+
+#[test]
+fn check_rejects_a_group_dependency_that_breaks_the_scope_rule_naming_the_group() {
+    let app = App::new()
+        .nest(Group::new("/admin").nest(Group::new("/deep").dependency(long).get("/stats", stats)));
+    let error = app.check().expect_err("the scope rule is broken");
+    assert_eq!(
+        error.problems(),
+        [
+            "route GET /admin/deep/stats: dependency `long` of group `/admin/deep`: dependency chain `stats` -> `long` -> `short`: `long` is `request`-scoped and cannot depend on `short`: `short` is `handler`-scoped; make `short` `request`-scoped, or make `long` `handler`-scoped"
+        ]
+    );
+    let app = App::new().dependency(long).get("/stats", stats);
+    let error = app.check().expect_err("the scope rule is broken");
+    assert_eq!(error.problems().len(), 1);
+    assert!(
+        error.problems()[0].starts_with("route GET /stats: dependency `long` of the app: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn check_rejects_a_bad_prefix_and_an_empty_path() {
+    let app = App::new()
+        .nest(Group::new("admin").get("/a", stats))
+        .nest(Group::new("/trailing/").get("/b", stats))
+        .nest(Group::new("").get("", stats));
+    let error = app.check().expect_err("bad prefixes");
+    assert_eq!(
+        error.problems(),
+        [
+            "group `admin`: a prefix must be empty, or start with `/` and not end with `/`",
+            "group `/trailing/`: a prefix must be empty, or start with `/` and not end with `/`",
+            "route GET : the path (with its groups' prefixes) is empty; a path starts with `/`",
+        ]
+    );
+}
+
+// ------------------------------------------------------------------------- prefixes
+
+#[depends]
+async fn slash() -> &'static str {
+    "slash"
+}
+
+#[depends]
+async fn bare() -> &'static str {
+    "bare"
+}
+
+#[depends]
+async fn items() -> &'static str {
+    "items"
+}
+
+#[tokio::test]
+async fn prefixes_join_as_written_and_misses_under_a_prefix_are_404_and_405() {
+    let _serial = serial().await;
+    let app = App::new()
+        .nest(Group::new("/admin").get("/", slash).get("", bare))
+        .nest(Group::new("").get("/x", items))
+        .nest(Group::new("/api").nest(Group::new("/v1").post("/items", items)));
+    let client = TestClient::start(app).await.unwrap();
+    let text = |uri: &'static str| {
+        let client = &client;
+        async move {
+            let response = client.get(uri).send().await;
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // "/admin" + "/" is "/admin/", "/admin" + "" is "/admin" (FastAPI's concatenation).
+    assert_eq!(text("/admin/").await, (200, "slash".into()));
+    assert_eq!(text("/admin").await, (200, "bare".into()));
+    // An empty prefix adds nothing.
+    assert_eq!(text("/x").await, (200, "items".into()));
+    // Under a prefix: an unknown path is 404, a known one with another method is 405.
+    assert_eq!(
+        text("/admin/nope").await,
+        (404, r#"{"detail":"Not Found"}"#.into())
+    );
+    assert_eq!(text("/v1/items").await.0, 404);
+    let response = client.get("/api/v1/items").send().await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.header("allow"), Some("POST"));
+    let response = client.post("/api/v1/items").send().await;
+    assert_eq!(response.text().await.unwrap(), "items");
+    client.settle().await;
+}
+
+// ------------------------------------------------------------------------- the graph
+
+#[test]
+fn the_graph_shows_app_and_group_dependencies_as_edges_to_the_handler() {
+    let app = App::new()
+        .dependency(audit)
+        .nest(Group::new("/me").dependency(current_user).get("", whoami));
+    let mermaid = app.graph().unwrap().mermaid();
+    let expected = r#"flowchart LR
+  subgraph route0["GET /me: whoami"]
+    r0n0(["audit<br/>request · yield"])
+    r0n1["current_user<br/>request · plain"]
+    r0n2{{"whoami"}}
+  end
+  r0n1 --> r0n2
+  r0n0 -->|"app dependency"| r0n2
+  r0n1 -->|"group /me"| r0n2
+  classDef request fill:#e8f5e9,stroke:#2e7d32,color:#000
+  class r0n0,r0n1 request
+  classDef route fill:#ffffff,stroke:#424242,stroke-width:2px,color:#000
+  class r0n2 route
+"#;
+    assert_eq!(mermaid, expected);
+}
