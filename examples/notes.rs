@@ -9,17 +9,22 @@
 //!
 //! ```text
 //! curl -i localhost:3000/health
-//! curl -i localhost:3000/notes -H 'content-type: application/json' -d '{"title":"first","body":"hello"}'
-//! curl -i localhost:3000/notes -H 'content-type: application/json' -d '{"title":"","body":"no title"}'
-//! curl -i localhost:3000/notes -H 'content-type: application/json' -d '{"title":1}'
+//! curl -i localhost:3000/notes -H 'x-api-key: let-me-in' -H 'content-type: application/json' -d '{"title":"first","body":"hello"}'
+//! curl -i localhost:3000/notes -H 'x-api-key: let-me-in' -H 'content-type: application/json' -d '{"title":"","body":"no title"}'
+//! curl -i localhost:3000/notes -H 'x-api-key: let-me-in' -H 'content-type: application/json' -d '{"title":1}'
+//! curl -i localhost:3000/notes -H 'content-type: application/json' -d '{"title":"no key","body":""}'
 //! curl -i localhost:3000/notes/1
 //! curl -i localhost:3000/notes/99
 //! curl -i localhost:3000/notes/abc
-//! printf '{"title":"a","body":"1"}\n{"title":"b","body":"2"}\n' | curl -i localhost:3000/notes/import --data-binary @-
-//! printf '{"title":"c","body":"3"}\nnot json\n{"title":"","body":"5"}\n' | curl -i localhost:3000/notes/import --data-binary @-
+//! printf '{"title":"a","body":"1"}\n{"title":"b","body":"2"}\n' | curl -i localhost:3000/notes/import -H 'x-api-key: let-me-in' --data-binary @-
+//! printf '{"title":"c","body":"3"}\nnot json\n{"title":"","body":"5"}\n' | curl -i localhost:3000/notes/import -H 'x-api-key: let-me-in' --data-binary @-
 //! curl -i localhost:3000/notes
 //! curl -i -N localhost:3000/notes/export
 //! ```
+//!
+//! The write routes (`POST /notes`, `POST /notes/import`) are a group whose dependency
+//! `require_api_key` checks the `X-API-Key` header: without it the answer is 401, with a wrong
+//! key 403, and the handler does not run.
 //!
 //! The second import is all or nothing: line 1 is inserted, lines 2 and 3 are bad, so the
 //! response is a 422 naming both lines and the transaction rolls line 1 back (`GET /notes`
@@ -37,8 +42,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 
-use di_runtime::BoxError;
 use di_runtime::prelude::*;
+use di_runtime::{ApiKeyHeader, BoxError, KeyName};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -346,16 +351,43 @@ fn line_error(line_no: usize, msg: String) -> InputError {
 // main
 // ---------------------------------------------------------------------------------------------
 
+/// The name of the header that carries the key of the write routes.
+struct XApiKey;
+
+impl KeyName for XApiKey {
+    const NAME: &'static str = "X-API-Key";
+}
+
+/// The key the write routes accept (a real service would read it from its configuration).
+const API_KEY: &str = "let-me-in";
+
+/// The write routes' check, run for each of them without a parameter taking its value (a
+/// group dependency): no `X-API-Key` header is 401 (`ApiKeyHeader` answers it before anything
+/// is set up), a wrong key 403.
+#[depends]
+async fn require_api_key(key: ApiKeyHeader<XApiKey>) -> Result<(), HttpError> {
+    if key.key() == API_KEY {
+        Ok(())
+    } else {
+        Err(HttpError::new(StatusCode::FORBIDDEN, "wrong API key"))
+    }
+}
+
 /// The routes (main adds the database path from the command line).
 fn app() -> App {
     App::new()
         .get("/health", health)
-        .post("/notes", create_note)
         .get("/notes", list_notes)
         // A static segment wins over a parameter, so `/notes/export` is not `/notes/{id}`.
         .get("/notes/export", export_notes)
-        .post("/notes/import", import_notes)
         .get("/notes/{id}", get_note)
+        // The write routes, behind an API key.
+        .nest(
+            Group::new("/notes")
+                .dependency(require_api_key)
+                .post("", create_note)
+                .post("/import", import_notes),
+        )
 }
 
 /// The app `main` serves: the routes, with the database path from the command line.
@@ -495,6 +527,7 @@ mod tests {
         let client = client().await;
         let response = client
             .post("/notes")
+            .header("x-api-key", API_KEY)
             .json(&json!({"title": "first", "body": "hello"}))
             .send()
             .await;
@@ -504,6 +537,7 @@ mod tests {
 
         let response = client
             .post("/notes")
+            .header("x-api-key", API_KEY)
             .json(&json!({"title": "", "body": "x"}))
             .send()
             .await;
@@ -511,6 +545,7 @@ mod tests {
         let long = "x".repeat(MAX_TITLE + 1);
         let response = client
             .post("/notes")
+            .header("x-api-key", API_KEY)
             .json(&json!({"title": long, "body": "x"}))
             .send()
             .await;
@@ -528,10 +563,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn writes_need_the_api_key() {
+        let client = client().await;
+        let note = json!({"title": "t", "body": "b"});
+        let response = client.post("/notes").json(&note).send().await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.header("www-authenticate"), Some("APIKey"));
+        let response = client
+            .post("/notes/import")
+            .header("x-api-key", "wrong")
+            .body("{\"title\":\"a\",\"body\":\"1\"}\n")
+            .send()
+            .await;
+        assert_eq!(response.status(), 403);
+        assert_eq!(
+            response.json::<Value>().await.expect("json"),
+            json!({"detail": "wrong API key"})
+        );
+        assert_eq!(notes(&client).await, json!([]), "nothing was written");
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn import_is_all_or_nothing_and_export_streams_every_note() {
         let client = client().await;
         let good = "{\"title\":\"a\",\"body\":\"1\"}\n\n{\"title\":\"b\",\"body\":\"2\"}\n";
-        let response = client.post("/notes/import").body(good).send().await;
+        let response = client
+            .post("/notes/import")
+            .header("x-api-key", API_KEY)
+            .body(good)
+            .send()
+            .await;
         assert_eq!(response.status(), 201);
         assert_eq!(
             response.json::<Value>().await.expect("json"),
@@ -539,7 +601,12 @@ mod tests {
         );
 
         let bad = "{\"title\":\"c\",\"body\":\"3\"}\nnot json\n{\"title\":\"\",\"body\":\"5\"}\n";
-        let response = client.post("/notes/import").body(bad).send().await;
+        let response = client
+            .post("/notes/import")
+            .header("x-api-key", API_KEY)
+            .body(bad)
+            .send()
+            .await;
         assert_eq!(response.status(), 422);
         let problems: Value = response.json().await.expect("json");
         let locs: Vec<&Value> = problems["detail"]
