@@ -1,6 +1,7 @@
 //! Router groups and dependencies without a parameter (issue 7, section 6): `App::dependency`,
 //! `Group::dependency`, `App::nest`/`Group::nest`, FastAPI's `FastAPI(dependencies=[...])`,
-//! `APIRouter(prefix=..., dependencies=[...])` and `include_router`. Each test asserts the
+//! `APIRouter(prefix=..., dependencies=[...])`, `include_router`, and `#[depends(uses(f))]`
+//! (`dependencies=[...]` on one path operation). Each test asserts the
 //! exact order of events, as `semantics.rs` does.
 
 mod common;
@@ -306,4 +307,90 @@ fn the_graph_shows_app_and_group_dependencies_as_edges_to_the_handler() {
   class r0n2 route
 "#;
     assert_eq!(mermaid, expected);
+}
+
+// ------------------------------------------------------------------------- uses(...)
+
+#[depends(scope = "handler")]
+async fn rate_limit(y: Yield<()>) {
+    log("rate_limit:open");
+    let ((), outcome) = y.provide(()).await;
+    log(format!("rate_limit:close {}", describe(&outcome)));
+}
+
+/// A dependency with a `uses` of its own: `audit` runs before it, for its teardown.
+#[depends(uses(audit))]
+async fn profile(#[dep(current_user)] user: &User) -> String {
+    log("profile");
+    format!("{} (profile)", user.0)
+}
+
+/// `uses` runs before the handler's parameters' dependencies, in the order written.
+#[depends(uses(rate_limit, current_user))]
+async fn me(#[dep(profile)] profile: &String, #[dep(current_user)] user: &User) -> String {
+    log("handler");
+    format!("{profile} / {}", user.0)
+}
+
+#[tokio::test]
+async fn uses_runs_a_dependency_whose_value_no_parameter_takes_cached_and_torn_down_in_order() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/me", me)).await.unwrap();
+    let response = client.get("/me").send().await;
+    assert_eq!(response.text().await.unwrap(), "alice (profile) / alice");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "rate_limit:open",
+            // One instance for `uses(current_user)`, `profile`'s and the handler's parameters.
+            "current_user",
+            "audit:open",
+            "profile",
+            "handler",
+            "rate_limit:close success 200",
+            "audit:close success 200",
+        ]
+    );
+}
+
+#[depends(uses(short))]
+async fn uses_short() -> &'static str {
+    "x"
+}
+
+/// A `request`-scoped generator whose `uses` is `handler`-scoped breaks the scope rule.
+#[depends(uses(uses_short))]
+async fn long_user(y: Yield<()>) {
+    let ((), _) = y.provide(()).await;
+}
+
+#[depends(uses(long_user))]
+async fn guarded() -> &'static str {
+    "ok"
+}
+
+#[test]
+fn check_applies_the_scope_rule_to_uses_and_the_graph_draws_them() {
+    let error = App::new()
+        .get("/", guarded)
+        .check()
+        .expect_err("the scope rule is broken");
+    assert_eq!(
+        error.problems(),
+        [
+            "route GET /: dependency chain `guarded` -> `long_user` -> `uses_short` -> `short`: `long_user` is `request`-scoped and cannot depend on `uses_short`: `uses_short` lives only as long as `short`, which is `handler`-scoped (`uses_short` -> `short`); make `short` `request`-scoped, or make `long_user` `handler`-scoped"
+        ]
+    );
+    let mermaid = App::new()
+        .get("/", uses_short)
+        .override_dep(short, rate_limit)
+        .graph()
+        .unwrap()
+        .mermaid();
+    assert!(
+        mermaid.contains(r#"r0n0(["rate_limit (overrides short)<br/>handler · yield"])"#),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains(r#"r0n0 -->|"uses"| r0n1"#), "{mermaid}");
 }

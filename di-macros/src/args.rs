@@ -67,15 +67,17 @@ impl ScopeArg {
     }
 }
 
-/// `#[depends(scope = "...", max_concurrency = N, crate = "...")]`
+/// `#[depends(scope = "...", max_concurrency = N, uses(f, g), crate = "...")]`
 #[derive(Default)]
 pub(crate) struct DependsArgs {
     pub(crate) scope: Option<(ScopeArg, Span)>,
     pub(crate) max_concurrency: Option<(usize, Span)>,
+    /// `uses(f, g)`: dependencies run for their side effect, whose values no parameter takes.
+    pub(crate) uses: Vec<syn::Path>,
     pub(crate) krate: Option<syn::Path>,
 }
 
-const DEPENDS_KEYS: &str = "expected one of: `scope`, `max_concurrency`, `crate`";
+const DEPENDS_KEYS: &str = "expected one of: `scope`, `max_concurrency`, `uses`, `crate`";
 
 pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs> {
     let mut args = DependsArgs::default();
@@ -108,6 +110,21 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
             }
             args.max_concurrency = Some((limit, lit.span()));
             Ok(())
+        } else if meta.path.is_ident("uses") {
+            if !meta.input.peek(syn::token::Paren) {
+                return Err(meta.error(
+                    "`uses` lists the `#[depends]` functions to run: `uses(audit)` or `uses(audit, auth)`",
+                ));
+            }
+            meta.parse_nested_meta(|used| {
+                if !used.input.is_empty() && !used.input.peek(Token![,]) {
+                    return Err(used.error(
+                        "`uses(...)` takes only the names of `#[depends]` functions: `uses(audit)`",
+                    ));
+                }
+                args.uses.push(used.path);
+                Ok(())
+            })
         } else if meta.path.is_ident("crate") {
             if args.krate.is_some() {
                 return Err(meta.error("`crate` set twice; keep one"));
@@ -213,6 +230,24 @@ mod tests {
     }
 
     #[test]
+    fn uses_lists_paths() {
+        let args =
+            parse_depends_args(quote!(uses(audit, crate::auth::check), scope = "handler")).unwrap();
+        let names: Vec<String> = args
+            .uses
+            .iter()
+            .map(|p| {
+                quote::ToTokens::to_token_stream(p)
+                    .to_string()
+                    .replace(' ', "")
+            })
+            .collect();
+        assert_eq!(names, ["audit", "crate::auth::check"]);
+        assert!(parse_depends_args(quote!(uses = audit)).is_err());
+        assert!(parse_depends_args(quote!(uses(audit = "x"))).is_err());
+    }
+
+    #[test]
     fn repeated_and_unknown_keys_are_errors() {
         let e = parse_depends_args(quote!(scope = "app", scope = "app"))
             .err()
@@ -221,7 +256,7 @@ mod tests {
         let e = parse_depends_args(quote!(lifetime = "app")).err().unwrap();
         assert!(
             e.to_string()
-                .contains("expected one of: `scope`, `max_concurrency`, `crate`")
+                .contains("expected one of: `scope`, `max_concurrency`, `uses`, `crate`")
         );
         let e = parse_depends_args(quote!(scope = "function"))
             .err()

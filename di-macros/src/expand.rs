@@ -54,6 +54,7 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         function.max_concurrency = Some(limit);
     }
+    function.uses = args.uses;
     let krate = args
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
@@ -281,6 +282,15 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
     };
     let output_ty = output_type(function, paths);
     let params_meta = function.params.iter().map(|p| param_meta(p, paths));
+    // `uses(f)` after the parameters, so that a parameter's index is its position.
+    let uses_meta = function.uses.iter().map(|path| {
+        let param_path = paths.param();
+        let kind = paths.param_kind();
+        let dependency = paths.dependency();
+        let name = path.to_token_stream().to_string().replace(' ', "");
+        let meta = quote_spanned!(path.span()=> <#path as #dependency>::meta);
+        quote!(#param_path { name: #name, kind: #kind::Uses { meta: #meta } })
+    });
     let run = run_fn(function, paths);
     let held_checks = function.params.iter().filter_map(|p| match &p.model {
         ParamModel::Dep {
@@ -320,7 +330,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
                     scope: #declared_scope,
                     generator: #generator,
                     max_concurrency: #max_concurrency,
-                    params: &[#(#params_meta),*],
+                    params: &[#(#params_meta,)* #(#uses_meta),*],
                     run: __di_run,
                     type_id: #core::any::TypeId::of::<#ident>,
                 };

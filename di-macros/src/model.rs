@@ -73,6 +73,8 @@ pub(crate) struct Function {
     pub(crate) scope: Option<ScopeArg>,
     /// `max_concurrency = N`: at most `N` instances set up at once, across requests.
     pub(crate) max_concurrency: Option<usize>,
+    /// `uses(f, g)`: dependencies run for their side effect, whose values no parameter takes.
+    pub(crate) uses: Vec<syn::Path>,
     pub(crate) params: Vec<Param>,
     pub(crate) output: Output,
 }
@@ -274,6 +276,7 @@ pub(crate) fn analyse(
             item,
             scope,
             max_concurrency: None,
+            uses: Vec::new(),
             params,
             output,
         },

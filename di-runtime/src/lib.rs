@@ -128,6 +128,11 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 ///   not count); each holds its place until its teardown has finished, so a `request`-scoped
 ///   connection stays counted while a streamed body uses it. On a handler, at most `N` runs at
 ///   once. A request waiting for a place waits before any of its dependencies is set up.
+/// - `uses(f, g)`: runs the `#[depends]` functions `f` and `g` as dependencies of this one, for
+///   their side effect or their teardown, without a parameter taking their values (FastAPI's
+///   `@app.get(..., dependencies=[Depends(f)])`). They are set up before the dependencies of the
+///   parameters, in the order written, and are otherwise like `#[dep(f)]` parameters: cached,
+///   scoped, overridable, checked at start.
 /// - `crate = "path"`: the runtime crate, when it is renamed.
 ///
 /// Parameter attribute: `#[dep(path)]`, `#[dep(path, scope = "...")]` (the scope at this use,

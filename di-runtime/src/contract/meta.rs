@@ -123,6 +123,13 @@ pub enum ParamKind {
         /// How the value is taken.
         access: Access,
     },
+    /// `#[depends(uses(f))]`: the function `f` runs as a dependency of this one, before its
+    /// parameters' dependencies, for its side effect or its teardown; no argument takes its
+    /// value. Listed after the function's own parameters.
+    Uses {
+        /// That function's description.
+        meta: fn() -> &'static DepMeta,
+    },
     /// A request input taken by value.
     Input {
         /// Extracts it.

@@ -120,12 +120,7 @@ impl<'a> GraphBuilder<'a> {
         visiting.push(id);
         let mut scope = Scope::Request;
         for param in runner.params {
-            if let ParamKind::Dep {
-                meta: dep,
-                scope: forced,
-                ..
-            } = param.kind
-            {
+            if let Some((dep, forced)) = dependency_of(&param.kind) {
                 scope = scope.min(self.effective_scope(dep(), forced, visiting));
             }
         }
@@ -139,21 +134,11 @@ impl<'a> GraphBuilder<'a> {
         let mut chain = Vec::new();
         let mut current = meta;
         while self.runner(current).scope.is_none() && !self.is_value(current) && chain.len() < 32 {
-            let next = self
-                .runner(current)
-                .params
-                .iter()
-                .find_map(|p| match p.kind {
-                    ParamKind::Dep {
-                        meta: dep,
-                        scope: forced,
-                        ..
-                    } => {
-                        let dep = dep();
-                        (self.effective_scope(dep, forced, &mut Vec::new()) == scope).then_some(dep)
-                    }
-                    _ => None,
-                });
+            let next = self.runner(current).params.iter().find_map(|p| {
+                let (dep, forced) = dependency_of(&p.kind)?;
+                let dep = dep();
+                (self.effective_scope(dep, forced, &mut Vec::new()) == scope).then_some(dep)
+            });
             match next {
                 Some(dep) => {
                     chain.push(self.named(dep));
@@ -343,8 +328,19 @@ impl Walk<'_, '_> {
         let mut args = Vec::with_capacity(runner.params.len());
         state.borrowers += 1;
         let by_id = state.borrowers;
+        // `uses(f)` first, in the order written: they run before the parameters' dependencies
+        // (as FastAPI runs a path operation's `dependencies=[...]`); nothing borrows them.
+        let mut used = Vec::new();
+        for param in runner.params {
+            if let ParamKind::Uses { meta } = param.kind {
+                let planned = self.dep_use(who, meta(), None, false, Access::Shared, state);
+                used.push(planned.map_or(ArgSource::Head, |(source, _)| source));
+            }
+        }
+        let mut used = used.into_iter();
         for param in runner.params {
             let source = match param.kind {
+                ParamKind::Uses { .. } => used.next().unwrap_or(ArgSource::Head),
                 ParamKind::Yield => ArgSource::Yield,
                 ParamKind::HeadRef => {
                     if scope == Scope::App {
@@ -547,6 +543,19 @@ fn check_places(nodes: &[Node], names: &[Named], limited: &[usize], errors: &mut
             ));
         }
         at += same;
+    }
+}
+
+/// How a parameter names its dependency (`ParamKind::Dep`'s `meta`).
+type MetaFn = fn() -> &'static DepMeta;
+
+/// The dependency a parameter names and the scope forced at the use: a `#[dep(f)]` parameter
+/// or a `uses(f)`.
+fn dependency_of(kind: &ParamKind) -> Option<(MetaFn, Option<Scope>)> {
+    match *kind {
+        ParamKind::Dep { meta, scope, .. } => Some((meta, scope)),
+        ParamKind::Uses { meta } => Some((meta, None)),
+        _ => None,
     }
 }
 

@@ -28,7 +28,7 @@ use crate::plan::routes::{Planned, RouteDef};
 /// [`App::override_dep`](crate::App::override_dep) shows the function that runs, as
 /// "`fake_tx (overrides tx)`", with a dashed border. An edge goes from a value to its user,
 /// labelled with how the value is taken unless it is `&T`: `&mut`, `clone`, `Held`,
-/// `HeldMut`, and `fresh`. A dependency of the app or of a group
+/// `HeldMut`, and `fresh`; a `#[depends(uses(f))]` edge is labelled `uses`. A dependency of the app or of a group
 /// ([`App::dependency`](crate::App::dependency), [`Group::dependency`](crate::Group::dependency)),
 /// which no parameter takes, has an edge to the handler labelled `app dependency` or
 /// `group /admin`.
@@ -164,7 +164,9 @@ impl Graph {
         for (index, node) in planned.app_nodes.iter().enumerate() {
             let to = format!("a{index}");
             for (param, source) in node.meta.params.iter().zip(&node.args) {
-                if let (ArgSource::App(from), ParamKind::Dep { .. }) = (source, &param.kind) {
+                if let (ArgSource::App(from), ParamKind::Dep { .. } | ParamKind::Uses { .. }) =
+                    (source, &param.kind)
+                {
                     edges.push(dep_edge(&mut app, *from, param, "a", &to));
                 }
             }
@@ -194,10 +196,10 @@ impl Graph {
                 let to = format!("{prefix}{index}");
                 for (param, source) in node.meta.params.iter().zip(&node.args) {
                     let edge = match (source, &param.kind) {
-                        (ArgSource::Slot(from), ParamKind::Dep { .. }) => {
+                        (ArgSource::Slot(from), ParamKind::Dep { .. } | ParamKind::Uses { .. }) => {
                             dep_edge(&mut vertices, *from, param, &prefix, &to)
                         }
-                        (ArgSource::App(from), ParamKind::Dep { .. }) => {
+                        (ArgSource::App(from), ParamKind::Dep { .. } | ParamKind::Uses { .. }) => {
                             dep_edge(&mut app, *from, param, "a", &to)
                         }
                         (ArgSource::Input(_) | ArgSource::Head, _) => {
@@ -492,6 +494,10 @@ fn dep_kind(node: &Node) -> Kind {
 /// another function runs in its place, the vertex is marked as that dependency's override.
 fn dep_edge(vertices: &mut [Vertex], from: usize, param: &Param, prefix: &str, to: &str) -> Edge {
     let mut label = None;
+    if let ParamKind::Uses { meta } = param.kind {
+        mark_override(vertices, from, meta());
+        label = Some("uses".to_owned());
+    }
     if let ParamKind::Dep {
         meta,
         fresh,
