@@ -103,7 +103,8 @@ pub type ExtractFn = fn(&RequestHead) -> Result<AnyValue, Vec<InputError>>;
 /// One parameter of a `#[depends]` function.
 #[derive(Debug)]
 pub struct Param {
-    /// The parameter's name (or `_` for patterns), for messages.
+    /// For messages and `App::graph`: the parameter's name (`_` for a pattern), or for a request
+    /// input its type as written (`Json<NewNote>`, `&HeaderMap`).
     pub name: &'static str,
     /// What it receives.
     pub kind: ParamKind,
