@@ -1,14 +1,12 @@
 //! [`Cookie`]: named request cookies, every problem reported by cookie name; the cookie
 //! parser Starlette uses.
 
-use std::borrow::Cow;
-
 use http::HeaderMap;
 use http::header::COOKIE;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{Repeated, fast, from_pairs};
+use crate::input::de::{Repeated, from_pairs};
 use crate::input::header::latin1;
 use crate::response::error::InputError;
 
@@ -40,19 +38,7 @@ pub struct Cookie<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Cookie<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        let cookies = cookies(head.headers());
-        if let Some(value) = fast::pairs(
-            cookies
-                .iter()
-                .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))),
-        ) {
-            return Ok(Cookie(value));
-        }
-        let pairs: Vec<(&str, &str)> = cookies
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        from_pairs("cookie", &pairs, Repeated::Last).map(Cookie)
+        from_pairs("cookie", &cookies(head.headers()), Repeated::Last).map(Cookie)
     }
 }
 

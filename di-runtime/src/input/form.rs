@@ -8,7 +8,7 @@ use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{Repeated, fast, from_pairs};
+use crate::input::de::{Repeated, from_pairs};
 use crate::response::error::InputError;
 
 /// An HTML form body (`application/x-www-form-urlencoded`) deserialized into `T`, as
@@ -58,12 +58,6 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
             .filter(|(k, v)| !v.is_empty() || counts.get(k.as_ref()).is_some_and(|&n| n > 1))
             .map(|(k, v)| (k.as_ref(), v.as_ref()))
             .collect();
-        if let Some(value) = fast::pairs(
-            kept.iter()
-                .map(|&(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))),
-        ) {
-            return Ok(Form(value));
-        }
         from_pairs("body", &kept, Repeated::Last).map(Form)
     }
 }

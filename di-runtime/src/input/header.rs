@@ -6,7 +6,7 @@ use http::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{Repeated, fast, from_pairs};
+use crate::input::de::{Repeated, from_pairs};
 use crate::response::error::InputError;
 
 /// Request headers deserialized into a struct by name, as FastAPI's `Header()` parameters:
@@ -42,19 +42,7 @@ pub struct Header<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        let pairs = pairs(head.headers());
-        if let Some(value) = fast::pairs(
-            pairs
-                .iter()
-                .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_ref()))),
-        ) {
-            return Ok(Header(value));
-        }
-        let borrowed: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_ref()))
-            .collect();
-        from_pairs("header", &borrowed, Repeated::First)
+        from_pairs("header", &pairs(head.headers()), Repeated::First)
             .map(Header)
             .map_err(|errors| {
                 errors

@@ -56,6 +56,7 @@ pub(crate) mod tree;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
@@ -85,7 +86,8 @@ pub(crate) fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, Vec<Inpu
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    from_pairs("query", &pairs, Repeated::Last)
+    // `Query` tried its own fast path, straight from the borrowed query string, already.
+    every_problem_of_pairs("query", &pairs, Repeated::Last)
 }
 
 /// Which value of a repeated key a single value takes.
@@ -100,7 +102,34 @@ pub(crate) enum Repeated {
 /// Deserializes `T` from `(key, value)` pairs read as a query string is (a form body, headers,
 /// cookies), reporting every problem at `[source, field, ...]`. Repeated keys are grouped as
 /// in [`from_query`], except that a single value is the one `repeated` says.
-pub(crate) fn from_pairs<T: DeserializeOwned>(
+///
+/// Good input takes the fast path, straight from the pairs; the every-problem search runs only
+/// when that fails.
+pub(crate) fn from_pairs<T, K, V>(
+    source: &str,
+    pairs: &[(K, V)],
+    repeated: Repeated,
+) -> Result<T, Vec<InputError>>
+where
+    T: DeserializeOwned,
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let borrowed = pairs
+        .iter()
+        .map(|(k, v)| (Cow::Borrowed(k.as_ref()), Cow::Borrowed(v.as_ref())));
+    if let Some(value) = fast::pairs(borrowed) {
+        return Ok(value);
+    }
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
+    every_problem_of_pairs(source, &pairs, repeated)
+}
+
+/// [`from_pairs`] past its fast path.
+fn every_problem_of_pairs<T: DeserializeOwned>(
     source: &str,
     pairs: &[(&str, &str)],
     repeated: Repeated,
