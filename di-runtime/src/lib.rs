@@ -87,6 +87,7 @@ pub use contract::background::BackgroundTasks;
 pub use contract::outcome::{CancelReason, Outcome};
 pub use contract::provide::Yield;
 pub use contract::request::{FromRequest, FromRequestRef, RequestHead};
+pub use contract::request_id::{MAX_CLIENT_REQUEST_ID, RequestId};
 pub use contract::scope::Scope;
 pub use contract::slot::{Held, HeldMut};
 pub use input::client::ClientAddr;
@@ -104,6 +105,7 @@ pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
 pub use response::into::IntoResponse;
 pub use response::stream::StreamBody;
+pub use run::stats::{Metrics, TeardownCounts};
 
 pub use bytes::Bytes;
 pub use http::{HeaderMap, Method, StatusCode, Uri};
@@ -144,8 +146,8 @@ pub mod prelude {
     pub use crate::{
         App, BackgroundTasks, Bytes, CancelReason, Cookie, Form, Group, Header, HeaderMap, Held,
         HeldMut, HttpError, InputError, IntoResponse, Json, Method, Outcome, Path, Query,
-        RequestHead, Response, Scope, ServeError, StatusCode, StreamBody, TestClient, Uri, Yield,
-        depends,
+        RequestHead, RequestId, Response, Scope, ServeError, StatusCode, StreamBody, TestClient,
+        Uri, Yield, depends,
     };
 }
 

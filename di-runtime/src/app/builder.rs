@@ -414,6 +414,29 @@ impl App {
         self
     }
 
+    /// The header a request's [`RequestId`](crate::RequestId) is read from and sent back in
+    /// (default: `x-request-id`); `None` for neither.
+    ///
+    /// A request whose header holds a sane id (1 to 128 bytes of visible ASCII) keeps it;
+    /// any other gets a new one. Every response carries the id in this header, the app's own
+    /// answers (404, 405, 408, 413, 422, 500, 503) included. With `None`, ids are still made,
+    /// for log lines and the `RequestId` input, but no header is read or sent.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use http::HeaderName;
+    ///
+    /// # #[depends] async fn hello() -> &'static str { "hello" }
+    /// // Behind a proxy that names it differently:
+    /// let app = App::new().get("/", hello).request_id_header(HeaderName::from_static("x-correlation-id"));
+    /// // Or not at all:
+    /// let quiet = App::new().get("/", hello).request_id_header(None);
+    /// ```
+    pub fn request_id_header(mut self, header: impl Into<Option<http::HeaderName>>) -> Self {
+        self.config.request_id_header = header.into();
+        self
+    }
+
     /// Checks every route: paths, cycles, the scope rule, conflicting borrows. Returns every
     /// problem at once.
     pub fn check(&self) -> Result<(), BuildError> {

@@ -7,6 +7,7 @@ use crate::app::service::AppService;
 use crate::contract::outcome::Outcome;
 use crate::run::app_scope::{AppTeardowns, stop_app_scope};
 use crate::run::engine::Engine;
+use crate::run::stats::Metrics;
 
 /// A started app: its `app`-scoped dependencies are set up and it can serve requests.
 pub struct Running {
@@ -20,6 +21,27 @@ impl Running {
         AppService {
             engine: self.engine.clone(),
         }
+    }
+
+    /// The app's counters now: responses by status, setups, teardowns by outcome, teardown
+    /// and background task failures, shed requests, and what is in flight. See [`Metrics`]
+    /// for each counter (and its name when exported through the `metrics` crate).
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    ///
+    /// #[depends]
+    /// async fn hello() -> &'static str { "hello" }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let client = TestClient::start(App::new().get("/", hello)).await.unwrap();
+    /// client.get("/").send().await;
+    /// assert_eq!(client.running().metrics().responses_with(StatusCode::OK), 1);
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        self.service().metrics()
     }
 
     /// How many teardowns have failed, timed out or panicked so far. A `request`-scope

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -18,7 +19,9 @@ use crate::app::running::Running;
 use crate::app::service::{AppService, HyperService, ResponseFuture};
 use crate::input::client::ClientAddr;
 use crate::run::config::Config;
+use crate::run::engine::Engine;
 use crate::run::host::Hosted;
+use crate::run::stats::Metrics;
 
 impl App {
     /// Serves on `addr` until Ctrl-C (SIGINT) or, on Unix, SIGTERM, then shuts down
@@ -113,6 +116,12 @@ impl Server {
     /// How many teardowns have failed, timed out or panicked so far.
     pub fn teardown_failures(&self) -> u64 {
         self.service.teardown_failures()
+    }
+
+    /// The app's counters now (open connections included); see
+    /// [`Running::metrics`](crate::Running::metrics).
+    pub fn metrics(&self) -> Metrics {
+        self.service.metrics()
     }
 
     /// Shuts down gracefully and waits until `app`-scope teardown is done.
@@ -231,6 +240,23 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     }
 }
 
+/// A connection counted open (`Metrics::open_connections`) until its task ends or is
+/// dropped.
+struct Open(Arc<Engine>);
+
+impl Open {
+    fn new(engine: Arc<Engine>) -> Self {
+        engine.stats.connections.up();
+        Self(engine)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.stats.connections.down();
+    }
+}
+
 /// Serves `stream`, from `peer`, in a task of its own, one of `connections`.
 fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
@@ -250,7 +276,9 @@ fn serve_connection(
     // The connection's task also runs its responses' `request`-scope teardowns, after they
     // were written.
     let connection = Hosted::new(connection, running.engine.clone());
+    let open = Open::new(running.engine.clone());
     connections.spawn(slot, async move {
+        let _open = open;
         if let Err(error) = connection.await {
             tracing::debug!(target: "di", %error, "connection ended with an error");
         }

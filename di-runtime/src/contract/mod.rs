@@ -16,5 +16,6 @@ pub(crate) mod meta;
 pub(crate) mod outcome;
 pub(crate) mod provide;
 pub(crate) mod request;
+pub(crate) mod request_id;
 pub(crate) mod scope;
 pub(crate) mod slot;

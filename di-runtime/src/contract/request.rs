@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
 use crate::contract::background::BackgroundTasks;
+use crate::contract::request_id::RequestId;
 use crate::response::error::InputError;
 
 /// The parts of a request that inputs are extracted from: method, URI, headers, the route's
@@ -21,6 +22,8 @@ pub struct RequestHead {
     pub(crate) client: Option<std::net::SocketAddr>,
     /// Made on first use: most requests add no task.
     pub(crate) background: OnceLock<BackgroundTasks>,
+    /// The request's id (the client's, or made by the app).
+    pub(crate) request_id: RequestId,
 }
 
 impl RequestHead {
@@ -58,6 +61,13 @@ impl RequestHead {
             .get()
             .map(BackgroundTasks::take)
             .unwrap_or_default()
+    }
+
+    /// The request's id: the client's `x-request-id` when it is sane, otherwise one the app
+    /// made. The same value is in the response's `x-request-id` header and in the request's
+    /// log lines.
+    pub fn request_id(&self) -> &RequestId {
+        &self.request_id
     }
 
     /// The request body; empty unless a parameter of the route reads the body.

@@ -18,4 +18,5 @@ pub(crate) mod json;
 pub(crate) mod json_syntax;
 pub(crate) mod path;
 pub(crate) mod query;
+pub(crate) mod request_id;
 pub(crate) mod security;

@@ -186,11 +186,21 @@ pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T
             response
         }
         Err(error) => {
-            tracing::error!(target: "di", %error, "response could not be serialized as JSON");
-            internal_error_response()
+            // Logged by whoever has the request's context (the request's id): the runtime
+            // logs every handler response that carries this mark.
+            let mut response = internal_error_response();
+            response
+                .extensions_mut()
+                .insert(Unserializable(error.to_string()));
+            response
         }
     }
 }
+
+/// Marks the generic 500 of a value that could not be serialized, with serde's error, for
+/// the log line.
+#[derive(Clone, Debug)]
+pub(crate) struct Unserializable(pub(crate) String);
 
 /// The generic 500 sent for panics and internal failures: no message, no `Debug` output.
 pub(crate) fn internal_error_response() -> Response {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::contract::outcome::Outcome;
 use crate::contract::request::RequestHead;
+use crate::contract::request_id::RequestId;
 use crate::contract::slot::{BorrowCell, Slot};
 use crate::plan::node::Node;
 use crate::response::error::HttpError;
@@ -63,7 +64,7 @@ pub(crate) async fn stop_app_scope(
     outcome: Outcome,
 ) {
     let stack = teardowns.0.into_inner().unwrap_or_else(|e| e.into_inner());
-    run_stack(engine, stack, outcome).await;
+    run_stack(engine, stack, outcome, None).await;
 }
 
 async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended>, HttpError> {
@@ -73,9 +74,10 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         body: Bytes::new(),
         client: None,
         background: OnceLock::new(),
+        request_id: RequestId::make(),
     });
     let (started, cell) = start_function(node, &mut [], 0, &engine.app_slots, &head)?;
-    let done = run_setup(node, started, cell)
+    let done = run_setup(node, started, cell, None)
         .await
         .map_err(|(outcome, _)| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;
     let (value, suspended) = match done {

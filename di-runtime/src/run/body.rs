@@ -12,12 +12,14 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use futures_util::future::BoxFuture;
 
 use crate::contract::outcome::{CancelReason, Outcome};
+use crate::contract::request_id::RequestId;
 use crate::panic::catch_call;
 use crate::response::body::{Body, BoxError};
 use crate::run::background::run_tasks;
 use crate::run::engine::Engine;
 use crate::run::host::{self, AfterRun};
 use crate::run::places::Places;
+use crate::run::stats::TaskFailures;
 use crate::run::teardown::{Suspended, run_stack};
 
 /// Wraps a response body whose request still owes `request`-scope teardowns.
@@ -49,6 +51,8 @@ pub(crate) struct AfterBody {
     pub(crate) places: Places,
     pub(crate) engine: Arc<Engine>,
     pub(crate) span: tracing::Span,
+    /// The request's id, for log lines.
+    pub(crate) request_id: RequestId,
 }
 
 impl TrackedBody {
@@ -89,6 +93,7 @@ impl TrackedBody {
             places,
             engine,
             span,
+            request_id,
         }) = self.after.take()
         else {
             return;
@@ -109,10 +114,17 @@ impl TrackedBody {
         };
         // FastAPI's order: background tasks after the body, before `request` teardown.
         let tasks = (succeeded && !tasks.is_empty()).then(|| {
-            Box::pin(run_tasks(tasks, engine.config.teardown_timeout)) as BoxFuture<'static, u64>
+            let deadline = engine.config.teardown_timeout;
+            Box::pin(run_tasks(tasks, deadline, request_id.clone()))
+                as BoxFuture<'static, TaskFailures>
         });
         let has_place = places.background.is_some();
-        let after = AfterRun::new(tasks, run_stack(&engine, stack, outcome), places, &engine);
+        let after = AfterRun::new(
+            tasks,
+            run_stack(&engine, stack, outcome, Some(&request_id)),
+            places,
+            &engine,
+        );
         if !has_place {
             engine.spawn_background(after);
         } else if let Some(after) = host::defer(&engine, after) {
@@ -129,6 +141,12 @@ impl TrackedBody {
             },
             _ => self.success(),
         }
+    }
+
+    /// The request's id, for log lines (until the teardowns have started).
+    fn request_id(&self) -> Option<tracing::field::DisplayValue<&RequestId>> {
+        let after = self.after.as_ref()?;
+        Some(tracing::field::display(&after.request_id))
     }
 
     fn success(&self) -> Outcome {
@@ -183,7 +201,8 @@ impl http_body::Body for TrackedBody {
                 Poll::Ready(None)
             }
             Ok(Poll::Ready(Some(Err(error)))) => {
-                tracing::warn!(target: "di", %error, "response body failed");
+                let request_id = this.request_id();
+                tracing::warn!(target: "di", request_id, %error, "response body failed");
                 this.finish(Outcome::BodyError {
                     message: error.to_string(),
                 });
@@ -197,7 +216,8 @@ impl http_body::Body for TrackedBody {
                 Poll::Pending
             }
             Err(panic) => {
-                tracing::error!(target: "di", %panic, "response body panicked");
+                let request_id = this.request_id();
+                tracing::error!(target: "di", request_id, %panic, "response body panicked");
                 this.finish(Outcome::Panicked);
                 Poll::Ready(Some(Err("the response body panicked".into())))
             }

@@ -28,6 +28,8 @@ pub(crate) struct Config {
     pub(crate) max_connections: usize,
     /// HTTP/2 settings of the server; read by the accept loop only.
     pub(crate) http2: Http2Config,
+    /// The header a request's id is read from and sent back in; `None`: neither.
+    pub(crate) request_id_header: Option<http::HeaderName>,
 }
 
 /// HTTP/2 settings; see the `App::http2_*` builder methods.
@@ -76,6 +78,7 @@ impl Default for Config {
             max_head_size: 128 * 1024,
             max_connections: 10_000,
             http2: Http2Config::default(),
+            request_id_header: Some(http::HeaderName::from_static("x-request-id")),
         }
     }
 }

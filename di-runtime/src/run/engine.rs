@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use crate::contract::slot::AppSlots;
 use crate::panic::catch_call;
 use crate::plan::routes::RouteTable;
 use crate::run::config::Config;
-use crate::run::stats::Stats;
+use crate::run::stats::{Level, Stats};
 
 /// The current span, for work that goes on elsewhere (a teardown in another task) to log in:
 /// no work at all when no subscriber was ever set, as `Span::current` would give none then.
@@ -42,15 +42,15 @@ pub(crate) struct Engine {
     pub(crate) hard_stop: CancellationToken,
     pub(crate) stats: Stats,
     /// Requests being handled now (up to their response head).
-    requests: Arc<AtomicUsize>,
+    requests: Arc<Level>,
 }
 
 /// A request counted in flight; dropping it counts the request out.
-pub(crate) struct Admitted(Arc<AtomicUsize>);
+pub(crate) struct Admitted(Arc<Level>);
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.down();
     }
 }
 
@@ -58,9 +58,8 @@ impl Drop for Admitted {
 ///
 /// Not `tokio_util`'s `TaskTracker`: waiting on it needs `close`, and two callers closing,
 /// waiting and reopening one tracker at once can leave one of them waiting forever.
-#[derive(Default)]
 struct InFlight {
-    count: AtomicUsize,
+    count: Level,
     idle: Notify,
     /// Set when the runtime dropped a task before it finished: it is shutting down.
     runtime_gone: AtomicBool,
@@ -71,7 +70,7 @@ pub(crate) struct Entered(Arc<InFlight>);
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.0.count.down() == 1 {
             self.0.idle.notify_waiters();
         }
     }
@@ -85,18 +84,22 @@ impl Engine {
             app_slots: AppSlots::new(app_values),
             background: Arc::new(Semaphore::new(config.max_background)),
             config,
-            in_flight: Arc::default(),
+            in_flight: Arc::new(InFlight {
+                count: Level::new("di_teardowns_in_flight"),
+                idle: Notify::new(),
+                runtime_gone: AtomicBool::new(false),
+            }),
             runtime: tokio::runtime::Handle::current(),
             hard_stop: CancellationToken::new(),
             stats: Stats::default(),
-            requests: Arc::default(),
+            requests: Arc::new(Level::new("di_requests_in_flight")),
         }
     }
 
     /// Counts a request in, unless as many as the in-flight limit are being handled: then it
     /// is shed (and counted), before anything is set up.
     pub(crate) fn admit(&self) -> Option<Admitted> {
-        let before = self.requests.fetch_add(1, Ordering::AcqRel);
+        let before = self.requests.up();
         let admitted = Admitted(self.requests.clone());
         match self.config.max_in_flight {
             Some(limit) if before >= limit => {
@@ -110,7 +113,7 @@ impl Engine {
 
     /// Requests being handled now.
     pub(crate) fn requests_in_flight(&self) -> usize {
-        self.requests.load(Ordering::Acquire)
+        self.requests.get()
     }
 
     /// Why an abandoned request or body is cancelled: the server is shutting down, or the
@@ -162,20 +165,20 @@ impl Engine {
 
     /// Counts one background task in, until the returned guard is dropped.
     pub(crate) fn enter_background(&self) -> Entered {
-        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.count.up();
         Entered(self.in_flight.clone())
     }
 
     /// How many background tasks are running or waiting for a place.
     pub(crate) fn background_in_flight(&self) -> usize {
-        self.in_flight.count.load(Ordering::Acquire)
+        self.in_flight.count.get()
     }
 
     /// Waits until no background task is running. Any number of callers may wait at once.
     pub(crate) async fn settle(&self) {
         loop {
             let idle = self.in_flight.idle.notified();
-            if self.in_flight.count.load(Ordering::Acquire) == 0 {
+            if self.in_flight.count.get() == 0 {
                 return;
             }
             idle.await;

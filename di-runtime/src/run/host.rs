@@ -19,13 +19,14 @@ use tracing::instrument::Instrumented;
 
 use crate::run::engine::{Engine, Entered, current_span};
 use crate::run::places::Places;
+use crate::run::stats::TaskFailures;
 use crate::run::teardown::StackRun;
 
 /// What runs once a body has been sent: background tasks, then the `request`-scope
 /// teardowns, then the places given back. `Unpin` and of one type, so that a connection can
 /// hold it.
 pub(crate) struct AfterRun {
-    tasks: Option<BoxFuture<'static, u64>>,
+    tasks: Option<BoxFuture<'static, TaskFailures>>,
     stack: StackRun,
     places: Places,
     engine: Arc<Engine>,
@@ -33,7 +34,7 @@ pub(crate) struct AfterRun {
 
 impl AfterRun {
     pub(crate) fn new(
-        tasks: Option<BoxFuture<'static, u64>>,
+        tasks: Option<BoxFuture<'static, TaskFailures>>,
         stack: StackRun,
         places: Places,
         engine: &Arc<Engine>,
@@ -54,7 +55,7 @@ impl Future for AfterRun {
         let this = &mut *self;
         if let Some(tasks) = this.tasks.as_mut() {
             let failed = std::task::ready!(tasks.as_mut().poll(cx));
-            this.engine.stats.record_background_failures(failed);
+            this.engine.stats.record_task_failures(failed);
             this.tasks = None;
         }
         std::task::ready!(Pin::new(&mut this.stack).poll(cx));

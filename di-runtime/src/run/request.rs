@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Limited};
 use crate::contract::meta::StartedKind;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
+use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
 use crate::contract::slot::Slot;
 use crate::panic::{catch, catch_call};
@@ -22,7 +23,7 @@ use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
-use crate::response::into::{ErrorMark, IntoResponse};
+use crate::response::into::{ErrorMark, IntoResponse, Unserializable};
 use crate::run::body::{AfterBody, TrackedBody};
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
@@ -80,6 +81,7 @@ impl Drop for Owed {
         let request = self.take_stack(Scope::Request);
         let places = std::mem::take(&mut self.places);
         let engine = self.engine.clone();
+        let request_id = self.head.request_id.clone();
         let waiting = places
             .background
             .is_none()
@@ -102,8 +104,8 @@ impl Drop for Owed {
                 Some(waiting) => waiting.await,
                 None => None,
             };
-            let report = run_stack(&engine, handler, outcome).await;
-            run_stack(&engine, request, report.outcome).await;
+            let report = run_stack(&engine, handler, outcome, Some(&request_id)).await;
+            run_stack(&engine, request, report.outcome, Some(&request_id)).await;
             drop(places);
         });
     }
@@ -119,6 +121,7 @@ pub(crate) fn handle<B>(
     params: Vec<(String, String)>,
     admitted: Admitted,
     client: Option<std::net::SocketAddr>,
+    request_id: RequestId,
 ) -> impl Future<Output = Response> + Send + 'static
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -127,7 +130,7 @@ where
     let (parts, body) = request.into_parts();
     if !route.plan.needs_body {
         drop(body);
-        return match prepare(&route, parts, params, Bytes::new(), client) {
+        return match prepare(&route, parts, params, Bytes::new(), client, request_id) {
             Prepared::Ready(head, inputs) => {
                 Either::Left(serve(engine, route, head, inputs, admitted))
             }
@@ -143,9 +146,9 @@ where
         let limited = Limited::new(timed, config.body_limit);
         let body = match limited.collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(error) => return body_read_error(error, parts.version),
+            Err(error) => return body_read_error(error, parts.version, &request_id),
         };
-        match prepare(&route, parts, params, body, client) {
+        match prepare(&route, parts, params, body, client, request_id) {
             Prepared::Ready(head, inputs) => serve(engine, route, head, inputs, admitted).await,
             Prepared::Answered(response) => response,
         }
@@ -167,6 +170,7 @@ fn prepare(
     params: Vec<(String, String)>,
     body: Bytes,
     client: Option<std::net::SocketAddr>,
+    request_id: RequestId,
 ) -> Prepared {
     let head = Arc::new(RequestHead {
         parts,
@@ -174,6 +178,7 @@ fn prepare(
         body,
         client,
         background: std::sync::OnceLock::new(),
+        request_id,
     });
     // Every input first, so that bad input never sets up a dependency. A user's
     // `Deserialize` or validation may panic (the every-problem search calls it with
@@ -182,7 +187,7 @@ fn prepare(
         Ok(Ok(inputs)) => Prepared::Ready(head, inputs),
         Ok(Err(problems)) => Prepared::Answered(HttpError::invalid_input(problems).into_response()),
         Err(panic) => {
-            tracing::error!(target: "di", handler = route.name, %panic, "extracting the input panicked");
+            tracing::error!(target: "di", request_id = %head.request_id, handler = route.name, %panic, "extracting the input panicked");
             Prepared::Answered(panicked().1)
         }
     }
@@ -214,7 +219,7 @@ async fn serve(
     {
         Some(done) => done,
         None => {
-            tracing::warn!(target: "di", handler = route.name, "request timed out");
+            tracing::warn!(target: "di", request_id = %head.request_id, handler = route.name, "request timed out");
             let mut response = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out")
                 .into_response();
             response
@@ -228,7 +233,7 @@ async fn serve(
     // going away (see `Owed::in_flight`).
     if !owed.handler.is_empty() {
         let stack = owed.take_stack(Scope::Handler);
-        owed.in_flight = Some(run_stack(&engine, stack, outcome));
+        owed.in_flight = Some(run_stack(&engine, stack, outcome, Some(&head.request_id)));
         let report = poll_fn(|cx| match owed.in_flight.as_mut() {
             Some(in_flight) => Pin::new(in_flight).poll(cx),
             None => Poll::Ready(StackReport {
@@ -272,6 +277,7 @@ async fn serve(
         places,
         engine: engine.clone(),
         span: current_span(),
+        request_id: head.request_id.clone(),
     };
     let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
     Response::from_parts(parts, Body::from_boxed_error(tracked))
@@ -358,7 +364,7 @@ async fn run_handler(
             Ok(started) => started,
             Err(error) => return setup_failed(node.meta.name, error),
         };
-        match run_setup(node, started, handle).await {
+        match run_setup(node, started, handle, Some(&head.request_id)).await {
             Ok(SetupDone::Value(value)) => {
                 owed.slots[node.slot] = value;
                 // A plain dependency's value lives until its scope ends: so does its place.
@@ -370,6 +376,7 @@ async fn run_handler(
                 }
             }
             Ok(SetupDone::Provided(mut suspended)) => {
+                engine.stats.record_setup();
                 owed.slots[node.slot] = Slot::Filled(suspended.cell.clone());
                 suspended.place = place;
                 owed.push(suspended);
@@ -400,11 +407,16 @@ async fn run_handler(
             let response = match catch_call(|| respond(value)) {
                 Ok(response) => response,
                 Err(panic) => {
-                    tracing::error!(target: "di", handler = name, %panic, "building the response panicked");
+                    tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "building the response panicked");
                     return panicked();
                 }
             };
             let status = response.status();
+            if status == StatusCode::INTERNAL_SERVER_ERROR
+                && let Some(Unserializable(error)) = response.extensions().get()
+            {
+                tracing::error!(target: "di", request_id = %head.request_id, handler = name, %error, "response could not be serialized as JSON");
+            }
             let outcome = match response.extensions().get::<ErrorMark>() {
                 Some(ErrorMark(error)) => Outcome::HandlerError {
                     status,
@@ -426,17 +438,17 @@ async fn run_handler(
             )
         }
         Err(panic) => {
-            tracing::error!(target: "di", handler = name, %panic, "handler panicked");
+            tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "handler panicked");
             panicked()
         }
     }
 }
 
-fn body_read_error(error: BoxError, version: http::Version) -> Response {
+fn body_read_error(error: BoxError, version: http::Version, request_id: &RequestId) -> Response {
     if error.is::<http_body_util::LengthLimitError>() {
         HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response()
     } else if error.is::<BodyTimedOut>() {
-        tracing::debug!(target: "di", "the request body was not received in time");
+        tracing::debug!(target: "di", %request_id, "the request body was not received in time");
         let mut response =
             HttpError::new(StatusCode::REQUEST_TIMEOUT, "Request body timed out").into_response();
         // The rest of the body is not read: an HTTP/1 connection cannot be reused.
@@ -448,7 +460,7 @@ fn body_read_error(error: BoxError, version: http::Version) -> Response {
         }
         response
     } else {
-        tracing::debug!(target: "di", %error, "could not read the request body");
+        tracing::debug!(target: "di", %request_id, %error, "could not read the request body");
         HttpError::bad_request("Could not read the request body").into_response()
     }
 }

@@ -13,6 +13,7 @@ use futures_util::FutureExt;
 use crate::contract::meta::{Args, StartedKind};
 use crate::contract::outcome::Outcome;
 use crate::contract::request::RequestHead;
+use crate::contract::request_id::RequestId;
 use crate::contract::slot::{AppSlots, BorrowCell, Slot};
 use crate::panic::{Panic, catch};
 use crate::plan::node::Node;
@@ -44,9 +45,11 @@ pub(crate) fn panicked() -> Failure {
     (Outcome::Panicked, internal_error_response())
 }
 
-/// A broken internal invariant: logged, a generic 500 for the client.
-pub(crate) fn internal(message: String) -> HttpError {
-    tracing::error!(target: "di", "{message}");
+/// A broken internal invariant: logged (with the request's id, when there is a request), a
+/// generic 500 for the client.
+pub(crate) fn internal(message: String, request_id: Option<&RequestId>) -> HttpError {
+    let request_id = request_id.map(tracing::field::display);
+    tracing::error!(target: "di", request_id, "{message}");
     HttpError::internal()
 }
 
@@ -74,29 +77,34 @@ pub(crate) fn start_function(
     };
     match (node.meta.run)(&mut args) {
         Ok(started) => Ok((started.0, args.yield_cell.take())),
-        Err(error) => Err(internal(format!(
-            "could not start `{}`: {error}",
-            node.meta.name
-        ))),
+        Err(error) => Err(internal(
+            format!("could not start `{}`: {error}", node.meta.name),
+            Some(&head.request_id),
+        )),
     }
 }
 
-/// Runs a started function to its value, or a generator up to its `provide`; logs the setup.
+/// Runs a started function to its value, or a generator up to its `provide`; logs the setup
+/// (with the request's id; `None` for `app` scope).
 pub(crate) async fn run_setup(
     node: &Node,
     started: StartedKind,
     cell: Option<Arc<dyn BorrowCell>>,
+    request_id: Option<&RequestId>,
 ) -> Result<SetupDone, Failure> {
     // Timed only when the log line that reports it is enabled: the clock is not free.
     let started_at = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(Instant::now);
-    let result = setup(node, started, cell).await;
+    let result = setup(node, started, cell, request_id).await;
     if let Some(started_at) = started_at {
         let elapsed_ms = ms(started_at.elapsed());
+        let request_id = request_id.map(tracing::field::display);
         let (dependency, scope) = (node.meta.name, node.scope);
         match &result {
-            Ok(_) => tracing::debug!(target: "di", dependency, %scope, elapsed_ms, "setup"),
+            Ok(_) => {
+                tracing::debug!(target: "di", request_id, dependency, %scope, elapsed_ms, "setup")
+            }
             Err((outcome, _)) => {
-                tracing::debug!(target: "di", dependency, %scope, %outcome, elapsed_ms, "setup failed");
+                tracing::debug!(target: "di", request_id, dependency, %scope, %outcome, elapsed_ms, "setup failed");
             }
         }
     }
@@ -107,10 +115,12 @@ async fn setup(
     node: &Node,
     started: StartedKind,
     cell: Option<Arc<dyn BorrowCell>>,
+    request_id: Option<&RequestId>,
 ) -> Result<SetupDone, Failure> {
     let name = node.meta.name;
     let panicked = |panic: Panic| {
-        tracing::error!(target: "di", dependency = name, %panic, "setup panicked");
+        let request_id = request_id.map(tracing::field::display);
+        tracing::error!(target: "di", request_id, dependency = name, %panic, "setup panicked");
         panicked()
     };
     match started {
@@ -121,7 +131,7 @@ async fn setup(
         },
         StartedKind::Generator(future) => {
             let Some(cell) = cell else {
-                let error = internal(format!("`{name}` has no `Yield` handle"));
+                let error = internal(format!("`{name}` has no `Yield` handle"), request_id);
                 return Err(setup_failed(name, error));
             };
             let mut future = AssertUnwindSafe(future).catch_unwind();
@@ -145,7 +155,10 @@ async fn setup(
                     place: None,
                 })),
                 Err(Ok(Ok(()))) => {
-                    let error = internal(format!("`{name}` returned without calling `provide`"));
+                    let error = internal(
+                        format!("`{name}` returned without calling `provide`"),
+                        request_id,
+                    );
                     Err(setup_failed(name, error))
                 }
                 Err(Ok(Err(error))) => Err(setup_failed(name, error)),

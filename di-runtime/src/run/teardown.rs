@@ -12,11 +12,13 @@ use futures_util::future::{BoxFuture, CatchUnwind};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::contract::outcome::Outcome;
+use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
 use crate::contract::slot::BorrowCell;
 use crate::panic::Panic;
 use crate::response::error::HttpError;
 use crate::run::engine::Engine;
+use crate::run::stats::TeardownFailure;
 
 /// A generator's future, caught so that a panic in its teardown is an outcome.
 pub(crate) type GenFuture =
@@ -43,10 +45,16 @@ pub(crate) struct StackReport {
 
 /// Tears down `stack` in reverse order. Each teardown gets its value back with the current
 /// outcome; a failing one is logged, changes the outcome the next ones see, and never stops
-/// them. Each has a deadline.
-pub(crate) fn run_stack(engine: &Arc<Engine>, stack: Vec<Suspended>, outcome: Outcome) -> StackRun {
+/// them. Each has a deadline. Log lines carry `request_id` (`None` for `app` scope).
+pub(crate) fn run_stack(
+    engine: &Arc<Engine>,
+    stack: Vec<Suspended>,
+    outcome: Outcome,
+    request_id: Option<&RequestId>,
+) -> StackRun {
     StackRun {
         engine: engine.clone(),
+        request_id: request_id.cloned(),
         stack,
         outcome,
         failure: None,
@@ -61,6 +69,7 @@ pub(crate) fn run_stack(engine: &Arc<Engine>, stack: Vec<Suspended>, outcome: Ou
 /// once.
 pub(crate) struct StackRun {
     engine: Arc<Engine>,
+    request_id: Option<RequestId>,
     /// What is left to tear down; the last one first.
     stack: Vec<Suspended>,
     outcome: Outcome,
@@ -147,27 +156,31 @@ impl StackRun {
         let outcome = &self.outcome;
         let elapsed_ms = started.map_or(0.0, |started| ms(started.elapsed()));
         let limit = self.engine.config.teardown_timeout;
+        let request_id = self.request_id.as_ref().map(tracing::field::display);
+        if scope != Scope::App {
+            self.engine.stats.record_teardown(outcome);
+        }
         let error = match ended {
             Ended::Done(Ok(Ok(()))) => {
-                tracing::debug!(target: "di", dependency = name, %scope, %outcome, elapsed_ms, "teardown");
+                tracing::debug!(target: "di", request_id, dependency = name, %scope, %outcome, elapsed_ms, "teardown");
                 None
             }
             Ended::Done(Ok(Err(error))) => {
-                tracing::error!(target: "di", dependency = name, %scope, %outcome, %error, "teardown failed");
-                Some(error)
+                tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, %error, "teardown failed");
+                Some((error, TeardownFailure::Error))
             }
             Ended::Done(Err(payload)) => {
                 let panic = Panic::from_payload(&*payload);
-                tracing::error!(target: "di", dependency = name, %scope, %outcome, %panic, "teardown panicked");
-                Some(HttpError::internal())
+                tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, %panic, "teardown panicked");
+                Some((HttpError::internal(), TeardownFailure::Panic))
             }
             Ended::TimedOut => {
-                tracing::error!(target: "di", dependency = name, %scope, %outcome, timeout_ms = ms(limit), "teardown timed out");
-                Some(HttpError::internal())
+                tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, timeout_ms = ms(limit), "teardown timed out");
+                Some((HttpError::internal(), TeardownFailure::Timeout))
             }
         };
-        if let Some(error) = error {
-            self.engine.stats.record_teardown_failure();
+        if let Some((error, failure)) = error {
+            self.engine.stats.record_teardown_failure(failure);
             self.outcome = Outcome::TeardownFailed {
                 dependency: name,
                 error: error.clone(),
