@@ -114,6 +114,22 @@ async fn background_panics(tasks: &BackgroundTasks) -> &'static str {
     "queued"
 }
 
+#[depends]
+async fn panicking_setup() -> u8 {
+    panic!("the setup broke")
+}
+
+#[depends]
+async fn setup_panics(#[dep(panicking_setup)] _p: &u8) -> &'static str {
+    "never"
+}
+
+/// JSON cannot have a map with non-string keys: the response cannot be serialized.
+#[depends]
+async fn unserializable() -> Json<std::collections::HashMap<(u8, u8), u8>> {
+    Json([((1, 2), 3)].into_iter().collect())
+}
+
 fn app() -> App {
     App::new()
         .get("/ok", ok)
@@ -126,6 +142,8 @@ fn app() -> App {
         .get("/sleeps", sleeps)
         .get("/commits-badly", commits_badly)
         .get("/background-panics", background_panics)
+        .get("/setup-panics", setup_panics)
+        .get("/unserializable", unserializable)
 }
 
 /// A request id the app made: 32 lowercase hex digits.
@@ -449,6 +467,24 @@ async fn the_error_log_lines_of_a_request_name_its_request_id() {
     response.bytes().await.unwrap();
     client.settle().await;
     captured.line("background task panicked", &id);
+
+    let response = client.get("/setup-panics").send().await;
+    assert_eq!(response.status(), 500);
+    let id = assert_made(response.header("x-request-id"));
+    captured.line("setup panicked", &id);
+
+    let response = client.get("/unserializable").send().await;
+    assert_eq!(response.status(), 500);
+    let id = assert_made(response.header("x-request-id"));
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    let line = captured.line("response could not be serialized as JSON", &id);
+    assert!(
+        line.contains("ERROR") && line.contains("key must be a string"),
+        "{line}"
+    );
     client.shutdown().await;
 }
 

@@ -52,6 +52,7 @@ impl FromRequest for ClientAddr {
         client_of(head).ok_or_else(|| {
             tracing::error!(
                 target: "di",
+                request_id = %head.request_id,
                 "`ClientAddr` is asked but the request has none (test client, or a server \
                  other than `App::serve`/`bind`); take `Option<ClientAddr>`"
             );

@@ -8,6 +8,7 @@ use http::header::{HeaderValue, RETRY_AFTER};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::contract::outcome::{CancelReason, Outcome};
+use crate::contract::request_id::RequestId;
 use crate::plan::node::Plan;
 use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
@@ -59,8 +60,13 @@ pub(crate) fn try_take_places(engine: &Engine, plan: &Plan) -> Option<Places> {
 }
 
 /// Takes every place `plan` needs, each within what is left of the app's wait; a request
-/// that cannot have one gets 503 with `Retry-After` and sets nothing up.
-pub(crate) async fn take_places(engine: &Engine, plan: &Plan) -> Result<Places, Failure> {
+/// that cannot have one gets 503 with `Retry-After` and sets nothing up (logged with
+/// `request_id`).
+pub(crate) async fn take_places(
+    engine: &Engine,
+    plan: &Plan,
+    request_id: &RequestId,
+) -> Result<Places, Failure> {
     let mut deadline = Deadline {
         wait: engine.config.place_wait,
         at: None,
@@ -69,7 +75,7 @@ pub(crate) async fn take_places(engine: &Engine, plan: &Plan) -> Result<Places, 
     if plan.request_teardowns {
         let place = wait_for_place(engine.background_places(), &mut deadline).await;
         places.background = Some(place.ok_or_else(|| {
-            tracing::warn!(target: "di", "no background place for request-scope teardowns");
+            tracing::warn!(target: "di", %request_id, "no background place for request-scope teardowns");
             busy("The server is busy finishing earlier requests; try again later".to_owned())
         })?);
     }
@@ -80,7 +86,7 @@ pub(crate) async fn take_places(engine: &Engine, plan: &Plan) -> Result<Places, 
             .await
             .ok_or_else(|| {
                 let name = node.meta.name;
-                tracing::warn!(target: "di", dependency = name, "no place under max_concurrency");
+                tracing::warn!(target: "di", %request_id, dependency = name, "no place under max_concurrency");
                 busy(format!(
                     "`{name}` is at its concurrency limit; try again later"
                 ))

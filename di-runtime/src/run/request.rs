@@ -348,7 +348,7 @@ async fn run_handler(
     // The wait, rare, is boxed: it would make every request's future larger.
     owed.places = match try_take_places(engine, &route.plan) {
         Some(places) => places,
-        None => match Box::pin(take_places(engine, &route.plan)).await {
+        None => match Box::pin(take_places(engine, &route.plan, &head.request_id)).await {
             Ok(places) => places,
             Err(busy) => return busy,
         },
