@@ -107,7 +107,7 @@ impl TrackedBody {
             tasks
         } else {
             if !tasks.is_empty() {
-                tracing::debug!(target: "di", %outcome, "background tasks skipped");
+                tracing::debug!(target: "di", %request_id, %outcome, "background tasks skipped");
             }
             drop(tasks);
             Vec::new()
