@@ -2,13 +2,11 @@
 //! point of every request.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderName, HeaderValue};
 
 use crate::contract::request_id::RequestId;
 use crate::plan::routes::Routed;
@@ -16,7 +14,7 @@ use crate::response::body::{BoxError, Response};
 use crate::response::into::IntoResponse;
 use crate::run::engine::Engine;
 use crate::run::places::busy_response;
-use crate::run::request::handle;
+use crate::run::request::{finish, handle};
 use crate::run::stats::Metrics;
 
 /// A running app as a [`tower_service::Service`]: every request goes through routing, input
@@ -68,15 +66,13 @@ impl AppService {
         B::Error: Into<BoxError>,
     {
         let engine = self.engine.clone();
-        let header = engine.config.request_id_header.as_ref();
-        let id = RequestId::of(request.headers(), header);
-        let echo = header.map(|name| (name.clone(), id.to_header_value()));
+        let id = RequestId::of(request.headers(), engine.config.request_id_header.as_ref());
         match engine.routes.find(request.method(), request.uri().path()) {
             Ok(Routed { route, params }) => {
                 let Some(admitted) = engine.admit() else {
                     tracing::debug!(target: "di", request_id = %id, "request shed: in-flight limit reached");
                     let busy = busy_response("The server is busy; try again later".to_owned());
-                    return Box::pin(std::future::ready(finish(&engine, busy, echo)));
+                    return Box::pin(std::future::ready(finish(&engine, busy, &id)));
                 };
                 let span = tracing::debug_span!(
                     target: "di",
@@ -89,50 +85,21 @@ impl AppService {
                 // No span to enter when its level is off (the usual case); otherwise inputs
                 // are extracted in it, and it is entered at every poll. Log lines that must
                 // be seen at the usual levels (errors, warnings) carry `request_id`
-                // themselves.
+                // themselves. Every response leaves through `finish` (counted, id header).
                 if span.is_disabled() {
-                    let handled =
-                        handle(engine.clone(), route, request, params, admitted, client, id);
-                    Box::pin(respond(engine, handled, echo))
+                    Box::pin(handle(engine, route, request, params, admitted, client, id))
                 } else {
-                    let handled = span.in_scope(|| {
-                        handle(engine.clone(), route, request, params, admitted, client, id)
-                    });
-                    let responded = respond(engine, handled, echo);
-                    Box::pin(tracing::Instrument::instrument(responded, span))
+                    let handled = span
+                        .in_scope(|| handle(engine, route, request, params, admitted, client, id));
+                    Box::pin(tracing::Instrument::instrument(handled, span))
                 }
             }
-            Err(miss) => Box::pin(std::future::ready(finish(
-                &engine,
-                miss.into_response(),
-                echo,
-            ))),
+            Err(miss) => {
+                let response = finish(&engine, miss.into_response(), &id);
+                Box::pin(std::future::ready(response))
+            }
         }
     }
-}
-
-/// The response of `handled`, finished (see [`finish`]).
-async fn respond(
-    engine: Arc<Engine>,
-    handled: impl Future<Output = Response>,
-    echo: Option<(HeaderName, HeaderValue)>,
-) -> Response {
-    let response = handled.await;
-    finish(&engine, response, echo)
-}
-
-/// Every response, the app's own answers included, on its way out: counted by status, and
-/// given the request's id in the id header (unless that is off).
-fn finish(
-    engine: &Engine,
-    mut response: Response,
-    echo: Option<(HeaderName, HeaderValue)>,
-) -> Response {
-    engine.stats.record_response(response.status());
-    if let Some((name, value)) = echo {
-        response.headers_mut().insert(name, value);
-    }
-    response
 }
 
 impl std::fmt::Debug for AppService {

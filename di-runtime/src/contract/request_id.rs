@@ -53,15 +53,17 @@ enum Repr {
     Client(HeaderValue),
 }
 
-/// The random half of the ids made by this process.
-static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+/// The random half of the ids made by this process, as hex digits (written once).
+static PREFIX: LazyLock<[u8; 16]> = LazyLock::new(|| {
     // `RandomState` is seeded from the operating system's randomness: no dependency for it.
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
     if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         hasher.write_u128(now.as_nanos());
     }
-    hasher.finish()
+    let mut digits = [0u8; 16];
+    hex(hasher.finish(), &mut digits);
+    digits
 });
 
 /// The ids made by this process so far.
@@ -81,8 +83,9 @@ impl RequestId {
     pub(crate) fn make() -> Self {
         let count = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut digits = [0u8; 32];
-        hex(*PREFIX, &mut digits[..16]);
-        hex(count, &mut digits[16..]);
+        let (prefix, counter) = digits.split_at_mut(16);
+        prefix.copy_from_slice(&*PREFIX);
+        hex(count, counter);
         Self(Repr::Made(digits))
     }
 
@@ -126,12 +129,13 @@ fn is_sane(id: &[u8]) -> bool {
         && id.iter().all(|byte| byte.is_ascii_graphic())
 }
 
-/// Writes `value` as lowercase hex digits into `out` (16 bytes).
+/// Writes `value` as 16 lowercase hex digits into `out`.
 fn hex(value: u64, out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (index, byte) in out.iter_mut().enumerate() {
-        let shift = 60 - 4 * index;
-        *byte = DIGITS[((value >> shift) & 0xf) as usize];
+    let nibbles = value.to_be_bytes();
+    for (pair, byte) in out.chunks_exact_mut(2).zip(nibbles) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
 }
 

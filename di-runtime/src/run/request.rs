@@ -130,7 +130,15 @@ where
     let (parts, body) = request.into_parts();
     if !route.plan.needs_body {
         drop(body);
-        return match prepare(&route, parts, params, Bytes::new(), client, request_id) {
+        return match prepare(
+            &engine,
+            &route,
+            parts,
+            params,
+            Bytes::new(),
+            client,
+            request_id,
+        ) {
             Prepared::Ready(head, inputs) => {
                 Either::Left(serve(engine, route, head, inputs, admitted))
             }
@@ -146,9 +154,12 @@ where
         let limited = Limited::new(timed, config.body_limit);
         let body = match limited.collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(error) => return body_read_error(error, parts.version, &request_id),
+            Err(error) => {
+                let response = body_read_error(error, parts.version, &request_id);
+                return finish(&engine, response, &request_id);
+            }
         };
-        match prepare(&route, parts, params, body, client, request_id) {
+        match prepare(&engine, &route, parts, params, body, client, request_id) {
             Prepared::Ready(head, inputs) => serve(engine, route, head, inputs, admitted).await,
             Prepared::Answered(response) => response,
         }
@@ -159,12 +170,25 @@ where
 enum Prepared {
     /// Its head, and every input extracted from it.
     Ready(Arc<RequestHead>, Vec<Slot>),
-    /// The response to bad input.
+    /// The response to bad input (finished: see [`finish`]).
     Answered(Response),
+}
+
+/// Every response of the app, its own answers included, on its way out: counted by status,
+/// and given the request's id in the id header (unless that is off).
+pub(crate) fn finish(engine: &Engine, mut response: Response, request_id: &RequestId) -> Response {
+    engine.stats.record_response(response.status());
+    if let Some(name) = &engine.config.request_id_header {
+        response
+            .headers_mut()
+            .insert(name.clone(), request_id.to_header_value());
+    }
+    response
 }
 
 /// The request's head, and every input extracted from it; or the response to bad input.
 fn prepare(
+    engine: &Engine,
     route: &Route,
     parts: http::request::Parts,
     params: Vec<(String, String)>,
@@ -185,10 +209,13 @@ fn prepare(
     // placeholders the client never sent): a generic 500, never a lost connection.
     match catch_call(|| extract_inputs(&route.plan, &head)) {
         Ok(Ok(inputs)) => Prepared::Ready(head, inputs),
-        Ok(Err(problems)) => Prepared::Answered(HttpError::invalid_input(problems).into_response()),
+        Ok(Err(problems)) => {
+            let response = HttpError::invalid_input(problems).into_response();
+            Prepared::Answered(finish(engine, response, &head.request_id))
+        }
         Err(panic) => {
             tracing::error!(target: "di", request_id = %head.request_id, handler = route.name, %panic, "extracting the input panicked");
-            Prepared::Answered(panicked().1)
+            Prepared::Answered(finish(engine, panicked().1, &head.request_id))
         }
     }
 }
@@ -263,7 +290,7 @@ async fn serve(
         Vec::new()
     };
     if owed.request.is_empty() && tasks.is_empty() && owed.places.request.is_empty() {
-        return response;
+        return finish(&engine, response, &head.request_id);
     }
     let stack = owed.take_stack(Scope::Request);
     let places = std::mem::take(&mut owed.places);
@@ -280,7 +307,8 @@ async fn serve(
         request_id: head.request_id.clone(),
     };
     let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
-    Response::from_parts(parts, Body::from_boxed_error(tracked))
+    let response = Response::from_parts(parts, Body::from_boxed_error(tracked));
+    finish(&engine, response, &head.request_id)
 }
 
 /// Runs `future` to its end, or until `limit` has passed (`None`). One future either way, so
