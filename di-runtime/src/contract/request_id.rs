@@ -3,11 +3,13 @@
 //! request. Its input (`FromRequest`) lives in `input/request_id.rs`; the type is here because
 //! [`RequestHead`](crate::RequestHead) holds it.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The longest client-sent request id that is taken as it is; a longer one is replaced.
@@ -16,7 +18,8 @@ pub const MAX_CLIENT_REQUEST_ID: usize = 128;
 /// The id of one request: the client's `x-request-id` when it is sane (1 to
 /// [`MAX_CLIENT_REQUEST_ID`] bytes of visible ASCII), otherwise one made by the app: 32
 /// lowercase hex digits, a per-process random half and a per-process counter, so unique
-/// within a process and very likely across processes.
+/// within a process and very likely across processes (ids made on one thread count up; the
+/// threads of a process take ranges of the counter in turn).
 ///
 /// The app sends it back in the `x-request-id` response header (on every response, its own
 /// 404, 422, 503 included; see [`App::request_id_header`](crate::App::request_id_header))
@@ -42,15 +45,11 @@ pub const MAX_CLIENT_REQUEST_ID: usize = 128;
 /// # }
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RequestId(Repr);
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Repr {
-    /// Made here: 32 hex digits, inline (nothing allocated).
-    Made([u8; 32]),
-    /// The client's, checked to be visible ASCII (a clone of the request's header value:
-    /// nothing allocated either).
-    Client(HeaderValue),
+pub struct RequestId {
+    /// Visible ASCII, checked when it was taken or made: the client's header value (shared
+    /// with the request's headers), or a slice of a block of ids made at once (see [`MADE`]).
+    /// Cloning it allocates nothing.
+    value: HeaderValue,
 }
 
 /// The random half of the ids made by this process, as hex digits (written once).
@@ -66,27 +65,79 @@ static PREFIX: LazyLock<[u8; 16]> = LazyLock::new(|| {
     digits
 });
 
-/// The ids made by this process so far.
+/// The counter values taken by this process so far (each thread takes [`BATCH`] at once).
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How many ids a thread makes at once, in one allocation.
+const BATCH: usize = 64;
+
+/// The length of a made id.
+const MADE_LEN: usize = 32;
+
+/// Ids made at once by this thread, and how many of them are used: a request takes a slice
+/// of the block (a reference count, no allocation), and the thread makes a new block every
+/// [`BATCH`] requests, with a range of the counter of its own.
+struct Made {
+    block: Bytes,
+    used: usize,
+}
+
+thread_local! {
+    static MADE: RefCell<Made> = const {
+        RefCell::new(Made {
+            block: Bytes::new(),
+            used: BATCH,
+        })
+    };
+}
+
+impl Made {
+    fn next(&mut self) -> Bytes {
+        if self.used == BATCH {
+            self.block = block();
+            self.used = 0;
+        }
+        let start = self.used * MADE_LEN;
+        self.used += 1;
+        self.block.slice(start..start + MADE_LEN)
+    }
+}
+
+/// [`BATCH`] new ids, one after another.
+fn block() -> Bytes {
+    let first = COUNTER.fetch_add(BATCH as u64, Ordering::Relaxed);
+    let mut digits = vec![0u8; BATCH * MADE_LEN];
+    for (id, count) in digits.chunks_exact_mut(MADE_LEN).zip(first..) {
+        let (prefix, counter) = id.split_at_mut(16);
+        prefix.copy_from_slice(&*PREFIX);
+        hex(count, counter);
+    }
+    Bytes::from(digits)
+}
 
 impl RequestId {
     /// The id of a request with `headers`: the value of `header` when it is sane, otherwise a
     /// new one (also when `header` is `None`).
     pub(crate) fn of(headers: &HeaderMap, header: Option<&HeaderName>) -> Self {
         match header.and_then(|name| headers.get(name)) {
-            Some(value) if is_sane(value.as_bytes()) => Self(Repr::Client(value.clone())),
+            Some(value) if is_sane(value.as_bytes()) => Self {
+                value: value.clone(),
+            },
             _ => Self::make(),
         }
     }
 
     /// A new id, unique within this process.
     pub(crate) fn make() -> Self {
-        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut digits = [0u8; 32];
-        let (prefix, counter) = digits.split_at_mut(16);
-        prefix.copy_from_slice(&*PREFIX);
-        hex(count, counter);
-        Self(Repr::Made(digits))
+        // A thread being torn down has no `MADE` any more: a block of its own for this one.
+        let made = MADE
+            .try_with(|made| made.borrow_mut().next())
+            .unwrap_or_else(|_| block().slice(..MADE_LEN));
+        Self {
+            // Hex digits: always a valid header value.
+            value: HeaderValue::from_maybe_shared(made)
+                .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+        }
     }
 
     /// The id as text.
@@ -98,26 +149,14 @@ impl RequestId {
     /// }
     /// ```
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            // Hex digits only: always UTF-8.
-            Repr::Made(digits) => std::str::from_utf8(digits).unwrap_or_default(),
-            // Checked to be visible ASCII when it was taken.
-            Repr::Client(value) => value.to_str().unwrap_or_default(),
-        }
+        // Checked to be visible ASCII when it was taken or made.
+        self.value.to_str().unwrap_or_default()
     }
 
     /// The id as a header value (for the response, or to pass it on to another service).
+    /// Allocates nothing.
     pub fn to_header_value(&self) -> HeaderValue {
-        match &self.0 {
-            Repr::Made(digits) => HeaderValue::from_bytes(digits)
-                .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
-            Repr::Client(value) => value.clone(),
-        }
-    }
-
-    /// Whether the client sent this id (rather than the app making it).
-    pub fn from_client(&self) -> bool {
-        matches!(self.0, Repr::Client(_))
+        self.value.clone()
     }
 }
 
@@ -156,6 +195,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_request_id_is_no_larger_than_a_header_value() {
+        // It is carried by teardown stacks and response bodies: every byte is copied.
+        assert_eq!(
+            std::mem::size_of::<RequestId>(),
+            std::mem::size_of::<HeaderValue>()
+        );
+        assert_eq!(
+            std::mem::size_of::<Option<RequestId>>(),
+            std::mem::size_of::<HeaderValue>()
+        );
+    }
+
+    #[test]
     fn made_ids_are_32_hex_digits_and_differ() {
         let (a, b) = (RequestId::make(), RequestId::make());
         assert_ne!(a, b);
@@ -163,10 +215,30 @@ mod tests {
             assert_eq!(id.as_str().len(), 32);
             assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
             assert_eq!(id.to_header_value(), id.as_str());
-            assert!(!id.from_client());
         }
         // Same process: same random half.
         assert_eq!(a.as_str()[..16], b.as_str()[..16]);
+    }
+
+    #[test]
+    fn made_ids_stay_unique_across_blocks_and_threads() {
+        let mut seen = std::collections::HashSet::new();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..3 * BATCH)
+                        .map(|_| RequestId::make())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for thread in threads {
+            for id in thread.join().unwrap() {
+                assert_eq!(id.as_str().len(), MADE_LEN);
+                assert!(seen.insert(id), "an id was made twice");
+            }
+        }
+        assert_eq!(seen.len(), 4 * 3 * BATCH);
     }
 
     #[test]
@@ -177,10 +249,13 @@ mod tests {
             headers.insert(name.clone(), HeaderValue::from_bytes(value).unwrap());
             RequestId::of(&headers, Some(&name))
         };
+        let made = |id: &RequestId| {
+            id.as_str().len() == 32 && id.as_str().bytes().all(|b| b.is_ascii_hexdigit())
+        };
         let kept = with(b"abc-123_XYZ.:/=");
-        assert!(kept.from_client());
         assert_eq!(kept.as_str(), "abc-123_XYZ.:/=");
-        assert!(with(&[b'a'; MAX_CLIENT_REQUEST_ID]).from_client());
+        let longest = [b'a'; MAX_CLIENT_REQUEST_ID];
+        assert_eq!(with(&longest).as_str().as_bytes(), longest);
         for bad in [
             &b""[..],
             &[b'a'; MAX_CLIENT_REQUEST_ID + 1][..],
@@ -189,14 +264,13 @@ mod tests {
             "caf\u{e9}".as_bytes(),
         ] {
             let replaced = with(bad);
-            assert!(!replaced.from_client(), "{bad:?} was kept");
-            assert_eq!(replaced.as_str().len(), 32);
+            assert!(made(&replaced), "{bad:?} was kept");
         }
         // No header to read: always made.
-        assert!(!RequestId::of(&HeaderMap::new(), Some(&name)).from_client());
+        assert!(made(&RequestId::of(&HeaderMap::new(), Some(&name))));
         let mut headers = HeaderMap::new();
         headers.insert(name.clone(), HeaderValue::from_static("abc"));
-        assert!(!RequestId::of(&headers, None).from_client());
+        assert!(made(&RequestId::of(&headers, None)));
     }
 
     #[test]
