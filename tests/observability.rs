@@ -130,6 +130,28 @@ async fn unserializable() -> Json<std::collections::HashMap<(u8, u8), u8>> {
     Json([((1, 2), 3)].into_iter().collect())
 }
 
+#[depends]
+async fn sleeps_in_session(#[dep(session)] _s: &u8) -> &'static str {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    "late"
+}
+
+/// A request-scope dependency whose teardown never ends.
+#[depends]
+async fn stuck_teardown(y: Yield<u8>) {
+    let _ = y.provide(5).await;
+    std::future::pending::<()>().await;
+}
+
+#[depends]
+async fn tears_down_slowly(
+    #[dep(stuck_teardown)] _s: &u8,
+    tasks: &BackgroundTasks,
+) -> &'static str {
+    tasks.add(std::future::pending());
+    "sent"
+}
+
 fn app() -> App {
     App::new()
         .get("/ok", ok)
@@ -144,6 +166,8 @@ fn app() -> App {
         .get("/background-panics", background_panics)
         .get("/setup-panics", setup_panics)
         .get("/unserializable", unserializable)
+        .get("/sleeps-in-session", sleeps_in_session)
+        .get("/tears-down-slowly", tears_down_slowly)
 }
 
 /// A request id the app made: 32 lowercase hex digits.
@@ -635,6 +659,40 @@ async fn teardown_and_background_task_failures_are_counted_by_kind() {
     // The older getters read the same counters.
     assert_eq!(client.running().teardown_failures(), 1);
     assert_eq!(client.running().background_task_failures(), 2);
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancellations_and_deadline_hits_are_counted_by_kind() {
+    let client = TestClient::start(
+        app()
+            .request_timeout(Duration::from_millis(20))
+            .teardown_timeout(Duration::from_millis(20)),
+    )
+    .await
+    .unwrap();
+    // A body dropped unread: the client went away.
+    let response = client.get("/ok").send().await;
+    assert_eq!(response.status(), 200);
+    drop(response);
+    // Past the request timeout.
+    assert_eq!(client.get("/sleeps-in-session").send().await.status(), 503);
+    // A background task and a teardown that never end: each stopped at the deadline.
+    let response = client.get("/tears-down-slowly").send().await;
+    response.bytes().await.unwrap();
+    client.settle().await;
+
+    let metrics = client.running().metrics();
+    let t = &metrics.teardowns;
+    assert_eq!(t.cancelled_client_gone, 1, "{metrics:?}");
+    assert_eq!(t.cancelled_timeout, 1, "{metrics:?}");
+    assert_eq!(metrics.background_task_timeouts, 1, "{metrics:?}");
+    assert_eq!(metrics.teardown_timeouts, 1, "{metrics:?}");
+    // `ok`: `session` (client gone) and `tx` (success, before the response); the timeout:
+    // `session`; the slow one: `stuck_teardown` (success, then its deadline).
+    assert_eq!(t.success, 2, "{metrics:?}");
+    assert_eq!(metrics.setups, 4);
+    assert_eq!(metrics.setups, t.total());
     client.shutdown().await;
 }
 
