@@ -84,6 +84,7 @@ pub use app::server::Server;
 pub use app::service::{AppService, ResponseFuture};
 pub use app::test_client::{TestClient, TestRequest, TestResponse};
 pub use contract::background::BackgroundTasks;
+pub use contract::body::BodyError;
 pub use contract::outcome::{CancelReason, Outcome};
 pub use contract::provide::Yield;
 pub use contract::request::{FromRequest, FromRequestRef, RequestHead};
@@ -99,6 +100,7 @@ pub use input::query::Query;
 pub use input::security::{
     ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName,
 };
+pub use input::stream::{BodyStream, Lines};
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};

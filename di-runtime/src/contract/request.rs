@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 
 use crate::contract::background::BackgroundTasks;
+use crate::contract::body::{BodyFrames, Unread};
 use crate::response::error::InputError;
 
 /// The parts of a request that inputs are extracted from: method, URI, headers, the route's
@@ -16,6 +17,9 @@ pub struct RequestHead {
     pub(crate) parts: http::request::Parts,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) body: Bytes,
+    /// The unread body, when an input of the route reads it as a stream
+    /// ([`FromRequest::STREAMS_BODY`]); the first such input takes it.
+    pub(crate) stream: Unread,
     /// The client's address, when served by [`App::serve`](crate::App::serve) or
     /// [`App::bind`](crate::App::bind).
     pub(crate) client: Option<std::net::SocketAddr>,
@@ -60,9 +64,15 @@ impl RequestHead {
             .unwrap_or_default()
     }
 
-    /// The request body; empty unless a parameter of the route reads the body.
+    /// The request body; empty unless a parameter of the route reads the body (and empty when
+    /// it reads it as a stream).
     pub fn body(&self) -> &Bytes {
         &self.body
+    }
+
+    /// Takes the unread body, if the route streams it and no input took it yet.
+    pub(crate) fn take_stream(&self) -> Option<BodyFrames> {
+        self.stream.take()
     }
 }
 
@@ -82,6 +92,12 @@ impl RequestHead {
 pub trait FromRequest: Sized + Send + 'static {
     /// Whether this input needs the request body to be read first.
     const NEEDS_BODY: bool = false;
+
+    /// Whether this input reads the request body as a stream: the runtime then does not read
+    /// the body first, and hands it, unread, to this input (see
+    /// [`BodyStream`](crate::BodyStream)). A route may have one such input and no input that
+    /// needs the whole body (`App::check` refuses both).
+    const STREAMS_BODY: bool = false;
 
     /// Extracts the input, or describes every problem with it.
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>>;

@@ -3,7 +3,8 @@
 //! [`Header`](header::Header), [`Cookie`](cookie::Cookie), the security inputs
 //! ([`security`]), [`ClientAddr`](client::ClientAddr), the head inputs (`Method`, `Uri`,
 //! `HeaderMap`, `Bytes`, `&RequestHead`, `BackgroundTasks`), and the every-problem
-//! deserializer behind the typed ones ([`de`]).
+//! deserializer behind the typed ones ([`de`]). [`BodyStream`](stream::BodyStream) reads the body
+//! as a stream instead.
 //!
 //! Uses the contract (`FromRequest`, `RequestHead`) and the response layer (`InputError`,
 //! JSON responses); nothing above.
@@ -19,3 +20,4 @@ pub(crate) mod json_syntax;
 pub(crate) mod path;
 pub(crate) mod query;
 pub(crate) mod security;
+pub(crate) mod stream;

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::future::Either;
 use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyDataStream, BodyExt, Limited};
 
+use crate::contract::body::{BodyError, BodyFrames, Unread};
 use crate::contract::meta::StartedKind;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
@@ -24,6 +26,7 @@ use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse};
 use crate::run::body::{AfterBody, TrackedBody};
+use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
 use crate::run::places::{Places, take_places, try_take_places};
@@ -126,8 +129,14 @@ where
 {
     let (parts, body) = request.into_parts();
     if !route.plan.needs_body {
-        drop(body);
-        return match prepare(&route, parts, params, Bytes::new(), client) {
+        // A route that streams its body hands it, unread, to its input; any other drops it.
+        let unread = if route.plan.streams_body {
+            Some(body_frames(&engine.config, body))
+        } else {
+            drop(body);
+            None
+        };
+        return match prepare(&route, parts, params, Bytes::new(), unread, client) {
             Prepared::Ready(head, inputs) => {
                 Either::Left(serve(engine, route, head, inputs, admitted))
             }
@@ -145,7 +154,7 @@ where
             Ok(collected) => collected.to_bytes(),
             Err(error) => return body_read_error(error, parts.version),
         };
-        match prepare(&route, parts, params, body, client) {
+        match prepare(&route, parts, params, body, None, client) {
             Prepared::Ready(head, inputs) => serve(engine, route, head, inputs, admitted).await,
             Prepared::Answered(response) => response,
         }
@@ -166,12 +175,14 @@ fn prepare(
     parts: http::request::Parts,
     params: Vec<(String, String)>,
     body: Bytes,
+    unread: Option<BodyFrames>,
     client: Option<std::net::SocketAddr>,
 ) -> Prepared {
     let head = Arc::new(RequestHead {
         parts,
         params,
         body,
+        stream: Unread::new(unread),
         client,
         background: std::sync::OnceLock::new(),
     });
@@ -429,6 +440,32 @@ async fn run_handler(
             tracing::error!(target: "di", handler = name, %panic, "handler panicked");
             panicked()
         }
+    }
+}
+
+/// The request body as a stream, for a route whose input reads it so: within the same limit
+/// (413), deadline and minimum rate (408) as a body read whole, counted from now, each problem
+/// an error item the input hands to the handler.
+fn body_frames<B>(config: &Config, body: B) -> BodyFrames
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
+    let limited = Limited::new(timed, config.body_limit);
+    Box::pin(BodyDataStream::new(limited).map(|item| item.map_err(stream_error)))
+}
+
+/// What went wrong reading a streamed body, as the handler sees it.
+fn stream_error(error: BoxError) -> BodyError {
+    if error.is::<http_body_util::LengthLimitError>() {
+        BodyError::TooLarge
+    } else if error.is::<BodyTimedOut>() {
+        tracing::debug!(target: "di", "the request body was not received in time");
+        BodyError::TimedOut
+    } else {
+        tracing::debug!(target: "di", %error, "could not read the request body");
+        BodyError::Incomplete
     }
 }
 
