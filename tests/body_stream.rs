@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{events, log, serial};
 use di_runtime::prelude::*;
-use di_runtime::{BodyError, BodyStream};
+use di_runtime::{BodyError, BodyStream, Multipart};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -321,5 +321,208 @@ async fn a_client_gone_mid_upload_commits_nothing() {
     let closed = wait_for("tx:").await;
     assert!(closed.starts_with("tx:rollback"), "{closed}");
     assert!(!events().iter().any(|e| e.starts_with("tx:commit")));
+    server.shutdown().await;
+}
+
+// ------------------------------------------------------------------------------ multipart
+
+const BOUNDARY: &str = "XyZ-boundary";
+
+/// A multipart body: `note` (text) and `file` (`a.txt`), by hand.
+fn form_body(file: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello there\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn form_type() -> String {
+    format!("multipart/form-data; boundary={BOUNDARY}")
+}
+
+/// Each field in order: a text field's value, a file's name, type, size and chunk count
+/// (each chunk logged as it arrives).
+#[depends]
+async fn fields(
+    #[dep(tx)] rows: &mut Vec<usize>,
+    mut form: Multipart,
+) -> Result<Json<Value>, HttpError> {
+    let mut out = Vec::new();
+    while let Some(mut field) = form.next_field().await? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match field.file_name().map(str::to_owned) {
+            Some(file_name) => {
+                let content_type = field.content_type().map(str::to_owned);
+                let (mut size, mut chunks) = (0, 0);
+                while let Some(chunk) = field.chunk().await? {
+                    chunks += 1;
+                    size += chunk.len();
+                    rows.push(chunk.len());
+                    log(format!("part chunk {chunks}"));
+                }
+                out.push(json!({"name": name, "file_name": file_name, "content_type": content_type, "size": size, "chunks": chunks}));
+            }
+            None => out.push(json!({"name": name, "text": field.text().await?})),
+        }
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+fn form_app() -> App {
+    App::new().post("/form", fields)
+}
+
+#[tokio::test]
+async fn multipart_yields_text_fields_and_file_parts_in_order() {
+    let _serial = serial().await;
+    let client = TestClient::start(form_app()).await.expect("starts");
+    let response = client
+        .post("/form")
+        .header("content-type", &form_type())
+        .body(form_body(b"file contents"))
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    let fields: Value = response.json().await.expect("json");
+    assert_eq!(fields[0], json!({"name": "note", "text": "hello there"}));
+    assert_eq!(fields[1]["name"], "file");
+    assert_eq!(fields[1]["file_name"], "a.txt");
+    assert_eq!(fields[1]["content_type"], "text/plain");
+    assert_eq!(fields[1]["size"], 13);
+    assert_eq!(fields.as_array().map(Vec::len), Some(2));
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_multipart_is_422_and_sets_nothing_up() {
+    let _serial = serial().await;
+    let client = TestClient::start(form_app()).await.expect("starts");
+    let response = client.post("/form").json(&json!({"a": 1})).send().await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.json::<Value>().await.expect("json"),
+        json!({"detail": [{"type": "value_error", "loc": ["body"], "msg": "Input should be a multipart/form-data body", "input": "application/json"}]})
+    );
+    let response = client.post("/form").body("x").send().await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.json::<Value>().await.expect("json")["detail"][0]["input"],
+        Value::Null
+    );
+    assert_eq!(events(), Vec::<String>::new(), "no transaction was opened");
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_multipart_body_without_a_boundary_is_400_as_in_fastapi() {
+    let client = TestClient::start(form_app()).await.expect("starts");
+    let response = client
+        .post("/form")
+        .header("content-type", "multipart/form-data")
+        .body("x")
+        .send()
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().await.expect("json"),
+        json!({"detail": "Missing boundary in multipart."})
+    );
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_malformed_multipart_body_is_400_with_a_clear_message_and_rolls_back() {
+    let _serial = serial().await;
+    let client = TestClient::start(form_app()).await.expect("starts");
+    for body in [
+        "garbage".to_owned(),
+        // Cut off in the middle of a part.
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi"),
+        // A part whose headers never end.
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\""),
+    ] {
+        common::clear();
+        let response = client
+            .post("/form")
+            .header("content-type", &form_type())
+            .body(body.clone())
+            .send()
+            .await;
+        assert_eq!(response.status(), 400, "{body:?}");
+        let detail = response.json::<Value>().await.expect("json")["detail"].clone();
+        let detail = detail.as_str().unwrap_or_default().to_owned();
+        assert!(detail.starts_with("Invalid multipart data: "), "{detail}");
+        assert_eq!(events(), ["tx:rollback handler error (400)"], "{body:?}");
+    }
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_file_part_past_the_body_limit_is_413_and_rolls_back() {
+    let _serial = serial().await;
+    let client = TestClient::start(form_app().body_limit(4096))
+        .await
+        .expect("starts");
+    let response = client
+        .post("/form")
+        .header("content-type", &form_type())
+        .body(form_body(&[b'x'; 10_000]))
+        .send()
+        .await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.json::<Value>().await.expect("json"),
+        json!({"detail": "Request body too large"})
+    );
+    assert_eq!(
+        events().last().map(String::as_str),
+        Some("tx:rollback handler error (413)")
+    );
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_large_file_part_is_streamed_chunk_by_chunk_over_tcp() {
+    let _serial = serial().await;
+    let server = form_app().bind("127.0.0.1:0").await.expect("binds");
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /form HTTP/1.1\r\nhost: test\r\ncontent-type: {}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        form_type()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    // 1 MiB of file in 64 pieces of 16 KiB; the first reaches the handler before the second
+    // is sent, so the part is not buffered whole.
+    let body = form_body(&vec![b'y'; 1 << 20]);
+    let file_at = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .and_then(|first| {
+            body[first + 4..]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|second| first + 4 + second + 4)
+        })
+        .expect("the file part's head");
+    send_chunk(&mut stream, &body[..file_at + 16 * 1024]).await;
+    wait_for("part chunk 1").await;
+    for piece in body[file_at + 16 * 1024..].chunks(16 * 1024) {
+        send_chunk(&mut stream, piece).await;
+    }
+    stream.write_all(b"0\r\n\r\n").await.expect("ends the body");
+    let (status, body) = response(stream).await;
+    assert_eq!(status, 200, "{body}");
+    let fields: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(fields[1]["size"], 1 << 20);
+    let chunks = fields[1]["chunks"].as_u64().expect("a count");
+    assert!(chunks > 1, "the file came in {chunks} chunk(s)");
+    assert!(wait_for("tx:").await.starts_with("tx:commit ["));
     server.shutdown().await;
 }
