@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -17,14 +18,14 @@ use crate::response::error::HttpError;
 /// The request body's chunks as the runtime hands them to a streaming input.
 pub(crate) type BodyFrames = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>;
 
-/// The unread body in a request's head, until a streaming input takes it. Empty for every
-/// route that does not stream its body (no allocation: `None` in a lock of one byte).
-#[derive(Default)]
-pub(crate) struct Unread(parking_lot::Mutex<Option<BodyFrames>>);
+/// The unread body of a request whose route streams it, in the request's extensions until a
+/// streaming input takes it (shared, as extensions must be `Clone`; only one taker gets it).
+#[derive(Clone)]
+pub(crate) struct Unread(Arc<parking_lot::Mutex<Option<BodyFrames>>>);
 
 impl Unread {
-    pub(crate) fn new(frames: Option<BodyFrames>) -> Self {
-        Self(parking_lot::Mutex::new(frames))
+    pub(crate) fn new(frames: BodyFrames) -> Self {
+        Self(Arc::new(parking_lot::Mutex::new(Some(frames))))
     }
 
     /// Takes the body, if no one took it yet.

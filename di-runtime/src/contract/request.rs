@@ -17,9 +17,6 @@ pub struct RequestHead {
     pub(crate) parts: http::request::Parts,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) body: Bytes,
-    /// The unread body, when an input of the route reads it as a stream
-    /// ([`FromRequest::STREAMS_BODY`]); the first such input takes it.
-    pub(crate) stream: Unread,
     /// The client's address, when served by [`App::serve`](crate::App::serve) or
     /// [`App::bind`](crate::App::bind).
     pub(crate) client: Option<std::net::SocketAddr>,
@@ -70,9 +67,10 @@ impl RequestHead {
         &self.body
     }
 
-    /// Takes the unread body, if the route streams it and no input took it yet.
+    /// Takes the unread body, if the route streams it and no input took it yet. It waits in
+    /// the request's extensions (so that the head of every other request is no larger).
     pub(crate) fn take_stream(&self) -> Option<BodyFrames> {
-        self.stream.take()
+        self.parts.extensions.get::<Unread>()?.take()
     }
 }
 

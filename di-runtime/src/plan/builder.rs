@@ -376,8 +376,7 @@ impl Walk<'_, '_> {
                             streams: streams_body,
                         });
                     }
-                    // A streamed body is not read before setup: the input reads it.
-                    state.needs_body |= needs_body && !streams_body;
+                    state.needs_body |= needs_body || streams_body;
                     state.inputs.push(extract);
                     ArgSource::Input(state.inputs.len() - 1)
                 }

@@ -46,7 +46,7 @@ pub(crate) struct Plan {
     pub(crate) inputs: Vec<ExtractFn>,
     pub(crate) needs_body: bool,
     /// Whether an input reads the body as a stream: it is then handed to that input unread
-    /// (and `needs_body` is false: nothing else reads it).
+    /// instead of read before setup (`needs_body` is true too: the body is not dropped).
     pub(crate) streams_body: bool,
     /// The nodes with a `max_concurrency` limit, in the app's order of limits.
     pub(crate) limited: Vec<usize>,

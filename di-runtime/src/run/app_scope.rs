@@ -71,7 +71,6 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         parts: http::Request::new(()).into_parts().0,
         params: Vec::new(),
         body: Bytes::new(),
-        stream: Default::default(),
         client: None,
         background: OnceLock::new(),
     });

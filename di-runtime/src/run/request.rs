@@ -129,14 +129,8 @@ where
 {
     let (parts, body) = request.into_parts();
     if !route.plan.needs_body {
-        // A route that streams its body hands it, unread, to its input; any other drops it.
-        let unread = if route.plan.streams_body {
-            Some(body_frames(&engine.config, body))
-        } else {
-            drop(body);
-            None
-        };
-        return match prepare(&route, parts, params, Bytes::new(), unread, client) {
+        drop(body);
+        return match prepare(&route, parts, params, Bytes::new(), client) {
             Prepared::Ready(head, inputs) => {
                 Either::Left(serve(engine, route, head, inputs, admitted))
             }
@@ -148,13 +142,22 @@ where
     // Boxed: the read would make every request's future larger.
     Either::Right(Either::Right(Box::pin(async move {
         let config = &engine.config;
-        let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
-        let limited = Limited::new(timed, config.body_limit);
-        let body = match limited.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => return body_read_error(error, parts.version),
+        let mut parts = parts;
+        let body = if route.plan.streams_body {
+            // An input reads the body as a stream: it is handed over unread, and read while
+            // the handler runs.
+            let frames = body_frames(config, body);
+            parts.extensions.insert(Unread::new(frames));
+            Bytes::new()
+        } else {
+            let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
+            let limited = Limited::new(timed, config.body_limit);
+            match limited.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(error) => return body_read_error(error, parts.version),
+            }
         };
-        match prepare(&route, parts, params, body, None, client) {
+        match prepare(&route, parts, params, body, client) {
             Prepared::Ready(head, inputs) => serve(engine, route, head, inputs, admitted).await,
             Prepared::Answered(response) => response,
         }
@@ -175,14 +178,12 @@ fn prepare(
     parts: http::request::Parts,
     params: Vec<(String, String)>,
     body: Bytes,
-    unread: Option<BodyFrames>,
     client: Option<std::net::SocketAddr>,
 ) -> Prepared {
     let head = Arc::new(RequestHead {
         parts,
         params,
         body,
-        stream: Unread::new(unread),
         client,
         background: std::sync::OnceLock::new(),
     });
