@@ -590,6 +590,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_import_past_the_body_limit_is_413_and_writes_nothing() {
+        let client = TestClient::start(app().body_limit(64 * 1024))
+            .await
+            .expect("the app starts");
+        // A good line, then blank lines past the limit: the streamed body fails with
+        // `BodyError::TooLarge`, the handler returns it, and `tx` rolls back.
+        let mut body = b"{\"title\":\"a\",\"body\":\"1\"}\n".to_vec();
+        body.resize(100 * 1024, b'\n');
+        let response = client
+            .post("/notes/import")
+            .header("x-api-key", API_KEY)
+            .body(body)
+            .send()
+            .await;
+        assert_eq!(response.status(), 413);
+        assert_eq!(notes(&client).await, json!([]), "nothing was written");
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn import_is_all_or_nothing_and_export_streams_every_note() {
         let client = client().await;
         let good = "{\"title\":\"a\",\"body\":\"1\"}\n\n{\"title\":\"b\",\"body\":\"2\"}\n";
