@@ -526,3 +526,81 @@ async fn a_large_file_part_is_streamed_chunk_by_chunk_over_tcp() {
     assert!(wait_for("tx:").await.starts_with("tx:commit ["));
     server.shutdown().await;
 }
+
+#[derive(serde::Deserialize)]
+struct Meta {
+    note: String,
+    tags: Vec<String>,
+    count: u32,
+}
+
+/// A small form read whole: text fields into `Meta`, files in memory.
+#[depends]
+async fn small_form(
+    #[dep(tx)] _rows: &mut Vec<usize>,
+    form: Multipart,
+) -> Result<Json<Value>, HttpError> {
+    let (meta, files) = form.into_form::<Meta>().await?;
+    let files: Vec<Value> = files
+        .iter()
+        .map(|f| json!([f.field, f.file_name, f.content_type, f.bytes.len()]))
+        .collect();
+    Ok(Json(
+        json!({"note": meta.note, "tags": meta.tags, "count": meta.count, "files": files}),
+    ))
+}
+
+fn text_part(name: &str, value: &str) -> String {
+    format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+}
+
+#[tokio::test]
+async fn into_form_reads_text_fields_into_a_struct_and_files_in_memory() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().post("/small", small_form))
+        .await
+        .expect("starts");
+    let mut body = text_part("tags", "a") + &text_part("tags", "b") + &text_part("count", "3");
+    body.push_str(&String::from_utf8(form_body(b"12345")).expect("utf-8"));
+    let response = client
+        .post("/small")
+        .header("content-type", &form_type())
+        .body(body)
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.expect("json"),
+        json!({"note": "hello there", "tags": ["a", "b"], "count": 3, "files": [["file", "a.txt", "text/plain", 5]]})
+    );
+
+    // Every problem with the text fields in one 422 at ["body", field], as `Form<T>`; the
+    // transaction that was set up sees it.
+    common::clear();
+    let body = text_part("count", "x") + &format!("--{BOUNDARY}--\r\n");
+    let response = client
+        .post("/small")
+        .header("content-type", &form_type())
+        .body(body)
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let problems: Value = response.json().await.expect("json");
+    let locs: Vec<&Value> = problems["detail"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| &p["loc"])
+        .collect();
+    assert_eq!(
+        locs,
+        [
+            &json!(["body", "note"]),
+            &json!(["body", "tags"]),
+            &json!(["body", "count"])
+        ],
+        "{problems}"
+    );
+    assert_eq!(events(), ["tx:rollback handler error (422)"]);
+    client.shutdown().await;
+}

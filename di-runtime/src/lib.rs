@@ -95,7 +95,7 @@ pub use input::cookie::Cookie;
 pub use input::form::Form;
 pub use input::header::Header;
 pub use input::json::Json;
-pub use input::multipart::{Multipart, MultipartError, MultipartField};
+pub use input::multipart::{Multipart, MultipartError, MultipartField, UploadedFile};
 pub use input::path::Path;
 pub use input::query::Query;
 pub use input::security::{

@@ -10,10 +10,12 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::contract::body::BodyError;
 use crate::contract::request::{FromRequest, RequestHead};
+use crate::input::de::{Repeated, from_pairs};
 use crate::input::stream::BodyStream;
 use crate::response::error::{HttpError, InputError};
 
@@ -70,6 +72,77 @@ impl Multipart {
             Err(error) => Err(MultipartError::from_multer(error)),
         }
     }
+
+    /// Reads a small form whole: its text fields deserialized into `T` as
+    /// [`Form<T>`](crate::Form) reads a URL-encoded body (a `Vec` field takes every value of a
+    /// repeated name, any other field the last, a field sent empty is absent; every problem a
+    /// 422 at `["body", field]`), and
+    /// its file parts in memory, in order, as [`UploadedFile`]s (FastAPI's `Form()` and
+    /// `UploadFile` parameters of one multipart form).
+    ///
+    /// The whole form is held in memory (within the body limit): read large files with
+    /// [`next_field`](Multipart::next_field) instead. As the form is read while the handler
+    /// runs, a problem with it is the handler's error: the teardowns see it.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use di_runtime::Multipart;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Meta { title: String, tags: Vec<String> }
+    ///
+    /// #[depends]
+    /// async fn upload(form: Multipart) -> Result<String, HttpError> {
+    ///     let (meta, files) = form.into_form::<Meta>().await?;
+    ///     let sizes: Vec<usize> = files.iter().map(|f| f.bytes.len()).collect();
+    ///     Ok(format!("{} {:?}: {sizes:?}", meta.title, meta.tags))
+    /// }
+    /// ```
+    pub async fn into_form<T: DeserializeOwned>(
+        mut self,
+    ) -> Result<(T, Vec<UploadedFile>), HttpError> {
+        let mut texts: Vec<(String, String)> = Vec::new();
+        let mut files = Vec::new();
+        while let Some(field) = self.next_field().await? {
+            let name = field.name().unwrap_or_default().to_owned();
+            match field.file_name().map(str::to_owned) {
+                Some(file_name) => {
+                    let content_type = field.content_type().map(str::to_owned);
+                    files.push(UploadedFile {
+                        field: name,
+                        file_name,
+                        content_type,
+                        bytes: field.bytes().await?,
+                    });
+                }
+                None => texts.push((name, field.text().await?)),
+            }
+        }
+        // As `Form<T>` and FastAPI: a field sent empty is absent, unless its name repeats
+        // (then its empty values are elements of a list).
+        let repeats = |name: &str| texts.iter().filter(|(k, _)| k == name).count() > 1;
+        let kept: Vec<(&str, &str)> = texts
+            .iter()
+            .filter(|(k, v)| !v.is_empty() || repeats(k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let value = from_pairs("body", &kept, Repeated::Last).map_err(HttpError::invalid_input)?;
+        Ok((value, files))
+    }
+}
+
+/// A file part of a multipart form read whole by [`Multipart::into_form`] (FastAPI's
+/// `UploadFile`, in memory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedFile {
+    /// The form field's name.
+    pub field: String,
+    /// The file name the client sent.
+    pub file_name: String,
+    /// The part's `Content-Type`, as sent.
+    pub content_type: Option<String>,
+    /// The file's bytes.
+    pub bytes: Bytes,
 }
 
 impl fmt::Debug for Multipart {
