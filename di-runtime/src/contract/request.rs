@@ -84,7 +84,7 @@ impl RequestHead {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a request input",
     label = "not a request input, and not marked `#[dep(...)]`",
-    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Bytes`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
+    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Bytes`, `BodyStream`, `Multipart`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
     note = "to inject the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: T`"
 )]
 pub trait FromRequest: Sized + Send + 'static {
