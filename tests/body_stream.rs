@@ -306,6 +306,25 @@ async fn a_slow_upload_is_408_and_the_transaction_rolls_back() {
 }
 
 #[tokio::test]
+async fn an_upload_under_the_minimum_rate_is_408_while_streaming() {
+    let _serial = serial().await;
+    // The whole-body deadline stays at its 30 s default: only the rate can end this one.
+    let server = app()
+        .body_min_rate(1_000_000, Duration::from_millis(100))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let mut stream = chunked_head(server.local_addr(), "/upload").await;
+    send_chunk(&mut stream, b"trickle").await;
+    wait_for("chunk 1: 7").await;
+    let (status, body) = response(stream).await;
+    assert_eq!(status, 408);
+    assert!(body.contains("Request body timed out"), "{body}");
+    assert_eq!(wait_for("tx:").await, "tx:rollback handler error (408)");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_client_gone_mid_upload_commits_nothing() {
     let _serial = serial().await;
     let server = app().bind("127.0.0.1:0").await.expect("binds");
