@@ -208,6 +208,7 @@ const _: () = {
                             // Extracted before any dependency is set up.
                             extract: extract::<Json<String>>,
                             needs_body: <Json<String> as FromRequest>::NEEDS_BODY,
+                            streams_body: <Json<String> as FromRequest>::STREAMS_BODY,
                         },
                     },
                 ],

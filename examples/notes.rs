@@ -43,7 +43,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use di_runtime::prelude::*;
-use di_runtime::{ApiKeyHeader, BoxError, KeyName};
+use di_runtime::{ApiKeyHeader, BodyStream, BoxError, KeyName};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -296,22 +296,27 @@ async fn export_notes(
 }
 
 /// `POST /notes/import`: NDJSON, one `{"title", "body"}` per line (blank lines are skipped),
-/// all or nothing. Lines are inserted as they are read; if any line is bad, the response is a
-/// 422 naming every bad line by its number and the transaction's teardown sees the failure
-/// and rolls back the lines already inserted.
+/// all or nothing. The body is read as a stream, line by line (`BodyStream::lines`), so a large
+/// import is never held in memory whole; lines are inserted as they arrive. If any line is
+/// bad, the response is a 422 naming every bad line by its number, and the transaction's
+/// teardown sees the failure and rolls back the lines already inserted; so it does when the
+/// body breaks off, is too slow (408) or too large (413).
 #[depends]
 async fn import_notes(
     #[dep(tx)] tx: &mut Transaction<'static, Sqlite>,
-    body: Bytes,
+    body: BodyStream,
 ) -> Result<(StatusCode, Json<serde_json::Value>), HttpError> {
     let mut imported = 0_usize;
     let mut problems = Vec::new();
-    for (index, line) in body.split(|b| *b == b'\n').enumerate() {
-        let line_no = index + 1;
+    let mut lines = body.lines();
+    let mut line_no = 0_usize;
+    while let Some(line) = lines.next_line().await {
+        let line = line?; // the body broke off: 400, 408 or 413, and `tx` rolls back
+        line_no += 1;
         if line.trim_ascii().is_empty() {
             continue;
         }
-        let new = match serde_json::from_slice::<NewNote>(line) {
+        let new = match serde_json::from_slice::<NewNote>(&line) {
             Ok(new) => new,
             Err(e) => {
                 // serde_json's message ends with " at line 1 column N": keep only the column.
@@ -580,6 +585,26 @@ mod tests {
             response.json::<Value>().await.expect("json"),
             json!({"detail": "wrong API key"})
         );
+        assert_eq!(notes(&client).await, json!([]), "nothing was written");
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_import_past_the_body_limit_is_413_and_writes_nothing() {
+        let client = TestClient::start(app().body_limit(64 * 1024))
+            .await
+            .expect("the app starts");
+        // A good line, then blank lines past the limit: the streamed body fails with
+        // `BodyError::TooLarge`, the handler returns it, and `tx` rolls back.
+        let mut body = b"{\"title\":\"a\",\"body\":\"1\"}\n".to_vec();
+        body.resize(100 * 1024, b'\n');
+        let response = client
+            .post("/notes/import")
+            .header("x-api-key", API_KEY)
+            .body(body)
+            .send()
+            .await;
+        assert_eq!(response.status(), 413);
         assert_eq!(notes(&client).await, json!([]), "nothing was written");
         client.shutdown().await;
     }

@@ -378,7 +378,7 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
             let extract = paths.extract();
             let from_request = paths.trait_from_request();
             quote_spanned! {ty.span()=>
-                #kind::Input { extract: #extract::<#ty>, needs_body: <#ty as #from_request>::NEEDS_BODY }
+                #kind::Input { extract: #extract::<#ty>, needs_body: <#ty as #from_request>::NEEDS_BODY, streams_body: <#ty as #from_request>::STREAMS_BODY }
             }
         }
         ParamModel::HeadRef { .. } => quote!(#kind::HeadRef),

@@ -84,6 +84,7 @@ pub use app::server::Server;
 pub use app::service::{AppService, ResponseFuture};
 pub use app::test_client::{TestClient, TestRequest, TestResponse};
 pub use contract::background::BackgroundTasks;
+pub use contract::body::BodyError;
 pub use contract::outcome::{CancelReason, Outcome};
 pub use contract::provide::Yield;
 pub use contract::request::{FromRequest, FromRequestRef, RequestHead};
@@ -95,11 +96,13 @@ pub use input::cookie::Cookie;
 pub use input::form::Form;
 pub use input::header::Header;
 pub use input::json::Json;
+pub use input::multipart::{Multipart, MultipartError, MultipartField, UploadedFile};
 pub use input::path::Path;
 pub use input::query::Query;
 pub use input::security::{
     ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName,
 };
+pub use input::stream::{BodyStream, Lines};
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};

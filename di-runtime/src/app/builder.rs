@@ -257,7 +257,11 @@ impl App {
     }
 
     /// The largest request body read for `Json`/`Bytes` inputs (default 2 MiB); a larger one
-    /// gets 413.
+    /// gets 413. A body read as a stream ([`BodyStream`](crate::BodyStream),
+    /// [`Multipart`](crate::Multipart)) is held to it too: past it the stream yields
+    /// [`BodyError::TooLarge`](crate::BodyError::TooLarge), a 413 when returned with `?`. The
+    /// same goes for [`body_timeout`](App::body_timeout) and
+    /// [`body_min_rate`](App::body_min_rate) (`BodyError::TimedOut`, 408).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.config.body_limit = bytes;
         self

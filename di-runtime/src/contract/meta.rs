@@ -137,6 +137,8 @@ pub enum ParamKind {
         extract: ExtractFn,
         /// Whether it needs the body.
         needs_body: bool,
+        /// Whether it reads the body as a stream.
+        streams_body: bool,
     },
     /// A request input taken by reference (`&HeaderMap`, ...).
     HeadRef,

@@ -7,11 +7,13 @@
 //! - [`slot`]: where values live during a request and at app scope, and the `Held`/`HeldMut`
 //!   handles that borrow them;
 //! - [`request`], [`background`]: the request head inputs are extracted from, the
-//!   `FromRequest` traits, and the `BackgroundTasks` list.
+//!   `FromRequest` traits, and the `BackgroundTasks` list;
+//! - [`body`]: a request body read as a stream, and the `BodyError` it can end with.
 //!
 //! Uses only the response layer below it (an outcome carries an `HttpError`).
 
 pub(crate) mod background;
+pub(crate) mod body;
 pub(crate) mod meta;
 pub(crate) mod outcome;
 pub(crate) mod provide;

@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::request_id::RequestId;
+use crate::contract::body::{BodyFrames, Unread};
 use crate::response::error::InputError;
 
 /// The parts of a request that inputs are extracted from: method, URI, headers, the route's
@@ -70,9 +71,16 @@ impl RequestHead {
         &self.request_id
     }
 
-    /// The request body; empty unless a parameter of the route reads the body.
+    /// The request body; empty unless a parameter of the route reads the body (and empty when
+    /// it reads it as a stream).
     pub fn body(&self) -> &Bytes {
         &self.body
+    }
+
+    /// Takes the unread body, if the route streams it and no input took it yet. It waits in
+    /// the request's extensions (so that the head of every other request is no larger).
+    pub(crate) fn take_stream(&self) -> Option<BodyFrames> {
+        self.parts.extensions.get::<Unread>()?.take()
     }
 }
 
@@ -86,12 +94,18 @@ impl RequestHead {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a request input",
     label = "not a request input, and not marked `#[dep(...)]`",
-    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Bytes`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
+    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Bytes`, `BodyStream`, `Multipart`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
     note = "to inject the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: T`"
 )]
 pub trait FromRequest: Sized + Send + 'static {
     /// Whether this input needs the request body to be read first.
     const NEEDS_BODY: bool = false;
+
+    /// Whether this input reads the request body as a stream: the runtime then does not read
+    /// the body first, and hands it, unread, to this input (see
+    /// [`BodyStream`](crate::BodyStream)). A route may have one such input and no input that
+    /// needs the whole body (`App::check` refuses both).
+    const STREAMS_BODY: bool = false;
 
     /// Extracts the input, or describes every problem with it.
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>>;

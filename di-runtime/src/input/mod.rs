@@ -3,7 +3,8 @@
 //! [`Header`](header::Header), [`Cookie`](cookie::Cookie), the security inputs
 //! ([`security`]), [`ClientAddr`](client::ClientAddr), the head inputs (`Method`, `Uri`,
 //! `HeaderMap`, `Bytes`, `&RequestHead`, `BackgroundTasks`), and the every-problem
-//! deserializer behind the typed ones ([`de`]).
+//! deserializer behind the typed ones ([`de`]). [`BodyStream`](stream::BodyStream) and
+//! [`Multipart`](multipart::Multipart) read the body as a stream instead.
 //!
 //! Uses the contract (`FromRequest`, `RequestHead`) and the response layer (`InputError`,
 //! JSON responses); nothing above.
@@ -16,7 +17,9 @@ pub(crate) mod head;
 pub(crate) mod header;
 pub(crate) mod json;
 pub(crate) mod json_syntax;
+pub(crate) mod multipart;
 pub(crate) mod path;
 pub(crate) mod query;
 pub(crate) mod request_id;
 pub(crate) mod security;
+pub(crate) mod stream;

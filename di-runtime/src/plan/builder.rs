@@ -37,9 +37,19 @@ struct RouteState {
     cache: HashMap<(TypeId, Scope), usize>,
     inputs: Vec<ExtractFn>,
     needs_body: bool,
+    /// The inputs that read the body, whole or as a stream, for the one-reader check.
+    body_readers: Vec<BodyReader>,
     borrows: Vec<Borrow>,
     /// Numbers the functions that borrow, to tell two uses by one function apart.
     borrowers: usize,
+}
+
+/// An input that reads the request body: who takes it, the input's type as written, and
+/// whether it reads the body as a stream.
+struct BodyReader {
+    who: Named,
+    input: &'static str,
+    streams: bool,
 }
 
 impl<'a> GraphBuilder<'a> {
@@ -217,6 +227,8 @@ impl<'a> GraphBuilder<'a> {
             limit,
         });
         check_borrows(&state.borrows, &mut errors);
+        check_body_readers(&state.body_readers, &mut errors);
+        let streams_body = state.body_readers.iter().any(|r| r.streams);
         let mut limited: Vec<usize> = (0..state.nodes.len())
             .filter(|i| state.nodes[*i].limit.is_some())
             .collect();
@@ -233,6 +245,7 @@ impl<'a> GraphBuilder<'a> {
                     nodes: state.nodes,
                     inputs: state.inputs,
                     needs_body: state.needs_body,
+                    streams_body,
                     limited,
                     request_teardowns,
                 },
@@ -351,11 +364,19 @@ impl Walk<'_, '_> {
                 ParamKind::Input {
                     extract,
                     needs_body,
+                    streams_body,
                 } => {
                     if scope == Scope::App {
                         self.errors.push(app_input_error(who, param.name));
                     }
-                    state.needs_body |= needs_body;
+                    if needs_body || streams_body {
+                        state.body_readers.push(BodyReader {
+                            who,
+                            input: param.name,
+                            streams: streams_body,
+                        });
+                    }
+                    state.needs_body |= needs_body || streams_body;
                     state.inputs.push(extract);
                     ArgSource::Input(state.inputs.len() - 1)
                 }
@@ -513,6 +534,25 @@ impl Walk<'_, '_> {
 /// A request takes every place its route needs at once: a route that needs more places of one
 /// limit than the limit has (`fresh` uses of a `max_concurrency = 1` dependency) could never
 /// be served.
+/// A request body can be read once: a route that reads it as a stream (`BodyStream`,
+/// `Multipart`) has no other input that reads it, whole or as a stream.
+fn check_body_readers(readers: &[BodyReader], errors: &mut Vec<String>) {
+    let Some(stream) = readers.iter().find(|r| r.streams) else {
+        return;
+    };
+    for other in readers.iter().filter(|r| !std::ptr::eq(*r, stream)) {
+        let how = if other.streams {
+            "also reads it as a stream"
+        } else {
+            "reads it whole"
+        };
+        errors.push(format!(
+            "{} reads the request body as a stream (`{}`) and {} {how} (`{}`), but a body can be read only once; take the body through one input",
+            stream.who, stream.input, other.who, other.input
+        ));
+    }
+}
+
 fn check_places(nodes: &[Node], names: &[Named], limited: &[usize], errors: &mut Vec<String>) {
     let mut at = 0;
     while at < limited.len() {

@@ -45,6 +45,9 @@ pub(crate) struct Plan {
     pub(crate) slots: usize,
     pub(crate) inputs: Vec<ExtractFn>,
     pub(crate) needs_body: bool,
+    /// Whether an input reads the body as a stream: it is then handed to that input unread
+    /// instead of read before setup (`needs_body` is true too: the body is not dropped).
+    pub(crate) streams_body: bool,
     /// The nodes with a `max_concurrency` limit, in the app's order of limits.
     pub(crate) limited: Vec<usize>,
     /// Whether a request owes `request`-scope teardowns (it then takes a background place

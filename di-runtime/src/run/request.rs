@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::future::Either;
 use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyDataStream, BodyExt, Limited};
 
+use crate::contract::body::{BodyError, BodyFrames, Unread};
 use crate::contract::meta::StartedKind;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
@@ -25,6 +27,7 @@ use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable};
 use crate::run::body::{AfterBody, TrackedBody};
+use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
 use crate::run::places::{Places, take_places, try_take_places};
@@ -150,13 +153,22 @@ where
     // Boxed: the read would make every request's future larger.
     Either::Right(Either::Right(Box::pin(async move {
         let config = &engine.config;
-        let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
-        let limited = Limited::new(timed, config.body_limit);
-        let body = match limited.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => {
-                let response = body_read_error(error, parts.version, &request_id);
-                return finish(&engine, response, &request_id);
+        let mut parts = parts;
+        let body = if route.plan.streams_body {
+            // An input reads the body as a stream: it is handed over unread, and read while
+            // the handler runs.
+            let frames = body_frames(config, body);
+            parts.extensions.insert(Unread::new(frames));
+            Bytes::new()
+        } else {
+            let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
+            let limited = Limited::new(timed, config.body_limit);
+            match limited.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(error) => {
+                    let response = body_read_error(error, parts.version, &request_id);
+                    return finish(&engine, response, &request_id);
+                }
             }
         };
         match prepare(&engine, &route, parts, params, body, client, request_id) {
@@ -469,6 +481,32 @@ async fn run_handler(
             tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "handler panicked");
             panicked()
         }
+    }
+}
+
+/// The request body as a stream, for a route whose input reads it so: within the same limit
+/// (413), deadline and minimum rate (408) as a body read whole, counted from now, each problem
+/// an error item the input hands to the handler.
+fn body_frames<B>(config: &Config, body: B) -> BodyFrames
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
+    let limited = Limited::new(timed, config.body_limit);
+    Box::pin(BodyDataStream::new(limited).map(|item| item.map_err(stream_error)))
+}
+
+/// What went wrong reading a streamed body, as the handler sees it.
+fn stream_error(error: BoxError) -> BodyError {
+    if error.is::<http_body_util::LengthLimitError>() {
+        BodyError::TooLarge
+    } else if error.is::<BodyTimedOut>() {
+        tracing::debug!(target: "di", "the request body was not received in time");
+        BodyError::TimedOut
+    } else {
+        tracing::debug!(target: "di", %error, "could not read the request body");
+        BodyError::Incomplete
     }
 }
 

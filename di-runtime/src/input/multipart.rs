@@ -1,0 +1,329 @@
+//! [`Multipart`]: a `multipart/form-data` body read part by part as it arrives (FastAPI's
+//! `File()`/`UploadFile` and `Form()` fields of a multipart form), parsed by `multer` over the
+//! request body as a stream ([`BodyStream`]).
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::contract::body::BodyError;
+use crate::contract::request::{FromRequest, RequestHead};
+use crate::input::de::{Repeated, from_pairs};
+use crate::input::stream::BodyStream;
+use crate::response::error::{HttpError, InputError};
+
+/// A `multipart/form-data` body, read field by field, in order, while the handler runs: a
+/// file part's bytes arrive chunk by chunk ([`MultipartField::chunk`]) and are never held whole, a
+/// text field is read with [`MultipartField::text`].
+///
+/// `Multipart` reads the body as a stream, like [`BodyStream`], so the same rules hold: the
+/// app's body limit (413), body deadline and minimum rate (408) apply to the whole body while
+/// it is read, each surfacing as a [`MultipartError`] the handler returns with `?` (the
+/// teardowns then see that error), and a route that takes a `Multipart` takes no other input
+/// that reads the body ([`App::check`](crate::App::check) refuses it).
+///
+/// Before anything is set up, the content type is checked: a body that is not
+/// `multipart/form-data` is a 422 (`["body"]`, with the content type sent as `input`), one
+/// without a boundary a 400 `{"detail":"Missing boundary in multipart."}` (FastAPI's answer).
+/// A body that turns out malformed while it is read is a 400
+/// `{"detail":"Invalid multipart data: ..."}`.
+///
+/// Only one field can be read at a time: drop (or read to its end) a field before asking for
+/// the next.
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::Multipart;
+///
+/// #[depends]
+/// async fn upload(mut form: Multipart) -> Result<String, HttpError> {
+///     let mut report = Vec::new();
+///     while let Some(mut field) = form.next_field().await? {
+///         let name = field.name().unwrap_or_default().to_owned();
+///         if field.file_name().is_some() {
+///             let mut size = 0;
+///             while let Some(chunk) = field.chunk().await? {
+///                 size += chunk.len(); // e.g. write it to a file
+///             }
+///             report.push(format!("{name}: {size} bytes"));
+///         } else {
+///             report.push(format!("{name} = {}", field.text().await?));
+///         }
+///     }
+///     Ok(report.join("\n"))
+/// }
+/// ```
+pub struct Multipart {
+    inner: multer::Multipart<'static>,
+}
+
+impl Multipart {
+    /// The next field, `None` after the last one.
+    pub async fn next_field(&mut self) -> Result<Option<MultipartField>, MultipartError> {
+        match self.inner.next_field().await {
+            Ok(field) => Ok(field.map(|inner| MultipartField { inner })),
+            Err(error) => Err(MultipartError::from_multer(error)),
+        }
+    }
+
+    /// Reads a small form whole: its text fields deserialized into `T` as
+    /// [`Form<T>`](crate::Form) reads a URL-encoded body (a `Vec` field takes every value of a
+    /// repeated name, any other field the last, a field sent empty is absent; every problem a
+    /// 422 at `["body", field]`), and
+    /// its file parts in memory, in order, as [`UploadedFile`]s (FastAPI's `Form()` and
+    /// `UploadFile` parameters of one multipart form).
+    ///
+    /// The whole form is held in memory (within the body limit): read large files with
+    /// [`next_field`](Multipart::next_field) instead. As the form is read while the handler
+    /// runs, a problem with it is the handler's error: the teardowns see it.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use di_runtime::Multipart;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Meta { title: String, tags: Vec<String> }
+    ///
+    /// #[depends]
+    /// async fn upload(form: Multipart) -> Result<String, HttpError> {
+    ///     let (meta, files) = form.into_form::<Meta>().await?;
+    ///     let sizes: Vec<usize> = files.iter().map(|f| f.bytes.len()).collect();
+    ///     Ok(format!("{} {:?}: {sizes:?}", meta.title, meta.tags))
+    /// }
+    /// ```
+    pub async fn into_form<T: DeserializeOwned>(
+        mut self,
+    ) -> Result<(T, Vec<UploadedFile>), HttpError> {
+        let mut texts: Vec<(String, String)> = Vec::new();
+        let mut files = Vec::new();
+        while let Some(field) = self.next_field().await? {
+            let name = field.name().unwrap_or_default().to_owned();
+            match field.file_name().map(str::to_owned) {
+                Some(file_name) => {
+                    let content_type = field.content_type().map(str::to_owned);
+                    files.push(UploadedFile {
+                        field: name,
+                        file_name,
+                        content_type,
+                        bytes: field.bytes().await?,
+                    });
+                }
+                None => texts.push((name, field.text().await?)),
+            }
+        }
+        // As `Form<T>` and FastAPI: a field sent empty is absent, unless its name repeats
+        // (then its empty values are elements of a list).
+        let repeats = |name: &str| texts.iter().filter(|(k, _)| k == name).count() > 1;
+        let kept: Vec<(&str, &str)> = texts
+            .iter()
+            .filter(|(k, v)| !v.is_empty() || repeats(k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let value = from_pairs("body", &kept, Repeated::Last).map_err(HttpError::invalid_input)?;
+        Ok((value, files))
+    }
+}
+
+/// A file part of a multipart form read whole by [`Multipart::into_form`] (FastAPI's
+/// `UploadFile`, in memory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedFile {
+    /// The form field's name.
+    pub field: String,
+    /// The file name the client sent.
+    pub file_name: String,
+    /// The part's `Content-Type`, as sent.
+    pub content_type: Option<String>,
+    /// The file's bytes.
+    pub bytes: Bytes,
+}
+
+impl fmt::Debug for Multipart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Multipart").finish_non_exhaustive()
+    }
+}
+
+impl FromRequest for Multipart {
+    const STREAMS_BODY: bool = true;
+
+    fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
+        let content_type = head
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let is_multipart = content_type.as_deref().is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"))
+        });
+        let content_type = match content_type {
+            Some(content_type) if is_multipart => content_type,
+            sent => {
+                let sent = sent.map_or(Value::Null, Value::String);
+                return Err(vec![
+                    InputError::new(["body"], "Input should be a multipart/form-data body")
+                        .input(sent),
+                ]);
+            }
+        };
+        let Ok(boundary) = multer::parse_boundary(&content_type) else {
+            return Err(vec![InputError::rejection(HttpError::bad_request(
+                "Missing boundary in multipart.",
+            ))]);
+        };
+        let body = BodyStream::take(head, "Multipart")?;
+        let chunks = body.map(|item| item.map_err(Carried));
+        Ok(Self {
+            inner: multer::Multipart::new(chunks, boundary),
+        })
+    }
+}
+
+/// One field (part) of a [`Multipart`] body: its name, file name and content type, and its
+/// bytes, read chunk by chunk ([`chunk`](MultipartField::chunk), or as a `Stream`) or whole
+/// ([`bytes`](MultipartField::bytes), [`text`](MultipartField::text)).
+pub struct MultipartField {
+    inner: multer::Field<'static>,
+}
+
+impl MultipartField {
+    /// The field's name (`name="..."` of its `Content-Disposition`).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
+
+    /// The file name, for a file part (`filename="..."`).
+    pub fn file_name(&self) -> Option<&str> {
+        self.inner.file_name()
+    }
+
+    /// The part's `Content-Type`, as sent.
+    pub fn content_type(&self) -> Option<&str> {
+        self.inner.content_type().map(AsRef::as_ref)
+    }
+
+    /// The part's headers.
+    pub fn headers(&self) -> &http::HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The next chunk of the field's bytes, `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, MultipartError> {
+        self.inner
+            .chunk()
+            .await
+            .map_err(MultipartError::from_multer)
+    }
+
+    /// The whole field, in memory (within the body limit).
+    pub async fn bytes(self) -> Result<Bytes, MultipartError> {
+        self.inner
+            .bytes()
+            .await
+            .map_err(MultipartError::from_multer)
+    }
+
+    /// The whole field as text, decoded by the part's `charset` (UTF-8 when it has none).
+    pub async fn text(self) -> Result<String, MultipartError> {
+        self.inner.text().await.map_err(MultipartError::from_multer)
+    }
+}
+
+impl fmt::Debug for MultipartField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultipartField")
+            .field("name", &self.name())
+            .field("file_name", &self.file_name())
+            .field("content_type", &self.content_type())
+            .finish()
+    }
+}
+
+impl Stream for MultipartField {
+    type Item = Result<Bytes, MultipartError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner
+            .poll_next_unpin(cx)
+            .map(|item| item.map(|r| r.map_err(MultipartError::from_multer)))
+    }
+}
+
+/// Why a [`Multipart`] body could not be read: the body itself (too large, too slow, broken
+/// off: a [`BodyError`]) or a malformed multipart encoding (400). It converts with `?` into
+/// that response; like `BodyError` it is not a `std::error::Error`, so that it keeps its
+/// status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultipartError(Problem);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Problem {
+    Body(BodyError),
+    Malformed(String),
+}
+
+impl MultipartError {
+    fn from_multer(error: multer::Error) -> Self {
+        if let multer::Error::StreamReadFailed(source) = &error
+            && let Some(Carried(body)) = source.downcast_ref::<Carried>()
+        {
+            return Self(Problem::Body(body.clone()));
+        }
+        Self(Problem::Malformed(error.to_string()))
+    }
+
+    /// The status the client is answered with.
+    pub fn status(&self) -> StatusCode {
+        match &self.0 {
+            Problem::Body(body) => body.status(),
+            Problem::Malformed(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The body's own error, when reading the body failed (rather than parsing it).
+    pub fn body_error(&self) -> Option<&BodyError> {
+        match &self.0 {
+            Problem::Body(body) => Some(body),
+            Problem::Malformed(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for MultipartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Problem::Body(body) => body.fmt(f),
+            Problem::Malformed(why) => write!(f, "Invalid multipart data: {why}"),
+        }
+    }
+}
+
+impl From<MultipartError> for HttpError {
+    fn from(error: MultipartError) -> Self {
+        match error.0 {
+            Problem::Body(body) => HttpError::from(body),
+            Problem::Malformed(_) => HttpError::bad_request(error.to_string()),
+        }
+    }
+}
+
+/// A [`BodyError`] carried through `multer`, which wants a `std::error::Error`, and taken back
+/// out on the other side.
+#[derive(Debug)]
+struct Carried(BodyError);
+
+impl fmt::Display for Carried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Carried {}
