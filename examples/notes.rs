@@ -394,6 +394,7 @@ fn app() -> App {
 }
 
 /// The app `main` serves: the routes, with the database path from the command line.
+/// (`soak.rs` serves this app too, with counting replacements of `tx` and `reader`.)
 pub(crate) fn configured(db: Option<PathBuf>) -> App {
     app().provide(db_path, DbPath(db))
 }

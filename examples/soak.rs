@@ -5,7 +5,8 @@
 //! Options: `--requests N` (default 100,000), `--workers N` (concurrent keep-alive
 //! connections, default 16), `--seed N` (the fault mix is a deterministic function of the seed
 //! and the request's number), `--db PATH` (default: a fresh file in the temporary directory,
-//! removed afterwards).
+//! removed afterwards; a file given here is kept, and the notes already in it are not
+//! counted).
 //!
 //! A quarter of the requests carry a fault, in six kinds of equal share:
 //!
@@ -37,8 +38,9 @@
 //! - no request got an answer other than the one expected for its kind (shed requests and
 //!   timeouts, 503 and 408, are counted and printed apart), no teardown failed;
 //! - the process's resident memory (`VmRSS`) after warm-up (the first 20 % of the requests)
-//!   is flat: the highest sample of the last quarter is at most [`RSS_SLACK_BYTES`] above the
-//!   highest of the first quarter.
+//!   is flat: the highest sample of the last quarter is at most [`RSS_SLACK_BYTES`] (4 MiB)
+//!   above the highest of the first quarter. The client reads streamed exports chunk by
+//!   chunk without keeping them, so that its own memory does not grow with the database.
 //!
 //! `cargo test --workspace` runs the same soak with 10,000 requests (the `reduced_soak` test
 //! below), in debug mode.
@@ -64,11 +66,12 @@ use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-/// How much the resident memory of the last quarter may exceed the first quarter's: SQLite's
-/// page cache grows with the file (up to 2 MiB per pooled connection, 10 connections) and
-/// the allocator keeps some freed memory; a leak of 100 bytes a request over 100,000 requests
-/// is 10 MB.
-const RSS_SLACK_BYTES: u64 = 8 * 1024 * 1024;
+/// How much the resident memory of the last quarter may exceed the first quarter's. Measured:
+/// flat to 0.1 MiB over 300,000 requests in release (12.0 to 12.1 MiB), 1 MiB in the debug
+/// 10,000-request run; 4 MiB is room for the allocator's own variations (and SQLite's page
+/// cache, which may grow up to 2 MiB per pooled connection) while a leak of 100 bytes a
+/// request, 4 MB between the two quarters of a 100,000-request run, still fails.
+const RSS_SLACK_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The header through which the client asks the counting `tx` for a fault.
 const FAULT_HEADER: &str = "x-soak-fault";
@@ -277,7 +280,10 @@ fn mix(seed: u64, n: u64) -> u64 {
 /// A response as the soak's client reads it.
 struct Reply {
     status: u16,
+    /// A `Content-Length` body; empty for a chunked (streamed) one, which is not kept.
     body: Vec<u8>,
+    /// The lines of a chunked body, each checked to be a JSON object.
+    lines: u64,
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -342,15 +348,29 @@ impl Conn {
     async fn read_reply(&mut self) -> std::io::Result<Reply> {
         let (status, chunked, length) = self.read_head().await?;
         let mut body = Vec::new();
+        let mut lines = 0;
         if chunked {
+            // An export grows with the database: read it chunk by chunk (one note per chunk),
+            // without keeping it, so that the client's own memory stays flat.
             while let Some(chunk) = self.read_chunk().await? {
-                body.extend_from_slice(&chunk);
+                for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    if !(line.starts_with(b"{") && line.ends_with(b"}")) {
+                        return Err(std::io::Error::other(
+                            "an export line that is not an object",
+                        ));
+                    }
+                    lines += 1;
+                }
             }
         } else {
             body.resize(length, 0);
             self.stream.read_exact(&mut body).await?;
         }
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            lines,
+        })
     }
 }
 
@@ -381,6 +401,8 @@ struct Tally {
     io_errors: u64,
     /// Mid-stream disconnects made.
     disconnects: u64,
+    /// Notes read by whole exports.
+    exported_lines: u64,
 }
 
 impl Tally {
@@ -400,6 +422,7 @@ impl Tally {
         self.body_timeouts += other.body_timeouts;
         self.io_errors += other.io_errors;
         self.disconnects += other.disconnects;
+        self.exported_lines += other.exported_lines;
     }
 
     fn unexpected(&mut self, kind: Kind, what: String) {
@@ -596,8 +619,8 @@ async fn one_request(
             _ => rows,
         };
     }
-    if kind == Kind::Export && !reply.body.iter().all(u8::is_ascii) {
-        tally.unexpected(kind, "a non-ASCII export".to_owned());
+    if kind == Kind::Export {
+        tally.exported_lines += reply.lines;
     }
     Ok(true)
 }
@@ -693,6 +716,29 @@ fn remove_db(path: &FsPath) {
     }
 }
 
+/// The notes in the SQLite file `db`: 0 if it or its table does not exist yet.
+async fn count_rows(db: &FsPath) -> Result<u64, sqlx::Error> {
+    if !db.exists() {
+        return Ok(0);
+    }
+    let options = SqliteConnectOptions::new().filename(db);
+    let mut fresh = SqliteConnection::connect_with(&options).await?;
+    let table: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'notes'",
+    )
+    .fetch_one(&mut fresh)
+    .await?;
+    let rows: i64 = if table == 0 {
+        0
+    } else {
+        sqlx::query_scalar("SELECT COUNT(*) FROM notes")
+            .fetch_one(&mut fresh)
+            .await?
+    };
+    fresh.close().await?;
+    Ok(u64::try_from(rows).unwrap_or(0))
+}
+
 /// Runs a soak and returns its report; `Err` if it could not run at all.
 async fn soak(options: Options) -> Result<Report, Box<dyn std::error::Error>> {
     let _one_at_a_time = SOAK_LOCK.lock().await;
@@ -705,7 +751,11 @@ async fn soak(options: Options) -> Result<Report, Box<dyn std::error::Error>> {
             true,
         ),
     };
-    remove_db(&db);
+    if temporary {
+        remove_db(&db);
+    }
+    // A file given with `--db` may hold notes already: only the soak's own are compared.
+    let rows_before = count_rows(&db).await?;
     let before = Snapshot::take(counters);
 
     let server = soak_app(&db).bind("127.0.0.1:0").await?;
@@ -747,17 +797,15 @@ async fn soak(options: Options) -> Result<Report, Box<dyn std::error::Error>> {
     let teardown_failures = server.teardown_failures();
     server.shutdown().await;
 
-    let (rows, integrity) = {
+    let rows = count_rows(&db).await? - rows_before;
+    let integrity = {
         let options = SqliteConnectOptions::new().filename(&db);
         let mut fresh = SqliteConnection::connect_with(&options).await?;
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes")
-            .fetch_one(&mut fresh)
-            .await?;
         let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(&mut fresh)
             .await?;
         fresh.close().await?;
-        (u64::try_from(rows).unwrap_or(0), integrity)
+        integrity
     };
     if temporary {
         remove_db(&db);
@@ -890,6 +938,10 @@ fn report(
             tally.disconnects.to_string(),
         ),
         (
+            "notes read by whole exports".to_owned(),
+            tally.exported_lines.to_string(),
+        ),
+        (
             "successful writes (2xx)".to_owned(),
             format!(
                 "{} requests, {} rows",
@@ -942,11 +994,16 @@ fn report(
     let last = highest_rss(&samples, requests - quarter, requests);
     let rss_check = match (first, last) {
         (Some(first), Some(last)) => {
+            let at = |from: usize, to: usize| {
+                highest_rss(&samples, from, to).map_or_else(|| "-".to_owned(), mib)
+            };
+            let quarters: Vec<String> = (0..4)
+                .map(|q| at(warm + q * quarter, warm + (q + 1) * quarter))
+                .collect();
             summary.push((
-                "RSS, highest of the first quarter after warm-up".to_owned(),
-                mib(first),
+                "RSS, highest: warm-up, then each quarter".to_owned(),
+                format!("{}; {}", at(0, warm), quarters.join(", ")),
             ));
-            summary.push(("RSS, highest of the last quarter".to_owned(), mib(last)));
             Check {
                 name: "memory flat after warm-up",
                 detail: format!(
