@@ -940,6 +940,8 @@ async fn a_connection_that_keeps_sending_requests_is_not_closed_for_being_idle()
         assert!(get(&mut stream, "/health").await.ends_with("ok"));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Then it goes quiet, and the timer, moved at each of its firings meanwhile, closes it.
+    assert!(read_to_close(&mut stream).await.is_empty());
     server.shutdown().await;
 }
 

@@ -213,6 +213,7 @@ impl Slot {
             close: self.0.close.clone().cancelled_owned(),
             closing: false,
             idle: tokio::time::sleep(self.0.server.keep_alive),
+            idle_armed: false,
             shared: self.0.clone(),
         }
     }
@@ -338,6 +339,8 @@ pin_project_lite::pin_project! {
         // since, or the timer moved to when it could be.
         #[pin]
         idle: Sleep,
+        // Whether `idle` has been polled since it was made or moved, and so will wake the task.
+        idle_armed: bool,
         shared: Arc<Shared>,
     }
 }
@@ -347,7 +350,10 @@ impl<C: GracefulConnection> Future for Closable<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if !*this.closing {
+        // The timer is polled only when it was not yet, or has fired (an atomic load): the
+        // connection's other polls, one or more per request, do not touch it.
+        if !*this.closing && (!*this.idle_armed || this.idle.is_elapsed()) {
+            *this.idle_armed = true;
             while this.idle.as_mut().poll(cx).is_ready() {
                 match this.shared.idle_deadline() {
                     Some(deadline) => this.idle.as_mut().reset(deadline),
