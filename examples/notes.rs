@@ -70,7 +70,7 @@ const MAX_TITLE: usize = 200;
 
 /// Where the database lives: a SQLite file, or `None` for an in-memory database.
 #[derive(Clone, Debug, Default)]
-struct DbPath(Option<PathBuf>);
+pub(crate) struct DbPath(Option<PathBuf>);
 
 /// A stored note.
 #[derive(Debug, Serialize)]
@@ -140,7 +140,10 @@ async fn db_path() -> DbPath {
 
 /// The connection pool: opened when the app starts, closed at graceful shutdown.
 #[depends(scope = "app")]
-async fn pool(#[dep(db_path)] path: &DbPath, y: Yield<SqlitePool>) -> Result<(), sqlx::Error> {
+pub(crate) async fn pool(
+    #[dep(db_path)] path: &DbPath,
+    y: Yield<SqlitePool>,
+) -> Result<(), sqlx::Error> {
     let path = &path.0;
     let pool = match path {
         Some(path) => {
@@ -194,7 +197,7 @@ async fn pool(#[dep(db_path)] path: &DbPath, y: Yield<SqlitePool>) -> Result<(),
 /// before the response is sent (`handler` scope): a client never sees `201 Created` for a note
 /// that was not committed, and a failed COMMIT turns the response into a 500.
 #[depends(scope = "handler")]
-async fn tx(
+pub(crate) async fn tx(
     #[dep(pool)] pool: &SqlitePool,
     y: Yield<Transaction<'static, Sqlite>>,
 ) -> Result<(), sqlx::Error> {
@@ -213,7 +216,7 @@ async fn tx(
 /// One pooled connection for a streamed response (`request` scope, the default): it stays out
 /// of the pool until the body's last byte has been sent, or the client has gone away.
 #[depends]
-async fn reader(
+pub(crate) async fn reader(
     #[dep(pool)] pool: &SqlitePool,
     y: Yield<PoolConnection<Sqlite>>,
 ) -> Result<(), sqlx::Error> {
@@ -364,7 +367,7 @@ impl KeyName for XApiKey {
 }
 
 /// The key the write routes accept (a real service would read it from its configuration).
-const API_KEY: &str = "let-me-in";
+pub(crate) const API_KEY: &str = "let-me-in";
 
 /// The write routes' check, run for each of them without a parameter taking its value (a
 /// group dependency): no `X-API-Key` header is 401 (`ApiKeyHeader` answers it before anything
@@ -396,7 +399,8 @@ fn app() -> App {
 }
 
 /// The app `main` serves: the routes, with the database path from the command line.
-fn configured(db: Option<PathBuf>) -> App {
+/// (`soak.rs` serves this app too, with counting replacements of `tx` and `reader`.)
+pub(crate) fn configured(db: Option<PathBuf>) -> App {
     app().provide(db_path, DbPath(db))
 }
 

@@ -825,3 +825,180 @@ async fn the_accept_loop_survives_running_out_of_file_descriptors() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     eprintln!("{served} of 40 connections served before the child ran out; its log:\n{stderr}");
 }
+
+// ---------------------------------------------------------------- the idle (keep-alive) timeout
+
+/// An app whose connections are closed after 300 ms idle, with every other timeout far
+/// longer, so that a close can only be the idle timeout's.
+async fn idle_server() -> di_runtime::Server {
+    App::new()
+        .get("/health", health)
+        .get("/slow", slow_stream)
+        .post("/echo", echo_bytes)
+        .idle_timeout(Duration::from_millis(300))
+        .header_read_timeout(Duration::from_secs(60))
+        .http2_keep_alive(None, Duration::from_secs(60))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+/// Ten lines, 100 ms apart: a response body that takes three idle timeouts to send.
+#[depends]
+async fn slow_stream() -> StreamBody<
+    impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Send + 'static,
+> {
+    let lines = futures_util::stream::unfold(0u8, |i| async move {
+        if i == 10 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((Ok(bytes::Bytes::from(format!("line {i}\n"))), i + 1))
+    });
+    StreamBody::new(lines)
+}
+
+#[depends]
+async fn echo_bytes(body: bytes::Bytes) -> String {
+    format!("{} bytes", body.len())
+}
+
+/// The frame types in `received`, a server's HTTP/2 byte stream.
+fn frame_types(received: &[u8]) -> Vec<u8> {
+    let mut frames = Vec::new();
+    let mut rest = received;
+    while rest.len() >= 9 {
+        let length = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        frames.push(rest[3]);
+        rest = &rest[(9 + length).min(rest.len())..];
+    }
+    frames
+}
+
+#[tokio::test]
+async fn an_idle_http1_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let server = idle_server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    assert!(get(&mut stream, "/health").await.ends_with("ok"));
+    // Kept alive, then quiet: the server ends the stream (EOF, not a reset) well before the
+    // 60 s header timeout could.
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buffer))
+        .await
+        .expect("the idle connection was closed");
+    assert!(matches!(read, Ok(0)), "a clean end of stream: {read:?}");
+
+    // A connection that never sends a request is idle too.
+    let mut silent = TcpStream::connect(server.local_addr()).await.unwrap();
+    assert!(read_to_close(&mut silent).await.is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_gets_goaway_after_the_idle_timeout() {
+    let server = idle_server().await;
+    // A raw HTTP/2 connection that opens no stream is sent `GOAWAY` (type 7). (h2 then sends a
+    // PING and closes once it is answered; this client answers nothing.)
+    let mut raw = TcpStream::connect(server.local_addr()).await.unwrap();
+    raw.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !frame_types(&received).contains(&7) {
+        let n = tokio::time::timeout(Duration::from_secs(20), raw.read(&mut buffer))
+            .await
+            .expect("GOAWAY in time")
+            .unwrap();
+        assert!(n > 0, "closed without GOAWAY: {received:?}");
+        received.extend_from_slice(&buffer[..n]);
+    }
+
+    // A client that made a request and then went quiet sees its connection end.
+    let (mut sender, task) = http2_client(&server).await;
+    let request = http::Request::get(format!("http://{}/health", server.local_addr()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    drop(response);
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("the idle HTTP/2 connection was closed")
+        .unwrap();
+    assert!(sender.is_closed());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_keeps_sending_requests_is_not_closed_for_being_idle() {
+    let server = idle_server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    // Fifteen requests 100 ms apart: five idle timeouts since the connection was accepted,
+    // never one since its last response.
+    for _ in 0..15 {
+        assert!(get(&mut stream, "/health").await.ends_with("ok"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Then it goes quiet, and the timer, moved at each of its firings meanwhile, closes it.
+    assert!(read_to_close(&mut stream).await.is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_long_response_body_or_a_slow_upload_is_not_cut_by_the_idle_timeout() {
+    let server = idle_server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+
+    // HTTP/1: a streamed body that takes a second, then another request on the connection.
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !received.ends_with(b"0\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buffer))
+            .await
+            .expect("the body goes on")
+            .unwrap();
+        assert!(
+            n > 0,
+            "cut mid-body: {:?}",
+            String::from_utf8_lossy(&received)
+        );
+        received.extend_from_slice(&buffer[..n]);
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.contains("line 0\n") && text.contains("line 9\n"),
+        "{text}"
+    );
+
+    // A request body that arrives over a second, one byte every 100 ms.
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stream.write_all(b"x").await.unwrap();
+    }
+    let text = read_response(&mut stream).await;
+    assert!(text.ends_with("10 bytes"), "{text}");
+    assert!(get(&mut stream, "/health").await.ends_with("ok"));
+
+    // HTTP/2: the same streamed body on one stream.
+    let (mut sender, task) = http2_client(&server).await;
+    let request = http::Request::get(format!("http://{}/slow", server.local_addr()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("the whole body")
+        .to_bytes();
+    assert_eq!(body.iter().filter(|&&b| b == b'\n').count(), 10);
+    task.abort();
+    server.shutdown().await;
+}

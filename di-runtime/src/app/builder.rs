@@ -345,6 +345,39 @@ impl App {
         self
     }
 
+    /// How long a connection may stay idle before the server closes it (the keep-alive
+    /// timeout; default 30 s). A connection is idle while no request is in progress on it:
+    /// an HTTP/1 connection between the end of one response (body included) and the next
+    /// request's head, or before its first one; an HTTP/2 connection with no stream open.
+    /// Once idle for the whole timeout it is closed gracefully: an HTTP/1 connection is
+    /// closed (the client reads the end of the stream), an HTTP/2 one gets `GOAWAY`. A
+    /// request in progress, including a response body still being streamed or a request body
+    /// still arriving, is never cut for it.
+    ///
+    /// The default is the longest that HTTP/1 allows here: hyper starts its
+    /// [`header_read_timeout`](App::header_read_timeout) timer as soon as a kept-alive
+    /// connection goes idle, so an idle HTTP/1 connection is closed after the shorter of the
+    /// two. For comparison, uvicorn, Node.js and Apache close after 5 s, nginx after 75 s,
+    /// Kestrel after 130 s, Go's `net/http` never (by default). Behind a proxy or load
+    /// balancer that reuses its connections, set both this and `header_read_timeout` above
+    /// the proxy's own idle timeout (AWS ALB: 60 s), so that the proxy, not the server,
+    /// closes an idle connection and no request races the close.
+    ///
+    /// Each connection has one timer for it, moved only when it fires: nothing is added to a
+    /// request's path.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use di_runtime::App;
+    ///
+    /// let app = App::new().idle_timeout(Duration::from_secs(10));
+    /// # let _ = app;
+    /// ```
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.config.idle_timeout = limit;
+        self
+    }
+
     /// The largest request head, in bytes (default 128 KiB), the same for both protocols: over
     /// HTTP/1 the most hyper buffers while it reads a head (request line and headers; at
     /// least 8 KiB), past which the client gets 431; over HTTP/2 the header list size the

@@ -1,12 +1,17 @@
 //! The server's open connections: each one's task, whether it is idle (no request in
-//! progress), the connection limit, and closing the connection idle the longest to make room
-//! for a new one.
+//! progress), the connection limit, closing the connection idle the longest to make room
+//! for a new one, and closing a connection idle for the keep-alive timeout.
 //!
 //! A connection is in use from the moment hyper hands it a request until the response body
 //! has been sent or dropped ([`InUse`]); otherwise it is idle: a kept-alive HTTP/1 connection
 //! between requests (or one that has not sent its first head yet), an HTTP/2 connection with
 //! no stream open. Closing one is hyper's graceful shutdown: an idle connection closes at once,
 //! one that a request raced into finishes that request first.
+//!
+//! The keep-alive timeout costs nothing per request: each connection has one timer, armed
+//! when it is accepted and moved only when it fires. Then the connection is closed if it has
+//! been idle for the whole timeout (from [`Shared::idle_since`], which each request already
+//! updates when it ends); otherwise the timer is moved to when that would be.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,12 +20,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::sync::Notify;
 use tokio::task::{Id, JoinSet};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// What the accept loop and a connection's requests share about that connection.
@@ -40,11 +46,29 @@ struct ServerShared {
     /// Set while a new connection waits for room: then a connection that becomes idle says so.
     waiting: AtomicBool,
     became_idle: Notify,
+    /// How long a connection may stay idle before it is closed.
+    keep_alive: Duration,
 }
 
 impl ServerShared {
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+impl Shared {
+    /// When the connection may next be closed for being idle: `None` if it is due now.
+    fn idle_deadline(&self) -> Option<Instant> {
+        let server = &self.server;
+        let now = Instant::now();
+        if self.in_use.load(Ordering::SeqCst) > 0 {
+            // Not before it has become idle, at the earliest now, and then been idle for
+            // the whole timeout.
+            return Some(now + server.keep_alive);
+        }
+        let since = server.epoch + Duration::from_millis(self.idle_since.load(Ordering::SeqCst));
+        let deadline = since + server.keep_alive;
+        (deadline > now).then_some(deadline)
     }
 }
 
@@ -59,7 +83,8 @@ pub(crate) struct Connections {
 }
 
 impl Connections {
-    pub(crate) fn new(limit: usize) -> Self {
+    /// Connections served at once at most `limit`, each closed once idle for `keep_alive`.
+    pub(crate) fn new(limit: usize, keep_alive: Duration) -> Self {
         Self {
             limit: limit.max(1),
             open: HashMap::new(),
@@ -69,6 +94,7 @@ impl Connections {
                 epoch: Instant::now(),
                 waiting: AtomicBool::new(false),
                 became_idle: Notify::new(),
+                keep_alive,
             }),
         }
     }
@@ -179,13 +205,16 @@ impl Slot {
         }
     }
 
-    /// `connection`, closed gracefully when the server shuts down or the connection is chosen
-    /// to make room.
+    /// `connection`, closed gracefully when the server shuts down, when the connection is
+    /// chosen to make room, or when it has been idle for the keep-alive timeout.
     pub(crate) fn closable<C: GracefulConnection>(&self, connection: C) -> Closable<C> {
         Closable {
             connection,
             close: self.0.close.clone().cancelled_owned(),
             closing: false,
+            idle: tokio::time::sleep(self.0.server.keep_alive),
+            idle_armed: false,
+            shared: self.0.clone(),
         }
     }
 }
@@ -299,13 +328,20 @@ impl<B: Body> Body for CountedBody<B> {
 
 pin_project_lite::pin_project! {
     /// A hyper connection that shuts down gracefully when its token is cancelled: by the
-    /// server's shutdown, or to make room for a new connection.
+    /// server's shutdown, to make room for a new connection, or by its own keep-alive timer.
     pub(crate) struct Closable<C> {
         #[pin]
         connection: C,
         #[pin]
         close: WaitForCancellationFutureOwned,
         closing: bool,
+        // The keep-alive timer: when it fires, the connection is closed if it has been idle
+        // since, or the timer moved to when it could be.
+        #[pin]
+        idle: Sleep,
+        // Whether `idle` has been polled since it was made or moved, and so will wake the task.
+        idle_armed: bool,
+        shared: Arc<Shared>,
     }
 }
 
@@ -314,7 +350,22 @@ impl<C: GracefulConnection> Future for Closable<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if !*this.closing && this.close.poll(cx).is_ready() {
+        // The timer is polled only when it was not yet, or has fired (an atomic load): the
+        // connection's other polls, one or more per request, do not touch it.
+        if !*this.closing && (!*this.idle_armed || this.idle.is_elapsed()) {
+            *this.idle_armed = true;
+            while this.idle.as_mut().poll(cx).is_ready() {
+                match this.shared.idle_deadline() {
+                    Some(deadline) => this.idle.as_mut().reset(deadline),
+                    None => {
+                        tracing::debug!(target: "di", "keep-alive timeout: closing an idle connection");
+                        this.shared.close.cancel();
+                        break;
+                    }
+                }
+            }
+        }
+        if !*this.closing && this.close.as_mut().poll(cx).is_ready() {
             *this.closing = true;
             this.connection.as_mut().graceful_shutdown();
         }

@@ -164,7 +164,8 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
     let builder = connection_builder(&running.engine.config);
     let service = HyperService(running.service());
     // Every connection task, so that none outlives the shutdown (and with it `app` scope).
-    let mut connections = Connections::new(running.engine.config.max_connections);
+    let config = &running.engine.config;
+    let mut connections = Connections::new(config.max_connections, config.idle_timeout);
     let became_idle = connections.idle_signal();
     // A connection accepted at the limit, served once there is room.
     let mut waiting: Option<(TcpStream, SocketAddr)> = None;

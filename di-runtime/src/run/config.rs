@@ -16,6 +16,9 @@ pub(crate) struct Config {
     /// How long an HTTP/1 client may take to send a request head (the server's; hyper's
     /// timer).
     pub(crate) header_read_timeout: Duration,
+    /// How long a connection may stay idle (no request in progress) before it is closed
+    /// gracefully; read by the accept loop only.
+    pub(crate) idle_timeout: Duration,
     /// Requests handled at once, past which new ones are shed with a 503.
     pub(crate) max_in_flight: Option<usize>,
     /// How long reading a whole request body may take.
@@ -68,6 +71,10 @@ impl Default for Config {
             max_background: 1024,
             place_wait: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
+            // As long as hyper's header timer allows for HTTP/1 (it runs from the moment a
+            // kept-alive connection goes idle, so an HTTP/1 connection cannot stay idle longer
+            // than `header_read_timeout`); see `App::idle_timeout` for the comparison.
+            idle_timeout: Duration::from_secs(30),
             max_in_flight: None,
             body_timeout: Duration::from_secs(30),
             // Kestrel's `MinRequestBodyDataRate`: 240 bytes/s after a 5 s grace period.
