@@ -377,8 +377,25 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
         ParamModel::Input { ty } => {
             let extract = paths.extract();
             let from_request = paths.trait_from_request();
+            let probe = paths.probe();
+            let check_rules = paths.trait_check_rules();
+            let check_nothing = paths.trait_check_nothing();
+            // The input's own rules (a `Json<T>` of a `T: validator::Validate`) are checked
+            // right after it is extracted, before anything is set up: `CheckRules` is found on
+            // `&Probe<T>` first when `T` has rules, `CheckNothing` otherwise.
             quote_spanned! {ty.span()=>
-                #kind::Input { extract: #extract::<#ty>, needs_body: <#ty as #from_request>::NEEDS_BODY }
+                #kind::Input {
+                    extract: |__di_head| {
+                        #[allow(unused_imports)]
+                        use #check_rules as _;
+                        #[allow(unused_imports)]
+                        use #check_nothing as _;
+                        let __di_value = #extract::<#ty>(__di_head)?;
+                        (&#probe::<#ty>::NEW).check_input(&*__di_value, __di_head)?;
+                        #core::result::Result::Ok(__di_value)
+                    },
+                    needs_body: <#ty as #from_request>::NEEDS_BODY,
+                }
             }
         }
         ParamModel::HeadRef { .. } => quote!(#kind::HeadRef),

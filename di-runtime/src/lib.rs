@@ -165,6 +165,7 @@ pub mod __private {
     };
     pub use crate::contract::request::{FromRequest, FromRequestRef};
     pub use crate::contract::scope::Scope;
+    pub use crate::input::validate::{CheckNothing, CheckRules, Probe, Validated};
     pub use crate::contract::slot::ArgError;
     pub use crate::response::body::Response;
     pub use crate::{Held, HeldMut, HttpError, Yield};

@@ -39,12 +39,8 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
     const NEEDS_BODY: bool = true;
 
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        let body: &[u8] = if is_form(head.headers()) {
-            &head.body
-        } else {
-            &[]
-        };
-        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = form_urlencoded::parse(body).collect();
+        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+            form_urlencoded::parse(form_body(head)).collect();
         // An empty value is absent, as FastAPI takes an empty form field; a key sent more
         // than once keeps its empty values (elements of a list, as in FastAPI).
         let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -59,6 +55,15 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
             .map(|(k, v)| (k.as_ref(), v.as_ref()))
             .collect();
         from_pairs("body", &kept, Repeated::Last).map(Form)
+    }
+}
+
+/// The body, when it is a URL-encoded form; else nothing (an empty form).
+pub(crate) fn form_body(head: &RequestHead) -> &[u8] {
+    if is_form(head.headers()) {
+        &head.body
+    } else {
+        &[]
     }
 }
 

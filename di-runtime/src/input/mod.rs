@@ -19,3 +19,4 @@ pub(crate) mod json_syntax;
 pub(crate) mod path;
 pub(crate) mod query;
 pub(crate) mod security;
+pub(crate) mod validate;

@@ -1,0 +1,451 @@
+//! Validated inputs: `Json<T>`, `Query<T>` and `Form<T>` of a type that derives
+//! `validator::Validate` (cargo feature `validator`) run its rules after deserializing, and
+//! every rule that fails is a 422 problem in pydantic's terms (`string_too_short`,
+//! `greater_than_equal`, ...), in the same list as the other inputs' problems.
+//!
+//! Rust has no specialization, so the choice is made where the concrete type is known: the
+//! `#[depends]` macro extracts each input parameter through a closure that asks
+//! `(&Probe::<Input>::NEW).check_input(..)`. Method resolution finds [`CheckRules`] (on
+//! `Probe<T>`, for a [`Validated`] input) before [`CheckNothing`] (on `&Probe<T>`, for every
+//! other type), so a validated type is always checked and any other input costs nothing.
+//! `#[depends]` functions are never generic, so the type is always concrete there.
+
+use std::marker::PhantomData;
+
+use crate::contract::request::RequestHead;
+use crate::response::error::InputError;
+
+/// A request input with rules of its own, checked after it was extracted and before anything
+/// is set up (with the `validator` feature: `Json<T>`, `Query<T>` and `Form<T>` of a `T` that
+/// implements `validator::Validate`).
+pub trait Validated {
+    /// Every rule the value breaks, as 422 problems; `head` is the request it came from (for
+    /// the `input` of each problem, as the client sent it).
+    fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>>;
+}
+
+/// What the `#[depends]` macro asks whether an input type is [`Validated`] (see the module
+/// documentation).
+pub struct Probe<T>(PhantomData<fn() -> T>);
+
+impl<T> Probe<T> {
+    /// The probe of `T`.
+    pub const NEW: Self = Probe(PhantomData);
+}
+
+/// Found first by method resolution on `&Probe<T>`: a [`Validated`] input is checked.
+pub trait CheckRules {
+    /// Checks the extracted `value` (a boxed `T`).
+    fn check_input(
+        &self,
+        value: &(dyn std::any::Any + Send),
+        head: &RequestHead,
+    ) -> Result<(), Vec<InputError>>;
+}
+
+impl<T: Validated + 'static> CheckRules for Probe<T> {
+    fn check_input(
+        &self,
+        value: &(dyn std::any::Any + Send),
+        head: &RequestHead,
+    ) -> Result<(), Vec<InputError>> {
+        match value.downcast_ref::<T>() {
+            Some(value) => value.validate_input(head),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Found after one more auto-reference: an input without rules passes.
+pub trait CheckNothing {
+    /// Does nothing.
+    fn check_input(
+        &self,
+        _value: &(dyn std::any::Any + Send),
+        _head: &RequestHead,
+    ) -> Result<(), Vec<InputError>> {
+        Ok(())
+    }
+}
+
+impl<T> CheckNothing for &Probe<T> {}
+
+#[cfg(feature = "validator")]
+mod rules {
+    //! `validator`'s errors as pydantic's problems.
+
+    use std::borrow::Cow;
+    use std::cell::Cell;
+
+    use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+    use serde_json::Value;
+    use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
+
+    use super::Validated;
+    use crate::contract::request::RequestHead;
+    use crate::input::de::tree::{Tree, python_float};
+    use crate::input::form::{Form, form_body};
+    use crate::input::json::Json;
+    use crate::input::query::Query;
+    use crate::response::error::{InputError, LocPart, push_json_str};
+
+    impl<T: Validate + DeserializeOwned> Validated for Json<T> {
+        fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
+            self.0.validate().map_err(|errors| {
+                let tree = serde_json::from_slice::<Tree>(head.body()).ok();
+                report::<T>(&errors, "body", &Raw::Json(tree.as_ref()))
+            })
+        }
+    }
+
+    impl<T: Validate + DeserializeOwned> Validated for Query<T> {
+        fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
+            self.0.validate().map_err(|errors| {
+                let query = head.uri().query().unwrap_or("");
+                let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+                    form_urlencoded::parse(query.as_bytes()).collect();
+                report::<T>(&errors, "query", &Raw::Pairs(&pairs))
+            })
+        }
+    }
+
+    impl<T: Validate + DeserializeOwned> Validated for Form<T> {
+        fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
+            self.0.validate().map_err(|errors| {
+                let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+                    form_urlencoded::parse(form_body(head)).collect();
+                report::<T>(&errors, "body", &Raw::Pairs(&pairs))
+            })
+        }
+    }
+
+    /// Where the `input` of a problem is read from: what the client sent, as pydantic
+    /// reports it (the text of a query value, the JSON of a body value), not the value
+    /// after deserializing.
+    enum Raw<'a> {
+        Json(Option<&'a Tree>),
+        Pairs(&'a [(Cow<'a, str>, Cow<'a, str>)]),
+    }
+
+    /// One step of a location below the source.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+    enum Seg {
+        Key(String),
+        Index(usize),
+    }
+
+    /// Every problem of `errors`, in pydantic's order: by the declaration order of `T`'s
+    /// fields (nested structs by field name), list elements by index.
+    fn report<T: DeserializeOwned>(
+        errors: &ValidationErrors,
+        source: &'static str,
+        raw: &Raw<'_>,
+    ) -> Vec<InputError> {
+        let fields = field_order::<T>();
+        let mut found: Vec<(Vec<Seg>, &ValidationError)> = Vec::new();
+        walk(errors, &mut Vec::new(), &mut found);
+        found.sort_by_cached_key(|(loc, _)| {
+            let rank = match loc.first() {
+                Some(Seg::Key(name)) => fields
+                    .iter()
+                    .position(|f| f == name)
+                    .unwrap_or(fields.len()),
+                _ => 0,
+            };
+            (rank, loc.clone())
+        });
+        found
+            .into_iter()
+            .map(|(loc, error)| problem(source, &loc, error, raw))
+            .collect()
+    }
+
+    /// Collects the first broken rule of each field (pydantic stops at a field's first
+    /// failing constraint), depth first.
+    fn walk<'e>(
+        errors: &'e ValidationErrors,
+        loc: &mut Vec<Seg>,
+        out: &mut Vec<(Vec<Seg>, &'e ValidationError)>,
+    ) {
+        for (field, kind) in &errors.0 {
+            // A rule of the whole struct (`#[validate(schema(...))]`) is at the struct itself,
+            // as pydantic reports a model validator's error.
+            let own = field != "__all__";
+            if own {
+                loc.push(Seg::Key(field.to_string()));
+            }
+            match kind {
+                ValidationErrorsKind::Field(list) => {
+                    if let Some(first) = list.first() {
+                        out.push((loc.clone(), first));
+                    }
+                }
+                ValidationErrorsKind::Struct(inner) => walk(inner, loc, out),
+                ValidationErrorsKind::List(items) => {
+                    for (index, inner) in items {
+                        loc.push(Seg::Index(*index));
+                        walk(inner, loc, out);
+                        loc.pop();
+                    }
+                }
+            }
+            if own {
+                loc.pop();
+            }
+        }
+    }
+
+    /// One broken rule as pydantic reports the same constraint.
+    fn problem(
+        source: &'static str,
+        loc: &[Seg],
+        error: &ValidationError,
+        raw: &Raw<'_>,
+    ) -> InputError {
+        let value = error.params.get("value");
+        let (kind, msg, ctx) = match error.code.as_ref() {
+            "length" => length(error, value),
+            "range" => range(error, value),
+            "email" => email(value),
+            "regex" => pattern(error),
+            _ => None,
+        }
+        .unwrap_or_else(|| {
+            let text = error.message.as_deref().unwrap_or(error.code.as_ref());
+            (
+                "value_error",
+                format!("Value error, {text}"),
+                "{\"error\":{}}".to_owned(),
+            )
+        });
+        let mut parts = vec![LocPart::from(source)];
+        parts.extend(loc.iter().map(|seg| match seg {
+            Seg::Key(k) => LocPart::from(k),
+            Seg::Index(i) => LocPart::from(*i),
+        }));
+        InputError::new(parts, msg)
+            .kind(kind)
+            .raw(input(loc, value, raw), Some(ctx))
+    }
+
+    type Typed = Option<(&'static str, String, String)>;
+
+    fn param_u64(error: &ValidationError, name: &str) -> Option<u64> {
+        error.params.get(name).and_then(Value::as_u64)
+    }
+
+    /// `length(min, max, equal)`: `string_too_short`/`string_too_long` for text,
+    /// `too_short`/`too_long` for a list (`Dictionary` for a map).
+    fn length(error: &ValidationError, value: Option<&Value>) -> Typed {
+        let (actual, field_type) = match value? {
+            Value::String(s) => (s.chars().count() as u64, None),
+            Value::Array(items) => (items.len() as u64, Some("List")),
+            Value::Object(map) => (map.len() as u64, Some("Dictionary")),
+            _ => return None,
+        };
+        let equal = param_u64(error, "equal");
+        let min = param_u64(error, "min").or(equal);
+        let max = param_u64(error, "max").or(equal);
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        if let Some(min) = min.filter(|&min| actual < min) {
+            return Some(match field_type {
+                None => (
+                    "string_too_short",
+                    format!("String should have at least {min} character{}", plural(min)),
+                    format!("{{\"min_length\":{min}}}"),
+                ),
+                Some(field_type) => (
+                    "too_short",
+                    format!(
+                        "{field_type} should have at least {min} item{} after validation, not {actual}",
+                        plural(min)
+                    ),
+                    format!(
+                        "{{\"field_type\":\"{field_type}\",\"min_length\":{min},\"actual_length\":{actual}}}"
+                    ),
+                ),
+            });
+        }
+        let max = max.filter(|&max| actual > max)?;
+        Some(match field_type {
+            None => (
+                "string_too_long",
+                format!("String should have at most {max} character{}", plural(max)),
+                format!("{{\"max_length\":{max}}}"),
+            ),
+            Some(field_type) => (
+                "too_long",
+                format!(
+                    "{field_type} should have at most {max} item{} after validation, not {actual}",
+                    plural(max)
+                ),
+                format!(
+                    "{{\"field_type\":\"{field_type}\",\"max_length\":{max},\"actual_length\":{actual}}}"
+                ),
+            ),
+        })
+    }
+
+    /// `range(min, max, exclusive_min, exclusive_max)`: pydantic's `ge`, `le`, `gt`, `lt`.
+    fn range(error: &ValidationError, value: Option<&Value>) -> Typed {
+        let actual = value?.as_f64()?;
+        let bound = |name: &str| {
+            let bound = error.params.get(name)?;
+            Some((bound.as_f64()?, bound))
+        };
+        type Check = (&'static str, &'static str, &'static str, &'static str, fn(f64, f64) -> bool);
+        let checks: [Check; 4] = [
+            ("min", "greater_than_equal", "ge", "greater than or equal to", |v, b| v < b),
+            ("exclusive_min", "greater_than", "gt", "greater than", |v, b| v <= b),
+            ("max", "less_than_equal", "le", "less than or equal to", |v, b| v > b),
+            ("exclusive_max", "less_than", "lt", "less than", |v, b| v >= b),
+        ];
+        checks.iter().find_map(|&(param, kind, key, words, broken)| {
+            let (limit, text) = bound(param)?;
+            if !broken(actual, limit) {
+                return None;
+            }
+            // pydantic writes the bound as given in `ctx` (`0.0` for a float field) and
+            // without a fraction of zero in `msg`.
+            let ctx_text = number_text(text);
+            let msg_text = ctx_text.strip_suffix(".0").unwrap_or(&ctx_text).to_owned();
+            Some((
+                kind,
+                format!("Input should be {words} {msg_text}"),
+                format!("{{\"{key}\":{ctx_text}}}"),
+            ))
+        })
+    }
+
+    /// A JSON number as Python writes it.
+    fn number_text(value: &Value) -> String {
+        match value {
+            Value::Number(n) if n.is_f64() => n.as_f64().map_or_else(|| n.to_string(), python_float),
+            other => other.to_string(),
+        }
+    }
+
+    /// `email`: pydantic's `EmailStr`, a `value_error` with the reason the Python package
+    /// `email-validator` gives for the most common mistakes.
+    fn email(value: Option<&Value>) -> Typed {
+        let text = value?.as_str()?;
+        let reason = match text.rsplit_once('@') {
+            None => "An email address must have an @-sign.",
+            Some(("", _)) => "There must be something before the @-sign.",
+            Some((_, "")) => "There must be something after the @-sign.",
+            Some((local, _)) if local.contains(' ') => {
+                "The email address contains invalid characters before the @-sign: SPACE."
+            }
+            Some(_) if text.contains("..") => "An email address cannot have two periods in a row.",
+            Some((_, domain)) if !domain.contains('.') => {
+                "The part after the @-sign is not valid. It should have a period."
+            }
+            Some(_) => "The email address is not valid.",
+        };
+        let mut ctx = String::from("{\"reason\":");
+        push_json_str(&mut ctx, reason);
+        ctx.push('}');
+        Some((
+            "value_error",
+            format!("value is not a valid email address: {reason}"),
+            ctx,
+        ))
+    }
+
+    /// `regex`: `string_pattern_mismatch`. `validator`'s error does not carry the pattern, so
+    /// the rule's `message` is taken as the pattern when it has one
+    /// (`regex(path = *SLUG, message = "^[a-z-]+$")`).
+    fn pattern(error: &ValidationError) -> Typed {
+        let pattern = error.message.as_deref()?;
+        let mut ctx = String::from("{\"pattern\":");
+        push_json_str(&mut ctx, pattern);
+        ctx.push('}');
+        Some((
+            "string_pattern_mismatch",
+            format!("String should match pattern '{pattern}'"),
+            ctx,
+        ))
+    }
+
+    /// The `input` of a problem: what the client sent at `loc`, else the value the rule saw.
+    fn input(loc: &[Seg], value: Option<&Value>, raw: &Raw<'_>) -> String {
+        let mut out = String::new();
+        match raw {
+            Raw::Json(Some(tree)) => {
+                let mut at = Some(*tree);
+                for seg in loc {
+                    at = at.and_then(|t| match seg {
+                        Seg::Key(k) => t.get(k),
+                        Seg::Index(i) => t.at(*i),
+                    });
+                }
+                if let Some(at) = at
+                    && at.write(&mut out, 64 * 1024)
+                {
+                    return out;
+                }
+            }
+            Raw::Pairs(pairs) => {
+                if let [Seg::Key(key)] = loc {
+                    let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+                    if let Some(Value::Array(_)) = value {
+                        out.push('[');
+                        for (i, v) in values.enumerate() {
+                            if i > 0 {
+                                out.push(',');
+                            }
+                            push_json_str(&mut out, v);
+                        }
+                        out.push(']');
+                        return out;
+                    }
+                    if let Some(last) = values.next_back() {
+                        push_json_str(&mut out, last);
+                        return out;
+                    }
+                }
+            }
+            Raw::Json(None) => {}
+        }
+        out.clear();
+        match value {
+            Some(value) => out.push_str(&value.to_string()),
+            None => out.push_str("null"),
+        }
+        out
+    }
+
+    /// The fields of `T` in declaration order, as its `Deserialize` names them (empty when
+    /// `T` is not a plain struct): asked of a deserializer that records them and stops.
+    fn field_order<T: DeserializeOwned>() -> &'static [&'static str] {
+        let fields = Cell::new(None);
+        let _ = T::deserialize(FieldNames(&fields));
+        fields.get().unwrap_or(&[])
+    }
+
+    struct FieldNames<'a>(&'a Cell<Option<&'static [&'static str]>>);
+
+    impl<'de> Deserializer<'de> for FieldNames<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only the field names are read"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.set(Some(fields));
+            Err(de::Error::custom("only the field names are read"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+}
