@@ -96,6 +96,8 @@ pub use input::header::Header;
 pub use input::json::Json;
 pub use input::path::Path;
 pub use input::query::Query;
+#[cfg(feature = "headers")]
+pub use input::typed_header::TypedHeader;
 pub use input::security::{
     ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName,
 };

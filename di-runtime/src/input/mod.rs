@@ -19,4 +19,6 @@ pub(crate) mod json_syntax;
 pub(crate) mod path;
 pub(crate) mod query;
 pub(crate) mod security;
+#[cfg(feature = "headers")]
+pub(crate) mod typed_header;
 pub(crate) mod validate;
