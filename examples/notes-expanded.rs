@@ -206,17 +206,17 @@ const _: () = {
                         name: "Json<String>",
                         kind: ParamKind::Input {
                             // Extracted before any dependency is set up, then checked by the
-                            // type's own rules: `CheckRules` is found first when the input is
-                            // `Validated` (a `Json<T>` of a `T: validator::Validate`, with the
-                            // `validator` feature), `CheckNothing` otherwise, as here.
+                            // type's own rules (bad input: its broken rules join its problems):
+                            // `CheckRules` is found first when the input is `Validated` (a
+                            // `Json<T>` of a `T: validator::Validate`, with the `validator`
+                            // feature), `CheckNothing` otherwise, as here.
                             extract: |head| {
                                 #[allow(unused_imports)]
                                 use di_runtime::__private::CheckNothing as _;
                                 #[allow(unused_imports)]
                                 use di_runtime::__private::CheckRules as _;
-                                let value = extract::<Json<String>>(head)?;
-                                (&Probe::<Json<String>>::NEW).check_input(&*value, head)?;
-                                Ok(value)
+                                (&Probe::<Json<String>>::NEW)
+                                    .check_input(extract::<Json<String>>(head), head)
                             },
                             needs_body: <Json<String> as FromRequest>::NEEDS_BODY,
                         },

@@ -32,13 +32,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          answers 422 `bool_parsing`",
     ),
     (
-        "checked_rule_and_missing_field",
-        "pydantic checks a field's constraints while it validates the model, so one 422 lists \
-         a broken rule next to a missing field; di runs an input's `validator` rules once it \
-         has deserialized, so while a field is missing only that is reported (the rules come \
-         in the next 422)",
-    ),
-    (
         "json_nan",
         "Python's `json` reads NaN (and Infinity) and FastAPI answers 200; serde_json rejects \
          it, so di answers 422 `json_invalid` with serde_json's message",

@@ -248,22 +248,40 @@ async fn form_rules_report_at_body_with_the_sent_text() {
 }
 
 #[tokio::test]
-async fn one_inputs_broken_rule_and_anothers_deserialize_problem_come_in_one_422() {
+async fn broken_rules_come_beside_deserialize_problems_in_one_422_in_field_order() {
     let _serial = serial().await;
     let client = client().await;
+    // The body is missing `priority`: its rules still run on the rest, as pydantic checks
+    // constraints beside type errors, and the query's broken rule comes first.
     let response = client
         .post("/mixed?limit=500")
         .json(&json!({"title": "", "body": "b", "author": {"name": "ada"}}))
         .send()
         .await;
     assert_eq!(response.status(), 422);
-    // The body is missing `priority`, so it is not deserialized and its rules (the empty
-    // title) cannot run yet: only the missing field is reported for it.
     assert_eq!(
         body(response).await,
         json!({"detail": [
             {"type": "less_than_equal", "loc": ["query", "limit"], "msg": "Input should be less than or equal to 100", "input": "500", "ctx": {"le": 100}},
+            {"type": "string_too_short", "loc": ["body", "title"], "msg": "String should have at least 1 character", "input": "", "ctx": {"min_length": 1}},
             {"type": "missing", "loc": ["body", "priority"], "msg": "Field required", "input": {"title": "", "body": "b", "author": {"name": "ada"}}},
+        ]})
+    );
+    // A field with a problem of its own stands in as a placeholder (`0`, an empty `Author`):
+    // the rules it would break there (`priority` at least 1, a name of 2 characters) are not
+    // reported, and neither is a struct rule, which runs on valid fields only.
+    let response = client
+        .post("/mixed?limit=5")
+        .json(&json!({"title": "admin", "priority": "high", "body": "b", "summary": "too long"}))
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        body(response).await,
+        json!({"detail": [
+            {"type": "value_error", "loc": ["body", "title"], "msg": "Value error, the title `admin` is reserved", "input": "admin", "ctx": {"error": {}}},
+            {"type": "int_parsing", "loc": ["body", "priority"], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": "high"},
+            {"type": "missing", "loc": ["body", "author"], "msg": "Field required", "input": {"title": "admin", "priority": "high", "body": "b", "summary": "too long"}},
         ]})
     );
     client.settle().await;

@@ -381,8 +381,9 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
             let check_rules = paths.trait_check_rules();
             let check_nothing = paths.trait_check_nothing();
             // The input's own rules (a `Json<T>` of a `T: validator::Validate`) are checked
-            // right after it is extracted, before anything is set up: `CheckRules` is found on
-            // `&Probe<T>` first when `T` has rules, `CheckNothing` otherwise.
+            // right after it is extracted, before anything is set up (or, for bad input, added
+            // to its problems): `CheckRules` is found on `&Probe<T>` first when `T` has rules,
+            // `CheckNothing` otherwise.
             quote_spanned! {ty.span()=>
                 #kind::Input {
                     extract: |__di_head| {
@@ -390,9 +391,7 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
                         use #check_rules as _;
                         #[allow(unused_imports)]
                         use #check_nothing as _;
-                        let __di_value = #extract::<#ty>(__di_head)?;
-                        (&#probe::<#ty>::NEW).check_input(&*__di_value, __di_head)?;
-                        #core::result::Result::Ok(__di_value)
+                        (&#probe::<#ty>::NEW).check_input(#extract::<#ty>(__di_head), __di_head)
                     },
                     needs_body: <#ty as #from_request>::NEEDS_BODY,
                 }

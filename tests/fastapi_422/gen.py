@@ -542,12 +542,19 @@ SCENARIOS = {
         "/checked_mixed?limit=0",
         checked_body(title=1, count=DROP),
     ),
+    "checked_rule_and_missing_field": ("POST", "/checked", checked_body(title="", count=DROP)),
+    "checked_rules_beside_type_problems": (
+        "POST",
+        "/checked",
+        checked_body(title=1, tags=[], email="x", parts=[{"name": ""}, {}]),
+    ),
+    "checked_query_type_and_rule": ("GET", "/checked_query?limit=abc&name=a", None),
+    "checked_form_type_and_rule": ("POST", "/checked_form", "username=ab&age=x", FORM),
     # differences (the exceptions in fastapi_422.rs say why)
     "lax_numeric_string": ("POST", "/notes", note(count="5")),
     "lax_query_bool": ("GET", "/items?q=a&limit=1&flag=yes", None),
     "json_nan": ("POST", "/notes", note(score=float("nan"))),
     "no_content_type": ("POST", "/strict", '{"name": 1, "n": 1}', None),
-    "checked_rule_and_missing_field": ("POST", "/checked", checked_body(title="", count=DROP)),
 }
 
 

@@ -1,7 +1,9 @@
 //! Validated inputs: `Json<T>`, `Query<T>` and `Form<T>` of a type that derives
 //! `validator::Validate` (cargo feature `validator`) run its rules after deserializing, and
 //! every rule that fails is a 422 problem in pydantic's terms (`string_too_short`,
-//! `greater_than_equal`, ...), in the same list as the other inputs' problems.
+//! `greater_than_equal`, ...), in the same list as the other inputs' problems. For input with
+//! problems of its own, the rules run on the value the deserializer repaired, and only those
+//! broken away from the problems' places are added.
 //!
 //! Rust has no specialization, so the choice is made where the concrete type is known: the
 //! `#[depends]` macro extracts each input parameter through a closure that asks
@@ -10,18 +12,26 @@
 //! other type), so a validated type is always checked and any other input costs nothing.
 //! `#[depends]` functions are never generic, so the type is always concrete there.
 
+use std::any::Any;
 use std::marker::PhantomData;
 
 use crate::contract::request::RequestHead;
 use crate::response::error::InputError;
 
+/// A boxed input value, as extracted.
+type Extracted = Result<Box<dyn Any + Send>, Vec<InputError>>;
+
 /// A request input with rules of its own, checked after it was extracted and before anything
 /// is set up (with the `validator` feature: `Json<T>`, `Query<T>` and `Form<T>` of a `T` that
 /// implements `validator::Validate`).
-pub trait Validated {
+pub trait Validated: Sized {
     /// Every rule the value breaks, as 422 problems; `head` is the request it came from (for
     /// the `input` of each problem, as the client sent it).
     fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>>;
+
+    /// Adds to `problems`, the problems of this input in `head`, the rules that the rest of
+    /// the input breaks, as pydantic reports constraints beside type errors in one list.
+    fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>);
 }
 
 /// What the `#[depends]` macro asks whether an input type is [`Validated`] (see the module
@@ -35,36 +45,32 @@ impl<T> Probe<T> {
 
 /// Found first by method resolution on `&Probe<T>`: a [`Validated`] input is checked.
 pub trait CheckRules {
-    /// Checks the extracted `value` (a boxed `T`).
-    fn check_input(
-        &self,
-        value: &(dyn std::any::Any + Send),
-        head: &RequestHead,
-    ) -> Result<(), Vec<InputError>>;
+    /// Checks an extracted input (a boxed `T`), or adds its broken rules to its problems.
+    fn check_input(&self, extracted: Extracted, head: &RequestHead) -> Extracted;
 }
 
 impl<T: Validated + 'static> CheckRules for Probe<T> {
-    fn check_input(
-        &self,
-        value: &(dyn std::any::Any + Send),
-        head: &RequestHead,
-    ) -> Result<(), Vec<InputError>> {
-        match value.downcast_ref::<T>() {
-            Some(value) => value.validate_input(head),
-            None => Ok(()),
+    fn check_input(&self, extracted: Extracted, head: &RequestHead) -> Extracted {
+        match extracted {
+            Ok(value) => {
+                if let Some(input) = value.downcast_ref::<T>() {
+                    input.validate_input(head)?;
+                }
+                Ok(value)
+            }
+            Err(mut problems) => {
+                T::add_rule_problems(head, &mut problems);
+                Err(problems)
+            }
         }
     }
 }
 
-/// Found after one more auto-reference: an input without rules passes.
+/// Found after one more auto-reference: an input without rules is what it was extracted as.
 pub trait CheckNothing {
-    /// Does nothing.
-    fn check_input(
-        &self,
-        _value: &(dyn std::any::Any + Send),
-        _head: &RequestHead,
-    ) -> Result<(), Vec<InputError>> {
-        Ok(())
+    /// Gives back `extracted`.
+    fn check_input(&self, extracted: Extracted, _head: &RequestHead) -> Extracted {
+        extracted
     }
 }
 
@@ -84,7 +90,8 @@ mod rules {
     use super::Validated;
     use crate::contract::request::RequestHead;
     use crate::input::de::tree::{Tree, python_float};
-    use crate::input::form::{Form, form_body};
+    use crate::input::de::{Repeated, from_json_repaired, from_pairs_repaired};
+    use crate::input::form::{Form, form_body, kept_pairs};
     use crate::input::json::Json;
     use crate::input::query::Query;
     use crate::response::error::{InputError, LocPart, push_json_str};
@@ -96,16 +103,37 @@ mod rules {
                 report::<T>(&errors, "body", &Raw::Json(tree.as_ref()))
             })
         }
+
+        fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
+            // Only a body that parses has a repaired value. One that was not read as JSON
+            // (another content type) has its problem at `["body"]`, which every rule is
+            // inside of, so none is added.
+            let Ok(tree) = serde_json::from_slice::<Tree>(head.body()) else {
+                return;
+            };
+            if let Err((Some(repaired), _)) = from_json_repaired::<T>(&tree) {
+                add_broken_rules(&repaired, problems, "body", &Raw::Json(Some(&tree)));
+            }
+        }
     }
 
     impl<T: Validate + DeserializeOwned> Validated for Query<T> {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
             self.0.validate().map_err(|errors| {
-                let query = head.uri().query().unwrap_or("");
-                let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-                    form_urlencoded::parse(query.as_bytes()).collect();
+                let pairs = query_pairs(head);
                 report::<T>(&errors, "query", &Raw::Pairs(&pairs))
             })
+        }
+
+        fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
+            let pairs = query_pairs(head);
+            let borrowed: Vec<(&str, &str)> =
+                pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+            if let Err((Some(repaired), _)) =
+                from_pairs_repaired::<T>("query", &borrowed, Repeated::Last)
+            {
+                add_broken_rules(&repaired, problems, "query", &Raw::Pairs(&pairs));
+            }
         }
     }
 
@@ -117,6 +145,64 @@ mod rules {
                 report::<T>(&errors, "body", &Raw::Pairs(&pairs))
             })
         }
+
+        fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
+            let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+                form_urlencoded::parse(form_body(head)).collect();
+            if let Err((Some(repaired), _)) =
+                from_pairs_repaired::<T>("body", &kept_pairs(&pairs), Repeated::Last)
+            {
+                add_broken_rules(&repaired, problems, "body", &Raw::Pairs(&pairs));
+            }
+        }
+    }
+
+    fn query_pairs(head: &RequestHead) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        form_urlencoded::parse(head.uri().query().unwrap_or("").as_bytes()).collect()
+    }
+
+    /// Adds the rules that `repaired` (bad input with placeholders where its `problems` are)
+    /// breaks away from those problems, and puts all of them in the order of `T`'s fields.
+    fn add_broken_rules<T: Validate + DeserializeOwned>(
+        repaired: &T,
+        problems: &mut Vec<InputError>,
+        source: &'static str,
+        raw: &Raw<'_>,
+    ) {
+        let Err(errors) = repaired.validate() else {
+            return;
+        };
+        // A rule at, inside or around a problem's place saw a placeholder (or, for a rule
+        // of a struct, a struct with one): pydantic does not check it either.
+        let related = |a: &[Value], b: &[Value]| {
+            let n = a.len().min(b.len());
+            a[..n] == b[..n]
+        };
+        let rules: Vec<InputError> = report::<T>(&errors, source, raw)
+            .into_iter()
+            .filter(|rule| !problems.iter().any(|p| related(p.loc(), rule.loc())))
+            .collect();
+        if rules.is_empty() {
+            return;
+        }
+        let fields = field_order::<T>();
+        problems.extend(rules);
+        // By the top-level field's place, then by list index; stable, so problems of one
+        // place keep their order (the deserializer's first).
+        problems.sort_by_cached_key(|p| {
+            let loc = p.loc().get(1..).unwrap_or_default();
+            loc.iter()
+                .enumerate()
+                .map(|(depth, seg)| match seg {
+                    Value::String(name) if depth == 0 => fields
+                        .iter()
+                        .position(|f| f == name)
+                        .unwrap_or(fields.len()),
+                    Value::Number(index) => index.as_u64().map_or(0, |i| i as usize),
+                    _ => 0,
+                })
+                .collect::<Vec<usize>>()
+        });
     }
 
     /// Where the `input` of a problem is read from: what the client sent, as pydantic
