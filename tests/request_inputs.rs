@@ -34,7 +34,10 @@ async fn seen(request: &RequestHead) -> String {
         request.uri(),
         request.version(),
         params.join(","),
-        request.headers().get("x-tag").map(|v| v.to_str().unwrap_or("")),
+        request
+            .headers()
+            .get("x-tag")
+            .map(|v| v.to_str().unwrap_or("")),
         request.client_addr(),
         request.extensions().get::<Marker>(),
     )
@@ -122,7 +125,11 @@ async fn a_handler_and_a_dependency_see_the_whole_request_head() {
 async fn a_typed_header_is_decoded_and_an_optional_one_may_be_absent() {
     let _serial = serial().await;
     let client = TestClient::start(app()).await.expect("the app starts");
-    let response = client.get("/agent").header("user-agent", "curl/8").send().await;
+    let response = client
+        .get("/agent")
+        .header("user-agent", "curl/8")
+        .send()
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "curl/8 None");
     let response = client

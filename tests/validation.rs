@@ -9,8 +9,8 @@ mod common;
 use std::borrow::Cow;
 
 use common::{events, log, serial};
-use di_runtime::prelude::*;
 use di_runtime::TestResponse;
+use di_runtime::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use validator::{Validate, ValidationError};
@@ -79,7 +79,10 @@ struct Login {
 
 #[depends]
 async fn create(#[dep(audit)] _audit: &u8, Json(note): Json<NewNote>) -> String {
-    format!("{} p{} {:?} by {}", note.title, note.priority, note.summary, note.author.name)
+    format!(
+        "{} p{} {:?} by {}",
+        note.title, note.priority, note.summary, note.author.name
+    )
 }
 
 #[depends]
@@ -136,7 +139,12 @@ async fn a_valid_input_passes_its_rules_and_reaches_the_handler() {
     client.settle().await;
     assert_eq!(
         events(),
-        ["audit:open", "audit:close true", "audit:open", "audit:close true"]
+        [
+            "audit:open",
+            "audit:close true",
+            "audit:open",
+            "audit:close true"
+        ]
     );
     client.shutdown().await;
 }

@@ -96,11 +96,11 @@ pub use input::header::Header;
 pub use input::json::Json;
 pub use input::path::Path;
 pub use input::query::Query;
-#[cfg(feature = "headers")]
-pub use input::typed_header::TypedHeader;
 pub use input::security::{
     ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName,
 };
+#[cfg(feature = "headers")]
+pub use input::typed_header::TypedHeader;
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
@@ -167,8 +167,8 @@ pub mod __private {
     };
     pub use crate::contract::request::{FromRequest, FromRequestRef};
     pub use crate::contract::scope::Scope;
-    pub use crate::input::validate::{CheckNothing, CheckRules, Probe, Validated};
     pub use crate::contract::slot::ArgError;
+    pub use crate::input::validate::{CheckNothing, CheckRules, Probe, Validated};
     pub use crate::response::body::Response;
     pub use crate::{Held, HeldMut, HttpError, Yield};
     pub use core;

@@ -127,8 +127,10 @@ mod rules {
 
         fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
             let pairs = query_pairs(head);
-            let borrowed: Vec<(&str, &str)> =
-                pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+            let borrowed: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_ref()))
+                .collect();
             if let Err((Some(repaired), _)) =
                 from_pairs_repaired::<T>("query", &borrowed, Repeated::Last)
             {
@@ -379,34 +381,64 @@ mod rules {
             let bound = error.params.get(name)?;
             Some((bound.as_f64()?, bound))
         };
-        type Check = (&'static str, &'static str, &'static str, &'static str, fn(f64, f64) -> bool);
+        type Check = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(f64, f64) -> bool,
+        );
         let checks: [Check; 4] = [
-            ("min", "greater_than_equal", "ge", "greater than or equal to", |v, b| v < b),
-            ("exclusive_min", "greater_than", "gt", "greater than", |v, b| v <= b),
-            ("max", "less_than_equal", "le", "less than or equal to", |v, b| v > b),
-            ("exclusive_max", "less_than", "lt", "less than", |v, b| v >= b),
+            (
+                "min",
+                "greater_than_equal",
+                "ge",
+                "greater than or equal to",
+                |v, b| v < b,
+            ),
+            (
+                "exclusive_min",
+                "greater_than",
+                "gt",
+                "greater than",
+                |v, b| v <= b,
+            ),
+            (
+                "max",
+                "less_than_equal",
+                "le",
+                "less than or equal to",
+                |v, b| v > b,
+            ),
+            ("exclusive_max", "less_than", "lt", "less than", |v, b| {
+                v >= b
+            }),
         ];
-        checks.iter().find_map(|&(param, kind, key, words, broken)| {
-            let (limit, text) = bound(param)?;
-            if !broken(actual, limit) {
-                return None;
-            }
-            // pydantic writes the bound as given in `ctx` (`0.0` for a float field) and
-            // without a fraction of zero in `msg`.
-            let ctx_text = number_text(text);
-            let msg_text = ctx_text.strip_suffix(".0").unwrap_or(&ctx_text).to_owned();
-            Some((
-                kind,
-                format!("Input should be {words} {msg_text}"),
-                format!("{{\"{key}\":{ctx_text}}}"),
-            ))
-        })
+        checks
+            .iter()
+            .find_map(|&(param, kind, key, words, broken)| {
+                let (limit, text) = bound(param)?;
+                if !broken(actual, limit) {
+                    return None;
+                }
+                // pydantic writes the bound as given in `ctx` (`0.0` for a float field) and
+                // without a fraction of zero in `msg`.
+                let ctx_text = number_text(text);
+                let msg_text = ctx_text.strip_suffix(".0").unwrap_or(&ctx_text).to_owned();
+                Some((
+                    kind,
+                    format!("Input should be {words} {msg_text}"),
+                    format!("{{\"{key}\":{ctx_text}}}"),
+                ))
+            })
     }
 
     /// A JSON number as Python writes it.
     fn number_text(value: &Value) -> String {
         match value {
-            Value::Number(n) if n.is_f64() => n.as_f64().map_or_else(|| n.to_string(), python_float),
+            Value::Number(n) if n.is_f64() => {
+                n.as_f64().map_or_else(|| n.to_string(), python_float)
+            }
             other => other.to_string(),
         }
     }
