@@ -106,9 +106,21 @@ async fn mixed(#[dep(audit)] _audit: &u8, Query(_): Query<Page>, Json(_): Json<N
     "ok".to_owned()
 }
 
+#[derive(Debug, Deserialize, Validate)]
+struct Batch {
+    #[validate(nested)]
+    authors: Vec<Author>,
+}
+
+#[depends]
+async fn batch(Json(batch): Json<Batch>) -> String {
+    format!("{} authors", batch.authors.len())
+}
+
 fn app() -> App {
     App::new()
         .post("/notes", create)
+        .post("/batch", batch)
         .get("/notes", listed)
         .post("/login", login)
         .post("/mixed", mixed)
@@ -294,5 +306,27 @@ async fn broken_rules_come_beside_deserialize_problems_in_one_422_in_field_order
     );
     client.settle().await;
     assert_eq!(events(), Vec::<String>::new());
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rule_broken_in_every_element_of_a_long_list_is_reported_64_times_at_most() {
+    let _serial = serial().await;
+    let client = client().await;
+    let authors: Vec<Value> = (0..1000).map(|_| json!({"name": "x"})).collect();
+    let response = client
+        .post("/batch")
+        .json(&json!({ "authors": authors }))
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let detail = body(response).await["detail"].as_array().unwrap().clone();
+    assert_eq!(
+        detail.len(),
+        64,
+        "as many as the deserializer reports at most"
+    );
+    assert_eq!(detail[0]["loc"], json!(["body", "authors", 0, "name"]));
+    assert_eq!(detail[63]["loc"], json!(["body", "authors", 63, "name"]));
     client.shutdown().await;
 }

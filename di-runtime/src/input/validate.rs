@@ -90,7 +90,9 @@ mod rules {
     use super::Validated;
     use crate::contract::request::RequestHead;
     use crate::input::de::tree::{Tree, python_float};
-    use crate::input::de::{Repeated, from_json_repaired, from_pairs_repaired};
+    use crate::input::de::{
+        MAX_INPUT_TEXT, MAX_PROBLEMS, Repeated, from_json_repaired, from_pairs_repaired,
+    };
     use crate::input::form::{Form, form_body, kept_pairs};
     use crate::input::json::Json;
     use crate::input::query::Query;
@@ -242,9 +244,14 @@ mod rules {
             };
             (rank, loc.clone())
         });
+        // Bounded as the deserializer's problems are: at most `MAX_PROBLEMS`, their inputs
+        // together at most `MAX_INPUT_TEXT` bytes (past that an input is sent as `null`), so
+        // that a long list breaking a rule in every element is not echoed whole.
+        let mut budget = MAX_INPUT_TEXT;
         found
             .into_iter()
-            .map(|(loc, error)| problem(source, &loc, error, raw))
+            .take(MAX_PROBLEMS)
+            .map(|(loc, error)| problem(source, &loc, error, raw, &mut budget))
             .collect()
     }
 
@@ -289,6 +296,7 @@ mod rules {
         loc: &[Seg],
         error: &ValidationError,
         raw: &Raw<'_>,
+        budget: &mut usize,
     ) -> InputError {
         let value = error.params.get("value");
         let (kind, msg, ctx) = match error.code.as_ref() {
@@ -313,7 +321,7 @@ mod rules {
         }));
         InputError::new(parts, msg)
             .kind(kind)
-            .raw(input(loc, value, raw), Some(ctx))
+            .raw(input(loc, value, raw, budget), Some(ctx))
     }
 
     type Typed = Option<(&'static str, String, String)>;
@@ -485,52 +493,61 @@ mod rules {
         ))
     }
 
-    /// The `input` of a problem: what the client sent at `loc`, else the value the rule saw.
-    fn input(loc: &[Seg], value: Option<&Value>, raw: &Raw<'_>) -> String {
+    /// The `input` of a problem: what the client sent at `loc`, else the value the rule saw;
+    /// `null` once the inputs together pass `budget`.
+    fn input(loc: &[Seg], value: Option<&Value>, raw: &Raw<'_>, budget: &mut usize) -> String {
+        let mut out = sent(loc, value, raw).unwrap_or_else(|| match value {
+            Some(value) => value.to_string(),
+            None => "null".to_owned(),
+        });
+        if out.len() > *budget {
+            out = "null".to_owned();
+        }
+        *budget = budget.saturating_sub(out.len());
+        out
+    }
+
+    /// What the client sent at `loc`, as JSON text.
+    fn sent(loc: &[Seg], value: Option<&Value>, raw: &Raw<'_>) -> Option<String> {
         let mut out = String::new();
         match raw {
-            Raw::Json(Some(tree)) => {
-                let mut at = Some(*tree);
+            Raw::Json(tree) => {
+                let mut at = *tree;
                 for seg in loc {
                     at = at.and_then(|t| match seg {
                         Seg::Key(k) => t.get(k),
                         Seg::Index(i) => t.at(*i),
                     });
                 }
-                if let Some(at) = at
-                    && at.write(&mut out, 64 * 1024)
-                {
-                    return out;
-                }
+                // Too long to write is too long to send.
+                at.map(|at| {
+                    if at.write(&mut out, MAX_INPUT_TEXT) {
+                        out
+                    } else {
+                        "null".to_owned()
+                    }
+                })
             }
             Raw::Pairs(pairs) => {
-                if let [Seg::Key(key)] = loc {
-                    let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
-                    if let Some(Value::Array(_)) = value {
-                        out.push('[');
-                        for (i, v) in values.enumerate() {
-                            if i > 0 {
-                                out.push(',');
-                            }
-                            push_json_str(&mut out, v);
+                let [Seg::Key(key)] = loc else {
+                    return None;
+                };
+                let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+                if let Some(Value::Array(_)) = value {
+                    out.push('[');
+                    for (i, v) in values.enumerate() {
+                        if i > 0 {
+                            out.push(',');
                         }
-                        out.push(']');
-                        return out;
+                        push_json_str(&mut out, v);
                     }
-                    if let Some(last) = values.next_back() {
-                        push_json_str(&mut out, last);
-                        return out;
-                    }
+                    out.push(']');
+                    return Some(out);
                 }
+                push_json_str(&mut out, values.next_back()?);
+                Some(out)
             }
-            Raw::Json(None) => {}
         }
-        out.clear();
-        match value {
-            Some(value) => out.push_str(&value.to_string()),
-            None => out.push_str("null"),
-        }
-        out
     }
 
     /// The fields of `T` in declaration order, as its `Deserialize` names them (empty when

@@ -65,10 +65,8 @@ use crate::response::error::{InputError, push_json_str};
 
 use json::JsonDe;
 use path::PathLayout;
-use problem::{
-    BASE_ATTEMPTS, Error, InputAt, MAX_INPUT_TEXT, MAX_PROBLEMS, Problem, Seg, State, Typed,
-    WORK_BUDGET, diagnose,
-};
+use problem::{BASE_ATTEMPTS, Error, InputAt, Problem, Seg, State, Typed, WORK_BUDGET, diagnose};
+pub(crate) use problem::{MAX_INPUT_TEXT, MAX_PROBLEMS};
 use query::QueryLayout;
 use root::Root;
 use tree::Tree;
