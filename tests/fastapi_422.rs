@@ -221,6 +221,29 @@ async fn checked_mixed(
     Json("ok")
 }
 
+#[derive(Deserialize, Validate)]
+struct CheckedHeaders {
+    #[validate(length(min = 3))]
+    x_token: String,
+    #[validate(range(min = 1, max = 10))]
+    x_count: i64,
+}
+
+#[derive(Deserialize, Validate)]
+struct CheckedCookies {
+    #[validate(length(min = 4))]
+    session_id: String,
+}
+
+#[depends]
+async fn checked_headers(
+    Header(h): Header<CheckedHeaders>,
+    Cookie(c): Cookie<CheckedCookies>,
+) -> Json<&'static str> {
+    let _ = (h.x_token, h.x_count, c.session_id);
+    Json("ok")
+}
+
 #[derive(Deserialize)]
 struct Headers {
     x_count: u32,
@@ -398,7 +421,8 @@ async fn every_422_body_is_fastapis_byte_for_byte() {
         .post("/checked", checked)
         .get("/checked_query", checked_query)
         .post("/checked_form", checked_form)
-        .post("/checked_mixed", checked_mixed);
+        .post("/checked_mixed", checked_mixed)
+        .get("/checked_headers", checked_headers);
     let client = TestClient::start(app).await.expect("the app starts");
 
     let mut mismatches = Vec::new();

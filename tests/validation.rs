@@ -117,8 +117,30 @@ async fn batch(Json(batch): Json<Batch>) -> String {
     format!("{} authors", batch.authors.len())
 }
 
+#[derive(Debug, Deserialize, Validate)]
+struct Token {
+    #[validate(length(min = 8))]
+    x_token: String,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+struct Theme {
+    #[validate(length(max = 5))]
+    theme: Option<String>,
+}
+
+#[depends]
+async fn whoami(
+    #[dep(audit)] _audit: &u8,
+    Header(token): Header<Token>,
+    Cookie(theme): Cookie<Theme>,
+) -> String {
+    format!("{} {:?}", token.x_token, theme.theme)
+}
+
 fn app() -> App {
     App::new()
+        .get("/whoami", whoami)
         .post("/notes", create)
         .post("/batch", batch)
         .get("/notes", listed)
@@ -328,5 +350,34 @@ async fn a_rule_broken_in_every_element_of_a_long_list_is_reported_64_times_at_m
     );
     assert_eq!(detail[0]["loc"], json!(["body", "authors", 0, "name"]));
     assert_eq!(detail[63]["loc"], json!(["body", "authors", 63, "name"]));
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn header_and_cookie_rules_are_checked_before_any_setup_at_the_header_name() {
+    let _serial = serial().await;
+    let client = client().await;
+    let response = client
+        .get("/whoami")
+        .header("X-Token", "short")
+        .header("cookie", "theme=solarized")
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        body(response).await,
+        json!({"detail": [
+            {"type": "string_too_short", "loc": ["header", "x-token"], "msg": "String should have at least 8 characters", "input": "short", "ctx": {"min_length": 8}},
+            {"type": "string_too_long", "loc": ["cookie", "theme"], "msg": "String should have at most 5 characters", "input": "solarized", "ctx": {"max_length": 5}},
+        ]})
+    );
+    client.settle().await;
+    assert_eq!(events(), Vec::<String>::new(), "bad input sets nothing up");
+    let response = client
+        .get("/whoami")
+        .header("X-Token", "long enough")
+        .send()
+        .await;
+    assert_eq!(response.text().await.unwrap(), "long enough None");
     client.shutdown().await;
 }

@@ -273,6 +273,15 @@ def checked_mixed(limit: Annotated[int, Query(ge=1, le=100)], body: Checked):
     return "ok"
 
 
+@app.get("/checked_headers")
+def checked_headers(
+    x_token: Annotated[str, Header(min_length=3)],
+    x_count: Annotated[int, Header(ge=1, le=10)],
+    session_id: Annotated[str, Cookie(min_length=4)],
+):
+    return "ok"
+
+
 GOOD_CHECKED = {
     "title": "t",
     "count": 1,
@@ -550,6 +559,34 @@ SCENARIOS = {
     ),
     "checked_query_type_and_rule": ("GET", "/checked_query?limit=abc&name=a", None),
     "checked_form_type_and_rule": ("POST", "/checked_form", "username=ab&age=x", FORM),
+    "checked_header_and_cookie": (
+        "GET",
+        "/checked_headers",
+        None,
+        None,
+        [("x-token", "ab"), ("x-count", "0"), ("cookie", "session_id=abc")],
+    ),
+    "checked_header_first_value": (
+        "GET",
+        "/checked_headers",
+        None,
+        None,
+        [("x-token", "ab"), ("x-token", "abcd"), ("x-count", "11"), ("cookie", "session_id=abcd")],
+    ),
+    "checked_header_type_and_rule": (
+        "GET",
+        "/checked_headers",
+        None,
+        None,
+        [("X-Token", "ab"), ("X-Count", "x")],
+    ),
+    "checked_headers_ok": (
+        "GET",
+        "/checked_headers",
+        None,
+        None,
+        [("x-token", "abc"), ("x-count", "10"), ("cookie", "session_id=abcd")],
+    ),
     # differences (the exceptions in fastapi_422.rs say why)
     "lax_numeric_string": ("POST", "/notes", note(count="5")),
     "lax_query_bool": ("GET", "/items?q=a&limit=1&flag=yes", None),

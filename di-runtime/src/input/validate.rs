@@ -1,9 +1,9 @@
-//! Validated inputs: `Json<T>`, `Query<T>` and `Form<T>` of a type that derives
-//! `validator::Validate` (cargo feature `validator`) run its rules after deserializing, and
-//! every rule that fails is a 422 problem in pydantic's terms (`string_too_short`,
-//! `greater_than_equal`, ...), in the same list as the other inputs' problems. For input with
-//! problems of its own, the rules run on the value the deserializer repaired, and only those
-//! broken away from the problems' places are added.
+//! Validated inputs: `Json<T>`, `Query<T>`, `Form<T>`, `Header<T>` and `Cookie<T>` of a type
+//! that derives `validator::Validate` (cargo feature `validator`) run its rules after
+//! deserializing, and every rule that fails is a 422 problem in pydantic's terms
+//! (`string_too_short`, `greater_than_equal`, ...), in the same list as the other inputs'
+//! problems. For input with problems of its own, the rules run on the value the deserializer
+//! repaired, and only those broken away from the problems' places are added.
 //!
 //! Rust has no specialization, so the choice is made where the concrete type is known: the
 //! `#[depends]` macro extracts each input parameter through a closure that asks
@@ -22,8 +22,8 @@ use crate::response::error::InputError;
 type Extracted = Result<Box<dyn Any + Send>, Vec<InputError>>;
 
 /// A request input with rules of its own, checked after it was extracted and before anything
-/// is set up (with the `validator` feature: `Json<T>`, `Query<T>` and `Form<T>` of a `T` that
-/// implements `validator::Validate`).
+/// is set up (with the `validator` feature: `Json<T>`, `Query<T>`, `Form<T>`, `Header<T>` and
+/// `Cookie<T>` of a `T` that implements `validator::Validate`).
 pub trait Validated: Sized {
     /// Every rule the value breaks, as 422 problems; `head` is the request it came from (for
     /// the `input` of each problem, as the client sent it).
@@ -89,11 +89,13 @@ mod rules {
 
     use super::Validated;
     use crate::contract::request::RequestHead;
+    use crate::input::cookie::{Cookie, cookies};
     use crate::input::de::tree::{Tree, python_float};
     use crate::input::de::{
         MAX_INPUT_TEXT, MAX_PROBLEMS, Repeated, from_json_repaired, from_pairs_repaired,
     };
     use crate::input::form::{Form, form_body, kept_pairs};
+    use crate::input::header::{Header, pairs as header_pairs};
     use crate::input::json::Json;
     use crate::input::query::Query;
     use crate::response::error::{InputError, LocPart, push_json_str};
@@ -102,7 +104,7 @@ mod rules {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
             self.0.validate().map_err(|errors| {
                 let tree = serde_json::from_slice::<Tree>(head.body()).ok();
-                report::<T>(&errors, "body", &Raw::Json(tree.as_ref()))
+                report::<T>(&errors, &Place::new("body", Raw::Json(tree.as_ref())))
             })
         }
 
@@ -114,7 +116,8 @@ mod rules {
                 return;
             };
             if let Err((Some(repaired), _)) = from_json_repaired::<T>(&tree) {
-                add_broken_rules(&repaired, problems, "body", &Raw::Json(Some(&tree)));
+                let place = Place::new("body", Raw::Json(Some(&tree)));
+                add_broken_rules(&repaired, problems, &place);
             }
         }
     }
@@ -122,21 +125,20 @@ mod rules {
     impl<T: Validate + DeserializeOwned> Validated for Query<T> {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
             self.0.validate().map_err(|errors| {
-                let pairs = query_pairs(head);
-                report::<T>(&errors, "query", &Raw::Pairs(&pairs))
+                let owned = query_pairs(head);
+                let pairs = borrow(&owned);
+                report::<T>(&errors, &Place::new("query", Raw::pairs(&pairs, false)))
             })
         }
 
         fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
-            let pairs = query_pairs(head);
-            let borrowed: Vec<(&str, &str)> = pairs
-                .iter()
-                .map(|(k, v)| (k.as_ref(), v.as_ref()))
-                .collect();
+            let owned = query_pairs(head);
+            let pairs = borrow(&owned);
             if let Err((Some(repaired), _)) =
-                from_pairs_repaired::<T>("query", &borrowed, Repeated::Last)
+                from_pairs_repaired::<T>("query", &pairs, Repeated::Last)
             {
-                add_broken_rules(&repaired, problems, "query", &Raw::Pairs(&pairs));
+                let place = Place::new("query", Raw::pairs(&pairs, false));
+                add_broken_rules(&repaired, problems, &place);
             }
         }
     }
@@ -144,21 +146,72 @@ mod rules {
     impl<T: Validate + DeserializeOwned> Validated for Form<T> {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
             self.0.validate().map_err(|errors| {
-                let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+                let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> =
                     form_urlencoded::parse(form_body(head)).collect();
-                report::<T>(&errors, "body", &Raw::Pairs(&pairs))
+                let pairs = borrow(&owned);
+                report::<T>(&errors, &Place::new("body", Raw::pairs(&pairs, false)))
             })
         }
 
         fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
-            let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+            let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> =
                 form_urlencoded::parse(form_body(head)).collect();
             if let Err((Some(repaired), _)) =
-                from_pairs_repaired::<T>("body", &kept_pairs(&pairs), Repeated::Last)
+                from_pairs_repaired::<T>("body", &kept_pairs(&owned), Repeated::Last)
             {
-                add_broken_rules(&repaired, problems, "body", &Raw::Pairs(&pairs));
+                let pairs = borrow(&owned);
+                let place = Place::new("body", Raw::pairs(&pairs, false));
+                add_broken_rules(&repaired, problems, &place);
             }
         }
+    }
+
+    impl<T: Validate + DeserializeOwned> Validated for Header<T> {
+        fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
+            self.0.validate().map_err(|errors| {
+                let owned = header_pairs(head.headers());
+                let pairs = borrow(&owned);
+                report::<T>(&errors, &Place::header(&pairs))
+            })
+        }
+
+        fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
+            let owned = header_pairs(head.headers());
+            let pairs = borrow(&owned);
+            if let Err((Some(repaired), _)) =
+                from_pairs_repaired::<T>("header", &pairs, Repeated::First)
+            {
+                add_broken_rules(&repaired, problems, &Place::header(&pairs));
+            }
+        }
+    }
+
+    impl<T: Validate + DeserializeOwned> Validated for Cookie<T> {
+        fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
+            self.0.validate().map_err(|errors| {
+                let owned = cookies(head.headers());
+                let pairs = borrow(&owned);
+                report::<T>(&errors, &Place::new("cookie", Raw::pairs(&pairs, false)))
+            })
+        }
+
+        fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
+            let owned = cookies(head.headers());
+            let pairs = borrow(&owned);
+            if let Err((Some(repaired), _)) =
+                from_pairs_repaired::<T>("cookie", &pairs, Repeated::Last)
+            {
+                let place = Place::new("cookie", Raw::pairs(&pairs, false));
+                add_broken_rules(&repaired, problems, &place);
+            }
+        }
+    }
+
+    fn borrow<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<(&str, &str)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect()
     }
 
     fn query_pairs(head: &RequestHead) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
@@ -170,8 +223,7 @@ mod rules {
     fn add_broken_rules<T: Validate + DeserializeOwned>(
         repaired: &T,
         problems: &mut Vec<InputError>,
-        source: &'static str,
-        raw: &Raw<'_>,
+        place: &Place<'_>,
     ) {
         let Err(errors) = repaired.validate() else {
             return;
@@ -182,7 +234,7 @@ mod rules {
             let n = a.len().min(b.len());
             a[..n] == b[..n]
         };
-        let rules: Vec<InputError> = report::<T>(&errors, source, raw)
+        let rules: Vec<InputError> = report::<T>(&errors, place)
             .into_iter()
             .filter(|rule| !problems.iter().any(|p| related(p.loc(), rule.loc())))
             .collect();
@@ -200,7 +252,7 @@ mod rules {
                 .map(|(depth, seg)| match seg {
                     Value::String(name) if depth == 0 => fields
                         .iter()
-                        .position(|f| f == name)
+                        .position(|f| place.loc_name(f) == *name)
                         .unwrap_or(fields.len()),
                     Value::Number(index) => index.as_u64().map_or(0, |i| i as usize),
                     _ => 0,
@@ -214,7 +266,54 @@ mod rules {
     /// after deserializing.
     enum Raw<'a> {
         Json(Option<&'a Tree>),
-        Pairs(&'a [(Cow<'a, str>, Cow<'a, str>)]),
+        /// `(key, value)` pairs; `first`: a single value of a repeated key is its first.
+        Pairs {
+            pairs: &'a [(&'a str, &'a str)],
+            first: bool,
+        },
+    }
+
+    impl<'a> Raw<'a> {
+        fn pairs(pairs: &'a [(&'a str, &'a str)], first: bool) -> Self {
+            Raw::Pairs { pairs, first }
+        }
+    }
+
+    /// Where an input's problems are: the source that starts their `loc`, what the client
+    /// sent there, and whether a field is named by its header name (`x_token` is `x-token`).
+    struct Place<'a> {
+        source: &'static str,
+        raw: Raw<'a>,
+        hyphens: bool,
+    }
+
+    impl<'a> Place<'a> {
+        fn new(source: &'static str, raw: Raw<'a>) -> Self {
+            Place {
+                source,
+                raw,
+                hyphens: false,
+            }
+        }
+
+        /// Headers: read as the deserializer reads them (field names, first values), named
+        /// by header name in `loc`, as `Header<T>` reports its problems.
+        fn header(pairs: &'a [(&'a str, &'a str)]) -> Self {
+            Place {
+                source: "header",
+                raw: Raw::pairs(pairs, true),
+                hyphens: true,
+            }
+        }
+
+        /// The name of a top-level field in `loc`.
+        fn loc_name(&self, field: &str) -> String {
+            if self.hyphens {
+                field.replace('_', "-")
+            } else {
+                field.to_owned()
+            }
+        }
     }
 
     /// One step of a location below the source.
@@ -228,8 +327,7 @@ mod rules {
     /// fields (nested structs by field name), list elements by index.
     fn report<T: DeserializeOwned>(
         errors: &ValidationErrors,
-        source: &'static str,
-        raw: &Raw<'_>,
+        place: &Place<'_>,
     ) -> Vec<InputError> {
         let fields = field_order::<T>();
         let mut found: Vec<(Vec<Seg>, &ValidationError)> = Vec::new();
@@ -251,7 +349,7 @@ mod rules {
         found
             .into_iter()
             .take(MAX_PROBLEMS)
-            .map(|(loc, error)| problem(source, &loc, error, raw, &mut budget))
+            .map(|(loc, error)| problem(place, &loc, error, &mut budget))
             .collect()
     }
 
@@ -292,10 +390,9 @@ mod rules {
 
     /// One broken rule as pydantic reports the same constraint.
     fn problem(
-        source: &'static str,
+        place: &Place<'_>,
         loc: &[Seg],
         error: &ValidationError,
-        raw: &Raw<'_>,
         budget: &mut usize,
     ) -> InputError {
         let value = error.params.get("value");
@@ -314,14 +411,15 @@ mod rules {
                 "{\"error\":{}}".to_owned(),
             )
         });
-        let mut parts = vec![LocPart::from(source)];
-        parts.extend(loc.iter().map(|seg| match seg {
+        let mut parts = vec![LocPart::from(place.source)];
+        parts.extend(loc.iter().enumerate().map(|(depth, seg)| match seg {
+            Seg::Key(k) if depth == 0 => LocPart::from(place.loc_name(k)),
             Seg::Key(k) => LocPart::from(k),
             Seg::Index(i) => LocPart::from(*i),
         }));
         InputError::new(parts, msg)
             .kind(kind)
-            .raw(input(loc, value, raw, budget), Some(ctx))
+            .raw(input(loc, value, &place.raw, budget), Some(ctx))
     }
 
     type Typed = Option<(&'static str, String, String)>;
@@ -528,11 +626,11 @@ mod rules {
                     }
                 })
             }
-            Raw::Pairs(pairs) => {
+            Raw::Pairs { pairs, first } => {
                 let [Seg::Key(key)] = loc else {
                     return None;
                 };
-                let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+                let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| *v);
                 if let Some(Value::Array(_)) = value {
                     out.push('[');
                     for (i, v) in values.enumerate() {
@@ -544,7 +642,12 @@ mod rules {
                     out.push(']');
                     return Some(out);
                 }
-                push_json_str(&mut out, values.next_back()?);
+                let one = if *first {
+                    values.next()
+                } else {
+                    values.next_back()
+                };
+                push_json_str(&mut out, one?);
                 Some(out)
             }
         }
