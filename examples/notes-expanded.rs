@@ -176,7 +176,7 @@ impl create_note {
 const _: () = {
     use di_runtime::__private::{
         Access, ArgError, Args, CanBeHeld, DepMeta, Dependency, FromRequest, IntoDepResult, Param,
-        ParamKind, Started, extract,
+        ParamKind, Probe, Started, extract,
     };
 
     impl Dependency for create_note {
@@ -205,8 +205,19 @@ const _: () = {
                         // A request input is named by its type as written.
                         name: "Json<String>",
                         kind: ParamKind::Input {
-                            // Extracted before any dependency is set up.
-                            extract: extract::<Json<String>>,
+                            // Extracted before any dependency is set up, then checked by the
+                            // type's own rules (bad input: its broken rules join its problems):
+                            // `CheckRules` is found first when the input is `Validated` (a
+                            // `Json<T>` of a `T: validator::Validate`, with the `validator`
+                            // feature), `CheckNothing` otherwise, as here.
+                            extract: |head| {
+                                #[allow(unused_imports)]
+                                use di_runtime::__private::CheckNothing as _;
+                                #[allow(unused_imports)]
+                                use di_runtime::__private::CheckRules as _;
+                                (&Probe::<Json<String>>::NEW)
+                                    .check_input(extract::<Json<String>>(head), head)
+                            },
                             needs_body: <Json<String> as FromRequest>::NEEDS_BODY,
                             streams_body: <Json<String> as FromRequest>::STREAMS_BODY,
                         },

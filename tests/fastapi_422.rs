@@ -15,6 +15,7 @@ use di_runtime::prelude::*;
 use di_runtime::{ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName};
 use http::Method;
 use serde::Deserialize;
+use validator::Validate;
 
 /// Scenarios where di does not answer as FastAPI does, and why.
 const EXCEPTIONS: &[(&str, &str)] = &[
@@ -139,6 +140,107 @@ async fn mixed(
     Query(_): Query<Limit>,
     Json(_): Json<Strict>,
 ) -> Json<&'static str> {
+    Json("ok")
+}
+
+static SLUG: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new("^[a-z-]+$").expect("a valid pattern"));
+
+#[derive(Deserialize, Validate)]
+#[allow(dead_code, reason = "deserialized and validated only")]
+struct Part {
+    #[validate(length(min = 1))]
+    name: String,
+}
+
+/// `Checked` of gen.py: pydantic's `Field(...)` constraints as `validator` rules.
+#[derive(Deserialize, Validate)]
+#[allow(dead_code, reason = "deserialized and validated only")]
+struct Checked {
+    #[validate(length(min = 1, max = 20))]
+    title: String,
+    #[validate(range(min = 0, max = 10))]
+    count: i64,
+    #[validate(range(exclusive_min = 0.0, exclusive_max = 1.5))]
+    ratio: f64,
+    #[validate(length(min = 1, max = 3))]
+    tags: Vec<String>,
+    #[validate(email)]
+    email: String,
+    #[validate(regex(path = *SLUG, message = "^[a-z-]+$"))]
+    slug: String,
+    #[validate(nested)]
+    parts: Vec<Part>,
+}
+
+#[depends]
+async fn checked(Json(_): Json<Checked>) -> Json<&'static str> {
+    Json("ok")
+}
+
+#[derive(Deserialize, Validate)]
+#[allow(dead_code, reason = "deserialized and validated only")]
+struct CheckedQuery {
+    #[validate(range(min = 1, max = 100))]
+    limit: u32,
+    #[validate(length(min = 2))]
+    name: String,
+}
+
+#[depends]
+async fn checked_query(Query(_): Query<CheckedQuery>) -> Json<&'static str> {
+    Json("ok")
+}
+
+#[derive(Deserialize, Validate)]
+#[allow(dead_code, reason = "deserialized and validated only")]
+struct CheckedForm {
+    #[validate(length(min = 3, max = 8))]
+    username: String,
+    #[validate(range(min = 18))]
+    age: u8,
+}
+
+#[depends]
+async fn checked_form(Form(_): Form<CheckedForm>) -> Json<&'static str> {
+    Json("ok")
+}
+
+#[derive(Deserialize, Validate)]
+#[allow(dead_code, reason = "deserialized and validated only")]
+struct CheckedLimit {
+    #[validate(range(min = 1, max = 100))]
+    limit: u32,
+}
+
+#[depends]
+async fn checked_mixed(
+    Query(_): Query<CheckedLimit>,
+    Json(_): Json<Checked>,
+) -> Json<&'static str> {
+    Json("ok")
+}
+
+#[derive(Deserialize, Validate)]
+struct CheckedHeaders {
+    #[validate(length(min = 3))]
+    x_token: String,
+    #[validate(range(min = 1, max = 10))]
+    x_count: i64,
+}
+
+#[derive(Deserialize, Validate)]
+struct CheckedCookies {
+    #[validate(length(min = 4))]
+    session_id: String,
+}
+
+#[depends]
+async fn checked_headers(
+    Header(h): Header<CheckedHeaders>,
+    Cookie(c): Cookie<CheckedCookies>,
+) -> Json<&'static str> {
+    let _ = (h.x_token, h.x_count, c.session_id);
     Json("ok")
 }
 
@@ -315,7 +417,12 @@ async fn every_422_body_is_fastapis_byte_for_byte() {
         .get("/basic_optional", with_optional_basic)
         .get("/key_header", with_key_header)
         .get("/key_query", with_key_query)
-        .get("/key_cookie", with_key_cookie);
+        .get("/key_cookie", with_key_cookie)
+        .post("/checked", checked)
+        .get("/checked_query", checked_query)
+        .post("/checked_form", checked_form)
+        .post("/checked_mixed", checked_mixed)
+        .get("/checked_headers", checked_headers);
     let client = TestClient::start(app).await.expect("the app starts");
 
     let mut mismatches = Vec::new();

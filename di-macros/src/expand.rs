@@ -377,8 +377,25 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
         ParamModel::Input { ty } => {
             let extract = paths.extract();
             let from_request = paths.trait_from_request();
+            let probe = paths.probe();
+            let check_rules = paths.trait_check_rules();
+            let check_nothing = paths.trait_check_nothing();
+            // The input's own rules (a `Json<T>` of a `T: validator::Validate`) are checked
+            // right after it is extracted, before anything is set up (or, for bad input, added
+            // to its problems): `CheckRules` is found on `&Probe<T>` first when `T` has rules,
+            // `CheckNothing` otherwise.
             quote_spanned! {ty.span()=>
-                #kind::Input { extract: #extract::<#ty>, needs_body: <#ty as #from_request>::NEEDS_BODY, streams_body: <#ty as #from_request>::STREAMS_BODY }
+                #kind::Input {
+                    extract: |__di_head| {
+                        #[allow(unused_imports)]
+                        use #check_rules as _;
+                        #[allow(unused_imports)]
+                        use #check_nothing as _;
+                        (&#probe::<#ty>::NEW).check_input(#extract::<#ty>(__di_head), __di_head)
+                    },
+                    needs_body: <#ty as #from_request>::NEEDS_BODY,
+                    streams_body: <#ty as #from_request>::STREAMS_BODY,
+                }
             }
         }
         ParamModel::HeadRef { .. } => quote!(#kind::HeadRef),

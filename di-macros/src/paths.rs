@@ -62,6 +62,15 @@ impl Paths {
     pub(crate) fn extract(&self) -> TokenStream {
         self.item("extract")
     }
+    pub(crate) fn probe(&self) -> TokenStream {
+        self.item("Probe")
+    }
+    pub(crate) fn trait_check_rules(&self) -> TokenStream {
+        self.item("CheckRules")
+    }
+    pub(crate) fn trait_check_nothing(&self) -> TokenStream {
+        self.item("CheckNothing")
+    }
     pub(crate) fn trait_from_request(&self) -> TokenStream {
         self.item("FromRequest")
     }

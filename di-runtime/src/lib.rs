@@ -103,6 +103,8 @@ pub use input::security::{
     ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName,
 };
 pub use input::stream::{BodyStream, Lines};
+#[cfg(feature = "headers")]
+pub use input::typed_header::TypedHeader;
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
@@ -171,6 +173,7 @@ pub mod __private {
     pub use crate::contract::request::{FromRequest, FromRequestRef};
     pub use crate::contract::scope::Scope;
     pub use crate::contract::slot::ArgError;
+    pub use crate::input::validate::{CheckNothing, CheckRules, Probe, Validated};
     pub use crate::response::body::Response;
     pub use crate::{Held, HeldMut, HttpError, Yield};
     pub use core;

@@ -3,7 +3,7 @@ tests/fastapi_422.rs sends to the equivalent di app.
 
 Run once by hand (CI does not run Python):
 
-    python3 -m venv /tmp/venv422 && /tmp/venv422/bin/pip install fastapi httpx python-multipart
+    python3 -m venv /tmp/venv422 && /tmp/venv422/bin/pip install fastapi httpx python-multipart email-validator
     /tmp/venv422/bin/python tests/fastapi_422/gen.py
 
 Each scenario records the request (method, path, content type, body text, and the headers
@@ -38,7 +38,7 @@ from fastapi.security import (
     HTTPBearer,
 )
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 U8 = dict(ge=0, le=255)
 U16 = dict(ge=0, le=65535)
@@ -230,6 +230,77 @@ GOOD = {
     "meta": {"author": "me", "version": 1},
     "items": [{"name": "x", "qty": 1}],
 }
+
+
+class Part(BaseModel):
+    name: Annotated[str, Field(min_length=1)]
+
+
+# The `validator` rules of tests/fastapi_422.rs's `Checked`, as pydantic constraints.
+class Checked(BaseModel):
+    title: Annotated[str, Field(min_length=1, max_length=20)]
+    count: Annotated[int, Field(ge=0, le=10)]
+    ratio: Annotated[float, Field(gt=0, lt=1.5)]
+    tags: Annotated[list[str], Field(min_length=1, max_length=3)]
+    email: EmailStr
+    slug: Annotated[str, Field(pattern=r"^[a-z-]+$")]
+    parts: list[Part]
+
+
+@app.post("/checked")
+def checked(body: Checked):
+    return "ok"
+
+
+@app.get("/checked_query")
+def checked_query(
+    limit: Annotated[int, Query(ge=1, le=100)],
+    name: Annotated[str, Query(min_length=2)],
+):
+    return "ok"
+
+
+@app.post("/checked_form")
+def checked_form(
+    username: Annotated[str, Form(min_length=3, max_length=8)],
+    age: Annotated[int, Form(ge=18)],
+):
+    return "ok"
+
+
+@app.post("/checked_mixed")
+def checked_mixed(limit: Annotated[int, Query(ge=1, le=100)], body: Checked):
+    return "ok"
+
+
+@app.get("/checked_headers")
+def checked_headers(
+    x_token: Annotated[str, Header(min_length=3)],
+    x_count: Annotated[int, Header(ge=1, le=10)],
+    session_id: Annotated[str, Cookie(min_length=4)],
+):
+    return "ok"
+
+
+GOOD_CHECKED = {
+    "title": "t",
+    "count": 1,
+    "ratio": 0.5,
+    "tags": ["a"],
+    "email": "a@b.co",
+    "slug": "a-b",
+    "parts": [{"name": "x"}],
+}
+
+
+def checked_body(**changes):
+    body = dict(GOOD_CHECKED)
+    for k, v in changes.items():
+        if v is DROP:
+            del body[k]
+        else:
+            body[k] = v
+    return json.dumps(body, separators=(",", ":"))
 
 
 def note(**changes):
@@ -445,6 +516,77 @@ SCENARIOS = {
     "key_query_ok": ("GET", "/key_query?api_key=a&api_key=k%202", None, None, []),
     "key_cookie_missing": ("GET", "/key_cookie", None, None, [("cookie", "other=1")]),
     "key_cookie_ok": ("GET", "/key_cookie", None, None, [("cookie", "key=k3")]),
+    # validated inputs (`validator` rules, pydantic constraints)
+    "checked_ok": ("POST", "/checked", checked_body()),
+    "checked_every_rule": (
+        "POST",
+        "/checked",
+        checked_body(
+            title="",
+            count=-1,
+            ratio=0,
+            tags=[],
+            email="nope",
+            slug="A",
+            parts=[{"name": "x"}, {"name": ""}],
+        ),
+    ),
+    "checked_upper_bounds": (
+        "POST",
+        "/checked",
+        checked_body(title="x" * 21, count=11, ratio=1.5, tags=["a", "b", "c", "d"]),
+    ),
+    "checked_email_before_at": ("POST", "/checked", checked_body(email="@b.co")),
+    "checked_email_after_at": ("POST", "/checked", checked_body(email="a@")),
+    "checked_unicode_length": ("POST", "/checked", checked_body(title="é" * 21)),
+    "checked_query": ("GET", "/checked_query?limit=0&name=a", None),
+    "checked_query_upper": ("GET", "/checked_query?limit=101&name=ab", None),
+    "checked_query_last_value": ("GET", "/checked_query?limit=101&limit=7&name=ab", None),
+    "checked_query_ok": ("GET", "/checked_query?limit=7&name=ab", None),
+    "checked_form": ("POST", "/checked_form", "username=ab&age=17", FORM),
+    "checked_form_long": ("POST", "/checked_form", "username=abcdefghi&age=18", FORM),
+    "checked_form_ok": ("POST", "/checked_form", "username=abc&age=18", FORM),
+    "checked_query_rule_and_body_type": (
+        "POST",
+        "/checked_mixed?limit=0",
+        checked_body(title=1, count=DROP),
+    ),
+    "checked_rule_and_missing_field": ("POST", "/checked", checked_body(title="", count=DROP)),
+    "checked_rules_beside_type_problems": (
+        "POST",
+        "/checked",
+        checked_body(title=1, tags=[], email="x", parts=[{"name": ""}, {}]),
+    ),
+    "checked_query_type_and_rule": ("GET", "/checked_query?limit=abc&name=a", None),
+    "checked_form_type_and_rule": ("POST", "/checked_form", "username=ab&age=x", FORM),
+    "checked_header_and_cookie": (
+        "GET",
+        "/checked_headers",
+        None,
+        None,
+        [("x-token", "ab"), ("x-count", "0"), ("cookie", "session_id=abc")],
+    ),
+    "checked_header_first_value": (
+        "GET",
+        "/checked_headers",
+        None,
+        None,
+        [("x-token", "ab"), ("x-token", "abcd"), ("x-count", "11"), ("cookie", "session_id=abcd")],
+    ),
+    "checked_header_type_and_rule": (
+        "GET",
+        "/checked_headers",
+        None,
+        None,
+        [("X-Token", "ab"), ("X-Count", "x")],
+    ),
+    "checked_headers_ok": (
+        "GET",
+        "/checked_headers",
+        None,
+        None,
+        [("x-token", "abc"), ("x-count", "10"), ("cookie", "session_id=abcd")],
+    ),
     # differences (the exceptions in fastapi_422.rs say why)
     "lax_numeric_string": ("POST", "/notes", note(count="5")),
     "lax_query_bool": ("GET", "/items?q=a&limit=1&flag=yes", None),

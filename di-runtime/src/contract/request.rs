@@ -4,15 +4,40 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Uri};
+use http::{Extensions, HeaderMap, Method, Uri, Version};
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::request_id::RequestId;
 use crate::contract::body::{BodyFrames, Unread};
 use crate::response::error::InputError;
 
-/// The parts of a request that inputs are extracted from: method, URI, headers, the route's
-/// path parameters and, when a parameter needs it, the whole body.
+/// The parts of a request that inputs are extracted from: method, URI, version, headers,
+/// extensions, the route's path parameters, the client's address and, when a parameter needs
+/// it, the whole body.
+///
+/// It is also the escape hatch, FastAPI's `request: Request`: a handler or a dependency that
+/// takes `&RequestHead` sees all of the request head at once.
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::RequestHead;
+///
+/// #[depends]
+/// async fn describe(request: &RequestHead) -> String {
+///     format!(
+///         "{} {} {:?} id={:?} from {:?} ({} headers)",
+///         request.method(),
+///         request.uri().path(),
+///         request.version(),
+///         request.path_param("id"),
+///         request.client_addr(),
+///         request.headers().len(),
+///     )
+/// }
+/// ```
+///
+/// Its [`body`](RequestHead::body) is read only when another parameter of the route reads
+/// the body (`Json<T>`, `Form<T>`, `Bytes`): take `Bytes` beside it to have the body.
 #[derive(Debug)]
 pub struct RequestHead {
     pub(crate) parts: http::request::Parts,
@@ -41,6 +66,23 @@ impl RequestHead {
     /// The request headers.
     pub fn headers(&self) -> &HeaderMap {
         &self.parts.headers
+    }
+
+    /// The HTTP version of the request.
+    pub fn version(&self) -> Version {
+        self.parts.version
+    }
+
+    /// The request's extensions: what a server or a `tower` layer in front of the app put in
+    /// the request.
+    pub fn extensions(&self) -> &Extensions {
+        &self.parts.extensions
+    }
+
+    /// Every path parameter of the matched route, in the order of the route's path, as
+    /// `(name, value)`, values percent-decoded.
+    pub fn path_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The value of the path parameter `name` (`{id}` in `/notes/{id}`), percent-decoded.

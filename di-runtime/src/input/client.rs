@@ -41,6 +41,14 @@ fn client_of(head: &RequestHead) -> Option<ClientAddr> {
         .or_else(|| head.parts.extensions.get::<ClientAddr>().copied())
 }
 
+impl RequestHead {
+    /// The client's address, as the [`ClientAddr`] input gives it: `None` in the
+    /// [`TestClient`](crate::TestClient) and under a server that does not provide one.
+    pub fn client_addr(&self) -> Option<SocketAddr> {
+        client_of(self).map(|ClientAddr(addr)| addr)
+    }
+}
+
 impl FromRequest for Option<ClientAddr> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
         Ok(client_of(head))

@@ -39,26 +39,35 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
     const NEEDS_BODY: bool = true;
 
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        let body: &[u8] = if is_form(head.headers()) {
-            &head.body
-        } else {
-            &[]
-        };
-        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = form_urlencoded::parse(body).collect();
-        // An empty value is absent, as FastAPI takes an empty form field; a key sent more
-        // than once keeps its empty values (elements of a list, as in FastAPI).
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        if pairs.iter().any(|(_, v)| v.is_empty()) {
-            for (k, _) in &pairs {
-                *counts.entry(k.as_ref()).or_default() += 1;
-            }
+        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+            form_urlencoded::parse(form_body(head)).collect();
+        from_pairs("body", &kept_pairs(&pairs), Repeated::Last).map(Form)
+    }
+}
+
+/// The pairs of a form that are read. An empty value is absent, as FastAPI takes an empty
+/// form field; a key sent more than once keeps its empty values (elements of a list, as in
+/// FastAPI).
+pub(crate) fn kept_pairs<'a>(pairs: &'a [(Cow<'a, str>, Cow<'a, str>)]) -> Vec<(&'a str, &'a str)> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    if pairs.iter().any(|(_, v)| v.is_empty()) {
+        for (k, _) in pairs {
+            *counts.entry(k.as_ref()).or_default() += 1;
         }
-        let kept: Vec<(&str, &str)> = pairs
-            .iter()
-            .filter(|(k, v)| !v.is_empty() || counts.get(k.as_ref()).is_some_and(|&n| n > 1))
-            .map(|(k, v)| (k.as_ref(), v.as_ref()))
-            .collect();
-        from_pairs("body", &kept, Repeated::Last).map(Form)
+    }
+    pairs
+        .iter()
+        .filter(|(k, v)| !v.is_empty() || counts.get(k.as_ref()).is_some_and(|&n| n > 1))
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect()
+}
+
+/// The body, when it is a URL-encoded form; else nothing (an empty form).
+pub(crate) fn form_body(head: &RequestHead) -> &[u8] {
+    if is_form(head.headers()) {
+        &head.body
+    } else {
+        &[]
     }
 }
 

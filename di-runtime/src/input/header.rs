@@ -55,7 +55,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
 
 /// Each header as a `(field name, value)` pair: `x-request-id` as `x_request_id`; names with
 /// an underscore of their own are left out.
-fn pairs(headers: &HeaderMap) -> Vec<(String, Cow<'_, str>)> {
+pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(String, Cow<'_, str>)> {
     headers
         .iter()
         .filter(|(name, _)| !name.as_str().contains('_'))

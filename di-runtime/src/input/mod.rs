@@ -23,3 +23,6 @@ pub(crate) mod query;
 pub(crate) mod request_id;
 pub(crate) mod security;
 pub(crate) mod stream;
+#[cfg(feature = "headers")]
+pub(crate) mod typed_header;
+pub(crate) mod validate;

@@ -65,10 +65,8 @@ use crate::response::error::{InputError, push_json_str};
 
 use json::JsonDe;
 use path::PathLayout;
-use problem::{
-    BASE_ATTEMPTS, Error, InputAt, MAX_INPUT_TEXT, MAX_PROBLEMS, Problem, Seg, State, Typed,
-    WORK_BUDGET, diagnose,
-};
+use problem::{BASE_ATTEMPTS, Error, InputAt, Problem, Seg, State, Typed, WORK_BUDGET, diagnose};
+pub(crate) use problem::{MAX_INPUT_TEXT, MAX_PROBLEMS};
 use query::QueryLayout;
 use root::Root;
 use tree::Tree;
@@ -134,31 +132,7 @@ fn every_problem_of_pairs<T: DeserializeOwned>(
     pairs: &[(&str, &str)],
     repeated: Repeated,
 ) -> Result<T, Vec<InputError>> {
-    let first = repeated == Repeated::First;
-    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for &(key, value) in pairs {
-        match index.get(key) {
-            Some(&i) => groups[i].1.push(value),
-            None => {
-                index.insert(key, groups.len());
-                groups.push((key, vec![value]));
-            }
-        }
-    }
-    let groups: Vec<(&str, &[&str])> = groups
-        .iter()
-        .map(|(key, values)| (*key, values.as_slice()))
-        .collect();
-    collect(
-        source,
-        first,
-        |at, out| text_input(&groups, first, at, out),
-        |state| {
-            let root = Root::new(&groups, QueryLayout(pairs), state);
-            T::deserialize(root).map_err(|e| e.at(&[]))
-        },
-    )
+    from_pairs_repaired(source, pairs, repeated).map_err(|(_, problems)| problems)
 }
 
 /// Deserializes `T` from a route's path parameters (`/notes/{id}`), reporting every problem
@@ -187,11 +161,50 @@ pub(crate) fn from_path<T: DeserializeOwned>(
 /// Deserializes `T` from a parsed JSON body, reporting every problem at
 /// `["body", field or index, ...]`.
 pub(crate) fn from_json<T: DeserializeOwned>(value: &Tree) -> Result<T, Vec<InputError>> {
-    collect(
+    from_json_repaired(value).map_err(|(_, problems)| problems)
+}
+
+/// [`from_json`], also giving back the repaired value of a body with problems.
+pub(crate) fn from_json_repaired<T: DeserializeOwned>(value: &Tree) -> Result<T, Repaired<T>> {
+    collect_repaired(
         "body",
         false,
         |at, out| json_input(value, at, out),
         |state| T::deserialize(JsonDe::root(value, state)).map_err(|e| e.at(&[])),
+    )
+}
+
+/// The repaired value of `(key, value)` pairs read as [`from_pairs`] reads them (a query
+/// string, a form body) and their problems; `Ok` when they have none.
+pub(crate) fn from_pairs_repaired<T: DeserializeOwned>(
+    source: &str,
+    pairs: &[(&str, &str)],
+    repeated: Repeated,
+) -> Result<T, Repaired<T>> {
+    let first = repeated == Repeated::First;
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for &(key, value) in pairs {
+        match index.get(key) {
+            Some(&i) => groups[i].1.push(value),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((key, vec![value]));
+            }
+        }
+    }
+    let groups: Vec<(&str, &[&str])> = groups
+        .iter()
+        .map(|(key, values)| (*key, values.as_slice()))
+        .collect();
+    collect_repaired(
+        source,
+        first,
+        |at, out| text_input(&groups, first, at, out),
+        |state| {
+            let root = Root::new(&groups, QueryLayout(pairs), state);
+            T::deserialize(root).map_err(|e| e.at(&[]))
+        },
     )
 }
 
@@ -254,11 +267,28 @@ fn collect<T, I>(
     source: &str,
     first: bool,
     input: impl Fn(&InputAt, &mut String) -> I,
-    mut attempt: impl FnMut(&State) -> Result<T, Error>,
+    attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Vec<InputError>> {
+    collect_repaired(source, first, input, attempt).map_err(|(_, problems)| problems)
+}
+
+/// A value deserialized from bad input with every problem repaired by a placeholder (`""`,
+/// `0`, an empty list, ...), when the search got that far, and the problems.
+pub(crate) type Repaired<T> = (Option<T>, Vec<InputError>);
+
+/// [`collect`], also giving back the repaired value of bad input: the rules of a validated
+/// input run on it, so that a broken rule is reported beside the problems (away from them:
+/// a rule on a placeholder means nothing).
+fn collect_repaired<T, I>(
+    source: &str,
+    first: bool,
+    input: impl Fn(&InputAt, &mut String) -> I,
+    mut attempt: impl FnMut(&State) -> Result<T, Error>,
+) -> Result<T, Repaired<T>> {
     let mut state = State::default();
     state.first = first;
     let mut problems: Vec<Problem> = Vec::new();
+    let mut repaired = None;
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -266,7 +296,10 @@ fn collect<T, I>(
         let mut errors = state.found.take();
         let done = match result {
             Ok(value) if errors.is_empty() && state.is_empty() => return Ok(value),
-            Ok(_) => true,
+            Ok(value) => {
+                repaired = Some(value);
+                true
+            }
             Err(error) => {
                 errors.push(error);
                 false
@@ -305,7 +338,7 @@ fn collect<T, I>(
     problems.sort_by_cached_key(|p| state.rank(&p.loc));
     // The inputs together are bounded: past the bound, an input is sent as `null`.
     let mut budget = MAX_INPUT_TEXT;
-    Err(problems
+    let problems = problems
         .into_iter()
         .map(|p| {
             let mut text = String::new();
@@ -316,5 +349,6 @@ fn collect<T, I>(
             budget = budget.saturating_sub(text.len());
             p.into_input_error(source, text)
         })
-        .collect())
+        .collect();
+    Err((repaired, problems))
 }

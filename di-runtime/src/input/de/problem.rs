@@ -18,13 +18,13 @@ use crate::response::error::{InputError, LocPart, push_json_str};
 /// reported (missing fields of placeholder structs, placeholders that cannot be built).
 pub(super) const BASE_ATTEMPTS: usize = 32;
 /// At most this many problems are reported for one input.
-pub(super) const MAX_PROBLEMS: usize = 64;
+pub(crate) const MAX_PROBLEMS: usize = 64;
 /// Values visited by all attempts together after which no new attempt starts: a large body
 /// with problems far apart is not walked again and again.
 pub(super) const WORK_BUDGET: usize = 1 << 20;
 /// Bytes of `input` text one 422 sends for one input source at most: past them an input is
 /// sent as `null` (a body with many missing fields would otherwise be echoed once per field).
-pub(super) const MAX_INPUT_TEXT: usize = 64 * 1024;
+pub(crate) const MAX_INPUT_TEXT: usize = 64 * 1024;
 /// Deepest nesting of values (containers, options, newtypes, placeholders) followed.
 pub(super) const MAX_DEPTH: usize = 160;
 
