@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Uri, Version};
 
 use crate::contract::background::BackgroundTasks;
-use crate::contract::request_id::RequestId;
 use crate::contract::body::{BodyFrames, Unread};
+use crate::contract::request_id::RequestId;
 use crate::response::error::InputError;
 
 /// The parts of a request that inputs are extracted from: method, URI, version, headers,
