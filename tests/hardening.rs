@@ -195,6 +195,38 @@ async fn a_body_not_received_by_its_deadline_gets_408_and_the_connection_is_clos
 }
 
 #[tokio::test]
+async fn the_request_timeout_covers_reading_the_body_503_and_nothing_set_up() {
+    // The body's own deadline and minimum rate are far off: the request timeout fires first,
+    // while the body is still being read.
+    let server = App::new()
+        .post("/upload", upload)
+        .request_timeout(Duration::from_millis(500))
+        .body_timeout(Duration::from_secs(60))
+        .body_min_rate(0, Duration::ZERO)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let before = BODY_SETUPS.load(std::sync::atomic::Ordering::SeqCst);
+    let text = trickle_a_body(&server).await;
+    assert!(
+        text.starts_with("HTTP/1.1 503 Service Unavailable"),
+        "{text}"
+    );
+    assert!(text.contains("retry-after: 1"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(
+        text.ends_with(r#"{"detail":"Request timed out"}"#),
+        "{text}"
+    );
+    assert_eq!(
+        BODY_SETUPS.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "nothing was set up"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_body_slower_than_the_minimum_rate_gets_408_before_its_deadline() {
     // The deadline is far; 10 bytes/s is under the minimum of 50 once 300 ms have passed.
     let server = App::new()

@@ -296,12 +296,15 @@ impl App {
         self
     }
 
-    /// How long setup plus handler may take, up to the response head (default 60 s; `None`
-    /// for no limit). Past it the client gets 503 with `Retry-After: 1`, and the teardowns of
-    /// what was set up see [`Outcome::Cancelled`](crate::Outcome::Cancelled) with
-    /// [`CancelReason::Timeout`](crate::CancelReason::Timeout). The request body's read has
-    /// its own deadline ([`App::body_timeout`]); a streamed response body is not limited by
-    /// it. A request that never waits registers no timer.
+    /// How long a request may take from its arrival to its response head: reading a body
+    /// read whole, setup and handler (default 60 s; `None` for no limit). Past it the client
+    /// gets 503 with `Retry-After: 1` (and, if the body was still being read, `Connection:
+    /// close` on HTTP/1), and the teardowns of what was set up see
+    /// [`Outcome::Cancelled`](crate::Outcome::Cancelled) with
+    /// [`CancelReason::Timeout`](crate::CancelReason::Timeout). The body also has its own,
+    /// shorter deadline and minimum rate ([`App::body_timeout`], [`App::body_min_rate`],
+    /// answered 408); a streamed response body is not limited by it. A request that never
+    /// waits registers no timer.
     pub fn request_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
         self.config.request_timeout = limit.into();
         self

@@ -131,6 +131,11 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
+    // The request timeout counts from here: reading a body whole is part of the request.
+    let deadline = engine
+        .config
+        .request_timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
     if !route.plan.needs_body {
         drop(body);
         return match prepare(
@@ -143,7 +148,7 @@ where
             request_id,
         ) {
             Prepared::Ready(head, inputs) => {
-                Either::Left(serve(engine, route, head, inputs, admitted))
+                Either::Left(serve(engine, route, head, inputs, admitted, deadline))
             }
             Prepared::Answered(response) => {
                 Either::Right(Either::Left(std::future::ready(response)))
@@ -163,16 +168,29 @@ where
         } else {
             let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
             let limited = Limited::new(timed, config.body_limit);
-            match limited.collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(error) => {
+            match with_limit(deadline, limited.collect()).await {
+                Some(Ok(collected)) => collected.to_bytes(),
+                Some(Err(error)) => {
                     let response = body_read_error(error, parts.version, &request_id);
+                    return finish(&engine, response, &request_id);
+                }
+                None => {
+                    tracing::warn!(target: "di", %request_id, handler = route.name, "request timed out while its body was read");
+                    let mut response = timed_out();
+                    // The rest of the body is not read: an HTTP/1 connection cannot be reused.
+                    if parts.version < http::Version::HTTP_2 {
+                        response
+                            .headers_mut()
+                            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                    }
                     return finish(&engine, response, &request_id);
                 }
             }
         };
         match prepare(&engine, &route, parts, params, body, client, request_id) {
-            Prepared::Ready(head, inputs) => serve(engine, route, head, inputs, admitted).await,
+            Prepared::Ready(head, inputs) => {
+                serve(engine, route, head, inputs, admitted, deadline).await
+            }
             Prepared::Answered(response) => response,
         }
     })))
@@ -240,6 +258,7 @@ async fn serve(
     head: Arc<RequestHead>,
     slots: Vec<Slot>,
     admitted: Admitted,
+    deadline: Option<tokio::time::Instant>,
 ) -> Response {
     // Counted in flight up to the response head.
     let _admitted = admitted;
@@ -254,17 +273,11 @@ async fn serve(
         span: current_span(),
     };
     let phases = run_handler(&engine, &route, &head, &mut owed);
-    let (mut outcome, mut response) = match with_limit(engine.config.request_timeout, phases).await
-    {
+    let (mut outcome, mut response) = match with_limit(deadline, phases).await {
         Some(done) => done,
         None => {
             tracing::warn!(target: "di", request_id = %head.request_id, handler = route.name, "request timed out");
-            let mut response = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out")
-                .into_response();
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            (Outcome::Cancelled(CancelReason::Timeout), response)
+            (Outcome::Cancelled(CancelReason::Timeout), timed_out())
         }
     };
 
@@ -323,13 +336,24 @@ async fn serve(
     finish(&engine, response, &head.request_id)
 }
 
-/// Runs `future` to its end, or until `limit` has passed (`None`). One future either way, so
-/// that a request's future holds one copy of its phases. The deadline counts from the call,
-/// but its timer is made only when `future` first has to wait: a request that never waits
-/// (most do not) registers none.
-async fn with_limit<F: Future>(limit: Option<std::time::Duration>, future: F) -> Option<F::Output> {
+/// The answer to a request past its request timeout: 503 with `Retry-After: 1`.
+fn timed_out() -> Response {
+    let mut response =
+        HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out").into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// Runs `future` to its end, or until `deadline` has passed (`None`). One future either way,
+/// so that a request's future holds one copy of its phases. The timer is made only when
+/// `future` first has to wait: a request that never waits (most do not) registers none.
+async fn with_limit<F: Future>(
+    deadline: Option<tokio::time::Instant>,
+    future: F,
+) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
-    let deadline = limit.map(|limit| tokio::time::Instant::now() + limit);
     let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     poll_fn(|cx| {
         if let Poll::Ready(done) = future.as_mut().poll(cx) {
