@@ -795,6 +795,8 @@ async fn soak(options: Options) -> Result<Report, Box<dyn std::error::Error>> {
         result
     };
     let teardown_failures = server.teardown_failures();
+    // The runtime's own counters, beside the soak's: every generator set up was torn down.
+    let metrics = server.metrics();
     server.shutdown().await;
 
     let rows = count_rows(&db).await? - rows_before;
@@ -820,6 +822,7 @@ async fn soak(options: Options) -> Result<Report, Box<dyn std::error::Error>> {
         elapsed,
         lock_free,
         teardown_failures,
+        &metrics,
         rows,
         &integrity,
     ))
@@ -894,6 +897,7 @@ fn report(
     elapsed: Duration,
     lock_free: Result<(), String>,
     teardown_failures: u64,
+    metrics: &di_runtime::Metrics,
     rows: u64,
     integrity: &str,
 ) -> Report {
@@ -1044,6 +1048,21 @@ fn report(
                 seen.tx_setups, seen.tx_teardowns, seen.reader_setups, seen.reader_teardowns
             ),
             ok: seen.tx_setups == seen.tx_teardowns && seen.reader_setups == seen.reader_teardowns,
+        },
+        Check {
+            name: "the runtime's counters agree",
+            detail: format!(
+                "{} setups == {} teardowns, {} shed, nothing in flight ({} requests, {} teardowns)",
+                metrics.setups,
+                metrics.teardowns.total(),
+                metrics.requests_shed,
+                metrics.requests_in_flight,
+                metrics.teardowns_in_flight
+            ),
+            ok: metrics.setups == metrics.teardowns.total()
+                && metrics.setups >= seen.tx_setups + seen.reader_setups
+                && metrics.requests_in_flight == 0
+                && metrics.teardowns_in_flight == 0,
         },
         Check {
             name: "committed rows == successful writes",
