@@ -449,6 +449,12 @@ impl App {
     /// dependency is set up, so that under a flood some requests get a fast answer instead
     /// of all of them a slow one. Shed requests are counted
     /// ([`Running::requests_shed`](crate::Running::requests_shed)).
+    ///
+    /// This is what tower's `ConcurrencyLimit` inside `LoadShed` does, counted by the engine
+    /// itself (one atomic add and subtract per request) rather than by a layer, so that the
+    /// count is the one [`Running::metrics`](crate::Running::metrics) reports and a shed
+    /// request is answered, with its request id, before its body is read or any input is
+    /// extracted.
     pub fn max_in_flight(mut self, limit: usize) -> Self {
         self.config.max_in_flight = Some(limit);
         self
