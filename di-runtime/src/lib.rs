@@ -85,6 +85,7 @@ pub use app::service::{AppService, ResponseFuture};
 pub use app::test_client::{TestClient, TestRequest, TestResponse};
 pub use contract::background::BackgroundTasks;
 pub use contract::body::BodyError;
+pub use contract::held_stream::HeldStream;
 pub use contract::outcome::{CancelReason, Outcome};
 pub use contract::provide::Yield;
 pub use contract::request::{FromRequest, FromRequestRef, RequestHead};
