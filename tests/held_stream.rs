@@ -224,3 +224,39 @@ async fn held_stream_borrows_a_shared_value_too() {
     assert_eq!(events(), ["words:close true"]);
     client.shutdown().await;
 }
+
+#[depends]
+async fn breaks(
+    #[dep(counter)] c: HeldMut<Counter>,
+) -> StreamBody<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
+    // Three rows, then the cursor fails (a lost database connection, say).
+    StreamBody::new(HeldMut::stream(c, |c: &mut Counter| {
+        rows(c, 3)
+            .map(|row| row.map_err(|never| match never {}))
+            .chain(stream::once(async {
+                Err(std::io::Error::other("the cursor broke"))
+            }))
+            .boxed()
+    }))
+}
+
+#[tokio::test]
+async fn a_failing_item_ends_the_body_and_the_value_is_torn_down_once() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/breaks", breaks))
+        .await
+        .unwrap();
+    let response = client.get("/breaks").send().await;
+    assert_eq!(response.status(), 200, "the head left before the failure");
+    assert!(
+        response.bytes().await.is_err(),
+        "the body does not end cleanly"
+    );
+    client.settle().await;
+    // Torn down once, after the three rows, seeing the failure.
+    assert_eq!(
+        events(),
+        ["counter:open", "counter:close body error after 3 reads"]
+    );
+    client.shutdown().await;
+}
