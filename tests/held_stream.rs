@@ -260,3 +260,31 @@ async fn a_failing_item_ends_the_body_and_the_value_is_torn_down_once() {
     );
     client.shutdown().await;
 }
+
+#[depends]
+async fn panics_mid_stream(
+    #[dep(counter)] c: HeldMut<Counter>,
+) -> StreamBody<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    StreamBody::new(HeldMut::stream(c, |c: &mut Counter| {
+        rows(c, 2)
+            .chain(stream::once(async { panic!("a row could not be read") }))
+            .boxed()
+    }))
+}
+
+#[tokio::test]
+async fn a_panic_in_the_borrowing_stream_is_caught_and_the_value_torn_down_once() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/panics", panics_mid_stream))
+        .await
+        .unwrap();
+    let response = client.get("/panics").send().await;
+    assert_eq!(response.status(), 200, "the head left before the panic");
+    assert!(response.bytes().await.is_err(), "the body breaks off");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        ["counter:open", "counter:close panicked after 2 reads"]
+    );
+    client.shutdown().await;
+}
