@@ -41,9 +41,11 @@
 //!   then be a dependency of another (`#[dep(name)] x: &T`), a handler (`App::get(path,
 //!   name)`), or both.
 //! - Parameters marked `#[dep(f)]` receive `f`'s value as `&T`, `&mut T`, `T` (a clone),
-//!   [`Held<T>`] or [`HeldMut<T>`] (owned handles a response body can keep). Other parameters
-//!   are request inputs resolved by type: [`Path`], [`Query`], [`Json`], `Bytes`, `&HeaderMap`,
-//!   `&Method`, `&Uri`, `&RequestHead`, and [`&BackgroundTasks`](BackgroundTasks).
+//!   [`Held<T>`] or [`HeldMut<T>`] (owned handles a response body can keep, with a stream
+//!   borrowing the value through [`HeldMut::stream`]: a query's rows over a held connection).
+//!   Other parameters are request inputs resolved by type: [`Path`], [`Query`], [`Json`],
+//!   `Bytes`, `&HeaderMap`, `&Method`, `&Uri`, `&RequestHead`, and
+//!   [`&BackgroundTasks`](BackgroundTasks).
 //! - A parameter `y: Yield<T>` makes the function a generator: before
 //!   [`y.provide(v).await`](Yield::provide) is setup, after it is teardown, which gets the value
 //!   back with the request's [`Outcome`].
@@ -85,6 +87,7 @@ pub use app::service::{AppService, ResponseFuture};
 pub use app::test_client::{TestClient, TestRequest, TestResponse};
 pub use contract::background::BackgroundTasks;
 pub use contract::body::BodyError;
+pub use contract::held_stream::HeldStream;
 pub use contract::outcome::{CancelReason, Outcome};
 pub use contract::provide::Yield;
 pub use contract::request::{FromRequest, FromRequestRef, RequestHead};

@@ -5,7 +5,8 @@
 //! - [`scope`], [`outcome`]: how long a value lives and how its request ended;
 //! - [`provide`]: the `Yield` handshake of generator dependencies;
 //! - [`slot`]: where values live during a request and at app scope, and the `Held`/`HeldMut`
-//!   handles that borrow them;
+//!   handles that borrow them; [`held_stream`]: a stream owning such a handle and a stream
+//!   borrowing its value;
 //! - [`request`], [`background`]: the request head inputs are extracted from, the
 //!   `FromRequest` traits, and the `BackgroundTasks` list;
 //! - [`body`]: a request body read as a stream, and the `BodyError` it can end with.
@@ -14,6 +15,7 @@
 
 pub(crate) mod background;
 pub(crate) mod body;
+pub(crate) mod held_stream;
 pub(crate) mod meta;
 pub(crate) mod outcome;
 pub(crate) mod provide;
