@@ -44,7 +44,7 @@ use std::str::FromStr;
 
 use di_runtime::prelude::*;
 use di_runtime::{ApiKeyHeader, BodyStream, BoxError, KeyName};
-use futures_util::{Stream, StreamExt};
+use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::pool::PoolConnection;
@@ -275,23 +275,25 @@ async fn get_note(
         .ok_or_else(|| HttpError::not_found(format!("note {id} not found")))
 }
 
-/// `GET /notes/export`: every note as NDJSON, one line per note, streamed row by row from one
-/// query (`SELECT ... ORDER BY id`) on the `reader` connection while the body streams. The
-/// body owns that connection (`HeldMut`, kept by `HeldMut::stream` together with the query's
-/// rows, which borrow it), so `reader`'s teardown runs only after the last line has been sent.
+/// `GET /notes/export`: every note as NDJSON, one line per note, read row by row from the
+/// `reader` connection while the body streams. The body owns that connection (`HeldMut`), so
+/// `reader`'s teardown runs only after the last line has been sent.
 #[depends]
 async fn export_notes(
     #[dep(reader)] conn: HeldMut<PoolConnection<Sqlite>>,
 ) -> StreamBody<impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static> {
-    let lines = HeldMut::stream(conn, |conn: &mut PoolConnection<Sqlite>| {
-        sqlx::query_as::<_, Note>("SELECT id, title, body FROM notes ORDER BY id")
-            .fetch(&mut **conn)
-            .map(|note| {
-                let mut line = serde_json::to_vec(&note?)?;
-                line.push(b'\n');
-                Ok::<_, BoxError>(Bytes::from(line))
-            })
-            .boxed()
+    let lines = stream::try_unfold((conn, i64::MIN), |(mut conn, last_id)| async move {
+        let next: Option<Note> =
+            sqlx::query_as("SELECT id, title, body FROM notes WHERE id > ? ORDER BY id LIMIT 1")
+                .bind(last_id)
+                .fetch_optional(&mut **conn)
+                .await?;
+        let Some(note) = next else {
+            return Ok(None); // the end: drops `conn`, which lets `reader` tear down
+        };
+        let mut line = serde_json::to_vec(&note)?;
+        line.push(b'\n');
+        Ok::<_, BoxError>(Some((Bytes::from(line), (conn, note.id))))
     });
     StreamBody::new(lines).content_type("application/x-ndjson")
 }
