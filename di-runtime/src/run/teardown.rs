@@ -17,7 +17,7 @@ use crate::contract::scope::Scope;
 use crate::contract::slot::BorrowCell;
 use crate::panic::Panic;
 use crate::response::error::HttpError;
-use crate::run::engine::Engine;
+use crate::run::engine::{Engine, current_span};
 use crate::run::stats::TeardownFailure;
 
 /// A generator's future, caught so that a panic in its teardown is an outcome.
@@ -46,15 +46,22 @@ pub(crate) struct StackReport {
 /// Tears down `stack` in reverse order. Each teardown gets its value back with the current
 /// outcome; a failing one is logged, changes the outcome the next ones see, and never stops
 /// them. Each has a deadline. Log lines carry `request_id` (`None` for `app` scope).
+///
+/// When `di`'s DEBUG level is on, each teardown runs in a `teardown` span whose parent is the
+/// span current here (the request's), wherever the stack is polled later: the connection's
+/// task after the body, or a background task.
 pub(crate) fn run_stack(
     engine: &Arc<Engine>,
     stack: Vec<Suspended>,
     outcome: Outcome,
     request_id: Option<&RequestId>,
 ) -> StackRun {
+    // The parent is taken only when the spans are on: no span lookup otherwise.
+    let parent = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(current_span);
     StackRun {
         engine: engine.clone(),
         request_id: request_id.cloned(),
+        parent,
         stack,
         outcome,
         failure: None,
@@ -70,6 +77,9 @@ pub(crate) fn run_stack(
 pub(crate) struct StackRun {
     engine: Arc<Engine>,
     request_id: Option<RequestId>,
+    /// The span of the request the stack belongs to, the parent of each teardown's span
+    /// (`None` when the spans are off; a disabled span for `app` scope: no parent).
+    parent: Option<tracing::Span>,
     /// What is left to tear down; the last one first.
     stack: Vec<Suspended>,
     outcome: Outcome,
@@ -87,8 +97,12 @@ struct Current {
     place: Option<OwnedSemaphorePermit>,
     /// Armed after the first poll that does not finish.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Set only when the log line that reports the time is enabled: the clock is not free.
+    /// Set only when the span or the log line that reports the time is enabled: the clock is
+    /// not free.
     started: Option<Instant>,
+    /// The teardown's span, entered at every poll; disabled (and never entered) when the
+    /// spans are off.
+    span: tracing::Span,
 }
 
 /// How one teardown ended.
@@ -98,7 +112,7 @@ enum Ended {
 }
 
 impl Current {
-    fn start(suspended: Suspended, outcome: &Outcome) -> Self {
+    fn start(suspended: Suspended, outcome: &Outcome, parent: Option<&tracing::Span>) -> Self {
         let Suspended {
             name,
             scope,
@@ -106,7 +120,21 @@ impl Current {
             future,
             place,
         } = suspended;
-        let started = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(Instant::now);
+        let span = match parent {
+            None => tracing::Span::none(),
+            Some(parent) => tracing::debug_span!(
+                target: "di",
+                parent: parent,
+                "teardown",
+                dependency = name,
+                %scope,
+                %outcome,
+                result = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            ),
+        };
+        let timed = !span.is_disabled() || tracing::enabled!(target: "di", tracing::Level::DEBUG);
+        let started = timed.then(Instant::now);
         // The value goes back once every borrower has let go (a body holding it is done).
         let handing_back = match cell.try_hand_back(outcome.clone()) {
             Ok(()) => None,
@@ -120,10 +148,22 @@ impl Current {
             place,
             deadline: None,
             started,
+            span,
         }
     }
 
     fn poll(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<Ended> {
+        if self.span.is_disabled() {
+            return self.poll_here(cx, limit);
+        }
+        // Out of `self` while entered, so that polling can borrow `self` whole.
+        let span = std::mem::replace(&mut self.span, tracing::Span::none());
+        let polled = span.in_scope(|| self.poll_here(cx, limit));
+        self.span = span;
+        polled
+    }
+
+    fn poll_here(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<Ended> {
         let handed_back = match self.handing_back.as_mut() {
             Some(handing_back) => handing_back.as_mut().poll(cx).is_ready(),
             None => true,
@@ -149,9 +189,11 @@ impl StackRun {
             scope,
             place,
             started,
+            span,
             ..
         } = current;
         drop(place);
+        let _entered = span.enter();
         // What it was given: the outcome changes only after a teardown has ended.
         let outcome = &self.outcome;
         let elapsed_ms = started.map_or(0.0, |started| ms(started.elapsed()));
@@ -160,21 +202,26 @@ impl StackRun {
         if scope != Scope::App {
             self.engine.stats.record_teardown(outcome);
         }
+        span.record("duration_ms", elapsed_ms);
         let error = match ended {
             Ended::Done(Ok(Ok(()))) => {
+                span.record("result", "ok");
                 tracing::debug!(target: "di", request_id, dependency = name, %scope, %outcome, elapsed_ms, "teardown");
                 None
             }
             Ended::Done(Ok(Err(error))) => {
+                span.record("result", "failed");
                 tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, %error, "teardown failed");
                 Some((error, TeardownFailure::Error))
             }
             Ended::Done(Err(payload)) => {
                 let panic = Panic::from_payload(&*payload);
+                span.record("result", "panicked");
                 tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, %panic, "teardown panicked");
                 Some((HttpError::internal(), TeardownFailure::Panic))
             }
             Ended::TimedOut => {
+                span.record("result", "timed out");
                 tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, timeout_ms = ms(limit), "teardown timed out");
                 Some((HttpError::internal(), TeardownFailure::Timeout))
             }
@@ -200,7 +247,10 @@ impl Future for StackRun {
             let current = match this.current.as_mut() {
                 Some(current) => current,
                 None => match this.stack.pop() {
-                    Some(next) => this.current.insert(Current::start(next, &this.outcome)),
+                    Some(next) => {
+                        let next = Current::start(next, &this.outcome, this.parent.as_ref());
+                        this.current.insert(next)
+                    }
                     None => {
                         return Poll::Ready(StackReport {
                             outcome: std::mem::replace(&mut this.outcome, Outcome::Panicked),
