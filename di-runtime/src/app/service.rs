@@ -12,7 +12,7 @@ use crate::contract::request_id::RequestId;
 use crate::plan::routes::Routed;
 use crate::response::body::{BoxError, Response};
 use crate::response::into::IntoResponse;
-use crate::run::engine::Engine;
+use crate::run::engine::{Engine, spans_on};
 use crate::run::places::busy_response;
 use crate::run::request::{finish, handle};
 use crate::run::stats::Metrics;
@@ -76,15 +76,19 @@ impl AppService {
                 };
                 // The root of the request's trace tree: its setups and teardowns are its
                 // children, its `request`-scope teardowns included (they run after the body).
-                let span = tracing::debug_span!(
+                let span = if !spans_on() {
+                    tracing::Span::none()
+                } else {
+                    tracing::debug_span!(
                     target: "di",
                     "request",
                     method = %request.method(),
                     route = &*route.pattern,
                     status = tracing::field::Empty,
                     request_id = %id,
-                    handler = route.name,
-                );
+                        handler = route.name,
+                    )
+                };
                 // No span to enter when its level is off (the usual case); otherwise inputs
                 // are extracted in it, it is entered at every poll, and it records the status
                 // once the response head is known. Log lines that must be seen at the usual

@@ -17,7 +17,7 @@ use crate::contract::scope::Scope;
 use crate::contract::slot::BorrowCell;
 use crate::panic::Panic;
 use crate::response::error::HttpError;
-use crate::run::engine::{Engine, current_span};
+use crate::run::engine::{Engine, current_span, spans_on};
 use crate::run::stats::TeardownFailure;
 
 /// A generator's future, caught so that a panic in its teardown is an outcome.
@@ -57,7 +57,8 @@ pub(crate) fn run_stack(
     request_id: Option<&RequestId>,
 ) -> StackRun {
     // The parent is taken only when the spans are on: no span lookup otherwise.
-    let parent = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(current_span);
+    // Boxed, as each teardown's span: no larger futures when the spans are off.
+    let parent = spans_on().then(|| Box::new(current_span()));
     StackRun {
         engine: engine.clone(),
         request_id: request_id.cloned(),
@@ -79,7 +80,7 @@ pub(crate) struct StackRun {
     request_id: Option<RequestId>,
     /// The span of the request the stack belongs to, the parent of each teardown's span
     /// (`None` when the spans are off; a disabled span for `app` scope: no parent).
-    parent: Option<tracing::Span>,
+    parent: Option<Box<tracing::Span>>,
     /// What is left to tear down; the last one first.
     stack: Vec<Suspended>,
     outcome: Outcome,
@@ -98,10 +99,14 @@ struct Current {
     /// Armed after the first poll that does not finish.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Set only when the span or the log line that reports the time is enabled: the clock is
-    /// not free.
-    started: Option<Instant>,
-    /// The teardown's span, entered at every poll; disabled (and never entered) when the
-    /// spans are off.
+    /// not free. Boxed: no larger teardown when they are off.
+    traced: Option<Box<Traced>>,
+}
+
+/// When a teardown started, and its span (disabled when only the log line is on).
+struct Traced {
+    started: Instant,
+    /// Entered at every poll of the teardown.
     span: tracing::Span,
 }
 
@@ -120,9 +125,8 @@ impl Current {
             future,
             place,
         } = suspended;
-        let span = match parent {
-            None => tracing::Span::none(),
-            Some(parent) => tracing::debug_span!(
+        let span = parent.map(|parent| {
+            tracing::debug_span!(
                 target: "di",
                 parent: parent,
                 "teardown",
@@ -131,10 +135,15 @@ impl Current {
                 %outcome,
                 result = tracing::field::Empty,
                 duration_ms = tracing::field::Empty,
-            ),
-        };
-        let timed = !span.is_disabled() || tracing::enabled!(target: "di", tracing::Level::DEBUG);
-        let started = timed.then(Instant::now);
+            )
+        });
+        let timed = span.is_some() || tracing::enabled!(target: "di", tracing::Level::DEBUG);
+        let traced = timed.then(|| {
+            Box::new(Traced {
+                started: Instant::now(),
+                span: span.unwrap_or_else(tracing::Span::none),
+            })
+        });
         // The value goes back once every borrower has let go (a body holding it is done).
         let handing_back = match cell.try_hand_back(outcome.clone()) {
             Ok(()) => None,
@@ -147,19 +156,17 @@ impl Current {
             handing_back,
             place,
             deadline: None,
-            started,
-            span,
+            traced,
         }
     }
 
     fn poll(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<Ended> {
-        if self.span.is_disabled() {
-            return self.poll_here(cx, limit);
-        }
         // Out of `self` while entered, so that polling can borrow `self` whole.
-        let span = std::mem::replace(&mut self.span, tracing::Span::none());
-        let polled = span.in_scope(|| self.poll_here(cx, limit));
-        self.span = span;
+        let Some(traced) = self.traced.take() else {
+            return self.poll_here(cx, limit);
+        };
+        let polled = traced.span.in_scope(|| self.poll_here(cx, limit));
+        self.traced = Some(traced);
         polled
     }
 
@@ -188,15 +195,17 @@ impl StackRun {
             name,
             scope,
             place,
-            started,
-            span,
+            traced,
             ..
         } = current;
         drop(place);
+        let (elapsed_ms, span) = match traced {
+            Some(traced) => (ms(traced.started.elapsed()), traced.span),
+            None => (0.0, tracing::Span::none()),
+        };
         let _entered = span.enter();
         // What it was given: the outcome changes only after a teardown has ended.
         let outcome = &self.outcome;
-        let elapsed_ms = started.map_or(0.0, |started| ms(started.elapsed()));
         let limit = self.engine.config.teardown_timeout;
         let request_id = self.request_id.as_ref().map(tracing::field::display);
         if scope != Scope::App {
@@ -248,7 +257,7 @@ impl Future for StackRun {
                 Some(current) => current,
                 None => match this.stack.pop() {
                     Some(next) => {
-                        let next = Current::start(next, &this.outcome, this.parent.as_ref());
+                        let next = Current::start(next, &this.outcome, this.parent.as_deref());
                         this.current.insert(next)
                     }
                     None => {
