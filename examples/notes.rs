@@ -4,6 +4,7 @@
 //! Options: `--addr HOST:PORT` to listen elsewhere, `--db PATH` to keep the notes in a SQLite
 //! file (created if missing) instead of in memory. `--graph` prints each route's dependency
 //! graph as a Mermaid flowchart (`--graph=dot`: as Graphviz DOT) and exits without serving.
+//! `--trace` also logs each request's trace tree as its spans close.
 //!
 //! Then, in another terminal:
 //!
@@ -57,13 +58,16 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// Command-line usage, printed for `--help` and for bad arguments.
 const USAGE: &str =
-    "usage: cargo run --example notes -- [--addr HOST:PORT] [--db PATH] [--graph[=dot]]
+    "usage: cargo run --example notes -- [--addr HOST:PORT] [--db PATH] [--graph[=dot]] [--trace]
 
   --addr HOST:PORT  where to listen (default 127.0.0.1:3000)
   --db PATH         SQLite file to keep the notes in, created if missing
                     (default: an in-memory database, gone when the server stops)
   --graph           print each route's dependency graph as a Mermaid flowchart and exit
-  --graph=dot       the same as Graphviz DOT (dot -Tsvg)";
+  --graph=dot       the same as Graphviz DOT (dot -Tsvg)
+  --trace           also log each request's trace tree: a line as each span closes (the
+                    request; each dependency's setup and teardown, its children), with its
+                    fields and time.busy/time.idle";
 
 /// The longest title accepted, in characters.
 const MAX_TITLE: usize = 200;
@@ -412,6 +416,8 @@ struct Args {
     db: Option<PathBuf>,
     /// `--graph`, `--graph=dot`: print the graph in this format instead of serving.
     graph: Option<GraphFormat>,
+    /// `--trace`: log every span as it closes.
+    trace: bool,
 }
 
 /// How `--graph` prints the app's dependency graph.
@@ -437,6 +443,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         addr: "127.0.0.1:3000".to_owned(),
         db: None,
         graph: None,
+        trace: false,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -448,6 +455,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
             "--db" => parsed.db = Some(PathBuf::from(value("--db")?)),
             "--graph" | "--graph=mermaid" => parsed.graph = Some(GraphFormat::Mermaid),
             "--graph=dot" => parsed.graph = Some(GraphFormat::Dot),
+            "--trace" => parsed.trace = true,
             "-h" | "--help" => return Err(ArgsError::Help),
             other => return Err(ArgsError::Bad(format!("unknown argument `{other}`"))),
         }
@@ -457,13 +465,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
 
 /// Logs to stderr: the runtime's `di` events (setup and teardown of every dependency, with
 /// scope, outcome and duration) at DEBUG, everything else (this example, sqlx) at INFO.
-fn init_logging() {
+/// With `trace`, also a line as each span closes: the `request` span (method, route, status,
+/// request id) and its children, one `setup` and one `teardown` span per dependency (name,
+/// scope, outcome, result, duration), each line prefixed with its parents.
+fn init_logging(trace: bool) {
+    let spans = if trace {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     let filter = Targets::new()
         .with_target("di", Level::DEBUG)
         .with_default(Level::INFO);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
+                .with_span_events(spans)
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::stderr().is_terminal()),
         )
@@ -500,7 +517,7 @@ async fn main() -> ExitCode {
             }
         };
     }
-    init_logging();
+    init_logging(args.trace);
 
     match app.serve(args.addr.as_str()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -690,6 +707,8 @@ mod tests {
         assert!(matches!(args(&["--port", "1"]), Err(ArgsError::Bad(_))));
         assert!(matches!(args(&["--help"]), Err(ArgsError::Help)));
         assert_eq!(parsed.graph, None);
+        assert!(!parsed.trace);
+        assert!(args(&["--trace"]).ok().expect("valid").trace);
         let graph = |list: &[&str]| args(list).ok().expect("valid").graph;
         assert_eq!(graph(&["--graph"]), Some(GraphFormat::Mermaid));
         assert_eq!(graph(&["--graph=mermaid"]), Some(GraphFormat::Mermaid));

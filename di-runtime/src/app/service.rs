@@ -12,7 +12,7 @@ use crate::contract::request_id::RequestId;
 use crate::plan::routes::Routed;
 use crate::response::body::{BoxError, Response};
 use crate::response::into::IntoResponse;
-use crate::run::engine::Engine;
+use crate::run::engine::{Engine, spans_on};
 use crate::run::places::busy_response;
 use crate::run::request::{finish, handle};
 use crate::run::stats::Metrics;
@@ -74,23 +74,37 @@ impl AppService {
                     let busy = busy_response("The server is busy; try again later".to_owned());
                     return Box::pin(std::future::ready(finish(&engine, busy, &id)));
                 };
-                let span = tracing::debug_span!(
+                // The root of the request's trace tree: its setups and teardowns are its
+                // children, its `request`-scope teardowns included (they run after the body).
+                let span = if !spans_on() {
+                    tracing::Span::none()
+                } else {
+                    tracing::debug_span!(
                     target: "di",
                     "request",
-                    request_id = %id,
                     method = %request.method(),
-                    path = %request.uri().path(),
-                    handler = route.name,
-                );
+                    route = &*route.pattern,
+                    status = tracing::field::Empty,
+                    request_id = %id,
+                        handler = route.name,
+                    )
+                };
                 // No span to enter when its level is off (the usual case); otherwise inputs
-                // are extracted in it, and it is entered at every poll. Log lines that must
-                // be seen at the usual levels (errors, warnings) carry `request_id`
-                // themselves. Every response leaves through `finish` (counted, id header).
+                // are extracted in it, it is entered at every poll, and it records the status
+                // once the response head is known. Log lines that must be seen at the usual
+                // levels (errors, warnings) carry `request_id` themselves. Every response
+                // leaves through `finish` (counted, id header).
                 if span.is_disabled() {
                     Box::pin(handle(engine, route, request, params, admitted, client, id))
                 } else {
                     let handled = span
                         .in_scope(|| handle(engine, route, request, params, admitted, client, id));
+                    let recorded = span.clone();
+                    let handled = async move {
+                        let response = handled.await;
+                        recorded.record("status", response.status().as_u16());
+                        response
+                    };
                     Box::pin(tracing::Instrument::instrument(handled, span))
                 }
             }

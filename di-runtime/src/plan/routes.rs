@@ -29,6 +29,9 @@ pub(crate) struct RouteDef {
 /// A route's handler and plan.
 pub(crate) struct Route {
     pub(crate) name: &'static str,
+    /// The path pattern the route was registered under (with its groups' prefixes), as the
+    /// request span's `route` field: `/notes/{id}`, never the raw path.
+    pub(crate) pattern: Box<str>,
     pub(crate) plan: Plan,
     pub(crate) respond: fn(Slot) -> Response,
     /// The app's and groups' dependencies the route runs without a parameter.
@@ -98,6 +101,7 @@ pub(crate) fn plan_routes(
         }
         let route = Route {
             name: def.handler.name,
+            pattern: def.path.as_str().into(),
             plan,
             respond: def.respond,
             uses,

@@ -28,6 +28,14 @@ pub(crate) fn current_span() -> tracing::Span {
     }
 }
 
+/// Whether the runtime's spans (`request`, `setup`, `teardown`: target `di`, DEBUG) are on.
+/// Checked before a span is made: a span made and found off is not free when `tracing`'s
+/// `log` feature is on (another crate of the build may turn it on), as it then formats its
+/// fields for `log`.
+pub(crate) fn spans_on() -> bool {
+    tracing::span_enabled!(target: "di", tracing::Level::DEBUG)
+}
+
 /// What every request of a running app shares.
 pub(crate) struct Engine {
     pub(crate) routes: RouteTable,

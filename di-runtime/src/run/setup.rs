@@ -20,6 +20,7 @@ use crate::plan::node::Node;
 use crate::response::body::Response;
 use crate::response::error::HttpError;
 use crate::response::into::{IntoResponse, internal_error_response};
+use crate::run::engine::spans_on;
 use crate::run::teardown::{Suspended, ms};
 
 /// A completed setup.
@@ -86,29 +87,76 @@ pub(crate) fn start_function(
 
 /// Runs a started function to its value, or a generator up to its `provide`; logs the setup
 /// (with the request's id; `None` for `app` scope).
+///
+/// When `di`'s DEBUG level is on, the setup runs in a `setup` span (a child of the current
+/// one: the request's), with the dependency's name and scope, and, once it has ended, its
+/// outcome and duration. When it is off (the usual case), no span is made, and the traced
+/// future is never made: it is boxed, so that it does not make every request's future larger.
 pub(crate) async fn run_setup(
     node: &Node,
     started: StartedKind,
     cell: Option<Arc<dyn BorrowCell>>,
     request_id: Option<&RequestId>,
 ) -> Result<SetupDone, Failure> {
+    if spans_on() {
+        return Box::pin(traced_setup(node, started, cell, request_id)).await;
+    }
     // Timed only when the log line that reports it is enabled: the clock is not free.
     let started_at = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(Instant::now);
     let result = setup(node, started, cell, request_id).await;
     if let Some(started_at) = started_at {
-        let elapsed_ms = ms(started_at.elapsed());
-        let request_id = request_id.map(tracing::field::display);
-        let (dependency, scope) = (node.meta.name, node.scope);
-        match &result {
-            Ok(_) => {
-                tracing::debug!(target: "di", request_id, dependency, %scope, elapsed_ms, "setup")
-            }
-            Err((outcome, _)) => {
-                tracing::debug!(target: "di", request_id, dependency, %scope, %outcome, elapsed_ms, "setup failed");
-            }
-        }
+        log_setup(node, &result, ms(started_at.elapsed()), request_id);
     }
     result
+}
+
+/// [`run_setup`] in a `setup` span, which records how the setup ended and how long it took.
+async fn traced_setup(
+    node: &Node,
+    started: StartedKind,
+    cell: Option<Arc<dyn BorrowCell>>,
+    request_id: Option<&RequestId>,
+) -> Result<SetupDone, Failure> {
+    let (dependency, scope) = (node.meta.name, node.scope);
+    let span = tracing::debug_span!(
+        target: "di",
+        "setup",
+        dependency,
+        %scope,
+        outcome = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    let started_at = Instant::now();
+    let setup = setup(node, started, cell, request_id);
+    let result = tracing::Instrument::instrument(setup, span.clone()).await;
+    let elapsed_ms = ms(started_at.elapsed());
+    let _entered = span.enter();
+    span.record("duration_ms", elapsed_ms);
+    match &result {
+        Ok(_) => span.record("outcome", "ok"),
+        Err((outcome, _)) => span.record("outcome", tracing::field::display(outcome)),
+    };
+    log_setup(node, &result, elapsed_ms, request_id);
+    result
+}
+
+/// The DEBUG line that reports a setup.
+fn log_setup(
+    node: &Node,
+    result: &Result<SetupDone, Failure>,
+    elapsed_ms: f64,
+    request_id: Option<&RequestId>,
+) {
+    let request_id = request_id.map(tracing::field::display);
+    let (dependency, scope) = (node.meta.name, node.scope);
+    match result {
+        Ok(_) => {
+            tracing::debug!(target: "di", request_id, dependency, %scope, elapsed_ms, "setup")
+        }
+        Err((outcome, _)) => {
+            tracing::debug!(target: "di", request_id, dependency, %scope, %outcome, elapsed_ms, "setup failed");
+        }
+    }
 }
 
 async fn setup(

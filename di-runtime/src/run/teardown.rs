@@ -17,7 +17,7 @@ use crate::contract::scope::Scope;
 use crate::contract::slot::BorrowCell;
 use crate::panic::Panic;
 use crate::response::error::HttpError;
-use crate::run::engine::Engine;
+use crate::run::engine::{Engine, current_span, spans_on};
 use crate::run::stats::TeardownFailure;
 
 /// A generator's future, caught so that a panic in its teardown is an outcome.
@@ -46,15 +46,23 @@ pub(crate) struct StackReport {
 /// Tears down `stack` in reverse order. Each teardown gets its value back with the current
 /// outcome; a failing one is logged, changes the outcome the next ones see, and never stops
 /// them. Each has a deadline. Log lines carry `request_id` (`None` for `app` scope).
+///
+/// When `di`'s DEBUG level is on, each teardown runs in a `teardown` span whose parent is the
+/// span current here (the request's), wherever the stack is polled later: the connection's
+/// task after the body, or a background task.
 pub(crate) fn run_stack(
     engine: &Arc<Engine>,
     stack: Vec<Suspended>,
     outcome: Outcome,
     request_id: Option<&RequestId>,
 ) -> StackRun {
+    // The parent is taken only when the spans are on: no span lookup otherwise.
+    // Boxed, as each teardown's span: no larger futures when the spans are off.
+    let parent = spans_on().then(|| Box::new(current_span()));
     StackRun {
         engine: engine.clone(),
         request_id: request_id.cloned(),
+        parent,
         stack,
         outcome,
         failure: None,
@@ -70,6 +78,9 @@ pub(crate) fn run_stack(
 pub(crate) struct StackRun {
     engine: Arc<Engine>,
     request_id: Option<RequestId>,
+    /// The span of the request the stack belongs to, the parent of each teardown's span
+    /// (`None` when the spans are off; a disabled span for `app` scope: no parent).
+    parent: Option<Box<tracing::Span>>,
     /// What is left to tear down; the last one first.
     stack: Vec<Suspended>,
     outcome: Outcome,
@@ -87,8 +98,16 @@ struct Current {
     place: Option<OwnedSemaphorePermit>,
     /// Armed after the first poll that does not finish.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Set only when the log line that reports the time is enabled: the clock is not free.
-    started: Option<Instant>,
+    /// Set only when the span or the log line that reports the time is enabled: the clock is
+    /// not free. Boxed: no larger teardown when they are off.
+    traced: Option<Box<Traced>>,
+}
+
+/// When a teardown started, and its span (disabled when only the log line is on).
+struct Traced {
+    started: Instant,
+    /// Entered at every poll of the teardown.
+    span: tracing::Span,
 }
 
 /// How one teardown ended.
@@ -98,7 +117,7 @@ enum Ended {
 }
 
 impl Current {
-    fn start(suspended: Suspended, outcome: &Outcome) -> Self {
+    fn start(suspended: Suspended, outcome: &Outcome, parent: Option<&tracing::Span>) -> Self {
         let Suspended {
             name,
             scope,
@@ -106,7 +125,25 @@ impl Current {
             future,
             place,
         } = suspended;
-        let started = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(Instant::now);
+        let span = parent.map(|parent| {
+            tracing::debug_span!(
+                target: "di",
+                parent: parent,
+                "teardown",
+                dependency = name,
+                %scope,
+                %outcome,
+                result = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            )
+        });
+        let timed = span.is_some() || tracing::enabled!(target: "di", tracing::Level::DEBUG);
+        let traced = timed.then(|| {
+            Box::new(Traced {
+                started: Instant::now(),
+                span: span.unwrap_or_else(tracing::Span::none),
+            })
+        });
         // The value goes back once every borrower has let go (a body holding it is done).
         let handing_back = match cell.try_hand_back(outcome.clone()) {
             Ok(()) => None,
@@ -119,11 +156,21 @@ impl Current {
             handing_back,
             place,
             deadline: None,
-            started,
+            traced,
         }
     }
 
     fn poll(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<Ended> {
+        // Out of `self` while entered, so that polling can borrow `self` whole.
+        let Some(traced) = self.traced.take() else {
+            return self.poll_here(cx, limit);
+        };
+        let polled = traced.span.in_scope(|| self.poll_here(cx, limit));
+        self.traced = Some(traced);
+        polled
+    }
+
+    fn poll_here(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<Ended> {
         let handed_back = match self.handing_back.as_mut() {
             Some(handing_back) => handing_back.as_mut().poll(cx).is_ready(),
             None => true,
@@ -148,33 +195,42 @@ impl StackRun {
             name,
             scope,
             place,
-            started,
+            traced,
             ..
         } = current;
         drop(place);
+        let (elapsed_ms, span) = match traced {
+            Some(traced) => (ms(traced.started.elapsed()), traced.span),
+            None => (0.0, tracing::Span::none()),
+        };
+        let _entered = span.enter();
         // What it was given: the outcome changes only after a teardown has ended.
         let outcome = &self.outcome;
-        let elapsed_ms = started.map_or(0.0, |started| ms(started.elapsed()));
         let limit = self.engine.config.teardown_timeout;
         let request_id = self.request_id.as_ref().map(tracing::field::display);
         if scope != Scope::App {
             self.engine.stats.record_teardown(outcome);
         }
+        span.record("duration_ms", elapsed_ms);
         let error = match ended {
             Ended::Done(Ok(Ok(()))) => {
+                span.record("result", "ok");
                 tracing::debug!(target: "di", request_id, dependency = name, %scope, %outcome, elapsed_ms, "teardown");
                 None
             }
             Ended::Done(Ok(Err(error))) => {
+                span.record("result", "failed");
                 tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, %error, "teardown failed");
                 Some((error, TeardownFailure::Error))
             }
             Ended::Done(Err(payload)) => {
                 let panic = Panic::from_payload(&*payload);
+                span.record("result", "panicked");
                 tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, %panic, "teardown panicked");
                 Some((HttpError::internal(), TeardownFailure::Panic))
             }
             Ended::TimedOut => {
+                span.record("result", "timed out");
                 tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, timeout_ms = ms(limit), "teardown timed out");
                 Some((HttpError::internal(), TeardownFailure::Timeout))
             }
@@ -200,7 +256,10 @@ impl Future for StackRun {
             let current = match this.current.as_mut() {
                 Some(current) => current,
                 None => match this.stack.pop() {
-                    Some(next) => this.current.insert(Current::start(next, &this.outcome)),
+                    Some(next) => {
+                        let next = Current::start(next, &this.outcome, this.parent.as_deref());
+                        this.current.insert(next)
+                    }
                     None => {
                         return Poll::Ready(StackReport {
                             outcome: std::mem::replace(&mut this.outcome, Outcome::Panicked),
