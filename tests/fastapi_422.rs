@@ -26,12 +26,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          should be a valid integer\", the wording of pydantic's strict mode)",
     ),
     (
-        "lax_query_bool",
-        "pydantic takes yes/no/on/off/1/0/t/f/y/n as booleans and FastAPI answers 200; di \
-         parses query and path text with `str::parse`, which takes true/false only, and \
-         answers 422 `bool_parsing`",
-    ),
-    (
         "json_nan",
         "Python's `json` reads NaN (and Infinity) and FastAPI answers 200; serde_json rejects \
          it, so di answers 422 `json_invalid` with serde_json's message",

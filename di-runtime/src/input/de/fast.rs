@@ -191,8 +191,11 @@ macro_rules! parse {
 impl<'de> Deserializer<'de> for Text<'_> {
     type Error = GiveUp;
 
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_bool(super::text::lax_bool(self.0).ok_or(GiveUp)?)
+    }
+
     parse! {
-        deserialize_bool => visit_bool, bool;
         deserialize_i8 => visit_i8, i8;
         deserialize_i16 => visit_i16, i16;
         deserialize_i32 => visit_i32, i32;

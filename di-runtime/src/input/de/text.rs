@@ -69,6 +69,20 @@ macro_rules! text_parse {
     )*};
 }
 
+/// A boolean as pydantic reads one from text (query, path, header, cookie, form): `1`, `t`,
+/// `y`, `on`, `yes`, `true` and `0`, `f`, `n`, `off`, `no`, `false`, letters in any case.
+pub(super) fn lax_bool(raw: &str) -> Option<bool> {
+    const TRUE: [&str; 6] = ["1", "t", "y", "on", "yes", "true"];
+    const FALSE: [&str; 6] = ["0", "f", "n", "off", "no", "false"];
+    if TRUE.iter().any(|word| raw.eq_ignore_ascii_case(word)) {
+        Some(true)
+    } else if FALSE.iter().any(|word| raw.eq_ignore_ascii_case(word)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 macro_rules! text_as_str {
     ($($method:ident)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -81,8 +95,18 @@ macro_rules! text_as_str {
 impl<'de> Deserializer<'de> for TextValue<'_> {
     type Error = Error;
 
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let raw = pick(real!(self, deserialize_bool(visitor)), self.place.state);
+        match lax_bool(raw) {
+            Some(value) => visitor.visit_bool(value),
+            None => {
+                let error = Error::invalid(text_problem::<bool>(raw));
+                mismatch!(self, error, deserialize_bool(visitor))
+            }
+        }
+    }
+
     text_parse! {
-        deserialize_bool => visit_bool, bool;
         deserialize_i8 => visit_i8, i8;
         deserialize_i16 => visit_i16, i16;
         deserialize_i32 => visit_i32, i32;
@@ -201,5 +225,23 @@ impl<'de> Deserializer<'de> for TextValue<'_> {
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_unit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lax_bool;
+
+    #[test]
+    fn booleans_in_text_are_read_as_pydantic_reads_them() {
+        for word in ["1", "t", "T", "y", "on", "ON", "yes", "Yes", "true", "TRUE"] {
+            assert_eq!(lax_bool(word), Some(true), "{word}");
+        }
+        for word in ["0", "f", "n", "N", "off", "no", "NO", "false", "False"] {
+            assert_eq!(lax_bool(word), Some(false), "{word}");
+        }
+        for word in ["", "2", "yess", " true", "true ", "nope", "tru"] {
+            assert_eq!(lax_bool(word), None, "{word:?}");
+        }
     }
 }
