@@ -168,6 +168,12 @@ fn app() -> App {
         .get("/unserializable", unserializable)
         .get("/sleeps-in-session", sleeps_in_session)
         .get("/tears-down-slowly", tears_down_slowly)
+        .get("/returns-500", returns_500)
+}
+
+#[depends]
+async fn returns_500() -> Result<&'static str, HttpError> {
+    Err(HttpError::internal())
 }
 
 /// A request id the app made: 32 lowercase hex digits.
@@ -496,6 +502,21 @@ async fn the_error_log_lines_of_a_request_name_its_request_id() {
     assert_eq!(response.status(), 500);
     let id = assert_made(response.header("x-request-id"));
     captured.line("setup panicked", &id);
+
+    // A server error returned (not a panic) by a setup or by the handler is logged too.
+    let response = client.get("/setup-fails").send().await;
+    assert_eq!(response.status(), 503);
+    let id = assert_made(response.header("x-request-id"));
+    let line = captured.line("a setup failed with a server error", &id);
+    assert!(
+        line.contains("WARN") && line.contains("failing_setup") && line.contains("database down"),
+        "{line}"
+    );
+    let response = client.get("/returns-500").send().await;
+    assert_eq!(response.status(), 500);
+    let id = assert_made(response.header("x-request-id"));
+    let line = captured.line("the handler returned a server error", &id);
+    assert!(line.contains("WARN") && line.contains("500"), "{line}");
 
     let response = client.get("/unserializable").send().await;
     assert_eq!(response.status(), 500);

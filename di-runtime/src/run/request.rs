@@ -280,6 +280,7 @@ async fn serve(
             (Outcome::Cancelled(CancelReason::Timeout), timed_out())
         }
     };
+    log_server_error(&outcome, &head.request_id, route.name);
 
     // `handler` scope: torn down before the response head leaves, shielded from the client
     // going away (see `Owed::in_flight`).
@@ -334,6 +335,29 @@ async fn serve(
     let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
     let response = Response::from_parts(parts, Body::from_boxed_error(tracked));
     finish(&engine, response, &head.request_id)
+}
+
+/// A 5xx that a setup or the handler returned (a panic is logged where it is caught), logged
+/// with the request's id so that the answer the client got can be traced to its cause.
+fn log_server_error(outcome: &Outcome, request_id: &RequestId, handler: &'static str) {
+    match outcome {
+        Outcome::SetupFailed { dependency, error } if error.status().is_server_error() => {
+            tracing::warn!(target: "di", %request_id, handler, dependency, %error, "a setup failed with a server error");
+        }
+        Outcome::HandlerError {
+            status,
+            error: Some(error),
+        } if status.is_server_error() => {
+            tracing::warn!(target: "di", %request_id, handler, %error, "the handler returned a server error");
+        }
+        Outcome::HandlerError {
+            status,
+            error: None,
+        } if status.is_server_error() => {
+            tracing::warn!(target: "di", %request_id, handler, status = status.as_u16(), "the handler returned a server error");
+        }
+        _ => {}
+    }
 }
 
 /// The answer to a request past its request timeout: 503 with `Retry-After: 1`.
