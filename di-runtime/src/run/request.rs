@@ -176,13 +176,7 @@ where
                 }
                 None => {
                     tracing::warn!(target: "di", %request_id, handler = route.name, "request timed out while its body was read");
-                    let mut response = timed_out();
-                    // The rest of the body is not read: an HTTP/1 connection cannot be reused.
-                    if parts.version < http::Version::HTTP_2 {
-                        response
-                            .headers_mut()
-                            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-                    }
+                    let response = close_unread(timed_out(), parts.version);
                     return finish(&engine, response, &request_id);
                 }
             }
@@ -542,39 +536,43 @@ where
 {
     let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
     let limited = Limited::new(timed, config.body_limit);
-    Box::pin(BodyDataStream::new(limited).map(|item| item.map_err(stream_error)))
+    Box::pin(BodyDataStream::new(limited).map(|item| item.map_err(|error| body_error(error, None))))
 }
 
-/// What went wrong reading a streamed body, as the handler sees it.
-fn stream_error(error: BoxError) -> BodyError {
+/// What went wrong reading a request body: the item a streamed body yields to the handler,
+/// and, for a body read whole, what the client is answered (see [`body_read_error`]).
+fn body_error(error: BoxError, request_id: Option<&RequestId>) -> BodyError {
+    let request_id = request_id.map(tracing::field::display);
     if error.is::<http_body_util::LengthLimitError>() {
         BodyError::TooLarge
     } else if error.is::<BodyTimedOut>() {
-        tracing::debug!(target: "di", "the request body was not received in time");
+        tracing::debug!(target: "di", request_id, "the request body was not received in time");
         BodyError::TimedOut
     } else {
-        tracing::debug!(target: "di", %error, "could not read the request body");
+        tracing::debug!(target: "di", request_id, %error, "could not read the request body");
         BodyError::Incomplete
     }
 }
 
+/// The answer to a body read whole that could not be: the same status and text a streamed
+/// body's [`BodyError`] gives.
 fn body_read_error(error: BoxError, version: http::Version, request_id: &RequestId) -> Response {
-    if error.is::<http_body_util::LengthLimitError>() {
-        HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response()
-    } else if error.is::<BodyTimedOut>() {
-        tracing::debug!(target: "di", %request_id, "the request body was not received in time");
-        let mut response =
-            HttpError::new(StatusCode::REQUEST_TIMEOUT, "Request body timed out").into_response();
-        // The rest of the body is not read: an HTTP/1 connection cannot be reused.
-        if version < http::Version::HTTP_2 {
-            response.headers_mut().insert(
-                http::header::CONNECTION,
-                http::HeaderValue::from_static("close"),
-            );
-        }
-        response
+    let error = body_error(error, Some(request_id));
+    let response = HttpError::new(error.status(), error.to_string()).into_response();
+    if error == BodyError::TimedOut {
+        close_unread(response, version)
     } else {
-        tracing::debug!(target: "di", %request_id, %error, "could not read the request body");
-        HttpError::bad_request("Could not read the request body").into_response()
+        response
     }
+}
+
+/// A response given before the request body was read to its end: an HTTP/1 connection
+/// cannot be reused, so it is closed after it.
+fn close_unread(mut response: Response, version: http::Version) -> Response {
+    if version < http::Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
