@@ -1,10 +1,13 @@
 //! Run with: cargo run --example notes
 //!
-//! A notes service on embedded SQLite (through sqlx), listening on `127.0.0.1:3000`.
-//! Options: `--addr HOST:PORT` to listen elsewhere, `--db PATH` to keep the notes in a SQLite
-//! file (created if missing) instead of in memory. `--graph` prints each route's dependency
-//! graph as a Mermaid flowchart (`--graph=dot`: as Graphviz DOT) and exits without serving.
-//! `--trace` also logs each request's trace tree as its spans close.
+//! A notes service on embedded SQLite or on PostgreSQL (through sqlx), listening on
+//! `127.0.0.1:3000`. Options (`--help` lists them): `--addr HOST:PORT` to listen elsewhere,
+//! `--db PATH` to keep the notes in a SQLite file (created if missing) instead of in memory, or
+//! `--db postgres://USER:PASSWORD@HOST/DATABASE` to keep them on a PostgreSQL server. The
+//! schema is created by the migrations in `examples/migrations/` (`sqlite/` or `postgres/`),
+//! run at startup. `--graph` prints each route's dependency graph as a Mermaid flowchart
+//! (`--graph=dot`: as Graphviz DOT) and exits without serving. `--trace` also logs each
+//! request's trace tree as its spans close.
 //!
 //! Then, in another terminal:
 //!
@@ -34,8 +37,9 @@
 //! Every dependency's setup and teardown is logged to stderr with its scope, the request's
 //! outcome and how long it took (tracing target `di`), next to what the dependencies themselves
 //! do: `tx` commits or rolls back in its teardown, before the response is sent (`handler`
-//! scope); `reader` holds one pooled connection for `GET /notes/export` until the last line of
-//! the streamed body has been sent (`request` scope). Ctrl-C shuts down gracefully: in-flight
+//! scope); `reader` holds one pooled connection for `GET /notes/export`, which streams one
+//! `SELECT ... ORDER BY id` over it, until the last line of the streamed body has been sent
+//! (`request` scope). Ctrl-C shuts down gracefully: in-flight
 //! responses finish, then the `app`-scoped pool is closed.
 
 use std::io::IsTerminal;
@@ -43,42 +47,75 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 
+use clap::{Parser, ValueEnum};
 use di_runtime::prelude::*;
 use di_runtime::{ApiKeyHeader, BodyStream, BoxError, KeyName};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{FromRow, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{FromRow, Postgres, Sqlite, Transaction};
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Command-line usage, printed for `--help` and for bad arguments.
-const USAGE: &str =
-    "usage: cargo run --example notes -- [--addr HOST:PORT] [--db PATH] [--graph[=dot]] [--trace]
-
-  --addr HOST:PORT  where to listen (default 127.0.0.1:3000)
-  --db PATH         SQLite file to keep the notes in, created if missing
-                    (default: an in-memory database, gone when the server stops)
-  --graph           print each route's dependency graph as a Mermaid flowchart and exit
-  --graph=dot       the same as Graphviz DOT (dot -Tsvg)
-  --trace           also log each request's trace tree: a line as each span closes (the
-                    request; each dependency's setup and teardown, its children), with its
-                    fields and time.busy/time.idle";
-
 /// The longest title accepted, in characters.
 const MAX_TITLE: usize = 200;
 
-/// Where the database lives: a SQLite file, or `None` for an in-memory database.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct DbPath(Option<PathBuf>);
+/// Where the notes are kept (`--db`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Db {
+    /// An in-memory SQLite database, gone when the server stops (no `--db`).
+    #[default]
+    Memory,
+    /// A SQLite file, created if missing.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its `postgres://` (or `postgresql://`) URL.
+    Postgres(String),
+}
+
+impl Db {
+    /// Reads `--db`: a `postgres://` or `postgresql://` URL, anything else a SQLite file path.
+    pub(crate) fn parse(value: &str) -> Result<Db, String> {
+        if value.is_empty() {
+            return Err("give a SQLite file path or a postgres:// URL".to_owned());
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            // A URL that cannot be read is a usage error now rather than a failure at startup.
+            PgConnectOptions::from_str(value).map_err(|e| e.to_string())?;
+            Ok(Db::Postgres(value.to_owned()))
+        } else {
+            Ok(Db::Sqlite(PathBuf::from(value)))
+        }
+    }
+
+    /// What the log says: `memory`, the file, or the server and database (never the password).
+    fn describe(&self) -> String {
+        match self {
+            Db::Memory => "memory".to_owned(),
+            Db::Sqlite(path) => path.display().to_string(),
+            Db::Postgres(url) => match PgConnectOptions::from_str(url) {
+                Ok(pg) => format!(
+                    "postgres://{}@{}:{}/{}",
+                    pg.get_username(),
+                    pg.get_host(),
+                    pg.get_port(),
+                    pg.get_database().unwrap_or_default()
+                ),
+                Err(_) => "postgres".to_owned(),
+            },
+        }
+    }
+}
 
 /// A stored note.
-#[derive(Debug, Serialize)]
-struct Note {
+#[derive(Debug, Serialize, FromRow)]
+pub(crate) struct Note {
     /// Assigned by the database.
     id: i64,
     /// 1 to 200 characters.
@@ -87,25 +124,13 @@ struct Note {
     body: String,
 }
 
-/// `SELECT id, title, body` rows (written out instead of `#[derive(FromRow)]`, which would
-/// pull sqlx's proc-macro crate, and a second SQLite build for it, into the example).
-impl FromRow<'_, SqliteRow> for Note {
-    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-        Ok(Note {
-            id: row.try_get("id")?,
-            title: row.try_get("title")?,
-            body: row.try_get("body")?,
-        })
-    }
-}
-
 /// The body of `POST /notes`, and one line of `POST /notes/import`.
 #[derive(Debug, Deserialize)]
-struct NewNote {
+pub(crate) struct NewNote {
     /// 1 to 200 characters.
-    title: String,
+    pub(crate) title: String,
     /// Any text.
-    body: String,
+    pub(crate) body: String,
 }
 
 impl NewNote {
@@ -120,14 +145,175 @@ impl NewNote {
             ))
         }
     }
+}
 
-    /// Inserts the note and returns it as stored.
-    async fn insert(&self, conn: &mut sqlx::SqliteConnection) -> Result<Note, sqlx::Error> {
-        sqlx::query_as("INSERT INTO notes (title, body) VALUES (?, ?) RETURNING id, title, body")
-            .bind(&self.title)
-            .bind(&self.body)
-            .fetch_one(conn)
+// ---------------------------------------------------------------------------------------------
+// Storage: the same SQL on SQLite and PostgreSQL
+// ---------------------------------------------------------------------------------------------
+
+/// The schema of a SQLite database (`examples/migrations/sqlite/`), embedded at build time.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The schema of a PostgreSQL database (`examples/migrations/postgres/`).
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// `either!(value, Kind, |x| body)`: runs `body` with `x` bound to what `value` (a [`Pool`],
+/// [`Tx`] or [`Conn`], named by `Kind`) holds, a SQLite or a PostgreSQL one. The body is
+/// written once and type-checked for each database. Its SQL is the same on both: `$1`, `$2`
+/// are PostgreSQL's placeholders, and sqlx's SQLite driver reads them too.
+///
+/// (sqlx's `Any` driver would need no such match, but its connections are not `Sync`, and a
+/// dependency's value is shared between the tasks of a request.)
+macro_rules! either {
+    ($value:expr, $kind:ident, |$x:ident| $body:expr) => {
+        match $value {
+            $kind::Sqlite($x) => $body,
+            $kind::Postgres($x) => $body,
+        }
+    };
+}
+
+/// The connection pool, on the database `--db` names.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    /// A SQLite file or in-memory database.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server.
+    Postgres(PgPool),
+}
+
+/// A transaction (the `tx` dependency).
+#[derive(Debug)]
+pub(crate) enum Tx {
+    /// On SQLite.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// On PostgreSQL.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// One pooled connection (the `reader` dependency).
+#[derive(Debug)]
+pub(crate) enum Conn {
+    /// On SQLite.
+    Sqlite(PoolConnection<Sqlite>),
+    /// On PostgreSQL.
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Pool {
+    /// Opens the pool and brings the schema up to date.
+    async fn open(db: &Db) -> Result<Pool, sqlx::Error> {
+        let pool = match db {
+            // Each SQLite connection to a plain `:memory:` database has a database of its own.
+            // sqlx opens `sqlite::memory:` as a *named, shared-cache* in-memory database
+            // (`file:sqlx-in-memory-N?mode=memory&cache=shared`), so every connection of this
+            // pool sees the same notes. That database lives only while at least one connection
+            // to it is open, so the pool keeps one open for good: `min_connections(1)` and no
+            // idle timeout or maximum lifetime, which would close (and so wipe) it. Writers take
+            // table locks in shared-cache mode; sqlx's `sqlite` feature includes
+            // `unlock-notify`, so a reader waits for a writer's commit instead of failing with
+            // `SQLITE_LOCKED`.
+            Db::Memory => Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
+                    .await?,
+            ),
+            Db::Sqlite(path) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    // Readers never block the writer, nor the writer readers.
+                    .journal_mode(SqliteJournalMode::Wal);
+                Pool::Sqlite(SqlitePoolOptions::new().connect_with(options).await?)
+            }
+            Db::Postgres(url) => Pool::Postgres(
+                PgPoolOptions::new()
+                    .connect_with(PgConnectOptions::from_str(url)?)
+                    .await?,
+            ),
+        };
+        match &pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(pool)
+    }
+
+    /// Closes every connection, waiting for those in use to come back.
+    async fn close(&self) {
+        either!(self, Pool, |pool| pool.close().await);
+    }
+
+    /// Starts a transaction.
+    pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Takes a connection out of the pool, until the [`Conn`] is dropped.
+    pub(crate) async fn acquire(&self) -> Result<Conn, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+            Pool::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// Every note, oldest first.
+    async fn notes(&self) -> Result<Vec<Note>, sqlx::Error> {
+        either!(self, Pool, |pool| {
+            sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id")
+                .fetch_all(pool)
+                .await
+        })
+    }
+
+    /// The note `id`, if there is one.
+    async fn note(&self, id: i64) -> Result<Option<Note>, sqlx::Error> {
+        either!(self, Pool, |pool| {
+            sqlx::query_as("SELECT id, title, body FROM notes WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })
+    }
+}
+
+impl Tx {
+    /// Inserts a note and returns it as stored.
+    pub(crate) async fn insert(&mut self, new: &NewNote) -> Result<Note, sqlx::Error> {
+        either!(self, Tx, |tx| {
+            sqlx::query_as(
+                "INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body",
+            )
+            .bind(&new.title)
+            .bind(&new.body)
+            .fetch_one(&mut **tx)
             .await
+        })
+    }
+
+    /// `COMMIT`.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        either!(self, Tx, |tx| tx.commit().await)
+    }
+
+    /// `ROLLBACK`.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        either!(self, Tx, |tx| tx.rollback().await)
+    }
+}
+
+impl Conn {
+    /// Every note, oldest first, row by row from ONE query, as the database sends them.
+    fn notes(&mut self) -> BoxStream<'_, Result<Note, sqlx::Error>> {
+        either!(self, Conn, |conn| {
+            sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id").fetch(&mut **conn)
+        })
     }
 }
 
@@ -138,58 +324,16 @@ impl NewNote {
 /// Where to open the database. `main` gives the value from `--db` with `App::provide`, so
 /// this default (in memory) runs only when nobody does, as in a test.
 #[depends(scope = "app")]
-async fn db_path() -> DbPath {
-    DbPath::default()
+async fn db_path() -> Db {
+    Db::default()
 }
 
-/// The connection pool: opened when the app starts, closed at graceful shutdown.
+/// The connection pool: opened when the app starts (the schema migrated by the migrations in
+/// `examples/migrations/`), closed at graceful shutdown.
 #[depends(scope = "app")]
-pub(crate) async fn pool(
-    #[dep(db_path)] path: &DbPath,
-    y: Yield<SqlitePool>,
-) -> Result<(), sqlx::Error> {
-    let path = &path.0;
-    let pool = match path {
-        Some(path) => {
-            let options = SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-                // Readers never block the writer, nor the writer readers.
-                .journal_mode(SqliteJournalMode::Wal);
-            SqlitePoolOptions::new().connect_with(options).await?
-        }
-        None => {
-            // Each SQLite connection to a plain `:memory:` database has a database of its own.
-            // sqlx opens `sqlite::memory:` as a *named, shared-cache* in-memory database
-            // (`file:sqlx-in-memory-N?mode=memory&cache=shared`), so every connection of this
-            // pool sees the same notes. That database lives only while at least one connection
-            // to it is open, so the pool keeps one open for good: `min_connections(1)` and no
-            // idle timeout or maximum lifetime, which would close (and so wipe) it. Writers take
-            // table locks in shared-cache mode; sqlx's `sqlite` feature includes
-            // `unlock-notify`, so a reader waits for a writer's commit instead of failing with
-            // `SQLITE_LOCKED`.
-            let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-            SqlitePoolOptions::new()
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await?
-        }
-    };
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS notes (
-             id    INTEGER PRIMARY KEY,
-             title TEXT NOT NULL,
-             body  TEXT NOT NULL
-         )",
-    )
-    .execute(&pool)
-    .await?;
-    let db = path
-        .as_ref()
-        .map_or_else(|| "memory".to_owned(), |p| p.display().to_string());
-    tracing::info!(%db, "pool: opened");
+pub(crate) async fn pool(#[dep(db_path)] db: &Db, y: Yield<Pool>) -> Result<(), sqlx::Error> {
+    let pool = Pool::open(db).await?;
+    tracing::info!(db = %db.describe(), "pool: opened");
 
     let (pool, outcome) = y.provide(pool).await;
     pool.close().await;
@@ -201,10 +345,7 @@ pub(crate) async fn pool(
 /// before the response is sent (`handler` scope): a client never sees `201 Created` for a note
 /// that was not committed, and a failed COMMIT turns the response into a 500.
 #[depends(scope = "handler")]
-pub(crate) async fn tx(
-    #[dep(pool)] pool: &SqlitePool,
-    y: Yield<Transaction<'static, Sqlite>>,
-) -> Result<(), sqlx::Error> {
+pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), sqlx::Error> {
     let tx = pool.begin().await?;
     let (tx, outcome) = y.provide(tx).await;
     if outcome.is_success() {
@@ -220,10 +361,7 @@ pub(crate) async fn tx(
 /// One pooled connection for a streamed response (`request` scope, the default): it stays out
 /// of the pool until the body's last byte has been sent, or the client has gone away.
 #[depends]
-pub(crate) async fn reader(
-    #[dep(pool)] pool: &SqlitePool,
-    y: Yield<PoolConnection<Sqlite>>,
-) -> Result<(), sqlx::Error> {
+pub(crate) async fn reader(#[dep(pool)] pool: &Pool, y: Yield<Conn>) -> Result<(), sqlx::Error> {
     let conn = pool.acquire().await?;
     tracing::info!("reader: connection acquired");
     let (conn, outcome) = y.provide(conn).await;
@@ -247,57 +385,47 @@ async fn health() -> Json<serde_json::Value> {
 /// transaction rolls back.
 #[depends]
 async fn create_note(
-    #[dep(tx)] tx: &mut Transaction<'static, Sqlite>,
+    #[dep(tx)] tx: &mut Tx,
     Json(new): Json<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), HttpError> {
     new.validate()
         .map_err(|msg| HttpError::invalid_input([InputError::new(["body", "title"], msg)]))?;
-    let note = new.insert(tx).await?;
+    let note = tx.insert(&new).await?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 
 /// `GET /notes`: every note, oldest first.
 #[depends]
-async fn list_notes(#[dep(pool)] pool: &SqlitePool) -> Result<Json<Vec<Note>>, HttpError> {
-    let notes = sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id")
-        .fetch_all(pool)
-        .await?;
-    Ok(Json(notes))
+async fn list_notes(#[dep(pool)] pool: &Pool) -> Result<Json<Vec<Note>>, HttpError> {
+    Ok(Json(pool.notes().await?))
 }
 
 /// `GET /notes/{id}`: one note, or 404. A non-integer id is a 422 from `Path<i64>`.
 #[depends]
-async fn get_note(
-    #[dep(pool)] pool: &SqlitePool,
-    Path(id): Path<i64>,
-) -> Result<Json<Note>, HttpError> {
-    sqlx::query_as("SELECT id, title, body FROM notes WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
+async fn get_note(#[dep(pool)] pool: &Pool, Path(id): Path<i64>) -> Result<Json<Note>, HttpError> {
+    pool.note(id)
         .await?
         .map(Json)
         .ok_or_else(|| HttpError::not_found(format!("note {id} not found")))
 }
 
-/// `GET /notes/export`: every note as NDJSON, one line per note, read row by row from the
-/// `reader` connection while the body streams. The body owns that connection (`HeldMut`), so
-/// `reader`'s teardown runs only after the last line has been sent.
+/// `GET /notes/export`: every note as NDJSON, one line per note, streamed row by row from one
+/// query (`SELECT ... ORDER BY id`) on the `reader` connection while the body streams. The
+/// body owns that connection (`HeldMut`, kept by `HeldMut::stream` together with the query's
+/// rows, which borrow it), so `reader`'s teardown runs only after the last line has been sent,
+/// or the client has gone away.
 #[depends]
 async fn export_notes(
-    #[dep(reader)] conn: HeldMut<PoolConnection<Sqlite>>,
+    #[dep(reader)] conn: HeldMut<Conn>,
 ) -> StreamBody<impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static> {
-    let lines = stream::try_unfold((conn, i64::MIN), |(mut conn, last_id)| async move {
-        let next: Option<Note> =
-            sqlx::query_as("SELECT id, title, body FROM notes WHERE id > ? ORDER BY id LIMIT 1")
-                .bind(last_id)
-                .fetch_optional(&mut **conn)
-                .await?;
-        let Some(note) = next else {
-            return Ok(None); // the end: drops `conn`, which lets `reader` tear down
-        };
-        let mut line = serde_json::to_vec(&note)?;
-        line.push(b'\n');
-        Ok::<_, BoxError>(Some((Bytes::from(line), (conn, note.id))))
+    let lines = HeldMut::stream(conn, |conn: &mut Conn| {
+        conn.notes()
+            .map(|note| {
+                let mut line = serde_json::to_vec(&note?)?;
+                line.push(b'\n');
+                Ok::<_, BoxError>(Bytes::from(line))
+            })
+            .boxed()
     });
     StreamBody::new(lines).content_type("application/x-ndjson")
 }
@@ -310,7 +438,7 @@ async fn export_notes(
 /// body breaks off, is too slow (408) or too large (413).
 #[depends]
 async fn import_notes(
-    #[dep(tx)] tx: &mut Transaction<'static, Sqlite>,
+    #[dep(tx)] tx: &mut Tx,
     body: BodyStream,
 ) -> Result<(StatusCode, Json<serde_json::Value>), HttpError> {
     let mut imported = 0_usize;
@@ -344,7 +472,7 @@ async fn import_notes(
             continue;
         }
         if problems.is_empty() {
-            new.insert(tx).await?;
+            tx.insert(&new).await?;
             imported += 1;
         }
     }
@@ -402,65 +530,58 @@ fn app() -> App {
         )
 }
 
-/// The app `main` serves: the routes, with the database path from the command line.
+/// The app `main` serves: the routes, with the database from the command line.
 /// (`soak.rs` serves this app too, with counting replacements of `tx` and `reader`.)
-pub(crate) fn configured(db: Option<PathBuf>) -> App {
-    app().provide(db_path, DbPath(db))
+pub(crate) fn configured(db: Db) -> App {
+    app().provide(db_path, db)
 }
 
-/// What the command line asked for.
+/// A notes service on SQLite or PostgreSQL, built on di's `Depends` with `yield`.
+#[derive(Debug, Parser)]
+#[command(name = "notes", bin_name = "cargo run --example notes --")]
 struct Args {
-    /// `--addr`
+    /// Where to listen.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:3000")]
     addr: String,
-    /// `--db`
-    db: Option<PathBuf>,
-    /// `--graph`, `--graph=dot`: print the graph in this format instead of serving.
+    /// Where to keep the notes: a SQLite file (created if missing) or a PostgreSQL server
+    /// (postgres://USER:PASSWORD@HOST:PORT/DATABASE). Default: an in-memory SQLite database,
+    /// gone when the server stops.
+    #[arg(long, value_name = "PATH|URL", value_parser = Db::parse)]
+    db: Option<Db>,
+    /// Print each route's dependency graph and exit: a Mermaid flowchart, or with
+    /// `--graph=dot` Graphviz DOT (dot -Tsvg).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "mermaid"
+    )]
     graph: Option<GraphFormat>,
-    /// `--trace`: log every span as it closes.
+    /// Also log each request's trace tree: a line as each span closes (the request; each
+    /// dependency's setup and teardown, its children), with its fields and
+    /// time.busy/time.idle.
+    #[arg(long)]
     trace: bool,
 }
 
 /// How `--graph` prints the app's dependency graph.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum GraphFormat {
-    /// `--graph` (or `--graph=mermaid`): a Mermaid flowchart, as in the README.
+    /// A Mermaid flowchart, as in the README.
     Mermaid,
-    /// `--graph=dot`: Graphviz DOT.
+    /// Graphviz DOT.
     Dot,
 }
 
-/// Why the command line was not accepted.
-enum ArgsError {
-    /// `--help`: print the usage and exit successfully.
-    Help,
-    /// Anything else: print what was wrong and the usage, and exit with status 2.
-    Bad(String),
-}
-
-/// Parses `--addr HOST:PORT`, `--db PATH` and `--graph[=dot]`.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
-    let mut parsed = Args {
-        addr: "127.0.0.1:3000".to_owned(),
-        db: None,
-        graph: None,
-        trace: false,
-    };
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or_else(|| ArgsError::Bad(format!("{name} needs a value")))
-        };
-        match arg.as_str() {
-            "--addr" => parsed.addr = value("--addr")?,
-            "--db" => parsed.db = Some(PathBuf::from(value("--db")?)),
-            "--graph" | "--graph=mermaid" => parsed.graph = Some(GraphFormat::Mermaid),
-            "--graph=dot" => parsed.graph = Some(GraphFormat::Dot),
-            "--trace" => parsed.trace = true,
-            "-h" | "--help" => return Err(ArgsError::Help),
-            other => return Err(ArgsError::Bad(format!("unknown argument `{other}`"))),
-        }
-    }
-    Ok(parsed)
+/// Parses the command line (without the program's name). `--help` and bad arguments are
+/// errors that clap prints with the usage (`Error::exit`: help on stdout and status 0,
+/// anything else on stderr and status 2).
+fn parse_args<I: Into<std::ffi::OsString> + Clone>(
+    args: impl IntoIterator<Item = I>,
+) -> Result<Args, clap::Error> {
+    let program = std::iter::once(std::ffi::OsString::from("notes"));
+    Args::try_parse_from(program.chain(args.into_iter().map(Into::into)))
 }
 
 /// Logs to stderr: the runtime's `di` events (setup and teardown of every dependency, with
@@ -490,18 +611,8 @@ fn init_logging(trace: bool) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(ArgsError::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(ArgsError::Bad(problem)) => {
-            eprintln!("{problem}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let app = configured(args.db);
+    let args = parse_args(std::env::args_os().skip(1)).unwrap_or_else(|error| error.exit());
+    let app = configured(args.db.unwrap_or_default());
     if let Some(format) = args.graph {
         return match app.graph() {
             Ok(graph) => {
@@ -697,26 +808,91 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let args = |list: &[&str]| parse_args(list.iter().map(|s| (*s).to_owned()));
-        let parsed = args(&["--addr", "0.0.0.0:8080", "--db", "notes.db"])
-            .ok()
-            .expect("valid");
+        use clap::error::ErrorKind;
+        let args = |list: &[&str]| parse_args(list.iter().copied());
+        let kind = |list: &[&str]| args(list).err().map(|e| e.kind());
+        let parsed = args(&["--addr", "0.0.0.0:8080", "--db", "notes.db"]).expect("valid");
         assert_eq!(parsed.addr, "0.0.0.0:8080");
-        assert_eq!(parsed.db, Some(PathBuf::from("notes.db")));
-        assert!(matches!(args(&["--db"]), Err(ArgsError::Bad(_))));
-        assert!(matches!(args(&["--port", "1"]), Err(ArgsError::Bad(_))));
-        assert!(matches!(args(&["--help"]), Err(ArgsError::Help)));
+        assert_eq!(parsed.db, Some(Db::Sqlite(PathBuf::from("notes.db"))));
+        let defaults = args(&[]).expect("valid");
+        assert_eq!(defaults.addr, "127.0.0.1:3000");
+        assert_eq!(defaults.db, None);
+        assert_eq!(kind(&["--db"]), Some(ErrorKind::InvalidValue));
+        assert_eq!(kind(&["--db", ""]), Some(ErrorKind::ValueValidation));
+        assert_eq!(kind(&["--port", "1"]), Some(ErrorKind::UnknownArgument));
+        assert_eq!(kind(&["--help"]), Some(ErrorKind::DisplayHelp));
         assert_eq!(parsed.graph, None);
         assert!(!parsed.trace);
-        assert!(args(&["--trace"]).ok().expect("valid").trace);
-        let graph = |list: &[&str]| args(list).ok().expect("valid").graph;
+        assert!(args(&["--trace"]).expect("valid").trace);
+        let graph = |list: &[&str]| args(list).expect("valid").graph;
         assert_eq!(graph(&["--graph"]), Some(GraphFormat::Mermaid));
         assert_eq!(graph(&["--graph=mermaid"]), Some(GraphFormat::Mermaid));
         assert_eq!(
             graph(&["--graph=dot", "--db", "x.db"]),
             Some(GraphFormat::Dot)
         );
-        assert!(matches!(args(&["--graph=svg"]), Err(ArgsError::Bad(_))));
+        assert_eq!(kind(&["--graph=svg"]), Some(ErrorKind::InvalidValue));
+        // `--graph dot` is `--graph` followed by a stray argument, as before clap.
+        assert_eq!(kind(&["--graph", "dot"]), Some(ErrorKind::UnknownArgument));
+
+        // `--db` takes a PostgreSQL URL too; a URL that cannot be read is a usage error.
+        let url = "postgres://di:secret@127.0.0.1:5432/notes";
+        let parsed = args(&["--db", url]).expect("valid");
+        assert_eq!(parsed.db, Some(Db::Postgres(url.to_owned())));
+        assert_eq!(
+            parsed.db.expect("given").describe(),
+            "postgres://di@127.0.0.1:5432/notes",
+            "the log never shows the password"
+        );
+        assert!(args(&["--db", "postgresql://localhost/notes"]).is_ok());
+        assert_eq!(
+            kind(&["--db", "postgres://host:notaport/db"]),
+            Some(ErrorKind::ValueValidation)
+        );
+
+        // `--help` names every flag.
+        let help = args(&["--help"]).err().expect("help").to_string();
+        for flag in [
+            "--addr <HOST:PORT>",
+            "--db <PATH|URL>",
+            "--graph[=<FORMAT>]",
+            "--trace",
+        ] {
+            assert!(
+                help.contains(flag),
+                "{flag} is missing from --help:\n{help}"
+            );
+        }
+    }
+
+    /// A SQLite file keeps its notes across restarts; the migrations run once.
+    #[tokio::test]
+    async fn a_sqlite_file_keeps_the_notes() {
+        let path = std::env::temp_dir().join(format!("di-notes-test-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        for round in 1..=2_i64 {
+            let client = TestClient::start(configured(Db::Sqlite(path.clone())))
+                .await
+                .expect("the app starts");
+            let response = client
+                .post("/notes")
+                .header("x-api-key", API_KEY)
+                .json(&json!({"title": "kept", "body": "on disk"}))
+                .send()
+                .await;
+            assert_eq!(response.status(), 201);
+            assert_eq!(
+                notes(&client).await.as_array().map(Vec::len),
+                Some(usize::try_from(round).expect("small")),
+                "round {round}"
+            );
+            client.shutdown().await;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
     }
 
     /// The README's diagram is what `--graph` prints now, so it cannot drift from the code.
@@ -728,14 +904,14 @@ mod tests {
             .and_then(|(_, rest)| rest.split_once("```"))
             .map(|(block, _)| block)
             .expect("the README has a ```mermaid block");
-        let graph = configured(None).graph().expect("the app is valid");
+        let graph = configured(Db::Memory).graph().expect("the app is valid");
         assert_eq!(
             block,
             graph.mermaid(),
             "the README's diagram is out of date: paste the output of `cargo run --example notes -- --graph`"
         );
         // `--db` gives a value up front either way: the graph does not depend on it.
-        let with_file = configured(Some(PathBuf::from("notes.db")));
+        let with_file = configured(Db::Sqlite(PathBuf::from("notes.db")));
         assert_eq!(with_file.graph().expect("valid").mermaid(), graph.mermaid());
     }
 }

@@ -60,9 +60,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use di_runtime::prelude::*;
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Connection, SqliteConnection};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -129,9 +128,9 @@ fn fault_of(headers: &HeaderMap) -> Option<&str> {
 /// teardown when the request asks.
 #[depends(scope = "handler")]
 async fn soak_tx(
-    #[dep(notes::pool)] pool: &SqlitePool,
+    #[dep(notes::pool)] pool: &notes::Pool,
     headers: &HeaderMap,
-    y: Yield<Transaction<'static, Sqlite>>,
+    y: Yield<notes::Tx>,
 ) -> Result<(), HttpError> {
     let fault = fault_of(headers);
     if fault == Some("setup") {
@@ -162,8 +161,8 @@ async fn soak_tx(
 /// Replaces notes' `reader`: the same pooled connection, counted.
 #[depends]
 async fn soak_reader(
-    #[dep(notes::pool)] pool: &SqlitePool,
-    y: Yield<PoolConnection<Sqlite>>,
+    #[dep(notes::pool)] pool: &notes::Pool,
+    y: Yield<notes::Conn>,
 ) -> Result<(), HttpError> {
     let conn = pool.acquire().await?;
     COUNTERS.reader_setups.fetch_add(1, Ordering::SeqCst);
@@ -178,27 +177,24 @@ async fn soak_reader(
 const INJECTED_PANIC: &str = "injected handler panic";
 
 /// Inserts a note that must never be committed.
-async fn insert_doomed(tx: &mut Transaction<'static, Sqlite>) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO notes (title, body) VALUES ('doomed', 'rolled back')")
-        .execute(&mut **tx)
-        .await
-        .map(drop)
+async fn insert_doomed(tx: &mut notes::Tx) -> Result<(), sqlx::Error> {
+    let doomed = notes::NewNote {
+        title: "doomed".to_owned(),
+        body: "rolled back".to_owned(),
+    };
+    tx.insert(&doomed).await.map(drop)
 }
 
 /// `POST /soak/panic`: writes, then panics.
 #[depends]
-async fn fault_panic(
-    #[dep(notes::tx)] tx: &mut Transaction<'static, Sqlite>,
-) -> Result<StatusCode, HttpError> {
+async fn fault_panic(#[dep(notes::tx)] tx: &mut notes::Tx) -> Result<StatusCode, HttpError> {
     insert_doomed(tx).await?;
     panic!("{INJECTED_PANIC}");
 }
 
 /// `POST /soak/error`: writes, then fails.
 #[depends]
-async fn fault_error(
-    #[dep(notes::tx)] tx: &mut Transaction<'static, Sqlite>,
-) -> Result<StatusCode, HttpError> {
+async fn fault_error(#[dep(notes::tx)] tx: &mut notes::Tx) -> Result<StatusCode, HttpError> {
     insert_doomed(tx).await?;
     Err(HttpError::new(
         StatusCode::CONFLICT,
@@ -208,7 +204,7 @@ async fn fault_error(
 
 /// The notes app on the SQLite file `db`, with the counting dependencies and the fault routes.
 fn soak_app(db: &FsPath) -> App {
-    notes::configured(Some(db.to_owned()))
+    notes::configured(notes::Db::Sqlite(db.to_owned()))
         .post("/soak/panic", fault_panic)
         .post("/soak/error", fault_error)
         .override_dep(notes::tx, soak_tx)
