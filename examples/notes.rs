@@ -536,32 +536,38 @@ pub(crate) fn configured(db: Db) -> App {
     app().provide(db_path, db)
 }
 
-/// A notes service on SQLite or PostgreSQL, built on di's `Depends` with `yield`.
+/// A notes service on SQLite or PostgreSQL, built on di's Depends with yield.
 #[derive(Debug, Parser)]
 #[command(name = "notes", bin_name = "cargo run --example notes --")]
 struct Args {
     /// Where to listen.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:3000")]
     addr: String,
-    /// Where to keep the notes: a SQLite file (created if missing) or a PostgreSQL server
-    /// (postgres://USER:PASSWORD@HOST:PORT/DATABASE). Default: an in-memory SQLite database,
-    /// gone when the server stops.
-    #[arg(long, value_name = "PATH|URL", value_parser = Db::parse)]
+    /// Where to keep the notes (default: in memory, gone when the server stops).
+    ///
+    /// A SQLite file, created if missing, or a PostgreSQL server:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE
+    #[arg(long, value_name = "PATH|URL", value_parser = Db::parse, verbatim_doc_comment)]
     db: Option<Db>,
-    /// Print each route's dependency graph and exit: a Mermaid flowchart, or with
-    /// `--graph=dot` Graphviz DOT (dot -Tsvg).
+    /// Print each route's dependency graph and exit.
+    ///
+    /// As a Mermaid flowchart (as in the README), or with --graph=dot
+    /// as Graphviz DOT (render it with dot -Tsvg).
     #[arg(
         long,
         value_name = "FORMAT",
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = "mermaid"
+        default_missing_value = "mermaid",
+        verbatim_doc_comment
     )]
     graph: Option<GraphFormat>,
-    /// Also log each request's trace tree: a line as each span closes (the request; each
-    /// dependency's setup and teardown, its children), with its fields and
+    /// Also log each request's trace tree.
+    ///
+    /// A line as each span closes: the request, and each dependency's
+    /// setup and teardown (its children), with their fields and
     /// time.busy/time.idle.
-    #[arg(long)]
+    #[arg(long, verbatim_doc_comment)]
     trace: bool,
 }
 
