@@ -163,7 +163,8 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 /// are PostgreSQL's placeholders, and sqlx's SQLite driver reads them too.
 ///
 /// (sqlx's `Any` driver would need no such match, but its connections are not `Sync`, and a
-/// dependency's value is shared between the tasks of a request.)
+/// generator's value must be: `Yield<T>` takes `T: Send + Sync`, since the runtime may hand
+/// `&T` to dependencies running at once.)
 macro_rules! either {
     ($value:expr, $kind:ident, |$x:ident| $body:expr) => {
         match $value {
@@ -226,7 +227,16 @@ impl Pool {
                     .filename(path)
                     .create_if_missing(true)
                     // Readers never block the writer, nor the writer readers.
-                    .journal_mode(SqliteJournalMode::Wal);
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // A connection's page cache (SQLite's default: up to 2 MB) fills during a
+                    // long read in one snapshot, such as the export's one `SELECT` over the
+                    // whole table, and is freed at its next read after a write. Each pooled
+                    // connection allocates it on a worker thread of its own, whose malloc
+                    // arena keeps the memory: over a soak RSS rose by about 2 MB per
+                    // connection that ran an export. 128 KiB a connection keeps it flat (the
+                    // OS's file cache still serves repeated reads). BENCHMARKS.md, "The notes
+                    // export", has the numbers.
+                    .pragma("cache_size", "-128");
                 Pool::Sqlite(SqlitePoolOptions::new().connect_with(options).await?)
             }
             Db::Postgres(url) => Pool::Postgres(

@@ -24,8 +24,8 @@
 //!   response is read 3 ms late.
 //!
 //! The rest is ordinary traffic: notes created (40 %), imports of 1 to 5 lines (5 %), invalid
-//! notes (422, 5 %), notes read by id (20 %), `/health` and, rarely (each is one query per
-//! stored note), a whole export.
+//! notes (422, 5 %), notes read by id (20 %), `/health` and, rarely (each reads every stored
+//! note), a whole export.
 //!
 //! At the end it prints a summary and checks, exiting non-zero if any check fails:
 //!
@@ -68,7 +68,8 @@ use tokio::net::TcpStream;
 /// How much the resident memory of the last quarter may exceed the first quarter's. Measured:
 /// flat to 0.1 MiB over 300,000 requests in release (12.0 to 12.1 MiB), 1 MiB in the debug
 /// 10,000-request run; 4 MiB is room for the allocator's own variations (and SQLite's page
-/// cache, which may grow up to 2 MiB per pooled connection) while a leak of 100 bytes a
+/// cache, which notes limits to 128 KiB per pooled connection: with SQLite's default, 2 MB,
+/// each connection that ran an export kept about that much more) while a leak of 100 bytes a
 /// request, 4 MB between the two quarters of a 100,000-request run, still fails.
 const RSS_SLACK_BYTES: u64 = 4 * 1024 * 1024;
 
