@@ -867,7 +867,7 @@ mod tests {
         );
 
         // `--help` names every flag.
-        let help = args(&["--help"]).err().expect("help").to_string();
+        let help = args(&["--help"]).expect_err("help").to_string();
         for flag in [
             "--addr <HOST:PORT>",
             "--db <PATH|URL>",
