@@ -8,8 +8,10 @@
 //! `idle in transaction`, and that the rows in the table are exactly those of the requests
 //! answered 201. The export must run one SQL statement per request, however many rows it
 //! streams: sqlx logs each statement it runs as a `tracing` event of target `sqlx::query`, and
-//! a subscriber set for this test's thread counts them (the test runs on a current-thread
-//! runtime, so every task of the app and of sqlx runs, and logs, on that thread).
+//! a global subscriber counts those logged on this test's thread (the test runs on a
+//! current-thread runtime, so every task of the app and of sqlx runs, and logs, on that
+//! thread; the other tests of this binary, the notes example's own on SQLite, log theirs from
+//! sqlx's SQLite worker threads).
 //!
 //! Without the variable the test prints why it skipped and passes, except under `CI=true`,
 //! where a missing server is a failure.
@@ -29,7 +31,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 /// The variable that names the test database.
@@ -131,22 +134,54 @@ impl Visit for Statement {
     fn record_debug(&mut self, _field: &Field, _value: &dyn std::fmt::Debug) {}
 }
 
-/// Records every `sqlx::query` event.
-#[derive(Clone, Default)]
-struct Statements(Arc<Mutex<Vec<Statement>>>);
+/// Records every `sqlx::query` event logged on one thread: the test's.
+///
+/// It is installed as the *global* subscriber: `tracing` caches whether a callsite is enabled
+/// once for the whole process, computed on whichever thread reaches it first, so a subscriber
+/// set for this thread only (`set_default`) misses the statements if another test's thread,
+/// which has none, reaches sqlx's logging first.
+#[derive(Clone)]
+struct Statements {
+    thread: std::thread::ThreadId,
+    seen: Arc<Mutex<Vec<Statement>>>,
+}
 
 impl Statements {
+    fn for_this_thread() -> Statements {
+        Statements {
+            thread: std::thread::current().id(),
+            seen: Arc::default(),
+        }
+    }
+
     fn take(&self) -> Vec<Statement> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
+/// sqlx's statements only: every other callsite stays disabled, as with no subscriber.
+fn is_statement(metadata: &Metadata<'_>) -> bool {
+    metadata.target() == "sqlx::query"
+}
+
 impl<S: Subscriber> Layer<S> for Statements {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if is_statement(metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        is_statement(metadata)
+    }
+
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
+        if is_statement(event.metadata()) && std::thread::current().id() == self.thread {
             let mut statement = Statement::default();
             event.record(&mut statement);
-            self.0
+            self.seen
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(statement);
@@ -275,9 +310,11 @@ async fn notes_on_postgres() {
     quiet_injected_panic();
     // A current-thread runtime: the app's and sqlx's tasks all run on this thread, so this
     // subscriber sees every statement the app runs, and none of the other tests'.
-    let statements = Statements::default();
-    let _subscriber =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(statements.clone()));
+    let statements = Statements::for_this_thread();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(statements.clone()),
+    )
+    .expect("the only subscriber of this test binary");
 
     let server = Server {
         pool: PgPoolOptions::new()
@@ -349,7 +386,10 @@ async fn notes_on_postgres() {
     assert_eq!(problems["detail"][0]["loc"], json!(["body", 4]));
     client.settle().await;
     server.check("the writes", committed).await;
-    statements.take();
+    assert!(
+        statements.take().len() > BIG_IMPORT,
+        "sqlx's statements are seen (else the count below proves nothing)"
+    );
 
     // The export: every note, in id order, from ONE statement.
     let response = client.get("/notes/export").send().await;
