@@ -66,8 +66,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// How much the resident memory of the last quarter may exceed the first quarter's. Measured:
-/// flat to 0.1 MiB over 300,000 requests in release (12.0 to 12.1 MiB), 1 MiB in the debug
-/// 10,000-request run; 4 MiB is room for the allocator's own variations (and SQLite's page
+/// flat to 0.1 MiB over 300,000 requests in release (15.1 to 15.2 MiB with the one-query
+/// export; 0.7 MiB over 900,000), 1 MiB in the debug 10,000-request run; 4 MiB is room for the allocator's own variations (and SQLite's page
 /// cache, which notes limits to 128 KiB per pooled connection: with SQLite's default, 2 MB,
 /// each connection that ran an export kept about that much more) while a leak of 100 bytes a
 /// request, 4 MB between the two quarters of a 100,000-request run, still fails.

@@ -308,8 +308,8 @@ async fn notes_on_postgres() {
         return;
     };
     quiet_injected_panic();
-    // A current-thread runtime: the app's and sqlx's tasks all run on this thread, so this
-    // subscriber sees every statement the app runs, and none of the other tests'.
+    // A current-thread runtime: the app's and sqlx's tasks all run on this thread, so the
+    // statements logged on it are every statement the app runs, and none of the other tests'.
     let statements = Statements::for_this_thread();
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry().with(statements.clone()),
