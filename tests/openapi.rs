@@ -135,6 +135,12 @@ async fn health() -> &'static str {
     "ok"
 }
 
+#[deprecated = "use /health"]
+#[depends]
+async fn ping() -> &'static str {
+    "pong"
+}
+
 fn app() -> App {
     App::new()
         .get("/items", list_items)
@@ -146,6 +152,7 @@ fn app() -> App {
         .post("/upload", upload)
         .post("/stream", stream_in)
         .get("/health", health)
+        .get("/ping", ping)
         .nest(
             Group::new("/admin")
                 .tag("admin")
@@ -244,6 +251,10 @@ fn the_doc_comment_is_the_summary_and_the_description() {
     // Without a doc comment: the name in words, as FastAPI makes it.
     assert_eq!(op(&doc, "/health", "get").summary, "Health");
     assert_eq!(op(&doc, "/health", "get").description, None);
+    // `#[deprecated]` marks the operation.
+    let v = value(&doc);
+    assert_eq!(v["paths"]["/ping"]["get"]["deprecated"], true);
+    assert!(v["paths"]["/health"]["get"].get("deprecated").is_none());
 }
 
 #[test]

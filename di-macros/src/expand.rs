@@ -375,6 +375,11 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
     let doc = paths.doc();
     let core = paths.core();
     let text = doc_text(&function.item.attrs);
+    let deprecated = function
+        .item
+        .attrs
+        .iter()
+        .any(|a| a.path().is_ident("deprecated"));
     let status = match function.status {
         Some(status) => quote!(#core::option::Option::Some(#status)),
         None => quote!(#core::option::Option::None),
@@ -422,6 +427,7 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
             text: #text,
             status: #status,
             content_type: #content_type,
+            deprecated: #deprecated,
             output: #output,
         }
     }
@@ -627,6 +633,7 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
         }
     };
     quote! {
+        #[allow(deprecated, reason = "a `#[deprecated]` handler is still routed; the OpenAPI document marks it")]
         fn __di_run(__di_args: &mut #args_ty<'_>) -> #core::result::Result<#started, #arg_error> {
             #(#bindings)*
             #core::result::Result::Ok(#started_expr)

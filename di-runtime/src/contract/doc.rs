@@ -303,6 +303,8 @@ pub struct Doc {
     pub status: Option<u16>,
     /// `#[depends(content_type = "application/x-ndjson")]`: the content type of its body.
     pub content_type: Option<&'static str>,
+    /// The function is `#[deprecated]`.
+    pub deprecated: bool,
     /// Describes its output.
     pub output: OutputFn,
 }
@@ -313,6 +315,7 @@ impl Doc {
         text: "",
         status: None,
         content_type: None,
+        deprecated: false,
         output: unknown_output,
     };
 }

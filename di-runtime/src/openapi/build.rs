@@ -153,6 +153,7 @@ fn operation(
         parameters,
         request_body,
         responses,
+        deprecated: handler.doc.deprecated,
     }
 }
 

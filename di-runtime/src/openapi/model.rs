@@ -137,6 +137,9 @@ pub struct Operation {
     pub request_body: Option<RequestBody>,
     /// By status: the handler's success, then 422 when the route has inputs.
     pub responses: Ordered<ApiResponse>,
+    /// The handler is `#[deprecated]`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
 }
 
 /// One parameter.
