@@ -36,7 +36,7 @@ pub struct OpenApiConfig {
 }
 
 impl Default for OpenApiConfig {
-    /// FastAPI's defaults: `FastAPI`'s title is `API` here, version `0.1.0`.
+    /// The title `API` and the version `0.1.0` (FastAPI's are `FastAPI` and `0.1.0`).
     fn default() -> Self {
         Self::new("API", "0.1.0")
     }
