@@ -110,6 +110,12 @@ fn operation(
             if location == "header" {
                 parameter.name = parameter.name.replace('_', "-");
             }
+            // FastAPI titles each parameter's schema by its name.
+            if let Some(schema) = parameter.schema.as_object_mut() {
+                schema
+                    .entry("title")
+                    .or_insert_with(|| Value::String(title_case(&parameter.name)));
+            }
             let seen = parameters
                 .iter()
                 .any(|p| p.name == parameter.name && p.location == parameter.location);
@@ -260,21 +266,26 @@ fn summary(handler: &DepMeta) -> (String, Option<String>) {
     (summary, (!rest.is_empty()).then(|| rest.to_owned()))
 }
 
-/// `list_notes` as `List Notes` (Python's `str.title()` of the name with spaces).
+/// `list_notes` as `List Notes`, `x-tenant-id` as `X-Tenant-Id`: Python's `str.title()` of
+/// the name with underscores as spaces, as FastAPI makes summaries and parameter titles.
 fn title_case(name: &str) -> String {
-    name.split('_')
-        .filter(|w| !w.is_empty())
-        .map(|word| {
-            let mut chars = word.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first
-                    .to_uppercase()
-                    .chain(chars.flat_map(char::to_lowercase))
-                    .collect()
-            })
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = String::with_capacity(name.len());
+    let mut in_word = false;
+    for c in name.chars() {
+        let c = if c == '_' { ' ' } else { c };
+        if c.is_alphabetic() {
+            if in_word {
+                out.extend(c.to_lowercase());
+            } else {
+                out.extend(c.to_uppercase());
+            }
+            in_word = true;
+        } else {
+            out.push(c);
+            in_word = false;
+        }
+    }
+    out
 }
 
 /// FastAPI's `generate_unique_id`: the function's name and the path, each non-word character
@@ -385,6 +396,8 @@ mod tests {
     #[test]
     fn names_and_paths() {
         assert_eq!(title_case("list_notes"), "List Notes");
+        assert_eq!(title_case("x-tenant-id"), "X-Tenant-Id");
+        assert_eq!(title_case("item_id2b"), "Item Id2B");
         assert_eq!(path_names("/a/{x}/b/{*rest}"), ["x", "rest"]);
         assert_eq!(openapi_path("/a/{*rest}"), "/a/{rest}");
     }
