@@ -203,6 +203,11 @@ fn inputs_read_by_sub_dependencies_belong_to_the_operation_once() {
         v["paths"]["/items"]["get"]["parameters"][0]["schema"]["type"],
         "integer"
     );
+    // Titled by name, as FastAPI titles parameters.
+    assert_eq!(
+        v["paths"]["/items"]["get"]["parameters"][1]["schema"]["title"],
+        "Offset"
+    );
 }
 
 #[test]
@@ -211,6 +216,11 @@ fn headers_are_named_with_hyphens() {
     assert_eq!(
         params(op(&doc, "/scoped", "get")),
         ["header:x-tenant-id:true"]
+    );
+    let v = value(&doc);
+    assert_eq!(
+        v["paths"]["/scoped"]["get"]["parameters"][0]["schema"]["title"],
+        "X-Tenant-Id"
     );
 }
 
