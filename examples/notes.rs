@@ -49,9 +49,10 @@ use std::str::FromStr;
 
 use clap::{Parser, ValueEnum};
 use di_runtime::prelude::*;
-use di_runtime::{ApiKeyHeader, BodyStream, BoxError, KeyName};
+use di_runtime::{ApiKeyHeader, BodyStream, BoxError, KeyName, OpenApiConfig};
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::migrate::Migrator;
@@ -114,7 +115,7 @@ impl Db {
 }
 
 /// A stored note.
-#[derive(Debug, Serialize, FromRow)]
+#[derive(Debug, Serialize, FromRow, JsonSchema)]
 pub(crate) struct Note {
     /// Assigned by the database.
     id: i64,
@@ -125,7 +126,7 @@ pub(crate) struct Note {
 }
 
 /// The body of `POST /notes`, and one line of `POST /notes/import`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct NewNote {
     /// 1 to 200 characters.
     pub(crate) title: String,
@@ -384,16 +385,20 @@ pub(crate) async fn reader(#[dep(pool)] pool: &Pool, y: Yield<Conn>) -> Result<(
 // Handlers
 // ---------------------------------------------------------------------------------------------
 
+/// Health check.
+///
 /// `GET /health`
 #[depends]
 async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Create a note.
+///
 /// `POST /notes`: stores one note in the handler's transaction. A body of the wrong shape is
 /// rejected with 422 before any dependency runs; a bad title is rejected here, and the
 /// transaction rolls back.
-#[depends]
+#[depends(status = 201)]
 async fn create_note(
     #[dep(tx)] tx: &mut Tx,
     Json(new): Json<NewNote>,
@@ -404,12 +409,16 @@ async fn create_note(
     Ok((StatusCode::CREATED, Json(note)))
 }
 
+/// List the notes.
+///
 /// `GET /notes`: every note, oldest first.
 #[depends]
 async fn list_notes(#[dep(pool)] pool: &Pool) -> Result<Json<Vec<Note>>, HttpError> {
     Ok(Json(pool.notes().await?))
 }
 
+/// Read a note.
+///
 /// `GET /notes/{id}`: one note, or 404. A non-integer id is a 422 from `Path<i64>`.
 #[depends]
 async fn get_note(#[dep(pool)] pool: &Pool, Path(id): Path<i64>) -> Result<Json<Note>, HttpError> {
@@ -419,12 +428,14 @@ async fn get_note(#[dep(pool)] pool: &Pool, Path(id): Path<i64>) -> Result<Json<
         .ok_or_else(|| HttpError::not_found(format!("note {id} not found")))
 }
 
+/// Export the notes.
+///
 /// `GET /notes/export`: every note as NDJSON, one line per note, streamed row by row from one
 /// query (`SELECT ... ORDER BY id`) on the `reader` connection while the body streams. The
 /// body owns that connection (`HeldMut`, kept by `HeldMut::stream` together with the query's
 /// rows, which borrow it), so `reader`'s teardown runs only after the last line has been sent,
 /// or the client has gone away.
-#[depends]
+#[depends(content_type = "application/x-ndjson")]
 async fn export_notes(
     #[dep(reader)] conn: HeldMut<Conn>,
 ) -> StreamBody<impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static> {
@@ -440,13 +451,15 @@ async fn export_notes(
     StreamBody::new(lines).content_type("application/x-ndjson")
 }
 
+/// Import notes.
+///
 /// `POST /notes/import`: NDJSON, one `{"title", "body"}` per line (blank lines are skipped),
 /// all or nothing. The body is read as a stream, line by line (`BodyStream::lines`), so a large
 /// import is never held in memory whole; lines are inserted as they arrive. If any line is
 /// bad, the response is a 422 naming every bad line by its number, and the transaction's
 /// teardown sees the failure and rolls back the lines already inserted; so it does when the
 /// body breaks off, is too slow (408) or too large (413).
-#[depends]
+#[depends(status = 201)]
 async fn import_notes(
     #[dep(tx)] tx: &mut Tx,
     body: BodyStream,
@@ -538,6 +551,8 @@ fn app() -> App {
                 .post("", create_note)
                 .post("/import", import_notes),
         )
+        // `GET /openapi.json`, and Swagger UI at `GET /docs`.
+        .with_openapi(OpenApiConfig::new("Notes", "0.1.0"))
 }
 
 /// The app `main` serves: the routes, with the database from the command line.
