@@ -84,7 +84,7 @@ impl tx {
 
 const _: () = {
     use di_runtime::__private::{
-        Access, ArgError, Args, DepMeta, Dependency, IntoGenResult, Param, ParamKind, Scope,
+        Access, ArgError, Args, DepMeta, Dependency, Doc, IntoGenResult, Param, ParamKind, Scope,
         Started,
     };
 
@@ -116,6 +116,8 @@ const _: () = {
                 ],
                 run: __di_run,
                 type_id: std::any::TypeId::of::<tx>,
+                // Its doc comment and output, for the OpenAPI document.
+                doc: Doc::NONE,
             };
             &META
         }
@@ -175,8 +177,8 @@ impl create_note {
 
 const _: () = {
     use di_runtime::__private::{
-        Access, ArgError, Args, CanBeHeld, DepMeta, Dependency, FromRequest, IntoDepResult, Param,
-        ParamKind, Probe, Started, extract,
+        Access, ArgError, Args, CanBeHeld, DepMeta, Dependency, Doc, FromRequest, IntoDepResult,
+        Param, ParamKind, Probe, Started, extract, undocumented_input,
     };
 
     impl Dependency for create_note {
@@ -220,11 +222,15 @@ const _: () = {
                             },
                             needs_body: <Json<String> as FromRequest>::NEEDS_BODY,
                             streams_body: <Json<String> as FromRequest>::STREAMS_BODY,
+                            // What the OpenAPI document says of it (`#[depends]` finds its
+                            // kind and its type's JSON Schema; left out here).
+                            describe: undocumented_input,
                         },
                     },
                 ],
                 run: __di_run,
                 type_id: std::any::TypeId::of::<create_note>,
+                doc: Doc::NONE,
             };
             &META
         }

@@ -67,9 +67,15 @@ impl ScopeArg {
     }
 }
 
-/// `#[depends(scope = "...", max_concurrency = N, uses(f, g), crate = "...")]`
+/// `#[depends(scope = "...", max_concurrency = N, uses(f, g), status = 201,
+/// content_type = "...", crate = "...")]`
 #[derive(Default)]
 pub(crate) struct DependsArgs {
+    /// `status = 201`: the status of a successful response, for the OpenAPI document.
+    pub(crate) status: Option<u16>,
+    /// `content_type = "application/x-ndjson"`: the content type of a handler's body, for the
+    /// OpenAPI document.
+    pub(crate) content_type: Option<String>,
     pub(crate) scope: Option<(ScopeArg, Span)>,
     pub(crate) max_concurrency: Option<(usize, Span)>,
     /// `uses(f, g)`: dependencies run for their side effect, whose values no parameter takes.
@@ -77,7 +83,8 @@ pub(crate) struct DependsArgs {
     pub(crate) krate: Option<syn::Path>,
 }
 
-const DEPENDS_KEYS: &str = "expected one of: `scope`, `max_concurrency`, `uses`, `crate`";
+const DEPENDS_KEYS: &str =
+    "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `crate`";
 
 pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs> {
     let mut args = DependsArgs::default();
@@ -125,6 +132,28 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                 args.uses.push(used.path);
                 Ok(())
             })
+        } else if meta.path.is_ident("status") {
+            let lit: syn::LitInt = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(e.span(), "`status` is an HTTP status code: `status = 201`")
+            })?;
+            let status: u16 = lit.base10_parse()?;
+            if !(100..=599).contains(&status) {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "`status` is an HTTP status code, from 100 to 599: `status = 201`",
+                ));
+            }
+            args.status = Some(status);
+            Ok(())
+        } else if meta.path.is_ident("content_type") {
+            let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`content_type` is a string: `content_type = \"application/x-ndjson\"`",
+                )
+            })?;
+            args.content_type = Some(lit.value());
+            Ok(())
         } else if meta.path.is_ident("crate") {
             if args.krate.is_some() {
                 return Err(meta.error("`crate` set twice; keep one"));

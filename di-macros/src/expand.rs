@@ -23,7 +23,10 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::args::{DependsArgs, ScopeArg, parse_depends_args};
-use crate::model::{Access, Function, Output, ParamModel, analyse, type_text};
+use crate::model::{
+    Access, Function, Output, ParamModel, analyse, doc_text, output_schema_type, schema_type,
+    type_text,
+};
 use crate::paths::Paths;
 
 /// Expands `#[depends(attr)] item`. Never panics: every problem becomes a `compile_error!`
@@ -55,6 +58,8 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
         function.max_concurrency = Some(limit);
     }
     function.uses = args.uses;
+    function.status = args.status;
+    function.content_type = args.content_type;
     let krate = args
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
@@ -292,6 +297,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         quote!(#param_path { name: #name, kind: #kind::Uses { meta: #meta } })
     });
     let run = run_fn(function, paths);
+    let doc = doc_meta(function, &output_ty, paths);
     let held_checks = function.params.iter().filter_map(|p| match &p.model {
         ParamModel::Dep {
             dep,
@@ -333,6 +339,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
                     params: &[#(#params_meta,)* #(#uses_meta),*],
                     run: __di_run,
                     type_id: #core::any::TypeId::of::<#ident>,
+                    doc: #doc,
                 };
                 &META
             }
@@ -342,6 +349,72 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
 
         #(#held_checks)*
         #(#name_checks)*
+    }
+}
+
+/// A function that makes the JSON Schema of `ty` (`{}` when it has none, or without the
+/// `openapi` feature): `SchemaKnown` is found on `&SchemaProbe<T>` first when `T` derives
+/// `schemars::JsonSchema`, `SchemaUnknown` otherwise.
+fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
+    let probe = paths.schema_probe();
+    let known = paths.trait_schema_known();
+    let unknown = paths.trait_schema_unknown();
+    quote! {
+        |__di_schemas, __di_inline| {
+            #[allow(unused_imports)]
+            use #known as _;
+            #[allow(unused_imports)]
+            use #unknown as _;
+            (&#probe::<#ty>::NEW).schema(__di_schemas, __di_inline)
+        }
+    }
+}
+
+/// The function's `Doc`: its doc comment, `status`, `content_type` and what its output is.
+fn doc_meta(function: &Function, output_ty: &TokenStream, paths: &Paths) -> TokenStream {
+    let doc = paths.doc();
+    let core = paths.core();
+    let text = doc_text(&function.item.attrs);
+    let status = match function.status {
+        Some(status) => quote!(#core::option::Option::Some(#status)),
+        None => quote!(#core::option::Option::None),
+    };
+    let content_type = match &function.content_type {
+        Some(content_type) => quote!(#core::option::Option::Some(#content_type)),
+        None => quote!(#core::option::Option::None),
+    };
+    let body_ty = match &function.output {
+        Output::Plain {
+            has_impl: false,
+            ok_ty: Some(ty),
+            fallible: true,
+            ..
+        } => output_schema_type(ty),
+        Output::Plain {
+            has_impl: false,
+            ty,
+            fallible: false,
+            ..
+        } => output_schema_type(ty),
+        _ => syn::parse_quote!(()),
+    };
+    let schema = schema_fn(&body_ty, paths);
+    let probe = paths.doc_probe();
+    let known = paths.trait_output_known();
+    let unknown = paths.trait_output_unknown();
+    quote! {
+        #doc {
+            text: #text,
+            status: #status,
+            content_type: #content_type,
+            output: || {
+                #[allow(unused_imports)]
+                use #known as _;
+                #[allow(unused_imports)]
+                use #unknown as _;
+                (&#probe::<#output_ty>::NEW).output_doc(#schema)
+            },
+        }
     }
 }
 
@@ -380,6 +453,10 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
             let probe = paths.probe();
             let check_rules = paths.trait_check_rules();
             let check_nothing = paths.trait_check_nothing();
+            let schema = schema_fn(&schema_type(ty), paths);
+            let doc_probe = paths.doc_probe();
+            let describe_known = paths.trait_describe_known();
+            let describe_unknown = paths.trait_describe_unknown();
             // The input's own rules (a `Json<T>` of a `T: validator::Validate`) are checked
             // right after it is extracted, before anything is set up (or, for bad input, added
             // to its problems): `CheckRules` is found on `&Probe<T>` first when `T` has rules,
@@ -395,6 +472,13 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
                     },
                     needs_body: <#ty as #from_request>::NEEDS_BODY,
                     streams_body: <#ty as #from_request>::STREAMS_BODY,
+                    describe: || {
+                        #[allow(unused_imports)]
+                        use #describe_known as _;
+                        #[allow(unused_imports)]
+                        use #describe_unknown as _;
+                        (&#doc_probe::<#ty>::NEW).input_doc(#schema)
+                    },
                 }
             }
         }

@@ -77,6 +77,10 @@ pub(crate) struct Function {
     pub(crate) uses: Vec<syn::Path>,
     pub(crate) params: Vec<Param>,
     pub(crate) output: Output,
+    /// `status = 201`, for the OpenAPI document.
+    pub(crate) status: Option<u16>,
+    /// `content_type = "..."`, for the OpenAPI document.
+    pub(crate) content_type: Option<String>,
 }
 
 /// Analyses `item`. Returns the model (with `#[dep]` attributes removed from the function)
@@ -279,6 +283,8 @@ pub(crate) fn analyse(
             uses: Vec::new(),
             params,
             output,
+            status: None,
+            content_type: None,
         },
         errors,
     )
@@ -337,6 +343,71 @@ pub(crate) fn type_text(ty: &Type) -> String {
         out.push(c);
     }
     out
+}
+
+/// The type whose JSON Schema documents an input: the `T` of `Query<T>` (of
+/// `Option<Query<T>>`), `()` for a type without one type argument (`Multipart`).
+pub(crate) fn schema_type(ty: &Type) -> Type {
+    let unit = || syn::parse_quote!(());
+    match ty {
+        Type::Group(g) => schema_type(&g.elem),
+        Type::Paren(p) => schema_type(&p.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(last) = path.path.segments.last() else {
+                return unit();
+            };
+            match single_type_arg(&last.arguments) {
+                Some(inner) if last.ident == "Option" => schema_type(&inner),
+                Some(inner) => inner,
+                None => unit(),
+            }
+        }
+        _ => unit(),
+    }
+}
+
+/// The type whose JSON Schema documents a handler's body: the `T` of `Json<T>`, of
+/// `(StatusCode, Json<T>)`; `()` for any other output.
+pub(crate) fn output_schema_type(ty: &Type) -> Type {
+    match ty {
+        Type::Group(g) => output_schema_type(&g.elem),
+        Type::Paren(p) => output_schema_type(&p.elem),
+        Type::Tuple(t) if t.elems.len() == 2 => output_schema_type(&t.elems[1]),
+        Type::Path(path) if path.qself.is_none() => {
+            let json = path.path.segments.last().filter(|s| s.ident == "Json");
+            match json.and_then(|s| single_type_arg(&s.arguments)) {
+                Some(inner) => inner,
+                None => syn::parse_quote!(()),
+            }
+        }
+        _ => syn::parse_quote!(()),
+    }
+}
+
+/// The doc comment of `attrs`: each `///` line without its first space, joined with `\n`,
+/// trimmed.
+pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.value()),
+            _ => None,
+        })
+        .flat_map(|text| {
+            text.lines()
+                .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.join("\n").trim().to_owned()
 }
 
 fn single_type_arg(arguments: &PathArguments) -> Option<Type> {
@@ -537,5 +608,30 @@ mod tests {
         ));
         let (f, _) = analyse_src("async fn f(y: Yield<u8>) {}");
         assert!(matches!(f.output, Output::Generator { .. }));
+    }
+
+    fn text(ty: &Type) -> String {
+        type_text(ty)
+    }
+
+    #[test]
+    fn schema_types() {
+        let ty = |s: &str| syn::parse_str::<Type>(s).unwrap();
+        assert_eq!(text(&schema_type(&ty("Query<Page>"))), "Page");
+        assert_eq!(text(&schema_type(&ty("Option<Json<New>>"))), "New");
+        assert_eq!(text(&schema_type(&ty("Multipart"))), "()");
+        assert_eq!(text(&output_schema_type(&ty("Json<Vec<Note>>"))), "Vec<Note>");
+        assert_eq!(
+            text(&output_schema_type(&ty("(StatusCode, Json<Note>)"))),
+            "Note"
+        );
+        assert_eq!(text(&output_schema_type(&ty("String"))), "()");
+    }
+
+    #[test]
+    fn doc_comments() {
+        let item: syn::ItemFn =
+            syn::parse_str("/// List notes.\n///\n///  Oldest first.\nasync fn f() {}").unwrap();
+        assert_eq!(doc_text(&item.attrs), "List notes.\n\n Oldest first.");
     }
 }

@@ -107,6 +107,33 @@ impl Paths {
     pub(crate) fn keep_boxed(&self) -> TokenStream {
         self.item("KeepBoxed")
     }
+    pub(crate) fn doc(&self) -> TokenStream {
+        self.item("Doc")
+    }
+    pub(crate) fn doc_probe(&self) -> TokenStream {
+        self.item("DocProbe")
+    }
+    pub(crate) fn schema_probe(&self) -> TokenStream {
+        self.item("SchemaProbe")
+    }
+    pub(crate) fn trait_describe_known(&self) -> TokenStream {
+        self.item("DescribeKnown")
+    }
+    pub(crate) fn trait_describe_unknown(&self) -> TokenStream {
+        self.item("DescribeUnknown")
+    }
+    pub(crate) fn trait_output_known(&self) -> TokenStream {
+        self.item("OutputKnown")
+    }
+    pub(crate) fn trait_output_unknown(&self) -> TokenStream {
+        self.item("OutputUnknown")
+    }
+    pub(crate) fn trait_schema_known(&self) -> TokenStream {
+        self.item("SchemaKnown")
+    }
+    pub(crate) fn trait_schema_unknown(&self) -> TokenStream {
+        self.item("SchemaUnknown")
+    }
     pub(crate) fn core(&self) -> TokenStream {
         self.item("core")
     }

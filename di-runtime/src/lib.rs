@@ -73,6 +73,8 @@
 mod app;
 mod contract;
 mod input;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod panic;
 mod plan;
 mod response;
@@ -108,6 +110,13 @@ pub use input::security::{
 pub use input::stream::{BodyStream, Lines};
 #[cfg(feature = "headers")]
 pub use input::typed_header::TypedHeader;
+#[cfg(feature = "openapi")]
+pub use app::openapi::OpenApiConfig;
+#[cfg(feature = "openapi")]
+pub use openapi::model::{
+    ApiResponse, Components, Info, MediaType, OpenApi, Operation, Ordered, Parameter, PathItem,
+    RequestBody, SecurityScheme,
+};
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
@@ -172,6 +181,12 @@ pub mod __private {
         IntoDepResult, IntoGenResult, IsHeld, IsYield, Keep, KeepBoxed, KeepShared, Marker, Param,
         ParamKind, RunFn, Started, assert_can_be_held, assert_is_held, assert_is_yield, extract,
         respond,
+    };
+    pub use crate::contract::doc::{
+        DescribeFn, DescribeKnown, DescribeUnknown, Doc, DocProbe, DocumentedInput,
+        DocumentedOutput, InputDoc, InputKind, OutputDoc, OutputFn, OutputKind, OutputKnown,
+        OutputUnknown, SchemaFn, SchemaKnown, SchemaProbe, SchemaUnknown, Schemas, SecurityKind,
+        any_schema, undocumented_input, unknown_output,
     };
     pub use crate::contract::request::{FromRequest, FromRequestRef};
     pub use crate::contract::scope::Scope;

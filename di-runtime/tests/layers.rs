@@ -21,7 +21,7 @@ use syn::visit::Visit;
 
 /// The layers, bottom first.
 const LAYERS: &[&str] = &[
-    "panic", "response", "contract", "input", "plan", "run", "app",
+    "panic", "response", "contract", "input", "plan", "openapi", "run", "app",
 ];
 
 type Module = Vec<String>;

@@ -10,9 +10,15 @@ use http::Method;
 
 use crate::app::error::BuildError;
 use crate::app::group::{Group, method_routes, route_def};
+#[cfg(feature = "openapi")]
+use crate::app::openapi::{OpenApiConfig, routes as openapi_routes, served_type_id};
 use crate::app::running::Running;
 use crate::contract::meta::{DepFn, Dependency};
 use crate::contract::slot::{BorrowCell, cell_of};
+#[cfg(feature = "openapi")]
+use crate::openapi::build::document;
+#[cfg(feature = "openapi")]
+use crate::openapi::model::OpenApi;
 use crate::plan::graph::Graph;
 use crate::plan::node::{GroupDep, Origin, Overrides, Replacement};
 use crate::plan::routes::{Planned, RouteDef, plan_routes};
@@ -48,6 +54,9 @@ pub struct App {
     overrides: Overrides,
     values: HashMap<TypeId, Arc<dyn BorrowCell>>,
     config: Config,
+    /// `App::with_openapi`: the document's title and where it and the page are served.
+    #[cfg(feature = "openapi")]
+    openapi: Option<OpenApiConfig>,
     /// When the app itself is used as a `tower::Service`: started on the first `poll_ready`.
     pub(crate) serving: Serving,
 }
@@ -78,6 +87,8 @@ impl App {
             overrides: HashMap::new(),
             values: HashMap::new(),
             config: Config::default(),
+            #[cfg(feature = "openapi")]
+            openapi: None,
             serving: Serving::Idle,
         }
     }
@@ -513,9 +524,81 @@ impl App {
             .map_err(|problems| BuildError { problems })
     }
 
+    /// The OpenAPI 3.1 document of every route (cargo feature `openapi`), read off the graphs
+    /// exactly as [`App::check`] and [`App::start`] plan them (after overrides): each route's
+    /// parameters are the `Path`, `Query`, `Header` and `Cookie` inputs of every function its
+    /// graph runs, once each, its body the `Json`, `Form`, `Multipart` or `BodyStream` input,
+    /// its security the security inputs, its summary and description the handler's doc
+    /// comment, its success response the handler's return type. Nothing is set up. An app
+    /// that `check` rejects gives the same error here. The routes
+    /// [`with_openapi`](App::with_openapi) adds are not in it. See docs/openapi.md.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    ///
+    /// /// Says hello.
+    /// #[depends]
+    /// async fn hello(Query(name): Query<std::collections::HashMap<String, String>>) -> String {
+    ///     format!("hello {name:?}")
+    /// }
+    ///
+    /// let doc = App::new().get("/hello", hello).openapi().expect("the app is valid");
+    /// assert_eq!(doc.operation("/hello", "get").unwrap().summary, "Says hello.");
+    /// assert!(doc.to_json().contains(r#""operationId": "hello_hello_get""#));
+    /// ```
+    #[cfg(feature = "openapi")]
+    pub fn openapi(&self) -> Result<OpenApi, BuildError> {
+        let planned = self.plan()?;
+        let info = self.openapi.clone().unwrap_or_default().info();
+        Ok(document(info, &self.routes, &planned))
+    }
+
+    /// Serves the app's OpenAPI document ([`App::openapi`]) at `GET /openapi.json` and
+    /// Swagger UI, whose files are embedded in the binary, at `GET /docs` (cargo feature
+    /// `openapi`; the paths are `config`'s). The document is made once, when the app starts;
+    /// these routes are not in it.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use di_runtime::OpenApiConfig;
+    ///
+    /// #[depends]
+    /// async fn hello() -> &'static str { "hello" }
+    ///
+    /// let app = App::new()
+    ///     .get("/", hello)
+    ///     .with_openapi(OpenApiConfig::new("Hello", "1.0.0"));
+    /// # let _ = app;
+    /// ```
+    #[cfg(feature = "openapi")]
+    pub fn with_openapi(mut self, config: OpenApiConfig) -> Self {
+        self.openapi = Some(config);
+        self
+    }
+
+    /// With [`with_openapi`](App::with_openapi): makes the document and adds the routes that
+    /// serve it, with the value they read.
+    #[cfg(feature = "openapi")]
+    fn add_openapi_routes(&mut self) -> Result<(), BuildError> {
+        let Some(config) = self.openapi.clone() else {
+            return Ok(());
+        };
+        let document = self.openapi()?;
+        let (routes, served) = openapi_routes(&config, document.to_json());
+        self.routes.extend(routes);
+        let served_id = served_type_id();
+        self.overrides.insert(served_id, Replacement::Value);
+        self.values.insert(served_id, cell_of(served));
+        self.openapi = None;
+        Ok(())
+    }
+
     /// Checks the app, then sets up its `app`-scoped dependencies in dependency order. If one
     /// fails, those already set up are torn down (in reverse order) and the error says which.
-    pub async fn start(self) -> Result<Running, BuildError> {
+    #[cfg_attr(not(feature = "openapi"), allow(unused_mut, reason = "only the `openapi` feature adds routes"))]
+    pub async fn start(mut self) -> Result<Running, BuildError> {
+        #[cfg(feature = "openapi")]
+        self.add_openapi_routes()?;
         let Planned {
             routes, app_nodes, ..
         } = self.plan()?;
@@ -538,6 +621,8 @@ impl App {
             overrides: std::mem::take(&mut self.overrides),
             values: std::mem::take(&mut self.values),
             config: self.config.clone(),
+            #[cfg(feature = "openapi")]
+            openapi: self.openapi.take(),
             serving: Serving::Idle,
         }
     }

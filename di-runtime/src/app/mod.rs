@@ -2,7 +2,8 @@
 //! [`Group`](group::Group)s, [`Running`](running::Running), the `tower::Service`s
 //! ([`service`], [`lazy`]), the hyper [`server`] with graceful shutdown and its open
 //! [`connections`] (the limit, idle ones closed first),
-//! the in-process [`test_client`], and the errors of starting and serving.
+//! the in-process [`test_client`], the routes that serve the OpenAPI document and its page
+//! ([`openapi`], feature `openapi`), and the errors of starting and serving.
 //!
 //! Uses every layer below; nothing below uses it.
 
@@ -11,6 +12,8 @@ pub(crate) mod connections;
 pub(crate) mod error;
 pub(crate) mod group;
 pub(crate) mod lazy;
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi;
 pub(crate) mod running;
 pub(crate) mod server;
 pub(crate) mod service;

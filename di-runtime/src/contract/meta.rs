@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
+use crate::contract::doc::{DescribeFn, Doc};
 use crate::contract::provide::Yield;
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::contract::scope::Scope;
@@ -92,6 +93,8 @@ pub struct DepMeta {
     pub run: RunFn,
     /// The identity of the unit struct.
     pub type_id: fn() -> TypeId,
+    /// What the OpenAPI document says of it (feature `openapi`).
+    pub doc: Doc,
 }
 
 /// Starts a function with arguments taken from the request.
@@ -139,6 +142,8 @@ pub enum ParamKind {
         needs_body: bool,
         /// Whether it reads the body as a stream.
         streams_body: bool,
+        /// What it is, for the OpenAPI document.
+        describe: DescribeFn,
     },
     /// A request input taken by reference (`&HeaderMap`, ...).
     HeadRef,

@@ -9,12 +9,15 @@
 //!   borrowing its value;
 //! - [`request`], [`background`]: the request head inputs are extracted from, the
 //!   `FromRequest` traits, and the `BackgroundTasks` list;
-//! - [`body`]: a request body read as a stream, and the `BodyError` it can end with.
+//! - [`body`]: a request body read as a stream, and the `BodyError` it can end with;
+//! - [`doc`]: what the OpenAPI document reads off a function (its inputs' kinds, its output,
+//!   its doc comment), with the probes that find a type's JSON Schema.
 //!
 //! Uses only the response layer below it (an outcome carries an `HttpError`).
 
 pub(crate) mod background;
 pub(crate) mod body;
+pub(crate) mod doc;
 pub(crate) mod held_stream;
 pub(crate) mod meta;
 pub(crate) mod outcome;

@@ -3,7 +3,8 @@
 //! [`Header`](header::Header), [`Cookie`](cookie::Cookie), the security inputs
 //! ([`security`]), [`ClientAddr`](client::ClientAddr), the head inputs (`Method`, `Uri`,
 //! `HeaderMap`, `Bytes`, `&RequestHead`, `BackgroundTasks`), and the every-problem
-//! deserializer behind the typed ones ([`de`]). [`BodyStream`](stream::BodyStream) and
+//! deserializer behind the typed ones ([`de`]); what each is in the OpenAPI document
+//! ([`documented`]). [`BodyStream`](stream::BodyStream) and
 //! [`Multipart`](multipart::Multipart) read the body as a stream instead.
 //!
 //! Uses the contract (`FromRequest`, `RequestHead`) and the response layer (`InputError`,
@@ -12,6 +13,7 @@
 pub(crate) mod client;
 pub(crate) mod cookie;
 pub(crate) mod de;
+pub(crate) mod documented;
 pub(crate) mod form;
 pub(crate) mod head;
 pub(crate) mod header;

@@ -365,6 +365,7 @@ impl Walk<'_, '_> {
                     extract,
                     needs_body,
                     streams_body,
+                    ..
                 } => {
                     if scope == Scope::App {
                         self.errors.push(app_input_error(who, param.name));

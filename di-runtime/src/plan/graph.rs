@@ -585,6 +585,7 @@ mod tests {
     use std::any::TypeId;
 
     use super::*;
+    use crate::contract::doc::Doc;
     use crate::contract::meta::{Args, Started};
     use crate::contract::slot::ArgError;
 
@@ -601,6 +602,7 @@ mod tests {
         params: &[],
         run: never,
         type_id: TypeId::of::<()>,
+        doc: Doc::NONE,
     };
 
     static FAKE: DepMeta = DepMeta {
@@ -612,6 +614,7 @@ mod tests {
         params: &[],
         run: never,
         type_id: TypeId::of::<u8>,
+        doc: Doc::NONE,
     };
 
     /// A graph with every kind of node, and text that needs escaping in both formats.

@@ -24,6 +24,9 @@ pub(crate) struct RouteDef {
     /// The dependencies of the groups the route is in (outer first, each group's in
     /// declaration order), set up before the handler's own; the app's are added when planned.
     pub(crate) uses: Vec<GroupDep>,
+    /// The tags of the groups the route is in (`Group::tag`), outer first, for the OpenAPI
+    /// document.
+    pub(crate) tags: Vec<String>,
 }
 
 /// A route's handler and plan.

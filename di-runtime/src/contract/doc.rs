@@ -1,0 +1,314 @@
+//! What `#[depends]` records about a function for the OpenAPI document (cargo feature
+//! `openapi`): its doc comment, the status it declares, what each request input is
+//! ([`InputDoc`]) and what the function returns ([`OutputDoc`]), each with a way to make the
+//! JSON Schema of its type ([`SchemaFn`]).
+//!
+//! The macro cannot know whether the feature is on, nor whether a type derives
+//! `schemars::JsonSchema`, so the choice is made where the type is concrete, as
+//! [`Probe`](crate::input::validate::Probe) does for validated inputs: generated code asks
+//! `(&SchemaProbe::<T>::NEW).schema(..)`, and method resolution finds [`SchemaKnown`] (on
+//! `SchemaProbe<T>`, only with the feature and only for a `T: JsonSchema`) before
+//! [`SchemaUnknown`] (on `&SchemaProbe<T>`, every type), which gives the empty schema `{}`. The
+//! same is done for what kind of input ([`DescribeKnown`]) or output ([`OutputKnown`]) a
+//! type is. Nothing here runs on a request's path: these are function pointers in each
+//! function's static description, called only when a document is built.
+
+use std::marker::PhantomData;
+
+use http::StatusCode;
+use serde_json::Value;
+
+use crate::response::stream::StreamBody;
+
+/// The JSON Schemas made while a document is built: with the `openapi` feature, a
+/// `schemars` generator whose named types go to `#/components/schemas/`.
+pub struct Schemas {
+    #[cfg(feature = "openapi")]
+    pub(crate) generator: schemars::SchemaGenerator,
+}
+
+impl Schemas {
+    /// A collector whose named types are referenced as `#/components/schemas/{name}`, in
+    /// JSON Schema 2020-12 as OpenAPI 3.1 wants.
+    #[cfg(feature = "openapi")]
+    pub(crate) fn new() -> Self {
+        let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+        settings.definitions_path = "/components/schemas".into();
+        Self {
+            generator: settings.into_generator(),
+        }
+    }
+}
+
+/// Makes the JSON Schema of one type: a reference to a named type unless `inline` is true,
+/// when the type's own schema is wanted (to list a struct's fields as parameters).
+pub type SchemaFn = fn(&mut Schemas, inline: bool) -> Value;
+
+/// The schema of a type that says nothing of itself: `{}`, which any value matches.
+pub fn any_schema(_schemas: &mut Schemas, _inline: bool) -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// What `#[depends]` asks for the schema of `T` (see the module documentation).
+pub struct SchemaProbe<T: ?Sized>(PhantomData<fn() -> Box<T>>);
+
+impl<T: ?Sized> SchemaProbe<T> {
+    /// The probe of `T`.
+    pub const NEW: Self = SchemaProbe(PhantomData);
+}
+
+/// Found first by method resolution on `&SchemaProbe<T>`: a `T: schemars::JsonSchema` has
+/// its schema (feature `openapi`).
+pub trait SchemaKnown {
+    /// The schema of the type.
+    fn schema(&self, schemas: &mut Schemas, inline: bool) -> Value;
+}
+
+#[cfg(feature = "openapi")]
+impl<T: schemars::JsonSchema + ?Sized> SchemaKnown for SchemaProbe<T> {
+    fn schema(&self, schemas: &mut Schemas, inline: bool) -> Value {
+        let schema = if inline {
+            T::json_schema(&mut schemas.generator)
+        } else {
+            schemas.generator.subschema_for::<T>()
+        };
+        schema.to_value()
+    }
+}
+
+/// Found after one more auto-reference: any other type has the schema `{}`.
+pub trait SchemaUnknown {
+    /// `{}`.
+    fn schema(&self, schemas: &mut Schemas, inline: bool) -> Value {
+        any_schema(schemas, inline)
+    }
+}
+
+impl<T: ?Sized> SchemaUnknown for &SchemaProbe<T> {}
+
+/// Where a request input is read from, as the document tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// `Path<T>`: the path's `{name}` parameters.
+    Path,
+    /// `Query<T>`: one query parameter per field of `T`.
+    Query,
+    /// `Header<T>`: one header per field of `T` (underscores as hyphens).
+    Header,
+    /// `Cookie<T>`: one cookie per field of `T`.
+    Cookie,
+    /// `Json<T>`: an `application/json` body.
+    Json,
+    /// `Form<T>`: an `application/x-www-form-urlencoded` body.
+    Form,
+    /// `Multipart`: a `multipart/form-data` body.
+    Multipart,
+    /// `BodyStream`: a body read as a stream (`application/octet-stream`).
+    BodyStream,
+    /// A security input: a security scheme and a requirement, not a parameter.
+    Security(SecurityKind),
+    /// Anything else (`&HeaderMap`, `ClientAddr`, a user's `FromRequest` type): not in the
+    /// document.
+    Undocumented,
+}
+
+/// A security scheme, named as FastAPI names its classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecurityKind {
+    /// `ApiKeyHeader<N>`: `APIKeyHeader`, the key in header `N::NAME`.
+    ApiKeyHeader(&'static str),
+    /// `ApiKeyQuery<N>`: `APIKeyQuery`.
+    ApiKeyQuery(&'static str),
+    /// `ApiKeyCookie<N>`: `APIKeyCookie`.
+    ApiKeyCookie(&'static str),
+    /// `HttpBearer`: `HTTPBearer`.
+    HttpBearer,
+    /// `HttpBasic`: `HTTPBasic`.
+    HttpBasic,
+}
+
+/// What one request input tells the document.
+#[derive(Clone, Copy, Debug)]
+pub struct InputDoc {
+    /// Where it is read from.
+    pub kind: InputKind,
+    /// Whether the request must carry it (`false` for an `Option<..>` input).
+    pub required: bool,
+    /// The schema of the type it holds (the `T` of `Query<T>`).
+    pub schema: SchemaFn,
+}
+
+/// Describes a request input (a pointer generated code stores in the parameter's
+/// description).
+pub type DescribeFn = fn() -> InputDoc;
+
+/// The description of an input the document leaves out (for hand-written descriptions).
+pub fn undocumented_input() -> InputDoc {
+    InputDoc {
+        kind: InputKind::Undocumented,
+        required: false,
+        schema: any_schema,
+    }
+}
+
+/// A request input the document knows: implemented by the runtime's inputs.
+pub trait DocumentedInput {
+    /// Where it is read from.
+    const KIND: InputKind;
+    /// Whether the request must carry it.
+    const REQUIRED: bool = true;
+}
+
+impl<T: DocumentedInput> DocumentedInput for Option<T> {
+    const KIND: InputKind = T::KIND;
+    const REQUIRED: bool = false;
+}
+
+/// What `#[depends]` asks what kind of input, or output, `T` is.
+pub struct DocProbe<T: ?Sized>(PhantomData<fn() -> Box<T>>);
+
+impl<T: ?Sized> DocProbe<T> {
+    /// The probe of `T`.
+    pub const NEW: Self = DocProbe(PhantomData);
+}
+
+/// Found first on `&DocProbe<T>` for a [`DocumentedInput`].
+pub trait DescribeKnown {
+    /// The input's description, its type's schema made by `schema`.
+    fn input_doc(&self, schema: SchemaFn) -> InputDoc;
+}
+
+impl<T: DocumentedInput + ?Sized> DescribeKnown for DocProbe<T> {
+    fn input_doc(&self, schema: SchemaFn) -> InputDoc {
+        InputDoc {
+            kind: T::KIND,
+            required: T::REQUIRED,
+            schema,
+        }
+    }
+}
+
+/// Found after one more auto-reference: an input the document leaves out.
+pub trait DescribeUnknown {
+    /// [`undocumented_input`].
+    fn input_doc(&self, _schema: SchemaFn) -> InputDoc {
+        undocumented_input()
+    }
+}
+
+impl<T: ?Sized> DescribeUnknown for &DocProbe<T> {}
+
+/// What a handler's response body is, as the document tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `Json<T>`: `application/json` with `T`'s schema.
+    Json,
+    /// `String`, `&str`: `text/plain`.
+    Text,
+    /// `StatusCode`, `()`: no body.
+    Empty,
+    /// `StreamBody<S>`: a stream (`application/octet-stream`, or the content type the
+    /// handler declares with `#[depends(content_type = "...")]`).
+    Stream,
+    /// Anything else: FastAPI's default, `application/json` with the schema `{}`.
+    Unknown,
+}
+
+/// What a handler's output tells the document.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputDoc {
+    /// Its body.
+    pub kind: OutputKind,
+    /// The schema of its body's type (the `T` of `Json<T>`).
+    pub schema: SchemaFn,
+}
+
+/// Describes a function's output.
+pub type OutputFn = fn() -> OutputDoc;
+
+/// The description of an output the document knows nothing of.
+pub fn unknown_output() -> OutputDoc {
+    OutputDoc {
+        kind: OutputKind::Unknown,
+        schema: any_schema,
+    }
+}
+
+/// A handler output the document knows.
+pub trait DocumentedOutput {
+    /// Its body.
+    const KIND: OutputKind;
+}
+
+impl DocumentedOutput for StatusCode {
+    const KIND: OutputKind = OutputKind::Empty;
+}
+
+impl DocumentedOutput for () {
+    const KIND: OutputKind = OutputKind::Empty;
+}
+
+impl DocumentedOutput for String {
+    const KIND: OutputKind = OutputKind::Text;
+}
+
+impl DocumentedOutput for &str {
+    const KIND: OutputKind = OutputKind::Text;
+}
+
+impl<T: DocumentedOutput> DocumentedOutput for (StatusCode, T) {
+    const KIND: OutputKind = T::KIND;
+}
+
+impl<S> DocumentedOutput for StreamBody<S> {
+    const KIND: OutputKind = OutputKind::Stream;
+}
+
+/// Found first on `&DocProbe<T>` for a [`DocumentedOutput`].
+pub trait OutputKnown {
+    /// The output's description, its body's schema made by `schema`.
+    fn output_doc(&self, schema: SchemaFn) -> OutputDoc;
+}
+
+impl<T: DocumentedOutput + ?Sized> OutputKnown for DocProbe<T> {
+    fn output_doc(&self, schema: SchemaFn) -> OutputDoc {
+        OutputDoc {
+            kind: T::KIND,
+            schema,
+        }
+    }
+}
+
+/// Found after one more auto-reference: an output the document knows nothing of.
+pub trait OutputUnknown {
+    /// [`unknown_output`].
+    fn output_doc(&self, _schema: SchemaFn) -> OutputDoc {
+        unknown_output()
+    }
+}
+
+impl<T: ?Sized> OutputUnknown for &DocProbe<T> {}
+
+/// What the document says of a function beyond its parameters: its doc comment, the status
+/// and content type it declares, and its output.
+#[derive(Clone, Copy, Debug)]
+pub struct Doc {
+    /// The doc comment, its lines joined with `\n` (first paragraph: the summary).
+    pub text: &'static str,
+    /// `#[depends(status = 201)]`: the status of a successful response.
+    pub status: Option<u16>,
+    /// `#[depends(content_type = "application/x-ndjson")]`: the content type of its body.
+    pub content_type: Option<&'static str>,
+    /// Describes its output.
+    pub output: OutputFn,
+}
+
+impl Doc {
+    /// Nothing said (for hand-written descriptions).
+    pub const NONE: Doc = Doc {
+        text: "",
+        status: None,
+        content_type: None,
+        output: unknown_output,
+    };
+}

@@ -1,0 +1,62 @@
+//! What each input is in the OpenAPI document ([`DocumentedInput`]), and `Json<T>` as a
+//! response body ([`DocumentedOutput`]). Read only when a document is built.
+
+use crate::contract::doc::{DocumentedInput, DocumentedOutput, InputKind, OutputKind, SecurityKind};
+use crate::input::cookie::Cookie;
+use crate::input::form::Form;
+use crate::input::header::Header;
+use crate::input::json::Json;
+use crate::input::multipart::Multipart;
+use crate::input::path::Path;
+use crate::input::query::Query;
+use crate::input::security::{ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName};
+use crate::input::stream::BodyStream;
+
+macro_rules! documented {
+    ($($ty:ty => $kind:expr;)*) => {$(
+        impl<T> DocumentedInput for $ty {
+            const KIND: InputKind = $kind;
+        }
+    )*};
+}
+
+documented! {
+    Path<T> => InputKind::Path;
+    Query<T> => InputKind::Query;
+    Header<T> => InputKind::Header;
+    Cookie<T> => InputKind::Cookie;
+    Json<T> => InputKind::Json;
+    Form<T> => InputKind::Form;
+}
+
+impl DocumentedInput for Multipart {
+    const KIND: InputKind = InputKind::Multipart;
+}
+
+impl DocumentedInput for BodyStream {
+    const KIND: InputKind = InputKind::BodyStream;
+}
+
+impl DocumentedInput for HttpBearer {
+    const KIND: InputKind = InputKind::Security(SecurityKind::HttpBearer);
+}
+
+impl DocumentedInput for HttpBasic {
+    const KIND: InputKind = InputKind::Security(SecurityKind::HttpBasic);
+}
+
+impl<N: KeyName> DocumentedInput for ApiKeyHeader<N> {
+    const KIND: InputKind = InputKind::Security(SecurityKind::ApiKeyHeader(N::NAME));
+}
+
+impl<N: KeyName> DocumentedInput for ApiKeyQuery<N> {
+    const KIND: InputKind = InputKind::Security(SecurityKind::ApiKeyQuery(N::NAME));
+}
+
+impl<N: KeyName> DocumentedInput for ApiKeyCookie<N> {
+    const KIND: InputKind = InputKind::Security(SecurityKind::ApiKeyCookie(N::NAME));
+}
+
+impl<T> DocumentedOutput for Json<T> {
+    const KIND: OutputKind = OutputKind::Json;
+}

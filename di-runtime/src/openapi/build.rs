@@ -1,0 +1,383 @@
+//! The walk that reads an [`OpenApi`] document off the planned routes: each route's whole
+//! graph, after overrides, as a request runs it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::contract::doc::{InputDoc, InputKind, OutputKind, Schemas, SecurityKind};
+use crate::contract::meta::{DepMeta, ParamKind};
+use crate::openapi::model::{
+    ApiResponse, Components, Info, MediaType, OpenApi, Operation, Ordered, Parameter,
+    RequestBody, SecurityScheme,
+};
+use crate::plan::routes::{Planned, RouteDef};
+
+/// Builds the document of `defs`, planned as `planned` (one planned route per definition,
+/// in order).
+pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> OpenApi {
+    let mut schemas = Schemas::new();
+    let mut paths: Ordered<Ordered<Operation>> = Ordered::default();
+    let mut security_schemes = BTreeMap::new();
+    let mut validation_errors = false;
+    for (def, route) in defs.iter().zip(&planned.in_order) {
+        // The handler is the last node; an override's replacement runs in its place.
+        let handler = route.plan.nodes.last().map_or(def.handler, |n| n.meta);
+        let inputs: Vec<InputDoc> = route
+            .plan
+            .nodes
+            .iter()
+            .flat_map(|node| node.meta.params)
+            .filter_map(|param| match param.kind {
+                ParamKind::Input { describe, .. } => Some(describe()),
+                _ => None,
+            })
+            .collect();
+        let path = openapi_path(&def.path);
+        let mut operation = operation(handler, def, &path, &inputs, &mut schemas);
+        for input in &inputs {
+            if let InputKind::Security(kind) = input.kind {
+                let (name, scheme) = security_scheme(kind);
+                security_schemes.insert(name.to_owned(), scheme);
+                let requirement = BTreeMap::from([(name.to_owned(), Vec::new())]);
+                if !operation.security.contains(&requirement) {
+                    operation.security.push(requirement);
+                }
+            }
+        }
+        validation_errors |= operation.responses.get("422").is_some();
+        let method = def.method.as_str().to_ascii_lowercase();
+        paths
+            .entry(&path, Ordered::default)
+            .0
+            .push((method, operation));
+    }
+    let mut components = Components {
+        schemas: schemas
+            .generator
+            .take_definitions(true)
+            .into_iter()
+            .collect(),
+        security_schemes,
+    };
+    if validation_errors {
+        components
+            .schemas
+            .insert("HTTPValidationError".to_owned(), http_validation_error());
+        components
+            .schemas
+            .insert("ValidationError".to_owned(), validation_error());
+    }
+    OpenApi {
+        openapi: "3.1.0",
+        info,
+        paths,
+        components,
+    }
+}
+
+/// One route's operation, without its security.
+fn operation(
+    handler: &'static DepMeta,
+    def: &RouteDef,
+    path: &str,
+    inputs: &[InputDoc],
+    schemas: &mut Schemas,
+) -> Operation {
+    let (summary, description) = summary(handler);
+    let path_names = path_names(path);
+    let mut parameters: Vec<Parameter> = Vec::new();
+    let mut request_body = None;
+    let mut validated = false;
+    for input in inputs {
+        let location = match input.kind {
+            InputKind::Path => "path",
+            InputKind::Query => "query",
+            InputKind::Header => "header",
+            InputKind::Cookie => "cookie",
+            InputKind::Json | InputKind::Form | InputKind::Multipart | InputKind::BodyStream => {
+                validated = true;
+                if request_body.is_none() {
+                    request_body = Some(body(input, schemas));
+                }
+                continue;
+            }
+            InputKind::Security(_) | InputKind::Undocumented => continue,
+        };
+        validated = true;
+        let schema = (input.schema)(schemas, true);
+        for mut parameter in fields(location, &schema, input.required, &path_names) {
+            if location == "header" {
+                parameter.name = parameter.name.replace('_', "-");
+            }
+            let seen = parameters
+                .iter()
+                .any(|p| p.name == parameter.name && p.location == parameter.location);
+            if !seen {
+                parameters.push(parameter);
+            }
+        }
+    }
+    // Every `{name}` of the path is a parameter, even one no input reads.
+    for name in &path_names {
+        if !parameters
+            .iter()
+            .any(|p| p.location == "path" && p.name == *name)
+        {
+            parameters.push(Parameter {
+                name: name.clone(),
+                location: "path",
+                required: true,
+                schema: json!({"type": "string"}),
+            });
+        }
+    }
+    let mut responses = Ordered::default();
+    let status = handler.doc.status.unwrap_or(200).to_string();
+    responses
+        .0
+        .push((status, success(handler, schemas)));
+    if validated {
+        responses.0.push((
+            "422".to_owned(),
+            ApiResponse {
+                description: "Validation Error".to_owned(),
+                content: json_content(json!({"$ref": "#/components/schemas/HTTPValidationError"})),
+            },
+        ));
+    }
+    Operation {
+        tags: def.tags.clone(),
+        summary,
+        description,
+        operation_id: operation_id(handler.name, path, def.method.as_str()),
+        security: Vec::new(),
+        parameters,
+        request_body,
+        responses,
+    }
+}
+
+/// The parameters a `Path`, `Query`, `Header` or `Cookie` input of schema `schema` reads:
+/// one per property of a struct (required as its schema says), for a path the tuple's items
+/// or a single value in the order of the path's `{names}`.
+fn fields(
+    location: &'static str,
+    schema: &Value,
+    required: bool,
+    path_names: &[String],
+) -> Vec<Parameter> {
+    let parameter = |name: &str, schema: &Value, is_required: bool| Parameter {
+        name: name.to_owned(),
+        location,
+        required: location == "path" || (required && is_required),
+        schema: schema.clone(),
+    };
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        let names: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        return properties
+            .iter()
+            .map(|(name, field)| parameter(name, field, names.contains(&name.as_str())))
+            .collect();
+    }
+    if location != "path" {
+        // A map, or a type without a schema: nothing to list.
+        return Vec::new();
+    }
+    if let Some(items) = schema.get("prefixItems").and_then(Value::as_array) {
+        return path_names
+            .iter()
+            .zip(items)
+            .map(|(name, item)| parameter(name, item, true))
+            .collect();
+    }
+    path_names
+        .first()
+        .map(|name| parameter(name, schema, true))
+        .into_iter()
+        .collect()
+}
+
+/// The request body a `Json`, `Form`, `Multipart` or `BodyStream` input reads.
+fn body(input: &InputDoc, schemas: &mut Schemas) -> RequestBody {
+    let (content_type, schema) = match input.kind {
+        InputKind::Json => ("application/json", (input.schema)(schemas, false)),
+        InputKind::Form => (
+            "application/x-www-form-urlencoded",
+            (input.schema)(schemas, false),
+        ),
+        InputKind::Multipart => ("multipart/form-data", json!({"type": "object"})),
+        _ => ("application/octet-stream", json!({})),
+    };
+    RequestBody {
+        required: input.required,
+        content: Ordered(vec![(content_type.to_owned(), MediaType { schema })]),
+    }
+}
+
+/// The handler's successful response.
+fn success(handler: &'static DepMeta, schemas: &mut Schemas) -> ApiResponse {
+    let output = (handler.doc.output)();
+    let (content_type, schema) = match output.kind {
+        OutputKind::Json => ("application/json", Some((output.schema)(schemas, false))),
+        OutputKind::Text => ("text/plain", Some(json!({"type": "string"}))),
+        OutputKind::Empty => ("", None),
+        OutputKind::Stream => ("application/octet-stream", Some(json!({}))),
+        OutputKind::Unknown => ("application/json", Some(json!({}))),
+    };
+    let content_type = handler.doc.content_type.unwrap_or(content_type);
+    let content = match schema {
+        Some(schema) => Ordered(vec![(content_type.to_owned(), MediaType { schema })]),
+        None if !content_type.is_empty() => Ordered(vec![(
+            content_type.to_owned(),
+            MediaType { schema: json!({}) },
+        )]),
+        None => Ordered::default(),
+    };
+    ApiResponse {
+        description: "Successful Response".to_owned(),
+        content,
+    }
+}
+
+fn json_content(schema: Value) -> Ordered<MediaType> {
+    Ordered(vec![("application/json".to_owned(), MediaType { schema })])
+}
+
+/// The summary (the doc comment's first paragraph, on one line; the handler's name in words
+/// without one, as FastAPI makes it) and the description (the rest).
+fn summary(handler: &DepMeta) -> (String, Option<String>) {
+    let text = handler.doc.text.trim();
+    if text.is_empty() {
+        return (title_case(handler.name), None);
+    }
+    let (first, rest) = text.split_once("\n\n").unwrap_or((text, ""));
+    let summary = first.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    let rest = rest.trim();
+    (summary, (!rest.is_empty()).then(|| rest.to_owned()))
+}
+
+/// `list_notes` as `List Notes` (Python's `str.title()` of the name with spaces).
+fn title_case(name: &str) -> String {
+    name.split('_')
+        .filter(|w| !w.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// FastAPI's `generate_unique_id`: the function's name and the path, each non-word character
+/// as `_`, then `_` and the method in lowercase (`list_notes_notes_get`).
+pub(crate) fn operation_id(name: &str, path: &str, method: &str) -> String {
+    let mut id: String = format!("{name}{path}")
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
+    id.push('_');
+    id.push_str(&method.to_ascii_lowercase());
+    id
+}
+
+/// The route's path as OpenAPI writes it: a catch-all `{*rest}` as `{rest}`.
+fn openapi_path(path: &str) -> String {
+    path.replace("{*", "{")
+}
+
+/// The `{names}` of a path, in order.
+fn path_names(path: &str) -> Vec<String> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}'))
+        .map(|(name, _)| name.trim_start_matches('*').to_owned())
+        .collect()
+}
+
+fn security_scheme(kind: SecurityKind) -> (&'static str, SecurityScheme) {
+    let api_key = |location, name| SecurityScheme {
+        kind: "apiKey",
+        location: Some(location),
+        name: Some(name),
+        scheme: None,
+    };
+    let http = |scheme| SecurityScheme {
+        kind: "http",
+        location: None,
+        name: None,
+        scheme: Some(scheme),
+    };
+    match kind {
+        SecurityKind::ApiKeyHeader(name) => ("APIKeyHeader", api_key("header", name)),
+        SecurityKind::ApiKeyQuery(name) => ("APIKeyQuery", api_key("query", name)),
+        SecurityKind::ApiKeyCookie(name) => ("APIKeyCookie", api_key("cookie", name)),
+        SecurityKind::HttpBearer => ("HTTPBearer", http("bearer")),
+        SecurityKind::HttpBasic => ("HTTPBasic", http("basic")),
+    }
+}
+
+/// FastAPI's `HTTPValidationError` schema, as FastAPI 0.165 writes it.
+fn http_validation_error() -> Value {
+    json!({
+        "properties": {
+            "detail": {
+                "items": {"$ref": "#/components/schemas/ValidationError"},
+                "type": "array",
+                "title": "Detail"
+            }
+        },
+        "type": "object",
+        "title": "HTTPValidationError"
+    })
+}
+
+/// FastAPI's `ValidationError` schema, as FastAPI 0.165 writes it.
+fn validation_error() -> Value {
+    json!({
+        "properties": {
+            "loc": {
+                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                "type": "array",
+                "title": "Location"
+            },
+            "msg": {"type": "string", "title": "Message"},
+            "type": {"type": "string", "title": "Error Type"},
+            "input": {"title": "Input"},
+            "ctx": {"type": "object", "title": "Context"}
+        },
+        "type": "object",
+        "required": ["loc", "msg", "type"],
+        "title": "ValidationError"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_are_fastapis() {
+        assert_eq!(
+            operation_id("list_notes", "/notes", "GET"),
+            "list_notes_notes_get"
+        );
+        assert_eq!(
+            operation_id("get_note", "/notes/{id}", "GET"),
+            "get_note_notes__id__get"
+        );
+    }
+
+    #[test]
+    fn names_and_paths() {
+        assert_eq!(title_case("list_notes"), "List Notes");
+        assert_eq!(path_names("/a/{x}/b/{*rest}"), ["x", "rest"]);
+        assert_eq!(openapi_path("/a/{*rest}"), "/a/{rest}");
+    }
+}
