@@ -2,11 +2,11 @@
 //! (`#[cfg(test)] mod openapi_checks`), so that they use notes' own `app()`:
 //!
 //! - [`same_operations_as_fastapi`]: operation by operation, the same parameters (name, in,
-//!   required), request body content types, response statuses and security requirements as
-//!   the document FastAPI 0.165 generates for the same API (`tests/openapi/notes_fastapi.py`,
-//!   output checked in as `tests/openapi/fastapi_notes.json`). Differences that are meant are
-//!   listed in [`EXCEPTIONS`], each with its reason; any other difference fails, and so does an
-//!   exception that no longer happens.
+//!   required), request body content types, response statuses and their content types, and
+//!   security requirements as the document FastAPI 0.165 generates for the same API
+//!   (`tests/openapi/notes_fastapi.py`, output checked in as `tests/openapi/fastapi_notes.json`).
+//!   Differences that are meant are listed in [`EXCEPTIONS`], each with its reason; any other
+//!   difference fails, and so does an exception that no longer happens.
 //! - [`a_real_validator_accepts_the_document`]: `openapi-spec-validator` (PyPI) accepts it.
 //! - [`the_docs_page_renders_every_route_in_chromium`]: headless Chromium loads `/docs`, the
 //!   page's script renders every route, and a screenshot is saved to
@@ -79,7 +79,8 @@ struct Difference {
     /// `"POST /notes"`.
     operation: String,
     /// `"operation"`, `"parameter header x-api-key required"`, `"body application/json"`,
-    /// `"status 422"`, `"security apiKey header X-API-Key"`.
+    /// `"status 422"`, `"response 200 application/x-ndjson"`,
+    /// `"security apiKey header X-API-Key"`.
     item: String,
     side: Side,
 }
@@ -124,13 +125,12 @@ fn operation_items(doc: &Value, op: &Value) -> BTreeSet<String> {
     {
         items.insert(format!("body {content_type}"));
     }
-    for status in op["responses"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|r| r.0)
-    {
+    for (status, response) in op["responses"].as_object().into_iter().flatten() {
         items.insert(format!("status {status}"));
+        let response = resolve(doc, response);
+        for content_type in response["content"].as_object().into_iter().flatten() {
+            items.insert(format!("response {status} {}", content_type.0));
+        }
     }
     // An operation without `security` has the document's.
     let security = op.get("security").unwrap_or(&doc["security"]);
