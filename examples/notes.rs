@@ -44,8 +44,9 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use di_runtime::prelude::*;
-use di_runtime::{ApiKeyHeader, BodyStream, BoxError, KeyName};
+use di_runtime::{ApiKeyHeader, BodyStream, BoxError, KeyName, OpenApiConfig};
 use futures_util::stream::{self, Stream};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::pool::PoolConnection;
@@ -77,7 +78,7 @@ const MAX_TITLE: usize = 200;
 pub(crate) struct DbPath(Option<PathBuf>);
 
 /// A stored note.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct Note {
     /// Assigned by the database.
     id: i64,
@@ -100,7 +101,7 @@ impl FromRow<'_, SqliteRow> for Note {
 }
 
 /// The body of `POST /notes`, and one line of `POST /notes/import`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct NewNote {
     /// 1 to 200 characters.
     title: String,
@@ -236,16 +237,20 @@ pub(crate) async fn reader(
 // Handlers
 // ---------------------------------------------------------------------------------------------
 
+/// Health check.
+///
 /// `GET /health`
 #[depends]
 async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Create a note.
+///
 /// `POST /notes`: stores one note in the handler's transaction. A body of the wrong shape is
 /// rejected with 422 before any dependency runs; a bad title is rejected here, and the
 /// transaction rolls back.
-#[depends]
+#[depends(status = 201)]
 async fn create_note(
     #[dep(tx)] tx: &mut Transaction<'static, Sqlite>,
     Json(new): Json<NewNote>,
@@ -256,6 +261,8 @@ async fn create_note(
     Ok((StatusCode::CREATED, Json(note)))
 }
 
+/// List the notes.
+///
 /// `GET /notes`: every note, oldest first.
 #[depends]
 async fn list_notes(#[dep(pool)] pool: &SqlitePool) -> Result<Json<Vec<Note>>, HttpError> {
@@ -265,6 +272,8 @@ async fn list_notes(#[dep(pool)] pool: &SqlitePool) -> Result<Json<Vec<Note>>, H
     Ok(Json(notes))
 }
 
+/// Read a note.
+///
 /// `GET /notes/{id}`: one note, or 404. A non-integer id is a 422 from `Path<i64>`.
 #[depends]
 async fn get_note(
@@ -279,10 +288,12 @@ async fn get_note(
         .ok_or_else(|| HttpError::not_found(format!("note {id} not found")))
 }
 
+/// Export the notes.
+///
 /// `GET /notes/export`: every note as NDJSON, one line per note, read row by row from the
 /// `reader` connection while the body streams. The body owns that connection (`HeldMut`), so
 /// `reader`'s teardown runs only after the last line has been sent.
-#[depends]
+#[depends(content_type = "application/x-ndjson")]
 async fn export_notes(
     #[dep(reader)] conn: HeldMut<PoolConnection<Sqlite>>,
 ) -> StreamBody<impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static> {
@@ -302,13 +313,15 @@ async fn export_notes(
     StreamBody::new(lines).content_type("application/x-ndjson")
 }
 
+/// Import notes.
+///
 /// `POST /notes/import`: NDJSON, one `{"title", "body"}` per line (blank lines are skipped),
 /// all or nothing. The body is read as a stream, line by line (`BodyStream::lines`), so a large
 /// import is never held in memory whole; lines are inserted as they arrive. If any line is
 /// bad, the response is a 422 naming every bad line by its number, and the transaction's
 /// teardown sees the failure and rolls back the lines already inserted; so it does when the
 /// body breaks off, is too slow (408) or too large (413).
-#[depends]
+#[depends(status = 201)]
 async fn import_notes(
     #[dep(tx)] tx: &mut Transaction<'static, Sqlite>,
     body: BodyStream,
@@ -400,6 +413,8 @@ fn app() -> App {
                 .post("", create_note)
                 .post("/import", import_notes),
         )
+        // `GET /openapi.json`, and Swagger UI at `GET /docs`.
+        .with_openapi(OpenApiConfig::new("Notes", "0.1.0"))
 }
 
 /// The app `main` serves: the routes, with the database path from the command line.

@@ -277,6 +277,21 @@ mod tests {
     }
 
     #[test]
+    fn documented_status_and_content_type() {
+        let args = parse_depends_args(quote!(status = 201, content_type = "application/x-ndjson"))
+            .ok()
+            .unwrap();
+        assert_eq!(args.status, Some(201));
+        assert_eq!(args.content_type.as_deref(), Some("application/x-ndjson"));
+        let e = parse_depends_args(quote!(status = 99)).err().unwrap();
+        assert!(e.to_string().contains("from 100 to 599"), "{e}");
+        let e = parse_depends_args(quote!(status = "201")).err().unwrap();
+        assert!(e.to_string().contains("`status = 201`"), "{e}");
+        let e = parse_depends_args(quote!(content_type = 1)).err().unwrap();
+        assert!(e.to_string().contains("is a string"), "{e}");
+    }
+
+    #[test]
     fn repeated_and_unknown_keys_are_errors() {
         let e = parse_depends_args(quote!(scope = "app", scope = "app"))
             .err()
@@ -285,7 +300,7 @@ mod tests {
         let e = parse_depends_args(quote!(lifetime = "app")).err().unwrap();
         assert!(
             e.to_string()
-                .contains("expected one of: `scope`, `max_concurrency`, `uses`, `crate`")
+                .contains("expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `crate`")
         );
         let e = parse_depends_args(quote!(scope = "function"))
             .err()

@@ -402,7 +402,8 @@ pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
             _ => None,
         })
         .flat_map(|text| {
-            text.lines()
+            // `split`, not `lines`: an empty `///` line is a line (a paragraph break).
+            text.split('\n')
                 .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned())
                 .collect::<Vec<_>>()
         })

@@ -72,7 +72,11 @@ impl<T: schemars::JsonSchema + ?Sized> SchemaKnown for SchemaProbe<T> {
         } else {
             schemas.generator.subschema_for::<T>()
         };
-        schema.to_value()
+        // `true` (any value, as for `serde_json::Value`) is written `{}`, as FastAPI does.
+        match schema.to_value() {
+            Value::Bool(true) => any_schema(schemas, inline),
+            value => value,
+        }
     }
 }
 

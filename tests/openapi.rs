@@ -1,0 +1,372 @@
+//! The OpenAPI document (issue 9, feature `openapi`): `App::openapi` reads every route's whole
+//! graph after overrides, and `App::with_openapi` serves it with Swagger UI.
+
+use di_runtime::prelude::*;
+use di_runtime::{
+    ApiKeyHeader, BodyStream, Form, HttpBearer, KeyName, Multipart, OpenApi, OpenApiConfig,
+    Operation,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The `X-Token` header.
+struct XToken;
+
+impl KeyName for XToken {
+    const NAME: &'static str = "X-Token";
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "read by the document only")]
+struct Page {
+    limit: u32,
+    #[serde(default)]
+    offset: Option<u32>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "read by the document only")]
+struct Tenant {
+    x_tenant_id: String,
+}
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+struct Item {
+    name: String,
+}
+
+/// A type without `JsonSchema`: it still builds, with the schema `{}`.
+#[derive(Deserialize, Serialize)]
+struct Opaque {
+    anything: String,
+}
+
+#[depends]
+async fn auth(key: ApiKeyHeader<XToken>) -> String {
+    key.into_key()
+}
+
+#[depends]
+async fn pagination(Query(page): Query<Page>) -> (u32, Option<u32>) {
+    (page.limit, page.offset)
+}
+
+/// Reads the page through `pagination`, as a second user of the cached value.
+#[depends]
+async fn window(#[dep(pagination)] page: &(u32, Option<u32>)) -> u32 {
+    page.0
+}
+
+/// Reads the same query itself: a second input of the same parameters.
+#[depends]
+async fn also_the_page(Query(page): Query<Page>) -> u32 {
+    page.limit
+}
+
+#[depends]
+async fn tenant(Header(t): Header<Tenant>) -> String {
+    t.x_tenant_id
+}
+
+/// Lists the items.
+///
+/// Sorted by name.
+/// Paged by `limit` and `offset`.
+#[depends]
+async fn list_items(
+    #[dep(auth)] _key: &String,
+    #[dep(pagination)] _page: &(u32, Option<u32>),
+    #[dep(window)] _window: &u32,
+    #[dep(also_the_page)] _again: &u32,
+) -> Json<Vec<Item>> {
+    Json(Vec::new())
+}
+
+#[depends]
+async fn scoped(#[dep(tenant)] t: &String) -> String {
+    t.clone()
+}
+
+#[depends]
+async fn fake_tenant(bearer: HttpBearer) -> String {
+    bearer.token().to_owned()
+}
+
+#[depends(status = 201)]
+async fn create_item(Json(item): Json<Item>) -> (StatusCode, Json<Item>) {
+    (StatusCode::CREATED, Json(item))
+}
+
+#[depends]
+async fn get_item(Path(id): Path<u64>) -> Json<Item> {
+    Json(Item {
+        name: id.to_string(),
+    })
+}
+
+#[depends]
+async fn pair(Path((a, b)): Path<(u64, String)>) -> String {
+    format!("{a}{b}")
+}
+
+#[depends]
+async fn opaque(Json(o): Json<Opaque>) -> Json<Opaque> {
+    Json(o)
+}
+
+#[depends]
+async fn form(Form(item): Form<Item>) -> String {
+    item.name
+}
+
+#[depends]
+async fn upload(_m: Multipart) -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+#[depends(content_type = "application/x-ndjson")]
+async fn stream_in(_b: BodyStream) -> String {
+    String::new()
+}
+
+#[depends]
+async fn health() -> &'static str {
+    "ok"
+}
+
+fn app() -> App {
+    App::new()
+        .get("/items", list_items)
+        .get("/scoped", scoped)
+        .get("/items/{id}", get_item)
+        .get("/pairs/{a}/{b}", pair)
+        .post("/opaque", opaque)
+        .post("/form", form)
+        .post("/upload", upload)
+        .post("/stream", stream_in)
+        .get("/health", health)
+        .nest(Group::new("/admin").tag("admin").post("/items", create_item))
+}
+
+fn doc() -> OpenApi {
+    app().openapi().expect("the app is valid")
+}
+
+fn op<'a>(doc: &'a OpenApi, path: &str, method: &str) -> &'a Operation {
+    doc.operation(path, method)
+        .unwrap_or_else(|| panic!("{method} {path} is documented"))
+}
+
+/// Each parameter of an operation as `in:name:required`.
+fn params(operation: &Operation) -> Vec<String> {
+    operation
+        .parameters
+        .iter()
+        .map(|p| format!("{}:{}:{}", p.location, p.name, p.required))
+        .collect()
+}
+
+fn value(doc: &OpenApi) -> Value {
+    serde_json::from_str(&doc.to_json()).expect("the document is JSON")
+}
+
+#[test]
+fn inputs_read_by_sub_dependencies_belong_to_the_operation_once() {
+    let doc = doc();
+    let list = op(&doc, "/items", "get");
+    // `Query<Page>` is read by `pagination` (cached: `window` reuses it) and again by
+    // `also_the_page`; each field is one parameter, required as the schema says.
+    assert_eq!(params(list), ["query:limit:true", "query:offset:false"]);
+    // The API key, read by `auth`, is a security requirement, not a parameter.
+    let v = value(&doc);
+    assert_eq!(v["paths"]["/items"]["get"]["security"], json!([{"APIKeyHeader": []}]));
+    assert_eq!(
+        v["components"]["securitySchemes"]["APIKeyHeader"],
+        json!({"type": "apiKey", "in": "header", "name": "X-Token"})
+    );
+    assert_eq!(
+        v["paths"]["/items"]["get"]["parameters"][0]["schema"]["type"],
+        "integer"
+    );
+}
+
+#[test]
+fn headers_are_named_with_hyphens() {
+    let doc = doc();
+    assert_eq!(params(op(&doc, "/scoped", "get")), ["header:x-tenant-id:true"]);
+}
+
+#[test]
+fn an_override_documents_the_replacements_inputs() {
+    let doc = app()
+        .override_dep(tenant, fake_tenant)
+        .openapi()
+        .expect("the app is valid");
+    let scoped = op(&doc, "/scoped", "get");
+    assert!(scoped.parameters.is_empty(), "{:?}", params(scoped));
+    let v = value(&doc);
+    assert_eq!(v["paths"]["/scoped"]["get"]["security"], json!([{"HTTPBearer": []}]));
+    assert_eq!(
+        v["components"]["securitySchemes"]["HTTPBearer"],
+        json!({"type": "http", "scheme": "bearer"})
+    );
+    // Without inputs of its own, no 422.
+    assert!(v["paths"]["/scoped"]["get"]["responses"].get("422").is_none());
+}
+
+#[test]
+fn the_doc_comment_is_the_summary_and_the_description() {
+    let doc = doc();
+    let list = op(&doc, "/items", "get");
+    assert_eq!(list.summary, "Lists the items.");
+    assert_eq!(
+        list.description.as_deref(),
+        Some("Sorted by name.\nPaged by `limit` and `offset`.")
+    );
+    // Without a doc comment: the name in words, as FastAPI makes it.
+    assert_eq!(op(&doc, "/health", "get").summary, "Health");
+    assert_eq!(op(&doc, "/health", "get").description, None);
+}
+
+#[test]
+fn operation_ids_tags_and_statuses_are_fastapis() {
+    let v = value(&doc());
+    assert_eq!(v["paths"]["/items"]["get"]["operationId"], "list_items_items_get");
+    assert_eq!(
+        v["paths"]["/items/{id}"]["get"]["operationId"],
+        "get_item_items__id__get"
+    );
+    let create = &v["paths"]["/admin/items"]["post"];
+    assert_eq!(create["tags"], json!(["admin"]));
+    assert_eq!(
+        create["responses"]["201"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/Item"})
+    );
+    assert_eq!(
+        create["requestBody"],
+        json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}})
+    );
+    assert!(v["components"]["schemas"]["Item"]["properties"]["name"].is_object());
+}
+
+#[test]
+fn a_validation_error_is_documented_exactly_when_there_are_inputs() {
+    let v = value(&doc());
+    let ref_422 = json!({"$ref": "#/components/schemas/HTTPValidationError"});
+    for (path, method) in [
+        ("/items", "get"),
+        ("/items/{id}", "get"),
+        ("/admin/items", "post"),
+        ("/form", "post"),
+    ] {
+        let r = &v["paths"][path][method]["responses"]["422"];
+        assert_eq!(r["description"], "Validation Error", "{method} {path}");
+        assert_eq!(r["content"]["application/json"]["schema"], ref_422);
+    }
+    assert!(v["paths"]["/health"]["get"]["responses"].get("422").is_none());
+    // FastAPI's component schemas, as FastAPI 0.165 writes them.
+    let schemas = &v["components"]["schemas"];
+    assert_eq!(
+        schemas["HTTPValidationError"]["properties"]["detail"]["items"],
+        json!({"$ref": "#/components/schemas/ValidationError"})
+    );
+    assert_eq!(
+        schemas["ValidationError"]["required"],
+        json!(["loc", "msg", "type"])
+    );
+    assert_eq!(schemas["ValidationError"]["properties"]["type"]["title"], "Error Type");
+}
+
+#[test]
+fn paths_bodies_and_responses_by_kind() {
+    let doc = doc();
+    assert_eq!(params(op(&doc, "/items/{id}", "get")), ["path:id:true"]);
+    assert_eq!(
+        params(op(&doc, "/pairs/{a}/{b}", "get")),
+        ["path:a:true", "path:b:true"]
+    );
+    let v = value(&doc);
+    let body = |path: &str| v["paths"][path]["post"]["requestBody"]["content"].clone();
+    assert!(body("/form")["application/x-www-form-urlencoded"].is_object());
+    assert!(body("/upload")["multipart/form-data"].is_object());
+    assert!(body("/stream")["application/octet-stream"].is_object());
+    // A type without `JsonSchema` builds, and is documented as any value.
+    assert_eq!(body("/opaque")["application/json"]["schema"], json!({}));
+    let ok = |path: &str, method: &str| v["paths"][path][method]["responses"]["200"].clone();
+    assert_eq!(ok("/opaque", "post")["content"]["application/json"]["schema"], json!({}));
+    assert_eq!(
+        ok("/health", "get")["content"]["text/plain"]["schema"],
+        json!({"type": "string"})
+    );
+    assert!(ok("/upload", "post").get("content").is_none());
+    assert!(ok("/stream", "post")["content"]["application/x-ndjson"].is_object());
+}
+
+#[tokio::test]
+async fn the_served_document_is_app_openapi_and_the_page_loads_its_files() {
+    let config = OpenApiConfig::new("Items", "2.0.0");
+    let expected = app()
+        .with_openapi(config.clone())
+        .openapi()
+        .expect("the app is valid");
+    assert_eq!(expected.info.title, "Items");
+    let client = TestClient::start(app().with_openapi(config))
+        .await
+        .expect("starts");
+
+    let response = client.get("/openapi.json").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let served = response.text().await.expect("a body");
+    assert_eq!(served, expected.to_json());
+    // The serving routes are not in the document.
+    assert!(expected.operation("/openapi.json", "get").is_none());
+    assert!(expected.operation("/docs", "get").is_none());
+
+    let page = client.get("/docs").send().await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    let html = page.text().await.expect("a body");
+    assert!(html.contains("\"/openapi.json\""), "{html}");
+    let mut files = 0;
+    for (file, content_type) in [
+        ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+        ("swagger-ui-standalone-preset.js", "text/javascript; charset=utf-8"),
+        ("swagger-ui.css", "text/css; charset=utf-8"),
+        ("favicon-32x32.png", "image/png"),
+    ] {
+        let href = format!("/docs/{file}");
+        assert!(html.contains(&format!("\"{href}\"")), "{href} in {html}");
+        let asset = client.get(&href).send().await;
+        assert_eq!(asset.status(), 200, "{href}");
+        assert_eq!(asset.header("content-type"), Some(content_type), "{href}");
+        assert!(!asset.bytes().await.expect("a body").is_empty());
+        files += 1;
+    }
+    assert_eq!(files, 4);
+    assert_eq!(client.get("/docs/nothing.js").send().await.status(), 404);
+    // The app's own routes still answer.
+    assert_eq!(client.get("/health").send().await.status(), 200);
+    client.shutdown().await;
+}
+
+#[test]
+fn a_route_in_the_way_of_the_documents_path_is_reported() {
+    let app = app().get("/docs", health);
+    // `openapi` does not add the serving routes; starting does, and reports the conflict.
+    assert!(app.openapi().is_ok());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let error = runtime
+        .block_on(app.with_openapi(OpenApiConfig::default()).start())
+        .err()
+        .expect("the conflict is reported");
+    assert!(
+        error.problems().iter().any(|p| p.contains("/docs")),
+        "{:?}",
+        error.problems()
+    );
+}
