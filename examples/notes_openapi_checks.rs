@@ -95,7 +95,28 @@ struct Exception {
 
 /// The differences from FastAPI's document that are meant (docs/openapi.md, "Differences from
 /// FastAPI", lists them too). Each must still happen: a fixed one is removed from here.
-const EXCEPTIONS: &[Exception] = &[];
+const EXCEPTIONS: &[Exception] = &[
+    Exception {
+        operation: "POST /notes/import",
+        item: "body application/octet-stream",
+        side: Side::OnlyDi,
+        reason: "the handler reads its body as a stream (`BodyStream`), an input di documents as \
+                 any bytes; FastAPI's twin reads `request.stream()`, which FastAPI cannot see",
+    },
+    Exception {
+        operation: "POST /notes/import",
+        item: "status 422",
+        side: Side::OnlyDi,
+        reason: "di documents 422 for every operation with an input, and the body stream is one \
+                 (the import does answer 422 for bad lines); FastAPI sees no input here",
+    },
+    Exception {
+        operation: "POST /notes/import",
+        item: "response 422 application/json",
+        side: Side::OnlyDi,
+        reason: "the 422 above, with its `HTTPValidationError` body",
+    },
+];
 
 /// What the comparison looks at in one operation: each item a line of text, so that a
 /// difference reads as what it is.
@@ -293,6 +314,8 @@ fn the_comparison_sees_every_kind_of_difference() {
     let create = &mut changed["paths"]["/notes"]["post"];
     create["requestBody"]["content"] = serde_json::json!({"text/plain": {}});
     create["security"] = serde_json::json!([]);
+    let export = &mut changed["paths"]["/notes/export"]["get"]["responses"]["200"]["content"];
+    *export = serde_json::json!({"application/json": {}});
     changed["paths"]["/extra"] = serde_json::json!({"get": {"responses": {}}});
     let found: Vec<String> = differences(&fastapi, &changed)
         .iter()
@@ -302,8 +325,11 @@ fn the_comparison_sees_every_kind_of_difference() {
         found,
         [
             "GET /extra | operation | OnlyDi",
+            "GET /notes/export | response 200 application/json | OnlyDi",
+            "GET /notes/export | response 200 application/x-ndjson | OnlyFastApi",
             "GET /notes/{id} | parameter path id optional | OnlyDi",
             "GET /notes/{id} | parameter path id required | OnlyFastApi",
+            "GET /notes/{id} | response 422 application/json | OnlyFastApi",
             "GET /notes/{id} | status 422 | OnlyFastApi",
             "POST /notes | body application/json | OnlyFastApi",
             "POST /notes | body text/plain | OnlyDi",
