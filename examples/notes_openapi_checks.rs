@@ -363,7 +363,10 @@ fn on_ci() -> bool {
 /// when there is none and this is not CI; a panic when it is CI.
 fn tool(var: &str, names: &[&str], what: &str) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
+        // A relative path is the workspace's (tests run in their package's folder).
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path);
         assert!(path.is_file(), "{var}={} is not a file", path.display());
         return Some(path);
     }
