@@ -146,7 +146,11 @@ fn app() -> App {
         .post("/upload", upload)
         .post("/stream", stream_in)
         .get("/health", health)
-        .nest(Group::new("/admin").tag("admin").post("/items", create_item))
+        .nest(
+            Group::new("/admin")
+                .tag("admin")
+                .post("/items", create_item),
+        )
 }
 
 fn doc() -> OpenApi {
@@ -180,7 +184,10 @@ fn inputs_read_by_sub_dependencies_belong_to_the_operation_once() {
     assert_eq!(params(list), ["query:limit:true", "query:offset:false"]);
     // The API key, read by `auth`, is a security requirement, not a parameter.
     let v = value(&doc);
-    assert_eq!(v["paths"]["/items"]["get"]["security"], json!([{"APIKeyHeader": []}]));
+    assert_eq!(
+        v["paths"]["/items"]["get"]["security"],
+        json!([{"APIKeyHeader": []}])
+    );
     assert_eq!(
         v["components"]["securitySchemes"]["APIKeyHeader"],
         json!({"type": "apiKey", "in": "header", "name": "X-Token"})
@@ -194,7 +201,10 @@ fn inputs_read_by_sub_dependencies_belong_to_the_operation_once() {
 #[test]
 fn headers_are_named_with_hyphens() {
     let doc = doc();
-    assert_eq!(params(op(&doc, "/scoped", "get")), ["header:x-tenant-id:true"]);
+    assert_eq!(
+        params(op(&doc, "/scoped", "get")),
+        ["header:x-tenant-id:true"]
+    );
 }
 
 #[test]
@@ -206,13 +216,20 @@ fn an_override_documents_the_replacements_inputs() {
     let scoped = op(&doc, "/scoped", "get");
     assert!(scoped.parameters.is_empty(), "{:?}", params(scoped));
     let v = value(&doc);
-    assert_eq!(v["paths"]["/scoped"]["get"]["security"], json!([{"HTTPBearer": []}]));
+    assert_eq!(
+        v["paths"]["/scoped"]["get"]["security"],
+        json!([{"HTTPBearer": []}])
+    );
     assert_eq!(
         v["components"]["securitySchemes"]["HTTPBearer"],
         json!({"type": "http", "scheme": "bearer"})
     );
     // Without inputs of its own, no 422.
-    assert!(v["paths"]["/scoped"]["get"]["responses"].get("422").is_none());
+    assert!(
+        v["paths"]["/scoped"]["get"]["responses"]
+            .get("422")
+            .is_none()
+    );
 }
 
 #[test]
@@ -232,7 +249,10 @@ fn the_doc_comment_is_the_summary_and_the_description() {
 #[test]
 fn operation_ids_tags_and_statuses_are_fastapis() {
     let v = value(&doc());
-    assert_eq!(v["paths"]["/items"]["get"]["operationId"], "list_items_items_get");
+    assert_eq!(
+        v["paths"]["/items"]["get"]["operationId"],
+        "list_items_items_get"
+    );
     assert_eq!(
         v["paths"]["/items/{id}"]["get"]["operationId"],
         "get_item_items__id__get"
@@ -264,7 +284,11 @@ fn a_validation_error_is_documented_exactly_when_there_are_inputs() {
         assert_eq!(r["description"], "Validation Error", "{method} {path}");
         assert_eq!(r["content"]["application/json"]["schema"], ref_422);
     }
-    assert!(v["paths"]["/health"]["get"]["responses"].get("422").is_none());
+    assert!(
+        v["paths"]["/health"]["get"]["responses"]
+            .get("422")
+            .is_none()
+    );
     // FastAPI's component schemas, as FastAPI 0.165 writes them.
     let schemas = &v["components"]["schemas"];
     assert_eq!(
@@ -275,7 +299,10 @@ fn a_validation_error_is_documented_exactly_when_there_are_inputs() {
         schemas["ValidationError"]["required"],
         json!(["loc", "msg", "type"])
     );
-    assert_eq!(schemas["ValidationError"]["properties"]["type"]["title"], "Error Type");
+    assert_eq!(
+        schemas["ValidationError"]["properties"]["type"]["title"],
+        "Error Type"
+    );
 }
 
 #[test]
@@ -294,7 +321,10 @@ fn paths_bodies_and_responses_by_kind() {
     // A type without `JsonSchema` builds, and is documented as any value.
     assert_eq!(body("/opaque")["application/json"]["schema"], json!({}));
     let ok = |path: &str, method: &str| v["paths"][path][method]["responses"]["200"].clone();
-    assert_eq!(ok("/opaque", "post")["content"]["application/json"]["schema"], json!({}));
+    assert_eq!(
+        ok("/opaque", "post")["content"]["application/json"]["schema"],
+        json!({})
+    );
     assert_eq!(
         ok("/health", "get")["content"]["text/plain"]["schema"],
         json!({"type": "string"})
@@ -326,13 +356,19 @@ async fn the_served_document_is_app_openapi_and_the_page_loads_its_files() {
 
     let page = client.get("/docs").send().await;
     assert_eq!(page.status(), 200);
-    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     let html = page.text().await.expect("a body");
     assert!(html.contains("\"/openapi.json\""), "{html}");
     let mut files = 0;
     for (file, content_type) in [
         ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
-        ("swagger-ui-standalone-preset.js", "text/javascript; charset=utf-8"),
+        (
+            "swagger-ui-standalone-preset.js",
+            "text/javascript; charset=utf-8",
+        ),
         ("swagger-ui.css", "text/css; charset=utf-8"),
         ("favicon-32x32.png", "image/png"),
     ] {

@@ -298,10 +298,9 @@ mod tests {
             .unwrap();
         assert_eq!(e.to_string(), "`scope` set twice; keep one");
         let e = parse_depends_args(quote!(lifetime = "app")).err().unwrap();
-        assert!(
-            e.to_string()
-                .contains("expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `crate`")
-        );
+        assert!(e.to_string().contains(
+            "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `crate`"
+        ));
         let e = parse_depends_args(quote!(scope = "function"))
             .err()
             .unwrap();

@@ -297,7 +297,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         quote!(#param_path { name: #name, kind: #kind::Uses { meta: #meta } })
     });
     let run = run_fn(function, paths);
-    let doc = doc_meta(function, &output_ty, paths);
+    let doc = doc_meta(function, paths);
     let held_checks = function.params.iter().filter_map(|p| match &p.model {
         ParamModel::Dep {
             dep,
@@ -371,7 +371,7 @@ fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
 }
 
 /// The function's `Doc`: its doc comment, `status`, `content_type` and what its output is.
-fn doc_meta(function: &Function, output_ty: &TokenStream, paths: &Paths) -> TokenStream {
+fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
     let doc = paths.doc();
     let core = paths.core();
     let text = doc_text(&function.item.attrs);
@@ -383,37 +383,46 @@ fn doc_meta(function: &Function, output_ty: &TokenStream, paths: &Paths) -> Toke
         Some(content_type) => quote!(#core::option::Option::Some(#content_type)),
         None => quote!(#core::option::Option::None),
     };
-    let body_ty = match &function.output {
+    // The type the output is read as, and the type of its body's schema. A `Result` alias
+    // (`ApiResult`) is not named through `IntoDepResult` here: if it is not a `Result`, the
+    // macro's conversion already reports it, once.
+    let (read_as, body_ty): (Option<TokenStream>, syn::Type) = match &function.output {
+        Output::Plain { has_impl: true, .. } => (Some(paths.response()), syn::parse_quote!(())),
         Output::Plain {
-            has_impl: false,
-            ok_ty: Some(ty),
             fallible: true,
+            ok_ty: Some(ty),
             ..
-        } => output_schema_type(ty),
+        } => (Some(quote!(#ty)), output_schema_type(ty)),
         Output::Plain {
-            has_impl: false,
-            ty,
-            fallible: false,
+            fallible: true,
+            ok_ty: None,
             ..
-        } => output_schema_type(ty),
-        _ => syn::parse_quote!(()),
+        } => (None, syn::parse_quote!(())),
+        Output::Plain { ty, .. } => (Some(quote!(#ty)), output_schema_type(ty)),
+        Output::Generator { provided } => (Some(quote!(#provided)), syn::parse_quote!(())),
     };
     let schema = schema_fn(&body_ty, paths);
     let probe = paths.doc_probe();
     let known = paths.trait_output_known();
     let unknown = paths.trait_output_unknown();
+    let output = match read_as {
+        Some(ty) => quote! {
+            || {
+                #[allow(unused_imports)]
+                use #known as _;
+                #[allow(unused_imports)]
+                use #unknown as _;
+                (&#probe::<#ty>::NEW).output_doc(#schema)
+            }
+        },
+        None => paths.unknown_output(),
+    };
     quote! {
         #doc {
             text: #text,
             status: #status,
             content_type: #content_type,
-            output: || {
-                #[allow(unused_imports)]
-                use #known as _;
-                #[allow(unused_imports)]
-                use #unknown as _;
-                (&#probe::<#output_ty>::NEW).output_doc(#schema)
-            },
+            output: #output,
         }
     }
 }

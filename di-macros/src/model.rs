@@ -621,7 +621,10 @@ mod tests {
         assert_eq!(text(&schema_type(&ty("Query<Page>"))), "Page");
         assert_eq!(text(&schema_type(&ty("Option<Json<New>>"))), "New");
         assert_eq!(text(&schema_type(&ty("Multipart"))), "()");
-        assert_eq!(text(&output_schema_type(&ty("Json<Vec<Note>>"))), "Vec<Note>");
+        assert_eq!(
+            text(&output_schema_type(&ty("Json<Vec<Note>>"))),
+            "Vec<Note>"
+        );
         assert_eq!(
             text(&output_schema_type(&ty("(StatusCode, Json<Note>)"))),
             "Note"

@@ -110,6 +110,9 @@ impl Paths {
     pub(crate) fn doc(&self) -> TokenStream {
         self.item("Doc")
     }
+    pub(crate) fn unknown_output(&self) -> TokenStream {
+        self.item("unknown_output")
+    }
     pub(crate) fn doc_probe(&self) -> TokenStream {
         self.item("DocProbe")
     }

@@ -83,6 +83,8 @@ mod run;
 pub use app::builder::App;
 pub use app::error::{BuildError, ServeError};
 pub use app::group::Group;
+#[cfg(feature = "openapi")]
+pub use app::openapi::OpenApiConfig;
 pub use app::running::Running;
 pub use app::server::Server;
 pub use app::service::{AppService, ResponseFuture};
@@ -110,8 +112,6 @@ pub use input::security::{
 pub use input::stream::{BodyStream, Lines};
 #[cfg(feature = "headers")]
 pub use input::typed_header::TypedHeader;
-#[cfg(feature = "openapi")]
-pub use app::openapi::OpenApiConfig;
 #[cfg(feature = "openapi")]
 pub use openapi::model::{
     ApiResponse, Components, Info, MediaType, OpenApi, Operation, Ordered, Parameter, PathItem,
@@ -176,17 +176,17 @@ pub struct ReadmeDoctests;
 /// Used by the code `#[depends]` generates. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::contract::meta::{
-        Access, Args, CanBeHeld, DepFn, DepMeta, Dependency, ExtractFn, FromDepValue,
-        IntoDepResult, IntoGenResult, IsHeld, IsYield, Keep, KeepBoxed, KeepShared, Marker, Param,
-        ParamKind, RunFn, Started, assert_can_be_held, assert_is_held, assert_is_yield, extract,
-        respond,
-    };
     pub use crate::contract::doc::{
         DescribeFn, DescribeKnown, DescribeUnknown, Doc, DocProbe, DocumentedInput,
         DocumentedOutput, InputDoc, InputKind, OutputDoc, OutputFn, OutputKind, OutputKnown,
         OutputUnknown, SchemaFn, SchemaKnown, SchemaProbe, SchemaUnknown, Schemas, SecurityKind,
         any_schema, undocumented_input, unknown_output,
+    };
+    pub use crate::contract::meta::{
+        Access, Args, CanBeHeld, DepFn, DepMeta, Dependency, ExtractFn, FromDepValue,
+        IntoDepResult, IntoGenResult, IsHeld, IsYield, Keep, KeepBoxed, KeepShared, Marker, Param,
+        ParamKind, RunFn, Started, assert_can_be_held, assert_is_held, assert_is_yield, extract,
+        respond,
     };
     pub use crate::contract::request::{FromRequest, FromRequestRef};
     pub use crate::contract::scope::Scope;

@@ -595,7 +595,10 @@ impl App {
 
     /// Checks the app, then sets up its `app`-scoped dependencies in dependency order. If one
     /// fails, those already set up are torn down (in reverse order) and the error says which.
-    #[cfg_attr(not(feature = "openapi"), allow(unused_mut, reason = "only the `openapi` feature adds routes"))]
+    #[cfg_attr(
+        not(feature = "openapi"),
+        allow(unused_mut, reason = "only the `openapi` feature adds routes")
+    )]
     pub async fn start(mut self) -> Result<Running, BuildError> {
         #[cfg(feature = "openapi")]
         self.add_openapi_routes()?;

@@ -1,7 +1,9 @@
 //! What each input is in the OpenAPI document ([`DocumentedInput`]), and `Json<T>` as a
 //! response body ([`DocumentedOutput`]). Read only when a document is built.
 
-use crate::contract::doc::{DocumentedInput, DocumentedOutput, InputKind, OutputKind, SecurityKind};
+use crate::contract::doc::{
+    DocumentedInput, DocumentedOutput, InputKind, OutputKind, SecurityKind,
+};
 use crate::input::cookie::Cookie;
 use crate::input::form::Form;
 use crate::input::header::Header;
@@ -9,7 +11,9 @@ use crate::input::json::Json;
 use crate::input::multipart::Multipart;
 use crate::input::path::Path;
 use crate::input::query::Query;
-use crate::input::security::{ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName};
+use crate::input::security::{
+    ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName,
+};
 use crate::input::stream::BodyStream;
 
 macro_rules! documented {

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::contract::doc::{InputDoc, InputKind, OutputKind, Schemas, SecurityKind};
 use crate::contract::meta::{DepMeta, ParamKind};
 use crate::openapi::model::{
-    ApiResponse, Components, Info, MediaType, OpenApi, Operation, Ordered, Parameter,
-    RequestBody, SecurityScheme,
+    ApiResponse, Components, Info, MediaType, OpenApi, Operation, Ordered, Parameter, RequestBody,
+    SecurityScheme,
 };
 use crate::plan::routes::{Planned, RouteDef};
 
@@ -134,9 +134,7 @@ fn operation(
     }
     let mut responses = Ordered::default();
     let status = handler.doc.status.unwrap_or(200).to_string();
-    responses
-        .0
-        .push((status, success(handler, schemas)));
+    responses.0.push((status, success(handler, schemas)));
     if validated {
         responses.0.push((
             "422".to_owned(),
@@ -268,7 +266,10 @@ fn title_case(name: &str) -> String {
         .map(|word| {
             let mut chars = word.chars();
             chars.next().map_or_else(String::new, |first| {
-                first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect()
+                first
+                    .to_uppercase()
+                    .chain(chars.flat_map(char::to_lowercase))
+                    .collect()
             })
         })
         .collect::<Vec<_>>()
@@ -280,7 +281,13 @@ fn title_case(name: &str) -> String {
 pub(crate) fn operation_id(name: &str, path: &str, method: &str) -> String {
     let mut id: String = format!("{name}{path}")
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     id.push('_');
     id.push_str(&method.to_ascii_lowercase());
