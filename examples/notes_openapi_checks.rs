@@ -9,8 +9,8 @@
 //!   difference fails, and so does an exception that no longer happens.
 //! - [`a_real_validator_accepts_the_document`]: `openapi-spec-validator` (PyPI) accepts it.
 //! - [`the_docs_page_renders_every_route_in_chromium`]: headless Chromium loads `/docs`, the
-//!   page's script renders every route, and a screenshot is saved to
-//!   `target/openapi-docs.png`.
+//!   page's script renders every route and the API key's locks, and a screenshot is saved
+//!   to `target/openapi-docs.png`.
 //!
 //! The last two need tools from outside cargo, found through `DI_OPENAPI_VALIDATOR` and
 //! `DI_CHROMIUM` (which `.ci/run` sets) or on `PATH`. Without them the test says it skips,
@@ -560,6 +560,17 @@ async fn the_docs_page_renders_every_route_in_chromium() {
         dom_text.len(),
         dom_text.chars().take(3000).collect::<String>()
     );
+
+    // The API key is rendered too: the page's Authorize button, and a lock on each operation
+    // that needs the key (the two write routes).
+    assert!(
+        dom_text.contains("class=\"btn authorize"),
+        "no Authorize button"
+    );
+    let locks = dom_text
+        .matches("aria-label=\"authorization button")
+        .count();
+    assert_eq!(locks, 2, "a lock on POST /notes and POST /notes/import");
 
     assert!(
         screenshot.status.success(),
