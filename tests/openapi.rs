@@ -396,10 +396,9 @@ fn a_route_in_the_way_of_the_documents_path_is_reported() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let error = runtime
-        .block_on(app.with_openapi(OpenApiConfig::default()).start())
-        .err()
-        .expect("the conflict is reported");
+    let Err(error) = runtime.block_on(app.with_openapi(OpenApiConfig::default()).start()) else {
+        panic!("the conflict is reported");
+    };
     assert!(
         error.problems().iter().any(|p| p.contains("/docs")),
         "{:?}",
