@@ -946,3 +946,7 @@ mod tests {
         assert_eq!(with_file.graph().expect("valid").mermaid(), graph.mermaid());
     }
 }
+
+#[cfg(test)]
+#[path = "notes_openapi_checks.rs"]
+mod openapi_checks;
