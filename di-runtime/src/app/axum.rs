@@ -22,16 +22,27 @@ impl App {
     /// `#[depends]`; this is for axum extractors written against a state.
     ///
     /// ```
-    /// use axum::extract::State;
+    /// use axum_core::extract::FromRequestParts;
     /// use di_runtime::prelude::*;
     /// use di_runtime::Extract;
     ///
     /// #[derive(Clone)]
     /// struct AppState { greeting: &'static str }
     ///
+    /// /// An extractor written against the state, as axum's `State<AppState>` is.
+    /// struct Greeting(&'static str);
+    ///
+    /// impl FromRequestParts<AppState> for Greeting {
+    ///     type Rejection = StatusCode;
+    ///
+    ///     async fn from_request_parts(_: &mut http::request::Parts, state: &AppState) -> Result<Self, StatusCode> {
+    ///         Ok(Greeting(state.greeting))
+    ///     }
+    /// }
+    ///
     /// #[depends]
-    /// async fn hello(state: Extract<State<AppState>, AppState>) -> &'static str {
-    ///     state.0 .0.greeting
+    /// async fn hello(greeting: Extract<Greeting, AppState>) -> &'static str {
+    ///     greeting.0 .0
     /// }
     ///
     /// # #[tokio::main(flavor = "current_thread")]

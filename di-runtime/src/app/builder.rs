@@ -278,21 +278,20 @@ impl App {
     /// #[depends]
     /// async fn hello() -> &'static str { "hello" }
     ///
-    /// // Any `tower::Service` of `http::Request<di_runtime::Body>` fits; here, a closure.
-    /// let legacy = tower_service_fn(|request: http::Request<di_runtime::Body>| async move {
-    ///     Ok::<_, Infallible>(http::Response::new(format!("legacy {}", request.uri().path())))
-    /// });
-    /// # #[derive(Clone)] struct Fn_<F>(F);
-    /// # fn tower_service_fn<F>(f: F) -> Fn_<F> { Fn_(f) }
-    /// # impl<F, Fut, R> tower_service::Service<http::Request<di_runtime::Body>> for Fn_<F>
+    /// # #[derive(Clone)] struct ServiceFn<F>(F);
+    /// # impl<F, Fut, R> tower_service::Service<http::Request<di_runtime::Body>> for ServiceFn<F>
     /// # where F: FnMut(http::Request<di_runtime::Body>) -> Fut, Fut: Future<Output = Result<R, Infallible>> {
     /// #     type Response = R; type Error = Infallible; type Future = Fut;
     /// #     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> { std::task::Poll::Ready(Ok(())) }
     /// #     fn call(&mut self, r: http::Request<di_runtime::Body>) -> Fut { (self.0)(r) }
     /// # }
-    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// // Any `tower::Service` of `http::Request<di_runtime::Body>` fits (an axum `Router`);
+    /// // here, a closure made a service.
+    /// let legacy = ServiceFn(|request: http::Request<di_runtime::Body>| async move {
+    ///     Ok::<_, Infallible>(http::Response::new(format!("legacy {}", request.uri().path())))
+    /// });
     /// let app = App::new().get("/hello", hello).nest_service("/legacy", legacy);
     /// let client = TestClient::start(app).await.unwrap();
     /// assert_eq!(client.get("/legacy/users").send().await.text().await.unwrap(), "legacy /users");
