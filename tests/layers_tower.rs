@@ -600,3 +600,70 @@ async fn layers_nest_group_inside_route_layer_inside_app_layer() {
     );
     client.shutdown().await;
 }
+
+// ---------------------------------------------------------------- HTTP/2, app-wide layers
+
+/// The same promises over HTTP/2, with the layers around the whole app: two requests on one
+/// connection, one compressed and streamed to its end, one cut by the timeout.
+#[tokio::test]
+async fn app_wide_layers_over_http2_keep_timing_and_outcomes() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/export", export)
+        .get("/stuck", stuck)
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(300),
+        ))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = |path: &str, gzip: bool| {
+        let mut request = http::Request::get(format!("http://{}{path}", server.local_addr()));
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        request.body(Empty::<Bytes>::new()).unwrap()
+    };
+    let mut export_sender = sender.clone();
+    let mut stuck_sender = sender;
+    let exported = export_sender.send_request(request("/export", true));
+    let stuck = stuck_sender.send_request(request("/stuck", false));
+    let (exported, stuck) = tokio::join!(exported, stuck);
+    let (exported, stuck) = (exported.unwrap(), stuck.unwrap());
+    assert_eq!(exported.version(), http::Version::HTTP_2);
+    assert_eq!(stuck.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(exported.headers()["content-encoding"], "gzip");
+    GATE.add_permits(1);
+    let compressed = exported.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(gunzip(&compressed), expected_body());
+    wait_for("session:close success 200").await;
+    wait_for("session:close cancelled timeout").await;
+    server.settle().await;
+    let events = events();
+    assert_eq!(count(&events, "tx:close success 200"), 1, "{events:?}");
+    assert_eq!(
+        count(&events, "tx:close cancelled timeout"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count(&events, "session:close success 200"), 1, "{events:?}");
+    assert_eq!(
+        count(&events, "session:close cancelled timeout"),
+        1,
+        "{events:?}"
+    );
+    task.abort();
+    server.shutdown().await;
+}
