@@ -709,7 +709,6 @@ impl App {
             app_nodes,
             in_order,
         } = self.plan()?;
-        let engine = Arc::new(Engine::new(routes, app_nodes.len(), self.config));
         let around = Around {
             app: &self.layers,
             every_route: &self.route_layers,
@@ -717,6 +716,9 @@ impl App {
             mounts: &self.mounts,
             fallback: self.fallback.as_ref(),
         };
+        let mut engine = Engine::new(routes, app_nodes.len(), self.config);
+        engine.layered = !around.is_empty();
+        let engine = Arc::new(engine);
         let layers = build_layers(&engine, &in_order, around);
         match start_app_scope(&engine, &app_nodes, self.values).await {
             Ok(app_scope) => Ok(Running {

@@ -168,6 +168,17 @@ pub(crate) struct Around<'a> {
     pub(crate) fallback: Option<&'a InnerService>,
 }
 
+impl Around<'_> {
+    /// Whether there is nothing around the routes: no layer, no mounted service.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.app.is_empty()
+            && self.every_route.is_empty()
+            && self.own.iter().all(Vec::is_empty)
+            && self.mounts.is_empty()
+            && self.fallback.is_none()
+    }
+}
+
 /// Builds the app's stacks: each route's layers (`own[def]`, then `every_route`) around it,
 /// then `app` around the routing. `None` when there is no layer and no service at all.
 pub(crate) fn build_layers(
@@ -175,6 +186,9 @@ pub(crate) fn build_layers(
     routes: &[Arc<Route>],
     around: Around<'_>,
 ) -> Option<Arc<Layers>> {
+    if around.is_empty() {
+        return None;
+    }
     let Around {
         app,
         every_route,
@@ -182,14 +196,6 @@ pub(crate) fn build_layers(
         mounts,
         fallback,
     } = around;
-    if app.is_empty()
-        && every_route.is_empty()
-        && own.iter().all(Vec::is_empty)
-        && mounts.is_empty()
-        && fallback.is_none()
-    {
-        return None;
-    }
     let mut stacks: Vec<Option<InnerService>> = vec![None; own.len()];
     for route in routes {
         let own = own.get(route.def).map(Vec::as_slice).unwrap_or_default();

@@ -23,10 +23,10 @@ use crate::contract::slot::Slot;
 use crate::panic::{catch, catch_call};
 use crate::plan::node::Plan;
 use crate::plan::routes::Route;
-use crate::response::body::{BoxError, Response};
+use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable};
-use crate::run::body::{AfterBody, track};
+use crate::run::body::{AfterBody, TrackedBody};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
@@ -88,7 +88,10 @@ impl Drop for Owed {
         let request_id = self.head.request_id.clone();
         // Inside tower layers, how the request was cancelled is the entry point's verdict (a
         // layer that answered in the handler's place, or the client gone); see `Outer`.
-        let verdict = Outer::of(&self.head.parts).and_then(|outer| outer.take_verdict());
+        let verdict = engine
+            .layered
+            .then(|| Outer::of(&self.head.parts)?.take_verdict())
+            .flatten();
         let waiting = places
             .background
             .is_none()
@@ -324,6 +327,7 @@ async fn serve(
     let places = std::mem::take(&mut owed.places);
     // Failures are final; a success becomes `Success` only when the body has been sent.
     let decided = (!succeeded).then_some(outcome);
+    let (parts, body) = response.into_parts();
     let after = AfterBody {
         tasks,
         stack,
@@ -335,13 +339,15 @@ async fn serve(
     };
     // Inside tower layers, the work runs after the body the client gets (the entry point
     // puts it there), not after the handler's body that a layer may wrap.
-    let response = match Outer::of(&head.parts) {
-        Some(outer) => {
-            outer.defer(after);
-            response
-        }
-        None => track(response, head.parts.method == Method::HEAD, after),
-    };
+    if engine.layered
+        && let Some(outer) = Outer::of(&head.parts)
+    {
+        outer.defer(after);
+        let response = Response::from_parts(parts, body);
+        return finish(&engine, response, &head.request_id);
+    }
+    let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
+    let response = Response::from_parts(parts, Body::from_boxed_error(tracked));
     finish(&engine, response, &head.request_id)
 }
 
