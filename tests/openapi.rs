@@ -426,3 +426,31 @@ fn a_route_in_the_way_of_the_documents_path_is_reported() {
         error.problems()
     );
 }
+
+#[tokio::test]
+async fn the_document_is_served_beside_routes_with_their_own_layers() {
+    // The serving routes are added when the app starts, beside routes that have layers of
+    // their own (`route_layer`, a group's `layer`): each keeps its own, these get none.
+    let app = App::new()
+        .get("/health", health)
+        .nest(
+            Group::new("/v1")
+                .layer(tower_http::cors::CorsLayer::permissive())
+                .get("/ping", ping),
+        )
+        .route_layer(tower_http::cors::CorsLayer::permissive())
+        .with_openapi(OpenApiConfig::new("Layered", "1.0.0"));
+    let client = TestClient::start(app).await.expect("starts");
+    let served = client.get("/openapi.json").send().await;
+    assert_eq!(served.status(), 200);
+    let doc: Value = serde_json::from_str(&served.text().await.expect("a body")).expect("JSON");
+    assert!(doc["paths"]["/v1/ping"]["get"].is_object(), "{doc}");
+    assert_eq!(client.get("/docs").send().await.status(), 200);
+    let ping = client
+        .get("/v1/ping")
+        .header("origin", "https://a.example")
+        .send()
+        .await;
+    assert_eq!(ping.status(), 200);
+    assert_eq!(ping.header("access-control-allow-origin"), Some("*"));
+}

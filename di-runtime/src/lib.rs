@@ -83,11 +83,13 @@ mod run;
 pub use app::builder::App;
 pub use app::error::{BuildError, ServeError};
 pub use app::group::Group;
+pub use app::layer::{InnerService, TowerLayer};
 #[cfg(feature = "openapi")]
 pub use app::openapi::OpenApiConfig;
+pub use app::routed::ResponseFuture;
 pub use app::running::Running;
 pub use app::server::Server;
-pub use app::service::{AppService, ResponseFuture};
+pub use app::service::AppService;
 pub use app::test_client::{TestClient, TestRequest, TestResponse};
 pub use contract::background::BackgroundTasks;
 pub use contract::body::BodyError;
@@ -98,6 +100,8 @@ pub use contract::request::{FromRequest, FromRequestRef, RequestHead};
 pub use contract::request_id::{MAX_CLIENT_REQUEST_ID, RequestId};
 pub use contract::scope::Scope;
 pub use contract::slot::{Held, HeldMut};
+#[cfg(feature = "axum")]
+pub use input::axum::Extract;
 pub use input::client::ClientAddr;
 pub use input::cookie::Cookie;
 pub use input::form::Form;

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::Method;
 
 use crate::app::error::BuildError;
 use crate::app::group::{Group, method_routes, route_def};
+use crate::app::layer::{Around, InnerService, TowerLayer, build_layers};
 #[cfg(feature = "openapi")]
 use crate::app::openapi::{OpenApiConfig, routes as openapi_routes, served_type_id};
 use crate::app::running::Running;
@@ -22,6 +24,7 @@ use crate::openapi::model::OpenApi;
 use crate::plan::graph::Graph;
 use crate::plan::node::{GroupDep, Origin, Overrides, Replacement};
 use crate::plan::routes::{Planned, RouteDef, plan_routes};
+use crate::response::body::{Body, BoxError};
 use crate::response::into::IntoResponse;
 use crate::run::app_scope::start_app_scope;
 use crate::run::config::Config;
@@ -57,6 +60,16 @@ pub struct App {
     /// `App::with_openapi`: the document's title and where it and the page are served.
     #[cfg(feature = "openapi")]
     openapi: Option<OpenApiConfig>,
+    /// `App::layer`: around the routing (404 and 405 included), the last added outermost.
+    layers: Vec<Arc<dyn TowerLayer>>,
+    /// `App::route_layer`: around every route, outside its groups' layers.
+    route_layers: Vec<Arc<dyn TowerLayer>>,
+    /// Each route's own layers (its groups', innermost first), beside `routes`.
+    own_layers: Vec<Vec<Arc<dyn TowerLayer>>>,
+    /// `App::nest_service`: services under a prefix, where no route matches.
+    mounts: Vec<(String, InnerService)>,
+    /// `App::fallback_service`.
+    fallback: Option<InnerService>,
     /// When the app itself is used as a `tower::Service`: started on the first `poll_ready`.
     pub(crate) serving: Serving,
 }
@@ -89,6 +102,11 @@ impl App {
             config: Config::default(),
             #[cfg(feature = "openapi")]
             openapi: None,
+            layers: Vec::new(),
+            route_layers: Vec::new(),
+            own_layers: Vec::new(),
+            mounts: Vec::new(),
+            fallback: None,
             serving: Serving::Idle,
         }
     }
@@ -104,6 +122,7 @@ impl App {
     {
         let _ = handler;
         self.routes.push(route_def::<H>(method, path));
+        self.own_layers.push(Vec::new());
         self
     }
 
@@ -173,9 +192,178 @@ impl App {
     /// # app.check().unwrap();
     /// ```
     pub fn nest(mut self, group: Group) -> Self {
-        let (routes, problems) = group.mount();
+        let (routes, layers, problems) = group.mount();
         self.routes.extend(routes);
+        self.own_layers.extend(layers);
         self.problems.extend(problems);
+        self
+    }
+
+    /// Puts a tower layer around the whole app: every request goes through it before it is
+    /// routed, so it also sees the app's own answers to unknown paths (404) and methods (405),
+    /// as axum's `Router::layer` does. Each call wraps the layers added before (the last
+    /// added is the outermost). For layers around routes only, see
+    /// [`route_layer`](App::route_layer) and [`Group::layer`].
+    ///
+    /// Any [`tower_layer::Layer`] of the tower ecosystem fits (see [`TowerLayer`]): tower-http's
+    /// `TraceLayer`, `CorsLayer`, `CompressionLayer`, `TimeoutLayer`, ... What the runtime
+    /// promises holds through them:
+    ///
+    /// - `request`-scope teardowns and background tasks run after the last byte of the body
+    ///   the client gets (a compressed body, not the handler's), and see
+    ///   [`Outcome::Success`](crate::Outcome::Success) with its status;
+    /// - a layer that answers in the handler's place after calling it (a timeout) makes what
+    ///   was set up see [`Cancelled(Timeout)`](crate::CancelReason::Timeout), exactly once
+    ///   (a client that goes away still gives `Cancelled(ClientGone)`);
+    /// - a layer that answers without calling the app (a CORS preflight) sets nothing up; its
+    ///   answer is counted and carries the request id like any other.
+    ///
+    /// An app without layers pays nothing for them; one with layers pays a boxed request
+    /// body and a few allocations a request.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use std::convert::Infallible;
+    ///
+    /// // A layer that adds a header to every response (tower-http has ready-made ones).
+    /// #[derive(Clone)]
+    /// struct Served<S>(S);
+    /// impl<S, B> tower_service::Service<http::Request<B>> for Served<S>
+    /// where
+    ///     S: tower_service::Service<http::Request<B>, Response = Response, Error = Infallible>,
+    ///     S::Future: Send + 'static,
+    /// {
+    ///     type Response = Response;
+    ///     type Error = Infallible;
+    ///     type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    ///     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+    ///         self.0.poll_ready(cx)
+    ///     }
+    ///     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    ///         let answer = self.0.call(request);
+    ///         Box::pin(async move {
+    ///             let mut response = answer.await?;
+    ///             response.headers_mut().insert("served-by", http::HeaderValue::from_static("di"));
+    ///             Ok(response)
+    ///         })
+    ///     }
+    /// }
+    /// #[derive(Clone)]
+    /// struct ServedLayer;
+    /// impl<S> tower_layer::Layer<S> for ServedLayer {
+    ///     type Service = Served<S>;
+    ///     fn layer(&self, inner: S) -> Served<S> { Served(inner) }
+    /// }
+    ///
+    /// #[depends]
+    /// async fn hello() -> &'static str { "hello" }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let client = TestClient::start(App::new().get("/", hello).layer(ServedLayer)).await.unwrap();
+    /// assert_eq!(client.get("/").send().await.header("served-by"), Some("di"));
+    /// assert_eq!(client.get("/nowhere").send().await.header("served-by"), Some("di"));
+    /// # }
+    /// ```
+    pub fn layer<L: TowerLayer>(mut self, layer: L) -> Self {
+        self.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// Mounts any tower service (an axum `Router`, a `ServeDir`, another framework's app)
+    /// under `prefix`: a request whose path is `prefix` or starts with `prefix/` and that no
+    /// route of the app matches goes to `service`, its path made relative to the prefix
+    /// (`/legacy/users?page=2` reaches it as `/users?page=2`, `/legacy` as `/`), as axum's
+    /// `Router::nest_service` does. The app's routes come first: a path that a route has,
+    /// with another method, is still the app's 405.
+    ///
+    /// The app's [`layer`](App::layer)s are around it, not its route layers; its answers are
+    /// counted and carry the request id like the app's own. Its errors are answered 500 and
+    /// logged. A prefix must start with `/` and not end with `/` (reported by
+    /// [`App::check`]).
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use std::convert::Infallible;
+    ///
+    /// #[depends]
+    /// async fn hello() -> &'static str { "hello" }
+    ///
+    /// # #[derive(Clone)] struct ServiceFn<F>(F);
+    /// # impl<F, Fut, R> tower_service::Service<http::Request<di_runtime::Body>> for ServiceFn<F>
+    /// # where F: FnMut(http::Request<di_runtime::Body>) -> Fut, Fut: Future<Output = Result<R, Infallible>> {
+    /// #     type Response = R; type Error = Infallible; type Future = Fut;
+    /// #     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> { std::task::Poll::Ready(Ok(())) }
+    /// #     fn call(&mut self, r: http::Request<di_runtime::Body>) -> Fut { (self.0)(r) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Any `tower::Service` of `http::Request<di_runtime::Body>` fits (an axum `Router`);
+    /// // here, a closure made a service.
+    /// let legacy = ServiceFn(|request: http::Request<di_runtime::Body>| async move {
+    ///     Ok::<_, Infallible>(http::Response::new(format!("legacy {}", request.uri().path())))
+    /// });
+    /// let app = App::new().get("/hello", hello).nest_service("/legacy", legacy);
+    /// let client = TestClient::start(app).await.unwrap();
+    /// assert_eq!(client.get("/legacy/users").send().await.text().await.unwrap(), "legacy /users");
+    /// assert_eq!(client.get("/hello").send().await.text().await.unwrap(), "hello");
+    /// # }
+    /// ```
+    pub fn nest_service<S, B>(mut self, prefix: &str, service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        if prefix.is_empty() || !prefix.starts_with('/') || prefix.ends_with('/') {
+            self.problems.push(format!(
+                "service nested at `{prefix}`: a prefix must start with `/` and not end with `/`"
+            ));
+        }
+        self.mounts
+            .push((prefix.to_owned(), InnerService::erase(service)));
+        self
+    }
+
+    /// Sends every request that no route of the app matches (and no service of
+    /// [`nest_service`](App::nest_service)) to `service`, its path unchanged, instead of
+    /// answering 404: an app adopting `di` route by route in front of an existing one (an
+    /// axum `Router`). A path that a route has, with another method, is still the app's 405.
+    /// As for [`nest_service`](App::nest_service), the app's layers are around it; a second
+    /// call replaces the first.
+    pub fn fallback_service<S, B>(mut self, service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.fallback = Some(InnerService::erase(service));
+        self
+    }
+
+    /// Puts a tower layer around every route of the app, whenever the route was added, but
+    /// not around the app's own 404 and 405 (axum's `Router::route_layer`). It is outside the
+    /// layers of the routes' groups ([`Group::layer`]); each call wraps the route layers added
+    /// before. A request reaches it once routed, before it is admitted
+    /// ([`max_in_flight`](App::max_in_flight)) or its inputs are read. See [`App::layer`] for
+    /// what holds through a layer.
+    ///
+    /// A CORS layer belongs in [`App::layer`]: a preflight `OPTIONS` request matches no route,
+    /// so a route layer never sees it.
+    pub fn route_layer<L: TowerLayer>(mut self, layer: L) -> Self {
+        self.route_layers.push(Arc::new(layer));
         self
     }
 
@@ -585,6 +773,8 @@ impl App {
         };
         let document = self.openapi()?;
         let (routes, served) = openapi_routes(&config, document.to_json());
+        // Beside `routes`, one entry per route: these have no layers of their own.
+        self.own_layers.extend(routes.iter().map(|_| Vec::new()));
         self.routes.extend(routes);
         let served_id = served_type_id();
         self.overrides.insert(served_id, Replacement::Value);
@@ -603,11 +793,27 @@ impl App {
         #[cfg(feature = "openapi")]
         self.add_openapi_routes()?;
         let Planned {
-            routes, app_nodes, ..
+            routes,
+            app_nodes,
+            in_order,
         } = self.plan()?;
-        let engine = Arc::new(Engine::new(routes, app_nodes.len(), self.config));
+        let around = Around {
+            app: &self.layers,
+            every_route: &self.route_layers,
+            own: &self.own_layers,
+            mounts: &self.mounts,
+            fallback: self.fallback.as_ref(),
+        };
+        let mut engine = Engine::new(routes, app_nodes.len(), self.config);
+        engine.layered = !around.is_empty();
+        let engine = Arc::new(engine);
+        let layers = build_layers(&engine, &in_order, around);
         match start_app_scope(&engine, &app_nodes, self.values).await {
-            Ok(app_scope) => Ok(Running { engine, app_scope }),
+            Ok(app_scope) => Ok(Running {
+                engine,
+                app_scope,
+                layers,
+            }),
             Err(problem) => Err(BuildError {
                 problems: vec![problem],
             }),
@@ -626,6 +832,11 @@ impl App {
             config: self.config.clone(),
             #[cfg(feature = "openapi")]
             openapi: self.openapi.take(),
+            layers: std::mem::take(&mut self.layers),
+            route_layers: std::mem::take(&mut self.route_layers),
+            own_layers: std::mem::take(&mut self.own_layers),
+            mounts: std::mem::take(&mut self.mounts),
+            fallback: self.fallback.take(),
             serving: Serving::Idle,
         }
     }

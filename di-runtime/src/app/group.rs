@@ -2,8 +2,11 @@
 //! `APIRouter(prefix=..., dependencies=[...])`, mounted with [`App::nest`](crate::App::nest)
 //! or nested in another group.
 
+use std::sync::Arc;
+
 use http::Method;
 
+use crate::app::layer::TowerLayer;
 use crate::contract::meta::{DepFn, DepMeta, Dependency};
 use crate::contract::slot::{Cell, Slot};
 use crate::plan::node::{GroupDep, Origin};
@@ -50,6 +53,11 @@ pub struct Group {
     prefix: String,
     uses: Vec<&'static DepMeta>,
     routes: Vec<RouteDef>,
+    /// `Group::layer`: around each route of the group, the last added outermost.
+    layers: Vec<Arc<dyn TowerLayer>>,
+    /// Each route's layers from the groups nested in this one, innermost first, beside
+    /// `routes`.
+    own_layers: Vec<Vec<Arc<dyn TowerLayer>>>,
     problems: Vec<String>,
     /// `tag(..)`: the OpenAPI tags of every route of the group.
     tags: Vec<String>,
@@ -83,6 +91,8 @@ impl Group {
             prefix: prefix.to_owned(),
             uses: Vec::new(),
             routes: Vec::new(),
+            layers: Vec::new(),
+            own_layers: Vec::new(),
             problems,
             tags: Vec::new(),
         }
@@ -127,6 +137,36 @@ impl Group {
     {
         let _ = handler;
         self.routes.push(route_def::<H>(method, path));
+        self.own_layers.push(Vec::new());
+        self
+    }
+
+    /// Puts a tower layer around each route of the group, whenever the route was added
+    /// (inside the layers of the groups it is nested in and those of
+    /// [`App::route_layer`](crate::App::route_layer)); each call wraps the layers added before.
+    /// A request reaches it once routed. See [`App::layer`](crate::App::layer) for what holds
+    /// through a layer.
+    ///
+    /// For one route, a group with an empty prefix:
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// # #[derive(Clone)] struct NoLayer;
+    /// # impl<S> tower_layer::Layer<S> for NoLayer { type Service = S; fn layer(&self, s: S) -> S { s } }
+    /// # let timeout_layer = NoLayer;
+    ///
+    /// #[depends]
+    /// async fn slow() -> &'static str { "done" }
+    /// #[depends]
+    /// async fn fast() -> &'static str { "done" }
+    ///
+    /// let app = App::new()
+    ///     .get("/fast", fast)
+    ///     .nest(Group::new("").layer(timeout_layer).get("/slow", slow));
+    /// # app.check().unwrap();
+    /// ```
+    pub fn layer<L: TowerLayer>(mut self, layer: L) -> Self {
+        self.layers.push(Arc::new(layer));
         self
     }
 
@@ -147,21 +187,28 @@ impl Group {
     /// `group`'s, then theirs; they run this group's dependencies, then `group`'s, then their
     /// own.
     pub fn nest(mut self, group: Group) -> Self {
-        let (routes, problems) = group.mount();
+        let (routes, layers, problems) = group.mount();
         self.routes.extend(routes);
+        self.own_layers.extend(layers);
         self.problems.extend(problems);
         self
     }
 
-    /// The group's routes with its prefix and dependencies applied, and its problems.
-    pub(crate) fn mount(self) -> (Vec<RouteDef>, Vec<String>) {
+    /// The group's routes with its prefix and dependencies applied, each route's layers
+    /// (innermost first), and its problems.
+    pub(crate) fn mount(self) -> MountedGroup {
         let Group {
             prefix,
             uses,
             mut routes,
+            layers,
+            mut own_layers,
             problems,
             tags,
         } = self;
+        for route_layers in &mut own_layers {
+            route_layers.extend(layers.iter().cloned());
+        }
         for route in &mut routes {
             route.tags.splice(0..0, tags.iter().cloned());
             route.path = format!("{prefix}{}", route.path);
@@ -183,9 +230,12 @@ impl Group {
             }
             route.uses = all;
         }
-        (routes, problems)
+        (routes, own_layers, problems)
     }
 }
+
+/// A group's routes, each route's layers (innermost first), and its problems.
+pub(crate) type MountedGroup = (Vec<RouteDef>, Vec<Vec<Arc<dyn TowerLayer>>>, Vec<String>);
 
 /// A route to `H` as registered, before any group's prefix or dependencies.
 pub(crate) fn route_def<H>(method: Method, path: &str) -> RouteDef

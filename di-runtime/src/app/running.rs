@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::app::layer::Layers;
 use crate::app::service::AppService;
 use crate::contract::outcome::Outcome;
 use crate::run::app_scope::{AppTeardowns, stop_app_scope};
@@ -13,6 +14,8 @@ use crate::run::stats::Metrics;
 pub struct Running {
     pub(crate) engine: Arc<Engine>,
     pub(crate) app_scope: AppTeardowns,
+    /// The app's tower layers, if it has any.
+    pub(crate) layers: Option<Arc<Layers>>,
 }
 
 impl Running {
@@ -20,6 +23,7 @@ impl Running {
     pub fn service(&self) -> AppService {
         AppService {
             engine: self.engine.clone(),
+            layers: self.layers.clone(),
         }
     }
 

@@ -8,13 +8,14 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
+use crate::app::layer::{Layers, serve_layered};
+use crate::app::routed::{ResponseFuture, serve_routed};
 use crate::contract::request_id::RequestId;
 use crate::plan::routes::Routed;
 use crate::response::body::{BoxError, Response};
 use crate::response::into::IntoResponse;
-use crate::run::engine::{Engine, spans_on};
-use crate::run::places::busy_response;
-use crate::run::request::{finish, handle};
+use crate::run::engine::Engine;
+use crate::run::request::finish;
 use crate::run::stats::Metrics;
 
 /// A running app as a [`tower_service::Service`]: every request goes through routing, input
@@ -25,6 +26,8 @@ use crate::run::stats::Metrics;
 #[derive(Clone)]
 pub struct AppService {
     pub(crate) engine: Arc<Engine>,
+    /// The app's tower layers, if it has any (see [`App::layer`](crate::App::layer)).
+    pub(crate) layers: Option<Arc<Layers>>,
 }
 
 impl AppService {
@@ -65,48 +68,14 @@ impl AppService {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        if let Some(layers) = &self.layers {
+            return serve_layered(&self.engine, layers, request, client);
+        }
         let engine = self.engine.clone();
         let id = RequestId::of(request.headers(), engine.config.request_id_header.as_ref());
         match engine.routes.find(request.method(), request.uri().path()) {
             Ok(Routed { route, params }) => {
-                let Some(admitted) = engine.admit() else {
-                    tracing::debug!(target: "di", request_id = %id, "request shed: in-flight limit reached");
-                    let busy = busy_response("The server is busy; try again later".to_owned());
-                    return Box::pin(std::future::ready(finish(&engine, busy, &id)));
-                };
-                // The root of the request's trace tree: its setups and teardowns are its
-                // children, its `request`-scope teardowns included (they run after the body).
-                let span = if !spans_on() {
-                    tracing::Span::none()
-                } else {
-                    tracing::debug_span!(
-                    target: "di",
-                    "request",
-                    method = %request.method(),
-                    route = &*route.pattern,
-                    status = tracing::field::Empty,
-                    request_id = %id,
-                        handler = route.name,
-                    )
-                };
-                // No span to enter when its level is off (the usual case); otherwise inputs
-                // are extracted in it, it is entered at every poll, and it records the status
-                // once the response head is known. Log lines that must be seen at the usual
-                // levels (errors, warnings) carry `request_id` themselves. Every response
-                // leaves through `finish` (counted, id header).
-                if span.is_disabled() {
-                    Box::pin(handle(engine, route, request, params, admitted, client, id))
-                } else {
-                    let handled = span
-                        .in_scope(|| handle(engine, route, request, params, admitted, client, id));
-                    let recorded = span.clone();
-                    let handled = async move {
-                        let response = handled.await;
-                        recorded.record("status", response.status().as_u16());
-                        response
-                    };
-                    Box::pin(tracing::Instrument::instrument(handled, span))
-                }
+                serve_routed(engine, route, request, params, client, id)
             }
             Err(miss) => {
                 let response = finish(&engine, miss.into_response(), &id);
@@ -119,24 +88,6 @@ impl AppService {
 impl std::fmt::Debug for AppService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppService").finish_non_exhaustive()
-    }
-}
-
-/// The future of a response from an [`AppService`] (never an error): the request's future,
-/// boxed once.
-pub struct ResponseFuture(pub(crate) BoxFuture<'static, Response>);
-
-impl std::future::Future for ResponseFuture {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx).map(Ok)
-    }
-}
-
-impl std::fmt::Debug for ResponseFuture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 

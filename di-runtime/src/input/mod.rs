@@ -5,11 +5,14 @@
 //! `HeaderMap`, `Bytes`, `&RequestHead`, `BackgroundTasks`), and the every-problem
 //! deserializer behind the typed ones ([`de`]); what each is in the OpenAPI document
 //! ([`documented`]). [`BodyStream`](stream::BodyStream) and
-//! [`Multipart`](multipart::Multipart) read the body as a stream instead.
+//! [`Multipart`](multipart::Multipart) read the body as a stream instead. `Extract` runs an
+//! axum extractor (`axum.rs`, feature `axum`).
 //!
 //! Uses the contract (`FromRequest`, `RequestHead`) and the response layer (`InputError`,
 //! JSON responses); nothing above.
 
+#[cfg(feature = "axum")]
+pub(crate) mod axum;
 pub(crate) mod client;
 pub(crate) mod cookie;
 pub(crate) mod de;

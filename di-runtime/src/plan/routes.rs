@@ -39,6 +39,9 @@ pub(crate) struct Route {
     pub(crate) respond: fn(Slot) -> Response,
     /// The app's and groups' dependencies the route runs without a parameter.
     pub(crate) uses: Vec<PlannedUse>,
+    /// The index of the route's [`RouteDef`] among those the app registered (for what the
+    /// app keeps beside each, as its tower layers).
+    pub(crate) def: usize,
 }
 
 /// Every route of an app, by path and method.
@@ -70,7 +73,7 @@ pub(crate) fn plan_routes(
     let mut entries: Vec<Vec<(Method, Arc<Route>)>> = Vec::new();
     let mut by_path: HashMap<&str, usize> = HashMap::new();
     let mut in_order = Vec::with_capacity(defs.len());
-    for def in defs {
+    for (def_index, def) in defs.iter().enumerate() {
         let what = format!("route {} {}", def.method, def.path);
         if def.path.is_empty() {
             problems.push(format!(
@@ -108,6 +111,7 @@ pub(crate) fn plan_routes(
             plan,
             respond: def.respond,
             uses,
+            def: def_index,
         };
         let route = Arc::new(route);
         in_order.push(route.clone());

@@ -56,7 +56,10 @@ impl Body {
         D: Into<Bytes>,
         E: Into<BoxError> + 'static,
     {
-        Self::from_boxed_error(Frames { stream })
+        Self::from_boxed_error(Frames {
+            stream,
+            ended: false,
+        })
     }
 
     /// Wraps a body whose errors are already [`BoxError`]s: boxed as it is, with no layer
@@ -71,9 +74,14 @@ impl Body {
 
 pin_project_lite::pin_project! {
     /// The frames of a stream of data, each item one frame (see [`Body::from_stream`]).
+    ///
+    /// Polled again after its end, it ends again, without polling the stream: a layer around
+    /// the app may do so (tower-http's compression does), and a stream such as
+    /// `stream::unfold` panics if it is polled past its end.
     struct Frames<S> {
         #[pin]
         stream: S,
+        ended: bool,
     }
 }
 
@@ -90,12 +98,20 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.project().stream.poll_next(cx).map(|item| {
-            item.map(|item| {
-                item.map(|data| Frame::data(data.into()))
-                    .map_err(Into::into)
-            })
-        })
+        let this = self.project();
+        if *this.ended {
+            return Poll::Ready(None);
+        }
+        let item = std::task::ready!(this.stream.poll_next(cx));
+        *this.ended = item.is_none();
+        Poll::Ready(item.map(|item| {
+            item.map(|data| Frame::data(data.into()))
+                .map_err(Into::into)
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
     }
 }
 

@@ -59,6 +59,23 @@ impl HttpError {
         }
     }
 
+    /// An answer made elsewhere (an axum rejection): its status, headers and exact body,
+    /// the body as text its detail.
+    #[cfg_attr(
+        not(feature = "axum"),
+        allow(dead_code, reason = "used by the axum inputs")
+    )]
+    pub(crate) fn raw(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        let detail = Value::String(String::from_utf8_lossy(&body).into_owned());
+        Self {
+            status,
+            detail,
+            body: Some(body),
+            headers: (!headers.is_empty()).then(|| Box::new(headers)),
+            source: None,
+        }
+    }
+
     /// 400 Bad Request.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, detail)

@@ -166,7 +166,12 @@ impl IntoResponse for HttpError {
             ),
         };
         for (name, value) in self.headers() {
-            response.headers_mut().append(name, value.clone());
+            // A content type of its own (an axum rejection's text) replaces JSON's.
+            if name == CONTENT_TYPE {
+                response.headers_mut().insert(name, value.clone());
+            } else {
+                response.headers_mut().append(name, value.clone());
+            }
         }
         response.extensions_mut().insert(ErrorMark(Some(self)));
         response

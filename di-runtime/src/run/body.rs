@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
 use crate::panic::catch_call;
-use crate::response::body::{Body, BoxError};
+use crate::response::body::{Body, BoxError, Response};
 use crate::run::background::run_tasks;
 use crate::run::engine::Engine;
 use crate::run::host::{self, AfterRun};
@@ -53,6 +53,30 @@ pub(crate) struct AfterBody {
     pub(crate) span: tracing::Span,
     /// The request's id, for log lines.
     pub(crate) request_id: RequestId,
+}
+
+impl AfterBody {
+    /// Starts the teardowns as cancelled (the client went away, or the server is stopping),
+    /// for work whose response never reached a body (see `outer::Outer`).
+    pub(crate) fn abandon(self) {
+        let reason = self.engine.cancel_reason();
+        let mut body = TrackedBody {
+            inner: None,
+            after: Some(self),
+            status: StatusCode::OK,
+            remaining: None,
+            bodiless: false,
+            stop: None,
+        };
+        body.finish(Outcome::Cancelled(reason));
+    }
+}
+
+/// `response` with `after` run once its body has been sent or dropped.
+pub(crate) fn track(response: Response, head_request: bool, after: AfterBody) -> Response {
+    let (parts, body) = response.into_parts();
+    let tracked = TrackedBody::new(body, &parts, head_request, after);
+    Response::from_parts(parts, Body::from_boxed_error(tracked))
 }
 
 impl TrackedBody {

@@ -51,6 +51,9 @@ pub(crate) struct Engine {
     pub(crate) stats: Stats,
     /// Requests being handled now (up to their response head).
     requests: Arc<Level>,
+    /// Whether the app has tower layers or mounted services (`run/outer.rs`): only then does
+    /// a request look for its entry point's state.
+    pub(crate) layered: bool,
 }
 
 /// A request counted in flight; dropping it counts the request out.
@@ -101,6 +104,7 @@ impl Engine {
             hard_stop: CancellationToken::new(),
             stats: Stats::default(),
             requests: Arc::new(Level::new("di_requests_in_flight")),
+            layered: false,
         }
     }
 

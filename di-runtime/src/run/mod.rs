@@ -11,6 +11,8 @@
 //!   teardowns in reverse order with their outcome and deadline;
 //! - [`body`]: the response body wrapper that starts [`background`] tasks and `request`-scope
 //!   teardown once the body has been sent or dropped;
+//! - [`outer`]: what a request served inside tower layers shares with the app's entry
+//!   point (how it was cancelled, its `request`-scope work);
 //! - [`host`]: connections that run the after-body work of their responses in their own task;
 //! - [`app_scope`]: `app`-scoped setup at start and teardown at shutdown.
 //!
@@ -23,6 +25,7 @@ pub(crate) mod config;
 pub(crate) mod deadline;
 pub(crate) mod engine;
 pub(crate) mod host;
+pub(crate) mod outer;
 pub(crate) mod places;
 pub(crate) mod request;
 pub(crate) mod setup;

@@ -30,6 +30,7 @@ use crate::run::body::{AfterBody, TrackedBody};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
+use crate::run::outer::Outer;
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{Failure, SetupDone, panicked, run_setup, setup_failed, start_function};
 use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
@@ -85,6 +86,12 @@ impl Drop for Owed {
         let places = std::mem::take(&mut self.places);
         let engine = self.engine.clone();
         let request_id = self.head.request_id.clone();
+        // Inside tower layers, how the request was cancelled is the entry point's verdict (a
+        // layer that answered in the handler's place, or the client gone); see `Outer`.
+        let verdict = engine
+            .layered
+            .then(|| Outer::of(&self.head.parts)?.take_verdict())
+            .flatten();
         let waiting = places
             .background
             .is_none()
@@ -93,7 +100,11 @@ impl Drop for Owed {
         // without waiting for a background place; the rest uses the request's place, or waits
         // for one.
         engine.clone().spawn_tracked(async move {
-            let cancelled = Outcome::Cancelled(engine.cancel_reason());
+            let reason = match verdict {
+                Some(verdict) => verdict.await.unwrap_or_else(|_| engine.cancel_reason()),
+                None => engine.cancel_reason(),
+            };
+            let cancelled = Outcome::Cancelled(reason);
             // A failed commit is what the request ended with, even if the client left during
             // it; otherwise the cancellation.
             let outcome = match in_flight {
@@ -326,6 +337,15 @@ async fn serve(
         span: current_span(),
         request_id: head.request_id.clone(),
     };
+    // Inside tower layers, the work runs after the body the client gets (the entry point
+    // puts it there), not after the handler's body that a layer may wrap.
+    if engine.layered
+        && let Some(outer) = Outer::of(&head.parts)
+    {
+        outer.defer(after);
+        let response = Response::from_parts(parts, body);
+        return finish(&engine, response, &head.request_id);
+    }
     let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
     let response = Response::from_parts(parts, Body::from_boxed_error(tracked));
     finish(&engine, response, &head.request_id)

@@ -1,0 +1,407 @@
+//! Tower layers around the whole app ([`App::layer`](crate::App::layer)) and around routes
+//! ([`App::route_layer`](crate::App::route_layer), [`Group::layer`](crate::Group::layer)):
+//! the service a layer wraps ([`InnerService`]), the stacks built when the app starts, and
+//! the entry point of a request in an app that has layers.
+//!
+//! An app without layers never comes here: its requests take the path they always took.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::Method;
+
+use crate::app::routed::{ResponseFuture, serve_routed};
+use crate::contract::outcome::CancelReason;
+use crate::contract::request_id::RequestId;
+use crate::plan::routes::{Miss, Route, Routed};
+use crate::response::body::{Body, BoxError, Response};
+use crate::response::error::HttpError;
+use crate::response::into::IntoResponse;
+use crate::run::body::track;
+use crate::run::engine::Engine;
+use crate::run::outer::{Outer, OuterRef};
+use crate::run::request::finish;
+
+/// A [`tower_layer::Layer`] the app can put around itself or its routes: any layer whose
+/// service takes an `http::Request<`[`Body`]`>` and answers an `http::Response` of any body of
+/// [`Bytes`] (tower-http's `TraceLayer`, `TimeoutLayer`, `CompressionLayer`, `CorsLayer`, ...),
+/// with an error that converts into a [`BoxError`] (answered 500 and logged).
+///
+/// Implemented for every such layer; there is nothing to implement by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used as a layer of a `di_runtime::App`",
+    note = "a layer of an app wraps `di_runtime::InnerService`; its service must take `http::Request<di_runtime::Body>`, answer an `http::Response` whose body yields `Bytes`, and be `Clone + Send + Sync + 'static`"
+)]
+pub trait TowerLayer: Send + Sync + 'static {
+    /// Wraps `inner` in this layer's service.
+    fn wrap(&self, inner: InnerService) -> InnerService;
+}
+
+impl<L, S, B> TowerLayer for L
+where
+    L: tower_layer::Layer<InnerService, Service = S> + Send + Sync + 'static,
+    S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn wrap(&self, inner: InnerService) -> InnerService {
+        InnerService(Arc::new(Erased(self.layer(inner))))
+    }
+}
+
+/// The service a [`TowerLayer`] of the app wraps: the app's routing and its routes (for
+/// [`App::layer`](crate::App::layer)), one route (for [`App::route_layer`](crate::App::route_layer)
+/// and [`Group::layer`](crate::Group::layer)), or the layers added before. Cheap to clone;
+/// never fails (every problem is a response).
+#[derive(Clone)]
+pub struct InnerService(Arc<dyn Serve>);
+
+impl std::fmt::Debug for InnerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InnerService").finish_non_exhaustive()
+    }
+}
+
+impl tower_service::Service<http::Request<Body>> for InnerService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        ResponseFuture(self.0.serve(request))
+    }
+}
+
+impl InnerService {
+    /// Any tower service of the app's requests, its response body boxed and its error
+    /// answered 500 (for [`App::nest_service`](crate::App::nest_service)).
+    pub(crate) fn erase<S, B>(service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self(Arc::new(Erased(service)))
+    }
+}
+
+/// A service behind an [`InnerService`], its type erased.
+trait Serve: Send + Sync + 'static {
+    fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response>;
+}
+
+/// A layer's service, its response body boxed and its error answered.
+struct Erased<S>(S);
+
+impl<S, B> Serve for Erased<S>
+where
+    S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response> {
+        // A clone for this call, as tower services are used: `poll_ready`, then `call`.
+        let mut service = self.0.clone();
+        Box::pin(async move {
+            let ready = std::future::poll_fn(|cx| service.poll_ready(cx))
+                .await
+                .map_err(Into::into);
+            let answered = match ready {
+                Ok(()) => service.call(request).await.map_err(Into::into),
+                Err(error) => Err(error),
+            };
+            match answered {
+                Ok(response) => response.map(Body::new),
+                Err(error) => {
+                    let error: BoxError = error;
+                    tracing::error!(target: "di", %error, "a tower layer of the app failed");
+                    HttpError::internal().into_response()
+                }
+            }
+        })
+    }
+}
+
+/// The app's layer stacks, built when it starts.
+pub(crate) struct Layers {
+    /// What a request enters: the app's layers around the routing, or the routing itself.
+    top: InnerService,
+}
+
+/// What an app puts around and beside its routes: its tower layers, and the services
+/// mounted where no route matches.
+pub(crate) struct Around<'a> {
+    /// `App::layer`.
+    pub(crate) app: &'a [Arc<dyn TowerLayer>],
+    /// `App::route_layer`.
+    pub(crate) every_route: &'a [Arc<dyn TowerLayer>],
+    /// Each route's own layers, by the index of its definition.
+    pub(crate) own: &'a [Vec<Arc<dyn TowerLayer>>],
+    /// `App::nest_service`: prefixes and their services.
+    pub(crate) mounts: &'a [(String, InnerService)],
+    /// `App::fallback_service`.
+    pub(crate) fallback: Option<&'a InnerService>,
+}
+
+impl Around<'_> {
+    /// Whether there is nothing around the routes: no layer, no mounted service.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.app.is_empty()
+            && self.every_route.is_empty()
+            && self.own.iter().all(Vec::is_empty)
+            && self.mounts.is_empty()
+            && self.fallback.is_none()
+    }
+}
+
+/// Builds the app's stacks: each route's layers (`own[def]`, then `every_route`) around it,
+/// then `app` around the routing. `None` when there is no layer and no service at all.
+pub(crate) fn build_layers(
+    engine: &Arc<Engine>,
+    routes: &[Arc<Route>],
+    around: Around<'_>,
+) -> Option<Arc<Layers>> {
+    if around.is_empty() {
+        return None;
+    }
+    let Around {
+        app,
+        every_route,
+        own,
+        mounts,
+        fallback,
+    } = around;
+    let mut stacks: Vec<Option<InnerService>> = vec![None; own.len()];
+    for route in routes {
+        let own = own.get(route.def).map(Vec::as_slice).unwrap_or_default();
+        if own.is_empty() && every_route.is_empty() {
+            continue;
+        }
+        let leaf = InnerService(Arc::new(RouteLeaf {
+            engine: engine.clone(),
+            route: route.clone(),
+        }));
+        let stack = own
+            .iter()
+            .chain(every_route)
+            .fold(leaf, |inner, layer| layer.wrap(inner));
+        if let Some(slot) = stacks.get_mut(route.def) {
+            *slot = Some(stack);
+        }
+    }
+    let routing = InnerService(Arc::new(Routing {
+        engine: engine.clone(),
+        stacks,
+        mounts: mounts.to_vec(),
+        fallback: fallback.cloned(),
+    }));
+    let top = app.iter().fold(routing, |inner, layer| layer.wrap(inner));
+    Some(Arc::new(Layers { top }))
+}
+
+/// What the entry point hands the app's part of a request through the layers (in the
+/// request's extensions, which a layer keeps).
+#[derive(Clone)]
+struct Entry {
+    outer: Arc<Outer>,
+    client: Option<std::net::SocketAddr>,
+    id: RequestId,
+}
+
+/// The path parameters the routing found, for a route behind its own layers.
+#[derive(Clone)]
+struct RouteParams(Vec<(String, String)>);
+
+/// Serves a request in an app that has layers: through them, then, outside every layer,
+/// puts the `request`-scope work of the response around the body the client gets, and
+/// decides how what was set up ends if a layer answered in the app's place.
+pub(crate) fn serve_layered<B>(
+    engine: &Arc<Engine>,
+    layers: &Layers,
+    request: http::Request<B>,
+    client: Option<std::net::SocketAddr>,
+) -> BoxFuture<'static, Response>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let engine = engine.clone();
+    let id = RequestId::of(request.headers(), engine.config.request_id_header.as_ref());
+    let head_request = request.method() == Method::HEAD;
+    let (verdict, outer) = Outer::new();
+    let mut request = request.map(Body::new);
+    request.extensions_mut().insert(Entry {
+        outer: outer.clone(),
+        client,
+        id: id.clone(),
+    });
+    let answer = layers.top.0.serve(request);
+    Box::pin(async move {
+        let response = answer.await;
+        if !outer.answered() {
+            // A layer answered in the app's place: before calling it (a CORS preflight: then
+            // nothing was set up), or after dropping it, which tower's layers do when time is
+            // up (tower-http's `TimeoutLayer` answers 408): what was set up sees
+            // `Cancelled(Timeout)`. If this future is dropped instead, the verdict is dropped
+            // unsent and it sees the client gone.
+            let _ = verdict.send(CancelReason::Timeout);
+            return finish(&engine, response, &id);
+        }
+        match outer.take_after() {
+            Some(after) => track(response, head_request, after),
+            None => response,
+        }
+    })
+}
+
+/// The routing of an app that has layers: to a route's own stack, or to the route; where no
+/// route matches the path, to the service mounted under its prefix or the fallback.
+struct Routing {
+    engine: Arc<Engine>,
+    /// Each route's stack, by the index of its definition; `None` for a route without layers.
+    stacks: Vec<Option<InnerService>>,
+    mounts: Vec<(String, InnerService)>,
+    fallback: Option<InnerService>,
+}
+
+impl Routing {
+    /// The service for a path no route has: the one mounted under its prefix (the request's
+    /// path made relative to it, as axum's `nest_service` does), or the fallback.
+    fn mounted(&self, request: &mut http::Request<Body>) -> Option<&InnerService> {
+        let path = request.uri().path();
+        for (prefix, service) in &self.mounts {
+            let Some(rest) = path.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            if !rest.is_empty() && !rest.starts_with('/') {
+                continue;
+            }
+            let rest = if rest.is_empty() { "/" } else { rest };
+            let relative = match request.uri().query() {
+                Some(query) => format!("{rest}?{query}"),
+                None => rest.to_owned(),
+            };
+            let mut parts = request.uri().clone().into_parts();
+            parts.path_and_query = relative.parse().ok();
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+                return Some(service);
+            }
+        }
+        self.fallback.as_ref()
+    }
+}
+
+impl Serve for Routing {
+    fn serve(&self, mut request: http::Request<Body>) -> BoxFuture<'static, Response> {
+        let engine = &self.engine;
+        match engine.routes.find(request.method(), request.uri().path()) {
+            Ok(Routed { route, params }) => match self.stacks.get(route.def) {
+                Some(Some(stack)) => {
+                    request.extensions_mut().insert(RouteParams(params));
+                    stack.0.serve(request)
+                }
+                _ => serve_leaf(engine.clone(), route, request, Some(params)),
+            },
+            Err(Miss::NotFound) if let Some(service) = self.mounted(&mut request) => {
+                // Not the app's: its answer is counted by the entry point, like a layer's.
+                service.0.serve(request)
+            }
+            Err(miss) => {
+                let (outer, _, id) = entry_of(engine, &mut request);
+                if let Some(outer) = outer {
+                    outer.mark_answered();
+                }
+                let response = finish(engine, miss.into_response(), &id);
+                Box::pin(std::future::ready(response))
+            }
+        }
+    }
+}
+
+/// One route, behind its own layers.
+struct RouteLeaf {
+    engine: Arc<Engine>,
+    route: Arc<Route>,
+}
+
+impl Serve for RouteLeaf {
+    fn serve(&self, mut request: http::Request<Body>) -> BoxFuture<'static, Response> {
+        let params = request
+            .extensions_mut()
+            .remove::<RouteParams>()
+            .map(|params| params.0);
+        serve_leaf(self.engine.clone(), self.route.clone(), request, params)
+    }
+}
+
+/// Serves a routed request inside the layers, and marks it answered once it has its
+/// response. Without its path parameters (a layer made a new request), it is routed again.
+fn serve_leaf(
+    engine: Arc<Engine>,
+    route: Arc<Route>,
+    mut request: http::Request<Body>,
+    params: Option<Vec<(String, String)>>,
+) -> BoxFuture<'static, Response> {
+    let (outer, client, id) = entry_of(&engine, &mut request);
+    let params = params.unwrap_or_else(|| {
+        engine
+            .routes
+            .find(request.method(), request.uri().path())
+            .map(|routed| routed.params)
+            .unwrap_or_default()
+    });
+    let Some(outer) = outer else {
+        return serve_routed(engine, route, request, params, client, id);
+    };
+    // Read by the engine from the request's head (see `OuterRef`).
+    request
+        .extensions_mut()
+        .insert(OuterRef(Arc::downgrade(&outer)));
+    let answer = serve_routed(engine, route, request, params, client, id);
+    Box::pin(async move {
+        let response = answer.await;
+        outer.mark_answered();
+        response
+    })
+}
+
+/// The entry point's part of `request`, taken out of it (so that the request's head, which
+/// lives as long as the request, does not hold it); made afresh if a layer dropped it.
+fn entry_of(
+    engine: &Engine,
+    request: &mut http::Request<Body>,
+) -> (Option<Arc<Outer>>, Option<std::net::SocketAddr>, RequestId) {
+    match request.extensions_mut().remove::<Entry>() {
+        Some(Entry { outer, client, id }) => (Some(outer), client, id),
+        None => {
+            let header = engine.config.request_id_header.as_ref();
+            (None, None, RequestId::of(request.headers(), header))
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! A routed request on its way into the engine ([`serve_routed`]), and the future of every
+//! response of the app's services ([`ResponseFuture`]).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use crate::contract::request_id::RequestId;
+use crate::plan::routes::Route;
+use crate::response::body::{BoxError, Response};
+use crate::run::engine::{Engine, spans_on};
+use crate::run::places::busy_response;
+use crate::run::request::{finish, handle};
+
+/// Serves a request routed to `route`: admits it (or sheds it), then handles it in its span.
+#[inline]
+pub(crate) fn serve_routed<B>(
+    engine: Arc<Engine>,
+    route: Arc<Route>,
+    request: http::Request<B>,
+    params: Vec<(String, String)>,
+    client: Option<std::net::SocketAddr>,
+    id: RequestId,
+) -> BoxFuture<'static, Response>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Some(admitted) = engine.admit() else {
+        tracing::debug!(target: "di", request_id = %id, "request shed: in-flight limit reached");
+        let busy = busy_response("The server is busy; try again later".to_owned());
+        return Box::pin(std::future::ready(finish(&engine, busy, &id)));
+    };
+    // The root of the request's trace tree: its setups and teardowns are its
+    // children, its `request`-scope teardowns included (they run after the body).
+    let span = if !spans_on() {
+        tracing::Span::none()
+    } else {
+        tracing::debug_span!(
+            target: "di",
+            "request",
+            method = %request.method(),
+            route = &*route.pattern,
+            status = tracing::field::Empty,
+            request_id = %id,
+            handler = route.name,
+        )
+    };
+    // No span to enter when its level is off (the usual case); otherwise inputs
+    // are extracted in it, it is entered at every poll, and it records the status
+    // once the response head is known. Log lines that must be seen at the usual
+    // levels (errors, warnings) carry `request_id` themselves. Every response
+    // leaves through `finish` (counted, id header).
+    if span.is_disabled() {
+        Box::pin(handle(engine, route, request, params, admitted, client, id))
+    } else {
+        let handled =
+            span.in_scope(|| handle(engine, route, request, params, admitted, client, id));
+        let recorded = span.clone();
+        let handled = async move {
+            let response = handled.await;
+            recorded.record("status", response.status().as_u16());
+            response
+        };
+        Box::pin(tracing::Instrument::instrument(handled, span))
+    }
+}
+
+/// The future of a response from an [`AppService`](crate::AppService) (never an error): the request's future,
+/// boxed once.
+pub struct ResponseFuture(pub(crate) BoxFuture<'static, Response>);
+
+impl std::future::Future for ResponseFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx).map(Ok)
+    }
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
