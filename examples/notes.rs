@@ -420,7 +420,7 @@ async fn list_notes(#[dep(pool)] pool: &Pool) -> Result<Json<Vec<Note>>, HttpErr
 /// Read a note.
 ///
 /// `GET /notes/{id}`: one note, or 404. A non-integer id is a 422 from `Path<i64>`.
-#[depends]
+#[depends(responses(404 = "Note not found"))]
 async fn get_note(#[dep(pool)] pool: &Pool, Path(id): Path<i64>) -> Result<Json<Note>, HttpError> {
     pool.note(id)
         .await?
@@ -526,8 +526,8 @@ pub(crate) const API_KEY: &str = "let-me-in";
 
 /// The write routes' check, run for each of them without a parameter taking its value (a
 /// group dependency): no `X-API-Key` header is 401 (`ApiKeyHeader` answers it before anything
-/// is set up), a wrong key 403.
-#[depends]
+/// is set up), a wrong key 403. The OpenAPI document lists both on every write route.
+#[depends(responses(401 = "No API key", 403 = "Wrong API key"))]
 async fn require_api_key(key: ApiKeyHeader<XApiKey>) -> Result<(), HttpError> {
     if key.key() == API_KEY {
         Ok(())

@@ -454,3 +454,116 @@ async fn the_document_is_served_beside_routes_with_their_own_layers() {
     assert_eq!(ping.status(), 200);
     assert_eq!(ping.header("access-control-allow-origin"), Some("*"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Error statuses declared with `#[depends(responses(..))]`
+// ---------------------------------------------------------------------------------------------
+
+/// Answers 401 (no key, from `ApiKeyHeader`) and 403 (a wrong one).
+#[depends(responses(401 = "No token", 403 = "Wrong token"))]
+async fn guard(key: ApiKeyHeader<XToken>) -> String {
+    key.into_key()
+}
+
+/// Two levels below the handler, through `loader`.
+#[depends(responses(404 = "Not found by the loader", 409 = "Locked"))]
+async fn loader(#[dep(guard)] _key: &String, Path(id): Path<u64>) -> u64 {
+    id
+}
+
+/// The loader's replacement in a test: it declares nothing.
+#[depends]
+async fn fake_loader() -> u64 {
+    7
+}
+
+#[depends(responses(404 = "Thing not found", 422 = "Bad id"))]
+async fn fetch(#[dep(loader)] id: &u64) -> Json<Item> {
+    Json(Item {
+        name: id.to_string(),
+    })
+}
+
+#[depends]
+async fn plain() -> &'static str {
+    "ok"
+}
+
+fn responses_app() -> App {
+    App::new()
+        .get("/things/{id}", fetch)
+        .get("/open", plain)
+        .nest(Group::new("/guarded").dependency(guard).get("", plain))
+}
+
+#[test]
+fn error_statuses_declared_anywhere_in_the_graph_are_listed_once() {
+    let v = value(&responses_app().openapi().expect("valid"));
+    let responses = &v["paths"]["/things/{id}"]["get"]["responses"];
+    let statuses: Vec<&str> = responses
+        .as_object()
+        .expect("responses")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    // The success first, then every status of the graph once, in order.
+    assert_eq!(statuses, ["200", "401", "403", "404", "409", "422"]);
+    // The handler's own description wins over its dependency's.
+    assert_eq!(responses["404"]["description"], "Thing not found");
+    assert_eq!(responses["409"]["description"], "Locked");
+    assert_eq!(responses["401"]["description"], "No token");
+    let http_error = json!({"$ref": "#/components/schemas/HTTPError"});
+    for status in ["401", "403", "404", "409"] {
+        assert_eq!(
+            responses[status]["content"]["application/json"]["schema"], http_error,
+            "{status}"
+        );
+    }
+    // A declared 422 names the validation error the inputs answer with.
+    assert_eq!(responses["422"]["description"], "Bad id");
+    assert_eq!(
+        responses["422"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/HTTPValidationError"})
+    );
+    // A group's dependency declares them for each of its routes, and for no other.
+    let guarded = &v["paths"]["/guarded"]["get"]["responses"];
+    assert_eq!(guarded["403"]["description"], "Wrong token");
+    assert!(guarded.get("404").is_none());
+    let open = v["paths"]["/open"]["get"]["responses"]
+        .as_object()
+        .expect("responses")
+        .clone();
+    assert_eq!(open.keys().collect::<Vec<_>>(), ["200"]);
+    assert_eq!(
+        v["components"]["schemas"]["HTTPError"],
+        json!({
+            "properties": {"detail": {"type": "string", "title": "Detail"}},
+            "type": "object",
+            "required": ["detail"],
+            "title": "HTTPError",
+            "description": "An error's body: `{\"detail\": \"...\"}`."
+        })
+    );
+    // No declared status, no `HTTPError` schema.
+    assert!(
+        value(&doc())["components"]["schemas"]
+            .get("HTTPError")
+            .is_none()
+    );
+}
+
+#[test]
+fn an_overridden_dependency_declares_the_replacements_statuses() {
+    let v = value(
+        &responses_app()
+            .override_dep(loader, fake_loader)
+            .openapi()
+            .expect("valid"),
+    );
+    let responses = &v["paths"]["/things/{id}"]["get"]["responses"];
+    // `loader`'s 404 and 409 and, through it, `guard`'s 401 and 403 are gone; the handler's
+    // own remain.
+    assert!(responses.get("409").is_none());
+    assert!(responses.get("401").is_none());
+    assert_eq!(responses["404"]["description"], "Thing not found");
+}

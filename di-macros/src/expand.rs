@@ -60,6 +60,7 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
     function.uses = args.uses;
     function.status = args.status;
     function.content_type = args.content_type;
+    function.responses = args.responses;
     let krate = args
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
@@ -370,7 +371,8 @@ fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
     }
 }
 
-/// The function's `Doc`: its doc comment, `status`, `content_type` and what its output is.
+/// The function's `Doc`: its doc comment, `status`, `content_type`, what its output is and
+/// the `responses` it declares.
 fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
     let doc = paths.doc();
     let core = paths.core();
@@ -388,6 +390,10 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
         Some(content_type) => quote!(#core::option::Option::Some(#content_type)),
         None => quote!(#core::option::Option::None),
     };
+    let responses = function
+        .responses
+        .iter()
+        .map(|(status, description)| quote!((#status, #description)));
     // The type the output is read as, and the type of its body's schema. A `Result` alias
     // (`ApiResult`) is not named through `IntoDepResult` here: if it is not a `Result`, the
     // macro's conversion already reports it, once.
@@ -429,6 +435,7 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
             content_type: #content_type,
             deprecated: #deprecated,
             output: #output,
+            responses: &[#(#responses),*],
         }
     }
 }

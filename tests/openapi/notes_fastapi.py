@@ -49,6 +49,12 @@ class NewNote(BaseModel):
     body: Annotated[str, Field(description="Any text.")]
 
 
+class HTTPError(BaseModel):
+    """An error's body: `{"detail": "..."}`."""
+
+    detail: str
+
+
 class NdjsonResponse(StreamingResponse):
     """`StreamBody::new(..).content_type("application/x-ndjson")`."""
 
@@ -132,7 +138,7 @@ async def export_notes(conn: Annotated[list[Note], Depends(reader)]) -> NdjsonRe
     return NdjsonResponse(lines())
 
 
-@app.get("/notes/{id}")
+@app.get("/notes/{id}", responses={404: {"model": HTTPError, "description": "Note not found"}})
 async def get_note(db: Annotated[list[Note], Depends(pool)], id: int) -> Note:
     """`GET /notes/{id}`: one note, or 404. A non-integer id is a 422."""
     for note in db:
@@ -141,8 +147,16 @@ async def get_note(db: Annotated[list[Note], Depends(pool)], id: int) -> Note:
     raise HTTPException(status_code=404, detail=f"note {id} not found")
 
 
-# The write routes: a group behind the API key (notes.rs: `Group::new("/notes").dependency(..)`).
-writes = APIRouter(prefix="/notes", dependencies=[Depends(require_api_key)])
+# The write routes: a group behind the API key (notes.rs: `Group::new("/notes").dependency(..)`,
+# whose `require_api_key` declares the 401 and 403 it answers with `responses(..)`).
+writes = APIRouter(
+    prefix="/notes",
+    dependencies=[Depends(require_api_key)],
+    responses={
+        401: {"model": HTTPError, "description": "No API key"},
+        403: {"model": HTTPError, "description": "Wrong API key"},
+    },
+)
 
 
 @writes.post("", status_code=201)

@@ -294,7 +294,7 @@ pub trait OutputUnknown {
 impl<T: ?Sized> OutputUnknown for &DocProbe<T> {}
 
 /// What the document says of a function beyond its parameters: its doc comment, the status
-/// and content type it declares, and its output.
+/// and content type it declares, its output, and the error statuses it declares.
 #[derive(Clone, Copy, Debug)]
 pub struct Doc {
     /// The doc comment, its lines joined with `\n` (first paragraph: the summary).
@@ -307,6 +307,10 @@ pub struct Doc {
     pub deprecated: bool,
     /// Describes its output.
     pub output: OutputFn,
+    /// `#[depends(responses(404 = "Note not found"))]`: the error statuses the function
+    /// answers with, each with what it means. Every operation whose graph reaches the
+    /// function lists them.
+    pub responses: &'static [(u16, &'static str)],
 }
 
 impl Doc {
@@ -317,5 +321,6 @@ impl Doc {
         content_type: None,
         deprecated: false,
         output: unknown_output,
+        responses: &[],
     };
 }

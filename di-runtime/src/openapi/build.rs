@@ -20,6 +20,7 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
     let mut paths: Ordered<Ordered<Operation>> = Ordered::default();
     let mut security_schemes = BTreeMap::new();
     let mut validation_errors = false;
+    let mut http_errors = false;
     for (def, route) in defs.iter().zip(&planned.in_order) {
         // The handler is the last node; an override's replacement runs in its place.
         let handler = route.plan.nodes.last().map_or(def.handler, |n| n.meta);
@@ -33,8 +34,9 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
                 _ => None,
             })
             .collect();
+        let declared = declared_responses(route.plan.nodes.iter().map(|n| n.meta), handler);
         let path = openapi_path(&def.path);
-        let mut operation = operation(handler, def, &path, &inputs, &mut schemas);
+        let mut operation = operation(handler, def, &path, &inputs, &declared, &mut schemas);
         for input in &inputs {
             if let InputKind::Security(kind) = input.kind {
                 let (name, scheme) = security_scheme(kind);
@@ -46,6 +48,11 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
             }
         }
         validation_errors |= operation.responses.get("422").is_some();
+        http_errors |= operation
+            .responses
+            .0
+            .iter()
+            .any(|(_, response)| response.content == http_error_content());
         let method = def.method.as_str().to_ascii_lowercase();
         paths
             .entry(&path, Ordered::default)
@@ -68,6 +75,11 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
             .schemas
             .insert("ValidationError".to_owned(), validation_error());
     }
+    if http_errors {
+        components
+            .schemas
+            .insert("HTTPError".to_owned(), http_error());
+    }
     OpenApi {
         openapi: "3.1.0",
         info,
@@ -76,12 +88,29 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
     }
 }
 
+/// The error statuses the functions of a route's graph declare (`#[depends(responses(..))]`),
+/// once each, by status: the handler's own description wins, then the first function's in
+/// setup order.
+fn declared_responses(
+    functions: impl Iterator<Item = &'static DepMeta>,
+    handler: &'static DepMeta,
+) -> BTreeMap<u16, &'static str> {
+    let mut declared: BTreeMap<u16, &'static str> = handler.doc.responses.iter().copied().collect();
+    for function in functions {
+        for &(status, description) in function.doc.responses {
+            declared.entry(status).or_insert(description);
+        }
+    }
+    declared
+}
+
 /// One route's operation, without its security.
 fn operation(
     handler: &'static DepMeta,
     def: &RouteDef,
     path: &str,
     inputs: &[InputDoc],
+    declared: &BTreeMap<u16, &'static str>,
     schemas: &mut Schemas,
 ) -> Operation {
     let (summary, description) = summary(handler);
@@ -139,17 +168,42 @@ fn operation(
         }
     }
     let mut responses = Ordered::default();
-    let status = handler.doc.status.unwrap_or(200).to_string();
-    responses.0.push((status, success(handler, schemas)));
-    if validated {
-        responses.0.push((
-            "422".to_owned(),
-            ApiResponse {
-                description: "Validation Error".to_owned(),
-                content: json_content(json!({"$ref": "#/components/schemas/HTTPValidationError"})),
-            },
-        ));
+    let status = handler.doc.status.unwrap_or(200);
+    responses
+        .0
+        .push((status.to_string(), success(handler, schemas)));
+    // The other statuses in order: those declared, and 422 when there are inputs (its
+    // description the declared one, if any, as a route's `responses` replaces FastAPI's).
+    let mut others: BTreeMap<u16, ApiResponse> = declared
+        .iter()
+        .filter(|(declared, _)| **declared != status)
+        .map(|(&status, &description)| {
+            let content = if status == 422 {
+                json_content(json!({"$ref": "#/components/schemas/HTTPValidationError"}))
+            } else {
+                http_error_content()
+            };
+            let description = description.to_owned();
+            (
+                status,
+                ApiResponse {
+                    description,
+                    content,
+                },
+            )
+        })
+        .collect();
+    if validated && status != 422 {
+        others.entry(422).or_insert_with(|| ApiResponse {
+            description: "Validation Error".to_owned(),
+            content: json_content(json!({"$ref": "#/components/schemas/HTTPValidationError"})),
+        });
     }
+    responses.0.extend(
+        others
+            .into_iter()
+            .map(|(status, response)| (status.to_string(), response)),
+    );
     Operation {
         tags: def.tags.clone(),
         summary,
@@ -247,6 +301,11 @@ fn success(handler: &'static DepMeta, schemas: &mut Schemas) -> ApiResponse {
         description: "Successful Response".to_owned(),
         content,
     }
+}
+
+/// The body of a declared error status: `HttpError`'s `{"detail": "..."}`.
+fn http_error_content() -> Ordered<MediaType> {
+    json_content(json!({"$ref": "#/components/schemas/HTTPError"}))
 }
 
 fn json_content(schema: Value) -> Ordered<MediaType> {
@@ -354,6 +413,20 @@ fn http_validation_error() -> Value {
         },
         "type": "object",
         "title": "HTTPValidationError"
+    })
+}
+
+/// The body of an `HttpError` (`{"detail": "note 7 not found"}`), as pydantic writes the
+/// schema of a model `HTTPError` with one field `detail: str` (the FastAPI twin's).
+fn http_error() -> Value {
+    json!({
+        "properties": {
+            "detail": {"type": "string", "title": "Detail"}
+        },
+        "type": "object",
+        "required": ["detail"],
+        "title": "HTTPError",
+        "description": "An error's body: `{\"detail\": \"...\"}`."
     })
 }
 
