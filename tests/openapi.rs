@@ -567,3 +567,53 @@ fn an_overridden_dependency_declares_the_replacements_statuses() {
     assert!(responses.get("401").is_none());
     assert_eq!(responses["404"]["description"], "Thing not found");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Parameters in declaration order
+// ---------------------------------------------------------------------------------------------
+
+/// Fields out of alphabetical order; `a` renamed, `m` optional.
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "read by the document only")]
+struct Unsorted {
+    z: u32,
+    #[serde(rename = "alpha")]
+    a: String,
+    m: Option<bool>,
+}
+
+/// Headers out of alphabetical order, read by a dependency.
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "read by the document only")]
+struct UnsortedHeaders {
+    x_zone: String,
+    x_area: String,
+}
+
+#[depends]
+async fn zones(Header(h): Header<UnsortedHeaders>) -> String {
+    h.x_zone
+}
+
+#[depends]
+async fn unsorted(#[dep(zones)] _zone: &String, Query(q): Query<Unsorted>) -> String {
+    q.a
+}
+
+#[test]
+fn parameters_come_in_the_order_their_fields_are_declared() {
+    let doc = App::new()
+        .get("/unsorted", unsorted)
+        .openapi()
+        .expect("valid");
+    assert_eq!(
+        params(op(&doc, "/unsorted", "get")),
+        [
+            "header:x-zone:true",
+            "header:x-area:true",
+            "query:z:true",
+            "query:alpha:true",
+            "query:m:false",
+        ]
+    );
+}

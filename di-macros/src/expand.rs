@@ -371,6 +371,24 @@ fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
     }
 }
 
+/// A function that gives the declared order of `ty`'s fields (none when it does not derive
+/// `Deserialize` as a struct, or without the `openapi` feature): `FieldsKnown` is found on
+/// `&SchemaProbe<T>` first when `T: Deserialize`, `FieldsUnknown` otherwise.
+fn fields_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
+    let probe = paths.schema_probe();
+    let known = paths.trait_fields_known();
+    let unknown = paths.trait_fields_unknown();
+    quote! {
+        || {
+            #[allow(unused_imports)]
+            use #known as _;
+            #[allow(unused_imports)]
+            use #unknown as _;
+            (&#probe::<#ty>::NEW).field_order()
+        }
+    }
+}
+
 /// The function's `Doc`: its doc comment, `status`, `content_type`, what its output is and
 /// the `responses` it declares.
 fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
@@ -476,6 +494,7 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
             let check_rules = paths.trait_check_rules();
             let check_nothing = paths.trait_check_nothing();
             let schema = schema_fn(&schema_type(ty), paths);
+            let fields = fields_fn(&schema_type(ty), paths);
             let doc_probe = paths.doc_probe();
             let describe_known = paths.trait_describe_known();
             let describe_unknown = paths.trait_describe_unknown();
@@ -499,7 +518,7 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
                         use #describe_known as _;
                         #[allow(unused_imports)]
                         use #describe_unknown as _;
-                        (&#doc_probe::<#ty>::NEW).input_doc(#schema)
+                        (&#doc_probe::<#ty>::NEW).input_doc(#schema, #fields)
                     },
                 }
             }

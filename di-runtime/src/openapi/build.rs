@@ -135,7 +135,8 @@ fn operation(
         };
         validated = true;
         let schema = (input.schema)(schemas, true);
-        for mut parameter in fields(location, &schema, input.required, &path_names) {
+        let order = (input.fields)();
+        for mut parameter in fields(location, &schema, input.required, &path_names, order) {
             if location == "header" {
                 parameter.name = parameter.name.replace('_', "-");
             }
@@ -218,13 +219,15 @@ fn operation(
 }
 
 /// The parameters a `Path`, `Query`, `Header` or `Cookie` input of schema `schema` reads:
-/// one per property of a struct (required as its schema says), for a path the tuple's items
-/// or a single value in the order of the path's `{names}`.
+/// one per property of a struct (required as its schema says), in the order the struct
+/// declares its fields (`order`; the schema's, sorted by name, for those not in it), for a
+/// path the tuple's items or a single value in the order of the path's `{names}`.
 fn fields(
     location: &'static str,
     schema: &Value,
     required: bool,
     path_names: &[String],
+    order: &[&str],
 ) -> Vec<Parameter> {
     let parameter = |name: &str, schema: &Value, is_required: bool| Parameter {
         name: name.to_owned(),
@@ -238,8 +241,16 @@ fn fields(
             .and_then(Value::as_array)
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
+        let mut properties: Vec<(&String, &Value)> = properties.iter().collect();
+        // A stable sort: a property the struct does not name keeps its place after the others.
+        properties.sort_by_key(|(name, _)| {
+            order
+                .iter()
+                .position(|field| *field == name.as_str())
+                .unwrap_or(usize::MAX)
+        });
         return properties
-            .iter()
+            .into_iter()
             .map(|(name, field)| parameter(name, field, names.contains(&name.as_str())))
             .collect();
     }
