@@ -127,6 +127,8 @@ pub(crate) struct Note {
 
 /// The body of `POST /notes`, and one line of `POST /notes/import`.
 #[derive(Debug, Deserialize, JsonSchema)]
+// Swagger UI's "Example Value" of the body (`/docs`).
+#[schemars(example = json!({ "title": "Groceries", "body": "milk, eggs" }))]
 pub(crate) struct NewNote {
     /// 1 to 200 characters.
     pub(crate) title: String,

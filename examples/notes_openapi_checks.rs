@@ -295,6 +295,36 @@ fn same_operations_as_fastapi() {
     assert_eq!(ops, routes);
 }
 
+/// The examples declared on the body's type (`#[schemars(example = ..)]` here, pydantic's
+/// `json_schema_extra` there) are the same, and so are the error statuses' descriptions.
+#[test]
+fn same_examples_and_error_descriptions_as_fastapi() {
+    if !in_notes() {
+        return;
+    }
+    let fastapi: Value = serde_json::from_str(FASTAPI_NOTES).expect("fastapi_notes.json");
+    let di = document();
+    let examples = |doc: &Value| doc["components"]["schemas"]["NewNote"]["examples"].clone();
+    assert!(examples(&di).is_array(), "NewNote declares an example");
+    assert_eq!(examples(&di), examples(&fastapi));
+    for (path, method, status) in [
+        ("/notes/{id}", "get", "404"),
+        ("/notes", "post", "401"),
+        ("/notes", "post", "403"),
+        ("/notes/import", "post", "401"),
+        ("/notes/import", "post", "403"),
+    ] {
+        let description =
+            |doc: &Value| doc["paths"][path][method]["responses"][status]["description"].clone();
+        assert!(description(&di).is_string(), "{method} {path} {status}");
+        assert_eq!(
+            description(&di),
+            description(&fastapi),
+            "{method} {path} {status}"
+        );
+    }
+}
+
 /// The comparison itself catches what it must: each kind of difference, an unlisted one
 /// fails, and a stale exception fails.
 #[test]

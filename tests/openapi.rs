@@ -617,3 +617,71 @@ fn parameters_come_in_the_order_their_fields_are_declared() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Examples declared with `#[schemars(example = ..)]`
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "read by the document only")]
+struct Search {
+    #[schemars(example = &"milk")]
+    q: String,
+    #[schemars(example = 20, example = 50)]
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// A body type with an example of the whole value.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[schemars(example = Product { name: "milk".to_owned(), price: 129 })]
+struct Product {
+    name: String,
+    /// In cents.
+    #[schemars(example = 99)]
+    price: u32,
+}
+
+#[depends]
+async fn search(Query(_s): Query<Search>) -> Json<Vec<Product>> {
+    Json(Vec::new())
+}
+
+#[depends(status = 201)]
+async fn add_product(Json(p): Json<Product>) -> (StatusCode, Json<Product>) {
+    (StatusCode::CREATED, Json(p))
+}
+
+#[test]
+fn declared_examples_are_where_swagger_ui_shows_them() {
+    let doc = App::new()
+        .get("/products", search)
+        .post("/products", add_product)
+        .openapi()
+        .expect("valid");
+    let v = value(&doc);
+    let parameters = &v["paths"]["/products"]["get"]["parameters"];
+    // A parameter's example (the first, when several are declared), beside its schema's.
+    assert_eq!(parameters[0]["name"], "q");
+    assert_eq!(parameters[0]["example"], "milk");
+    assert_eq!(parameters[0]["schema"]["examples"], json!(["milk"]));
+    assert_eq!(parameters[1]["example"], 20);
+    assert_eq!(parameters[1]["schema"]["examples"], json!([20, 50]));
+    // None declared, none written.
+    assert!(parameters[2].get("example").is_none());
+    // A body's and a response's type: its schema's `examples`, from which Swagger UI makes
+    // the "Example Value" of the request body and of the response.
+    let product = &v["components"]["schemas"]["Product"];
+    assert_eq!(product["examples"], json!([{"name": "milk", "price": 129}]));
+    assert_eq!(product["properties"]["price"]["examples"], json!([99]));
+    let post = &v["paths"]["/products"]["post"];
+    let product_ref = json!({"$ref": "#/components/schemas/Product"});
+    assert_eq!(
+        post["requestBody"]["content"]["application/json"]["schema"],
+        product_ref
+    );
+    assert_eq!(
+        post["responses"]["201"]["content"]["application/json"]["schema"],
+        product_ref
+    );
+}

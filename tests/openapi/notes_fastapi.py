@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TITLE = 200
 API_KEY = "let-me-in"
@@ -44,6 +44,10 @@ class Note(BaseModel):
 
 class NewNote(BaseModel):
     """The body of `POST /notes`, and one line of `POST /notes/import`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Groceries", "body": "milk, eggs"}]}
+    )
 
     title: Annotated[str, Field(description="1 to 200 characters.")]
     body: Annotated[str, Field(description="Any text.")]

@@ -165,6 +165,7 @@ fn operation(
                 location: "path",
                 required: true,
                 schema: json!({"type": "string"}),
+                example: None,
             });
         }
     }
@@ -234,6 +235,11 @@ fn fields(
         location,
         required: location == "path" || (required && is_required),
         schema: schema.clone(),
+        example: schema
+            .get("examples")
+            .and_then(Value::as_array)
+            .and_then(|examples| examples.first())
+            .cloned(),
     };
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         let names: Vec<&str> = schema
