@@ -461,7 +461,7 @@ async fn export_notes(
 /// bad, the response is a 422 naming every bad line by its number, and the transaction's
 /// teardown sees the failure and rolls back the lines already inserted; so it does when the
 /// body breaks off, is too slow (408) or too large (413).
-#[depends(status = 201)]
+#[depends(status = 201, body_content_type = "application/x-ndjson")]
 async fn import_notes(
     #[dep(tx)] tx: &mut Tx,
     body: BodyStream,

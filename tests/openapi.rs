@@ -685,3 +685,36 @@ fn declared_examples_are_where_swagger_ui_shows_them() {
         product_ref
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A streamed body's content type
+// ---------------------------------------------------------------------------------------------
+
+/// Reads the body as a stream, declaring what it is; the handler that uses it has the body.
+#[depends(body_content_type = "application/x-ndjson")]
+async fn ndjson_lines(_body: BodyStream) -> usize {
+    0
+}
+
+#[depends]
+async fn import_lines(#[dep(ndjson_lines)] n: &usize) -> String {
+    n.to_string()
+}
+
+#[test]
+fn a_streamed_body_has_the_content_type_its_reader_declares() {
+    let doc = App::new()
+        .post("/import", import_lines)
+        .openapi()
+        .expect("valid");
+    let v = value(&doc);
+    let body = &v["paths"]["/import"]["post"]["requestBody"];
+    assert_eq!(
+        body,
+        &json!({"required": true, "content": {"application/x-ndjson": {"schema": {}}}})
+    );
+    // Undeclared, it is any bytes.
+    assert!(value(&self::doc())["paths"]["/stream"]["post"]["requestBody"]["content"]
+        ["application/octet-stream"]
+        .is_object());
+}

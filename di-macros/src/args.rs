@@ -68,7 +68,7 @@ impl ScopeArg {
 }
 
 /// `#[depends(scope = "...", max_concurrency = N, uses(f, g), status = 201,
-/// content_type = "...", responses(404 = "..."), crate = "...")]`
+/// content_type = "...", body_content_type = "...", responses(404 = "..."), crate = "...")]`
 #[derive(Default)]
 pub(crate) struct DependsArgs {
     /// `status = 201`: the status of a successful response, for the OpenAPI document.
@@ -76,6 +76,9 @@ pub(crate) struct DependsArgs {
     /// `content_type = "application/x-ndjson"`: the content type of a handler's body, for the
     /// OpenAPI document.
     pub(crate) content_type: Option<String>,
+    /// `body_content_type = "application/x-ndjson"`: the content type of the body a
+    /// `BodyStream` parameter reads, for the OpenAPI document.
+    pub(crate) body_content_type: Option<String>,
     /// `responses(404 = "Note not found")`: error statuses, for the OpenAPI document.
     pub(crate) responses: Vec<(u16, String)>,
     pub(crate) scope: Option<(ScopeArg, Span)>,
@@ -85,7 +88,7 @@ pub(crate) struct DependsArgs {
     pub(crate) krate: Option<syn::Path>,
 }
 
-const DEPENDS_KEYS: &str = "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `responses`, `crate`";
+const DEPENDS_KEYS: &str = "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `body_content_type`, `responses`, `crate`";
 
 const RESPONSES_SYNTAX: &str = "`responses` lists error statuses with what each means: `responses(404 = \"Note not found\", 409 = \"Title taken\")`";
 
@@ -219,6 +222,15 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                 )
             })?;
             args.content_type = Some(lit.value());
+            Ok(())
+        } else if meta.path.is_ident("body_content_type") {
+            let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`body_content_type` is a string: `body_content_type = \"application/x-ndjson\"`",
+                )
+            })?;
+            args.body_content_type = Some(lit.value());
             Ok(())
         } else if meta.path.is_ident("responses") {
             parse_responses(&meta, &mut args.responses)
@@ -357,6 +369,17 @@ mod tests {
         assert!(e.to_string().contains("`status = 201`"), "{e}");
         let e = parse_depends_args(quote!(content_type = 1)).err().unwrap();
         assert!(e.to_string().contains("is a string"), "{e}");
+        let args = parse_depends_args(quote!(body_content_type = "application/x-ndjson"))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            args.body_content_type.as_deref(),
+            Some("application/x-ndjson")
+        );
+        let e = parse_depends_args(quote!(body_content_type = ndjson))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("`body_content_type = \""), "{e}");
     }
 
     #[test]
@@ -394,7 +417,7 @@ mod tests {
         assert_eq!(e.to_string(), "`scope` set twice; keep one");
         let e = parse_depends_args(quote!(lifetime = "app")).err().unwrap();
         assert!(e.to_string().contains(
-            "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `responses`, `crate`"
+            "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `body_content_type`, `responses`, `crate`"
         ));
         let e = parse_depends_args(quote!(scope = "function"))
             .err()

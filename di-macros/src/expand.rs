@@ -61,6 +61,7 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
     function.status = args.status;
     function.content_type = args.content_type;
     function.responses = args.responses;
+    function.body_content_type = args.body_content_type;
     let krate = args
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
@@ -408,6 +409,10 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
         Some(content_type) => quote!(#core::option::Option::Some(#content_type)),
         None => quote!(#core::option::Option::None),
     };
+    let body_content_type = match &function.body_content_type {
+        Some(content_type) => quote!(#core::option::Option::Some(#content_type)),
+        None => quote!(#core::option::Option::None),
+    };
     let responses = function
         .responses
         .iter()
@@ -451,6 +456,7 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
             text: #text,
             status: #status,
             content_type: #content_type,
+            body_content_type: #body_content_type,
             deprecated: #deprecated,
             output: #output,
             responses: &[#(#responses),*],

@@ -203,7 +203,8 @@ pub enum InputKind {
     Form,
     /// `Multipart`: a `multipart/form-data` body.
     Multipart,
-    /// `BodyStream`: a body read as a stream (`application/octet-stream`).
+    /// `BodyStream`: a body read as a stream (`application/octet-stream`, or the content type
+    /// the function that reads it declares with `#[depends(body_content_type = "...")]`).
     BodyStream,
     /// A security input: a security scheme and a requirement, not a parameter.
     Security(SecurityKind),
@@ -404,6 +405,9 @@ pub struct Doc {
     pub status: Option<u16>,
     /// `#[depends(content_type = "application/x-ndjson")]`: the content type of its body.
     pub content_type: Option<&'static str>,
+    /// `#[depends(body_content_type = "application/x-ndjson")]`: the content type of the
+    /// request body its `BodyStream` reads (`application/octet-stream` without it).
+    pub body_content_type: Option<&'static str>,
     /// The function is `#[deprecated]`.
     pub deprecated: bool,
     /// Describes its output.
@@ -420,6 +424,7 @@ impl Doc {
         text: "",
         status: None,
         content_type: None,
+        body_content_type: None,
         deprecated: false,
         output: unknown_output,
         responses: &[],

@@ -24,20 +24,21 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
     for (def, route) in defs.iter().zip(&planned.in_order) {
         // The handler is the last node; an override's replacement runs in its place.
         let handler = route.plan.nodes.last().map_or(def.handler, |n| n.meta);
-        let inputs: Vec<InputDoc> = route
+        // Each input with the function that reads it.
+        let inputs: Vec<(InputDoc, &'static DepMeta)> = route
             .plan
             .nodes
             .iter()
-            .flat_map(|node| node.meta.params)
-            .filter_map(|param| match param.kind {
-                ParamKind::Input { describe, .. } => Some(describe()),
+            .flat_map(|node| node.meta.params.iter().map(|param| (param, node.meta)))
+            .filter_map(|(param, meta)| match param.kind {
+                ParamKind::Input { describe, .. } => Some((describe(), meta)),
                 _ => None,
             })
             .collect();
         let declared = declared_responses(route.plan.nodes.iter().map(|n| n.meta), handler);
         let path = openapi_path(&def.path);
         let mut operation = operation(handler, def, &path, &inputs, &declared, &mut schemas);
-        for input in &inputs {
+        for (input, _) in &inputs {
             if let InputKind::Security(kind) = input.kind {
                 let (name, scheme) = security_scheme(kind);
                 security_schemes.insert(name.to_owned(), scheme);
@@ -109,7 +110,7 @@ fn operation(
     handler: &'static DepMeta,
     def: &RouteDef,
     path: &str,
-    inputs: &[InputDoc],
+    inputs: &[(InputDoc, &'static DepMeta)],
     declared: &BTreeMap<u16, &'static str>,
     schemas: &mut Schemas,
 ) -> Operation {
@@ -118,7 +119,7 @@ fn operation(
     let mut parameters: Vec<Parameter> = Vec::new();
     let mut request_body = None;
     let mut validated = false;
-    for input in inputs {
+    for (input, reader) in inputs {
         let location = match input.kind {
             InputKind::Path => "path",
             InputKind::Query => "query",
@@ -127,7 +128,7 @@ fn operation(
             InputKind::Json | InputKind::Form | InputKind::Multipart | InputKind::BodyStream => {
                 validated = true;
                 if request_body.is_none() {
-                    request_body = Some(body(input, schemas));
+                    request_body = Some(body(input, reader, schemas));
                 }
                 continue;
             }
@@ -278,8 +279,9 @@ fn fields(
         .collect()
 }
 
-/// The request body a `Json`, `Form`, `Multipart` or `BodyStream` input reads.
-fn body(input: &InputDoc, schemas: &mut Schemas) -> RequestBody {
+/// The request body a `Json`, `Form`, `Multipart` or `BodyStream` input reads (a stream's
+/// content type the one `reader`, the function with the input, declares).
+fn body(input: &InputDoc, reader: &DepMeta, schemas: &mut Schemas) -> RequestBody {
     let (content_type, schema) = match input.kind {
         InputKind::Json => ("application/json", (input.schema)(schemas, false)),
         InputKind::Form => (
@@ -287,7 +289,13 @@ fn body(input: &InputDoc, schemas: &mut Schemas) -> RequestBody {
             (input.schema)(schemas, false),
         ),
         InputKind::Multipart => ("multipart/form-data", json!({"type": "object"})),
-        _ => ("application/octet-stream", json!({})),
+        _ => (
+            reader
+                .doc
+                .body_content_type
+                .unwrap_or("application/octet-stream"),
+            json!({}),
+        ),
     };
     RequestBody {
         required: input.required,
