@@ -430,3 +430,41 @@ impl Doc {
         responses: &[],
     };
 }
+
+#[cfg(all(test, feature = "openapi"))]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde::Deserialize;
+
+    use super::field_names::declared;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code, reason = "only its field list is read")]
+    struct Declared {
+        zone_id: u32,
+        #[serde(rename = "a")]
+        alpha: String,
+        #[serde(skip)]
+        hidden: u8,
+        middle: Option<bool>,
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code, reason = "only its field list is read")]
+    struct Flattened {
+        #[serde(flatten)]
+        inner: HashMap<String, String>,
+    }
+
+    #[test]
+    fn a_structs_fields_in_declaration_order_and_nothing_for_other_types() {
+        assert_eq!(declared::<Declared>(), ["zoneId", "a", "middle"]);
+        // A struct with a flattened field reads a map: no list, the schema's order is kept.
+        assert!(declared::<Flattened>().is_empty());
+        assert!(declared::<u32>().is_empty());
+        assert!(declared::<(u32, String)>().is_empty());
+        assert!(declared::<HashMap<String, u32>>().is_empty());
+    }
+}
