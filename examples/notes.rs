@@ -127,6 +127,8 @@ pub(crate) struct Note {
 
 /// The body of `POST /notes`, and one line of `POST /notes/import`.
 #[derive(Debug, Deserialize, JsonSchema)]
+// Swagger UI's "Example Value" of the body (`/docs`).
+#[schemars(example = json!({ "title": "Groceries", "body": "milk, eggs" }))]
 pub(crate) struct NewNote {
     /// 1 to 200 characters.
     pub(crate) title: String,
@@ -420,7 +422,7 @@ async fn list_notes(#[dep(pool)] pool: &Pool) -> Result<Json<Vec<Note>>, HttpErr
 /// Read a note.
 ///
 /// `GET /notes/{id}`: one note, or 404. A non-integer id is a 422 from `Path<i64>`.
-#[depends]
+#[depends(responses(404 = "Note not found"))]
 async fn get_note(#[dep(pool)] pool: &Pool, Path(id): Path<i64>) -> Result<Json<Note>, HttpError> {
     pool.note(id)
         .await?
@@ -459,7 +461,7 @@ async fn export_notes(
 /// bad, the response is a 422 naming every bad line by its number, and the transaction's
 /// teardown sees the failure and rolls back the lines already inserted; so it does when the
 /// body breaks off, is too slow (408) or too large (413).
-#[depends(status = 201)]
+#[depends(status = 201, body_content_type = "application/x-ndjson")]
 async fn import_notes(
     #[dep(tx)] tx: &mut Tx,
     body: BodyStream,
@@ -526,8 +528,8 @@ pub(crate) const API_KEY: &str = "let-me-in";
 
 /// The write routes' check, run for each of them without a parameter taking its value (a
 /// group dependency): no `X-API-Key` header is 401 (`ApiKeyHeader` answers it before anything
-/// is set up), a wrong key 403.
-#[depends]
+/// is set up), a wrong key 403. The OpenAPI document lists both on every write route.
+#[depends(responses(401 = "No API key", 403 = "Wrong API key"))]
 async fn require_api_key(key: ApiKeyHeader<XApiKey>) -> Result<(), HttpError> {
     if key.key() == API_KEY {
         Ok(())

@@ -454,3 +454,267 @@ async fn the_document_is_served_beside_routes_with_their_own_layers() {
     assert_eq!(ping.status(), 200);
     assert_eq!(ping.header("access-control-allow-origin"), Some("*"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Error statuses declared with `#[depends(responses(..))]`
+// ---------------------------------------------------------------------------------------------
+
+/// Answers 401 (no key, from `ApiKeyHeader`) and 403 (a wrong one).
+#[depends(responses(401 = "No token", 403 = "Wrong token"))]
+async fn guard(key: ApiKeyHeader<XToken>) -> String {
+    key.into_key()
+}
+
+/// Two levels below the handler, through `loader`.
+#[depends(responses(404 = "Not found by the loader", 409 = "Locked"))]
+async fn loader(#[dep(guard)] _key: &String, Path(id): Path<u64>) -> u64 {
+    id
+}
+
+/// The loader's replacement in a test: it declares nothing.
+#[depends]
+async fn fake_loader() -> u64 {
+    7
+}
+
+#[depends(responses(404 = "Thing not found", 422 = "Bad id"))]
+async fn fetch(#[dep(loader)] id: &u64) -> Json<Item> {
+    Json(Item {
+        name: id.to_string(),
+    })
+}
+
+#[depends]
+async fn plain() -> &'static str {
+    "ok"
+}
+
+fn responses_app() -> App {
+    App::new()
+        .get("/things/{id}", fetch)
+        .get("/open", plain)
+        .nest(Group::new("/guarded").dependency(guard).get("", plain))
+}
+
+#[test]
+fn error_statuses_declared_anywhere_in_the_graph_are_listed_once() {
+    let v = value(&responses_app().openapi().expect("valid"));
+    let responses = &v["paths"]["/things/{id}"]["get"]["responses"];
+    let statuses: Vec<&str> = responses
+        .as_object()
+        .expect("responses")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    // The success first, then every status of the graph once, in order.
+    assert_eq!(statuses, ["200", "401", "403", "404", "409", "422"]);
+    // The handler's own description wins over its dependency's.
+    assert_eq!(responses["404"]["description"], "Thing not found");
+    assert_eq!(responses["409"]["description"], "Locked");
+    assert_eq!(responses["401"]["description"], "No token");
+    let http_error = json!({"$ref": "#/components/schemas/HTTPError"});
+    for status in ["401", "403", "404", "409"] {
+        assert_eq!(
+            responses[status]["content"]["application/json"]["schema"], http_error,
+            "{status}"
+        );
+    }
+    // A declared 422 names the validation error the inputs answer with.
+    assert_eq!(responses["422"]["description"], "Bad id");
+    assert_eq!(
+        responses["422"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/HTTPValidationError"})
+    );
+    // A group's dependency declares them for each of its routes, and for no other.
+    let guarded = &v["paths"]["/guarded"]["get"]["responses"];
+    assert_eq!(guarded["403"]["description"], "Wrong token");
+    assert!(guarded.get("404").is_none());
+    let open = v["paths"]["/open"]["get"]["responses"]
+        .as_object()
+        .expect("responses")
+        .clone();
+    assert_eq!(open.keys().collect::<Vec<_>>(), ["200"]);
+    assert_eq!(
+        v["components"]["schemas"]["HTTPError"],
+        json!({
+            "properties": {"detail": {"type": "string", "title": "Detail"}},
+            "type": "object",
+            "required": ["detail"],
+            "title": "HTTPError",
+            "description": "An error's body: `{\"detail\": \"...\"}`."
+        })
+    );
+    // No declared status, no `HTTPError` schema.
+    assert!(
+        value(&doc())["components"]["schemas"]
+            .get("HTTPError")
+            .is_none()
+    );
+}
+
+#[test]
+fn an_overridden_dependency_declares_the_replacements_statuses() {
+    let v = value(
+        &responses_app()
+            .override_dep(loader, fake_loader)
+            .openapi()
+            .expect("valid"),
+    );
+    let responses = &v["paths"]["/things/{id}"]["get"]["responses"];
+    // `loader`'s 404 and 409 and, through it, `guard`'s 401 and 403 are gone; the handler's
+    // own remain.
+    assert!(responses.get("409").is_none());
+    assert!(responses.get("401").is_none());
+    assert_eq!(responses["404"]["description"], "Thing not found");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters in declaration order
+// ---------------------------------------------------------------------------------------------
+
+/// Fields out of alphabetical order; `a` renamed, `m` optional.
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "read by the document only")]
+struct Unsorted {
+    z: u32,
+    #[serde(rename = "alpha")]
+    a: String,
+    m: Option<bool>,
+}
+
+/// Headers out of alphabetical order, read by a dependency.
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "read by the document only")]
+struct UnsortedHeaders {
+    x_zone: String,
+    x_area: String,
+}
+
+#[depends]
+async fn zones(Header(h): Header<UnsortedHeaders>) -> String {
+    h.x_zone
+}
+
+#[depends]
+async fn unsorted(#[dep(zones)] _zone: &String, Query(q): Query<Unsorted>) -> String {
+    q.a
+}
+
+#[test]
+fn parameters_come_in_the_order_their_fields_are_declared() {
+    let doc = App::new()
+        .get("/unsorted", unsorted)
+        .openapi()
+        .expect("valid");
+    assert_eq!(
+        params(op(&doc, "/unsorted", "get")),
+        [
+            "header:x-zone:true",
+            "header:x-area:true",
+            "query:z:true",
+            "query:alpha:true",
+            "query:m:false",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Examples declared with `#[schemars(example = ..)]`
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "read by the document only")]
+struct Search {
+    #[schemars(example = &"milk")]
+    q: String,
+    #[schemars(example = 20, example = 50)]
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// A body type with an example of the whole value.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[schemars(example = Product { name: "milk".to_owned(), price: 129 })]
+struct Product {
+    name: String,
+    /// In cents.
+    #[schemars(example = 99)]
+    price: u32,
+}
+
+#[depends]
+async fn search(Query(_s): Query<Search>) -> Json<Vec<Product>> {
+    Json(Vec::new())
+}
+
+#[depends(status = 201)]
+async fn add_product(Json(p): Json<Product>) -> (StatusCode, Json<Product>) {
+    (StatusCode::CREATED, Json(p))
+}
+
+#[test]
+fn declared_examples_are_where_swagger_ui_shows_them() {
+    let doc = App::new()
+        .get("/products", search)
+        .post("/products", add_product)
+        .openapi()
+        .expect("valid");
+    let v = value(&doc);
+    let parameters = &v["paths"]["/products"]["get"]["parameters"];
+    // A parameter's example (the first, when several are declared), beside its schema's.
+    assert_eq!(parameters[0]["name"], "q");
+    assert_eq!(parameters[0]["example"], "milk");
+    assert_eq!(parameters[0]["schema"]["examples"], json!(["milk"]));
+    assert_eq!(parameters[1]["example"], 20);
+    assert_eq!(parameters[1]["schema"]["examples"], json!([20, 50]));
+    // None declared, none written.
+    assert!(parameters[2].get("example").is_none());
+    // A body's and a response's type: its schema's `examples`, from which Swagger UI makes
+    // the "Example Value" of the request body and of the response.
+    let product = &v["components"]["schemas"]["Product"];
+    assert_eq!(product["examples"], json!([{"name": "milk", "price": 129}]));
+    assert_eq!(product["properties"]["price"]["examples"], json!([99]));
+    let post = &v["paths"]["/products"]["post"];
+    let product_ref = json!({"$ref": "#/components/schemas/Product"});
+    assert_eq!(
+        post["requestBody"]["content"]["application/json"]["schema"],
+        product_ref
+    );
+    assert_eq!(
+        post["responses"]["201"]["content"]["application/json"]["schema"],
+        product_ref
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A streamed body's content type
+// ---------------------------------------------------------------------------------------------
+
+/// Reads the body as a stream, declaring what it is; the handler that uses it has the body.
+#[depends(body_content_type = "application/x-ndjson")]
+async fn ndjson_lines(_body: BodyStream) -> usize {
+    0
+}
+
+#[depends]
+async fn import_lines(#[dep(ndjson_lines)] n: &usize) -> String {
+    n.to_string()
+}
+
+#[test]
+fn a_streamed_body_has_the_content_type_its_reader_declares() {
+    let doc = App::new()
+        .post("/import", import_lines)
+        .openapi()
+        .expect("valid");
+    let v = value(&doc);
+    let body = &v["paths"]["/import"]["post"]["requestBody"];
+    assert_eq!(
+        body,
+        &json!({"required": true, "content": {"application/x-ndjson": {"schema": {}}}})
+    );
+    // Undeclared, it is any bytes.
+    assert!(value(&self::doc())["paths"]["/stream"]["post"]["requestBody"]["content"]
+        ["application/octet-stream"]
+        .is_object());
+}

@@ -49,6 +49,7 @@ enum Color {
 #[allow(dead_code, reason = "read by the document only")]
 struct Filter {
     /// The page size.
+    #[schemars(example = 20)]
     limit: u32,
     #[serde(default)]
     offset: Option<u32>,

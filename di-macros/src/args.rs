@@ -68,7 +68,7 @@ impl ScopeArg {
 }
 
 /// `#[depends(scope = "...", max_concurrency = N, uses(f, g), status = 201,
-/// content_type = "...", crate = "...")]`
+/// content_type = "...", body_content_type = "...", responses(404 = "..."), crate = "...")]`
 #[derive(Default)]
 pub(crate) struct DependsArgs {
     /// `status = 201`: the status of a successful response, for the OpenAPI document.
@@ -76,6 +76,11 @@ pub(crate) struct DependsArgs {
     /// `content_type = "application/x-ndjson"`: the content type of a handler's body, for the
     /// OpenAPI document.
     pub(crate) content_type: Option<String>,
+    /// `body_content_type = "application/x-ndjson"`: the content type of the body a
+    /// `BodyStream` parameter reads, for the OpenAPI document.
+    pub(crate) body_content_type: Option<String>,
+    /// `responses(404 = "Note not found")`: error statuses, for the OpenAPI document.
+    pub(crate) responses: Vec<(u16, String)>,
     pub(crate) scope: Option<(ScopeArg, Span)>,
     pub(crate) max_concurrency: Option<(usize, Span)>,
     /// `uses(f, g)`: dependencies run for their side effect, whose values no parameter takes.
@@ -83,8 +88,72 @@ pub(crate) struct DependsArgs {
     pub(crate) krate: Option<syn::Path>,
 }
 
-const DEPENDS_KEYS: &str =
-    "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `crate`";
+const DEPENDS_KEYS: &str = "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `body_content_type`, `responses`, `crate`";
+
+const RESPONSES_SYNTAX: &str = "`responses` lists error statuses with what each means: `responses(404 = \"Note not found\", 409 = \"Title taken\")`";
+
+/// Parses the `(404 = "...", ...)` after `responses`, each problem at the user's token.
+fn parse_responses(
+    key: &syn::meta::ParseNestedMeta<'_>,
+    into: &mut Vec<(u16, String)>,
+) -> syn::Result<()> {
+    if !into.is_empty() {
+        return Err(key.error("`responses` given twice; list every status in one `responses(...)`"));
+    }
+    if !key.input.peek(syn::token::Paren) {
+        return Err(key.error(RESPONSES_SYNTAX));
+    }
+    let content;
+    let parens = syn::parenthesized!(content in key.input);
+    if content.is_empty() {
+        return Err(syn::Error::new(parens.span.join(), RESPONSES_SYNTAX));
+    }
+    while !content.is_empty() {
+        let lit: syn::LitInt = content.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "each response is a status number and its description: `404 = \"Note not found\"`",
+            )
+        })?;
+        let status: u16 = lit.base10_parse().unwrap_or(0);
+        if !(400..=599).contains(&status) {
+            return Err(syn::Error::new(
+                lit.span(),
+                "`responses` lists error statuses, from 400 to 599; the status of a successful response is `status = 201`",
+            ));
+        }
+        if into.iter().any(|(seen, _)| *seen == status) {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("status {status} listed twice; keep one"),
+            ));
+        }
+        if !content.peek(Token![=]) {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("status {status} needs a description: `{status} = \"Note not found\"`"),
+            ));
+        }
+        content.parse::<Token![=]>()?;
+        let description: LitStr = content.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("the description is a string: `{status} = \"Note not found\"`"),
+            )
+        })?;
+        if description.value().trim().is_empty() {
+            return Err(syn::Error::new(
+                description.span(),
+                "the description says what the status means: `404 = \"Note not found\"`",
+            ));
+        }
+        into.push((status, description.value()));
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    Ok(())
+}
 
 pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs> {
     let mut args = DependsArgs::default();
@@ -154,6 +223,17 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
             })?;
             args.content_type = Some(lit.value());
             Ok(())
+        } else if meta.path.is_ident("body_content_type") {
+            let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`body_content_type` is a string: `body_content_type = \"application/x-ndjson\"`",
+                )
+            })?;
+            args.body_content_type = Some(lit.value());
+            Ok(())
+        } else if meta.path.is_ident("responses") {
+            parse_responses(&meta, &mut args.responses)
         } else if meta.path.is_ident("crate") {
             if args.krate.is_some() {
                 return Err(meta.error("`crate` set twice; keep one"));
@@ -289,6 +369,44 @@ mod tests {
         assert!(e.to_string().contains("`status = 201`"), "{e}");
         let e = parse_depends_args(quote!(content_type = 1)).err().unwrap();
         assert!(e.to_string().contains("is a string"), "{e}");
+        let args = parse_depends_args(quote!(body_content_type = "application/x-ndjson"))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            args.body_content_type.as_deref(),
+            Some("application/x-ndjson")
+        );
+        let e = parse_depends_args(quote!(body_content_type = ndjson))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("`body_content_type = \""), "{e}");
+    }
+
+    #[test]
+    fn responses_parse_and_say_what_is_wrong() {
+        let args = parse_depends_args(quote!(responses(
+            404 = "Note not found",
+            409 = "Title taken",
+        )))
+        .ok()
+        .unwrap();
+        assert_eq!(
+            args.responses,
+            [
+                (404, "Note not found".to_owned()),
+                (409, "Title taken".to_owned())
+            ]
+        );
+        let error = |tokens| parse_depends_args(tokens).err().unwrap().to_string();
+        assert!(error(quote!(responses = 404)).contains("`responses(404 = "));
+        assert!(error(quote!(responses())).contains("`responses(404 = "));
+        assert!(error(quote!(responses(201 = "Made"))).contains("from 400 to 599"));
+        assert!(error(quote!(responses(404))).contains("404 needs a description"));
+        assert!(error(quote!(responses(404 = 1))).contains("is a string"));
+        assert!(error(quote!(responses(404 = ""))).contains("says what the status means"));
+        assert!(error(quote!(responses("404" = "x"))).contains("status number"));
+        assert!(error(quote!(responses(404 = "a", 404 = "b"))).contains("listed twice"));
+        assert!(error(quote!(responses(404 = "a"), responses(409 = "b"))).contains("given twice"));
     }
 
     #[test]
@@ -299,7 +417,7 @@ mod tests {
         assert_eq!(e.to_string(), "`scope` set twice; keep one");
         let e = parse_depends_args(quote!(lifetime = "app")).err().unwrap();
         assert!(e.to_string().contains(
-            "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `crate`"
+            "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `body_content_type`, `responses`, `crate`"
         ));
         let e = parse_depends_args(quote!(scope = "function"))
             .err()

@@ -60,6 +60,8 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
     function.uses = args.uses;
     function.status = args.status;
     function.content_type = args.content_type;
+    function.responses = args.responses;
+    function.body_content_type = args.body_content_type;
     let krate = args
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
@@ -370,7 +372,26 @@ fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
     }
 }
 
-/// The function's `Doc`: its doc comment, `status`, `content_type` and what its output is.
+/// A function that gives the declared order of `ty`'s fields (none when it does not derive
+/// `Deserialize` as a struct, or without the `openapi` feature): `FieldsKnown` is found on
+/// `&SchemaProbe<T>` first when `T: Deserialize`, `FieldsUnknown` otherwise.
+fn fields_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
+    let probe = paths.schema_probe();
+    let known = paths.trait_fields_known();
+    let unknown = paths.trait_fields_unknown();
+    quote! {
+        || {
+            #[allow(unused_imports)]
+            use #known as _;
+            #[allow(unused_imports)]
+            use #unknown as _;
+            (&#probe::<#ty>::NEW).field_order()
+        }
+    }
+}
+
+/// The function's `Doc`: its doc comment, `status`, `content_type`, what its output is and
+/// the `responses` it declares.
 fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
     let doc = paths.doc();
     let core = paths.core();
@@ -388,6 +409,14 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
         Some(content_type) => quote!(#core::option::Option::Some(#content_type)),
         None => quote!(#core::option::Option::None),
     };
+    let body_content_type = match &function.body_content_type {
+        Some(content_type) => quote!(#core::option::Option::Some(#content_type)),
+        None => quote!(#core::option::Option::None),
+    };
+    let responses = function
+        .responses
+        .iter()
+        .map(|(status, description)| quote!((#status, #description)));
     // The type the output is read as, and the type of its body's schema. A `Result` alias
     // (`ApiResult`) is not named through `IntoDepResult` here: if it is not a `Result`, the
     // macro's conversion already reports it, once.
@@ -427,8 +456,10 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
             text: #text,
             status: #status,
             content_type: #content_type,
+            body_content_type: #body_content_type,
             deprecated: #deprecated,
             output: #output,
+            responses: &[#(#responses),*],
         }
     }
 }
@@ -469,6 +500,7 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
             let check_rules = paths.trait_check_rules();
             let check_nothing = paths.trait_check_nothing();
             let schema = schema_fn(&schema_type(ty), paths);
+            let fields = fields_fn(&schema_type(ty), paths);
             let doc_probe = paths.doc_probe();
             let describe_known = paths.trait_describe_known();
             let describe_unknown = paths.trait_describe_unknown();
@@ -492,7 +524,7 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
                         use #describe_known as _;
                         #[allow(unused_imports)]
                         use #describe_unknown as _;
-                        (&#doc_probe::<#ty>::NEW).input_doc(#schema)
+                        (&#doc_probe::<#ty>::NEW).input_doc(#schema, #fields)
                     },
                 }
             }

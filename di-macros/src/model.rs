@@ -81,6 +81,10 @@ pub(crate) struct Function {
     pub(crate) status: Option<u16>,
     /// `content_type = "..."`, for the OpenAPI document.
     pub(crate) content_type: Option<String>,
+    /// `body_content_type = "..."`, for the OpenAPI document.
+    pub(crate) body_content_type: Option<String>,
+    /// `responses(404 = "...")`: error statuses, for the OpenAPI document.
+    pub(crate) responses: Vec<(u16, String)>,
 }
 
 /// Analyses `item`. Returns the model (with `#[dep]` attributes removed from the function)
@@ -285,6 +289,8 @@ pub(crate) fn analyse(
             output,
             status: None,
             content_type: None,
+            body_content_type: None,
+            responses: Vec::new(),
         },
         errors,
     )

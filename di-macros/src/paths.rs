@@ -137,6 +137,12 @@ impl Paths {
     pub(crate) fn trait_schema_unknown(&self) -> TokenStream {
         self.item("SchemaUnknown")
     }
+    pub(crate) fn trait_fields_known(&self) -> TokenStream {
+        self.item("FieldsKnown")
+    }
+    pub(crate) fn trait_fields_unknown(&self) -> TokenStream {
+        self.item("FieldsUnknown")
+    }
     pub(crate) fn core(&self) -> TokenStream {
         self.item("core")
     }

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TITLE = 200
 API_KEY = "let-me-in"
@@ -45,8 +45,18 @@ class Note(BaseModel):
 class NewNote(BaseModel):
     """The body of `POST /notes`, and one line of `POST /notes/import`."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Groceries", "body": "milk, eggs"}]}
+    )
+
     title: Annotated[str, Field(description="1 to 200 characters.")]
     body: Annotated[str, Field(description="Any text.")]
+
+
+class HTTPError(BaseModel):
+    """An error's body: `{"detail": "..."}`."""
+
+    detail: str
 
 
 class NdjsonResponse(StreamingResponse):
@@ -132,7 +142,7 @@ async def export_notes(conn: Annotated[list[Note], Depends(reader)]) -> NdjsonRe
     return NdjsonResponse(lines())
 
 
-@app.get("/notes/{id}")
+@app.get("/notes/{id}", responses={404: {"model": HTTPError, "description": "Note not found"}})
 async def get_note(db: Annotated[list[Note], Depends(pool)], id: int) -> Note:
     """`GET /notes/{id}`: one note, or 404. A non-integer id is a 422."""
     for note in db:
@@ -141,8 +151,16 @@ async def get_note(db: Annotated[list[Note], Depends(pool)], id: int) -> Note:
     raise HTTPException(status_code=404, detail=f"note {id} not found")
 
 
-# The write routes: a group behind the API key (notes.rs: `Group::new("/notes").dependency(..)`).
-writes = APIRouter(prefix="/notes", dependencies=[Depends(require_api_key)])
+# The write routes: a group behind the API key (notes.rs: `Group::new("/notes").dependency(..)`,
+# whose `require_api_key` declares the 401 and 403 it answers with `responses(..)`).
+writes = APIRouter(
+    prefix="/notes",
+    dependencies=[Depends(require_api_key)],
+    responses={
+        401: {"model": HTTPError, "description": "No API key"},
+        403: {"model": HTTPError, "description": "Wrong API key"},
+    },
+)
 
 
 @writes.post("", status_code=201)
@@ -157,7 +175,26 @@ async def create_note(
     return insert(db, new)
 
 
-@writes.post("/import", status_code=201)
+@writes.post(
+    "/import",
+    status_code=201,
+    # FastAPI cannot see a body read with `request.stream()`: the route declares it, as
+    # notes.rs declares its `BodyStream`'s content type (`body_content_type`), and the 422 the
+    # route answers for bad lines, which di documents for any route with an input.
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {}}}}
+    },
+    responses={
+        422: {
+            "description": "Validation Error",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/HTTPValidationError"}
+                }
+            },
+        }
+    },
+)
 async def import_notes(
     db: Annotated[list[Note], Depends(tx)],
     request: Request,
@@ -165,7 +202,7 @@ async def import_notes(
     """`POST /notes/import`: NDJSON, one `{"title", "body"}` per line, all or nothing.
 
     The body is read as a stream, line by line (`request.stream()` here, `BodyStream` in
-    notes.rs), so FastAPI documents no request body for it.
+    notes.rs), so FastAPI documents the request body only as the route declares it.
     """
     buffer = b""
     async for chunk in request.stream():

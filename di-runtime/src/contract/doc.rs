@@ -90,6 +90,102 @@ pub trait SchemaUnknown {
 
 impl<T: ?Sized> SchemaUnknown for &SchemaProbe<T> {}
 
+/// The names of a struct's fields in the order they are declared (serde's names, after
+/// `rename`), as its derived `Deserialize` hands them to a deserializer; empty for any other
+/// type. The document lists a `Query<T>`'s parameters in this order, as FastAPI does (a
+/// schema's `properties` come out of `schemars` sorted by name).
+pub type FieldsFn = fn() -> &'static [&'static str];
+
+/// No known field order.
+pub fn no_fields() -> &'static [&'static str] {
+    &[]
+}
+
+/// Found first by method resolution on `&SchemaProbe<T>`: a `T: Deserialize` has the field
+/// order its `Deserialize` declares (feature `openapi`).
+pub trait FieldsKnown {
+    /// The names of the fields, in declaration order.
+    fn field_order(&self) -> &'static [&'static str];
+}
+
+#[cfg(feature = "openapi")]
+impl<T: serde::de::DeserializeOwned> FieldsKnown for SchemaProbe<T> {
+    fn field_order(&self) -> &'static [&'static str] {
+        field_names::declared::<T>()
+    }
+}
+
+/// Found after one more auto-reference: any other type has no known field order.
+pub trait FieldsUnknown {
+    /// Nothing.
+    fn field_order(&self) -> &'static [&'static str] {
+        no_fields()
+    }
+}
+
+impl<T: ?Sized> FieldsUnknown for &SchemaProbe<T> {}
+
+/// Reads serde's list of a struct's fields: a derived `Deserialize` of a struct asks the
+/// deserializer for a struct with those names (`deserialize_struct`), and this deserializer
+/// answers with an error that carries them. Only run when a document is built.
+#[cfg(feature = "openapi")]
+mod field_names {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, Visitor};
+
+    /// The error that carries the names (empty when the type asked for anything else).
+    #[derive(Debug)]
+    pub(super) struct Found(&'static [&'static str]);
+
+    impl fmt::Display for Found {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("field names")
+        }
+    }
+
+    impl std::error::Error for Found {}
+
+    impl de::Error for Found {
+        fn custom<M: fmt::Display>(_msg: M) -> Self {
+            Found(&[])
+        }
+    }
+
+    struct FieldNames;
+
+    impl<'de> Deserializer<'de> for FieldNames {
+        type Error = Found;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Found> {
+            Err(Found(&[]))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Found> {
+            Err(Found(fields))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+
+    /// `T`'s field names in declaration order, or none.
+    pub(super) fn declared<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+        match T::deserialize(FieldNames) {
+            Err(Found(fields)) => fields,
+            Ok(_) => &[],
+        }
+    }
+}
+
 /// Where a request input is read from, as the document tells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputKind {
@@ -107,7 +203,8 @@ pub enum InputKind {
     Form,
     /// `Multipart`: a `multipart/form-data` body.
     Multipart,
-    /// `BodyStream`: a body read as a stream (`application/octet-stream`).
+    /// `BodyStream`: a body read as a stream (`application/octet-stream`, or the content type
+    /// the function that reads it declares with `#[depends(body_content_type = "...")]`).
     BodyStream,
     /// A security input: a security scheme and a requirement, not a parameter.
     Security(SecurityKind),
@@ -140,6 +237,8 @@ pub struct InputDoc {
     pub required: bool,
     /// The schema of the type it holds (the `T` of `Query<T>`).
     pub schema: SchemaFn,
+    /// The order of that type's fields, for its parameters.
+    pub fields: FieldsFn,
 }
 
 /// Describes a request input (a pointer generated code stores in the parameter's
@@ -152,6 +251,7 @@ pub fn undocumented_input() -> InputDoc {
         kind: InputKind::Undocumented,
         required: false,
         schema: any_schema,
+        fields: no_fields,
     }
 }
 
@@ -178,16 +278,18 @@ impl<T: ?Sized> DocProbe<T> {
 
 /// Found first on `&DocProbe<T>` for a [`DocumentedInput`].
 pub trait DescribeKnown {
-    /// The input's description, its type's schema made by `schema`.
-    fn input_doc(&self, schema: SchemaFn) -> InputDoc;
+    /// The input's description, its type's schema made by `schema`, its fields' order
+    /// given by `fields`.
+    fn input_doc(&self, schema: SchemaFn, fields: FieldsFn) -> InputDoc;
 }
 
 impl<T: DocumentedInput + ?Sized> DescribeKnown for DocProbe<T> {
-    fn input_doc(&self, schema: SchemaFn) -> InputDoc {
+    fn input_doc(&self, schema: SchemaFn, fields: FieldsFn) -> InputDoc {
         InputDoc {
             kind: T::KIND,
             required: T::REQUIRED,
             schema,
+            fields,
         }
     }
 }
@@ -195,7 +297,7 @@ impl<T: DocumentedInput + ?Sized> DescribeKnown for DocProbe<T> {
 /// Found after one more auto-reference: an input the document leaves out.
 pub trait DescribeUnknown {
     /// [`undocumented_input`].
-    fn input_doc(&self, _schema: SchemaFn) -> InputDoc {
+    fn input_doc(&self, _schema: SchemaFn, _fields: FieldsFn) -> InputDoc {
         undocumented_input()
     }
 }
@@ -294,7 +396,7 @@ pub trait OutputUnknown {
 impl<T: ?Sized> OutputUnknown for &DocProbe<T> {}
 
 /// What the document says of a function beyond its parameters: its doc comment, the status
-/// and content type it declares, and its output.
+/// and content type it declares, its output, and the error statuses it declares.
 #[derive(Clone, Copy, Debug)]
 pub struct Doc {
     /// The doc comment, its lines joined with `\n` (first paragraph: the summary).
@@ -303,10 +405,17 @@ pub struct Doc {
     pub status: Option<u16>,
     /// `#[depends(content_type = "application/x-ndjson")]`: the content type of its body.
     pub content_type: Option<&'static str>,
+    /// `#[depends(body_content_type = "application/x-ndjson")]`: the content type of the
+    /// request body its `BodyStream` reads (`application/octet-stream` without it).
+    pub body_content_type: Option<&'static str>,
     /// The function is `#[deprecated]`.
     pub deprecated: bool,
     /// Describes its output.
     pub output: OutputFn,
+    /// `#[depends(responses(404 = "Note not found"))]`: the error statuses the function
+    /// answers with, each with what it means. Every operation whose graph reaches the
+    /// function lists them.
+    pub responses: &'static [(u16, &'static str)],
 }
 
 impl Doc {
@@ -315,7 +424,47 @@ impl Doc {
         text: "",
         status: None,
         content_type: None,
+        body_content_type: None,
         deprecated: false,
         output: unknown_output,
+        responses: &[],
     };
+}
+
+#[cfg(all(test, feature = "openapi"))]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde::Deserialize;
+
+    use super::field_names::declared;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code, reason = "only its field list is read")]
+    struct Declared {
+        zone_id: u32,
+        #[serde(rename = "a")]
+        alpha: String,
+        #[serde(skip)]
+        hidden: u8,
+        middle: Option<bool>,
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code, reason = "only its field list is read")]
+    struct Flattened {
+        #[serde(flatten)]
+        inner: HashMap<String, String>,
+    }
+
+    #[test]
+    fn a_structs_fields_in_declaration_order_and_nothing_for_other_types() {
+        assert_eq!(declared::<Declared>(), ["zoneId", "a", "middle"]);
+        // A struct with a flattened field reads a map: no list, the schema's order is kept.
+        assert!(declared::<Flattened>().is_empty());
+        assert!(declared::<u32>().is_empty());
+        assert!(declared::<(u32, String)>().is_empty());
+        assert!(declared::<HashMap<String, u32>>().is_empty());
+    }
 }

@@ -20,22 +20,25 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
     let mut paths: Ordered<Ordered<Operation>> = Ordered::default();
     let mut security_schemes = BTreeMap::new();
     let mut validation_errors = false;
+    let mut http_errors = false;
     for (def, route) in defs.iter().zip(&planned.in_order) {
         // The handler is the last node; an override's replacement runs in its place.
         let handler = route.plan.nodes.last().map_or(def.handler, |n| n.meta);
-        let inputs: Vec<InputDoc> = route
+        // Each input with the function that reads it.
+        let inputs: Vec<(InputDoc, &'static DepMeta)> = route
             .plan
             .nodes
             .iter()
-            .flat_map(|node| node.meta.params)
-            .filter_map(|param| match param.kind {
-                ParamKind::Input { describe, .. } => Some(describe()),
+            .flat_map(|node| node.meta.params.iter().map(|param| (param, node.meta)))
+            .filter_map(|(param, meta)| match param.kind {
+                ParamKind::Input { describe, .. } => Some((describe(), meta)),
                 _ => None,
             })
             .collect();
+        let declared = declared_responses(route.plan.nodes.iter().map(|n| n.meta), handler);
         let path = openapi_path(&def.path);
-        let mut operation = operation(handler, def, &path, &inputs, &mut schemas);
-        for input in &inputs {
+        let mut operation = operation(handler, def, &path, &inputs, &declared, &mut schemas);
+        for (input, _) in &inputs {
             if let InputKind::Security(kind) = input.kind {
                 let (name, scheme) = security_scheme(kind);
                 security_schemes.insert(name.to_owned(), scheme);
@@ -46,6 +49,11 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
             }
         }
         validation_errors |= operation.responses.get("422").is_some();
+        http_errors |= operation
+            .responses
+            .0
+            .iter()
+            .any(|(_, response)| response.content == http_error_content());
         let method = def.method.as_str().to_ascii_lowercase();
         paths
             .entry(&path, Ordered::default)
@@ -68,6 +76,11 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
             .schemas
             .insert("ValidationError".to_owned(), validation_error());
     }
+    if http_errors {
+        components
+            .schemas
+            .insert("HTTPError".to_owned(), http_error());
+    }
     OpenApi {
         openapi: "3.1.0",
         info,
@@ -76,12 +89,29 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
     }
 }
 
+/// The error statuses the functions of a route's graph declare (`#[depends(responses(..))]`),
+/// once each, by status: the handler's own description wins, then the first function's in
+/// setup order.
+fn declared_responses(
+    functions: impl Iterator<Item = &'static DepMeta>,
+    handler: &'static DepMeta,
+) -> BTreeMap<u16, &'static str> {
+    let mut declared: BTreeMap<u16, &'static str> = handler.doc.responses.iter().copied().collect();
+    for function in functions {
+        for &(status, description) in function.doc.responses {
+            declared.entry(status).or_insert(description);
+        }
+    }
+    declared
+}
+
 /// One route's operation, without its security.
 fn operation(
     handler: &'static DepMeta,
     def: &RouteDef,
     path: &str,
-    inputs: &[InputDoc],
+    inputs: &[(InputDoc, &'static DepMeta)],
+    declared: &BTreeMap<u16, &'static str>,
     schemas: &mut Schemas,
 ) -> Operation {
     let (summary, description) = summary(handler);
@@ -89,7 +119,7 @@ fn operation(
     let mut parameters: Vec<Parameter> = Vec::new();
     let mut request_body = None;
     let mut validated = false;
-    for input in inputs {
+    for (input, reader) in inputs {
         let location = match input.kind {
             InputKind::Path => "path",
             InputKind::Query => "query",
@@ -98,7 +128,7 @@ fn operation(
             InputKind::Json | InputKind::Form | InputKind::Multipart | InputKind::BodyStream => {
                 validated = true;
                 if request_body.is_none() {
-                    request_body = Some(body(input, schemas));
+                    request_body = Some(body(input, reader, schemas));
                 }
                 continue;
             }
@@ -106,7 +136,8 @@ fn operation(
         };
         validated = true;
         let schema = (input.schema)(schemas, true);
-        for mut parameter in fields(location, &schema, input.required, &path_names) {
+        let order = (input.fields)();
+        for mut parameter in fields(location, &schema, input.required, &path_names, order) {
             if location == "header" {
                 parameter.name = parameter.name.replace('_', "-");
             }
@@ -135,21 +166,47 @@ fn operation(
                 location: "path",
                 required: true,
                 schema: json!({"type": "string"}),
+                example: None,
             });
         }
     }
     let mut responses = Ordered::default();
-    let status = handler.doc.status.unwrap_or(200).to_string();
-    responses.0.push((status, success(handler, schemas)));
-    if validated {
-        responses.0.push((
-            "422".to_owned(),
-            ApiResponse {
-                description: "Validation Error".to_owned(),
-                content: json_content(json!({"$ref": "#/components/schemas/HTTPValidationError"})),
-            },
-        ));
+    let status = handler.doc.status.unwrap_or(200);
+    responses
+        .0
+        .push((status.to_string(), success(handler, schemas)));
+    // The other statuses in order: those declared, and 422 when there are inputs (its
+    // description the declared one, if any, as a route's `responses` replaces FastAPI's).
+    let mut others: BTreeMap<u16, ApiResponse> = declared
+        .iter()
+        .filter(|(declared, _)| **declared != status)
+        .map(|(&status, &description)| {
+            let content = if status == 422 {
+                json_content(json!({"$ref": "#/components/schemas/HTTPValidationError"}))
+            } else {
+                http_error_content()
+            };
+            let description = description.to_owned();
+            (
+                status,
+                ApiResponse {
+                    description,
+                    content,
+                },
+            )
+        })
+        .collect();
+    if validated && status != 422 {
+        others.entry(422).or_insert_with(|| ApiResponse {
+            description: "Validation Error".to_owned(),
+            content: json_content(json!({"$ref": "#/components/schemas/HTTPValidationError"})),
+        });
     }
+    responses.0.extend(
+        others
+            .into_iter()
+            .map(|(status, response)| (status.to_string(), response)),
+    );
     Operation {
         tags: def.tags.clone(),
         summary,
@@ -164,19 +221,26 @@ fn operation(
 }
 
 /// The parameters a `Path`, `Query`, `Header` or `Cookie` input of schema `schema` reads:
-/// one per property of a struct (required as its schema says), for a path the tuple's items
-/// or a single value in the order of the path's `{names}`.
+/// one per property of a struct (required as its schema says), in the order the struct
+/// declares its fields (`order`; the schema's, sorted by name, for those not in it), for a
+/// path the tuple's items or a single value in the order of the path's `{names}`.
 fn fields(
     location: &'static str,
     schema: &Value,
     required: bool,
     path_names: &[String],
+    order: &[&str],
 ) -> Vec<Parameter> {
     let parameter = |name: &str, schema: &Value, is_required: bool| Parameter {
         name: name.to_owned(),
         location,
         required: location == "path" || (required && is_required),
         schema: schema.clone(),
+        example: schema
+            .get("examples")
+            .and_then(Value::as_array)
+            .and_then(|examples| examples.first())
+            .cloned(),
     };
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         let names: Vec<&str> = schema
@@ -184,8 +248,16 @@ fn fields(
             .and_then(Value::as_array)
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
+        let mut properties: Vec<(&String, &Value)> = properties.iter().collect();
+        // A stable sort: a property the struct does not name keeps its place after the others.
+        properties.sort_by_key(|(name, _)| {
+            order
+                .iter()
+                .position(|field| *field == name.as_str())
+                .unwrap_or(usize::MAX)
+        });
         return properties
-            .iter()
+            .into_iter()
             .map(|(name, field)| parameter(name, field, names.contains(&name.as_str())))
             .collect();
     }
@@ -207,8 +279,9 @@ fn fields(
         .collect()
 }
 
-/// The request body a `Json`, `Form`, `Multipart` or `BodyStream` input reads.
-fn body(input: &InputDoc, schemas: &mut Schemas) -> RequestBody {
+/// The request body a `Json`, `Form`, `Multipart` or `BodyStream` input reads (a stream's
+/// content type the one `reader`, the function with the input, declares).
+fn body(input: &InputDoc, reader: &DepMeta, schemas: &mut Schemas) -> RequestBody {
     let (content_type, schema) = match input.kind {
         InputKind::Json => ("application/json", (input.schema)(schemas, false)),
         InputKind::Form => (
@@ -216,7 +289,13 @@ fn body(input: &InputDoc, schemas: &mut Schemas) -> RequestBody {
             (input.schema)(schemas, false),
         ),
         InputKind::Multipart => ("multipart/form-data", json!({"type": "object"})),
-        _ => ("application/octet-stream", json!({})),
+        _ => (
+            reader
+                .doc
+                .body_content_type
+                .unwrap_or("application/octet-stream"),
+            json!({}),
+        ),
     };
     RequestBody {
         required: input.required,
@@ -247,6 +326,11 @@ fn success(handler: &'static DepMeta, schemas: &mut Schemas) -> ApiResponse {
         description: "Successful Response".to_owned(),
         content,
     }
+}
+
+/// The body of a declared error status: `HttpError`'s `{"detail": "..."}`.
+fn http_error_content() -> Ordered<MediaType> {
+    json_content(json!({"$ref": "#/components/schemas/HTTPError"}))
 }
 
 fn json_content(schema: Value) -> Ordered<MediaType> {
@@ -354,6 +438,20 @@ fn http_validation_error() -> Value {
         },
         "type": "object",
         "title": "HTTPValidationError"
+    })
+}
+
+/// The body of an `HttpError` (`{"detail": "note 7 not found"}`), as pydantic writes the
+/// schema of a model `HTTPError` with one field `detail: str` (the FastAPI twin's).
+fn http_error() -> Value {
+    json!({
+        "properties": {
+            "detail": {"type": "string", "title": "Detail"}
+        },
+        "type": "object",
+        "required": ["detail"],
+        "title": "HTTPError",
+        "description": "An error's body: `{\"detail\": \"...\"}`."
     })
 }
 

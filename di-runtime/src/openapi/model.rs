@@ -155,6 +155,10 @@ pub struct Parameter {
     pub required: bool,
     /// Its JSON Schema.
     pub schema: Value,
+    /// An example value: the first of its schema's `examples` (a field's
+    /// `#[schemars(example = ..)]`), where Swagger UI shows a parameter's example.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<Value>,
 }
 
 /// A request body.
