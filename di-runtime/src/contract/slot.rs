@@ -159,6 +159,7 @@ fn filled<'s>(
 }
 
 /// A shared borrow of the value in `cell`.
+#[inline]
 pub(crate) fn held<T: Send + Sync + 'static>(
     cell: Option<&Arc<dyn BorrowCell>>,
     name: &str,
