@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::extract::{Extension, FromRequestParts, State};
 use axum::routing::get;
 use bytes::Bytes;
-use common::{count, events, log, position, serial};
+use common::{count, events, log, position, serial, wait_for};
 use di_runtime::prelude::*;
 use di_runtime::{Extract, Running};
 use futures_util::{Stream, stream};
@@ -144,16 +144,6 @@ async fn get_over(
         .body(Empty::new())
         .unwrap();
     sender.send_request(request).await.unwrap()
-}
-
-async fn wait_for(event: &str) {
-    for _ in 0..1000 {
-        if events().iter().any(|e| e == event) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("`{event}` never happened: {:?}", events());
 }
 
 #[tokio::test]

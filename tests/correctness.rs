@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{count, events, log, position, serial};
+use common::{count, events, log, position, serial, wait_for};
 use di_runtime::prelude::*;
 use futures_util::{Stream, stream};
 use http_body_util::{BodyExt, Empty};
@@ -23,17 +23,6 @@ async fn within<F: std::future::Future>(future: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(20), future)
         .await
         .expect("did not finish within 20 s: it hangs")
-}
-
-/// Waits (bounded) until `event` was logged.
-async fn wait_for(event: &str) {
-    for _ in 0..2000 {
-        if events().iter().any(|e| e == event) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("`{event}` never happened: {:?}", events());
 }
 
 fn describe(outcome: &Outcome) -> String {

@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{events, log, serial};
+use common::{events, log, serial, wait_for};
 use di_runtime::prelude::*;
 
 fn describe(outcome: &Outcome) -> String {
@@ -22,17 +22,6 @@ async fn within<F: std::future::Future>(future: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(20), future)
         .await
         .expect("did not finish within 20 s: it hangs")
-}
-
-/// Waits (bounded) until `event` was logged.
-async fn wait_for(event: &str) {
-    for _ in 0..2000 {
-        if events().iter().any(|e| e == event) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("`{event}` never happened: {:?}", events());
 }
 
 // ------------------------------------------------ a plain function's scope is capped at `request`

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{count, events, log, position, serial};
+use common::{count, events, log, position, serial, wait_for};
 use di_runtime::Body;
 use di_runtime::prelude::*;
 use futures_util::{Stream, stream};
@@ -55,17 +55,6 @@ async fn session(y: Yield<u32>) {
     log("session:open");
     let (_, outcome) = y.provide(2).await;
     log(format!("session:close {}", short(&outcome)));
-}
-
-/// Waits (bounded, so a broken build fails instead of hanging) until `event` was logged.
-async fn wait_for(event: &str) {
-    for _ in 0..1000 {
-        if events().iter().any(|e| e == event) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("`{event}` never happened: {:?}", events());
 }
 
 /// Opens when the test says so: the streamed body's last lines wait for it.

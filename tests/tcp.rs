@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{count, events, log, position, serial};
+use common::{count, events, log, position, serial, wait_for};
 use di_runtime::prelude::*;
 use futures_util::{StreamExt, stream};
 use http_body_util::{BodyExt, Empty};
@@ -47,17 +47,6 @@ impl Connection {
         drop(self.sender);
         self.task.abort();
     }
-}
-
-/// Waits (bounded, so a broken build fails instead of hanging) until `event` was logged.
-async fn wait_for(event: &str) {
-    for _ in 0..1000 {
-        if events().iter().any(|e| e == event) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("`{event}` never happened: {:?}", events());
 }
 
 struct Session(&'static str);

@@ -7,6 +7,7 @@
 )]
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// The events of the current test, in order.
 static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -48,4 +49,15 @@ pub fn position(events: &[String], event: &str) -> usize {
 /// Counts the events equal to `event`.
 pub fn count(events: &[String], event: &str) -> usize {
     events.iter().filter(|e| *e == event).count()
+}
+
+/// Waits (bounded: 10 s, so a broken build fails instead of hanging) until `event` was logged.
+pub async fn wait_for(event: &str) {
+    for _ in 0..2000 {
+        if events().iter().any(|e| e == event) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("`{event}` never happened: {:?}", events());
 }
