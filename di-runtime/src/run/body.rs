@@ -72,7 +72,8 @@ impl AfterBody {
     }
 }
 
-/// `response` with `after` run once its body has been sent or dropped.
+/// `response` with `after` run once its body has been sent or dropped: the handler's
+/// response, or outside tower layers the one the client gets.
 pub(crate) fn track(response: Response, head_request: bool, after: AfterBody) -> Response {
     let (parts, body) = response.into_parts();
     let tracked = TrackedBody::new(body, &parts, head_request, after);
