@@ -72,8 +72,7 @@ impl AfterBody {
     }
 }
 
-/// `response` with `after` run once its body has been sent or dropped: the handler's
-/// response, or outside tower layers the one the client gets.
+/// `response` with `after` run once its body has been sent or dropped.
 pub(crate) fn track(response: Response, head_request: bool, after: AfterBody) -> Response {
     let (parts, body) = response.into_parts();
     let tracked = TrackedBody::new(body, &parts, head_request, after);

@@ -23,10 +23,10 @@ use crate::contract::slot::Slot;
 use crate::panic::{catch, catch_call};
 use crate::plan::node::Plan;
 use crate::plan::routes::Route;
-use crate::response::body::{BoxError, Response};
+use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable};
-use crate::run::body::{AfterBody, track};
+use crate::run::body::{AfterBody, TrackedBody};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
@@ -327,6 +327,7 @@ async fn serve(
     let places = std::mem::take(&mut owed.places);
     // Failures are final; a success becomes `Success` only when the body has been sent.
     let decided = (!succeeded).then_some(outcome);
+    let (parts, body) = response.into_parts();
     let after = AfterBody {
         tasks,
         stack,
@@ -342,9 +343,11 @@ async fn serve(
         && let Some(outer) = Outer::of(&head.parts)
     {
         outer.defer(after);
+        let response = Response::from_parts(parts, body);
         return finish(&engine, response, &head.request_id);
     }
-    let response = track(response, head.parts.method == Method::HEAD, after);
+    let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
+    let response = Response::from_parts(parts, Body::from_boxed_error(tracked));
     finish(&engine, response, &head.request_id)
 }
 
