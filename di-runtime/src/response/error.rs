@@ -30,8 +30,15 @@ use serde_json::Value;
 /// assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
 /// assert_eq!(e.detail(), &serde_json::json!("Internal Server Error")); // never leaked
 /// ```
+///
+/// It is one pointer wide (its parts are boxed), so that a `Result<T, HttpError>` and the
+/// futures that hold one stay small on the path where nothing fails.
 #[derive(Clone)]
-pub struct HttpError {
+pub struct HttpError(Box<Parts>);
+
+/// What an [`HttpError`] holds.
+#[derive(Clone)]
+struct Parts {
     status: StatusCode,
     detail: Value,
     /// The exact body, when it is not `{"detail": detail}` serialized with sorted keys: the
@@ -50,13 +57,13 @@ impl HttpError {
 
     /// An error with this status and any JSON value as its detail.
     pub fn with_detail(status: StatusCode, detail: impl Into<Value>) -> Self {
-        Self {
+        Self(Box::new(Parts {
             status,
             detail: detail.into(),
             body: None,
             headers: None,
             source: None,
-        }
+        }))
     }
 
     /// An answer made elsewhere (an axum rejection): its status, headers and exact body,
@@ -67,13 +74,13 @@ impl HttpError {
     )]
     pub(crate) fn raw(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
         let detail = Value::String(String::from_utf8_lossy(&body).into_owned());
-        Self {
+        Self(Box::new(Parts {
             status,
             detail,
             body: Some(body),
             headers: (!headers.is_empty()).then(|| Box::new(headers)),
             source: None,
-        }
+        }))
     }
 
     /// 400 Bad Request.
@@ -126,10 +133,9 @@ impl HttpError {
         list.push(']');
         let detail = serde_json::from_str(&list).unwrap_or(Value::Null);
         let body = format!("{{\"detail\":{list}}}");
-        Self {
-            body: Some(Bytes::from(body)),
-            ..Self::with_detail(StatusCode::UNPROCESSABLE_ENTITY, detail)
-        }
+        let mut error = Self::with_detail(StatusCode::UNPROCESSABLE_ENTITY, detail);
+        error.0.body = Some(Bytes::from(body));
+        error
     }
 
     /// Adds a header to the response (as `HTTPException(headers=...)`), such as the
@@ -145,7 +151,8 @@ impl HttpError {
     /// ```
     #[must_use]
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers
+        self.0
+            .headers
             .get_or_insert_with(Default::default)
             .append(name, value);
         self
@@ -154,7 +161,7 @@ impl HttpError {
     /// The headers added with [`with_header`](HttpError::with_header).
     pub fn headers(&self) -> &HeaderMap {
         static EMPTY: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
-        match &self.headers {
+        match &self.0.headers {
             Some(headers) => headers,
             None => EMPTY.get_or_init(HeaderMap::new),
         }
@@ -168,45 +175,43 @@ impl HttpError {
     /// A 500 that keeps `source` for logs and teardowns; the client sees only the generic
     /// detail.
     pub fn internal_from(source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self {
-            source: Some(Arc::new(source)),
-            ..Self::internal()
-        }
+        let mut error = Self::internal();
+        error.0.source = Some(Arc::new(source));
+        error
     }
 
     /// A 500 that keeps a boxed `source` (for error types that convert into one, such as
     /// `anyhow::Error`: `.map_err(|e| HttpError::internal_from_boxed(e.into()))`); the client
     /// sees only the generic detail.
     pub fn internal_from_boxed(source: Box<dyn std::error::Error + Send + Sync>) -> Self {
-        Self {
-            source: Some(Arc::from(source)),
-            ..Self::internal()
-        }
+        let mut error = Self::internal();
+        error.0.source = Some(Arc::from(source));
+        error
     }
 
     /// The HTTP status of the response.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The JSON value sent as `detail`.
     pub fn detail(&self) -> &Value {
-        &self.detail
+        &self.0.detail
     }
 
     /// The exact JSON body sent, when it is not `{"detail": detail}` with sorted keys (a 422
     /// from [`HttpError::invalid_input`]).
     pub fn body_json(&self) -> Option<&[u8]> {
-        self.body.as_deref()
+        self.0.body.as_deref()
     }
 
     pub(crate) fn body_bytes(&self) -> Option<Bytes> {
-        self.body.clone()
+        self.0.body.clone()
     }
 
     /// The error this one was converted from, if any. It is never sent to the client.
     pub fn source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        self.source.as_deref()
+        self.0.source.as_deref()
     }
 }
 
@@ -219,10 +224,10 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for HttpError {
 impl fmt::Debug for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpError")
-            .field("status", &self.status.as_u16())
-            .field("detail", &self.detail)
-            .field("headers", &self.headers)
-            .field("source", &self.source)
+            .field("status", &self.0.status.as_u16())
+            .field("detail", &self.0.detail)
+            .field("headers", &self.0.headers)
+            .field("source", &self.0.source)
             .finish()
     }
 }
@@ -230,12 +235,12 @@ impl fmt::Debug for HttpError {
 /// For logs: the status, the detail and, when there is one, the source error.
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.status.as_u16())?;
-        match &self.detail {
+        write!(f, "{}", self.0.status.as_u16())?;
+        match &self.0.detail {
             Value::String(s) => write!(f, " {s}")?,
             other => write!(f, " {other}")?,
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.0.source {
             write!(f, " (caused by: {source})")?;
         }
         Ok(())
@@ -260,7 +265,7 @@ pub struct InputError {
     /// `ctx` as compact JSON text, in pydantic's key order.
     ctx: Option<Box<str>>,
     /// Not a problem of the 422 but the whole response: see [`InputError::rejection`].
-    rejection: Option<Box<HttpError>>,
+    rejection: Option<HttpError>,
 }
 
 /// Two problems are the same when they would be sent the same (a rejection: same status and
@@ -269,7 +274,7 @@ impl PartialEq for InputError {
     fn eq(&self, other: &Self) -> bool {
         let same_rejection = match (&self.rejection, &other.rejection) {
             (None, None) => true,
-            (Some(a), Some(b)) => a.status == b.status && a.detail == b.detail,
+            (Some(a), Some(b)) => a.status() == b.status() && a.detail() == b.detail(),
             _ => false,
         };
         same_rejection
@@ -335,13 +340,13 @@ impl InputError {
             kind: "rejection",
             input: "null".into(),
             ctx: None,
-            rejection: Some(Box::new(error)),
+            rejection: Some(error),
         }
     }
 
     /// The response this entry stands for, when it is a [rejection](InputError::rejection).
     pub fn rejected(&self) -> Option<&HttpError> {
-        self.rejection.as_deref()
+        self.rejection.as_ref()
     }
 
     /// Replaces the field name that follows the source in the location (`["header",
