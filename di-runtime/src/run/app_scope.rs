@@ -79,7 +79,7 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
     let (started, cell) = start_function(node, &mut [], 0, &engine.app_slots, &head)?;
     let done = run_setup(node, started, cell, None)
         .await
-        .map_err(|(outcome, _)| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;
+        .map_err(|outcome| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;
     let (value, suspended) = match done {
         SetupDone::Value(value) => (value, None),
         SetupDone::Provided(suspended) => (Slot::Filled(suspended.cell.clone()), Some(suspended)),

@@ -32,7 +32,9 @@ use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
 use crate::run::outer::Outer;
 use crate::run::places::{Places, take_places, try_take_places};
-use crate::run::setup::{Failure, SetupDone, panicked, run_setup, setup_failed, start_function};
+use crate::run::setup::{
+    Failure, SetupDone, failure, panicked, run_setup, setup_failed, start_function,
+};
 use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
 
 /// Teardowns still owed by a request. If the request future is dropped (the client went away,
@@ -483,7 +485,7 @@ async fn run_handler(
                 suspended.place = place;
                 owed.push(suspended);
             }
-            Err(failure) => return failure,
+            Err(outcome) => return failure(outcome),
         }
     }
 

@@ -37,8 +37,22 @@ pub(crate) type Failure = (Outcome, Response);
 
 /// The failure of `dependency`'s setup with `error`, which becomes the response.
 pub(crate) fn setup_failed(dependency: &'static str, error: HttpError) -> Failure {
-    let response = error.clone().into_response();
-    (Outcome::SetupFailed { dependency, error }, response)
+    failure(Outcome::SetupFailed { dependency, error })
+}
+
+/// How a setup that did not reach its value ended: `SetupFailed` or `Panicked`. Only the
+/// outcome, not the response it becomes (see [`failure`]), so that every setup's result, moved
+/// up through its futures, stays small.
+pub(crate) type SetupError = Outcome;
+
+/// The failure a setup's `outcome` is: a `SetupFailed`'s error becomes the response, anything
+/// else a generic 500.
+pub(crate) fn failure(outcome: Outcome) -> Failure {
+    let response = match &outcome {
+        Outcome::SetupFailed { error, .. } => error.clone().into_response(),
+        _ => internal_error_response(),
+    };
+    (outcome, response)
 }
 
 /// A panic somewhere before the handler returned: a logged generic 500.
@@ -97,7 +111,7 @@ pub(crate) async fn run_setup(
     started: StartedKind,
     cell: Option<Arc<dyn BorrowCell>>,
     request_id: Option<&RequestId>,
-) -> Result<SetupDone, Failure> {
+) -> Result<SetupDone, SetupError> {
     if spans_on() {
         return Box::pin(traced_setup(node, started, cell, request_id)).await;
     }
@@ -116,7 +130,7 @@ async fn traced_setup(
     started: StartedKind,
     cell: Option<Arc<dyn BorrowCell>>,
     request_id: Option<&RequestId>,
-) -> Result<SetupDone, Failure> {
+) -> Result<SetupDone, SetupError> {
     let (dependency, scope) = (node.meta.name, node.scope);
     let span = tracing::debug_span!(
         target: "di",
@@ -134,7 +148,7 @@ async fn traced_setup(
     span.record("duration_ms", elapsed_ms);
     match &result {
         Ok(_) => span.record("outcome", "ok"),
-        Err((outcome, _)) => span.record("outcome", tracing::field::display(outcome)),
+        Err(outcome) => span.record("outcome", tracing::field::display(outcome)),
     };
     log_setup(node, &result, elapsed_ms, request_id);
     result
@@ -143,7 +157,7 @@ async fn traced_setup(
 /// The DEBUG line that reports a setup.
 fn log_setup(
     node: &Node,
-    result: &Result<SetupDone, Failure>,
+    result: &Result<SetupDone, SetupError>,
     elapsed_ms: f64,
     request_id: Option<&RequestId>,
 ) {
@@ -153,7 +167,7 @@ fn log_setup(
         Ok(_) => {
             tracing::debug!(target: "di", request_id, dependency, %scope, elapsed_ms, "setup")
         }
-        Err((outcome, _)) => {
+        Err(outcome) => {
             tracing::debug!(target: "di", request_id, dependency, %scope, %outcome, elapsed_ms, "setup failed");
         }
     }
@@ -164,23 +178,29 @@ async fn setup(
     started: StartedKind,
     cell: Option<Arc<dyn BorrowCell>>,
     request_id: Option<&RequestId>,
-) -> Result<SetupDone, Failure> {
+) -> Result<SetupDone, SetupError> {
     let name = node.meta.name;
     let panicked = |panic: Panic| {
         let request_id = request_id.map(tracing::field::display);
         tracing::error!(target: "di", request_id, dependency = name, %panic, "setup panicked");
-        panicked()
+        Outcome::Panicked
     };
     match started {
         StartedKind::Plain(future) => match catch(future).await {
             Ok(Ok(value)) => Ok(SetupDone::Value(value)),
-            Ok(Err(error)) => Err(setup_failed(name, error)),
+            Ok(Err(error)) => Err(Outcome::SetupFailed {
+                dependency: name,
+                error,
+            }),
             Err(panic) => Err(panicked(panic)),
         },
         StartedKind::Generator(future) => {
             let Some(cell) = cell else {
                 let error = internal(format!("`{name}` has no `Yield` handle"), request_id);
-                return Err(setup_failed(name, error));
+                return Err(Outcome::SetupFailed {
+                    dependency: name,
+                    error,
+                });
             };
             let mut future = AssertUnwindSafe(future).catch_unwind();
             let first = poll_fn(|cx| {
@@ -207,9 +227,15 @@ async fn setup(
                         format!("`{name}` returned without calling `provide`"),
                         request_id,
                     );
-                    Err(setup_failed(name, error))
+                    Err(Outcome::SetupFailed {
+                        dependency: name,
+                        error,
+                    })
                 }
-                Err(Ok(Err(error))) => Err(setup_failed(name, error)),
+                Err(Ok(Err(error))) => Err(Outcome::SetupFailed {
+                    dependency: name,
+                    error,
+                }),
                 Err(Err(payload)) => Err(panicked(Panic::from_payload(&*payload))),
             }
         }
