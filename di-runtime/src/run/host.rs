@@ -79,6 +79,11 @@ thread_local! {
 /// Hands `after` to the connection being polled on this thread, if it is a [`Hosted`] one;
 /// otherwise gives it back (`Some`).
 pub(crate) fn defer(engine: &Engine, after: AfterRun) -> Option<AfterRun> {
+    // Looked at before `after` is moved in: most calls from outside a connection need not move
+    // it into the closure and back out.
+    if HOST.with(|host| host.borrow().is_none()) {
+        return Some(after);
+    }
     HOST.with(|host| match host.borrow_mut().as_mut() {
         Some(hosted) => {
             hosted.push(Deferred {
