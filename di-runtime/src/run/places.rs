@@ -9,6 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
+use crate::contract::scope::Scope;
 use crate::plan::node::Plan;
 use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
@@ -21,17 +22,57 @@ use crate::run::setup::Failure;
 #[derive(Default)]
 pub(crate) struct Places {
     pub(crate) background: Option<OwnedSemaphorePermit>,
-    /// `max_concurrency` places not yet handed to a generator, by node.
+    /// `max_concurrency` places, for a route that has any: boxed, so that the places of a
+    /// route without (most) are small to move with the request's after-body work.
+    limited: Option<Box<Limited>>,
+}
+
+/// A request's `max_concurrency` places.
+#[derive(Default)]
+struct Limited {
+    /// Not yet handed to a generator, by node.
     by_node: Vec<(usize, OwnedSemaphorePermit)>,
     /// Places of plain dependencies and handlers, held until their scope's teardowns end.
-    pub(crate) handler: Vec<OwnedSemaphorePermit>,
-    pub(crate) request: Vec<OwnedSemaphorePermit>,
+    handler: Vec<OwnedSemaphorePermit>,
+    request: Vec<OwnedSemaphorePermit>,
 }
 
 impl Places {
+    /// The `max_concurrency` place taken for node `node`, if it has one.
     pub(crate) fn take(&mut self, node: usize) -> Option<OwnedSemaphorePermit> {
-        let at = self.by_node.iter().position(|(n, _)| *n == node)?;
-        Some(self.by_node.swap_remove(at).1)
+        let by_node = &mut self.limited.as_mut()?.by_node;
+        let at = by_node.iter().position(|(n, _)| *n == node)?;
+        Some(by_node.swap_remove(at).1)
+    }
+
+    /// Keeps a plain dependency's place until its `scope`'s teardowns have ended.
+    pub(crate) fn keep(&mut self, scope: Scope, place: OwnedSemaphorePermit) {
+        let limited = self.limited.get_or_insert_with(Box::default);
+        match scope {
+            Scope::Handler => limited.handler.push(place),
+            _ => limited.request.push(place),
+        }
+    }
+
+    /// Gives back the places kept until the end of `handler` scope.
+    pub(crate) fn release_handler(&mut self) {
+        if let Some(limited) = self.limited.as_mut() {
+            drop(std::mem::take(&mut limited.handler));
+        }
+    }
+
+    /// Whether places are kept until the end of `request` scope.
+    pub(crate) fn holds_request(&self) -> bool {
+        self.limited
+            .as_ref()
+            .is_some_and(|limited| !limited.request.is_empty())
+    }
+
+    fn by_node(&mut self, node: usize, place: OwnedSemaphorePermit) {
+        self.limited
+            .get_or_insert_with(Box::default)
+            .by_node
+            .push((node, place));
     }
 }
 
@@ -52,9 +93,7 @@ pub(crate) fn try_take_places(engine: &Engine, plan: &Plan) -> Option<Places> {
         let Some(limit) = &plan.nodes[index].limit else {
             continue;
         };
-        places
-            .by_node
-            .push((index, limit.places.clone().try_acquire_owned().ok()?));
+        places.by_node(index, limit.places.clone().try_acquire_owned().ok()?);
     }
     Some(places)
 }
@@ -91,7 +130,7 @@ pub(crate) async fn take_places(
                     "`{name}` is at its concurrency limit; try again later"
                 ))
             })?;
-        places.by_node.push((index, place));
+        places.by_node(index, place);
     }
     Ok(places)
 }

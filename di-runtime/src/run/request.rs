@@ -33,7 +33,8 @@ use crate::run::engine::{Admitted, Engine, current_span};
 use crate::run::outer::Outer;
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{
-    Failure, SetupDone, failure, panicked, run_setup, setup_failed, start_function,
+    Failure, SetupDone, failure, panicked, run_setup, setup_at_once, setup_failed, setups_traced,
+    start_function,
 };
 use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
 
@@ -309,7 +310,7 @@ async fn serve(
         outcome = report.outcome;
     }
 
-    drop(std::mem::take(&mut owed.places.handler));
+    owed.places.release_handler();
 
     // Background tasks run only after a response that the handler produced was sent in full;
     // skipped ones are dropped now, before any teardown (one may hold a value a teardown
@@ -322,7 +323,7 @@ async fn serve(
         drop(tasks);
         Vec::new()
     };
-    if owed.request.is_empty() && tasks.is_empty() && owed.places.request.is_empty() {
+    if owed.request.is_empty() && tasks.is_empty() && !owed.places.holds_request() {
         return finish(&engine, response, &head.request_id);
     }
     let stack = owed.take_stack(Scope::Request);
@@ -460,6 +461,7 @@ async fn run_handler(
     // A handler declared `max_concurrency = N` runs at most `N` times at once.
     let _place = owed.places.take(route.plan.nodes.len() - 1);
     let plan_slots = route.plan.slots;
+    let at_once = !dependencies.is_empty() && !setups_traced();
     for (index, node) in dependencies.iter().enumerate() {
         let place = owed.places.take(index);
         let app = &engine.app_slots;
@@ -468,15 +470,32 @@ async fn run_handler(
             Ok(started) => started,
             Err(error) => return setup_failed(node.meta.name, error),
         };
-        match run_setup(node, started, handle, Some(&head.request_id)).await {
+        // Most setups end at their first poll: then without `run_setup`'s futures.
+        let done = if at_once {
+            let mut first = Some((started, handle));
+            let polled = poll_fn(|cx| {
+                Poll::Ready(first.take().map(|(started, handle)| {
+                    setup_at_once(node, started, handle, &head.request_id, cx)
+                }))
+            })
+            .await;
+            match polled {
+                Some(Ok(done)) => done,
+                Some(Err((started, handle))) => {
+                    run_setup(node, started, handle, Some(&head.request_id)).await
+                }
+                // A `poll_fn` that is ready at once is polled once.
+                None => return panicked(),
+            }
+        } else {
+            run_setup(node, started, handle, Some(&head.request_id)).await
+        };
+        match done {
             Ok(SetupDone::Value(value)) => {
                 owed.slots[node.slot] = value;
                 // A plain dependency's value lives until its scope ends: so does its place.
                 if let Some(place) = place {
-                    match node.scope {
-                        Scope::Handler => owed.places.handler.push(place),
-                        _ => owed.places.request.push(place),
-                    }
+                    owed.places.keep(node.scope, place);
                 }
             }
             Ok(SetupDone::Provided(mut suspended)) => {

@@ -5,7 +5,7 @@ use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::FutureExt;
@@ -15,7 +15,7 @@ use crate::contract::outcome::Outcome;
 use crate::contract::request::RequestHead;
 use crate::contract::request_id::RequestId;
 use crate::contract::slot::{AppSlots, BorrowCell, Slot};
-use crate::panic::{Panic, catch};
+use crate::panic::{Panic, catch, catch_call};
 use crate::plan::node::Node;
 use crate::response::body::Response;
 use crate::response::error::HttpError;
@@ -122,6 +122,76 @@ pub(crate) async fn run_setup(
         log_setup(node, &result, ms(started_at.elapsed()), request_id);
     }
     result
+}
+
+/// Whether a setup is reported (its DEBUG span or log line is on): then it runs through
+/// [`run_setup`], which times it; otherwise [`setup_at_once`] may end it at its first poll.
+pub(crate) fn setups_traced() -> bool {
+    spans_on() || tracing::enabled!(target: "di", tracing::Level::DEBUG)
+}
+
+/// A started function that has to wait, and its generator's cell: given back by
+/// [`setup_at_once`] to [`run_setup`].
+pub(crate) type Waiting = (StartedKind, Option<Arc<dyn BorrowCell>>);
+
+/// A started function polled once, where almost every setup ends: a plain function's value, or
+/// a generator that has called `provide` (or either one's failure or panic). Without the
+/// futures [`run_setup`] puts around it. When it has to wait, it is given back, to be driven
+/// to its end by [`run_setup`] (a boxed future may be polled again).
+///
+/// Only for setups that are not reported (see [`setups_traced`]): the time they took is not
+/// measured.
+pub(crate) fn setup_at_once(
+    node: &Node,
+    started: StartedKind,
+    cell: Option<Arc<dyn BorrowCell>>,
+    request_id: &RequestId,
+    cx: &mut Context<'_>,
+) -> Result<Result<SetupDone, SetupError>, Waiting> {
+    let name = node.meta.name;
+    let failed = |error| Outcome::SetupFailed {
+        dependency: name,
+        error,
+    };
+    let panicked = |panic: Panic| {
+        tracing::error!(target: "di", %request_id, dependency = name, %panic, "setup panicked");
+        Outcome::Panicked
+    };
+    match started {
+        StartedKind::Plain(mut future) => match catch_call(|| future.as_mut().poll(cx)) {
+            Ok(Poll::Ready(Ok(value))) => Ok(Ok(SetupDone::Value(value))),
+            Ok(Poll::Ready(Err(error))) => Ok(Err(failed(error))),
+            Ok(Poll::Pending) => Err((StartedKind::Plain(future), cell)),
+            Err(panic) => Ok(Err(panicked(panic))),
+        },
+        StartedKind::Generator(mut future) => {
+            // No `Yield` handle: `setup` reports it.
+            let Some(handle) = cell else {
+                return Err((StartedKind::Generator(future), None));
+            };
+            match catch_call(|| future.as_mut().poll(cx)) {
+                Ok(Poll::Pending) if handle.poll_provided(cx.waker()) => {
+                    Ok(Ok(SetupDone::Provided(Suspended {
+                        name,
+                        scope: node.scope,
+                        cell: handle,
+                        future: AssertUnwindSafe(future).catch_unwind(),
+                        place: None,
+                    })))
+                }
+                Ok(Poll::Pending) => Err((StartedKind::Generator(future), Some(handle))),
+                Ok(Poll::Ready(Ok(()))) => {
+                    let error = internal(
+                        format!("`{name}` returned without calling `provide`"),
+                        Some(request_id),
+                    );
+                    Ok(Err(failed(error)))
+                }
+                Ok(Poll::Ready(Err(error))) => Ok(Err(failed(error))),
+                Err(panic) => Ok(Err(panicked(panic))),
+            }
+        }
+    }
 }
 
 /// [`run_setup`] in a `setup` span, which records how the setup ended and how long it took.
