@@ -9,14 +9,16 @@
 //! sends `N` requests (after the same warm-up in both runs) to one implementation, in process,
 //! as the `inprocess` bench does; the difference of the two totals divided by `N` is the cost
 //! of one request. `bench/instructions.sh` does this for every implementation and route.
+//! `count graph /graph/{shape}/{n} N` does it for one of di's dependency graphs (see
+//! `graphs`), and `bench/graph-instructions.sh` for all of them.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use di_bench::harness::{axum_request, di_request, hyper_request};
-use di_bench::{Settings, axum_impl, di_impl, hyper_impl};
+use di_bench::{Settings, axum_impl, di_impl, graphs, hyper_impl};
 
-const USAGE: &str = "usage: count di|hyper|axum URI N";
+const USAGE: &str = "usage: count di|hyper|axum|graph URI N";
 const WARM_UP: usize = 200;
 
 fn main() -> ExitCode {
@@ -45,6 +47,19 @@ fn main() -> ExitCode {
         match implementation.as_str() {
             "di" => {
                 let Ok(running) = di_impl::app().start().await else {
+                    return None;
+                };
+                let service = running.service();
+                let mut bytes = 0;
+                for _ in 0..WARM_UP + n {
+                    bytes += di_request(&service, uri).await;
+                }
+                running.shutdown().await;
+                Some(bytes)
+            }
+            // The dependency graphs of `graphs` (`/graph/{shape}/{n}`), in di.
+            "graph" => {
+                let Ok(running) = graphs::app().start().await else {
                     return None;
                 };
                 let service = running.service();
