@@ -64,7 +64,7 @@ pub(crate) async fn stop_app_scope(
     outcome: Outcome,
 ) {
     let stack = teardowns.0.into_inner().unwrap_or_else(|e| e.into_inner());
-    run_stack(engine, stack, outcome, None).await;
+    run_stack(engine.clone(), stack, outcome, None).await;
 }
 
 async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended>, HttpError> {

@@ -143,16 +143,13 @@ impl TrackedBody {
                 as BoxFuture<'static, TaskFailures>
         });
         let has_place = places.background.is_some();
-        let after = AfterRun::new(
-            tasks,
-            run_stack(&engine, stack, outcome, Some(&request_id)),
-            places,
-            &engine,
-        );
+        // The engine moves into the stack's run, which the after-body work reaches it through.
+        let stack = run_stack(engine, stack, outcome, Some(&request_id));
+        let after = AfterRun::new(tasks, stack, places);
         if !has_place {
-            engine.spawn_background(after);
-        } else if let Some(after) = host::defer(&engine, after) {
-            engine.spawn_tracked(after);
+            after.engine().clone().spawn_background(after);
+        } else if let Some(after) = host::defer(after) {
+            after.engine().clone().spawn_tracked(after);
         }
     }
 

@@ -27,9 +27,9 @@ use crate::run::teardown::StackRun;
 /// hold it.
 pub(crate) struct AfterRun {
     tasks: Option<BoxFuture<'static, TaskFailures>>,
+    /// Holds the engine (see [`AfterRun::engine`]).
     stack: StackRun,
     places: Places,
-    engine: Arc<Engine>,
 }
 
 impl AfterRun {
@@ -37,14 +37,17 @@ impl AfterRun {
         tasks: Option<BoxFuture<'static, TaskFailures>>,
         stack: StackRun,
         places: Places,
-        engine: &Arc<Engine>,
     ) -> Self {
         Self {
             tasks,
             stack,
             places,
-            engine: engine.clone(),
         }
+    }
+
+    /// The engine it runs on.
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        self.stack.engine()
     }
 }
 
@@ -55,7 +58,7 @@ impl Future for AfterRun {
         let this = &mut *self;
         if let Some(tasks) = this.tasks.as_mut() {
             let failed = std::task::ready!(tasks.as_mut().poll(cx));
-            this.engine.stats.record_task_failures(failed);
+            this.stack.engine().stats.record_task_failures(failed);
             this.tasks = None;
         }
         std::task::ready!(Pin::new(&mut this.stack).poll(cx));
@@ -78,7 +81,7 @@ thread_local! {
 
 /// Hands `after` to the connection being polled on this thread, if it is a [`Hosted`] one;
 /// otherwise gives it back (`Some`).
-pub(crate) fn defer(engine: &Engine, after: AfterRun) -> Option<AfterRun> {
+pub(crate) fn defer(after: AfterRun) -> Option<AfterRun> {
     // Looked at before `after` is moved in: most calls from outside a connection need not move
     // it into the closure and back out.
     if HOST.with(|host| host.borrow().is_none()) {
@@ -86,9 +89,10 @@ pub(crate) fn defer(engine: &Engine, after: AfterRun) -> Option<AfterRun> {
     }
     HOST.with(|host| match host.borrow_mut().as_mut() {
         Some(hosted) => {
+            let entered = after.engine().enter_background();
             hosted.push(Deferred {
                 run: after.instrument(current_span()),
-                _entered: engine.enter_background(),
+                _entered: entered,
             });
             None
         }

@@ -121,8 +121,8 @@ impl Drop for Owed {
                 Some(waiting) => waiting.await,
                 None => None,
             };
-            let report = run_stack(&engine, handler, outcome, Some(&request_id)).await;
-            run_stack(&engine, request, report.outcome, Some(&request_id)).await;
+            let report = run_stack(engine.clone(), handler, outcome, Some(&request_id)).await;
+            run_stack(engine, request, report.outcome, Some(&request_id)).await;
             drop(places);
         });
     }
@@ -215,13 +215,26 @@ enum Prepared {
 /// Every response of the app, its own answers included, on its way out: counted by status,
 /// and given the request's id in the id header (unless that is off).
 pub(crate) fn finish(engine: &Engine, mut response: Response, request_id: &RequestId) -> Response {
-    engine.stats.record_response(response.status());
-    if let Some(name) = &engine.config.request_id_header {
-        response
-            .headers_mut()
-            .insert(name.clone(), request_id.to_header_value());
-    }
+    stamp(
+        engine,
+        response.status(),
+        response.headers_mut(),
+        request_id,
+    );
     response
+}
+
+/// What [`finish`] does, on a response taken apart.
+fn stamp(
+    engine: &Engine,
+    status: StatusCode,
+    headers: &mut http::HeaderMap,
+    request_id: &RequestId,
+) {
+    engine.stats.record_response(status);
+    if let Some(name) = &engine.config.request_id_header {
+        headers.insert(name.clone(), request_id.to_header_value());
+    }
 }
 
 /// The request's head, and every input extracted from it; or the response to bad input.
@@ -294,7 +307,12 @@ async fn serve(
     // going away (see `Owed::in_flight`).
     if !owed.handler.is_empty() {
         let stack = owed.take_stack(Scope::Handler);
-        owed.in_flight = Some(run_stack(&engine, stack, outcome, Some(&head.request_id)));
+        owed.in_flight = Some(run_stack(
+            engine.clone(),
+            stack,
+            outcome,
+            Some(&head.request_id),
+        ));
         let report = poll_fn(|cx| match owed.in_flight.as_mut() {
             Some(in_flight) => Pin::new(in_flight).poll(cx),
             None => Poll::Ready(StackReport {
@@ -330,28 +348,27 @@ async fn serve(
     let places = std::mem::take(&mut owed.places);
     // Failures are final; a success becomes `Success` only when the body has been sent.
     let decided = (!succeeded).then_some(outcome);
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    // Finished (see `finish`) before the engine moves into the after-body work.
+    stamp(&engine, parts.status, &mut parts.headers, &head.request_id);
+    let layered = engine.layered;
     let after = AfterBody {
         tasks,
         stack,
         decided,
         places,
-        engine: engine.clone(),
+        engine,
         span: current_span(),
         request_id: head.request_id.clone(),
     };
     // Inside tower layers, the work runs after the body the client gets (the entry point
     // puts it there), not after the handler's body that a layer may wrap.
-    if engine.layered
-        && let Some(outer) = Outer::of(&head.parts)
-    {
+    if layered && let Some(outer) = Outer::of(&head.parts) {
         outer.defer(after);
-        let response = Response::from_parts(parts, body);
-        return finish(&engine, response, &head.request_id);
+        return Response::from_parts(parts, body);
     }
     let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
-    let response = Response::from_parts(parts, Body::from_boxed_error(tracked));
-    finish(&engine, response, &head.request_id)
+    Response::from_parts(parts, Body::from_boxed_error(tracked))
 }
 
 /// A 5xx that a setup or the handler returned (a panic is logged where it is caught), logged

@@ -51,7 +51,7 @@ pub(crate) struct StackReport {
 /// span current here (the request's), wherever the stack is polled later: the connection's
 /// task after the body, or a background task.
 pub(crate) fn run_stack(
-    engine: &Arc<Engine>,
+    engine: Arc<Engine>,
     stack: Vec<Suspended>,
     outcome: Outcome,
     request_id: Option<&RequestId>,
@@ -60,7 +60,7 @@ pub(crate) fn run_stack(
     // Boxed, as each teardown's span: no larger futures when the spans are off.
     let parent = spans_on().then(|| Box::new(current_span()));
     StackRun {
-        engine: engine.clone(),
+        engine,
         request_id: request_id.cloned(),
         parent,
         stack,
@@ -185,6 +185,13 @@ impl Current {
             .deadline
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         deadline.as_mut().poll(cx).map(|()| Ended::TimedOut)
+    }
+}
+
+impl StackRun {
+    /// The engine it runs on.
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
 }
 
