@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,9 @@ impl Drop for Admitted {
 struct InFlight {
     count: Level,
     idle: Notify,
+    /// Callers of `settle` waiting now: the last task out wakes `idle` only if there are any,
+    /// so that the usual case takes no lock shared by every worker (a `Notify` takes one).
+    settling: AtomicUsize,
     /// Set when the runtime dropped a task before it finished: it is shutting down.
     runtime_gone: AtomicBool,
 }
@@ -82,7 +85,12 @@ pub(crate) struct Entered(Arc<InFlight>);
 impl Drop for Entered {
     fn drop(&mut self) {
         if self.0.count.down() == 1 {
-            self.0.idle.notify_waiters();
+            // Pairs with the fence in `settle`: either it sees no task left, or this sees it
+            // waiting.
+            fence(Ordering::SeqCst);
+            if self.0.settling.load(Ordering::Relaxed) > 0 {
+                self.0.idle.notify_waiters();
+            }
         }
     }
 }
@@ -98,6 +106,7 @@ impl Engine {
             in_flight: Arc::new(InFlight {
                 count: Level::new("di_teardowns_in_flight"),
                 idle: Notify::new(),
+                settling: AtomicUsize::new(0),
                 runtime_gone: AtomicBool::new(false),
             }),
             runtime: tokio::runtime::Handle::current(),
@@ -188,9 +197,17 @@ impl Engine {
 
     /// Waits until no background task is running. Any number of callers may wait at once.
     pub(crate) async fn settle(&self) {
+        let in_flight = &self.in_flight;
+        in_flight.settling.fetch_add(1, Ordering::SeqCst);
+        // Counted out however this future ends (dropped while it waits included).
+        let _settling = scopeguard(|| {
+            in_flight.settling.fetch_sub(1, Ordering::SeqCst);
+        });
         loop {
-            let idle = self.in_flight.idle.notified();
-            if self.in_flight.count.get() == 0 {
+            let idle = in_flight.idle.notified();
+            // Pairs with the fence in `Entered::drop`.
+            fence(Ordering::SeqCst);
+            if in_flight.count.get() == 0 {
                 return;
             }
             idle.await;
@@ -284,4 +301,17 @@ fn finish_here(mut future: Pin<&mut impl Future<Output = ()>>, deadline: Duratio
             return false; // no wake-up: it waits for something that will not come
         }
     }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
