@@ -110,11 +110,8 @@ impl Level {
 /// Counters of a running app, read through `Running` and the server.
 #[derive(Debug)]
 pub(crate) struct Stats {
-    /// Responses by status, 100 to 599 (index: status - 100); the last one also counts any
-    /// status past 599.
-    responses: Box<[AtomicU64]>,
-    setups: AtomicU64,
-    teardowns: [AtomicU64; KINDS],
+    /// The counters every request moves, one set per shard (see [`Shard`]).
+    shards: Box<[Shard]>,
     teardown_errors: AtomicU64,
     teardown_panics: AtomicU64,
     teardown_timeouts: AtomicU64,
@@ -127,12 +124,53 @@ pub(crate) struct Stats {
     export: export::Handles,
 }
 
+/// The counters every request moves: each thread counts in one shard of its own (shards are
+/// handed out to threads in turn), so that the workers do not all write to the same cache
+/// lines; a reading sums the shards. Aligned so that no two shards share a line.
+#[repr(align(128))]
+struct Shard {
+    /// Responses by status, 100 to 599 (index: status - 100); the last one also counts any
+    /// status past 599.
+    responses: [AtomicU64; STATUSES],
+    setups: AtomicU64,
+    teardowns: [AtomicU64; KINDS],
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("setups", &self.setups)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shards per app: more than the worker threads of most machines, few enough to sum.
+const SHARDS: usize = 16;
+
+impl Shard {
+    fn new() -> Self {
+        Self {
+            responses: std::array::from_fn(|_| AtomicU64::new(0)),
+            setups: AtomicU64::new(0),
+            teardowns: Default::default(),
+        }
+    }
+}
+
+/// The shard of the calling thread.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    // A thread being torn down counts in shard 0.
+    SHARD.try_with(|shard| *shard).unwrap_or(0)
+}
+
 impl Default for Stats {
     fn default() -> Self {
         Self {
-            responses: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
-            setups: AtomicU64::new(0),
-            teardowns: Default::default(),
+            shards: (0..SHARDS).map(|_| Shard::new()).collect(),
             teardown_errors: AtomicU64::new(0),
             teardown_panics: AtomicU64::new(0),
             teardown_timeouts: AtomicU64::new(0),
@@ -155,17 +193,26 @@ fn read(counter: &AtomicU64) -> u64 {
 }
 
 impl Stats {
+    fn shard(&self) -> &Shard {
+        &self.shards[shard_index() % self.shards.len()]
+    }
+
+    /// The sum over the shards of one counter.
+    fn total(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards.iter().map(|shard| read(counter(shard))).sum()
+    }
+
     /// A response on its way out.
     pub(crate) fn record_response(&self, status: StatusCode) {
         let index = usize::from(status.as_u16().clamp(100, 599) - 100);
-        bump(&self.responses[index]);
+        bump(&self.shard().responses[index]);
         #[cfg(feature = "metrics")]
         self.export.response(index);
     }
 
     /// A `request`- or `handler`-scope generator reached its `provide`: a teardown is owed.
     pub(crate) fn record_setup(&self) {
-        bump(&self.setups);
+        bump(&self.shard().setups);
         #[cfg(feature = "metrics")]
         self.export.setups.increment(1);
     }
@@ -173,7 +220,7 @@ impl Stats {
     /// A teardown that was handed `outcome` has ended (`app` scope is not counted).
     pub(crate) fn record_teardown(&self, outcome: &Outcome) {
         if let Some(kind) = kind(outcome) {
-            bump(&self.teardowns[kind]);
+            bump(&self.shard().teardowns[kind]);
             #[cfg(feature = "metrics")]
             self.export.teardowns[kind].increment(1);
         }
@@ -233,12 +280,10 @@ impl Stats {
         requests_in_flight: usize,
         teardowns_in_flight: usize,
     ) -> Metrics {
-        let responses = self
-            .responses
-            .iter()
+        let responses = (0..STATUSES)
             .zip(100u16..)
-            .filter_map(|(count, status)| {
-                let count = read(count);
+            .filter_map(|(index, status)| {
+                let count = self.total(|shard| &shard.responses[index]);
                 let status = StatusCode::from_u16(status).ok()?;
                 (count > 0).then_some((status, count))
             })
@@ -253,10 +298,10 @@ impl Stats {
             cancelled_timeout,
             cancelled_shutdown,
             body_error,
-        ] = self.teardowns.each_ref().map(read);
+        ] = std::array::from_fn(|kind| self.total(|shard| &shard.teardowns[kind]));
         Metrics {
             responses,
-            setups: read(&self.setups),
+            setups: self.total(|shard| &shard.setups),
             teardowns: TeardownCounts {
                 success,
                 handler_error,
