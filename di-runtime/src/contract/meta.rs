@@ -14,6 +14,7 @@ use crate::contract::request::{FromRequest, RequestHead};
 use crate::contract::scope::Scope;
 use crate::contract::slot::{
     AnyValue, AppSlots, ArgError, BorrowCell, Held, HeldMut, Slot, cell_of, copied, held, held_mut,
+    held_typed,
 };
 use crate::response::body::Response;
 use crate::response::error::{HttpError, InputError};
@@ -309,7 +310,23 @@ impl Args<'_> {
     /// `&T` (and `Held<T>`): a shared borrow of a dependency's value.
     pub fn shared<T: Send + Sync + 'static>(&mut self, index: usize) -> Result<Held<T>, ArgError> {
         let name = self.name;
+        if let Some(ArgSource::App(i)) = self.sources.get(index) {
+            return self.app_value::<T>(*i, name);
+        }
         held(self.cell::<T>(index)?.0, name)
+    }
+
+    /// A shared borrow of app value `index`, through its typed cell.
+    #[inline]
+    fn app_value<T: Send + Sync + 'static>(
+        &self,
+        index: usize,
+        name: &str,
+    ) -> Result<Held<T>, ArgError> {
+        match self.app.get_typed::<T>(index)? {
+            Some(cell) => held_typed(cell, name),
+            None => Err(ArgError(format!("the value of `{name}` is not available"))),
+        }
     }
 
     /// `&mut T` (and `HeldMut<T>`): an exclusive borrow of a dependency's value.
@@ -332,6 +349,10 @@ impl Args<'_> {
         index: usize,
     ) -> Result<P, ArgError> {
         let name = self.name;
+        if let Some(ArgSource::App(i)) = self.sources.get(index) {
+            let held = self.app_value::<T>(*i, name)?;
+            return Ok(P::from_dep_value(&held));
+        }
         copied(self.cell::<T>(index)?.0, name, P::from_dep_value)
     }
 

@@ -62,6 +62,10 @@ pub(crate) fn cell_of<T: Send + Sync + 'static>(value: T) -> Arc<dyn BorrowCell>
 pub(crate) trait BorrowCell: Send + Sync + 'static {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 
+    /// The cell as its typed `Arc` (`Arc<Cell<T>>`) in a box, which can be downcast by
+    /// reference: no reference count moves to reach the typed cell (see [`AppSlots`]).
+    fn into_typed(self: Arc<Self>) -> Box<dyn Any + Send + Sync>;
+
     /// Whether `provide` has handed the value over; if not, `waker` is woken when it does.
     fn poll_provided(&self, waker: &Waker) -> bool;
 
@@ -75,6 +79,10 @@ pub(crate) trait BorrowCell: Send + Sync + 'static {
 impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
+    }
+
+    fn into_typed(self: Arc<Self>) -> Box<dyn Any + Send + Sync> {
+        Box::new(self)
     }
 
     fn poll_provided(&self, waker: &Waker) -> bool {
@@ -164,7 +172,15 @@ pub(crate) fn held<T: Send + Sync + 'static>(
     cell: Option<&Arc<dyn BorrowCell>>,
     name: &str,
 ) -> Result<Held<T>, ArgError> {
-    let cell = typed::<T>(filled(cell, name)?, name)?;
+    held_typed(&typed::<T>(filled(cell, name)?, name)?, name)
+}
+
+/// A shared borrow of the value in a typed `cell`.
+#[inline]
+pub(crate) fn held_typed<T: Send + Sync + 'static>(
+    cell: &Arc<Cell<T>>,
+    name: &str,
+) -> Result<Held<T>, ArgError> {
     let guard = cell.try_read_arc().ok_or_else(|| {
         ArgError(format!(
             "`{name}` is borrowed mutably elsewhere in this request"
@@ -291,6 +307,11 @@ impl<T: fmt::Debug> fmt::Debug for HeldMut<T> {
 /// first borrow, and read without one from then on.
 pub(crate) struct AppSlots {
     cells: Vec<OnceLock<Arc<dyn BorrowCell>>>,
+    /// Each cell as its typed `Arc` (see [`BorrowCell::into_typed`]), set with it: a borrow
+    /// clones that `Arc` once, where the erased one would be cloned to be downcast and then
+    /// dropped. The cells are shared by every worker, so each count moved is a write to a
+    /// cache line they all use.
+    typed: Vec<OnceLock<Box<dyn Any + Send + Sync>>>,
     boxed: Vec<Mutex<Slot>>,
 }
 
@@ -299,6 +320,7 @@ impl AppSlots {
     pub(crate) fn new(count: usize) -> Self {
         Self {
             cells: (0..count).map(|_| OnceLock::new()).collect(),
+            typed: (0..count).map(|_| OnceLock::new()).collect(),
             boxed: (0..count).map(|_| Mutex::new(Slot::Empty)).collect(),
         }
     }
@@ -318,22 +340,58 @@ impl AppSlots {
             .lock()
             .map_err(|_| ArgError("an app value lock was poisoned".into()))?;
         if let Some(shared) = boxed.share::<T>()? {
+            let _ = self.typed[index].set(shared.clone().into_typed());
             let _ = cell.set(shared.clone());
             *boxed = Slot::Empty;
         }
         Ok(cell.get())
     }
 
+    /// The typed cell of app value `index`, if it was set up and holds a `T`.
+    #[inline]
+    pub(crate) fn get_typed<T: Send + Sync + 'static>(
+        &self,
+        index: usize,
+    ) -> Result<Option<&Arc<Cell<T>>>, ArgError> {
+        match self.typed.get(index).and_then(OnceLock::get) {
+            Some(typed) => typed
+                .downcast_ref::<Arc<Cell<T>>>()
+                .map(Some)
+                .ok_or_else(|| ArgError("a value has an unexpected type".into())),
+            None => self.get_typed_first::<T>(index),
+        }
+    }
+
+    /// [`AppSlots::get_typed`] for a value not yet in its cell: a boxed value moves into its
+    /// cell on its first borrow.
+    #[cold]
+    fn get_typed_first<T: Send + Sync + 'static>(
+        &self,
+        index: usize,
+    ) -> Result<Option<&Arc<Cell<T>>>, ArgError> {
+        if self.get::<T>(index)?.is_none() {
+            return Ok(None);
+        }
+        match self.typed.get(index).and_then(OnceLock::get) {
+            Some(typed) => Ok(typed.downcast_ref::<Arc<Cell<T>>>()),
+            None => Ok(None),
+        }
+    }
+
     /// Stores the value of app slot `index` (once).
     pub(crate) fn store(&self, index: usize, value: Slot) -> Result<(), ArgError> {
         let missing = || ArgError(format!("no app value {index}"));
         match value {
-            Slot::Filled(shared) => self
-                .cells
-                .get(index)
-                .ok_or_else(missing)?
-                .set(shared)
-                .map_err(|_| ArgError(format!("app value {index} was set twice"))),
+            Slot::Filled(shared) => {
+                let typed = shared.clone().into_typed();
+                self.cells
+                    .get(index)
+                    .ok_or_else(missing)?
+                    .set(shared)
+                    .map_err(|_| ArgError(format!("app value {index} was set twice")))?;
+                let _ = self.typed[index].set(typed);
+                Ok(())
+            }
             boxed => {
                 let slot = self.boxed.get(index).ok_or_else(missing)?;
                 *slot
@@ -362,5 +420,23 @@ mod tests {
             assert_eq!(&*text, "shared");
         }
         assert!(app.get::<u32>(5).unwrap().is_none(), "no such value");
+    }
+
+    #[test]
+    fn app_values_are_borrowed_through_their_typed_cells() {
+        let app = AppSlots::new(3);
+        // Boxed, and borrowed first through its typed cell.
+        app.store(0, Slot::Owned(Box::new(7u32))).unwrap();
+        app.store(1, Slot::Filled(cell_of(String::from("shared"))))
+            .unwrap();
+        for _ in 0..2 {
+            let seven = app.get_typed::<u32>(0).unwrap().expect("set");
+            assert_eq!(*held_typed(seven, "seven").unwrap(), 7);
+            let text = app.get_typed::<String>(1).unwrap().expect("set");
+            assert_eq!(&*held_typed(text, "text").unwrap(), "shared");
+        }
+        assert!(app.get_typed::<u64>(1).is_err(), "another type");
+        assert!(app.get_typed::<u32>(2).unwrap().is_none(), "not set up");
+        assert!(app.get_typed::<u32>(5).unwrap().is_none(), "no such value");
     }
 }
