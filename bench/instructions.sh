@@ -14,10 +14,15 @@ IMPLS=${IMPLS:-"di hyper axum"}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 if ! command -v valgrind >/dev/null; then
-  apt-get install -y valgrind >/dev/null
+  apt-get update >/dev/null && apt-get install -y valgrind >/dev/null
 fi
-cargo build --release -p di-bench --bin count >&2
-count="$TARGET_DIR/release/count"
+# COUNT=path runs that binary (one built at another commit, to compare) instead of building.
+if [ -n "${COUNT:-}" ]; then
+  count=$COUNT
+else
+  cargo build --release -p di-bench --bin count >&2
+  count="$TARGET_DIR/release/count"
+fi
 
 total() { # impl route n -> instructions of the whole run
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$count" "$1" "$2" "$3" 2>&1 \

@@ -22,8 +22,13 @@ for tool in valgrind wrk curl; do
     apt-get update >/dev/null && apt-get install -y "$tool" >/dev/null
   fi
 done
-cargo build --release -p di-bench --bin server >&2
-server="$TARGET_DIR/release/server"
+# SERVER=path runs that binary (one built at another commit, to compare) instead of building.
+if [ -n "${SERVER:-}" ]; then
+  server=$SERVER
+else
+  cargo build --release -p di-bench --bin server >&2
+  server="$TARGET_DIR/release/server"
+fi
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
