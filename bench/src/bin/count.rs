@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use di_bench::harness::{axum_request, di_request, hyper_request};
 use di_bench::{Settings, axum_impl, di_impl, graphs, hyper_impl};
+use di_runtime::App;
 
 const USAGE: &str = "usage: count di|hyper|axum|graph URI N";
 const WARM_UP: usize = 200;
@@ -45,31 +46,9 @@ fn main() -> ExitCode {
     };
     let sent = runtime.block_on(async {
         match implementation.as_str() {
-            "di" => {
-                let Ok(running) = di_impl::app().start().await else {
-                    return None;
-                };
-                let service = running.service();
-                let mut bytes = 0;
-                for _ in 0..WARM_UP + n {
-                    bytes += di_request(&service, uri).await;
-                }
-                running.shutdown().await;
-                Some(bytes)
-            }
+            "di" => di_requests(di_impl::app(), uri, n).await,
             // The dependency graphs of `graphs` (`/graph/{shape}/{n}`), in di.
-            "graph" => {
-                let Ok(running) = graphs::app().start().await else {
-                    return None;
-                };
-                let service = running.service();
-                let mut bytes = 0;
-                for _ in 0..WARM_UP + n {
-                    bytes += di_request(&service, uri).await;
-                }
-                running.shutdown().await;
-                Some(bytes)
-            }
+            "graph" => di_requests(graphs::app(), uri, n).await,
             "hyper" => {
                 let service = hyper_impl::service(Arc::new(Settings::load()));
                 let mut bytes = 0;
@@ -102,4 +81,17 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Sends the warm-up and `n` requests to `uri` of `app`, and the bytes of their bodies; `None`
+/// if the app does not start.
+async fn di_requests(app: App, uri: &'static str, n: usize) -> Option<usize> {
+    let running = app.start().await.ok()?;
+    let service = running.service();
+    let mut bytes = 0;
+    for _ in 0..WARM_UP + n {
+        bytes += di_request(&service, uri).await;
+    }
+    running.shutdown().await;
+    Some(bytes)
 }

@@ -407,12 +407,18 @@ impl AppSlots {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_boxed_app_value_is_moved_into_its_cell_on_first_borrow() {
-        let app = AppSlots::new(2);
+    /// `count` app slots: 0 holds a boxed `7u32`, 1 a cell of `"shared"`.
+    fn seven_and_shared(count: usize) -> AppSlots {
+        let app = AppSlots::new(count);
         app.store(0, Slot::Owned(Box::new(7u32))).unwrap();
         app.store(1, Slot::Filled(cell_of(String::from("shared"))))
             .unwrap();
+        app
+    }
+
+    #[test]
+    fn a_boxed_app_value_is_moved_into_its_cell_on_first_borrow() {
+        let app = seven_and_shared(2);
         for _ in 0..2 {
             let seven = held::<u32>(app.get::<u32>(0).unwrap(), "seven").unwrap();
             assert_eq!(*seven, 7);
@@ -424,11 +430,8 @@ mod tests {
 
     #[test]
     fn app_values_are_borrowed_through_their_typed_cells() {
-        let app = AppSlots::new(3);
-        // Boxed, and borrowed first through its typed cell.
-        app.store(0, Slot::Owned(Box::new(7u32))).unwrap();
-        app.store(1, Slot::Filled(cell_of(String::from("shared"))))
-            .unwrap();
+        // The boxed one is borrowed first through its typed cell.
+        let app = seven_and_shared(3);
         for _ in 0..2 {
             let seven = app.get_typed::<u32>(0).unwrap().expect("set");
             assert_eq!(*held_typed(seven, "seven").unwrap(), 7);
