@@ -13,7 +13,7 @@ use crate::contract::provide::Yield;
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::contract::scope::Scope;
 use crate::contract::slot::{
-    AnyValue, AppSlots, ArgError, BorrowCell, Held, HeldMut, Slot, cell_of, copied, held, held_mut,
+    AnyValue, AppSlots, ArgError, BorrowCell, Held, HeldMut, Slot, cell_of, held, held_mut,
     held_typed,
 };
 use crate::response::body::Response;
@@ -288,18 +288,17 @@ pub struct Args<'a> {
 }
 
 impl Args<'_> {
-    /// The cell of argument `index` (a boxed value is moved into a cell on its first
-    /// borrow), and whether it is an `app` value.
-    fn cell<T: Send + Sync + 'static>(&mut self, index: usize) -> Result<ArgCell<'_>, ArgError> {
+    /// The cell of request value `index` (a boxed value is moved into a cell on its first
+    /// borrow); `app` values are borrowed through [`AppSlots::get`].
+    fn cell<T: Send + Sync + 'static>(
+        &mut self,
+        index: usize,
+    ) -> Result<Option<&Arc<dyn BorrowCell>>, ArgError> {
         match self.sources.get(index) {
             Some(ArgSource::Slot(i)) => {
                 let slot = self.slots.get_mut(*i);
-                Ok(ArgCell(
-                    slot.map(|s| s.share::<T>()).transpose()?.flatten(),
-                    false,
-                ))
+                Ok(slot.map(|s| s.share::<T>()).transpose()?.flatten())
             }
-            Some(ArgSource::App(i)) => Ok(ArgCell(self.app.get::<T>(*i)?, true)),
             _ => Err(ArgError(format!(
                 "argument {index} of `{}` is not a dependency",
                 self.name
@@ -310,22 +309,12 @@ impl Args<'_> {
     /// `&T` (and `Held<T>`): a shared borrow of a dependency's value.
     pub fn shared<T: Send + Sync + 'static>(&mut self, index: usize) -> Result<Held<T>, ArgError> {
         let name = self.name;
-        if let Some(ArgSource::App(i)) = self.sources.get(index) {
-            return self.app_value::<T>(*i, name);
-        }
-        held(self.cell::<T>(index)?.0, name)
-    }
-
-    /// A shared borrow of app value `index`, through its typed cell.
-    #[inline]
-    fn app_value<T: Send + Sync + 'static>(
-        &self,
-        index: usize,
-        name: &str,
-    ) -> Result<Held<T>, ArgError> {
-        match self.app.get_typed::<T>(index)? {
-            Some(cell) => held_typed(cell, name),
-            None => Err(ArgError(format!("the value of `{name}` is not available"))),
+        match self.sources.get(index) {
+            Some(ArgSource::App(i)) => match self.app.get::<T>(*i)? {
+                Some(cell) => held_typed(cell, name),
+                None => Err(ArgError(format!("the value of `{name}` is not available"))),
+            },
+            _ => held(self.cell::<T>(index)?, name),
         }
     }
 
@@ -335,25 +324,21 @@ impl Args<'_> {
         index: usize,
     ) -> Result<HeldMut<T>, ArgError> {
         let name = self.name;
-        match self.cell::<T>(index)? {
-            ArgCell(_, true) => Err(ArgError(format!(
+        if let Some(ArgSource::App(_)) = self.sources.get(index) {
+            return Err(ArgError(format!(
                 "`{name}` cannot borrow an app value mutably"
-            ))),
-            ArgCell(cell, false) => held_mut(cell, name),
+            )));
         }
+        held_mut(self.cell::<T>(index)?, name)
     }
 
-    /// `T`: a clone of a dependency's value, as the parameter's type `P` (which must be `T`).
+    /// `T`: a clone of a dependency's value, as the parameter's type `P` (which must be `T`),
+    /// made under a brief shared borrow.
     pub fn cloned<T: Send + Sync + 'static, P: FromDepValue<T>>(
         &mut self,
         index: usize,
     ) -> Result<P, ArgError> {
-        let name = self.name;
-        if let Some(ArgSource::App(i)) = self.sources.get(index) {
-            let held = self.app_value::<T>(*i, name)?;
-            return Ok(P::from_dep_value(&held));
-        }
-        copied(self.cell::<T>(index)?.0, name, P::from_dep_value)
+        Ok(P::from_dep_value(&*self.shared::<T>(index)?))
     }
 
     /// A request input extracted before setup began.
@@ -385,9 +370,6 @@ impl Args<'_> {
         y
     }
 }
-
-/// The cell of an argument, and whether it is an `app` value.
-struct ArgCell<'c>(Option<&'c Arc<dyn BorrowCell>>, bool);
 
 /// Extracts a request input (a generic function the macro takes a pointer to).
 pub fn extract<T: FromRequest>(head: &RequestHead) -> Result<AnyValue, Vec<InputError>> {

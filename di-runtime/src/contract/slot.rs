@@ -207,17 +207,6 @@ pub(crate) fn held_mut<T: Send + Sync + 'static>(
     Ok(HeldMut { guard })
 }
 
-/// What `copy` makes of the value in `cell` (a clone, for a by-value `T` parameter), under a
-/// brief shared borrow.
-pub(crate) fn copied<T: Send + Sync + 'static, R>(
-    cell: Option<&Arc<dyn BorrowCell>>,
-    name: &str,
-    copy: impl FnOnce(&T) -> R,
-) -> Result<R, ArgError> {
-    let held = held::<T>(cell, name)?;
-    Ok(copy(&held))
-}
-
 impl Slot {
     /// The cell of the value, moving a boxed `T` into a new one first.
     pub(crate) fn share<T: Send + Sync + 'static>(
@@ -301,17 +290,24 @@ impl<T: fmt::Debug> fmt::Debug for HeldMut<T> {
     }
 }
 
+/// The typed cell in one of [`AppSlots`]'s boxes.
+fn as_typed<T: Send + Sync + 'static>(
+    cell: &Box<dyn Any + Send + Sync>,
+) -> Result<&Arc<Cell<T>>, ArgError> {
+    cell.downcast_ref::<Arc<Cell<T>>>()
+        .ok_or_else(|| ArgError("a value has an unexpected type".into()))
+}
+
 /// The values of `app`-scoped dependencies, shared by all requests: each set once at start,
 /// then only read (no lock on the request path). A value that came back boxed (not from
 /// `Keep`: a hand-written `Started::plain`) is moved into its cell, under a lock, on its
 /// first borrow, and read without one from then on.
 pub(crate) struct AppSlots {
-    cells: Vec<OnceLock<Arc<dyn BorrowCell>>>,
-    /// Each cell as its typed `Arc` (see [`BorrowCell::into_typed`]), set with it: a borrow
-    /// clones that `Arc` once, where the erased one would be cloned to be downcast and then
-    /// dropped. The cells are shared by every worker, so each count moved is a write to a
-    /// cache line they all use.
-    typed: Vec<OnceLock<Box<dyn Any + Send + Sync>>>,
+    /// Each value's cell as its typed `Arc` (see [`BorrowCell::into_typed`]): a borrow clones
+    /// it once, where an erased `Arc` would be cloned to be downcast and then dropped. The
+    /// cells are shared by every worker, so each count moved is a write to a cache line they
+    /// all use.
+    cells: Vec<OnceLock<Box<dyn Any + Send + Sync>>>,
     boxed: Vec<Mutex<Slot>>,
 }
 
@@ -320,78 +316,52 @@ impl AppSlots {
     pub(crate) fn new(count: usize) -> Self {
         Self {
             cells: (0..count).map(|_| OnceLock::new()).collect(),
-            typed: (0..count).map(|_| OnceLock::new()).collect(),
             boxed: (0..count).map(|_| Mutex::new(Slot::Empty)).collect(),
         }
     }
 
-    /// The cell of app value `index`, if it was set up.
+    /// The cell of app value `index`, if it was set up; an error if it does not hold a `T`.
+    #[inline]
     pub(crate) fn get<T: Send + Sync + 'static>(
         &self,
         index: usize,
-    ) -> Result<Option<&Arc<dyn BorrowCell>>, ArgError> {
+    ) -> Result<Option<&Arc<Cell<T>>>, ArgError> {
+        match self.cells.get(index).and_then(OnceLock::get) {
+            Some(cell) => as_typed(cell).map(Some),
+            None => self.get_first::<T>(index),
+        }
+    }
+
+    /// [`AppSlots::get`] for a value not in its cell yet: a boxed value moves into its cell on
+    /// its first borrow.
+    #[cold]
+    fn get_first<T: Send + Sync + 'static>(
+        &self,
+        index: usize,
+    ) -> Result<Option<&Arc<Cell<T>>>, ArgError> {
         let Some(cell) = self.cells.get(index) else {
             return Ok(None);
         };
-        if let Some(shared) = cell.get() {
-            return Ok(Some(shared));
-        }
         let mut boxed = self.boxed[index]
             .lock()
             .map_err(|_| ArgError("an app value lock was poisoned".into()))?;
         if let Some(shared) = boxed.share::<T>()? {
-            let _ = self.typed[index].set(shared.clone().into_typed());
-            let _ = cell.set(shared.clone());
+            let _ = cell.set(shared.clone().into_typed());
             *boxed = Slot::Empty;
         }
-        Ok(cell.get())
-    }
-
-    /// The typed cell of app value `index`, if it was set up and holds a `T`.
-    #[inline]
-    pub(crate) fn get_typed<T: Send + Sync + 'static>(
-        &self,
-        index: usize,
-    ) -> Result<Option<&Arc<Cell<T>>>, ArgError> {
-        match self.typed.get(index).and_then(OnceLock::get) {
-            Some(typed) => typed
-                .downcast_ref::<Arc<Cell<T>>>()
-                .map(Some)
-                .ok_or_else(|| ArgError("a value has an unexpected type".into())),
-            None => self.get_typed_first::<T>(index),
-        }
-    }
-
-    /// [`AppSlots::get_typed`] for a value not yet in its cell: a boxed value moves into its
-    /// cell on its first borrow.
-    #[cold]
-    fn get_typed_first<T: Send + Sync + 'static>(
-        &self,
-        index: usize,
-    ) -> Result<Option<&Arc<Cell<T>>>, ArgError> {
-        if self.get::<T>(index)?.is_none() {
-            return Ok(None);
-        }
-        match self.typed.get(index).and_then(OnceLock::get) {
-            Some(typed) => Ok(typed.downcast_ref::<Arc<Cell<T>>>()),
-            None => Ok(None),
-        }
+        cell.get().map(as_typed).transpose()
     }
 
     /// Stores the value of app slot `index` (once).
     pub(crate) fn store(&self, index: usize, value: Slot) -> Result<(), ArgError> {
         let missing = || ArgError(format!("no app value {index}"));
         match value {
-            Slot::Filled(shared) => {
-                let typed = shared.clone().into_typed();
-                self.cells
-                    .get(index)
-                    .ok_or_else(missing)?
-                    .set(shared)
-                    .map_err(|_| ArgError(format!("app value {index} was set twice")))?;
-                let _ = self.typed[index].set(typed);
-                Ok(())
-            }
+            Slot::Filled(shared) => self
+                .cells
+                .get(index)
+                .ok_or_else(missing)?
+                .set(shared.into_typed())
+                .map_err(|_| ArgError(format!("app value {index} was set twice"))),
             boxed => {
                 let slot = self.boxed.get(index).ok_or_else(missing)?;
                 *slot
@@ -407,39 +377,20 @@ impl AppSlots {
 mod tests {
     use super::*;
 
-    /// `count` app slots: 0 holds a boxed `7u32`, 1 a cell of `"shared"`.
-    fn seven_and_shared(count: usize) -> AppSlots {
-        let app = AppSlots::new(count);
+    #[test]
+    fn a_boxed_app_value_is_moved_into_its_cell_on_first_borrow() {
+        let app = AppSlots::new(3);
         app.store(0, Slot::Owned(Box::new(7u32))).unwrap();
         app.store(1, Slot::Filled(cell_of(String::from("shared"))))
             .unwrap();
-        app
-    }
-
-    #[test]
-    fn a_boxed_app_value_is_moved_into_its_cell_on_first_borrow() {
-        let app = seven_and_shared(2);
         for _ in 0..2 {
-            let seven = held::<u32>(app.get::<u32>(0).unwrap(), "seven").unwrap();
-            assert_eq!(*seven, 7);
-            let text = held::<String>(app.get::<String>(1).unwrap(), "text").unwrap();
-            assert_eq!(&*text, "shared");
+            let seven = held_typed::<u32>(app.get::<u32>(0).unwrap().expect("set"), "seven");
+            assert_eq!(*seven.unwrap(), 7);
+            let text = held_typed::<String>(app.get::<String>(1).unwrap().expect("set"), "text");
+            assert_eq!(&*text.unwrap(), "shared");
         }
+        assert!(app.get::<u64>(1).is_err(), "another type");
+        assert!(app.get::<u32>(2).unwrap().is_none(), "not set up");
         assert!(app.get::<u32>(5).unwrap().is_none(), "no such value");
-    }
-
-    #[test]
-    fn app_values_are_borrowed_through_their_typed_cells() {
-        // The boxed one is borrowed first through its typed cell.
-        let app = seven_and_shared(3);
-        for _ in 0..2 {
-            let seven = app.get_typed::<u32>(0).unwrap().expect("set");
-            assert_eq!(*held_typed(seven, "seven").unwrap(), 7);
-            let text = app.get_typed::<String>(1).unwrap().expect("set");
-            assert_eq!(&*held_typed(text, "text").unwrap(), "shared");
-        }
-        assert!(app.get_typed::<u64>(1).is_err(), "another type");
-        assert!(app.get_typed::<u32>(2).unwrap().is_none(), "not set up");
-        assert!(app.get_typed::<u32>(5).unwrap().is_none(), "no such value");
     }
 }
