@@ -193,8 +193,9 @@ fn read(counter: &AtomicU64) -> u64 {
 }
 
 impl Stats {
+    /// The calling thread's shard (`shards` holds `SHARDS` of them).
     fn shard(&self) -> &Shard {
-        &self.shards[shard_index() % self.shards.len()]
+        &self.shards[shard_index()]
     }
 
     /// The sum over the shards of one counter.
