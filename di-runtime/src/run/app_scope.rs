@@ -14,7 +14,7 @@ use crate::contract::slot::{BorrowCell, Slot};
 use crate::plan::node::Node;
 use crate::response::error::HttpError;
 use crate::run::engine::Engine;
-use crate::run::setup::{SetupDone, run_setup, start_function};
+use crate::run::setup::{SetupDone, Starting, run_setup, start_function};
 use crate::run::teardown::{Suspended, run_stack};
 
 /// The `app`-scoped generators of a started app, waiting for shutdown. In a mutex only so
@@ -77,7 +77,7 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         request_id: RequestId::make(),
     });
     let (started, cell) = start_function(node, &mut [], 0, &engine.app_slots, &head)?;
-    let done = run_setup(node, started, cell, None)
+    let done = run_setup(node, Starting::new(started, cell), None)
         .await
         .map_err(|outcome| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;
     let (value, suspended) = match done {

@@ -33,7 +33,7 @@ use crate::run::engine::{Admitted, Engine, current_span};
 use crate::run::outer::Outer;
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{
-    Failure, SetupDone, failure, panicked, run_setup, setup_at_once, setup_failed, setups_traced,
+    Failure, SetupDone, Starting, failure, panicked, run_setup, setup_failed, setups_traced,
     start_function,
 };
 use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
@@ -487,25 +487,16 @@ async fn run_handler(
             Ok(started) => started,
             Err(error) => return setup_failed(node.meta.name, error),
         };
+        let mut starting = Starting::new(started, handle);
         // Most setups end at their first poll: then without `run_setup`'s futures.
-        let done = if at_once {
-            let mut first = Some((started, handle));
-            let polled = poll_fn(|cx| {
-                Poll::Ready(first.take().map(|(started, handle)| {
-                    setup_at_once(node, started, handle, &head.request_id, cx)
-                }))
-            })
-            .await;
-            match polled {
-                Some(Ok(done)) => done,
-                Some(Err((started, handle))) => {
-                    run_setup(node, started, handle, Some(&head.request_id)).await
-                }
-                // A `poll_fn` that is ready at once is polled once.
-                None => return panicked(),
-            }
+        let first = if at_once {
+            poll_fn(|cx| Poll::Ready(starting.poll(node, Some(&head.request_id), cx))).await
         } else {
-            run_setup(node, started, handle, Some(&head.request_id)).await
+            Poll::Pending
+        };
+        let done = match first {
+            Poll::Ready(done) => done,
+            Poll::Pending => run_setup(node, starting, Some(&head.request_id)).await,
         };
         match done {
             Ok(SetupDone::Value(value)) => {

@@ -1,9 +1,8 @@
 //! Setup: handing a function its arguments, and running it to its value (a plain function)
 //! or up to its `provide` (a generator).
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -15,7 +14,7 @@ use crate::contract::outcome::Outcome;
 use crate::contract::request::RequestHead;
 use crate::contract::request_id::RequestId;
 use crate::contract::slot::{AppSlots, BorrowCell, Slot};
-use crate::panic::{Panic, catch, catch_call};
+use crate::panic::{Panic, catch_call};
 use crate::plan::node::Node;
 use crate::response::body::Response;
 use crate::response::error::HttpError;
@@ -108,16 +107,15 @@ pub(crate) fn start_function(
 /// future is never made: it is boxed, so that it does not make every request's future larger.
 pub(crate) async fn run_setup(
     node: &Node,
-    started: StartedKind,
-    cell: Option<Arc<dyn BorrowCell>>,
+    starting: Starting,
     request_id: Option<&RequestId>,
 ) -> Result<SetupDone, SetupError> {
     if spans_on() {
-        return Box::pin(traced_setup(node, started, cell, request_id)).await;
+        return Box::pin(traced_setup(node, starting, request_id)).await;
     }
     // Timed only when the log line that reports it is enabled: the clock is not free.
     let started_at = tracing::enabled!(target: "di", tracing::Level::DEBUG).then(Instant::now);
-    let result = setup(node, started, cell, request_id).await;
+    let result = setup(node, starting, request_id).await;
     if let Some(started_at) = started_at {
         log_setup(node, &result, ms(started_at.elapsed()), request_id);
     }
@@ -125,70 +123,111 @@ pub(crate) async fn run_setup(
 }
 
 /// Whether a setup is reported (its DEBUG span or log line is on): then it runs through
-/// [`run_setup`], which times it; otherwise [`setup_at_once`] may end it at its first poll.
+/// [`run_setup`], which times it; otherwise a request may end it at its first
+/// [`Starting::poll`].
 pub(crate) fn setups_traced() -> bool {
     spans_on() || tracing::enabled!(target: "di", tracing::Level::DEBUG)
 }
 
-/// A started function that has to wait, and its generator's cell: given back by
-/// [`setup_at_once`] to [`run_setup`].
-pub(crate) type Waiting = (StartedKind, Option<Arc<dyn BorrowCell>>);
-
-/// A started function polled once, where almost every setup ends: a plain function's value, or
-/// a generator that has called `provide` (or either one's failure or panic). Without the
-/// futures [`run_setup`] puts around it. When it has to wait, it is given back, to be driven
-/// to its end by [`run_setup`] (a boxed future may be polled again).
-///
-/// Only for setups that are not reported (see [`setups_traced`]): the time they took is not
-/// measured.
-pub(crate) fn setup_at_once(
-    node: &Node,
-    started: StartedKind,
+/// A started function on its way to its value (a plain function) or to its `provide` (a
+/// generator), with the generator's cell. [`Starting::poll`] is the whole of a setup:
+/// [`run_setup`] drives it to its end, and a request may poll it once first, where almost
+/// every setup ends, without the futures `run_setup` puts around it (when setups are not
+/// reported: see [`setups_traced`]).
+pub(crate) struct Starting {
+    /// `None` once the setup has ended.
+    started: Option<StartedKind>,
     cell: Option<Arc<dyn BorrowCell>>,
-    request_id: &RequestId,
-    cx: &mut Context<'_>,
-) -> Result<Result<SetupDone, SetupError>, Waiting> {
-    let name = node.meta.name;
-    let failed = |error| Outcome::SetupFailed {
-        dependency: name,
-        error,
-    };
-    let panicked = |panic: Panic| {
-        tracing::error!(target: "di", %request_id, dependency = name, %panic, "setup panicked");
-        Outcome::Panicked
-    };
-    match started {
-        StartedKind::Plain(mut future) => match catch_call(|| future.as_mut().poll(cx)) {
-            Ok(Poll::Ready(Ok(value))) => Ok(Ok(SetupDone::Value(value))),
-            Ok(Poll::Ready(Err(error))) => Ok(Err(failed(error))),
-            Ok(Poll::Pending) => Err((StartedKind::Plain(future), cell)),
-            Err(panic) => Ok(Err(panicked(panic))),
-        },
-        StartedKind::Generator(mut future) => {
-            // No `Yield` handle: `setup` reports it.
-            let Some(handle) = cell else {
-                return Err((StartedKind::Generator(future), None));
-            };
-            match catch_call(|| future.as_mut().poll(cx)) {
-                Ok(Poll::Pending) if handle.poll_provided(cx.waker()) => {
-                    Ok(Ok(SetupDone::Provided(Suspended {
-                        name,
-                        scope: node.scope,
-                        cell: handle,
-                        future: AssertUnwindSafe(future).catch_unwind(),
-                        place: None,
-                    })))
+}
+
+impl Starting {
+    pub(crate) fn new(started: StartedKind, cell: Option<Arc<dyn BorrowCell>>) -> Self {
+        Self {
+            started: Some(started),
+            cell,
+        }
+    }
+
+    /// Polls the function once (catching a panic): ready with its value, its generator
+    /// suspended in `provide`, or how it failed. Logs a panic (with `request_id`; `None` for
+    /// `app` scope).
+    pub(crate) fn poll(
+        &mut self,
+        node: &Node,
+        request_id: Option<&RequestId>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<SetupDone, SetupError>> {
+        let name = node.meta.name;
+        let failed = |error| Outcome::SetupFailed {
+            dependency: name,
+            error,
+        };
+        let panicked = |panic: Panic| {
+            let request_id = request_id.map(tracing::field::display);
+            tracing::error!(target: "di", request_id, dependency = name, %panic, "setup panicked");
+            Outcome::Panicked
+        };
+        let done = match self.started.as_mut() {
+            None => {
+                let error = internal(format!("`{name}` was set up twice"), request_id);
+                Err(failed(error))
+            }
+            Some(StartedKind::Plain(future)) => match catch_call(|| future.as_mut().poll(cx)) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(Ok(value))) => Ok(SetupDone::Value(value)),
+                Ok(Poll::Ready(Err(error))) => Err(failed(error)),
+                Err(panic) => Err(panicked(panic)),
+            },
+            Some(StartedKind::Generator(future)) => {
+                let Some(cell) = &self.cell else {
+                    let error = internal(format!("`{name}` has no `Yield` handle"), request_id);
+                    self.started = None;
+                    return Poll::Ready(Err(failed(error)));
+                };
+                match catch_call(|| future.as_mut().poll(cx)) {
+                    Ok(Poll::Pending) if cell.poll_provided(cx.waker()) => {
+                        return Poll::Ready(self.provided(node, request_id));
+                    }
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(Ok(()))) => {
+                        let error = internal(
+                            format!("`{name}` returned without calling `provide`"),
+                            request_id,
+                        );
+                        Err(failed(error))
+                    }
+                    Ok(Poll::Ready(Err(error))) => Err(failed(error)),
+                    Err(panic) => Err(panicked(panic)),
                 }
-                Ok(Poll::Pending) => Err((StartedKind::Generator(future), Some(handle))),
-                Ok(Poll::Ready(Ok(()))) => {
-                    let error = internal(
-                        format!("`{name}` returned without calling `provide`"),
-                        Some(request_id),
-                    );
-                    Ok(Err(failed(error)))
-                }
-                Ok(Poll::Ready(Err(error))) => Ok(Err(failed(error))),
-                Err(panic) => Ok(Err(panicked(panic))),
+            }
+        };
+        self.started = None;
+        Poll::Ready(done)
+    }
+
+    /// The generator, suspended in its `provide`, waiting for its teardown.
+    fn provided(
+        &mut self,
+        node: &Node,
+        request_id: Option<&RequestId>,
+    ) -> Result<SetupDone, SetupError> {
+        match (self.started.take(), self.cell.take()) {
+            (Some(StartedKind::Generator(future)), Some(cell)) => {
+                Ok(SetupDone::Provided(Suspended {
+                    name: node.meta.name,
+                    scope: node.scope,
+                    cell,
+                    future: AssertUnwindSafe(future).catch_unwind(),
+                    place: None,
+                }))
+            }
+            _ => {
+                let name = node.meta.name;
+                let error = internal(format!("`{name}` provided without a generator"), request_id);
+                Err(Outcome::SetupFailed {
+                    dependency: name,
+                    error,
+                })
             }
         }
     }
@@ -197,8 +236,7 @@ pub(crate) fn setup_at_once(
 /// [`run_setup`] in a `setup` span, which records how the setup ended and how long it took.
 async fn traced_setup(
     node: &Node,
-    started: StartedKind,
-    cell: Option<Arc<dyn BorrowCell>>,
+    starting: Starting,
     request_id: Option<&RequestId>,
 ) -> Result<SetupDone, SetupError> {
     let (dependency, scope) = (node.meta.name, node.scope);
@@ -211,7 +249,7 @@ async fn traced_setup(
         duration_ms = tracing::field::Empty,
     );
     let started_at = Instant::now();
-    let setup = setup(node, started, cell, request_id);
+    let setup = setup(node, starting, request_id);
     let result = tracing::Instrument::instrument(setup, span.clone()).await;
     let elapsed_ms = ms(started_at.elapsed());
     let _entered = span.enter();
@@ -245,69 +283,8 @@ fn log_setup(
 
 async fn setup(
     node: &Node,
-    started: StartedKind,
-    cell: Option<Arc<dyn BorrowCell>>,
+    mut starting: Starting,
     request_id: Option<&RequestId>,
 ) -> Result<SetupDone, SetupError> {
-    let name = node.meta.name;
-    let panicked = |panic: Panic| {
-        let request_id = request_id.map(tracing::field::display);
-        tracing::error!(target: "di", request_id, dependency = name, %panic, "setup panicked");
-        Outcome::Panicked
-    };
-    match started {
-        StartedKind::Plain(future) => match catch(future).await {
-            Ok(Ok(value)) => Ok(SetupDone::Value(value)),
-            Ok(Err(error)) => Err(Outcome::SetupFailed {
-                dependency: name,
-                error,
-            }),
-            Err(panic) => Err(panicked(panic)),
-        },
-        StartedKind::Generator(future) => {
-            let Some(cell) = cell else {
-                let error = internal(format!("`{name}` has no `Yield` handle"), request_id);
-                return Err(Outcome::SetupFailed {
-                    dependency: name,
-                    error,
-                });
-            };
-            let mut future = AssertUnwindSafe(future).catch_unwind();
-            let first = poll_fn(|cx| {
-                if let Poll::Ready(done) = Pin::new(&mut future).poll(cx) {
-                    return Poll::Ready(Err(done));
-                }
-                if cell.poll_provided(cx.waker()) {
-                    Poll::Ready(Ok(()))
-                } else {
-                    Poll::Pending
-                }
-            })
-            .await;
-            match first {
-                Ok(()) => Ok(SetupDone::Provided(Suspended {
-                    name,
-                    scope: node.scope,
-                    cell,
-                    future,
-                    place: None,
-                })),
-                Err(Ok(Ok(()))) => {
-                    let error = internal(
-                        format!("`{name}` returned without calling `provide`"),
-                        request_id,
-                    );
-                    Err(Outcome::SetupFailed {
-                        dependency: name,
-                        error,
-                    })
-                }
-                Err(Ok(Err(error))) => Err(Outcome::SetupFailed {
-                    dependency: name,
-                    error,
-                }),
-                Err(Err(payload)) => Err(panicked(Panic::from_payload(&*payload))),
-            }
-        }
-    }
+    poll_fn(|cx| starting.poll(node, request_id, cx)).await
 }
