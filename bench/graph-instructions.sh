@@ -3,25 +3,15 @@
 # process, as bench/instructions.sh counts them): each graph of `graphs` (`/graph/{shape}/{n}`,
 # n = 1, 5, 20, 50), and what one more dependency of each shape costs, (cost(50) - cost(1)) / 49.
 #
-#   bench/graph-instructions.sh            # N=500
+#   bench/graph-instructions.sh            # N=500 (COUNT=path: another build's binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-500}
 SHAPES=${SHAPES:-"wide_plain deep_plain wide_gen deep_gen"}
 SIZES=(1 5 20 50)
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-
-if ! command -v valgrind >/dev/null; then
-  apt-get update >/dev/null && apt-get install -y valgrind >/dev/null
-fi
-cargo build --release -p di-bench --bin count >&2
-count="$TARGET_DIR/release/count"
-
-total() { # uri n -> instructions of the whole run
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$count" graph "$1" "$2" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-}
+# shellcheck source=bench/count-lib.sh
+. bench/count-lib.sh
 
 echo "| shape | 1 | 5 | 20 | 50 | per added dependency |"
 echo "|---|---:|---:|---:|---:|---:|"
@@ -29,10 +19,7 @@ for shape in $SHAPES; do
   row="| $shape"
   declare -a per=()
   for size in "${SIZES[@]}"; do
-    uri="/graph/$shape/$size"
-    base=$(total "$uri" 0)
-    full=$(total "$uri" "$N")
-    cost=$(( (full - base) / N ))
+    cost=$(per_request graph "/graph/$shape/$size" "$N")
     per+=("$cost")
     row="$row | $cost"
   done

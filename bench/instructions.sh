@@ -11,32 +11,15 @@ cd "$(dirname "$0")/.."
 N=${N:-2000}
 ROUTES=${ROUTES:-"/items?limit=5 /stream /hello"}
 IMPLS=${IMPLS:-"di hyper axum"}
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-
-if ! command -v valgrind >/dev/null; then
-  apt-get update >/dev/null && apt-get install -y valgrind >/dev/null
-fi
-# COUNT=path runs that binary (one built at another commit, to compare) instead of building.
-if [ -n "${COUNT:-}" ]; then
-  count=$COUNT
-else
-  cargo build --release -p di-bench --bin count >&2
-  count="$TARGET_DIR/release/count"
-fi
-
-total() { # impl route n -> instructions of the whole run
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$count" "$1" "$2" "$3" 2>&1 \
-    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-}
+# shellcheck source=bench/count-lib.sh
+. bench/count-lib.sh
 
 echo "| route | implementation | instructions/request | vs hyper | vs axum |"
 echo "|---|---|---:|---:|---:|"
 for route in $ROUTES; do
   declare -A per=()
   for impl in $IMPLS; do
-    base=$(total "$impl" "$route" 0)
-    full=$(total "$impl" "$route" "$N")
-    per[$impl]=$(( (full - base) / N ))
+    per[$impl]=$(per_request "$impl" "$route" "$N")
   done
   for impl in $IMPLS; do
     awk -v r="$route" -v i="$impl" -v p="${per[$impl]}" -v h="${per[hyper]:-0}" -v a="${per[axum]:-0}" \
