@@ -110,6 +110,35 @@ struct Traced {
     span: tracing::Span,
 }
 
+impl Traced {
+    /// The clock now, and the teardown's span (a child of `parent`) when the spans are on.
+    #[cold]
+    #[inline(never)]
+    fn start(
+        parent: Option<&tracing::Span>,
+        name: &'static str,
+        scope: Scope,
+        outcome: &Outcome,
+    ) -> Box<Self> {
+        let span = parent.map(|parent| {
+            tracing::debug_span!(
+                target: "di",
+                parent: parent,
+                "teardown",
+                dependency = name,
+                %scope,
+                %outcome,
+                result = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            )
+        });
+        Box::new(Self {
+            started: Instant::now(),
+            span: span.unwrap_or_else(tracing::Span::none),
+        })
+    }
+}
+
 /// How one teardown ended.
 enum Ended {
     Done(Result<Result<(), HttpError>, Box<dyn std::any::Any + Send>>),
@@ -125,25 +154,8 @@ impl Current {
             future,
             place,
         } = suspended;
-        let span = parent.map(|parent| {
-            tracing::debug_span!(
-                target: "di",
-                parent: parent,
-                "teardown",
-                dependency = name,
-                %scope,
-                %outcome,
-                result = tracing::field::Empty,
-                duration_ms = tracing::field::Empty,
-            )
-        });
-        let timed = span.is_some() || tracing::enabled!(target: "di", tracing::Level::DEBUG);
-        let traced = timed.then(|| {
-            Box::new(Traced {
-                started: Instant::now(),
-                span: span.unwrap_or_else(tracing::Span::none),
-            })
-        });
+        let traced = (parent.is_some() || tracing::enabled!(target: "di", tracing::Level::DEBUG))
+            .then(|| Traced::start(parent, name, scope, outcome));
         // The value goes back once every borrower has let go (a body holding it is done).
         let handing_back = match cell.try_hand_back(outcome.clone()) {
             Ok(()) => None,
@@ -196,8 +208,23 @@ impl StackRun {
 }
 
 impl StackRun {
-    /// Logs how `current` ended and carries a failure into the outcome the next ones see.
+    /// Counts how `current` ended, and logs it and carries a failure into the outcome the
+    /// next ones see (out of line: the usual teardown, untraced and ending well, needs only
+    /// the count, and the request path stays short).
     fn ended(&mut self, current: Current, ended: Ended) {
+        if current.scope != Scope::App {
+            self.engine.stats.record_teardown(&self.outcome);
+        }
+        if current.traced.is_none() && matches!(ended, Ended::Done(Ok(Ok(())))) {
+            // Untraced: the DEBUG line was off when the teardown started (see `Current::start`).
+            return;
+        }
+        self.ended_slowly(current, ended);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn ended_slowly(&mut self, current: Current, ended: Ended) {
         let Current {
             name,
             scope,
@@ -215,9 +242,6 @@ impl StackRun {
         let outcome = &self.outcome;
         let limit = self.engine.config.teardown_timeout;
         let request_id = self.request_id.as_ref().map(tracing::field::display);
-        if scope != Scope::App {
-            self.engine.stats.record_teardown(outcome);
-        }
         span.record("duration_ms", elapsed_ms);
         let error = match ended {
             Ended::Done(Ok(Ok(()))) => {
