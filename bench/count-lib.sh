@@ -25,3 +25,18 @@ per_request() { # impl uri n -> instructions of one request: (run of n - run of 
   full=$(total "$1" "$2" "$3")
   echo $(( (full - base) / $3 ))
 }
+
+cache_total() { # impl uri n -> "instructions L1i-misses L1d-misses" of the whole run
+  valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file=/dev/null "$count" "$1" "$2" "$3" 2>&1 \
+    | awk '/I +refs/ { gsub(",", "", $4); i = $4 }
+           /I1 +misses/ { gsub(",", "", $4); i1 = $4 }
+           /D1 +misses/ { gsub(",", "", $4); d1 = $4 }
+           END { print i, i1, d1 }'
+}
+
+cache_per_request() { # impl uri n -> "instructions L1i-misses L1d-misses" of one request
+  local i0 i10 d10 i i1 d1
+  read -r i0 i10 d10 < <(cache_total "$1" "$2" 0)
+  read -r i i1 d1 < <(cache_total "$1" "$2" "$3")
+  echo "$(( (i - i0) / $3 )) $(( (i1 - i10) / $3 )) $(( (d1 - d10) / $3 ))"
+}
