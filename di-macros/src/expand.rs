@@ -654,13 +654,21 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
             // At the return type: a type the runtime cannot use is reported there, once.
             let keep = respan(paths.keep(), ret_first);
             let (shared, boxed) = (paths.keep_shared(), paths.keep_boxed());
-            let chooser = quote_spanned!(ret_first=> (&#keep::<#output_ty>::new()).plain);
+            // A body that cannot wait ends at its first poll: the runtime runs it at once.
+            let method = if crate::waits::can_wait(function.item.block.to_token_stream()) {
+                "plain"
+            } else {
+                "plain_now"
+            };
+            let args_arg = (method == "plain_now").then(|| quote!(__di_args,));
+            let method = syn::Ident::new(method, ret_first);
+            let chooser = quote_spanned!(ret_first=> (&#keep::<#output_ty>::new()).#method);
             quote! {{
                 #[allow(unused_imports, reason = "one of the two is picked by the value's type")]
                 use #shared as _;
                 #[allow(unused_imports, reason = "one of the two is picked by the value's type")]
                 use #boxed as _;
-                #chooser(async move { #call #value })
+                #chooser(#args_arg async move { #call #value })
             }}
         }
     };

@@ -11,6 +11,7 @@ mod args;
 mod expand;
 mod model;
 mod paths;
+mod waits;
 
 use proc_macro::TokenStream;
 

@@ -5,6 +5,7 @@
 use std::any::TypeId;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use futures_util::future::BoxFuture;
 
@@ -16,6 +17,7 @@ use crate::contract::slot::{
     AnyValue, AppSlots, ArgError, BorrowCell, Held, HeldMut, Slot, cell_of, held, held_mut,
     held_typed,
 };
+use crate::panic::{Panic, catch_call};
 use crate::response::body::Response;
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::IntoResponse;
@@ -185,6 +187,12 @@ pub(crate) enum StartedKind {
     /// Resolves to the value: in its cell, or boxed when it cannot be shared.
     Plain(BoxFuture<'static, Result<Slot, HttpError>>),
     Generator(BoxFuture<'static, Result<(), HttpError>>),
+    /// A plain function whose body has no `.await` (see [`KeepShared::plain_now`]), run to its
+    /// end where it was started: its value or error, or its panic. Nothing boxed.
+    Ended(Result<Result<Slot, HttpError>, Panic>),
+    /// Such a function that did not end at its first poll after all: it waited inside a macro
+    /// that the macro took for one that cannot wait. It was dropped there; the setup fails.
+    Waited,
 }
 
 impl Started {
@@ -194,9 +202,7 @@ impl Started {
         T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
-        Started(StartedKind::Plain(Box::pin(async move {
-            future.await.map(|value| Slot::Owned(Box::new(value)))
-        })))
+        Self::boxed(future, |value| Slot::Owned(Box::new(value)))
     }
 
     /// A generator's future: setup, `provide`, teardown.
@@ -206,13 +212,45 @@ impl Started {
     {
         Started(StartedKind::Generator(Box::pin(future)))
     }
+
+    fn boxed<T, F>(future: F, keep: fn(T) -> Slot) -> Self
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+    {
+        Started(StartedKind::Plain(Box::pin(async move {
+            future.await.map(keep)
+        })))
+    }
+
+    /// A plain function whose body has no `.await`, so that it ends at its first poll: polled
+    /// here, on the stack, instead of boxed for the setup to poll. Boxed as [`Started::plain`]
+    /// is unless `args` say to run it at once (setups are not traced: their span and log line
+    /// time the poll).
+    fn now<T, F>(args: &Args<'_>, future: F, keep: fn(T) -> Slot) -> Self
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+    {
+        if !args.at_once {
+            return Self::boxed(future, keep);
+        }
+        let mut future = std::pin::pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        Started(match catch_call(|| future.as_mut().poll(&mut cx)) {
+            Ok(Poll::Ready(result)) => StartedKind::Ended(Ok(result.map(keep))),
+            Ok(Poll::Pending) => StartedKind::Waited,
+            Err(panic) => StartedKind::Ended(Err(panic)),
+        })
+    }
 }
 
 /// Chooses, by a plain function's value type, where its value is kept: a value that can be
 /// shared (`Sync`) goes straight into the cell its users borrow from (one allocation), any
 /// other (a handler's streaming response) is boxed. Generated code calls
-/// `(&Keep::<T>::new()).plain(future)` with [`KeepShared`] and [`KeepBoxed`] in scope: method
-/// resolution picks `KeepShared` when `T: Sync` holds (the types are concrete there).
+/// `(&Keep::<T>::new()).plain(future)` (or `plain_now`) with [`KeepShared`] and [`KeepBoxed`]
+/// in scope: method resolution picks `KeepShared` when `T: Sync` holds (the types are concrete
+/// there).
 pub struct Keep<T>(std::marker::PhantomData<fn() -> T>);
 
 impl<T> Keep<T> {
@@ -234,6 +272,13 @@ pub trait KeepShared<T> {
     fn plain<F>(&self, future: F) -> Started
     where
         F: Future<Output = Result<T, HttpError>> + Send + 'static;
+
+    /// The future of a plain function whose body has no `.await` (and no macro that could
+    /// hide one), which therefore ends at its first poll: run at once, nothing boxed, when
+    /// `args` allow it.
+    fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
+    where
+        F: Future<Output = Result<T, HttpError>> + Send + 'static;
 }
 
 impl<T: Send + Sync + 'static> KeepShared<T> for Keep<T> {
@@ -241,9 +286,14 @@ impl<T: Send + Sync + 'static> KeepShared<T> for Keep<T> {
     where
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
-        Started(StartedKind::Plain(Box::pin(async move {
-            future.await.map(|value| Slot::Filled(cell_of(value)))
-        })))
+        Started::boxed(future, |value| Slot::Filled(cell_of(value)))
+    }
+
+    fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
+    where
+        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+    {
+        Started::now(args, future, |value| Slot::Filled(cell_of(value)))
     }
 }
 
@@ -251,6 +301,11 @@ impl<T: Send + Sync + 'static> KeepShared<T> for Keep<T> {
 pub trait KeepBoxed<T> {
     /// A plain function's future.
     fn plain<F>(&self, future: F) -> Started
+    where
+        F: Future<Output = Result<T, HttpError>> + Send + 'static;
+
+    /// See [`KeepShared::plain_now`].
+    fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
     where
         F: Future<Output = Result<T, HttpError>> + Send + 'static;
 }
@@ -261,6 +316,13 @@ impl<T: Send + 'static> KeepBoxed<T> for &Keep<T> {
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
         Started::plain(future)
+    }
+
+    fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
+    where
+        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+    {
+        Started::now(args, future, |value| Slot::Owned(Box::new(value)))
     }
 }
 
@@ -285,6 +347,9 @@ pub struct Args<'a> {
     pub(crate) head: &'a Arc<RequestHead>,
     /// A generator's cell, made by [`Args::provider`].
     pub(crate) yield_cell: Option<Arc<dyn BorrowCell>>,
+    /// Whether a function that cannot wait is run where it is started (see
+    /// [`KeepShared::plain_now`]): when setups are not traced.
+    pub(crate) at_once: bool,
 }
 
 impl Args<'_> {

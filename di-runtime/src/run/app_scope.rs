@@ -14,7 +14,7 @@ use crate::contract::slot::{BorrowCell, Slot};
 use crate::plan::node::Node;
 use crate::response::error::HttpError;
 use crate::run::engine::Engine;
-use crate::run::setup::{SetupDone, Starting, run_setup, start_function};
+use crate::run::setup::{SetupDone, Starting, run_setup, setups_traced, start_function};
 use crate::run::teardown::{Suspended, run_stack};
 
 /// The `app`-scoped generators of a started app, waiting for shutdown. In a mutex only so
@@ -76,7 +76,8 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         background: OnceLock::new(),
         request_id: RequestId::make(),
     });
-    let (started, cell) = start_function(node, &mut [], 0, &engine.app_slots, &head)?;
+    let (started, cell) =
+        start_function(node, &mut [], 0, &engine.app_slots, &head, !setups_traced())?;
     let done = run_setup(node, Starting::new(started, cell), None)
         .await
         .map_err(|outcome| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;

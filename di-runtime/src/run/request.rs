@@ -34,7 +34,7 @@ use crate::run::outer::Outer;
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{
     Failure, SetupDone, Starting, failure, panicked, run_setup, setup_failed, setups_traced,
-    start_function,
+    start_function, waited,
 };
 use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
 
@@ -483,7 +483,7 @@ async fn run_handler(
         let place = owed.places.take(index);
         let app = &engine.app_slots;
         let values = &mut owed.slots;
-        let (started, handle) = match start_function(node, values, plan_slots, app, head) {
+        let (started, handle) = match start_function(node, values, plan_slots, app, head, at_once) {
             Ok(started) => started,
             Err(error) => return setup_failed(node.meta.name, error),
         };
@@ -516,22 +516,28 @@ async fn run_handler(
         }
     }
 
+    // A handler is not a setup, never traced as one: one that cannot wait runs at once.
     let started = start_function(
         handler,
         &mut owed.slots,
         plan_slots,
         &engine.app_slots,
         head,
+        true,
     );
     let started = match started {
         Ok((started, _)) => started,
         Err(error) => return (Outcome::Panicked, error.into_response()),
     };
-    let StartedKind::Plain(future) = started else {
-        return panicked();
-    };
     let name = handler.meta.name;
-    match catch(future).await {
+    let ended = match started {
+        StartedKind::Plain(future) => catch(future).await,
+        // A handler without `.await` ran to its end when it was started.
+        StartedKind::Ended(ended) => ended,
+        StartedKind::Waited => Ok(Err(waited(name, Some(&head.request_id)))),
+        StartedKind::Generator(_) => return panicked(),
+    };
+    match ended {
         Ok(Ok(value)) => {
             // A user `IntoResponse` impl may panic too.
             let respond = route.respond;

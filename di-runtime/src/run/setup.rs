@@ -67,17 +67,31 @@ pub(crate) fn internal(message: String, request_id: Option<&RequestId>) -> HttpE
     HttpError::internal()
 }
 
+/// The error of a function whose body the macro read as unable to wait (no `.await`, no macro
+/// but those of `std`, `core`, `alloc`, `tracing` and `log`) that waited anyway: a macro of
+/// the same name as one of those awaited. It was run up to that wait and dropped there.
+pub(crate) fn waited(name: &str, request_id: Option<&RequestId>) -> HttpError {
+    internal(
+        format!(
+            "`{name}` waited inside a macro that `#[depends]` took for one that cannot wait (a macro named as one of `std`'s or `tracing`'s); it was dropped at that wait. Write the `.await` in the function's own body, or call the macro by a path of its own crate"
+        ),
+        request_id,
+    )
+}
+
 /// Hands `node` its arguments and starts its function (up to its first `.await`, which the
 /// caller drives); a broken invariant is a logged generic 500.
 ///
 /// `values` are the request's slots: its plan's `plan_slots` values, then its extracted
-/// inputs.
+/// inputs. `at_once`: a function that cannot wait runs here, to its end (not when its setup is
+/// traced: the setup's span times it).
 pub(crate) fn start_function(
     node: &Node,
     values: &mut [Slot],
     plan_slots: usize,
     app: &AppSlots,
     head: &Arc<RequestHead>,
+    at_once: bool,
 ) -> Result<(StartedKind, Option<Arc<dyn BorrowCell>>), HttpError> {
     let (slots, inputs) = values.split_at_mut(plan_slots.min(values.len()));
     let mut args = Args {
@@ -88,6 +102,7 @@ pub(crate) fn start_function(
         inputs,
         head,
         yield_cell: None,
+        at_once,
     };
     match (node.meta.run)(&mut args) {
         Ok(started) => Ok((started.0, args.yield_cell.take())),
@@ -167,6 +182,14 @@ impl Starting {
             tracing::error!(target: "di", request_id, dependency = name, %panic, "setup panicked");
             Outcome::Panicked
         };
+        if let Some(StartedKind::Ended(_) | StartedKind::Waited) = &self.started {
+            return Poll::Ready(match self.started.take() {
+                Some(StartedKind::Ended(Ok(Ok(value)))) => Ok(SetupDone::Value(value)),
+                Some(StartedKind::Ended(Ok(Err(error)))) => Err(failed(error)),
+                Some(StartedKind::Ended(Err(panic))) => Err(panicked(panic)),
+                _ => Err(failed(waited(name, request_id))),
+            });
+        }
         let done = match self.started.as_mut() {
             None => {
                 let error = internal(format!("`{name}` was set up twice"), request_id);
@@ -199,6 +222,9 @@ impl Starting {
                     Ok(Poll::Ready(Err(error))) => Err(failed(error)),
                     Err(panic) => Err(panicked(panic)),
                 }
+            }
+            Some(StartedKind::Ended(_) | StartedKind::Waited) => {
+                Err(failed(waited(name, request_id)))
             }
         };
         self.started = None;
