@@ -48,14 +48,51 @@ pub(crate) fn query<T: DeserializeOwned>(query: &str) -> Option<T> {
 pub(crate) fn pairs<'s, T: DeserializeOwned>(
     input: impl IntoIterator<Item = (Cow<'s, str>, Cow<'s, str>)>,
 ) -> Option<T> {
-    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    let mut pairs = Pairs::default();
     for (key, value) in input {
-        if pairs.len() >= MAX_PAIRS || pairs.iter().any(|(k, _)| *k == key) {
+        let kept = pairs.as_slice();
+        if kept.len() >= MAX_PAIRS || kept.iter().any(|(k, _)| *k == key) {
             return None;
         }
         pairs.push((key, value));
     }
-    T::deserialize(Root(&pairs)).ok()
+    T::deserialize(Root(pairs.as_slice())).ok()
+}
+
+/// Pairs kept on the stack up to [`INLINE`] (a query string rarely has more), in a `Vec`
+/// beyond: no allocation for the usual query.
+#[derive(Default)]
+struct Pairs<'s> {
+    inline: [(Cow<'s, str>, Cow<'s, str>); INLINE],
+    len: usize,
+    spilled: Vec<(Cow<'s, str>, Cow<'s, str>)>,
+}
+
+/// How many pairs [`Pairs`] keeps without allocating.
+const INLINE: usize = 4;
+
+impl<'s> Pairs<'s> {
+    fn push(&mut self, pair: (Cow<'s, str>, Cow<'s, str>)) {
+        if self.len < INLINE {
+            self.inline[self.len] = pair;
+            self.len += 1;
+            return;
+        }
+        if self.spilled.is_empty() {
+            self.spilled.reserve(INLINE * 2);
+            self.spilled
+                .extend(self.inline.iter_mut().map(std::mem::take));
+        }
+        self.spilled.push(pair);
+    }
+
+    fn as_slice(&self) -> &[(Cow<'s, str>, Cow<'s, str>)] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
 }
 
 struct Root<'s>(&'s [(Cow<'s, str>, Cow<'s, str>)]);

@@ -102,3 +102,18 @@ fn bad_or_repeated_input_goes_to_the_search() {
         Some(Some("a b".to_owned()))
     );
 }
+
+#[test]
+fn more_pairs_than_are_kept_on_the_stack_read_the_same() {
+    // Past the pairs kept without allocating, a repeated key still goes to the search, and
+    // every pair still counts.
+    let many = "a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&j=10";
+    let map = fast::query::<HashMap<String, u32>>(many).expect("distinct keys");
+    assert_eq!(map.len(), 10);
+    assert_eq!((map["a"], map["e"], map["j"]), (1, 5, 10));
+    assert!(fast::query::<HashMap<String, u32>>("a=1&b=2&c=3&d=4&e=5&a=6").is_none());
+    assert!(fast::query::<HashMap<String, u32>>("a=1&b=2&c=3&d=4&e=5&f=6&f=7").is_none());
+    let too_many: Vec<String> = (0..40).map(|i| format!("k{i}={i}")).collect();
+    assert!(fast::query::<HashMap<String, u32>>(&too_many.join("&")).is_none());
+    agree::<HashMap<String, u32>>(&[many, "a=1&b=2&c=3&d=4", "a=1&b=2&c=3&d=4&e=5"]);
+}
