@@ -160,6 +160,13 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 ///
 /// Parameter attribute: `#[dep(path)]`, `#[dep(path, scope = "...")]` (the scope at this use,
 /// a separate instance), `#[dep(path, fresh)]` (not cached).
+///
+/// A plain function whose body cannot wait (no `.await`, and no macro call but `std`'s and the
+/// logging macros of `tracing` and `log`, which cannot hide one) runs where the request starts
+/// it, with nothing allocated for its future. A macro of your own named like one of those
+/// (`format!`, `info!`, ...) must not expand to an `.await`: such a function would be dropped
+/// at that wait and its setup fail with a logged 500. Write the `.await` in the body, or call
+/// the macro by a path (`my_crate::info!`).
 pub use di_macros::depends;
 
 /// The names most apps need: `use di_runtime::prelude::*;`.
