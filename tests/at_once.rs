@@ -145,6 +145,36 @@ async fn a_body_that_cannot_wait_answers_as_one_that_waits() {
     client.shutdown().await;
 }
 
+/// `di`'s DEBUG spans and log lines on, for this thread (each test's runtime is single-threaded,
+/// so the app runs here): setups are traced, and a body that cannot wait is boxed so that its
+/// `setup` span times it.
+fn traced() -> tracing::subscriber::DefaultGuard {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_test_writer()
+        .finish()
+        .set_default()
+}
+
+#[tokio::test]
+async fn traced_setups_answer_as_untraced_ones() {
+    let _serial = serial().await;
+    let client = TestClient::start(app()).await.unwrap();
+    let mut untraced = Vec::new();
+    for uri in ["/at-once?n=4", "/at-once?n=0", "/at-once?n=13", "/shadowed"] {
+        untraced.push(answer(&client, uri).await);
+    }
+    let _traced = traced();
+    for (uri, untraced) in ["/at-once?n=4", "/at-once?n=0", "/at-once?n=13", "/shadowed"]
+        .into_iter()
+        .zip(untraced)
+    {
+        assert_eq!(answer(&client, uri).await, untraced, "{uri}");
+    }
+    client.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_body_that_waits_inside_a_macro_named_like_std_s_fails_its_setup_with_a_500() {
     let _serial = serial().await;

@@ -193,6 +193,10 @@ pub(crate) enum StartedKind {
     /// Such a function that did not end at its first poll after all: it waited inside a macro
     /// that the macro took for one that cannot wait. It was dropped there; the setup fails.
     Waited,
+    /// Such a function when setups are traced: boxed, so that the setup's span times its one
+    /// poll, which ends it (`Some`) or finds that it waits (`None`, as [`StartedKind::Waited`]:
+    /// whether setups are traced changes nothing else).
+    Once(BoxFuture<'static, Option<Result<Slot, HttpError>>>),
 }
 
 impl Started {
@@ -224,16 +228,25 @@ impl Started {
     }
 
     /// A plain function whose body has no `.await`, so that it ends at its first poll: polled
-    /// here, on the stack, instead of boxed for the setup to poll. Boxed as [`Started::plain`]
-    /// is unless `args` say to run it at once (setups are not traced: their span and log line
-    /// time the poll).
+    /// here, on the stack, instead of boxed for the setup to poll; boxed when `args` say not to
+    /// run it at once (setups are traced: their span and log line time the poll), and polled
+    /// once there too.
     fn now<T, F>(args: &Args<'_>, future: F, keep: fn(T) -> Slot) -> Self
     where
         T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
         if !args.at_once {
-            return Self::boxed(future, keep);
+            return Started(StartedKind::Once(Box::pin(async move {
+                let mut future = std::pin::pin!(future);
+                std::future::poll_fn(|cx| {
+                    Poll::Ready(match future.as_mut().poll(cx) {
+                        Poll::Ready(result) => Some(result.map(keep)),
+                        Poll::Pending => None,
+                    })
+                })
+                .await
+            })));
         }
         let mut future = std::pin::pin!(future);
         let mut cx = Context::from_waker(Waker::noop());

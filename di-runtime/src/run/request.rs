@@ -535,7 +535,8 @@ async fn run_handler(
         // A handler without `.await` ran to its end when it was started.
         StartedKind::Ended(ended) => ended,
         StartedKind::Waited => Ok(Err(waited(name, Some(&head.request_id)))),
-        StartedKind::Generator(_) => return panicked(),
+        // Not for a handler, which is started at once (above).
+        StartedKind::Once(_) | StartedKind::Generator(_) => return panicked(),
     };
     match ended {
         Ok(Ok(value)) => {

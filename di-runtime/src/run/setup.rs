@@ -223,6 +223,14 @@ impl Starting {
                     Err(panic) => Err(panicked(panic)),
                 }
             }
+            Some(StartedKind::Once(future)) => match catch_call(|| future.as_mut().poll(cx)) {
+                Ok(Poll::Ready(Some(Ok(value)))) => Ok(SetupDone::Value(value)),
+                Ok(Poll::Ready(Some(Err(error)))) => Err(failed(error)),
+                Ok(Poll::Ready(None)) => Err(failed(waited(name, request_id))),
+                // Never: the future answers at its first poll.
+                Ok(Poll::Pending) => return Poll::Pending,
+                Err(panic) => Err(panicked(panic)),
+            },
             Some(StartedKind::Ended(_) | StartedKind::Waited) => {
                 Err(failed(waited(name, request_id)))
             }
