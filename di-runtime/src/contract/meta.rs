@@ -184,8 +184,10 @@ impl Access {
 pub struct Started(pub(crate) StartedKind);
 
 pub(crate) enum StartedKind {
-    /// Resolves to the value: in its cell, or boxed when it cannot be shared.
-    Plain(BoxFuture<'static, Result<Slot, HttpError>>),
+    /// Resolves to the value: in its cell, or boxed when it cannot be shared. `None` when a
+    /// function whose body cannot wait, boxed because setups are traced (its span times the
+    /// poll), waited all the same at that one poll, as [`StartedKind::Waited`].
+    Plain(BoxFuture<'static, Option<Result<Slot, HttpError>>>),
     Generator(BoxFuture<'static, Result<(), HttpError>>),
     /// A plain function whose body has no `.await` (see [`KeepShared::plain_now`]), run to its
     /// end where it was started: its value or error, or its panic. Nothing boxed.
@@ -193,10 +195,6 @@ pub(crate) enum StartedKind {
     /// Such a function that did not end at its first poll after all: it waited inside a macro
     /// that the macro took for one that cannot wait. It was dropped there; the setup fails.
     Waited,
-    /// Such a function when setups are traced: boxed, so that the setup's span times its one
-    /// poll, which ends it (`Some`) or finds that it waits (`None`, as [`StartedKind::Waited`]:
-    /// whether setups are traced changes nothing else).
-    Once(BoxFuture<'static, Option<Result<Slot, HttpError>>>),
 }
 
 impl Started {
@@ -223,7 +221,7 @@ impl Started {
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
         Started(StartedKind::Plain(Box::pin(async move {
-            future.await.map(keep)
+            Some(future.await.map(keep))
         })))
     }
 
@@ -237,7 +235,7 @@ impl Started {
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
         if !args.at_once {
-            return Started(StartedKind::Once(Box::pin(async move {
+            return Started(StartedKind::Plain(Box::pin(async move {
                 let mut future = std::pin::pin!(future);
                 std::future::poll_fn(|cx| {
                     Poll::Ready(match future.as_mut().poll(cx) {

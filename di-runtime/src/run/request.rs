@@ -530,13 +530,15 @@ async fn run_handler(
         Err(error) => return (Outcome::Panicked, error.into_response()),
     };
     let name = handler.meta.name;
+    let waited = || Err(waited(name, Some(&head.request_id)));
     let ended = match started {
-        StartedKind::Plain(future) => catch(future).await,
+        StartedKind::Plain(future) => catch(future)
+            .await
+            .map(|ended| ended.unwrap_or_else(waited)),
         // A handler without `.await` ran to its end when it was started.
         StartedKind::Ended(ended) => ended,
-        StartedKind::Waited => Ok(Err(waited(name, Some(&head.request_id)))),
-        // Not for a handler, which is started at once (above).
-        StartedKind::Once(_) | StartedKind::Generator(_) => return panicked(),
+        StartedKind::Waited => Ok(waited()),
+        StartedKind::Generator(_) => return panicked(),
     };
     match ended {
         Ok(Ok(value)) => {

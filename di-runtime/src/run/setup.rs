@@ -182,14 +182,6 @@ impl Starting {
             tracing::error!(target: "di", request_id, dependency = name, %panic, "setup panicked");
             Outcome::Panicked
         };
-        if let Some(StartedKind::Ended(_) | StartedKind::Waited) = &self.started {
-            return Poll::Ready(match self.started.take() {
-                Some(StartedKind::Ended(Ok(Ok(value)))) => Ok(SetupDone::Value(value)),
-                Some(StartedKind::Ended(Ok(Err(error)))) => Err(failed(error)),
-                Some(StartedKind::Ended(Err(panic))) => Err(panicked(panic)),
-                _ => Err(failed(waited(name, request_id))),
-            });
-        }
         let done = match self.started.as_mut() {
             None => {
                 let error = internal(format!("`{name}` was set up twice"), request_id);
@@ -197,9 +189,17 @@ impl Starting {
             }
             Some(StartedKind::Plain(future)) => match catch_call(|| future.as_mut().poll(cx)) {
                 Ok(Poll::Pending) => return Poll::Pending,
-                Ok(Poll::Ready(Ok(value))) => Ok(SetupDone::Value(value)),
-                Ok(Poll::Ready(Err(error))) => Err(failed(error)),
+                Ok(Poll::Ready(Some(Ok(value)))) => Ok(SetupDone::Value(value)),
+                Ok(Poll::Ready(Some(Err(error)))) => Err(failed(error)),
+                Ok(Poll::Ready(None)) => Err(failed(waited(name, request_id))),
                 Err(panic) => Err(panicked(panic)),
+            },
+            // Ran to its end where it was started.
+            Some(StartedKind::Ended(_) | StartedKind::Waited) => match self.started.take() {
+                Some(StartedKind::Ended(Ok(Ok(value)))) => Ok(SetupDone::Value(value)),
+                Some(StartedKind::Ended(Ok(Err(error)))) => Err(failed(error)),
+                Some(StartedKind::Ended(Err(panic))) => Err(panicked(panic)),
+                _ => Err(failed(waited(name, request_id))),
             },
             Some(StartedKind::Generator(future)) => {
                 let Some(cell) = &self.cell else {
@@ -222,17 +222,6 @@ impl Starting {
                     Ok(Poll::Ready(Err(error))) => Err(failed(error)),
                     Err(panic) => Err(panicked(panic)),
                 }
-            }
-            Some(StartedKind::Once(future)) => match catch_call(|| future.as_mut().poll(cx)) {
-                Ok(Poll::Ready(Some(Ok(value)))) => Ok(SetupDone::Value(value)),
-                Ok(Poll::Ready(Some(Err(error)))) => Err(failed(error)),
-                Ok(Poll::Ready(None)) => Err(failed(waited(name, request_id))),
-                // Never: the future answers at its first poll.
-                Ok(Poll::Pending) => return Poll::Pending,
-                Err(panic) => Err(panicked(panic)),
-            },
-            Some(StartedKind::Ended(_) | StartedKind::Waited) => {
-                Err(failed(waited(name, request_id)))
             }
         };
         self.started = None;
