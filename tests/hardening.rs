@@ -63,6 +63,70 @@ async fn a_client_that_sends_part_of_a_head_and_then_nothing_is_disconnected() {
     server.shutdown().await;
 }
 
+/// Answers after 600 ms: three header-read timeouts of the app below.
+#[depends]
+async fn sleepy() -> &'static str {
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    "slept"
+}
+
+#[tokio::test]
+async fn a_request_slower_than_the_header_read_timeout_is_served_and_the_next_late_head_is_cut() {
+    let server = App::new()
+        .get("/sleepy", sleepy)
+        .get("/health", health)
+        .header_read_timeout(Duration::from_millis(200))
+        .idle_timeout(Duration::from_secs(60))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    // The head arrived in time: what the handler takes after it is not the head's deadline.
+    for _ in 0..2 {
+        let text = get(&mut stream, "/sleepy").await;
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+        assert!(text.ends_with("slept"), "{text}");
+    }
+    // The next head, on the same connection, starts but never ends: the connection is closed
+    // (well before the 60 s idle timeout could).
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let received = read_to_close(&mut stream).await;
+    assert!(received.is_empty(), "{received:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_partial_head_on_a_connection_closed_to_make_room_is_cut_at_its_deadline() {
+    let server = App::new()
+        .get("/health", health)
+        .max_connections(1)
+        .header_read_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // A new connection that sends part of its first head: chosen to make room for the next
+    // one, it is closed gracefully, which does not end a connection that is reading its first
+    // head; its header-read deadline does.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut next = TcpStream::connect(addr).await.unwrap();
+    let text = get(&mut next, "/health").await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    let received = read_to_close(&mut slow).await;
+    assert!(
+        !String::from_utf8_lossy(&received).contains("200 OK"),
+        "no response to a head that never ended: {received:?}"
+    );
+    server.shutdown().await;
+}
+
 static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 static SETUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 

@@ -12,6 +12,13 @@
 //! when it is accepted and moved only when it fires. Then the connection is closed if it has
 //! been idle for the whole timeout (from [`Shared::idle_since`], which each request already
 //! updates when it ends); otherwise the timer is moved to when that would be.
+//!
+//! The same timer wakes hyper's HTTP/1 header-read deadline ([`HeadTimer`]): hyper starts one
+//! for every request head, and with tokio's timer each would be a timer entry registered,
+//! under the time driver's lock that every worker shares, while the connection waits for its
+//! next request, and removed again when the head arrives. Here a head's deadline is only
+//! noted; the connection's timer is moved to it only when it is earlier than when the timer
+//! fires anyway, and hyper's sleep reads the clock when it is polled.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -21,6 +28,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use hyper::rt::Sleep as HyperSleep;
 
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::server::graceful::GracefulConnection;
@@ -35,6 +44,10 @@ struct Shared {
     in_use: AtomicUsize,
     /// When it last became idle, in milliseconds since the server started.
     idle_since: AtomicU64,
+    /// The deadline of the header-read sleep hyper made last (see [`HeadTimer`]), in
+    /// milliseconds since the server started, rounded up; [`NO_DEADLINE`] once [`Closable`]
+    /// has taken it.
+    head_deadline: AtomicU64,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits).
     close: CancellationToken,
     server: Arc<ServerShared>,
@@ -43,6 +56,8 @@ struct Shared {
 /// What every connection shares with the accept loop.
 struct ServerShared {
     epoch: Instant,
+    /// `epoch` as hyper's timer sees it.
+    epoch_std: std::time::Instant,
     /// Set while a new connection waits for room: then a connection that becomes idle says so.
     waiting: AtomicBool,
     became_idle: Notify,
@@ -50,24 +65,45 @@ struct ServerShared {
     keep_alive: Duration,
 }
 
+/// No deadline (see [`Shared::head_deadline`], [`Closable`]).
+const NO_DEADLINE: u64 = u64::MAX;
+
 impl ServerShared {
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
+
+    /// `at` in milliseconds since the server started, rounded up: a timer set to it fires
+    /// no earlier than `at`.
+    fn millis_after(&self, at: std::time::Instant) -> u64 {
+        let since = at.saturating_duration_since(self.epoch_std);
+        let rounded_up =
+            since.as_millis() + u128::from(!since.subsec_nanos().is_multiple_of(1_000_000));
+        u64::try_from(rounded_up).unwrap_or(NO_DEADLINE - 1)
+    }
+
+    /// The instant `millis` milliseconds after the server started.
+    fn instant(&self, millis: u64) -> Instant {
+        self.epoch + Duration::from_millis(millis)
+    }
 }
 
 impl Shared {
-    /// When the connection may next be closed for being idle: `None` if it is due now.
-    fn idle_deadline(&self) -> Option<Instant> {
+    /// When the connection may next be closed for being idle, in milliseconds since the
+    /// server started: `None` if it is due now.
+    fn idle_deadline(&self) -> Option<u64> {
         let server = &self.server;
-        let now = Instant::now();
+        let now = server.now();
+        let keep_alive = u64::try_from(server.keep_alive.as_millis()).unwrap_or(NO_DEADLINE);
         if self.in_use.load(Ordering::SeqCst) > 0 {
             // Not before it has become idle, at the earliest now, and then been idle for
-            // the whole timeout.
-            return Some(now + server.keep_alive);
+            // the whole timeout (a millisecond at least: the timer is not moved to now).
+            return Some(now.saturating_add(keep_alive.max(1)));
         }
-        let since = server.epoch + Duration::from_millis(self.idle_since.load(Ordering::SeqCst));
-        let deadline = since + server.keep_alive;
+        let deadline = self
+            .idle_since
+            .load(Ordering::SeqCst)
+            .saturating_add(keep_alive);
         (deadline > now).then_some(deadline)
     }
 }
@@ -85,13 +121,15 @@ pub(crate) struct Connections {
 impl Connections {
     /// Connections served at once at most `limit`, each closed once idle for `keep_alive`.
     pub(crate) fn new(limit: usize, keep_alive: Duration) -> Self {
+        let epoch = Instant::now();
         Self {
             limit: limit.max(1),
             open: HashMap::new(),
             tasks: JoinSet::new(),
             shutdown: CancellationToken::new(),
             server: Arc::new(ServerShared {
-                epoch: Instant::now(),
+                epoch,
+                epoch_std: epoch.into_std(),
                 waiting: AtomicBool::new(false),
                 became_idle: Notify::new(),
                 keep_alive,
@@ -110,6 +148,7 @@ impl Connections {
         Slot(Arc::new(Shared {
             in_use: AtomicUsize::new(0),
             idle_since: AtomicU64::new(self.server.now()),
+            head_deadline: AtomicU64::new(NO_DEADLINE),
             close: self.shutdown.child_token(),
             server: self.server.clone(),
         }))
@@ -205,19 +244,75 @@ impl Slot {
         }
     }
 
+    /// The timer of this connection's HTTP/1 header-read deadlines, for hyper: see
+    /// [`HeadTimer`]. The connection must be wrapped with [`Slot::closable`], whose timer wakes
+    /// them.
+    pub(crate) fn head_timer(&self) -> HeadTimer {
+        HeadTimer(self.0.clone())
+    }
+
     /// `connection`, closed gracefully when the server shuts down, when the connection is
     /// chosen to make room, or when it has been idle for the keep-alive timeout.
     pub(crate) fn closable<C: GracefulConnection>(&self, connection: C) -> Closable<C> {
+        let server = &self.0.server;
+        let first = server
+            .now()
+            .saturating_add(u64::try_from(server.keep_alive.as_millis()).unwrap_or(NO_DEADLINE));
         Closable {
             connection,
             close: self.0.close.clone().cancelled_owned(),
             closing: false,
-            idle: tokio::time::sleep(self.0.server.keep_alive),
-            idle_armed: false,
+            timer: tokio::time::sleep_until(server.instant(first)),
+            timer_armed: false,
+            timer_at: first,
+            head_at: NO_DEADLINE,
             shared: self.0.clone(),
         }
     }
 }
+
+/// hyper's timer for one connection's HTTP/1 header-read deadlines (see the module docs). Its
+/// sleeps register nothing: each notes its deadline for the connection's [`Closable`], whose
+/// one timer wakes the connection's task by then, and is ready once the clock has reached it.
+/// hyper asks for nothing else of its HTTP/1 timer.
+pub(crate) struct HeadTimer(Arc<Shared>);
+
+impl hyper::rt::Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn HyperSleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    /// tokio's clock, as tokio's timers read it (paused in tests that pause it).
+    fn now(&self) -> std::time::Instant {
+        Instant::now().into_std()
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn HyperSleep>> {
+        let shared = &self.0;
+        shared
+            .head_deadline
+            .store(shared.server.millis_after(deadline), Ordering::Relaxed);
+        Box::pin(HeadSleep(deadline))
+    }
+}
+
+/// A sleep of [`HeadTimer`]: ready once `.0` has passed.
+struct HeadSleep(std::time::Instant);
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        // Woken by the connection's timer (`Closable`), not by a waker of its own.
+        if Instant::now().into_std() >= self.0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl HyperSleep for HeadSleep {}
 
 /// A request in progress on a connection, until dropped.
 struct InUse(Arc<Shared>);
@@ -328,19 +423,26 @@ impl<B: Body> Body for CountedBody<B> {
 
 pin_project_lite::pin_project! {
     /// A hyper connection that shuts down gracefully when its token is cancelled: by the
-    /// server's shutdown, to make room for a new connection, or by its own keep-alive timer.
+    /// server's shutdown, to make room for a new connection, or by its own keep-alive timer;
+    /// and whose timer also wakes it for hyper's header-read deadlines ([`HeadTimer`]).
     pub(crate) struct Closable<C> {
         #[pin]
         connection: C,
         #[pin]
         close: WaitForCancellationFutureOwned,
         closing: bool,
-        // The keep-alive timer: when it fires, the connection is closed if it has been idle
-        // since, or the timer moved to when it could be.
+        // The connection's one timer: when it fires, the connection is closed if it has been
+        // idle for the keep-alive timeout, and the timer moved to the next of that and the
+        // header-read deadline.
         #[pin]
-        idle: Sleep,
-        // Whether `idle` has been polled since it was made or moved, and so will wake the task.
-        idle_armed: bool,
+        timer: Sleep,
+        // Whether `timer` has been polled since it was made or moved, and so will wake the task.
+        timer_armed: bool,
+        // When `timer` fires, in milliseconds since the server started; `NO_DEADLINE` when it
+        // is not set (the connection is closing and hyper has no header-read deadline).
+        timer_at: u64,
+        // The header-read deadline hyper set last, until the timer has fired for it.
+        head_at: u64,
         shared: Arc<Shared>,
     }
 }
@@ -350,25 +452,55 @@ impl<C: GracefulConnection> Future for Closable<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let shared = &**this.shared;
         // The timer is polled only when it was not yet, or has fired (an atomic load): the
         // connection's other polls, one or more per request, do not touch it.
-        if !*this.closing && (!*this.idle_armed || this.idle.is_elapsed()) {
-            *this.idle_armed = true;
-            while this.idle.as_mut().poll(cx).is_ready() {
-                match this.shared.idle_deadline() {
-                    Some(deadline) => this.idle.as_mut().reset(deadline),
-                    None => {
-                        tracing::debug!(target: "di", "keep-alive timeout: closing an idle connection");
-                        this.shared.close.cancel();
-                        break;
-                    }
+        if *this.timer_at != NO_DEADLINE && (!*this.timer_armed || this.timer.is_elapsed()) {
+            *this.timer_armed = true;
+            while this.timer.as_mut().poll(cx).is_ready() {
+                let now = shared.server.now();
+                // A header-read deadline past now has just been woken for.
+                if *this.head_at <= now {
+                    *this.head_at = NO_DEADLINE;
                 }
+                let idle = match shared.idle_deadline() {
+                    Some(deadline) => deadline,
+                    None => {
+                        if !*this.closing {
+                            tracing::debug!(target: "di", "keep-alive timeout: closing an idle connection");
+                            shared.close.cancel();
+                        }
+                        NO_DEADLINE
+                    }
+                };
+                *this.timer_at = idle.min(*this.head_at);
+                if *this.timer_at == NO_DEADLINE {
+                    break;
+                }
+                this.timer
+                    .as_mut()
+                    .reset(shared.server.instant(*this.timer_at));
             }
         }
         if !*this.closing && this.close.as_mut().poll(cx).is_ready() {
             *this.closing = true;
             this.connection.as_mut().graceful_shutdown();
         }
-        this.connection.poll(cx)
+        let polled = this.connection.poll(cx);
+        // hyper may have started a header-read deadline in that poll: the timer fires by then.
+        let head = shared.head_deadline.load(Ordering::Relaxed);
+        if polled.is_pending() && head != NO_DEADLINE {
+            shared.head_deadline.store(NO_DEADLINE, Ordering::Relaxed);
+            *this.head_at = head;
+            if head < *this.timer_at {
+                *this.timer_at = head;
+                this.timer.as_mut().reset(shared.server.instant(head));
+                *this.timer_armed = true;
+                if this.timer.as_mut().poll(cx).is_ready() {
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
+        polled
     }
 }

@@ -139,10 +139,10 @@ impl Server {
 /// hyper's connection settings, from the app's.
 fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper applies its header read timeout only when it has a timer.
+    // hyper applies its header read timeout only when it has a timer: each connection is given
+    // its own (`Slot::head_timer`), which registers nothing per request.
     builder
         .http1()
-        .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(config.max_head_size.max(MIN_HEAD_SIZE));
     let http2 = &config.http2;
@@ -273,6 +273,8 @@ fn serve_connection(
         inner: service.clone(),
         client: ClientAddr(peer),
     };
+    let mut builder = builder.clone();
+    builder.http1().timer(slot.head_timer());
     let connection = builder.serve_connection(TokioIo::new(stream), slot.service(service));
     let connection = slot.closable(connection.into_owned());
     // The connection's task also runs its responses' `request`-scope teardowns, after they
