@@ -191,6 +191,7 @@ log "checking the responses with curl"
 for route in "${ROUTE_LIST[@]}" /hello; do
     safe=$(echo "$route" | tr -c 'a-zA-Z0-9\n' '_')
     first=
+    rust_headers=
     for s in "${SERVER_LIST[@]}"; do
         curl -sS --max-time 10 -D "$OUT/$s$safe.headers" -o "$OUT/$s$safe.body" \
             "http://127.0.0.1:$(port_of "$s")$route"
@@ -202,6 +203,16 @@ for route in "${ROUTE_LIST[@]}" /hello; do
             "$status" "$ctype" "$(wc -c <"$OUT/$s$safe.body")" \
             "$(sha1sum "$OUT/$s$safe.body" | cut -c1-12)" "$headers" >&2
         [[ "$status" == *" 200"* ]] || { echo "$s $route: $status" >&2; exit 1; }
+        # The Rust servers send the same header fields too (uvicorn adds `server`).
+        if [[ "$s" != fastapi ]]; then
+            if [[ -z "${rust_headers:-}" ]]; then
+                rust_headers=$headers
+                rust_first=$s
+            elif [[ "$headers" != "$rust_headers" ]]; then
+                echo "$s and $rust_first send different header fields for $route: $headers / $rust_headers" >&2
+                exit 1
+            fi
+        fi
         if [[ -z "$first" ]]; then
             first=$s
             first_ctype=$ctype
@@ -218,7 +229,7 @@ for route in "${ROUTE_LIST[@]}" /hello; do
         fi
     done
 done
-echo "  bodies and content-types identical on every server" >&2
+echo "  bodies and content-types identical on every server, header fields on the Rust ones" >&2
 
 # --- load -------------------------------------------------------------------------------------
 

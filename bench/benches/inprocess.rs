@@ -35,8 +35,8 @@ fn frameworks(c: &mut Criterion) {
     let axum = axum_impl::router(Arc::new(Settings::load()));
     for uri in [ITEMS, STREAM, HELLO] {
         match rt.block_on(compare(&di, &hyper, &axum, uri)) {
-            Ok((status, content_type, body)) => eprintln!(
-                "{uri}: di, hyper and axum agree: {status} {content_type}, {} bytes",
+            Ok((status, headers, body)) => eprintln!(
+                "{uri}: di, hyper and axum agree: {status} {headers:?}, {} bytes",
                 body.len()
             ),
             Err(difference) => panic!("the implementations differ: {difference}"),

@@ -7,8 +7,16 @@ use crate::{
     make_reply,
 };
 
-/// The app: `GET /items`, `GET /stream`, `GET /hello`.
+/// The app: `GET /items`, `GET /stream`, `GET /hello`, sending the same bytes as the other
+/// implementations: without di's `x-request-id` response header, which none of them sends.
 pub fn app() -> App {
+    app_with_request_ids().request_id_header(None)
+}
+
+/// [`app`] as di serves by default: each response also carries its request's id in an
+/// `x-request-id` header (what that costs is measured apart: `count di-ids`, `server --impl
+/// di-ids`).
+pub fn app_with_request_ids() -> App {
     App::new()
         .get("/items", list_items)
         .get("/stream", stream_lines)

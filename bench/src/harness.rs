@@ -57,35 +57,42 @@ pub async fn axum_request(router: &axum::Router, uri: &'static str) -> usize {
     bytes
 }
 
-/// Status, `content-type` and body bytes of a response, to check that the implementations
-/// answer alike.
-pub async fn snapshot<B>(response: Response<B>) -> (u16, String, Bytes)
+/// Status, header fields (in name order) and body bytes of a response, to check that the
+/// implementations answer alike. Not `date`, nor `content-length`: axum sets it on the
+/// response, the others leave it to hyper, which writes it from the body's exact size on the
+/// wire (where `bench/http.sh` compares the header fields).
+pub async fn snapshot<B>(response: Response<B>) -> (u16, Vec<(String, String)>, Bytes)
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::fmt::Debug,
 {
     let (parts, body) = response.into_parts();
-    let content_type = parts
+    let mut headers: Vec<(String, String)> = parts
         .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+        .iter()
+        .filter(|(name, _)| *name != http::header::DATE && *name != http::header::CONTENT_LENGTH)
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    headers.sort();
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => Bytes::from(format!("body error: {error:?}")),
     };
-    (parts.status.as_u16(), content_type, bytes)
+    (parts.status.as_u16(), headers, bytes)
 }
 
-/// Checks that di, hyper and axum give the same status, `content-type` and bytes on `uri`;
+/// Checks that di, hyper and axum give the same status, header fields (see [`snapshot`]) and
+/// bytes on `uri`;
 /// returns a description of the first difference.
 pub async fn compare<S>(
     di: &AppService,
     hyper: &S,
     axum: &axum::Router,
     uri: &'static str,
-) -> Result<(u16, String, Bytes), String>
+) -> Result<(u16, Vec<(String, String)>, Bytes), String>
 where
     S: hyper::service::Service<Req, Response = Response<HyperBody>, Error = Infallible>,
 {

@@ -19,7 +19,7 @@ use di_bench::harness::{axum_request, di_request, hyper_request};
 use di_bench::{Settings, axum_impl, di_impl, graphs, hyper_impl};
 use di_runtime::App;
 
-const USAGE: &str = "usage: count di|hyper|axum|graph URI N";
+const USAGE: &str = "usage: count di|di-ids|hyper|axum|graph URI N";
 const WARM_UP: usize = 200;
 
 fn main() -> ExitCode {
@@ -47,6 +47,8 @@ fn main() -> ExitCode {
     let sent = runtime.block_on(async {
         match implementation.as_str() {
             "di" => di_requests(di_impl::app(), uri, n).await,
+            // di with its default `x-request-id` header, which the others do not send.
+            "di-ids" => di_requests(di_impl::app_with_request_ids(), uri, n).await,
             // The dependency graphs of `graphs` (`/graph/{shape}/{n}`), in di.
             "graph" => di_requests(graphs::app(), uri, n).await,
             "hyper" => {

@@ -1,4 +1,6 @@
-//! The benchmark server: `server --impl di|hyper|axum --addr 127.0.0.1:PORT`.
+//! The benchmark server: `server --impl di|di-ids|hyper|axum --addr 127.0.0.1:PORT` (`di-ids`:
+//! di with its default `x-request-id` response header, which the other implementations do not
+//! send).
 //!
 //! Serves the reference workload (`/items?limit=N`, `/stream`, `/hello`) with the chosen
 //! implementation on a multi-threaded tokio runtime until SIGTERM or Ctrl-C, then prints how
@@ -9,7 +11,7 @@ use std::sync::Arc;
 
 use di_bench::{Settings, axum_impl, counts, di_impl, hyper_impl, serve};
 
-const USAGE: &str = "usage: server --impl di|hyper|axum [--addr 127.0.0.1:PORT]";
+const USAGE: &str = "usage: server --impl di|di-ids|hyper|axum [--addr 127.0.0.1:PORT]";
 
 fn main() -> ExitCode {
     let mut implementation = None;
@@ -55,9 +57,13 @@ fn main() -> ExitCode {
 async fn run(implementation: &str, addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     let settings = Arc::new(Settings::load());
     match implementation {
-        "di" => {
-            let app = di_impl::app();
-            eprintln!("di: listening on {addr}");
+        "di" | "di-ids" => {
+            // `di-ids`: with di's default `x-request-id` header, which the others do not send.
+            let app = match implementation {
+                "di" => di_impl::app(),
+                _ => di_impl::app_with_request_ids(),
+            };
+            eprintln!("{implementation}: listening on {addr}");
             app.serve(addr).await?;
         }
         "hyper" => {
