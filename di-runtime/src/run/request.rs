@@ -405,28 +405,46 @@ fn timed_out() -> Response {
 }
 
 /// Runs `future` to its end, or until `deadline` has passed (`None`). One future either way,
-/// so that a request's future holds one copy of its phases. The timer is made only when
+/// so that a request's future holds one copy of its phases (not an `async fn`, whose argument
+/// would be kept beside the pinned copy it is moved into). The timer is made only when
 /// `future` first has to wait: a request that never waits (most do not) registers none.
-async fn with_limit<F: Future>(
-    deadline: Option<tokio::time::Instant>,
-    future: F,
-) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    poll_fn(|cx| {
-        if let Poll::Ready(done) = future.as_mut().poll(cx) {
+fn with_limit<F: Future>(deadline: Option<tokio::time::Instant>, future: F) -> WithLimit<F> {
+    WithLimit {
+        future,
+        deadline,
+        timer: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`with_limit`].
+    struct WithLimit<F> {
+        #[pin]
+        future: F,
+        deadline: Option<tokio::time::Instant>,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F: Future> Future for WithLimit<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(done) = this.future.poll(cx) {
             return Poll::Ready(Some(done));
         }
-        let Some(deadline) = deadline else {
+        let Some(deadline) = *this.deadline else {
             return Poll::Pending;
         };
-        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
-    })
-    .await
+    }
 }
 
 /// The request's slots: one per value of `plan`, empty, then every input of `plan`, extracted
