@@ -273,16 +273,18 @@ fn prepare(
 
 /// Sets up, runs the handler, tears down `handler` scope and hands `request` scope to the
 /// response body.
-async fn serve(
+///
+/// Not an `async fn`: one would keep each argument twice (as it was passed, and moved into its
+/// local), which makes every request's future larger. What lives across its waits is made
+/// here, and the future holds it once.
+fn serve(
     engine: Arc<Engine>,
     route: Arc<Route>,
     head: Arc<RequestHead>,
     slots: Vec<Slot>,
     admitted: Admitted,
     deadline: Option<tokio::time::Instant>,
-) -> Response {
-    // Counted in flight up to the response head.
-    let _admitted = admitted;
+) -> impl Future<Output = Response> + Send + 'static {
     let mut owed = Owed {
         engine: engine.clone(),
         slots,
@@ -293,82 +295,86 @@ async fn serve(
         in_flight: None,
         span: current_span(),
     };
-    let phases = run_handler(&engine, &route, &head, &mut owed);
-    let (mut outcome, mut response) = match with_limit(deadline, phases).await {
-        Some(done) => done,
-        None => {
-            tracing::warn!(target: "di", request_id = %head.request_id, handler = route.name, "request timed out");
-            (Outcome::Cancelled(CancelReason::Timeout), timed_out())
-        }
-    };
-    log_server_error(&outcome, &head.request_id, route.name);
+    async move {
+        // Counted in flight up to the response head.
+        let _admitted = &admitted;
+        let phases = run_handler(&engine, &route, &head, &mut owed);
+        let (mut outcome, mut response) = match with_limit(deadline, phases).await {
+            Some(done) => done,
+            None => {
+                tracing::warn!(target: "di", request_id = %head.request_id, handler = route.name, "request timed out");
+                (Outcome::Cancelled(CancelReason::Timeout), timed_out())
+            }
+        };
+        log_server_error(&outcome, &head.request_id, route.name);
 
-    // `handler` scope: torn down before the response head leaves, shielded from the client
-    // going away (see `Owed::in_flight`).
-    if !owed.handler.is_empty() {
-        let stack = owed.take_stack(Scope::Handler);
-        owed.in_flight = Some(run_stack(
-            engine.clone(),
+        // `handler` scope: torn down before the response head leaves, shielded from the client
+        // going away (see `Owed::in_flight`).
+        if !owed.handler.is_empty() {
+            let stack = owed.take_stack(Scope::Handler);
+            owed.in_flight = Some(run_stack(
+                engine.clone(),
+                stack,
+                outcome,
+                Some(&head.request_id),
+            ));
+            let report = poll_fn(|cx| match owed.in_flight.as_mut() {
+                Some(in_flight) => Pin::new(in_flight).poll(cx),
+                None => Poll::Ready(StackReport {
+                    outcome: Outcome::Panicked,
+                    failure: Some(HttpError::internal()),
+                }),
+            })
+            .await;
+            owed.in_flight = None;
+            if let Some(error) = report.failure {
+                response = error.into_response();
+            }
+            outcome = report.outcome;
+        }
+
+        owed.places.release_handler();
+
+        // Background tasks run only after a response that the handler produced was sent in full;
+        // skipped ones are dropped now, before any teardown (one may hold a value a teardown
+        // takes back).
+        let succeeded = matches!(outcome, Outcome::Success { .. });
+        let tasks = head.take_background();
+        let tasks = if succeeded {
+            tasks
+        } else {
+            drop(tasks);
+            Vec::new()
+        };
+        if owed.request.is_empty() && tasks.is_empty() && !owed.places.holds_request() {
+            return finish(&engine, response, &head.request_id);
+        }
+        let stack = owed.take_stack(Scope::Request);
+        let places = std::mem::take(&mut owed.places);
+        // Failures are final; a success becomes `Success` only when the body has been sent.
+        let decided = (!succeeded).then_some(outcome);
+        let (mut parts, body) = response.into_parts();
+        // Finished (see `finish`) before the engine moves into the after-body work.
+        stamp(&engine, parts.status, &mut parts.headers, &head.request_id);
+        let layered = engine.layered;
+        let after = AfterBody {
+            tasks,
             stack,
-            outcome,
-            Some(&head.request_id),
-        ));
-        let report = poll_fn(|cx| match owed.in_flight.as_mut() {
-            Some(in_flight) => Pin::new(in_flight).poll(cx),
-            None => Poll::Ready(StackReport {
-                outcome: Outcome::Panicked,
-                failure: Some(HttpError::internal()),
-            }),
-        })
-        .await;
-        owed.in_flight = None;
-        if let Some(error) = report.failure {
-            response = error.into_response();
+            decided,
+            places,
+            engine,
+            span: current_span(),
+            request_id: head.request_id.clone(),
+        };
+        // Inside tower layers, the work runs after the body the client gets (the entry point
+        // puts it there), not after the handler's body that a layer may wrap.
+        if layered && let Some(outer) = Outer::of(&head.parts) {
+            outer.defer(after);
+            return Response::from_parts(parts, body);
         }
-        outcome = report.outcome;
+        let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
+        Response::from_parts(parts, Body::from_boxed_error(tracked))
     }
-
-    owed.places.release_handler();
-
-    // Background tasks run only after a response that the handler produced was sent in full;
-    // skipped ones are dropped now, before any teardown (one may hold a value a teardown
-    // takes back).
-    let succeeded = matches!(outcome, Outcome::Success { .. });
-    let tasks = head.take_background();
-    let tasks = if succeeded {
-        tasks
-    } else {
-        drop(tasks);
-        Vec::new()
-    };
-    if owed.request.is_empty() && tasks.is_empty() && !owed.places.holds_request() {
-        return finish(&engine, response, &head.request_id);
-    }
-    let stack = owed.take_stack(Scope::Request);
-    let places = std::mem::take(&mut owed.places);
-    // Failures are final; a success becomes `Success` only when the body has been sent.
-    let decided = (!succeeded).then_some(outcome);
-    let (mut parts, body) = response.into_parts();
-    // Finished (see `finish`) before the engine moves into the after-body work.
-    stamp(&engine, parts.status, &mut parts.headers, &head.request_id);
-    let layered = engine.layered;
-    let after = AfterBody {
-        tasks,
-        stack,
-        decided,
-        places,
-        engine,
-        span: current_span(),
-        request_id: head.request_id.clone(),
-    };
-    // Inside tower layers, the work runs after the body the client gets (the entry point
-    // puts it there), not after the handler's body that a layer may wrap.
-    if layered && let Some(outer) = Outer::of(&head.parts) {
-        outer.defer(after);
-        return Response::from_parts(parts, body);
-    }
-    let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
-    Response::from_parts(parts, Body::from_boxed_error(tracked))
 }
 
 /// A 5xx that a setup or the handler returned (a panic is logged where it is caught), logged
@@ -504,6 +510,18 @@ async fn run_handler(
         let (started, handle) = match start_function(node, values, plan_slots, app, head, at_once) {
             Ok(started) => started,
             Err(error) => return setup_failed(node.meta.name, error),
+        };
+        // A function that ran to its end where it was started (most plain ones): its value
+        // goes to its slot at once.
+        let started = match started {
+            StartedKind::Ended(Ok(Ok(value))) => {
+                owed.slots[node.slot] = value;
+                if let Some(place) = place {
+                    owed.places.keep(node.scope, place);
+                }
+                continue;
+            }
+            started => started,
         };
         let mut starting = Starting::new(started, handle);
         // Most setups end at their first poll: then without `run_setup`'s futures.
