@@ -279,6 +279,60 @@ async fn e_setup_failure_tears_down_what_was_set_up_in_reverse() {
     );
 }
 
+// ------------------------------------------- scopes interleaved: each torn down in reverse
+
+#[depends]
+async fn req_session_2(y: Yield<Session>) {
+    let (session, outcome) = y.provide(Session::new("req2")).await;
+    session.close(&outcome);
+}
+
+#[depends(scope = "handler")]
+async fn fn_session_2(y: Yield<Session>) {
+    let (session, outcome) = y.provide(Session::new("fn2")).await;
+    session.close(&outcome);
+}
+
+#[depends]
+async fn interleaved(
+    #[dep(fn_session)] _f1: &Session,
+    #[dep(req_session)] _r1: &Session,
+    #[dep(fn_session_2)] _f2: &Session,
+    #[dep(req_session_2)] _r2: &Session,
+) -> &'static str {
+    log("handler");
+    "ok"
+}
+
+#[tokio::test]
+async fn scopes_set_up_interleaved_are_each_torn_down_in_reverse_handler_scope_first() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", interleaved))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 200);
+    log("body:start");
+    assert_eq!(response.text().await.unwrap(), "ok");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "fn:open",
+            "req:open",
+            "fn2:open",
+            "req2:open",
+            "handler",
+            "fn2:close success 200",
+            "fn:close success 200",
+            "body:start",
+            "req2:close success 200",
+            "req:close success 200",
+        ]
+    );
+    client.shutdown().await;
+}
+
 // ---------------------------------------------------------------- f (in process). panics
 
 #[depends]

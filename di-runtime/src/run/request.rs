@@ -44,34 +44,28 @@ use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
 struct Owed {
     engine: Arc<Engine>,
     slots: Vec<Slot>,
-    handler: Vec<Suspended>,
-    request: Vec<Suspended>,
+    /// The generators suspended in `provide`, of both scopes, in the order they were set up
+    /// (one allocation for both: `handler` scope is torn down out of it with
+    /// [`StackRun::only`]).
+    stack: Vec<Suspended>,
     /// The places taken before setup, given back as the request's teardowns end.
     places: Places,
     /// The request's head, whose `BackgroundTasks` are dropped, not run, when the request is
     /// abandoned.
     head: Arc<RequestHead>,
-    /// The `handler`-scope teardowns while they run. They run in the request's own task; if
-    /// that task is dropped half-way (the client went away), `Drop` moves this future, where
-    /// it stands, into a tracked background task, so a COMMIT is never cut in half.
+    /// The `handler`-scope teardowns while they run (with the rest of the stack). They run
+    /// in the request's own task; if that task is dropped half-way (the client went away),
+    /// `Drop` moves this future, where it stands, into a tracked background task, so a COMMIT
+    /// is never cut in half.
     in_flight: Option<StackRun>,
     /// The request's span, for teardowns handed off from `Drop`.
     span: tracing::Span,
 }
 
 impl Owed {
-    fn push(&mut self, suspended: Suspended) {
-        match suspended.scope {
-            Scope::Handler => self.handler.push(suspended),
-            _ => self.request.push(suspended),
-        }
-    }
-
-    fn take_stack(&mut self, scope: Scope) -> Vec<Suspended> {
-        match scope {
-            Scope::Handler => std::mem::take(&mut self.handler),
-            _ => std::mem::take(&mut self.request),
-        }
+    /// Whether a generator of `scope` waits for its teardown.
+    fn owes(&self, scope: Scope) -> bool {
+        self.stack.iter().any(|suspended| suspended.scope == scope)
     }
 }
 
@@ -79,13 +73,12 @@ impl Drop for Owed {
     fn drop(&mut self) {
         // Skipped tasks go first: one may hold a value whose teardown would wait for it.
         drop(self.head.take_background());
-        if self.handler.is_empty() && self.request.is_empty() && self.in_flight.is_none() {
+        if self.stack.is_empty() && self.in_flight.is_none() {
             return;
         }
         let _span = self.span.clone().entered();
         let in_flight = self.in_flight.take();
-        let handler = self.take_stack(Scope::Handler);
-        let request = self.take_stack(Scope::Request);
+        let stack = std::mem::take(&mut self.stack);
         let places = std::mem::take(&mut self.places);
         let engine = self.engine.clone();
         let request_id = self.head.request_id.clone();
@@ -109,20 +102,26 @@ impl Drop for Owed {
             };
             let cancelled = Outcome::Cancelled(reason);
             // A failed commit is what the request ended with, even if the client left during
-            // it; otherwise the cancellation.
-            let outcome = match in_flight {
-                Some(in_flight) => match in_flight.await.outcome {
-                    failed @ Outcome::TeardownFailed { .. } => failed,
-                    _ => cancelled,
-                },
-                None => cancelled,
+            // it; otherwise the cancellation. The `handler`-scope run under way holds the
+            // rest of the stack.
+            let (outcome, stack) = match in_flight {
+                Some(in_flight) => {
+                    let report = in_flight.await;
+                    let outcome = match report.outcome {
+                        failed @ Outcome::TeardownFailed { .. } => failed,
+                        _ => cancelled,
+                    };
+                    (outcome, report.rest)
+                }
+                None => (cancelled, stack),
             };
             let _place = match waiting {
                 Some(waiting) => waiting.await,
                 None => None,
             };
-            let report = run_stack(engine.clone(), handler, outcome, Some(&request_id)).await;
-            run_stack(engine, request, report.outcome, Some(&request_id)).await;
+            let handler = run_stack(engine.clone(), stack, outcome, Some(&request_id));
+            let report = handler.only(Scope::Handler).await;
+            run_stack(engine, report.rest, report.outcome, Some(&request_id)).await;
             drop(places);
         });
     }
@@ -288,8 +287,7 @@ fn serve(
     let mut owed = Owed {
         engine: engine.clone(),
         slots,
-        handler: Vec::new(),
-        request: Vec::new(),
+        stack: Vec::new(),
         places: Places::default(),
         head: head.clone(),
         in_flight: None,
@@ -310,23 +308,21 @@ fn serve(
 
         // `handler` scope: torn down before the response head leaves, shielded from the client
         // going away (see `Owed::in_flight`).
-        if !owed.handler.is_empty() {
-            let stack = owed.take_stack(Scope::Handler);
-            owed.in_flight = Some(run_stack(
-                engine.clone(),
-                stack,
-                outcome,
-                Some(&head.request_id),
-            ));
+        if owed.owes(Scope::Handler) {
+            let stack = std::mem::take(&mut owed.stack);
+            let run = run_stack(engine.clone(), stack, outcome, Some(&head.request_id));
+            owed.in_flight = Some(run.only(Scope::Handler));
             let report = poll_fn(|cx| match owed.in_flight.as_mut() {
                 Some(in_flight) => Pin::new(in_flight).poll(cx),
                 None => Poll::Ready(StackReport {
                     outcome: Outcome::Panicked,
                     failure: Some(HttpError::internal()),
+                    rest: Vec::new(),
                 }),
             })
             .await;
             owed.in_flight = None;
+            owed.stack = report.rest;
             if let Some(error) = report.failure {
                 response = error.into_response();
             }
@@ -346,10 +342,11 @@ fn serve(
             drop(tasks);
             Vec::new()
         };
-        if owed.request.is_empty() && tasks.is_empty() && !owed.places.holds_request() {
+        if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() {
             return finish(&engine, response, &head.request_id);
         }
-        let stack = owed.take_stack(Scope::Request);
+        // What is left is `request` scope's.
+        let stack = std::mem::take(&mut owed.stack);
         let places = std::mem::take(&mut owed.places);
         // Failures are final; a success becomes `Success` only when the body has been sent.
         let decided = (!succeeded).then_some(outcome);
@@ -546,7 +543,7 @@ async fn run_handler(
                 engine.stats.record_setup();
                 owed.slots[node.slot] = Slot::Filled(suspended.cell.clone());
                 suspended.place = place;
-                owed.push(suspended);
+                owed.stack.push(suspended);
             }
             Err(outcome) => return failure(outcome),
         }

@@ -41,6 +41,8 @@ pub(crate) struct StackReport {
     pub(crate) outcome: Outcome,
     /// The first teardown error, which replaces a `handler`-scope response.
     pub(crate) failure: Option<HttpError>,
+    /// What a run of one scope's teardowns left ([`StackRun::only`]): the others, in order.
+    pub(crate) rest: Vec<Suspended>,
 }
 
 /// Tears down `stack` in reverse order. Each teardown gets its value back with the current
@@ -64,6 +66,7 @@ pub(crate) fn run_stack(
         request_id: request_id.cloned(),
         parent,
         stack,
+        only: None,
         outcome,
         failure: None,
         current: None,
@@ -83,6 +86,9 @@ pub(crate) struct StackRun {
     parent: Option<Box<tracing::Span>>,
     /// What is left to tear down; the last one first.
     stack: Vec<Suspended>,
+    /// Tear down only the generators of this scope, and leave the others in `stack` (a
+    /// request keeps its two scopes' generators in one stack).
+    only: Option<Scope>,
     outcome: Outcome,
     failure: Option<HttpError>,
     current: Option<Current>,
@@ -205,6 +211,24 @@ impl StackRun {
     pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
+
+    /// Tears down only the generators of `scope` (the last one first), and leaves the others,
+    /// in order, for [`StackReport::rest`].
+    pub(crate) fn only(mut self, scope: Scope) -> Self {
+        self.only = Some(scope);
+        self
+    }
+
+    /// The next generator to tear down.
+    fn next(&mut self) -> Option<Suspended> {
+        match self.only {
+            None => self.stack.pop(),
+            Some(scope) => {
+                let at = self.stack.iter().rposition(|next| next.scope == scope)?;
+                Some(self.stack.remove(at))
+            }
+        }
+    }
 }
 
 impl StackRun {
@@ -286,7 +310,7 @@ impl Future for StackRun {
         loop {
             let current = match this.current.as_mut() {
                 Some(current) => current,
-                None => match this.stack.pop() {
+                None => match this.next() {
                     Some(next) => {
                         let next = Current::start(next, &this.outcome, this.parent.as_deref());
                         this.current.insert(next)
@@ -295,6 +319,7 @@ impl Future for StackRun {
                         return Poll::Ready(StackReport {
                             outcome: std::mem::replace(&mut this.outcome, Outcome::Panicked),
                             failure: this.failure.take(),
+                            rest: std::mem::take(&mut this.stack),
                         });
                     }
                 },
