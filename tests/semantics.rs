@@ -101,16 +101,20 @@ async fn a_handler_scope_commits_before_the_response_head() {
 
 // ---------------------------------------------------------------- b. request + handler order
 
+/// A generator's body: opens the session `name`, provides it, closes it with the outcome.
+async fn open_session(y: Yield<Session>, name: &'static str) {
+    let (session, outcome) = y.provide(Session::new(name)).await;
+    session.close(&outcome);
+}
+
 #[depends]
 async fn req_session(y: Yield<Session>) {
-    let (session, outcome) = y.provide(Session::new("req")).await;
-    session.close(&outcome);
+    open_session(y, "req").await;
 }
 
 #[depends(scope = "handler")]
 async fn fn_session(y: Yield<Session>) {
-    let (session, outcome) = y.provide(Session::new("fn")).await;
-    session.close(&outcome);
+    open_session(y, "fn").await;
 }
 
 #[depends]
@@ -283,14 +287,12 @@ async fn e_setup_failure_tears_down_what_was_set_up_in_reverse() {
 
 #[depends]
 async fn req_session_2(y: Yield<Session>) {
-    let (session, outcome) = y.provide(Session::new("req2")).await;
-    session.close(&outcome);
+    open_session(y, "req2").await;
 }
 
 #[depends(scope = "handler")]
 async fn fn_session_2(y: Yield<Session>) {
-    let (session, outcome) = y.provide(Session::new("fn2")).await;
-    session.close(&outcome);
+    open_session(y, "fn2").await;
 }
 
 #[depends]
