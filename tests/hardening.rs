@@ -63,10 +63,10 @@ async fn a_client_that_sends_part_of_a_head_and_then_nothing_is_disconnected() {
     server.shutdown().await;
 }
 
-/// Answers after 600 ms: three header-read timeouts of the app below.
+/// Answers after 1.5 s: three header-read timeouts of the app below.
 #[depends]
 async fn sleepy() -> &'static str {
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     "slept"
 }
 
@@ -75,7 +75,8 @@ async fn a_request_slower_than_the_header_read_timeout_is_served_and_the_next_la
     let server = App::new()
         .get("/sleepy", sleepy)
         .get("/health", health)
-        .header_read_timeout(Duration::from_millis(200))
+        // Long enough for the client's next head to arrive in time on a loaded machine.
+        .header_read_timeout(Duration::from_millis(500))
         .idle_timeout(Duration::from_secs(60))
         .bind("127.0.0.1:0")
         .await
