@@ -1102,3 +1102,39 @@ async fn a_long_response_body_or_a_slow_upload_is_not_cut_by_the_idle_timeout() 
     task.abort();
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn time_limits_of_duration_max_mean_never_and_the_server_serves() {
+    // Each would overflow the clock if a deadline were computed from it as it is.
+    let server = App::new()
+        .get("/health", health)
+        .header_read_timeout(Duration::MAX)
+        .idle_timeout(Duration::MAX)
+        .request_timeout(Duration::MAX)
+        .body_timeout(Duration::MAX)
+        .body_min_rate(240, Duration::MAX)
+        .teardown_timeout(Duration::MAX)
+        .max_concurrency_wait(Duration::MAX)
+        .shutdown_grace(Duration::MAX)
+        .http2_keep_alive(Some(Duration::MAX), Duration::MAX)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    for _ in 0..2 {
+        let text = get(&mut stream, "/health").await;
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    }
+    let (mut sender, _task) = http2_client(&server).await;
+    let request = http::Request::get(format!("http://{}/health", server.local_addr()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    drop(stream);
+    drop(sender);
+    // Both clients closed their connections: the shutdown has nothing to wait for.
+    tokio::time::timeout(Duration::from_secs(20), server.shutdown())
+        .await
+        .expect("the server shut down");
+}

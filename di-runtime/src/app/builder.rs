@@ -90,6 +90,16 @@ impl Default for App {
     }
 }
 
+/// The longest time limit an app keeps: 100 years, as good as none. A longer one (such as
+/// `Duration::MAX`, for "never") is taken as this, so that no deadline computed from it
+/// overflows the clock.
+const LONGEST_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `limit`, at most [`LONGEST_LIMIT`].
+fn capped(limit: Duration) -> Duration {
+    limit.min(LONGEST_LIMIT)
+}
+
 impl App {
     /// An app with no routes.
     pub fn new() -> Self {
@@ -471,7 +481,7 @@ impl App {
     /// `{"detail":"Request body timed out"}`, nothing is set up, and an HTTP/1 connection is
     /// closed (`Connection: close`).
     pub fn body_timeout(mut self, limit: Duration) -> Self {
-        self.config.body_timeout = limit;
+        self.config.body_timeout = capped(limit);
         self
     }
 
@@ -484,14 +494,14 @@ impl App {
     pub fn body_min_rate(mut self, bytes_per_second: u64, grace: Duration) -> Self {
         self.config.body_min_rate = crate::run::deadline::MinRate {
             bytes_per_second,
-            grace,
+            grace: capped(grace),
         };
         self
     }
 
     /// How long one teardown may run before it is abandoned and logged (default 30 s).
     pub fn teardown_timeout(mut self, limit: Duration) -> Self {
-        self.config.teardown_timeout = limit;
+        self.config.teardown_timeout = capped(limit);
         self
     }
 
@@ -505,14 +515,14 @@ impl App {
     /// answered 408); a streamed response body is not limited by it. A request that never
     /// waits registers no timer.
     pub fn request_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
-        self.config.request_timeout = limit.into();
+        self.config.request_timeout = limit.into().map(capped);
         self
     }
 
     /// How long graceful shutdown waits for in-flight requests and bodies before it cuts the
     /// remaining bodies (their teardowns see `Cancelled(Shutdown)`); default 30 s.
     pub fn shutdown_grace(mut self, limit: Duration) -> Self {
-        self.config.shutdown_grace = limit;
+        self.config.shutdown_grace = capped(limit);
         self
     }
 
@@ -534,16 +544,17 @@ impl App {
     /// `request`-scope teardowns (see [`max_background_teardowns`](App::max_background_teardowns)).
     /// A request waits before any of its dependencies is set up.
     pub fn max_concurrency_wait(mut self, limit: Duration) -> Self {
-        self.config.place_wait = limit;
+        self.config.place_wait = capped(limit);
         self
     }
 
     /// How long an HTTP/1 client may take to send a whole request head, on a new connection
     /// or between requests on a kept-alive one (default 30 s). Past it the server closes the
     /// connection: a client that sends part of a head and then nothing (slowloris) does not
-    /// hold a connection open.
+    /// hold a connection open. (Here, as for every time limit of the app, a limit longer
+    /// than 100 years, such as `Duration::MAX`, is taken as 100 years: never, in practice.)
     pub fn header_read_timeout(mut self, limit: Duration) -> Self {
-        self.config.header_read_timeout = limit;
+        self.config.header_read_timeout = capped(limit);
         self
     }
 
@@ -576,7 +587,7 @@ impl App {
     /// # let _ = app;
     /// ```
     pub fn idle_timeout(mut self, limit: Duration) -> Self {
-        self.config.idle_timeout = limit;
+        self.config.idle_timeout = capped(limit);
         self
     }
 
@@ -619,8 +630,8 @@ impl App {
     /// closed if its answer takes longer than 20 s); `None` sends none. Finds dead peers
     /// that TCP would keep for hours.
     pub fn http2_keep_alive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
-        self.config.http2.keep_alive_interval = interval;
-        self.config.http2.keep_alive_timeout = timeout;
+        self.config.http2.keep_alive_interval = interval.map(capped);
+        self.config.http2.keep_alive_timeout = capped(timeout);
         self
     }
 

@@ -82,9 +82,11 @@ impl ServerShared {
         u64::try_from(rounded_up).unwrap_or(NO_DEADLINE - 1)
     }
 
-    /// The instant `millis` milliseconds after the server started.
+    /// The instant `millis` milliseconds after the server started (a century on at most:
+    /// `NO_DEADLINE` is never a timer's deadline, but no sum here may overflow the clock).
     fn instant(&self, millis: u64) -> Instant {
-        self.epoch + Duration::from_millis(millis)
+        let century = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+        self.epoch + Duration::from_millis(millis).min(century)
     }
 }
 
