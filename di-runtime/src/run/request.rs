@@ -508,28 +508,23 @@ async fn run_handler(
             Ok(started) => started,
             Err(error) => return setup_failed(node.meta.name, error),
         };
-        // A function that ran to its end where it was started (most plain ones): its value
-        // goes to its slot at once.
-        let started = match started {
-            StartedKind::Ended(Ok(Ok(value))) => {
-                owed.slots[node.slot] = value;
-                if let Some(place) = place {
-                    owed.places.keep(node.scope, place);
+        let done = match started {
+            // A function that ran to its end where it was started (most plain ones): its
+            // value, without the setup's machinery.
+            StartedKind::Ended(Ok(Ok(value))) => Ok(SetupDone::Value(value)),
+            started => {
+                let mut starting = Starting::new(started, handle);
+                // Most setups end at their first poll: then without `run_setup`'s futures.
+                let first = if at_once {
+                    poll_fn(|cx| Poll::Ready(starting.poll(node, Some(&head.request_id), cx))).await
+                } else {
+                    Poll::Pending
+                };
+                match first {
+                    Poll::Ready(done) => done,
+                    Poll::Pending => run_setup(node, starting, Some(&head.request_id)).await,
                 }
-                continue;
             }
-            started => started,
-        };
-        let mut starting = Starting::new(started, handle);
-        // Most setups end at their first poll: then without `run_setup`'s futures.
-        let first = if at_once {
-            poll_fn(|cx| Poll::Ready(starting.poll(node, Some(&head.request_id), cx))).await
-        } else {
-            Poll::Pending
-        };
-        let done = match first {
-            Poll::Ready(done) => done,
-            Poll::Pending => run_setup(node, starting, Some(&head.request_id)).await,
         };
         match done {
             Ok(SetupDone::Value(value)) => {
