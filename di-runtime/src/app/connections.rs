@@ -56,13 +56,11 @@ struct Shared {
 /// What every connection shares with the accept loop.
 struct ServerShared {
     epoch: Instant,
-    /// `epoch` as hyper's timer sees it.
-    epoch_std: std::time::Instant,
     /// Set while a new connection waits for room: then a connection that becomes idle says so.
     waiting: AtomicBool,
     became_idle: Notify,
-    /// How long a connection may stay idle before it is closed.
-    keep_alive: Duration,
+    /// How long a connection may stay idle before it is closed, in milliseconds.
+    keep_alive: u64,
 }
 
 /// No deadline (see [`Shared::head_deadline`], [`Closable`]).
@@ -76,17 +74,16 @@ impl ServerShared {
     /// `at` in milliseconds since the server started, rounded up: a timer set to it fires
     /// no earlier than `at`.
     fn millis_after(&self, at: std::time::Instant) -> u64 {
-        let since = at.saturating_duration_since(self.epoch_std);
+        let since = Instant::from_std(at).saturating_duration_since(self.epoch);
         let rounded_up =
             since.as_millis() + u128::from(!since.subsec_nanos().is_multiple_of(1_000_000));
         u64::try_from(rounded_up).unwrap_or(NO_DEADLINE - 1)
     }
 
-    /// The instant `millis` milliseconds after the server started (a century on at most:
-    /// `NO_DEADLINE` is never a timer's deadline, but no sum here may overflow the clock).
+    /// The instant `millis` milliseconds after the server started (never `NO_DEADLINE`: the
+    /// app's time limits are capped where they are set, so no deadline here overflows).
     fn instant(&self, millis: u64) -> Instant {
-        let century = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-        self.epoch + Duration::from_millis(millis).min(century)
+        self.epoch + Duration::from_millis(millis)
     }
 }
 
@@ -96,16 +93,15 @@ impl Shared {
     fn idle_deadline(&self) -> Option<u64> {
         let server = &self.server;
         let now = server.now();
-        let keep_alive = u64::try_from(server.keep_alive.as_millis()).unwrap_or(NO_DEADLINE);
         if self.in_use.load(Ordering::SeqCst) > 0 {
             // Not before it has become idle, at the earliest now, and then been idle for
             // the whole timeout (a millisecond at least: the timer is not moved to now).
-            return Some(now.saturating_add(keep_alive.max(1)));
+            return Some(now.saturating_add(server.keep_alive.max(1)));
         }
         let deadline = self
             .idle_since
             .load(Ordering::SeqCst)
-            .saturating_add(keep_alive);
+            .saturating_add(server.keep_alive);
         (deadline > now).then_some(deadline)
     }
 }
@@ -123,18 +119,16 @@ pub(crate) struct Connections {
 impl Connections {
     /// Connections served at once at most `limit`, each closed once idle for `keep_alive`.
     pub(crate) fn new(limit: usize, keep_alive: Duration) -> Self {
-        let epoch = Instant::now();
         Self {
             limit: limit.max(1),
             open: HashMap::new(),
             tasks: JoinSet::new(),
             shutdown: CancellationToken::new(),
             server: Arc::new(ServerShared {
-                epoch,
-                epoch_std: epoch.into_std(),
+                epoch: Instant::now(),
                 waiting: AtomicBool::new(false),
                 became_idle: Notify::new(),
-                keep_alive,
+                keep_alive: u64::try_from(keep_alive.as_millis()).unwrap_or(NO_DEADLINE),
             }),
         }
     }
@@ -257,9 +251,7 @@ impl Slot {
     /// chosen to make room, or when it has been idle for the keep-alive timeout.
     pub(crate) fn closable<C: GracefulConnection>(&self, connection: C) -> Closable<C> {
         let server = &self.0.server;
-        let first = server
-            .now()
-            .saturating_add(u64::try_from(server.keep_alive.as_millis()).unwrap_or(NO_DEADLINE));
+        let first = server.now().saturating_add(server.keep_alive);
         Closable {
             connection,
             close: self.0.close.clone().cancelled_owned(),
