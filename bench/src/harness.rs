@@ -85,8 +85,7 @@ where
 }
 
 /// Checks that di, hyper and axum give the same status, header fields (see [`snapshot`]) and
-/// bytes on `uri`;
-/// returns a description of the first difference.
+/// bytes on `uri`; returns a description of the first difference.
 pub async fn compare<S>(
     di: &AppService,
     hyper: &S,

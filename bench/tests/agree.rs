@@ -1,6 +1,6 @@
 //! The implementations the benchmarks compare answer alike: the same status, header fields
-//! (see `harness::snapshot`) and body bytes on every route measured. The benches check this before they
-//! measure; this test keeps it checked in CI, where the benches only compile.
+//! (see `harness::snapshot`) and body bytes on every route measured. The benches check this
+//! before they measure; this test keeps it checked in CI, where the benches only compile.
 
 use std::sync::Arc;
 
