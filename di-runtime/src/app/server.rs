@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -281,12 +282,17 @@ fn serve_connection(
     // were written.
     let connection = Hosted::new(connection, running.engine.clone());
     let open = Open::new(running.engine.clone());
-    connections.spawn(slot, async move {
-        let _open = open;
-        if let Err(error) = connection.await {
-            tracing::debug!(target: "di", %error, "connection ended with an error");
-        }
-    });
+    // Not an async block: one would hold the connection twice (as captured, and as awaited),
+    // doubling each open connection's task.
+    connections.spawn(
+        slot,
+        connection.map(move |ended| {
+            drop(open);
+            if let Err(error) = ended {
+                tracing::debug!(target: "di", %error, "connection ended with an error");
+            }
+        }),
+    );
 }
 
 /// An accept error that concerns one connection only (the peer reset it before it was
