@@ -622,3 +622,137 @@ async fn max_concurrency_of_a_handler_scoped_dependency_frees_its_place_before_t
     second.close();
     server.shutdown().await;
 }
+
+// ------------------------------------------------- small frames ready together leave as one
+
+#[depends]
+async fn many_lines(
+    #[dep(session)] s: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let lines = (0..100).map(move |i| Ok(Bytes::from(format!("{} {i}\n", s.0))));
+    StreamBody::new(stream::iter(lines))
+}
+
+#[depends]
+async fn released_lines(
+    #[dep(session)] s: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let lines = stream::unfold((s, 0u32), |(s, i)| async move {
+        match i {
+            0 => {}
+            1 => RELEASE.notified().await,
+            _ => return None,
+        }
+        Some((Ok(Bytes::from(format!("{} {i}\n", s.0))), (s, i + 1)))
+    });
+    StreamBody::new(lines)
+}
+
+/// A raw HTTP/1.1 connection that sent `GET path` (and `Connection: close`).
+async fn raw_get(addr: SocketAddr, path: &str) -> TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// The chunks of a chunked response body, as sent (`raw` holds the whole response), and
+/// whether the last chunk closed the body.
+fn chunks_of(raw: &[u8]) -> (Vec<Vec<u8>>, bool) {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let mut rest = &raw[head_end + 4..];
+    let mut chunks = Vec::new();
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
+            .expect("a chunk size");
+        if size == 0 {
+            return (chunks, true);
+        }
+        let data = &rest[line_end + 2..];
+        chunks.push(data[..size].to_vec());
+        rest = &data[size + 2..];
+    }
+    (chunks, false)
+}
+
+#[tokio::test]
+async fn small_frames_ready_together_leave_in_few_chunks_and_the_body_is_unchanged() {
+    use tokio::io::AsyncReadExt;
+    let _serial = serial().await;
+    let app = || App::new().get("/lines", many_lines);
+    let server = app().bind("127.0.0.1:0").await.unwrap();
+    let mut raw = Vec::new();
+    within(
+        raw_get(server.local_addr(), "/lines")
+            .await
+            .read_to_end(&mut raw),
+    )
+    .await
+    .unwrap();
+    let (chunks, ended) = chunks_of(&raw);
+    assert!(ended, "the body was completed");
+    let expected: String = (0..100).map(|i| format!("db {i}\n")).collect();
+    assert_eq!(String::from_utf8(chunks.concat()).unwrap(), expected);
+    assert!(
+        chunks.len() <= 2,
+        "100 lines ready at once leave in a chunk or two, not one each: {} chunks",
+        chunks.len()
+    );
+    wait_for("req:close success").await;
+    server.shutdown().await;
+
+    // In process (the app as a `tower::Service`), the body yields each item as it was made.
+    let running = app().start().await.unwrap();
+    let response = running
+        .service()
+        .call_request(
+            http::Request::get("/lines")
+                .body(Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await;
+    let mut body = response.into_body();
+    let mut frames = 0;
+    while let Some(frame) = body.frame().await {
+        frame.unwrap();
+        frames += 1;
+    }
+    assert_eq!(frames, 100);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_frame_is_sent_without_waiting_for_the_next() {
+    use tokio::io::AsyncReadExt;
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/released", released_lines)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = raw_get(server.local_addr(), "/released").await;
+    let mut raw = Vec::new();
+    // The first line arrives while the second is not ready (it waits for `RELEASE`).
+    within(async {
+        while !String::from_utf8_lossy(&raw).contains("db 0\n") {
+            let mut buf = [0u8; 1024];
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the connection closed before the first line");
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    RELEASE.notify_one();
+    within(stream.read_to_end(&mut raw)).await.unwrap();
+    let (chunks, ended) = chunks_of(&raw);
+    assert!(ended);
+    assert_eq!(chunks, [b"db 0\n".to_vec(), b"db 1\n".to_vec()]);
+    wait_for("req:close success").await;
+    server.shutdown().await;
+}

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::rt::Sleep as HyperSleep;
 
 use http_body::{Body, Frame, SizeHint};
@@ -37,6 +38,9 @@ use tokio::sync::Notify;
 use tokio::task::{Id, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::app::gather::Gathered;
+use crate::response::body::BoxError;
 
 /// What the accept loop and a connection's requests share about that connection.
 struct Shared {
@@ -380,24 +384,29 @@ where
         let response = std::task::ready!(this.inner.poll(cx))?;
         let in_use = this.in_use.take();
         Poll::Ready(Ok(response.map(|body| CountedBody {
-            inner: body,
+            inner: Gathered::new(body),
             _in_use: in_use,
         })))
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that keeps its connection in use until it is dropped.
+    /// A response body that keeps its connection in use until it is dropped; its frames
+    /// ready together leave as one ([`Gathered`]).
     pub(crate) struct CountedBody<B> {
         #[pin]
-        inner: B,
+        inner: Gathered<B>,
         _in_use: Option<InUse>,
     }
 }
 
-impl<B: Body> Body for CountedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
+impl<B> Body for CountedBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,

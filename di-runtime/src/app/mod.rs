@@ -12,6 +12,7 @@ pub(crate) mod axum;
 pub(crate) mod builder;
 pub(crate) mod connections;
 pub(crate) mod error;
+pub(crate) mod gather;
 pub(crate) mod group;
 pub(crate) mod layer;
 pub(crate) mod lazy;
