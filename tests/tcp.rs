@@ -756,3 +756,57 @@ async fn a_frame_is_sent_without_waiting_for_the_next() {
     wait_for("req:close success").await;
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------- HEAD over HTTP/2
+
+#[depends]
+async fn fine_full() -> &'static str {
+    "fifteen bytes!!"
+}
+
+#[tokio::test]
+async fn head_over_http2_sends_the_head_only_with_the_length_and_tears_down_with_success() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/full", fine_full)
+        .get("/lines", many_lines)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    for (path, length) in [("/full", Some("15")), ("/lines", None)] {
+        let request = http::Request::head(format!("http://{}{path}", server.local_addr()))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = within(sender.send_request(request)).await.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("content-length")
+                .map(|v| v.to_str().unwrap()),
+            length,
+            "{path}: the length of the body a GET would have sent, when known"
+        );
+        let body = within(response.into_body().collect())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert!(body.is_empty(), "{path}: no body for a HEAD: {body:?}");
+    }
+    // The stream's `request`-scoped session saw a bodiless response: a success.
+    wait_for("req:close success").await;
+    assert_eq!(count(&events(), "req:close success"), 1, "{:?}", events());
+    task.abort();
+    server.shutdown().await;
+}

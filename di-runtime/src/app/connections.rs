@@ -350,6 +350,7 @@ where
             Response = http::Response<B>,
             Error = Infallible,
         >,
+    B: Body,
 {
     type Response = http::Response<CountedBody<B>>;
     type Error = Infallible;
@@ -357,6 +358,7 @@ where
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
         CountedFuture {
+            head_only: request.method() == http::Method::HEAD,
             inner: self.inner.call(request),
             in_use: Some(InUse::new(&self.shared)),
         }
@@ -370,12 +372,15 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         in_use: Option<InUse>,
+        // The request is a HEAD: its response is sent without its body.
+        head_only: bool,
     }
 }
 
 impl<F, B> Future for CountedFuture<F>
 where
     F: Future<Output = Result<http::Response<B>, Infallible>>,
+    B: Body,
 {
     type Output = Result<http::Response<CountedBody<B>>, Infallible>;
 
@@ -383,19 +388,52 @@ where
         let this = self.project();
         let response = std::task::ready!(this.inner.poll(cx))?;
         let in_use = this.in_use.take();
+        let head_only = *this.head_only;
+        let mut response = response;
+        if head_only {
+            declare_length(&mut response);
+        }
         Poll::Ready(Ok(response.map(|body| CountedBody {
             inner: Gathered::new(body),
+            head_only,
             _in_use: in_use,
         })))
+    }
+}
+
+/// Gives the response to a HEAD the `Content-Length` of the body it will not send, when that
+/// is known: hyper would otherwise take the length of what it sends, nothing.
+fn declare_length<B: Body>(response: &mut http::Response<B>) {
+    let status = response.status();
+    let bodiless = status.is_informational()
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED;
+    if bodiless
+        || response
+            .headers()
+            .contains_key(http::header::CONTENT_LENGTH)
+    {
+        return;
+    }
+    if let Some(length) = response.body().size_hint().exact() {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, length.into());
     }
 }
 
 pin_project_lite::pin_project! {
     /// A response body that keeps its connection in use until it is dropped; its frames
     /// ready together leave as one ([`Gathered`]).
+    ///
+    /// The response to a HEAD has ended before its first frame: hyper's HTTP/1 sends no body
+    /// for a HEAD, but its HTTP/2 would send every frame. The length it reports is still the
+    /// body's, for `Content-Length`; the body is dropped unread with the response (a bodiless
+    /// response: its `request`-scope teardowns see a success).
     pub(crate) struct CountedBody<B> {
         #[pin]
         inner: Gathered<B>,
+        head_only: bool,
         _in_use: Option<InUse>,
     }
 }
@@ -412,11 +450,14 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if self.head_only {
+            return Poll::Ready(None);
+        }
         self.project().inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.head_only || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
