@@ -142,7 +142,15 @@ impl RouteTable {
                 .flatten()
         });
         let Some((_, route)) = found_route else {
-            let allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+            let serves = |wanted: &Method| methods.iter().any(|(m, _)| m == wanted);
+            let mut allow: Vec<&str> = Vec::with_capacity(methods.len() + 1);
+            for (m, _) in methods {
+                allow.push(m.as_str());
+                // The `GET` route serves `HEAD` too.
+                if *m == Method::GET && !serves(&Method::HEAD) {
+                    allow.push(Method::HEAD.as_str());
+                }
+            }
             return Err(Miss::MethodNotAllowed(allow.join(", ")));
         };
         let params = found
