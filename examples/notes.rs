@@ -458,9 +458,10 @@ async fn export_notes(
 /// `POST /notes/import`: NDJSON, one `{"title", "body"}` per line (blank lines are skipped),
 /// all or nothing. The body is read as a stream, line by line (`BodyStream::lines`), so a large
 /// import is never held in memory whole; lines are inserted as they arrive. If any line is
-/// bad, the response is a 422 naming every bad line by its number, and the transaction's
-/// teardown sees the failure and rolls back the lines already inserted; so it does when the
-/// body breaks off, is too slow (408) or too large (413).
+/// bad, the response is a 422 naming the bad lines by their numbers (the first 64: the import
+/// stops reading there), and the transaction's teardown sees the failure and rolls back the
+/// lines already inserted; so it does when the body breaks off, is too slow (408) or too large
+/// (413).
 #[depends(status = 201, body_content_type = "application/x-ndjson")]
 async fn import_notes(
     #[dep(tx)] tx: &mut Tx,
@@ -489,12 +490,18 @@ async fn import_notes(
                 };
                 let msg = format!("line {line_no}, column {}: {msg}", e.column());
                 problems.push(line_error(line_no, msg).kind(kind));
+                if problems.len() == MAX_LISTED {
+                    break;
+                }
                 continue;
             }
         };
         if let Err(msg) = new.validate() {
             problems.push(line_error(line_no, format!("line {line_no}: {msg}")));
-            continue;
+        }
+        if problems.len() == MAX_LISTED {
+            // Enough to answer: the rest of a bad import is not read.
+            break;
         }
         if problems.is_empty() {
             tx.insert(&new).await?;
@@ -506,6 +513,9 @@ async fn import_notes(
     }
     Ok((StatusCode::CREATED, Json(json!({ "imported": imported }))))
 }
+
+/// The bad lines an import's 422 names at most (as many as di lists in any 422).
+const MAX_LISTED: usize = 64;
 
 /// A problem with line `line_no` (1-based) of an import, located at `["body", line_no]`.
 fn line_error(line_no: usize, msg: String) -> InputError {
@@ -770,6 +780,25 @@ mod tests {
             .send()
             .await;
         assert_eq!(response.status(), 413);
+        assert_eq!(notes(&client).await, json!([]), "nothing was written");
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_long_bad_import_names_its_first_64_bad_lines() {
+        let client = client().await;
+        let bad = "not json\n".repeat(10_000);
+        let response = client
+            .post("/notes/import")
+            .header("x-api-key", API_KEY)
+            .body(bad)
+            .send()
+            .await;
+        assert_eq!(response.status(), 422);
+        let problems: Value = response.json().await.expect("json");
+        let detail = problems["detail"].as_array().expect("a list");
+        assert_eq!(detail.len(), MAX_LISTED);
+        assert_eq!(detail[63]["loc"], json!(["body", 64]));
         assert_eq!(notes(&client).await, json!([]), "nothing was written");
         client.shutdown().await;
     }

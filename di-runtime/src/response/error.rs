@@ -9,6 +9,9 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+/// At most this many problems are listed in one 422 ([`HttpError::invalid_input`]).
+pub(crate) const MAX_PROBLEMS: usize = 64;
+
 /// An error that becomes an HTTP response `{"detail": ...}` with its status, like FastAPI's
 /// `HTTPException`.
 ///
@@ -117,14 +120,37 @@ impl HttpError {
     /// ]);
     /// assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
     /// ```
+    ///
+    /// At most the first 64 problems are listed, as for the framework's own 422s: a client
+    /// that sends a million bad lines gets a short answer, not one a hundred times its request.
+    ///
+    /// ```
+    /// use di_runtime::{HttpError, InputError};
+    ///
+    /// let e = HttpError::invalid_input(
+    ///     (0..1000).map(|line| InputError::new(("body", line), "bad line")),
+    /// );
+    /// assert_eq!(e.detail().as_array().unwrap().len(), 64);
+    /// ```
     pub fn invalid_input(errors: impl IntoIterator<Item = InputError>) -> Self {
-        let errors: Vec<InputError> = errors.into_iter().collect();
-        let json_invalid = errors.iter().any(|e| e.kind == "json_invalid");
-        if !json_invalid && let Some(rejection) = errors.iter().find_map(|e| e.rejection.as_ref()) {
-            return HttpError::clone(rejection);
+        let mut listed: Vec<InputError> = Vec::new();
+        let mut json_invalid = false;
+        let mut rejection = None;
+        for error in errors {
+            json_invalid |= error.kind == "json_invalid";
+            match error.rejection {
+                Some(rejected) => {
+                    rejection.get_or_insert(rejected);
+                }
+                None if listed.len() < MAX_PROBLEMS => listed.push(error),
+                None => {}
+            }
+        }
+        if !json_invalid && let Some(rejection) = rejection {
+            return rejection;
         }
         let mut list = String::from("[");
-        for (i, error) in errors.iter().filter(|e| e.rejection.is_none()).enumerate() {
+        for (i, error) in listed.iter().enumerate() {
             if i > 0 {
                 list.push(',');
             }

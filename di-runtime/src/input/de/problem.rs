@@ -17,8 +17,8 @@ use crate::response::error::{InputError, LocPart, push_json_str};
 /// Attempts allowed beyond one per reported problem: the budget for repairs that are not
 /// reported (missing fields of placeholder structs, placeholders that cannot be built).
 pub(super) const BASE_ATTEMPTS: usize = 32;
-/// At most this many problems are reported for one input.
-pub(crate) const MAX_PROBLEMS: usize = 64;
+/// At most this many problems are reported for one input (as in any 422).
+pub(crate) use crate::response::error::MAX_PROBLEMS;
 /// Values visited by all attempts together after which no new attempt starts: a large body
 /// with problems far apart is not walked again and again.
 pub(super) const WORK_BUDGET: usize = 1 << 20;
