@@ -48,6 +48,8 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use clap::{Parser, ValueEnum};
+use di_runtime::http::HeaderValue;
+use di_runtime::http::header::RETRY_AFTER;
 use di_runtime::prelude::*;
 use di_runtime::{ApiKeyHeader, BodyStream, BoxError, KeyName, OpenApiConfig};
 use futures_util::stream::BoxStream;
@@ -240,10 +242,16 @@ impl Pool {
                     // OS's file cache still serves repeated reads). BENCHMARKS.md, "The notes
                     // export", has the numbers.
                     .pragma("cache_size", "-128");
-                Pool::Sqlite(SqlitePoolOptions::new().connect_with(options).await?)
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(POOL_SIZE)
+                        .connect_with(options)
+                        .await?,
+                )
             }
             Db::Postgres(url) => Pool::Postgres(
                 PgPoolOptions::new()
+                    .max_connections(POOL_SIZE)
                     .connect_with(PgConnectOptions::from_str(url)?)
                     .await?,
             ),
@@ -354,12 +362,27 @@ pub(crate) async fn pool(#[dep(db_path)] db: &Db, y: Yield<Pool>) -> Result<(), 
     Ok(())
 }
 
+/// Connections in the pool: [`reader`]s hold 8 of them at most.
+const POOL_SIZE: u32 = 10;
+
+/// A database error as the client sees it: no connection came free in time is 503 with
+/// `Retry-After` (the request may succeed later); anything else a 500, its cause in the log.
+fn db_error(error: sqlx::Error) -> HttpError {
+    match error {
+        sqlx::Error::PoolTimedOut => {
+            HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is busy")
+                .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+        }
+        other => HttpError::from(other),
+    }
+}
+
 /// A transaction for one handler call, committed or rolled back in its teardown, which runs
 /// before the response is sent (`handler` scope): a client never sees `201 Created` for a note
 /// that was not committed, and a failed COMMIT turns the response into a 500.
 #[depends(scope = "handler")]
-pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), sqlx::Error> {
-    let tx = pool.begin().await?;
+pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), HttpError> {
+    let tx = pool.begin().await.map_err(db_error)?;
     let (tx, outcome) = y.provide(tx).await;
     if outcome.is_success() {
         tx.commit().await?;
@@ -373,9 +396,13 @@ pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), sql
 
 /// One pooled connection for a streamed response (`request` scope, the default): it stays out
 /// of the pool until the body's last byte has been sent, or the client has gone away.
-#[depends]
-pub(crate) async fn reader(#[dep(pool)] pool: &Pool, y: Yield<Conn>) -> Result<(), sqlx::Error> {
-    let conn = pool.acquire().await?;
+///
+/// At most 8 at once: clients that read their exports slowly, or not at all, can hold that
+/// many of the pool's [`POOL_SIZE`] connections, never the ones the other routes need. One more export waits for a place (503 with `Retry-After` past
+/// `max_concurrency_wait`).
+#[depends(max_concurrency = 8)]
+pub(crate) async fn reader(#[dep(pool)] pool: &Pool, y: Yield<Conn>) -> Result<(), HttpError> {
+    let conn = pool.acquire().await.map_err(db_error)?;
     tracing::info!("reader: connection acquired");
     let (conn, outcome) = y.provide(conn).await;
     drop(conn);
@@ -416,7 +443,7 @@ async fn create_note(
 /// `GET /notes`: every note, oldest first.
 #[depends]
 async fn list_notes(#[dep(pool)] pool: &Pool) -> Result<Json<Vec<Note>>, HttpError> {
-    Ok(Json(pool.notes().await?))
+    Ok(Json(pool.notes().await.map_err(db_error)?))
 }
 
 /// Read a note.
@@ -425,7 +452,8 @@ async fn list_notes(#[dep(pool)] pool: &Pool) -> Result<Json<Vec<Note>>, HttpErr
 #[depends(responses(404 = "Note not found"))]
 async fn get_note(#[dep(pool)] pool: &Pool, Path(id): Path<i64>) -> Result<Json<Note>, HttpError> {
     pool.note(id)
-        .await?
+        .await
+        .map_err(db_error)?
         .map(Json)
         .ok_or_else(|| HttpError::not_found(format!("note {id} not found")))
 }

@@ -129,6 +129,9 @@ pub use response::stream::StreamBody;
 pub use run::stats::{Metrics, TeardownCounts};
 
 pub use bytes::Bytes;
+/// The `http` crate di's requests and responses are made of (header names and values for
+/// [`HttpError::with_header`], for instance), so that an app need not depend on it itself.
+pub use http;
 pub use http::{HeaderMap, Method, StatusCode, Uri};
 
 /// Marks an `async fn` whose parameters are injected; see the [crate documentation](crate).
