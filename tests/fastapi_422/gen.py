@@ -371,6 +371,11 @@ SCENARIOS = {
     # JSON body: content
     "body_missing": ("POST", "/notes", None),
     "body_not_an_object": ("POST", "/notes", "[1, 2]"),
+    # An array whose items would fit the model's fields in order (serde's derive reads a
+    # struct from one): an object is still required, at any depth.
+    "body_model_as_array": ("POST", "/strict", '["a", 1]'),
+    "body_nested_model_as_array": ("POST", "/notes", note(meta=["me", 1])),
+    "body_list_item_model_as_array": ("POST", "/notes", note(items=[["x", 1]])),
     "body_string": ("POST", "/notes", '"hello"'),
     "body_null": ("POST", "/notes", "null"),
     "body_every_field_missing": ("POST", "/notes", "{}"),

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::de::from_json;
+use crate::input::de::strict;
 use crate::input::de::tree::Tree;
 use crate::input::json_syntax::python_error;
 use crate::response::body::Response;
@@ -60,10 +61,11 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
                 ]
             }));
         }
-        // A good body is deserialized straight from its bytes; only a body that fails is
-        // parsed again to find every problem: syntax first (one error for the whole body,
-        // as FastAPI reports it), then every problem of the content.
-        if let Ok(value) = serde_json::from_slice::<T>(&head.body) {
+        // A good body is deserialized straight from its bytes (its structs from objects only,
+        // as the search reads them); only a body that fails is parsed again to find every
+        // problem: syntax first (one error for the whole body, as FastAPI reports it), then
+        // every problem of the content.
+        if let Ok(value) = strict::from_slice::<T>(&head.body) {
             return Ok(Json(value));
         }
         let mut de = serde_json::Deserializer::from_slice(&head.body);

@@ -40,7 +40,8 @@
 //! - [`json`]: a JSON body;
 //! - [`phantom`]: the placeholder;
 //! - [`access`]: where a value is, and the entries and elements of maps and sequences;
-//! - [`problem`]: locations, errors, problems, repairs and the bounds.
+//! - [`problem`]: locations, errors, problems, repairs and the bounds;
+//! - [`strict`]: the fast path of a JSON body, as strict about structs as the search.
 
 mod access;
 pub(crate) mod fast;
@@ -50,6 +51,7 @@ mod phantom;
 mod problem;
 mod query;
 mod root;
+pub(crate) mod strict;
 mod text;
 pub(crate) mod tree;
 
