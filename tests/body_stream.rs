@@ -623,3 +623,51 @@ async fn into_form_reads_text_fields_into_a_struct_and_files_in_memory() {
     assert_eq!(events(), ["tx:rollback handler error (422)"]);
     client.shutdown().await;
 }
+
+#[depends]
+async fn json_size(Json(value): Json<serde_json::Value>) -> String {
+    value.to_string().len().to_string()
+}
+
+#[tokio::test]
+async fn a_body_declared_past_the_limit_is_413_before_it_is_read_and_nothing_is_set_up() {
+    let _serial = serial().await;
+    let server = app()
+        .post("/json", json_size)
+        .body_limit(1000)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    // A streamed body (`/upload`, whose `tx` would be set up first) and one read whole.
+    for path in ["/upload", "/json"] {
+        let mut stream = TcpStream::connect(server.local_addr())
+            .await
+            .expect("connects");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+             content-length: 1001\r\nexpect: 100-continue\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("writes");
+        // No byte of the body is sent: the head alone is answered, with no `100 Continue`
+        // first, and the connection is closed after it.
+        let (status, body) = tokio::time::timeout(Duration::from_secs(10), response(stream))
+            .await
+            .expect("answered without the body");
+        assert_eq!(status, 413, "{path}: {body}");
+        assert!(body.contains("Request body too large"), "{path}: {body}");
+    }
+    // A body within the limit is still read.
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connects");
+    let request = "POST /json HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+                   content-length: 6\r\nconnection: close\r\n\r\n[1, 2]";
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    assert_eq!(response(stream).await, (200, "5".to_owned()));
+    assert!(
+        !events().iter().any(|e| e.starts_with("tx:")),
+        "nothing was set up: {:?}",
+        events()
+    );
+    server.shutdown().await;
+}

@@ -168,6 +168,18 @@ where
             }
         };
     }
+    // A body declared larger than the limit is refused before a byte of it is read (and
+    // before an HTTP/1 client that asked is told to go on with `100 Continue`).
+    if declared_length(&parts.headers).is_some_and(|length| length > engine.config.body_limit) {
+        let error = BodyError::TooLarge;
+        let response = HttpError::new(error.status(), error.to_string()).into_response();
+        let response = close_unread(response, parts.version);
+        return Either::Right(Either::Left(std::future::ready(finish(
+            &engine,
+            response,
+            &request_id,
+        ))));
+    }
     // Boxed: the read would make every request's future larger.
     Either::Right(Either::Right(Box::pin(async move {
         let config = &engine.config;
@@ -645,11 +657,19 @@ fn body_error(error: BoxError, request_id: Option<&RequestId>) -> BodyError {
 fn body_read_error(error: BoxError, version: http::Version, request_id: &RequestId) -> Response {
     let error = body_error(error, Some(request_id));
     let response = HttpError::new(error.status(), error.to_string()).into_response();
-    if error == BodyError::TimedOut {
-        close_unread(response, version)
-    } else {
-        response
-    }
+    // Whatever went wrong, the body was not read to its end.
+    close_unread(response, version)
+}
+
+/// The request body's length as its `Content-Length` declares it.
+fn declared_length(headers: &http::HeaderMap) -> Option<usize> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()
+        .map(|length| usize::try_from(length).unwrap_or(usize::MAX))
 }
 
 /// A response given before the request body was read to its end: an HTTP/1 connection
