@@ -386,16 +386,18 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = std::task::ready!(this.inner.poll(cx))?;
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
         let in_use = this.in_use.take();
         let head_only = *this.head_only;
-        let mut response = response;
         if head_only {
             declare_length(&mut response);
         }
         Poll::Ready(Ok(response.map(|body| CountedBody {
-            inner: Gathered::new(body),
-            head_only,
+            inner: if head_only {
+                Gathered::unsent(body)
+            } else {
+                Gathered::new(body)
+            },
             _in_use: in_use,
         })))
     }
@@ -426,14 +428,13 @@ pin_project_lite::pin_project! {
     /// A response body that keeps its connection in use until it is dropped; its frames
     /// ready together leave as one ([`Gathered`]).
     ///
-    /// The response to a HEAD has ended before its first frame: hyper's HTTP/1 sends no body
-    /// for a HEAD, but its HTTP/2 would send every frame. The length it reports is still the
-    /// body's, for `Content-Length`; the body is dropped unread with the response (a bodiless
-    /// response: its `request`-scope teardowns see a success).
+    /// The response to a HEAD has ended before its first frame ([`Gathered::unsent`]):
+    /// hyper's HTTP/1 sends no body for a HEAD, but its HTTP/2 would send every frame. The
+    /// length it reports is still the body's, for `Content-Length`; the body is dropped unread
+    /// with the response (a bodiless response: its `request`-scope teardowns see a success).
     pub(crate) struct CountedBody<B> {
         #[pin]
         inner: Gathered<B>,
-        head_only: bool,
         _in_use: Option<InUse>,
     }
 }
@@ -450,14 +451,11 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        if self.head_only {
-            return Poll::Ready(None);
-        }
         self.project().inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.head_only || self.inner.is_end_stream()
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -34,16 +34,30 @@ pin_project_lite::pin_project! {
         // The inner body has ended: it is not polled again.
         ended: bool,
         // A frame polled while gathering that did not go into the gathered one: one that would
-        // have made it too large, trailers, or an error. Sent next.
-        held: Option<Result<Frame<Bytes>, BoxError>>,
+        // have made it too large, trailers, or an error. Sent next. Boxed: rare, and a frame is
+        // large (it may be trailers), while every response moves its body around.
+        held: Option<Box<Held>>,
     }
 }
+
+/// What [`Gathered`] holds back for its next poll.
+type Held = Result<Frame<Bytes>, BoxError>;
 
 impl<B> Gathered<B> {
     pub(crate) fn new(inner: B) -> Self {
         Self {
             inner,
             ended: false,
+            held: None,
+        }
+    }
+
+    /// `inner`, to be sent without a frame of it (the response to a HEAD): ended before its
+    /// first poll, while its size hint stays the body's (for `Content-Length`).
+    pub(crate) fn unsent(inner: B) -> Self {
+        Self {
+            inner,
+            ended: true,
             held: None,
         }
     }
@@ -57,13 +71,14 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
-        let first = match this.held.take() {
-            Some(held) => held,
+        let polled = match this.held.take() {
+            Some(held) => *held,
             None if *this.ended => return Poll::Ready(None),
             None => match std::task::ready!(this.inner.as_mut().poll_frame(cx)) {
                 Some(polled) => polled.map_err(Into::into),
@@ -73,53 +88,26 @@ where
                 }
             },
         };
-        let first = match first.map(Frame::into_data) {
-            Ok(Ok(data)) => data,
-            // Trailers, or an error: as they are.
-            Ok(Err(frame)) => return Poll::Ready(Some(Ok(frame))),
-            Err(error) => return Poll::Ready(Some(Err(error))),
+        // Sent as it is (moved once: a frame is large) unless it is small data with more to
+        // come: trailers, an error, a large frame, the last one (a whole body's only one).
+        let more = !this.inner.is_end_stream();
+        let first = match polled {
+            Ok(frame)
+                if more
+                    && frame
+                        .data_ref()
+                        .is_some_and(|data| data.len() < GATHER_BYTES) =>
+            {
+                match frame.into_data() {
+                    Ok(data) => data,
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                }
+            }
+            polled => return Poll::Ready(Some(polled)),
         };
-        if first.len() >= GATHER_BYTES || this.inner.is_end_stream() {
-            return Poll::Ready(Some(Ok(Frame::data(first))));
-        }
-        let mut gathered: Option<BytesMut> = None;
-        for _ in 1..GATHER_FRAMES {
-            let frame = match this.inner.as_mut().poll_frame(cx) {
-                Poll::Pending => break,
-                Poll::Ready(None) => {
-                    *this.ended = true;
-                    break;
-                }
-                Poll::Ready(Some(Err(error))) => {
-                    *this.held = Some(Err(error.into()));
-                    break;
-                }
-                Poll::Ready(Some(Ok(frame))) => frame,
-            };
-            let data = match frame.into_data() {
-                Ok(data) => data,
-                Err(trailers) => {
-                    *this.held = Some(Ok(trailers));
-                    break;
-                }
-            };
-            let len = gathered.as_ref().map_or(first.len(), BytesMut::len);
-            if len + data.len() > GATHER_BYTES {
-                *this.held = Some(Ok(Frame::data(data)));
-                break;
-            }
-            let into = gathered.get_or_insert_with(|| {
-                let mut into = BytesMut::with_capacity((4 * (len + data.len())).min(GATHER_BYTES));
-                into.extend_from_slice(&first);
-                into
-            });
-            into.extend_from_slice(&data);
-            if this.inner.is_end_stream() {
-                break;
-            }
-        }
-        let data = gathered.map_or(first, BytesMut::freeze);
-        Poll::Ready(Some(Ok(Frame::data(data))))
+        Poll::Ready(Some(Ok(Frame::data(gather(
+            first, this.inner, this.ended, this.held, cx,
+        )))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -127,10 +115,9 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        let held = match &self.held {
+        let held = match self.held.as_deref() {
             Some(Ok(frame)) => frame.data_ref().map_or(0, |data| data.len() as u64),
             Some(Err(_)) => 0,
-            None if self.ended => return SizeHint::with_exact(0),
             None => return self.inner.size_hint(),
         };
         let inner = if self.ended {
@@ -145,6 +132,60 @@ where
         }
         hint
     }
+}
+
+/// `first` and the data frames `inner` has ready after it, as one (see the module docs); a
+/// frame that does not go in is left in `held`. Apart from the poll: most bodies send one frame
+/// and never come here.
+#[inline(never)]
+fn gather<B>(
+    first: Bytes,
+    mut inner: Pin<&mut B>,
+    ended: &mut bool,
+    held: &mut Option<Box<Held>>,
+    cx: &mut Context<'_>,
+) -> Bytes
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let mut gathered: Option<BytesMut> = None;
+    for _ in 1..GATHER_FRAMES {
+        let frame = match inner.as_mut().poll_frame(cx) {
+            Poll::Pending => break,
+            Poll::Ready(None) => {
+                *ended = true;
+                break;
+            }
+            Poll::Ready(Some(Err(error))) => {
+                *held = Some(Box::new(Err(error.into())));
+                break;
+            }
+            Poll::Ready(Some(Ok(frame))) => frame,
+        };
+        let data = match frame.into_data() {
+            Ok(data) => data,
+            Err(trailers) => {
+                *held = Some(Box::new(Ok(trailers)));
+                break;
+            }
+        };
+        let len = gathered.as_ref().map_or(first.len(), BytesMut::len);
+        if len + data.len() > GATHER_BYTES {
+            *held = Some(Box::new(Ok(Frame::data(data))));
+            break;
+        }
+        let into = gathered.get_or_insert_with(|| {
+            let mut into = BytesMut::with_capacity((4 * (len + data.len())).min(GATHER_BYTES));
+            into.extend_from_slice(&first);
+            into
+        });
+        into.extend_from_slice(&data);
+        if inner.is_end_stream() {
+            break;
+        }
+    }
+    gathered.map_or(first, BytesMut::freeze)
 }
 
 #[cfg(test)]
@@ -354,6 +395,32 @@ mod tests {
             other => panic!("expected trailers, got {}", describe(&other)),
         }
         assert!(matches!(poll(&mut body), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn an_unsent_body_ends_at_once_and_keeps_its_size_hint() {
+        struct Sized(u64);
+        impl Body for Sized {
+            type Data = Bytes;
+            type Error = BoxError;
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                _cx: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+                panic!("an unsent body is never polled")
+            }
+            fn size_hint(&self) -> SizeHint {
+                SizeHint::with_exact(self.0)
+            }
+        }
+        let mut body = Gathered::unsent(Sized(15));
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(15));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(matches!(
+            Pin::new(&mut body).poll_frame(&mut cx),
+            Poll::Ready(None)
+        ));
     }
 
     #[test]
