@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The longest client-sent request id that is taken as it is; a longer one is replaced.
@@ -44,12 +44,15 @@ pub const MAX_CLIENT_REQUEST_ID: usize = 128;
 /// assert_eq!(response.text().await.unwrap(), "charged, request abc-123");
 /// # }
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RequestId {
-    /// Visible ASCII, checked when it was taken or made: the client's header value (shared
-    /// with the request's headers), or a slice of a block of ids made at once (see [`MADE`]).
-    /// Cloning it allocates nothing.
-    value: HeaderValue,
+#[derive(Clone)]
+pub struct RequestId(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// Made here: 32 hex digits, held inline (cloned without touching a shared count).
+    Made([u8; MADE_LEN]),
+    /// The client's header value (shared with the request's headers), checked to be sane.
+    Given(HeaderValue),
 }
 
 /// The random half of the ids made by this process, as hex digits (written once).
@@ -68,51 +71,54 @@ static PREFIX: LazyLock<[u8; 16]> = LazyLock::new(|| {
 /// The counter values taken by this process so far (each thread takes [`BATCH`] at once).
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// How many ids a thread makes at once, in one allocation.
+/// How many counter values a thread takes at once (and how many made ids' header values it
+/// writes into one block).
 const BATCH: usize = 64;
 
 /// The length of a made id.
 const MADE_LEN: usize = 32;
 
-/// Ids made at once by this thread, and how many of them are used: a request takes a slice
-/// of the block (a reference count, no allocation), and the thread makes a new block every
-/// [`BATCH`] requests, with a range of the counter of its own.
-struct Made {
-    block: Bytes,
-    used: usize,
+/// This thread's range of the counter: the next value, and the end of the range.
+struct Counts {
+    next: u64,
+    end: u64,
 }
 
 thread_local! {
-    static MADE: RefCell<Made> = const {
-        RefCell::new(Made {
-            block: Bytes::new(),
-            used: BATCH,
-        })
-    };
+    static COUNTS: RefCell<Counts> = const { RefCell::new(Counts { next: 0, end: 0 }) };
+    /// Where this thread writes made ids as header values: each takes a slice of one block (a
+    /// reference count, no allocation), a new block every [`BATCH`] of them.
+    static WRITTEN: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
-impl Made {
-    fn next(&mut self) -> Bytes {
-        if self.used == BATCH {
-            self.block = block();
-            self.used = 0;
+/// The next counter value of this thread's range (a new range every [`BATCH`]).
+fn next_count() -> u64 {
+    let take = |counts: &mut Counts| {
+        if counts.next == counts.end {
+            counts.next = COUNTER.fetch_add(BATCH as u64, Ordering::Relaxed);
+            counts.end = counts.next + BATCH as u64;
         }
-        let start = self.used * MADE_LEN;
-        self.used += 1;
-        self.block.slice(start..start + MADE_LEN)
-    }
+        counts.next += 1;
+        counts.next - 1
+    };
+    // A thread being torn down has no `COUNTS` any more: a range of its own for this one.
+    COUNTS
+        .try_with(|counts| take(&mut counts.borrow_mut()))
+        .unwrap_or_else(|_| COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// [`BATCH`] new ids, one after another.
-fn block() -> Bytes {
-    let first = COUNTER.fetch_add(BATCH as u64, Ordering::Relaxed);
-    let mut digits = vec![0u8; BATCH * MADE_LEN];
-    for (id, count) in digits.chunks_exact_mut(MADE_LEN).zip(first..) {
-        let (prefix, counter) = id.split_at_mut(16);
-        prefix.copy_from_slice(&*PREFIX);
-        hex(count, counter);
-    }
-    Bytes::from(digits)
+/// `digits` as shared bytes: a slice of this thread's block.
+fn written(digits: &[u8]) -> Bytes {
+    WRITTEN
+        .try_with(|written| {
+            let mut written = written.borrow_mut();
+            if written.capacity() < digits.len() {
+                *written = BytesMut::with_capacity(BATCH * MADE_LEN);
+            }
+            written.extend_from_slice(digits);
+            written.split().freeze()
+        })
+        .unwrap_or_else(|_| Bytes::copy_from_slice(digits))
 }
 
 impl RequestId {
@@ -120,24 +126,18 @@ impl RequestId {
     /// new one (also when `header` is `None`).
     pub(crate) fn of(headers: &HeaderMap, header: Option<&HeaderName>) -> Self {
         match header.and_then(|name| headers.get(name)) {
-            Some(value) if is_sane(value.as_bytes()) => Self {
-                value: value.clone(),
-            },
+            Some(value) if is_sane(value.as_bytes()) => Self(Repr::Given(value.clone())),
             _ => Self::make(),
         }
     }
 
     /// A new id, unique within this process.
     pub(crate) fn make() -> Self {
-        // A thread being torn down has no `MADE` any more: a block of its own for this one.
-        let made = MADE
-            .try_with(|made| made.borrow_mut().next())
-            .unwrap_or_else(|_| block().slice(..MADE_LEN));
-        Self {
-            // Hex digits: always a valid header value.
-            value: HeaderValue::from_maybe_shared(made)
-                .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
-        }
+        let mut digits = [0u8; MADE_LEN];
+        let (prefix, counter) = digits.split_at_mut(16);
+        prefix.copy_from_slice(&*PREFIX);
+        hex(next_count(), counter);
+        Self(Repr::Made(digits))
     }
 
     /// The id as text.
@@ -149,14 +149,42 @@ impl RequestId {
     /// }
     /// ```
     pub fn as_str(&self) -> &str {
-        // Checked to be visible ASCII when it was taken or made.
-        self.value.to_str().unwrap_or_default()
+        // Hex digits, or a client's id checked to be visible ASCII.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
-    /// The id as a header value (for the response, or to pass it on to another service).
-    /// Allocates nothing.
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Made(digits) => digits,
+            Repr::Given(value) => value.as_bytes(),
+        }
+    }
+
+    /// The id as a header value (for the response, or to pass it on to another service). A
+    /// client's id is shared with its request; an id made here is written into a block of
+    /// this thread's, one allocation per 64.
     pub fn to_header_value(&self) -> HeaderValue {
-        self.value.clone()
+        match &self.0 {
+            Repr::Made(digits) => HeaderValue::from_maybe_shared(written(digits))
+                // Hex digits: always a valid header value.
+                .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+            Repr::Given(value) => value.clone(),
+        }
+    }
+}
+
+/// Two ids are equal when their text is.
+impl PartialEq for RequestId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for RequestId {}
+
+impl std::hash::Hash for RequestId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
