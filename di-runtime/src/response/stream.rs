@@ -13,6 +13,11 @@ use crate::response::into::IntoResponse;
 /// [`HeldMut`](crate::HeldMut): they stay alive until the stream's last item has been sent or
 /// the server drops the body, and only then are they torn down.
 ///
+/// The server sends the items that are ready together in one chunk (up to 16 KiB), and an
+/// item that is ready alone at once: a stream of many short lines costs a few writes, not
+/// one per line. In process (the test client, the app as a `tower::Service`) each item is
+/// one frame of the body.
+///
 /// ```
 /// use di_runtime::StreamBody;
 /// use futures_util::stream;
