@@ -714,10 +714,21 @@ async fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use di_runtime::TestResponse;
     use serde_json::Value;
 
     async fn client() -> TestClient {
         TestClient::start(app()).await.expect("the app starts")
+    }
+
+    /// `POST /notes/import` of `body`, with the key.
+    async fn import(client: &TestClient, body: impl Into<Bytes>) -> TestResponse {
+        client
+            .post("/notes/import")
+            .header("x-api-key", API_KEY)
+            .body(body)
+            .send()
+            .await
     }
 
     async fn notes(client: &TestClient) -> Value {
@@ -801,12 +812,7 @@ mod tests {
         // `BodyError::TooLarge`, the handler returns it, and `tx` rolls back.
         let mut body = b"{\"title\":\"a\",\"body\":\"1\"}\n".to_vec();
         body.resize(100 * 1024, b'\n');
-        let response = client
-            .post("/notes/import")
-            .header("x-api-key", API_KEY)
-            .body(body)
-            .send()
-            .await;
+        let response = import(&client, body).await;
         assert_eq!(response.status(), 413);
         assert_eq!(notes(&client).await, json!([]), "nothing was written");
         client.shutdown().await;
@@ -816,12 +822,7 @@ mod tests {
     async fn a_long_bad_import_names_its_first_64_bad_lines() {
         let client = client().await;
         let bad = "not json\n".repeat(10_000);
-        let response = client
-            .post("/notes/import")
-            .header("x-api-key", API_KEY)
-            .body(bad)
-            .send()
-            .await;
+        let response = import(&client, bad).await;
         assert_eq!(response.status(), 422);
         let problems: Value = response.json().await.expect("json");
         let detail = problems["detail"].as_array().expect("a list");
@@ -835,12 +836,7 @@ mod tests {
     async fn import_is_all_or_nothing_and_export_streams_every_note() {
         let client = client().await;
         let good = "{\"title\":\"a\",\"body\":\"1\"}\n\n{\"title\":\"b\",\"body\":\"2\"}\n";
-        let response = client
-            .post("/notes/import")
-            .header("x-api-key", API_KEY)
-            .body(good)
-            .send()
-            .await;
+        let response = import(&client, good).await;
         assert_eq!(response.status(), 201);
         assert_eq!(
             response.json::<Value>().await.expect("json"),
@@ -848,12 +844,7 @@ mod tests {
         );
 
         let bad = "{\"title\":\"c\",\"body\":\"3\"}\nnot json\n{\"title\":\"\",\"body\":\"5\"}\n";
-        let response = client
-            .post("/notes/import")
-            .header("x-api-key", API_KEY)
-            .body(bad)
-            .send()
-            .await;
+        let response = import(&client, bad).await;
         assert_eq!(response.status(), 422);
         let problems: Value = response.json().await.expect("json");
         let locs: Vec<&Value> = problems["detail"]

@@ -32,6 +32,26 @@ async fn connect(addr: SocketAddr) -> Connection {
     Connection { sender, task }
 }
 
+/// One HTTP/2 connection (prior knowledge): its sender, and the task that drives it.
+async fn connect_http2(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    JoinHandle<()>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, task)
+}
+
 impl Connection {
     async fn get(&mut self, path: &str) -> http::Response<hyper::body::Incoming> {
         self.sender.ready().await.unwrap();
@@ -435,16 +455,7 @@ async fn http2_streams_and_tears_down_like_http1() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    let task = tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let (mut sender, task) = connect_http2(server.local_addr()).await;
     let request = http::Request::get(format!("http://{}/slow", server.local_addr()))
         .body(Empty::<Bytes>::new())
         .unwrap();
@@ -773,16 +784,7 @@ async fn head_over_http2_sends_the_head_only_with_the_length_and_tears_down_with
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    let task = tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let (mut sender, task) = connect_http2(server.local_addr()).await;
     for (path, length) in [("/full", Some("15")), ("/lines", None)] {
         let request = http::Request::head(format!("http://{}{path}", server.local_addr()))
             .body(Empty::<Bytes>::new())
