@@ -300,6 +300,66 @@ async fn max_concurrency_places_in_opposite_orders_do_not_deadlock() {
     client.shutdown().await;
 }
 
+/// Lets the first request of the next test go on once the others wait for places.
+static FIRST_GOES_ON: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends(max_concurrency = 2)]
+async fn two_places(y: Yield<u8>) {
+    let _ = y.provide(1).await;
+    // Given back one after the other, a moment apart.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+#[depends]
+async fn both_places(#[dep(two_places)] a: &u8, #[dep(two_places, fresh)] b: &u8) -> String {
+    format!("{}", a + b)
+}
+
+#[depends]
+async fn both_places_gated(#[dep(two_places)] a: &u8, #[dep(two_places, fresh)] b: &u8) -> String {
+    FIRST_GOES_ON.notified().await;
+    format!("{}", a + b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_waiting_for_the_same_limit_never_each_hold_part_of_it() {
+    let _serial = serial().await;
+    // Each request takes both places of the limit. While the first holds them, two more wait;
+    // had each taken its places one at a time, the two places given back one after the other
+    // would go one to each, and both would wait for the other until the wait ran out (503).
+    let app = App::new()
+        .get("/first", both_places_gated)
+        .get("/", both_places)
+        .max_concurrency_wait(Duration::from_secs(10));
+    let client = TestClient::start(app).await.unwrap();
+    // Each request reads its body to the end: its places come back after its teardowns.
+    let answer = |path: &'static str, after: u64| {
+        let client = &client;
+        async move {
+            tokio::time::sleep(Duration::from_millis(after)).await;
+            let response = client.get(path).send().await;
+            let status = response.status();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let (first, second, third, ()) = within(async {
+        tokio::join!(
+            answer("/first", 0),
+            answer("/", 50),
+            answer("/", 100),
+            async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                FIRST_GOES_ON.notify_one();
+            }
+        )
+    })
+    .await;
+    for (status, text) in [first, second, third] {
+        assert_eq!((status.as_u16(), text.as_str()), (200, "2"));
+    }
+    client.shutdown().await;
+}
+
 #[depends(max_concurrency = 1)]
 async fn plain_limited() -> Conn {
     log("plain:setup");

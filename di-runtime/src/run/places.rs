@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
-use crate::plan::node::Plan;
+use crate::plan::node::{Limit, Plan};
 use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
 use crate::run::engine::Engine;
@@ -68,11 +68,17 @@ impl Places {
             .is_some_and(|limited| !limited.request.is_empty())
     }
 
-    fn by_node(&mut self, node: usize, place: OwnedSemaphorePermit) {
-        self.limited
-            .get_or_insert_with(Box::default)
-            .by_node
-            .push((node, place));
+    /// Hands `place`, one place for each of `nodes`, out to them.
+    fn share(&mut self, nodes: &[usize], mut place: OwnedSemaphorePermit) {
+        let by_node = &mut self.limited.get_or_insert_with(Box::default).by_node;
+        for &node in nodes.iter().skip(1) {
+            if let Some(one) = place.split(1) {
+                by_node.push((node, one));
+            }
+        }
+        if let Some(&first) = nodes.first() {
+            by_node.push((first, place));
+        }
     }
 }
 
@@ -89,13 +95,40 @@ pub(crate) fn try_take_places(engine: &Engine, plan: &Plan) -> Option<Places> {
                 .ok()?,
         );
     }
-    for &index in &plan.limited {
-        let Some(limit) = &plan.nodes[index].limit else {
-            continue;
-        };
-        places.by_node(index, limit.places.clone().try_acquire_owned().ok()?);
+    for (nodes, limit) in by_limit(plan) {
+        let count = u32::try_from(nodes.len()).ok()?;
+        let place = limit.places.clone().try_acquire_many_owned(count).ok()?;
+        places.share(nodes, place);
     }
     Some(places)
+}
+
+/// The request's nodes under each `max_concurrency` limit, in the app's one order of limits:
+/// each limit's places are taken at once, so that two requests waiting for the same limit
+/// never each hold part of what both need.
+fn by_limit(plan: &Plan) -> impl Iterator<Item = (&[usize], &Limit)> {
+    let mut rest = plan.limited.as_slice();
+    std::iter::from_fn(move || {
+        loop {
+            let (&first, _) = rest.split_first()?;
+            let Some(limit) = &plan.nodes[first].limit else {
+                rest = &rest[1..];
+                continue;
+            };
+            let count = rest
+                .iter()
+                .take_while(|&&node| {
+                    plan.nodes[node]
+                        .limit
+                        .as_ref()
+                        .is_some_and(|other| other.rank == limit.rank)
+                })
+                .count();
+            let (nodes, after) = rest.split_at(count);
+            rest = after;
+            return Some((nodes, limit));
+        }
+    })
 }
 
 /// Takes every place `plan` needs, each within what is left of the app's wait; a request
@@ -112,25 +145,25 @@ pub(crate) async fn take_places(
     };
     let mut places = Places::default();
     if plan.request_teardowns {
-        let place = wait_for_place(engine.background_places(), &mut deadline).await;
+        let place = wait_for_places(engine.background_places(), 1, &mut deadline).await;
         places.background = Some(place.ok_or_else(|| {
             tracing::warn!(target: "di", %request_id, "no background place for request-scope teardowns");
             busy("The server is busy finishing earlier requests; try again later".to_owned())
         })?);
     }
-    for &index in &plan.limited {
-        let node = &plan.nodes[index];
-        let Some(limit) = &node.limit else { continue };
-        let place = wait_for_place(&limit.places, &mut deadline)
+    for (nodes, limit) in by_limit(plan) {
+        let name = plan.nodes[nodes[0]].meta.name;
+        let refused = || {
+            tracing::warn!(target: "di", %request_id, dependency = name, "no place under max_concurrency");
+            busy(format!(
+                "`{name}` is at its concurrency limit; try again later"
+            ))
+        };
+        let count = u32::try_from(nodes.len()).map_err(|_| refused())?;
+        let place = wait_for_places(&limit.places, count, &mut deadline)
             .await
-            .ok_or_else(|| {
-                let name = node.meta.name;
-                tracing::warn!(target: "di", %request_id, dependency = name, "no place under max_concurrency");
-                busy(format!(
-                    "`{name}` is at its concurrency limit; try again later"
-                ))
-            })?;
-        places.by_node(index, place);
+            .ok_or_else(refused)?;
+        places.share(nodes, place);
     }
     Ok(places)
 }
@@ -142,18 +175,20 @@ struct Deadline {
     at: Option<tokio::time::Instant>,
 }
 
-async fn wait_for_place(
+/// `count` places of `places` at once, within what is left of the request's wait.
+async fn wait_for_places(
     places: &Arc<Semaphore>,
+    count: u32,
     deadline: &mut Deadline,
 ) -> Option<OwnedSemaphorePermit> {
-    if let Ok(place) = places.clone().try_acquire_owned() {
+    if let Ok(place) = places.clone().try_acquire_many_owned(count) {
         return Some(place);
     }
     let wait = deadline.wait;
     let at = *deadline
         .at
         .get_or_insert_with(|| tokio::time::Instant::now() + wait);
-    tokio::time::timeout_at(at, places.clone().acquire_owned())
+    tokio::time::timeout_at(at, places.clone().acquire_many_owned(count))
         .await
         .ok()?
         .ok()
