@@ -199,3 +199,33 @@ fn an_app_that_check_rejects_gives_the_same_error() {
     assert_eq!(graphed.problems(), checked.problems());
     assert_eq!(graphed.to_string(), checked.to_string());
 }
+
+#[depends]
+async fn fresh_pool(#[dep(pool, fresh)] _pool: &Pool) -> &'static str {
+    "never"
+}
+
+#[depends]
+async fn own_pool(#[dep(pool, scope = "request", fresh)] _pool: &Pool) -> &'static str {
+    "a pool of its own"
+}
+
+#[test]
+fn fresh_is_refused_on_an_app_scoped_dependency_and_a_shorter_scope_allows_it() {
+    let error = App::new()
+        .get("/fresh", fresh_pool)
+        .check()
+        .expect_err("an app-scoped value has one instance");
+    let problems = error.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("`fresh`")
+            && problems[0].contains("`pool`")
+            && problems[0].contains("app"),
+        "{problems:?}"
+    );
+    App::new()
+        .get("/own", own_pool)
+        .check()
+        .expect("a use with a scope of its own may be fresh");
+}

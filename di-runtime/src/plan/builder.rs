@@ -448,6 +448,12 @@ impl Walk<'_, '_> {
                 .push(format!("dependency cycle: {}{why}", chain(&names)));
             return None;
         }
+        if fresh && dep_scope == Scope::App {
+            let named = dep_named.replaces.unwrap_or(dep_named.runs);
+            self.errors.push(format!(
+                "{who} takes {dep_named} `fresh`, but it is `app`-scoped: one instance serves the whole app; drop `fresh`, or give this use a shorter scope for an instance of its own (`#[dep({named}, scope = \"request\", fresh)]`)"
+            ));
+        }
         if access == Access::Exclusive && dep_scope == Scope::App {
             self.errors.push(format!(
                 "{who} takes `&mut` of {dep_named}, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
