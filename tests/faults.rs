@@ -181,8 +181,13 @@ async fn invalid_and_duplicate_routes_are_reported_together() {
     let app = App::new()
         .get("/a/{", hello)
         .get("/b", hello)
-        .get("/b", hello);
+        .get("/b", hello)
+        .get("c", hello);
     let message = app.check().unwrap_err().to_string();
+    assert!(
+        message.contains("route GET c: a path starts with `/`; write `/c`"),
+        "{message}"
+    );
     assert!(
         message.contains("route GET /a/{: invalid path"),
         "{message}"

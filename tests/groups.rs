@@ -221,13 +221,15 @@ fn check_rejects_a_bad_prefix_and_an_empty_path() {
     let app = App::new()
         .nest(Group::new("admin").get("/a", stats))
         .nest(Group::new("/trailing/").get("/b", stats))
-        .nest(Group::new("").get("", stats));
+        .nest(Group::new("").get("", stats))
+        .nest(Group::new("/users").get("list", stats));
     let error = app.check().expect_err("bad prefixes");
     assert_eq!(
         error.problems(),
         [
             "group `admin`: a prefix must be empty, or start with `/` and not end with `/`",
             "group `/trailing/`: a prefix must be empty, or start with `/` and not end with `/`",
+            "route GET list: a path starts with `/`; write `/list`",
             "route GET : the path (with its groups' prefixes) is empty; a path starts with `/`",
         ]
     );

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::Method;
 
 use crate::app::error::BuildError;
-use crate::app::group::{Group, method_routes, route_def};
+use crate::app::group::{Group, method_routes, path_problem, route_def};
 use crate::app::layer::{Around, InnerService, TowerLayer, build_layers};
 #[cfg(feature = "openapi")]
 use crate::app::openapi::{OpenApiConfig, routes as openapi_routes, served_type_id};
@@ -131,6 +131,9 @@ impl App {
         H::Output: IntoResponse,
     {
         let _ = handler;
+        if let Some(problem) = path_problem(&method, path) {
+            self.problems.push(problem);
+        }
         self.routes.push(route_def::<H>(method, path));
         self.own_layers.push(Vec::new());
         self

@@ -136,6 +136,9 @@ impl Group {
         H::Output: IntoResponse,
     {
         let _ = handler;
+        if let Some(problem) = path_problem(&method, path) {
+            self.problems.push(problem);
+        }
         self.routes.push(route_def::<H>(method, path));
         self.own_layers.push(Vec::new());
         self
@@ -236,6 +239,14 @@ impl Group {
 
 /// A group's routes, each route's layers (innermost first), and its problems.
 pub(crate) type MountedGroup = (Vec<RouteDef>, Vec<Vec<Arc<dyn TowerLayer>>>, Vec<String>);
+
+/// What is wrong with a route's own `path` (before any group's prefix): one that does not
+/// start with `/` would never match a request (every request's path does), or run into its
+/// group's prefix (`/admin` + `users`). Empty is the prefix itself, or checked once prefixed.
+pub(crate) fn path_problem(method: &Method, path: &str) -> Option<String> {
+    (!path.is_empty() && !path.starts_with('/'))
+        .then(|| format!("route {method} {path}: a path starts with `/`; write `/{path}`"))
+}
 
 /// A route to `H` as registered, before any group's prefix or dependencies.
 pub(crate) fn route_def<H>(method: Method, path: &str) -> RouteDef

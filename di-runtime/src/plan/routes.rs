@@ -81,6 +81,7 @@ pub(crate) fn plan_routes(
             ));
             continue;
         }
+
         let uses: Vec<GroupDep> = app_uses.iter().chain(&def.uses).cloned().collect();
         let (plan, uses) = match builder.plan_route(def.handler, &uses) {
             Ok(planned) => planned,
