@@ -584,3 +584,45 @@ async fn a_panicking_background_task_is_counted_and_the_rest_still_run() {
         "{events:?}"
     );
 }
+
+// ------------------------------------------- the test client's shutdown with a response held
+
+#[depends(scope = "app")]
+async fn shared_pool(y: Yield<u8>) {
+    let (_, outcome) = y.provide(7).await;
+    log(format!("pool:close {outcome}"));
+}
+
+#[depends]
+async fn pooled_conn(#[dep(shared_pool)] pool: &u8, y: Yield<u8>) {
+    let (_, outcome) = y.provide(*pool).await;
+    log(format!("conn:close {outcome}"));
+}
+
+#[depends]
+async fn uses_conn(#[dep(pooled_conn)] conn: &u8) -> String {
+    format!("conn {conn}")
+}
+
+#[tokio::test]
+async fn shutdown_cuts_a_response_the_test_still_holds_then_tears_down_app_scope() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/", uses_conn)
+        .teardown_timeout(std::time::Duration::from_secs(5));
+    let client = TestClient::start(app).await.unwrap();
+    let held = client.get("/").send().await;
+    assert_eq!(held.status(), 200);
+    // The body is never read, and the response is still held at shutdown.
+    client.shutdown().await;
+    assert_eq!(
+        events(),
+        ["conn:close cancelled (shutdown)", "pool:close app stopped"],
+        "the request's teardown first, with the shutdown's outcome, then app scope"
+    );
+    let mut held = held;
+    assert!(
+        held.chunk().await.is_some_and(|read| read.is_err()),
+        "a body cut at shutdown reads as an error"
+    );
+}

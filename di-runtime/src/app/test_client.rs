@@ -1,9 +1,14 @@
 //! An in-process client for tests: the same service as the server, without sockets.
 
-use bytes::Bytes;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
-use http_body_util::BodyExt;
+use http_body::{Body as _, Frame};
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -35,14 +40,23 @@ use crate::response::body::{Body, BoxError};
 pub struct TestClient {
     running: Running,
     service: AppService,
+    /// The bodies of the responses it gave that the test may still hold: cut at shutdown.
+    bodies: Mutex<Vec<Weak<BodySlot>>>,
 }
+
+/// A response's body, shared by its [`TestResponse`] and the client (`None` once cut).
+type BodySlot = Mutex<Option<Body>>;
 
 impl TestClient {
     /// Starts `app` (checking it and setting up `app` scope).
     pub async fn start(app: App) -> Result<Self, BuildError> {
         let running = app.start().await?;
         let service = running.service();
-        Ok(Self { running, service })
+        Ok(Self {
+            running,
+            service,
+            bodies: Mutex::new(Vec::new()),
+        })
     }
 
     /// A request with any method.
@@ -86,9 +100,29 @@ impl TestClient {
         self.running.settle().await;
     }
 
-    /// Shuts the app down: background teardowns, then `app` scope.
+    /// Shuts the app down as a server's graceful shutdown ends: the body of a response the
+    /// test still holds unread is cut (its `request`-scope teardowns see
+    /// [`CancelReason::Shutdown`](crate::CancelReason::Shutdown), as when a server's grace
+    /// period ends), then the teardowns still running are waited for, then `app` scope is torn
+    /// down.
     pub async fn shutdown(self) {
+        self.running.stop();
+        let bodies = std::mem::take(&mut *self.bodies.lock());
+        for body in bodies.iter().filter_map(Weak::upgrade) {
+            let cut = body.lock().take();
+            drop(cut);
+        }
         self.running.shutdown().await;
+    }
+
+    /// A response whose body the client keeps a handle on (see [`TestClient::shutdown`]).
+    fn held(&self, response: http::Response<Body>) -> TestResponse {
+        let (head, body) = response.into_parts();
+        let body = Arc::new(Mutex::new(Some(body)));
+        let mut bodies = self.bodies.lock();
+        bodies.retain(|held| held.strong_count() > 0);
+        bodies.push(Arc::downgrade(&body));
+        TestResponse { head, body }
     }
 }
 
@@ -138,11 +172,11 @@ impl TestRequest<'_> {
             Err(_) => {
                 let mut response = http::Response::new(Body::empty());
                 *response.status_mut() = StatusCode::BAD_REQUEST;
-                return TestResponse { response };
+                return self.client.held(response);
             }
         }
         let response = self.client.service.call_request(request).await;
-        TestResponse { response }
+        self.client.held(response)
     }
 }
 
@@ -150,32 +184,40 @@ impl TestRequest<'_> {
 /// part of a stream and then drop it, like a client that goes away.
 #[derive(Debug)]
 pub struct TestResponse {
-    response: http::Response<Body>,
+    head: http::response::Parts,
+    body: Arc<BodySlot>,
 }
 
 impl TestResponse {
     /// The status code.
     pub fn status(&self) -> StatusCode {
-        self.response.status()
+        self.head.status
     }
 
     /// The headers.
     pub fn headers(&self) -> &HeaderMap {
-        self.response.headers()
+        &self.head.headers
     }
 
     /// One header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
+        self.head.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The next frame of the body, or `None` at its end; an error once the client was shut
+    /// down with the body unread.
+    async fn frame(&self) -> Option<Result<Frame<Bytes>, BoxError>> {
+        std::future::poll_fn(|cx| match self.body.lock().as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(Some(Err("the test client was shut down".into()))),
+        })
+        .await
     }
 
     /// The next data frame of the body, or `None` at its end.
     pub async fn chunk(&mut self) -> Option<Result<Bytes, BoxError>> {
         loop {
-            match self.response.body_mut().frame().await? {
+            match self.frame().await? {
                 Ok(frame) => match frame.into_data() {
                     Ok(data) => return Some(Ok(data)),
                     Err(_trailers) => continue,
@@ -186,8 +228,12 @@ impl TestResponse {
     }
 
     /// The whole body.
-    pub async fn bytes(self) -> Result<Bytes, BoxError> {
-        Ok(self.response.into_body().collect().await?.to_bytes())
+    pub async fn bytes(mut self) -> Result<Bytes, BoxError> {
+        let mut whole = BytesMut::new();
+        while let Some(data) = self.chunk().await {
+            whole.extend_from_slice(&data?);
+        }
+        Ok(whole.freeze())
     }
 
     /// The whole body as text (lossy UTF-8).
@@ -202,8 +248,10 @@ impl TestResponse {
         Ok(serde_json::from_slice(&bytes)?)
     }
 
-    /// The underlying response.
+    /// The underlying response (its body no longer cut by [`TestClient::shutdown`]; empty if
+    /// it already was).
     pub fn into_inner(self) -> http::Response<Body> {
-        self.response
+        let body = self.body.lock().take().unwrap_or_default();
+        http::Response::from_parts(self.head, body)
     }
 }
