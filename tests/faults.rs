@@ -914,3 +914,26 @@ async fn a_teardown_past_its_deadline_is_abandoned_counted_and_the_rest_still_ru
         ]
     );
 }
+
+#[depends]
+async fn by_id(Path(id): Path<u32>) -> String {
+    id.to_string()
+}
+
+#[test]
+fn a_path_input_on_a_route_without_parameters_is_refused_at_check() {
+    let message = App::new()
+        .get("/items", by_id)
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("route GET /items: `by_id` takes `Path<..>`")
+            && message.contains("this path has none"),
+        "{message}"
+    );
+    App::new()
+        .get("/items/{id}", by_id)
+        .check()
+        .expect("a path with a parameter");
+}

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use http::{Method, StatusCode};
 
-use crate::contract::meta::DepMeta;
+use crate::contract::doc::InputKind;
+use crate::contract::meta::{DepMeta, ParamKind};
 use crate::contract::slot::Slot;
 use crate::plan::builder::GraphBuilder;
 use crate::plan::node::{GroupDep, Node, Overrides, Plan, PlannedUse};
@@ -90,6 +91,14 @@ pub(crate) fn plan_routes(
                 continue;
             }
         };
+        if let Some(reader) = path_reader(&plan)
+            && !def.path.contains('{')
+        {
+            problems.push(format!(
+                "{what}: `{reader}` takes `Path<..>`, which reads the path's `{{name}}` parameters, but this path has none; add one (as in `/items/{{id}}`) or read the value another way"
+            ));
+            continue;
+        }
         let index = match by_path.get(def.path.as_str()) {
             Some(index) => *index,
             None => {
@@ -167,6 +176,20 @@ impl RouteTable {
             params,
         })
     }
+}
+
+/// The first function of `plan` that takes a `Path<..>` input, if one does.
+fn path_reader(plan: &Plan) -> Option<&'static str> {
+    plan.nodes.iter().find_map(|node| {
+        node.meta
+            .params
+            .iter()
+            .any(|param| match param.kind {
+                ParamKind::Input { describe, .. } => describe().kind == InputKind::Path,
+                _ => false,
+            })
+            .then_some(node.meta.name)
+    })
 }
 
 /// A request's route and path parameters.
