@@ -656,3 +656,66 @@ async fn app_wide_layers_over_http2_keep_timing_and_outcomes() {
     task.abort();
     server.shutdown().await;
 }
+
+// ------------------------------------------------- a layer that panics, or answers after the app
+
+#[depends]
+async fn quick(#[dep(session)] s: &u32) -> String {
+    format!("quick {s}")
+}
+
+#[tokio::test]
+async fn a_layer_that_panics_after_the_app_answered_is_a_500_and_teardown_sees_the_panic() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/quick", quick)
+        .layer(tower::util::MapResponseLayer::new(
+            |_: http::Response<Body>| -> http::Response<Body> { panic!("a bug in a layer") },
+        ));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/quick").send().await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(response.header("x-request-id").is_some());
+    let body = response.text().await.unwrap();
+    assert!(
+        !body.contains("a bug in a layer"),
+        "nothing of the panic leaks: {body}"
+    );
+    client.settle().await;
+    assert_eq!(events(), ["session:open", "session:close other panicked"]);
+    let metrics = client.running().metrics();
+    assert_eq!(metrics.responses_with(StatusCode::INTERNAL_SERVER_ERROR), 1);
+    assert_eq!(metrics.responses_total(), 1);
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_response_a_layer_puts_in_place_of_the_apps_is_counted_and_carries_the_id() {
+    let _serial = serial().await;
+    // The inner layer still works after the app answered; the outer one's time runs out then.
+    let app = App::new()
+        .get("/quick", quick)
+        .layer(tower::util::AndThenLayer::new(
+            |response: http::Response<Body>| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, Infallible>(response)
+            },
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(50),
+        ));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/quick").send().await;
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(response.header("x-request-id").is_some());
+    let _ = response.text().await;
+    client.settle().await;
+    let metrics = client.running().metrics();
+    assert_eq!(
+        metrics.responses,
+        [(StatusCode::REQUEST_TIMEOUT, 1)],
+        "counted by what the client got"
+    );
+    client.shutdown().await;
+}

@@ -14,8 +14,9 @@ use futures_util::future::BoxFuture;
 use http::Method;
 
 use crate::app::routed::{ResponseFuture, serve_routed};
-use crate::contract::outcome::CancelReason;
+use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
+use crate::panic::{catch, catch_call};
 use crate::plan::routes::{Miss, Route, Routed};
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::HttpError;
@@ -23,7 +24,8 @@ use crate::response::into::IntoResponse;
 use crate::run::body::track;
 use crate::run::engine::Engine;
 use crate::run::outer::{Outer, OuterRef};
-use crate::run::request::finish;
+use crate::run::request::{finish, finish_layered};
+use crate::run::setup::panicked;
 
 /// A [`tower_layer::Layer`] the app can put around itself or its routes: any layer whose
 /// service takes an `http::Request<`[`Body`]`>` and answers an `http::Response` of any body of
@@ -260,18 +262,45 @@ where
         client,
         id: id.clone(),
     });
-    let answer = layers.top.0.serve(request);
+    // A layer that panics is a generic 500, as a handler that panics is: when it calls the
+    // app (nothing set up yet), or while its future runs (below).
+    let answer = match catch_call(|| layers.top.0.serve(request)) {
+        Ok(answer) => answer,
+        Err(panic) => {
+            tracing::error!(target: "di", request_id = %id, %panic, "a tower layer panicked");
+            return Box::pin(std::future::ready(finish_layered(
+                &engine,
+                panicked().1,
+                &id,
+            )));
+        }
+    };
     Box::pin(async move {
-        let response = answer.await;
+        let response = match catch(answer).await {
+            Ok(response) => response,
+            Err(panic) => {
+                tracing::error!(target: "di", request_id = %id, %panic, "a tower layer panicked");
+                // What the app set up sees the panic: through the verdict if the app was still
+                // running (its future went with the layer's), else through what it answered.
+                let _ = verdict.send(Outcome::Panicked);
+                if let Some(after) = outer.take_after() {
+                    after.end(Outcome::Panicked);
+                }
+                return finish_layered(&engine, panicked().1, &id);
+            }
+        };
         if !outer.answered() {
             // A layer answered in the app's place: before calling it (a CORS preflight: then
             // nothing was set up), or after dropping it, which tower's layers do when time is
             // up (tower-http's `TimeoutLayer` answers 408): what was set up sees
             // `Cancelled(Timeout)`. If this future is dropped instead, the verdict is dropped
             // unsent and it sees the client gone.
-            let _ = verdict.send(CancelReason::Timeout);
-            return finish(&engine, response, &id);
+            let _ = verdict.send(Outcome::Cancelled(CancelReason::Timeout));
+            return finish_layered(&engine, response, &id);
         }
+        // The app's answer, or what a layer made of it or put in its place after it: counted
+        // by what leaves, with the id (a layer may have made a response of its own).
+        let response = finish_layered(&engine, response, &id);
         match outer.take_after() {
             Some(after) => track(response, head_request, after),
             None => response,

@@ -60,6 +60,11 @@ impl AfterBody {
     /// for work whose response never reached a body (see `outer::Outer`).
     pub(crate) fn abandon(self) {
         let reason = self.engine.cancel_reason();
+        self.end(Outcome::Cancelled(reason));
+    }
+
+    /// Starts the teardowns with `ended`, for work whose response never reached a body.
+    pub(crate) fn end(self, ended: Outcome) {
         let mut body = TrackedBody {
             inner: None,
             after: Some(self),
@@ -68,7 +73,7 @@ impl AfterBody {
             bodiless: false,
             stop: None,
         };
-        body.finish(Outcome::Cancelled(reason));
+        body.finish(ended);
     }
 }
 

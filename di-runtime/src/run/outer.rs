@@ -15,19 +15,19 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::contract::outcome::CancelReason;
+use crate::contract::outcome::Outcome;
 use crate::run::body::AfterBody;
 
 /// The entry point's side: how a request the layers answered in the app's place was
 /// cancelled. Dropped unsent, the teardowns owed see the usual reason (client gone, shutdown).
-pub(crate) type Verdict = oneshot::Sender<CancelReason>;
+pub(crate) type Verdict = oneshot::Sender<Outcome>;
 
 /// What the app's part of a layered request shares with the entry point.
 pub(crate) struct Outer {
     /// Set once the app's part has produced its response (a 404 and a 422 included).
     answered: AtomicBool,
     /// Taken by the request's owed teardowns: how it was cancelled, if it is dropped.
-    verdict: Mutex<Option<oneshot::Receiver<CancelReason>>>,
+    verdict: Mutex<Option<oneshot::Receiver<Outcome>>>,
     /// The response's `request`-scope work, until the entry point puts it around the body
     /// the client gets.
     after: Mutex<Option<AfterBody>>,
@@ -69,7 +69,7 @@ impl Outer {
     }
 
     /// The entry point's verdict, for the request's owed teardowns (once).
-    pub(crate) fn take_verdict(&self) -> Option<oneshot::Receiver<CancelReason>> {
+    pub(crate) fn take_verdict(&self) -> Option<oneshot::Receiver<Outcome>> {
         self.verdict.lock().take()
     }
 

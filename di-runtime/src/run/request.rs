@@ -96,11 +96,14 @@ impl Drop for Owed {
         // without waiting for a background place; the rest uses the request's place, or waits
         // for one.
         engine.clone().spawn_tracked(async move {
-            let reason = match verdict {
-                Some(verdict) => verdict.await.unwrap_or_else(|_| engine.cancel_reason()),
-                None => engine.cancel_reason(),
+            // What the entry point decided the request ended with (a layer's timeout, a
+            // layer's panic), else the cancellation.
+            let cancelled = match verdict {
+                Some(verdict) => verdict
+                    .await
+                    .unwrap_or_else(|_| Outcome::Cancelled(engine.cancel_reason())),
+                None => Outcome::Cancelled(engine.cancel_reason()),
             };
-            let cancelled = Outcome::Cancelled(reason);
             // A failed commit is what the request ended with, even if the client left during
             // it; otherwise the cancellation. The `handler`-scope run under way holds the
             // rest of the stack.
@@ -235,17 +238,37 @@ pub(crate) fn finish(engine: &Engine, mut response: Response, request_id: &Reque
     response
 }
 
-/// What [`finish`] does, on a response taken apart.
+/// What [`finish`] does, on a response taken apart. Inside tower layers the status is
+/// counted where the response leaves them ([`finish_layered`]): a layer may answer in its
+/// place.
 fn stamp(
     engine: &Engine,
     status: StatusCode,
     headers: &mut http::HeaderMap,
     request_id: &RequestId,
 ) {
-    engine.stats.record_response(status);
+    if !engine.layered {
+        engine.stats.record_response(status);
+    }
     if let Some(name) = &engine.config.request_id_header {
         headers.insert(name.clone(), request_id.to_header_value());
     }
+}
+
+/// [`finish`] for the response that leaves an app's tower layers, whoever made it (the app,
+/// or a layer in its place): counted by its status, and given the request's id.
+pub(crate) fn finish_layered(
+    engine: &Engine,
+    mut response: Response,
+    request_id: &RequestId,
+) -> Response {
+    engine.stats.record_response(response.status());
+    if let Some(name) = &engine.config.request_id_header {
+        response
+            .headers_mut()
+            .insert(name.clone(), request_id.to_header_value());
+    }
+    response
 }
 
 /// The request's head, and every input extracted from it; or the response to bad input.
