@@ -718,3 +718,75 @@ fn a_streamed_body_has_the_content_type_its_reader_declares() {
         ["application/octet-stream"]
         .is_object());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Documents that stay valid: two keys of one kind, a method OpenAPI has no field for, one
+// handler on two paths with one operation id, served paths
+// ---------------------------------------------------------------------------------------------
+
+/// The `X-Tenant-Key` header.
+struct XTenantKey;
+
+impl KeyName for XTenantKey {
+    const NAME: &'static str = "X-Tenant-Key";
+}
+
+#[depends]
+async fn two_keys(_token: ApiKeyHeader<XToken>, _tenant: ApiKeyHeader<XTenantKey>) -> &'static str {
+    "ok"
+}
+
+#[depends]
+async fn anywhere() -> &'static str {
+    "ok"
+}
+
+#[test]
+fn the_document_stays_valid_with_two_keys_an_odd_method_and_one_handler_on_two_paths() {
+    let doc = App::new()
+        .get("/keys", two_keys)
+        .route(
+            http::Method::from_bytes(b"PURGE").unwrap(),
+            "/cache",
+            anywhere,
+        )
+        .get("/a-b", anywhere)
+        .get("/a_b", anywhere)
+        .openapi()
+        .expect("valid");
+    let v = value(&doc);
+    let schemes = &v["components"]["securitySchemes"];
+    assert_eq!(schemes["APIKeyHeader"]["name"], "X-Token");
+    assert_eq!(schemes["APIKeyHeader_X-Tenant-Key"]["name"], "X-Tenant-Key");
+    assert_eq!(
+        v["paths"]["/keys"]["get"]["security"],
+        json!([{"APIKeyHeader": []}, {"APIKeyHeader_X-Tenant-Key": []}])
+    );
+    assert!(
+        v["paths"].get("/cache").is_none(),
+        "PURGE has no field in a path item"
+    );
+    let ids = [&v["paths"]["/a-b"]["get"], &v["paths"]["/a_b"]["get"]]
+        .map(|operation| operation["operationId"].as_str().unwrap().to_owned());
+    assert_ne!(ids[0], ids[1], "{ids:?}");
+}
+
+#[tokio::test]
+async fn served_paths_that_could_not_serve_the_document_are_refused() {
+    for config in [
+        OpenApiConfig::new("t", "1").json_path("openapi.json"),
+        OpenApiConfig::new("t", "1").docs_path("/docs/"),
+        OpenApiConfig::new("t", "1").docs_path("/"),
+    ] {
+        let error = App::new()
+            .get("/", anywhere)
+            .with_openapi(config)
+            .start()
+            .await
+            .expect_err("a path that could not serve it");
+        assert!(
+            error.to_string().contains("a path starts with `/`"),
+            "{error}"
+        );
+    }
+}

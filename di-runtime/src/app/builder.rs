@@ -787,6 +787,27 @@ impl App {
             return Ok(());
         };
         let document = self.openapi()?;
+        let bad_path =
+            |what: &str, path: &str, root_too: bool| {
+                let bad = !path.starts_with('/') || (path.len() > 1 && path.ends_with('/'));
+                (bad || (root_too && path == "/")).then(|| {
+                format!(
+                    "OpenAPI {what} `{path}`: a path starts with `/` and does not end with `/`{}",
+                    if root_too { ", and is not `/` itself" } else { "" }
+                )
+            })
+            };
+        let problems: Vec<String> = [
+            bad_path("json_path", &config.json_path, false),
+            // The page's files are served under it.
+            bad_path("docs_path", &config.docs_path, true),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !problems.is_empty() {
+            return Err(BuildError { problems });
+        }
         let (routes, served) = openapi_routes(&config, document.to_json());
         // Beside `routes`, one entry per route: these have no layers of their own.
         self.own_layers.extend(routes.iter().map(|_| Vec::new()));

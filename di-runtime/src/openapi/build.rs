@@ -1,7 +1,7 @@
 //! The walk that reads an [`OpenApi`] document off the planned routes: each route's whole
 //! graph, after overrides, as a request runs it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
@@ -21,7 +21,14 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
     let mut security_schemes = BTreeMap::new();
     let mut validation_errors = false;
     let mut http_errors = false;
+    let mut operation_ids = HashSet::new();
     for (def, route) in defs.iter().zip(&planned.in_order) {
+        let method = def.method.as_str().to_ascii_lowercase();
+        // A path item has a field for these methods only: a route of another (`PURGE`) is left
+        // out of the document, which would not be valid with it.
+        if !OPERATION_METHODS.contains(&method.as_str()) {
+            continue;
+        }
         // The handler is the last node; an override's replacement runs in its place.
         let handler = route.plan.nodes.last().map_or(def.handler, |n| n.meta);
         // Each input with the function that reads it.
@@ -38,11 +45,20 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
         let declared = declared_responses(route.plan.nodes.iter().map(|n| n.meta), handler);
         let path = openapi_path(&def.path);
         let mut operation = operation(handler, def, &path, &inputs, &declared, &mut schemas);
+        // The same handler on two paths that differ only by `-` and `_` would have one id: the
+        // second gets `_2` (an id must be unique in a document).
+        let mut id = operation.operation_id.clone();
+        let mut n = 1;
+        while !operation_ids.insert(id.clone()) {
+            n += 1;
+            id = format!("{}_{n}", operation.operation_id);
+        }
+        operation.operation_id = id;
         for (input, _) in &inputs {
             if let InputKind::Security(kind) = input.kind {
-                let (name, scheme) = security_scheme(kind);
-                security_schemes.insert(name.to_owned(), scheme);
-                let requirement = BTreeMap::from([(name.to_owned(), Vec::new())]);
+                let (base, scheme) = security_scheme(kind);
+                let name = scheme_name(&mut security_schemes, base, scheme);
+                let requirement = BTreeMap::from([(name, Vec::new())]);
                 if !operation.security.contains(&requirement) {
                     operation.security.push(requirement);
                 }
@@ -54,7 +70,6 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
             .0
             .iter()
             .any(|(_, response)| response.content == http_error_content());
-        let method = def.method.as_str().to_ascii_lowercase();
         paths
             .entry(&path, Ordered::default)
             .0
@@ -402,6 +417,39 @@ fn path_names(path: &str) -> Vec<String> {
         .filter_map(|part| part.split_once('}'))
         .map(|(name, _)| name.trim_start_matches('*').to_owned())
         .collect()
+}
+
+/// The methods a path item has a field for (OpenAPI 3.1).
+const OPERATION_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The name `scheme` is known by in the document: `base`, as FastAPI names it, unless another
+/// scheme of the same kind has it (another header's key): then `base` and the key's name.
+fn scheme_name(
+    schemes: &mut BTreeMap<String, SecurityScheme>,
+    base: &str,
+    scheme: SecurityScheme,
+) -> String {
+    let mut name = base.to_owned();
+    if schemes.get(&name).is_some_and(|known| *known != scheme) {
+        // Component names are letters, digits, `.`, `-` and `_`.
+        let key: String = scheme
+            .name
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        name = format!("{base}_{key}");
+    }
+    schemes.entry(name.clone()).or_insert(scheme);
+    name
 }
 
 fn security_scheme(kind: SecurityKind) -> (&'static str, SecurityScheme) {
