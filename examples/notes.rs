@@ -505,7 +505,25 @@ async fn import_notes(
         if line.trim_ascii().is_empty() {
             continue;
         }
-        let new = match serde_json::from_slice::<NewNote>(&line) {
+        // A note is an object: serde would also read `["t", "b"]` as one (its fields in
+        // order), where the `POST /notes` body, as pydantic, takes an object only.
+        let parsed = serde_json::from_slice::<NewNote>(&line);
+        let is_object = line.trim_ascii_start().first() == Some(&b'{');
+        let well_formed = parsed
+            .as_ref()
+            .err()
+            .is_none_or(|e| !(e.is_syntax() || e.is_eof()));
+        if well_formed && !is_object {
+            let msg = "Input should be a valid dictionary or object to extract fields from";
+            problems.push(
+                line_error(line_no, format!("line {line_no}: {msg}")).kind("model_attributes_type"),
+            );
+            if problems.len() == MAX_LISTED {
+                break;
+            }
+            continue;
+        }
+        let new = match parsed {
             Ok(new) => new,
             Err(e) => {
                 // serde_json's message ends with " at line 1 column N": keep only the column.
@@ -814,6 +832,29 @@ mod tests {
         body.resize(100 * 1024, b'\n');
         let response = import(&client, body).await;
         assert_eq!(response.status(), 413);
+        assert_eq!(notes(&client).await, json!([]), "nothing was written");
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_import_line_must_be_an_object() {
+        let client = client().await;
+        let response = import(&client, "[\"t\", \"b\"]\n\"text\"\n").await;
+        assert_eq!(response.status(), 422);
+        let problems: Value = response.json().await.expect("json");
+        let kinds: Vec<(&Value, &Value)> = problems["detail"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|p| (&p["type"], &p["loc"]))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (&json!("model_attributes_type"), &json!(["body", 1])),
+                (&json!("model_attributes_type"), &json!(["body", 2])),
+            ]
+        );
         assert_eq!(notes(&client).await, json!([]), "nothing was written");
         client.shutdown().await;
     }
