@@ -11,7 +11,7 @@ use crate::contract::meta::{Access, ArgSource, DepMeta, ExtractFn, ParamKind};
 use crate::contract::scope::Scope;
 use crate::plan::borrows::{Borrow, Role, check_borrows};
 use crate::plan::node::{
-    AppPlan, GroupDep, Limit, Named, Node, Overrides, Plan, PlannedUse, Replacement,
+    AppPlan, GroupDep, Limit, Named, Node, Overrides, Plan, PlannedUse, Replacement, limit_runs,
 };
 
 /// Builds the plan of every route, sharing one [`AppPlan`].
@@ -561,23 +561,15 @@ fn check_body_readers(readers: &[BodyReader], errors: &mut Vec<String>) {
 }
 
 fn check_places(nodes: &[Node], names: &[Named], limited: &[usize], errors: &mut Vec<String>) {
-    let mut at = 0;
-    while at < limited.len() {
-        let node = &nodes[limited[at]];
-        let Some(limit) = &node.limit else {
-            at += 1;
-            continue;
-        };
-        let same = limited[at..]
-            .iter()
-            .take_while(|i| nodes[**i].limit.as_ref().map(|l| l.rank) == Some(limit.rank))
-            .count();
+    for (run, limit) in limit_runs(nodes, limited) {
+        let same = run.len();
         let most = limit.most;
         if same > most {
+            let first = run[0];
             let name = names
-                .get(limited[at])
+                .get(first)
                 .copied()
-                .unwrap_or(Named::itself(node.meta));
+                .unwrap_or(Named::itself(nodes[first].meta));
             // An override keeps the limit of the declaration it replaces.
             let which = match name.replaces {
                 Some(original) => {
@@ -589,7 +581,6 @@ fn check_places(nodes: &[Node], names: &[Named], limited: &[usize], errors: &mut
                 "one request needs {same} instances of {name}, {which}, so it could never be served; raise the limit, or share one instance instead of taking it `fresh`"
             ));
         }
-        at += same;
     }
 }
 

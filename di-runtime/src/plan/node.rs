@@ -37,6 +37,36 @@ pub(crate) struct Limit {
     pub(crate) places: Arc<Semaphore>,
 }
 
+/// The nodes of `limited` (indexes into `nodes`, sorted by their limit's rank) in runs that
+/// share one `max_concurrency` limit, each with that limit, in the app's one order of limits.
+pub(crate) fn limit_runs<'a>(
+    nodes: &'a [Node],
+    limited: &'a [usize],
+) -> impl Iterator<Item = (&'a [usize], &'a Limit)> {
+    let mut rest = limited;
+    std::iter::from_fn(move || {
+        loop {
+            let (&first, _) = rest.split_first()?;
+            let Some(limit) = &nodes[first].limit else {
+                rest = &rest[1..];
+                continue;
+            };
+            let count = rest
+                .iter()
+                .take_while(|&&node| {
+                    nodes[node]
+                        .limit
+                        .as_ref()
+                        .is_some_and(|other| other.rank == limit.rank)
+                })
+                .count();
+            let (run, after) = rest.split_at(count);
+            rest = after;
+            return Some((run, limit));
+        }
+    })
+}
+
 /// What a route does on each request.
 #[derive(Debug)]
 pub(crate) struct Plan {

@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
-use crate::plan::node::{Limit, Plan};
+use crate::plan::node::{Limit, Plan, limit_runs};
 use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
 use crate::run::engine::Engine;
@@ -107,28 +107,7 @@ pub(crate) fn try_take_places(engine: &Engine, plan: &Plan) -> Option<Places> {
 /// each limit's places are taken at once, so that two requests waiting for the same limit
 /// never each hold part of what both need.
 fn by_limit(plan: &Plan) -> impl Iterator<Item = (&[usize], &Limit)> {
-    let mut rest = plan.limited.as_slice();
-    std::iter::from_fn(move || {
-        loop {
-            let (&first, _) = rest.split_first()?;
-            let Some(limit) = &plan.nodes[first].limit else {
-                rest = &rest[1..];
-                continue;
-            };
-            let count = rest
-                .iter()
-                .take_while(|&&node| {
-                    plan.nodes[node]
-                        .limit
-                        .as_ref()
-                        .is_some_and(|other| other.rank == limit.rank)
-                })
-                .count();
-            let (nodes, after) = rest.split_at(count);
-            rest = after;
-            return Some((nodes, limit));
-        }
-    })
+    limit_runs(&plan.nodes, &plan.limited)
 }
 
 /// Takes every place `plan` needs, each within what is left of the app's wait; a request
