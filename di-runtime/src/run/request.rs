@@ -174,9 +174,7 @@ where
     // A body declared larger than the limit is refused before a byte of it is read (and
     // before an HTTP/1 client that asked is told to go on with `100 Continue`).
     if declared_length(&parts.headers).is_some_and(|length| length > engine.config.body_limit) {
-        let error = BodyError::TooLarge;
-        let response = HttpError::new(error.status(), error.to_string()).into_response();
-        let response = close_unread(response, parts.version);
+        let response = body_error_response(BodyError::TooLarge, parts.version);
         return Either::Right(Either::Left(std::future::ready(finish(
             &engine,
             response,
@@ -250,9 +248,7 @@ fn stamp(
     if !engine.layered {
         engine.stats.record_response(status);
     }
-    if let Some(name) = &engine.config.request_id_header {
-        headers.insert(name.clone(), request_id.to_header_value());
-    }
+    give_id(engine, headers, request_id);
 }
 
 /// [`finish`] for the response that leaves an app's tower layers, whoever made it (the app,
@@ -263,12 +259,15 @@ pub(crate) fn finish_layered(
     request_id: &RequestId,
 ) -> Response {
     engine.stats.record_response(response.status());
-    if let Some(name) = &engine.config.request_id_header {
-        response
-            .headers_mut()
-            .insert(name.clone(), request_id.to_header_value());
-    }
+    give_id(engine, response.headers_mut(), request_id);
     response
+}
+
+/// The request's id in the id header, unless that is off.
+fn give_id(engine: &Engine, headers: &mut http::HeaderMap, request_id: &RequestId) {
+    if let Some(name) = &engine.config.request_id_header {
+        headers.insert(name.clone(), request_id.to_header_value());
+    }
 }
 
 /// The request's head, and every input extracted from it; or the response to bad input.
@@ -678,9 +677,14 @@ fn body_error(error: BoxError, request_id: Option<&RequestId>) -> BodyError {
 /// The answer to a body read whole that could not be: the same status and text a streamed
 /// body's [`BodyError`] gives.
 fn body_read_error(error: BoxError, version: http::Version, request_id: &RequestId) -> Response {
-    let error = body_error(error, Some(request_id));
+    body_error_response(body_error(error, Some(request_id)), version)
+}
+
+/// The answer to a body that could not be read (or will not be: one declared too large): the
+/// same status and text a streamed body's reader gets, and, the body not read to its end, the
+/// HTTP/1 connection closed after it.
+fn body_error_response(error: BodyError, version: http::Version) -> Response {
     let response = HttpError::new(error.status(), error.to_string()).into_response();
-    // Whatever went wrong, the body was not read to its end.
     close_unread(response, version)
 }
 
