@@ -41,6 +41,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::app::gather::Gathered;
 use crate::response::body::BoxError;
+use crate::run::body::sends_no_body;
 
 /// What the accept loop and a connection's requests share about that connection.
 struct Shared {
@@ -406,11 +407,7 @@ where
 /// Gives the response to a HEAD the `Content-Length` of the body it will not send, when that
 /// is known: hyper would otherwise take the length of what it sends, nothing.
 fn declare_length<B: Body>(response: &mut http::Response<B>) {
-    let status = response.status();
-    let bodiless = status.is_informational()
-        || status == http::StatusCode::NO_CONTENT
-        || status == http::StatusCode::NOT_MODIFIED;
-    if bodiless
+    if sends_no_body(response.status())
         || response
             .headers()
             .contains_key(http::header::CONTENT_LENGTH)

@@ -71,7 +71,6 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -77,6 +77,13 @@ impl AfterBody {
     }
 }
 
+/// Whether a response of `status` goes without a body whatever the request (1xx, 204, 304).
+pub(crate) fn sends_no_body(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
 /// `response` with `after` run once its body has been sent or dropped.
 pub(crate) fn track(response: Response, head_request: bool, after: AfterBody) -> Response {
     let (parts, body) = response.into_parts();
@@ -97,10 +104,7 @@ impl TrackedBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let remaining = declared.or_else(|| body.size_hint().exact());
-        let bodiless = head_request
-            || parts.status == StatusCode::NO_CONTENT
-            || parts.status == StatusCode::NOT_MODIFIED
-            || parts.status.is_informational();
+        let bodiless = head_request || sends_no_body(parts.status);
         Self {
             inner: Some(body),
             after: Some(after),
