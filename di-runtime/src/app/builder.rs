@@ -787,24 +787,22 @@ impl App {
             return Ok(());
         };
         let document = self.openapi()?;
-        let bad_path =
-            |what: &str, path: &str, root_too: bool| {
-                let bad = !path.starts_with('/') || (path.len() > 1 && path.ends_with('/'));
-                (bad || (root_too && path == "/")).then(|| {
-                format!(
-                    "OpenAPI {what} `{path}`: a path starts with `/` and does not end with `/`{}",
-                    if root_too { ", and is not `/` itself" } else { "" }
-                )
-            })
-            };
-        let problems: Vec<String> = [
-            bad_path("json_path", &config.json_path, false),
-            // The page's files are served under it.
-            bad_path("docs_path", &config.docs_path, true),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        // The document is served at `json_path`, the page at `docs_path` and its files under
+        // it: each a path that starts with `/` and does not end with one (`docs_path` not `/`).
+        let slashed = |path: &str| path.starts_with('/') && (path == "/" || !path.ends_with('/'));
+        let mut problems = Vec::new();
+        if !slashed(&config.json_path) {
+            problems.push(format!(
+                "OpenAPI json_path `{}`: a path starts with `/` and does not end with `/`",
+                config.json_path
+            ));
+        }
+        if !slashed(&config.docs_path) || config.docs_path == "/" {
+            problems.push(format!(
+                "OpenAPI docs_path `{}`: a path starts with `/` and does not end with `/`, and is not `/` itself",
+                config.docs_path
+            ));
+        }
         if !problems.is_empty() {
             return Err(BuildError { problems });
         }
