@@ -362,6 +362,22 @@ impl Error {
     }
 }
 
+/// serde's own messages that name the Rust type being read (an untagged or flattened enum,
+/// a flattened field), in place of which the client gets the same message without the name.
+/// Any other `custom` message is the app's (a `Deserialize` impl's, a `try_from`'s): it is
+/// the client's `Value error, ..`, as pydantic reports a validator's `ValueError`.
+fn serde_names_type(msg: &str) -> Option<&'static str> {
+    if msg.starts_with("data did not match any variant of untagged enum ")
+        || (msg.starts_with("no variant of enum ") && msg.ends_with(" found in flattened data"))
+    {
+        Some("the input matches none of the accepted shapes")
+    } else if msg.starts_with("can only flatten structs and maps") {
+        Some("the input cannot be read as a map")
+    } else {
+        None
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.msg)
@@ -373,8 +389,12 @@ impl std::error::Error for Error {}
 impl de::Error for Error {
     fn custom<M: fmt::Display>(msg: M) -> Self {
         let msg = msg.to_string();
+        let typed = match serde_names_type(&msg) {
+            Some(unnamed) => Typed::value_error(unnamed),
+            None => Typed::value_error(&msg),
+        };
         Error {
-            kind: Kind::Invalid(Box::new(Typed::value_error(&msg))),
+            kind: Kind::Invalid(Box::new(typed)),
             path: None,
             msg,
         }
