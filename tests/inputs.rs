@@ -348,3 +348,92 @@ async fn a_json_body_needs_a_json_content_type_even_where_its_text_would_do() {
     assert_eq!(response.text().await.expect("text"), "hello");
     client.shutdown().await;
 }
+
+// ------------------------------------------------------- what serde and the bytes must not leak
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Shape {
+    Circle { r: f64 },
+    Square { side: f64 },
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Drawing {
+    name: String,
+    shape: Shape,
+}
+
+#[depends]
+async fn draw(Json(_drawing): Json<Drawing>) -> &'static str {
+    "ok"
+}
+
+#[derive(Deserialize)]
+struct Title {
+    title: String,
+}
+
+#[depends]
+async fn titled(Json(note): Json<Title>) -> String {
+    note.title
+}
+
+/// serde's message for an untagged enum that matches no variant names the Rust type: the
+/// client gets the problem at its field, without the name.
+#[tokio::test]
+async fn an_untagged_enum_that_matches_no_variant_is_reported_without_its_rust_name() {
+    let client = TestClient::start(App::new().post("/draw", draw))
+        .await
+        .expect("the app starts");
+    let response = client
+        .post("/draw")
+        .json(&json!({"name": "x", "shape": {"q": 1}}))
+        .send()
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(
+        body,
+        json!({"detail": [{
+            "type": "value_error",
+            "loc": ["body", "shape"],
+            "msg": "Value error, the input matches none of the accepted shapes",
+            "input": {"q": 1},
+            "ctx": {"error": {}},
+        }]})
+    );
+}
+
+/// A JSON body that starts with a UTF-8 byte order mark is read as FastAPI reads it (Python
+/// decodes the bytes as `utf-8-sig`), whole and with its problems where they are.
+#[tokio::test]
+async fn a_json_body_after_a_utf8_byte_order_mark_is_read() {
+    let client = TestClient::start(App::new().post("/note", titled))
+        .await
+        .expect("the app starts");
+    let send = async |body: &'static [u8]| {
+        client
+            .post("/note")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+    };
+    let response = send(b"\xEF\xBB\xBF{\"title\":\"x\"}").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("a body"), "x");
+
+    let response = send(b"\xEF\xBB\xBF{\"title\":5}").await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "title"]));
+
+    // A body of nothing but the mark is as empty as FastAPI's.
+    let response = send(b"\xEF\xBB\xBF").await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["detail"][0]["type"], "missing");
+}

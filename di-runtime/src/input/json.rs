@@ -41,7 +41,13 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     const NEEDS_BODY: bool = true;
 
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        if head.body.is_empty() {
+        // A UTF-8 byte order mark is not part of the JSON (Python's `json.loads` of bytes,
+        // FastAPI's reader, decodes them as `utf-8-sig`).
+        let body = head
+            .body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&head.body);
+        if body.is_empty() {
             return Err(vec![
                 InputError::new(["body"], "Field required").kind("missing"),
             ]);
@@ -50,7 +56,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
             // FastAPI (strict content type) validates such a body as text: a struct is then
             // `model_attributes_type` with the text as `input`. `di` reads JSON only with a
             // JSON content type, so whatever the text would give, it is not taken.
-            let text = Tree::String(String::from_utf8_lossy(&head.body).into_owned());
+            let text = Tree::String(String::from_utf8_lossy(body).into_owned());
             return Err(from_json::<T>(&text).err().unwrap_or_else(|| {
                 vec![
                     InputError::new(
@@ -65,13 +71,13 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
         // as the search reads them); only a body that fails is parsed again to find every
         // problem: syntax first (one error for the whole body, as FastAPI reports it), then
         // every problem of the content.
-        if let Ok(value) = strict::from_slice::<T>(&head.body) {
+        if let Ok(value) = strict::from_slice::<T>(body) {
             return Ok(Json(value));
         }
-        let mut de = serde_json::Deserializer::from_slice(&head.body);
+        let mut de = serde_json::Deserializer::from_slice(body);
         let tree = <Tree as serde::Deserialize>::deserialize(&mut de)
             .and_then(|tree| de.end().map(|()| tree))
-            .map_err(|error| vec![json_invalid(&head.body, &error)])?;
+            .map_err(|error| vec![json_invalid(body, &error)])?;
         from_json(&tree).map(Json)
     }
 }
