@@ -396,6 +396,58 @@ fn form_app() -> App {
     App::new().post("/form", fields)
 }
 
+/// A text field's bytes are decoded by its own `charset`, UTF-8 without one, and taken as they
+/// are: bytes that merely begin like a byte order mark do not switch the charset, and a UTF-8
+/// mark stays in the text, as in FastAPI's.
+#[tokio::test]
+async fn a_multipart_text_field_is_decoded_by_its_charset_and_never_by_a_byte_order_mark() {
+    let _serial = serial().await;
+    let client = TestClient::start(form_app()).await.expect("starts");
+    let part = |headers: &str, value: &[u8]| {
+        let mut part =
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"t\"\r\n{headers}\r\n")
+                .into_bytes();
+        part.extend_from_slice(value);
+        part.extend_from_slice(b"\r\n");
+        part
+    };
+    let mut body = part("", b"\xFF\xFEA\x00B\x00");
+    body.extend(part("", b"\xEF\xBB\xBFabc"));
+    body.extend(part(
+        "Content-Type: text/plain; charset=latin1\r\n",
+        b"caf\xE9",
+    ));
+    body.extend(part(
+        "Content-Type: text/plain; charset=utf-16le\r\n",
+        b"\xFF\xFEh\x00i\x00",
+    ));
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let response = client
+        .post("/form")
+        .header("content-type", &form_type())
+        .body(body)
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    let fields: Value = response.json().await.expect("json");
+    let texts: Vec<&str> = fields
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|field| field["text"].as_str().expect("a text field"))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "\u{FFFD}\u{FFFD}A\u{0}B\u{0}",
+            "\u{FEFF}abc",
+            "caf\u{e9}",
+            "\u{FEFF}hi",
+        ]
+    );
+    client.shutdown().await;
+}
+
 #[tokio::test]
 async fn multipart_yields_text_fields_and_file_parts_in_order() {
     let _serial = serial().await;

@@ -231,9 +231,21 @@ impl MultipartField {
             .map_err(MultipartError::from_multer)
     }
 
-    /// The whole field as text, decoded by the part's `charset` (UTF-8 when it has none).
+    /// The whole field as text, decoded by the part's `charset` (UTF-8 when it has none, or
+    /// names none known); bytes that are not valid in it become U+FFFD. The bytes are taken as
+    /// they are: a leading byte order mark is not read as naming another charset.
     pub async fn text(self) -> Result<String, MultipartError> {
-        self.inner.text().await.map_err(MultipartError::from_multer)
+        let encoding = self
+            .inner
+            .content_type()
+            .and_then(|mime| mime.get_param("charset"))
+            .and_then(|charset| encoding_rs::Encoding::for_label(charset.as_str().as_bytes()))
+            .filter(|encoding| *encoding != encoding_rs::UTF_8);
+        let bytes = self.bytes().await?;
+        Ok(match encoding {
+            Some(encoding) => encoding.decode_without_bom_handling(&bytes).0.into_owned(),
+            None => String::from_utf8_lossy(&bytes).into_owned(),
+        })
     }
 }
 
