@@ -437,3 +437,57 @@ async fn a_json_body_after_a_utf8_byte_order_mark_is_read() {
     let body: Value = response.json().await.expect("a JSON body");
     assert_eq!(body["detail"][0]["type"], "missing");
 }
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Wide {
+    big: u128,
+    small: i128,
+    name: String,
+}
+
+#[depends]
+async fn wide(Json(_wide): Json<Wide>) -> &'static str {
+    "ok"
+}
+
+/// A `u128` or `i128` beyond 64 bits is read exactly, and when another field of the body is
+/// bad only that field's problem is listed (serde_json reads such a literal as a float when it
+/// looks for every problem: it is not one).
+#[tokio::test]
+async fn an_integer_beyond_64_bits_is_no_problem_beside_another_fields() {
+    let client = TestClient::start(App::new().post("/wide", wide))
+        .await
+        .expect("the app starts");
+    let send = async |body: &'static str| {
+        client
+            .post("/wide")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+    };
+    let good = r#"{"big":1180591620717411303424,"small":-1180591620717411303424,"name":"x"}"#;
+    assert_eq!(send(good).await.status(), 200);
+
+    let response =
+        send(r#"{"big":1180591620717411303424,"small":-1180591620717411303424,"name":5}"#).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(
+        body,
+        json!({"detail": [{
+            "type": "string_type",
+            "loc": ["body", "name"],
+            "msg": "Input should be a valid string",
+            "input": 5,
+        }]})
+    );
+
+    // Beyond the type's range it is still a problem, at its field.
+    let response = send(r#"{"big":-1180591620717411303424,"small":1,"name":"x"}"#).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "big"]));
+    assert_eq!(body["detail"][0]["type"], "greater_than_equal");
+}

@@ -66,10 +66,21 @@ fn visit_number<'de, V: Visitor<'de>>(n: Num, visitor: V) -> Result<V::Value, Er
 
 /// What is wrong with `value` where an integer in `min..=max` is asked, or `None` if it is
 /// one.
+/// Whether `f` is a whole number beyond 64 bits within `min..=max` (a 128-bit type's range):
+/// serde_json reads an integer literal that does not fit 64 bits as a float, which the fast
+/// path (`strict`) read exactly as the `u128` or `i128` it is. Such a value is no problem, so
+/// that a body that fails for another field lists only that field's.
+fn wide_integer(f: f64, min: i128, max: u128) -> bool {
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+    f.fract() == 0.0 && f.abs() >= TWO_POW_64 && f <= max as f64 && f >= min as f64
+}
+
 fn integer_problem(value: &Tree, min: i128, max: u128) -> Option<Typed> {
     match value {
         Tree::Number(Num::U(u)) => (u128::from(*u) > max).then(|| Typed::less_than_equal(max)),
         Tree::Number(Num::I(i)) => (i128::from(*i) < min).then(|| Typed::greater_than_equal(min)),
+        // An integer beyond 64 bits, which serde_json reads as a float (see `wide_integer`).
+        Tree::Number(Num::F(f)) if wide_integer(*f, min, max) => None,
         Tree::Number(Num::F(f)) => Some(if f.fract() != 0.0 {
             Typed::INT_FROM_FLOAT
         } else if *f > max as f64 {
@@ -92,6 +103,9 @@ macro_rules! json_integers {
             let value = real!(self, $method(visitor));
             match integer_problem(value, i128::try_from(<$ty>::MIN).unwrap_or(i128::MIN), u128::try_from(<$ty>::MAX).unwrap_or(u128::MAX)) {
                 None => match value {
+                    // A `wide_integer`: as near as a float keeps it.
+                    Tree::Number(Num::F(f)) if *f >= 0.0 => visitor.visit_u128(*f as u128),
+                    Tree::Number(Num::F(f)) => visitor.visit_i128(*f as i128),
                     Tree::Number(n) => visit_number(*n, visitor),
                     _ => Err(Error::invalid(Typed::INT_TYPE)),
                 },
