@@ -551,6 +551,11 @@ async fn mut_app(#[dep(app_value)] a: &mut u8) -> String {
     a.to_string()
 }
 
+#[depends]
+async fn held_mut_app(#[dep(app_value)] a: HeldMut<u8>) -> String {
+    a.to_string()
+}
+
 #[depends(scope = "app")]
 async fn app_over_request(#[dep(side_effect)] s: &u8) -> u8 {
     *s
@@ -573,6 +578,7 @@ async fn graph_errors_are_all_reported_before_serving() {
         .get("/twice", twice_mut)
         .get("/held", held_while_mut)
         .get("/mut-app", mut_app)
+        .get("/held-mut-app", held_mut_app)
         .get("/bad-app", uses_bad_app)
         .get("/gen", not_a_handler);
     let error = app.check().unwrap_err();
@@ -590,6 +596,10 @@ async fn graph_errors_are_all_reported_before_serving() {
         (
             "route GET /mut-app",
             "`app`-scoped and shared by all requests",
+        ),
+        (
+            "route GET /held-mut-app",
+            "takes `HeldMut` of `app_value`, which is `app`-scoped and shared by all requests",
         ),
         (
             "route GET /bad-app",

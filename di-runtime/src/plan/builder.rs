@@ -454,9 +454,10 @@ impl Walk<'_, '_> {
                 "{who} takes {dep_named} `fresh`, but it is `app`-scoped: one instance serves the whole app; drop `fresh`, or give this use a shorter scope for an instance of its own (`#[dep({named}, scope = \"request\", fresh)]`)"
             ));
         }
-        if access == Access::Exclusive && dep_scope == Scope::App {
+        if access.is_exclusive() && dep_scope == Scope::App {
+            let how = if access.is_held() { "HeldMut" } else { "&mut" };
             self.errors.push(format!(
-                "{who} takes `&mut` of {dep_named}, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
+                "{who} takes `{how}` of {dep_named}, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
             ));
         }
         self.path.push(Link {
