@@ -655,7 +655,10 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
             let keep = respan(paths.keep(), ret_first);
             let (shared, boxed) = (paths.keep_shared(), paths.keep_boxed());
             // A body that cannot wait ends at its first poll: the runtime runs it at once.
-            let method = if crate::waits::can_wait(function.item.block.to_token_stream()) {
+            let method = if crate::waits::function_can_wait(
+                &function.item.attrs,
+                function.item.block.to_token_stream(),
+            ) {
                 "plain"
             } else {
                 "plain_now"

@@ -69,6 +69,36 @@ const KEYWORDS: &[&str] = &[
 /// The crates a known macro may be called through (`std::format!`, `tracing::info!`).
 const CRATES: &[&str] = &["std", "core", "alloc", "tracing", "log"];
 
+/// The attributes that leave a function's body as written: an attribute macro placed after
+/// `#[depends]` (`#[tracing::instrument]`, a retry or caching attribute) expands after it, and
+/// may put an `.await` into the body that `can_wait` never sees.
+const INERT_ATTRIBUTES: &[&str] = &[
+    "doc",
+    "allow",
+    "warn",
+    "deny",
+    "forbid",
+    "expect",
+    "must_use",
+    "inline",
+    "cold",
+    "deprecated",
+    "cfg",
+    "cfg_attr",
+    "track_caller",
+];
+
+/// Whether a function with these attributes (those left after `#[depends]`) and this body
+/// may wait: see [`can_wait`], and an attribute that is not [inert](INERT_ATTRIBUTES).
+pub(crate) fn function_can_wait(attrs: &[syn::Attribute], body: TokenStream) -> bool {
+    attrs.iter().any(|attr| {
+        !attr
+            .path()
+            .get_ident()
+            .is_some_and(|ident| INERT_ATTRIBUTES.iter().any(|inert| ident == inert))
+    }) || can_wait(body)
+}
+
 /// Whether `body` may wait: it has an `.await`, or calls a macro not known not to wait.
 pub(crate) fn can_wait(body: TokenStream) -> bool {
     let tokens: Vec<TokenTree> = body.into_iter().collect();
@@ -143,6 +173,40 @@ fn known_not_to_wait(before: &[TokenTree]) -> bool {
 mod tests {
     use super::*;
     use quote::quote;
+
+    fn attrs(item: TokenStream) -> Vec<syn::Attribute> {
+        syn::parse2::<syn::ItemFn>(item).expect("a function").attrs
+    }
+
+    #[test]
+    fn an_attribute_macro_after_depends_may_make_the_body_wait() {
+        let body = quote!({ Ok(1) });
+        let inert = attrs(quote! {
+            /// Docs.
+            #[allow(unused)]
+            #[must_use]
+            #[cfg(unix)]
+            #[cfg_attr(test, inline)]
+            async fn f() {}
+        });
+        assert!(!function_can_wait(&inert, body.clone()));
+        for item in [
+            quote!(
+                #[retry::retry]
+                async fn f() {}
+            ),
+            quote!(
+                #[instrument]
+                async fn f() {}
+            ),
+            quote!(
+                #[tracing::instrument(skip_all)]
+                async fn f() {}
+            ),
+        ] {
+            assert!(function_can_wait(&attrs(item), body.clone()));
+        }
+    }
 
     #[test]
     fn a_body_without_await_or_macros_cannot_wait() {
