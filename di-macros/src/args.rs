@@ -177,7 +177,16 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                     "`max_concurrency` is a whole number: `max_concurrency = 10`",
                 )
             })?;
-            let limit: usize = lit.base10_parse()?;
+            let limit: usize = lit
+                .base10_parse()
+                .ok()
+                .filter(|_| lit.suffix().is_empty())
+                .ok_or_else(|| {
+                    syn::Error::new(
+                        lit.span(),
+                        "`max_concurrency` is a whole number from 1 up, without a suffix: `max_concurrency = 10`",
+                    )
+                })?;
             if limit == 0 {
                 return Err(syn::Error::new(
                     lit.span(),
@@ -192,20 +201,40 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                     "`uses` lists the `#[depends]` functions to run: `uses(audit)` or `uses(audit, auth)`",
                 ));
             }
+            if !args.uses.is_empty() {
+                return Err(
+                    meta.error("`uses` given twice; list every function in one `uses(...)`")
+                );
+            }
             meta.parse_nested_meta(|used| {
                 if !used.input.is_empty() && !used.input.peek(Token![,]) {
                     return Err(used.error(
                         "`uses(...)` takes only the names of `#[depends]` functions: `uses(audit)`",
                     ));
                 }
+                let named = |path: &syn::Path| quote::ToTokens::to_token_stream(path).to_string();
+                if args
+                    .uses
+                    .iter()
+                    .any(|seen| named(seen) == named(&used.path))
+                {
+                    return Err(used.error("listed twice in `uses`; keep one"));
+                }
                 args.uses.push(used.path);
                 Ok(())
             })
         } else if meta.path.is_ident("status") {
+            if args.status.is_some() {
+                return Err(meta.error("`status` set twice; keep one"));
+            }
             let lit: syn::LitInt = meta.value()?.parse().map_err(|e| {
                 syn::Error::new(e.span(), "`status` is an HTTP status code: `status = 201`")
             })?;
-            let status: u16 = lit.base10_parse()?;
+            let status: u16 = lit
+                .base10_parse()
+                .ok()
+                .filter(|_| lit.suffix().is_empty())
+                .unwrap_or(0);
             if !(100..=599).contains(&status) {
                 return Err(syn::Error::new(
                     lit.span(),
@@ -215,6 +244,9 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
             args.status = Some(status);
             Ok(())
         } else if meta.path.is_ident("content_type") {
+            if args.content_type.is_some() {
+                return Err(meta.error("`content_type` set twice; keep one"));
+            }
             let lit: LitStr = meta.value()?.parse().map_err(|e| {
                 syn::Error::new(
                     e.span(),
@@ -224,6 +256,9 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
             args.content_type = Some(lit.value());
             Ok(())
         } else if meta.path.is_ident("body_content_type") {
+            if args.body_content_type.is_some() {
+                return Err(meta.error("`body_content_type` set twice; keep one"));
+            }
             let lit: LitStr = meta.value()?.parse().map_err(|e| {
                 syn::Error::new(
                     e.span(),
@@ -243,8 +278,16 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                     "`crate` needs the path of the runtime crate: `crate = \"di_runtime\"`",
                 ));
             }
-            let lit: LitStr = meta.value()?.parse()?;
-            args.krate = Some(lit.parse()?);
+            const CRATE_SYNTAX: &str =
+                "`crate` is the path of the runtime crate, as a string: `crate = \"di_runtime\"`";
+            let lit: LitStr = meta
+                .value()?
+                .parse()
+                .map_err(|e| syn::Error::new(e.span(), CRATE_SYNTAX))?;
+            args.krate = Some(
+                lit.parse()
+                    .map_err(|_| syn::Error::new(lit.span(), CRATE_SYNTAX))?,
+            );
             Ok(())
         } else {
             let name = quote::ToTokens::to_token_stream(&meta.path)

@@ -42,9 +42,14 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut errors = Vec::new();
-    let args = parse_depends_args(attr).unwrap_or_else(|error| {
+    let args = parse_depends_args(attr.clone()).unwrap_or_else(|error| {
         errors.push(error);
-        DependsArgs::default()
+        // The function is still expanded, naming the runtime by the `crate` given, so that
+        // its uses do not each report the crate missing as well.
+        DependsArgs {
+            krate: crate_arg(attr),
+            ..DependsArgs::default()
+        }
     });
     let (mut function, found) = analyse(item_fn, args.scope.map(|s| s.0));
     errors.extend(found);
@@ -66,6 +71,24 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
     expand_function(&function, &Paths::new(&krate), errors)
+}
+
+/// The path in a `crate = "..."` among `#[depends]` arguments that did not all parse.
+fn crate_arg(attr: TokenStream) -> Option<syn::Path> {
+    let tokens: Vec<proc_macro2::TokenTree> = attr.into_iter().collect();
+    tokens.windows(3).find_map(|window| match window {
+        [
+            proc_macro2::TokenTree::Ident(key),
+            proc_macro2::TokenTree::Punct(eq),
+            proc_macro2::TokenTree::Literal(value),
+        ] if key == "crate" && eq.as_char() == '=' => {
+            syn::parse2::<syn::LitStr>(value.to_token_stream())
+                .ok()?
+                .parse()
+                .ok()
+        }
+        _ => None,
+    })
 }
 
 /// The error for an item that is not a function, at its first token after the attributes and

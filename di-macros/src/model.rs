@@ -87,6 +87,12 @@ pub(crate) struct Function {
     pub(crate) responses: Vec<(u16, String)>,
 }
 
+/// Whether `path` names the `#[depends]` attribute (`depends`, `di_runtime::depends`, or
+/// a renamed crate's `my_di::depends`).
+fn is_depends(path: &syn::Path) -> bool {
+    path.segments.last().is_some_and(|s| s.ident == "depends")
+}
+
 /// Analyses `item`. Returns the model (with `#[dep]` attributes removed from the function)
 /// and every error found; the caller emits the function even when there are errors.
 pub(crate) fn analyse(
@@ -113,6 +119,26 @@ pub(crate) fn analyse(
             "`#[depends]` functions cannot have a `where` clause; name concrete types in the parameters",
         ));
     }
+    if let syn::Safety::Unsafe(unsafety) = &sig.safety {
+        errors.push(syn::Error::new(
+            unsafety.span,
+            "`#[depends]` functions cannot be `unsafe`: the app calls them for every request; keep the `unsafe` block inside a safe function",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(syn::Error::new_spanned(
+            abi,
+            "`#[depends]` functions cannot have an ABI (`extern \"C\"`): the app calls them from Rust; remove it",
+        ));
+    }
+    if item.attrs.iter().any(|attr| is_depends(attr.path())) {
+        errors.push(syn::Error::new(
+            sig.fn_token.span(),
+            "`#[depends]` is given twice on this function; keep one",
+        ));
+        item.attrs.retain(|attr| !is_depends(attr.path()));
+    }
+    let sig = &item.sig;
     if let Some(variadic) = &sig.variadic {
         errors.push(syn::Error::new_spanned(
             variadic,
