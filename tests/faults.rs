@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{count, events, log, position, serial};
+use common::{count, events, log, position, serial, wait_for};
 use di_runtime::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -946,4 +946,101 @@ fn a_path_input_on_a_route_without_parameters_is_refused_at_check() {
         .get("/items/{id}", by_id)
         .check()
         .expect("a path with a parameter");
+}
+
+// ------------------------------------- abandoned rollbacks wait for no background place
+
+struct PoolOfOne(std::sync::Arc<tokio::sync::Semaphore>);
+
+#[depends(scope = "app")]
+async fn pool_of_one() -> PoolOfOne {
+    PoolOfOne(std::sync::Arc::new(tokio::sync::Semaphore::new(1)))
+}
+
+/// A transaction holding the pool's one connection until its teardown.
+#[depends(scope = "handler")]
+async fn pool_tx(#[dep(pool_of_one)] pool: &PoolOfOne, y: Yield<u8>) {
+    let connection = pool
+        .0
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the pool is open");
+    log("pool-tx:open");
+    let (_, outcome) = y.provide(1).await;
+    drop(connection);
+    log(format!("pool-tx:close {}", describe(&outcome)));
+}
+
+/// A `request`-scope teardown that needs a connection of the pool.
+#[depends]
+async fn pool_audit(#[dep(pool_of_one)] pool: &PoolOfOne, y: Yield<u8>) {
+    let pool = pool.0.clone();
+    let _ = y.provide(2).await;
+    log("audit:close start");
+    let _connection = pool.acquire_owned().await.expect("the pool is open");
+    log("audit:close done");
+}
+
+#[depends]
+async fn audited(#[dep(pool_audit)] _a: &u8) -> &'static str {
+    "audited"
+}
+
+#[depends]
+async fn writes_forever(#[dep(pool_tx)] _t: &u8) -> &'static str {
+    log("writes:started");
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    "never"
+}
+
+/// A request abandoned in its handler rolls its `handler`-scope transaction back at once, even
+/// when every background place is taken: here by a `request`-scope teardown that waits for the
+/// very connection the transaction holds. The rollback used to wait for a place, so both waited
+/// until `teardown_timeout` abandoned the other teardown.
+#[tokio::test]
+async fn an_abandoned_rollback_waits_for_no_background_place() {
+    let _serial = serial().await;
+    let client = TestClient::start(
+        App::new()
+            .get("/audited", audited)
+            .get("/writes", writes_forever)
+            .max_background_teardowns(1)
+            .teardown_timeout(Duration::from_secs(30)),
+    )
+    .await
+    .expect("the app starts");
+    let writer = {
+        let service = client.running().service();
+        tokio::spawn(async move {
+            let request = http::Request::get("/writes")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("a request");
+            let _ = service.call_request(request).await;
+        })
+    };
+    wait_for("writes:started").await;
+    let response = client.get("/audited").send().await;
+    assert_eq!(response.text().await.expect("a body"), "audited");
+    // The audit's teardown holds the one background place, waiting for the connection.
+    wait_for("audit:close start").await;
+    writer.abort();
+    let _ = writer.await;
+    tokio::time::timeout(Duration::from_secs(10), client.settle())
+        .await
+        .expect("the rollback frees the connection, and the audit's teardown ends");
+    let events = events();
+    assert_eq!(client.running().teardown_failures(), 0, "{events:?}");
+    assert_eq!(
+        count(&events, "pool-tx:close cancelled client gone"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count(&events, "audit:close done"), 1, "{events:?}");
+    assert!(
+        position(&events, "pool-tx:close cancelled client gone")
+            < position(&events, "audit:close done"),
+        "{events:?}"
+    );
+    client.shutdown().await;
 }

@@ -92,9 +92,9 @@ impl Drop for Owed {
             .background
             .is_none()
             .then(|| engine.background_place());
-        // Not `spawn_background`: `handler`-scope teardowns already under way go on at once,
-        // without waiting for a background place; the rest uses the request's place, or waits
-        // for one.
+        // Not `spawn_background`: `handler`-scope teardowns (under way or not yet begun) run at
+        // once, without waiting for a background place; the rest uses the request's place, or
+        // waits for one.
         engine.clone().spawn_tracked(async move {
             // What the entry point decided the request ended with (a layer's timeout, a
             // layer's panic), else the cancellation.
@@ -118,13 +118,18 @@ impl Drop for Owed {
                 }
                 None => (cancelled, stack),
             };
-            let _place = match waiting {
-                Some(waiting) => waiting.await,
-                None => None,
-            };
+            // `handler` scope first, at once: a rollback waits for no place (one that did
+            // could wait on another request's teardown, which may itself wait on what the
+            // rollback would release: a pool's connection).
             let handler = run_stack(engine.clone(), stack, outcome, Some(&request_id));
             let report = handler.only(Scope::Handler).await;
-            run_stack(engine, report.rest, report.outcome, Some(&request_id)).await;
+            if !report.rest.is_empty() {
+                let _place = match waiting {
+                    Some(waiting) => waiting.await,
+                    None => None,
+                };
+                run_stack(engine, report.rest, report.outcome, Some(&request_id)).await;
+            }
             drop(places);
         });
     }
