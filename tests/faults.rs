@@ -1044,3 +1044,70 @@ async fn an_abandoned_rollback_waits_for_no_background_place() {
     );
     client.shutdown().await;
 }
+
+// ------------------------------------- two failing commits: one failure told to everyone
+
+#[depends(scope = "handler")]
+async fn commit_a(y: Yield<u8>) -> Result<(), HttpError> {
+    let (_, outcome) = y.provide(1).await;
+    log(format!(
+        "commit_a told {} and fails 503",
+        describe(&outcome)
+    ));
+    Err(HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "commit a failed",
+    ))
+}
+
+#[depends(scope = "handler")]
+async fn commit_b(y: Yield<u8>) -> Result<(), HttpError> {
+    let _ = y.provide(2).await;
+    log("commit_b fails 500");
+    Err(HttpError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "commit b failed",
+    ))
+}
+
+#[depends]
+async fn observer(y: Yield<u8>) {
+    let (_, outcome) = y.provide(3).await;
+    log(format!("observer told {}", describe(&outcome)));
+}
+
+#[depends]
+async fn two_commits(
+    #[dep(observer)] _o: &u8,
+    #[dep(commit_a)] _a: &u8,
+    #[dep(commit_b)] _b: &u8,
+) -> &'static str {
+    "ok"
+}
+
+/// When two `handler`-scope teardowns fail, the first (in teardown order) becomes the response,
+/// and every teardown after it, of either scope, is told that one: the `request`-scope
+/// teardown used to be told the last failure, not the one the client got.
+#[tokio::test]
+async fn every_later_teardown_is_told_the_failure_that_became_the_response() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", two_commits))
+        .await
+        .expect("the app starts");
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.expect("a body"),
+        r#"{"detail":"commit b failed"}"#
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "commit_b fails 500",
+            "commit_a told teardown-failed commit_b 500 and fails 503",
+            "observer told teardown-failed commit_b 500",
+        ]
+    );
+    client.shutdown().await;
+}

@@ -292,11 +292,16 @@ impl StackRun {
         };
         if let Some((error, failure)) = error {
             self.engine.stats.record_teardown_failure(failure);
-            self.outcome = Outcome::TeardownFailed {
-                dependency: name,
-                error: error.clone(),
-            };
-            self.failure.get_or_insert(error);
+            // The first failure of the run is what the later teardowns are told, and (in
+            // `handler` scope) the response: a later one is logged and counted, and changes
+            // neither, so that every teardown after it hears of the failure the client got.
+            if self.failure.is_none() {
+                self.outcome = Outcome::TeardownFailed {
+                    dependency: name,
+                    error: error.clone(),
+                };
+                self.failure = Some(error);
+            }
         }
     }
 }
