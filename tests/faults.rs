@@ -280,10 +280,11 @@ async fn failing_request_teardowns_cannot_change_the_response_are_counted_and_ne
     assert_eq!(client.running().teardown_failures(), 2);
     let events = events();
     assert_eq!(count(&events, "close fails"), 1, "{events:?}");
+    // Told the first failure (teardown order: `panicking_close`, then `failing_close`).
     assert_eq!(
         count(
             &events,
-            "side-effect:close teardown-failed failing_close 500"
+            "side-effect:close teardown-failed panicking_close 500"
         ),
         1,
         "{events:?}"

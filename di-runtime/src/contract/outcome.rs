@@ -44,7 +44,8 @@ pub enum Outcome {
         error: HttpError,
     },
     /// A `handler`-scoped teardown failed after the handler ran; its error replaced the response.
-    /// When several fail, the first is the response and what every later teardown is told.
+    /// When several teardowns fail, the first is the response and what every later teardown,
+    /// of either scope, is told.
     TeardownFailed {
         /// The name of the dependency whose teardown failed.
         dependency: &'static str,

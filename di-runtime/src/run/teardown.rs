@@ -292,16 +292,17 @@ impl StackRun {
         };
         if let Some((error, failure)) = error {
             self.engine.stats.record_teardown_failure(failure);
-            // The first failure of the run is what the later teardowns are told, and (in
-            // `handler` scope) the response: a later one is logged and counted, and changes
-            // neither, so that every teardown after it hears of the failure the client got.
-            if self.failure.is_none() {
+            // The request's first teardown failure is what every later teardown is told, and
+            // (in `handler` scope) the response: a later one is logged and counted, and
+            // changes neither, so that no teardown hears of another failure than the client
+            // got.
+            if !matches!(self.outcome, Outcome::TeardownFailed { .. }) {
                 self.outcome = Outcome::TeardownFailed {
                     dependency: name,
                     error: error.clone(),
                 };
-                self.failure = Some(error);
             }
+            self.failure.get_or_insert(error);
         }
     }
 }
