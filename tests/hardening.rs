@@ -259,6 +259,36 @@ async fn a_body_not_received_by_its_deadline_gets_408_and_the_connection_is_clos
     server.shutdown().await;
 }
 
+#[depends]
+async fn streamed_upload(body: di_runtime::BodyStream) -> Result<String, HttpError> {
+    Ok(body.to_bytes().await?.len().to_string())
+}
+
+/// The request timeout fires while the handler still reads its body as a stream: the 503 says
+/// `Connection: close`, since the rest of the body is never read, and the connection closes.
+#[tokio::test]
+async fn the_request_timeout_during_a_streamed_upload_is_503_with_connection_close() {
+    let server = App::new()
+        .post("/upload", streamed_upload)
+        .request_timeout(Duration::from_millis(500))
+        .body_timeout(Duration::from_secs(60))
+        .body_min_rate(0, Duration::ZERO)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let text = trickle_a_body(&server).await;
+    assert!(
+        text.starts_with("HTTP/1.1 503 Service Unavailable"),
+        "{text}"
+    );
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(
+        text.ends_with(r#"{"detail":"Request timed out"}"#),
+        "{text}"
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_request_timeout_covers_reading_the_body_503_and_nothing_set_up() {
     // The body's own deadline and minimum rate are far off: the request timeout fires first,

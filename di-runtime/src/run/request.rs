@@ -340,7 +340,13 @@ fn serve(
             Some(done) => done,
             None => {
                 tracing::warn!(target: "di", request_id = %head.request_id, handler = route.name, "request timed out");
-                (Outcome::Cancelled(CancelReason::Timeout), timed_out())
+                // A body read as a stream may not have been read to its end.
+                let response = if route.plan.streams_body {
+                    close_unread(timed_out(), head.parts.version)
+                } else {
+                    timed_out()
+                };
+                (Outcome::Cancelled(CancelReason::Timeout), response)
             }
         };
         log_server_error(&outcome, &head.request_id, route.name);
