@@ -559,6 +559,70 @@ fn a_request_dropped_while_the_runtime_shuts_down_is_still_torn_down() {
     drop(guard);
 }
 
+/// A teardown that needs the runtime's timer, which is gone.
+#[depends]
+async fn sleepy_conn(y: Yield<Conn>) {
+    let (_conn, outcome) = y.provide(Conn("sleepy")).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    log(format!("sleepy:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn sleeps_beside_sleepy(
+    #[dep(conn)] _c: &Conn,
+    #[dep(sleepy_conn)] _s: &Conn,
+) -> &'static str {
+    log("sleeper2:started");
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    "never"
+}
+
+/// One teardown that cannot finish once the runtime is gone (it waits for the runtime's
+/// timer) is given up alone: the teardowns after it still run, exactly once. It took the whole
+/// rest of the stack with it.
+#[test]
+fn a_teardown_stalled_by_the_runtime_going_away_does_not_take_the_others_with_it() {
+    let guard = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(serial());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = TestClient::start(App::new().get("/sleep", sleeps_beside_sleepy))
+            .await
+            .unwrap();
+        let service = client.running().service();
+        tokio::spawn(async move {
+            let request = http::Request::get("/sleep")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap();
+            let _ = service.call_request(request).await;
+        });
+        wait_for("sleeper2:started").await;
+        std::mem::forget(client);
+    });
+    drop(runtime);
+    let events = events();
+    assert_eq!(
+        count(&events, "sleepy:close cancelled shutdown"),
+        0,
+        "{events:?}"
+    );
+    // The stalled teardown was given up as past its deadline: a teardown failure, which is
+    // what the teardowns after it are told.
+    assert_eq!(
+        count(&events, "conn:close teardown of sleepy_conn failed"),
+        1,
+        "the teardown after the stalled one ran, exactly once: {events:?}"
+    );
+    drop(guard);
+}
+
 // ------------------------------------------------ 9. truthful outcomes at the edges
 
 #[depends]

@@ -282,12 +282,20 @@ impl Wake for ThreadWaker {
 /// Polls `future` on this thread until it ends; gives up when `deadline` passes or when it
 /// stops making progress (nothing woke it for a while: what it waits for is gone with the
 /// runtime). Returns whether it finished.
+///
+/// A teardown that stops making progress is given up alone: the stack it is in goes on with
+/// the next one (see [`abandon_requested`]), so that one teardown waiting for what is gone
+/// (a timer of the runtime) does not take the others with it.
 fn finish_here(mut future: Pin<&mut impl Future<Output = ()>>, deadline: Duration) -> bool {
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let end = Instant::now() + deadline;
     loop {
-        if future.as_mut().poll(&mut cx).is_ready() {
+        let polled = future.as_mut().poll(&mut cx);
+        if ABANDON.replace(false) {
+            return false; // asked to give up a teardown, and none was under way
+        }
+        if polled.is_ready() {
             return true;
         }
         let now = Instant::now();
@@ -298,9 +306,24 @@ fn finish_here(mut future: Pin<&mut impl Future<Output = ()>>, deadline: Duratio
         let parked = Instant::now();
         std::thread::park_timeout(idle_limit);
         if parked.elapsed() >= idle_limit {
-            return false; // no wake-up: it waits for something that will not come
+            // No wake-up: what it waits for will not come. The teardown under way is given
+            // up at the next poll.
+            ABANDON.set(true);
         }
     }
+}
+
+thread_local! {
+    /// Set by [`finish_here`] when the future it finishes has stalled: the teardown under way
+    /// is to be given up.
+    static ABANDON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the teardown under way, which has just returned `Pending`, is to be given up: it
+/// is being finished after its runtime was dropped, and it stalled (see [`finish_here`]).
+/// Answers `true` once per request.
+pub(crate) fn abandon_requested() -> bool {
+    ABANDON.replace(false)
 }
 
 /// Runs `f` when dropped.

@@ -330,7 +330,13 @@ impl Future for StackRun {
                     }
                 },
             };
-            let ended = std::task::ready!(current.poll(cx, limit));
+            let ended = match current.poll(cx, limit) {
+                Poll::Ready(ended) => ended,
+                // Finished where the runtime dropped it, and stalled: given up as timed out,
+                // and the stack goes on.
+                Poll::Pending if crate::run::engine::abandon_requested() => Ended::TimedOut,
+                Poll::Pending => return Poll::Pending,
+            };
             if let Some(current) = this.current.take() {
                 this.ended(current, ended);
             }
