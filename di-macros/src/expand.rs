@@ -648,7 +648,19 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
     let started_expr = match &function.output {
         Output::Generator { .. } => {
             let converted = call_at_ret(quote!(#into_gen_result::into_gen_result));
-            quote!(#started::generator(async move { #call #converted }))
+            // At the return type (the name, for `()`): a future that is not `Send` (a value
+            // held across `provide`) is reported there, not at `#[depends]`.
+            let generator = respan(quote!(#started::generator), ret_first);
+            let async_move = quote_spanned!(ret_first=> async move);
+            let mut body =
+                proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#call #converted));
+            body.set_span(ret_last);
+            let mut args = proc_macro2::Group::new(
+                proc_macro2::Delimiter::Parenthesis,
+                quote!(#async_move #body),
+            );
+            args.set_span(ret_last);
+            quote!(#generator #args)
         }
         Output::Plain {
             fallible, has_impl, ..
