@@ -265,6 +265,17 @@ pub(crate) fn analyse(
                 }
             }
             (None, TypeShape::Ref(inner, mutable)) => {
+                if let Type::Reference(syn::TypeReference {
+                    lifetime: Some(lifetime),
+                    ..
+                }) = &ty
+                {
+                    errors.push(syn::Error::new_spanned(
+                        lifetime,
+                        format!("a request input is lent for the call only, so it has no lifetime to name; write `&{}`", type_text(&inner)),
+                    ));
+                    continue;
+                }
                 if mutable {
                     errors.push(syn::Error::new_spanned(
                         &ty,
@@ -290,19 +301,37 @@ pub(crate) fn analyse(
         params.push(Param { name, model });
     }
 
-    let output = match (yield_ty, &item.sig.output) {
+    // The output type the expansion names: a borrowed return type is reported here, and named
+    // `&'static` so that nothing else reports it again.
+    let mut ret_ty = match &item.sig.output {
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+        ReturnType::Default => None,
+    };
+    if let Some(Type::Reference(reference)) = &mut ret_ty
+        && reference
+            .lifetime
+            .as_ref()
+            .is_none_or(|lifetime| lifetime.ident != "static")
+    {
+        errors.push(syn::Error::new_spanned(
+            reference.and_token,
+            "the value of a `#[depends]` function outlives the call (it is kept for the request), so it cannot borrow; return an owned value (`String` for `&str`, `Vec<T>` for `&[T]`, a clone of the `T` of `&T`), or a `&'static` one",
+        ));
+        reference.lifetime = Some(syn::Lifetime::new("'static", reference.and_token.span));
+    }
+    let output = match (yield_ty, ret_ty) {
         (Some(provided), _) => Output::Generator { provided },
-        (None, ReturnType::Default) => Output::Plain {
+        (None, None) => Output::Plain {
             ty: syn::parse_quote!(()),
             fallible: false,
             ok_ty: None,
             has_impl: false,
         },
-        (None, ReturnType::Type(_, ty)) => Output::Plain {
-            fallible: is_result(ty),
-            ok_ty: result_ok_type(ty).map(Box::new),
-            has_impl: mentions_impl(ty),
-            ty: (**ty).clone(),
+        (None, Some(ty)) => Output::Plain {
+            fallible: is_result(&ty),
+            ok_ty: result_ok_type(&ty).map(Box::new),
+            has_impl: mentions_impl(&ty),
+            ty,
         },
     };
     (
