@@ -177,8 +177,8 @@ impl create_note {
 
 const _: () = {
     use di_runtime::__private::{
-        Access, ArgError, Args, CanBeHeld, DepMeta, Dependency, Doc, FromRequest, IntoDepResult,
-        Param, ParamKind, Probe, Started, extract, undocumented_input,
+        Access, ArgError, Args, CanBeHeld, DepMeta, DepResult, Dependency, Doc, ErrorViaInto,
+        FromRequest, Param, ParamKind, Probe, Started, extract, undocumented_input,
     };
 
     impl Dependency for create_note {
@@ -237,12 +237,16 @@ const _: () = {
     }
 
     /// Borrows `tx` exclusively (an owned write guard), takes the extracted JSON body, and
-    /// starts the function; its `Err` becomes the error response (and the handler-error outcome).
+    /// starts the function; its `Err` becomes the error response (and the handler-error
+    /// outcome) through `Into<HttpError>`, which `HttpError` has (`ErrorViaInto`). The macro
+    /// writes `(&DepResult::of(&ret)).dep_result(ret)` with `ErrorViaResponse` in scope too,
+    /// which method resolution takes for an error that is only `IntoResponse`.
     fn __di_run(args: &mut Args<'_>) -> Result<Started, ArgError> {
         let mut p0 = args.exclusive::<<tx as Dependency>::Output>(0)?;
         let p1 = args.input::<Json<String>>(1)?;
         Ok(Started::plain(async move {
-            create_note::call(&mut p0, p1).await.into_dep_result()
+            let ret = create_note::call(&mut p0, p1).await;
+            DepResult::of(&ret).dep_result(ret)
         }))
     }
 

@@ -1112,3 +1112,88 @@ async fn every_later_teardown_is_told_the_failure_that_became_the_response() {
     );
     client.shutdown().await;
 }
+
+// ------------------------------------- an error type that is a response, as in axum
+
+/// An application error as axum users write it: a response of its own, no `HttpError`.
+enum AppError {
+    Teapot,
+    Gone(&'static str),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> di_runtime::Response {
+        match self {
+            AppError::Teapot => (StatusCode::IM_A_TEAPOT, "short and stout").into_response(),
+            AppError::Gone(what) => (
+                StatusCode::GONE,
+                Json(json!({"error": "gone", "what": what})),
+            )
+                .into_response(),
+        }
+    }
+}
+
+#[depends]
+async fn lookup(Query(page): Query<Page>) -> Result<u32, AppError> {
+    match page.limit {
+        0 => Err(AppError::Gone("page")),
+        limit => Ok(limit),
+    }
+}
+
+#[depends]
+async fn app_error_handler(
+    #[dep(fn_dep)] _f: &u8,
+    #[dep(lookup)] limit: &u32,
+) -> Result<String, AppError> {
+    match limit {
+        7 => Err(AppError::Teapot),
+        limit => Ok(format!("limit {limit}")),
+    }
+}
+
+/// A `Result` whose error type is a response (`IntoResponse`, as axum's handlers take) works
+/// for a handler and for a dependency: the error's own response is sent, a handler's is a
+/// handler error and a dependency's a setup failure for the teardowns.
+#[tokio::test]
+async fn an_error_type_that_is_a_response_is_sent_as_it_is() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", app_error_handler))
+        .await
+        .expect("the app starts");
+
+    let response = client.get("/?limit=3").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("a body"), "limit 3");
+
+    let response = client.get("/?limit=7").send().await;
+    assert_eq!(response.status(), 418);
+    assert_eq!(response.text().await.expect("a body"), "short and stout");
+
+    let response = client.get("/?limit=0").send().await;
+    assert_eq!(response.status(), 410);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "the error's own content type"
+    );
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body, json!({"error": "gone", "what": "page"}));
+
+    client.settle().await;
+    let events = events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.starts_with("fn:close"))
+            .collect::<Vec<_>>(),
+        [
+            "fn:close success 200",
+            "fn:close handler-error 418",
+            "fn:close setup-failed lookup",
+        ],
+        "{events:?}"
+    );
+    client.shutdown().await;
+}

@@ -567,7 +567,6 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
     let dependency = paths.dependency();
     let core = paths.core();
     let into_gen_result = paths.trait_into_gen_result();
-    let into_dep_result = paths.trait_into_dep_result();
 
     let mut bindings = Vec::new();
     let mut call_args = Vec::new();
@@ -674,14 +673,14 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                     quote!(#core::result::Result::Ok::<_, #http_error>(#responded))
                 }
                 (true, false) => {
-                    let converted = call_at_ret(quote!(#into_dep_result::into_dep_result));
+                    let converted = convert_error(paths, &ret_ty, call_at_ret);
                     quote! {{
                         let __di_value: #core::result::Result<#output_ty, #http_error> = #converted;
                         __di_value
                     }}
                 }
                 (true, true) => {
-                    let converted = call_at_ret(quote!(#into_dep_result::into_dep_result));
+                    let converted = convert_error(paths, &ret_ty, call_at_ret);
                     quote!(#converted.map(#respond))
                 }
             };
@@ -717,6 +716,34 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
             #core::result::Result::Ok(#started_expr)
         }
     }
+}
+
+/// The function's `Result` (`__di_ret`, of type `ret_ty`) with its error made an `HttpError`, by
+/// `Into<HttpError>` or else as the response the error is (see `DepResult` in di-runtime),
+/// reported at the return type.
+fn convert_error(
+    paths: &Paths,
+    ret_ty: &TokenStream,
+    call_at_ret: impl Fn(TokenStream) -> TokenStream,
+) -> TokenStream {
+    let (chooser, via_into, via_response) = (
+        paths.dep_result(),
+        paths.error_via_into(),
+        paths.error_via_response(),
+    );
+    let (first, _) = span_range(ret_ty);
+    let method = syn::Ident::new("dep_result", first);
+    // Of the value, not of the type as written: an `impl Trait` in it cannot be named.
+    let ret = format_ident!("__di_ret");
+    let choose = respan(quote!((&#chooser::of(&#ret)).#method), first);
+    let converted = call_at_ret(choose);
+    quote! {{
+        #[allow(unused_imports, reason = "one of the two is picked by the error's type")]
+        use #via_into as _;
+        #[allow(unused_imports, reason = "one of the two is picked by the error's type")]
+        use #via_response as _;
+        #converted
+    }}
 }
 
 /// The return type as written, or the function's name when it returns `()` implicitly.

@@ -98,6 +98,15 @@ impl Paths {
     pub(crate) fn assert_is_yield(&self) -> TokenStream {
         self.item("assert_is_yield")
     }
+    pub(crate) fn dep_result(&self) -> TokenStream {
+        self.item("DepResult")
+    }
+    pub(crate) fn error_via_into(&self) -> TokenStream {
+        self.item("ErrorViaInto")
+    }
+    pub(crate) fn error_via_response(&self) -> TokenStream {
+        self.item("ErrorViaResponse")
+    }
     pub(crate) fn keep(&self) -> TokenStream {
         self.item("Keep")
     }

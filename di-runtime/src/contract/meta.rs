@@ -20,7 +20,7 @@ use crate::contract::slot::{
 use crate::panic::{Panic, catch_call};
 use crate::response::body::Response;
 use crate::response::error::{HttpError, InputError};
-use crate::response::into::IntoResponse;
+use crate::response::into::{IntoResponse, error_from_response};
 
 /// Implemented by `#[depends]` for the unit struct that stands for a function.
 #[diagnostic::on_unimplemented(
@@ -501,23 +501,104 @@ pub const fn assert_is_yield<T: IsYield>() {}
 /// See [`assert_is_yield`].
 pub const fn assert_is_held<T: IsHeld>() {}
 
-/// The result of a plain function: `T` or `Result<T, E>` where `E: Into<HttpError>`.
+/// The result of a plain function read as a `Result<T, E>`: names its `T`. How its error
+/// becomes an [`HttpError`] is chosen by [`DepResult`].
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a `Result` whose error converts into `HttpError`",
-    note = "errors that implement `std::error::Error` convert into a 500 automatically; for another error type implement `From<YourError> for di_runtime::HttpError`; for `anyhow::Error`, map it: `.map_err(|e| HttpError::internal_from_boxed(e.into()))`",
+    message = "`{Self}` is not a `Result`",
     note = "a return type whose name ends in `Result` is read as a `Result` or an alias of one; if `{Self}` is a plain value, return it under another name (`type Found = {Self};`)"
 )]
 pub trait IntoDepResult {
     /// The success value.
     type Ok;
-    /// Converts the error.
-    fn into_dep_result(self) -> Result<Self::Ok, HttpError>;
+    /// The error.
+    type Err;
+    /// The `Result` it is.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
 }
 
-impl<T, E: Into<HttpError>> IntoDepResult for Result<T, E> {
+impl<T, E> IntoDepResult for Result<T, E> {
     type Ok = T;
-    fn into_dep_result(self) -> Result<T, HttpError> {
-        self.map_err(Into::into)
+    type Err = E;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+/// Chooses how the error of a function's `Result<T, E>` becomes the [`HttpError`] that fails
+/// the request: through `Into<HttpError>` when `E` has it ([`ErrorViaInto`]: `HttpError`, any
+/// `std::error::Error`), else as the response `E` makes ([`ErrorViaResponse`]: an error type
+/// that implements [`IntoResponse`], as axum's handlers take). Generated code calls
+/// `(&DepResult::of(&r)).dep_result(r)` with both traits in scope: method resolution
+/// picks `ErrorViaInto` when its bound holds (the types are concrete there).
+pub struct DepResult<R>(std::marker::PhantomData<fn() -> R>);
+
+impl<R> DepResult<R> {
+    /// The chooser for `R`.
+    pub const fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+
+    /// The chooser for the type of `result` (which may be unnameable: `impl Trait` in it).
+    pub const fn of(_result: &R) -> Self {
+        Self::new()
+    }
+}
+
+impl<R> Default for DepResult<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// See [`DepResult`]: an error that converts into an [`HttpError`].
+pub trait ErrorViaInto<T, E> {
+    /// The result, its error converted.
+    fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError>;
+}
+
+impl<T, E: Into<HttpError>> ErrorViaInto<T, E> for DepResult<Result<T, E>> {
+    fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError> {
+        result.map_err(Into::into)
+    }
+}
+
+/// See [`DepResult`]: an error that is a response.
+pub trait ErrorViaResponse<R> {
+    /// The result, its error made into its response.
+    fn dep_result(&self, result: R) -> Result<<R as IntoDepResult>::Ok, HttpError>
+    where
+        R: IntoDepResult,
+        R::Err: ErrorResponse;
+}
+
+impl<R> ErrorViaResponse<R> for &DepResult<R> {
+    fn dep_result(&self, result: R) -> Result<<R as IntoDepResult>::Ok, HttpError>
+    where
+        R: IntoDepResult,
+        R::Err: ErrorResponse,
+    {
+        result
+            .into_result()
+            .map_err(|error| error_from_response(error.into_response()))
+    }
+}
+
+/// The error of a `#[depends]` function's `Result` when it does not convert into an
+/// [`HttpError`]: one that is a response ([`IntoResponse`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of a `#[depends]` function's `Result`",
+    label = "its error type converts neither into `HttpError` nor into a response",
+    note = "errors that implement `std::error::Error` convert into a 500 automatically; for your own error type implement `From<{Self}> for di_runtime::HttpError`, or `di_runtime::IntoResponse for {Self}` (as for an axum handler)",
+    note = "for `anyhow::Error`, map it: `.map_err(|e| HttpError::internal_from_boxed(e.into()))`"
+)]
+pub trait ErrorResponse {
+    /// The response the error is.
+    fn into_response(self) -> Response;
+}
+
+impl<E: IntoResponse> ErrorResponse for E {
+    fn into_response(self) -> Response {
+        IntoResponse::into_response(self)
     }
 }
 

@@ -43,6 +43,14 @@ impl Body {
         Self(Kind::Boxed(body.map_err(Into::into).boxed_unsync()))
     }
 
+    /// The whole body, when it is held whole (not a stream).
+    pub(crate) fn into_full(self) -> Result<Bytes, Self> {
+        match self.0 {
+            Kind::Full(bytes) => Ok(bytes.unwrap_or_default()),
+            other => Err(Self(other)),
+        }
+    }
+
     /// The whole body at once.
     fn full(bytes: Bytes) -> Self {
         Self(Kind::Full((!bytes.is_empty()).then_some(bytes)))

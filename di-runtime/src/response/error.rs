@@ -69,12 +69,8 @@ impl HttpError {
         }))
     }
 
-    /// An answer made elsewhere (an axum rejection): its status, headers and exact body,
-    /// the body as text its detail.
-    #[cfg_attr(
-        not(feature = "axum"),
-        allow(dead_code, reason = "used by the axum inputs")
-    )]
+    /// An answer made elsewhere (an axum rejection, an error type's response): its status,
+    /// headers and exact body, the body as text its detail.
     pub(crate) fn raw(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
         let detail = Value::String(String::from_utf8_lossy(&body).into_owned());
         Self(Box::new(Parts {

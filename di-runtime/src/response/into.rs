@@ -137,6 +137,29 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
     }
 }
 
+/// The [`HttpError`] that the response an error type made ([`IntoResponse`] of a `Result`'s
+/// error) becomes: its status, headers and exact body, the body as text its detail; an
+/// `HttpError`'s response is that error again. A body that is a stream cannot be kept in an
+/// error: it is a logged generic 500.
+pub(crate) fn error_from_response(response: Response) -> HttpError {
+    let (mut parts, body) = response.into_parts();
+    if let Some(ErrorMark(Some(error))) = parts.extensions.remove() {
+        return error;
+    }
+    match body.into_full() {
+        Ok(bytes) => {
+            // Its own length and framing are set again when it is sent.
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            parts.headers.remove(http::header::TRANSFER_ENCODING);
+            HttpError::raw(parts.status, parts.headers, bytes)
+        }
+        Err(_) => {
+            tracing::error!(target: "di", status = parts.status.as_u16(), "an error's response has a streamed body, which an error cannot hold; answered a generic 500");
+            HttpError::internal()
+        }
+    }
+}
+
 /// Marks a response as a handler error so that teardowns see [`Outcome::HandlerError`].
 ///
 /// [`Outcome::HandlerError`]: crate::Outcome::HandlerError

@@ -1,5 +1,5 @@
-// A plain function returning `Result<T, E>` needs `E: Into<HttpError>`: reported at the
-// return type.
+// A plain function returning `Result<T, E>` needs `E: Into<HttpError>` (any
+// `std::error::Error`) or `E: IntoResponse`: reported at the return type, with both fixes.
 use di_runtime::prelude::*;
 
 struct NotAnError;
