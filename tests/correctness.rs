@@ -647,6 +647,40 @@ async fn a_body_shorter_than_its_content_length_is_a_body_error() {
     client.shutdown().await;
 }
 
+/// A stream of 19 bytes under a declared `Content-Length` of 4.
+#[depends]
+async fn overlong_body(#[dep(conn)] c: Held<Conn>) -> di_runtime::Response {
+    let chunks = stream::unfold((c, 0usize), |(c, i)| async move {
+        let item = ["ab", "cdef", "and more rows"].get(i)?;
+        Some((
+            Ok::<_, Infallible>(Bytes::from_static(item.as_bytes())),
+            (c, i + 1),
+        ))
+    });
+    let mut response = StreamBody::new(chunks).into_response();
+    response
+        .headers_mut()
+        .insert("content-length", http::HeaderValue::from_static("4"));
+    response
+}
+
+/// A body longer than the `Content-Length` it declared fails (HTTP/1 would cut it at the
+/// length without a word, HTTP/2 fail the stream) and is a body error for its teardowns, not a
+/// success.
+#[tokio::test]
+async fn a_body_longer_than_its_content_length_fails_and_is_a_body_error() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/overlong", overlong_body))
+        .await
+        .unwrap();
+    let response = client.get("/overlong").send().await;
+    assert!(response.bytes().await.is_err(), "the body fails");
+    within(client.settle()).await;
+    let events = events();
+    assert_eq!(count(&events, "conn:close body error"), 1, "{events:?}");
+    client.shutdown().await;
+}
+
 #[depends(scope = "handler")]
 async fn commit_fails_slowly(y: Yield<u8>) -> Result<(), HttpError> {
     let _ = y.provide(1).await;

@@ -212,7 +212,21 @@ impl http_body::Body for TrackedBody {
         match polled {
             Ok(Poll::Ready(Some(Ok(frame)))) => {
                 if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
-                    *remaining = remaining.saturating_sub(data.len() as u64);
+                    let Some(left) = remaining.checked_sub(data.len() as u64) else {
+                        // More than the `Content-Length` the response declared: HTTP/1 would
+                        // cut it there silently, HTTP/2 fail the stream. The response fails.
+                        let message = format!(
+                            "the body is longer than its Content-Length ({} bytes more)",
+                            data.len() as u64 - *remaining
+                        );
+                        let request_id = this.request_id();
+                        tracing::error!(target: "di", request_id, "response body failed: {message}");
+                        this.finish(Outcome::BodyError { message });
+                        return Poll::Ready(Some(Err(
+                            "the response body is longer than its Content-Length".into(),
+                        )));
+                    };
+                    *remaining = left;
                 }
                 let at_end = this.remaining == Some(0)
                     || this
