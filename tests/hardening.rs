@@ -1168,3 +1168,63 @@ async fn time_limits_of_duration_max_mean_never_and_the_server_serves() {
         .await
         .expect("the server shut down");
 }
+
+struct Slow;
+
+/// A setup slower than the minimum rate's grace period (a pool wait, a slow connect).
+#[depends]
+async fn slow_setup(y: Yield<Slow>) {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = y.provide(Slow).await;
+}
+
+#[depends]
+async fn upload_after_setup(
+    #[dep(slow_setup)] _s: &Slow,
+    body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    Ok(format!("{} bytes", body.to_bytes().await?.len()))
+}
+
+/// The minimum body rate counts from when the body is first asked for: an upload that waits
+/// for `100 Continue` while a slow setup runs is asked for it, then read, not answered 408 for
+/// the bytes it was never asked to send.
+#[tokio::test]
+async fn an_expect_100_continue_upload_is_asked_for_its_body_after_a_slow_setup() {
+    let server = App::new()
+        .post("/upload", upload_after_setup)
+        .body_min_rate(240, Duration::from_secs(1))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut client = TcpStream::connect(server.local_addr()).await.unwrap();
+    client
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\
+              Expect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            client.read(&mut byte).await.unwrap(),
+            1,
+            "closed in the head"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 100"), "{head}");
+    client.write_all(&vec![b'x'; 100_000]).await.unwrap();
+    let mut received = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut received))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&received[..n]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("100000 bytes"), "{text}");
+    server.shutdown().await;
+}

@@ -15,9 +15,10 @@ use crate::response::body::BoxError;
 /// The slowest rate at which a request body may arrive, after a grace period.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MinRate {
-    /// Bytes per second, counted from the start of the read; 0 turns the check off.
+    /// Bytes per second, counted from the first read (the body's first poll); 0 turns the
+    /// check off.
     pub(crate) bytes_per_second: u64,
-    /// How long the rate is not checked, from the start of the read.
+    /// How long the rate is not checked, from the first read.
     pub(crate) grace: Duration,
 }
 
@@ -40,7 +41,11 @@ pin_project_lite::pin_project! {
     pub(crate) struct Deadline<B> {
         #[pin]
         inner: B,
+        // Where the minimum rate counts from: the first poll, when the body is first asked
+        // for (hyper sends `100 Continue` then), not the routing, which may be a slow setup
+        // earlier (a streamed body is read by the handler).
         start: Instant,
+        polled: bool,
         deadline: Instant,
         rate: MinRate,
         received: u64,
@@ -56,6 +61,7 @@ impl<B> Deadline<B> {
         let mut this = Self {
             inner,
             start,
+            polled: false,
             deadline,
             rate,
             received: 0,
@@ -103,6 +109,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.as_mut().project();
+        if !*this.polled {
+            *this.polled = true;
+            *this.start = Instant::now();
+        }
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
