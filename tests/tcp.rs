@@ -812,3 +812,159 @@ async fn head_over_http2_sends_the_head_only_with_the_length_and_tears_down_with
     task.abort();
     server.shutdown().await;
 }
+
+// ------------------------------------------------ a client that stops reading is cut
+
+struct Pooled;
+
+/// One place in the whole app: what a stalled reader must not keep.
+#[depends(max_concurrency = 1)]
+async fn pooled(y: Yield<Pooled>) {
+    log("pooled:open");
+    let (_pooled, outcome) = y.provide(Pooled).await;
+    let told = match &outcome {
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        other => other.to_string(),
+    };
+    log(format!("pooled:close {told}"));
+}
+
+/// An export that never ends: 16 KiB lines, each ready at once.
+#[depends]
+async fn endless_export(
+    #[dep(pooled)] pooled: Held<Pooled>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let line = Bytes::from(vec![b'x'; 16 * 1024]);
+    StreamBody::new(stream::unfold(pooled, move |pooled| {
+        let line = line.clone();
+        async move { Some((Ok(line), pooled)) }
+    }))
+}
+
+fn stall_app() -> App {
+    App::new()
+        .get("/export", endless_export)
+        .send_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(300))
+        .max_concurrency_wait(Duration::from_secs(10))
+}
+
+/// After the stalled reader was cut, a second client gets the place: it waits for it (up to
+/// `max_concurrency_wait`) and is served.
+async fn a_second_client_gets_the_place(addr: SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut other = TcpStream::connect(addr).await.unwrap();
+    other
+        .write_all(b"GET /export HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), other.read_exact(&mut head))
+        .await
+        .expect("answered once the stalled response was cut")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let events = events();
+    assert_eq!(
+        count(&events, "pooled:close cancelled client gone"),
+        1,
+        "{events:?}"
+    );
+}
+
+/// An HTTP/1 client that reads the head and a little, then stops reading and keeps its
+/// connection open, is cut after `send_timeout`: its response's teardowns run (the client is
+/// gone) and its `max_concurrency` place comes back. Without the limit it held both for as
+/// long as it kept the connection.
+#[tokio::test]
+async fn an_http1_client_that_stops_reading_is_cut_after_the_send_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = serial().await;
+    let server = stall_app().bind("127.0.0.1:0").await.unwrap();
+    let mut stalled = TcpStream::connect(server.local_addr()).await.unwrap();
+    stalled
+        .write_all(b"GET /export HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    stalled.read_exact(&mut [0u8; 1024]).await.unwrap();
+    wait_for("pooled:close cancelled client gone").await;
+    a_second_client_gets_the_place(server.local_addr()).await;
+    drop(stalled);
+    server.shutdown().await;
+}
+
+/// The same over HTTP/2: a live client (it answers pings) that never reads its stream, so
+/// its window stays shut.
+#[tokio::test]
+async fn an_http2_client_whose_window_stays_shut_is_cut_after_the_send_timeout() {
+    let _serial = serial().await;
+    let server = stall_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let (client, connection) = h2::client::handshake(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::get(format!("http://{addr}/export"))
+        .body(())
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let _unread = response.into_body();
+    wait_for("pooled:close cancelled client gone").await;
+    a_second_client_gets_the_place(addr).await;
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// Three lines, each 600 ms after the last: a stream that waits for its own next item.
+#[depends]
+async fn slow_events(
+    #[dep(pooled)] pooled: Held<Pooled>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    StreamBody::new(stream::unfold((pooled, 0u8), |(pooled, n)| async move {
+        if n == 3 {
+            return None;
+        }
+        if n > 0 {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        Some((Ok(Bytes::from(format!("event {n}\n"))), (pooled, n + 1)))
+    }))
+}
+
+/// A stream that waits for its own next item longer than `send_timeout`, to a client that
+/// reads everything, is never cut for it: the limit counts only while a frame waits for the
+/// client.
+#[tokio::test]
+async fn a_stream_waiting_for_its_next_item_is_not_cut_by_the_send_timeout() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/events", slow_events)
+        .send_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{addr}/events"))
+        .header("host", "x")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"event 0\nevent 1\nevent 2\n");
+    server.settle().await;
+    assert_eq!(
+        count(&events(), "pooled:close success (200)"),
+        1,
+        "{:?}",
+        events()
+    );
+    server.shutdown().await;
+}

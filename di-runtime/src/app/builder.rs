@@ -594,6 +594,32 @@ impl App {
         self
     }
 
+    /// How long a response may wait on a client that reads none of it (default 60 s, nginx's
+    /// `send_timeout`): once a frame of the body has been handed to the connection and the
+    /// client has taken nothing more for this long (its TCP window, or its HTTP/2 window, stays
+    /// shut), the connection is closed and the response's `request`-scope teardowns see
+    /// `Cancelled(ClientGone)`. Without it a client that stops reading a streamed export would
+    /// hold the export's dependencies (and their `max_concurrency` places) for as long as it
+    /// keeps the connection open. A slow reader that keeps taking data, and a stream that
+    /// waits for its own next item, are never cut for it.
+    ///
+    /// Checked by the connection's one timer, at least every `idle_timeout`: the connection is
+    /// cut between `limit` and `limit` + `idle_timeout` after the client stopped reading. On
+    /// HTTP/2 it is a whole connection that stops reading: a stream whose own window stays
+    /// shut while others of the connection flow is not detected.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use di_runtime::App;
+    ///
+    /// let app = App::new().send_timeout(Duration::from_secs(20));
+    /// # let _ = app;
+    /// ```
+    pub fn send_timeout(mut self, limit: Duration) -> Self {
+        self.config.send_timeout = capped(limit);
+        self
+    }
+
     /// The largest request head, in bytes (default 128 KiB), the same for both protocols: over
     /// HTTP/1 the most hyper buffers while it reads a head (request line and headers; at
     /// least 8 KiB), past which the client gets 431; over HTTP/2 the header list size the

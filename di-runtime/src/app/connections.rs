@@ -53,6 +53,10 @@ struct Shared {
     /// milliseconds since the server started, rounded up; [`NO_DEADLINE`] once [`Closable`]
     /// has taken it.
     head_deadline: AtomicU64,
+    /// Since when a frame of a response body, handed to the connection, waits for hyper to
+    /// ask for the next (the client reads nothing), in milliseconds since the server started;
+    /// [`NO_DEADLINE`] when none waits. See [`Closable`] and `App::send_timeout`.
+    stalled_since: AtomicU64,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits).
     close: CancellationToken,
     server: Arc<ServerShared>,
@@ -66,6 +70,8 @@ struct ServerShared {
     became_idle: Notify,
     /// How long a connection may stay idle before it is closed, in milliseconds.
     keep_alive: u64,
+    /// How long a response frame may wait for the client to take it, in milliseconds.
+    send_timeout: u64,
 }
 
 /// No deadline (see [`Shared::head_deadline`], [`Closable`]).
@@ -100,8 +106,10 @@ impl Shared {
         let now = server.now();
         if self.in_use.load(Ordering::SeqCst) > 0 {
             // Not before it has become idle, at the earliest now, and then been idle for
-            // the whole timeout (a millisecond at least: the timer is not moved to now).
-            return Some(now.saturating_add(server.keep_alive.max(1)));
+            // the whole timeout (a millisecond at least: the timer is not moved to now); and
+            // looked at again by then for a response its client stopped taking.
+            let next = server.keep_alive.min(server.send_timeout).max(1);
+            return Some(now.saturating_add(next));
         }
         let deadline = self
             .idle_since
@@ -122,8 +130,9 @@ pub(crate) struct Connections {
 }
 
 impl Connections {
-    /// Connections served at once at most `limit`, each closed once idle for `keep_alive`.
-    pub(crate) fn new(limit: usize, keep_alive: Duration) -> Self {
+    /// Connections served at once at most `limit`, each closed once idle for `keep_alive`, or
+    /// cut once its client has taken nothing of a response for `send_timeout`.
+    pub(crate) fn new(limit: usize, keep_alive: Duration, send_timeout: Duration) -> Self {
         Self {
             limit: limit.max(1),
             open: HashMap::new(),
@@ -134,6 +143,7 @@ impl Connections {
                 waiting: AtomicBool::new(false),
                 became_idle: Notify::new(),
                 keep_alive: u64::try_from(keep_alive.as_millis()).unwrap_or(NO_DEADLINE),
+                send_timeout: u64::try_from(send_timeout.as_millis()).unwrap_or(NO_DEADLINE),
             }),
         }
     }
@@ -150,6 +160,7 @@ impl Connections {
             in_use: AtomicUsize::new(0),
             idle_since: AtomicU64::new(self.server.now()),
             head_deadline: AtomicU64::new(NO_DEADLINE),
+            stalled_since: AtomicU64::new(NO_DEADLINE),
             close: self.shutdown.child_token(),
             server: self.server.clone(),
         }))
@@ -326,6 +337,9 @@ impl InUse {
 impl Drop for InUse {
     fn drop(&mut self) {
         let shared = &self.0;
+        // Its response no longer waits on the client (on HTTP/2 another stream's might: it is
+        // seen again at that one's next frame).
+        shared.stalled_since.store(NO_DEADLINE, Ordering::Relaxed);
         shared
             .idle_since
             .store(shared.server.now(), Ordering::SeqCst);
@@ -448,7 +462,20 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        // A frame handed over with more to come waits for hyper to ask for the next, which it
+        // does once the client has taken enough: from now, `send_timeout` counts.
+        if let Some(InUse(shared)) = this._in_use.as_ref() {
+            let waiting = matches!(polled, Poll::Ready(Some(Ok(_)))) && !this.inner.is_end_stream();
+            let since = if waiting {
+                shared.server.now()
+            } else {
+                NO_DEADLINE
+            };
+            shared.stalled_since.store(since, Ordering::Relaxed);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -486,8 +513,12 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<C: GracefulConnection> Future for Closable<C> {
-    type Output = C::Output;
+impl<C> Future for Closable<C>
+where
+    C: GracefulConnection,
+    C::Error: From<&'static str>,
+{
+    type Output = Result<(), C::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -498,6 +529,18 @@ impl<C: GracefulConnection> Future for Closable<C> {
             *this.timer_armed = true;
             while this.timer.as_mut().poll(cx).is_ready() {
                 let now = shared.server.now();
+                let stalled = shared.stalled_since.load(Ordering::Relaxed);
+                if stalled != NO_DEADLINE
+                    && now.saturating_sub(stalled) >= shared.server.send_timeout
+                    && shared.in_use.load(Ordering::SeqCst) > 0
+                {
+                    // Its client has taken nothing of a response for `send_timeout`: cut
+                    // (dropping the connection drops the response; its teardowns run).
+                    tracing::warn!(target: "di", send_timeout_ms = shared.server.send_timeout, "send timeout: the client took nothing of a response; closing the connection");
+                    return Poll::Ready(Err(C::Error::from(
+                        "send timeout: the client took nothing of a response",
+                    )));
+                }
                 // A header-read deadline past now has just been woken for.
                 if *this.head_at <= now {
                     *this.head_at = NO_DEADLINE;

@@ -167,7 +167,11 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
     let service = HyperService(running.service());
     // Every connection task, so that none outlives the shutdown (and with it `app` scope).
     let config = &running.engine.config;
-    let mut connections = Connections::new(config.max_connections, config.idle_timeout);
+    let mut connections = Connections::new(
+        config.max_connections,
+        config.idle_timeout,
+        config.send_timeout,
+    );
     let became_idle = connections.idle_signal();
     // A connection accepted at the limit, served once there is room.
     let mut waiting: Option<(TcpStream, SocketAddr)> = None;

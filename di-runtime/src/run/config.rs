@@ -19,6 +19,9 @@ pub(crate) struct Config {
     /// How long a connection may stay idle (no request in progress) before it is closed
     /// gracefully; read by the accept loop only.
     pub(crate) idle_timeout: Duration,
+    /// How long a connection may leave a response frame untaken (its client reads nothing)
+    /// before it is cut; read by the accept loop only.
+    pub(crate) send_timeout: Duration,
     /// Requests handled at once, past which new ones are shed with a 503.
     pub(crate) max_in_flight: Option<usize>,
     /// How long reading a whole request body may take.
@@ -75,6 +78,8 @@ impl Default for Config {
             // kept-alive connection goes idle, so an HTTP/1 connection cannot stay idle longer
             // than `header_read_timeout`); see `App::idle_timeout` for the comparison.
             idle_timeout: Duration::from_secs(30),
+            // nginx's `send_timeout`.
+            send_timeout: Duration::from_secs(60),
             max_in_flight: None,
             body_timeout: Duration::from_secs(30),
             // Kestrel's `MinRequestBodyDataRate`: 240 bytes/s after a 5 s grace period.
