@@ -589,10 +589,13 @@ async fn graph_errors_are_all_reported_before_serving() {
             "route GET /cyclic",
             "dependency cycle: `cyclic` -> `ping` -> `pong` -> `ping`",
         ),
-        ("route GET /twice", "both borrow the same value mutably"),
+        (
+            "route GET /twice",
+            "`twice_mut` (parameter `a`) and `twice_mut` (parameter `b`) both borrow the same value mutably",
+        ),
         (
             "route GET /held",
-            "borrows a value mutably (`&mut`) while `held_while_mut` also borrows it",
+            "`held_while_mut` (parameter `a`) borrows a value mutably (`&mut`) while `held_while_mut` (parameter `b`) also borrows it",
         ),
         (
             "route GET /mut-app",

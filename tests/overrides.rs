@@ -436,7 +436,7 @@ async fn cycles_and_conflicting_borrows_through_an_override_are_reported_naming_
     );
     assert_eq!(
         problem_of(&app, "route GET /report"),
-        "route GET /report: `fake_report` (overriding `report`) borrows a value mutably (`&mut`) while `reads_counter` also borrows it; only one of them can hold it at a time; the value is `counter`'s"
+        "route GET /report: `fake_report` (overriding `report`) (parameter `c`) borrows a value mutably (`&mut`) while `reads_counter` (parameter `c`) also borrows it; only one of them can hold it at a time; the value is `counter`'s"
     );
 }
 

@@ -14,6 +14,8 @@ pub(crate) struct Borrow {
     /// The borrowing function: its name and a number unique in the route.
     pub(crate) by: Named,
     pub(crate) by_id: usize,
+    /// The borrowing parameter's name.
+    pub(crate) param: &'static str,
     pub(crate) access: Access,
     pub(crate) role: Role,
 }
@@ -29,6 +31,13 @@ pub(crate) enum Role {
     /// While the handler runs (and, for `Held`/`HeldMut`, while the body streams): after every
     /// other setup.
     Handler,
+}
+
+impl Borrow {
+    /// The borrowing function and parameter, for messages: `` `h` (parameter `tx`) ``.
+    fn who(&self) -> String {
+        format!("{} (parameter `{}`)", self.by, self.param)
+    }
 }
 
 /// Two borrows of one value conflict when one is exclusive and both are alive at once. A
@@ -53,7 +62,8 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
         if exclusive.len() > 1 {
             errors.push(format!(
                 "{} and {} both borrow the same value mutably (`&mut`) in one request; use `#[dep(f, fresh)]` for a second instance, or share it with `&`",
-                first.by, exclusive[1].by
+                first.who(),
+                exclusive[1].who()
             ));
             continue;
         }
@@ -80,14 +90,14 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
             let why = match kept {
                 Some(b) => format!(
                     " ({} takes it as `Held`/`HeldMut` and may keep it in its value, so it holds it until the request ends)",
-                    b.by
+                    b.who()
                 ),
                 None => String::new(),
             };
             errors.push(format!(
                 "{} borrows a value mutably (`&mut`) while {} also borrows it; only one of them can hold it at a time; the value is {}{why}",
-                first.by,
-                other.by,
+                first.who(),
+                other.who(),
                 first.of.possessive()
             ));
         }

@@ -405,6 +405,7 @@ impl Walk<'_, '_> {
                         of: dep_named,
                         by: who,
                         by_id,
+                        param: param.name,
                         access,
                         role,
                     });
