@@ -87,6 +87,26 @@ pub(crate) struct Function {
     pub(crate) responses: Vec<(u16, String)>,
 }
 
+/// The first `Self` in the signature's parameter and return types.
+fn find_self_type(sig: &syn::Signature) -> Option<proc_macro2::Ident> {
+    fn walk(tokens: proc_macro2::TokenStream) -> Option<proc_macro2::Ident> {
+        tokens.into_iter().find_map(|tt| match tt {
+            proc_macro2::TokenTree::Ident(ident) if ident == "Self" => Some(ident),
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => None,
+        })
+    }
+    let params = sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(pat_type) => Some(quote::ToTokens::to_token_stream(&pat_type.ty)),
+        FnArg::Receiver(_) => None,
+    });
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => Some(quote::ToTokens::to_token_stream(ty)),
+        ReturnType::Default => None,
+    };
+    params.chain(output).find_map(walk)
+}
+
 /// Whether `path` names the `#[depends]` attribute (`depends`, `di_runtime::depends`, or
 /// a renamed crate's `my_di::depends`).
 fn is_depends(path: &syn::Path) -> bool {
@@ -139,6 +159,12 @@ pub(crate) fn analyse(
         item.attrs.retain(|attr| !is_depends(attr.path()));
     }
     let sig = &item.sig;
+    if let Some(self_token) = find_self_type(sig) {
+        errors.push(syn::Error::new(
+            self_token.span(),
+            "a `#[depends]` function is a free function, so `Self` names nothing here; write the type's name",
+        ));
+    }
     if let Some(variadic) = &sig.variadic {
         errors.push(syn::Error::new_spanned(
             variadic,
