@@ -17,8 +17,9 @@ use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor,
 };
 
-/// More distinct keys than this go to the search (the repeated-key check is quadratic).
-const MAX_PAIRS: usize = 32;
+/// Up to this many keys, a map's repeated-key check compares each pair with those before it;
+/// beyond, it sorts the keys.
+const LINEAR_CHECK: usize = 16;
 
 /// The fast path gave up; the search will say why, if anything is wrong.
 #[derive(Debug)]
@@ -49,12 +50,8 @@ pub(crate) fn pairs<'s, T: DeserializeOwned>(
     input: impl IntoIterator<Item = (Cow<'s, str>, Cow<'s, str>)>,
 ) -> Option<T> {
     let mut pairs = Pairs::default();
-    for (key, value) in input {
-        let kept = pairs.as_slice();
-        if kept.len() >= MAX_PAIRS || kept.iter().any(|(k, _)| *k == key) {
-            return None;
-        }
-        pairs.push((key, value));
+    for pair in input {
+        pairs.push(pair);
     }
     T::deserialize(Root(pairs.as_slice())).ok()
 }
@@ -97,6 +94,28 @@ impl<'s> Pairs<'s> {
 
 struct Root<'s>(&'s [(Cow<'s, str>, Cow<'s, str>)]);
 
+impl<'s> Root<'s> {
+    fn entries<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_map(Entries {
+            pairs: self.0.iter(),
+            value: None,
+        })
+    }
+}
+
+/// Whether a key appears twice among `pairs`.
+fn repeats_a_key(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> bool {
+    if pairs.len() <= LINEAR_CHECK {
+        return pairs
+            .iter()
+            .enumerate()
+            .any(|(i, (key, _))| pairs[..i].iter().any(|(k, _)| k == key));
+    }
+    let mut keys: Vec<&str> = pairs.iter().map(|(key, _)| &**key).collect();
+    keys.sort_unstable();
+    keys.windows(2).any(|pair| pair[0] == pair[1])
+}
+
 impl<'de> Deserializer<'de> for Root<'_> {
     type Error = GiveUp;
 
@@ -104,20 +123,24 @@ impl<'de> Deserializer<'de> for Root<'_> {
         self.deserialize_map(visitor)
     }
 
+    /// A map (and what serde reads through one: a flattened struct, an untagged enum) with a
+    /// repeated key goes to the search, which says how repeated keys are read.
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
-        visitor.visit_map(Entries {
-            pairs: self.0.iter(),
-            value: None,
-        })
+        if repeats_a_key(self.0) {
+            return Err(GiveUp);
+        }
+        self.entries(visitor)
     }
 
+    /// A struct is read whatever other keys repeat: one of its own fields given twice fails
+    /// serde's derived visitor (`duplicate field`), which sends it to the search.
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, GiveUp> {
-        self.deserialize_map(visitor)
+        self.entries(visitor)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
