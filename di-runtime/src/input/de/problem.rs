@@ -21,7 +21,7 @@ pub(super) const BASE_ATTEMPTS: usize = 32;
 pub(crate) use crate::response::error::MAX_PROBLEMS;
 /// Values visited by all attempts together after which no new attempt starts: a large body
 /// with problems far apart is not walked again and again.
-pub(super) const WORK_BUDGET: usize = 1 << 20;
+pub(super) const WORK_BUDGET: usize = 1 << 16;
 /// Bytes of `input` text one 422 sends for one input source at most: past them an input is
 /// sent as `null` (a body with many missing fields would otherwise be echoed once per field).
 pub(crate) const MAX_INPUT_TEXT: usize = 64 * 1024;
