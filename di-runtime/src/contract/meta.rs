@@ -308,22 +308,27 @@ impl<T: Send + Sync + 'static> KeepShared<T> for Keep<T> {
     }
 }
 
-/// See [`Keep`]: any other value is boxed.
+/// See [`Keep`]: any other value is boxed. Implemented for every `T`, with `T: Send` asked by
+/// its methods: a value that is not `Send` is then reported as such (at the return type),
+/// not as a method that was not found.
 pub trait KeepBoxed<T> {
     /// A plain function's future.
     fn plain<F>(&self, future: F) -> Started
     where
+        T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static;
 
     /// See [`KeepShared::plain_now`].
     fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
     where
+        T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static;
 }
 
-impl<T: Send + 'static> KeepBoxed<T> for &Keep<T> {
+impl<T> KeepBoxed<T> for &Keep<T> {
     fn plain<F>(&self, future: F) -> Started
     where
+        T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
         Started::plain(future)
@@ -331,6 +336,7 @@ impl<T: Send + 'static> KeepBoxed<T> for &Keep<T> {
 
     fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
     where
+        T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
         Started::now(args, future, |value| Slot::Owned(Box::new(value)))

@@ -1,0 +1,19 @@
+// A dependency's value is shared by the request's functions, which may run on any thread:
+// it must be `Send + Sync`. Reported at the return type and where it is taken, without the
+// runtime's internal names.
+use di_runtime::prelude::*;
+use std::rc::Rc;
+
+#[depends]
+async fn counter() -> Rc<u32> {
+    Rc::new(1)
+}
+
+#[depends]
+async fn show(#[dep(counter)] count: &Rc<u32>) -> String {
+    count.to_string()
+}
+
+fn main() {
+    let _ = App::new().get("/", show);
+}
