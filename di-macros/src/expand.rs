@@ -103,6 +103,13 @@ fn not_a_function(item: &TokenStream) -> syn::Error {
     };
     let span =
         syn::parse::Parser::parse2(parser, item.clone()).unwrap_or_else(|_| Span::call_site());
+    // A function without a body: a trait method's declaration, or a foreign function.
+    if syn::parse2::<syn::TraitItemFn>(item.clone()).is_ok_and(|f| f.default.is_none()) {
+        return syn::Error::new(
+            span,
+            "`#[depends]` goes on a free `async fn` with a body; a trait method (or any function without a body) cannot be one",
+        );
+    }
     syn::Error::new(
         span,
         "`#[depends]` goes on an `async fn`; it cannot mark other items",
