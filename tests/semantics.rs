@@ -547,6 +547,58 @@ async fn background_tasks_run_in_order_after_the_body_and_before_request_teardow
     );
 }
 
+/// A `request`-scoped generator that queues work from its teardown, as a session that
+/// flushes an audit log once closed.
+#[depends]
+async fn audited_session(tasks: BackgroundTasks, y: Yield<u8>) {
+    let (_, outcome) = y.provide(1).await;
+    let succeeded = outcome.is_success();
+    log(format!("audit:close success {succeeded}"));
+    tasks.add(async move { log(format!("task: flush audit (success {succeeded})")) });
+}
+
+#[depends]
+async fn audited_route(
+    #[dep(audited_session)] _s: &u8,
+    tasks: &BackgroundTasks,
+    Path(fail): Path<bool>,
+) -> Result<&'static str, HttpError> {
+    tasks.add(async { log("task: from the handler") });
+    if fail {
+        return Err(HttpError::bad_request("failed"));
+    }
+    Ok("ok")
+}
+
+/// Tasks that a `request`-scope teardown adds run after the teardowns (they were dropped
+/// unrun), as the handler's run before them; after a failed request, neither runs.
+#[tokio::test]
+async fn background_tasks_added_by_a_request_teardown_run_after_it() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/audited/{fail}", audited_route))
+        .await
+        .unwrap();
+    let response = client.get("/audited/false").send().await;
+    assert_eq!(response.text().await.unwrap(), "ok");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "task: from the handler",
+            "audit:close success true",
+            "task: flush audit (success true)",
+        ]
+    );
+
+    common::clear();
+    let response = client.get("/audited/true").send().await;
+    assert_eq!(response.status(), 400);
+    let _ = response.bytes().await;
+    client.settle().await;
+    assert_eq!(events(), ["audit:close success false"]);
+    client.shutdown().await;
+}
+
 #[tokio::test]
 async fn background_tasks_do_not_run_after_a_handler_error() {
     let _serial = serial().await;

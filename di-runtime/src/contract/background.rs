@@ -19,6 +19,8 @@ use futures_util::future::BoxFuture;
 /// They run only when the handler's response was sent in full: not after a handler error, a
 /// failed setup, a panic, or a client that went away (FastAPI does not run them after an
 /// exception either). A panicking task is logged and counted and does not stop the next one.
+/// A task that a `request`-scoped teardown adds (holding the list as `BackgroundTasks`) runs
+/// after the teardowns, on the same terms.
 ///
 /// ```
 /// use di_runtime::prelude::*;

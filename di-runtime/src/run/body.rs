@@ -11,6 +11,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use futures_util::future::BoxFuture;
 
+use crate::contract::background::BackgroundTasks;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
 use crate::panic::catch_call;
@@ -43,6 +44,9 @@ pub(crate) struct TrackedBody {
 pub(crate) struct AfterBody {
     /// `BackgroundTasks` to run first, if the response was sent in full.
     pub(crate) tasks: Vec<BoxFuture<'static, ()>>,
+    /// The request's list of them, when one was asked for: a `request`-scope teardown may add
+    /// to it, and what it adds runs after the teardowns (if the response was sent in full).
+    pub(crate) late: Option<BackgroundTasks>,
     pub(crate) stack: Vec<Suspended>,
     /// Set when the handler phase already failed: that is what the teardowns see.
     pub(crate) decided: Option<Outcome>,
@@ -121,6 +125,7 @@ impl TrackedBody {
         self.stop = None;
         let Some(AfterBody {
             tasks,
+            late,
             stack,
             decided,
             places,
@@ -154,7 +159,8 @@ impl TrackedBody {
         let has_place = places.background.is_some();
         // The engine moves into the stack's run, which the after-body work reaches it through.
         let stack = run_stack(engine, stack, outcome, Some(&request_id));
-        let after = AfterRun::new(tasks, stack, places);
+        let late = late.filter(|_| succeeded);
+        let after = AfterRun::new(tasks, late, stack, places);
         if !has_place {
             after.engine().clone().spawn_background(after);
         } else if let Some(after) = host::defer(after) {

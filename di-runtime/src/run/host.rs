@@ -17,6 +17,8 @@ use futures_util::future::BoxFuture;
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
+use crate::contract::background::BackgroundTasks;
+use crate::run::background::run_tasks;
 use crate::run::engine::{Engine, Entered, current_span};
 use crate::run::places::Places;
 use crate::run::stats::TaskFailures;
@@ -27,20 +29,26 @@ use crate::run::teardown::StackRun;
 /// hold it.
 pub(crate) struct AfterRun {
     tasks: Option<BoxFuture<'static, TaskFailures>>,
+    /// The request's task list, for tasks a `request`-scope teardown adds: they run last.
+    late: Option<BackgroundTasks>,
     /// Holds the engine (see [`AfterRun::engine`]).
     stack: StackRun,
+    torn_down: bool,
     places: Places,
 }
 
 impl AfterRun {
     pub(crate) fn new(
         tasks: Option<BoxFuture<'static, TaskFailures>>,
+        late: Option<BackgroundTasks>,
         stack: StackRun,
         places: Places,
     ) -> Self {
         Self {
             tasks,
+            late,
             stack,
+            torn_down: false,
             places,
         }
     }
@@ -56,12 +64,26 @@ impl Future for AfterRun {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if let Some(tasks) = this.tasks.as_mut() {
-            let failed = std::task::ready!(tasks.as_mut().poll(cx));
-            this.stack.engine().stats.record_task_failures(failed);
-            this.tasks = None;
+        loop {
+            if let Some(tasks) = this.tasks.as_mut() {
+                let failed = std::task::ready!(tasks.as_mut().poll(cx));
+                this.stack.engine().stats.record_task_failures(failed);
+                this.tasks = None;
+            }
+            if !this.torn_down {
+                std::task::ready!(Pin::new(&mut this.stack).poll(cx));
+                this.torn_down = true;
+            }
+            // Tasks a `request`-scope teardown added run after the teardowns.
+            let late = this.late.take().map(|list| list.take());
+            match (late, this.stack.request_id()) {
+                (Some(late), Some(request_id)) if !late.is_empty() => {
+                    let deadline = this.stack.engine().config.teardown_timeout;
+                    this.tasks = Some(Box::pin(run_tasks(late, deadline, request_id.clone())));
+                }
+                _ => break,
+            }
         }
-        std::task::ready!(Pin::new(&mut this.stack).poll(cx));
         drop(std::mem::take(&mut this.places));
         Poll::Ready(())
     }

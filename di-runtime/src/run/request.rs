@@ -401,6 +401,7 @@ fn serve(
         let layered = engine.layered;
         let after = AfterBody {
             tasks,
+            late: head.background.get().filter(|_| succeeded).cloned(),
             stack,
             decided,
             places,

@@ -212,6 +212,11 @@ impl StackRun {
         &self.engine
     }
 
+    /// The request it tears down (`None` for `app` scope).
+    pub(crate) fn request_id(&self) -> Option<&RequestId> {
+        self.request_id.as_ref()
+    }
+
     /// Tears down only the generators of `scope` (the last one first), and leaves the others,
     /// in order, for [`StackReport::rest`].
     pub(crate) fn only(mut self, scope: Scope) -> Self {
