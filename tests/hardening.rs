@@ -1228,3 +1228,30 @@ async fn an_expect_100_continue_upload_is_asked_for_its_body_after_a_slow_setup(
     assert!(text.ends_with("100000 bytes"), "{text}");
     server.shutdown().await;
 }
+
+/// A connection that sent half of its first request head holds shutdown up a moment only
+/// (it held it for the whole grace period, hyper waiting for the rest of the head): it is
+/// closed without a response, as a kept-alive connection's half-sent next head is.
+#[tokio::test]
+async fn a_half_sent_first_head_does_not_hold_up_shutdown() {
+    let server = App::new()
+        .get("/health", health)
+        .shutdown_grace(Duration::from_secs(20))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut half = TcpStream::connect(server.local_addr()).await.unwrap();
+    half.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+        .await
+        .expect("shut down well within the grace period");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), half.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "closed without a response: {read:?} {rest:?}"
+    );
+}

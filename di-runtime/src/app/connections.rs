@@ -47,6 +47,9 @@ use crate::run::body::sends_no_body;
 struct Shared {
     /// Requests in progress on it.
     in_use: AtomicUsize,
+    /// Whether hyper has handed it a request yet: a connection that never did (it has sent
+    /// nothing, or part of its first head) is dropped when it is closed, not waited for.
+    served: AtomicBool,
     /// When it last became idle, in milliseconds since the server started.
     idle_since: AtomicU64,
     /// The deadline of the header-read sleep hyper made last (see [`HeadTimer`]), in
@@ -76,6 +79,10 @@ struct ServerShared {
 
 /// No deadline (see [`Shared::head_deadline`], [`Closable`]).
 const NO_DEADLINE: u64 = u64::MAX;
+
+/// How long a connection closed before it was ever handed a request may take to end (a first
+/// head half sent, an HTTP/2 peer that does not answer), in milliseconds.
+const UNSERVED_CLOSE_MS: u64 = 1_000;
 
 impl ServerShared {
     fn now(&self) -> u64 {
@@ -158,6 +165,7 @@ impl Connections {
     pub(crate) fn slot(&self) -> Slot {
         Slot(Arc::new(Shared {
             in_use: AtomicUsize::new(0),
+            served: AtomicBool::new(false),
             idle_since: AtomicU64::new(self.server.now()),
             head_deadline: AtomicU64::new(NO_DEADLINE),
             stalled_since: AtomicU64::new(NO_DEADLINE),
@@ -276,6 +284,7 @@ impl Slot {
             timer_armed: false,
             timer_at: first,
             head_at: NO_DEADLINE,
+            cut_at: NO_DEADLINE,
             shared: self.0.clone(),
         }
     }
@@ -372,6 +381,7 @@ where
     type Future = CountedFuture<S::Future>;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        self.shared.served.store(true, Ordering::Relaxed);
         CountedFuture {
             head_only: request.method() == http::Method::HEAD,
             inner: self.inner.call(request),
@@ -509,6 +519,9 @@ pin_project_lite::pin_project! {
         timer_at: u64,
         // The header-read deadline hyper set last, until the timer has fired for it.
         head_at: u64,
+        // When a connection closed before it was ever handed a request is dropped, if it has
+        // not ended by then; `NO_DEADLINE` otherwise.
+        cut_at: u64,
         shared: Arc<Shared>,
     }
 }
@@ -529,6 +542,10 @@ where
             *this.timer_armed = true;
             while this.timer.as_mut().poll(cx).is_ready() {
                 let now = shared.server.now();
+                if now >= *this.cut_at {
+                    tracing::debug!(target: "di", "closing a connection that never sent a whole request");
+                    return Poll::Ready(Ok(()));
+                }
                 let stalled = shared.stalled_since.load(Ordering::Relaxed);
                 if stalled != NO_DEADLINE
                     && now.saturating_sub(stalled) >= shared.server.send_timeout
@@ -555,7 +572,7 @@ where
                         NO_DEADLINE
                     }
                 };
-                *this.timer_at = idle.min(*this.head_at);
+                *this.timer_at = idle.min(*this.head_at).min(*this.cut_at);
                 if *this.timer_at == NO_DEADLINE {
                     break;
                 }
@@ -567,6 +584,21 @@ where
         if !*this.closing && this.close.as_mut().poll(cx).is_ready() {
             *this.closing = true;
             this.connection.as_mut().graceful_shutdown();
+            // Never handed a request: nothing in progress to finish. hyper would wait for a
+            // first head begun (up to `header_read_timeout`) and serve it, and an HTTP/2 peer
+            // that does not answer its `GOAWAY` ping for the grace period: a moment only.
+            if !shared.served.load(Ordering::Relaxed) {
+                let cut_at = shared.server.now().saturating_add(UNSERVED_CLOSE_MS);
+                *this.cut_at = cut_at;
+                if cut_at < *this.timer_at {
+                    *this.timer_at = cut_at;
+                    this.timer.as_mut().reset(shared.server.instant(cut_at));
+                    *this.timer_armed = true;
+                    if this.timer.as_mut().poll(cx).is_ready() {
+                        cx.waker().wake_by_ref();
+                    }
+                }
+            }
         }
         let polled = this.connection.poll(cx);
         // hyper may have started a header-read deadline in that poll: the timer fires by then.

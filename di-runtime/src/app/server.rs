@@ -12,6 +12,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::builder::App;
 use crate::app::connections::Connections;
@@ -29,8 +30,27 @@ impl App {
     /// Serves on `addr` until Ctrl-C (SIGINT) or, on Unix, SIGTERM, then shuts down
     /// gracefully: stops accepting, lets in-flight requests and bodies finish (up to the
     /// shutdown grace), drains background teardowns, then tears down `app` scope.
+    ///
+    /// A second Ctrl-C or SIGTERM while it shuts down ends the grace at once: in-flight
+    /// responses are cut (their teardowns see `Cancelled(Shutdown)`), and the teardowns and
+    /// `app` scope are then torn down as usual, each within `teardown_timeout`.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
-        self.serve_with_shutdown(addr, shutdown_signal()).await
+        let server = self.bind(addr).await?;
+        tracing::info!(target: "di", addr = %server.local_addr(), "listening");
+        shutdown_signal().await;
+        tracing::info!(target: "di", "shutting down; a second Ctrl-C or SIGTERM cuts in-flight responses now");
+        let hurry = server.hurry.clone();
+        let shutdown = server.shutdown();
+        tokio::pin!(shutdown);
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = shutdown_signal() => {
+                tracing::warn!(target: "di", "second signal: cutting in-flight responses now");
+                hurry.cancel();
+            }
+        }
+        shutdown.await;
+        Ok(())
     }
 
     /// Like [`serve`](App::serve), shutting down when `signal` completes.
@@ -55,11 +75,13 @@ impl App {
         let running = self.start().await?;
         let service = running.service();
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(running, listener, stopped));
+        let hurry = CancellationToken::new();
+        let task = tokio::spawn(accept_loop(running, listener, stopped, hurry.clone()));
         Ok(Server {
             local_addr,
             service,
             stop: Some(stop),
+            hurry,
             task,
         })
     }
@@ -96,11 +118,19 @@ async fn ctrl_c() {
 }
 
 /// An app serving in the background; see [`App::bind`].
+///
+/// Stop it with [`shutdown`](Server::shutdown), which waits until `app` scope has been torn
+/// down. Dropped instead, it shuts down in the background as long as the runtime runs; a
+/// runtime that ends first (the end of a `#[tokio::test]`) drops the `app`-scope teardowns
+/// unrun.
 #[derive(Debug)]
+#[must_use = "a `Server` shuts down when dropped; keep it, and call `shutdown().await` to stop it"]
 pub struct Server {
     local_addr: SocketAddr,
     service: AppService,
     stop: Option<oneshot::Sender<()>>,
+    /// Cancelled to end the shutdown grace at once (a second signal, see [`App::serve`]).
+    hurry: CancellationToken,
     task: JoinHandle<()>,
 }
 
@@ -162,7 +192,12 @@ fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
 /// The smallest read buffer hyper's HTTP/1 accepts.
 const MIN_HEAD_SIZE: usize = 8192;
 
-async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(
+    running: Running,
+    listener: TcpListener,
+    mut stop: oneshot::Receiver<()>,
+    hurry: CancellationToken,
+) {
     let builder = connection_builder(&running.engine.config);
     let service = HyperService(running.service());
     // Every connection task, so that none outlives the shutdown (and with it `app` scope).
@@ -213,11 +248,16 @@ async fn accept_loop(running: Running, listener: TcpListener, mut stop: oneshot:
     drop(listener);
     drop(waiting);
     let grace = running.engine.config.shutdown_grace;
-    if tokio::time::timeout(grace, connections.drain())
-        .await
-        .is_err()
-    {
-        tracing::warn!(target: "di", grace_ms = grace.as_millis() as u64, "grace period over; cutting remaining responses");
+    let drained = tokio::select! {
+        drained = tokio::time::timeout(grace, connections.drain()) => drained.is_ok(),
+        () = hurry.cancelled() => false,
+    };
+    if !drained {
+        if hurry.is_cancelled() {
+            tracing::warn!(target: "di", "cutting remaining responses before the grace period is over");
+        } else {
+            tracing::warn!(target: "di", grace_ms = grace.as_millis() as u64, "grace period over; cutting remaining responses");
+        }
         running.engine.hard_stop.cancel();
         // Streaming bodies see the stop at their next poll; give them a moment to end.
         let _ = tokio::time::timeout(Duration::from_secs(1), connections.drain()).await;
