@@ -968,3 +968,73 @@ async fn a_stream_waiting_for_its_next_item_is_not_cut_by_the_send_timeout() {
     );
     server.shutdown().await;
 }
+
+// ------------------------------------------------ HTTP/2 streams at shutdown
+
+struct AppRes;
+
+#[depends(scope = "app")]
+async fn app_res(y: Yield<AppRes>) {
+    let _ = y.provide(AppRes).await;
+    log("app:close");
+}
+
+/// An export that never ends, holding a `request`-scoped value.
+#[depends]
+async fn endless_held(
+    #[dep(app_res)] _r: &AppRes,
+    #[dep(pooled)] pooled: Held<Pooled>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let line = Bytes::from(vec![b'x'; 16 * 1024]);
+    StreamBody::new(stream::unfold(pooled, move |pooled| {
+        let line = line.clone();
+        async move { Some((Ok(line), pooled)) }
+    }))
+}
+
+/// An HTTP/2 stream cut at shutdown (its client reads nothing) is torn down before `app`
+/// scope and before `shutdown()` returns, whether its client leaves before the grace ends or
+/// after the stream was cut. hyper runs each HTTP/2 stream as a task of its own, which shutdown
+/// did not wait for: the stream's teardowns could run after `app` scope was gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_stream_cut_at_shutdown_is_torn_down_before_app_scope() {
+    let _serial = serial().await;
+    for hold in [Duration::from_millis(300), Duration::from_millis(1500)] {
+        common::clear();
+        let server = App::new()
+            .get("/export", endless_held)
+            .shutdown_grace(Duration::from_millis(100))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let (client, connection) = h2::client::handshake(TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let mut client = client.ready().await.unwrap();
+        let request = http::Request::get(format!("http://{addr}/export"))
+            .body(())
+            .unwrap();
+        let response = client.send_request(request, true).unwrap().0.await.unwrap();
+        let unread = response.into_body();
+        let shutdown = tokio::spawn(async move {
+            server.shutdown().await;
+            log("shutdown returned");
+        });
+        tokio::time::sleep(hold).await;
+        drop(unread);
+        drop(client);
+        driver.abort();
+        shutdown.await.unwrap();
+        let events = events();
+        let closed = position(&events, "pooled:close cancelled shutdown");
+        assert!(
+            closed < position(&events, "app:close")
+                && closed < position(&events, "shutdown returned"),
+            "held {hold:?}: {events:?}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::oneshot;
@@ -167,9 +167,27 @@ impl Server {
     }
 }
 
+/// The executor of hyper's HTTP/2 streams: each stream (its handler and its response body) is
+/// a task of its own, tracked, so that shutdown waits for the streams of the connections it
+/// ended to drop what they hold (and so hand their teardowns over) before it tears down `app`
+/// scope. Untracked, a stream cut at shutdown could hand its teardowns over after `app` scope
+/// was gone.
+#[derive(Clone)]
+struct StreamTasks(tokio_util::task::TaskTracker);
+
+impl<F> hyper::rt::Executor<F> for StreamTasks
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(self.0.track_future(future));
+    }
+}
+
 /// hyper's connection settings, from the app's.
-fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+fn connection_builder(config: &Config, streams: StreamTasks) -> auto::Builder<StreamTasks> {
+    let mut builder = auto::Builder::new(streams);
     // hyper applies its header read timeout only when it has a timer: each connection is given
     // its own (`Slot::head_timer`), which registers nothing per request.
     builder
@@ -198,7 +216,8 @@ async fn accept_loop(
     mut stop: oneshot::Receiver<()>,
     hurry: CancellationToken,
 ) {
-    let builder = connection_builder(&running.engine.config);
+    let streams = StreamTasks(tokio_util::task::TaskTracker::new());
+    let builder = connection_builder(&running.engine.config, streams.clone());
     let service = HyperService(running.service());
     // Every connection task, so that none outlives the shutdown (and with it `app` scope).
     let config = &running.engine.config;
@@ -265,6 +284,15 @@ async fn accept_loop(
     // What is still running (a handler that never returns) is dropped now: its teardowns are
     // handed off with `Cancelled(Shutdown)` and drained below, before `app` teardown.
     connections.abort().await;
+    // The HTTP/2 streams of the connections just ended see them gone and end too, dropping
+    // their handlers and bodies: their teardowns are handed over before `app` scope goes.
+    streams.0.close();
+    if tokio::time::timeout(Duration::from_secs(1), streams.0.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(target: "di", "HTTP/2 streams still running a second after their connections ended");
+    }
     running.shutdown().await;
 }
 
@@ -306,7 +334,7 @@ impl Drop for Open {
 
 /// Serves `stream`, from `peer`, in a task of its own, one of `connections`.
 fn serve_connection(
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &auto::Builder<StreamTasks>,
     service: &HyperService,
     running: &Running,
     connections: &mut Connections,
