@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::error::BuildError;
 use crate::app::group::{Group, method_routes, path_problem, route_def};
@@ -26,7 +27,7 @@ use crate::plan::node::{GroupDep, Origin, Overrides, Replacement};
 use crate::plan::routes::{Planned, RouteDef, plan_routes};
 use crate::response::body::{Body, BoxError};
 use crate::response::into::IntoResponse;
-use crate::run::app_scope::start_app_scope;
+use crate::run::app_scope::{StartError, start_app_scope};
 use crate::run::config::Config;
 use crate::run::engine::Engine;
 
@@ -845,11 +846,33 @@ impl App {
 
     /// Checks the app, then sets up its `app`-scoped dependencies in dependency order. If one
     /// fails, those already set up are torn down (in reverse order) and the error says which.
+    ///
+    /// Cancel-safe: if this future is dropped while `app` scope is being set up (a
+    /// `tokio::time::timeout` around it), the setup under way is dropped and those already set
+    /// up are torn down in reverse order in a tracked background task on the app's runtime,
+    /// each told [`Outcome::Cancelled`](crate::Outcome::Cancelled)`(`[`CancelReason::Shutdown`](crate::CancelReason::Shutdown)`)`.
+    /// The runtime has to run on for them to finish: one that shuts down first finishes them
+    /// where it drops the task (each within the teardown timeout, 5 s at most).
+    pub async fn start(self) -> Result<Running, BuildError> {
+        match self.start_until(&CancellationToken::new()).await? {
+            Some(running) => Ok(running),
+            None => Err(BuildError {
+                problems: vec!["the start was stopped".to_owned()],
+            }),
+        }
+    }
+
+    /// [`start`](App::start), stopped when `stop` is cancelled: then the setup under way is
+    /// dropped, those already set up are torn down in reverse order with
+    /// `Cancelled(Shutdown)` before it returns, and it returns `None`.
     #[cfg_attr(
         not(feature = "openapi"),
         allow(unused_mut, reason = "only the `openapi` feature adds routes")
     )]
-    pub async fn start(mut self) -> Result<Running, BuildError> {
+    pub(crate) async fn start_until(
+        mut self,
+        stop: &CancellationToken,
+    ) -> Result<Option<Running>, BuildError> {
         #[cfg(feature = "openapi")]
         self.add_openapi_routes()?;
         let Planned {
@@ -868,13 +891,14 @@ impl App {
         engine.layered = !around.is_empty();
         let engine = Arc::new(engine);
         let layers = build_layers(&engine, &in_order, around);
-        match start_app_scope(&engine, &app_nodes, self.values).await {
-            Ok(app_scope) => Ok(Running {
+        match start_app_scope(&engine, &app_nodes, self.values, stop).await {
+            Ok(app_scope) => Ok(Some(Running {
                 engine,
                 app_scope,
                 layers,
-            }),
-            Err(problem) => Err(BuildError {
+            })),
+            Err(StartError::Interrupted) => Ok(None),
+            Err(StartError::Failed(problem)) => Err(BuildError {
                 problems: vec![problem],
             }),
         }

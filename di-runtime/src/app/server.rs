@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::builder::App;
 use crate::app::connections::Connections;
-use crate::app::error::ServeError;
+use crate::app::error::{BuildError, ServeError};
 use crate::app::routed::ResponseFuture;
 use crate::app::running::Running;
 use crate::app::service::{AppService, HyperService};
@@ -31,20 +31,33 @@ impl App {
     /// gracefully: stops accepting, lets in-flight requests and bodies finish (up to the
     /// shutdown grace), drains background teardowns, then tears down `app` scope.
     ///
+    /// It listens for the signals before it starts the app. One that comes while `app` scope
+    /// is being set up (a pool connecting, migrations) stops the start: the setup under way is
+    /// dropped, the `app`-scoped dependencies already set up are torn down in reverse order,
+    /// each told [`Outcome::Cancelled`](crate::Outcome::Cancelled)`(`[`CancelReason::Shutdown`](crate::CancelReason::Shutdown)`)`
+    /// (the app never served: not the [`Outcome::Stopped`](crate::Outcome::Stopped) of a
+    /// shutdown after serving), and it returns `Ok(())`, as after any shutdown that was asked
+    /// for. Nothing is accepted: the socket is closed unserved.
+    ///
     /// A second Ctrl-C or SIGTERM while it shuts down ends the grace at once: in-flight
     /// responses are cut (their teardowns see `Cancelled(Shutdown)`), and the teardowns and
     /// `app` scope are then torn down as usual, each within `teardown_timeout`.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
-        let server = self.bind(addr).await?;
+        // Listened for now: a signal during the start stops it instead of killing the process
+        // with `app` scope half set up.
+        let mut signals = Signals::listen();
+        let Some(server) = self.bind_until(addr, signals.recv()).await? else {
+            return Ok(());
+        };
         tracing::info!(target: "di", addr = %server.local_addr(), "listening");
-        shutdown_signal().await;
+        signals.recv().await;
         tracing::info!(target: "di", "shutting down; a second Ctrl-C or SIGTERM cuts in-flight responses now");
         let hurry = server.hurry.clone();
         let shutdown = server.shutdown();
         tokio::pin!(shutdown);
         tokio::select! {
             () = &mut shutdown => return Ok(()),
-            () = shutdown_signal() => {
+            () = signals.recv() => {
                 tracing::warn!(target: "di", "second signal: cutting in-flight responses now");
                 hurry.cancel();
             }
@@ -54,12 +67,20 @@ impl App {
     }
 
     /// Like [`serve`](App::serve), shutting down when `signal` completes.
+    ///
+    /// `signal` is polled from the start: if it completes while `app` scope is being set up,
+    /// the start is stopped as [`serve`](App::serve)'s is by Ctrl-C or SIGTERM (what was set
+    /// up is torn down in reverse order with `Cancelled(Shutdown)` before it returns), and it
+    /// returns `Ok(())`.
     pub async fn serve_with_shutdown(
         self,
         addr: impl ToSocketAddrs,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let server = self.bind(addr).await?;
+        let mut signal = std::pin::pin!(signal);
+        let Some(server) = self.bind_until(addr, signal.as_mut()).await? else {
+            return Ok(());
+        };
         tracing::info!(target: "di", addr = %server.local_addr(), "listening");
         signal.await;
         tracing::info!(target: "di", "shutting down");
@@ -69,47 +90,136 @@ impl App {
 
     /// Starts the app and serves it on `addr` in a background task; use port 0 for any free
     /// port. Returns once the socket is listening.
+    ///
+    /// Cancel-safe: if this future is dropped while `app` scope is being set up (a
+    /// `tokio::time::timeout` around it), those already set up are torn down in reverse order
+    /// in a tracked background task, each told `Cancelled(Shutdown)`; see [`App::start`].
+    /// It listens for no signal itself: [`serve`](App::serve) does.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, ServeError> {
+        match self.bind_or_stop(addr, &CancellationToken::new()).await? {
+            Some(server) => Ok(server),
+            None => Err(ServeError::Build(BuildError {
+                problems: vec!["the start was stopped".to_owned()],
+            })),
+        }
+    }
+
+    /// [`bind`](App::bind), stopped when `stop` completes first: then what was set up is torn
+    /// down (see [`App::start_until`]) before it returns `None`.
+    async fn bind_until(
+        self,
+        addr: impl ToSocketAddrs,
+        stop: impl Future<Output = ()>,
+    ) -> Result<Option<Server>, ServeError> {
+        let stopping = CancellationToken::new();
+        let bind = self.bind_or_stop(addr, &stopping);
+        tokio::pin!(bind);
+        tokio::pin!(stop);
+        tokio::select! {
+            // The signal first: one already there starts nothing.
+            biased;
+            () = &mut stop => {}
+            bound = &mut bind => return bound,
+        }
+        tracing::info!(target: "di", "shutdown signal during startup: stopping the start");
+        stopping.cancel();
+        match bind.await? {
+            // Started before it saw the stop: shut down at once, serving nothing.
+            Some(server) => server.shutdown().await,
+            None => tracing::info!(target: "di", "start stopped; `app` scope torn down"),
+        }
+        Ok(None)
+    }
+
+    /// Binds `addr`, starts the app (stopped when `stop` is cancelled: then `None`), and
+    /// serves it in a background task.
+    async fn bind_or_stop(
+        self,
+        addr: impl ToSocketAddrs,
+        stop: &CancellationToken,
+    ) -> Result<Option<Server>, ServeError> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
-        let running = self.start().await?;
+        let Some(running) = self.start_until(stop).await? else {
+            return Ok(None);
+        };
         let service = running.service();
         let (stop, stopped) = oneshot::channel();
         let hurry = CancellationToken::new();
         let task = tokio::spawn(accept_loop(running, listener, stopped, hurry.clone()));
-        Ok(Server {
+        Ok(Some(Server {
             local_addr,
             service,
             stop: Some(stop),
             hurry,
             task,
-        })
+        }))
     }
 }
 
-/// Completes on Ctrl-C, or on SIGTERM (what container runtimes send) on Unix.
-async fn shutdown_signal() {
+/// Ctrl-C and, on Unix, SIGTERM (what container runtimes send), listened for from when it is
+/// made: a signal that comes before [`Signals::recv`] is waited for is kept for it.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    () = ctrl_c() => {}
-                    _ = terminate.recv() => {}
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind, what: &str| match signal(kind) {
+                Ok(signal) => Some(signal),
+                Err(error) => {
+                    tracing::warn!(target: "di", %error, "cannot listen for {what}");
+                    None
                 }
-            }
-            Err(error) => {
-                tracing::warn!(target: "di", %error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                ctrl_c().await;
+            };
+            Self {
+                interrupt: listen(SignalKind::interrupt(), "Ctrl-C"),
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
             }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    ctrl_c().await;
+
+    /// Completes at the next signal; never, if none can be listened for (rather than at once).
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            let Self {
+                interrupt,
+                terminate,
+            } = self;
+            tokio::select! {
+                () = next(interrupt) => {}
+                () = next(terminate) => {}
+            }
+        }
+        // Tokio listens for Ctrl-C from the first poll of this future, and `bind_until` polls
+        // it before it starts the app.
+        #[cfg(not(unix))]
+        ctrl_c().await;
+    }
+}
+
+/// Completes at the next `signal`; never, if it cannot be listened for.
+#[cfg(unix)]
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    if let Some(signal) = signal
+        && signal.recv().await.is_some()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 /// Completes on Ctrl-C; never, if Ctrl-C cannot be listened for (rather than at once).
+#[cfg(not(unix))]
 async fn ctrl_c() {
     if let Err(error) = tokio::signal::ctrl_c().await {
         tracing::warn!(target: "di", %error, "cannot listen for Ctrl-C");

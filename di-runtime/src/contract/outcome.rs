@@ -62,7 +62,9 @@ pub enum Outcome {
         /// The body's error, for logs.
         message: String,
     },
-    /// The app shut down (what `app`-scoped teardowns see).
+    /// The app shut down (what `app`-scoped teardowns see). A start stopped before the app
+    /// served (a shutdown signal during `app`-scope setup, or a dropped `App::start`) tells
+    /// them [`Cancelled`](Outcome::Cancelled)`(`[`Shutdown`](CancelReason::Shutdown)`)` instead.
     Stopped,
 }
 
@@ -74,7 +76,9 @@ pub enum CancelReason {
     ClientGone,
     /// The request ran past the app's request timeout.
     Timeout,
-    /// The server was shutting down and its grace period ran out.
+    /// The server was shutting down and its grace period ran out; or, for `app`-scoped
+    /// teardowns, the app's start was stopped before it served (a shutdown signal during
+    /// `app`-scope setup, or the future of `App::start` or `App::bind` dropped).
     Shutdown,
 }
 

@@ -1,13 +1,15 @@
 //! `app` scope: its dependencies set up once when the app starts, in dependency order, and
-//! torn down in reverse order at shutdown (or when a later one fails to start).
+//! torn down in reverse order at shutdown (or when the start ends early: a later one fails to
+//! set up, the start is stopped, or its future is dropped).
 
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
 
-use crate::contract::outcome::Outcome;
+use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
 use crate::contract::request_id::RequestId;
 use crate::contract::slot::{BorrowCell, Slot};
@@ -15,21 +17,38 @@ use crate::plan::node::Node;
 use crate::response::error::HttpError;
 use crate::run::engine::Engine;
 use crate::run::setup::{SetupDone, Starting, run_setup, setups_traced, start_function};
-use crate::run::teardown::{Suspended, run_stack};
+use crate::run::teardown::{StackRun, Suspended, run_stack};
 
 /// The `app`-scoped generators of a started app, waiting for shutdown. In a mutex only so
 /// that a `Running` app is `Sync`; nothing locks it before shutdown.
 pub(crate) struct AppTeardowns(Mutex<Vec<Suspended>>);
 
-/// Sets up `nodes` in order; `values` holds those given up front (`App::provide`). On a
-/// failure, those already set up are torn down in reverse order and the problem names the
-/// dependency.
+/// Why `app` scope did not start.
+pub(crate) enum StartError {
+    /// A dependency failed to set up; the problem names it.
+    Failed(String),
+    /// The start was stopped (a shutdown signal during startup, see `App::serve`).
+    Interrupted,
+}
+
+/// Sets up `nodes` in order; `values` holds those given up front (`App::provide`).
+///
+/// Whatever ends the start before every node is set up, those already set up are torn down
+/// in reverse order, exactly once, and the one cut in its setup never is: on a failure (with
+/// `SetupFailed`; the problem names the dependency), when `stop` is cancelled (the setup under
+/// way is dropped; with `Cancelled(Shutdown)`), and when this future is dropped (a
+/// `tokio::time::timeout` around `App::start`): then the teardowns, those under way included,
+/// are handed to a tracked background task, with `Cancelled(Shutdown)`.
 pub(crate) async fn start_app_scope(
     engine: &Arc<Engine>,
     nodes: &[Node],
     mut values: HashMap<TypeId, Arc<dyn BorrowCell>>,
-) -> Result<AppTeardowns, String> {
-    let mut started = Vec::new();
+    stop: &CancellationToken,
+) -> Result<AppTeardowns, StartError> {
+    let mut undo = Undo {
+        engine: engine.clone(),
+        state: UndoState::Setting(Vec::new()),
+    };
     for node in nodes {
         if node.preset {
             if let Some(cell) = values.remove(&(node.meta.type_id)()) {
@@ -38,23 +57,116 @@ pub(crate) async fn start_app_scope(
             }
             continue;
         }
-        match start_app_node(engine, node).await {
-            Ok(Some(suspended)) => started.push(suspended),
-            Ok(None) => {}
-            Err(error) => {
+        // The stop first: once it has come, nothing more is set up.
+        let started = tokio::select! {
+            biased;
+            () = stop.cancelled() => None,
+            started = start_app_node(engine, node) => Some(started),
+        };
+        match started {
+            Some(Ok(Some(suspended))) => undo.push(suspended),
+            Some(Ok(None)) => {}
+            Some(Err(error)) => {
                 let outcome = Outcome::SetupFailed {
                     dependency: node.meta.name,
                     error: error.clone(),
                 };
-                stop_app_scope(engine, AppTeardowns(Mutex::new(started)), outcome).await;
-                return Err(format!(
+                undo.tear_down(outcome).await;
+                return Err(StartError::Failed(format!(
                     "`{}` (app scope) failed to set up: {error}",
                     node.meta.name
-                ));
+                )));
+            }
+            None => {
+                tracing::info!(target: "di", dependency = node.meta.name, set_up = undo.len(), "start stopped during the setup of `app` scope; tearing down what was set up");
+                undo.tear_down(Outcome::Cancelled(CancelReason::Shutdown))
+                    .await;
+                return Err(StartError::Interrupted);
             }
         }
     }
-    Ok(AppTeardowns(Mutex::new(started)))
+    Ok(AppTeardowns(Mutex::new(undo.finish())))
+}
+
+/// The `app`-scope generators a start has set up so far: torn down if the start ends early,
+/// handed to a background task if its future is dropped.
+struct Undo {
+    engine: Arc<Engine>,
+    state: UndoState,
+}
+
+enum UndoState {
+    /// Set up so far, in order.
+    Setting(Vec<Suspended>),
+    /// Being torn down (the start failed or was stopped).
+    TearingDown(StackRun),
+    /// Torn down, or handed to the started app.
+    Done,
+}
+
+impl Undo {
+    fn push(&mut self, suspended: Suspended) {
+        if let UndoState::Setting(stack) = &mut self.state {
+            stack.push(suspended);
+        }
+    }
+
+    fn len(&self) -> usize {
+        match &self.state {
+            UndoState::Setting(stack) => stack.len(),
+            _ => 0,
+        }
+    }
+
+    /// Tears down what was set up, in reverse order, with `outcome`. Dropped while it waits,
+    /// what is left is handed over (see `Drop`).
+    async fn tear_down(&mut self, outcome: Outcome) {
+        let stack = self.take();
+        self.state = UndoState::TearingDown(run_stack(self.engine.clone(), stack, outcome, None));
+        if let UndoState::TearingDown(run) = &mut self.state {
+            run.await;
+        }
+        self.state = UndoState::Done;
+    }
+
+    /// What was set up, for the started app.
+    fn finish(mut self) -> Vec<Suspended> {
+        self.take()
+    }
+
+    fn take(&mut self) -> Vec<Suspended> {
+        match std::mem::replace(&mut self.state, UndoState::Done) {
+            UndoState::Setting(stack) => stack,
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Undo {
+    /// The start was dropped before it ended: what it set up is torn down in a tracked
+    /// background task (no user code runs here), with `Cancelled(Shutdown)`; a teardown of a
+    /// failed or stopped start under way goes on there with the outcome it had.
+    fn drop(&mut self) {
+        let run = match std::mem::replace(&mut self.state, UndoState::Done) {
+            UndoState::Setting(stack) if !stack.is_empty() => {
+                tracing::warn!(target: "di", set_up = stack.len(), "the app's start was dropped during the setup of `app` scope; tearing down what was set up in the background");
+                run_stack(
+                    self.engine.clone(),
+                    stack,
+                    Outcome::Cancelled(CancelReason::Shutdown),
+                    None,
+                )
+            }
+            UndoState::TearingDown(run) => {
+                tracing::warn!(target: "di", "the app's start was dropped while it tore down `app` scope; the teardowns go on in the background");
+                run
+            }
+            UndoState::Setting(_) | UndoState::Done => return,
+        };
+        self.engine.spawn_tracked(async move {
+            run.await;
+        });
+    }
 }
 
 /// Tears down `app` scope in reverse order with `outcome`.

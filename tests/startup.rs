@@ -1,0 +1,324 @@
+//! Interrupting the start of an app: a shutdown signal while `app` scope is being set up, a
+//! start whose future is dropped (`tokio::time::timeout` around `App::bind`), and a start that
+//! fails. In each, every `app`-scope dependency whose setup completed is torn down exactly
+//! once, in reverse order; the one cut in its setup never is. The real signals (SIGTERM,
+//! SIGINT) are sent to a child process running `App::serve`, never to the test binary.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{events, log, serial, wait_for};
+use di_runtime::prelude::*;
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::SetupFailed { dependency, .. } => format!("setup-failed {dependency}"),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        other => other.to_string(),
+    }
+}
+
+// `first` <- `second` <- `slow_third`: set up in that order.
+
+#[depends(scope = "app")]
+async fn first(y: Yield<u8>) {
+    log("first:open");
+    let (_, outcome) = y.provide(1).await;
+    log(format!("first:close {}", describe(&outcome)));
+}
+
+#[depends(scope = "app")]
+async fn second(#[dep(first)] _f: &u8, y: Yield<u8>) {
+    log("second:open");
+    let (_, outcome) = y.provide(2).await;
+    log(format!("second:close {}", describe(&outcome)));
+}
+
+/// A pool that takes a minute to connect.
+#[depends(scope = "app")]
+async fn slow_third(#[dep(second)] _s: &u8, y: Yield<u8>) {
+    log("third:open");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    log("third:connected");
+    let (_, outcome) = y.provide(3).await;
+    log(format!("third:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn uses_slow(#[dep(slow_third)] t: &u8) -> String {
+    t.to_string()
+}
+
+const TORN_DOWN: [&str; 5] = [
+    "first:open",
+    "second:open",
+    "third:open",
+    "second:close cancelled shutdown",
+    "first:close cancelled shutdown",
+];
+
+#[tokio::test]
+async fn a_shutdown_signal_during_app_setup_tears_down_what_was_set_up_and_serve_returns() {
+    let _serial = serial().await;
+    let app = App::new().get("/", uses_slow);
+    let started = Instant::now();
+    let served = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.serve_with_shutdown("127.0.0.1:0", wait_for("third:open")),
+    )
+    .await
+    .expect("serve returns once the signal came, without waiting for the setup to end");
+    assert!(served.is_ok(), "{served:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Torn down before `serve` returned, not later in the background.
+    assert_eq!(events(), TORN_DOWN);
+}
+
+#[tokio::test]
+async fn a_shutdown_signal_before_the_start_tears_down_nothing_and_serve_returns() {
+    let _serial = serial().await;
+    let app = App::new().get("/", uses_slow);
+    let served = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.serve_with_shutdown("127.0.0.1:0", async {}),
+    )
+    .await
+    .expect("serve returns");
+    assert!(served.is_ok(), "{served:?}");
+    let events = events();
+    // Set up (the start may get that far before it looks at the signal) and torn down alike.
+    for name in ["first", "second"] {
+        let opened = events.iter().any(|e| *e == format!("{name}:open"));
+        let closed = events
+            .iter()
+            .any(|e| *e == format!("{name}:close cancelled shutdown"));
+        assert_eq!(opened, closed, "{events:?}");
+    }
+    assert!(
+        !events.iter().any(|e| e.starts_with("third:close")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_start_dropped_during_app_setup_hands_its_teardowns_over() {
+    let _serial = serial().await;
+    let app = App::new().get("/", uses_slow);
+    let bound = tokio::time::timeout(Duration::from_millis(300), app.bind("127.0.0.1:0")).await;
+    assert!(bound.is_err(), "the start cannot end within the timeout");
+    wait_for("first:close cancelled shutdown").await;
+    assert_eq!(events(), TORN_DOWN);
+}
+
+#[tokio::test]
+async fn a_start_dropped_by_app_start_hands_its_teardowns_over() {
+    let _serial = serial().await;
+    let app = App::new().get("/", uses_slow);
+    let started = tokio::time::timeout(Duration::from_millis(300), app.start()).await;
+    assert!(started.is_err(), "the start cannot end within the timeout");
+    wait_for("first:close cancelled shutdown").await;
+    assert_eq!(events(), TORN_DOWN);
+}
+
+/// A start dropped by a runtime that ends at once (the end of `main`): the teardowns it hands
+/// over are finished where the runtime drops their task.
+#[test]
+fn a_start_dropped_by_a_runtime_that_ends_still_tears_down() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let _serial = runtime().block_on(serial());
+    let app = runtime();
+    let bound = app.block_on(async {
+        let app = App::new().get("/", uses_slow);
+        tokio::time::timeout(Duration::from_millis(300), app.bind("127.0.0.1:0")).await
+    });
+    assert!(bound.is_err(), "the start cannot end within the timeout");
+    drop(app);
+    assert_eq!(events(), TORN_DOWN);
+}
+
+// ---------------------------------------------------------------- real signals, in a child
+
+/// Set in the child process of the signal tests: which signal it is sent.
+#[cfg(unix)]
+const SIGNAL_CHILD: &str = "DI_STARTUP_SIGNAL_CHILD";
+
+/// The child of `a_sigterm_during_app_setup_..` and `a_ctrl_c_during_app_setup_..`: serves
+/// with `App::serve`, whose `app` scope never finishes its setup, and prints what happened
+/// once `serve` returned. Does nothing in a normal run.
+#[cfg(unix)]
+#[tokio::test]
+async fn signal_child_serve() {
+    if std::env::var_os(SIGNAL_CHILD).is_none() {
+        return;
+    }
+    let app = App::new().get("/", uses_slow);
+    let serving = tokio::spawn(app.serve("127.0.0.1:0"));
+    wait_for("third:open").await;
+    println!("SETTING UP");
+    let served = tokio::time::timeout(Duration::from_secs(20), serving)
+        .await
+        .expect("serve returns once signalled")
+        .unwrap();
+    for event in events() {
+        println!("EVENT {event}");
+    }
+    println!("SERVED {served:?}");
+}
+
+/// Runs `signal_child_serve` in a child process, sends it `signal` (`kill -SIGNAL`) while its
+/// `app` scope is being set up, and returns its output once it has ended (successfully).
+#[cfg(unix)]
+async fn signal_during_setup(signal: &str) -> Vec<String> {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "signal_child_serve", "--nocapture"])
+        .env(SIGNAL_CHILD, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if line == "SETTING UP" {
+                return;
+            }
+        }
+        panic!("the child ended before it set up");
+    })
+    .await
+    .expect("the child sets up in time");
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the child ends promptly")
+        .unwrap();
+    let mut lines = Vec::new();
+    while let Ok(Some(line)) = stdout.next_line().await {
+        // Not the test harness's lines.
+        if line.starts_with("EVENT ") || line.starts_with("SERVED ") {
+            lines.push(line);
+        }
+    }
+    assert!(status.success(), "{status}: {lines:#?}");
+    lines
+}
+
+#[cfg(unix)]
+fn expected_child_output() -> Vec<String> {
+    TORN_DOWN
+        .iter()
+        .map(|event| format!("EVENT {event}"))
+        .chain(["SERVED Ok(())".to_owned()])
+        .collect()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_sigterm_during_app_setup_tears_down_what_was_set_up_and_serve_returns() {
+    if std::env::var_os(SIGNAL_CHILD).is_some() {
+        return;
+    }
+    assert_eq!(signal_during_setup("TERM").await, expected_child_output());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_ctrl_c_during_app_setup_tears_down_what_was_set_up_and_serve_returns() {
+    if std::env::var_os(SIGNAL_CHILD).is_some() {
+        return;
+    }
+    assert_eq!(signal_during_setup("INT").await, expected_child_output());
+}
+
+// ---------------------------------------------------------------- a start that fails
+
+#[depends(scope = "app")]
+async fn broken(#[dep(second)] _s: &u8) -> Result<u8, std::io::Error> {
+    log("broken:open");
+    Err(std::io::Error::other("database unreachable"))
+}
+
+#[depends]
+async fn uses_broken(#[dep(broken)] b: &u8) -> String {
+    b.to_string()
+}
+
+#[tokio::test]
+async fn an_app_setup_failure_tears_down_those_before_it_in_reverse_and_bind_fails() {
+    let _serial = serial().await;
+    let error = App::new()
+        .get("/", uses_broken)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, di_runtime::ServeError::Build(_)), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("`broken` (app scope) failed to set up"),
+        "{message}"
+    );
+    assert_eq!(
+        events(),
+        [
+            "first:open",
+            "second:open",
+            "broken:open",
+            "second:close setup-failed broken",
+            "first:close setup-failed broken",
+        ]
+    );
+}
+
+/// Its teardown takes a while (closing a pool).
+#[depends(scope = "app")]
+async fn slow_close(#[dep(first)] _f: &u8, y: Yield<u8>) {
+    log("slow-close:open");
+    let (_, outcome) = y.provide(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    log(format!("slow-close:close {}", describe(&outcome)));
+}
+
+#[depends(scope = "app")]
+async fn broken_after_slow_close(#[dep(slow_close)] _s: &u8) -> Result<u8, std::io::Error> {
+    log("broken:open");
+    Err(std::io::Error::other("database unreachable"))
+}
+
+#[depends]
+async fn uses_broken_after_slow_close(#[dep(broken_after_slow_close)] b: &u8) -> String {
+    b.to_string()
+}
+
+#[tokio::test]
+async fn a_start_dropped_while_it_tears_down_a_failed_start_finishes_the_teardowns() {
+    let _serial = serial().await;
+    let app = App::new().get("/", uses_broken_after_slow_close);
+    let bound = tokio::time::timeout(Duration::from_millis(200), app.bind("127.0.0.1:0")).await;
+    assert!(bound.is_err(), "the teardown cannot end within the timeout");
+    wait_for("first:close setup-failed broken_after_slow_close").await;
+    assert_eq!(
+        events(),
+        [
+            "first:open",
+            "slow-close:open",
+            "broken:open",
+            "slow-close:close setup-failed broken_after_slow_close",
+            "first:close setup-failed broken_after_slow_close",
+        ]
+    );
+}
