@@ -919,6 +919,113 @@ async fn an_http2_client_whose_window_stays_shut_is_cut_after_the_send_timeout()
     server.shutdown().await;
 }
 
+#[depends]
+async fn pong() -> &'static str {
+    "pong"
+}
+
+/// GETs `/pong` on an HTTP/2 connection and reads the answer in full, giving its window back.
+async fn h2_pong(client: &mut h2::client::SendRequest<Bytes>, addr: SocketAddr) {
+    let request = http::Request::get(format!("http://{addr}/pong"))
+        .body(())
+        .unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0;
+    let response = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .expect("the connection goes on serving")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut read = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        read.extend_from_slice(&chunk);
+    }
+    assert_eq!(read, b"pong");
+}
+
+/// The send timeout holds per HTTP/2 stream: a client that keeps one stream's window shut
+/// while it goes on using the connection (a request every 100 ms, each read in full) has that
+/// stream cut (reset) after `send_timeout`, its teardowns see the client gone, and the rest of
+/// the connection goes on being served. The stall was timed per connection, restarted by every
+/// other stream's frames and ends: the stalled stream was never cut and held its
+/// `max_concurrency` place (a pooled database connection) for as long as the client kept the
+/// connection busy.
+#[tokio::test]
+async fn an_http2_stream_whose_window_stays_shut_is_cut_while_its_connection_goes_on() {
+    let _serial = serial().await;
+    let server = stall_app()
+        .get("/pong", pong)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // A connection window larger than a stream's: the unread stream shuts its own window only.
+    let (client, connection) = h2::client::Builder::new()
+        .initial_connection_window_size(1 << 22)
+        .handshake::<_, Bytes>(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::get(format!("http://{addr}/export"))
+        .body(())
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut unread = response.into_body();
+    let started = tokio::time::Instant::now();
+    let mut served = 0;
+    while !events()
+        .iter()
+        .any(|e| e == "pooled:close cancelled client gone")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the stalled stream was never cut ({served} other requests served): {:?}",
+            events()
+        );
+        h2_pong(&mut client, addr).await;
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Between `send_timeout` and `send_timeout` + `idle_timeout` (600 ms), with room for a
+    // loaded machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut after {:?}",
+        started.elapsed()
+    );
+    assert!(served >= 2, "{served}");
+    // The connection was not closed for it: it goes on serving.
+    for _ in 0..3 {
+        h2_pong(&mut client, addr).await;
+    }
+    // The stalled stream was reset: past what it had buffered, its body ends in an error.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match unread.data().await {
+                Some(Ok(_)) => {}
+                Some(Err(error)) => break error.reason(),
+                None => break None,
+            }
+        }
+    })
+    .await
+    .expect("the stalled stream ends");
+    assert_eq!(ended, Some(h2::Reason::CANCEL));
+    // Its `max_concurrency` place came back.
+    a_second_client_gets_the_place(addr).await;
+    driver.abort();
+    server.shutdown().await;
+}
+
 /// Three lines, each 600 ms after the last: a stream that waits for its own next item.
 #[depends]
 async fn slow_events(

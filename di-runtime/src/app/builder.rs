@@ -597,17 +597,19 @@ impl App {
 
     /// How long a response may wait on a client that reads none of it (default 60 s, nginx's
     /// `send_timeout`): once a frame of the body has been handed to the connection and the
-    /// client has taken nothing more for this long (its TCP window, or its HTTP/2 window, stays
-    /// shut), the connection is closed and the response's `request`-scope teardowns see
-    /// `Cancelled(ClientGone)`. Without it a client that stops reading a streamed export would
+    /// client has taken nothing more for this long (its TCP window, or its HTTP/2 stream's
+    /// window, stays shut), the response is cut and its `request`-scope teardowns see
+    /// `Cancelled(ClientGone)`: over HTTP/1 the connection is closed; over HTTP/2 the stream
+    /// alone is reset, and the connection's other streams go on. Without it a client that stops reading a streamed export would
     /// hold the export's dependencies (and their `max_concurrency` places) for as long as it
     /// keeps the connection open. A slow reader that keeps taking data, and a stream that
     /// waits for its own next item, are never cut for it.
     ///
-    /// Checked by the connection's one timer, at least every `idle_timeout`: the connection is
-    /// cut between `limit` and `limit` + `idle_timeout` after the client stopped reading. On
-    /// HTTP/2 it is a whole connection that stops reading: a stream whose own window stays
-    /// shut while others of the connection flow is not detected.
+    /// Checked by the connection's one timer, at least every `idle_timeout`: the response is
+    /// cut between `limit` and `limit` + `idle_timeout` after the client stopped reading it. On
+    /// HTTP/2 each stream is timed on its own: a client that keeps one stream's window shut
+    /// while it goes on using the connection (other requests, other streams it reads) has that
+    /// stream cut all the same.
     ///
     /// ```
     /// use std::time::Duration;

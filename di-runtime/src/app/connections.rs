@@ -19,13 +19,22 @@
 //! next request, and removed again when the head arrives. Here a head's deadline is only
 //! noted; the connection's timer is moved to it only when it is earlier than when the timer
 //! fires anyway, and hyper's sleep reads the clock when it is polled.
+//!
+//! It also enforces the send timeout (`App::send_timeout`). An HTTP/1 response is timed on the
+//! connection ([`Shared::stalled_since`]): it is the only one in progress. An HTTP/2 stream is
+//! timed on its own ([`StreamStall`]), since the connection's other streams go on while its
+//! window stays shut: each is registered with its connection when hyper hands it over, linked to
+//! the task hyper runs it in (`StreamTasks` in the server, through [`take_new_stream`]), and
+//! cut alone, its task aborted: h2 resets the stream, and dropping its response hands its
+//! teardowns over, the client gone.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,7 +44,7 @@ use hyper::rt::Sleep as HyperSleep;
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::sync::Notify;
-use tokio::task::{Id, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -56,10 +65,13 @@ struct Shared {
     /// milliseconds since the server started, rounded up; [`NO_DEADLINE`] once [`Closable`]
     /// has taken it.
     head_deadline: AtomicU64,
-    /// Since when a frame of a response body, handed to the connection, waits for hyper to
-    /// ask for the next (the client reads nothing), in milliseconds since the server started;
-    /// [`NO_DEADLINE`] when none waits. See [`Closable`] and `App::send_timeout`.
+    /// Since when a frame of an HTTP/1 response body, handed to the connection, waits for hyper
+    /// to ask for the next (the client reads nothing), in milliseconds since the server
+    /// started; [`NO_DEADLINE`] when none waits. See [`Closable`] and `App::send_timeout`.
     stalled_since: AtomicU64,
+    /// Its HTTP/2 streams with a response in progress, each timed on its own; those whose
+    /// response has ended are dropped from it when the timer looks, or when it is full.
+    streams: Mutex<Vec<Arc<StreamStall>>>,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits).
     close: CancellationToken,
     server: Arc<ServerShared>,
@@ -105,7 +117,81 @@ impl ServerShared {
     }
 }
 
+/// One HTTP/2 stream's send timeout: what [`Shared::stalled_since`] is to an HTTP/1 connection.
+struct StreamStall {
+    /// Since when a frame of its response body waits for the client; [`NO_DEADLINE`] when none
+    /// waits.
+    stalled_since: AtomicU64,
+    /// The task hyper runs the stream in, to cut it.
+    task: OnceLock<AbortHandle>,
+}
+
+/// What [`take_new_stream`] takes.
+pub(crate) struct NewStream(Arc<StreamStall>);
+
+impl NewStream {
+    /// Links the stream to `task`, where hyper runs it: it is aborted if the stream's client
+    /// takes nothing of its response for `send_timeout`.
+    pub(crate) fn run_in(self, task: AbortHandle) {
+        let _ = self.0.task.set(task);
+    }
+}
+
+thread_local! {
+    /// The HTTP/2 stream whose request the connection has just handed to the service, until
+    /// hyper hands it to its executor: hyper makes a stream's task from `service.call(request)`
+    /// and spawns it right away, on the same thread.
+    static NEW_STREAM: Cell<Option<Arc<StreamStall>>> = const { Cell::new(None) };
+}
+
+/// The HTTP/2 stream a connection has just made the service's future for, on this thread: for
+/// hyper's executor, which is about to spawn its task (see [`NewStream::run_in`]).
+pub(crate) fn take_new_stream() -> Option<NewStream> {
+    NEW_STREAM.take().map(NewStream)
+}
+
 impl Shared {
+    /// Registers a new HTTP/2 stream, and leaves it for [`take_new_stream`] (out of line: the
+    /// HTTP/1 request path does not carry it).
+    #[cold]
+    fn new_stream(&self) -> Arc<StreamStall> {
+        let stream = Arc::new(StreamStall {
+            stalled_since: AtomicU64::new(NO_DEADLINE),
+            task: OnceLock::new(),
+        });
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        // Those whose response has ended are held by nothing else (amortized: pruned only
+        // once the vector is full).
+        if streams.len() == streams.capacity() {
+            streams.retain(|stream| Arc::strong_count(stream) > 1);
+        }
+        streams.push(stream.clone());
+        drop(streams);
+        NEW_STREAM.set(Some(stream.clone()));
+        stream
+    }
+
+    /// Cuts each HTTP/2 stream whose client has taken nothing of its response for the send
+    /// timeout (aborts its task), and forgets those whose response has ended.
+    fn cut_stalled_streams(&self, now: u64) {
+        let send_timeout = self.server.send_timeout;
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        streams.retain(|stream| {
+            if Arc::strong_count(stream) == 1 {
+                return false;
+            }
+            let stalled = stream.stalled_since.load(Ordering::Relaxed);
+            if stalled == NO_DEADLINE || now.saturating_sub(stalled) < send_timeout {
+                return true;
+            }
+            tracing::warn!(target: "di", send_timeout_ms = send_timeout, "send timeout: the client took nothing of an HTTP/2 stream's response; resetting the stream");
+            if let Some(task) = stream.task.get() {
+                task.abort();
+            }
+            false
+        });
+    }
+
     /// When the connection may next be closed for being idle, in milliseconds since the
     /// server started: `None` if it is due now.
     fn idle_deadline(&self) -> Option<u64> {
@@ -169,6 +255,7 @@ impl Connections {
             idle_since: AtomicU64::new(self.server.now()),
             head_deadline: AtomicU64::new(NO_DEADLINE),
             stalled_since: AtomicU64::new(NO_DEADLINE),
+            streams: Mutex::new(Vec::new()),
             close: self.shutdown.child_token(),
             server: self.server.clone(),
         }))
@@ -334,20 +421,34 @@ impl Future for HeadSleep {
 impl HyperSleep for HeadSleep {}
 
 /// A request in progress on a connection, until dropped.
-struct InUse(Arc<Shared>);
+struct InUse {
+    shared: Arc<Shared>,
+    /// On HTTP/2, its stream, timed on its own.
+    stream: Option<Arc<StreamStall>>,
+}
 
 impl InUse {
-    fn new(shared: &Arc<Shared>) -> Self {
+    fn new(shared: &Arc<Shared>, stream: Option<Arc<StreamStall>>) -> Self {
         shared.in_use.fetch_add(1, Ordering::SeqCst);
-        Self(shared.clone())
+        Self {
+            shared: shared.clone(),
+            stream,
+        }
+    }
+
+    /// Where its response's stall is noted.
+    fn stalled_since(&self) -> &AtomicU64 {
+        match &self.stream {
+            None => &self.shared.stalled_since,
+            Some(stream) => &stream.stalled_since,
+        }
     }
 }
 
 impl Drop for InUse {
     fn drop(&mut self) {
-        let shared = &self.0;
-        // Its response no longer waits on the client (on HTTP/2 another stream's might: it is
-        // seen again at that one's next frame).
+        let shared = &self.shared;
+        // Its response no longer waits on the client.
         shared.stalled_since.store(NO_DEADLINE, Ordering::Relaxed);
         shared
             .idle_since
@@ -382,10 +483,11 @@ where
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
         self.shared.served.store(true, Ordering::Relaxed);
+        let stream = (request.version() == http::Version::HTTP_2).then(|| self.shared.new_stream());
         CountedFuture {
             head_only: request.method() == http::Method::HEAD,
             inner: self.inner.call(request),
-            in_use: Some(InUse::new(&self.shared)),
+            in_use: Some(InUse::new(&self.shared, stream)),
         }
     }
 }
@@ -476,14 +578,14 @@ where
         let polled = this.inner.as_mut().poll_frame(cx);
         // A frame handed over with more to come waits for hyper to ask for the next, which it
         // does once the client has taken enough: from now, `send_timeout` counts.
-        if let Some(InUse(shared)) = this._in_use.as_ref() {
+        if let Some(in_use) = this._in_use.as_ref() {
             let waiting = matches!(polled, Poll::Ready(Some(Ok(_)))) && !this.inner.is_end_stream();
             let since = if waiting {
-                shared.server.now()
+                in_use.shared.server.now()
             } else {
                 NO_DEADLINE
             };
-            shared.stalled_since.store(since, Ordering::Relaxed);
+            in_use.stalled_since().store(since, Ordering::Relaxed);
         }
         polled
     }
@@ -558,6 +660,8 @@ where
                         "send timeout: the client took nothing of a response",
                     )));
                 }
+                // An HTTP/2 stream is cut alone.
+                shared.cut_stalled_streams(now);
                 // A header-read deadline past now has just been woken for.
                 if *this.head_at <= now {
                     *this.head_at = NO_DEADLINE;

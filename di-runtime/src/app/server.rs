@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::builder::App;
-use crate::app::connections::Connections;
+use crate::app::connections::{Connections, take_new_stream};
 use crate::app::error::{BuildError, ServeError};
 use crate::app::routed::ResponseFuture;
 use crate::app::running::Running;
@@ -282,6 +282,10 @@ impl Server {
 /// ended to drop what they hold (and so hand their teardowns over) before it tears down `app`
 /// scope. Untracked, a stream cut at shutdown could hand its teardowns over after `app` scope
 /// was gone.
+///
+/// Each stream's task is linked to the stream its connection registered (see
+/// `connections::take_new_stream`), which aborts it, alone, if its client takes nothing of its
+/// response for `send_timeout`.
 #[derive(Clone)]
 struct StreamTasks(tokio_util::task::TaskTracker);
 
@@ -291,7 +295,13 @@ where
     F::Output: Send + 'static,
 {
     fn execute(&self, future: F) {
-        tokio::spawn(self.0.track_future(future));
+        // The stream hyper has just made this future for (none for the task of an upgraded
+        // CONNECT stream).
+        let stream = take_new_stream();
+        let task = tokio::spawn(self.0.track_future(future));
+        if let Some(stream) = stream {
+            stream.run_in(task.abort_handle());
+        }
     }
 }
 
