@@ -41,7 +41,35 @@ impl de::Error for GiveUp {
 
 /// `T` from `query`, or `None` when the every-problem search must answer.
 pub(crate) fn query<T: DeserializeOwned>(query: &str) -> Option<T> {
-    pairs(form_urlencoded::parse(query.as_bytes()))
+    pairs(QueryPairs(query))
+}
+
+/// A query string's pairs, as `form_urlencoded::parse` reads them (split at `&`, empty
+/// pieces skipped, each split at its first `=`), but borrowed straight from the `str` when a
+/// piece has nothing to decode (no `%`, no `+`): no decoding pass and no second UTF-8 check
+/// for the usual query. A piece with either is handed to `form_urlencoded` as it stands.
+pub(super) struct QueryPairs<'s>(pub(super) &'s str);
+
+impl<'s> Iterator for QueryPairs<'s> {
+    type Item = (Cow<'s, str>, Cow<'s, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.0.is_empty() {
+                return None;
+            }
+            let (piece, rest) = self.0.split_once('&').unwrap_or((self.0, ""));
+            self.0 = rest;
+            if piece.is_empty() {
+                continue;
+            }
+            if piece.bytes().any(|byte| byte == b'%' || byte == b'+') {
+                return form_urlencoded::parse(piece.as_bytes()).next();
+            }
+            let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+            return Some((Cow::Borrowed(key), Cow::Borrowed(value)));
+        }
+    }
 }
 
 /// `T` from `(key, value)` pairs read as a query string's are, or `None` when the

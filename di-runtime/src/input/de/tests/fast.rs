@@ -146,3 +146,31 @@ fn a_struct_is_read_here_whatever_keys_it_does_not_take_repeat() {
     // One of its own fields repeated still goes to the search.
     assert!(fast::query::<Page>(&format!("{query}&limit=8")).is_none());
 }
+
+#[test]
+fn a_query_is_split_and_decoded_as_form_urlencoded_does() {
+    let queries = [
+        "",
+        "&",
+        "&&a=1&&",
+        "a",
+        "a=",
+        "=",
+        "=b",
+        "a==b",
+        "a=1&b=2&a=3",
+        "limit=5",
+        "a+b=c+d",
+        "q=hello%20world",
+        "%zz=%4",
+        "%C3%A9=%FF",
+        "é=ü&ü",
+        "a=b=c&d",
+        "+=+&%2B=%26",
+    ];
+    for query in queries {
+        let ours: Vec<_> = fast::QueryPairs(query).collect();
+        let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+        assert_eq!(ours, theirs, "{query}");
+    }
+}
