@@ -238,6 +238,7 @@ impl<'a> GraphBuilder<'a> {
             .nodes
             .iter()
             .any(|n| n.meta.generator && n.scope == Scope::Request);
+        let generators = state.nodes.iter().filter(|n| n.meta.generator).count();
         if errors.is_empty() {
             Ok((
                 Plan {
@@ -248,6 +249,7 @@ impl<'a> GraphBuilder<'a> {
                     streams_body,
                     limited,
                     request_teardowns,
+                    generators,
                 },
                 planned_uses,
             ))

@@ -83,6 +83,9 @@ pub(crate) struct Plan {
     /// Whether a request owes `request`-scope teardowns (it then takes a background place
     /// before its first setup).
     pub(crate) request_teardowns: bool,
+    /// How many of `nodes` are generators: the request's teardown stack is made this large
+    /// at its first push, in one allocation (none for a route without one).
+    pub(crate) generators: usize,
 }
 
 /// The `app`-scoped dependencies of all routes, in setup order.

@@ -584,6 +584,9 @@ async fn run_handler(
                 engine.stats.record_setup();
                 owed.slots[node.slot] = Slot::Filled(suspended.cell.clone());
                 suspended.place = place;
+                if owed.stack.capacity() == 0 {
+                    owed.stack.reserve_exact(route.plan.generators);
+                }
                 owed.stack.push(suspended);
             }
             Err(outcome) => return failure(outcome),
