@@ -322,6 +322,19 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
     }
     let parser = |input: syn::parse::ParseStream<'_>| -> syn::Result<DepArgs> {
         let path: syn::Path = input.parse()?;
+        // `#[dep(get_db())]`: the function is named, not called.
+        if input.peek(syn::token::Paren) {
+            let call: proc_macro2::Group = input.parse()?;
+            let name = quote::ToTokens::to_token_stream(&path)
+                .to_string()
+                .replace(' ', "");
+            return Err(syn::Error::new(
+                call.span(),
+                format!(
+                    "`#[dep]` names the dependency, it does not call it; write `#[dep({name})]` without `()`: the app calls `{name}` and passes in its value"
+                ),
+            ));
+        }
         let mut args = DepArgs {
             path,
             scope: None,
