@@ -356,6 +356,11 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
                     return Err(syn::Error::new(key.span(), "`fresh` set twice; keep one"));
                 }
                 args.fresh = true;
+            } else if key == "use_cache" {
+                return Err(syn::Error::new(
+                    key.span(),
+                    "unknown `#[dep]` option `use_cache`; FastAPI's `use_cache=False` (a new instance for this parameter) is `fresh` here: write `#[dep(function_name, fresh)]`",
+                ));
             } else {
                 return Err(syn::Error::new(
                     key.span(),
