@@ -199,6 +199,24 @@ pub(crate) fn analyse(
                 true
             }
         });
+        // `#[depends(get_db)]` on a parameter: FastAPI's `Depends(get_db)` spelled with the
+        // function's attribute. Reported alone, not also as an unknown input.
+        let mut misplaced = None;
+        pat_type.attrs.retain(|attr| {
+            if is_depends(attr.path()) {
+                misplaced.get_or_insert_with(|| attr.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(attr) = misplaced {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "`#[depends]` marks a function; to inject a dependency into a parameter, write `#[dep(function_name)]`",
+            ));
+            continue;
+        }
         if let Some(extra) = dep_attrs.get(1) {
             errors.push(syn::Error::new_spanned(
                 extra,
