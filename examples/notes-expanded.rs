@@ -19,9 +19,10 @@
 //!    value, and every parameter called `tx` would become a pattern matching it);
 //! 2. the function exactly as written, as the associated function `tx::call`, minus the
 //!    `#[dep]` attributes;
-//! 3. a function `fn tx(Marker<tx>) -> Marker<tx>` in the value namespace. It can never be
-//!    called (`Marker` cannot be built); it lets `App::post("/notes", create_note)` infer the
-//!    struct from the function's name;
+//! 3. a function `fn tx(UseAsDepOrCall<tx>) -> UseAsDepOrCall<tx>` in the value namespace. It
+//!    can never be called (`UseAsDepOrCall` cannot be built: a call `tx()` is reported as
+//!    missing an argument of type `UseAsDepOrCall<tx>`, naming the two ways to use it); it lets
+//!    `App::post("/notes", create_note)` infer the struct from the function's name;
 //! 4. in a `const _: () = { .. };` block: `impl Dependency` with a static description of the
 //!    function (name, declared scope, parameters) and `__di_run`, which takes each argument
 //!    from the request and starts the function; `impl CanBeHeld` unless the function is
@@ -64,7 +65,9 @@ struct tx {}
     dead_code,
     reason = "named by `App` routes and overrides, never called"
 )]
-fn tx(never: di_runtime::__private::Marker<tx>) -> di_runtime::__private::Marker<tx> {
+fn tx(
+    never: di_runtime::__private::UseAsDepOrCall<tx>,
+) -> di_runtime::__private::UseAsDepOrCall<tx> {
     never.unreachable()
 }
 
@@ -156,8 +159,8 @@ struct create_note {}
     reason = "named by `App` routes and overrides, never called"
 )]
 fn create_note(
-    never: di_runtime::__private::Marker<create_note>,
-) -> di_runtime::__private::Marker<create_note> {
+    never: di_runtime::__private::UseAsDepOrCall<create_note>,
+) -> di_runtime::__private::UseAsDepOrCall<create_note> {
     never.unreachable()
 }
 

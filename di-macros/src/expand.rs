@@ -5,8 +5,9 @@
 //!   struct would also live in the value namespace and turn every parameter called `name`
 //!   into a pattern matching it;
 //! - the user's function, intact, as the associated function `name::call`;
-//! - a function `name(Marker<name>) -> Marker<name>` in the value namespace, which can never
-//!   be called and lets `App::get(path, name)` infer the struct from the function's name;
+//! - a function `name(UseAsDepOrCall<name>) -> UseAsDepOrCall<name>` in the value namespace,
+//!   which can never be called (its argument's name is what a direct call `name()` is told
+//!   it lacks) and lets `App::get(path, name)` infer the struct from the function's name;
 //! - the runtime trait impls, in a `const _: () = { ... };` block.
 //!
 //! When the macro reports an error, it still emits all of these except the code that hands

@@ -27,7 +27,7 @@ impl Paths {
         self.item("Dependency")
     }
     pub(crate) fn marker(&self) -> TokenStream {
-        self.item("Marker")
+        self.item("UseAsDepOrCall")
     }
     pub(crate) fn can_be_held(&self) -> TokenStream {
         self.item("CanBeHeld")

@@ -200,8 +200,8 @@ pub mod __private {
     pub use crate::contract::meta::{
         Access, Args, CanBeHeld, DepFn, DepMeta, DepResult, Dependency, ErrorResponse,
         ErrorViaInto, ErrorViaResponse, ExtractFn, FromDepValue, IntoDepResult, IntoGenResult,
-        IsHeld, IsYield, Keep, KeepBoxed, KeepShared, Marker, Param, ParamKind, RunFn, Started,
-        assert_can_be_held, assert_is_held, assert_is_yield, extract, respond,
+        IsHeld, IsYield, Keep, KeepBoxed, KeepShared, Param, ParamKind, RunFn, Started,
+        UseAsDepOrCall, assert_can_be_held, assert_is_held, assert_is_yield, extract, respond,
     };
     pub use crate::contract::request::{FromRequest, FromRequestRef};
     pub use crate::contract::scope::Scope;

@@ -39,13 +39,20 @@ pub trait Dependency: Send + Sync + 'static {
 /// The argument type of the function item `#[depends]` leaves in the value namespace.
 ///
 /// `#[depends] async fn tx(..)` becomes a struct `tx {}` (the type that `#[dep(tx)]` names)
-/// and a function `fn tx(never: Marker<tx>) -> Marker<tx>`, so that `App::get(path, tx)`
-/// can find the struct from the function by type inference. `Marker` cannot be built, so that
-/// function can never be called; the user's function is `tx::call`.
-pub struct Marker<D>(std::convert::Infallible, std::marker::PhantomData<D>);
+/// and a function `fn tx(never: UseAsDepOrCall<tx>) -> UseAsDepOrCall<tx>`, so that
+/// `App::get(path, tx)` can find the struct from the function by type inference.
+/// `UseAsDepOrCall` cannot be built, so that function can never be called; the user's function
+/// is `tx::call`.
+///
+/// The name is what a user who calls `tx()` reads in rustc's errors ("argument of type
+/// `UseAsDepOrCall<tx>` is missing", "`UseAsDepOrCall<tx>` is not a future"): use `tx` as a
+/// dependency (`#[dep(tx)]`), or call it as `tx::call(..)`. A `#[diagnostic]` attribute cannot
+/// say more here: those errors come from the call's arity and from `Future`, not from a trait
+/// of ours.
+pub struct UseAsDepOrCall<D>(std::convert::Infallible, std::marker::PhantomData<D>);
 
-impl<D> Marker<D> {
-    /// Unreachable: a `Marker` cannot exist.
+impl<D> UseAsDepOrCall<D> {
+    /// Unreachable: a `UseAsDepOrCall` cannot exist.
     pub fn unreachable(self) -> ! {
         match self.0 {}
     }
@@ -61,7 +68,7 @@ pub trait DepFn<D: Dependency> {}
 
 impl<F, D> DepFn<D> for F
 where
-    F: Fn(Marker<D>) -> Marker<D>,
+    F: Fn(UseAsDepOrCall<D>) -> UseAsDepOrCall<D>,
     D: Dependency,
 {
 }
