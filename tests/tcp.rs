@@ -1026,7 +1026,219 @@ async fn an_http2_stream_whose_window_stays_shut_is_cut_while_its_connection_goe
     server.shutdown().await;
 }
 
-/// Three lines, each 600 ms after the last: a stream that waits for its own next item.
+/// A client that opens no window for its streams (`initial_window_size(0)`) gets the head of a
+/// streamed response, and nothing more: hyper waits for window before it asks the body for its
+/// first frame. The stream is still cut after `send_timeout`: its teardowns see the client gone
+/// and its `max_concurrency` place comes back. Its clock starts with the head: hyper 1.12 asks
+/// the body for its first frame before it waits for window (which starts the clock too), but
+/// releases without its fix for hyperium/hyper#4003 wait first, and there a body never asked
+/// for a frame was never timed and held its pooled connection for as long as the client liked.
+#[tokio::test]
+async fn an_http2_stream_whose_window_never_opens_is_cut_after_the_send_timeout() {
+    let _serial = serial().await;
+    let server = stall_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, Bytes>(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::get(format!("http://{addr}/export"))
+        .body(())
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let _unread = response.into_body();
+    let started = tokio::time::Instant::now();
+    wait_for("pooled:close cancelled client gone").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut after {:?}",
+        started.elapsed()
+    );
+    a_second_client_gets_the_place(addr).await;
+    driver.abort();
+    server.shutdown().await;
+}
+
+struct Spare;
+
+/// A `request`-scoped value of the second export, apart from `pooled`'s one place.
+#[depends]
+async fn spare(y: Yield<Spare>) {
+    let (_spare, outcome) = y.provide(Spare).await;
+    let told = match &outcome {
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        other => other.to_string(),
+    };
+    log(format!("spare:close {told}"));
+}
+
+/// Another export that never ends, holding `spare`.
+#[depends]
+async fn spare_export(
+    #[dep(spare)] spare: Held<Spare>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let line = Bytes::from(vec![b'y'; 16 * 1024]);
+    StreamBody::new(stream::unfold(spare, move |spare| {
+        let line = line.clone();
+        async move { Some((Ok(line), spare)) }
+    }))
+}
+
+/// A client whose connection window is used up by one unread stream, and which asks for a
+/// second streamed response on the same connection: the second gets its head, but its first
+/// frame never leaves (no connection window; hyper releases without the fix for
+/// hyperium/hyper#4003 never ask its body for it). Both streams are cut after `send_timeout`,
+/// each one's teardowns seeing the client gone.
+#[tokio::test]
+async fn http2_streams_starved_of_connection_window_are_cut_after_the_send_timeout() {
+    let _serial = serial().await;
+    let server = stall_app()
+        .get("/spare", spare_export)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // Default windows (64 KiB each): the first stream's unread data takes the whole
+    // connection window.
+    let (client, connection) = h2::client::handshake(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::get(format!("http://{addr}/export"))
+        .body(())
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut first = response.into_body();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while first.flow_control().used_capacity() < 65_535 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the first stream takes the whole connection window");
+    let request = http::Request::get(format!("http://{addr}/spare"))
+        .body(())
+        .unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let _second = response.into_body();
+    let started = tokio::time::Instant::now();
+    wait_for("pooled:close cancelled client gone").await;
+    wait_for("spare:close cancelled client gone").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut after {:?}",
+        started.elapsed()
+    );
+    a_second_client_gets_the_place(addr).await;
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// A whole body in one frame (4 MiB), `spare` held until it has been handed over.
+#[depends]
+async fn big(#[dep(spare)] _spare: &Spare) -> Vec<u8> {
+    vec![b'z'; 4 << 20]
+}
+
+/// A whole response in one frame, to a client that opens no window for its streams: the
+/// response's teardowns see success once its last frame is handed over (the contract's
+/// "reached its end"), but hyper holds that frame, and the body, until the stream's window
+/// takes it. The stream is cut after `send_timeout` (reset), and its teardowns are not run a
+/// second time. The clock stopped at a last frame: the stream, its 4 MiB and its connection
+/// (in use, so never closed for being idle) were held for as long as the client liked.
+#[tokio::test]
+async fn an_http2_stream_whose_last_frame_waits_for_a_shut_window_is_cut() {
+    let _serial = serial().await;
+    let server = stall_app()
+        .get("/big", big)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, Bytes>(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::get(format!("http://{addr}/big"))
+        .body(())
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut unread = response.into_body();
+    let ended = tokio::time::timeout(Duration::from_secs(3), unread.data())
+        .await
+        .expect("the stream whose window stays shut is cut");
+    assert_eq!(
+        ended.and_then(|ended| ended.err()).and_then(|e| e.reason()),
+        Some(h2::Reason::CANCEL)
+    );
+    server.settle().await;
+    assert_eq!(
+        count(&events(), "spare:close success (200)"),
+        1,
+        "{:?}",
+        events()
+    );
+    assert_eq!(events().len(), 1, "{:?}", events());
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// An HTTP/1 client that sends its request and never reads holds no teardown: a streamed
+/// response is cut after `send_timeout` (hyper asks for its first frame once the head is in its
+/// buffer, and that frame starts the clock), and a whole response handed over in one frame has
+/// its teardowns run with success (hyper drops the body with its last frame). That last one's
+/// connection stays open while hyper's buffer waits for the client (it is not in use: no
+/// request's resources are held with it).
+#[tokio::test]
+async fn an_http1_client_that_never_reads_holds_no_teardown() {
+    use tokio::io::AsyncWriteExt;
+    let _serial = serial().await;
+    let server = stall_app()
+        .get("/big", big)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut clients = Vec::new();
+    for (path, closed) in [
+        ("/export", "pooled:close cancelled client gone"),
+        ("/big", "spare:close success (200)"),
+    ] {
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        wait_for(closed).await;
+        clients.push(stalled);
+    }
+    a_second_client_gets_the_place(addr).await;
+    drop(clients);
+    server.shutdown().await;
+}
+
+/// Three lines, each 600 ms after the last, the first 600 ms after the head: a stream that
+/// waits for its own next item.
 #[depends]
 async fn slow_events(
     #[dep(pooled)] pooled: Held<Pooled>,
@@ -1035,9 +1247,7 @@ async fn slow_events(
         if n == 3 {
             return None;
         }
-        if n > 0 {
-            tokio::time::sleep(Duration::from_millis(600)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
         Some((Ok(Bytes::from(format!("event {n}\n"))), (pooled, n + 1)))
     }))
 }
@@ -1073,6 +1283,37 @@ async fn a_stream_waiting_for_its_next_item_is_not_cut_by_the_send_timeout() {
         "{:?}",
         events()
     );
+    server.shutdown().await;
+}
+
+/// The same over HTTP/2, where the stream's clock starts with its head: a body slow to give
+/// its first item (asked, and waiting) is not cut either.
+#[tokio::test]
+async fn an_http2_stream_waiting_for_its_next_item_is_not_cut_by_the_send_timeout() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/events", slow_events)
+        .send_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (mut sender, driver) = connect_http2(addr).await;
+    let request = http::Request::get(format!("http://{addr}/events"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"event 0\nevent 1\nevent 2\n");
+    server.settle().await;
+    assert_eq!(
+        count(&events(), "pooled:close success (200)"),
+        1,
+        "{:?}",
+        events()
+    );
+    driver.abort();
     server.shutdown().await;
 }
 

@@ -119,8 +119,8 @@ impl ServerShared {
 
 /// One HTTP/2 stream's send timeout: what [`Shared::stalled_since`] is to an HTTP/1 connection.
 struct StreamStall {
-    /// Since when a frame of its response body waits for the client; [`NO_DEADLINE`] when none
-    /// waits.
+    /// Since when its response waits for the client (its head sent with a body to come, or a
+    /// frame of its body, the last included, handed over); [`NO_DEADLINE`] when none waits.
     stalled_since: AtomicU64,
     /// The task hyper runs the stream in, to cut it.
     task: OnceLock<AbortHandle>,
@@ -519,6 +519,21 @@ where
         if head_only {
             declare_length(&mut response);
         }
+        // An HTTP/2 stream's head goes out with a body to come: its clock starts now, and the
+        // body's first poll takes it over. hyper may wait for the stream's window before it
+        // asks the body for a frame (releases without its fix for hyperium/hyper#4003 do), and
+        // a client that never opens it would hold the stream, untimed, for as long as it liked.
+        if let Some(InUse {
+            shared,
+            stream: Some(stream),
+        }) = &in_use
+            && !head_only
+            && !response.body().is_end_stream()
+        {
+            stream
+                .stalled_since
+                .store(shared.server.now(), Ordering::Relaxed);
+        }
         Poll::Ready(Ok(response.map(|body| CountedBody {
             inner: if head_only {
                 Gathered::unsent(body)
@@ -577,9 +592,14 @@ where
         let mut this = self.project();
         let polled = this.inner.as_mut().poll_frame(cx);
         // A frame handed over with more to come waits for hyper to ask for the next, which it
-        // does once the client has taken enough: from now, `send_timeout` counts.
+        // does once the client has taken enough: from now, `send_timeout` counts. On HTTP/2
+        // the last frame too: hyper holds it (and the body) until the stream's window takes
+        // it, and a client that never opens it would hold the stream for as long as it liked
+        // (on HTTP/1 the body is dropped with its last frame, which goes to the connection's
+        // buffer).
         if let Some(in_use) = this._in_use.as_ref() {
-            let waiting = matches!(polled, Poll::Ready(Some(Ok(_)))) && !this.inner.is_end_stream();
+            let waiting = matches!(polled, Poll::Ready(Some(Ok(_))))
+                && (!this.inner.is_end_stream() || in_use.stream.is_some());
             let since = if waiting {
                 in_use.shared.server.now()
             } else {
