@@ -1237,6 +1237,169 @@ async fn an_http1_client_that_never_reads_holds_no_teardown() {
     server.shutdown().await;
 }
 
+/// A client connected with a small receive buffer, so that the kernel takes little of a big
+/// response for it: the rest stays in the server's buffers.
+async fn connect_small_window(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Waits (up to 5 s) until the server has no connection open.
+async fn no_connection_left(server: &di_runtime::Server) {
+    let started = tokio::time::Instant::now();
+    while server.metrics().open_connections > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{} connection(s) still open after {:?}",
+            server.metrics().open_connections,
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A new connection, served: the head of `/big` arrives.
+async fn a_new_connection_is_served(addr: SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut other = TcpStream::connect(addr).await.unwrap();
+    other
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), other.read_exact(&mut head))
+        .await
+        .expect("a new connection is served")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+}
+
+/// An HTTP/1 client that never reads a whole response handed over in one frame (4 MiB): its
+/// request has ended (the teardowns ran), but hyper holds what the client has not taken in its
+/// write buffer, and the graceful close (the idle timeout's, or the one that makes room for a
+/// new connection) waits for it to be flushed. The connection is cut once it has written
+/// nothing for `send_timeout` while closing: it held a connection place and megabytes for as
+/// long as the client liked, and with `max_connections(1)` no other client was ever served.
+#[tokio::test]
+async fn an_http1_client_that_never_reads_a_whole_body_is_cut_once_closing() {
+    use tokio::io::AsyncWriteExt;
+    let _serial = serial().await;
+    // Closed for being idle, then to make room for a new connection (idle timeout too long).
+    for idle_timeout in [Duration::from_millis(300), Duration::from_secs(60)] {
+        let server = stall_app()
+            .get("/big", big)
+            .idle_timeout(idle_timeout)
+            .max_connections(1)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let mut stalled = connect_small_window(addr).await;
+        stalled
+            .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        wait_for("spare:close success (200)").await;
+        common::clear();
+        if idle_timeout < Duration::from_secs(1) {
+            no_connection_left(&server).await;
+        }
+        a_new_connection_is_served(addr).await;
+        drop(stalled);
+        server.shutdown().await;
+    }
+}
+
+/// A client that reads a whole 4 MiB response slowly but steadily, for longer than
+/// `idle_timeout` + `send_timeout`, is not cut while its connection is closing: it gets all of
+/// it. (Steadily enough that the server's socket makes room for more within `send_timeout`:
+/// the kernel wakes the writer once a third of its send buffer, up to 4 MiB, is free.)
+#[tokio::test]
+async fn an_http1_client_reading_a_whole_body_slowly_is_not_cut_once_closing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = serial().await;
+    let server = stall_app()
+        .get("/big", big)
+        .send_timeout(Duration::from_secs(1))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut received = Vec::new();
+    let mut length = None;
+    while length.is_none_or(|length| received.len() < length) {
+        let want = length.map_or(64 * 1024, |length: usize| {
+            (length - received.len()).min(64 * 1024)
+        });
+        let mut chunk = vec![0u8; want];
+        tokio::time::timeout(Duration::from_secs(5), slow.read_exact(&mut chunk))
+            .await
+            .expect("the response keeps coming")
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cut after {:?}, {} bytes: {error}",
+                    started.elapsed(),
+                    received.len()
+                )
+            });
+        received.extend_from_slice(&chunk);
+        if length.is_none() {
+            let head = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            length = Some(head + 4 + (4 << 20));
+        }
+        // About 2 MiB a second: 2 s for the body.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(
+        started.elapsed() > Duration::from_millis(1500),
+        "read too fast to test anything: {:?}",
+        started.elapsed()
+    );
+    drop(slow);
+    server.shutdown().await;
+}
+
+/// The same over HTTP/2: a whole 4 MiB response to a client that never reads it. hyper hands
+/// the frame to h2 as soon as the stream's window has room for a byte, and the response ends
+/// (its teardowns run); h2 holds the rest until the client opens its window, and its graceful
+/// close (`GOAWAY`) waits for it. The connection is cut `send_timeout` after the close.
+#[tokio::test]
+async fn an_http2_client_that_never_reads_a_whole_body_is_cut_once_closing() {
+    let _serial = serial().await;
+    let server = stall_app()
+        .get("/big", big)
+        .max_connections(1)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (client, connection) = h2::client::handshake(connect_small_window(addr).await)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::get(format!("http://{addr}/big"))
+        .body(())
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let _unread = response.into_body();
+    wait_for("spare:close success (200)").await;
+    common::clear();
+    no_connection_left(&server).await;
+    a_new_connection_is_served(addr).await;
+    driver.abort();
+    server.shutdown().await;
+}
+
 /// Three lines, each 600 ms after the last, the first 600 ms after the head: a stream that
 /// waits for its own next item.
 #[depends]

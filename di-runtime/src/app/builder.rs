@@ -571,6 +571,16 @@ impl App {
     /// request in progress, including a response body still being streamed or a request body
     /// still arriving, is never cut for it.
     ///
+    /// A response is over for the server once hyper has taken its last frame, though part of
+    /// it may still wait in the connection's buffers for a client that reads slowly, or not at
+    /// all. The graceful close (this timeout's, or the one that makes room under
+    /// [`max_connections`](App::max_connections)) waits for that to be sent, bounded by
+    /// [`send_timeout`](App::send_timeout): an HTTP/1 connection closing is cut once its socket
+    /// has taken nothing more for `send_timeout` (a slow reader that keeps taking is never cut
+    /// for it); an HTTP/2 one once it has had no stream in progress for `send_timeout`, and at
+    /// the earliest `send_timeout` after the close, however the client reads (h2's pings and
+    /// their answers go on while the client takes no data, so its writes prove nothing).
+    ///
     /// The default is the longest that HTTP/1 allows here: hyper starts its
     /// [`header_read_timeout`](App::header_read_timeout) timer as soon as a kept-alive
     /// connection goes idle, so an idle HTTP/1 connection is closed after the shorter of the
@@ -610,6 +620,14 @@ impl App {
     /// HTTP/2 each stream is timed on its own: a client that keeps one stream's window shut
     /// while it goes on using the connection (other requests, other streams it reads) has that
     /// stream cut all the same.
+    ///
+    /// It also bounds a graceful close (idle, making room, shutdown) that waits for the client
+    /// to take what remains of a response already handed over (a whole 4 MiB body in hyper's
+    /// buffer): over HTTP/1 the connection is cut once its socket has taken nothing more for
+    /// `limit` (between `limit` and twice `limit` after the client stopped reading); over
+    /// HTTP/2 once it has had no stream in progress for `limit`, at the earliest `limit` after
+    /// the close, however the client reads (a slow reader of a big whole body can be cut). Without it a client that never read such a response kept its connection
+    /// place and the buffered bytes for as long as it liked.
     ///
     /// ```
     /// use std::time::Duration;

@@ -27,6 +27,14 @@
 //! the task hyper runs it in (`StreamTasks` in the server, through [`take_new_stream`]), and
 //! cut alone, its task aborted: h2 resets the stream, and dropping its response hands its
 //! teardowns over, the client gone.
+//!
+//! And it bounds a graceful close: a response is over once hyper has taken its last frame, but
+//! hyper (or h2) may still hold part of it for a client that does not read, and its graceful
+//! shutdown waits for that to be sent. A connection closing after it was served is cut when
+//! nothing is in progress on it and, over HTTP/1, its socket ([`Watched`]) has taken nothing for
+//! `send_timeout`; over HTTP/2, where pings and their answers go on while the client takes no
+//! data, once it has had no stream in progress for `send_timeout` (and at the earliest
+//! `send_timeout` after the close).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -72,6 +80,11 @@ struct Shared {
     /// Its HTTP/2 streams with a response in progress, each timed on its own; those whose
     /// response has ended are dropped from it when the timer looks, or when it is full.
     streams: Mutex<Vec<Arc<StreamStall>>>,
+    /// Set by each write to its socket ([`Watched`]), cleared by [`Closable`]'s timer: while
+    /// it closes, whether hyper is still getting what it holds to the client.
+    wrote: AtomicBool,
+    /// Whether it speaks HTTP/2 (set with its first stream).
+    http2: AtomicBool,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits).
     close: CancellationToken,
     server: Arc<ServerShared>,
@@ -155,6 +168,7 @@ impl Shared {
     /// HTTP/1 request path does not carry it).
     #[cold]
     fn new_stream(&self) -> Arc<StreamStall> {
+        self.http2.store(true, Ordering::Relaxed);
         let stream = Arc::new(StreamStall {
             stalled_since: AtomicU64::new(NO_DEADLINE),
             task: OnceLock::new(),
@@ -255,6 +269,8 @@ impl Connections {
             idle_since: AtomicU64::new(self.server.now()),
             head_deadline: AtomicU64::new(NO_DEADLINE),
             stalled_since: AtomicU64::new(NO_DEADLINE),
+            wrote: AtomicBool::new(false),
+            http2: AtomicBool::new(false),
             streams: Mutex::new(Vec::new()),
             close: self.shutdown.child_token(),
             server: self.server.clone(),
@@ -358,6 +374,15 @@ impl Slot {
         HeadTimer(self.0.clone())
     }
 
+    /// The connection's socket, its writes noted for [`Closable`]: a connection closing that
+    /// writes nothing for `send_timeout` is cut.
+    pub(crate) fn watch<T>(&self, io: T) -> Watched<T> {
+        Watched {
+            io,
+            shared: self.0.clone(),
+        }
+    }
+
     /// `connection`, closed gracefully when the server shuts down, when the connection is
     /// chosen to make room, or when it has been idle for the keep-alive timeout.
     pub(crate) fn closable<C: GracefulConnection>(&self, connection: C) -> Closable<C> {
@@ -372,6 +397,7 @@ impl Slot {
             timer_at: first,
             head_at: NO_DEADLINE,
             cut_at: NO_DEADLINE,
+            flush_by: NO_DEADLINE,
             shared: self.0.clone(),
         }
     }
@@ -644,6 +670,11 @@ pin_project_lite::pin_project! {
         // When a connection closed before it was ever handed a request is dropped, if it has
         // not ended by then; `NO_DEADLINE` otherwise.
         cut_at: u64,
+        // When a connection closing after it was served is next looked at (`send_timeout`
+        // after the close at first): it is cut then if it has nothing in progress and has
+        // written nothing since it was last looked at (HTTP/1), or has had no stream in
+        // progress for `send_timeout` (HTTP/2); `NO_DEADLINE` until it closes.
+        flush_by: u64,
         shared: Arc<Shared>,
     }
 }
@@ -680,6 +711,31 @@ where
                         "send timeout: the client took nothing of a response",
                     )));
                 }
+                if now >= *this.flush_by {
+                    let send_timeout = shared.server.send_timeout;
+                    // Over HTTP/2, when its last stream ended.
+                    let ended = shared.idle_since.load(Ordering::SeqCst);
+                    if shared.in_use.load(Ordering::SeqCst) > 0
+                        || (!shared.http2.load(Ordering::Relaxed)
+                            && shared.wrote.swap(false, Ordering::Relaxed))
+                    {
+                        // A response in progress (timed on its own), or hyper still getting
+                        // what it holds to the client: looked at again in `send_timeout`.
+                        *this.flush_by = now.saturating_add(send_timeout.max(1));
+                    } else if shared.http2.load(Ordering::Relaxed)
+                        && now.saturating_sub(ended) < send_timeout
+                    {
+                        // A stream ended less than `send_timeout` ago.
+                        *this.flush_by = ended.saturating_add(send_timeout).max(now + 1);
+                    } else {
+                        // Closing, and what hyper (or h2) still holds for the client has not
+                        // moved: it would wait for it for as long as the client liked.
+                        tracing::warn!(target: "di", send_timeout_ms = send_timeout, "send timeout: the client took nothing of what remains to send while the connection closes; closing it now");
+                        return Poll::Ready(Err(C::Error::from(
+                            "send timeout: the client took nothing while the connection closed",
+                        )));
+                    }
+                }
                 // An HTTP/2 stream is cut alone.
                 shared.cut_stalled_streams(now);
                 // A header-read deadline past now has just been woken for.
@@ -696,7 +752,10 @@ where
                         NO_DEADLINE
                     }
                 };
-                *this.timer_at = idle.min(*this.head_at).min(*this.cut_at);
+                *this.timer_at = idle
+                    .min(*this.head_at)
+                    .min(*this.cut_at)
+                    .min(*this.flush_by);
                 if *this.timer_at == NO_DEADLINE {
                     break;
                 }
@@ -711,16 +770,28 @@ where
             // Never handed a request: nothing in progress to finish. hyper would wait for a
             // first head begun (up to `header_read_timeout`) and serve it, and an HTTP/2 peer
             // that does not answer its `GOAWAY` ping for the grace period: a moment only.
-            if !shared.served.load(Ordering::Relaxed) {
+            // Served: hyper finishes what is in progress, then flushes what it holds for the
+            // client, for as long as that takes; the timer cuts it if the client stops
+            // taking it (see `flush_by`).
+            let deadline = if shared.served.load(Ordering::Relaxed) {
+                shared.wrote.store(false, Ordering::Relaxed);
+                let flush_by = shared
+                    .server
+                    .now()
+                    .saturating_add(shared.server.send_timeout.max(1));
+                *this.flush_by = flush_by;
+                flush_by
+            } else {
                 let cut_at = shared.server.now().saturating_add(UNSERVED_CLOSE_MS);
                 *this.cut_at = cut_at;
-                if cut_at < *this.timer_at {
-                    *this.timer_at = cut_at;
-                    this.timer.as_mut().reset(shared.server.instant(cut_at));
-                    *this.timer_armed = true;
-                    if this.timer.as_mut().poll(cx).is_ready() {
-                        cx.waker().wake_by_ref();
-                    }
+                cut_at
+            };
+            if deadline < *this.timer_at {
+                *this.timer_at = deadline;
+                this.timer.as_mut().reset(shared.server.instant(deadline));
+                *this.timer_armed = true;
+                if this.timer.as_mut().poll(cx).is_ready() {
+                    cx.waker().wake_by_ref();
                 }
             }
         }
@@ -740,5 +811,70 @@ where
             }
         }
         polled
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's socket, each write noted in [`Shared::wrote`] (a relaxed store, no clock
+    /// read): what tells [`Closable`] that a closing connection still gets what hyper holds to
+    /// its client.
+    pub(crate) struct Watched<T> {
+        #[pin]
+        io: T,
+        shared: Arc<Shared>,
+    }
+}
+
+impl<T> Watched<T> {
+    fn note(shared: &Shared, written: &Poll<std::io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+            shared.wrote.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for Watched<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let written = this.io.poll_write(cx, buf);
+        Self::note(this.shared, &written);
+        written
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let written = this.io.poll_write_vectored(cx, bufs);
+        Self::note(this.shared, &written);
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
     }
 }

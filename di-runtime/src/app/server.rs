@@ -468,7 +468,8 @@ fn serve_connection(
     };
     let mut builder = builder.clone();
     builder.http1().timer(slot.head_timer());
-    let connection = builder.serve_connection(TokioIo::new(stream), slot.service(service));
+    let connection =
+        builder.serve_connection(TokioIo::new(slot.watch(stream)), slot.service(service));
     let connection = slot.closable(connection.into_owned());
     // The connection's task also runs its responses' `request`-scope teardowns, after they
     // were written.
