@@ -4,29 +4,33 @@
 //!
 //! Uses [`problem`](super::problem) only.
 
-use std::collections::HashMap;
-
 use serde::de::value::StrDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::problem::{Error, Kind, Loc, MAX_DEPTH, Seg, State, Typed, child, key, text_problem};
+use super::problem::{Error, Kind, MAX_DEPTH, Repairs, SegRef, State, Typed, Walk, text_problem};
 
-/// Where a value deserializer is: its location in the input, the repairs made so far, and
-/// how deeply it is nested.
-#[derive(Clone)]
+/// Where a value deserializer is: its location in the input (the first `len` steps of the
+/// walk's stack), the repairs made under it, and how deeply it is nested.
+#[derive(Clone, Copy)]
 pub(super) struct Place<'s> {
-    pub(super) path: Loc,
+    pub(super) walk: &'s Walk<'s>,
     pub(super) state: &'s State,
+    /// Length of the location.
+    pub(super) len: usize,
     pub(super) depth: usize,
+    /// The repairs made at this location and under it; `None` when there are none.
+    repairs: Option<&'s Repairs>,
 }
 
 impl<'s> Place<'s> {
     /// The top of the input.
-    pub(super) fn root(state: &'s State) -> Self {
+    pub(super) fn root(walk: &'s Walk<'s>) -> Self {
         Place {
-            path: Vec::new(),
-            state,
+            walk,
+            state: walk.state,
+            len: 0,
             depth: 0,
+            repairs: Some(&walk.state.repairs),
         }
     }
 
@@ -38,27 +42,45 @@ impl<'s> Place<'s> {
         }
     }
 
-    /// A child location, one level deeper.
-    pub(super) fn child(&self, seg: Seg) -> Self {
+    /// The repairs under the child `seg`, if any.
+    fn repairs_of(&self, seg: SegRef<'_>) -> Option<&'s Repairs> {
+        self.repairs.and_then(|r| r.child(seg))
+    }
+
+    /// Enters the child location `seg`, one level deeper: to be read at once.
+    pub(super) fn child(&self, seg: SegRef<'s>) -> Self {
+        self.enter(seg, self.repairs_of(seg))
+    }
+
+    fn enter(&self, seg: SegRef<'s>, repairs: Option<&'s Repairs>) -> Self {
+        self.walk.push(self.len, seg);
         Place {
-            path: child(&self.path, seg),
+            walk: self.walk,
             state: self.state,
+            len: self.len + 1,
             depth: self.depth + 1,
+            repairs,
         }
     }
 
-    /// The child location under an object key, one level deeper.
-    pub(super) fn key(&self, name: &str) -> Self {
-        Place {
-            path: key(&self.path, name),
-            state: self.state,
-            depth: self.depth + 1,
-        }
+    /// Enters the child location under an object key, one level deeper: to be read at once.
+    pub(super) fn key(&self, name: &'s str) -> Self {
+        self.child(SegRef::Key(name))
     }
 
     /// Whether this location is answered with a placeholder.
     pub(super) fn is_phantom(&self) -> bool {
-        self.state.is_phantom(&self.path)
+        self.repairs.is_some_and(Repairs::is_phantom)
+    }
+
+    /// Locates `error` here if no inner deserializer did.
+    pub(super) fn locate(&self, error: Error) -> Error {
+        error.at(self.walk, self.len)
+    }
+
+    /// Records a problem found here (see [`State::record`]).
+    pub(super) fn record(&self, error: Error) -> Option<Error> {
+        self.state.record(error, self.walk, self.len)
     }
 
     /// Fails past [`MAX_DEPTH`] levels of nesting.
@@ -78,12 +100,27 @@ pub(super) trait Node<'s>: Sized {
     fn make(raw: Option<Self::Raw>, place: Place<'s>) -> Self;
 }
 
+/// Structs with more fields than this order their entries through an index.
+const SCAN_FIELDS: usize = 16;
+
+/// The position of `name` among `fields` (past them if it is none of them).
+fn field_position(fields: &[&str], name: &str) -> usize {
+    fields
+        .iter()
+        .position(|field| *field == name)
+        .unwrap_or(usize::MAX)
+}
+
+/// The entry whose key was given and whose value is next: its key, the repairs under it,
+/// its input.
+type Pending<'s, R> = (&'s str, Option<&'s Repairs>, Option<R>);
+
 /// The entries of an object, a struct or a query string: real ones (in the order of the
 /// struct's fields when there is one, then the others), then injected placeholders.
 pub(super) struct Entries<'s, N: Node<'s>> {
     items: std::vec::IntoIter<(&'s str, Option<N::Raw>)>,
     parent: Place<'s>,
-    pending: Option<(Place<'s>, Option<N::Raw>)>,
+    pending: Option<Pending<'s, N::Raw>>,
 }
 
 impl<'s, N: Node<'s>> Entries<'s, N> {
@@ -92,19 +129,29 @@ impl<'s, N: Node<'s>> Entries<'s, N> {
         fields: Option<&'static [&'static str]>,
         parent: Place<'s>,
     ) -> Self {
-        if let Some(fields) = fields {
-            parent.state.note_fields(&parent.path, fields);
-        }
+        parent.walk.note_fields(parent.len, fields);
         if let Some(fields) = fields.filter(|_| items.len() > 1) {
-            let mut order: HashMap<&str, usize> = HashMap::with_capacity(fields.len());
-            for (i, &field) in fields.iter().enumerate() {
-                order.entry(field).or_insert(i);
+            if fields.len() > SCAN_FIELDS {
+                let mut order: std::collections::HashMap<&str, usize> =
+                    std::collections::HashMap::with_capacity(fields.len());
+                for (i, &field) in fields.iter().enumerate() {
+                    order.entry(field).or_insert(i);
+                }
+                items.sort_by_key(|(k, _)| order.get(*k).copied().unwrap_or(usize::MAX));
+            } else {
+                let in_order = items
+                    .windows(2)
+                    .all(|w| field_position(fields, w[0].0) <= field_position(fields, w[1].0));
+                if !in_order {
+                    items.sort_by_key(|(k, _)| field_position(fields, k));
+                }
             }
-            items.sort_by_key(|(k, _)| order.get(*k).copied().unwrap_or(usize::MAX));
         }
-        for &name in parent.state.injected(&parent.path) {
-            if !items.iter().any(|(k, _)| *k == name) {
-                items.push((name, None));
+        if let Some(repairs) = parent.repairs {
+            for &name in repairs.injected() {
+                if !items.iter().any(|(k, _)| *k == name) {
+                    items.push((name, None));
+                }
             }
         }
         Entries {
@@ -126,31 +173,31 @@ where
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
         for (name, raw) in self.items.by_ref() {
-            let place = self.parent.key(name);
-            if self.parent.state.is_skipped(&place.path) {
+            let repairs = self.parent.repairs_of(SegRef::Key(name));
+            if repairs.is_some_and(Repairs::is_skipped) {
                 continue;
             }
             let k = seed.deserialize(KeyDe(name)).map_err(|e| match e.kind {
                 Kind::Invalid(typed) => Error {
-                    path: Some(self.parent.path.clone()),
+                    path: Some(self.parent.walk.located(self.parent.len)),
                     msg: e.msg,
                     kind: Kind::Key(name.to_owned(), typed),
                 },
-                _ => e.at(&self.parent.path),
+                _ => self.parent.locate(e),
             })?;
-            self.pending = Some((place, raw));
+            self.pending = Some((name, repairs, raw));
             return Ok(Some(k));
         }
         Ok(None)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let Some((place, raw)) = self.pending.take() else {
+        let Some((name, repairs, raw)) = self.pending.take() else {
             return Err(de::Error::custom("a map value was asked before its key"));
         };
-        let path = place.path.clone();
+        let place = self.parent.enter(SegRef::Key(name), repairs);
         seed.deserialize(N::make(raw, place))
-            .map_err(|e| e.at(&path))
+            .map_err(|e| place.locate(e))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -159,18 +206,20 @@ where
 }
 
 /// The elements of an array, a repeated query key or a placeholder tuple.
-pub(super) struct Elements<'s, N: Node<'s>> {
-    items: std::vec::IntoIter<Option<N::Raw>>,
+pub(super) struct Elements<'s, N: Node<'s>, I> {
+    items: I,
     index: usize,
     parent: Place<'s>,
+    _node: std::marker::PhantomData<N>,
 }
 
-impl<'s, N: Node<'s>> Elements<'s, N> {
-    pub(super) fn new(items: Vec<Option<N::Raw>>, parent: Place<'s>) -> Self {
+impl<'s, N: Node<'s>, I: ExactSizeIterator<Item = Option<N::Raw>>> Elements<'s, N, I> {
+    pub(super) fn new(items: I, parent: Place<'s>) -> Self {
         Elements {
-            items: items.into_iter(),
+            items,
             index: 0,
             parent,
+            _node: std::marker::PhantomData,
         }
     }
 
@@ -190,9 +239,10 @@ impl<'s, N: Node<'s>> Elements<'s, N> {
     }
 }
 
-impl<'de, 's, N> SeqAccess<'de> for Elements<'s, N>
+impl<'de, 's, N, I> SeqAccess<'de> for Elements<'s, N, I>
 where
     N: Node<'s> + Deserializer<'de, Error = Error>,
+    I: ExactSizeIterator<Item = Option<N::Raw>>,
 {
     type Error = Error;
 
@@ -203,12 +253,11 @@ where
         let Some(raw) = self.items.next() else {
             return Ok(None);
         };
-        let place = self.parent.child(Seg::Index(self.index));
+        let place = self.parent.child(SegRef::Index(self.index));
         self.index += 1;
-        let path = place.path.clone();
         seed.deserialize(N::make(raw, place))
             .map(Some)
-            .map_err(|e| e.at(&path))
+            .map_err(|e| place.locate(e))
     }
 
     fn size_hint(&self) -> Option<usize> {

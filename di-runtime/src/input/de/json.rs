@@ -12,7 +12,7 @@ use serde::de::{
 
 use super::access::{Elements, Entries, Node, Place};
 use super::phantom::{Phantom, mismatch, real};
-use super::problem::{Error, State, Typed};
+use super::problem::{Error, Typed, Walk};
 use super::tree::{Num, Tree};
 
 /// A JSON value at a place (or a placeholder there), deserialized like serde_json's `Value`
@@ -36,13 +36,12 @@ impl<'s> Node<'s> for JsonDe<'s> {
 
 impl<'s> JsonDe<'s> {
     /// The whole body.
-    pub(super) fn root(value: &'s Tree, state: &'s State) -> Self {
-        JsonDe::make(Some(value), Place::root(state))
+    pub(super) fn root(value: &'s Tree, walk: &'s Walk<'s>) -> Self {
+        JsonDe::make(Some(value), Place::root(walk))
     }
 
     fn seq<'de, V: Visitor<'de>>(self, items: &'s [Tree], visitor: V) -> Result<V::Value, Error> {
-        let items = items.iter().map(Some).collect();
-        Elements::<JsonDe<'s>>::new(items, self.place).visit(visitor)
+        Elements::<JsonDe<'s>, _>::new(items.iter().map(Some), self.place).visit(visitor)
     }
 
     fn map<'de, V: Visitor<'de>>(
@@ -371,8 +370,8 @@ impl<'de> VariantAccess<'de> for JsonVariant<'_> {
         match self.content {
             None => Ok(()),
             Some(content) => {
-                let path = content.place.path.clone();
-                <() as de::Deserialize>::deserialize(content).map_err(|e| e.at(&path))
+                let place = content.place;
+                <() as de::Deserialize>::deserialize(content).map_err(|e| place.locate(e))
             }
         }
     }
@@ -384,8 +383,8 @@ impl<'de> VariantAccess<'de> for JsonVariant<'_> {
                 &"newtype variant",
             )),
             Some(content) => {
-                let path = content.place.path.clone();
-                seed.deserialize(content).map_err(|e| e.at(&path))
+                let place = content.place;
+                seed.deserialize(content).map_err(|e| place.locate(e))
             }
         }
     }
@@ -397,10 +396,10 @@ impl<'de> VariantAccess<'de> for JsonVariant<'_> {
                 &"tuple variant",
             )),
             Some(content) => {
-                let path = content.place.path.clone();
+                let place = content.place;
                 content
                     .deserialize_tuple(len, visitor)
-                    .map_err(|e| e.at(&path))
+                    .map_err(|e| place.locate(e))
             }
         }
     }
@@ -416,10 +415,10 @@ impl<'de> VariantAccess<'de> for JsonVariant<'_> {
                 &"struct variant",
             )),
             Some(content) => {
-                let path = content.place.path.clone();
+                let place = content.place;
                 content
                     .deserialize_struct("", fields, visitor)
-                    .map_err(|e| e.at(&path))
+                    .map_err(|e| place.locate(e))
             }
         }
     }

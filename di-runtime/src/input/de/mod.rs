@@ -67,7 +67,9 @@ use crate::response::error::{InputError, push_json_str};
 
 use json::JsonDe;
 use path::PathLayout;
-use problem::{BASE_ATTEMPTS, Error, InputAt, Problem, Seg, State, Typed, WORK_BUDGET, diagnose};
+use problem::{
+    BASE_ATTEMPTS, Error, InputAt, Problem, Seg, State, Typed, WORK_BUDGET, Walk, diagnose,
+};
 pub(crate) use problem::{MAX_INPUT_TEXT, MAX_PROBLEMS};
 use query::QueryLayout;
 use root::Root;
@@ -154,8 +156,9 @@ pub(crate) fn from_path<T: DeserializeOwned>(
         false,
         |at, out| text_input(&groups, false, at, out),
         |state| {
-            let root = Root::new(&groups, PathLayout, state);
-            T::deserialize(root).map_err(|e| e.at(&[]))
+            let walk = Walk::new(state);
+            let root = Root::new(&groups, PathLayout, &walk);
+            T::deserialize(root).map_err(|e| e.at(&walk, 0))
         },
     )
 }
@@ -172,7 +175,10 @@ pub(crate) fn from_json_repaired<T: DeserializeOwned>(value: &Tree) -> Result<T,
         "body",
         false,
         |at, out| json_input(value, at, out),
-        |state| T::deserialize(JsonDe::root(value, state)).map_err(|e| e.at(&[])),
+        |state| {
+            let walk = Walk::new(state);
+            T::deserialize(JsonDe::root(value, &walk)).map_err(|e| e.at(&walk, 0))
+        },
     )
 }
 
@@ -204,8 +210,9 @@ pub(crate) fn from_pairs_repaired<T: DeserializeOwned>(
         first,
         |at, out| text_input(&groups, first, at, out),
         |state| {
-            let root = Root::new(&groups, QueryLayout(pairs), state);
-            T::deserialize(root).map_err(|e| e.at(&[]))
+            let walk = Walk::new(state);
+            let root = Root::new(&groups, QueryLayout(pairs), &walk);
+            T::deserialize(root).map_err(|e| e.at(&walk, 0))
         },
     )
 }
@@ -332,12 +339,13 @@ fn collect_repaired<T, I>(
         // Not reachable in practice: the first error never lies under a placeholder.
         problems.push(Problem {
             loc: Vec::new(),
+            rank: Vec::new(),
             typed: Typed::value_error("invalid input"),
             input: InputAt::Enclosing(Vec::new()),
         });
     }
     // Stable: problems at the same rank keep the order they were found in.
-    problems.sort_by_cached_key(|p| state.rank(&p.loc));
+    problems.sort_by(|a, b| a.rank.cmp(&b.rank));
     // The inputs together are bounded: past the bound, an input is sent as `null`.
     let mut budget = MAX_INPUT_TEXT;
     let problems = problems

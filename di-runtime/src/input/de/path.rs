@@ -63,8 +63,10 @@ impl<'de> SeqAccess<'de> for Positional<'_, '_> {
             return Ok(None);
         };
         let value = self.root.value(*group);
-        let path = value.place.path.clone();
-        seed.deserialize(value).map(Some).map_err(|e| e.at(&path))
+        let place = value.place;
+        seed.deserialize(value)
+            .map(Some)
+            .map_err(|e| place.locate(e))
     }
 
     fn size_hint(&self) -> Option<usize> {

@@ -46,7 +46,7 @@ macro_rules! real {
 macro_rules! mismatch {
     ($self:ident, $error:expr, $method:ident($($arg:expr),*)) => {{
         let error = $error;
-        match $self.place.state.record(error, &$self.place.path) {
+        match $self.place.record(error) {
             None => Phantom($self.place).$method($($arg),*),
             Some(error) => Err(error),
         }
@@ -131,7 +131,7 @@ impl<'de> Deserializer<'de> for Phantom<'_> {
 
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
         self.0.check()?;
-        Elements::<Phantom<'_>>::new(vec![None; len], self.0).visit(visitor)
+        Elements::<Phantom<'_>, _>::new(std::iter::repeat_n(None, len), self.0).visit(visitor)
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -201,14 +201,14 @@ impl<'de> VariantAccess<'de> for Phantom<'_> {
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
-        let path = self.0.path.clone();
-        seed.deserialize(self).map_err(|e| e.at(&path))
+        let place = self.0;
+        seed.deserialize(self).map_err(|e| place.locate(e))
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
-        let path = self.0.path.clone();
+        let place = self.0;
         self.deserialize_tuple(len, visitor)
-            .map_err(|e| e.at(&path))
+            .map_err(|e| place.locate(e))
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -216,7 +216,7 @@ impl<'de> VariantAccess<'de> for Phantom<'_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let path = self.0.path.clone();
-        self.deserialize_map(visitor).map_err(|e| e.at(&path))
+        let place = self.0;
+        self.deserialize_map(visitor).map_err(|e| place.locate(e))
     }
 }

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de;
@@ -47,6 +47,122 @@ pub(super) fn child(parent: &[Seg], seg: Seg) -> Loc {
 
 pub(super) fn key(parent: &[Seg], name: &str) -> Loc {
     child(parent, Seg::Key(name.to_owned()))
+}
+
+/// A step of the location being walked, borrowed from the input (or the type).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum SegRef<'s> {
+    Key(&'s str),
+    Index(usize),
+}
+
+impl SegRef<'_> {
+    fn to_owned(self) -> Seg {
+        match self {
+            SegRef::Key(k) => Seg::Key(k.to_owned()),
+            SegRef::Index(i) => Seg::Index(i),
+        }
+    }
+}
+
+/// Where a step comes in pydantic's order, under a value whose struct fields (if it is a
+/// struct) are `fields`: a struct's declared fields in their order, then its other keys; an
+/// index or a map key as found.
+pub(super) type Rank = (u8, usize);
+
+fn rank_of(fields: Option<&'static [&'static str]>, seg: &Seg) -> Rank {
+    match (seg, fields) {
+        (Seg::Index(n), _) => (0, *n),
+        (Seg::Key(k), Some(names)) => names
+            .iter()
+            .position(|name| name == k)
+            .map_or((1, 0), |p| (0, p)),
+        (Seg::Key(_), None) => (0, 0),
+    }
+}
+
+/// One level of the location being walked: the step to it (none at the top) and the
+/// fields of the struct read there, if one was.
+#[derive(Clone, Copy, Debug)]
+struct Frame<'s> {
+    seg: Option<SegRef<'s>>,
+    fields: Option<&'static [&'static str]>,
+}
+
+/// One attempt's walk: the repairs made so far and the one location being walked, kept as
+/// a stack of borrowed steps (a value at depth `n` of the location finds its steps in the
+/// first `n` frames; a child truncates the stack to its parent's and pushes its own step).
+/// Owned locations are built only for the problems found.
+pub(super) struct Walk<'s> {
+    pub(super) state: &'s State,
+    frames: RefCell<Vec<Frame<'s>>>,
+}
+
+impl<'s> Walk<'s> {
+    pub(super) fn new(state: &'s State) -> Self {
+        let mut frames = Vec::with_capacity(16);
+        frames.push(Frame {
+            seg: None,
+            fields: None,
+        });
+        Walk {
+            state,
+            frames: RefCell::new(frames),
+        }
+    }
+
+    /// Enters the child `seg` of the location of length `len`.
+    pub(super) fn push(&self, len: usize, seg: SegRef<'s>) {
+        let mut frames = self.frames.borrow_mut();
+        frames.truncate(len + 1);
+        frames.push(Frame {
+            seg: Some(seg),
+            fields: None,
+        });
+    }
+
+    /// Notes the fields of the struct read at the location of length `len`.
+    pub(super) fn note_fields(&self, len: usize, fields: Option<&'static [&'static str]>) {
+        if let Some(frame) = self.frames.borrow_mut().get_mut(len) {
+            frame.fields = fields;
+        }
+    }
+
+    /// The location of length `len`, owned, with its rank.
+    pub(super) fn located(&self, len: usize) -> Located {
+        let frames = self.frames.borrow();
+        let frames = &frames[..=len.min(frames.len() - 1)];
+        let mut loc = Vec::with_capacity(frames.len());
+        let mut rank = Vec::with_capacity(frames.len());
+        for pair in frames.windows(2) {
+            let seg = pair[1].seg.map_or(Seg::Index(0), SegRef::to_owned);
+            rank.push(rank_of(pair[0].fields, &seg));
+            loc.push(seg);
+        }
+        Located {
+            loc,
+            rank,
+            fields: frames.last().and_then(|f| f.fields),
+        }
+    }
+}
+
+/// A location found with a problem: its steps, the rank of each, and the fields of the
+/// struct read there (which rank a missing or unknown field's step).
+#[derive(Debug, Default)]
+pub(super) struct Located {
+    pub(super) loc: Loc,
+    pub(super) rank: Vec<Rank>,
+    pub(super) fields: Option<&'static [&'static str]>,
+}
+
+impl Located {
+    /// This location followed by `seg`, ranked under the struct read here.
+    fn child(&self, seg: Seg) -> (Loc, Vec<Rank>) {
+        let mut rank = self.rank.clone();
+        rank.push(rank_of(self.fields, &seg));
+        (child(&self.loc, seg), rank)
+    }
 }
 
 /// A problem in pydantic's terms: its `type`, `msg` and `ctx` (compact JSON, keys in
@@ -319,7 +435,7 @@ fn python_repr(s: &str) -> String {
 #[derive(Debug)]
 pub(super) struct Error {
     /// Where it happened; set by the innermost place that knows.
-    pub(super) path: Option<Loc>,
+    pub(super) path: Option<Located>,
     /// serde's message, for `Display` only (never sent).
     pub(super) msg: String,
     pub(super) kind: Kind,
@@ -349,10 +465,10 @@ impl Error {
         }
     }
 
-    /// Sets the location if no inner deserializer did.
-    pub(super) fn at(mut self, path: &[Seg]) -> Self {
+    /// Sets the location (of length `len` in `walk`) if no inner deserializer did.
+    pub(super) fn at(mut self, walk: &Walk<'_>, len: usize) -> Self {
         if self.path.is_none() {
-            self.path = Some(path.to_vec());
+            self.path = Some(walk.located(len));
         }
         self
     }
@@ -483,6 +599,8 @@ pub(super) enum InputAt {
 #[derive(Debug)]
 pub(super) struct Problem {
     pub(super) loc: Loc,
+    /// Where it comes in pydantic's order (see [`Rank`]).
+    pub(super) rank: Vec<Rank>,
     pub(super) typed: Typed,
     pub(super) input: InputAt,
 }
@@ -513,29 +631,35 @@ pub(super) enum Fix {
 }
 
 pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
-    let path = error.path.unwrap_or_default();
+    let at = error.path.unwrap_or_default();
     match error.kind {
         Kind::Invalid(typed) => (
             Problem {
-                loc: path.clone(),
+                loc: at.loc.clone(),
+                rank: at.rank,
                 typed: *typed,
-                input: InputAt::Value(path.clone()),
+                input: InputAt::Value(at.loc.clone()),
             },
-            Fix::Phantom(path),
+            Fix::Phantom(at.loc),
         ),
-        Kind::Missing(field) => (
-            Problem {
-                loc: key(&path, field),
-                typed: Typed::MISSING,
-                input: InputAt::Enclosing(path.clone()),
-            },
-            Fix::Inject(path, field),
-        ),
+        Kind::Missing(field) => {
+            let (loc, rank) = at.child(Seg::Key(field.to_owned()));
+            (
+                Problem {
+                    loc,
+                    rank,
+                    typed: Typed::MISSING,
+                    input: InputAt::Enclosing(at.loc.clone()),
+                },
+                Fix::Inject(at.loc, field),
+            )
+        }
         Kind::Unknown(name) => {
-            let loc = key(&path, &name);
+            let (loc, rank) = at.child(Seg::Key(name));
             (
                 Problem {
                     loc: loc.clone(),
+                    rank,
                     typed: Typed::EXTRA,
                     input: InputAt::Value(loc.clone()),
                 },
@@ -543,43 +667,124 @@ pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
             )
         }
         Kind::Key(name, typed) => {
-            let entry = key(&path, &name);
+            let (entry, mut rank) = at.child(Seg::Key(name.clone()));
+            // The entry's value is never read (its key fails first): no fields there.
+            rank.push((0, 0));
             (
                 Problem {
                     loc: key(&entry, "[key]"),
+                    rank,
                     typed: *typed,
                     input: InputAt::Text(name),
                 },
                 Fix::Skip(entry),
             )
         }
-        Kind::Short(len) => (
-            Problem {
-                loc: child(&path, Seg::Index(len)),
-                typed: Typed::MISSING,
-                input: InputAt::Value(path.clone()),
-            },
-            Fix::Phantom(path),
-        ),
+        Kind::Short(len) => {
+            let (loc, rank) = at.child(Seg::Index(len));
+            (
+                Problem {
+                    loc,
+                    rank,
+                    typed: Typed::MISSING,
+                    input: InputAt::Value(at.loc.clone()),
+                },
+                Fix::Phantom(at.loc),
+            )
+        }
+    }
+}
+
+/// The repairs made under one location, and under each of its children.
+#[derive(Debug, Default)]
+pub(super) struct Repairs {
+    /// The location is answered with a placeholder (also an injected field).
+    phantom: bool,
+    /// The location is a map entry left out.
+    skipped: bool,
+    /// Fields injected into the struct here, in the order they were found missing.
+    injected: Vec<&'static str>,
+    keys: BTreeMap<String, Repairs>,
+    indices: BTreeMap<usize, Repairs>,
+}
+
+impl Repairs {
+    /// The repairs under the child `seg`, if any.
+    pub(super) fn child(&self, seg: SegRef<'_>) -> Option<&Repairs> {
+        match seg {
+            SegRef::Key(k) => self.keys.get(k),
+            SegRef::Index(i) => self.indices.get(&i),
+        }
+    }
+
+    pub(super) fn is_phantom(&self) -> bool {
+        self.phantom
+    }
+
+    pub(super) fn is_skipped(&self) -> bool {
+        self.skipped
+    }
+
+    pub(super) fn injected(&self) -> &[&'static str] {
+        &self.injected
+    }
+
+    fn child_mut(&mut self, seg: &Seg) -> &mut Repairs {
+        match seg {
+            Seg::Key(k) => {
+                if !self.keys.contains_key(k) {
+                    self.keys.insert(k.clone(), Repairs::default());
+                }
+                self.keys.get_mut(k).expect("inserted")
+            }
+            Seg::Index(i) => self.indices.entry(*i).or_default(),
+        }
+    }
+
+    fn at_mut(&mut self, path: &[Seg]) -> &mut Repairs {
+        path.iter().fold(self, |node, seg| node.child_mut(seg))
+    }
+
+    fn at(&self, path: &[Seg]) -> Option<&Repairs> {
+        path.iter().try_fold(self, |node, seg| match seg {
+            Seg::Key(k) => node.keys.get(k),
+            Seg::Index(i) => node.indices.get(i),
+        })
+    }
+
+    /// Whether `path` or one of its ancestors is a placeholder.
+    fn under_phantom(&self, path: &[Seg]) -> bool {
+        let mut node = self;
+        for seg in path {
+            if node.phantom {
+                return true;
+            }
+            node = match seg {
+                Seg::Key(k) => match node.keys.get(k) {
+                    Some(next) => next,
+                    None => return false,
+                },
+                Seg::Index(i) => match node.indices.get(i) {
+                    Some(next) => next,
+                    None => return false,
+                },
+            };
+        }
+        node.phantom
     }
 }
 
 /// The repairs made so far; read-only during an attempt.
 #[derive(Debug, Default)]
 pub(super) struct State {
-    /// Paths answered with a placeholder, including injected fields.
-    phantoms: BTreeSet<Loc>,
-    /// Struct path → fields injected into it, in the order they were found missing.
-    injected: BTreeMap<Loc, Vec<&'static str>>,
-    /// Map entries left out.
-    skipped: BTreeSet<Loc>,
+    /// The repairs, by location.
+    pub(super) repairs: Repairs,
+    /// Whether any location is a placeholder or skipped.
+    repaired: bool,
     /// Problems of the current attempt answered at once with a placeholder (see `mismatch!`).
     pub(super) found: RefCell<Vec<Error>>,
     /// Values visited by all attempts so far.
     pub(super) work: Cell<usize>,
-    /// Struct path → its fields in declaration order: problems are reported in that order,
-    /// as pydantic reports them, whichever attempt found them.
-    fields: RefCell<HashMap<Loc, &'static [&'static str]>>,
     /// A single value of a repeated key is its first, not its last (headers, as Starlette's
     /// `headers.get` reads them).
     pub(super) first: bool,
@@ -587,7 +792,7 @@ pub(super) struct State {
 
 impl State {
     pub(super) fn is_empty(&self) -> bool {
-        self.phantoms.is_empty() && self.skipped.is_empty()
+        !self.repaired
     }
 
     /// Counts one value visited.
@@ -595,83 +800,55 @@ impl State {
         self.work.set(self.work.get().saturating_add(1));
     }
 
-    /// Records a problem found at `path` during the attempt, to be answered with a
-    /// placeholder; gives it back when the attempt has recorded enough of them.
-    pub(super) fn record(&self, error: Error, path: &[Seg]) -> Option<Error> {
+    /// Records a problem found at the location of length `len` of `walk` during the attempt,
+    /// to be answered with a placeholder; gives it back when the attempt has recorded enough
+    /// of them.
+    pub(super) fn record(&self, error: Error, walk: &Walk<'_>, len: usize) -> Option<Error> {
         let mut found = self.found.borrow_mut();
         if found.len() >= MAX_PROBLEMS {
             return Some(error);
         }
-        found.push(error.at(path));
+        found.push(error.at(walk, len));
         None
-    }
-
-    /// Notes the fields of the struct at `path`.
-    pub(super) fn note_fields(&self, path: &[Seg], fields: &'static [&'static str]) {
-        let mut known = self.fields.borrow_mut();
-        if !known.contains_key(path) {
-            known.insert(path.to_vec(), fields);
-        }
-    }
-
-    /// Where a location comes in pydantic's order: per step, a struct's declared fields in
-    /// their order, then its other keys; an index or a map key as found.
-    pub(super) fn rank(&self, loc: &[Seg]) -> Vec<(u8, usize)> {
-        let fields = self.fields.borrow();
-        (0..loc.len())
-            .map(|i| match &loc[i] {
-                Seg::Index(n) => (0, *n),
-                Seg::Key(k) => match fields.get(&loc[..i]) {
-                    Some(names) => names
-                        .iter()
-                        .position(|name| name == k)
-                        .map_or((1, 0), |p| (0, p)),
-                    None => (0, 0),
-                },
-            })
-            .collect()
-    }
-
-    pub(super) fn is_phantom(&self, path: &[Seg]) -> bool {
-        !self.phantoms.is_empty() && self.phantoms.contains(path)
-    }
-
-    pub(super) fn injected(&self, path: &[Seg]) -> &[&'static str] {
-        self.injected.get(path).map_or(&[], Vec::as_slice)
-    }
-
-    pub(super) fn is_skipped(&self, path: &[Seg]) -> bool {
-        !self.skipped.is_empty() && self.skipped.contains(path)
-    }
-
-    /// Whether `path` or one of its ancestors is a placeholder.
-    fn under_phantom(&self, path: &[Seg]) -> bool {
-        (0..=path.len()).any(|n| self.is_phantom(&path[..n]))
     }
 
     /// Whether the error this fix answers was caused by an earlier repair rather than by the
     /// input: it lies under a placeholder, or at a struct that placeholder fields were
     /// injected into (a `flatten` or `try_from` struct sees those, not the input).
     pub(super) fn is_consequence(&self, fix: &Fix) -> bool {
+        let repairs = &self.repairs;
         match fix {
-            Fix::Phantom(path) => self.under_phantom(path) || self.injected.contains_key(path),
-            Fix::Inject(path, field) => self.under_phantom(&key(path, field)),
-            Fix::Skip(path) => self.under_phantom(path),
+            Fix::Phantom(path) => {
+                repairs.under_phantom(path)
+                    || repairs.at(path).is_some_and(|r| !r.injected.is_empty())
+            }
+            Fix::Inject(path, field) => repairs.under_phantom(&key(path, field)),
+            Fix::Skip(path) => repairs.under_phantom(path),
         }
     }
 
     /// Applies the fix; false if it was already applied (no progress).
     pub(super) fn apply(&mut self, fix: Fix) -> bool {
-        match fix {
-            Fix::Phantom(path) => self.phantoms.insert(path),
+        let applied = match fix {
+            Fix::Phantom(path) => {
+                let node = self.repairs.at_mut(&path);
+                !std::mem::replace(&mut node.phantom, true)
+            }
             Fix::Inject(path, field) => {
-                if !self.phantoms.insert(key(&path, field)) {
+                let node = self.repairs.at_mut(&path);
+                let injected = node.child_mut(&Seg::Key(field.to_owned()));
+                if std::mem::replace(&mut injected.phantom, true) {
                     return false;
                 }
-                self.injected.entry(path).or_default().push(field);
+                node.injected.push(field);
                 true
             }
-            Fix::Skip(path) => self.skipped.insert(path),
-        }
+            Fix::Skip(path) => {
+                let node = self.repairs.at_mut(&path);
+                !std::mem::replace(&mut node.skipped, true)
+            }
+        };
+        self.repaired |= applied;
+        applied
     }
 }

@@ -55,13 +55,14 @@ impl<'de> SeqAccess<'de> for Pairs<'_> {
             return Ok(None);
         };
         let place = self.place.key(name).deeper();
-        let path = place.path.clone();
         let value = TextValue::make(Some(std::slice::from_ref(value)), place);
         let pair = Pair {
             name: Some(name),
             value: Some(value),
         };
-        seed.deserialize(pair).map(Some).map_err(|e| e.at(&path))
+        seed.deserialize(pair)
+            .map(Some)
+            .map_err(|e| place.locate(e))
     }
 
     fn size_hint(&self) -> Option<usize> {

@@ -9,7 +9,7 @@ use serde::de::{self, Deserializer, Unexpected, Visitor};
 
 use super::access::{Entries, Node, Place};
 use super::phantom::Phantom;
-use super::problem::{Error, State};
+use super::problem::{Error, Walk};
 use super::text::TextValue;
 
 /// A query string or a route's path parameters, as a whole.
@@ -38,17 +38,21 @@ pub(super) trait Layout<'s>: Sized {
 }
 
 impl<'s, L: Layout<'s>> Root<'s, L> {
-    pub(super) fn new(groups: &'s [(&'s str, &'s [&'s str])], layout: L, state: &'s State) -> Self {
+    pub(super) fn new(
+        groups: &'s [(&'s str, &'s [&'s str])],
+        layout: L,
+        walk: &'s Walk<'s>,
+    ) -> Self {
         Root {
             groups,
             layout,
-            place: Place::root(state),
+            place: Place::root(walk),
         }
     }
 
     /// The placeholder to answer with, when the whole input is one.
     fn phantom(&self) -> Option<Phantom<'s>> {
-        self.place.is_phantom().then(|| Phantom(self.place.clone()))
+        self.place.is_phantom().then_some(Phantom(self.place))
     }
 
     /// The values of one key, at `[key]`.
@@ -59,7 +63,7 @@ impl<'s, L: Layout<'s>> Root<'s, L> {
     /// The values by key (in the struct's field order when there is one).
     fn entries(&self, fields: Option<&'static [&'static str]>) -> Entries<'s, TextValue<'s>> {
         let items = self.groups.iter().map(|(k, v)| (*k, Some(*v))).collect();
-        Entries::new(items, fields, self.place.clone())
+        Entries::new(items, fields, self.place)
     }
 }
 
@@ -68,8 +72,8 @@ fn answer<'s, T>(
     value: TextValue<'s>,
     deserialize: impl FnOnce(TextValue<'s>) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let path = value.place.path.clone();
-    deserialize(value).map_err(|e| e.at(&path))
+    let place = value.place;
+    deserialize(value).map_err(|e| place.locate(e))
 }
 
 /// A single value is asked: the layout's single value gives it, or the input answers as a

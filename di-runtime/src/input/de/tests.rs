@@ -3,6 +3,7 @@
 //! [`bounds`].
 
 mod bounds;
+mod cost;
 mod fast;
 mod path;
 

@@ -36,11 +36,8 @@ impl<'s> TextValue<'s> {
         values: &'s [&'s str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let items = values
-            .iter()
-            .map(|v| Some(std::slice::from_ref(v)))
-            .collect();
-        Elements::<TextValue<'s>>::new(items, self.place).visit(visitor)
+        let items = values.iter().map(|v| Some(std::slice::from_ref(v)));
+        Elements::<TextValue<'s>, _>::new(items, self.place).visit(visitor)
     }
 }
 
