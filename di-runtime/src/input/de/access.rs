@@ -205,11 +205,27 @@ where
     }
 }
 
+/// Sequences shorter than this are walked whole by every attempt.
+const SCAN_MIN: usize = 32;
+
 /// The elements of an array, a repeated query key or a placeholder tuple.
+///
+/// A long JSON array read as a sequence notes which of its elements an attempt read to the
+/// end without a problem (its clean runs); an attempt of the search that scans leaves those
+/// out (see [`State::scan`]), so that a body is not walked again for each problem.
 pub(super) struct Elements<'s, N: Node<'s>, I> {
     items: I,
     index: usize,
     parent: Place<'s>,
+    /// Whether this sequence notes its clean runs.
+    track: bool,
+    /// The clean runs known from earlier attempts, to leave out, when this attempt scans.
+    known: &'s [(usize, usize)],
+    /// The clean runs of this attempt, and the start of the current one.
+    runs: Vec<(usize, usize)>,
+    run: Option<usize>,
+    /// Whether this attempt left out some of its elements.
+    elided: bool,
     _node: std::marker::PhantomData<N>,
 }
 
@@ -219,8 +235,26 @@ impl<'s, N: Node<'s>, I: ExactSizeIterator<Item = Option<N::Raw>>> Elements<'s, 
             items,
             index: 0,
             parent,
+            track: false,
+            known: &[],
+            runs: Vec::new(),
+            run: None,
+            elided: false,
             _node: std::marker::PhantomData,
         }
+    }
+
+    /// A sequence that notes its clean runs (and, when the attempt scans, leaves out those
+    /// known), if it is long enough for that to pay.
+    pub(super) fn tracked(items: I, parent: Place<'s>) -> Self {
+        let mut elements = Self::new(items, parent);
+        if elements.items.len() >= SCAN_MIN {
+            elements.track = true;
+            if parent.state.scan.get() {
+                elements.known = parent.repairs.map_or(&[], Repairs::clean);
+            }
+        }
+        elements
     }
 
     /// Visits the elements; like serde_json, elements the visitor left are an error.
@@ -229,12 +263,56 @@ impl<'s, N: Node<'s>, I: ExactSizeIterator<Item = Option<N::Raw>>> Elements<'s, 
         N: Deserializer<'de, Error = Error>,
     {
         let total = self.items.len();
-        let value = visitor.visit_seq(&mut self)?;
+        let value = visitor.visit_seq(&mut self);
+        if self.track {
+            self.end_run();
+            if !self.runs.is_empty() {
+                let loc = self.parent.walk.located(self.parent.len).loc;
+                self.parent
+                    .state
+                    .cleaned
+                    .borrow_mut()
+                    .push((loc, self.runs));
+            }
+        }
+        let value = value?;
         if self.items.len() == 0 {
             Ok(value)
         } else {
             let taken = total - self.items.len();
             Err(Error::invalid(Typed::too_long(taken, total)))
+        }
+    }
+
+    fn end_run(&mut self) {
+        if let Some(start) = self.run.take()
+            && start < self.index
+        {
+            self.runs.push((start, self.index));
+        }
+    }
+
+    /// Leaves out the known clean run the next element starts, if any.
+    fn skip_known(&mut self) {
+        while let Some(&(start, end)) = self.known.first() {
+            if end <= self.index {
+                self.known = &self.known[1..];
+            } else if start <= self.index {
+                let n = end - self.index;
+                self.run.get_or_insert(self.index);
+                for _ in 0..n {
+                    self.items.next();
+                }
+                self.index = end;
+                self.known = &self.known[1..];
+                if !self.elided {
+                    self.elided = true;
+                    let loc = self.parent.walk.located(self.parent.len).loc;
+                    self.parent.state.elided.borrow_mut().push(loc);
+                }
+            } else {
+                break;
+            }
         }
     }
 }
@@ -250,14 +328,28 @@ where
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
+        if !self.known.is_empty() {
+            self.skip_known();
+        }
         let Some(raw) = self.items.next() else {
             return Ok(None);
         };
         let place = self.parent.child(SegRef::Index(self.index));
+        let found = if self.track {
+            self.parent.state.found.borrow().len()
+        } else {
+            0
+        };
+        let result = seed.deserialize(N::make(raw, place));
+        if self.track {
+            if result.is_ok() && self.parent.state.found.borrow().len() == found {
+                self.run.get_or_insert(self.index);
+            } else {
+                self.end_run();
+            }
+        }
         self.index += 1;
-        seed.deserialize(N::make(raw, place))
-            .map(Some)
-            .map_err(|e| place.locate(e))
+        result.map(Some).map_err(|e| place.locate(e))
     }
 
     fn size_hint(&self) -> Option<usize> {

@@ -44,6 +44,16 @@ impl<'s> JsonDe<'s> {
         Elements::<JsonDe<'s>, _>::new(items.iter().map(Some), self.place).visit(visitor)
     }
 
+    /// An array read as a sequence (not a tuple, not `any`): its clean runs are noted, and
+    /// left out by an attempt that scans.
+    fn tracked_seq<'de, V: Visitor<'de>>(
+        self,
+        items: &'s [Tree],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        Elements::<JsonDe<'s>, _>::tracked(items.iter().map(Some), self.place).visit(visitor)
+    }
+
     fn map<'de, V: Visitor<'de>>(
         self,
         map: &'s [(String, Tree)],
@@ -244,7 +254,7 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match real!(self, deserialize_seq(visitor)) {
-            Tree::Array(items) => self.seq(items, visitor),
+            Tree::Array(items) => self.tracked_seq(items, visitor),
             _ => mismatch!(
                 self,
                 Error::invalid(Typed::LIST_TYPE),

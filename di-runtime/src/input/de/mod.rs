@@ -22,7 +22,11 @@
 //! out-of-range numbers, custom validation) cost an attempt each.
 //!
 //! This repeats until an attempt succeeds (with placeholders, so the recorded problems are
-//! returned) or brings nothing new. A problem found under a placeholder is a consequence of an
+//! returned) or brings nothing new. An attempt keeps one location while it walks (steps
+//! borrowed from the input; an owned location is built only for a problem), and leaves out
+//! the elements of long JSON arrays that earlier attempts read to the end without a problem
+//! ([`State::scan`](problem::State)): only the last attempt, which gives the value, walks
+//! the whole input again. A problem found under a placeholder is a consequence of an
 //! earlier one and is repaired but not reported. Bounds, so that any type and any input
 //! terminate quickly: at most [`MAX_PROBLEMS`] problems are reported; attempts are capped at
 //! [`BASE_ATTEMPTS`] plus the number of problems reported; no attempt starts once all attempts
@@ -299,12 +303,40 @@ fn collect_repaired<T, I>(
     let mut problems: Vec<Problem> = Vec::new();
     let mut repaired = None;
     let mut attempts = 0;
+    // Whether attempts may leave out what earlier ones read without a problem, and whether
+    // the next one must not (to give the value, or to check what one that did found).
+    let mut scanning = true;
+    let mut whole = true;
     loop {
         attempts += 1;
+        state.scan.set(scanning && !whole);
         let result = attempt(&state);
+        let elided = state.elided.take();
         let mut errors = state.found.take();
+        if let Err(error) = &result
+            && !elided.is_empty()
+        {
+            let at = error.path.as_ref().map_or(&[][..], |p| p.loc.as_slice());
+            if elided.iter().any(|seq| seq.starts_with(at)) {
+                // Perhaps the elements left out made it: made again whole, from now on.
+                state.cleaned.take();
+                scanning = false;
+                whole = true;
+                attempts -= 1;
+                continue;
+            }
+        }
+        state.learn_clean();
+        whole = false;
         let done = match result {
-            Ok(value) if errors.is_empty() && state.is_empty() => return Ok(value),
+            Ok(value) if errors.is_empty() && state.is_empty() && elided.is_empty() => {
+                return Ok(value);
+            }
+            Ok(_) if !elided.is_empty() => {
+                // Not the value: the next attempt reads everything, to give it.
+                whole = true;
+                false
+            }
             Ok(value) => {
                 repaired = Some(value);
                 true
@@ -325,6 +357,11 @@ fn collect_repaired<T, I>(
             {
                 problems.push(problem);
             }
+        }
+        if whole {
+            // The value of an attempt that left nothing out is what the search gives, its
+            // bounds reached or not (one more walk of the input, as the first was).
+            continue;
         }
         if done
             || !progress

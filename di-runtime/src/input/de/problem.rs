@@ -706,6 +706,9 @@ pub(super) struct Repairs {
     injected: Vec<&'static str>,
     keys: BTreeMap<String, Repairs>,
     indices: BTreeMap<usize, Repairs>,
+    /// For a long sequence here: the runs of elements (start, end) read to the end without
+    /// a problem by an attempt, in order, apart.
+    clean: Vec<(usize, usize)>,
 }
 
 impl Repairs {
@@ -727,6 +730,23 @@ impl Repairs {
 
     pub(super) fn injected(&self) -> &[&'static str] {
         &self.injected
+    }
+
+    pub(super) fn clean(&self) -> &[(usize, usize)] {
+        &self.clean
+    }
+
+    /// Adds clean runs to those known here.
+    fn add_clean(&mut self, runs: Vec<(usize, usize)>) {
+        let mut all = std::mem::take(&mut self.clean);
+        all.extend(runs);
+        all.sort_unstable();
+        for (start, end) in all {
+            match self.clean.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => self.clean.push((start, end)),
+            }
+        }
     }
 
     fn child_mut(&mut self, seg: &Seg) -> &mut Repairs {
@@ -774,6 +794,10 @@ impl Repairs {
     }
 }
 
+/// A long sequence's location and the runs of its elements an attempt read to the end
+/// without a problem.
+pub(super) type Cleaned = (Loc, Vec<(usize, usize)>);
+
 /// The repairs made so far; read-only during an attempt.
 #[derive(Debug, Default)]
 pub(super) struct State {
@@ -785,6 +809,18 @@ pub(super) struct State {
     pub(super) found: RefCell<Vec<Error>>,
     /// Values visited by all attempts so far.
     pub(super) work: Cell<usize>,
+    /// Whether the attempt leaves out the elements of long sequences that earlier attempts
+    /// read to the end without a problem (their problems are all found already): an attempt
+    /// that scans finds the next problems without walking the whole input again. What it
+    /// gives is not the value (elements are missing), and a problem it finds at a sequence
+    /// it left elements out of, or at one of that sequence's ancestors, may come from the
+    /// missing elements (a length check): such an attempt is made again without leaving
+    /// anything out.
+    pub(super) scan: Cell<bool>,
+    /// The clean runs of long sequences noted by the attempt, by location.
+    pub(super) cleaned: RefCell<Vec<Cleaned>>,
+    /// The sequences the attempt left elements out of.
+    pub(super) elided: RefCell<Vec<Loc>>,
     /// A single value of a repeated key is its first, not its last (headers, as Starlette's
     /// `headers.get` reads them).
     pub(super) first: bool,
@@ -824,6 +860,13 @@ impl State {
             }
             Fix::Inject(path, field) => repairs.under_phantom(&key(path, field)),
             Fix::Skip(path) => repairs.under_phantom(path),
+        }
+    }
+
+    /// Takes the clean runs the attempt noted into what is known.
+    pub(super) fn learn_clean(&mut self) {
+        for (loc, runs) in self.cleaned.get_mut().drain(..) {
+            self.repairs.at_mut(&loc).add_clean(runs);
         }
     }
 
