@@ -724,3 +724,50 @@ async fn http2_bodies_reset_overlong_or_too_large_tear_down_once_and_never_succe
     }
     server.shutdown().await;
 }
+
+/// README: "every body-read error closes the HTTP/1 connection after its answer". A body read
+/// as a stream (`BodyStream`) that fails while the handler reads it (past the limit, 413; too
+/// slow, 408) is answered with `Connection: close` and the connection closed at once, as a
+/// body read whole is: not kept alive while the rest of an oversized upload is drained.
+#[tokio::test]
+async fn a_streamed_body_that_fails_mid_read_closes_the_http1_connection_after_its_answer() {
+    let _serial = serial().await;
+    let server = app()
+        .header_read_timeout(Duration::from_secs(20))
+        .idle_timeout(Duration::from_secs(20))
+        .body_timeout(Duration::from_millis(500))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let past_the_limit = [
+        &b"POST /upload HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n7d0\r\n"[..],
+        &[b' '; 2000][..],
+        b"\r\n0\r\n\r\n",
+    ]
+    .concat();
+    let too_slow =
+        b"POST /upload HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n"
+            .to_vec();
+    for (request, expected) in [(past_the_limit, 413), (too_slow, 408)] {
+        common::clear();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&request).await.unwrap();
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut received));
+        let closed = read.await.is_ok();
+        let text = String::from_utf8_lossy(&received);
+        assert_eq!(status(&text), expected, "{text}");
+        assert!(text.contains("connection: close"), "{text}");
+        assert!(closed, "the connection was kept open after: {text}");
+        let events = settled(&server).await;
+        let error = format!("req:error {expected}");
+        assert_eq!(
+            events.iter().filter(|e| **e == error).count(),
+            1,
+            "{events:?}"
+        );
+        balanced(&events);
+    }
+    server.shutdown().await;
+}

@@ -4,6 +4,7 @@
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -193,8 +194,10 @@ where
         let body = if route.plan.streams_body {
             // An input reads the body as a stream: it is handed over unread, and read while
             // the handler runs.
-            let frames = body_frames(config, body);
+            let failed = BodyFailed::default();
+            let frames = body_frames(config, body, failed.clone());
             parts.extensions.insert(Unread::new(frames));
+            parts.extensions.insert(failed);
             Bytes::new()
         } else {
             let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
@@ -372,6 +375,10 @@ fn serve(
                 response = error.into_response();
             }
             outcome = report.outcome;
+        }
+
+        if route.plan.streams_body {
+            response = close_if_body_failed(&head, response);
         }
 
         owed.places.release_handler();
@@ -664,14 +671,38 @@ async fn run_handler(
 /// The request body as a stream, for a route whose input reads it so: within the same limit
 /// (413), deadline and minimum rate (408) as a body read whole, counted from now, each problem
 /// an error item the input hands to the handler.
-fn body_frames<B>(config: &Config, body: B) -> BodyFrames
+/// Whether it yields an error item is noted in `failed`: the response then closes the HTTP/1
+/// connection (see [`BodyFailed`]).
+fn body_frames<B>(config: &Config, body: B, failed: BodyFailed) -> BodyFrames
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
     let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
     let limited = Limited::new(timed, config.body_limit);
-    Box::pin(BodyDataStream::new(limited).map(|item| item.map_err(|error| body_error(error, None))))
+    Box::pin(BodyDataStream::new(limited).map(move |item| {
+        item.map_err(|error| {
+            failed.0.store(true, Ordering::Relaxed);
+            body_error(error, None)
+        })
+    }))
+}
+
+/// Set once a body read as a stream has failed (past the limit, too slow, broken off): it was
+/// not read to its end, so whatever the handler answers closes the HTTP/1 connection, as the
+/// answer to a body read whole that failed does (rather than keeping it alive while hyper
+/// drains the rest of an oversized upload). In the request's extensions.
+#[derive(Clone, Default)]
+struct BodyFailed(Arc<AtomicBool>);
+
+/// `response`, closing the HTTP/1 connection if the request's streamed body failed.
+fn close_if_body_failed(head: &RequestHead, response: Response) -> Response {
+    match head.parts.extensions.get::<BodyFailed>() {
+        Some(failed) if failed.0.load(Ordering::Relaxed) => {
+            close_unread(response, head.parts.version)
+        }
+        _ => response,
+    }
 }
 
 /// What went wrong reading a request body: the item a streamed body yields to the handler,
