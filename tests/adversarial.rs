@@ -771,3 +771,32 @@ async fn a_streamed_body_that_fails_mid_read_closes_the_http1_connection_after_i
     }
     server.shutdown().await;
 }
+
+/// An idle HTTP/2 connection whose peer does not answer the shutdown's GOAWAY ping (a dead or
+/// hostile peer) does not hold up graceful shutdown, and with it `app`-scope teardown, for the
+/// whole grace period: with nothing in progress it is closed a moment after it was asked to
+/// close, as a connection that never sent a request is. One that answers is served until its
+/// streams end, as before (tests/tcp.rs).
+#[tokio::test]
+async fn an_idle_http2_peer_that_ignores_goaway_does_not_hold_up_shutdown() {
+    let _serial = serial().await;
+    let server = app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let mut s = h2_raw(addr).await;
+    s.write_all(&frame(1, END_STREAM | END_HEADERS, 1, &get_block("/ok")))
+        .await
+        .unwrap();
+    let frames = h2_read(&mut s, 300).await;
+    assert!(frames.iter().any(|f| f.0 == 1 && f.2 == 1), "answered");
+    // The client now reads nothing and answers nothing, but stays connected.
+    let started = std::time::Instant::now();
+    let shutdown = tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await;
+    assert!(shutdown.is_ok(), "shutdown waited for the grace period");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    balanced(&events());
+    drop(s);
+}

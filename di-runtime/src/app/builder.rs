@@ -577,9 +577,10 @@ impl App {
     /// [`max_connections`](App::max_connections)) waits for that to be sent, bounded by
     /// [`send_timeout`](App::send_timeout): an HTTP/1 connection closing is cut once its socket
     /// has taken nothing more for `send_timeout` (a slow reader that keeps taking is never cut
-    /// for it); an HTTP/2 one once it has had no stream in progress for `send_timeout`, and at
-    /// the earliest `send_timeout` after the close, however the client reads (h2's pings and
-    /// their answers go on while the client takes no data, so its writes prove nothing).
+    /// for it); an HTTP/2 one a second after its last stream ended, however the client reads
+    /// (h2's pings and their answers go on while the client takes no data, so its writes prove
+    /// nothing, and a peer that never answers the `GOAWAY` ping would hold the close for as
+    /// long as it liked).
     ///
     /// The default is the longest that HTTP/1 allows here: hyper starts its
     /// [`header_read_timeout`](App::header_read_timeout) timer as soon as a kept-alive
@@ -625,9 +626,10 @@ impl App {
     /// to take what remains of a response already handed over (a whole 4 MiB body in hyper's
     /// buffer): over HTTP/1 the connection is cut once its socket has taken nothing more for
     /// `limit` (between `limit` and twice `limit` after the client stopped reading); over
-    /// HTTP/2 once it has had no stream in progress for `limit`, at the earliest `limit` after
-    /// the close, however the client reads (a slow reader of a big whole body can be cut). Without it a client that never read such a response kept its connection
-    /// place and the buffered bytes for as long as it liked.
+    /// HTTP/2 a second after its last stream ended, however the client reads (a slow reader of
+    /// a big whole body can be cut; see [`idle_timeout`](App::idle_timeout)). Without it a
+    /// client that never read such a response kept its connection place and the buffered bytes
+    /// for as long as it liked.
     ///
     /// ```
     /// use std::time::Duration;

@@ -33,8 +33,9 @@
 //! shutdown waits for that to be sent. A connection closing after it was served is cut when
 //! nothing is in progress on it and, over HTTP/1, its socket ([`Watched`]) has taken nothing for
 //! `send_timeout`; over HTTP/2, where pings and their answers go on while the client takes no
-//! data, once it has had no stream in progress for `send_timeout` (and at the earliest
-//! `send_timeout` after the close).
+//! data (and a peer that never answers the `GOAWAY` ping would hold the close for the whole
+//! shutdown grace), a second after its last stream ended, as a connection never handed a
+//! request is.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -105,8 +106,9 @@ struct ServerShared {
 /// No deadline (see [`Shared::head_deadline`], [`Closable`]).
 const NO_DEADLINE: u64 = u64::MAX;
 
-/// How long a connection closed before it was ever handed a request may take to end (a first
-/// head half sent, an HTTP/2 peer that does not answer), in milliseconds.
+/// How long a connection asked to close with nothing in progress may take to end (a head half
+/// sent, an HTTP/2 peer that does not answer its `GOAWAY` ping), in milliseconds; and how long
+/// after its last response ended it is left to flush that response's last frame.
 const UNSERVED_CLOSE_MS: u64 = 1_000;
 
 impl ServerShared {
@@ -667,13 +669,14 @@ pin_project_lite::pin_project! {
         timer_at: u64,
         // The header-read deadline hyper set last, until the timer has fired for it.
         head_at: u64,
-        // When a connection closed before it was ever handed a request is dropped, if it has
-        // not ended by then; `NO_DEADLINE` otherwise.
+        // When a closing connection never handed a request, or an HTTP/2 one, is next looked
+        // at: it is dropped then if nothing is in progress and its last response ended at
+        // least `UNSERVED_CLOSE_MS` ago; `NO_DEADLINE` until it closes.
         cut_at: u64,
-        // When a connection closing after it was served is next looked at (`send_timeout`
-        // after the close at first): it is cut then if it has nothing in progress and has
-        // written nothing since it was last looked at (HTTP/1), or has had no stream in
-        // progress for `send_timeout` (HTTP/2); `NO_DEADLINE` until it closes.
+        // When an HTTP/1 connection closing after it was served is next looked at
+        // (`send_timeout` after the close at first): it is cut then if it has nothing in
+        // progress and has written nothing since it was last looked at; `NO_DEADLINE` until it
+        // closes.
         flush_by: u64,
         shared: Arc<Shared>,
     }
@@ -696,8 +699,23 @@ where
             while this.timer.as_mut().poll(cx).is_ready() {
                 let now = shared.server.now();
                 if now >= *this.cut_at {
-                    tracing::debug!(target: "di", "closing a connection that never sent a whole request");
-                    return Poll::Ready(Ok(()));
+                    // Nothing in progress, and a moment since the last response ended (its
+                    // last frame may still be leaving hyper's buffer).
+                    let quiet_at = shared
+                        .idle_since
+                        .load(Ordering::SeqCst)
+                        .saturating_add(UNSERVED_CLOSE_MS);
+                    let in_progress = shared.in_use.load(Ordering::SeqCst) > 0;
+                    if !in_progress && now >= quiet_at {
+                        tracing::debug!(target: "di", "closing a connection with nothing in progress that did not end when asked");
+                        return Poll::Ready(Ok(()));
+                    }
+                    // A request in progress is finished first: looked at again a moment later.
+                    *this.cut_at = if in_progress {
+                        now.saturating_add(UNSERVED_CLOSE_MS)
+                    } else {
+                        quiet_at
+                    };
                 }
                 let stalled = shared.stalled_since.load(Ordering::Relaxed);
                 if stalled != NO_DEADLINE
@@ -713,23 +731,15 @@ where
                 }
                 if now >= *this.flush_by {
                     let send_timeout = shared.server.send_timeout;
-                    // Over HTTP/2, when its last stream ended.
-                    let ended = shared.idle_since.load(Ordering::SeqCst);
                     if shared.in_use.load(Ordering::SeqCst) > 0
-                        || (!shared.http2.load(Ordering::Relaxed)
-                            && shared.wrote.swap(false, Ordering::Relaxed))
+                        || shared.wrote.swap(false, Ordering::Relaxed)
                     {
                         // A response in progress (timed on its own), or hyper still getting
                         // what it holds to the client: looked at again in `send_timeout`.
                         *this.flush_by = now.saturating_add(send_timeout.max(1));
-                    } else if shared.http2.load(Ordering::Relaxed)
-                        && now.saturating_sub(ended) < send_timeout
-                    {
-                        // A stream ended less than `send_timeout` ago.
-                        *this.flush_by = ended.saturating_add(send_timeout).max(now + 1);
                     } else {
-                        // Closing, and what hyper (or h2) still holds for the client has not
-                        // moved: it would wait for it for as long as the client liked.
+                        // Closing, and what hyper still holds for the client has not moved: it
+                        // would wait for it for as long as the client liked.
                         tracing::warn!(target: "di", send_timeout_ms = send_timeout, "send timeout: the client took nothing of what remains to send while the connection closes; closing it now");
                         return Poll::Ready(Err(C::Error::from(
                             "send timeout: the client took nothing while the connection closed",
@@ -767,13 +777,17 @@ where
         if !*this.closing && this.close.as_mut().poll(cx).is_ready() {
             *this.closing = true;
             this.connection.as_mut().graceful_shutdown();
-            // Never handed a request: nothing in progress to finish. hyper would wait for a
+            // Served over HTTP/1: hyper finishes what is in progress, then flushes what it
+            // holds for the client, for as long as that takes; the timer cuts it if the client
+            // stops taking it (see `flush_by`). Otherwise (never handed a request, or HTTP/2),
+            // once nothing is in progress there is nothing to finish: hyper would wait for a
             // first head begun (up to `header_read_timeout`) and serve it, and an HTTP/2 peer
-            // that does not answer its `GOAWAY` ping for the grace period: a moment only.
-            // Served: hyper finishes what is in progress, then flushes what it holds for the
-            // client, for as long as that takes; the timer cuts it if the client stops
-            // taking it (see `flush_by`).
-            let deadline = if shared.served.load(Ordering::Relaxed) {
+            // that does not answer its `GOAWAY` ping (a dead or hostile one) for the whole
+            // grace period, holding up `app`-scope teardown: a moment after the last response
+            // ended only (see `cut_at`).
+            let deadline = if shared.served.load(Ordering::Relaxed)
+                && !shared.http2.load(Ordering::Relaxed)
+            {
                 shared.wrote.store(false, Ordering::Relaxed);
                 let flush_by = shared
                     .server
