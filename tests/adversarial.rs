@@ -590,17 +590,17 @@ async fn panicking_and_hanging_teardowns_with_a_client_gone_at_shutdown_each_run
 
 // ----------------------------------------------------------------------------- regressions
 
-/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a `Host`, with more
-/// than one, or with an invalid one; nothing is set up, and the connection is closed (the
-/// request's body, if any, was never read). HTTP/1.0 needs none; an empty `Host` is valid.
+/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request with more than one `Host`,
+/// or with an invalid one; nothing is set up, and the connection is closed (the request's
+/// body, if any, was never read). HTTP/1.0 needs none; an empty `Host` is valid; one left out
+/// is tolerated (see the server's `host_is_acceptable`).
 #[tokio::test]
-async fn an_http11_request_without_exactly_one_valid_host_is_400_and_sets_nothing_up() {
+async fn an_http11_request_with_two_hosts_or_an_invalid_one_is_400_and_sets_nothing_up() {
     let _serial = serial().await;
     let server = app().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
     for request in [
-        &b"GET /ok HTTP/1.1\r\n\r\n"[..],
-        b"GET /ok HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n",
+        &b"GET /ok HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n"[..],
         b"GET http://a/ok HTTP/1.1\r\nhost: a\r\nhost: a\r\n\r\n",
         b"GET /ok HTTP/1.1\r\nhost: a b\r\n\r\n",
         b"GET /ok HTTP/1.1\r\nhost: user@a\r\n\r\n",
@@ -619,6 +619,9 @@ async fn an_http11_request_without_exactly_one_valid_host_is_400_and_sets_nothin
         b"GET /ok HTTP/1.1\r\nhost: [::1]:80\r\nconnection: close\r\n\r\n",
         b"GET /ok HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n",
         b"GET /ok HTTP/1.0\r\n\r\n",
+        // No `Host` at all is served, as hyper, axum and most servers do: nothing here routes
+        // by it, and quick clients (a health check written by hand) leave it out.
+        b"GET /ok HTTP/1.1\r\nconnection: close\r\n\r\n",
     ] {
         let text = exchange(addr, request).await;
         assert_eq!(status(&text), 200, "{text}");

@@ -785,21 +785,20 @@ where
             // that does not answer its `GOAWAY` ping (a dead or hostile one) for the whole
             // grace period, holding up `app`-scope teardown: a moment after the last response
             // ended only (see `cut_at`).
-            let deadline = if shared.served.load(Ordering::Relaxed)
-                && !shared.http2.load(Ordering::Relaxed)
-            {
-                shared.wrote.store(false, Ordering::Relaxed);
-                let flush_by = shared
-                    .server
-                    .now()
-                    .saturating_add(shared.server.send_timeout.max(1));
-                *this.flush_by = flush_by;
-                flush_by
-            } else {
-                let cut_at = shared.server.now().saturating_add(UNSERVED_CLOSE_MS);
-                *this.cut_at = cut_at;
-                cut_at
-            };
+            let deadline =
+                if shared.served.load(Ordering::Relaxed) && !shared.http2.load(Ordering::Relaxed) {
+                    shared.wrote.store(false, Ordering::Relaxed);
+                    let flush_by = shared
+                        .server
+                        .now()
+                        .saturating_add(shared.server.send_timeout.max(1));
+                    *this.flush_by = flush_by;
+                    flush_by
+                } else {
+                    let cut_at = shared.server.now().saturating_add(UNSERVED_CLOSE_MS);
+                    *this.cut_at = cut_at;
+                    cut_at
+                };
             if deadline < *this.timer_at {
                 *this.timer_at = deadline;
                 this.timer.as_mut().reset(shared.server.instant(deadline));

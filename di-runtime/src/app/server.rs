@@ -431,7 +431,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     type Future = ResponseFuture;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
-        if request.version() == http::Version::HTTP_11 && !has_one_valid_host(request.headers()) {
+        if request.version() == http::Version::HTTP_11 && !host_is_acceptable(request.headers()) {
             return ResponseFuture(Box::pin(std::future::ready(bad_host(
                 &self.inner.0.engine,
                 request.headers(),
@@ -441,26 +441,30 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     }
 }
 
-/// RFC 9112 section 3.2: an HTTP/1.1 request carries exactly one `Host`, empty or a valid
-/// `host[:port]` (no user info). HTTP/1.0 needs none; HTTP/2 has `:authority`.
-fn has_one_valid_host(headers: &http::HeaderMap) -> bool {
+/// RFC 9112 section 3.2: an HTTP/1.1 request carries one `Host`, empty or a valid
+/// `host[:port]` (no user info). Two (host confusion behind a proxy) or an invalid one are
+/// refused. One left out, which the RFC also refuses, is tolerated, as hyper, axum and most
+/// servers tolerate it: nothing here routes by it, and quick clients (a health check written
+/// by hand) leave it out. HTTP/1.0 needs none; HTTP/2 has `:authority`.
+fn host_is_acceptable(headers: &http::HeaderMap) -> bool {
     let mut hosts = headers.get_all(http::header::HOST).iter();
-    let (Some(host), None) = (hosts.next(), hosts.next()) else {
-        return false;
+    let host = match (hosts.next(), hosts.next()) {
+        (None, _) => return true,
+        (Some(host), None) => host.as_bytes(),
+        (Some(_), Some(_)) => return false,
     };
-    let host = host.as_bytes();
     host.is_empty()
         || (!host.contains(&b'@')
             && http::uri::Authority::try_from(host)
                 .is_ok_and(|authority| authority.as_str().len() == host.len()))
 }
 
-/// The answer to a request whose `Host` is missing, repeated or invalid: 400, nothing set up,
+/// The answer to a request whose `Host` is repeated or invalid: 400, nothing set up,
 /// and the connection closed (its body, if any, is never read).
 #[cold]
 fn bad_host(engine: &Engine, headers: &http::HeaderMap) -> crate::response::body::Response {
     use crate::response::into::IntoResponse as _;
-    tracing::debug!(target: "di", "HTTP/1.1 request without exactly one valid Host: 400");
+    tracing::debug!(target: "di", "HTTP/1.1 request with two Hosts or an invalid one: 400");
     let id = crate::contract::request_id::RequestId::of(
         headers,
         engine.config.request_id_header.as_ref(),
