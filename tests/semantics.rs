@@ -678,3 +678,350 @@ async fn shutdown_cuts_a_response_the_test_still_holds_then_tears_down_app_scope
         "a body cut at shutdown reads as an error"
     );
 }
+
+// ------------------------------------- a sub-dependency shared by two scopes (FastAPI A15)
+
+#[depends]
+async fn shared_db(y: Yield<Session>) {
+    open_session(y, "db").await;
+}
+
+/// `handler`-scoped, over the `request`-scoped `shared_db`.
+#[depends(scope = "handler")]
+async fn repo_over_db(#[dep(shared_db)] db: &Session, y: Yield<u8>) {
+    log("repo:open");
+    let (_, outcome) = y.provide(1).await;
+    log(format!(
+        "repo:close {} db open {}",
+        describe(&outcome),
+        db.is_open()
+    ));
+}
+
+/// `request`-scoped, over the same `shared_db`.
+#[depends]
+async fn reader_over_db(#[dep(shared_db)] db: &Session, y: Yield<u8>) {
+    log("reader:open");
+    let (_, outcome) = y.provide(2).await;
+    log(format!(
+        "reader:close {} db open {}",
+        describe(&outcome),
+        db.is_open()
+    ));
+}
+
+#[depends]
+async fn repo_and_reader(
+    #[dep(repo_over_db)] _repo: &u8,
+    #[dep(reader_over_db)] _reader: &u8,
+    #[dep(shared_db)] db: &Session,
+) -> String {
+    log("handler");
+    db.name.to_owned()
+}
+
+/// One `request`-scoped instance serves a `handler`-scoped and a `request`-scoped dependant:
+/// set up once, still open in both teardowns, torn down once, last.
+#[tokio::test]
+async fn a_sub_dependency_shared_by_a_handler_and_a_request_scoped_generator_is_one_instance() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", repo_and_reader))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    log("head");
+    assert_eq!(response.text().await.unwrap(), "db");
+    log("body");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "db:open",
+            "repo:open",
+            "reader:open",
+            "handler",
+            "repo:close success 200 db open true",
+            "head",
+            "body",
+            "reader:close success 200 db open true",
+            "db:close success 200",
+        ]
+    );
+    client.shutdown().await;
+}
+
+// ------------------------------------- `fresh` re-runs that dependency only (FastAPI E03)
+
+static FRESH_COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends]
+async fn tick(y: Yield<usize>) {
+    let n = FRESH_COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+    log(format!("tick #{n}"));
+    let (n, _) = y.provide(n).await;
+    log(format!("untick #{n}"));
+}
+
+static WRAP_COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends]
+async fn wraps_tick(#[dep(tick)] t: &usize, y: Yield<String>) {
+    let n = WRAP_COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+    log(format!("wrap #{n} over tick #{t}"));
+    let _ = y.provide(format!("w{n}t{t}")).await;
+    log(format!("unwrap #{n}"));
+}
+
+/// FastAPI's `/sub-counter-no-cache/`: a cached use through a sub-dependency, then a fresh
+/// use of the same function directly.
+#[depends]
+async fn sub_counter_no_cache(
+    #[dep(wraps_tick)] sub: &String,
+    #[dep(tick, fresh)] count: &usize,
+) -> String {
+    format!("{sub},{count}")
+}
+
+/// A fresh use of a dependency with sub-dependencies runs the dependency again; its
+/// sub-dependencies stay cached (FastAPI's `use_cache` is per `Depends`).
+#[depends]
+async fn fresh_wrapper(
+    #[dep(wraps_tick)] a: &String,
+    #[dep(wraps_tick, fresh)] b: &String,
+    #[dep(tick)] c: &usize,
+) -> String {
+    format!("{a},{b},{c}")
+}
+
+#[tokio::test]
+async fn a_fresh_use_reruns_only_that_dependency_and_its_sub_dependencies_stay_cached() {
+    let _serial = serial().await;
+    FRESH_COUNTER.store(0, Ordering::SeqCst);
+    WRAP_COUNTER.store(0, Ordering::SeqCst);
+    let app = App::new()
+        .get("/sub", sub_counter_no_cache)
+        .get("/wrapper", fresh_wrapper);
+    let client = TestClient::start(app).await.unwrap();
+
+    let body = client.get("/sub").send().await.text().await.unwrap();
+    client.settle().await;
+    assert_eq!(body, "w1t1,2", "FastAPI: counter 2, subcounter 1");
+    assert_eq!(
+        events(),
+        [
+            "tick #1",
+            "wrap #1 over tick #1",
+            "tick #2",
+            "untick #2",
+            "unwrap #1",
+            "untick #1"
+        ]
+    );
+
+    common::clear();
+    FRESH_COUNTER.store(0, Ordering::SeqCst);
+    WRAP_COUNTER.store(0, Ordering::SeqCst);
+    let body = client.get("/wrapper").send().await.text().await.unwrap();
+    client.settle().await;
+    assert_eq!(body, "w1t1,w2t1,1");
+    assert_eq!(
+        events(),
+        [
+            "tick #1",
+            "wrap #1 over tick #1",
+            "wrap #2 over tick #1",
+            "unwrap #2",
+            "unwrap #1",
+            "untick #1"
+        ]
+    );
+    client.shutdown().await;
+}
+
+// ------------------------------------- background tasks after a streamed body (FastAPI T5)
+
+#[depends]
+async fn stream_with_tasks(
+    #[dep(req_session)] req: Held<Session>,
+    #[dep(fn_session)] func: &Session,
+    tasks: &BackgroundTasks,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    log("handler");
+    let func = func.clone();
+    let req_for_task = req.clone();
+    tasks.add(async move {
+        log(format!(
+            "task: req open {}, fn open {}",
+            req_for_task.is_open(),
+            func.is_open()
+        ));
+    });
+    let chunks = stream::unfold((req, 0), |(req, i)| async move {
+        if i == 2 {
+            return None;
+        }
+        log(format!("chunk {i}"));
+        Some((Ok(format!("{i}:{};", req.is_open())), (req, i + 1)))
+    });
+    StreamBody::new(chunks)
+}
+
+/// Tasks run after the last chunk of a streamed body, when `handler` scope is long closed and
+/// `request` scope still open, and before `request`-scope teardown.
+#[tokio::test]
+async fn background_tasks_run_after_the_last_chunk_of_a_stream_and_before_request_teardown() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", stream_with_tasks))
+        .await
+        .unwrap();
+    let body = client.get("/").send().await.text().await.unwrap();
+    assert_eq!(body, "0:true;1:true;");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "req:open",
+            "fn:open",
+            "handler",
+            "fn:close success 200",
+            "chunk 0",
+            "chunk 1",
+            "task: req open true, fn open false",
+            "req:close success 200"
+        ]
+    );
+    client.shutdown().await;
+}
+
+// ------------------------------------- the handler's error reaches teardown (FastAPI C07/C09/C17)
+
+/// Records what the handler's error was, as an `except OwnerError as e:` would.
+#[depends(scope = "handler")]
+async fn owner_check(y: Yield<&'static str>) {
+    let (_, outcome) = y.provide("Rick").await;
+    match outcome.error() {
+        Some(error) => log(format!(
+            "owner:close {} {}",
+            describe(&outcome),
+            error.detail().as_str().unwrap_or_default()
+        )),
+        None => log(format!("owner:close {}", describe(&outcome))),
+    }
+}
+
+#[depends]
+async fn item(
+    #[dep(owner_check)] owner: &&'static str,
+    #[dep(req_session)] _r: &Session,
+    Path(id): Path<String>,
+) -> Result<String, HttpError> {
+    match id.as_str() {
+        "plumbus" => Err(HttpError::bad_request(format!("Owner error: {owner}"))),
+        "foo" => Err(HttpError::not_found("Item not found")),
+        _ => Ok(id),
+    }
+}
+
+#[depends]
+async fn broken_item(
+    #[dep(owner_check)] _owner: &&'static str,
+    #[dep(req_session)] _r: &Session,
+) -> Result<String, std::io::Error> {
+    Err(std::io::Error::other(
+        "secret: the portal gun is too dangerous",
+    ))
+}
+
+#[tokio::test]
+async fn the_handlers_error_reaches_every_teardown_and_a_non_http_error_is_a_generic_500() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/items/{id}", item)
+        .get("/broken", broken_item);
+    let client = TestClient::start(app).await.unwrap();
+
+    let response = client.get("/items/plumbus").send().await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "Owner error: Rick"})
+    );
+    client.settle().await;
+    let response = client.get("/items/foo").send().await;
+    assert_eq!(response.status(), 404);
+    let _ = response.bytes().await;
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "req:open",
+            "owner:close handler-error 400 Owner error: Rick",
+            "req:close handler-error 400",
+            "req:open",
+            "owner:close handler-error 404 Item not found",
+            "req:close handler-error 404",
+        ]
+    );
+
+    common::clear();
+    let response = client.get("/broken").send().await;
+    assert_eq!(response.status(), 500);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("secret"), "{text}");
+    client.settle().await;
+    let events = events();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(
+        events[1].starts_with("owner:close handler-error 500"),
+        "{events:?}"
+    );
+    assert_eq!(events[2], "req:close handler-error 500");
+    client.shutdown().await;
+}
+
+// ------------------------------------- a generator failing before `provide` (FastAPI C18)
+
+#[depends(scope = "handler")]
+async fn bad_gen(y: Yield<u8>) -> Result<(), HttpError> {
+    log("bad:setup");
+    let _ = &y;
+    Err(HttpError::new(StatusCode::UNAUTHORIZED, "nope"))
+}
+
+#[depends]
+async fn after_bad_gen(
+    #[dep(req_session)] _r: &Session,
+    #[dep(fn_session)] _f: &Session,
+    #[dep(bad_gen)] _b: &u8,
+) -> &'static str {
+    log("handler");
+    "unreachable"
+}
+
+/// A generator that returns its error before `provide` is a setup failure: that error is the
+/// response, what was set up is torn down (told so), and the generator itself never is.
+#[tokio::test]
+async fn a_generator_failing_before_provide_is_the_response_and_the_rest_is_torn_down() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", after_bad_gen))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "nope"})
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "req:open",
+            "fn:open",
+            "bad:setup",
+            "fn:close setup-failed bad_gen 401",
+            "req:close setup-failed bad_gen 401"
+        ]
+    );
+    client.shutdown().await;
+}
