@@ -1200,3 +1200,120 @@ async fn an_error_type_that_is_a_response_is_sent_as_it_is() {
     );
     client.shutdown().await;
 }
+
+// ------------------------------------- a `handler`-scope teardown converts the handler's error
+
+/// FastAPI `exp6 /convert-chain`, `test_catching`: the function-scoped dependency turns the
+/// handler's error into another one.
+#[depends(scope = "handler")]
+async fn converts(y: Yield<u8>) -> Result<(), HttpError> {
+    let (_, outcome) = y.provide(6).await;
+    match outcome {
+        Outcome::HandlerError { status, .. } if status == StatusCode::BAD_REQUEST => {
+            log("converts 400 into 409");
+            Err(HttpError::conflict("converted"))
+        }
+        other => {
+            log(format!("converts: leaves {}", describe(&other)));
+            Ok(())
+        }
+    }
+}
+
+#[depends]
+async fn raises_400(
+    #[dep(side_effect)] _s: &u8,
+    #[dep(converts)] _c: &u8,
+    Path(fail): Path<bool>,
+) -> Result<&'static str, HttpError> {
+    if fail {
+        Err(HttpError::bad_request("original"))
+    } else {
+        Ok("fine")
+    }
+}
+
+#[tokio::test]
+async fn a_handler_teardown_may_turn_the_handlers_error_into_another_that_later_teardowns_see() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/{fail}", raises_400))
+        .await
+        .unwrap();
+    let response = client.get("/true").send().await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "converted"})
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "side-effect:open",
+            "converts 400 into 409",
+            "side-effect:close teardown-failed converts 409"
+        ]
+    );
+
+    common::clear();
+    let response = client.get("/false").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "fine");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "side-effect:open",
+            "converts: leaves success 200",
+            "side-effect:close success 200"
+        ]
+    );
+    client.shutdown().await;
+}
+
+// ------------------------------------- a `request`-scope teardown failing after a stream
+
+#[depends]
+async fn fails_after_stream(y: Yield<u8>) -> Result<(), HttpError> {
+    let (_, outcome) = y.provide(8).await;
+    log(format!("stream-dep:close {} and fails", describe(&outcome)));
+    Err(HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too late to matter",
+    ))
+}
+
+#[depends]
+async fn streams_then_fails(
+    #[dep(side_effect)] _s: &u8,
+    #[dep(fails_after_stream)] held: Held<u8>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    StreamBody::new(futures_util::stream::iter(["a", "b", "c"].map(move |c| {
+        let _ = &held;
+        Ok(c.to_owned())
+    })))
+}
+
+/// FastAPI `exp2 /stream-teardown-raises`: the client has the whole body and the 200; the
+/// failure is counted, and the teardowns after it are told, but nothing is sent.
+#[tokio::test]
+async fn a_request_teardown_failing_after_a_streamed_body_leaves_the_response_whole() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", streams_then_fails))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "abc");
+    client.settle().await;
+    assert_eq!(client.running().teardown_failures(), 1);
+    assert_eq!(
+        events(),
+        [
+            "side-effect:open",
+            "stream-dep:close success 200 and fails",
+            "side-effect:close teardown-failed fails_after_stream 503"
+        ]
+    );
+    client.shutdown().await;
+}
