@@ -489,3 +489,146 @@ async fn an_override_keeps_the_max_concurrency_of_the_declaration_it_replaces() 
         "route GET /two: one request needs 2 instances of `fake_limited` (overriding `limited`), which keeps the `max_concurrency = 1` of `limited`, so it could never be served; raise the limit, or share one instance instead of taking it `fresh`"
     );
 }
+
+// ------------------------------------------------ g. a generator replaced by a plain value
+
+#[derive(Clone)]
+struct Db(&'static str);
+
+#[depends]
+async fn real_db(y: Yield<Db>) {
+    log("real_db:open");
+    let _ = y.provide(Db("real")).await;
+    log("real_db:close");
+}
+
+/// A plain function standing in for a generator: nothing to tear down.
+#[depends]
+async fn plain_db() -> Db {
+    log("plain_db");
+    Db("plain")
+}
+
+/// A generator over the database: a user of the replaced sub-dependency.
+#[depends(scope = "handler")]
+async fn db_repo(#[dep(real_db)] db: &Db, y: Yield<String>) {
+    log(format!("db_repo:open over {}", db.0));
+    let (_, outcome) = y.provide(format!("repo over {}", db.0)).await;
+    log(format!("db_repo:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn uses_db_twice(
+    #[dep(db_repo)] repo: &String,
+    #[dep(real_db)] db: &Db,
+    #[dep(real_db)] again: Db,
+) -> String {
+    log("handler");
+    format!("{repo}; {} {}", db.0, again.0)
+}
+
+/// FastAPI `exp5 /ov1` and an override of a sub-dependency: the generator is never set up or
+/// torn down, the plain replacement runs once per request and every user of the original,
+/// the dependency over it too, gets its value.
+#[tokio::test]
+async fn a_generator_replaced_by_a_plain_function_or_a_value_is_never_set_up_or_torn_down() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/", uses_db_twice)
+        .override_dep(real_db, plain_db);
+    let client = TestClient::start(app).await.unwrap();
+    for _ in 0..2 {
+        common::clear();
+        let response = client.get("/").send().await;
+        log("head");
+        assert_eq!(
+            response.text().await.unwrap(),
+            "repo over plain; plain plain"
+        );
+        client.settle().await;
+        assert_eq!(
+            events(),
+            [
+                "plain_db",
+                "db_repo:open over plain",
+                "handler",
+                "db_repo:close success 200",
+                "head"
+            ]
+        );
+    }
+    client.shutdown().await;
+
+    // The same with a value given up front.
+    common::clear();
+    let app = App::new()
+        .get("/", uses_db_twice)
+        .provide(real_db, Db("given"));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(
+        response.text().await.unwrap(),
+        "repo over given; given given"
+    );
+    client.settle().await;
+    client.shutdown().await;
+    assert_eq!(
+        events(),
+        [
+            "db_repo:open over given",
+            "handler",
+            "db_repo:close success 200"
+        ]
+    );
+}
+
+// ------------------------------------------------ h. a replacement's own inputs are validated
+
+#[derive(serde::Deserialize)]
+struct CommonParams {
+    q: String,
+}
+
+#[derive(serde::Deserialize)]
+struct OverrideParams {
+    k: String,
+}
+
+#[depends]
+async fn common_parameters(Query(p): Query<CommonParams>) -> String {
+    format!("q={}", p.q)
+}
+
+#[depends]
+async fn overrider_with_sub(Query(p): Query<OverrideParams>) -> String {
+    format!("k={}", p.k)
+}
+
+#[depends]
+async fn main_depends(#[dep(common_parameters)] params: &String) -> String {
+    format!("main-depends {params}")
+}
+
+/// FastAPI `test_override_with_sub_main_depends` (+ `_k_bar`): the replacement's inputs are
+/// required and the original's are not.
+#[tokio::test]
+async fn a_replacements_own_inputs_are_required_and_the_originals_no_longer_are() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/main-depends/", main_depends)
+        .override_dep(common_parameters, overrider_with_sub);
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/main-depends/").send().await;
+    assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["detail"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(
+        body["detail"][0]["loc"],
+        serde_json::json!(["query", "k"]),
+        "{body}"
+    );
+    let response = client.get("/main-depends/?k=bar").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "main-depends k=bar");
+    client.shutdown().await;
+}
