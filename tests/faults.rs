@@ -1317,3 +1317,40 @@ async fn a_request_teardown_failing_after_a_streamed_body_leaves_the_response_wh
     );
     client.shutdown().await;
 }
+
+// ------------------------------------- a plain function under three use-site scopes (FastAPI E10)
+
+static PLAIN_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[depends]
+async fn plain_count() -> u32 {
+    PLAIN_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+}
+
+#[depends]
+async fn plain_scopes(
+    #[dep(plain_count)] a: &u32,
+    #[dep(plain_count, scope = "handler")] b: &u32,
+    #[dep(plain_count, scope = "request")] c: &u32,
+    #[dep(plain_count)] d: &u32,
+) -> String {
+    format!("{a},{b},{c},{d}")
+}
+
+/// The cache key includes the scope for a plain function too; an undeclared plain function
+/// over nothing is `request`-scoped, so its default use and `scope = "request"` share one
+/// value (FastAPI, whose `Depends(f)` has no computed scope for a plain function, answers
+/// `[1,2,3,1]`).
+#[tokio::test]
+async fn a_plain_function_used_at_two_scopes_runs_once_per_scope() {
+    let _serial = serial().await;
+    PLAIN_CALLS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let client = TestClient::start(App::new().get("/", plain_scopes))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.get("/").send().await.text().await.unwrap(),
+        "1,2,1,1"
+    );
+    client.shutdown().await;
+}

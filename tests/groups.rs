@@ -396,3 +396,72 @@ fn check_applies_the_scope_rule_to_uses_and_the_graph_draws_them() {
     );
     assert!(mermaid.contains(r#"r0n0 -->|"uses"| r0n1"#), "{mermaid}");
 }
+
+// ------------------------------------------------ an app dependency's teardown fails (FastAPI A08-A11)
+
+#[depends(scope = "handler")]
+async fn raise_after_provide_handler(y: Yield<u8>) -> Result<(), HttpError> {
+    let _ = y.provide(1).await;
+    log("handler-scoped app dependency fails");
+    Err(HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Exception after yield",
+    ))
+}
+
+#[depends]
+async fn raise_after_provide_request(y: Yield<u8>) -> Result<(), HttpError> {
+    let _ = y.provide(2).await;
+    log("request-scoped group dependency fails");
+    Err(HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Exception after yield",
+    ))
+}
+
+#[depends]
+async fn status_ok() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `FastAPI(dependencies=[Depends(raise_after_yield, scope="function")])` answers 503; the
+/// `scope="request"` one, on a router, cannot change the 200 already sent.
+#[tokio::test]
+async fn a_failing_teardown_of_an_app_or_group_dependency_replaces_the_response_only_in_handler_scope()
+ {
+    let _serial = serial().await;
+    let app = App::new()
+        .dependency(raise_after_provide_handler)
+        .get("/app-scope-function", status_ok);
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/app-scope-function").send().await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "Exception after yield"})
+    );
+    client.shutdown().await;
+
+    let app = App::new().nest(
+        Group::new("/router-scope-request")
+            .dependency(raise_after_provide_request)
+            .get("/", status_ok),
+    );
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/router-scope-request/").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "ok"})
+    );
+    client.settle().await;
+    assert_eq!(client.running().teardown_failures(), 1);
+    client.shutdown().await;
+    assert_eq!(
+        events(),
+        [
+            "handler-scoped app dependency fails",
+            "request-scoped group dependency fails"
+        ]
+    );
+}

@@ -1025,3 +1025,49 @@ async fn a_generator_failing_before_provide_is_the_response_and_the_rest_is_torn
     );
     client.shutdown().await;
 }
+
+// ------------------------------------- tasks added by a `handler`-scope teardown
+
+#[depends(scope = "handler")]
+async fn commit_then_notify(tasks: BackgroundTasks, y: Yield<u8>) {
+    let (_, outcome) = y.provide(1).await;
+    log("commit");
+    let ok = outcome.is_success();
+    tasks.add(async move { log(format!("task: notify (committed {ok})")) });
+}
+
+#[depends]
+async fn notify_route(
+    #[dep(req_session)] _r: &Session,
+    #[dep(commit_then_notify)] _c: &u8,
+    tasks: &BackgroundTasks,
+) -> &'static str {
+    tasks.add(async { log("task: from the handler") });
+    "ok"
+}
+
+/// A `handler`-scope teardown runs before the response, so the tasks it adds run with the
+/// handler's, after the body and before `request`-scope teardown.
+#[tokio::test]
+async fn background_tasks_added_by_a_handler_teardown_run_after_the_body_before_request_teardown() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", notify_route))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    log("head");
+    assert_eq!(response.text().await.unwrap(), "ok");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "req:open",
+            "commit",
+            "head",
+            "task: from the handler",
+            "task: notify (committed true)",
+            "req:close success 200"
+        ]
+    );
+    client.shutdown().await;
+}
