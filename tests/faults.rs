@@ -1288,10 +1288,12 @@ async fn streams_then_fails(
     #[dep(side_effect)] _s: &u8,
     #[dep(fails_after_stream)] held: Held<u8>,
 ) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
-    StreamBody::new(futures_util::stream::iter(["a", "b", "c"].map(move |c| {
-        let _ = &held;
-        Ok(c.to_owned())
-    })))
+    StreamBody::new(futures_util::stream::iter(["a", "b", "c"].into_iter().map(
+        move |c| {
+            let _ = &held;
+            Ok(c.to_owned())
+        },
+    )))
 }
 
 /// FastAPI `exp2 /stream-teardown-raises`: the client has the whole body and the 200; the
@@ -1352,5 +1354,102 @@ async fn a_plain_function_used_at_two_scopes_runs_once_per_scope() {
         client.get("/").send().await.text().await.unwrap(),
         "1,2,1,1"
     );
+    client.shutdown().await;
+}
+
+// ------------------------------------- a failed commit replaces a streamed response
+
+#[depends]
+async fn held_conn(y: Yield<u8>) {
+    log("conn:open");
+    let (_, outcome) = y.provide(9).await;
+    log(format!("conn:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn stream_after_failed_commit(
+    #[dep(held_conn)] conn: Held<u8>,
+    #[dep(failing_commit)] _c: &u8,
+    tasks: &BackgroundTasks,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    tasks.add(async { log("task ran") });
+    StreamBody::new(futures_util::stream::iter([0, 1].into_iter().map(
+        move |i| {
+            log(format!("chunk {i}"));
+            Ok(format!("{i}:{}", *conn))
+        },
+    )))
+}
+
+/// A `handler`-scope teardown that fails after the handler made a streamed body: the error
+/// replaces the response, the body (and the `Held` value in it) is dropped unread, the held
+/// value is torn down once, told the failure, and the tasks do not run.
+#[tokio::test]
+async fn a_failing_handler_teardown_replaces_a_streamed_response_and_releases_what_it_held() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", stream_after_failed_commit))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "commit failed"})
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "commit fails",
+            "conn:close teardown-failed failing_commit 503"
+        ]
+    );
+    client.shutdown().await;
+}
+
+// ------------------------------------- a body error and background tasks
+
+#[depends]
+async fn stream_that_breaks(
+    #[dep(held_conn)] conn: Held<u8>,
+    tasks: &BackgroundTasks,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    tasks.add(async { log("task ran") });
+    StreamBody::new(futures_util::stream::iter([0, 1].into_iter().map(
+        move |i| {
+            let _ = &conn;
+            if i == 0 {
+                Ok("first".to_owned())
+            } else {
+                Err(std::io::Error::other("secret: connection reset"))
+            }
+        },
+    )))
+}
+
+/// FastAPI `test_broken_session_stream_no_raise`: the head and the first chunk were sent; the
+/// body ends with an error, tasks do not run, and the teardown is told `body error`.
+#[tokio::test]
+async fn a_body_error_skips_the_tasks_and_teardown_is_told_body_error() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", stream_that_breaks))
+        .await
+        .unwrap();
+    let mut response = client.get("/").send().await;
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.expect("a first chunk").unwrap();
+    assert_eq!(&first[..], b"first");
+    let mut failed = false;
+    while let Some(chunk) = response.chunk().await {
+        if chunk.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "the body ends with an error");
+    drop(response);
+    client.settle().await;
+    assert_eq!(events(), ["conn:open", "conn:close body error"]);
     client.shutdown().await;
 }
