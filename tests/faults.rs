@@ -1453,3 +1453,43 @@ async fn a_body_error_skips_the_tasks_and_teardown_is_told_body_error() {
     assert_eq!(events(), ["conn:open", "conn:close body error"]);
     client.shutdown().await;
 }
+
+// ------------------------------------- `fresh` with a use-site scope
+
+#[depends]
+async fn fresh_and_scoped(
+    #[dep(session)] a: &u32,
+    #[dep(session, fresh, scope = "handler")] b: &u32,
+    #[dep(session, scope = "handler")] c: &u32,
+    #[dep(session)] d: &u32,
+) -> String {
+    format!("{a},{b},{c},{d}")
+}
+
+/// A `fresh` use at `handler` scope is its own instance, torn down before the head; it does
+/// not fill the `handler`-scope cache, so the next `handler`-scope use is another instance.
+#[tokio::test]
+async fn a_fresh_use_at_handler_scope_is_its_own_instance_torn_down_before_the_head() {
+    let _serial = serial().await;
+    INSTANCE.store(0, std::sync::atomic::Ordering::SeqCst);
+    let client = TestClient::start(App::new().get("/", fresh_and_scoped))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    log("head");
+    assert_eq!(response.text().await.unwrap(), "1,2,3,1");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "session 1:open",
+            "session 2:open",
+            "session 3:open",
+            "session 3:close",
+            "session 2:close",
+            "head",
+            "session 1:close"
+        ]
+    );
+    client.shutdown().await;
+}
