@@ -36,6 +36,7 @@ pub mod graphs;
 pub mod harness;
 pub mod hyper_impl;
 pub mod serve;
+pub mod workloads;
 
 /// The `content-type` of `/items`.
 pub const JSON: &str = "application/json";

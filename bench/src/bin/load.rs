@@ -1,0 +1,208 @@
+//! A fixed number of requests to a server, for `bench/workload-instructions.sh`:
+//!
+//! `load --addr 127.0.0.1:PORT --requests N [--method M] [--path P] [--body NAME]
+//! [--connections C] [--h2 STREAMS]`
+//!
+//! HTTP/1.1: `C` keep-alive connections (default 4), each sending its share of the `N`
+//! requests one after another. `--h2 S`: one HTTP/2 connection (prior knowledge) with `S`
+//! requests in flight at once. `--body` names one of `di_bench::workloads`' bodies (`order`,
+//! `lines`, `form`). Every response is read to its end; the first one's status and body
+//! length are printed, and the run fails if any status differs from it.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use di_bench::workloads;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone)]
+struct Spec {
+    addr: String,
+    method: http::Method,
+    path: String,
+    body: Bytes,
+    content_type: Option<&'static str>,
+}
+
+impl Spec {
+    fn request(&self) -> http::Request<Full<Bytes>> {
+        let mut builder = http::Request::builder()
+            .method(self.method.clone())
+            .uri(format!("http://{}{}", self.addr, self.path));
+        if let Some(content_type) = self.content_type {
+            builder = builder.header(http::header::CONTENT_TYPE, content_type);
+        }
+        builder
+            .body(Full::new(self.body.clone()))
+            .unwrap_or_default()
+    }
+}
+
+/// The first response's status and body length, and whether every status matched it.
+#[derive(Default)]
+struct Seen {
+    first: std::sync::OnceLock<(u16, usize)>,
+    mismatches: AtomicUsize,
+}
+
+impl Seen {
+    fn record(&self, status: u16, length: usize) {
+        let first = self.first.get_or_init(|| (status, length));
+        if first.0 != status {
+            self.mismatches.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut spec = Spec {
+        addr: "127.0.0.1:3000".into(),
+        method: http::Method::GET,
+        path: "/hello".into(),
+        body: Bytes::new(),
+        content_type: None,
+    };
+    let mut requests = 0usize;
+    let mut connections = 4usize;
+    let mut h2 = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let Some(value) = args.next() else {
+            eprintln!("{arg}: missing value");
+            return ExitCode::from(2);
+        };
+        match arg.as_str() {
+            "--addr" => spec.addr = value,
+            "--method" => spec.method = value.parse().unwrap_or(http::Method::GET),
+            "--path" => spec.path = value,
+            "--requests" => requests = value.parse().unwrap_or(0),
+            "--connections" => connections = value.parse().unwrap_or(1).max(1),
+            "--h2" => h2 = value.parse().ok(),
+            "--body" => {
+                let (body, content_type) = match value.as_str() {
+                    "order" => (workloads::order_body(), "application/json"),
+                    "lines" => (workloads::lines_body(), "application/json"),
+                    "form" => (workloads::form_body(), "application/x-www-form-urlencoded"),
+                    other => {
+                        eprintln!("unknown body `{other}`");
+                        return ExitCode::from(2);
+                    }
+                };
+                spec.body = body.into();
+                spec.content_type = Some(content_type);
+            }
+            other => {
+                eprintln!("unknown argument `{other}`");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::FAILURE;
+    };
+    let seen = Arc::new(Seen::default());
+    let result = runtime.block_on(async {
+        match h2 {
+            Some(streams) => run_h2(&spec, requests, streams, &seen).await,
+            None => run_h1(&spec, requests, connections, &seen).await,
+        }
+    });
+    if let Err(error) = result {
+        eprintln!("load: {error}");
+        return ExitCode::FAILURE;
+    }
+    let (status, length) = seen.first.get().copied().unwrap_or((0, 0));
+    let mismatches = seen.mismatches.load(Ordering::Relaxed);
+    println!(
+        "{requests} requests ({} request body bytes): status {status}, {length} body bytes, {mismatches} other statuses",
+        spec.body.len()
+    );
+    if mismatches == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn send<B>(
+    response: impl Future<Output = Result<http::Response<B>, hyper::Error>>,
+    seen: &Seen,
+) -> Result<(), BoxError>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let response = response.await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map_err(Into::into)?;
+    seen.record(status, body.to_bytes().len());
+    Ok(())
+}
+
+async fn run_h1(
+    spec: &Spec,
+    requests: usize,
+    connections: usize,
+    seen: &Arc<Seen>,
+) -> Result<(), BoxError> {
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let share = requests / connections + usize::from(c < requests % connections);
+        let (spec, seen) = (spec.clone(), seen.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(&spec.addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            for _ in 0..share {
+                sender.ready().await?;
+                send(sender.send_request(spec.request()), &seen).await?;
+            }
+            Ok::<(), BoxError>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+async fn run_h2(
+    spec: &Spec,
+    requests: usize,
+    streams: usize,
+    seen: &Arc<Seen>,
+) -> Result<(), BoxError> {
+    let stream = TcpStream::connect(&spec.addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..streams.max(1) {
+        let (spec, seen, next, mut sender) =
+            (spec.clone(), seen.clone(), next.clone(), sender.clone());
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < requests {
+                sender.ready().await?;
+                send(sender.send_request(spec.request()), &seen).await?;
+            }
+            Ok::<(), BoxError>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}

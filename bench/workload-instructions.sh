@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Server instructions per request of the workloads beyond the reference one (the `workloads`
+# binary, di against axum): each server runs under callgrind and is sent a fixed number of
+# requests by `load` (WARM of warm-up, then N more, or none); the difference of the two runs'
+# totals over N is one request's cost, start-up and warm-up excluded.
+#
+#   bench/workload-instructions.sh                     # every workload, di and axum
+#   WORKLOADS="json form" IMPLS=di N=500 bench/workload-instructions.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMPLS=${IMPLS:-"di axum"}
+N=${N:-400}
+WARM=${WARM:-50}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BASE_PORT=${BASE_PORT:-39200}
+WORKLOADS=${WORKLOADS:-"json json-list path bytes vec json-big form h2 404 405"}
+# KEEP=dir keeps each measured run's callgrind output there (for callgrind_annotate).
+KEEP=${KEEP:-}
+
+if ! command -v valgrind >/dev/null; then
+  apt-get update >/dev/null && apt-get install -y valgrind >/dev/null
+fi
+if [ -n "${SERVER:-}" ]; then
+  server=$SERVER
+else
+  cargo build --release -p di-bench --bin workloads --bin load >&2
+  server="$TARGET_DIR/release/workloads"
+fi
+load="$TARGET_DIR/release/load"
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+args_of() { # workload -> load's arguments
+  case $1 in
+    json) echo "--method POST --path /json --body order" ;;
+    json-list) echo "--method POST --path /json-list --body lines" ;;
+    path) echo "--path /users/12/posts/34" ;;
+    bytes) echo "--path /bytes" ;;
+    vec) echo "--path /vec" ;;
+    json-big) echo "--path /json-big" ;;
+    form) echo "--method POST --path /form --body form" ;;
+    h2) echo "--path /hello --h2 64" ;;
+    404) echo "--path /no/such/path" ;;
+    405) echo "--method POST --path /hello" ;;
+    *) echo "unknown workload $1" >&2; exit 2 ;;
+  esac
+}
+
+run() { # impl workload requests port out -> total instructions
+  valgrind --tool=callgrind --callgrind-out-file="$5" "$server" --impl "$1" \
+    --addr "127.0.0.1:$4" >"$log/server" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do
+    "$load" --addr "127.0.0.1:$4" --requests 0 >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  # shellcheck disable=SC2046
+  "$load" --addr "127.0.0.1:$4" --requests "$WARM" $(args_of "$2") >"$log/load"
+  if [ "$3" -gt 0 ]; then
+    # shellcheck disable=SC2046
+    "$load" --addr "127.0.0.1:$4" --requests "$3" $(args_of "$2") >"$log/load"
+  fi
+  kill -TERM "$pid"
+  wait "$pid" || true
+  sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$log/server"
+}
+
+echo "| workload | $(echo "$IMPLS" | sed 's/ / | /g') | response |"
+echo "|---|$(for _ in $IMPLS; do printf -- '---:|'; done)---|"
+port=$BASE_PORT
+for workload in $WORKLOADS; do
+  row="| $workload |"
+  for impl in $IMPLS; do
+    out=/dev/null
+    [ -n "$KEEP" ] && mkdir -p "$KEEP" && out="$KEEP/$impl-$workload.out"
+    base=$(run "$impl" "$workload" 0 $((port += 1)) /dev/null)
+    total=$(run "$impl" "$workload" "$N" $((port += 1)) "$out")
+    row="$row $(( (total - base) / N )) |"
+  done
+  echo "$row $(cat "$log/load") |"
+done
