@@ -1,5 +1,6 @@
-//! The fast path for a query string: deserialized straight from its pairs, borrowed where no
-//! percent-decoding is needed, with no location tracking and no repairs.
+//! The fast path for a query string (and the other inputs read as pairs) and for a route's
+//! path parameters: deserialized straight from the pairs, borrowed where no percent-decoding
+//! is needed, with no location tracking and no repairs.
 //!
 //! It answers only what the every-problem search would answer the same way (a struct or map
 //! of distinct keys, each value parsed as [`TextValue`](super::text::TextValue) parses it) and
@@ -131,6 +132,147 @@ impl<'s> Root<'s> {
     }
 }
 
+/// `T` from a route's path parameters (name and decoded value, in the route's order), or
+/// `None` when the every-problem search must answer. As the search's `PathLayout` reads
+/// them: a struct or map by name, a sequence or tuple in order (of the route's length), and
+/// any other value from the only parameter of a route that has one.
+pub(crate) fn path<T: DeserializeOwned>(params: &[(String, String)]) -> Option<T> {
+    T::deserialize(PathRoot(params)).ok()
+}
+
+/// A route's path parameters, as a whole.
+struct PathRoot<'s>(&'s [(String, String)]);
+
+impl<'s> PathRoot<'s> {
+    fn entries<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_map(Entries {
+            pairs: self.0.iter(),
+            value: None,
+        })
+    }
+
+    /// The value of the only parameter; anything else goes to the search, which says the
+    /// route has more or fewer.
+    fn single(&self) -> Result<Text<'s>, GiveUp> {
+        match self.0 {
+            [(_, value)] => Ok(Text(value)),
+            _ => Err(GiveUp),
+        }
+    }
+}
+
+/// A single value is asked: the only parameter's.
+macro_rules! path_single {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+            self.single()?.$method(visitor)
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for PathRoot<'_> {
+    type Error = GiveUp;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        self.entries(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        self.entries(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.entries(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_seq(Positional(self.0.iter()))
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        if len != self.0.len() {
+            return Err(GiveUp);
+        }
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.single()?.deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_unit()
+    }
+
+    path_single! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_string deserialize_bytes deserialize_byte_buf deserialize_identifier
+        deserialize_option deserialize_unit
+    }
+}
+
+/// The path parameters in order, each parsed as the search's `TextValue` parses it.
+struct Positional<'s>(std::slice::Iter<'s, (String, String)>);
+
+impl<'de> SeqAccess<'de> for Positional<'_> {
+    type Error = GiveUp;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, GiveUp> {
+        self.0
+            .next()
+            .map(|(_, value)| seed.deserialize(Text(value)))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
 /// Whether a key appears twice among `pairs`.
 fn repeats_a_key(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> bool {
     if pairs.len() <= LINEAR_CHECK {
@@ -239,12 +381,13 @@ impl<'de> Deserializer<'de> for Root<'_> {
     }
 }
 
-struct Entries<'s> {
-    pairs: std::slice::Iter<'s, (Cow<'s, str>, Cow<'s, str>)>,
+/// The pairs as a map: a query's (`Cow` pairs) or a route's path parameters (`String`s).
+struct Entries<'s, S> {
+    pairs: std::slice::Iter<'s, (S, S)>,
     value: Option<&'s str>,
 }
 
-impl<'de> MapAccess<'de> for Entries<'_> {
+impl<'de, S: AsRef<str>> MapAccess<'de> for Entries<'_, S> {
     type Error = GiveUp;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -254,8 +397,8 @@ impl<'de> MapAccess<'de> for Entries<'_> {
         let Some((key, value)) = self.pairs.next() else {
             return Ok(None);
         };
-        self.value = Some(value);
-        seed.deserialize(StrDeserializer::<GiveUp>::new(key))
+        self.value = Some(value.as_ref());
+        seed.deserialize(StrDeserializer::<GiveUp>::new(key.as_ref()))
             .map(Some)
     }
 

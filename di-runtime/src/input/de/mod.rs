@@ -149,6 +149,17 @@ fn every_problem_of_pairs<T: DeserializeOwned>(
 pub(crate) fn from_path<T: DeserializeOwned>(
     params: &[(String, String)],
 ) -> Result<T, Vec<InputError>> {
+    // Good parameters take the fast path; the search runs only when it gives up.
+    if let Some(value) = fast::path(params) {
+        return Ok(value);
+    }
+    every_problem_of_path(params)
+}
+
+/// [`from_path`] past its fast path.
+fn every_problem_of_path<T: DeserializeOwned>(
+    params: &[(String, String)],
+) -> Result<T, Vec<InputError>> {
     let values: Vec<&str> = params.iter().map(|(_, v)| v.as_str()).collect();
     let groups: Vec<(&str, &[&str])> = params
         .iter()

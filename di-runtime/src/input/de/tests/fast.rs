@@ -174,3 +174,105 @@ fn a_query_is_split_and_decoded_as_form_urlencoded_does() {
         assert_eq!(ours, theirs, "{query}");
     }
 }
+
+/// When the path fast path answers, the search answers the same; every route's parameters
+/// are tried.
+fn path_agrees<T: DeserializeOwned + PartialEq + Debug>(routes: &[&[(&str, &str)]]) -> usize {
+    let mut fast_answers = 0;
+    for params in routes {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(value) = fast::path::<T>(&params) {
+            fast_answers += 1;
+            match super::super::every_problem_of_path::<T>(&params) {
+                Ok(searched) => assert_eq!(value, searched, "{params:?}"),
+                Err(problems) => {
+                    panic!("{params:?}: fast path answered {value:?}, search {problems:?}")
+                }
+            }
+        }
+    }
+    fast_answers
+}
+
+const ROUTES: &[&[(&str, &str)]] = &[
+    &[],
+    &[("id", "7")],
+    &[("id", "+7")],
+    &[("id", "x")],
+    &[("id", "-1")],
+    &[("id", "")],
+    &[("id", "Asc")],
+    &[("id", "true")],
+    &[("id", "a b")],
+    &[("user", "1"), ("item", "2")],
+    &[("item", "2"), ("user", "1")],
+    &[("user", "1"), ("item", "x")],
+    &[("user", "1"), ("item", "2"), ("extra", "3")],
+    &[("user", "1"), ("slug", "hello")],
+];
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Pair {
+    user: u32,
+    item: u32,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct StrictPair {
+    user: u32,
+    item: u32,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Id(u64);
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct TwoInts(u32, u32);
+
+#[test]
+fn the_path_fast_path_never_disagrees_with_the_search() {
+    assert!(path_agrees::<u64>(ROUTES) >= 2, "a good single value");
+    assert!(path_agrees::<(u32, u32)>(ROUTES) >= 2, "a good tuple");
+    assert!(path_agrees::<Pair>(ROUTES) >= 3, "a good struct");
+    path_agrees::<i64>(ROUTES);
+    path_agrees::<u8>(ROUTES);
+    path_agrees::<bool>(ROUTES);
+    path_agrees::<char>(ROUTES);
+    path_agrees::<f64>(ROUTES);
+    path_agrees::<String>(ROUTES);
+    path_agrees::<Option<u64>>(ROUTES);
+    path_agrees::<Option<String>>(ROUTES);
+    path_agrees::<Order>(ROUTES);
+    path_agrees::<Id>(ROUTES);
+    path_agrees::<()>(ROUTES);
+    path_agrees::<(u32,)>(ROUTES);
+    path_agrees::<(u32, String)>(ROUTES);
+    path_agrees::<(u32, u32, u32)>(ROUTES);
+    path_agrees::<TwoInts>(ROUTES);
+    path_agrees::<Vec<String>>(ROUTES);
+    path_agrees::<Vec<u32>>(ROUTES);
+    path_agrees::<StrictPair>(ROUTES);
+    path_agrees::<HashMap<String, String>>(ROUTES);
+    path_agrees::<HashMap<String, u32>>(ROUTES);
+}
+
+#[test]
+fn bad_path_parameters_go_to_the_search() {
+    let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert!(fast::path::<u64>(&params(&[("id", "x")])).is_none());
+    assert!(fast::path::<u64>(&params(&[("a", "1"), ("b", "2")])).is_none());
+    assert!(fast::path::<(u32, u32)>(&params(&[("a", "1")])).is_none());
+    assert_eq!(
+        fast::path::<(u32, u32)>(&params(&[("a", "1"), ("b", "2")])),
+        Some((1, 2))
+    );
+}
