@@ -12,7 +12,6 @@ use crate::contract::slot::Slot;
 use crate::plan::builder::GraphBuilder;
 use crate::plan::node::{GroupDep, Node, Overrides, Plan, PlannedUse};
 use crate::response::body::Response;
-use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
 
 /// A route as registered on the app, before it is planned.
@@ -207,17 +206,64 @@ pub(crate) enum Miss {
 
 impl IntoResponse for Miss {
     fn into_response(self) -> Response {
+        // The bodies `HttpError::new(status, reason)` sends, made once: a miss is answered
+        // without an error's box, its detail's `String` and a serialization.
         match self {
-            Miss::NotFound => HttpError::new(StatusCode::NOT_FOUND, "Not Found").into_response(),
+            Miss::NotFound => miss_response(StatusCode::NOT_FOUND, br#"{"detail":"Not Found"}"#),
             Miss::MethodNotAllowed(allow) => {
-                let mut response =
-                    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-                        .into_response();
+                let mut response = miss_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    br#"{"detail":"Method Not Allowed"}"#,
+                );
                 if let Ok(value) = http::HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(http::header::ALLOW, value);
                 }
                 response
             }
+        }
+    }
+}
+
+/// A JSON answer of a fixed body.
+fn miss_response(status: StatusCode, body: &'static [u8]) -> Response {
+    let mut response = Response::new(crate::response::body::Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+
+    use super::Miss;
+    use crate::response::error::HttpError;
+    use crate::response::into::IntoResponse;
+
+    /// The fixed answers are what the errors of the same status and reason send.
+    #[test]
+    fn a_miss_answers_as_its_http_error_would() {
+        let cases = [
+            (Miss::NotFound, StatusCode::NOT_FOUND, "Not Found"),
+            (
+                Miss::MethodNotAllowed("GET, HEAD".to_owned()),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+            ),
+        ];
+        for (miss, status, reason) in cases {
+            let ours = miss.into_response();
+            let theirs = HttpError::new(status, reason).into_response();
+            assert_eq!(ours.status(), theirs.status());
+            assert_eq!(
+                ours.headers().get(http::header::CONTENT_TYPE),
+                theirs.headers().get(http::header::CONTENT_TYPE)
+            );
+            let body = |r: crate::response::body::Response| r.into_body().into_full().ok();
+            assert_eq!(body(ours), body(theirs), "{reason}");
         }
     }
 }
