@@ -43,9 +43,12 @@ pub enum Outcome {
         /// Its error, which became the response.
         error: HttpError,
     },
-    /// A `handler`-scoped teardown failed after the handler ran; its error replaced the response.
-    /// When several teardowns fail, the first is the response and what every later teardown,
-    /// of either scope, is told.
+    /// A teardown failed after the handler ran. A `handler`-scoped one fails before the
+    /// response head is sent: its error replaces the response. A `request`-scoped one fails
+    /// after the response was sent: the response stands (the failure is logged and counted),
+    /// and the `request`-scoped teardowns after it are told this. When several teardowns fail,
+    /// the first is what every later teardown, of either scope, is told (and, in `handler`
+    /// scope, the response).
     TeardownFailed {
         /// The name of the dependency whose teardown failed.
         dependency: &'static str,
