@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::{events, log, serial};
-use di_runtime::BodyStream;
 use di_runtime::prelude::*;
+use di_runtime::{BodyStream, Multipart};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,6 +71,23 @@ async fn upload(
     Ok(format!("{n}"))
 }
 
+/// Reads a multipart upload field by field, chunk by chunk.
+#[depends]
+async fn form(
+    #[dep(req_gen)] _r: &u8,
+    #[dep(hnd_gen)] _h: &u8,
+    mut form: Multipart,
+) -> Result<String, HttpError> {
+    let mut n = 0;
+    while let Some(mut field) = form.next_field().await? {
+        while let Some(chunk) = field.chunk().await? {
+            n += chunk.len();
+            log(format!("read {n}"));
+        }
+    }
+    Ok(format!("{n}"))
+}
+
 #[depends]
 async fn by_id(Path(id): Path<i64>) -> String {
     id.to_string()
@@ -97,6 +114,7 @@ fn app() -> App {
         .get("/boom", boom)
         .post("/json", json)
         .post("/upload", upload)
+        .post("/form", form)
         .get("/notes/{id}", by_id)
         .get("/s/{name}", by_name)
         .get("/q", query)
@@ -772,6 +790,107 @@ async fn a_streamed_body_that_fails_mid_read_closes_the_http1_connection_after_i
         );
         balanced(&events);
     }
+    server.shutdown().await;
+}
+
+/// Waits (bounded) until the `request`-scope teardown has run.
+async fn req_torn_down() {
+    for _ in 0..1000 {
+        if count_prefix(&events(), "req:") > count_prefix(&events(), "req:setup") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// README: "teardown sees how the request ended (... client gone)". A client that goes away
+/// in the middle of a streamed upload makes the handler read an error item, which it returns
+/// with `?`; its 400 reaches no one, and every teardown is told `Cancelled(ClientGone)`, once,
+/// as when a client goes away during a handler that reads no body. Over HTTP/1: the socket
+/// closed (chunked, or short of its `Content-Length`), or only its write half shut down; a
+/// malformed chunk stays the client's error (400). Over HTTP/2: the stream reset (CANCEL).
+#[tokio::test]
+async fn a_client_gone_mid_streamed_upload_tears_down_once_with_client_gone() {
+    let _serial = serial().await;
+    let server = h2_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let gone = [
+        "req:setup",
+        "hnd:setup",
+        "read 5",
+        "hnd:cancelled client gone",
+        "req:cancelled client gone",
+    ];
+    let chunked =
+        b"POST /upload HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n5\r\nabcde\r\n";
+    let sized = b"POST /upload HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nabcde";
+    let multipart = b"POST /form HTTP/1.1\r\nhost: t\r\ncontent-length: 300\r\n\
+        content-type: multipart/form-data; boundary=B\r\n\r\n\
+        --B\r\ncontent-disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\nabcde";
+    // (case, request, shut down only the write half)
+    let cases: [(&str, &[u8], bool); 4] = [
+        ("chunked, closed", chunked, false),
+        ("content-length, closed", sized, false),
+        ("multipart, closed", multipart, false),
+        ("chunked, write half shut down", chunked, true),
+    ];
+    for (name, request, half) in cases {
+        common::clear();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        common::wait_for("read 5").await;
+        if half {
+            stream.shutdown().await.unwrap();
+            let mut received = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut received))
+                .await;
+            // Hyper cannot tell a half close from a close (both are the end of the input
+            // mid-body): the 400 is still written, to a client that abandoned its request.
+            let text = String::from_utf8_lossy(&received);
+            assert_eq!(status(&text), 400, "{text}");
+        } else {
+            drop(stream);
+        }
+        req_torn_down().await;
+        let events = settled(&server).await;
+        assert_eq!(events, gone, "{name}");
+    }
+
+    // A malformed chunk is not the client gone: the handler's 400 is its outcome.
+    common::clear();
+    let text = exchange(
+        addr,
+        b"POST /upload HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n5\r\nabcde\r\nzz\r\n",
+    )
+    .await;
+    assert_eq!(status(&text), 400, "{text}");
+    let events = settled(&server).await;
+    assert_eq!(
+        events,
+        [
+            "req:setup",
+            "hnd:setup",
+            "read 5",
+            "hnd:error 400",
+            "req:error 400"
+        ]
+    );
+
+    // HTTP/2: the stream reset with CANCEL mid-body.
+    common::clear();
+    let mut s = h2_raw(addr).await;
+    let mut out = frame(1, END_HEADERS, 1, &post_block("/upload", None));
+    out.extend(frame(0, 0, 1, b"abcde"));
+    s.write_all(&out).await.unwrap();
+    common::wait_for("read 5").await;
+    s.write_all(&frame(3, 0, 1, &8u32.to_be_bytes()))
+        .await
+        .unwrap();
+    req_torn_down().await;
+    let _ = h2_read(&mut s, 200).await;
+    let events = settled(&server).await;
+    assert_eq!(events, gone, "HTTP/2 reset");
+    drop(s);
     server.shutdown().await;
 }
 

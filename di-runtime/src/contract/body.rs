@@ -74,7 +74,9 @@ pub enum BodyError {
     /// minimum rate: 408 (the connection is closed).
     TimedOut,
     /// The body broke off before its end (the client went away, or sent a malformed chunked
-    /// encoding): 400.
+    /// encoding): 400. When the client went away, the request's teardowns are told
+    /// [`Cancelled`](crate::Outcome::Cancelled)`(`[`ClientGone`](crate::CancelReason::ClientGone)`)`,
+    /// whatever the handler answered.
     Incomplete,
 }
 

@@ -19,9 +19,13 @@ use crate::response::error::{HttpError, InputError};
 /// never held in memory whole. The app's limits still hold while streaming: past
 /// [`App::body_limit`](crate::App::body_limit) the stream yields [`BodyError::TooLarge`],
 /// past the body deadline or under the minimum rate [`BodyError::TimedOut`], and when the
-/// client goes away mid-body [`BodyError::Incomplete`]; each converts with `?` into the
-/// response the runtime gives when it reads a body whole (413, 408, 400), and the request's
-/// teardowns see that error as its outcome (so a transaction rolls back). After an error the
+/// client goes away mid-body (or sends a malformed chunked encoding) [`BodyError::Incomplete`];
+/// each converts with `?` into the response the runtime gives when it reads a body whole
+/// (413, 408, 400), and the request's teardowns see that error as its outcome (so a
+/// transaction rolls back). When the client went away (its connection closed, or its HTTP/2
+/// stream reset), the teardowns are told
+/// [`Cancelled`](crate::Outcome::Cancelled)`(`[`ClientGone`](crate::CancelReason::ClientGone)`)`
+/// instead, whatever the handler answered: that answer reaches no one. After an error the
 /// stream ends.
 ///
 /// The body can be read once: a route that takes a `BodyStream` (or a

@@ -4,7 +4,7 @@
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -352,6 +352,14 @@ fn serve(
                 (Outcome::Cancelled(CancelReason::Timeout), response)
             }
         };
+        // A client that went away mid-body: the request ended with it gone, whatever the
+        // handler (or a setup that read the body) answered; that answer reaches no one.
+        if route.plan.streams_body
+            && !matches!(outcome, Outcome::Panicked | Outcome::Cancelled(_))
+            && BodyFailed::of(&head).is_some_and(BodyFailed::client_gone)
+        {
+            outcome = Outcome::Cancelled(engine.cancel_reason());
+        }
         log_server_error(&outcome, &head.request_id, route.name);
 
         // `handler` scope: torn down before the response head leaves, shielded from the client
@@ -671,8 +679,8 @@ async fn run_handler(
 /// The request body as a stream, for a route whose input reads it so: within the same limit
 /// (413), deadline and minimum rate (408) as a body read whole, counted from now, each problem
 /// an error item the input hands to the handler.
-/// Whether it yields an error item is noted in `failed`: the response then closes the HTTP/1
-/// connection (see [`BodyFailed`]).
+/// Whether it yields an error item, and whether that error is the client gone, is noted in
+/// `failed` (see [`BodyFailed`]).
 fn body_frames<B>(config: &Config, body: B, failed: BodyFailed) -> BodyFrames
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -682,7 +690,7 @@ where
     let limited = Limited::new(timed, config.body_limit);
     Box::pin(BodyDataStream::new(limited).map(move |item| {
         item.map_err(|error| {
-            failed.0.store(true, Ordering::Relaxed);
+            failed.note(client_gone(&*error));
             body_error(error, None)
         })
     }))
@@ -691,18 +699,87 @@ where
 /// Set once a body read as a stream has failed (past the limit, too slow, broken off): it was
 /// not read to its end, so whatever the handler answers closes the HTTP/1 connection, as the
 /// answer to a body read whole that failed does (rather than keeping it alive while hyper
-/// drains the rest of an oversized upload). In the request's extensions.
+/// drains the rest of an oversized upload). When it failed because the client went away
+/// (see [`client_gone`]), the request's outcome is [`CancelReason::ClientGone`], whatever the
+/// handler answered. In the request's extensions.
 #[derive(Clone, Default)]
-struct BodyFailed(Arc<AtomicBool>);
+struct BodyFailed(Arc<AtomicU8>);
+
+impl BodyFailed {
+    /// The body failed (for another reason than the client gone).
+    const FAILED: u8 = 1;
+    /// The body broke off because the client went away.
+    const CLIENT_GONE: u8 = 2;
+
+    /// The state of the request's streamed body, if it has one.
+    fn of(head: &RequestHead) -> Option<&Self> {
+        head.parts.extensions.get::<Self>()
+    }
+
+    /// Notes that the body failed; `gone` when the client went away.
+    fn note(&self, gone: bool) {
+        let state = if gone {
+            Self::CLIENT_GONE
+        } else {
+            Self::FAILED
+        };
+        self.0.fetch_max(state, Ordering::Relaxed);
+    }
+
+    fn failed(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != 0
+    }
+
+    fn client_gone(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == Self::CLIENT_GONE
+    }
+}
 
 /// `response`, closing the HTTP/1 connection if the request's streamed body failed.
 fn close_if_body_failed(head: &RequestHead, response: Response) -> Response {
-    match head.parts.extensions.get::<BodyFailed>() {
-        Some(failed) if failed.0.load(Ordering::Relaxed) => {
-            close_unread(response, head.parts.version)
-        }
+    match BodyFailed::of(head) {
+        Some(failed) if failed.failed() => close_unread(response, head.parts.version),
         _ => response,
     }
+}
+
+/// Whether a request body's `error` is the client gone: over HTTP/1 the connection closed
+/// (or reset) before the body's end, over HTTP/2 the stream reset by the client (CANCEL, as a
+/// client that gives up sends) or the connection lost. Not a body too large, too slow or
+/// malformed (a bad chunk, DATA past `content-length`, h2 resetting the stream itself): those
+/// are the client's error.
+fn client_gone(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(error) = error.downcast_ref::<hyper::Error>()
+            && error.is_incomplete_message()
+        {
+            return true;
+        }
+        if let Some(error) = error.downcast_ref::<std::io::Error>() {
+            return connection_lost(error);
+        }
+        if let Some(error) = error.downcast_ref::<h2::Error>() {
+            return match error.get_io() {
+                Some(error) => connection_lost(error),
+                None => error.is_remote() && (error.is_reset() || error.is_go_away()),
+            };
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// Whether an I/O error reading a request body is the connection closed or reset by the peer.
+fn connection_lost(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::UnexpectedEof
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+    )
 }
 
 /// What went wrong reading a request body: the item a streamed body yields to the handler,
