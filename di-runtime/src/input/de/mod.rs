@@ -30,7 +30,8 @@
 //! earlier one and is repaired but not reported. Bounds, so that any type and any input
 //! terminate quickly: at most [`MAX_PROBLEMS`] problems are reported; attempts are capped at
 //! [`BASE_ATTEMPTS`] plus the number of problems reported; no attempt starts once all attempts
-//! together have visited [`WORK_BUDGET`] values; nesting (including newtype recursion through
+//! together have visited [`WORK_BUDGET`] values beyond one whole walk of the input (so a
+//! search costs at most about three walks of the input and that many values more); nesting (including newtype recursion through
 //! placeholders) is limited to [`MAX_DEPTH`](problem::MAX_DEPTH) levels. When a bound stops
 //! the search, the problems found so far are returned.
 //!
@@ -170,6 +171,7 @@ fn every_problem_of_path<T: DeserializeOwned>(
         "path",
         false,
         |at, out| text_input(&groups, false, at, out),
+        || params.len(),
         |state| {
             let walk = Walk::new(state);
             let root = Root::new(&groups, PathLayout, &walk);
@@ -190,6 +192,7 @@ pub(crate) fn from_json_repaired<T: DeserializeOwned>(value: &Tree) -> Result<T,
         "body",
         false,
         |at, out| json_input(value, at, out),
+        || value.values(),
         |state| {
             let walk = Walk::new(state);
             T::deserialize(JsonDe::root(value, &walk)).map_err(|e| e.at(&walk, 0))
@@ -224,6 +227,7 @@ pub(crate) fn from_pairs_repaired<T: DeserializeOwned>(
         source,
         first,
         |at, out| text_input(&groups, first, at, out),
+        || pairs.len(),
         |state| {
             let walk = Walk::new(state);
             let root = Root::new(&groups, QueryLayout(pairs), &walk);
@@ -291,9 +295,10 @@ fn collect<T, I>(
     source: &str,
     first: bool,
     input: impl Fn(&InputAt, &mut String) -> I,
+    values: impl FnOnce() -> usize,
     attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Vec<InputError>> {
-    collect_repaired(source, first, input, attempt).map_err(|(_, problems)| problems)
+    collect_repaired(source, first, input, values, attempt).map_err(|(_, problems)| problems)
 }
 
 /// A value deserialized from bad input with every problem repaired by a placeholder (`""`,
@@ -307,8 +312,13 @@ fn collect_repaired<T, I>(
     source: &str,
     first: bool,
     input: impl Fn(&InputAt, &mut String) -> I,
+    values: impl FnOnce() -> usize,
     mut attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Repaired<T>> {
+    // The values attempts may visit: `WORK_BUDGET` beyond one whole walk of the input (see
+    // there), the input's values counted only when the attempts have visited `WORK_BUDGET`.
+    let mut values = Some(values);
+    let mut budget = WORK_BUDGET;
     let mut state = State::default();
     state.first = first;
     let mut problems: Vec<Problem> = Vec::new();
@@ -374,11 +384,16 @@ fn collect_repaired<T, I>(
             // bounds reached or not (one more walk of the input, as the first was).
             continue;
         }
+        if state.work.get() > budget
+            && let Some(values) = values.take()
+        {
+            budget = WORK_BUDGET.saturating_add(values());
+        }
         if done
             || !progress
             || problems.len() >= MAX_PROBLEMS
             || attempts >= BASE_ATTEMPTS + problems.len()
-            || state.work.get() > WORK_BUDGET
+            || state.work.get() > budget
         {
             break;
         }

@@ -19,8 +19,17 @@ use crate::response::error::{InputError, LocPart, push_json_str};
 pub(super) const BASE_ATTEMPTS: usize = 32;
 /// At most this many problems are reported for one input (as in any 422).
 pub(crate) use crate::response::error::MAX_PROBLEMS;
-/// Values visited by all attempts together after which no new attempt starts: a large body
-/// with problems far apart is not walked again and again.
+/// Values visited by all attempts together, beyond one whole walk of the input, after which
+/// no new attempt starts: a large body with problems far apart is not walked again and
+/// again. The budget of an input of `n` values is `n + WORK_BUDGET` (the first walk costs
+/// what parsing the input did, and the input is bounded by the app's body limit); `n` is
+/// counted only once the attempts have visited `WORK_BUDGET` values.
+///
+/// Worst case: the check comes after an attempt, and at most one attempt that reads the
+/// whole input (to give the value, or to check what one that left elements out found) may
+/// follow it unchecked; an attempt visits at most the input's `n` values and the
+/// placeholders of its repairs. So a search visits at most about `3n + WORK_BUDGET` values:
+/// three walks of the input and 65,536 values more, whatever the input and the type.
 pub(super) const WORK_BUDGET: usize = 1 << 16;
 /// Bytes of `input` text one 422 sends for one input source at most: past them an input is
 /// sent as `null` (a body with many missing fields would otherwise be echoed once per field).

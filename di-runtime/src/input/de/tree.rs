@@ -90,6 +90,16 @@ impl Tree {
         out.len() <= limit
     }
 
+    /// How many values this one holds, itself included (an object's keys are not values):
+    /// what one whole walk of it by the every-problem search visits.
+    pub(crate) fn values(&self) -> usize {
+        match self {
+            Tree::Array(items) => items.iter().fold(1, |n, item| n + item.values()),
+            Tree::Object(entries) => entries.iter().fold(1, |n, (_, v)| n + v.values()),
+            _ => 1,
+        }
+    }
+
     /// This value as compact JSON text.
     #[cfg(test)]
     pub(crate) fn to_text(&self) -> String {

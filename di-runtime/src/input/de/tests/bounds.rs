@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Value, json};
 
-use super::super::problem::{BASE_ATTEMPTS, MAX_PROBLEMS};
+use super::super::problem::{BASE_ATTEMPTS, MAX_PROBLEMS, WORK_BUDGET};
+use super::super::tree::Tree;
 use super::{Filter, Item, body, locs, problems, query};
 
 thread_local! {
@@ -177,6 +178,62 @@ fn a_large_body_is_not_walked_again_and_again() {
             json!(["body", 5, "name"]),
             json!(["body", 9_000, "name"]),
             json!(["body", 29_999, "name"])
+        ]
+    );
+}
+
+#[test]
+fn a_large_body_with_problems_spread_through_it_lists_them_all() {
+    // 40 000 items, 120 001 values (more than `WORK_BUDGET`), a missing field in every
+    // thousandth: the attempts to them together walk the body once (each leaves out what
+    // the earlier ones read), which the budget allows beyond one whole walk. Once the budget
+    // was 65,536 values in all, and the problems past about item 21 800 were not listed.
+    let items: Vec<Value> = (0..40_000)
+        .map(|i| {
+            if i % 1_000 == 999 {
+                json!({"qty": 1})
+            } else {
+                json!({"name": "a", "qty": 1})
+            }
+        })
+        .collect();
+    let tree: Tree = serde_json::from_value(Value::Array(items.clone())).expect("a tree");
+    assert!(tree.values() > WORK_BUDGET);
+    ATTEMPTS.with(|n| n.set(0));
+    let detail = problems(body::<Counted<Vec<Item>>>(Value::Array(items)));
+    let attempts = ATTEMPTS.with(Cell::get);
+    assert!(attempts <= 40 + 2, "{attempts} attempts");
+    let expected: Vec<Value> = (0..40)
+        .map(|k| json!(["body", k * 1_000 + 999, "name"]))
+        .collect();
+    assert_eq!(locs(&detail), expected);
+}
+
+/// A body whose every attempt walks its `pad` whole (a `Value` is read as `any`, whose
+/// arrays are not left out), before the items.
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Padded {
+    pad: Value,
+    items: Vec<Item>,
+}
+
+#[test]
+fn a_body_walked_whole_by_every_attempt_is_cut_off_by_the_budget() {
+    // 100 000 values of `pad` before 40 items each missing a field: each problem costs a
+    // walk of the whole body, and the budget (65,536 values beyond one walk) stops the
+    // search after the second, with the problems found by then.
+    let items: Vec<Value> = (0..40).map(|_| json!({"qty": 1})).collect();
+    let pad: Vec<Value> = (0..100_000).map(|i| json!(i)).collect();
+    ATTEMPTS.with(|n| n.set(0));
+    let detail = problems(body::<Counted<Padded>>(json!({"pad": pad, "items": items})));
+    let attempts = ATTEMPTS.with(Cell::get);
+    assert_eq!(attempts, 2, "{attempts} attempts");
+    assert_eq!(
+        locs(&detail),
+        [
+            json!(["body", "items", 0, "name"]),
+            json!(["body", "items", 1, "name"])
         ]
     );
 }
