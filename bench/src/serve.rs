@@ -60,3 +60,54 @@ pub async fn shutdown_signal() {
     }
     let _ = tokio::signal::ctrl_c().await;
 }
+
+/// A bench server binary's `main`: reads `--impl NAME [--addr HOST:PORT]` (default
+/// `127.0.0.1:3000`), runs `run(NAME, ADDR)` on a multi-threaded runtime, calls `done(NAME)`
+/// after a clean stop, and reports a bad command line (exit 2) or a failure (exit 1).
+pub fn main<F>(
+    usage: &str,
+    run: impl FnOnce(String, String) -> F,
+    done: impl FnOnce(&str),
+) -> std::process::ExitCode
+where
+    F: Future<Output = Result<(), Box<dyn StdError>>>,
+{
+    use std::process::ExitCode;
+    let mut implementation = None;
+    let mut addr = String::from("127.0.0.1:3000");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--impl", Some(value)) => implementation = Some(value),
+            ("--addr", Some(value)) => addr = value,
+            _ => {
+                eprintln!("{usage}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(implementation) = implementation else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(implementation.clone(), addr)) {
+        Ok(()) => {
+            done(&implementation);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{implementation}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -10,40 +10,11 @@ use di_bench::{serve, workloads};
 const USAGE: &str = "usage: workloads --impl di|axum [--addr 127.0.0.1:PORT]";
 
 fn main() -> ExitCode {
-    let mut implementation = None;
-    let mut addr = String::from("127.0.0.1:3000");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--impl", Some(value)) => implementation = Some(value),
-            ("--addr", Some(value)) => addr = value,
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let Some(implementation) = implementation else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&implementation, &addr)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{implementation}: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main(
+        USAGE,
+        |implementation, addr| async move { run(&implementation, &addr).await },
+        |_| {},
+    )
 }
 
 async fn run(implementation: &str, addr: &str) -> Result<(), Box<dyn std::error::Error>> {
