@@ -1255,3 +1255,34 @@ async fn a_half_sent_first_head_does_not_hold_up_shutdown() {
         "closed without a response: {read:?} {rest:?}"
     );
 }
+
+/// A kept-alive connection that was served and then sent half of its next head holds shutdown
+/// up a moment only (it held it for the header-read timeout, hyper waiting for the rest of the
+/// head): it is closed without a second response.
+#[tokio::test]
+async fn a_half_sent_next_head_on_a_served_connection_does_not_hold_up_shutdown() {
+    let server = App::new()
+        .get("/health", health)
+        .header_read_timeout(Duration::from_secs(20))
+        .shutdown_grace(Duration::from_secs(20))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let text = get(&mut stream, "/health").await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    stream
+        .write_all(b"GET /x HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(3), server.shutdown())
+        .await
+        .expect("shut down within a moment, not the header-read timeout");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "closed without a response: {read:?} {rest:?}"
+    );
+}
