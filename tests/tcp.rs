@@ -1400,6 +1400,65 @@ async fn an_http2_client_that_never_reads_a_whole_body_is_cut_once_closing() {
     server.shutdown().await;
 }
 
+/// The same over HTTP/2: a client that takes a whole 4 MiB body steadily (about 2 MiB a
+/// second, its window released as it reads) is not cut when the connection closes (its idle
+/// timeout, 300 ms) while h2 still holds most of the body: the response has ended for hyper,
+/// but data still leaves the socket. (It was cut a second after the close.)
+#[tokio::test]
+async fn an_http2_client_reading_a_whole_body_slowly_is_not_cut_once_closing() {
+    let _serial = serial().await;
+    let server = stall_app()
+        .get("/big", big)
+        .send_timeout(Duration::from_secs(1))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (client, connection) = h2::client::handshake(connect_small_window(addr).await)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::get(format!("http://{addr}/big"))
+        .body(())
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let started = tokio::time::Instant::now();
+    let mut received = 0usize;
+    let mut since_pause = 0usize;
+    while received < 4 << 20 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.data())
+            .await
+            .expect("the response keeps coming")
+            .unwrap_or_else(|| panic!("ended after {:?}, {received} bytes", started.elapsed()))
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cut after {:?}, {received} bytes: {error}",
+                    started.elapsed()
+                )
+            });
+        received += chunk.len();
+        since_pause += chunk.len();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        // About 2 MiB a second: 2 s for the body.
+        if since_pause >= 64 * 1024 {
+            since_pause = 0;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+    assert!(
+        started.elapsed() > Duration::from_millis(1500),
+        "read too fast to test anything: {:?}",
+        started.elapsed()
+    );
+    driver.abort();
+    server.shutdown().await;
+}
+
 /// Three lines, each 600 ms after the last, the first 600 ms after the head: a stream that
 /// waits for its own next item.
 #[depends]

@@ -577,10 +577,11 @@ impl App {
     /// [`max_connections`](App::max_connections)) waits for that to be sent, bounded by
     /// [`send_timeout`](App::send_timeout): an HTTP/1 connection closing is cut once its socket
     /// has taken nothing more for `send_timeout` (a slow reader that keeps taking is never cut
-    /// for it); an HTTP/2 one a second after its last stream ended, however the client reads
-    /// (h2's pings and their answers go on while the client takes no data, so its writes prove
-    /// nothing, and a peer that never answers the `GOAWAY` ping would hold the close for as
-    /// long as it liked).
+    /// for it); an HTTP/2 one a second after its last stream ended if its socket took no more
+    /// than control frames in that second (h2's pings and their answers go on while the client
+    /// takes no data, and a peer that never answers the `GOAWAY` ping would hold the close for
+    /// as long as it liked), and otherwise as an HTTP/1 one is, each `send_timeout` needing
+    /// more than control frames (a client still taking the rest of a response is not cut).
     ///
     /// The default is the longest that HTTP/1 allows here: hyper starts its
     /// [`header_read_timeout`](App::header_read_timeout) timer as soon as a kept-alive
@@ -626,10 +627,10 @@ impl App {
     /// to take what remains of a response already handed over (a whole 4 MiB body in hyper's
     /// buffer): over HTTP/1 the connection is cut once its socket has taken nothing more for
     /// `limit` (between `limit` and twice `limit` after the client stopped reading); over
-    /// HTTP/2 a second after its last stream ended, however the client reads (a slow reader of
-    /// a big whole body can be cut; see [`idle_timeout`](App::idle_timeout)). Without it a
-    /// client that never read such a response kept its connection place and the buffered bytes
-    /// for as long as it liked.
+    /// HTTP/2 a second after its last stream ended if nothing but control frames left in that
+    /// second, else once a `limit` passes with nothing more (see
+    /// [`idle_timeout`](App::idle_timeout)). Without it a client that never read such a
+    /// response kept its connection place and the buffered bytes for as long as it liked.
     ///
     /// ```
     /// use std::time::Duration;

@@ -35,7 +35,9 @@
 //! `send_timeout`; over HTTP/2, where pings and their answers go on while the client takes no
 //! data (and a peer that never answers the `GOAWAY` ping would hold the close for the whole
 //! shutdown grace), a second after its last stream ended, as a connection never handed a
-//! request is.
+//! request is, unless its socket took more than control frames in that second: then h2 is
+//! still getting a response's rest to the client, and it is timed as an HTTP/1 connection is,
+//! each `send_timeout` needing more than control frames.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -81,9 +83,10 @@ struct Shared {
     /// Its HTTP/2 streams with a response in progress, each timed on its own; those whose
     /// response has ended are dropped from it when the timer looks, or when it is full.
     streams: Mutex<Vec<Arc<StreamStall>>>,
-    /// Set by each write to its socket ([`Watched`]), cleared by [`Closable`]'s timer: while
-    /// it closes, whether hyper is still getting what it holds to the client.
-    wrote: AtomicBool,
+    /// How many bytes its socket has taken so far ([`Watched`]; written by the connection's own
+    /// task only): while it closes, whether hyper (or h2) is still getting what it holds to the
+    /// client.
+    written: AtomicU64,
     /// Whether it speaks HTTP/2 (set with its first stream).
     http2: AtomicBool,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits).
@@ -110,6 +113,11 @@ const NO_DEADLINE: u64 = u64::MAX;
 /// sent, an HTTP/2 peer that does not answer its `GOAWAY` ping), in milliseconds; and how long
 /// after its last response ended it is left to flush that response's last frame.
 const UNSERVED_CLOSE_MS: u64 = 1_000;
+
+/// How many bytes a closing HTTP/2 connection's socket must take for it to count as still
+/// sending a response: more than its control frames (a `PING` answer is 17 bytes, a `GOAWAY`
+/// 17 and more), which go on while the client takes no data.
+const DATA_PROGRESS: u64 = 1024;
 
 impl ServerShared {
     fn now(&self) -> u64 {
@@ -271,7 +279,7 @@ impl Connections {
             idle_since: AtomicU64::new(self.server.now()),
             head_deadline: AtomicU64::new(NO_DEADLINE),
             stalled_since: AtomicU64::new(NO_DEADLINE),
-            wrote: AtomicBool::new(false),
+            written: AtomicU64::new(0),
             http2: AtomicBool::new(false),
             streams: Mutex::new(Vec::new()),
             close: self.shutdown.child_token(),
@@ -400,6 +408,7 @@ impl Slot {
             head_at: NO_DEADLINE,
             cut_at: NO_DEADLINE,
             flush_by: NO_DEADLINE,
+            flushed: 0,
             shared: self.0.clone(),
         }
     }
@@ -678,6 +687,8 @@ pin_project_lite::pin_project! {
         // progress and has written nothing since it was last looked at; `NO_DEADLINE` until it
         // closes.
         flush_by: u64,
+        // `Shared::written` when the timer last looked at a closing connection.
+        flushed: u64,
         shared: Arc<Shared>,
     }
 }
@@ -706,16 +717,30 @@ where
                         .load(Ordering::SeqCst)
                         .saturating_add(UNSERVED_CLOSE_MS);
                     let in_progress = shared.in_use.load(Ordering::SeqCst) > 0;
+                    let written = shared.written.load(Ordering::Relaxed);
                     if !in_progress && now >= quiet_at {
-                        tracing::debug!(target: "di", "closing a connection with nothing in progress that did not end when asked");
-                        return Poll::Ready(Ok(()));
-                    }
-                    // A request in progress is finished first: looked at again a moment later.
-                    *this.cut_at = if in_progress {
-                        now.saturating_add(UNSERVED_CLOSE_MS)
+                        if written.saturating_sub(*this.flushed) < DATA_PROGRESS {
+                            tracing::debug!(target: "di", "closing a connection with nothing in progress that did not end when asked");
+                            return Poll::Ready(Ok(()));
+                        }
+                        // HTTP/2 data still leaving (h2 holds the rest of a response hyper
+                        // has handed over, for a client that takes it): timed as an HTTP/1
+                        // connection's flush is, from now (see `flush_by`).
+                        *this.cut_at = NO_DEADLINE;
+                        *this.flushed = written;
+                        *this.flush_by = now.saturating_add(shared.server.send_timeout.max(1));
                     } else {
-                        quiet_at
-                    };
+                        if in_progress {
+                            *this.flushed = written;
+                        }
+                        // A request in progress is finished first: looked at again a moment
+                        // later.
+                        *this.cut_at = if in_progress {
+                            now.saturating_add(UNSERVED_CLOSE_MS)
+                        } else {
+                            quiet_at
+                        };
+                    }
                 }
                 let stalled = shared.stalled_since.load(Ordering::Relaxed);
                 if stalled != NO_DEADLINE
@@ -731,9 +756,16 @@ where
                 }
                 if now >= *this.flush_by {
                     let send_timeout = shared.server.send_timeout;
-                    if shared.in_use.load(Ordering::SeqCst) > 0
-                        || shared.wrote.swap(false, Ordering::Relaxed)
-                    {
+                    let written = shared.written.load(Ordering::Relaxed);
+                    // Over HTTP/2 a client's pings and their answers go on while it takes no
+                    // data: a few bytes prove nothing.
+                    let least = if shared.http2.load(Ordering::Relaxed) {
+                        DATA_PROGRESS
+                    } else {
+                        1
+                    };
+                    let moved = written.saturating_sub(std::mem::replace(this.flushed, written));
+                    if shared.in_use.load(Ordering::SeqCst) > 0 || moved >= least {
                         // A response in progress (timed on its own), or hyper still getting
                         // what it holds to the client: looked at again in `send_timeout`.
                         *this.flush_by = now.saturating_add(send_timeout.max(1));
@@ -777,6 +809,7 @@ where
         if !*this.closing && this.close.as_mut().poll(cx).is_ready() {
             *this.closing = true;
             this.connection.as_mut().graceful_shutdown();
+            *this.flushed = shared.written.load(Ordering::Relaxed);
             // Served over HTTP/1: hyper finishes what is in progress, then flushes what it
             // holds for the client, for as long as that takes; the timer cuts it if the client
             // stops taking it (see `flush_by`). Otherwise (never handed a request, or HTTP/2),
@@ -787,7 +820,6 @@ where
             // ended only (see `cut_at`).
             let deadline =
                 if shared.served.load(Ordering::Relaxed) && !shared.http2.load(Ordering::Relaxed) {
-                    shared.wrote.store(false, Ordering::Relaxed);
                     let flush_by = shared
                         .server
                         .now()
@@ -828,8 +860,8 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// A connection's socket, each write noted in [`Shared::wrote`] (a relaxed store, no clock
-    /// read): what tells [`Closable`] that a closing connection still gets what hyper holds to
+    /// A connection's socket, the bytes of each write counted in [`Shared::written`] (a relaxed
+    /// load and store, no clock read): what tells [`Closable`] that a closing connection still gets what hyper holds to
     /// its client.
     pub(crate) struct Watched<T> {
         #[pin]
@@ -840,8 +872,12 @@ pin_project_lite::pin_project! {
 
 impl<T> Watched<T> {
     fn note(shared: &Shared, written: &Poll<std::io::Result<usize>>) {
-        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
-            shared.wrote.store(true, Ordering::Relaxed);
+        if let Poll::Ready(Ok(n)) = written {
+            // Only the connection's own task writes: no read-modify-write needed.
+            let total = shared.written.load(Ordering::Relaxed);
+            shared
+                .written
+                .store(total.saturating_add(*n as u64), Ordering::Relaxed);
         }
     }
 }
