@@ -245,6 +245,76 @@ async fn a_ctrl_c_during_app_setup_tears_down_what_was_set_up_and_serve_returns(
     assert_eq!(signal_during_setup("INT").await, expected_child_output());
 }
 
+/// Set in the child process of `a_serve_that_cannot_bind_leaves_the_signals_alone`.
+#[cfg(unix)]
+const BIND_CHILD: &str = "DI_STARTUP_BIND_CHILD";
+
+/// The child of `a_serve_that_cannot_bind_leaves_the_signals_alone`: `App::serve` on an
+/// address already taken, then a wait, as a program that retries would. Does nothing in a
+/// normal run.
+#[cfg(unix)]
+#[tokio::test]
+async fn bind_child_serve() {
+    if std::env::var_os(BIND_CHILD).is_none() {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let served = App::new()
+        .get("/", uses_slow)
+        .serve(taken.local_addr().unwrap())
+        .await;
+    println!("SERVED {}", if served.is_err() { "error" } else { "ok" });
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    println!("STILL HERE");
+}
+
+/// `serve` listens for Ctrl-C and SIGTERM only once its socket is bound: one that cannot bind
+/// (the address in use) leaves the process's signals as they were, so SIGTERM still ends a
+/// program that goes on (to retry, say). tokio never gives a signal back once it listens for it.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_serve_that_cannot_bind_leaves_the_signals_alone() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+    if std::env::var_os(SIGNAL_CHILD).is_some() || std::env::var_os(BIND_CHILD).is_some() {
+        return;
+    }
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "bind_child_serve", "--nocapture"])
+        .env(BIND_CHILD, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let served = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match stdout.next_line().await.unwrap() {
+                Some(line) if line.starts_with("SERVED ") => return line,
+                Some(_) => {}
+                None => panic!("the child ended before serve returned"),
+            }
+        }
+    })
+    .await
+    .expect("serve returns in time");
+    assert_eq!(served, "SERVED error");
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("SIGTERM ends the child: nothing listens for it any more")
+        .unwrap();
+    assert_eq!(status.signal(), Some(15), "{status}");
+}
+
 // ---------------------------------------------------------------- a start that fails
 
 #[depends(scope = "app")]

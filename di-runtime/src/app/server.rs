@@ -31,7 +31,8 @@ impl App {
     /// gracefully: stops accepting, lets in-flight requests and bodies finish (up to the
     /// shutdown grace), drains background teardowns, then tears down `app` scope.
     ///
-    /// It listens for the signals before it starts the app. One that comes while `app` scope
+    /// It listens for the signals once its socket is bound, before it starts the app (one that
+    /// cannot bind leaves the process's signals alone). One that comes while `app` scope
     /// is being set up (a pool connecting, migrations) stops the start: the setup under way is
     /// dropped, the `app`-scoped dependencies already set up are torn down in reverse order,
     /// each told [`Outcome::Cancelled`](crate::Outcome::Cancelled)`(`[`CancelReason::Shutdown`](crate::CancelReason::Shutdown)`)`
@@ -43,10 +44,12 @@ impl App {
     /// responses are cut (their teardowns see `Cancelled(Shutdown)`), and the teardowns and
     /// `app` scope are then torn down as usual, each within `teardown_timeout`.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
-        // Listened for now: a signal during the start stops it instead of killing the process
-        // with `app` scope half set up.
+        let listener = TcpListener::bind(addr).await?;
+        // Listened for now, once bound (tokio never gives a signal back: a `serve` that cannot
+        // bind leaves them alone): a signal during the start stops it instead of killing the
+        // process with `app` scope half set up.
         let mut signals = Signals::listen();
-        let Some(server) = self.bind_until(addr, signals.recv()).await? else {
+        let Some(server) = self.bind_until(listener, signals.recv()).await? else {
             return Ok(());
         };
         tracing::info!(target: "di", addr = %server.local_addr(), "listening");
@@ -77,8 +80,9 @@ impl App {
         addr: impl ToSocketAddrs,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let listener = TcpListener::bind(addr).await?;
         let mut signal = std::pin::pin!(signal);
-        let Some(server) = self.bind_until(addr, signal.as_mut()).await? else {
+        let Some(server) = self.bind_until(listener, signal.as_mut()).await? else {
             return Ok(());
         };
         tracing::info!(target: "di", addr = %server.local_addr(), "listening");
@@ -96,7 +100,11 @@ impl App {
     /// in a tracked background task, each told `Cancelled(Shutdown)`; see [`App::start`].
     /// It listens for no signal itself: [`serve`](App::serve) does.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, ServeError> {
-        match self.bind_or_stop(addr, &CancellationToken::new()).await? {
+        let listener = TcpListener::bind(addr).await?;
+        match self
+            .bind_or_stop(listener, &CancellationToken::new())
+            .await?
+        {
             Some(server) => Ok(server),
             None => Err(ServeError::Build(BuildError {
                 problems: vec!["the start was stopped".to_owned()],
@@ -108,11 +116,11 @@ impl App {
     /// down (see [`App::start_until`]) before it returns `None`.
     async fn bind_until(
         self,
-        addr: impl ToSocketAddrs,
+        listener: TcpListener,
         stop: impl Future<Output = ()>,
     ) -> Result<Option<Server>, ServeError> {
         let stopping = CancellationToken::new();
-        let bind = self.bind_or_stop(addr, &stopping);
+        let bind = self.bind_or_stop(listener, &stopping);
         tokio::pin!(bind);
         tokio::pin!(stop);
         tokio::select! {
@@ -131,14 +139,13 @@ impl App {
         Ok(None)
     }
 
-    /// Binds `addr`, starts the app (stopped when `stop` is cancelled: then `None`), and
+    /// Starts the app on `listener` (stopped when `stop` is cancelled: then `None`), and
     /// serves it in a background task.
     async fn bind_or_stop(
         self,
-        addr: impl ToSocketAddrs,
+        listener: TcpListener,
         stop: &CancellationToken,
     ) -> Result<Option<Server>, ServeError> {
-        let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let Some(running) = self.start_until(stop).await? else {
             return Ok(None);
