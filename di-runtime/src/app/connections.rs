@@ -682,10 +682,11 @@ pin_project_lite::pin_project! {
         // at: it is dropped then if nothing is in progress and its last response ended at
         // least `UNSERVED_CLOSE_MS` ago; `NO_DEADLINE` until it closes.
         cut_at: u64,
-        // When an HTTP/1 connection closing after it was served is next looked at
-        // (`send_timeout` after the close at first): it is cut then if it has nothing in
-        // progress and has written nothing since it was last looked at; `NO_DEADLINE` until it
-        // closes.
+        // When an HTTP/1 connection closing after it was served (or an HTTP/2 one still
+        // sending, see `cut_at`) is next looked at (`send_timeout` after the close at first):
+        // it is cut then if it has nothing in progress and its socket has taken nothing (over
+        // HTTP/2: no more than control frames) since it was last looked at; `NO_DEADLINE` until
+        // it closes.
         flush_by: u64,
         // `Shared::written` when the timer last looked at a closing connection.
         flushed: u64,
@@ -778,8 +779,10 @@ where
                         )));
                     }
                 }
-                // An HTTP/2 stream is cut alone.
-                shared.cut_stalled_streams(now);
+                // An HTTP/2 stream is cut alone (an HTTP/1 connection has none to look at).
+                if shared.http2.load(Ordering::Relaxed) {
+                    shared.cut_stalled_streams(now);
+                }
                 // A header-read deadline past now has just been woken for.
                 if *this.head_at <= now {
                     *this.head_at = NO_DEADLINE;
@@ -818,27 +821,23 @@ where
             // that does not answer its `GOAWAY` ping (a dead or hostile one) for the whole
             // grace period, holding up `app`-scope teardown: a moment after the last response
             // ended only (see `cut_at`).
+            let now = shared.server.now();
             let deadline =
                 if shared.served.load(Ordering::Relaxed) && !shared.http2.load(Ordering::Relaxed) {
-                    let flush_by = shared
-                        .server
-                        .now()
-                        .saturating_add(shared.server.send_timeout.max(1));
-                    *this.flush_by = flush_by;
-                    flush_by
+                    *this.flush_by = now.saturating_add(shared.server.send_timeout.max(1));
+                    *this.flush_by
                 } else {
-                    let cut_at = shared.server.now().saturating_add(UNSERVED_CLOSE_MS);
-                    *this.cut_at = cut_at;
-                    cut_at
+                    *this.cut_at = now.saturating_add(UNSERVED_CLOSE_MS);
+                    *this.cut_at
                 };
-            if deadline < *this.timer_at {
-                *this.timer_at = deadline;
-                this.timer.as_mut().reset(shared.server.instant(deadline));
-                *this.timer_armed = true;
-                if this.timer.as_mut().poll(cx).is_ready() {
-                    cx.waker().wake_by_ref();
-                }
-            }
+            fire_by(
+                deadline,
+                this.timer.as_mut(),
+                this.timer_at,
+                this.timer_armed,
+                &shared.server,
+                cx,
+            );
         }
         let polled = this.connection.poll(cx);
         // hyper may have started a header-read deadline in that poll: the timer fires by then.
@@ -846,23 +845,43 @@ where
         if polled.is_pending() && head != NO_DEADLINE {
             shared.head_deadline.store(NO_DEADLINE, Ordering::Relaxed);
             *this.head_at = head;
-            if head < *this.timer_at {
-                *this.timer_at = head;
-                this.timer.as_mut().reset(shared.server.instant(head));
-                *this.timer_armed = true;
-                if this.timer.as_mut().poll(cx).is_ready() {
-                    cx.waker().wake_by_ref();
-                }
-            }
+            fire_by(
+                head,
+                this.timer.as_mut(),
+                this.timer_at,
+                this.timer_armed,
+                &shared.server,
+                cx,
+            );
         }
         polled
     }
 }
 
+/// Moves a [`Closable`]'s timer to `deadline` when that comes before the timer fires now, and
+/// polls it there so that it wakes the task.
+fn fire_by(
+    deadline: u64,
+    mut timer: Pin<&mut Sleep>,
+    timer_at: &mut u64,
+    timer_armed: &mut bool,
+    server: &ServerShared,
+    cx: &mut Context<'_>,
+) {
+    if deadline < *timer_at {
+        *timer_at = deadline;
+        timer.as_mut().reset(server.instant(deadline));
+        *timer_armed = true;
+        if timer.poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A connection's socket, the bytes of each write counted in [`Shared::written`] (a relaxed
-    /// load and store, no clock read): what tells [`Closable`] that a closing connection still gets what hyper holds to
-    /// its client.
+    /// load and store, no clock read): what tells [`Closable`] that a closing connection still
+    /// gets what hyper holds to its client.
     pub(crate) struct Watched<T> {
         #[pin]
         io: T,
