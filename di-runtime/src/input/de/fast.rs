@@ -123,15 +123,6 @@ impl<'s> Pairs<'s> {
 
 struct Root<'s>(&'s [(Cow<'s, str>, Cow<'s, str>)]);
 
-impl<'s> Root<'s> {
-    fn entries<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
-        visitor.visit_map(Entries {
-            pairs: self.0.iter(),
-            value: None,
-        })
-    }
-}
-
 /// `T` from a route's path parameters (name and decoded value, in the route's order), or
 /// `None` when the every-problem search must answer. As the search's `PathLayout` reads
 /// them: a struct or map by name, a sequence or tuple in order (of the route's length), and
@@ -143,14 +134,18 @@ pub(crate) fn path<T: DeserializeOwned>(params: &[(String, String)]) -> Option<T
 /// A route's path parameters, as a whole.
 struct PathRoot<'s>(&'s [(String, String)]);
 
-impl<'s> PathRoot<'s> {
-    fn entries<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
-        visitor.visit_map(Entries {
-            pairs: self.0.iter(),
-            value: None,
-        })
-    }
+/// `pairs` as a map, a query's or a route's path parameters.
+fn entries<'de, S: AsRef<str>, V: Visitor<'de>>(
+    pairs: &[(S, S)],
+    visitor: V,
+) -> Result<V::Value, GiveUp> {
+    visitor.visit_map(Entries {
+        pairs: pairs.iter(),
+        value: None,
+    })
+}
 
+impl<'s> PathRoot<'s> {
     /// The value of the only parameter; anything else goes to the search, which says the
     /// route has more or fewer.
     fn single(&self) -> Result<Text<'s>, GiveUp> {
@@ -174,11 +169,11 @@ impl<'de> Deserializer<'de> for PathRoot<'_> {
     type Error = GiveUp;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
-        self.entries(visitor)
+        entries(self.0, visitor)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
-        self.entries(visitor)
+        entries(self.0, visitor)
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -187,7 +182,7 @@ impl<'de> Deserializer<'de> for PathRoot<'_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, GiveUp> {
-        self.entries(visitor)
+        entries(self.0, visitor)
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
@@ -299,7 +294,7 @@ impl<'de> Deserializer<'de> for Root<'_> {
         if repeats_a_key(self.0) {
             return Err(GiveUp);
         }
-        self.entries(visitor)
+        entries(self.0, visitor)
     }
 
     /// A struct is read whatever other keys repeat: one of its own fields given twice fails
@@ -310,7 +305,7 @@ impl<'de> Deserializer<'de> for Root<'_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, GiveUp> {
-        self.entries(visitor)
+        entries(self.0, visitor)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
