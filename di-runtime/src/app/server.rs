@@ -528,14 +528,14 @@ fn bad_host(engine: &Engine, headers: &http::HeaderMap) -> crate::response::body
         headers,
         engine.config.request_id_header.as_ref(),
     );
-    let mut response =
+    let response =
         crate::response::error::HttpError::new(http::StatusCode::BAD_REQUEST, "Bad Request")
             .into_response();
-    response.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
-    crate::run::request::finish(engine, response, &id)
+    crate::run::request::finish(
+        engine,
+        crate::run::request::close_unread(response, http::Version::HTTP_11),
+        &id,
+    )
 }
 
 /// A connection counted open (`Metrics::open_connections`) until its task ends or is

@@ -824,7 +824,7 @@ fn declared_length(headers: &http::HeaderMap) -> Option<usize> {
 
 /// A response given before the request body was read to its end: an HTTP/1 connection
 /// cannot be reused, so it is closed after it.
-fn close_unread(mut response: Response, version: http::Version) -> Response {
+pub(crate) fn close_unread(mut response: Response, version: http::Version) -> Response {
     if version < http::Version::HTTP_2 {
         response
             .headers_mut()
