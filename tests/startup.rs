@@ -175,34 +175,9 @@ async fn signal_child_serve() {
 /// `app` scope is being set up, and returns its output once it has ended (successfully).
 #[cfg(unix)]
 async fn signal_during_setup(signal: &str) -> Vec<String> {
-    use std::process::Stdio;
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "signal_child_serve", "--nocapture"])
-        .env(SIGNAL_CHILD, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = stdout.next_line().await.unwrap() {
-            if line == "SETTING UP" {
-                return;
-            }
-        }
-        panic!("the child ended before it set up");
-    })
-    .await
-    .expect("the child sets up in time");
-    let pid = child.id().unwrap().to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
+    let (mut child, mut stdout) = child("signal_child_serve", SIGNAL_CHILD);
+    assert_eq!(line_starting(&mut stdout, "SETTING UP").await, "SETTING UP");
+    kill(&child, signal).await;
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .expect("the child ends promptly")
@@ -216,6 +191,53 @@ async fn signal_during_setup(signal: &str) -> Vec<String> {
     }
     assert!(status.success(), "{status}: {lines:#?}");
     lines
+}
+
+/// The lines a child test writes to its standard output.
+#[cfg(unix)]
+type ChildLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
+
+/// Runs this binary's test `name` alone in a child process, with the variable `marker` set
+/// (which makes it do its work), its standard output read by lines.
+#[cfg(unix)]
+fn child(name: &str, marker: &str) -> (tokio::process::Child, ChildLines) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .env(marker, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, stdout)
+}
+
+/// The child's first line that starts with `prefix` (within 60 s, before it ends).
+#[cfg(unix)]
+async fn line_starting(stdout: &mut ChildLines, prefix: &str) -> String {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+        panic!("the child ended before it wrote `{prefix}`");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the child wrote no `{prefix}` in time"))
+}
+
+/// Sends `signal` (`TERM`, `INT`) to the child.
+#[cfg(unix)]
+async fn kill(child: &tokio::process::Child, signal: &str) {
+    let killed = tokio::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().unwrap().to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
 }
 
 #[cfg(unix)]
@@ -275,39 +297,12 @@ async fn bind_child_serve() {
 #[tokio::test]
 async fn a_serve_that_cannot_bind_leaves_the_signals_alone() {
     use std::os::unix::process::ExitStatusExt as _;
-    use std::process::Stdio;
-    use tokio::io::AsyncBufReadExt;
     if std::env::var_os(SIGNAL_CHILD).is_some() || std::env::var_os(BIND_CHILD).is_some() {
         return;
     }
-    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "bind_child_serve", "--nocapture"])
-        .env(BIND_CHILD, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let served = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            match stdout.next_line().await.unwrap() {
-                Some(line) if line.starts_with("SERVED ") => return line,
-                Some(_) => {}
-                None => panic!("the child ended before serve returned"),
-            }
-        }
-    })
-    .await
-    .expect("serve returns in time");
-    assert_eq!(served, "SERVED error");
-    let pid = child.id().unwrap().to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
+    let (mut child, mut stdout) = child("bind_child_serve", BIND_CHILD);
+    assert_eq!(line_starting(&mut stdout, "SERVED ").await, "SERVED error");
+    kill(&child, "TERM").await;
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .expect("SIGTERM ends the child: nothing listens for it any more")
