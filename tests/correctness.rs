@@ -520,8 +520,10 @@ async fn sleeps_forever(#[dep(conn)] _c: &Conn) -> &'static str {
     "never"
 }
 
-#[test]
-fn a_request_dropped_while_the_runtime_shuts_down_is_still_torn_down() {
+/// Starts `app` on a runtime of one worker, sends `GET /sleep`, waits until `started` is
+/// logged, then drops the runtime with the request in its handler (the app is never shut
+/// down: the runtime just goes away). Returns the log.
+fn runtime_dropped_mid_request(app: App, started: &str) -> Vec<String> {
     let guard = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -532,11 +534,9 @@ fn a_request_dropped_while_the_runtime_shuts_down_is_still_torn_down() {
         .enable_all()
         .build()
         .unwrap();
-    let started = AtomicBool::new(false);
+    let reached = AtomicBool::new(false);
     runtime.block_on(async {
-        let client = TestClient::start(App::new().get("/sleep", sleeps_forever))
-            .await
-            .unwrap();
+        let client = TestClient::start(app).await.unwrap();
         let service = client.running().service();
         tokio::spawn(async move {
             let request = http::Request::get("/sleep")
@@ -544,19 +544,26 @@ fn a_request_dropped_while_the_runtime_shuts_down_is_still_torn_down() {
                 .unwrap();
             let _ = service.call_request(request).await;
         });
-        wait_for("sleeper:started").await;
-        started.store(true, Ordering::SeqCst);
+        wait_for(started).await;
+        reached.store(true, Ordering::SeqCst);
         std::mem::forget(client); // the app is never shut down: the runtime just goes away
     });
-    assert!(started.load(Ordering::SeqCst));
+    assert!(reached.load(Ordering::SeqCst));
     drop(runtime); // drops the request future mid-handler while the runtime shuts down
     let events = events();
+    drop(guard);
+    events
+}
+
+#[test]
+fn a_request_dropped_while_the_runtime_shuts_down_is_still_torn_down() {
+    let events =
+        runtime_dropped_mid_request(App::new().get("/sleep", sleeps_forever), "sleeper:started");
     assert_eq!(
         count(&events, "conn:close cancelled shutdown"),
         1,
         "the teardown ran, exactly once, with a cancellation: {events:?}"
     );
-    drop(guard);
 }
 
 /// A teardown that needs the runtime's timer, which is gone.
@@ -582,32 +589,10 @@ async fn sleeps_beside_sleepy(
 /// rest of the stack with it.
 #[test]
 fn a_teardown_stalled_by_the_runtime_going_away_does_not_take_the_others_with_it() {
-    let guard = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(serial());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = TestClient::start(App::new().get("/sleep", sleeps_beside_sleepy))
-            .await
-            .unwrap();
-        let service = client.running().service();
-        tokio::spawn(async move {
-            let request = http::Request::get("/sleep")
-                .body(http_body_util::Empty::<Bytes>::new())
-                .unwrap();
-            let _ = service.call_request(request).await;
-        });
-        wait_for("sleeper2:started").await;
-        std::mem::forget(client);
-    });
-    drop(runtime);
-    let events = events();
+    let events = runtime_dropped_mid_request(
+        App::new().get("/sleep", sleeps_beside_sleepy),
+        "sleeper2:started",
+    );
     assert_eq!(
         count(&events, "sleepy:close cancelled shutdown"),
         0,
@@ -620,7 +605,6 @@ fn a_teardown_stalled_by_the_runtime_going_away_does_not_take_the_others_with_it
         1,
         "the teardown after the stalled one ran, exactly once: {events:?}"
     );
-    drop(guard);
 }
 
 // ------------------------------------------------ 9. truthful outcomes at the edges
