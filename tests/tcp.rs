@@ -900,13 +900,11 @@ async fn an_http2_client_whose_window_stays_shut_is_cut_after_the_send_timeout()
     let _serial = serial().await;
     let server = stall_app().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
-    let (client, connection) = h2::client::handshake(TcpStream::connect(addr).await.unwrap())
-        .await
-        .unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.unwrap();
+    let (mut client, driver) = h2_client(
+        TcpStream::connect(addr).await.unwrap(),
+        &h2::client::Builder::new(),
+    )
+    .await;
     let request = http::Request::get(format!("http://{addr}/export"))
         .body(())
         .unwrap();
@@ -965,15 +963,11 @@ async fn an_http2_stream_whose_window_stays_shut_is_cut_while_its_connection_goe
         .unwrap();
     let addr = server.local_addr();
     // A connection window larger than a stream's: the unread stream shuts its own window only.
-    let (client, connection) = h2::client::Builder::new()
-        .initial_connection_window_size(1 << 22)
-        .handshake::<_, Bytes>(TcpStream::connect(addr).await.unwrap())
-        .await
-        .unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.unwrap();
+    let (mut client, driver) = h2_client(
+        TcpStream::connect(addr).await.unwrap(),
+        h2::client::Builder::new().initial_connection_window_size(1 << 22),
+    )
+    .await;
     let request = http::Request::get(format!("http://{addr}/export"))
         .body(())
         .unwrap();
@@ -1038,15 +1032,11 @@ async fn an_http2_stream_whose_window_never_opens_is_cut_after_the_send_timeout(
     let _serial = serial().await;
     let server = stall_app().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
-    let (client, connection) = h2::client::Builder::new()
-        .initial_window_size(0)
-        .handshake::<_, Bytes>(TcpStream::connect(addr).await.unwrap())
-        .await
-        .unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.unwrap();
+    let (mut client, driver) = h2_client(
+        TcpStream::connect(addr).await.unwrap(),
+        h2::client::Builder::new().initial_window_size(0),
+    )
+    .await;
     let request = http::Request::get(format!("http://{addr}/export"))
         .body(())
         .unwrap();
@@ -1106,13 +1096,11 @@ async fn http2_streams_starved_of_connection_window_are_cut_after_the_send_timeo
     let addr = server.local_addr();
     // Default windows (64 KiB each): the first stream's unread data takes the whole
     // connection window.
-    let (client, connection) = h2::client::handshake(TcpStream::connect(addr).await.unwrap())
-        .await
-        .unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.unwrap();
+    let (mut client, driver) = h2_client(
+        TcpStream::connect(addr).await.unwrap(),
+        &h2::client::Builder::new(),
+    )
+    .await;
     let request = http::Request::get(format!("http://{addr}/export"))
         .body(())
         .unwrap();
@@ -1169,15 +1157,11 @@ async fn an_http2_stream_whose_last_frame_waits_for_a_shut_window_is_cut() {
         .await
         .unwrap();
     let addr = server.local_addr();
-    let (client, connection) = h2::client::Builder::new()
-        .initial_window_size(0)
-        .handshake::<_, Bytes>(TcpStream::connect(addr).await.unwrap())
-        .await
-        .unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.unwrap();
+    let (mut client, driver) = h2_client(
+        TcpStream::connect(addr).await.unwrap(),
+        h2::client::Builder::new().initial_window_size(0),
+    )
+    .await;
     let request = http::Request::get(format!("http://{addr}/big"))
         .body(())
         .unwrap();
@@ -1243,6 +1227,19 @@ async fn connect_small_window(addr: SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(addr).await.unwrap()
+}
+
+/// An HTTP/2 client (prior knowledge) over `io`, made by `builder`, ready to send; its
+/// connection is driven in the task returned (abort it to drop the connection).
+async fn h2_client(
+    io: TcpStream,
+    builder: &h2::client::Builder,
+) -> (h2::client::SendRequest<Bytes>, tokio::task::JoinHandle<()>) {
+    let (client, connection) = builder.handshake::<_, Bytes>(io).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client.ready().await.unwrap(), driver)
 }
 
 /// Waits (up to 5 s) until the server has no connection open.
@@ -1379,13 +1376,11 @@ async fn an_http2_client_that_never_reads_a_whole_body_is_cut_once_closing() {
         .await
         .unwrap();
     let addr = server.local_addr();
-    let (client, connection) = h2::client::handshake(connect_small_window(addr).await)
-        .await
-        .unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.unwrap();
+    let (mut client, driver) = h2_client(
+        connect_small_window(addr).await,
+        &h2::client::Builder::new(),
+    )
+    .await;
     let request = http::Request::get(format!("http://{addr}/big"))
         .body(())
         .unwrap();
@@ -1414,13 +1409,11 @@ async fn an_http2_client_reading_a_whole_body_slowly_is_not_cut_once_closing() {
         .await
         .unwrap();
     let addr = server.local_addr();
-    let (client, connection) = h2::client::handshake(connect_small_window(addr).await)
-        .await
-        .unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.unwrap();
+    let (mut client, driver) = h2_client(
+        connect_small_window(addr).await,
+        &h2::client::Builder::new(),
+    )
+    .await;
     let request = http::Request::get(format!("http://{addr}/big"))
         .body(())
         .unwrap();
@@ -1578,13 +1571,11 @@ async fn an_http2_stream_cut_at_shutdown_is_torn_down_before_app_scope() {
             .await
             .unwrap();
         let addr = server.local_addr();
-        let (client, connection) = h2::client::handshake(TcpStream::connect(addr).await.unwrap())
-            .await
-            .unwrap();
-        let driver = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let mut client = client.ready().await.unwrap();
+        let (mut client, driver) = h2_client(
+            TcpStream::connect(addr).await.unwrap(),
+            &h2::client::Builder::new(),
+        )
+        .await;
         let request = http::Request::get(format!("http://{addr}/export"))
             .body(())
             .unwrap();
