@@ -1599,3 +1599,167 @@ async fn an_http2_stream_cut_at_shutdown_is_torn_down_before_app_scope() {
         );
     }
 }
+
+/// The size of each of [`big_then_more`]'s two large chunks.
+const BIG_CHUNK: usize = 4 << 20;
+
+/// A streamed body of two 4 MiB chunks (files read whole, one chunk each), then a line.
+#[depends]
+async fn big_then_more(
+    #[dep(spare)] _spare: &Spare,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let chunk = Bytes::from(vec![b'z'; BIG_CHUNK]);
+    StreamBody::new(stream::iter([
+        Ok(chunk.clone()),
+        Ok(chunk),
+        Ok(Bytes::from_static(b"end\n")),
+    ]))
+}
+
+/// The app of the large-chunk tests: a send timeout of half a second, checked at least every
+/// 300 ms (the idle timeout).
+fn big_chunk_app() -> App {
+    App::new()
+        .get("/big-then-more", big_then_more)
+        .send_timeout(Duration::from_millis(500))
+        .idle_timeout(Duration::from_millis(300))
+}
+
+/// A reader's pace: a 15 ms pause after each 64 KiB read, about 4 MiB a second.
+struct Steady {
+    since_pause: usize,
+}
+
+impl Steady {
+    async fn took(&mut self, read: usize) {
+        self.since_pause += read;
+        if self.since_pause >= 64 * 1024 {
+            self.since_pause = 0;
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    }
+}
+
+/// An HTTP/1 client that reads a streamed response steadily, about 4 MiB a second, gets the
+/// whole of it although each of its large chunks takes longer than `send_timeout` to leave:
+/// the limit is on the client taking nothing, not on a chunk's size. (hyper asks for the next
+/// frame only once most of a chunk has left: the first 4 MiB chunk held the clock for about a
+/// second and the response was cut after half of one.)
+#[tokio::test]
+async fn an_http1_client_reading_a_large_chunk_steadily_is_not_cut() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = serial().await;
+    let server = big_chunk_app().bind("127.0.0.1:0").await.unwrap();
+    let mut client = connect_small_window(server.local_addr()).await;
+    client
+        .write_all(b"GET /big-then-more HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut received = Vec::new();
+    let mut steady = Steady { since_pause: 0 };
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buffer))
+            .await
+            .expect("the response keeps coming")
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cut after {:?}, {} bytes: {error}",
+                    started.elapsed(),
+                    received.len()
+                )
+            });
+        if read == 0 {
+            break;
+        }
+        received.extend_from_slice(&buffer[..read]);
+        steady.took(read).await;
+    }
+    let head = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let body = dechunk(&received[head..]);
+    assert_eq!(
+        body.len(),
+        2 * BIG_CHUNK + 4,
+        "cut after {:?}",
+        started.elapsed()
+    );
+    assert!(body.ends_with(b"end\n"));
+    server.settle().await;
+    assert_eq!(
+        count(&events(), "spare:close success (200)"),
+        1,
+        "{:?}",
+        events()
+    );
+    common::clear();
+    server.shutdown().await;
+}
+
+/// The data of a chunked body (`Transfer-Encoding: chunked`), up to where it was cut if it
+/// was.
+fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    while let Some(line) = chunked.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&chunked[..line]).unwrap(), 16)
+            .expect("a hexadecimal chunk size");
+        chunked = &chunked[line + 2..];
+        if size == 0 {
+            break;
+        }
+        let taken = size.min(chunked.len());
+        data.extend_from_slice(&chunked[..taken]);
+        chunked = &chunked[(size + 2).min(chunked.len())..];
+    }
+    data
+}
+
+/// The same over HTTP/2: h2 holds a chunk hyper hands it and gives hyper room for the next
+/// only once most of it has left.
+#[tokio::test]
+async fn an_http2_client_reading_a_large_chunk_steadily_is_not_cut() {
+    let _serial = serial().await;
+    let server = big_chunk_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let (mut client, driver) = h2_client(
+        connect_small_window(addr).await,
+        &h2::client::Builder::new(),
+    )
+    .await;
+    let request = http::Request::get(format!("http://{addr}/big-then-more"))
+        .body(())
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let started = tokio::time::Instant::now();
+    let mut received = Vec::new();
+    let mut steady = Steady { since_pause: 0 };
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), body.data())
+        .await
+        .expect("the response keeps coming")
+    {
+        let chunk = chunk.unwrap_or_else(|error| {
+            panic!(
+                "cut after {:?}, {} bytes: {error}",
+                started.elapsed(),
+                received.len()
+            )
+        });
+        let _ = body.flow_control().release_capacity(chunk.len());
+        received.extend_from_slice(&chunk);
+        steady.took(chunk.len()).await;
+    }
+    assert_eq!(received.len(), 2 * BIG_CHUNK + 4);
+    assert!(received.ends_with(b"end\n"));
+    server.settle().await;
+    assert_eq!(
+        count(&events(), "spare:close success (200)"),
+        1,
+        "{:?}",
+        events()
+    );
+    common::clear();
+    driver.abort();
+    server.shutdown().await;
+}

@@ -577,6 +577,7 @@ where
             } else {
                 Gathered::new(body)
             },
+            rest: Bytes::new(),
             _in_use: in_use,
         })))
     }
@@ -607,12 +608,28 @@ pin_project_lite::pin_project! {
     /// hyper's HTTP/1 sends no body for a HEAD, but its HTTP/2 would send every frame. The
     /// length it reports is still the body's, for `Content-Length`; the body is dropped unread
     /// with the response (a bodiless response: its `request`-scope teardowns see a success).
+    ///
+    /// A data frame larger than [`SEND_SLICE`] with more to come is handed over a slice at a
+    /// time (no copy): hyper asks for the next frame only once most of the last has left, and
+    /// `send_timeout` counts from each frame handed over, so a client reading a large chunk
+    /// steadily but for longer than `send_timeout` would be cut although it takes data.
     pub(crate) struct CountedBody<B> {
         #[pin]
         inner: Gathered<B>,
+        // What remains of a large frame handed over in slices; empty when none.
+        rest: Bytes,
         _in_use: Option<InUse>,
     }
 }
+
+/// The largest data frame a response hands to the connection at once when more is to come
+/// (see [`CountedBody`]): the least a client must take within `send_timeout` (about 4 KiB a
+/// second at the default 60 s). Slicing changes nothing on the wire but the chunk sizes of a
+/// chunked HTTP/1 body (an HTTP/2 frame is at most 16 KiB anyway; hyper writes several slices
+/// to an HTTP/1 socket at once). Larger than HTTP/2's default stream window (64 KiB): h2 gives
+/// hyper room for the next slice only once less than the window is left of the last, and
+/// slices the size of the window made a client with a small window wait for each.
+const SEND_SLICE: usize = 256 * 1024;
 
 impl<B> Body for CountedBody<B>
 where
@@ -627,7 +644,30 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
+        let polled = if this.rest.is_empty() {
+            match this.inner.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame)))
+                    if frame.data_ref().is_some_and(|data| data.len() > SEND_SLICE)
+                        && !this.inner.is_end_stream() =>
+                {
+                    match frame.into_data() {
+                        Ok(mut data) => {
+                            *this.rest = data.split_off(SEND_SLICE);
+                            Poll::Ready(Some(Ok(Frame::data(data))))
+                        }
+                        Err(frame) => Poll::Ready(Some(Ok(frame))),
+                    }
+                }
+                polled => polled,
+            }
+        } else {
+            let slice = if this.rest.len() > SEND_SLICE {
+                this.rest.split_to(SEND_SLICE)
+            } else {
+                std::mem::take(this.rest)
+            };
+            Poll::Ready(Some(Ok(Frame::data(slice))))
+        };
         // A frame handed over with more to come waits for hyper to ask for the next, which it
         // does once the client has taken enough: from now, `send_timeout` counts. On HTTP/2
         // the last frame too: hyper holds it (and the body) until the stream's window takes
@@ -636,7 +676,9 @@ where
         // buffer).
         if let Some(in_use) = this._in_use.as_ref() {
             let waiting = matches!(polled, Poll::Ready(Some(Ok(_))))
-                && (!this.inner.is_end_stream() || in_use.stream.is_some());
+                && (!this.rest.is_empty()
+                    || !this.inner.is_end_stream()
+                    || in_use.stream.is_some());
             let since = if waiting {
                 in_use.shared.server.now()
             } else {
@@ -648,11 +690,18 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.rest.is_empty() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let inner = self.inner.size_hint();
+        let rest = self.rest.len() as u64;
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower().saturating_add(rest));
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(rest));
+        }
+        hint
     }
 }
 
