@@ -612,10 +612,11 @@ impl App {
     /// client has taken nothing more for this long (its TCP window, or its HTTP/2 stream's
     /// window, stays shut), the response is cut and its `request`-scope teardowns see
     /// `Cancelled(ClientGone)`: over HTTP/1 the connection is closed; over HTTP/2 the stream
-    /// alone is reset, and the connection's other streams go on. Without it a client that stops reading a streamed export would
-    /// hold the export's dependencies (and their `max_concurrency` places) for as long as it
-    /// keeps the connection open. A slow reader that keeps taking data, and a stream that
-    /// waits for its own next item, are never cut for it.
+    /// alone is reset, and the connection's other streams go on. Without it a client that
+    /// stops reading a streamed export would hold the export's dependencies (and their
+    /// `max_concurrency` places) for as long as it keeps the connection open. A slow reader
+    /// that keeps taking data (at least 256 KiB per `limit`, however large the body's chunks),
+    /// and a stream that waits for its own next item, are never cut for it.
     ///
     /// Checked by the connection's one timer, at least every `idle_timeout`: the response is
     /// cut between `limit` and `limit` + `idle_timeout` after the client stopped reading it. On
