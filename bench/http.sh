@@ -14,6 +14,11 @@
 #   SERVERS="hyper axum di fastapi"                 the servers measured (hyper and axum are
 #                                                   the references of the ratios)
 #   BASE_PORT=38080                                 servers listen on 127.0.0.1:BASE_PORT+1..4
+#   PIN=1:0                                         run the servers on CPU 1 and wrk on CPU 0
+#                                                   (taskset lists: PIN=2-3:0-1): each server
+#                                                   then has the same cores to itself, and wrk
+#                                                   never takes them (unset: shared, as the
+#                                                   scheduler likes)
 #   FASTAPI_WORKERS=$(nproc)                        uvicorn worker processes
 #   OUT=target/bench-http                           raw wrk output, server logs, results.md
 #
@@ -32,7 +37,17 @@ WARMUP=${WARMUP:-1s}
 ROUTES=${ROUTES:-"/items?limit=5 /stream"}
 SERVERS=${SERVERS:-"hyper axum di fastapi"}
 BASE_PORT=${BASE_PORT:-38080}
-FASTAPI_WORKERS=${FASTAPI_WORKERS:-$(nproc)}
+PIN=${PIN:-}
+SERVER_PIN=()
+WRK_PIN=()
+if [[ -n "$PIN" ]]; then
+    [[ "$PIN" == *:* ]] || { echo "PIN must be SERVER_CPUS:WRK_CPUS, for example 1:0" >&2; exit 2; }
+    command -v taskset >/dev/null || { echo "PIN needs taskset (util-linux)" >&2; exit 2; }
+    SERVER_PIN=(taskset -c "${PIN%%:*}")
+    WRK_PIN=(taskset -c "${PIN#*:}")
+fi
+# With PIN, one uvicorn worker per CPU the servers are given (taskset reports them).
+FASTAPI_WORKERS=${FASTAPI_WORKERS:-$(if [[ -n "$PIN" ]]; then "${SERVER_PIN[@]}" nproc; else nproc; fi)}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 VENV=${VENV:-$TARGET_DIR/bench-venv}
 OUT=${OUT:-$TARGET_DIR/bench-http}
@@ -152,11 +167,11 @@ start_server() { # name port
     fi
     case "$name" in
         hyper | axum | di)
-            setsid "$SERVER_BIN" --impl "$name" --addr "127.0.0.1:$port" \
+            setsid "${SERVER_PIN[@]}" "$SERVER_BIN" --impl "$name" --addr "127.0.0.1:$port" \
                 >"$OUT/$name.log" 2>&1 &
             ;;
         fastapi)
-            setsid "$VENV/bin/uvicorn" fastapi_ref:app --app-dir "$ROOT/bench" \
+            setsid "${SERVER_PIN[@]}" "$VENV/bin/uvicorn" fastapi_ref:app --app-dir "$ROOT/bench" \
                 --host 127.0.0.1 --port "$port" --workers "$FASTAPI_WORKERS" \
                 --no-access-log --no-server-header --log-level warning \
                 >"$OUT/$name.log" 2>&1 &
@@ -238,7 +253,7 @@ declare -A RPS P50 P99 ERR
 run_wrk() { # server route duration file
     local port
     port=$(port_of "$1")
-    timeout $(($(seconds "$3") + 15)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3" --latency \
+    timeout $(($(seconds "$3") + 15)) "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3" --latency \
         "http://127.0.0.1:$port$2" >"$4" 2>&1 || {
         echo "wrk failed for $1 $2:" >&2
         cat "$4" >&2
@@ -304,7 +319,7 @@ median() { # numbers...
 report() {
     echo "# HTTP on loopback"
     echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') sharing the machine."
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') $(if [[ -n "$PIN" ]]; then echo "on CPUs ${PIN#*:}, the servers on CPUs ${PIN%%:*} (PIN=$PIN)"; else echo "sharing the machine"; fi)."
     echo "Command: \`THREADS=$THREADS CONNECTIONS=$CONNECTIONS DURATION=$DURATION ROUNDS=$ROUNDS bench/http.sh\`"
     echo "(wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS interleaved round(s) after a $WARMUP warm-up; release build; ${FASTAPI_VERSIONS:-no FastAPI}, $FASTAPI_WORKERS uvicorn workers)."
     for route in "${ROUTE_LIST[@]}"; do
