@@ -905,12 +905,7 @@ async fn an_http2_client_whose_window_stays_shut_is_cut_after_the_send_timeout()
         &h2::client::Builder::new(),
     )
     .await;
-    let request = http::Request::get(format!("http://{addr}/export"))
-        .body(())
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let _unread = response.into_body();
+    let _unread = h2_get(&mut client, addr, "/export").await;
     wait_for("pooled:close cancelled client gone").await;
     a_second_client_gets_the_place(addr).await;
     driver.abort();
@@ -968,12 +963,7 @@ async fn an_http2_stream_whose_window_stays_shut_is_cut_while_its_connection_goe
         h2::client::Builder::new().initial_connection_window_size(1 << 22),
     )
     .await;
-    let request = http::Request::get(format!("http://{addr}/export"))
-        .body(())
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let mut unread = response.into_body();
+    let mut unread = h2_get(&mut client, addr, "/export").await;
     let started = tokio::time::Instant::now();
     let mut served = 0;
     while !events()
@@ -1037,12 +1027,7 @@ async fn an_http2_stream_whose_window_never_opens_is_cut_after_the_send_timeout(
         h2::client::Builder::new().initial_window_size(0),
     )
     .await;
-    let request = http::Request::get(format!("http://{addr}/export"))
-        .body(())
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let _unread = response.into_body();
+    let _unread = h2_get(&mut client, addr, "/export").await;
     let started = tokio::time::Instant::now();
     wait_for("pooled:close cancelled client gone").await;
     assert!(
@@ -1101,12 +1086,7 @@ async fn http2_streams_starved_of_connection_window_are_cut_after_the_send_timeo
         &h2::client::Builder::new(),
     )
     .await;
-    let request = http::Request::get(format!("http://{addr}/export"))
-        .body(())
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let mut first = response.into_body();
+    let mut first = h2_get(&mut client, addr, "/export").await;
     tokio::time::timeout(Duration::from_secs(5), async {
         while first.flow_control().used_capacity() < 65_535 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -1114,15 +1094,7 @@ async fn http2_streams_starved_of_connection_window_are_cut_after_the_send_timeo
     })
     .await
     .expect("the first stream takes the whole connection window");
-    let request = http::Request::get(format!("http://{addr}/spare"))
-        .body(())
-        .unwrap();
-    std::future::poll_fn(|cx| client.poll_ready(cx))
-        .await
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let _second = response.into_body();
+    let _second = h2_get(&mut client, addr, "/spare").await;
     let started = tokio::time::Instant::now();
     wait_for("pooled:close cancelled client gone").await;
     wait_for("spare:close cancelled client gone").await;
@@ -1162,12 +1134,7 @@ async fn an_http2_stream_whose_last_frame_waits_for_a_shut_window_is_cut() {
         h2::client::Builder::new().initial_window_size(0),
     )
     .await;
-    let request = http::Request::get(format!("http://{addr}/big"))
-        .body(())
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let mut unread = response.into_body();
+    let mut unread = h2_get(&mut client, addr, "/big").await;
     let ended = tokio::time::timeout(Duration::from_secs(3), unread.data())
         .await
         .expect("the stream whose window stays shut is cut");
@@ -1240,6 +1207,24 @@ async fn h2_client(
         let _ = connection.await;
     });
     (client.ready().await.unwrap(), driver)
+}
+
+/// GETs `path` from `addr` on `client`'s HTTP/2 connection, once it has room for a stream:
+/// the body of the answer, whose status must be 200.
+async fn h2_get(
+    client: &mut h2::client::SendRequest<Bytes>,
+    addr: SocketAddr,
+    path: &str,
+) -> h2::RecvStream {
+    let request = http::Request::get(format!("http://{addr}{path}"))
+        .body(())
+        .unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body()
 }
 
 /// Waits (up to 5 s) until the server has no connection open.
@@ -1381,12 +1366,7 @@ async fn an_http2_client_that_never_reads_a_whole_body_is_cut_once_closing() {
         &h2::client::Builder::new(),
     )
     .await;
-    let request = http::Request::get(format!("http://{addr}/big"))
-        .body(())
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let _unread = response.into_body();
+    let _unread = h2_get(&mut client, addr, "/big").await;
     wait_for("spare:close success (200)").await;
     common::clear();
     no_connection_left(&server).await;
@@ -1414,12 +1394,7 @@ async fn an_http2_client_reading_a_whole_body_slowly_is_not_cut_once_closing() {
         &h2::client::Builder::new(),
     )
     .await;
-    let request = http::Request::get(format!("http://{addr}/big"))
-        .body(())
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let mut body = response.into_body();
+    let mut body = h2_get(&mut client, addr, "/big").await;
     let started = tokio::time::Instant::now();
     let mut received = 0usize;
     let mut since_pause = 0usize;
@@ -1576,11 +1551,7 @@ async fn an_http2_stream_cut_at_shutdown_is_torn_down_before_app_scope() {
             &h2::client::Builder::new(),
         )
         .await;
-        let request = http::Request::get(format!("http://{addr}/export"))
-            .body(())
-            .unwrap();
-        let response = client.send_request(request, true).unwrap().0.await.unwrap();
-        let unread = response.into_body();
+        let unread = h2_get(&mut client, addr, "/export").await;
         let shutdown = tokio::spawn(async move {
             server.shutdown().await;
             log("shutdown returned");
@@ -1726,12 +1697,7 @@ async fn an_http2_client_reading_a_large_chunk_steadily_is_not_cut() {
         &h2::client::Builder::new(),
     )
     .await;
-    let request = http::Request::get(format!("http://{addr}/big-then-more"))
-        .body(())
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    let mut body = response.into_body();
+    let mut body = h2_get(&mut client, addr, "/big-then-more").await;
     let started = tokio::time::Instant::now();
     let mut received = Vec::new();
     let mut steady = Steady { since_pause: 0 };
