@@ -1143,12 +1143,7 @@ async fn an_http2_stream_whose_last_frame_waits_for_a_shut_window_is_cut() {
         Some(h2::Reason::CANCEL)
     );
     server.settle().await;
-    assert_eq!(
-        count(&events(), "spare:close success (200)"),
-        1,
-        "{:?}",
-        events()
-    );
+    logged_once("spare:close success (200)");
     assert_eq!(events().len(), 1, "{:?}", events());
     driver.abort();
     server.shutdown().await;
@@ -1225,6 +1220,12 @@ async fn h2_get(
     let response = client.send_request(request, true).unwrap().0.await.unwrap();
     assert_eq!(response.status(), 200);
     response.into_body()
+}
+
+/// Asserts that `event` was logged exactly once.
+fn logged_once(event: &str) {
+    let events = events();
+    assert_eq!(count(&events, event), 1, "{events:?}");
 }
 
 /// Waits (up to 5 s) until the server has no connection open.
@@ -1467,12 +1468,7 @@ async fn a_stream_waiting_for_its_next_item_is_not_cut_by_the_send_timeout() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"event 0\nevent 1\nevent 2\n");
     server.settle().await;
-    assert_eq!(
-        count(&events(), "pooled:close success (200)"),
-        1,
-        "{:?}",
-        events()
-    );
+    logged_once("pooled:close success (200)");
     server.shutdown().await;
 }
 
@@ -1497,12 +1493,7 @@ async fn an_http2_stream_waiting_for_its_next_item_is_not_cut_by_the_send_timeou
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"event 0\nevent 1\nevent 2\n");
     server.settle().await;
-    assert_eq!(
-        count(&events(), "pooled:close success (200)"),
-        1,
-        "{:?}",
-        events()
-    );
+    logged_once("pooled:close success (200)");
     driver.abort();
     server.shutdown().await;
 }
@@ -1657,12 +1648,7 @@ async fn an_http1_client_reading_a_large_chunk_steadily_is_not_cut() {
     );
     assert!(body.ends_with(b"end\n"));
     server.settle().await;
-    assert_eq!(
-        count(&events(), "spare:close success (200)"),
-        1,
-        "{:?}",
-        events()
-    );
+    logged_once("spare:close success (200)");
     common::clear();
     server.shutdown().await;
 }
@@ -1719,12 +1705,7 @@ async fn an_http2_client_reading_a_large_chunk_steadily_is_not_cut() {
     assert_eq!(received.len(), 2 * BIG_CHUNK + 4);
     assert!(received.ends_with(b"end\n"));
     server.settle().await;
-    assert_eq!(
-        count(&events(), "spare:close success (200)"),
-        1,
-        "{:?}",
-        events()
-    );
+    logged_once("spare:close success (200)");
     common::clear();
     driver.abort();
     server.shutdown().await;
