@@ -1396,33 +1396,13 @@ async fn an_http2_client_reading_a_whole_body_slowly_is_not_cut_once_closing() {
     )
     .await;
     let mut body = h2_get(&mut client, addr, "/big").await;
-    let started = tokio::time::Instant::now();
-    let mut received = 0usize;
-    let mut since_pause = 0usize;
-    while received < 4 << 20 {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), body.data())
-            .await
-            .expect("the response keeps coming")
-            .unwrap_or_else(|| panic!("ended after {:?}, {received} bytes", started.elapsed()))
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cut after {:?}, {received} bytes: {error}",
-                    started.elapsed()
-                )
-            });
-        received += chunk.len();
-        since_pause += chunk.len();
-        let _ = body.flow_control().release_capacity(chunk.len());
-        // About 2 MiB a second: 2 s for the body.
-        if since_pause >= 64 * 1024 {
-            since_pause = 0;
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-    }
+    // About 2 MiB a second: 2 s for the body.
+    let (received, took) =
+        read_h2_steadily(&mut body, Steady::new(Duration::from_millis(30))).await;
+    assert_eq!(received.len(), 4 << 20);
     assert!(
-        started.elapsed() > Duration::from_millis(1500),
-        "read too fast to test anything: {:?}",
-        started.elapsed()
+        took > Duration::from_millis(1500),
+        "read too fast to test anything: {took:?}"
     );
     driver.abort();
     server.shutdown().await;
@@ -1587,19 +1567,51 @@ fn big_chunk_app() -> App {
         .idle_timeout(Duration::from_millis(300))
 }
 
-/// A reader's pace: a 15 ms pause after each 64 KiB read, about 4 MiB a second.
+/// A reader's pace: a pause after each 64 KiB read (15 ms: about 4 MiB a second).
 struct Steady {
+    pause: Duration,
     since_pause: usize,
 }
 
 impl Steady {
+    fn new(pause: Duration) -> Self {
+        Self {
+            pause,
+            since_pause: 0,
+        }
+    }
+
     async fn took(&mut self, read: usize) {
         self.since_pause += read;
         if self.since_pause >= 64 * 1024 {
             self.since_pause = 0;
-            tokio::time::sleep(Duration::from_millis(15)).await;
+            tokio::time::sleep(self.pause).await;
         }
     }
+}
+
+/// Reads an HTTP/2 response body to its end at `steady`'s pace, its window given back as it
+/// reads: the body, and how long it took. Panics, saying when, if the stream is cut or nothing
+/// comes for 5 s.
+async fn read_h2_steadily(body: &mut h2::RecvStream, mut steady: Steady) -> (Vec<u8>, Duration) {
+    let started = tokio::time::Instant::now();
+    let mut received = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), body.data())
+        .await
+        .expect("the response keeps coming")
+    {
+        let chunk = chunk.unwrap_or_else(|error| {
+            panic!(
+                "cut after {:?}, {} bytes: {error}",
+                started.elapsed(),
+                received.len()
+            )
+        });
+        let _ = body.flow_control().release_capacity(chunk.len());
+        received.extend_from_slice(&chunk);
+        steady.took(chunk.len()).await;
+    }
+    (received, started.elapsed())
 }
 
 /// An HTTP/1 client that reads a streamed response steadily, about 4 MiB a second, gets the
@@ -1619,7 +1631,7 @@ async fn an_http1_client_reading_a_large_chunk_steadily_is_not_cut() {
         .unwrap();
     let started = tokio::time::Instant::now();
     let mut received = Vec::new();
-    let mut steady = Steady { since_pause: 0 };
+    let mut steady = Steady::new(Duration::from_millis(15));
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buffer))
@@ -1684,24 +1696,7 @@ async fn an_http2_client_reading_a_large_chunk_steadily_is_not_cut() {
     )
     .await;
     let mut body = h2_get(&mut client, addr, "/big-then-more").await;
-    let started = tokio::time::Instant::now();
-    let mut received = Vec::new();
-    let mut steady = Steady { since_pause: 0 };
-    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), body.data())
-        .await
-        .expect("the response keeps coming")
-    {
-        let chunk = chunk.unwrap_or_else(|error| {
-            panic!(
-                "cut after {:?}, {} bytes: {error}",
-                started.elapsed(),
-                received.len()
-            )
-        });
-        let _ = body.flow_control().release_capacity(chunk.len());
-        received.extend_from_slice(&chunk);
-        steady.took(chunk.len()).await;
-    }
+    let (received, _) = read_h2_steadily(&mut body, Steady::new(Duration::from_millis(15))).await;
     assert_eq!(received.len(), 2 * BIG_CHUNK + 4);
     assert!(received.ends_with(b"end\n"));
     server.settle().await;
