@@ -1300,7 +1300,7 @@ async fn an_http1_client_that_never_reads_a_whole_body_is_cut_once_closing() {
 /// the kernel wakes the writer once a third of its send buffer, up to 4 MiB, is free.)
 #[tokio::test]
 async fn an_http1_client_reading_a_whole_body_slowly_is_not_cut_once_closing() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let _serial = serial().await;
     let server = stall_app()
         .get("/big", big)
@@ -1313,36 +1313,13 @@ async fn an_http1_client_reading_a_whole_body_slowly_is_not_cut_once_closing() {
     slow.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let started = tokio::time::Instant::now();
-    let mut received = Vec::new();
-    let mut length = None;
-    while length.is_none_or(|length| received.len() < length) {
-        let want = length.map_or(64 * 1024, |length: usize| {
-            (length - received.len()).min(64 * 1024)
-        });
-        let mut chunk = vec![0u8; want];
-        tokio::time::timeout(Duration::from_secs(5), slow.read_exact(&mut chunk))
-            .await
-            .expect("the response keeps coming")
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cut after {:?}, {} bytes: {error}",
-                    started.elapsed(),
-                    received.len()
-                )
-            });
-        received.extend_from_slice(&chunk);
-        if length.is_none() {
-            let head = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-            length = Some(head + 4 + (4 << 20));
-        }
-        // About 2 MiB a second: 2 s for the body.
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
+    // About 2 MiB a second: 2 s for the body. The connection is then closed for being idle.
+    let (received, took) =
+        read_h1_steadily(&mut slow, Steady::new(Duration::from_millis(30))).await;
+    assert_eq!(received.len() - body_start(&received), 4 << 20);
     assert!(
-        started.elapsed() > Duration::from_millis(1500),
-        "read too fast to test anything: {:?}",
-        started.elapsed()
+        took > Duration::from_millis(1500),
+        "read too fast to test anything: {took:?}"
     );
     drop(slow);
     server.shutdown().await;
@@ -1583,8 +1560,8 @@ impl Steady {
 
     async fn took(&mut self, read: usize) {
         self.since_pause += read;
-        if self.since_pause >= 64 * 1024 {
-            self.since_pause = 0;
+        while self.since_pause >= 64 * 1024 {
+            self.since_pause -= 64 * 1024;
             tokio::time::sleep(self.pause).await;
         }
     }
@@ -1614,27 +1591,16 @@ async fn read_h2_steadily(body: &mut h2::RecvStream, mut steady: Steady) -> (Vec
     (received, started.elapsed())
 }
 
-/// An HTTP/1 client that reads a streamed response steadily, about 4 MiB a second, gets the
-/// whole of it although each of its large chunks takes longer than `send_timeout` to leave:
-/// the limit is on the client taking nothing, not on a chunk's size. (hyper asks for the next
-/// frame only once most of a chunk has left: the first 4 MiB chunk held the clock for about a
-/// second and the response was cut after half of one.)
-#[tokio::test]
-async fn an_http1_client_reading_a_large_chunk_steadily_is_not_cut() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _serial = serial().await;
-    let server = big_chunk_app().bind("127.0.0.1:0").await.unwrap();
-    let mut client = connect_small_window(server.local_addr()).await;
-    client
-        .write_all(b"GET /big-then-more HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+/// Reads an HTTP/1 connection until the server closes it, at `steady`'s pace: everything
+/// read, and how long it took. Panics, saying when, if the connection is cut or nothing comes
+/// for 5 s.
+async fn read_h1_steadily(stream: &mut TcpStream, mut steady: Steady) -> (Vec<u8>, Duration) {
+    use tokio::io::AsyncReadExt;
     let started = tokio::time::Instant::now();
     let mut received = Vec::new();
-    let mut steady = Steady::new(Duration::from_millis(15));
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
-        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buffer))
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
             .await
             .expect("the response keeps coming")
             .unwrap_or_else(|error| {
@@ -1645,19 +1611,37 @@ async fn an_http1_client_reading_a_large_chunk_steadily_is_not_cut() {
                 )
             });
         if read == 0 {
-            break;
+            return (received, started.elapsed());
         }
         received.extend_from_slice(&buffer[..read]);
         steady.took(read).await;
     }
-    let head = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let body = dechunk(&received[head..]);
-    assert_eq!(
-        body.len(),
-        2 * BIG_CHUNK + 4,
-        "cut after {:?}",
-        started.elapsed()
-    );
+}
+
+/// Where the body of an HTTP/1 response read whole begins.
+fn body_start(response: &[u8]) -> usize {
+    response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4
+}
+
+/// An HTTP/1 client that reads a streamed response steadily, about 4 MiB a second, gets the
+/// whole of it although each of its large chunks takes longer than `send_timeout` to leave:
+/// the limit is on the client taking nothing, not on a chunk's size. (hyper asks for the next
+/// frame only once most of a chunk has left: the first 4 MiB chunk held the clock for about a
+/// second and the response was cut after half of one.)
+#[tokio::test]
+async fn an_http1_client_reading_a_large_chunk_steadily_is_not_cut() {
+    use tokio::io::AsyncWriteExt;
+    let _serial = serial().await;
+    let server = big_chunk_app().bind("127.0.0.1:0").await.unwrap();
+    let mut client = connect_small_window(server.local_addr()).await;
+    client
+        .write_all(b"GET /big-then-more HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (received, took) =
+        read_h1_steadily(&mut client, Steady::new(Duration::from_millis(15))).await;
+    let body = dechunk(&received[body_start(&received)..]);
+    assert_eq!(body.len(), 2 * BIG_CHUNK + 4, "cut after {took:?}");
     assert!(body.ends_with(b"end\n"));
     server.settle().await;
     logged_once("spare:close success (200)");
