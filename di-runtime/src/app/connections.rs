@@ -59,7 +59,7 @@ use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::app::gather::Gathered;
+use crate::app::gather::{self, Gathered};
 use crate::response::body::BoxError;
 use crate::run::body::sends_no_body;
 
@@ -694,14 +694,7 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        let inner = self.inner.size_hint();
-        let rest = self.rest.len() as u64;
-        let mut hint = SizeHint::new();
-        hint.set_lower(inner.lower().saturating_add(rest));
-        if let Some(upper) = inner.upper() {
-            hint.set_upper(upper.saturating_add(rest));
-        }
-        hint
+        gather::plus(self.inner.size_hint(), self.rest.len() as u64)
     }
 }
 
@@ -993,5 +986,82 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.project().io.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+    use http_body_util::{BodyExt, Full, StreamBody};
+
+    /// A counted body of a stream of `frames` (its end known only once it has ended), on no
+    /// connection.
+    fn counted(frames: Vec<Bytes>) -> CountedBody<impl Body<Data = Bytes, Error = BoxError>> {
+        let frames = frames.into_iter().map(|data| Ok(Frame::data(data)));
+        CountedBody {
+            inner: Gathered::new(StreamBody::new(stream::iter(frames))),
+            rest: Bytes::new(),
+            _in_use: None,
+        }
+    }
+
+    /// The data of each frame of `body`.
+    async fn frames<B: Body<Data = Bytes>>(mut body: Pin<&mut CountedBody<B>>) -> Vec<Bytes>
+    where
+        B::Error: Into<BoxError>,
+    {
+        let mut frames = Vec::new();
+        while let Some(frame) = body.frame().await {
+            frames.push(frame.unwrap().into_data().unwrap());
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_with_more_to_come_is_handed_over_in_slices() {
+        let large = Bytes::from(
+            (0..2 * SEND_SLICE + 10)
+                .map(|i| i as u8)
+                .collect::<Vec<_>>(),
+        );
+        let body = std::pin::pin!(counted(vec![large.clone(), Bytes::from_static(b"end")]));
+        let frames = frames(body).await;
+        let sizes: Vec<usize> = frames.iter().map(Bytes::len).collect();
+        assert_eq!(sizes, [SEND_SLICE, SEND_SLICE, 10, 3]);
+        assert_eq!(frames.concat(), [&large[..], b"end"].concat());
+    }
+
+    #[tokio::test]
+    async fn a_body_holding_slices_has_not_ended_and_counts_them_in_its_size() {
+        let mut body = std::pin::pin!(counted(vec![
+            Bytes::from(vec![1; SEND_SLICE + 100]),
+            Bytes::from_static(b"x"),
+        ]));
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first.len(), SEND_SLICE);
+        assert!(!body.is_end_stream());
+        assert!(body.size_hint().lower() >= 100);
+        assert_eq!(
+            body.frame()
+                .await
+                .unwrap()
+                .unwrap()
+                .into_data()
+                .unwrap()
+                .len(),
+            100
+        );
+    }
+
+    #[tokio::test]
+    async fn a_large_last_frame_is_handed_over_whole() {
+        let large = Bytes::from(vec![2; 3 * SEND_SLICE]);
+        let body = std::pin::pin!(CountedBody {
+            inner: Gathered::new(Full::new(large.clone())),
+            rest: Bytes::new(),
+            _in_use: None,
+        });
+        assert_eq!(frames(body).await, [large]);
     }
 }

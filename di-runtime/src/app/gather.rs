@@ -124,13 +124,18 @@ where
         } else {
             self.inner.size_hint()
         };
-        let mut hint = SizeHint::new();
-        hint.set_lower(inner.lower().saturating_add(held));
-        if let Some(upper) = inner.upper() {
-            hint.set_upper(upper.saturating_add(held));
-        }
-        hint
+        plus(inner, held)
     }
+}
+
+/// `hint` with `more` bytes, held back from the body it hints at, added to both its bounds.
+pub(crate) fn plus(hint: SizeHint, more: u64) -> SizeHint {
+    let mut sum = SizeHint::new();
+    sum.set_lower(hint.lower().saturating_add(more));
+    if let Some(upper) = hint.upper() {
+        sum.set_upper(upper.saturating_add(more));
+    }
+    sum
 }
 
 /// `first` and the data frames `inner` has ready after it, as one (see the module docs); a
