@@ -1,0 +1,803 @@
+//! Real-world client behaviours over TCP: HTTP/1.0 clients (a streamed body sent
+//! close-delimited), pipelining behind a streamed response, `Expect: 100-continue` answered
+//! without the body, a client that half-closes after its request, HTTP/2 resets, trailers
+//! and many small streams.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{count, events, log, position, serial, wait_for};
+use di_runtime::prelude::*;
+use futures_util::{StreamExt as _, stream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Session;
+
+#[depends]
+async fn session(y: Yield<Session>) {
+    let (_session, outcome) = y.provide(Session).await;
+    let what = match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        Outcome::HandlerError { status, .. } => format!("error {}", status.as_u16()),
+        other => other.to_string(),
+    };
+    log(format!("req:close {what}"));
+}
+
+/// 20 lines, a moment apart, holding the session until the last.
+#[depends]
+async fn lines(
+    #[dep(session)] s: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    log("lines:handler");
+    let chunks = stream::unfold((s, 0u32), |(s, i)| async move {
+        if i == 20 {
+            log("lines:end");
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Some((Ok(Bytes::from(format!("line {i}\n"))), (s, i + 1)))
+    });
+    StreamBody::new(chunks)
+}
+
+fn all_lines() -> String {
+    (0..20).map(|i| format!("line {i}\n")).collect()
+}
+
+/// A stream that never ends by itself.
+#[depends]
+async fn endless(
+    #[dep(session)] s: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    let chunks = stream::unfold(s, |s| async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Some((Ok(Bytes::from_static(b"more\n")), s))
+    });
+    StreamBody::new(chunks)
+}
+
+#[depends]
+async fn full(#[dep(session)] _s: &Session) -> &'static str {
+    log("full:handler");
+    "full"
+}
+
+/// Answers after a moment (a query, a call to another service).
+#[depends]
+async fn slow(#[dep(session)] _s: &Session) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    "slow"
+}
+
+#[depends]
+async fn auth(head: &HeaderMap) -> Result<(), HttpError> {
+    if head.get("x-key").is_some_and(|v| v == "yes") {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            "Not authenticated",
+        ))
+    }
+}
+
+#[depends]
+async fn guarded(
+    #[dep(session)] _s: &Session,
+    #[dep(auth)] _a: &(),
+    Json(v): Json<serde_json::Value>,
+) -> String {
+    v.to_string()
+}
+
+/// A POST that reads no body (an action), behind `auth`.
+#[depends]
+async fn action(#[dep(session)] _s: &Session, #[dep(auth)] _a: &()) -> &'static str {
+    "done"
+}
+
+#[depends]
+async fn upload(
+    #[dep(session)] _s: &Session,
+    mut body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    let mut n = 0;
+    while let Some(chunk) = body.next().await {
+        n += chunk?.len();
+    }
+    Ok(format!("{n} bytes"))
+}
+
+#[depends]
+async fn echo(#[dep(session)] _s: &Session, body: Bytes) -> String {
+    format!("{} bytes", body.len())
+}
+
+async fn server() -> di_runtime::Server {
+    App::new()
+        .get("/lines", lines)
+        .get("/endless", endless)
+        .get("/full", full)
+        .get("/slow", slow)
+        .post("/guarded", guarded)
+        .post("/action", action)
+        .post("/upload", upload)
+        .post("/echo", echo)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+/// Reads until the server closes the connection ("nothing for 5 s" fails the test).
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let timed_out = read.await.is_err();
+    let text = String::from_utf8_lossy(&received).into_owned();
+    assert!(!timed_out, "the server kept the connection open: {text:?}");
+    text
+}
+
+/// Reads one response of known framing from `stream`: its head (lower-cased) and body.
+async fn read_response(stream: &mut TcpStream) -> (String, String) {
+    read_response_from(stream).await
+}
+
+/// [`read_response`] from any reader.
+async fn read_response_from<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    let read = async {
+        while !buf.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed in a head");
+            buf.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        let body = if let Some(length) = header(&head, "content-length") {
+            let mut body = vec![0u8; length.parse().unwrap()];
+            stream.read_exact(&mut body).await.unwrap();
+            body
+        } else if header(&head, "transfer-encoding").as_deref() == Some("chunked") {
+            let mut raw = Vec::new();
+            while !raw.ends_with(b"\r\n0\r\n\r\n") && raw != b"0\r\n\r\n" {
+                assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed in a body");
+                raw.push(byte[0]);
+            }
+            dechunk(&raw)
+        } else {
+            Vec::new()
+        };
+        (head, String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("a response within 5 s")
+}
+
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == name).then(|| value.trim().to_owned())
+    })
+}
+
+fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = chunked.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&chunked[..line_end]).unwrap(), 16).unwrap();
+        chunked = &chunked[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&chunked[..size]);
+        chunked = &chunked[size + 2..];
+    }
+}
+
+async fn settled(server: &di_runtime::Server) -> Vec<String> {
+    server.settle().await;
+    events()
+}
+
+// ------------------------------------------------------------------------------ HTTP/1.0
+
+/// A HEAD on a streamed route sends the head alone and keeps the connection, over HTTP/1.1
+/// and for an HTTP/1.0 keep-alive client; its teardown sees a success.
+#[tokio::test]
+async fn a_head_on_a_streamed_route_keeps_the_connection() {
+    let _serial = serial().await;
+    let server = server().await;
+    for version in ["HTTP/1.1\r\nHost: t", "HTTP/1.0\r\nConnection: keep-alive"] {
+        common::clear();
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        stream
+            .write_all(format!("HEAD /lines {version}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                stream.read(&mut byte).await.unwrap(),
+                1,
+                "{version}: closed"
+            );
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(head.contains(" 200 "), "{version}: {head}");
+        assert_ne!(
+            header(&head, "connection").as_deref(),
+            Some("close"),
+            "{version}: {head}"
+        );
+        stream
+            .write_all(format!("GET /full {version}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (head, body) = read_response(&mut stream).await;
+        assert!(head.contains(" 200 "), "{version}: {head}");
+        assert_eq!(body, "full", "{version}");
+        let events = settled(&server).await;
+        assert_eq!(
+            count(&events, "req:close success 200"),
+            2,
+            "{version}: {events:?}"
+        );
+    }
+    server.shutdown().await;
+}
+
+/// An HTTP/1.0 keep-alive client asking for a body of known length is kept alive: its
+/// second request is answered on the same connection; without keep-alive it is closed.
+#[tokio::test]
+async fn an_http10_keep_alive_client_is_kept_alive_for_a_body_of_known_length() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /full HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .await
+            .unwrap();
+        let (head, body) = read_response(&mut stream).await;
+        assert!(head.starts_with("http/1.0 200"), "{head}");
+        assert_eq!(
+            header(&head, "connection").as_deref(),
+            Some("keep-alive"),
+            "{head}"
+        );
+        assert_eq!(body, "full");
+    }
+    stream
+        .write_all(b"GET /full HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_to_close(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    assert!(text.ends_with("\r\n\r\nfull"), "{text}");
+    assert_eq!(
+        count(&settled(&server).await, "req:close success 200"),
+        3,
+        "{:?}",
+        events()
+    );
+    server.shutdown().await;
+}
+
+/// An HTTP/1.0 keep-alive client answered before its body was read (413 by its declared
+/// length): the connection closes after the answer, and the answer says so, never
+/// `keep-alive` as well.
+#[tokio::test]
+async fn an_http10_keep_alive_client_answered_unread_is_told_close_only() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.0\r\nConnection: keep-alive\r\n\
+              content-length: 10000000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let text = read_to_close(&mut stream).await;
+    let (head, _) = text.split_once("\r\n\r\n").expect("a head");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.0 413"), "{head}");
+    assert_eq!(
+        header(&head, "connection").as_deref(),
+        Some("close"),
+        "{head}"
+    );
+    server.shutdown().await;
+}
+
+/// A client that offers an upgrade to `h2c` (`curl --http2` over plain TCP) is answered
+/// over HTTP/1.1, and its connection kept for the next request.
+#[tokio::test]
+async fn an_h2c_upgrade_offer_is_answered_over_http11_and_the_connection_kept() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(
+            b"GET /lines HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, all_lines());
+    stream
+        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, "full");
+    let events = settled(&server).await;
+    assert_eq!(count(&events, "req:close success 200"), 2, "{events:?}");
+    server.shutdown().await;
+}
+
+/// A body the route never reads (an action answered from its head), sent whole by the
+/// client, larger than what hyper drains after the answer: the client's next request on the
+/// connection is answered, or the answer said `Connection: close`. A keep-alive answer
+/// followed by a close makes a pooling client fail its next request.
+#[tokio::test]
+async fn an_unread_body_leaves_the_connection_usable_or_says_close() {
+    let _serial = serial().await;
+    let server = server().await;
+    for size in [100, 100_000, 1_000_000] {
+        common::clear();
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        let mut request = format!(
+            "POST /action HTTP/1.1\r\nHost: t\r\nx-key: yes\r\ncontent-length: {size}\r\n\r\n"
+        )
+        .into_bytes();
+        request.extend(std::iter::repeat_n(b'x', size));
+        let (mut read, mut write) = stream.split();
+        let (_, (head, body)) =
+            tokio::join!(async { write.write_all(&request).await.unwrap() }, async {
+                let mut stream = &mut read;
+                read_response_from(&mut stream).await
+            });
+        assert!(head.starts_with("http/1.1 200"), "{size}: {head}");
+        assert_eq!(body, "done");
+        let closes = header(&head, "connection").as_deref() == Some("close");
+        let _ = stream
+            .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await;
+        let rest = read_to_close(&mut stream).await;
+        if !closes {
+            assert!(
+                rest.starts_with("HTTP/1.1 200"),
+                "{size}: said keep-alive, then {rest:?}"
+            );
+        }
+    }
+    server.shutdown().await;
+}
+
+// ------------------------------------------------------------------------------ pipelining
+
+/// Three requests in one write, the first streamed: answered in order, the first whole; the
+/// second handler runs only once the first body has ended; every teardown a success.
+#[tokio::test]
+async fn pipelined_requests_behind_a_streamed_response_are_answered_in_order() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(
+            b"GET /lines HTTP/1.1\r\nHost: t\r\n\r\nGET /full HTTP/1.1\r\nHost: t\r\n\r\n\
+              GET /lines HTTP/1.1\r\nHost: t\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, all_lines());
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, "full");
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, all_lines());
+    // Still kept alive.
+    stream
+        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, _) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let events = settled(&server).await;
+    assert_eq!(count(&events, "req:close success 200"), 4, "{events:?}");
+    assert!(position(&events, "lines:end") < position(&events, "full:handler"));
+    drop(stream);
+    server.shutdown().await;
+}
+
+/// A pipelining client that closes once it has read the first (streamed) response: each
+/// request set up is torn down once.
+#[tokio::test]
+async fn a_pipelining_client_that_closes_after_the_first_response_is_torn_down_once_each() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(
+            b"GET /lines HTTP/1.1\r\nHost: t\r\n\r\nGET /endless HTTP/1.1\r\nHost: t\r\n\r\n\
+              GET /full HTTP/1.1\r\nHost: t\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let (_, body) = read_response(&mut stream).await;
+    assert_eq!(body, all_lines());
+    drop(stream);
+    wait_for("req:close cancelled client gone").await;
+    let events = settled(&server).await;
+    let closes = events.iter().filter(|e| e.starts_with("req:close")).count();
+    assert_eq!(closes, 2, "{events:?}");
+    assert_eq!(count(&events, "req:close success 200"), 1, "{events:?}");
+    server.shutdown().await;
+}
+
+// ------------------------------------------------------------------- Expect: 100-continue
+
+/// The body a client sends after its head: 28 bytes that look like a request head.
+const LOOKS_LIKE_A_HEAD: &[u8] = b"GET /full HTTP/1.1\r\nX: 12\r\n\r\n";
+
+/// `Expect: 100-continue` on a route that reads no body, answered (401 by a dependency, or
+/// 200) without asking for the body: the client sends it anyway, then a second request. The
+/// body is never taken for a request head: either the answer said `Connection: close` and the
+/// connection closes, or the second request alone is answered.
+#[tokio::test]
+async fn an_expect_continue_body_never_asked_for_is_not_taken_for_a_head() {
+    let _serial = serial().await;
+    let server = server().await;
+    for key in ["no", "yes"] {
+        common::clear();
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST /action HTTP/1.1\r\nHost: t\r\nx-key: {key}\r\n\
+                     content-length: 28\r\nexpect: 100-continue\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let (head, _) = read_response(&mut stream).await;
+        let expected = if key == "yes" {
+            "http/1.1 200"
+        } else {
+            "http/1.1 401"
+        };
+        assert!(head.starts_with(expected), "{key}: {head}");
+        let _ = stream.write_all(LOOKS_LIKE_A_HEAD).await;
+        let _ = stream
+            .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await;
+        let rest = read_to_close(&mut stream).await;
+        let events = settled(&server).await;
+        if header(&head, "connection").as_deref() == Some("close") {
+            assert_eq!(rest, "", "{key}: nothing after a response that said close");
+            assert_eq!(count(&events, "full:handler"), 0, "{key}: {events:?}");
+        } else {
+            assert_eq!(rest.matches("HTTP/1.1 ").count(), 1, "{key}: {rest}");
+            assert!(rest.starts_with("HTTP/1.1 200"), "{key}: {rest}");
+            assert_eq!(count(&events, "full:handler"), 1, "{key}: {events:?}");
+        }
+    }
+    server.shutdown().await;
+}
+
+/// `Expect: 100-continue` on a route that reads its body before its dependencies: asked for
+/// it (`100 Continue`), then answered 401, the connection kept alive for the next request.
+#[tokio::test]
+async fn an_expect_continue_upload_refused_by_a_dependency_keeps_the_connection() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(
+            b"POST /guarded HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\n\
+              content-length: 8\r\nexpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let (head, _) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 100"), "{head}");
+    stream.write_all(b"{\"a\": 1}").await.unwrap();
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(body.contains("Not authenticated"), "{body}");
+    stream
+        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, "full");
+    server.shutdown().await;
+}
+
+// -------------------------------------------------------------------------- half-close
+
+/// README: a client that shuts down its write half after its request (`nc -N`) is taken as
+/// gone, as hyper takes it: a request still running when the end of the input is read gets no
+/// response, and its teardown sees `Cancelled(ClientGone)`, once (what lets a handler stop when
+/// its client leaves: a half close and a close look the same).
+#[tokio::test]
+async fn a_client_that_half_closes_before_its_answer_is_taken_as_gone() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    stream.shutdown().await.unwrap();
+    let text = read_to_close(&mut stream).await;
+    assert_eq!(text, "", "no answer");
+    wait_for("req:close cancelled client gone").await;
+    let events = settled(&server).await;
+    assert_eq!(events, ["req:close cancelled client gone"]);
+    server.shutdown().await;
+}
+
+// ------------------------------------------------------------------------------- HTTP/2
+
+async fn h2_client(
+    addr: SocketAddr,
+) -> (h2::client::SendRequest<Bytes>, tokio::task::JoinHandle<()>) {
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(io).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client.ready().await.unwrap(), driver)
+}
+
+async fn h2_read_all(mut body: h2::RecvStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    while let Some(data) = body.data().await {
+        let data = data.unwrap();
+        let _ = body.flow_control().release_capacity(data.len());
+        all.extend_from_slice(&data);
+    }
+    all
+}
+
+/// A stream reset by the client mid-response is torn down `Cancelled(ClientGone)`, once;
+/// a stream beside it on the same connection is served whole, a success.
+#[tokio::test]
+async fn an_http2_stream_reset_mid_response_leaves_its_neighbour_whole() {
+    let _serial = serial().await;
+    let server = server().await;
+    let addr = server.local_addr();
+    let (mut client, driver) = h2_client(addr).await;
+    let get = |path: &str| {
+        http::Request::get(format!("http://{addr}{path}"))
+            .body(())
+            .unwrap()
+    };
+    let (endless, mut endless_send) = client.send_request(get("/endless"), true).unwrap();
+    let mut client = client.ready().await.unwrap();
+    let (lines, _) = client.send_request(get("/lines"), true).unwrap();
+    let mut endless = tokio::time::timeout(Duration::from_secs(5), endless)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_body();
+    let first = endless.data().await.unwrap().unwrap();
+    assert_eq!(first, "more\n");
+    endless_send.send_reset(h2::Reason::CANCEL);
+    let lines = tokio::time::timeout(Duration::from_secs(5), lines)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lines.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(5), h2_read_all(lines.into_body()))
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8(body).unwrap(), all_lines());
+    wait_for("req:close cancelled client gone").await;
+    wait_for("req:close success 200").await;
+    let events = settled(&server).await;
+    assert_eq!(
+        count(&events, "req:close cancelled client gone"),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count(&events, "req:close success 200"), 1, "{events:?}");
+    // The connection still serves.
+    let (response, _) = client.send_request(get("/full"), true).unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(h2_read_all(response.into_body()).await, b"full");
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// A request body followed by trailers, over HTTP/2 and chunked HTTP/1: read whole, streamed
+/// or not, a success.
+#[tokio::test]
+async fn a_request_body_with_trailers_is_read_whole() {
+    let _serial = serial().await;
+    let server = server().await;
+    let addr = server.local_addr();
+    let (mut client, driver) = h2_client(addr).await;
+    for path in ["/upload", "/echo"] {
+        let request = http::Request::post(format!("http://{addr}{path}"))
+            .body(())
+            .unwrap();
+        client = client.ready().await.unwrap();
+        let (response, mut send) = client.send_request(request, false).unwrap();
+        send.send_data(Bytes::from_static(b"hello "), false)
+            .unwrap();
+        send.send_data(Bytes::from_static(b"world"), false).unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-checksum", http::HeaderValue::from_static("abc"));
+        send.send_trailers(trailers).unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), response)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let body = h2_read_all(response.into_body()).await;
+        assert_eq!(String::from_utf8(body).unwrap(), "11 bytes", "{path}");
+    }
+    driver.abort();
+    for path in ["/upload", "/echo"] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n\
+                     6\r\nhello \r\n5\r\nworld\r\n0\r\nx-checksum: abc\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let (head, body) = read_response(&mut stream).await;
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        assert_eq!(body, "11 bytes", "{path}");
+    }
+    let events = settled(&server).await;
+    assert_eq!(count(&events, "req:close success 200"), 4, "{events:?}");
+    server.shutdown().await;
+}
+
+/// Many small streams at once on one HTTP/2 connection (more than its stream limit): each
+/// answered, each torn down once with success.
+#[tokio::test]
+async fn many_small_concurrent_http2_streams_are_each_answered_and_torn_down() {
+    let _serial = serial().await;
+    let server = server().await;
+    let addr = server.local_addr();
+    let (mut client, driver) = h2_client(addr).await;
+    // One stream first: the client has the server's SETTINGS (its stream limit) before the
+    // flood (streams opened before them past the limit are refused, as RFC 9113 allows).
+    let request = http::Request::get(format!("http://{addr}/full"))
+        .body(())
+        .unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(h2_read_all(response.into_body()).await, b"full");
+    const STREAMS: usize = 1000;
+    let mut tasks = Vec::new();
+    for i in 0..STREAMS {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let path = if i % 2 == 0 { "/full" } else { "/lines" };
+            let request = http::Request::get(format!("http://{addr}{path}"))
+                .body(())
+                .unwrap();
+            client = client.ready().await.unwrap();
+            let (response, _) = client.send_request(request, true).unwrap();
+            let response = response.await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body = h2_read_all(response.into_body()).await;
+            if i % 2 == 0 {
+                assert_eq!(body, b"full");
+            } else {
+                assert_eq!(String::from_utf8(body).unwrap(), all_lines());
+            }
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("answered")
+            .unwrap();
+    }
+    let events = settled(&server).await;
+    assert_eq!(
+        count(&events, "req:close success 200"),
+        STREAMS + 1,
+        "{:?}",
+        events
+            .iter()
+            .filter(|e| !e.starts_with("req:close success")
+                && !e.starts_with("lines")
+                && !e.starts_with("full"))
+            .collect::<Vec<_>>()
+    );
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// Bodies a route never reads, over HTTP/2, far past the connection's flow-control window in
+/// all: each answered, and the connection goes on taking the next stream's body (the window
+/// an unread body took is given back).
+#[tokio::test]
+async fn unread_http2_bodies_do_not_use_up_the_connection_window() {
+    let _serial = serial().await;
+    let server = server().await;
+    let addr = server.local_addr();
+    let (mut client, driver) = h2_client(addr).await;
+    let chunk = Bytes::from(vec![b'x'; 256 * 1024]);
+    for round in 0..40 {
+        let request = http::Request::post(format!("http://{addr}/action"))
+            .header("x-key", "yes")
+            .body(())
+            .unwrap();
+        client = client.ready().await.unwrap();
+        let (response, mut send) = client.send_request(request, false).unwrap();
+        let sent = async {
+            let mut data = chunk.clone();
+            while !data.is_empty() {
+                send.reserve_capacity(data.len());
+                match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+                    Some(Ok(room)) if room > 0 => {
+                        let part = data.split_to(room.min(data.len()));
+                        if send.send_data(part, data.is_empty()).is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return,
+                }
+            }
+        };
+        let answered = async {
+            let response = response.await.unwrap();
+            assert_eq!(response.status(), 200, "round {round}");
+            h2_read_all(response.into_body()).await
+        };
+        let ((), body) = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::join!(sent, answered)
+        })
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: nothing for 5 s"));
+        assert_eq!(body, b"done", "round {round}");
+    }
+    let events = settled(&server).await;
+    assert_eq!(count(&events, "req:close success 200"), 40, "{events:?}");
+    driver.abort();
+    server.shutdown().await;
+}
