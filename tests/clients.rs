@@ -218,6 +218,40 @@ async fn settled(server: &di_runtime::Server) -> Vec<String> {
 
 // ------------------------------------------------------------------------------ HTTP/1.0
 
+/// An HTTP/1.0 client cannot take a chunked body: a streamed response goes close-delimited,
+/// whole, the connection closed after it, with or without `Connection: keep-alive`; its
+/// `request`-scope teardown sees a success.
+#[tokio::test]
+async fn an_http10_client_gets_a_streamed_body_whole_close_delimited() {
+    let _serial = serial().await;
+    let server = server().await;
+    for request in [
+        &b"GET /lines HTTP/1.0\r\n\r\n"[..],
+        b"GET /lines HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    ] {
+        common::clear();
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let text = read_to_close(&mut stream).await;
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.0 200"), "{head}");
+        assert!(!head.contains("chunked"), "{head}");
+        // A close-delimited body: keep-alive announced, a client that trusts it (`ab -k`)
+        // would take the response for bodiless and reuse a connection about to close.
+        assert!(!head.contains("keep-alive"), "{head}");
+        assert_eq!(body, all_lines());
+        wait_for("req:close success 200").await;
+        assert_eq!(
+            count(&settled(&server).await, "req:close success 200"),
+            1,
+            "{:?}",
+            events()
+        );
+    }
+    server.shutdown().await;
+}
+
 /// A HEAD on a streamed route sends the head alone and keeps the connection, over HTTP/1.1
 /// and for an HTTP/1.0 keep-alive client; its teardown sees a success.
 #[tokio::test]

@@ -523,6 +523,7 @@ where
         let stream = (request.version() == http::Version::HTTP_2).then(|| self.shared.new_stream());
         CountedFuture {
             head_only: request.method() == http::Method::HEAD,
+            http10: request.version() == http::Version::HTTP_10,
             inner: self.inner.call(request),
             in_use: Some(InUse::new(&self.shared, stream)),
         }
@@ -538,6 +539,8 @@ pin_project_lite::pin_project! {
         in_use: Option<InUse>,
         // The request is a HEAD: its response is sent without its body.
         head_only: bool,
+        // The request is HTTP/1.0: a body of unknown length is sent close-delimited.
+        http10: bool,
     }
 }
 
@@ -555,6 +558,8 @@ where
         let head_only = *this.head_only;
         if head_only {
             declare_length(&mut response);
+        } else if *this.http10 {
+            close_if_unframed(&mut response);
         }
         // An HTTP/2 stream's head goes out with a body to come: its clock starts now, and the
         // body's first poll takes it over. hyper may wait for the stream's window before it
@@ -598,6 +603,27 @@ fn declare_length<B: Body>(response: &mut http::Response<B>) {
             .headers_mut()
             .insert(http::header::CONTENT_LENGTH, length.into());
     }
+}
+
+/// Marks a response to an HTTP/1.0 request whose body has no known length as HTTP/1.0, so that
+/// hyper announces no keep-alive for it. HTTP/1.0 has no chunked encoding: hyper sends such a
+/// body close-delimited and closes the connection after it, but to a client that asked for
+/// keep-alive it still said `Connection: keep-alive` (it adds that to an HTTP/1.1 response,
+/// even to one that says `Connection: close`), and a client that trusts it (`ab -k`) takes the
+/// response for bodiless and sends its next request on a connection about to close. An
+/// HTTP/1.0 response without `keep-alive` is one after which the connection closes.
+fn close_if_unframed<B: Body>(response: &mut http::Response<B>) {
+    if sends_no_body(response.status())
+        || response.body().is_end_stream()
+        || response.body().size_hint().exact().is_some()
+        || response
+            .headers()
+            .contains_key(http::header::CONTENT_LENGTH)
+    {
+        return;
+    }
+    *response.version_mut() = http::Version::HTTP_10;
+    response.headers_mut().remove(http::header::CONNECTION);
 }
 
 pin_project_lite::pin_project! {
