@@ -103,6 +103,26 @@ async fn action(#[dep(session)] _s: &Session, #[dep(auth)] _a: &()) -> &'static 
     "done"
 }
 
+/// A streamed upload behind `auth` (set up before the body is read).
+#[depends]
+async fn guarded_upload(
+    #[dep(session)] _s: &Session,
+    #[dep(auth)] _a: &(),
+    body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    Ok(format!("{} bytes", body.to_bytes().await?.len()))
+}
+
+/// Answers from the first part of a streamed upload.
+#[depends]
+async fn first_chunk(
+    #[dep(session)] _s: &Session,
+    mut body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    let first = body.next().await.transpose()?.unwrap_or_default();
+    Ok(format!("first {}", first.len().min(1)))
+}
+
 #[depends]
 async fn upload(
     #[dep(session)] _s: &Session,
@@ -128,6 +148,8 @@ async fn server() -> di_runtime::Server {
         .get("/slow", slow)
         .post("/guarded", guarded)
         .post("/action", action)
+        .post("/guarded-upload", guarded_upload)
+        .post("/first-chunk", first_chunk)
         .post("/upload", upload)
         .post("/echo", echo)
         .bind("127.0.0.1:0")
@@ -392,42 +414,82 @@ async fn an_h2c_upgrade_offer_is_answered_over_http11_and_the_connection_kept() 
     server.shutdown().await;
 }
 
-/// A body the route never reads (an action answered from its head), sent whole by the
-/// client, larger than what hyper drains after the answer: the client's next request on the
-/// connection is answered, or the answer said `Connection: close`. A keep-alive answer
-/// followed by a close makes a pooling client fail its next request.
+/// A body not read to its end, sent whole by the client, more than hyper drains after the
+/// answer: the client's next request on the connection is answered, or the answer said
+/// `Connection: close`. A keep-alive answer followed by a close makes a pooling client fail its
+/// next request. Routes: one that reads no body (an action answered from its head), a
+/// streamed upload refused by a dependency before the handler took the body, and one whose
+/// handler answers from the first part of the body.
 #[tokio::test]
-async fn an_unread_body_leaves_the_connection_usable_or_says_close() {
+async fn a_body_not_read_to_its_end_leaves_the_connection_usable_or_says_close() {
     let _serial = serial().await;
     let server = server().await;
-    for size in [100, 100_000, 1_000_000] {
-        common::clear();
-        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
-        let mut request = format!(
-            "POST /action HTTP/1.1\r\nHost: t\r\nx-key: yes\r\ncontent-length: {size}\r\n\r\n"
-        )
-        .into_bytes();
-        request.extend(std::iter::repeat_n(b'x', size));
-        let (mut read, mut write) = stream.split();
-        let (_, (head, body)) =
-            tokio::join!(async { write.write_all(&request).await.unwrap() }, async {
-                let mut stream = &mut read;
-                read_response_from(&mut stream).await
-            });
-        assert!(head.starts_with("http/1.1 200"), "{size}: {head}");
-        assert_eq!(body, "done");
-        let closes = header(&head, "connection").as_deref() == Some("close");
-        let _ = stream
-            .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            .await;
-        let rest = read_to_close(&mut stream).await;
-        if !closes {
-            assert!(
-                rest.starts_with("HTTP/1.1 200"),
-                "{size}: said keep-alive, then {rest:?}"
+    for (path, key, status, answer) in [
+        ("/action", "yes", "200", "done"),
+        ("/guarded-upload", "no", "401", "Not authenticated"),
+        ("/first-chunk", "yes", "200", "first 1"),
+    ] {
+        for size in [100, 100_000, 1_000_000] {
+            common::clear();
+            let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+            let mut request = format!(
+                "POST {path} HTTP/1.1\r\nHost: t\r\nx-key: {key}\r\ncontent-length: {size}\r\n\r\n"
+            )
+            .into_bytes();
+            request.extend(std::iter::repeat_n(b'x', size));
+            let (mut read, mut write) = stream.split();
+            let (_, (head, body)) = tokio::join!(
+                async {
+                    // The server may close before it has taken it all.
+                    let _ = write.write_all(&request).await;
+                },
+                read_response_from(&mut read)
             );
+            assert!(
+                head.starts_with(&format!("http/1.1 {status}")),
+                "{path} {size}: {head}"
+            );
+            assert!(body.contains(answer), "{path} {size}: {body}");
+            let closes = header(&head, "connection").as_deref() == Some("close");
+            let _ = stream
+                .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .await;
+            let rest = read_to_close(&mut stream).await;
+            if !closes {
+                assert!(
+                    rest.starts_with("HTTP/1.1 200"),
+                    "{path} {size}: said keep-alive ({head:?}), then {rest:?}"
+                );
+            }
         }
     }
+    server.shutdown().await;
+}
+
+/// A streamed upload read to its end (declared length or chunked) keeps the connection: the
+/// next request on it is answered.
+#[tokio::test]
+async fn a_streamed_upload_read_to_its_end_keeps_the_connection() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    for request in [
+        &b"POST /upload HTTP/1.1\r\nHost: t\r\ncontent-length: 3\r\n\r\nabc"[..],
+        b"POST /upload HTTP/1.1\r\nHost: t\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"POST /upload HTTP/1.1\r\nHost: t\r\ncontent-length: 0\r\n\r\n",
+    ] {
+        stream.write_all(request).await.unwrap();
+        let (head, _) = read_response(&mut stream).await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert_ne!(header(&head, "connection").as_deref(), Some("close"), "{head}");
+    }
+    stream
+        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, "full");
     server.shutdown().await;
 }
 
@@ -508,13 +570,17 @@ const LOOKS_LIKE_A_HEAD: &[u8] = b"GET /full HTTP/1.1\r\nX: 12\r\n\r\n";
 async fn an_expect_continue_body_never_asked_for_is_not_taken_for_a_head() {
     let _serial = serial().await;
     let server = server().await;
-    for key in ["no", "yes"] {
+    for (path, key) in [
+        ("/action", "no"),
+        ("/action", "yes"),
+        ("/guarded-upload", "no"),
+    ] {
         common::clear();
         let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
         stream
             .write_all(
                 format!(
-                    "POST /action HTTP/1.1\r\nHost: t\r\nx-key: {key}\r\n\
+                    "POST {path} HTTP/1.1\r\nHost: t\r\nx-key: {key}\r\n\
                      content-length: 28\r\nexpect: 100-continue\r\n\r\n"
                 )
                 .as_bytes(),

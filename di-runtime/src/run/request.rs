@@ -4,7 +4,7 @@
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -195,9 +195,11 @@ where
             // An input reads the body as a stream: it is handed over unread, and read while
             // the handler runs.
             let failed = BodyFailed::default();
-            let frames = body_frames(config, body, failed.clone());
+            let ended = BodyEnded::default();
+            let frames = body_frames(config, body, failed.clone(), ended.clone());
             parts.extensions.insert(Unread::new(frames));
             parts.extensions.insert(failed);
+            parts.extensions.insert(ended);
             Bytes::new()
         } else {
             let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
@@ -386,7 +388,7 @@ fn serve(
         }
 
         if route.plan.streams_body {
-            response = close_if_body_failed(&head, response);
+            response = close_if_body_unfinished(&head, response);
         }
 
         owed.places.release_handler();
@@ -680,20 +682,75 @@ async fn run_handler(
 /// (413), deadline and minimum rate (408) as a body read whole, counted from now, each problem
 /// an error item the input hands to the handler.
 /// Whether it yields an error item, and whether that error is the client gone, is noted in
-/// `failed` (see [`BodyFailed`]).
-fn body_frames<B>(config: &Config, body: B, failed: BodyFailed) -> BodyFrames
+/// `failed` (see [`BodyFailed`]); whether it was read to its end (or had none), in `ended`.
+fn body_frames<B>(config: &Config, body: B, failed: BodyFailed, ended: BodyEnded) -> BodyFrames
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    if body.is_end_stream() {
+        ended.set();
+    }
     let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
     let limited = Limited::new(timed, config.body_limit);
-    Box::pin(BodyDataStream::new(limited).map(move |item| {
+    let noted = NoteEnd {
+        inner: limited,
+        ended,
+    };
+    Box::pin(BodyDataStream::new(noted).map(move |item| {
         item.map_err(|error| {
             failed.note(client_gone(&*error));
             body_error(error, None)
         })
     }))
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that sets `ended` once it has given its last frame (hyper knows a body
+    /// of declared length to be at its end with its last byte, before it is polled again).
+    struct NoteEnd<B> {
+        #[pin]
+        inner: B,
+        ended: BodyEnded,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for NoteEnd<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.ended.set(),
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.ended.set(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Set once a body read as a stream has been read to its end, or had none. In the request's
+/// extensions.
+#[derive(Clone, Default)]
+struct BodyEnded(Arc<AtomicBool>);
+
+impl BodyEnded {
+    fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Set once a body read as a stream has failed (past the limit, too slow, broken off): it was
@@ -735,11 +792,23 @@ impl BodyFailed {
     }
 }
 
-/// `response`, closing the HTTP/1 connection if the request's streamed body failed.
-fn close_if_body_failed(head: &RequestHead, response: Response) -> Response {
-    match BodyFailed::of(head) {
-        Some(failed) if failed.failed() => close_unread(response, head.parts.version),
-        _ => response,
+/// `response`, closing the HTTP/1 connection if the request's streamed body was not read to
+/// its end: it failed, or it was never taken or not read whole (a setup refused the request
+/// before the handler took it, a handler answered from its first part). hyper drains what of
+/// it has come once the response is sent and closes the connection if that is not all (it
+/// always does after an `Expect: 100-continue` it never answered): kept alive, the response
+/// would have said so, and a client's next request on the connection would fail.
+fn close_if_body_unfinished(head: &RequestHead, response: Response) -> Response {
+    let failed = BodyFailed::of(head).is_some_and(BodyFailed::failed);
+    let ended = head
+        .parts
+        .extensions
+        .get::<BodyEnded>()
+        .is_none_or(|ended| ended.0.load(Ordering::Relaxed));
+    if failed || !ended {
+        close_unread(response, head.parts.version)
+    } else {
+        response
     }
 }
 
