@@ -135,6 +135,24 @@ async fn upload(
     Ok(format!("{n} bytes"))
 }
 
+/// Which upload a `/tagged-upload` is: a required query parameter.
+#[derive(serde::Deserialize)]
+struct Tag {
+    #[allow(dead_code)]
+    tag: String,
+}
+
+/// A streamed upload with a request input: a request without `?tag=` is answered (422) before
+/// anything is set up or the body is read.
+#[depends]
+async fn tagged_upload(
+    #[dep(session)] _s: &Session,
+    _tag: Query<Tag>,
+    body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    Ok(format!("{} bytes", body.to_bytes().await?.len()))
+}
+
 #[depends]
 async fn echo(#[dep(session)] _s: &Session, body: Bytes) -> String {
     format!("{} bytes", body.len())
@@ -150,6 +168,7 @@ async fn server() -> di_runtime::Server {
         .post("/action", action)
         .post("/guarded-upload", guarded_upload)
         .post("/first-chunk", first_chunk)
+        .post("/tagged-upload", tagged_upload)
         .post("/upload", upload)
         .post("/echo", echo)
         .bind("127.0.0.1:0")
@@ -418,8 +437,9 @@ async fn an_h2c_upgrade_offer_is_answered_over_http11_and_the_connection_kept() 
 /// answer: the client's next request on the connection is answered, or the answer said
 /// `Connection: close`. A keep-alive answer followed by a close makes a pooling client fail its
 /// next request. Routes: one that reads no body (an action answered from its head), a
-/// streamed upload refused by a dependency before the handler took the body, and one whose
-/// handler answers from the first part of the body.
+/// streamed upload refused by a dependency before the handler took the body, one whose
+/// handler answers from the first part of the body, and a streamed upload refused for a bad
+/// request input (answered before any setup).
 #[tokio::test]
 async fn a_body_not_read_to_its_end_leaves_the_connection_usable_or_says_close() {
     let _serial = serial().await;
@@ -428,6 +448,7 @@ async fn a_body_not_read_to_its_end_leaves_the_connection_usable_or_says_close()
         ("/action", "yes", "200", "done"),
         ("/guarded-upload", "no", "401", "Not authenticated"),
         ("/first-chunk", "yes", "200", "first 1"),
+        ("/tagged-upload", "yes", "422", "missing"),
     ] {
         for size in [100, 100_000, 1_000_000] {
             common::clear();

@@ -191,6 +191,8 @@ where
     Either::Right(Either::Right(Box::pin(async move {
         let config = &engine.config;
         let mut parts = parts;
+        let version = parts.version;
+        let mut streamed = None;
         let body = if route.plan.streams_body {
             // An input reads the body as a stream: it is handed over unread, and read while
             // the handler runs.
@@ -199,7 +201,8 @@ where
             let frames = body_frames(config, body, failed.clone(), ended.clone());
             parts.extensions.insert(Unread::new(frames));
             parts.extensions.insert(failed);
-            parts.extensions.insert(ended);
+            parts.extensions.insert(ended.clone());
+            streamed = Some(ended);
             Bytes::new()
         } else {
             let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
@@ -221,7 +224,13 @@ where
             Prepared::Ready(head, inputs) => {
                 serve(engine, route, head, inputs, admitted, deadline).await
             }
-            Prepared::Answered(response) => response,
+            // Bad input, answered before the handler could take a streamed body: unless it was
+            // empty, it is unread, and the answer closes the HTTP/1 connection as one given
+            // before a streamed body's end does (see `close_if_body_unfinished`).
+            Prepared::Answered(response) => match streamed {
+                Some(ended) if !ended.is_set() => close_unread(response, version),
+                _ => response,
+            },
         }
     })))
 }
@@ -751,6 +760,10 @@ impl BodyEnded {
     fn set(&self) {
         self.0.store(true, Ordering::Relaxed);
     }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Set once a body read as a stream has failed (past the limit, too slow, broken off): it was
@@ -804,7 +817,7 @@ fn close_if_body_unfinished(head: &RequestHead, response: Response) -> Response 
         .parts
         .extensions
         .get::<BodyEnded>()
-        .is_none_or(|ended| ended.0.load(Ordering::Relaxed));
+        .is_none_or(BodyEnded::is_set);
     if failed || !ended {
         close_unread(response, head.parts.version)
     } else {
