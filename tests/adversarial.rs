@@ -127,20 +127,7 @@ fn app() -> App {
 async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let _ = stream.write_all(request).await;
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(8), async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
-    let timed_out = read.await.is_err();
-    let text = String::from_utf8_lossy(&received).into_owned();
-    assert!(!timed_out, "the server kept the connection open: {text:?}");
-    text
+    common::read_to_close(&mut stream).await
 }
 
 fn status(text: &str) -> u16 {

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{count, events, log, position, serial, wait_for};
+use common::{count, dechunk, events, log, position, read_head, read_to_close, serial, wait_for};
 use di_runtime::prelude::*;
 use futures_util::{StreamExt as _, stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -176,24 +176,6 @@ async fn server() -> di_runtime::Server {
         .unwrap()
 }
 
-/// Reads until the server closes the connection ("nothing for 5 s" fails the test).
-async fn read_to_close(stream: &mut TcpStream) -> String {
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
-    let timed_out = read.await.is_err();
-    let text = String::from_utf8_lossy(&received).into_owned();
-    assert!(!timed_out, "the server kept the connection open: {text:?}");
-    text
-}
-
 /// Reads one response of known framing from `stream`: its head (lower-cased) and body.
 async fn read_response(stream: &mut TcpStream) -> (String, String) {
     read_response_from(stream).await
@@ -201,14 +183,9 @@ async fn read_response(stream: &mut TcpStream) -> (String, String) {
 
 /// [`read_response`] from any reader.
 async fn read_response_from<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> (String, String) {
-    let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     let read = async {
-        while !buf.ends_with(b"\r\n\r\n") {
-            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed in a head");
-            buf.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        let head = read_head(stream).await.to_ascii_lowercase();
         let body = if let Some(length) = header(&head, "content-length") {
             let mut body = vec![0u8; length.parse().unwrap()];
             stream.read_exact(&mut body).await.unwrap();
@@ -230,26 +207,22 @@ async fn read_response_from<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> 
         .expect("a response within 5 s")
 }
 
+/// Asserts that the connection still serves: `GET /full` on it is answered in full.
+async fn the_connection_serves_on(stream: &mut TcpStream) {
+    stream
+        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, "full");
+}
+
 fn header(head: &str, name: &str) -> Option<String> {
     head.lines().find_map(|line| {
         let (key, value) = line.split_once(':')?;
         (key.trim() == name).then(|| value.trim().to_owned())
     })
-}
-
-fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = chunked.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&chunked[..line_end]).unwrap(), 16).unwrap();
-        chunked = &chunked[line_end + 2..];
-        if size == 0 {
-            return body;
-        }
-        body.extend_from_slice(&chunked[..size]);
-        chunked = &chunked[size + 2..];
-    }
 }
 
 async fn settled(server: &di_runtime::Server) -> Vec<String> {
@@ -306,17 +279,7 @@ async fn a_head_on_a_streamed_route_keeps_the_connection() {
             .write_all(format!("HEAD /lines {version}\r\n\r\n").as_bytes())
             .await
             .unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            assert_eq!(
-                stream.read(&mut byte).await.unwrap(),
-                1,
-                "{version}: closed"
-            );
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let head = read_head(&mut stream).await.to_ascii_lowercase();
         assert!(head.contains(" 200 "), "{version}: {head}");
         assert_ne!(
             header(&head, "connection").as_deref(),
@@ -421,13 +384,7 @@ async fn an_h2c_upgrade_offer_is_answered_over_http11_and_the_connection_kept() 
     let (head, body) = read_response(&mut stream).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(body, all_lines());
-    stream
-        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let (head, body) = read_response(&mut stream).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert_eq!(body, "full");
+    the_connection_serves_on(&mut stream).await;
     let events = settled(&server).await;
     assert_eq!(count(&events, "req:close success 200"), 2, "{events:?}");
     server.shutdown().await;
@@ -504,13 +461,7 @@ async fn a_streamed_upload_read_to_its_end_keeps_the_connection() {
         assert!(head.starts_with("http/1.1 200"), "{head}");
         assert_ne!(header(&head, "connection").as_deref(), Some("close"), "{head}");
     }
-    stream
-        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let (head, body) = read_response(&mut stream).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert_eq!(body, "full");
+    the_connection_serves_on(&mut stream).await;
     server.shutdown().await;
 }
 
@@ -653,13 +604,7 @@ async fn an_expect_continue_upload_refused_by_a_dependency_keeps_the_connection(
     let (head, body) = read_response(&mut stream).await;
     assert!(head.starts_with("http/1.1 401"), "{head}");
     assert!(body.contains("Not authenticated"), "{body}");
-    stream
-        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let (head, body) = read_response(&mut stream).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert_eq!(body, "full");
+    the_connection_serves_on(&mut stream).await;
     server.shutdown().await;
 }
 

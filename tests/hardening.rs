@@ -1,5 +1,7 @@
 //! The server against slow and silent clients, over real sockets.
 
+mod common;
+
 use std::time::Duration;
 
 use di_runtime::prelude::*;
@@ -1205,17 +1207,7 @@ async fn an_expect_100_continue_upload_is_asked_for_its_body_after_a_slow_setup(
         )
         .await
         .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            client.read(&mut byte).await.unwrap(),
-            1,
-            "closed in the head"
-        );
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
+    let head = common::read_head(&mut client).await;
     assert!(head.starts_with("HTTP/1.1 100"), "{head}");
     client.write_all(&vec![b'x'; 100_000]).await.unwrap();
     let mut received = vec![0u8; 4096];

@@ -1640,31 +1640,13 @@ async fn an_http1_client_reading_a_large_chunk_steadily_is_not_cut() {
         .unwrap();
     let (received, took) =
         read_h1_steadily(&mut client, Steady::new(Duration::from_millis(15))).await;
-    let body = dechunk(&received[body_start(&received)..]);
+    let body = common::dechunk(&received[body_start(&received)..]);
     assert_eq!(body.len(), 2 * BIG_CHUNK + 4, "cut after {took:?}");
     assert!(body.ends_with(b"end\n"));
     server.settle().await;
     logged_once("spare:close success (200)");
     common::clear();
     server.shutdown().await;
-}
-
-/// The data of a chunked body (`Transfer-Encoding: chunked`), up to where it was cut if it
-/// was.
-fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
-    let mut data = Vec::new();
-    while let Some(line) = chunked.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(std::str::from_utf8(&chunked[..line]).unwrap(), 16)
-            .expect("a hexadecimal chunk size");
-        chunked = &chunked[line + 2..];
-        if size == 0 {
-            break;
-        }
-        let taken = size.min(chunked.len());
-        data.extend_from_slice(&chunked[..taken]);
-        chunked = &chunked[(size + 2).min(chunked.len())..];
-    }
-    data
 }
 
 /// The same over HTTP/2: h2 holds a chunk hyper hands it and gives hyper room for the next

@@ -61,3 +61,54 @@ pub async fn wait_for(event: &str) {
     }
     panic!("`{event}` never happened: {:?}", events());
 }
+
+/// Reads `stream` until the server closes it (or resets it): all it sent, as text. Fails the
+/// test if the connection stays open 8 s.
+pub async fn read_to_close<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(8), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let timed_out = read.await.is_err();
+    let text = String::from_utf8_lossy(&received).into_owned();
+    assert!(!timed_out, "the server kept the connection open: {text:?}");
+    text
+}
+
+/// Reads one response head from `stream`, byte by byte so that nothing after it is taken: the
+/// head as text, its blank line included. Fails the test if the connection closes first.
+pub async fn read_head<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed in a head");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// The data of a chunked body (`Transfer-Encoding: chunked`), up to where it was cut if it
+/// was.
+pub fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    while let Some(line) = chunked.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&chunked[..line]).unwrap(), 16)
+            .expect("a hexadecimal chunk size");
+        chunked = &chunked[line + 2..];
+        if size == 0 {
+            break;
+        }
+        let taken = size.min(chunked.len());
+        data.extend_from_slice(&chunked[..taken]);
+        chunked = &chunked[(size + 2).min(chunked.len())..];
+    }
+    data
+}
