@@ -213,9 +213,14 @@ async fn the_connection_serves_on(stream: &mut TcpStream) {
         .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (head, body) = read_response(stream).await;
+    read_ok(stream, "full").await;
+}
+
+/// Reads the next response on `stream`, which must be a 200 with `body`.
+async fn read_ok(stream: &mut TcpStream, body: &str) {
+    let (head, read) = read_response(stream).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert_eq!(body, "full");
+    assert_eq!(read, body);
 }
 
 fn header(head: &str, name: &str) -> Option<String> {
@@ -381,9 +386,7 @@ async fn an_h2c_upgrade_offer_is_answered_over_http11_and_the_connection_kept() 
         )
         .await
         .unwrap();
-    let (head, body) = read_response(&mut stream).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert_eq!(body, all_lines());
+    read_ok(&mut stream, &all_lines()).await;
     the_connection_serves_on(&mut stream).await;
     let events = settled(&server).await;
     assert_eq!(count(&events, "req:close success 200"), 2, "{events:?}");
@@ -481,22 +484,11 @@ async fn pipelined_requests_behind_a_streamed_response_are_answered_in_order() {
         )
         .await
         .unwrap();
-    let (head, body) = read_response(&mut stream).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert_eq!(body, all_lines());
-    let (head, body) = read_response(&mut stream).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert_eq!(body, "full");
-    let (head, body) = read_response(&mut stream).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert_eq!(body, all_lines());
+    read_ok(&mut stream, &all_lines()).await;
+    read_ok(&mut stream, "full").await;
+    read_ok(&mut stream, &all_lines()).await;
     // Still kept alive.
-    stream
-        .write_all(b"GET /full HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let (head, _) = read_response(&mut stream).await;
-    assert!(head.starts_with("http/1.1 200"), "{head}");
+    the_connection_serves_on(&mut stream).await;
     let events = settled(&server).await;
     assert_eq!(count(&events, "req:close success 200"), 4, "{events:?}");
     assert!(position(&events, "lines:end") < position(&events, "full:handler"));
