@@ -153,6 +153,20 @@ async fn tagged_upload(
     Ok(format!("{} bytes", body.to_bytes().await?.len()))
 }
 
+/// A multipart form read to its end: the names of its fields.
+#[depends]
+async fn form_fields(
+    #[dep(session)] _s: &Session,
+    mut form: di_runtime::Multipart,
+) -> Result<String, HttpError> {
+    let mut names = Vec::new();
+    while let Some(field) = form.next_field().await? {
+        names.push(field.name().unwrap_or_default().to_owned());
+        field.text().await?;
+    }
+    Ok(names.join(","))
+}
+
 #[depends]
 async fn echo(#[dep(session)] _s: &Session, body: Bytes) -> String {
     format!("{} bytes", body.len())
@@ -170,6 +184,7 @@ async fn server() -> di_runtime::Server {
         .post("/first-chunk", first_chunk)
         .post("/tagged-upload", tagged_upload)
         .post("/upload", upload)
+        .post("/form", form_fields)
         .post("/echo", echo)
         .bind("127.0.0.1:0")
         .await
@@ -464,6 +479,40 @@ async fn a_streamed_upload_read_to_its_end_keeps_the_connection() {
         assert!(head.starts_with("http/1.1 200"), "{head}");
         assert_ne!(header(&head, "connection").as_deref(), Some("close"), "{head}");
     }
+    the_connection_serves_on(&mut stream).await;
+    server.shutdown().await;
+}
+
+/// A multipart form read to its end (declared length, as browsers and curl send one) keeps
+/// the connection too: the multipart reader stops at the closing boundary, the body's last
+/// bytes.
+#[tokio::test]
+async fn a_multipart_form_read_to_its_end_keeps_the_connection() {
+    let _serial = serial().await;
+    let server = server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let form = "--b\r\ncontent-disposition: form-data; name=\"a\"\r\n\r\n1\r\n\
+                --b\r\ncontent-disposition: form-data; name=\"b\"; filename=\"b.txt\"\r\n\r\n22\r\n\
+                --b--\r\n";
+    stream
+        .write_all(
+            format!(
+                "POST /form HTTP/1.1\r\nHost: t\r\ncontent-type: multipart/form-data; boundary=b\r\n\
+                 content-length: {}\r\n\r\n{form}",
+                form.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut stream).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, "a,b");
+    assert_ne!(
+        header(&head, "connection").as_deref(),
+        Some("close"),
+        "{head}"
+    );
     the_connection_serves_on(&mut stream).await;
     server.shutdown().await;
 }
