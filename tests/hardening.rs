@@ -1278,3 +1278,68 @@ async fn a_half_sent_next_head_on_a_served_connection_does_not_hold_up_shutdown(
         "closed without a response: {read:?} {rest:?}"
     );
 }
+
+/// The same over HTTP/2, where hyper never sends `100 Continue`: a client that asked for it
+/// waits (curl one second by default) and then sends its body. The minimum rate counts from
+/// the body's first byte, so a wait longer than the grace period is not answered 408 for bytes
+/// the client was never asked for (the whole-body deadline still holds). It was.
+#[tokio::test]
+async fn an_http2_expect_100_continue_upload_that_waits_for_a_continue_is_read() {
+    let server = App::new()
+        .post("/upload", count_bytes)
+        .post("/stream", count_streamed)
+        .body_min_rate(240, Duration::from_secs(1))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    for path in ["/upload", "/stream"] {
+        let answer = h2_upload_after_a_wait(server.local_addr(), path).await;
+        assert_eq!(answer, b"100000 bytes", "{path}");
+    }
+    server.shutdown().await;
+}
+
+/// A body read whole before anything is set up.
+#[depends]
+async fn count_bytes(body: Bytes) -> String {
+    format!("{} bytes", body.len())
+}
+
+/// A body read as a stream by the handler, at once.
+#[depends]
+async fn count_streamed(body: di_runtime::BodyStream) -> Result<String, HttpError> {
+    Ok(format!("{} bytes", body.to_bytes().await?.len()))
+}
+
+/// POSTs 100,000 bytes to `path` over HTTP/2 with `expect: 100-continue`, sent two seconds
+/// after the head (a client waiting for the `100` that never comes); the answer's body, which
+/// must come with a 200.
+async fn h2_upload_after_a_wait(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(io).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!("http://{addr}{path}"))
+        .header("expect", "100-continue")
+        .body(())
+        .unwrap();
+    let (response, mut body) = client.send_request(request, false).unwrap();
+    // No `100` comes: the client gives up waiting for it after twice the grace period.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // (Refused if the server has already answered: the status says how.)
+    let _ = body.send_data(Bytes::from(vec![b'x'; 100_000]), true);
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("answered")
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let mut answer = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = answer.data().await {
+        text.extend_from_slice(&chunk.unwrap());
+    }
+    driver.abort();
+    text
+}

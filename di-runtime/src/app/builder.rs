@@ -495,6 +495,11 @@ impl App {
     /// so far gets the same 408 as [`body_timeout`](App::body_timeout): a client that
     /// trickles its body does not hold its connection until the whole deadline. `0` turns
     /// the rate check off (the deadline still holds).
+    ///
+    /// The read begins when the body is first asked for (over HTTP/1, when a client that sent
+    /// `Expect: 100-continue` is told to go on). hyper's HTTP/2 never sends that `100`: a
+    /// client that asked for it waits for it a while and then sends its body, so for such an
+    /// HTTP/2 request the rate counts from the body's first byte.
     pub fn body_min_rate(mut self, bytes_per_second: u64, grace: Duration) -> Self {
         self.config.body_min_rate = crate::run::deadline::MinRate {
             bytes_per_second,

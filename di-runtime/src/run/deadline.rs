@@ -46,6 +46,9 @@ pin_project_lite::pin_project! {
         // earlier (a streamed body is read by the handler).
         start: Instant,
         polled: bool,
+        // The minimum rate counts from the first byte instead (see `rate_from_first_byte`); until
+        // then only the deadline holds.
+        rate_from_first_byte: bool,
         deadline: Instant,
         rate: MinRate,
         received: u64,
@@ -62,6 +65,7 @@ impl<B> Deadline<B> {
             inner,
             start,
             polled: false,
+            rate_from_first_byte: false,
             deadline,
             rate,
             received: 0,
@@ -72,10 +76,24 @@ impl<B> Deadline<B> {
         this
     }
 
+    /// The minimum rate counts from the body's first byte rather than its first poll: for a
+    /// client that may wait, after being asked, before it sends (an HTTP/2 request with
+    /// `Expect: 100-continue`: hyper's HTTP/2 never sends the `100`, so the client sends once
+    /// it has waited long enough for it). The deadline still counts from the start.
+    pub(crate) fn rate_from_first_byte(mut self, yes: bool) -> Self {
+        self.rate_from_first_byte = yes;
+        self
+    }
+
+    /// Whether the minimum rate is checked yet.
+    fn rate_counts(&self) -> bool {
+        self.rate.bytes_per_second > 0 && !(self.rate_from_first_byte && self.received == 0)
+    }
+
     /// The first moment the body can be late: the deadline, or the moment the bytes received
     /// so far fall under the minimum rate (never before the grace period ends).
     fn next_check(&self) -> Instant {
-        if self.rate.bytes_per_second == 0 {
+        if !self.rate_counts() {
             return self.deadline;
         }
         let covered =
@@ -90,7 +108,7 @@ impl<B> Deadline<B> {
             return true;
         }
         let elapsed = now.duration_since(self.start);
-        self.rate.bytes_per_second > 0
+        self.rate_counts()
             && elapsed > self.rate.grace
             && (self.received as f64) < self.rate.bytes_per_second as f64 * elapsed.as_secs_f64()
     }
@@ -116,6 +134,9 @@ where
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
+                    if *this.rate_from_first_byte && *this.received == 0 && data.has_remaining() {
+                        *this.start = Instant::now();
+                    }
                     *this.received += data.remaining() as u64;
                 }
                 return Poll::Ready(Some(Ok(frame)));

@@ -198,14 +198,21 @@ where
             // the handler runs.
             let failed = BodyFailed::default();
             let ended = BodyEnded::default();
-            let frames = body_frames(config, body, failed.clone(), ended.clone());
+            let frames = body_frames(
+                config,
+                body,
+                awaits_continue(&parts),
+                failed.clone(),
+                ended.clone(),
+            );
             parts.extensions.insert(Unread::new(frames));
             parts.extensions.insert(failed);
             parts.extensions.insert(ended.clone());
             streamed = Some(ended);
             Bytes::new()
         } else {
-            let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
+            let timed = Deadline::new(body, config.body_timeout, config.body_min_rate)
+                .rate_from_first_byte(awaits_continue(&parts));
             let limited = Limited::new(timed, config.body_limit);
             match with_limit(deadline, limited.collect()).await {
                 Some(Ok(collected)) => collected.to_bytes(),
@@ -233,6 +240,17 @@ where
             },
         }
     })))
+}
+
+/// Whether the client may wait before it sends its body: an HTTP/2 request with
+/// `Expect: 100-continue`, which hyper's HTTP/2 never answers with a `100` (its HTTP/1 sends
+/// one when the body is first asked for). See [`Deadline::rate_from_first_byte`].
+fn awaits_continue(parts: &http::request::Parts) -> bool {
+    parts.version == http::Version::HTTP_2
+        && parts
+            .headers
+            .get(http::header::EXPECT)
+            .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// What [`prepare`] made of a request.
@@ -692,7 +710,13 @@ async fn run_handler(
 /// an error item the input hands to the handler.
 /// Whether it yields an error item, and whether that error is the client gone, is noted in
 /// `failed` (see [`BodyFailed`]); whether it was read to its end (or had none), in `ended`.
-fn body_frames<B>(config: &Config, body: B, failed: BodyFailed, ended: BodyEnded) -> BodyFrames
+fn body_frames<B>(
+    config: &Config,
+    body: B,
+    awaits_continue: bool,
+    failed: BodyFailed,
+    ended: BodyEnded,
+) -> BodyFrames
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -700,7 +724,8 @@ where
     if body.is_end_stream() {
         ended.set();
     }
-    let timed = Deadline::new(body, config.body_timeout, config.body_min_rate);
+    let timed = Deadline::new(body, config.body_timeout, config.body_min_rate)
+        .rate_from_first_byte(awaits_continue);
     let limited = Limited::new(timed, config.body_limit);
     let noted = NoteEnd {
         inner: limited,
