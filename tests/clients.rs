@@ -245,6 +245,12 @@ fn header(head: &str, name: &str) -> Option<String> {
     })
 }
 
+/// Once the server has settled, asserts that `event` was logged `times` times.
+async fn logged_times(server: &di_runtime::Server, event: &str, times: usize) {
+    let events = settled(server).await;
+    assert_eq!(count(&events, event), times, "{events:?}");
+}
+
 async fn settled(server: &di_runtime::Server) -> Vec<String> {
     server.settle().await;
     events()
@@ -276,12 +282,7 @@ async fn an_http10_client_gets_a_streamed_body_whole_close_delimited() {
         assert!(!head.contains("keep-alive"), "{head}");
         assert_eq!(body, all_lines());
         wait_for("req:close success 200").await;
-        assert_eq!(
-            count(&settled(&server).await, "req:close success 200"),
-            1,
-            "{:?}",
-            events()
-        );
+        logged_times(&server, "req:close success 200", 1).await;
     }
     server.shutdown().await;
 }
@@ -351,12 +352,7 @@ async fn an_http10_keep_alive_client_is_kept_alive_for_a_body_of_known_length() 
     let text = read_to_close(&mut stream).await;
     assert!(text.starts_with("HTTP/1.0 200"), "{text}");
     assert!(text.ends_with("\r\n\r\nfull"), "{text}");
-    assert_eq!(
-        count(&settled(&server).await, "req:close success 200"),
-        3,
-        "{:?}",
-        events()
-    );
+    logged_times(&server, "req:close success 200", 3).await;
     server.shutdown().await;
 }
 
