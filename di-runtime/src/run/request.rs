@@ -4,7 +4,7 @@
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -196,19 +196,11 @@ where
         let body = if route.plan.streams_body {
             // An input reads the body as a stream: it is handed over unread, and read while
             // the handler runs.
-            let failed = BodyFailed::default();
-            let ended = BodyEnded::default();
-            let frames = body_frames(
-                config,
-                body,
-                awaits_continue(&parts),
-                failed.clone(),
-                ended.clone(),
-            );
+            let state = StreamedBody::default();
+            let frames = body_frames(config, body, awaits_continue(&parts), state.clone());
             parts.extensions.insert(Unread::new(frames));
-            parts.extensions.insert(failed);
-            parts.extensions.insert(ended.clone());
-            streamed = Some(ended);
+            parts.extensions.insert(state.clone());
+            streamed = Some(state);
             Bytes::new()
         } else {
             let timed = Deadline::new(body, config.body_timeout, config.body_min_rate)
@@ -235,7 +227,7 @@ where
             // empty, it is unread, and the answer closes the HTTP/1 connection as one given
             // before a streamed body's end does (see `close_if_body_unfinished`).
             Prepared::Answered(response) => match streamed {
-                Some(ended) if !ended.is_set() => close_unread(response, version),
+                Some(state) if state.unfinished() => close_unread(response, version),
                 _ => response,
             },
         }
@@ -385,7 +377,7 @@ fn serve(
         // handler (or a setup that read the body) answered; that answer reaches no one.
         if route.plan.streams_body
             && !matches!(outcome, Outcome::Panicked | Outcome::Cancelled(_))
-            && BodyFailed::of(&head).is_some_and(BodyFailed::client_gone)
+            && StreamedBody::of(&head).is_some_and(StreamedBody::client_gone)
         {
             outcome = Outcome::Cancelled(engine.cancel_reason());
         }
@@ -708,60 +700,62 @@ async fn run_handler(
 /// The request body as a stream, for a route whose input reads it so: within the same limit
 /// (413), deadline and minimum rate (408) as a body read whole, counted from now, each problem
 /// an error item the input hands to the handler.
-/// Whether it yields an error item, and whether that error is the client gone, is noted in
-/// `failed` (see [`BodyFailed`]); whether it was read to its end (or had none), in `ended`.
+/// How it ends (read to its end, or failed, and whether for the client gone) is noted in
+/// `state`.
 fn body_frames<B>(
     config: &Config,
     body: B,
     awaits_continue: bool,
-    failed: BodyFailed,
-    ended: BodyEnded,
+    state: StreamedBody,
 ) -> BodyFrames
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
     if body.is_end_stream() {
-        ended.set();
+        state.note(StreamedBody::ENDED);
     }
     let timed = Deadline::new(body, config.body_timeout, config.body_min_rate)
         .rate_from_first_byte(awaits_continue);
     let limited = Limited::new(timed, config.body_limit);
-    let noted = NoteEnd {
+    let noted = Noted {
         inner: limited,
-        ended,
+        state,
     };
-    Box::pin(BodyDataStream::new(noted).map(move |item| {
-        item.map_err(|error| {
-            failed.note(client_gone(&*error));
-            body_error(error, None)
-        })
-    }))
+    Box::pin(BodyDataStream::new(noted).map(|item| item.map_err(|error| body_error(error, None))))
 }
 
 pin_project_lite::pin_project! {
-    /// A request body that sets `ended` once it has given its last frame (hyper knows a body
-    /// of declared length to be at its end with its last byte, before it is polled again).
-    struct NoteEnd<B> {
+    /// A request body that notes in `state` how it ends: once it has given its last frame
+    /// (hyper knows a body of declared length to be at its end with its last byte, before it
+    /// is polled again), or once it fails.
+    struct Noted<B> {
         #[pin]
         inner: B,
-        ended: BodyEnded,
+        state: StreamedBody,
     }
 }
 
-impl<B: http_body::Body> http_body::Body for NoteEnd<B> {
+impl<B: http_body::Body<Error = BoxError>> http_body::Body for Noted<B> {
     type Data = B::Data;
-    type Error = B::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, BoxError>>> {
         let mut this = self.project();
         let polled = this.inner.as_mut().poll_frame(cx);
         match &polled {
-            Poll::Ready(None) => this.ended.set(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.ended.set(),
+            Poll::Ready(None) => this.state.note(StreamedBody::ENDED),
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => {
+                this.state.note(StreamedBody::ENDED);
+            }
+            Poll::Ready(Some(Err(error))) => this.state.note(if client_gone(&**error) {
+                StreamedBody::CLIENT_GONE
+            } else {
+                StreamedBody::FAILED
+            }),
             _ => {}
         }
         polled
@@ -776,74 +770,51 @@ impl<B: http_body::Body> http_body::Body for NoteEnd<B> {
     }
 }
 
-/// Set once a body read as a stream has been read to its end, or had none. In the request's
-/// extensions.
+/// How a body read as a stream has ended so far: read to its end (or it had none), failed
+/// (past the limit, too slow, broken off), failed because the client went away (see
+/// [`client_gone`]). In the request's extensions.
+///
+/// A body not read to its end, failed or never taken whole (a setup refused the request
+/// before the handler took it, a handler answered from its first part), closes the HTTP/1
+/// connection after the answer ([`close_if_body_unfinished`]). A body broken off by the client
+/// makes the request's outcome [`CancelReason::ClientGone`], whatever the handler answered.
 #[derive(Clone, Default)]
-struct BodyEnded(Arc<AtomicBool>);
+struct StreamedBody(Arc<AtomicU8>);
 
-impl BodyEnded {
-    fn set(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Set once a body read as a stream has failed (past the limit, too slow, broken off): it was
-/// not read to its end, so whatever the handler answers closes the HTTP/1 connection, as the
-/// answer to a body read whole that failed does (rather than keeping it alive while hyper
-/// drains the rest of an oversized upload). When it failed because the client went away
-/// (see [`client_gone`]), the request's outcome is [`CancelReason::ClientGone`], whatever the
-/// handler answered. In the request's extensions.
-#[derive(Clone, Default)]
-struct BodyFailed(Arc<AtomicU8>);
-
-impl BodyFailed {
-    /// The body failed (for another reason than the client gone).
-    const FAILED: u8 = 1;
-    /// The body broke off because the client went away.
-    const CLIENT_GONE: u8 = 2;
+impl StreamedBody {
+    /// Read to its end, or it had none.
+    const ENDED: u8 = 1;
+    /// Failed (for another reason than the client gone).
+    const FAILED: u8 = 2;
+    /// Broken off because the client went away.
+    const CLIENT_GONE: u8 = 4;
 
     /// The state of the request's streamed body, if it has one.
     fn of(head: &RequestHead) -> Option<&Self> {
         head.parts.extensions.get::<Self>()
     }
 
-    /// Notes that the body failed; `gone` when the client went away.
-    fn note(&self, gone: bool) {
-        let state = if gone {
-            Self::CLIENT_GONE
-        } else {
-            Self::FAILED
-        };
-        self.0.fetch_max(state, Ordering::Relaxed);
-    }
-
-    fn failed(&self) -> bool {
-        self.0.load(Ordering::Relaxed) != 0
+    fn note(&self, what: u8) {
+        self.0.fetch_or(what, Ordering::Relaxed);
     }
 
     fn client_gone(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == Self::CLIENT_GONE
+        self.0.load(Ordering::Relaxed) & Self::CLIENT_GONE != 0
+    }
+
+    /// Not read to its end, or failed: the rest of it cannot be skipped.
+    fn unfinished(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != Self::ENDED
     }
 }
 
 /// `response`, closing the HTTP/1 connection if the request's streamed body was not read to
-/// its end: it failed, or it was never taken or not read whole (a setup refused the request
-/// before the handler took it, a handler answered from its first part). hyper drains what of
-/// it has come once the response is sent and closes the connection if that is not all (it
-/// always does after an `Expect: 100-continue` it never answered): kept alive, the response
-/// would have said so, and a client's next request on the connection would fail.
+/// its end (see [`StreamedBody`]). hyper drains what of it has come once the response is sent
+/// and closes the connection if that is not all (it always does after an
+/// `Expect: 100-continue` it never answered): kept alive, the response would have said so, and
+/// a client's next request on the connection would fail.
 fn close_if_body_unfinished(head: &RequestHead, response: Response) -> Response {
-    let failed = BodyFailed::of(head).is_some_and(BodyFailed::failed);
-    let ended = head
-        .parts
-        .extensions
-        .get::<BodyEnded>()
-        .is_none_or(BodyEnded::is_set);
-    if failed || !ended {
+    if StreamedBody::of(head).is_some_and(StreamedBody::unfinished) {
         close_unread(response, head.parts.version)
     } else {
         response
