@@ -61,6 +61,18 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The runtime `builder` makes with every driver enabled; `None` (said on stderr) if it cannot
+/// be made.
+pub fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    match builder.enable_all().build() {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            None
+        }
+    }
+}
+
 /// A bench server binary's `main`: reads `--impl NAME [--addr HOST:PORT]` (default
 /// `127.0.0.1:3000`), runs `run(NAME, ADDR)` on a multi-threaded runtime, calls `done(NAME)`
 /// after a clean stop, and reports a bad command line (exit 2) or a failure (exit 1).
@@ -90,15 +102,8 @@ where
         eprintln!("{usage}");
         return ExitCode::from(2);
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(run(implementation.clone(), addr)) {
         Ok(()) => {

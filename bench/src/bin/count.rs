@@ -34,15 +34,9 @@ fn main() -> ExitCode {
     };
     // The harness takes `&'static str` URIs, as the benches do.
     let uri: &'static str = Box::leak(uri.clone().into_boxed_str());
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = di_bench::serve::runtime(tokio::runtime::Builder::new_current_thread())
+    else {
+        return ExitCode::FAILURE;
     };
     let sent = runtime.block_on(async {
         match implementation.as_str() {
