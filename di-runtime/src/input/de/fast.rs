@@ -59,15 +59,32 @@ impl<'s> Iterator for QueryPairs<'s> {
             if self.0.is_empty() {
                 return None;
             }
-            let (piece, rest) = self.0.split_once('&').unwrap_or((self.0, ""));
-            self.0 = rest;
+            // One pass over the piece: where it ends, where its first `=` is, and whether it
+            // has anything to decode. Each position is that of an ASCII byte, so a boundary.
+            let (mut end, mut equals, mut encoded) = (self.0.len(), None, false);
+            for (at, byte) in self.0.bytes().enumerate() {
+                match byte {
+                    b'&' => {
+                        end = at;
+                        break;
+                    }
+                    b'=' if equals.is_none() => equals = Some(at),
+                    b'%' | b'+' => encoded = true,
+                    _ => {}
+                }
+            }
+            let piece = &self.0[..end];
+            self.0 = self.0.get(end + 1..).unwrap_or_default();
             if piece.is_empty() {
                 continue;
             }
-            if piece.bytes().any(|byte| byte == b'%' || byte == b'+') {
+            if encoded {
                 return form_urlencoded::parse(piece.as_bytes()).next();
             }
-            let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let (key, value) = match equals {
+                Some(at) => (&piece[..at], &piece[at + 1..]),
+                None => (piece, ""),
+            };
             return Some((Cow::Borrowed(key), Cow::Borrowed(value)));
         }
     }
