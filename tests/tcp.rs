@@ -288,6 +288,97 @@ async fn shutdown_finishes_a_request_teardown_hosted_by_an_open_connection() {
     connection.close();
 }
 
+/// GETs `path` on an HTTP/2 connection made with [`connect_http2`]: the body of the answer,
+/// which must be 200.
+async fn h2_body(
+    sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    addr: SocketAddr,
+    path: &str,
+) -> Bytes {
+    let request = http::Request::get(format!("http://{addr}{path}"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+/// HTTP/2: each stream's task runs the `request` teardowns of its response, as a connection's
+/// does over HTTP/1; a slow one still delays neither the body nor the next stream.
+#[tokio::test]
+async fn a_slow_request_teardown_over_http2_delays_neither_the_body_nor_the_next_stream() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/quick", quick)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (mut sender, driver) = connect_http2(addr).await;
+    assert_eq!(h2_body(&mut sender, addr, "/quick").await, "quick slow");
+    log("body");
+    assert_eq!(h2_body(&mut sender, addr, "/quick").await, "quick slow");
+    log("second response");
+    server.settle().await;
+    assert_eq!(
+        events(),
+        ["body", "second response", "slow:close", "slow:close"]
+    );
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// HTTP/2: a teardown still running in its stream's task when the client closes the
+/// connection goes on to its end, once, and `settle` waits for it.
+#[tokio::test]
+async fn a_request_teardown_outlives_the_http2_connection_of_its_stream() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/quick", quick)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (mut sender, driver) = connect_http2(addr).await;
+    assert_eq!(h2_body(&mut sender, addr, "/quick").await, "quick slow");
+    drop(sender);
+    driver.abort();
+    log("closed");
+    server.settle().await;
+    log("settled");
+    assert_eq!(events(), ["closed", "slow:close", "settled"]);
+    server.shutdown().await;
+    assert_eq!(count(&events(), "slow:close"), 1, "{:?}", events());
+}
+
+/// HTTP/2: at shutdown, a teardown its stream's task is still running ends before `app`
+/// teardown.
+#[tokio::test]
+async fn shutdown_finishes_a_request_teardown_hosted_by_an_http2_stream() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/quick", quick_pooled)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (mut sender, driver) = connect_http2(addr).await;
+    assert_eq!(h2_body(&mut sender, addr, "/quick").await, "slow pool");
+    log("shutdown");
+    server.shutdown().await;
+    assert_eq!(
+        events(),
+        [
+            "pool:open",
+            "shutdown",
+            "slow:close",
+            "pool:close app stopped"
+        ]
+    );
+    driver.abort();
+}
+
 // ---------------------------------------------------------------- app scope and shutdown
 
 struct Pool(&'static str);

@@ -293,8 +293,15 @@ impl Server {
 /// Each stream's task is linked to the stream its connection registered (see
 /// `connections::take_new_stream`), which aborts it, alone, if its client takes nothing of its
 /// response for `send_timeout`.
+///
+/// Each stream's task hosts the `request`-scope teardowns of its response (see
+/// [`Hosted`]): they run in it once the body has been handed to the connection, instead of in
+/// a task spawned for them. Aborted while it hosts them, it hands them to tracked tasks.
 #[derive(Clone)]
-struct StreamTasks(tokio_util::task::TaskTracker);
+struct StreamTasks {
+    tracker: tokio_util::task::TaskTracker,
+    engine: Arc<Engine>,
+}
 
 impl<F> hyper::rt::Executor<F> for StreamTasks
 where
@@ -305,7 +312,8 @@ where
         // The stream hyper has just made this future for (none for the task of an upgraded
         // CONNECT stream).
         let stream = take_new_stream();
-        let task = tokio::spawn(self.0.track_future(future));
+        let hosted = Hosted::new(future, self.engine.clone());
+        let task = tokio::spawn(self.tracker.track_future(hosted));
         if let Some(stream) = stream {
             stream.run_in(task.abort_handle());
         }
@@ -343,7 +351,10 @@ async fn accept_loop(
     mut stop: oneshot::Receiver<()>,
     hurry: CancellationToken,
 ) {
-    let streams = StreamTasks(tokio_util::task::TaskTracker::new());
+    let streams = StreamTasks {
+        tracker: tokio_util::task::TaskTracker::new(),
+        engine: running.engine.clone(),
+    };
     let builder = connection_builder(&running.engine.config, streams.clone());
     let service = HyperService(running.service());
     // Every connection task, so that none outlives the shutdown (and with it `app` scope).
@@ -413,12 +424,12 @@ async fn accept_loop(
     connections.abort().await;
     // The HTTP/2 streams of the connections just ended see them gone and end too, dropping
     // their handlers and bodies: their teardowns are handed over before `app` scope goes.
-    streams.0.close();
-    if tokio::time::timeout(Duration::from_secs(1), streams.0.wait())
+    streams.tracker.close();
+    if tokio::time::timeout(Duration::from_secs(1), streams.tracker.wait())
         .await
         .is_err()
     {
-        tracing::warn!(target: "di", "HTTP/2 streams still running a second after their connections ended");
+        tracing::warn!(target: "di", "HTTP/2 streams, or the teardowns they host, still running a second after their connections ended");
     }
     running.shutdown().await;
 }

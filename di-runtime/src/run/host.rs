@@ -1,11 +1,12 @@
-//! Connections that host what their responses leave behind: the `request`-scope teardowns
-//! (and background tasks) of a response run in the task of the connection that sent it, after
-//! hyper's poll has written the response, instead of in a task of their own. No task spawned
-//! per request, and no other worker thread woken for it; a teardown that waits still waits
-//! beside the connection, never in its way.
+//! Tasks that host what their responses leave behind: the `request`-scope teardowns (and
+//! background tasks) of a response run in the task that sent it, after hyper's poll has
+//! written the response, instead of in a task of their own: an HTTP/1 connection's task, or
+//! an HTTP/2 stream's (the server is hyper's executor for those). No task spawned per
+//! request, and no other worker thread woken for it; a teardown that waits still waits beside
+//! the connection or the stream, never in its way.
 //!
-//! A response body finished outside such a connection (the test client, an HTTP/2 stream,
-//! the app used as a `tower::Service`) has its teardowns spawned as before.
+//! A response body finished outside the server (the test client, the app used as a
+//! `tower::Service`) has its teardowns spawned.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -112,6 +113,11 @@ pub(crate) fn defer(after: AfterRun) -> Option<AfterRun> {
     HOST.with(|host| match host.borrow_mut().as_mut() {
         Some(hosted) => {
             let entered = after.engine().enter_background();
+            // Room for one: an HTTP/2 stream's task hosts one response's work, a connection
+            // one at a time but for pipelined requests (`Vec` would make room for four).
+            if hosted.capacity() == 0 {
+                hosted.reserve_exact(1);
+            }
             hosted.push(Deferred {
                 run: after.instrument(current_span()),
                 _entered: entered,
