@@ -160,6 +160,11 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 ///   `@app.get(..., dependencies=[Depends(f)])`). They are set up before the dependencies of the
 ///   parameters, in the order written, and are otherwise like `#[dep(f)]` parameters: cached,
 ///   scoped, overridable, checked at start.
+/// - `status = 201`, `content_type = "..."`, `body_content_type = "..."`,
+///   `responses(404 = "...", ...)`: what the OpenAPI document (feature `openapi`) says of the
+///   function: its success status, its response's and its streamed request body's content
+///   types, the error statuses it answers with. They document and change nothing at run time
+///   (docs/openapi.md).
 /// - `crate = "path"`: the runtime crate, when it is renamed.
 ///
 /// Parameter attribute: `#[dep(path)]`, `#[dep(path, scope = "...")]` (the scope at this use,
