@@ -150,7 +150,8 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 /// Attribute arguments:
 ///
 /// - `scope = "app" | "request" | "handler"`: how long the value lives (default `request` for
-///   a generator; a plain function without one takes the shortest scope of what it depends on).
+///   a generator; a plain function without one takes the shortest scope of what it depends on,
+///   at most `request`).
 /// - `max_concurrency = N`: at most `N` instances set up at once in the whole app (cache hits do
 ///   not count); each holds its place until its teardown has finished, so a `request`-scoped
 ///   connection stays counted while a streamed body uses it. On a handler, at most `N` runs at
