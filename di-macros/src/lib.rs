@@ -1,10 +1,11 @@
 //! The `#[depends]` attribute of `di`. Use it through `di_runtime::depends` (or the
 //! `di_runtime::prelude`), which documents the model; this crate holds only the macro.
 //!
-//! The work happens in four steps on `proc_macro2` tokens, so each is unit-testable:
+//! The work happens in three steps on `proc_macro2` tokens, so each is unit-testable:
 //! `args` parses the attribute arguments, `model` analyses the function and its
 //! parameters (collecting every error, each spanned at the user's token), `expand` writes
-//! the companion items, with every absolute path taken from `paths`.
+//! the companion items (asking `waits` whether a plain function's body can wait), with every
+//! absolute path taken from `paths`.
 #![forbid(unsafe_code)]
 
 mod args;
