@@ -55,9 +55,9 @@
 //!
 //! - Within a request a dependency runs at most once per scope (`#[dep(f, fresh)]` opts out).
 //! - Setup runs in dependency order; teardown in reverse, `handler` scope before the response
-//!   head is sent, `request` scope after the body's last frame (in the task of the HTTP/1
-//!   connection that sent it, otherwise in a tracked background task, so it delays neither
-//!   the body nor the next request on the connection).
+//!   head is sent, `request` scope after the body's last frame (in the task that sent it, an
+//!   HTTP/1 connection's or an HTTP/2 stream's, otherwise in a tracked background task; it
+//!   delays neither the body nor the next request on the connection).
 //! - Every dependency whose setup completed is torn down exactly once, with a truthful
 //!   outcome, on success, handler error, setup failure, panic, client disconnect, timeout and
 //!   shutdown; one whose setup did not complete never is. No user code runs in `Drop`.
