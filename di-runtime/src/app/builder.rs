@@ -469,8 +469,8 @@ impl App {
         self
     }
 
-    /// The largest request body read for `Json`/`Bytes` inputs (default 2 MiB); a larger one
-    /// gets 413. A body read as a stream ([`BodyStream`](crate::BodyStream),
+    /// The largest request body read whole for `Json`/`Form`/`Bytes` inputs (default 2 MiB);
+    /// a larger one gets 413. A body read as a stream ([`BodyStream`](crate::BodyStream),
     /// [`Multipart`](crate::Multipart)) is held to it too: past it the stream yields
     /// [`BodyError::TooLarge`](crate::BodyError::TooLarge), a 413 when returned with `?`. The
     /// same goes for [`body_timeout`](App::body_timeout) and
@@ -480,8 +480,8 @@ impl App {
         self
     }
 
-    /// How long reading a whole request body for `Json`/`Bytes` inputs may take (default
-    /// 30 s), from the moment the handler's route is found. Past it the client gets 408
+    /// How long reading a whole request body for `Json`/`Form`/`Bytes` inputs may take
+    /// (default 30 s), from the moment the handler's route is found. Past it the client gets 408
     /// `{"detail":"Request body timed out"}`, nothing is set up, and an HTTP/1 connection is
     /// closed (`Connection: close`).
     pub fn body_timeout(mut self, limit: Duration) -> Self {
