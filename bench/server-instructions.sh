@@ -7,6 +7,12 @@
 #
 #   bench/server-instructions.sh                       # hyper axum di, /items?limit=5
 #   IMPLS=di ROUTE=/stream bench/server-instructions.sh
+#
+# H2=STREAMS measures HTTP/2 instead: one connection with STREAMS requests in flight, sent by
+# the `load` binary (wrk speaks HTTP/1 only): SHORT_N and LONG_N requests (default 200 and
+# 1200) instead of SHORT and LONG seconds.
+#
+#   H2=64 bench/server-instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +20,9 @@ IMPLS=${IMPLS:-"hyper axum di"}
 ROUTE=${ROUTE:-"/items?limit=5"}
 SHORT=${SHORT:-2}
 LONG=${LONG:-8}
+H2=${H2:-}
+SHORT_N=${SHORT_N:-200}
+LONG_N=${LONG_N:-1200}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BASE_PORT=${BASE_PORT:-39100}
 
@@ -29,10 +38,14 @@ else
   cargo build --release -p di-bench --bin server >&2
   server="$TARGET_DIR/release/server"
 fi
+if [ -n "$H2" ]; then
+  cargo build --release -p di-bench --bin load >&2
+fi
+load="$TARGET_DIR/release/load"
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-run() { # impl seconds port -> "instructions requests"
+run() { # impl seconds-or-requests port -> "instructions requests"
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$server" --impl "$1" \
     --addr "127.0.0.1:$3" >"$log/server" 2>&1 &
   local pid=$!
@@ -40,17 +53,30 @@ run() { # impl seconds port -> "instructions requests"
     curl -s -o /dev/null "http://127.0.0.1:$3/hello" && break
     sleep 0.2
   done
-  timeout $(($2 + 30)) wrk -t1 -c16 -d"$2"s "http://127.0.0.1:$3$ROUTE" >"$log/wrk"
+  local served
+  if [ -n "$H2" ]; then
+    timeout 300 "$load" --addr "127.0.0.1:$3" --requests "$2" --path "$ROUTE" --h2 "$H2" >"$log/load"
+    served=$2
+  else
+    timeout $(($2 + 30)) wrk -t1 -c16 -d"$2"s "http://127.0.0.1:$3$ROUTE" >"$log/wrk"
+    served=$(grep -Eo '[0-9]+ requests in' "$log/wrk" | grep -Eo '^[0-9]+')
+  fi
   kill -TERM "$pid"
   wait "$pid" || true
-  echo "$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$log/server") $(grep -Eo '[0-9]+ requests in' "$log/wrk" | grep -Eo '^[0-9]+')"
+  echo "$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$log/server") $served"
 }
 
-echo "| server | instructions/request over HTTP ($ROUTE) |"
+# The two runs' lengths: seconds of wrk, or requests over HTTP/2.
+short=$SHORT long=$LONG protocol="HTTP"
+if [ -n "$H2" ]; then
+  short=$SHORT_N long=$LONG_N protocol="HTTP/2, $H2 streams"
+fi
+
+echo "| server | instructions/request over $protocol ($ROUTE) |"
 echo "|---|---:|"
 port=$BASE_PORT
 for impl in $IMPLS; do
-  read -r short_total short_requests < <(run "$impl" "$SHORT" $((port += 1)))
-  read -r long_total long_requests < <(run "$impl" "$LONG" $((port += 1)))
+  read -r short_total short_requests < <(run "$impl" "$short" $((port += 1)))
+  read -r long_total long_requests < <(run "$impl" "$long" $((port += 1)))
   echo "| $impl | $(( (long_total - short_total) / (long_requests - short_requests) )) |"
 done
