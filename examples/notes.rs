@@ -363,7 +363,7 @@ pub(crate) async fn pool(#[dep(db_path)] db: &Db, y: Yield<Pool>) -> Result<(), 
 }
 
 /// Connections in the pool: [`reader`]s hold 8 of them at most.
-const POOL_SIZE: u32 = 10;
+pub(crate) const POOL_SIZE: u32 = 10;
 
 /// A database error as the client sees it: no connection came free in time is 503 with
 /// `Retry-After` (the request may succeed later); anything else a 500, its cause in the log.

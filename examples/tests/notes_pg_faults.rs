@@ -1,0 +1,265 @@
+//! The notes example on a real PostgreSQL server, under database faults.
+//!
+//! Set `DI_TEST_POSTGRES_URL` as for `notes_postgres.rs` (`.ci/run` sets it). This test never
+//! touches that test's table: it works in a schema of its own, `notes_pg_faults` (dropped and
+//! made again at each run), through the app's `search_path`, and names the app's connections
+//! (`application_name`) so that it looks only at them in `pg_stat_activity`; the two tests may
+//! run at once on the same database.
+//!
+//! Without the variable the test prints why it skipped and passes, except under `CI=true`,
+//! where a missing server is a failure.
+
+#[allow(
+    dead_code,
+    reason = "the notes example's `main` and command line are not used here"
+)]
+#[path = "../notes.rs"]
+mod notes;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use di_runtime::prelude::*;
+use serde_json::json;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, Executor};
+
+/// The variable that names the test database.
+const URL_VAR: &str = "DI_TEST_POSTGRES_URL";
+
+/// This test's schema, and the `application_name` of the app's connections.
+const SCHEMA: &str = "notes_pg_faults";
+
+/// The advisory lock that the gate below waits for while the test holds it.
+const GATE_KEY: i64 = 0x0064_695f_6761_7465; // "di_gate" in ASCII
+
+/// How long to wait for a condition on the server before a check fails (a deadline for a
+/// condition to become true, not a timing assertion).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The export's one statement (as `pg_stat_activity` shows it).
+const EXPORT_SQL: &str = "SELECT id, title, body FROM notes ORDER BY id";
+
+/// The test database's URL, or `None` (with a message) to skip; under `CI=true` a missing
+/// URL fails the test.
+fn database_url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            let in_ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
+            assert!(
+                !in_ci,
+                "{URL_VAR} is not set, and CI=true: .ci/run starts PostgreSQL and sets it; \
+                 in CI the PostgreSQL test must run"
+            );
+            eprintln!(
+                "SKIPPED notes_pg_faults: no PostgreSQL to test against. Set {URL_VAR}, \
+                 e.g. postgres://di:di@127.0.0.1:5432/di_test (docs/testing.md, \
+                 \"Testing against PostgreSQL\")."
+            );
+            None
+        }
+    }
+}
+
+/// `url` with the app's connections in this test's schema, and named after it.
+fn app_url(url: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options[search_path]={SCHEMA}&application_name={SCHEMA}")
+}
+
+/// The test's view of the server, beside the app's pool: its own connections, in its schema.
+struct Server {
+    pool: PgPool,
+}
+
+impl Server {
+    /// Connects, and makes this test's schema afresh.
+    async fn connect(url: &str) -> Server {
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(format!("SET search_path = {SCHEMA}")))
+                        .await
+                        .map(drop)
+                })
+            })
+            .connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL cannot be reached: {e}"));
+        // Made of this file's constants only.
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA};"
+        )))
+        .execute(&pool)
+        .await
+        .expect("make the test's schema");
+        Server { pool }
+    }
+
+    /// Puts a gate in front of the notes once the app's migrations made the table: `notes`
+    /// becomes a view of the rows (inserts go through it to the table, as before) whose every
+    /// read of a row waits for the advisory lock [`GATE_KEY`]. While the test holds that lock,
+    /// a query that reads the notes stays in the middle of its run, as a slow query does.
+    async fn gate_the_notes(&self) {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "ALTER TABLE {SCHEMA}.notes RENAME TO note_rows;
+             CREATE FUNCTION {SCHEMA}.gate() RETURNS boolean LANGUAGE sql VOLATILE AS
+                 $$ SELECT pg_advisory_lock_shared({GATE_KEY}) IS NOT NULL
+                           AND pg_advisory_unlock_shared({GATE_KEY}) $$;
+             CREATE VIEW {SCHEMA}.notes AS
+                 SELECT id, title, body FROM {SCHEMA}.note_rows WHERE {SCHEMA}.gate();
+             INSERT INTO {SCHEMA}.note_rows (title, body) VALUES ('behind', 'the gate');"
+        )))
+        .execute(&self.pool)
+        .await
+        .expect("gate the notes");
+    }
+
+    /// The app's backends running the export's statement and waiting at the gate.
+    async fn exports_at_the_gate(&self) -> Vec<i32> {
+        sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+             WHERE application_name = $1 AND state = 'active' AND wait_event = 'advisory'
+               AND btrim(query, E' \\n') = $2",
+        )
+        .bind(SCHEMA)
+        .bind(EXPORT_SQL)
+        .fetch_all(&self.pool)
+        .await
+        .expect("pg_stat_activity")
+    }
+
+    /// Waits until a backend not in `seen` runs the export at the gate, and adds it to `seen`.
+    async fn new_export_at_the_gate(&self, seen: &mut HashSet<i32>) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(pid) = self
+                .exports_at_the_gate()
+                .await
+                .into_iter()
+                .find(|pid| !seen.contains(pid))
+            {
+                seen.insert(pid);
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the export's statement never reached the gate"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls until none of the app's connections is `idle in transaction`.
+    async fn assert_no_idle_in_transaction(&self, after: &str) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let stuck: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+            )
+            .bind(SCHEMA)
+            .fetch_one(&self.pool)
+            .await
+            .expect("pg_stat_activity");
+            if stuck == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "after {after}: {stuck} connection(s) still `idle in transaction`"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A client that leaves an export while its statement is still running frees the export's
+/// `max_concurrency` place at once (its `reader` teardown has ended), so its connection must
+/// be free at once too. It was not: `reader` dropped the connection back into the pool, whose
+/// check on release reads the rest of the abandoned result to its end before the connection
+/// can serve again: the connection stayed busy for as long as the statement ran, beyond the
+/// 8 places that are to leave the other routes their connections. A run of clients leaving
+/// long exports (a big table, a slow disk, a lock) took every connection of the pool, and
+/// `POST /notes` waited for one until its 503.
+///
+/// Here the statement stays at a gate (an advisory lock the test holds), and as many clients
+/// as the pool has connections leave an export one after the other: each cut export is torn
+/// down before the next starts, so at most one `reader` is ever in use. A write must still
+/// get a connection.
+#[tokio::test]
+async fn a_client_leaving_an_export_gives_its_connection_back_at_once() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let server = Server::connect(&url).await;
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(&url))))
+        .await
+        .expect("the app starts on PostgreSQL");
+    server.gate_the_notes().await;
+
+    let mut gatekeeper = PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(GATE_KEY)
+        .execute(&mut gatekeeper)
+        .await
+        .expect("close the gate");
+
+    let mut seen = HashSet::new();
+    for _ in 0..notes::POOL_SIZE {
+        let mut response = client.get("/notes/export").send().await;
+        assert_eq!(response.status(), 200);
+        // The body sends the statement when first polled; it reaches the gate, and the
+        // client leaves.
+        tokio::select! {
+            chunk = response.chunk() => panic!("the export went past the gate: {chunk:?}"),
+            () = server.new_export_at_the_gate(&mut seen) => {}
+        }
+        drop(response);
+        client.settle().await;
+    }
+
+    // No export is in progress: the other routes have every connection they need.
+    let response = client
+        .post("/notes")
+        .header("x-api-key", notes::API_KEY)
+        .json(&json!({"title": "after", "body": "the exports left"}))
+        .send()
+        .await;
+    let status = response.status();
+    assert_eq!(
+        status,
+        201,
+        "a write found no free connection after {} clients left their exports one by one: {}",
+        notes::POOL_SIZE,
+        response.text().await.unwrap_or_default()
+    );
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(GATE_KEY)
+        .execute(&mut gatekeeper)
+        .await
+        .expect("open the gate");
+    client.settle().await;
+    server
+        .assert_no_idle_in_transaction("the cut exports")
+        .await;
+    // With the gate open, a whole export still works.
+    let body = client
+        .get("/notes/export")
+        .send()
+        .await
+        .text()
+        .await
+        .expect("the export");
+    assert_eq!(
+        body.lines().count(),
+        2,
+        "the note behind the gate and the write"
+    );
+    client.shutdown().await;
+    gatekeeper.close().await.expect("close");
+    server.pool.close().await;
+}
