@@ -336,6 +336,25 @@ impl Conn {
             sqlx::query_as("SELECT id, title, body FROM notes ORDER BY id").fetch(&mut **conn)
         })
     }
+
+    /// Gives the connection back: to the pool if its last query ran to its end (`finished`),
+    /// otherwise, on PostgreSQL, by closing it. A query left mid-way (the client went away
+    /// during an export, or the body failed) may still be sending rows; dropped into the pool,
+    /// the connection would first read them all (sqlx's check on release), busy for as long
+    /// as the query runs, after its `max_concurrency` place was freed. Closed, the server
+    /// stops the query and the pool opens a new connection when one is needed. On SQLite an
+    /// unfinished statement is only reset, and closing a connection could lose an in-memory
+    /// database (it lives while one connection is open), so it goes back to the pool.
+    async fn give_back(self, finished: bool) {
+        match self {
+            Conn::Postgres(conn) if !finished => {
+                if let Err(error) = conn.close().await {
+                    tracing::debug!(%error, "reader: closing the connection failed");
+                }
+            }
+            conn => drop(conn),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,7 +414,9 @@ pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), Htt
 }
 
 /// One pooled connection for a streamed response (`request` scope, the default): it stays out
-/// of the pool until the body's last byte has been sent, or the client has gone away.
+/// of the pool until the body's last byte has been sent, or the client has gone away (then,
+/// on PostgreSQL, it is closed rather than given back with its query unfinished: see
+/// [`Conn::give_back`]).
 ///
 /// At most 8 at once: clients that read their exports slowly, or not at all, can hold that
 /// many of the pool's [`POOL_SIZE`] connections, never the ones the other routes need. One more export waits for a place (503 with `Retry-After` past
@@ -405,8 +426,14 @@ pub(crate) async fn reader(#[dep(pool)] pool: &Pool, y: Yield<Conn>) -> Result<(
     let conn = pool.acquire().await.map_err(db_error)?;
     tracing::info!("reader: connection acquired");
     let (conn, outcome) = y.provide(conn).await;
-    drop(conn);
-    tracing::info!(%outcome, "reader: connection returned to the pool");
+    // `Success` for this scope: the body, and so the query, reached its end.
+    let finished = outcome.is_success();
+    conn.give_back(finished).await;
+    if finished {
+        tracing::info!(%outcome, "reader: connection returned to the pool");
+    } else {
+        tracing::info!(%outcome, "reader: connection given back (closed on PostgreSQL)");
+    }
     Ok(())
 }
 
