@@ -15,17 +15,16 @@
 )]
 #[path = "../notes.rs"]
 mod notes;
+mod postgres;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use di_runtime::prelude::*;
+use postgres::{URL_VAR, database_url};
 use serde_json::json;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor};
-
-/// The variable that names the test database.
-const URL_VAR: &str = "DI_TEST_POSTGRES_URL";
 
 /// This test's schema, and the `application_name` of the app's connections.
 const SCHEMA: &str = "notes_pg_faults";
@@ -39,28 +38,6 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The export's one statement (as `pg_stat_activity` shows it).
 const EXPORT_SQL: &str = "SELECT id, title, body FROM notes ORDER BY id";
-
-/// The test database's URL, or `None` (with a message) to skip; under `CI=true` a missing
-/// URL fails the test.
-fn database_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            let in_ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
-            assert!(
-                !in_ci,
-                "{URL_VAR} is not set, and CI=true: .ci/run starts PostgreSQL and sets it; \
-                 in CI the PostgreSQL test must run"
-            );
-            eprintln!(
-                "SKIPPED notes_pg_faults: no PostgreSQL to test against. Set {URL_VAR}, \
-                 e.g. postgres://di:di@127.0.0.1:5432/di_test (docs/testing.md, \
-                 \"Testing against PostgreSQL\")."
-            );
-            None
-        }
-    }
-}
 
 /// `url` with the app's connections in this test's schema, and named after it.
 fn app_url(url: &str) -> String {
@@ -191,7 +168,7 @@ impl Server {
 /// get a connection.
 #[tokio::test]
 async fn a_client_leaving_an_export_gives_its_connection_back_at_once() {
-    let Some(url) = database_url() else {
+    let Some(url) = database_url("notes_pg_faults", "a database it may add a schema to") else {
         return;
     };
     let server = Server::connect(&url).await;

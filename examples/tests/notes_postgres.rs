@@ -22,11 +22,13 @@
 )]
 #[path = "../notes.rs"]
 mod notes;
+mod postgres;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use di_runtime::prelude::*;
+use postgres::{URL_VAR, database_url};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -34,9 +36,6 @@ use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-/// The variable that names the test database.
-const URL_VAR: &str = "DI_TEST_POSTGRES_URL";
 
 /// Notes in the big import, enough for the export to stream many chunks.
 const BIG_IMPORT: usize = 2_000;
@@ -273,28 +272,6 @@ fn quiet_injected_panic() {
     }));
 }
 
-/// The test database's URL, or `None` (with a message) to skip; under `CI=true` a missing
-/// URL fails the test.
-fn database_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            let in_ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
-            assert!(
-                !in_ci,
-                "{URL_VAR} is not set, and CI=true: .ci/run starts PostgreSQL and sets it; \
-                 in CI the PostgreSQL test must run"
-            );
-            eprintln!(
-                "SKIPPED notes_on_postgres: no PostgreSQL to test against. Set {URL_VAR}, \
-                 e.g. postgres://di:di@127.0.0.1:5432/di_test, to a database this test may \
-                 empty (docs/testing.md, \"Testing against PostgreSQL\")."
-            );
-            None
-        }
-    }
-}
-
 /// An NDJSON import of `n` good notes, titled `{prefix}-{i}`.
 fn import_body(prefix: &str, n: usize) -> String {
     (0..n)
@@ -304,7 +281,7 @@ fn import_body(prefix: &str, n: usize) -> String {
 
 #[tokio::test]
 async fn notes_on_postgres() {
-    let Some(url) = database_url() else {
+    let Some(url) = database_url("notes_on_postgres", "a database this test may empty") else {
         return;
     };
     quiet_injected_panic();
