@@ -300,7 +300,6 @@ impl Server {
 #[derive(Clone)]
 struct StreamTasks {
     tracker: tokio_util::task::TaskTracker,
-    engine: Arc<Engine>,
 }
 
 impl<F> hyper::rt::Executor<F> for StreamTasks
@@ -312,7 +311,7 @@ where
         // The stream hyper has just made this future for (none for the task of an upgraded
         // CONNECT stream).
         let stream = take_new_stream();
-        let hosted = Hosted::new(future, self.engine.clone());
+        let hosted = Hosted::new(future);
         let task = tokio::spawn(self.tracker.track_future(hosted));
         if let Some(stream) = stream {
             stream.run_in(task.abort_handle());
@@ -353,7 +352,6 @@ async fn accept_loop(
 ) {
     let streams = StreamTasks {
         tracker: tokio_util::task::TaskTracker::new(),
-        engine: running.engine.clone(),
     };
     let builder = connection_builder(&running.engine.config, streams.clone());
     let service = HyperService(running.service());
@@ -587,7 +585,7 @@ fn serve_connection(
     let connection = slot.closable(connection.into_owned());
     // The connection's task also runs its responses' `request`-scope teardowns, after they
     // were written.
-    let connection = Hosted::new(connection, running.engine.clone());
+    let connection = Hosted::new(connection);
     let open = Open::new(running.engine.clone());
     // Not an async block: one would hold the connection twice (as captured, and as awaited),
     // doubling each open connection's task.

@@ -162,7 +162,6 @@ pin_project_lite::pin_project! {
         connection: Option<C>,
         output: Option<C::Output>,
         after: Vec<Deferred>,
-        engine: Arc<Engine>,
     }
 
     impl<C> PinnedDrop for Hosted<C>
@@ -172,20 +171,22 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             for deferred in this.after.drain(..) {
-                // Counted by the task before this entry's count goes.
-                this.engine.spawn_tracked(deferred.run);
+                // Counted by the task before this entry's count goes, and by the engine it
+                // was counted by: that of the app whose response left it, which need not be
+                // the server's (an app nested in it with `nest_service`).
+                let engine = deferred.run.inner().engine().clone();
+                engine.spawn_tracked(deferred.run);
             }
         }
     }
 }
 
 impl<C: Future> Hosted<C> {
-    pub(crate) fn new(connection: C, engine: Arc<Engine>) -> Self {
+    pub(crate) fn new(connection: C) -> Self {
         Self {
             connection: Some(connection),
             output: None,
             after: Vec::new(),
-            engine,
         }
     }
 }
