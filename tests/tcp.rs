@@ -1003,6 +1003,47 @@ async fn an_http2_client_whose_window_stays_shut_is_cut_after_the_send_timeout()
     server.shutdown().await;
 }
 
+/// [`stall_app`] with an idle timeout far longer than its send timeout: a connection is looked
+/// at for a stalled response by `send_timeout` after a request starts, not first after
+/// `idle_timeout` (60 s here, past the test's wait of about 10 s).
+fn stall_app_idle_long() -> App {
+    stall_app().idle_timeout(Duration::from_secs(60))
+}
+
+/// The send timeout is kept on a connection whose idle timeout is longer: HTTP/1.
+#[tokio::test]
+async fn a_send_timeout_shorter_than_the_idle_timeout_cuts_an_http1_stall_in_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = serial().await;
+    let server = stall_app_idle_long().bind("127.0.0.1:0").await.unwrap();
+    let mut stalled = TcpStream::connect(server.local_addr()).await.unwrap();
+    stalled
+        .write_all(b"GET /export HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    stalled.read_exact(&mut [0u8; 1024]).await.unwrap();
+    wait_for("pooled:close cancelled client gone").await;
+    drop(stalled);
+    server.shutdown().await;
+}
+
+/// The same over HTTP/2.
+#[tokio::test]
+async fn a_send_timeout_shorter_than_the_idle_timeout_cuts_an_http2_stall_in_time() {
+    let _serial = serial().await;
+    let server = stall_app_idle_long().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let (mut client, driver) = h2_client(
+        TcpStream::connect(addr).await.unwrap(),
+        &h2::client::Builder::new(),
+    )
+    .await;
+    let _unread = h2_get(&mut client, addr, "/export").await;
+    wait_for("pooled:close cancelled client gone").await;
+    driver.abort();
+    server.shutdown().await;
+}
+
 #[depends]
 async fn pong() -> &'static str {
     "pong"

@@ -623,8 +623,10 @@ impl App {
     /// that keeps taking data (at least 256 KiB per `limit`, however large the body's chunks),
     /// and a stream that waits for its own next item, are never cut for it.
     ///
-    /// Checked by the connection's one timer, at least every `idle_timeout`: the response is
-    /// cut between `limit` and `limit` + `idle_timeout` after the client stopped reading it. On
+    /// Checked by the connection's one timer, every `limit` or `idle_timeout`, whichever is
+    /// shorter, while a request is in progress (the first time `limit` after a request starts
+    /// on an idle connection): the response is cut between `limit` and `limit` plus the
+    /// shorter of the two after the client stopped reading it. On
     /// HTTP/2 each stream is timed on its own: a client that keeps one stream's window shut
     /// while it goes on using the connection (other requests, other streams it reads) has that
     /// stream cut all the same.

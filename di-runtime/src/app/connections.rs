@@ -76,6 +76,11 @@ struct Shared {
     /// milliseconds since the server started, rounded up; [`NO_DEADLINE`] once [`Closable`]
     /// has taken it.
     head_deadline: AtomicU64,
+    /// When a request that has just started on an idle connection is first looked at for a
+    /// response its client stopped taking (`send_timeout` after it started), set only when
+    /// `send_timeout` is shorter than the idle timeout: the connection's timer, due at the end
+    /// of the idle timeout, fires by then. [`NO_DEADLINE`] once [`Closable`] has taken it.
+    check_by: AtomicU64,
     /// Since when a frame of an HTTP/1 response body, handed to the connection, waits for hyper
     /// to ask for the next (the client reads nothing), in milliseconds since the server
     /// started; [`NO_DEADLINE`] when none waits. See [`Closable`] and `App::send_timeout`.
@@ -278,6 +283,7 @@ impl Connections {
             served: AtomicBool::new(false),
             idle_since: AtomicU64::new(self.server.now()),
             head_deadline: AtomicU64::new(NO_DEADLINE),
+            check_by: AtomicU64::new(NO_DEADLINE),
             stalled_since: AtomicU64::new(NO_DEADLINE),
             written: AtomicU64::new(0),
             http2: AtomicBool::new(false),
@@ -466,7 +472,15 @@ struct InUse {
 
 impl InUse {
     fn new(shared: &Arc<Shared>, stream: Option<Arc<StreamStall>>) -> Self {
-        shared.in_use.fetch_add(1, Ordering::SeqCst);
+        let server = &shared.server;
+        if shared.in_use.fetch_add(1, Ordering::SeqCst) == 0
+            && server.send_timeout < server.keep_alive
+        {
+            // The connection was idle: its timer is due at the end of the idle timeout, later
+            // than this request's response may stall for.
+            let by = server.now().saturating_add(server.send_timeout.max(1));
+            shared.check_by.store(by, Ordering::Relaxed);
+        }
         Self {
             shared: shared.clone(),
             stream,
@@ -915,6 +929,20 @@ where
             *this.head_at = head;
             fire_by(
                 head,
+                this.timer.as_mut(),
+                this.timer_at,
+                this.timer_armed,
+                &shared.server,
+                cx,
+            );
+        }
+        // A request may have started on the idle connection in that poll: the timer looks at
+        // its response by `send_timeout` (see `Shared::check_by`).
+        let check = shared.check_by.load(Ordering::Relaxed);
+        if polled.is_pending() && check != NO_DEADLINE {
+            shared.check_by.store(NO_DEADLINE, Ordering::Relaxed);
+            fire_by(
+                check,
                 this.timer.as_mut(),
                 this.timer_at,
                 this.timer_armed,
