@@ -337,7 +337,17 @@ impl Typed {
             "a sequence" => Typed::LIST_TYPE,
             "a map" => Typed::DICT_TYPE,
             "unit" => Typed::NONE_REQUIRED,
-            e if e.starts_with("struct ") => Typed::MODEL_TYPE,
+            // serde's derived visitors name the Rust type here (`struct Note`, `internally
+            // tagged enum Shape`), which never reaches the client: a tagged enum and a struct
+            // variant are read from an object, as a struct is (pydantic's tagged union says
+            // `model_attributes_type` too), a unit struct from `null`.
+            e if e.starts_with("struct ")
+                || e.starts_with("internally tagged enum ")
+                || e.starts_with("adjacently tagged enum ") =>
+            {
+                Typed::MODEL_TYPE
+            }
+            e if e.starts_with("unit struct ") => Typed::NONE_REQUIRED,
             e if e.starts_with("a tuple")
                 || e.starts_with("tuple")
                 || e.starts_with("an array") =>
