@@ -18,8 +18,19 @@ async fn internal(Json(_): Json<Internal>) -> &'static str {
     "ok"
 }
 
+#[derive(Deserialize, Serialize, Debug)]
+struct Wide {
+    n: u128,
+    m: i128,
+}
+
+#[depends]
+async fn wide(Json(v): Json<Wide>) -> Json<Wide> {
+    Json(v)
+}
+
 fn pinned_app() -> App {
-    App::new().post("/internal", internal)
+    App::new().post("/internal", internal).post("/wide", wide)
 }
 
 async fn post_json(client: &TestClient, uri: &str, body: &str) -> (u16, Value) {
@@ -65,4 +76,47 @@ async fn an_internally_tagged_enum_given_a_non_object_does_not_name_the_rust_typ
             "{body}: {text}"
         );
     }
+}
+
+/// A `u128`/`i128` beyond its range is refused by the fast path (serde_json reads the literal
+/// exactly); the every-problem search, which reads it as an `f64`, took the floats at the
+/// bounds (2^128, ±2^127) as in range: 200 with the value saturated to `u128::MAX` or
+/// `i128::MIN`, or a `value_error` with serde's message (`invalid value: u128, expected
+/// i128`).
+#[tokio::test]
+async fn a_wide_integer_out_of_range_is_refused_and_never_saturated() {
+    let client = TestClient::start(pinned_app())
+        .await
+        .expect("the app starts");
+    for (body, kind, loc) in [
+        (
+            r#"{"n":340282366920938463463374607431768211456,"m":0}"#,
+            "less_than_equal",
+            "n",
+        ),
+        (
+            r#"{"n":1,"m":-170141183460469231731687303715884105729}"#,
+            "greater_than_equal",
+            "m",
+        ),
+        (
+            r#"{"n":1,"m":170141183460469231731687303715884105728}"#,
+            "less_than_equal",
+            "m",
+        ),
+    ] {
+        assert!(serde_json::from_str::<Wide>(body).is_err(), "{body}");
+        let (status, answer) = post_json(&client, "/wide", body).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_eq!(answer["detail"][0]["type"], kind, "{body}: {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["body", loc]),
+            "{body}: {answer}"
+        );
+    }
+    // At the bounds, they are taken exactly.
+    let body = r#"{"n":340282366920938463463374607431768211455,"m":-170141183460469231731687303715884105728}"#;
+    let (status, answer) = post_json(&client, "/wide", body).await;
+    assert_eq!(status, 200, "{answer}");
 }
