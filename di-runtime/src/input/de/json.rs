@@ -79,9 +79,28 @@ fn visit_number<'de, V: Visitor<'de>>(n: Num, visitor: V) -> Result<V::Value, Er
 /// serde_json reads an integer literal that does not fit 64 bits as a float, which the fast
 /// path (`strict`) read exactly as the `u128` or `i128` it is. Such a value is no problem, so
 /// that a body that fails for another field lists only that field's.
+///
+/// A float at a bound of a wide type is not within it (see [`above`], [`below`]).
 fn wide_integer(f: f64, min: i128, max: u128) -> bool {
     const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-    f.fract() == 0.0 && f.abs() >= TWO_POW_64 && f <= max as f64 && f >= min as f64
+    f.fract() == 0.0 && f.abs() >= TWO_POW_64 && !above(f, max) && !below(f, min)
+}
+
+/// The largest integer up to which every integer is a float.
+const EXACT: u128 = 1 << 53;
+
+/// Whether the whole float `f` is beyond `max`. A bound past [`EXACT`] (`u64::MAX`,
+/// `u128::MAX`, `i128::MAX`) rounds to a float beyond it, which also stands for the literals
+/// out of range that round to it: taken, such a literal would be saturated into the bound (or
+/// refused by the visitor with serde's message), so the float at such a bound is beyond it.
+fn above(f: f64, max: u128) -> bool {
+    f > max as f64 || (f == max as f64 && max > EXACT)
+}
+
+/// Whether the whole float `f` is below `min`: as [`above`], a float at a bound past
+/// [`EXACT`] (`i64::MIN`, `i128::MIN`) is below it, as the literals just past it round to it.
+fn below(f: f64, min: i128) -> bool {
+    f < min as f64 || (f == min as f64 && min.unsigned_abs() > EXACT)
 }
 
 fn integer_problem(value: &Tree, min: i128, max: u128) -> Option<Typed> {
@@ -92,9 +111,9 @@ fn integer_problem(value: &Tree, min: i128, max: u128) -> Option<Typed> {
         Tree::Number(Num::F(f)) if wide_integer(*f, min, max) => None,
         Tree::Number(Num::F(f)) => Some(if f.fract() != 0.0 {
             Typed::INT_FROM_FLOAT
-        } else if *f > max as f64 {
+        } else if above(*f, max) {
             Typed::less_than_equal(max)
-        } else if *f < min as f64 {
+        } else if below(*f, min) {
             Typed::greater_than_equal(min)
         } else {
             // pydantic takes a whole float; serde does not.
