@@ -1605,7 +1605,6 @@ async fn a_bad_untagged_or_internally_tagged_enum_does_not_hide_the_other_proble
 /// An externally tagged variant that takes content, sent as its bare name (`"New"` for
 /// `New(u8)`), is answered with serde's own wording.
 #[tokio::test]
-#[ignore = "known bug: serde's `invalid type: unit variant, expected newtype variant` reaches the client"]
 async fn a_bare_variant_name_that_takes_content_is_not_answered_in_serdes_words() {
     let client = TestClient::start(pinned_app())
         .await

@@ -348,6 +348,9 @@ impl Typed {
                 Typed::MODEL_TYPE
             }
             e if e.starts_with("unit struct ") => Typed::NONE_REQUIRED,
+            // A variant that takes content, sent as its bare name (`"New"` for `New(u8)`):
+            // it is read from an object naming it (`{"New": 5}`).
+            "newtype variant" | "tuple variant" | "struct variant" => Typed::DICT_TYPE,
             e if e.starts_with("a tuple")
                 || e.starts_with("tuple")
                 || e.starts_with("an array") =>
