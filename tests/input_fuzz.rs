@@ -2,7 +2,8 @@
 //! `Path`, sent in process through the `TestClient`, against invariants:
 //!
 //! - the status is 200 or 422 (413 past the body limit, 404 for a path that routes nowhere),
-//!   never a 5xx, and every request is answered (a hang is a finding after 10 s; how long an answer takes is printed, never asserted);
+//!   never a 5xx, and every request is answered (a hang is a finding after 10 s; how long
+//!   an answer takes is printed, never asserted);
 //! - a 422 is FastAPI's `{"detail":[{"type","loc","msg","input",("ctx")}]}`, every `loc`
 //!   starts with its source, no two problems share a `loc`, at most 64 of them, and no
 //!   message leaks a Rust type name or serde's wording;
