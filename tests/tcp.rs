@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{count, events, log, position, serial, wait_for};
+use common::{count, events, h2_client, h2_get, log, position, serial, wait_for};
 use di_runtime::prelude::*;
 use futures_util::{StreamExt, stream};
 use http_body_util::{BodyExt, Empty};
@@ -1321,37 +1321,6 @@ async fn connect_small_window(addr: SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(addr).await.unwrap()
-}
-
-/// An HTTP/2 client (prior knowledge) over `io`, made by `builder`, ready to send; its
-/// connection is driven in the task returned (abort it to drop the connection).
-async fn h2_client(
-    io: TcpStream,
-    builder: &h2::client::Builder,
-) -> (h2::client::SendRequest<Bytes>, tokio::task::JoinHandle<()>) {
-    let (client, connection) = builder.handshake::<_, Bytes>(io).await.unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    (client.ready().await.unwrap(), driver)
-}
-
-/// GETs `path` from `addr` on `client`'s HTTP/2 connection, once it has room for a stream:
-/// the body of the answer, whose status must be 200.
-async fn h2_get(
-    client: &mut h2::client::SendRequest<Bytes>,
-    addr: SocketAddr,
-    path: &str,
-) -> h2::RecvStream {
-    let request = http::Request::get(format!("http://{addr}{path}"))
-        .body(())
-        .unwrap();
-    std::future::poll_fn(|cx| client.poll_ready(cx))
-        .await
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.into_body()
 }
 
 /// Asserts that `event` was logged exactly once.

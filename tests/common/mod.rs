@@ -1,4 +1,5 @@
-//! Shared helpers for the integration suites: an event log and a raw HTTP/1 client.
+//! Shared helpers for the integration suites: an event log, a raw HTTP/1 client and an
+//! HTTP/2 one.
 
 #![allow(
     dead_code,
@@ -111,4 +112,38 @@ pub fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
         chunked = &chunked[(size + 2).min(chunked.len())..];
     }
     data
+}
+
+/// An HTTP/2 client (prior knowledge) over `io`, made by `builder`, ready to send; its
+/// connection is driven in the task returned (abort it to drop the connection).
+pub async fn h2_client(
+    io: tokio::net::TcpStream,
+    builder: &h2::client::Builder,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (client, connection) = builder.handshake::<_, bytes::Bytes>(io).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client.ready().await.unwrap(), driver)
+}
+
+/// GETs `path` from `addr` on `client`'s HTTP/2 connection, once it has room for a stream:
+/// the body of the answer, whose status must be 200.
+pub async fn h2_get(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> h2::RecvStream {
+    let request = http::Request::get(format!("http://{addr}{path}"))
+        .body(())
+        .unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body()
 }
