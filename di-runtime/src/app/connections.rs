@@ -922,27 +922,16 @@ where
             );
         }
         let polled = this.connection.poll(cx);
-        // hyper may have started a header-read deadline in that poll: the timer fires by then.
-        let head = shared.head_deadline.load(Ordering::Relaxed);
-        if polled.is_pending() && head != NO_DEADLINE {
-            shared.head_deadline.store(NO_DEADLINE, Ordering::Relaxed);
-            *this.head_at = head;
+        if polled.is_pending() {
+            // In that poll hyper may have started a header-read deadline, and a request may
+            // have started on the idle connection (see `Shared::check_by`): the timer fires by
+            // the earlier.
+            let head = take_deadline(&shared.head_deadline);
+            if head != NO_DEADLINE {
+                *this.head_at = head;
+            }
             fire_by(
-                head,
-                this.timer.as_mut(),
-                this.timer_at,
-                this.timer_armed,
-                &shared.server,
-                cx,
-            );
-        }
-        // A request may have started on the idle connection in that poll: the timer looks at
-        // its response by `send_timeout` (see `Shared::check_by`).
-        let check = shared.check_by.load(Ordering::Relaxed);
-        if polled.is_pending() && check != NO_DEADLINE {
-            shared.check_by.store(NO_DEADLINE, Ordering::Relaxed);
-            fire_by(
-                check,
+                head.min(take_deadline(&shared.check_by)),
                 this.timer.as_mut(),
                 this.timer_at,
                 this.timer_armed,
@@ -952,6 +941,15 @@ where
         }
         polled
     }
+}
+
+/// The deadline noted in `slot` for a [`Closable`]'s timer, taken ([`NO_DEADLINE`] if none).
+fn take_deadline(slot: &AtomicU64) -> u64 {
+    let deadline = slot.load(Ordering::Relaxed);
+    if deadline != NO_DEADLINE {
+        slot.store(NO_DEADLINE, Ordering::Relaxed);
+    }
+    deadline
 }
 
 /// Moves a [`Closable`]'s timer to `deadline` when that comes before the timer fires now, and
