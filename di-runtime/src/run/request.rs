@@ -225,11 +225,10 @@ where
             }
             // Bad input, answered before the handler could take a streamed body: unless it was
             // empty, it is unread, and the answer closes the HTTP/1 connection as one given
-            // before a streamed body's end does (see `close_if_body_unfinished`).
-            Prepared::Answered(response) => match streamed {
-                Some(state) if state.unfinished() => close_unread(response, version),
-                _ => response,
-            },
+            // before a streamed body's end does.
+            Prepared::Answered(response) => {
+                close_if_body_unfinished(streamed.as_ref(), version, response)
+            }
         }
     })))
 }
@@ -407,7 +406,8 @@ fn serve(
         }
 
         if route.plan.streams_body {
-            response = close_if_body_unfinished(&head, response);
+            response =
+                close_if_body_unfinished(StreamedBody::of(&head), head.parts.version, response);
         }
 
         owed.places.release_handler();
@@ -808,14 +808,18 @@ impl StreamedBody {
     }
 }
 
-/// `response`, closing the HTTP/1 connection if the request's streamed body was not read to
+/// `response`, closing the HTTP/1 connection if the request's streamed `body` was not read to
 /// its end (see [`StreamedBody`]). hyper drains what of it has come once the response is sent
 /// and closes the connection if that is not all (it always does after an
 /// `Expect: 100-continue` it never answered): kept alive, the response would have said so, and
 /// a client's next request on the connection would fail.
-fn close_if_body_unfinished(head: &RequestHead, response: Response) -> Response {
-    if StreamedBody::of(head).is_some_and(StreamedBody::unfinished) {
-        close_unread(response, head.parts.version)
+fn close_if_body_unfinished(
+    body: Option<&StreamedBody>,
+    version: http::Version,
+    response: Response,
+) -> Response {
+    if body.is_some_and(StreamedBody::unfinished) {
+        close_unread(response, version)
     } else {
         response
     }
