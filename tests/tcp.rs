@@ -963,15 +963,12 @@ async fn a_second_client_gets_the_place(addr: SocketAddr) {
     );
 }
 
-/// An HTTP/1 client that reads the head and a little, then stops reading and keeps its
-/// connection open, is cut after `send_timeout`: its response's teardowns run (the client is
-/// gone) and its `max_concurrency` place comes back. Without the limit it held both for as
-/// long as it kept the connection.
-#[tokio::test]
-async fn an_http1_client_that_stops_reading_is_cut_after_the_send_timeout() {
+/// Serves `app` (a [`stall_app`]) to an HTTP/1 client that reads the head and a little of
+/// `/export`, then stops reading and keeps its connection open, until the response is cut and
+/// its teardowns see the client gone; then, if `then_another`, a second client gets the place.
+async fn an_http1_stall_is_cut(app: App, then_another: bool) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _serial = serial().await;
-    let server = stall_app().bind("127.0.0.1:0").await.unwrap();
+    let server = app.bind("127.0.0.1:0").await.unwrap();
     let mut stalled = TcpStream::connect(server.local_addr()).await.unwrap();
     stalled
         .write_all(b"GET /export HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -979,17 +976,17 @@ async fn an_http1_client_that_stops_reading_is_cut_after_the_send_timeout() {
         .unwrap();
     stalled.read_exact(&mut [0u8; 1024]).await.unwrap();
     wait_for("pooled:close cancelled client gone").await;
-    a_second_client_gets_the_place(server.local_addr()).await;
+    if then_another {
+        a_second_client_gets_the_place(server.local_addr()).await;
+    }
     drop(stalled);
     server.shutdown().await;
 }
 
-/// The same over HTTP/2: a live client (it answers pings) that never reads its stream, so
-/// its window stays shut.
-#[tokio::test]
-async fn an_http2_client_whose_window_stays_shut_is_cut_after_the_send_timeout() {
-    let _serial = serial().await;
-    let server = stall_app().bind("127.0.0.1:0").await.unwrap();
+/// [`an_http1_stall_is_cut`] over HTTP/2: a live client (it answers pings) that never reads
+/// its stream, so its window stays shut.
+async fn an_http2_stall_is_cut(app: App, then_another: bool) {
+    let server = app.bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
     let (mut client, driver) = h2_client(
         TcpStream::connect(addr).await.unwrap(),
@@ -998,9 +995,29 @@ async fn an_http2_client_whose_window_stays_shut_is_cut_after_the_send_timeout()
     .await;
     let _unread = h2_get(&mut client, addr, "/export").await;
     wait_for("pooled:close cancelled client gone").await;
-    a_second_client_gets_the_place(addr).await;
+    if then_another {
+        a_second_client_gets_the_place(addr).await;
+    }
     driver.abort();
     server.shutdown().await;
+}
+
+/// An HTTP/1 client that reads the head and a little, then stops reading and keeps its
+/// connection open, is cut after `send_timeout`: its response's teardowns run (the client is
+/// gone) and its `max_concurrency` place comes back. Without the limit it held both for as
+/// long as it kept the connection.
+#[tokio::test]
+async fn an_http1_client_that_stops_reading_is_cut_after_the_send_timeout() {
+    let _serial = serial().await;
+    an_http1_stall_is_cut(stall_app(), true).await;
+}
+
+/// The same over HTTP/2: a live client (it answers pings) that never reads its stream, so
+/// its window stays shut.
+#[tokio::test]
+async fn an_http2_client_whose_window_stays_shut_is_cut_after_the_send_timeout() {
+    let _serial = serial().await;
+    an_http2_stall_is_cut(stall_app(), true).await;
 }
 
 /// [`stall_app`] with an idle timeout far longer than its send timeout: a connection is looked
@@ -1013,35 +1030,15 @@ fn stall_app_idle_long() -> App {
 /// The send timeout is kept on a connection whose idle timeout is longer: HTTP/1.
 #[tokio::test]
 async fn a_send_timeout_shorter_than_the_idle_timeout_cuts_an_http1_stall_in_time() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _serial = serial().await;
-    let server = stall_app_idle_long().bind("127.0.0.1:0").await.unwrap();
-    let mut stalled = TcpStream::connect(server.local_addr()).await.unwrap();
-    stalled
-        .write_all(b"GET /export HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    stalled.read_exact(&mut [0u8; 1024]).await.unwrap();
-    wait_for("pooled:close cancelled client gone").await;
-    drop(stalled);
-    server.shutdown().await;
+    an_http1_stall_is_cut(stall_app_idle_long(), false).await;
 }
 
 /// The same over HTTP/2.
 #[tokio::test]
 async fn a_send_timeout_shorter_than_the_idle_timeout_cuts_an_http2_stall_in_time() {
     let _serial = serial().await;
-    let server = stall_app_idle_long().bind("127.0.0.1:0").await.unwrap();
-    let addr = server.local_addr();
-    let (mut client, driver) = h2_client(
-        TcpStream::connect(addr).await.unwrap(),
-        &h2::client::Builder::new(),
-    )
-    .await;
-    let _unread = h2_get(&mut client, addr, "/export").await;
-    wait_for("pooled:close cancelled client gone").await;
-    driver.abort();
-    server.shutdown().await;
+    an_http2_stall_is_cut(stall_app_idle_long(), false).await;
 }
 
 #[depends]
