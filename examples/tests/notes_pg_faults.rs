@@ -18,10 +18,9 @@ mod notes;
 mod postgres;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use di_runtime::prelude::*;
-use postgres::{URL_VAR, database_url};
+use postgres::{URL_VAR, database_url, eventually};
 use serde_json::json;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -31,10 +30,6 @@ const SCHEMA: &str = "notes_pg_faults";
 
 /// The advisory lock that the gate below waits for while the test holds it.
 const GATE_KEY: i64 = 0x0064_695f_6761_7465; // "di_gate" in ASCII
-
-/// How long to wait for a condition on the server before a check fails (a deadline for a
-/// condition to become true, not a timing assertion).
-const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The export's one statement (as `pg_stat_activity` shows it).
 const EXPORT_SQL: &str = "SELECT id, title, body FROM notes ORDER BY id";
@@ -110,29 +105,20 @@ impl Server {
 
     /// Waits until a backend not in `seen` runs the export at the gate, and adds it to `seen`.
     async fn new_export_at_the_gate(&self, seen: &mut HashSet<i32>) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(pid) = self
-                .exports_at_the_gate()
+        let pid = eventually(async || {
+            self.exports_at_the_gate()
                 .await
                 .into_iter()
                 .find(|pid| !seen.contains(pid))
-            {
-                seen.insert(pid);
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the export's statement never reached the gate"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                .ok_or_else(|| "the export's statement never reached the gate".to_owned())
+        })
+        .await;
+        seen.insert(pid);
     }
 
     /// Polls until none of the app's connections is `idle in transaction`.
     async fn assert_no_idle_in_transaction(&self, after: &str) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
+        eventually(async || {
             let stuck: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity
                  WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
@@ -141,15 +127,14 @@ impl Server {
             .fetch_one(&self.pool)
             .await
             .expect("pg_stat_activity");
-            if stuck == 0 {
-                return;
+            match stuck {
+                0 => Ok(()),
+                _ => Err(format!(
+                    "after {after}: {stuck} connection(s) still `idle in transaction`"
+                )),
             }
-            assert!(
-                Instant::now() < deadline,
-                "after {after}: {stuck} connection(s) still `idle in transaction`"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
     }
 }
 

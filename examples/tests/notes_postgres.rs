@@ -25,10 +25,10 @@ mod notes;
 mod postgres;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use di_runtime::prelude::*;
-use postgres::{URL_VAR, database_url};
+use postgres::{URL_VAR, database_url, eventually};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -39,10 +39,6 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 /// Notes in the big import, enough for the export to stream many chunks.
 const BIG_IMPORT: usize = 2_000;
-
-/// How long to wait for teardowns to finish on the server before a check fails (a
-/// deadline for a condition to become true, not a timing assertion).
-const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
 
 /// The message of the injected panic, which the panic hook keeps quiet.
 const INJECTED_PANIC: &str = "injected handler panic (notes_postgres)";
@@ -212,18 +208,13 @@ impl Server {
     /// Polls until no connection is `idle in transaction` (a teardown may still be finishing),
     /// failing past a generous deadline.
     async fn assert_no_idle_in_transaction(&self, after: &str) {
-        let deadline = Instant::now() + SETTLE_DEADLINE;
-        loop {
-            let stuck = self.idle_in_transaction().await;
-            if stuck == 0 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
+        eventually(async || match self.idle_in_transaction().await {
+            0 => Ok(()),
+            stuck => Err(format!(
                 "after {after}: {stuck} connection(s) still `idle in transaction`"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            )),
+        })
+        .await;
     }
 
     async fn rows(&self) -> i64 {

@@ -1,5 +1,8 @@
-//! What the PostgreSQL tests share: the variable that names the test database, and the rule
-//! for a missing one (skip with a message, except under `CI=true`, where it fails).
+//! What the PostgreSQL tests share: the variable that names the test database, the rule for
+//! a missing one (skip with a message, except under `CI=true`, where it fails), and the wait
+//! for a condition on the server.
+
+use std::time::{Duration, Instant};
 
 /// The variable that names the test database.
 pub(crate) const URL_VAR: &str = "DI_TEST_POSTGRES_URL";
@@ -23,5 +26,22 @@ pub(crate) fn database_url(test: &str, needs: &str) -> Option<String> {
             );
             None
         }
+    }
+}
+
+/// How long to wait for a condition on the server (a teardown still finishing) before a check
+/// fails: a deadline for a condition to become true, not a timing assertion.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `check` every 20 ms until it gives a value; fails the test with its last reason past
+/// [`DEADLINE`].
+pub(crate) async fn eventually<T>(mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(why) => assert!(Instant::now() < deadline, "{why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
