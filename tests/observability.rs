@@ -553,6 +553,72 @@ async fn a_request_timeout_is_logged_with_its_request_id() {
     client.shutdown().await;
 }
 
+/// A `request` teardown that takes 1.5 s, counted in `SLOW_TEARDOWNS_DONE` when it ends.
+#[depends]
+async fn slow_teardown(y: Yield<u8>) {
+    let _ = y.provide(1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    SLOW_TEARDOWNS_DONE.fetch_add(1, Ordering::SeqCst);
+}
+
+static SLOW_TEARDOWNS_DONE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends]
+async fn tears_down_in_time(#[dep(slow_teardown)] _s: &u8) -> &'static str {
+    "sent"
+}
+
+/// A shutdown that ends within its grace period says nothing alarming: an HTTP/2 stream whose
+/// `request` teardown (hosted by the stream's task) takes 1.5 s, under a 10 s grace, is waited
+/// for without a warning. (It was warned of as "still running a second after their
+/// connections ended", while shutdown went on to wait for it anyway.)
+#[tokio::test]
+async fn a_shutdown_within_its_grace_period_waits_for_http2_teardowns_without_a_warning() {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let captured = Captured::default();
+    let _subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .finish()
+        .set_default();
+    let server = App::new()
+        .get("/tears-down-in-time", tears_down_in_time)
+        .shutdown_grace(Duration::from_secs(10))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let (mut h2, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let h2_task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = http::Request::get("/tears-down-in-time")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = h2.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "sent"
+    );
+    drop(h2);
+    h2_task.abort();
+    server.shutdown().await;
+    assert_eq!(SLOW_TEARDOWNS_DONE.load(Ordering::SeqCst), 1);
+    let warnings: Vec<String> = captured
+        .lines()
+        .into_iter()
+        .filter(|line| line.contains("WARN"))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}
+
 // ---------------------------------------------------------------- counters
 
 static HOLD: Notify = Notify::const_new();

@@ -403,6 +403,7 @@ async fn accept_loop(
     drop(listener);
     drop(waiting);
     let grace = running.engine.config.shutdown_grace;
+    let grace_ends = tokio::time::Instant::now() + grace;
     let drained = tokio::select! {
         drained = tokio::time::timeout(grace, connections.drain()) => drained.is_ok(),
         () = hurry.cancelled() => false,
@@ -422,12 +423,23 @@ async fn accept_loop(
     connections.abort().await;
     // The HTTP/2 streams of the connections just ended see them gone and end too, dropping
     // their handlers and bodies: their teardowns are handed over before `app` scope goes.
+    // A stream may still host its response's `request` teardowns, as an HTTP/1 connection's
+    // task does, which the drain above waited for within the grace period: these get what is
+    // left of it (at least a second), and only past that is it worth a warning. Either way
+    // `shutdown` below waits for every teardown (each bounded by `teardown_timeout`).
     streams.tracker.close();
-    if tokio::time::timeout(Duration::from_secs(1), streams.tracker.wait())
+    let streams_wait = if hurry.is_cancelled() {
+        Duration::from_secs(1)
+    } else {
+        grace_ends
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(1))
+    };
+    if tokio::time::timeout(streams_wait, streams.tracker.wait())
         .await
         .is_err()
     {
-        tracing::warn!(target: "di", "HTTP/2 streams, or the teardowns they host, still running a second after their connections ended");
+        tracing::warn!(target: "di", wait_ms = streams_wait.as_millis() as u64, "HTTP/2 streams, or the teardowns they host, still running after the grace period; waiting for their teardowns");
     }
     running.shutdown().await;
 }
