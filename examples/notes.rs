@@ -5,7 +5,9 @@
 //! `--db PATH` to keep the notes in a SQLite file (created if missing) instead of in memory, or
 //! `--db postgres://USER:PASSWORD@HOST/DATABASE` to keep them on a PostgreSQL server. The
 //! schema is created by the migrations in `examples/migrations/` (`sqlite/` or `postgres/`),
-//! run at startup. `--graph` prints each route's dependency graph as a Mermaid flowchart
+//! run at startup. A query that finds the notes locked by another session for 5 s (PostgreSQL's
+//! `lock_timeout`, unless the URL sets `options[lock_timeout]`; SQLite's busy timeout) gets
+//! 503 with `Retry-After`, as does one that finds no free connection. `--graph` prints each route's dependency graph as a Mermaid flowchart
 //! (`--graph=dot`: as Graphviz DOT) and exits without serving. `--trace` also logs each
 //! request's trace tree as its spans close.
 //!
@@ -249,12 +251,26 @@ impl Pool {
                         .await?,
                 )
             }
-            Db::Postgres(url) => Pool::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(POOL_SIZE)
-                    .connect_with(PgConnectOptions::from_str(url)?)
-                    .await?,
-            ),
+            Db::Postgres(url) => {
+                let mut options = PgConnectOptions::from_str(url)?;
+                // A statement waiting for a lock another session holds (a `LOCK TABLE`, a
+                // migration's `ALTER TABLE`) fails after `LOCK_TIMEOUT` and the client gets a
+                // 503 (see `db_error`), instead of the request waiting out its 60 s deadline
+                // and its transaction's ROLLBACK then queuing behind the blocked statement. A
+                // URL that sets `options[lock_timeout]` keeps its own.
+                if !options
+                    .get_options()
+                    .is_some_and(|set| set.contains("lock_timeout="))
+                {
+                    options = options.options([("lock_timeout", LOCK_TIMEOUT)]);
+                }
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(POOL_SIZE)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
         };
         match &pool {
             Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
@@ -384,15 +400,39 @@ pub(crate) async fn pool(#[dep(db_path)] db: &Db, y: Yield<Pool>) -> Result<(), 
 /// Connections in the pool: [`reader`]s hold 8 of them at most.
 pub(crate) const POOL_SIZE: u32 = 10;
 
-/// A database error as the client sees it: no connection came free in time is 503 with
-/// `Retry-After` (the request may succeed later); anything else a 500, its cause in the log.
-fn db_error(error: sqlx::Error) -> HttpError {
-    match error {
-        sqlx::Error::PoolTimedOut => {
-            HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is busy")
-                .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+/// How long a PostgreSQL statement waits for a lock held by another session (`lock_timeout`).
+pub(crate) const LOCK_TIMEOUT: &str = "5s";
+
+/// A database error as the client sees it: no connection came free in time, or the notes
+/// stayed locked by another session (PostgreSQL's `lock_timeout`, SQLite's busy timeout), is
+/// 503 with `Retry-After` (the request may succeed later); anything else a 500, its cause in
+/// the log.
+pub(crate) fn db_error(error: sqlx::Error) -> HttpError {
+    let busy = match &error {
+        sqlx::Error::PoolTimedOut => true,
+        // PostgreSQL's `lock_not_available` (55P03); SQLite's `SQLITE_BUSY` (5) and
+        // `SQLITE_LOCKED` (6), whose extended codes keep them in their low byte.
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                pg.code() == "55P03"
+            } else {
+                db.try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                    .and_then(|sqlite| {
+                        sqlx::error::DatabaseError::code(sqlite)?
+                            .parse::<i32>()
+                            .ok()
+                    })
+                    .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+            }
         }
-        other => HttpError::from(other),
+        _ => false,
+    };
+    if busy {
+        tracing::warn!(%error, "the database is busy");
+        HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is busy")
+            .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+    } else {
+        HttpError::from(error)
     }
 }
 
@@ -461,7 +501,7 @@ async fn create_note(
 ) -> Result<(StatusCode, Json<Note>), HttpError> {
     new.validate()
         .map_err(|msg| HttpError::invalid_input([InputError::new(["body", "title"], msg)]))?;
-    let note = tx.insert(&new).await?;
+    let note = tx.insert(&new).await.map_err(db_error)?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 
@@ -577,7 +617,7 @@ async fn import_notes(
             break;
         }
         if problems.is_empty() {
-            tx.insert(&new).await?;
+            tx.insert(&new).await.map_err(db_error)?;
             imported += 1;
         }
     }
@@ -1037,6 +1077,54 @@ mod tests {
             );
             client.shutdown().await;
         }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+
+    /// A write to a SQLite file another process holds locked waits out sqlx's busy timeout
+    /// (5 s) and gets a 503 with `Retry-After`, not a 500; once the lock is gone it succeeds.
+    #[tokio::test]
+    async fn a_write_to_a_locked_sqlite_file_gets_503() {
+        use sqlx::{Connection, Executor};
+        let path = std::env::temp_dir().join(format!("di-notes-lock-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let client = TestClient::start(configured(Db::Sqlite(path.clone())))
+            .await
+            .expect("the app starts");
+        let mut locker =
+            sqlx::SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path))
+                .await
+                .expect("a second connection to the file");
+        locker
+            .execute("BEGIN EXCLUSIVE")
+            .await
+            .expect("lock the file");
+        let write = async |title: &str| {
+            client
+                .post("/notes")
+                .header("x-api-key", API_KEY)
+                .json(&json!({"title": title, "body": "b"}))
+                .send()
+                .await
+        };
+        let response = write("blocked").await;
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.header("retry-after"), Some("1"));
+        locker.execute("ROLLBACK").await.expect("unlock the file");
+        assert_eq!(write("after").await.status(), 201);
+        let titles: Vec<String> = notes(&client)
+            .await
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|note| note["title"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(titles, ["after"], "the blocked write was rolled back");
+        client.shutdown().await;
+        locker.close().await.expect("close");
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.clone().into_os_string();
             file.push(suffix);

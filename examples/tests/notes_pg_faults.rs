@@ -25,8 +25,11 @@ use serde_json::json;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
-/// This test's schema, and the `application_name` of the app's connections.
+/// The schema of the export test, and the `application_name` of its app's connections.
 const SCHEMA: &str = "notes_pg_faults";
+
+/// The same for the lock test: each test has a schema of its own, so they may run at once.
+const LOCK_SCHEMA: &str = "notes_pg_locks";
 
 /// The advisory lock that the gate below waits for while the test holds it.
 const GATE_KEY: i64 = 0x0064_695f_6761_7465; // "di_gate" in ASCII
@@ -34,10 +37,10 @@ const GATE_KEY: i64 = 0x0064_695f_6761_7465; // "di_gate" in ASCII
 /// The export's one statement (as `pg_stat_activity` shows it).
 const EXPORT_SQL: &str = "SELECT id, title, body FROM notes ORDER BY id";
 
-/// `url` with the app's connections in this test's schema, and named after it.
-fn app_url(url: &str) -> String {
+/// `url` with the app's connections in `schema`, and named after it.
+fn app_url(url: &str, schema: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options[search_path]={SCHEMA}&application_name={SCHEMA}")
+    format!("{url}{separator}options[search_path]={schema}&application_name={schema}")
 }
 
 /// The test's view of the server, beside the app's pool: its own connections, in its schema.
@@ -46,13 +49,13 @@ struct Server {
 }
 
 impl Server {
-    /// Connects, and makes this test's schema afresh.
-    async fn connect(url: &str) -> Server {
+    /// Connects, and makes `schema` afresh (one of this file's constants).
+    async fn connect(url: &str, schema: &'static str) -> Server {
         let pool = PgPoolOptions::new()
             .max_connections(2)
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    conn.execute(AssertSqlSafe(format!("SET search_path = {SCHEMA}")))
+                    conn.execute(AssertSqlSafe(format!("SET search_path = {schema}")))
                         .await
                         .map(drop)
                 })
@@ -62,7 +65,7 @@ impl Server {
             .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL cannot be reached: {e}"));
         // Made of this file's constants only.
         sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA};"
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
         )))
         .execute(&pool)
         .await
@@ -116,14 +119,19 @@ impl Server {
         seen.insert(pid);
     }
 
-    /// Polls until none of the app's connections is `idle in transaction`.
+    /// Polls until none of the export test's app's connections is `idle in transaction`.
     async fn assert_no_idle_in_transaction(&self, after: &str) {
+        self.assert_no_idle_in_transaction_in(SCHEMA, after).await;
+    }
+
+    /// Polls until none of the connections named `application` is `idle in transaction`.
+    async fn assert_no_idle_in_transaction_in(&self, application: &str, after: &str) {
         eventually(async || {
             let stuck: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity
                  WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
             )
-            .bind(SCHEMA)
+            .bind(application)
             .fetch_one(&self.pool)
             .await
             .expect("pg_stat_activity");
@@ -156,10 +164,12 @@ async fn a_client_leaving_an_export_gives_its_connection_back_at_once() {
     let Some(url) = database_url("notes_pg_faults", "a database it may add a schema to") else {
         return;
     };
-    let server = Server::connect(&url).await;
-    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(&url))))
-        .await
-        .expect("the app starts on PostgreSQL");
+    let server = Server::connect(&url, SCHEMA).await;
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(
+        &url, SCHEMA,
+    ))))
+    .await
+    .expect("the app starts on PostgreSQL");
     server.gate_the_notes().await;
 
     let mut gatekeeper = PgConnection::connect(&url).await.expect("connect");
@@ -223,5 +233,63 @@ async fn a_client_leaving_an_export_gives_its_connection_back_at_once() {
     );
     client.shutdown().await;
     gatekeeper.close().await.expect("close");
+    server.pool.close().await;
+}
+
+/// A write blocked by a lock another session holds on the notes (a `LOCK TABLE`, a
+/// migration's `ALTER TABLE`) gives up after the app's `lock_timeout` with a 503 and
+/// `Retry-After`, its transaction rolled back, and the next write once the lock is gone
+/// succeeds. It was a 500 after 90 s: the `INSERT` waited out the request's 60 s deadline,
+/// then the transaction's ROLLBACK queued behind it until its teardown's 30 s deadline.
+#[tokio::test]
+async fn a_write_blocked_by_a_lock_gets_503_after_the_lock_timeout() {
+    let Some(url) = database_url("notes_pg_faults", "a database it may add a schema to") else {
+        return;
+    };
+    let server = Server::connect(&url, LOCK_SCHEMA).await;
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(
+        &url,
+        LOCK_SCHEMA,
+    ))))
+    .await
+    .expect("the app starts on PostgreSQL");
+    let write = async |title: &str| {
+        client
+            .post("/notes")
+            .header("x-api-key", notes::API_KEY)
+            .json(&json!({"title": title, "body": "b"}))
+            .send()
+            .await
+    };
+
+    let mut locker = server.pool.begin().await.expect("begin");
+    sqlx::query(AssertSqlSafe(format!(
+        "LOCK TABLE {LOCK_SCHEMA}.notes IN ACCESS EXCLUSIVE MODE"
+    )))
+    .execute(&mut *locker)
+    .await
+    .expect("lock the notes");
+    let response = write("blocked").await;
+    let status = response.status();
+    let retry_after = response.header("retry-after").map(str::to_owned);
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(body, r#"{"detail":"The database is busy"}"#);
+    locker.rollback().await.expect("unlock the notes");
+
+    server
+        .assert_no_idle_in_transaction_in(LOCK_SCHEMA, "the blocked write")
+        .await;
+    let response = write("after").await;
+    assert_eq!(response.status(), 201);
+    let titles: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT title FROM {LOCK_SCHEMA}.notes ORDER BY id"
+    )))
+    .fetch_all(&server.pool)
+    .await
+    .expect("the notes");
+    assert_eq!(titles, ["after"], "the blocked write was rolled back");
+    client.shutdown().await;
     server.pool.close().await;
 }
