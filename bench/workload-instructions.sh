@@ -14,7 +14,7 @@ N=${N:-400}
 WARM=${WARM:-50}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BASE_PORT=${BASE_PORT:-39200}
-WORKLOADS=${WORKLOADS:-"json json-list path bytes vec json-big form h2 404 405"}
+WORKLOADS=${WORKLOADS:-"json json-list path bytes vec json-big form h2 h2-json h2-json-list 404 405"}
 # KEEP=dir keeps each measured run's callgrind output there (for callgrind_annotate).
 KEEP=${KEEP:-}
 
@@ -41,6 +41,8 @@ args_of() { # workload -> load's arguments
     json-big) echo "--path /json-big" ;;
     form) echo "--method POST --path /form --body form" ;;
     h2) echo "--path /hello --h2 64" ;;
+    h2-json) echo "--method POST --path /json --body order --h2 64" ;;
+    h2-json-list) echo "--method POST --path /json-list --body lines --h2 16" ;;
     404) echo "--path /no/such/path" ;;
     405) echo "--method POST --path /hello" ;;
     *) echo "unknown workload $1" >&2; exit 2 ;;
