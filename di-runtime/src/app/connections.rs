@@ -575,6 +575,14 @@ where
         } else if *this.http10 {
             close_if_unframed(&mut response);
         }
+        // A 204 or 304 has no content whatever its body holds (RFC 9110 15.3.5, 15.4.5):
+        // hyper's HTTP/1 drops such a body unsent, but its HTTP/2 would send every frame of
+        // it (and a 204's `Content-Length`, which RFC 9110 8.6 forbids). Sent as a HEAD's is.
+        let status = response.status();
+        let unsent = head_only || sends_no_body(status);
+        if status == http::StatusCode::NO_CONTENT || status.is_informational() {
+            response.headers_mut().remove(http::header::CONTENT_LENGTH);
+        }
         // An HTTP/2 stream's head goes out with a body to come: its clock starts now, and the
         // body's first poll takes it over. hyper may wait for the stream's window before it
         // asks the body for a frame (releases without its fix for hyperium/hyper#4003 do), and
@@ -583,7 +591,7 @@ where
             shared,
             stream: Some(stream),
         }) = &in_use
-            && !head_only
+            && !unsent
             && !response.body().is_end_stream()
         {
             stream
@@ -591,7 +599,7 @@ where
                 .store(shared.server.now(), Ordering::Relaxed);
         }
         Poll::Ready(Ok(response.map(|body| CountedBody {
-            inner: if head_only {
+            inner: if unsent {
                 Gathered::unsent(body)
             } else {
                 Gathered::new(body)
@@ -644,8 +652,9 @@ pin_project_lite::pin_project! {
     /// A response body that keeps its connection in use until it is dropped; its frames
     /// ready together leave as one ([`Gathered`]).
     ///
-    /// The response to a HEAD has ended before its first frame ([`Gathered::unsent`]):
-    /// hyper's HTTP/1 sends no body for a HEAD, but its HTTP/2 would send every frame. The
+    /// The response to a HEAD, and a 204 or 304, has ended before its first frame
+    /// ([`Gathered::unsent`]): hyper's HTTP/1 sends no body for those, but its HTTP/2 would
+    /// send every frame. The
     /// length it reports is still the body's, for `Content-Length`; the body is dropped unread
     /// with the response (a bodiless response: its `request`-scope teardowns see a success).
     ///

@@ -1,0 +1,142 @@
+//! Probes of the server layer by a hostile client: responses that must go without a body,
+//! and what their teardowns see.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{events, log, serial};
+use di_runtime::prelude::*;
+use futures_util::stream;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Bounds a wait (a broken build fails the test instead of hanging).
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("timed out")
+}
+
+#[depends]
+async fn req_gen(y: Yield<u8>) {
+    log("req:setup");
+    let (_, outcome) = y.provide(1).await;
+    let what = match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        other => other.to_string(),
+    };
+    log(format!("req:{what}"));
+}
+
+#[depends]
+async fn no_content(#[dep(req_gen)] _r: &u8) -> (StatusCode, &'static str) {
+    (StatusCode::NO_CONTENT, "a body a 204 must not carry")
+}
+
+#[depends]
+async fn not_modified(
+    #[dep(req_gen)] _r: Held<u8>,
+) -> (
+    StatusCode,
+    StreamBody<
+        impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+    >,
+) {
+    let lines = stream::iter((0..1000).map(|i| Ok(Bytes::from(format!("line {i}\n")))));
+    (StatusCode::NOT_MODIFIED, StreamBody::new(lines))
+}
+
+fn bodiless_app() -> App {
+    App::new().get("/204", no_content).get("/304", not_modified)
+}
+
+/// A 204 or 304 has no content (RFC 9110 15.3.5, 15.4.5) whatever the handler put in its
+/// body: over HTTP/2 no DATA frame and no `Content-Length` of a body (RFC 9110 8.6: none on a
+/// 204), and its `request`-scope teardowns see a success.
+#[tokio::test]
+async fn a_204_or_304_with_a_body_sends_no_content_over_http2() {
+    let _serial = serial().await;
+    let server = bodiless_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    for (path, status) in [("/304", 304), ("/204", 204)] {
+        common::clear();
+        let request = http::Request::get(format!("http://{addr}{path}"))
+            .body(())
+            .unwrap();
+        std::future::poll_fn(|cx| client.poll_ready(cx))
+            .await
+            .unwrap();
+        let response = within(client.send_request(request, true).unwrap().0)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        let content_length = response.headers().get("content-length").cloned();
+        let mut body = response.into_body();
+        let mut data = Vec::new();
+        while let Some(chunk) = within(body.data()).await {
+            let chunk = chunk.unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            data.extend_from_slice(&chunk);
+        }
+        assert!(
+            data.is_empty(),
+            "{path}: content sent: {:?}",
+            String::from_utf8_lossy(&data[..data.len().min(60)])
+        );
+        if status == 204 {
+            assert_eq!(content_length, None, "{path}: Content-Length on a 204");
+        }
+        server.settle().await;
+        assert_eq!(
+            events(),
+            ["req:setup".to_owned(), format!("req:success {status}")],
+            "{path}"
+        );
+    }
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// The same over HTTP/1 (where hyper drops the body unsent): three pipelined requests on one
+/// connection, each answered without content, and the 204 without `Content-Length`.
+#[tokio::test]
+async fn a_204_or_304_with_a_body_sends_no_content_over_http1_and_keeps_the_connection() {
+    let _serial = serial().await;
+    let server = bodiless_app().bind("127.0.0.1:0").await.unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(
+            b"GET /204 HTTP/1.1\r\nhost: t\r\n\r\n\
+              GET /304 HTTP/1.1\r\nhost: t\r\n\r\n\
+              GET /204 HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let text = common::read_to_close(&mut stream).await;
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(at, _)| &text[at + 9..at + 12])
+        .collect();
+    assert_eq!(statuses, ["204", "304", "204"], "{text}");
+    assert!(
+        !text.contains("a body") && !text.contains("line 0"),
+        "{text}"
+    );
+    for response in text.split("HTTP/1.1 ").filter(|r| r.starts_with("204")) {
+        assert!(
+            !response.to_ascii_lowercase().contains("content-length"),
+            "{response}"
+        );
+    }
+    server.settle().await;
+    let events = events();
+    assert_eq!(common::count(&events, "req:setup"), 3, "{events:?}");
+    assert_eq!(common::count(&events, "req:success 204"), 2, "{events:?}");
+    assert_eq!(common::count(&events, "req:success 304"), 1, "{events:?}");
+    server.shutdown().await;
+}
