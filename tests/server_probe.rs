@@ -140,3 +140,45 @@ async fn a_204_or_304_with_a_body_sends_no_content_over_http1_and_keeps_the_conn
     assert_eq!(common::count(&events, "req:success 304"), 1, "{events:?}");
     server.shutdown().await;
 }
+
+#[depends]
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// A new connection that sends nothing, or part of the HTTP/2 preface (the first bytes, which
+/// the server reads before it knows the protocol, under no header-read deadline of hyper's),
+/// is closed at the header-read timeout, as one that sends part of an HTTP/1 head is: it was
+/// held for the idle timeout (a minute here, past the 8 s the read waits), however much
+/// longer. An HTTP/2 client that sent its preface and then waits before its first request is
+/// still served (its connection is idle, kept for the idle timeout).
+#[tokio::test]
+async fn a_connection_silent_from_the_start_or_in_its_preface_is_closed_at_the_header_read_timeout()
+{
+    let server = App::new()
+        .get("/health", health)
+        .header_read_timeout(Duration::from_millis(200))
+        .idle_timeout(Duration::from_secs(60))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for (what, sent) in [
+        ("nothing", &b""[..]),
+        ("part of the HTTP/2 preface", b"PRI * HTTP/2.0\r\n"),
+        ("one byte of an HTTP/1 head", b"G"),
+    ] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        let text = common::read_to_close(&mut stream).await;
+        assert_eq!(text, "", "{what}");
+    }
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut body = within(common::h2_get(&mut client, addr, "/health")).await;
+    let data = within(body.data()).await.unwrap().unwrap();
+    assert_eq!(&data[..], b"ok");
+    driver.abort();
+    server.shutdown().await;
+}

@@ -19,6 +19,9 @@
 //! next request, and removed again when the head arrives. Here a head's deadline is only
 //! noted; the connection's timer is moved to it only when it is earlier than when the timer
 //! fires anyway, and hyper's sleep reads the clock when it is polled.
+//! Before hyper's HTTP/1 has started (hyper first reads enough of a new connection to tell
+//! HTTP/1 from HTTP/2) the same timer stands in for its deadline: a new connection that has
+//! not sent that much by the header-read timeout is dropped.
 //!
 //! It also enforces the send timeout (`App::send_timeout`). An HTTP/1 response is timed on the
 //! connection ([`Shared::stalled_since`]): it is the only one in progress. An HTTP/2 stream is
@@ -92,6 +95,10 @@ struct Shared {
     /// task only): while it closes, whether hyper (or h2) is still getting what it holds to the
     /// client.
     written: AtomicU64,
+    /// How many bytes its socket has given so far, counted up to [`PREFACE_BYTES`] only
+    /// ([`Watched`]; written by the connection's own task only): whether the server could yet
+    /// tell which protocol it speaks (see [`Closable`]'s `first_by`).
+    received: AtomicU64,
     /// Whether it speaks HTTP/2 (set with its first stream).
     http2: AtomicBool,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits).
@@ -109,6 +116,9 @@ struct ServerShared {
     keep_alive: u64,
     /// How long a response frame may wait for the client to take it, in milliseconds.
     send_timeout: u64,
+    /// How long a new connection may take to send enough for the server to tell its protocol
+    /// (`App::header_read_timeout`), in milliseconds.
+    header_read_timeout: u64,
 }
 
 /// No deadline (see [`Shared::head_deadline`], [`Closable`]).
@@ -123,6 +133,11 @@ const UNSERVED_CLOSE_MS: u64 = 1_000;
 /// sending a response: more than its control frames (a `PING` answer is 17 bytes, a `GOAWAY`
 /// 17 and more), which go on while the client takes no data.
 const DATA_PROGRESS: u64 = 1024;
+
+/// How many bytes a new connection must send before the server knows its protocol: the length
+/// of the HTTP/2 preface, which hyper reads (or the bytes before one that differs from it)
+/// before it hands the connection to HTTP/1 or HTTP/2.
+const PREFACE_BYTES: u64 = 24;
 
 impl ServerShared {
     fn now(&self) -> u64 {
@@ -253,8 +268,14 @@ pub(crate) struct Connections {
 
 impl Connections {
     /// Connections served at once at most `limit`, each closed once idle for `keep_alive`, or
-    /// cut once its client has taken nothing of a response for `send_timeout`.
-    pub(crate) fn new(limit: usize, keep_alive: Duration, send_timeout: Duration) -> Self {
+    /// cut once its client has taken nothing of a response for `send_timeout`, or has not
+    /// sent enough to tell its protocol within `header_read_timeout`.
+    pub(crate) fn new(
+        limit: usize,
+        keep_alive: Duration,
+        send_timeout: Duration,
+        header_read_timeout: Duration,
+    ) -> Self {
         Self {
             limit: limit.max(1),
             open: HashMap::new(),
@@ -266,6 +287,8 @@ impl Connections {
                 became_idle: Notify::new(),
                 keep_alive: u64::try_from(keep_alive.as_millis()).unwrap_or(NO_DEADLINE),
                 send_timeout: u64::try_from(send_timeout.as_millis()).unwrap_or(NO_DEADLINE),
+                header_read_timeout: u64::try_from(header_read_timeout.as_millis())
+                    .unwrap_or(NO_DEADLINE),
             }),
         }
     }
@@ -286,6 +309,7 @@ impl Connections {
             check_by: AtomicU64::new(NO_DEADLINE),
             stalled_since: AtomicU64::new(NO_DEADLINE),
             written: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             http2: AtomicBool::new(false),
             streams: Mutex::new(Vec::new()),
             close: self.shutdown.child_token(),
@@ -403,7 +427,9 @@ impl Slot {
     /// chosen to make room, or when it has been idle for the keep-alive timeout.
     pub(crate) fn closable<C: GracefulConnection>(&self, connection: C) -> Closable<C> {
         let server = &self.0.server;
-        let first = server.now().saturating_add(server.keep_alive);
+        let now = server.now();
+        let first_by = now.saturating_add(server.header_read_timeout);
+        let first = now.saturating_add(server.keep_alive).min(first_by);
         Closable {
             connection,
             close: self.0.close.clone().cancelled_owned(),
@@ -412,6 +438,7 @@ impl Slot {
             timer_armed: false,
             timer_at: first,
             head_at: NO_DEADLINE,
+            first_by,
             cut_at: NO_DEADLINE,
             flush_by: NO_DEADLINE,
             flushed: 0,
@@ -769,6 +796,12 @@ pin_project_lite::pin_project! {
         timer_at: u64,
         // The header-read deadline hyper set last, until the timer has fired for it.
         head_at: u64,
+        // When a new connection must have sent enough for its protocol to be told (the
+        // header-read timeout after it was accepted), until the timer has fired for it. Till
+        // then hyper reads its first bytes itself, under no header-read deadline of its
+        // HTTP/1 (nor any of HTTP/2): a client that sent nothing, or part of the HTTP/2
+        // preface, was held for the idle timeout, however much longer.
+        first_by: u64,
         // When a closing connection never handed a request, or an HTTP/2 one, is next looked
         // at: it is dropped then if nothing is in progress and its last response ended at
         // least `UNSERVED_CLOSE_MS` ago; `NO_DEADLINE` until it closes.
@@ -878,6 +911,17 @@ where
                 if *this.head_at <= now {
                     *this.head_at = NO_DEADLINE;
                 }
+                if *this.first_by <= now {
+                    *this.first_by = NO_DEADLINE;
+                    if !shared.served.load(Ordering::Relaxed)
+                        && shared.received.load(Ordering::Relaxed) < PREFACE_BYTES
+                    {
+                        // Not even enough sent to tell HTTP/1 from HTTP/2: dropped, as hyper
+                        // drops an HTTP/1 connection whose head is late.
+                        tracing::debug!(target: "di", "header-read timeout: closing a new connection that sent too little to tell its protocol");
+                        return Poll::Ready(Ok(()));
+                    }
+                }
                 let idle = match shared.idle_deadline() {
                     Some(deadline) => deadline,
                     None => {
@@ -890,6 +934,7 @@ where
                 };
                 *this.timer_at = idle
                     .min(*this.head_at)
+                    .min(*this.first_by)
                     .min(*this.cut_at)
                     .min(*this.flush_by);
                 if *this.timer_at == NO_DEADLINE {
@@ -1010,7 +1055,18 @@ impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for Watched<T> {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        self.project().io.poll_read(cx, buf)
+        let this = self.project();
+        let before = buf.filled().len();
+        let read = this.io.poll_read(cx, buf);
+        // Counted only until the protocol can be told (a relaxed load afterwards).
+        let received = this.shared.received.load(Ordering::Relaxed);
+        if received < PREFACE_BYTES {
+            let more = buf.filled().len().saturating_sub(before) as u64;
+            this.shared
+                .received
+                .store(received.saturating_add(more), Ordering::Relaxed);
+        }
+        read
     }
 }
 

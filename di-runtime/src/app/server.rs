@@ -361,6 +361,7 @@ async fn accept_loop(
         config.max_connections,
         config.idle_timeout,
         config.send_timeout,
+        config.header_read_timeout,
     );
     let became_idle = connections.idle_signal();
     // A connection accepted at the limit, served once there is room.
