@@ -182,3 +182,82 @@ async fn a_connection_silent_from_the_start_or_in_its_preface_is_closed_at_the_h
     driver.abort();
     server.shutdown().await;
 }
+
+#[depends(scope = "handler")]
+async fn hnd_gen(y: Yield<u8>) {
+    log("hnd:setup");
+    let (_, outcome) = y.provide(1).await;
+    let what = match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::HandlerError { status, .. } => format!("error {}", status.as_u16()),
+        other => other.to_string(),
+    };
+    log(format!("hnd:{what}"));
+}
+
+/// A handler whose answer has an informational status, which cannot end an exchange.
+#[depends]
+async fn early_hints(#[dep(req_gen)] _r: &u8, #[dep(hnd_gen)] _h: &u8) -> StatusCode {
+    StatusCode::from_u16(103).unwrap()
+}
+
+/// A handler that answers with a 1xx status (103 Early Hints as its final answer) gets the
+/// client a generic 500 with the request's id, over both protocols, and its teardowns are
+/// told so. hyper's HTTP/1 replaced the head with a bare 500 of its own (no `x-request-id`) and
+/// broke off the connection, HTTP/2 reset the stream (`PROTOCOL_ERROR`), while every teardown
+/// was told `Success(103)` and the metrics counted a 103.
+#[tokio::test]
+async fn a_handler_answering_with_a_1xx_status_is_a_generic_500_and_its_teardowns_are_told() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/103", early_hints)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let expected = [
+        "req:setup",
+        "hnd:setup",
+        "hnd:error 500",
+        "req:handler error (500)",
+    ];
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /103 HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let text = common::read_to_close(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+    assert!(text.contains("x-request-id: "), "{text}");
+    assert!(
+        text.ends_with(r#"{"detail":"Internal Server Error"}"#),
+        "{text}"
+    );
+    server.settle().await;
+    assert_eq!(events(), expected);
+
+    common::clear();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let request = http::Request::get(format!("http://{addr}/103"))
+        .body(())
+        .unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let response = within(client.send_request(request, true).unwrap().0)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(response.headers().contains_key("x-request-id"));
+    server.settle().await;
+    assert_eq!(events(), expected);
+    assert_eq!(
+        server
+            .metrics()
+            .responses_with(StatusCode::INTERNAL_SERVER_ERROR),
+        2
+    );
+    driver.abort();
+    server.shutdown().await;
+}

@@ -380,6 +380,7 @@ fn serve(
         {
             outcome = Outcome::Cancelled(engine.cancel_reason());
         }
+        no_final_informational(&mut outcome, &mut response, &head.request_id, route.name);
         log_server_error(&outcome, &head.request_id, route.name);
 
         // `handler` scope: torn down before the response head leaves, shielded from the client
@@ -403,6 +404,7 @@ fn serve(
                 response = error.into_response();
             }
             outcome = report.outcome;
+            no_final_informational(&mut outcome, &mut response, &head.request_id, route.name);
         }
 
         if route.plan.streams_body {
@@ -453,6 +455,35 @@ fn serve(
         }
         let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
         Response::from_parts(parts, Body::from_boxed_error(tracked))
+    }
+}
+
+/// A response with an informational (1xx) status cannot end an exchange: hyper's HTTP/1
+/// answers a bare 500 of its own in its place and breaks off the connection, and HTTP/2 resets
+/// the stream. Such an answer (a handler's `StatusCode::CONTINUE` or `103`, an error of that
+/// status) becomes a generic 500, and a success or handler error its outcome says so, so that
+/// teardowns are told what the client gets.
+fn no_final_informational(
+    outcome: &mut Outcome,
+    response: &mut Response,
+    request_id: &RequestId,
+    handler: &'static str,
+) {
+    let status = response.status();
+    if !status.is_informational() {
+        return;
+    }
+    tracing::error!(target: "di", %request_id, handler, status = status.as_u16(), "the answer has an informational status, which cannot be a final response: 500");
+    let error = HttpError::internal();
+    *response = error.clone().into_response();
+    if matches!(
+        outcome,
+        Outcome::Success { .. } | Outcome::HandlerError { .. }
+    ) {
+        *outcome = Outcome::HandlerError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: Some(error),
+        };
     }
 }
 
