@@ -261,3 +261,62 @@ async fn a_handler_answering_with_a_1xx_status_is_a_generic_500_and_its_teardown
     driver.abort();
     server.shutdown().await;
 }
+
+/// Opened by the test: the `request`-scope teardown of `/held` waits for it.
+static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends]
+async fn slow_teardown(y: Yield<u8>) {
+    let (_, _outcome) = y.provide(1).await;
+    log("slow:teardown started");
+    GATE.notified().await;
+    log("slow:teardown ended");
+}
+
+#[depends]
+async fn held(#[dep(slow_teardown)] _s: &u8) -> &'static str {
+    "held"
+}
+
+/// A connection that has closed no longer counts against `max_connections`, though its task
+/// still runs the `request`-scope teardown of its last response: with room for one
+/// connection, a client that closes its connection after an answer whose teardown is slow
+/// leaves the room to the next client at once. The closed connection held its place (and
+/// counted as open) until the teardown ended: the next client waited, unserved, for up to
+/// `teardown_timeout`, a teardown delaying other clients' requests.
+#[tokio::test]
+async fn a_closed_connection_still_running_a_teardown_leaves_its_place_to_the_next() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/held", held)
+        .get("/health", health)
+        .max_connections(1)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first
+        .write_all(b"GET /held HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let text = common::read_to_close(&mut first).await;
+    assert!(text.ends_with("held"), "{text}");
+    drop(first);
+    common::wait_for("slow:teardown started").await;
+    let mut next = TcpStream::connect(addr).await.unwrap();
+    next.write_all(b"GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let text = common::read_to_close(&mut next).await;
+    assert!(
+        text.starts_with("HTTP/1.1 200 ") && text.ends_with("ok"),
+        "{text}"
+    );
+    assert_eq!(events(), ["slow:teardown started"]);
+    assert_eq!(server.metrics().open_connections, 0);
+    GATE.notify_one();
+    server.settle().await;
+    assert_eq!(events(), ["slow:teardown started", "slow:teardown ended"]);
+    server.shutdown().await;
+}

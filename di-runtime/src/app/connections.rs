@@ -103,6 +103,9 @@ struct Shared {
     http2: AtomicBool,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits).
     close: CancellationToken,
+    /// Whether its socket is still open: its task may go on after it closed, running the
+    /// `request`-scope teardowns of its last responses (see [`Live`]).
+    socket_open: AtomicBool,
     server: Arc<ServerShared>,
 }
 
@@ -112,6 +115,10 @@ struct ServerShared {
     /// Set while a new connection waits for room: then a connection that becomes idle says so.
     waiting: AtomicBool,
     became_idle: Notify,
+    /// Connections whose socket is open: what `max_connections` counts (see [`Live`]).
+    live: AtomicUsize,
+    /// Says that a connection's socket has closed (see [`Live`]).
+    freed: Notify,
     /// How long a connection may stay idle before it is closed, in milliseconds.
     keep_alive: u64,
     /// How long a response frame may wait for the client to take it, in milliseconds.
@@ -285,6 +292,8 @@ impl Connections {
                 epoch: Instant::now(),
                 waiting: AtomicBool::new(false),
                 became_idle: Notify::new(),
+                live: AtomicUsize::new(0),
+                freed: Notify::new(),
                 keep_alive: u64::try_from(keep_alive.as_millis()).unwrap_or(NO_DEADLINE),
                 send_timeout: u64::try_from(send_timeout.as_millis()).unwrap_or(NO_DEADLINE),
                 header_read_timeout: u64::try_from(header_read_timeout.as_millis())
@@ -293,9 +302,10 @@ impl Connections {
         }
     }
 
-    /// Whether the limit is reached.
+    /// Whether the limit is reached: connections whose socket is open, not the tasks of those
+    /// that have closed and still run their last responses' teardowns.
     pub(crate) fn full(&self) -> bool {
-        self.tasks.len() >= self.limit
+        self.server.live.load(Ordering::SeqCst) >= self.limit
     }
 
     /// A new connection's handle: wrap its service with [`Slot::service`] and its hyper
@@ -313,6 +323,7 @@ impl Connections {
             http2: AtomicBool::new(false),
             streams: Mutex::new(Vec::new()),
             close: self.shutdown.child_token(),
+            socket_open: AtomicBool::new(true),
             server: self.server.clone(),
         }))
     }
@@ -353,15 +364,23 @@ impl Connections {
         IdleSignal(self.server.clone())
     }
 
+    /// What says that a connection's socket has closed (its task may go on, see [`Live`]).
+    pub(crate) fn freed_signal(&self) -> FreedSignal {
+        FreedSignal(self.server.clone())
+    }
+
     /// Closes the connection idle the longest, unless one is closing already (its room goes to
     /// the one waiting).
     pub(crate) fn close_longest_idle(&self) {
-        if self.open.values().any(|shared| shared.close.is_cancelled()) {
-            return;
-        }
-        let longest = self
+        let mut live = self
             .open
             .values()
+            .filter(|shared| shared.socket_open.load(Ordering::SeqCst));
+        if live.clone().any(|shared| shared.close.is_cancelled()) {
+            return;
+        }
+        let longest = live
+            .by_ref()
             .filter(|shared| shared.in_use.load(Ordering::SeqCst) == 0)
             .min_by_key(|shared| shared.idle_since.load(Ordering::SeqCst));
         if let Some(shared) = longest {
@@ -395,10 +414,43 @@ impl IdleSignal {
     }
 }
 
+/// See [`Connections::freed_signal`].
+pub(crate) struct FreedSignal(Arc<ServerShared>);
+
+impl FreedSignal {
+    /// Completes when a connection's socket has closed (or one did since the last call).
+    pub(crate) async fn wait(&self) {
+        self.0.freed.notified().await;
+    }
+}
+
+/// A connection counted against `max_connections` while its socket is open: dropped with the
+/// connection (hyper's, which owns the socket), when it ends or its task is aborted. The
+/// connection's task may go on after that, running the `request`-scope teardowns of its last
+/// responses ([`Hosted`](crate::run::host::Hosted)); counted until the task ended, a closed
+/// connection whose teardown was slow kept the next client waiting for its place.
+pub(crate) struct Live(Arc<Shared>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        shared.socket_open.store(false, Ordering::SeqCst);
+        shared.server.live.fetch_sub(1, Ordering::SeqCst);
+        shared.server.freed.notify_one();
+    }
+}
+
 /// One connection's share of [`Connections`].
 pub(crate) struct Slot(Arc<Shared>);
 
 impl Slot {
+    /// Counts the connection against `max_connections` until the guard is dropped, which must
+    /// be when its socket closes (see [`Live`]).
+    pub(crate) fn live(&self) -> Live {
+        self.0.server.live.fetch_add(1, Ordering::SeqCst);
+        Live(self.0.clone())
+    }
+
     /// `service`, counting the requests in progress on this connection.
     pub(crate) fn service<S>(&self, service: S) -> Counted<S> {
         Counted {

@@ -364,6 +364,7 @@ async fn accept_loop(
         config.header_read_timeout,
     );
     let became_idle = connections.idle_signal();
+    let freed = connections.freed_signal();
     // A connection accepted at the limit, served once there is room.
     let mut waiting: Option<(TcpStream, SocketAddr)> = None;
     let mut backoff = Backoff::default();
@@ -391,6 +392,14 @@ async fn accept_loop(
             () = backoff.wait(), if backoff.active() => {}
             () = connections.ended() => {
                 // A descriptor was freed: accept at once.
+                backoff.retry_now();
+                if !connections.full() && let Some((stream, peer)) = waiting.take() {
+                    connections.set_waiting(false);
+                    serve_connection(&builder, &service, &running, &mut connections, stream, peer);
+                }
+            }
+            // A socket closed (its task may go on with teardowns): room, and a descriptor freed.
+            () = freed.wait(), if waiting.is_some() || backoff.active() => {
                 backoff.retry_now();
                 if !connections.full() && let Some((stream, peer)) = waiting.take() {
                     connections.set_waiting(false);
@@ -560,8 +569,8 @@ fn bad_host(engine: &Engine, headers: &http::HeaderMap) -> crate::response::body
     )
 }
 
-/// A connection counted open (`Metrics::open_connections`) until its task ends or is
-/// dropped.
+/// A connection counted open (`Metrics::open_connections`) until it ends (its socket is
+/// closed) or is dropped; its task may go on with teardowns.
 struct Open(Arc<Engine>);
 
 impl Open {
@@ -596,16 +605,23 @@ fn serve_connection(
     let connection =
         builder.serve_connection(TokioIo::new(slot.watch(stream)), slot.service(service));
     let connection = slot.closable(connection.into_owned());
-    // The connection's task also runs its responses' `request`-scope teardowns, after they
-    // were written.
-    let connection = Hosted::new(connection);
+    // Counted open, and against `max_connections`, while its socket is: until the connection
+    // ends (the socket is dropped with it), not until the task does.
+    let live = slot.live();
     let open = Open::new(running.engine.clone());
     // Not an async block: one would hold the connection twice (as captured, and as awaited),
     // doubling each open connection's task.
+    let connection = connection.map(move |ended| {
+        drop(live);
+        drop(open);
+        ended
+    });
+    // The connection's task also runs its responses' `request`-scope teardowns, after they
+    // were written, and goes on with them once the connection has closed.
+    let connection = Hosted::new(connection);
     connections.spawn(
         slot,
-        connection.map(move |ended| {
-            drop(open);
+        connection.map(|ended| {
             if let Err(error) = ended {
                 tracing::debug!(target: "di", %error, "connection ended with an error");
             }
