@@ -561,8 +561,9 @@ impl App {
     /// or between requests on a kept-alive one (default 30 s). Past it the server closes the
     /// connection: a client that sends part of a head and then nothing (slowloris) does not
     /// hold a connection open, nor does a new connection that sends nothing, or too little to
-    /// tell HTTP/1 from HTTP/2 (part of the HTTP/2 preface). (Here, as for every time limit of the app, a limit longer
-    /// than 100 years, such as `Duration::MAX`, is taken as 100 years: never, in practice.)
+    /// tell HTTP/1 from HTTP/2 (part of the HTTP/2 preface). (Here, as for every time limit
+    /// of the app, a limit longer than 100 years, such as `Duration::MAX`, is taken as 100
+    /// years: never, in practice.)
     pub fn header_read_timeout(mut self, limit: Duration) -> Self {
         self.config.header_read_timeout = capped(limit);
         self

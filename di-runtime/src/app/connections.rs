@@ -733,9 +733,9 @@ pin_project_lite::pin_project! {
     ///
     /// The response to a HEAD, and a 204 or 304, has ended before its first frame
     /// ([`Gathered::unsent`]): hyper's HTTP/1 sends no body for those, but its HTTP/2 would
-    /// send every frame. The
-    /// length it reports is still the body's, for `Content-Length`; the body is dropped unread
-    /// with the response (a bodiless response: its `request`-scope teardowns see a success).
+    /// send every frame. The length it reports is still the body's, for `Content-Length`; the
+    /// body is dropped unread with the response (a bodiless response: its `request`-scope
+    /// teardowns see a success).
     ///
     /// A data frame larger than [`SEND_SLICE`] with more to come is handed over a slice at a
     /// time (no copy): hyper asks for the next frame only once most of the last has left, and
