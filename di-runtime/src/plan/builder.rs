@@ -269,11 +269,11 @@ impl<'a> GraphBuilder<'a> {
         errors: &mut Vec<String>,
     ) {
         let Some(user) = path.last() else { return };
-        let needed = if access.is_held() {
-            Scope::Request
-        } else {
-            user.scope
-        };
+        // A `Held`/`HeldMut` value lives in the response body, so until the end of `request`
+        // scope; and in its user's value, so as long as the user (an `app`-scoped function
+        // keeps it for the whole app).
+        let for_body = access.is_held() && user.scope != Scope::App;
+        let needed = if for_body { Scope::Request } else { user.scope };
         if path.len() == 1 && !access.is_held() {
             return; // the handler itself may use anything
         }
@@ -299,7 +299,7 @@ impl<'a> GraphBuilder<'a> {
             }
         };
         let root = inherited.last().unwrap_or(&dep_named).runs;
-        let message = if access.is_held() {
+        let message = if for_body {
             format!(
                 "dependency chain {}: the response body of {} holds {dep_named}, but {why} and is torn down before the body is sent; make `{root}` `request`-scoped",
                 chain(&names),
