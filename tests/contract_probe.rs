@@ -5,6 +5,7 @@ mod common;
 
 use common::{events, log, serial};
 use di_runtime::prelude::*;
+use futures_util::StreamExt;
 
 fn describe(outcome: &Outcome) -> String {
     match outcome {
@@ -53,4 +54,155 @@ async fn an_app_scoped_function_holding_a_request_scoped_value_is_rejected_at_ch
         ]
     );
     assert!(events().is_empty(), "{:?}", events());
+}
+
+// ------------------------------ b. background tasks added while a streamed body is being sent
+
+/// A stream of `parts` items whose last adds a background task to the request's list.
+fn adding_at_the_end(
+    tasks: BackgroundTasks,
+    parts: u8,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    StreamBody::new(futures_util::stream::iter(0..parts).map(move |i| {
+        log(format!("chunk {i}"));
+        if i + 1 == parts {
+            tasks.add(async { log("task added by the body") });
+        }
+        Ok(format!("{i};"))
+    }))
+}
+
+#[depends]
+async fn export_adding_a_task(
+    tasks: BackgroundTasks,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    adding_at_the_end(tasks, 2)
+}
+
+#[tokio::test]
+async fn a_task_added_by_a_streamed_body_runs_after_it() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", export_adding_a_task))
+        .await
+        .unwrap();
+    let body = client.get("/").send().await.text().await.unwrap();
+    assert_eq!(body, "0;1;");
+    client.settle().await;
+    assert_eq!(events(), ["chunk 0", "chunk 1", "task added by the body"]);
+}
+
+struct Reader;
+
+#[depends]
+async fn reader(y: Yield<Reader>) {
+    log("reader:open");
+    let (_reader, outcome) = y.provide(Reader).await;
+    log(format!("reader:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn export_with_reader_adding_a_task(
+    #[dep(reader)] _reader: &Reader,
+    tasks: BackgroundTasks,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    adding_at_the_end(tasks, 2)
+}
+
+#[tokio::test]
+async fn a_task_added_by_a_streamed_body_runs_before_request_teardown() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", export_with_reader_adding_a_task))
+        .await
+        .unwrap();
+    let body = client.get("/").send().await.text().await.unwrap();
+    assert_eq!(body, "0;1;");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "reader:open",
+            "chunk 0",
+            "chunk 1",
+            "task added by the body",
+            "reader:close success 200"
+        ]
+    );
+}
+
+#[depends]
+async fn export_handing_its_reader_to_a_task(
+    #[dep(reader)] reader: Held<Reader>,
+    tasks: BackgroundTasks,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    let mut reader = Some(reader);
+    StreamBody::new(futures_util::stream::iter(0..2u8).map(move |i| {
+        log(format!("chunk {i}"));
+        if let Some(reader) = reader.take_if(|_| i == 1) {
+            // The task keeps the reader until it has run: its teardown waits for it.
+            tasks.add(async move {
+                let _reader = reader;
+                log("task with the reader");
+            });
+        }
+        Ok(format!("{i};"))
+    }))
+}
+
+#[tokio::test]
+async fn a_task_added_by_a_streamed_body_may_keep_a_held_value_until_it_has_run() {
+    let _serial = serial().await;
+    // Short, so that the old behaviour (the teardown waiting for the task that runs after
+    // it) fails quickly; the test asserts no time.
+    let app = App::new()
+        .get("/", export_handing_its_reader_to_a_task)
+        .teardown_timeout(std::time::Duration::from_secs(1));
+    let client = TestClient::start(app).await.unwrap();
+    let body = client.get("/").send().await.text().await.unwrap();
+    assert_eq!(body, "0;1;");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "reader:open",
+            "chunk 0",
+            "chunk 1",
+            "task with the reader",
+            "reader:close success 200"
+        ]
+    );
+    let metrics = client.running().metrics();
+    assert_eq!(metrics.teardown_timeouts, 0, "{metrics:?}");
+}
+
+#[depends]
+async fn export_adding_a_task_then_failing(
+    #[dep(reader)] reader: Held<Reader>,
+    tasks: BackgroundTasks,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    let mut reader = Some(reader);
+    StreamBody::new(futures_util::stream::iter(0..2u8).map(move |i| {
+        if let Some(reader) = reader.take_if(|_| i == 0) {
+            tasks.add(async move {
+                let _reader = reader;
+                log("task run after a failed body");
+            });
+            return Ok("0;".to_owned());
+        }
+        Err(std::io::Error::other("the export broke"))
+    }))
+}
+
+#[tokio::test]
+async fn a_task_added_by_a_body_that_then_fails_is_dropped_before_teardown() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/", export_adding_a_task_then_failing)
+        .teardown_timeout(std::time::Duration::from_secs(1));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/").send().await;
+    assert!(response.bytes().await.is_err(), "the body fails");
+    client.settle().await;
+    assert_eq!(events(), ["reader:open", "reader:close body error"]);
+    let metrics = client.running().metrics();
+    assert_eq!(metrics.teardown_timeouts, 0, "{metrics:?}");
 }

@@ -19,8 +19,10 @@ use futures_util::future::BoxFuture;
 /// They run only when the handler's response was sent in full: not after a handler error, a
 /// failed setup, a panic, or a client that went away (FastAPI does not run them after an
 /// exception either). A panicking task is logged and counted and does not stop the next one.
-/// A task that a `request`-scoped teardown adds (holding the list as `BackgroundTasks`) runs
-/// after the teardowns, on the same terms.
+/// A task added while the body is being sent (by a streamed body that keeps the list as
+/// `BackgroundTasks`) runs after the body's last frame with the others, before `request`-scoped
+/// teardown. A task that a `request`-scoped teardown adds (holding the list as
+/// `BackgroundTasks`) runs after the teardowns, on the same terms.
 ///
 /// ```
 /// use di_runtime::prelude::*;
@@ -59,6 +61,12 @@ impl BackgroundTasks {
     /// Whether no task is waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether a handle other than this one is alive (the request's own list is one): then
+    /// more tasks may still be added, by a response body that keeps a handle, say.
+    pub(crate) fn shared(&self) -> bool {
+        Arc::strong_count(&self.tasks) > 1
     }
 
     /// Takes the tasks added so far.

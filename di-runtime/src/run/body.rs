@@ -44,8 +44,9 @@ pub(crate) struct TrackedBody {
 pub(crate) struct AfterBody {
     /// `BackgroundTasks` to run first, if the response was sent in full.
     pub(crate) tasks: Vec<BoxFuture<'static, ()>>,
-    /// The request's list of them, when one was asked for: a `request`-scope teardown may add
-    /// to it, and what it adds runs after the teardowns (if the response was sent in full).
+    /// The request's list of them, when one was asked for. What is added to it while the
+    /// body is sent (by a body that keeps a handle) runs with `tasks`; what a `request`-scope
+    /// teardown adds runs after the teardowns (if the response was sent in full).
     pub(crate) late: Option<BackgroundTasks>,
     pub(crate) stack: Vec<Suspended>,
     /// Set when the handler phase already failed: that is what the teardowns see.
@@ -139,8 +140,13 @@ impl TrackedBody {
         let _span = span.entered();
         let outcome = decided.unwrap_or(ended);
         let succeeded = matches!(outcome, Outcome::Success { .. });
-        // Skipped tasks are dropped before any teardown starts: one may hold a value that a
-        // teardown takes back.
+        // Tasks added while the body was sent (it is dropped by now) join those of the
+        // handler. Skipped tasks are dropped before any teardown starts: one may hold a value
+        // that a teardown takes back.
+        let mut tasks = tasks;
+        if let Some(list) = &late {
+            tasks.extend(list.take());
+        }
         let tasks = if succeeded {
             tasks
         } else {

@@ -14,6 +14,7 @@ use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Method, StatusCode};
 use http_body_util::{BodyDataStream, BodyExt, Limited};
 
+use crate::contract::background::BackgroundTasks;
 use crate::contract::body::{BodyError, BodyFrames, Unread};
 use crate::contract::meta::StartedKind;
 use crate::contract::outcome::{CancelReason, Outcome};
@@ -458,7 +459,11 @@ fn serve(
             drop(tasks);
             Vec::new()
         };
-        if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() {
+        // A handle on the list kept past the handler (by a streamed body) may still add
+        // tasks: they run after the body too.
+        let list = head.background.get();
+        let list_open = succeeded && list.is_some_and(BackgroundTasks::shared);
+        if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() && !list_open {
             return finish(&engine, response, &head.request_id);
         }
         // What is left is `request` scope's.
@@ -472,7 +477,7 @@ fn serve(
         let layered = engine.layered;
         let after = AfterBody {
             tasks,
-            late: head.background.get().filter(|_| succeeded).cloned(),
+            late: list.cloned(),
             stack,
             decided,
             places,
