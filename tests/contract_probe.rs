@@ -206,3 +206,82 @@ async fn a_task_added_by_a_body_that_then_fails_is_dropped_before_teardown() {
     let metrics = client.running().metrics();
     assert_eq!(metrics.teardown_timeouts, 0, "{metrics:?}");
 }
+
+// ----------------------- c. start-time messages point at what to change: a use's scope
+
+/// The problems `check` finds in `app`.
+fn problems(app: &App) -> Vec<String> {
+    app.check()
+        .expect_err("the app must be rejected before it serves")
+        .problems()
+        .to_vec()
+}
+
+struct Db;
+
+/// `request`-scoped: declared so by default.
+#[depends]
+async fn db(y: Yield<Db>) {
+    let _ = y.provide(Db).await;
+}
+
+struct Repo;
+
+/// Makes its use of `db` a `handler`-scoped instance.
+#[depends]
+async fn repo(#[dep(db, scope = "handler")] _db: &Db, y: Yield<Repo>) {
+    let _ = y.provide(Repo).await;
+}
+
+#[depends]
+async fn list_with_repo(#[dep(repo)] _repo: &Repo) -> &'static str {
+    "listed"
+}
+
+struct Query;
+
+/// A plain function that makes its use of `db` `handler`-scoped, and so is itself.
+#[depends]
+async fn query(#[dep(db, scope = "handler")] _db: &Db) -> Query {
+    Query
+}
+
+#[depends]
+async fn repo_over_query(#[dep(query)] _query: &Query, y: Yield<Repo>) {
+    let _ = y.provide(Repo).await;
+}
+
+#[depends]
+async fn list_with_query(#[dep(repo_over_query)] _repo: &Repo) -> &'static str {
+    "listed"
+}
+
+#[depends]
+async fn export_query(#[dep(query)] _query: Held<Query>) -> &'static str {
+    "exported"
+}
+
+#[tokio::test]
+async fn a_scope_forced_at_a_use_is_named_as_the_cause_not_the_dependencys_declaration() {
+    let _serial = serial().await;
+    // Before: "... `db` is `handler`-scoped; make `db` `request`-scoped, or ...", of a `db`
+    // that is `request`-scoped already.
+    assert_eq!(
+        problems(&App::new().get("/repo", list_with_repo)),
+        [
+            "route GET /repo: dependency chain `list_with_repo` -> `repo` -> `db`: `repo` is `request`-scoped and cannot depend on `db`: `repo` takes `db` with `scope = \"handler\"`; drop `scope = \"handler\"` from that use, or make `repo` `handler`-scoped"
+        ]
+    );
+    assert_eq!(
+        problems(&App::new().get("/query", list_with_query)),
+        [
+            "route GET /query: dependency chain `list_with_query` -> `repo_over_query` -> `query` -> `db`: `repo_over_query` is `request`-scoped and cannot depend on `query`: `query` lives only as long as `db`, which `query` takes with `scope = \"handler\"` (`query` -> `db`); drop `scope = \"handler\"` from that use, or make `repo_over_query` `handler`-scoped"
+        ]
+    );
+    assert_eq!(
+        problems(&App::new().get("/export", export_query)),
+        [
+            "route GET /export: dependency chain `export_query` -> `query` -> `db`: the response body of `export_query` holds `query`, but `query` lives only as long as `db`, which `query` takes with `scope = \"handler\"` (`query` -> `db`) and is torn down before the body is sent; drop `scope = \"handler\"` from that use"
+        ]
+    );
+}

@@ -139,25 +139,38 @@ impl<'a> GraphBuilder<'a> {
         scope
     }
 
-    /// The shortest-lived dependency a plain function inherits its scope from, for messages.
-    fn inherited_from(&mut self, meta: &'static DepMeta, scope: Scope) -> Vec<Named> {
+    /// The shortest-lived dependency a plain function inherits its scope from, for messages;
+    /// and, when the last of them has that scope only because the function before it forces
+    /// it at its use (`#[dep(f, scope = "handler")]`), that function and the forced scope.
+    fn inherited_from(
+        &mut self,
+        meta: &'static DepMeta,
+        scope: Scope,
+    ) -> (Vec<Named>, Option<(Named, Scope)>) {
         let mut chain = Vec::new();
         let mut current = meta;
         while self.runner(current).scope.is_none() && !self.is_value(current) && chain.len() < 32 {
             let next = self.runner(current).params.iter().find_map(|p| {
                 let (dep, forced) = dependency_of(&p.kind)?;
                 let dep = dep();
-                (self.effective_scope(dep, forced, &mut Vec::new()) == scope).then_some(dep)
+                (self.effective_scope(dep, forced, &mut Vec::new()) == scope)
+                    .then_some((dep, forced))
             });
-            match next {
-                Some(dep) => {
-                    chain.push(self.named(dep));
-                    current = dep;
-                }
-                None => break,
+            let Some((dep, forced)) = next else { break };
+            chain.push(self.named(dep));
+            if let Some(forced) = self.forced_here(dep, forced) {
+                return (chain, Some((self.named(current), forced)));
             }
+            current = dep;
         }
-        chain
+        (chain, None)
+    }
+
+    /// The scope forced at a use of `dep`, if it is not the one `dep` would have there
+    /// without it: then the use, not `dep`, is what a message points at.
+    fn forced_here(&mut self, dep: &'static DepMeta, forced: Option<Scope>) -> Option<Scope> {
+        let forced = forced?;
+        (forced != self.effective_scope(dep, None, &mut Vec::new())).then_some(forced)
     }
 
     /// Plans one route whose handler is `handler`, running `uses` (the app's and its groups'
@@ -259,11 +272,13 @@ impl<'a> GraphBuilder<'a> {
     }
 
     /// The scope rule: what a function depends on must live at least as long as the function
-    /// (a response body counts as `request`-scoped).
+    /// (a response body counts as `request`-scoped). `forced`: the scope the use gives `dep`
+    /// (`#[dep(dep, scope = "...")]`).
     fn check_edge(
         &mut self,
         path: &[Link],
         dep: &'static DepMeta,
+        forced: Option<Scope>,
         dep_scope: Scope,
         access: Access,
         errors: &mut Vec<String>,
@@ -283,15 +298,29 @@ impl<'a> GraphBuilder<'a> {
         let dep_named = self.named(dep);
         let mut names: Vec<Named> = path.iter().map(|l| l.name).collect();
         names.push(dep_named);
-        let inherited = self.inherited_from(dep, dep_scope);
-        let why = match inherited.last() {
-            None => format!("`{}` is `{dep_scope}`-scoped", dep_named.runs),
-            Some(last) => {
+        // Where the short scope comes from: `dep` itself, a dependency it inherits it from,
+        // or a use that forces it (then that use is what to change).
+        let (inherited, forced_by) = match self.forced_here(dep, forced) {
+            Some(forced) => (Vec::new(), Some((user.name, forced))),
+            None => self.inherited_from(dep, dep_scope),
+        };
+        let why = match (inherited.last(), forced_by) {
+            (None, None) => format!("`{}` is `{dep_scope}`-scoped", dep_named.runs),
+            (None, Some((taker, forced))) => {
+                format!("{taker} takes {dep_named} with `scope = \"{forced}\"`")
+            }
+            (Some(last), _) => {
                 let mut full = vec![dep_named];
                 full.extend(&inherited);
                 names.extend(&inherited);
+                let which = match forced_by {
+                    Some((taker, forced)) => {
+                        format!("which {taker} takes with `scope = \"{forced}\"`")
+                    }
+                    None => format!("which is `{dep_scope}`-scoped"),
+                };
                 format!(
-                    "`{}` lives only as long as `{}`, which is `{dep_scope}`-scoped ({})",
+                    "`{}` lives only as long as `{}`, {which} ({})",
                     dep_named.runs,
                     last.runs,
                     chain(&full)
@@ -299,18 +328,21 @@ impl<'a> GraphBuilder<'a> {
             }
         };
         let root = inherited.last().unwrap_or(&dep_named).runs;
+        let fix = match forced_by {
+            Some((_, forced)) => format!("drop `scope = \"{forced}\"` from that use"),
+            None => format!("make `{root}` `{needed}`-scoped"),
+        };
         let message = if for_body {
             format!(
-                "dependency chain {}: the response body of {} holds {dep_named}, but {why} and is torn down before the body is sent; make `{root}` `request`-scoped",
+                "dependency chain {}: the response body of {} holds {dep_named}, but {why} and is torn down before the body is sent; {fix}",
                 chain(&names),
                 user.name,
             )
         } else {
             format!(
-                "dependency chain {}: {} is `{}`-scoped and cannot depend on {dep_named}: {why}; make `{root}` `{}`-scoped, or make `{}` `{dep_scope}`-scoped",
+                "dependency chain {}: {} is `{}`-scoped and cannot depend on {dep_named}: {why}; {fix}, or make `{}` `{dep_scope}`-scoped",
                 chain(&names),
                 user.name,
-                user.scope,
                 user.scope,
                 user.name.runs
             )
@@ -434,7 +466,7 @@ impl Walk<'_, '_> {
         let dep_named = self.builder.named(dep);
         let dep_scope = self.builder.effective_scope(dep, forced, &mut Vec::new());
         self.builder
-            .check_edge(&self.path, dep, dep_scope, access, &mut self.errors);
+            .check_edge(&self.path, dep, forced, dep_scope, access, &mut self.errors);
         if self.visiting.contains(&(dep.type_id)()) {
             let mut names: Vec<Named> = self.path.iter().map(|l| l.name).collect();
             names.push(dep_named);
