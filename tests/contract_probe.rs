@@ -207,7 +207,7 @@ async fn a_task_added_by_a_body_that_then_fails_is_dropped_before_teardown() {
     assert_eq!(metrics.teardown_timeouts, 0, "{metrics:?}");
 }
 
-// ----------------------- c. start-time messages point at what to change: a use's scope
+// ------------- c. start-time messages point at what to change: a use's scope, `App::provide`
 
 /// The problems `check` finds in `app`.
 fn problems(app: &App) -> Vec<String> {
@@ -282,6 +282,42 @@ async fn a_scope_forced_at_a_use_is_named_as_the_cause_not_the_dependencys_decla
         problems(&App::new().get("/export", export_query)),
         [
             "route GET /export: dependency chain `export_query` -> `query` -> `db`: the response body of `export_query` holds `query`, but `query` lives only as long as `db`, which `query` takes with `scope = \"handler\"` (`query` -> `db`) and is torn down before the body is sent; drop `scope = \"handler\"` from that use"
+        ]
+    );
+}
+
+struct Tx;
+
+#[depends(scope = "handler")]
+async fn tx(y: Yield<Tx>) {
+    let _ = y.provide(Tx).await;
+}
+
+#[depends]
+async fn write(#[dep(tx)] _tx: &mut Tx) -> &'static str {
+    "written"
+}
+
+#[depends]
+async fn write_fresh(#[dep(tx, fresh)] _tx: &Tx) -> &'static str {
+    "written"
+}
+
+#[tokio::test]
+async fn a_value_given_with_provide_is_named_as_such_where_it_cannot_be_used() {
+    let _serial = serial().await;
+    // Before: "`tx` ... is `app`-scoped", of a `handler`-scoped `tx`; and for `fresh`, advice
+    // (`scope = "request"` at the use) that a provided value ignores.
+    assert_eq!(
+        problems(&App::new().post("/write", write).provide(tx, Tx)),
+        [
+            "route POST /write: `write` takes `&mut` of `tx`, whose value is given with `App::provide` and shared by all requests; take `&T` and use interior mutability, or replace `tx` with `App::override_dep` for an instance per request"
+        ]
+    );
+    assert_eq!(
+        problems(&App::new().post("/fresh", write_fresh).provide(tx, Tx)),
+        [
+            "route POST /fresh: `write_fresh` takes `tx` `fresh`, but its value is given with `App::provide`: one value serves the whole app; drop `fresh`, or replace `tx` with `App::override_dep` for an instance of its own"
         ]
     );
 }

@@ -483,17 +483,32 @@ impl Walk<'_, '_> {
                 .push(format!("dependency cycle: {}{why}", chain(&names)));
             return None;
         }
+        // A value given with `App::provide` is `app`-scoped whatever the use says.
+        let provided = self.builder.is_value(dep);
         if fresh && dep_scope == Scope::App {
             let named = dep_named.replaces.unwrap_or(dep_named.runs);
-            self.errors.push(format!(
-                "{who} takes {dep_named} `fresh`, but it is `app`-scoped: one instance serves the whole app; drop `fresh`, or give this use a shorter scope for an instance of its own (`#[dep({named}, scope = \"request\", fresh)]`)"
-            ));
+            self.errors.push(if provided {
+                format!(
+                    "{who} takes {dep_named} `fresh`, but its value is given with `App::provide`: one value serves the whole app; drop `fresh`, or replace `{named}` with `App::override_dep` for an instance of its own"
+                )
+            } else {
+                format!(
+                    "{who} takes {dep_named} `fresh`, but it is `app`-scoped: one instance serves the whole app; drop `fresh`, or give this use a shorter scope for an instance of its own (`#[dep({named}, scope = \"request\", fresh)]`)"
+                )
+            });
         }
         if access.is_exclusive() && dep_scope == Scope::App {
             let how = if access.is_held() { "HeldMut" } else { "&mut" };
-            self.errors.push(format!(
-                "{who} takes `{how}` of {dep_named}, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
-            ));
+            self.errors.push(if provided {
+                format!(
+                    "{who} takes `{how}` of {dep_named}, whose value is given with `App::provide` and shared by all requests; take `&T` and use interior mutability, or replace `{}` with `App::override_dep` for an instance per request",
+                    dep_named.runs
+                )
+            } else {
+                format!(
+                    "{who} takes `{how}` of {dep_named}, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
+                )
+            });
         }
         self.path.push(Link {
             name: dep_named,
