@@ -321,3 +321,82 @@ async fn a_value_given_with_provide_is_named_as_such_where_it_cannot_be_used() {
         ]
     );
 }
+
+// ------------------------- d. a clone taken by a generator is no borrow that outlasts its start
+
+#[derive(Clone)]
+struct Counter(u32);
+
+#[depends]
+async fn counter(y: Yield<Counter>) {
+    let (counter, outcome) = y.provide(Counter(1)).await;
+    log(format!(
+        "counter:close {} {}",
+        counter.0,
+        describe(&outcome)
+    ));
+}
+
+/// Takes a copy of the counter when it starts, and holds no borrow of it.
+#[depends]
+async fn snapshot(#[dep(counter)] counter: Counter, y: Yield<u32>) {
+    log(format!("snapshot:open {}", counter.0));
+    let (_, outcome) = y.provide(counter.0).await;
+    log(format!("snapshot:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn bump(#[dep(counter)] counter: &mut Counter, #[dep(snapshot)] seen: &u32) -> String {
+    counter.0 += 1;
+    format!("now {}, seen {seen}", counter.0)
+}
+
+#[tokio::test]
+async fn a_generator_taking_a_clone_does_not_conflict_with_a_later_mut_borrow() {
+    let _serial = serial().await;
+    // Before: refused at check, "`bump` (parameter `counter`) borrows a value mutably
+    // (`&mut`) while `snapshot` (parameter `counter`) also borrows it".
+    let client = TestClient::start(App::new().get("/", bump)).await.unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "now 2, seen 1");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "snapshot:open 1",
+            "snapshot:close success 200",
+            "counter:close 2 success 200"
+        ]
+    );
+}
+
+/// Holds the counter mutably from its setup to its teardown.
+#[depends]
+async fn locker(#[dep(counter)] counter: &mut Counter, y: Yield<u8>) {
+    counter.0 += 1;
+    let _ = y.provide(0).await;
+}
+
+#[depends]
+async fn copy_while_locked(
+    #[dep(locker)] _locked: &u8,
+    #[dep(counter)] counter: Counter,
+) -> String {
+    counter.0.to_string()
+}
+
+#[tokio::test]
+async fn a_clone_taken_while_a_generator_holds_the_value_mutably_is_still_refused() {
+    let _serial = serial().await;
+    let error = App::new()
+        .get("/", copy_while_locked)
+        .check()
+        .expect_err("the handler's clone would wait for the generator's `&mut`");
+    assert_eq!(
+        error.problems(),
+        [
+            "route GET /: `locker` (parameter `counter`) borrows a value mutably (`&mut`) while `copy_while_locked` (parameter `counter`) also borrows it; only one of them can hold it at a time; the value is `counter`'s"
+        ]
+    );
+}

@@ -23,7 +23,8 @@ pub(crate) struct Borrow {
 /// How long a function keeps what it borrows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// Only while it runs, during setup (before the handler).
+    /// Only while it runs, during setup (before the handler); also a clone (`T`) by any
+    /// function, made under a borrow that ends as the function starts.
     Plain,
     /// From its setup to its teardown (also a plain function that takes `Held`/`HeldMut`: it
     /// may keep the guard in its value).

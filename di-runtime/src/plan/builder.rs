@@ -428,8 +428,12 @@ impl Walk<'_, '_> {
                         continue;
                     };
                     // A plain function that takes `Held`/`HeldMut` may keep the guard in its
-                    // value: its borrow lasts as long as that value, like a generator's.
-                    let role = if role == Role::Plain && access.is_held() {
+                    // value: its borrow lasts as long as that value, like a generator's. A
+                    // clone (`T`) is made under a brief borrow when its function starts, and
+                    // nothing holds it after: a generator's lasts no longer than a plain one's.
+                    let role = if matches!(access, Access::Cloned) {
+                        Role::Plain
+                    } else if role == Role::Plain && access.is_held() {
                         Role::Generator
                     } else {
                         role
