@@ -400,3 +400,73 @@ async fn a_clone_taken_while_a_generator_holds_the_value_mutably_is_still_refuse
         ]
     );
 }
+
+// ---------------------------- e. a failed start says why, and its teardowns are told the truth
+
+struct Pool;
+
+#[depends(scope = "app")]
+async fn first_pool(y: Yield<Pool>) {
+    let (_, outcome) = y.provide(Pool).await;
+    log(format!("first_pool:close {}", describe(&outcome)));
+}
+
+#[depends(scope = "app")]
+async fn panicking_cache() -> u8 {
+    panic!("cannot reach the cache")
+}
+
+#[depends(scope = "app")]
+async fn forgetful_cache(y: Yield<u8>) {
+    drop(y);
+}
+
+#[depends]
+async fn with_panicking_cache(
+    #[dep(first_pool)] _p: &Pool,
+    #[dep(panicking_cache)] _c: &u8,
+) -> &'static str {
+    "never"
+}
+
+#[depends]
+async fn with_forgetful_cache(
+    #[dep(first_pool)] _p: &Pool,
+    #[dep(forgetful_cache)] _c: &u8,
+) -> &'static str {
+    "never"
+}
+
+#[tokio::test]
+async fn an_app_setup_that_panics_or_breaks_the_contract_says_so_in_the_start_error() {
+    let _serial = serial().await;
+    // Before: "`panicking_cache` (app scope) failed to set up: 500 Internal Server Error",
+    // and `first_pool` was told `SetupFailed` where a request's teardowns are told `Panicked`.
+    let error = App::new()
+        .get("/", with_panicking_cache)
+        .start()
+        .await
+        .expect_err("the start fails");
+    assert_eq!(
+        error.problems(),
+        ["`panicking_cache` (app scope) panicked while it was set up"]
+    );
+    assert_eq!(events(), ["first_pool:close panicked"]);
+    common::clear();
+    // Before: "... failed to set up: 500 Internal Server Error", the reason only in a log.
+    let error = App::new()
+        .get("/", with_forgetful_cache)
+        .start()
+        .await
+        .expect_err("the start fails");
+    assert_eq!(
+        error.problems(),
+        [
+            "`forgetful_cache` (app scope) failed to set up: 500 Internal Server Error (caused by: `forgetful_cache` returned without calling `provide`)"
+        ]
+    );
+    assert_eq!(
+        events(),
+        ["first_pool:close setup of `forgetful_cache` failed (500)"]
+    );
+}

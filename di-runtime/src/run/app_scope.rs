@@ -66,16 +66,18 @@ pub(crate) async fn start_app_scope(
         match started {
             Some(Ok(Some(suspended))) => undo.push(suspended),
             Some(Ok(None)) => {}
-            Some(Err(error)) => {
-                let outcome = Outcome::SetupFailed {
-                    dependency: node.meta.name,
-                    error: error.clone(),
+            Some(Err(outcome)) => {
+                let name = node.meta.name;
+                // A panic is what the teardowns are told, as in a request; its message is
+                // in the log (and on stderr, by the panic hook).
+                let problem = match &outcome {
+                    Outcome::SetupFailed { error, .. } => {
+                        format!("`{name}` (app scope) failed to set up: {error}")
+                    }
+                    _ => format!("`{name}` (app scope) panicked while it was set up"),
                 };
                 undo.tear_down(outcome).await;
-                return Err(StartError::Failed(format!(
-                    "`{}` (app scope) failed to set up: {error}",
-                    node.meta.name
-                )));
+                return Err(StartError::Failed(problem));
             }
             None => {
                 tracing::info!(target: "di", dependency = node.meta.name, set_up = undo.len(), "start stopped during the setup of `app` scope; tearing down what was set up");
@@ -179,7 +181,12 @@ pub(crate) async fn stop_app_scope(
     run_stack(engine.clone(), stack, outcome, None).await;
 }
 
-async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended>, HttpError> {
+/// Sets up one `app`-scoped node; how it failed (`SetupFailed`, or `Panicked`) otherwise.
+async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended>, Outcome> {
+    let failed = |error: HttpError| Outcome::SetupFailed {
+        dependency: node.meta.name,
+        error,
+    };
     let head = Arc::new(RequestHead {
         parts: http::Request::new(()).into_parts().0,
         params: Vec::new(),
@@ -189,10 +196,9 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         request_id: RequestId::make(),
     });
     let (started, cell) =
-        start_function(node, &mut [], 0, &engine.app_slots, &head, !setups_traced())?;
-    let done = run_setup(node, Starting::new(started, cell), None)
-        .await
-        .map_err(|outcome| outcome.error().cloned().unwrap_or_else(HttpError::internal))?;
+        start_function(node, &mut [], 0, &engine.app_slots, &head, !setups_traced())
+            .map_err(failed)?;
+    let done = run_setup(node, Starting::new(started, cell), None).await?;
     let (value, suspended) = match done {
         SetupDone::Value(value) => (value, None),
         SetupDone::Provided(suspended) => (Slot::Filled(suspended.cell.clone()), Some(suspended)),
@@ -200,6 +206,6 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
     engine
         .app_slots
         .store(node.slot, value)
-        .map_err(HttpError::internal_from)?;
+        .map_err(|error| failed(HttpError::internal_from(error)))?;
     Ok(suspended)
 }

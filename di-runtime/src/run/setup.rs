@@ -64,8 +64,22 @@ pub(crate) fn panicked() -> Failure {
 pub(crate) fn internal(message: String, request_id: Option<&RequestId>) -> HttpError {
     let request_id = request_id.map(tracing::field::display);
     tracing::error!(target: "di", request_id, "{message}");
-    HttpError::internal()
+    // Kept as the source, for teardowns and for a failed start's error, which has no log to
+    // point at; the client sees the generic detail only.
+    HttpError::internal_from(Broken(message))
 }
+
+/// What [`internal`] reports, as an error.
+#[derive(Debug)]
+struct Broken(String);
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Broken {}
 
 /// The error of a function whose body the macro read as unable to wait (no `.await`, no macro
 /// but those of `std`, `core`, `alloc`, `tracing` and `log`) that waited anyway: a macro of
