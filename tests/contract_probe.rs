@@ -470,3 +470,67 @@ async fn an_app_setup_that_panics_or_breaks_the_contract_says_so_in_the_start_er
         ["first_pool:close setup of `forgetful_cache` failed (500)"]
     );
 }
+
+// ------------------- f. an abandoned request gives back a `handler`-scoped place with its scope
+
+struct Quota;
+
+/// A plain `handler`-scoped dependency whose place is held until `handler` scope ends.
+#[depends(scope = "handler", max_concurrency = 1)]
+async fn quota() -> Quota {
+    Quota
+}
+
+/// Lets the `request`-scope teardown under way finish.
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends]
+async fn slow_release(y: Yield<u8>) {
+    let (_, outcome) = y.provide(0).await;
+    log(format!("release:start {}", describe(&outcome)));
+    RELEASE.notified().await;
+    log("release:done");
+}
+
+#[depends]
+async fn hang(#[dep(quota)] _quota: &Quota, #[dep(slow_release)] _r: &u8) -> &'static str {
+    log("hang:handler");
+    std::future::pending::<()>().await;
+    "never"
+}
+
+#[depends]
+async fn quick(#[dep(quota)] _quota: &Quota) -> &'static str {
+    "quick"
+}
+
+#[tokio::test]
+async fn an_abandoned_request_gives_back_a_handler_scoped_place_before_its_request_teardowns() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/hang", hang)
+        .get("/quick", quick)
+        .max_concurrency_wait(std::time::Duration::from_millis(200));
+    let client = TestClient::start(app).await.unwrap();
+    let gone = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        client.get("/hang").send(),
+    )
+    .await;
+    assert!(gone.is_err(), "the client gave up");
+    // `handler` scope has ended: the request-scope teardown is under way, and waits.
+    common::wait_for("release:start cancelled client gone").await;
+    // Before: 503, the place of `quota` held until the request-scope teardown ended.
+    let response = client.get("/quick").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    RELEASE.notify_one();
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "hang:handler",
+            "release:start cancelled client gone",
+            "release:done"
+        ]
+    );
+}

@@ -81,7 +81,7 @@ impl Drop for Owed {
         let _span = self.span.clone().entered();
         let in_flight = self.in_flight.take();
         let stack = std::mem::take(&mut self.stack);
-        let places = std::mem::take(&mut self.places);
+        let mut places = std::mem::take(&mut self.places);
         let engine = self.engine.clone();
         let request_id = self.head.request_id.clone();
         // Inside tower layers, how the request was cancelled is the entry point's verdict (a
@@ -125,6 +125,9 @@ impl Drop for Owed {
             // rollback would release: a pool's connection).
             let handler = run_stack(engine.clone(), stack, outcome, Some(&request_id));
             let report = handler.only(Scope::Handler).await;
+            // `handler` scope has ended: so have the places its plain dependencies kept, as
+            // for a request that was not abandoned.
+            places.release_handler();
             if !report.rest.is_empty() {
                 let _place = match waiting {
                     Some(waiting) => waiting.await,
