@@ -534,3 +534,64 @@ async fn an_abandoned_request_gives_back_a_handler_scoped_place_before_its_reque
         ]
     );
 }
+
+// ------------------------ g. a dependency that was never set up holds no `max_concurrency` place
+
+struct Conn2;
+
+#[depends(max_concurrency = 1)]
+async fn limited_conn(y: Yield<Conn2>) {
+    log("limited_conn:open");
+    let (_, outcome) = y.provide(Conn2).await;
+    log(format!("limited_conn:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn refuse() -> Result<u8, HttpError> {
+    Err(HttpError::new(StatusCode::UNAUTHORIZED, "no"))
+}
+
+#[depends]
+async fn refused_before_the_conn(
+    #[dep(slow_release)] _r: &u8,
+    #[dep(refuse)] _auth: &u8,
+    #[dep(limited_conn)] _conn: &Conn2,
+) -> &'static str {
+    "never"
+}
+
+#[depends]
+async fn with_conn(#[dep(limited_conn)] _conn: &Conn2) -> &'static str {
+    "conn"
+}
+
+#[tokio::test]
+async fn a_failed_setup_gives_back_the_places_of_what_it_never_set_up() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/refused", refused_before_the_conn)
+        .get("/conn", with_conn)
+        .max_concurrency_wait(std::time::Duration::from_millis(200));
+    let client = TestClient::start(app).await.unwrap();
+    let refused = client.get("/refused").send().await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let _ = refused.bytes().await;
+    // The refused request's `request`-scope teardown is under way, and waits.
+    common::wait_for("release:start setup of `refuse` failed (401)").await;
+    // Before: 503, the place taken for `limited_conn`, never set up, kept until then.
+    let response = client.get("/conn").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let _ = response.bytes().await;
+    common::wait_for("limited_conn:close success 200").await;
+    RELEASE.notify_one();
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "release:start setup of `refuse` failed (401)",
+            "limited_conn:open",
+            "limited_conn:close success 200",
+            "release:done"
+        ]
+    );
+}

@@ -54,6 +54,14 @@ impl Places {
         }
     }
 
+    /// Gives back the places taken for dependencies that were never set up (a setup before
+    /// them failed, or the request ended first): once the request's setups are over.
+    pub(crate) fn release_unused(&mut self) {
+        if let Some(limited) = self.limited.as_mut() {
+            drop(std::mem::take(&mut limited.by_node));
+        }
+    }
+
     /// Gives back the places kept until the end of `handler` scope.
     pub(crate) fn release_handler(&mut self) {
         if let Some(limited) = self.limited.as_mut() {

@@ -82,6 +82,8 @@ impl Drop for Owed {
         let in_flight = self.in_flight.take();
         let stack = std::mem::take(&mut self.stack);
         let mut places = std::mem::take(&mut self.places);
+        // No more setups: the places of what was never set up go back now.
+        places.release_unused();
         let engine = self.engine.clone();
         let request_id = self.head.request_id.clone();
         // Inside tower layers, how the request was cancelled is the entry point's verdict (a
@@ -409,6 +411,8 @@ fn serve(
                 (Outcome::Cancelled(CancelReason::Timeout), response)
             }
         };
+        // Setups are over: what was never set up (a setup before it failed) needs no place.
+        owed.places.release_unused();
         // A client that went away mid-body: the request ended with it gone, whatever the
         // handler (or a setup that read the body) answered; that answer reaches no one.
         if route.plan.streams_body
