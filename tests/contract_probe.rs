@@ -633,3 +633,31 @@ async fn a_late_task_holding_an_earlier_generators_value_does_not_stall_its_tear
     );
     assert_eq!(client.running().metrics().teardown_timeouts, 0);
 }
+
+// ------------- i. a limited dependency used at two scopes: the message says why two instances
+
+#[depends(max_concurrency = 1)]
+async fn one_conn(y: Yield<u8>) {
+    let _ = y.provide(0).await;
+}
+
+#[depends]
+async fn at_two_scopes(
+    #[dep(one_conn)] _request: &u8,
+    #[dep(one_conn, scope = "handler")] _handler: &u8,
+) -> &'static str {
+    "never"
+}
+
+#[tokio::test]
+async fn a_limited_dependency_used_at_two_scopes_is_reported_as_such() {
+    let _serial = serial().await;
+    // Before: "...; raise the limit, or share one instance instead of taking it `fresh`", of
+    // a route that takes nothing `fresh`.
+    assert_eq!(
+        problems(&App::new().get("/", at_two_scopes)),
+        [
+            "route GET /: one request needs 2 instances of `one_conn`, which is `max_concurrency = 1`, so it could never be served; raise the limit, or share one instance: it is used at `request` and `handler` scope, an instance at each (and one for each `fresh` use)"
+        ]
+    );
+}

@@ -632,8 +632,25 @@ fn check_places(nodes: &[Node], names: &[Named], limited: &[usize], errors: &mut
                 }
                 None => format!("which is `max_concurrency = {most}`"),
             };
+            // Each scope it is used at has an instance of its own, as each `fresh` use has.
+            let mut scopes: Vec<Scope> = run.iter().map(|&node| nodes[node].scope).collect();
+            scopes.sort();
+            scopes.dedup();
+            let share = if scopes.len() > 1 {
+                let at = scopes
+                    .iter()
+                    .rev()
+                    .map(|scope| format!("`{scope}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                format!(
+                    "share one instance: it is used at {at} scope, an instance at each (and one for each `fresh` use)"
+                )
+            } else {
+                "share one instance instead of taking it `fresh`".to_owned()
+            };
             errors.push(format!(
-                "one request needs {same} instances of {name}, {which}, so it could never be served; raise the limit, or share one instance instead of taking it `fresh`"
+                "one request needs {same} instances of {name}, {which}, so it could never be served; raise the limit, or {share}"
             ));
         }
     }
