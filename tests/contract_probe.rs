@@ -661,3 +661,82 @@ async fn a_limited_dependency_used_at_two_scopes_is_reported_as_such() {
         ]
     );
 }
+
+// ------------------ j. a generator's error may be a response of its own, as a plain function's
+
+/// An application error as axum users write it: a response, no `HttpError`.
+enum TxError {
+    Busy,
+    Conflict,
+}
+
+impl IntoResponse for TxError {
+    fn into_response(self) -> di_runtime::Response {
+        match self {
+            TxError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "database busy").into_response(),
+            TxError::Conflict => (StatusCode::CONFLICT, "write conflict, retry").into_response(),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Fail {
+    at: String,
+}
+
+#[depends(scope = "handler")]
+async fn tx_or_error(
+    di_runtime::Query(fail): di_runtime::Query<Fail>,
+    y: Yield<u8>,
+) -> Result<(), TxError> {
+    if fail.at == "begin" {
+        return Err(TxError::Busy);
+    }
+    let (_, outcome) = y.provide(1).await;
+    log(format!("tx:close {}", describe(&outcome)));
+    if fail.at == "commit" {
+        return Err(TxError::Conflict);
+    }
+    Ok(())
+}
+
+#[depends]
+async fn watcher(y: Yield<u16>) {
+    let (_, outcome) = y.provide(1).await;
+    log(format!("watcher:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn write_in_tx(#[dep(watcher)] _w: &u16, #[dep(tx_or_error)] _tx: &u8) -> &'static str {
+    "written"
+}
+
+#[tokio::test]
+async fn a_generators_error_that_is_a_response_is_sent_as_it_is() {
+    let _serial = serial().await;
+    // Before: did not compile ("the trait bound `TxError: std::error::Error` is not
+    // satisfied"), where docs and a plain function take an `IntoResponse` error.
+    let client = TestClient::start(App::new().post("/", write_in_tx))
+        .await
+        .unwrap();
+    for (at, status, body) in [
+        ("none", 200, "written"),
+        ("begin", 503, "database busy"),
+        ("commit", 409, "write conflict, retry"),
+    ] {
+        let response = client.post(&format!("/?at={at}")).send().await;
+        assert_eq!(response.status().as_u16(), status, "{at}");
+        assert_eq!(response.text().await.unwrap(), body, "{at}");
+        client.settle().await;
+    }
+    assert_eq!(
+        events(),
+        [
+            "tx:close success 200",
+            "watcher:close success 200",
+            "watcher:close setup of `tx_or_error` failed (503)",
+            "tx:close success 200",
+            "watcher:close teardown of `tx_or_error` failed (409)",
+        ]
+    );
+}

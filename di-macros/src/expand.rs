@@ -654,7 +654,14 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
     let call = quote!(let #ret = #ident::#call_fn(#(#call_args),*).await;);
     let started_expr = match &function.output {
         Output::Generator { .. } => {
-            let converted = call_at_ret(quote!(#into_gen_result::into_gen_result));
+            // Read as a `Result` (reported at the return type if it is not one), then its
+            // error converted as a plain function's is: `Into<HttpError>` or a response.
+            let as_result = call_at_ret(quote!(#into_gen_result::into_gen_result));
+            let error_converted = convert_error(paths, &ret_ty, call_at_ret);
+            let converted = quote! {{
+                let #ret = #as_result;
+                #error_converted
+            }};
             // At the return type (the name, for `()`): a future that is not `Send` (a value
             // held across `provide`) is reported there, not at `#[depends]`.
             let generator = respan(quote!(#started::generator), ret_first);
@@ -743,13 +750,18 @@ fn convert_error(
     let method = syn::Ident::new("dep_result", first);
     // Of the value, not of the type as written: an `impl Trait` in it cannot be named.
     let ret = format_ident!("__di_ret");
-    let choose = respan(quote!((&#chooser::of(&#ret)).#method), first);
-    let converted = call_at_ret(choose);
+    // `call_at_ret` respans what it calls to the return type: the chooser is bound to a name
+    // of that span first, and the function's variable stays out of it (respanned, it would be
+    // another variable when the return type comes from a `macro_rules!`: hygiene).
+    let chooser_var = syn::Ident::new("__di_chooser", first);
+    let of = respan(quote!(#chooser::of), first);
+    let converted = call_at_ret(quote!((&#chooser_var).#method));
     quote! {{
         #[allow(unused_imports, reason = "one of the two is picked by the error's type")]
         use #via_into as _;
         #[allow(unused_imports, reason = "one of the two is picked by the error's type")]
         use #via_response as _;
+        let #chooser_var = #of(&#ret);
         #converted
     }}
 }

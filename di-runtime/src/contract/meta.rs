@@ -615,25 +615,31 @@ impl<E: IntoResponse> ErrorResponse for E {
     }
 }
 
-/// The result of a generator: `()` or `Result<(), E>` where `E: Into<HttpError>`.
+/// The result of a generator: `()` or `Result<(), E>`, read as a `Result`. Its error becomes
+/// an [`HttpError`] as a plain function's does (see [`DepResult`]): `E: Into<HttpError>`, or
+/// `E: IntoResponse`.
 #[diagnostic::on_unimplemented(
     message = "a generator dependency must return `()` or `Result<(), E>`, not `{Self}`",
     note = "its value is handed over with `Yield::provide`; errors must convert into `di_runtime::HttpError`"
 )]
 pub trait IntoGenResult {
-    /// Converts the error.
-    fn into_gen_result(self) -> Result<(), HttpError>;
+    /// The error.
+    type Err;
+    /// The `Result` it is.
+    fn into_gen_result(self) -> Result<(), Self::Err>;
 }
 
 impl IntoGenResult for () {
+    type Err = HttpError;
     fn into_gen_result(self) -> Result<(), HttpError> {
         Ok(())
     }
 }
 
-impl<E: Into<HttpError>> IntoGenResult for Result<(), E> {
-    fn into_gen_result(self) -> Result<(), HttpError> {
-        self.map_err(Into::into)
+impl<E> IntoGenResult for Result<(), E> {
+    type Err = E;
+    fn into_gen_result(self) -> Result<(), E> {
+        self
     }
 }
 
