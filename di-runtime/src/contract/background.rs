@@ -22,7 +22,8 @@ use futures_util::future::BoxFuture;
 /// A task added while the body is being sent (by a streamed body that keeps the list as
 /// `BackgroundTasks`) runs after the body's last frame with the others, before `request`-scoped
 /// teardown. A task that a `request`-scoped teardown adds (holding the list as
-/// `BackgroundTasks`) runs after the teardowns, on the same terms.
+/// `BackgroundTasks`) runs after that teardown and before the next, on the same terms: it may
+/// still hold (`Held`) the values of the generators set up before the one that added it.
 ///
 /// ```
 /// use di_runtime::prelude::*;

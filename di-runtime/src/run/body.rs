@@ -46,7 +46,8 @@ pub(crate) struct AfterBody {
     pub(crate) tasks: Vec<BoxFuture<'static, ()>>,
     /// The request's list of them, when one was asked for. What is added to it while the
     /// body is sent (by a body that keeps a handle) runs with `tasks`; what a `request`-scope
-    /// teardown adds runs after the teardowns (if the response was sent in full).
+    /// teardown adds runs after that teardown, before the next (if the response was sent in
+    /// full; it is dropped there otherwise).
     pub(crate) late: Option<BackgroundTasks>,
     pub(crate) stack: Vec<Suspended>,
     /// Set when the handler phase already failed: that is what the teardowns see.
@@ -165,8 +166,7 @@ impl TrackedBody {
         let has_place = places.background.is_some();
         // The engine moves into the stack's run, which the after-body work reaches it through.
         let stack = run_stack(engine, stack, outcome, Some(&request_id));
-        let late = late.filter(|_| succeeded);
-        let after = AfterRun::new(tasks, late, stack, places);
+        let after = AfterRun::new(tasks, late, succeeded, stack, places);
         if !has_place {
             after.engine().clone().spawn_background(after);
         } else if let Some(after) = host::defer(after) {

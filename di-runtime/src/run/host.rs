@@ -30,8 +30,12 @@ use crate::run::teardown::StackRun;
 /// hold it.
 pub(crate) struct AfterRun {
     tasks: Option<BoxFuture<'static, TaskFailures>>,
-    /// The request's task list, for tasks a `request`-scope teardown adds: they run last.
+    /// The request's task list. What is added to it (by a task, or by a `request`-scope
+    /// teardown) runs before the next teardown, so that it may still hold the values of the
+    /// generators set up before the one that added it; and when the response was not sent in
+    /// full (`run_late` false), it is dropped then, unrun.
     late: Option<BackgroundTasks>,
+    run_late: bool,
     /// Holds the engine (see [`AfterRun::engine`]).
     stack: StackRun,
     torn_down: bool,
@@ -42,12 +46,14 @@ impl AfterRun {
     pub(crate) fn new(
         tasks: Option<BoxFuture<'static, TaskFailures>>,
         late: Option<BackgroundTasks>,
+        run_late: bool,
         stack: StackRun,
         places: Places,
     ) -> Self {
         Self {
             tasks,
             late,
+            run_late,
             stack,
             torn_down: false,
             places,
@@ -71,18 +77,32 @@ impl Future for AfterRun {
                 this.stack.engine().stats.record_task_failures(failed);
                 this.tasks = None;
             }
-            if !this.torn_down {
-                std::task::ready!(Pin::new(&mut this.stack).poll(cx));
-                this.torn_down = true;
-            }
-            // Tasks a `request`-scope teardown added run after the teardowns.
-            let late = this.late.take().map(|list| list.take());
-            match (late, this.stack.request_id()) {
-                (Some(late), Some(request_id)) if !late.is_empty() => {
+            // Tasks added since (by the tasks that ran, or by the teardown that ended) run
+            // now, before the next teardown; once every teardown has ended, one last round.
+            let list = if this.torn_down {
+                this.late.take()
+            } else {
+                this.late.clone()
+            };
+            let added = list.map(|list| list.take()).unwrap_or_default();
+            if !added.is_empty() {
+                if this.run_late
+                    && let Some(request_id) = this.stack.request_id()
+                {
                     let deadline = this.stack.engine().config.teardown_timeout;
-                    this.tasks = Some(Box::pin(run_tasks(late, deadline, request_id.clone())));
+                    this.tasks = Some(Box::pin(run_tasks(added, deadline, request_id.clone())));
+                    continue;
                 }
-                _ => break,
+                drop(added);
+            }
+            if this.torn_down {
+                break;
+            }
+            match this.stack.drive(cx, this.late.as_ref()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(_)) => this.torn_down = true,
+                // A teardown added tasks: they run (or are dropped) before the next one.
+                Poll::Ready(None) => {}
             }
         }
         drop(std::mem::take(&mut this.places));

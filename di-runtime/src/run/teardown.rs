@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::{BoxFuture, CatchUnwind};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::contract::background::BackgroundTasks;
 use crate::contract::outcome::Outcome;
 use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
@@ -316,7 +317,24 @@ impl Future for StackRun {
     type Output = StackReport;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StackReport> {
-        let this = &mut *self;
+        loop {
+            if let Some(report) = std::task::ready!(self.drive(cx, None)) {
+                return Poll::Ready(report);
+            }
+        }
+    }
+}
+
+impl StackRun {
+    /// Runs the teardowns, as the future does; with `pause`, stops after a teardown that left
+    /// tasks in that list (`Ready(None)`): the caller runs them before the next teardown, and
+    /// calls again.
+    pub(crate) fn drive(
+        &mut self,
+        cx: &mut Context<'_>,
+        pause: Option<&BackgroundTasks>,
+    ) -> Poll<Option<StackReport>> {
+        let this = self;
         let limit = this.engine.config.teardown_timeout;
         loop {
             let current = match this.current.as_mut() {
@@ -327,11 +345,11 @@ impl Future for StackRun {
                         this.current.insert(next)
                     }
                     None => {
-                        return Poll::Ready(StackReport {
+                        return Poll::Ready(Some(StackReport {
                             outcome: std::mem::replace(&mut this.outcome, Outcome::Panicked),
                             failure: this.failure.take(),
                             rest: std::mem::take(&mut this.stack),
-                        });
+                        }));
                     }
                 },
             };
@@ -344,6 +362,9 @@ impl Future for StackRun {
             };
             if let Some(current) = this.current.take() {
                 this.ended(current, ended);
+                if pause.is_some_and(|list| !list.is_empty()) {
+                    return Poll::Ready(None);
+                }
             }
         }
     }
