@@ -1620,7 +1620,6 @@ async fn a_bare_variant_name_that_takes_content_is_not_answered_in_serdes_words(
 /// at the field's location, as pydantic reports it, not at the struct holding it with the
 /// whole object as `input`.
 #[tokio::test]
-#[ignore = "known bug: problems read through serde's Content buffer lose their location"]
 async fn a_problem_inside_a_flattened_struct_is_at_its_field() {
     let client = TestClient::start(pinned_app())
         .await

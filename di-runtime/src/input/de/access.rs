@@ -68,6 +68,11 @@ impl<'s> Place<'s> {
         self.child(SegRef::Key(name))
     }
 
+    /// The repairs made at this location and under it, if any.
+    pub(super) fn repairs(&self) -> Option<&'s Repairs> {
+        self.repairs
+    }
+
     /// Whether this location is answered with a placeholder.
     pub(super) fn is_phantom(&self) -> bool {
         self.repairs.is_some_and(Repairs::is_phantom)
@@ -98,6 +103,13 @@ impl<'s> Place<'s> {
 pub(super) trait Node<'s>: Sized {
     type Raw: Copy;
     fn make(raw: Option<Self::Raw>, place: Place<'s>) -> Self;
+
+    /// Locates `error`, which the value at `place` (input `raw`) failed with, if no inner
+    /// deserializer did: at `place`, unless the input knows better.
+    fn locate(raw: Option<Self::Raw>, place: Place<'s>, error: Error) -> Error {
+        let _ = raw;
+        place.locate(error)
+    }
 }
 
 /// Structs with more fields than this order their entries through an index.
@@ -182,6 +194,7 @@ where
                     path: Some(self.parent.walk.located(self.parent.len)),
                     msg: e.msg,
                     kind: Kind::Key(name.to_owned(), typed),
+                    seen: None,
                 },
                 _ => self.parent.locate(e),
             })?;
@@ -197,7 +210,7 @@ where
         };
         let place = self.parent.enter(SegRef::Key(name), repairs);
         seed.deserialize(N::make(raw, place))
-            .map_err(|e| place.locate(e))
+            .map_err(|e| N::locate(raw, place, e))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -349,7 +362,7 @@ where
             }
         }
         self.index += 1;
-        result.map(Some).map_err(|e| place.locate(e))
+        result.map(Some).map_err(|e| N::locate(raw, place, e))
     }
 
     fn size_hint(&self) -> Option<usize> {

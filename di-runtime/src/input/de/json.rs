@@ -12,7 +12,7 @@ use serde::de::{
 
 use super::access::{Elements, Entries, Node, Place};
 use super::phantom::{Phantom, mismatch, real};
-use super::problem::{Error, Typed, Walk};
+use super::problem::{Error, Kind, Repairs, Seen, Seg, SegRef, Typed, Walk};
 use super::tree::{Num, Tree};
 
 /// A JSON value at a place (or a placeholder there), deserialized like serde_json's `Value`
@@ -32,12 +32,166 @@ impl<'s> Node<'s> for JsonDe<'s> {
         let value = raw.filter(|_| !place.is_phantom());
         JsonDe { value, place }
     }
+
+    /// A problem serde found in a value it read back from its `Content` buffer (a
+    /// `#[serde(flatten)]` field, the fields of an internally tagged variant) comes out of
+    /// the value holding the buffered ones with no location, and describes a value that is
+    /// not this one: it is located at the one value under this one that it describes
+    /// ([`inside`]), when there is exactly one, as if it had been read there.
+    fn locate(raw: Option<&'s Tree>, place: Place<'s>, error: Error) -> Error {
+        if error.path.is_some() {
+            return error;
+        }
+        let value = raw.filter(|_| !place.is_phantom());
+        let Some(seen) = &error.seen else {
+            return place.locate(error);
+        };
+        if describes(seen, value) {
+            return place.locate(error);
+        }
+        let Some(value) = value else {
+            return place.locate(error);
+        };
+        match inside(seen, value, place) {
+            Some((segs, found)) => {
+                let mut error = error;
+                if let (Kind::Invalid(typed), Some(found)) = (&mut error.kind, found)
+                    && let Some(better) = reread(typed, found)
+                {
+                    **typed = better;
+                }
+                error.at_inside(place.walk, place.len, segs)
+            }
+            None => place.locate(error),
+        }
+    }
+}
+
+/// Whether `seen` describes `value` (`None`: a placeholder, read as unit when anything is
+/// asked).
+fn describes(seen: &Seen, value: Option<&Tree>) -> bool {
+    match (seen, value) {
+        (Seen::Unit, None | Some(Tree::Null)) => true,
+        (Seen::Bool(a), Some(Tree::Bool(b))) => a == b,
+        (Seen::Unsigned(a), Some(Tree::Number(Num::U(b)))) => a == b,
+        (Seen::Signed(a), Some(Tree::Number(Num::I(b)))) => a == b,
+        (Seen::Float(a), Some(Tree::Number(Num::F(b)))) => a == b,
+        (Seen::Str(a), Some(Tree::String(b))) => a == b,
+        (Seen::Seq, Some(Tree::Array(_))) => true,
+        (Seen::Map, Some(Tree::Object(_))) => true,
+        _ => false,
+    }
+}
+
+/// The one value under `value` (at `place`) that `seen` describes: its steps below `place`
+/// and the value (`None` for a placeholder); `None` when there is none or more than one (an
+/// object key that `seen` spells counts as one: a buffered key's problem).
+fn inside<'t>(
+    seen: &Seen,
+    value: &'t Tree,
+    place: Place<'_>,
+) -> Option<(Vec<Seg>, Option<&'t Tree>)> {
+    let mut search = Search {
+        seen,
+        place,
+        path: Vec::new(),
+        hit: None,
+        hits: 0,
+    };
+    search.under(value, place.repairs());
+    search.hit.filter(|_| search.hits == 1)
+}
+
+/// The walk of [`inside`].
+struct Search<'a, 't, 's> {
+    seen: &'a Seen,
+    place: Place<'s>,
+    path: Vec<Seg>,
+    hit: Option<(Vec<Seg>, Option<&'t Tree>)>,
+    hits: usize,
+}
+
+impl<'t> Search<'_, 't, '_> {
+    fn under(&mut self, value: &'t Tree, repairs: Option<&Repairs>) {
+        match value {
+            Tree::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let child = repairs.and_then(|r| r.child(SegRef::Index(i)));
+                    self.visit(Seg::Index(i), Some(item), child);
+                    if self.hits > 1 {
+                        return;
+                    }
+                }
+            }
+            Tree::Object(entries) => {
+                for (k, v) in entries {
+                    let child = repairs.and_then(|r| r.child(SegRef::Key(k)));
+                    if child.is_some_and(Repairs::is_skipped) {
+                        continue;
+                    }
+                    if matches!(self.seen, Seen::Str(s) if s == k) {
+                        self.hits += 1;
+                    }
+                    self.visit(Seg::Key(k.clone()), Some(v), child);
+                    if self.hits > 1 {
+                        return;
+                    }
+                }
+                for &name in repairs.map_or(&[][..], Repairs::injected) {
+                    if !entries.iter().any(|(k, _)| k == name) {
+                        let child = repairs.and_then(|r| r.child(SegRef::Key(name)));
+                        self.visit(Seg::Key(name.to_owned()), None, child);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn visit(&mut self, seg: Seg, value: Option<&'t Tree>, repairs: Option<&Repairs>) {
+        self.place.state.tick();
+        let value = value.filter(|_| !repairs.is_some_and(Repairs::is_phantom));
+        self.path.push(seg);
+        if describes(self.seen, value) {
+            self.hits += 1;
+            self.hit = Some((self.path.clone(), value));
+        }
+        if let Some(value) = value
+            && self.hits < 2
+        {
+            self.under(value, repairs);
+        }
+        self.path.pop();
+    }
+}
+
+/// What the JSON deserializer says of `found` where a visitor said `typed` of it: serde's
+/// `Content` buffer hands a visitor a float or a string where an integer is asked, which
+/// pydantic tells apart (`int_from_float`, `int_parsing`).
+fn reread(typed: &Typed, found: &Tree) -> Option<Typed> {
+    let same = |t: &Typed| t.kind == typed.kind;
+    if same(&Typed::INT_TYPE) {
+        integer_problem(found, i128::MIN, u128::MAX).filter(|t| t.kind != typed.kind)
+    } else if same(&Typed::FLOAT_TYPE) {
+        matches!(found, Tree::String(s) if s.parse::<f64>().is_err())
+            .then_some(Typed::FLOAT_PARSING)
+    } else if same(&Typed::BOOL_TYPE) {
+        matches!(found, Tree::String(_) | Tree::Number(Num::U(_) | Num::I(_)))
+            .then_some(Typed::BOOL_PARSING)
+    } else {
+        None
+    }
 }
 
 impl<'s> JsonDe<'s> {
     /// The whole body.
     pub(super) fn root(value: &'s Tree, walk: &'s Walk<'s>) -> Self {
         JsonDe::make(Some(value), Place::root(walk))
+    }
+
+    /// Locates an error the whole body failed with (see [`Node::locate`]).
+    pub(super) fn locate_root(value: &'s Tree, walk: &'s Walk<'s>, error: Error) -> Error {
+        JsonDe::locate(Some(value), Place::root(walk), error)
     }
 
     fn seq<'de, V: Visitor<'de>>(self, items: &'s [Tree], visitor: V) -> Result<V::Value, Error> {
@@ -399,8 +553,9 @@ impl<'de> VariantAccess<'de> for JsonVariant<'_> {
         match self.content {
             None => Ok(()),
             Some(content) => {
-                let place = content.place;
-                <() as de::Deserialize>::deserialize(content).map_err(|e| place.locate(e))
+                let (raw, place) = (content.value, content.place);
+                <() as de::Deserialize>::deserialize(content)
+                    .map_err(|e| JsonDe::locate(raw, place, e))
             }
         }
     }
@@ -412,8 +567,9 @@ impl<'de> VariantAccess<'de> for JsonVariant<'_> {
                 &"newtype variant",
             )),
             Some(content) => {
-                let place = content.place;
-                seed.deserialize(content).map_err(|e| place.locate(e))
+                let (raw, place) = (content.value, content.place);
+                seed.deserialize(content)
+                    .map_err(|e| JsonDe::locate(raw, place, e))
             }
         }
     }
@@ -425,10 +581,10 @@ impl<'de> VariantAccess<'de> for JsonVariant<'_> {
                 &"tuple variant",
             )),
             Some(content) => {
-                let place = content.place;
+                let (raw, place) = (content.value, content.place);
                 content
                     .deserialize_tuple(len, visitor)
-                    .map_err(|e| place.locate(e))
+                    .map_err(|e| JsonDe::locate(raw, place, e))
             }
         }
     }
@@ -444,10 +600,10 @@ impl<'de> VariantAccess<'de> for JsonVariant<'_> {
                 &"struct variant",
             )),
             Some(content) => {
-                let place = content.place;
+                let (raw, place) = (content.value, content.place);
                 content
                     .deserialize_struct("", fields, visitor)
-                    .map_err(|e| place.locate(e))
+                    .map_err(|e| JsonDe::locate(raw, place, e))
             }
         }
     }

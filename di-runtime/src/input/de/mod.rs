@@ -195,7 +195,8 @@ pub(crate) fn from_json_repaired<T: DeserializeOwned>(value: &Tree) -> Result<T,
         || value.values(),
         |state| {
             let walk = Walk::new(state);
-            T::deserialize(JsonDe::root(value, &walk)).map_err(|e| e.at(&walk, 0))
+            T::deserialize(JsonDe::root(value, &walk))
+                .map_err(|e| JsonDe::locate_root(value, &walk, e))
         },
     )
 }

@@ -459,8 +459,41 @@ pub(super) struct Error {
     /// Where it happened; set by the innermost place that knows.
     pub(super) path: Option<Located>,
     /// serde's message, for `Display` only (never sent).
-    pub(super) msg: String,
+    pub(super) msg: Box<str>,
     pub(super) kind: Kind,
+    /// The value a visitor refused, as serde described it (`invalid_type`, `invalid_value`):
+    /// what finds the value a problem read through serde's `Content` buffer is about.
+    pub(super) seen: Option<Box<Seen>>,
+}
+
+/// A value a visitor refused, as serde describes it ([`de::Unexpected`]), kept when it can
+/// be told apart in the input.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Seen {
+    Unit,
+    Bool(bool),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Str(String),
+    Seq,
+    Map,
+}
+
+impl Seen {
+    fn of(unexp: de::Unexpected<'_>) -> Option<Box<Self>> {
+        Some(Box::new(match unexp {
+            de::Unexpected::Unit => Seen::Unit,
+            de::Unexpected::Bool(b) => Seen::Bool(b),
+            de::Unexpected::Unsigned(u) => Seen::Unsigned(u),
+            de::Unexpected::Signed(i) => Seen::Signed(i),
+            de::Unexpected::Float(f) => Seen::Float(f),
+            de::Unexpected::Str(s) => Seen::Str(s.to_owned()),
+            de::Unexpected::Seq => Seen::Seq,
+            de::Unexpected::Map => Seen::Map,
+            _ => return None,
+        }))
+    }
 }
 
 #[derive(Debug)]
@@ -482,9 +515,28 @@ impl Error {
     pub(super) fn invalid(typed: Typed) -> Self {
         Error {
             path: None,
-            msg: typed.msg.to_string(),
+            msg: typed.msg.as_ref().into(),
             kind: Kind::Invalid(Box::new(typed)),
+            seen: None,
         }
+    }
+
+    /// Sets the location to `inside`, steps below the location of length `len` in `walk`
+    /// (which are not walked: read from a buffer), if no inner deserializer located it.
+    pub(super) fn at_inside(mut self, walk: &Walk<'_>, len: usize, inside: Vec<Seg>) -> Self {
+        if self.path.is_none() {
+            let mut at = walk.located(len);
+            for seg in inside {
+                let (loc, rank) = at.child(seg);
+                at = Located {
+                    loc,
+                    rank,
+                    fields: None,
+                };
+            }
+            self.path = Some(at);
+        }
+        self
     }
 
     /// Sets the location (of length `len` in `walk`) if no inner deserializer did.
@@ -534,7 +586,8 @@ impl de::Error for Error {
         Error {
             kind: Kind::Invalid(Box::new(typed)),
             path: None,
-            msg,
+            msg: msg.into(),
+            seen: None,
         }
     }
 
@@ -543,7 +596,8 @@ impl de::Error for Error {
         Error {
             kind: Kind::Invalid(Box::new(Typed::of_expected(&exp.to_string(), msg.clone()))),
             path: None,
-            msg,
+            msg: msg.into(),
+            seen: Seen::of(unexp),
         }
     }
 
@@ -565,31 +619,39 @@ impl de::Error for Error {
         Error {
             kind: Kind::Invalid(Box::new(typed)),
             path: None,
-            msg,
+            msg: msg.into(),
+            seen: Seen::of(unexp),
         }
     }
 
     fn invalid_length(len: usize, exp: &dyn de::Expected) -> Self {
         Error {
             path: None,
-            msg: <de::value::Error as de::Error>::invalid_length(len, exp).to_string(),
+            msg: <de::value::Error as de::Error>::invalid_length(len, exp)
+                .to_string()
+                .into(),
             kind: Kind::Short(len),
+            seen: None,
         }
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         Error {
             path: None,
-            msg: <de::value::Error as de::Error>::unknown_variant(variant, expected).to_string(),
+            msg: <de::value::Error as de::Error>::unknown_variant(variant, expected)
+                .to_string()
+                .into(),
             kind: Kind::Invalid(Box::new(Typed::enumeration(expected))),
+            seen: None,
         }
     }
 
     fn missing_field(field: &'static str) -> Self {
         Error {
             path: None,
-            msg: format!("missing field `{field}`"),
+            msg: format!("missing field `{field}`").into(),
             kind: Kind::Missing(field),
+            seen: None,
         }
     }
 
@@ -598,8 +660,9 @@ impl de::Error for Error {
         let msg = <de::value::Error as de::Error>::unknown_field(field, expected).to_string();
         Error {
             path: None,
-            msg,
+            msg: msg.into(),
             kind: Kind::Unknown(field.to_owned()),
+            seen: None,
         }
     }
 }

@@ -513,3 +513,65 @@ fn flattened_fields_are_found_without_invented_problems() {
     );
     assert!(body::<Outer>(json!({"id": 1, "name": "n"})).is_ok());
 }
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct Flat {
+    id: u64,
+    #[serde(flatten)]
+    inner: FlatInner,
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct FlatInner {
+    x: i32,
+    #[serde(default)]
+    y: Option<String>,
+}
+
+/// serde reads a flattened struct's fields from its `Content` buffer, which loses where they
+/// were: a problem there is found by the value it is about, and reported at its field with
+/// what the JSON deserializer would have said of it there.
+#[test]
+fn a_problem_of_a_flattened_field_is_at_that_field() {
+    assert_eq!(
+        problems(body::<Flat>(json!({"id": 1, "x": 1.5, "y": "a"}))),
+        json!([{
+            "type": "int_from_float",
+            "loc": ["body", "x"],
+            "msg": "Input should be a valid integer, got a number with a fractional part",
+            "input": 1.5,
+        }])
+    );
+    assert_eq!(
+        problems(body::<Flat>(json!({"id": 1, "x": "z", "y": 5}))),
+        json!([{"type": "int_parsing", "loc": ["body", "x"], "msg": INT_PARSING, "input": "z"}])
+    );
+    // Two values it could be about: at the object holding them, as before.
+    let twice = problems(body::<Flat>(json!({"id": 1, "x": "z", "y": "z"})));
+    assert_eq!(locs(&twice), [json!(["body"])], "{twice}");
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind")]
+enum Tagged {
+    A { a: u16, b: bool },
+    B { b: bool },
+}
+
+/// The fields of an internally tagged variant are read from the same buffer as a flattened
+/// struct's: their problems are at their fields too.
+#[test]
+fn a_problem_of_an_internally_tagged_variant_is_at_its_field() {
+    assert_eq!(
+        problems(body::<Tagged>(json!({"kind": "A", "a": "z", "b": true}))),
+        json!([{"type": "int_parsing", "loc": ["body", "a"], "msg": INT_PARSING, "input": "z"}])
+    );
+    let bad = problems(body::<Tagged>(json!({"kind": "A", "a": 1, "b": 7})));
+    assert_eq!(locs(&bad), [json!(["body", "b"])], "{bad}");
+    assert_eq!(bad[0]["type"], "bool_parsing", "{bad}");
+    let missing = problems(body::<Tagged>(json!({"kind": "B"})));
+    assert_eq!(locs(&missing), [json!(["body", "b"])], "{missing}");
+}
