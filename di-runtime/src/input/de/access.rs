@@ -165,6 +165,12 @@ impl<'s, N: Node<'s>> Entries<'s, N> {
                     items.push((name, None));
                 }
             }
+            if repairs.is_stuck() {
+                // A placeholder refused under an entry ends every attempt there: its
+                // siblings first, so that their problems are still found.
+                let stuck = |k: &str| repairs.child(SegRef::Key(k)).is_some_and(Repairs::is_stuck);
+                items.sort_by_key(|(k, _)| stuck(k));
+            }
         }
         Entries {
             items: items.into_iter(),

@@ -86,6 +86,11 @@ fn describes(seen: &Seen, value: Option<&Tree>) -> bool {
 /// The one value under `value` (at `place`) that `seen` describes: its steps below `place`
 /// and the value (`None` for a placeholder); `None` when there is none or more than one (an
 /// object key that `seen` spells counts as one: a buffered key's problem).
+///
+/// A placeholder reads as unit: a unit refused where one is answers the first, whatever
+/// else is unit there. The problem is then a consequence of a placeholder (so never
+/// reported), where a real `null` refused beside a placeholder would be reported at the
+/// object holding them, with no cause of its own.
 fn inside<'t>(
     seen: &Seen,
     value: &'t Tree,
@@ -97,9 +102,13 @@ fn inside<'t>(
         path: Vec::new(),
         hit: None,
         hits: 0,
+        phantom: None,
     };
     search.under(value, place.repairs());
-    search.hit.filter(|_| search.hits == 1)
+    match search.phantom {
+        Some(path) => Some((path, None)),
+        None => search.hit.filter(|_| search.hits == 1),
+    }
 }
 
 /// The walk of [`inside`].
@@ -109,6 +118,8 @@ struct Search<'a, 't, 's> {
     path: Vec<Seg>,
     hit: Option<(Vec<Seg>, Option<&'t Tree>)>,
     hits: usize,
+    /// The first placeholder found, when `seen` is unit.
+    phantom: Option<Vec<Seg>>,
 }
 
 impl<'t> Search<'_, 't, '_> {
@@ -118,7 +129,7 @@ impl<'t> Search<'_, 't, '_> {
                 for (i, item) in items.iter().enumerate() {
                     let child = repairs.and_then(|r| r.child(SegRef::Index(i)));
                     self.visit(Seg::Index(i), Some(item), child);
-                    if self.hits > 1 {
+                    if self.done() {
                         return;
                     }
                 }
@@ -133,7 +144,7 @@ impl<'t> Search<'_, 't, '_> {
                         self.hits += 1;
                     }
                     self.visit(Seg::Key(k.clone()), Some(v), child);
-                    if self.hits > 1 {
+                    if self.done() {
                         return;
                     }
                 }
@@ -152,16 +163,23 @@ impl<'t> Search<'_, 't, '_> {
         self.place.state.tick();
         let value = value.filter(|_| !repairs.is_some_and(Repairs::is_phantom));
         self.path.push(seg);
-        if describes(self.seen, value) {
+        if value.is_none() && *self.seen == Seen::Unit {
+            self.phantom.get_or_insert_with(|| self.path.clone());
+        } else if describes(self.seen, value) {
             self.hits += 1;
             self.hit = Some((self.path.clone(), value));
         }
         if let Some(value) = value
-            && self.hits < 2
+            && !self.done()
         {
             self.under(value, repairs);
         }
         self.path.pop();
+    }
+
+    /// Whether what is found decides already.
+    fn done(&self) -> bool {
+        self.phantom.is_some() || (self.hits > 1 && *self.seen != Seen::Unit)
     }
 }
 

@@ -14,7 +14,11 @@
 //! - serde's "missing field `x`" at struct path `P` is recorded as `P.x`, "field required",
 //!   and on the next attempt `x` is injected into that struct as a placeholder entry;
 //! - an unknown field (`deny_unknown_fields`) or a bad map key at `P.k` is recorded, and the
-//!   entry is skipped on the next attempt.
+//!   entry is skipped on the next attempt;
+//! - a placeholder its type refuses (an untagged or internally tagged enum, a `try_from` that
+//!   takes no `""`) fails every attempt at its path `P`: `P` and the entries holding it are
+//!   then read after their siblings (the entries of a map or struct; a sequence keeps its
+//!   order), so that the siblings' problems are still found before the attempt ends there.
 //!
 //! Problems the deserializer sees by itself (a JSON string where a number is asked, a query
 //! value that does not parse) need no new attempt: they are recorded and answered with a
@@ -350,6 +354,7 @@ fn collect_repaired<T, I>(
         }
         state.learn_clean();
         whole = false;
+        let failed = result.is_err();
         let done = match result {
             Ok(value) if errors.is_empty() && state.is_empty() && elided.is_empty() => {
                 return Ok(value);
@@ -369,10 +374,18 @@ fn collect_repaired<T, I>(
             }
         };
         let mut progress = false;
-        for error in errors {
+        // The error that ended the attempt, last: when its repair was made already, the
+        // placeholder there is refused, and is read after its siblings from now on.
+        let ended = failed.then(|| errors.len() - 1);
+        for (i, error) in errors.into_iter().enumerate() {
             let (problem, fix) = diagnose(error);
             let silent = state.is_consequence(&fix);
-            progress |= state.apply(fix);
+            let again = (Some(i) == ended).then(|| fix.loc());
+            let applied = state.apply(fix);
+            progress |= applied;
+            if !applied && let Some(loc) = again {
+                progress |= state.stuck(&loc);
+            }
             if !silent
                 && problems.len() < MAX_PROBLEMS
                 && !problems.iter().any(|p| p.loc == problem.loc)

@@ -715,6 +715,16 @@ pub(super) enum Fix {
     Skip(Loc),
 }
 
+impl Fix {
+    /// The location repaired.
+    pub(super) fn loc(&self) -> Loc {
+        match self {
+            Fix::Phantom(loc) | Fix::Skip(loc) => loc.clone(),
+            Fix::Inject(path, field) => key(path, field),
+        }
+    }
+}
+
 pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
     let at = error.path.unwrap_or_default();
     match error.kind {
@@ -794,6 +804,10 @@ pub(super) struct Repairs {
     /// For a long sequence here: the runs of elements (start, end) read to the end without
     /// a problem by an attempt, in order, apart.
     clean: Vec<(usize, usize)>,
+    /// The location is, or holds, a placeholder its type refuses (an untagged or internally
+    /// tagged enum takes no unit): every attempt fails there, so it is read after its
+    /// siblings, whose problems are then still found.
+    stuck: bool,
 }
 
 impl Repairs {
@@ -807,6 +821,10 @@ impl Repairs {
 
     pub(super) fn is_phantom(&self) -> bool {
         self.phantom
+    }
+
+    pub(super) fn is_stuck(&self) -> bool {
+        self.stuck
     }
 
     pub(super) fn is_skipped(&self) -> bool {
@@ -953,6 +971,22 @@ impl State {
         for (loc, runs) in self.cleaned.get_mut().drain(..) {
             self.repairs.at_mut(&loc).add_clean(runs);
         }
+    }
+
+    /// Notes that the repair at `loc` was made already and the attempt still failed there:
+    /// the placeholder is refused (see [`Repairs`]'s `stuck`); false if that was known
+    /// (no progress).
+    pub(super) fn stuck(&mut self, loc: &[Seg]) -> bool {
+        if loc.is_empty() {
+            // The whole input has no siblings to read first.
+            return false;
+        }
+        let mut node = &mut self.repairs;
+        for seg in loc {
+            node.stuck = true;
+            node = node.child_mut(seg);
+        }
+        !std::mem::replace(&mut node.stuck, true)
     }
 
     /// Applies the fix; false if it was already applied (no progress).

@@ -546,7 +546,10 @@ fn a_problem_of_a_flattened_field_is_at_that_field() {
     );
     assert_eq!(
         problems(body::<Flat>(json!({"id": 1, "x": "z", "y": 5}))),
-        json!([{"type": "int_parsing", "loc": ["body", "x"], "msg": INT_PARSING, "input": "z"}])
+        json!([
+            {"type": "int_parsing", "loc": ["body", "x"], "msg": INT_PARSING, "input": "z"},
+            {"type": "string_type", "loc": ["body", "y"], "msg": "Input should be a valid string", "input": 5},
+        ])
     );
     // Two values it could be about: at the object holding them, as before.
     let twice = problems(body::<Flat>(json!({"id": 1, "x": "z", "y": "z"})));

@@ -304,7 +304,7 @@ struct Form {
 }
 
 #[test]
-fn custom_validation_errors_are_located_and_a_rejected_placeholder_ends_the_search() {
+fn custom_validation_errors_are_located_and_a_rejected_placeholder_is_read_last() {
     assert_eq!(
         problems(body::<Form>(json!({"n": "x", "name": "", "other": 1}))),
         json!([
@@ -313,10 +313,21 @@ fn custom_validation_errors_are_located_and_a_rejected_placeholder_ends_the_sear
             {"type": "value_error", "loc": ["body", "name"], "msg": "Value error, must not be empty", "input": "", "ctx": {"error": {}}},
         ])
     );
-    // The placeholder for `name` is "" again: the search stops with what it found.
+    // The placeholder for `name` is "" again, which it refuses: every attempt fails there,
+    // so it is read after the other fields, whose problems are still found.
     assert_eq!(
         locs(&problems(body::<Form>(json!({"name": 5, "other": "y"})))),
-        [json!(["body", "name"])]
+        [json!(["body", "name"]), json!(["body", "other"])]
+    );
+    assert_eq!(
+        locs(&problems(body::<Form>(
+            json!({"other": "y", "name": 5, "n": 300})
+        ))),
+        [
+            json!(["body", "n"]),
+            json!(["body", "name"]),
+            json!(["body", "other"])
+        ]
     );
 }
 
