@@ -74,10 +74,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
         if let Ok(value) = strict::from_slice::<T>(body) {
             return Ok(Json(value));
         }
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let tree = <Tree as serde::Deserialize>::deserialize(&mut de)
-            .and_then(|tree| de.end().map(|()| tree))
-            .map_err(|error| vec![json_invalid(body, &error)])?;
+        let tree = Tree::parse(body).map_err(|error| vec![json_invalid(body, &error)])?;
         from_json(&tree).map(Json)
     }
 }

@@ -103,7 +103,7 @@ mod rules {
     impl<T: Validate + DeserializeOwned> Validated for Json<T> {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
             self.0.validate().map_err(|errors| {
-                let tree = serde_json::from_slice::<Tree>(head.body()).ok();
+                let tree = Tree::parse(head.body()).ok();
                 report::<T>(&errors, &Place::new("body", Raw::Json(tree.as_ref())))
             })
         }
@@ -112,7 +112,7 @@ mod rules {
             // Only a body that parses has a repaired value. One that was not read as JSON
             // (another content type) has its problem at `["body"]`, which every rule is
             // inside of, so none is added.
-            let Ok(tree) = serde_json::from_slice::<Tree>(head.body()) else {
+            let Ok(tree) = Tree::parse(head.body()) else {
                 return;
             };
             if let Err((Some(repaired), _)) = from_json_repaired::<T>(&tree) {

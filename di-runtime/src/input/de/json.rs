@@ -13,7 +13,7 @@ use serde::de::{
 use super::access::{Elements, Entries, Node, Place};
 use super::phantom::{Phantom, mismatch, real};
 use super::problem::{Error, Kind, Repairs, Seen, Seg, SegRef, Typed, Walk};
-use super::tree::{Num, Tree};
+use super::tree::{Num, Tree, Wide};
 
 /// A JSON value at a place (or a placeholder there), deserialized like serde_json's `Value`
 /// deserializes itself, but tracking the path and reporting each value of the wrong type as
@@ -75,7 +75,7 @@ fn describes(seen: &Seen, value: Option<&Tree>) -> bool {
         (Seen::Bool(a), Some(Tree::Bool(b))) => a == b,
         (Seen::Unsigned(a), Some(Tree::Number(Num::U(b)))) => a == b,
         (Seen::Signed(a), Some(Tree::Number(Num::I(b)))) => a == b,
-        (Seen::Float(a), Some(Tree::Number(Num::F(b)))) => a == b,
+        (Seen::Float(a), Some(Tree::Number(Num::F(b) | Num::Int(b, _)))) => a == b,
         (Seen::Str(a), Some(Tree::String(b))) => a == b,
         (Seen::Seq, Some(Tree::Array(_))) => true,
         (Seen::Map, Some(Tree::Object(_))) => true,
@@ -189,13 +189,16 @@ impl<'t> Search<'_, 't, '_> {
 fn reread(typed: &Typed, found: &Tree) -> Option<Typed> {
     let same = |t: &Typed| t.kind == typed.kind;
     if same(&Typed::INT_TYPE) {
-        integer_problem(found, i128::MIN, u128::MAX).filter(|t| t.kind != typed.kind)
+        integer_problem(found, i128::MIN, u128::MAX, true).filter(|t| t.kind != typed.kind)
     } else if same(&Typed::FLOAT_TYPE) {
         matches!(found, Tree::String(s) if s.parse::<f64>().is_err())
             .then_some(Typed::FLOAT_PARSING)
     } else if same(&Typed::BOOL_TYPE) {
-        matches!(found, Tree::String(_) | Tree::Number(Num::U(_) | Num::I(_)))
-            .then_some(Typed::BOOL_PARSING)
+        matches!(
+            found,
+            Tree::String(_) | Tree::Number(Num::U(_) | Num::I(_) | Num::Int(..))
+        )
+        .then_some(Typed::BOOL_PARSING)
     } else {
         None
     }
@@ -241,46 +244,44 @@ fn visit_number<'de, V: Visitor<'de>>(n: Num, visitor: V) -> Result<V::Value, Er
     match n {
         Num::U(u) => visitor.visit_u64(u),
         Num::I(i) => visitor.visit_i64(i),
-        Num::F(f) => visitor.visit_f64(f),
+        // serde_json reads an integer literal beyond 64 bits (or `-0`) as a float where it
+        // reads any value.
+        Num::F(f) | Num::Int(f, _) => visitor.visit_f64(f),
     }
 }
 
-/// What is wrong with `value` where an integer in `min..=max` is asked, or `None` if it is
-/// one.
-/// Whether `f` is a whole number beyond 64 bits within `min..=max` (a 128-bit type's range):
-/// serde_json reads an integer literal that does not fit 64 bits as a float, which the fast
-/// path (`strict`) read exactly as the `u128` or `i128` it is. Such a value is no problem, so
-/// that a body that fails for another field lists only that field's.
-///
-/// A float at a bound of a wide type is not within it (see [`above`], [`below`]).
-fn wide_integer(f: f64, min: i128, max: u128) -> bool {
-    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-    f.fract() == 0.0 && f.abs() >= TWO_POW_64 && !above(f, max) && !below(f, min)
-}
-
-/// The largest integer up to which every integer is a float.
-const EXACT: u128 = 1 << 53;
-
-/// Whether the whole float `f` is beyond `max`. A bound past [`EXACT`] (`u64::MAX`,
-/// `u128::MAX`, `i128::MAX`) rounds to a float beyond it, which also stands for the literals
-/// out of range that round to it: taken, such a literal would be saturated into the bound (or
-/// refused by the visitor with serde's message), so the float at such a bound is beyond it.
+/// Whether the whole float `f` is beyond `max`. A bound past 2^53 (`u64::MAX`, `u128::MAX`,
+/// `i128::MAX`, all `2^k - 1`) rounds up to the float `2^k`, which is beyond it.
 fn above(f: f64, max: u128) -> bool {
+    const EXACT: u128 = 1 << 53;
     f > max as f64 || (f == max as f64 && max > EXACT)
 }
 
-/// Whether the whole float `f` is below `min`: as [`above`], a float at a bound past
-/// [`EXACT`] (`i64::MIN`, `i128::MIN`) is below it, as the literals just past it round to it.
+/// Whether the whole float `f` is below `min` (`-2^k` or 0, each a float exactly).
 fn below(f: f64, min: i128) -> bool {
-    f < min as f64 || (f == min as f64 && min.unsigned_abs() > EXACT)
+    f < min as f64
 }
 
-fn integer_problem(value: &Tree, min: i128, max: u128) -> Option<Typed> {
+/// What is wrong with `value` where an integer in `min..=max` is asked, or `None` if it is
+/// one. `exact`: the type is a `u128` or `i128`, which serde_json reads from an integer
+/// literal exactly (and from no float literal); a narrower one it reads from a literal
+/// beyond 64 bits (or `-0`) as the float it is anywhere else, and refuses.
+fn integer_problem(value: &Tree, min: i128, max: u128, exact: bool) -> Option<Typed> {
     match value {
         Tree::Number(Num::U(u)) => (u128::from(*u) > max).then(|| Typed::less_than_equal(max)),
         Tree::Number(Num::I(i)) => (i128::from(*i) < min).then(|| Typed::greater_than_equal(min)),
-        // An integer beyond 64 bits, which serde_json reads as a float (see `wide_integer`).
-        Tree::Number(Num::F(f)) if wide_integer(*f, min, max) => None,
+        Tree::Number(Num::Int(_, wide)) => match *wide {
+            Wide::U(u) if u > max => Some(Typed::less_than_equal(max)),
+            Wide::I(i) if i < min => Some(Typed::greater_than_equal(min)),
+            Wide::Beyond(false) => Some(Typed::less_than_equal(max)),
+            Wide::Beyond(true) => Some(Typed::greater_than_equal(min)),
+            // In range: `-0` for an unsigned type is no `u128` either (serde_json parses its
+            // text as one).
+            Wide::I(0) if min == 0 => Some(Typed::INT_TYPE),
+            _ if exact => None,
+            // Only `-0` is in range of a narrower type: pydantic takes it; serde does not.
+            _ => Some(Typed::INT_TYPE),
+        },
         Tree::Number(Num::F(f)) => Some(if f.fract() != 0.0 {
             Typed::INT_FROM_FLOAT
         } else if above(*f, max) {
@@ -298,14 +299,15 @@ fn integer_problem(value: &Tree, min: i128, max: u128) -> Option<Typed> {
 }
 
 macro_rules! json_integers {
-    ($($method:ident => $ty:ty;)*) => {$(
+    ($($method:ident => $ty:ty, $exact:literal;)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             let value = real!(self, $method(visitor));
-            match integer_problem(value, i128::try_from(<$ty>::MIN).unwrap_or(i128::MIN), u128::try_from(<$ty>::MAX).unwrap_or(u128::MAX)) {
+            let min = i128::try_from(<$ty>::MIN).unwrap_or(i128::MIN);
+            let max = u128::try_from(<$ty>::MAX).unwrap_or(u128::MAX);
+            match integer_problem(value, min, max, $exact) {
                 None => match value {
-                    // A `wide_integer`: as near as a float keeps it.
-                    Tree::Number(Num::F(f)) if *f >= 0.0 => visitor.visit_u128(*f as u128),
-                    Tree::Number(Num::F(f)) => visitor.visit_i128(*f as i128),
+                    Tree::Number(Num::Int(_, Wide::U(u))) => visitor.visit_u128(*u),
+                    Tree::Number(Num::Int(_, Wide::I(i))) => visitor.visit_i128(*i),
                     Tree::Number(n) => visit_number(*n, visitor),
                     _ => Err(Error::invalid(Typed::INT_TYPE)),
                 },
@@ -356,17 +358,20 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let typed = match real!(self, deserialize_bool(visitor)) {
             Tree::Bool(b) => return visitor.visit_bool(*b),
-            Tree::String(_) | Tree::Number(Num::U(_) | Num::I(_)) => Typed::BOOL_PARSING,
+            Tree::String(_) | Tree::Number(Num::U(_) | Num::I(_) | Num::Int(..)) => {
+                Typed::BOOL_PARSING
+            }
             _ => Typed::BOOL_TYPE,
         };
         mismatch!(self, Error::invalid(typed), deserialize_bool(visitor))
     }
 
     json_integers! {
-        deserialize_i8 => i8; deserialize_i16 => i16; deserialize_i32 => i32;
-        deserialize_i64 => i64; deserialize_i128 => i128; deserialize_u8 => u8;
-        deserialize_u16 => u16; deserialize_u32 => u32; deserialize_u64 => u64;
-        deserialize_u128 => u128;
+        deserialize_i8 => i8, false; deserialize_i16 => i16, false;
+        deserialize_i32 => i32, false; deserialize_i64 => i64, false;
+        deserialize_i128 => i128, true; deserialize_u8 => u8, false;
+        deserialize_u16 => u16, false; deserialize_u32 => u32, false;
+        deserialize_u64 => u64, false; deserialize_u128 => u128, true;
     }
 
     json_floats! {

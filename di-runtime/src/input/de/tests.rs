@@ -578,3 +578,84 @@ fn a_problem_of_an_internally_tagged_variant_is_at_its_field() {
     let missing = problems(body::<Tagged>(json!({"kind": "B"})));
     assert_eq!(locs(&missing), [json!(["body", "b"])], "{missing}");
 }
+
+/// A body as `Json<T>` reads it: its text parsed, integer literals told from float ones.
+fn body_text<T: DeserializeOwned>(text: &str) -> Result<T, Value> {
+    let tree = Tree::parse(text.as_bytes()).expect("valid JSON");
+    from_json(&tree).map_err(detail)
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct WideInts {
+    n: u128,
+    m: i128,
+    bad: u8,
+}
+
+/// serde_json reads a `u128` or `i128` from an integer literal exactly and from no float
+/// literal; elsewhere it reads an integer literal beyond 64 bits (or `-0`) as a float. The
+/// search tells the two apart as it does.
+#[test]
+fn a_wide_integer_is_read_from_its_literal_as_serde_json_reads_it() {
+    let fine = [
+        r#"{"n":340282366920938463463374607431768211455,"m":-170141183460469231731687303715884105728,"bad":"x"}"#,
+        r#"{"n":18446744073709551616,"m":-0,"bad":"x"}"#,
+        r#"{"n":0,"m":170141183460469231731687303715884105727,"bad":"x"}"#,
+    ];
+    for text in fine {
+        assert!(serde_json::from_str::<WideInts>(&text.replace("\"x\"", "1")).is_ok());
+        let detail = problems(body_text::<WideInts>(text));
+        assert_eq!(locs(&detail), [json!(["body", "bad"])], "{text}: {detail}");
+    }
+    for (text, kind, loc) in [
+        (r#"{"n":1e30,"m":0,"bad":"x"}"#, "int_type", "n"),
+        (r#"{"n":1.0,"m":0,"bad":"x"}"#, "int_type", "n"),
+        (r#"{"n":-0,"m":0,"bad":"x"}"#, "int_type", "n"),
+        (r#"{"n":1,"m":-1e30,"bad":"x"}"#, "int_type", "m"),
+        (
+            r#"{"n":340282366920938463463374607431768211456,"m":0,"bad":"x"}"#,
+            "less_than_equal",
+            "n",
+        ),
+        (
+            r#"{"n":1,"m":-170141183460469231731687303715884105729,"bad":"x"}"#,
+            "greater_than_equal",
+            "m",
+        ),
+        (
+            r#"{"n":1,"m":1000000000000000000000000000000000000000000,"bad":"x"}"#,
+            "less_than_equal",
+            "m",
+        ),
+    ] {
+        assert!(serde_json::from_str::<WideInts>(&text.replace("\"x\"", "1")).is_err());
+        let detail = problems(body_text::<WideInts>(text));
+        assert_eq!(
+            locs(&detail),
+            [json!(["body", loc]), json!(["body", "bad"])],
+            "{text}: {detail}"
+        );
+        assert_eq!(detail[0]["type"], kind, "{text}: {detail}");
+    }
+    // Where any value is read, the literal is the float serde_json reads; where a narrower
+    // integer is asked, it is out of range (or, `-0`, no integer for serde).
+    let detail = problems(body_text::<Vec<u64>>("[18446744073709551616,-0]"));
+    assert_eq!(detail[0]["type"], "less_than_equal", "{detail}");
+    assert_eq!(detail[1]["type"], "int_type", "{detail}");
+    assert_eq!(
+        body_text::<Vec<f64>>("[18446744073709551616,-0]").ok(),
+        serde_json::from_str::<Vec<f64>>("[18446744073709551616,-0]").ok()
+    );
+    // Its `input` keeps every digit, as Python's does.
+    let tree = Tree::parse(b"123456789012345678901234567890").expect("valid JSON");
+    let errors = from_json::<u64>(&tree).expect_err("out of range");
+    let body = HttpError::invalid_input(errors)
+        .body_json()
+        .map(<[u8]>::to_vec);
+    let body = String::from_utf8(body.unwrap_or_default()).unwrap_or_default();
+    assert!(
+        body.contains(r#""input":123456789012345678901234567890"#),
+        "{body}"
+    );
+}

@@ -4,10 +4,11 @@
 //!
 //! Uses nothing else of the deserializer.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::response::error::push_json_str;
 
@@ -28,7 +29,23 @@ pub(crate) enum Tree {
 pub(crate) enum Num {
     U(u64),
     I(i64),
+    /// A float literal (`1.5`, `1e30`, `-0.0`).
     F(f64),
+    /// An integer literal serde_json reads as a float where it reads any value: beyond 64
+    /// bits, or `-0`. The float it reads, and the literal's own value (which it reads
+    /// exactly where a `u128` or `i128` is asked). Only [`Tree::parse`] tells these from `F`.
+    Int(f64, Wide),
+}
+
+/// The value of an integer literal that does not fit 64 bits (or `-0`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Wide {
+    /// Beyond `u64::MAX`, up to `u128::MAX`.
+    U(u128),
+    /// Below `i64::MIN`, down to `i128::MIN`; or `-0` (`I(0)`).
+    I(i128),
+    /// Beyond 128 bits: negative or not.
+    Beyond(bool),
 }
 
 impl Tree {
@@ -58,7 +75,12 @@ impl Tree {
             Tree::Bool(false) => out.push_str("false"),
             Tree::Number(Num::U(u)) => out.push_str(&u.to_string()),
             Tree::Number(Num::I(i)) => out.push_str(&i.to_string()),
-            Tree::Number(Num::F(f)) => out.push_str(&python_float(*f)),
+            Tree::Number(Num::F(f) | Num::Int(f, Wide::Beyond(_))) => {
+                out.push_str(&python_float(*f));
+            }
+            // Python keeps every digit of an integer (and `-0` is `0`).
+            Tree::Number(Num::Int(_, Wide::U(u))) => out.push_str(&u.to_string()),
+            Tree::Number(Num::Int(_, Wide::I(i))) => out.push_str(&i.to_string()),
             Tree::String(s) => push_json_str(out, s),
             Tree::Array(items) => {
                 out.push('[');
@@ -169,15 +191,124 @@ pub(crate) fn python_float(f: f64) -> String {
 /// Objects with more keys than this find repeated keys through an index.
 const SCAN_KEYS: usize = 8;
 
-impl<'de> Deserialize<'de> for Tree {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TreeVisitor)
+impl Tree {
+    /// A JSON body (all of it, as `serde_json::from_slice` reads it), its integer literals
+    /// that serde_json reads as floats ([`Num::Int`]) told from its float literals: where a
+    /// `u128` or `i128` is asked, serde_json reads the first exactly and refuses the second,
+    /// and so does the every-problem search.
+    pub(crate) fn parse(body: &[u8]) -> Result<Tree, serde_json::Error> {
+        let wide = Wides {
+            found: wide_literals(body),
+            next: Cell::new(0),
+            numbers: Cell::new(0),
+        };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let tree = Deserializer::deserialize_any(&mut de, TreeVisitor(Some(&wide)))?;
+        de.end()?;
+        Ok(tree)
     }
 }
 
-struct TreeVisitor;
+/// The integer literals of a JSON text that serde_json reads as floats where it reads any
+/// value (beyond 64 bits, or `-0`), each with its place among the text's numbers, in order.
+/// The text need not be JSON (then it is not read after this).
+fn wide_literals(text: &[u8]) -> Vec<(usize, Wide)> {
+    let mut found = Vec::new();
+    let mut numbers = 0;
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                // A string: to its closing quote, past escapes.
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < text.len()
+                    && matches!(text[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    i += 1;
+                }
+                if let Some(wide) = std::str::from_utf8(&text[start..i])
+                    .ok()
+                    .and_then(wide_literal)
+                {
+                    found.push((numbers, wide));
+                }
+                numbers += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    found
+}
 
-impl<'de> Visitor<'de> for TreeVisitor {
+/// The value of `literal` if it is an integer literal that serde_json reads as a float.
+fn wide_literal(literal: &str) -> Option<Wide> {
+    if literal.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        return None;
+    }
+    match literal.strip_prefix('-') {
+        Some("0") => Some(Wide::I(0)),
+        Some(_) => match literal.parse::<i128>() {
+            Ok(i) => (i < i128::from(i64::MIN)).then_some(Wide::I(i)),
+            Err(_) => Some(Wide::Beyond(true)),
+        },
+        None => match literal.parse::<u128>() {
+            Ok(u) => (u > u128::from(u64::MAX)).then_some(Wide::U(u)),
+            Err(_) => Some(Wide::Beyond(false)),
+        },
+    }
+}
+
+/// The wide literals of the text being read ([`wide_literals`]), and how far it is read.
+struct Wides {
+    found: Vec<(usize, Wide)>,
+    /// The next of `found`.
+    next: Cell<usize>,
+    /// The numbers read so far.
+    numbers: Cell<usize>,
+}
+
+impl Wides {
+    /// Counts a number read; the value of its literal if it is the next wide one.
+    fn number(&self) -> Option<Wide> {
+        let n = self.numbers.get();
+        self.numbers.set(n + 1);
+        let next = self.next.get();
+        match self.found.get(next) {
+            Some(&(at, wide)) if at == n => {
+                self.next.set(next + 1);
+                Some(wide)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Tree {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TreeVisitor(None))
+    }
+}
+
+/// Reads a [`Tree`]; with the wide literals of the text when [`Tree::parse`] reads it.
+#[derive(Clone, Copy)]
+struct TreeVisitor<'w>(Option<&'w Wides>);
+
+impl<'de> DeserializeSeed<'de> for TreeVisitor<'_> {
+    type Value = Tree;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tree, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TreeVisitor<'_> {
     type Value = Tree;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -193,7 +324,7 @@ impl<'de> Visitor<'de> for TreeVisitor {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
-        Tree::deserialize(d)
+        d.deserialize_any(self)
     }
 
     fn visit_bool<E>(self, b: bool) -> Result<Tree, E> {
@@ -201,10 +332,16 @@ impl<'de> Visitor<'de> for TreeVisitor {
     }
 
     fn visit_u64<E>(self, u: u64) -> Result<Tree, E> {
+        if let Some(wides) = self.0 {
+            wides.number();
+        }
         Ok(Tree::Number(Num::U(u)))
     }
 
     fn visit_i64<E>(self, i: i64) -> Result<Tree, E> {
+        if let Some(wides) = self.0 {
+            wides.number();
+        }
         Ok(Tree::Number(if i >= 0 {
             Num::U(i.unsigned_abs())
         } else {
@@ -213,7 +350,10 @@ impl<'de> Visitor<'de> for TreeVisitor {
     }
 
     fn visit_f64<E>(self, f: f64) -> Result<Tree, E> {
-        Ok(Tree::Number(Num::F(f)))
+        Ok(Tree::Number(match self.0.and_then(Wides::number) {
+            Some(wide) => Num::Int(f, wide),
+            None => Num::F(f),
+        }))
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Tree, E> {
@@ -226,7 +366,7 @@ impl<'de> Visitor<'de> for TreeVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(item) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
         Ok(Tree::Array(items))
@@ -235,7 +375,8 @@ impl<'de> Visitor<'de> for TreeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
         let mut entries: Vec<(String, Tree)> = Vec::new();
         let mut index: Option<HashMap<String, usize>> = None;
-        while let Some((key, value)) = map.next_entry::<String, Tree>()? {
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(self)?;
             if index.is_none() && entries.len() >= SCAN_KEYS {
                 index = Some(
                     entries
@@ -285,6 +426,54 @@ mod tests {
             (123456.789, "123456.789"),
         ] {
             assert_eq!(python_float(f), python, "{f}");
+        }
+    }
+
+    #[test]
+    fn integer_literals_beyond_64_bits_are_told_from_float_literals() {
+        let tree = Tree::parse(
+            br#"{"a":"-1e5 \" 18446744073709551616","b":[1,-0,-0.0,1e30,18446744073709551616],"c":-9223372036854775809,"d":-9223372036854775808,"e":1000000000000000000000000000000000000000}"#,
+        )
+        .expect("valid JSON");
+        let Some(Tree::Array(b)) = tree.get("b") else {
+            panic!("an array")
+        };
+        assert_eq!(b[0], Tree::Number(Num::U(1)));
+        assert_eq!(b[1], Tree::Number(Num::Int(-0.0, Wide::I(0))));
+        assert_eq!(b[2], Tree::Number(Num::F(-0.0)));
+        assert_eq!(b[3], Tree::Number(Num::F(1e30)));
+        assert!(matches!(
+            b[4],
+            Tree::Number(Num::Int(_, Wide::U(18_446_744_073_709_551_616)))
+        ));
+        assert!(matches!(
+            tree.get("c"),
+            Some(Tree::Number(Num::Int(
+                _,
+                Wide::I(-9_223_372_036_854_775_809)
+            )))
+        ));
+        assert_eq!(tree.get("d"), Some(&Tree::Number(Num::I(i64::MIN))));
+        assert!(matches!(
+            tree.get("e"),
+            Some(Tree::Number(Num::Int(_, Wide::Beyond(false))))
+        ));
+        // Each float is the one serde_json reads.
+        let value: serde_json::Value = serde_json::from_str("[-0,18446744073709551616]").unwrap();
+        let tree = Tree::parse(b"[-0,18446744073709551616]").expect("valid JSON");
+        assert_eq!(
+            tree.to_text(),
+            "[0,18446744073709551616]",
+            "the literals' digits, as Python writes them"
+        );
+        let Tree::Array(items) = tree else {
+            panic!("an array")
+        };
+        for (item, value) in items.iter().zip(value.as_array().unwrap()) {
+            let Tree::Number(Num::Int(f, _)) = item else {
+                panic!("{item:?}")
+            };
+            assert_eq!(f.to_bits(), value.as_f64().unwrap().to_bits());
         }
     }
 
