@@ -13,8 +13,9 @@
 //!   `u8` given text) adds no problem when it is good, and the same problems as alone when it
 //!   is bad.
 //!
-//! The bugs it found that are not fixed yet are pinned by the ignored tests at the end; the
-//! runs count what they see of them (`known`) instead of failing, so that they find others.
+//! The bugs it found are pinned by the tests at the end (ignored while one is not fixed); the
+//! runs count what they see of a known one (`known`) instead of failing, so that they find
+//! others.
 //!
 //! `fuzz_quick` runs a few thousand requests from fixed seeds (a few seconds in debug);
 //! `fuzz_long` (ignored) runs many more: `DI_FUZZ_ITERS`, `DI_FUZZ_SEED` tune it.
