@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use futures_util::future::Either;
 use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Method, StatusCode};
-use http_body_util::{BodyDataStream, BodyExt, Limited};
+use http_body_util::{BodyDataStream, Limited};
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::body::{BodyError, BodyFrames, Unread};
@@ -244,32 +244,62 @@ where
 /// client cut it up. Kept as frames until its end (`BodyExt::collect`), a body sent as one-byte
 /// chunks cost some 32 bytes of bookkeeping a byte, besides the connection's read buffers each
 /// frame kept alive: about 40 MB of heap for a 1 MB body.
-async fn read_whole<B>(body: B) -> Result<Bytes, B::Error>
+fn read_whole<B>(body: B) -> ReadWhole<B>
 where
     B: http_body::Body<Data = Bytes>,
 {
-    let mut body = std::pin::pin!(body);
-    let mut first = Bytes::new();
-    let mut joined: Option<BytesMut> = None;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        if let Some(joined) = joined.as_mut() {
-            joined.extend_from_slice(&data);
-        } else if first.is_empty() {
-            first = data;
-        } else if !data.is_empty() {
-            // Room for what the body says is left (its declared length, within the limit).
-            let left = usize::try_from(body.size_hint().lower()).unwrap_or(0);
-            let mut into = BytesMut::with_capacity(first.len() + data.len() + left);
-            into.extend_from_slice(&first);
-            into.extend_from_slice(&data);
-            first = Bytes::new();
-            joined = Some(into);
-        }
+    ReadWhole {
+        body,
+        first: Bytes::new(),
+        joined: None,
     }
-    Ok(joined.map_or(first, BytesMut::freeze))
+}
+
+pin_project_lite::pin_project! {
+    /// See [`read_whole`]. A future of its own rather than an `async fn`, which would hold the
+    /// body twice (as passed, and pinned in its local), making every request's future larger:
+    /// this one is part of it even when the route reads no body.
+    struct ReadWhole<B> {
+        #[pin]
+        body: B,
+        // The body's first frame, kept as it is while it is the only one.
+        first: Bytes,
+        // Every frame so far, once there is more than one.
+        joined: Option<BytesMut>,
+    }
+}
+
+impl<B> Future for ReadWhole<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    type Output = Result<Bytes, B::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        while let Some(frame) = std::task::ready!(this.body.as_mut().poll_frame(cx)) {
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            if let Some(joined) = this.joined.as_mut() {
+                joined.extend_from_slice(&data);
+            } else if this.first.is_empty() {
+                *this.first = data;
+            } else if !data.is_empty() {
+                // Room for what the body says is left (its declared length, within the limit).
+                let left = usize::try_from(this.body.size_hint().lower()).unwrap_or(0);
+                let mut into = BytesMut::with_capacity(this.first.len() + data.len() + left);
+                into.extend_from_slice(this.first);
+                into.extend_from_slice(&data);
+                *this.first = Bytes::new();
+                *this.joined = Some(into);
+            }
+        }
+        Poll::Ready(Ok(match this.joined.take() {
+            Some(joined) => joined.freeze(),
+            None => std::mem::take(this.first),
+        }))
+    }
 }
 
 /// Whether the client may wait before it sends its body: an HTTP/2 request with
@@ -508,16 +538,28 @@ fn serve(
 /// the stream. Such an answer (a handler's `StatusCode::CONTINUE` or `103`, an error of that
 /// status) becomes a generic 500, and a success or handler error its outcome says so, so that
 /// teardowns are told what the client gets.
+#[inline]
 fn no_final_informational(
     outcome: &mut Outcome,
     response: &mut Response,
     request_id: &RequestId,
     handler: &'static str,
 ) {
-    let status = response.status();
-    if !status.is_informational() {
-        return;
+    if response.status().is_informational() {
+        informational_to_500(outcome, response, request_id, handler);
     }
+}
+
+/// See [`no_final_informational`]: out of every request's way.
+#[cold]
+#[inline(never)]
+fn informational_to_500(
+    outcome: &mut Outcome,
+    response: &mut Response,
+    request_id: &RequestId,
+    handler: &'static str,
+) {
+    let status = response.status();
     tracing::error!(target: "di", %request_id, handler, status = status.as_u16(), "the answer has an informational status, which cannot be a final response: 500");
     let error = HttpError::internal();
     *response = error.clone().into_response();
