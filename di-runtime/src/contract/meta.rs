@@ -620,7 +620,7 @@ impl<E: IntoResponse> ErrorResponse for E {
 /// `E: IntoResponse`.
 #[diagnostic::on_unimplemented(
     message = "a generator dependency must return `()` or `Result<(), E>`, not `{Self}`",
-    note = "its value is handed over with `Yield::provide`; errors must convert into `di_runtime::HttpError`"
+    note = "its value is handed over with `Yield::provide`; an error `E` must convert into `di_runtime::HttpError` or implement `di_runtime::IntoResponse`"
 )]
 pub trait IntoGenResult {
     /// The error.
