@@ -72,6 +72,15 @@ fn adding_at_the_end(
     }))
 }
 
+/// Starts `app`, GETs `/` and reads the body, then waits for everything the request left to
+/// run: the client, the body, and the events logged.
+async fn get_then_settle(app: App) -> (TestClient, String, Vec<String>) {
+    let client = TestClient::start(app).await.unwrap();
+    let body = client.get("/").send().await.text().await.unwrap();
+    client.settle().await;
+    (client, body, events())
+}
+
 #[depends]
 async fn export_adding_a_task(
     tasks: BackgroundTasks,
@@ -82,13 +91,9 @@ async fn export_adding_a_task(
 #[tokio::test]
 async fn a_task_added_by_a_streamed_body_runs_after_it() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", export_adding_a_task))
-        .await
-        .unwrap();
-    let body = client.get("/").send().await.text().await.unwrap();
+    let (_client, body, events) = get_then_settle(App::new().get("/", export_adding_a_task)).await;
     assert_eq!(body, "0;1;");
-    client.settle().await;
-    assert_eq!(events(), ["chunk 0", "chunk 1", "task added by the body"]);
+    assert_eq!(events, ["chunk 0", "chunk 1", "task added by the body"]);
 }
 
 struct Reader;
@@ -111,14 +116,11 @@ async fn export_with_reader_adding_a_task(
 #[tokio::test]
 async fn a_task_added_by_a_streamed_body_runs_before_request_teardown() {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", export_with_reader_adding_a_task))
-        .await
-        .unwrap();
-    let body = client.get("/").send().await.text().await.unwrap();
+    let (_client, body, events) =
+        get_then_settle(App::new().get("/", export_with_reader_adding_a_task)).await;
     assert_eq!(body, "0;1;");
-    client.settle().await;
     assert_eq!(
-        events(),
+        events,
         [
             "reader:open",
             "chunk 0",
@@ -156,12 +158,10 @@ async fn a_task_added_by_a_streamed_body_may_keep_a_held_value_until_it_has_run(
     let app = App::new()
         .get("/", export_handing_its_reader_to_a_task)
         .teardown_timeout(std::time::Duration::from_secs(1));
-    let client = TestClient::start(app).await.unwrap();
-    let body = client.get("/").send().await.text().await.unwrap();
+    let (client, body, events) = get_then_settle(app).await;
     assert_eq!(body, "0;1;");
-    client.settle().await;
     assert_eq!(
-        events(),
+        events,
         [
             "reader:open",
             "chunk 0",
@@ -624,9 +624,7 @@ async fn a_late_task_holding_an_earlier_generators_value_does_not_stall_its_tear
     let app = App::new()
         .get("/", audited)
         .teardown_timeout(std::time::Duration::from_secs(1));
-    let client = TestClient::start(app).await.unwrap();
-    let _ = client.get("/").send().await.text().await;
-    client.settle().await;
+    let (client, _, _) = get_then_settle(app).await;
     assert_eq!(
         events(),
         [

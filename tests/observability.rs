@@ -436,6 +436,20 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 }
 
 impl Captured {
+    /// Captures the log lines at INFO and above written on this thread (the tests' runtimes
+    /// are single-threaded: other tests are not seen), until the guard is dropped.
+    fn at_info() -> (Captured, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let captured = Captured::default();
+        let guard = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .finish()
+            .set_default();
+        (captured, guard)
+    }
+
     fn lines(&self) -> Vec<String> {
         let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         String::from_utf8(bytes)
@@ -462,15 +476,7 @@ impl Captured {
 /// carries that request's id, the one its client got in `x-request-id`.
 #[tokio::test]
 async fn the_error_log_lines_of_a_request_name_its_request_id() {
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let captured = Captured::default();
-    // This thread only (the test's runtime is single-threaded): other tests are not seen.
-    let _subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-        .finish()
-        .set_default();
+    let (captured, _subscriber) = Captured::at_info();
     let client = TestClient::start(app().teardown_timeout(Duration::from_secs(5)))
         .await
         .unwrap();
@@ -535,14 +541,7 @@ async fn the_error_log_lines_of_a_request_name_its_request_id() {
 
 #[tokio::test]
 async fn a_request_timeout_is_logged_with_its_request_id() {
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let captured = Captured::default();
-    let _subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-        .finish()
-        .set_default();
+    let (captured, _subscriber) = Captured::at_info();
     let client = TestClient::start(app().request_timeout(Duration::from_millis(20)))
         .await
         .unwrap();
@@ -574,14 +573,7 @@ async fn tears_down_in_time(#[dep(slow_teardown)] _s: &u8) -> &'static str {
 /// connections ended", while shutdown went on to wait for it anyway.)
 #[tokio::test]
 async fn a_shutdown_within_its_grace_period_waits_for_http2_teardowns_without_a_warning() {
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let captured = Captured::default();
-    let _subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-        .finish()
-        .set_default();
+    let (captured, _subscriber) = Captured::at_info();
     let server = App::new()
         .get("/tears-down-in-time", tears_down_in_time)
         .shutdown_grace(Duration::from_secs(10))

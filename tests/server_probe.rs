@@ -70,13 +70,7 @@ async fn a_204_or_304_with_a_body_sends_no_content_over_http2() {
     let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
     for (path, status) in [("/304", 304), ("/204", 204)] {
         common::clear();
-        let request = http::Request::get(format!("http://{addr}{path}"))
-            .body(())
-            .unwrap();
-        std::future::poll_fn(|cx| client.poll_ready(cx))
-            .await
-            .unwrap();
-        let response = within(client.send_request(request, true).unwrap().0)
+        let response = within(common::h2_send_get(&mut client, addr, path).await)
             .await
             .unwrap();
         assert_eq!(response.status(), status);
@@ -244,13 +238,7 @@ async fn a_handler_answering_with_a_1xx_status_is_a_generic_500_and_its_teardown
     common::clear();
     let io = TcpStream::connect(addr).await.unwrap();
     let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
-    let request = http::Request::get(format!("http://{addr}/103"))
-        .body(())
-        .unwrap();
-    std::future::poll_fn(|cx| client.poll_ready(cx))
-        .await
-        .unwrap();
-    let response = within(client.send_request(request, true).unwrap().0)
+    let response = within(common::h2_send_get(&mut client, addr, "/103").await)
         .await
         .unwrap();
     assert_eq!(response.status(), 500);

@@ -130,6 +130,22 @@ pub async fn h2_client(
     (client.ready().await.unwrap(), driver)
 }
 
+/// Sends a GET of `path` to `addr` on `client`'s HTTP/2 connection, once it has room for a
+/// stream: the response to come.
+pub async fn h2_send_get(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> h2::client::ResponseFuture {
+    let request = http::Request::get(format!("http://{addr}{path}"))
+        .body(())
+        .unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    client.send_request(request, true).unwrap().0
+}
+
 /// GETs `path` from `addr` on `client`'s HTTP/2 connection, once it has room for a stream:
 /// the body of the answer, whose status must be 200.
 pub async fn h2_get(
@@ -137,13 +153,7 @@ pub async fn h2_get(
     addr: std::net::SocketAddr,
     path: &str,
 ) -> h2::RecvStream {
-    let request = http::Request::get(format!("http://{addr}{path}"))
-        .body(())
-        .unwrap();
-    std::future::poll_fn(|cx| client.poll_ready(cx))
-        .await
-        .unwrap();
-    let response = client.send_request(request, true).unwrap().0.await.unwrap();
+    let response = h2_send_get(client, addr, path).await.await.unwrap();
     assert_eq!(response.status(), 200);
     response.into_body()
 }
