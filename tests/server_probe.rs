@@ -362,3 +362,59 @@ async fn a_body_sent_in_one_byte_chunks_costs_about_its_size_to_read_whole() {
     );
     server.shutdown().await;
 }
+
+#[depends]
+async fn echo_body(body: Bytes) -> String {
+    log("echo:handler");
+    format!("{} bytes", body.len())
+}
+
+/// A body chunked twice (RFC 9112 6.1: the chunked coding is applied once) is refused with a
+/// 400 and the connection closed, whether the two are in one `Transfer-Encoding` field or in
+/// two: hyper read it as chunked once, while a server in front may read its end elsewhere (a
+/// smuggled request). The request pipelined after it is never served; a body chunked once is.
+#[tokio::test]
+async fn a_body_chunked_twice_is_refused_and_the_connection_closed() {
+    let _serial = serial().await;
+    let server = App::new()
+        .post("/echo", echo_body)
+        .get("/health", health)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for codings in [
+        "transfer-encoding: chunked, chunked\r\n",
+        "transfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n",
+        "transfer-encoding: Chunked ,chunked\r\n",
+    ] {
+        common::clear();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let sent = format!(
+            "POST /echo HTTP/1.1\r\nhost: t\r\n{codings}\r\n3\r\nabc\r\n0\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\n\r\n"
+        );
+        stream.write_all(sent.as_bytes()).await.unwrap();
+        let text = within(common::read_to_close(&mut stream)).await;
+        assert!(text.starts_with("HTTP/1.1 400 "), "{codings:?}: {text}");
+        assert_eq!(
+            text.matches("HTTP/1.1 ").count(),
+            1,
+            "{codings:?}: the pipelined request was served: {text}"
+        );
+        assert!(events().is_empty(), "{codings:?}: {:?}", events());
+    }
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let text = within(common::read_to_close(&mut stream)).await;
+    assert!(
+        text.starts_with("HTTP/1.1 200 ") && text.ends_with("3 bytes"),
+        "{text}"
+    );
+    server.shutdown().await;
+}

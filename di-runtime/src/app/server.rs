@@ -469,8 +469,10 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     type Future = ResponseFuture;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
-        if request.version() == http::Version::HTTP_11 && !host_is_acceptable(request.headers()) {
-            return ResponseFuture(Box::pin(std::future::ready(bad_host(
+        if request.version() == http::Version::HTTP_11
+            && (!host_is_acceptable(request.headers()) || chunked_twice(&request))
+        {
+            return ResponseFuture(Box::pin(std::future::ready(bad_request(
                 &self.inner.0.engine,
                 request.headers(),
             ))));
@@ -492,6 +494,27 @@ fn host_is_acceptable(headers: &http::HeaderMap) -> bool {
         (Some(_), Some(_)) => return false,
     };
     is_host(host)
+}
+
+/// RFC 9112 section 6.1: the chunked coding is applied once, last. hyper reads a body whose
+/// `Transfer-Encoding` names it twice (`chunked, chunked`, or in two fields) as chunked once,
+/// where another server in front of this one may read it otherwise (or not as chunked at all):
+/// two views of where the request ends, the stuff of request smuggling. Refused, as nginx
+/// refuses it. Looked at only for a body of no declared length, which is all a chunked one is.
+fn chunked_twice(request: &http::Request<hyper::body::Incoming>) -> bool {
+    use http_body::Body as _;
+    let body = request.body();
+    if body.is_end_stream() || body.size_hint().exact().is_some() {
+        return false;
+    }
+    request
+        .headers()
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
+        .filter(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+        .nth(1)
+        .is_some()
 }
 
 /// RFC 3986's `host [ ":" port ]` (an authority without user info), empty included: a
@@ -549,12 +572,12 @@ const NAME_BYTE: [bool; 256] = {
     table
 };
 
-/// The answer to a request whose `Host` is repeated or invalid: 400, nothing set up,
-/// and the connection closed (its body, if any, is never read).
+/// The answer to a request whose `Host` is repeated or invalid, or whose body is chunked
+/// twice: 400, nothing set up, and the connection closed (its body, if any, is never read).
 #[cold]
-fn bad_host(engine: &Engine, headers: &http::HeaderMap) -> crate::response::body::Response {
+fn bad_request(engine: &Engine, headers: &http::HeaderMap) -> crate::response::body::Response {
     use crate::response::into::IntoResponse as _;
-    tracing::debug!(target: "di", "HTTP/1.1 request with two Hosts or an invalid one: 400");
+    tracing::debug!(target: "di", "HTTP/1.1 request with two Hosts or an invalid one, or chunked twice: 400");
     let id = crate::contract::request_id::RequestId::of(
         headers,
         engine.config.request_id_header.as_ref(),
