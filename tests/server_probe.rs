@@ -418,3 +418,42 @@ async fn a_body_chunked_twice_is_refused_and_the_connection_closed() {
     );
     server.shutdown().await;
 }
+
+/// A setup that fails with an informational status.
+#[depends]
+async fn hinting_setup() -> Result<u8, HttpError> {
+    Err(HttpError::new(
+        StatusCode::from_u16(103).unwrap(),
+        "early hints",
+    ))
+}
+
+#[depends]
+async fn after_a_hinting_setup(
+    #[dep(req_gen)] _r: &u8,
+    #[dep(hinting_setup)] _h: &u8,
+) -> &'static str {
+    "never"
+}
+
+/// A setup whose error has an informational status gets the client a generic 500, as a
+/// handler's answer of that status does, and the teardowns are told the setup failed with
+/// that 500 (they were told it failed with the 103 the client never got).
+#[tokio::test]
+async fn a_setup_failing_with_a_1xx_status_is_a_500_and_its_teardowns_are_told_so() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", after_a_hinting_setup))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        ["req:setup", "req:setup of `hinting_setup` failed (500)"]
+    );
+}

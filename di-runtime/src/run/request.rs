@@ -563,14 +563,21 @@ fn informational_to_500(
     tracing::error!(target: "di", %request_id, handler, status = status.as_u16(), "the answer has an informational status, which cannot be a final response: 500");
     let error = HttpError::internal();
     *response = error.clone().into_response();
-    if matches!(
-        outcome,
-        Outcome::Success { .. } | Outcome::HandlerError { .. }
-    ) {
-        *outcome = Outcome::HandlerError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: Some(error),
-        };
+    match outcome {
+        Outcome::Success { .. } | Outcome::HandlerError { .. } => {
+            *outcome = Outcome::HandlerError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                error: Some(error),
+            };
+        }
+        // A setup's or a teardown's error of that status: what the client gets instead.
+        Outcome::SetupFailed { error: failed, .. }
+        | Outcome::TeardownFailed { error: failed, .. }
+            if failed.status().is_informational() =>
+        {
+            *failed = error;
+        }
+        _ => {}
     }
 }
 
