@@ -457,3 +457,59 @@ async fn a_setup_failing_with_a_1xx_status_is_a_500_and_its_teardowns_are_told_s
         ["req:setup", "req:setup of `hinting_setup` failed (500)"]
     );
 }
+
+#[depends]
+async fn reset_content(#[dep(req_gen)] _r: &u8) -> (StatusCode, &'static str) {
+    (StatusCode::RESET_CONTENT, "a body a 205 must not carry")
+}
+
+/// A 205 has no content either (RFC 9110 15.3.6), and hyper does not know it: it sent the
+/// handler's body with its length. It now goes with `Content-Length: 0` and nothing after
+/// it, over both protocols (the next response on the connection follows at once), and its
+/// teardowns see a success.
+#[tokio::test]
+async fn a_205_with_a_body_sends_a_zero_content_length_and_nothing_else() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/205", reset_content)
+        .get("/health", health)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /205 HTTP/1.1\r\nhost: t\r\n\r\n\
+              GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let text = within(common::read_to_close(&mut stream)).await;
+    let (first, second) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(first.starts_with("HTTP/1.1 205 "), "{text}");
+    assert!(first.contains("content-length: 0"), "{text}");
+    assert!(
+        second.starts_with("HTTP/1.1 200 ") && second.ends_with("ok"),
+        "{text}"
+    );
+    server.settle().await;
+    assert_eq!(events(), ["req:setup", "req:success 205"]);
+
+    common::clear();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let response = within(common::h2_send_get(&mut client, addr, "/205").await)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 205);
+    assert_eq!(response.headers()["content-length"], "0");
+    let mut body = response.into_body();
+    assert!(within(body.data()).await.is_none(), "a DATA frame was sent");
+    server.settle().await;
+    assert_eq!(events(), ["req:setup", "req:success 205"]);
+    driver.abort();
+    server.shutdown().await;
+}

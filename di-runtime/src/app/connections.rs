@@ -657,10 +657,17 @@ where
         // A 204 or 304 has no content whatever its body holds (RFC 9110 15.3.5, 15.4.5):
         // hyper's HTTP/1 drops such a body unsent, but its HTTP/2 would send every frame of
         // it (and a 204's `Content-Length`, which RFC 9110 8.6 forbids). Sent as a HEAD's is.
+        // Nor has a 205 (15.3.6), which hyper sends as any other: it goes with `Content-Length:
+        // 0`, as the RFC asks, and its body unsent too.
         let status = response.status();
         let unsent = head_only || sends_no_body(status);
         if status == http::StatusCode::NO_CONTENT || status.is_informational() {
             response.headers_mut().remove(http::header::CONTENT_LENGTH);
+        } else if status == http::StatusCode::RESET_CONTENT {
+            response.headers_mut().insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_static("0"),
+            );
         }
         // An HTTP/2 stream's head goes out with a body to come: its clock starts now, and the
         // body's first poll takes it over. hyper may wait for the stream's window before it

@@ -83,10 +83,12 @@ impl AfterBody {
     }
 }
 
-/// Whether a response of `status` goes without a body whatever the request (1xx, 204, 304).
+/// Whether a response of `status` goes without a body whatever the request (1xx, 204, 205,
+/// 304).
 pub(crate) fn sends_no_body(status: StatusCode) -> bool {
     status.is_informational()
         || status == StatusCode::NO_CONTENT
+        || status == StatusCode::RESET_CONTENT
         || status == StatusCode::NOT_MODIFIED
 }
 
