@@ -302,6 +302,13 @@ where
         // by what leaves, with the id (a layer may have made a response of its own).
         let response = finish_layered(&engine, response, &id);
         match outer.take_after() {
+            // A layer dropped the app's response before its body ended (a timeout outside a
+            // layer still at work, a layer that answered its own instead): it was never sent,
+            // and what was set up for it sees the layer answer in its place, as above.
+            Some(after) if outer.discarded() => {
+                after.end(Outcome::Cancelled(CancelReason::Timeout));
+                response
+            }
             Some(after) => track(response, head_request, after),
             None => response,
         }

@@ -9,13 +9,19 @@
 //! the client gets, outside every layer (a compressed body, not the handler's own), so it is
 //! handed to the entry point rather than wrapped around the handler's body.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body as _, Frame, SizeHint};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::contract::outcome::Outcome;
+use crate::response::body::{Body, BoxError};
 use crate::run::body::AfterBody;
 
 /// The entry point's side: how a request the layers answered in the app's place was
@@ -26,6 +32,9 @@ pub(crate) type Verdict = oneshot::Sender<Outcome>;
 pub(crate) struct Outer {
     /// Set once the app's part has produced its response (a 404 and a 422 included).
     answered: AtomicBool,
+    /// Set when the body of the app's response was dropped before its end (see
+    /// [`AppBody`]): a layer threw the app's response away.
+    discarded: AtomicBool,
     /// Taken by the request's owed teardowns: how it was cancelled, if it is dropped.
     verdict: Mutex<Option<oneshot::Receiver<Outcome>>>,
     /// The response's `request`-scope work, until the entry point puts it around the body
@@ -52,6 +61,7 @@ impl Outer {
         let (verdict, decided) = oneshot::channel();
         let outer = Self {
             answered: AtomicBool::new(false),
+            discarded: AtomicBool::new(false),
             verdict: Mutex::new(Some(decided)),
             after: Mutex::new(None),
         };
@@ -66,6 +76,12 @@ impl Outer {
     /// Whether the app's part produced its response; if not, a layer answered in its place.
     pub(crate) fn answered(&self) -> bool {
         self.answered.load(Ordering::Acquire)
+    }
+
+    /// Whether a layer dropped the body of the app's response before its end: what the
+    /// client gets is not the app's response.
+    pub(crate) fn discarded(&self) -> bool {
+        self.discarded.load(Ordering::Acquire)
     }
 
     /// The entry point's verdict, for the request's owed teardowns (once).
@@ -91,6 +107,89 @@ impl Drop for Outer {
         // The entry point never took it: its future was dropped (the client went away).
         if let Some(after) = self.after.get_mut().take() {
             after.abandon();
+        }
+    }
+}
+
+/// The body of the app's response inside tower layers, when `request`-scope work waits for
+/// the body the client gets: tells the entry point if a layer dropped it before its end (a
+/// timeout outside a layer still at work, a layer that answers its own response instead),
+/// so that the teardowns are not told the app's response was sent.
+pub(crate) struct AppBody {
+    inner: Body,
+    outer: Weak<Outer>,
+    /// Bytes still to come when the length is known exactly.
+    remaining: Option<u64>,
+    ended: bool,
+}
+
+impl AppBody {
+    /// `body`, of a response with `parts`; `bodiless` when no body is sent for it (HEAD, 204,
+    /// 304), so that dropping it unread is its end.
+    pub(crate) fn new(
+        body: Body,
+        parts: &http::response::Parts,
+        bodiless: bool,
+        outer: &Arc<Outer>,
+    ) -> Self {
+        let remaining = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .or_else(|| body.size_hint().exact());
+        let ended = bodiless || remaining == Some(0) || body.is_end_stream();
+        Self {
+            inner: body,
+            outer: Arc::downgrade(outer),
+            remaining,
+            ended,
+        }
+    }
+}
+
+impl http_body::Body for AppBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
+                    *remaining = remaining.saturating_sub(data.len() as u64);
+                }
+                if this.remaining == Some(0) || this.inner.is_end_stream() {
+                    this.ended = true;
+                }
+            }
+            // An error is an end: the body failed, and its teardowns hear of it from the body
+            // the client gets.
+            Poll::Ready(_) => this.ended = true,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for AppBody {
+    fn drop(&mut self) {
+        if !self.ended
+            && let Some(outer) = self.outer.upgrade()
+        {
+            outer.discarded.store(true, Ordering::Release);
         }
     }
 }

@@ -28,11 +28,11 @@ use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable};
-use crate::run::body::{AfterBody, TrackedBody};
+use crate::run::body::{AfterBody, TrackedBody, sends_no_body};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, current_span};
-use crate::run::outer::Outer;
+use crate::run::outer::{AppBody, Outer};
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{
     Failure, SetupDone, Starting, failure, panicked, run_setup, setup_failed, setups_traced,
@@ -524,9 +524,12 @@ fn serve(
         };
         // Inside tower layers, the work runs after the body the client gets (the entry point
         // puts it there), not after the handler's body that a layer may wrap.
+        // The body is watched, so that the entry point knows if a layer threw it away.
         if layered && let Some(outer) = Outer::of(&head.parts) {
+            let bodiless = head.parts.method == Method::HEAD || sends_no_body(parts.status);
+            let body = AppBody::new(body, &parts, bodiless, &outer);
             outer.defer(after);
-            return Response::from_parts(parts, body);
+            return Response::from_parts(parts, Body::from_boxed_error(body));
         }
         let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
         Response::from_parts(parts, Body::from_boxed_error(tracked))

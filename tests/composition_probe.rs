@@ -1,0 +1,206 @@
+//! Hostile probes of app composition and tower interop: a layer that drops or replaces the
+//! app's response, groups, mounts, request ids and counters; each test a regression test of a
+//! bug found by probing, or a probe that held.
+
+mod common;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use common::{events, log, serial};
+use di_runtime::Body;
+use di_runtime::prelude::*;
+use tower_http::timeout::TimeoutLayer;
+
+fn short(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::Cancelled(CancelReason::Timeout) => "cancelled timeout".into(),
+        Outcome::Cancelled(CancelReason::ClientGone) => "cancelled client gone".into(),
+        Outcome::Cancelled(CancelReason::Shutdown) => "cancelled shutdown".into(),
+        other => format!("other {other}"),
+    }
+}
+
+#[depends]
+async fn session(y: Yield<u32>) {
+    log("session:open");
+    let (_, outcome) = y.provide(2).await;
+    log(format!("session:close {}", short(&outcome)));
+}
+
+#[depends]
+async fn quick(#[dep(session)] s: &u32) -> String {
+    format!("quick {s}")
+}
+
+// ------------------------------------- a layer that drops the app's response after the app answered
+
+/// A timeout outside a layer that still works after the app answered: the app's response is
+/// dropped with the layer's future, and the client gets the timeout's 408. The handler's
+/// body never reached anyone: its `request`-scope teardown is told `Cancelled(Timeout)`, as
+/// for a timeout that fires while the handler runs, never a success.
+#[tokio::test]
+async fn a_timeout_that_drops_the_apps_response_after_it_answered_is_cancelled_timeout() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/quick", quick)
+        .layer(tower::util::AndThenLayer::new(
+            |response: http::Response<Body>| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, Infallible>(response)
+            },
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(50),
+        ));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/quick").send().await;
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    let _ = response.text().await;
+    client.settle().await;
+    assert_eq!(
+        events(),
+        ["session:open", "session:close cancelled timeout"]
+    );
+    client.shutdown().await;
+}
+
+/// A layer that throws the app's response away and answers its own: the handler's body was
+/// never sent, so its teardown is not told it was (whatever the layer's status).
+#[tokio::test]
+async fn a_layer_that_replaces_the_apps_response_does_not_tell_teardown_success() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/quick", quick)
+        .layer(tower::util::MapResponseLayer::new(
+            |_: http::Response<Body>| -> http::Response<Body> {
+                http::Response::new(Body::from("replaced"))
+            },
+        ));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/quick").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "replaced");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        ["session:open", "session:close cancelled timeout"]
+    );
+    client.shutdown().await;
+}
+
+#[depends]
+async fn failing(#[dep(session)] _s: &u32) -> Result<String, HttpError> {
+    Err(HttpError::new(StatusCode::CONFLICT, "taken"))
+}
+
+/// A layer that rewrites an error response (a new body of its own): the teardown is still
+/// told the handler's error, which was decided before any layer saw the response.
+#[tokio::test]
+async fn a_layer_that_rewrites_an_error_response_keeps_the_handler_error() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/failing", failing)
+        .layer(tower::util::MapResponseLayer::new(
+            |response: http::Response<Body>| -> http::Response<Body> {
+                let (parts, _) = response.into_parts();
+                http::Response::from_parts(parts, Body::from("rewritten"))
+            },
+        ));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/failing").send().await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(response.text().await.unwrap(), "rewritten");
+    client.settle().await;
+    let seen = events();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[1].starts_with("session:close other"), "{seen:?}");
+    assert!(!seen[1].contains("cancelled"), "{seen:?}");
+    client.shutdown().await;
+}
+
+/// A layer that reads the app's whole body and answers it again (a buffering layer): the
+/// app's body reached its end, so the teardown sees success once the client got it.
+#[tokio::test]
+async fn a_layer_that_buffers_the_whole_body_keeps_success() {
+    use http_body_util::BodyExt;
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/quick", quick)
+        .layer(tower::util::AndThenLayer::new(
+            |response: http::Response<Body>| async move {
+                let (parts, body) = response.into_parts();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
+                Ok::<_, Infallible>(http::Response::from_parts(parts, Body::from(bytes)))
+            },
+        ));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/quick").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "quick 2");
+    client.settle().await;
+    assert_eq!(events(), ["session:open", "session:close success 200"]);
+    // HEAD through the same layer: no body is sent, and that is its end.
+    let response = client.request(http::Method::HEAD, "/quick").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let _ = response.text().await;
+    client.settle().await;
+    assert_eq!(events()[3], "session:close success 200");
+    client.shutdown().await;
+}
+
+// ------------------------------------------------------------------ probes of routing and groups
+
+#[depends]
+async fn one() -> &'static str {
+    "one"
+}
+
+#[depends]
+async fn two() -> &'static str {
+    "two"
+}
+
+#[tokio::test]
+async fn probe_a_route_registered_twice_through_a_group_is_a_start_error() {
+    let app = App::new()
+        .get("/a", one)
+        .nest(Group::new("").get("/a", two));
+    let started = App::start(app).await;
+    assert!(started.is_err(), "the same method and path twice");
+}
+
+#[tokio::test]
+async fn probe_conflicting_parameter_names_are_a_start_error_not_a_panic() {
+    let app = App::new()
+        .get("/items/{id}", one)
+        .nest(Group::new("/items").post("/{name}", two));
+    let started = App::start(app).await;
+    if let Ok(running) = started {
+        running.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn probe_options_on_a_get_route_is_405_with_allow() {
+    let app = App::new().get("/one", one).nest(
+        Group::new("/g")
+            .layer(tower::layer::util::Identity::new())
+            .get("/two", two),
+    );
+    let client = TestClient::start(app).await.unwrap();
+    for path in ["/one", "/g/two"] {
+        let response = client.request(http::Method::OPTIONS, path).send().await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(response.header("allow"), Some("GET, HEAD"), "{path}");
+        let response = client.request(http::Method::HEAD, path).send().await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    client.shutdown().await;
+}
