@@ -204,3 +204,41 @@ async fn probe_options_on_a_get_route_is_405_with_allow() {
     }
     client.shutdown().await;
 }
+
+#[depends]
+async fn no_content(#[dep(session)] _s: &u32) -> (StatusCode, &'static str) {
+    (StatusCode::NO_CONTENT, "ignored")
+}
+
+/// A server sends no body for a HEAD request (hyper drops the GET route's body unread), nor
+/// for a 204: the test client answered the body, so a test passed in process that fails over
+/// HTTP. The body dropped unread is its end, as over HTTP: the teardown sees success.
+#[tokio::test]
+async fn head_and_204_in_the_test_client_have_no_body_as_over_http() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/one", one)
+        .get("/quick", quick)
+        .get("/none", no_content);
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.request(http::Method::HEAD, "/one").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "");
+    let response = client.request(http::Method::HEAD, "/quick").send().await;
+    assert_eq!(response.text().await.unwrap(), "");
+    client.settle().await;
+    let response = client.get("/none").send().await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(response.text().await.unwrap(), "");
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "session:open",
+            "session:close success 200",
+            "session:open",
+            "session:close success 204"
+        ]
+    );
+    client.shutdown().await;
+}

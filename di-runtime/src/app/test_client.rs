@@ -17,6 +17,7 @@ use crate::app::error::BuildError;
 use crate::app::running::Running;
 use crate::app::service::AppService;
 use crate::response::body::{Body, BoxError};
+use crate::run::body::sends_no_body;
 
 /// Sends requests to an app in process, through exactly the code path the server uses.
 ///
@@ -164,6 +165,7 @@ impl TestRequest<'_> {
 
     /// Sends the request and returns the response head; the body streams on demand.
     pub async fn send(self) -> TestResponse {
+        let head_request = self.method == Method::HEAD;
         let mut request = http::Request::new(http_body_util::Full::new(self.body));
         *request.method_mut() = self.method;
         *request.headers_mut() = self.headers;
@@ -175,7 +177,12 @@ impl TestRequest<'_> {
                 return self.client.held(response);
             }
         }
-        let response = self.client.service.call_request(request).await;
+        let mut response = self.client.service.call_request(request).await;
+        // As a server does: no body for a HEAD request, or a 1xx, 204 or 304 response (hyper
+        // drops it unread, which is its end).
+        if head_request || sends_no_body(response.status()) {
+            drop(std::mem::take(response.body_mut()));
+        }
         self.client.held(response)
     }
 }
