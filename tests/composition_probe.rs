@@ -242,3 +242,40 @@ async fn head_and_204_in_the_test_client_have_no_body_as_over_http() {
     );
     client.shutdown().await;
 }
+
+// --------------------------------------------------------------- request ids through mounts
+
+#[depends]
+async fn my_id(id: RequestId) -> String {
+    id.as_str().to_owned()
+}
+
+/// A `di` app mounted in another with `nest_service`: the handler inside sees the id the
+/// client gets, whether the client sent one or the outer app made it.
+#[tokio::test]
+async fn an_app_mounted_in_an_app_sees_the_id_the_client_gets() {
+    let inner = App::new().get("/id", my_id).start().await.unwrap();
+    let app = App::new()
+        .get("/one", one)
+        .nest_service("/inner", inner.service())
+        .fallback_service(inner.service());
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/inner/id").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let given = response.header("x-request-id").unwrap().to_owned();
+    assert_eq!(response.text().await.unwrap(), given);
+    let response = client
+        .get("/inner/id")
+        .header("x-request-id", "abc-123")
+        .send()
+        .await;
+    assert_eq!(response.header("x-request-id"), Some("abc-123"));
+    assert_eq!(response.text().await.unwrap(), "abc-123");
+    // The fallback too; and an id that is not sane is replaced by the app's in both places.
+    let response = client.get("/id").header("x-request-id", "").send().await;
+    let given = response.header("x-request-id").unwrap().to_owned();
+    assert!(!given.is_empty());
+    assert_eq!(response.text().await.unwrap(), given);
+    client.shutdown().await;
+    inner.shutdown().await;
+}

@@ -365,6 +365,15 @@ impl Serve for Routing {
                 _ => serve_leaf(engine.clone(), route, request, Some(params)),
             },
             Err(Miss::NotFound) if let Some(service) = self.mounted(&mut request) => {
+                // The request's id in its id header, so that the service sees the one the
+                // client gets (the app's own, when the client sent none or one not sane: an
+                // app mounted in this one would make another).
+                if let Some(name) = &engine.config.request_id_header
+                    && let Some(entry) = request.extensions().get::<Entry>()
+                {
+                    let value = entry.id.to_header_value();
+                    request.headers_mut().insert(name.clone(), value);
+                }
                 // Not the app's: its answer is counted by the entry point, like a layer's.
                 service.0.serve(request)
             }
