@@ -279,3 +279,154 @@ async fn an_app_mounted_in_an_app_sees_the_id_the_client_gets() {
     client.shutdown().await;
     inner.shutdown().await;
 }
+
+// ------------------------------------------- cancellations through layers: outcomes and counters
+
+#[depends]
+async fn endless(
+    #[dep(session)] _s: &u32,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    let lines = futures_util::stream::unfold(0u32, |i| async move {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Some((Ok(format!("line {i}\n")), i + 1))
+    });
+    StreamBody::new(lines)
+}
+
+#[depends]
+async fn stuck(#[dep(session)] _s: &u32) -> &'static str {
+    std::future::pending::<()>().await;
+    "never"
+}
+
+fn layered_app() -> App {
+    App::new()
+        .get("/endless", endless)
+        .get("/stuck", stuck)
+        .nest(
+            Group::new("/g")
+                .layer(tower_http::trace::TraceLayer::new_for_http())
+                .get("/endless", endless)
+                .get("/stuck", stuck),
+        )
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// A stream read in part then dropped, and a request dropped while its handler waits, through
+/// app and group layers: each teardown sees the client gone, once, and the counters agree.
+#[tokio::test]
+async fn probe_streams_dropped_and_requests_abandoned_through_layers_are_client_gone_once() {
+    let _serial = serial().await;
+    let client = TestClient::start(layered_app()).await.unwrap();
+    for path in ["/endless", "/g/endless"] {
+        let mut response = client.get(path).send().await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let first = response.chunk().await.unwrap().unwrap();
+        assert!(first.starts_with(b"line 0"), "{first:?}");
+        drop(response);
+        client.settle().await;
+    }
+    for path in ["/stuck", "/g/stuck"] {
+        let sent = tokio::time::timeout(Duration::from_millis(50), client.get(path).send()).await;
+        assert!(sent.is_err());
+        client.settle().await;
+    }
+    assert_eq!(
+        events(),
+        [
+            "session:open",
+            "session:close cancelled client gone",
+            "session:open",
+            "session:close cancelled client gone",
+            "session:open",
+            "session:close cancelled client gone",
+            "session:open",
+            "session:close cancelled client gone",
+        ]
+    );
+    let metrics = client.running().metrics();
+    assert_eq!(metrics.teardowns.cancelled_client_gone, 4, "{metrics:?}");
+    assert_eq!(metrics.teardowns.total(), 4, "{metrics:?}");
+    assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
+    assert_eq!(metrics.teardowns_in_flight, 0, "{metrics:?}");
+    assert_eq!(metrics.responses_with(StatusCode::OK), 2, "{metrics:?}");
+    client.shutdown().await;
+}
+
+// ------------------------------------------------- a layer that calls the app twice (a retry)
+
+/// Calls the app, throws its answer away, and calls it again with the same head (a retry
+/// layer that keeps the request's extensions, as one made from a clone of the head does).
+#[derive(Clone)]
+struct Twice<S>(S);
+
+impl<S> tower::Service<http::Request<Body>> for Twice<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let mut inner = self.0.clone();
+        Box::pin(async move {
+            let (parts, _) = request.into_parts();
+            let again = || {
+                let mut request = http::Request::new(Body::empty());
+                *request.method_mut() = parts.method.clone();
+                *request.uri_mut() = parts.uri.clone();
+                *request.headers_mut() = parts.headers.clone();
+                *request.extensions_mut() = parts.extensions.clone();
+                request
+            };
+            let first = inner.call(again()).await?;
+            drop(first);
+            inner.call(again()).await
+        })
+    }
+}
+
+/// The answer the client gets is the second: its teardown sees success, once the body ended;
+/// the first's, thrown away, does not.
+#[tokio::test]
+async fn a_retry_layer_whose_second_answer_is_sent_tells_its_teardown_success() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/quick", quick)
+        .layer(tower::layer::layer_fn(Twice));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/quick").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "quick 2");
+    client.settle().await;
+    let seen = events();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(
+        seen.iter()
+            .filter(|e| *e == "session:close success 200")
+            .count(),
+        1,
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("session:close success 200"),
+        "{seen:?}"
+    );
+    client.shutdown().await;
+}

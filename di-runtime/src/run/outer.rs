@@ -10,7 +10,7 @@
 //! handed to the entry point rather than wrapped around the handler's body.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
@@ -32,9 +32,12 @@ pub(crate) type Verdict = oneshot::Sender<Outcome>;
 pub(crate) struct Outer {
     /// Set once the app's part has produced its response (a 404 and a 422 included).
     answered: AtomicBool,
-    /// Set when the body of the app's response was dropped before its end (see
-    /// [`AppBody`]): a layer threw the app's response away.
-    discarded: AtomicBool,
+    /// How many responses of the app's part handed their `request`-scope work over (more
+    /// than one when a layer called the app again): the last is the one that counts.
+    deferred: AtomicU64,
+    /// The number (in `deferred`) of the last response whose body was dropped before its end
+    /// (see [`AppBody`]), 0 for none: a layer threw that response away.
+    discarded: AtomicU64,
     /// Taken by the request's owed teardowns: how it was cancelled, if it is dropped.
     verdict: Mutex<Option<oneshot::Receiver<Outcome>>>,
     /// The response's `request`-scope work, until the entry point puts it around the body
@@ -61,7 +64,8 @@ impl Outer {
         let (verdict, decided) = oneshot::channel();
         let outer = Self {
             answered: AtomicBool::new(false),
-            discarded: AtomicBool::new(false),
+            deferred: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
             verdict: Mutex::new(Some(decided)),
             after: Mutex::new(None),
         };
@@ -81,7 +85,8 @@ impl Outer {
     /// Whether a layer dropped the body of the app's response before its end: what the
     /// client gets is not the app's response.
     pub(crate) fn discarded(&self) -> bool {
-        self.discarded.load(Ordering::Acquire)
+        let last = self.deferred.load(Ordering::Acquire);
+        last != 0 && self.discarded.load(Ordering::Acquire) == last
     }
 
     /// The entry point's verdict, for the request's owed teardowns (once).
@@ -89,11 +94,17 @@ impl Outer {
         self.verdict.lock().take()
     }
 
-    /// Hands the response's `request`-scope work to the entry point.
-    pub(crate) fn defer(&self, after: AfterBody) {
-        if let Some(earlier) = self.after.lock().replace(after) {
+    /// Hands the response's `request`-scope work to the entry point; the response's number,
+    /// for its [`AppBody`].
+    pub(crate) fn defer(&self, after: AfterBody) -> u64 {
+        let mut slot = self.after.lock();
+        let number = self.deferred.fetch_add(1, Ordering::AcqRel) + 1;
+        let earlier = slot.replace(after);
+        drop(slot);
+        if let Some(earlier) = earlier {
             earlier.abandon();
         }
+        number
     }
 
     /// The response's `request`-scope work, for the entry point to put around the body.
@@ -118,6 +129,8 @@ impl Drop for Outer {
 pub(crate) struct AppBody {
     inner: Body,
     outer: Weak<Outer>,
+    /// Its response's number (see [`Outer::defer`]).
+    number: u64,
     /// Bytes still to come when the length is known exactly.
     remaining: Option<u64>,
     ended: bool,
@@ -131,6 +144,7 @@ impl AppBody {
         parts: &http::response::Parts,
         bodiless: bool,
         outer: &Arc<Outer>,
+        number: u64,
     ) -> Self {
         let remaining = parts
             .headers
@@ -142,6 +156,7 @@ impl AppBody {
         Self {
             inner: body,
             outer: Arc::downgrade(outer),
+            number,
             remaining,
             ended,
         }
@@ -189,7 +204,7 @@ impl Drop for AppBody {
         if !self.ended
             && let Some(outer) = self.outer.upgrade()
         {
-            outer.discarded.store(true, Ordering::Release);
+            outer.discarded.store(self.number, Ordering::Release);
         }
     }
 }

@@ -527,8 +527,8 @@ fn serve(
         // The body is watched, so that the entry point knows if a layer threw it away.
         if layered && let Some(outer) = Outer::of(&head.parts) {
             let bodiless = head.parts.method == Method::HEAD || sends_no_body(parts.status);
-            let body = AppBody::new(body, &parts, bodiless, &outer);
-            outer.defer(after);
+            let number = outer.defer(after);
+            let body = AppBody::new(body, &parts, bodiless, &outer, number);
             return Response::from_parts(parts, Body::from_boxed_error(body));
         }
         let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
