@@ -428,5 +428,41 @@ async fn a_retry_layer_whose_second_answer_is_sent_tells_its_teardown_success() 
         Some("session:close success 200"),
         "{seen:?}"
     );
+    // The first answer, thrown away by the layer: not the client gone (it got its answer).
+    assert_eq!(
+        seen.iter()
+            .filter(|e| *e == "session:close cancelled timeout")
+            .count(),
+        1,
+        "{seen:?}"
+    );
     client.shutdown().await;
+}
+
+/// A streamed response held unread through layers when the test client shuts down: cut, its
+/// teardown told the shutdown, once, and shutdown does not wait for the endless stream.
+#[tokio::test]
+async fn probe_shutdown_cuts_a_stream_held_through_layers() {
+    let _serial = serial().await;
+    let client = TestClient::start(layered_app()).await.unwrap();
+    let mut held = client.get("/g/endless").send().await;
+    assert!(held.chunk().await.unwrap().is_ok());
+    let mut held_too = client
+        .get("/endless")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
+    assert_eq!(held_too.header("content-encoding"), Some("gzip"));
+    let _ = held_too.chunk().await;
+    client.shutdown().await;
+    assert_eq!(
+        events(),
+        [
+            "session:open",
+            "session:open",
+            "session:close cancelled shutdown",
+            "session:close cancelled shutdown",
+        ]
+    );
+    drop((held, held_too));
 }

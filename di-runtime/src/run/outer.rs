@@ -20,7 +20,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::contract::outcome::Outcome;
+use crate::contract::outcome::{CancelReason, Outcome};
 use crate::response::body::{Body, BoxError};
 use crate::run::body::AfterBody;
 
@@ -101,8 +101,10 @@ impl Outer {
         let number = self.deferred.fetch_add(1, Ordering::AcqRel) + 1;
         let earlier = slot.replace(after);
         drop(slot);
+        // The app was called again (a retry layer): the earlier answer is not what the
+        // client gets, a layer answered in its place (the client is still there).
         if let Some(earlier) = earlier {
-            earlier.abandon();
+            earlier.end(Outcome::Cancelled(CancelReason::Timeout));
         }
         number
     }
