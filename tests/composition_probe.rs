@@ -466,3 +466,32 @@ async fn probe_shutdown_cuts_a_stream_held_through_layers() {
     );
     drop((held, held_too));
 }
+
+// ------------------------------------------ an app mounted in an app with a timeout around both
+
+/// The outer app's `TimeoutLayer` fires while the handler of an app mounted in it waits: the
+/// client gets the 408, and what the mounted app set up is told the timeout, as when the
+/// handler is the outer app's own (not the client gone: the client is there, and got a 408).
+#[tokio::test]
+async fn a_timeout_around_a_mounted_app_tells_its_teardowns_the_timeout() {
+    let _serial = serial().await;
+    let inner = App::new().get("/stuck", stuck).start().await.unwrap();
+    let app =
+        App::new()
+            .nest_service("/inner", inner.service())
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                Duration::from_millis(50),
+            ));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/inner/stuck").send().await;
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    client.settle().await;
+    inner.settle().await;
+    assert_eq!(
+        events(),
+        ["session:open", "session:close cancelled timeout"]
+    );
+    client.shutdown().await;
+    inner.shutdown().await;
+}

@@ -368,11 +368,17 @@ impl Serve for Routing {
                 // The request's id in its id header, so that the service sees the one the
                 // client gets (the app's own, when the client sent none or one not sane: an
                 // app mounted in this one would make another).
-                if let Some(name) = &engine.config.request_id_header
-                    && let Some(entry) = request.extensions().get::<Entry>()
-                {
-                    let value = entry.id.to_header_value();
-                    request.headers_mut().insert(name.clone(), value);
+                // Taken out, so that the request's head (which the service may keep) does not
+                // hold the entry point's state (see `OuterRef`).
+                if let Some(entry) = request.extensions_mut().remove::<Entry>() {
+                    // A `di` app mounted here learns how its request ended if the layers
+                    // answered in its place (a timeout), as this app's own routes do.
+                    let outer = OuterRef(Arc::downgrade(&entry.outer));
+                    if let Some(name) = &engine.config.request_id_header {
+                        let value = entry.id.to_header_value();
+                        request.headers_mut().insert(name.clone(), value);
+                    }
+                    request.extensions_mut().insert(outer);
                 }
                 // Not the app's: its answer is counted by the entry point, like a layer's.
                 service.0.serve(request)

@@ -87,11 +87,9 @@ impl Drop for Owed {
         let engine = self.engine.clone();
         let request_id = self.head.request_id.clone();
         // Inside tower layers, how the request was cancelled is the entry point's verdict (a
-        // layer that answered in the handler's place, or the client gone); see `Outer`.
-        let verdict = engine
-            .layered
-            .then(|| Outer::of(&self.head.parts)?.take_verdict())
-            .flatten();
+        // layer that answered in the handler's place, or the client gone); see `Outer`. Those
+        // of another app too, when this app is mounted in it (`App::nest_service`).
+        let verdict = Outer::of(&self.head.parts).and_then(|outer| outer.take_verdict());
         let waiting = places
             .background
             .is_none()
