@@ -495,3 +495,44 @@ async fn a_timeout_around_a_mounted_app_tells_its_teardowns_the_timeout() {
     client.shutdown().await;
     inner.shutdown().await;
 }
+
+// ------------------------------------------- a group layer that answers without calling the app
+
+/// An auth layer on a group that answers 401 without calling the route: nothing is set up
+/// (the group's dependency included), the answer is counted once and carries the id; the
+/// app's other routes are untouched.
+#[tokio::test]
+async fn probe_a_group_layer_that_answers_early_sets_nothing_up_and_counts_once() {
+    let _serial = serial().await;
+    let deny = tower::layer::layer_fn(|_inner: di_runtime::InnerService| {
+        tower::service_fn(|_request: http::Request<Body>| async move {
+            let mut response = http::Response::new(Body::from("no"));
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok::<_, Infallible>(response)
+        })
+    });
+    let app = App::new()
+        .get("/quick", quick)
+        .nest(
+            Group::new("/admin")
+                .dependency(session)
+                .layer(deny)
+                .get("/quick", quick),
+        )
+        .route_layer(tower_http::trace::TraceLayer::new_for_http());
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.get("/admin/quick").send().await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.header("x-request-id").is_some());
+    assert_eq!(response.text().await.unwrap(), "no");
+    let response = client.get("/quick").send().await;
+    assert_eq!(response.text().await.unwrap(), "quick 2");
+    client.settle().await;
+    assert_eq!(events(), ["session:open", "session:close success 200"]);
+    let metrics = client.running().metrics();
+    assert_eq!(metrics.responses_with(StatusCode::UNAUTHORIZED), 1);
+    assert_eq!(metrics.responses_total(), 2);
+    assert_eq!(metrics.setups, 1);
+    assert_eq!(metrics.teardowns.total(), 1);
+    client.shutdown().await;
+}
