@@ -35,8 +35,9 @@ use crate::response::error::{HttpError, InputError};
 /// A body that turns out malformed while it is read is a 400
 /// `{"detail":"Invalid multipart data: ..."}`.
 ///
-/// Only one field can be read at a time: drop (or read to its end) a field before asking for
-/// the next.
+/// Only one field can be read at a time: read a field to its end (or drop it) before asking
+/// for the next. Asking while a field not read to its end is still held is a bug of the
+/// handler, answered 500 (and logged), not blamed on the client.
 ///
 /// ```
 /// use di_runtime::prelude::*;
@@ -68,7 +69,9 @@ impl Multipart {
     /// The next field, `None` after the last one.
     pub async fn next_field(&mut self) -> Result<Option<MultipartField>, MultipartError> {
         match self.inner.next_field().await {
-            Ok(field) => Ok(field.map(|inner| MultipartField { inner })),
+            Ok(field) => Ok(field.map(|field| MultipartField {
+                part: Part::Open(field),
+            })),
             Err(error) => Err(MultipartError::from_multer(error)),
         }
     }
@@ -191,56 +194,108 @@ impl FromRequest for Multipart {
 /// bytes, read chunk by chunk ([`chunk`](MultipartField::chunk), or as a `Stream`) or whole
 /// ([`bytes`](MultipartField::bytes), [`text`](MultipartField::text)).
 pub struct MultipartField {
-    inner: multer::Field<'static>,
+    part: Part,
+}
+
+/// A field being read, or read to its end.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a field being read is held inline, as before; only a field read to its end is boxed"
+)]
+enum Part {
+    Open(multer::Field<'static>),
+    /// Read to its end: `multer`'s field (which holds the form's state, so that the next field
+    /// cannot be asked for while it lives) is dropped, its head kept.
+    Ended(Box<Head>),
+}
+
+/// What a field read to its end still answers.
+struct Head {
+    name: Option<String>,
+    file_name: Option<String>,
+    content_type: Option<String>,
+    headers: http::HeaderMap,
 }
 
 impl MultipartField {
     /// The field's name (`name="..."` of its `Content-Disposition`).
     pub fn name(&self) -> Option<&str> {
-        self.inner.name()
+        match &self.part {
+            Part::Open(field) => field.name(),
+            Part::Ended(head) => head.name.as_deref(),
+        }
     }
 
     /// The file name, for a file part (`filename="..."`).
     pub fn file_name(&self) -> Option<&str> {
-        self.inner.file_name()
+        match &self.part {
+            Part::Open(field) => field.file_name(),
+            Part::Ended(head) => head.file_name.as_deref(),
+        }
     }
 
     /// The part's `Content-Type`, as sent.
     pub fn content_type(&self) -> Option<&str> {
-        self.inner.content_type().map(AsRef::as_ref)
+        match &self.part {
+            Part::Open(field) => field.content_type().map(AsRef::as_ref),
+            Part::Ended(head) => head.content_type.as_deref(),
+        }
     }
 
     /// The part's headers.
     pub fn headers(&self) -> &http::HeaderMap {
-        self.inner.headers()
+        match &self.part {
+            Part::Open(field) => field.headers(),
+            Part::Ended(head) => &head.headers,
+        }
     }
 
     /// The next chunk of the field's bytes, `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, MultipartError> {
-        self.inner
-            .chunk()
-            .await
-            .map_err(MultipartError::from_multer)
+        let Part::Open(field) = &mut self.part else {
+            return Ok(None);
+        };
+        let chunk = field.chunk().await.map_err(MultipartError::from_multer)?;
+        if chunk.is_none() {
+            self.end();
+        }
+        Ok(chunk)
     }
 
-    /// The whole field, in memory (within the body limit).
+    /// At the field's end: gives the form's state back to the form (the next field can be
+    /// asked for while this one is kept), keeping the field's head.
+    fn end(&mut self) {
+        if let Part::Open(field) = &self.part {
+            let head = Head {
+                name: field.name().map(str::to_owned),
+                file_name: field.file_name().map(str::to_owned),
+                content_type: field.content_type().map(|mime| mime.to_string()),
+                headers: field.headers().clone(),
+            };
+            self.part = Part::Ended(Box::new(head));
+        }
+    }
+
+    /// The whole field (the rest of it, after [`chunk`](MultipartField::chunk)), in memory
+    /// (within the body limit).
     pub async fn bytes(self) -> Result<Bytes, MultipartError> {
-        self.inner
-            .bytes()
-            .await
-            .map_err(MultipartError::from_multer)
+        match self.part {
+            Part::Open(field) => field.bytes().await.map_err(MultipartError::from_multer),
+            Part::Ended(_) => Ok(Bytes::new()),
+        }
     }
 
     /// The whole field as text, decoded by the part's `charset` (UTF-8 when it has none, or
     /// names none known); bytes that are not valid in it become U+FFFD. The bytes are taken as
     /// they are: a leading byte order mark is not read as naming another charset.
     pub async fn text(self) -> Result<String, MultipartError> {
-        let encoding = self
-            .inner
-            .content_type()
-            .and_then(|mime| mime.get_param("charset"))
-            .and_then(|charset| encoding_rs::Encoding::for_label(charset.as_str().as_bytes()))
-            .filter(|encoding| *encoding != encoding_rs::UTF_8);
+        let encoding = match &self.part {
+            Part::Open(field) => field.content_type(),
+            Part::Ended(_) => None,
+        }
+        .and_then(|mime| mime.get_param("charset"))
+        .and_then(|charset| encoding_rs::Encoding::for_label(charset.as_str().as_bytes()))
+        .filter(|encoding| *encoding != encoding_rs::UTF_8);
         let bytes = self.bytes().await?;
         Ok(match encoding {
             Some(encoding) => encoding.decode_without_bom_handling(&bytes).0.into_owned(),
@@ -263,9 +318,14 @@ impl Stream for MultipartField {
     type Item = Result<Bytes, MultipartError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner
-            .poll_next_unpin(cx)
-            .map(|item| item.map(|r| r.map_err(MultipartError::from_multer)))
+        let Part::Open(field) = &mut self.part else {
+            return Poll::Ready(None);
+        };
+        let item = std::task::ready!(field.poll_next_unpin(cx));
+        if item.is_none() {
+            self.end();
+        }
+        Poll::Ready(item.map(|r| r.map_err(MultipartError::from_multer)))
     }
 }
 
@@ -280,6 +340,9 @@ pub struct MultipartError(Problem);
 enum Problem {
     Body(BodyError),
     Malformed(String),
+    /// The next field was asked for while the handler still held one not read to its end: a
+    /// bug of the handler, not of the body (500).
+    FieldHeld,
 }
 
 impl MultipartError {
@@ -289,6 +352,13 @@ impl MultipartError {
         {
             return Self(Problem::Body(body.clone()));
         }
+        if let multer::Error::LockFailure = error {
+            tracing::error!(
+                target: "di",
+                "a multipart field not read to its end is still held: drop it before asking for the next"
+            );
+            return Self(Problem::FieldHeld);
+        }
         Self(Problem::Malformed(error.to_string()))
     }
 
@@ -297,6 +367,7 @@ impl MultipartError {
         match &self.0 {
             Problem::Body(body) => body.status(),
             Problem::Malformed(_) => StatusCode::BAD_REQUEST,
+            Problem::FieldHeld => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -304,7 +375,7 @@ impl MultipartError {
     pub fn body_error(&self) -> Option<&BodyError> {
         match &self.0 {
             Problem::Body(body) => Some(body),
-            Problem::Malformed(_) => None,
+            Problem::Malformed(_) | Problem::FieldHeld => None,
         }
     }
 }
@@ -314,6 +385,9 @@ impl fmt::Display for MultipartError {
         match &self.0 {
             Problem::Body(body) => body.fmt(f),
             Problem::Malformed(why) => write!(f, "Invalid multipart data: {why}"),
+            Problem::FieldHeld => f.write_str(
+                "a multipart field not read to its end is still held: drop it before asking for the next",
+            ),
         }
     }
 }
@@ -323,6 +397,7 @@ impl From<MultipartError> for HttpError {
         match error.0 {
             Problem::Body(body) => HttpError::from(body),
             Problem::Malformed(_) => HttpError::bad_request(error.to_string()),
+            Problem::FieldHeld => HttpError::internal(),
         }
     }
 }

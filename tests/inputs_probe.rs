@@ -1,0 +1,94 @@
+//! A hostile evaluator's probes of the request inputs other than JSON (`Form`, `Multipart`,
+//! `BodyStream`, headers, cookies, path and query) and of the OpenAPI document: each test is
+//! the regression test of a bug found that way, failing before its fix.
+
+mod common;
+
+use di_runtime::Multipart;
+use di_runtime::prelude::*;
+use serde_json::{Value, json};
+
+const BOUNDARY: &str = "probe-boundary";
+
+fn multipart_type() -> String {
+    format!("multipart/form-data; boundary={BOUNDARY}")
+}
+
+/// A multipart body of text fields, by hand.
+fn text_parts(fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{BOUNDARY}--\r\n"));
+    body
+}
+
+// ------------------------------------------------- a multipart field read to its end, kept
+
+/// Reads every field chunk by chunk, keeping each field (read to its end) in scope while it
+/// asks for the next one, as `Multipart`'s documentation allows.
+#[depends]
+async fn keeps_read_fields(mut form: Multipart) -> Result<Json<Value>, HttpError> {
+    let mut out = Vec::new();
+    let mut previous = None;
+    while let Some(mut field) = form.next_field().await? {
+        let mut size = 0;
+        while let Some(chunk) = field.chunk().await? {
+            size += chunk.len();
+        }
+        out.push(json!([field.name(), size]));
+        // Still alive (read to its end) when the next field is asked for.
+        previous = Some(field);
+    }
+    drop(previous);
+    Ok(Json(Value::Array(out)))
+}
+
+#[tokio::test]
+async fn a_multipart_field_read_to_its_end_need_not_be_dropped_before_the_next() {
+    let client = TestClient::start(App::new().post("/keep", keeps_read_fields))
+        .await
+        .expect("starts");
+    let response = client
+        .post("/keep")
+        .header("content-type", &multipart_type())
+        .body(text_parts(&[("a", "one"), ("b", "three")]))
+        .send()
+        .await;
+    let status = response.status();
+    let body = response.text().await.expect("body");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, r#"[["a",3],["b",5]]"#);
+    client.shutdown().await;
+}
+
+/// Asks for the next field while it still holds one it has not read: a bug of the handler.
+#[depends]
+async fn holds_an_unread_field(mut form: Multipart) -> Result<&'static str, HttpError> {
+    let _first = form.next_field().await?;
+    let _second = form.next_field().await?;
+    Ok("read")
+}
+
+#[tokio::test]
+async fn asking_for_the_next_field_while_holding_an_unread_one_is_500_not_the_clients_400() {
+    let client = TestClient::start(App::new().post("/held", holds_an_unread_field))
+        .await
+        .expect("starts");
+    let response = client
+        .post("/held")
+        .header("content-type", &multipart_type())
+        .body(text_parts(&[("a", "one"), ("b", "two")]))
+        .send()
+        .await;
+    let status = response.status();
+    let body = response.text().await.expect("body");
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (500, r#"{"detail":"Internal Server Error"}"#)
+    );
+    client.shutdown().await;
+}
