@@ -92,3 +92,45 @@ async fn asking_for_the_next_field_while_holding_an_unread_one_is_500_not_the_cl
     );
     client.shutdown().await;
 }
+
+// ------------------------------------------------- a typed header in the OpenAPI document
+
+#[depends]
+async fn typed(
+    di_runtime::TypedHeader(agent): di_runtime::TypedHeader<headers::UserAgent>,
+    referer: Option<di_runtime::TypedHeader<headers::Referer>>,
+) -> String {
+    format!("{} {}", agent.as_str(), referer.is_some())
+}
+
+/// A `TypedHeader<H>` is a header the route reads (422 at `["header", name]` when it is
+/// missing or invalid): the document lists it, required unless it is an `Option`, and the
+/// operation's 422 with it, as FastAPI lists a `Header()` parameter.
+#[tokio::test]
+async fn a_typed_header_is_a_header_parameter_of_the_document_with_its_422() {
+    let app = || App::new().get("/typed", typed);
+    // What the route answers without its header.
+    let client = TestClient::start(app()).await.expect("starts");
+    let response = client.get("/typed").send().await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["detail"][0]["loc"], json!(["header", "user-agent"]));
+    client.shutdown().await;
+
+    let doc: Value =
+        serde_json::from_str(&app().openapi().expect("valid").to_json()).expect("json");
+    let get = &doc["paths"]["/typed"]["get"];
+    assert_eq!(
+        get["parameters"],
+        json!([
+            {"name": "user-agent", "in": "header", "required": true, "schema": {"type": "string", "title": "User-Agent"}},
+            {"name": "referer", "in": "header", "required": false, "schema": {"type": "string", "title": "Referer"}},
+        ]),
+        "{get}"
+    );
+    assert_eq!(
+        get["responses"]["422"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/HTTPValidationError"}),
+        "{get}"
+    );
+}

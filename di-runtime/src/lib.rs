@@ -199,10 +199,10 @@ pub struct ReadmeDoctests;
 pub mod __private {
     pub use crate::contract::doc::{
         DescribeFn, DescribeKnown, DescribeUnknown, Doc, DocProbe, DocumentedInput,
-        DocumentedOutput, FieldsFn, FieldsKnown, FieldsUnknown, InputDoc, InputKind, OutputDoc,
-        OutputFn, OutputKind, OutputKnown, OutputUnknown, SchemaFn, SchemaKnown, SchemaProbe,
-        SchemaUnknown, Schemas, SecurityKind, any_schema, no_fields, undocumented_input,
-        unknown_output,
+        DocumentedOutput, FieldsFn, FieldsKnown, FieldsUnknown, HeaderNameFn, InputDoc, InputKind,
+        OutputDoc, OutputFn, OutputKind, OutputKnown, OutputUnknown, SchemaFn, SchemaKnown,
+        SchemaProbe, SchemaUnknown, Schemas, SecurityKind, any_schema, no_fields,
+        undocumented_input, unknown_output,
     };
     pub use crate::contract::meta::{
         Access, Args, CanBeHeld, DepFn, DepMeta, DepResult, Dependency, ErrorResponse,

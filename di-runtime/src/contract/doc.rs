@@ -13,6 +13,7 @@
 //! type is. Nothing here runs on a request's path: these are function pointers in each
 //! function's static description, called only when a document is built.
 
+use std::fmt;
 use std::marker::PhantomData;
 
 use http::StatusCode;
@@ -195,6 +196,8 @@ pub enum InputKind {
     Query,
     /// `Header<T>`: one header per field of `T` (underscores as hyphens).
     Header,
+    /// `TypedHeader<H>`: the one header `H` names (the function gives its name), as text.
+    TypedHeader(HeaderNameFn),
     /// `Cookie<T>`: one cookie per field of `T`.
     Cookie,
     /// `Json<T>`: an `application/json` body.
@@ -211,6 +214,32 @@ pub enum InputKind {
     /// Anything else (`&HeaderMap`, `ClientAddr`, a user's `FromRequest` type): not in the
     /// document.
     Undocumented,
+}
+
+/// The name of the header a `TypedHeader<H>` reads, by the function that gives it
+/// (`H::name()` is not `const`); two are equal when they name the same header.
+#[derive(Clone, Copy)]
+pub struct HeaderNameFn(pub fn() -> &'static str);
+
+impl HeaderNameFn {
+    /// The header's name (lowercase).
+    pub fn name(self) -> &'static str {
+        (self.0)()
+    }
+}
+
+impl PartialEq for HeaderNameFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for HeaderNameFn {}
+
+impl fmt::Debug for HeaderNameFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.name(), f)
+    }
 }
 
 /// A security scheme, named as FastAPI names its classes.

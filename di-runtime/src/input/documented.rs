@@ -33,6 +33,18 @@ documented! {
     Form<T> => InputKind::Form;
 }
 
+#[cfg(feature = "headers")]
+impl<H: headers::Header> DocumentedInput for crate::input::typed_header::TypedHeader<H> {
+    const KIND: InputKind =
+        InputKind::TypedHeader(crate::contract::doc::HeaderNameFn(header_name::<H>));
+}
+
+/// The name of the header `H` is.
+#[cfg(feature = "headers")]
+fn header_name<H: headers::Header>() -> &'static str {
+    H::name().as_str()
+}
+
 impl DocumentedInput for Multipart {
     const KIND: InputKind = InputKind::Multipart;
 }

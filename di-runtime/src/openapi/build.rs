@@ -147,6 +147,23 @@ fn operation(
                 }
                 continue;
             }
+            InputKind::TypedHeader(name) => {
+                validated = true;
+                let name = name.name();
+                let seen = parameters
+                    .iter()
+                    .any(|p| p.name == name && p.location == "header");
+                if !seen {
+                    parameters.push(Parameter {
+                        name: name.to_owned(),
+                        location: "header",
+                        required: input.required,
+                        schema: json!({"type": "string", "title": title_case(name)}),
+                        example: None,
+                    });
+                }
+                continue;
+            }
             InputKind::Security(_) | InputKind::Undocumented => continue,
         };
         validated = true;
