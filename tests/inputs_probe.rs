@@ -93,6 +93,62 @@ async fn asking_for_the_next_field_while_holding_an_unread_one_is_500_not_the_cl
     client.shutdown().await;
 }
 
+// ------------------------------------------------- an empty multipart body
+
+#[derive(serde::Deserialize)]
+struct Optional {
+    note: Option<String>,
+}
+
+/// Every field's name, then what `into_form` reads of an all-optional form.
+#[depends]
+async fn names(mut form: Multipart) -> Result<Json<Value>, HttpError> {
+    let mut out = Vec::new();
+    while let Some(field) = form.next_field().await? {
+        out.push(json!(field.name()));
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+#[depends]
+async fn optional_form(form: Multipart) -> Result<Json<Value>, HttpError> {
+    let (form, files) = form.into_form::<Optional>().await?;
+    Ok(Json(json!({"note": form.note, "files": files.len()})))
+}
+
+/// FastAPI (0.165) reads an empty `multipart/form-data` body (with its boundary) as a form
+/// with no fields: `await request.form()` is empty, `Form()` fields are `missing` (or their
+/// default), where `di` answered 400 "Invalid multipart data: incomplete multipart stream".
+#[tokio::test]
+async fn an_empty_multipart_body_is_a_form_with_no_fields_as_in_fastapi() {
+    let app = App::new()
+        .post("/names", names)
+        .post("/optional", optional_form);
+    let client = TestClient::start(app).await.expect("starts");
+    for (path, answer) in [
+        ("/names", "[]"),
+        ("/optional", r#"{"files":0,"note":null}"#),
+    ] {
+        let response = client
+            .post(path)
+            .header("content-type", &multipart_type())
+            .send()
+            .await;
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert_eq!((status.as_u16(), body.as_str()), (200, answer), "{path}");
+    }
+    // A body cut short is still malformed.
+    let response = client
+        .post("/names")
+        .header("content-type", &multipart_type())
+        .body(format!("--{BOUNDARY}\r\n"))
+        .send()
+        .await;
+    assert_eq!(response.status(), 400);
+    client.shutdown().await;
+}
+
 // ------------------------------------------------- a typed header in the OpenAPI document
 
 #[depends]

@@ -33,7 +33,8 @@ use crate::response::error::{HttpError, InputError};
 /// `multipart/form-data` is a 422 (`["body"]`, with the content type sent as `input`), one
 /// without a boundary a 400 `{"detail":"Missing boundary in multipart."}` (FastAPI's answer).
 /// A body that turns out malformed while it is read is a 400
-/// `{"detail":"Invalid multipart data: ..."}`.
+/// `{"detail":"Invalid multipart data: ..."}`; an empty body is a form with no fields, as in
+/// FastAPI.
 ///
 /// Only one field can be read at a time: read a field to its end (or drop it) before asking
 /// for the next. Asking while a field not read to its end is still held is a bug of the
@@ -62,18 +63,57 @@ use crate::response::error::{HttpError, InputError};
 /// }
 /// ```
 pub struct Multipart {
-    inner: multer::Multipart<'static>,
+    state: Reading,
+}
+
+/// How far the body has been read.
+enum Reading {
+    /// Not yet: `multer` starts at the first chunk, so that an empty body is a form with no
+    /// fields (as in FastAPI), not a stream cut short.
+    Unread {
+        body: BodyStream,
+        boundary: String,
+    },
+    Parts(multer::Multipart<'static>),
+    /// The body was empty (or failed before its first chunk): no fields.
+    Ended,
 }
 
 impl Multipart {
     /// The next field, `None` after the last one.
     pub async fn next_field(&mut self) -> Result<Option<MultipartField>, MultipartError> {
-        match self.inner.next_field().await {
+        if matches!(self.state, Reading::Unread { .. }) {
+            self.start().await?;
+        }
+        let Reading::Parts(parts) = &mut self.state else {
+            return Ok(None);
+        };
+        match parts.next_field().await {
             Ok(field) => Ok(field.map(|field| MultipartField {
                 part: Part::Open(field),
             })),
             Err(error) => Err(MultipartError::from_multer(error)),
         }
+    }
+
+    /// Reads the body's first chunk: none is an empty form; else `multer` parses the body
+    /// from that chunk on.
+    async fn start(&mut self) -> Result<(), MultipartError> {
+        let Reading::Unread { mut body, boundary } =
+            std::mem::replace(&mut self.state, Reading::Ended)
+        else {
+            return Ok(());
+        };
+        let first = match body.next().await {
+            None => return Ok(()),
+            Some(Err(error)) => return Err(MultipartError(Problem::Body(error))),
+            Some(Ok(first)) => first,
+        };
+        let chunks = futures_util::stream::once(std::future::ready(Ok(first)))
+            .chain(body)
+            .map(|item| item.map_err(Carried));
+        self.state = Reading::Parts(multer::Multipart::new(chunks, boundary));
+        Ok(())
     }
 
     /// Reads a small form whole: its text fields deserialized into `T` as
@@ -183,9 +223,8 @@ impl FromRequest for Multipart {
             ))]);
         };
         let body = BodyStream::take(head, "Multipart")?;
-        let chunks = body.map(|item| item.map_err(Carried));
         Ok(Self {
-            inner: multer::Multipart::new(chunks, boundary),
+            state: Reading::Unread { body, boundary },
         })
     }
 }
