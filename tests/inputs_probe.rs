@@ -149,6 +149,45 @@ async fn an_empty_multipart_body_is_a_form_with_no_fields_as_in_fastapi() {
     client.shutdown().await;
 }
 
+// ------------------------------------------------- a multipart form of many empty fields
+
+#[derive(serde::Deserialize)]
+struct Many {
+    title: Option<String>,
+    #[serde(default)]
+    k: Vec<String>,
+}
+
+#[depends]
+async fn many(form: Multipart) -> Result<String, HttpError> {
+    let (form, _) = form.into_form::<Many>().await?;
+    Ok(format!("{:?} {}", form.title, form.k.len()))
+}
+
+/// `into_form` keeps the empty values of a repeated name (list elements) and drops a field
+/// sent once empty, as `Form<T>` does. It used to count, for each empty field, how often its
+/// name was sent by scanning every field: a form of 30,000 empty fields (1.5 MB, within the
+/// default body limit) took 15 s of one worker thread in a debug build (0.25 s now). This
+/// test holds the rule on such a form; it asserts no time.
+#[tokio::test]
+async fn a_multipart_form_of_many_empty_fields_keeps_them_by_the_forms_rule() {
+    let client = TestClient::start(App::new().post("/many", many))
+        .await
+        .expect("starts");
+    let mut fields: Vec<(&str, &str)> = vec![("title", "")];
+    fields.extend(std::iter::repeat_n(("k", ""), 20_000));
+    let response = client
+        .post("/many")
+        .header("content-type", &multipart_type())
+        .body(text_parts(&fields))
+        .send()
+        .await;
+    let status = response.status();
+    let body = response.text().await.expect("body");
+    assert_eq!((status.as_u16(), body.as_str()), (200, "None 20000"));
+    client.shutdown().await;
+}
+
 // ------------------------------------------------- a typed header in the OpenAPI document
 
 #[depends]

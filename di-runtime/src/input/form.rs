@@ -48,16 +48,17 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
 /// The pairs of a form that are read. An empty value is absent, as FastAPI takes an empty
 /// form field; a key sent more than once keeps its empty values (elements of a list, as in
 /// FastAPI).
-pub(crate) fn kept_pairs<'a>(pairs: &'a [(Cow<'a, str>, Cow<'a, str>)]) -> Vec<(&'a str, &'a str)> {
+/// (A multipart form's text fields are kept by the same rule, `Multipart::into_form`.)
+pub(crate) fn kept_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<(&str, &str)> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    if pairs.iter().any(|(_, v)| v.is_empty()) {
+    if pairs.iter().any(|(_, v)| v.as_ref().is_empty()) {
         for (k, _) in pairs {
             *counts.entry(k.as_ref()).or_default() += 1;
         }
     }
     pairs
         .iter()
-        .filter(|(k, v)| !v.is_empty() || counts.get(k.as_ref()).is_some_and(|&n| n > 1))
+        .filter(|(k, v)| !v.as_ref().is_empty() || counts.get(k.as_ref()).is_some_and(|&n| n > 1))
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect()
 }

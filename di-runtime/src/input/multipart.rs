@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::contract::body::BodyError;
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::de::{Repeated, from_pairs};
+use crate::input::form::kept_pairs;
 use crate::input::stream::BodyStream;
 use crate::response::error::{HttpError, InputError};
 
@@ -162,13 +163,9 @@ impl Multipart {
             }
         }
         // As `Form<T>` and FastAPI: a field sent empty is absent, unless its name repeats
-        // (then its empty values are elements of a list).
-        let repeats = |name: &str| texts.iter().filter(|(k, _)| k == name).count() > 1;
-        let kept: Vec<(&str, &str)> = texts
-            .iter()
-            .filter(|(k, v)| !v.is_empty() || repeats(k))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        // (then its empty values are elements of a list). Counted once, not per empty field:
+        // a form of many empty fields is not quadratic.
+        let kept = kept_pairs(&texts);
         let value = from_pairs("body", &kept, Repeated::Last).map_err(HttpError::invalid_input)?;
         Ok((value, files))
     }
