@@ -41,26 +41,196 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
         let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
             form_urlencoded::parse(form_body(head)).collect();
-        from_pairs("body", &kept_pairs(&pairs), Repeated::Last).map(Form)
+        from_pairs("body", &kept_pairs::<T, _, _>(&pairs), Repeated::Last).map(Form)
     }
 }
 
-/// The pairs of a form that are read. An empty value is absent, as FastAPI takes an empty
-/// form field; a key sent more than once keeps its empty values (elements of a list, as in
-/// FastAPI).
+/// The pairs of a form that are read, as FastAPI reads a form into `T`: an empty value is
+/// absent; a key sent more than once keeps its empty values (elements of a list), unless `T`
+/// reads that key as one value, which is then the last one: when that is empty, the field is
+/// absent too.
 /// (A multipart form's text fields are kept by the same rule, `Multipart::into_form`.)
-pub(crate) fn kept_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<(&str, &str)> {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+pub(crate) fn kept_pairs<T, K, V>(pairs: &[(K, V)]) -> Vec<(&str, &str)>
+where
+    T: DeserializeOwned,
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let mut counts: HashMap<&str, (usize, bool)> = HashMap::new();
     if pairs.iter().any(|(_, v)| v.as_ref().is_empty()) {
-        for (k, _) in pairs {
-            *counts.entry(k.as_ref()).or_default() += 1;
+        for (k, v) in pairs {
+            let (count, last_empty) = counts.entry(k.as_ref()).or_default();
+            *count += 1;
+            *last_empty = v.as_ref().is_empty();
+        }
+        // A repeated key whose last value is empty, read as one value: absent.
+        for (key, (count, last_empty)) in &mut counts {
+            if *count > 1 && *last_empty && !probe::reads_as_list::<T>(key) {
+                *count = 0;
+            }
         }
     }
     pairs
         .iter()
-        .filter(|(k, v)| !v.as_ref().is_empty() || counts.get(k.as_ref()).is_some_and(|&n| n > 1))
+        .filter(|(k, v)| match counts.get(k.as_ref()) {
+            None => true,
+            Some(&(0, _)) => false,
+            Some(&(count, _)) => count > 1 || !v.as_ref().is_empty(),
+        })
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect()
+}
+
+/// Whether `T` reads a key of a form as a list: `T` is deserialized from a map of that key
+/// alone, whose value answers only whether a sequence is asked of it.
+mod probe {
+    use std::cell::Cell;
+
+    use serde::de::value::{Error, StrDeserializer};
+    use serde::de::{
+        self, DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor,
+    };
+
+    /// Whether `T` reads `key` as a list (or does not read it as a single value: an ignored
+    /// key, or a `T` that is not read by key, keeps its values as they are).
+    pub(super) fn reads_as_list<T: DeserializeOwned>(key: &str) -> bool {
+        let list = Cell::new(false);
+        let _ = T::deserialize(Root { key, list: &list });
+        list.get()
+    }
+
+    struct Root<'p> {
+        key: &'p str,
+        list: &'p Cell<bool>,
+    }
+
+    impl<'de> Deserializer<'de> for Root<'_> {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+            // Not read by key: keep the values.
+            self.list.set(true);
+            Err(de::Error::custom("not read by key"))
+        }
+
+        fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            visitor.visit_map(Entry {
+                key: Some(self.key),
+                list: self.list,
+            })
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.deserialize_map(visitor)
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct seq tuple tuple_struct enum identifier ignored_any
+        }
+    }
+
+    struct Entry<'p> {
+        key: Option<&'p str>,
+        list: &'p Cell<bool>,
+    }
+
+    impl<'de> MapAccess<'de> for Entry<'_> {
+        type Error = Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Error> {
+            match self.key.take() {
+                Some(key) => {
+                    let key: StrDeserializer<'_, Error> = key.into_deserializer();
+                    seed.deserialize(key).map(Some)
+                }
+                None => Ok(None),
+            }
+        }
+
+        fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, Error> {
+            seed.deserialize(Value { list: self.list })
+        }
+    }
+
+    /// The key's value: a sequence asked of it (or an ignored key) is a list; anything else
+    /// is one value. Either way the probe stops there.
+    struct Value<'p> {
+        list: &'p Cell<bool>,
+    }
+
+    impl Value<'_> {
+        fn list<T>(self) -> Result<T, Error> {
+            self.list.set(true);
+            Err(de::Error::custom("a list"))
+        }
+    }
+
+    impl<'de> Deserializer<'de> for Value<'_> {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+            Err(de::Error::custom("one value"))
+        }
+
+        fn deserialize_seq<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+            self.list()
+        }
+
+        fn deserialize_tuple<V: Visitor<'de>>(
+            self,
+            _len: usize,
+            _visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.list()
+        }
+
+        fn deserialize_tuple_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _len: usize,
+            _visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.list()
+        }
+
+        fn deserialize_ignored_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+            self.list()
+        }
+
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            visitor.visit_some(self)
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf unit unit_struct map struct enum identifier
+        }
+    }
 }
 
 /// The body, when it is a URL-encoded form; else nothing (an empty form).

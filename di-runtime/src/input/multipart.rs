@@ -165,7 +165,7 @@ impl Multipart {
         // As `Form<T>` and FastAPI: a field sent empty is absent, unless its name repeats
         // (then its empty values are elements of a list). Counted once, not per empty field:
         // a form of many empty fields is not quadratic.
-        let kept = kept_pairs(&texts);
+        let kept = kept_pairs::<T, _, _>(&texts);
         let value = from_pairs("body", &kept, Repeated::Last).map_err(HttpError::invalid_input)?;
         Ok((value, files))
     }

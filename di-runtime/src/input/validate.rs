@@ -157,7 +157,7 @@ mod rules {
             let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> =
                 form_urlencoded::parse(form_body(head)).collect();
             if let Err((Some(repaired), _)) =
-                from_pairs_repaired::<T>("body", &kept_pairs(&owned), Repeated::Last)
+                from_pairs_repaired::<T>("body", &kept_pairs::<T, _, _>(&owned), Repeated::Last)
             {
                 let pairs = borrow(&owned);
                 let place = Place::new("body", Raw::pairs(&pairs, false));
