@@ -328,3 +328,47 @@ async fn into_form_takes_a_repeated_fields_last_empty_value_as_absent_too() {
     }
     client.shutdown().await;
 }
+
+// ------------------------------------------------- a part without a name
+
+/// A part whose `Content-Disposition` names no field is refused by `into_form` with FastAPI's
+/// 400 and words, where it was read as a field named "" (a file part too). `next_field` still
+/// hands such a part over, its `name()` `None`, for a handler that reads parts itself.
+#[tokio::test]
+async fn into_form_refuses_a_part_without_a_name_as_fastapi_does() {
+    let app = App::new()
+        .post("/names", names)
+        .post("/optional", optional_form);
+    let client = TestClient::start(app).await.expect("starts");
+    for part in [
+        "Content-Disposition: form-data\r\n\r\nv",
+        "Content-Disposition: form-data; filename=\"a.txt\"\r\n\r\nv",
+    ] {
+        let body = format!("--{BOUNDARY}\r\n{part}\r\n--{BOUNDARY}--\r\n");
+        let response = client
+            .post("/optional")
+            .header("content-type", &multipart_type())
+            .body(body.clone())
+            .send()
+            .await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(
+            (status.as_u16(), text.as_str()),
+            (
+                400,
+                r#"{"detail":"The Content-Disposition header field \"name\" must be provided."}"#
+            ),
+            "{part:?}"
+        );
+        let response = client
+            .post("/names")
+            .header("content-type", &multipart_type())
+            .body(body)
+            .send()
+            .await;
+        assert_eq!(response.status(), 200, "{part:?}");
+        assert_eq!(response.text().await.expect("body"), "[null]", "{part:?}");
+    }
+    client.shutdown().await;
+}

@@ -148,7 +148,14 @@ impl Multipart {
         let mut texts: Vec<(String, String)> = Vec::new();
         let mut files = Vec::new();
         while let Some(field) = self.next_field().await? {
-            let name = field.name().unwrap_or_default().to_owned();
+            // A form field has a name (RFC 7578 4.2); FastAPI's form parser refuses a part
+            // without one, as here, rather than file it under "".
+            let Some(name) = field.name().map(str::to_owned) else {
+                return Err(HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "The Content-Disposition header field \"name\" must be provided.",
+                ));
+            };
             match field.file_name().map(str::to_owned) {
                 Some(file_name) => {
                     let content_type = field.content_type().map(str::to_owned);
