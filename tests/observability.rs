@@ -3,6 +3,8 @@
 //! its request, and the counters (`Running::metrics`, and the `metrics` crate export) count
 //! exactly what happened.
 
+mod common;
+
 use std::convert::Infallible;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -326,26 +328,6 @@ async fn the_request_id_header_can_be_renamed_or_turned_off() {
     off.shutdown().await;
 }
 
-/// A hyper HTTP/2 client connected to `addr`, its connection driven by the task returned.
-async fn h2_connect(
-    addr: std::net::SocketAddr,
-) -> (
-    hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
-    tokio::task::JoinHandle<()>,
-) {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (h2, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    let task = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    (h2, task)
-}
-
 #[tokio::test]
 async fn http1_and_http2_responses_carry_the_request_id() {
     let server = app().bind("127.0.0.1:0").await.unwrap();
@@ -384,7 +366,7 @@ async fn http1_and_http2_responses_carry_the_request_id() {
     assert_eq!(response.headers()["x-request-id"], "from-h1");
     response.into_body().collect().await.unwrap();
 
-    let (mut h2, h2_task) = h2_connect(addr).await;
+    let (mut h2, h2_task) = common::hyper_h2_client(addr).await;
     for (path, status) in [("/ok", 200), ("/nowhere", 404)] {
         let request = http::Request::get(format!("http://{addr}{path}"))
             .body(Empty::<Bytes>::new())
@@ -591,7 +573,7 @@ async fn a_shutdown_within_its_grace_period_waits_for_http2_teardowns_without_a_
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let (mut h2, h2_task) = h2_connect(server.local_addr()).await;
+    let (mut h2, h2_task) = common::hyper_h2_client(server.local_addr()).await;
     let request = http::Request::get("/tears-down-in-time")
         .body(Empty::<Bytes>::new())
         .unwrap();

@@ -32,26 +32,6 @@ async fn connect(addr: SocketAddr) -> Connection {
     Connection { sender, task }
 }
 
-/// One HTTP/2 connection (prior knowledge): its sender, and the task that drives it.
-async fn connect_http2(
-    addr: SocketAddr,
-) -> (
-    hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
-    JoinHandle<()>,
-) {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    let task = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    (sender, task)
-}
-
 impl Connection {
     async fn get(&mut self, path: &str) -> http::Response<hyper::body::Incoming> {
         self.sender.ready().await.unwrap();
@@ -288,7 +268,7 @@ async fn shutdown_finishes_a_request_teardown_hosted_by_an_open_connection() {
     connection.close();
 }
 
-/// GETs `path` on an HTTP/2 connection made with [`connect_http2`]: the body of the answer,
+/// GETs `path` on an HTTP/2 connection made with [`common::hyper_h2_client`]: the body of the answer,
 /// which must be 200.
 async fn h2_body(
     sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
@@ -315,7 +295,7 @@ async fn a_slow_request_teardown_over_http2_delays_neither_the_body_nor_the_next
         .await
         .unwrap();
     let addr = server.local_addr();
-    let (mut sender, driver) = connect_http2(addr).await;
+    let (mut sender, driver) = common::hyper_h2_client(addr).await;
     assert_eq!(h2_body(&mut sender, addr, "/quick").await, "quick slow");
     log("body");
     assert_eq!(h2_body(&mut sender, addr, "/quick").await, "quick slow");
@@ -340,7 +320,7 @@ async fn a_request_teardown_outlives_the_http2_connection_of_its_stream() {
         .await
         .unwrap();
     let addr = server.local_addr();
-    let (mut sender, driver) = connect_http2(addr).await;
+    let (mut sender, driver) = common::hyper_h2_client(addr).await;
     assert_eq!(h2_body(&mut sender, addr, "/quick").await, "quick slow");
     drop(sender);
     driver.abort();
@@ -363,7 +343,7 @@ async fn shutdown_finishes_a_request_teardown_hosted_by_an_http2_stream() {
         .await
         .unwrap();
     let addr = server.local_addr();
-    let (mut sender, driver) = connect_http2(addr).await;
+    let (mut sender, driver) = common::hyper_h2_client(addr).await;
     assert_eq!(h2_body(&mut sender, addr, "/quick").await, "slow pool");
     log("shutdown");
     server.shutdown().await;
@@ -546,7 +526,7 @@ async fn http2_streams_and_tears_down_like_http1() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let (mut sender, task) = connect_http2(server.local_addr()).await;
+    let (mut sender, task) = common::hyper_h2_client(server.local_addr()).await;
     let request = http::Request::get(format!("http://{}/slow", server.local_addr()))
         .body(Empty::<Bytes>::new())
         .unwrap();
@@ -875,7 +855,7 @@ async fn head_over_http2_sends_the_head_only_with_the_length_and_tears_down_with
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let (mut sender, task) = connect_http2(server.local_addr()).await;
+    let (mut sender, task) = common::hyper_h2_client(server.local_addr()).await;
     for (path, length) in [("/full", Some("15")), ("/lines", None)] {
         let request = http::Request::head(format!("http://{}{path}", server.local_addr()))
             .body(Empty::<Bytes>::new())
@@ -1540,7 +1520,7 @@ async fn an_http2_stream_waiting_for_its_next_item_is_not_cut_by_the_send_timeou
         .await
         .unwrap();
     let addr = server.local_addr();
-    let (mut sender, driver) = connect_http2(addr).await;
+    let (mut sender, driver) = common::hyper_h2_client(addr).await;
     let request = http::Request::get(format!("http://{addr}/events"))
         .body(Empty::<Bytes>::new())
         .unwrap();

@@ -119,13 +119,8 @@ impl Server {
         seen.insert(pid);
     }
 
-    /// Polls until none of the export test's app's connections is `idle in transaction`.
-    async fn assert_no_idle_in_transaction(&self, after: &str) {
-        self.assert_no_idle_in_transaction_in(SCHEMA, after).await;
-    }
-
     /// Polls until none of the connections named `application` is `idle in transaction`.
-    async fn assert_no_idle_in_transaction_in(&self, application: &str, after: &str) {
+    async fn assert_no_idle_in_transaction(&self, application: &str, after: &str) {
         eventually(async || {
             let stuck: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity
@@ -216,7 +211,7 @@ async fn a_client_leaving_an_export_gives_its_connection_back_at_once() {
         .expect("open the gate");
     client.settle().await;
     server
-        .assert_no_idle_in_transaction("the cut exports")
+        .assert_no_idle_in_transaction(SCHEMA, "the cut exports")
         .await;
     // With the gate open, a whole export still works.
     let body = client
@@ -279,7 +274,7 @@ async fn a_write_blocked_by_a_lock_gets_503_after_the_lock_timeout() {
     locker.rollback().await.expect("unlock the notes");
 
     server
-        .assert_no_idle_in_transaction_in(LOCK_SCHEMA, "the blocked write")
+        .assert_no_idle_in_transaction(LOCK_SCHEMA, "the blocked write")
         .await;
     let response = write("after").await;
     assert_eq!(response.status(), 201);

@@ -130,6 +130,27 @@ pub async fn h2_client(
     (client.ready().await.unwrap(), driver)
 }
 
+/// One hyper HTTP/2 connection to `addr` (prior knowledge): its sender, and the task that
+/// drives it (abort it to drop the connection).
+pub async fn hyper_h2_client(
+    addr: std::net::SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, task)
+}
+
 /// Sends a GET of `path` to `addr` on `client`'s HTTP/2 connection, once it has room for a
 /// stream: the response to come.
 pub async fn h2_send_get(
