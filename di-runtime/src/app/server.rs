@@ -390,15 +390,11 @@ async fn accept_loop(
                 Err(error) => backoff.failed(&error),
             },
             () = backoff.wait(), if backoff.active() => {}
-            () = connections.ended() => {
-                // A descriptor was freed: accept at once.
-                backoff.retry_now();
-                if !connections.full() && let Some((stream, peer)) = waiting.take() {
-                    connections.set_waiting(false);
-                    serve_connection(&builder, &service, &running, &mut connections, stream, peer);
-                }
-            }
-            // A socket closed (its task may go on with teardowns): room, and a descriptor freed.
+            // A connection's task ended: reaped. Its socket had closed already, which is what
+            // makes room (below).
+            () = connections.ended() => {}
+            // A socket closed (its task may go on with teardowns): room, and a descriptor freed,
+            // so accept at once.
             () = freed.wait(), if waiting.is_some() || backoff.active() => {
                 backoff.retry_now();
                 if !connections.full() && let Some((stream, peer)) = waiting.take() {
