@@ -1201,6 +1201,113 @@ async fn an_error_type_that_is_a_response_is_sent_as_it_is() {
     client.shutdown().await;
 }
 
+/// The error type axum users write most: a `thiserror` enum (a `std::error::Error`) with an
+/// `IntoResponse` of its own. Its own response is the one sent, from a handler, a dependency
+/// and a generator's teardown alike; it was a generic 500 (the `std::error::Error` conversion
+/// won), whatever its `IntoResponse` said.
+#[derive(Debug)]
+enum ApiError {
+    NotFound(u32),
+    Locked,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::NotFound(id) => write!(f, "item {id} not found"),
+            ApiError::Locked => f.write_str("locked"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> di_runtime::Response {
+        let status = match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Locked => StatusCode::LOCKED,
+        };
+        (status, Json(json!({"error": self.to_string()}))).into_response()
+    }
+}
+
+#[depends]
+async fn api_lookup(Query(page): Query<Page>) -> Result<u32, ApiError> {
+    match page.limit {
+        0 => Err(ApiError::NotFound(0)),
+        limit => Ok(limit),
+    }
+}
+
+#[depends(scope = "handler")]
+async fn api_lock(y: Yield<u8>) -> Result<(), ApiError> {
+    let (_, outcome) = y.provide(1).await;
+    log(format!("api_lock: {}", describe(&outcome)));
+    match outcome {
+        Outcome::Success { status } if status == StatusCode::ACCEPTED => Err(ApiError::Locked),
+        _ => Ok(()),
+    }
+}
+
+#[depends]
+async fn api_error_handler(
+    #[dep(api_lock)] _l: &u8,
+    #[dep(api_lookup)] limit: &u32,
+) -> Result<(StatusCode, String), ApiError> {
+    match limit {
+        7 => Err(ApiError::NotFound(7)),
+        2 => Ok((StatusCode::ACCEPTED, "accepted".to_owned())),
+        limit => Ok((StatusCode::OK, format!("limit {limit}"))),
+    }
+}
+
+#[tokio::test]
+async fn an_error_that_is_a_std_error_and_a_response_is_sent_as_its_response() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", api_error_handler))
+        .await
+        .expect("the app starts");
+
+    let response = client.get("/?limit=3").send().await;
+    assert_eq!(response.status(), 200);
+
+    // The handler's error.
+    let response = client.get("/?limit=7").send().await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body, json!({"error": "item 7 not found"}));
+
+    // A dependency's error.
+    let response = client.get("/?limit=0").send().await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body, json!({"error": "item 0 not found"}));
+
+    // A `handler`-scope generator's teardown error.
+    let response = client.get("/?limit=2").send().await;
+    assert_eq!(response.status(), 423);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body, json!({"error": "locked"}));
+
+    client.settle().await;
+    let events = events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.starts_with("api_lock"))
+            .collect::<Vec<_>>(),
+        [
+            "api_lock: success 200",
+            "api_lock: handler-error 404",
+            "api_lock: setup-failed api_lookup",
+            "api_lock: success 202",
+        ],
+        "{events:?}"
+    );
+    client.shutdown().await;
+}
+
 // ------------------------------------- a `handler`-scope teardown converts the handler's error
 
 /// FastAPI `exp6 /convert-chain`, `test_catching`: the function-scoped dependency turns the

@@ -101,6 +101,9 @@ impl Paths {
     pub(crate) fn dep_result(&self) -> TokenStream {
         self.item("DepResult")
     }
+    pub(crate) fn error_via_http(&self) -> TokenStream {
+        self.item("ErrorViaHttp")
+    }
     pub(crate) fn error_via_into(&self) -> TokenStream {
         self.item("ErrorViaInto")
     }

@@ -205,7 +205,7 @@ pub mod __private {
         undocumented_input, unknown_output,
     };
     pub use crate::contract::meta::{
-        Access, Args, CanBeHeld, DepFn, DepMeta, DepResult, Dependency, ErrorResponse,
+        Access, Args, CanBeHeld, DepError, DepFn, DepMeta, DepResult, Dependency, ErrorViaHttp,
         ErrorViaInto, ErrorViaResponse, ExtractFn, FromDepValue, IntoDepResult, IntoGenResult,
         IsHeld, IsYield, Keep, KeepBoxed, KeepShared, Param, ParamKind, RunFn, Started,
         UseAsDepOrCall, assert_can_be_held, assert_is_held, assert_is_yield, extract, respond,

@@ -538,11 +538,19 @@ impl<T, E> IntoDepResult for Result<T, E> {
 }
 
 /// Chooses how the error of a function's `Result<T, E>` becomes the [`HttpError`] that fails
-/// the request: through `Into<HttpError>` when `E` has it ([`ErrorViaInto`]: `HttpError`, any
-/// `std::error::Error`), else as the response `E` makes ([`ErrorViaResponse`]: an error type
-/// that implements [`IntoResponse`], as axum's handlers take). Generated code calls
-/// `(&DepResult::of(&r)).dep_result(r)` with both traits in scope: method resolution
-/// picks `ErrorViaInto` when its bound holds (the types are concrete there).
+/// the request, in this order:
+///
+/// 1. an [`HttpError`] is kept as it is ([`ErrorViaHttp`]);
+/// 2. an error type that implements [`IntoResponse`] (as axum's handlers take) is the response
+///    it makes ([`ErrorViaResponse`]), even when it is also a `std::error::Error`: a
+///    `thiserror` enum with its own `IntoResponse` answers what that says, not a 500;
+/// 3. any other error converts with `Into<HttpError>` ([`ErrorViaInto`]): a
+///    `std::error::Error` is a 500, a type with `From<E> for HttpError` what that gives.
+///
+/// Generated code calls `(&&&DepResult::of(&r)).dep_result(r)` with the three traits in
+/// scope: method resolution tries `&&DepResult` (1), then `&DepResult` (2), then `DepResult`
+/// (3), and takes the first whose bounds hold (the types are concrete there). The last one's
+/// bound is on its method, so that a type that is neither gets [`DepError`]'s message.
 pub struct DepResult<R>(std::marker::PhantomData<fn() -> R>);
 
 impl<R> DepResult<R> {
@@ -563,55 +571,65 @@ impl<R> Default for DepResult<R> {
     }
 }
 
-/// See [`DepResult`]: an error that converts into an [`HttpError`].
-pub trait ErrorViaInto<T, E> {
-    /// The result, its error converted.
-    fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError>;
+/// See [`DepResult`]: an [`HttpError`], kept as it is.
+pub trait ErrorViaHttp<T> {
+    /// The result as it is.
+    fn dep_result(&self, result: Result<T, HttpError>) -> Result<T, HttpError>;
 }
 
-impl<T, E: Into<HttpError>> ErrorViaInto<T, E> for DepResult<Result<T, E>> {
-    fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError> {
-        result.map_err(Into::into)
+impl<T> ErrorViaHttp<T> for &&DepResult<Result<T, HttpError>> {
+    fn dep_result(&self, result: Result<T, HttpError>) -> Result<T, HttpError> {
+        result
     }
 }
 
 /// See [`DepResult`]: an error that is a response.
-pub trait ErrorViaResponse<R> {
+pub trait ErrorViaResponse<T, E> {
     /// The result, its error made into its response.
-    fn dep_result(&self, result: R) -> Result<<R as IntoDepResult>::Ok, HttpError>
-    where
-        R: IntoDepResult,
-        R::Err: ErrorResponse;
+    fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError>;
 }
 
-impl<R> ErrorViaResponse<R> for &DepResult<R> {
-    fn dep_result(&self, result: R) -> Result<<R as IntoDepResult>::Ok, HttpError>
-    where
-        R: IntoDepResult,
-        R::Err: ErrorResponse,
-    {
-        result
-            .into_result()
-            .map_err(|error| error_from_response(error.into_response()))
+impl<T, E: IntoResponse> ErrorViaResponse<T, E> for &DepResult<Result<T, E>> {
+    fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError> {
+        result.map_err(|error| error_from_response(error.into_response()))
     }
 }
 
-/// The error of a `#[depends]` function's `Result` when it does not convert into an
-/// [`HttpError`]: one that is a response ([`IntoResponse`]).
+/// See [`DepResult`]: an error that converts into an [`HttpError`].
+pub trait ErrorViaInto<R> {
+    /// The result, its error converted.
+    fn dep_result(&self, result: R) -> Result<<R as IntoDepResult>::Ok, HttpError>
+    where
+        R: IntoDepResult,
+        R::Err: DepError;
+}
+
+impl<R> ErrorViaInto<R> for DepResult<R> {
+    fn dep_result(&self, result: R) -> Result<<R as IntoDepResult>::Ok, HttpError>
+    where
+        R: IntoDepResult,
+        R::Err: DepError,
+    {
+        result.into_result().map_err(DepError::into_http_error)
+    }
+}
+
+/// The error of a `#[depends]` function's `Result` when it is neither an [`HttpError`] nor a
+/// response ([`IntoResponse`]): one that converts into an [`HttpError`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the error of a `#[depends]` function's `Result`",
     label = "its error type converts neither into `HttpError` nor into a response",
-    note = "errors that implement `std::error::Error` convert into a 500 automatically; for your own error type implement `From<{Self}> for di_runtime::HttpError`, or `di_runtime::IntoResponse for {Self}` (as for an axum handler)",
+    note = "errors that implement `std::error::Error` convert into a 500 automatically; for your own error type implement `di_runtime::IntoResponse for {Self}` (as for an axum handler), or `From<{Self}> for di_runtime::HttpError`",
     note = "for `anyhow::Error`, map it: `.map_err(|e| HttpError::internal_from_boxed(e.into()))`"
 )]
-pub trait ErrorResponse {
-    /// The response the error is.
-    fn into_response(self) -> Response;
+pub trait DepError {
+    /// The [`HttpError`] it is.
+    fn into_http_error(self) -> HttpError;
 }
 
-impl<E: IntoResponse> ErrorResponse for E {
-    fn into_response(self) -> Response {
-        IntoResponse::into_response(self)
+impl<E: Into<HttpError>> DepError for E {
+    fn into_http_error(self) -> HttpError {
+        self.into()
     }
 }
 
