@@ -472,12 +472,16 @@ pub(crate) fn schema_type(ty: &Type) -> Type {
 }
 
 /// The type whose JSON Schema documents a handler's body: the `T` of `Json<T>`, of
-/// `(StatusCode, Json<T>)`; `()` for any other output.
+/// `(StatusCode, Json<T>)`, `(headers, Json<T>)` and `(StatusCode, headers, Json<T>)`; `()` for
+/// any other output.
 pub(crate) fn output_schema_type(ty: &Type) -> Type {
     match ty {
         Type::Group(g) => output_schema_type(&g.elem),
         Type::Paren(p) => output_schema_type(&p.elem),
-        Type::Tuple(t) if t.elems.len() == 2 => output_schema_type(&t.elems[1]),
+        Type::Tuple(t) if matches!(t.elems.len(), 2 | 3) => t
+            .elems
+            .last()
+            .map_or_else(|| syn::parse_quote!(()), output_schema_type),
         Type::Path(path) if path.qself.is_none() => {
             let json = path.path.segments.last().filter(|s| s.ident == "Json");
             match json.and_then(|s| single_type_arg(&s.arguments)) {

@@ -125,7 +125,9 @@ pub use openapi::model::{
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
+pub use response::headers::{InvalidHeader, ResponseHeaders};
 pub use response::into::IntoResponse;
+pub use response::page::{Html, Redirect};
 pub use response::stream::StreamBody;
 pub use run::stats::{Metrics, TeardownCounts};
 
@@ -183,9 +185,9 @@ pub use di_macros::depends;
 pub mod prelude {
     pub use crate::{
         App, BackgroundTasks, Bytes, CancelReason, Cookie, Form, Group, Header, HeaderMap, Held,
-        HeldMut, HttpError, InputError, IntoResponse, Json, Method, Outcome, Path, Query,
-        RequestHead, RequestId, Response, Scope, ServeError, StatusCode, StreamBody, TestClient,
-        Uri, Yield, depends,
+        HeldMut, Html, HttpError, InputError, IntoResponse, Json, Method, Outcome, Path, Query,
+        Redirect, RequestHead, RequestId, Response, Scope, ServeError, StatusCode, StreamBody,
+        TestClient, Uri, Yield, depends,
     };
 }
 

@@ -19,6 +19,8 @@ use std::marker::PhantomData;
 use http::StatusCode;
 use serde_json::Value;
 
+use crate::response::headers::ResponseHeaders;
+use crate::response::page::{Html, Redirect};
 use crate::response::stream::StreamBody;
 
 /// The JSON Schemas made while a document is built: with the `openapi` feature, a
@@ -340,6 +342,8 @@ pub enum OutputKind {
     Json,
     /// `String`, `&str`: `text/plain`.
     Text,
+    /// `Html<T>`: `text/html`.
+    Html,
     /// `StatusCode`, `()`: no body.
     Empty,
     /// `StreamBody<S>`: a stream (`application/octet-stream`, or the content type the
@@ -393,6 +397,22 @@ impl DocumentedOutput for &str {
 
 impl<T: DocumentedOutput> DocumentedOutput for (StatusCode, T) {
     const KIND: OutputKind = T::KIND;
+}
+
+impl<H: ResponseHeaders, T: DocumentedOutput> DocumentedOutput for (H, T) {
+    const KIND: OutputKind = T::KIND;
+}
+
+impl<H: ResponseHeaders, T: DocumentedOutput> DocumentedOutput for (StatusCode, H, T) {
+    const KIND: OutputKind = T::KIND;
+}
+
+impl<T> DocumentedOutput for Html<T> {
+    const KIND: OutputKind = OutputKind::Html;
+}
+
+impl DocumentedOutput for Redirect {
+    const KIND: OutputKind = OutputKind::Empty;
 }
 
 impl<S> DocumentedOutput for StreamBody<S> {

@@ -341,6 +341,7 @@ fn success(handler: &'static DepMeta, schemas: &mut Schemas) -> ApiResponse {
     let (content_type, schema) = match output.kind {
         OutputKind::Json => ("application/json", Some((output.schema)(schemas, false))),
         OutputKind::Text => ("text/plain", Some(json!({"type": "string"}))),
+        OutputKind::Html => ("text/html", Some(json!({"type": "string"}))),
         OutputKind::Empty => ("", None),
         OutputKind::Stream => ("application/octet-stream", Some(json!({}))),
         OutputKind::Unknown => ("application/json", Some(json!({}))),

@@ -14,13 +14,16 @@ use crate::response::error::HttpError;
 /// Turns a value into an HTTP response.
 ///
 /// Implemented for text (`&'static str`, `String`), bytes, [`Json`](crate::Json),
-/// [`StatusCode`], `(StatusCode, T)`, [`http::Response`], [`HttpError`](crate::HttpError),
-/// [`StreamBody`](crate::StreamBody), `()` and `Result<T, E>` where both are responses. An `Err` is reported to
+/// [`Html`](crate::Html), [`Redirect`](crate::Redirect), [`StatusCode`], `(StatusCode, T)`,
+/// headers beside a response (`(headers, T)`, `(StatusCode, headers, T)`: see
+/// [`ResponseHeaders`](crate::ResponseHeaders)), [`http::Response`],
+/// [`HttpError`](crate::HttpError), [`StreamBody`](crate::StreamBody), `()` and `Result<T, E>`
+/// where both are responses. An `Err` is reported to
 /// teardowns as [`Outcome::HandlerError`](crate::Outcome::HandlerError).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be turned into an HTTP response",
     label = "a handler must return a response",
-    note = "return a type that implements `di_runtime::IntoResponse`: `String`, `Json<T>`, `StatusCode`, `(StatusCode, T)`, `HttpError`, `StreamBody<S>`, `Result<T, E>` of those, or implement it for `{Self}`"
+    note = "return a type that implements `di_runtime::IntoResponse`: `String`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `(StatusCode, T)`, `([(name, value); N], T)`, `(StatusCode, [(name, value); N], T)`, `HttpError`, `StreamBody<S>`, `Result<T, E>` of those, or implement it for `{Self}`"
 )]
 pub trait IntoResponse {
     /// Builds the response.

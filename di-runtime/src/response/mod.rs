@@ -1,5 +1,7 @@
 //! The response side, at the bottom of the crate: the [`Body`](body::Body) type,
-//! [`IntoResponse`](into::IntoResponse), [`StreamBody`](stream::StreamBody), and the errors that
+//! [`IntoResponse`](into::IntoResponse), [`StreamBody`](stream::StreamBody), headers beside a
+//! response ([`ResponseHeaders`](headers::ResponseHeaders)), [`Html`](page::Html) and
+//! [`Redirect`](page::Redirect), and the errors that
 //! become responses ([`HttpError`](error::HttpError), [`InputError`](error::InputError)).
 //!
 //! It uses no other module of the crate; every other layer may use it (an [`Outcome`] carries
@@ -9,5 +11,7 @@
 
 pub(crate) mod body;
 pub(crate) mod error;
+pub(crate) mod headers;
 pub(crate) mod into;
+pub(crate) mod page;
 pub(crate) mod stream;

@@ -1,0 +1,130 @@
+//! Headers given beside a response: `([(name, value); N], T)`, `(StatusCode, headers, T)`,
+//! and a [`HeaderMap`] in their place ([`ResponseHeaders`]).
+
+use std::fmt;
+
+use http::StatusCode;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::response::body::Response;
+use crate::response::error::HttpError;
+use crate::response::into::IntoResponse;
+
+/// Headers a handler gives beside its response, as axum's handlers do:
+/// `([(LOCATION, "/notes/7")], Json(note))`, `(StatusCode::CREATED, [("x-count", "3")], body)`.
+///
+/// Implemented for an array of `(name, value)` pairs (names and values as `HeaderName` /
+/// `HeaderValue` or as text) and for a [`HeaderMap`]. A header they give replaces the header
+/// of that name the response already had (a `content-type` of their own wins over the one
+/// `Json` sets); a name given twice in one array (two `set-cookie`) gives both values. A name
+/// or value that is not a valid header is the handler's mistake: a generic 500, its teardowns
+/// told `HandlerError(500)`, the reason logged with the request id, nothing of it sent.
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::http::header::LOCATION;
+///
+/// #[depends]
+/// async fn create() -> (StatusCode, [(di_runtime::http::HeaderName, String); 1], &'static str) {
+///     (StatusCode::CREATED, [(LOCATION, format!("/notes/{}", 7))], "created")
+/// }
+/// ```
+pub trait ResponseHeaders {
+    /// Sets them on `headers`.
+    ///
+    /// # Errors
+    ///
+    /// The first name or value that is not a valid header.
+    fn set_on(self, headers: &mut HeaderMap) -> Result<(), InvalidHeader>;
+}
+
+impl<K, V, const N: usize> ResponseHeaders for [(K, V); N]
+where
+    K: TryInto<HeaderName>,
+    K::Error: fmt::Display,
+    V: TryInto<HeaderValue>,
+    V::Error: fmt::Display,
+{
+    fn set_on(self, headers: &mut HeaderMap) -> Result<(), InvalidHeader> {
+        let mut given: Vec<HeaderName> = Vec::new();
+        for (name, value) in self {
+            let name = name.try_into().map_err(|error| InvalidHeader {
+                name: None,
+                reason: error.to_string(),
+            })?;
+            let value = value.try_into().map_err(|error| InvalidHeader {
+                name: Some(name.clone()),
+                reason: error.to_string(),
+            })?;
+            if given.contains(&name) {
+                headers.append(name, value);
+            } else {
+                given.push(name.clone());
+                headers.insert(name, value);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ResponseHeaders for HeaderMap {
+    fn set_on(self, headers: &mut HeaderMap) -> Result<(), InvalidHeader> {
+        // `HeaderMap`'s own `extend`: the first value of each name replaces the response's,
+        // the others are appended.
+        headers.extend(self);
+        Ok(())
+    }
+}
+
+/// A header given beside a response whose name or value is not a valid header.
+#[derive(Debug)]
+pub struct InvalidHeader {
+    /// The header's name, when the name was valid and its value was not.
+    name: Option<HeaderName>,
+    reason: String,
+}
+
+impl fmt::Display for InvalidHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(
+                f,
+                "the handler gave the response header `{name}` an invalid value: {}",
+                self.reason
+            ),
+            None => write!(
+                f,
+                "the handler gave the response an invalid header name: {}",
+                self.reason
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InvalidHeader {}
+
+fn with_headers(mut response: Response, headers: impl ResponseHeaders) -> Response {
+    match headers.set_on(response.headers_mut()) {
+        Ok(()) => response,
+        Err(invalid) => invalid_headers(invalid),
+    }
+}
+
+#[cold]
+fn invalid_headers(invalid: InvalidHeader) -> Response {
+    HttpError::internal_from(invalid).into_response()
+}
+
+impl<H: ResponseHeaders, T: IntoResponse> IntoResponse for (H, T) {
+    fn into_response(self) -> Response {
+        with_headers(self.1.into_response(), self.0)
+    }
+}
+
+impl<H: ResponseHeaders, T: IntoResponse> IntoResponse for (StatusCode, H, T) {
+    fn into_response(self) -> Response {
+        let mut response = self.2.into_response();
+        *response.status_mut() = self.0;
+        with_headers(response, self.1)
+    }
+}

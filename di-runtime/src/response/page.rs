@@ -1,0 +1,128 @@
+//! Responses for browsers: [`Html`] and [`Redirect`] (FastAPI's `HTMLResponse` and
+//! `RedirectResponse`).
+
+use http::StatusCode;
+use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+
+use crate::response::body::{Body, Response};
+use crate::response::error::HttpError;
+use crate::response::into::IntoResponse;
+
+/// An HTML page: its body with `Content-Type: text/html; charset=utf-8` (FastAPI's
+/// `HTMLResponse`). `T` is the page as text or bytes (`&'static str`, `String`, `Vec<u8>`,
+/// [`Bytes`](crate::Bytes)).
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::Html;
+///
+/// #[depends]
+/// async fn home() -> Html<String> {
+///     Html(format!("<h1>{}</h1>", "Notes"))
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Html<T>(pub T);
+
+impl<T: Into<Body>> IntoResponse for Html<T> {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(self.0.into());
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        response
+    }
+}
+
+/// A redirect: a status of 3xx and a `Location` header, no body.
+///
+/// [`Redirect::to`] is `303 See Other` (after a form's `POST`, the browser `GET`s the new
+/// location), [`Redirect::temporary`] `307` (FastAPI's `RedirectResponse`: the same method
+/// and body again, elsewhere), [`Redirect::permanent`] `308`. A location that is not a valid
+/// header value (a control character in it) is the handler's mistake: a generic 500, its
+/// teardowns told `HandlerError(500)`, the reason logged.
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::Redirect;
+///
+/// #[depends]
+/// async fn old_notes(Path(id): Path<u32>) -> Redirect {
+///     Redirect::permanent(&format!("/notes/{id}"))
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Redirect {
+    status: StatusCode,
+    location: Result<HeaderValue, String>,
+}
+
+impl Redirect {
+    /// `303 See Other` to `location`.
+    pub fn to(location: &str) -> Self {
+        Self::with_status(StatusCode::SEE_OTHER, location)
+    }
+
+    /// `307 Temporary Redirect` to `location`: the client repeats the request there.
+    pub fn temporary(location: &str) -> Self {
+        Self::with_status(StatusCode::TEMPORARY_REDIRECT, location)
+    }
+
+    /// `308 Permanent Redirect` to `location`: the client repeats the request there, and may
+    /// remember to go there at once next time.
+    pub fn permanent(location: &str) -> Self {
+        Self::with_status(StatusCode::PERMANENT_REDIRECT, location)
+    }
+
+    fn with_status(status: StatusCode, location: &str) -> Self {
+        Self {
+            status,
+            location: HeaderValue::from_str(location)
+                .map_err(|_| location.escape_debug().to_string()),
+        }
+    }
+
+    /// Its status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Its location, if it is a valid header value.
+    pub fn location(&self) -> Option<&str> {
+        self.location
+            .as_ref()
+            .ok()
+            .and_then(|value| value.to_str().ok())
+    }
+}
+
+/// A redirect whose location is not a valid header value.
+#[derive(Debug)]
+struct InvalidLocation(String);
+
+impl std::fmt::Display for InvalidLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the handler redirected to a location that is not a valid header value: \"{}\"",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidLocation {}
+
+impl IntoResponse for Redirect {
+    fn into_response(self) -> Response {
+        match self.location {
+            Ok(location) => {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = self.status;
+                response.headers_mut().insert(LOCATION, location);
+                response
+            }
+            Err(location) => HttpError::internal_from(InvalidLocation(location)).into_response(),
+        }
+    }
+}
