@@ -92,8 +92,23 @@ async fn moved(Path(id): Path<u32>) -> Redirect {
     }
 }
 
+/// A login check that sends the browser to the login page, as web apps do.
+#[depends]
+async fn signed_in(headers: &HeaderMap) -> Result<String, Redirect> {
+    match headers.get("cookie").and_then(|c| c.to_str().ok()) {
+        Some(cookie) if cookie.starts_with("user=") => Ok(cookie[5..].to_owned()),
+        _ => Err(Redirect::to("/login?next=/account")),
+    }
+}
+
+#[depends]
+async fn account(#[dep(tx)] _tx: &(), #[dep(signed_in)] user: &String) -> Html<String> {
+    Html(format!("<p>{user}</p>"))
+}
+
 fn app() -> App {
     App::new()
+        .get("/account", account)
         .post("/created", created)
         .get("/cookies", cookies)
         .get("/problem", problem)
@@ -218,6 +233,35 @@ async fn html_and_redirects() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(response.header("location").is_none());
     assert!(response.header("x-injected").is_none());
+    client.shutdown().await;
+}
+
+/// A dependency that answers with a redirect instead of its value: the redirect is the
+/// response, and the teardowns are told the setup failed.
+#[tokio::test]
+async fn a_dependency_can_answer_with_a_redirect() {
+    let _serial = serial().await;
+    let client = TestClient::start(app()).await.expect("the app starts");
+    let response = client.get("/account").send().await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.header("location"), Some("/login?next=/account"));
+    assert_eq!(response.text().await.expect("text"), "");
+
+    let response = client
+        .get("/account")
+        .header("cookie", "user=ada")
+        .send()
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.expect("text"), "<p>ada</p>");
+    client.settle().await;
+    let told: Vec<String> = events()
+        .into_iter()
+        .filter(|e| e.starts_with("tx:"))
+        .collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(told[0].contains("signed_in"), "{told:?}");
+    assert_eq!(told[1], "tx: success (200)");
     client.shutdown().await;
 }
 
