@@ -619,7 +619,7 @@ impl<R> ErrorViaInto<R> for DepResult<R> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the error of a `#[depends]` function's `Result`",
     label = "its error type converts neither into `HttpError` nor into a response",
-    note = "errors that implement `std::error::Error` convert into a 500 automatically; for your own error type implement `di_runtime::IntoResponse for {Self}` (as for an axum handler), or `From<{Self}> for di_runtime::HttpError`",
+    note = "errors that implement `std::error::Error` convert into a 500 automatically, and so does a boxed one that is `Send + Sync` (`Box<dyn std::error::Error + Send + Sync>`); for your own error type implement `di_runtime::IntoResponse for {Self}` (as for an axum handler), or `From<{Self}> for di_runtime::HttpError`",
     note = "for `anyhow::Error`, map it: `.map_err(|e| HttpError::internal_from_boxed(e.into()))`"
 )]
 pub trait DepError {

@@ -17,8 +17,8 @@ use crate::response::error::HttpError;
 /// [`Html`](crate::Html), [`Redirect`](crate::Redirect), [`StatusCode`], `(StatusCode, T)`,
 /// headers beside a response (`(headers, T)`, `(StatusCode, headers, T)`: see
 /// [`ResponseHeaders`](crate::ResponseHeaders)), [`http::Response`],
-/// [`HttpError`](crate::HttpError), [`StreamBody`](crate::StreamBody), `()` and `Result<T, E>`
-/// where both are responses. An `Err` is reported to
+/// [`HttpError`](crate::HttpError), a boxed error ([`BoxError`]: a 500),
+/// [`StreamBody`](crate::StreamBody), `()` and `Result<T, E>` where both are responses. An `Err` is reported to
 /// teardowns as [`Outcome::HandlerError`](crate::Outcome::HandlerError).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be turned into an HTTP response",
@@ -122,6 +122,17 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
         let mut response = self.1.into_response();
         *response.status_mut() = self.0;
         response
+    }
+}
+
+/// A boxed error (`Box<dyn Error + Send + Sync>`, what `?` makes of any error into a
+/// [`BoxError`]) is a 500 with the error as its source, as any `std::error::Error` is (std has
+/// no `Error` impl for the box, so it has no `Into<HttpError>`): the client sees the generic
+/// detail, the log and the teardowns the error.
+impl IntoResponse for BoxError {
+    #[cold]
+    fn into_response(self) -> Response {
+        HttpError::internal_from_boxed(self).into_response()
     }
 }
 
