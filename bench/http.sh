@@ -19,6 +19,12 @@
 #                                                   then has the same cores to itself, and wrk
 #                                                   never takes them (unset: shared, as the
 #                                                   scheduler likes)
+#   H2=STREAMS                                      HTTP/2 instead (h2c, prior knowledge): h2load
+#                                                   from Debian's nghttp2-client drives each
+#                                                   connection with STREAMS requests in flight
+#                                                   (h2load -t THREADS -c CONNECTIONS -m STREAMS
+#                                                   -D DURATION); percentiles from its per-request
+#                                                   log. FastAPI is left out (uvicorn has no h2c).
 #   FASTAPI_WORKERS=$(nproc)                        uvicorn worker processes
 #   OUT=target/bench-http                           raw wrk output, server logs, results.md
 #
@@ -36,6 +42,14 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-1s}
 ROUTES=${ROUTES:-"/items?limit=5 /stream"}
 SERVERS=${SERVERS:-"hyper axum di fastapi"}
+H2=${H2:-}
+if [[ -n "$H2" ]]; then
+    [[ "$H2" =~ ^[1-9][0-9]*$ ]] || { echo "H2 must be the number of streams per connection, for example 32" >&2; exit 2; }
+    if [[ " $SERVERS " == *" fastapi "* ]]; then
+        echo "http.sh: H2 leaves FastAPI out (uvicorn serves no HTTP/2 without TLS)" >&2
+        SERVERS=$(echo " $SERVERS " | sed 's/ fastapi / /; s/^ *//; s/ *$//')
+    fi
+fi
 BASE_PORT=${BASE_PORT:-38080}
 PIN=${PIN:-}
 SERVER_PIN=()
@@ -127,6 +141,17 @@ if ! command -v wrk >/dev/null 2>&1; then
     fi
     command -v wrk >/dev/null 2>&1 || {
         echo "wrk is missing and could not be installed (apt-get install wrk)" >&2
+        exit 1
+    }
+fi
+if [[ -n "$H2" ]] && ! command -v h2load >/dev/null 2>&1; then
+    log "installing h2load (Debian package nghttp2-client)"
+    SUDO=
+    [[ $(id -u) -eq 0 ]] || SUDO=sudo
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nghttp2-client >&2
+    command -v h2load >/dev/null 2>&1 || {
+        echo "h2load is missing and could not be installed (apt-get install nghttp2-client)" >&2
         exit 1
     }
 fi
@@ -280,11 +305,50 @@ parse_wrk() {
     ' "$1"
 }
 
+run_h2load() { # server route duration file (its per-request log beside it: file.log)
+    local port
+    port=$(port_of "$1")
+    timeout $(($(seconds "$3") + 15)) "${WRK_PIN[@]}" h2load -t"$THREADS" -c"$CONNECTIONS" -m"$H2" \
+        -D"$(seconds "$3")" --log-file="$4.log" "http://127.0.0.1:$port$2" >"$4" 2>&1 || {
+        echo "h2load failed for $1 $2:" >&2
+        cat "$4" >&2
+        exit 1
+    }
+}
+
+# The same four numbers from h2load's summary and its log (third column: microseconds from a
+# request's start to its response's end).
+parse_h2load() {
+    local rps errors
+    read -r rps errors < <(awk '
+        /^finished in/ { for (i = 1; i <= NF; i++) if ($(i + 1) == "req/s,") rps = $i }
+        /^requests:/ { gsub(",", ""); for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^(failed|errored|timeout)$/) errors += $i }
+        /^status codes:/ { gsub(",", ""); errors += $5 + $7 + $9 }
+        END { printf "%.0f %d\n", rps, errors }
+    ' "$1")
+    sort -n -k3,3 "$1.log" | awk -v rps="$rps" -v errors="$errors" '
+        { v[NR] = $3 }
+        END {
+            p50 = NR ? v[int((NR - 1) * 0.50) + 1] / 1000 : 0
+            p99 = NR ? v[int((NR - 1) * 0.99) + 1] / 1000 : 0
+            printf "%s %.3f %.3f %d\n", rps, p50, p99, errors
+        }'
+}
+
+run_load() { # server route duration file
+    if [[ -n "$H2" ]]; then run_h2load "$@"; else run_wrk "$@"; fi
+}
+parse_load() { # file
+    if [[ -n "$H2" ]]; then parse_h2load "$1"; else parse_wrk "$1"; fi
+}
+LOAD="wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+[[ -z "$H2" ]] || LOAD="h2load -t$THREADS -c$CONNECTIONS -m$H2 -D$DURATION_S"
+
 if [[ "$WARMUP_S" -ge 1 ]]; then
     for route in "${ROUTE_LIST[@]}"; do
         for s in "${SERVER_LIST[@]}"; do
             log "warm-up: $s $route ($WARMUP)"
-            run_wrk "$s" "$route" "$WARMUP" "$OUT/warmup.txt"
+            run_load "$s" "$route" "$WARMUP" "$OUT/warmup.txt"
         done
     done
 fi
@@ -295,9 +359,9 @@ for round in $(seq "$ROUNDS"); do
         for k in $(seq 0 $((N_SERVERS - 1))); do
             s=${SERVER_LIST[$(((k + round - 1) % N_SERVERS))]}
             file="$OUT/wrk-$s$(echo "$route" | tr -c 'a-zA-Z0-9\n' '_')-$round.txt"
-            log "round $round/$ROUNDS: $s $route (wrk -t$THREADS -c$CONNECTIONS -d$DURATION)"
-            run_wrk "$s" "$route" "$DURATION" "$file"
-            read -r rps p50 p99 errors < <(parse_wrk "$file")
+            log "round $round/$ROUNDS: $s $route ($LOAD)"
+            run_load "$s" "$route" "$DURATION" "$file"
+            read -r rps p50 p99 errors < <(parse_load "$file")
             RPS["$route|$round|$s"]=$rps
             P50["$route|$round|$s"]=$p50
             P99["$route|$round|$s"]=$p99
@@ -317,11 +381,18 @@ median() { # numbers...
 }
 
 report() {
-    echo "# HTTP on loopback"
+    local tool
+    if [[ -n "$H2" ]]; then
+        tool="h2load $(h2load --version 2>&1 | head -1 | awk '{print $2}')"
+        echo "# HTTP/2 (h2c) on loopback"
+    else
+        tool="wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+        echo "# HTTP on loopback"
+    fi
     echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') $(if [[ -n "$PIN" ]]; then echo "on CPUs ${PIN#*:}, the servers on CPUs ${PIN%%:*} (PIN=$PIN)"; else echo "sharing the machine"; fi)."
-    echo "Command: \`THREADS=$THREADS CONNECTIONS=$CONNECTIONS DURATION=$DURATION ROUNDS=$ROUNDS bench/http.sh\`"
-    echo "(wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS interleaved round(s) after a $WARMUP warm-up; release build; ${FASTAPI_VERSIONS:-no FastAPI}, $FASTAPI_WORKERS uvicorn workers)."
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $tool $(if [[ -n "$PIN" ]]; then echo "on CPUs ${PIN#*:}, the servers on CPUs ${PIN%%:*} (PIN=$PIN)"; else echo "sharing the machine"; fi)."
+    echo "Command: \`THREADS=$THREADS CONNECTIONS=$CONNECTIONS DURATION=$DURATION ROUNDS=$ROUNDS${H2:+ H2=$H2}${PIN:+ PIN=$PIN} bench/http.sh\`"
+    echo "($LOAD, $ROUNDS interleaved round(s) after a $WARMUP warm-up; release build; ${FASTAPI_VERSIONS:-no FastAPI}, $FASTAPI_WORKERS uvicorn workers)."
     for route in "${ROUTE_LIST[@]}"; do
         echo
         echo "## GET $route"
