@@ -64,7 +64,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::app::gather::{self, Gathered};
 use crate::response::body::BoxError;
-use crate::run::body::sends_no_body;
+use crate::run::body::{HeadWatch, sends_no_body};
 
 /// What the accept loop and a connection's requests share about that connection.
 struct Shared {
@@ -609,7 +609,7 @@ where
 {
     type Response = http::Response<CountedBody<B>>;
     type Error = Infallible;
-    type Future = CountedFuture<S::Future>;
+    type Future = CountedFuture<S::Future, B>;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
         self.shared.served.store(true, Ordering::Relaxed);
@@ -619,6 +619,7 @@ where
             http10: request.version() == http::Version::HTTP_10,
             inner: self.inner.call(request),
             in_use: Some(InUse::new(&self.shared, stream)),
+            held: None,
         }
     }
 }
@@ -626,7 +627,7 @@ where
 pin_project_lite::pin_project! {
     /// The response future of a [`Counted`] service: the request is in use until its body
     /// is done.
-    pub(crate) struct CountedFuture<F> {
+    pub(crate) struct CountedFuture<F, B> {
         #[pin]
         inner: F,
         in_use: Option<InUse>,
@@ -634,10 +635,13 @@ pin_project_lite::pin_project! {
         head_only: bool,
         // The request is HTTP/1.0: a body of unknown length is sent close-delimited.
         http10: bool,
+        // A bodiless HTTP/2 response whose head is watched (see `HeadWatch`), held back for
+        // one poll.
+        held: Option<Box<Held<B>>>,
     }
 }
 
-impl<F, B> Future for CountedFuture<F>
+impl<F, B> Future for CountedFuture<F, B>
 where
     F: Future<Output = Result<http::Response<B>, Infallible>>,
     B: Body,
@@ -646,6 +650,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if let Some(held) = this.held.take() {
+            return Poll::Ready(Ok(hand_over(*held)));
+        }
         let mut response = std::task::ready!(this.inner.poll(cx))?;
         let in_use = this.in_use.take();
         let head_only = *this.head_only;
@@ -684,7 +691,14 @@ where
                 .stalled_since
                 .store(shared.server.now(), Ordering::Relaxed);
         }
-        Poll::Ready(Ok(response.map(|body| CountedBody {
+        let http2 = matches!(
+            &in_use,
+            Some(InUse {
+                stream: Some(_),
+                ..
+            })
+        );
+        let mut response = response.map(|body| CountedBody {
             inner: if unsent {
                 Gathered::unsent(body)
             } else {
@@ -692,8 +706,47 @@ where
             },
             rest: Bytes::new(),
             _in_use: in_use,
-        })))
+        });
+        if unsent
+            && http2
+            && let Some(watch) = response.extensions_mut().remove::<HeadWatch>()
+        {
+            return hold_back(response, watch, this.held, cx);
+        }
+        Poll::Ready(Ok(response))
     }
+}
+
+/// Holds back a bodiless HTTP/2 response whose head is watched (see [`HeadWatch`]) for one
+/// poll, waking the task at once: hyper sends such a head and ends the stream on it, dropping
+/// the body unasked, whether it could send it or not (the client had reset the stream while the
+/// answer was made: then it drops the head unsent). Given `Pending`, hyper looks whether the
+/// stream was reset, and if it was, drops this future, the response with it: its head was not
+/// sent, and its teardowns see the client gone. Otherwise the next poll hands it over.
+#[cold]
+#[inline(never)]
+fn hold_back<B>(
+    response: http::Response<CountedBody<B>>,
+    watch: HeadWatch,
+    held: &mut Option<Box<Held<B>>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<http::Response<CountedBody<B>>, Infallible>> {
+    watch.watch();
+    *held = Some(Box::new((response, watch)));
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
+/// A bodiless HTTP/2 response held back by [`hold_back`], and the watch on its head.
+pub(crate) type Held<B> = (http::Response<CountedBody<B>>, HeadWatch);
+
+/// A response held back by [`hold_back`], handed to hyper: its head is sent (as far as the
+/// server can tell, see [`HeadWatch`]).
+#[cold]
+#[inline(never)]
+fn hand_over<B>((response, watch): Held<B>) -> http::Response<CountedBody<B>> {
+    watch.sent();
+    response
 }
 
 /// Gives the response to a HEAD the `Content-Length` of the body it will not send, when that

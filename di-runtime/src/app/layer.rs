@@ -255,6 +255,7 @@ where
     let engine = engine.clone();
     let id = RequestId::of(request.headers(), engine.config.request_id_header.as_ref());
     let head_request = request.method() == Method::HEAD;
+    let version = request.version();
     let (verdict, outer) = Outer::new();
     let mut request = request.map(Body::new);
     request.extensions_mut().insert(Entry {
@@ -309,7 +310,7 @@ where
                 after.end(Outcome::Cancelled(CancelReason::Timeout));
                 response
             }
-            Some(after) => track(response, head_request, after),
+            Some(after) => track(response, head_request, version, after),
             None => response,
         }
     })

@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -37,6 +38,9 @@ pub(crate) struct TrackedBody {
     remaining: Option<u64>,
     /// The server does not send a body for this response (HEAD, 204, 304).
     bodiless: bool,
+    /// Set for a bodiless HTTP/2 response: whether the server sent its head (see
+    /// [`HeadWatch`]).
+    head: Option<HeadWatch>,
     stop: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
@@ -77,10 +81,20 @@ impl AfterBody {
             status: StatusCode::OK,
             remaining: None,
             bodiless: false,
+            head: None,
             stop: None,
         };
         body.finish(ended);
     }
+}
+
+/// A [`HeadWatch`] for the response with `parts`, in its extensions.
+#[cold]
+#[inline(never)]
+fn watch_head(parts: &mut http::response::Parts) -> HeadWatch {
+    let watch = HeadWatch(Arc::new(AtomicU8::new(0)));
+    parts.extensions.insert(watch.clone());
+    watch
 }
 
 /// Whether a response of `status` goes without a body whatever the request (1xx, 204, 205,
@@ -92,18 +106,65 @@ pub(crate) fn sends_no_body(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED
 }
 
-/// `response` with `after` run once its body has been sent or dropped.
-pub(crate) fn track(response: Response, head_request: bool, after: AfterBody) -> Response {
-    let (parts, body) = response.into_parts();
-    let tracked = TrackedBody::new(body, &parts, head_request, after);
+/// Whether the head of a bodiless HTTP/2 response was sent, for its `request`-scope
+/// teardowns, in the response's extensions: hyper's HTTP/2 drops such a body unasked both once
+/// it has sent the head and when it could not (the client reset the stream while the answer was
+/// made), and teardowns told success then would be told so for an answer no one got.
+///
+/// `di`'s server takes it out of the response, notes that it watches the head, and holds the
+/// response back for one poll, in which hyper looks whether the stream was reset; if it was,
+/// hyper drops the response unsent, and its teardowns see the client gone. Otherwise the server
+/// hands it over, and notes the head sent. (A reset that comes between those two polls still
+/// passes for one that came just after the head, as it does for a response with a body whose
+/// last frame has gone.) A response that no server watches (served by another, or a layer
+/// dropped the extension) is taken as sent when its body is dropped, as any bodiless response
+/// is. Made only for bodiless HTTP/2 responses that owe `request`-scope work.
+#[derive(Clone, Debug)]
+pub(crate) struct HeadWatch(Arc<AtomicU8>);
+
+impl HeadWatch {
+    /// The server watches the head.
+    const WATCHED: u8 = 1;
+    /// The server sent the head.
+    const SENT: u8 = 2;
+
+    /// Noted by the server, before hyper has the response: it will say if the head is sent.
+    pub(crate) fn watch(&self) {
+        self.0.fetch_or(Self::WATCHED, Ordering::AcqRel);
+    }
+
+    /// Noted by the server once the head has been sent.
+    pub(crate) fn sent(&self) {
+        self.0.fetch_or(Self::SENT, Ordering::AcqRel);
+    }
+
+    /// Whether the server watched the head, and it was not sent.
+    fn unsent(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::WATCHED
+    }
+}
+
+/// `response` to a request over `version` (a HEAD request if `head_request`), with `after`
+/// run once its body has been sent or dropped.
+pub(crate) fn track(
+    response: Response,
+    head_request: bool,
+    version: http::Version,
+    after: AfterBody,
+) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let tracked = TrackedBody::new(body, &mut parts, head_request, version, after);
     Response::from_parts(parts, Body::from_boxed_error(tracked))
 }
 
 impl TrackedBody {
+    /// The body of a response with `parts` to a request over `version` (a HEAD request if
+    /// `head_request`). A bodiless HTTP/2 response gets a [`HeadWatch`] in its extensions.
     pub(crate) fn new(
         body: Body,
-        parts: &http::response::Parts,
+        parts: &mut http::response::Parts,
         head_request: bool,
+        version: http::Version,
         after: AfterBody,
     ) -> Self {
         let declared = parts
@@ -113,12 +174,14 @@ impl TrackedBody {
             .and_then(|v| v.parse::<u64>().ok());
         let remaining = declared.or_else(|| body.size_hint().exact());
         let bodiless = head_request || sends_no_body(parts.status);
+        let head = (bodiless && version == http::Version::HTTP_2).then(|| watch_head(parts));
         Self {
             inner: Some(body),
             after: Some(after),
             status: parts.status,
             remaining,
             bodiless,
+            head,
             stop: None,
         }
     }
@@ -301,8 +364,11 @@ impl Drop for TrackedBody {
             return;
         }
         // Dropped without reaching its end: the server had nothing more to send (an empty body,
-        // a HEAD or 204 response), or the client went away.
-        let complete = self.bodiless || self.is_end_stream() || self.remaining == Some(0);
+        // a HEAD or 204 response), or the client went away. A bodiless HTTP/2 response whose
+        // head the server watched and did not send: the client went away.
+        let unsent = self.head.as_ref().is_some_and(HeadWatch::unsent);
+        let complete =
+            !unsent && (self.bodiless || self.is_end_stream() || self.remaining == Some(0));
         let ended = match &self.after {
             _ if complete => self.ended(),
             Some(after) => Outcome::Cancelled(after.engine.cancel_reason()),

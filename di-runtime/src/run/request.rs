@@ -529,7 +529,13 @@ fn serve(
             let body = AppBody::new(body, &parts, bodiless, &outer, number);
             return Response::from_parts(parts, Body::from_boxed_error(body));
         }
-        let tracked = TrackedBody::new(body, &parts, head.parts.method == Method::HEAD, after);
+        let tracked = TrackedBody::new(
+            body,
+            &mut parts,
+            head.parts.method == Method::HEAD,
+            head.parts.version,
+            after,
+        );
         Response::from_parts(parts, Body::from_boxed_error(tracked))
     }
 }

@@ -1,0 +1,338 @@
+//! Gaps of the dependency contract and of composition that earlier probes found and left
+//! open: each test here failed before the fix named in CHANGELOG.md (or pins the behaviour
+//! that was found right, and says so).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{events, log, serial, wait_for};
+use di_runtime::prelude::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// Bounds a wait (a broken build fails the test instead of hanging).
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("timed out")
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::HandlerError { status, .. } => format!("error {}", status.as_u16()),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        other => other.to_string(),
+    }
+}
+
+/// Waits (bounded) for the request-scope teardown of `req_gen`: what it was told.
+async fn request_ended() -> String {
+    for _ in 0..2000 {
+        if let Some(event) = events()
+            .into_iter()
+            .find(|e| e.starts_with("req:") && e != "req:setup")
+        {
+            return event;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the request-scope teardown never ran: {:?}", events());
+}
+
+// ------------------ 1. a client gone before a bodiless response's head is written
+
+/// Lets the slow handlers below answer.
+static RELEASE: Notify = Notify::const_new();
+
+#[depends]
+async fn req_gen(y: Yield<u8>) {
+    log("req:setup");
+    let (_, outcome) = y.provide(1).await;
+    log(format!("req:{}", describe(&outcome)));
+}
+
+#[depends(scope = "handler")]
+async fn slow_hnd_gen(y: Yield<u8>) {
+    let (_, outcome) = y.provide(1).await;
+    log(format!("hnd:{}", describe(&outcome)));
+    log("hnd:waiting");
+    RELEASE.notified().await;
+}
+
+/// Answers a 204 once released.
+#[depends]
+async fn slow_no_content(#[dep(req_gen)] _r: &u8) -> StatusCode {
+    log("handler:waiting");
+    RELEASE.notified().await;
+    StatusCode::NO_CONTENT
+}
+
+/// Answers 200 (nothing sent to a HEAD) once released.
+#[depends]
+async fn slow_ok(#[dep(req_gen)] _r: &u8) -> &'static str {
+    log("handler:waiting");
+    RELEASE.notified().await;
+    "a body a HEAD never gets"
+}
+
+/// Answers a 304 at once; its `handler`-scope teardown is slow.
+#[depends]
+async fn not_modified_slow_teardown(
+    #[dep(req_gen)] _r: &u8,
+    #[dep(slow_hnd_gen)] _h: &u8,
+) -> StatusCode {
+    StatusCode::NOT_MODIFIED
+}
+
+fn bodiless_app() -> App {
+    App::new()
+        .get("/204", slow_no_content)
+        .get("/ok", slow_ok)
+        .get("/304", not_modified_slow_teardown)
+}
+
+/// The requests of the probe: the request line, and what the handler (or its teardown) logs
+/// once it waits.
+const BODILESS: [(&str, &str, &str); 3] = [
+    ("GET", "/204", "handler:waiting"),
+    ("HEAD", "/ok", "handler:waiting"),
+    ("GET", "/304", "hnd:waiting"),
+];
+
+/// A client that closes its HTTP/1 connection while the handler (or a `handler`-scope
+/// teardown) of a response without a body (204, 304, an answer to HEAD) still runs never gets
+/// that response: its `request`-scope teardowns are told the client went away, not a success.
+#[tokio::test]
+async fn a_bodiless_response_whose_http1_client_left_before_its_head_is_not_a_success() {
+    let _serial = serial().await;
+    let server = bodiless_app().bind("127.0.0.1:0").await.unwrap();
+    for (method, path, waiting) in BODILESS {
+        common::clear();
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        stream
+            .write_all(format!("{method} {path} HTTP/1.1\r\nhost: t\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        wait_for(waiting).await;
+        drop(stream);
+        // The server sees the connection closed while the answer is not ready: only then is
+        // the answer let go (if the request is still there to give it).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        RELEASE.notify_waiters();
+        let ended = within(request_ended()).await;
+        assert_eq!(
+            ended,
+            "req:cancelled client gone",
+            "{method} {path}: {:?}",
+            events()
+        );
+        server.settle().await;
+    }
+    server.shutdown().await;
+}
+
+/// The same over HTTP/2, the client resetting its stream (`RST_STREAM` CANCEL) while the
+/// handler (or a `handler`-scope teardown) still runs, its connection kept open.
+#[tokio::test]
+async fn a_bodiless_response_whose_http2_stream_was_reset_before_its_head_is_not_a_success() {
+    let _serial = serial().await;
+    let server = bodiless_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    for (method, path, waiting) in BODILESS {
+        common::clear();
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"))
+            .body(())
+            .unwrap();
+        within(std::future::poll_fn(|cx| client.poll_ready(cx)))
+            .await
+            .unwrap();
+        // Its body left open, so that the stream can be reset from the client's side.
+        let (response, mut send) = client.send_request(request, false).unwrap();
+        wait_for(waiting).await;
+        send.send_reset(h2::Reason::CANCEL);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        RELEASE.notify_waiters();
+        let ended = within(request_ended()).await;
+        assert_eq!(
+            ended,
+            "req:cancelled client gone",
+            "{method} {path}: {:?}",
+            events()
+        );
+        drop(response);
+        server.settle().await;
+    }
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// Set to let [`blocking_no_content`] and [`blocking_ok`] return.
+static UNBLOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Holds the handler's poll until [`UNBLOCK`] (bounded): the stream is reset while the handler
+/// runs, and its answer is ready in the same poll that would have seen the reset, so hyper
+/// tries to send the head of a stream already reset. In `block_in_place`, so that the tasks
+/// waiting on the worker (the connection's, which takes the reset) go on elsewhere.
+fn block_until_unblocked() {
+    log("handler:blocking");
+    tokio::task::block_in_place(|| {
+        for _ in 0..2000 {
+            if UNBLOCK.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
+#[depends]
+async fn blocking_no_content(#[dep(req_gen)] _r: &u8) -> StatusCode {
+    block_until_unblocked();
+    StatusCode::NO_CONTENT
+}
+
+#[depends]
+async fn blocking_ok(#[dep(req_gen)] _r: &u8) -> &'static str {
+    block_until_unblocked();
+    "a body a HEAD never gets"
+}
+
+/// A body answered for comparison: its stream is reset as the others', but its response has
+/// content.
+#[depends]
+async fn blocking_ok_get(#[dep(req_gen)] _r: &u8) -> &'static str {
+    block_until_unblocked();
+    "some content"
+}
+
+/// An HTTP/2 stream reset by its client while the handler runs, the answer ready before the
+/// server has seen the reset: the head of a response without a body (204, an answer to HEAD)
+/// cannot be sent, and its `request`-scope teardowns are told the client went away (they were
+/// told success, unlike those of a response with a body in the same case). The server runs on
+/// a runtime of its own, so that the worker the handler holds cannot hold the client.
+#[test]
+fn a_bodiless_response_whose_http2_stream_was_reset_as_it_was_answered_is_not_a_success() {
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _serial = client_runtime.block_on(serial());
+    for layered in [false, true] {
+        let app = App::new()
+            .get("/204", blocking_no_content)
+            .get("/ok", blocking_ok)
+            .get("/content", blocking_ok_get);
+        // Through a tower layer, the teardowns wait for the body the client gets.
+        let app = if layered {
+            app.layer(tower::layer::util::Identity::new())
+        } else {
+            app
+        };
+        let server = server_runtime.block_on(app.bind("127.0.0.1:0")).unwrap();
+        let addr = server.local_addr();
+        client_runtime.block_on(async {
+            let io = TcpStream::connect(addr).await.unwrap();
+            let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+            for (method, path) in [("GET", "/content"), ("GET", "/204"), ("HEAD", "/ok")] {
+                common::clear();
+                let request = http::Request::builder()
+                    .method(method)
+                    .uri(format!("http://{addr}{path}"))
+                    .body(())
+                    .unwrap();
+                within(std::future::poll_fn(|cx| client.poll_ready(cx)))
+                    .await
+                    .unwrap();
+                let (response, mut send) = client.send_request(request, false).unwrap();
+                wait_for("handler:blocking").await;
+                send.send_reset(h2::Reason::CANCEL);
+                // The server's connection task (on its other worker) takes the reset meanwhile.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                UNBLOCK.store(true, std::sync::atomic::Ordering::Release);
+                let ended = within(request_ended()).await;
+                assert_eq!(
+                    ended,
+                    "req:cancelled client gone",
+                    "{method} {path} (layered: {layered}): {:?}",
+                    events()
+                );
+                drop(response);
+            }
+            driver.abort();
+        });
+        server_runtime.block_on(async {
+            server.settle().await;
+            server.shutdown().await;
+        });
+    }
+}
+
+#[depends]
+async fn quick_no_content(#[dep(req_gen)] _r: &u8) -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+#[depends]
+async fn quick_ok(#[dep(req_gen)] _r: &u8) -> &'static str {
+    "a body a HEAD never gets"
+}
+
+/// The other side of the fix above: a bodiless HTTP/2 response whose head is sent ends its
+/// stream on its head (no DATA frame, no `Content-Length` on a 204), and its `request`-scope
+/// teardowns see a success.
+#[tokio::test]
+async fn a_bodiless_response_sent_over_http2_is_a_success_without_content() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/204", quick_no_content)
+        .get("/ok", quick_ok)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    for (method, path, status) in [("GET", "/204", 204), ("HEAD", "/ok", 200)] {
+        common::clear();
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"))
+            .body(())
+            .unwrap();
+        within(std::future::poll_fn(|cx| client.poll_ready(cx)))
+            .await
+            .unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        let response = within(response).await.unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        if status == 204 {
+            assert_eq!(response.headers().get("content-length"), None);
+        }
+        let mut body = response.into_body();
+        assert!(
+            body.is_end_stream(),
+            "{method} {path}: the head did not end the stream"
+        );
+        assert!(
+            within(body.data()).await.is_none(),
+            "{method} {path}: a DATA frame was sent"
+        );
+        let ended = within(request_ended()).await;
+        assert_eq!(ended, format!("req:success {status}"), "{method} {path}");
+        server.settle().await;
+    }
+    driver.abort();
+    server.shutdown().await;
+}
