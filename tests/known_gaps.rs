@@ -336,3 +336,53 @@ async fn a_bodiless_response_sent_over_http2_is_a_success_without_content() {
     driver.abort();
     server.shutdown().await;
 }
+
+// ------------- 3. a request timed out whose `handler`-scope teardown then fails
+
+/// A `handler`-scope generator whose teardown (a commit) fails.
+#[depends(scope = "handler")]
+async fn failing_commit(y: Yield<u8>) -> Result<(), HttpError> {
+    let (_, outcome) = y.provide(1).await;
+    log(format!("commit:{}", describe(&outcome)));
+    Err(HttpError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "commit failed",
+    ))
+}
+
+/// Never answers: it waits past the request timeout.
+#[depends]
+async fn past_the_timeout(#[dep(req_gen)] _r: &u8, #[dep(failing_commit)] _c: &u8) -> &'static str {
+    std::future::pending::<()>().await;
+    "never"
+}
+
+/// A request past its request timeout is answered 503 with `Retry-After` (a server error
+/// already); a `handler`-scope teardown that then fails keeps that answer (it was a 500
+/// without `Retry-After`), and the `request`-scope teardowns are told of the failed teardown.
+#[tokio::test]
+async fn a_timed_out_request_whose_handler_teardown_fails_stays_a_503_with_retry_after() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/slow", past_the_timeout)
+        .request_timeout(Duration::from_millis(100));
+    let client = TestClient::start(app).await.unwrap();
+    let response = within(client.get("/slow").send()).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"detail": "Request timed out"})
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "req:setup",
+            "commit:cancelled timeout",
+            "req:teardown of `failing_commit` failed (500)",
+        ]
+    );
+    let metrics = client.running().metrics();
+    assert_eq!(metrics.teardown_errors, 1, "{metrics:?}");
+}

@@ -455,6 +455,7 @@ fn serve(
         // `handler` scope: torn down before the response head leaves, shielded from the client
         // going away (see `Owed::in_flight`).
         if owed.owes(Scope::Handler) {
+            let timed_out = matches!(outcome, Outcome::Cancelled(CancelReason::Timeout));
             let stack = std::mem::take(&mut owed.stack);
             let run = run_stack(engine.clone(), stack, outcome, Some(&head.request_id));
             owed.in_flight = Some(run.only(Scope::Handler));
@@ -469,7 +470,12 @@ fn serve(
             .await;
             owed.in_flight = None;
             owed.stack = report.rest;
-            if let Some(error) = report.failure {
+            // A failed teardown makes the answer its error (a 5xx), unless the request timed
+            // out: its 503 is a server error already, and its `Retry-After` tells the client
+            // when to try again. The outcome is the failed teardown either way.
+            if let Some(error) = report.failure
+                && !timed_out
+            {
                 response = error.into_response();
             }
             outcome = report.outcome;
