@@ -386,3 +386,107 @@ async fn a_timed_out_request_whose_handler_teardown_fails_stays_a_503_with_retry
     let metrics = client.running().metrics();
     assert_eq!(metrics.teardown_errors, 1, "{metrics:?}");
 }
+
+// ------------- 2. a `di` app mounted in another, counted once in the `metrics` export
+
+#[depends]
+async fn inner_hello() -> &'static str {
+    "inner"
+}
+
+#[depends]
+async fn outer_hello() -> &'static str {
+    "outer"
+}
+
+/// The exported `di_requests_total` of each status, from one snapshot (a snapshot of the
+/// debugging recorder takes what it reports).
+fn exported_requests(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "di_requests_total")
+        .map(|(key, _, _, value)| {
+            let status = key
+                .key()
+                .labels()
+                .find(|label| label.key() == "status")
+                .map(|label| label.value().to_owned())
+                .unwrap_or_default();
+            match value {
+                metrics_util::debugging::DebugValue::Counter(count) => (status, count),
+                other => panic!("not a counter: {other:?}"),
+            }
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect();
+    counts.sort();
+    counts
+}
+
+/// A `di` app mounted in another (`nest_service`, `fallback_service`) counts its responses in
+/// its own `Metrics`, as the app it is mounted in does, but leaves `di_requests_total` to
+/// that app, which counts what leaves it: the export counts each request once (it counted a
+/// request to the mounted app twice). The recorder is this thread's only and the runtime
+/// single-threaded, so no other test's app counts into it.
+#[test]
+fn a_di_app_mounted_in_another_is_counted_once_in_the_metrics_export() {
+    // The mounted app without layers, then with one (its answers leave through its layers).
+    for layered in [false, true] {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (inner, outer) = metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let inner = App::new().get("/hello", inner_hello);
+                let inner = if layered {
+                    inner.layer(tower::layer::util::Identity::new())
+                } else {
+                    inner
+                };
+                let inner = inner.start().await.unwrap();
+                let client = TestClient::start(
+                    App::new()
+                        .get("/hello", outer_hello)
+                        .nest_service("/inner", inner.service())
+                        .fallback_service(inner.service()),
+                )
+                .await
+                .unwrap();
+                for (path, body) in [
+                    ("/inner/hello", "inner"),
+                    ("/hello", "outer"),
+                    ("/inner/nowhere", "{\"detail\":\"Not Found\"}"),
+                    ("/elsewhere", "{\"detail\":\"Not Found\"}"),
+                ] {
+                    let response = client.get(path).send().await;
+                    assert_eq!(response.text().await.unwrap(), body, "{path}");
+                }
+                client.settle().await;
+                let counted = (inner.metrics(), client.running().metrics());
+                client.shutdown().await;
+                inner.shutdown().await;
+                counted
+            })
+        });
+        // Each app's own counts: the inner one answered three, the outer one sent four.
+        assert_eq!(
+            inner.responses_with(StatusCode::OK),
+            1,
+            "{layered}: {inner:?}"
+        );
+        assert_eq!(inner.responses_with(StatusCode::NOT_FOUND), 2, "{inner:?}");
+        assert_eq!(outer.responses_with(StatusCode::OK), 2, "{outer:?}");
+        assert_eq!(outer.responses_with(StatusCode::NOT_FOUND), 2, "{outer:?}");
+        // The export: what the clients got, once each.
+        assert_eq!(
+            exported_requests(&snapshotter),
+            [("200".to_owned(), 2), ("404".to_owned(), 2)],
+            "layered: {layered}"
+        );
+    }
+}

@@ -256,6 +256,9 @@ where
     let id = RequestId::of(request.headers(), engine.config.request_id_header.as_ref());
     let head_request = request.method() == Method::HEAD;
     let version = request.version();
+    // Sent here by another `di` app (this one is mounted in it): that app counts the response
+    // in the `metrics` export.
+    let mounted = Outer::mounted(request.extensions());
     let (verdict, outer) = Outer::new();
     let mut request = request.map(Body::new);
     request.extensions_mut().insert(Entry {
@@ -273,6 +276,7 @@ where
                 &engine,
                 panicked().1,
                 &id,
+                mounted,
             )));
         }
     };
@@ -287,7 +291,7 @@ where
                 if let Some(after) = outer.take_after() {
                     after.end(Outcome::Panicked);
                 }
-                return finish_layered(&engine, panicked().1, &id);
+                return finish_layered(&engine, panicked().1, &id, mounted);
             }
         };
         if !outer.answered() {
@@ -297,11 +301,11 @@ where
             // `Cancelled(Timeout)`. If this future is dropped instead, the verdict is dropped
             // unsent and it sees the client gone.
             let _ = verdict.send(Outcome::Cancelled(CancelReason::Timeout));
-            return finish_layered(&engine, response, &id);
+            return finish_layered(&engine, response, &id, mounted);
         }
         // The app's answer, or what a layer made of it or put in its place after it: counted
         // by what leaves, with the id (a layer may have made a response of its own).
-        let response = finish_layered(&engine, response, &id);
+        let response = finish_layered(&engine, response, &id, mounted);
         match outer.take_after() {
             // A layer dropped the app's response before its body ended (a timeout outside a
             // layer still at work, a layer that answered its own instead): it was never sent,
@@ -389,7 +393,7 @@ impl Serve for Routing {
                 if let Some(outer) = outer {
                     outer.mark_answered();
                 }
-                let response = finish(engine, miss.into_response(), &id);
+                let response = finish(engine, miss.into_response(), &id, request.extensions());
                 Box::pin(std::future::ready(response))
             }
         }

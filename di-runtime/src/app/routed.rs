@@ -32,7 +32,8 @@ where
     let Some(admitted) = engine.admit() else {
         tracing::debug!(target: "di", request_id = %id, "request shed: in-flight limit reached");
         let busy = busy_response("The server is busy; try again later".to_owned());
-        return Box::pin(std::future::ready(finish(&engine, busy, &id)));
+        let response = finish(&engine, busy, &id, request.extensions());
+        return Box::pin(std::future::ready(response));
     };
     // The root of the request's trace tree: its setups and teardowns are its
     // children, its `request`-scope teardowns included (they run after the body).

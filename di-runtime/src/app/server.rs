@@ -585,6 +585,7 @@ fn bad_request(engine: &Engine, headers: &http::HeaderMap) -> crate::response::b
         engine,
         crate::run::request::close_unread(response, http::Version::HTTP_11),
         &id,
+        &http::Extensions::new(),
     )
 }
 

@@ -78,7 +78,7 @@ impl AppService {
                 serve_routed(engine, route, request, params, client, id)
             }
             Err(miss) => {
-                let response = finish(&engine, miss.into_response(), &id);
+                let response = finish(&engine, miss.into_response(), &id, request.extensions());
                 Box::pin(std::future::ready(response))
             }
         }

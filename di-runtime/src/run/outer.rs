@@ -59,6 +59,16 @@ impl Outer {
         parts.extensions.get::<OuterRef>()?.0.upgrade()
     }
 
+    /// Whether the request with `extensions` was sent here by another `di` app's routing
+    /// (`App::nest_service`, `App::fallback_service`): an app mounted in another counts its
+    /// responses in its own [`Metrics`](crate::Metrics), and leaves them out of the `metrics`
+    /// export, where the app it is mounted in counts what leaves it (as the client gets it),
+    /// so that each request is exported once. A look in an empty map for most requests.
+    #[inline]
+    pub(crate) fn mounted(extensions: &http::Extensions) -> bool {
+        extensions.get::<OuterRef>().is_some()
+    }
+
     /// A layered request's shared state, and the entry point's verdict.
     pub(crate) fn new() -> (Verdict, Arc<Self>) {
         let (verdict, decided) = oneshot::channel();

@@ -189,6 +189,7 @@ where
             &engine,
             response,
             &request_id,
+            &parts.extensions,
         ))));
     }
     // Boxed: the read would make every request's future larger.
@@ -214,12 +215,12 @@ where
                 Some(Ok(whole)) => whole,
                 Some(Err(error)) => {
                     let response = body_read_error(error, parts.version, &request_id);
-                    return finish(&engine, response, &request_id);
+                    return finish(&engine, response, &request_id, &parts.extensions);
                 }
                 None => {
                     tracing::warn!(target: "di", %request_id, handler = route.name, "request timed out while its body was read");
                     let response = close_unread(timed_out(), parts.version);
-                    return finish(&engine, response, &request_id);
+                    return finish(&engine, response, &request_id, &parts.extensions);
                 }
             }
         };
@@ -320,13 +321,21 @@ enum Prepared {
 }
 
 /// Every response of the app, its own answers included, on its way out: counted by status,
-/// and given the request's id in the id header (unless that is off).
-pub(crate) fn finish(engine: &Engine, mut response: Response, request_id: &RequestId) -> Response {
+/// and given the request's id in the id header (unless that is off). `request` holds the
+/// request's extensions: those of one that another `di` app sent here (see
+/// [`Outer::mounted`]) leave the response out of the `metrics` export.
+pub(crate) fn finish(
+    engine: &Engine,
+    mut response: Response,
+    request_id: &RequestId,
+    request: &http::Extensions,
+) -> Response {
     stamp(
         engine,
         response.status(),
         response.headers_mut(),
         request_id,
+        request,
     );
     response
 }
@@ -339,21 +348,26 @@ fn stamp(
     status: StatusCode,
     headers: &mut http::HeaderMap,
     request_id: &RequestId,
+    request: &http::Extensions,
 ) {
     if !engine.layered {
-        engine.stats.record_response(status);
+        engine
+            .stats
+            .record_response(status, !Outer::mounted(request));
     }
     give_id(engine, headers, request_id);
 }
 
 /// [`finish`] for the response that leaves an app's tower layers, whoever made it (the app,
-/// or a layer in its place): counted by its status, and given the request's id.
+/// or a layer in its place): counted by its status, and given the request's id. `mounted`
+/// when another `di` app sent the request here (see [`Outer::mounted`]).
 pub(crate) fn finish_layered(
     engine: &Engine,
     mut response: Response,
     request_id: &RequestId,
+    mounted: bool,
 ) -> Response {
-    engine.stats.record_response(response.status());
+    engine.stats.record_response(response.status(), !mounted);
     give_id(engine, response.headers_mut(), request_id);
     response
 }
@@ -390,11 +404,21 @@ fn prepare(
         Ok(Ok(inputs)) => Prepared::Ready(head, inputs),
         Ok(Err(problems)) => {
             let response = HttpError::invalid_input(problems).into_response();
-            Prepared::Answered(finish(engine, response, &head.request_id))
+            Prepared::Answered(finish(
+                engine,
+                response,
+                &head.request_id,
+                &head.parts.extensions,
+            ))
         }
         Err(panic) => {
             tracing::error!(target: "di", request_id = %head.request_id, handler = route.name, %panic, "extracting the input panicked");
-            Prepared::Answered(finish(engine, panicked().1, &head.request_id))
+            Prepared::Answered(finish(
+                engine,
+                panicked().1,
+                &head.request_id,
+                &head.parts.extensions,
+            ))
         }
     }
 }
@@ -505,7 +529,7 @@ fn serve(
         let list = head.background.get();
         let list_open = succeeded && list.is_some_and(BackgroundTasks::shared);
         if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() && !list_open {
-            return finish(&engine, response, &head.request_id);
+            return finish(&engine, response, &head.request_id, &head.parts.extensions);
         }
         // What is left is `request` scope's.
         let stack = std::mem::take(&mut owed.stack);
@@ -514,7 +538,13 @@ fn serve(
         let decided = (!succeeded).then_some(outcome);
         let (mut parts, body) = response.into_parts();
         // Finished (see `finish`) before the engine moves into the after-body work.
-        stamp(&engine, parts.status, &mut parts.headers, &head.request_id);
+        stamp(
+            &engine,
+            parts.status,
+            &mut parts.headers,
+            &head.request_id,
+            &head.parts.extensions,
+        );
         let layered = engine.layered;
         let after = AfterBody {
             tasks,

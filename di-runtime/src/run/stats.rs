@@ -203,12 +203,19 @@ impl Stats {
         self.shards.iter().map(|shard| read(counter(shard))).sum()
     }
 
-    /// A response on its way out.
-    pub(crate) fn record_response(&self, status: StatusCode) {
+    /// A response on its way out; `exported` unless another `di` app, which this one is
+    /// mounted in, exports it (see `Outer::mounted`).
+    #[cfg_attr(
+        not(feature = "metrics"),
+        allow(unused_variables, reason = "read by the export only")
+    )]
+    pub(crate) fn record_response(&self, status: StatusCode, exported: bool) {
         let index = usize::from(status.as_u16().clamp(100, 599) - 100);
         bump(&self.shard().responses[index]);
         #[cfg(feature = "metrics")]
-        self.export.response(index);
+        if exported {
+            self.export.response(index);
+        }
     }
 
     /// A `request`- or `handler`-scope generator reached its `provide`: a teardown is owed.
@@ -360,7 +367,10 @@ pub struct Metrics {
     /// Responses sent, by status code (only the codes seen, in ascending order), the app's
     /// own answers (404, 405, 408, 413, 422, 503 ...) included, counted when the response
     /// head is ready. A status past 599 is counted as 599.
-    /// Exported as the counter `di_requests_total{status="200"}`.
+    /// Exported as the counter `di_requests_total{status="200"}`, except by an app mounted
+    /// in another `di` app ([`App::nest_service`](crate::App::nest_service),
+    /// [`App::fallback_service`](crate::App::fallback_service)): that app exports what leaves
+    /// it, so that the export counts each request once.
     pub responses: Vec<(StatusCode, u64)>,
     /// Dependencies with a teardown (generators of `request` or `handler` scope) whose setup
     /// completed; each is owed exactly one teardown, so once the app has settled this equals
