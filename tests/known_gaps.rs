@@ -490,3 +490,111 @@ fn a_di_app_mounted_in_another_is_counted_once_in_the_metrics_export() {
         );
     }
 }
+
+// ------------- 4. a tower layer that rebuilds the request without its extensions
+
+/// A fresh request from `request`'s method, URI, version, headers and body: its extensions
+/// (`di`'s among them) are dropped, as a layer that rebuilds requests from parts drops them.
+fn rebuilt(request: http::Request<di_runtime::Body>) -> http::Request<di_runtime::Body> {
+    let (parts, body) = request.into_parts();
+    let mut fresh = http::Request::new(body);
+    *fresh.method_mut() = parts.method;
+    *fresh.uri_mut() = parts.uri;
+    *fresh.version_mut() = parts.version;
+    *fresh.headers_mut() = parts.headers;
+    fresh
+}
+
+#[depends]
+async fn id_session(id: RequestId, y: Yield<u8>) {
+    log(format!("session:open {id}"));
+    let (_, outcome) = y.provide(1).await;
+    log(format!("session:{} {id}", describe(&outcome)));
+}
+
+#[depends]
+async fn my_id(#[dep(id_session)] _s: &u8, id: RequestId) -> String {
+    id.as_str().to_owned()
+}
+
+#[depends]
+async fn stuck_with_session(#[dep(id_session)] _s: &u8) -> &'static str {
+    std::future::pending::<()>().await;
+    "never"
+}
+
+/// A layer of the app (or of a route) that rebuilds the request from its parts, dropping its
+/// extensions, loses nothing of `di`'s: the handler, its dependencies and their teardowns see
+/// the id the client gets in `x-request-id` (they saw another one, made afresh), and a
+/// timeout layer outside it that answers in the app's place tells the teardowns
+/// `Cancelled(Timeout)` (they were told the client went away).
+#[tokio::test]
+async fn a_layer_that_rebuilds_the_request_keeps_the_request_id_and_the_layers_verdict() {
+    let _serial = serial().await;
+    let rebuild = || tower::util::MapRequestLayer::new(rebuilt);
+    let timeout = || {
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(100),
+        )
+    };
+    let apps = [
+        (
+            "app layer",
+            App::new()
+                .get("/id", my_id)
+                .get("/stuck", stuck_with_session)
+                .layer(rebuild())
+                .layer(timeout()),
+        ),
+        (
+            "route layer",
+            App::new()
+                .get("/id", my_id)
+                .get("/stuck", stuck_with_session)
+                .route_layer(rebuild())
+                .layer(timeout()),
+        ),
+    ];
+    for (what, app) in apps {
+        let client = TestClient::start(app).await.unwrap();
+        for sent in [None, Some("abc-123")] {
+            common::clear();
+            let request = client.get("/id");
+            let request = match sent {
+                Some(id) => request.header("x-request-id", id),
+                None => request,
+            };
+            let response = within(request.send()).await;
+            assert_eq!(response.status(), StatusCode::OK, "{what}");
+            let given = response.header("x-request-id").unwrap().to_owned();
+            if let Some(sent) = sent {
+                assert_eq!(given, sent, "{what}");
+            }
+            assert_eq!(response.text().await.unwrap(), given, "{what}");
+            client.settle().await;
+            assert_eq!(
+                events(),
+                [
+                    format!("session:open {given}"),
+                    format!("session:success 200 {given}")
+                ],
+                "{what}"
+            );
+        }
+        common::clear();
+        let response = within(client.get("/stuck").send()).await;
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT, "{what}");
+        let given = response.header("x-request-id").unwrap().to_owned();
+        client.settle().await;
+        assert_eq!(
+            events(),
+            [
+                format!("session:open {given}"),
+                format!("session:cancelled timeout {given}")
+            ],
+            "{what}"
+        );
+        client.shutdown().await;
+    }
+}

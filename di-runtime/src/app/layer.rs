@@ -226,13 +226,42 @@ pub(crate) fn build_layers(
     Some(Arc::new(Layers { top }))
 }
 
-/// What the entry point hands the app's part of a request through the layers (in the
-/// request's extensions, which a layer keeps).
+/// What the entry point hands the app's part of a request through the layers: in the
+/// request's extensions, which a layer keeps, and in [`ENTRY`] while the layers run, for a
+/// layer that rebuilds the request and drops them.
 #[derive(Clone)]
 struct Entry {
     outer: Arc<Outer>,
     client: Option<std::net::SocketAddr>,
     id: RequestId,
+}
+
+tokio::task_local! {
+    /// The [`Entry`] of the request whose layers are being called or polled (in the task that
+    /// polls the entry point's future): for the app's part of a request that a layer rebuilt
+    /// without its extensions (`tower::util::MapRequestLayer` making a new `http::Request`
+    /// from the parts), so that its handler still sees the id the client gets and its
+    /// teardowns the entry point's verdict. A layer that also calls the app from another task
+    /// (a buffer's worker) leaves it behind: then the app's part makes an id of its own and
+    /// its teardowns see a layer's answer in its place as the client gone.
+    static ENTRY: Entry;
+}
+
+/// The entry point's part of `request`, taken out of its extensions (so that the request's
+/// head, which lives as long as the request, does not hold it), or, if a layer rebuilt the
+/// request without them, a copy of the one in [`ENTRY`].
+fn take_entry(request: &mut http::Request<Body>) -> Option<Entry> {
+    match request.extensions_mut().remove::<Entry>() {
+        Some(entry) => Some(entry),
+        None => entry_in_scope(),
+    }
+}
+
+/// A copy of the [`Entry`] in [`ENTRY`], if the layers of a request are being run here.
+#[cold]
+#[inline(never)]
+fn entry_in_scope() -> Option<Entry> {
+    ENTRY.try_with(Entry::clone).ok()
 }
 
 /// The path parameters the routing found, for a route behind its own layers.
@@ -261,14 +290,17 @@ where
     let mounted = Outer::mounted(request.extensions());
     let (verdict, outer) = Outer::new();
     let mut request = request.map(Body::new);
-    request.extensions_mut().insert(Entry {
+    let entry = Entry {
         outer: outer.clone(),
         client,
         id: id.clone(),
-    });
+    };
+    request.extensions_mut().insert(entry.clone());
     // A layer that panics is a generic 500, as a handler that panics is: when it calls the
-    // app (nothing set up yet), or while its future runs (below).
-    let answer = match catch_call(|| layers.top.0.serve(request)) {
+    // app (nothing set up yet), or while its future runs (below). Both with the entry in
+    // `ENTRY`, for a layer that rebuilds the request.
+    let serve = || ENTRY.sync_scope(entry.clone(), || layers.top.0.serve(request));
+    let answer = match catch_call(serve) {
         Ok(answer) => answer,
         Err(panic) => {
             tracing::error!(target: "di", request_id = %id, %panic, "a tower layer panicked");
@@ -281,7 +313,7 @@ where
         }
     };
     Box::pin(async move {
-        let response = match catch(answer).await {
+        let response = match catch(ENTRY.scope(entry, answer)).await {
             Ok(response) => response,
             Err(panic) => {
                 tracing::error!(target: "di", request_id = %id, %panic, "a tower layer panicked");
@@ -375,7 +407,7 @@ impl Serve for Routing {
                 // app mounted in this one would make another).
                 // Taken out, so that the request's head (which the service may keep) does not
                 // hold the entry point's state (see `OuterRef`).
-                if let Some(entry) = request.extensions_mut().remove::<Entry>() {
+                if let Some(entry) = take_entry(&mut request) {
                     // A `di` app mounted here learns how its request ended if the layers
                     // answered in its place (a timeout), as this app's own routes do.
                     let outer = OuterRef(Arc::downgrade(&entry.outer));
@@ -447,13 +479,13 @@ fn serve_leaf(
     })
 }
 
-/// The entry point's part of `request`, taken out of it (so that the request's head, which
-/// lives as long as the request, does not hold it); made afresh if a layer dropped it.
+/// The entry point's part of `request` (see [`take_entry`]); made afresh if it is lost (see
+/// [`ENTRY`]).
 fn entry_of(
     engine: &Engine,
     request: &mut http::Request<Body>,
 ) -> (Option<Arc<Outer>>, Option<std::net::SocketAddr>, RequestId) {
-    match request.extensions_mut().remove::<Entry>() {
+    match take_entry(request) {
         Some(Entry { outer, client, id }) => (Some(outer), client, id),
         None => {
             let header = engine.config.request_id_header.as_ref();
