@@ -598,3 +598,73 @@ async fn a_layer_that_rebuilds_the_request_keeps_the_request_id_and_the_layers_v
         client.shutdown().await;
     }
 }
+
+// ------------- 5. an HTTP/2 header block never finished
+
+/// Reads `stream` until the server closes it: every byte. Fails the test if it stays open 8 s.
+async fn read_bytes_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(8), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    assert!(read.await.is_ok(), "the server kept the connection open");
+    received
+}
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[depends]
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// An HTTP/2 client that sends a HEADERS frame without END_HEADERS and never the CONTINUATION
+/// that would end its header block. hyper's HTTP/2 has no header-read deadline (the
+/// `header_read_timeout` is HTTP/1's, and a new connection's until its protocol is known): no
+/// stream is opened, the connection counts as idle, and h2 holds the half block. What bounds
+/// it is the HTTP/2 keep-alive: the server's PING, unanswerable mid-block (a frame other than
+/// CONTINUATION there is a connection error), goes unanswered, and the connection is closed
+/// `http2_keep_alive`'s interval and timeout after the block began (here long before the
+/// minute of `idle_timeout`, which bounds it too).
+#[tokio::test]
+async fn an_http2_header_block_never_finished_is_cut_by_the_keep_alive() {
+    let server = App::new()
+        .get("/health", health)
+        .header_read_timeout(Duration::from_millis(200))
+        .idle_timeout(Duration::from_secs(60))
+        .http2_keep_alive(Some(Duration::from_millis(200)), Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(frame(4, 0, 0, &[]));
+    // `:method GET`, `:scheme http`, and no more: END_STREAM without END_HEADERS.
+    hello.extend(frame(1, 0x1, 1, &[0x82, 0x86]));
+    stream.write_all(&hello).await.unwrap();
+    // Closed (within the 8 s `read_to_close` waits), not held for the idle timeout.
+    let sent = read_bytes_to_close(&mut stream).await;
+    // The server's SETTINGS and its unanswered PING came first.
+    let mut kinds = Vec::new();
+    let mut rest = &sent[..];
+    while rest.len() >= 9 {
+        let len = (usize::from(rest[0]) << 16) | (usize::from(rest[1]) << 8) | usize::from(rest[2]);
+        kinds.push((rest[3], rest[4]));
+        rest = &rest[(9 + len).min(rest.len())..];
+    }
+    assert!(kinds.contains(&(6, 0)), "no PING among {kinds:?}");
+    server.shutdown().await;
+}

@@ -564,6 +564,13 @@ impl App {
     /// tell HTTP/1 from HTTP/2 (part of the HTTP/2 preface). (Here, as for every time limit
     /// of the app, a limit longer than 100 years, such as `Duration::MAX`, is taken as 100
     /// years: never, in practice.)
+    ///
+    /// Past its preface, an HTTP/2 connection has no such deadline (hyper's HTTP/2 has none):
+    /// a header block the client never finishes (HEADERS without END_HEADERS, its
+    /// CONTINUATION never sent) opens no stream, and holds the connection until
+    /// [`http2_keep_alive`](App::http2_keep_alive) cuts it (the PING cannot be answered in the
+    /// middle of a block) or [`idle_timeout`](App::idle_timeout) closes it, whichever comes
+    /// first.
     pub fn header_read_timeout(mut self, limit: Duration) -> Self {
         self.config.header_read_timeout = capped(limit);
         self
@@ -692,7 +699,8 @@ impl App {
 
     /// HTTP/2 keep-alive pings (default: a PING every 30 s of silence, and the connection is
     /// closed if its answer takes longer than 20 s); `None` sends none. Finds dead peers
-    /// that TCP would keep for hours.
+    /// that TCP would keep for hours, and cuts a client that never finishes a header block
+    /// (see [`header_read_timeout`](App::header_read_timeout)).
     pub fn http2_keep_alive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
         self.config.http2.keep_alive_interval = interval.map(capped);
         self.config.http2.keep_alive_timeout = capped(timeout);
