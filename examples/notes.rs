@@ -7,8 +7,12 @@
 //! schema is created by the migrations in `examples/migrations/` (`sqlite/` or `postgres/`),
 //! run at startup. A query that finds the notes locked by another session for 5 s (PostgreSQL's
 //! `lock_timeout`, unless the URL sets `options[lock_timeout]`; SQLite's busy timeout) gets
-//! 503 with `Retry-After`, as does one that finds no free connection. `--graph` prints each route's dependency graph as a Mermaid flowchart
-//! (`--graph=dot`: as Graphviz DOT) and exits without serving. `--trace` also logs each
+//! 503 with `Retry-After` ("The database is busy"), as does one that finds no free
+//! connection; one whose connection to PostgreSQL is lost or refused (the server restarts, or
+//! terminates the session) gets 503 with `Retry-After` too ("The database is unavailable"),
+//! its transaction rolled back, and the pool opens new connections once the server is back.
+//! `--graph` prints each route's dependency graph as a Mermaid flowchart (`--graph=dot`: as
+//! Graphviz DOT) and exits without serving. `--trace` also logs each
 //! request's trace tree as its spans close.
 //!
 //! Then, in another terminal:
@@ -403,19 +407,55 @@ pub(crate) const POOL_SIZE: u32 = 10;
 /// How long a PostgreSQL statement waits for a lock held by another session (`lock_timeout`).
 pub(crate) const LOCK_TIMEOUT: &str = "5s";
 
-/// A database error as the client sees it: no connection came free in time, or the notes
-/// stayed locked by another session (PostgreSQL's `lock_timeout`, SQLite's busy timeout), is
-/// 503 with `Retry-After` (the request may succeed later); anything else a 500, its cause in
-/// the log.
+/// A database error as the client sees it. 503 with `Retry-After` when the request may
+/// succeed later: no connection came free in time, or the notes stayed locked by another
+/// session (PostgreSQL's `lock_timeout`, SQLite's busy timeout), "The database is busy"; the
+/// connection was lost or refused (the server went away, restarts, or terminated the
+/// session), "The database is unavailable". Anything else a 500. The cause is in the log,
+/// never in the response.
 pub(crate) fn db_error(error: sqlx::Error) -> HttpError {
-    let busy = match &error {
-        sqlx::Error::PoolTimedOut => true,
-        // PostgreSQL's `lock_not_available` (55P03); SQLite's `SQLITE_BUSY` (5) and
-        // `SQLITE_LOCKED` (6), whose extended codes keep them in their low byte.
+    match trouble(&error) {
+        Some(Trouble::Busy) => {
+            tracing::warn!(%error, "the database is busy");
+            HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is busy")
+                .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+        }
+        Some(Trouble::Unavailable) => {
+            tracing::warn!(%error, "the database is unavailable");
+            HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable",
+            )
+            .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+        }
+        None => HttpError::from(error),
+    }
+}
+
+/// Why a database error may pass if the request is made again (see [`db_error`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trouble {
+    /// The notes are locked, or every connection is in use.
+    Busy,
+    /// The connection to the server was lost or could not be opened.
+    Unavailable,
+}
+
+/// What kind of [`Trouble`] `error` is, if any.
+fn trouble(error: &sqlx::Error) -> Option<Trouble> {
+    match error {
+        sqlx::Error::PoolTimedOut => Some(Trouble::Busy),
+        // The socket failed or closed; the pool is closing (graceful shutdown).
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Some(Trouble::Unavailable),
         sqlx::Error::Database(db) => {
             if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                pg.code() == "55P03"
+                postgres_trouble(pg.code())
             } else {
+                // SQLite's `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6), whose extended codes
+                // keep them in their low byte.
                 db.try_downcast_ref::<sqlx::sqlite::SqliteError>()
                     .and_then(|sqlite| {
                         sqlx::error::DatabaseError::code(sqlite)?
@@ -423,22 +463,32 @@ pub(crate) fn db_error(error: sqlx::Error) -> HttpError {
                             .ok()
                     })
                     .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+                    .then_some(Trouble::Busy)
             }
         }
-        _ => false,
-    };
-    if busy {
-        tracing::warn!(%error, "the database is busy");
-        HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is busy")
-            .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
-    } else {
-        HttpError::from(error)
+        _ => None,
+    }
+}
+
+/// The [`Trouble`] of a PostgreSQL error, by its SQLSTATE.
+fn postgres_trouble(code: &str) -> Option<Trouble> {
+    match code {
+        // lock_not_available (`lock_timeout`).
+        "55P03" => Some(Trouble::Busy),
+        // admin_shutdown (`pg_terminate_backend`, a fast shutdown), crash_shutdown,
+        // cannot_connect_now (starting up), too_many_connections, and the connection
+        // exceptions (class 08).
+        "57P01" | "57P02" | "57P03" | "53300" => Some(Trouble::Unavailable),
+        _ if code.starts_with("08") => Some(Trouble::Unavailable),
+        _ => None,
     }
 }
 
 /// A transaction for one handler call, committed or rolled back in its teardown, which runs
 /// before the response is sent (`handler` scope): a client never sees `201 Created` for a note
-/// that was not committed, and a failed COMMIT turns the response into a 500.
+/// that was not committed, and a failed COMMIT turns the response into a 500. A ROLLBACK that
+/// finds the connection lost is not a failure: the server rolled the transaction back when the
+/// session ended, and the response stays the handler's (a 503, see [`db_error`]).
 #[depends(scope = "handler")]
 pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), HttpError> {
     let tx = pool.begin().await.map_err(db_error)?;
@@ -447,8 +497,16 @@ pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), Htt
         tx.commit().await?;
         tracing::info!(%outcome, "tx: commit");
     } else {
-        tx.rollback().await?;
-        tracing::info!(%outcome, "tx: rollback");
+        match tx.rollback().await {
+            Ok(()) => tracing::info!(%outcome, "tx: rollback"),
+            // The connection is gone (the handler failed for that, as a rule), and the
+            // transaction with it: the server rolls back a session's open transaction when
+            // the session ends. The response stays the handler's.
+            Err(error) if trouble(&error) == Some(Trouble::Unavailable) => {
+                tracing::info!(%outcome, %error, "tx: rolled back with its lost connection");
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
     Ok(())
 }
