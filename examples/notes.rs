@@ -8,7 +8,8 @@
 //! run at startup. A query that finds the notes locked by another session for 5 s (PostgreSQL's
 //! `lock_timeout`, unless the URL sets `options[lock_timeout]`; SQLite's busy timeout) gets
 //! 503 with `Retry-After` ("The database is busy"), as does one that finds no free
-//! connection; one whose connection to PostgreSQL is lost or refused (the server restarts, or
+//! connection, or that the server cancels (a `statement_timeout` the URL sets with
+//! `options[statement_timeout]`, `pg_cancel_backend`); one whose connection to PostgreSQL is lost or refused (the server restarts, or
 //! terminates the session) gets 503 with `Retry-After` too ("The database is unavailable"),
 //! its transaction rolled back, and the pool opens new connections once the server is back.
 //! `--graph` prints each route's dependency graph as a Mermaid flowchart (`--graph=dot`: as
@@ -408,8 +409,9 @@ pub(crate) const POOL_SIZE: u32 = 10;
 pub(crate) const LOCK_TIMEOUT: &str = "5s";
 
 /// A database error as the client sees it. 503 with `Retry-After` when the request may
-/// succeed later: no connection came free in time, or the notes stayed locked by another
-/// session (PostgreSQL's `lock_timeout`, SQLite's busy timeout), "The database is busy"; the
+/// succeed later: no connection came free in time, the notes stayed locked by another session
+/// (PostgreSQL's `lock_timeout`, SQLite's busy timeout), or the server cancelled the statement
+/// (a `statement_timeout`, `pg_cancel_backend`), "The database is busy"; the
 /// connection was lost or refused (the server went away, restarts, or terminated the
 /// session), "The database is unavailable". Anything else a 500. The cause is in the log,
 /// never in the response.
@@ -473,8 +475,9 @@ fn trouble(error: &sqlx::Error) -> Option<Trouble> {
 /// The [`Trouble`] of a PostgreSQL error, by its SQLSTATE.
 fn postgres_trouble(code: &str) -> Option<Trouble> {
     match code {
-        // lock_not_available (`lock_timeout`).
-        "55P03" => Some(Trouble::Busy),
+        // lock_not_available (`lock_timeout`); query_canceled (`statement_timeout`,
+        // `pg_cancel_backend`).
+        "55P03" | "57014" => Some(Trouble::Busy),
         // admin_shutdown (`pg_terminate_backend`, a fast shutdown), crash_shutdown,
         // cannot_connect_now (starting up), too_many_connections, and the connection
         // exceptions (class 08).

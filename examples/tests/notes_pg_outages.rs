@@ -295,3 +295,66 @@ async fn a_write_whose_backend_is_terminated_gets_503_and_the_pool_heals() {
     client.shutdown().await;
     server.pool.close().await;
 }
+
+/// The body of the 503 for a lock timeout, a cancelled statement, no free connection.
+const BUSY: &str = r#"{"detail":"The database is busy"}"#;
+
+/// A statement the server cancels (`pg_cancel_backend`, or the `statement_timeout` an
+/// operator sets in the URL) gets 503 with `Retry-After`, as a lock timeout does: the server
+/// gave up on it, and the request may pass later. It was a 500. A cancelled write's
+/// transaction is rolled back, and the connection serves the next request.
+#[tokio::test]
+async fn a_cancelled_or_timed_out_statement_gets_503() {
+    const SCHEMA: &str = "notes_pg_outages_cancel";
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    // A statement_timeout far beyond what this test's statements take, but for the one that
+    // waits for the test's lock.
+    let app_url = format!("{}&options[statement_timeout]=1s", app_url(&url, SCHEMA));
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url)))
+        .await
+        .expect("the app starts on PostgreSQL");
+    assert_eq!(write(&client, "kept").await.status(), 201);
+
+    let mut locker = server.pool.begin().await.expect("begin");
+    sqlx::query(AssertSqlSafe(format!(
+        "LOCK TABLE {SCHEMA}.notes IN ACCESS EXCLUSIVE MODE"
+    )))
+    .execute(&mut *locker)
+    .await
+    .expect("lock the notes");
+    // A write waiting for the lock, cancelled.
+    let cancel = async {
+        let pid = server.app_backend("active", Some("relation")).await;
+        let cancelled: bool = sqlx::query_scalar("SELECT pg_cancel_backend($1)")
+            .bind(pid)
+            .fetch_one(&server.pool)
+            .await
+            .expect("pg_cancel_backend");
+        assert!(cancelled, "backend {pid} was not cancelled");
+    };
+    let (response, ()) = tokio::join!(write(&client, "cancelled"), cancel);
+    assert_eq!(
+        answer(response).await,
+        (503, Some("1".to_owned()), BUSY.to_owned()),
+        "a write cancelled by the server"
+    );
+    // A read waiting for the lock past the URL's statement_timeout (under the 5 s
+    // lock_timeout).
+    assert_eq!(
+        answer(client.get("/notes").send().await).await,
+        (503, Some("1".to_owned()), BUSY.to_owned()),
+        "a read past the statement_timeout"
+    );
+    locker.rollback().await.expect("unlock the notes");
+
+    server
+        .assert_no_idle_in_transaction("the cancelled write")
+        .await;
+    assert_eq!(write(&client, "after").await.status(), 201);
+    assert_eq!(server.titles().await, ["kept", "after"]);
+    client.shutdown().await;
+    server.pool.close().await;
+}
