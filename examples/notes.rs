@@ -8,7 +8,7 @@
 //! run at startup. A query that finds the notes locked by another session for 5 s (PostgreSQL's
 //! `lock_timeout`, unless the URL sets `options[lock_timeout]`; SQLite's busy timeout) gets
 //! 503 with `Retry-After` ("The database is busy"), as does one that finds no free
-//! connection, or that the server cancels (a `statement_timeout` the URL sets with
+//! connection (in 5 s on PostgreSQL), or that the server cancels (a `statement_timeout` the URL sets with
 //! `options[statement_timeout]`, `pg_cancel_backend`); one whose connection to PostgreSQL is lost or refused (the server restarts, or
 //! terminates the session) gets 503 with `Retry-After` too ("The database is unavailable"),
 //! its transaction rolled back, and the pool opens new connections once the server is back.
@@ -66,9 +66,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{FromRow, Postgres, Sqlite, Transaction};
+use sqlx::{Connection, FromRow, Postgres, Sqlite, Transaction};
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -269,12 +269,24 @@ impl Pool {
                 {
                     options = options.options([("lock_timeout", LOCK_TIMEOUT)]);
                 }
-                Pool::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(POOL_SIZE)
-                        .connect_with(options)
-                        .await?,
-                )
+                let opened = PgPoolOptions::new()
+                    .max_connections(POOL_SIZE)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options.clone())
+                    .await;
+                match opened {
+                    Ok(pool) => Pool::Postgres(pool),
+                    // The pool tries a refused connection again until its acquire timeout (a
+                    // server starting up), then says only that it timed out: one connection
+                    // of its own says why (refused, no such host) for the startup's message.
+                    Err(sqlx::Error::PoolTimedOut) => {
+                        return Err(PgConnection::connect_with(&options)
+                            .await
+                            .err()
+                            .unwrap_or(sqlx::Error::PoolTimedOut));
+                    }
+                    Err(error) => return Err(error),
+                }
             }
         };
         match &pool {
@@ -390,10 +402,14 @@ async fn db_path() -> Db {
 }
 
 /// The connection pool: opened when the app starts (the schema migrated by the migrations in
-/// `examples/migrations/`), closed at graceful shutdown.
+/// `examples/migrations/`), closed at graceful shutdown. A database it cannot open stops the
+/// start: `main` prints why, naming the database (never the password) and what to check (see
+/// [`open_error`]), and exits with status 1.
 #[depends(scope = "app")]
-pub(crate) async fn pool(#[dep(db_path)] db: &Db, y: Yield<Pool>) -> Result<(), sqlx::Error> {
-    let pool = Pool::open(db).await?;
+pub(crate) async fn pool(#[dep(db_path)] db: &Db, y: Yield<Pool>) -> Result<(), HttpError> {
+    let pool = Pool::open(db)
+        .await
+        .map_err(|error| open_error(db, &error))?;
     tracing::info!(db = %db.describe(), "pool: opened");
 
     let (pool, outcome) = y.provide(pool).await;
@@ -402,8 +418,45 @@ pub(crate) async fn pool(#[dep(db_path)] db: &Db, y: Yield<Pool>) -> Result<(), 
     Ok(())
 }
 
+/// Why the database `db` could not be opened, as `main` prints it before it exits: the
+/// database (by [`Db::describe`], never the password), sqlx's error, and what to check.
+#[cold]
+fn open_error(db: &Db, error: &sqlx::Error) -> HttpError {
+    let hint = match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+            "is PostgreSQL running there, and are the host and port right?"
+        }
+        sqlx::Error::Database(server) => match server.code().as_deref() {
+            Some("28P01" | "28000") => "check the user and password in the URL",
+            Some("3D000") => "create it (CREATE DATABASE), or fix the database name in the URL",
+            Some("42501") => "the user may not connect to it (GRANT CONNECT ON DATABASE)",
+            Some("57P03" | "53300") => "the server is starting, or has no connection left: retry",
+            _ => "",
+        },
+        _ => "",
+    };
+    // The server's message alone: sqlx's display of it ends with the line of PostgreSQL's
+    // source that raised it, which reads as a line of the app's configuration.
+    let cause = match error {
+        sqlx::Error::Database(server) => server.message().to_owned(),
+        other => other.to_string(),
+    };
+    let separator = if hint.is_empty() { "" } else { "; " };
+    HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "cannot open the database {}: {cause}{separator}{hint}",
+            db.describe()
+        ),
+    )
+}
+
 /// Connections in the pool: [`reader`]s hold 8 of them at most.
 pub(crate) const POOL_SIZE: u32 = 10;
+
+/// How long a request waits for a PostgreSQL connection, free in the pool or new (the server
+/// refusing it, as when it restarts), before its 503; and the app at startup for the server.
+pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a PostgreSQL statement waits for a lock held by another session (`lock_timeout`).
 pub(crate) const LOCK_TIMEOUT: &str = "5s";

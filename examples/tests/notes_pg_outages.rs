@@ -358,3 +358,89 @@ async fn a_cancelled_or_timed_out_statement_gets_503() {
     client.shutdown().await;
     server.pool.close().await;
 }
+
+/// Why the app did not start on `url` (it must not), as `main` prints it.
+async fn start_error(url: &str) -> String {
+    match TestClient::start(notes::configured(notes::Db::Postgres(url.to_owned()))).await {
+        Ok(client) => {
+            client.shutdown().await;
+            panic!("the app started on {url}");
+        }
+        Err(error) => error.to_string(),
+    }
+}
+
+/// Checks that `message` names the server and database, says what to fix (`hint`), and
+/// does not show the password `secret`.
+fn assert_says(message: &str, server: &str, hint: &str, secret: &str) {
+    assert!(
+        message.contains(server),
+        "the message does not name the server, {server}: {message}"
+    );
+    assert!(
+        message.contains(hint),
+        "the message does not say what to fix ({hint:?}): {message}"
+    );
+    assert!(
+        !message.contains(secret),
+        "the message shows the password: {message}"
+    );
+}
+
+/// An app that cannot open its database does not start, and says which server and what to
+/// fix. On a port where no server listens it said, after 30 s, only `pool timed out while
+/// waiting for an open connection`; now at once, with the server and database (never the
+/// password) and a hint: is PostgreSQL running there? So for a wrong password, and for a
+/// missing database (these need the server).
+#[tokio::test]
+async fn an_app_that_cannot_open_its_database_says_what_to_fix() {
+    // A port nobody listens on: one the system just gave, closed again.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let message = start_error(&format!(
+        "postgres://di:s3cret-pw@127.0.0.1:{closed}/notes_db"
+    ))
+    .await;
+    assert_says(
+        &message,
+        &format!("postgres://di@127.0.0.1:{closed}/notes_db"),
+        "is PostgreSQL running there",
+        "s3cret-pw",
+    );
+
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("the test's URL");
+    let server = format!(
+        "postgres://{}@{}:{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port()
+    );
+    let database = options.get_database().unwrap_or_default();
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (user_info, location) = rest.split_once('@').expect("a URL with a user");
+    let user = user_info.split(':').next().unwrap_or_default();
+    let message = start_error(&format!("{scheme}://{user}:not-the-s3cret@{location}")).await;
+    assert_says(
+        &message,
+        &format!("{server}/{database}"),
+        "check the user and password",
+        "not-the-s3cret",
+    );
+    let (address, _) = location.split_once('/').expect("a URL with a database");
+    let message = start_error(&format!(
+        "{scheme}://{user_info}@{address}/notes_pg_outages_missing"
+    ))
+    .await;
+    assert_says(
+        &message,
+        &format!("{server}/notes_pg_outages_missing"),
+        "CREATE DATABASE",
+        // The URL's user and password as they were given.
+        &format!("{user_info}@"),
+    );
+}
