@@ -811,7 +811,7 @@ struct Args {
     ///
     /// A SQLite file, created if missing, or a PostgreSQL server:
     /// postgres://USER:PASSWORD@HOST:PORT/DATABASE
-    #[arg(long, value_name = "PATH|URL", value_parser = Db::parse, verbatim_doc_comment)]
+    #[arg(long, value_name = "PATH|URL", value_parser = DbParser, verbatim_doc_comment)]
     db: Option<Db>,
     /// Print each route's dependency graph and exit.
     ///
@@ -833,6 +833,55 @@ struct Args {
     /// time.busy/time.idle.
     #[arg(long, verbatim_doc_comment)]
     trace: bool,
+}
+
+/// Reads `--db` with [`Db::parse`]. Its own parser rather than the function, because clap's
+/// message for a value it refuses quotes the value whole: a URL's password with it.
+#[derive(Clone, Copy, Debug)]
+struct DbParser;
+
+impl clap::builder::TypedValueParser for DbParser {
+    type Value = Db;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Db, clap::Error> {
+        let Some(text) = value.to_str() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::InvalidUtf8).with_cmd(cmd));
+        };
+        Db::parse(text).map_err(|reason| {
+            let arg = arg.map_or_else(|| "--db".to_owned(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "invalid value '{}' for '{arg}': {reason}\n\n\
+                     For more information, try '--help'.\n",
+                    without_password(text)
+                ),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
+/// `url` with the password of its user, if it has one, shown as `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The user and password end at the last `@` before the path (a password may hold an
+    // `@` of its own, percent-encoded or not).
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// How `--graph` prints the app's dependency graph.
@@ -1164,6 +1213,38 @@ mod tests {
             assert!(
                 help.contains(flag),
                 "{flag} is missing from --help:\n{help}"
+            );
+        }
+    }
+
+    /// A `--db` URL that cannot be read is refused with the reason, but never shown with its
+    /// password: clap's message quoted the whole value, `postgres://di:s3cret@...`, on stderr
+    /// and so in the logs of whatever started the app.
+    #[test]
+    fn a_bad_url_is_refused_without_its_password() {
+        for url in [
+            "postgres://di:s3cret@127.0.0.1:notaport/notes",
+            "postgresql://di:s3cret@[::1/notes",
+            "postgres://di:s3cret@127.0.0.1:5432/notes?sslmode=sometimes",
+        ] {
+            let error = parse_args(["--db", url]).expect_err("a bad URL");
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{url}"
+            );
+            let message = error.to_string();
+            assert!(
+                !message.contains("s3cret"),
+                "the password is shown: {message}"
+            );
+            assert!(
+                message.contains("--db"),
+                "the option is not named: {message}"
+            );
+            assert!(
+                message.contains("postgres"),
+                "the value is not shown at all: {message}"
             );
         }
     }
