@@ -303,18 +303,26 @@ impl Pool {
 
     /// Starts a transaction.
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match self {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
-            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+        let tx = match self {
+            Pool::Sqlite(pool) => pool.begin().await.map(Tx::Sqlite),
+            Pool::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+        };
+        tx.map_err(|error| self.why(error))
     }
 
     /// Takes a connection out of the pool, until the [`Conn`] is dropped.
     pub(crate) async fn acquire(&self) -> Result<Conn, sqlx::Error> {
-        Ok(match self {
-            Pool::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
-            Pool::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
-        })
+        let conn = match self {
+            Pool::Sqlite(pool) => pool.acquire().await.map(Conn::Sqlite),
+            Pool::Postgres(pool) => pool.acquire().await.map(Conn::Postgres),
+        };
+        conn.map_err(|error| self.why(error))
+    }
+
+    /// Whether the database answers: a connection from the pool, checked (sqlx pings an
+    /// idle connection before it hands it out) or new.
+    async fn check(&self) -> Result<(), sqlx::Error> {
+        self.acquire().await.map(drop)
     }
 
     /// Every note, oldest first.
@@ -324,6 +332,7 @@ impl Pool {
                 .fetch_all(pool)
                 .await
         })
+        .map_err(|error| self.why(error))
     }
 
     /// The note `id`, if there is one.
@@ -334,6 +343,25 @@ impl Pool {
                 .fetch_optional(pool)
                 .await
         })
+        .map_err(|error| self.why(error))
+    }
+
+    /// `error`, told apart when it is sqlx's `PoolTimedOut`: with every connection in use
+    /// that is a busy pool, but with room for a new one it means that no connection could be
+    /// opened in time (the server is down, restarting, or out of reach), which sqlx does not
+    /// say (it tries a refused connection again until the timeout): an I/O error saying so,
+    /// for [`db_error`] and the log.
+    #[cold]
+    fn why(&self, error: sqlx::Error) -> sqlx::Error {
+        let room = either!(self, Pool, |pool| pool.size()
+            < pool.options().get_max_connections());
+        match error {
+            sqlx::Error::PoolTimedOut if room => sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "no connection to the database could be opened in time",
+            )),
+            error => error,
+        }
     }
 }
 
@@ -598,9 +626,13 @@ pub(crate) async fn reader(#[dep(pool)] pool: &Pool, y: Yield<Conn>) -> Result<(
 /// Health check.
 ///
 /// `GET /health`
+// 200 `{"status":"ok"}` when a connection to the database is at hand; otherwise the 503 of
+// `db_error`, with `Retry-After` (a load balancer's readiness check takes the app out of
+// rotation while its database is out of reach, and back once the pool connects again).
 #[depends]
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+async fn health(#[dep(pool)] pool: &Pool) -> Result<Json<serde_json::Value>, HttpError> {
+    pool.check().await.map_err(db_error)?;
+    Ok(Json(json!({ "status": "ok" })))
 }
 
 /// Create a note.

@@ -21,6 +21,7 @@ mod notes;
 mod postgres;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use di_runtime::TestResponse;
 use di_runtime::prelude::*;
@@ -29,7 +30,8 @@ use serde_json::json;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 /// What the skip message says the tests need.
 const NEEDS: &str = "a database it may add a schema to";
@@ -443,4 +445,147 @@ async fn an_app_that_cannot_open_its_database_says_what_to_fix() {
         // The URL's user and password as they were given.
         &format!("{user_info}@"),
     );
+}
+
+/// A TCP proxy between the app and the server, to take the server away from the app as a
+/// network failure or a server restart does, and to bring it back.
+struct Proxy {
+    /// Where the app connects.
+    addr: SocketAddr,
+    /// The server.
+    target: SocketAddr,
+    /// The task accepting connections, while the proxy is up.
+    accept: Option<JoinHandle<()>>,
+    /// The tasks carrying the connections' bytes.
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    /// A proxy to the server of `url`, up.
+    async fn start(url: &str) -> Proxy {
+        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("the test's URL");
+        let target = tokio::net::lookup_host((options.get_host(), options.get_port()))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .expect("the server's address");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let mut proxy = Proxy {
+            addr: listener.local_addr().expect("the proxy's address"),
+            target,
+            accept: None,
+            links: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let target = self.target;
+        let links = self.links.clone();
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut app_side, _)) = listener.accept().await {
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server_side) = TcpStream::connect(target).await {
+                        let _ =
+                            tokio::io::copy_bidirectional(&mut app_side, &mut server_side).await;
+                    }
+                });
+                links.lock().expect("links").push(link);
+            }
+        }));
+    }
+
+    /// Takes the server away: the app's connections are closed, and new ones refused.
+    fn cut(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+        }
+        for link in self.links.lock().expect("links").drain(..) {
+            link.abort();
+        }
+    }
+
+    /// Brings the server back, at the same address.
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("bind the proxy again");
+        self.serve(listener);
+    }
+
+    /// `url` through the proxy.
+    fn url(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a URL");
+        let (user_info, location) = rest.rsplit_once('@').map_or(("", rest), |(u, l)| (u, l));
+        let path = location.find('/').map_or("", |slash| &location[slash..]);
+        let at = if user_info.is_empty() { "" } else { "@" };
+        format!("{scheme}://{user_info}{at}{}{path}", self.addr)
+    }
+}
+
+/// While the server is unreachable (its connections cut, new ones refused), every route
+/// that needs it answers 503 with `Retry-After` once the pool gives up (no hang until the
+/// request timeout, no 500), `/health` says so, and the app recovers by itself once the
+/// server is back: no restart, no request lost to a dead connection.
+#[tokio::test]
+async fn an_unreachable_server_is_503_and_the_app_recovers() {
+    const SCHEMA: &str = "notes_pg_outages_down";
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    let mut proxy = Proxy::start(&url).await;
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(
+        &proxy.url(&url),
+        SCHEMA,
+    ))))
+    .await
+    .expect("the app starts on PostgreSQL, through the proxy");
+    assert_eq!(write(&client, "before").await.status(), 201);
+    assert_eq!(client.get("/health").send().await.status(), 200);
+
+    proxy.cut();
+    let unavailable = (503, Some("1".to_owned()), UNAVAILABLE.to_owned());
+    assert_eq!(
+        answer(write(&client, "lost").await).await,
+        unavailable,
+        "a write"
+    );
+    assert_eq!(
+        answer(client.get("/notes").send().await).await,
+        unavailable,
+        "the list"
+    );
+    assert_eq!(
+        answer(client.get("/notes/1").send().await).await,
+        unavailable,
+        "a note"
+    );
+    assert_eq!(
+        answer(client.get("/notes/export").send().await).await,
+        unavailable,
+        "the export"
+    );
+    assert_eq!(
+        answer(client.get("/health").send().await).await,
+        unavailable,
+        "the health check"
+    );
+
+    proxy.restore().await;
+    assert_eq!(client.get("/health").send().await.status(), 200);
+    assert_eq!(write(&client, "after").await.status(), 201);
+    let response = client.get("/notes/export").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.text().await.expect("the export").lines().count(),
+        2
+    );
+    assert_eq!(server.titles().await, ["before", "after"]);
+    client.shutdown().await;
+    proxy.cut();
+    server.pool.close().await;
 }
