@@ -589,3 +589,225 @@ async fn an_unreachable_server_is_503_and_the_app_recovers() {
     proxy.cut();
     server.pool.close().await;
 }
+
+/// The advisory lock of the export test's gate (see [`Server::gate_the_notes`]).
+const GATE_KEY: i64 = 0x0064_695f_6f75_7467; // "di_outg" in ASCII
+
+impl Server {
+    /// Makes every read of a note wait for the advisory lock [`GATE_KEY`] while the test
+    /// holds it (as `notes_pg_faults.rs` does): `notes` becomes a view of the rows.
+    async fn gate_the_notes(&self) {
+        let schema = self.schema;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "ALTER TABLE {schema}.notes RENAME TO note_rows;
+             CREATE FUNCTION {schema}.gate() RETURNS boolean LANGUAGE sql VOLATILE AS
+                 $$ SELECT pg_advisory_lock_shared({GATE_KEY}) IS NOT NULL
+                           AND pg_advisory_unlock_shared({GATE_KEY}) $$;
+             CREATE VIEW {schema}.notes AS
+                 SELECT id, title, body FROM {schema}.note_rows WHERE {schema}.gate();"
+        )))
+        .execute(&self.pool)
+        .await
+        .expect("gate the notes");
+    }
+}
+
+/// An export whose backend is terminated while it streams ends in a way the client can tell
+/// from a whole export: the response's chunked body stops without its last, empty chunk, and
+/// the connection closes. No connection is left in a transaction, and the next export, on a
+/// new connection, is whole.
+#[tokio::test]
+async fn an_export_whose_backend_is_terminated_is_cut_visibly() {
+    const SCHEMA: &str = "notes_pg_outages_export";
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    let http = notes::configured(notes::Db::Postgres(app_url(&url, SCHEMA)))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("the app serves on PostgreSQL");
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(
+        &url, SCHEMA,
+    ))))
+    .await
+    .expect("the app starts on PostgreSQL");
+    assert_eq!(write(&client, "one").await.status(), 201);
+    server.gate_the_notes().await;
+    let mut gatekeeper = server.pool.acquire().await.expect("a connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(GATE_KEY)
+        .execute(&mut *gatekeeper)
+        .await
+        .expect("close the gate");
+
+    let mut export = TcpStream::connect(http.local_addr())
+        .await
+        .expect("connect to the app");
+    export
+        .write_all(b"GET /notes/export HTTP/1.1\r\nhost: notes\r\n\r\n")
+        .await
+        .expect("send the request");
+    let pid = server.app_backend("active", Some("advisory")).await;
+    server.terminate(pid).await;
+    let mut raw = Vec::new();
+    export
+        .read_to_end(&mut raw)
+        .await
+        .expect("read the export until the connection closes");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n"),
+        "the export's head: {text}"
+    );
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked\r\n"),
+        "a streamed export: {text}"
+    );
+    assert!(
+        !text.ends_with("\r\n0\r\n\r\n"),
+        "the cut export ended as a whole one: {text}"
+    );
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(GATE_KEY)
+        .execute(&mut *gatekeeper)
+        .await
+        .expect("open the gate");
+    drop(gatekeeper);
+    http.settle().await;
+    server
+        .assert_no_idle_in_transaction("the terminated export")
+        .await;
+    let response = client.get("/notes/export").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .text()
+            .await
+            .expect("a whole export")
+            .lines()
+            .count(),
+        1
+    );
+    http.shutdown().await;
+    client.shutdown().await;
+    server.pool.close().await;
+}
+
+/// More clients at once than the pool has connections: while the notes are locked, every
+/// write of a burst three times the pool gets 503 with `Retry-After` (the lock timeout for
+/// those holding a connection, the pool's acquire timeout for those waiting for one), none
+/// hangs, and none is written; unlocked, a burst as big is all 201, the writes waiting their
+/// turn. Exports past `reader`'s `max_concurrency` (8) get 503 with `Retry-After`, while a
+/// write still has a connection of its own.
+#[tokio::test]
+async fn a_burst_past_the_pool_gets_503_not_a_hang() {
+    const SCHEMA: &str = "notes_pg_outages_burst";
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    let client = TestClient::start(
+        notes::configured(notes::Db::Postgres(app_url(&url, SCHEMA)))
+            .max_concurrency_wait(std::time::Duration::from_millis(500)),
+    )
+    .await
+    .expect("the app starts on PostgreSQL");
+    let burst = (notes::POOL_SIZE * 3) as usize;
+    let titles: Vec<String> = (0..burst).map(|i| format!("burst {i}")).collect();
+
+    let mut locker = server.pool.begin().await.expect("begin");
+    sqlx::query(AssertSqlSafe(format!(
+        "LOCK TABLE {SCHEMA}.notes IN ACCESS EXCLUSIVE MODE"
+    )))
+    .execute(&mut *locker)
+    .await
+    .expect("lock the notes");
+    let answers = futures_util::future::join_all(
+        titles
+            .iter()
+            .map(async |title| answer(write(&client, title).await).await),
+    )
+    .await;
+    for answer in &answers {
+        assert_eq!(
+            answer,
+            &(503, Some("1".to_owned()), BUSY.to_owned()),
+            "a write of the burst, the notes locked"
+        );
+    }
+    locker.rollback().await.expect("unlock the notes");
+    server
+        .assert_no_idle_in_transaction("the locked burst")
+        .await;
+    assert!(server.titles().await.is_empty(), "nothing was written");
+
+    let statuses = futures_util::future::join_all(
+        titles
+            .iter()
+            .map(async |title| write(&client, title).await.status().as_u16()),
+    )
+    .await;
+    assert_eq!(statuses, vec![201; burst], "the burst, the notes unlocked");
+
+    // Eight exports held at the gate take their places; a ninth waits, then gets 503.
+    server.gate_the_notes().await;
+    let mut gatekeeper = server.pool.acquire().await.expect("a connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(GATE_KEY)
+        .execute(&mut *gatekeeper)
+        .await
+        .expect("close the gate");
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut response = client.get("/notes/export").send().await;
+        assert_eq!(response.status(), 200);
+        held.push(tokio::spawn(async move {
+            let mut lines = 0;
+            while let Some(chunk) = response.chunk().await {
+                let chunk = chunk.expect("the held export streams once the gate opens");
+                lines += chunk.iter().filter(|&&byte| byte == b'\n').count();
+            }
+            lines
+        }));
+    }
+    eventually(async || {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE application_name = $1 AND wait_event = 'advisory'",
+        )
+        .bind(SCHEMA)
+        .fetch_one(&server.pool)
+        .await
+        .expect("pg_stat_activity");
+        match waiting {
+            8 => Ok(()),
+            _ => Err(format!("{waiting} of the 8 exports reached the gate")),
+        }
+    })
+    .await;
+    let (status, retry_after, _) = answer(client.get("/notes/export").send().await).await;
+    assert_eq!(
+        (status, retry_after.as_deref()),
+        (503, Some("1")),
+        "a ninth export"
+    );
+    assert_eq!(write(&client, "beside the exports").await.status(), 201);
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(GATE_KEY)
+        .execute(&mut *gatekeeper)
+        .await
+        .expect("open the gate");
+    // Each export's statement took its snapshot before the write beside them.
+    for export in held {
+        assert_eq!(export.await.expect("the export's task"), burst);
+    }
+    client.settle().await;
+    server.assert_no_idle_in_transaction("the exports").await;
+    client.shutdown().await;
+    drop(gatekeeper);
+    server.pool.close().await;
+}
