@@ -570,7 +570,8 @@ fn postgres_trouble(code: &str) -> Option<Trouble> {
 
 /// A transaction for one handler call, committed or rolled back in its teardown, which runs
 /// before the response is sent (`handler` scope): a client never sees `201 Created` for a note
-/// that was not committed, and a failed COMMIT turns the response into a 500. A ROLLBACK that
+/// that was not committed, and a failed COMMIT turns the response into a 5xx (see
+/// [`commit_error`]). A ROLLBACK that
 /// finds the connection lost is not a failure: the server rolled the transaction back when the
 /// session ended, and the response stays the handler's (a 503, see [`db_error`]).
 #[depends(scope = "handler")]
@@ -578,7 +579,7 @@ pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), Htt
     let tx = pool.begin().await.map_err(db_error)?;
     let (tx, outcome) = y.provide(tx).await;
     if outcome.is_success() {
-        tx.commit().await?;
+        tx.commit().await.map_err(commit_error)?;
         tracing::info!(%outcome, "tx: commit");
     } else {
         match tx.rollback().await {
@@ -593,6 +594,19 @@ pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), Htt
         }
     }
     Ok(())
+}
+
+/// A failed COMMIT as the client sees it. The server's answer to it is an error instead of
+/// the commit: the transaction was rolled back, and [`db_error`] says whether the request may
+/// pass later (the session terminated, a lock timeout in a deferred trigger: 503 with
+/// `Retry-After`). Anything else (the connection broke with the COMMIT sent) leaves unknown
+/// whether the note was written: a 500, with no `Retry-After` to invite a second one.
+#[cold]
+fn commit_error(error: sqlx::Error) -> HttpError {
+    match error {
+        sqlx::Error::Database(_) => db_error(error),
+        error => HttpError::from(error),
+    }
 }
 
 /// One pooled connection for a streamed response (`request` scope, the default): it stays out

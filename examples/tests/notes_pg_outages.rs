@@ -811,3 +811,71 @@ async fn a_burst_past_the_pool_gets_503_not_a_hang() {
     drop(gatekeeper);
     server.pool.close().await;
 }
+
+/// A write whose backend is terminated during its COMMIT (here held at a deferred trigger
+/// that waits at a gate, as a slow commit or a failover at that moment) gets 503 with
+/// `Retry-After`, as when it is terminated before: the server answered the COMMIT with its
+/// `57P01` error instead of committing, so the note was not written and the request may be
+/// made again. It was a 500.
+#[tokio::test]
+async fn a_write_whose_backend_is_terminated_at_commit_gets_503() {
+    const SCHEMA: &str = "notes_pg_outages_commit";
+    const COMMIT_GATE: i64 = 0x0064_695f_636f_6d6d; // "di_comm" in ASCII
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(
+        &url, SCHEMA,
+    ))))
+    .await
+    .expect("the app starts on PostgreSQL");
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE FUNCTION {SCHEMA}.wait_at_commit() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN
+                    PERFORM pg_advisory_lock_shared({COMMIT_GATE});
+                    PERFORM pg_advisory_unlock_shared({COMMIT_GATE});
+                    RETURN NULL;
+                END $$;
+         CREATE CONSTRAINT TRIGGER wait_at_commit AFTER INSERT ON {SCHEMA}.notes
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+             EXECUTE FUNCTION {SCHEMA}.wait_at_commit();"
+    )))
+    .execute(&server.pool)
+    .await
+    .expect("make the commit wait at a gate");
+    let mut gatekeeper = server.pool.acquire().await.expect("a connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(COMMIT_GATE)
+        .execute(&mut *gatekeeper)
+        .await
+        .expect("close the gate");
+
+    let terminate = async {
+        let pid = server.app_backend("active", Some("advisory")).await;
+        server.terminate(pid).await;
+    };
+    let (response, ()) = tokio::join!(write(&client, "cut at commit"), terminate);
+    assert_eq!(
+        answer(response).await,
+        (503, Some("1".to_owned()), UNAVAILABLE.to_owned()),
+        "a write whose backend was terminated during its COMMIT"
+    );
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(COMMIT_GATE)
+        .execute(&mut *gatekeeper)
+        .await
+        .expect("open the gate");
+    drop(gatekeeper);
+    server
+        .assert_no_idle_in_transaction("the write cut at commit")
+        .await;
+    assert_eq!(write(&client, "after").await.status(), 201);
+    assert_eq!(
+        server.titles().await,
+        ["after"],
+        "the cut write was not committed"
+    );
+    client.shutdown().await;
+    server.pool.close().await;
+}
