@@ -7,14 +7,17 @@
 //! schema is created by the migrations in `examples/migrations/` (`sqlite/` or `postgres/`),
 //! run at startup. A query that finds the notes locked by another session for 5 s (PostgreSQL's
 //! `lock_timeout`, unless the URL sets `options[lock_timeout]`; SQLite's busy timeout) gets
-//! 503 with `Retry-After` ("The database is busy"), as does one that finds no free
-//! connection (in 5 s on PostgreSQL), or that the server cancels (a `statement_timeout` the URL sets with
-//! `options[statement_timeout]`, `pg_cancel_backend`); one whose connection to PostgreSQL is lost or refused (the server restarts, or
-//! terminates the session) gets 503 with `Retry-After` too ("The database is unavailable"),
-//! its transaction rolled back, and the pool opens new connections once the server is back.
-//! `--graph` prints each route's dependency graph as a Mermaid flowchart (`--graph=dot`: as
-//! Graphviz DOT) and exits without serving. `--trace` also logs each
-//! request's trace tree as its spans close.
+//! 503 with `Retry-After` ("The database is busy"), as does one that finds no free connection
+//! (in 5 s on PostgreSQL), or that the server cancels (a `statement_timeout` the URL sets with
+//! `options[statement_timeout]`, `pg_cancel_backend`). One whose connection to PostgreSQL is
+//! lost or refused (the server is down or restarts, terminates the session, or refuses the
+//! app's login) gets 503 with `Retry-After` too ("The database is unavailable"), its
+//! transaction rolled back, and the pool opens new connections once the server is back;
+//! `GET /health` answers that 503 while no connection is at hand. A database that cannot be
+//! opened at startup stops the app with a message naming it and what to check. `--graph`
+//! prints each route's dependency graph as a Mermaid flowchart (`--graph=dot`: as Graphviz
+//! DOT) and exits without serving. `--trace` also logs each request's trace tree as its spans
+//! close.
 //!
 //! Then, in another terminal:
 //!
@@ -493,8 +496,8 @@ pub(crate) const LOCK_TIMEOUT: &str = "5s";
 /// succeed later: no connection came free in time, the notes stayed locked by another session
 /// (PostgreSQL's `lock_timeout`, SQLite's busy timeout), or the server cancelled the statement
 /// (a `statement_timeout`, `pg_cancel_backend`), "The database is busy"; the
-/// connection was lost or refused (the server went away, restarts, or terminated the
-/// session), "The database is unavailable". Anything else a 500. The cause is in the log,
+/// connection was lost or refused (the server went away, restarts, terminated the session, or
+/// refuses the app's login), "The database is unavailable". Anything else a 500. The cause is in the log,
 /// never in the response.
 pub(crate) fn db_error(error: sqlx::Error) -> HttpError {
     match trouble(&error) {
@@ -563,7 +566,11 @@ fn postgres_trouble(code: &str) -> Option<Trouble> {
         // cannot_connect_now (starting up), too_many_connections, and the connection
         // exceptions (class 08).
         "57P01" | "57P02" | "57P03" | "53300" => Some(Trouble::Unavailable),
-        _ if code.starts_with("08") => Some(Trouble::Unavailable),
+        // The server refuses a new connection's login (class 28: the role disabled, its
+        // password changed; invalid_catalog_name: the database dropped or renamed), errors
+        // only a login gets: the server is as unavailable to the app as when it is down.
+        "3D000" => Some(Trouble::Unavailable),
+        _ if code.starts_with("08") || code.starts_with("28") => Some(Trouble::Unavailable),
         _ => None,
     }
 }

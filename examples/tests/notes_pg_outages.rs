@@ -460,6 +460,50 @@ struct Proxy {
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
+/// What the proxy does with a connection.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Carries its bytes to and from the server.
+    Forward,
+    /// Answers its login as a server refusing it does, with this SQLSTATE.
+    RefuseLogin(&'static str),
+}
+
+/// Answers a client's login with a PostgreSQL `FATAL` error of SQLSTATE `code`, as a server
+/// does for a role that may not log in (`28000`), a wrong password (`28P01`), a dropped
+/// database (`3D000`): declines TLS, reads the startup message, sends the error, closes.
+async fn refuse_login(mut client: TcpStream, code: &str) -> std::io::Result<()> {
+    loop {
+        let len = usize::try_from(client.read_u32().await?).unwrap_or(0);
+        let mut message = vec![0; len.saturating_sub(4)];
+        client.read_exact(&mut message).await?;
+        // SSLRequest and GSSENCRequest: "no", and the client goes on without.
+        if message.get(..4) == Some(&[0x04, 0xd2, 0x16, 0x2f])
+            || message.get(..4) == Some(&[0x04, 0xd2, 0x16, 0x30])
+        {
+            client.write_all(b"N").await?;
+            continue;
+        }
+        let mut fields = Vec::new();
+        for (kind, value) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', code),
+            (b'M', "refused by the test"),
+        ] {
+            fields.push(kind);
+            fields.extend_from_slice(value.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut error = vec![b'E'];
+        error.extend_from_slice(&u32::try_from(fields.len() + 4).unwrap_or(0).to_be_bytes());
+        error.extend_from_slice(&fields);
+        client.write_all(&error).await?;
+        return client.shutdown().await;
+    }
+}
+
 impl Proxy {
     /// A proxy to the server of `url`, up.
     async fn start(url: &str) -> Proxy {
@@ -478,19 +522,27 @@ impl Proxy {
             accept: None,
             links: Arc::default(),
         };
-        proxy.serve(listener);
+        proxy.serve(listener, Mode::Forward);
         proxy
     }
 
-    fn serve(&mut self, listener: TcpListener) {
+    fn serve(&mut self, listener: TcpListener, mode: Mode) {
         let target = self.target;
         let links = self.links.clone();
         self.accept = Some(tokio::spawn(async move {
             while let Ok((mut app_side, _)) = listener.accept().await {
                 let link = tokio::spawn(async move {
-                    if let Ok(mut server_side) = TcpStream::connect(target).await {
-                        let _ =
-                            tokio::io::copy_bidirectional(&mut app_side, &mut server_side).await;
+                    match mode {
+                        Mode::Forward => {
+                            if let Ok(mut server_side) = TcpStream::connect(target).await {
+                                let _ =
+                                    tokio::io::copy_bidirectional(&mut app_side, &mut server_side)
+                                        .await;
+                            }
+                        }
+                        Mode::RefuseLogin(code) => {
+                            let _ = refuse_login(app_side, code).await;
+                        }
                     }
                 });
                 links.lock().expect("links").push(link);
@@ -498,22 +550,27 @@ impl Proxy {
         }));
     }
 
-    /// Takes the server away: the app's connections are closed, and new ones refused.
-    fn cut(&mut self) {
-        if let Some(accept) = self.accept.take() {
-            accept.abort();
-        }
-        for link in self.links.lock().expect("links").drain(..) {
-            link.abort();
+    /// Takes the server away: the app's connections are closed, and new ones refused (the
+    /// proxy's tasks are aborted and waited for, so that its socket is closed on return).
+    async fn cut(&mut self) {
+        let links: Vec<_> = self.links.lock().expect("links").drain(..).collect();
+        for task in self.accept.take().into_iter().chain(links) {
+            task.abort();
+            let _ = task.await;
         }
     }
 
     /// Brings the server back, at the same address.
     async fn restore(&mut self) {
+        self.restore_as(Mode::Forward).await;
+    }
+
+    /// Listens again at the same address, doing `mode` with each connection.
+    async fn restore_as(&mut self, mode: Mode) {
         let listener = TcpListener::bind(self.addr)
             .await
             .expect("bind the proxy again");
-        self.serve(listener);
+        self.serve(listener, mode);
     }
 
     /// `url` through the proxy.
@@ -547,7 +604,7 @@ async fn an_unreachable_server_is_503_and_the_app_recovers() {
     assert_eq!(write(&client, "before").await.status(), 201);
     assert_eq!(client.get("/health").send().await.status(), 200);
 
-    proxy.cut();
+    proxy.cut().await;
     let unavailable = (503, Some("1".to_owned()), UNAVAILABLE.to_owned());
     assert_eq!(
         answer(write(&client, "lost").await).await,
@@ -586,7 +643,7 @@ async fn an_unreachable_server_is_503_and_the_app_recovers() {
     );
     assert_eq!(server.titles().await, ["before", "after"]);
     client.shutdown().await;
-    proxy.cut();
+    proxy.cut().await;
     server.pool.close().await;
 }
 
@@ -877,5 +934,51 @@ async fn a_write_whose_backend_is_terminated_at_commit_gets_503() {
         "the cut write was not committed"
     );
     client.shutdown().await;
+    server.pool.close().await;
+}
+
+/// A server that refuses the app's logins while it runs (its role disabled or its password
+/// changed by an operator, its database dropped or renamed: SQLSTATE class 28, `3D000`) is as
+/// unavailable to the app as one that is down: 503 with `Retry-After`, and `/health` says so,
+/// until the logins pass again. It was a 500, as for a bug in the app. (Here a proxy takes
+/// the app's connections away, then answers each new login with the server's error.)
+#[tokio::test]
+async fn a_server_refusing_the_apps_logins_is_503() {
+    const SCHEMA: &str = "notes_pg_outages_login";
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    let mut proxy = Proxy::start(&url).await;
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(
+        &proxy.url(&url),
+        SCHEMA,
+    ))))
+    .await
+    .expect("the app starts on PostgreSQL, through the proxy");
+    assert_eq!(write(&client, "before").await.status(), 201);
+
+    let unavailable = (503, Some("1".to_owned()), UNAVAILABLE.to_owned());
+    for code in ["28000", "28P01", "3D000"] {
+        proxy.cut().await;
+        proxy.restore_as(Mode::RefuseLogin(code)).await;
+        assert_eq!(
+            answer(write(&client, "refused").await).await,
+            unavailable,
+            "a write, logins refused with {code}"
+        );
+        assert_eq!(
+            answer(client.get("/health").send().await).await,
+            unavailable,
+            "the health check, logins refused with {code}"
+        );
+    }
+    proxy.cut().await;
+    proxy.restore().await;
+    assert_eq!(client.get("/health").send().await.status(), 200);
+    assert_eq!(write(&client, "after").await.status(), 201);
+    assert_eq!(server.titles().await, ["before", "after"]);
+    client.shutdown().await;
+    proxy.cut().await;
     server.pool.close().await;
 }
