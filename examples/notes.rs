@@ -281,12 +281,19 @@ impl Pool {
                     Ok(pool) => Pool::Postgres(pool),
                     // The pool tries a refused connection again until its acquire timeout (a
                     // server starting up), then says only that it timed out: one connection
-                    // of its own says why (refused, no such host) for the startup's message.
+                    // of its own says why (refused, no such host) for the startup's message,
+                    // within the same time (sqlx's connect has no deadline of its own: a
+                    // server that never answers would hold the start for good).
                     Err(sqlx::Error::PoolTimedOut) => {
-                        return Err(PgConnection::connect_with(&options)
-                            .await
-                            .err()
-                            .unwrap_or(sqlx::Error::PoolTimedOut));
+                        let attempt = tokio::time::timeout(
+                            ACQUIRE_TIMEOUT,
+                            PgConnection::connect_with(&options),
+                        )
+                        .await;
+                        return Err(match attempt {
+                            Ok(Err(error)) => error,
+                            _ => sqlx::Error::PoolTimedOut,
+                        });
                     }
                     Err(error) => return Err(error),
                 }

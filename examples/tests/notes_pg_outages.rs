@@ -412,6 +412,28 @@ async fn an_app_that_cannot_open_its_database_says_what_to_fix() {
         "s3cret-pw",
     );
 
+    // A server that takes the connection and never answers (a frozen host, a port some
+    // other service holds): the start gives up too, and says the same.
+    let silent = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a listener that never answers");
+    let silent_port = silent.local_addr().expect("its address").port();
+    let message = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        start_error(&format!(
+            "postgres://di:s3cret-pw@127.0.0.1:{silent_port}/notes_db"
+        )),
+    )
+    .await
+    .expect("the start on a server that never answers hung");
+    assert_says(
+        &message,
+        &format!("postgres://di@127.0.0.1:{silent_port}/notes_db"),
+        "is PostgreSQL running there",
+        "s3cret-pw",
+    );
+    drop(silent);
+
     let Some(url) = database_url("notes_pg_outages", NEEDS) else {
         return;
     };
@@ -642,8 +664,9 @@ async fn an_unreachable_server_is_503_and_the_app_recovers() {
         2
     );
     assert_eq!(server.titles().await, ["before", "after"]);
-    client.shutdown().await;
+    // Shut down with the server gone again: the pool closes its dead connections.
     proxy.cut().await;
+    client.shutdown().await;
     server.pool.close().await;
 }
 
