@@ -10,7 +10,8 @@
 //! these tests, `notes_postgres.rs` and `notes_pg_faults.rs` may run at once on one database.
 //!
 //! Without the variable the tests that need the server print why they skipped and pass,
-//! except under `CI=true`, where a missing server is a failure.
+//! except under `CI=true`, where a missing server is a failure; the startup checks on a
+//! closed port and on a listener that never answers need no server, and always run.
 
 #[allow(
     dead_code,
