@@ -570,9 +570,10 @@ fn postgres_trouble(code: &str) -> Option<Trouble> {
         // `pg_cancel_backend`).
         "55P03" | "57014" => Some(Trouble::Busy),
         // admin_shutdown (`pg_terminate_backend`, a fast shutdown), crash_shutdown,
-        // cannot_connect_now (starting up), too_many_connections, and the connection
-        // exceptions (class 08).
-        "57P01" | "57P02" | "57P03" | "53300" => Some(Trouble::Unavailable),
+        // cannot_connect_now (starting up), too_many_connections, the sessions the server
+        // ends past `idle_in_transaction_session_timeout` (25P03) or `idle_session_timeout`
+        // (57P05), and the connection exceptions (class 08).
+        "57P01" | "57P02" | "57P03" | "57P05" | "25P03" | "53300" => Some(Trouble::Unavailable),
         // The server refuses a new connection's login (class 28: the role disabled, its
         // password changed; invalid_catalog_name: the database dropped or renamed), errors
         // only a login gets: the server is as unavailable to the app as when it is down.

@@ -1006,3 +1006,59 @@ async fn a_server_refusing_the_apps_logins_is_503() {
     proxy.cut().await;
     server.pool.close().await;
 }
+
+/// An import whose client pauses longer than the server's
+/// `idle_in_transaction_session_timeout` (an operator's guard against transactions left open)
+/// finds its session ended by the server (`25P03`): 503 with `Retry-After`, as for any session
+/// the server ends, its transaction rolled back. It was a 500, as for a bug in the app.
+#[tokio::test]
+async fn an_import_past_the_idle_in_transaction_timeout_gets_503() {
+    const SCHEMA: &str = "notes_pg_outages_idle";
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    let app_url = format!(
+        "{}&options[idle_in_transaction_session_timeout]=300ms",
+        app_url(&url, SCHEMA)
+    );
+    let http = notes::configured(notes::Db::Postgres(app_url))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("the app serves on PostgreSQL");
+    let head = "POST /notes/import HTTP/1.1\r\nhost: notes\r\nx-api-key: let-me-in\r\n\
+                content-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\
+                connection: close\r\n\r\n";
+    let import = RawRequest::start(
+        http.local_addr(),
+        head,
+        "{\"title\":\"line 1\",\"body\":\"1\"}\n",
+    )
+    .await;
+    let pid = server.app_backend("idle in transaction%", None).await;
+    // The client pauses until the server has ended the session.
+    eventually(async || {
+        let alive: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)")
+                .bind(pid)
+                .fetch_one(&server.pool)
+                .await
+                .expect("pg_stat_activity");
+        if alive {
+            Err(format!("the server has not ended session {pid}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert_eq!(
+        import
+            .finish("{\"title\":\"line 2\",\"body\":\"2\"}\n")
+            .await,
+        (503, Some("1".to_owned()), UNAVAILABLE.to_owned()),
+        "an import whose session the server ended"
+    );
+    assert!(server.titles().await.is_empty(), "nothing was written");
+    http.shutdown().await;
+    server.pool.close().await;
+}
