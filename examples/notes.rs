@@ -113,10 +113,14 @@ impl Db {
             Db::Memory => "memory".to_owned(),
             Db::Sqlite(path) => path.display().to_string(),
             Db::Postgres(url) => match PgConnectOptions::from_str(url) {
+                // A Unix socket (`?host=/path`), if the URL names one, is where sqlx connects.
                 Ok(pg) => format!(
                     "postgres://{}@{}:{}/{}",
                     pg.get_username(),
-                    pg.get_host(),
+                    pg.get_socket().map_or_else(
+                        || pg.get_host().to_owned(),
+                        |socket| socket.display().to_string()
+                    ),
                     pg.get_port(),
                     pg.get_database().unwrap_or_default()
                 ),
@@ -1308,6 +1312,16 @@ mod tests {
                 "the value is not shown at all: {message}"
             );
         }
+    }
+
+    /// The log and the startup's messages name the Unix socket a URL connects through
+    /// (`?host=/path`), not the host sqlx would have used without it: a server missing at the
+    /// socket was reported at `127.0.0.1:5432`, where the app never looked.
+    #[test]
+    fn a_url_through_a_socket_is_described_by_its_socket() {
+        let db = Db::parse("postgres://di:s3cret@127.0.0.1/notes?host=/run/postgresql")
+            .expect("a valid URL");
+        assert_eq!(db.describe(), "postgres://di@/run/postgresql:5432/notes");
     }
 
     /// A SQLite file keeps its notes across restarts; the migrations run once.
