@@ -478,9 +478,19 @@ fn open_error(db: &Db, error: &sqlx::Error) -> HttpError {
         _ => "",
     };
     // The server's message alone: sqlx's display of it ends with the line of PostgreSQL's
-    // source that raised it, which reads as a line of the app's configuration.
+    // source that raised it, which reads as a line of the app's configuration or of a
+    // migration.
     let cause = match error {
         sqlx::Error::Database(server) => server.message().to_owned(),
+        sqlx::Error::Migrate(migrate) => match &**migrate {
+            sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(server)) => {
+                format!("while executing migrations: {}", server.message())
+            }
+            sqlx::migrate::MigrateError::ExecuteMigration(sqlx::Error::Database(server), n) => {
+                format!("while executing migration {n}: {}", server.message())
+            }
+            other => other.to_string(),
+        },
         other => other.to_string(),
     };
     let separator = if hint.is_empty() { "" } else { "; " };

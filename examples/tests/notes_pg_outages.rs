@@ -456,6 +456,21 @@ async fn an_app_that_cannot_open_its_database_says_what_to_fix() {
         "check the user and password",
         "not-the-s3cret",
     );
+    // A server that refuses the migrations' statements (here a read-only session, as on a
+    // standby): the server's message, without sqlx's `at line N` (a line of PostgreSQL's
+    // source, read as a line of a migration file).
+    let message = start_error(&format!(
+        "{}&options[default_transaction_read_only]=on",
+        app_url(&url, "notes_pg_outages_read_only")
+    ))
+    .await;
+    assert_says(
+        &message,
+        "while executing migrations: cannot execute CREATE TABLE in a read-only transaction",
+        &format!("{server}/{database}"),
+        &format!("{user_info}@"),
+    );
+    assert!(!message.contains(" at line "), "{message}");
     let (address, _) = location.split_once('/').expect("a URL with a database");
     let message = start_error(&format!(
         "{scheme}://{user_info}@{address}/notes_pg_outages_missing"
