@@ -514,12 +514,12 @@ pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::fro
 pub(crate) const LOCK_TIMEOUT: &str = "5s";
 
 /// A database error as the client sees it. 503 with `Retry-After` when the request may
-/// succeed later: no connection came free in time, the notes stayed locked by another session
-/// (PostgreSQL's `lock_timeout`, SQLite's busy timeout), or the server cancelled the statement
-/// (a `statement_timeout`, `pg_cancel_backend`), "The database is busy"; the
-/// connection was lost or refused (the server went away, restarts, terminated the session, or
-/// refuses the app's login), "The database is unavailable". Anything else a 500. The cause is in the log,
-/// never in the response.
+/// succeed later: "The database is busy" when no connection came free in time, the notes
+/// stayed locked by another session (PostgreSQL's `lock_timeout`, SQLite's busy timeout), or
+/// the server cancelled the statement (a `statement_timeout`, `pg_cancel_backend`); "The
+/// database is unavailable" when the connection was lost or refused (the server went away or
+/// restarts, terminated the session, or refuses the app's login). Anything else is a 500. The
+/// cause is in the log, never in the response.
 pub(crate) fn db_error(error: sqlx::Error) -> HttpError {
     match trouble(&error) {
         Some(Trouble::Busy) => {
@@ -600,9 +600,9 @@ fn postgres_trouble(code: &str) -> Option<Trouble> {
 /// A transaction for one handler call, committed or rolled back in its teardown, which runs
 /// before the response is sent (`handler` scope): a client never sees `201 Created` for a note
 /// that was not committed, and a failed COMMIT turns the response into a 5xx (see
-/// [`commit_error`]). A ROLLBACK that
-/// finds the connection lost is not a failure: the server rolled the transaction back when the
-/// session ended, and the response stays the handler's (a 503, see [`db_error`]).
+/// [`commit_error`]). A ROLLBACK that finds the connection lost is not a failure: the server
+/// rolled the transaction back when the session ended, and the response stays the handler's
+/// (a 503, see [`db_error`]).
 #[depends(scope = "handler")]
 pub(crate) async fn tx(#[dep(pool)] pool: &Pool, y: Yield<Tx>) -> Result<(), HttpError> {
     let tx = pool.begin().await.map_err(db_error)?;
