@@ -314,8 +314,12 @@ async fn a_cancelled_or_timed_out_statement_gets_503() {
     };
     let server = Server::connect(&url, SCHEMA).await;
     // A statement_timeout far beyond what this test's statements take, but for the one that
-    // waits for the test's lock.
-    let app_url = format!("{}&options[statement_timeout]=1s", app_url(&url, SCHEMA));
+    // waits for the test's lock; a lock_timeout beyond it, so that the read below fails by the
+    // statement_timeout.
+    let app_url = format!(
+        "{}&options[statement_timeout]=2s&options[lock_timeout]=60s",
+        app_url(&url, SCHEMA)
+    );
     let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url)))
         .await
         .expect("the app starts on PostgreSQL");
@@ -344,8 +348,7 @@ async fn a_cancelled_or_timed_out_statement_gets_503() {
         (503, Some("1".to_owned()), BUSY.to_owned()),
         "a write cancelled by the server"
     );
-    // A read waiting for the lock past the URL's statement_timeout (under the 5 s
-    // lock_timeout).
+    // A read waiting for the lock past the URL's statement_timeout.
     assert_eq!(
         answer(client.get("/notes").send().await).await,
         (503, Some("1".to_owned()), BUSY.to_owned()),
