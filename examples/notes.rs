@@ -153,16 +153,26 @@ pub(crate) struct NewNote {
 }
 
 impl NewNote {
-    /// Checks the title; the error says what is wrong, for an [`InputError`].
-    fn validate(&self) -> Result<(), String> {
+    /// Checks the title's length, and that neither field holds the NUL character (valid in
+    /// JSON as `\u0000`, but PostgreSQL's `text` cannot store it: its error would be a 500).
+    /// The error names the field and says what is wrong, for an [`InputError`].
+    fn validate(&self) -> Result<(), (&'static str, String)> {
         let len = self.title.chars().count();
-        if (1..=MAX_TITLE).contains(&len) {
-            Ok(())
-        } else {
-            Err(format!(
-                "title must be 1 to {MAX_TITLE} characters long, got {len}"
-            ))
+        if !(1..=MAX_TITLE).contains(&len) {
+            return Err((
+                "title",
+                format!("title must be 1 to {MAX_TITLE} characters long, got {len}"),
+            ));
         }
+        for (field, text) in [("title", &self.title), ("body", &self.body)] {
+            if text.contains('\0') {
+                return Err((
+                    field,
+                    format!("{field} must not contain the NUL character (\\u0000)"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -681,15 +691,16 @@ async fn health(#[dep(pool)] pool: &Pool) -> Result<Json<serde_json::Value>, Htt
 /// Create a note.
 ///
 /// `POST /notes`: stores one note in the handler's transaction. A body of the wrong shape is
-/// rejected with 422 before any dependency runs; a bad title is rejected here, and the
-/// transaction rolls back.
+/// rejected with 422 before any dependency runs; a bad title, or a NUL character in the title
+/// or body, is rejected here (422), and the transaction rolls back.
 #[depends(status = 201)]
 async fn create_note(
     #[dep(tx)] tx: &mut Tx,
     Json(new): Json<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), HttpError> {
-    new.validate()
-        .map_err(|msg| HttpError::invalid_input([InputError::new(["body", "title"], msg)]))?;
+    new.validate().map_err(|(field, msg)| {
+        HttpError::invalid_input([InputError::new(["body", field], msg)])
+    })?;
     let note = tx.insert(&new).await.map_err(db_error)?;
     Ok((StatusCode::CREATED, Json(note)))
 }
@@ -798,7 +809,7 @@ async fn import_notes(
                 continue;
             }
         };
-        if let Err(msg) = new.validate() {
+        if let Err((_, msg)) = new.validate() {
             problems.push(line_error(line_no, format!("line {line_no}: {msg}")));
         }
         if problems.len() == MAX_LISTED {

@@ -1080,3 +1080,88 @@ async fn an_import_past_the_idle_in_transaction_timeout_gets_503() {
     http.shutdown().await;
     server.pool.close().await;
 }
+
+/// A note whose title or body holds the NUL character (`\u0000`, valid JSON) is refused with
+/// a 422 that names the field, on either database. PostgreSQL's `text` cannot store it: its
+/// error (`22021`) was a 500, as for a bug in the app, which any client could raise at will;
+/// SQLite stored it. An import with such a line is refused whole.
+#[tokio::test]
+async fn a_note_with_a_nul_character_is_422_not_500() {
+    const SCHEMA: &str = "notes_pg_outages_nul";
+    let mut apps = vec![(
+        "SQLite",
+        TestClient::start(notes::configured(notes::Db::Memory))
+            .await
+            .expect("the app starts on SQLite"),
+    )];
+    let server = match database_url("notes_pg_outages", NEEDS) {
+        Some(url) => {
+            let server = Server::connect(&url, SCHEMA).await;
+            apps.push((
+                "PostgreSQL",
+                TestClient::start(notes::configured(notes::Db::Postgres(app_url(
+                    &url, SCHEMA,
+                ))))
+                .await
+                .expect("the app starts on PostgreSQL"),
+            ));
+            Some(server)
+        }
+        None => None,
+    };
+    for (db, client) in &apps {
+        for (field, note) in [
+            ("title", json!({"title": "a\u{0}b", "body": "x"})),
+            ("body", json!({"title": "t", "body": "nul \u{0}"})),
+        ] {
+            let response = client
+                .post("/notes")
+                .header("x-api-key", notes::API_KEY)
+                .json(&note)
+                .send()
+                .await;
+            assert_eq!(response.status(), 422, "{db}: a NUL in the {field}");
+            let problems: serde_json::Value = response.json().await.expect("a 422's JSON");
+            assert_eq!(
+                problems["detail"][0]["loc"],
+                json!(["body", field]),
+                "{db}: {problems}"
+            );
+            assert_eq!(
+                problems["detail"][0]["msg"],
+                json!(format!(
+                    "{field} must not contain the NUL character (\\u0000)"
+                )),
+                "{db}: {problems}"
+            );
+        }
+        let response = client
+            .post("/notes/import")
+            .header("x-api-key", notes::API_KEY)
+            .body("{\"title\":\"fine\",\"body\":\"1\"}\n{\"title\":\"x\",\"body\":\"\\u0000\"}\n")
+            .send()
+            .await;
+        assert_eq!(response.status(), 422, "{db}: an import with a NUL");
+        let problems: serde_json::Value = response.json().await.expect("a 422's JSON");
+        assert_eq!(problems["detail"][0]["loc"], json!(["body", 2]), "{db}");
+        assert_eq!(
+            problems["detail"][0]["msg"],
+            json!("line 2: body must not contain the NUL character (\\u0000)"),
+            "{db}"
+        );
+        let notes: serde_json::Value = client
+            .get("/notes")
+            .send()
+            .await
+            .json()
+            .await
+            .expect("the notes");
+        assert_eq!(notes, json!([]), "{db}: nothing was written");
+    }
+    for (_, client) in apps {
+        client.shutdown().await;
+    }
+    if let Some(server) = server {
+        server.pool.close().await;
+    }
+}
