@@ -1,7 +1,12 @@
-//! The notes example on a real PostgreSQL server when the server goes away under it: its
-//! backend terminated in the middle of a request (`pg_terminate_backend`), a statement
-//! cancelled or timed out, the server unreachable (a TCP proxy in front of it, cut and
-//! restored), and a server the app cannot open at startup.
+//! The notes example on a real PostgreSQL server when the server fails it: its backend
+//! terminated in the middle of a write, an import, a COMMIT or an export
+//! (`pg_terminate_backend`); a statement cancelled or timed out; a session ended for idling;
+//! the server unreachable, or refusing the app's logins (a TCP proxy in front of it, cut,
+//! answering logins with the server's error, and restored); a burst past the pool; a server
+//! the app cannot open at startup; and a note PostgreSQL cannot store (a NUL character). Each
+//! must get a 503 with `Retry-After` (or a 422 for the note) and a fixed body, never a 500
+//! with SQL, a driver's message or the URL; no connection may stay `idle in transaction`, and
+//! the app must recover by itself.
 //!
 //! Set `DI_TEST_POSTGRES_URL` as for `notes_postgres.rs` (`.ci/run` sets it). Each test works
 //! in a schema of its own, `notes_pg_outages_*` (dropped and made again at each run), through
@@ -689,19 +694,21 @@ async fn an_unreachable_server_is_503_and_the_app_recovers() {
     server.pool.close().await;
 }
 
-/// The advisory lock of the export test's gate (see [`Server::gate_the_notes`]).
-const GATE_KEY: i64 = 0x0064_695f_6f75_7467; // "di_outg" in ASCII
+/// The advisory locks of the tests' gates (see [`Server::gate_the_notes`]): one each, since
+/// the tests may run at once on one database.
+const EXPORT_GATE: i64 = 0x0064_695f_6f75_7467; // "di_outg" in ASCII
+const BURST_GATE: i64 = 0x0064_695f_6275_7273; // "di_burs" in ASCII
 
 impl Server {
-    /// Makes every read of a note wait for the advisory lock [`GATE_KEY`] while the test
-    /// holds it (as `notes_pg_faults.rs` does): `notes` becomes a view of the rows.
-    async fn gate_the_notes(&self) {
+    /// Makes every read of a note wait for the advisory lock `key` while the test holds it
+    /// (as `notes_pg_faults.rs` does): `notes` becomes a view of the rows.
+    async fn gate_the_notes(&self, key: i64) {
         let schema = self.schema;
         sqlx::raw_sql(AssertSqlSafe(format!(
             "ALTER TABLE {schema}.notes RENAME TO note_rows;
              CREATE FUNCTION {schema}.gate() RETURNS boolean LANGUAGE sql VOLATILE AS
-                 $$ SELECT pg_advisory_lock_shared({GATE_KEY}) IS NOT NULL
-                           AND pg_advisory_unlock_shared({GATE_KEY}) $$;
+                 $$ SELECT pg_advisory_lock_shared({key}) IS NOT NULL
+                           AND pg_advisory_unlock_shared({key}) $$;
              CREATE VIEW {schema}.notes AS
                  SELECT id, title, body FROM {schema}.note_rows WHERE {schema}.gate();"
         )))
@@ -732,10 +739,10 @@ async fn an_export_whose_backend_is_terminated_is_cut_visibly() {
     .await
     .expect("the app starts on PostgreSQL");
     assert_eq!(write(&client, "one").await.status(), 201);
-    server.gate_the_notes().await;
+    server.gate_the_notes(EXPORT_GATE).await;
     let mut gatekeeper = server.pool.acquire().await.expect("a connection");
     sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(GATE_KEY)
+        .bind(EXPORT_GATE)
         .execute(&mut *gatekeeper)
         .await
         .expect("close the gate");
@@ -770,7 +777,7 @@ async fn an_export_whose_backend_is_terminated_is_cut_visibly() {
     );
 
     sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(GATE_KEY)
+        .bind(EXPORT_GATE)
         .execute(&mut *gatekeeper)
         .await
         .expect("open the gate");
@@ -852,10 +859,10 @@ async fn a_burst_past_the_pool_gets_503_not_a_hang() {
     assert_eq!(statuses, vec![201; burst], "the burst, the notes unlocked");
 
     // Eight exports held at the gate take their places; a ninth waits, then gets 503.
-    server.gate_the_notes().await;
+    server.gate_the_notes(BURST_GATE).await;
     let mut gatekeeper = server.pool.acquire().await.expect("a connection");
     sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(GATE_KEY)
+        .bind(BURST_GATE)
         .execute(&mut *gatekeeper)
         .await
         .expect("close the gate");
@@ -896,7 +903,7 @@ async fn a_burst_past_the_pool_gets_503_not_a_hang() {
     assert_eq!(write(&client, "beside the exports").await.status(), 201);
 
     sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(GATE_KEY)
+        .bind(BURST_GATE)
         .execute(&mut *gatekeeper)
         .await
         .expect("open the gate");
