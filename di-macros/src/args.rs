@@ -42,7 +42,11 @@ impl ScopeArg {
             ));
         }
         input.parse::<Token![=]>()?;
-        let value: syn::Expr = input.parse()?;
+        let mut value: syn::Expr = input.parse()?;
+        // A `$scope:literal` or `$scope:expr` of a `macro_rules!` arrives as an invisible group.
+        while let syn::Expr::Group(group) = value {
+            value = *group.expr;
+        }
         match &value {
             syn::Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(lit),
@@ -397,6 +401,17 @@ mod tests {
         let args = parse_depends_args(quote!(scope = "handler", crate = "my_di")).unwrap();
         assert_eq!(args.scope.map(|s| s.0), Some(ScopeArg::Handler));
         assert!(args.krate.is_some());
+    }
+
+    #[test]
+    fn a_scope_from_a_macro_rules_fragment_parses() {
+        // `$scope:literal` and `$scope:expr` reach the macro inside an invisible group.
+        let lit = proc_macro2::Group::new(proc_macro2::Delimiter::None, quote!("handler"));
+        let args = parse_depends_args(quote!(scope = #lit)).unwrap();
+        assert_eq!(args.scope.map(|s| s.0), Some(ScopeArg::Handler));
+        let attr: syn::Attribute = syn::parse_quote!(#[dep(f, scope = #lit)]);
+        let dep = parse_dep_args(&attr).unwrap();
+        assert_eq!(dep.scope.map(|s| s.0), Some(ScopeArg::Handler));
     }
 
     #[test]
