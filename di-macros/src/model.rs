@@ -309,10 +309,12 @@ pub(crate) fn analyse(
                 }
             }
             (None, TypeShape::Ref(inner, mutable)) => {
+                // `&'_ T` is `&T` spelled out: only a named lifetime is refused.
                 if let Type::Reference(syn::TypeReference {
                     lifetime: Some(lifetime),
                     ..
                 }) = &ty
+                    && lifetime.ident != "_"
                 {
                     errors.push(syn::Error::new_spanned(
                         lifetime,
@@ -663,6 +665,14 @@ mod tests {
         );
         let ty: Type = syn::parse_str("&'static mut dyn Fn(u8) -> u8").unwrap();
         assert_eq!(type_text(&ty), "&'static mut dyn Fn(u8)->u8");
+    }
+
+    #[test]
+    fn an_elided_lifetime_on_a_request_input_is_accepted() {
+        let (f, errors) = analyse_src("async fn f(h: &'_ HeaderMap, r: &'static RequestHead) {}");
+        assert_eq!(errors.len(), 1, "only the named lifetime: {errors:?}");
+        assert!(errors[0].to_string().contains("write `&RequestHead`"));
+        assert!(matches!(f.params[0].model, ParamModel::HeadRef { .. }));
     }
 
     #[test]
