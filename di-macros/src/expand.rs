@@ -21,6 +21,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::args::{DependsArgs, ScopeArg, parse_depends_args};
@@ -297,7 +298,8 @@ fn mentions_any(tokens: TokenStream, idents: &[String]) -> bool {
 
 fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
     let ident = &function.item.sig.ident;
-    let name = ident.to_string();
+    // `r#type` is the function `type`: the app's messages, graph and OpenAPI document name it so.
+    let name = ident.unraw().to_string();
     let dependency = paths.dependency();
     let dep_meta = paths.dep_meta();
     let scope_path = paths.scope();
@@ -325,7 +327,11 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         let param_path = paths.param();
         let kind = paths.param_kind();
         let dependency = paths.dependency();
-        let name = path.to_token_stream().to_string().replace(' ', "");
+        let name = path
+            .to_token_stream()
+            .to_string()
+            .replace(' ', "")
+            .replace("r#", "");
         let meta = quote_spanned!(path.span()=> <#path as #dependency>::meta);
         quote!(#param_path { name: #name, kind: #kind::Uses { meta: #meta } })
     });
@@ -799,6 +805,22 @@ mod tests {
         assert!(out.contains("name : \"tx\""), "{out}");
         assert!(out.contains("name : \"Json<NewNote>\""), "{out}");
         assert!(out.contains("name : \"&HeaderMap\""), "{out}");
+    }
+
+    #[test]
+    fn raw_identifiers_are_named_without_r_hash() {
+        let out = depends(
+            quote!(uses(r#gen)),
+            quote!(
+                async fn r#type(#[dep(r#gen)] r#gen: &String) -> String {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(out.contains("name : \"type\""), "{out}");
+        assert!(out.contains("name : \"gen\""), "{out}");
+        assert!(!out.contains("\"r#"), "{out}");
     }
 
     #[test]

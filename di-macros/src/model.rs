@@ -1,5 +1,6 @@
 //! The analysed function: its parameters classified, its output, every problem found.
 
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
@@ -186,7 +187,7 @@ pub(crate) fn analyse(
             FnArg::Typed(pat_type) => pat_type,
         };
         let name = match &*pat_type.pat {
-            syn::Pat::Ident(ident) => ident.ident.to_string(),
+            syn::Pat::Ident(ident) => ident.ident.unraw().to_string(),
             _ => "_".to_owned(),
         };
         // Take out our attribute: it is not a real attribute on the emitted function.
