@@ -128,7 +128,17 @@ pub(crate) fn analyse(
             "`#[depends]` functions must be `async fn`; add `async` before `fn`",
         ));
     }
-    if !sig.generics.params.is_empty() {
+    let only_lifetimes = sig
+        .generics
+        .params
+        .iter()
+        .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+    if !sig.generics.params.is_empty() && only_lifetimes {
+        errors.push(syn::Error::new_spanned(
+            &sig.generics,
+            "`#[depends]` functions take no lifetime parameters: a borrowed parameter is lent for the call only; remove them and write `&T` for `&'a T`",
+        ));
+    } else if !sig.generics.params.is_empty() {
         errors.push(syn::Error::new_spanned(
             &sig.generics,
             "`#[depends]` functions cannot be generic: the app resolves each function by its name; write one function per concrete type",
@@ -632,6 +642,15 @@ mod tests {
         assert!(messages[1].contains("cannot be generic"));
         assert!(messages[2].contains("at most one `Yield<T>`"));
         assert!(messages[3].contains("takes no `#[dep]`"));
+    }
+
+    #[test]
+    fn lifetime_parameters_are_told_to_be_removed() {
+        let (_, errors) = analyse_src("async fn f<'a>(#[dep(a)] a: &'a A) {}");
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("no lifetime parameters"));
+        let (_, errors) = analyse_src("async fn f<'a, T>(#[dep(a)] a: &'a T) {}");
+        assert!(errors[0].to_string().contains("cannot be generic"));
     }
 
     #[test]
