@@ -255,7 +255,9 @@ pub(crate) fn analyse(
             }
             None => None,
         };
-        if let Type::ImplTrait(_) = ty {
+        // `impl Trait` anywhere in the type (`Option<Query<impl Trait>>`) is an `impl Trait`
+        // parameter too.
+        if mentions_impl(&ty) {
             errors.push(syn::Error::new_spanned(
                 &ty,
                 "`impl Trait` parameters make the function generic, which `#[depends]` cannot resolve; name the concrete type",
@@ -651,6 +653,13 @@ mod tests {
         assert!(errors[0].to_string().contains("no lifetime parameters"));
         let (_, errors) = analyse_src("async fn f<'a, T>(#[dep(a)] a: &'a T) {}");
         assert!(errors[0].to_string().contains("cannot be generic"));
+    }
+
+    #[test]
+    fn impl_trait_inside_a_parameter_type_is_an_error() {
+        let (_, errors) = analyse_src("async fn f(q: Option<Query<impl Sized>>) {}");
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("`impl Trait` parameters"));
     }
 
     #[test]
