@@ -732,6 +732,7 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
     };
     quote! {
         #[allow(deprecated, reason = "a `#[deprecated]` handler is still routed; the OpenAPI document marks it")]
+        #[allow(unit_bindings, reason = "a `()` value (of a `#[dep]` parameter typed `()`) is bound like any other")]
         fn __di_run(__di_args: &mut #args_ty<'_>) -> #core::result::Result<#started, #arg_error> {
             #(#bindings)*
             #core::result::Result::Ok(#started_expr)
