@@ -169,7 +169,8 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
     let name = ident.to_string();
     let docs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
 
-    let call_attrs = &item.attrs;
+    let (call_attrs, marker_lints) =
+        lint_attrs(&item.attrs, !is_snake_case(&ident.unraw().to_string()));
     let mut call_sig = item.sig.clone();
     call_sig.ident = syn::Ident::new("call", ident.span());
     let call_block = &item.block;
@@ -199,6 +200,7 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         #vis struct #ident {}
 
         #[doc = #marker_doc]
+        #(#marker_lints)*
         #[allow(dead_code, reason = "named by `App` routes and overrides, never called")]
         #vis fn #ident(never: #marker<#ident>) -> #marker<#ident> {
             never.unreachable()
@@ -221,6 +223,86 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
 
         #(#errors)*
     }
+}
+
+/// Whether rustc's `non_snake_case` accepts `name` (its own rule: no capital, no `__` inside).
+fn is_snake_case(name: &str) -> bool {
+    let mut after_underscore = false;
+    name.trim_matches('_').chars().all(|c| {
+        let ok = !(c.is_uppercase() || c == '_' && after_underscore);
+        after_underscore = c == '_';
+        ok
+    })
+}
+
+/// The lints rustc reports at a function's name.
+fn is_name_lint(lint: &syn::Path) -> bool {
+    lint.is_ident("non_snake_case") || lint.is_ident("nonstandard_style")
+}
+
+/// The function's attributes for `name::call`, and the lint levels it sets for the marker
+/// function `name`, where rustc reports the function's name (`non_snake_case`): `allow`, `warn`
+/// and `deny` as written, `forbid` as `deny` (the marker allows `dead_code`), `expect` as
+/// `allow`. When the name trips a name lint that an `expect` lists (`non_snake_case`), that lint
+/// is expected at the marker and allowed in `call`, where nothing may trip it.
+fn lint_attrs(
+    attrs: &[syn::Attribute],
+    name_trips: bool,
+) -> (Vec<syn::Attribute>, Vec<TokenStream>) {
+    use syn::punctuated::Punctuated;
+    let mut call = Vec::new();
+    let mut marker = Vec::new();
+    for attr in attrs {
+        let Some(level) = ["allow", "warn", "deny", "forbid", "expect"]
+            .into_iter()
+            .find(|level| attr.path().is_ident(level))
+        else {
+            call.push(attr.clone());
+            continue;
+        };
+        let Ok(metas) =
+            attr.parse_args_with(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
+        else {
+            call.push(attr.clone());
+            continue;
+        };
+        let (mut lints, mut reason) = (Vec::new(), None);
+        for meta in metas {
+            match meta {
+                syn::Meta::Path(lint) => lints.push(lint),
+                other => reason = Some(other),
+            }
+        }
+        if lints.is_empty() {
+            call.push(attr.clone());
+            continue;
+        }
+        let reason = reason.map(|r| quote!(, #r));
+        let (named, others): (Vec<_>, Vec<_>) = lints.iter().partition(|l| is_name_lint(l));
+        match level {
+            "expect" if name_trips && !named.is_empty() => {
+                marker.push(quote!(#[expect(#(#named),* #reason)]));
+                call.push(syn::parse_quote!(#[allow(#(#named),*)]));
+                if !others.is_empty() {
+                    marker.push(quote!(#[allow(#(#others),*)]));
+                    call.push(syn::parse_quote!(#[expect(#(#others),* #reason)]));
+                }
+            }
+            "expect" => {
+                marker.push(quote!(#[allow(#(#lints),*)]));
+                call.push(attr.clone());
+            }
+            _ => {
+                let level = syn::Ident::new(
+                    if level == "forbid" { "deny" } else { level },
+                    attr.path().span(),
+                );
+                marker.push(quote!(#[#level(#(#lints),* #reason)]));
+                call.push(attr.clone());
+            }
+        }
+    }
+    (call, marker)
 }
 
 /// The type the function provides, as named in `Dependency::Output`.
@@ -822,6 +904,47 @@ mod tests {
         assert!(out.contains("name : \"type\""), "{out}");
         assert!(out.contains("name : \"gen\""), "{out}");
         assert!(!out.contains("\"r#"), "{out}");
+    }
+
+    #[test]
+    fn snake_case_is_rustc_s() {
+        assert!(is_snake_case("get_note2"));
+        assert!(is_snake_case("_private_"));
+        assert!(!is_snake_case("OddName"));
+        assert!(!is_snake_case("two__underscores"));
+    }
+
+    #[test]
+    fn lint_levels_reach_the_marker_function() {
+        let out = depends(
+            quote!(),
+            quote!(
+                #[allow(non_snake_case, reason = "legacy")]
+                #[forbid(unused_variables)]
+                async fn OddName() {}
+            ),
+        )
+        .to_string();
+        let (marker, _) = out.split_at(out.find("fn OddName (never").unwrap());
+        assert!(
+            marker.contains("allow (non_snake_case , reason = \"legacy\")"),
+            "{out}"
+        );
+        assert!(marker.contains("deny (unused_variables)"), "{out}");
+        // An expected name lint is expected where rustc reports it: at the marker.
+        let out = depends(
+            quote!(),
+            quote!(
+                #[expect(non_snake_case, unused_variables)]
+                async fn OddName() {}
+            ),
+        )
+        .to_string();
+        let (marker, call) = out.split_at(out.find("fn OddName (never").unwrap());
+        assert!(marker.contains("expect (non_snake_case)"), "{out}");
+        assert!(marker.contains("allow (unused_variables)"), "{out}");
+        assert!(call.contains("allow (non_snake_case)"), "{out}");
+        assert!(call.contains("expect (unused_variables)"), "{out}");
     }
 
     #[test]
