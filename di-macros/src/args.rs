@@ -302,8 +302,32 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
             )))
         }
     });
+    unnamed_value_check(&tokens)?;
     parser.parse2(tokens)?;
     Ok(args)
+}
+
+/// `#[depends("app")]`: a value without its key, reported with the key it needs (syn's own
+/// message, "unexpected literal in nested attribute, expected ident", gives no fix).
+fn unnamed_value_check(tokens: &TokenStream) -> syn::Result<()> {
+    let mut at_key = true;
+    for token in tokens.clone() {
+        match &token {
+            proc_macro2::TokenTree::Literal(literal) if at_key => {
+                let text = literal.to_string();
+                let scope = ["\"app\"", "\"request\"", "\"handler\"", "\"function\""];
+                let message = if scope.contains(&text.as_str()) {
+                    format!("`#[depends]` arguments are named; write `scope = {text}`")
+                } else {
+                    format!("`#[depends]` arguments are named (`key = value`); {DEPENDS_KEYS}")
+                };
+                return Err(syn::Error::new(literal.span(), message));
+            }
+            proc_macro2::TokenTree::Punct(punct) if punct.as_char() == ',' => at_key = true,
+            _ => at_key = false,
+        }
+    }
+    Ok(())
 }
 
 /// `#[dep(path)]`, `#[dep(path, scope = "...")]`, `#[dep(path, fresh)]`
@@ -412,6 +436,14 @@ mod tests {
         let attr: syn::Attribute = syn::parse_quote!(#[dep(f, scope = #lit)]);
         let dep = parse_dep_args(&attr).unwrap();
         assert_eq!(dep.scope.map(|s| s.0), Some(ScopeArg::Handler));
+    }
+
+    #[test]
+    fn values_without_their_key_are_told_the_key() {
+        let e = parse_depends_args(quote!("app")).err().unwrap();
+        assert!(e.to_string().contains("write `scope = \"app\"`"), "{e}");
+        let e = parse_depends_args(quote!(status = 201, 404)).err().unwrap();
+        assert!(e.to_string().contains("arguments are named"), "{e}");
     }
 
     #[test]
