@@ -383,6 +383,12 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
                 if args.fresh {
                     return Err(syn::Error::new(key.span(), "`fresh` set twice; keep one"));
                 }
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "`fresh` takes no value: write `#[dep(function_name, fresh)]` for a new instance, or leave `fresh` out for the cached one",
+                    ));
+                }
                 args.fresh = true;
             } else if key == "use_cache" {
                 return Err(syn::Error::new(
@@ -444,6 +450,9 @@ mod tests {
         assert!(e.to_string().contains("write `scope = \"app\"`"), "{e}");
         let e = parse_depends_args(quote!(status = 201, 404)).err().unwrap();
         assert!(e.to_string().contains("arguments are named"), "{e}");
+        let attr: syn::Attribute = syn::parse_quote!(#[dep(f, fresh = true)]);
+        let e = parse_dep_args(&attr).err().unwrap();
+        assert!(e.to_string().contains("`fresh` takes no value"), "{e}");
     }
 
     #[test]
