@@ -26,8 +26,8 @@ use syn::spanned::Spanned;
 
 use crate::args::{DependsArgs, ScopeArg, parse_depends_args};
 use crate::model::{
-    Access, Function, Output, ParamModel, analyse, doc_text, output_schema_type, schema_type,
-    type_text,
+    Access, Function, Output, ParamModel, SELF_NAMES_NOTHING, analyse, doc_text, find_self_type,
+    output_schema_type, schema_type, type_text,
 };
 use crate::paths::Paths;
 
@@ -173,6 +173,13 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         lint_attrs(&item.attrs, !is_snake_case(&ident.unraw().to_string()));
     let mut call_sig = item.sig.clone();
     call_sig.ident = syn::Ident::new("call", ident.span());
+    // In `impl name`, a `Self` of the signature (reported) would be the marker struct, and the
+    // body told it returns the wrong type: it is made of the error reported at `Self`.
+    if find_self_type(&call_sig).is_some()
+        && let Ok(sig) = syn::parse2(self_reported(call_sig.to_token_stream()))
+    {
+        call_sig = sig;
+    }
     let call_block = &item.block;
 
     let marker = paths.marker();
@@ -350,9 +357,15 @@ fn placeholder_impl(function: &Function, paths: &Paths) -> Option<TokenStream> {
             syn::GenericParam::Const(c) => c.ident.to_string(),
         })
         .collect();
-    let output_ty = output_type(function, paths);
+    let mut output_ty = output_type(function, paths);
     if mentions_any(output_ty.clone(), &generics) {
         return None;
+    }
+    // `Self` here would be the marker struct (`whoami` is no response): the output is a type
+    // made of the error already reported at `Self` (rustc shows an identical error once), so
+    // that uses of the function report nothing more.
+    if mentions_any(output_ty.clone(), &["Self".to_owned()]) {
+        output_ty = self_reported(output_ty);
     }
     let ident = &function.item.sig.ident;
     let dependency = paths.dependency();
@@ -368,6 +381,37 @@ fn placeholder_impl(function: &Function, paths: &Paths) -> Option<TokenStream> {
             }
         }
     })
+}
+
+/// `tokens` with each `Self` (reported by the macro: a `#[depends]` function is free) made a
+/// type of that error, `[(); compile_error!(..)]`, which rustc shows once (an identical error
+/// at the same token) and whose uses report nothing more.
+fn self_reported(tokens: TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    let mut iter = tokens.into_iter().peekable();
+    while let Some(token) = iter.next() {
+        match token {
+            proc_macro2::TokenTree::Ident(ident) if ident == "Self" => {
+                let error = syn::Error::new(ident.span(), SELF_NAMES_NOTHING).into_compile_error();
+                let ty = quote_spanned!(ident.span()=> [(); #error]);
+                // `Self::Assoc` becomes `<[..]>::Assoc`.
+                let path_follows = matches!(iter.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ':');
+                if path_follows {
+                    out.extend(quote_spanned!(ident.span()=> <#ty>));
+                } else {
+                    out.extend(ty);
+                }
+            }
+            proc_macro2::TokenTree::Group(group) => {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), self_reported(group.stream()));
+                inner.set_span(group.span());
+                out.extend([proc_macro2::TokenTree::Group(inner)]);
+            }
+            other => out.extend([other]),
+        }
+    }
+    out
 }
 
 fn mentions_any(tokens: TokenStream, idents: &[String]) -> bool {
@@ -945,6 +989,14 @@ mod tests {
         assert!(marker.contains("allow (unused_variables)"), "{out}");
         assert!(call.contains("allow (non_snake_case)"), "{out}");
         assert!(call.contains("expect (unused_variables)"), "{out}");
+    }
+
+    #[test]
+    fn self_is_made_a_type_of_its_error() {
+        let out = self_reported(quote!(Vec<(Self, Self::Item)>)).to_string();
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert!(out.contains("< [() ; :: core :: compile_error"), "{out}");
+        assert!(!out.contains("Self ,"), "{out}");
     }
 
     #[test]

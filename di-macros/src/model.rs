@@ -88,8 +88,11 @@ pub(crate) struct Function {
     pub(crate) responses: Vec<(u16, String)>,
 }
 
+/// The error for a `Self` in a `#[depends]` signature.
+pub(crate) const SELF_NAMES_NOTHING: &str = "a `#[depends]` function is a free function, so `Self` names nothing here; write the type's name";
+
 /// The first `Self` in the signature's parameter and return types.
-fn find_self_type(sig: &syn::Signature) -> Option<proc_macro2::Ident> {
+pub(crate) fn find_self_type(sig: &syn::Signature) -> Option<proc_macro2::Ident> {
     fn walk(tokens: proc_macro2::TokenStream) -> Option<proc_macro2::Ident> {
         tokens.into_iter().find_map(|tt| match tt {
             proc_macro2::TokenTree::Ident(ident) if ident == "Self" => Some(ident),
@@ -171,10 +174,7 @@ pub(crate) fn analyse(
     }
     let sig = &item.sig;
     if let Some(self_token) = find_self_type(sig) {
-        errors.push(syn::Error::new(
-            self_token.span(),
-            "a `#[depends]` function is a free function, so `Self` names nothing here; write the type's name",
-        ));
+        errors.push(syn::Error::new(self_token.span(), SELF_NAMES_NOTHING));
     }
     if let Some(variadic) = &sig.variadic {
         errors.push(syn::Error::new_spanned(
