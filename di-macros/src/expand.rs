@@ -169,8 +169,11 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
     let name = ident.to_string();
     let docs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
 
-    let (call_attrs, marker_lints) =
+    let (mut call_attrs, marker_lints) =
         lint_attrs(&item.attrs, !is_snake_case(&ident.unraw().to_string()));
+    for attr in &mut call_attrs {
+        name_instrument_span(attr, ident);
+    }
     let mut call_sig = item.sig.clone();
     call_sig.ident = syn::Ident::new("call", ident.span());
     // In `impl name`, a `Self` of the signature (reported) would be the marker struct, and the
@@ -229,6 +232,33 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         };
 
         #(#errors)*
+    }
+}
+
+/// `#[tracing::instrument]` names its span after the function it is on, which is `call` here:
+/// the span is named after the user's function instead, unless the attribute names it.
+fn name_instrument_span(attr: &mut syn::Attribute, ident: &syn::Ident) {
+    let path = attr.path();
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    if !matches!(segments.as_slice(), [i] | [_, i] if i == "instrument")
+        || segments.len() == 2 && segments[0] != "tracing"
+    {
+        return;
+    }
+    let name = ident.unraw().to_string();
+    let path = path.clone();
+    let args = match &attr.meta {
+        syn::Meta::Path(_) => TokenStream::new(),
+        syn::Meta::List(list) => list.tokens.clone(),
+        syn::Meta::NameValue(_) => return,
+    };
+    let names_it = args
+        .clone()
+        .into_iter()
+        .any(|token| matches!(token, proc_macro2::TokenTree::Ident(ident) if ident == "name"));
+    if !names_it {
+        let comma = (!args.is_empty()).then(|| quote!(,));
+        *attr = syn::parse_quote!(#[#path(name = #name #comma #args)]);
     }
 }
 
@@ -997,6 +1027,31 @@ mod tests {
         assert_eq!(out.matches("compile_error").count(), 2, "{out}");
         assert!(out.contains("< [() ; :: core :: compile_error"), "{out}");
         assert!(!out.contains("Self ,"), "{out}");
+    }
+
+    #[test]
+    fn instrument_spans_are_named_after_the_function() {
+        let out = depends(
+            quote!(),
+            quote!(
+                #[tracing::instrument(skip_all)]
+                #[instrument]
+                #[instrument(name = "custom")]
+                #[my::instrument]
+                async fn get_note() {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("# [tracing :: instrument (name = \"get_note\" , skip_all)]"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# [instrument (name = \"get_note\")]"),
+            "{out}"
+        );
+        assert!(out.contains("# [instrument (name = \"custom\")]"), "{out}");
+        assert!(out.contains("# [my :: instrument]"), "{out}");
     }
 
     #[test]

@@ -179,6 +179,10 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 /// (`format!`, `info!`, ...) must not expand to an `.await`: such a function would be dropped
 /// at that wait and its setup fail with a logged 500. Write the `.await` in the body, or call
 /// the macro by a path (`my_crate::info!`).
+///
+/// Attributes after `#[depends]` apply to the function as written, `name::call`; a
+/// `#[tracing::instrument]` there still names its span after the function (`name = "..."` is
+/// added unless given).
 pub use di_macros::depends;
 
 /// The names most apps need: `use di_runtime::prelude::*;`.
