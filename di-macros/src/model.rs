@@ -321,6 +321,13 @@ pub(crate) fn analyse(
                     ty: ty.clone(),
                 }
             }
+            (None, TypeShape::Ref(inner, _)) if matches!(classify(&inner), TypeShape::Yield(_)) => {
+                errors.push(syn::Error::new_spanned(
+                    &ty,
+                    format!("a `Yield<T>` hands the function's value over and waits for the teardown, so it is taken by value; write `{name}: {}`", type_text(&inner)),
+                ));
+                continue;
+            }
             (None, TypeShape::Ref(inner, mutable)) => {
                 // `&'_ T` is `&T` spelled out: only a named lifetime is refused.
                 if let Type::Reference(syn::TypeReference {
@@ -660,6 +667,17 @@ mod tests {
         let (_, errors) = analyse_src("async fn f(q: Option<Query<impl Sized>>) {}");
         assert_eq!(errors.len(), 1);
         assert!(errors[0].to_string().contains("`impl Trait` parameters"));
+    }
+
+    #[test]
+    fn a_borrowed_yield_is_told_to_be_taken_by_value() {
+        let (_, errors) = analyse_src("async fn f(y: &mut Yield<u8>) {}");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].to_string().contains("write `y: Yield<u8>`"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]
