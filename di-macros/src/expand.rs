@@ -27,7 +27,7 @@ use syn::spanned::Spanned;
 use crate::args::{DependsArgs, ScopeArg, parse_depends_args};
 use crate::model::{
     Access, Function, Output, ParamModel, SELF_NAMES_NOTHING, analyse, doc_text, find_self_type,
-    output_schema_type, schema_type, type_text,
+    generics_error, output_schema_type, schema_type, type_text,
 };
 use crate::paths::Paths;
 
@@ -388,8 +388,14 @@ fn placeholder_impl(function: &Function, paths: &Paths) -> Option<TokenStream> {
         })
         .collect();
     let mut output_ty = output_type(function, paths);
+    // A generic parameter is not in scope here: the output is a type made of the error
+    // reported at the generics (rustc shows an identical error once), so that uses of the
+    // function (`#[dep(make)]`, `App::get`) report nothing more.
     if mentions_any(output_ty.clone(), &generics) {
-        return None;
+        let error = generics_error(&function.item.sig)?;
+        let span = error.span();
+        let error = error.into_compile_error();
+        output_ty = quote_spanned!(span=> [(); #error]);
     }
     // `Self` here would be the marker struct (`whoami` is no response): the output is a type
     // made of the error already reported at `Self` (rustc shows an identical error once), so
@@ -1104,7 +1110,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_on_a_generic_output_skip_the_placeholder_impl() {
+    fn errors_on_a_generic_output_make_it_a_type_of_the_error() {
         let out = depends(
             quote!(),
             quote!(
@@ -1114,9 +1120,9 @@ mod tests {
             ),
         )
         .to_string();
-        assert!(out.contains("compile_error"), "{out}");
+        assert_eq!(out.matches("cannot be generic").count(), 2, "{out}");
         assert!(
-            !out.contains("type Output"),
+            out.contains("type Output = [() ; :: core :: compile_error"),
             "`T` is not in scope outside the function: {out}"
         );
     }

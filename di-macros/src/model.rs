@@ -88,6 +88,24 @@ pub(crate) struct Function {
     pub(crate) responses: Vec<(u16, String)>,
 }
 
+/// The error for generic parameters on a `#[depends]` function, if it has any.
+pub(crate) fn generics_error(sig: &syn::Signature) -> Option<syn::Error> {
+    if sig.generics.params.is_empty() {
+        return None;
+    }
+    let only_lifetimes = sig
+        .generics
+        .params
+        .iter()
+        .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+    let message = if only_lifetimes {
+        "`#[depends]` functions take no lifetime parameters: a borrowed parameter is lent for the call only; remove them and write `&T` for `&'a T`"
+    } else {
+        "`#[depends]` functions cannot be generic: the app resolves each function by its name; write one function per concrete type"
+    };
+    Some(syn::Error::new_spanned(&sig.generics, message))
+}
+
 /// The error for a `Self` in a `#[depends]` signature.
 pub(crate) const SELF_NAMES_NOTHING: &str = "a `#[depends]` function is a free function, so `Self` names nothing here; write the type's name";
 
@@ -131,22 +149,7 @@ pub(crate) fn analyse(
             "`#[depends]` functions must be `async fn`; add `async` before `fn`",
         ));
     }
-    let only_lifetimes = sig
-        .generics
-        .params
-        .iter()
-        .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
-    if !sig.generics.params.is_empty() && only_lifetimes {
-        errors.push(syn::Error::new_spanned(
-            &sig.generics,
-            "`#[depends]` functions take no lifetime parameters: a borrowed parameter is lent for the call only; remove them and write `&T` for `&'a T`",
-        ));
-    } else if !sig.generics.params.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &sig.generics,
-            "`#[depends]` functions cannot be generic: the app resolves each function by its name; write one function per concrete type",
-        ));
-    }
+    errors.extend(generics_error(sig));
     if let Some(where_clause) = &sig.generics.where_clause {
         errors.push(syn::Error::new_spanned(
             where_clause,
