@@ -13,8 +13,9 @@
 //! When the macro reports an error, it still emits all of these except the code that hands
 //! the function its arguments; `Dependency::meta` is then a placeholder that is never compiled
 //! into a program. Uses of the function elsewhere (`App::get`, `#[dep(name)]`) so add no
-//! errors of their own. A method (`self`) is emitted alone, since an `impl` block cannot hold
-//! the companion items.
+//! errors of their own. A method (`self`), and a function that sits in an `impl` or `trait`
+//! block (read from its source file, see `site`), is emitted alone with one error, since such a
+//! block cannot hold the companion items.
 //!
 //! Type obligations are spanned at the user's tokens: a parameter's access at its type, the
 //! conversion of the result at the return type, `path: Dependency` at the `#[dep(path)]` path.
@@ -30,11 +31,19 @@ use crate::model::{
     generics_error, output_schema_type, schema_type, type_text,
 };
 use crate::paths::Paths;
+use crate::site::Outer;
 
 /// Expands `#[depends(attr)] item`. Never panics: every problem becomes a `compile_error!`
 /// spanned at the user's token, next to the user's function and its companion items, so that
 /// other diagnostics keep working and uses of the function elsewhere do not cascade.
+#[cfg(test)]
 pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
+    depends_in(attr, item, Outer::Other)
+}
+
+/// [`depends`] for an item that sits directly in the block `outer`: in an `impl` or a
+/// `trait`, where its companion items cannot stand, it is kept as written with one error.
+pub(crate) fn depends_in(attr: TokenStream, item: TokenStream, outer: Outer) -> TokenStream {
     let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(item_fn) => item_fn,
         Err(_) => {
@@ -54,6 +63,22 @@ pub(crate) fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     });
     let (mut function, found) = analyse(item_fn, args.scope.map(|s| s.0));
+    if outer != Outer::Other && function.item.sig.receiver().is_none() {
+        // Its other errors (`Self`, say) may not hold once it is moved: only this one.
+        let item = &function.item;
+        let ident = &item.sig.ident;
+        let block = if outer == Outer::Impl {
+            "an `impl`"
+        } else {
+            "a `trait`"
+        };
+        let error = syn::Error::new(
+            ident.span(),
+            format!("`#[depends]` goes on a free function, not on one in {block} block: move `{ident}` out of the block to the module; it is then routed as `App::get(path, {ident})` and injected as `#[dep({ident})]`"),
+        )
+        .into_compile_error();
+        return quote!(#item #error);
+    }
     errors.extend(found);
     if let Some((limit, span)) = args.max_concurrency {
         if function.scope == Some(ScopeArg::App) {

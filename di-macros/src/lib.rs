@@ -12,6 +12,7 @@ mod args;
 mod expand;
 mod model;
 mod paths;
+mod site;
 mod waits;
 
 use proc_macro::TokenStream;
@@ -19,7 +20,7 @@ use proc_macro::TokenStream;
 /// Marks an `async fn` whose parameters are injected. See `di_runtime::depends`.
 #[proc_macro_attribute]
 pub fn depends(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let expanded = expand::depends(attr.into(), item.into());
+    let expanded = expand::depends_in(attr.into(), item.into(), site::of_call_site());
     if std::env::var_os("DI_MACROS_DEBUG").is_some_and(|v| v == "1") {
         eprintln!("{expanded}");
     }
