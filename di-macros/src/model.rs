@@ -388,6 +388,20 @@ pub(crate) fn analyse(
         ));
         reference.lifetime = Some(syn::Lifetime::new("'static", reference.and_token.span));
     }
+    // `-> !`: no value, and `!` cannot be named as the output. The output is a type made of
+    // the error (rustc shows an identical error once), so that its uses report nothing more.
+    if let Some(Type::Never(never)) = &ret_ty {
+        let error = syn::Error::new_spanned(
+            never,
+            "a `#[depends]` function gives the app its value, so it must return; `!` never does: return the value, or `Result<T, HttpError>` to fail the request",
+        );
+        let span = never.bang_token.span;
+        let reported = error.to_compile_error();
+        ret_ty = Some(Type::Verbatim(
+            quote::quote_spanned!(span=> [(); #reported]),
+        ));
+        errors.push(error);
+    }
     let output = match (yield_ty, ret_ty) {
         (Some(provided), _) => Output::Generator { provided },
         (None, None) => Output::Plain {
@@ -681,6 +695,24 @@ mod tests {
             "{}",
             errors[0]
         );
+    }
+
+    #[test]
+    fn a_function_that_never_returns_is_an_error() {
+        let (f, errors) = analyse_src("async fn f() -> ! { loop {} }");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].to_string().contains("must return"),
+            "{}",
+            errors[0]
+        );
+        assert!(matches!(
+            &f.output,
+            Output::Plain {
+                ty: Type::Verbatim(_),
+                ..
+            }
+        ));
     }
 
     #[test]
