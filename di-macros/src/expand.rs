@@ -804,6 +804,21 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 bindings.push(quote_spanned! {ty.span()=>
                     let #mutability #var = __di_args.#method::<#output #as_param>(#index)?;
                 });
+                // `&'static T`: only a value that is itself a `&'static T` lends for ever. Checked
+                // in this body, at the lifetime: the borrow checker, which would report a
+                // temporary dropped while borrowed at `#[depends]`, then does not run.
+                if let syn::Type::Reference(syn::TypeReference {
+                    lifetime: Some(lifetime),
+                    mutability: None,
+                    ..
+                }) = ty
+                    && lifetime.ident == "static"
+                {
+                    let assert = paths.assert_static_borrow();
+                    let span = lifetime.span();
+                    let output = quote!(#open #path #trait_path #close);
+                    bindings.push(quote_spanned! {span=> #assert::<#output>(); });
+                }
                 call_args.push(arg);
             }
             ParamModel::Input { ty } => {
@@ -1083,6 +1098,18 @@ mod tests {
         );
         assert!(out.contains("# [instrument (name = \"custom\")]"), "{out}");
         assert!(out.contains("# [my :: instrument]"), "{out}");
+    }
+
+    #[test]
+    fn a_static_borrow_of_a_dependency_is_checked() {
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f(#[dep(a)] a: &'static str, #[dep(b)] b: &String) {}
+            ),
+        )
+        .to_string();
+        assert_eq!(out.matches("assert_static_borrow").count(), 1, "{out}");
     }
 
     #[test]

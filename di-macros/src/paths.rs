@@ -92,6 +92,9 @@ impl Paths {
     pub(crate) fn assert_can_be_held(&self) -> TokenStream {
         self.item("assert_can_be_held")
     }
+    pub(crate) fn assert_static_borrow(&self) -> TokenStream {
+        self.item("assert_static_borrow")
+    }
     pub(crate) fn assert_is_held(&self) -> TokenStream {
         self.item("assert_is_held")
     }

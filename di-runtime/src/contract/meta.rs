@@ -514,6 +514,21 @@ pub const fn assert_is_yield<T: IsYield>() {}
 /// See [`assert_is_yield`].
 pub const fn assert_is_held<T: IsHeld>() {}
 
+/// Implemented only by `&'static T`: a `#[dep]` parameter `&'static T` borrows the dependency's
+/// value for ever, which only a value that is itself a `&'static T` allows.
+#[diagnostic::on_unimplemented(
+    message = "a `#[dep]` parameter cannot borrow the value `{Self}` for `'static`: the app lends it for the call only",
+    label = "the dependency's value is `{Self}`, not a `&'static` reference",
+    note = "write the parameter as `&{Self}`, without `'static`; to keep the value past the call, take `Held<{Self}>` or a clone"
+)]
+pub trait StaticBorrow {}
+
+impl<T: ?Sized> StaticBorrow for &'static T {}
+
+/// A check that a `#[dep]` parameter `&'static T` borrows a value that is a `&'static T` (see
+/// [`StaticBorrow`]).
+pub const fn assert_static_borrow<T: StaticBorrow>() {}
+
 /// The result of a plain function read as a `Result<T, E>`: names its `T`. How its error
 /// becomes an [`HttpError`] is chosen by [`DepResult`].
 #[diagnostic::on_unimplemented(
