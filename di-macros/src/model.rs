@@ -388,6 +388,24 @@ pub(crate) fn analyse(
         ));
         reference.lifetime = Some(syn::Lifetime::new("'static", reference.and_token.span));
     }
+    // A borrow inside the output (`Cow<'_, str>`, `Option<&str>`, `impl Trait + '_`): the
+    // output is a type made of the error, so that nothing reports the borrow again.
+    let inner_borrow = match &ret_ty {
+        Some(Type::Reference(reference)) => first_borrow(&reference.elem),
+        Some(ty) => first_borrow(ty),
+        None => None,
+    };
+    if let Some(span) = inner_borrow {
+        let error = syn::Error::new(
+            span,
+            "the value of a `#[depends]` function outlives the call (it is kept for the request), so nothing in it can borrow; own what it holds (`String` for `&str`, `Cow<'static, str>` for `Cow<'_, str>`), or make the borrow `'static`",
+        );
+        let reported = error.to_compile_error();
+        ret_ty = Some(Type::Verbatim(
+            quote::quote_spanned!(span=> [(); #reported]),
+        ));
+        errors.push(error);
+    }
     // `-> !`: no value, and `!` cannot be named as the output. The output is a type made of
     // the error (rustc shows an identical error once), so that its uses report nothing more.
     if let Some(Type::Never(never)) = &ret_ty {
@@ -559,6 +577,64 @@ pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
     lines.join("\n").trim().to_owned()
 }
 
+/// The first borrow in `ty` that is not `'static`: a `&` without `'static`, or a lifetime such
+/// as `'_` or `'a`. The lifetimes of `Fn(&str) -> T` and `fn(&str)` are their own.
+fn first_borrow(ty: &Type) -> Option<proc_macro2::Span> {
+    match ty {
+        Type::Reference(reference) => match &reference.lifetime {
+            Some(lifetime) if lifetime.ident == "static" => first_borrow(&reference.elem),
+            Some(lifetime) => Some(lifetime.span()),
+            None => Some(reference.and_token.span),
+        },
+        Type::Path(path) => path
+            .qself
+            .as_ref()
+            .and_then(|qself| first_borrow(&qself.ty))
+            .or_else(|| {
+                path.path
+                    .segments
+                    .iter()
+                    .find_map(|segment| arguments_borrow(&segment.arguments))
+            }),
+        Type::Array(array) => first_borrow(&array.elem),
+        Type::Slice(slice) => first_borrow(&slice.elem),
+        Type::Paren(paren) => first_borrow(&paren.elem),
+        Type::Group(group) => first_borrow(&group.elem),
+        Type::Tuple(tuple) => tuple.elems.iter().find_map(first_borrow),
+        Type::TraitObject(object) => bounds_borrow(&object.bounds),
+        Type::ImplTrait(opaque) => bounds_borrow(&opaque.bounds),
+        _ => None,
+    }
+}
+
+fn arguments_borrow(arguments: &PathArguments) -> Option<proc_macro2::Span> {
+    let PathArguments::AngleBracketed(args) = arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => Some(lifetime.span()),
+        GenericArgument::Type(ty) => first_borrow(ty),
+        GenericArgument::AssocType(assoc) => first_borrow(&assoc.ty),
+        _ => None,
+    })
+}
+
+fn bounds_borrow(
+    bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>,
+) -> Option<proc_macro2::Span> {
+    bounds.iter().find_map(|bound| match bound {
+        syn::TypeParamBound::Lifetime(lifetime) if lifetime.ident != "static" => {
+            Some(lifetime.span())
+        }
+        syn::TypeParamBound::Trait(bound) if bound.lifetimes.is_none() => bound
+            .path
+            .segments
+            .iter()
+            .find_map(|segment| arguments_borrow(&segment.arguments)),
+        _ => None,
+    })
+}
+
 fn single_type_arg(arguments: &PathArguments) -> Option<Type> {
     let PathArguments::AngleBracketed(args) = arguments else {
         return None;
@@ -713,6 +789,36 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_borrow_inside_the_output_is_an_error() {
+        for borrowed in [
+            "Cow<'_, str>",
+            "Option<&str>",
+            "Json<Vec<&'a str>>",
+            "&Vec<&str>",
+            "impl IntoResponse + '_",
+        ] {
+            let (_, errors) = analyse_src(&format!("async fn f() -> {borrowed} {{ todo!() }}"));
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.to_string().contains("nothing in it can borrow")),
+                "{borrowed}: {errors:?}"
+            );
+        }
+        for owned in [
+            "Cow<'static, str>",
+            "Option<&'static str>",
+            "Box<dyn Fn(&str) -> String + Send + Sync>",
+            "fn(&str) -> u8",
+            "&'static [&'static str]",
+            "Box<dyn for<'a> Fn(&'a str) + Send + Sync>",
+        ] {
+            let (_, errors) = analyse_src(&format!("async fn f() -> {owned} {{ todo!() }}"));
+            assert!(errors.is_empty(), "{owned}: {errors:?}");
+        }
     }
 
     #[test]
