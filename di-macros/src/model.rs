@@ -283,11 +283,24 @@ pub(crate) fn analyse(
                     ));
                     continue;
                 }
+                // A borrow in the value handed over outlives the call too: reported, and made
+                // `'static` (here and in the function) so that nothing reports it again.
+                let (inner, ty) = match first_borrow(&inner) {
+                    Some(span) => {
+                        errors.push(syn::Error::new(
+                            span,
+                            "the value a `Yield<T>` hands over is kept for the dependency's scope, so it cannot borrow; provide an owned value (`String` for `&str`), or a `'static` one",
+                        ));
+                        make_static(&mut pat_type.ty);
+                        match classify(&pat_type.ty) {
+                            TypeShape::Yield(inner) => (inner, (*pat_type.ty).clone()),
+                            _ => (inner, ty.clone()),
+                        }
+                    }
+                    None => (inner, ty.clone()),
+                };
                 yield_ty = Some(inner.clone());
-                ParamModel::Yield {
-                    inner,
-                    ty: ty.clone(),
-                }
+                ParamModel::Yield { inner, ty }
             }
             (None, TypeShape::Held(held_mut)) => {
                 let held = if held_mut { "HeldMut" } else { "Held" };
@@ -607,6 +620,53 @@ fn first_borrow(ty: &Type) -> Option<proc_macro2::Span> {
     }
 }
 
+/// `ty` with every borrow [`first_borrow`] finds made `'static`.
+fn make_static(ty: &mut Type) {
+    let fix = |lifetime: &mut syn::Lifetime| {
+        if lifetime.ident != "static" {
+            *lifetime = syn::Lifetime::new("'static", lifetime.span());
+        }
+    };
+    let fix_arguments = |arguments: &mut PathArguments| {
+        if let PathArguments::AngleBracketed(args) = arguments {
+            for arg in &mut args.args {
+                match arg {
+                    GenericArgument::Lifetime(lifetime) => fix(lifetime),
+                    GenericArgument::Type(ty) => make_static(ty),
+                    GenericArgument::AssocType(assoc) => make_static(&mut assoc.ty),
+                    _ => {}
+                }
+            }
+        }
+    };
+    match ty {
+        Type::Reference(reference) => {
+            match &mut reference.lifetime {
+                Some(lifetime) => fix(lifetime),
+                None => {
+                    reference.lifetime =
+                        Some(syn::Lifetime::new("'static", reference.and_token.span));
+                }
+            }
+            make_static(&mut reference.elem);
+        }
+        Type::Path(path) => {
+            if let Some(qself) = &mut path.qself {
+                make_static(&mut qself.ty);
+            }
+            for segment in &mut path.path.segments {
+                fix_arguments(&mut segment.arguments);
+            }
+        }
+        Type::Array(array) => make_static(&mut array.elem),
+        Type::Slice(slice) => make_static(&mut slice.elem),
+        Type::Paren(paren) => make_static(&mut paren.elem),
+        Type::Group(group) => make_static(&mut group.elem),
+        Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(make_static),
+        _ => {}
+    }
+}
+
 fn arguments_borrow(arguments: &PathArguments) -> Option<proc_macro2::Span> {
     let PathArguments::AngleBracketed(args) = arguments else {
         return None;
@@ -819,6 +879,21 @@ mod tests {
             let (_, errors) = analyse_src(&format!("async fn f() -> {owned} {{ todo!() }}"));
             assert!(errors.is_empty(), "{owned}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn a_borrow_in_a_yield_is_an_error_and_made_static() {
+        let (f, errors) = analyse_src("async fn f(y: Yield<(&str, Cow<'_, str>)>) {}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].to_string().contains("cannot borrow"),
+            "{}",
+            errors[0]
+        );
+        let Output::Generator { provided } = &f.output else {
+            panic!("a generator")
+        };
+        assert_eq!(type_text(provided), "(&'static str, Cow<'static, str>)");
     }
 
     #[test]
