@@ -34,8 +34,7 @@
     unsafe_op_in_unsafe_fn,
     deprecated_in_future,
     ffi_unwind_calls,
-    missing_unsafe_on_extern,
-    unit_bindings
+    missing_unsafe_on_extern
 )]
 //! A crate with strict lints.
 
