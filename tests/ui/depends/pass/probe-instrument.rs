@@ -13,6 +13,12 @@ async fn get_note(Path(id): Path<u32>) -> String {
     id.to_string()
 }
 
+#[depends]
+#[cfg_attr(all(), tracing::instrument)]
+async fn list_notes() -> String {
+    String::new()
+}
+
 #[derive(Clone, Default)]
 struct Names(Arc<Mutex<Vec<&'static str>>>);
 
@@ -37,6 +43,7 @@ fn main() {
     let names = Names::default();
     tracing::subscriber::with_default(names.clone(), || {
         get_note::call(Path(1)).now_or_never().unwrap();
+        list_notes::call().now_or_never().unwrap();
     });
-    assert_eq!(*names.0.lock().unwrap(), ["get_note"]);
+    assert_eq!(*names.0.lock().unwrap(), ["get_note", "list_notes"]);
 }
