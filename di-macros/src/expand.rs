@@ -63,6 +63,17 @@ pub(crate) fn depends_in(attr: TokenStream, item: TokenStream, outer: Outer) -> 
         }
     });
     let (mut function, found) = analyse(item_fn, args.scope.map(|s| s.0));
+    if let Some(module) = module_named_as(&function.item.sig) {
+        // The companion struct would clash with the module, and every use of either report it.
+        let item = &function.item;
+        let ident = &item.sig.ident;
+        let error = syn::Error::new(
+            module.span(),
+            format!("`{ident}` names both this function and a module: `#[depends]` defines a type `{ident}` for the function, and a type cannot share its name with a module; rename the function (`get_{ident}`) or the module"),
+        )
+        .into_compile_error();
+        return quote!(#item #error);
+    }
     if outer != Outer::Other && function.item.sig.receiver().is_none() {
         // Its other errors (`Self`, say) may not hold once it is moved: only this one.
         let item = &function.item;
@@ -116,6 +127,39 @@ fn crate_arg(attr: TokenStream) -> Option<syn::Path> {
         }
         _ => None,
     })
+}
+
+/// The first segment of a path in the signature's types (`config` of `config::Config`) that
+/// names the function itself: a module of the function's name, since the function is no type.
+fn module_named_as(sig: &syn::Signature) -> Option<proc_macro2::Ident> {
+    fn walk(tokens: TokenStream, name: &syn::Ident) -> Option<proc_macro2::Ident> {
+        let tokens: Vec<proc_macro2::TokenTree> = tokens.into_iter().collect();
+        tokens.iter().enumerate().find_map(|(i, token)| match token {
+            proc_macro2::TokenTree::Ident(ident) if ident == name => {
+                // At the start of a path (not after `::`), followed by `::`.
+                let after_colons = i >= 1
+                    && matches!(&tokens[i - 1], proc_macro2::TokenTree::Punct(p) if p.as_char() == ':');
+                let before_colons = matches!(
+                    tokens.get(i + 1),
+                    Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ':'
+                );
+                (!after_colons && before_colons).then(|| ident.clone())
+            }
+            proc_macro2::TokenTree::Group(group) => walk(group.stream(), name),
+            _ => None,
+        })
+    }
+    let types = sig.inputs.iter().filter_map(|arg| match arg {
+        syn::FnArg::Typed(pat_type) => Some(pat_type.ty.to_token_stream()),
+        syn::FnArg::Receiver(_) => None,
+    });
+    let output = match &sig.output {
+        syn::ReturnType::Type(_, ty) => Some(ty.to_token_stream()),
+        syn::ReturnType::Default => None,
+    };
+    types
+        .chain(output)
+        .find_map(|tokens| walk(tokens, &sig.ident))
 }
 
 /// The error for an item that is not a function, at its first token after the attributes and
@@ -1110,6 +1154,37 @@ mod tests {
         )
         .to_string();
         assert_eq!(out.matches("assert_static_borrow").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn a_module_of_the_function_s_name_in_its_signature_is_an_error() {
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn config(q: Query<u8>) -> config::Config {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("names both this function and a module"),
+            "{out}"
+        );
+        assert!(!out.contains("struct config"), "{out}");
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn config(#[dep(x)] c: &crate::config::Config) -> String {
+                    todo!()
+                }
+            ),
+        )
+        .to_string();
+        assert!(
+            !out.contains("names both"),
+            "a path through `crate::`: {out}"
+        );
     }
 
     #[test]
