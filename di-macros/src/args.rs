@@ -349,7 +349,22 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
         return Err(syn::Error::new_spanned(attr, DEP_NEEDS_PATH));
     }
     let parser = |input: syn::parse::ParseStream<'_>| -> syn::Result<DepArgs> {
-        let path: syn::Path = input.parse()?;
+        // `#[dep("get_db")]`: the function is named by its path, not a string.
+        if let Ok(lit) = input.fork().parse::<LitStr>() {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`#[dep]` names the function by its path, not a string; write `#[dep({})]`",
+                    lit.value()
+                ),
+            ));
+        }
+        let path: syn::Path = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "`#[dep]` needs the path of a `#[depends]` function: `#[dep(function_name)]` or `#[dep(module::function_name)]`",
+            )
+        })?;
         // `#[dep(get_db())]`: the function is named, not called.
         if input.peek(syn::token::Paren) {
             let call: proc_macro2::Group = input.parse()?;
@@ -369,7 +384,12 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
             fresh: false,
         };
         while !input.is_empty() {
-            input.parse::<Token![,]>()?;
+            input.parse::<Token![,]>().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`#[dep]` options follow the name, separated by commas: `#[dep(function_name, scope = \"request\", fresh)]`",
+                )
+            })?;
             if input.is_empty() {
                 break;
             }
@@ -404,7 +424,9 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
         }
         Ok(args)
     };
-    parser.parse2(list.tokens.clone())
+    // Parsed as the attribute's arguments: a path cut short (`#[dep(db::)]`) is reported at
+    // its `)`, not at `#[depends]`.
+    attr.parse_args_with(parser)
 }
 
 #[cfg(test)]
@@ -453,6 +475,22 @@ mod tests {
         let attr: syn::Attribute = syn::parse_quote!(#[dep(f, fresh = true)]);
         let e = parse_dep_args(&attr).err().unwrap();
         assert!(e.to_string().contains("`fresh` takes no value"), "{e}");
+    }
+
+    #[test]
+    fn dep_syntax_errors_say_the_syntax() {
+        for (attr, says) in [
+            (quote!(#[dep("db")]), "write `#[dep(db)]`"),
+            (
+                quote!(#[dep(db::)]),
+                "needs the path of a `#[depends]` function",
+            ),
+            (quote!(#[dep(db scope = "app")]), "separated by commas"),
+        ] {
+            let attr: syn::Attribute = syn::parse_quote!(#attr);
+            let e = parse_dep_args(&attr).err().unwrap();
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 
     #[test]
