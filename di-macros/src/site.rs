@@ -23,6 +23,11 @@ pub(crate) enum Outer {
 /// Only for the macro's entry point: `proc_macro::Span` panics outside a macro.
 pub(crate) fn of_call_site() -> Outer {
     let span = proc_macro::Span::call_site();
+    // An attribute at the start of its line is taken to be at module level without reading
+    // the file: most are, and an item of an `impl` or `trait` block is indented once formatted.
+    if span.column() == 0 {
+        return Outer::Other;
+    }
     span.local_file()
         .and_then(|path| std::fs::read_to_string(path).ok())
         .map_or(Outer::Other, |source| {
