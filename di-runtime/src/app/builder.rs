@@ -96,6 +96,28 @@ impl Default for App {
 /// overflows the clock.
 const LONGEST_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
+/// What is wrong with the paths `config` serves the OpenAPI document at: the document is
+/// served at `json_path`, the page at `docs_path` and its files under it, each a path that
+/// starts with `/` and does not end with one (`docs_path` not `/`).
+#[cfg(feature = "openapi")]
+fn openapi_path_problems(config: &OpenApiConfig) -> Vec<String> {
+    let slashed = |path: &str| path.starts_with('/') && (path == "/" || !path.ends_with('/'));
+    let mut problems = Vec::new();
+    if !slashed(&config.json_path) {
+        problems.push(format!(
+            "OpenAPI json_path `{}`: a path starts with `/` and does not end with `/`",
+            config.json_path
+        ));
+    }
+    if !slashed(&config.docs_path) || config.docs_path == "/" {
+        problems.push(format!(
+            "OpenAPI docs_path `{}`: a path starts with `/` and does not end with `/`, and is not `/` itself",
+            config.docs_path
+        ));
+    }
+    problems
+}
+
 /// `limit`, at most [`LONGEST_LIMIT`].
 fn capped(limit: Duration) -> Duration {
     limit.min(LONGEST_LIMIT)
@@ -767,8 +789,40 @@ impl App {
 
     /// Checks every route: paths, cycles, the scope rule, conflicting borrows. Returns every
     /// problem at once.
+    ///
+    /// With [`with_openapi`](App::with_openapi), the routes that serve the document are
+    /// checked with the app's, as [`App::start`] adds them: a route of the app at one of their
+    /// paths, or a path that could not serve them, is reported here too.
     pub fn check(&self) -> Result<(), BuildError> {
+        #[cfg(feature = "openapi")]
+        if let Some(config) = &self.openapi {
+            return self.check_with_openapi_routes(config);
+        }
         self.plan().map(|_| ())
+    }
+
+    /// [`check`](App::check) of an app that serves its OpenAPI document: plans its routes
+    /// with those [`add_openapi_routes`](App::add_openapi_routes) would add (their value is
+    /// given at start), and reports the paths of `config` that could not serve it.
+    #[cfg(feature = "openapi")]
+    fn check_with_openapi_routes(&self, config: &OpenApiConfig) -> Result<(), BuildError> {
+        let path_problems = openapi_path_problems(config);
+        let planned = if path_problems.is_empty() {
+            let (serving, _) = openapi_routes(config, String::new());
+            let routes: Vec<RouteDef> = self.routes.iter().cloned().chain(serving).collect();
+            let mut overrides = self.overrides.clone();
+            overrides.insert(served_type_id(), Replacement::Value);
+            plan_routes(&routes, &self.uses, &overrides, &self.problems)
+        } else {
+            plan_routes(&self.routes, &self.uses, &self.overrides, &self.problems)
+        };
+        let mut problems = planned.err().unwrap_or_default();
+        problems.extend(path_problems);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(BuildError { problems })
+        }
     }
 
     /// The dependency graph of every route, planned exactly as [`App::check`] and
@@ -855,22 +909,7 @@ impl App {
             return Ok(());
         };
         let document = self.openapi()?;
-        // The document is served at `json_path`, the page at `docs_path` and its files under
-        // it: each a path that starts with `/` and does not end with one (`docs_path` not `/`).
-        let slashed = |path: &str| path.starts_with('/') && (path == "/" || !path.ends_with('/'));
-        let mut problems = Vec::new();
-        if !slashed(&config.json_path) {
-            problems.push(format!(
-                "OpenAPI json_path `{}`: a path starts with `/` and does not end with `/`",
-                config.json_path
-            ));
-        }
-        if !slashed(&config.docs_path) || config.docs_path == "/" {
-            problems.push(format!(
-                "OpenAPI docs_path `{}`: a path starts with `/` and does not end with `/`, and is not `/` itself",
-                config.docs_path
-            ));
-        }
+        let problems = openapi_path_problems(&config);
         if !problems.is_empty() {
             return Err(BuildError { problems });
         }

@@ -15,6 +15,7 @@ use crate::response::body::Response;
 use crate::response::into::IntoResponse;
 
 /// A route as registered on the app, before it is planned.
+#[derive(Clone)]
 pub(crate) struct RouteDef {
     pub(crate) method: Method,
     pub(crate) path: String,
