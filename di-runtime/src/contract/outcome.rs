@@ -44,15 +44,17 @@ pub enum Outcome {
         error: HttpError,
     },
     /// A teardown failed after the handler ran. A `handler`-scoped one fails before the
-    /// response head is sent: its error replaces the response. A `request`-scoped one fails
-    /// after the response was sent: the response stands (the failure is logged and counted),
-    /// and the `request`-scoped teardowns after it are told this. When several teardowns fail,
-    /// the first is what every later teardown, of either scope, is told (and, in `handler`
-    /// scope, the response).
+    /// response head is sent: its error replaces the response, except for a request past the
+    /// app's request timeout, which keeps its 503 with `Retry-After` (a server error already).
+    /// A `request`-scoped one fails after the response was sent: the response stands (the
+    /// failure is logged and counted), and the `request`-scoped teardowns after it are told
+    /// this. When several teardowns fail, the first is what every later teardown, of either
+    /// scope, is told (and, in `handler` scope, the response, but for a timed-out request).
     TeardownFailed {
         /// The name of the dependency whose teardown failed.
         dependency: &'static str,
-        /// Its error, which became the response.
+        /// Its error: the response, when a `handler`-scoped teardown failed within the
+        /// request timeout; otherwise only logged (the response stands).
         error: HttpError,
     },
     /// The handler, a dependency's setup or the response body panicked. The client got a
@@ -96,7 +98,11 @@ impl Outcome {
         }
     }
 
-    /// The response status, when a response was produced.
+    /// The response status, when a response was produced. For
+    /// [`TeardownFailed`](Outcome::TeardownFailed) it is the failed teardown's error's status,
+    /// which is the response's only when that error became the response (a `handler`-scoped
+    /// teardown that failed within the request timeout): after a `request`-scoped teardown
+    /// failed, the response had its own status.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Outcome::Success { status } | Outcome::HandlerError { status, .. } => Some(*status),
