@@ -827,8 +827,9 @@ impl App {
 
     /// The dependency graph of every route, planned exactly as [`App::check`] and
     /// [`App::start`] plan it (after overrides and [`provide`](App::provide)d values), to draw
-    /// with [`Graph::mermaid`] or [`Graph::dot`]. Nothing is set up. An app that `check`
-    /// rejects gives the same error here.
+    /// with [`Graph::mermaid`] or [`Graph::dot`]. Nothing is set up. An app whose routes
+    /// `check` rejects gives the same error here (the routes
+    /// [`with_openapi`](App::with_openapi) adds are neither drawn nor checked here).
     ///
     /// ```
     /// use di_runtime::prelude::*;
@@ -855,8 +856,9 @@ impl App {
     /// graph runs, once each, its body the `Json`, `Form`, `Multipart` or `BodyStream` input,
     /// its security the security inputs, its summary and description the handler's doc
     /// comment, its success response the handler's return type. Nothing is set up. An app
-    /// that `check` rejects gives the same error here. The routes
-    /// [`with_openapi`](App::with_openapi) adds are not in it. See docs/openapi.md.
+    /// whose routes `check` rejects gives the same error here. The routes
+    /// [`with_openapi`](App::with_openapi) adds are not in it, nor checked here (`check` and
+    /// `start` check them). See docs/openapi.md.
     ///
     /// ```
     /// use di_runtime::prelude::*;
