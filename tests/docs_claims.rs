@@ -82,3 +82,73 @@ async fn check_passes_an_app_that_serves_its_openapi_document() {
     );
     client.shutdown().await;
 }
+
+// ---------------------------------------------------------------- docs/axum.md
+
+/// An axum extractor that has to wait: not an input (docs/axum.md, "Not supported").
+struct Waits;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Waits {
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(
+        _: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        tokio::task::yield_now().await;
+        Ok(Waits)
+    }
+}
+
+static SET_UP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends]
+async fn counted(y: Yield<()>) {
+    SET_UP.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _ = y.provide(()).await;
+}
+
+#[depends]
+async fn with_axum_path(
+    #[dep(counted)] _c: &(),
+    id: di_runtime::Extract<axum::extract::Path<u32>>,
+) -> String {
+    format!("{}", id.0.0)
+}
+
+#[depends]
+async fn with_waiting_extractor(
+    #[dep(counted)] _c: &(),
+    _w: di_runtime::Extract<Waits>,
+) -> &'static str {
+    "waited"
+}
+
+/// docs/axum.md: axum's `Path` (it reads axum's router's data) and an extractor that has to
+/// wait are not supported: the first answers axum's own rejection, a 500, the second a
+/// generic 500 (logged); like every input they run before anything is set up.
+#[tokio::test]
+async fn axum_path_and_a_waiting_extractor_answer_500_and_set_nothing_up() {
+    let app = App::new()
+        .get("/path/{id}", with_axum_path)
+        .get("/waits", with_waiting_extractor);
+    let client = TestClient::start(app).await.unwrap();
+
+    let response = client.get("/path/7").send().await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "No paths parameters found for matched route"
+    );
+
+    let response = client.get("/waits").send().await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+
+    client.settle().await;
+    assert_eq!(SET_UP.load(std::sync::atomic::Ordering::SeqCst), 0);
+    client.shutdown().await;
+}
