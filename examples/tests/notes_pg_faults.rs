@@ -16,14 +16,17 @@
 #[path = "../notes.rs"]
 mod notes;
 mod postgres;
+#[path = "postgres/schema.rs"]
+mod schema;
 
 use std::collections::HashSet;
 
 use di_runtime::prelude::*;
-use postgres::{URL_VAR, database_url, eventually};
+use postgres::{database_url, eventually};
+use schema::{app_url, schema_pool};
 use serde_json::json;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, Executor};
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection};
 
 /// The schema of the export test, and the `application_name` of its app's connections.
 const SCHEMA: &str = "notes_pg_faults";
@@ -37,12 +40,6 @@ const GATE_KEY: i64 = 0x0064_695f_6761_7465; // "di_gate" in ASCII
 /// The export's one statement (as `pg_stat_activity` shows it).
 const EXPORT_SQL: &str = "SELECT id, title, body FROM notes ORDER BY id";
 
-/// `url` with the app's connections in `schema`, and named after it.
-fn app_url(url: &str, schema: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options[search_path]={schema}&application_name={schema}")
-}
-
 /// The test's view of the server, beside the app's pool: its own connections, in its schema.
 struct Server {
     pool: PgPool,
@@ -51,25 +48,7 @@ struct Server {
 impl Server {
     /// Connects, and makes `schema` afresh (one of this file's constants).
     async fn connect(url: &str, schema: &'static str) -> Server {
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    conn.execute(AssertSqlSafe(format!("SET search_path = {schema}")))
-                        .await
-                        .map(drop)
-                })
-            })
-            .connect(url)
-            .await
-            .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL cannot be reached: {e}"));
-        // Made of this file's constants only.
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-        )))
-        .execute(&pool)
-        .await
-        .expect("make the test's schema");
+        let pool = schema_pool(url, schema, 2).await;
         Server { pool }
     }
 

@@ -25,16 +25,19 @@
 #[path = "../notes.rs"]
 mod notes;
 mod postgres;
+#[path = "postgres/schema.rs"]
+mod schema;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use di_runtime::TestResponse;
 use di_runtime::prelude::*;
-use postgres::{URL_VAR, database_url, eventually};
+use postgres::{database_url, eventually};
+use schema::{app_url, schema_pool};
 use serde_json::json;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Executor};
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -45,12 +48,6 @@ const NEEDS: &str = "a database it may add a schema to";
 /// The body of the 503 for a connection lost or refused.
 const UNAVAILABLE: &str = r#"{"detail":"The database is unavailable"}"#;
 
-/// `url` with the app's connections in `schema`, and named after it.
-fn app_url(url: &str, schema: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options[search_path]={schema}&application_name={schema}")
-}
-
 /// The test's view of the server, beside the app's pool: its own connections, in its schema.
 struct Server {
     pool: PgPool,
@@ -60,25 +57,7 @@ struct Server {
 impl Server {
     /// Connects, and makes `schema` afresh (a constant of a test below).
     async fn connect(url: &str, schema: &'static str) -> Server {
-        let pool = PgPoolOptions::new()
-            .max_connections(3)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    conn.execute(AssertSqlSafe(format!("SET search_path = {schema}")))
-                        .await
-                        .map(drop)
-                })
-            })
-            .connect(url)
-            .await
-            .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL cannot be reached: {e}"));
-        // Made of the tests' constants only.
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-        )))
-        .execute(&pool)
-        .await
-        .expect("make the test's schema");
+        let pool = schema_pool(url, schema, 3).await;
         Server { pool, schema }
     }
 
