@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{events, log, serial};
+use common::{events, h2_frame, log, serial};
 use di_runtime::prelude::*;
 use di_runtime::{BodyStream, Multipart};
 use futures_util::StreamExt;
@@ -295,14 +295,6 @@ async fn pipelined_requests_with_a_panic_are_answered_in_order_and_torn_down_onc
 
 // ------------------------------------------------------------------------ HTTP/2, raw frames
 
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
 /// A GET's HEADERS block (HPACK, no Huffman): `:method GET`, `:scheme http`, `:path`, `:authority t`.
 fn get_block(path: &str) -> Vec<u8> {
     let mut b = vec![0x82, 0x86, 0x44, path.len() as u8];
@@ -317,7 +309,7 @@ const END_HEADERS: u8 = 0x4;
 async fn h2_raw(addr: std::net::SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    hello.extend(frame(4, 0, 0, &[]));
+    hello.extend(h2_frame(4, 0, 0, &[]));
     s.write_all(&hello).await.unwrap();
     s
 }
@@ -408,7 +400,7 @@ async fn http2_resets_goaway_and_streams_past_the_limit_tear_down_once() {
     let addr = server.local_addr();
 
     let mut s = h2_raw(addr).await;
-    s.write_all(&frame(
+    s.write_all(&h2_frame(
         1,
         END_STREAM | END_HEADERS,
         1,
@@ -417,7 +409,7 @@ async fn http2_resets_goaway_and_streams_past_the_limit_tear_down_once() {
     .await
     .unwrap();
     common::wait_for("teardown-start").await;
-    s.write_all(&frame(3, 0, 1, &8u32.to_be_bytes()))
+    s.write_all(&h2_frame(3, 0, 1, &8u32.to_be_bytes()))
         .await
         .unwrap();
     let _ = h2_read(&mut s, 700).await;
@@ -436,7 +428,7 @@ async fn http2_resets_goaway_and_streams_past_the_limit_tear_down_once() {
 
     common::clear();
     let mut s = h2_raw(addr).await;
-    s.write_all(&frame(
+    s.write_all(&h2_frame(
         1,
         END_STREAM | END_HEADERS,
         1,
@@ -447,7 +439,7 @@ async fn http2_resets_goaway_and_streams_past_the_limit_tear_down_once() {
     common::wait_for("req:setup").await;
     let mut goaway = 1u32.to_be_bytes().to_vec();
     goaway.extend_from_slice(&0u32.to_be_bytes());
-    s.write_all(&frame(7, 0, 0, &goaway)).await.unwrap();
+    s.write_all(&h2_frame(7, 0, 0, &goaway)).await.unwrap();
     let frames = h2_read(&mut s, 300).await;
     assert!(
         frames.iter().any(|f| f.0 == 0 && f.2 == 1),
@@ -464,7 +456,7 @@ async fn http2_resets_goaway_and_streams_past_the_limit_tear_down_once() {
     let mut s = h2_raw(addr).await;
     let mut burst = Vec::new();
     for i in 0..6u32 {
-        burst.extend(frame(
+        burst.extend(h2_frame(
             1,
             END_STREAM | END_HEADERS,
             1 + 2 * i,
@@ -705,12 +697,12 @@ async fn http2_bodies_reset_overlong_or_too_large_tear_down_once_and_never_succe
     for (name, path, cl, data, reset) in cases {
         common::clear();
         let mut s = h2_raw(addr).await;
-        let mut out = frame(1, END_HEADERS, 1, &post_block(path, cl));
-        out.extend(frame(0, if reset { 0 } else { END_STREAM }, 1, &data));
+        let mut out = h2_frame(1, END_HEADERS, 1, &post_block(path, cl));
+        out.extend(h2_frame(0, if reset { 0 } else { END_STREAM }, 1, &data));
         s.write_all(&out).await.unwrap();
         if reset {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            s.write_all(&frame(3, 0, 1, &8u32.to_be_bytes()))
+            s.write_all(&h2_frame(3, 0, 1, &8u32.to_be_bytes()))
                 .await
                 .unwrap();
         }
@@ -866,11 +858,11 @@ async fn a_client_gone_mid_streamed_upload_tears_down_once_with_client_gone() {
     // HTTP/2: the stream reset with CANCEL mid-body.
     common::clear();
     let mut s = h2_raw(addr).await;
-    let mut out = frame(1, END_HEADERS, 1, &post_block("/upload", None));
-    out.extend(frame(0, 0, 1, b"abcde"));
+    let mut out = h2_frame(1, END_HEADERS, 1, &post_block("/upload", None));
+    out.extend(h2_frame(0, 0, 1, b"abcde"));
     s.write_all(&out).await.unwrap();
     common::wait_for("read 5").await;
-    s.write_all(&frame(3, 0, 1, &8u32.to_be_bytes()))
+    s.write_all(&h2_frame(3, 0, 1, &8u32.to_be_bytes()))
         .await
         .unwrap();
     req_torn_down().await;
@@ -892,7 +884,7 @@ async fn an_idle_http2_peer_that_ignores_goaway_does_not_hold_up_shutdown() {
     let server = app().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
     let mut s = h2_raw(addr).await;
-    s.write_all(&frame(1, END_STREAM | END_HEADERS, 1, &get_block("/ok")))
+    s.write_all(&h2_frame(1, END_STREAM | END_HEADERS, 1, &get_block("/ok")))
         .await
         .unwrap();
     let frames = h2_read(&mut s, 300).await;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{events, log, serial, wait_for};
+use common::{events, h2_frame, log, read_bytes_to_close, serial, wait_for};
 use di_runtime::prelude::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -601,31 +601,6 @@ async fn a_layer_that_rebuilds_the_request_keeps_the_request_id_and_the_layers_v
 
 // ------------- 5. an HTTP/2 header block never finished
 
-/// Reads `stream` until the server closes it: every byte. Fails the test if it stays open 8 s.
-async fn read_bytes_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(8), async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
-    assert!(read.await.is_ok(), "the server kept the connection open");
-    received
-}
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
 #[depends]
 async fn health() -> &'static str {
     "ok"
@@ -651,9 +626,9 @@ async fn an_http2_header_block_never_finished_is_cut_by_the_keep_alive() {
         .unwrap();
     let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    hello.extend(frame(4, 0, 0, &[]));
+    hello.extend(h2_frame(4, 0, 0, &[]));
     // `:method GET`, `:scheme http`, and no more: END_STREAM without END_HEADERS.
-    hello.extend(frame(1, 0x1, 1, &[0x82, 0x86]));
+    hello.extend(h2_frame(1, 0x1, 1, &[0x82, 0x86]));
     stream.write_all(&hello).await.unwrap();
     // Closed (within the 8 s `read_to_close` waits), not held for the idle timeout.
     let sent = read_bytes_to_close(&mut stream).await;

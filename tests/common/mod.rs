@@ -66,6 +66,12 @@ pub async fn wait_for(event: &str) {
 /// Reads `stream` until the server closes it (or resets it): all it sent, as text. Fails the
 /// test if the connection stays open 8 s.
 pub async fn read_to_close<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> String {
+    String::from_utf8_lossy(&read_bytes_to_close(stream).await).into_owned()
+}
+
+/// Reads `stream` until the server closes it (or resets it): every byte it sent. Fails the
+/// test if the connection stays open 8 s.
+pub async fn read_bytes_to_close<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> Vec<u8> {
     use tokio::io::AsyncReadExt;
     let mut received = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(8), async {
@@ -78,9 +84,22 @@ pub async fn read_to_close<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> S
         }
     });
     let timed_out = read.await.is_err();
-    let text = String::from_utf8_lossy(&received).into_owned();
-    assert!(!timed_out, "the server kept the connection open: {text:?}");
-    text
+    assert!(
+        !timed_out,
+        "the server kept the connection open: {:?}",
+        String::from_utf8_lossy(&received)
+    );
+    received
+}
+
+/// An HTTP/2 frame: its 9-byte header (`payload`'s length, `kind`, `flags`, `stream`) and
+/// `payload`.
+pub fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
 }
 
 /// Reads one response head from `stream`, byte by byte so that nothing after it is taken: the
