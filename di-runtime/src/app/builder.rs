@@ -790,7 +790,7 @@ impl App {
     /// Checks every route: paths, cycles, the scope rule, conflicting borrows. Returns every
     /// problem at once.
     ///
-    /// With [`with_openapi`](App::with_openapi), the routes that serve the document are
+    /// With `with_openapi` (feature `openapi`), the routes that serve the document are
     /// checked with the app's, as [`App::start`] adds them: a route of the app at one of their
     /// paths, or a path that could not serve them, is reported here too.
     pub fn check(&self) -> Result<(), BuildError> {
@@ -829,7 +829,7 @@ impl App {
     /// [`App::start`] plan it (after overrides and [`provide`](App::provide)d values), to draw
     /// with [`Graph::mermaid`] or [`Graph::dot`]. Nothing is set up. An app whose routes
     /// `check` rejects gives the same error here (the routes
-    /// [`with_openapi`](App::with_openapi) adds are neither drawn nor checked here).
+    /// `with_openapi` adds are neither drawn nor checked here).
     ///
     /// ```
     /// use di_runtime::prelude::*;

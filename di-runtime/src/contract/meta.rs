@@ -526,7 +526,7 @@ pub trait StaticBorrow {}
 impl<T: ?Sized> StaticBorrow for &'static T {}
 
 /// A check that a `#[dep]` parameter `&'static T` borrows a value that is a `&'static T` (see
-/// [`StaticBorrow`]).
+/// `StaticBorrow`).
 pub const fn assert_static_borrow<T: StaticBorrow>() {}
 
 /// The result of a plain function read as a `Result<T, E>`: names its `T`. How its error
