@@ -265,6 +265,22 @@ async fn a_dependency_can_answer_with_a_redirect() {
     client.shutdown().await;
 }
 
+/// `TestClient::patch` and `head`, as FastAPI's test client has them: a `PATCH` reaches a
+/// route that has no such method as a 405, and a `HEAD` of a `GET` route has the headers beside
+/// the body and no body.
+#[tokio::test]
+async fn the_test_client_sends_patch_and_head() {
+    let _serial = serial().await;
+    let client = TestClient::start(app()).await.expect("the app starts");
+    let response = client.patch("/cookies").send().await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let response = client.head("/cookies").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(all(&response, "set-cookie"), ["a=1", "b=2"]);
+    assert_eq!(response.text().await.expect("no body"), "");
+    client.shutdown().await;
+}
+
 #[test]
 fn redirect_reports_its_status_and_location() {
     let redirect = Redirect::temporary("/elsewhere");

@@ -91,6 +91,16 @@ impl TestClient {
         self.request(Method::DELETE, uri)
     }
 
+    /// A `PATCH` request.
+    pub fn patch(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::PATCH, uri)
+    }
+
+    /// A `HEAD` request: its response has no body, as a server sends none.
+    pub fn head(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::HEAD, uri)
+    }
+
     /// The running app (counters, background teardowns).
     pub fn running(&self) -> &Running {
         &self.running
