@@ -353,7 +353,7 @@ fn stamp(
     if !engine.layered {
         engine
             .stats
-            .record_response(status, !Outer::mounted(request));
+            .record_response(status, || !Outer::mounted(request));
     }
     give_id(engine, headers, request_id);
 }
@@ -367,7 +367,7 @@ pub(crate) fn finish_layered(
     request_id: &RequestId,
     mounted: bool,
 ) -> Response {
-    engine.stats.record_response(response.status(), !mounted);
+    engine.stats.record_response(response.status(), || !mounted);
     give_id(engine, response.headers_mut(), request_id);
     response
 }

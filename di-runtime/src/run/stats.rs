@@ -203,17 +203,18 @@ impl Stats {
         self.shards.iter().map(|shard| read(counter(shard))).sum()
     }
 
-    /// A response on its way out; `exported` unless another `di` app, which this one is
-    /// mounted in, exports it (see `Outer::mounted`).
+    /// A response on its way out; `exported` says whether it goes to the `metrics` export: not
+    /// when another `di` app, which this one is mounted in, exports it (see `Outer::mounted`).
+    /// Asked only with the `metrics` feature: without it no request looks for the mount.
     #[cfg_attr(
         not(feature = "metrics"),
         allow(unused_variables, reason = "read by the export only")
     )]
-    pub(crate) fn record_response(&self, status: StatusCode, exported: bool) {
+    pub(crate) fn record_response(&self, status: StatusCode, exported: impl FnOnce() -> bool) {
         let index = usize::from(status.as_u16().clamp(100, 599) - 100);
         bump(&self.shard().responses[index]);
         #[cfg(feature = "metrics")]
-        if exported {
+        if exported() {
             self.export.response(index);
         }
     }
