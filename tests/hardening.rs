@@ -365,26 +365,6 @@ async fn exchange(server: &di_runtime::Server, request: &[u8]) -> String {
     String::from_utf8_lossy(&read_to_close(&mut stream).await).into_owned()
 }
 
-/// An HTTP/2 connection through hyper's client.
-async fn http2_client(
-    server: &di_runtime::Server,
-) -> (
-    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
-    tokio::task::JoinHandle<()>,
-) {
-    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    let (sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    let task = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    (sender, task)
-}
-
 #[tokio::test]
 async fn a_head_over_the_head_size_limit_is_refused_over_both_protocols() {
     let server = App::new()
@@ -406,7 +386,7 @@ async fn a_head_over_the_head_size_limit_is_refused_over_both_protocols() {
     let text = exchange(&server, head(&small).as_bytes()).await;
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
 
-    let (mut sender, task) = http2_client(&server).await;
+    let (mut sender, task) = common::hyper_h2_client(server.local_addr()).await;
     let request = |value: &str| {
         http::Request::get(format!("http://{}/health", server.local_addr()))
             .header("x-big", value)
@@ -420,7 +400,7 @@ async fn a_head_over_the_head_size_limit_is_refused_over_both_protocols() {
     if let Ok(response) = refused {
         assert_eq!(response.status(), 431);
     }
-    let (mut sender, task2) = http2_client(&server).await;
+    let (mut sender, task2) = common::hyper_h2_client(server.local_addr()).await;
     let response = tokio::time::timeout(
         Duration::from_secs(20),
         sender.send_request(request(&small)),
@@ -596,7 +576,7 @@ async fn a_rapid_reset_flood_leaves_the_server_serving_and_tears_down_exactly_on
     );
 
     // A control client on a new connection is answered.
-    let (mut sender, task) = http2_client(&server).await;
+    let (mut sender, task) = common::hyper_h2_client(server.local_addr()).await;
     for path in ["/health", "/reset"] {
         let request = http::Request::get(format!("http://{addr}{path}"))
             .body(http_body_util::Empty::<bytes::Bytes>::new())
@@ -1047,7 +1027,7 @@ async fn an_idle_http2_connection_gets_goaway_after_the_idle_timeout() {
     }
 
     // A client that made a request and then went quiet sees its connection end.
-    let (mut sender, task) = http2_client(&server).await;
+    let (mut sender, task) = common::hyper_h2_client(server.local_addr()).await;
     let request = http::Request::get(format!("http://{}/health", server.local_addr()))
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
@@ -1121,7 +1101,7 @@ async fn a_long_response_body_or_a_slow_upload_is_not_cut_by_the_idle_timeout() 
     assert!(get(&mut stream, "/health").await.ends_with("ok"));
 
     // HTTP/2: the same streamed body on one stream.
-    let (mut sender, task) = http2_client(&server).await;
+    let (mut sender, task) = common::hyper_h2_client(server.local_addr()).await;
     let request = http::Request::get(format!("http://{}/slow", server.local_addr()))
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
@@ -1157,7 +1137,7 @@ async fn time_limits_of_duration_max_mean_never_and_the_server_serves() {
         let text = get(&mut stream, "/health").await;
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     }
-    let (mut sender, _task) = http2_client(&server).await;
+    let (mut sender, _task) = common::hyper_h2_client(server.local_addr()).await;
     let request = http::Request::get(format!("http://{}/health", server.local_addr()))
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
