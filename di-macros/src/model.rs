@@ -318,6 +318,24 @@ pub(crate) fn analyse(
                     TypeShape::Held(true) => Access::HeldMut,
                     TypeShape::Other | TypeShape::Yield(_) => Access::Cloned,
                 };
+                // `&'static mut T`: no dependency lends its value mutably for ever (the
+                // borrow checker would report a temporary dropped while borrowed, at
+                // `#[depends]`). `&'static T` is checked against the value's type instead.
+                if let Type::Reference(syn::TypeReference {
+                    lifetime: Some(lifetime),
+                    mutability: Some(_),
+                    elem,
+                    ..
+                }) = &ty
+                    && lifetime.ident == "static"
+                {
+                    let inner = type_text(elem);
+                    errors.push(syn::Error::new_spanned(
+                        lifetime,
+                        format!("a `#[dep]` parameter cannot borrow the dependency's value mutably for `'static`: the app lends it for the call only; write `&mut {inner}`, or take `HeldMut<{inner}>` to keep it past the call"),
+                    ));
+                    continue;
+                }
                 if let (Access::Held | Access::HeldMut, Some((ScopeArg::Handler, span))) =
                     (access, dep.scope)
                 {
