@@ -11,7 +11,8 @@
 //! (in 5 s on PostgreSQL), or that the server cancels (a `statement_timeout` the URL sets with
 //! `options[statement_timeout]`, `pg_cancel_backend`). One whose connection to PostgreSQL is
 //! lost or refused (the server is down or restarts, terminates the session, or refuses the
-//! app's login) gets 503 with `Retry-After` too ("The database is unavailable"), its
+//! app's login), or a write the server takes none of (a hot standby after a failover), gets
+//! 503 with `Retry-After` too ("The database is unavailable"), its
 //! transaction rolled back, and the pool opens new connections once the server is back;
 //! `GET /health` answers that 503 while no connection is at hand. A database that cannot be
 //! opened at startup stops the app with a message naming it and what to check. `--graph`
@@ -528,7 +529,8 @@ pub(crate) const LOCK_TIMEOUT: &str = "5s";
 /// stayed locked by another session (PostgreSQL's `lock_timeout`, SQLite's busy timeout), or
 /// the server cancelled the statement (a `statement_timeout`, `pg_cancel_backend`); "The
 /// database is unavailable" when the connection was lost or refused (the server went away or
-/// restarts, terminated the session, or refuses the app's login). Anything else is a 500. The
+/// restarts, terminated the session, or refuses the app's login), or the server takes no
+/// writes (a hot standby, a read-only primary). Anything else is a 500. The
 /// cause is in the log, never in the response.
 pub(crate) fn db_error(error: sqlx::Error) -> HttpError {
     match trouble(&error) {
@@ -598,6 +600,9 @@ fn postgres_trouble(code: &str) -> Option<Trouble> {
         // ends past `idle_in_transaction_session_timeout` (25P03) or `idle_session_timeout`
         // (57P05), and the connection exceptions (class 08).
         "57P01" | "57P02" | "57P03" | "57P05" | "25P03" | "53300" => Some(Trouble::Unavailable),
+        // read_only_sql_transaction: a write reached a server that takes none now (a hot
+        // standby after a failover, a primary set read-only for maintenance).
+        "25006" => Some(Trouble::Unavailable),
         // The server refuses a new connection's login (class 28: the role disabled, its
         // password changed; invalid_catalog_name: the database dropped or renamed), errors
         // only a login gets: the server is as unavailable to the app as when it is down.

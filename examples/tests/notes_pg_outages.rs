@@ -2,7 +2,8 @@
 //! terminated in the middle of a write, an import, a COMMIT or an export
 //! (`pg_terminate_backend`); a statement cancelled or timed out; a session ended for idling;
 //! the server unreachable, or refusing the app's logins (a TCP proxy in front of it, cut,
-//! answering logins with the server's error, and restored); a burst past the pool; a server
+//! answering logins with the server's error, opening read-only sessions as a hot standby's,
+//! and restored); a burst past the pool; a server
 //! the app cannot open at startup; and a note PostgreSQL cannot store (a NUL character). Each
 //! must get a 503 with `Retry-After` (or a 422 for the note) and a fixed body, never a 500
 //! with SQL, a driver's message or the URL; no connection may stay `idle in transaction`, and
@@ -492,6 +493,8 @@ enum Mode {
     Forward,
     /// Answers its login as a server refusing it does, with this SQLSTATE.
     RefuseLogin(&'static str),
+    /// Carries its bytes, having opened it as a read-only session, as a hot standby's.
+    ReadOnly,
 }
 
 /// Answers a client's login with a PostgreSQL `FATAL` error of SQLSTATE `code`, as a server
@@ -527,6 +530,58 @@ async fn refuse_login(mut client: TcpStream, code: &str) -> std::io::Result<()> 
         client.write_all(&error).await?;
         return client.shutdown().await;
     }
+}
+
+/// Carries a client's connection to the server at `target`, having added
+/// `-c default_transaction_read_only=on` to the `options` of its startup message: every
+/// transaction of the session is read-only, and each write fails with `25006`, as on a hot
+/// standby. Declines TLS, to read the startup message.
+async fn forward_read_only(mut client: TcpStream, target: SocketAddr) -> std::io::Result<()> {
+    const READ_ONLY: &str = "-c default_transaction_read_only=on";
+    let startup = loop {
+        let len = usize::try_from(client.read_u32().await?).unwrap_or(0);
+        let mut message = vec![0; len.saturating_sub(4)];
+        client.read_exact(&mut message).await?;
+        // SSLRequest and GSSENCRequest: "no", and the client goes on without.
+        if message.get(..4) == Some(&[0x04, 0xd2, 0x16, 0x2f])
+            || message.get(..4) == Some(&[0x04, 0xd2, 0x16, 0x30])
+        {
+            client.write_all(b"N").await?;
+            continue;
+        }
+        break message;
+    };
+    // The protocol version, then `name\0value\0` pairs, then `\0`.
+    let (version, pairs) = startup.split_at(4.min(startup.len()));
+    let mut fields: Vec<&[u8]> = pairs.split(|&byte| byte == 0).collect();
+    // What follows the last pair's `\0`, and the closing `\0`: two empty pieces.
+    fields.truncate(fields.len().saturating_sub(2));
+    let mut rewritten = version.to_vec();
+    let mut had_options = false;
+    for pair in fields.chunks(2) {
+        let [name, value] = pair else { break };
+        rewritten.extend_from_slice(name);
+        rewritten.push(0);
+        rewritten.extend_from_slice(value);
+        if *name == b"options" {
+            had_options = true;
+            rewritten.push(b' ');
+            rewritten.extend_from_slice(READ_ONLY.as_bytes());
+        }
+        rewritten.push(0);
+    }
+    if !had_options {
+        rewritten.extend_from_slice(b"options\0");
+        rewritten.extend_from_slice(READ_ONLY.as_bytes());
+        rewritten.push(0);
+    }
+    rewritten.push(0);
+    let mut server = TcpStream::connect(target).await?;
+    let len = u32::try_from(rewritten.len() + 4).unwrap_or(0);
+    server.write_all(&len.to_be_bytes()).await?;
+    server.write_all(&rewritten).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut server).await?;
+    Ok(())
 }
 
 impl Proxy {
@@ -567,6 +622,9 @@ impl Proxy {
                         }
                         Mode::RefuseLogin(code) => {
                             let _ = refuse_login(app_side, code).await;
+                        }
+                        Mode::ReadOnly => {
+                            let _ = forward_read_only(app_side, target).await;
                         }
                     }
                 });
@@ -1150,4 +1208,86 @@ async fn a_note_with_a_nul_character_is_422_not_500() {
     if let Some(server) = server {
         server.pool.close().await;
     }
+}
+
+/// A server that takes no writes answers each one with `read_only_sql_transaction`
+/// (`25006`): the app reached a hot standby after a failover, or an operator set the primary
+/// read-only for maintenance. A write then gets 503 with `Retry-After`, as when the server is
+/// down: the database cannot take it now, and the request may pass once it can. It was a 500,
+/// as for a bug in the app. Reads are still served, no connection stays `idle in transaction`,
+/// and writes pass again once the server takes them, without a restart of the app.
+///
+/// The proxy makes the server read-only for the app: it cuts the app's connections, then
+/// opens each new one as a read-only session (`default_transaction_read_only`).
+#[tokio::test]
+async fn a_write_to_a_read_only_server_gets_503_and_the_app_recovers() {
+    const SCHEMA: &str = "notes_pg_outages_read_only";
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    let mut proxy = Proxy::start(&url).await;
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(
+        &proxy.url(&url),
+        SCHEMA,
+    ))))
+    .await
+    .expect("the app starts on PostgreSQL, through the proxy");
+    assert_eq!(write(&client, "kept").await.status(), 201);
+
+    proxy.cut().await;
+    proxy.restore_as(Mode::ReadOnly).await;
+    // The pool drops the connections the failover cut: once a read passes, the next write
+    // has a connection to the read-only server.
+    eventually(
+        async || match client.get("/notes").send().await.status().as_u16() {
+            200 => Ok(()),
+            status => Err(format!("the list after the failover: {status}")),
+        },
+    )
+    .await;
+    let unavailable = (503, Some("1".to_owned()), UNAVAILABLE.to_owned());
+    assert_eq!(
+        answer(write(&client, "refused").await).await,
+        unavailable,
+        "a write to a read-only server"
+    );
+    let response = client
+        .post("/notes/import")
+        .header("x-api-key", notes::API_KEY)
+        .body("{\"title\":\"imported\",\"body\":\"1\"}\n")
+        .send()
+        .await;
+    assert_eq!(
+        answer(response).await,
+        unavailable,
+        "an import to a read-only server"
+    );
+    let notes: serde_json::Value = client
+        .get("/notes")
+        .send()
+        .await
+        .json()
+        .await
+        .expect("the notes, read from the read-only server");
+    assert_eq!(notes[0]["title"], json!("kept"), "{notes}");
+    assert_eq!(client.get("/health").send().await.status(), 200);
+    server
+        .assert_no_idle_in_transaction("the refused writes")
+        .await;
+
+    // The server takes writes again (the failover is over).
+    proxy.cut().await;
+    proxy.restore().await;
+    eventually(
+        async || match write(&client, "after").await.status().as_u16() {
+            201 => Ok(()),
+            status => Err(format!("a write once the server takes them: {status}")),
+        },
+    )
+    .await;
+    assert_eq!(server.titles().await, ["kept", "after"]);
+    proxy.cut().await;
+    client.shutdown().await;
+    server.pool.close().await;
 }
