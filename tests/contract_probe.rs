@@ -462,7 +462,7 @@ async fn an_app_setup_that_panics_or_breaks_the_contract_says_so_in_the_start_er
     assert_eq!(
         error.problems(),
         [
-            "`forgetful_cache` (app scope) failed to set up: 500 Internal Server Error (caused by: `forgetful_cache` returned without calling `provide`)"
+            "`forgetful_cache` (app scope) failed to set up: `forgetful_cache` returned without calling `provide`"
         ]
     );
     assert_eq!(

@@ -349,6 +349,48 @@ async fn an_app_setup_failure_tears_down_those_before_it_in_reverse_and_bind_fai
     );
 }
 
+#[depends(scope = "app")]
+async fn refused_store() -> Result<u8, HttpError> {
+    Err(HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no database configured",
+    ))
+}
+
+#[depends]
+async fn uses_refused_store(#[dep(refused_store)] a: &u8) -> String {
+    a.to_string()
+}
+
+/// A start error says why each `app`-scope setup failed as a person starting the app reads
+/// it: the error's text, without the HTTP status the error would have had as a response
+/// ("500 Internal Server Error (caused by: database unreachable)" was the message of a `?` on
+/// an `io::Error`).
+#[tokio::test]
+async fn a_start_error_says_why_without_an_http_status() {
+    let _serial = serial().await;
+    let error = App::new()
+        .get("/", uses_broken)
+        .start()
+        .await
+        .expect_err("the start fails");
+    assert_eq!(
+        error.problems(),
+        ["`broken` (app scope) failed to set up: database unreachable"]
+    );
+    common::clear();
+    let error = App::new()
+        .get("/", uses_refused_store)
+        .start()
+        .await
+        .expect_err("the start fails");
+    assert_eq!(
+        error.problems(),
+        ["`refused_store` (app scope) failed to set up: no database configured"]
+    );
+    common::clear();
+}
+
 /// Its teardown takes a while (closing a pool).
 #[depends(scope = "app")]
 async fn slow_close(#[dep(first)] _f: &u8, y: Yield<u8>) {

@@ -31,6 +31,22 @@ pub(crate) enum StartError {
     Interrupted,
 }
 
+/// Why an `app`-scope setup failed, for the start error: the error's detail and its source,
+/// without the HTTP status, which means nothing at startup; the source alone when the detail
+/// is only the status's name (a `?` on a library's error: "Internal Server Error").
+fn reason(error: &HttpError) -> String {
+    let detail = match error.detail() {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let generic = error.status().canonical_reason() == Some(detail.as_str());
+    match error.source() {
+        Some(source) if generic => source.to_string(),
+        Some(source) => format!("{detail} (caused by: {source})"),
+        None => detail,
+    }
+}
+
 /// Sets up `nodes` in order; `values` holds those given up front (`App::provide`).
 ///
 /// Whatever ends the start before every node is set up, those already set up are torn down
@@ -72,7 +88,7 @@ pub(crate) async fn start_app_scope(
                 // in the log (and on stderr, by the panic hook).
                 let problem = match &outcome {
                     Outcome::SetupFailed { error, .. } => {
-                        format!("`{name}` (app scope) failed to set up: {error}")
+                        format!("`{name}` (app scope) failed to set up: {}", reason(error))
                     }
                     _ => format!("`{name}` (app scope) panicked while it was set up"),
                 };
