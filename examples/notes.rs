@@ -524,6 +524,22 @@ pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::fro
 /// How long a PostgreSQL statement waits for a lock held by another session (`lock_timeout`).
 pub(crate) const LOCK_TIMEOUT: &str = "5s";
 
+/// How long an export waits for its next row before it is cut: a server that hangs, or a
+/// network that drops every packet, fails nothing and sends nothing, and the export would
+/// hold its connection and its `max_concurrency` place for as long as its client waited.
+pub(crate) const EXPORT_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The export's stall limit (see [`EXPORT_STALL`]); a test gives a shorter one with
+/// `App::provide`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExportStall(pub(crate) std::time::Duration);
+
+/// The export's stall limit, [`EXPORT_STALL`].
+#[depends(scope = "app")]
+pub(crate) async fn export_stall() -> ExportStall {
+    ExportStall(EXPORT_STALL)
+}
+
 /// A database error as the client sees it. 503 with `Retry-After` when the request may
 /// succeed later: "The database is busy" when no connection came free in time, the notes
 /// stayed locked by another session (PostgreSQL's `lock_timeout`, SQLite's busy timeout), or
@@ -736,19 +752,37 @@ async fn get_note(#[dep(pool)] pool: &Pool, Path(id): Path<i64>) -> Result<Json<
 /// query (`SELECT ... ORDER BY id`) on the `reader` connection while the body streams. The
 /// body owns that connection (`HeldMut`, kept by `HeldMut::stream` together with the query's
 /// rows, which borrow it), so `reader`'s teardown runs only after the last line has been sent,
-/// or the client has gone away.
+/// or the client has gone away. When no row comes for [`EXPORT_STALL`] (the server hangs, or
+/// the network drops every packet), the body ends in an error: the client sees the export cut,
+/// and `reader` closes the connection.
 #[depends(content_type = "application/x-ndjson")]
 async fn export_notes(
     #[dep(reader)] conn: HeldMut<Conn>,
+    #[dep(export_stall)] stall: &ExportStall,
 ) -> StreamBody<impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static> {
-    let lines = HeldMut::stream(conn, |conn: &mut Conn| {
-        conn.notes()
-            .map(|note| {
-                let mut line = serde_json::to_vec(&note?)?;
-                line.push(b'\n');
-                Ok::<_, BoxError>(Bytes::from(line))
-            })
-            .boxed()
+    let stall = stall.0;
+    let lines = HeldMut::stream(conn, move |conn: &mut Conn| {
+        futures_util::stream::unfold(Some(conn.notes()), move |rows| async move {
+            let mut rows = rows?;
+            let line = match tokio::time::timeout(stall, rows.next()).await {
+                Ok(Some(note)) => note.map_err(BoxError::from).and_then(|note| {
+                    let mut line = serde_json::to_vec(&note)?;
+                    line.push(b'\n');
+                    Ok(Bytes::from(line))
+                }),
+                Ok(None) => return None,
+                Err(_) => {
+                    tracing::warn!(?stall, "export: no row from the database; cut");
+                    // The last item: the stream ends after it.
+                    return Some((
+                        Err(BoxError::from("the database sent no row in time")),
+                        None,
+                    ));
+                }
+            };
+            Some((line, Some(rows)))
+        })
+        .boxed()
     });
     StreamBody::new(lines).content_type("application/x-ndjson")
 }

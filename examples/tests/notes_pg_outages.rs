@@ -3,7 +3,7 @@
 //! (`pg_terminate_backend`); a statement cancelled or timed out; a session ended for idling;
 //! the server unreachable, or refusing the app's logins (a TCP proxy in front of it, cut,
 //! answering logins with the server's error, opening read-only sessions as a hot standby's,
-//! and restored); a burst past the pool; a server
+//! and restored); a server that stops sending an export's rows; a burst past the pool; a server
 //! the app cannot open at startup; and a note PostgreSQL cannot store (a NUL character). Each
 //! must get a 503 with `Retry-After` (or a 422 for the note) and a fixed body, never a 500
 //! with SQL, a driver's message or the URL; no connection may stay `idle in transaction`, and
@@ -735,6 +735,7 @@ async fn an_unreachable_server_is_503_and_the_app_recovers() {
 /// the tests may run at once on one database.
 const EXPORT_GATE: i64 = 0x0064_695f_6f75_7467; // "di_outg" in ASCII
 const BURST_GATE: i64 = 0x0064_695f_6275_7273; // "di_burs" in ASCII
+const FROZEN_GATE: i64 = 0x0064_695f_6672_6f7a; // "di_froz" in ASCII
 
 impl Server {
     /// Makes every read of a note wait for the advisory lock `key` while the test holds it
@@ -1288,6 +1289,87 @@ async fn a_write_to_a_read_only_server_gets_503_and_the_app_recovers() {
     .await;
     assert_eq!(server.titles().await, ["kept", "after"]);
     proxy.cut().await;
+    client.shutdown().await;
+    server.pool.close().await;
+}
+
+/// An export whose server stops sending rows (it hangs, or the network between them drops
+/// every packet: nothing fails, nothing arrives) is cut once no row has come for the export's
+/// stall limit (30 s; 500 ms here), visibly: the body ends in an error, not with a whole
+/// export. Its connection is closed, not given back to the pool with the query unfinished, and
+/// its `max_concurrency` place is free again. It waited for as long as the client did: eight
+/// such clients took every place of the export, and each a pooled connection.
+///
+/// The server is held with a lock its query waits for, past `lock_timeout` (60 s in this
+/// test's URL), as a server that hangs would be.
+#[tokio::test]
+async fn an_export_from_a_server_that_stops_sending_rows_is_cut_after_the_stall_limit() {
+    const SCHEMA: &str = "notes_pg_outages_frozen";
+    let Some(url) = database_url("notes_pg_outages", NEEDS) else {
+        return;
+    };
+    let server = Server::connect(&url, SCHEMA).await;
+    let app_url = format!("{}&options[lock_timeout]=60s", app_url(&url, SCHEMA));
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url)).provide(
+        notes::export_stall,
+        notes::ExportStall(std::time::Duration::from_millis(500)),
+    ))
+    .await
+    .expect("the app starts on PostgreSQL");
+    assert_eq!(write(&client, "one").await.status(), 201);
+    server.gate_the_notes(FROZEN_GATE).await;
+    let mut gatekeeper = server.pool.acquire().await.expect("a connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(FROZEN_GATE)
+        .execute(&mut *gatekeeper)
+        .await
+        .expect("close the gate");
+
+    let response = client.get("/notes/export").send().await;
+    assert_eq!(response.status(), 200);
+    // The query starts as the body is read; its backend waits for the gate.
+    let (body, backend) = tokio::join!(
+        tokio::time::timeout(std::time::Duration::from_secs(20), response.text()),
+        server.app_backend("active", Some("advisory")),
+    );
+    let body = body.expect("the export was not cut: it waits for rows that never come");
+    assert!(
+        body.is_err(),
+        "a stalled export must end in an error: {body:?}"
+    );
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(FROZEN_GATE)
+        .execute(&mut *gatekeeper)
+        .await
+        .expect("open the gate");
+    drop(gatekeeper);
+    // Its connection was closed, not given back to the pool: once the server is back, its
+    // backend ends (PostgreSQL sees the closed socket when it next writes to it).
+    eventually(async || {
+        let alive: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)")
+                .bind(backend)
+                .fetch_one(&server.pool)
+                .await
+                .expect("pg_stat_activity");
+        match alive {
+            false => Ok(()),
+            true => Err(format!(
+                "the stalled export's backend {backend} is still open"
+            )),
+        }
+    })
+    .await;
+    server
+        .assert_no_idle_in_transaction("the stalled export")
+        .await;
+    let response = client.get("/notes/export").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.text().await.expect("the export").lines().count(),
+        1,
+        "the next export is whole"
+    );
     client.shutdown().await;
     server.pool.close().await;
 }
