@@ -242,8 +242,10 @@ const _: () = {
     /// Borrows `tx` exclusively (an owned write guard), takes the extracted JSON body, and
     /// starts the function; its `Err` becomes the error response (and the handler-error
     /// outcome) through `Into<HttpError>`, which `HttpError` has (`ErrorViaInto`). The macro
-    /// writes `(&DepResult::of(&ret)).dep_result(ret)` with `ErrorViaResponse` in scope too,
-    /// which method resolution takes for an error that is only `IntoResponse`.
+    /// writes `(&&&&DepResult::of(&ret)).dep_result(ret)` with `ErrorViaHttp`,
+    /// `ErrorViaResponse` and `ErrorViaAxumResponse` in scope too, which method resolution
+    /// takes, in that order, for an `HttpError`, an error that is `IntoResponse`, and one that
+    /// is axum's `IntoResponse` (feature `axum`).
     fn __di_run(args: &mut Args<'_>) -> Result<Started, ArgError> {
         let mut p0 = args.exclusive::<<tx as Dependency>::Output>(0)?;
         let p1 = args.input::<Json<String>>(1)?;

@@ -987,17 +987,19 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
 }
 
 /// The function's `Result` (`__di_ret`, of type `ret_ty`) with its error made an `HttpError`:
-/// kept if it is one, else the response the error is if it is one, else by `Into<HttpError>`
+/// kept if it is one, else the response the error is if it is one (`di`'s `IntoResponse`, then
+/// axum's with the runtime's `axum` feature), else by `Into<HttpError>`
 /// (see `DepResult` in di-runtime), reported at the return type.
 fn convert_error(
     paths: &Paths,
     ret_ty: &TokenStream,
     call_at_ret: impl Fn(TokenStream) -> TokenStream,
 ) -> TokenStream {
-    let (chooser, via_http, via_response, via_into) = (
+    let (chooser, via_http, via_response, via_axum, via_into) = (
         paths.dep_result(),
         paths.error_via_http(),
         paths.error_via_response(),
+        paths.error_via_axum_response(),
         paths.error_via_into(),
     );
     let (first, _) = span_range(ret_ty);
@@ -1009,13 +1011,15 @@ fn convert_error(
     // another variable when the return type comes from a `macro_rules!`: hygiene).
     let chooser_var = syn::Ident::new("__di_chooser", first);
     let of = respan(quote!(#chooser::of), first);
-    let converted = call_at_ret(quote!((&&&#chooser_var).#method));
+    let converted = call_at_ret(quote!((&&&&#chooser_var).#method));
     quote! {{
-        #[allow(unused_imports, reason = "one of the three is picked by the error's type")]
+        #[allow(unused_imports, reason = "one of the four is picked by the error's type")]
         use #via_http as _;
-        #[allow(unused_imports, reason = "one of the three is picked by the error's type")]
+        #[allow(unused_imports, reason = "one of the four is picked by the error's type")]
         use #via_response as _;
-        #[allow(unused_imports, reason = "one of the three is picked by the error's type")]
+        #[allow(unused_imports, reason = "one of the four is picked by the error's type")]
+        use #via_axum as _;
+        #[allow(unused_imports, reason = "one of the four is picked by the error's type")]
         use #via_into as _;
         let #chooser_var = #of(&#ret);
         #converted

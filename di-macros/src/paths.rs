@@ -113,6 +113,9 @@ impl Paths {
     pub(crate) fn error_via_response(&self) -> TokenStream {
         self.item("ErrorViaResponse")
     }
+    pub(crate) fn error_via_axum_response(&self) -> TokenStream {
+        self.item("ErrorViaAxumResponse")
+    }
     pub(crate) fn keep(&self) -> TokenStream {
         self.item("Keep")
     }

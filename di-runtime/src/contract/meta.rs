@@ -20,6 +20,8 @@ use crate::contract::slot::{
 use crate::panic::{Panic, catch_call};
 use crate::response::body::Response;
 use crate::response::error::{HttpError, InputError};
+#[cfg(feature = "axum")]
+use crate::response::into::error_from_axum_response;
 use crate::response::into::{IntoResponse, error_from_response};
 
 /// Implemented by `#[depends]` for the unit struct that stands for a function.
@@ -559,13 +561,18 @@ impl<T, E> IntoDepResult for Result<T, E> {
 /// 2. an error type that implements [`IntoResponse`] (as axum's handlers take) is the response
 ///    it makes ([`ErrorViaResponse`]), even when it is also a `std::error::Error`: a
 ///    `thiserror` enum with its own `IntoResponse` answers what that says, not a 500;
-/// 3. any other error converts with `Into<HttpError>` ([`ErrorViaInto`]): a
+/// 3. with the cargo feature `axum`, an error type that implements axum's
+///    `IntoResponse` (`axum_core::response::IntoResponse`, the impl an axum app's error enum
+///    already has) is the response that impl makes ([`ErrorViaAxumResponse`]), again before
+///    its being a `std::error::Error`;
+/// 4. any other error converts with `Into<HttpError>` ([`ErrorViaInto`]): a
 ///    `std::error::Error` is a 500, a type with `From<E> for HttpError` what that gives.
 ///
-/// Generated code calls `(&&&DepResult::of(&r)).dep_result(r)` with the three traits in
-/// scope: method resolution tries `&&DepResult` (1), then `&DepResult` (2), then `DepResult`
-/// (3), and takes the first whose bounds hold (the types are concrete there). The last one's
-/// bound is on its method, so that a type that is neither gets [`DepError`]'s message.
+/// Generated code calls `(&&&&DepResult::of(&r)).dep_result(r)` with the four traits in
+/// scope: method resolution tries `&&&DepResult` (1), then `&&DepResult` (2), then
+/// `&DepResult` (3), then `DepResult` (4), and takes the first whose bounds hold (the types
+/// are concrete there). The last one's bound is on its method, so that a type that is none
+/// of these gets [`DepError`]'s message.
 pub struct DepResult<R>(std::marker::PhantomData<fn() -> R>);
 
 impl<R> DepResult<R> {
@@ -592,7 +599,7 @@ pub trait ErrorViaHttp<T> {
     fn dep_result(&self, result: Result<T, HttpError>) -> Result<T, HttpError>;
 }
 
-impl<T> ErrorViaHttp<T> for &&DepResult<Result<T, HttpError>> {
+impl<T> ErrorViaHttp<T> for &&&DepResult<Result<T, HttpError>> {
     fn dep_result(&self, result: Result<T, HttpError>) -> Result<T, HttpError> {
         result
     }
@@ -604,9 +611,25 @@ pub trait ErrorViaResponse<T, E> {
     fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError>;
 }
 
-impl<T, E: IntoResponse> ErrorViaResponse<T, E> for &DepResult<Result<T, E>> {
+impl<T, E: IntoResponse> ErrorViaResponse<T, E> for &&DepResult<Result<T, E>> {
     fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError> {
         result.map_err(|error| error_from_response(error.into_response()))
+    }
+}
+
+/// See [`DepResult`]: an error that is an axum response (cargo feature `axum`; without it the
+/// trait has no implementation, and method resolution passes over it).
+pub trait ErrorViaAxumResponse<T, E> {
+    /// The result, its error made into the response its axum `IntoResponse` impl makes.
+    fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError>;
+}
+
+#[cfg(feature = "axum")]
+impl<T, E: axum_core::response::IntoResponse> ErrorViaAxumResponse<T, E>
+    for &DepResult<Result<T, E>>
+{
+    fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError> {
+        result.map_err(|error| error_from_axum_response(error.into_response()))
     }
 }
 

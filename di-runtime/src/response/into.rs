@@ -174,6 +174,29 @@ pub(crate) fn error_from_response(response: Response) -> HttpError {
     }
 }
 
+/// The [`HttpError`] that the response an error type's axum `IntoResponse` impl made becomes
+/// (cargo feature `axum`), as [`error_from_response`] makes one of ours. axum's body is a
+/// stream to us even when it holds the whole body (a `Json`, a text), so it is read here if it
+/// is all there at once; one that would have to wait is a logged generic 500, as a streamed
+/// body is there.
+#[cfg(feature = "axum")]
+pub(crate) fn error_from_axum_response(response: axum_core::response::Response) -> HttpError {
+    use futures_util::FutureExt as _;
+    use http_body_util::BodyExt as _;
+
+    let (parts, body) = response.into_parts();
+    match body.collect().now_or_never() {
+        Some(Ok(collected)) => error_from_response(Response::from_parts(
+            parts,
+            Body::from(collected.to_bytes()),
+        )),
+        Some(Err(_)) | None => {
+            tracing::error!(target: "di", status = parts.status.as_u16(), "an error's axum response has a streamed body, which an error cannot hold; answered a generic 500");
+            HttpError::internal()
+        }
+    }
+}
+
 /// Marks a response as a handler error so that teardowns see [`Outcome::HandlerError`].
 ///
 /// [`Outcome::HandlerError`]: crate::Outcome::HandlerError
