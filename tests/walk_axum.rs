@@ -145,3 +145,122 @@ async fn an_error_with_axums_into_response_is_sent_as_that_response() {
     );
     client.shutdown().await;
 }
+
+// ------------------------------------- a group's CORS layer and its preflight
+
+#[depends]
+async fn seen(y: Yield<()>) {
+    log("seen: setup");
+    y.provide(()).await;
+}
+
+#[depends]
+async fn public_items(#[dep(seen)] _seen: &()) -> &'static str {
+    "[]"
+}
+
+/// An axum app gives one nested router its own CORS (`Router::nest("/public",
+/// public.layer(CorsLayer::...))`): axum's `Router::layer` wraps the 405 of the router's paths
+/// too, so the browser's preflight `OPTIONS` to a route of it is answered by the CORS layer.
+/// The same in `di` is `Group::layer`, whose layers used to see only the requests a route
+/// takes: the preflight was the app's bare 405, and the browser refused every cross-origin
+/// call to the group. A 405 at a group's path now goes through the group's layers; nothing
+/// is set up for it.
+#[tokio::test]
+async fn a_groups_cors_layer_answers_the_preflight_of_its_routes() {
+    use tower_http::cors::CorsLayer;
+
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/private/items", public_items)
+        .nest(
+            Group::new("/public")
+                .layer(CorsLayer::very_permissive())
+                .get("/items", public_items),
+        )
+        // A path whose first route has no group layers, and whose second has.
+        .get("/shared", public_items)
+        .nest(
+            Group::new("")
+                .layer(CorsLayer::very_permissive())
+                .post("/shared", public_items),
+        );
+    let client = TestClient::start(app).await.expect("the app starts");
+
+    // The preflight, for a method the route has and for one it has not.
+    for wanted in ["GET", "PUT"] {
+        let response = client
+            .request(Method::OPTIONS, "/public/items")
+            .header("origin", "http://x.example")
+            .header("access-control-request-method", wanted)
+            .send()
+            .await;
+        assert_eq!(response.status(), 200, "preflight for {wanted}");
+        assert_eq!(
+            response.header("access-control-allow-origin"),
+            Some("http://x.example")
+        );
+        assert_eq!(
+            response.header("access-control-allow-methods"),
+            Some(wanted)
+        );
+        assert!(response.header("x-request-id").is_some());
+    }
+
+    // A method the path has not, sent cross-origin: the app's 405, through the group's layer.
+    let response = client
+        .put("/public/items")
+        .header("origin", "http://x.example")
+        .send()
+        .await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.header("allow"), Some("GET, HEAD"));
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("http://x.example")
+    );
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Method Not Allowed"}"#
+    );
+
+    // The route itself, cross-origin.
+    let response = client
+        .get("/public/items")
+        .header("origin", "http://x.example")
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("http://x.example")
+    );
+
+    // At a path shared with routes outside the group, through the group's layers too.
+    let response = client
+        .request(Method::OPTIONS, "/shared")
+        .header("origin", "http://x.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("http://x.example")
+    );
+
+    // A path of no group with layers keeps the bare 405.
+    let response = client
+        .request(Method::OPTIONS, "/private/items")
+        .header("origin", "http://x.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.header("access-control-allow-origin"), None);
+
+    client.settle().await;
+    // Set up for the GET only.
+    assert_eq!(common::count(&events(), "seen: setup"), 1, "{:?}", events());
+    client.shutdown().await;
+}

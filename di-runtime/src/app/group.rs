@@ -150,6 +150,12 @@ impl Group {
     /// A request reaches it once routed. See [`App::layer`](crate::App::layer) for what holds
     /// through a layer.
     ///
+    /// The app's 405 at a path of the group's routes (a method no route there has) goes through
+    /// the group's layers too, not through those of `App::route_layer`, as axum's
+    /// `Router::layer` wraps a nested router's 405s: a group's `CorsLayer` answers the preflight
+    /// `OPTIONS` of its routes. (Where routes of several groups share a path, the 405 goes
+    /// through the layers of the first route added there that has group layers.)
+    ///
     /// For one route, a group with an empty prefix:
     ///
     /// ```

@@ -199,8 +199,20 @@ pub(crate) fn build_layers(
         fallback,
     } = around;
     let mut stacks: Vec<Option<InnerService>> = vec![None; own.len()];
+    let mut miss_stacks: Vec<Option<InnerService>> = vec![None; own.len()];
     for route in routes {
         let own = own.get(route.def).map(Vec::as_slice).unwrap_or_default();
+        if !own.is_empty()
+            && let Some(slot) = miss_stacks.get_mut(route.def)
+        {
+            // A 405 at the route's path goes through its groups' layers (not the app's route
+            // layers), as axum's `Router::layer` wraps the 405 of a nested router's paths: a
+            // group's `CorsLayer` answers the preflight `OPTIONS` of its routes.
+            let leaf = InnerService(Arc::new(MissLeaf {
+                engine: engine.clone(),
+            }));
+            *slot = Some(own.iter().fold(leaf, |inner, layer| layer.wrap(inner)));
+        }
         if own.is_empty() && every_route.is_empty() {
             continue;
         }
@@ -219,6 +231,7 @@ pub(crate) fn build_layers(
     let routing = InnerService(Arc::new(Routing {
         engine: engine.clone(),
         stacks,
+        miss_stacks,
         mounts: mounts.to_vec(),
         fallback: fallback.cloned(),
     }));
@@ -358,6 +371,9 @@ struct Routing {
     engine: Arc<Engine>,
     /// Each route's stack, by the index of its definition; `None` for a route without layers.
     stacks: Vec<Option<InnerService>>,
+    /// Each route's groups' layers around the app's 405, by the index of its definition;
+    /// `None` for a route without group layers.
+    miss_stacks: Vec<Option<InnerService>>,
     mounts: Vec<(String, InnerService)>,
     fallback: Option<InnerService>,
 }
@@ -420,14 +436,57 @@ impl Serve for Routing {
                 // Not the app's: its answer is counted by the entry point, like a layer's.
                 service.0.serve(request)
             }
-            Err(miss) => {
-                let (outer, _, id) = entry_of(engine, &mut request);
-                if let Some(outer) = outer {
-                    outer.mark_answered();
-                }
-                let response = finish(engine, miss.into_response(), &id, request.extensions());
-                Box::pin(std::future::ready(response))
+            Err(miss @ Miss::MethodNotAllowed(_)) => match self.miss_stack(request.uri().path()) {
+                Some(stack) => stack.0.serve(request),
+                None => answer_miss(engine, request, miss),
+            },
+            Err(miss) => answer_miss(engine, request, miss),
+        }
+    }
+}
+
+impl Routing {
+    /// The layers of the groups of the first route at `path` that has group layers, around
+    /// the app's 405.
+    #[cold]
+    fn miss_stack(&self, path: &str) -> Option<&InnerService> {
+        self.engine
+            .routes
+            .routes_at(path)
+            .find_map(|route| self.miss_stacks.get(route.def)?.as_ref())
+    }
+}
+
+/// The app's own 404 or 405 for `request`.
+fn answer_miss(
+    engine: &Engine,
+    mut request: http::Request<Body>,
+    miss: Miss,
+) -> BoxFuture<'static, Response> {
+    let (outer, _, id) = entry_of(engine, &mut request);
+    if let Some(outer) = outer {
+        outer.mark_answered();
+    }
+    let response = finish(engine, miss.into_response(), &id, request.extensions());
+    Box::pin(std::future::ready(response))
+}
+
+/// The app's 405, behind the layers of a route's groups: routed again (a layer may have
+/// changed the request), and answered as the routing answers a miss.
+struct MissLeaf {
+    engine: Arc<Engine>,
+}
+
+impl Serve for MissLeaf {
+    fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response> {
+        let engine = &self.engine;
+        match engine.routes.find(request.method(), request.uri().path()) {
+            // A layer made it a request a route takes: served by that route, without its own
+            // layers (this request is inside its groups' layers already).
+            Ok(Routed { route, params }) => {
+                serve_leaf(engine.clone(), route, request, Some(params))
             }
+            Err(miss) => answer_miss(engine, request, miss),
         }
     }
 }

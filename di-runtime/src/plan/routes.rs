@@ -139,6 +139,19 @@ pub(crate) fn plan_routes(
 }
 
 impl RouteTable {
+    /// The routes registered at `path`'s pattern, whatever their method, in the order they
+    /// were added: the first of them that has group layers is the one a 405 at that path
+    /// goes through (see `app/layer.rs`). Only asked when a request's method has no route
+    /// there, in an app with layers.
+    #[cold]
+    pub(crate) fn routes_at(&self, path: &str) -> impl Iterator<Item = &Arc<Route>> {
+        let methods = match self.router.at(path) {
+            Ok(found) => self.entries.get(*found.value).map(Vec::as_slice),
+            Err(_) => None,
+        };
+        methods.unwrap_or_default().iter().map(|(_, route)| route)
+    }
+
     /// Finds the route for a request and its percent-decoded path parameters.
     pub(crate) fn find(&self, method: &Method, path: &str) -> Result<Routed, Miss> {
         let Ok(found) = self.router.at(path) else {
