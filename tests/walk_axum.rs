@@ -264,3 +264,71 @@ async fn a_groups_cors_layer_answers_the_preflight_of_its_routes() {
     assert_eq!(common::count(&events(), "seen: setup"), 1, "{:?}", events());
     client.shutdown().await;
 }
+
+// ------------------------------------- an error that is a response with a body of another type
+
+#[depends]
+async fn axum_response_error(
+    Query(q): Query<OrderQuery>,
+) -> Result<String, axum::response::Response> {
+    use axum::response::IntoResponse as AxumIntoResponse;
+    // An axum handler's way: `.map_err(IntoResponse::into_response)`.
+    match q.id {
+        7 => Err(AxumIntoResponse::into_response((
+            axum::http::StatusCode::NOT_FOUND,
+            "order 7 not found",
+        ))),
+        8 => Err(AxumIntoResponse::into_response(axum::Json(
+            json!({"error": "gone"}),
+        ))),
+        _ => Ok(format!("order {}", q.id)),
+    }
+}
+
+#[depends]
+async fn http_response_error(
+    Query(q): Query<OrderQuery>,
+) -> Result<String, http::Response<String>> {
+    if q.id == 7 {
+        let mut response = http::Response::new("order 7 not found".to_owned());
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return Err(response);
+    }
+    Ok(format!("order {}", q.id))
+}
+
+/// An axum handler's error is often a response already (`Result<T, Response>`, an error
+/// mapped with `IntoResponse::into_response`), and `http::Response<B>` is a `di` response for
+/// any body of bytes. As a `Result`'s error it was a generic 500 unless its body was `di`'s
+/// own: any other body (axum's, a `String`) was taken for a stream an error cannot hold,
+/// although it held the whole body. A body that is all there at once is now the error's body.
+#[tokio::test]
+async fn an_error_that_is_a_response_with_another_body_type_is_sent_as_it_is() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/axum", axum_response_error)
+        .get("/http", http_response_error);
+    let client = TestClient::start(app).await.expect("the app starts");
+
+    let response = client.get("/axum?id=3").send().await;
+    assert_eq!(response.status(), 200);
+
+    let response = client.get("/axum?id=7").send().await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(response.text().await.unwrap(), "order 7 not found");
+
+    let response = client.get("/axum?id=8").send().await;
+    assert_eq!(response.status(), 200, "axum's `Json` alone is a 200");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body, json!({"error": "gone"}));
+
+    let response = client.get("/http?id=7").send().await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.text().await.unwrap(), "order 7 not found");
+    client.shutdown().await;
+}

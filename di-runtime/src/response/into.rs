@@ -153,48 +153,50 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 
 /// The [`HttpError`] that the response an error type made ([`IntoResponse`] of a `Result`'s
 /// error) becomes: its status, headers and exact body, the body as text its detail; an
-/// `HttpError`'s response is that error again. A body that is a stream cannot be kept in an
-/// error: it is a logged generic 500.
+/// `HttpError`'s response is that error again. A body of another type than ours (axum's, a
+/// `String` in an `http::Response<String>`) is read if it is all there at once; a body that
+/// is a stream still to come cannot be kept in an error: it is a logged generic 500.
 pub(crate) fn error_from_response(response: Response) -> HttpError {
     let (mut parts, body) = response.into_parts();
     if let Some(ErrorMark(Some(error))) = parts.extensions.remove() {
         return error;
     }
-    match body.into_full() {
-        Ok(bytes) => {
+    let bytes = match body.into_full() {
+        Ok(bytes) => Some(bytes),
+        Err(body) => ready_body(body),
+    };
+    match bytes {
+        Some(bytes) => {
             // Its own length and framing are set again when it is sent.
             parts.headers.remove(http::header::CONTENT_LENGTH);
             parts.headers.remove(http::header::TRANSFER_ENCODING);
             HttpError::raw(parts.status, parts.headers, bytes)
         }
-        Err(_) => {
+        None => {
             tracing::error!(target: "di", status = parts.status.as_u16(), "an error's response has a streamed body, which an error cannot hold; answered a generic 500");
             HttpError::internal()
         }
     }
 }
 
-/// The [`HttpError`] that the response an error type's axum `IntoResponse` impl made becomes
-/// (cargo feature `axum`), as [`error_from_response`] makes one of ours. axum's body is a
-/// stream to us even when it holds the whole body (a `Json`, a text), so it is read here if it
-/// is all there at once; one that would have to wait is a logged generic 500, as a streamed
-/// body is there.
-#[cfg(feature = "axum")]
-pub(crate) fn error_from_axum_response(response: axum_core::response::Response) -> HttpError {
+/// The whole of `body` if it is there without waiting (a body of another type than ours that
+/// holds all its bytes), else `None`.
+#[cold]
+fn ready_body(body: Body) -> Option<Bytes> {
     use futures_util::FutureExt as _;
     use http_body_util::BodyExt as _;
 
-    let (parts, body) = response.into_parts();
     match body.collect().now_or_never() {
-        Some(Ok(collected)) => error_from_response(Response::from_parts(
-            parts,
-            Body::from(collected.to_bytes()),
-        )),
-        Some(Err(_)) | None => {
-            tracing::error!(target: "di", status = parts.status.as_u16(), "an error's axum response has a streamed body, which an error cannot hold; answered a generic 500");
-            HttpError::internal()
-        }
+        Some(Ok(collected)) => Some(collected.to_bytes()),
+        Some(Err(_)) | None => None,
     }
+}
+
+/// The [`HttpError`] that the response an error type's axum `IntoResponse` impl made becomes
+/// (cargo feature `axum`), as [`error_from_response`] makes one of ours.
+#[cfg(feature = "axum")]
+pub(crate) fn error_from_axum_response(response: axum_core::response::Response) -> HttpError {
+    error_from_response(response.into_response())
 }
 
 /// Marks a response as a handler error so that teardowns see [`Outcome::HandlerError`].
