@@ -6,6 +6,7 @@ mod common;
 use std::fmt;
 
 use common::{events, log, serial};
+use di_runtime::Body;
 use di_runtime::prelude::*;
 use serde_json::{Value, json};
 
@@ -330,5 +331,101 @@ async fn an_error_that_is_a_response_with_another_body_type_is_sent_as_it_is() {
     let response = client.get("/http?id=7").send().await;
     assert_eq!(response.status(), 404);
     assert_eq!(response.text().await.unwrap(), "order 7 not found");
+    client.shutdown().await;
+}
+
+// ------------------------------------- docs/axum.md, "Coming from axum": the notes, pinned
+
+#[derive(serde::Serialize)]
+struct Seen {
+    matched: Option<String>,
+    tenant: Option<String>,
+    id: String,
+    id_header: Option<String>,
+}
+
+/// An axum extractor that may be missing: axum's `Option<T>` (`OptionalFromRequestParts`).
+struct Tenant(String);
+
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Tenant {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .headers
+            .get("x-tenant")
+            .and_then(|v| v.to_str().ok())
+            .map(|t| Tenant(t.to_owned())))
+    }
+}
+
+#[depends]
+async fn seen_by_handler(
+    matched: di_runtime::Extract<Option<axum::extract::MatchedPath>>,
+    tenant: di_runtime::Extract<Option<Tenant>>,
+    id: RequestId,
+    headers: &HeaderMap,
+) -> Json<Seen> {
+    Json(Seen {
+        matched: matched.into_inner().map(|m| m.as_str().to_owned()),
+        tenant: tenant.into_inner().map(|t| t.0),
+        id: id.to_string(),
+        id_header: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    })
+}
+
+/// What docs/axum.md's "Coming from axum" says an axum user meets: an optional extractor is
+/// `Extract<Option<E>>`; axum's `MatchedPath` is never there; an axum handler is the app's
+/// 404 through `fallback_service`; and the request id is the app's, whatever id a layer
+/// (tower-http's `SetRequestIdLayer`, here a layer that sets the header as it does) puts in
+/// the request after the app read it.
+#[tokio::test]
+async fn the_notes_for_axum_users_hold() {
+    let _serial = serial().await;
+    let sets_an_id = tower::util::MapRequestLayer::new(|mut request: http::Request<Body>| {
+        request
+            .headers_mut()
+            .insert("x-request-id", http::HeaderValue::from_static("req-0"));
+        request
+    });
+    let fallback = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            format!("no route for {uri}"),
+        )
+    });
+    let app = App::new()
+        .get("/seen/{id}", seen_by_handler)
+        .fallback_service(fallback)
+        .layer(sets_an_id);
+    let client = TestClient::start(app).await.expect("the app starts");
+
+    let response = client
+        .get("/seen/1")
+        .header("x-tenant", "acme")
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    let sent_id = response.header("x-request-id").map(str::to_owned);
+    let seen: Value = response.json().await.expect("a JSON body");
+    assert_eq!(seen["matched"], Value::Null, "{seen}");
+    assert_eq!(seen["tenant"], "acme", "{seen}");
+    assert_eq!(seen["id_header"], "req-0", "{seen}");
+    assert_ne!(seen["id"], "req-0", "{seen}");
+    assert_eq!(sent_id.as_deref(), seen["id"].as_str(), "{seen}");
+
+    let seen: Value = client.get("/seen/2").send().await.json().await.unwrap();
+    assert_eq!(seen["tenant"], Value::Null, "{seen}");
+
+    let response = client.get("/nowhere?x=1").send().await;
+    assert_eq!(response.status(), 404);
+    assert!(response.header("x-request-id").is_some());
+    assert_eq!(response.text().await.unwrap(), "no route for /nowhere?x=1");
     client.shutdown().await;
 }
