@@ -429,3 +429,35 @@ async fn the_notes_for_axum_users_hold() {
     assert_eq!(response.text().await.unwrap(), "no route for /nowhere?x=1");
     client.shutdown().await;
 }
+
+// ------------------------------------- axum's `Result<T>`, whose error is `ErrorResponse`
+
+/// axum's own `Result<T>` (`axum::response::Result<T, ErrorResponse>`): any axum response
+/// becomes its error with `?` or `.into()`.
+#[depends]
+async fn axum_result(Query(q): Query<OrderQuery>) -> axum::response::Result<String> {
+    if q.id == 0 {
+        return Err((axum::http::StatusCode::BAD_REQUEST, "id must not be 0").into());
+    }
+    Ok(format!("order {}", q.id))
+}
+
+/// docs/axum.md: "What an axum handler returns, a `#[depends]` handler returns too: ...
+/// `Result<T, E>` of those". axum's `Result<T>`, whose error `ErrorResponse` is a response
+/// only as that `Result`'s error (it is not `IntoResponse` itself), did not compile as a
+/// `#[depends]` function's return type ("`ErrorResponse` cannot be the error of a
+/// `#[depends]` function's `Result`"). Its error is now the response it holds.
+#[tokio::test]
+async fn axums_result_type_is_a_handlers_return_type() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", axum_result))
+        .await
+        .expect("the app starts");
+    let response = client.get("/?id=3").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "order 3");
+    let response = client.get("/?id=0").send().await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.text().await.unwrap(), "id must not be 0");
+    client.shutdown().await;
+}

@@ -624,12 +624,17 @@ pub trait ErrorViaAxumResponse<T, E> {
     fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError>;
 }
 
+/// The bound is on `Result<(), E>`, not on `E`: it holds for every `E` that is axum's
+/// `IntoResponse`, and for axum's `ErrorResponse` too (the error of `axum::response::Result<T>`,
+/// which is a response only as that `Result`'s error).
 #[cfg(feature = "axum")]
-impl<T, E: axum_core::response::IntoResponse> ErrorViaAxumResponse<T, E>
-    for &DepResult<Result<T, E>>
+impl<T, E> ErrorViaAxumResponse<T, E> for &DepResult<Result<T, E>>
+where
+    Result<(), E>: axum_core::response::IntoResponse,
 {
     fn dep_result(&self, result: Result<T, E>) -> Result<T, HttpError> {
-        result.map_err(|error| error_from_axum_response(error.into_response()))
+        use axum_core::response::IntoResponse as _;
+        result.map_err(|error| error_from_axum_response(Err::<(), E>(error).into_response()))
     }
 }
 
