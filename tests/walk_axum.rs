@@ -461,3 +461,83 @@ async fn axums_result_type_is_a_handlers_return_type() {
     assert_eq!(response.text().await.unwrap(), "id must not be 0");
     client.shutdown().await;
 }
+
+// ------------------------------------- axum's `from_fn` middleware as a layer of the app
+
+/// An axum app's middleware, unchanged: it refuses a request without a key (never calling
+/// the app) and stamps the response of the others.
+async fn key_check(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as AxumIntoResponse;
+    if request.headers().get("x-key").is_none() {
+        return AxumIntoResponse::into_response((axum::http::StatusCode::UNAUTHORIZED, "no key"));
+    }
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert("x-checked", http::HeaderValue::from_static("yes"));
+    response
+}
+
+#[depends(scope = "handler")]
+async fn guarded_tx(y: Yield<()>) {
+    log("guarded_tx: setup");
+    let ((), outcome) = y.provide(()).await;
+    log(format!("guarded_tx: {}", short(&outcome)));
+}
+
+#[depends]
+async fn guarded(#[dep(guarded_tx)] _tx: &(), id: RequestId) -> String {
+    format!("guarded {id}")
+}
+
+/// An axum app's `axum::middleware::from_fn` middleware takes axum's `Request`, whose body is
+/// axum's: `App::layer` and `Group::layer` could not take it (their layers take the app's
+/// body), so every such middleware had to be rewritten or kept outside the app. Wrapped in
+/// `AxumLayer` it is a layer of the app like any other: the request keeps its id on the way
+/// through, a refusal sets nothing up, and the teardowns see the app's answer.
+#[tokio::test]
+async fn an_axum_from_fn_middleware_is_a_layer_of_the_app_through_axum_layer() {
+    use axum::middleware::from_fn;
+    use di_runtime::AxumLayer;
+
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/app", guarded)
+        .layer(AxumLayer(from_fn(key_check)))
+        .nest(
+            Group::new("/group")
+                .layer(AxumLayer(from_fn(key_check)))
+                .get("/route", guarded),
+        );
+    let client = TestClient::start(app).await.expect("the app starts");
+
+    for path in ["/app", "/group/route"] {
+        let response = client.get(path).send().await;
+        assert_eq!(response.status(), 401, "{path}");
+        assert!(response.header("x-request-id").is_some());
+        assert_eq!(response.text().await.unwrap(), "no key");
+
+        let response = client.get(path).header("x-key", "k").send().await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.header("x-checked"), Some("yes"));
+        let id = response.header("x-request-id").unwrap().to_owned();
+        assert_eq!(response.text().await.unwrap(), format!("guarded {id}"));
+    }
+
+    client.settle().await;
+    let events = events();
+    assert_eq!(
+        events,
+        [
+            "guarded_tx: setup",
+            "guarded_tx: success 200",
+            "guarded_tx: setup",
+            "guarded_tx: success 200"
+        ],
+        "set up only for the requests with a key"
+    );
+    client.shutdown().await;
+}

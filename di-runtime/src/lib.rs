@@ -81,6 +81,8 @@ mod plan;
 mod response;
 mod run;
 
+#[cfg(feature = "axum")]
+pub use app::axum::{AxumInner, AxumLayer};
 pub use app::builder::App;
 pub use app::error::{BuildError, ServeError};
 pub use app::group::Group;
