@@ -79,6 +79,43 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     }
 }
 
+/// An optional JSON body, FastAPI's `item: Item | None = None`: `None` when the request has
+/// no body (or its body is JSON `null`), otherwise the body read and checked as [`Json<T>`]
+/// reads it (its problems are the same 422).
+///
+/// ```
+/// use di_runtime::prelude::*;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Patch { title: String }
+///
+/// #[depends]
+/// async fn patch(body: Option<Json<Patch>>) -> String {
+///     body.map_or_else(|| "nothing to change".to_owned(), |Json(p)| p.title)
+/// }
+/// # let _ = App::new().patch("/todo", patch);
+/// ```
+impl<T: DeserializeOwned + Send + 'static> FromRequest for Option<Json<T>> {
+    const NEEDS_BODY: bool = true;
+
+    fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
+        if is_absent(head) {
+            return Ok(None);
+        }
+        // Read as `Option<T>`, so that `null` is `None`, as pydantic reads `Item | None`.
+        Json::<Option<T>>::from_request(head).map(|Json(value)| value.map(Json))
+    }
+}
+
+/// Whether a request has no body for an optional [`Json`] to read (nothing, or only a UTF-8
+/// byte order mark).
+pub(crate) fn is_absent(head: &RequestHead) -> bool {
+    head.body
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&head.body)
+        .is_empty()
+}
+
 /// FastAPI's answer to a body that is not JSON: Python's message and position (in
 /// characters) when Python's `json` rejects the body too, serde_json's otherwise.
 fn json_invalid(body: &[u8], error: &serde_json::Error) -> InputError {

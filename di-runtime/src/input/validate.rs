@@ -122,6 +122,22 @@ mod rules {
         }
     }
 
+    /// An optional body is checked when it is there, as a required one.
+    impl<T: Validate + DeserializeOwned> Validated for Option<Json<T>> {
+        fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
+            match self {
+                Some(body) => body.validate_input(head),
+                None => Ok(()),
+            }
+        }
+
+        fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
+            if !crate::input::json::is_absent(head) {
+                Json::<T>::add_rule_problems(head, problems);
+            }
+        }
+    }
+
     impl<T: Validate + DeserializeOwned> Validated for Query<T> {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
             self.0.validate().map_err(|errors| {
