@@ -127,3 +127,224 @@ async fn an_optional_json_body_is_none_without_a_body_and_checked_with_one() {
     let body = &doc["paths"]["/todos"]["patch"]["requestBody"];
     assert_eq!(body["required"], json!(false), "{body}");
 }
+
+// ------------------ 3. where di answers otherwise than FastAPI, on purpose (docs/fastapi.md)
+
+#[depends]
+async fn get_todo(Path(id): Path<i64>) -> Json<Value> {
+    Json(json!({ "id": id }))
+}
+
+#[depends]
+async fn delete_todo(Path(id): Path<i64>) -> StatusCode {
+    let _ = id;
+    StatusCode::NO_CONTENT
+}
+
+#[depends]
+async fn list_todos() -> Json<Value> {
+    Json(json!([]))
+}
+
+#[depends]
+async fn create_todo() -> StatusCode {
+    StatusCode::CREATED
+}
+
+#[depends]
+async fn health() -> &'static str {
+    "ok"
+}
+
+#[depends]
+async fn broken() -> &'static str {
+    let items: Vec<&str> = Vec::new();
+    items.first().copied().expect("the secret list is empty")
+}
+
+fn todo_app() -> App {
+    App::new()
+        .get("/todos", list_todos)
+        .post("/todos", create_todo)
+        .get("/todos/{id}", get_todo)
+        .delete("/todos/{id}", delete_todo)
+        .get("/posts/{slug}", post_by_slug)
+        .get("/health", health)
+        .get("/broken", broken)
+}
+
+/// Starlette's 405 names the methods of the first route whose path matches (`PUT /todos/1`:
+/// `allow: GET`); di's names every method the path is served with.
+#[tokio::test]
+async fn a_405_allows_every_method_of_the_path() {
+    let client = TestClient::start(todo_app()).await.unwrap();
+    let response = client.put("/todos/1").send().await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.header("allow"), Some("GET, HEAD, DELETE"));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "detail": "Method Not Allowed" })
+    );
+    let response = client.patch("/todos").send().await;
+    assert_eq!(response.header("allow"), Some("GET, HEAD, POST"));
+    client.shutdown().await;
+}
+
+/// Starlette decodes `%2F` before it routes, so `/posts/a%2Fb` is `/posts/a/b`, a 404; di
+/// routes the path as sent and decodes the parameter, `a/b`.
+#[tokio::test]
+async fn an_encoded_slash_is_part_of_a_path_parameter() {
+    let client = TestClient::start(todo_app()).await.unwrap();
+    let response = client.get("/posts/a%2Fb").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "slug": "a/b", "q": null })
+    );
+    client.shutdown().await;
+}
+
+/// A handler's text is sent as text (FastAPI sends `return "ok"` as the JSON string `"ok"`),
+/// and a panic is a JSON 500 like every error of di's (Starlette's is `text/plain`).
+#[tokio::test]
+async fn text_is_text_and_a_panic_is_a_json_500() {
+    let client = TestClient::start(todo_app()).await.unwrap();
+    let response = client.get("/health").send().await;
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(response.text().await.unwrap(), "ok");
+    let response = client.get("/broken").send().await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    client.shutdown().await;
+}
+
+// ------------------ 4. the test client: a response dropped unread is a client gone
+
+#[depends]
+async fn session(y: Yield<u8>) {
+    let (_, outcome) = y.provide(0).await;
+    common::log(if outcome.is_success() {
+        "commit".to_owned()
+    } else {
+        format!("rollback: {outcome}")
+    });
+}
+
+#[depends]
+async fn create_with_session(#[dep(session)] _s: &u8) -> (StatusCode, Json<Value>) {
+    (StatusCode::CREATED, Json(json!({ "id": 1 })))
+}
+
+/// FastAPI's test client reads every body, so `assert client.post(...).status_code == 201`
+/// commits a `request`-scoped session; di's reads it on demand, and a response dropped
+/// unread is a client gone: the session rolls back (docs/testing.md says so).
+#[tokio::test]
+async fn a_response_dropped_unread_rolls_a_request_scoped_session_back() {
+    let _serial = common::serial().await;
+    let client = TestClient::start(App::new().post("/todos", create_with_session))
+        .await
+        .unwrap();
+    let response = client.post("/todos").send().await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    drop(response);
+    client.settle().await;
+    assert_eq!(common::events(), ["rollback: cancelled (client gone)"]);
+
+    common::clear();
+    let response = client.post("/todos").send().await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.bytes().await.unwrap();
+    client.settle().await;
+    assert_eq!(common::events(), ["commit"]);
+    client.shutdown().await;
+}
+
+// ------------------ 5. `HTTPException(status, detail, headers=...)`
+
+use di_runtime::http::{HeaderName, HeaderValue, header};
+
+#[depends]
+async fn current_user(headers: &HeaderMap) -> Result<String, HttpError> {
+    match headers.get(header::AUTHORIZATION) {
+        Some(value) if value == "Bearer tok-alice" => Ok("alice".to_owned()),
+        _ => Err(
+            HttpError::new(StatusCode::UNAUTHORIZED, "Not authenticated")
+                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
+        ),
+    }
+}
+
+#[depends(scope = "handler")]
+async fn commit(y: Yield<u8>) -> Result<(), HttpError> {
+    let (_, outcome) = y.provide(0).await;
+    if outcome.is_success() {
+        return Err(
+            HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "commit failed")
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("3")),
+        );
+    }
+    Ok(())
+}
+
+#[depends]
+async fn rename(
+    #[dep(current_user)] _user: &String,
+    #[dep(commit)] _tx: &u8,
+    Path(title): Path<String>,
+) -> Result<&'static str, HttpError> {
+    if title == "boom" {
+        return Err(
+            HttpError::new(StatusCode::CONFLICT, "conflict").with_header(
+                HeaderName::from_static("x-reason"),
+                HeaderValue::from_static("boom"),
+            ),
+        );
+    }
+    Ok("renamed")
+}
+
+/// The headers of an `HttpError` are sent with it, from a dependency, a handler or a failing
+/// `handler`-scope teardown whose error replaces the response, as FastAPI sends an
+/// `HTTPException`'s `headers`.
+#[tokio::test]
+async fn an_http_errors_headers_are_sent_wherever_it_comes_from() {
+    let client = TestClient::start(App::new().post("/rename/{title}", rename))
+        .await
+        .unwrap();
+    let response = client.post("/rename/new").send().await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Not authenticated"}"#
+    );
+
+    let response = client
+        .post("/rename/boom")
+        .header("authorization", "Bearer tok-alice")
+        .send()
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(response.header("x-reason"), Some("boom"));
+    assert_eq!(response.text().await.unwrap(), r#"{"detail":"conflict"}"#);
+
+    let response = client
+        .post("/rename/new")
+        .header("authorization", "Bearer tok-alice")
+        .send()
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.header("retry-after"), Some("3"));
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"commit failed"}"#
+    );
+    client.shutdown().await;
+}
