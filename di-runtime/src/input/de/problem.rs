@@ -308,6 +308,20 @@ impl Typed {
         }
     }
 
+    /// The `uuid` crate's error (`UUID parsing failed: <reason>`), which pydantic, reading a
+    /// `uuid.UUID` with the same crate, reports as `uuid_parsing` with the reason.
+    fn uuid_parsing(msg: &str) -> Option<Self> {
+        let reason = msg.strip_prefix("UUID parsing failed: ")?;
+        let mut ctx = String::from("{\"error\":");
+        push_json_str(&mut ctx, reason);
+        ctx.push('}');
+        Some(Typed {
+            kind: "uuid_parsing",
+            msg: Cow::Owned(format!("Input should be a valid UUID, {reason}")),
+            ctx: Some(ctx),
+        })
+    }
+
     /// The problem of an integer text that does not fit `min..=max` or does not parse.
     pub(super) fn integer_text(text: &str, min: impl fmt::Display, max: impl fmt::Display) -> Self {
         let (negative, digits) = match text.as_bytes().first() {
@@ -581,7 +595,7 @@ impl de::Error for Error {
         let msg = msg.to_string();
         let typed = match serde_names_type(&msg) {
             Some(unnamed) => Typed::value_error(unnamed),
-            None => Typed::value_error(&msg),
+            None => Typed::uuid_parsing(&msg).unwrap_or_else(|| Typed::value_error(&msg)),
         };
         Error {
             kind: Kind::Invalid(Box::new(typed)),
