@@ -414,3 +414,44 @@ async fn a_bad_uuid_is_uuid_parsing_as_in_fastapi() {
     );
     client.shutdown().await;
 }
+
+// ------------------ 7. a background task that uses the request's session
+
+struct Session {
+    user: &'static str,
+}
+
+#[depends]
+async fn db(y: Yield<Session>) {
+    common::log("db open");
+    let (_, outcome) = y.provide(Session { user: "alice" }).await;
+    common::log(format!("db close: {outcome}"));
+}
+
+#[depends]
+async fn notify(#[dep(db)] session: Held<Session>, tasks: &BackgroundTasks) -> &'static str {
+    tasks.add(async move {
+        tokio::task::yield_now().await;
+        common::log(format!("task mails {}", session.user));
+    });
+    "queued"
+}
+
+/// FastAPI (0.118 on) runs background tasks before `request`-scope teardown, so a task can
+/// use the request's session; in di the task holds it (`Held<T>`), and the session's teardown
+/// waits for the task (docs/fastapi.md says how).
+#[tokio::test]
+async fn a_background_task_may_hold_the_requests_session_until_it_has_run() {
+    let _serial = common::serial().await;
+    let client = TestClient::start(App::new().post("/notify", notify))
+        .await
+        .unwrap();
+    let response = client.post("/notify").send().await;
+    assert_eq!(response.text().await.unwrap(), "queued");
+    client.settle().await;
+    assert_eq!(
+        common::events(),
+        ["db open", "task mails alice", "db close: success (200)"]
+    );
+    client.shutdown().await;
+}
