@@ -455,3 +455,46 @@ async fn a_background_task_may_hold_the_requests_session_until_it_has_run() {
     );
     client.shutdown().await;
 }
+
+// ------------------ 8. a bounded page size: the type's bounds come before the rule's
+
+#[derive(Deserialize, validator::Validate)]
+struct Page {
+    #[validate(range(min = 1, max = 100))]
+    limit: u32,
+    #[validate(range(min = 1, max = 100))]
+    size: Option<i64>,
+}
+
+#[depends]
+async fn page(Query(page): Query<Page>) -> Json<Value> {
+    Json(json!({ "limit": page.limit, "size": page.size }))
+}
+
+/// FastAPI's `limit: int = Query(ge=1, le=100)` answers `limit=-5` with `ge` 1. A `u32`
+/// field cannot hold -5, so di reports the type's bound (`ge` 0) and its rule cannot run; an
+/// `i64` field holds it and reports the rule's, as FastAPI (docs/fastapi.md says which to
+/// declare).
+#[tokio::test]
+async fn an_unsigned_field_reports_its_types_bound_before_its_rule() {
+    let client = TestClient::start(App::new().get("/page", page))
+        .await
+        .unwrap();
+    let response = client.get("/page?limit=-5&size=-5").send().await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        response.text().await.unwrap(),
+        concat!(
+            r#"{"detail":["#,
+            r#"{"type":"greater_than_equal","loc":["query","limit"],"msg":"Input should be greater than or equal to 0","input":"-5","ctx":{"ge":0}},"#,
+            r#"{"type":"greater_than_equal","loc":["query","size"],"msg":"Input should be greater than or equal to 1","input":"-5","ctx":{"ge":1}}"#,
+            r#"]}"#
+        )
+    );
+    let response = client.get("/page?limit=5000000000").send().await;
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":[{"type":"less_than_equal","loc":["query","limit"],"msg":"Input should be less than or equal to 4294967295","input":"5000000000","ctx":{"le":4294967295}}]}"#
+    );
+    client.shutdown().await;
+}
