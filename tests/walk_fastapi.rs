@@ -498,3 +498,58 @@ async fn an_unsigned_field_reports_its_types_bound_before_its_rule() {
     );
     client.shutdown().await;
 }
+
+// ------------------ 9. a response the handler returns with a 4xx: no exception in FastAPI
+
+#[depends]
+async fn tx(y: Yield<u8>) {
+    let (_, outcome) = y.provide(0).await;
+    let fastapi_commits = matches!(outcome, Outcome::Success { .. });
+    common::log(format!(
+        "{outcome}: is_success {}, FastAPI commits {fastapi_commits}",
+        outcome.is_success()
+    ));
+}
+
+#[depends]
+async fn find(
+    #[dep(tx)] _tx: &u8,
+    Path(id): Path<u32>,
+) -> Result<(StatusCode, Json<Value>), HttpError> {
+    match id {
+        1 => Ok((StatusCode::OK, Json(json!({ "id": 1 })))),
+        2 => Ok((StatusCode::NOT_FOUND, Json(json!({ "detail": "gone" })))),
+        _ => Err(HttpError::not_found("no such todo")),
+    }
+}
+
+/// FastAPI's `try: yield db; db.commit()` commits unless an exception reached it, so a
+/// handler that returns `JSONResponse(status_code=404)` commits. di's `Outcome::is_success()`
+/// is true only for a 2xx or 3xx; `Outcome::Success { .. }` is every response the handler
+/// returned without an error, FastAPI's rule (docs/fastapi.md says which to match).
+#[tokio::test]
+async fn a_4xx_returned_without_an_error_is_a_success_outcome_but_not_is_success() {
+    let _serial = common::serial().await;
+    let client = TestClient::start(App::new().get("/todos/{id}", find))
+        .await
+        .unwrap();
+    for id in 1..=3 {
+        client
+            .get(&format!("/todos/{id}"))
+            .send()
+            .await
+            .bytes()
+            .await
+            .unwrap();
+    }
+    client.settle().await;
+    assert_eq!(
+        common::events(),
+        [
+            "success (200): is_success true, FastAPI commits true",
+            "success (404): is_success false, FastAPI commits true",
+            "handler error (404): is_success false, FastAPI commits false",
+        ]
+    );
+    client.shutdown().await;
+}

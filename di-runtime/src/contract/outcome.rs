@@ -90,6 +90,11 @@ pub enum CancelReason {
 impl Outcome {
     /// True only for a 2xx or 3xx response that was produced (and, for `request` scope, fully
     /// sent), or for a clean app shutdown.
+    ///
+    /// A 4xx or 5xx response the handler returned without an error (`Ok((StatusCode::NOT_FOUND,
+    /// ..))`) is an [`Outcome::Success`] for which this is false. FastAPI's `try: yield db;
+    /// db.commit()` commits it (no exception reached the dependency): to commit as FastAPI
+    /// does, match `Outcome::Success { .. }` instead.
     pub fn is_success(&self) -> bool {
         match self {
             Outcome::Success { status } => status.is_success() || status.is_redirection(),
