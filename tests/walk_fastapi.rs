@@ -553,3 +553,26 @@ async fn a_4xx_returned_without_an_error_is_a_success_outcome_but_not_is_success
     );
     client.shutdown().await;
 }
+
+/// A `Uuid` given JSON that is not a string is pydantic's `uuid_type`; di said `string_type`.
+#[tokio::test]
+async fn a_uuid_given_a_number_a_list_or_null_is_uuid_type_as_in_fastapi() {
+    let client = TestClient::start(App::new().post("/todos/{id}", todo_by_uuid))
+        .await
+        .unwrap();
+    for (owner, input) in [(json!(5), "5"), (json!([1]), "[1]"), (json!(null), "null")] {
+        let response = client
+            .post("/todos/6f1c1a2e-6a4b-4b8e-9d0e-2b1f3c4d5e6f")
+            .json(&json!({ "owner": owner }))
+            .send()
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            response.text().await.unwrap(),
+            format!(
+                r#"{{"detail":[{{"type":"uuid_type","loc":["body","owner"],"msg":"UUID input should be a string, bytes or UUID object","input":{input}}}]}}"#
+            )
+        );
+    }
+    client.shutdown().await;
+}

@@ -335,7 +335,10 @@ macro_rules! json_strings {
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             match real!(self, $method(visitor)) {
                 Tree::String(s) => visitor.visit_str(s),
-                _ => mismatch!(self, Error::invalid(Typed::STRING_TYPE), $method(visitor)),
+                _ => {
+                    let typed = Typed::string_type_for(&visitor);
+                    mismatch!(self, Error::invalid(typed), $method(visitor))
+                }
             }
         }
     )*};

@@ -213,6 +213,11 @@ impl Typed {
     pub(super) const BOOL_TYPE: Self = Self::plain("bool_type", "Input should be a valid boolean");
     pub(super) const STRING_TYPE: Self =
         Self::plain("string_type", "Input should be a valid string");
+    /// pydantic's answer to a `uuid.UUID` given something other than a string.
+    pub(super) const UUID_TYPE: Self = Self::plain(
+        "uuid_type",
+        "UUID input should be a string, bytes or UUID object",
+    );
     pub(super) const LIST_TYPE: Self = Self::plain("list_type", "Input should be a valid list");
     pub(super) const TUPLE_TYPE: Self = Self::plain("tuple_type", "Input should be a valid tuple");
     pub(super) const DICT_TYPE: Self =
@@ -305,6 +310,24 @@ impl Typed {
             kind: "value_error",
             msg: Cow::Owned(format!("Value error, {msg}")),
             ctx: Some("{\"error\":{}}".to_owned()),
+        }
+    }
+
+    /// `string_type`, or `uuid_type` when `visitor` reads a UUID (the `uuid` crate's visitors
+    /// expect "a formatted UUID string", "a UUID string in the simple format", ...). Only
+    /// on the way to a problem: it formats what the visitor expects.
+    pub(super) fn string_type_for<'de, V: de::Visitor<'de>>(visitor: &V) -> Self {
+        /// What `visitor` expects, as text.
+        struct Expecting<'a, V>(&'a V);
+        impl<'de, V: de::Visitor<'de>> fmt::Display for Expecting<'_, V> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.expecting(f)
+            }
+        }
+        if Expecting(visitor).to_string().contains("UUID string") {
+            Typed::UUID_TYPE
+        } else {
+            Typed::STRING_TYPE
         }
     }
 
