@@ -576,3 +576,64 @@ async fn a_uuid_given_a_number_a_list_or_null_is_uuid_type_as_in_fastapi() {
     }
     client.shutdown().await;
 }
+
+// ------------------ 10. the test client's `data=` and `params=`
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+    tag: Vec<String>,
+}
+
+#[depends]
+async fn login(Query(next): Query<Next>, Form(login): Form<Login>) -> Json<Value> {
+    Json(json!({
+        "username": login.username,
+        "password": login.password,
+        "next": next.next,
+        "tag": next.tag,
+    }))
+}
+
+/// FastAPI's tests send a form with `client.post(url, data={...})` and a query with
+/// `params={...}`, each value encoded; di's test client had only `json` and a raw `body`, so
+/// a test wrote the encoding by hand (and `&`, `=`, `+` or a space in a value broke it).
+#[tokio::test]
+async fn the_test_client_sends_a_form_and_query_parameters_encoded() {
+    let client = TestClient::start(App::new().post("/login", login))
+        .await
+        .unwrap();
+    let response = client
+        .post("/login?tag=a")
+        .query([("next", "/todos?done=1&x=y"), ("tag", "b c")])
+        .form([("username", "ada+lovelace"), ("password", "p w&d=é")])
+        .send()
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({
+            "username": "ada+lovelace",
+            "password": "p w&d=é",
+            "next": "/todos?done=1&x=y",
+            "tag": ["a", "b c"],
+        })
+    );
+    let response = client
+        .post("/login")
+        .query([("tag", "only")])
+        .form([("username", "u"), ("password", "p")])
+        .send()
+        .await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "username": "u", "password": "p", "next": null, "tag": ["only"] })
+    );
+    client.shutdown().await;
+}

@@ -169,6 +169,54 @@ impl TestRequest<'_> {
         self
     }
 
+    /// Sends `pairs` as a form body, `application/x-www-form-urlencoded` (FastAPI's test
+    /// client's `data={...}`), each name and value encoded.
+    ///
+    /// ```
+    /// # use di_runtime::prelude::*;
+    /// # async fn f(client: &TestClient) {
+    /// let response = client
+    ///     .post("/login")
+    ///     .form([("username", "ada"), ("password", "p w&d")])
+    ///     .send()
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs {
+            form.append_pair(name.as_ref(), value.as_ref());
+        }
+        self.body = Bytes::from(form.finish());
+        self.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        self
+    }
+
+    /// Adds `pairs` to the URI's query string (FastAPI's test client's `params={...}`), each
+    /// name and value encoded, after any query the URI already has.
+    pub fn query<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs {
+            query.append_pair(name.as_ref(), value.as_ref());
+        }
+        let query = query.finish();
+        if !query.is_empty() {
+            self.uri
+                .push(if self.uri.contains('?') { '&' } else { '?' });
+            self.uri.push_str(&query);
+        }
+        self
+    }
+
     /// Sets the raw body.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
