@@ -637,3 +637,55 @@ async fn the_test_client_sends_a_form_and_query_parameters_encoded() {
     );
     client.shutdown().await;
 }
+
+// ------------------ 11. `main` returning a `ServeError`, as the README's does
+
+#[depends(scope = "handler")]
+async fn short_lived(y: Yield<u8>) {
+    let _ = y.provide(0).await;
+}
+
+#[depends]
+async fn long_lived(#[dep(short_lived)] _s: &u8, y: Yield<u8>) {
+    let _ = y.provide(0).await;
+}
+
+#[depends]
+async fn uses_long(#[dep(long_lived)] _l: &u8) -> &'static str {
+    "ok"
+}
+
+/// `async fn main() -> Result<(), ServeError>` (the README's) prints the error's `Debug`
+/// when it fails: uvicorn prints a sentence, di printed
+/// `Build(BuildError { problems: ["route GET /: ..."] })`, quotes and backticks escaped on one
+/// line, or `Io(Os { code: 98, kind: AddrInUse, .. })`. Its `Debug` is now its message.
+#[tokio::test]
+async fn a_serve_error_returned_from_main_prints_its_message() {
+    let error = App::new()
+        .get("/", uses_long)
+        .bind("127.0.0.1:0")
+        .await
+        .expect_err("the scope rule is broken");
+    let printed = format!("{error:?}");
+    assert_eq!(printed, error.to_string());
+    assert!(
+        printed.starts_with("the app cannot start:\n  - route GET /: "),
+        "{printed}"
+    );
+    assert!(printed.contains("`long_lived`"), "{printed}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let error = App::new()
+        .get("/", health)
+        .bind(addr)
+        .await
+        .expect_err("the address is taken");
+    let printed = format!("{error:?}");
+    assert_eq!(printed, error.to_string());
+    assert!(printed.starts_with("could not listen: "), "{printed}");
+
+    // `App::check()?` in a `main` returning `BuildError`.
+    let error = App::new().get("/", uses_long).check().unwrap_err();
+    assert_eq!(format!("{error:?}"), error.to_string());
+}

@@ -4,7 +4,10 @@ use std::fmt;
 
 /// Why an app could not be built or started: every problem found, each naming the route and,
 /// for graph problems, the chain of functions.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` is its message, since `fn main() -> Result<(), BuildError>` prints the
+/// `Debug` of the error it returns.
+#[derive(Clone)]
 pub struct BuildError {
     pub(crate) problems: Vec<String>,
 }
@@ -26,10 +29,20 @@ impl fmt::Display for BuildError {
     }
 }
 
+/// The message, as `Display` writes it: what `main` prints for an error it returns.
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl std::error::Error for BuildError {}
 
 /// Why serving failed.
-#[derive(Debug)]
+///
+/// Its `Debug` is its message, since `async fn main() -> Result<(), ServeError>` (the
+/// README's) prints the `Debug` of the error it returns: `could not listen: Address already
+/// in use (os error 98)`, or `the app cannot start:` and each problem on a line of its own.
 #[non_exhaustive]
 pub enum ServeError {
     /// The app could not be built or started.
@@ -44,6 +57,13 @@ impl fmt::Display for ServeError {
             ServeError::Build(e) => e.fmt(f),
             ServeError::Io(e) => write!(f, "could not listen: {e}"),
         }
+    }
+}
+
+/// The message, as `Display` writes it: what `main` prints for an error it returns.
+impl fmt::Debug for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
