@@ -37,6 +37,8 @@ pin_project_lite::pin_project! {
         // have made it too large, trailers, or an error. Sent next. Boxed: rare, and a frame is
         // large (it may be trailers), while every response moves its body around.
         held: Option<Box<Held>>,
+        // The body's error was held back for one poll (see `defer_error`).
+        deferred: bool,
     }
 }
 
@@ -49,6 +51,7 @@ impl<B> Gathered<B> {
             inner,
             ended: false,
             held: None,
+            deferred: false,
         }
     }
 
@@ -59,6 +62,7 @@ impl<B> Gathered<B> {
             inner,
             ended: true,
             held: None,
+            deferred: false,
         }
     }
 }
@@ -102,6 +106,10 @@ where
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),
                 }
             }
+            Err(error) if !*this.deferred => {
+                *this.deferred = true;
+                return defer_error(error, this.held, cx);
+            }
             polled => return Poll::Ready(Some(polled)),
         };
         Poll::Ready(Some(Ok(Frame::data(gather(
@@ -126,6 +134,24 @@ where
         };
         plus(inner, held)
     }
+}
+
+/// Holds the body's `error` back for one poll, waking the task at once: the error makes the
+/// connection drop what it still buffers (hyper's HTTP/1 closes the connection without
+/// flushing its write buffer, h2 clears the stream's queue when it resets it), and the frames
+/// the body yielded before it, the response head with them, would never reach the client.
+/// In the poll between, hyper's HTTP/1 flushes its buffer to the socket, and the HTTP/2
+/// connection task, woken by the frames queued, sends them. Only when a body fails.
+#[cold]
+#[inline(never)]
+fn defer_error<T>(
+    error: BoxError,
+    held: &mut Option<Box<Held>>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>> {
+    *held = Some(Box::new(Err(error)));
+    cx.waker().wake_by_ref();
+    Poll::Pending
 }
 
 /// `hint` with `more` bytes, held back from the body it hints at, added to both its bounds.
@@ -378,6 +404,8 @@ mod tests {
         ]));
         assert_eq!(text(poll(&mut body)), "ab");
         assert!(!body.is_end_stream());
+        // Held back one poll, in which the connection sends what it buffers.
+        assert!(matches!(poll(&mut body), Poll::Pending));
         match poll(&mut body) {
             Poll::Ready(Some(Err(error))) => assert_eq!(error.to_string(), "the stream failed"),
             other => panic!("expected the error, got {}", describe(&other)),
