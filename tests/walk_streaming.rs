@@ -8,8 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::{dechunk, events, log, read_bytes_to_close, serial, wait_for};
+use di_runtime::SseEvent;
 use di_runtime::prelude::*;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -130,6 +131,136 @@ async fn rows_a_stream_yielded_before_it_failed_reach_the_http2_client_before_th
     wait_for("session:close body error").await;
     server.settle().await;
     assert_eq!(events(), ["session:close body error"]);
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// A feed's subscription, held by the response body until the client leaves.
+struct Subscription;
+
+#[depends]
+async fn subscription(y: Yield<Subscription>) {
+    log("subscription:open");
+    let (_subscription, outcome) = y.provide(Subscription).await;
+    log(format!("subscription:close {}", short(&outcome)));
+}
+
+#[derive(serde::Deserialize)]
+struct Resume {
+    last_event_id: Option<u64>,
+}
+
+/// Three events after the one the client last got, then a quiet feed (no event comes).
+#[depends]
+async fn feed(
+    #[dep(subscription)] subscription: Held<Subscription>,
+    Header(resume): Header<Resume>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<SseEvent, std::io::Error>> + Send> {
+    let after = resume.last_event_id.unwrap_or(0);
+    let events = (after + 1..=after + 3).map(|id| {
+        Ok(SseEvent::data(format!("line one of {id}\nline two"))
+            .id(id.to_string())
+            .event("tick"))
+    });
+    // A feed with nothing to send: the body owns the subscription until it is dropped.
+    let quiet = stream::pending().map(move |()| {
+        let _held = &subscription;
+        Ok(SseEvent::comment("never"))
+    });
+    StreamBody::new(stream::iter(events).chain(quiet)).content_type("text/event-stream")
+}
+
+/// The three events `feed` sends after `after`, as the client reads them.
+fn three_events_after(after: u64) -> String {
+    (after + 1..=after + 3)
+        .map(|id| format!("id: {id}\nevent: tick\ndata: line one of {id}\ndata: line two\n\n"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_sse_feed_resumes_after_last_event_id_and_its_quiet_stream_sees_the_http1_client_leave()
+{
+    use tokio::io::AsyncReadExt;
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/feed", feed)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    socket
+        .write_all(b"GET /feed HTTP/1.1\r\nhost: test\r\nlast-event-id: 41\r\n\r\n")
+        .await
+        .unwrap();
+    let head = common::read_head(&mut socket).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    let expected = three_events_after(41);
+    let mut chunked = Vec::new();
+    tokio::time::timeout(Duration::from_secs(8), async {
+        while dechunk(&chunked).len() < expected.len() {
+            let mut buf = [0u8; 4096];
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the feed ended");
+            chunked.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("three events arrive");
+    assert_eq!(String::from_utf8_lossy(&dechunk(&chunked)), expected);
+    // The feed is quiet now: the client leaves while the stream waits for its next event.
+    log("client gone");
+    drop(socket);
+    wait_for("subscription:close cancelled client gone").await;
+    server.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "subscription:open",
+            "client gone",
+            "subscription:close cancelled client gone"
+        ]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_quiet_sse_stream_reset_by_its_http2_client_is_torn_down_once_as_client_gone() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/feed", feed)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let mut body = common::h2_get(&mut client, addr, "/feed").await;
+    let expected = three_events_after(0);
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(8), async {
+        while received.len() < expected.len() {
+            let data = body.data().await.expect("the feed goes on").unwrap();
+            let _ = body.flow_control().release_capacity(data.len());
+            received.extend_from_slice(&data);
+        }
+    })
+    .await
+    .expect("three events arrive");
+    assert_eq!(String::from_utf8_lossy(&received), expected);
+    // Dropping the stream resets it (`CANCEL`); the connection stays open.
+    log("client gone");
+    drop(body);
+    wait_for("subscription:close cancelled client gone").await;
+    server.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "subscription:open",
+            "client gone",
+            "subscription:close cancelled client gone"
+        ]
+    );
     driver.abort();
     server.shutdown().await;
 }

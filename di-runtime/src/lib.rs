@@ -130,6 +130,7 @@ pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
 pub use response::headers::{InvalidHeader, ResponseHeaders};
 pub use response::into::IntoResponse;
 pub use response::page::{Html, Redirect};
+pub use response::sse::SseEvent;
 pub use response::stream::StreamBody;
 pub use run::stats::{Metrics, TeardownCounts};
 

@@ -1,8 +1,8 @@
 //! The response side, at the bottom of the crate: the [`Body`](body::Body) type,
 //! [`IntoResponse`](into::IntoResponse), [`StreamBody`](stream::StreamBody), headers beside a
 //! response ([`ResponseHeaders`](headers::ResponseHeaders)), [`Html`](page::Html) and
-//! [`Redirect`](page::Redirect), and the errors that
-//! become responses ([`HttpError`](error::HttpError), [`InputError`](error::InputError)).
+//! [`Redirect`](page::Redirect), server-sent events ([`SseEvent`](sse::SseEvent)), and the
+//! errors that become responses ([`HttpError`](error::HttpError), [`InputError`](error::InputError)).
 //!
 //! It uses no other module of the crate; every other layer may use it (an [`Outcome`] carries
 //! an `HttpError`, a handler's value becomes a response).
@@ -14,4 +14,5 @@ pub(crate) mod error;
 pub(crate) mod headers;
 pub(crate) mod into;
 pub(crate) mod page;
+pub(crate) mod sse;
 pub(crate) mod stream;
