@@ -97,7 +97,7 @@ async fn rows_a_stream_yielded_before_it_failed_reach_the_http1_client_before_th
 /// Over HTTP/2 the reset cleared the stream's queue in h2, the response head with it: the
 /// client got `RST_STREAM` and no response. Now the connection task, woken by the queued
 /// frames, gets a turn before the reset. That turn is the scheduler's: on one thread (this
-/// test) it comes first; on several, the frames usually, not always, leave first.
+/// test) it comes first; on several, the reset often comes first still (best effort).
 #[tokio::test]
 async fn rows_a_stream_yielded_before_it_failed_reach_the_http2_client_before_the_reset() {
     let _serial = serial().await;
