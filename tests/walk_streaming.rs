@@ -264,3 +264,76 @@ async fn a_quiet_sse_stream_reset_by_its_http2_client_is_torn_down_once_as_clien
     driver.abort();
     server.shutdown().await;
 }
+
+/// An HTTP/1.0 client (nginx's `proxy_pass` speaks HTTP/1.0 to its upstream unless told
+/// otherwise) has no chunked coding: the body ends where the connection closes. A failed
+/// export closed it as a complete one does, and the client (nginx, then its own client) took
+/// the truncated export for the whole. The connection is now reset instead.
+#[tokio::test]
+async fn an_http10_client_of_a_failed_stream_sees_the_connection_reset_not_a_clean_end() {
+    use tokio::io::AsyncReadExt;
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/export", rows_then_failure)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    socket
+        .write_all(b"GET /export HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(8), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(error) => return Err(error),
+            }
+        }
+    })
+    .await
+    .expect("the connection ends");
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.0 200"),
+        "{text}"
+    );
+    let error = ended.expect_err("the cut is not a clean end of the body");
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}");
+    wait_for("session:close body error").await;
+    server.settle().await;
+    assert_eq!(events(), ["session:close body error"]);
+    server.shutdown().await;
+}
+
+/// A complete HTTP/1.0 export still ends cleanly, the connection closed after it.
+#[tokio::test]
+async fn an_http10_client_of_a_complete_stream_sees_a_clean_end() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/rows", rows)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    socket
+        .write_all(b"GET /rows HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let all = read_bytes_to_close(&mut socket).await;
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    assert!(text.ends_with("\r\n\r\nrow 1\nrow 2\n"), "{text}");
+    wait_for("session:close success 200").await;
+    server.shutdown().await;
+}
+
+#[depends]
+async fn rows(
+    #[dep(session)] _s: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<&'static str, std::io::Error>> + Send> {
+    StreamBody::new(stream::iter([Ok("row 1\n"), Ok("row 2\n")]))
+}

@@ -57,6 +57,7 @@ use hyper::rt::Sleep as HyperSleep;
 
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::server::graceful::GracefulConnection;
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::{Instant, Sleep};
@@ -101,6 +102,9 @@ struct Shared {
     received: AtomicU64,
     /// Whether it speaks HTTP/2 (set with its first stream).
     http2: AtomicBool,
+    /// Whether its socket is to be reset when it closes, not closed cleanly: a close-delimited
+    /// (HTTP/1.0) response body failed, and a clean close would pass for its end.
+    reset_on_close: AtomicBool,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits).
     close: CancellationToken,
     /// Whether its socket is still open: its task may go on after it closed, running the
@@ -321,6 +325,7 @@ impl Connections {
             written: AtomicU64::new(0),
             received: AtomicU64::new(0),
             http2: AtomicBool::new(false),
+            reset_on_close: AtomicBool::new(false),
             streams: Mutex::new(Vec::new()),
             close: self.shutdown.child_token(),
             socket_open: AtomicBool::new(true),
@@ -468,7 +473,7 @@ impl Slot {
 
     /// The connection's socket, its writes noted for [`Closable`]: a connection closing that
     /// writes nothing for `send_timeout` is cut.
-    pub(crate) fn watch<T>(&self, io: T) -> Watched<T> {
+    pub(crate) fn watch(&self, io: TcpStream) -> Watched {
         Watched {
             io,
             shared: self.0.clone(),
@@ -656,11 +661,13 @@ where
         let mut response = std::task::ready!(this.inner.poll(cx))?;
         let in_use = this.in_use.take();
         let head_only = *this.head_only;
-        if head_only {
+        // A body sent close-delimited (HTTP/1.0): its end is the connection's close.
+        let close_delimited = if head_only {
             declare_length(&mut response);
-        } else if *this.http10 {
-            close_if_unframed(&mut response);
-        }
+            false
+        } else {
+            *this.http10 && close_if_unframed(&mut response)
+        };
         // A 204 or 304 has no content whatever its body holds (RFC 9110 15.3.5, 15.4.5):
         // hyper's HTTP/1 drops such a body unsent, but its HTTP/2 would send every frame of
         // it (and a 204's `Content-Length`, which RFC 9110 8.6 forbids). Sent as a HEAD's is.
@@ -705,6 +712,7 @@ where
                 Gathered::new(body)
             },
             rest: Bytes::new(),
+            reset_on_error: close_delimited && !unsent,
             _in_use: in_use,
         });
         if unsent
@@ -773,7 +781,9 @@ fn declare_length<B: Body>(response: &mut http::Response<B>) {
 /// even to one that says `Connection: close`), and a client that trusts it (`ab -k`) takes the
 /// response for bodiless and sends its next request on a connection about to close. An
 /// HTTP/1.0 response without `keep-alive` is one after which the connection closes.
-fn close_if_unframed<B: Body>(response: &mut http::Response<B>) {
+///
+/// Whether the response is such a one (its body sent close-delimited).
+fn close_if_unframed<B: Body>(response: &mut http::Response<B>) -> bool {
     if sends_no_body(response.status())
         || response.body().is_end_stream()
         || response.body().size_hint().exact().is_some()
@@ -781,10 +791,11 @@ fn close_if_unframed<B: Body>(response: &mut http::Response<B>) {
             .headers()
             .contains_key(http::header::CONTENT_LENGTH)
     {
-        return;
+        return false;
     }
     *response.version_mut() = http::Version::HTTP_10;
     response.headers_mut().remove(http::header::CONNECTION);
+    true
 }
 
 pin_project_lite::pin_project! {
@@ -806,7 +817,20 @@ pin_project_lite::pin_project! {
         inner: Gathered<B>,
         // What remains of a large frame handed over in slices; empty when none.
         rest: Bytes,
+        // The body is sent close-delimited (HTTP/1.0): if it fails, the connection is reset
+        // when it closes, or its client would take the cut for the end.
+        reset_on_error: bool,
         _in_use: Option<InUse>,
+    }
+}
+
+/// Notes that the connection of a close-delimited response body that failed is to be reset
+/// when it closes (see [`Watched`]).
+#[cold]
+#[inline(never)]
+fn reset_on_close(in_use: Option<&InUse>) {
+    if let Some(in_use) = in_use {
+        in_use.shared.reset_on_close.store(true, Ordering::Relaxed);
     }
 }
 
@@ -862,6 +886,9 @@ where
         // it, and a client that never opens it would hold the stream for as long as it liked
         // (on HTTP/1 the body is dropped with its last frame, which goes to the connection's
         // buffer).
+        if *this.reset_on_error && matches!(polled, Poll::Ready(Some(Err(_)))) {
+            reset_on_close(this._in_use.as_ref());
+        }
         if let Some(in_use) = this._in_use.as_ref() {
             let waiting = matches!(polled, Poll::Ready(Some(Ok(_))))
                 && (!this.rest.is_empty()
@@ -1138,18 +1165,16 @@ fn fire_by(
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A connection's socket, the bytes of each write counted in [`Shared::written`] (a relaxed
-    /// load and store, no clock read): what tells [`Closable`] that a closing connection still
-    /// gets what hyper holds to its client.
-    pub(crate) struct Watched<T> {
-        #[pin]
-        io: T,
-        shared: Arc<Shared>,
-    }
+/// A connection's socket, the bytes of each write counted in [`Shared::written`] (a relaxed
+/// load and store, no clock read): what tells [`Closable`] that a closing connection still
+/// gets what hyper holds to its client. Reset when it closes if a close-delimited response
+/// body failed ([`Shared::reset_on_close`]).
+pub(crate) struct Watched {
+    io: TcpStream,
+    shared: Arc<Shared>,
 }
 
-impl<T> Watched<T> {
+impl Watched {
     fn note(shared: &Shared, written: &Poll<std::io::Result<usize>>) {
         if let Poll::Ready(Ok(n)) = written {
             // Only the connection's own task writes: no read-modify-write needed.
@@ -1161,15 +1186,33 @@ impl<T> Watched<T> {
     }
 }
 
-impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for Watched<T> {
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if self.shared.reset_on_close.load(Ordering::Relaxed) {
+            reset(&self.io);
+        }
+    }
+}
+
+/// Makes `io`'s close a reset (`SO_LINGER` of zero: `RST`, not `FIN`), so that its client sees
+/// an error, not the end of a close-delimited body.
+#[cold]
+#[inline(never)]
+fn reset(io: &TcpStream) {
+    if let Err(error) = io.set_zero_linger() {
+        tracing::debug!(target: "di", %error, "could not make the connection's close a reset");
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let this = self.project();
+        let this = &mut *self;
         let before = buf.filled().len();
-        let read = this.io.poll_read(cx, buf);
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
         // Counted only until the protocol can be told (a relaxed load afterwards).
         let received = this.shared.received.load(Ordering::Relaxed);
         if received < PREFACE_BYTES {
@@ -1182,26 +1225,26 @@ impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for Watched<T> {
     }
 }
 
-impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
+impl tokio::io::AsyncWrite for Watched {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let this = self.project();
-        let written = this.io.poll_write(cx, buf);
-        Self::note(this.shared, &written);
+        let this = &mut *self;
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        Self::note(&this.shared, &written);
         written
     }
 
     fn poll_write_vectored(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let this = self.project();
-        let written = this.io.poll_write_vectored(cx, bufs);
-        Self::note(this.shared, &written);
+        let this = &mut *self;
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        Self::note(&this.shared, &written);
         written
     }
 
@@ -1209,12 +1252,12 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
         self.io.is_write_vectored()
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.project().io.poll_flush(cx)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.project().io.poll_shutdown(cx)
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -1231,6 +1274,7 @@ mod tests {
         CountedBody {
             inner: Gathered::new(StreamBody::new(stream::iter(frames))),
             rest: Bytes::new(),
+            reset_on_error: false,
             _in_use: None,
         }
     }
@@ -1289,6 +1333,7 @@ mod tests {
         let body = std::pin::pin!(CountedBody {
             inner: Gathered::new(Full::new(large.clone())),
             rest: Bytes::new(),
+            reset_on_error: false,
             _in_use: None,
         });
         assert_eq!(frames(body).await, [large]);
