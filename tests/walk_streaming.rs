@@ -49,8 +49,8 @@ async fn rows_then_failure(
 }
 
 /// GETs `path` over a new HTTP/1.1 connection and reads until the server closes it: the
-/// response head and its (chunked) body's data.
-async fn http1_get(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
+/// response head, its (chunked) body's data, and whether the body had its last chunk.
+async fn http1_get(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>, bool) {
     let mut socket = TcpStream::connect(addr).await.unwrap();
     socket
         .write_all(format!("GET {path} HTTP/1.1\r\nhost: test\r\n\r\n").as_bytes())
@@ -65,6 +65,7 @@ async fn http1_get(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) 
     (
         String::from_utf8_lossy(&all[..split]).into_owned(),
         dechunk(&all[split..]),
+        all.ends_with(b"\r\n0\r\n\r\n"),
     )
 }
 
@@ -81,8 +82,9 @@ async fn rows_a_stream_yielded_before_it_failed_reach_the_http1_client_before_th
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let (head, body) = http1_get(server.local_addr(), "/export").await;
+    let (head, body, complete) = http1_get(server.local_addr(), "/export").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(!complete, "a failed body never ends with its last chunk");
     assert_eq!(
         String::from_utf8_lossy(&body),
         "row 1\nrow 2\nrow 3\n",
