@@ -58,11 +58,12 @@ impl Body {
 
     /// A body that sends each item of `stream` as one frame, in order, and fails the response
     /// (the connection is cut) at the first `Err`. With `di`'s server, the items before the
-    /// `Err` are sent first: over HTTP/1.1 the client gets them, then a body cut short (a
-    /// chunked body without its last chunk; an HTTP/1.0 client's connection is reset, as its
-    /// body ends where the connection closes). Over HTTP/2 the stream is reset
-    /// (`INTERNAL_ERROR`), and the items before reach the client only when the connection's
-    /// task sends them before the reset, which a multi-threaded runtime does not promise.
+    /// `Err` are sent first: over HTTP/1.1 the client gets them (as far as its socket takes
+    /// them at once), then a body cut short (a chunked body without its last chunk; an
+    /// HTTP/1.0 client's connection is reset, as its body ends where the connection closes).
+    /// Over HTTP/2 the stream is reset (`INTERNAL_ERROR`), and the items before reach the
+    /// client only when the connection's task sends them before the reset, which a
+    /// multi-threaded runtime does not promise.
     pub fn from_stream<S, D, E>(stream: S) -> Self
     where
         S: Stream<Item = Result<D, E>> + Send + 'static,
