@@ -1205,6 +1205,7 @@ fn reset(io: &TcpStream) {
 }
 
 impl tokio::io::AsyncRead for Watched {
+    #[inline]
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -1226,6 +1227,7 @@ impl tokio::io::AsyncRead for Watched {
 }
 
 impl tokio::io::AsyncWrite for Watched {
+    #[inline]
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -1237,6 +1239,7 @@ impl tokio::io::AsyncWrite for Watched {
         written
     }
 
+    #[inline]
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -1248,14 +1251,17 @@ impl tokio::io::AsyncWrite for Watched {
         written
     }
 
+    #[inline]
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
     }
 
+    #[inline]
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
+    #[inline]
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }

@@ -125,27 +125,30 @@ thread_local! {
 /// Hands `after` to the connection being polled on this thread, if it is a [`Hosted`] one;
 /// otherwise gives it back (`Some`).
 pub(crate) fn defer(after: AfterRun) -> Option<AfterRun> {
-    // Looked at before `after` is moved in: most calls from outside a connection need not move
-    // it into the closure and back out.
+    // Looked at before anything is made for it: most calls from outside a connection give
+    // `after` straight back.
     if HOST.with(|host| host.borrow().is_none()) {
         return Some(after);
     }
-    HOST.with(|host| match host.borrow_mut().as_mut() {
-        Some(hosted) => {
-            let entered = after.engine().enter_background();
+    // Made here and lent to the closure, not moved into it: a response's after-body work is
+    // large, and each move of it a copy.
+    let entered = after.engine().enter_background();
+    let mut deferred = Some(Deferred {
+        run: after.instrument(current_span()),
+        _entered: entered,
+    });
+    HOST.with(|host| {
+        if let Some(hosted) = host.borrow_mut().as_mut() {
             // Room for one: an HTTP/2 stream's task hosts one response's work, a connection
             // one at a time but for pipelined requests (`Vec` would make room for four).
             if hosted.capacity() == 0 {
                 hosted.reserve_exact(1);
             }
-            hosted.push(Deferred {
-                run: after.instrument(current_span()),
-                _entered: entered,
-            });
-            None
+            hosted.extend(deferred.take());
         }
-        None => Some(after),
-    })
+    });
+    // Given back only if the host went away in between, which one thread cannot see.
+    deferred.map(|deferred| deferred.run.into_inner())
 }
 
 /// Sets [`HOST`] to a connection's list while it is polled; puts it back when dropped (a
