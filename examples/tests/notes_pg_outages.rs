@@ -497,39 +497,46 @@ enum Mode {
     ReadOnly,
 }
 
-/// Answers a client's login with a PostgreSQL `FATAL` error of SQLSTATE `code`, as a server
-/// does for a role that may not log in (`28000`), a wrong password (`28P01`), a dropped
-/// database (`3D000`): declines TLS, reads the startup message, sends the error, closes.
-async fn refuse_login(mut client: TcpStream, code: &str) -> std::io::Result<()> {
+/// Reads a client's startup message (without its length), having declined TLS and GSS
+/// encryption if it asked for them first: the client then goes on without.
+async fn read_startup(client: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     loop {
         let len = usize::try_from(client.read_u32().await?).unwrap_or(0);
         let mut message = vec![0; len.saturating_sub(4)];
         client.read_exact(&mut message).await?;
-        // SSLRequest and GSSENCRequest: "no", and the client goes on without.
+        // SSLRequest and GSSENCRequest: "no".
         if message.get(..4) == Some(&[0x04, 0xd2, 0x16, 0x2f])
             || message.get(..4) == Some(&[0x04, 0xd2, 0x16, 0x30])
         {
             client.write_all(b"N").await?;
             continue;
         }
-        let mut fields = Vec::new();
-        for (kind, value) in [
-            (b'S', "FATAL"),
-            (b'V', "FATAL"),
-            (b'C', code),
-            (b'M', "refused by the test"),
-        ] {
-            fields.push(kind);
-            fields.extend_from_slice(value.as_bytes());
-            fields.push(0);
-        }
-        fields.push(0);
-        let mut error = vec![b'E'];
-        error.extend_from_slice(&u32::try_from(fields.len() + 4).unwrap_or(0).to_be_bytes());
-        error.extend_from_slice(&fields);
-        client.write_all(&error).await?;
-        return client.shutdown().await;
+        return Ok(message);
     }
+}
+
+/// Answers a client's login with a PostgreSQL `FATAL` error of SQLSTATE `code`, as a server
+/// does for a role that may not log in (`28000`), a wrong password (`28P01`), a dropped
+/// database (`3D000`): declines TLS, reads the startup message, sends the error, closes.
+async fn refuse_login(mut client: TcpStream, code: &str) -> std::io::Result<()> {
+    read_startup(&mut client).await?;
+    let mut fields = Vec::new();
+    for (kind, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', code),
+        (b'M', "refused by the test"),
+    ] {
+        fields.push(kind);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut error = vec![b'E'];
+    error.extend_from_slice(&u32::try_from(fields.len() + 4).unwrap_or(0).to_be_bytes());
+    error.extend_from_slice(&fields);
+    client.write_all(&error).await?;
+    client.shutdown().await
 }
 
 /// Carries a client's connection to the server at `target`, having added
@@ -538,19 +545,7 @@ async fn refuse_login(mut client: TcpStream, code: &str) -> std::io::Result<()> 
 /// standby. Declines TLS, to read the startup message.
 async fn forward_read_only(mut client: TcpStream, target: SocketAddr) -> std::io::Result<()> {
     const READ_ONLY: &str = "-c default_transaction_read_only=on";
-    let startup = loop {
-        let len = usize::try_from(client.read_u32().await?).unwrap_or(0);
-        let mut message = vec![0; len.saturating_sub(4)];
-        client.read_exact(&mut message).await?;
-        // SSLRequest and GSSENCRequest: "no", and the client goes on without.
-        if message.get(..4) == Some(&[0x04, 0xd2, 0x16, 0x2f])
-            || message.get(..4) == Some(&[0x04, 0xd2, 0x16, 0x30])
-        {
-            client.write_all(b"N").await?;
-            continue;
-        }
-        break message;
-    };
+    let startup = read_startup(&mut client).await?;
     // The protocol version, then `name\0value\0` pairs, then `\0`.
     let (version, pairs) = startup.split_at(4.min(startup.len()));
     let mut fields: Vec<&[u8]> = pairs.split(|&byte| byte == 0).collect();
