@@ -429,3 +429,34 @@ async fn a_start_dropped_while_it_tears_down_a_failed_start_finishes_the_teardow
         ]
     );
 }
+
+#[depends]
+async fn answers_ok() -> &'static str {
+    "ok"
+}
+
+/// A server that cannot listen says on which address: "could not listen: 127.0.0.1:PORT:
+/// Address already in use (os error 98)". It said "could not listen: Address already in use
+/// (os error 98)", which left a user whose app listens on an address from its configuration
+/// to guess which one. The error keeps its kind (`AddrInUse`).
+#[tokio::test]
+async fn a_server_that_cannot_listen_names_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let error = App::new()
+        .get("/", answers_ok)
+        .bind(addr)
+        .await
+        .expect_err("the address is taken");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("could not listen: {addr}: ")),
+        "{message}"
+    );
+    match error {
+        di_runtime::ServeError::Io(io) => {
+            assert_eq!(io.kind(), std::io::ErrorKind::AddrInUse, "{io}");
+        }
+        other => panic!("not an I/O error: {other}"),
+    }
+}

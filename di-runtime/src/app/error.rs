@@ -41,13 +41,15 @@ impl std::error::Error for BuildError {}
 /// Why serving failed.
 ///
 /// Its `Debug` is its message, since `async fn main() -> Result<(), ServeError>` (the
-/// README's) prints the `Debug` of the error it returns: `could not listen: Address already
-/// in use (os error 98)`, or `the app cannot start:` and each problem on a line of its own.
+/// README's) prints the `Debug` of the error it returns: `could not listen: 127.0.0.1:3000:
+/// Address already in use (os error 98)`, or `the app cannot start:` and each problem on a
+/// line of its own.
 #[non_exhaustive]
 pub enum ServeError {
     /// The app could not be built or started.
     Build(BuildError),
-    /// The address could not be bound.
+    /// The address could not be bound: the error names it, keeps the system error's kind,
+    /// and has it as its source.
     Io(std::io::Error),
 }
 

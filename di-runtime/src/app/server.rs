@@ -44,7 +44,7 @@ impl App {
     /// responses are cut (their teardowns see `Cancelled(Shutdown)`), and the teardowns and
     /// `app` scope are then torn down as usual, each within `teardown_timeout`.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr).await?;
         // Listened for now, once bound (tokio never gives a signal back: a `serve` that cannot
         // bind leaves them alone): a signal during the start stops it instead of killing the
         // process with `app` scope half set up.
@@ -80,7 +80,7 @@ impl App {
         addr: impl ToSocketAddrs,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr).await?;
         let mut signal = std::pin::pin!(signal);
         let Some(server) = self.bind_until(listener, signal.as_mut()).await? else {
             return Ok(());
@@ -100,7 +100,7 @@ impl App {
     /// in a tracked background task, each told `Cancelled(Shutdown)`; see [`App::start`].
     /// It listens for no signal itself: [`serve`](App::serve) does.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, ServeError> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr).await?;
         match self
             .bind_or_stop(listener, &CancellationToken::new())
             .await?
@@ -216,6 +216,45 @@ impl Signals {
 
 /// Completes at the next `signal`; never, if it cannot be listened for.
 #[cfg(unix)]
+/// A listener on the first of `addr`'s addresses that can be bound, as `TcpListener::bind`
+/// does; its error names the address that could not be bound ("127.0.0.1:3000: Address
+/// already in use"), which `TcpListener::bind`'s does not. The error keeps its kind, and
+/// the system's error as its source.
+async fn listen(addr: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last = Some(std::io::Error::new(error.kind(), Unbound { addr, error })),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolved to no address",
+        )
+    }))
+}
+
+/// Why an address could not be bound.
+#[derive(Debug)]
+struct Unbound {
+    addr: SocketAddr,
+    error: std::io::Error,
+}
+
+impl std::fmt::Display for Unbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.addr, self.error)
+    }
+}
+
+impl std::error::Error for Unbound {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
     if let Some(signal) = signal
         && signal.recv().await.is_some()
