@@ -39,9 +39,11 @@ impl<T: Into<Body>> IntoResponse for Html<T> {
 ///
 /// [`Redirect::to`] is `303 See Other` (after a form's `POST`, the browser `GET`s the new
 /// location), [`Redirect::temporary`] `307` (FastAPI's `RedirectResponse`: the same method
-/// and body again, elsewhere), [`Redirect::permanent`] `308`. A location that is not a valid
-/// header value (a control character in it) is the handler's mistake: a generic 500, its
-/// teardowns told `HandlerError(500)`, the reason logged.
+/// and body again, elsewhere), [`Redirect::permanent`] `308`. Characters beyond ASCII in the
+/// location are sent percent-encoded (`/notes/crème` as `/notes/cr%C3%A8me`), as Starlette's
+/// `RedirectResponse` sends them; what is already encoded is left as it is. A location with a
+/// control character in it is the handler's mistake: a generic 500, its teardowns told
+/// `HandlerError(500)`, the reason logged.
 ///
 /// ```
 /// use di_runtime::prelude::*;
@@ -76,11 +78,28 @@ impl Redirect {
     }
 
     fn with_status(status: StatusCode, location: &str) -> Self {
+        let value = if location.is_ascii() {
+            HeaderValue::from_str(location)
+        } else {
+            Self::encoded(location)
+        };
         Self {
             status,
-            location: HeaderValue::from_str(location)
-                .map_err(|_| location.escape_debug().to_string()),
+            location: value.map_err(|_| location.escape_debug().to_string()),
         }
+    }
+
+    /// A location with characters beyond ASCII (a path a user named: `/notes/crème`), its
+    /// UTF-8 bytes percent-encoded, as Starlette's `RedirectResponse` quotes its URL: a
+    /// `Location` is a URI, and a header's raw UTF-8 is read differently by each client. A
+    /// control character is still refused.
+    #[cold]
+    fn encoded(location: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+        if location.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            return HeaderValue::from_str(location);
+        }
+        let encoded = percent_encoding::utf8_percent_encode(location, percent_encoding::CONTROLS);
+        HeaderValue::from_str(&encoded.to_string())
     }
 
     /// Its status.
@@ -88,7 +107,8 @@ impl Redirect {
         self.status
     }
 
-    /// Its location, if it is a valid header value.
+    /// Its location as it is sent (characters beyond ASCII percent-encoded), if it is a valid
+    /// header value.
     pub fn location(&self) -> Option<&str> {
         self.location
             .as_ref()
