@@ -38,3 +38,45 @@ async fn a_redirect_to_a_non_ascii_location_is_sent_percent_encoded() {
     assert_eq!(Redirect::to("/a%20b").location(), Some("/a%20b"));
     assert_eq!(Redirect::to("/ü\nx").location(), None);
 }
+
+// ------------------------------------------------- `web::Path<(u32, String)>`, mis-routed
+
+/// actix's `web::Path<(u32, String)>`, mounted on a route with one parameter: the server's
+/// mistake (axum answers it 500), which was answered 422, blaming the client, with a message
+/// that told it the route's shape ("expected 2 path parameters, the route has 1").
+#[depends]
+async fn user_post(Path((id, slug)): Path<(u32, String)>) -> String {
+    format!("{id} {slug}")
+}
+
+#[depends]
+async fn just_id(Path(id): Path<u32>) -> String {
+    format!("{id}")
+}
+
+#[tokio::test]
+async fn a_path_tuple_that_does_not_fit_its_route_is_the_servers_500_not_the_clients_422() {
+    let client = TestClient::start(
+        App::new()
+            .get("/posts/{id}", user_post)
+            .get("/pair/{id}/{slug}", user_post)
+            .get("/two/{a}/{b}", just_id),
+    )
+    .await
+    .expect("the app starts");
+    for uri in ["/posts/7", "/two/1/2"] {
+        let response = client.get(uri).send().await;
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{uri}"
+        );
+        let body = response.text().await.expect("a body");
+        assert_eq!(body, r#"{"detail":"Internal Server Error"}"#, "{uri}");
+    }
+    // A route it fits answers, and bad input there is still the client's 422.
+    let response = client.get("/pair/7/hello").send().await;
+    assert_eq!(response.text().await.expect("a body"), "7 hello");
+    let response = client.get("/pair/x/hello").send().await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -72,7 +72,7 @@ use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
 
-use crate::response::error::{InputError, push_json_str};
+use crate::response::error::{HttpError, InputError, push_json_str};
 
 use json::JsonDe;
 use path::PathLayout;
@@ -159,6 +159,27 @@ pub(crate) fn from_path<T: DeserializeOwned>(
         return Ok(value);
     }
     every_problem_of_path(params)
+}
+
+/// A `Path<T>` whose shape does not fit its route (a tuple of 2 on `/posts/{id}`) is the app's
+/// mistake: a generic 500, the reason logged, never a 422 that blames the client and tells it
+/// the route's shape. Other problems are the client's, as they were.
+#[cold]
+pub(crate) fn misfit_path(problems: Vec<InputError>) -> Vec<InputError> {
+    let Some(misfit) = problems
+        .iter()
+        .find(|p| p.loc().len() == 1 && p.msg().contains(path::ROUTE_HAS))
+    else {
+        return problems;
+    };
+    let reason = format!(
+        "the handler's `Path<T>` does not fit the route's path parameters: {}",
+        misfit.msg().trim_start_matches("Value error, ")
+    );
+    tracing::error!(target: "di", "{reason}");
+    vec![InputError::rejection(HttpError::internal_from(
+        std::io::Error::other(reason),
+    ))]
 }
 
 /// [`from_path`] past its fast path.

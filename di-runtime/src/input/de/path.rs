@@ -9,6 +9,11 @@ use super::problem::Error;
 use super::root::{Layout, Root};
 use super::text::TextValue;
 
+/// How the message of a `Path<T>` that does not fit its route's parameters goes on (`expected
+/// 2 path parameters, the route has 1`): the app's mistake, not the client's, which
+/// [`misfit_path`](super::misfit_path) tells from bad input by it.
+pub(super) const ROUTE_HAS: &str = ", the route has ";
+
 /// A route's path parameters, by name at the [`Root`].
 pub(super) struct PathLayout;
 
@@ -27,7 +32,7 @@ impl<'s> Layout<'s> for PathLayout {
     ) -> Result<V::Value, Error> {
         if len != root.groups.len() {
             return Err(de::Error::custom(format!(
-                "expected {len} path parameters, the route has {}",
+                "expected {len} path parameters{ROUTE_HAS}{}",
                 root.groups.len()
             )));
         }
@@ -39,7 +44,7 @@ impl<'s> Layout<'s> for PathLayout {
         match root.groups {
             [only] => Ok(Some(root.value(*only))),
             _ => Err(de::Error::custom(format!(
-                "expected 1 path parameter, the route has {}",
+                "expected 1 path parameter{ROUTE_HAS}{}",
                 root.groups.len()
             ))),
         }
