@@ -4,6 +4,8 @@
 
 mod common;
 
+use di_runtime::http::HeaderName;
+use di_runtime::http::header::{LOCATION, SET_COOKIE};
 use di_runtime::prelude::*;
 
 // ------------------------------------------------ redirects after POST, to a UTF-8 path
@@ -79,4 +81,75 @@ async fn a_path_tuple_that_does_not_fit_its_route_is_the_servers_500_not_the_cli
     assert_eq!(response.text().await.expect("a body"), "7 hello");
     let response = client.get("/pair/x/hello").send().await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+// ------------------------------------- `HttpResponse::build(status).insert_header(..).finish()`
+
+/// actix's `HttpResponse::SeeOther().insert_header((LOCATION, "/me")).cookie(c).finish()`: a
+/// status and headers, no body, written as axum writes it. It did not compile: headers were
+/// taken only beside a body (`(StatusCode, [..], ())`).
+#[depends]
+async fn sign_in(
+    Form(login): Form<std::collections::BTreeMap<String, String>>,
+) -> (StatusCode, [(HeaderName, String); 2]) {
+    let user = login.get("user").cloned().unwrap_or_default();
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (LOCATION, "/me".to_owned()),
+            (SET_COOKIE, format!("session={user}; HttpOnly; Path=/")),
+        ],
+    )
+}
+
+#[depends]
+async fn cache_headers() -> [(&'static str, &'static str); 1] {
+    [("cache-control", "no-store")]
+}
+
+#[depends]
+async fn bad_header() -> (StatusCode, [(&'static str, &'static str); 1]) {
+    (StatusCode::NO_CONTENT, [("bad name", "x")])
+}
+
+/// actix's `HttpResponse::Found()`: a status beside a redirect.
+#[depends]
+async fn found(Path(to): Path<String>) -> (StatusCode, Redirect) {
+    (StatusCode::FOUND, Redirect::to(&to))
+}
+
+#[tokio::test]
+async fn a_status_and_headers_without_a_body_are_a_response() {
+    let client = TestClient::start(
+        App::new()
+            .post("/login", sign_in)
+            .get("/cached", cache_headers)
+            .get("/bad", bad_header)
+            .get("/found/{to}", found),
+    )
+    .await
+    .expect("the app starts");
+    let response = client.post("/login").form([("user", "ada")]).send().await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.header("location"), Some("/me"));
+    assert_eq!(
+        response.header("set-cookie"),
+        Some("session=ada; HttpOnly; Path=/")
+    );
+    assert_eq!(response.text().await.expect("a body"), "");
+
+    let response = client.get("/cached").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+
+    // A header that is not one is still the handler's mistake: a generic 500.
+    let response = client.get("/bad").send().await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    // So is a redirect to a location with a control character, a status beside it or not
+    // (the status given beside it used to replace the 500's: a 302 without a location).
+    let response = client.get("/found/elsewhere").send().await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.header("location"), Some("elsewhere"));
+    let response = client.get("/found/a%0Ab").send().await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }

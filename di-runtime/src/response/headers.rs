@@ -1,5 +1,6 @@
 //! Headers given beside a response: `([(name, value); N], T)`, `(StatusCode, headers, T)`,
-//! and a [`HeaderMap`] in their place ([`ResponseHeaders`]).
+//! and a [`HeaderMap`] in their place ([`ResponseHeaders`]); an array of them alone, or after
+//! a status, `(StatusCode, [(name, value); N])`, is a response without a body.
 
 use std::fmt;
 
@@ -8,7 +9,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::response::body::Response;
 use crate::response::error::HttpError;
-use crate::response::into::IntoResponse;
+use crate::response::into::{IntoResponse, with_status};
 
 /// Headers a handler gives beside its response, as axum's handlers do:
 /// `([(LOCATION, "/notes/7")], Json(note))`, `(StatusCode::CREATED, [("x-count", "3")], body)`.
@@ -121,10 +122,23 @@ impl<H: ResponseHeaders, T: IntoResponse> IntoResponse for (H, T) {
     }
 }
 
+/// Headers alone are a response: `200` with no body, or with a status before them,
+/// `(StatusCode::SEE_OTHER, [(LOCATION, "/me"), (SET_COOKIE, cookie)])` (actix's
+/// `HttpResponse::build(status).insert_header(..).finish()`), as in axum.
+impl<K, V, const N: usize> IntoResponse for [(K, V); N]
+where
+    K: TryInto<HeaderName>,
+    K::Error: fmt::Display,
+    V: TryInto<HeaderValue>,
+    V::Error: fmt::Display,
+{
+    fn into_response(self) -> Response {
+        with_headers(Response::new(crate::response::body::Body::empty()), self)
+    }
+}
+
 impl<H: ResponseHeaders, T: IntoResponse> IntoResponse for (StatusCode, H, T) {
     fn into_response(self) -> Response {
-        let mut response = self.2.into_response();
-        *response.status_mut() = self.0;
-        with_headers(response, self.1)
+        with_headers(with_status(self.2.into_response(), self.0), self.1)
     }
 }

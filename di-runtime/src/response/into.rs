@@ -23,7 +23,7 @@ use crate::response::error::HttpError;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be turned into an HTTP response",
     label = "a handler must return a response",
-    note = "return a type that implements `di_runtime::IntoResponse`: `String`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `(StatusCode, T)`, `([(name, value); N], T)`, `(StatusCode, [(name, value); N], T)`, `HttpError`, `StreamBody<S>`, `Result<T, E>` of those, or implement it for `{Self}`"
+    note = "return a type that implements `di_runtime::IntoResponse`: `String`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `(StatusCode, T)`, `[(name, value); N]`, `([(name, value); N], T)`, `(StatusCode, [(name, value); N], T)`, `HttpError`, `StreamBody<S>`, `Result<T, E>` of those, or implement it for `{Self}`"
 )]
 pub trait IntoResponse {
     /// Builds the response.
@@ -119,10 +119,28 @@ impl IntoResponse for Vec<u8> {
 
 impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
     fn into_response(self) -> Response {
-        let mut response = self.1.into_response();
-        *response.status_mut() = self.0;
-        response
+        with_status(self.1.into_response(), self.0)
     }
+}
+
+/// `response` with `status`, unless it is the generic 500 of a handler's mistake in making it
+/// (a header that is not one, a redirect to a location with a control character): that 500
+/// stays, as it does without a status beside it.
+pub(crate) fn with_status(mut response: Response, status: StatusCode) -> Response {
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR && made_wrong(&response) {
+        return response;
+    }
+    *response.status_mut() = status;
+    response
+}
+
+/// Whether `response` is the 500 of an error the app made (one with a source).
+#[cold]
+fn made_wrong(response: &Response) -> bool {
+    matches!(
+        response.extensions().get::<ErrorMark>(),
+        Some(ErrorMark(Some(error))) if error.source().is_some()
+    )
 }
 
 /// A boxed error (`Box<dyn Error + Send + Sync>`, what `?` makes of any error into a
