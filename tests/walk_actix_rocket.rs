@@ -153,3 +153,327 @@ async fn a_status_and_headers_without_a_body_are_a_response() {
     let response = client.get("/found/a%0Ab").send().await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+// ---------------------------------------------------- docs/actix-rocket.md, every snippet
+
+mod guide {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use di_runtime::http::header::{LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
+    use di_runtime::http::{HeaderName, HeaderValue};
+    use di_runtime::prelude::*;
+    use futures_util::{Stream, StreamExt, stream};
+    use serde::{Deserialize, Serialize};
+
+    use crate::common::{events, log, serial, wait_for};
+
+    // State: `web::Data<T>` and `&State<T>`
+
+    struct AppState {
+        greeting: String,
+        hits: AtomicU64,
+    }
+
+    #[depends(scope = "app")]
+    async fn state() -> AppState {
+        AppState {
+            greeting: "hello".into(),
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    #[depends]
+    async fn greet(
+        #[dep(state)] state: &AppState,
+        Path((id, name)): Path<(u32, String)>,
+    ) -> String {
+        state.hits.fetch_add(1, Ordering::Relaxed);
+        format!("{} {name} #{id}", state.greeting)
+    }
+
+    #[tokio::test]
+    async fn state_is_an_app_dependency_or_a_provided_value() {
+        let client = TestClient::start(App::new().get("/hello/{id}/{name}", greet))
+            .await
+            .expect("the app starts");
+        assert_eq!(
+            client
+                .get("/hello/7/ada")
+                .send()
+                .await
+                .text()
+                .await
+                .expect("text"),
+            "hello ada #7"
+        );
+
+        let app = App::new().get("/hello/{id}/{name}", greet).provide(
+            state,
+            AppState {
+                greeting: "hi".into(),
+                hits: AtomicU64::new(0),
+            },
+        );
+        let client = TestClient::start(app).await.expect("the app starts");
+        assert_eq!(
+            client
+                .get("/hello/7/ada")
+                .send()
+                .await
+                .text()
+                .await
+                .expect("text"),
+            "hi ada #7"
+        );
+    }
+
+    // Guards and `FromRequest`
+
+    struct User(String);
+
+    #[depends]
+    async fn user(headers: &HeaderMap) -> Result<User, HttpError> {
+        match headers.get("x-token").and_then(|v| v.to_str().ok()) {
+            None => Err(
+                HttpError::new(StatusCode::UNAUTHORIZED, "Not authenticated")
+                    .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Token")),
+            ),
+            Some("admin") => Ok(User("admin".into())),
+            Some(_) => Err(HttpError::new(StatusCode::FORBIDDEN, "Forbidden")),
+        }
+    }
+
+    #[depends]
+    async fn admin_stats(#[dep(user)] user: &User) -> String {
+        format!("stats for {}", user.0)
+    }
+
+    #[tokio::test]
+    async fn a_guard_is_a_dependency_that_answers_401_with_its_header_or_403() {
+        let app = App::new().nest(
+            Group::new("/admin")
+                .dependency(user)
+                .get("/stats", admin_stats),
+        );
+        let client = TestClient::start(app).await.expect("the app starts");
+        let response = client.get("/admin/stats").send().await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.header("www-authenticate"), Some("Token"));
+        let response = client
+            .get("/admin/stats")
+            .header("x-token", "guest")
+            .send()
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(response.header("www-authenticate"), None);
+        let response = client
+            .get("/admin/stats")
+            .header("x-token", "admin")
+            .send()
+            .await;
+        assert_eq!(response.text().await.expect("text"), "stats for admin");
+    }
+
+    // Cookies, login and redirect after POST
+
+    #[derive(Deserialize)]
+    struct Login {
+        user: String,
+        password: String,
+    }
+
+    #[depends]
+    async fn login(
+        Form(form): Form<Login>,
+    ) -> Result<([(HeaderName, String); 1], Redirect), HttpError> {
+        if form.password != "secret" {
+            return Err(HttpError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong user name or password",
+            ));
+        }
+        Ok((
+            [(
+                SET_COOKIE,
+                format!("session={}; HttpOnly; Path=/", form.user),
+            )],
+            Redirect::to("/me"),
+        ))
+    }
+
+    #[derive(Deserialize)]
+    struct Session {
+        session: Option<String>,
+    }
+
+    #[depends]
+    async fn me(Cookie(session): Cookie<Session>) -> Result<String, HttpError> {
+        session
+            .session
+            .ok_or_else(|| HttpError::new(StatusCode::UNAUTHORIZED, "not signed in"))
+    }
+
+    // Responses: `HttpResponse::build`
+
+    #[derive(Deserialize, Serialize)]
+    struct Item {
+        name: String,
+    }
+
+    #[depends]
+    async fn create(Json(item): Json<Item>) -> (StatusCode, [(HeaderName, String); 1], Json<Item>) {
+        (
+            StatusCode::CREATED,
+            [(LOCATION, format!("/items/{}", item.name))],
+            Json(item),
+        )
+    }
+
+    #[depends]
+    async fn logout() -> (StatusCode, [(HeaderName, &'static str); 2]) {
+        (
+            StatusCode::SEE_OTHER,
+            [(LOCATION, "/"), (SET_COOKIE, "session=; Max-Age=0; Path=/")],
+        )
+    }
+
+    // Bad JSON: `JsonConfig::error_handler`
+
+    #[depends]
+    async fn create_strict(body: Bytes) -> Result<Json<Item>, HttpError> {
+        serde_json::from_slice(&body)
+            .map(Json)
+            .map_err(|e| HttpError::bad_request(format!("bad item: {e}")))
+    }
+
+    // Error pages
+
+    #[depends]
+    async fn not_found(Path(rest): Path<String>) -> (StatusCode, Html<String>) {
+        (
+            StatusCode::NOT_FOUND,
+            Html(format!("<h1>No page at /{rest}</h1>")),
+        )
+    }
+
+    // Streaming with the connection still open
+
+    struct Conn {
+        rows: Vec<String>,
+    }
+
+    #[depends]
+    async fn conn(y: Yield<Conn>) {
+        let (_conn, outcome) = y
+            .provide(Conn {
+                rows: vec!["a\n".into(), "b\n".into()],
+            })
+            .await;
+        log(format!("connection released: {outcome}")); // after the last byte
+    }
+
+    #[depends]
+    async fn export(
+        #[dep(conn)] conn: Held<Conn>,
+    ) -> StreamBody<impl Stream<Item = Result<String, Infallible>> + Send> {
+        StreamBody::new(Held::stream(conn, |conn: &Conn| {
+            stream::iter(&conn.rows).map(|row| Ok(row.clone())).boxed()
+        }))
+    }
+
+    fn service() -> App {
+        App::new()
+            .post("/login", login)
+            .get("/me", me)
+            .post("/logout", logout)
+            .post("/items", create)
+            .post("/strict", create_strict)
+            .get("/export", export)
+            .get("/{*rest}", not_found)
+    }
+
+    #[tokio::test]
+    async fn the_ported_service_answers_as_the_guide_says() -> Result<(), di_runtime::BoxError> {
+        let _serial = serial().await;
+        let app = service();
+        // Tests
+        let client = TestClient::start(app).await?;
+        let response = client
+            .post("/login")
+            .form([("user", "ada"), ("password", "secret")])
+            .send()
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            response.header("set-cookie"),
+            Some("session=ada; HttpOnly; Path=/")
+        );
+        let response = client
+            .get("/me")
+            .header("cookie", "session=ada")
+            .send()
+            .await;
+        assert_eq!(response.text().await?, "ada");
+
+        assert_eq!(
+            response_of(&client, client.get("/me")).await,
+            (401, r#"{"detail":"not signed in"}"#.into())
+        );
+        let response = client.post("/logout").send().await;
+        assert_eq!(
+            (response.status(), response.header("location")),
+            (StatusCode::SEE_OTHER, Some("/"))
+        );
+        let response = client
+            .post("/items")
+            .json(&serde_json::json!({"name": "pen"}))
+            .send()
+            .await;
+        assert_eq!(
+            (response.status(), response.header("location")),
+            (StatusCode::CREATED, Some("/items/pen"))
+        );
+        let response = client.post("/strict").body("{").send().await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            response
+                .text()
+                .await?
+                .starts_with(r#"{"detail":"bad item: "#)
+        );
+
+        // Error pages: the catch-all, not at `/`, and 405 for another method.
+        let app = App::new().get("/{*rest}", not_found);
+        assert!(app.check().is_ok());
+        let response = client.get("/nowhere/deep").send().await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.text().await?, "<h1>No page at /nowhere/deep</h1>");
+        assert_eq!(
+            response_of(&client, client.get("/")).await,
+            (404, r#"{"detail":"Not Found"}"#.into())
+        );
+        assert_eq!(
+            client.delete("/nowhere").send().await.status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+
+        // The connection is released after the last byte of the export.
+        let response = client.get("/export").send().await;
+        assert_eq!(response.text().await?, "a\nb\n");
+        wait_for("connection released: success (200)").await;
+        assert_eq!(events(), ["connection released: success (200)"]);
+        Ok(())
+    }
+
+    async fn response_of(
+        _client: &TestClient,
+        request: di_runtime::TestRequest<'_>,
+    ) -> (u16, String) {
+        let response = request.send().await;
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    }
+}
