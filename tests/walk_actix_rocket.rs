@@ -382,6 +382,56 @@ mod guide {
         }))
     }
 
+    #[derive(Deserialize)]
+    struct Note {
+        #[allow(dead_code, reason = "read for its 422")]
+        title: String,
+    }
+
+    #[depends]
+    async fn guarded(#[dep(user)] _user: &User, Json(_note): Json<Note>) -> StatusCode {
+        StatusCode::CREATED
+    }
+
+    #[depends]
+    async fn bearer_first(_bearer: di_runtime::HttpBearer, Json(_note): Json<Note>) -> StatusCode {
+        StatusCode::CREATED
+    }
+
+    #[tokio::test]
+    async fn missing_credentials_are_a_401_before_the_bodys_422() {
+        let client = TestClient::start(
+            App::new()
+                .post("/guarded", guarded)
+                .post("/bearer", bearer_first),
+        )
+        .await
+        .expect("the app starts");
+        // A guard runs after every input was read: the body's 422 comes first.
+        let response = client
+            .post("/guarded")
+            .json(&serde_json::json!({}))
+            .send()
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // Credentials read as an input: their 401, with its header.
+        let response = client
+            .post("/bearer")
+            .json(&serde_json::json!({}))
+            .send()
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.header("www-authenticate"), Some("Bearer"));
+        // Unless the body is not JSON at all.
+        let response = client
+            .post("/bearer")
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
     fn service() -> App {
         App::new()
             .post("/login", login)
