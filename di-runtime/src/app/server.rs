@@ -214,8 +214,6 @@ impl Signals {
     }
 }
 
-/// Completes at the next `signal`; never, if it cannot be listened for.
-#[cfg(unix)]
 /// A listener on the first of `addr`'s addresses that can be bound, as `TcpListener::bind`
 /// does; its error names the address that could not be bound ("127.0.0.1:3000: Address
 /// already in use"), which `TcpListener::bind`'s does not. The error keeps its kind, and
@@ -255,6 +253,8 @@ impl std::error::Error for Unbound {
     }
 }
 
+/// Completes at the next `signal`; never, if it cannot be listened for.
+#[cfg(unix)]
 async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
     if let Some(signal) = signal
         && signal.recv().await.is_some()
