@@ -186,11 +186,7 @@ impl TestRequest<'_> {
         mut self,
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in pairs {
-            form.append_pair(name.as_ref(), value.as_ref());
-        }
-        self.body = Bytes::from(form.finish());
+        self.body = Bytes::from(urlencoded(pairs));
         self.headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
@@ -204,11 +200,7 @@ impl TestRequest<'_> {
         mut self,
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in pairs {
-            query.append_pair(name.as_ref(), value.as_ref());
-        }
-        let query = query.finish();
+        let query = urlencoded(pairs);
         if !query.is_empty() {
             self.uri
                 .push(if self.uri.contains('?') { '&' } else { '?' });
@@ -245,6 +237,16 @@ impl TestRequest<'_> {
         }
         self.client.held(response)
     }
+}
+
+/// `pairs` as `application/x-www-form-urlencoded` text (a form body, a query string), each
+/// name and value encoded.
+fn urlencoded<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> String {
+    let mut encoded = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        encoded.append_pair(name.as_ref(), value.as_ref());
+    }
+    encoded.finish()
 }
 
 /// What a URI cannot hold as it is: controls, the space, `"`, `<`, `>`, `\`, `^`, `` ` ``,
