@@ -127,10 +127,7 @@ impl<H: ResponseHeaders, T: IntoResponse> IntoResponse for (H, T) {
 /// `HttpResponse::build(status).insert_header(..).finish()`), as in axum.
 impl<K, V, const N: usize> IntoResponse for [(K, V); N]
 where
-    K: TryInto<HeaderName>,
-    K::Error: fmt::Display,
-    V: TryInto<HeaderValue>,
-    V::Error: fmt::Display,
+    Self: ResponseHeaders,
 {
     fn into_response(self) -> Response {
         with_headers(Response::new(crate::response::body::Body::empty()), self)
