@@ -28,7 +28,7 @@ use syn::spanned::Spanned;
 use crate::args::{DependsArgs, ScopeArg, parse_depends_args};
 use crate::model::{
     Access, Function, Output, ParamModel, SELF_NAMES_NOTHING, analyse, doc_text, find_self_type,
-    generics_error, output_schema_type, schema_type, type_text,
+    generics_error, output_schema_type, schema_type, signature_types, type_text,
 };
 use crate::paths::Paths;
 use crate::site::Outer;
@@ -149,17 +149,7 @@ fn module_named_as(sig: &syn::Signature) -> Option<proc_macro2::Ident> {
             _ => None,
         })
     }
-    let types = sig.inputs.iter().filter_map(|arg| match arg {
-        syn::FnArg::Typed(pat_type) => Some(pat_type.ty.to_token_stream()),
-        syn::FnArg::Receiver(_) => None,
-    });
-    let output = match &sig.output {
-        syn::ReturnType::Type(_, ty) => Some(ty.to_token_stream()),
-        syn::ReturnType::Default => None,
-    };
-    types
-        .chain(output)
-        .find_map(|tokens| walk(tokens, &sig.ident))
+    signature_types(sig).find_map(|tokens| walk(tokens, &sig.ident))
 }
 
 /// The error for an item that is not a function, at its first token after the attributes and
@@ -860,7 +850,6 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 {
                     let assert = paths.assert_static_borrow();
                     let span = lifetime.span();
-                    let output = quote!(#open #path #trait_path #close);
                     bindings.push(quote_spanned! {span=> #assert::<#output>(); });
                 }
                 call_args.push(arg);

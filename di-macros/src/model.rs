@@ -109,6 +109,21 @@ pub(crate) fn generics_error(sig: &syn::Signature) -> Option<syn::Error> {
 /// The error for a `Self` in a `#[depends]` signature.
 pub(crate) const SELF_NAMES_NOTHING: &str = "a `#[depends]` function is a free function, so `Self` names nothing here; write the type's name";
 
+/// The tokens of the signature's parameter types, then of its return type (if written).
+pub(crate) fn signature_types(
+    sig: &syn::Signature,
+) -> impl Iterator<Item = proc_macro2::TokenStream> + '_ {
+    let params = sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(pat_type) => Some(quote::ToTokens::to_token_stream(&pat_type.ty)),
+        FnArg::Receiver(_) => None,
+    });
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => Some(quote::ToTokens::to_token_stream(ty)),
+        ReturnType::Default => None,
+    };
+    params.chain(output)
+}
+
 /// The first `Self` in the signature's parameter and return types.
 pub(crate) fn find_self_type(sig: &syn::Signature) -> Option<proc_macro2::Ident> {
     fn walk(tokens: proc_macro2::TokenStream) -> Option<proc_macro2::Ident> {
@@ -118,15 +133,7 @@ pub(crate) fn find_self_type(sig: &syn::Signature) -> Option<proc_macro2::Ident>
             _ => None,
         })
     }
-    let params = sig.inputs.iter().filter_map(|arg| match arg {
-        FnArg::Typed(pat_type) => Some(quote::ToTokens::to_token_stream(&pat_type.ty)),
-        FnArg::Receiver(_) => None,
-    });
-    let output = match &sig.output {
-        ReturnType::Type(_, ty) => Some(quote::ToTokens::to_token_stream(ty)),
-        ReturnType::Default => None,
-    };
-    params.chain(output).find_map(walk)
+    signature_types(sig).find_map(walk)
 }
 
 /// Whether `path` names the `#[depends]` attribute (`depends`, `di_runtime::depends`, or
