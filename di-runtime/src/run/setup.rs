@@ -152,8 +152,8 @@ pub(crate) async fn run_setup(
 }
 
 /// Whether a setup is reported (its DEBUG span or log line is on): then it runs through
-/// [`run_setup`], which times it; otherwise a request may end it at its first
-/// [`Starting::poll`].
+/// [`run_setup`], which times it; otherwise a request polls its [`Starting`] to its end
+/// itself.
 pub(crate) fn setups_traced() -> bool {
     spans_on() || tracing::enabled!(target: "di", tracing::Level::DEBUG)
 }
