@@ -45,7 +45,10 @@ async fn a_redirect_to_a_non_ascii_location_is_sent_percent_encoded() {
 
 /// actix's `web::Path<(u32, String)>`, mounted on a route with one parameter: the server's
 /// mistake (axum answers it 500), which was answered 422, blaming the client, with a message
-/// that told it the route's shape ("expected 2 path parameters, the route has 1").
+/// that told it the route's shape ("expected 2 path parameters, the route has 1"); then a
+/// generic 500 on every request. It is now found when the app is built, as a route's
+/// dependency problems are: `App::check` and the start name the route, the function and the
+/// parameter, and say what fits.
 #[depends]
 async fn user_post(Path((id, slug)): Path<(u32, String)>) -> String {
     format!("{id} {slug}")
@@ -56,29 +59,89 @@ async fn just_id(Path(id): Path<u32>) -> String {
     format!("{id}")
 }
 
+#[derive(serde::Deserialize)]
+struct Named {
+    id: u32,
+    slug: String,
+    /// Not in every route's path: optional.
+    page: Option<u32>,
+    #[serde(default)]
+    lang: String,
+}
+
+#[depends]
+async fn by_name(Path(named): Path<Named>) -> String {
+    format!(
+        "{} {} {:?} {:?}",
+        named.id, named.slug, named.page, named.lang
+    )
+}
+
+#[depends]
+async fn any_params(Path(all): Path<std::collections::BTreeMap<String, String>>) -> String {
+    all.into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[tokio::test]
-async fn a_path_tuple_that_does_not_fit_its_route_is_the_servers_500_not_the_clients_422() {
+async fn a_path_tuple_that_does_not_fit_its_route_is_an_error_when_the_app_is_built() {
+    let misfits = [
+        (
+            App::new().get("/posts/{id}", user_post),
+            "route GET /posts/{id}: `user_post` takes `Path<(u32, String)>`, which does not fit the path's parameters: expected 2 path parameters, the route has 1; take a tuple with one element per `{name}` of the path, in order, a single value when it has one, or a struct with a field per name",
+        ),
+        (
+            App::new().get("/two/{a}/{b}", just_id),
+            "route GET /two/{a}/{b}: `just_id` takes `Path<u32>`, which does not fit the path's parameters: expected 1 path parameter, the route has 2; take a tuple with one element per `{name}` of the path, in order, a single value when it has one, or a struct with a field per name",
+        ),
+        (
+            App::new().get("/named/{id}", by_name),
+            "route GET /named/{id}: `by_name` takes `Path<Named>`, which does not fit the path's parameters: its field `slug` is not a parameter of the path; take a tuple with one element per `{name}` of the path, in order, a single value when it has one, or a struct with a field per name",
+        ),
+        (
+            App::new().get("/files/{*rest}", user_post),
+            "route GET /files/{*rest}: `user_post` takes `Path<(u32, String)>`, which does not fit the path's parameters: expected 2 path parameters, the route has 1; take a tuple with one element per `{name}` of the path, in order, a single value when it has one, or a struct with a field per name",
+        ),
+    ];
+    for (app, expected) in misfits {
+        let checked = app
+            .check()
+            .expect_err("the app's mistake is found before it starts");
+        assert_eq!(checked.problems(), [expected]);
+        let started = TestClient::start(app)
+            .await
+            .expect_err("the app does not start");
+        assert_eq!(
+            started.to_string(),
+            format!("the app cannot start:\n  - {expected}")
+        );
+    }
+
+    // Routes they fit start and answer, a wildcard included, and bad input there is still the
+    // client's 422.
     let client = TestClient::start(
         App::new()
-            .get("/posts/{id}", user_post)
             .get("/pair/{id}/{slug}", user_post)
-            .get("/two/{a}/{b}", just_id),
+            .get("/files/{id}/{*rest}", user_post)
+            .get("/named/{slug}/{id}", by_name)
+            .get("/paged/{slug}/{id}/{page}/{lang}", by_name)
+            .get("/map/{a}/{b}", any_params),
     )
     .await
     .expect("the app starts");
-    for uri in ["/posts/7", "/two/1/2"] {
+    for (uri, body) in [
+        ("/pair/7/hello", "7 hello"),
+        ("/files/7/a/b.txt", "7 a/b.txt"),
+        ("/named/hello/7", r#"7 hello None """#),
+        ("/paged/hello/7/2/fr", r#"7 hello Some(2) "fr""#),
+        ("/map/x/y", "a=x,b=y"),
+    ] {
         let response = client.get(uri).send().await;
-        assert_eq!(
-            response.status(),
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "{uri}"
-        );
-        let body = response.text().await.expect("a body");
-        assert_eq!(body, r#"{"detail":"Internal Server Error"}"#, "{uri}");
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(response.text().await.expect("a body"), body, "{uri}");
     }
-    // A route it fits answers, and bad input there is still the client's 422.
-    let response = client.get("/pair/7/hello").send().await;
-    assert_eq!(response.text().await.expect("a body"), "7 hello");
     let response = client.get("/pair/x/hello").send().await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -209,8 +209,8 @@ pub mod __private {
     pub use crate::contract::doc::{
         DescribeFn, DescribeKnown, DescribeUnknown, Doc, DocProbe, DocumentedInput,
         DocumentedOutput, FieldsFn, FieldsKnown, FieldsUnknown, HeaderNameFn, InputDoc, InputKind,
-        OutputDoc, OutputFn, OutputKind, OutputKnown, OutputUnknown, SchemaFn, SchemaKnown,
-        SchemaProbe, SchemaUnknown, Schemas, SecurityKind, any_schema, no_fields,
+        OutputDoc, OutputFn, OutputKind, OutputKnown, OutputUnknown, RouteFitFn, SchemaFn,
+        SchemaKnown, SchemaProbe, SchemaUnknown, Schemas, SecurityKind, any_schema, no_fields,
         undocumented_input, unknown_output,
     };
     pub use crate::contract::meta::{

@@ -270,7 +270,14 @@ pub struct InputDoc {
     pub schema: SchemaFn,
     /// The order of that type's fields, for its parameters.
     pub fields: FieldsFn,
+    /// For an input read from the route's path (`Path<T>`): checks, when the app is built,
+    /// that it fits the route's path parameters.
+    pub route_fit: Option<RouteFitFn>,
 }
+
+/// Checks that an input fits a route whose path parameters are `params` (by name, in order);
+/// the reason when it cannot (`expected 2 path parameters, the route has 1`).
+pub type RouteFitFn = fn(params: &[&str]) -> Result<(), String>;
 
 /// Describes a request input (a pointer generated code stores in the parameter's
 /// description).
@@ -283,6 +290,7 @@ pub fn undocumented_input() -> InputDoc {
         required: false,
         schema: any_schema,
         fields: no_fields,
+        route_fit: None,
     }
 }
 
@@ -292,6 +300,9 @@ pub trait DocumentedInput {
     const KIND: InputKind;
     /// Whether the request must carry it.
     const REQUIRED: bool = true;
+    /// For an input read from the route's path: checks that it fits the route (not for an
+    /// `Option` of it, which may be meant to be absent).
+    const ROUTE_FIT: Option<RouteFitFn> = None;
 }
 
 impl<T: DocumentedInput> DocumentedInput for Option<T> {
@@ -321,6 +332,7 @@ impl<T: DocumentedInput + ?Sized> DescribeKnown for DocProbe<T> {
             required: T::REQUIRED,
             schema,
             fields,
+            route_fit: T::ROUTE_FIT,
         }
     }
 }

@@ -1,10 +1,13 @@
 //! What each input is in the OpenAPI document ([`DocumentedInput`]), and `Json<T>` as a
 //! response body ([`DocumentedOutput`]). Read only when a document is built.
 
+use serde::de::DeserializeOwned;
+
 use crate::contract::doc::{
-    DocumentedInput, DocumentedOutput, InputKind, OutputKind, SecurityKind,
+    DocumentedInput, DocumentedOutput, InputKind, OutputKind, RouteFitFn, SecurityKind,
 };
 use crate::input::cookie::Cookie;
+use crate::input::de::path_fits;
 use crate::input::form::Form;
 use crate::input::header::Header;
 use crate::input::json::Json;
@@ -25,12 +28,16 @@ macro_rules! documented {
 }
 
 documented! {
-    Path<T> => InputKind::Path;
     Query<T> => InputKind::Query;
     Header<T> => InputKind::Header;
     Cookie<T> => InputKind::Cookie;
     Json<T> => InputKind::Json;
     Form<T> => InputKind::Form;
+}
+
+impl<T: DeserializeOwned> DocumentedInput for Path<T> {
+    const KIND: InputKind = InputKind::Path;
+    const ROUTE_FIT: Option<RouteFitFn> = Some(path_fits::<T>);
 }
 
 #[cfg(feature = "headers")]

@@ -99,6 +99,10 @@ pub(crate) fn plan_routes(
             ));
             continue;
         }
+        if let Some(misfit) = path_misfit(&plan, &def.path) {
+            problems.push(format!("{what}: {misfit}"));
+            continue;
+        }
         let index = match by_path.get(def.path.as_str()) {
             Some(index) => *index,
             None => {
@@ -205,6 +209,44 @@ fn path_reader(plan: &Plan) -> Option<&'static str> {
     })
 }
 
+/// The first `Path<T>` of `plan` that cannot fit `path`'s parameters (a tuple of 2 on
+/// `/posts/{id}`): found here, when the app is built, rather than as a 500 on every request.
+fn path_misfit(plan: &Plan, path: &str) -> Option<String> {
+    let names = path_params(path);
+    plan.nodes.iter().find_map(|node| {
+        node.meta.params.iter().find_map(|param| {
+            let ParamKind::Input { describe, .. } = param.kind else {
+                return None;
+            };
+            let reason = (describe().route_fit?)(&names).err()?;
+            Some(format!(
+                "`{}` takes `{}`, which does not fit the path's parameters: {reason}; take a tuple with one element per `{{name}}` of the path, in order, a single value when it has one, or a struct with a field per name",
+                node.meta.name, param.name
+            ))
+        })
+    })
+}
+
+/// The names of a route pattern's parameters, in order: `{id}` and `{*rest}` (`{{` and `}}`
+/// are a literal brace).
+fn path_params(path: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        if let Some(literal) = after.strip_prefix('{') {
+            rest = literal;
+            continue;
+        }
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        names.push(after[..close].trim_start_matches('*'));
+        rest = &after[close + 1..];
+    }
+    names
+}
+
 /// A request's route and path parameters.
 pub(crate) struct Routed {
     pub(crate) route: Arc<Route>,
@@ -253,7 +295,7 @@ fn miss_response(status: StatusCode, body: &'static [u8]) -> Response {
 mod tests {
     use http::StatusCode;
 
-    use super::Miss;
+    use super::{Miss, path_params};
     use crate::response::error::HttpError;
     use crate::response::into::IntoResponse;
 
@@ -279,5 +321,15 @@ mod tests {
             let body = |r: crate::response::body::Response| r.into_body().into_full().ok();
             assert_eq!(body(ours), body(theirs), "{reason}");
         }
+    }
+
+    #[test]
+    fn a_patterns_parameters_are_named_in_order_escaped_braces_left_out() {
+        assert_eq!(path_params("/posts/{id}/{slug}"), ["id", "slug"]);
+        assert_eq!(path_params("/files/{id}/{*rest}"), ["id", "rest"]);
+        assert_eq!(path_params("/{{literal}}/{id}"), ["id"]);
+        assert_eq!(path_params("/{{a}}/{{b}}"), Vec::<&str>::new());
+        assert_eq!(path_params("/items"), Vec::<&str>::new());
+        assert_eq!(path_params("/unclosed/{id"), Vec::<&str>::new());
     }
 }

@@ -166,20 +166,60 @@ pub(crate) fn from_path<T: DeserializeOwned>(
 /// the route's shape. Other problems are the client's, as they were.
 #[cold]
 pub(crate) fn misfit_path(problems: Vec<InputError>) -> Vec<InputError> {
-    let Some(misfit) = problems
-        .iter()
-        .find(|p| p.loc().len() == 1 && p.msg().contains(path::ROUTE_HAS))
-    else {
+    let Some(misfit) = misfit_of(&problems) else {
         return problems;
     };
-    let reason = format!(
-        "the handler's `Path<T>` does not fit the route's path parameters: {}",
-        misfit.msg().trim_start_matches("Value error, ")
-    );
+    let reason =
+        format!("the handler's `Path<T>` does not fit the route's path parameters: {misfit}");
     tracing::error!(target: "di", "{reason}");
     vec![InputError::rejection(HttpError::internal_from(
         std::io::Error::other(reason),
     ))]
+}
+
+/// Why a `Path<T>` does not fit its route, if one of `problems` says so (`expected 2 path
+/// parameters, the route has 1`).
+fn misfit_of(problems: &[InputError]) -> Option<&str> {
+    problems
+        .iter()
+        .find(|p| p.loc().len() == 1 && p.msg().contains(path::ROUTE_HAS))
+        .map(|misfit| misfit.msg().trim_start_matches("Value error, "))
+}
+
+/// Whether a `Path<T>` fits a route whose path parameters are `names`, in order; the reason
+/// when it cannot: a tuple of 2 on a route with one parameter, which [`misfit_path`] would
+/// otherwise find on every request, or a struct with a required field the path does not name,
+/// which every request would be refused for. Run once, when the app is built, on empty values:
+/// only `T`'s shape is looked at, and a `Deserialize` that panics on them is taken to fit.
+pub(crate) fn path_fits<T: DeserializeOwned>(names: &[&str]) -> Result<(), String> {
+    let params: Vec<(String, String)> = names
+        .iter()
+        .map(|name| ((*name).to_owned(), String::new()))
+        .collect();
+    let Ok(Err(problems)) = crate::panic::catch_call(|| every_problem_of_path::<T>(&params)) else {
+        return Ok(());
+    };
+    if let Some(misfit) = misfit_of(&problems) {
+        return Err(misfit.to_owned());
+    }
+    // Every parameter of the route has a value here: a field found missing is one the route
+    // never has (a field with a default, or an `Option`, is not missing).
+    let unnamed: Vec<String> = problems
+        .iter()
+        .filter(|p| p.type_name() == "missing")
+        .filter_map(|p| match p.loc() {
+            [_, serde_json::Value::String(field)] => Some(format!("`{field}`")),
+            _ => None,
+        })
+        .collect();
+    match unnamed.as_slice() {
+        [] => Ok(()),
+        [one] => Err(format!("its field {one} is not a parameter of the path")),
+        many => Err(format!(
+            "its fields {} are not parameters of the path",
+            many.join(", ")
+        )),
+    }
 }
 
 /// [`from_path`] past its fast path.
