@@ -504,13 +504,20 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     type Future = ResponseFuture;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
-        if request.version() == http::Version::HTTP_11
-            && (!host_is_acceptable(request.headers()) || chunked_twice(&request))
-        {
-            return ResponseFuture(Box::pin(std::future::ready(bad_request(
-                &self.inner.0.engine,
-                request.headers(),
-            ))));
+        if request.version() == http::Version::HTTP_11 {
+            let refused = if host_is_acceptable(request.headers()) {
+                body_coding_refused(&request)
+            } else {
+                Some(Refused::Host)
+            };
+            if let Some(refused) = refused {
+                return ResponseFuture(Box::pin(std::future::ready(refuse(
+                    &self.inner.0.engine,
+                    request.headers(),
+                    request.version(),
+                    refused,
+                ))));
+            }
         }
         ResponseFuture(self.inner.0.serve_request(request, Some(self.client.0)))
     }
@@ -531,25 +538,56 @@ fn host_is_acceptable(headers: &http::HeaderMap) -> bool {
     is_host(host)
 }
 
-/// RFC 9112 section 6.1: the chunked coding is applied once, last. hyper reads a body whose
-/// `Transfer-Encoding` names it twice (`chunked, chunked`, or in two fields) as chunked once,
-/// where another server in front of this one may read it otherwise (or not as chunked at all):
-/// two views of where the request ends, the stuff of request smuggling. Refused, as nginx
-/// refuses it. Looked at only for a body of no declared length, which is all a chunked one is.
-fn chunked_twice(request: &http::Request<hyper::body::Incoming>) -> bool {
+/// Why an HTTP/1 request is refused before it is served (see [`refuse`]).
+#[derive(Clone, Copy)]
+enum Refused {
+    /// Two `Host`s, or an invalid one: 400.
+    Host,
+    /// A body chunked twice: 400.
+    ChunkedTwice,
+    /// A body in a transfer coding other than `chunked`: 501.
+    Coding,
+}
+
+/// Whether the transfer codings of `request`'s body are refused (RFC 9112 section 6.1). Looked
+/// at only for a body of no declared length, which is all a chunked one is (hyper refuses one
+/// whose last coding is not `chunked`, and any in an HTTP/1.0 request).
+///
+/// The chunked coding is applied once, last. hyper reads a body whose `Transfer-Encoding`
+/// names it twice (`chunked, chunked`, or in two fields) as chunked once, where another server
+/// in front of this one may read it otherwise (or not as chunked at all): two views of where
+/// the request ends, the stuff of request smuggling. Refused, as nginx refuses it.
+///
+/// Only `chunked` is implemented: hyper reads `gzip, chunked` as chunked and hands on the
+/// bytes still gzipped, as if they were the content. Refused with 501, as RFC 9112 asks of a
+/// coding the server does not understand and as nginx answers it.
+fn body_coding_refused(request: &http::Request<hyper::body::Incoming>) -> Option<Refused> {
     use http_body::Body as _;
     let body = request.body();
     if body.is_end_stream() || body.size_hint().exact().is_some() {
-        return false;
+        return None;
     }
-    request
-        .headers()
+    body_codings_refused(request.headers())
+}
+
+/// What [`body_coding_refused`] finds in the `Transfer-Encoding` fields of a chunked body.
+#[cold]
+fn body_codings_refused(headers: &http::HeaderMap) -> Option<Refused> {
+    let mut chunked = 0;
+    for coding in headers
         .get_all(http::header::TRANSFER_ENCODING)
         .iter()
         .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
-        .filter(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
-        .nth(1)
-        .is_some()
+        .map(<[u8]>::trim_ascii)
+        // RFC 9110 section 5.6.1: empty list elements are allowed, and ignored.
+        .filter(|coding| !coding.is_empty())
+    {
+        if !coding.eq_ignore_ascii_case(b"chunked") {
+            return Some(Refused::Coding);
+        }
+        chunked += 1;
+    }
+    (chunked > 1).then_some(Refused::ChunkedTwice)
 }
 
 /// RFC 3986's `host [ ":" port ]` (an authority without user info), empty included: a
@@ -607,22 +645,42 @@ const NAME_BYTE: [bool; 256] = {
     table
 };
 
-/// The answer to a request whose `Host` is repeated or invalid, or whose body is chunked
-/// twice: 400, nothing set up, and the connection closed (its body, if any, is never read).
+/// The answer to an HTTP/1 request whose `Host` is repeated or invalid, or whose body is
+/// chunked twice (400), or in a transfer coding other than `chunked` (501): nothing set up,
+/// and the connection closed (its body, if any, is never read).
 #[cold]
-fn bad_request(engine: &Engine, headers: &http::HeaderMap) -> crate::response::body::Response {
+fn refuse(
+    engine: &Engine,
+    headers: &http::HeaderMap,
+    version: http::Version,
+    refused: Refused,
+) -> crate::response::body::Response {
     use crate::response::into::IntoResponse as _;
-    tracing::debug!(target: "di", "HTTP/1.1 request with two Hosts or an invalid one, or chunked twice: 400");
+    let (status, detail) = match refused {
+        Refused::Host => {
+            tracing::debug!(target: "di", "HTTP/1.1 request with two Hosts or an invalid one: 400");
+            (http::StatusCode::BAD_REQUEST, "Bad Request")
+        }
+        Refused::ChunkedTwice => {
+            tracing::debug!(target: "di", "HTTP/1 request body chunked twice: 400");
+            (http::StatusCode::BAD_REQUEST, "Bad Request")
+        }
+        Refused::Coding => {
+            tracing::debug!(target: "di", "HTTP/1 request body in a transfer coding other than chunked: 501");
+            (
+                http::StatusCode::NOT_IMPLEMENTED,
+                "Transfer-Encoding other than chunked is not supported",
+            )
+        }
+    };
     let id = crate::contract::request_id::RequestId::of(
         headers,
         engine.config.request_id_header.as_ref(),
     );
-    let response =
-        crate::response::error::HttpError::new(http::StatusCode::BAD_REQUEST, "Bad Request")
-            .into_response();
+    let response = crate::response::error::HttpError::new(status, detail).into_response();
     crate::run::request::finish(
         engine,
-        crate::run::request::close_unread(response, http::Version::HTTP_11),
+        crate::run::request::close_unread(response, version),
         &id,
         &http::Extensions::new(),
     )
