@@ -1,6 +1,7 @@
 //! di's own server walked by an attacker and by a strict reverse proxy, over real TCP: HTTP/1
-//! framing a careful server refuses (transfer codings it does not implement), what it answers
-//! and what the teardowns of what was set up see.
+//! framing a careful server refuses (transfer codings it does not implement, a repeated or
+//! invalid `Host` whatever the version), what it answers and what the teardowns of what was
+//! set up see.
 
 mod common;
 
@@ -119,6 +120,50 @@ async fn a_transfer_coding_other_than_chunked_is_501_and_the_connection_closed()
             settled(&server).await,
             ["session:setup", "session:success 200"],
             "{codings:?}"
+        );
+    }
+    server.shutdown().await;
+}
+
+/// RFC 9112 3.2: a server MUST answer 400 to any request with more than one `Host`, or an
+/// invalid one, not only to an HTTP/1.1 one (HTTP/1.0 needs none, but two are as ambiguous:
+/// nginx's `proxy_pass` speaks HTTP/1.0 to the app unless told otherwise). Nothing is set up,
+/// and the connection is closed; an HTTP/1.0 request with one `Host` or none is served.
+#[tokio::test]
+async fn an_http10_request_with_two_hosts_or_an_invalid_one_is_400_and_sets_nothing_up() {
+    let _serial = serial().await;
+    let server = app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for request in [
+        &b"GET /health HTTP/1.0\r\nhost: a\r\nhost: b\r\n\r\n"[..],
+        b"GET /health HTTP/1.0\r\nhost: a b\r\n\r\n",
+        b"GET /health HTTP/1.0\r\nhost: user@a\r\nconnection: keep-alive\r\n\r\nGET /health HTTP/1.0\r\n\r\n",
+        b"POST /echo HTTP/1.0\r\nhost: a\r\nhost: a\r\ncontent-length: 3\r\n\r\nabc",
+    ] {
+        common::clear();
+        let text = exchange(addr, request).await;
+        assert!(text.starts_with("HTTP/1.0 400 "), "{text}");
+        assert!(text.contains("x-request-id: "), "{text}");
+        assert!(
+            text.ends_with(r#"{"detail":"Bad Request"}"#),
+            "one response, then closed: {text}"
+        );
+        assert_eq!(settled(&server).await, Vec::<String>::new());
+    }
+    for request in [
+        &b"GET /health HTTP/1.0\r\n\r\n"[..],
+        b"GET /health HTTP/1.0\r\nhost: t\r\n\r\n",
+        b"GET /health HTTP/1.0\r\nhost: 127.0.0.1:8080\r\n\r\n",
+    ] {
+        common::clear();
+        let text = exchange(addr, request).await;
+        assert!(
+            text.starts_with("HTTP/1.0 200 ") && text.ends_with("ok"),
+            "{text}"
+        );
+        assert_eq!(
+            settled(&server).await,
+            ["session:setup", "session:success 200"]
         );
     }
     server.shutdown().await;

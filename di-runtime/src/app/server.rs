@@ -504,7 +504,8 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     type Future = ResponseFuture;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
-        if request.version() == http::Version::HTTP_11 {
+        // HTTP/1.1 and HTTP/1.0 (hyper's HTTP/1 takes no other).
+        if request.version() != http::Version::HTTP_2 {
             let refused = if host_is_acceptable(request.headers()) {
                 body_coding_refused(&request)
             } else {
@@ -523,11 +524,12 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     }
 }
 
-/// RFC 9112 section 3.2: an HTTP/1.1 request carries one `Host`, empty or a valid
+/// RFC 9112 section 3.2: an HTTP/1 request carries at most one `Host`, empty or a valid
 /// `host[:port]` (no user info). Two (host confusion behind a proxy) or an invalid one are
-/// refused. One left out, which the RFC also refuses, is tolerated, as hyper, axum and most
-/// servers tolerate it: nothing here routes by it, and quick clients (a health check written
-/// by hand) leave it out. HTTP/1.0 needs none; HTTP/2 has `:authority`.
+/// refused, whatever the version: the RFC asks a 400 for "any request message" with either.
+/// One left out of an HTTP/1.1 request, which the RFC also refuses, is tolerated, as hyper,
+/// axum and most servers tolerate it: nothing here routes by it, and quick clients (a health
+/// check written by hand) leave it out. HTTP/1.0 needs none; HTTP/2 has `:authority`.
 fn host_is_acceptable(headers: &http::HeaderMap) -> bool {
     let mut hosts = headers.get_all(http::header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
@@ -658,7 +660,7 @@ fn refuse(
     use crate::response::into::IntoResponse as _;
     let (status, detail) = match refused {
         Refused::Host => {
-            tracing::debug!(target: "di", "HTTP/1.1 request with two Hosts or an invalid one: 400");
+            tracing::debug!(target: "di", "HTTP/1 request with two Hosts or an invalid one: 400");
             (http::StatusCode::BAD_REQUEST, "Bad Request")
         }
         Refused::ChunkedTwice => {
