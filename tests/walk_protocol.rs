@@ -1,7 +1,8 @@
 //! di's own server walked by an attacker and by a strict reverse proxy, over real TCP: HTTP/1
 //! framing a careful server refuses (transfer codings it does not implement, a repeated or
-//! invalid `Host` whatever the version), what it answers and what the teardowns of what was
-//! set up see.
+//! invalid `Host` whatever the version), responses whose framing a proxy must be able to trust
+//! (a `Content-Length` that contradicts its body), what the server answers and what the
+//! teardowns of what was set up see.
 
 mod common;
 
@@ -27,6 +28,7 @@ async fn session(y: Yield<u8>) {
         Outcome::Success { status } => format!("success {}", status.as_u16()),
         Outcome::HandlerError { status, .. } => format!("error {}", status.as_u16()),
         Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        Outcome::BodyError { .. } => "body error".to_owned(),
         other => other.to_string(),
     };
     log(format!("session:{what}"));
@@ -166,5 +168,242 @@ async fn an_http10_request_with_two_hosts_or_an_invalid_one_is_400_and_sets_noth
             ["session:setup", "session:success 200"]
         );
     }
+    server.shutdown().await;
+}
+
+type Declared<const N: usize, B> = ([(http::HeaderName, &'static str); N], B);
+
+/// Declares 100 bytes and sends 5.
+#[depends]
+async fn declares_more(#[dep(session)] _s: &u8) -> Declared<1, &'static str> {
+    ([(http::header::CONTENT_LENGTH, "100")], "short")
+}
+
+/// Declares 2 bytes and sends 11.
+#[depends]
+async fn declares_less(#[dep(session)] _s: &u8) -> Declared<1, &'static str> {
+    ([(http::header::CONTENT_LENGTH, "2")], "longer body")
+}
+
+/// Declares two lengths.
+#[depends]
+async fn declares_twice(#[dep(session)] _s: &u8) -> Declared<2, &'static str> {
+    (
+        [
+            (http::header::CONTENT_LENGTH, "5"),
+            (http::header::CONTENT_LENGTH, "6"),
+        ],
+        "short",
+    )
+}
+
+/// Declares a length that is not a number.
+#[depends]
+async fn declares_nonsense(#[dep(session)] _s: &u8) -> Declared<1, &'static str> {
+    ([(http::header::CONTENT_LENGTH, "five")], "short")
+}
+
+/// Declares nothing to send, and has 5 bytes.
+#[depends]
+async fn declares_zero(#[dep(session)] _s: &u8) -> Declared<1, &'static str> {
+    ([(http::header::CONTENT_LENGTH, "0")], "short")
+}
+
+/// A response of its own, declaring 100 bytes and holding 5.
+#[depends]
+async fn raw_declares_more(#[dep(session)] _s: &u8) -> http::Response<String> {
+    let mut response = http::Response::new("short".to_owned());
+    response.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from_static("100"),
+    );
+    response
+}
+
+/// Declares the length its body has.
+#[depends]
+async fn declares_right(#[dep(session)] _s: &u8) -> Declared<1, &'static str> {
+    ([(http::header::CONTENT_LENGTH, "5")], "short")
+}
+
+/// The answer of a `HEAD` route written by hand: the length of what a `GET` would send, and
+/// no body.
+#[depends]
+async fn declares_without_body(#[dep(session)] _s: &u8) -> Declared<1, ()> {
+    ([(http::header::CONTENT_LENGTH, "1234")], ())
+}
+
+fn declaring_app() -> App {
+    app()
+        .get("/more", declares_more)
+        .get("/less", declares_less)
+        .get("/twice", declares_twice)
+        .get("/nonsense", declares_nonsense)
+        .get("/zero", declares_zero)
+        .get("/raw", raw_declares_more)
+        .get("/right", declares_right)
+        .get("/bodiless", declares_without_body)
+}
+
+/// A handler's `Content-Length` that contradicts its body of known length (100 declared and
+/// 5 bytes sent, 2 declared and 11 sent) was sent with the body's bytes: the client (a proxy
+/// that keeps its upstream connections) read the next response on the connection as the rest
+/// of this body, or the rest of this body as the next response, handing one client's answer to
+/// another; in a debug build hyper panicked in the connection's task instead (the client got
+/// nothing, the teardowns were told the client had gone). The response now fails where the
+/// body parts from its length, as a streamed body longer or shorter than its `Content-Length`
+/// does: the teardowns see `BodyError`, the HTTP/1 connection is closed with nothing read
+/// past it, the HTTP/2 stream is reset. A value that is not one length (two, a word), or zero
+/// for a body that is not empty, is the handler's mistake as an invalid header is: a generic
+/// 500, and the connection goes on. A length that matches is sent as it is; a bodiless
+/// answer that declares the length of what a `GET` would send (a `HEAD` route written by
+/// hand) keeps it for a `HEAD`, and to a `GET` fails as a body short of its length.
+#[tokio::test]
+async fn a_content_length_that_contradicts_the_body_never_desyncs_the_connection() {
+    let _serial = serial().await;
+    let server = declaring_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for path in ["/more", "/less", "/raw", "/bodiless"] {
+        common::clear();
+        let sent = format!(
+            "GET {path} HTTP/1.1\r\nhost: t\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        );
+        let text = exchange(addr, sent.as_bytes()).await;
+        // At most the head and the body's bytes up to where it parts from its length (what
+        // hyper had flushed), then the close: nothing after it is read as a response.
+        assert!(text.matches("HTTP/1.1 ").count() <= 1, "{path}: {text:?}");
+        assert!(!text.ends_with("ok"), "{path}: {text:?}");
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let declared: usize = head
+                .split("\r\n")
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .and_then(|length| length.parse().ok())
+                .unwrap_or_else(|| panic!("{path}: {text:?}"));
+            assert!(body.len() < declared, "{path}: {text:?}");
+        }
+        assert_eq!(
+            settled(&server).await,
+            ["session:setup", "session:body error"],
+            "{path}"
+        );
+    }
+
+    let internal = r#"{"detail":"Internal Server Error"}"#;
+    for path in ["/twice", "/nonsense", "/zero"] {
+        common::clear();
+        let sent = format!(
+            "GET {path} HTTP/1.1\r\nhost: t\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        );
+        let text = exchange(addr, sent.as_bytes()).await;
+        let (first, second) = text
+            .split_once(internal)
+            .unwrap_or_else(|| panic!("{path}: no generic 500: {text:?}"));
+        assert!(first.starts_with("HTTP/1.1 500 "), "{path}: {text:?}");
+        assert!(
+            first.contains(&format!("\r\ncontent-length: {}\r\n", internal.len())),
+            "{path}: {text:?}"
+        );
+        assert!(
+            second.starts_with("HTTP/1.1 200 ") && second.ends_with("\r\n\r\nok"),
+            "{path}: the next request on the connection: {text:?}"
+        );
+        let events = settled(&server).await;
+        assert_eq!(
+            common::count(&events, "session:setup"),
+            2,
+            "{path}: {events:?}"
+        );
+        assert_eq!(
+            common::count(&events, "session:error 500"),
+            1,
+            "{path}: {events:?}"
+        );
+        assert_eq!(
+            common::count(&events, "session:success 200"),
+            1,
+            "{path}: {events:?}"
+        );
+    }
+
+    common::clear();
+    let text = exchange(
+        addr,
+        b"GET /right HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        text.starts_with("HTTP/1.1 200 ")
+            && text.contains("\r\ncontent-length: 5\r\n")
+            && text.ends_with("\r\n\r\nshort"),
+        "{text:?}"
+    );
+    assert_eq!(
+        settled(&server).await,
+        ["session:setup", "session:success 200"]
+    );
+
+    common::clear();
+    let text = exchange(
+        addr,
+        b"HEAD /bodiless HTTP/1.1\r\nhost: t\r\n\r\nGET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200 ") && head.contains("\r\ncontent-length: 1234"),
+        "{text:?}"
+    );
+    assert!(
+        rest.starts_with("HTTP/1.1 200 ") && rest.ends_with("\r\n\r\nok"),
+        "{text:?}"
+    );
+    let events = settled(&server).await;
+    assert_eq!(
+        common::count(&events, "session:success 200"),
+        2,
+        "{events:?}"
+    );
+
+    // Over HTTP/2: the stream of a body that parts from its length is reset (or its body cut
+    // short of its length), the others answered, on a connection that goes on.
+    common::clear();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(stream, &h2::client::Builder::new()).await;
+    for path in ["/more", "/less", "/raw", "/bodiless", "/twice", "/zero"] {
+        let answer = async {
+            let response = common::h2_send_get(&mut client, addr, path).await.await?;
+            let status = response.status();
+            let mut body = response.into_body();
+            let mut got = Vec::new();
+            while let Some(chunk) = body.data().await {
+                got.extend_from_slice(&chunk?);
+            }
+            Ok::<_, h2::Error>((status, got))
+        };
+        match (path, within(answer).await) {
+            ("/twice" | "/zero", Ok((status, body))) => {
+                assert_eq!(
+                    (status.as_u16(), &body[..]),
+                    (500, internal.as_bytes()),
+                    "{path}"
+                );
+            }
+            ("/twice" | "/zero", Err(error)) => panic!("{path}: {error}"),
+            (_, Ok((status, body))) => panic!("{path}: {status} {body:?} passed for whole"),
+            (_, Err(_)) => {}
+        }
+    }
+    let mut body = common::h2_get(&mut client, addr, "/health").await;
+    assert_eq!(within(body.data()).await.unwrap().unwrap(), "ok");
+    driver.abort();
+    let events = settled(&server).await;
+    assert_eq!(
+        common::count(&events, "session:body error"),
+        4,
+        "{events:?}"
+    );
+    assert_eq!(common::count(&events, "session:error 500"), 2, "{events:?}");
     server.shutdown().await;
 }

@@ -46,7 +46,8 @@ where
             Some(ours) => ours.take().unwrap_or_default(),
             None => body.map(Body::new).unwrap_or_default(),
         };
-        Response::from_parts(parts, body)
+        // A `Content-Length` of the handler's own must say what the body holds.
+        crate::response::headers::checked_length(Response::from_parts(parts, body))
     }
 }
 
