@@ -407,3 +407,113 @@ async fn a_content_length_that_contradicts_the_body_never_desyncs_the_connection
     assert_eq!(common::count(&events, "session:error 500"), 2, "{events:?}");
     server.shutdown().await;
 }
+
+/// An error that gives its own `Content-Length` (and `Transfer-Encoding`) beside its JSON body.
+#[depends]
+async fn error_declaring(#[dep(session)] _s: &u8) -> Result<&'static str, HttpError> {
+    Err(
+        HttpError::new(StatusCode::UNAUTHORIZED, "Not authenticated")
+            .with_header(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            )
+            .with_header(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_static("3"),
+            ),
+    )
+}
+
+/// An error that says its body is chunked.
+#[depends]
+async fn error_chunked(#[dep(session)] _s: &u8) -> Result<&'static str, HttpError> {
+    Err(
+        HttpError::new(StatusCode::FORBIDDEN, "Forbidden").with_header(
+            http::header::TRANSFER_ENCODING,
+            http::HeaderValue::from_static("chunked"),
+        ),
+    )
+}
+
+/// An error's body is the error's own (its JSON), so its length and framing are the server's:
+/// a `Content-Length` or `Transfer-Encoding` given with `HttpError::with_header` was sent
+/// beside it as it was, and a wrong length made hyper frame the body by its own length under
+/// the given one (the next response read as the rest of this one by a client that trusts it;
+/// in a debug build a panic in the connection's task, the client getting nothing). They are
+/// left out, as they are of an error made from a response: the answer is the error with its
+/// other headers, whole, and the connection goes on.
+#[tokio::test]
+async fn an_errors_own_content_length_or_transfer_encoding_is_left_out() {
+    let _serial = serial().await;
+    let server = app()
+        .get("/denied", error_declaring)
+        .get("/forbidden", error_chunked)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for (path, status, body, header) in [
+        (
+            "/denied",
+            "401",
+            r#"{"detail":"Not authenticated"}"#,
+            "\r\nwww-authenticate: Bearer\r\n",
+        ),
+        ("/forbidden", "403", r#"{"detail":"Forbidden"}"#, ""),
+    ] {
+        common::clear();
+        let sent = format!(
+            "GET {path} HTTP/1.1\r\nhost: t\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        );
+        let text = exchange(addr, sent.as_bytes()).await;
+        let (first, second) = text
+            .split_once(body)
+            .unwrap_or_else(|| panic!("{path}: no whole error: {text:?}"));
+        assert!(
+            first.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{path}: {text:?}"
+        );
+        assert!(first.contains(header), "{path}: {text:?}");
+        assert!(
+            first.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
+            "{path}: {text:?}"
+        );
+        assert_eq!(
+            first.matches("content-length").count(),
+            1,
+            "{path}: {text:?}"
+        );
+        assert!(!first.contains("transfer-encoding"), "{path}: {text:?}");
+        assert!(
+            second.starts_with("HTTP/1.1 200 ") && second.ends_with("\r\n\r\nok"),
+            "{path}: the next request on the connection: {text:?}"
+        );
+        let events = settled(&server).await;
+        assert_eq!(
+            common::count(&events, &format!("session:error {status}")),
+            1,
+            "{path}: {events:?}"
+        );
+        assert_eq!(
+            common::count(&events, "session:success 200"),
+            1,
+            "{path}: {events:?}"
+        );
+    }
+    // Over HTTP/2, the error whole.
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(stream, &h2::client::Builder::new()).await;
+    let response = within(common::h2_send_get(&mut client, addr, "/denied").await)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let mut body = response.into_body();
+    let mut got = Vec::new();
+    while let Some(chunk) = within(body.data()).await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, br#"{"detail":"Not authenticated"}"#);
+    driver.abort();
+    server.shutdown().await;
+}

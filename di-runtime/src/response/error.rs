@@ -161,7 +161,8 @@ impl HttpError {
     }
 
     /// Adds a header to the response (as `HTTPException(headers=...)`), such as the
-    /// `WWW-Authenticate` of a 401.
+    /// `WWW-Authenticate` of a 401. A `Content-Length` or `Transfer-Encoding` is left out of the
+    /// response: its body is the error's own, framed by the server.
     ///
     /// ```
     /// use di_runtime::{HttpError, StatusCode};

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use http::StatusCode;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, TRANSFER_ENCODING};
 use serde::Serialize;
 
 use crate::response::body::{Body, BoxError, Response};
@@ -187,8 +187,8 @@ pub(crate) fn error_from_response(response: Response) -> HttpError {
     match bytes {
         Some(bytes) => {
             // Its own length and framing are set again when it is sent.
-            parts.headers.remove(http::header::CONTENT_LENGTH);
-            parts.headers.remove(http::header::TRANSFER_ENCODING);
+            parts.headers.remove(CONTENT_LENGTH);
+            parts.headers.remove(TRANSFER_ENCODING);
             HttpError::raw(parts.status, parts.headers, bytes)
         }
         None => {
@@ -247,6 +247,12 @@ impl IntoResponse for HttpError {
             ),
         };
         for (name, value) in self.headers() {
+            // The body is the error's own: its length and framing are the server's. One given
+            // with the error would be sent as it is beside a body hyper frames by its own
+            // length (a client that trusts it would read the next response as this one's rest).
+            if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+                continue;
+            }
             // A content type of its own (an axum rejection's text) replaces JSON's.
             if name == CONTENT_TYPE {
                 response.headers_mut().insert(name, value.clone());
