@@ -517,3 +517,68 @@ async fn an_errors_own_content_length_or_transfer_encoding_is_left_out() {
     driver.abort();
     server.shutdown().await;
 }
+
+/// Declares a length and a chunked body at once.
+#[depends]
+async fn declares_length_and_chunked(#[dep(session)] _s: &u8) -> Declared<2, &'static str> {
+    (
+        [
+            (http::header::TRANSFER_ENCODING, "chunked"),
+            (http::header::CONTENT_LENGTH, "4"),
+        ],
+        "body",
+    )
+}
+
+/// RFC 9112 6.2: a message with a `Transfer-Encoding` carries no `Content-Length`. A handler
+/// that gave its response both got nothing sent over HTTP/1.1 (hyper refuses such a head and
+/// closes the connection: the client got an empty reply, and the teardowns were told the
+/// client had gone, which it had not), while HTTP/1.0 and HTTP/2 sent it. It is the handler's
+/// mistake, as an invalid header is: a generic 500 over every protocol, its teardowns told
+/// so, and the connection goes on.
+#[tokio::test]
+async fn a_content_length_beside_a_transfer_encoding_is_a_500() {
+    let _serial = serial().await;
+    let server = app()
+        .get("/both", declares_length_and_chunked)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let internal = r#"{"detail":"Internal Server Error"}"#;
+    for version in ["1.1", "1.0"] {
+        common::clear();
+        let sent = format!(
+            "GET /both HTTP/{version}\r\nhost: t\r\nconnection: keep-alive\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        );
+        let text = exchange(addr, sent.as_bytes()).await;
+        let (first, second) = text
+            .split_once(internal)
+            .unwrap_or_else(|| panic!("HTTP/{version}: no generic 500: {text:?}"));
+        assert!(
+            first.starts_with(&format!("HTTP/{version} 500 ")),
+            "{text:?}"
+        );
+        assert!(!first.contains("transfer-encoding"), "{text:?}");
+        assert!(
+            second.starts_with("HTTP/1.1 200 ") && second.ends_with("\r\n\r\nok"),
+            "HTTP/{version}: the next request on the connection: {text:?}"
+        );
+        let events = settled(&server).await;
+        assert_eq!(common::count(&events, "session:error 500"), 1, "{events:?}");
+        assert_eq!(
+            common::count(&events, "session:success 200"),
+            1,
+            "{events:?}"
+        );
+    }
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(stream, &h2::client::Builder::new()).await;
+    let response = within(common::h2_send_get(&mut client, addr, "/both").await)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    driver.abort();
+    server.shutdown().await;
+}

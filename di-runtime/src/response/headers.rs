@@ -5,7 +5,7 @@
 use std::fmt;
 
 use http::StatusCode;
-use http::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, TRANSFER_ENCODING};
 
 use crate::response::body::Response;
 use crate::response::error::HttpError;
@@ -22,8 +22,9 @@ use crate::response::into::{IntoResponse, with_status};
 /// told `HandlerError(500)`, the reason logged with the request id, nothing of it sent.
 ///
 /// A `Content-Length` given here (or in an `http::Response` a handler returns) is sent as it
-/// is, and must be the body's length: one that is not one length (two values, a word), or is
-/// zero for a body that is not empty, is such a mistake too; one that differs from the length
+/// is, and must be the body's length: one that is not one length (two values, a word), is
+/// zero for a body that is not empty, or is given beside a `Transfer-Encoding`, is such a
+/// mistake too; one that differs from the length
 /// of a body known in advance fails the response where the body parts from it, as a streamed
 /// body longer or shorter than its `Content-Length` does (its teardowns told `BodyError`, the
 /// HTTP/1 connection closed, the HTTP/2 stream reset), never sending a body that a client
@@ -136,9 +137,9 @@ pub(crate) fn checked_length(response: Response) -> Response {
 /// the next response on the connection as the rest of this body, or the rest of this body as
 /// the next response.
 ///
-/// A value that is not one length (two, or not a number), or a length of zero for a body that
-/// is not empty, is the handler's mistake, as an invalid header is: a generic 500, the reason
-/// logged. One that differs from the length of a body known in advance is kept, and the body
+/// A value that is not one length (two, or not a number), a length of zero for a body that is
+/// not empty, or a length beside a `Transfer-Encoding`, is the handler's mistake, as an
+/// invalid header is: a generic 500, the reason logged. One that differs from the length of a body known in advance is kept, and the body
 /// held to it ([`Declared`]): the response fails as a body shorter or longer than its
 /// `Content-Length` does (its `request`-scope teardowns see `BodyError`, the HTTP/1
 /// connection is closed, the HTTP/2 stream reset), and a `HEAD` gets the length (the answer
@@ -148,6 +149,14 @@ pub(crate) fn checked_length(response: Response) -> Response {
 #[inline(never)]
 fn declared_length(response: Response) -> Response {
     use http_body::Body as _;
+    // RFC 9112 6.2: no `Content-Length` beside a `Transfer-Encoding` (hyper's HTTP/1.1 refuses
+    // such a head: the client got nothing, its HTTP/1.0 and HTTP/2 sent it).
+    if response.headers().contains_key(TRANSFER_ENCODING) {
+        return invalid_headers(InvalidHeader {
+            name: Some(CONTENT_LENGTH),
+            reason: "given beside a `Transfer-Encoding`; give one of them".to_owned(),
+        });
+    }
     let Some(exact) = response.body().size_hint().exact() else {
         return response;
     };
