@@ -560,9 +560,11 @@ impl App {
     /// How many requests may owe `request`-scope teardowns at once (default 1024): the bound
     /// covers every value that waits for such a teardown, from its setup until its teardown
     /// has ended. A request whose route has `request`-scoped generators takes a background
-    /// place before anything is set up; past the bound it waits (up to
+    /// place before anything is set up, once it has its `max_concurrency` places (so a request
+    /// waiting for a full pool holds no background place, and keeps no request that needs no
+    /// pool waiting); past the bound it waits (up to
     /// [`max_concurrency_wait`](App::max_concurrency_wait), then 503 with `Retry-After`),
-    /// holding nothing. Requests with only `BackgroundTasks` wait for a place after their
+    /// holding only those places. Requests with only `BackgroundTasks` wait for a place after their
     /// body, holding only their tasks. `handler`-scope teardowns run in the request's own task
     /// and never wait here. Nothing is ever dropped: every teardown still runs exactly once.
     pub fn max_background_teardowns(mut self, limit: usize) -> Self {

@@ -16,9 +16,10 @@ use crate::response::into::IntoResponse;
 use crate::run::engine::Engine;
 use crate::run::setup::Failure;
 
-/// The places a request takes before its first setup, all at once: a background place when
-/// it will owe `request`-scope teardowns, then each `max_concurrency` place in the app's one
-/// order of limits (so that no two requests can wait for each other).
+/// The places a request takes before its first setup, all at once: each `max_concurrency`
+/// place in the app's one order of limits (so that no two requests can wait for each other),
+/// then a background place when it will owe `request`-scope teardowns (so that a request
+/// waiting for a full pool holds none).
 #[derive(Default)]
 pub(crate) struct Places {
     pub(crate) background: Option<OwnedSemaphorePermit>,
@@ -94,6 +95,11 @@ impl Places {
 /// common case. `None` if one is not: then [`take_places`] waits for them.
 pub(crate) fn try_take_places(engine: &Engine, plan: &Plan) -> Option<Places> {
     let mut places = Places::default();
+    for (nodes, limit) in by_limit(plan) {
+        let count = u32::try_from(nodes.len()).ok()?;
+        let place = limit.places.clone().try_acquire_many_owned(count).ok()?;
+        places.share(nodes, place);
+    }
     if plan.request_teardowns {
         places.background = Some(
             engine
@@ -102,11 +108,6 @@ pub(crate) fn try_take_places(engine: &Engine, plan: &Plan) -> Option<Places> {
                 .try_acquire_owned()
                 .ok()?,
         );
-    }
-    for (nodes, limit) in by_limit(plan) {
-        let count = u32::try_from(nodes.len()).ok()?;
-        let place = limit.places.clone().try_acquire_many_owned(count).ok()?;
-        places.share(nodes, place);
     }
     Some(places)
 }
@@ -131,13 +132,6 @@ pub(crate) async fn take_places(
         at: None,
     };
     let mut places = Places::default();
-    if plan.request_teardowns {
-        let place = wait_for_places(engine.background_places(), 1, &mut deadline).await;
-        places.background = Some(place.ok_or_else(|| {
-            tracing::warn!(target: "di", %request_id, "no background place for request-scope teardowns");
-            busy("The server is busy finishing earlier requests; try again later".to_owned())
-        })?);
-    }
     for (nodes, limit) in by_limit(plan) {
         let name = plan.nodes[nodes[0]].meta.name;
         let refused = || {
@@ -151,6 +145,17 @@ pub(crate) async fn take_places(
             .await
             .ok_or_else(refused)?;
         places.share(nodes, place);
+    }
+    // Last: a request waiting for a full pool owes no teardown yet, and must not keep a
+    // background place from a request that can be served now (tests/walk_lifecycle.rs
+    // `a_request_waiting_for_a_full_pool_holds_no_background_place_while_it_waits`). No
+    // deadlock either way round: whoever holds a background place has all its other places.
+    if plan.request_teardowns {
+        let place = wait_for_places(engine.background_places(), 1, &mut deadline).await;
+        places.background = Some(place.ok_or_else(|| {
+            tracing::warn!(target: "di", %request_id, "no background place for request-scope teardowns");
+            busy("The server is busy finishing earlier requests; try again later".to_owned())
+        })?);
     }
     Ok(places)
 }
