@@ -165,3 +165,55 @@ async fn a_request_waiting_for_a_full_pool_holds_no_background_place_while_it_wa
     assert_eq!(metrics.setups, metrics.teardowns.total(), "{metrics:?}");
     server.shutdown().await;
 }
+
+// ------------------------------------------------ a commit under way when the request times out
+
+static COMMIT_GO: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// A transaction whose commit takes as long as the test wants.
+#[depends(scope = "handler")]
+async fn slow_commit_tx(y: Yield<u8>) {
+    let (_tx, outcome) = y.provide(1).await;
+    if outcome.is_success() {
+        log("commit:start");
+        COMMIT_GO.notified().await;
+        log("commit:done");
+    } else {
+        log(format!("rollback {}", short(&outcome)));
+    }
+}
+
+#[depends]
+async fn writes_then_commits_slowly(#[dep(slow_commit_tx)] _tx: &mut u8) -> &'static str {
+    "written"
+}
+
+/// `request_timeout` bounds reading the body, setup and the handler, not a `handler`-scope
+/// teardown under way after the handler: a commit that outlasts it is neither cut nor
+/// answered 503 (which would tell the client to retry a write that was committed); the
+/// response waits for the commit and stands. The README said the limit ran "from arrival to
+/// the response head", which a slow commit outlasts.
+#[tokio::test]
+async fn a_commit_under_way_when_the_request_timeout_falls_is_finished_and_answered() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/write", writes_then_commits_slowly)
+        .request_timeout(Duration::from_millis(100))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let response = tokio::spawn(status_of(send_get(server.local_addr(), "/write").await));
+    wait_for("commit:start").await;
+    // Past the request timeout, the commit still under way.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!response.is_finished(), "answered before the commit ended");
+    COMMIT_GO.notify_one();
+    let status = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("the write hung")
+        .unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    server.settle().await;
+    assert_eq!(events(), ["commit:start", "commit:done"]);
+    server.shutdown().await;
+}

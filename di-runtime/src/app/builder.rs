@@ -536,8 +536,13 @@ impl App {
         self
     }
 
-    /// How long a request may take from its arrival to its response head: reading a body
-    /// read whole, setup and handler (default 60 s; `None` for no limit). Past it the client
+    /// How long a request may take from its arrival to the end of its handler: reading a body
+    /// read whole, setup and handler (default 60 s; `None` for no limit). The `handler`-scope
+    /// teardowns still run before the response head, within
+    /// [`teardown_timeout`](App::teardown_timeout), and are never cut by it: a commit under way
+    /// when it falls is finished and the response stands (a 503 would tell the client to
+    /// retry a write that was committed), and a rollback of a request it stopped runs before
+    /// the 503 is sent. Past it the client
     /// gets 503 with `Retry-After: 1` (and, if the body was still being read, `Connection:
     /// close` on HTTP/1), and the teardowns of what was set up see
     /// [`Outcome::Cancelled`](crate::Outcome::Cancelled) with
