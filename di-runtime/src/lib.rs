@@ -126,8 +126,9 @@ pub use openapi::model::{
 };
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
+pub use response::check::InvalidHeader;
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
-pub use response::headers::{InvalidHeader, ResponseHeaders};
+pub use response::headers::ResponseHeaders;
 pub use response::into::IntoResponse;
 pub use response::page::{Html, Redirect};
 pub use response::sse::SseEvent;

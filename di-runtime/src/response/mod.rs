@@ -1,6 +1,7 @@
 //! The response side, at the bottom of the crate: the [`Body`](body::Body) type,
 //! [`IntoResponse`](into::IntoResponse), [`StreamBody`](stream::StreamBody), headers beside a
-//! response ([`ResponseHeaders`](headers::ResponseHeaders)), [`Html`](page::Html) and
+//! response ([`ResponseHeaders`](headers::ResponseHeaders)) and what they must bear out
+//! ([`check`]: a valid header, a `Content-Length` that is the body's), [`Html`](page::Html) and
 //! [`Redirect`](page::Redirect), server-sent events ([`SseEvent`](sse::SseEvent)), and the
 //! errors that become responses ([`HttpError`](error::HttpError), [`InputError`](error::InputError)).
 //!
@@ -10,6 +11,7 @@
 //! [`Outcome`]: crate::contract::outcome::Outcome
 
 pub(crate) mod body;
+pub(crate) mod check;
 pub(crate) mod error;
 pub(crate) mod headers;
 pub(crate) mod into;
