@@ -134,11 +134,10 @@ pub(crate) async fn take_places(
     let mut places = Places::default();
     for (nodes, limit) in by_limit(plan) {
         let name = plan.nodes[nodes[0]].meta.name;
+        // The log names the dependency; the client is not told the app's function names.
         let refused = || {
             tracing::warn!(target: "di", %request_id, dependency = name, "no place under max_concurrency");
-            busy(format!(
-                "`{name}` is at its concurrency limit; try again later"
-            ))
+            busy(POOL_BUSY.to_owned())
         };
         let count = u32::try_from(nodes.len()).map_err(|_| refused())?;
         let place = wait_for_places(&limit.places, count, &mut deadline)
@@ -159,6 +158,11 @@ pub(crate) async fn take_places(
     }
     Ok(places)
 }
+
+/// The 503's detail for a request that found no place under a `max_concurrency` limit in
+/// time.
+const POOL_BUSY: &str =
+    "The server is busy: a resource this request needs is at its limit; try again later";
 
 /// One wait shared by all the places of a request, started by the first place that is not free
 /// at once (a request that waits for none reads no clock).
