@@ -458,6 +458,28 @@ pub(crate) fn analyse(
         ));
         errors.push(error);
     }
+    // `-> impl Store`: the value is kept and handed out by its type, which `impl Trait`
+    // hides; only a response (`impl IntoResponse`) can be opaque, the runtime turning it into
+    // one at once. Anything else is reported at the `impl`, and the output made of the error,
+    // so that the `#[dep]` parameters that take it report nothing more.
+    if let Some(opaque) = ret_ty.as_ref().and_then(opaque_value).cloned()
+        && yield_ty.is_none()
+    {
+        let bounds = quote::ToTokens::to_token_stream(&opaque.bounds);
+        let bounds = type_text(&Type::Verbatim(bounds));
+        let error = syn::Error::new_spanned(
+            &opaque,
+            format!(
+                "the value of a `#[depends]` function is kept and handed to its users by its type, which `impl {bounds}` hides (only a handler's `impl IntoResponse` can be opaque); return the concrete type, or a `Box<dyn {bounds} + Send + Sync>`"
+            ),
+        );
+        let span = opaque.impl_token.span;
+        let reported = error.to_compile_error();
+        ret_ty = Some(Type::Verbatim(
+            quote::quote_spanned!(span=> [(); #reported]),
+        ));
+        errors.push(error);
+    }
     let output = match (yield_ty, ret_ty) {
         (Some(provided), _) => Output::Generator { provided },
         (None, None) => Output::Plain {
@@ -766,6 +788,39 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     }
 }
 
+/// The `impl Trait` that is the whole value of an output (`impl Store`, or the `T` of
+/// `Result<impl Store, E>`) when none of its bounds is `IntoResponse`: an opaque value that
+/// is not a response. `StreamBody<impl Stream>` names its type, so it is not one.
+fn opaque_value(ty: &Type) -> Option<&syn::TypeImplTrait> {
+    let value = match ty {
+        Type::Path(path) if is_result(ty) => {
+            let last = path.path.segments.last()?;
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            match args.args.first()? {
+                GenericArgument::Type(t) => t,
+                _ => return None,
+            }
+        }
+        Type::Group(g) => return opaque_value(&g.elem),
+        Type::Paren(p) => return opaque_value(&p.elem),
+        other => other,
+    };
+    let Type::ImplTrait(opaque) = value else {
+        return None;
+    };
+    let responds = opaque.bounds.iter().any(|bound| match bound {
+        syn::TypeParamBound::Trait(t) => t
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "IntoResponse"),
+        _ => false,
+    });
+    (!responds).then_some(opaque)
+}
+
 fn mentions_impl(ty: &Type) -> bool {
     fn walk(tokens: proc_macro2::TokenStream) -> bool {
         tokens.into_iter().any(|tt| match tt {
@@ -856,6 +911,26 @@ mod tests {
             "{}",
             errors[0]
         );
+    }
+
+    #[test]
+    fn an_opaque_value_that_is_not_a_response_is_an_error() {
+        for src in [
+            "async fn f() -> impl Store { todo!() }",
+            "async fn f() -> Result<impl Store + Send, E> { todo!() }",
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert_eq!(errors.len(), 1, "{src}");
+            assert!(errors[0].to_string().contains("return the concrete type"));
+        }
+        for src in [
+            "async fn f() -> impl IntoResponse { todo!() }",
+            "async fn f() -> Result<impl axum::response::IntoResponse, E> { todo!() }",
+            "async fn f() -> StreamBody<impl Stream<Item = u8>> { todo!() }",
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert!(errors.is_empty(), "{src}");
+        }
     }
 
     #[test]
