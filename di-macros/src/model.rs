@@ -458,6 +458,26 @@ pub(crate) fn analyse(
         ));
         errors.push(error);
     }
+    // `Result<T, Box<dyn Error>>`: the error goes to the response across threads, and only a
+    // boxed error that is `Send + Sync` converts into `HttpError`. Reported at the box, once:
+    // the output is a type made of the error, as for `!`.
+    if let Some(boxed) = ret_ty.as_ref().and_then(unsendable_boxed_error) {
+        let error = syn::Error::new_spanned(
+            &boxed,
+            format!(
+                "the error of a `#[depends]` function's `Result` is sent with the response, across threads, so a boxed error must be `Send + Sync`; write `Box<dyn {} + Send + Sync>`",
+                bounds_but_send_sync(&boxed)
+            ),
+        );
+        let span = boxed
+            .dyn_token
+            .map_or_else(|| boxed.bounds.span(), |d| d.span);
+        let reported = error.to_compile_error();
+        ret_ty = Some(Type::Verbatim(
+            quote::quote_spanned!(span=> [(); #reported]),
+        ));
+        errors.push(error);
+    }
     // `-> impl Store`: the value is kept and handed out by its type, which `impl Trait`
     // hides; only a response (`impl IntoResponse`) can be opaque, the runtime turning it into
     // one at once. Anything else is reported at the `impl`, and the output made of the error,
@@ -788,6 +808,47 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     }
 }
 
+/// The `dyn Trait` of the error of a `Result<T, Box<dyn Trait>>` output when it is not both
+/// `Send` and `Sync` (`Box<dyn std::error::Error>`).
+fn unsendable_boxed_error(ty: &Type) -> Option<syn::TypeTraitObject> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last().filter(|s| s.ident == "Result")?;
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let Some(GenericArgument::Type(Type::Path(boxed))) = args.args.iter().nth(1) else {
+        return None;
+    };
+    let boxed = boxed.path.segments.last().filter(|s| s.ident == "Box")?;
+    let Some(Type::TraitObject(object)) = single_type_arg(&boxed.arguments) else {
+        return None;
+    };
+    let names = |name: &str| {
+        object.bounds.iter().any(|bound| {
+            matches!(bound, syn::TypeParamBound::Trait(t)
+                if t.path.segments.last().is_some_and(|s| s.ident == name))
+        })
+    };
+    let is_error = names("Error");
+    (is_error && !(names("Send") && names("Sync"))).then_some(object)
+}
+
+/// The bounds of a trait object as written, without `Send` and `Sync`: `std::error::Error`.
+fn bounds_but_send_sync(object: &syn::TypeTraitObject) -> String {
+    object
+        .bounds
+        .iter()
+        .filter(|bound| {
+            !matches!(bound, syn::TypeParamBound::Trait(t)
+                if t.path.segments.last().is_some_and(|s| s.ident == "Send" || s.ident == "Sync"))
+        })
+        .map(|bound| type_text(&Type::Verbatim(quote::ToTokens::to_token_stream(bound))))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 /// The `impl Trait` that is the whole value of an output (`impl Store`, or the `T` of
 /// `Result<impl Store, E>`) when none of its bounds is `IntoResponse`: an opaque value that
 /// is not a response. `StreamBody<impl Stream>` names its type, so it is not one.
@@ -931,6 +992,27 @@ mod tests {
             let (_, errors) = analyse_src(src);
             assert!(errors.is_empty(), "{src}");
         }
+    }
+
+    #[test]
+    fn a_boxed_error_that_is_not_send_and_sync_is_an_error() {
+        for (src, fix) in [
+            (
+                "async fn f() -> Result<u8, Box<dyn Error>> { todo!() }",
+                "`Box<dyn Error + Send + Sync>`",
+            ),
+            (
+                "async fn f() -> Result<u8, Box<dyn std::error::Error + Send>> { todo!() }",
+                "`Box<dyn std::error::Error + Send + Sync>`",
+            ),
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert_eq!(errors.len(), 1, "{src}");
+            assert!(errors[0].to_string().contains(fix), "{}", errors[0]);
+        }
+        let (_, errors) =
+            analyse_src("async fn f() -> Result<u8, Box<dyn Error + Send + Sync>> { todo!() }");
+        assert!(errors.is_empty());
     }
 
     #[test]
