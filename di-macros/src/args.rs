@@ -175,7 +175,19 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
             if !meta.input.peek(Token![=]) {
                 return Err(meta.error("`max_concurrency` needs a number: `max_concurrency = 10`"));
             }
-            let lit: syn::LitInt = meta.value()?.parse().map_err(|e| {
+            let value = meta.value()?;
+            // `max_concurrency = "8"`, as a config file would write it: show it unquoted.
+            if let Ok(text) = value.fork().parse::<syn::LitStr>()
+                && let Ok(n @ 1..) = text.value().trim().parse::<usize>()
+            {
+                return Err(syn::Error::new(
+                    text.span(),
+                    format!(
+                        "`max_concurrency` is a number, not a string; write it without quotes: `max_concurrency = {n}`"
+                    ),
+                ));
+            }
+            let lit: syn::LitInt = value.parse().map_err(|e| {
                 syn::Error::new(
                     e.span(),
                     "`max_concurrency` is a whole number: `max_concurrency = 10`",
@@ -443,6 +455,14 @@ mod tests {
             .unwrap();
         assert!(e.to_string().contains("use 1 or more"), "{e}");
         let e = parse_depends_args(quote!(max_concurrency = "4"))
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("without quotes: `max_concurrency = 4`"),
+            "{e}"
+        );
+        let e = parse_depends_args(quote!(max_concurrency = "four"))
             .err()
             .unwrap();
         assert!(e.to_string().contains("whole number"), "{e}");
