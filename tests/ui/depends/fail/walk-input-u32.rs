@@ -1,0 +1,12 @@
+// FastAPI's `id: int` path parameter written as `id: u32`: reported at the type as not a
+// request input, listing `Path<T>` and the other inputs, and how to inject a dependency.
+use di_runtime::prelude::*;
+
+#[depends]
+async fn note(id: u32) -> String {
+    id.to_string()
+}
+
+fn main() {
+    let _ = App::new().get("/notes/{id}", note);
+}
