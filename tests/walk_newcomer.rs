@@ -54,6 +54,11 @@ async fn note(Path(id): Path<u32>) -> String {
     id.to_string()
 }
 
+#[depends]
+async fn file(Path(rest): Path<String>) -> String {
+    rest
+}
+
 /// The one problem `App::check` finds in `app`.
 fn problem(app: App) -> String {
     let problems = app
@@ -92,6 +97,19 @@ fn a_mut_borrow_of_an_app_scoped_value_says_it_is_shared_by_all_requests() {
         problem(App::new().get("/", edit_config)),
         "route GET /: `edit_config` takes `&mut` of `config`, which is `app`-scoped and shared by all requests; take `&T` and use interior mutability"
     );
+}
+
+#[test]
+fn an_axum_0_7_path_parameter_is_told_the_brace_syntax() {
+    assert_eq!(
+        problem(App::new().get("/notes/:id", note)),
+        "route GET /notes/:id: `note` takes `Path<..>`, which reads the path's `{name}` parameters, but this path has none: `:id` is a fixed segment here (the `:name` syntax of axum 0.7 and Express); write the parameter `{id}`"
+    );
+    assert_eq!(
+        problem(App::new().get("/files/*rest", file)),
+        "route GET /files/*rest: `file` takes `Path<..>`, which reads the path's `{name}` parameters, but this path has none: `*rest` is a fixed segment here (the `*name` syntax of axum 0.7 and Express); write the parameter `{*rest}`"
+    );
+    assert!(App::new().get("/notes/{id}", note).check().is_ok());
 }
 
 #[test]

@@ -94,9 +94,23 @@ pub(crate) fn plan_routes(
         if let Some(reader) = path_reader(&plan)
             && !def.path.contains('{')
         {
-            problems.push(format!(
-                "{what}: `{reader}` takes `Path<..>`, which reads the path's `{{name}}` parameters, but this path has none; add one (as in `/items/{{id}}`) or read the value another way"
-            ));
+            // `/notes/:id` (axum 0.7, Express) or `/files/*rest`: the old syntax, read as text.
+            let old_syntax = def
+                .path
+                .split('/')
+                .find(|segment| segment.len() > 1 && segment.starts_with([':', '*']));
+            problems.push(match old_syntax {
+                Some(segment) => {
+                    let (sigil, name) = segment.split_at(1);
+                    let fix = if sigil == "*" { format!("{{*{name}}}") } else { format!("{{{name}}}") };
+                    format!(
+                        "{what}: `{reader}` takes `Path<..>`, which reads the path's `{{name}}` parameters, but this path has none: `{segment}` is a fixed segment here (the `{sigil}name` syntax of axum 0.7 and Express); write the parameter `{fix}`"
+                    )
+                }
+                None => format!(
+                    "{what}: `{reader}` takes `Path<..>`, which reads the path's `{{name}}` parameters, but this path has none; add one (as in `/items/{{id}}`) or read the value another way"
+                ),
+            });
             continue;
         }
         if let Some(misfit) = path_misfit(&plan, &def.path) {
