@@ -291,8 +291,11 @@ async fn failing_request_teardowns_cannot_change_the_response_are_counted_and_ne
     );
 }
 
+// Names its `Yield` (one that is never named does not compile) but drops it unprovided.
 #[depends]
-async fn forgets_to_provide(_y: Yield<u8>) {}
+async fn forgets_to_provide(y: Yield<u8>) {
+    drop(y);
+}
 
 #[depends]
 async fn needs_forgetful(

@@ -306,6 +306,23 @@ pub(crate) fn analyse(
                     }
                     None => (inner, ty.clone()),
                 };
+                // A handle the body never names (or `_`, dropped at once) never calls
+                // `provide`: each request that uses the function would fail with a 500.
+                let handle = match &*pat_type.pat {
+                    syn::Pat::Ident(pat) => Some(Some(&pat.ident)),
+                    syn::Pat::Wild(_) => Some(None),
+                    _ => None,
+                };
+                if let Some(handle) = handle
+                    && handle.is_none_or(|ident| !mentions_ident(&item.block, ident))
+                {
+                    let call =
+                        handle.map_or_else(|| "y".to_owned(), |ident| ident.unraw().to_string());
+                    errors.push(syn::Error::new_spanned(
+                        &pat_type.pat,
+                        format!("this generator never calls `{call}.provide(value).await`, so it never hands its value over and every request that uses it would fail; call it where setup ends (the code after it is the teardown), or remove the `Yield<T>` parameter and return the value"),
+                    ));
+                }
                 yield_ty = Some(inner.clone());
                 ParamModel::Yield { inner, ty }
             }
@@ -882,6 +899,18 @@ fn opaque_value(ty: &Type) -> Option<&syn::TypeImplTrait> {
     (!responds).then_some(opaque)
 }
 
+/// Whether `ident` appears among the tokens of `block` (in a macro call's too).
+fn mentions_ident(block: &syn::Block, ident: &syn::Ident) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream, ident: &syn::Ident) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            proc_macro2::TokenTree::Ident(found) => found == *ident,
+            proc_macro2::TokenTree::Group(group) => walk(group.stream(), ident),
+            _ => false,
+        })
+    }
+    walk(quote::ToTokens::to_token_stream(block), ident)
+}
+
 fn mentions_impl(ty: &Type) -> bool {
     fn walk(tokens: proc_macro2::TokenStream) -> bool {
         tokens.into_iter().any(|tt| match tt {
@@ -938,7 +967,7 @@ mod tests {
     #[test]
     fn collects_every_error() {
         let (_, errors) =
-            analyse_src("fn f<T>(y: Yield<A>, z: Yield<B>, #[dep(x)] w: Yield<C>) {}");
+            analyse_src("fn f<T>(y: Yield<A>, z: Yield<B>, #[dep(x)] w: Yield<C>) { drop(y) }");
         let messages: Vec<_> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(messages.len(), 4, "{messages:#?}");
         assert!(messages[0].contains("must be `async fn`"));
@@ -1016,6 +1045,30 @@ mod tests {
     }
 
     #[test]
+    fn a_generator_whose_body_never_names_its_yield_is_an_error() {
+        for src in [
+            "async fn f(y: Yield<u8>) { println!(\"setup\"); }",
+            "async fn f(_: Yield<u8>) {}",
+            "async fn f(_y: Yield<u8>) {}",
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert_eq!(errors.len(), 1, "{src}");
+            assert!(
+                errors[0].to_string().contains("never calls"),
+                "{}",
+                errors[0]
+            );
+        }
+        for src in [
+            "async fn f(y: Yield<u8>) { let _ = y.provide(1).await; }",
+            "async fn f(mut y: Yield<u8>) { helper!(y); }",
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert!(errors.is_empty(), "{src}");
+        }
+    }
+
+    #[test]
     fn a_function_that_never_returns_is_an_error() {
         let (f, errors) = analyse_src("async fn f() -> ! { loop {} }");
         assert_eq!(errors.len(), 1);
@@ -1065,7 +1118,7 @@ mod tests {
 
     #[test]
     fn a_borrow_in_a_yield_is_an_error_and_made_static() {
-        let (f, errors) = analyse_src("async fn f(y: Yield<(&str, Cow<'_, str>)>) {}");
+        let (f, errors) = analyse_src("async fn f(y: Yield<(&str, Cow<'_, str>)>) { drop(y) }");
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].to_string().contains("cannot borrow"),
