@@ -328,9 +328,25 @@ impl<'a> GraphBuilder<'a> {
             }
         };
         let root = inherited.last().unwrap_or(&dep_named).runs;
+        // A `dep` that reads the request itself cannot be made `app`-scoped: only its user
+        // can change.
+        let reads_request = inherited.is_empty()
+            && self
+                .runner(dep)
+                .params
+                .iter()
+                .any(|p| matches!(p.kind, ParamKind::Input { .. } | ParamKind::HeadRef));
         let fix = match forced_by {
             Some((_, forced)) => format!("drop `scope = \"{forced}\"` from that use"),
+            None if needed == Scope::App && reads_request => {
+                format!("`{root}` reads the request, so it cannot be `app`-scoped either")
+            }
             None => format!("make `{root}` `{needed}`-scoped"),
+        };
+        let or = if forced_by.is_none() && needed == Scope::App && reads_request {
+            "; make"
+        } else {
+            ", or make"
         };
         let message = if for_body {
             format!(
@@ -340,7 +356,7 @@ impl<'a> GraphBuilder<'a> {
             )
         } else {
             format!(
-                "dependency chain {}: {} is `{}`-scoped and cannot depend on {dep_named}: {why}; {fix}, or make `{}` `{dep_scope}`-scoped",
+                "dependency chain {}: {} is `{}`-scoped and cannot depend on {dep_named}: {why}; {fix}{or} `{}` `{dep_scope}`-scoped",
                 chain(&names),
                 user.name,
                 user.scope,
