@@ -1,5 +1,5 @@
 // FastAPI's `id: int` path parameter written as `id: u32`: reported at the type as not a
-// request input, listing `Path<T>` and the other inputs, and how to inject a dependency.
+// request input, listing the inputs, and showing `Path(id): Path<u32>` for `/items/{id}`.
 use di_runtime::prelude::*;
 
 #[depends]
