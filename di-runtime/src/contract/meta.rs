@@ -403,7 +403,7 @@ impl Args<'_> {
         match self.sources.get(index) {
             Some(ArgSource::App(i)) => match self.app.get::<T>(*i)? {
                 Some(cell) => held_typed(cell, name),
-                None => Err(ArgError(format!("the value of `{name}` is not available"))),
+                None => Err(ArgError::not_available(name)),
             },
             _ => held(self.cell::<T>(index)?, name),
         }

@@ -148,7 +148,44 @@ impl fmt::Display for ArgError {
 
 impl std::error::Error for ArgError {}
 
+impl ArgError {
+    /// The value of `name` is not in its slot. Like the other errors of a borrow, out of line
+    /// and cold: they cannot happen once the graph is checked, and their formatting kept in
+    /// every borrow's code would keep the borrow from being inlined.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn not_available(name: &str) -> Self {
+        ArgError(format!("the value of `{name}` is not available"))
+    }
+
+    /// The value of `name` is not of the type asked for.
+    #[cold]
+    #[inline(never)]
+    fn unexpected_type(name: &str) -> Self {
+        ArgError(format!("the value of `{name}` has an unexpected type"))
+    }
+
+    /// The value of `name` has been taken back by its teardown.
+    #[cold]
+    #[inline(never)]
+    fn torn_down(name: &str) -> Self {
+        ArgError(format!("`{name}` was already torn down"))
+    }
+
+    /// The value of `name` is borrowed in a way that excludes this borrow.
+    #[cold]
+    #[inline(never)]
+    fn borrowed(name: &str, exclusive: bool) -> Self {
+        ArgError(if exclusive {
+            format!("`{name}` is borrowed elsewhere in this request")
+        } else {
+            format!("`{name}` is borrowed mutably elsewhere in this request")
+        })
+    }
+}
+
 /// The typed cell behind `cell`.
+#[inline]
 fn typed<T: Send + Sync + 'static>(
     cell: &Arc<dyn BorrowCell>,
     name: &str,
@@ -156,14 +193,15 @@ fn typed<T: Send + Sync + 'static>(
     cell.clone()
         .into_any()
         .downcast::<Cell<T>>()
-        .map_err(|_| ArgError(format!("the value of `{name}` has an unexpected type")))
+        .map_err(|_| ArgError::unexpected_type(name))
 }
 
+#[inline]
 fn filled<'s>(
     slot: Option<&'s Arc<dyn BorrowCell>>,
     name: &str,
 ) -> Result<&'s Arc<dyn BorrowCell>, ArgError> {
-    slot.ok_or_else(|| ArgError(format!("the value of `{name}` is not available")))
+    slot.ok_or_else(|| ArgError::not_available(name))
 }
 
 /// A shared borrow of the value in `cell`.
@@ -181,18 +219,17 @@ pub(crate) fn held_typed<T: Send + Sync + 'static>(
     cell: &Arc<Cell<T>>,
     name: &str,
 ) -> Result<Held<T>, ArgError> {
-    let guard = cell.try_read_arc().ok_or_else(|| {
-        ArgError(format!(
-            "`{name}` is borrowed mutably elsewhere in this request"
-        ))
-    })?;
+    let guard = cell
+        .try_read_arc()
+        .ok_or_else(|| ArgError::borrowed(name, false))?;
     if guard.value.is_none() {
-        return Err(ArgError(format!("`{name}` was already torn down")));
+        return Err(ArgError::torn_down(name));
     }
     Ok(Held { guard })
 }
 
 /// An exclusive borrow of the value in `cell`.
+#[inline]
 pub(crate) fn held_mut<T: Send + Sync + 'static>(
     cell: Option<&Arc<dyn BorrowCell>>,
     name: &str,
@@ -200,31 +237,40 @@ pub(crate) fn held_mut<T: Send + Sync + 'static>(
     let cell = typed::<T>(filled(cell, name)?, name)?;
     let guard = cell
         .try_write_arc()
-        .ok_or_else(|| ArgError(format!("`{name}` is borrowed elsewhere in this request")))?;
+        .ok_or_else(|| ArgError::borrowed(name, true))?;
     if guard.value.is_none() {
-        return Err(ArgError(format!("`{name}` was already torn down")));
+        return Err(ArgError::torn_down(name));
     }
     Ok(HeldMut { guard })
 }
 
 impl Slot {
     /// The cell of the value, moving a boxed `T` into a new one first.
+    #[inline]
     pub(crate) fn share<T: Send + Sync + 'static>(
         &mut self,
     ) -> Result<Option<&Arc<dyn BorrowCell>>, ArgError> {
         if let Slot::Owned(_) = self {
-            let Slot::Owned(value) = std::mem::take(self) else {
-                return Ok(None);
-            };
-            let value = value
-                .downcast::<T>()
-                .map_err(|_| ArgError("a value has an unexpected type".into()))?;
-            *self = Slot::Filled(cell_of(*value));
+            self.unbox::<T>()?;
         }
         Ok(match self {
             Slot::Filled(cell) => Some(cell),
             _ => None,
         })
+    }
+
+    /// Moves a boxed `T` into a new cell (out of line: a value that can be shared is kept in
+    /// its cell from the start, see `Keep`).
+    #[inline(never)]
+    fn unbox<T: Send + Sync + 'static>(&mut self) -> Result<(), ArgError> {
+        let Slot::Owned(value) = std::mem::take(self) else {
+            return Ok(());
+        };
+        let value = value
+            .downcast::<T>()
+            .map_err(|_| ArgError("a value has an unexpected type".into()))?;
+        *self = Slot::Filled(cell_of(*value));
+        Ok(())
     }
 }
 
