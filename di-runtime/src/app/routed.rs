@@ -35,26 +35,25 @@ where
         let response = finish(&engine, busy, &id, request.extensions());
         return Box::pin(std::future::ready(response));
     };
+    // No span when its level is off (the usual case: none is made, or dropped); otherwise
+    // inputs are extracted in it, it is entered at every poll, and it records the status
+    // once the response head is known. Log lines that must be seen at the usual levels
+    // (errors, warnings) carry `request_id` themselves. Every response leaves through
+    // `finish` (counted, id header).
+    if !spans_on() {
+        return Box::pin(handle(engine, route, request, params, admitted, client, id));
+    }
     // The root of the request's trace tree: its setups and teardowns are its
     // children, its `request`-scope teardowns included (they run after the body).
-    let span = if !spans_on() {
-        tracing::Span::none()
-    } else {
-        tracing::debug_span!(
-            target: "di",
-            "request",
-            method = %request.method(),
-            route = &*route.pattern,
-            status = tracing::field::Empty,
-            request_id = %id,
-            handler = route.name,
-        )
-    };
-    // No span to enter when its level is off (the usual case); otherwise inputs
-    // are extracted in it, it is entered at every poll, and it records the status
-    // once the response head is known. Log lines that must be seen at the usual
-    // levels (errors, warnings) carry `request_id` themselves. Every response
-    // leaves through `finish` (counted, id header).
+    let span = tracing::debug_span!(
+        target: "di",
+        "request",
+        method = %request.method(),
+        route = &*route.pattern,
+        status = tracing::field::Empty,
+        request_id = %id,
+        handler = route.name,
+    );
     if span.is_disabled() {
         Box::pin(handle(engine, route, request, params, admitted, client, id))
     } else {

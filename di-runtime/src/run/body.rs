@@ -60,7 +60,8 @@ pub(crate) struct AfterBody {
     /// for them, `max_concurrency` places of plain dependencies).
     pub(crate) places: Places,
     pub(crate) engine: Arc<Engine>,
-    pub(crate) span: tracing::Span,
+    /// The request's span, entered while the teardowns are started (see `kept_span`).
+    pub(crate) span: Option<tracing::Span>,
     /// The request's id, for log lines.
     pub(crate) request_id: RequestId,
 }
@@ -203,7 +204,7 @@ impl TrackedBody {
         else {
             return;
         };
-        let _span = span.entered();
+        let _span = span.map(tracing::Span::entered);
         let outcome = decided.unwrap_or(ended);
         let succeeded = matches!(outcome, Outcome::Success { .. });
         // Tasks added while the body was sent (it is dropped by now) join those of the

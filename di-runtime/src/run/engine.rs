@@ -28,6 +28,14 @@ pub(crate) fn current_span() -> tracing::Span {
     }
 }
 
+/// [`current_span`] for work that may have to be done in it later, or `None` when no subscriber
+/// was ever set: then there is no span to keep, enter or drop (a disabled span is not free to
+/// drop or enter when `tracing`'s `log` feature is on, as another crate of the build may turn
+/// it on).
+pub(crate) fn kept_span() -> Option<tracing::Span> {
+    tracing::dispatcher::has_been_set().then(tracing::Span::current)
+}
+
 /// Whether the runtime's spans (`request`, `setup`, `teardown`: target `di`, DEBUG) are on.
 /// Checked before a span is made: a span made and found off is not free when `tracing`'s
 /// `log` feature is on (another crate of the build may turn it on), as it then formats its

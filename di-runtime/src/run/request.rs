@@ -31,7 +31,7 @@ use crate::response::into::{ErrorMark, IntoResponse, Unserializable};
 use crate::run::body::{AfterBody, TrackedBody, sends_no_body};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
-use crate::run::engine::{Admitted, Engine, current_span};
+use crate::run::engine::{Admitted, Engine, kept_span};
 use crate::run::outer::{AppBody, Outer};
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{
@@ -60,8 +60,8 @@ struct Owed {
     /// `Drop` moves this future, where it stands, into a tracked background task, so a COMMIT
     /// is never cut in half.
     in_flight: Option<StackRun>,
-    /// The request's span, for teardowns handed off from `Drop`.
-    span: tracing::Span,
+    /// The request's span, for teardowns handed off from `Drop` (see [`kept_span`]).
+    span: Option<tracing::Span>,
 }
 
 impl Owed {
@@ -78,7 +78,7 @@ impl Drop for Owed {
         if self.stack.is_empty() && self.in_flight.is_none() {
             return;
         }
-        let _span = self.span.clone().entered();
+        let _span = self.span.clone().map(tracing::Span::entered);
         let in_flight = self.in_flight.take();
         let stack = std::mem::take(&mut self.stack);
         let mut places = std::mem::take(&mut self.places);
@@ -450,7 +450,7 @@ fn serve(
         places: Places::default(),
         head: head.clone(),
         in_flight: None,
-        span: current_span(),
+        span: kept_span(),
     };
     async move {
         // Counted in flight up to the response head.
@@ -562,7 +562,7 @@ fn serve(
             decided,
             places,
             engine,
-            span: current_span(),
+            span: kept_span(),
             request_id: head.request_id.clone(),
         };
         // Inside tower layers, the work runs after the body the client gets (the entry point
