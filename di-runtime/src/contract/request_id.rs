@@ -196,13 +196,23 @@ fn is_sane(id: &[u8]) -> bool {
         && id.iter().all(|byte| byte.is_ascii_graphic())
 }
 
-/// Writes `value` as 16 lowercase hex digits into `out`.
+/// Writes `value` as 16 lowercase hex digits into `out` (its first 16 bytes), all at once
+/// rather than a digit at a time: every made id writes one.
 fn hex(value: u64, out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let nibbles = value.to_be_bytes();
-    for (pair, byte) in out.chunks_exact_mut(2).zip(nibbles) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    const BYTES: u128 = u128::from_ne_bytes([0x01; 16]);
+    // Each nibble in a byte of its own, the least significant in the lowest byte: halves of
+    // 32 bits apart, then of 16, 8 and 4 bits.
+    let mut x = u128::from(value);
+    x = (x | (x << 32)) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
+    x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f;
+    // `0`-`9` from `0`, `a`-`f` from `a` (39 past where `0` + 10 would be): a byte is 10 or
+    // more when adding 6 carries into its bit 4. No byte carries into the next.
+    let letters = ((x + BYTES * 6) >> 4) & BYTES;
+    let digits = x + BYTES * u128::from(b'0') + letters * 39;
+    if let Some(out) = out.first_chunk_mut::<16>() {
+        *out = digits.to_be_bytes();
     }
 }
 
@@ -306,5 +316,21 @@ mod tests {
         let mut out = [0u8; 16];
         hex(0x0123_4567_89ab_cdef, &mut out);
         assert_eq!(&out, b"0123456789abcdef");
+    }
+
+    #[test]
+    fn hex_writes_what_format_writes() {
+        let mut value = 0x9e37_79b9_7f4a_7c15_u64;
+        for fixed in [0, 1, 9, 10, 15, 16, u64::MAX, 0xfedc_ba98_7654_3210] {
+            let mut out = [0u8; 16];
+            hex(fixed, &mut out);
+            assert_eq!(&out, format!("{fixed:016x}").as_bytes());
+        }
+        for _ in 0..1000 {
+            value = value.rotate_left(7).wrapping_mul(0x2545_f491_4f6c_dd1d);
+            let mut out = [0u8; 16];
+            hex(value, &mut out);
+            assert_eq!(&out, format!("{value:016x}").as_bytes());
+        }
     }
 }
