@@ -98,6 +98,19 @@ fn watch_head(parts: &mut http::response::Parts) -> HeadWatch {
     watch
 }
 
+/// The (first) `Content-Length` field of a response's `headers`, if it declares one. Most
+/// responses have a few fields and none of them this one: those are looked at one by one,
+/// which costs less than hashing the name for a lookup.
+fn content_length(headers: &http::HeaderMap) -> Option<&http::HeaderValue> {
+    if headers.len() > 4 {
+        return headers.get(http::header::CONTENT_LENGTH);
+    }
+    headers
+        .iter()
+        .find(|(name, _)| *name == http::header::CONTENT_LENGTH)
+        .map(|(_, value)| value)
+}
+
 /// Whether a response of `status` goes without a body whatever the request (1xx, 204, 205,
 /// 304).
 pub(crate) fn sends_no_body(status: StatusCode) -> bool {
@@ -168,9 +181,7 @@ impl TrackedBody {
         version: http::Version,
         after: AfterBody,
     ) -> Self {
-        let declared = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
+        let declared = content_length(&parts.headers)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let remaining = declared.or_else(|| body.size_hint().exact());
