@@ -194,14 +194,19 @@ impl RouteTable {
             }
             return Err(Miss::MethodNotAllowed(allow.join(", ")));
         };
-        let params = found
-            .params
-            .iter()
-            .map(|(k, v)| {
-                let decoded = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
-                (k.to_owned(), decoded.into_owned())
-            })
-            .collect();
+        // Most routes have no parameter: no iterator to collect then.
+        let params = if found.params.is_empty() {
+            Vec::new()
+        } else {
+            found
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    let decoded = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                    (k.to_owned(), decoded.into_owned())
+                })
+                .collect()
+        };
         Ok(Routed {
             route: route.clone(),
             params,
