@@ -27,7 +27,7 @@ use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::{HttpError, InputError};
-use crate::response::into::{ErrorMark, IntoResponse, Unserializable};
+use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_error_response};
 use crate::run::body::{AfterBody, TrackedBody, sends_no_body};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
@@ -455,23 +455,30 @@ fn serve(
     async move {
         // Counted in flight up to the response head.
         let _admitted = &admitted;
-        // `run_handler`'s future is made inside `with_limit`, and its result matched as it
-        // comes: a future moved out of a local, or a result kept in one, takes room of its own
-        // in this future (1,528 bytes with both, 760 without).
-        let handled = with_limit(deadline, run_handler(&engine, &route, &head, &mut owed));
-        let (mut outcome, mut response) = match handled.await {
-            Some(done) => done,
+        // The answer, written here by `run_handler` (see there).
+        let mut answer = None;
+        // `run_handler`'s future is made inside `with_limit`: a future moved out of a local
+        // takes room of its own in this future.
+        let handled = with_limit(
+            deadline,
+            run_handler(&engine, &route, &head, &mut owed, &mut answer),
+        )
+        .await;
+        let mut outcome = match handled {
+            Some(outcome) => outcome,
             None => {
                 tracing::warn!(target: "di", request_id = %head.request_id, handler = route.name, "request timed out");
                 // A body read as a stream may not have been read to its end.
-                let response = if route.plan.streams_body {
+                answer = Some(if route.plan.streams_body {
                     close_unread(timed_out(), head.parts.version)
                 } else {
                     timed_out()
-                };
-                (Outcome::Cancelled(CancelReason::Timeout), response)
+                });
+                Outcome::Cancelled(CancelReason::Timeout)
             }
         };
+        // Every way out of `run_handler` gives an answer.
+        let mut response = answer.unwrap_or_else(internal_error_response);
         // Setups are over: what was never set up (a setup before it failed) needs no place.
         owed.places.release_unused();
         // A client that went away mid-body: the request ended with it gone, whatever the
@@ -734,16 +741,22 @@ fn extract_inputs(plan: &Plan, head: &RequestHead) -> Result<Vec<Slot>, Vec<Inpu
     }
 }
 
-/// Sets up every dependency in order, then runs the handler.
+/// Sets up every dependency in order, then runs the handler. Returns how the request ended,
+/// and writes its answer into `response`.
+///
+/// The answer is written where the request's future keeps it rather than returned with the
+/// outcome: returned, it would be copied out of this future, out of the time limit's and into
+/// the request's (see [`answer`]).
 async fn run_handler(
     engine: &Arc<Engine>,
     route: &Route,
     head: &Arc<RequestHead>,
     owed: &mut Owed,
-) -> Failure {
+    response: &mut Option<Response>,
+) -> Outcome {
     let (handler, dependencies) = match route.plan.nodes.split_last() {
         Some(split) => split,
-        None => return panicked(),
+        None => return answer(response, panicked()),
     };
     // Every place first (`max_concurrency`, and a background place for `request`-scope
     // teardowns), in one order for the whole app, before anything is set up.
@@ -752,7 +765,7 @@ async fn run_handler(
         Some(places) => places,
         None => match Box::pin(take_places(engine, &route.plan, &head.request_id)).await {
             Ok(places) => places,
-            Err(busy) => return busy,
+            Err(busy) => return answer(response, busy),
         },
     };
     // A handler declared `max_concurrency = N` runs at most `N` times at once.
@@ -765,7 +778,7 @@ async fn run_handler(
         let values = &mut owed.slots;
         let (started, handle) = match start_function(node, values, plan_slots, app, head, at_once) {
             Ok(started) => started,
-            Err(error) => return setup_failed(node.meta.name, error),
+            Err(error) => return answer(response, setup_failed(node.meta.name, error)),
         };
         let done = match started {
             // A function that ran to its end where it was started (most plain ones): its
@@ -801,7 +814,7 @@ async fn run_handler(
                 }
                 owed.stack.push(suspended);
             }
-            Err(outcome) => return failure(outcome),
+            Err(outcome) => return answer(response, failure(outcome)),
         }
     }
 
@@ -816,7 +829,7 @@ async fn run_handler(
     );
     let started = match started {
         Ok((started, _)) => started,
-        Err(error) => return (Outcome::Panicked, error.into_response()),
+        Err(error) => return answer(response, (Outcome::Panicked, error.into_response())),
     };
     let name = handler.meta.name;
     let waited = || Err(waited(name, Some(&head.request_id)));
@@ -827,50 +840,53 @@ async fn run_handler(
         // A handler without `.await` ran to its end when it was started.
         StartedKind::Ended(ended) => ended,
         StartedKind::Waited => Ok(waited()),
-        StartedKind::Generator(_) => return panicked(),
+        StartedKind::Generator(_) => return answer(response, panicked()),
     };
     match ended {
         Ok(Ok(value)) => {
             // A user `IntoResponse` impl may panic too.
             let respond = route.respond;
-            let response = match catch_call(|| respond(value)) {
-                Ok(response) => response,
+            let made = match catch_call(|| respond(value)) {
+                Ok(made) => made,
                 Err(panic) => {
                     tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "building the response panicked");
-                    return panicked();
+                    return answer(response, panicked());
                 }
             };
+            let response = response.insert(made);
             let status = response.status();
             if status == StatusCode::INTERNAL_SERVER_ERROR
                 && let Some(Unserializable(error)) = response.extensions().get()
             {
                 tracing::error!(target: "di", request_id = %head.request_id, handler = name, %error, "response could not be serialized as JSON");
             }
-            let outcome = match response.extensions().get::<ErrorMark>() {
+            match response.extensions().get::<ErrorMark>() {
                 Some(ErrorMark(error)) => Outcome::HandlerError {
                     status,
                     error: error.clone(),
                 },
                 None => Outcome::Success { status },
-            };
-            (outcome, response)
+            }
         }
         Ok(Err(error)) => {
             let status = error.status();
-            let response = error.clone().into_response();
-            (
-                Outcome::HandlerError {
-                    status,
-                    error: Some(error),
-                },
-                response,
-            )
+            *response = Some(error.clone().into_response());
+            Outcome::HandlerError {
+                status,
+                error: Some(error),
+            }
         }
         Err(panic) => {
             tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "handler panicked");
-            panicked()
+            answer(response, panicked())
         }
     }
+}
+
+/// A failure's answer written into `response`, and its outcome (see [`run_handler`]).
+fn answer(response: &mut Option<Response>, (outcome, made): Failure) -> Outcome {
+    *response = Some(made);
+    outcome
 }
 
 /// The request body as a stream, for a route whose input reads it so: within the same limit
