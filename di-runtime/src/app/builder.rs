@@ -766,6 +766,10 @@ impl App {
     /// count is the one [`Running::metrics`](crate::Running::metrics) reports and a shed
     /// request is answered, with its request id, before its body is read or any input is
     /// extracted.
+    ///
+    /// Set it in production: without it, under overload, every request waiting for a
+    /// `max_concurrency` place keeps its body, read whole and parsed, until it is served or
+    /// refused (in a walk, 300 waiting 1.9 MB uploads took the process to 1.2 GB).
     pub fn max_in_flight(mut self, limit: usize) -> Self {
         self.config.max_in_flight = Some(limit);
         self
