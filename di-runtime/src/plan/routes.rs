@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::{Method, StatusCode};
 
-use crate::contract::doc::InputKind;
+use crate::contract::doc::{InputDoc, InputKind};
 use crate::contract::meta::{DepMeta, ParamKind};
 use crate::contract::slot::Slot;
 use crate::plan::builder::GraphBuilder;
@@ -216,33 +216,35 @@ impl RouteTable {
 
 /// The first function of `plan` that takes a `Path<..>` input, if one does.
 fn path_reader(plan: &Plan) -> Option<&'static str> {
-    plan.nodes.iter().find_map(|node| {
-        node.meta
-            .params
-            .iter()
-            .any(|param| match param.kind {
-                ParamKind::Input { describe, .. } => describe().kind == InputKind::Path,
-                _ => false,
-            })
-            .then_some(node.meta.name)
-    })
+    path_inputs(plan).next().map(|(function, _, _)| function)
 }
 
 /// The first `Path<T>` of `plan` that cannot fit `path`'s parameters (a tuple of 2 on
 /// `/posts/{id}`): found here, when the app is built, rather than as a 500 on every request.
 fn path_misfit(plan: &Plan, path: &str) -> Option<String> {
     let names = path_params(path);
-    plan.nodes.iter().find_map(|node| {
-        node.meta.params.iter().find_map(|param| {
-            let ParamKind::Input { describe, .. } = param.kind else {
-                return None;
-            };
-            let reason = (describe().route_fit?)(&names).err()?;
-            Some(format!(
-                "`{}` takes `{}`, which does not fit the path's parameters: {reason}; take a tuple with one element per `{{name}}` of the path, in order, a single value when it has one, or a struct with a field per name",
-                node.meta.name, param.name
-            ))
-        })
+    path_inputs(plan).find_map(|(function, param, doc)| {
+        let reason = (doc.route_fit?)(&names).err()?;
+        Some(format!(
+            "`{function}` takes `{param}`, which does not fit the path's parameters: {reason}; take a tuple with one element per `{{name}}` of the path, in order, a single value when it has one, or a struct with a field per name"
+        ))
+    })
+}
+
+/// Every input of `plan` read from the route's path (`Path<T>`): the function that takes it,
+/// the parameter as written, and its description.
+fn path_inputs(plan: &Plan) -> impl Iterator<Item = (&'static str, &'static str, InputDoc)> + '_ {
+    plan.nodes.iter().flat_map(|node| {
+        node.meta
+            .params
+            .iter()
+            .filter_map(|param| match param.kind {
+                ParamKind::Input { describe, .. } => {
+                    let doc = describe();
+                    (doc.kind == InputKind::Path).then_some((node.meta.name, param.name, doc))
+                }
+                _ => None,
+            })
     })
 }
 
