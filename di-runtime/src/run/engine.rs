@@ -21,11 +21,7 @@ use crate::run::stats::{Level, Stats};
 /// The current span, for work that goes on elsewhere (a teardown in another task) to log in:
 /// no work at all when no subscriber was ever set, as `Span::current` would give none then.
 pub(crate) fn current_span() -> tracing::Span {
-    if tracing::dispatcher::has_been_set() {
-        tracing::Span::current()
-    } else {
-        tracing::Span::none()
-    }
+    kept_span().unwrap_or_else(tracing::Span::none)
 }
 
 /// [`current_span`] for work that may have to be done in it later, or `None` when no subscriber
