@@ -901,25 +901,27 @@ fn opaque_value(ty: &Type) -> Option<&syn::TypeImplTrait> {
 
 /// Whether `ident` appears among the tokens of `block` (in a macro call's too).
 fn mentions_ident(block: &syn::Block, ident: &syn::Ident) -> bool {
-    fn walk(tokens: proc_macro2::TokenStream, ident: &syn::Ident) -> bool {
-        tokens.into_iter().any(|tt| match tt {
-            proc_macro2::TokenTree::Ident(found) => found == *ident,
-            proc_macro2::TokenTree::Group(group) => walk(group.stream(), ident),
-            _ => false,
-        })
-    }
-    walk(quote::ToTokens::to_token_stream(block), ident)
+    has_ident(quote::ToTokens::to_token_stream(block), &|found| {
+        found == ident
+    })
 }
 
 fn mentions_impl(ty: &Type) -> bool {
-    fn walk(tokens: proc_macro2::TokenStream) -> bool {
-        tokens.into_iter().any(|tt| match tt {
-            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
-            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
-            _ => false,
-        })
-    }
-    walk(quote::ToTokens::to_token_stream(ty))
+    has_ident(quote::ToTokens::to_token_stream(ty), &|found| {
+        found == "impl"
+    })
+}
+
+/// Whether an identifier among `tokens`, at any depth of groups, is one `wanted` accepts.
+fn has_ident(
+    tokens: proc_macro2::TokenStream,
+    wanted: &dyn Fn(&proc_macro2::Ident) -> bool,
+) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(ident) => wanted(&ident),
+        proc_macro2::TokenTree::Group(group) => has_ident(group.stream(), wanted),
+        _ => false,
+    })
 }
 
 #[cfg(test)]
