@@ -19,6 +19,7 @@ use crate::contract::request_id::RequestId;
 use crate::panic::{catch, catch_call};
 use crate::plan::routes::{Miss, Route, Routed};
 use crate::response::body::{Body, BoxError, Response};
+use crate::response::check::{InvalidHeader, checked_length};
 use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
 use crate::run::body::track;
@@ -339,6 +340,9 @@ where
                 return finish_layered(&engine, panicked().1, &id, mounted);
             }
         };
+        // A layer or a mounted service may have given the response a `Content-Length` of its
+        // own: it is held to its body as a handler's is.
+        let response = checked(response, &id);
         if !outer.answered() {
             // A layer answered in the app's place: before calling it (a CORS preflight: then
             // nothing was set up), or after dropping it, which tower's layers do when time is
@@ -363,6 +367,26 @@ where
             None => response,
         }
     })
+}
+
+/// `response` as it leaves the app's layers, whoever made it (the app, a layer, a mounted
+/// service), its `Content-Length` checked against its body as a handler's is (see
+/// [`checked_length`]): hyper sends the value as it is, and a value that contradicts the body
+/// would desync a kept-alive connection (in a debug build hyper panics). Nothing is done for a
+/// response without one. A value that is not one length, or is given beside a
+/// `Transfer-Encoding`, is a generic 500; one that differs from the body's length fails the
+/// response where they part.
+fn checked(response: Response, id: &RequestId) -> Response {
+    checked_length(response).unwrap_or_else(|invalid| invalid_length(&invalid, id))
+}
+
+/// The answer to a response from the layers whose `Content-Length` cannot be sent (see
+/// [`checked`]).
+#[cold]
+#[inline(never)]
+fn invalid_length(invalid: &InvalidHeader, id: &RequestId) -> Response {
+    tracing::error!(target: "di", request_id = %id, reason = %invalid.reason, "a tower layer or a mounted service gave its response an invalid Content-Length: answered a generic 500");
+    HttpError::internal().into_response()
 }
 
 /// The routing of an app that has layers: to a route's own stack, or to the route; where no

@@ -1,6 +1,8 @@
 //! What a handler says of its response that the response must bear out: a header that is a
 //! header ([`InvalidHeader`]), and a `Content-Length` that is its body's length
-//! ([`checked_length`]). Used by [`headers`](super::headers) and [`into`](super::into).
+//! ([`checked_length`]). Used by [`headers`](super::headers) and [`into`](super::into), and
+//! for every response that leaves an app's tower layers (a layer's or a mounted service's
+//! included: `app::layer`).
 
 use std::fmt;
 
@@ -35,8 +37,9 @@ impl fmt::Display for InvalidHeader {
 
 impl std::error::Error for InvalidHeader {}
 
-/// `response` as a handler made it, the `Content-Length` it gave (if it gave one) checked
-/// against its body (see [`declared_length`]).
+/// `response` as a handler (or a tower layer, or a mounted service) made it, the
+/// `Content-Length` it gave (if it gave one) checked against its body (see
+/// [`declared_length`]).
 pub(crate) fn checked_length(response: Response) -> Result<Response, InvalidHeader> {
     if response.headers().contains_key(CONTENT_LENGTH) {
         declared_length(response)
@@ -89,7 +92,7 @@ fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
         Some(length) if length == exact => Ok(response),
         // Zero: hyper would not ask the body for anything, and drop it unsent.
         Some(length) if length > 0 => {
-            tracing::warn!(target: "di", declared = length, body = exact, "the handler's Content-Length differs from its body's length: the response fails where they part");
+            tracing::warn!(target: "di", declared = length, body = exact, "the response's Content-Length differs from its body's length: the response fails where they part");
             let (parts, body) = response.into_parts();
             Ok(Response::from_parts(
                 parts,

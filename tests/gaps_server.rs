@@ -1,0 +1,412 @@
+//! Gaps of di's server that earlier walks found and left: the framing of a response that a
+//! tower layer or a mounted service made (its `Content-Length`, its `Transfer-Encoding`, a
+//! `HEAD`), an HTTP/2 request whose `host` names another host than its `:authority`, and a
+//! client gone mid-upload in the `metrics` export.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use common::{events, log, serial};
+use di_runtime::prelude::*;
+use di_runtime::{Body, InnerService};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Bounds a wait (a broken build fails the test instead of hanging).
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("timed out")
+}
+
+/// Sends `request` on a new connection and reads until the server closes it (bounded).
+async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    within(common::read_to_close(&mut stream)).await
+}
+
+/// Waits until no teardown runs, then gives the events so far.
+async fn settled(server: &di_runtime::Server) -> Vec<String> {
+    within(server.settle()).await;
+    events()
+}
+
+/// The panics of this process so far (nextest runs each test in a process of its own): a
+/// panic in a connection's task (hyper's debug assertions) reaches the client as a closed
+/// connection only, and is looked for here.
+static PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(info.to_string());
+            default(info);
+        }));
+    });
+}
+
+fn panics() -> Vec<String> {
+    PANICS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+#[depends]
+async fn session(y: Yield<u8>) {
+    log("session:setup");
+    let (_, outcome) = y.provide(1).await;
+    let what = match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::HandlerError { status, .. } => format!("error {}", status.as_u16()),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        Outcome::BodyError { .. } => "body error".to_owned(),
+        other => other.to_string(),
+    };
+    log(format!("session:{what}"));
+}
+
+#[depends]
+async fn health(#[dep(session)] _s: &u8) -> &'static str {
+    "ok"
+}
+
+/// 5 bytes.
+#[depends]
+async fn short(#[dep(session)] _s: &u8) -> &'static str {
+    "short"
+}
+
+/// 11 bytes.
+#[depends]
+async fn long(#[dep(session)] _s: &u8) -> &'static str {
+    "longer body"
+}
+
+// ------------------------------------------- 1. the framing of a layer's or a service's response
+
+/// What the request asks the layer (`prefix` `x-layer-`) or the mounted service
+/// (`x-service-`) to declare: each `-length` value a `Content-Length`, a `-coding` value a
+/// `Transfer-Encoding`.
+fn asked(headers: &http::HeaderMap, prefix: &str) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    let length = format!("{prefix}-length");
+    let coding = format!("{prefix}-coding");
+    let mut declared: Vec<_> = headers
+        .get_all(length.as_str())
+        .iter()
+        .map(|value| (http::header::CONTENT_LENGTH, value.clone()))
+        .collect();
+    declared.extend(
+        headers
+            .get_all(coding.as_str())
+            .iter()
+            .map(|value| (http::header::TRANSFER_ENCODING, value.clone())),
+    );
+    declared
+}
+
+fn declare<B>(
+    response: &mut http::Response<B>,
+    declared: Vec<(http::HeaderName, http::HeaderValue)>,
+) {
+    let headers = response.headers_mut();
+    for (name, _) in &declared {
+        headers.remove(name);
+    }
+    for (name, value) in declared {
+        headers.append(name, value);
+    }
+}
+
+/// A layer around the app that gives the app's response (or the mounted service's) the
+/// framing headers the request's `x-layer-*` headers ask for.
+fn declaring_layer() -> impl di_runtime::TowerLayer {
+    tower::layer::layer_fn(|inner: InnerService| {
+        tower::service_fn(move |request: http::Request<Body>| {
+            let declared = asked(request.headers(), "x-layer");
+            let inner = inner.clone();
+            async move {
+                let mut response = tower::ServiceExt::oneshot(inner, request).await?;
+                declare(&mut response, declared);
+                Ok::<_, Infallible>(response)
+            }
+        })
+    })
+}
+
+/// A service mounted in the app, at `/legacy`: `short` (5 bytes), `long` (11), or nothing for
+/// `/empty`, with the framing headers the request's `x-service-*` headers ask for.
+async fn legacy(request: http::Request<Body>) -> Result<http::Response<Body>, Infallible> {
+    let body = match request.uri().path() {
+        "/long" => "longer body",
+        "/empty" => "",
+        _ => "short",
+    };
+    let mut response = http::Response::new(Body::from(body));
+    declare(&mut response, asked(request.headers(), "x-service"));
+    Ok(response)
+}
+
+fn framing_app() -> App {
+    App::new()
+        .get("/health", health)
+        .get("/short", short)
+        .get("/long", long)
+        .layer(declaring_layer())
+        .nest_service("/legacy", tower::service_fn(legacy))
+}
+
+/// A `Content-Length` that contradicts the body of known length, given by a tower layer
+/// around the app (to the app's response) or by a service mounted in it, was sent as it was,
+/// unchecked (only a handler's own was held to its body): the client (a proxy that keeps its
+/// upstream connections) read the next response on the connection as the rest of this body,
+/// or the rest of this body as the next response; in a debug build hyper panicked in the
+/// connection's task instead. Every response the server writes now passes the check a
+/// handler's does: it fails where the body parts from its length (the teardowns of what the
+/// app set up for it see `BodyError`, the HTTP/1 connection is closed with nothing read past
+/// it), and nothing panics.
+#[tokio::test]
+async fn a_layers_or_a_mounted_services_content_length_that_contradicts_the_body_never_desyncs_the_connection()
+ {
+    record_panics();
+    let _serial = serial().await;
+    let server = framing_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for (path, asks, app) in [
+        ("/short", "x-layer-length: 100", true),
+        ("/long", "x-layer-length: 2", true),
+        ("/legacy/short", "x-service-length: 100", false),
+        ("/legacy/long", "x-service-length: 2", false),
+        ("/legacy/short", "x-layer-length: 100", false),
+    ] {
+        common::clear();
+        let sent = format!(
+            "GET {path} HTTP/1.1\r\nhost: t\r\n{asks}\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        );
+        let text = exchange(addr, sent.as_bytes()).await;
+        assert!(
+            text.matches("HTTP/1.1 ").count() <= 1,
+            "{path} {asks}: {text:?}"
+        );
+        assert!(!text.ends_with("ok"), "{path} {asks}: {text:?}");
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let declared: usize = head
+                .split("\r\n")
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .and_then(|length| length.parse().ok())
+                .unwrap_or_else(|| panic!("{path} {asks}: {text:?}"));
+            assert!(body.len() < declared, "{path} {asks}: {text:?}");
+        }
+        let expected: &[&str] = if app {
+            &["session:setup", "session:body error"]
+        } else {
+            &[]
+        };
+        assert_eq!(settled(&server).await, expected, "{path} {asks}");
+    }
+    assert_eq!(panics(), Vec::<String>::new());
+    server.shutdown().await;
+}
+
+/// A `Content-Length` from a layer or a mounted service that is not one length (two, a
+/// word), zero for a body that is not empty, or given beside a `Transfer-Encoding`, reached
+/// hyper as it was: it refused the head (the client got nothing, the connection closed) or
+/// panicked (debug build). It is now what it is from a handler: a generic 500, nothing of
+/// the header echoed, and the connection goes on. A length that matches is sent as it is.
+#[tokio::test]
+async fn a_layers_or_a_mounted_services_content_length_that_is_not_one_length_is_a_500() {
+    record_panics();
+    let _serial = serial().await;
+    let server = framing_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let internal = r#"{"detail":"Internal Server Error"}"#;
+    for path in ["/short", "/legacy/short"] {
+        for asks in [
+            "x-layer-length: 5\r\nx-layer-length: 6",
+            "x-layer-length: five",
+            "x-layer-length: 0",
+            "x-layer-length: 5\r\nx-layer-coding: chunked",
+            "x-service-length: 5\r\nx-service-length: 6",
+            "x-service-length: 0",
+            "x-service-length: 5\r\nx-service-coding: chunked",
+        ] {
+            if path == "/short" && asks.starts_with("x-service") {
+                continue;
+            }
+            common::clear();
+            let sent = format!(
+                "GET {path} HTTP/1.1\r\nhost: t\r\n{asks}\r\n\r\n\
+                 GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+            );
+            let text = exchange(addr, sent.as_bytes()).await;
+            let (first, second) = text
+                .split_once(internal)
+                .unwrap_or_else(|| panic!("{path} {asks}: no generic 500: {text:?}"));
+            assert!(
+                first.starts_with("HTTP/1.1 500 "),
+                "{path} {asks}: {text:?}"
+            );
+            assert!(
+                first.contains(&format!("\r\ncontent-length: {}\r\n", internal.len())),
+                "{path} {asks}: {text:?}"
+            );
+            assert!(!first.contains("five"), "{path} {asks}: {text:?}");
+            assert!(
+                second.starts_with("HTTP/1.1 200 ") && second.ends_with("\r\n\r\nok"),
+                "{path} {asks}: the next request on the connection: {text:?}"
+            );
+            let events = settled(&server).await;
+            assert_eq!(
+                common::count(&events, "session:success 200"),
+                1,
+                "{path} {asks}: {events:?}"
+            );
+            if path == "/short" {
+                // The app's answer was thrown away for the 500: its teardown is told so, as
+                // for any answer a layer puts in the app's place.
+                assert_eq!(
+                    (
+                        common::count(&events, "session:setup"),
+                        common::count(&events, "session:cancelled timeout"),
+                        events.len()
+                    ),
+                    (2, 1, 4),
+                    "{path} {asks}: {events:?}"
+                );
+            }
+        }
+    }
+    for (path, asks) in [
+        ("/short", "x-layer-length: 5"),
+        ("/legacy/short", "x-service-length: 5"),
+        ("/legacy/short", "x-layer-length: 5"),
+    ] {
+        let sent = format!(
+            "GET {path} HTTP/1.1\r\nhost: t\r\n{asks}\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        );
+        let text = exchange(addr, sent.as_bytes()).await;
+        let (first, second) = text
+            .split_once("short")
+            .unwrap_or_else(|| panic!("{path} {asks}: {text:?}"));
+        assert!(
+            first.starts_with("HTTP/1.1 200 ") && first.contains("\r\ncontent-length: 5\r\n"),
+            "{path} {asks}: {text:?}"
+        );
+        assert!(
+            second.starts_with("HTTP/1.1 200 ") && second.ends_with("\r\n\r\nok"),
+            "{path} {asks}: {text:?}"
+        );
+    }
+    within(server.settle()).await;
+    assert_eq!(panics(), Vec::<String>::new());
+    server.shutdown().await;
+}
+
+/// The in-process path (the test client, `AppService` as a `tower::Service`) is the same
+/// code: a layer's `Content-Length` that is not one length is a 500 there too, and one that
+/// contradicts the body fails the body where they part.
+#[tokio::test]
+async fn the_test_client_checks_a_layers_content_length_as_the_server_does() {
+    let _serial = serial().await;
+    let client = TestClient::start(framing_app()).await.unwrap();
+    let response = client
+        .get("/legacy/short")
+        .header("x-layer-length", "five")
+        .send()
+        .await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    let response = client
+        .get("/short")
+        .header("x-layer-length", "100")
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().await.is_err());
+    client.settle().await;
+    assert_eq!(events(), ["session:setup", "session:body error"]);
+    client.shutdown().await;
+}
+
+/// A `HEAD` through a mounted service: the head of what a `GET` would get (its length), no
+/// body, and the connection goes on, over HTTP/1.1 and HTTP/2; a service's `HEAD` answer
+/// written by hand (no body, the length of what a `GET` would send) keeps its length.
+#[tokio::test]
+async fn a_head_through_a_mounted_service_is_its_head_only_and_the_connection_goes_on() {
+    record_panics();
+    let _serial = serial().await;
+    let server = framing_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for (path, asks, length) in [
+        ("/legacy/short", "", "5"),
+        ("/legacy/long", "x-service-length: 11\r\n", "11"),
+        ("/legacy/empty", "x-service-length: 1234\r\n", "1234"),
+        ("/legacy/empty", "x-layer-length: 1234\r\n", "1234"),
+    ] {
+        let sent = format!(
+            "HEAD {path} HTTP/1.1\r\nhost: t\r\n{asks}\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        );
+        let text = exchange(addr, sent.as_bytes()).await;
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 200 ")
+                && head.contains(&format!("\r\ncontent-length: {length}")),
+            "{path} {asks}: {text:?}"
+        );
+        assert!(
+            rest.starts_with("HTTP/1.1 200 ") && rest.ends_with("\r\n\r\nok"),
+            "{path} {asks}: {text:?}"
+        );
+    }
+
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(stream, &h2::client::Builder::new()).await;
+    for (path, asks, length) in [
+        ("/legacy/short", None, "5"),
+        ("/legacy/empty", Some(("x-service-length", "1234")), "1234"),
+    ] {
+        let mut request = http::Request::head(format!("http://{addr}{path}"));
+        if let Some((name, value)) = asks {
+            request = request.header(name, value);
+        }
+        std::future::poll_fn(|cx| client.poll_ready(cx))
+            .await
+            .unwrap();
+        let (answer, _) = client
+            .send_request(request.body(()).unwrap(), true)
+            .unwrap();
+        let response = within(answer).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("content-length")
+                .map(|v| v.to_str().unwrap()),
+            Some(length),
+            "{path}"
+        );
+        let mut body = response.into_body();
+        assert!(
+            within(body.data()).await.is_none(),
+            "{path}: a body was sent"
+        );
+    }
+    let mut body = common::h2_get(&mut client, addr, "/health").await;
+    assert_eq!(within(body.data()).await.unwrap().unwrap(), "ok");
+    driver.abort();
+    within(server.settle()).await;
+    assert_eq!(panics(), Vec::<String>::new());
+    server.shutdown().await;
+}
