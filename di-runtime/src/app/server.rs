@@ -519,6 +519,14 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
                     refused,
                 ))));
             }
+        } else if request.headers().contains_key(http::header::HOST) && !host_is_authority(&request)
+        {
+            return ResponseFuture(Box::pin(std::future::ready(refuse(
+                &self.inner.0.engine,
+                request.headers(),
+                request.version(),
+                Refused::HostNotAuthority,
+            ))));
         }
         ResponseFuture(self.inner.0.serve_request(request, Some(self.client.0)))
     }
@@ -529,7 +537,8 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
 /// refused, whatever the version: the RFC asks a 400 for "any request message" with either.
 /// One left out of an HTTP/1.1 request, which the RFC also refuses, is tolerated, as hyper,
 /// axum and most servers tolerate it: nothing here routes by it, and quick clients (a health
-/// check written by hand) leave it out. HTTP/1.0 needs none; HTTP/2 has `:authority`.
+/// check written by hand) leave it out. HTTP/1.0 needs none; HTTP/2 has `:authority` (see
+/// [`host_is_authority`] for a `host` beside it).
 fn host_is_acceptable(headers: &http::HeaderMap) -> bool {
     let mut hosts = headers.get_all(http::header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
@@ -540,11 +549,65 @@ fn host_is_acceptable(headers: &http::HeaderMap) -> bool {
     is_host(host)
 }
 
-/// Why an HTTP/1 request is refused before it is served (see [`refuse`]).
+/// Whether the `host` of an HTTP/2 request that has one names the host its `:authority`
+/// names, if it has one (RFC 9113 section 8.3.1: a request whose two differ is malformed; a
+/// proxy in front may route by one and the app read the other). Compared as HTTP compares
+/// authorities (RFC 9110 section 4.2.3): the host case-insensitively, an empty or absent port
+/// the scheme's default. One `host`, valid, as over HTTP/1 ([`host_is_acceptable`]). Looked
+/// at only for a request with a `host` field, which HTTP/2 clients seldom send.
+#[cold]
+#[inline(never)]
+fn host_is_authority(request: &http::Request<hyper::body::Incoming>) -> bool {
+    let headers = request.headers();
+    if !host_is_acceptable(headers) {
+        return false;
+    }
+    let (Some(host), Some(authority)) =
+        (headers.get(http::header::HOST), request.uri().authority())
+    else {
+        return true;
+    };
+    let default_port: &[u8] = if request.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+        b"443"
+    } else {
+        b"80"
+    };
+    let (host, host_port) = split_port(host.as_bytes());
+    let (named, named_port) = split_port(authority.as_str().as_bytes());
+    host.eq_ignore_ascii_case(named)
+        && port_or(host_port, default_port) == port_or(named_port, default_port)
+}
+
+/// An authority's host and its port (what follows the `:` after the host; an IP literal's
+/// colons are inside its brackets).
+fn split_port(authority: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let host_end = authority
+        .iter()
+        .rposition(|&byte| byte == b']')
+        .map_or(0, |at| at + 1);
+    match authority[host_end..].iter().position(|&byte| byte == b':') {
+        Some(at) => (
+            &authority[..host_end + at],
+            Some(&authority[host_end + at + 1..]),
+        ),
+        None => (authority, None),
+    }
+}
+
+/// `port`, or `default` when it is absent or empty; without leading zeros.
+fn port_or<'a>(port: Option<&'a [u8]>, default: &'a [u8]) -> &'a [u8] {
+    let port = port.filter(|port| !port.is_empty()).unwrap_or(default);
+    let zeros = port.iter().take_while(|&&byte| byte == b'0').count();
+    &port[zeros.min(port.len() - 1)..]
+}
+
+/// Why a request is refused before it is served (see [`refuse`]).
 #[derive(Clone, Copy)]
 enum Refused {
     /// Two `Host`s, or an invalid one: 400.
     Host,
+    /// An HTTP/2 `host` that names another host than the `:authority`: 400.
+    HostNotAuthority,
     /// A body chunked twice: 400.
     ChunkedTwice,
     /// A body in a transfer coding other than `chunked`: 501.
@@ -648,8 +711,9 @@ const NAME_BYTE: [bool; 256] = {
 };
 
 /// The answer to an HTTP/1 request whose `Host` is repeated or invalid, or whose body is
-/// chunked twice (400), or in a transfer coding other than `chunked` (501): nothing set up,
-/// and the connection closed (its body, if any, is never read).
+/// chunked twice (400), or in a transfer coding other than `chunked` (501), and to an HTTP/2
+/// request whose `host` is not its `:authority` (400): nothing set up, and the HTTP/1
+/// connection closed (its body, if any, is never read).
 #[cold]
 fn refuse(
     engine: &Engine,
@@ -661,6 +725,10 @@ fn refuse(
     let (status, detail) = match refused {
         Refused::Host => {
             tracing::debug!(target: "di", "HTTP/1 request with two Hosts or an invalid one: 400");
+            (http::StatusCode::BAD_REQUEST, "Bad Request")
+        }
+        Refused::HostNotAuthority => {
+            tracing::debug!(target: "di", "HTTP/2 request whose host is not its :authority, or with two hosts or an invalid one: 400");
             (http::StatusCode::BAD_REQUEST, "Bad Request")
         }
         Refused::ChunkedTwice => {
@@ -804,7 +872,27 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
-    use super::is_host;
+    use super::{is_host, port_or, split_port};
+
+    #[test]
+    fn an_authority_is_its_host_and_its_port() {
+        for (authority, host, port) in [
+            ("t", "t", None),
+            ("t:80", "t", Some("80")),
+            ("t:", "t", Some("")),
+            ("[::1]", "[::1]", None),
+            ("[::1]:8080", "[::1]", Some("8080")),
+            ("127.0.0.1:1", "127.0.0.1", Some("1")),
+        ] {
+            let (got_host, got_port) = split_port(authority.as_bytes());
+            assert_eq!(got_host, host.as_bytes(), "{authority}");
+            assert_eq!(got_port, port.map(str::as_bytes), "{authority}");
+        }
+        assert_eq!(port_or(None, b"80"), b"80");
+        assert_eq!(port_or(Some(b""), b"80"), b"80");
+        assert_eq!(port_or(Some(b"0080"), b"443"), b"80");
+        assert_eq!(port_or(Some(b"0"), b"80"), b"0");
+    }
 
     #[test]
     fn a_host_is_a_name_or_an_address_with_an_optional_port() {
