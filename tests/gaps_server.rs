@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::{events, log, serial};
 use di_runtime::prelude::*;
 use di_runtime::{Body, InnerService};
+use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -534,4 +535,223 @@ async fn an_http2_request_whose_host_names_another_host_than_its_authority_is_40
     }
     driver.abort();
     server.shutdown().await;
+}
+
+// ------------------------------------------------- 3. a client gone mid-upload, in the metrics
+
+/// Reads the body as it comes; a client gone mid-body makes it `BodyError::Incomplete`, which
+/// `?` answers 400.
+#[depends]
+async fn upload(
+    #[dep(session)] _s: &u8,
+    mut body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    let mut bytes = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        bytes += chunk.len();
+        log(format!("chunk: {}", chunk.len()));
+    }
+    Ok(format!("{bytes} bytes"))
+}
+
+/// Reads the body whole, before the handler.
+#[depends]
+async fn echo(body: Bytes) -> String {
+    format!("{} bytes", body.len())
+}
+
+/// The exported `di_requests_total` of each status, from one snapshot (a snapshot of the
+/// debugging recorder takes what it reports).
+fn exported_requests(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "di_requests_total")
+        .map(|(key, _, _, value)| {
+            let status = key
+                .key()
+                .labels()
+                .find(|label| label.key() == "status")
+                .map(|label| label.value().to_owned())
+                .unwrap_or_default();
+            match value {
+                metrics_util::debugging::DebugValue::Counter(count) => (status, count),
+                other => panic!("not a counter: {other:?}"),
+            }
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect();
+    counts.sort();
+    counts
+}
+
+/// Waits (bounded) until `server`'s metrics satisfy `done`.
+async fn until(server: &di_runtime::Server, done: impl Fn(&di_runtime::Metrics) -> bool) {
+    for _ in 0..2000 {
+        if done(&server.metrics()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("never reached: {:?}", server.metrics());
+}
+
+/// Sends the head of a POST to `path` declaring 100 bytes and 4 of them, waits until the
+/// request is being handled (`started`), then goes away, and waits until the server has
+/// closed the connection.
+async fn upload_half_and_go(
+    server: &di_runtime::Server,
+    path: &str,
+    started: impl std::future::Future<Output = ()>,
+) {
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nhalf");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    within(started).await;
+    drop(stream);
+    until(server, |m| {
+        m.open_connections == 0 && m.requests_in_flight == 0
+    })
+    .await;
+}
+
+/// A client gone while its body was being read (by the handler, from a `BodyStream`, or by di
+/// before the handler, for a body read whole) was counted in `di_requests_total` (and
+/// `Metrics::responses`) as a 400, the answer the handler (or di) made of the broken body,
+/// which reached no one: a dashboard saw clients sending bad requests. Such a request is now
+/// counted as a client gone at any other point before its response is: as no response (the
+/// request's teardowns see `Cancelled(ClientGone)`, as before). Through tower layers too. The
+/// recorder is this thread's only and the runtime single-threaded, so no other app counts
+/// into it.
+#[test]
+fn a_client_gone_mid_upload_is_not_counted_as_a_400() {
+    for layered in [false, true] {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let metrics = metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let _serial = serial().await;
+                let app = App::new()
+                    .get("/health", health)
+                    .post("/upload", upload)
+                    .post("/echo", echo);
+                let app = if layered {
+                    app.layer(tower::layer::util::Identity::new())
+                } else {
+                    app
+                };
+                let server = app.bind("127.0.0.1:0").await.unwrap();
+                let text = exchange(
+                    server.local_addr(),
+                    b"GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+                assert!(text.ends_with("\r\n\r\nok"), "{text}");
+                upload_half_and_go(&server, "/upload", common::wait_for("chunk: 4")).await;
+                upload_half_and_go(
+                    &server,
+                    "/echo",
+                    until(&server, |m| m.requests_in_flight == 1),
+                )
+                .await;
+                let events = settled(&server).await;
+                assert_eq!(
+                    events,
+                    [
+                        "session:setup",
+                        "session:success 200",
+                        "session:setup",
+                        "chunk: 4",
+                        "session:cancelled client gone"
+                    ],
+                    "{layered}"
+                );
+                let metrics = server.metrics();
+                server.shutdown().await;
+                metrics
+            })
+        });
+        assert_eq!(
+            exported_requests(&snapshotter),
+            [("200".to_owned(), 1)],
+            "layered: {layered}"
+        );
+        assert_eq!(metrics.responses_total(), 1, "{layered}: {metrics:?}");
+        assert_eq!(
+            metrics.teardowns.cancelled_client_gone, 1,
+            "{layered}: {metrics:?}"
+        );
+    }
+}
+
+/// The `status` recorded on the spans of this thread.
+#[derive(Clone, Default)]
+struct Statuses(std::sync::Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statuses {
+    fn on_record(
+        &self,
+        _span: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Status<'a>(&'a mut Vec<String>);
+        impl tracing::field::Visit for Status<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "status" {
+                    self.0.push(format!("{value:?}"));
+                }
+            }
+        }
+        values.record(&mut Status(
+            &mut self.0.lock().unwrap_or_else(|e| e.into_inner()),
+        ));
+    }
+}
+
+/// The request span recorded the 400 made of a body broken off by a client gone, an answer
+/// that reached no one; it records no status now, as for a request dropped before its
+/// answer.
+#[test]
+fn a_client_gone_mid_upload_leaves_the_request_spans_status_empty() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let statuses = Statuses::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(statuses.clone()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let _serial = serial().await;
+        let server = App::new()
+            .get("/health", health)
+            .post("/upload", upload)
+            .post("/echo", echo)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let text = exchange(
+            server.local_addr(),
+            b"GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(text.ends_with("\r\n\r\nok"), "{text}");
+        upload_half_and_go(&server, "/upload", common::wait_for("chunk: 4")).await;
+        upload_half_and_go(
+            &server,
+            "/echo",
+            until(&server, |m| m.requests_in_flight == 1),
+        )
+        .await;
+        within(server.settle()).await;
+        server.shutdown().await;
+    });
+    assert_eq!(*statuses.0.lock().unwrap(), ["200"]);
 }

@@ -13,7 +13,7 @@ use crate::plan::routes::Route;
 use crate::response::body::{BoxError, Response};
 use crate::run::engine::{Engine, spans_on};
 use crate::run::places::busy_response;
-use crate::run::request::{finish, handle};
+use crate::run::request::{finish, handle, reaches_no_one};
 
 /// Serves a request routed to `route`: admits it (or sheds it), then handles it in its span.
 #[inline]
@@ -62,7 +62,11 @@ where
         let recorded = span.clone();
         let handled = async move {
             let response = handled.await;
-            recorded.record("status", response.status().as_u16());
+            // None for an answer that reaches no one, as for a request dropped before its
+            // answer (the client went away).
+            if !reaches_no_one(&response) {
+                recorded.record("status", response.status().as_u16());
+            }
             response
         };
         Box::pin(tracing::Instrument::instrument(handled, span))

@@ -217,8 +217,7 @@ where
                 match with_limit(deadline, read_whole(limited)).await {
                     Some(Ok(whole)) => whole,
                     Some(Err(error)) => {
-                        let response = body_read_error(error, parts.version, &request_id);
-                        return finish(&engine, response, &request_id, &parts.extensions);
+                        return body_read_failed(&engine, error, &parts, &request_id);
                     }
                     None => {
                         tracing::warn!(target: "di", %request_id, handler = route.name, "request timed out while its body was read");
@@ -373,9 +372,72 @@ pub(crate) fn finish_layered(
     request_id: &RequestId,
     mounted: bool,
 ) -> Response {
-    engine.stats.record_response(response.status(), || !mounted);
+    if !reaches_no_one(&response) {
+        engine.stats.record_response(response.status(), || !mounted);
+    }
     give_id(engine, response.headers_mut(), request_id);
     response
+}
+
+/// In the extensions of the answer to a request whose client went away while its body was
+/// read (see [`finish_unsent`]): it reaches no one.
+#[derive(Clone, Copy)]
+pub(crate) struct ReachesNoOne;
+
+/// Whether `response` answers a request whose client went away while its body was read (a
+/// look in an empty map for most responses).
+#[inline]
+pub(crate) fn reaches_no_one(response: &Response) -> bool {
+    response.extensions().get::<ReachesNoOne>().is_some()
+}
+
+/// [`finish`] for the answer to a request whose client went away while its body was read (the
+/// handler's answer to the broken body, its 400 with `?`, or di's to a body read whole): it
+/// reaches no one, and is counted as a client gone at any other point before the response is,
+/// as no response (its teardowns see `Cancelled(ClientGone)`), not as the client's bad
+/// request. It still gets the id, and is marked for the tower layers' exit and the request's
+/// span ([`ReachesNoOne`]).
+#[cold]
+#[inline(never)]
+fn finish_unsent(engine: &Engine, response: Response, request_id: &RequestId) -> Response {
+    let (mut parts, body) = response.into_parts();
+    unsent(engine, &mut parts, request_id);
+    Response::from_parts(parts, body)
+}
+
+/// What [`finish_unsent`] does, on a response taken apart.
+#[cold]
+#[inline(never)]
+fn unsent(engine: &Engine, parts: &mut http::response::Parts, request_id: &RequestId) {
+    tracing::debug!(target: "di", %request_id, status = parts.status.as_u16(), "the client went away while its body was read: the answer reaches no one and is not counted");
+    parts.extensions.insert(ReachesNoOne);
+    give_id(engine, &mut parts.headers, request_id);
+}
+
+/// Whether the client of the request with `head` went away while its streamed body was read
+/// (asked only for a route that streams its body).
+#[inline(never)]
+fn body_client_gone(head: &RequestHead) -> bool {
+    StreamedBody::of(head).is_some_and(StreamedBody::client_gone)
+}
+
+/// The answer to a request whose body, read whole, could not be (see [`body_read_error`]);
+/// not counted if the client went away ([`finish_unsent`]).
+#[cold]
+#[inline(never)]
+fn body_read_failed(
+    engine: &Engine,
+    error: BoxError,
+    parts: &http::request::Parts,
+    request_id: &RequestId,
+) -> Response {
+    let gone = client_gone(&*error);
+    let response = body_read_error(error, parts.version, request_id);
+    if gone {
+        finish_unsent(engine, response, request_id)
+    } else {
+        finish(engine, response, request_id, &parts.extensions)
+    }
 }
 
 /// The request's id in the id header, unless that is off.
@@ -545,6 +607,9 @@ fn serve(
         let list = head.background.get();
         let list_open = succeeded && list.is_some_and(BackgroundTasks::shared);
         if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() && !list_open {
+            if route.plan.streams_body && body_client_gone(&head) {
+                return finish_unsent(&engine, response, &head.request_id);
+            }
             return finish(&engine, response, &head.request_id, &head.parts.extensions);
         }
         // What is left is `request` scope's.
@@ -554,13 +619,17 @@ fn serve(
         let decided = (!succeeded).then_some(outcome);
         let (mut parts, body) = response.into_parts();
         // Finished (see `finish`) before the engine moves into the after-body work.
-        stamp(
-            &engine,
-            parts.status,
-            &mut parts.headers,
-            &head.request_id,
-            &head.parts.extensions,
-        );
+        if route.plan.streams_body && body_client_gone(&head) {
+            unsent(&engine, &mut parts, &head.request_id);
+        } else {
+            stamp(
+                &engine,
+                parts.status,
+                &mut parts.headers,
+                &head.request_id,
+                &head.parts.extensions,
+            );
+        }
         let layered = engine.layered;
         let after = AfterBody {
             tasks,
