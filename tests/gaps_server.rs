@@ -755,3 +755,54 @@ fn a_client_gone_mid_upload_leaves_the_request_spans_status_empty() {
     });
     assert_eq!(*statuses.0.lock().unwrap(), ["200"]);
 }
+
+/// A `Transfer-Encoding` other than `chunked` that a layer or a mounted service gives its
+/// response (here without a `Content-Length`) keeps the connection's framing sound: over
+/// HTTP/1.1 hyper adds `chunked` after it and frames the body so, over HTTP/1.0 it drops the
+/// field and sends the body's length; the next response on the connection is read whole.
+/// (The coding named is the layer's to have applied: di does not apply or check it.)
+#[tokio::test]
+async fn a_layers_transfer_coding_other_than_chunked_keeps_the_framing_sound() {
+    record_panics();
+    let _serial = serial().await;
+    let server = framing_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for (path, asks) in [
+        ("/short", "x-layer-coding: gzip"),
+        ("/legacy/short", "x-service-coding: gzip"),
+        ("/legacy/short", "x-service-coding: gzip, chunked"),
+    ] {
+        let sent = format!(
+            "GET {path} HTTP/1.1\r\nhost: t\r\n{asks}\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        );
+        let text = exchange(addr, sent.as_bytes()).await;
+        let (first, second) = text
+            .split_once("\r\n0\r\n\r\n")
+            .unwrap_or_else(|| panic!("{path} {asks}: not chunked: {text:?}"));
+        assert!(
+            first.starts_with("HTTP/1.1 200 ")
+                && first.contains("\r\ntransfer-encoding: gzip, chunked\r\n")
+                && !first.contains("content-length")
+                && first.ends_with("\r\n\r\n5\r\nshort"),
+            "{path} {asks}: {text:?}"
+        );
+        assert!(
+            second.starts_with("HTTP/1.1 200 ") && second.ends_with("\r\n\r\nok"),
+            "{path} {asks}: {text:?}"
+        );
+
+        let sent = format!("GET {path} HTTP/1.0\r\nhost: t\r\n{asks}\r\n\r\n");
+        let text = exchange(addr, sent.as_bytes()).await;
+        assert!(
+            text.starts_with("HTTP/1.0 200 ")
+                && !text.contains("transfer-encoding")
+                && text.contains("\r\ncontent-length: 5\r\n")
+                && text.ends_with("\r\n\r\nshort"),
+            "{path} {asks} (HTTP/1.0): {text:?}"
+        );
+    }
+    within(server.settle()).await;
+    assert_eq!(panics(), Vec::<String>::new());
+    server.shutdown().await;
+}
