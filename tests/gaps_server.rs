@@ -806,3 +806,70 @@ async fn a_layers_transfer_coding_other_than_chunked_keeps_the_framing_sound() {
     assert_eq!(panics(), Vec::<String>::new());
     server.shutdown().await;
 }
+
+/// Over HTTP/2 a client gone mid-upload resets its stream (`CANCEL`), the connection open:
+/// the answer to the broken body is not counted either, for a body read as a stream or
+/// whole.
+#[test]
+fn a_client_gone_mid_upload_over_http2_is_not_counted_as_a_400() {
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let _serial = serial().await;
+            let server = App::new()
+                .get("/health", health)
+                .post("/upload", upload)
+                .post("/echo", echo)
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            let addr = server.local_addr();
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut client, driver) = common::h2_client(stream, &h2::client::Builder::new()).await;
+            let mut body = common::h2_get(&mut client, addr, "/health").await;
+            assert_eq!(within(body.data()).await.unwrap().unwrap(), "ok");
+            for path in ["/upload", "/echo"] {
+                let request = http::Request::post(format!("http://{addr}{path}"))
+                    .header("content-length", "100")
+                    .body(())
+                    .unwrap();
+                std::future::poll_fn(|cx| client.poll_ready(cx))
+                    .await
+                    .unwrap();
+                let (_answer, mut sending) = client.send_request(request, false).unwrap();
+                sending
+                    .send_data(bytes::Bytes::from_static(b"half"), false)
+                    .unwrap();
+                if path == "/upload" {
+                    within(common::wait_for("chunk: 4")).await;
+                } else {
+                    within(until(&server, |m| m.requests_in_flight == 1)).await;
+                }
+                sending.send_reset(h2::Reason::CANCEL);
+                within(until(&server, |m| m.requests_in_flight == 0)).await;
+            }
+            let events = settled(&server).await;
+            assert_eq!(
+                events,
+                [
+                    "session:setup",
+                    "session:success 200",
+                    "session:setup",
+                    "chunk: 4",
+                    "session:cancelled client gone"
+                ]
+            );
+            driver.abort();
+            let metrics = server.metrics();
+            server.shutdown().await;
+            metrics
+        })
+    });
+    assert_eq!(exported_requests(&snapshotter), [("200".to_owned(), 1)]);
+    assert_eq!(metrics.responses_total(), 1, "{metrics:?}");
+}
