@@ -326,7 +326,7 @@ pub(crate) fn analyse(
                 yield_ty = Some(inner.clone());
                 ParamModel::Yield { inner, ty }
             }
-            (None, TypeShape::Held(held_mut)) => {
+            (None, TypeShape::Held(held_mut, _)) => {
                 let held = if held_mut { "HeldMut" } else { "Held" };
                 errors.push(syn::Error::new_spanned(
                     &ty,
@@ -334,12 +334,33 @@ pub(crate) fn analyse(
                 ));
                 continue;
             }
+            (Some(_), TypeShape::Held(held_mut, inner))
+                if let Some(fix) =
+                    unsized_fix(&inner, if held_mut { "HeldMut" } else { "Held" }) =>
+            {
+                // `Held<str>`: the handle holds the value itself, and no dependency provides an
+                // unsized one. Reported once, at the type: the parameter's type becomes a type
+                // made of this error (rustc shows an identical error once), so that the
+                // signature and the body report nothing more.
+                let held = if held_mut { "HeldMut" } else { "Held" };
+                let inner = type_text(&inner);
+                let error = syn::Error::new_spanned(
+                    &ty,
+                    format!(
+                        "`{held}<{inner}>` cannot hold a value: a `{held}<T>` holds the value the dependency provides, and no dependency provides an unsized `{inner}`; {fix}"
+                    ),
+                );
+                let reported = error.to_compile_error();
+                *pat_type.ty = syn::parse_quote_spanned!(error.span()=> [(); #reported]);
+                errors.push(error);
+                continue;
+            }
             (Some(dep), shape) => {
                 let access = match shape {
                     TypeShape::Ref(_, false) => Access::Shared,
                     TypeShape::Ref(_, true) => Access::Exclusive,
-                    TypeShape::Held(false) => Access::Held,
-                    TypeShape::Held(true) => Access::HeldMut,
+                    TypeShape::Held(false, _) => Access::Held,
+                    TypeShape::Held(true, _) => Access::HeldMut,
                     TypeShape::Other | TypeShape::Yield(_) => Access::Cloned,
                 };
                 // `&'static mut T`: no dependency lends its value mutably for ever (the
@@ -551,7 +572,8 @@ pub(crate) fn analyse(
 
 enum TypeShape {
     Ref(Type, bool),
-    Held(bool),
+    /// `Held<T>` (`false`) or `HeldMut<T>` (`true`), and its `T`.
+    Held(bool, Type),
     Yield(Type),
     Other,
 }
@@ -570,12 +592,38 @@ fn classify(ty: &Type) -> TypeShape {
             };
             match last.ident.to_string().as_str() {
                 "Yield" => TypeShape::Yield(inner),
-                "Held" => TypeShape::Held(false),
-                "HeldMut" => TypeShape::Held(true),
+                "Held" => TypeShape::Held(false, inner),
+                "HeldMut" => TypeShape::Held(true, inner),
                 _ => TypeShape::Other,
             }
         }
         _ => TypeShape::Other,
+    }
+}
+
+/// For the `T` of a `Held<T>` that cannot be a value because it has no size (`str`, `[T]`,
+/// `dyn Trait`), the fix: the handle of an owned type that holds one. Read from the syntax, so
+/// only types that are unsized whatever is in scope.
+fn unsized_fix(inner: &Type, held: &str) -> Option<String> {
+    match inner {
+        Type::Group(g) => unsized_fix(&g.elem, held),
+        Type::Paren(p) => unsized_fix(&p.elem, held),
+        Type::Path(path) if path.qself.is_none() && path.path.is_ident("str") => Some(format!(
+            "write `{held}<String>` for a dependency that returns a `String` (`{held}<&'static str>` for one that returns a `&'static str`)"
+        )),
+        Type::Slice(slice) => {
+            let elem = type_text(&slice.elem);
+            Some(format!(
+                "write `{held}<Vec<{elem}>>` for a dependency that returns a `Vec<{elem}>`"
+            ))
+        }
+        Type::TraitObject(_) => {
+            let object = type_text(inner);
+            Some(format!(
+                "write `{held}<Arc<{object}>>` for a dependency that returns an `Arc<{object}>` (`{held}<Box<{object}>>` for a `Box`)"
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -1185,6 +1233,34 @@ mod tests {
             "{}",
             errors[0]
         );
+    }
+
+    #[test]
+    fn a_held_unsized_value_is_one_error_naming_the_owned_type() {
+        for (src, fix) in [
+            ("async fn f(#[dep(a)] a: Held<str>) {}", "`Held<String>`"),
+            (
+                "async fn f(#[dep(a)] a: HeldMut<[u8]>) {}",
+                "`HeldMut<Vec<u8>>`",
+            ),
+            (
+                "async fn f(#[dep(a)] a: Held<dyn Tr>) {}",
+                "`Held<Arc<dyn Tr>>`",
+            ),
+        ] {
+            let (f, errors) = analyse_src(src);
+            assert_eq!(errors.len(), 1, "{src}");
+            assert!(errors[0].to_string().contains(fix), "{}", errors[0]);
+            assert!(f.params.is_empty(), "{src}");
+        }
+        for src in [
+            "async fn f(#[dep(a)] a: Held<String>) {}",
+            "async fn f(#[dep(a)] a: Held<&'static str>) {}",
+            "async fn f(#[dep(a)] a: Held<Box<[u8]>>) {}",
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert!(errors.is_empty(), "{src}");
+        }
     }
 
     #[test]

@@ -279,7 +279,9 @@ impl Slot {
 /// Take it with `#[dep(f)] x: Held<T>` and move it into a [`StreamBody`](crate::StreamBody):
 /// the value stays alive while the body streams, and its teardown starts only after the body
 /// has been sent (or dropped by the server) and this handle is gone. Taking a `handler`-scoped
-/// value this way does not compile: it is torn down before the body is sent.
+/// value this way does not compile: it is torn down before the body is sent. `T` is the type
+/// the dependency provides, as its function returns it (`Held<String>` for a `String`): an
+/// unsized `Held<str>` or `Held<[u8]>` does not compile, with an error saying which to write.
 pub struct Held<T: 'static> {
     /// Its value is present: checked when the handle is made, and only a writer, which cannot
     /// exist while this guard does, takes it out.
