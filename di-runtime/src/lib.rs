@@ -218,8 +218,8 @@ pub mod __private {
         Access, Args, CanBeHeld, DepError, DepFn, DepMeta, DepResult, Dependency,
         ErrorViaAxumResponse, ErrorViaHttp, ErrorViaInto, ErrorViaResponse, ExtractFn,
         FromDepValue, IntoDepResult, IntoGenResult, IsHeld, IsYield, Keep, KeepBoxed, KeepShared,
-        Param, ParamKind, RunFn, Started, UseAsDepOrCall, assert_can_be_held, assert_is_held,
-        assert_is_yield, assert_static_borrow, extract, respond,
+        NotADepFn, Param, ParamKind, RunFn, Started, UseAsDepOrCall, assert_can_be_held,
+        assert_is_held, assert_is_yield, assert_static_borrow, extract, respond,
     };
     pub use crate::contract::request::{FromRequest, FromRequestRef};
     pub use crate::contract::scope::Scope;

@@ -61,12 +61,21 @@ impl<D> UseAsDepOrCall<D> {
 }
 
 /// A function item made by `#[depends]`: it stands for the dependency `D`.
+///
+/// Only the first implementation holds for a function: the one `#[depends]` leaves in the
+/// value namespace. The second holds for nothing (no function takes a `NotADepFn`); it is
+/// there so that rustc, given two candidates, reports this trait's own message at the
+/// argument for a function without `#[depends]`, rather than committing to the first and
+/// reporting its `Fn` bound's arity or argument mismatch (E0593, E0631) inside the library.
+/// The third is for `f()` written where `f` was meant: rustc reports the call's missing
+/// argument (of type `UseAsDepOrCall<f>`) there, and this trait adds no second error telling
+/// to mark a function `#[depends]` that is.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `#[depends]` function",
-    label = "expected the name of an `async fn` marked `#[depends]`",
-    note = "add `#[di_runtime::depends]` to the function"
+    label = "not marked `#[depends]`: add `#[depends]` above its `async fn`",
+    note = "a route's handler, a dependency of an app or a group and an override are `async fn`s marked `#[di_runtime::depends]`, named by their path: `App::new().get(\"/\", hello)`"
 )]
-pub trait DepFn<D: Dependency> {}
+pub trait DepFn<D> {}
 
 impl<F, D> DepFn<D> for F
 where
@@ -74,6 +83,14 @@ where
     D: Dependency,
 {
 }
+
+/// See [`DepFn`]: a type no function takes, so that its implementation holds for nothing.
+pub struct NotADepFn<D>(std::convert::Infallible, std::marker::PhantomData<D>);
+
+impl<F, D> DepFn<NotADepFn<D>> for F where F: Fn(NotADepFn<D>) -> NotADepFn<D> {}
+
+#[diagnostic::do_not_recommend]
+impl<D: Dependency> DepFn<D> for UseAsDepOrCall<D> {}
 
 /// Implemented by `#[depends]` for every function that is not declared `handler`-scoped, so
 /// that a response body may hold its value.

@@ -1,6 +1,6 @@
-// A plain function routed with `App::get`: reported at the function name, as a function
-// that does not take the one argument a `#[depends]` function takes (rustc reports the
-// arity of the `Fn` bound behind `DepFn`, not `DepFn`'s own note to add `#[depends]`).
+// A plain function routed with `App::get`: reported at the function name with `DepFn`'s
+// message, "not a `#[depends]` function: add `#[depends]`" (it was rustc's arity error,
+// E0593, about the `Fn` bound behind `DepFn`).
 use di_runtime::prelude::*;
 
 async fn hello() -> String {
