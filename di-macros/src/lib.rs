@@ -3,7 +3,8 @@
 //!
 //! The work happens in three steps on `proc_macro2` tokens, so each is unit-testable:
 //! `args` parses the attribute arguments, `model` analyses the function and its
-//! parameters (collecting every error, each spanned at the user's token), `expand` writes
+//! parameters (collecting every error, each spanned at the user's token, and asking
+//! `unawaited` whether a generator leaves a `provide` call unawaited), `expand` writes
 //! the companion items (asking `waits` whether a plain function's body can wait), with every
 //! absolute path taken from `paths`.
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@ mod expand;
 mod model;
 mod paths;
 mod site;
+mod unawaited;
 mod waits;
 
 use proc_macro::TokenStream;

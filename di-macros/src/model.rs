@@ -5,6 +5,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
 use crate::args::{DepArgs, ScopeArg, parse_dep_args};
+use crate::unawaited::unawaited_provides;
 
 /// How a `#[dep]` parameter takes the value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,6 +323,15 @@ pub(crate) fn analyse(
                         &pat_type.pat,
                         format!("this generator never calls `{call}.provide(value).await`, so it never hands its value over and every request that uses it would fail; call it where setup ends (the code after it is the teardown), or remove the `Yield<T>` parameter and return the value"),
                     ));
+                } else if let Some(Some(ident)) = handle {
+                    // `y.provide(v);` or `let _ = y.provide(v);`: only a future, never awaited.
+                    let call = ident.unraw();
+                    for provide in unawaited_provides(&item.block, ident) {
+                        errors.push(syn::Error::new_spanned(
+                            provide,
+                            format!("this `{call}.provide(..)` is never awaited, so the value is never handed over and every request that uses this dependency would fail; write `{call}.provide(value).await` (it returns the value and the request's outcome when the scope ends; the code after it is the teardown)"),
+                        ));
+                    }
                 }
                 yield_ty = Some(inner.clone());
                 ParamModel::Yield { inner, ty }
@@ -961,7 +971,7 @@ fn mentions_impl(ty: &Type) -> bool {
 }
 
 /// Whether an identifier among `tokens`, at any depth of groups, is one `wanted` accepts.
-fn has_ident(
+pub(crate) fn has_ident(
     tokens: proc_macro2::TokenStream,
     wanted: &dyn Fn(&proc_macro2::Ident) -> bool,
 ) -> bool {
@@ -1260,6 +1270,23 @@ mod tests {
         ] {
             let (_, errors) = analyse_src(src);
             assert!(errors.is_empty(), "{src}");
+        }
+    }
+
+    #[test]
+    fn an_unawaited_provide_is_an_error_at_the_call() {
+        for src in [
+            "async fn f(y: Yield<u8>) { y.provide(1); }",
+            "async fn f(y: Yield<u8>) { let _ = y.provide(1); }",
+            "async fn f(r#y: Yield<u8>) { let _outcome = r#y.provide(1); }",
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert_eq!(errors.len(), 1, "{src}");
+            assert!(
+                errors[0].to_string().contains("`y.provide(value).await`"),
+                "{}",
+                errors[0]
+            );
         }
     }
 

@@ -48,7 +48,8 @@ impl<T: Send + Sync + 'static> Yield<T> {
     /// how the request ended.
     ///
     /// Await it in the generator itself: the runtime resumes the generator's own future after
-    /// its scope ends.
+    /// its scope ends. A call that is never awaited (`y.provide(v);`, `let _ = y.provide(v);`)
+    /// does not compile: it would only make a future, and never hand the value over.
     pub async fn provide(self, value: T) -> (T, Outcome) {
         match self.cell.try_write() {
             Some(mut state) => {

@@ -1,0 +1,173 @@
+//! A generator's `y.provide(value)` that is never awaited: the call only makes a future, so
+//! without `.await` the value is never handed over and every request that uses the
+//! dependency fails (a 500: "returned without calling `provide`").
+//!
+//! Read from the syntax, conservatively, so that correct code is never refused: only a call
+//! `y.provide(..)` on the generator's own `Yield` parameter (by its name) that is a statement
+//! of its own (`y.provide(v);`), or the whole value of a `let` whose pattern is `_` or a name
+//! that the rest of the block never mentions (`let p = y.provide(v); p.await` is fine). A call
+//! passed on (`timeout(d, y.provide(v))`), or inside a macro's arguments, is not read. A body
+//! that binds the parameter's name again anywhere (a `let y`, a closure's `|y|`) is not read
+//! at all: its `y.provide` may be another value's method.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Expr, Pat, Stmt};
+
+use crate::model::has_ident;
+
+/// The calls `handle.provide(..)` in `block` that are never awaited, as written (to span an
+/// error over the whole call).
+pub(crate) fn unawaited_provides(block: &syn::Block, handle: &syn::Ident) -> Vec<TokenStream> {
+    // The visitor only reads; `visit_mut` is the visitor `syn` is built with here.
+    let mut block = block.clone();
+    let mut rebound = Rebound {
+        handle,
+        found: false,
+    };
+    rebound.visit_block_mut(&mut block);
+    if rebound.found {
+        return Vec::new();
+    }
+    let mut finder = Unawaited {
+        handle,
+        found: Vec::new(),
+    };
+    finder.visit_block_mut(&mut block);
+    finder.found
+}
+
+/// Whether a pattern anywhere in the body binds the handle's name again.
+struct Rebound<'a> {
+    handle: &'a syn::Ident,
+    found: bool,
+}
+
+impl VisitMut for Rebound<'_> {
+    fn visit_pat_ident_mut(&mut self, pat: &mut syn::PatIdent) {
+        if pat.ident == *self.handle {
+            self.found = true;
+        }
+        visit_mut::visit_pat_ident_mut(self, pat);
+    }
+}
+
+/// Collects the unawaited calls, block by block.
+struct Unawaited<'a> {
+    handle: &'a syn::Ident,
+    found: Vec<TokenStream>,
+}
+
+impl VisitMut for Unawaited<'_> {
+    fn visit_block_mut(&mut self, block: &mut syn::Block) {
+        for (at, stmt) in block.stmts.iter().enumerate() {
+            match stmt {
+                Stmt::Expr(expr, Some(_)) if self.is_provide(expr) => {
+                    self.found.push(expr.to_token_stream());
+                }
+                Stmt::Local(local) => {
+                    let Some(init) = &local.init else { continue };
+                    if init.diverge.is_some() || !self.is_provide(&init.expr) {
+                        continue;
+                    }
+                    let unused = match peel_pat(&local.pat) {
+                        Pat::Wild(_) => true,
+                        Pat::Ident(pat) if pat.subpat.is_none() => {
+                            !block.stmts[at + 1..].iter().any(|later| {
+                                has_ident(later.to_token_stream(), &|found| *found == pat.ident)
+                            })
+                        }
+                        _ => false,
+                    };
+                    if unused {
+                        self.found.push(init.expr.to_token_stream());
+                    }
+                }
+                _ => {}
+            }
+        }
+        visit_mut::visit_block_mut(self, block);
+    }
+}
+
+impl Unawaited<'_> {
+    /// Whether `expr` is `handle.provide(..)` (in parentheses or not).
+    fn is_provide(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Paren(paren) => self.is_provide(&paren.expr),
+            Expr::Group(group) => self.is_provide(&group.expr),
+            Expr::MethodCall(call) => {
+                call.method == "provide"
+                    && matches!(peel_expr(&call.receiver), Expr::Path(path)
+                        if path.qself.is_none() && path.path.is_ident(self.handle))
+            }
+            _ => false,
+        }
+    }
+}
+
+fn peel_expr(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(paren) => peel_expr(&paren.expr),
+        Expr::Group(group) => peel_expr(&group.expr),
+        other => other,
+    }
+}
+
+/// `p` of `p: T` and `(p)`.
+fn peel_pat(pat: &Pat) -> &Pat {
+    match pat {
+        Pat::Type(typed) => peel_pat(&typed.pat),
+        Pat::Paren(paren) => peel_pat(&paren.pat),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(body: &str) -> usize {
+        let block: syn::Block = syn::parse_str(body).unwrap();
+        unawaited_provides(
+            &block,
+            &syn::Ident::new("y", proc_macro2::Span::call_site()),
+        )
+        .len()
+    }
+
+    #[test]
+    fn finds_a_provide_that_is_a_statement_or_bound_and_never_awaited() {
+        assert_eq!(found("{ y.provide(1); }"), 1);
+        assert_eq!(found("{ let _ = y.provide(1); }"), 1);
+        assert_eq!(found("{ let _p: P = (y).provide(1); teardown(); }"), 1);
+        assert_eq!(
+            found("{ if ok { y.provide(1); } else { y.provide(2).await; } }"),
+            1
+        );
+        assert_eq!(found("{ async move { let _ = y.provide(1); }.await }"), 1);
+    }
+
+    #[test]
+    fn leaves_awaited_or_passed_on_provides_alone() {
+        assert_eq!(found("{ y.provide(1).await; }"), 0);
+        assert_eq!(found("{ let _ = y.provide(1).await; }"), 0);
+        assert_eq!(found("{ let (v, o) = y.provide(1).await; }"), 0);
+        assert_eq!(found("{ let p = y.provide(1); p.await; }"), 0);
+        assert_eq!(
+            found("{ let p = y.provide(1); let r = tokio::select! { r = p => r }; }"),
+            0
+        );
+        assert_eq!(found("{ timeout(d, y.provide(1)).await; }"), 0);
+        assert_eq!(found("{ let f = y.provide(1); f }"), 0);
+        assert_eq!(found("{ y.provide(1) }"), 0);
+        assert_eq!(found("{ x.provide(1); }"), 0);
+        assert_eq!(found("{ self.y.provide(1); }"), 0);
+        assert_eq!(
+            found("{ y.provide(1).await; let y = Other; y.provide(2); }"),
+            0
+        );
+        assert_eq!(found("{ tokio::spawn(y.provide(1)); }"), 0);
+    }
+}

@@ -1,0 +1,29 @@
+// `y.provide(v)` without `.await` (as a statement, or bound to `_`): the value is never
+// handed over and every request would fail with a 500. One error at the call, saying to
+// write `y.provide(v).await`.
+use di_runtime::prelude::*;
+
+#[depends]
+async fn db(y: Yield<String>) {
+    let _ = y.provide("a".into());
+}
+
+#[depends]
+async fn cache(y: Yield<u8>) {
+    y.provide(1);
+    println!("teardown");
+}
+
+#[depends]
+async fn pool(y: Yield<u16>) {
+    let _outcome = y.provide(1);
+}
+
+#[depends]
+async fn hello(#[dep(db)] db: &String, #[dep(cache)] c: &u8, #[dep(pool)] p: &u16) -> String {
+    format!("{db}{c}{p}")
+}
+
+fn main() {
+    let _ = App::new().get("/", hello);
+}
