@@ -95,7 +95,6 @@ pub use app::server::Server;
 pub use app::service::AppService;
 pub use app::test_client::{TestClient, TestRequest, TestResponse};
 pub use contract::background::BackgroundTasks;
-pub use contract::body::BodyError;
 pub use contract::held_stream::HeldStream;
 pub use contract::outcome::{CancelReason, Outcome};
 pub use contract::provide::Yield;
@@ -127,6 +126,7 @@ pub use openapi::model::{
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::check::InvalidHeader;
+pub use response::error::BodyError;
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
 pub use response::headers::ResponseHeaders;
 pub use response::into::IntoResponse;

@@ -9,7 +9,7 @@
 //!   borrowing its value;
 //! - [`request`], [`background`]: the request head inputs are extracted from, the
 //!   `FromRequest` traits, and the `BackgroundTasks` list;
-//! - [`body`]: a request body read as a stream, and the `BodyError` it can end with;
+//! - [`body`]: a request body read as a stream (its chunks, or the `BodyError` it can end with);
 //! - [`doc`]: what the OpenAPI document reads off a function (its inputs' kinds, its output,
 //!   its doc comment), with the probes that find a type's JSON Schema.
 //!

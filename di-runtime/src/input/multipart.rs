@@ -13,11 +13,11 @@ use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::contract::body::BodyError;
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::de::{Repeated, from_pairs};
 use crate::input::form::kept_pairs;
 use crate::input::stream::BodyStream;
+use crate::response::error::BodyError;
 use crate::response::error::{HttpError, InputError};
 
 /// A `multipart/form-data` body, read field by field, in order, while the handler runs: a
@@ -374,8 +374,8 @@ impl Stream for MultipartField {
 
 /// Why a [`Multipart`] body could not be read: the body itself (too large, too slow, broken
 /// off: a [`BodyError`]) or a malformed multipart encoding (400). It converts with `?` into
-/// that response; like `BodyError` it is not a `std::error::Error`, so that it keeps its
-/// status.
+/// that response; it is not a `std::error::Error`, so that it keeps its status (every
+/// `std::error::Error` but the runtime's `BodyError` converts into a 500).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MultipartError(Problem);
 

@@ -7,8 +7,9 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
-use crate::contract::body::{BodyError, BodyFrames};
+use crate::contract::body::BodyFrames;
 use crate::contract::request::{FromRequest, RequestHead};
+use crate::response::error::BodyError;
 use crate::response::error::{HttpError, InputError};
 
 /// The request body, read chunk by chunk while the handler runs, instead of whole before

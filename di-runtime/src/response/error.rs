@@ -1,5 +1,6 @@
-//! Errors that become HTTP responses: [`HttpError`] and the [`InputError`]s of a 422. Plain
-//! data; how they are rendered is in [`super::into`].
+//! Errors that become HTTP responses: [`HttpError`], the [`InputError`]s of a 422, and the
+//! [`BodyError`] a request body read as a stream can end with. Plain data; how they are
+//! rendered is in [`super::into`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub(crate) const MAX_PROBLEMS: usize = 64;
 /// status 500 through `?`: the client sees only `{"detail":"Internal Server Error"}`, while the
 /// original error is kept as the [source](HttpError::source) for logs and teardowns. That is
 /// why `HttpError` itself does not implement `std::error::Error` (as `anyhow::Error` does not).
+/// The runtime's own [`BodyError`](crate::BodyError) keeps its status (413, 408, 400).
 ///
 /// ```
 /// use di_runtime::HttpError;
@@ -240,7 +242,104 @@ impl HttpError {
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for HttpError {
     fn from(source: E) -> Self {
-        Self::internal_from(source)
+        match own_status(&source) {
+            Some(error) => error,
+            None => Self::internal_from(source),
+        }
+    }
+}
+
+/// The response of an error of the runtime's own that has a status of its own (a
+/// [`BodyError`](crate::BodyError): 413, 408, 400), which this `From` impl, the one for every
+/// `std::error::Error`, gives it instead of a 500. It cannot have an impl of its own: it is
+/// a `std::error::Error`, so that `?` takes it into boxed errors too, and two impls would
+/// overlap.
+pub(crate) fn own_status(
+    source: &(dyn std::error::Error + Send + Sync + 'static),
+) -> Option<HttpError> {
+    source
+        .downcast_ref::<BodyError>()
+        .map(BodyError::to_http_error)
+}
+
+/// Why a request body read as a stream ([`BodyStream`](crate::BodyStream),
+/// [`Multipart`](crate::Multipart)) could not be read to its end.
+///
+/// It converts into the [`HttpError`] the runtime answers when it reads a whole body itself,
+/// so a handler returns it with `?` and the client gets the same status: 413 past the app's
+/// body limit, 408 when the body arrives too slowly, 400 when it breaks off. The teardowns of
+/// the request then see that error as the outcome.
+///
+/// It is a `std::error::Error` (and `Send + Sync + 'static`), so `?` also takes it into a
+/// `Box<dyn Error + Send + Sync>` or an `anyhow::Error`. It keeps its own status where other
+/// errors become a 500: converted into an `HttpError`, and returned as a handler's boxed
+/// error (`Box<dyn Error + Send + Sync>`, see [`BoxError`](crate::BoxError)).
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::BodyStream;
+/// use futures_util::StreamExt;
+///
+/// #[depends]
+/// async fn count(mut body: BodyStream) -> Result<String, HttpError> {
+///     let mut bytes = 0;
+///     while let Some(chunk) = body.next().await {
+///         bytes += chunk?.len(); // a `BodyError` becomes its 413, 408 or 400
+///     }
+///     Ok(bytes.to_string())
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body is larger than the app's body limit ([`App::body_limit`](crate::App::body_limit)): 413.
+    TooLarge,
+    /// The body did not arrive within the app's body deadline, or arrived slower than its
+    /// minimum rate: 408 (the connection is closed).
+    TimedOut,
+    /// The body broke off before its end (the client went away, or sent a malformed chunked
+    /// encoding): 400. When the client went away, the request's teardowns are told
+    /// [`Cancelled`](crate::Outcome::Cancelled)`(`[`ClientGone`](crate::CancelReason::ClientGone)`)`,
+    /// whatever the handler answered.
+    Incomplete,
+}
+
+impl BodyError {
+    /// The status the client is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Incomplete => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BodyError::TooLarge => "Request body too large",
+            BodyError::TimedOut => "Request body timed out",
+            BodyError::Incomplete => "Could not read the request body",
+        })
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+impl BodyError {
+    /// The response the runtime gives when it reads a whole body and meets the same problem:
+    /// what `HttpError::from` makes of it (`std::error::Error`s convert there, see
+    /// `HttpError`'s `From` impl).
+    #[cold]
+    pub(crate) fn to_http_error(&self) -> HttpError {
+        let http = HttpError::new(self.status(), self.to_string());
+        match self {
+            // The rest of the body is not read: an HTTP/1 connection cannot be reused.
+            BodyError::TimedOut => {
+                http.with_header(http::header::CONNECTION, HeaderValue::from_static("close"))
+            }
+            _ => http,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::check::checked_length;
-use crate::response::error::HttpError;
+use crate::response::error::{HttpError, own_status};
 
 /// Turns a value into an HTTP response.
 ///
@@ -151,11 +151,16 @@ fn made_wrong(response: &Response) -> bool {
 /// A boxed error (`Box<dyn Error + Send + Sync>`, what `?` makes of any error into a
 /// [`BoxError`]) is a 500 with the error as its source, as any `std::error::Error` is (std has
 /// no `Error` impl for the box, so it has no `Into<HttpError>`): the client sees the generic
-/// detail, the log and the teardowns the error.
+/// detail, the log and the teardowns the error. A boxed [`BodyError`](crate::BodyError) keeps
+/// its status, as it does converted into an [`HttpError`].
 impl IntoResponse for BoxError {
     #[cold]
     fn into_response(self) -> Response {
-        HttpError::internal_from_boxed(self).into_response()
+        match own_status(&*self) {
+            Some(error) => error,
+            None => HttpError::internal_from_boxed(self),
+        }
+        .into_response()
     }
 }
 

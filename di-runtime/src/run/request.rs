@@ -15,7 +15,7 @@ use http::{Method, StatusCode};
 use http_body_util::{BodyDataStream, Limited};
 
 use crate::contract::background::BackgroundTasks;
-use crate::contract::body::{BodyError, BodyFrames, Unread};
+use crate::contract::body::{BodyFrames, Unread};
 use crate::contract::meta::StartedKind;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
@@ -26,6 +26,7 @@ use crate::panic::{catch, catch_call};
 use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
+use crate::response::error::BodyError;
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_error_response};
 use crate::run::body::{AfterBody, TrackedBody, sends_no_body};
