@@ -1,0 +1,227 @@
+//! A library author's walk: `di-walk-lib` (tests/walk-lib/) publishes reusable `#[depends]`
+//! dependencies (authentication, a transaction, a concurrency limit, pagination), and two
+//! apps compose them with their own: `shop` imports the runtime through
+//! `di_runtime::prelude::*`, `blog` names it through the library's re-export
+//! (`#[depends(crate = "di_walk_lib::mydi")]`). What the walk met, each fixed or pinned.
+
+use di_walk_lib::auth::{AuthKey, auth_key};
+use di_walk_lib::db::{Ending, Store, store};
+
+/// An app that imports the runtime as the README does.
+mod shop {
+    use di_runtime::prelude::*;
+    use di_walk_lib::auth::CurrentUser;
+    use di_walk_lib::db::Tx;
+    use di_walk_lib::paginate::Paginate;
+
+    /// The app's own dependency on top of the library's user.
+    pub(crate) struct Cart {
+        pub(crate) owner: String,
+    }
+
+    #[depends]
+    pub(crate) async fn cart(#[dep(di_walk_lib::current_user)] user: &CurrentUser) -> Cart {
+        Cart {
+            owner: user.name.clone(),
+        }
+    }
+
+    #[depends]
+    pub(crate) async fn whoami(#[dep(cart)] cart: &Cart) -> String {
+        cart.owner.clone()
+    }
+
+    #[depends]
+    pub(crate) async fn buy(
+        #[dep(di_walk_lib::current_user)] user: &CurrentUser,
+        #[dep(di_walk_lib::db::tx)] tx: &mut Tx,
+        Path(item): Path<String>,
+    ) -> Result<StatusCode, HttpError> {
+        tx.put(item.clone(), user.name.clone());
+        if item == "forbidden" {
+            return Err(HttpError::new(StatusCode::CONFLICT, "cannot buy that"));
+        }
+        if item == "bomb" {
+            panic!("the handler blew up");
+        }
+        Ok(StatusCode::CREATED)
+    }
+
+    #[depends]
+    pub(crate) async fn items(#[dep(di_walk_lib::paginate::paginate)] page: &Paginate) -> String {
+        format!(
+            "page {} of {} from {}",
+            page.page,
+            page.per_page,
+            page.offset()
+        )
+    }
+
+    pub(crate) fn app() -> App {
+        App::new()
+            .get("/me", whoami)
+            .post("/buy/{item}", buy)
+            .get("/items", items)
+    }
+}
+
+fn key() -> AuthKey {
+    AuthKey::new("k3y")
+}
+
+#[tokio::test]
+async fn shop_composes_the_librarys_user_and_transaction() {
+    use di_runtime::prelude::*;
+    let shared = Store::default();
+    let client = TestClient::start(
+        shop::app()
+            .provide(auth_key, key())
+            .provide(store, shared.clone()),
+    )
+    .await
+    .unwrap();
+
+    let me = client
+        .get("/me")
+        .header("authorization", "Bearer ada.k3y")
+        .send()
+        .await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(me.text().await.unwrap(), "ada");
+
+    let none = client.get("/me").send().await;
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+
+    let wrong = client
+        .get("/me")
+        .header("authorization", "Bearer ada.nope")
+        .send()
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
+
+    let auth = ("authorization", "Bearer bob.k3y");
+    let ok = client
+        .post("/buy/apple")
+        .header(auth.0, auth.1)
+        .send()
+        .await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let refused = client
+        .post("/buy/forbidden")
+        .header(auth.0, auth.1)
+        .send()
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let panicked = client.post("/buy/bomb").header(auth.0, auth.1).send().await;
+    assert_eq!(panicked.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    client.settle().await;
+
+    assert_eq!(shared.get("apple").as_deref(), Some("bob"));
+    assert_eq!(shared.get("forbidden"), None);
+    assert_eq!(shared.get("bomb"), None);
+    let journal = shared.journal();
+    assert_eq!(journal.len(), 3, "{journal:?}");
+    assert_eq!(journal[0], Ending::Committed(201));
+    assert!(
+        matches!(&journal[1], Ending::RolledBack(o) if o.contains("409")),
+        "{journal:?}"
+    );
+    assert!(
+        matches!(&journal[2], Ending::RolledBack(o) if o.contains("panic")),
+        "{journal:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_librarys_pagination_is_a_clear_422() {
+    use di_runtime::prelude::*;
+    let client = TestClient::start(shop::app().provide(auth_key, key()))
+        .await
+        .unwrap();
+    let ok = client.get("/items?page=3&per_page=10").send().await;
+    assert_eq!(ok.text().await.unwrap(), "page 3 of 10 from 20");
+    let bad = client.get("/items?page=0&per_page=1000").send().await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    let locs: Vec<_> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["loc"].clone())
+        .collect();
+    assert_eq!(
+        locs,
+        [
+            serde_json::json!(["query", "page"]),
+            serde_json::json!(["query", "per_page"])
+        ]
+    );
+    let junk = client.get("/items?per_page=lots").send().await;
+    assert_eq!(junk.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// An app that names the runtime through the library's re-export.
+mod blog {
+    use di_walk_lib::auth::CurrentUser;
+    use di_walk_lib::db::Tx;
+    use di_walk_lib::mydi::prelude::*;
+
+    #[depends(crate = "di_walk_lib::mydi")]
+    pub(crate) async fn publish(
+        #[dep(di_walk_lib::current_user)] user: &CurrentUser,
+        #[dep(di_walk_lib::db::tx)] tx: &mut Tx,
+        Json(title): Json<String>,
+    ) -> Result<String, HttpError> {
+        if title.is_empty() {
+            return Err(HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "empty title",
+            ));
+        }
+        tx.put(title.clone(), user.name.clone());
+        Ok(format!("{title} by {}", user.name))
+    }
+
+    /// A test's replacement of the library's user: everyone is `tester`.
+    #[depends(crate = "di_walk_lib::mydi")]
+    pub(crate) async fn fake_user() -> CurrentUser {
+        CurrentUser {
+            name: "tester".into(),
+        }
+    }
+
+    pub(crate) fn app() -> App {
+        App::new().post("/posts", publish)
+    }
+}
+
+#[tokio::test]
+async fn blog_names_the_runtime_through_the_library_and_overrides_its_user() {
+    use di_walk_lib::mydi::prelude::*;
+    let shared = Store::default();
+    let client = TestClient::start(
+        blog::app()
+            .override_dep(di_walk_lib::current_user, blog::fake_user)
+            .provide(store, shared.clone()),
+    )
+    .await
+    .unwrap();
+    let ok = client.post("/posts").json("hello").send().await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.text().await.unwrap(), "hello by tester");
+    let bad = client.post("/posts").json("").send().await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    client.settle().await;
+    assert_eq!(shared.get("hello").as_deref(), Some("tester"));
+    let journal = shared.journal();
+    assert_eq!(journal[0], Ending::Committed(200));
+    assert!(
+        matches!(&journal[1], Ending::RolledBack(o) if o.contains("422")),
+        "{journal:?}"
+    );
+}
