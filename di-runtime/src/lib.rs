@@ -186,7 +186,9 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 ///
 /// Attributes after `#[depends]` apply to the function as written, `name::call`; a
 /// `#[tracing::instrument]` there still names its span after the function (`name = "..."` is
-/// added unless given).
+/// added unless given). A `#[deprecated]` function is deprecated for its users too: taking it
+/// with `#[dep(name)]` warns there, as a call would (a library renaming a dependency keeps the
+/// old name this way); routing it does not, and its OpenAPI operation is marked `deprecated`.
 pub use di_macros::depends;
 
 /// The names most apps need: `use di_runtime::prelude::*;`.
