@@ -99,6 +99,7 @@ const _: () = {
             static META: DepMeta = DepMeta {
                 name: "tx",
                 module: module_path!(),
+                path: concat!(module_path!(), "::", "tx"),
                 scope: Some(Scope::Handler),
                 generator: true,
                 max_concurrency: None,
@@ -192,6 +193,7 @@ const _: () = {
             static META: DepMeta = DepMeta {
                 name: "create_note",
                 module: module_path!(),
+                path: concat!(module_path!(), "::", "create_note"),
                 // No declared scope: a plain function takes the shortest of its dependencies'.
                 scope: None,
                 generator: false,

@@ -225,3 +225,54 @@ async fn blog_names_the_runtime_through_the_library_and_overrides_its_user() {
         "{journal:?}"
     );
 }
+
+/// An app with a dependency of its own named like the library's (`tx`).
+mod same_name {
+    use di_runtime::prelude::*;
+    use di_walk_lib::db::Tx;
+
+    /// The app's own `tx`: an `app`-scoped value, unlike the library's.
+    #[depends(scope = "app")]
+    pub(crate) async fn tx() -> String {
+        "app tx".into()
+    }
+
+    /// Wrongly `app`-scoped over the library's `handler`-scoped `tx`.
+    #[depends(scope = "app")]
+    pub(crate) async fn cache(#[dep(di_walk_lib::db::tx)] _t: &Tx) -> u8 {
+        0
+    }
+
+    #[depends]
+    pub(crate) async fn both(#[dep(tx)] a: &String, #[dep(cache)] _c: &u8) -> String {
+        a.clone()
+    }
+}
+
+#[test]
+fn app_check_names_a_library_dependency_by_its_path_when_the_app_has_one_of_the_same_name() {
+    use di_runtime::prelude::*;
+    let problems = App::new()
+        .get("/", same_name::both)
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        problems,
+        "the app cannot start:\n  - route GET /: dependency chain `both` -> `cache` -> `di_walk_lib::db::tx`: `cache` is `app`-scoped and cannot depend on `di_walk_lib::db::tx`: `di_walk_lib::db::tx` is `handler`-scoped; make `di_walk_lib::db::tx` `app`-scoped, or make `cache` `handler`-scoped"
+    );
+}
+
+#[tokio::test]
+async fn an_app_that_does_not_give_the_librarys_key_is_refused_at_start_saying_how() {
+    use di_runtime::prelude::*;
+    let error = TestClient::start(shop::app())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        error,
+        "the app cannot start:\n  - `auth_key` (app scope) failed to set up: di_walk_lib::auth::auth_key is not configured: give it with `App::provide(auth_key, AuthKey::new(..))`"
+    );
+}

@@ -609,6 +609,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
                 static META: #dep_meta = #dep_meta {
                     name: #name,
                     module: #core::module_path!(),
+                    path: #core::concat!(#core::module_path!(), "::", #name),
                     scope: #declared_scope,
                     generator: #generator,
                     max_concurrency: #max_concurrency,

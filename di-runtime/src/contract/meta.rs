@@ -109,6 +109,9 @@ pub struct DepMeta {
     pub name: &'static str,
     /// `module_path!()` where it is defined.
     pub module: &'static str,
+    /// Its path, `module::name`: how messages name it when the app has another function of
+    /// the same name (the app's own `tx` beside a library's).
+    pub path: &'static str,
     /// The scope it declares; `None` for a plain function that did not declare one.
     pub scope: Option<Scope>,
     /// Whether it takes a `Yield<T>`.

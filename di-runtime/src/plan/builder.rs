@@ -2,7 +2,7 @@
 //! slots, the scope rule, cycles and conflicting borrows. A request does no graph work.
 
 use std::any::TypeId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -20,6 +20,9 @@ pub(crate) struct GraphBuilder<'a> {
     pub(crate) app: AppPlan,
     scopes: HashMap<TypeId, Scope>,
     limits: HashMap<TypeId, Limit>,
+    /// The names shared by two functions of the app (its own `tx` and a library's): messages
+    /// name those functions by their paths.
+    shared_names: HashSet<&'static str>,
 }
 
 /// A use of a dependency on the path from the handler.
@@ -59,6 +62,53 @@ impl<'a> GraphBuilder<'a> {
             app: AppPlan::default(),
             scopes: HashMap::new(),
             limits: HashMap::new(),
+            shared_names: HashSet::new(),
+        }
+    }
+
+    /// Notes the names that two functions reachable from `roots` (the routes' handlers, the
+    /// app's and groups' dependencies) or from the overrides share, so that messages tell them
+    /// apart by their paths.
+    #[cold]
+    pub(crate) fn note_shared_names(&mut self, roots: impl Iterator<Item = &'static DepMeta>) {
+        let mut seen: HashSet<TypeId> = HashSet::new();
+        let mut by_name: HashMap<&'static str, TypeId> = HashMap::new();
+        let replacements = self.overrides.values().filter_map(|r| match r {
+            Replacement::Dep(meta) => Some(*meta),
+            Replacement::Value => None,
+        });
+        let mut stack: Vec<&'static DepMeta> = roots.chain(replacements).collect();
+        while let Some(meta) = stack.pop() {
+            let id = (meta.type_id)();
+            if !seen.insert(id) {
+                continue;
+            }
+            if *by_name.entry(meta.name).or_insert(id) != id {
+                self.shared_names.insert(meta.name);
+            }
+            stack.extend(
+                meta.params
+                    .iter()
+                    .filter_map(|p| dependency_of(&p.kind).map(|(dep, _)| dep())),
+            );
+        }
+    }
+
+    /// How messages name the function `meta`: by its name, or by its path when another
+    /// function of the app has the same name.
+    fn name_of(&self, meta: &'static DepMeta) -> &'static str {
+        if self.shared_names.contains(meta.name) {
+            meta.path
+        } else {
+            meta.name
+        }
+    }
+
+    /// How messages name a function that runs as itself (a handler).
+    fn itself(&self, meta: &'static DepMeta) -> Named {
+        Named {
+            runs: self.name_of(meta),
+            replaces: None,
         }
     }
 
@@ -75,8 +125,8 @@ impl<'a> GraphBuilder<'a> {
     fn named(&self, meta: &'static DepMeta) -> Named {
         let runner = self.runner(meta);
         Named {
-            runs: runner.name,
-            replaces: (!std::ptr::eq(runner, meta)).then_some(meta.name),
+            runs: self.name_of(runner),
+            replaces: (!std::ptr::eq(runner, meta)).then(|| self.name_of(meta)),
         }
     }
 
@@ -184,11 +234,11 @@ impl<'a> GraphBuilder<'a> {
         if handler.generator {
             return Err(vec![format!(
                 "`{}` takes a `Yield` and so is a dependency, not a handler; a handler returns the response",
-                handler.name
+                self.name_of(handler)
             )]);
         }
         let mut state = RouteState::default();
-        let name = Named::itself(handler);
+        let name = self.itself(handler);
         let mut walk = Walk {
             builder: self,
             path: vec![Link {
@@ -215,7 +265,8 @@ impl<'a> GraphBuilder<'a> {
             for error in &mut walk.errors[before..] {
                 *error = format!(
                     "dependency `{}` of {}: {error}",
-                    group_use.meta.name, group_use.from
+                    walk.builder.name_of(group_use.meta),
+                    group_use.from
                 );
             }
             if let Some((source, _)) = planned {

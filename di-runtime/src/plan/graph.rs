@@ -596,6 +596,7 @@ mod tests {
     static DB: DepMeta = DepMeta {
         name: "db",
         module: "tests",
+        path: "tests::db",
         scope: Some(Scope::App),
         generator: true,
         max_concurrency: None,
@@ -608,6 +609,7 @@ mod tests {
     static FAKE: DepMeta = DepMeta {
         name: "fake_user",
         module: "tests",
+        path: "tests::fake_user",
         scope: None,
         generator: false,
         max_concurrency: None,

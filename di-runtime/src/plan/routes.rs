@@ -70,6 +70,11 @@ pub(crate) fn plan_routes(
 ) -> Result<Planned, Vec<String>> {
     let mut problems = problems.to_vec();
     let mut builder = GraphBuilder::new(overrides);
+    builder.note_shared_names(
+        defs.iter()
+            .flat_map(|def| std::iter::once(def.handler).chain(def.uses.iter().map(|u| u.meta)))
+            .chain(app_uses.iter().map(|u| u.meta)),
+    );
     let mut router = matchit::Router::new();
     let mut entries: Vec<Vec<(Method, Arc<Route>)>> = Vec::new();
     let mut by_path: HashMap<&str, usize> = HashMap::new();
