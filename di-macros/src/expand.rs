@@ -295,7 +295,7 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
             #[doc = ""]
             #(#call_attrs)*
             #[allow(clippy::unused_async, reason = "`#[depends]` functions are `async` even when they do not await")]
-            #[allow(clippy::ptr_arg, reason = "a `#[dep]` parameter takes the exact type its dependency provides")]
+            #[allow(clippy::ptr_arg, clippy::borrowed_box, reason = "a `#[dep]` parameter takes the exact type its dependency provides (`&String`, `&Box<dyn Trait>`)")]
             #vis #call_sig #call_block
         }
 
@@ -1336,6 +1336,21 @@ mod tests {
         assert!(call.contains("Says hi."), "{out}");
         assert!(call.contains("clippy :: unused_async"), "{out}");
         assert!(call.contains("clippy :: ptr_arg"), "{out}");
+    }
+
+    #[test]
+    fn the_call_function_allows_a_borrowed_box_a_boxed_dependency_is_taken_as() {
+        // `-> Box<dyn Directory>` is taken as `#[dep(directory)] d: &Box<dyn Directory>`, the
+        // exact type: clippy's `borrowed_box` must not fail a `-D warnings` build for it.
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f(#[dep(directory)] d: &Box<dyn Directory>) {}
+            ),
+        )
+        .to_string();
+        let call = &out[out.find("impl f").unwrap()..];
+        assert!(call.contains("clippy :: borrowed_box"), "{out}");
     }
 
     #[test]
