@@ -4,7 +4,7 @@
 //! `di_runtime::prelude::*`, `blog` names it through the library's re-export
 //! (`#[depends(crate = "di_walk_lib::mydi")]`). What the walk met, each fixed or pinned.
 
-use di_walk_lib::auth::{AuthKey, auth_key};
+use di_walk_lib::auth::{AuthKey, Directory, auth_key, directory};
 use di_walk_lib::db::{Ending, Store, store};
 
 /// An app that imports the runtime as the README does.
@@ -57,11 +57,28 @@ mod shop {
         )
     }
 
+    #[depends]
+    pub(crate) async fn report(
+        #[dep(di_walk_lib::limits::report_slot)] slot: &di_walk_lib::limits::ReportSlot,
+    ) -> String {
+        format!("slot {}", slot.held)
+    }
+
     pub(crate) fn app() -> App {
         App::new()
             .get("/me", whoami)
+            .get("/report", report)
             .post("/buy/{item}", buy)
             .get("/items", items)
+    }
+}
+
+/// The app's own type, plugged into the library's `directory`.
+struct NotMallory;
+
+impl Directory for NotMallory {
+    fn allows(&self, name: &str) -> bool {
+        name != "mallory"
     }
 }
 
@@ -76,6 +93,7 @@ async fn shop_composes_the_librarys_user_and_transaction() {
     let client = TestClient::start(
         shop::app()
             .provide(auth_key, key())
+            .provide(directory, Box::new(NotMallory) as Box<dyn Directory>)
             .provide(store, shared.clone()),
     )
     .await
@@ -92,6 +110,13 @@ async fn shop_composes_the_librarys_user_and_transaction() {
     let none = client.get("/me").send().await;
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+
+    let blocked = client
+        .get("/me")
+        .header("authorization", "Bearer mallory.k3y")
+        .send()
+        .await;
+    assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
 
     let wrong = client
         .get("/me")
@@ -163,6 +188,20 @@ async fn the_librarys_pagination_is_a_clear_422() {
     );
     let junk = client.get("/items?per_page=lots").send().await;
     assert_eq!(junk.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_librarys_limit_holds_and_the_graph_shows_it() {
+    use di_runtime::prelude::*;
+    let app = shop::app().provide(auth_key, key());
+    let graph = app.graph().unwrap().mermaid();
+    assert!(
+        graph.contains("report_slot") && graph.contains("max_concurrency = 2"),
+        "{graph}"
+    );
+    let client = TestClient::start(app).await.unwrap();
+    let answer = client.get("/report").send().await;
+    assert_eq!(answer.text().await.unwrap(), "slot 1");
 }
 
 /// An app that names the runtime through the library's re-export.

@@ -25,7 +25,7 @@ impl std::fmt::Debug for AuthKey {
     }
 }
 
-/// The app's [`AuthKey`]. It has no default: an app that uses [`current_user`] gives one with
+/// The app's [`AuthKey`]. It has no default: an app that uses [`current_user()`] gives one with
 /// `App::provide(auth_key, AuthKey::new(..))`, or the app refuses to start, saying so.
 #[depends(scope = "app", crate = "mydi")]
 pub async fn auth_key() -> Result<AuthKey, HttpError> {
@@ -33,6 +33,29 @@ pub async fn auth_key() -> Result<AuthKey, HttpError> {
         StatusCode::INTERNAL_SERVER_ERROR,
         "di_walk_lib::auth::auth_key is not configured: give it with `App::provide(auth_key, AuthKey::new(..))`",
     ))
+}
+
+/// Which users may sign in: the app's own type, behind a trait object, since a `#[depends]`
+/// function cannot be generic. Give yours with
+/// `App::provide(directory, Box::new(MyUsers) as Box<dyn Directory>)`.
+pub trait Directory: Send + Sync + 'static {
+    /// Whether `name` may sign in.
+    fn allows(&self, name: &str) -> bool;
+}
+
+/// Lets everyone in.
+struct Everyone;
+
+impl Directory for Everyone {
+    fn allows(&self, _name: &str) -> bool {
+        true
+    }
+}
+
+/// The app's [`Directory`]: everyone, unless the app provides its own.
+#[depends(scope = "app", crate = "mydi")]
+pub async fn directory() -> Box<dyn Directory> {
+    Box::new(Everyone)
 }
 
 /// The user a request is made by.
@@ -45,13 +68,23 @@ pub struct CurrentUser {
 /// The request's user, from `Authorization: Bearer <user>.<key>`.
 ///
 /// Missing credentials are a 401 (`WWW-Authenticate: Bearer`) before anything is set up; a
-/// token that does not end with the app's key is a 401 with `error="invalid_token"`.
+/// token that does not end with the app's key is a 401 with `error="invalid_token"`, and a user
+/// the app's [`Directory`] refuses a 403.
 #[depends(crate = "mydi")]
 pub async fn current_user(
     bearer: HttpBearer,
     #[dep(auth_key)] key: &AuthKey,
+    #[dep(directory)] users: &Box<dyn Directory>,
 ) -> Result<CurrentUser, HttpError> {
-    check(bearer.token(), key).ok_or_else(invalid_token)
+    let user = check(bearer.token(), key).ok_or_else(invalid_token)?;
+    if users.allows(&user.name) {
+        Ok(user)
+    } else {
+        Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "This user may not sign in",
+        ))
+    }
 }
 
 /// The user named by `token`, if it carries `key`.

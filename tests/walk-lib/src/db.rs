@@ -1,7 +1,7 @@
 //! A transaction over an in-memory store: what a database crate's dependencies look like,
 //! with no database.
 //!
-//! [`store`] is the app's one [`Store`]; [`tx`] opens a [`Tx`] for one handler call and, in its
+//! [`store()`] is the app's one [`Store`]; [`tx()`] opens a [`Tx`] for one handler call and, in its
 //! teardown, commits it if the request succeeded and rolls it back otherwise (an error, a
 //! panic, a client gone, a timeout). Each ending is written to the store's
 //! [`journal`](Store::journal), so an app's tests can see what its transactions saw.

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mydi::prelude::*;
 
-/// How many [`report_slot`]s the app holds at once.
+/// How many [`report_slot()`]s the app holds at once.
 pub const MAX_REPORTS: usize = 2;
 
 /// A place to build a report in, held until the response has been sent.
