@@ -236,6 +236,11 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         .iter()
         .filter(|a| a.path().is_ident("deprecated"))
         .collect();
+    // `#[doc(hidden)]` hides the marker function too, else rustdoc lists it alone.
+    let hidden = item.attrs.iter().filter(|a| {
+        a.path().is_ident("doc")
+            && matches!(&a.meta, syn::Meta::List(list) if list.tokens.to_string() == "hidden")
+    });
     let allow_deprecated = (!deprecated.is_empty()).then(|| {
         quote!(#[allow(deprecated, reason = "generated for the `#[deprecated]` function itself")])
     });
@@ -282,6 +287,7 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         #vis struct #ident {}
 
         #[doc = #marker_doc]
+        #(#hidden)*
         #(#marker_lints)*
         #allow_deprecated
         #[allow(dead_code, reason = "named by `App` routes and overrides, never called")]
@@ -1351,6 +1357,25 @@ mod tests {
         .to_string();
         let call = &out[out.find("impl f").unwrap()..];
         assert!(call.contains("clippy :: borrowed_box"), "{out}");
+    }
+
+    #[test]
+    fn a_hidden_function_hides_its_marker_function_too() {
+        // A library's `#[doc(hidden)]` dependency (for its own macros, say) must not show up in
+        // rustdoc as the marker function of its name.
+        let out = depends(
+            quote!(),
+            quote!(
+                #[doc(hidden)]
+                pub async fn internal() -> u8 {
+                    1
+                }
+            ),
+        )
+        .to_string();
+        let marker =
+            &out[out.find("pub fn internal").unwrap() - 120..out.find("pub fn internal").unwrap()];
+        assert!(marker.contains("doc (hidden)"), "{out}");
     }
 
     #[test]
