@@ -64,8 +64,17 @@ mod shop {
         format!("slot {}", slot.held)
     }
 
+    /// Writes, then waits for ever: its client gives up.
+    #[depends]
+    pub(crate) async fn stuck(#[dep(di_walk_lib::db::tx)] tx: &mut Tx) -> StatusCode {
+        tx.put("stuck", "never");
+        std::future::pending::<()>().await;
+        StatusCode::OK
+    }
+
     pub(crate) fn app() -> App {
         App::new()
+            .post("/stuck", stuck)
             .get("/me", whoami)
             .get("/report", report)
             .post("/buy/{item}", buy)
@@ -314,4 +323,88 @@ async fn an_app_that_does_not_give_the_librarys_key_is_refused_at_start_saying_h
         error,
         "the app cannot start:\n  - `auth_key` (app scope) failed to set up: di_walk_lib::auth::auth_key is not configured: give it with `App::provide(auth_key, AuthKey::new(..))`"
     );
+}
+
+#[tokio::test]
+async fn the_librarys_transaction_rolls_back_when_the_client_goes_away() {
+    use di_runtime::prelude::*;
+    let shared = Store::default();
+    let client = TestClient::start(
+        shop::app()
+            .provide(auth_key, key())
+            .provide(store, shared.clone()),
+    )
+    .await
+    .unwrap();
+    // The client gives up on a handler that never answers (a bounded wait, not a threshold).
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        client.post("/stuck").send(),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    client.settle().await;
+    assert_eq!(shared.get("stuck"), None);
+    assert_eq!(
+        shared.journal(),
+        [Ending::RolledBack(
+            Outcome::Cancelled(CancelReason::ClientGone).to_string()
+        )]
+    );
+}
+
+/// The shop's test replacement of the library's transaction: it records each outcome.
+mod shop_tests {
+    use std::sync::{Arc, Mutex};
+
+    use di_runtime::prelude::*;
+    use di_walk_lib::db::Tx;
+
+    #[derive(Clone, Default)]
+    pub(crate) struct Seen(pub(crate) Arc<Mutex<Vec<String>>>);
+
+    #[depends(scope = "app")]
+    pub(crate) async fn seen() -> Seen {
+        Seen::default()
+    }
+
+    #[depends(scope = "handler")]
+    pub(crate) async fn recording_tx(#[dep(seen)] seen: &Seen, y: Yield<Tx>) {
+        let (_tx, outcome) = y.provide(Tx::default()).await;
+        seen.0.lock().unwrap().push(outcome.to_string());
+    }
+}
+
+#[tokio::test]
+async fn shop_overrides_the_librarys_transaction_in_its_tests() {
+    use di_runtime::prelude::*;
+    let seen = shop_tests::Seen::default();
+    let client = TestClient::start(
+        shop::app()
+            .provide(auth_key, key())
+            .override_dep(di_walk_lib::db::tx, shop_tests::recording_tx)
+            .provide(shop_tests::seen, seen.clone()),
+    )
+    .await
+    .unwrap();
+    let auth = ("authorization", "Bearer bob.k3y");
+    let ok = client.post("/buy/pear").header(auth.0, auth.1).send().await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let refused = client
+        .post("/buy/forbidden")
+        .header(auth.0, auth.1)
+        .send()
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    client.settle().await;
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[0],
+        Outcome::Success {
+            status: StatusCode::CREATED
+        }
+        .to_string()
+    );
+    assert!(seen[1].contains("409"), "{seen:?}");
 }
