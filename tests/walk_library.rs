@@ -408,3 +408,25 @@ async fn shop_overrides_the_librarys_transaction_in_its_tests() {
     );
     assert!(seen[1].contains("409"), "{seen:?}");
 }
+
+#[test]
+fn the_librarys_input_and_errors_are_in_the_apps_openapi_document() {
+    let doc = shop::app().provide(auth_key, key()).openapi().unwrap();
+    let doc = serde_json::to_value(&doc).unwrap();
+    let items = &doc["paths"]["/items"]["get"];
+    let params = items["parameters"].as_array().unwrap();
+    let names: Vec<_> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["page", "per_page"]);
+    assert_eq!(params[1]["schema"]["minimum"], 1, "{items}");
+    assert_eq!(params[1]["schema"]["maximum"], 100, "{items}");
+    let me = &doc["paths"]["/me"]["get"];
+    assert_eq!(me["security"], serde_json::json!([{ "HTTPBearer": [] }]));
+    assert_eq!(
+        me["responses"]["401"]["description"],
+        "Not authenticated, or an invalid token"
+    );
+    assert_eq!(
+        me["responses"]["403"]["description"],
+        "This user may not sign in"
+    );
+}

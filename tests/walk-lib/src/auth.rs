@@ -69,8 +69,11 @@ pub struct CurrentUser {
 ///
 /// Missing credentials are a 401 (`WWW-Authenticate: Bearer`) before anything is set up; a
 /// token that does not end with the app's key is a 401 with `error="invalid_token"`, and a user
-/// the app's [`Directory`] refuses a 403.
-#[depends(crate = "mydi")]
+/// the app's [`Directory`] refuses a 403. Every route that takes it documents both.
+#[depends(
+    crate = "mydi",
+    responses(401 = "Not authenticated, or an invalid token", 403 = "This user may not sign in")
+)]
 pub async fn current_user(
     bearer: HttpBearer,
     #[dep(auth_key)] key: &AuthKey,

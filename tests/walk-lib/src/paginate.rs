@@ -12,8 +12,10 @@ pub const MAX_PER_PAGE: u32 = 100;
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PageQuery {
     /// The page, from 1 (default 1).
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1)))]
     pub page: Option<u32>,
     /// Items per page, 1 to 100 (default 20).
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 100)))]
     pub per_page: Option<u32>,
 }
 
