@@ -430,3 +430,44 @@ fn the_librarys_input_and_errors_are_in_the_apps_openapi_document() {
         "This user may not sign in"
     );
 }
+
+/// The library's dependency run for its check alone: `uses(..)` by path, and a group's.
+mod guarded {
+    use di_runtime::prelude::*;
+
+    #[depends(uses(di_walk_lib::auth::current_user))]
+    pub(crate) async fn secret() -> &'static str {
+        "secret"
+    }
+
+    #[depends]
+    pub(crate) async fn stats() -> &'static str {
+        "stats"
+    }
+
+    pub(crate) fn app() -> App {
+        App::new().get("/secret", secret).nest(
+            Group::new("/admin")
+                .dependency(di_walk_lib::current_user)
+                .get("/stats", stats),
+        )
+    }
+}
+
+#[tokio::test]
+async fn the_librarys_dependency_guards_a_route_and_a_group_by_its_path() {
+    use di_runtime::prelude::*;
+    let client = TestClient::start(guarded::app().provide(auth_key, key()))
+        .await
+        .unwrap();
+    for path in ["/secret", "/admin/stats"] {
+        let none = client.get(path).send().await;
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let ok = client
+            .get(path)
+            .header("authorization", "Bearer ada.k3y")
+            .send()
+            .await;
+        assert_eq!(ok.status(), StatusCode::OK, "{path}");
+    }
+}
