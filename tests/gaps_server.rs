@@ -9,19 +9,12 @@ use std::convert::Infallible;
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use common::{events, log, serial};
+use common::{events, exported_requests, log, serial, within};
 use di_runtime::prelude::*;
 use di_runtime::{Body, InnerService};
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-/// Bounds a wait (a broken build fails the test instead of hanging).
-async fn within<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), future)
-        .await
-        .expect("timed out")
-}
 
 /// Sends `request` on a new connection and reads until the server closes it (bounded).
 async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
@@ -559,32 +552,6 @@ async fn upload(
 #[depends]
 async fn echo(body: Bytes) -> String {
     format!("{} bytes", body.len())
-}
-
-/// The exported `di_requests_total` of each status, from one snapshot (a snapshot of the
-/// debugging recorder takes what it reports).
-fn exported_requests(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<(String, u64)> {
-    let mut counts: Vec<(String, u64)> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, ..)| key.key().name() == "di_requests_total")
-        .map(|(key, _, _, value)| {
-            let status = key
-                .key()
-                .labels()
-                .find(|label| label.key() == "status")
-                .map(|label| label.value().to_owned())
-                .unwrap_or_default();
-            match value {
-                metrics_util::debugging::DebugValue::Counter(count) => (status, count),
-                other => panic!("not a counter: {other:?}"),
-            }
-        })
-        .filter(|(_, count)| *count > 0)
-        .collect();
-    counts.sort();
-    counts
 }
 
 /// Waits (bounded) until `server`'s metrics satisfy `done`.

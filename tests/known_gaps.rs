@@ -6,18 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{events, h2_frame, log, read_bytes_to_close, serial, wait_for};
+use common::{
+    events, exported_requests, h2_frame, log, read_bytes_to_close, serial, wait_for, within,
+};
 use di_runtime::prelude::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-
-/// Bounds a wait (a broken build fails the test instead of hanging).
-async fn within<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), future)
-        .await
-        .expect("timed out")
-}
 
 fn describe(outcome: &Outcome) -> String {
     match outcome {
@@ -397,32 +392,6 @@ async fn inner_hello() -> &'static str {
 #[depends]
 async fn outer_hello() -> &'static str {
     "outer"
-}
-
-/// The exported `di_requests_total` of each status, from one snapshot (a snapshot of the
-/// debugging recorder takes what it reports).
-fn exported_requests(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<(String, u64)> {
-    let mut counts: Vec<(String, u64)> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, ..)| key.key().name() == "di_requests_total")
-        .map(|(key, _, _, value)| {
-            let status = key
-                .key()
-                .labels()
-                .find(|label| label.key() == "status")
-                .map(|label| label.value().to_owned())
-                .unwrap_or_default();
-            match value {
-                metrics_util::debugging::DebugValue::Counter(count) => (status, count),
-                other => panic!("not a counter: {other:?}"),
-            }
-        })
-        .filter(|(_, count)| *count > 0)
-        .collect();
-    counts.sort();
-    counts
 }
 
 /// A `di` app mounted in another (`nest_service`, `fallback_service`) counts its responses in

@@ -11,18 +11,11 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{events, log, serial};
+use common::{events, log, serial, within};
 use di_runtime::prelude::*;
 use futures_util::stream;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-/// Bounds a wait (a broken build fails the test instead of hanging).
-async fn within<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), future)
-        .await
-        .expect("timed out")
-}
 
 #[depends]
 async fn req_gen(y: Yield<u8>) {

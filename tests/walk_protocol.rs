@@ -6,19 +6,10 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{events, log, serial};
+use common::{events, log, serial, within};
 use di_runtime::prelude::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-/// Bounds a wait (a broken build fails the test instead of hanging).
-async fn within<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), future)
-        .await
-        .expect("timed out")
-}
 
 #[depends]
 async fn session(y: Yield<u8>) {

@@ -197,3 +197,36 @@ pub async fn h2_get(
     assert_eq!(response.status(), 200);
     response.into_body()
 }
+
+/// Bounds a wait (a broken build fails the test instead of hanging).
+pub async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("timed out")
+}
+
+/// The exported `di_requests_total` of each status, from one snapshot (a snapshot of the
+/// debugging recorder takes what it reports).
+pub fn exported_requests(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "di_requests_total")
+        .map(|(key, _, _, value)| {
+            let status = key
+                .key()
+                .labels()
+                .find(|label| label.key() == "status")
+                .map(|label| label.value().to_owned())
+                .unwrap_or_default();
+            match value {
+                metrics_util::debugging::DebugValue::Counter(count) => (status, count),
+                other => panic!("not a counter: {other:?}"),
+            }
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect();
+    counts.sort();
+    counts
+}
