@@ -109,7 +109,7 @@ pub use input::cookie::Cookie;
 pub use input::form::Form;
 pub use input::header::Header;
 pub use input::json::Json;
-pub use input::multipart::{Multipart, MultipartError, MultipartField, UploadedFile};
+pub use input::multipart::{Multipart, MultipartField, UploadedFile};
 pub use input::path::Path;
 pub use input::query::Query;
 pub use input::security::{
@@ -126,7 +126,7 @@ pub use openapi::model::{
 pub use plan::graph::Graph;
 pub use response::body::{Body, BoxError, Response};
 pub use response::check::InvalidHeader;
-pub use response::error::BodyError;
+pub use response::error::{BodyError, MultipartError};
 pub use response::error::{HttpError, InputError, IntoLoc, LocPart};
 pub use response::headers::ResponseHeaders;
 pub use response::into::IntoResponse;

@@ -17,8 +17,7 @@ use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::de::{Repeated, from_pairs};
 use crate::input::form::kept_pairs;
 use crate::input::stream::BodyStream;
-use crate::response::error::BodyError;
-use crate::response::error::{HttpError, InputError};
+use crate::response::error::{BodyError, HttpError, InputError, MultipartError};
 
 /// A `multipart/form-data` body, read field by field, in order, while the handler runs: a
 /// file part's bytes arrive chunk by chunk ([`MultipartField::chunk`]) and are never held whole, a
@@ -93,7 +92,7 @@ impl Multipart {
             Ok(field) => Ok(field.map(|field| MultipartField {
                 part: Part::Open(field),
             })),
-            Err(error) => Err(MultipartError::from_multer(error)),
+            Err(error) => Err(from_multer(error)),
         }
     }
 
@@ -107,7 +106,7 @@ impl Multipart {
         };
         let first = match body.next().await {
             None => return Ok(()),
-            Some(Err(error)) => return Err(MultipartError(Problem::Body(error))),
+            Some(Err(error)) => return Err(MultipartError::body(error)),
             Some(Ok(first)) => first,
         };
         let chunks = futures_util::stream::once(std::future::ready(Ok(first)))
@@ -298,7 +297,7 @@ impl MultipartField {
         let Part::Open(field) = &mut self.part else {
             return Ok(None);
         };
-        let chunk = field.chunk().await.map_err(MultipartError::from_multer)?;
+        let chunk = field.chunk().await.map_err(from_multer)?;
         if chunk.is_none() {
             self.end();
         }
@@ -323,7 +322,7 @@ impl MultipartField {
     /// (within the body limit).
     pub async fn bytes(self) -> Result<Bytes, MultipartError> {
         match self.part {
-            Part::Open(field) => field.bytes().await.map_err(MultipartError::from_multer),
+            Part::Open(field) => field.bytes().await.map_err(from_multer),
             Part::Ended(_) => Ok(Bytes::new()),
         }
     }
@@ -368,81 +367,26 @@ impl Stream for MultipartField {
         if item.is_none() {
             self.end();
         }
-        Poll::Ready(item.map(|r| r.map_err(MultipartError::from_multer)))
+        Poll::Ready(item.map(|r| r.map_err(from_multer)))
     }
 }
 
-/// Why a [`Multipart`] body could not be read: the body itself (too large, too slow, broken
-/// off: a [`BodyError`]) or a malformed multipart encoding (400). It converts with `?` into
-/// that response; it is not a `std::error::Error`, so that it keeps its status (every
-/// `std::error::Error` but the runtime's `BodyError` converts into a 500).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MultipartError(Problem);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Problem {
-    Body(BodyError),
-    Malformed(String),
-    /// The next field was asked for while the handler still held one not read to its end: a
-    /// bug of the handler, not of the body (500).
-    FieldHeld,
-}
-
-impl MultipartError {
-    fn from_multer(error: multer::Error) -> Self {
-        if let multer::Error::StreamReadFailed(source) = &error
-            && let Some(Carried(body)) = source.downcast_ref::<Carried>()
-        {
-            return Self(Problem::Body(body.clone()));
-        }
-        if let multer::Error::LockFailure = error {
-            tracing::error!(
-                target: "di",
-                "a multipart field not read to its end is still held: drop it before asking for the next"
-            );
-            return Self(Problem::FieldHeld);
-        }
-        Self(Problem::Malformed(error.to_string()))
+/// A `multer` error as the [`MultipartError`] the handler gets: the body's own error when
+/// reading the body failed, a held field (the handler's bug), or a malformed encoding.
+fn from_multer(error: multer::Error) -> MultipartError {
+    if let multer::Error::StreamReadFailed(source) = &error
+        && let Some(Carried(body)) = source.downcast_ref::<Carried>()
+    {
+        return MultipartError::body(body.clone());
     }
-
-    /// The status the client is answered with.
-    pub fn status(&self) -> StatusCode {
-        match &self.0 {
-            Problem::Body(body) => body.status(),
-            Problem::Malformed(_) => StatusCode::BAD_REQUEST,
-            Problem::FieldHeld => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+    if let multer::Error::LockFailure = error {
+        tracing::error!(
+            target: "di",
+            "a multipart field not read to its end is still held: drop it before asking for the next"
+        );
+        return MultipartError::field_held();
     }
-
-    /// The body's own error, when reading the body failed (rather than parsing it).
-    pub fn body_error(&self) -> Option<&BodyError> {
-        match &self.0 {
-            Problem::Body(body) => Some(body),
-            Problem::Malformed(_) | Problem::FieldHeld => None,
-        }
-    }
-}
-
-impl fmt::Display for MultipartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Problem::Body(body) => body.fmt(f),
-            Problem::Malformed(why) => write!(f, "Invalid multipart data: {why}"),
-            Problem::FieldHeld => f.write_str(
-                "a multipart field not read to its end is still held: drop it before asking for the next",
-            ),
-        }
-    }
-}
-
-impl From<MultipartError> for HttpError {
-    fn from(error: MultipartError) -> Self {
-        match error.0 {
-            Problem::Body(body) => HttpError::from(body),
-            Problem::Malformed(_) => HttpError::bad_request(error.to_string()),
-            Problem::FieldHeld => HttpError::internal(),
-        }
-    }
+    MultipartError::malformed(error.to_string())
 }
 
 /// A [`BodyError`] carried through `multer`, which wants a `std::error::Error`, and taken back

@@ -250,16 +250,19 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for HttpError {
 }
 
 /// The response of an error of the runtime's own that has a status of its own (a
-/// [`BodyError`](crate::BodyError): 413, 408, 400), which this `From` impl, the one for every
+/// [`BodyError`](crate::BodyError): 413, 408, 400; a [`MultipartError`](crate::MultipartError): its body's, or 400), which this `From` impl, the one for every
 /// `std::error::Error`, gives it instead of a 500. It cannot have an impl of its own: it is
 /// a `std::error::Error`, so that `?` takes it into boxed errors too, and two impls would
 /// overlap.
 pub(crate) fn own_status(
     source: &(dyn std::error::Error + Send + Sync + 'static),
 ) -> Option<HttpError> {
+    if let Some(body) = source.downcast_ref::<BodyError>() {
+        return Some(body.to_http_error());
+    }
     source
-        .downcast_ref::<BodyError>()
-        .map(BodyError::to_http_error)
+        .downcast_ref::<MultipartError>()
+        .map(MultipartError::to_http_error)
 }
 
 /// Why a request body read as a stream ([`BodyStream`](crate::BodyStream),
@@ -666,3 +669,80 @@ mod tests {
         );
     }
 }
+
+/// Why a [`Multipart`](crate::Multipart) body could not be read: the body itself (too large,
+/// too slow, broken off: a [`BodyError`]) or a malformed multipart encoding (400).
+///
+/// Like [`BodyError`], it keeps its own status: converted into an [`HttpError`] (with `?` in
+/// a handler that returns one) and returned as a handler's boxed error (`Box<dyn Error + Send
+/// + Sync>`); it is a `std::error::Error + Send + Sync + 'static`, so `?` also takes it into
+/// a boxed error or an `anyhow::Error`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultipartError(MultipartProblem);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum MultipartProblem {
+    Body(BodyError),
+    Malformed(String),
+    /// The next field was asked for while the handler still held one not read to its end: a
+    /// bug of the handler, not of the body (500).
+    FieldHeld,
+}
+
+impl MultipartError {
+    /// Reading the body failed.
+    pub(crate) fn body(error: BodyError) -> Self {
+        Self(MultipartProblem::Body(error))
+    }
+
+    /// The body is not a multipart encoding, or a broken one (`why`).
+    pub(crate) fn malformed(why: String) -> Self {
+        Self(MultipartProblem::Malformed(why))
+    }
+
+    /// The handler asked for the next field while it held one not read to its end.
+    pub(crate) fn field_held() -> Self {
+        Self(MultipartProblem::FieldHeld)
+    }
+
+    /// The status the client is answered with.
+    pub fn status(&self) -> StatusCode {
+        match &self.0 {
+            MultipartProblem::Body(body) => body.status(),
+            MultipartProblem::Malformed(_) => StatusCode::BAD_REQUEST,
+            MultipartProblem::FieldHeld => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body's own error, when reading the body failed (rather than parsing it).
+    pub fn body_error(&self) -> Option<&BodyError> {
+        match &self.0 {
+            MultipartProblem::Body(body) => Some(body),
+            MultipartProblem::Malformed(_) | MultipartProblem::FieldHeld => None,
+        }
+    }
+
+    /// The response the runtime gives for it (what `HttpError::from` makes of it).
+    #[cold]
+    pub(crate) fn to_http_error(&self) -> HttpError {
+        match &self.0 {
+            MultipartProblem::Body(body) => body.to_http_error(),
+            MultipartProblem::Malformed(_) => HttpError::bad_request(self.to_string()),
+            MultipartProblem::FieldHeld => HttpError::internal(),
+        }
+    }
+}
+
+impl fmt::Display for MultipartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            MultipartProblem::Body(body) => body.fmt(f),
+            MultipartProblem::Malformed(why) => write!(f, "Invalid multipart data: {why}"),
+            MultipartProblem::FieldHeld => f.write_str(
+                "a multipart field not read to its end is still held: drop it before asking for the next",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MultipartError {}
