@@ -840,3 +840,111 @@ fn a_client_gone_mid_upload_over_http2_is_not_counted_as_a_400() {
     assert_eq!(exported_requests(&snapshotter), [("200".to_owned(), 1)]);
     assert_eq!(metrics.responses_total(), 1, "{metrics:?}");
 }
+
+// ------------------ a streamed body's own Content-Length
+
+/// A stream of `chunks`, with the `Content-Length` a handler gave it by hand.
+fn declared_stream(
+    length: &'static str,
+    chunks: &'static [&'static str],
+) -> (
+    [(http::HeaderName, &'static str); 1],
+    StreamBody<impl futures_util::Stream<Item = Result<&'static str, Infallible>> + Send + 'static>,
+) {
+    (
+        [(http::header::CONTENT_LENGTH, length)],
+        StreamBody::new(futures_util::stream::iter(chunks.iter().map(|c| Ok(*c)))),
+    )
+}
+
+/// Declares 3 bytes and streams 11, its second chunk across the declared end (no
+/// `request`-scope work: the body is not tracked).
+#[depends]
+async fn stream_longer() -> (
+    [(http::HeaderName, &'static str); 1],
+    StreamBody<impl futures_util::Stream<Item = Result<&'static str, Infallible>> + Send + 'static>,
+) {
+    declared_stream("3", &["ab", "longer body"])
+}
+
+/// Declares a length that is not a number, and streams.
+#[depends]
+async fn stream_nonsense() -> (
+    [(http::HeaderName, &'static str); 1],
+    StreamBody<impl futures_util::Stream<Item = Result<&'static str, Infallible>> + Send + 'static>,
+) {
+    declared_stream("three", &["abc"])
+}
+
+/// Declares the length it streams.
+#[depends]
+async fn stream_right() -> (
+    [(http::HeaderName, &'static str); 1],
+    StreamBody<impl futures_util::Stream<Item = Result<&'static str, Infallible>> + Send + 'static>,
+) {
+    declared_stream("14", &["abc", "longer body"])
+}
+
+#[depends]
+async fn plain_health() -> &'static str {
+    "ok"
+}
+
+/// A streamed body's `Content-Length` given by hand was not checked (only a body of known
+/// length was held to it): a chunk that crossed the declared end was cut there by hyper with
+/// nothing said and the connection kept, so the client read a response that looked whole and
+/// the app never learnt of it; a value that was not a length (`three`) had hyper drop the
+/// connection with no answer at all. A stream is now held to the length it declares as it is
+/// sent: the response fails before a chunk would cross it (the client gets a body short of its
+/// length, the HTTP/1 connection is closed and nothing after it read as a response), and a
+/// value that is not one length is a generic 500, the connection going on. A stream of the
+/// declared length is sent as it is. (A stream that reaches its length exactly and would go
+/// on is cut there as before: hyper asks it for nothing more.)
+#[tokio::test]
+async fn a_streamed_body_is_held_to_the_content_length_its_handler_gave() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/longer", stream_longer)
+        .get("/nonsense", stream_nonsense)
+        .get("/right", stream_right)
+        .get("/health", plain_health)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let pipelined = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nhost: t\r\n\r\n\
+             GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        )
+    };
+
+    let text = exchange(addr, pipelined("/longer").as_bytes()).await;
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text:?}");
+    assert!(!text.ends_with("ok"), "the connection went on: {text:?}");
+
+    let text = exchange(addr, pipelined("/nonsense").as_bytes()).await;
+    let internal = r#"{"detail":"Internal Server Error"}"#;
+    let (first, second) = text
+        .split_once(internal)
+        .unwrap_or_else(|| panic!("no generic 500: {text:?}"));
+    assert!(first.starts_with("HTTP/1.1 500 "), "{text:?}");
+    assert!(
+        second.starts_with("HTTP/1.1 200 ") && second.ends_with("\r\n\r\nok"),
+        "{text:?}"
+    );
+
+    let text = exchange(addr, pipelined("/right").as_bytes()).await;
+    let (first, second) = text
+        .split_once("abclonger body")
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(
+        first.starts_with("HTTP/1.1 200 ") && first.contains("\r\ncontent-length: 14\r\n"),
+        "{text:?}"
+    );
+    assert!(
+        second.starts_with("HTTP/1.1 200 ") && second.ends_with("\r\n\r\nok"),
+        "{text:?}"
+    );
+    server.shutdown().await;
+}

@@ -61,7 +61,10 @@ pub(crate) fn checked_length(response: Response) -> Result<Response, InvalidHead
 /// a body shorter or longer than its `Content-Length` does (its `request`-scope teardowns see
 /// `BodyError`, the HTTP/1 connection is closed, the HTTP/2 stream reset), and a `HEAD` gets
 /// the length (the answer to a `HEAD` written by hand: an empty body with the length of what a
-/// `GET` would send). A streamed body is held to the declared length as it is sent.
+/// `GET` would send). A streamed body is held to the declared length as it is sent (the same
+/// [`Declared`]: it fails before it would send more, or when it ends short), and a value that
+/// is not one length is the same 500 for it; a stream declared empty is not asked for
+/// anything, as hyper does.
 #[cold]
 #[inline(never)]
 fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
@@ -74,9 +77,8 @@ fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
             reason: "given beside a `Transfer-Encoding`; give one of them".to_owned(),
         });
     }
-    let Some(exact) = response.body().size_hint().exact() else {
-        return Ok(response);
-    };
+    // Known in advance, or `None` for a stream.
+    let exact = response.body().size_hint().exact();
     let mut values = response.headers().get_all(CONTENT_LENGTH).iter();
     let length = match (values.next(), values.next()) {
         (Some(value), None) => {
@@ -88,11 +90,16 @@ fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
         }
         _ => None,
     };
-    match length {
-        Some(length) if length == exact => Ok(response),
-        // Zero: hyper would not ask the body for anything, and drop it unsent.
-        Some(length) if length > 0 => {
-            tracing::warn!(target: "di", declared = length, body = exact, "the response's Content-Length differs from its body's length: the response fails where they part");
+    match (length, exact) {
+        (Some(length), Some(exact)) if length == exact => Ok(response),
+        // A stream declared empty: hyper asks it for nothing, as the handler said.
+        (Some(0), None) => Ok(response),
+        // Zero for a body of known length that is not empty: hyper would not ask the body for
+        // anything, and drop it unsent (below).
+        (Some(length), exact) if length > 0 => {
+            if let Some(exact) = exact {
+                tracing::warn!(target: "di", declared = length, body = exact, "the response's Content-Length differs from its body's length: the response fails where they part");
+            }
             let (parts, body) = response.into_parts();
             Ok(Response::from_parts(
                 parts,
@@ -109,10 +116,14 @@ fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
                 .iter()
                 .map(|value| value.to_str().unwrap_or("(not text)"))
                 .collect();
+            let body = match exact {
+                Some(exact) => format!("a body of {exact} bytes"),
+                None => "a streamed body".to_owned(),
+            };
             Err(InvalidHeader {
                 name: Some(CONTENT_LENGTH),
                 reason: format!(
-                    "{} for a body of {exact} bytes; give one length",
+                    "{} for {body}; give one length",
                     match given.as_slice() {
                         [one] => format!("{one:?}"),
                         many => format!("{} values ({})", many.len(), many.join(", ")),
@@ -125,8 +136,9 @@ fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
 
 pin_project_lite::pin_project! {
     /// A body held to the `Content-Length` its handler declared, which its length known in
-    /// advance contradicts (see [`declared_length`]): it fails before it would send more, or
-    /// when it ends short. Its length is the declared one, as hyper then sends it.
+    /// advance contradicts, or which a stream must bear out as it is sent (see
+    /// [`declared_length`]): it fails before it would send more, or when it ends short. Its
+    /// length is the declared one, as hyper then sends it.
     struct Declared {
         #[pin]
         inner: Body,
