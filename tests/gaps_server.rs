@@ -843,45 +843,36 @@ fn a_client_gone_mid_upload_over_http2_is_not_counted_as_a_400() {
 
 // ------------------ a streamed body's own Content-Length
 
-/// A stream of `chunks`, with the `Content-Length` a handler gave it by hand.
-fn declared_stream(
-    length: &'static str,
-    chunks: &'static [&'static str],
-) -> (
+/// A streamed body beside the `Content-Length` a handler gave it by hand.
+type DeclaredStream = (
     [(http::HeaderName, &'static str); 1],
-    StreamBody<impl futures_util::Stream<Item = Result<&'static str, Infallible>> + Send + 'static>,
-) {
+    StreamBody<futures_util::stream::BoxStream<'static, Result<&'static str, Infallible>>>,
+);
+
+/// A stream of `chunks`, with the `Content-Length` a handler gave it by hand.
+fn declared_stream(length: &'static str, chunks: &'static [&'static str]) -> DeclaredStream {
     (
         [(http::header::CONTENT_LENGTH, length)],
-        StreamBody::new(futures_util::stream::iter(chunks.iter().map(|c| Ok(*c)))),
+        StreamBody::new(futures_util::stream::iter(chunks.iter().map(|c| Ok(*c))).boxed()),
     )
 }
 
 /// Declares 3 bytes and streams 11, its second chunk across the declared end (no
 /// `request`-scope work: the body is not tracked).
 #[depends]
-async fn stream_longer() -> (
-    [(http::HeaderName, &'static str); 1],
-    StreamBody<impl futures_util::Stream<Item = Result<&'static str, Infallible>> + Send + 'static>,
-) {
+async fn stream_longer() -> DeclaredStream {
     declared_stream("3", &["ab", "longer body"])
 }
 
 /// Declares a length that is not a number, and streams.
 #[depends]
-async fn stream_nonsense() -> (
-    [(http::HeaderName, &'static str); 1],
-    StreamBody<impl futures_util::Stream<Item = Result<&'static str, Infallible>> + Send + 'static>,
-) {
+async fn stream_nonsense() -> DeclaredStream {
     declared_stream("three", &["abc"])
 }
 
 /// Declares the length it streams.
 #[depends]
-async fn stream_right() -> (
-    [(http::HeaderName, &'static str); 1],
-    StreamBody<impl futures_util::Stream<Item = Result<&'static str, Infallible>> + Send + 'static>,
-) {
+async fn stream_right() -> DeclaredStream {
     declared_stream("14", &["abc", "longer body"])
 }
 
