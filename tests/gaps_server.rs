@@ -704,6 +704,11 @@ fn a_client_gone_mid_upload_leaves_the_request_spans_status_empty() {
             .bind("127.0.0.1:0")
             .await
             .unwrap();
+        // `tracing` caches whether a callsite is enabled, for every thread at once. Under
+        // `cargo test` another test's thread, with no subscriber, can register di's span
+        // callsites while this thread's subscriber is being set, and have them cached as
+        // off: computed again here, with this thread's subscriber alive, they are on.
+        tracing::callsite::rebuild_interest_cache();
         let text = exchange(
             server.local_addr(),
             b"GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
