@@ -607,8 +607,10 @@ fn serve(
         // tasks: they run after the body too.
         let list = head.background.get();
         let list_open = succeeded && list.is_some_and(BackgroundTasks::shared);
+        // An answer to a client gone mid-upload reaches no one, and is not counted.
+        let unsent_answer = route.plan.streams_body && body_client_gone(&head);
         if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() && !list_open {
-            if route.plan.streams_body && body_client_gone(&head) {
+            if unsent_answer {
                 return finish_unsent(&engine, response, &head.request_id);
             }
             return finish(&engine, response, &head.request_id, &head.parts.extensions);
@@ -620,7 +622,7 @@ fn serve(
         let decided = (!succeeded).then_some(outcome);
         let (mut parts, body) = response.into_parts();
         // Finished (see `finish`) before the engine moves into the after-body work.
-        if route.plan.streams_body && body_client_gone(&head) {
+        if unsent_answer {
             unsent(&engine, &mut parts, &head.request_id);
         } else {
             stamp(
