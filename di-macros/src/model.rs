@@ -336,23 +336,22 @@ pub(crate) fn analyse(
                 yield_ty = Some(inner.clone());
                 ParamModel::Yield { inner, ty }
             }
-            (None, TypeShape::Held(held_mut, _)) => {
-                let held = if held_mut { "HeldMut" } else { "Held" };
+            (None, TypeShape::Held(access, _)) => {
+                let held = access.name();
                 errors.push(syn::Error::new_spanned(
                     &ty,
                     format!("`{held}<T>` holds the value of another dependency, so it needs `#[dep]`; name the dependency: `#[dep(function_name)] {name}: {held}<T>`"),
                 ));
                 continue;
             }
-            (Some(_), TypeShape::Held(held_mut, inner))
-                if let Some(fix) =
-                    unsized_fix(&inner, if held_mut { "HeldMut" } else { "Held" }) =>
+            (Some(_), TypeShape::Held(access, inner))
+                if let Some(fix) = unsized_fix(&inner, access.name()) =>
             {
                 // `Held<str>`: the handle holds the value itself, and no dependency provides an
                 // unsized one. Reported once, at the type: the parameter's type becomes a type
                 // made of this error (rustc shows an identical error once), so that the
                 // signature and the body report nothing more.
-                let held = if held_mut { "HeldMut" } else { "Held" };
+                let held = access.name();
                 let inner = type_text(&inner);
                 let error = syn::Error::new_spanned(
                     &ty,
@@ -369,8 +368,7 @@ pub(crate) fn analyse(
                 let access = match shape {
                     TypeShape::Ref(_, false) => Access::Shared,
                     TypeShape::Ref(_, true) => Access::Exclusive,
-                    TypeShape::Held(false, _) => Access::Held,
-                    TypeShape::Held(true, _) => Access::HeldMut,
+                    TypeShape::Held(access, _) => access,
                     TypeShape::Other | TypeShape::Yield(_) => Access::Cloned,
                 };
                 // `&'static mut T`: no dependency lends its value mutably for ever (the
@@ -582,8 +580,8 @@ pub(crate) fn analyse(
 
 enum TypeShape {
     Ref(Type, bool),
-    /// `Held<T>` (`false`) or `HeldMut<T>` (`true`), and its `T`.
-    Held(bool, Type),
+    /// `Held<T>` or `HeldMut<T>` (`Access::Held` or `Access::HeldMut`), and its `T`.
+    Held(Access, Type),
     Yield(Type),
     Other,
 }
@@ -602,8 +600,8 @@ fn classify(ty: &Type) -> TypeShape {
             };
             match last.ident.to_string().as_str() {
                 "Yield" => TypeShape::Yield(inner),
-                "Held" => TypeShape::Held(false, inner),
-                "HeldMut" => TypeShape::Held(true, inner),
+                "Held" => TypeShape::Held(Access::Held, inner),
+                "HeldMut" => TypeShape::Held(Access::HeldMut, inner),
                 _ => TypeShape::Other,
             }
         }
