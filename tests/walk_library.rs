@@ -471,3 +471,21 @@ async fn the_librarys_dependency_guards_a_route_and_a_group_by_its_path() {
         assert_eq!(ok.status(), StatusCode::OK, "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_app_sets_the_librarys_limit_with_max_concurrency() {
+    use di_runtime::prelude::*;
+    // The library declares `max_concurrency = 2`; the app sizes it to its own pool.
+    let app = shop::app()
+        .provide(auth_key, key())
+        .max_concurrency(di_walk_lib::limits::report_slot, 5);
+    let graph = app.graph().unwrap().mermaid();
+    assert!(
+        graph.contains("report_slot") && graph.contains("max_concurrency = 5"),
+        "{graph}"
+    );
+    assert!(!graph.contains("max_concurrency = 2"), "{graph}");
+    let client = TestClient::start(app).await.unwrap();
+    let answer = client.get("/report").send().await;
+    assert_eq!(answer.text().await.unwrap(), "slot 1");
+}

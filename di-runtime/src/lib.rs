@@ -162,6 +162,8 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 ///   not count); each holds its place until its teardown has finished, so a `request`-scoped
 ///   connection stays counted while a streamed body uses it. On a handler, at most `N` runs at
 ///   once. A request waiting for a place waits before any of its dependencies is set up.
+///   [`App::max_concurrency`] sets or replaces the limit when the app is built (a pool's
+///   size read from the configuration).
 /// - `uses(f, g)`: runs the `#[depends]` functions `f` and `g` as dependencies of this one, for
 ///   their side effect or their teardown, without a parameter taking their values (FastAPI's
 ///   `@app.get(..., dependencies=[Depends(f)])`). They are set up before the dependencies of the

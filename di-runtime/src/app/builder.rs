@@ -17,13 +17,14 @@ use crate::app::layer::{Around, InnerService, TowerLayer, build_layers};
 use crate::app::openapi::{OpenApiConfig, routes as openapi_routes, served_type_id};
 use crate::app::running::Running;
 use crate::contract::meta::{DepFn, Dependency};
+use crate::contract::scope::Scope;
 use crate::contract::slot::{BorrowCell, cell_of};
 #[cfg(feature = "openapi")]
 use crate::openapi::build::document;
 #[cfg(feature = "openapi")]
 use crate::openapi::model::OpenApi;
 use crate::plan::graph::Graph;
-use crate::plan::node::{GroupDep, Origin, Overrides, Replacement};
+use crate::plan::node::{GroupDep, Origin, Overrides, Replacement, SetLimits};
 use crate::plan::routes::{Planned, RouteDef, plan_routes};
 use crate::response::body::{Body, BoxError};
 use crate::response::into::IntoResponse;
@@ -56,6 +57,8 @@ pub struct App {
     /// Problems found while building (a bad group prefix), reported by `check`.
     problems: Vec<String>,
     overrides: Overrides,
+    /// `App::max_concurrency`: limits that replace the declared ones.
+    limits: SetLimits,
     values: HashMap<TypeId, Arc<dyn BorrowCell>>,
     config: Config,
     /// `App::with_openapi`: the document's title and where it and the page are served.
@@ -131,6 +134,7 @@ impl App {
             uses: Vec::new(),
             problems: Vec::new(),
             overrides: HashMap::new(),
+            limits: HashMap::new(),
             values: HashMap::new(),
             config: Config::default(),
             #[cfg(feature = "openapi")]
@@ -491,6 +495,59 @@ impl App {
         self
     }
 
+    /// Sets how many instances of the dependency `dep` may be set up at once in the whole app,
+    /// as `#[depends(max_concurrency = N)]` does, in place of the limit its attribute
+    /// declares, if any; `None` lifts that limit. For a limit known only at start (a
+    /// connection pool's size read from the configuration), or a library's dependency whose
+    /// limit the app chooses.
+    ///
+    /// The limit works exactly as a declared one: a request takes its places before anything
+    /// is set up, waits at most [`max_concurrency_wait`](App::max_concurrency_wait) for
+    /// them (then 503 with `Retry-After`), and a place is given back when the instance's
+    /// teardown ends. It belongs to `dep`'s declaration: an [`override_dep`](App::override_dep)
+    /// replacing `dep` runs under it, as under a declared one. [`App::check`] reports a limit
+    /// of 0, and one on an `app`-scoped dependency (set up once, it has nothing to limit).
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    ///
+    /// struct Conn;
+    ///
+    /// #[depends]
+    /// async fn conn(y: Yield<Conn>) {
+    ///     let _ = y.provide(Conn).await;
+    /// }
+    /// #[depends]
+    /// async fn query(#[dep(conn)] _c: &Conn) -> &'static str { "ok" }
+    ///
+    /// let pool_size: usize = std::env::var("POOL_SIZE").ok().and_then(|n| n.parse().ok()).unwrap_or(8);
+    /// let app = App::new().get("/", query).max_concurrency(conn, pool_size);
+    /// # let _ = app;
+    /// ```
+    pub fn max_concurrency<F, D>(mut self, dep: F, limit: impl Into<Option<usize>>) -> Self
+    where
+        F: DepFn<D>,
+        D: Dependency,
+    {
+        let _ = dep;
+        let meta = D::meta();
+        let limit = limit.into();
+        if limit == Some(0) {
+            self.problems.push(format!(
+                "`App::max_concurrency({name}, 0)` would never let `{name}` run; give 1 or more, or `None` for no limit",
+                name = meta.name
+            ));
+        } else if limit.is_some() && meta.scope == Some(Scope::App) {
+            self.problems.push(format!(
+                "`App::max_concurrency({name}, ..)`: `{name}` is `app`-scoped, set up once for the whole app, so a limit has nothing to limit; remove it, or make `{name}` `request`- or `handler`-scoped",
+                name = meta.name
+            ));
+        } else {
+            self.limits.insert(TypeId::of::<D>(), limit);
+        }
+        self
+    }
+
     /// The largest request body read whole for `Json`/`Form`/`Bytes` inputs (default 2 MiB);
     /// a larger one gets 413. A body read as a stream ([`BodyStream`](crate::BodyStream),
     /// [`Multipart`](crate::Multipart)) is held to it too: past it the stream yields
@@ -823,9 +880,21 @@ impl App {
             let routes: Vec<RouteDef> = self.routes.iter().cloned().chain(serving).collect();
             let mut overrides = self.overrides.clone();
             overrides.insert(served_type_id(), Replacement::Value);
-            plan_routes(&routes, &self.uses, &overrides, &self.problems)
+            plan_routes(
+                &routes,
+                &self.uses,
+                &overrides,
+                &self.limits,
+                &self.problems,
+            )
         } else {
-            plan_routes(&self.routes, &self.uses, &self.overrides, &self.problems)
+            plan_routes(
+                &self.routes,
+                &self.uses,
+                &self.overrides,
+                &self.limits,
+                &self.problems,
+            )
         };
         let mut problems = planned.err().unwrap_or_default();
         problems.extend(path_problems);
@@ -857,8 +926,14 @@ impl App {
     }
 
     fn plan(&self) -> Result<Planned, BuildError> {
-        plan_routes(&self.routes, &self.uses, &self.overrides, &self.problems)
-            .map_err(|problems| BuildError { problems })
+        plan_routes(
+            &self.routes,
+            &self.uses,
+            &self.overrides,
+            &self.limits,
+            &self.problems,
+        )
+        .map_err(|problems| BuildError { problems })
     }
 
     /// The OpenAPI 3.1 document of every route (cargo feature `openapi`), read off the graphs
@@ -1005,6 +1080,7 @@ impl App {
             uses: std::mem::take(&mut self.uses),
             problems: std::mem::take(&mut self.problems),
             overrides: std::mem::take(&mut self.overrides),
+            limits: std::mem::take(&mut self.limits),
             values: std::mem::take(&mut self.values),
             config: self.config.clone(),
             #[cfg(feature = "openapi")]

@@ -11,12 +11,15 @@ use crate::contract::meta::{Access, ArgSource, DepMeta, ExtractFn, ParamKind};
 use crate::contract::scope::Scope;
 use crate::plan::borrows::{Borrow, Role, check_borrows};
 use crate::plan::node::{
-    AppPlan, GroupDep, Limit, Named, Node, Overrides, Plan, PlannedUse, Replacement, limit_runs,
+    AppPlan, GroupDep, Limit, Named, Node, Overrides, Plan, PlannedUse, Replacement, SetLimits,
+    limit_runs,
 };
 
 /// Builds the plan of every route, sharing one [`AppPlan`].
 pub(crate) struct GraphBuilder<'a> {
     overrides: &'a Overrides,
+    /// The limits set with `App::max_concurrency`.
+    set_limits: &'a SetLimits,
     pub(crate) app: AppPlan,
     scopes: HashMap<TypeId, Scope>,
     limits: HashMap<TypeId, Limit>,
@@ -56,9 +59,10 @@ struct BodyReader {
 }
 
 impl<'a> GraphBuilder<'a> {
-    pub(crate) fn new(overrides: &'a Overrides) -> Self {
+    pub(crate) fn new(overrides: &'a Overrides, set_limits: &'a SetLimits) -> Self {
         Self {
             overrides,
+            set_limits,
             app: AppPlan::default(),
             scopes: HashMap::new(),
             limits: HashMap::new(),
@@ -130,19 +134,25 @@ impl<'a> GraphBuilder<'a> {
         }
     }
 
-    /// The places of a dependency declared `max_concurrency = N` (an override keeps the
-    /// declaration's limit, as in FastAPI), one semaphore for the whole app.
+    /// The places of a dependency declared `max_concurrency = N`, or given a limit with
+    /// `App::max_concurrency`, which replaces the declared one (an override keeps the limit of
+    /// the declaration it replaces, as in FastAPI): one semaphore for the whole app.
     fn limit(&mut self, declared: &'static DepMeta) -> Option<Limit> {
-        let limit = declared.max_concurrency?;
+        let id = (declared.type_id)();
+        let (limit, set) = match self.set_limits.get(&id) {
+            Some(limit) => (*limit, true),
+            None => (declared.max_concurrency, false),
+        };
+        // More places than a semaphore can count is no limit anyone could reach: counted as
+        // many as it can, rather than a panic at start.
+        let limit = limit?.min(Semaphore::MAX_PERMITS);
         let rank = self.limits.len();
-        let entry = self
-            .limits
-            .entry((declared.type_id)())
-            .or_insert_with(|| Limit {
-                rank,
-                most: limit,
-                places: Arc::new(Semaphore::new(limit)),
-            });
+        let entry = self.limits.entry(id).or_insert_with(|| Limit {
+            rank,
+            most: limit,
+            set,
+            places: Arc::new(Semaphore::new(limit)),
+        });
         Some(entry.clone())
     }
 
@@ -693,11 +703,16 @@ fn check_places(nodes: &[Node], names: &[Named], limited: &[usize], errors: &mut
                 .copied()
                 .unwrap_or(Named::itself(nodes[first].meta));
             // An override keeps the limit of the declaration it replaces.
+            let set = if limit.set {
+                " (set with `App::max_concurrency`)"
+            } else {
+                ""
+            };
             let which = match name.replaces {
                 Some(original) => {
-                    format!("which keeps the `max_concurrency = {most}` of `{original}`")
+                    format!("which keeps the `max_concurrency = {most}`{set} of `{original}`")
                 }
-                None => format!("which is `max_concurrency = {most}`"),
+                None => format!("which is `max_concurrency = {most}`{set}"),
             };
             // Each scope it is used at has an instance of its own, as each `fresh` use has.
             let mut scopes: Vec<Scope> = run.iter().map(|&node| nodes[node].scope).collect();

@@ -34,6 +34,9 @@ pub(crate) struct Limit {
     pub(crate) rank: usize,
     /// How many places there are.
     pub(crate) most: usize,
+    /// Whether the limit was set with `App::max_concurrency` rather than declared by the
+    /// dependency's attribute (for messages).
+    pub(crate) set: bool,
     pub(crate) places: Arc<Semaphore>,
 }
 
@@ -106,6 +109,10 @@ pub(crate) enum Replacement {
 }
 
 pub(crate) type Overrides = HashMap<TypeId, Replacement>;
+
+/// The `max_concurrency` limits set with `App::max_concurrency`, by dependency: each replaces
+/// the limit its attribute declares (`None`: no limit).
+pub(crate) type SetLimits = HashMap<TypeId, Option<usize>>;
 
 /// A function as messages name it: the one that runs, and the dependency it stands in for when
 /// it is an override's replacement ("`fake_tx` (overriding `tx`)").

@@ -10,7 +10,7 @@ use crate::contract::doc::{InputDoc, InputKind};
 use crate::contract::meta::{DepMeta, ParamKind};
 use crate::contract::slot::Slot;
 use crate::plan::builder::GraphBuilder;
-use crate::plan::node::{GroupDep, Node, Overrides, Plan, PlannedUse};
+use crate::plan::node::{GroupDep, Node, Overrides, Plan, PlannedUse, SetLimits};
 use crate::response::body::Response;
 use crate::response::into::IntoResponse;
 
@@ -66,10 +66,11 @@ pub(crate) fn plan_routes(
     defs: &[RouteDef],
     app_uses: &[GroupDep],
     overrides: &Overrides,
+    set_limits: &SetLimits,
     problems: &[String],
 ) -> Result<Planned, Vec<String>> {
     let mut problems = problems.to_vec();
-    let mut builder = GraphBuilder::new(overrides);
+    let mut builder = GraphBuilder::new(overrides, set_limits);
     builder.note_shared_names(
         defs.iter()
             .flat_map(|def| std::iter::once(def.handler).chain(def.uses.iter().map(|u| u.meta)))
