@@ -15,7 +15,9 @@
 //! 503 with `Retry-After` too ("The database is unavailable"), its
 //! transaction rolled back, and the pool opens new connections once the server is back;
 //! `GET /health` answers that 503 while no connection is at hand. A database that cannot be
-//! opened at startup stops the app with a message naming it and what to check. `--graph`
+//! opened at startup stops the app with a message naming it and what to check.
+//! `--pool-size N` sizes the connection pool (default 10): streamed exports hold at most all
+//! but 2 of its connections, a limit the app sets with `App::max_concurrency`. `--graph`
 //! prints each route's dependency graph as a Mermaid flowchart (`--graph=dot`: as Graphviz
 //! DOT) and exits without serving. `--trace` also logs each request's trace tree as its spans
 //! close.
@@ -232,8 +234,8 @@ pub(crate) enum Conn {
 }
 
 impl Pool {
-    /// Opens the pool and brings the schema up to date.
-    async fn open(db: &Db) -> Result<Pool, sqlx::Error> {
+    /// Opens the pool, of at most `size` connections, and brings the schema up to date.
+    async fn open(db: &Db, size: u32) -> Result<Pool, sqlx::Error> {
         let pool = match db {
             // Each SQLite connection to a plain `:memory:` database has a database of its own.
             // sqlx opens `sqlite::memory:` as a *named, shared-cache* in-memory database
@@ -246,6 +248,7 @@ impl Pool {
             // `SQLITE_LOCKED`.
             Db::Memory => Pool::Sqlite(
                 SqlitePoolOptions::new()
+                    .max_connections(size)
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
@@ -269,7 +272,7 @@ impl Pool {
                     .pragma("cache_size", "-128");
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
-                        .max_connections(POOL_SIZE)
+                        .max_connections(size)
                         .connect_with(options)
                         .await?,
                 )
@@ -288,7 +291,7 @@ impl Pool {
                     options = options.options([("lock_timeout", LOCK_TIMEOUT)]);
                 }
                 let opened = PgPoolOptions::new()
-                    .max_connections(POOL_SIZE)
+                    .max_connections(size)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options.clone())
                     .await;
@@ -458,9 +461,24 @@ async fn db_path() -> Db {
 /// `examples/migrations/`), closed at graceful shutdown. A database it cannot open stops the
 /// start: `main` prints why, naming the database (never the password) and what to check (see
 /// [`open_error`]), and exits with status 1.
+/// How many connections the pool holds. `main` gives the value from `--pool-size` with
+/// `App::provide`; this default runs when nobody does.
 #[depends(scope = "app")]
-pub(crate) async fn pool(#[dep(db_path)] db: &Db, y: Yield<Pool>) -> Result<(), HttpError> {
-    let pool = Pool::open(db)
+async fn pool_size() -> PoolSize {
+    PoolSize(POOL_SIZE)
+}
+
+/// How many connections the pool holds (`--pool-size`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolSize(pub(crate) u32);
+
+#[depends(scope = "app")]
+pub(crate) async fn pool(
+    #[dep(db_path)] db: &Db,
+    #[dep(pool_size)] size: &PoolSize,
+    y: Yield<Pool>,
+) -> Result<(), HttpError> {
+    let pool = Pool::open(db, size.0)
         .await
         .map_err(|error| open_error(db, &error))?;
     tracing::info!(db = %db.describe(), "pool: opened");
@@ -514,8 +532,15 @@ fn open_error(db: &Db, error: &sqlx::Error) -> HttpError {
     )
 }
 
-/// Connections in the pool: [`reader`]s hold 8 of them at most.
+/// Connections in the pool unless `--pool-size` says otherwise: [`reader`]s hold 8 of them at
+/// most.
 pub(crate) const POOL_SIZE: u32 = 10;
+
+/// Connections of the pool that exports never hold, so that the other routes always have one.
+pub(crate) const KEPT_FROM_EXPORTS: u32 = 2;
+
+/// The smallest pool: one connection for exports, besides those kept from them.
+pub(crate) const MIN_POOL_SIZE: u32 = KEPT_FROM_EXPORTS + 1;
 
 /// How long a request waits for a PostgreSQL connection, free in the pool or new (the server
 /// refusing it, as when it restarts), before its 503; and the app at startup for the server.
@@ -674,9 +699,11 @@ fn commit_error(error: sqlx::Error) -> HttpError {
 /// on PostgreSQL, it is closed rather than given back with its query unfinished: see
 /// [`Conn::give_back`]).
 ///
-/// At most 8 at once: clients that read their exports slowly, or not at all, can hold that
-/// many of the pool's [`POOL_SIZE`] connections, never the ones the other routes need. One more export waits for a place (503 with `Retry-After` past
-/// `max_concurrency_wait`).
+/// At most 8 at once, all but [`KEPT_FROM_EXPORTS`] of the default pool's [`POOL_SIZE`]
+/// connections (with `--pool-size`, [`sized`] sets the limit to match with
+/// `App::max_concurrency`): clients that read their exports slowly, or not at all, can hold
+/// that many connections, never the ones the other routes need. One more export waits for a
+/// place (503 with `Retry-After` past `max_concurrency_wait`).
 #[depends(max_concurrency = 8)]
 pub(crate) async fn reader(#[dep(pool)] pool: &Pool, y: Yield<Conn>) -> Result<(), HttpError> {
     let conn = pool.acquire().await.map_err(db_error)?;
@@ -919,10 +946,26 @@ fn app() -> App {
         .with_openapi(OpenApiConfig::new("Notes", "0.1.0"))
 }
 
-/// The app `main` serves: the routes, with the database from the command line.
-/// (`soak.rs` serves this app too, with counting replacements of `tx` and `reader`.)
+/// The app `main` serves: the routes, with the database from the command line, and a pool of
+/// the default size. (`soak.rs` serves this app too, with counting replacements of `tx` and
+/// `reader`.)
+#[allow(
+    dead_code,
+    reason = "`main` calls `sized`; soak.rs and the PostgreSQL tests, which include this file, call this"
+)]
 pub(crate) fn configured(db: Db) -> App {
-    app().provide(db_path, db)
+    sized(db, POOL_SIZE)
+}
+
+/// [`configured`], with a pool of `size` connections (at least [`MIN_POOL_SIZE`]), all
+/// but [`KEPT_FROM_EXPORTS`] of which exports may hold: `reader`'s `max_concurrency`, set to
+/// match the pool.
+pub(crate) fn sized(db: Db, size: u32) -> App {
+    let exports = size.saturating_sub(KEPT_FROM_EXPORTS) as usize;
+    app()
+        .provide(db_path, db)
+        .provide(pool_size, PoolSize(size))
+        .max_concurrency(reader, exports)
 }
 
 /// A notes service on SQLite or PostgreSQL, built on di's Depends with yield.
@@ -938,6 +981,18 @@ struct Args {
     /// postgres://USER:PASSWORD@HOST:PORT/DATABASE
     #[arg(long, value_name = "PATH|URL", value_parser = DbParser, verbatim_doc_comment)]
     db: Option<Db>,
+    /// Connections in the database pool (3 or more).
+    ///
+    /// Streamed exports hold at most all but 2 of them, so that
+    /// the other routes always have a connection.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = POOL_SIZE,
+        value_parser = clap::value_parser!(u32).range(i64::from(MIN_POOL_SIZE)..=10_000),
+        verbatim_doc_comment
+    )]
+    pool_size: u32,
     /// Print each route's dependency graph and exit.
     ///
     /// As a Mermaid flowchart (as in the README), or with --graph=dot
@@ -1056,7 +1111,7 @@ fn init_logging(trace: bool) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = parse_args(std::env::args_os().skip(1)).unwrap_or_else(|error| error.exit());
-    let app = configured(args.db.unwrap_or_default());
+    let app = sized(args.db.unwrap_or_default(), args.pool_size);
     if let Some(format) = args.graph {
         return match app.graph() {
             Ok(graph) => {
@@ -1215,6 +1270,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn exports_hold_all_but_two_connections_of_a_pool_sized_on_the_command_line() {
+        // `--pool-size 3`: one connection for exports, two kept for the other routes.
+        let app = sized(Db::Memory, 3).max_concurrency_wait(std::time::Duration::from_millis(100));
+        let graph = app.graph().expect("the app plans").mermaid();
+        assert!(graph.contains("max_concurrency = 1"), "{graph}");
+        let client = TestClient::start(app).await.expect("the app starts");
+        let two = "{\"title\":\"a\",\"body\":\"1\"}\n{\"title\":\"b\",\"body\":\"2\"}\n";
+        assert_eq!(import(&client, two).await.status(), 201);
+
+        // An export read no further than its first note holds its connection and its place.
+        let mut first = client.get("/notes/export").send().await;
+        assert_eq!(first.status(), 200);
+        let line = first.chunk().await.expect("a first note").expect("read");
+        assert!(line.starts_with(b"{\"id\":1"), "{line:?}");
+        let second = client.get("/notes/export").send().await;
+        assert_eq!(second.status(), 503, "the only export place is held");
+        assert!(second.header("retry-after").is_some());
+        // The other routes still have the two connections kept from exports.
+        assert_eq!(notes(&client).await.as_array().map(Vec::len), Some(2));
+        let created = client
+            .post("/notes")
+            .header("x-api-key", API_KEY)
+            .json(&json!({"title": "c", "body": "3"}))
+            .send()
+            .await;
+        assert_eq!(created.status(), 201);
+
+        drop(first);
+        client.settle().await;
+        let again = client.get("/notes/export").send().await;
+        assert_eq!(
+            again.status(),
+            200,
+            "the place came back when the export ended"
+        );
+        assert_eq!(again.text().await.expect("text").lines().count(), 3);
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn a_long_bad_import_names_its_first_64_bad_lines() {
         let client = client().await;
         let bad = "not json\n".repeat(10_000);
@@ -1297,6 +1392,20 @@ mod tests {
         assert_eq!(kind(&["--db"]), Some(ErrorKind::InvalidValue));
         assert_eq!(kind(&["--db", ""]), Some(ErrorKind::ValueValidation));
         assert_eq!(kind(&["--port", "1"]), Some(ErrorKind::UnknownArgument));
+        assert_eq!(defaults.pool_size, POOL_SIZE);
+        assert_eq!(args(&["--pool-size", "30"]).expect("valid").pool_size, 30);
+        assert_eq!(
+            args(&["--pool-size", "3"]).expect("valid").pool_size,
+            MIN_POOL_SIZE
+        );
+        assert_eq!(
+            kind(&["--pool-size", "2"]),
+            Some(ErrorKind::ValueValidation)
+        );
+        assert_eq!(
+            kind(&["--pool-size", "ten"]),
+            Some(ErrorKind::ValueValidation)
+        );
         assert_eq!(kind(&["--help"]), Some(ErrorKind::DisplayHelp));
         assert_eq!(parsed.graph, None);
         assert!(!parsed.trace);
