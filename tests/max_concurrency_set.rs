@@ -252,3 +252,34 @@ async fn a_limit_beyond_what_a_semaphore_counts_is_no_limit_not_a_panic() {
     assert_eq!(statuses, [200, 200]);
     client.shutdown().await;
 }
+
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends]
+async fn waits() -> &'static str {
+    log("waits:run");
+    RELEASE.notified().await;
+    "done"
+}
+
+#[tokio::test]
+async fn a_limit_set_at_start_holds_a_handler_too() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/waits", waits)
+        .max_concurrency(waits, 1)
+        .max_concurrency_wait(Duration::from_millis(100));
+    let client = TestClient::start(app).await.unwrap();
+    let first = client.get("/waits").send();
+    let second = async {
+        common::wait_for("waits:run").await;
+        let status = client.get("/waits").send().await.status();
+        RELEASE.notify_one();
+        status
+    };
+    let (first, second) = within(async { tokio::join!(first, second) }).await;
+    assert_eq!(second, 503, "one run at once");
+    assert_eq!(first.status(), 200);
+    assert_eq!(count(&events(), "waits:run"), 1);
+    client.shutdown().await;
+}
