@@ -880,21 +880,9 @@ impl App {
             let routes: Vec<RouteDef> = self.routes.iter().cloned().chain(serving).collect();
             let mut overrides = self.overrides.clone();
             overrides.insert(served_type_id(), Replacement::Value);
-            plan_routes(
-                &routes,
-                &self.uses,
-                &overrides,
-                &self.limits,
-                &self.problems,
-            )
+            self.plan_routes(&routes, &overrides)
         } else {
-            plan_routes(
-                &self.routes,
-                &self.uses,
-                &self.overrides,
-                &self.limits,
-                &self.problems,
-            )
+            self.plan_routes(&self.routes, &self.overrides)
         };
         let mut problems = planned.err().unwrap_or_default();
         problems.extend(path_problems);
@@ -926,14 +914,17 @@ impl App {
     }
 
     fn plan(&self) -> Result<Planned, BuildError> {
-        plan_routes(
-            &self.routes,
-            &self.uses,
-            &self.overrides,
-            &self.limits,
-            &self.problems,
-        )
-        .map_err(|problems| BuildError { problems })
+        self.plan_routes(&self.routes, &self.overrides)
+            .map_err(|problems| BuildError { problems })
+    }
+
+    /// Plans `routes` with `overrides`, and the app's dependencies, limits and problems.
+    fn plan_routes(
+        &self,
+        routes: &[RouteDef],
+        overrides: &Overrides,
+    ) -> Result<Planned, Vec<String>> {
+        plan_routes(routes, &self.uses, overrides, &self.limits, &self.problems)
     }
 
     /// The OpenAPI 3.1 document of every route (cargo feature `openapi`), read off the graphs
