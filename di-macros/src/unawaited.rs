@@ -4,8 +4,10 @@
 //!
 //! Read from the syntax, conservatively, so that correct code is never refused: only a call
 //! `y.provide(..)` on the generator's own `Yield` parameter (by its name) that is a statement
-//! of its own (`y.provide(v);`), or the whole value of a `let` whose pattern is `_` or a name
-//! that the rest of the block never mentions (`let p = y.provide(v); p.await` is fine). A call
+//! of its own (`y.provide(v);`), the one argument of a `drop(..)` statement
+//! (`drop(y.provide(v));`, `std::mem::drop` too), or the whole value of a `let` whose pattern is
+//! `_` or a name that the rest of the block never mentions (`let p = y.provide(v); p.await` is
+//! fine). A call
 //! passed on (`timeout(d, y.provide(v))`), or inside a macro's arguments, is not read. A body
 //! that binds the parameter's name again anywhere (a `let y`, a closure's `|y|`) is not read
 //! at all: its `y.provide` may be another value's method.
@@ -66,6 +68,11 @@ impl VisitMut for Unawaited<'_> {
                 Stmt::Expr(expr, Some(_)) if self.is_provide(expr) => {
                     self.found.push(expr.to_token_stream());
                 }
+                Stmt::Expr(expr, Some(_)) => {
+                    if let Some(dropped) = dropped(expr).filter(|arg| self.is_provide(arg)) {
+                        self.found.push(dropped.to_token_stream());
+                    }
+                }
                 Stmt::Local(local) => {
                     let Some(init) = &local.init else { continue };
                     if init.diverge.is_some() || !self.is_provide(&init.expr) {
@@ -104,6 +111,30 @@ impl Unawaited<'_> {
             }
             _ => false,
         }
+    }
+}
+
+/// `x` of `drop(x)`, `mem::drop(x)`, `std::mem::drop(x)` and `core::mem::drop(x)`.
+fn dropped(expr: &Expr) -> Option<&Expr> {
+    let Expr::Call(call) = peel_expr(expr) else {
+        return None;
+    };
+    let Expr::Path(func) = peel_expr(&call.func) else {
+        return None;
+    };
+    let names: Vec<&syn::Ident> = func.path.segments.iter().map(|s| &s.ident).collect();
+    let is_drop = func.qself.is_none()
+        && match names[..] {
+            [drop] => drop == "drop",
+            [mem, drop] => mem == "mem" && drop == "drop",
+            [root, mem, drop] => {
+                (root == "std" || root == "core") && mem == "mem" && drop == "drop"
+            }
+            _ => false,
+        };
+    match (is_drop, call.args.len()) {
+        (true, 1) => call.args.first(),
+        _ => None,
     }
 }
 
@@ -147,6 +178,9 @@ mod tests {
             1
         );
         assert_eq!(found("{ async move { let _ = y.provide(1); }.await }"), 1);
+        assert_eq!(found("{ drop(y.provide(1)); }"), 1);
+        assert_eq!(found("{ std::mem::drop((y).provide(1)); teardown(); }"), 1);
+        assert_eq!(found("{ ::core::mem::drop(y.provide(1)); }"), 1);
     }
 
     #[test]
@@ -169,5 +203,8 @@ mod tests {
             0
         );
         assert_eq!(found("{ tokio::spawn(y.provide(1)); }"), 0);
+        assert_eq!(found("{ drop(y.provide(1).await); }"), 0);
+        assert_eq!(found("{ drop(x.provide(1)); }"), 0);
+        assert_eq!(found("{ my::drop(y.provide(1)); }"), 0);
     }
 }

@@ -1,4 +1,4 @@
-// `y.provide(v)` without `.await` (as a statement, or bound to `_`): the value is never
+// `y.provide(v)` without `.await` (as a statement, bound to `_`, or dropped): the value is never
 // handed over and every request would fail with a 500. One error at the call, saying to
 // write `y.provide(v).await`.
 use di_runtime::prelude::*;
@@ -20,8 +20,18 @@ async fn pool(y: Yield<u16>) {
 }
 
 #[depends]
-async fn hello(#[dep(db)] db: &String, #[dep(cache)] c: &u8, #[dep(pool)] p: &u16) -> String {
-    format!("{db}{c}{p}")
+async fn conn(y: Yield<u32>) {
+    drop(y.provide(1));
+}
+
+#[depends]
+async fn hello(
+    #[dep(db)] db: &String,
+    #[dep(cache)] c: &u8,
+    #[dep(pool)] p: &u16,
+    #[dep(conn)] n: &u32,
+) -> String {
+    format!("{db}{c}{p}{n}")
 }
 
 fn main() {
