@@ -489,3 +489,36 @@ async fn the_app_sets_the_librarys_limit_with_max_concurrency() {
     let answer = client.get("/report").send().await;
     assert_eq!(answer.text().await.unwrap(), "slot 1");
 }
+
+/// An app with an `app`-scoped `auth_key` of its own, beside the library's.
+mod own_key {
+    use di_runtime::prelude::*;
+
+    #[depends(scope = "app")]
+    pub(crate) async fn auth_key() -> String {
+        "the app's own".into()
+    }
+
+    #[depends]
+    pub(crate) async fn both(
+        #[dep(auth_key)] own: &String,
+        #[dep(di_walk_lib::auth::auth_key)] _library: &di_walk_lib::auth::AuthKey,
+    ) -> String {
+        own.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_start_failure_names_the_library_function_by_its_path_when_the_app_has_one_of_the_same_name()
+ {
+    use di_runtime::prelude::*;
+    let error = TestClient::start(App::new().get("/", own_key::both))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        error,
+        "the app cannot start:\n  - `di_walk_lib::auth::auth_key` (app scope) failed to set up: di_walk_lib::auth::auth_key is not configured: give it with `App::provide(auth_key, AuthKey::new(..))`"
+    );
+}

@@ -47,6 +47,21 @@ fn reason(error: &HttpError) -> String {
     }
 }
 
+/// How the start's messages name `node`'s function: by its name, or by its path when another
+/// of the app's `app`-scoped functions has the same name (the app's `pool` and a library's).
+#[cold]
+fn named(nodes: &[Node], node: &Node) -> &'static str {
+    let id = (node.meta.type_id)();
+    let shared = nodes
+        .iter()
+        .any(|other| other.meta.name == node.meta.name && (other.meta.type_id)() != id);
+    if shared {
+        node.meta.path
+    } else {
+        node.meta.name
+    }
+}
+
 /// Sets up `nodes` in order; `values` holds those given up front (`App::provide`).
 ///
 /// Whatever ends the start before every node is set up, those already set up are torn down
@@ -83,7 +98,7 @@ pub(crate) async fn start_app_scope(
             Some(Ok(Some(suspended))) => undo.push(suspended),
             Some(Ok(None)) => {}
             Some(Err(outcome)) => {
-                let name = node.meta.name;
+                let name = named(nodes, node);
                 // A panic is what the teardowns are told, as in a request; its message is
                 // in the log (and on stderr, by the panic hook).
                 let problem = match &outcome {
