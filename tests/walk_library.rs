@@ -311,16 +311,18 @@ fn app_check_names_a_library_dependency_by_its_path_when_the_app_has_one_of_the_
     );
 }
 
+/// Why `app` does not start, as its error prints.
+async fn start_error(app: di_runtime::App) -> String {
+    match di_runtime::TestClient::start(app).await {
+        Ok(_) => panic!("the app started"),
+        Err(error) => error.to_string(),
+    }
+}
+
 #[tokio::test]
 async fn an_app_that_does_not_give_the_librarys_key_is_refused_at_start_saying_how() {
-    use di_runtime::prelude::*;
-    let error = TestClient::start(shop::app())
-        .await
-        .err()
-        .unwrap()
-        .to_string();
     assert_eq!(
-        error,
+        start_error(shop::app()).await,
         "the app cannot start:\n  - `auth_key` (app scope) failed to set up: di_walk_lib::auth::auth_key is not configured: give it with `App::provide(auth_key, AuthKey::new(..))`"
     );
 }
@@ -511,14 +513,9 @@ mod own_key {
 #[tokio::test]
 async fn a_start_failure_names_the_library_function_by_its_path_when_the_app_has_one_of_the_same_name()
  {
-    use di_runtime::prelude::*;
-    let error = TestClient::start(App::new().get("/", own_key::both))
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    use di_runtime::App;
     assert_eq!(
-        error,
+        start_error(App::new().get("/", own_key::both)).await,
         "the app cannot start:\n  - `di_walk_lib::auth::auth_key` (app scope) failed to set up: di_walk_lib::auth::auth_key is not configured: give it with `App::provide(auth_key, AuthKey::new(..))`"
     );
 }
