@@ -15,6 +15,12 @@ static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Tests share the log, so they run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Whether `answer`, what a connection sent after its first response, is a `200` whose body is
+/// `ok`: the next request on that connection was served (by a route that answers `ok`).
+pub fn served_ok(answer: &str) -> bool {
+    answer.starts_with("HTTP/1.1 200 ") && answer.ends_with("\r\n\r\nok")
+}
+
 /// Records an event.
 pub fn log(event: impl Into<String>) {
     LOG.lock()
