@@ -1037,6 +1037,7 @@ impl App {
         let Planned {
             routes,
             app_nodes,
+            app_names,
             in_order,
         } = self.plan()?;
         let around = Around {
@@ -1050,7 +1051,7 @@ impl App {
         engine.layered = !around.is_empty();
         let engine = Arc::new(engine);
         let layers = build_layers(&engine, &in_order, around);
-        match start_app_scope(&engine, &app_nodes, self.values, stop).await {
+        match start_app_scope(&engine, &app_nodes, &app_names, self.values, stop).await {
             Ok(app_scope) => Ok(Some(Running {
                 engine,
                 app_scope,

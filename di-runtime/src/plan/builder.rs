@@ -632,6 +632,7 @@ impl Walk<'_, '_> {
             };
             let app = &mut self.builder.app;
             let index = app.nodes.len();
+            app.names.push(name.runs);
             app.nodes.push(Node {
                 meta: if preset { dep } else { runner },
                 scope,

@@ -95,6 +95,9 @@ pub(crate) struct Plan {
 #[derive(Debug, Default)]
 pub(crate) struct AppPlan {
     pub(crate) nodes: Vec<Node>,
+    /// How messages name each node's function, by node: by its path when another function of
+    /// the app has its name.
+    pub(crate) names: Vec<&'static str>,
     /// Where each dependency's node is.
     pub(crate) index: HashMap<TypeId, usize>,
 }

@@ -56,6 +56,8 @@ pub(crate) struct RouteTable {
 pub(crate) struct Planned {
     pub(crate) routes: RouteTable,
     pub(crate) app_nodes: Vec<Node>,
+    /// How messages name each of `app_nodes`' functions (see `AppPlan::names`).
+    pub(crate) app_names: Vec<&'static str>,
     /// Every route, in the order the app registered them (for `App::graph`).
     pub(crate) in_order: Vec<Arc<Route>>,
 }
@@ -155,6 +157,7 @@ pub(crate) fn plan_routes(
         Ok(Planned {
             routes: RouteTable { router, entries },
             app_nodes: builder.app.nodes,
+            app_names: builder.app.names,
             in_order,
         })
     } else {

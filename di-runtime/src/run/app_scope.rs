@@ -47,22 +47,9 @@ fn reason(error: &HttpError) -> String {
     }
 }
 
-/// How the start's messages name `node`'s function: by its name, or by its path when another
-/// of the app's `app`-scoped functions has the same name (the app's `pool` and a library's).
-#[cold]
-fn named(nodes: &[Node], node: &Node) -> &'static str {
-    let id = (node.meta.type_id)();
-    let shared = nodes
-        .iter()
-        .any(|other| other.meta.name == node.meta.name && (other.meta.type_id)() != id);
-    if shared {
-        node.meta.path
-    } else {
-        node.meta.name
-    }
-}
-
-/// Sets up `nodes` in order; `values` holds those given up front (`App::provide`).
+/// Sets up `nodes` in order; `names` says how messages name each one's function (by its path
+/// when another function of the app has its name), `values` holds those given up front
+/// (`App::provide`).
 ///
 /// Whatever ends the start before every node is set up, those already set up are torn down
 /// in reverse order, exactly once, and the one cut in its setup never is: on a failure (with
@@ -73,6 +60,7 @@ fn named(nodes: &[Node], node: &Node) -> &'static str {
 pub(crate) async fn start_app_scope(
     engine: &Arc<Engine>,
     nodes: &[Node],
+    names: &[&'static str],
     mut values: HashMap<TypeId, Arc<dyn BorrowCell>>,
     stop: &CancellationToken,
 ) -> Result<AppTeardowns, StartError> {
@@ -80,7 +68,7 @@ pub(crate) async fn start_app_scope(
         engine: engine.clone(),
         state: UndoState::Setting(Vec::new()),
     };
-    for node in nodes {
+    for (node, &name) in nodes.iter().zip(names) {
         if node.preset {
             if let Some(cell) = values.remove(&(node.meta.type_id)()) {
                 let stored = engine.app_slots.store(node.slot, Slot::Filled(cell));
@@ -98,7 +86,6 @@ pub(crate) async fn start_app_scope(
             Some(Ok(Some(suspended))) => undo.push(suspended),
             Some(Ok(None)) => {}
             Some(Err(outcome)) => {
-                let name = named(nodes, node);
                 // A panic is what the teardowns are told, as in a request; its message is
                 // in the log (and on stderr, by the panic hook).
                 let problem = match &outcome {
