@@ -694,6 +694,9 @@ fn commit_error(error: sqlx::Error) -> HttpError {
     }
 }
 
+// `reader`'s attribute takes a number, not a constant: it must stay the default pool's share.
+const _: () = assert!(POOL_SIZE - KEPT_FROM_EXPORTS == 8);
+
 /// One pooled connection for a streamed response (`request` scope, the default): it stays out
 /// of the pool until the body's last byte has been sent, or the client has gone away (then,
 /// on PostgreSQL, it is closed rather than given back with its query unfinished: see
