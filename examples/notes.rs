@@ -1152,6 +1152,16 @@ mod tests {
         TestClient::start(app()).await.expect("the app starts")
     }
 
+    /// `POST /notes` of `note`, with the key.
+    async fn create(client: &TestClient, note: &Value) -> TestResponse {
+        client
+            .post("/notes")
+            .header("x-api-key", API_KEY)
+            .json(note)
+            .send()
+            .await
+    }
+
     /// `POST /notes/import` of `body`, with the key.
     async fn import(client: &TestClient, body: impl Into<Bytes>) -> TestResponse {
         client
@@ -1175,30 +1185,15 @@ mod tests {
     #[tokio::test]
     async fn create_read_and_validate() {
         let client = client().await;
-        let response = client
-            .post("/notes")
-            .header("x-api-key", API_KEY)
-            .json(&json!({"title": "first", "body": "hello"}))
-            .send()
-            .await;
+        let response = create(&client, &json!({"title": "first", "body": "hello"})).await;
         assert_eq!(response.status(), 201);
         let created: Value = response.json().await.expect("json");
         assert_eq!(created, json!({"id": 1, "title": "first", "body": "hello"}));
 
-        let response = client
-            .post("/notes")
-            .header("x-api-key", API_KEY)
-            .json(&json!({"title": "", "body": "x"}))
-            .send()
-            .await;
+        let response = create(&client, &json!({"title": "", "body": "x"})).await;
         assert_eq!(response.status(), 422);
         let long = "x".repeat(MAX_TITLE + 1);
-        let response = client
-            .post("/notes")
-            .header("x-api-key", API_KEY)
-            .json(&json!({"title": long, "body": "x"}))
-            .send()
-            .await;
+        let response = create(&client, &json!({"title": long, "body": "x"})).await;
         assert_eq!(response.status(), 422);
         assert_eq!(
             notes(&client).await,
@@ -1292,12 +1287,7 @@ mod tests {
         assert!(second.header("retry-after").is_some());
         // The other routes still have the two connections kept from exports.
         assert_eq!(notes(&client).await.as_array().map(Vec::len), Some(2));
-        let created = client
-            .post("/notes")
-            .header("x-api-key", API_KEY)
-            .json(&json!({"title": "c", "body": "3"}))
-            .send()
-            .await;
+        let created = create(&client, &json!({"title": "c", "body": "3"})).await;
         assert_eq!(created.status(), 201);
 
         drop(first);
@@ -1505,12 +1495,7 @@ mod tests {
             let client = TestClient::start(configured(Db::Sqlite(path.clone())))
                 .await
                 .expect("the app starts");
-            let response = client
-                .post("/notes")
-                .header("x-api-key", API_KEY)
-                .json(&json!({"title": "kept", "body": "on disk"}))
-                .send()
-                .await;
+            let response = create(&client, &json!({"title": "kept", "body": "on disk"})).await;
             assert_eq!(response.status(), 201);
             assert_eq!(
                 notes(&client).await.as_array().map(Vec::len),
@@ -1544,14 +1529,8 @@ mod tests {
             .execute("BEGIN EXCLUSIVE")
             .await
             .expect("lock the file");
-        let write = async |title: &str| {
-            client
-                .post("/notes")
-                .header("x-api-key", API_KEY)
-                .json(&json!({"title": title, "body": "b"}))
-                .send()
-                .await
-        };
+        let write =
+            async |title: &str| create(&client, &json!({"title": title, "body": "b"})).await;
         let response = write("blocked").await;
         assert_eq!(response.status(), 503);
         assert_eq!(response.header("retry-after"), Some("1"));
