@@ -247,7 +247,7 @@ impl TrackedBody {
         if !has_place {
             after.engine().clone().spawn_background(after);
         } else if let Some(after) = host::defer(after) {
-            after.engine().clone().spawn_tracked(after);
+            host::elsewhere(after);
         }
     }
 

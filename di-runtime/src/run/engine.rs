@@ -1,10 +1,11 @@
 //! The [`Engine`]: what every request of a running app shares (routes, `app` values, settings,
 //! counters) and the tracked background tasks that teardowns run in.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,10 @@ pub(crate) struct Engine {
     /// Whether the app has tower layers or mounted services (`run/outer.rs`): only then does
     /// a request look for its entry point's state.
     pub(crate) layered: bool,
+    /// Where the after-body work of a body read outside di's server runs: `run/host.rs`'s
+    /// `Hosts`, made for the first such body. Held without its type, which holds the engine's
+    /// work: `run::host` imports this module, not the other way round.
+    pub(crate) hosts: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 /// A request counted in flight; dropping it counts the request out.
@@ -118,6 +123,7 @@ impl Engine {
             stats: Stats::default(),
             requests: Arc::new(Level::new("di_requests_in_flight")),
             layered: false,
+            hosts: OnceLock::new(),
         }
     }
 
@@ -172,6 +178,11 @@ impl Engine {
     /// The background places, for a request that takes one before its setup.
     pub(crate) fn background_places(&self) -> &Arc<Semaphore> {
         &self.background
+    }
+
+    /// The runtime the app runs on.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
     }
 
     /// Runs `future` on the app's runtime, tracked, keeping the current span.

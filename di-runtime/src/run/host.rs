@@ -6,19 +6,22 @@
 //! the connection or the stream, never in its way.
 //!
 //! A response body finished outside the server (the test client, the app used as a
-//! `tower::Service`) has its teardowns spawned.
+//! `tower::Service`) has its work queued for one of the engine's hosting tasks ([`Hosts`]),
+//! which spawns a task only for work that waits.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use futures_util::future::BoxFuture;
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
 use crate::contract::background::BackgroundTasks;
+use crate::panic::catch_call;
 use crate::run::background::run_tasks;
 use crate::run::engine::{Engine, Entered, current_span};
 use crate::run::places::Places;
@@ -237,5 +240,188 @@ impl<C: Future> Future for Hosted<C> {
             return Poll::Ready(output);
         }
         Poll::Pending
+    }
+}
+
+/// The engine's own hosts, for after-body work that no connection hosts: a response whose
+/// body was read outside di's server (the test client, the app used as a `tower::Service`).
+///
+/// That work may not run in the task that read the body (whoever read it has the last bytes
+/// only once its poll has returned), so another task runs it. Spawning one per response
+/// costs a task's allocation, its scheduling and its moves; instead the work is queued for a
+/// hosting task that lives as long as the engine, one per runtime worker (the queue a thread
+/// adds to is picked by the thread), which polls each piece once, where most teardowns
+/// finish, and spawns a task only for a piece that waits: a slow teardown never holds up the
+/// others.
+struct Hosts {
+    queues: Box<[Arc<Queue>]>,
+}
+
+/// Work waiting for a hosting task.
+#[derive(Default)]
+struct Queue(parking_lot::Mutex<Queued>);
+
+#[derive(Default)]
+struct Queued {
+    work: Vec<Deferred>,
+    /// The hosting task's waker while it waits for work.
+    waker: Option<Waker>,
+    /// Whether a hosting task runs for this queue: none yet, or the runtime dropped it.
+    hosted: bool,
+    /// Set when the engine is dropped: the hosting task ends once the queue is empty.
+    closed: bool,
+}
+
+/// Numbers the threads that add work, to pick their queue.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD: usize = THREADS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Runs `after`, the work of a body read outside di's server, in one of its engine's
+/// [`Hosts`].
+pub(crate) fn elsewhere(after: AfterRun) {
+    let engine = after.engine().clone();
+    let hosts = engine
+        .hosts
+        .get_or_init(|| Box::new(Hosts::new(engine.runtime().metrics().num_workers())));
+    match hosts.downcast_ref::<Hosts>() {
+        Some(hosts) => hosts.host(engine.runtime(), after),
+        // Only this module sets the engine's hosts.
+        None => engine.spawn_tracked(after),
+    }
+}
+
+impl Hosts {
+    /// Hosts for a runtime with `workers` worker threads.
+    fn new(workers: usize) -> Self {
+        Self {
+            queues: (0..workers.max(1)).map(|_| Arc::default()).collect(),
+        }
+    }
+
+    /// Queues `after` for a hosting task on `runtime`, which is started if none runs.
+    fn host(&self, runtime: &tokio::runtime::Handle, after: AfterRun) {
+        let entered = after.engine().enter_background();
+        let deferred = Deferred {
+            run: after.instrument(current_span()),
+            _entered: entered,
+        };
+        let queue = &self.queues[THREAD.with(|thread| *thread) % self.queues.len()];
+        let (start, waker) = {
+            let mut queued = queue.0.lock();
+            queued.work.push(deferred);
+            let start = !std::mem::replace(&mut queued.hosted, true);
+            (start, queued.waker.take())
+        };
+        // Outside the lock: a runtime that is shutting down drops the task at once, and its
+        // `Drop` takes the lock.
+        if start {
+            drop(runtime.spawn(HostTask::new(queue.clone())));
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for queue in &self.queues {
+            let waker = {
+                let mut queued = queue.0.lock();
+                queued.closed = true;
+                queued.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// The task that hosts a [`Queue`]'s work. It ends when the engine is gone and the queue is
+/// empty; dropped before (the runtime is shutting down), it hands what it holds to tracked
+/// tasks, as [`Hosted`] does, so that no teardown is lost.
+struct HostTask {
+    queue: Arc<Queue>,
+    /// The work taken from the queue, polled outside its lock. Swapped with the queue's, so
+    /// that neither allocates once both have room.
+    taken: Vec<Deferred>,
+}
+
+impl HostTask {
+    fn new(queue: Arc<Queue>) -> Self {
+        Self {
+            queue,
+            taken: Vec::new(),
+        }
+    }
+}
+
+impl Future for HostTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut first = true;
+        loop {
+            {
+                let mut queued = this.queue.0.lock();
+                if queued.work.is_empty() {
+                    if queued.closed {
+                        queued.hosted = false;
+                        return Poll::Ready(());
+                    }
+                    if !queued
+                        .waker
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()))
+                    {
+                        queued.waker = Some(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
+                if !first {
+                    // More came while the last round ran: the runtime's other tasks go first.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                first = false;
+                std::mem::swap(&mut queued.work, &mut this.taken);
+            }
+            for mut deferred in this.taken.drain(..) {
+                // A teardown's panic is caught where it runs; this is the last guard, so that
+                // one broken piece of work never takes the others' host down.
+                match catch_call(|| Pin::new(&mut deferred.run).poll(cx)) {
+                    Ok(Poll::Ready(())) => {}
+                    // It waits: a task of its own from now on (counted before this entry's
+                    // count goes), by the engine whose response left it.
+                    Ok(Poll::Pending) => {
+                        let engine = deferred.run.inner().engine().clone();
+                        engine.spawn_tracked(deferred.run);
+                    }
+                    Err(panic) => {
+                        tracing::error!(target: "di", %panic, "after-body work panicked");
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for HostTask {
+    fn drop(&mut self) {
+        let queued = {
+            let mut queued = self.queue.0.lock();
+            queued.hosted = false;
+            queued.waker = None;
+            std::mem::take(&mut queued.work)
+        };
+        for deferred in self.taken.drain(..).chain(queued) {
+            let engine = deferred.run.inner().engine().clone();
+            engine.spawn_tracked(deferred.run);
+        }
     }
 }

@@ -1,0 +1,158 @@
+//! A response whose body is read outside di's server (the test client, the app used as a
+//! `tower::Service`) has its `request`-scope teardowns and background tasks run by the
+//! engine's hosting tasks, not in a task spawned per response (`run/host.rs`, `Hosts`). These
+//! pin what that must keep: each teardown runs once, after the body, with its outcome, whether
+//! it finishes at once or waits; on a runtime of several workers; when the runtime goes away
+//! with the work still queued; and no hosting task outlives its app.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{count, events, log, serial, within};
+use di_runtime::prelude::*;
+use http_body_util::{BodyExt, Empty};
+
+/// Teardowns that finished, by how the request ended.
+static CLOSED: AtomicUsize = AtomicUsize::new(0);
+
+struct Session;
+
+#[depends(scope = "request")]
+async fn session(y: Yield<Session>) {
+    let (_session, outcome) = y.provide(Session).await;
+    if matches!(outcome, Outcome::Success { .. }) {
+        CLOSED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A teardown that waits, so that it leaves the host for a task of its own.
+#[depends(scope = "request")]
+async fn slow_session(y: Yield<Session>) {
+    let (_session, outcome) = y.provide(Session).await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    if matches!(outcome, Outcome::Success { .. }) {
+        CLOSED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[depends]
+async fn quick(#[dep(session)] _s: &Session) -> &'static str {
+    "ok"
+}
+
+#[depends]
+async fn slow(#[dep(slow_session)] _s: &Session) -> &'static str {
+    "ok"
+}
+
+#[depends]
+async fn quick_with_task(#[dep(session)] _s: &Session, tasks: BackgroundTasks) -> &'static str {
+    tasks.add(async { log("task ran") });
+    "ok"
+}
+
+#[depends]
+async fn panicking_task(tasks: BackgroundTasks) -> &'static str {
+    tasks.add(async { panic!("background panic in a hosted body") });
+    "ok"
+}
+
+fn app() -> App {
+    App::new()
+        .get("/quick", quick)
+        .get("/slow", slow)
+        .get("/task", quick_with_task)
+        .get("/panics", panicking_task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_teardown_of_bodies_read_at_once_on_two_workers_runs_once_after_its_body() {
+    let _serial = serial().await;
+    CLOSED.store(0, Ordering::SeqCst);
+    let client = std::sync::Arc::new(TestClient::start(app()).await.unwrap());
+    let mut requests = Vec::new();
+    for i in 0..400 {
+        let client = client.clone();
+        requests.push(tokio::spawn(async move {
+            let path = if i % 4 == 0 { "/slow" } else { "/quick" };
+            let response = client.get(path).send().await;
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }));
+    }
+    for request in requests {
+        assert_eq!(within(request).await.unwrap(), "ok");
+    }
+    within(client.settle()).await;
+    assert_eq!(CLOSED.load(Ordering::SeqCst), 400);
+    assert_eq!(client.running().teardowns_in_flight(), 0);
+}
+
+#[tokio::test]
+async fn a_panicking_background_task_leaves_the_host_serving_the_next_bodies() {
+    let _serial = serial().await;
+    CLOSED.store(0, Ordering::SeqCst);
+    let client = TestClient::start(app()).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            client.get("/panics").send().await.text().await.unwrap(),
+            "ok"
+        );
+        within(client.settle()).await;
+        assert_eq!(client.get("/task").send().await.text().await.unwrap(), "ok");
+        within(client.settle()).await;
+    }
+    assert_eq!(count(&events(), "task ran"), 3);
+    assert_eq!(CLOSED.load(Ordering::SeqCst), 3);
+}
+
+/// The body is read to its end, then the runtime is dropped before anything else runs: the
+/// after-body work is still queued for a host that never polled it.
+#[test]
+fn after_body_work_still_queued_when_the_runtime_goes_away_runs_once() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let guard = runtime.block_on(serial());
+    CLOSED.store(0, Ordering::SeqCst);
+    runtime.block_on(async {
+        let client = TestClient::start(app()).await.unwrap();
+        let service = client.running().service();
+        let request = http::Request::get("/quick")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let body = service.call_request(request).await.into_body();
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "ok");
+        // Never shut down, never settled: the runtime just goes away.
+        std::mem::forget(client);
+    });
+    drop(runtime);
+    assert_eq!(CLOSED.load(Ordering::SeqCst), 1, "the teardown ran once");
+    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_hosting_task_outlives_its_app() {
+    let _serial = serial().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let client = TestClient::start(app()).await.unwrap();
+    for _ in 0..20 {
+        assert_eq!(
+            client.get("/quick").send().await.text().await.unwrap(),
+            "ok"
+        );
+    }
+    within(client.settle()).await;
+    within(client.shutdown()).await;
+    within(async {
+        while metrics.num_alive_tasks() > before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
