@@ -20,12 +20,17 @@ static CLOSED: AtomicUsize = AtomicUsize::new(0);
 
 struct Session;
 
-#[depends(scope = "request")]
-async fn session(y: Yield<Session>) {
-    let (_session, outcome) = y.provide(Session).await;
+/// Counts a teardown that saw its request succeed.
+fn closed(outcome: &Outcome) {
     if matches!(outcome, Outcome::Success { .. }) {
         CLOSED.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+#[depends(scope = "request")]
+async fn session(y: Yield<Session>) {
+    let (_session, outcome) = y.provide(Session).await;
+    closed(&outcome);
 }
 
 /// A teardown that waits, so that it leaves the host for a task of its own.
@@ -33,9 +38,7 @@ async fn session(y: Yield<Session>) {
 async fn slow_session(y: Yield<Session>) {
     let (_session, outcome) = y.provide(Session).await;
     tokio::time::sleep(Duration::from_millis(2)).await;
-    if matches!(outcome, Outcome::Success { .. }) {
-        CLOSED.fetch_add(1, Ordering::SeqCst);
-    }
+    closed(&outcome);
 }
 
 #[depends]
@@ -58,6 +61,11 @@ async fn quick_with_task(#[dep(session)] _s: &Session, tasks: BackgroundTasks) -
 async fn panicking_task(tasks: BackgroundTasks) -> &'static str {
     tasks.add(async { panic!("background panic in a hosted body") });
     "ok"
+}
+
+/// The body of `GET path`, read to its end.
+async fn text(client: &TestClient, path: &str) -> String {
+    client.get(path).send().await.text().await.unwrap()
 }
 
 fn app() -> App {
@@ -97,12 +105,9 @@ async fn a_panicking_background_task_leaves_the_host_serving_the_next_bodies() {
     CLOSED.store(0, Ordering::SeqCst);
     let client = TestClient::start(app()).await.unwrap();
     for _ in 0..3 {
-        assert_eq!(
-            client.get("/panics").send().await.text().await.unwrap(),
-            "ok"
-        );
+        assert_eq!(text(&client, "/panics").await, "ok");
         within(client.settle()).await;
-        assert_eq!(client.get("/task").send().await.text().await.unwrap(), "ok");
+        assert_eq!(text(&client, "/task").await, "ok");
         within(client.settle()).await;
     }
     assert_eq!(count(&events(), "task ran"), 3);
@@ -142,10 +147,7 @@ async fn no_hosting_task_outlives_its_app() {
     let before = metrics.num_alive_tasks();
     let client = TestClient::start(app()).await.unwrap();
     for _ in 0..20 {
-        assert_eq!(
-            client.get("/quick").send().await.text().await.unwrap(),
-            "ok"
-        );
+        assert_eq!(text(&client, "/quick").await, "ok");
     }
     within(client.settle()).await;
     within(client.shutdown()).await;
