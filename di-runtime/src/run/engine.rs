@@ -60,8 +60,8 @@ pub(crate) struct Engine {
     /// a request look for its entry point's state.
     pub(crate) layered: bool,
     /// Where the after-body work of a body read outside di's server runs: `run/host.rs`'s
-    /// `Hosts`, made for the first such body. Held without its type, which holds the engine's
-    /// work: `run::host` imports this module, not the other way round.
+    /// `Hosts`, made for the first such body. Held as `Any`: `run::host` imports this module,
+    /// so this module cannot name that type (no two modules import each other).
     pub(crate) hosts: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 

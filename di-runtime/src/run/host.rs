@@ -266,7 +266,8 @@ struct Queued {
     work: Vec<Deferred>,
     /// The hosting task's waker while it waits for work.
     waker: Option<Waker>,
-    /// Whether a hosting task runs for this queue: none yet, or the runtime dropped it.
+    /// Whether a hosting task runs for this queue (not before the first body, nor once the
+    /// runtime has dropped it).
     hosted: bool,
     /// Set when the engine is dropped: the hosting task ends once the queue is empty.
     closed: bool,
