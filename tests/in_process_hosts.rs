@@ -3,7 +3,8 @@
 //! engine's hosting tasks, not in a task spawned per response (`run/host.rs`, `Hosts`). These
 //! pin what that must keep: each teardown runs once, after the body, with its outcome, whether
 //! it finishes at once or waits; on a runtime of several workers; when the runtime goes away
-//! with the work still queued; and no hosting task outlives its app.
+//! with the work still queued; when work is queued while a host runs other work; and no
+//! hosting task outlives its app.
 
 mod common;
 
@@ -63,6 +64,45 @@ async fn panicking_task(tasks: BackgroundTasks) -> &'static str {
     "ok"
 }
 
+/// The app's service, for a handler that calls the app again.
+static SERVICE: std::sync::OnceLock<di_runtime::AppService> = std::sync::OnceLock::new();
+
+#[depends(scope = "request")]
+async fn inner_session(y: Yield<Session>) {
+    let (_session, _outcome) = y.provide(Session).await;
+    log("inner torn down");
+}
+
+#[depends]
+async fn inner(#[dep(inner_session)] _s: &Session) -> &'static str {
+    "ok"
+}
+
+/// Holds another response's body, unread, until its teardown.
+struct Holder(std::sync::Mutex<Option<di_runtime::Body>>);
+
+/// Drops the body it holds in its teardown, which a host runs: that response's after-body work
+/// is queued while the host is running this one.
+#[depends(scope = "request")]
+async fn holder(y: Yield<Holder>) {
+    let (holder, _outcome) = y.provide(Holder(std::sync::Mutex::new(None))).await;
+    let body = holder.0.lock().unwrap().take();
+    drop(body);
+}
+
+#[depends]
+async fn nested(#[dep(holder)] holder: &Holder) -> &'static str {
+    let Some(service) = SERVICE.get() else {
+        return "no service";
+    };
+    let request = http::Request::get("/inner")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let body = service.call_request(request).await.into_body();
+    *holder.0.lock().unwrap() = Some(body);
+    "ok"
+}
+
 /// The body of `GET path`, read to its end.
 async fn text(client: &TestClient, path: &str) -> String {
     client.get(path).send().await.text().await.unwrap()
@@ -74,6 +114,8 @@ fn app() -> App {
         .get("/slow", slow)
         .get("/task", quick_with_task)
         .get("/panics", panicking_task)
+        .get("/nested", nested)
+        .get("/inner", inner)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,6 +154,18 @@ async fn a_panicking_background_task_leaves_the_host_serving_the_next_bodies() {
     }
     assert_eq!(count(&events(), "task ran"), 3);
     assert_eq!(CLOSED.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn work_queued_while_a_host_runs_other_work_is_run_too() {
+    let _serial = serial().await;
+    let client = TestClient::start(app()).await.unwrap();
+    SERVICE.get_or_init(|| client.running().service());
+    for round in 1..=3 {
+        assert_eq!(text(&client, "/nested").await, "ok");
+        within(client.settle()).await;
+        assert_eq!(count(&events(), "inner torn down"), round);
+    }
 }
 
 /// The body is read to its end, then the runtime is dropped before anything else runs: the
