@@ -212,3 +212,44 @@ async fn no_hosting_task_outlives_its_app() {
     })
     .await;
 }
+
+thread_local! {
+    /// A body kept by a thread until it exits.
+    static KEPT: std::cell::RefCell<Option<di_runtime::Body>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A response body kept in a thread-local, dropped as its thread exits, after the runtime's own
+/// thread-locals are gone: its teardown still runs, and nothing panics (a panic in a
+/// thread-local's destructor aborts the process).
+#[test]
+fn a_body_dropped_as_its_thread_exits_is_torn_down() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let guard = runtime.block_on(serial());
+    let client = runtime.block_on(TestClient::start(app())).unwrap();
+    let service = client.running().service();
+    let handle = runtime.handle().clone();
+    std::thread::spawn(move || {
+        let get = |path: &str| {
+            let request = http::Request::get(path)
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            handle.block_on(service.call_request(request)).into_body()
+        };
+        // Kept first: its destructor runs last.
+        KEPT.with(|kept| *kept.borrow_mut() = Some(get("/inner")));
+        // A body read to its end on this thread: the runtime's thread-locals are set up after.
+        let body = get("/quick");
+        assert_eq!(handle.block_on(body.collect()).unwrap().to_bytes(), "ok");
+    })
+    .join()
+    .unwrap();
+    runtime.block_on(async {
+        within(client.settle()).await;
+    });
+    assert_eq!(count(&events(), "inner torn down"), 1);
+    drop(guard);
+}

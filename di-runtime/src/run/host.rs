@@ -130,7 +130,11 @@ thread_local! {
 pub(crate) fn defer(after: AfterRun) -> Option<AfterRun> {
     // Looked at before anything is made for it: most calls from outside a connection give
     // `after` straight back.
-    if HOST.with(|host| host.borrow().is_none()) {
+    // No host either while the thread's locals are being destroyed (a body dropped by one).
+    if HOST
+        .try_with(|host| host.borrow().is_none())
+        .unwrap_or(true)
+    {
         return Some(after);
     }
     // Made here and lent to the closure, not moved into it: a response's after-body work is
@@ -140,7 +144,7 @@ pub(crate) fn defer(after: AfterRun) -> Option<AfterRun> {
         run: after.instrument(current_span()),
         _entered: entered,
     });
-    HOST.with(|host| {
+    let _ = HOST.try_with(|host| {
         if let Some(hosted) = host.borrow_mut().as_mut() {
             // Room for one: an HTTP/2 stream's task hosts one response's work, a connection
             // one at a time but for pipelined requests (`Vec` would make room for four).
@@ -309,7 +313,8 @@ impl Hosts {
             run: after.instrument(current_span()),
             _entered: entered,
         };
-        let queue = &self.queues[THREAD.with(|thread| *thread) % self.queues.len()];
+        let thread = THREAD.try_with(|thread| *thread).unwrap_or(0);
+        let queue = &self.queues[thread % self.queues.len()];
         let (start, waker) = {
             let mut queued = queue.0.lock();
             queued.work.push(deferred);
