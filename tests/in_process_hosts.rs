@@ -3,8 +3,8 @@
 //! engine's hosting tasks, not in a task spawned per response (`run/host.rs`, `Hosts`). These
 //! pin what that must keep: each teardown runs once, after the body, with its outcome, whether
 //! it finishes at once or waits; on a runtime of several workers; when the runtime goes away
-//! with the work still queued; when work is queued while a host runs other work; and no
-//! hosting task outlives its app.
+//! with the work still queued; when work is queued while a host runs other work; when a body
+//! or a request is dropped as its thread exits; and no hosting task outlives its app.
 
 mod common;
 
@@ -78,6 +78,12 @@ async fn inner(#[dep(inner_session)] _s: &Session) -> &'static str {
     "ok"
 }
 
+#[depends]
+async fn stuck(#[dep(inner_session)] _s: &Session) -> &'static str {
+    std::future::pending::<()>().await;
+    "never"
+}
+
 /// Holds another response's body, unread, until its teardown.
 struct Holder(std::sync::Mutex<Option<di_runtime::Body>>);
 
@@ -116,6 +122,7 @@ fn app() -> App {
         .get("/panics", panicking_task)
         .get("/nested", nested)
         .get("/inner", inner)
+        .get("/stuck", stuck)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,6 +223,9 @@ async fn no_hosting_task_outlives_its_app() {
 thread_local! {
     /// A body kept by a thread until it exits.
     static KEPT: std::cell::RefCell<Option<di_runtime::Body>> = const { std::cell::RefCell::new(None) };
+    /// A request kept, in its handler, by a thread until it exits.
+    static KEPT_REQUEST: std::cell::RefCell<Option<futures_util::future::BoxFuture<'static, di_runtime::Response>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// A response body kept in a thread-local, dropped as its thread exits, after the runtime's own
@@ -243,6 +253,46 @@ fn a_body_dropped_as_its_thread_exits_is_torn_down() {
         KEPT.with(|kept| *kept.borrow_mut() = Some(get("/inner")));
         // A body read to its end on this thread: the runtime's thread-locals are set up after.
         let body = get("/quick");
+        assert_eq!(handle.block_on(body.collect()).unwrap().to_bytes(), "ok");
+    })
+    .join()
+    .unwrap();
+    runtime.block_on(async {
+        within(client.settle()).await;
+    });
+    assert_eq!(count(&events(), "inner torn down"), 1);
+    drop(guard);
+}
+
+/// The same for a request's future kept in its handler: dropped as its thread exits, the
+/// request is cancelled and its teardown runs.
+#[test]
+fn a_request_dropped_as_its_thread_exits_is_torn_down() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let guard = runtime.block_on(serial());
+    let client = runtime.block_on(TestClient::start(app())).unwrap();
+    let service = client.running().service();
+    let handle = runtime.handle().clone();
+    std::thread::spawn(move || {
+        let get = |path: &str| {
+            http::Request::get(path)
+                .body(Empty::<Bytes>::new())
+                .unwrap()
+        };
+        let mut request = service.call_request(get("/stuck"));
+        let polled = handle.block_on(async {
+            tokio::time::timeout(Duration::from_millis(50), &mut request).await
+        });
+        assert!(polled.is_err(), "the handler waits for ever");
+        // Kept first: its destructor runs last.
+        KEPT_REQUEST.with(|kept| *kept.borrow_mut() = Some(request));
+        let body = handle
+            .block_on(service.call_request(get("/quick")))
+            .into_body();
         assert_eq!(handle.block_on(body.collect()).unwrap().to_bytes(), "ok");
     })
     .join()
