@@ -101,12 +101,16 @@ async fn nested(#[dep(holder)] holder: &Holder) -> &'static str {
     let Some(service) = SERVICE.get() else {
         return "no service";
     };
-    let request = http::Request::get("/inner")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let body = service.call_request(request).await.into_body();
+    let body = service.call_request(get("/inner")).await.into_body();
     *holder.0.lock().unwrap() = Some(body);
     "ok"
+}
+
+/// `GET path`, without a body, for the app's service.
+fn get(path: &str) -> http::Request<Empty<Bytes>> {
+    http::Request::get(path)
+        .body(Empty::<Bytes>::new())
+        .unwrap()
 }
 
 /// The body of `GET path`, read to its end.
@@ -188,10 +192,7 @@ fn after_body_work_still_queued_when_the_runtime_goes_away_runs_once() {
     runtime.block_on(async {
         let client = TestClient::start(app()).await.unwrap();
         let service = client.running().service();
-        let request = http::Request::get("/quick")
-            .body(Empty::<Bytes>::new())
-            .unwrap();
-        let body = service.call_request(request).await.into_body();
+        let body = service.call_request(get("/quick")).await.into_body();
         assert_eq!(body.collect().await.unwrap().to_bytes(), "ok");
         // Never shut down, never settled: the runtime just goes away.
         std::mem::forget(client);
@@ -243,16 +244,11 @@ fn a_body_dropped_as_its_thread_exits_is_torn_down() {
     let service = client.running().service();
     let handle = runtime.handle().clone();
     std::thread::spawn(move || {
-        let get = |path: &str| {
-            let request = http::Request::get(path)
-                .body(Empty::<Bytes>::new())
-                .unwrap();
-            handle.block_on(service.call_request(request)).into_body()
-        };
+        let body_of = |path: &str| handle.block_on(service.call_request(get(path))).into_body();
         // Kept first: its destructor runs last.
-        KEPT.with(|kept| *kept.borrow_mut() = Some(get("/inner")));
+        KEPT.with(|kept| *kept.borrow_mut() = Some(body_of("/inner")));
         // A body read to its end on this thread: the runtime's thread-locals are set up after.
-        let body = get("/quick");
+        let body = body_of("/quick");
         assert_eq!(handle.block_on(body.collect()).unwrap().to_bytes(), "ok");
     })
     .join()
@@ -278,11 +274,6 @@ fn a_request_dropped_as_its_thread_exits_is_torn_down() {
     let service = client.running().service();
     let handle = runtime.handle().clone();
     std::thread::spawn(move || {
-        let get = |path: &str| {
-            http::Request::get(path)
-                .body(Empty::<Bytes>::new())
-                .unwrap()
-        };
         let mut request = service.call_request(get("/stuck"));
         let polled = handle.block_on(async {
             tokio::time::timeout(Duration::from_millis(50), &mut request).await
