@@ -120,6 +120,16 @@ struct Deferred {
     _entered: Entered,
 }
 
+impl Deferred {
+    /// Goes on in a tracked task of its own, counted by that task before this entry's count
+    /// goes, and by the engine it was counted by: that of the app whose response left it,
+    /// which need not be the server's (an app nested in it with `nest_service`).
+    fn detach(self) {
+        let engine = self.run.inner().engine().clone();
+        engine.spawn_tracked(self.run);
+    }
+}
+
 thread_local! {
     /// The after-body work of the [`Hosted`] connection being polled on this thread.
     static HOST: RefCell<Option<Vec<Deferred>>> = const { RefCell::new(None) };
@@ -201,11 +211,7 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             for deferred in this.after.drain(..) {
-                // Counted by the task before this entry's count goes, and by the engine it
-                // was counted by: that of the app whose response left it, which need not be
-                // the server's (an app nested in it with `nest_service`).
-                let engine = deferred.run.inner().engine().clone();
-                engine.spawn_tracked(deferred.run);
+                deferred.detach();
             }
         }
     }
@@ -402,12 +408,8 @@ impl Future for HostTask {
                 // one broken piece of work never takes the others' host down.
                 match catch_call(|| Pin::new(&mut deferred.run).poll(cx)) {
                     Ok(Poll::Ready(())) => {}
-                    // It waits: a task of its own from now on (counted before this entry's
-                    // count goes), by the engine whose response left it.
-                    Ok(Poll::Pending) => {
-                        let engine = deferred.run.inner().engine().clone();
-                        engine.spawn_tracked(deferred.run);
-                    }
+                    // It waits: a task of its own from now on.
+                    Ok(Poll::Pending) => deferred.detach(),
                     Err(panic) => {
                         tracing::error!(target: "di", %panic, "after-body work panicked");
                     }
@@ -426,8 +428,7 @@ impl Drop for HostTask {
             std::mem::take(&mut queued.work)
         };
         for deferred in self.taken.drain(..).chain(queued) {
-            let engine = deferred.run.inner().engine().clone();
-            engine.spawn_tracked(deferred.run);
+            deferred.detach();
         }
     }
 }
