@@ -229,11 +229,12 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// A response body kept in a thread-local, dropped as its thread exits, after the runtime's own
-/// thread-locals are gone: its teardown still runs, and nothing panics (a panic in a
-/// thread-local's destructor aborts the process).
-#[test]
-fn a_body_dropped_as_its_thread_exits_is_torn_down() {
+/// Runs `keep` on a thread of its own, which then reads a body to its end there (so the
+/// runtime's thread-locals are set up after what `keep` put in one: they are destroyed before
+/// it), lets the thread exit, and returns the log once the app has settled.
+fn kept_past_the_threads_end(
+    keep: impl FnOnce(&di_runtime::AppService, &tokio::runtime::Handle) + Send + 'static,
+) -> Vec<String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -244,43 +245,7 @@ fn a_body_dropped_as_its_thread_exits_is_torn_down() {
     let service = client.running().service();
     let handle = runtime.handle().clone();
     std::thread::spawn(move || {
-        let body_of = |path: &str| handle.block_on(service.call_request(get(path))).into_body();
-        // Kept first: its destructor runs last.
-        KEPT.with(|kept| *kept.borrow_mut() = Some(body_of("/inner")));
-        // A body read to its end on this thread: the runtime's thread-locals are set up after.
-        let body = body_of("/quick");
-        assert_eq!(handle.block_on(body.collect()).unwrap().to_bytes(), "ok");
-    })
-    .join()
-    .unwrap();
-    runtime.block_on(async {
-        within(client.settle()).await;
-    });
-    assert_eq!(count(&events(), "inner torn down"), 1);
-    drop(guard);
-}
-
-/// The same for a request's future kept in its handler: dropped as its thread exits, the
-/// request is cancelled and its teardown runs.
-#[test]
-fn a_request_dropped_as_its_thread_exits_is_torn_down() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let guard = runtime.block_on(serial());
-    let client = runtime.block_on(TestClient::start(app())).unwrap();
-    let service = client.running().service();
-    let handle = runtime.handle().clone();
-    std::thread::spawn(move || {
-        let mut request = service.call_request(get("/stuck"));
-        let polled = handle.block_on(async {
-            tokio::time::timeout(Duration::from_millis(50), &mut request).await
-        });
-        assert!(polled.is_err(), "the handler waits for ever");
-        // Kept first: its destructor runs last.
-        KEPT_REQUEST.with(|kept| *kept.borrow_mut() = Some(request));
+        keep(&service, &handle);
         let body = handle
             .block_on(service.call_request(get("/quick")))
             .into_body();
@@ -291,6 +256,36 @@ fn a_request_dropped_as_its_thread_exits_is_torn_down() {
     runtime.block_on(async {
         within(client.settle()).await;
     });
-    assert_eq!(count(&events(), "inner torn down"), 1);
+    let events = events();
     drop(guard);
+    events
+}
+
+/// A response body kept in a thread-local, dropped as its thread exits, after the runtime's own
+/// thread-locals are gone: its teardown still runs, and nothing panics (a panic in a
+/// thread-local's destructor aborts the process).
+#[test]
+fn a_body_dropped_as_its_thread_exits_is_torn_down() {
+    let events = kept_past_the_threads_end(|service, handle| {
+        let body = handle
+            .block_on(service.call_request(get("/inner")))
+            .into_body();
+        KEPT.with(|kept| *kept.borrow_mut() = Some(body));
+    });
+    assert_eq!(count(&events, "inner torn down"), 1);
+}
+
+/// The same for a request's future kept in its handler: dropped as its thread exits, the
+/// request is cancelled and its teardown runs.
+#[test]
+fn a_request_dropped_as_its_thread_exits_is_torn_down() {
+    let events = kept_past_the_threads_end(|service, handle| {
+        let mut request = service.call_request(get("/stuck"));
+        let polled = handle.block_on(async {
+            tokio::time::timeout(Duration::from_millis(50), &mut request).await
+        });
+        assert!(polled.is_err(), "the handler waits for ever");
+        KEPT_REQUEST.with(|kept| *kept.borrow_mut() = Some(request));
+    });
+    assert_eq!(count(&events, "inner torn down"), 1);
 }
