@@ -815,6 +815,30 @@ async fn a_panicking_into_response_is_a_generic_500_seen_as_panicked() {
     assert_eq!(events(), ["side-effect:open", "side-effect:close panicked"]);
 }
 
+/// The same after a wait: the value is made the response after the handler's future ends,
+/// not where the handler was started (as for `explodes`, which cannot wait).
+#[depends]
+async fn explodes_after_a_wait(#[dep(side_effect)] _s: &u8) -> Explodes {
+    tokio::task::yield_now().await;
+    Explodes
+}
+
+#[tokio::test]
+async fn a_panicking_into_response_after_a_wait_is_a_generic_500_seen_as_panicked() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/", explodes_after_a_wait))
+        .await
+        .unwrap();
+    let response = client.get("/").send().await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    client.settle().await;
+    assert_eq!(events(), ["side-effect:open", "side-effect:close panicked"]);
+}
+
 #[depends]
 async fn holds_plain_over_handler_scope(#[dep(plain_over_fn)] n: Held<u8>) -> String {
     n.to_string()

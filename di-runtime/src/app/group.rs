@@ -265,9 +265,17 @@ where
         path: path.to_owned(),
         handler: H::meta(),
         respond: respond::<H::Output>,
+        respond_any: respond_any::<H::Output>,
         uses: Vec::new(),
         tags: Vec::new(),
     }
+}
+
+/// See [`Respond`](crate::contract::meta::Respond): the value, if it is a `T`, taken out of
+/// its `Option<T>` and made the response.
+fn respond_any<T: IntoResponse + 'static>(value: &mut dyn std::any::Any) -> Option<Response> {
+    let value = value.downcast_mut::<Option<T>>()?.take()?;
+    Some(value.into_response())
 }
 
 fn respond<T: IntoResponse + 'static>(value: Slot) -> Response {

@@ -224,6 +224,9 @@ pub(crate) enum StartedKind {
     /// Such a function that did not end at its first poll after all: it waited inside a macro
     /// that the macro took for one that cannot wait. It was dropped there; the setup fails.
     Waited,
+    /// A route's handler that ran to its end where it was started, its value already made
+    /// the response, which is in [`Answer::made`].
+    Answered,
 }
 
 impl Started {
@@ -278,10 +281,43 @@ impl Started {
         let mut future = std::pin::pin!(future);
         let mut cx = Context::from_waker(Waker::noop());
         Started(match catch_call(|| future.as_mut().poll(&mut cx)) {
-            Ok(Poll::Ready(result)) => StartedKind::Ended(Ok(result.map(keep))),
+            Ok(Poll::Ready(result)) => match (result, &args.answer) {
+                (Ok(value), Some(answer)) => answer.take(value, keep),
+                (result, _) => StartedKind::Ended(Ok(result.map(keep))),
+            },
             Ok(Poll::Pending) => StartedKind::Waited,
             Err(panic) => StartedKind::Ended(Err(panic)),
         })
+    }
+}
+
+/// A route's `IntoResponse` for its handler's value type `T`: takes the value out of an
+/// `Option<T>` and makes it the response; `None`, the value left where it is, for any other
+/// type.
+pub(crate) type Respond = fn(&mut dyn std::any::Any) -> Option<Response>;
+
+/// Where a route's handler that runs to its end where it is started hands its value: made
+/// the response at once, it is never put into a cell or a box to be taken out again.
+pub(crate) struct Answer<'a> {
+    pub(crate) respond: Respond,
+    /// The response, or the panic of the value's `IntoResponse`.
+    pub(crate) made: &'a std::cell::Cell<Option<Result<Response, Panic>>>,
+}
+
+impl Answer<'_> {
+    /// `value` made the response. A value of another type than the route's (which the route's
+    /// plan rules out) is kept as any other.
+    fn take<T: 'static>(&self, value: T, keep: fn(T) -> Slot) -> StartedKind {
+        let mut value = Some(value);
+        let made = match catch_call(|| (self.respond)(&mut value)) {
+            Ok(Some(response)) => Ok(response),
+            Err(panic) => Err(panic),
+            Ok(None) => {
+                return StartedKind::Ended(Ok(Ok(value.map_or(Slot::Empty, keep))));
+            }
+        };
+        self.made.set(Some(made));
+        StartedKind::Answered
     }
 }
 
@@ -396,6 +432,8 @@ pub struct Args<'a> {
     /// Whether a function that cannot wait is run where it is started (see
     /// [`KeepShared::plain_now`]): when setups are not traced.
     pub(crate) at_once: bool,
+    /// For a route's handler run at once: its value made the response where it is returned.
+    pub(crate) answer: Option<Answer<'a>>,
 }
 
 impl Args<'_> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 
 use crate::contract::doc::{InputDoc, InputKind};
-use crate::contract::meta::{DepMeta, ParamKind};
+use crate::contract::meta::{DepMeta, ParamKind, Respond};
 use crate::contract::slot::Slot;
 use crate::plan::builder::GraphBuilder;
 use crate::plan::node::{GroupDep, Node, Overrides, Plan, PlannedUse, SetLimits};
@@ -22,6 +22,8 @@ pub(crate) struct RouteDef {
     pub(crate) handler: &'static DepMeta,
     /// Turns the handler's value into a response.
     pub(crate) respond: fn(Slot) -> Response,
+    /// The same, for a value that has never been put into a slot (see [`Respond`]).
+    pub(crate) respond_any: Respond,
     /// The dependencies of the groups the route is in (outer first, each group's in
     /// declaration order), set up before the handler's own; the app's are added when planned.
     pub(crate) uses: Vec<GroupDep>,
@@ -38,6 +40,7 @@ pub(crate) struct Route {
     pub(crate) pattern: Box<str>,
     pub(crate) plan: Plan,
     pub(crate) respond: fn(Slot) -> Response,
+    pub(crate) respond_any: Respond,
     /// The app's and groups' dependencies the route runs without a parameter.
     pub(crate) uses: Vec<PlannedUse>,
     /// The index of the route's [`RouteDef`] among those the app registered (for what the
@@ -146,6 +149,7 @@ pub(crate) fn plan_routes(
             pattern: def.path.as_str().into(),
             plan,
             respond: def.respond,
+            respond_any: def.respond_any,
             uses,
             def: def_index,
         };

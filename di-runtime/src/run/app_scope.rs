@@ -213,9 +213,16 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         background: OnceLock::new(),
         request_id: RequestId::make(),
     });
-    let (started, cell) =
-        start_function(node, &mut [], 0, &engine.app_slots, &head, !setups_traced())
-            .map_err(failed)?;
+    let (started, cell) = start_function(
+        node,
+        &mut [],
+        0,
+        &engine.app_slots,
+        &head,
+        !setups_traced(),
+        None,
+    )
+    .map_err(failed)?;
     let done = run_setup(node, Starting::new(started, cell), None).await?;
     let (value, suspended) = match done {
         SetupDone::Value(value) => (value, None),

@@ -16,13 +16,13 @@ use http_body_util::{BodyDataStream, Limited};
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::body::{BodyFrames, Unread};
-use crate::contract::meta::StartedKind;
+use crate::contract::meta::{Answer, StartedKind};
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
 use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
 use crate::contract::slot::Slot;
-use crate::panic::{catch, catch_call};
+use crate::panic::{Panic, catch, catch_call};
 use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
@@ -848,10 +848,11 @@ async fn run_handler(
         let place = owed.places.take(index);
         let app = &engine.app_slots;
         let values = &mut owed.slots;
-        let (started, handle) = match start_function(node, values, plan_slots, app, head, at_once) {
-            Ok(started) => started,
-            Err(error) => return answer(response, setup_failed(node.meta.name, error)),
-        };
+        let (started, handle) =
+            match start_function(node, values, plan_slots, app, head, at_once, None) {
+                Ok(started) => started,
+                Err(error) => return answer(response, setup_failed(node.meta.name, error)),
+            };
         let done = match started {
             // A function that ran to its end where it was started (most plain ones): its
             // value, without the setup's machinery.
@@ -890,55 +891,48 @@ async fn run_handler(
         }
     }
 
-    // A handler is not a setup, never traced as one: one that cannot wait runs at once.
-    let started = start_function(
-        handler,
-        &mut owed.slots,
-        plan_slots,
-        &engine.app_slots,
-        head,
-        true,
-    );
-    let started = match started {
-        Ok((started, _)) => started,
-        Err(error) => return answer(response, (Outcome::Panicked, error.into_response())),
-    };
+    // A handler is not a setup, never traced as one: one that cannot wait runs at once, and
+    // its value is made the response there (`made`: in a block, so that it takes no room in
+    // this future while a handler that waits is awaited).
     let name = handler.meta.name;
+    let started = {
+        let made = std::cell::Cell::new(None);
+        let to = Answer {
+            respond: route.respond_any,
+            made: &made,
+        };
+        let started = start_function(
+            handler,
+            &mut owed.slots,
+            plan_slots,
+            &engine.app_slots,
+            head,
+            true,
+            Some(to),
+        );
+        if let Some(made) = made.into_inner() {
+            return respond_with(response, made, head, name);
+        }
+        match started {
+            Ok((started, _)) => started,
+            Err(error) => return answer(response, (Outcome::Panicked, error.into_response())),
+        }
+    };
     let waited = || Err(waited(name, Some(&head.request_id)));
     let ended = match started {
         StartedKind::Plain(future) => catch(future)
             .await
             .map(|ended| ended.unwrap_or_else(waited)),
-        // A handler without `.await` ran to its end when it was started.
+        // A handler without `.await` ran to its end when it was started (one whose value is
+        // not the route's, which its plan rules out, lands here and not above).
         StartedKind::Ended(ended) => ended,
         StartedKind::Waited => Ok(waited()),
-        StartedKind::Generator(_) => return answer(response, panicked()),
+        StartedKind::Generator(_) | StartedKind::Answered => return answer(response, panicked()),
     };
     match ended {
         Ok(Ok(value)) => {
-            // A user `IntoResponse` impl may panic too.
             let respond = route.respond;
-            let made = match catch_call(|| respond(value)) {
-                Ok(made) => made,
-                Err(panic) => {
-                    tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "building the response panicked");
-                    return answer(response, panicked());
-                }
-            };
-            let response = response.insert(made);
-            let status = response.status();
-            if status == StatusCode::INTERNAL_SERVER_ERROR
-                && let Some(Unserializable(error)) = response.extensions().get()
-            {
-                tracing::error!(target: "di", request_id = %head.request_id, handler = name, %error, "response could not be serialized as JSON");
-            }
-            match response.extensions().get::<ErrorMark>() {
-                Some(ErrorMark(error)) => Outcome::HandlerError {
-                    status,
-                    error: error.clone(),
-                },
-                None => Outcome::Success { status },
-            }
+            respond_with(response, catch_call(|| respond(value)), head, name)
         }
         Ok(Err(error)) => {
             let status = error.status();
@@ -952,6 +946,37 @@ async fn run_handler(
             tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "handler panicked");
             answer(response, panicked())
         }
+    }
+}
+
+/// The response `made` from the handler's value written into `response`, and the outcome it
+/// is; a panic of the user's `IntoResponse` is a logged generic 500 (see [`run_handler`]).
+fn respond_with(
+    response: &mut Option<Response>,
+    made: Result<Response, Panic>,
+    head: &RequestHead,
+    name: &'static str,
+) -> Outcome {
+    let made = match made {
+        Ok(made) => made,
+        Err(panic) => {
+            tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "building the response panicked");
+            return answer(response, panicked());
+        }
+    };
+    let response = response.insert(made);
+    let status = response.status();
+    if status == StatusCode::INTERNAL_SERVER_ERROR
+        && let Some(Unserializable(error)) = response.extensions().get()
+    {
+        tracing::error!(target: "di", request_id = %head.request_id, handler = name, %error, "response could not be serialized as JSON");
+    }
+    match response.extensions().get::<ErrorMark>() {
+        Some(ErrorMark(error)) => Outcome::HandlerError {
+            status,
+            error: error.clone(),
+        },
+        None => Outcome::Success { status },
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use futures_util::FutureExt;
 
-use crate::contract::meta::{Args, StartedKind};
+use crate::contract::meta::{Answer, Args, StartedKind};
 use crate::contract::outcome::Outcome;
 use crate::contract::request::RequestHead;
 use crate::contract::request_id::RequestId;
@@ -106,6 +106,7 @@ pub(crate) fn start_function(
     app: &AppSlots,
     head: &Arc<RequestHead>,
     at_once: bool,
+    answer: Option<Answer<'_>>,
 ) -> Result<(StartedKind, Option<Arc<dyn BorrowCell>>), HttpError> {
     let (slots, inputs) = values.split_at_mut(plan_slots.min(values.len()));
     let mut args = Args {
@@ -117,6 +118,7 @@ pub(crate) fn start_function(
         head,
         yield_cell: None,
         at_once,
+        answer,
     };
     match (node.meta.run)(&mut args) {
         Ok(started) => Ok((started.0, args.yield_cell.take())),
@@ -209,6 +211,12 @@ impl Starting {
                 Err(panic) => Err(panicked(panic)),
             },
             // Ran to its end where it was started.
+            // Only a handler is answered where it is started, and a handler is no setup.
+            Some(StartedKind::Answered) => {
+                self.started = None;
+                let error = internal(format!("`{name}` was set up as a handler"), request_id);
+                Err(failed(error))
+            }
             Some(StartedKind::Ended(_) | StartedKind::Waited) => match self.started.take() {
                 Some(StartedKind::Ended(Ok(Ok(value)))) => Ok(SetupDone::Value(value)),
                 Some(StartedKind::Ended(Ok(Err(error)))) => Err(failed(error)),
