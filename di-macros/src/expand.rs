@@ -976,7 +976,6 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
             } else {
                 "plain_now"
             };
-            let args_arg = (method == "plain_now").then(|| quote!(__di_args,));
             let method = syn::Ident::new(method, ret_first);
             let chooser = quote_spanned!(ret_first=> (&#keep::<#output_ty>::new()).#method);
             quote! {{
@@ -984,7 +983,7 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 use #shared as _;
                 #[allow(unused_imports, reason = "one of the two is picked by the value's type")]
                 use #boxed as _;
-                #chooser(#args_arg async move { #call #value })
+                #chooser(__di_args, async move { #call #value })
             }}
         }
     };

@@ -227,6 +227,18 @@ pub(crate) enum StartedKind {
     /// A route's handler that ran to its end where it was started, its value already made
     /// the response, which is in [`Answer::made`].
     Answered,
+    /// A route's handler that waits: resolves to its value made the response (see
+    /// [`Args::answer`]).
+    Responding(BoxFuture<'static, Result<Answered, HttpError>>),
+}
+
+/// What a route's handler's value became.
+pub(crate) enum Answered {
+    /// The response, or the panic of the value's `IntoResponse`.
+    Made(Result<Response, Panic>),
+    /// A value of another type than the route's (which the route's plan rules out), kept as
+    /// any other.
+    Kept(Slot),
 }
 
 impl Started {
@@ -255,6 +267,24 @@ impl Started {
         Started(StartedKind::Plain(Box::pin(async move {
             Some(future.await.map(keep))
         })))
+    }
+
+    /// [`Started::boxed`], or for a route's handler (see [`Args::answer`]) its value made the
+    /// response where its future ends.
+    fn boxed_for<T, F>(args: &Args<'_>, future: F, keep: fn(T) -> Slot) -> Self
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+    {
+        match &args.answer {
+            Some(answer) => {
+                let respond = answer.respond;
+                Started(StartedKind::Responding(Box::pin(async move {
+                    future.await.map(|value| answer_with(value, respond, keep))
+                })))
+            }
+            None => Self::boxed(future, keep),
+        }
     }
 
     /// A plain function whose body has no `.await`, so that it ends at its first poll: polled
@@ -305,26 +335,33 @@ pub(crate) struct Answer<'a> {
 }
 
 impl Answer<'_> {
-    /// `value` made the response. A value of another type than the route's (which the route's
-    /// plan rules out) is kept as any other.
+    /// `value` made the response, kept in [`Answer::made`].
     fn take<T: 'static>(&self, value: T, keep: fn(T) -> Slot) -> StartedKind {
-        let mut value = Some(value);
-        let made = match catch_call(|| (self.respond)(&mut value)) {
-            Ok(Some(response)) => Ok(response),
-            Err(panic) => Err(panic),
-            Ok(None) => {
-                return StartedKind::Ended(Ok(Ok(value.map_or(Slot::Empty, keep))));
+        match answer_with(value, self.respond, keep) {
+            Answered::Made(made) => {
+                self.made.set(Some(made));
+                StartedKind::Answered
             }
-        };
-        self.made.set(Some(made));
-        StartedKind::Answered
+            Answered::Kept(value) => StartedKind::Ended(Ok(Ok(value))),
+        }
+    }
+}
+
+/// `value` made the response by `respond` (a panic of its `IntoResponse` caught), or kept by
+/// `keep` if it is not of the route's type.
+fn answer_with<T: 'static>(value: T, respond: Respond, keep: fn(T) -> Slot) -> Answered {
+    let mut value = Some(value);
+    match catch_call(|| respond(&mut value)) {
+        Ok(Some(response)) => Answered::Made(Ok(response)),
+        Err(panic) => Answered::Made(Err(panic)),
+        Ok(None) => Answered::Kept(value.map_or(Slot::Empty, keep)),
     }
 }
 
 /// Chooses, by a plain function's value type, where its value is kept: a value that can be
 /// shared (`Sync`) goes straight into the cell its users borrow from (one allocation), any
 /// other (a handler's streaming response) is boxed. Generated code calls
-/// `(&Keep::<T>::new()).plain(future)` (or `plain_now`) with [`KeepShared`] and [`KeepBoxed`]
+/// `(&Keep::<T>::new()).plain(args, future)` (or `plain_now`) with [`KeepShared`] and [`KeepBoxed`]
 /// in scope: method resolution picks `KeepShared` when `T: Sync` holds (the types are concrete
 /// there).
 pub struct Keep<T>(std::marker::PhantomData<fn() -> T>);
@@ -345,7 +382,7 @@ impl<T> Default for Keep<T> {
 /// See [`Keep`]: a value that can be shared goes into its cell.
 pub trait KeepShared<T> {
     /// A plain function's future.
-    fn plain<F>(&self, future: F) -> Started
+    fn plain<F>(&self, args: &Args<'_>, future: F) -> Started
     where
         F: Future<Output = Result<T, HttpError>> + Send + 'static;
 
@@ -358,11 +395,11 @@ pub trait KeepShared<T> {
 }
 
 impl<T: Send + Sync + 'static> KeepShared<T> for Keep<T> {
-    fn plain<F>(&self, future: F) -> Started
+    fn plain<F>(&self, args: &Args<'_>, future: F) -> Started
     where
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
-        Started::boxed(future, |value| Slot::Filled(cell_of(value)))
+        Started::boxed_for(args, future, |value| Slot::Filled(cell_of(value)))
     }
 
     fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
@@ -378,7 +415,7 @@ impl<T: Send + Sync + 'static> KeepShared<T> for Keep<T> {
 /// not as a method that was not found.
 pub trait KeepBoxed<T> {
     /// A plain function's future.
-    fn plain<F>(&self, future: F) -> Started
+    fn plain<F>(&self, args: &Args<'_>, future: F) -> Started
     where
         T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static;
@@ -391,12 +428,12 @@ pub trait KeepBoxed<T> {
 }
 
 impl<T> KeepBoxed<T> for &Keep<T> {
-    fn plain<F>(&self, future: F) -> Started
+    fn plain<F>(&self, args: &Args<'_>, future: F) -> Started
     where
         T: Send + 'static,
         F: Future<Output = Result<T, HttpError>> + Send + 'static,
     {
-        Started::plain(future)
+        Started::boxed_for(args, future, |value| Slot::Owned(Box::new(value)))
     }
 
     fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started

@@ -16,7 +16,7 @@ use http_body_util::{BodyDataStream, Limited};
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::body::{BodyFrames, Unread};
-use crate::contract::meta::{Answer, StartedKind};
+use crate::contract::meta::{Answer, Answered, StartedKind};
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request::RequestHead;
 use crate::contract::request_id::RequestId;
@@ -920,6 +920,12 @@ async fn run_handler(
     };
     let waited = || Err(waited(name, Some(&head.request_id)));
     let ended = match started {
+        StartedKind::Responding(future) => match catch(future).await {
+            Ok(Ok(Answered::Made(made))) => return respond_with(response, made, head, name),
+            Ok(Ok(Answered::Kept(value))) => Ok(Ok(value)),
+            Ok(Err(error)) => Ok(Err(error)),
+            Err(panic) => Err(panic),
+        },
         StartedKind::Plain(future) => catch(future)
             .await
             .map(|ended| ended.unwrap_or_else(waited)),

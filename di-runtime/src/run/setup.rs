@@ -212,7 +212,7 @@ impl Starting {
             },
             // Ran to its end where it was started.
             // Only a handler is answered where it is started, and a handler is no setup.
-            Some(StartedKind::Answered) => {
+            Some(StartedKind::Answered | StartedKind::Responding(_)) => {
                 self.started = None;
                 let error = internal(format!("`{name}` was set up as a handler"), request_id);
                 Err(failed(error))
