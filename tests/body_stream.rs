@@ -172,6 +172,64 @@ async fn stream_and_bytes(#[dep(body_size)] _n: &usize, _whole: Bytes) -> &'stat
     "never"
 }
 
+#[depends]
+async fn json_and_form(Json(_v): Json<Value>, Form(_f): Form<Login>) -> &'static str {
+    "never"
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code, reason = "read by a route refused before it serves")]
+struct Login {
+    user: Option<String>,
+}
+
+#[depends]
+async fn login_form(Form(f): Form<Login>) -> String {
+    f.user.unwrap_or_default()
+}
+
+#[depends]
+async fn json_beside_a_form(
+    #[dep(login_form)] _user: &String,
+    _note: Option<Json<Value>>,
+) -> &'static str {
+    "never"
+}
+
+#[depends]
+async fn json_twice_and_bytes(
+    Json(_a): Json<Value>,
+    Json(_b): Json<Value>,
+    _raw: Bytes,
+) -> &'static str {
+    "ok"
+}
+
+#[test]
+fn a_route_that_reads_its_body_as_json_and_as_a_form_is_refused_at_start() {
+    let error = App::new()
+        .post("/a", json_and_form)
+        .post("/b", json_beside_a_form)
+        .check()
+        .expect_err("two routes read their body as JSON and as a form");
+    let problems = error.problems().join("\n");
+    assert!(
+        problems.contains("`json_and_form` reads the request body as JSON (`Json<Value>`) and `json_and_form` reads it as a form (`Form<Login>`), but a request has one body in one content type"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("`login_form` reads the request body as a form (`Form<Login>`) and `json_beside_a_form` reads it as JSON (`Option<Json<Value>>`)"),
+        "{problems}"
+    );
+    assert_eq!(error.problems().len(), 2, "{problems}");
+    // Two reads in one content type, or a content type and the raw bytes, are fine.
+    App::new()
+        .post("/c", json_twice_and_bytes)
+        .post("/d", login_form)
+        .check()
+        .expect("one content type per route");
+}
+
 #[test]
 fn a_route_that_streams_its_body_and_reads_it_otherwise_is_refused_at_start() {
     let error = App::new()

@@ -19,7 +19,8 @@ use crate::response::error::InputError;
 /// As in FastAPI, a field sent empty (`name=`) counts as absent (`missing` when it is
 /// required, `None` for an `Option`), and a body of any other content type is read as an
 /// empty form, so every required field is `missing`. The body is read within the app's body
-/// limit (413 past it). `multipart/form-data` is not read by `Form`.
+/// limit (413 past it). `multipart/form-data` is not read by `Form`. A route that also reads
+/// its body as [`Json`](crate::Json) is refused by `App::check`: a body has one content type.
 ///
 /// ```
 /// use di_runtime::prelude::*;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use crate::contract::doc::InputKind;
 use crate::contract::meta::{Access, ArgSource, DepMeta, ExtractFn, ParamKind};
 use crate::contract::scope::Scope;
 use crate::plan::borrows::{Borrow, Role, check_borrows};
@@ -50,12 +51,37 @@ struct RouteState {
     borrowers: usize,
 }
 
-/// An input that reads the request body: who takes it, the input's type as written, and
-/// whether it reads the body as a stream.
+/// An input that reads the request body: who takes it, the input's type as written,
+/// whether it reads the body as a stream, and the content type it asks for, if any.
 struct BodyReader {
     who: Named,
     input: &'static str,
     streams: bool,
+    format: Option<BodyFormat>,
+}
+
+/// The content type an input that reads the body whole refuses every other one for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyFormat {
+    Json,
+    Form,
+}
+
+impl BodyFormat {
+    fn of(kind: &InputKind) -> Option<Self> {
+        match kind {
+            InputKind::Json => Some(Self::Json),
+            InputKind::Form => Some(Self::Form),
+            _ => None,
+        }
+    }
+
+    fn read_as(self) -> &'static str {
+        match self {
+            Self::Json => "as JSON",
+            Self::Form => "as a form",
+        }
+    }
 }
 
 impl<'a> GraphBuilder<'a> {
@@ -476,7 +502,7 @@ impl Walk<'_, '_> {
                     extract,
                     needs_body,
                     streams_body,
-                    ..
+                    describe,
                 } => {
                     if scope == Scope::App {
                         self.errors.push(app_input_error(who, param.name));
@@ -486,6 +512,7 @@ impl Walk<'_, '_> {
                             who,
                             input: param.name,
                             streams: streams_body,
+                            format: BodyFormat::of(&describe().kind),
                         });
                     }
                     state.needs_body |= needs_body || streams_body;
@@ -675,8 +702,29 @@ impl Walk<'_, '_> {
 /// limit than the limit has (`fresh` uses of a `max_concurrency = 1` dependency) could never
 /// be served.
 /// A request body can be read once: a route that reads it as a stream (`BodyStream`,
-/// `Multipart`) has no other input that reads it, whole or as a stream.
+/// `Multipart`) has no other input that reads it, whole or as a stream. And it comes in one
+/// content type: a route has no two inputs that each take only the other's as no body
+/// (`Json<T>` refuses a form, `Form<T>` reads a JSON body as an empty form).
 fn check_body_readers(readers: &[BodyReader], errors: &mut Vec<String>) {
+    if let Some(first) = readers.iter().find(|r| r.format.is_some()) {
+        for other in readers
+            .iter()
+            .filter(|r| r.format.is_some() && r.format != first.format)
+        {
+            let (Some(format), Some(other_format)) = (first.format, other.format) else {
+                continue;
+            };
+            errors.push(format!(
+                "{} reads the request body {} (`{}`) and {} reads it {} (`{}`), but a request has one body in one content type, so one of the two never sees it (a form is refused by `Json` with a 422, and a JSON body is read by `Form` as an empty form); take the body through one input",
+                first.who,
+                format.read_as(),
+                first.input,
+                other.who,
+                other_format.read_as(),
+                other.input
+            ));
+        }
+    }
     let Some(stream) = readers.iter().find(|r| r.streams) else {
         return;
     };
