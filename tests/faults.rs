@@ -801,18 +801,7 @@ async fn explodes(#[dep(side_effect)] _s: &u8) -> Explodes {
 
 #[tokio::test]
 async fn a_panicking_into_response_is_a_generic_500_seen_as_panicked() {
-    let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", explodes))
-        .await
-        .unwrap();
-    let response = client.get("/").send().await;
-    assert_eq!(response.status(), 500);
-    assert_eq!(
-        response.text().await.unwrap(),
-        r#"{"detail":"Internal Server Error"}"#
-    );
-    client.settle().await;
-    assert_eq!(events(), ["side-effect:open", "side-effect:close panicked"]);
+    a_panicking_into_response_is_a_500(App::new().get("/", explodes)).await;
 }
 
 /// The same after a wait: the value is made the response after the handler's future ends,
@@ -825,10 +814,14 @@ async fn explodes_after_a_wait(#[dep(side_effect)] _s: &u8) -> Explodes {
 
 #[tokio::test]
 async fn a_panicking_into_response_after_a_wait_is_a_generic_500_seen_as_panicked() {
+    a_panicking_into_response_is_a_500(App::new().get("/", explodes_after_a_wait)).await;
+}
+
+/// `GET /` of `app`, whose handler's value panics as it is made the response: a generic 500,
+/// and the handler's dependency torn down as `Panicked`.
+async fn a_panicking_into_response_is_a_500(app: App) {
     let _serial = serial().await;
-    let client = TestClient::start(App::new().get("/", explodes_after_a_wait))
-        .await
-        .unwrap();
+    let client = TestClient::start(app).await.unwrap();
     let response = client.get("/").send().await;
     assert_eq!(response.status(), 500);
     assert_eq!(
