@@ -326,11 +326,12 @@ impl Started {
 /// type.
 pub(crate) type Respond = fn(&mut dyn std::any::Any) -> Option<Response>;
 
-/// Where a route's handler that runs to its end where it is started hands its value: made
-/// the response at once, it is never put into a cell or a box to be taken out again.
+/// How a route's handler hands over its value: made the response by `respond`, it is never
+/// put into a cell or a box to be taken out again.
 pub(crate) struct Answer<'a> {
     pub(crate) respond: Respond,
-    /// The response, or the panic of the value's `IntoResponse`.
+    /// Where a handler that ran to its end where it was started leaves the response, or the
+    /// panic of the value's `IntoResponse`.
     pub(crate) made: &'a std::cell::Cell<Option<Result<Response, Panic>>>,
 }
 
@@ -361,9 +362,10 @@ fn answer_with<T: 'static>(value: T, respond: Respond, keep: fn(T) -> Slot) -> A
 /// Chooses, by a plain function's value type, where its value is kept: a value that can be
 /// shared (`Sync`) goes straight into the cell its users borrow from (one allocation), any
 /// other (a handler's streaming response) is boxed. Generated code calls
-/// `(&Keep::<T>::new()).plain(args, future)` (or `plain_now`) with [`KeepShared`] and [`KeepBoxed`]
-/// in scope: method resolution picks `KeepShared` when `T: Sync` holds (the types are concrete
-/// there).
+/// `(&Keep::<T>::new()).plain(args, future)` (or `plain_now`) with [`KeepShared`] and
+/// [`KeepBoxed`] in scope: method resolution picks `KeepShared` when `T: Sync` holds (the
+/// types are concrete there). A route's handler's value is neither: it is made the response
+/// (see `Args::answer`).
 pub struct Keep<T>(std::marker::PhantomData<fn() -> T>);
 
 impl<T> Keep<T> {
@@ -469,7 +471,8 @@ pub struct Args<'a> {
     /// Whether a function that cannot wait is run where it is started (see
     /// [`KeepShared::plain_now`]): when setups are not traced.
     pub(crate) at_once: bool,
-    /// For a route's handler run at once: its value made the response where it is returned.
+    /// For a route's handler: its value is made the response where it is returned (at once,
+    /// into [`Answer::made`], or where its boxed future ends), not kept.
     pub(crate) answer: Option<Answer<'a>>,
 }
 

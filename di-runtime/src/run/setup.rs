@@ -210,13 +210,13 @@ impl Starting {
                 Ok(Poll::Ready(None)) => Err(failed(waited(name, request_id))),
                 Err(panic) => Err(panicked(panic)),
             },
-            // Ran to its end where it was started.
-            // Only a handler is answered where it is started, and a handler is no setup.
+            // Only a handler's value is made a response, and a handler is no setup.
             Some(StartedKind::Answered | StartedKind::Responding(_)) => {
                 self.started = None;
                 let error = internal(format!("`{name}` was set up as a handler"), request_id);
                 Err(failed(error))
             }
+            // Ran to its end where it was started.
             Some(StartedKind::Ended(_) | StartedKind::Waited) => match self.started.take() {
                 Some(StartedKind::Ended(Ok(Ok(value)))) => Ok(SetupDone::Value(value)),
                 Some(StartedKind::Ended(Ok(Err(error)))) => Err(failed(error)),
