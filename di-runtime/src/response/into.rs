@@ -277,7 +277,7 @@ impl IntoResponse for HttpError {
 /// Serializes `value` as a JSON response; a value that cannot be serialized becomes a logged
 /// generic 500 rather than a panic.
 pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
+    match to_json(value) {
         Ok(bytes) => {
             let mut response = Response::new(Body::from(bytes));
             *response.status_mut() = status;
@@ -295,6 +295,40 @@ pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T
                 .insert(Unserializable(error.to_string()));
             response
         }
+    }
+}
+
+/// A JSON body up to this size is copied out of the thread's buffer at its exact size; a
+/// larger one takes the buffer with it.
+const COPIED_UP_TO: usize = 4096;
+
+thread_local! {
+    /// Where a thread serializes its JSON responses (see [`to_json`]).
+    static JSON_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `value` as JSON, in one allocation of its exact size for a small body. Serialized into a
+/// new `Vec` instead, the body would cost two: the `Vec`, which grows past the length, and the
+/// shared header `Bytes` adds to a `Vec` with spare room. A body over [`COPIED_UP_TO`] is not
+/// copied: it takes the buffer, and the thread starts a new one. A thread without its buffer
+/// (being destroyed, or serializing inside a `Serialize` impl) uses a new `Vec`.
+fn to_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Bytes> {
+    let pooled = JSON_BUFFER.try_with(|buffer| {
+        let mut buffer = buffer.try_borrow_mut().ok()?;
+        // What a failed or panicking serialization left is not kept past the next one.
+        if buffer.capacity() > 2 * COPIED_UP_TO {
+            *buffer = Vec::new();
+        }
+        buffer.clear();
+        Some(match serde_json::to_writer(&mut *buffer, value) {
+            Ok(()) if buffer.len() <= COPIED_UP_TO => Ok(Bytes::copy_from_slice(&buffer)),
+            Ok(()) => Ok(Bytes::from(std::mem::take(&mut *buffer))),
+            Err(error) => Err(error),
+        })
+    });
+    match pooled {
+        Ok(Some(json)) => json,
+        _ => serde_json::to_vec(value).map(Bytes::from),
     }
 }
 
@@ -339,5 +373,79 @@ mod tests {
 
         let ours = Response::new(Body::from("ours")).into_response();
         assert_eq!(text(ours).await, "ours");
+    }
+
+    /// Serializes, as part of its own serialization, another value as a JSON response: the
+    /// thread's buffer is in use then.
+    struct Nested(&'static str);
+
+    impl Serialize for Nested {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let inner = to_json(&[self.0]).map_err(serde::ser::Error::custom)?;
+            serializer.serialize_str(std::str::from_utf8(&inner).unwrap_or("not UTF-8"))
+        }
+    }
+
+    /// Fails once `at` bytes have been written, as a value whose `Serialize` fails half-way.
+    struct FailsAfter(usize);
+
+    impl Serialize for FailsAfter {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            let mut seq = serializer.serialize_seq(None)?;
+            for _ in 0..self.0 / 2 {
+                seq.serialize_element(&0u8)?;
+            }
+            Err(serde::ser::Error::custom("no more"))
+        }
+    }
+
+    #[tokio::test]
+    async fn json_bodies_of_every_size_are_what_serde_json_writes_one_after_the_other() {
+        let small = serde_json::json!({"items": [1, 2, 3], "user": 21});
+        let large: Vec<u32> = (0..3000).collect();
+        let exactly: String = "x".repeat(COPIED_UP_TO - 2);
+        for _ in 0..2 {
+            for (value, expected) in [
+                (
+                    json_response(StatusCode::OK, &small),
+                    serde_json::to_string(&small),
+                ),
+                (
+                    json_response(StatusCode::OK, &large),
+                    serde_json::to_string(&large),
+                ),
+                (
+                    json_response(StatusCode::OK, &small),
+                    serde_json::to_string(&small),
+                ),
+                (
+                    json_response(StatusCode::OK, &exactly),
+                    serde_json::to_string(&exactly),
+                ),
+                (
+                    json_response(StatusCode::CREATED, &Nested("in")),
+                    Ok(r#""[\"in\"]""#.into()),
+                ),
+            ] {
+                assert_eq!(text(value).await, expected.unwrap());
+            }
+        }
+        assert!(serde_json::to_string(&large).unwrap().len() > COPIED_UP_TO);
+        assert_eq!(serde_json::to_string(&exactly).unwrap().len(), COPIED_UP_TO);
+    }
+
+    #[tokio::test]
+    async fn a_value_whose_serialization_fails_is_a_500_and_leaves_no_trace_in_the_next_body() {
+        for at in [10, 3 * COPIED_UP_TO] {
+            let failed = json_response(StatusCode::OK, &FailsAfter(at));
+            assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(failed.extensions().get::<Unserializable>().is_some());
+            let next = json_response(StatusCode::OK, &[1, 2]);
+            assert_eq!(text(next).await, "[1,2]");
+        }
+        // What the failed serialization grew is not kept past the next one.
+        let kept = JSON_BUFFER.with(|buffer| buffer.borrow().capacity());
+        assert!(kept <= 2 * COPIED_UP_TO, "{kept}");
     }
 }
