@@ -121,6 +121,15 @@ struct Deferred {
 }
 
 impl Deferred {
+    /// `after`, counted in flight from now, in the current span.
+    fn new(after: AfterRun) -> Self {
+        let entered = after.engine().enter_background();
+        Self {
+            run: after.instrument(current_span()),
+            _entered: entered,
+        }
+    }
+
     /// Goes on in a tracked task of its own, counted by that task before this entry's count
     /// goes, and by the engine it was counted by: that of the app whose response left it,
     /// which need not be the server's (an app nested in it with `nest_service`).
@@ -149,11 +158,7 @@ pub(crate) fn defer(after: AfterRun) -> Option<AfterRun> {
     }
     // Made here and lent to the closure, not moved into it: a response's after-body work is
     // large, and each move of it a copy.
-    let entered = after.engine().enter_background();
-    let mut deferred = Some(Deferred {
-        run: after.instrument(current_span()),
-        _entered: entered,
-    });
+    let mut deferred = Some(Deferred::new(after));
     let _ = HOST.try_with(|host| {
         if let Some(hosted) = host.borrow_mut().as_mut() {
             // Room for one: an HTTP/2 stream's task hosts one response's work, a connection
@@ -314,11 +319,7 @@ impl Hosts {
 
     /// Queues `after` for a hosting task on `runtime`, which is started if none runs.
     fn host(&self, runtime: &tokio::runtime::Handle, after: AfterRun) {
-        let entered = after.engine().enter_background();
-        let deferred = Deferred {
-            run: after.instrument(current_span()),
-            _entered: entered,
-        };
+        let deferred = Deferred::new(after);
         let thread = THREAD.try_with(|thread| *thread).unwrap_or(0);
         let queue = &self.queues[thread % self.queues.len()];
         let (start, waker) = {
