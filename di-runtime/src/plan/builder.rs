@@ -706,14 +706,9 @@ impl Walk<'_, '_> {
 /// content type: a route has no two inputs that each take only the other's as no body
 /// (`Json<T>` refuses a form, `Form<T>` reads a JSON body as an empty form).
 fn check_body_readers(readers: &[BodyReader], errors: &mut Vec<String>) {
-    if let Some(first) = readers.iter().find(|r| r.format.is_some()) {
-        for other in readers
-            .iter()
-            .filter(|r| r.format.is_some() && r.format != first.format)
-        {
-            let (Some(format), Some(other_format)) = (first.format, other.format) else {
-                continue;
-            };
+    let mut formats = readers.iter().filter_map(|r| Some((r, r.format?)));
+    if let Some((first, format)) = formats.next() {
+        for (other, other_format) in formats.filter(|(_, f)| *f != format) {
             errors.push(format!(
                 "{} reads the request body {} (`{}`) and {} reads it {} (`{}`), but a request has one body in one content type, so one of the two never sees it (a form is refused by `Json` with a 422, and a JSON body is read by `Form` as an empty form); take the body through one input",
                 first.who,
