@@ -25,37 +25,18 @@ const ROUNDS: usize = 4;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (implementation, uri, loops, requests) = match args.as_slice() {
-        [implementation, uri, rest @ ..] if rest.len() <= 2 => {
-            let number = |i: usize, default: usize| match rest.get(i) {
-                Some(text) => text.parse::<usize>().ok().filter(|n| *n > 0),
-                None => Some(default),
-            };
-            match (number(0, 64), number(1, 3000)) {
-                (Some(loops), Some(requests)) => (implementation.clone(), uri, loops, requests),
-                _ => {
-                    eprintln!("{USAGE}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if !matches!(implementation.as_str(), "di" | "hyper" | "axum") {
+    let Some((implementation, uri, loops, requests)) = parse(&args) else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
-    }
+    };
     // The harness takes `&'static str` URIs, as the benches do.
-    let uri: &'static str = Box::leak(uri.clone().into_boxed_str());
+    let uri: &'static str = Box::leak(uri.into());
     let Some(runtime) = di_bench::serve::runtime(tokio::runtime::Builder::new_multi_thread())
     else {
         return ExitCode::FAILURE;
     };
     let started = runtime.block_on(async {
-        let running = match implementation.as_str() {
+        let running = match implementation {
             "di" => Some(di_impl::app().start().await.ok()?),
             _ => None,
         };
@@ -114,4 +95,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `IMPL URI [LOOPS] [REQUESTS]`: the implementation, the URI and the two counts (defaults 64
+/// and 3,000, each at least 1); `None` for anything else.
+fn parse(args: &[String]) -> Option<(&str, &str, usize, usize)> {
+    let [implementation, uri, rest @ ..] = args else {
+        return None;
+    };
+    if rest.len() > 2 || !matches!(implementation.as_str(), "di" | "hyper" | "axum") {
+        return None;
+    }
+    let number = |i: usize, default: usize| match rest.get(i) {
+        Some(text) => text.parse::<usize>().ok().filter(|n| *n > 0),
+        None => Some(default),
+    };
+    Some((implementation, uri, number(0, 64)?, number(1, 3000)?))
 }
