@@ -64,8 +64,22 @@ impl<T: Send + Sync + 'static> Yield<T> {
             None => return std::future::pending().await,
         }
         // The runtime gives the value back (and the outcome) through the cell, then polls this
-        // future again.
-        std::future::poll_fn(|_| match self.cell.try_write() {
+        // future again. Not before: the first poll, in the same poll of the generator as the
+        // hand-over above, finds nothing given back (the runtime gives it back only once it has
+        // seen the value provided, after that poll), so it does not take the lock to look.
+        let mut handed_over = true;
+        std::future::poll_fn(|_| {
+            if std::mem::take(&mut handed_over) {
+                return Poll::Pending;
+            }
+            self.take_back()
+        })
+        .await
+    }
+
+    /// The value and the outcome, once the runtime has given them back.
+    fn take_back(&self) -> Poll<(T, Outcome)> {
+        match self.cell.try_write() {
             Some(mut state) => match state.back.take() {
                 Some(outcome) => match state.value.take() {
                     Some(value) => Poll::Ready((value, outcome)),
@@ -74,8 +88,7 @@ impl<T: Send + Sync + 'static> Yield<T> {
                 None => Poll::Pending,
             },
             None => Poll::Pending,
-        })
-        .await
+        }
     }
 }
 
