@@ -73,7 +73,7 @@ in_process() { # impl uri n -> requests sent
 
 # A run over HTTP: the server under callgrind, driven by wrk for that many seconds.
 over_http() { # impl uri seconds -> requests served
-  local port=$((BASE_PORT += 1))
+  local port=$((BASE_PORT + 1))
   "${callgrind[@]}" "$binary" --impl "$1" --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do
@@ -120,15 +120,16 @@ for route in $ROUTES; do
     large_requests=$($run "$impl" "$route" "$large")
     locked_by_function >"$work/full"
     # Per function: (larger run - smaller run) / (the requests between them).
+    # The total counts every function, those that ran fewer in the larger run too.
     awk -F'\t' -v n="$((large_requests - small_requests))" '
-      NR == FNR { base[$2] = $1; next }
-      { per[$2] = ($1 - base[$2]) / n }
-      END { for (f in per) if (per[f] > 0) printf "%.2f\t%s\n", per[f], f }' \
+      NR == FNR { per[$2] = -$1 / n; next }
+      { per[$2] += $1 / n }
+      END { for (f in per) printf "%.2f\t%s\n", per[f], f }' \
       "$work/base" "$work/full" | sort -rn >"$work/per"
     total=$(awk -F'\t' '{ s += $1 } END { printf "%.0f", s }' "$work/per")
     echo "| $route | $impl | $total |"
     if [ "$TOP" -gt 0 ]; then
-      head -n "$TOP" "$work/per" | awk -F'\t' '{ printf "|  |  %s | %s |\n", substr($2, 1, 110), $1 }'
+      awk -F'\t' '$1 > 0' "$work/per" | head -n "$TOP" | awk -F'\t' '{ printf "|  |  %s | %s |\n", substr($2, 1, 110), $1 }'
     fi
   done
 done
