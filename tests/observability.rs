@@ -440,6 +440,11 @@ impl Captured {
             .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
             .finish()
             .set_default();
+        // `tracing` caches whether a callsite is enabled for every thread at once; another
+        // test's thread, with no subscriber, may have had one of the app's log lines cached as
+        // off while this one was being set (see tests/tracing.rs, `serial`). Computed again
+        // now, with this subscriber alive.
+        tracing::callsite::rebuild_interest_cache();
         (captured, guard)
     }
 
