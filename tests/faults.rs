@@ -137,8 +137,8 @@ async fn bad_input_is_one_422_listing_every_problem_before_any_setup() {
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "7 3 t");
-    // Its `request`-scope teardown waited for: run after this test, it would log into the next
-    // one's events (the log is shared), which it did under load, about once in ten runs.
+    // Waits for the last request's `request`-scope teardown: run after this test had ended, it
+    // logged into the next test's events (the log is shared), under load about once in ten runs.
     client.settle().await;
     assert_eq!(
         events(),
