@@ -442,7 +442,7 @@ impl Captured {
             .set_default();
         // `tracing` caches whether a callsite is enabled for every thread at once; another
         // test's thread, with no subscriber, may have had one of the app's log lines cached as
-        // off while this one was being set (see tests/tracing.rs, `serial`). Computed again
+        // off while this one was being set (see tests/tracing.rs, `record`). Computed again
         // now, with this subscriber alive.
         tracing::callsite::rebuild_interest_cache();
         (captured, guard)

@@ -5,6 +5,8 @@
 //! connection). Read back through a small `tracing_subscriber::Layer` that records every span,
 //! its fields and its parent.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt;
@@ -213,31 +215,21 @@ fn field<'a>(span: &'a SpanRec, name: &str) -> &'a str {
 }
 
 /// A recorder set as this thread's subscriber (each test's runtime is single-threaded, so
-/// everything the app does runs here and other tests are not seen). Take [`serial`] first.
+/// everything the app does runs here and other tests are not seen). Take `common::serial`
+/// first: `tracing` caches whether a callsite is enabled for every thread at once, and while
+/// one test's thread sets its subscriber, another's can register a callsite (one of the app's
+/// `info!` lines) with what the subscribers alive at that instant say, and have it cached as
+/// off for the whole process. The test that then logs there sees nothing: about once in a
+/// thousand runs, `no_span_when_the_level_is_off` missed its "conn: closed", logged on its own
+/// thread under its own subscriber. One test at a time, each computing the interest again once
+/// its subscriber is set, sees every line.
 fn record() -> (Recorder, tracing::subscriber::DefaultGuard) {
     let recorder = Recorder::default();
     let guard = tracing_subscriber::registry()
         .with(recorder.clone())
         .set_default();
-    fresh_interest();
-    (recorder, guard)
-}
-
-/// One test of this file at a time. `tracing` caches whether a callsite is enabled for every
-/// thread at once: while one test's thread sets its subscriber, another's can register a
-/// callsite (one of the app's `info!` lines) with what the subscribers alive at that instant
-/// say, and have it cached as off for the whole process. The test that then logs there sees
-/// nothing: about once in a thousand runs, `no_span_when_the_level_is_off` missed its
-/// "conn: closed", logged on its own thread under its own subscriber.
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    SERIAL.lock().await
-}
-
-/// Computes again, with this thread's subscriber alive, whether each callsite is enabled (see
-/// [`serial`]).
-fn fresh_interest() {
     tracing::callsite::rebuild_interest_cache();
+    (recorder, guard)
 }
 
 // ---------------------------------------------------------------- the app
@@ -392,7 +384,7 @@ fn assert_export_tree(recorder: &Recorder, request_id: &str) {
 
 #[tokio::test]
 async fn setups_and_teardowns_are_children_of_the_request_span() {
-    let _serial = serial().await;
+    let _serial = common::serial().await;
     let (recorder, _guard) = record();
     let client = TestClient::start(app()).await.unwrap();
     let response = client
@@ -409,7 +401,7 @@ async fn setups_and_teardowns_are_children_of_the_request_span() {
 
 #[tokio::test]
 async fn the_app_scope_has_its_own_root_spans() {
-    let _serial = serial().await;
+    let _serial = common::serial().await;
     let (recorder, _guard) = record();
     let client = TestClient::start(app()).await.unwrap();
     client.shutdown().await;
@@ -434,7 +426,7 @@ async fn the_app_scope_has_its_own_root_spans() {
 
 #[tokio::test]
 async fn over_tcp_the_request_scope_teardown_is_still_a_child_of_the_request_span() {
-    let _serial = serial().await;
+    let _serial = common::serial().await;
     let (recorder, _guard) = record();
     let server = app().bind("127.0.0.1:0").await.unwrap();
     let stream = tokio::net::TcpStream::connect(server.local_addr())
@@ -476,7 +468,7 @@ async fn over_tcp_the_request_scope_teardown_is_still_a_child_of_the_request_spa
 
 #[tokio::test]
 async fn failures_are_in_the_tree() {
-    let _serial = serial().await;
+    let _serial = common::serial().await;
     let (recorder, _guard) = record();
     let client = TestClient::start(app()).await.unwrap();
 
@@ -515,7 +507,7 @@ async fn failures_are_in_the_tree() {
 /// With `di` off (the usual levels), the runtime makes no span at all.
 #[tokio::test]
 async fn no_span_when_the_level_is_off() {
-    let _serial = serial().await;
+    let _serial = common::serial().await;
     let recorder = Recorder::default();
     let _guard = tracing_subscriber::registry()
         .with(
@@ -524,7 +516,8 @@ async fn no_span_when_the_level_is_off() {
                 .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
         )
         .set_default();
-    fresh_interest();
+    // See `record`.
+    tracing::callsite::rebuild_interest_cache();
     let client = TestClient::start(app()).await.unwrap();
     let response = client.get("/export/2").send().await;
     assert_eq!(response.text().await.unwrap(), "row 0\nrow 1\n");
