@@ -49,7 +49,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -105,8 +105,13 @@ struct Shared {
     /// Whether its socket is to be reset when it closes, not closed cleanly: a close-delimited
     /// (HTTP/1.0) response body failed, and a clean close would pass for its end.
     reset_on_close: AtomicBool,
-    /// Cancelled to close it gracefully (it is idle, and a new connection waits).
+    /// Cancelled to close it gracefully (it is idle, and a new connection waits); see
+    /// [`Shared::ask_close`].
     close: CancellationToken,
+    /// Set before `close` is cancelled by this connection's own asking (not by the server's
+    /// shutdown, see [`ServerShared::shutting_down`]): [`Closable`] loads it before it polls
+    /// `close`, which takes a lock.
+    close_asked: AtomicBool,
     /// Whether its socket is still open: its task may go on after it closed, running the
     /// `request`-scope teardowns of its last responses (see [`Live`]).
     socket_open: AtomicBool,
@@ -116,6 +121,9 @@ struct Shared {
 /// What every connection shares with the accept loop.
 struct ServerShared {
     epoch: Instant,
+    /// Set before the server's shutdown token, the parent of every connection's `close`, is
+    /// cancelled (see [`Shared::close_asked`]).
+    shutting_down: AtomicBool,
     /// Set while a new connection waits for room: then a connection that becomes idle says so.
     waiting: AtomicBool,
     became_idle: Notify,
@@ -205,6 +213,12 @@ pub(crate) fn take_new_stream() -> Option<NewStream> {
 }
 
 impl Shared {
+    /// Asks the connection to close gracefully (see [`Shared::close_asked`]).
+    fn ask_close(&self) {
+        self.close_asked.store(true, Ordering::Release);
+        self.close.cancel();
+    }
+
     /// Registers a new HTTP/2 stream, and leaves it for [`take_new_stream`] (out of line: the
     /// HTTP/1 request path does not carry it).
     #[cold]
@@ -294,6 +308,7 @@ impl Connections {
             shutdown: CancellationToken::new(),
             server: Arc::new(ServerShared {
                 epoch: Instant::now(),
+                shutting_down: AtomicBool::new(false),
                 waiting: AtomicBool::new(false),
                 became_idle: Notify::new(),
                 live: AtomicUsize::new(0),
@@ -328,6 +343,7 @@ impl Connections {
             reset_on_close: AtomicBool::new(false),
             streams: Mutex::new(Vec::new()),
             close: self.shutdown.child_token(),
+            close_asked: AtomicBool::new(false),
             socket_open: AtomicBool::new(true),
             server: self.server.clone(),
         }))
@@ -390,12 +406,13 @@ impl Connections {
             .min_by_key(|shared| shared.idle_since.load(Ordering::SeqCst));
         if let Some(shared) = longest {
             tracing::debug!(target: "di", "connection limit reached: closing an idle connection");
-            shared.close.cancel();
+            shared.ask_close();
         }
     }
 
     /// Closes every connection gracefully, then waits until each has ended.
     pub(crate) async fn drain(&mut self) {
+        self.server.shutting_down.store(true, Ordering::Release);
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
         self.open.clear();
@@ -490,6 +507,7 @@ impl Slot {
         Closable {
             connection,
             close: self.0.close.clone().cancelled_owned(),
+            close_polled_with: None,
             closing: false,
             timer: tokio::time::sleep_until(server.instant(first)),
             timer_armed: false,
@@ -922,6 +940,9 @@ pin_project_lite::pin_project! {
         connection: C,
         #[pin]
         close: WaitForCancellationFutureOwned,
+        // The waker `close` was last polled with (and will wake when the connection is asked
+        // to close), until it is ready.
+        close_polled_with: Option<Waker>,
         closing: bool,
         // The connection's one timer: when it fires, the connection is closed if it has been
         // idle for the keep-alive timeout, and the timer moved to the next of that and the
@@ -955,6 +976,34 @@ pin_project_lite::pin_project! {
         flushed: u64,
         shared: Arc<Shared>,
     }
+}
+
+/// Whether a connection's `close` is ready: it is polled (which takes the token's lock) only
+/// when it may be, that is when it was never polled with this waker, or when the connection or
+/// the server was asked to close since; the connection's other polls, one or more per request,
+/// load two flags. The token wakes the waker `close` was last polled with once it is cancelled:
+/// that poll finds the flag set.
+fn close_is_ready(
+    close: &mut Pin<&mut WaitForCancellationFutureOwned>,
+    polled_with: &mut Option<Waker>,
+    shared: &Shared,
+    cx: &mut Context<'_>,
+) -> bool {
+    let asked = shared.close_asked.load(Ordering::Acquire)
+        || shared.server.shutting_down.load(Ordering::Acquire);
+    let registered = polled_with
+        .as_ref()
+        .is_some_and(|waker| waker.will_wake(cx.waker()));
+    if registered && !asked {
+        return false;
+    }
+    if close.as_mut().poll(cx).is_ready() {
+        return true;
+    }
+    if !registered {
+        *polled_with = Some(cx.waker().clone());
+    }
+    false
 }
 
 impl<C> Future for Closable<C>
@@ -1066,7 +1115,7 @@ where
                     None => {
                         if !*this.closing {
                             tracing::debug!(target: "di", "keep-alive timeout: closing an idle connection");
-                            shared.close.cancel();
+                            shared.ask_close();
                         }
                         NO_DEADLINE
                     }
@@ -1084,7 +1133,7 @@ where
                     .reset(shared.server.instant(*this.timer_at));
             }
         }
-        if !*this.closing && this.close.as_mut().poll(cx).is_ready() {
+        if !*this.closing && close_is_ready(&mut this.close, this.close_polled_with, shared, cx) {
             *this.closing = true;
             this.connection.as_mut().graceful_shutdown();
             *this.flushed = shared.written.load(Ordering::Relaxed);
