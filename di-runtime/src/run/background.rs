@@ -1,6 +1,11 @@
-//! Work that runs after the response has been sent, before `request`-scoped teardown.
+//! Work that runs after the response has been sent, before `request`-scoped teardown, and the
+//! app's background places, which bound that work and `request`-scoped teardowns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
 
 use crate::contract::request_id::RequestId;
 use crate::panic::catch;
@@ -31,4 +36,194 @@ pub(crate) async fn run_tasks(
         }
     }
     failed
+}
+
+/// The app's background places (`App::max_background_teardowns`), each taken with one atomic
+/// operation and given back with one more: tokio's semaphore, which a request took a place of
+/// before, takes a lock to give a place back.
+///
+/// A request that finds no place waits for one in turn: waiters are woken first come, first
+/// served (`Notify::notify_one`), and no place is taken without waiting while a request waits,
+/// so that none waits for ever while newer ones are served.
+pub(crate) struct BackgroundPlaces {
+    free: AtomicUsize,
+    /// Requests waiting for a place.
+    waiting: AtomicUsize,
+    /// Woken when a place is given back while a request waits.
+    freed: Notify,
+}
+
+/// A background place, given back when dropped.
+pub(crate) struct BackgroundPlace(Arc<BackgroundPlaces>);
+
+impl BackgroundPlaces {
+    /// `count` places.
+    pub(crate) fn new(count: usize) -> Self {
+        Self {
+            free: AtomicUsize::new(count),
+            waiting: AtomicUsize::new(0),
+            freed: Notify::new(),
+        }
+    }
+
+    /// A place, if one is free and no request waits for one.
+    pub(crate) fn try_take(self: &Arc<Self>) -> Option<BackgroundPlace> {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        self.take_free()
+    }
+
+    /// A place, once one is free.
+    pub(crate) async fn take(self: &Arc<Self>) -> BackgroundPlace {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waited = Waited(self);
+        loop {
+            // Listening before looking: a place given back in between wakes this wait (or is
+            // kept for it by `Notify`).
+            let freed = self.freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(place) = self.take_free() {
+                return place;
+            }
+            freed.await;
+        }
+    }
+
+    fn take_free(self: &Arc<Self>) -> Option<BackgroundPlace> {
+        let mut free = self.free.load(Ordering::SeqCst);
+        loop {
+            if free == 0 {
+                return None;
+            }
+            match self.free.compare_exchange_weak(
+                free,
+                free - 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return Some(BackgroundPlace(self.clone())),
+                Err(now) => free = now,
+            }
+        }
+    }
+}
+
+/// A wait for a place, counted in [`BackgroundPlaces::waiting`] until it ends (with a place, or
+/// dropped at its deadline).
+struct Waited<'a>(&'a BackgroundPlaces);
+
+impl Drop for Waited<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for BackgroundPlace {
+    fn drop(&mut self) {
+        let places = &self.0;
+        places.free.fetch_add(1, Ordering::SeqCst);
+        if places.waiting.load(Ordering::SeqCst) > 0 {
+            places.freed.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn no_more_places_are_taken_than_there_are_and_each_comes_back() {
+        let places = Arc::new(BackgroundPlaces::new(2));
+        let one = places.try_take().expect("a first place");
+        let two = places.try_take().expect("a second place");
+        assert!(places.try_take().is_none(), "only two");
+        drop(one);
+        let three = places.try_take().expect("the place given back");
+        assert!(places.try_take().is_none());
+        drop((two, three));
+        assert_eq!(places.free.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_gets_the_place_given_back_before_a_newcomer() {
+        let places = Arc::new(BackgroundPlaces::new(1));
+        let held = places.try_take().expect("the one place");
+        let waiter = tokio::spawn({
+            let places = places.clone();
+            async move { places.take().await }
+        });
+        while places.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        // The place is free, but a request waits for it: a newcomer does not take it.
+        assert!(places.try_take().is_none());
+        let place = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter is woken")
+            .expect("the waiter ends");
+        assert!(places.try_take().is_none());
+        drop(place);
+        assert!(places.try_take().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_times_out_leaves_the_place_to_the_next_one() {
+        let places = Arc::new(BackgroundPlaces::new(1));
+        let held = places.try_take().expect("the one place");
+        let gives_up = tokio::time::timeout(Duration::from_millis(20), places.take());
+        let waits = tokio::spawn({
+            let places = places.clone();
+            async move { places.take().await }
+        });
+        assert!(gives_up.await.is_err(), "no place within its wait");
+        drop(held);
+        let place = tokio::time::timeout(Duration::from_secs(5), waits)
+            .await
+            .expect("the remaining waiter is woken")
+            .expect("the waiter ends");
+        assert_eq!(places.waiting.load(Ordering::SeqCst), 0);
+        drop(place);
+        assert_eq!(places.free.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_requests_share_few_places_and_every_one_is_served() {
+        let places = Arc::new(BackgroundPlaces::new(3));
+        let in_use = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (places, in_use, most) = (places.clone(), in_use.clone(), most.clone());
+                tokio::spawn(async move {
+                    for _ in 0..50 {
+                        let place = match places.try_take() {
+                            Some(place) => place,
+                            None => places.take().await,
+                        };
+                        let now = in_use.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        tokio::task::yield_now().await;
+                        in_use.fetch_sub(1, Ordering::SeqCst);
+                        drop(place);
+                    }
+                })
+            })
+            .collect();
+        let all = futures_util::future::join_all(tasks);
+        for ended in tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .expect("no request waits for ever")
+        {
+            ended.expect("the task ends");
+        }
+        assert!(most.load(Ordering::SeqCst) <= 3, "at most three at once");
+        assert_eq!(places.free.load(Ordering::SeqCst), 3);
+        assert_eq!(places.waiting.load(Ordering::SeqCst), 0);
+    }
 }

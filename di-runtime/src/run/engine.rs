@@ -9,13 +9,14 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::outcome::CancelReason;
 use crate::contract::slot::AppSlots;
 use crate::panic::catch_call;
 use crate::plan::routes::RouteTable;
+use crate::run::background::{BackgroundPlace, BackgroundPlaces};
 use crate::run::config::Config;
 use crate::run::stats::{Level, Stats};
 
@@ -49,7 +50,7 @@ pub(crate) struct Engine {
     in_flight: Arc<InFlight>,
     /// Background places: every `request`-scope teardown (and the value it gives back) holds
     /// one, from before its dependency is set up until its teardown has finished.
-    background: Arc<Semaphore>,
+    background: Arc<BackgroundPlaces>,
     runtime: tokio::runtime::Handle,
     /// Cancelled when the shutdown grace period is over: streaming bodies are cut.
     pub(crate) hard_stop: CancellationToken,
@@ -110,7 +111,7 @@ impl Engine {
         Self {
             routes,
             app_slots: AppSlots::new(app_values),
-            background: Arc::new(Semaphore::new(config.max_background)),
+            background: Arc::new(BackgroundPlaces::new(config.max_background)),
             config,
             in_flight: Arc::new(InFlight {
                 count: Level::new("di_teardowns_in_flight"),
@@ -167,16 +168,16 @@ impl Engine {
         });
     }
 
-    /// Waits for a free background place. The semaphore is never closed, so this only waits.
+    /// Waits for a free background place.
     pub(crate) fn background_place(
         &self,
-    ) -> impl Future<Output = Option<OwnedSemaphorePermit>> + Send + 'static {
+    ) -> impl Future<Output = BackgroundPlace> + Send + 'static {
         let places = self.background.clone();
-        async move { places.acquire_owned().await.ok() }
+        async move { places.take().await }
     }
 
     /// The background places, for a request that takes one before its setup.
-    pub(crate) fn background_places(&self) -> &Arc<Semaphore> {
+    pub(crate) fn background_places(&self) -> &Arc<BackgroundPlaces> {
         &self.background
     }
 

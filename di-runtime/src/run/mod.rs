@@ -11,6 +11,8 @@
 //!   teardowns in reverse order with their outcome and deadline;
 //! - [`body`]: the response body wrapper that starts [`background`] tasks and `request`-scope
 //!   teardown once the body has been sent or dropped;
+//! - [`background`]: those tasks, and the background places that bound them and the
+//!   `request`-scope teardowns;
 //! - [`outer`]: what a request served inside tower layers shares with the app's entry
 //!   point (how it was cancelled, its `request`-scope work);
 //! - [`host`]: connections that run the after-body work of their responses in their own task;

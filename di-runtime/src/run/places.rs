@@ -13,6 +13,7 @@ use crate::contract::scope::Scope;
 use crate::plan::node::{Limit, Plan, limit_runs};
 use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
+use crate::run::background::BackgroundPlace;
 use crate::run::engine::Engine;
 use crate::run::setup::Failure;
 
@@ -22,7 +23,7 @@ use crate::run::setup::Failure;
 /// waiting for a full pool holds none).
 #[derive(Default)]
 pub(crate) struct Places {
-    pub(crate) background: Option<OwnedSemaphorePermit>,
+    pub(crate) background: Option<BackgroundPlace>,
     /// `max_concurrency` places, for a route that has any: boxed, so that the places of a
     /// route without (most) are small to move with the request's after-body work.
     limited: Option<Box<Limited>>,
@@ -101,13 +102,7 @@ pub(crate) fn try_take_places(engine: &Engine, plan: &Plan) -> Option<Places> {
         places.share(nodes, place);
     }
     if plan.request_teardowns {
-        places.background = Some(
-            engine
-                .background_places()
-                .clone()
-                .try_acquire_owned()
-                .ok()?,
-        );
+        places.background = Some(engine.background_places().try_take()?);
     }
     Some(places)
 }
@@ -150,7 +145,13 @@ pub(crate) async fn take_places(
     // `a_request_waiting_for_a_full_pool_holds_no_background_place_while_it_waits`). No
     // deadlock either way round: whoever holds a background place has all its other places.
     if plan.request_teardowns {
-        let place = wait_for_places(engine.background_places(), 1, &mut deadline).await;
+        let background = engine.background_places();
+        let place = match background.try_take() {
+            Some(place) => Some(place),
+            None => tokio::time::timeout_at(deadline.at(), background.take())
+                .await
+                .ok(),
+        };
         places.background = Some(place.ok_or_else(|| {
             tracing::warn!(target: "di", %request_id, "no background place for request-scope teardowns");
             busy("The server is busy finishing earlier requests; try again later".to_owned())
@@ -171,6 +172,16 @@ struct Deadline {
     at: Option<tokio::time::Instant>,
 }
 
+impl Deadline {
+    /// When the request's wait ends, counted from the first call.
+    fn at(&mut self) -> tokio::time::Instant {
+        let wait = self.wait;
+        *self
+            .at
+            .get_or_insert_with(|| tokio::time::Instant::now() + wait)
+    }
+}
+
 /// `count` places of `places` at once, within what is left of the request's wait.
 async fn wait_for_places(
     places: &Arc<Semaphore>,
@@ -180,11 +191,7 @@ async fn wait_for_places(
     if let Ok(place) = places.clone().try_acquire_many_owned(count) {
         return Some(place);
     }
-    let wait = deadline.wait;
-    let at = *deadline
-        .at
-        .get_or_insert_with(|| tokio::time::Instant::now() + wait);
-    tokio::time::timeout_at(at, places.clone().acquire_many_owned(count))
+    tokio::time::timeout_at(deadline.at(), places.clone().acquire_many_owned(count))
         .await
         .ok()?
         .ok()

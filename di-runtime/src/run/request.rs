@@ -131,7 +131,7 @@ impl Drop for Owed {
             places.release_handler();
             if !report.rest.is_empty() {
                 let _place = match waiting {
-                    Some(waiting) => waiting.await,
+                    Some(waiting) => Some(waiting.await),
                     None => None,
                 };
                 run_stack(engine, report.rest, report.outcome, Some(&request_id)).await;
