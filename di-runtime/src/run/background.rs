@@ -74,9 +74,10 @@ impl BackgroundPlaces {
         self.take_free()
     }
 
-    /// A place, once one is free.
+    /// A place, once one is free: at once if no other request waits, else once a place given
+    /// back has woken this wait (each wakes the longest waiting).
     pub(crate) async fn take(self: &Arc<Self>) -> BackgroundPlace {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut turn = self.waiting.fetch_add(1, Ordering::SeqCst) == 0;
         let _waited = Waited(self);
         loop {
             // Listening before looking: a place given back in between wakes this wait (or is
@@ -84,10 +85,11 @@ impl BackgroundPlaces {
             let freed = self.freed.notified();
             let mut freed = std::pin::pin!(freed);
             freed.as_mut().enable();
-            if let Some(place) = self.take_free() {
+            if turn && let Some(place) = self.take_free() {
                 return place;
             }
             freed.await;
+            turn = true;
         }
     }
 
@@ -170,6 +172,34 @@ mod tests {
         assert!(places.try_take().is_none());
         drop(place);
         assert!(places.try_take().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_request_that_comes_to_wait_queues_behind_the_one_waiting() {
+        let places = Arc::new(BackgroundPlaces::new(1));
+        let held = places.try_take().expect("the one place");
+        let first = tokio::spawn({
+            let places = places.clone();
+            async move { places.take().await }
+        });
+        while places.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The place comes back before the first waiter has had its turn to take it.
+        drop(held);
+        let mut second = std::pin::pin!(places.take());
+        assert!(
+            futures_util::poll!(second.as_mut()).is_pending(),
+            "the first waiter is served first"
+        );
+        let place = tokio::time::timeout(Duration::from_secs(5), first)
+            .await
+            .expect("the first waiter is woken")
+            .expect("the first waiter ends");
+        drop(place);
+        tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("then the second");
     }
 
     #[tokio::test]
