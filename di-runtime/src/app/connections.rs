@@ -603,9 +603,12 @@ impl Drop for InUse {
         let shared = &self.shared;
         // Its response no longer waits on the client.
         shared.stalled_since.store(NO_DEADLINE, Ordering::Relaxed);
+        // Released by the count's decrement below: whoever reads the count as 0, and only then
+        // this stamp (every reader does, in that order), reads this stamp or a later one. A
+        // sequentially consistent store would be an atomic exchange, one per request.
         shared
             .idle_since
-            .store(shared.server.now(), Ordering::SeqCst);
+            .store(shared.server.now(), Ordering::Relaxed);
         if shared.in_use.fetch_sub(1, Ordering::SeqCst) == 1
             && shared.server.waiting.load(Ordering::SeqCst)
         {
