@@ -117,8 +117,16 @@ impl BackgroundPlaces {
 struct Waited<'a>(&'a BackgroundPlaces);
 
 impl Drop for Waited<'_> {
+    /// A wait that ends hands the turn on: a request that came to wait behind it takes a
+    /// place only once woken, and places given back while no request waited woke no one (two
+    /// requests that then both come to wait: the first takes one, the second waits behind it
+    /// with another free).
     fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        let places = self.0;
+        let left = places.waiting.fetch_sub(1, Ordering::SeqCst) - 1;
+        if left > 0 && places.free.load(Ordering::SeqCst) > 0 {
+            places.freed.notify_one();
+        }
     }
 }
 
@@ -200,6 +208,24 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), second)
             .await
             .expect("then the second");
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_ends_wakes_the_one_behind_it_when_a_place_is_free() {
+        let places = Arc::new(BackgroundPlaces::new(1));
+        // A wait already under way, as when two requests come to wait at once with places
+        // given back while none waited: the one behind it must not be left waiting.
+        places.waiting.fetch_add(1, Ordering::SeqCst);
+        let ahead = Waited(&places);
+        let mut behind = std::pin::pin!(places.take());
+        assert!(
+            futures_util::poll!(behind.as_mut()).is_pending(),
+            "it waits its turn"
+        );
+        drop(ahead);
+        tokio::time::timeout(Duration::from_secs(5), behind)
+            .await
+            .expect("woken once the wait ahead of it ended, with a place free");
     }
 
     #[tokio::test]
