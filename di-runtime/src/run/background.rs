@@ -249,6 +249,39 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waits_cut_short_under_load_leave_every_place_and_no_waiter_behind() {
+        let places = Arc::new(BackgroundPlaces::new(2));
+        let tasks: Vec<_> = (0..32)
+            .map(|n| {
+                let places = places.clone();
+                tokio::spawn(async move {
+                    for round in 0..100 {
+                        let wait = Duration::from_micros(((n * 7 + round * 13) % 400) as u64);
+                        let taken = match places.try_take() {
+                            Some(place) => Some(place),
+                            None => tokio::time::timeout(wait, places.take()).await.ok(),
+                        };
+                        if taken.is_some() {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let all = futures_util::future::join_all(tasks);
+        for ended in tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .expect("no wait outlives its deadline")
+        {
+            ended.expect("the task ends");
+        }
+        assert_eq!(places.free.load(Ordering::SeqCst), 2);
+        assert_eq!(places.waiting.load(Ordering::SeqCst), 0);
+        let (one, two) = (places.try_take(), places.try_take());
+        assert!(one.is_some() && two.is_some(), "both places free again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_requests_share_few_places_and_every_one_is_served() {
         let places = Arc::new(BackgroundPlaces::new(3));
         let in_use = Arc::new(AtomicUsize::new(0));
