@@ -144,7 +144,47 @@ impl Drop for BackgroundPlace {
 mod tests {
     use std::time::Duration;
 
+    use tokio::task::JoinHandle;
+
     use super::*;
+
+    /// A task waiting for a place of `places`.
+    fn spawn_waiter(places: &Arc<BackgroundPlaces>) -> JoinHandle<BackgroundPlace> {
+        let places = places.clone();
+        tokio::spawn(async move { places.take().await })
+    }
+
+    /// Once a request is counted as waiting.
+    async fn until_waiting(places: &BackgroundPlaces) {
+        while places.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// What `wait` ends with, within five seconds.
+    async fn in_time<F: Future>(wait: F, what: &str) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .unwrap_or_else(|_| panic!("{what} is woken"))
+    }
+
+    /// The place `waiter` gets, within five seconds.
+    async fn served(waiter: JoinHandle<BackgroundPlace>, what: &str) -> BackgroundPlace {
+        in_time(waiter, what)
+            .await
+            .unwrap_or_else(|_| panic!("{what} ends"))
+    }
+
+    /// Once every one of `tasks` has ended, within thirty seconds.
+    async fn all_end(tasks: Vec<JoinHandle<()>>, what: &str) {
+        let all = futures_util::future::join_all(tasks);
+        for ended in tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .unwrap_or_else(|_| panic!("{what}"))
+        {
+            ended.expect("the task ends");
+        }
+    }
 
     #[test]
     fn no_more_places_are_taken_than_there_are_and_each_comes_back() {
@@ -163,20 +203,12 @@ mod tests {
     async fn a_waiting_request_gets_the_place_given_back_before_a_newcomer() {
         let places = Arc::new(BackgroundPlaces::new(1));
         let held = places.try_take().expect("the one place");
-        let waiter = tokio::spawn({
-            let places = places.clone();
-            async move { places.take().await }
-        });
-        while places.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let waiter = spawn_waiter(&places);
+        until_waiting(&places).await;
         drop(held);
         // The place is free, but a request waits for it: a newcomer does not take it.
         assert!(places.try_take().is_none());
-        let place = tokio::time::timeout(Duration::from_secs(5), waiter)
-            .await
-            .expect("the waiter is woken")
-            .expect("the waiter ends");
+        let place = served(waiter, "the waiter").await;
         assert!(places.try_take().is_none());
         drop(place);
         assert!(places.try_take().is_some());
@@ -186,13 +218,8 @@ mod tests {
     async fn a_request_that_comes_to_wait_queues_behind_the_one_waiting() {
         let places = Arc::new(BackgroundPlaces::new(1));
         let held = places.try_take().expect("the one place");
-        let first = tokio::spawn({
-            let places = places.clone();
-            async move { places.take().await }
-        });
-        while places.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let first = spawn_waiter(&places);
+        until_waiting(&places).await;
         // The place comes back before the first waiter has had its turn to take it.
         drop(held);
         let mut second = std::pin::pin!(places.take());
@@ -200,14 +227,8 @@ mod tests {
             futures_util::poll!(second.as_mut()).is_pending(),
             "the first waiter is served first"
         );
-        let place = tokio::time::timeout(Duration::from_secs(5), first)
-            .await
-            .expect("the first waiter is woken")
-            .expect("the first waiter ends");
-        drop(place);
-        tokio::time::timeout(Duration::from_secs(5), second)
-            .await
-            .expect("then the second");
+        drop(served(first, "the first waiter").await);
+        drop(in_time(second, "then the second").await);
     }
 
     #[tokio::test]
@@ -223,9 +244,8 @@ mod tests {
             "it waits its turn"
         );
         drop(ahead);
-        tokio::time::timeout(Duration::from_secs(5), behind)
-            .await
-            .expect("woken once the wait ahead of it ended, with a place free");
+        // Woken once the wait ahead of it ended, with a place free.
+        drop(in_time(behind, "the wait behind").await);
     }
 
     #[tokio::test]
@@ -233,16 +253,10 @@ mod tests {
         let places = Arc::new(BackgroundPlaces::new(1));
         let held = places.try_take().expect("the one place");
         let gives_up = tokio::time::timeout(Duration::from_millis(20), places.take());
-        let waits = tokio::spawn({
-            let places = places.clone();
-            async move { places.take().await }
-        });
+        let waits = spawn_waiter(&places);
         assert!(gives_up.await.is_err(), "no place within its wait");
         drop(held);
-        let place = tokio::time::timeout(Duration::from_secs(5), waits)
-            .await
-            .expect("the remaining waiter is woken")
-            .expect("the waiter ends");
+        let place = served(waits, "the remaining waiter").await;
         assert_eq!(places.waiting.load(Ordering::SeqCst), 0);
         drop(place);
         assert_eq!(places.free.load(Ordering::SeqCst), 1);
@@ -268,13 +282,7 @@ mod tests {
                 })
             })
             .collect();
-        let all = futures_util::future::join_all(tasks);
-        for ended in tokio::time::timeout(Duration::from_secs(30), all)
-            .await
-            .expect("no wait outlives its deadline")
-        {
-            ended.expect("the task ends");
-        }
+        all_end(tasks, "no wait outlives its deadline").await;
         assert_eq!(places.free.load(Ordering::SeqCst), 2);
         assert_eq!(places.waiting.load(Ordering::SeqCst), 0);
         let (one, two) = (places.try_take(), places.try_take());
@@ -304,13 +312,7 @@ mod tests {
                 })
             })
             .collect();
-        let all = futures_util::future::join_all(tasks);
-        for ended in tokio::time::timeout(Duration::from_secs(30), all)
-            .await
-            .expect("no request waits for ever")
-        {
-            ended.expect("the task ends");
-        }
+        all_end(tasks, "no request waits for ever").await;
         assert!(most.load(Ordering::SeqCst) <= 3, "at most three at once");
         assert_eq!(places.free.load(Ordering::SeqCst), 3);
         assert_eq!(places.waiting.load(Ordering::SeqCst), 0);
