@@ -16,9 +16,10 @@
 #
 # CACHE=1 runs the servers under cachegrind with its cache and branch simulation instead, and
 # prints per request, beside the instructions: first-level instruction-cache misses, data-cache
-# misses (reads and writes) and mispredicted branches (cachegrind's model of a 32 KiB
-# first-level cache each, not this machine's counters, which its virtual machine does not
-# expose). Slower: about three times callgrind's run time.
+# misses (reads and writes) and mispredicted branches: cachegrind's simulation of this
+# machine's first-level caches (their sizes read from the CPU, 32 KiB each here) and of a
+# branch predictor, not the machine's own counters, which its virtual machine does not
+# expose. Slower: about three times callgrind's run time.
 #
 #   CACHE=1 bench/server-instructions.sh
 set -euo pipefail
