@@ -246,8 +246,8 @@ impl TrackedBody {
         let after = AfterRun::new(tasks, late, succeeded, stack, places);
         if !has_place {
             after.engine().clone().spawn_background(after);
-        } else if let Some(after) = host::defer(after) {
-            host::elsewhere(after);
+        } else {
+            host::run_after(after);
         }
     }
 

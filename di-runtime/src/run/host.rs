@@ -144,20 +144,19 @@ thread_local! {
     static HOST: RefCell<Option<Vec<Deferred>>> = const { RefCell::new(None) };
 }
 
-/// Hands `after` to the connection being polled on this thread, if it is a [`Hosted`] one;
-/// otherwise gives it back (`Some`).
-pub(crate) fn defer(after: AfterRun) -> Option<AfterRun> {
-    // Looked at before anything is made for it: most calls from outside a connection give
-    // `after` straight back.
+/// Runs `after`: in the connection being polled on this thread, if it is a [`Hosted`] one;
+/// otherwise in one of its engine's [`Hosts`] ([`elsewhere`]).
+pub(crate) fn run_after(after: AfterRun) {
+    // Looked at before anything is made for it, and `after` handed on from here, not given
+    // back to the caller: a response's after-body work is large, and each move of it a copy.
     // No host either while the thread's locals are being destroyed (a body dropped by one).
     if HOST
         .try_with(|host| host.borrow().is_none())
         .unwrap_or(true)
     {
-        return Some(after);
+        return elsewhere(after);
     }
-    // Made here and lent to the closure, not moved into it: a response's after-body work is
-    // large, and each move of it a copy.
+    // Made here and lent to the closure, not moved into it.
     let mut deferred = Some(Deferred::new(after));
     let _ = HOST.try_with(|host| {
         if let Some(hosted) = host.borrow_mut().as_mut() {
@@ -169,8 +168,10 @@ pub(crate) fn defer(after: AfterRun) -> Option<AfterRun> {
             hosted.extend(deferred.take());
         }
     });
-    // Given back only if the host went away in between, which one thread cannot see.
-    deferred.map(|deferred| deferred.run.into_inner())
+    // Left only if the host went away in between, which one thread cannot see.
+    if let Some(deferred) = deferred {
+        elsewhere(deferred.run.into_inner());
+    }
 }
 
 /// Sets [`HOST`] to a connection's list while it is polled; puts it back when dropped (a
@@ -297,7 +298,7 @@ thread_local! {
 
 /// Runs `after`, the work of a body read outside di's server, in one of its engine's
 /// [`Hosts`].
-pub(crate) fn elsewhere(after: AfterRun) {
+fn elsewhere(after: AfterRun) {
     let engine = after.engine().clone();
     let hosts = engine
         .hosts
@@ -404,17 +405,23 @@ impl Future for HostTask {
                 first = false;
                 std::mem::swap(&mut queued.work, &mut this.taken);
             }
-            for mut deferred in this.taken.drain(..) {
+            // Polled where they lie, not moved out one by one (each a copy); what is done is
+            // dropped there.
+            this.taken.retain_mut(|deferred| {
                 // A teardown's panic is caught where it runs; this is the last guard, so that
                 // one broken piece of work never takes the others' host down.
                 match catch_call(|| Pin::new(&mut deferred.run).poll(cx)) {
-                    Ok(Poll::Ready(())) => {}
-                    // It waits: a task of its own from now on.
-                    Ok(Poll::Pending) => deferred.detach(),
+                    Ok(Poll::Ready(())) => false,
+                    Ok(Poll::Pending) => true,
                     Err(panic) => {
                         tracing::error!(target: "di", %panic, "after-body work panicked");
+                        false
                     }
                 }
+            });
+            // What waits: a task of its own from now on.
+            for deferred in this.taken.drain(..) {
+                deferred.detach();
             }
         }
     }
