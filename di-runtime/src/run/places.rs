@@ -146,12 +146,11 @@ pub(crate) async fn take_places(
     // deadlock either way round: whoever holds a background place has all its other places.
     if plan.request_teardowns {
         let background = engine.background_places();
-        let place = match background.try_take() {
-            Some(place) => Some(place),
-            None => tokio::time::timeout_at(deadline.at(), background.take())
-                .await
-                .ok(),
-        };
+        let place = deadline
+            .now_or_within(background.try_take(), || async {
+                Some(background.take().await)
+            })
+            .await;
         places.background = Some(place.ok_or_else(|| {
             tracing::warn!(target: "di", %request_id, "no background place for request-scope teardowns");
             busy("The server is busy finishing earlier requests; try again later".to_owned())
@@ -173,12 +172,22 @@ struct Deadline {
 }
 
 impl Deadline {
-    /// When the request's wait ends, counted from the first call.
-    fn at(&mut self) -> tokio::time::Instant {
-        let wait = self.wait;
-        *self
+    /// `now`, a place taken at once if one was free; otherwise what `wait` gives within what
+    /// is left of the request's wait (`None` past it), the wait counted from the first place
+    /// that was not free.
+    async fn now_or_within<P, F: Future<Output = Option<P>>>(
+        &mut self,
+        now: Option<P>,
+        wait: impl FnOnce() -> F,
+    ) -> Option<P> {
+        if now.is_some() {
+            return now;
+        }
+        let wait_for = self.wait;
+        let at = *self
             .at
-            .get_or_insert_with(|| tokio::time::Instant::now() + wait)
+            .get_or_insert_with(|| tokio::time::Instant::now() + wait_for);
+        tokio::time::timeout_at(at, wait()).await.ok().flatten()
     }
 }
 
@@ -188,13 +197,12 @@ async fn wait_for_places(
     count: u32,
     deadline: &mut Deadline,
 ) -> Option<OwnedSemaphorePermit> {
-    if let Ok(place) = places.clone().try_acquire_many_owned(count) {
-        return Some(place);
-    }
-    tokio::time::timeout_at(deadline.at(), places.clone().acquire_many_owned(count))
+    let now = places.clone().try_acquire_many_owned(count).ok();
+    deadline
+        .now_or_within(now, || async {
+            places.clone().acquire_many_owned(count).await.ok()
+        })
         .await
-        .ok()?
-        .ok()
 }
 
 /// 503 with `Retry-After`: what a request that waited too long for a place gets. Nothing was
