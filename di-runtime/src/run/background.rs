@@ -199,13 +199,20 @@ mod tests {
         assert_eq!(places.free.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test]
-    async fn a_waiting_request_gets_the_place_given_back_before_a_newcomer() {
+    /// One place, held while a request comes to wait for it (counted waiting), then given
+    /// back: the places and the waiting request.
+    async fn given_back_to_a_waiter() -> (Arc<BackgroundPlaces>, JoinHandle<BackgroundPlace>) {
         let places = Arc::new(BackgroundPlaces::new(1));
         let held = places.try_take().expect("the one place");
         let waiter = spawn_waiter(&places);
         until_waiting(&places).await;
         drop(held);
+        (places, waiter)
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_gets_the_place_given_back_before_a_newcomer() {
+        let (places, waiter) = given_back_to_a_waiter().await;
         // The place is free, but a request waits for it: a newcomer does not take it.
         assert!(places.try_take().is_none());
         let place = served(waiter, "the waiter").await;
@@ -216,12 +223,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_that_comes_to_wait_queues_behind_the_one_waiting() {
-        let places = Arc::new(BackgroundPlaces::new(1));
-        let held = places.try_take().expect("the one place");
-        let first = spawn_waiter(&places);
-        until_waiting(&places).await;
         // The place comes back before the first waiter has had its turn to take it.
-        drop(held);
+        let (places, first) = given_back_to_a_waiter().await;
         let mut second = std::pin::pin!(places.take());
         assert!(
             futures_util::poll!(second.as_mut()).is_pending(),
