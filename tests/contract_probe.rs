@@ -766,3 +766,114 @@ async fn a_generators_error_that_is_a_response_is_sent_as_it_is() {
         ]
     );
 }
+
+// -------------- k. `&mut` borrows one after the other share one value; only overlapping ones conflict
+
+struct Ledger(Vec<&'static str>);
+
+/// One transaction per request, committed (here: logged) in its teardown.
+#[depends(scope = "handler")]
+async fn one_tx(y: Yield<Ledger>) {
+    let (tx, outcome) = y.provide(Ledger(Vec::new())).await;
+    log(format!("tx:commit {:?} {}", tx.0, describe(&outcome)));
+}
+
+/// A repository function: writes through the transaction while it runs, and keeps no borrow.
+#[depends]
+async fn insert_user(#[dep(one_tx)] tx: &mut Ledger) -> u32 {
+    tx.0.push("user");
+    7
+}
+
+/// A second one, which waits: its borrow still ends when it returns.
+#[depends]
+async fn insert_audit(#[dep(one_tx)] tx: &mut Ledger, #[dep(insert_user)] id: &u32) -> u32 {
+    tokio::task::yield_now().await;
+    tx.0.push("audit");
+    *id
+}
+
+#[depends]
+async fn create_user(
+    #[dep(one_tx)] tx: &mut Ledger,
+    #[dep(insert_user)] id: &u32,
+    #[dep(insert_audit)] audited: &u32,
+) -> String {
+    tx.0.push("reply");
+    format!("{id} {audited} {:?}", tx.0)
+}
+
+#[tokio::test]
+async fn mutable_borrows_one_after_the_other_write_through_one_value() {
+    let _serial = serial().await;
+    // Before: refused at check, "`create_user` (parameter `tx`) and `insert_user` (parameter
+    // `tx`) both borrow the same value mutably (`&mut`) in one request; use `#[dep(f, fresh)]`
+    // for a second instance", though a plain function's borrow ends before the next function
+    // starts: and `fresh` gives each its own transaction, committed apart.
+    let client = TestClient::start(App::new().post("/", create_user))
+        .await
+        .unwrap();
+    let response = client.post("/").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"7 7 ["user", "audit", "reply"]"#
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [r#"tx:commit ["user", "audit", "reply"] success 200"#]
+    );
+}
+
+/// Holds the transaction mutably from its setup to its teardown.
+#[depends(scope = "handler")]
+async fn tx_holder(#[dep(one_tx)] tx: &mut Ledger, y: Yield<u8>) {
+    tx.0.push("held");
+    let _ = y.provide(0).await;
+}
+
+#[depends]
+async fn writes_while_held(#[dep(tx_holder)] _h: &u8, #[dep(one_tx)] tx: &mut Ledger) -> String {
+    tx.0.push("handler");
+    String::new()
+}
+
+/// `request`-scoped: a value a function may keep a `HeldMut` of.
+#[depends]
+async fn request_ledger(y: Yield<Ledger>) {
+    let _ = y.provide(Ledger(Vec::new())).await;
+}
+
+/// Takes the ledger as `HeldMut` and could keep it in its value.
+#[depends]
+async fn keeps_tx(#[dep(request_ledger)] tx: HeldMut<Ledger>) -> u8 {
+    drop(tx);
+    0
+}
+
+#[depends]
+async fn writes_after_kept(
+    #[dep(keeps_tx)] _k: &u8,
+    #[dep(request_ledger)] tx: &mut Ledger,
+) -> String {
+    tx.0.push("handler");
+    String::new()
+}
+
+#[tokio::test]
+async fn mutable_borrows_alive_at_once_are_still_refused() {
+    let _serial = serial().await;
+    let error = App::new()
+        .get("/held", writes_while_held)
+        .get("/kept", writes_after_kept)
+        .check()
+        .expect_err("each route takes the transaction `&mut` twice at once");
+    assert_eq!(
+        error.problems(),
+        [
+            "route GET /held: `tx_holder` (parameter `tx`) and `writes_while_held` (parameter `tx`) both borrow the same value mutably (`&mut`) at once; only one of them can hold it at a time; the value is `one_tx`'s (`tx_holder` is a generator: it holds it from its setup to its teardown); use `#[dep(f, fresh)]` only if each needs an instance of its own",
+            "route GET /kept: `keeps_tx` (parameter `tx`) and `writes_after_kept` (parameter `tx`) both borrow the same value mutably (`&mut`) at once; only one of them can hold it at a time; the value is `request_ledger`'s (`keeps_tx` (parameter `tx`) takes it as `Held`/`HeldMut` and may keep it in its value, so it holds it until the request ends); use `#[dep(f, fresh)]` only if each needs an instance of its own",
+        ]
+    );
+}

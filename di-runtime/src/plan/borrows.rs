@@ -56,45 +56,29 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
     let mut slots: Vec<_> = by_slot.into_iter().collect();
     slots.sort_by_key(|(slot, _)| *slot);
     for (_, users) in slots {
-        let exclusive: Vec<&&Borrow> = users.iter().filter(|b| b.access.is_exclusive()).collect();
-        let Some(first) = exclusive.first() else {
+        let conflict = users.iter().enumerate().find_map(|(at, first)| {
+            if !first.access.is_exclusive() {
+                return None;
+            }
+            users
+                .iter()
+                .enumerate()
+                .find(|&(other_at, other)| other_at != at && overlap(first, other))
+                .map(|(_, other)| (*first, *other))
+        });
+        let Some((first, other)) = conflict else {
             continue;
         };
-        if exclusive.len() > 1 {
+        if other.access.is_exclusive() {
+            let why = why_held(first, other, true);
             errors.push(format!(
-                "{} and {} both borrow the same value mutably (`&mut`) in one request; use `#[dep(f, fresh)]` for a second instance, or share it with `&`",
+                "{} and {} both borrow the same value mutably (`&mut`) at once; only one of them can hold it at a time; the value is {}{why}; use `#[dep(f, fresh)]` only if each needs an instance of its own",
                 first.who(),
-                exclusive[1].who()
+                other.who(),
+                first.of.possessive()
             ));
-            continue;
-        }
-        let overlaps = |other: &Borrow| {
-            if other.by_id == first.by_id {
-                return true; // one function taking the value twice
-            }
-            match (first.role, other.role) {
-                // A generator holds `&mut` from its setup on: every other use overlaps.
-                (Role::Generator, _) => true,
-                // The handler runs after every setup: only what is still held then overlaps.
-                (Role::Handler, other) => other != Role::Plain,
-                // A plain function may run while a generator holds the value.
-                (Role::Plain, other) => other == Role::Generator,
-            }
-        };
-        let conflict = users
-            .iter()
-            .find(|b| !b.access.is_exclusive() && overlaps(b));
-        if let Some(other) = conflict {
-            let kept = [first, other]
-                .into_iter()
-                .find(|b| b.role == Role::Generator && b.access.is_held());
-            let why = match kept {
-                Some(b) => format!(
-                    " ({} takes it as `Held`/`HeldMut` and may keep it in its value, so it holds it until the request ends)",
-                    b.who()
-                ),
-                None => String::new(),
-            };
+        } else {
+            let why = why_held(first, other, false);
             errors.push(format!(
                 "{} borrows a value mutably (`&mut`) while {} also borrows it; only one of them can hold it at a time; the value is {}{why}",
                 first.who(),
@@ -102,5 +86,40 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
                 first.of.possessive()
             ));
         }
+    }
+}
+
+/// Whether two borrows of one value are alive at once: setups run one after the other, and
+/// the handler after all of them.
+fn overlap(a: &Borrow, b: &Borrow) -> bool {
+    if a.by_id == b.by_id {
+        return true; // one function taking the value twice
+    }
+    match (a.role, b.role) {
+        // A generator holds what it borrows from its setup to its teardown.
+        (Role::Generator, _) | (_, Role::Generator) => true,
+        // A plain function's borrow ends when it returns, before the next function starts.
+        (Role::Plain, _) | (_, Role::Plain) => false,
+        // Two uses by the handler are one function's (above).
+        (Role::Handler, Role::Handler) => true,
+    }
+}
+
+/// Why the generator of two conflicting borrows holds the value, for the message: when it may
+/// keep a `Held`/`HeldMut` in its value, and with `generator`, when it borrows `&mut`.
+fn why_held(a: &Borrow, b: &Borrow, generator: bool) -> String {
+    if a.by_id == b.by_id {
+        return String::new();
+    }
+    match [a, b].into_iter().find(|b| b.role == Role::Generator) {
+        Some(b) if b.access.is_held() => format!(
+            " ({} takes it as `Held`/`HeldMut` and may keep it in its value, so it holds it until the request ends)",
+            b.who()
+        ),
+        Some(b) if generator && b.access.is_exclusive() => format!(
+            " ({} is a generator: it holds it from its setup to its teardown)",
+            b.by
+        ),
+        _ => String::new(),
     }
 }
