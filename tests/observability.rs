@@ -37,6 +37,15 @@ async fn ok(#[dep(session)] _s: &u8, #[dep(tx)] _t: &u8) -> &'static str {
     "ok"
 }
 
+/// `ok`, its body streamed (read as the test reads it) and holding the session.
+#[depends]
+async fn ok_streamed(
+    #[dep(session)] s: Held<u8>,
+    #[dep(tx)] _t: &u8,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, Infallible>> + Send + 'static> {
+    StreamBody::new(futures_util::stream::iter([Ok(format!("ok {}", *s))]))
+}
+
 #[depends]
 async fn echo_id(id: RequestId) -> String {
     id.to_string()
@@ -158,6 +167,7 @@ fn app() -> App {
     App::new()
         .get("/ok", ok)
         .post("/ok", ok)
+        .get("/ok-streamed", ok_streamed)
         .get("/id", echo_id)
         .get("/setup-fails", setup_fails)
         .get("/panics", panics)
@@ -739,8 +749,8 @@ async fn cancellations_and_deadline_hits_are_counted_by_kind() {
     )
     .await
     .unwrap();
-    // A body dropped unread: the client went away.
-    let response = client.get("/ok").send().await;
+    // A streamed body dropped unread: the client went away.
+    let response = client.get("/ok-streamed").send().await;
     assert_eq!(response.status(), 200);
     drop(response);
     // Past the request timeout.
@@ -756,7 +766,7 @@ async fn cancellations_and_deadline_hits_are_counted_by_kind() {
     assert_eq!(t.cancelled_timeout, 1, "{metrics:?}");
     assert_eq!(metrics.background_task_timeouts, 1, "{metrics:?}");
     assert_eq!(metrics.teardown_timeouts, 1, "{metrics:?}");
-    // `ok`: `session` (client gone) and `tx` (success, before the response); the timeout:
+    // `ok-streamed`: `session` (client gone) and `tx` (success, before the response); the timeout:
     // `session`; the slow one: `stuck_teardown` (success, then its deadline).
     assert_eq!(t.success, 2, "{metrics:?}");
     assert_eq!(metrics.setups, 4);

@@ -652,8 +652,10 @@ async fn pooled_conn(#[dep(shared_pool)] pool: &u8, y: Yield<u8>) {
 }
 
 #[depends]
-async fn uses_conn(#[dep(pooled_conn)] conn: &u8) -> String {
-    format!("conn {conn}")
+async fn uses_conn(
+    #[dep(pooled_conn)] conn: Held<u8>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    StreamBody::new(stream::iter([Ok(format!("conn {}", *conn))]))
 }
 
 #[tokio::test]
@@ -665,7 +667,8 @@ async fn shutdown_cuts_a_response_the_test_still_holds_then_tears_down_app_scope
     let client = TestClient::start(app).await.unwrap();
     let held = client.get("/").send().await;
     assert_eq!(held.status(), 200);
-    // The body is never read, and the response is still held at shutdown.
+    // The streamed body is never read, and the response is still held at shutdown (a body
+    // held whole is read by `send`, see `a_whole_body_is_sent_whether_or_not_the_test_reads_it`).
     client.shutdown().await;
     assert_eq!(
         events(),

@@ -225,7 +225,7 @@ async fn text_is_text_and_a_panic_is_a_json_500() {
     client.shutdown().await;
 }
 
-// ------------------ 4. the test client: a response dropped unread is a client gone
+// ------------------ 4. the test client: a response dropped unread, whole or streamed
 
 #[depends]
 async fn session(y: Yield<u8>) {
@@ -238,29 +238,62 @@ async fn session(y: Yield<u8>) {
 }
 
 #[depends]
-async fn create_with_session(#[dep(session)] _s: &u8) -> (StatusCode, Json<Value>) {
+async fn create_with_session(
+    #[dep(session)] _s: &u8,
+    tasks: &BackgroundTasks,
+) -> (StatusCode, Json<Value>) {
+    tasks.add(async { common::log("email") });
     (StatusCode::CREATED, Json(json!({ "id": 1 })))
 }
 
+#[depends]
+async fn export_with_session(
+    #[dep(session)] s: Held<u8>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    StreamBody::new(futures_util::stream::iter([Ok(format!("{}\n", *s))]))
+}
+
 /// FastAPI's test client reads every body, so `assert client.post(...).status_code == 201`
-/// commits a `request`-scoped session; di's reads it on demand, and a response dropped
-/// unread is a client gone: the session rolls back (docs/testing.md says so).
+/// commits a `request`-scoped session; so does di's for a body held whole, as a server sends
+/// such a body whether or not its client reads it. Before: di's read every body on demand,
+/// and the session of a response dropped unread rolled back, its background task dropped.
+/// A streamed body is read as the test reads it: dropped unread, the client went away.
 #[tokio::test]
-async fn a_response_dropped_unread_rolls_a_request_scoped_session_back() {
+async fn a_whole_body_is_sent_whether_or_not_the_test_reads_it() {
     let _serial = common::serial().await;
-    let client = TestClient::start(App::new().post("/todos", create_with_session))
-        .await
-        .unwrap();
+    let client = TestClient::start(
+        App::new()
+            .post("/todos", create_with_session)
+            .get("/todos/export", export_with_session),
+    )
+    .await
+    .unwrap();
     let response = client.post("/todos").send().await;
     assert_eq!(response.status(), StatusCode::CREATED);
+    drop(response);
+    client.settle().await;
+    assert_eq!(common::events(), ["email", "commit"]);
+
+    common::clear();
+    let response = client.post("/todos").send().await;
+    client.settle().await;
+    assert_eq!(
+        common::events(),
+        ["email", "commit"],
+        "before the test reads it"
+    );
+    assert_eq!(response.text().await.unwrap(), r#"{"id":1}"#);
+
+    common::clear();
+    let response = client.get("/todos/export").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
     drop(response);
     client.settle().await;
     assert_eq!(common::events(), ["rollback: cancelled (client gone)"]);
 
     common::clear();
-    let response = client.post("/todos").send().await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.bytes().await.unwrap();
+    let response = client.get("/todos/export").send().await;
+    assert_eq!(response.text().await.unwrap(), "0\n");
     client.settle().await;
     assert_eq!(common::events(), ["commit"]);
     client.shutdown().await;

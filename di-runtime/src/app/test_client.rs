@@ -113,8 +113,8 @@ impl TestClient {
         self.running.settle().await;
     }
 
-    /// Shuts the app down as a server's graceful shutdown ends: the body of a response the
-    /// test still holds unread is cut (its `request`-scope teardowns see
+    /// Shuts the app down as a server's graceful shutdown ends: the streamed body of a
+    /// response the test still holds unread is cut (its `request`-scope teardowns see
     /// [`CancelReason::Shutdown`](crate::CancelReason::Shutdown), as when a server's grace
     /// period ends), then the teardowns still running are waited for, then `app` scope is torn
     /// down.
@@ -128,13 +128,17 @@ impl TestClient {
         self.running.shutdown().await;
     }
 
-    /// A response whose body the client keeps a handle on (see [`TestClient::shutdown`]).
+    /// A response whose streamed body the client keeps a handle on (see
+    /// [`TestClient::shutdown`]); a body held whole has nothing left to cut.
     fn held(&self, response: http::Response<Body>) -> TestResponse {
         let (head, body) = response.into_parts();
+        let whole = body.is_whole();
         let body = Arc::new(Mutex::new(Some(body)));
-        let mut bodies = self.bodies.lock();
-        bodies.retain(|held| held.strong_count() > 0);
-        bodies.push(Arc::downgrade(&body));
+        if !whole {
+            let mut bodies = self.bodies.lock();
+            bodies.retain(|held| held.strong_count() > 0);
+            bodies.push(Arc::downgrade(&body));
+        }
         TestResponse { head, body }
     }
 }
@@ -215,7 +219,10 @@ impl TestRequest<'_> {
         self
     }
 
-    /// Sends the request and returns the response head; the body streams on demand.
+    /// Sends the request and returns the response. A body held whole (a handler's `String`,
+    /// `Json`, bytes) is read at once, as a server sends it whether or not its client reads
+    /// it: its `request`-scope teardowns and background tasks run though the test never reads
+    /// it. A streamed body is read as the test reads it (see [`TestResponse`]).
     pub async fn send(self) -> TestResponse {
         let head_request = self.method == Method::HEAD;
         let mut request = http::Request::new(http_body_util::Full::new(self.body));
@@ -234,8 +241,40 @@ impl TestRequest<'_> {
         // drops it unread, which is its end).
         if head_request || sends_no_body(response.status()) {
             drop(std::mem::take(response.body_mut()));
+        } else if response.body().is_whole() {
+            // As a server sends a body held whole, whether or not its client reads it: its
+            // `request`-scope teardowns and background tasks are not left to the test reading
+            // it. A streamed body is read as the test reads it.
+            let body = std::mem::take(response.body_mut());
+            *response.body_mut() = read_whole(body).await;
         }
         self.client.held(response)
+    }
+}
+
+/// `body` read to its end, as a body that gives the same frames: its data at once, then its
+/// trailers or its error, if any.
+async fn read_whole(mut body: Body) -> Body {
+    let mut data = BytesMut::new();
+    let last = loop {
+        match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            None => break None,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(chunk) => data.extend_from_slice(&chunk),
+                Err(frame) => break Some(Ok(frame)),
+            },
+            Some(Err(error)) => break Some(Err(error)),
+        }
+    };
+    let data = data.freeze();
+    match last {
+        None => Body::from(data),
+        Some(last) => {
+            let first = (!data.is_empty()).then(|| Ok(Frame::data(data)));
+            Body::new(http_body_util::StreamBody::new(futures_util::stream::iter(
+                first.into_iter().chain([last]),
+            )))
+        }
     }
 }
 
@@ -270,8 +309,9 @@ fn encode_uri(uri: &str) -> std::borrow::Cow<'_, str> {
     percent_encoding::utf8_percent_encode(uri, NOT_IN_A_URI).into()
 }
 
-/// A response received by a [`TestClient`]; its body is read on demand, so a test can read
-/// part of a stream and then drop it, like a client that goes away.
+/// A response received by a [`TestClient`]. A streamed body is read on demand, so a test can
+/// read part of it and then drop the response, like a client that goes away: the body's
+/// `request`-scope teardowns see [`CancelReason::ClientGone`](crate::CancelReason::ClientGone).
 #[derive(Debug)]
 pub struct TestResponse {
     head: http::response::Parts,

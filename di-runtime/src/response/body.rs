@@ -26,6 +26,9 @@ enum Kind {
     Full(Option<Bytes>),
     /// Any other body.
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
+    /// A body that wraps one held whole: a response's body, tracked to its end (see
+    /// [`Body::is_whole`]).
+    Whole(UnsyncBoxBody<Bytes, BoxError>),
 }
 
 impl Body {
@@ -41,6 +44,12 @@ impl Body {
         B::Error: Into<BoxError>,
     {
         Self(Kind::Boxed(body.map_err(Into::into).boxed_unsync()))
+    }
+
+    /// Whether every byte of the body is in memory (no stream behind it): a server sends it
+    /// whole whether or not the client reads it, and the test client reads it at once.
+    pub(crate) fn is_whole(&self) -> bool {
+        matches!(self.0, Kind::Full(_) | Kind::Whole(_))
     }
 
     /// The whole body, when it is held whole (not a stream).
@@ -83,6 +92,14 @@ impl Body {
         B: http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static,
     {
         Self(Kind::Boxed(UnsyncBoxBody::new(body)))
+    }
+
+    /// [`Body::from_boxed_error`] for a body wrapping one that [`is_whole`](Body::is_whole).
+    pub(crate) fn from_boxed_whole<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static,
+    {
+        Self(Kind::Whole(UnsyncBoxBody::new(body)))
     }
 }
 
@@ -153,21 +170,21 @@ impl http_body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.0 {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|bytes| Ok(Frame::data(bytes)))),
-            Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+            Kind::Boxed(body) | Kind::Whole(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.0 {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Boxed(body) => body.is_end_stream(),
+            Kind::Boxed(body) | Kind::Whole(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Boxed(body) => body.size_hint(),
+            Kind::Boxed(body) | Kind::Whole(body) => body.size_hint(),
         }
     }
 }

@@ -167,8 +167,26 @@ pub(crate) fn track(
     after: AfterBody,
 ) -> Response {
     let (mut parts, body) = response.into_parts();
-    let tracked = TrackedBody::new(body, &mut parts, head_request, version, after);
-    Response::from_parts(parts, Body::from_boxed_error(tracked))
+    let body = tracked(body, &mut parts, head_request, version, after);
+    Response::from_parts(parts, body)
+}
+
+/// `body` of a response with `parts` tracked to its end (see [`TrackedBody::new`]), still
+/// [whole](Body::is_whole) if it was.
+pub(crate) fn tracked(
+    body: Body,
+    parts: &mut http::response::Parts,
+    head_request: bool,
+    version: http::Version,
+    after: AfterBody,
+) -> Body {
+    let whole = body.is_whole();
+    let tracked = TrackedBody::new(body, parts, head_request, version, after);
+    if whole {
+        Body::from_boxed_whole(tracked)
+    } else {
+        Body::from_boxed_error(tracked)
+    }
 }
 
 impl TrackedBody {

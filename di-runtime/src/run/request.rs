@@ -29,7 +29,7 @@ use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::BodyError;
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_error_response};
-use crate::run::body::{AfterBody, TrackedBody, sends_no_body};
+use crate::run::body::{AfterBody, sends_no_body, tracked};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, kept_span};
@@ -653,14 +653,14 @@ fn serve(
             let body = AppBody::new(body, &parts, bodiless, &outer, number);
             return Response::from_parts(parts, Body::from_boxed_error(body));
         }
-        let tracked = TrackedBody::new(
+        let body = tracked(
             body,
             &mut parts,
             head.parts.method == Method::HEAD,
             head.parts.version,
             after,
         );
-        Response::from_parts(parts, Body::from_boxed_error(tracked))
+        Response::from_parts(parts, body)
     }
 }
 
