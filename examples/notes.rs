@@ -2,7 +2,8 @@
 //!
 //! A notes service on embedded SQLite or on PostgreSQL (through sqlx), listening on
 //! `127.0.0.1:3000`. Options (`--help` lists them): `--addr HOST:PORT` to listen elsewhere,
-//! `--db PATH` to keep the notes in a SQLite file (created if missing) instead of in memory, or
+//! `--db PATH` to keep the notes in a SQLite file (created if missing) instead of a temporary
+//! one removed when the server stops, or
 //! `--db postgres://USER:PASSWORD@HOST/DATABASE` to keep them on a PostgreSQL server. The
 //! schema is created by the migrations in `examples/migrations/` (`sqlite/` or `postgres/`),
 //! run at startup. A query that finds the notes locked by another session for 5 s (PostgreSQL's
@@ -59,6 +60,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Parser, ValueEnum};
 use di_runtime::http::HeaderValue;
@@ -86,7 +88,9 @@ const MAX_TITLE: usize = 200;
 /// Where the notes are kept (`--db`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Db {
-    /// An in-memory SQLite database, gone when the server stops (no `--db`).
+    /// A SQLite file of its own in the system's temporary directory, removed when the server
+    /// stops (no `--db`): a scratch database, as one in memory would be, but one in which an
+    /// export under way holds up no write (see [`Scratch`]).
     #[default]
     Memory,
     /// A SQLite file, created if missing.
@@ -113,7 +117,7 @@ impl Db {
     /// What the log says: `memory`, the file, or the server and database (never the password).
     fn describe(&self) -> String {
         match self {
-            Db::Memory => "memory".to_owned(),
+            Db::Memory => "a temporary SQLite file".to_owned(),
             Db::Sqlite(path) => path.display().to_string(),
             Db::Postgres(url) => match PgConnectOptions::from_str(url) {
                 // A Unix socket (`?host=/path`), if the URL names one, is where sqlx connects.
@@ -209,10 +213,68 @@ macro_rules! either {
 /// The connection pool, on the database `--db` names.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    /// A SQLite file or in-memory database.
+    /// A SQLite file (the default database's a [`Scratch`] file).
     Sqlite(SqlitePool),
     /// A PostgreSQL server.
     Postgres(PgPool),
+}
+
+/// A pool of at most `size` connections on the SQLite file at `path`, created if missing.
+async fn open_sqlite(path: &std::path::Path, size: u32) -> Result<SqlitePool, sqlx::Error> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        // Readers never block the writer, nor the writer readers.
+        .journal_mode(SqliteJournalMode::Wal)
+        // A connection's page cache (SQLite's default: up to 2 MB) fills during a long read
+        // in one snapshot, such as the export's one `SELECT` over the whole table, and is
+        // freed at its next read after a write. Each pooled connection allocates it on a
+        // worker thread of its own, whose malloc arena keeps the memory: over a soak RSS rose
+        // by about 2 MB per connection that ran an export. 128 KiB a connection keeps it flat
+        // (the OS's file cache still serves repeated reads). BENCHMARKS.md, "The notes
+        // export", has the numbers.
+        .pragma("cache_size", "-128");
+    SqlitePoolOptions::new()
+        .max_connections(size)
+        .connect_with(options)
+        .await
+}
+
+/// The default database's file (`Db::Memory`): `di-notes-PID-N.sqlite` in the system's
+/// temporary directory, removed with its WAL files when dropped: by `pool`'s teardown once the
+/// pool is closed, or with `pool`'s generator when an app is dropped unstopped, as in a test.
+/// A file of that name left by an earlier process that was killed is removed first.
+#[derive(Debug)]
+pub(crate) struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("di-notes-{}-{n}.sqlite", std::process::id());
+        let scratch = Scratch(std::env::temp_dir().join(name));
+        scratch.remove();
+        scratch
+    }
+
+    /// Removes the file and SQLite's files beside it, those that are there.
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            if let Err(error) = std::fs::remove_file(&path)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %PathBuf::from(path).display(), %error, "could not remove the temporary database");
+            }
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 /// A transaction (the `tx` dependency).
@@ -234,49 +296,21 @@ pub(crate) enum Conn {
 }
 
 impl Pool {
-    /// Opens the pool, of at most `size` connections, and brings the schema up to date.
-    async fn open(db: &Db, size: u32) -> Result<Pool, sqlx::Error> {
-        let pool = match db {
-            // Each SQLite connection to a plain `:memory:` database has a database of its own.
-            // sqlx opens `sqlite::memory:` as a *named, shared-cache* in-memory database
-            // (`file:sqlx-in-memory-N?mode=memory&cache=shared`), so every connection of this
-            // pool sees the same notes. That database lives only while at least one connection
-            // to it is open, so the pool keeps one open for good: `min_connections(1)` and no
-            // idle timeout or maximum lifetime, which would close (and so wipe) it. Writers take
-            // table locks in shared-cache mode; sqlx's `sqlite` feature includes
-            // `unlock-notify`, so a reader waits for a writer's commit instead of failing with
-            // `SQLITE_LOCKED`.
-            Db::Memory => Pool::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(size)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
-                    .await?,
-            ),
-            Db::Sqlite(path) => {
-                let options = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    // Readers never block the writer, nor the writer readers.
-                    .journal_mode(SqliteJournalMode::Wal)
-                    // A connection's page cache (SQLite's default: up to 2 MB) fills during a
-                    // long read in one snapshot, such as the export's one `SELECT` over the
-                    // whole table, and is freed at its next read after a write. Each pooled
-                    // connection allocates it on a worker thread of its own, whose malloc
-                    // arena keeps the memory: over a soak RSS rose by about 2 MB per
-                    // connection that ran an export. 128 KiB a connection keeps it flat (the
-                    // OS's file cache still serves repeated reads). BENCHMARKS.md, "The notes
-                    // export", has the numbers.
-                    .pragma("cache_size", "-128");
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(size)
-                        .connect_with(options)
-                        .await?,
-                )
+    /// Opens the pool, of at most `size` connections, and brings the schema up to date; for
+    /// the default database, with the [`Scratch`] file it is on, to drop once it is closed.
+    async fn open(db: &Db, size: u32) -> Result<(Pool, Option<Scratch>), sqlx::Error> {
+        let (pool, scratch) = match db {
+            // Not SQLite's memory: sqlx opens `sqlite::memory:` as a shared-cache database,
+            // where a statement under way (an export's `SELECT`, read as slowly as its client
+            // reads) holds its table's lock, and a write waits for it without a deadline (no
+            // busy timeout applies), and every read after that write. A file of its own in WAL
+            // mode, as `--db PATH` opens, lets readers and the writer go on together.
+            Db::Memory => {
+                let scratch = Scratch::new();
+                let pool = open_sqlite(&scratch.0, size).await?;
+                (Pool::Sqlite(pool), Some(scratch))
             }
+            Db::Sqlite(path) => (Pool::Sqlite(open_sqlite(path, size).await?), None),
             Db::Postgres(url) => {
                 let mut options = PgConnectOptions::from_str(url)?;
                 // A statement waiting for a lock another session holds (a `LOCK TABLE`, a
@@ -296,7 +330,7 @@ impl Pool {
                     .connect_with(options.clone())
                     .await;
                 match opened {
-                    Ok(pool) => Pool::Postgres(pool),
+                    Ok(pool) => (Pool::Postgres(pool), None),
                     // The pool tries a refused connection again until its acquire timeout (a
                     // server starting up), then says only that it timed out: one connection
                     // of its own says why (refused, no such host) for the startup's message,
@@ -321,7 +355,7 @@ impl Pool {
             Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
             Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
-        Ok(pool)
+        Ok((pool, scratch))
     }
 
     /// Closes every connection, waiting for those in use to come back.
@@ -432,8 +466,7 @@ impl Conn {
     /// the connection would first read them all (sqlx's check on release), busy for as long
     /// as the query runs, after its `max_concurrency` place was freed. Closed, the server
     /// stops the query and the pool opens a new connection when one is needed. On SQLite an
-    /// unfinished statement is only reset, and closing a connection could lose an in-memory
-    /// database (it lives while one connection is open), so it goes back to the pool.
+    /// unfinished statement is only reset, so it goes back to the pool.
     async fn give_back(self, finished: bool) {
         match self {
             Conn::Postgres(conn) if !finished => {
@@ -451,7 +484,7 @@ impl Conn {
 // ---------------------------------------------------------------------------------------------
 
 /// Where to open the database. `main` gives the value from `--db` with `App::provide`, so
-/// this default (in memory) runs only when nobody does, as in a test.
+/// this default (a temporary SQLite file) runs only when nobody does, as in a test.
 #[depends(scope = "app")]
 async fn db_path() -> Db {
     Db::default()
@@ -478,13 +511,16 @@ pub(crate) async fn pool(
     #[dep(pool_size)] size: &PoolSize,
     y: Yield<Pool>,
 ) -> Result<(), HttpError> {
-    let pool = Pool::open(db, size.0)
+    // The default database's file is removed once the pool is closed (or when this future
+    // is dropped with the app).
+    let (pool, scratch) = Pool::open(db, size.0)
         .await
         .map_err(|error| open_error(db, &error))?;
     tracing::info!(db = %db.describe(), "pool: opened");
 
     let (pool, outcome) = y.provide(pool).await;
     pool.close().await;
+    drop(scratch);
     tracing::info!(%outcome, "pool: closed");
     Ok(())
 }
@@ -978,7 +1014,8 @@ struct Args {
     /// Where to listen.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:3000")]
     addr: String,
-    /// Where to keep the notes (default: in memory, gone when the server stops).
+    /// Where to keep the notes (default: a temporary SQLite file, removed when the server
+    /// stops).
     ///
     /// A SQLite file, created if missing, or a PostgreSQL server:
     /// postgres://USER:PASSWORD@HOST:PORT/DATABASE
@@ -1299,6 +1336,44 @@ mod tests {
             "the place came back when the export ended"
         );
         assert_eq!(again.text().await.expect("text").lines().count(), 3);
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_export_under_way_blocks_no_write_and_no_read_on_the_default_database() {
+        // Before: the default database was SQLite's shared-cache memory, where the export's
+        // `SELECT`, still under way, held the table's read lock: a write waited for it with no
+        // deadline (no 503), and once a write waited, so did every read.
+        let client = client().await;
+        let lines: String = (0..3_000)
+            .map(|i| format!("{{\"title\":\"t{i}\",\"body\":\"{}\"}}\n", "x".repeat(100)))
+            .collect();
+        assert_eq!(import(&client, lines).await.status(), 201);
+        let mut export = client.get("/notes/export").send().await;
+        assert_eq!(export.status(), 200);
+        let first = export.chunk().await.expect("a first note").expect("read");
+        assert!(first.starts_with(b"{\"id\":1"), "{first:?}");
+
+        // A hang would be the failure: the bound only stops the test from waiting forever.
+        let within = std::time::Duration::from_secs(60);
+        let note = json!({"title": "during", "body": "the export"});
+        let created = tokio::time::timeout(within, create(&client, &note))
+            .await
+            .expect("the write is not held up by the export");
+        assert_eq!(created.status(), 201);
+        let read = tokio::time::timeout(within, client.get("/notes/2").send())
+            .await
+            .expect("the read is not held up by the export");
+        assert_eq!(read.status(), 200);
+
+        // The export reads one snapshot: the note written since is not in it.
+        let mut rest = first.to_vec();
+        while let Some(chunk) = export.chunk().await {
+            rest.extend_from_slice(&chunk.expect("read"));
+        }
+        let exported = String::from_utf8(rest).expect("UTF-8");
+        assert_eq!(exported.lines().count(), 3_000);
+        assert!(!exported.contains("during"));
         client.shutdown().await;
     }
 
