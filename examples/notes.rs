@@ -879,57 +879,62 @@ async fn import_notes(
         }
         // A note is an object: serde would also read `["t", "b"]` as one (its fields in
         // order), where the `POST /notes` body, as pydantic, takes an object only.
-        let parsed = serde_json::from_slice::<NewNote>(&line);
         let is_object = line.trim_ascii_start().first() == Some(&b'{');
-        let well_formed = parsed
-            .as_ref()
-            .err()
-            .is_none_or(|e| !(e.is_syntax() || e.is_eof()));
-        if well_formed && !is_object {
-            let msg = "Input should be a valid dictionary or object to extract fields from";
-            problems.push(
-                line_error(line_no, format!("line {line_no}: {msg}")).kind("model_attributes_type"),
-            );
-            if problems.len() == MAX_LISTED {
-                break;
-            }
-            continue;
-        }
-        let new = match parsed {
-            Ok(new) => new,
-            Err(e) => {
-                // serde_json's message ends with " at line 1 column N": keep only the column.
-                let msg = e.to_string();
-                let msg = msg.rfind(" at line ").map_or(msg.as_str(), |at| &msg[..at]);
-                let kind = if e.is_syntax() || e.is_eof() {
-                    "json_invalid"
-                } else {
-                    "parse_error"
-                };
-                let msg = format!("line {line_no}, column {}: {msg}", e.column());
-                problems.push(line_error(line_no, msg).kind(kind));
-                if problems.len() == MAX_LISTED {
-                    break;
+        match serde_json::from_slice::<NewNote>(&line) {
+            Ok(_) if !is_object => problems.push(not_an_object(line_no)),
+            Ok(new) => {
+                if let Err((_, msg)) = new.validate() {
+                    problems.push(line_error(line_no, format!("line {line_no}: {msg}")));
+                } else if problems.is_empty() {
+                    tx.insert(&new).await.map_err(db_error)?;
+                    imported += 1;
                 }
-                continue;
             }
-        };
-        if let Err((_, msg)) = new.validate() {
-            problems.push(line_error(line_no, format!("line {line_no}: {msg}")));
+            Err(error) => problems.push(line_problem(&line, line_no, is_object, error)),
         }
         if problems.len() == MAX_LISTED {
             // Enough to answer: the rest of a bad import is not read.
             break;
-        }
-        if problems.is_empty() {
-            tx.insert(&new).await.map_err(db_error)?;
-            imported += 1;
         }
     }
     if !problems.is_empty() {
         return Err(HttpError::invalid_input(problems));
     }
     Ok((StatusCode::CREATED, Json(json!({ "imported": imported }))))
+}
+
+/// Import line `line_no`, that is not a JSON object.
+fn not_an_object(line_no: usize) -> InputError {
+    let msg = "Input should be a valid dictionary or object to extract fields from";
+    line_error(line_no, format!("line {line_no}: {msg}")).kind("model_attributes_type")
+}
+
+/// What is wrong with import line `line_no`, which serde could not read as a note (`error`):
+/// its syntax first, as serde stops at the first value of a wrong type (`[1,2`,
+/// `{"title":5,,}`) before a syntax error further on; then that it is not an object; then
+/// serde's error.
+fn line_problem(
+    line: &[u8],
+    line_no: usize,
+    is_object: bool,
+    error: serde_json::Error,
+) -> InputError {
+    let syntax = |e: &serde_json::Error| e.is_syntax() || e.is_eof();
+    let error = match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+        Err(invalid) if !syntax(&error) => invalid,
+        Ok(_) if !is_object => return not_an_object(line_no),
+        _ => error,
+    };
+    // serde_json's message ends with " at line 1 column N": keep only the column.
+    let msg = error.to_string();
+    let msg = msg.rfind(" at line ").map_or(msg.as_str(), |at| &msg[..at]);
+    let msg = format!("line {line_no}, column {}: {msg}", error.column());
+    let kind = if syntax(&error) {
+        "json_invalid"
+    } else {
+        "parse_error"
+    };
+    line_error(line_no, msg).kind(kind)
 }
 
 /// The bad lines an import's 422 names at most (as many as di lists in any 422).
@@ -1298,6 +1303,33 @@ mod tests {
             [
                 (&json!("model_attributes_type"), &json!(["body", 1])),
                 (&json!("model_attributes_type"), &json!(["body", 2])),
+            ]
+        );
+        assert_eq!(notes(&client).await, json!([]), "nothing was written");
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_import_line_that_is_not_json_is_json_invalid_whatever_it_starts_with() {
+        // Before: serde stopped at the first value of the wrong type, before the syntax
+        // error: `[1,2` was "Input should be a valid dictionary" (`model_attributes_type`),
+        // `{"title":5,,}` a `parse_error` "invalid type: integer `5`".
+        let client = client().await;
+        let response = import(&client, "[1,2\n5 6\n{\"title\":5,,}\n").await;
+        assert_eq!(response.status(), 422);
+        let problems: Value = response.json().await.expect("json");
+        let kinds: Vec<(&Value, &Value)> = problems["detail"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|p| (&p["type"], &p["loc"]))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (&json!("json_invalid"), &json!(["body", 1])),
+                (&json!("json_invalid"), &json!(["body", 2])),
+                (&json!("json_invalid"), &json!(["body", 3])),
             ]
         );
         assert_eq!(notes(&client).await, json!([]), "nothing was written");
