@@ -73,7 +73,8 @@ impl<D> UseAsDepOrCall<D> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `#[depends]` function",
     label = "not marked `#[depends]`: add `#[depends]` above its `async fn`",
-    note = "a route's handler, a dependency of an app or a group and an override are `async fn`s marked `#[di_runtime::depends]`, named by their path: `App::new().get(\"/\", hello)`"
+    note = "a route's handler, a dependency of an app or a group and an override are `async fn`s marked `#[di_runtime::depends]`, named by their path: `App::new().get(\"/\", hello)`",
+    note = "if a local variable or a parameter has the function's name, it hides the function here: rename one of them"
 )]
 pub trait DepFn<D> {}
 
