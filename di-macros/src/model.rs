@@ -480,9 +480,24 @@ pub(crate) fn analyse(
         None => None,
     };
     if let Some(span) = inner_borrow {
+        // A streamed body that borrows a parameter (`StreamBody<impl Stream + '_>`): the
+        // value it reads is taken as `Held<T>` and moved into it.
+        let streams = ret_ty.as_ref().is_some_and(|ty| {
+            let text = quote::ToTokens::to_token_stream(ty).to_string();
+            ["Stream", "Sse", "Body"]
+                .iter()
+                .any(|name| text.contains(name))
+        });
+        let held = if streams {
+            "; a response body that reads a dependency's value while it is sent takes the value as `Held<T>` (`#[dep(f)] x: Held<T>`) and moves it in"
+        } else {
+            ""
+        };
         let error = syn::Error::new(
             span,
-            "the value of a `#[depends]` function outlives the call (it is kept for the request), so nothing in it can borrow; own what it holds (`String` for `&str`, `Cow<'static, str>` for `Cow<'_, str>`), or make the borrow `'static`",
+            format!(
+                "the value of a `#[depends]` function outlives the call (it is kept for the request), so nothing in it can borrow; own what it holds (`String` for `&str`, `Cow<'static, str>` for `Cow<'_, str>`), or make the borrow `'static`{held}"
+            ),
         );
         let reported = error.to_compile_error();
         ret_ty = Some(Type::Verbatim(
