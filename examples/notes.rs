@@ -877,11 +877,19 @@ async fn import_notes(
         if line.trim_ascii().is_empty() {
             continue;
         }
-        // A note is an object: serde would also read `["t", "b"]` as one (its fields in
-        // order), where the `POST /notes` body, as pydantic, takes an object only.
-        let is_object = line.trim_ascii_start().first() == Some(&b'{');
-        match serde_json::from_slice::<NewNote>(&line) {
-            Ok(_) if !is_object => problems.push(not_an_object(line_no)),
+        // Read as JSON first, then as a note: a line's syntax is looked at before its values
+        // (serde would stop at a value of a wrong type before a syntax error further on), a
+        // key given twice keeps its last value, as the `POST /notes` body's does, and a note
+        // is an object (serde would also read `["t", "b"]` as one, its fields in order), as
+        // pydantic takes it.
+        let note = match serde_json::from_slice::<serde_json::Value>(&line) {
+            Err(error) => Err(not_json(line_no, &error)),
+            Ok(value) if !value.is_object() => Err(not_an_object(line_no)),
+            Ok(value) => NewNote::deserialize(value).map_err(|error| {
+                line_error(line_no, format!("line {line_no}: {error}")).kind("parse_error")
+            }),
+        };
+        match note {
             Ok(new) => {
                 if let Err((_, msg)) = new.validate() {
                     problems.push(line_error(line_no, format!("line {line_no}: {msg}")));
@@ -890,7 +898,7 @@ async fn import_notes(
                     imported += 1;
                 }
             }
-            Err(error) => problems.push(line_problem(&line, line_no, is_object, error)),
+            Err(problem) => problems.push(problem),
         }
         if problems.len() == MAX_LISTED {
             // Enough to answer: the rest of a bad import is not read.
@@ -909,32 +917,13 @@ fn not_an_object(line_no: usize) -> InputError {
     line_error(line_no, format!("line {line_no}: {msg}")).kind("model_attributes_type")
 }
 
-/// What is wrong with import line `line_no`, which serde could not read as a note (`error`):
-/// its syntax first, as serde stops at the first value of a wrong type (`[1,2`,
-/// `{"title":5,,}`) before a syntax error further on; then that it is not an object; then
-/// serde's error.
-fn line_problem(
-    line: &[u8],
-    line_no: usize,
-    is_object: bool,
-    error: serde_json::Error,
-) -> InputError {
-    let syntax = |e: &serde_json::Error| e.is_syntax() || e.is_eof();
-    let error = match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-        Err(invalid) if !syntax(&error) => invalid,
-        Ok(_) if !is_object => return not_an_object(line_no),
-        _ => error,
-    };
+/// Import line `line_no`, that is not JSON (`error`).
+fn not_json(line_no: usize, error: &serde_json::Error) -> InputError {
     // serde_json's message ends with " at line 1 column N": keep only the column.
     let msg = error.to_string();
     let msg = msg.rfind(" at line ").map_or(msg.as_str(), |at| &msg[..at]);
     let msg = format!("line {line_no}, column {}: {msg}", error.column());
-    let kind = if syntax(&error) {
-        "json_invalid"
-    } else {
-        "parse_error"
-    };
-    line_error(line_no, msg).kind(kind)
+    line_error(line_no, msg).kind("json_invalid")
 }
 
 /// The bad lines an import's 422 names at most (as many as di lists in any 422).
@@ -1333,6 +1322,22 @@ mod tests {
             ]
         );
         assert_eq!(notes(&client).await, json!([]), "nothing was written");
+        client.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_import_line_with_a_key_twice_takes_the_last_as_post_does() {
+        // Before: 422 "duplicate field `title`", where `POST /notes` (as FastAPI) takes the
+        // last value of a key given twice.
+        let client = client().await;
+        let twice = "{\"title\":\"a\",\"body\":\"x\",\"title\":\"b\"}\n";
+        let response = import(&client, twice).await;
+        assert_eq!(response.status(), 201);
+        let created = create(&client, &json!({"title": "c", "body": "y"})).await;
+        assert_eq!(created.status(), 201);
+        let listed = notes(&client).await;
+        assert_eq!(listed[0]["title"], "b");
+        assert_eq!(listed[1]["title"], "c");
         client.shutdown().await;
     }
 
