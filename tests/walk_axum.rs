@@ -541,3 +541,70 @@ async fn an_axum_from_fn_middleware_is_a_layer_of_the_app_through_axum_layer() {
     );
     client.shutdown().await;
 }
+
+#[depends]
+async fn not_found_here() -> Result<String, HttpError> {
+    Err(HttpError::new(StatusCode::NOT_FOUND, "no such item"))
+}
+
+/// An app-wide error shape through an axum `map_response` middleware: inside `AxumLayer` it
+/// gets `http::Response<di_runtime::Body>` (the app's body, not axum's), which
+/// `axum::body::Body::new` makes axum's to read it with axum's helpers (docs/axum.md).
+async fn reshape(response: http::Response<Body>) -> http::Response<Body> {
+    if !response.status().is_client_error() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(axum::body::Body::new(body), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let detail: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let shaped = json!({ "error": parts.status.as_u16(), "detail": detail["detail"] });
+    let mut reshaped = http::Response::from_parts(parts, Body::from(shaped.to_string()));
+    reshaped.headers_mut().remove(http::header::CONTENT_LENGTH);
+    reshaped
+}
+
+#[tokio::test]
+async fn an_axum_map_response_middleware_reshapes_the_apps_own_errors() {
+    use axum::middleware::map_response;
+    use di_runtime::AxumLayer;
+
+    let app = App::new()
+        .get("/items/{id}", not_found_here)
+        .layer(AxumLayer(map_response(reshape)));
+    let client = TestClient::start(app).await.expect("the app starts");
+    let response = client.get("/items/1").send().await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": 404, "detail": "no such item"})
+    );
+    // The app's own 404 for a path no route has, reshaped alike.
+    let response = client.get("/nowhere").send().await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], 404);
+    client.shutdown().await;
+}
+
+/// A handler that makes an axum response (`axum::Json`, an `impl axum::response::IntoResponse`)
+/// returns it as `axum::response::Response`, which `di` sends as it is (docs/axum.md).
+#[depends]
+async fn axum_made() -> axum::response::Response {
+    axum::response::IntoResponse::into_response((
+        StatusCode::CREATED,
+        axum::Json(json!({ "id": 1 })),
+    ))
+}
+
+#[tokio::test]
+async fn a_handler_returns_an_axum_response_as_axums_response_type() {
+    let client = TestClient::start(App::new().post("/items", axum_made))
+        .await
+        .expect("the app starts");
+    let response = client.post("/items").send().await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.text().await.unwrap(), r#"{"id":1}"#);
+    client.shutdown().await;
+}
