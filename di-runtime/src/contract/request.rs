@@ -138,7 +138,8 @@ impl RequestHead {
     label = "not a request input, and not marked `#[dep(...)]`",
     note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Bytes`, `BodyStream`, `Multipart`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
     note = "a plain value does not say where in the request it is (FastAPI guesses it from the route): write the input around it, `Path(id): Path<u32>` for `/items/{{id}}`, `Query(q): Query<Params>` for the query string",
-    note = "to inject the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: T`"
+    note = "to inject the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: T`",
+    note = "an axum extractor is an input through `Extract<E, S>` (feature `axum`): `Extract<State<S>, S>`, `Extract<Extension<T>>`"
 )]
 pub trait FromRequest: Sized + Send + 'static {
     /// Whether this input needs the request body to be read first.
