@@ -1203,6 +1203,19 @@ mod tests {
             .await
     }
 
+    /// The `type` and `loc` of each problem of an import of `body`, which must be a 422.
+    async fn import_problems(client: &TestClient, body: &'static str) -> Vec<(Value, Value)> {
+        let response = import(client, body).await;
+        assert_eq!(response.status(), 422);
+        let problems: Value = response.json().await.expect("json");
+        problems["detail"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|p| (p["type"].clone(), p["loc"].clone()))
+            .collect()
+    }
+
     async fn notes(client: &TestClient) -> Value {
         client
             .get("/notes")
@@ -1278,20 +1291,11 @@ mod tests {
     #[tokio::test]
     async fn an_import_line_must_be_an_object() {
         let client = client().await;
-        let response = import(&client, "[\"t\", \"b\"]\n\"text\"\n").await;
-        assert_eq!(response.status(), 422);
-        let problems: Value = response.json().await.expect("json");
-        let kinds: Vec<(&Value, &Value)> = problems["detail"]
-            .as_array()
-            .expect("a list")
-            .iter()
-            .map(|p| (&p["type"], &p["loc"]))
-            .collect();
         assert_eq!(
-            kinds,
+            import_problems(&client, "[\"t\", \"b\"]\n\"text\"\n").await,
             [
-                (&json!("model_attributes_type"), &json!(["body", 1])),
-                (&json!("model_attributes_type"), &json!(["body", 2])),
+                (json!("model_attributes_type"), json!(["body", 1])),
+                (json!("model_attributes_type"), json!(["body", 2])),
             ]
         );
         assert_eq!(notes(&client).await, json!([]), "nothing was written");
@@ -1304,21 +1308,12 @@ mod tests {
         // error: `[1,2` was "Input should be a valid dictionary" (`model_attributes_type`),
         // `{"title":5,,}` a `parse_error` "invalid type: integer `5`".
         let client = client().await;
-        let response = import(&client, "[1,2\n5 6\n{\"title\":5,,}\n").await;
-        assert_eq!(response.status(), 422);
-        let problems: Value = response.json().await.expect("json");
-        let kinds: Vec<(&Value, &Value)> = problems["detail"]
-            .as_array()
-            .expect("a list")
-            .iter()
-            .map(|p| (&p["type"], &p["loc"]))
-            .collect();
         assert_eq!(
-            kinds,
+            import_problems(&client, "[1,2\n5 6\n{\"title\":5,,}\n").await,
             [
-                (&json!("json_invalid"), &json!(["body", 1])),
-                (&json!("json_invalid"), &json!(["body", 2])),
-                (&json!("json_invalid"), &json!(["body", 3])),
+                (json!("json_invalid"), json!(["body", 1])),
+                (json!("json_invalid"), json!(["body", 2])),
+                (json!("json_invalid"), json!(["body", 3])),
             ]
         );
         assert_eq!(notes(&client).await, json!([]), "nothing was written");
