@@ -482,7 +482,7 @@ async fn a_multipart_text_field_is_decoded_by_its_charset_and_never_by_a_byte_or
     body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
     let response = client
         .post("/form")
-        .header("content-type", &form_type())
+        .header("content-type", form_type())
         .body(body)
         .send()
         .await;
@@ -512,7 +512,7 @@ async fn multipart_yields_text_fields_and_file_parts_in_order() {
     let client = TestClient::start(form_app()).await.expect("starts");
     let response = client
         .post("/form")
-        .header("content-type", &form_type())
+        .header("content-type", form_type())
         .body(form_body(b"file contents"))
         .send()
         .await;
@@ -578,7 +578,7 @@ async fn a_malformed_multipart_body_is_400_with_a_clear_message_and_rolls_back()
         common::clear();
         let response = client
             .post("/form")
-            .header("content-type", &form_type())
+            .header("content-type", form_type())
             .body(body.clone())
             .send()
             .await;
@@ -599,7 +599,7 @@ async fn a_file_part_past_the_body_limit_is_413_and_rolls_back() {
         .expect("starts");
     let response = client
         .post("/form")
-        .header("content-type", &form_type())
+        .header("content-type", form_type())
         .body(form_body(&[b'x'; 10_000]))
         .send()
         .await;
@@ -693,7 +693,7 @@ async fn into_form_reads_text_fields_into_a_struct_and_files_in_memory() {
     body.push_str(&String::from_utf8(form_body(b"12345")).expect("utf-8"));
     let response = client
         .post("/small")
-        .header("content-type", &form_type())
+        .header("content-type", form_type())
         .body(body)
         .send()
         .await;
@@ -709,7 +709,7 @@ async fn into_form_reads_text_fields_into_a_struct_and_files_in_memory() {
     let body = text_part("count", "x") + &format!("--{BOUNDARY}--\r\n");
     let response = client
         .post("/small")
-        .header("content-type", &form_type())
+        .header("content-type", form_type())
         .body(body)
         .send()
         .await;

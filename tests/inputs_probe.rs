@@ -54,7 +54,7 @@ async fn a_multipart_field_read_to_its_end_need_not_be_dropped_before_the_next()
         .expect("starts");
     let response = client
         .post("/keep")
-        .header("content-type", &multipart_type())
+        .header("content-type", multipart_type())
         .body(text_parts(&[("a", "one"), ("b", "three")]))
         .send()
         .await;
@@ -80,7 +80,7 @@ async fn asking_for_the_next_field_while_holding_an_unread_one_is_500_not_the_cl
         .expect("starts");
     let response = client
         .post("/held")
-        .header("content-type", &multipart_type())
+        .header("content-type", multipart_type())
         .body(text_parts(&[("a", "one"), ("b", "two")]))
         .send()
         .await;
@@ -131,7 +131,7 @@ async fn an_empty_multipart_body_is_a_form_with_no_fields_as_in_fastapi() {
     ] {
         let response = client
             .post(path)
-            .header("content-type", &multipart_type())
+            .header("content-type", multipart_type())
             .send()
             .await;
         let status = response.status();
@@ -141,7 +141,7 @@ async fn an_empty_multipart_body_is_a_form_with_no_fields_as_in_fastapi() {
     // A body cut short is still malformed.
     let response = client
         .post("/names")
-        .header("content-type", &multipart_type())
+        .header("content-type", multipart_type())
         .body(format!("--{BOUNDARY}\r\n"))
         .send()
         .await;
@@ -178,7 +178,7 @@ async fn a_multipart_form_of_many_empty_fields_keeps_them_by_the_forms_rule() {
     fields.extend(std::iter::repeat_n(("k", ""), 20_000));
     let response = client
         .post("/many")
-        .header("content-type", &multipart_type())
+        .header("content-type", multipart_type())
         .body(text_parts(&fields))
         .send()
         .await;
@@ -314,7 +314,7 @@ async fn into_form_takes_a_repeated_fields_last_empty_value_as_absent_too() {
     ] {
         let response = client
             .post("/m")
-            .header("content-type", &multipart_type())
+            .header("content-type", multipart_type())
             .body(text_parts(fields))
             .send()
             .await;
@@ -347,7 +347,7 @@ async fn into_form_refuses_a_part_without_a_name_as_fastapi_does() {
         let body = format!("--{BOUNDARY}\r\n{part}\r\n--{BOUNDARY}--\r\n");
         let response = client
             .post("/optional")
-            .header("content-type", &multipart_type())
+            .header("content-type", multipart_type())
             .body(body.clone())
             .send()
             .await;
@@ -363,7 +363,7 @@ async fn into_form_refuses_a_part_without_a_name_as_fastapi_does() {
         );
         let response = client
             .post("/names")
-            .header("content-type", &multipart_type())
+            .header("content-type", multipart_type())
             .body(body)
             .send()
             .await;

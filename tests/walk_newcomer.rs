@@ -114,3 +114,28 @@ fn a_path_input_on_a_route_without_parameters_says_to_add_one() {
         "route GET /notes: `note` takes `Path<..>`, which reads the path's `{name}` parameters, but this path has none; add one (as in `/items/{id}`) or read the value another way"
     );
 }
+
+#[depends]
+async fn echo_token(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("none")
+        .to_owned()
+}
+
+/// A test builds a header from a `String` (a token it made): `TestRequest::header` took
+/// `&str` only, and `.header("authorization", format!(..))` did not compile.
+#[tokio::test]
+async fn the_test_clients_header_takes_owned_text() {
+    let client = TestClient::start(App::new().get("/", echo_token))
+        .await
+        .unwrap();
+    let token = format!("Bearer {}", 42);
+    let response = client.get("/").header("authorization", &token).send().await;
+    assert_eq!(response.text().await.unwrap(), "Bearer 42");
+    let name = String::from("authorization");
+    let response = client.get("/").header(name, token).send().await;
+    assert_eq!(response.text().await.unwrap(), "Bearer 42");
+    client.shutdown().await;
+}

@@ -155,8 +155,10 @@ pub struct TestRequest<'a> {
 }
 
 impl TestRequest<'_> {
-    /// Adds a header. Invalid names or values are ignored.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    /// Adds a header, its name and value given as text (`&str`, `String`, `&String`). Invalid
+    /// names or values are ignored.
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        let (name, value) = (name.as_ref(), value.as_ref());
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             self.headers.append(name, value);
         }
