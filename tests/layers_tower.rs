@@ -719,3 +719,37 @@ async fn a_response_a_layer_puts_in_place_of_the_apps_is_counted_and_carries_the
     );
     client.shutdown().await;
 }
+
+#[depends]
+async fn layered_session(y: Yield<u8>) {
+    let (_, outcome) = y.provide(0).await;
+    log(format!("layered_session: {}", outcome.is_success()));
+}
+
+#[depends]
+async fn layered_create(#[dep(layered_session)] _s: &u8, tasks: &BackgroundTasks) -> String {
+    tasks.add(async { log("layered_task") });
+    "created".to_owned()
+}
+
+/// Behind a layer that hands the app's body on as it is (tower-http's `TimeoutLayer`), the
+/// test client reads a body held whole at once, as it does without layers: a response dropped
+/// unread runs its background task and commits. Before: the app wrapped the body for the layer
+/// as any other, so it was read on demand, and the response dropped unread was a client gone.
+#[tokio::test]
+async fn behind_a_layer_a_body_held_whole_is_still_sent_whether_or_not_the_test_reads_it() {
+    let _serial = serial().await;
+    let app = App::new()
+        .post("/", layered_create)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
+    let client = TestClient::start(app).await.unwrap();
+    let response = client.post("/").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    client.settle().await;
+    assert_eq!(events(), ["layered_task", "layered_session: true"]);
+    client.shutdown().await;
+}

@@ -37,13 +37,21 @@ impl Body {
         Self(Kind::Full(None))
     }
 
-    /// Wraps any [`http_body::Body`] of [`Bytes`].
+    /// Wraps any [`http_body::Body`] of [`Bytes`]. A `Body` is kept as it is, not boxed again
+    /// (the body of a response a tower layer of the app hands on unchanged).
     pub fn new<B>(body: B) -> Self
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Self(Kind::Boxed(body.map_err(Into::into).boxed_unsync()))
+        let mut body = Some(body);
+        if let Some(ours) = (&mut body as &mut dyn std::any::Any).downcast_mut::<Option<Body>>() {
+            return ours.take().unwrap_or_default();
+        }
+        match body {
+            Some(body) => Self(Kind::Boxed(body.map_err(Into::into).boxed_unsync())),
+            None => Self::empty(),
+        }
     }
 
     /// Whether every byte of the body is in memory (no stream behind it): a server sends it
@@ -94,12 +102,18 @@ impl Body {
         Self(Kind::Boxed(UnsyncBoxBody::new(body)))
     }
 
-    /// [`Body::from_boxed_error`] for a body wrapping one that [`is_whole`](Body::is_whole).
-    pub(crate) fn from_boxed_whole<B>(body: B) -> Self
+    /// [`Body::from_boxed_error`] for a body that wraps a response's body and gives its frames
+    /// on: still [whole](Body::is_whole) if the body it wraps was (`whole`).
+    pub(crate) fn wrapping<B>(body: B, whole: bool) -> Self
     where
         B: http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static,
     {
-        Self(Kind::Whole(UnsyncBoxBody::new(body)))
+        let body = UnsyncBoxBody::new(body);
+        Self(if whole {
+            Kind::Whole(body)
+        } else {
+            Kind::Boxed(body)
+        })
     }
 }
 

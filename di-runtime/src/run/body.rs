@@ -181,12 +181,10 @@ pub(crate) fn tracked(
     after: AfterBody,
 ) -> Body {
     let whole = body.is_whole();
-    let tracked = TrackedBody::new(body, parts, head_request, version, after);
-    if whole {
-        Body::from_boxed_whole(tracked)
-    } else {
-        Body::from_boxed_error(tracked)
-    }
+    Body::wrapping(
+        TrackedBody::new(body, parts, head_request, version, after),
+        whole,
+    )
 }
 
 impl TrackedBody {

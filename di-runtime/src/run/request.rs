@@ -650,8 +650,9 @@ fn serve(
         if layered && let Some(outer) = Outer::of(&head.parts) {
             let bodiless = head.parts.method == Method::HEAD || sends_no_body(parts.status);
             let number = outer.defer(after);
+            let whole = body.is_whole();
             let body = AppBody::new(body, &parts, bodiless, &outer, number);
-            return Response::from_parts(parts, Body::from_boxed_error(body));
+            return Response::from_parts(parts, Body::wrapping(body, whole));
         }
         let body = tracked(
             body,
