@@ -339,6 +339,10 @@ impl<'a> GraphBuilder<'a> {
             .iter()
             .any(|n| n.meta.generator && n.scope == Scope::Request);
         let generators = state.nodes.iter().filter(|n| n.meta.generator).count();
+        // A problem met at several uses (a cycle through a dependency the handler takes
+        // twice) is reported once, where it was first met.
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|error| seen.insert(error.clone()));
         if errors.is_empty() {
             Ok((
                 Plan {
