@@ -649,6 +649,8 @@ async fn a_layer_timeout_during_a_handler_teardown_finishes_it_and_tears_down_th
     let ev = events();
     eprintln!("{status} {ev:?}");
     assert_eq!(status, 408);
+    // The commit had begun as a success: it is finished, not cut, though the client got 408.
+    assert_eq!(common::count(&ev, "commit:start success 200"), 1, "{ev:?}");
     assert_eq!(common::count(&ev, "commit:end"), 1, "{ev:?}");
     assert_eq!(
         common::count(&ev, "conn:down cancelled timeout"),
