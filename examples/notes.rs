@@ -324,9 +324,35 @@ impl Pool {
                 {
                     options = options.options([("lock_timeout", LOCK_TIMEOUT)]);
                 }
+                // A connection closed with its query unfinished (see `Conn::give_back`) stops
+                // that query on the server only once the server next writes to it: one that
+                // has no row to send yet (a sort, a lock wait, a slow plan) runs on, holding a
+                // server connection the pool no longer counts, and clients that leave such
+                // exports one after another take the server's `max_connections`. With
+                // `client_connection_check_interval` (PostgreSQL 14 and later; an older server
+                // refuses the setting, so it is set after the login, by version) the server
+                // looks for the closed socket while the query runs. A URL that sets it keeps
+                // its own.
+                let check_set = options
+                    .get_options()
+                    .is_some_and(|set| set.contains("client_connection_check_interval="));
                 let opened = PgPoolOptions::new()
                     .max_connections(size)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            if !check_set
+                                && conn.server_version_num().is_some_and(|v| v >= 140_000)
+                            {
+                                sqlx::Executor::execute(
+                                    &mut *conn,
+                                    CLIENT_CONNECTION_CHECK,
+                                )
+                                .await?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect_with(options.clone())
                     .await;
                 match opened {
@@ -465,7 +491,9 @@ impl Conn {
     /// during an export, or the body failed) may still be sending rows; dropped into the pool,
     /// the connection would first read them all (sqlx's check on release), busy for as long
     /// as the query runs, after its `max_concurrency` place was freed. Closed, the server
-    /// stops the query and the pool opens a new connection when one is needed. On SQLite an
+    /// stops the query (within a second on PostgreSQL 14 and later, which checks for the
+    /// closed socket while a query runs: see `Pool::open`; an older server only once it next
+    /// writes a row) and the pool opens a new connection when one is needed. On SQLite an
     /// unfinished statement is only reset, so it goes back to the pool.
     async fn give_back(self, finished: bool) {
         match self {
@@ -581,6 +609,10 @@ pub(crate) const MIN_POOL_SIZE: u32 = KEPT_FROM_EXPORTS + 1;
 /// How long a request waits for a PostgreSQL connection, free in the pool or new (the server
 /// refusing it, as when it restarts), before its 503; and the app at startup for the server.
 pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often PostgreSQL (14 and later) checks, while a query runs, that its client is still
+/// connected: a query whose connection the app closed stops within that time.
+const CLIENT_CONNECTION_CHECK: &str = "SET client_connection_check_interval = '1s'";
 
 /// How long a PostgreSQL statement waits for a lock held by another session (`lock_timeout`).
 pub(crate) const LOCK_TIMEOUT: &str = "5s";

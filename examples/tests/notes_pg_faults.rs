@@ -139,11 +139,12 @@ async fn a_client_leaving_an_export_gives_its_connection_back_at_once() {
         return;
     };
     let server = Server::connect(&url, SCHEMA).await;
-    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url(
-        &url, SCHEMA,
-    ))))
-    .await
-    .expect("the app starts on PostgreSQL");
+    // No `lock_timeout` (the app's 5 s would end the statements waiting at the gate by
+    // itself, hiding whether the server stops a statement whose client left).
+    let app_url = format!("{}&options[lock_timeout]=0", app_url(&url, SCHEMA));
+    let client = TestClient::start(notes::configured(notes::Db::Postgres(app_url)))
+        .await
+        .expect("the app starts on PostgreSQL");
     server.gate_the_notes().await;
 
     let mut gatekeeper = PgConnection::connect(&url).await.expect("connect");
@@ -166,6 +167,15 @@ async fn a_client_leaving_an_export_gives_its_connection_back_at_once() {
         drop(response);
         client.settle().await;
     }
+    // Nor may the server go on running the statements the clients left: closing a connection
+    // stops its query only once the server next writes to it, and a statement that has no row
+    // to send yet (at the gate, or sorting, or waiting for a lock) would run on, each one
+    // holding a server connection that the app's pool no longer counts.
+    eventually(async || match server.exports_at_the_gate().await.len() {
+        0 => Ok(()),
+        n => Err(format!("{n} abandoned export statement(s) still run on the server")),
+    })
+    .await;
 
     // No export is in progress: the other routes have every connection they need.
     let response = client
