@@ -341,14 +341,10 @@ impl Pool {
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
-                            if !check_set
-                                && conn.server_version_num().is_some_and(|v| v >= 140_000)
+                            if !check_set && conn.server_version_num().is_some_and(|v| v >= 140_000)
                             {
-                                sqlx::Executor::execute(
-                                    &mut *conn,
-                                    CLIENT_CONNECTION_CHECK,
-                                )
-                                .await?;
+                                sqlx::Executor::execute(&mut *conn, CLIENT_CONNECTION_CHECK)
+                                    .await?;
                             }
                             Ok(())
                         })

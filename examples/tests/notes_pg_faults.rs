@@ -173,7 +173,9 @@ async fn a_client_leaving_an_export_gives_its_connection_back_at_once() {
     // holding a server connection that the app's pool no longer counts.
     eventually(async || match server.exports_at_the_gate().await.len() {
         0 => Ok(()),
-        n => Err(format!("{n} abandoned export statement(s) still run on the server")),
+        n => Err(format!(
+            "{n} abandoned export statement(s) still run on the server"
+        )),
     })
     .await;
 
