@@ -130,6 +130,53 @@ async fn a_partial_head_on_a_connection_closed_to_make_room_is_cut_at_its_deadli
     server.shutdown().await;
 }
 
+/// A flood of connections that each send part of a head and then nothing more, as many as the
+/// limit and as many again waiting behind it: a client that connects after them all is served
+/// as soon as the server has made room for those ahead of it, each room made by cutting a
+/// connection that has held its place a moment already without sending a whole head. Each
+/// such cut waited a moment of its own (a second), so the client waited a second per
+/// connection ahead of it, up to the header-read timeout (here an hour: the test's guard
+/// fails first).
+#[tokio::test]
+async fn at_the_connection_limit_a_flood_of_unfinished_heads_does_not_keep_a_new_client_out() {
+    const LIMIT: usize = 30;
+    let server = App::new()
+        .get("/health", health)
+        .max_connections(LIMIT)
+        .header_read_timeout(Duration::from_secs(3600))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut flood = Vec::new();
+    for _ in 0..LIMIT {
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        flood.push(slow);
+    }
+    // Past the moment a new connection is given to send its first head.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 1..LIMIT {
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        flood.push(slow);
+    }
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(15), get(&mut client, "/health")).await;
+    let text = served.expect("the client behind the flood is served");
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    // The first ones were cut to make the room, with no answer to their unfinished heads.
+    for slow in flood.iter_mut().take(LIMIT) {
+        let received = read_to_close(slow).await;
+        assert!(received.is_empty(), "{received:?}");
+    }
+    server.shutdown().await;
+}
+
 static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 static SETUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 

@@ -1154,7 +1154,18 @@ where
                     *this.flush_by = now.saturating_add(shared.server.send_timeout.max(1));
                     *this.flush_by
                 } else {
-                    *this.cut_at = now.saturating_add(UNSERVED_CLOSE_MS);
+                    // A connection never handed a request is given a moment from when it was
+                    // accepted (a client's first head on its way), not from now: one open longer
+                    // (a head begun and never finished, or nothing sent) is cut at once. Closed
+                    // to make room, it held the room a moment more, and a flood of such
+                    // connections at the limit kept a client that connected after them out for
+                    // a moment each, up to the header-read timeout.
+                    let from = if shared.served.load(Ordering::Relaxed) {
+                        now
+                    } else {
+                        shared.idle_since.load(Ordering::SeqCst)
+                    };
+                    *this.cut_at = from.saturating_add(UNSERVED_CLOSE_MS).max(now);
                     *this.cut_at
                 };
             fire_by(
