@@ -629,6 +629,12 @@ impl App {
     /// holding only those places. Requests with only `BackgroundTasks` wait for a place after their
     /// body, holding only their tasks. `handler`-scope teardowns run in the request's own task
     /// and never wait here. Nothing is ever dropped: every teardown still runs exactly once.
+    ///
+    /// Size it to the rate of such requests times how long their teardowns take (and their
+    /// bodies, when they stream): at the default, a 50 ms teardown holds the routes that have
+    /// one to about 20,000 requests per second together, a 500 ms one to about 2,000, and a
+    /// route whose responses stream for long with `request`-scope values (server-sent events)
+    /// serves 1,024 clients at once.
     pub fn max_background_teardowns(mut self, limit: usize) -> Self {
         self.config.max_background = limit.max(1);
         self
