@@ -268,6 +268,83 @@ async fn shutdown_finishes_a_request_teardown_hosted_by_an_open_connection() {
     connection.close();
 }
 
+/// Released by [`many_waiting`]'s test: each `gated_session` teardown takes one permit.
+static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
+#[depends(scope = "request")]
+async fn gated_session(y: Yield<Session>) {
+    let _ = y.provide(Session("gated")).await;
+    GATE.acquire().await.unwrap().forget();
+    log("gated:close");
+}
+
+#[depends]
+async fn gated(#[dep(gated_session)] s: &Session) -> &'static str {
+    s.0
+}
+
+/// One keep-alive connection (a proxy's) whose responses' teardowns all wait: the connection
+/// hosts a few of them and hands the rest to tasks of their own (each wake of it polled every
+/// one it held, so that every request cost more than the last). Every response is answered
+/// while the teardowns wait; each teardown runs once when released, and shutdown waits for
+/// those still waiting, before `app` teardown, wherever they run.
+#[tokio::test]
+async fn many_waiting_request_teardowns_on_one_connection_each_run_once() {
+    const REQUESTS: usize = 40;
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/gated", gated)
+        .get("/pooled", quick_pooled)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut connection = connect(server.local_addr()).await;
+    let body = connection.get("/pooled").await.into_body().collect().await;
+    assert_eq!(body.unwrap().to_bytes(), "slow pool");
+    for _ in 0..REQUESTS {
+        let response = connection.get("/gated").await;
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "gated");
+    }
+    log("answered");
+    // Half of them released while the server runs, on the open connection.
+    GATE.add_permits(REQUESTS / 2);
+    for _ in 0..4000 {
+        if count(&events(), "gated:close") == REQUESTS / 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        count(&events(), "gated:close"),
+        REQUESTS / 2,
+        "{:?}",
+        events()
+    );
+    // The rest at shutdown, which waits for them.
+    let release = tokio::spawn(async {
+        wait_for("shutdown").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        GATE.add_permits(REQUESTS / 2);
+    });
+    log("shutdown");
+    server.shutdown().await;
+    release.await.unwrap();
+    let events = events();
+    assert_eq!(count(&events, "gated:close"), REQUESTS, "{events:?}");
+    assert_eq!(count(&events, "slow:close"), 1, "{events:?}");
+    let app_closed = position(&events, "pool:close app stopped");
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .filter(|(_, event)| *event == "gated:close")
+            .all(|(at, _)| at < app_closed),
+        "{events:?}"
+    );
+    connection.close();
+}
+
 /// GETs `path` on an HTTP/2 connection made with [`common::hyper_h2_client`]: the body of the answer,
 /// which must be 200.
 async fn h2_body(

@@ -196,6 +196,10 @@ impl Drop for Hosting<'_> {
     }
 }
 
+/// How many pieces of after-body work that wait a connection hosts at most (see
+/// [`Hosted`]'s poll): past them, the oldest go on in tasks of their own.
+const HOSTED_AT_MOST: usize = 8;
+
 pin_project_lite::pin_project! {
     /// A connection future that runs the after-body work of its responses (see the module
     /// docs). It ends when the connection has ended and that work is done; dropped before,
@@ -250,6 +254,16 @@ impl<C: Future> Future for Hosted<C> {
         }
         this.after
             .retain_mut(|deferred| Pin::new(&mut deferred.run).poll(cx).is_pending());
+        // Each wake of the connection polls every piece it holds: on a busy connection (a
+        // proxy's) whose teardowns wait long, those that wait would pile up and make each of
+        // its requests cost more than the last. Past a few, the oldest go on in tasks of
+        // their own, as the engine's hosts do with what waits.
+        if this.after.len() > HOSTED_AT_MOST {
+            let waiting_longest = this.after.len() - HOSTED_AT_MOST;
+            for deferred in this.after.drain(..waiting_longest) {
+                deferred.detach();
+            }
+        }
         if this.after.is_empty()
             && let Some(output) = this.output.take()
         {
