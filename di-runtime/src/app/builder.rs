@@ -619,7 +619,8 @@ impl App {
         self
     }
 
-    /// How many requests may owe `request`-scope teardowns at once (default 1024): the bound
+    /// How many requests may owe `request`-scope teardowns at once (default 10,000, as many as
+    /// [`max_connections`](App::max_connections) lets in by default): the bound
     /// covers every value that waits for such a teardown, from its setup until its teardown
     /// has ended. A request whose route has `request`-scoped generators takes a background
     /// place before anything is set up, once it has its `max_concurrency` places (so a request
@@ -631,10 +632,10 @@ impl App {
     /// and never wait here. Nothing is ever dropped: every teardown still runs exactly once.
     ///
     /// Size it to the rate of such requests times how long their teardowns take (and their
-    /// bodies, when they stream): at the default, a 50 ms teardown holds the routes that have
-    /// one to about 20,000 requests per second together, a 500 ms one to about 2,000, and a
-    /// route whose responses stream for long with `request`-scope values (server-sent events)
-    /// serves 1,024 clients at once.
+    /// bodies, when they stream): a bound of 1,024 holds the routes that have one to about
+    /// 20,000 requests per second together with a 50 ms teardown, to about 2,000 with a
+    /// 500 ms one, and a route whose responses stream for long with `request`-scope values
+    /// (server-sent events) to 1,024 clients at once.
     pub fn max_background_teardowns(mut self, limit: usize) -> Self {
         self.config.max_background = limit.max(1);
         self

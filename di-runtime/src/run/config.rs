@@ -71,7 +71,7 @@ impl Default for Config {
             // and its connection for good.
             request_timeout: Some(Duration::from_secs(60)),
             shutdown_grace: Duration::from_secs(30),
-            max_background: 1024,
+            max_background: 10_000,
             place_wait: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             // As long as hyper's header timer allows for HTTP/1 (it runs from the moment a
