@@ -11,10 +11,12 @@
 //! | `GET /json-big` | about 1 MB of JSON, serialized from a `Vec<Line>` per request |
 //! | `POST /form` | a `Form<Signup>` body, 10 fields |
 //! | `GET /hello` | a small answer (HTTP/2 streams, and the 405 of `POST /hello`) |
+//! | `GET /slow-teardown` | a small answer whose cleanup after the body waits [`slow_teardown`] (`SLOW_TEARDOWN_MS`, 50 ms by default): di's `request`-scope teardown, axum's task spawned when the body ends |
 //!
 //! Every handler does the same work in both: only the plumbing differs.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -206,6 +208,19 @@ pub const FILLER_ROUTES: [&str; 29] = [
     "/version",
 ];
 
+/// How long the cleanup after `GET /slow-teardown`'s body waits: `SLOW_TEARDOWN_MS`
+/// milliseconds, 50 if unset or not a number.
+pub fn slow_teardown() -> Duration {
+    static WAIT: LazyLock<Duration> = LazyLock::new(|| {
+        let ms = std::env::var("SLOW_TEARDOWN_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(50);
+        Duration::from_millis(ms)
+    });
+    *WAIT
+}
+
 /// di's app of these workloads.
 pub mod di {
     use di_runtime::prelude::*;
@@ -223,7 +238,8 @@ pub mod di {
             .get("/bytes", bytes)
             .get("/vec", vec)
             .get("/json-big", json_big)
-            .get("/hello", hello);
+            .get("/hello", hello)
+            .get("/slow-teardown", slow_teardown);
         for path in super::FILLER_ROUTES {
             app = app.get(path, filler);
         }
@@ -274,14 +290,31 @@ pub mod di {
     async fn filler() -> &'static str {
         "filler"
     }
+
+    /// A session closed after the body, slowly.
+    #[depends(scope = "request")]
+    async fn slow_session(y: Yield<()>) {
+        let ((), _) = y.provide(()).await;
+        tokio::time::sleep(super::slow_teardown()).await;
+    }
+
+    #[depends]
+    async fn slow_teardown(#[dep(slow_session)] _session: &()) -> &'static str {
+        crate::HELLO
+    }
 }
 
 /// axum's router of these workloads.
 pub mod axum {
+    use axum::body::Body;
     use axum::extract::{Form, Path};
+    use axum::response::Response;
     use axum::routing::{get, post};
     use axum::{Json, Router};
     use bytes::Bytes;
+    use http_body_util::Full;
+
+    use crate::body::{AfterBody, OnEnd};
 
     use super::{Ack, Line, Order, Signup};
 
@@ -295,7 +328,8 @@ pub mod axum {
             .route("/bytes", get(bytes))
             .route("/vec", get(vec))
             .route("/json-big", get(json_big))
-            .route("/hello", get(hello));
+            .route("/hello", get(hello))
+            .route("/slow-teardown", get(slow_teardown));
         for path in super::FILLER_ROUTES {
             router = router.route(path, get(filler));
         }
@@ -336,5 +370,22 @@ pub mod axum {
 
     async fn filler() -> &'static str {
         "filler"
+    }
+
+    /// A session closed after the body, slowly: in a task spawned when the body ends.
+    struct SlowEnd;
+
+    impl AfterBody for SlowEnd {
+        fn after_body(self, _completed: bool) {
+            tokio::spawn(tokio::time::sleep(super::slow_teardown()));
+        }
+    }
+
+    async fn slow_teardown() -> Response {
+        let body = OnEnd::new(
+            Full::new(Bytes::from_static(crate::HELLO.as_bytes())),
+            SlowEnd,
+        );
+        Response::new(Body::new(body))
     }
 }
