@@ -1193,6 +1193,20 @@ fn hpack_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// A request's header fields for [`h2_raw`], in order: `:method`, `:scheme` http,
+/// `:authority`, `:path`, then any more as `(name, value)`.
+macro_rules! h2_fields {
+    ($authority:expr, $method:expr, $path:expr $(, ($name:expr, $value:expr))* $(,)?) => {
+        vec![
+            (&b":method"[..], &$method[..]),
+            (&b":scheme"[..], &b"http"[..]),
+            (&b":authority"[..], &$authority[..]),
+            (&b":path"[..], &$path[..])
+            $(, (&$name[..], &$value[..]))*
+        ]
+    };
+}
+
 /// A raw HTTP/2 probe: its name, its header fields in order, its body if any.
 type H2Case<'a> = (&'a str, Vec<(&'a [u8], &'a [u8])>, Option<&'a [u8]>);
 
@@ -1298,111 +1312,29 @@ async fn http2_battery() {
     let long_q = format!("/q?{}", "v=1&".repeat(15_000));
     let big_bad = format!("/p/{}", "%FF".repeat(20_000));
     let cases: Vec<H2Case<'_>> = vec![
-        (
-            "ok",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/ok"),
-            ],
-            None,
-        ),
+        ("ok", h2_fields!(a, b"GET", b"/ok"), None),
         (
             "long path",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", long_path.as_bytes()),
-            ],
+            h2_fields!(a, b"GET", long_path.as_bytes()),
             None,
         ),
-        (
-            "long query",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", long_q.as_bytes()),
-            ],
-            None,
-        ),
+        ("long query", h2_fields!(a, b"GET", long_q.as_bytes()), None),
         (
             "big bad path",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", big_bad.as_bytes()),
-            ],
+            h2_fields!(a, b"GET", big_bad.as_bytes()),
             None,
         ),
-        (
-            "path star",
-            vec![
-                (b":method", b"OPTIONS"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"*"),
-            ],
-            None,
-        ),
-        (
-            "path no slash",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"ok"),
-            ],
-            None,
-        ),
-        (
-            "path empty",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b""),
-            ],
-            None,
-        ),
-        (
-            "path bytes",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/s/\xff\x00 "),
-            ],
-            None,
-        ),
-        (
-            "path percent end",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/p/%"),
-            ],
-            None,
-        ),
+        ("path star", h2_fields!(a, b"OPTIONS", b"*"), None),
+        ("path no slash", h2_fields!(a, b"GET", b"ok"), None),
+        ("path empty", h2_fields!(a, b"GET", b""), None),
+        ("path bytes", h2_fields!(a, b"GET", b"/s/\xff\x00 "), None),
+        ("path percent end", h2_fields!(a, b"GET", b"/p/%"), None),
         (
             "connect",
             vec![(b":method", b"CONNECT"), (b":authority", a)],
             None,
         ),
-        (
-            "connect path",
-            vec![
-                (b":method", b"CONNECT"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/ok"),
-            ],
-            None,
-        ),
+        ("connect path", h2_fields!(a, b"CONNECT", b"/ok"), None),
         (
             "ext connect",
             vec![
@@ -1542,215 +1474,122 @@ async fn http2_battery() {
         ),
         (
             "uppercase header",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/ok"),
-                (b"X-A", b"1"),
-            ],
+            h2_fields!(a, b"GET", b"/ok", (b"X-A", b"1")),
             None,
         ),
         (
             "connection header",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/ok"),
-                (b"connection", b"close"),
-            ],
+            h2_fields!(a, b"GET", b"/ok", (b"connection", b"close")),
             None,
         ),
         (
             "te trailers",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/ok"),
-                (b"te", b"gzip"),
-            ],
+            h2_fields!(a, b"GET", b"/ok", (b"te", b"gzip")),
             None,
         ),
         (
             "cl mismatch",
-            vec![
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/bytes"),
-                (b"content-length", b"10"),
-            ],
+            h2_fields!(a, b"POST", b"/bytes", (b"content-length", b"10")),
             Some(b"abc"),
         ),
         (
             "cl huge",
-            vec![
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/bytes"),
-                (b"content-length", b"99999999999999999999"),
-            ],
+            h2_fields!(
+                a,
+                b"POST",
+                b"/bytes",
+                (b"content-length", b"99999999999999999999")
+            ),
             Some(b"abc"),
         ),
         (
             "cl u64max",
-            vec![
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/bytes"),
-                (b"content-length", b"18446744073709551615"),
-            ],
+            h2_fields!(
+                a,
+                b"POST",
+                b"/bytes",
+                (b"content-length", b"18446744073709551615")
+            ),
             Some(b"abc"),
         ),
         (
             "cl plus",
-            vec![
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/bytes"),
-                (b"content-length", b"+3"),
-            ],
+            h2_fields!(a, b"POST", b"/bytes", (b"content-length", b"+3")),
             Some(b"abc"),
         ),
         (
             "cl over limit",
-            vec![
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/bytes"),
-                (b"content-length", b"5000000"),
-            ],
+            h2_fields!(a, b"POST", b"/bytes", (b"content-length", b"5000000")),
             Some(b"abc"),
         ),
         (
             "expect over limit",
-            vec![
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/bytes"),
+            h2_fields!(
+                a,
+                b"POST",
+                b"/bytes",
                 (b"expect", b"100-continue"),
-                (b"content-length", b"5000000"),
-            ],
+                (b"content-length", b"5000000")
+            ),
             None,
         ),
         (
             "te chunked",
-            vec![
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/json"),
+            h2_fields!(
+                a,
+                b"POST",
+                b"/json",
                 (b"transfer-encoding", b"chunked"),
-                (b"content-type", b"application/json"),
-            ],
+                (b"content-type", b"application/json")
+            ),
             Some(b"[1]"),
         ),
         (
             "json deep",
-            vec![
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/json"),
-                (b"content-type", b"application/json"),
-            ],
+            h2_fields!(a, b"POST", b"/json", (b"content-type", b"application/json")),
             Some(&[b'['; 15000]),
         ),
         (
             "cookie bin",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/c"),
+            h2_fields!(
+                a,
+                b"GET",
+                b"/c",
                 (b"cookie", b"n=\xff"),
                 (b"cookie", b"session=\"\\"),
-                (b"cookie", b""),
-            ],
+                (b"cookie", b"")
+            ),
             None,
         ),
         (
             "header bin",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/h"),
+            h2_fields!(
+                a,
+                b"GET",
+                b"/h",
                 (b"x-num", b"\xff\x80"),
-                (b"x-text", b"\x7f\x01"),
-            ],
+                (b"x-text", b"\x7f\x01")
+            ),
             None,
         ),
         (
             "header nul",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/h"),
-                (b"x-text", b"a\x00b"),
-            ],
+            h2_fields!(a, b"GET", b"/h", (b"x-text", b"a\x00b")),
             None,
         ),
         (
             "header crlf",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/h"),
-                (b"x-text", b"a\r\nb: c"),
-            ],
+            h2_fields!(a, b"GET", b"/h", (b"x-text", b"a\r\nb: c")),
             None,
         ),
         (
             "request id bin",
-            vec![
-                (b":method", b"GET"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/ok"),
-                (b"x-request-id", b"\xff\x80\x7f"),
-            ],
+            h2_fields!(a, b"GET", b"/ok", (b"x-request-id", b"\xff\x80\x7f")),
             None,
         ),
-        (
-            "method lower",
-            vec![
-                (b":method", b"get"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/ok"),
-            ],
-            None,
-        ),
-        (
-            "method bin",
-            vec![
-                (b":method", b"G\xffT"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/ok"),
-            ],
-            None,
-        ),
-        (
-            "head",
-            vec![
-                (b":method", b"HEAD"),
-                (b":scheme", b"http"),
-                (b":authority", a),
-                (b":path", b"/q?n=x"),
-            ],
-            None,
-        ),
+        ("method lower", h2_fields!(a, b"get", b"/ok"), None),
+        ("method bin", h2_fields!(a, b"G\xffT", b"/ok"), None),
+        ("head", h2_fields!(a, b"HEAD", b"/q?n=x"), None),
     ];
     for (name, fields, body) in cases {
         take_panics();
