@@ -516,6 +516,45 @@ async fn after_the_grace_period_live_requests_are_cut_before_app_teardown() {
     request.abort();
 }
 
+static FINISH: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends]
+async fn finishes_late(#[dep(settings)] _s: &Settings, #[dep(conn)] _c: &Conn) -> &'static str {
+    log("late:started");
+    FINISH.notified().await;
+    "late"
+}
+
+/// When the grace period ends, what is still in progress has up to a second more to end (the
+/// README's guarantee 9): a handler that returns within it is answered, and its teardowns see
+/// a success, before `app` teardown.
+#[tokio::test]
+async fn a_handler_that_returns_just_after_the_grace_period_is_still_answered() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/late", finishes_late)
+        .shutdown_grace(Duration::from_millis(100))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut sender = connect(server.local_addr()).await;
+    let request = tokio::spawn(async move { get(&mut sender, "/late").await });
+    wait_for("late:started").await;
+    // Past the grace period, well within the second after it.
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        FINISH.notify_one();
+    };
+    within(async { tokio::join!(server.shutdown(), release) }).await;
+    let (status, body) = within(request).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body, "late");
+    let events = events();
+    let conn_closed = position(&events, "conn:close success 200");
+    let app_closed = position(&events, "settings:close app stopped");
+    assert!(conn_closed < app_closed, "{events:?}");
+}
+
 // ------------------------------------------------ 8. a hand-off during runtime shutdown is kept
 
 #[depends]
