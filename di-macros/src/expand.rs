@@ -635,6 +635,13 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
     }
 }
 
+/// `document`, code for the OpenAPI document only, kept with the runtime's `openapi` feature;
+/// `fallback` in its place without it (see the runtime's `__di_openapi_only`).
+fn openapi_only(document: TokenStream, fallback: TokenStream, paths: &Paths) -> TokenStream {
+    let openapi_only = paths.openapi_only();
+    quote!(#openapi_only!({ #document } else { #fallback }))
+}
+
 /// A function that makes the JSON Schema of `ty` (`{}` when it has none, or without the
 /// `openapi` feature): `SchemaKnown` is found on `&SchemaProbe<T>` first when `T` derives
 /// `schemars::JsonSchema`, `SchemaUnknown` otherwise.
@@ -642,7 +649,7 @@ fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
     let probe = paths.schema_probe();
     let known = paths.trait_schema_known();
     let unknown = paths.trait_schema_unknown();
-    quote! {
+    let document = quote! {
         |__di_schemas, __di_inline| {
             #[allow(unused_imports)]
             use #known as _;
@@ -650,7 +657,8 @@ fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
             use #unknown as _;
             (&#probe::<#ty>::NEW).schema(__di_schemas, __di_inline)
         }
-    }
+    };
+    openapi_only(document, paths.any_schema(), paths)
 }
 
 /// A function that gives the declared order of `ty`'s fields (none when it does not derive
@@ -660,7 +668,7 @@ fn fields_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
     let probe = paths.schema_probe();
     let known = paths.trait_fields_known();
     let unknown = paths.trait_fields_unknown();
-    quote! {
+    let document = quote! {
         || {
             #[allow(unused_imports)]
             use #known as _;
@@ -668,7 +676,8 @@ fn fields_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
             use #unknown as _;
             (&#probe::<#ty>::NEW).field_order()
         }
-    }
+    };
+    openapi_only(document, paths.no_fields(), paths)
 }
 
 /// The function's `Doc`: its doc comment, `status`, `content_type`, what its output is and
@@ -720,16 +729,21 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
     let probe = paths.doc_probe();
     let known = paths.trait_output_known();
     let unknown = paths.trait_output_unknown();
+    // Only the OpenAPI document reads the output's description.
     let output = match read_as {
-        Some(ty) => quote! {
-            || {
-                #[allow(unused_imports)]
-                use #known as _;
-                #[allow(unused_imports)]
-                use #unknown as _;
-                (&#probe::<#ty>::NEW).output_doc(#schema)
-            }
-        },
+        Some(ty) => openapi_only(
+            quote! {
+                || {
+                    #[allow(unused_imports)]
+                    use #known as _;
+                    #[allow(unused_imports)]
+                    use #unknown as _;
+                    (&#probe::<#ty>::NEW).output_doc(#schema)
+                }
+            },
+            paths.unknown_output(),
+            paths,
+        ),
         None => paths.unknown_output(),
     };
     quote! {

@@ -128,6 +128,15 @@ impl Paths {
     pub(crate) fn doc(&self) -> TokenStream {
         self.item("Doc")
     }
+    pub(crate) fn openapi_only(&self) -> TokenStream {
+        self.item("openapi_only")
+    }
+    pub(crate) fn any_schema(&self) -> TokenStream {
+        self.item("any_schema")
+    }
+    pub(crate) fn no_fields(&self) -> TokenStream {
+        self.item("no_fields")
+    }
     pub(crate) fn unknown_output(&self) -> TokenStream {
         self.item("unknown_output")
     }

@@ -208,9 +208,29 @@ pub mod prelude {
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// What `#[depends]` generates for the OpenAPI document only (an output's description, an
+/// input's schema and field order): kept with the `openapi` feature; without it the fallback
+/// after `else`, so that an app without the document does not type-check those probes, a
+/// seventh of an edit's `cargo check` (README, "Build times").
+#[doc(hidden)]
+#[macro_export]
+#[cfg(feature = "openapi")]
+macro_rules! __di_openapi_only {
+    ({ $($document:tt)* } else { $($fallback:tt)* }) => { $($document)* };
+}
+
+/// See the `openapi` feature's definition above.
+#[doc(hidden)]
+#[macro_export]
+#[cfg(not(feature = "openapi"))]
+macro_rules! __di_openapi_only {
+    ({ $($document:tt)* } else { $($fallback:tt)* }) => { $($fallback)* };
+}
+
 /// Used by the code `#[depends]` generates. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__di_openapi_only as openapi_only;
     pub use crate::contract::doc::{
         DescribeFn, DescribeKnown, DescribeUnknown, Doc, DocProbe, DocumentedInput,
         DocumentedOutput, FieldsFn, FieldsKnown, FieldsUnknown, HeaderNameFn, InputDoc, InputKind,
