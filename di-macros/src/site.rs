@@ -23,16 +23,29 @@ pub(crate) enum Outer {
 /// Only for the macro's entry point: `proc_macro::Span` panics outside a macro.
 pub(crate) fn of_call_site() -> Outer {
     let span = proc_macro::Span::call_site();
-    // An attribute at the start of its line is taken to be at module level without reading
-    // the file: most are, and an item of an `impl` or `trait` block is indented once formatted.
-    if span.column() == 0 {
+    of_attribute_at(span.line(), span.column(), || {
+        span.local_file()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+    })
+}
+
+/// The block directly around the item whose attribute starts at `line` and `column`, both
+/// from 1 as `proc_macro::Span` gives them; `read` gives the source file, if it can.
+///
+/// An attribute at the start of its line is taken to be at module level without reading the
+/// file: most are, and an item of an `impl` or `trait` block is indented once formatted. Any
+/// other is found by reading the file up to it, once per attribute. This test once looked for
+/// column 0, which `proc_macro::Span` never gives, so every attribute read and scanned its
+/// file up to itself: each expansion cost time in proportion to its line, an edit's
+/// `cargo check` of a 750-function file 4.7 s instead of 2.7 s (BENCHMARKS.md, "fifteenth
+/// round").
+fn of_attribute_at(line: usize, column: usize, read: impl FnOnce() -> Option<String>) -> Outer {
+    if column <= 1 {
         return Outer::Other;
     }
-    span.local_file()
-        .and_then(|path| std::fs::read_to_string(path).ok())
-        .map_or(Outer::Other, |source| {
-            outer_block(&source, span.line(), span.column())
-        })
+    read().map_or(Outer::Other, |source| {
+        outer_block(&source, line, column - 1)
+    })
 }
 
 /// The block directly around the item whose attribute starts at `line` (from 1) and `column`
@@ -227,6 +240,26 @@ fn skip_quote(chars: &[char], i: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `proc_macro::Span` counts columns from 1: an attribute at the start of its line (column
+    /// 1) is at module level without the file being read; an indented one is looked up.
+    #[test]
+    fn an_attribute_at_the_start_of_its_line_reads_no_file() {
+        let unread = || -> Option<String> { panic!("the source was read") };
+        assert_eq!(of_attribute_at(1, 1, unread), Outer::Other);
+        assert_eq!(of_attribute_at(40, 1, unread), Outer::Other);
+        let source = "impl Store {\n    #[depends]\n    async fn get() {}\n}\n";
+        assert_eq!(
+            of_attribute_at(2, 5, || Some(source.to_owned())),
+            Outer::Impl
+        );
+        let source = "mod routes {\n    #[depends]\n    async fn get() {}\n}\n";
+        assert_eq!(
+            of_attribute_at(2, 5, || Some(source.to_owned())),
+            Outer::Other
+        );
+        assert_eq!(of_attribute_at(2, 5, || None), Outer::Other);
+    }
 
     /// The block around the item at the `@` of `source`.
     fn at(source: &str) -> Outer {
