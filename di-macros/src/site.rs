@@ -36,9 +36,9 @@ pub(crate) fn of_call_site() -> Outer {
 /// file: most are, and an item of an `impl` or `trait` block is indented once formatted. Any
 /// other is found by reading the file up to it, once per attribute. This test once looked for
 /// column 0, which `proc_macro::Span` never gives, so every attribute read and scanned its
-/// file up to itself: each expansion cost time in proportion to its line, an edit's
-/// `cargo check` of a 750-function file 4.7 s instead of 2.7 s (BENCHMARKS.md, "fifteenth
-/// round").
+/// file up to itself: each expansion cost time in proportion to its line (an edit's
+/// `cargo check` of a 750-function file took 4.4-4.9 s, 2.2-2.3 s now; BENCHMARKS.md,
+/// "fifteenth round").
 fn of_attribute_at(line: usize, column: usize, read: impl FnOnce() -> Option<String>) -> Outer {
     if column <= 1 {
         return Outer::Other;

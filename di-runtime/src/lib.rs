@@ -210,8 +210,8 @@ pub struct ReadmeDoctests;
 
 /// What `#[depends]` generates for the OpenAPI document only (an output's description, an
 /// input's schema and field order): kept with the `openapi` feature; without it the fallback
-/// after `else`, so that an app without the document does not type-check those probes, a
-/// seventh of an edit's `cargo check` (README, "Build times").
+/// after `else`, so that an app without the document does not type-check those probes
+/// (about 7 % of an edit's `cargo check`; BENCHMARKS.md, "fifteenth round").
 #[doc(hidden)]
 #[macro_export]
 #[cfg(feature = "openapi")]
