@@ -23,34 +23,160 @@ pub(crate) enum Outer {
 /// Only for the macro's entry point: `proc_macro::Span` panics outside a macro.
 pub(crate) fn of_call_site() -> Outer {
     let span = proc_macro::Span::call_site();
-    of_attribute_at(span.line(), span.column(), || {
-        span.local_file()
-            .and_then(|path| std::fs::read_to_string(path).ok())
+    let Some(path) = span.local_file() else {
+        return Outer::Other;
+    };
+    FILES.with(|files| {
+        let mut files = files.borrow_mut();
+        of_attribute_at(span.line(), span.column(), &path, &mut files)
     })
 }
 
-/// The block directly around the item whose attribute starts at `line` and `column`, both
-/// from 1 as `proc_macro::Span` gives them; `read` gives the source file, if it can.
+thread_local! {
+    /// The file last scanned on this thread: one compilation expands a file's attributes in
+    /// order, so each scan goes on from where the one before it stopped.
+    static FILES: std::cell::RefCell<FileScan> = std::cell::RefCell::default();
+}
+
+/// The block directly around the item whose attribute starts at `line` and `column` of the
+/// file at `path`, both from 1 as `proc_macro::Span` gives them.
 ///
 /// An attribute at the start of its line is taken to be at module level without reading the
 /// file: most are, and an item of an `impl` or `trait` block is indented once formatted. Any
-/// other is found by reading the file up to it, once per attribute. This test once looked for
-/// column 0, which `proc_macro::Span` never gives, so every attribute read and scanned its
-/// file up to itself: each expansion cost time in proportion to its line (an edit's
-/// `cargo check` of a 750-function file took 4.4-4.9 s, 2.2-2.3 s now; BENCHMARKS.md,
-/// "fifteenth round").
-fn of_attribute_at(line: usize, column: usize, read: impl FnOnce() -> Option<String>) -> Outer {
+/// other is found by reading the file up to it. This test once looked for column 0, which
+/// `proc_macro::Span` never gives, so every attribute read and scanned its file up to itself:
+/// each expansion cost time in proportion to its line (an edit's `cargo check` of a
+/// 750-function file took 4.4-4.9 s, 2.2-2.3 s now; BENCHMARKS.md, "fifteenth round"). The
+/// indented ones of one file are scanned once in all, not once each ([`FileScan`]).
+fn of_attribute_at(
+    line: usize,
+    column: usize,
+    path: &std::path::Path,
+    files: &mut FileScan,
+) -> Outer {
     if column <= 1 {
         return Outer::Other;
     }
-    read().map_or(Outer::Other, |source| {
-        outer_block(&source, line, column - 1)
-    })
+    files.outer(path, line, column - 1)
+}
+
+/// A file's text and how far it has been scanned, kept between the expansions of its
+/// attributes.
+#[derive(Default)]
+struct FileScan {
+    file: Option<ScannedFile>,
+}
+
+/// See [`FileScan`].
+struct ScannedFile {
+    path: std::path::PathBuf,
+    /// Its length and modification time when it was read: a file changed since (a
+    /// long-lived macro server's, an editor's) is read again.
+    stamp: (u64, Option<std::time::SystemTime>),
+    chars: Vec<char>,
+    /// Where each line starts, in `chars`.
+    line_starts: Vec<usize>,
+    /// The scan so far, from the start of the file; `None` after one that did not lex.
+    scanner: Option<Scanner>,
+}
+
+/// A file's length and modification time, if it can be read.
+fn stamp_of(path: &std::path::Path) -> Option<(u64, Option<std::time::SystemTime>)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.len(), metadata.modified().ok()))
+}
+
+impl FileScan {
+    /// See [`of_attribute_at`]; `column` from 0, in characters.
+    fn outer(&mut self, path: &std::path::Path, line: usize, column: usize) -> Outer {
+        let Some(stamp) = stamp_of(path) else {
+            return Outer::Other;
+        };
+        let current = self
+            .file
+            .as_ref()
+            .is_some_and(|file| file.path == path && file.stamp == stamp);
+        if !current {
+            let Ok(source) = std::fs::read_to_string(path) else {
+                return Outer::Other;
+            };
+            self.file = Some(ScannedFile::new(path.to_owned(), stamp, &source));
+        }
+        match self.file.as_mut() {
+            Some(file) => file.outer(line, column),
+            None => Outer::Other,
+        }
+    }
+}
+
+impl ScannedFile {
+    fn new(
+        path: std::path::PathBuf,
+        stamp: (u64, Option<std::time::SystemTime>),
+        source: &str,
+    ) -> Self {
+        let chars: Vec<char> = source.chars().collect();
+        let line_starts = std::iter::once(0)
+            .chain(
+                chars
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c == '\n')
+                    .map(|(i, _)| i + 1),
+            )
+            .collect();
+        Self {
+            path,
+            stamp,
+            chars,
+            line_starts,
+            scanner: None,
+        }
+    }
+
+    /// The block around the item whose attribute starts at `line` (from 1) and `column` (in
+    /// characters, from 0): what a scan from the start finds, the scan going on from the last one
+    /// when the attribute is the first thing on its line and comes after it.
+    fn outer(&mut self, line: usize, column: usize) -> Outer {
+        let Some(&start) = line
+            .checked_sub(1)
+            .and_then(|index| self.line_starts.get(index))
+        else {
+            return Outer::Other;
+        };
+        let end = start.saturating_add(column).min(self.chars.len());
+        let starts_its_line = self.chars[start..end]
+            .iter()
+            .all(|c| c.is_whitespace() && *c != '\n');
+        if !starts_its_line {
+            // Something before it on its line (a `{`, a comment): scanned alone from the start.
+            let mut scanner = Scanner::default();
+            return match scanner.run(&self.chars[..end]) {
+                Some(()) => scanner.outer(),
+                None => Outer::Other,
+            };
+        }
+        // Cut where only indentation precedes it on its line, the text before it ends between
+        // two tokens: a scan that stopped at an earlier such cut goes on from there exactly as
+        // one from the start would.
+        let scanner = match &mut self.scanner {
+            Some(scanner) if scanner.i <= end => scanner,
+            _ => self.scanner.insert(Scanner::default()),
+        };
+        match scanner.run(&self.chars[..end]) {
+            Some(()) => scanner.outer(),
+            None => {
+                self.scanner = None;
+                Outer::Other
+            }
+        }
+    }
 }
 
 /// The block directly around the item whose attribute starts at `line` (from 1) and `column`
-/// (in characters, from 0) of `source`.
-pub(crate) fn outer_block(source: &str, line: usize, column: usize) -> Outer {
+/// (in characters, from 0) of `source`, scanned from the start: what [`FileScan`] must find.
+#[cfg(test)]
+fn outer_block(source: &str, line: usize, column: usize) -> Outer {
     let Some(line_start) = line_start(source, line) else {
         return Outer::Other;
     };
@@ -61,6 +187,7 @@ pub(crate) fn outer_block(source: &str, line: usize, column: usize) -> Outer {
     scan(&source[..end]).unwrap_or(Outer::Other)
 }
 
+#[cfg(test)]
 fn line_start(source: &str, line: usize) -> Option<usize> {
     if line == 1 {
         return Some(0);
@@ -73,94 +200,128 @@ fn line_start(source: &str, line: usize) -> Option<usize> {
 
 /// The kind of the innermost `{` open at the end of `text`; `None` when `text` does not lex as
 /// Rust (an unclosed string or comment, a `}` without its `{`).
+#[cfg(test)]
 fn scan(text: &str) -> Option<Outer> {
     let chars: Vec<char> = text.chars().collect();
-    let mut blocks: Vec<Outer> = Vec::new();
-    // The words of the item or statement being read, outside `(..)` and `[..]`, since the last
-    // `;`, `{` or `}`; and the depth of `(` and `[` since then.
-    let mut words: Vec<String> = Vec::new();
-    let mut nesting: Vec<usize> = vec![0];
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match c {
-            '/' if next == Some('/') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
+    let mut scanner = Scanner::default();
+    scanner.run(&chars)?;
+    Some(scanner.outer())
+}
+
+/// A scan of a text from its start: the blocks open, and what the item being read has said.
+struct Scanner {
+    /// Where the scan has got to.
+    i: usize,
+    blocks: Vec<Outer>,
+    /// The words of the item or statement being read, outside `(..)` and `[..]`, since the
+    /// last `;`, `{` or `}`; and the depth of `(` and `[` since then.
+    words: Vec<String>,
+    nesting: Vec<usize>,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Self {
+            i: 0,
+            blocks: Vec::new(),
+            words: Vec::new(),
+            nesting: vec![0],
+        }
+    }
+}
+
+impl Scanner {
+    /// The kind of the innermost `{` open where the scan has got to.
+    fn outer(&self) -> Outer {
+        self.blocks.last().copied().unwrap_or(Outer::Other)
+    }
+
+    /// Scans on from where it stopped to the end of `chars` (the text from its start); `None`
+    /// when it does not lex as Rust.
+    fn run(&mut self, chars: &[char]) -> Option<()> {
+        while self.i < chars.len() {
+            let c = chars[self.i];
+            let next = chars.get(self.i + 1).copied();
+            match c {
+                '/' if next == Some('/') => {
+                    while self.i < chars.len() && chars[self.i] != '\n' {
+                        self.i += 1;
+                    }
                 }
-            }
-            '/' if next == Some('*') => {
-                let mut depth = 0usize;
-                loop {
-                    match (chars.get(i)?, chars.get(i + 1)) {
-                        ('/', Some('*')) => {
-                            depth += 1;
-                            i += 2;
+                '/' if next == Some('*') => {
+                    let mut depth = 0usize;
+                    loop {
+                        match (chars.get(self.i)?, chars.get(self.i + 1)) {
+                            ('/', Some('*')) => {
+                                depth += 1;
+                                self.i += 2;
+                            }
+                            ('*', Some('/')) => {
+                                depth -= 1;
+                                self.i += 2;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            _ => self.i += 1,
                         }
-                        ('*', Some('/')) => {
-                            depth -= 1;
-                            i += 2;
-                            if depth == 0 {
-                                break;
+                    }
+                    continue;
+                }
+                '"' => {
+                    self.i = skip_string(chars, self.i + 1)?;
+                    continue;
+                }
+                '\'' => {
+                    self.i = skip_quote(chars, self.i)?;
+                    continue;
+                }
+                '{' => {
+                    self.blocks.push(block_kind(&self.words));
+                    self.words.clear();
+                    self.nesting.push(0);
+                }
+                '}' => {
+                    self.blocks.pop()?;
+                    self.nesting.pop()?;
+                    self.words.clear();
+                }
+                ';' if *self.nesting.last()? == 0 => self.words.clear(),
+                '(' | '[' => *self.nesting.last_mut()? += 1,
+                ')' | ']' => {
+                    let depth = self.nesting.last_mut()?;
+                    *depth = depth.checked_sub(1)?;
+                }
+                c if c.is_alphabetic() || c == '_' => {
+                    let start = self.i;
+                    while self.i < chars.len()
+                        && (chars[self.i].is_alphanumeric() || chars[self.i] == '_')
+                    {
+                        self.i += 1;
+                    }
+                    let word: String = chars[start..self.i].iter().collect();
+                    // A string's prefix (`r"..."`, `br#"..."#`, `b"..."`, `c"..."`), a byte
+                    // (`b'x'`), or a raw identifier (`r#impl`, a word that is no keyword).
+                    match (word.as_str(), chars.get(self.i)) {
+                        ("r" | "br" | "cr", Some('#' | '"')) => {
+                            self.i = skip_raw_string(chars, self.i)?;
+                        }
+                        ("b" | "c", Some('"')) => self.i = skip_string(chars, self.i + 1)?,
+                        ("b", Some('\'')) => self.i = skip_quote(chars, self.i)?,
+                        _ => {
+                            if *self.nesting.last()? == 0 {
+                                self.words.push(word);
                             }
                         }
-                        _ => i += 1,
                     }
+                    continue;
                 }
-                continue;
+                _ => {}
             }
-            '"' => {
-                i = skip_string(&chars, i + 1)?;
-                continue;
-            }
-            '\'' => {
-                i = skip_quote(&chars, i)?;
-                continue;
-            }
-            '{' => {
-                blocks.push(block_kind(&words));
-                words.clear();
-                nesting.push(0);
-            }
-            '}' => {
-                blocks.pop()?;
-                nesting.pop()?;
-                words.clear();
-            }
-            ';' if *nesting.last()? == 0 => words.clear(),
-            '(' | '[' => *nesting.last_mut()? += 1,
-            ')' | ']' => {
-                let depth = nesting.last_mut()?;
-                *depth = depth.checked_sub(1)?;
-            }
-            c if c.is_alphabetic() || c == '_' => {
-                let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                // A string's prefix (`r"..."`, `br#"..."#`, `b"..."`, `c"..."`), a byte
-                // (`b'x'`), or a raw identifier (`r#impl`, a word that is no keyword).
-                match (word.as_str(), chars.get(i)) {
-                    ("r" | "br" | "cr", Some('#' | '"')) => {
-                        i = skip_raw_string(&chars, i)?;
-                    }
-                    ("b" | "c", Some('"')) => i = skip_string(&chars, i + 1)?,
-                    ("b", Some('\'')) => i = skip_quote(&chars, i)?,
-                    _ => {
-                        if *nesting.last()? == 0 {
-                            words.push(word);
-                        }
-                    }
-                }
-                continue;
-            }
-            _ => {}
+            self.i += 1;
         }
-        i += 1;
+        Some(())
     }
-    Some(blocks.last().copied().unwrap_or(Outer::Other))
 }
 
 /// What a `{` after `words` opens.
@@ -241,24 +402,107 @@ fn skip_quote(chars: &[char], i: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// A file of its own in the temporary directory, holding `source`.
+    fn file_with(name: &str, source: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("di-macros-site-{}-{name}.rs", std::process::id()));
+        std::fs::write(&path, source).unwrap();
+        path
+    }
+
     /// `proc_macro::Span` counts columns from 1: an attribute at the start of its line (column
     /// 1) is at module level without the file being read; an indented one is looked up.
     #[test]
     fn an_attribute_at_the_start_of_its_line_reads_no_file() {
-        let unread = || -> Option<String> { panic!("the source was read") };
-        assert_eq!(of_attribute_at(1, 1, unread), Outer::Other);
-        assert_eq!(of_attribute_at(40, 1, unread), Outer::Other);
-        let source = "impl Store {\n    #[depends]\n    async fn get() {}\n}\n";
-        assert_eq!(
-            of_attribute_at(2, 5, || Some(source.to_owned())),
-            Outer::Impl
+        let path = file_with(
+            "column",
+            "impl Store {\n    #[depends]\n    async fn get() {}\n}\n",
         );
-        let source = "mod routes {\n    #[depends]\n    async fn get() {}\n}\n";
+        let mut files = FileScan::default();
+        assert_eq!(of_attribute_at(1, 1, &path, &mut files), Outer::Other);
+        assert_eq!(of_attribute_at(40, 1, &path, &mut files), Outer::Other);
+        assert!(files.file.is_none(), "the file was read");
+        assert_eq!(of_attribute_at(2, 5, &path, &mut files), Outer::Impl);
+        let missing = std::env::temp_dir().join("di-macros-site-no-such-file.rs");
+        assert_eq!(of_attribute_at(2, 5, &missing, &mut files), Outer::Other);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// Where each `@` of `source` is, as (line from 1, column from 0 in characters).
+    fn places(source: &str) -> Vec<(usize, usize)> {
+        source
+            .lines()
+            .enumerate()
+            .flat_map(|(index, line)| {
+                line.char_indices()
+                    .filter(|(_, c)| *c == '@')
+                    .map(move |(offset, _)| (index + 1, line[..offset].chars().count()))
+            })
+            .collect()
+    }
+
+    /// One file's attributes looked up in order, out of order, and after the file changed:
+    /// each answer is the one a scan from the start gives.
+    #[test]
+    fn a_files_scan_goes_on_from_the_last_attribute_and_answers_as_a_new_one() {
+        let source = r####"
+@
+impl S {
+    @
+    fn f() { let _ = ('{', "}{", r#"}"#); }
+    @
+}
+mod m {
+    @
+    pub(crate) unsafe impl<T> Tr for S<T> where T: Fn() -> u8 {
+        @
+        // impl X {
+        /* { */ @
+        fn g<'a>() -> impl Sized { @
+        }
+    @
+    }
+    @
+}
+trait T {
+    @
+}
+    @
+"####;
+        let path = file_with("order", source);
+        let expected: Vec<Outer> = places(source)
+            .into_iter()
+            .map(|(line, column)| outer_block(source, line, column))
+            .collect();
+        assert!(expected.contains(&Outer::Impl) && expected.contains(&Outer::Trait));
+        let mut files = FileScan::default();
+        let in_order: Vec<Outer> = places(source)
+            .into_iter()
+            .map(|(line, column)| files.outer(&path, line, column))
+            .collect();
+        assert_eq!(in_order, expected);
+        let backwards: Vec<Outer> = places(source)
+            .into_iter()
+            .rev()
+            .map(|(line, column)| files.outer(&path, line, column))
+            .collect();
         assert_eq!(
-            of_attribute_at(2, 5, || Some(source.to_owned())),
-            Outer::Other
+            backwards,
+            expected.iter().rev().copied().collect::<Vec<_>>()
         );
-        assert_eq!(of_attribute_at(2, 5, || None), Outer::Other);
+        // Changed on disk (here, longer by a line at the top): read again.
+        let changed = format!("impl Z {{\n{source}}}\n");
+        std::fs::write(&path, &changed).unwrap();
+        let after: Vec<Outer> = places(&changed)
+            .into_iter()
+            .map(|(line, column)| files.outer(&path, line, column))
+            .collect();
+        let expected_after: Vec<Outer> = places(&changed)
+            .into_iter()
+            .map(|(line, column)| outer_block(&changed, line, column))
+            .collect();
+        assert_eq!(after, expected_after);
+        std::fs::remove_file(path).unwrap();
     }
 
     /// The block around the item at the `@` of `source`.
