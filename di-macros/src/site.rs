@@ -23,12 +23,9 @@ pub(crate) enum Outer {
 /// Only for the macro's entry point: `proc_macro::Span` panics outside a macro.
 pub(crate) fn of_call_site() -> Outer {
     let span = proc_macro::Span::call_site();
-    let Some(path) = span.local_file() else {
-        return Outer::Other;
-    };
     FILES.with(|files| {
         let mut files = files.borrow_mut();
-        of_attribute_at(span.line(), span.column(), &path, &mut files)
+        of_attribute_at(span.line(), span.column(), || span.local_file(), &mut files)
     })
 }
 
@@ -39,7 +36,7 @@ thread_local! {
 }
 
 /// The block directly around the item whose attribute starts at `line` and `column` of the
-/// file at `path`, both from 1 as `proc_macro::Span` gives them.
+/// file `path` gives, both from 1 as `proc_macro::Span` gives them.
 ///
 /// An attribute at the start of its line is taken to be at module level without reading the
 /// file: most are, and an item of an `impl` or `trait` block is indented once formatted. Any
@@ -51,13 +48,16 @@ thread_local! {
 fn of_attribute_at(
     line: usize,
     column: usize,
-    path: &std::path::Path,
+    path: impl FnOnce() -> Option<std::path::PathBuf>,
     files: &mut FileScan,
 ) -> Outer {
     if column <= 1 {
         return Outer::Other;
     }
-    files.outer(path, line, column - 1)
+    match path() {
+        Some(path) => files.outer(&path, line, column - 1),
+        None => Outer::Other,
+    }
 }
 
 /// A file's text and how far it has been scanned, kept between the expansions of its
@@ -150,11 +150,9 @@ impl ScannedFile {
             .all(|c| c.is_whitespace() && *c != '\n');
         if !starts_its_line {
             // Something before it on its line (a `{`, a comment): scanned alone from the start.
-            let mut scanner = Scanner::default();
-            return match scanner.run(&self.chars[..end]) {
-                Some(()) => scanner.outer(),
-                None => Outer::Other,
-            };
+            return Scanner::default()
+                .run(&self.chars[..end])
+                .unwrap_or(Outer::Other);
         }
         // Cut where only indentation precedes it on its line, the text before it ends between
         // two tokens: a scan that stopped at an earlier such cut goes on from there exactly as
@@ -163,13 +161,10 @@ impl ScannedFile {
             Some(scanner) if scanner.i <= end => scanner,
             _ => self.scanner.insert(Scanner::default()),
         };
-        match scanner.run(&self.chars[..end]) {
-            Some(()) => scanner.outer(),
-            None => {
-                self.scanner = None;
-                Outer::Other
-            }
-        }
+        scanner.run(&self.chars[..end]).unwrap_or_else(|| {
+            self.scanner = None;
+            Outer::Other
+        })
     }
 }
 
@@ -203,9 +198,7 @@ fn line_start(source: &str, line: usize) -> Option<usize> {
 #[cfg(test)]
 fn scan(text: &str) -> Option<Outer> {
     let chars: Vec<char> = text.chars().collect();
-    let mut scanner = Scanner::default();
-    scanner.run(&chars)?;
-    Some(scanner.outer())
+    Scanner::default().run(&chars)
 }
 
 /// A scan of a text from its start: the blocks open, and what the item being read has said.
@@ -231,14 +224,9 @@ impl Default for Scanner {
 }
 
 impl Scanner {
-    /// The kind of the innermost `{` open where the scan has got to.
-    fn outer(&self) -> Outer {
-        self.blocks.last().copied().unwrap_or(Outer::Other)
-    }
-
-    /// Scans on from where it stopped to the end of `chars` (the text from its start); `None`
-    /// when it does not lex as Rust.
-    fn run(&mut self, chars: &[char]) -> Option<()> {
+    /// Scans on from where it stopped to the end of `chars` (the text from its start): the
+    /// kind of the innermost `{` open there; `None` when it does not lex as Rust.
+    fn run(&mut self, chars: &[char]) -> Option<Outer> {
         while self.i < chars.len() {
             let c = chars[self.i];
             let next = chars.get(self.i + 1).copied();
@@ -320,7 +308,7 @@ impl Scanner {
             }
             self.i += 1;
         }
-        Some(())
+        Some(self.blocks.last().copied().unwrap_or(Outer::Other))
     }
 }
 
@@ -419,12 +407,15 @@ mod tests {
             "impl Store {\n    #[depends]\n    async fn get() {}\n}\n",
         );
         let mut files = FileScan::default();
-        assert_eq!(of_attribute_at(1, 1, &path, &mut files), Outer::Other);
-        assert_eq!(of_attribute_at(40, 1, &path, &mut files), Outer::Other);
+        let unasked = || -> Option<std::path::PathBuf> { panic!("the file was asked for") };
+        assert_eq!(of_attribute_at(1, 1, unasked, &mut files), Outer::Other);
+        assert_eq!(of_attribute_at(40, 1, unasked, &mut files), Outer::Other);
         assert!(files.file.is_none(), "the file was read");
-        assert_eq!(of_attribute_at(2, 5, &path, &mut files), Outer::Impl);
-        let missing = std::env::temp_dir().join("di-macros-site-no-such-file.rs");
-        assert_eq!(of_attribute_at(2, 5, &missing, &mut files), Outer::Other);
+        let given = || Some(path.clone());
+        assert_eq!(of_attribute_at(2, 5, given, &mut files), Outer::Impl);
+        let missing = || Some(std::env::temp_dir().join("di-macros-site-no-such-file.rs"));
+        assert_eq!(of_attribute_at(2, 5, missing, &mut files), Outer::Other);
+        assert_eq!(of_attribute_at(2, 5, || None, &mut files), Outer::Other);
         std::fs::remove_file(path).unwrap();
     }
 
