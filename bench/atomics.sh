@@ -27,11 +27,13 @@ HTTP=${HTTP:-}
 SHORT=${SHORT:-2}
 LONG=${LONG:-8}
 BASE_PORT=${BASE_PORT:-39200}
+# Over HTTP the `count` binary is not run: not built either.
+[ -z "$HTTP" ] || COUNT=${COUNT:-unused}
 # shellcheck source=bench/count-lib.sh
 . bench/count-lib.sh
 for tool in objdump:binutils wrk:wrk curl:curl; do
   if ! command -v "${tool%%:*}" >/dev/null; then
-    apt-get update >/dev/null && apt-get install -y "${tool#*:}" >/dev/null
+    install_packages "${tool#*:}"
   fi
 done
 binary=$count

@@ -24,7 +24,7 @@ BUILD=${BUILD:-0}
 OUT=${OUT:-$ROOT/target/compile-time}
 [[ "$DEPS" =~ ^[1-9][0-9]*$ && "$ROUTES" =~ ^[1-9][0-9]*$ && "$ROUNDS" =~ ^[1-9][0-9]*$ ]] \
     || { echo "DEPS, ROUTES and ROUNDS must be positive integers" >&2; exit 2; }
-# A chain of dependencies reaches back from the handler that takes the last one.
+# The edit is made to handler 50, so there must be one.
 (( ROUTES > 50 )) || { echo "ROUTES must be more than 50 (handler 50 is the one edited)" >&2; exit 2; }
 
 mkdir -p "$OUT/di_app/src" "$OUT/axum_app/src"

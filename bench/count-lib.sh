@@ -4,8 +4,13 @@
 # COUNT=path runs that binary (one built at another commit, to compare) instead of building.
 
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
+install_packages() { # package... : installed with apt-get, through sudo unless root
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
+}
 if ! command -v valgrind >/dev/null; then
-  apt-get update >/dev/null && apt-get install -y valgrind >/dev/null
+  install_packages valgrind
 fi
 if [ -n "${COUNT:-}" ]; then
   count=$COUNT

@@ -2,7 +2,8 @@
 # HTTP benchmark on loopback (issue 12): the reference workload served by the hand-written
 # hyper service, axum, di and FastAPI + uvicorn, driven in turn by wrk with the same
 # connections and duration, in interleaved rounds; prints requests/s, p50 and p99 for each
-# server and round, each ratio to axum and to hyper, and a summary of the medians.
+# server and round, each ratio to axum and to hyper, and a summary of the medians (with the
+# median and range of the rounds' own ratios).
 #
 #   bench/http.sh                          # defaults: wrk -t1 -c32 -d6s, 3 rounds, both routes
 #   DURATION=2s ROUNDS=1 bench/http.sh     # a quick smoke run
@@ -25,8 +26,11 @@
 #                                                   (h2load -t THREADS -c CONNECTIONS -m STREAMS
 #                                                   -D DURATION); percentiles from its per-request
 #                                                   log. FastAPI is left out (uvicorn has no h2c).
-#   FASTAPI_WORKERS=$(nproc)                        uvicorn worker processes
-#   OUT=target/bench-http                           raw wrk output, server logs, results.md
+#   FASTAPI_WORKERS=$(nproc)                        uvicorn worker processes (with PIN: one
+#                                                   per CPU of the servers)
+#   VENV=$CARGO_TARGET_DIR/bench-venv               FastAPI's virtual environment
+#   OUT=$CARGO_TARGET_DIR/bench-http                raw wrk output, server logs, results.md
+#                                                   (CARGO_TARGET_DIR: target by default)
 #
 # Everything runs on 127.0.0.1 only. Each wrk run is bounded by `timeout`, the whole script by
 # a watchdog, and every server it started is stopped on exit.
@@ -231,10 +235,11 @@ log "checking the responses with curl"
 for route in "${ROUTE_LIST[@]}" /hello; do
     safe=$(echo "$route" | tr -c 'a-zA-Z0-9\n' '_')
     first=
-    rust_headers=
+    first_headers=
     for s in "${SERVER_LIST[@]}"; do
-        curl -sS --max-time 10 -D "$OUT/$s$safe.headers" -o "$OUT/$s$safe.body" \
-            "http://127.0.0.1:$(port_of "$s")$route"
+        # Over HTTP/2 when the load is: the responses measured are the ones checked.
+        curl -sS --max-time 10 ${H2:+--http2-prior-knowledge} -D "$OUT/$s$safe.headers" \
+            -o "$OUT/$s$safe.body" "http://127.0.0.1:$(port_of "$s")$route"
         status=$(head -1 "$OUT/$s$safe.headers" | tr -d '\r')
         ctype=$(grep -i '^content-type:' "$OUT/$s$safe.headers" | tr -d '\r' | cut -d' ' -f2-)
         headers=$(grep -v '^HTTP/' "$OUT/$s$safe.headers" | cut -d: -f1 | tr -d '\r' |
@@ -243,15 +248,14 @@ for route in "${ROUTE_LIST[@]}" /hello; do
             "$status" "$ctype" "$(wc -c <"$OUT/$s$safe.body")" \
             "$(sha1sum "$OUT/$s$safe.body" | cut -c1-12)" "$headers" >&2
         [[ "$status" == *" 200"* ]] || { echo "$s $route: $status" >&2; exit 1; }
-        # The Rust servers send the same header fields too (uvicorn adds `server`).
-        if [[ "$s" != fastapi ]]; then
-            if [[ -z "${rust_headers:-}" ]]; then
-                rust_headers=$headers
-                rust_first=$s
-            elif [[ "$headers" != "$rust_headers" ]]; then
-                echo "$s and $rust_first send different header fields for $route: $headers / $rust_headers" >&2
-                exit 1
-            fi
+        # Every server sends the same header fields too (uvicorn runs with
+        # --no-server-header, so FastAPI's are compared as well).
+        if [[ -z "${first_headers:-}" ]]; then
+            first_headers=$headers
+            headers_of=$s
+        elif [[ "$headers" != "$first_headers" ]]; then
+            echo "$s and $headers_of send different header fields for $route: $headers / $first_headers" >&2
+            exit 1
         fi
         if [[ -z "$first" ]]; then
             first=$s
@@ -269,7 +273,7 @@ for route in "${ROUTE_LIST[@]}" /hello; do
         fi
     done
 done
-echo "  bodies and content-types identical on every server, header fields on the Rust ones" >&2
+echo "  status, header fields, content-types and bodies identical on every server${H2:+ (over HTTP/2)}" >&2
 
 # --- load -------------------------------------------------------------------------------------
 
@@ -380,6 +384,16 @@ median() { # numbers...
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+rounds_vs() { # route server reference -> "median (min-max)" of the per-round ratios
+    has "$3" || { echo -; return; }
+    local round ratios=()
+    for round in $(seq "$ROUNDS"); do
+        ratios+=("$(awk -v a="${RPS[$1|$round|$2]}" -v b="${RPS[$1|$round|$3]}" 'BEGIN { if (b > 0) printf "%.4f", a / b }')")
+    done
+    printf '%.2fx (%s)' "$(median "${ratios[@]}")" \
+        "$(printf '%s\n' "${ratios[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2fx-%.2fx", lo, hi }')"
+}
+
 report() {
     local tool
     if [[ -n "$H2" ]]; then
@@ -407,10 +421,11 @@ report() {
             done
         done
         echo
-        echo "Medians over the rounds:"
+        echo "Medians over the rounds (\"vs\": the medians' ratio; \"rounds vs\": the median of the"
+        echo "rounds' own ratios, each server against the reference in the same round, and their range):"
         echo
-        echo "| server | req/s | p50 ms | p99 ms | vs axum | vs hyper |"
-        echo "|---|---:|---:|---:|---:|---:|"
+        echo "| server | req/s | p50 ms | p99 ms | vs axum | vs hyper | rounds vs axum | rounds vs hyper |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
         declare -A MED=()
         for s in "${SERVER_LIST[@]}"; do
             r=() a=() b=()
@@ -427,7 +442,7 @@ report() {
             vs_axum=- vs_hyper=-
             has axum && vs_axum=$(ratio "${MED[$s]}" "${MED[axum]}")
             has hyper && vs_hyper=$(ratio "${MED[$s]}" "${MED[hyper]}")
-            echo "| $s | ${MED[$s]} | ${MED[$s.p50]} | ${MED[$s.p99]} | $vs_axum | $vs_hyper |"
+            echo "| $s | ${MED[$s]} | ${MED[$s.p50]} | ${MED[$s.p99]} | $vs_axum | $vs_hyper | $(rounds_vs "$route" "$s" axum) | $(rounds_vs "$route" "$s" hyper) |"
         done
         unset MED
     done

@@ -36,9 +36,14 @@ LONG_N=${LONG_N:-1200}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BASE_PORT=${BASE_PORT:-39100}
 
+install_packages() { # package... : installed with apt-get, through sudo unless root
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
+}
 for tool in valgrind wrk curl; do
   if ! command -v "$tool" >/dev/null; then
-    apt-get update >/dev/null && apt-get install -y "$tool" >/dev/null
+    install_packages "$tool"
   fi
 done
 # SERVER=path runs that binary (one built at another commit, to compare) instead of building.

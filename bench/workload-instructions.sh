@@ -13,13 +13,18 @@ IMPLS=${IMPLS:-"di axum"}
 N=${N:-400}
 WARM=${WARM:-50}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-BASE_PORT=${BASE_PORT:-39200}
+BASE_PORT=${BASE_PORT:-39300}
 WORKLOADS=${WORKLOADS:-"json json-list path bytes vec json-big form h2 h2-json h2-json-list 404 405"}
 # KEEP=dir keeps each measured run's callgrind output there (for callgrind_annotate).
 KEEP=${KEEP:-}
 
+install_packages() { # package... : installed with apt-get, through sudo unless root
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
+}
 if ! command -v valgrind >/dev/null; then
-  apt-get update >/dev/null && apt-get install -y valgrind >/dev/null
+  install_packages valgrind
 fi
 if [ -n "${SERVER:-}" ]; then
   server=$SERVER
@@ -73,12 +78,18 @@ echo "|---|$(for _ in $IMPLS; do printf -- '---:|'; done)---|"
 port=$BASE_PORT
 for workload in $WORKLOADS; do
   row="| $workload |"
+  responses=""
   for impl in $IMPLS; do
     out=/dev/null
     [ -n "$KEEP" ] && mkdir -p "$KEEP" && out="$KEEP/$impl-$workload.out"
     base=$(run "$impl" "$workload" 0 $((port += 1)) /dev/null)
     total=$(run "$impl" "$workload" "$N" $((port += 1)) "$out")
     row="$row $(( (total - base) / N )) |"
+    # Each server's own answer, as `load` saw it: one text when they all agree.
+    responses="$responses${responses:+; }$impl: $(cat "$log/load")"
   done
-  echo "$row $(cat "$log/load") |"
+  if [ "$(echo "$responses" | tr ';' '\n' | sed 's/^ *[^:]*: //' | sort -u | wc -l)" = 1 ]; then
+    responses=$(cat "$log/load")
+  fi
+  echo "$row $responses |"
 done
