@@ -148,6 +148,20 @@ pub async fn h2_client(
     h2::client::SendRequest<bytes::Bytes>,
     tokio::task::JoinHandle<()>,
 ) {
+    h2_client_over(io, builder).await
+}
+
+/// [`h2_client`] over any socket (one wrapped to misbehave).
+pub async fn h2_client_over<T>(
+    io: T,
+    builder: &h2::client::Builder,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<()>,
+)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (client, connection) = builder.handshake::<_, bytes::Bytes>(io).await.unwrap();
     let driver = tokio::spawn(async move {
         let _ = connection.await;

@@ -810,6 +810,20 @@ impl App {
         self
     }
 
+    /// How much of its response one HTTP/2 stream buffers at most, beyond what the connection
+    /// has written (default 16 KiB, one frame of HTTP/2's default size; h2's own default is
+    /// 400 KiB). Its body is asked for the next chunk only below it. A client's flow-control
+    /// windows may let a whole response in while it reads nothing: each stream then holds
+    /// this and the chunk in hand until `send_timeout` cuts it, times
+    /// [`http2_max_concurrent_streams`](App::http2_max_concurrent_streams) per connection
+    /// (about 3.4 MB for 100 streams by default, where h2's default let one connection hold
+    /// 40 MB). Raising it lets a stream run further ahead of a slow connection, which a
+    /// loopback benchmark does not need. At least 1.
+    pub fn http2_max_send_buffer(mut self, bytes: usize) -> Self {
+        self.config.http2.max_send_buf_size = bytes.max(1);
+        self
+    }
+
     /// How many streams the server may reset because of a client's protocol errors on one
     /// HTTP/2 connection (default 1024, h2's own), past which the connection is closed with
     /// `GOAWAY` (`ENHANCE_YOUR_CALM`): the "MadeYouReset" variant of rapid reset

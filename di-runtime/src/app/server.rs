@@ -376,7 +376,8 @@ fn connection_builder(config: &Config, streams: StreamTasks) -> auto::Builder<St
         .keep_alive_interval(http2.keep_alive_interval)
         .keep_alive_timeout(http2.keep_alive_timeout)
         .max_pending_accept_reset_streams(http2.max_pending_accept_reset_streams)
-        .max_local_error_reset_streams(http2.max_local_error_reset_streams);
+        .max_local_error_reset_streams(http2.max_local_error_reset_streams)
+        .max_send_buf_size(http2.max_send_buf_size);
     builder
 }
 

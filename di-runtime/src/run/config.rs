@@ -46,7 +46,13 @@ pub(crate) struct Http2Config {
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) max_pending_accept_reset_streams: usize,
     pub(crate) max_local_error_reset_streams: usize,
+    /// The most of a response each stream buffers before its body is asked for more.
+    pub(crate) max_send_buf_size: usize,
 }
+
+/// What each HTTP/2 stream buffers of its response at most (`App::http2_max_send_buffer`):
+/// one frame of HTTP/2's default size, as large as the server gathers a body's chunks.
+pub(crate) const DEFAULT_HTTP2_SEND_BUFFER: usize = 16 * 1024;
 
 impl Default for Http2Config {
     fn default() -> Self {
@@ -57,6 +63,9 @@ impl Default for Http2Config {
             // h2's own defaults, named so that a change of the library cannot loosen them.
             max_pending_accept_reset_streams: 20,
             max_local_error_reset_streams: 1024,
+            // h2's is 400 KiB a stream: a client whose window lets it all in and that reads
+            // nothing holds 40 MB of one connection's 100 streams until `send_timeout`.
+            max_send_buf_size: DEFAULT_HTTP2_SEND_BUFFER,
         }
     }
 }
