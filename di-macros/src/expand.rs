@@ -74,6 +74,27 @@ pub(crate) fn depends_in(attr: TokenStream, item: TokenStream, outer: Outer) -> 
         .into_compile_error();
         return quote!(#item #error);
     }
+    let runtime_main = function.item.attrs.iter().any(|attr| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "main")
+    }) || (function.item.sig.asyncness.is_none()
+        // `#[tokio::main]` above `#[depends]` ran first: its `main` is no longer `async`, and
+        // blocks on the body.
+        && function.item.block.to_token_stream().to_string().contains("block_on"));
+    if function.item.sig.ident == "main" && runtime_main && outer == Outer::Other {
+        // `#[tokio::main] async fn main`, the program's entry point, called by nothing of the
+        // app: its companion type would stand in its place, and rustc report that type as
+        // `main`'s return type. (A handler named `main` in a module of pages stays one.)
+        let item = &function.item;
+        let error = syn::Error::new(
+            item.sig.ident.span(),
+            "`#[depends]` marks a handler or a dependency, not the program's `main`: remove it here, and put it on the `async fn`s that `main` mounts on routes (`App::new().get(\"/\", handler)`)",
+        )
+        .into_compile_error();
+        return quote!(#item #error);
+    }
     if outer != Outer::Other && function.item.sig.receiver().is_none() {
         // Its other errors (`Self`, say) may not hold once it is moved: only this one.
         let item = &function.item;

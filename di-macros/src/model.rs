@@ -151,7 +151,21 @@ pub(crate) fn analyse(
 ) -> (Function, Vec<syn::Error>) {
     let mut errors = Vec::new();
     let sig = &item.sig;
-    if sig.asyncness.is_none() {
+    // `fn f() -> impl Future<Output = T> { async move { .. } }`: the same function written
+    // out by hand; its fix is `async fn f() -> T`, said once (the `impl` is not reported as
+    // an opaque value as well).
+    let future_output = match &sig.output {
+        ReturnType::Type(_, ty) if sig.asyncness.is_none() => future_output(ty),
+        _ => None,
+    };
+    if let Some(output) = &future_output {
+        let name = &sig.ident;
+        let output = type_text(output);
+        errors.push(syn::Error::new(
+            sig.fn_token.span(),
+            format!("`#[depends]` functions must be `async fn`, not a `fn` that returns a future; write `async fn {name}(..) -> {output}`, with the `async` block's code as the body"),
+        ));
+    } else if sig.asyncness.is_none() {
         errors.push(syn::Error::new(
             sig.fn_token.span(),
             "`#[depends]` functions must be `async fn`; add `async` before `fn`",
@@ -460,6 +474,10 @@ pub(crate) fn analyse(
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => None,
     };
+    if future_output.is_some() {
+        // Named as the `T` it was meant to be, so that only the error above reports it.
+        ret_ty = future_output;
+    }
     if let Some(Type::Reference(reference)) = &mut ret_ty
         && reference
             .lifetime
@@ -968,6 +986,30 @@ fn opaque_value(ty: &Type) -> Option<&syn::TypeImplTrait> {
         _ => false,
     });
     (!responds).then_some(opaque)
+}
+
+/// The `T` of an `impl Future<Output = T>` (as `impl Future`'s only bound besides `Send`,
+/// `'static` and the like), `()` for an `impl Future` without `Output`.
+fn future_output(ty: &Type) -> Option<Type> {
+    let Type::ImplTrait(opaque) = ty else {
+        return None;
+    };
+    opaque.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(t) = bound else {
+            return None;
+        };
+        let last = t.path.segments.last()?;
+        if last.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return Some(syn::parse_quote!(()));
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
+            _ => None,
+        })
+    })
 }
 
 /// Whether `ident` appears among the tokens of `block` (in a macro call's too).
