@@ -349,6 +349,32 @@ pub(crate) struct DepArgs {
     pub(crate) fresh: bool,
 }
 
+/// The request inputs of di-runtime, which a `#[dep(...)]` cannot name.
+const REQUEST_INPUTS: &[&str] = &[
+    "Path",
+    "Query",
+    "Json",
+    "Form",
+    "Header",
+    "Cookie",
+    "Bytes",
+    "BodyStream",
+    "Multipart",
+    "HeaderMap",
+    "Method",
+    "Uri",
+    "RequestHead",
+    "HttpBearer",
+    "HttpBasic",
+    "ApiKeyHeader",
+    "ApiKeyQuery",
+    "ApiKeyCookie",
+    "ClientAddr",
+    "TypedHeader",
+    "BackgroundTasks",
+    "RequestId",
+];
+
 const DEP_KEYS: &str = "expected one of: `scope = \"...\"`, `fresh`";
 const DEP_NEEDS_PATH: &str =
     "`#[dep]` needs the name of the dependency; write `#[dep(function_name)]`";
@@ -377,6 +403,19 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
                 "`#[dep]` needs the path of a `#[depends]` function: `#[dep(function_name)]` or `#[dep(module::function_name)]`",
             )
         })?;
+        // `#[dep(Query)]`: a request input is read by the parameter's type, not injected
+        // (a generic input was rustc's "missing generics for struct `Query`", twice).
+        if let Some(last) = path.segments.last()
+            && REQUEST_INPUTS.contains(&last.ident.to_string().as_str())
+        {
+            let input = &last.ident;
+            return Err(syn::Error::new_spanned(
+                &path,
+                format!(
+                    "`{input}` is a request input, read from the request by the parameter's type alone: remove `#[dep(..)]`; `#[dep]` names a `#[depends]` function whose value the parameter takes"
+                ),
+            ));
+        }
         // `#[dep(get_db())]`: the function is named, not called.
         if input.peek(syn::token::Paren) {
             let call: proc_macro2::Group = input.parse()?;

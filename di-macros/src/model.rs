@@ -455,6 +455,21 @@ pub(crate) fn analyse(
                     ty: ty.clone(),
                 }
             }
+            (None, TypeShape::Other) if let Some((wrapper, span)) = borrowed_input(&ty) => {
+                // `Json<&str>`: serde's "implementation of `Deserialize` is not general
+                // enough", twice, one of them at `#[depends]`. Reported once, at the borrow:
+                // the parameter's type becomes a type made of this error.
+                let error = syn::Error::new(
+                    span,
+                    format!(
+                        "a request input owns what it reads (it is read before anything is set up), so what `{wrapper}<..>` reads cannot borrow from the request; read an owned type: `String` for `&str`, `Vec<u8>` for `&[u8]`, a struct whose fields own their data"
+                    ),
+                );
+                let reported = error.to_compile_error();
+                *pat_type.ty = syn::parse_quote_spanned!(span=> [(); #reported]);
+                errors.push(error);
+                continue;
+            }
             (None, TypeShape::Other) => ParamModel::Input { ty: ty.clone() },
         };
         if scope == Some(ScopeArg::App)
@@ -1010,6 +1025,25 @@ fn future_output(ty: &Type) -> Option<Type> {
             _ => None,
         })
     })
+}
+
+/// The input (`Json`, ...) and the first borrow of a deserialized request input that borrows
+/// (`Json<&str>`, `Query<Params<'a>>`, `Option<Form<&str>>`): serde reads inputs as
+/// `DeserializeOwned`.
+fn borrowed_input(ty: &Type) -> Option<(String, proc_macro2::Span)> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    let inner = single_type_arg(&last.arguments)?;
+    let wrapper = last.ident.to_string();
+    match wrapper.as_str() {
+        "Option" => borrowed_input(&inner),
+        "Json" | "Query" | "Form" | "Path" | "Header" | "Cookie" => {
+            first_borrow(&inner).map(|span| (wrapper, span))
+        }
+        _ => None,
+    }
 }
 
 /// Whether `ident` appears among the tokens of `block` (in a macro call's too).
