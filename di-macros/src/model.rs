@@ -483,8 +483,9 @@ pub(crate) fn analyse(
         params.push(Param { name, model });
     }
 
-    // The output type the expansion names: a borrowed return type is reported here, and named
-    // `&'static` so that nothing else reports it again.
+    // The output type the expansion names: a borrowed return type is reported here, and the
+    // output is a type made of the error, so that nothing else reports it again (named
+    // `&'static`, a handler's route reported `&'static T` as no response).
     let mut ret_ty = match &item.sig.output {
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => None,
@@ -499,11 +500,16 @@ pub(crate) fn analyse(
             .as_ref()
             .is_none_or(|lifetime| lifetime.ident != "static")
     {
-        errors.push(syn::Error::new_spanned(
-            reference.and_token,
+        let span = reference.and_token.span;
+        let error = syn::Error::new(
+            span,
             "the value of a `#[depends]` function outlives the call (it is kept for the request), so it cannot borrow; return an owned value (`String` for `&str`, `Vec<T>` for `&[T]`, a clone of the `T` of `&T`), or a `&'static` one",
+        );
+        let reported = error.to_compile_error();
+        ret_ty = Some(Type::Verbatim(
+            quote::quote_spanned!(span=> [(); #reported]),
         ));
-        reference.lifetime = Some(syn::Lifetime::new("'static", reference.and_token.span));
+        errors.push(error);
     }
     // A borrow inside the output (`Cow<'_, str>`, `Option<&str>`, `impl Trait + '_`): the
     // output is a type made of the error, so that nothing reports the borrow again.
@@ -1236,12 +1242,30 @@ mod tests {
     }
 
     #[test]
+    fn a_borrowed_output_is_one_error_at_its_ampersand() {
+        // `&Vec<&str>`: the outer `&` is the error; the output is then a type made of it, so
+        // neither the borrow inside nor a handler's route reports it again.
+        let (f, errors) = analyse_src("async fn f() -> &Vec<&str> { todo!() }");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].to_string().contains("so it cannot borrow"),
+            "{errors:?}"
+        );
+        assert!(matches!(
+            &f.output,
+            Output::Plain {
+                ty: Type::Verbatim(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn a_borrow_inside_the_output_is_an_error() {
         for borrowed in [
             "Cow<'_, str>",
             "Option<&str>",
             "Json<Vec<&'a str>>",
-            "&Vec<&str>",
             "impl IntoResponse + '_",
         ] {
             let (_, errors) = analyse_src(&format!("async fn f() -> {borrowed} {{ todo!() }}"));
