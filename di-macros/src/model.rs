@@ -259,6 +259,16 @@ pub(crate) fn analyse(
                 "`#[dep]` given twice on one parameter; keep one",
             ));
         }
+        // `/// the query` on a parameter: rustc allows no doc comment there, and said so of the
+        // expanded function as "allow, cfg, cfg_attr, deny, expect, forbid, and warn are the
+        // only allowed built-in attributes in function parameters". Said once, in its words.
+        if let Some(doc) = pat_type.attrs.iter().find(|a| a.path().is_ident("doc")) {
+            errors.push(syn::Error::new_spanned(
+                doc,
+                "a doc comment cannot go on a function parameter (Rust allows none there); describe the parameter in the function's doc comment, or document the fields of its input's type",
+            ));
+            pat_type.attrs.retain(|a| !a.path().is_ident("doc"));
+        }
         // A `#[cfg]` would remove the parameter after the macro counted it; the generated
         // call would then pass one argument too many.
         if let Some(cfg) = pat_type
