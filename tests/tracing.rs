@@ -534,3 +534,38 @@ async fn no_span_when_the_level_is_off() {
     assert_eq!(closed.len(), 1, "{:#?}", seen.events);
     assert_eq!(closed[0].span, None);
 }
+
+#[depends]
+async fn err_as_text() -> Result<&'static str, String> {
+    Err("not found".to_owned())
+}
+
+/// A handler's `Err` whose type answers 200 (a `String`) is sent as it is, its teardowns see a
+/// handler error, and the runtime warns: the client is told success while a transaction
+/// rolls back.
+#[tokio::test]
+async fn an_error_that_answers_with_a_success_status_is_warned_of() {
+    let _serial = common::serial().await;
+    let (recorder, _guard) = record();
+    let client = TestClient::start(App::new().get("/err", err_as_text))
+        .await
+        .unwrap();
+    let response = client
+        .get("/err")
+        .header("x-request-id", "err-200")
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "not found");
+    let request_id = "err-200";
+    let warned = recorder.events(
+        "the handler returned Err, and its error type answers with a success status: the client sees 200 OK while the teardowns see a handler error (a transaction rolls back); return an error type with an error status, such as HttpError",
+        request_id,
+    );
+    assert_eq!(warned.len(), 1);
+    assert_eq!(
+        warned[0].fields.get("handler").map(String::as_str),
+        Some("err_as_text")
+    );
+    client.shutdown().await;
+}

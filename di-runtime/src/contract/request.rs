@@ -139,7 +139,8 @@ impl RequestHead {
     note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Bytes`, `BodyStream`, `Multipart`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
     note = "a plain value does not say where in the request it is (FastAPI guesses it from the route): write the input around it, `Path(id): Path<u32>` for `/items/{{id}}`, `Query(q): Query<Params>` for the query string",
     note = "to inject the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: T`",
-    note = "an axum extractor is an input through `Extract<E, S>` (feature `axum`): `Extract<State<S>, S>`, `Extract<Extension<T>>`"
+    note = "an axum extractor is an input through `Extract<E, S>` (feature `axum`): `Extract<State<S>, S>`, `Extract<Extension<T>>`",
+    note = "`Yield<T>`, `Held<T>` and `HeldMut<T>` are known by their names: written under another (`use di_runtime::Yield as Provide`), they are taken for inputs; import them unrenamed"
 )]
 pub trait FromRequest: Sized + Send + 'static {
     /// Whether this input needs the request body to be read first.

@@ -943,6 +943,9 @@ async fn run_handler(
         }
         Ok(Err(error)) => {
             let status = error.status();
+            if status.is_success() {
+                error_answered_success(status, head, name);
+            }
             *response = Some(error.clone().into_response());
             Outcome::HandlerError {
                 status,
@@ -979,12 +982,31 @@ fn respond_with(
         tracing::error!(target: "di", request_id = %head.request_id, handler = name, %error, "response could not be serialized as JSON");
     }
     match response.extensions().get::<ErrorMark>() {
-        Some(ErrorMark(error)) => Outcome::HandlerError {
-            status,
-            error: error.clone(),
-        },
+        Some(ErrorMark(error)) => {
+            if status.is_success() {
+                error_answered_success(status, head, name);
+            }
+            Outcome::HandlerError {
+                status,
+                error: error.clone(),
+            }
+        }
         None => Outcome::Success { status },
     }
+}
+
+/// A handler's `Err` whose type answers with a success (`Result<_, String>`: a `String` is a
+/// 200): the client is told it went well while the teardowns see a handler error and roll
+/// back. Logged, as the mistake it almost always is.
+#[cold]
+fn error_answered_success(status: StatusCode, head: &RequestHead, name: &'static str) {
+    tracing::warn!(
+        target: "di",
+        request_id = %head.request_id,
+        handler = name,
+        status = status.as_u16(),
+        "the handler returned Err, and its error type answers with a success status: the client sees {status} while the teardowns see a handler error (a transaction rolls back); return an error type with an error status, such as HttpError"
+    );
 }
 
 /// A failure's answer written into `response`, and its outcome (see [`run_handler`]).
