@@ -1490,3 +1490,74 @@ async fn an_http2_client_with_open_windows_that_reads_nothing_holds_little_of_th
     );
     assert!(made > 0, "the bodies started");
 }
+
+/// How the teardown of [`slow_to_set_up`] saw its request end, one entry per request.
+static SLOW_SETUP_OUTCOMES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct SlowToSetUp;
+
+/// A dependency whose setup takes 300 ms, longer than the body timeout of the test below.
+#[depends]
+async fn slow_to_set_up(y: Yield<SlowToSetUp>) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_value, outcome) = y.provide(SlowToSetUp).await;
+    SLOW_SETUP_OUTCOMES
+        .lock()
+        .unwrap()
+        .push(format!("{outcome:?}"));
+}
+
+#[depends]
+async fn upload_after_a_slow_setup(
+    #[dep(slow_to_set_up)] _slow: &SlowToSetUp,
+    mut body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    use futures_util::StreamExt;
+    let mut read = 0;
+    while let Some(chunk) = body.next().await {
+        read += chunk?.len();
+    }
+    Ok(read.to_string())
+}
+
+/// A client that left in the middle of its upload, while a slow setup ran and past its body's
+/// deadline, is gone when the handler first reads the body: its teardowns see the client gone
+/// and no answer is counted. They saw a handler error (408), and a 408 was counted as sent,
+/// since the body's deadline was looked at before the connection had read the socket's end
+/// (HTTP/1 reads a body only once it is asked for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_mid_upload_before_a_slow_setup_ends_is_gone_not_a_408() {
+    SLOW_SETUP_OUTCOMES.lock().unwrap().clear();
+    let server = App::new()
+        .post("/upload", upload_after_a_slow_setup)
+        .body_timeout(Duration::from_millis(50))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut client = TcpStream::connect(server.local_addr()).await.unwrap();
+    client
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    drop(client);
+    // The setup ends at 300 ms; the handler then reads the body.
+    for _ in 0..200 {
+        if !SLOW_SETUP_OUTCOMES.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.settle().await;
+    let outcomes = SLOW_SETUP_OUTCOMES.lock().unwrap().clone();
+    assert_eq!(outcomes, ["Cancelled(ClientGone)"]);
+    let metrics = server.metrics();
+    assert!(
+        metrics.responses.iter().all(|(status, _)| *status != 408),
+        "{:?}",
+        metrics.responses
+    );
+    server.shutdown().await;
+}

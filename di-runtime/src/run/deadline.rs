@@ -46,6 +46,9 @@ pin_project_lite::pin_project! {
         // earlier (a streamed body is read by the handler).
         start: Instant,
         polled: bool,
+        // Whether the body was found waiting on an earlier poll: it is failed as late only
+        // then (see `poll_frame`).
+        asked: bool,
         // The minimum rate counts from the first byte instead (see `rate_from_first_byte`); until
         // then only the deadline holds.
         rate_from_first_byte: bool,
@@ -65,6 +68,7 @@ impl<B> Deadline<B> {
             inner,
             start,
             polled: false,
+            asked: false,
             rate_from_first_byte: false,
             deadline,
             rate,
@@ -147,11 +151,22 @@ where
         }
         // Waiting for the client: the timer is set (and registered) only now, so a body that
         // arrives without a wait costs no timer at all.
+        let asked_before = std::mem::replace(self.as_mut().project().asked, true);
         loop {
             let now = Instant::now();
             let mut next = self.next_check();
             if next <= now {
                 if self.late(now) {
+                    if !asked_before {
+                        // First asked for after its deadline (a slow setup before the handler
+                        // reads a streamed body): the connection, which reads the socket only
+                        // for a body asked for, is given a turn to read what is there first,
+                        // the end of a client that has gone included. Failed as late, the body
+                        // would be a 408 for a client that left long before (its teardowns
+                        // seeing a handler error instead of the client gone).
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                     return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
                 }
                 // The bytes so far cover exactly the time so far: a moment more.
