@@ -53,6 +53,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use hyper::rt::Sleep as HyperSleep;
 
 use http_body::{Body, Frame, SizeHint};
@@ -71,6 +72,11 @@ use crate::run::body::{HeadWatch, sends_no_body};
 struct Shared {
     /// Requests in progress on it.
     in_use: AtomicUsize,
+    /// Its HTTP/2 streams whose response is still alive (held by the task hyper runs the
+    /// stream in, which may go on after the connection has ended; see [`AndItsStreams`]).
+    streams_alive: AtomicUsize,
+    /// Woken when the last of them ends.
+    streams_ended: AtomicWaker,
     /// Whether hyper has handed it a request yet: a connection that never did (it has sent
     /// nothing, or part of its first head) is dropped when it is closed, not waited for.
     served: AtomicBool,
@@ -332,6 +338,8 @@ impl Connections {
     pub(crate) fn slot(&self) -> Slot {
         Slot(Arc::new(Shared {
             in_use: AtomicUsize::new(0),
+            streams_alive: AtomicUsize::new(0),
+            streams_ended: AtomicWaker::new(),
             served: AtomicBool::new(false),
             idle_since: AtomicU64::new(self.server.now()),
             head_deadline: AtomicU64::new(NO_DEADLINE),
@@ -522,6 +530,60 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// `connection`, ended only once its HTTP/2 streams' responses have ended too, `guard`
+    /// dropped then: hyper runs each stream in a task of its own, which may still hold its
+    /// response (and with it the response's `request`-scope teardowns, not yet handed over)
+    /// after the connection has ended. A connection counted open until then, a test that
+    /// waits for no connection open and then settles the app waits for those teardowns too.
+    pub(crate) fn and_its_streams<C: Future, G>(
+        &self,
+        connection: C,
+        guard: G,
+    ) -> AndItsStreams<C, G> {
+        AndItsStreams {
+            connection,
+            ended: None,
+            guard: Some(guard),
+            shared: self.0.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// See [`Slot::and_its_streams`].
+    pub(crate) struct AndItsStreams<C: Future, G> {
+        #[pin]
+        connection: C,
+        ended: Option<C::Output>,
+        guard: Option<G>,
+        shared: Arc<Shared>,
+    }
+}
+
+impl<C: Future, G> Future for AndItsStreams<C, G> {
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        let mut this = self.project();
+        if this.ended.is_none() {
+            let ended = std::task::ready!(this.connection.as_mut().poll(cx));
+            *this.ended = Some(ended);
+        }
+        let shared = &**this.shared;
+        if shared.streams_alive.load(Ordering::SeqCst) > 0 {
+            shared.streams_ended.register(cx.waker());
+            // Registered before looking again: the last stream to end wakes it, or it sees
+            // none left.
+            if shared.streams_alive.load(Ordering::SeqCst) > 0 {
+                return Poll::Pending;
+            }
+        }
+        drop(this.guard.take());
+        Poll::Ready(this.ended.take().expect("polled after it ended"))
+    }
+}
+
 /// hyper's timer for one connection's HTTP/1 header-read deadlines (see the module docs). Its
 /// sleeps register nothing: each notes its deadline for the connection's [`Closable`], whose
 /// one timer wakes the connection's task by then, and is ready once the clock has reached it.
@@ -583,6 +645,9 @@ impl InUse {
             let by = server.now().saturating_add(server.send_timeout.max(1));
             shared.check_by.store(by, Ordering::Relaxed);
         }
+        if stream.is_some() {
+            shared.streams_alive.fetch_add(1, Ordering::SeqCst);
+        }
         Self {
             shared: shared.clone(),
             stream,
@@ -613,6 +678,9 @@ impl Drop for InUse {
             && shared.server.waiting.load(Ordering::SeqCst)
         {
             shared.server.became_idle.notify_one();
+        }
+        if self.stream.is_some() && shared.streams_alive.fetch_sub(1, Ordering::SeqCst) == 1 {
+            shared.streams_ended.wake();
         }
     }
 }

@@ -793,17 +793,19 @@ fn serve_connection(
     let connection =
         builder.serve_connection(TokioIo::new(slot.watch(stream)), slot.service(service));
     let connection = slot.closable(connection.into_owned());
-    // Counted open, and against `max_connections`, while its socket is: until the connection
-    // ends (the socket is dropped with it), not until the task does.
+    // Counted against `max_connections` while its socket is open: until the connection ends
+    // (the socket is dropped with it), not until the task does. Counted open (`metrics()`)
+    // until its HTTP/2 streams' responses have ended too: hyper's tasks of its streams may
+    // still hold them, and their teardowns, when the connection ends.
     let live = slot.live();
     let open = Open::new(running.engine.clone());
     // Not an async block: one would hold the connection twice (as captured, and as awaited),
     // doubling each open connection's task.
     let connection = connection.map(move |ended| {
         drop(live);
-        drop(open);
         ended
     });
+    let connection = slot.and_its_streams(connection, open);
     // The connection's task also runs its responses' `request`-scope teardowns, after they
     // were written, and goes on with them once the connection has closed.
     let connection = Hosted::new(connection);
