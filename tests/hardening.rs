@@ -1536,11 +1536,15 @@ async fn a_client_gone_mid_upload_before_a_slow_setup_ends_is_gone_not_a_408() {
         .unwrap();
     let mut client = TcpStream::connect(server.local_addr()).await.unwrap();
     client
-        .write_all(
-            b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
-        )
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         .await
         .unwrap();
+    // Two chunks after the head, apart from it: read only when the handler asks for them,
+    // long after the deadline (each read then a frame, and the client's end one read more).
+    for chunk in [&b"5\r\nhello\r\n"[..], b"5\r\nworld\r\n"] {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        client.write_all(chunk).await.unwrap();
+    }
     tokio::time::sleep(Duration::from_millis(5)).await;
     drop(client);
     // The setup ends at 300 ms; the handler then reads the body.

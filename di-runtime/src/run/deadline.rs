@@ -46,8 +46,8 @@ pin_project_lite::pin_project! {
         // earlier (a streamed body is read by the handler).
         start: Instant,
         polled: bool,
-        // Whether the body was found waiting on an earlier poll: it is failed as late only
-        // then (see `poll_frame`).
+        // Whether the body was found waiting on the poll before, with nothing come since: it
+        // is failed as late only then (see `poll_frame`).
         asked: bool,
         // The minimum rate counts from the first byte instead (see `rate_from_first_byte`); until
         // then only the deadline holds.
@@ -137,6 +137,7 @@ where
         }
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
+                *this.asked = false;
                 if let Some(data) = frame.data_ref() {
                     if *this.rate_from_first_byte && *this.received == 0 && data.has_remaining() {
                         *this.start = Instant::now();
@@ -158,12 +159,14 @@ where
             if next <= now {
                 if self.late(now) {
                     if !asked_before {
-                        // First asked for after its deadline (a slow setup before the handler
-                        // reads a streamed body): the connection, which reads the socket only
-                        // for a body asked for, is given a turn to read what is there first,
-                        // the end of a client that has gone included. Failed as late, the body
-                        // would be a 408 for a client that left long before (its teardowns
-                        // seeing a handler error instead of the client gone).
+                        // Asked for after its deadline, first or after a frame (a slow setup
+                        // before the handler reads a streamed body): the connection, which
+                        // reads the socket only for a body asked for, is given a turn to read
+                        // what is there first, the end of a client that has gone included.
+                        // Failed as late at once, the body would be a 408 for a client that
+                        // left long before (its teardowns seeing a handler error instead of
+                        // the client gone), the frames it sent before it left read one turn
+                        // at a time. A body still waiting after that turn is late.
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
