@@ -74,16 +74,19 @@ pub(crate) fn depends_in(attr: TokenStream, item: TokenStream, outer: Outer) -> 
         .into_compile_error();
         return quote!(#item #error);
     }
-    let runtime_main = function.item.attrs.iter().any(|attr| {
-        attr.path()
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "main")
-    }) || (function.item.sig.asyncness.is_none()
-        // `#[tokio::main]` above `#[depends]` ran first: its `main` is no longer `async`, and
-        // blocks on the body.
-        && function.item.block.to_token_stream().to_string().contains("block_on"));
-    if function.item.sig.ident == "main" && runtime_main && outer == Outer::Other {
+    // Looked at only for a function named `main` (its body printed only if it is not `async`).
+    let runtime_main = || {
+        function.item.attrs.iter().any(|attr| {
+            attr.path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "main")
+        }) || (function.item.sig.asyncness.is_none()
+            // `#[tokio::main]` above `#[depends]` ran first: its `main` is no longer `async`,
+            // and blocks on the body.
+            && function.item.block.to_token_stream().to_string().contains("block_on"))
+    };
+    if function.item.sig.ident == "main" && outer == Outer::Other && runtime_main() {
         // `#[tokio::main] async fn main`, the program's entry point, called by nothing of the
         // app: its companion type would stand in its place, and rustc report that type as
         // `main`'s return type. (A handler named `main` in a module of pages stays one.)

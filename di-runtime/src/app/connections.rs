@@ -528,9 +528,7 @@ impl Slot {
             shared: self.0.clone(),
         }
     }
-}
 
-impl Slot {
     /// `connection`, ended only once its HTTP/2 streams' responses have ended too, `guard`
     /// dropped then: hyper runs each stream in a task of its own, which may still hold its
     /// response (and with it the response's `request`-scope teardowns, not yet handed over)

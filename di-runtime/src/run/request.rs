@@ -943,14 +943,8 @@ async fn run_handler(
         }
         Ok(Err(error)) => {
             let status = error.status();
-            if status.is_success() {
-                error_answered_success(status, head, name);
-            }
             *response = Some(error.clone().into_response());
-            Outcome::HandlerError {
-                status,
-                error: Some(error),
-            }
+            handler_error(status, Some(error), head, name)
         }
         Err(panic) => {
             tracing::error!(target: "di", request_id = %head.request_id, handler = name, %panic, "handler panicked");
@@ -982,17 +976,23 @@ fn respond_with(
         tracing::error!(target: "di", request_id = %head.request_id, handler = name, %error, "response could not be serialized as JSON");
     }
     match response.extensions().get::<ErrorMark>() {
-        Some(ErrorMark(error)) => {
-            if status.is_success() {
-                error_answered_success(status, head, name);
-            }
-            Outcome::HandlerError {
-                status,
-                error: error.clone(),
-            }
-        }
+        Some(ErrorMark(error)) => handler_error(status, error.clone(), head, name),
         None => Outcome::Success { status },
     }
+}
+
+/// The outcome of a handler that returned `Err`, answered with `status`. One whose error type
+/// answers with a success is warned of (see [`error_answered_success`]).
+fn handler_error(
+    status: StatusCode,
+    error: Option<HttpError>,
+    head: &RequestHead,
+    name: &'static str,
+) -> Outcome {
+    if status.is_success() {
+        error_answered_success(status, head, name);
+    }
+    Outcome::HandlerError { status, error }
 }
 
 /// A handler's `Err` whose type answers with a success (`Result<_, String>`: a `String` is a
