@@ -4,11 +4,8 @@
 # COUNT=path runs that binary (one built at another commit, to compare) instead of building.
 
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-install_packages() { # package... : installed with apt-get, through sudo unless root
-  local sudo=
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
-}
+# shellcheck source=bench/install-lib.sh
+. bench/install-lib.sh
 if ! command -v valgrind >/dev/null; then
   install_packages valgrind
 fi

@@ -38,6 +38,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=bench/install-lib.sh
+. bench/install-lib.sh
 
 THREADS=${THREADS:-1}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -137,12 +139,7 @@ has() {
 
 if ! command -v wrk >/dev/null 2>&1; then
     log "installing wrk (Debian package)"
-    if command -v apt-get >/dev/null 2>&1; then
-        SUDO=
-        [[ $(id -u) -eq 0 ]] || SUDO=sudo
-        $SUDO apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >&2
-    fi
+    install_packages wrk || true
     command -v wrk >/dev/null 2>&1 || {
         echo "wrk is missing and could not be installed (apt-get install wrk)" >&2
         exit 1
@@ -150,10 +147,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 if [[ -n "$H2" ]] && ! command -v h2load >/dev/null 2>&1; then
     log "installing h2load (Debian package nghttp2-client)"
-    SUDO=
-    [[ $(id -u) -eq 0 ]] || SUDO=sudo
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nghttp2-client >&2
+    install_packages nghttp2-client || true
     command -v h2load >/dev/null 2>&1 || {
         echo "h2load is missing and could not be installed (apt-get install nghttp2-client)" >&2
         exit 1

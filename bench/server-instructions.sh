@@ -36,11 +36,8 @@ LONG_N=${LONG_N:-1200}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BASE_PORT=${BASE_PORT:-39100}
 
-install_packages() { # package... : installed with apt-get, through sudo unless root
-  local sudo=
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
-}
+# shellcheck source=bench/install-lib.sh
+. bench/install-lib.sh
 for tool in valgrind wrk curl; do
   if ! command -v "$tool" >/dev/null; then
     install_packages "$tool"

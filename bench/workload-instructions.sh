@@ -18,11 +18,8 @@ WORKLOADS=${WORKLOADS:-"json json-list path bytes vec json-big form h2 h2-json h
 # KEEP=dir keeps each measured run's callgrind output there (for callgrind_annotate).
 KEEP=${KEEP:-}
 
-install_packages() { # package... : installed with apt-get, through sudo unless root
-  local sudo=
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
-}
+# shellcheck source=bench/install-lib.sh
+. bench/install-lib.sh
 if ! command -v valgrind >/dev/null; then
   install_packages valgrind
 fi
