@@ -121,7 +121,12 @@ async fn a_streamed_body_past_the_limit_is_413_and_the_transaction_rolls_back() 
     let client = TestClient::start(app().body_limit(100))
         .await
         .expect("starts");
-    let response = client.post("/upload").body(vec![b'x'; 1000]).send().await;
+    // Sent in chunks, with no `Content-Length`: the limit is found as the body is read.
+    let response = client
+        .post("/upload")
+        .chunked([vec![b'x'; 1000]])
+        .send()
+        .await;
     assert_eq!(response.status(), 413);
     assert_eq!(
         response.json::<Value>().await.expect("json"),
@@ -600,7 +605,7 @@ async fn a_file_part_past_the_body_limit_is_413_and_rolls_back() {
     let response = client
         .post("/form")
         .header("content-type", form_type())
-        .body(form_body(&[b'x'; 10_000]))
+        .chunked([form_body(&[b'x'; 10_000])])
         .send()
         .await;
     assert_eq!(response.status(), 413);
@@ -737,6 +742,42 @@ async fn into_form_reads_text_fields_into_a_struct_and_files_in_memory() {
 #[depends]
 async fn json_size(Json(value): Json<serde_json::Value>) -> String {
     value.to_string().len().to_string()
+}
+
+/// A body whose size is known before it is read (`Body::size_hint`), from a server or a
+/// client that gives it without a `Content-Length` header (the test client before it sent one,
+/// a server embedding the app as a `tower::Service`), is refused as one declared past the
+/// limit: 413 before anything is set up.
+#[tokio::test]
+async fn a_body_known_past_the_limit_without_a_content_length_is_413_and_nothing_is_set_up() {
+    let _serial = serial().await;
+    let running = app()
+        .post("/json", json_size)
+        .body_limit(1000)
+        .start()
+        .await
+        .expect("starts");
+    let service = running.service();
+    for path in ["/upload", "/json"] {
+        let request = http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(vec![
+                b' ';
+                1001
+            ])))
+            .expect("a request");
+        let response = service.call_request(request).await;
+        assert_eq!(response.status(), 413, "{path}");
+    }
+    running.settle().await;
+    assert_eq!(
+        running.metrics().setups,
+        0,
+        "nothing was set up: {:?}",
+        events()
+    );
+    assert!(events().is_empty(), "{:?}", events());
+    running.shutdown().await;
 }
 
 #[tokio::test]

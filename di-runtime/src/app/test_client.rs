@@ -5,9 +5,11 @@ use std::sync::{Arc, Weak};
 use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING,
+};
 use http::{HeaderMap, Method, StatusCode};
-use http_body::{Body as _, Frame};
+use http_body::{Body as _, Frame, SizeHint};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -16,10 +18,21 @@ use crate::app::builder::App;
 use crate::app::error::BuildError;
 use crate::app::running::Running;
 use crate::app::service::AppService;
+use crate::input::client::ClientAddr;
 use crate::response::body::{Body, BoxError};
 use crate::run::body::sends_no_body;
 
 /// Sends requests to an app in process, through exactly the code path the server uses.
+///
+/// Requests are sent as an HTTP/1.1 client sends them: with a `Host` header (`testserver`, or
+/// the authority of an absolute URI, as FastAPI's test client does) and a `Content-Length`
+/// for a body (for every `POST`, `PUT` and `PATCH`), unless the test sets its own; a body
+/// sent in [chunks](TestRequest::chunked) has no length. Responses come as a server sends
+/// them: a body held whole has its `Content-Length` (for a `HEAD` request too, which gets no
+/// body), and no body is sent for a `HEAD` request or a `1xx`, `204`, `205` or `304` status.
+/// What only a socket shows (a `Date` header, `Transfer-Encoding: chunked` on a streamed
+/// body, the server's own checks of a request's framing and `Host`, its timeouts) is not
+/// there: see [`App::bind`] to test it.
 ///
 /// ```
 /// use di_runtime::prelude::*;
@@ -69,7 +82,8 @@ impl TestClient {
             method,
             uri: uri.to_owned(),
             headers: HeaderMap::new(),
-            body: Bytes::new(),
+            body: TestBody::Whole(Bytes::new()),
+            client_addr: None,
         }
     }
 
@@ -151,7 +165,8 @@ pub struct TestRequest<'a> {
     method: Method,
     uri: String,
     headers: HeaderMap,
-    body: Bytes,
+    body: TestBody,
+    client_addr: Option<std::net::SocketAddr>,
 }
 
 impl TestRequest<'_> {
@@ -167,9 +182,11 @@ impl TestRequest<'_> {
 
     /// Sends `value` as a JSON body (and sets `Content-Type: application/json`).
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        self.body = serde_json::to_vec(value)
-            .map(Bytes::from)
-            .unwrap_or_default();
+        self.body = TestBody::Whole(
+            serde_json::to_vec(value)
+                .map(Bytes::from)
+                .unwrap_or_default(),
+        );
         self.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         self
@@ -192,7 +209,7 @@ impl TestRequest<'_> {
         mut self,
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        self.body = Bytes::from(urlencoded(pairs));
+        self.body = TestBody::Whole(Bytes::from(urlencoded(pairs)));
         self.headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
@@ -215,9 +232,36 @@ impl TestRequest<'_> {
         self
     }
 
-    /// Sets the raw body.
+    /// Sets the raw body, sent with its `Content-Length`.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
+        self.body = TestBody::Whole(body.into());
+        self
+    }
+
+    /// Sends the body in `chunks`, its length unknown until its end, as a client streams an
+    /// upload with `Transfer-Encoding: chunked` (FastAPI's test client's `content=` given a
+    /// generator): no `Content-Length`, so a limit on the body's size is found only as it is
+    /// read, as over a socket.
+    ///
+    /// ```
+    /// # use di_runtime::prelude::*;
+    /// # async fn f(client: &TestClient) {
+    /// let response = client
+    ///     .post("/upload")
+    ///     .chunked(["first line\n", "second line\n"])
+    ///     .send()
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn chunked<C: Into<Bytes>>(mut self, chunks: impl IntoIterator<Item = C>) -> Self {
+        self.body = TestBody::Chunks(chunks.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The client's address, as [`ClientAddr`] gives it to the app (a server gives every
+    /// request its connection's; the test client gives none unless told).
+    pub fn client_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.client_addr = Some(addr);
         self
     }
 
@@ -227,18 +271,52 @@ impl TestRequest<'_> {
     /// it. A streamed body is read as the test reads it (see [`TestResponse`]).
     pub async fn send(self) -> TestResponse {
         let head_request = self.method == Method::HEAD;
-        let mut request = http::Request::new(http_body_util::Full::new(self.body));
-        *request.method_mut() = self.method;
-        *request.headers_mut() = self.headers;
-        match encode_uri(&self.uri).parse() {
-            Ok(uri) => *request.uri_mut() = uri,
-            Err(_) => {
-                let mut response = http::Response::new(Body::empty());
-                *response.status_mut() = StatusCode::BAD_REQUEST;
-                return self.client.held(response);
+        // As a server answers a request line it cannot parse: a bare 400, before the app.
+        let Ok(uri) = encode_uri(&self.uri).parse::<http::Uri>() else {
+            let mut response = http::Response::new(Body::empty());
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            return self.client.held(response);
+        };
+        let mut headers = self.headers;
+        // What an HTTP/1.1 client sends with every request.
+        if !headers.contains_key(HOST) {
+            let host = uri
+                .authority()
+                .map_or("testserver", |authority| authority.as_str());
+            if let Ok(host) = HeaderValue::from_str(host) {
+                headers.insert(HOST, host);
             }
         }
+        // Its body's framing, unless the test gave one: a length for a body, and for every
+        // method that sends one even when empty (as httpx, FastAPI's test client, does).
+        let framed =
+            headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
+        let sends_body = matches!(self.method, Method::POST | Method::PUT | Method::PATCH);
+        match &self.body {
+            TestBody::Whole(body) if !framed && (sends_body || !body.is_empty()) => {
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+            }
+            TestBody::Chunks(_) if !framed => {
+                headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            }
+            _ => {}
+        }
+        let mut request = http::Request::new(self.body);
+        *request.method_mut() = self.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        if let Some(addr) = self.client_addr {
+            request.extensions_mut().insert(ClientAddr(addr));
+        }
         let mut response = self.client.service.call_request(request).await;
+        // As a server does: the length of a body held whole, when the response gives none.
+        let length = response.body().size_hint().exact();
+        if let Some(length) = length.filter(|_| !sends_no_body(response.status())) {
+            let headers = response.headers_mut();
+            if !headers.contains_key(CONTENT_LENGTH) && !headers.contains_key(TRANSFER_ENCODING) {
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+            }
+        }
         // As a server does: no body for a HEAD request, or a 1xx, 204 or 304 response (hyper
         // drops it unread, which is its end).
         if head_request || sends_no_body(response.status()) {
@@ -251,6 +329,49 @@ impl TestRequest<'_> {
             *response.body_mut() = read_whole(body).await;
         }
         self.client.held(response)
+    }
+}
+
+/// A test request's body: held whole (its size known, as a body sent with its
+/// `Content-Length`), or sent in chunks of which the app learns the size only at the end.
+#[derive(Debug)]
+enum TestBody {
+    Whole(Bytes),
+    Chunks(std::collections::VecDeque<Bytes>),
+}
+
+impl http_body::Body for TestBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let chunk = match self.get_mut() {
+            TestBody::Whole(body) => Some(std::mem::take(body)).filter(|body| !body.is_empty()),
+            TestBody::Chunks(chunks) => loop {
+                match chunks.pop_front() {
+                    Some(chunk) if chunk.is_empty() => {}
+                    chunk => break chunk,
+                }
+            },
+        };
+        Poll::Ready(chunk.map(|chunk| Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            TestBody::Whole(body) => body.is_empty(),
+            TestBody::Chunks(chunks) => chunks.iter().all(Bytes::is_empty),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            TestBody::Whole(body) => SizeHint::with_exact(body.len() as u64),
+            TestBody::Chunks(_) => SizeHint::default(),
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use crate::response::error::{HttpError, InputError};
 /// The address of the client's end of the connection (FastAPI's `request.client`).
 ///
 /// [`App::serve`](crate::App::serve) and [`App::bind`](crate::App::bind) give every request
-/// one. A request that comes without it (from the [`TestClient`](crate::TestClient), or
+/// one. A request that comes without it (from the [`TestClient`](crate::TestClient) unless the
+/// test gives one with [`TestRequest::client_addr`](crate::TestRequest::client_addr), or
 /// through [`AppService`](crate::AppService) under another server that does not insert a
 /// `ClientAddr` into the request's extensions) has none: take `Option<ClientAddr>` where that
 /// can happen. `ClientAddr` itself then answers 500 (and logs why), like a bug.
@@ -43,7 +44,8 @@ fn client_of(head: &RequestHead) -> Option<ClientAddr> {
 
 impl RequestHead {
     /// The client's address, as the [`ClientAddr`] input gives it: `None` in the
-    /// [`TestClient`](crate::TestClient) and under a server that does not provide one.
+    /// [`TestClient`](crate::TestClient) (unless the test gives one) and under a server that
+    /// does not provide one.
     pub fn client_addr(&self) -> Option<SocketAddr> {
         client_of(self).map(|ClientAddr(addr)| addr)
     }

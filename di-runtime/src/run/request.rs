@@ -183,8 +183,10 @@ where
         };
     }
     // A body declared larger than the limit is refused before a byte of it is read (and
-    // before an HTTP/1 client that asked is told to go on with `100 Continue`).
-    if declared_length(&parts.headers).is_some_and(|length| length > engine.config.body_limit) {
+    // before an HTTP/1 client that asked is told to go on with `100 Continue`): declared by
+    // its `Content-Length`, or known by its size before it is read (a body handed over by
+    // something other than a socket, which need not have a `Content-Length`).
+    if known_length(&parts.headers, &body).is_some_and(|length| length > engine.config.body_limit) {
         let response = body_error_response(BodyError::TooLarge, parts.version);
         return Either::Right(Either::Left(std::future::ready(finish(
             &engine,
@@ -1211,15 +1213,15 @@ fn body_error_response(error: BodyError, version: http::Version) -> Response {
     close_unread(response, version)
 }
 
-/// The request body's length as its `Content-Length` declares it.
-fn declared_length(headers: &http::HeaderMap) -> Option<usize> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse::<u64>()
-        .ok()
-        .map(|length| usize::try_from(length).unwrap_or(usize::MAX))
+/// The request body's length, at least, before it is read: as its `Content-Length` declares
+/// it, or as the body itself knows it (`size_hint`'s lower bound).
+fn known_length<B: http_body::Body>(headers: &http::HeaderMap, body: &B) -> Option<usize> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    let at_least = body.size_hint().lower();
+    let length = declared.map_or(at_least, |declared| declared.max(at_least));
+    (length > 0).then(|| usize::try_from(length).unwrap_or(usize::MAX))
 }
 
 /// A response given before the request body was read to its end: an HTTP/1 connection
