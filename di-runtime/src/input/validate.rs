@@ -610,7 +610,7 @@ mod rules {
     /// The `input` of a problem: what the client sent at `loc`, else the value the rule saw;
     /// `null` once the inputs together pass `budget`.
     fn input(loc: &[Seg], value: Option<&Value>, raw: &Raw<'_>, budget: &mut usize) -> String {
-        let mut out = sent(loc, value, raw).unwrap_or_else(|| match value {
+        let mut out = sent(loc, value, raw, *budget).unwrap_or_else(|| match value {
             Some(value) => value.to_string(),
             None => "null".to_owned(),
         });
@@ -621,8 +621,9 @@ mod rules {
         out
     }
 
-    /// What the client sent at `loc`, as JSON text.
-    fn sent(loc: &[Seg], value: Option<&Value>, raw: &Raw<'_>) -> Option<String> {
+    /// What the client sent at `loc`, as JSON text; `null` if that is longer than `limit`
+    /// (found without writing what cannot fit).
+    fn sent(loc: &[Seg], value: Option<&Value>, raw: &Raw<'_>, limit: usize) -> Option<String> {
         let mut out = String::new();
         match raw {
             Raw::Json(tree) => {
@@ -635,7 +636,7 @@ mod rules {
                 }
                 // Too long to write is too long to send.
                 at.map(|at| {
-                    if at.write(&mut out, MAX_INPUT_TEXT) {
+                    if at.write(&mut out, limit) {
                         out
                     } else {
                         "null".to_owned()
@@ -647,9 +648,18 @@ mod rules {
                     return None;
                 };
                 let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| *v);
+                // Whether `v` can fit after `out` and `more` bytes: escaped, it is at least its
+                // length and two quotes long.
+                let fits = |out: &String, v: &str, more: usize| {
+                    out.len().saturating_add(v.len() + 2 + more) <= limit
+                };
                 if let Some(Value::Array(_)) = value {
                     out.push('[');
                     for (i, v) in values.enumerate() {
+                        // Its comma, and the closing `]`.
+                        if !fits(&out, v, usize::from(i > 0) + 1) {
+                            return Some("null".to_owned());
+                        }
                         if i > 0 {
                             out.push(',');
                         }
@@ -663,6 +673,9 @@ mod rules {
                 } else {
                     values.next_back()
                 };
+                if !fits(&out, one?, 0) {
+                    return Some("null".to_owned());
+                }
                 push_json_str(&mut out, one?);
                 Some(out)
             }

@@ -3,7 +3,7 @@
 //! rendered is in [`super::into`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -45,7 +45,9 @@ pub struct HttpError(Box<Parts>);
 #[derive(Clone)]
 struct Parts {
     status: StatusCode,
-    detail: Value,
+    /// Empty for a 422 of [`HttpError::invalid_input`] until asked for: read back from its
+    /// body then (most such errors are only sent).
+    detail: OnceLock<Value>,
     /// The exact body, when it is not `{"detail": detail}` serialized with sorted keys: the
     /// entries of a 422 keep pydantic's key order.
     body: Option<Bytes>,
@@ -64,7 +66,7 @@ impl HttpError {
     pub fn with_detail(status: StatusCode, detail: impl Into<Value>) -> Self {
         Self(Box::new(Parts {
             status,
-            detail: detail.into(),
+            detail: OnceLock::from(detail.into()),
             body: None,
             headers: None,
             source: None,
@@ -77,7 +79,7 @@ impl HttpError {
         let detail = Value::String(String::from_utf8_lossy(&body).into_owned());
         Self(Box::new(Parts {
             status,
-            detail,
+            detail: OnceLock::from(detail),
             body: Some(body),
             headers: (!headers.is_empty()).then(|| Box::new(headers)),
             source: None,
@@ -147,7 +149,7 @@ impl HttpError {
         if !json_invalid && let Some(rejection) = rejection {
             return rejection;
         }
-        let mut list = String::from("[");
+        let mut list = String::from("{\"detail\":[");
         for (i, error) in listed.iter().enumerate() {
             if i > 0 {
                 list.push(',');
@@ -155,11 +157,14 @@ impl HttpError {
             error.write_json(&mut list);
         }
         list.push(']');
-        let detail = serde_json::from_str(&list).unwrap_or(Value::Null);
-        let body = format!("{{\"detail\":{list}}}");
-        let mut error = Self::with_detail(StatusCode::UNPROCESSABLE_ENTITY, detail);
-        error.0.body = Some(Bytes::from(body));
-        error
+        list.push('}');
+        Self(Box::new(Parts {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail: OnceLock::new(),
+            body: Some(Bytes::from(list)),
+            headers: None,
+            source: None,
+        }))
     }
 
     /// Adds a header to the response (as `HTTPException(headers=...)`), such as the
@@ -221,7 +226,15 @@ impl HttpError {
 
     /// The JSON value sent as `detail`.
     pub fn detail(&self) -> &Value {
-        &self.0.detail
+        self.0.detail.get_or_init(|| {
+            // Only a 422's detail is left to be read back from its body, which is
+            // `{"detail": [..]}`.
+            let body = self.0.body.as_deref().unwrap_or_default();
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(mut body)) => body.remove("detail").unwrap_or(Value::Null),
+                _ => Value::Null,
+            }
+        })
     }
 
     /// The exact JSON body sent, when it is not `{"detail": detail}` with sorted keys (a 422
@@ -350,7 +363,7 @@ impl fmt::Debug for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpError")
             .field("status", &self.0.status.as_u16())
-            .field("detail", &self.0.detail)
+            .field("detail", self.detail())
             .field("headers", &self.0.headers)
             .field("source", &self.0.source)
             .finish()
@@ -361,7 +374,7 @@ impl fmt::Debug for HttpError {
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.status.as_u16())?;
-        match &self.0.detail {
+        match self.detail() {
             Value::String(s) => write!(f, " {s}")?,
             other => write!(f, " {other}")?,
         }
@@ -566,7 +579,36 @@ impl InputError {
 /// Appends `s` as a JSON string, escaped as Python's `json.dumps(ensure_ascii=False)` and
 /// serde_json both escape it.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
-    out.push_str(&Value::from(s).to_string());
+    out.reserve(s.len() + 2);
+    out.push('"');
+    // Escaped as `serde_json` escapes a string: `"`, `\\` and the control characters (short
+    // forms where JSON has one); everything else, non-ASCII included, as it is.
+    let mut plain = 0;
+    for (at, byte) in s.bytes().enumerate() {
+        let short = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..at]);
+        plain = at + 1;
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
 }
 
 /// A location of an [`InputError`]: an array or `Vec` of names, or a tuple of up to four
@@ -635,6 +677,24 @@ impl From<usize> for LocPart {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_string_is_escaped_as_serde_json_escapes_it() {
+        let every_ascii: String = (0u8..=0x7f).map(char::from).collect();
+        for text in [
+            "",
+            "plain",
+            "a \"quoted\" \\ back\\slash",
+            "line\nfeed\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}",
+            "héllo wörld ✓ 😀",
+            "\u{1}é\u{2}",
+            &every_ascii,
+        ] {
+            let mut out = String::from("[");
+            push_json_str(&mut out, text);
+            assert_eq!(out[1..], serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+    }
 
     #[test]
     fn std_errors_become_generic_500s() {

@@ -235,7 +235,7 @@ fn every_problem_of_path<T: DeserializeOwned>(
     collect(
         "path",
         false,
-        |at, out| text_input(&groups, false, at, out),
+        |at, out, limit| text_input(&groups, false, at, out, limit),
         || params.len(),
         |state| {
             let walk = Walk::new(state);
@@ -256,7 +256,7 @@ pub(crate) fn from_json_repaired<T: DeserializeOwned>(value: &Tree) -> Result<T,
     collect_repaired(
         "body",
         false,
-        |at, out| json_input(value, at, out),
+        |at, out, limit| json_input(value, at, out, limit),
         || value.values(),
         |state| {
             let walk = Walk::new(state);
@@ -292,7 +292,7 @@ pub(crate) fn from_pairs_repaired<T: DeserializeOwned>(
     collect_repaired(
         source,
         first,
-        |at, out| text_input(&groups, first, at, out),
+        |at, out, limit| text_input(&groups, first, at, out, limit),
         || pairs.len(),
         |state| {
             let walk = Walk::new(state);
@@ -304,8 +304,14 @@ pub(crate) fn from_pairs_repaired<T: DeserializeOwned>(
 
 /// The `input` of a problem of a query string or path parameters: the text at its location
 /// (the last value of a repeated key, the first if `first`, or the one at its index), `null`
-/// for a missing field.
-fn text_input(groups: &[(&str, &[&str])], first: bool, at: &InputAt, out: &mut String) {
+/// for a missing field; false, with nothing written, if it would be longer than `limit`.
+fn text_input(
+    groups: &[(&str, &[&str])],
+    first: bool,
+    at: &InputAt,
+    out: &mut String,
+    limit: usize,
+) -> bool {
     let text = match at {
         InputAt::Text(text) => Some(text.as_str()),
         InputAt::Enclosing(_) => None,
@@ -323,18 +329,24 @@ fn text_input(groups: &[(&str, &[&str])], first: bool, at: &InputAt, out: &mut S
         },
     };
     match text {
+        Some(text) if text.len().saturating_add(2) > limit => return false,
         Some(text) => push_json_str(out, text),
         None => out.push_str("null"),
     }
+    out.len() <= limit
 }
 
 /// The `input` of a problem of a JSON body: the value at its location (for a missing field,
-/// the object it is missing from), as pydantic gives it.
-fn json_input(root: &Tree, at: &InputAt, out: &mut String) -> bool {
+/// the object it is missing from), as pydantic gives it; false, with `out` partly written,
+/// as soon as it would be longer than `limit` (see [`Tree::write`]).
+fn json_input(root: &Tree, at: &InputAt, out: &mut String, limit: usize) -> bool {
     let loc = match at {
         InputAt::Text(text) => {
+            if text.len().saturating_add(2) > limit {
+                return false;
+            }
             push_json_str(out, text);
-            return true;
+            return out.len() <= limit;
         }
         InputAt::Value(loc) | InputAt::Enclosing(loc) => loc,
     };
@@ -346,21 +358,22 @@ fn json_input(root: &Tree, at: &InputAt, out: &mut String) -> bool {
         });
     }
     match value {
-        Some(value) => value.write(out, MAX_INPUT_TEXT),
+        Some(value) => value.write(out, limit),
         None => {
             out.push_str("null");
-            true
+            out.len() <= limit
         }
     }
 }
 
 /// Runs `attempt` with more and more repairs until it succeeds or finds nothing new; the
 /// problems found are reported in the order pydantic reports them, each with its `input`
-/// written by `input`. `first`: a single value of a repeated key is its first.
-fn collect<T, I>(
+/// written by `input` (false if it would pass the limit it is given). `first`: a single value
+/// of a repeated key is its first.
+fn collect<T>(
     source: &str,
     first: bool,
-    input: impl Fn(&InputAt, &mut String) -> I,
+    input: impl Fn(&InputAt, &mut String, usize) -> bool,
     values: impl FnOnce() -> usize,
     attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Vec<InputError>> {
@@ -374,10 +387,10 @@ pub(crate) type Repaired<T> = (Option<T>, Vec<InputError>);
 /// [`collect`], also giving back the repaired value of bad input: the rules of a validated
 /// input run on it, so that a broken rule is reported beside the problems (away from them:
 /// a rule on a placeholder means nothing).
-fn collect_repaired<T, I>(
+fn collect_repaired<T>(
     source: &str,
     first: bool,
-    input: impl Fn(&InputAt, &mut String) -> I,
+    input: impl Fn(&InputAt, &mut String, usize) -> bool,
     values: impl FnOnce() -> usize,
     mut attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Repaired<T>> {
@@ -484,14 +497,15 @@ fn collect_repaired<T, I>(
     }
     // Stable: problems at the same rank keep the order they were found in.
     problems.sort_by(|a, b| a.rank.cmp(&b.rank));
-    // The inputs together are bounded: past the bound, an input is sent as `null`.
+    // The inputs together are bounded: past the bound, an input is sent as `null`. Each is
+    // written within what is left of it, so that a body's many problems (missing fields of
+    // one large object) do not each write it whole to find it too long.
     let mut budget = MAX_INPUT_TEXT;
     let problems = problems
         .into_iter()
         .map(|p| {
             let mut text = String::new();
-            input(&p.input, &mut text);
-            if text.len() > budget {
+            if !input(&p.input, &mut text, budget) {
                 text = "null".to_owned();
             }
             budget = budget.saturating_sub(text.len());

@@ -67,8 +67,12 @@ impl Tree {
 
     /// Appends this value as compact JSON, as Python's `json.dumps` with
     /// `separators=(",", ":")` and `ensure_ascii=False` writes it; false (and `out` left
-    /// partly written) as soon as `out` grows past `limit` bytes.
+    /// partly written) as soon as `out` would grow past `limit` bytes. A string that cannot
+    /// fit is not written at all: what is written passes `limit` by a number or a
+    /// bracket, comma or colon at most, never by a string.
     pub(crate) fn write(&self, out: &mut String, limit: usize) -> bool {
+        // A string is at least its length and its two quotes long, escaped.
+        let fits = |out: &String, s: &str| out.len().saturating_add(s.len() + 2) <= limit;
         match self {
             Tree::Null => out.push_str("null"),
             Tree::Bool(true) => out.push_str("true"),
@@ -81,6 +85,7 @@ impl Tree {
             // Python keeps every digit of an integer (and `-0` is `0`).
             Tree::Number(Num::Int(_, Wide::U(u))) => out.push_str(&u.to_string()),
             Tree::Number(Num::Int(_, Wide::I(i))) => out.push_str(&i.to_string()),
+            Tree::String(s) if !fits(out, s) => return false,
             Tree::String(s) => push_json_str(out, s),
             Tree::Array(items) => {
                 out.push('[');
@@ -99,6 +104,9 @@ impl Tree {
                 for (i, (k, v)) in entries.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
+                    }
+                    if !fits(out, k) {
+                        return false;
                     }
                     push_json_str(out, k);
                     out.push(':');
@@ -221,10 +229,20 @@ fn wide_literals(text: &[u8]) -> Vec<(usize, Wide)> {
             b'"' => {
                 // A string: to its closing quote, past escapes.
                 i += 1;
-                while i < text.len() && text[i] != b'"' {
-                    i += if text[i] == b'\\' { 2 } else { 1 };
+                while let Some(at) = memchr::memchr2(b'"', b'\\', text.get(i..).unwrap_or_default())
+                {
+                    i += at;
+                    if text[i] == b'"' {
+                        break;
+                    }
+                    i += 2;
                 }
-                i += 1;
+                if i < text.len() && text[i] == b'"' {
+                    i += 1;
+                } else {
+                    // Not closed: nothing more is read.
+                    i = text.len();
+                }
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
@@ -407,6 +425,35 @@ impl<'de> Visitor<'de> for TreeVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writing_stops_before_a_string_that_cannot_fit() {
+        let long = "x".repeat(100_000);
+        let body = format!(r#"{{"name":"{long}","tags":["a","b"],"{long}":1}}"#);
+        let tree = Tree::parse(body.as_bytes()).unwrap();
+        for limit in [0, 5, 10, 1000, 100_001] {
+            let mut out = String::new();
+            assert!(!tree.write(&mut out, limit), "{limit}");
+            // What was written is a prefix of the whole, never more than the limit but for
+            // the punctuation before the string that did not fit (no string of it).
+            assert!(
+                out.len() <= limit + 2,
+                "{limit}: {} bytes written",
+                out.len()
+            );
+            assert!(tree.to_text().starts_with(&out), "{limit}");
+        }
+        // A key too long to fit.
+        let tree = Tree::parse(format!(r#"{{"{long}":1}}"#).as_bytes()).unwrap();
+        let mut out = String::new();
+        assert!(!tree.write(&mut out, 1000));
+        assert_eq!(out, "{");
+        // What fits exactly is written whole.
+        let text = tree.to_text();
+        let mut out = String::new();
+        assert!(tree.write(&mut out, text.len()));
+        assert_eq!(out, text);
+    }
 
     #[test]
     fn floats_read_as_python_writes_them() {
