@@ -6,12 +6,21 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
+use std::task::Poll;
 
 /// A caught panic. Its message is for logs only; it never reaches a client.
 #[derive(Debug)]
 pub(crate) struct Panic(String);
+
+/// The [`Panic`] of a caught `payload`, which is dropped here: a payload whose own `Drop`
+/// panics (`panic_any` of such a value) is forgotten, not let to unwind past the catch.
+fn caught(payload: Box<dyn Any + Send>) -> Panic {
+    let panic = Panic::from_payload(&*payload);
+    if let Err(nested) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(nested);
+    }
+    panic
+}
 
 impl Panic {
     pub(crate) fn from_payload(payload: &(dyn Any + Send)) -> Self {
@@ -33,14 +42,40 @@ impl fmt::Display for Panic {
 }
 
 /// Runs `future`, turning a panic into [`Panic`].
+///
+/// The future is dropped inside the catch too, as soon as it has ended: a future whose fields'
+/// `Drop` panics once it is done is a panic of its own, never one that unwinds through the
+/// runtime.
 pub(crate) async fn catch<F: Future>(future: F) -> Result<F::Output, Panic> {
-    AssertUnwindSafe(future)
-        .catch_unwind()
-        .await
-        .map_err(|payload| Panic::from_payload(&*payload))
+    let mut future = std::pin::pin!(Some(future));
+    std::future::poll_fn(|cx| {
+        let Some(running) = future.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err(Panic("polled after it ended".to_owned())));
+        };
+        let ended = match catch_call(|| running.poll(cx)) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(panic) => Err(panic),
+        };
+        let dropped = catch_call(|| future.set(None));
+        Poll::Ready(match (ended, dropped) {
+            (Ok(output), Ok(())) => Ok(output),
+            (Ok(output), Err(panic)) => {
+                let _ = drop_caught(output);
+                Err(panic)
+            }
+            (Err(panic), _) => Err(panic),
+        })
+    })
+    .await
 }
 
 /// Calls `f`, turning a panic into [`Panic`].
 pub(crate) fn catch_call<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Panic::from_payload(&*payload))
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(caught)
+}
+
+/// Drops `value`, turning a panic of its `Drop` into [`Panic`].
+pub(crate) fn drop_caught<T>(value: T) -> Result<(), Panic> {
+    catch_call(move || drop(value))
 }

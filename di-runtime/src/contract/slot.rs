@@ -31,6 +31,27 @@ pub(crate) struct Value<T> {
     pub(crate) back: Option<Outcome>,
 }
 
+/// A value's own `Drop` may panic (a blocking client dropped inside the runtime does): it is
+/// dropped inside a catch, and the panic logged, wherever its cell is let go of, so that it
+/// never unwinds through a request's or a connection's task and what they still owe (the
+/// teardowns, the response) is not lost with it.
+impl<T> Drop for Value<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.value.take()
+            && let Err(panic) = crate::panic::drop_caught(value)
+        {
+            dropped_with_a_panic(&panic);
+        }
+    }
+}
+
+/// See [`Value`]'s `Drop`.
+#[cold]
+#[inline(never)]
+fn dropped_with_a_panic(panic: &crate::panic::Panic) {
+    tracing::error!(target: "di", %panic, "a dependency's value panicked as it was dropped");
+}
+
 impl<T> Value<T> {
     pub(crate) fn empty() -> Self {
         Self {
@@ -54,7 +75,9 @@ pub(crate) type Cell<T> = RwLock<Value<T>>;
 pub(crate) fn cell_of<T: Send + Sync + 'static>(value: T) -> Arc<dyn BorrowCell> {
     Arc::new(RwLock::new(Value {
         value: Some(value),
-        ..Value::empty()
+        provided: false,
+        waker: None,
+        back: None,
     }))
 }
 
@@ -74,6 +97,10 @@ pub(crate) trait BorrowCell: Send + Sync + 'static {
 
     /// Gives the value back once every borrower has let go.
     fn hand_back_later(self: Arc<Self>, outcome: Outcome) -> BoxFuture<'static, ()>;
+
+    /// Drops the value where it stands, if no one borrows it (an `app`-scope plain value, at
+    /// shutdown): a `Drop` that panics is logged.
+    fn drop_value(&self);
 }
 
 impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
@@ -96,6 +123,17 @@ impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
             state.waker = Some(waker.clone());
         }
         false
+    }
+
+    fn drop_value(&self) {
+        let Some(mut state) = self.try_write() else {
+            return;
+        };
+        let value = state.value.take();
+        drop(state);
+        if let Err(panic) = crate::panic::drop_caught(value) {
+            dropped_with_a_panic(&panic);
+        }
     }
 
     fn try_hand_back(&self, outcome: Outcome) -> Result<(), Outcome> {
@@ -356,6 +394,8 @@ pub(crate) struct AppSlots {
     /// cells are shared by every worker, so each count moved is a write to a cache line they
     /// all use.
     cells: Vec<OnceLock<Box<dyn Any + Send + Sync>>>,
+    /// The same cells as the runtime sees them, to drop their values at shutdown.
+    erased: Vec<OnceLock<Arc<dyn BorrowCell>>>,
     boxed: Vec<Mutex<Slot>>,
 }
 
@@ -364,6 +404,7 @@ impl AppSlots {
     pub(crate) fn new(count: usize) -> Self {
         Self {
             cells: (0..count).map(|_| OnceLock::new()).collect(),
+            erased: (0..count).map(|_| OnceLock::new()).collect(),
             boxed: (0..count).map(|_| Mutex::new(Slot::Empty)).collect(),
         }
     }
@@ -394,22 +435,40 @@ impl AppSlots {
             .lock()
             .map_err(|_| ArgError("an app value lock was poisoned".into()))?;
         if let Some(shared) = boxed.share::<T>()? {
+            let _ = self.erased[index].set(shared.clone());
             let _ = cell.set(shared.clone().into_typed());
             *boxed = Slot::Empty;
         }
         cell.get().map(as_typed).transpose()
     }
 
+    /// Drops app value `index` where it stands (at shutdown, in reverse order of setup), if no
+    /// one borrows it; a `Drop` that panics is logged.
+    pub(crate) fn drop_value(&self, index: usize) {
+        if let Some(slot) = self.boxed.get(index) {
+            let taken = std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner()));
+            if let Err(panic) = crate::panic::drop_caught(taken) {
+                dropped_with_a_panic(&panic);
+            }
+        }
+        if let Some(cell) = self.erased.get(index).and_then(OnceLock::get) {
+            cell.drop_value();
+        }
+    }
+
     /// Stores the value of app slot `index` (once).
     pub(crate) fn store(&self, index: usize, value: Slot) -> Result<(), ArgError> {
         let missing = || ArgError(format!("no app value {index}"));
         match value {
-            Slot::Filled(shared) => self
-                .cells
-                .get(index)
-                .ok_or_else(missing)?
-                .set(shared.into_typed())
-                .map_err(|_| ArgError(format!("app value {index} was set twice"))),
+            Slot::Filled(shared) => {
+                let erased = self.erased.get(index).ok_or_else(missing)?;
+                let _ = erased.set(shared.clone());
+                self.cells
+                    .get(index)
+                    .ok_or_else(missing)?
+                    .set(shared.into_typed())
+                    .map_err(|_| ArgError(format!("app value {index} was set twice")))
+            }
             boxed => {
                 let slot = self.boxed.get(index).ok_or_else(missing)?;
                 *slot

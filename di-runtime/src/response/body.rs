@@ -61,10 +61,10 @@ impl Body {
     }
 
     /// The whole body, when it is held whole (not a stream).
-    pub(crate) fn into_full(self) -> Result<Bytes, Self> {
-        match self.0 {
-            Kind::Full(bytes) => Ok(bytes.unwrap_or_default()),
-            other => Err(Self(other)),
+    pub(crate) fn into_full(mut self) -> Result<Bytes, Self> {
+        match &mut self.0 {
+            Kind::Full(bytes) => Ok(bytes.take().unwrap_or_default()),
+            _ => Err(self),
         }
     }
 
@@ -172,6 +172,27 @@ impl Default for Body {
     fn default() -> Self {
         Self::empty()
     }
+}
+
+/// A body's own `Drop` (a user's stream, a tower layer's body) may panic: it is dropped inside
+/// a catch, and the panic logged, wherever the body is let go of (a server that sent it, a
+/// layer that replaced it), so that the panic never unwinds through a connection's task.
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let Kind::Boxed(_) | Kind::Whole(_) = self.0 {
+            let body = std::mem::replace(&mut self.0, Kind::Full(None));
+            if let Err(panic) = crate::panic::drop_caught(body) {
+                dropped_with_a_panic(&panic);
+            }
+        }
+    }
+}
+
+/// See [`Body`]'s `Drop`.
+#[cold]
+#[inline(never)]
+fn dropped_with_a_panic(panic: &crate::panic::Panic) {
+    tracing::error!(target: "di", %panic, "a response body panicked as it was dropped");
 }
 
 impl http_body::Body for Body {

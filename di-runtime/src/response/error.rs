@@ -379,7 +379,12 @@ impl fmt::Display for HttpError {
             other => write!(f, " {other}")?,
         }
         if let Some(source) = &self.0.source {
-            write!(f, " (caused by: {source})")?;
+            // A user's error, whose `Display` may panic: written apart, so that a log line
+            // never unwinds through the request that logs it.
+            match crate::panic::catch_call(|| source.to_string()) {
+                Ok(source) => write!(f, " (caused by: {source})")?,
+                Err(_) => f.write_str(" (caused by: an error whose `Display` panicked)")?,
+            }
         }
         Ok(())
     }

@@ -19,9 +19,22 @@ use crate::run::engine::Engine;
 use crate::run::setup::{SetupDone, Starting, run_setup, setups_traced, start_function};
 use crate::run::teardown::{StackRun, Suspended, run_stack};
 
-/// The `app`-scoped generators of a started app, waiting for shutdown. In a mutex only so
-/// that a `Running` app is `Sync`; nothing locks it before shutdown.
-pub(crate) struct AppTeardowns(Mutex<Vec<Suspended>>);
+/// The `app`-scoped generators of a started app, waiting for shutdown (in a mutex only so
+/// that a `Running` app is `Sync`; nothing locks it before shutdown), and where its plain
+/// values were set up among them: each is dropped at shutdown before the teardown of every
+/// generator set up before it, as a request's are.
+pub(crate) struct AppTeardowns {
+    stack: Mutex<Vec<Suspended>>,
+    plain: Vec<PlainAt>,
+}
+
+/// An `app`-scope plain value (or one given with `App::provide`): its slot, and how many
+/// generators were set up before it.
+#[derive(Clone, Copy)]
+struct PlainAt {
+    slot: usize,
+    after: usize,
+}
 
 /// Why `app` scope did not start.
 pub(crate) enum StartError {
@@ -68,11 +81,16 @@ pub(crate) async fn start_app_scope(
         engine: engine.clone(),
         state: UndoState::Setting(Vec::new()),
     };
+    let mut plain = Vec::new();
     for (node, &name) in nodes.iter().zip(names) {
         if node.preset {
             if let Some(cell) = values.remove(&(node.meta.type_id)()) {
                 let stored = engine.app_slots.store(node.slot, Slot::Filled(cell));
                 debug_assert!(stored.is_ok(), "app slots are created for every app node");
+                plain.push(PlainAt {
+                    slot: node.slot,
+                    after: undo.len(),
+                });
             }
             continue;
         }
@@ -84,7 +102,10 @@ pub(crate) async fn start_app_scope(
         };
         match started {
             Some(Ok(Some(suspended))) => undo.push(suspended),
-            Some(Ok(None)) => {}
+            Some(Ok(None)) => plain.push(PlainAt {
+                slot: node.slot,
+                after: undo.len(),
+            }),
             Some(Err(outcome)) => {
                 // A panic is what the teardowns are told, as in a request; its message is
                 // in the log (and on stderr, by the panic hook).
@@ -105,7 +126,10 @@ pub(crate) async fn start_app_scope(
             }
         }
     }
-    Ok(AppTeardowns(Mutex::new(undo.finish())))
+    Ok(AppTeardowns {
+        stack: Mutex::new(undo.finish()),
+        plain,
+    })
 }
 
 /// The `app`-scope generators a start has set up so far: torn down if the start ends early,
@@ -195,8 +219,29 @@ pub(crate) async fn stop_app_scope(
     teardowns: AppTeardowns,
     outcome: Outcome,
 ) {
-    let stack = teardowns.0.into_inner().unwrap_or_else(|e| e.into_inner());
-    run_stack(engine.clone(), stack, outcome, None).await;
+    let mut stack = teardowns
+        .stack
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut plain = teardowns.plain;
+    let mut outcome = outcome;
+    // From the last set up: the plain values set up after the generators still standing are
+    // dropped, then the generators set up after the plain values still standing are torn
+    // down (together, so that a failure is told to the later ones), and so on.
+    loop {
+        while let Some(last) = plain.last().filter(|last| last.after >= stack.len()) {
+            engine.app_slots.drop_value(last.slot);
+            plain.pop();
+        }
+        if stack.is_empty() {
+            break;
+        }
+        let keep = plain.last().map_or(0, |last| last.after);
+        let generators = stack.split_off(keep);
+        outcome = run_stack(engine.clone(), generators, outcome, None)
+            .await
+            .outcome;
+    }
 }
 
 /// Sets up one `app`-scoped node; how it failed (`SetupFailed`, or `Panicked`) otherwise.
@@ -221,8 +266,7 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         &head,
         !setups_traced(),
         None,
-    )
-    .map_err(failed)?;
+    )?;
     let done = run_setup(node, Starting::new(started, cell), None).await?;
     let (value, suspended) = match done {
         SetupDone::Value(value) => (value, None),

@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 
 use crate::contract::request_id::RequestId;
-use crate::panic::catch;
+use crate::panic::{catch, drop_caught};
 use crate::run::stats::TaskFailures;
 
 /// Runs `tasks` in order, each under the teardown deadline; returns how many failed (panicked
@@ -21,21 +21,32 @@ pub(crate) async fn run_tasks(
     let request_id = tracing::field::display(&request_id);
     let mut failed = TaskFailures::default();
     for (index, task) in tasks.into_iter().enumerate() {
-        match tokio::time::timeout(deadline, catch(task)).await {
+        // The deadline inside the catch: a task cut at it is dropped there too.
+        match catch(tokio::time::timeout(deadline, task)).await {
             Ok(Ok(())) => {
                 tracing::debug!(target: "di", request_id, task = index, "background task done")
             }
-            Ok(Err(panic)) => {
+            Err(panic) => {
                 tracing::error!(target: "di", request_id, task = index, %panic, "background task panicked");
                 failed.panics += 1;
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 tracing::error!(target: "di", request_id, task = index, deadline_ms = deadline.as_millis() as u64, "background task timed out");
                 failed.timeouts += 1;
             }
         }
     }
     failed
+}
+
+/// Drops `tasks` unrun (the request did not succeed, or was abandoned); a task whose `Drop`
+/// panics is logged, and the others are dropped still.
+pub(crate) fn drop_tasks(tasks: Vec<BoxFuture<'static, ()>>, request_id: &RequestId) {
+    for task in tasks {
+        if let Err(panic) = drop_caught(task) {
+            tracing::error!(target: "di", %request_id, %panic, "a background task that was not run panicked as it was dropped");
+        }
+    }
 }
 
 /// The app's background places (`App::max_background_teardowns`), each taken with one atomic

@@ -15,9 +15,9 @@ use futures_util::future::BoxFuture;
 use crate::contract::background::BackgroundTasks;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
-use crate::panic::catch_call;
+use crate::panic::{catch_call, drop_caught};
 use crate::response::body::{Body, BoxError, Response};
-use crate::run::background::run_tasks;
+use crate::run::background::{drop_tasks, run_tasks};
 use crate::run::engine::Engine;
 use crate::run::host::{self, AfterRun};
 use crate::run::places::Places;
@@ -214,9 +214,15 @@ impl TrackedBody {
         }
     }
 
-    /// Drops the body (releasing any `Held` values it owns), then starts the teardowns.
+    /// Drops the body (releasing any `Held` values it owns), then starts the teardowns. A
+    /// body (a user's stream) whose `Drop` panics is logged, and the teardowns start still.
     fn finish(&mut self, ended: Outcome) {
-        self.inner = None;
+        if let Some(inner) = self.inner.take()
+            && let Err(panic) = drop_caught(inner)
+        {
+            let request_id = self.request_id();
+            tracing::error!(target: "di", request_id, %panic, "the response body panicked as it was dropped");
+        }
         self.stop = None;
         let Some(AfterBody {
             tasks,
@@ -247,7 +253,7 @@ impl TrackedBody {
             if !tasks.is_empty() {
                 tracing::debug!(target: "di", %request_id, %outcome, "background tasks skipped");
             }
-            drop(tasks);
+            drop_tasks(tasks, &request_id);
             Vec::new()
         };
         // FastAPI's order: background tasks after the body, before `request` teardown.
@@ -351,10 +357,11 @@ impl http_body::Body for TrackedBody {
             }
             Ok(Poll::Ready(Some(Err(error)))) => {
                 let request_id = this.request_id();
-                tracing::warn!(target: "di", request_id, %error, "response body failed");
-                this.finish(Outcome::BodyError {
-                    message: error.to_string(),
-                });
+                // A user's error, whose `Display` may panic.
+                let message = catch_call(|| error.to_string())
+                    .unwrap_or_else(|_| "an error whose `Display` panicked".to_owned());
+                tracing::warn!(target: "di", request_id, error = %message, "response body failed");
+                this.finish(Outcome::BodyError { message });
                 Poll::Ready(Some(Err(error)))
             }
             Ok(Poll::Pending) => {

@@ -29,6 +29,7 @@ use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::BodyError;
 use crate::response::error::{HttpError, InputError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_error_response};
+use crate::run::background::drop_tasks;
 use crate::run::body::{AfterBody, sends_no_body, tracked};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
@@ -36,8 +37,8 @@ use crate::run::engine::{Admitted, Engine, kept_span};
 use crate::run::outer::{AppBody, Outer};
 use crate::run::places::{Places, take_places, try_take_places};
 use crate::run::setup::{
-    Failure, SetupDone, Starting, failure, panicked, run_setup, setup_failed, setups_traced,
-    start_function, waited,
+    Failure, SetupDone, Starting, failure, panicked, run_setup, setups_traced, start_function,
+    waited,
 };
 use crate::run::teardown::{StackReport, StackRun, Suspended, run_stack};
 
@@ -75,7 +76,7 @@ impl Owed {
 impl Drop for Owed {
     fn drop(&mut self) {
         // Skipped tasks go first: one may hold a value whose teardown would wait for it.
-        drop(self.head.take_background());
+        drop_tasks(self.head.take_background(), &self.head.request_id);
         if self.stack.is_empty() && self.in_flight.is_none() {
             return;
         }
@@ -602,7 +603,7 @@ fn serve(
         let tasks = if succeeded {
             tasks
         } else {
-            drop(tasks);
+            drop_tasks(tasks, &head.request_id);
             Vec::new()
         };
         // A handle on the list kept past the handler (by a streamed body) may still add
@@ -854,7 +855,7 @@ async fn run_handler(
         let (started, handle) =
             match start_function(node, values, plan_slots, app, head, at_once, None) {
                 Ok(started) => started,
-                Err(error) => return answer(response, setup_failed(node.meta.name, error)),
+                Err(outcome) => return answer(response, failure(outcome)),
             };
         let done = match started {
             // A function that ran to its end where it was started (most plain ones): its
@@ -918,7 +919,7 @@ async fn run_handler(
         }
         match started {
             Ok((started, _)) => started,
-            Err(error) => return answer(response, (Outcome::Panicked, error.into_response())),
+            Err(_) => return answer(response, panicked()),
         }
     };
     let waited = || Err(waited(name, Some(&head.request_id)));

@@ -34,11 +34,6 @@ pub(crate) enum SetupDone {
 /// the client gets.
 pub(crate) type Failure = (Outcome, Response);
 
-/// The failure of `dependency`'s setup with `error`, which becomes the response.
-pub(crate) fn setup_failed(dependency: &'static str, error: HttpError) -> Failure {
-    failure(Outcome::SetupFailed { dependency, error })
-}
-
 /// How a setup that did not reach its value ended: `SetupFailed` or `Panicked`. Only the
 /// outcome, not the response it becomes (see [`failure`]), so that every setup's result, moved
 /// up through its futures, stays small.
@@ -94,7 +89,9 @@ pub(crate) fn waited(name: &str, request_id: Option<&RequestId>) -> HttpError {
 }
 
 /// Hands `node` its arguments and starts its function (up to its first `.await`, which the
-/// caller drives); a broken invariant is a logged generic 500.
+/// caller drives); a broken invariant is a logged generic 500 (`SetupFailed`), and a panic
+/// while the arguments are handed over (a `Clone` of a value taken by value) is `Panicked`,
+/// logged.
 ///
 /// `values` are the request's slots: its plan's `plan_slots` values, then its extracted
 /// inputs. `at_once`: a function that cannot wait runs here, to its end (not when its setup is
@@ -107,7 +104,7 @@ pub(crate) fn start_function(
     head: &Arc<RequestHead>,
     at_once: bool,
     answer: Option<Answer<'_>>,
-) -> Result<(StartedKind, Option<Arc<dyn BorrowCell>>), HttpError> {
+) -> Result<(StartedKind, Option<Arc<dyn BorrowCell>>), Outcome> {
     let (slots, inputs) = values.split_at_mut(plan_slots.min(values.len()));
     let mut args = Args {
         name: node.meta.name,
@@ -120,12 +117,20 @@ pub(crate) fn start_function(
         at_once,
         answer,
     };
-    match (node.meta.run)(&mut args) {
-        Ok(started) => Ok((started.0, args.yield_cell.take())),
-        Err(error) => Err(internal(
-            format!("could not start `{}`: {error}", node.meta.name),
-            Some(&head.request_id),
-        )),
+    match catch_call(|| (node.meta.run)(&mut args)) {
+        Ok(Ok(started)) => Ok((started.0, args.yield_cell.take())),
+        Ok(Err(error)) => Err(Outcome::SetupFailed {
+            dependency: node.meta.name,
+            error: internal(
+                format!("could not start `{}`: {error}", node.meta.name),
+                Some(&head.request_id),
+            ),
+        }),
+        Err(panic) => {
+            let request_id = tracing::field::display(&head.request_id);
+            tracing::error!(target: "di", %request_id, dependency = node.meta.name, %panic, "handing the function its arguments panicked");
+            Err(Outcome::Panicked)
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::contract::outcome::Outcome;
 use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
 use crate::contract::slot::BorrowCell;
-use crate::panic::Panic;
+use crate::panic::{Panic, drop_caught};
 use crate::response::error::HttpError;
 use crate::run::engine::{Engine, current_span, spans_on};
 use crate::run::stats::TeardownFailure;
@@ -258,11 +258,16 @@ impl StackRun {
         let Current {
             name,
             scope,
+            future,
             place,
             traced,
             ..
         } = current;
         drop(place);
+        // A teardown cut at its deadline is dropped where it stood: its locals' `Drop` may
+        // panic (a blocking client dropped inside the runtime), which must not unwind through
+        // the rest of the stack's run.
+        let dropped = drop_caught(future);
         let (elapsed_ms, span) = match traced {
             Some(traced) => (ms(traced.started.elapsed()), traced.span),
             None => (0.0, tracing::Span::none()),
@@ -286,6 +291,7 @@ impl StackRun {
             }
             Ended::Done(Err(payload)) => {
                 let panic = Panic::from_payload(&*payload);
+                let _ = drop_caught(payload);
                 span.record("result", "panicked");
                 tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, %panic, "teardown panicked");
                 Some((HttpError::internal(), TeardownFailure::Panic))
@@ -296,6 +302,10 @@ impl StackRun {
                 Some((HttpError::internal(), TeardownFailure::Timeout))
             }
         };
+        if let Err(panic) = dropped {
+            let request_id = self.request_id.as_ref().map(tracing::field::display);
+            tracing::error!(target: "di", request_id, dependency = name, %scope, %panic, "a teardown cut at its deadline panicked as it was dropped");
+        }
         if let Some((error, failure)) = error {
             self.engine.stats.record_teardown_failure(failure);
             // The request's first teardown failure is what every later teardown is told, and
