@@ -54,12 +54,21 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
 }
 
 /// Each header as a `(field name, value)` pair: `x-request-id` as `x_request_id`; names with
-/// an underscore of their own are left out.
-pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(String, Cow<'_, str>)> {
+/// an underscore of their own are left out. A name without a hyphen (`host`, `accept`) is
+/// borrowed as it is: only names that change are copied.
+pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     headers
         .iter()
         .filter(|(name, _)| !name.as_str().contains('_'))
-        .map(|(name, value)| (name.as_str().replace('-', "_"), latin1(value.as_bytes())))
+        .map(|(name, value)| {
+            let name = name.as_str();
+            let field = if name.contains('-') {
+                Cow::Owned(name.replace('-', "_"))
+            } else {
+                Cow::Borrowed(name)
+            };
+            (field, latin1(value.as_bytes()))
+        })
         .collect()
 }
 
