@@ -46,9 +46,26 @@ impl fmt::Display for Panic {
 /// The future is dropped inside the catch too, as soon as it has ended: a future whose fields'
 /// `Drop` panics once it is done is a panic of its own, never one that unwinds through the
 /// runtime.
-pub(crate) async fn catch<F: Future>(future: F) -> Result<F::Output, Panic> {
-    let mut future = std::pin::pin!(Some(future));
-    std::future::poll_fn(|cx| {
+pub(crate) fn catch<F: Future>(future: F) -> Caught<F> {
+    Caught {
+        future: Some(future),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// See [`catch`]. A future of its own rather than an `async fn`, which would hold the
+    /// future twice (as passed, and in its local), making every request's future larger.
+    pub(crate) struct Caught<F> {
+        #[pin]
+        future: Option<F>,
+    }
+}
+
+impl<F: Future> Future for Caught<F> {
+    type Output = Result<F::Output, Panic>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let mut future = self.project().future;
         let Some(running) = future.as_mut().as_pin_mut() else {
             return Poll::Ready(Err(Panic("polled after it ended".to_owned())));
         };
@@ -66,11 +83,12 @@ pub(crate) async fn catch<F: Future>(future: F) -> Result<F::Output, Panic> {
             }
             (Err(panic), _) => Err(panic),
         })
-    })
-    .await
+    }
 }
 
-/// Calls `f`, turning a panic into [`Panic`].
+/// Calls `f`, turning a panic into [`Panic`]. Always inlined: its result, moved out of a call
+/// of its own, costs a copy of what `f` returns (the inputs of every request).
+#[inline(always)]
 pub(crate) fn catch_call<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(caught)
 }

@@ -475,6 +475,9 @@ pub struct Args<'a> {
     /// For a route's handler: its value is made the response where it is returned (at once,
     /// into [`Answer::made`], or where its boxed future ends), not kept.
     pub(crate) answer: Option<Answer<'a>>,
+    /// Set when handing over an argument panicked (a `Clone` of a value taken by value): the
+    /// function is not started, and its setup ends `Panicked`.
+    pub(crate) panicked: Option<crate::panic::Panic>,
 }
 
 impl Args<'_> {
@@ -528,7 +531,14 @@ impl Args<'_> {
         &mut self,
         index: usize,
     ) -> Result<P, ArgError> {
-        Ok(P::from_dep_value(&*self.shared::<T>(index)?))
+        let shared = self.shared::<T>(index)?;
+        // The value's `Clone`, a user's, may panic.
+        let cloned = crate::panic::catch_call(|| P::from_dep_value(&*shared));
+        drop(shared);
+        cloned.map_err(|panic| {
+            self.panicked = Some(panic);
+            ArgError(format!("a clone for `{}` panicked", self.name))
+        })
     }
 
     /// A request input extracted before setup began.

@@ -116,21 +116,22 @@ pub(crate) fn start_function(
         yield_cell: None,
         at_once,
         answer,
+        panicked: None,
     };
-    match catch_call(|| (node.meta.run)(&mut args)) {
-        Ok(Ok(started)) => Ok((started.0, args.yield_cell.take())),
-        Ok(Err(error)) => Err(Outcome::SetupFailed {
+    match (node.meta.run)(&mut args) {
+        Ok(started) => Ok((started.0, args.yield_cell.take())),
+        Err(_) if let Some(panic) = args.panicked.take() => {
+            let request_id = tracing::field::display(&head.request_id);
+            tracing::error!(target: "di", %request_id, dependency = node.meta.name, %panic, "handing the function its arguments panicked");
+            Err(Outcome::Panicked)
+        }
+        Err(error) => Err(Outcome::SetupFailed {
             dependency: node.meta.name,
             error: internal(
                 format!("could not start `{}`: {error}", node.meta.name),
                 Some(&head.request_id),
             ),
         }),
-        Err(panic) => {
-            let request_id = tracing::field::display(&head.request_id);
-            tracing::error!(target: "di", %request_id, dependency = node.meta.name, %panic, "handing the function its arguments panicked");
-            Err(Outcome::Panicked)
-        }
     }
 }
 
