@@ -1382,3 +1382,138 @@ async fn a_plain_value_is_dropped_before_the_teardown_of_what_it_depends_on() {
     );
     assert!(p("noisy:drop app") < p("pool:down app stopped"), "{ev:?}");
 }
+
+// ------------- 14. a handler or setup cut by `request_timeout` or the client, whose locals' Drop panics
+
+struct Local(&'static str);
+impl Drop for Local {
+    fn drop(&mut self) {
+        log(format!("local:drop {}", self.0));
+        if !std::thread::panicking() {
+            panic!("secret local drop {}", self.0);
+        }
+    }
+}
+
+#[depends]
+async fn slow_handler(#[dep(conn)] _c: &Conn, #[dep(tx)] _t: &Tx) -> &'static str {
+    let _l = Local("handler");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    "late"
+}
+
+#[depends]
+async fn slow_setup(y: Yield<u8>) {
+    let _l = Local("setup");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = y.provide(1).await;
+}
+
+#[depends]
+async fn uses_slow_setup(#[dep(conn)] _c: &Conn, #[dep(slow_setup)] _s: &u8) -> &'static str {
+    "late"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_cut_at_request_timeout_whose_locals_drop_panics() {
+    init();
+    let _s = serial().await;
+    take_logs();
+    let mut p: Vec<String> = Vec::new();
+    let server = within(
+        App::new()
+            .get("/x", slow_handler)
+            .get("/ok", ok)
+            .request_timeout(Duration::from_millis(200))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let answer = two_on_one(addr, "/x").await;
+    eprintln!("[handler timeout] answer {answer:?}");
+    soft(
+        &mut p,
+        answer.starts_with("HTTP/1.1 503"),
+        format!("503: {answer:?}"),
+    );
+    soft(
+        &mut p,
+        answer.ends_with("\r\n\r\nok"),
+        format!("keep-alive: {answer:?}"),
+    );
+    check_server("handler timeout", server, 1, &mut p).await;
+    done(p);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_cut_at_request_timeout_whose_locals_drop_panics() {
+    init();
+    let _s = serial().await;
+    take_logs();
+    let mut p: Vec<String> = Vec::new();
+    let server = within(
+        App::new()
+            .get("/x", uses_slow_setup)
+            .get("/ok", ok)
+            .request_timeout(Duration::from_millis(200))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let answer = two_on_one(addr, "/x").await;
+    eprintln!("[setup timeout] answer {answer:?}");
+    soft(
+        &mut p,
+        answer.starts_with("HTTP/1.1 503"),
+        format!("503: {answer:?}"),
+    );
+    soft(
+        &mut p,
+        answer.ends_with("\r\n\r\nok"),
+        format!("keep-alive: {answer:?}"),
+    );
+    check_server("setup timeout", server, 1, &mut p).await;
+    done(p);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_cut_when_the_client_goes_whose_locals_drop_panics() {
+    init();
+    let _s = serial().await;
+    take_logs();
+    let mut p: Vec<String> = Vec::new();
+    let server = within(
+        App::new()
+            .get("/x", slow_handler)
+            .get("/ok", ok)
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(b"GET /x HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = fresh_ok(addr).await;
+    soft(
+        &mut p,
+        again.ends_with("ok"),
+        format!("new connection: {again:?}"),
+    );
+    let ev = events();
+    soft(
+        &mut p,
+        ev.iter().any(|e| e.starts_with("conn:down cancelled")),
+        format!("conn cancelled: {ev:?}"),
+    );
+    check_server("handler client gone", server, 1, &mut p).await;
+    done(p);
+}

@@ -6,6 +6,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::task::Poll;
 
 /// A caught panic. Its message is for logs only; it never reaches a client.
@@ -59,12 +60,25 @@ pin_project_lite::pin_project! {
         #[pin]
         future: Option<F>,
     }
+
+    /// Dropped before its future ended (the client went away, a deadline cut it), the future
+    /// is dropped inside a catch too.
+    impl<F> PinnedDrop for Caught<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut future = this.project().future;
+            if future.is_some()
+                && let Err(panic) = catch_call(|| future.set(None))
+            {
+                tracing::error!(target: "di", %panic, "a future cut before its end panicked as it was dropped");
+            }
+        }
+    }
 }
 
 impl<F: Future> Future for Caught<F> {
     type Output = Result<F::Output, Panic>;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let mut future = self.project().future;
         let Some(running) = future.as_mut().as_pin_mut() else {
             return Poll::Ready(Err(Panic("polled after it ended".to_owned())));

@@ -279,13 +279,10 @@ impl TestRequest<'_> {
         };
         let mut headers = self.headers;
         // What an HTTP/1.1 client sends with every request.
-        if !headers.contains_key(HOST) {
-            let host = uri
-                .authority()
-                .map_or("testserver", |authority| authority.as_str());
-            if let Ok(host) = HeaderValue::from_str(host) {
-                headers.insert(HOST, host);
-            }
+        if !headers.contains_key(HOST)
+            && let Ok(host) = HeaderValue::from_str(&host_of(&uri))
+        {
+            headers.insert(HOST, host);
         }
         // Its body's framing, unless the test gave one: a length for a body, and for every
         // method that sends one even when empty (as httpx, FastAPI's test client, does).
@@ -309,9 +306,14 @@ impl TestRequest<'_> {
             request.extensions_mut().insert(ClientAddr(addr));
         }
         let mut response = self.client.service.call_request(request).await;
-        // As a server does: the length of a body held whole, when the response gives none.
+        // As a server does: the length of a body held whole, when the response gives none
+        // (hyper writes none for a 1xx, 204 or 304, and `0` for a 205).
+        let status = response.status();
         let length = response.body().size_hint().exact();
-        if let Some(length) = length.filter(|_| !sends_no_body(response.status())) {
+        let no_length = status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        if let Some(length) = length.filter(|_| !no_length) {
             let headers = response.headers_mut();
             if !headers.contains_key(CONTENT_LENGTH) && !headers.contains_key(TRANSFER_ENCODING) {
                 headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
@@ -329,6 +331,23 @@ impl TestRequest<'_> {
             *response.body_mut() = read_whole(body).await;
         }
         self.client.held(response)
+    }
+}
+
+/// The `Host` an HTTP/1.1 client sends for `uri`: `testserver` for a path, else the URI's
+/// host and its port unless it is the scheme's own (no credentials), as httpx sends it.
+fn host_of(uri: &http::Uri) -> String {
+    let Some(host) = uri.host() else {
+        return "testserver".to_owned();
+    };
+    let default = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    match uri.port_u16() {
+        Some(port) if port != default => format!("{host}:{port}"),
+        _ => host.to_owned(),
     }
 }
 

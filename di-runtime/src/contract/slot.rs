@@ -127,6 +127,7 @@ impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
 
     fn drop_value(&self) {
         let Some(mut state) = self.try_write() else {
+            tracing::warn!(target: "di", "an app value is still borrowed at shutdown (a `Held` kept by a task?): it is dropped last, after the teardowns");
             return;
         };
         let value = state.value.take();

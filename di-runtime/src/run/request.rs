@@ -755,7 +755,7 @@ fn timed_out() -> Response {
 /// `future` first has to wait: a request that never waits (most do not) registers none.
 fn with_limit<F: Future>(deadline: Option<tokio::time::Instant>, future: F) -> WithLimit<F> {
     WithLimit {
-        future,
+        future: Some(future),
         deadline,
         timer: None,
     }
@@ -765,7 +765,7 @@ pin_project_lite::pin_project! {
     /// The future of [`with_limit`].
     struct WithLimit<F> {
         #[pin]
-        future: F,
+        future: Option<F>,
         deadline: Option<tokio::time::Instant>,
         timer: Option<Pin<Box<tokio::time::Sleep>>>,
     }
@@ -775,8 +775,11 @@ impl<F: Future> Future for WithLimit<F> {
     type Output = Option<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Poll::Ready(done) = this.future.poll(cx) {
+        let mut this = self.project();
+        let Some(running) = this.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(done) = running.poll(cx) {
             return Poll::Ready(Some(done));
         }
         let Some(deadline) = *this.deadline else {
@@ -786,7 +789,14 @@ impl<F: Future> Future for WithLimit<F> {
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Ready(()) => {
+                // Cut at the deadline: its locals' `Drop` (a user's) runs inside a catch.
+                let mut future = this.future;
+                if let Err(panic) = crate::panic::catch_call(|| future.set(None)) {
+                    tracing::error!(target: "di", %panic, "a request cut at its deadline panicked as it was dropped");
+                }
+                Poll::Ready(None)
+            }
             Poll::Pending => Poll::Pending,
         }
     }
