@@ -4,8 +4,21 @@
 # requests by `load` (WARM of warm-up, then N more, or none); the difference of the two runs'
 # totals over N is one request's cost, start-up and warm-up excluded.
 #
-#   bench/workload-instructions.sh                     # every workload, di and axum
+#   bench/workload-instructions.sh                     # the default workloads, di and axum
 #   WORKLOADS="json form" IMPLS=di N=500 bench/workload-instructions.sh
+#
+# The default WORKLOADS: json json-list path bytes vec json-big form h2 h2-json h2-json-list
+# 404 405. Run only when named (WORKLOADS="json422 close ..."):
+#   json422          POST /json, a body whose fields have the wrong types (and the rest missing)
+#   json422-missing  POST /json-signup (a Json<Signup>, 9 required fields), a 1 MB body of one
+#                    long string field and none of them (one connection; N=20 is enough)
+#   q422             GET /q?limit=abc, a Query<Limit> whose number does not parse
+#   path422          GET /users/x/posts/y, a Path<(u64, u64)> that does not parse
+#   hdr50            GET /hdr, a Header<Agent> (User-Agent) beside 50 other header fields
+#                    (axum reads its HeaderMap)
+#   close            GET /hello with Connection: close, a connection per request
+# The 4xx workloads are answered by each framework its own way (di a 422 with its JSON problem
+# list, axum its own 400 or 422 text): the last column then gives each server's response.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +60,12 @@ args_of() { # workload -> load's arguments
     h2-json-list) echo "--method POST --path /json-list --body lines --h2 16" ;;
     404) echo "--path /no/such/path" ;;
     405) echo "--method POST --path /hello" ;;
+    json422) echo "--method POST --path /json --body bad-order" ;;
+    json422-missing) echo "--method POST --path /json-signup --body long-note --connections 1" ;;
+    q422) echo "--path /q?limit=abc" ;;
+    path422) echo "--path /users/x/posts/y" ;;
+    hdr50) echo "--path /hdr --header user-agent:di-bench/1.0 --extra-headers 50" ;;
+    close) echo "--path /hello --close 1" ;;
     *) echo "unknown workload $1" >&2; exit 2 ;;
   esac
 }

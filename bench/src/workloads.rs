@@ -11,9 +11,16 @@
 //! | `GET /json-big` | about 1 MB of JSON, serialized from a `Vec<Line>` per request |
 //! | `POST /form` | a `Form<Signup>` body, 10 fields |
 //! | `GET /hello` | a small answer (HTTP/2 streams, and the 405 of `POST /hello`) |
+//! | `GET /q?limit=N` | a `Query<Limit>` of one number (`limit=abc`: the 422 of a value that does not parse) |
+//! | `GET /hdr` | a `Header<Agent>` (`User-Agent`) among the request's other header fields; axum reads its `HeaderMap` |
+//! | `POST /json-signup` | a `Json<Signup>` body (9 required fields): the 422 of a body missing them |
 //! | `GET /slow-teardown` | a small answer whose cleanup after the body waits [`slow_teardown`] (`SLOW_TEARDOWN_MS`, 50 ms by default): di's `request`-scope teardown, axum's task spawned when the body ends |
 //!
-//! Every handler does the same work in both: only the plumbing differs.
+//! Every handler does the same work in both: only the plumbing differs. A request that fails
+//! to parse (`POST /json` with [`bad_order_body`], `GET /users/x/posts/y`, `GET /q?limit=abc`,
+//! `POST /json-signup` with [`long_note_body`]) is answered by each framework in its own way:
+//! di with its 422 and JSON problem list, axum with its own rejection (a 400 or a 422 with a
+//! text body).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -55,7 +62,8 @@ pub struct Line {
     pub in_stock: bool,
 }
 
-/// An HTML form of 10 fields.
+/// A signup of 10 fields, 9 of them required: the HTML form of `POST /form`, the JSON body
+/// of `POST /json-signup`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Signup {
     /// Field 1.
@@ -78,6 +86,20 @@ pub struct Signup {
     pub newsletter: bool,
     /// Field 10.
     pub referrer: Option<String>,
+}
+
+/// The query of `GET /q`: one number.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct Limit {
+    /// The limit.
+    pub limit: u32,
+}
+
+/// The header field `GET /hdr` reads by name.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Agent {
+    /// `User-Agent`.
+    pub user_agent: String,
 }
 
 /// The small JSON answer to a body.
@@ -123,6 +145,16 @@ pub fn signup_ack(form: &Signup) -> Ack {
 /// The answer to `GET /users/{id}/posts/{post}`.
 pub fn post_text(id: u64, post: u64) -> String {
     format!("user {id} post {post}")
+}
+
+/// The answer to `GET /q`.
+pub fn limit_text(limit: u32) -> String {
+    format!("limit {limit}")
+}
+
+/// The answer to `GET /hdr`.
+pub fn agent_text(agent: &str) -> String {
+    format!("agent {}", agent.len())
 }
 
 /// The body of `/bytes`.
@@ -175,6 +207,21 @@ pub fn form_body() -> Vec<u8> {
     b"username=ada&email=ada%40example.com&password=s3cr3t%21pass&first_name=Ada&last_name=Lovelace&age=36&country=United+Kingdom&city=London&newsletter=true&referrer=https%3A%2F%2Fexample.com%2Fref".to_vec()
 }
 
+/// A `POST /json` body whose fields have the wrong types (`id` a string, `customer` a number,
+/// `paid` a string) and the others missing: a 422 in di, axum's own 422.
+pub fn bad_order_body() -> Vec<u8> {
+    br#"{"id":"x","customer":1,"paid":"no"}"#.to_vec()
+}
+
+/// The length of [`long_note_body`]'s one string.
+pub const LONG_NOTE: usize = 1_000_000;
+
+/// A body of about 1 MB: one string field of [`LONG_NOTE`] bytes (and an empty list), none of
+/// `Signup`'s fields; sent to `POST /json-signup`, it is missing all 9 required ones.
+pub fn long_note_body() -> Vec<u8> {
+    format!(r#"{{"note":"{}","tags":[]}}"#, "n".repeat(LONG_NOTE)).into_bytes()
+}
+
 /// The filler routes beside `/users/{id}/posts/{post}` (29, with it 30).
 pub const FILLER_ROUTES: [&str; 29] = [
     "/users",
@@ -225,7 +272,7 @@ pub fn slow_teardown() -> Duration {
 pub mod di {
     use di_runtime::prelude::*;
 
-    use super::{Ack, Line, Order, Signup};
+    use super::{Ack, Agent, Limit, Line, Order, Signup};
 
     /// The app, without the `x-request-id` header (as the reference bench).
     pub fn app() -> App {
@@ -239,6 +286,9 @@ pub mod di {
             .get("/vec", vec)
             .get("/json-big", json_big)
             .get("/hello", hello)
+            .get("/q", q)
+            .get("/hdr", hdr)
+            .post("/json-signup", json_signup)
             .get("/slow-teardown", slow_teardown);
         for path in super::FILLER_ROUTES {
             app = app.get(path, filler);
@@ -287,6 +337,21 @@ pub mod di {
     }
 
     #[depends]
+    async fn q(Query(query): Query<Limit>) -> String {
+        super::limit_text(query.limit)
+    }
+
+    #[depends]
+    async fn hdr(Header(agent): Header<Agent>) -> String {
+        super::agent_text(&agent.user_agent)
+    }
+
+    #[depends]
+    async fn json_signup(Json(form): Json<Signup>) -> Json<Ack> {
+        Json(super::signup_ack(&form))
+    }
+
+    #[depends]
     async fn filler() -> &'static str {
         "filler"
     }
@@ -307,16 +372,17 @@ pub mod di {
 /// axum's router of these workloads.
 pub mod axum {
     use axum::body::Body;
-    use axum::extract::{Form, Path};
+    use axum::extract::{Form, Path, Query};
     use axum::response::Response;
     use axum::routing::{get, post};
     use axum::{Json, Router};
     use bytes::Bytes;
+    use http::{HeaderMap, StatusCode};
     use http_body_util::Full;
 
     use crate::body::{AfterBody, OnEnd};
 
-    use super::{Ack, Line, Order, Signup};
+    use super::{Ack, Limit, Line, Order, Signup};
 
     /// The router.
     pub fn router() -> Router {
@@ -329,6 +395,9 @@ pub mod axum {
             .route("/vec", get(vec))
             .route("/json-big", get(json_big))
             .route("/hello", get(hello))
+            .route("/q", get(q))
+            .route("/hdr", get(hdr))
+            .route("/json-signup", post(json_signup))
             .route("/slow-teardown", get(slow_teardown));
         for path in super::FILLER_ROUTES {
             router = router.route(path, get(filler));
@@ -366,6 +435,24 @@ pub mod axum {
 
     async fn hello() -> &'static str {
         crate::HELLO
+    }
+
+    async fn q(Query(query): Query<Limit>) -> String {
+        super::limit_text(query.limit)
+    }
+
+    /// `User-Agent` from the header map (axum has no extractor of header fields by name): a
+    /// 400 when it is missing or not text.
+    async fn hdr(headers: HeaderMap) -> Result<String, (StatusCode, &'static str)> {
+        let agent = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .ok_or((StatusCode::BAD_REQUEST, "missing user-agent"))?;
+        Ok(super::agent_text(agent))
+    }
+
+    async fn json_signup(Json(form): Json<Signup>) -> Json<Ack> {
+        Json(super::signup_ack(&form))
     }
 
     async fn filler() -> &'static str {

@@ -1,13 +1,16 @@
 //! A fixed number of requests to a server, for `bench/workload-instructions.sh`:
 //!
 //! `load --addr 127.0.0.1:PORT --requests N [--method M] [--path P] [--body NAME]
-//! [--connections C] [--h2 STREAMS]`
+//! [--connections C] [--h2 STREAMS] [--header NAME:VALUE]... [--extra-headers K] [--close 1]`
 //!
 //! HTTP/1.1: `C` keep-alive connections (default 4), each sending its share of the `N`
-//! requests one after another. `--h2 S`: one HTTP/2 connection (prior knowledge) with `S`
-//! requests in flight at once. `--body` names one of `di_bench::workloads`' bodies (`order`,
-//! `lines`, `form`). Every response is read to its end; the first one's status and body
-//! length are printed, and the run fails if any status differs from it.
+//! requests one after another; with `--close 1` each request is sent with `Connection: close`
+//! on a connection of its own (each of the `C` clients opens one after another). `--h2 S`:
+//! one HTTP/2 connection (prior knowledge) with `S` requests in flight at once. `--body`
+//! names one of `di_bench::workloads`' bodies (`order`, `lines`, `form`, `bad-order`,
+//! `long-note`). `--header` adds a header field (repeatable); `--extra-headers K` adds `K`
+//! fields `x-filler-{i}` of about 40 bytes each. Every response is read to its end; the first
+//! one's status and body length are printed, and the run fails if any status differs from it.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +31,8 @@ struct Spec {
     path: String,
     body: Bytes,
     content_type: Option<&'static str>,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    close: bool,
 }
 
 impl Spec {
@@ -37,6 +42,12 @@ impl Spec {
             .uri(format!("http://{}{}", self.addr, self.path));
         if let Some(content_type) = self.content_type {
             builder = builder.header(http::header::CONTENT_TYPE, content_type);
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        if self.close {
+            builder = builder.header(http::header::CONNECTION, "close");
         }
         builder
             .body(Full::new(self.body.clone()))
@@ -67,6 +78,8 @@ fn main() -> ExitCode {
         path: "/hello".into(),
         body: Bytes::new(),
         content_type: None,
+        headers: Vec::new(),
+        close: false,
     };
     let mut requests = 0usize;
     let mut connections = 4usize;
@@ -84,11 +97,33 @@ fn main() -> ExitCode {
             "--requests" => requests = value.parse().unwrap_or(0),
             "--connections" => connections = value.parse().unwrap_or(1).max(1),
             "--h2" => h2 = value.parse().ok(),
+            "--close" => spec.close = value == "1",
+            "--header" => {
+                let parsed = value.split_once(':').and_then(|(name, value)| {
+                    Some((name.trim().parse().ok()?, value.trim().parse().ok()?))
+                });
+                let Some(field) = parsed else {
+                    eprintln!("--header {value}: not NAME:VALUE");
+                    return ExitCode::from(2);
+                };
+                spec.headers.push(field);
+            }
+            "--extra-headers" => {
+                for i in 0..value.parse().unwrap_or(0usize) {
+                    let name = format!("x-filler-{i}").parse();
+                    let value = format!("value-{i}-abcdefghijklmnopqrstuvwxyz").parse();
+                    if let (Ok(name), Ok(value)) = (name, value) {
+                        spec.headers.push((name, value));
+                    }
+                }
+            }
             "--body" => {
                 let (body, content_type) = match value.as_str() {
                     "order" => (workloads::order_body(), "application/json"),
                     "lines" => (workloads::lines_body(), "application/json"),
                     "form" => (workloads::form_body(), "application/x-www-form-urlencoded"),
+                    "bad-order" => (workloads::bad_order_body(), "application/json"),
+                    "long-note" => (workloads::long_note_body(), "application/json"),
                     other => {
                         eprintln!("unknown body `{other}`");
                         return ExitCode::from(2);
@@ -159,10 +194,19 @@ async fn run_h1(
         let share = requests / connections + usize::from(c < requests % connections);
         let (spec, seen) = (spec.clone(), seen.clone());
         tasks.push(tokio::spawn(async move {
-            let stream = TcpStream::connect(&spec.addr).await?;
-            stream.set_nodelay(true)?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            if spec.close {
+                // A connection per request, closed by the server after its response.
+                for _ in 0..share {
+                    let (mut sender, connection) = connect_h1(&spec.addr).await?;
+                    let connection = tokio::spawn(connection);
+                    sender.ready().await?;
+                    send(sender.send_request(spec.request()), &seen).await?;
+                    drop(sender);
+                    connection.await??;
+                }
+                return Ok::<(), BoxError>(());
+            }
+            let (mut sender, connection) = connect_h1(&spec.addr).await?;
             tokio::spawn(connection);
             for _ in 0..share {
                 sender.ready().await?;
@@ -175,6 +219,20 @@ async fn run_h1(
         task.await??;
     }
     Ok(())
+}
+
+async fn connect_h1(
+    addr: &str,
+) -> Result<
+    (
+        hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
+    ),
+    BoxError,
+> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?)
 }
 
 async fn run_h2(

@@ -1,7 +1,7 @@
 //! The server of the other workloads: `workloads --impl di|axum --addr 127.0.0.1:PORT` serves
 //! `di_bench::workloads` (JSON and form bodies, path parameters among 30 routes, 1 MB
-//! answers, 404 and 405) until SIGTERM or Ctrl-C. Measured by
-//! `bench/workload-instructions.sh`.
+//! answers, 404 and 405, a query, a header field by name, and inputs that do not parse) until
+//! SIGTERM or Ctrl-C. Measured by `bench/workload-instructions.sh`.
 
 use std::process::ExitCode;
 
