@@ -235,6 +235,52 @@ fn assert_generic_500_then_ok(p: &mut Vec<String>, name: &str, answer: &str) {
     );
 }
 
+/// `app` with `/ok` beside its `/x`, bound: `GET /x` then `GET /ok` on one connection, then
+/// `/ok` on a new one. `/x` is answered with `status` and leaks nothing, the connection serves
+/// the next request, and `conn` is torn down once, with `conn_down` (as `describe` writes it);
+/// then [`check_server`]'s checks.
+async fn x_then_ok(name: &str, app: App, status: &str, conn_down: &str) {
+    init();
+    let _s = serial().await;
+    take_logs();
+    let mut p: Vec<String> = Vec::new();
+    let server = within(app.get("/ok", ok).bind("127.0.0.1:0"))
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let answer = two_on_one(addr, "/x").await;
+    eprintln!("[{name}] answer {answer:?}");
+    soft(
+        &mut p,
+        answer.starts_with(&format!("HTTP/1.1 {status}")),
+        format!("[{name}] not a {status}: {answer:?}"),
+    );
+    soft(
+        &mut p,
+        !answer.contains("secret"),
+        format!("[{name}] leaked: {answer:?}"),
+    );
+    soft(
+        &mut p,
+        answer.ends_with("\r\n\r\nok"),
+        format!("[{name}] keep-alive: {answer:?}"),
+    );
+    let again = fresh_ok(addr).await;
+    soft(
+        &mut p,
+        again.ends_with("ok"),
+        format!("[{name}] new connection: {again:?}"),
+    );
+    check_server(name, server, 1, &mut p).await;
+    let ev = events();
+    soft(
+        &mut p,
+        ev.contains(&format!("conn:down {conn_down}")),
+        format!("[{name}] not `conn:down {conn_down}`: {ev:?}"),
+    );
+    done(p);
+}
+
 // ------------------------------------------------ 1. a plain value whose Drop panics
 
 struct Bomb(&'static str);
@@ -273,66 +319,14 @@ async fn uses_handler_bomb(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_request_value_whose_drop_panics() {
-    init();
-    let _s = serial().await;
-    take_logs();
-    let mut p: Vec<String> = Vec::new();
-    let server = within(
-        App::new()
-            .get("/x", uses_request_bomb)
-            .get("/ok", ok)
-            .bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap();
-    let addr = server.local_addr();
-    let answer = two_on_one(addr, "/x").await;
-    eprintln!("[plain request drop] answer {answer:?}");
-    let again = fresh_ok(addr).await;
-    soft(
-        &mut p,
-        again.ends_with("ok"),
-        format!("new connection: {again:?}"),
-    );
-    soft(
-        &mut p,
-        answer.ends_with("\r\n\r\nok"),
-        format!("keep-alive: {answer:?}"),
-    );
-    check_server("plain request drop", server, 1, &mut p).await;
-    done(p);
+    let app = App::new().get("/x", uses_request_bomb);
+    x_then_ok("plain request drop", app, "200", "success 200").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_handler_value_whose_drop_panics() {
-    init();
-    let _s = serial().await;
-    take_logs();
-    let mut p: Vec<String> = Vec::new();
-    let server = within(
-        App::new()
-            .get("/x", uses_handler_bomb)
-            .get("/ok", ok)
-            .bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap();
-    let addr = server.local_addr();
-    let answer = two_on_one(addr, "/x").await;
-    eprintln!("[plain handler drop] answer {answer:?}");
-    let again = fresh_ok(addr).await;
-    soft(
-        &mut p,
-        again.ends_with("ok"),
-        format!("new connection: {again:?}"),
-    );
-    soft(
-        &mut p,
-        answer.ends_with("\r\n\r\nok"),
-        format!("keep-alive: {answer:?}"),
-    );
-    check_server("plain handler drop", server, 1, &mut p).await;
-    done(p);
+    let app = App::new().get("/x", uses_handler_bomb);
+    x_then_ok("plain handler drop", app, "200", "success 200").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,27 +409,13 @@ async fn takes_clone(#[dep(conn)] _c: &Conn, #[dep(bad_clone)] _b: BadClone) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clone_that_panics() {
-    init();
-    let _s = serial().await;
-    take_logs();
-    let mut p: Vec<String> = Vec::new();
-    let server = within(
-        App::new()
-            .get("/x", takes_clone)
-            .get("/ok", ok)
-            .bind("127.0.0.1:0"),
+    x_then_ok(
+        "clone",
+        App::new().get("/x", takes_clone),
+        "500",
+        "panicked",
     )
-    .await
-    .unwrap();
-    let answer = two_on_one(server.local_addr(), "/x").await;
-    soft(
-        &mut p,
-        answer.starts_with("HTTP/1.1 500"),
-        answer.to_string(),
-    );
-    assert_generic_500_then_ok(&mut p, "clone", &answer);
-    check_server("clone", server, 1, &mut p).await;
-    done(p);
+    .await;
 }
 
 // ------------------------------------- 3. an error whose Display panics (logged by the runtime)
@@ -1416,66 +1396,18 @@ async fn uses_slow_setup(#[dep(conn)] _c: &Conn, #[dep(slow_setup)] _s: &u8) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_cut_at_request_timeout_whose_locals_drop_panics() {
-    init();
-    let _s = serial().await;
-    take_logs();
-    let mut p: Vec<String> = Vec::new();
-    let server = within(
-        App::new()
-            .get("/x", slow_handler)
-            .get("/ok", ok)
-            .request_timeout(Duration::from_millis(200))
-            .bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap();
-    let addr = server.local_addr();
-    let answer = two_on_one(addr, "/x").await;
-    eprintln!("[handler timeout] answer {answer:?}");
-    soft(
-        &mut p,
-        answer.starts_with("HTTP/1.1 503"),
-        format!("503: {answer:?}"),
-    );
-    soft(
-        &mut p,
-        answer.ends_with("\r\n\r\nok"),
-        format!("keep-alive: {answer:?}"),
-    );
-    check_server("handler timeout", server, 1, &mut p).await;
-    done(p);
+    let app = App::new()
+        .get("/x", slow_handler)
+        .request_timeout(Duration::from_millis(200));
+    x_then_ok("handler timeout", app, "503", "cancelled timeout").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_setup_cut_at_request_timeout_whose_locals_drop_panics() {
-    init();
-    let _s = serial().await;
-    take_logs();
-    let mut p: Vec<String> = Vec::new();
-    let server = within(
-        App::new()
-            .get("/x", uses_slow_setup)
-            .get("/ok", ok)
-            .request_timeout(Duration::from_millis(200))
-            .bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap();
-    let addr = server.local_addr();
-    let answer = two_on_one(addr, "/x").await;
-    eprintln!("[setup timeout] answer {answer:?}");
-    soft(
-        &mut p,
-        answer.starts_with("HTTP/1.1 503"),
-        format!("503: {answer:?}"),
-    );
-    soft(
-        &mut p,
-        answer.ends_with("\r\n\r\nok"),
-        format!("keep-alive: {answer:?}"),
-    );
-    check_server("setup timeout", server, 1, &mut p).await;
-    done(p);
+    let app = App::new()
+        .get("/x", uses_slow_setup)
+        .request_timeout(Duration::from_millis(200));
+    x_then_ok("setup timeout", app, "503", "cancelled timeout").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
