@@ -42,30 +42,53 @@ pub struct Header<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        from_pairs("header", &pairs(head.headers()), Repeated::First)
-            .map(Header)
-            .map_err(|errors| {
-                errors
-                    .into_iter()
-                    .map(|e| e.rename_field(|name| name.replace('_', "-")))
-                    .collect()
-            })
+        let mut names = String::new();
+        from_pairs(
+            "header",
+            &pairs(head.headers(), &mut names),
+            Repeated::First,
+        )
+        .map(Header)
+        .map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| e.rename_field(|name| name.replace('_', "-")))
+                .collect()
+        })
     }
 }
 
 /// Each header as a `(field name, value)` pair: `x-request-id` as `x_request_id`; names with
 /// an underscore of their own are left out. A name without a hyphen (`host`, `accept`) is
-/// borrowed as it is: only names that change are copied.
-pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-    headers
-        .iter()
-        .filter(|(name, _)| !name.as_str().contains('_'))
+/// borrowed as it is; the others are written, `-` as `_`, one after another into `names` (one
+/// allocation for all of them, where a `String` each cost an allocation a header field).
+pub(crate) fn pairs<'a>(
+    headers: &'a HeaderMap,
+    names: &'a mut String,
+) -> Vec<(&'a str, Cow<'a, str>)> {
+    let taken = || {
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
+            .filter(|(name, _)| !name.contains('_'))
+    };
+    for (name, _) in taken().filter(|(name, _)| name.contains('-')) {
+        for (i, part) in name.split('-').enumerate() {
+            if i > 0 {
+                names.push('_');
+            }
+            names.push_str(part);
+        }
+    }
+    let names: &'a str = names;
+    let mut at = 0;
+    taken()
         .map(|(name, value)| {
-            let name = name.as_str();
             let field = if name.contains('-') {
-                Cow::Owned(name.replace('-', "_"))
+                at += name.len();
+                &names[at - name.len()..at]
             } else {
-                Cow::Borrowed(name)
+                name
             };
             (field, latin1(value.as_bytes()))
         })

@@ -185,14 +185,16 @@ mod rules {
     impl<T: Validate + DeserializeOwned> Validated for Header<T> {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
             self.0.validate().map_err(|errors| {
-                let owned = header_pairs(head.headers());
+                let mut names = String::new();
+                let owned = header_pairs(head.headers(), &mut names);
                 let pairs = borrow(&owned);
                 report::<T>(&errors, &Place::header(&pairs))
             })
         }
 
         fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
-            let owned = header_pairs(head.headers());
+            let mut names = String::new();
+            let owned = header_pairs(head.headers(), &mut names);
             let pairs = borrow(&owned);
             if let Err((Some(repaired), _)) =
                 from_pairs_repaired::<T>("header", &pairs, Repeated::First)
