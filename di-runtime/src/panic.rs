@@ -66,10 +66,11 @@ pin_project_lite::pin_project! {
     impl<F> PinnedDrop for Caught<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut future = this.project().future;
-            if future.is_some()
-                && let Err(panic) = catch_call(|| future.set(None))
-            {
-                tracing::error!(target: "di", %panic, "a future cut before its end panicked as it was dropped");
+            if future.is_some() {
+                log_dropped(
+                    catch_call(|| future.set(None)),
+                    "a future cut before its end",
+                );
             }
         }
     }
@@ -110,4 +111,26 @@ pub(crate) fn catch_call<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
 /// Drops `value`, turning a panic of its `Drop` into [`Panic`].
 pub(crate) fn drop_caught<T>(value: T) -> Result<(), Panic> {
     catch_call(move || drop(value))
+}
+
+/// Drops `value` inside a catch; a panic of its `Drop` is logged (see [`log_dropped`]).
+pub(crate) fn drop_logged<T>(value: T, what: &'static str) {
+    log_dropped(drop_caught(value), what);
+}
+
+/// Logs a drop that panicked (`dropped`, from [`drop_caught`], or from [`catch_call`] around
+/// a pinned future set to `None`) as `what` (a dependency's value, a response body) having
+/// panicked as it was dropped. For the places with no request to name: the others log with
+/// its id.
+pub(crate) fn log_dropped(dropped: Result<(), Panic>, what: &'static str) {
+    if let Err(panic) = dropped {
+        dropped_with_a_panic(what, &panic);
+    }
+}
+
+/// See [`log_dropped`]: out of the way of every drop that does not panic.
+#[cold]
+#[inline(never)]
+fn dropped_with_a_panic(what: &str, panic: &Panic) {
+    tracing::error!(target: "di", %panic, "{what} panicked as it was dropped");
 }

@@ -37,19 +37,10 @@ pub(crate) struct Value<T> {
 /// teardowns, the response) is not lost with it.
 impl<T> Drop for Value<T> {
     fn drop(&mut self) {
-        if let Some(value) = self.value.take()
-            && let Err(panic) = crate::panic::drop_caught(value)
-        {
-            dropped_with_a_panic(&panic);
+        if let Some(value) = self.value.take() {
+            crate::panic::drop_logged(value, "a dependency's value");
         }
     }
-}
-
-/// See [`Value`]'s `Drop`.
-#[cold]
-#[inline(never)]
-fn dropped_with_a_panic(panic: &crate::panic::Panic) {
-    tracing::error!(target: "di", %panic, "a dependency's value panicked as it was dropped");
 }
 
 impl<T> Value<T> {
@@ -132,9 +123,7 @@ impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
         };
         let value = state.value.take();
         drop(state);
-        if let Err(panic) = crate::panic::drop_caught(value) {
-            dropped_with_a_panic(&panic);
-        }
+        crate::panic::drop_logged(value, "a dependency's value");
     }
 
     fn try_hand_back(&self, outcome: Outcome) -> Result<(), Outcome> {
@@ -448,9 +437,7 @@ impl AppSlots {
     pub(crate) fn drop_value(&self, index: usize) {
         if let Some(slot) = self.boxed.get(index) {
             let taken = std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner()));
-            if let Err(panic) = crate::panic::drop_caught(taken) {
-                dropped_with_a_panic(&panic);
-            }
+            crate::panic::drop_logged(taken, "a dependency's value");
         }
         if let Some(cell) = self.erased.get(index).and_then(OnceLock::get) {
             cell.drop_value();

@@ -181,18 +181,9 @@ impl Drop for Body {
     fn drop(&mut self) {
         if let Kind::Boxed(_) | Kind::Whole(_) = self.0 {
             let body = std::mem::replace(&mut self.0, Kind::Full(None));
-            if let Err(panic) = crate::panic::drop_caught(body) {
-                dropped_with_a_panic(&panic);
-            }
+            crate::panic::drop_logged(body, "a response body");
         }
     }
-}
-
-/// See [`Body`]'s `Drop`.
-#[cold]
-#[inline(never)]
-fn dropped_with_a_panic(panic: &crate::panic::Panic) {
-    tracing::error!(target: "di", %panic, "a response body panicked as it was dropped");
 }
 
 impl http_body::Body for Body {

@@ -792,9 +792,10 @@ impl<F: Future> Future for WithLimit<F> {
             Poll::Ready(()) => {
                 // Cut at the deadline: its locals' `Drop` (a user's) runs inside a catch.
                 let mut future = this.future;
-                if let Err(panic) = crate::panic::catch_call(|| future.set(None)) {
-                    tracing::error!(target: "di", %panic, "a request cut at its deadline panicked as it was dropped");
-                }
+                crate::panic::log_dropped(
+                    crate::panic::catch_call(|| future.set(None)),
+                    "a request cut at its deadline",
+                );
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
