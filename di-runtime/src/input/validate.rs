@@ -98,7 +98,7 @@ mod rules {
     use crate::input::header::{Header, pairs as header_pairs};
     use crate::input::json::Json;
     use crate::input::query::Query;
-    use crate::response::error::{InputError, LocPart, push_json_str};
+    use crate::response::error::{InputError, LocPart, push_json_str, push_json_str_within};
 
     impl<T: Validate + DeserializeOwned> Validated for Json<T> {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
@@ -650,22 +650,16 @@ mod rules {
                     return None;
                 };
                 let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| *v);
-                // Whether `v` can fit after `out` and `more` bytes: escaped, it is at least its
-                // length and two quotes long.
-                let fits = |out: &String, v: &str, more: usize| {
-                    out.len().saturating_add(v.len() + 2 + more) <= limit
-                };
                 if let Some(Value::Array(_)) = value {
                     out.push('[');
                     for (i, v) in values.enumerate() {
-                        // Its comma, and the closing `]`.
-                        if !fits(&out, v, usize::from(i > 0) + 1) {
-                            return Some("null".to_owned());
-                        }
                         if i > 0 {
                             out.push(',');
                         }
-                        push_json_str(&mut out, v);
+                        // Room left for the closing `]`.
+                        if !push_json_str_within(&mut out, v, limit.saturating_sub(1)) {
+                            return Some("null".to_owned());
+                        }
                     }
                     out.push(']');
                     return Some(out);
@@ -675,10 +669,9 @@ mod rules {
                 } else {
                     values.next_back()
                 };
-                if !fits(&out, one?, 0) {
+                if !push_json_str_within(&mut out, one?, limit) {
                     return Some("null".to_owned());
                 }
-                push_json_str(&mut out, one?);
                 Some(out)
             }
         }

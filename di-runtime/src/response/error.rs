@@ -581,6 +581,18 @@ impl InputError {
     }
 }
 
+/// Appends `s` as a JSON string if it can fit in `out` within `limit` bytes: false, with
+/// nothing written, if it cannot (escaped, a string is at least its length and its two quotes
+/// long). Escapes may still take it past `limit`: a caller bounded by it looks at `out`'s
+/// length after.
+pub(crate) fn push_json_str_within(out: &mut String, s: &str, limit: usize) -> bool {
+    if out.len().saturating_add(s.len() + 2) > limit {
+        return false;
+    }
+    push_json_str(out, s);
+    true
+}
+
 /// Appends `s` as a JSON string, escaped as Python's `json.dumps(ensure_ascii=False)` and
 /// serde_json both escape it.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {

@@ -72,7 +72,7 @@ use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
 
-use crate::response::error::{HttpError, InputError, push_json_str};
+use crate::response::error::{HttpError, InputError, push_json_str_within};
 
 use json::JsonDe;
 use path::PathLayout;
@@ -329,8 +329,11 @@ fn text_input(
         },
     };
     match text {
-        Some(text) if text.len().saturating_add(2) > limit => return false,
-        Some(text) => push_json_str(out, text),
+        Some(text) => {
+            if !push_json_str_within(out, text, limit) {
+                return false;
+            }
+        }
         None => out.push_str("null"),
     }
     out.len() <= limit
@@ -342,11 +345,7 @@ fn text_input(
 fn json_input(root: &Tree, at: &InputAt, out: &mut String, limit: usize) -> bool {
     let loc = match at {
         InputAt::Text(text) => {
-            if text.len().saturating_add(2) > limit {
-                return false;
-            }
-            push_json_str(out, text);
-            return out.len() <= limit;
+            return push_json_str_within(out, text, limit) && out.len() <= limit;
         }
         InputAt::Value(loc) | InputAt::Enclosing(loc) => loc,
     };

@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::response::error::push_json_str;
+use crate::response::error::push_json_str_within;
 
 /// A JSON value; an object keeps its keys in input order (a repeated key keeps its first
 /// place and its last value, as Python's `json` does).
@@ -71,8 +71,6 @@ impl Tree {
     /// fit is not written at all: what is written passes `limit` by a number or a
     /// bracket, comma or colon at most, never by a string.
     pub(crate) fn write(&self, out: &mut String, limit: usize) -> bool {
-        // A string is at least its length and its two quotes long, escaped.
-        let fits = |out: &String, s: &str| out.len().saturating_add(s.len() + 2) <= limit;
         match self {
             Tree::Null => out.push_str("null"),
             Tree::Bool(true) => out.push_str("true"),
@@ -85,8 +83,11 @@ impl Tree {
             // Python keeps every digit of an integer (and `-0` is `0`).
             Tree::Number(Num::Int(_, Wide::U(u))) => out.push_str(&u.to_string()),
             Tree::Number(Num::Int(_, Wide::I(i))) => out.push_str(&i.to_string()),
-            Tree::String(s) if !fits(out, s) => return false,
-            Tree::String(s) => push_json_str(out, s),
+            Tree::String(s) => {
+                if !push_json_str_within(out, s, limit) {
+                    return false;
+                }
+            }
             Tree::Array(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -105,10 +106,9 @@ impl Tree {
                     if i > 0 {
                         out.push(',');
                     }
-                    if !fits(out, k) {
+                    if !push_json_str_within(out, k, limit) {
                         return false;
                     }
-                    push_json_str(out, k);
                     out.push(':');
                     if !v.write(out, limit) {
                         return false;
