@@ -4,22 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{events, log, serial, within};
+use common::{describe, events, log, serial, within};
 use di_runtime::prelude::*;
 use futures_util::StreamExt;
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Success { status } => format!("success {}", status.as_u16()),
-        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
-        Outcome::TeardownFailed { dependency, .. } => format!("teardown_failed {dependency}"),
-        Outcome::HandlerError { status, .. } => format!("handler_error {}", status.as_u16()),
-        Outcome::SetupFailed { dependency, .. } => format!("setup_failed {dependency}"),
-        Outcome::Panicked => "panicked".into(),
-        Outcome::BodyError { .. } => "body_error".into(),
-        other => other.to_string(),
-    }
-}
 
 // ---------------------------------------------- 1. a panicking and a failing handler teardown
 

@@ -13,7 +13,7 @@ mod common;
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use common::{events, log, serial, within};
+use common::{describe, events, log, serial, within};
 use di_runtime::Body;
 use di_runtime::prelude::*;
 use futures_util::StreamExt;
@@ -52,19 +52,6 @@ fn take_logs() -> String {
         &mut *LOGS.lock().unwrap_or_else(|e| e.into_inner()),
     ))
     .into_owned()
-}
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Success { status } => format!("success {}", status.as_u16()),
-        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
-        Outcome::TeardownFailed { dependency, .. } => format!("teardown_failed {dependency}"),
-        Outcome::HandlerError { status, .. } => format!("handler_error {}", status.as_u16()),
-        Outcome::SetupFailed { dependency, .. } => format!("setup_failed {dependency}"),
-        Outcome::Panicked => "panicked".into(),
-        Outcome::BodyError { .. } => "body_error".into(),
-        other => other.to_string(),
-    }
 }
 
 /// Two requests on one keep-alive HTTP/1 connection: `first`, then `GET /ok` with

@@ -115,6 +115,20 @@ fn app() -> App {
         .body_limit(64)
 }
 
+/// The app twice: in a test client whose generators log to `in_process`, and on a socket
+/// (127.0.0.1, any port) whose generators log to `on_a_socket`.
+async fn both(in_process: Seen, on_a_socket: Seen) -> (TestClient, di_runtime::Server) {
+    let client = TestClient::start(app().provide(seen, in_process))
+        .await
+        .expect("starts");
+    let server = app()
+        .provide(seen, on_a_socket)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    (client, server)
+}
+
 /// One response as the test compares it: status, the named header fields, the body.
 #[derive(Debug, PartialEq)]
 struct Seen1 {
@@ -178,14 +192,7 @@ async fn through_a_socket(addr: SocketAddr, raw: &[u8]) -> Seen1 {
 /// Each request sent both ways; `server` is `raw` as curl sends it.
 #[tokio::test]
 async fn a_handler_sees_the_same_host_and_body_length_from_the_test_client_as_from_curl() {
-    let client = TestClient::start(app().provide(seen, Seen::default()))
-        .await
-        .expect("starts");
-    let server = app()
-        .provide(seen, Seen::default())
-        .bind("127.0.0.1:0")
-        .await
-        .expect("binds");
+    let (client, server) = both(Seen::default(), Seen::default()).await;
     let addr = server.local_addr();
     let cases: [(TestRequest<'_>, &[u8]); 4] = [
         (
@@ -245,14 +252,7 @@ async fn a_handler_sees_the_same_host_and_body_length_from_the_test_client_as_fr
 
 #[tokio::test]
 async fn a_response_has_the_same_length_and_framing_from_the_test_client_as_from_a_socket() {
-    let client = TestClient::start(app().provide(seen, Seen::default()))
-        .await
-        .expect("starts");
-    let server = app()
-        .provide(seen, Seen::default())
-        .bind("127.0.0.1:0")
-        .await
-        .expect("binds");
+    let (client, server) = both(Seen::default(), Seen::default()).await;
     let addr = server.local_addr();
     for (method, path) in [
         ("GET", "/hello"),
@@ -310,16 +310,8 @@ async fn a_response_has_the_same_length_and_framing_from_the_test_client_as_from
 #[tokio::test]
 async fn an_upload_past_the_limit_sets_up_the_same_from_the_test_client_as_from_a_socket() {
     let body = "x".repeat(100);
-    let in_process = Seen::default();
-    let client = TestClient::start(app().provide(seen, in_process.clone()))
-        .await
-        .expect("starts");
-    let on_a_socket = Seen::default();
-    let server = app()
-        .provide(seen, on_a_socket.clone())
-        .bind("127.0.0.1:0")
-        .await
-        .expect("binds");
+    let (in_process, on_a_socket) = (Seen::default(), Seen::default());
+    let (client, server) = both(in_process.clone(), on_a_socket.clone()).await;
     let addr = server.local_addr();
 
     let whole = through_the_test_client(client.post("/upload").body(body.clone())).await;

@@ -250,3 +250,19 @@ pub fn exported_requests(snapshotter: &metrics_util::debugging::Snapshotter) -> 
     counts.sort();
     counts
 }
+
+/// An outcome as the walks' event logs write it: `success 200`, `handler_error 409`,
+/// `cancelled client gone`, `teardown_failed tx`, ...
+pub fn describe(outcome: &di_runtime::Outcome) -> String {
+    use di_runtime::Outcome;
+    match outcome {
+        Outcome::Success { status } => format!("success {}", status.as_u16()),
+        Outcome::Cancelled(reason) => format!("cancelled {reason}"),
+        Outcome::TeardownFailed { dependency, .. } => format!("teardown_failed {dependency}"),
+        Outcome::HandlerError { status, .. } => format!("handler_error {}", status.as_u16()),
+        Outcome::SetupFailed { dependency, .. } => format!("setup_failed {dependency}"),
+        Outcome::Panicked => "panicked".into(),
+        Outcome::BodyError { .. } => "body_error".into(),
+        other => other.to_string(),
+    }
+}
