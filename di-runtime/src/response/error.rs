@@ -2,6 +2,7 @@
 //! [`BodyError`] a request body read as a stream can end with. Plain data; how they are
 //! rendered is in [`super::into`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -149,7 +150,10 @@ impl HttpError {
         if !json_invalid && let Some(rejection) = rejection {
             return rejection;
         }
-        let mut list = String::from("{\"detail\":[");
+        // One allocation for the body, sized from its entries.
+        let size = 13 + listed.iter().map(|e| e.json_len() + 1).sum::<usize>();
+        let mut list = String::with_capacity(size);
+        list.push_str("{\"detail\":[");
         for (i, error) in listed.iter().enumerate() {
             if i > 0 {
                 list.push(',');
@@ -401,12 +405,15 @@ impl fmt::Display for HttpError {
 #[derive(Clone, Debug)]
 pub struct InputError {
     loc: Vec<Value>,
-    msg: String,
+    // Most messages are the runtime's own, static ones: borrowed, not copied per problem.
+    msg: Cow<'static, str>,
     kind: &'static str,
-    /// `input` as compact JSON text (it keeps the key order of the request's JSON).
-    input: Box<str>,
+    /// `input` as compact JSON text (it keeps the key order of the request's JSON): `null`
+    /// borrowed, or the text as it was written (not shrunk into a `Box<str>`, a reallocation
+    /// per problem).
+    input: Cow<'static, str>,
     /// `ctx` as compact JSON text, in pydantic's key order.
-    ctx: Option<Box<str>>,
+    ctx: Option<String>,
     /// Not a problem of the 422 but the whole response: see [`InputError::rejection`].
     rejection: Option<HttpError>,
 }
@@ -443,11 +450,16 @@ impl InputError {
     /// assert_eq!(e.loc(), [serde_json::json!("body"), serde_json::json!(3)]);
     /// ```
     pub fn new(loc: impl IntoLoc, msg: impl Into<String>) -> Self {
+        Self::at(loc.into_loc(), Cow::Owned(msg.into()))
+    }
+
+    /// [`InputError::new`] with a message that may be static (no copy).
+    pub(crate) fn at(loc: Vec<LocPart>, msg: Cow<'static, str>) -> Self {
         Self {
-            loc: loc.into_loc().into_iter().map(|part| part.0).collect(),
-            msg: msg.into(),
+            loc: loc.into_iter().map(|part| part.0).collect(),
+            msg,
             kind: "value_error",
-            input: "null".into(),
+            input: Cow::Borrowed("null"),
             ctx: None,
             rejection: None,
         }
@@ -479,9 +491,9 @@ impl InputError {
     pub fn rejection(error: HttpError) -> Self {
         Self {
             loc: Vec::new(),
-            msg: String::new(),
+            msg: Cow::Borrowed(""),
             kind: "rejection",
-            input: "null".into(),
+            input: Cow::Borrowed("null"),
             ctx: None,
             rejection: Some(error),
         }
@@ -525,21 +537,21 @@ impl InputError {
     /// ```
     #[must_use]
     pub fn input(mut self, input: Value) -> Self {
-        self.input = input.to_string().into();
+        self.input = Cow::Owned(input.to_string());
         self
     }
 
     /// Sets the problem's parameters, sent as `ctx` (`{"le": 255}`).
     #[must_use]
     pub fn ctx(mut self, ctx: Value) -> Self {
-        self.ctx = Some(ctx.to_string().into());
+        self.ctx = Some(ctx.to_string());
         self
     }
 
     /// `input` and `ctx` as compact JSON text, already in the order they are sent.
     pub(crate) fn raw(mut self, input: String, ctx: Option<String>) -> Self {
-        self.input = input.into();
-        self.ctx = ctx.map(Into::into);
+        self.input = Cow::Owned(input);
+        self.ctx = ctx;
         self
     }
 
@@ -563,13 +575,41 @@ impl InputError {
         serde_json::from_str(&self.input).unwrap_or(Value::Null)
     }
 
+    /// About how many bytes [`write_json`](Self::write_json) writes (exactly, unless a string
+    /// needs escapes or the location holds other than names and indexes).
+    fn json_len(&self) -> usize {
+        let loc: usize = self
+            .loc
+            .iter()
+            .map(|part| match part {
+                Value::String(name) => name.len() + 3,
+                _ => 21,
+            })
+            .sum();
+        let ctx = self.ctx.as_ref().map_or(0, |ctx| ctx.len() + 7);
+        // `{"type":"","loc":[],"msg":"","input":}`
+        39 + self.kind.len() + loc + self.msg.len() + self.input.len() + ctx
+    }
+
     /// Appends this entry as compact JSON, keys in pydantic's order.
     fn write_json(&self, out: &mut String) {
         out.push_str("{\"type\":");
         push_json_str(out, self.kind);
-        out.push_str(",\"loc\":");
-        out.push_str(&Value::Array(self.loc.clone()).to_string());
-        out.push_str(",\"msg\":");
+        out.push_str(",\"loc\":[");
+        for (i, part) in self.loc.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match part {
+                Value::String(name) => push_json_str(out, name),
+                // An index (or, from `InputError::new`'s callers, any other value).
+                other => {
+                    use std::fmt::Write as _;
+                    let _ = write!(out, "{other}");
+                }
+            }
+        }
+        out.push_str("],\"msg\":");
         push_json_str(out, &self.msg);
         out.push_str(",\"input\":");
         out.push_str(&self.input);
@@ -743,6 +783,30 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(e.body_json().expect("a 422 keeps its exact body")),
             r#"{"detail":[{"type":"less_than_equal","loc":["query","limit"],"msg":"Input should be less than or equal to 255","input":"300","ctx":{"le":255}},{"type":"missing","loc":["body",0],"msg":"Field required","input":null}]}"#
+        );
+    }
+
+    #[test]
+    fn a_422_body_is_what_serde_json_writes_for_its_entries() {
+        let loc = ["body", "a \"quoted\"\nname", "é\u{1}"];
+        let e = HttpError::invalid_input([
+            InputError::new(loc, "a \\ in a\tmessage")
+                .input(serde_json::json!({"k": [1, "\u{7f}"]})),
+            InputError::new(("body", 12_345_678_901_u64 as usize, "x"), "Field required")
+                .kind("missing"),
+        ]);
+        // Keys in pydantic's order, each value as serde_json writes it.
+        let json = |v: Value| serde_json::to_string(&v).expect("serializable");
+        let expected = format!(
+            r#"{{"detail":[{{"type":"value_error","loc":{},"msg":{},"input":{}}},{{"type":"missing","loc":{},"msg":"Field required","input":null}}]}}"#,
+            json(serde_json::json!(loc)),
+            json(serde_json::json!("a \\ in a\tmessage")),
+            json(serde_json::json!({"k": [1, "\u{7f}"]})),
+            json(serde_json::json!(["body", 12_345_678_901_u64, "x"])),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(e.body_json().expect("a 422 keeps its exact body")),
+            expected
         );
     }
 }

@@ -77,7 +77,8 @@ use crate::response::error::{HttpError, InputError, push_json_str_within};
 use json::JsonDe;
 use path::PathLayout;
 use problem::{
-    BASE_ATTEMPTS, Error, InputAt, Problem, Seg, State, Typed, WORK_BUDGET, Walk, diagnose,
+    BASE_ATTEMPTS, Error, InputAt, InputRef, Problem, Seg, State, Typed, WORK_BUDGET, Walk,
+    diagnose,
 };
 pub(crate) use problem::{MAX_INPUT_TEXT, MAX_PROBLEMS};
 use query::QueryLayout;
@@ -308,14 +309,14 @@ pub(crate) fn from_pairs_repaired<T: DeserializeOwned>(
 fn text_input(
     groups: &[(&str, &[&str])],
     first: bool,
-    at: &InputAt,
+    at: InputRef<'_>,
     out: &mut String,
     limit: usize,
 ) -> bool {
     let text = match at {
-        InputAt::Text(text) => Some(text.as_str()),
-        InputAt::Enclosing(_) => None,
-        InputAt::Value(loc) => match loc.as_slice() {
+        InputRef::Text(text) => Some(text),
+        InputRef::Enclosing(_) => None,
+        InputRef::Value(loc) => match loc {
             [Seg::Key(k), rest @ ..] => {
                 let values = groups.iter().rev().find(|(key, _)| key == k);
                 match (values, rest) {
@@ -342,12 +343,12 @@ fn text_input(
 /// The `input` of a problem of a JSON body: the value at its location (for a missing field,
 /// the object it is missing from), as pydantic gives it; false, with `out` partly written,
 /// as soon as it would be longer than `limit` (see [`Tree::write`]).
-fn json_input(root: &Tree, at: &InputAt, out: &mut String, limit: usize) -> bool {
+fn json_input(root: &Tree, at: InputRef<'_>, out: &mut String, limit: usize) -> bool {
     let loc = match at {
-        InputAt::Text(text) => {
+        InputRef::Text(text) => {
             return push_json_str_within(out, text, limit) && out.len() <= limit;
         }
-        InputAt::Value(loc) | InputAt::Enclosing(loc) => loc,
+        InputRef::Value(loc) | InputRef::Enclosing(loc) => loc,
     };
     let mut value = Some(root);
     for seg in loc {
@@ -372,7 +373,7 @@ fn json_input(root: &Tree, at: &InputAt, out: &mut String, limit: usize) -> bool
 fn collect<T>(
     source: &str,
     first: bool,
-    input: impl Fn(&InputAt, &mut String, usize) -> bool,
+    input: impl Fn(InputRef<'_>, &mut String, usize) -> bool,
     values: impl FnOnce() -> usize,
     attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Vec<InputError>> {
@@ -389,7 +390,7 @@ pub(crate) type Repaired<T> = (Option<T>, Vec<InputError>);
 fn collect_repaired<T>(
     source: &str,
     first: bool,
-    input: impl Fn(&InputAt, &mut String, usize) -> bool,
+    input: impl Fn(InputRef<'_>, &mut String, usize) -> bool,
     values: impl FnOnce() -> usize,
     mut attempt: impl FnMut(&State) -> Result<T, Error>,
 ) -> Result<T, Repaired<T>> {
@@ -491,7 +492,7 @@ fn collect_repaired<T>(
             loc: Vec::new(),
             rank: Vec::new(),
             typed: Typed::value_error("invalid input"),
-            input: InputAt::Enclosing(Vec::new()),
+            input: InputAt::Enclosing,
         });
     }
     // Stable: problems at the same rank keep the order they were found in.
@@ -503,8 +504,9 @@ fn collect_repaired<T>(
     let problems = problems
         .into_iter()
         .map(|p| {
-            let mut text = String::new();
-            if !input(&p.input, &mut text, budget) {
+            // Room for a short input without growing it step by step.
+            let mut text = String::with_capacity(64);
+            if !input(p.input_ref(), &mut text, budget) {
                 text = "null".to_owned();
             }
             budget = budget.saturating_sub(text.len());

@@ -65,6 +65,16 @@ pub(super) enum SegRef<'s> {
     Index(usize),
 }
 
+impl Seg {
+    /// This step, borrowed.
+    pub(super) fn as_ref(&self) -> SegRef<'_> {
+        match self {
+            Seg::Key(k) => SegRef::Key(k),
+            Seg::Index(i) => SegRef::Index(*i),
+        }
+    }
+}
+
 impl SegRef<'_> {
     fn to_owned(self) -> Seg {
         match self {
@@ -495,7 +505,8 @@ fn python_repr(s: &str) -> String {
 pub(super) struct Error {
     /// Where it happened; set by the innermost place that knows.
     pub(super) path: Option<Located>,
-    /// serde's message, for `Display` only (never sent).
+    /// serde's message, for `Display` only (never sent); empty (no allocation) when `Display`
+    /// writes it from `kind`: a missing field's name, a problem's own message.
     pub(super) msg: Box<str>,
     pub(super) kind: Kind,
     /// The value a visitor refused, as serde described it (`invalid_type`, `invalid_value`):
@@ -552,7 +563,7 @@ impl Error {
     pub(super) fn invalid(typed: Typed) -> Self {
         Error {
             path: None,
-            msg: typed.msg.as_ref().into(),
+            msg: Box::default(),
             kind: Kind::Invalid(Box::new(typed)),
             seen: None,
         }
@@ -607,7 +618,12 @@ fn serde_names_type(msg: &str) -> Option<&'static str> {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.msg)
+        match &self.kind {
+            _ if !self.msg.is_empty() => f.write_str(&self.msg),
+            Kind::Missing(field) => write!(f, "missing field `{field}`"),
+            Kind::Invalid(typed) => f.write_str(&typed.msg),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -686,7 +702,7 @@ impl de::Error for Error {
     fn missing_field(field: &'static str) -> Self {
         Error {
             path: None,
-            msg: format!("missing field `{field}`").into(),
+            msg: Box::default(),
             kind: Kind::Missing(field),
             seen: None,
         }
@@ -707,14 +723,27 @@ impl de::Error for Error {
 /// Where the `input` of a problem is.
 #[derive(Debug)]
 pub(super) enum InputAt {
-    /// The value at this location.
-    Value(Loc),
-    /// The struct a field is missing from: for a JSON body, the object at this location (as
-    /// pydantic gives it); for text inputs, `null` (as FastAPI gives it for a missing query or
-    /// path parameter).
-    Enclosing(Loc),
+    /// The value at the problem's location.
+    Here,
+    /// The value holding the one at the problem's location (a sequence too short).
+    Parent,
+    /// The struct a field is missing from, the parent of the problem's location: for a JSON
+    /// body, the object there (as pydantic gives it); for text inputs, `null` (as FastAPI
+    /// gives it for a missing query or path parameter).
+    Enclosing,
     /// This text (a map key).
     Text(String),
+}
+
+/// Where the `input` of a problem is, its location resolved.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum InputRef<'p> {
+    /// The value at this location.
+    Value(&'p [Seg]),
+    /// The struct a field is missing from, at this location (see [`InputAt::Enclosing`]).
+    Enclosing(&'p [Seg]),
+    /// This text.
+    Text(&'p str),
 }
 
 /// A reported problem, before the source (`query`, `body`) is put in front of its location.
@@ -728,14 +757,26 @@ pub(super) struct Problem {
 }
 
 impl Problem {
+    /// Where its `input` is.
+    pub(super) fn input_ref(&self) -> InputRef<'_> {
+        let parent = &self.loc[..self.loc.len().saturating_sub(1)];
+        match &self.input {
+            InputAt::Here => InputRef::Value(&self.loc),
+            InputAt::Parent => InputRef::Value(parent),
+            InputAt::Enclosing => InputRef::Enclosing(parent),
+            InputAt::Text(text) => InputRef::Text(text),
+        }
+    }
+
     /// The entry of the 422, with its `input` as compact JSON text.
     pub(super) fn into_input_error(self, source: &str, input: String) -> InputError {
-        let mut loc = vec![LocPart::from(source)];
+        let mut loc = Vec::with_capacity(1 + self.loc.len());
+        loc.push(LocPart::from(source));
         loc.extend(self.loc.into_iter().map(|seg| match seg {
             Seg::Key(k) => LocPart::from(k),
             Seg::Index(i) => LocPart::from(i),
         }));
-        InputError::new(loc, self.typed.msg)
+        InputError::at(loc, self.typed.msg)
             .kind(self.typed.kind)
             .raw(input, self.typed.ctx)
     }
@@ -770,7 +811,7 @@ pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
                 loc: at.loc.clone(),
                 rank: at.rank,
                 typed: *typed,
-                input: InputAt::Value(at.loc.clone()),
+                input: InputAt::Here,
             },
             Fix::Phantom(at.loc),
         ),
@@ -781,7 +822,7 @@ pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
                     loc,
                     rank,
                     typed: Typed::MISSING,
-                    input: InputAt::Enclosing(at.loc.clone()),
+                    input: InputAt::Enclosing,
                 },
                 Fix::Inject(at.loc, field),
             )
@@ -793,7 +834,7 @@ pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
                     loc: loc.clone(),
                     rank,
                     typed: Typed::EXTRA,
-                    input: InputAt::Value(loc.clone()),
+                    input: InputAt::Here,
                 },
                 Fix::Skip(loc),
             )
@@ -819,7 +860,7 @@ pub(super) fn diagnose(error: Error) -> (Problem, Fix) {
                     loc,
                     rank,
                     typed: Typed::MISSING,
-                    input: InputAt::Value(at.loc.clone()),
+                    input: InputAt::Parent,
                 },
                 Fix::Phantom(at.loc),
             )
@@ -889,20 +930,21 @@ impl Repairs {
         }
     }
 
-    fn child_mut(&mut self, seg: &Seg) -> &mut Repairs {
+    fn child_mut(&mut self, seg: SegRef<'_>) -> &mut Repairs {
         match seg {
-            Seg::Key(k) => {
+            SegRef::Key(k) => {
                 if !self.keys.contains_key(k) {
-                    self.keys.insert(k.clone(), Repairs::default());
+                    self.keys.insert(k.to_owned(), Repairs::default());
                 }
                 self.keys.get_mut(k).expect("inserted")
             }
-            Seg::Index(i) => self.indices.entry(*i).or_default(),
+            SegRef::Index(i) => self.indices.entry(i).or_default(),
         }
     }
 
     fn at_mut(&mut self, path: &[Seg]) -> &mut Repairs {
-        path.iter().fold(self, |node, seg| node.child_mut(seg))
+        path.iter()
+            .fold(self, |node, seg| node.child_mut(seg.as_ref()))
     }
 
     fn at(&self, path: &[Seg]) -> Option<&Repairs> {
@@ -998,7 +1040,13 @@ impl State {
                 repairs.under_phantom(path)
                     || repairs.at(path).is_some_and(|r| !r.injected.is_empty())
             }
-            Fix::Inject(path, field) => repairs.under_phantom(&key(path, field)),
+            Fix::Inject(path, field) => {
+                repairs.under_phantom(path)
+                    || repairs
+                        .at(path)
+                        .and_then(|r| r.keys.get(*field))
+                        .is_some_and(|r| r.phantom)
+            }
             Fix::Skip(path) => repairs.under_phantom(path),
         }
     }
@@ -1021,7 +1069,7 @@ impl State {
         let mut node = &mut self.repairs;
         for seg in loc {
             node.stuck = true;
-            node = node.child_mut(seg);
+            node = node.child_mut(seg.as_ref());
         }
         !std::mem::replace(&mut node.stuck, true)
     }
@@ -1035,7 +1083,7 @@ impl State {
             }
             Fix::Inject(path, field) => {
                 let node = self.repairs.at_mut(&path);
-                let injected = node.child_mut(&Seg::Key(field.to_owned()));
+                let injected = node.child_mut(SegRef::Key(field));
                 if std::mem::replace(&mut injected.phantom, true) {
                     return false;
                 }
