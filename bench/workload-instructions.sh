@@ -17,6 +17,8 @@
 #   hdr50            GET /hdr, a Header<Agent> (User-Agent) beside 50 other header fields
 #                    (axum reads its HeaderMap)
 #   close            GET /hello with Connection: close, a connection per request
+#   upload           POST /upload, a Bytes body of 1 MB sent Transfer-Encoding: chunked in
+#                    1 KB chunks (N=50 is enough)
 # The 4xx workloads are answered by each framework its own way (di a 422 with its JSON problem
 # list, axum its own 400 or 422 text): the last column then gives each server's response.
 set -euo pipefail
@@ -66,6 +68,7 @@ args_of() { # workload -> load's arguments
     path422) echo "--path /users/x/posts/y" ;;
     hdr50) echo "--path /hdr --header user-agent:di-bench/1.0 --extra-headers 50" ;;
     close) echo "--path /hello --close 1" ;;
+    upload) echo "--method POST --path /upload --body upload" ;;
     *) echo "unknown workload $1" >&2; exit 2 ;;
   esac
 }

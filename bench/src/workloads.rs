@@ -14,6 +14,7 @@
 //! | `GET /q?limit=N` | a `Query<Limit>` of one number (`limit=abc`: the 422 of a value that does not parse) |
 //! | `GET /hdr` | a `Header<Agent>` (`User-Agent`) among the request's other header fields; axum reads its `HeaderMap` |
 //! | `POST /json-signup` | a `Json<Signup>` body (9 required fields): the 422 of a body missing them |
+//! | `POST /upload` | a `Bytes` body read whole (1 MB sent chunked in 1 KB chunks by `load --body upload`), answered with its length |
 //! | `GET /slow-teardown` | a small answer whose cleanup after the body waits [`slow_teardown`] (`SLOW_TEARDOWN_MS`, 50 ms by default): di's `request`-scope teardown, axum's task spawned when the body ends |
 //!
 //! Every handler does the same work in both: only the plumbing differs. A request that fails
@@ -152,6 +153,11 @@ pub fn limit_text(limit: u32) -> String {
     format!("limit {limit}")
 }
 
+/// The answer to `POST /upload`.
+pub fn upload_text(body: &[u8]) -> String {
+    format!("received {}", body.len())
+}
+
 /// The answer to `GET /hdr`.
 pub fn agent_text(agent: &str) -> String {
     format!("agent {}", agent.len())
@@ -222,6 +228,11 @@ pub fn long_note_body() -> Vec<u8> {
     format!(r#"{{"note":"{}","tags":[]}}"#, "n".repeat(LONG_NOTE)).into_bytes()
 }
 
+/// The size of one chunk of the `POST /upload` body ([`UPLOAD_CHUNKS`] of them, 1 MB).
+pub const UPLOAD_CHUNK: usize = 1024;
+/// How many chunks the `POST /upload` body is sent in.
+pub const UPLOAD_CHUNKS: usize = 1024;
+
 /// The filler routes beside `/users/{id}/posts/{post}` (29, with it 30).
 pub const FILLER_ROUTES: [&str; 29] = [
     "/users",
@@ -289,6 +300,7 @@ pub mod di {
             .get("/q", q)
             .get("/hdr", hdr)
             .post("/json-signup", json_signup)
+            .post("/upload", upload)
             .get("/slow-teardown", slow_teardown);
         for path in super::FILLER_ROUTES {
             app = app.get(path, filler);
@@ -352,6 +364,11 @@ pub mod di {
     }
 
     #[depends]
+    async fn upload(body: Bytes) -> String {
+        super::upload_text(&body)
+    }
+
+    #[depends]
     async fn filler() -> &'static str {
         "filler"
     }
@@ -398,6 +415,7 @@ pub mod axum {
             .route("/q", get(q))
             .route("/hdr", get(hdr))
             .route("/json-signup", post(json_signup))
+            .route("/upload", post(upload))
             .route("/slow-teardown", get(slow_teardown));
         for path in super::FILLER_ROUTES {
             router = router.route(path, get(filler));
@@ -453,6 +471,10 @@ pub mod axum {
 
     async fn json_signup(Json(form): Json<Signup>) -> Json<Ack> {
         Json(super::signup_ack(&form))
+    }
+
+    async fn upload(body: Bytes) -> String {
+        super::upload_text(&body)
     }
 
     async fn filler() -> &'static str {

@@ -8,17 +8,22 @@
 //! on a connection of its own (each of the `C` clients opens one after another). `--h2 S`:
 //! one HTTP/2 connection (prior knowledge) with `S` requests in flight at once. `--body`
 //! names one of `di_bench::workloads`' bodies (`order`, `lines`, `form`, `bad-order`,
-//! `long-note`). `--header` adds a header field (repeatable); `--extra-headers K` adds `K`
+//! `long-note`), or `upload`: 1 MB sent `Transfer-Encoding: chunked` in 1 KB chunks (a frame
+//! each, no `Content-Length`). `--header` adds a header field (repeatable); `--extra-headers K` adds `K`
 //! fields `x-filler-{i}` of about 40 bytes each. Every response is read to its end; the first
 //! one's status and body length are printed, and the run fails if any status differs from it.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use di_bench::workloads;
-use http_body_util::{BodyExt, Full};
+use http_body::{Frame, SizeHint};
+use http_body_util::{BodyExt, Either, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
@@ -33,10 +38,46 @@ struct Spec {
     content_type: Option<&'static str>,
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
     close: bool,
+    // Send `body` as this many chunks of it, of no declared length (`--body upload`).
+    chunks: Option<usize>,
+}
+
+/// A request body: whole (`Content-Length`), or chunks.
+type LoadBody = Either<Full<Bytes>, Chunks>;
+
+/// `left` frames of `chunk`, their total undeclared: hyper's client sends them
+/// `Transfer-Encoding: chunked`, a chunk a frame.
+struct Chunks {
+    chunk: Bytes,
+    left: usize,
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        self.left -= 1;
+        Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
 }
 
 impl Spec {
-    fn request(&self) -> http::Request<Full<Bytes>> {
+    fn request(&self) -> http::Request<LoadBody> {
         let mut builder = http::Request::builder()
             .method(self.method.clone())
             .uri(format!("http://{}{}", self.addr, self.path));
@@ -49,9 +90,16 @@ impl Spec {
         if self.close {
             builder = builder.header(http::header::CONNECTION, "close");
         }
+        let body = match self.chunks {
+            Some(left) => Either::Right(Chunks {
+                chunk: self.body.clone(),
+                left,
+            }),
+            None => Either::Left(Full::new(self.body.clone())),
+        };
         builder
-            .body(Full::new(self.body.clone()))
-            .unwrap_or_default()
+            .body(body)
+            .unwrap_or_else(|_| http::Request::new(Either::Left(Full::default())))
     }
 }
 
@@ -80,6 +128,7 @@ fn main() -> ExitCode {
         content_type: None,
         headers: Vec::new(),
         close: false,
+        chunks: None,
     };
     let mut requests = 0usize;
     let mut connections = 4usize;
@@ -124,6 +173,13 @@ fn main() -> ExitCode {
                     "form" => (workloads::form_body(), "application/x-www-form-urlencoded"),
                     "bad-order" => (workloads::bad_order_body(), "application/json"),
                     "long-note" => (workloads::long_note_body(), "application/json"),
+                    "upload" => {
+                        spec.chunks = Some(workloads::UPLOAD_CHUNKS);
+                        (
+                            vec![b'u'; workloads::UPLOAD_CHUNK],
+                            "application/octet-stream",
+                        )
+                    }
                     other => {
                         eprintln!("unknown body `{other}`");
                         return ExitCode::from(2);
@@ -157,9 +213,9 @@ fn main() -> ExitCode {
     }
     let (status, length) = seen.first.get().copied().unwrap_or((0, 0));
     let mismatches = seen.mismatches.load(Ordering::Relaxed);
+    let sent = spec.body.len() * spec.chunks.unwrap_or(1);
     println!(
-        "{requests} requests ({} request body bytes): status {status}, {length} body bytes, {mismatches} other statuses",
-        spec.body.len()
+        "{requests} requests ({sent} request body bytes): status {status}, {length} body bytes, {mismatches} other statuses"
     );
     if mismatches == 0 {
         ExitCode::SUCCESS
@@ -225,8 +281,8 @@ async fn connect_h1(
     addr: &str,
 ) -> Result<
     (
-        hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-        hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
+        hyper::client::conn::http1::SendRequest<LoadBody>,
+        hyper::client::conn::http1::Connection<TokioIo<TcpStream>, LoadBody>,
     ),
     BoxError,
 > {

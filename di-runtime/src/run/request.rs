@@ -247,11 +247,16 @@ where
     })))
 }
 
-/// A request body read whole, each frame copied into one buffer as it comes (a body of one
-/// frame is kept as it is, uncopied), trailers left out: it costs about its size, however the
-/// client cut it up. Kept as frames until its end (`BodyExt::collect`), a body sent as one-byte
-/// chunks cost some 32 bytes of bookkeeping a byte, besides the connection's read buffers each
-/// frame kept alive: about 40 MB of heap for a 1 MB body.
+/// A request body read whole, trailers left out (a body of one frame is kept as it is,
+/// uncopied): it costs about its size, however the client cut it up. A body of a known length
+/// (its `Content-Length`) is copied frame by frame into one buffer of that size. One of no
+/// declared length (chunked) is kept as pieces until its end, then copied once into a buffer
+/// of its size, where one growing buffer would copy what it holds again each time it grows:
+/// frames of at least [`KEPT_FRAME`] bytes are kept as they are, smaller ones copied into
+/// blocks of [`BLOCK`] bytes. Kept as frames until its end whatever their size
+/// (`BodyExt::collect`), a body sent as one-byte chunks cost some 32 bytes of bookkeeping a
+/// byte, besides the connection's read buffers each frame kept alive: about 40 MB of heap for
+/// a 1 MB body.
 fn read_whole<B>(body: B) -> ReadWhole<B>
 where
     B: http_body::Body<Data = Bytes>,
@@ -260,8 +265,19 @@ where
         body,
         first: Bytes::new(),
         joined: None,
+        pieces: Vec::new(),
+        block: BytesMut::new(),
+        len: 0,
     }
 }
+
+/// A frame of a body of unknown length at least this large is kept as it is until the body's
+/// end (its bookkeeping and the framing around it in the read buffer it holds are a few
+/// percent of it at most); a smaller one is copied into a block.
+const KEPT_FRAME: usize = 1024;
+
+/// The size of the blocks the small frames of a body of unknown length are copied into.
+const BLOCK: usize = 16 * 1024;
 
 pin_project_lite::pin_project! {
     /// See [`read_whole`]. A future of its own rather than an `async fn`, which would hold the
@@ -272,8 +288,35 @@ pin_project_lite::pin_project! {
         body: B,
         // The body's first frame, kept as it is while it is the only one.
         first: Bytes,
-        // Every frame so far, once there is more than one.
+        // Every frame so far, once there is more than one, of a body of known length.
         joined: Option<BytesMut>,
+        // The frames so far of a body of unknown length, once there is more than one, but
+        // those in `block`: frames kept as they are and full blocks, in order.
+        pieces: Vec<Bytes>,
+        // The small frames after the last of `pieces`, copied.
+        block: BytesMut,
+        // The length of `first`, `pieces` and `block` together.
+        len: usize,
+    }
+}
+
+impl<B> ReadWhole<B> {
+    /// Adds `data`, a frame after the first, to the pieces of a body of unknown length.
+    fn piece(pieces: &mut Vec<Bytes>, block: &mut BytesMut, data: Bytes) {
+        if data.len() >= KEPT_FRAME {
+            if !block.is_empty() {
+                pieces.push(block.split().freeze());
+            }
+            pieces.push(data);
+            return;
+        }
+        if block.capacity() - block.len() < data.len() {
+            if !block.is_empty() {
+                pieces.push(block.split().freeze());
+            }
+            *block = BytesMut::with_capacity(BLOCK);
+        }
+        block.extend_from_slice(&data);
     }
 }
 
@@ -291,11 +334,23 @@ where
             };
             if let Some(joined) = this.joined.as_mut() {
                 joined.extend_from_slice(&data);
-            } else if this.first.is_empty() {
+            } else if this.first.is_empty() && this.pieces.is_empty() {
+                *this.len = data.len();
                 *this.first = data;
             } else if !data.is_empty() {
+                *this.len += data.len();
+                if !this.pieces.is_empty() {
+                    Self::piece(this.pieces, this.block, data);
+                    continue;
+                }
                 // Room for what the body says is left (its declared length, within the limit).
                 let left = usize::try_from(this.body.size_hint().lower()).unwrap_or(0);
+                if left == 0 {
+                    // No length declared, or this was its last frame: kept as pieces.
+                    this.pieces.push(std::mem::take(this.first));
+                    Self::piece(this.pieces, this.block, data);
+                    continue;
+                }
                 let mut into = BytesMut::with_capacity(this.first.len() + data.len() + left);
                 into.extend_from_slice(this.first);
                 into.extend_from_slice(&data);
@@ -303,10 +358,19 @@ where
                 *this.joined = Some(into);
             }
         }
-        Poll::Ready(Ok(match this.joined.take() {
-            Some(joined) => joined.freeze(),
-            None => std::mem::take(this.first),
-        }))
+        if let Some(joined) = this.joined.take() {
+            return Poll::Ready(Ok(joined.freeze()));
+        }
+        if this.pieces.is_empty() {
+            return Poll::Ready(Ok(std::mem::take(this.first)));
+        }
+        let mut whole = BytesMut::with_capacity(*this.len);
+        for piece in this.pieces.drain(..) {
+            whole.extend_from_slice(&piece);
+        }
+        whole.extend_from_slice(this.block);
+        *this.block = BytesMut::new();
+        Poll::Ready(Ok(whole.freeze()))
     }
 }
 
@@ -1245,4 +1309,96 @@ pub(crate) fn close_unread(mut response: Response, version: http::Version) -> Re
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::task::Context;
+
+    use http_body::{Frame, SizeHint};
+
+    use super::*;
+
+    /// `frames` in order, declaring their total length or not.
+    struct Frames {
+        frames: std::collections::VecDeque<Bytes>,
+        declared: bool,
+    }
+
+    impl http_body::Body for Frames {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.frames.pop_front().map(|data| Ok(Frame::data(data))))
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            if self.declared {
+                SizeHint::with_exact(self.frames.iter().map(|f| f.len() as u64).sum())
+            } else {
+                SizeHint::default()
+            }
+        }
+    }
+
+    fn read(sizes: &[usize], declared: bool) -> (Bytes, Vec<u8>) {
+        let mut expected = Vec::new();
+        let mut frames = std::collections::VecDeque::new();
+        for (i, &size) in sizes.iter().enumerate() {
+            let frame: Vec<u8> = (0..size).map(|j| (i * 7 + j) as u8).collect();
+            expected.extend_from_slice(&frame);
+            frames.push_back(Bytes::from(frame));
+        }
+        let body = Frames { frames, declared };
+        let mut future = std::pin::pin!(read_whole(body));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(whole)) => (whole, expected),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => unreachable!("the frames are all there"),
+        }
+    }
+
+    #[test]
+    fn a_body_read_whole_is_its_frames_in_order_however_cut_up() {
+        let shapes: &[&[usize]] = &[
+            &[],
+            &[0],
+            &[5],
+            &[0, 5, 0],
+            &[KEPT_FRAME, 1, 1, KEPT_FRAME * 3, 0, 2],
+            &[1; 40_000],
+            &[3, BLOCK - 1, 2, BLOCK, 1, 1, KEPT_FRAME - 1, KEPT_FRAME, 7],
+            &[KEPT_FRAME; 64],
+            &[100, 200, 300],
+        ];
+        for sizes in shapes {
+            for declared in [false, true] {
+                let (whole, expected) = read(sizes, declared);
+                assert_eq!(&whole[..], &expected[..], "{sizes:?} declared: {declared}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_of_one_frame_is_kept_uncopied() {
+        let frame = Bytes::from(vec![1u8; 3000]);
+        for declared in [false, true] {
+            let body = Frames {
+                frames: [Bytes::new(), frame.clone()].into(),
+                declared,
+            };
+            let mut future = std::pin::pin!(read_whole(body));
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let Poll::Ready(Ok(whole)) = future.as_mut().poll(&mut cx) else {
+                unreachable!("the frames are all there")
+            };
+            assert_eq!(whole.as_ptr(), frame.as_ptr());
+        }
+    }
 }
