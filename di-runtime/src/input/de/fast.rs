@@ -564,3 +564,180 @@ impl<'de> SeqAccess<'de> for One<'_> {
         self.0.take().map(|text| seed.deserialize(text)).transpose()
     }
 }
+
+/// `T` from a request's header fields, read as [`Header`](crate::input::header::Header) reads
+/// them (each field `(name, value)` with the name's `-` as `_`, a name with a `_` of its own
+/// left out, a value as Latin-1 text), or `None` when the every-problem search must answer.
+///
+/// As [`pairs`] reads what `header::pairs` makes of them, but a struct is read straight from
+/// the header map: a name is rewritten only when it is not one of the struct's fields (a field
+/// is handed over as the field's own name, equal to the rewritten one), and a value made text
+/// only when it is read, not when it is skipped. A request has many header fields and a
+/// struct reads a few. Anything else than a struct is read as [`pairs`] reads it.
+pub(crate) fn headers<T: DeserializeOwned>(headers: &http::HeaderMap) -> Option<T> {
+    T::deserialize(HeaderRoot(headers)).ok()
+}
+
+/// A request's header fields, as a whole.
+struct HeaderRoot<'s>(&'s http::HeaderMap);
+
+impl HeaderRoot<'_> {
+    /// What [`Root`] reads of the pairs `header::pairs` makes.
+    fn as_pairs<R>(&self, read: impl FnOnce(Root<'_>) -> Result<R, GiveUp>) -> Result<R, GiveUp> {
+        let mut names = String::new();
+        let pairs = crate::input::header::pairs(self.0, &mut names);
+        let mut all = Pairs::default();
+        for (key, value) in &pairs {
+            all.push((Cow::Borrowed(*key), Cow::Borrowed(value.as_ref())));
+        }
+        read(Root(all.as_slice()))
+    }
+}
+
+/// Read as [`Root`] reads the pairs.
+macro_rules! as_pairs {
+    ($($method:ident($($arg:ident: $ty:ty),*))*) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, GiveUp> {
+            self.as_pairs(|root| root.$method($($arg,)* visitor))
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for HeaderRoot<'_> {
+    type Error = GiveUp;
+
+    /// As [`Root`] reads a struct: every field in order, whatever repeats.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        visitor.visit_map(HeaderEntries {
+            headers: self.0.iter(),
+            fields,
+            key: String::new(),
+            value: None,
+        })
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    as_pairs! {
+        deserialize_any() deserialize_bool() deserialize_i8() deserialize_i16()
+        deserialize_i32() deserialize_i64() deserialize_i128() deserialize_u8()
+        deserialize_u16() deserialize_u32() deserialize_u64() deserialize_u128()
+        deserialize_f32() deserialize_f64() deserialize_char() deserialize_str()
+        deserialize_string() deserialize_bytes() deserialize_byte_buf() deserialize_unit()
+        deserialize_unit_struct(name: &'static str) deserialize_seq()
+        deserialize_tuple(len: usize) deserialize_tuple_struct(name: &'static str, len: usize)
+        deserialize_map()
+        deserialize_enum(name: &'static str, variants: &'static [&'static str])
+        deserialize_identifier() deserialize_ignored_any()
+    }
+}
+
+/// Whether the header name `name` is `field` once its `-` are `_`.
+fn names_field(name: &str, field: &str) -> bool {
+    name.len() == field.len()
+        && name
+            .bytes()
+            .zip(field.bytes())
+            .all(|(n, f)| if n == b'-' { f == b'_' } else { n == f })
+}
+
+/// The header fields as a struct's map: the pairs of `header::pairs`, made as they are read.
+struct HeaderEntries<'s> {
+    headers: http::header::Iter<'s, http::HeaderValue>,
+    fields: &'static [&'static str],
+    // The rewritten name of a field that is none of the struct's.
+    key: String,
+    value: Option<&'s [u8]>,
+}
+
+impl<'de> MapAccess<'de> for HeaderEntries<'_> {
+    type Error = GiveUp;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, GiveUp> {
+        let (name, value) = loop {
+            let Some((name, value)) = self.headers.next() else {
+                return Ok(None);
+            };
+            let name = name.as_str();
+            if !name.contains('_') {
+                break (name, value);
+            }
+        };
+        self.value = Some(value.as_bytes());
+        let key = if !name.contains('-') {
+            name
+        } else if let Some(field) = self.fields.iter().find(|f| names_field(name, f)) {
+            *field
+        } else {
+            self.key.clear();
+            for (i, part) in name.split('-').enumerate() {
+                if i > 0 {
+                    self.key.push('_');
+                }
+                self.key.push_str(part);
+            }
+            &self.key
+        };
+        seed.deserialize(StrDeserializer::<GiveUp>::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, GiveUp> {
+        let value = self.value.take().ok_or(GiveUp)?;
+        seed.deserialize(HeaderText(value))
+    }
+}
+
+/// A header value, made text (see `header::latin1`) only when it is read.
+struct HeaderText<'s>(&'s [u8]);
+
+/// Read as [`Text`] reads the value's text.
+macro_rules! as_text {
+    ($($method:ident($($arg:ident: $ty:ty),*))*) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, GiveUp> {
+            Text(&crate::input::header::latin1(self.0)).$method($($arg,)* visitor)
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for HeaderText<'_> {
+    type Error = GiveUp;
+
+    /// A value skipped is not read, as [`Text`] does not read it.
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_unit()
+    }
+
+    as_text! {
+        deserialize_any() deserialize_bool() deserialize_i8() deserialize_i16()
+        deserialize_i32() deserialize_i64() deserialize_i128() deserialize_u8()
+        deserialize_u16() deserialize_u32() deserialize_u64() deserialize_u128()
+        deserialize_f32() deserialize_f64() deserialize_char() deserialize_str()
+        deserialize_string() deserialize_bytes() deserialize_byte_buf() deserialize_option()
+        deserialize_unit() deserialize_unit_struct(name: &'static str)
+        deserialize_newtype_struct(name: &'static str) deserialize_seq()
+        deserialize_tuple(len: usize) deserialize_tuple_struct(name: &'static str, len: usize)
+        deserialize_map()
+        deserialize_struct(name: &'static str, fields: &'static [&'static str])
+        deserialize_enum(name: &'static str, variants: &'static [&'static str])
+        deserialize_identifier()
+    }
+}
