@@ -5,7 +5,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
 use crate::args::{DepArgs, ScopeArg, parse_dep_args};
-use crate::unawaited::unawaited_provides;
+use crate::unawaited::{spawned_provides, unawaited_provides};
 
 /// How a `#[dep]` parameter takes the value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -350,10 +350,22 @@ pub(crate) fn analyse(
                 } else if let Some(Some(ident)) = handle {
                     // `y.provide(v);` or `let _ = y.provide(v);`: only a future, never awaited.
                     let call = ident.unraw();
-                    for provide in unawaited_provides(&item.block, ident) {
+                    let unawaited = unawaited_provides(&item.block, ident);
+                    let reported: Vec<String> = unawaited.iter().map(ToString::to_string).collect();
+                    for provide in unawaited {
                         errors.push(syn::Error::new_spanned(
                             provide,
                             format!("this `{call}.provide(..)` is never awaited, so the value is never handed over and every request that uses this dependency would fail; write `{call}.provide(value).await` (it returns the value and the request's outcome when the scope ends; the code after it is the teardown)"),
+                        ));
+                    }
+                    // A call reported as never awaited is not reported again.
+                    for spawned in spawned_provides(&item.block, ident)
+                        .into_iter()
+                        .filter(|spawned| !reported.contains(&spawned.to_string()))
+                    {
+                        errors.push(syn::Error::new_spanned(
+                            spawned,
+                            format!("`{call}.provide(value).await` must run in the generator itself, not in a spawned task: the app resumes the generator's own future when the scope ends, so a value handed over from another task is never taken back and every request that uses this dependency would fail; await `{call}.provide(value)` in the function's body (the code after it is the teardown)"),
                         ));
                     }
                 }

@@ -40,6 +40,114 @@ pub(crate) fn unawaited_provides(block: &syn::Block, handle: &syn::Ident) -> Vec
     finder.found
 }
 
+/// The handle moved into a task (`tokio::spawn(async move { y.provide(v).await })`, a
+/// closure given to `std::thread::spawn`): there the value is never handed over, since the
+/// runtime resumes only the generator's own future, which has returned or waits for a task that
+/// is never woken. Each `handle.provide(..)` call inside the spawned closure or `async` block,
+/// as written; the first mention of the handle there when it makes no such call. Read as
+/// conservatively as [`unawaited_provides`]: only a call of a function or method named `spawn`,
+/// `spawn_local` or `spawn_blocking` whose argument is a closure or an `async` block, and not at
+/// all in a body that binds the handle's name again.
+pub(crate) fn spawned_provides(block: &syn::Block, handle: &syn::Ident) -> Vec<TokenStream> {
+    let mut block = block.clone();
+    let mut rebound = Rebound {
+        handle,
+        found: false,
+    };
+    rebound.visit_block_mut(&mut block);
+    if rebound.found {
+        return Vec::new();
+    }
+    let mut finder = Spawned {
+        handle,
+        found: Vec::new(),
+    };
+    finder.visit_block_mut(&mut block);
+    finder.found
+}
+
+/// The names of the functions and methods that run their argument as another task.
+const SPAWNS: &[&str] = &["spawn", "spawn_local", "spawn_blocking"];
+
+/// Collects the provides (or mentions of the handle) in spawned tasks.
+struct Spawned<'a> {
+    handle: &'a syn::Ident,
+    found: Vec<TokenStream>,
+}
+
+impl VisitMut for Spawned<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        let args = match &*expr {
+            Expr::Call(call) => match peel_expr(&call.func) {
+                Expr::Path(func)
+                    if func.qself.is_none()
+                        && func
+                            .path
+                            .segments
+                            .last()
+                            .is_some_and(|last| SPAWNS.iter().any(|s| last.ident == s)) =>
+                {
+                    Some(&call.args)
+                }
+                _ => None,
+            },
+            Expr::MethodCall(call) if SPAWNS.iter().any(|s| call.method == s) => Some(&call.args),
+            _ => None,
+        };
+        let tasks = args
+            .into_iter()
+            .flatten()
+            .filter(|arg| matches!(peel_expr(arg), Expr::Closure(_) | Expr::Async(_)));
+        let mut reported = false;
+        for task in tasks {
+            let mut provides = Provides {
+                handle: self.handle,
+                found: Vec::new(),
+            };
+            provides.visit_expr_mut(&mut task.clone());
+            if provides.found.is_empty() {
+                if let Some(mention) = first_mention(task.to_token_stream(), self.handle) {
+                    self.found.push(mention.into_token_stream());
+                    reported = true;
+                }
+            } else {
+                self.found.extend(provides.found);
+                reported = true;
+            }
+        }
+        if !reported {
+            visit_mut::visit_expr_mut(self, expr);
+        }
+    }
+}
+
+/// Every `handle.provide(..)` call, as written.
+struct Provides<'a> {
+    handle: &'a syn::Ident,
+    found: Vec<TokenStream>,
+}
+
+impl VisitMut for Provides<'_> {
+    fn visit_expr_method_call_mut(&mut self, call: &mut syn::ExprMethodCall) {
+        if call.method == "provide"
+            && matches!(peel_expr(&call.receiver), Expr::Path(path)
+                if path.qself.is_none() && path.path.is_ident(self.handle))
+        {
+            self.found.push(call.to_token_stream());
+        }
+        visit_mut::visit_expr_method_call_mut(self, call);
+    }
+}
+
+/// The first token of `tokens` that is the handle's name.
+fn first_mention(tokens: TokenStream, handle: &syn::Ident) -> Option<proc_macro2::Ident> {
+    tokens.into_iter().find_map(|tt| match tt {
+        proc_macro2::TokenTree::Ident(ident) if ident == *handle => Some(ident),
+        proc_macro2::TokenTree::Group(group) => first_mention(group.stream(), handle),
+        _ => None,
+    })
+}
+
 /// Whether a pattern anywhere in the body binds the handle's name again.
 struct Rebound<'a> {
     handle: &'a syn::Ident,
@@ -181,6 +289,56 @@ mod tests {
         assert_eq!(found("{ drop(y.provide(1)); }"), 1);
         assert_eq!(found("{ std::mem::drop((y).provide(1)); teardown(); }"), 1);
         assert_eq!(found("{ ::core::mem::drop(y.provide(1)); }"), 1);
+    }
+
+    fn spawned(body: &str) -> Vec<String> {
+        let block: syn::Block = syn::parse_str(body).unwrap();
+        spawned_provides(
+            &block,
+            &syn::Ident::new("y", proc_macro2::Span::call_site()),
+        )
+        .iter()
+        .map(|found| found.to_string().replace(' ', ""))
+        .collect()
+    }
+
+    #[test]
+    fn finds_a_handle_moved_into_a_spawned_task() {
+        assert_eq!(
+            spawned("{ tokio::spawn(async move { y.provide(1).await; }); }"),
+            ["y.provide(1)"]
+        );
+        assert_eq!(
+            spawned("{ let h = spawn(async move { let _ = y.provide(1).await; }); h.await; }"),
+            ["y.provide(1)"]
+        );
+        assert_eq!(
+            spawned("{ std::thread::spawn(move || block_on(y.provide(1))); }"),
+            ["y.provide(1)"]
+        );
+        assert_eq!(
+            spawned("{ set.spawn(async move { run(y).await }); }"),
+            ["y"]
+        );
+        assert_eq!(
+            spawned("{ if a { tokio::task::spawn_local(async { y.provide(1).await }); } }"),
+            ["y.provide(1)"]
+        );
+    }
+
+    #[test]
+    fn leaves_other_tasks_and_provides_alone() {
+        assert!(
+            spawned("{ tokio::spawn(async move { work().await }); y.provide(1).await; }")
+                .is_empty()
+        );
+        assert!(spawned("{ tokio::spawn(y.provide(1)); }").is_empty());
+        assert!(spawned("{ timeout(d, async move { y.provide(1).await }).await; }").is_empty());
+        assert!(
+            spawned("{ let y = other(); tokio::spawn(async move { y.provide(1).await }); }")
+                .is_empty()
+        );
+        assert!(spawned("{ y.provide(1).await; }").is_empty());
     }
 
     #[test]
