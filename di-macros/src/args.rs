@@ -416,6 +416,35 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
                 ),
             ));
         }
+        // `#[dep(make::<String>)]`: a `#[depends]` function is never generic, and its type
+        // takes no arguments (rustc's "struct takes 0 generic arguments but 1 generic argument
+        // was supplied" named a struct the user never wrote).
+        if let Some(segment) = path
+            .segments
+            .iter()
+            .find(|segment| !segment.arguments.is_none())
+        {
+            let arguments = quote::ToTokens::to_token_stream(&segment.arguments)
+                .to_string()
+                .replace(' ', "");
+            let bare: Vec<String> = path
+                .segments
+                .iter()
+                .map(|segment| segment.ident.to_string())
+                .collect();
+            let leading = if path.leading_colon.is_some() {
+                "::"
+            } else {
+                ""
+            };
+            return Err(syn::Error::new_spanned(
+                &segment.arguments,
+                format!(
+                    "`#[dep]` names a `#[depends]` function, which is never generic, so its path takes no generic arguments (`{arguments}`): write `#[dep({leading}{})]`, with one `#[depends]` function per concrete type",
+                    bare.join("::")
+                ),
+            ));
+        }
         // `#[dep(get_db())]`: the function is named, not called.
         if input.peek(syn::token::Paren) {
             let call: proc_macro2::Group = input.parse()?;
@@ -545,6 +574,22 @@ mod tests {
                 "needs the path of a `#[depends]` function",
             ),
             (quote!(#[dep(db scope = "app")]), "separated by commas"),
+        ] {
+            let attr: syn::Attribute = syn::parse_quote!(#attr);
+            let e = parse_dep_args(&attr).err().unwrap();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
+
+    #[test]
+    fn dep_paths_take_no_generic_arguments() {
+        for (attr, says) in [
+            (quote!(#[dep(make::<String>)]), "write `#[dep(make)]`"),
+            (
+                quote!(#[dep(db::make::<u8>, fresh)]),
+                "write `#[dep(db::make)]`",
+            ),
+            (quote!(#[dep(::db::make<u8>)]), "write `#[dep(::db::make)]`"),
         ] {
             let attr: syn::Attribute = syn::parse_quote!(#attr);
             let e = parse_dep_args(&attr).err().unwrap();
