@@ -90,6 +90,9 @@ pub(crate) struct DependsArgs {
     /// `uses(f, g)`: dependencies run for their side effect, whose values no parameter takes.
     pub(crate) uses: Vec<syn::Path>,
     pub(crate) krate: Option<syn::Path>,
+    /// The keys given that document a route's response (`status`, `content_type`,
+    /// `responses`), as written: an `app`-scoped dependency, never a route's handler, takes none.
+    pub(crate) route_keys: Vec<syn::Ident>,
 }
 
 const DEPENDS_KEYS: &str = "expected one of: `scope`, `max_concurrency`, `uses`, `status`, `content_type`, `body_content_type`, `responses`, `crate`";
@@ -240,6 +243,7 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                 Ok(())
             })
         } else if meta.path.is_ident("status") {
+            args.route_keys.extend(meta.path.get_ident().cloned());
             if args.status.is_some() {
                 return Err(meta.error("`status` set twice; keep one"));
             }
@@ -260,6 +264,7 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
             args.status = Some(status);
             Ok(())
         } else if meta.path.is_ident("content_type") {
+            args.route_keys.extend(meta.path.get_ident().cloned());
             if args.content_type.is_some() {
                 return Err(meta.error("`content_type` set twice; keep one"));
             }
@@ -284,6 +289,7 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
             args.body_content_type = Some(lit.value());
             Ok(())
         } else if meta.path.is_ident("responses") {
+            args.route_keys.extend(meta.path.get_ident().cloned());
             parse_responses(&meta, &mut args.responses)
         } else if meta.path.is_ident("crate") {
             if args.krate.is_some() {
@@ -639,6 +645,24 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("`body_content_type = \""), "{e}");
+    }
+
+    #[test]
+    fn the_keys_that_document_a_route_are_kept_as_written() {
+        let args = parse_depends_args(quote!(
+            scope = "app",
+            content_type = "text/plain",
+            responses(404 = "x"),
+            status = 201
+        ))
+        .ok()
+        .unwrap();
+        let keys: Vec<String> = args.route_keys.iter().map(ToString::to_string).collect();
+        assert_eq!(keys, ["content_type", "responses", "status"]);
+        let args = parse_depends_args(quote!(scope = "app", max_concurrency = 2, uses(f)))
+            .ok()
+            .unwrap();
+        assert!(args.route_keys.is_empty());
     }
 
     #[test]

@@ -124,6 +124,14 @@ pub(crate) fn depends_in(attr: TokenStream, item: TokenStream, outer: Outer) -> 
         }
         function.max_concurrency = Some(limit);
     }
+    if function.scope == Some(ScopeArg::App)
+        && let Some(key) = args.route_keys.first()
+    {
+        errors.push(syn::Error::new(
+            key.span(),
+            format!("`{key}` documents the response of a route's handler, and an `app`-scoped dependency is never one: it is set up once for the whole app, not per request; remove `{key}` (or, for a handler, remove `scope = \"app\"`: a handler runs for each request)"),
+        ));
+    }
     function.uses = args.uses;
     function.status = args.status;
     function.content_type = args.content_type;
