@@ -485,6 +485,16 @@ fn output_type(function: &Function, paths: &Paths) -> TokenStream {
     }
 }
 
+/// `type Output = ty;` spanned over the function's return type (its name, for `()`): rustc
+/// reports a private type in it ("private type in public interface", a `pub` function that
+/// returns a private type) at the return type, not at `#[depends]`.
+fn output_item(function: &Function, output_ty: &TokenStream) -> TokenStream {
+    let (first, last) = span_range(&ret_tokens(function));
+    let head = quote_spanned!(first=> type Output =);
+    let semi = quote_spanned!(last=> ;);
+    quote!(#head #output_ty #semi)
+}
+
 /// When the macro reported an error, a `Dependency` impl that only names the output type, so
 /// that `App::get(path, f)` and `#[dep(f)]` elsewhere do not add errors of their own.
 fn placeholder_impl(function: &Function, paths: &Paths) -> Option<TokenStream> {
@@ -520,10 +530,11 @@ fn placeholder_impl(function: &Function, paths: &Paths) -> Option<TokenStream> {
     let dependency = paths.dependency();
     let dep_meta = paths.dep_meta();
     let core = paths.core();
+    let output_item = output_item(function, &output_ty);
     Some(quote! {
         #[automatically_derived]
         impl #dependency for #ident {
-            type Output = #output_ty;
+            #output_item
 
             fn meta() -> &'static #dep_meta {
                 #core::unreachable!("`#[depends]` reported an error")
@@ -596,6 +607,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         None => quote!(#core::option::Option::None),
     };
     let output_ty = output_type(function, paths);
+    let output_item = output_item(function, &output_ty);
     let params_meta = function.params.iter().map(|p| param_meta(p, paths));
     // `uses(f)` after the parameters, so that a parameter's index is its position.
     let uses_meta = function.uses.iter().map(|path| {
@@ -641,7 +653,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
     quote! {
         #[automatically_derived]
         impl #dependency for #ident {
-            type Output = #output_ty;
+            #output_item
 
             fn meta() -> &'static #dep_meta {
                 static META: #dep_meta = #dep_meta {
