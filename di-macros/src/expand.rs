@@ -124,6 +124,16 @@ pub(crate) fn depends_in(attr: TokenStream, item: TokenStream, outer: Outer) -> 
         }
         function.max_concurrency = Some(limit);
     }
+    // `-> impl IntoResponse` is a handler's output only, and a route runs its handler for each
+    // request whatever scope it declares.
+    if let (Some((ScopeArg::App, span)), Output::Plain { has_impl: true, .. }) =
+        (args.scope, &function.output)
+    {
+        errors.push(syn::Error::new(
+            span,
+            "an `impl IntoResponse` output makes this function a route's handler, which runs for each request: `scope = \"app\"` would be ignored; remove it, and put the work to do once in an `app`-scoped dependency that the handler takes with `#[dep(..)]`",
+        ));
+    }
     if function.scope == Some(ScopeArg::App)
         && let Some(key) = args.route_keys.first()
     {

@@ -1,5 +1,5 @@
-// `status`, `content_type` and `responses` document a route's response; an `app`-scoped
-// dependency, set up once for the whole app, is never a route's handler: reported at the key.
+// `status`, `content_type` and `responses` document a route's response, and an `impl IntoResponse`
+// output is a handler's: an `app`-scoped dependency, set up once, is never a route's handler.
 use di_runtime::prelude::*;
 
 #[depends(scope = "app", status = 201)]
@@ -19,4 +19,15 @@ async fn hello(#[dep(config)] c: &String, #[dep(pool)] p: &u32) -> String {
 
 fn main() {
     let _ = App::new().get("/x", hello);
+    routes();
+}
+
+// An `impl IntoResponse` output is a handler's: its `scope = "app"` would be ignored.
+#[depends(scope = "app")]
+async fn home() -> impl IntoResponse {
+    "home"
+}
+
+fn routes() {
+    let _ = App::new().get("/", home);
 }
