@@ -577,6 +577,12 @@ async fn uses_bad_app(#[dep(app_over_request)] a: &u8) -> String {
     a.to_string()
 }
 
+/// A handler that declares `scope = "app"`: a route runs its handler for each request.
+#[depends(scope = "app")]
+async fn app_scoped_handler() -> String {
+    "once?".to_owned()
+}
+
 #[depends]
 async fn not_a_handler(y: Yield<String>) {
     let _ = y.provide("a value, not a response".to_owned()).await;
@@ -591,7 +597,8 @@ async fn graph_errors_are_all_reported_before_serving() {
         .get("/mut-app", mut_app)
         .get("/held-mut-app", held_mut_app)
         .get("/bad-app", uses_bad_app)
-        .get("/gen", not_a_handler);
+        .get("/gen", not_a_handler)
+        .get("/app-handler", app_scoped_handler);
     let error = app.check().unwrap_err();
     let problems = error.problems();
     let expect = [
@@ -622,6 +629,10 @@ async fn graph_errors_are_all_reported_before_serving() {
         (
             "route GET /gen",
             "takes a `Yield` and so is a dependency, not a handler",
+        ),
+        (
+            "route GET /app-handler",
+            "`app_scoped_handler` declares `scope = \"app\"`, but a route runs its handler for each request",
         ),
     ];
     for (route, text) in expect {

@@ -273,6 +273,16 @@ impl<'a> GraphBuilder<'a> {
                 self.name_of(handler)
             )]);
         }
+        if handler.scope == Some(Scope::App) {
+            // Planned in `handler` scope, as every handler is, it would run per request while
+            // its attribute says once: the contradiction is the app's to resolve.
+            return Err(vec![format!(
+                "`{}` declares `scope = \"app\"`, but a route runs its handler for each request; \
+                 remove the scope, and put what should be done once in an `app`-scoped dependency \
+                 the handler takes",
+                self.name_of(handler)
+            )]);
+        }
         let mut state = RouteState::default();
         let name = self.itself(handler);
         let mut walk = Walk {
