@@ -3,7 +3,7 @@
 //! when, after a grace period, it arrives slower than the minimum rate.
 
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Buf;
@@ -57,64 +57,6 @@ pin_project_lite::pin_project! {
         received: u64,
         #[pin]
         timer: Sleep,
-        armed: Armed,
-    }
-}
-
-/// The waker a timer was last polled with, pending, since it was last set: polled again with
-/// one that wakes the same task, the timer would only register it again. A body waiting for
-/// its client is polled once a frame (each chunk of a chunked upload); its timer, most often
-/// unchanged, is polled again only once it has fired or for another task.
-#[derive(Default)]
-pub(crate) struct Armed(Option<Waker>);
-
-impl Armed {
-    /// Polls `timer`, unless it is still to fire and was last polled pending with a waker that
-    /// wakes the same task as `cx`'s, which it will wake when it fires.
-    pub(crate) fn poll(&mut self, timer: Pin<&mut Sleep>, cx: &mut Context<'_>) -> Poll<()> {
-        let same = self.0.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
-        if same && !timer.is_elapsed() {
-            return Poll::Pending;
-        }
-        let polled = timer.poll(cx);
-        if polled.is_ready() {
-            self.0 = None;
-        } else if !same {
-            self.0 = Some(cx.waker().clone());
-        }
-        polled
-    }
-
-    /// The timer was set anew: it is polled at its next wait.
-    pub(crate) fn reset(&mut self) {
-        self.0 = None;
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A timer that is never set anew, polled as [`Armed`] says.
-    pub(crate) struct ArmedSleep {
-        #[pin]
-        sleep: Sleep,
-        armed: Armed,
-    }
-}
-
-impl ArmedSleep {
-    pub(crate) fn until(deadline: Instant) -> Self {
-        Self {
-            sleep: tokio::time::sleep_until(deadline),
-            armed: Armed::default(),
-        }
-    }
-}
-
-impl Future for ArmedSleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        this.armed.poll(this.sleep, cx)
     }
 }
 
@@ -132,7 +74,6 @@ impl<B> Deadline<B> {
             rate,
             received: 0,
             timer: tokio::time::sleep_until(deadline),
-            armed: Armed::default(),
         };
         // Not registered with the timer driver until it is first polled.
         this.timer = tokio::time::sleep_until(this.next_check());
@@ -234,13 +175,11 @@ where
                 // The bytes so far cover exactly the time so far: a moment more.
                 next = now + Duration::from_millis(1);
             }
-            let this = self.as_mut().project();
-            let mut timer = this.timer;
+            let mut timer = self.as_mut().project().timer;
             if timer.deadline() != next {
                 timer.as_mut().reset(next);
-                this.armed.reset();
             }
-            std::task::ready!(this.armed.poll(timer, cx));
+            std::task::ready!(timer.poll(cx));
         }
     }
 
@@ -250,59 +189,5 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::convert::Infallible;
-    use std::future::poll_fn;
-
-    use bytes::Bytes;
-
-    use super::*;
-
-    /// A body that never sends anything.
-    struct Silent;
-
-    impl Body for Silent {
-        type Data = Bytes;
-        type Error = Infallible;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Pending
-        }
-    }
-
-    #[tokio::test]
-    async fn a_body_polled_again_while_it_waits_still_fails_at_its_deadline() {
-        let off = MinRate {
-            bytes_per_second: 0,
-            grace: Duration::ZERO,
-        };
-        let mut body = std::pin::pin!(Deadline::new(Silent, Duration::from_millis(20), off));
-        // Polled while waiting, again and again with one waker: its timer is polled once, and
-        // still wakes the task at the deadline.
-        for _ in 0..3 {
-            let waiting = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx).is_pending()));
-            assert!(waiting.await);
-        }
-        let end = poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
-        assert!(matches!(end, Some(Err(error)) if error.is::<BodyTimedOut>()));
-    }
-
-    #[tokio::test]
-    async fn a_timer_polled_again_with_the_same_waker_still_fires() {
-        let mut timer = std::pin::pin!(ArmedSleep::until(
-            Instant::now() + Duration::from_millis(20)
-        ));
-        for _ in 0..3 {
-            let waiting = poll_fn(|cx| Poll::Ready(timer.as_mut().poll(cx).is_pending()));
-            assert!(waiting.await);
-        }
-        timer.await;
     }
 }

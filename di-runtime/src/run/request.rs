@@ -32,7 +32,7 @@ use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_er
 use crate::run::background::drop_tasks;
 use crate::run::body::{AfterBody, sends_no_body, tracked};
 use crate::run::config::Config;
-use crate::run::deadline::{ArmedSleep, BodyTimedOut, Deadline};
+use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, kept_span};
 use crate::run::outer::{AppBody, Outer};
 use crate::run::places::{Places, take_places, try_take_places};
@@ -831,7 +831,7 @@ pin_project_lite::pin_project! {
         #[pin]
         future: Option<F>,
         deadline: Option<tokio::time::Instant>,
-        timer: Option<Pin<Box<ArmedSleep>>>,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 }
 
@@ -851,7 +851,7 @@ impl<F: Future> Future for WithLimit<F> {
         };
         let timer = this
             .timer
-            .get_or_insert_with(|| Box::pin(ArmedSleep::until(deadline)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => {
                 // Cut at the deadline: its locals' `Drop` (a user's) runs inside a catch.
