@@ -247,16 +247,11 @@ where
     })))
 }
 
-/// A request body read whole, trailers left out (a body of one frame is kept as it is,
-/// uncopied): it costs about its size, however the client cut it up. A body of a known length
-/// (its `Content-Length`) is copied frame by frame into one buffer of that size. One of no
-/// declared length (chunked) is kept as pieces until its end, then copied once into a buffer
-/// of its size, where one growing buffer would copy what it holds again each time it grows:
-/// frames of at least [`KEPT_FRAME`] bytes are kept as they are, smaller ones copied into
-/// blocks of [`BLOCK`] bytes. Kept as frames until its end whatever their size
-/// (`BodyExt::collect`), a body sent as one-byte chunks cost some 32 bytes of bookkeeping a
-/// byte, besides the connection's read buffers each frame kept alive: about 40 MB of heap for
-/// a 1 MB body.
+/// A request body read whole, each frame copied into one buffer as it comes (a body of one
+/// frame is kept as it is, uncopied), trailers left out: it costs about its size, however the
+/// client cut it up. Kept as frames until its end (`BodyExt::collect`), a body sent as one-byte
+/// chunks cost some 32 bytes of bookkeeping a byte, besides the connection's read buffers each
+/// frame kept alive: about 40 MB of heap for a 1 MB body.
 fn read_whole<B>(body: B) -> ReadWhole<B>
 where
     B: http_body::Body<Data = Bytes>,
@@ -265,19 +260,8 @@ where
         body,
         first: Bytes::new(),
         joined: None,
-        pieces: Vec::new(),
-        block: BytesMut::new(),
-        len: 0,
     }
 }
-
-/// A frame of a body of unknown length at least this large is kept as it is until the body's
-/// end (its bookkeeping and the framing around it in the read buffer it holds are a few
-/// percent of it at most); a smaller one is copied into a block.
-const KEPT_FRAME: usize = 1024;
-
-/// The size of the blocks the small frames of a body of unknown length are copied into.
-const BLOCK: usize = 16 * 1024;
 
 pin_project_lite::pin_project! {
     /// See [`read_whole`]. A future of its own rather than an `async fn`, which would hold the
@@ -288,35 +272,8 @@ pin_project_lite::pin_project! {
         body: B,
         // The body's first frame, kept as it is while it is the only one.
         first: Bytes,
-        // Every frame so far, once there is more than one, of a body of known length.
+        // Every frame so far, once there is more than one.
         joined: Option<BytesMut>,
-        // The frames so far of a body of unknown length, once there is more than one, but
-        // those in `block`: frames kept as they are and full blocks, in order.
-        pieces: Vec<Bytes>,
-        // The small frames after the last of `pieces`, copied.
-        block: BytesMut,
-        // The length of `first`, `pieces` and `block` together.
-        len: usize,
-    }
-}
-
-impl<B> ReadWhole<B> {
-    /// Adds `data`, a frame after the first, to the pieces of a body of unknown length.
-    fn piece(pieces: &mut Vec<Bytes>, block: &mut BytesMut, data: Bytes) {
-        if data.len() >= KEPT_FRAME {
-            if !block.is_empty() {
-                pieces.push(block.split().freeze());
-            }
-            pieces.push(data);
-            return;
-        }
-        if block.capacity() - block.len() < data.len() {
-            if !block.is_empty() {
-                pieces.push(block.split().freeze());
-            }
-            *block = BytesMut::with_capacity(BLOCK);
-        }
-        block.extend_from_slice(&data);
     }
 }
 
@@ -334,23 +291,11 @@ where
             };
             if let Some(joined) = this.joined.as_mut() {
                 joined.extend_from_slice(&data);
-            } else if this.first.is_empty() && this.pieces.is_empty() {
-                *this.len = data.len();
+            } else if this.first.is_empty() {
                 *this.first = data;
             } else if !data.is_empty() {
-                *this.len += data.len();
-                if !this.pieces.is_empty() {
-                    Self::piece(this.pieces, this.block, data);
-                    continue;
-                }
                 // Room for what the body says is left (its declared length, within the limit).
                 let left = usize::try_from(this.body.size_hint().lower()).unwrap_or(0);
-                if left == 0 {
-                    // No length declared, or this was its last frame: kept as pieces.
-                    this.pieces.push(std::mem::take(this.first));
-                    Self::piece(this.pieces, this.block, data);
-                    continue;
-                }
                 let mut into = BytesMut::with_capacity(this.first.len() + data.len() + left);
                 into.extend_from_slice(this.first);
                 into.extend_from_slice(&data);
@@ -358,19 +303,10 @@ where
                 *this.joined = Some(into);
             }
         }
-        if let Some(joined) = this.joined.take() {
-            return Poll::Ready(Ok(joined.freeze()));
-        }
-        if this.pieces.is_empty() {
-            return Poll::Ready(Ok(std::mem::take(this.first)));
-        }
-        let mut whole = BytesMut::with_capacity(*this.len);
-        for piece in this.pieces.drain(..) {
-            whole.extend_from_slice(&piece);
-        }
-        whole.extend_from_slice(this.block);
-        *this.block = BytesMut::new();
-        Poll::Ready(Ok(whole.freeze()))
+        Poll::Ready(Ok(match this.joined.take() {
+            Some(joined) => joined.freeze(),
+            None => std::mem::take(this.first),
+        }))
     }
 }
 
@@ -1371,10 +1307,11 @@ mod tests {
             &[0],
             &[5],
             &[0, 5, 0],
-            &[KEPT_FRAME, 1, 1, KEPT_FRAME * 3, 0, 2],
+            &[1024, 1, 1, 1024 * 3, 0, 2],
             &[1; 40_000],
-            &[3, BLOCK - 1, 2, BLOCK, 1, 1, KEPT_FRAME - 1, KEPT_FRAME, 7],
-            &[KEPT_FRAME; 64],
+            &[3, 16_383, 2, 16_384, 1, 1, 1023, 1024, 7],
+            &[1024; 64],
+            &[49_152, 5, 16_385, 32_768],
             &[100, 200, 300],
         ];
         for sizes in shapes {
@@ -1382,6 +1319,34 @@ mod tests {
                 let (whole, expected) = read(sizes, declared);
                 assert_eq!(&whole[..], &expected[..], "{sizes:?} declared: {declared}");
             }
+        }
+    }
+
+    #[test]
+    fn a_body_of_unknown_length_keeps_none_of_the_buffers_its_frames_were_cut_from() {
+        // Each 1 KB chunk read alone is cut from a read buffer several times its size: a body
+        // that kept its frames kept those buffers.
+        let buffers: Vec<Bytes> = (0..40u8).map(|i| Bytes::from(vec![i; 8 * 1024])).collect();
+        for declared in [false, true] {
+            let frames: std::collections::VecDeque<Bytes> =
+                buffers.iter().map(|b| b.slice(100..1124)).collect();
+            let body = Frames { frames, declared };
+            let mut future = std::pin::pin!(read_whole(body));
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let Poll::Ready(Ok(whole)) = future.as_mut().poll(&mut cx) else {
+                unreachable!("the frames are all there")
+            };
+            assert_eq!(whole.len(), 40 * 1024);
+            assert!(
+                whole
+                    .chunks(1024)
+                    .enumerate()
+                    .all(|(i, c)| c.iter().all(|&b| usize::from(b) == i))
+            );
+            assert!(
+                buffers.iter().all(Bytes::is_unique),
+                "declared: {declared}: a read buffer is still held"
+            );
         }
     }
 
