@@ -621,7 +621,7 @@ impl fmt::Display for Error {
         match &self.kind {
             _ if !self.msg.is_empty() => f.write_str(&self.msg),
             Kind::Missing(field) => write!(f, "missing field `{field}`"),
-            Kind::Invalid(typed) => f.write_str(&typed.msg),
+            Kind::Invalid(typed) | Kind::Key(_, typed) => f.write_str(&typed.msg),
             _ => Ok(()),
         }
     }

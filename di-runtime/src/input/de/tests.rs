@@ -659,3 +659,54 @@ fn a_wide_integer_is_read_from_its_literal_as_serde_json_reads_it() {
         "{body}"
     );
 }
+
+/// A field read through the app's own `deserialize_with`, which wraps the error it gets in a
+/// message of its own: the error's `Display` is the app's to read, whatever the problem.
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct AppWrapped {
+    #[serde(deserialize_with = "wrapped")]
+    keys: std::collections::BTreeMap<u32, String>,
+    #[serde(deserialize_with = "wrapped")]
+    count: u8,
+    #[serde(deserialize_with = "wrapped")]
+    inner: WrappedInner,
+}
+
+#[allow(dead_code, reason = "deserialized only")]
+#[derive(Debug, Deserialize)]
+struct WrappedInner {
+    name: String,
+}
+
+fn wrapped<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map_err(|e| serde::de::Error::custom(format!("wrapped[{e}]")))
+}
+
+#[test]
+fn an_error_the_app_formats_reads_as_its_problem() {
+    let detail = problems(body::<AppWrapped>(json!({
+        "keys": {"abc": "x"},
+        "count": "many",
+        "inner": {},
+    })));
+    let msgs: Vec<&str> = detail
+        .as_array()
+        .expect("a list of problems")
+        .iter()
+        .map(|p| p["msg"].as_str().expect("a message"))
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            format!("Value error, wrapped[{INT_PARSING}]").as_str(),
+            // Found by the deserializer itself, and answered with a placeholder at once.
+            INT_PARSING,
+            "Value error, wrapped[missing field `name`]",
+        ]
+    );
+}
