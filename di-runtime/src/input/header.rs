@@ -1,12 +1,11 @@
 //! [`Header`]: named request headers, every problem reported by header name.
 
-use std::borrow::Cow;
-
-use http::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::de::{Repeated, fast, from_pairs};
+// Defined beside the fast path that reads a header map as these pairs are read.
+pub(crate) use crate::input::de::fast::{header_pairs as pairs, latin1};
 use crate::response::error::InputError;
 
 /// Request headers deserialized into a struct by name, as FastAPI's `Header()` parameters:
@@ -63,53 +62,11 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
     }
 }
 
-/// Each header as a `(field name, value)` pair: `x-request-id` as `x_request_id`; names with
-/// an underscore of their own are left out. A name without a hyphen (`host`, `accept`) is
-/// borrowed as it is; the others are written, `-` as `_`, one after another into `names` (one
-/// allocation for all of them, where a `String` each cost an allocation a header field).
-pub(crate) fn pairs<'a>(
-    headers: &'a HeaderMap,
-    names: &'a mut String,
-) -> Vec<(&'a str, Cow<'a, str>)> {
-    let taken = || {
-        headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value))
-            .filter(|(name, _)| !name.contains('_'))
-    };
-    for (name, _) in taken().filter(|(name, _)| name.contains('-')) {
-        for (i, part) in name.split('-').enumerate() {
-            if i > 0 {
-                names.push('_');
-            }
-            names.push_str(part);
-        }
-    }
-    let names: &'a str = names;
-    let mut at = 0;
-    taken()
-        .map(|(name, value)| {
-            let field = if name.contains('-') {
-                at += name.len();
-                &names[at - name.len()..at]
-            } else {
-                name
-            };
-            (field, latin1(value.as_bytes()))
-        })
-        .collect()
-}
-
-/// The text of a header value as Starlette reads it: bytes as Latin-1 characters.
-pub(crate) fn latin1(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) if text.is_ascii() => Cow::Borrowed(text),
-        _ => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use http::HeaderMap;
     use std::collections::{BTreeMap, HashMap};
     use std::fmt::Debug;
 

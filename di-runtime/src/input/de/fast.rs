@@ -569,7 +569,7 @@ impl<'de> SeqAccess<'de> for One<'_> {
 /// them (each field `(name, value)` with the name's `-` as `_`, a name with a `_` of its own
 /// left out, a value as Latin-1 text), or `None` when the every-problem search must answer.
 ///
-/// As [`pairs`] reads what `header::pairs` makes of them, but a struct is read straight from
+/// As [`pairs`] reads what [`header_pairs`] makes of them, but a struct is read straight from
 /// the header map: a name is rewritten only when it is not one of the struct's fields (a field
 /// is handed over as the field's own name, equal to the rewritten one), and a value made text
 /// only when it is read, not when it is skipped. A request has many header fields and a
@@ -582,10 +582,10 @@ pub(crate) fn headers<T: DeserializeOwned>(headers: &http::HeaderMap) -> Option<
 struct HeaderRoot<'s>(&'s http::HeaderMap);
 
 impl HeaderRoot<'_> {
-    /// What [`Root`] reads of the pairs `header::pairs` makes.
+    /// What [`Root`] reads of the pairs [`header_pairs`] makes.
     fn as_pairs<R>(&self, read: impl FnOnce(Root<'_>) -> Result<R, GiveUp>) -> Result<R, GiveUp> {
         let mut names = String::new();
-        let pairs = crate::input::header::pairs(self.0, &mut names);
+        let pairs = header_pairs(self.0, &mut names);
         let mut all = Pairs::default();
         for (key, value) in &pairs {
             all.push((Cow::Borrowed(*key), Cow::Borrowed(value.as_ref())));
@@ -656,7 +656,7 @@ fn names_field(name: &str, field: &str) -> bool {
             .all(|(n, f)| if n == b'-' { f == b'_' } else { n == f })
 }
 
-/// The header fields as a struct's map: the pairs of `header::pairs`, made as they are read.
+/// The header fields as a struct's map: the pairs of [`header_pairs`], made as they are read.
 struct HeaderEntries<'s> {
     headers: http::header::Iter<'s, http::HeaderValue>,
     fields: &'static [&'static str],
@@ -706,14 +706,14 @@ impl<'de> MapAccess<'de> for HeaderEntries<'_> {
     }
 }
 
-/// A header value, made text (see `header::latin1`) only when it is read.
+/// A header value, made text (see [`latin1`]) only when it is read.
 struct HeaderText<'s>(&'s [u8]);
 
 /// Read as [`Text`] reads the value's text.
 macro_rules! as_text {
     ($($method:ident($($arg:ident: $ty:ty),*))*) => {$(
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, GiveUp> {
-            Text(&crate::input::header::latin1(self.0)).$method($($arg,)* visitor)
+            Text(&latin1(self.0)).$method($($arg,)* visitor)
         }
     )*};
 }
@@ -739,5 +739,50 @@ impl<'de> Deserializer<'de> for HeaderText<'_> {
         deserialize_struct(name: &'static str, fields: &'static [&'static str])
         deserialize_enum(name: &'static str, variants: &'static [&'static str])
         deserialize_identifier()
+    }
+}
+
+/// Each header as a `(field name, value)` pair, as `Header<T>` reads them: `x-request-id` as `x_request_id`; names with
+/// an underscore of their own are left out. A name without a hyphen (`host`, `accept`) is
+/// borrowed as it is; the others are written, `-` as `_`, one after another into `names` (one
+/// allocation for all of them, where a `String` each cost an allocation a header field).
+pub(crate) fn header_pairs<'a>(
+    headers: &'a http::HeaderMap,
+    names: &'a mut String,
+) -> Vec<(&'a str, Cow<'a, str>)> {
+    let taken = || {
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
+            .filter(|(name, _)| !name.contains('_'))
+    };
+    for (name, _) in taken().filter(|(name, _)| name.contains('-')) {
+        for (i, part) in name.split('-').enumerate() {
+            if i > 0 {
+                names.push('_');
+            }
+            names.push_str(part);
+        }
+    }
+    let names: &'a str = names;
+    let mut at = 0;
+    taken()
+        .map(|(name, value)| {
+            let field = if name.contains('-') {
+                at += name.len();
+                &names[at - name.len()..at]
+            } else {
+                name
+            };
+            (field, latin1(value.as_bytes()))
+        })
+        .collect()
+}
+
+/// The text of a header value as Starlette reads it: bytes as Latin-1 characters.
+pub(crate) fn latin1(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.is_ascii() => Cow::Borrowed(text),
+        _ => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
     }
 }
