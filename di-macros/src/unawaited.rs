@@ -106,8 +106,13 @@ impl VisitMut for Spawned<'_> {
             };
             provides.visit_expr_mut(&mut task.clone());
             if provides.found.is_empty() {
-                if let Some(mention) = first_mention(task.to_token_stream(), self.handle) {
-                    self.found.push(mention.into_token_stream());
+                let mut uses = Uses {
+                    handle: self.handle,
+                    first: None,
+                };
+                uses.visit_expr_mut(&mut task.clone());
+                if let Some(first) = uses.first {
+                    self.found.push(first);
                     reported = true;
                 }
             } else {
@@ -139,13 +144,27 @@ impl VisitMut for Provides<'_> {
     }
 }
 
-/// The first token of `tokens` that is the handle's name.
-fn first_mention(tokens: TokenStream, handle: &syn::Ident) -> Option<proc_macro2::Ident> {
-    tokens.into_iter().find_map(|tt| match tt {
-        proc_macro2::TokenTree::Ident(ident) if ident == *handle => Some(ident),
-        proc_macro2::TokenTree::Group(group) => first_mention(group.stream(), handle),
-        _ => None,
-    })
+/// The first use of the handle as a value (a path expression naming it alone: `run(y)`,
+/// `Point { y }`), not a field, a struct literal's field name or a lifetime of that name.
+struct Uses<'a> {
+    handle: &'a syn::Ident,
+    first: Option<TokenStream>,
+}
+
+impl VisitMut for Uses<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if self.first.is_some() {
+            return;
+        }
+        if let Expr::Path(path) = &*expr
+            && path.qself.is_none()
+            && path.path.is_ident(self.handle)
+        {
+            self.first = Some(path.to_token_stream());
+            return;
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
 }
 
 /// Whether a pattern anywhere in the body binds the handle's name again.
@@ -321,6 +340,10 @@ mod tests {
             ["y"]
         );
         assert_eq!(
+            spawned("{ tokio::spawn(async move { keep(Point { x: 1, y }).await }); }"),
+            ["y"]
+        );
+        assert_eq!(
             spawned("{ if a { tokio::task::spawn_local(async { y.provide(1).await }); } }"),
             ["y.provide(1)"]
         );
@@ -339,6 +362,21 @@ mod tests {
                 .is_empty()
         );
         assert!(spawned("{ y.provide(1).await; }").is_empty());
+        // Not the handle: a field, a struct literal's field name, a lifetime.
+        assert!(
+            spawned(
+                r#"{ tokio::spawn(async move { println!("{}", p.y); p.y }); y.provide(1).await; }"#
+            )
+            .is_empty()
+        );
+        assert!(
+            spawned("{ tokio::spawn(async move { let _p = Point { x: 1, y: 2 }; }); y.provide(1).await; }")
+                .is_empty()
+        );
+        assert!(
+            spawned("{ std::thread::spawn(move || { fn f<'y>(s: &'y str) -> &'y str { s } }); y.provide(1).await; }")
+                .is_empty()
+        );
     }
 
     #[test]
