@@ -276,11 +276,12 @@ impl<'a> GraphBuilder<'a> {
         if handler.scope == Some(Scope::App) {
             // Planned in `handler` scope, as every handler is, it would run per request while
             // its attribute says once: the contradiction is the app's to resolve.
+            let name = self.name_of(handler);
             return Err(vec![format!(
-                "`{}` declares `scope = \"app\"`, but a route runs its handler for each request; \
-                 remove the scope, and put what should be done once in an `app`-scoped dependency \
-                 the handler takes",
-                self.name_of(handler)
+                "`{name}` declares `scope = \"app\"`, but a route runs its handler for each \
+                 request, so the route would not answer with the app's one value: route a handler \
+                 that takes it (`#[dep({name})] value: &T`) and answers with it, or, if `{name}` \
+                 is meant to run for each request, remove the scope"
             )]);
         }
         let mut state = RouteState::default();
