@@ -1565,3 +1565,34 @@ async fn a_client_gone_mid_upload_before_a_slow_setup_ends_is_gone_not_a_408() {
     );
     server.shutdown().await;
 }
+
+/// A handler that first receives many values ready at once (each receive spends the task's
+/// cooperative budget, as tokio counts it), then waits far past the request timeout.
+#[depends]
+async fn budget_spent_then_slow() -> &'static str {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    for i in 0..1000 {
+        tx.send(i).unwrap();
+    }
+    for _ in 0..1000 {
+        rx.recv().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    "finished"
+}
+
+/// The request timeout fires even when the handler's task had spent its cooperative budget
+/// when the timeout's timer was first polled: a timer polled then is not registered, and a
+/// runtime that skipped polling it again (thinking it registered) never answered 503.
+#[tokio::test]
+async fn the_request_timeout_fires_after_a_handler_spent_its_cooperative_budget() {
+    let client = TestClient::start(
+        App::new()
+            .get("/busy", budget_spent_then_slow)
+            .request_timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let response = client.get("/busy").send().await;
+    assert_eq!(response.status(), 503);
+}
