@@ -24,12 +24,7 @@ use crate::model::has_ident;
 pub(crate) fn unawaited_provides(block: &syn::Block, handle: &syn::Ident) -> Vec<TokenStream> {
     // The visitor only reads; `visit_mut` is the visitor `syn` is built with here.
     let mut block = block.clone();
-    let mut rebound = Rebound {
-        handle,
-        found: false,
-    };
-    rebound.visit_block_mut(&mut block);
-    if rebound.found {
+    if rebinds(&mut block, handle) {
         return Vec::new();
     }
     let mut finder = Unawaited {
@@ -40,22 +35,28 @@ pub(crate) fn unawaited_provides(block: &syn::Block, handle: &syn::Ident) -> Vec
     finder.found
 }
 
+/// Whether a pattern anywhere in `block` binds the handle's name again: the checks then read
+/// nothing in it as the handle.
+fn rebinds(block: &mut syn::Block, handle: &syn::Ident) -> bool {
+    let mut rebound = Rebound {
+        handle,
+        found: false,
+    };
+    rebound.visit_block_mut(block);
+    rebound.found
+}
+
 /// The handle moved into a task (`tokio::spawn(async move { y.provide(v).await })`, a
 /// closure given to `std::thread::spawn`): there the value is never handed over, since the
 /// runtime resumes only the generator's own future, which has returned or waits for a task that
 /// is never woken. Each `handle.provide(..)` call inside the spawned closure or `async` block,
-/// as written; the first mention of the handle there when it makes no such call. Read as
+/// as written; the first use of the handle as a value there when it makes no such call. Read as
 /// conservatively as [`unawaited_provides`]: only a call of a function or method named `spawn`,
 /// `spawn_local` or `spawn_blocking` whose argument is a closure or an `async` block, and not at
 /// all in a body that binds the handle's name again.
 pub(crate) fn spawned_provides(block: &syn::Block, handle: &syn::Ident) -> Vec<TokenStream> {
     let mut block = block.clone();
-    let mut rebound = Rebound {
-        handle,
-        found: false,
-    };
-    rebound.visit_block_mut(&mut block);
-    if rebound.found {
+    if rebinds(&mut block, handle) {
         return Vec::new();
     }
     let mut finder = Spawned {
