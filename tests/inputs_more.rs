@@ -571,3 +571,75 @@ async fn a_repeated_header_read_as_one_value_gives_its_first_and_a_rename_uses_u
     );
     client.shutdown().await;
 }
+
+/// An input of the app's own that reports one problem per bad line (`?bad=N`), then, with
+/// `&then=json`, reports the body's JSON as invalid, and with `&then=reject` (or
+/// `&then=json,reject`) refuses the request: the shape of an upload of many bad lines.
+struct ManyProblems;
+
+impl di_runtime::FromRequest for ManyProblems {
+    fn from_request(head: &di_runtime::RequestHead) -> Result<Self, Vec<InputError>> {
+        let query = head.uri().query().unwrap_or("");
+        let bad: usize = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("bad="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let mut problems: Vec<InputError> = (0..bad)
+            .map(|line| InputError::new(("body", line), format!("line {line} is bad")))
+            .collect();
+        if query.contains("json") {
+            problems.push(InputError::new(("body", bad), "not JSON").kind("json_invalid"));
+        }
+        if query.contains("reject") {
+            problems.push(InputError::rejection(HttpError::new(
+                StatusCode::FORBIDDEN,
+                "not these lines",
+            )));
+        }
+        if problems.is_empty() {
+            Ok(ManyProblems)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[depends]
+async fn many_problems(_lines: ManyProblems, _again: ManyProblems) -> &'static str {
+    "ok"
+}
+
+/// However many problems an input reports, the answer is what the first 64 (each once, the
+/// input being used twice) and the first rejection make it: the rejection when there is one
+/// and no problem is `json_invalid`, the 422 of the first 64 otherwise.
+#[tokio::test]
+async fn an_input_with_many_problems_is_answered_by_the_first_64_and_its_rejection() {
+    let client = TestClient::start(App::new().get("/lines", many_problems))
+        .await
+        .unwrap();
+
+    let rejected = client.get("/lines?bad=20000&then=reject").send().await;
+    assert_eq!(rejected.status(), 403);
+    assert_eq!(
+        rejected.json::<Value>().await.unwrap()["detail"],
+        "not these lines"
+    );
+
+    for then in ["", "&then=json"] {
+        let listed = client.get(&format!("/lines?bad=20000{then}")).send().await;
+        assert_eq!(listed.status(), 422, "then: {then:?}");
+        let detail = listed.json::<Value>().await.unwrap()["detail"].clone();
+        let lines: Vec<Value> = detail
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["loc"][1].clone())
+            .collect();
+        assert_eq!(lines, (0..64).map(|line| json!(line)).collect::<Vec<_>>());
+    }
+
+    // A json_invalid past the 64th makes the 422 win over a rejection, as one among them does.
+    let json_wins = client.get("/lines?bad=100&then=json,reject").send().await;
+    assert_eq!(json_wins.status(), 422);
+}

@@ -27,7 +27,7 @@ use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::BodyError;
-use crate::response::error::{HttpError, InputError};
+use crate::response::error::{HttpError, InputError, MAX_PROBLEMS};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_error_response};
 use crate::run::background::drop_tasks;
 use crate::run::body::{AfterBody, sends_no_body, tracked};
@@ -803,24 +803,51 @@ impl<F: Future> Future for WithLimit<F> {
     }
 }
 
+/// The problems of a request's inputs, each once (an input used twice reports its problems
+/// once), kept as far as [`HttpError::invalid_input`] reads them: the first [`MAX_PROBLEMS`]
+/// it lists, the first rejection, and whether any was `json_invalid`. An input of the app's
+/// own may give any number (one per bad line of an upload): each is compared with what is
+/// kept, at most `MAX_PROBLEMS` + 2 entries, never with all the others.
+#[derive(Default)]
+struct Problems {
+    kept: Vec<InputError>,
+    listed: usize,
+    rejection: bool,
+    json_invalid: bool,
+}
+
+impl Problems {
+    fn add(&mut self, error: InputError) {
+        let rejection = error.rejected().is_some();
+        let json_invalid = error.type_name() == "json_invalid";
+        let wanted = if rejection {
+            !self.rejection
+        } else {
+            self.listed < MAX_PROBLEMS || (json_invalid && !self.json_invalid)
+        };
+        if !wanted || self.kept.contains(&error) {
+            return;
+        }
+        self.rejection |= rejection;
+        self.json_invalid |= json_invalid;
+        self.listed += usize::from(!rejection);
+        self.kept.push(error);
+    }
+}
+
 /// The request's slots: one per value of `plan`, empty, then every input of `plan`, extracted
 /// (one allocation for both); or every problem found.
 fn extract_inputs(plan: &Plan, head: &RequestHead) -> Result<Vec<Slot>, Vec<InputError>> {
     let mut slots = Vec::with_capacity(plan.slots + plan.inputs.len());
     slots.resize_with(plan.slots, Slot::default);
-    let mut problems: Vec<InputError> = Vec::new();
+    let mut problems = Problems::default();
     for extract in &plan.inputs {
         match extract(head) {
             Ok(value) => slots.push(Slot::Owned(value)),
-            Err(errors) => {
-                for error in errors {
-                    if !problems.contains(&error) {
-                        problems.push(error);
-                    }
-                }
-            }
+            Err(errors) => errors.into_iter().for_each(|error| problems.add(error)),
         }
     }
+    let problems = problems.kept;
     if problems.is_empty() {
         Ok(slots)
     } else {
