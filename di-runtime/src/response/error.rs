@@ -134,41 +134,11 @@ impl HttpError {
     /// assert_eq!(e.detail().as_array().unwrap().len(), 64);
     /// ```
     pub fn invalid_input(errors: impl IntoIterator<Item = InputError>) -> Self {
-        let mut listed: Vec<InputError> = Vec::new();
-        let mut json_invalid = false;
-        let mut rejection = None;
+        let mut gathered = Gathered::default();
         for error in errors {
-            json_invalid |= error.kind == "json_invalid";
-            match error.rejection {
-                Some(rejected) => {
-                    rejection.get_or_insert(rejected);
-                }
-                None if listed.len() < MAX_PROBLEMS => listed.push(error),
-                None => {}
-            }
+            gathered.add(error, false);
         }
-        if !json_invalid && let Some(rejection) = rejection {
-            return rejection;
-        }
-        // One allocation for the body, sized from its entries.
-        let size = 13 + listed.iter().map(|e| e.json_len() + 1).sum::<usize>();
-        let mut list = String::with_capacity(size);
-        list.push_str("{\"detail\":[");
-        for (i, error) in listed.iter().enumerate() {
-            if i > 0 {
-                list.push(',');
-            }
-            error.write_json(&mut list);
-        }
-        list.push(']');
-        list.push('}');
-        Self(Box::new(Parts {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            detail: OnceLock::new(),
-            body: Some(Bytes::from(list)),
-            headers: None,
-            source: None,
-        }))
+        gathered.into_error()
     }
 
     /// Adds a header to the response (as `HTTPException(headers=...)`), such as the
@@ -396,6 +366,69 @@ impl fmt::Display for HttpError {
 
 /// One problem with the request input, as an entry of a 422's `detail` list, in the shape
 /// FastAPI (pydantic v2) sends, keys in its order:
+/// The entries of a 422 as they are gathered, kept as far as its answer reads them: the
+/// first [`MAX_PROBLEMS`] problems it lists, the first rejection (the answer when no problem
+/// is `json_invalid`), and whether any problem is `json_invalid`. However many entries are
+/// added (an input of the app's own may give one per bad line of an upload), it holds at most
+/// `MAX_PROBLEMS` of them, so each is compared with at most that many.
+#[derive(Default)]
+pub(crate) struct Gathered {
+    listed: Vec<InputError>,
+    rejection: Option<HttpError>,
+    json_invalid: bool,
+}
+
+impl Gathered {
+    /// Adds `error`; with `once`, a problem equal to one listed already is left out (an input
+    /// used twice reports its problems once).
+    pub(crate) fn add(&mut self, error: InputError, once: bool) {
+        self.json_invalid |= error.kind == "json_invalid";
+        match error.rejection {
+            Some(rejected) => {
+                self.rejection.get_or_insert(rejected);
+            }
+            None if self.listed.len() < MAX_PROBLEMS && !(once && self.listed.contains(&error)) => {
+                self.listed.push(error);
+            }
+            None => {}
+        }
+    }
+
+    /// Whether nothing was added that the answer reads.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.listed.is_empty() && self.rejection.is_none()
+    }
+
+    /// The answer: the rejection, unless a problem is `json_invalid`; else the 422 of the
+    /// problems listed.
+    pub(crate) fn into_error(self) -> HttpError {
+        if !self.json_invalid
+            && let Some(rejection) = self.rejection
+        {
+            return rejection;
+        }
+        // One allocation for the body, sized from its entries.
+        let size = 13 + self.listed.iter().map(|e| e.json_len() + 1).sum::<usize>();
+        let mut list = String::with_capacity(size);
+        list.push_str("{\"detail\":[");
+        for (i, error) in self.listed.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            error.write_json(&mut list);
+        }
+        list.push(']');
+        list.push('}');
+        HttpError(Box::new(Parts {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail: OnceLock::new(),
+            body: Some(Bytes::from(list)),
+            headers: None,
+            source: None,
+        }))
+    }
+}
+
 /// `{"type": "int_parsing", "loc": ["query", "limit"], "msg": "...", "input": "abc"}`, with a
 /// `"ctx"` object after `input` when the problem has one.
 ///

@@ -27,7 +27,7 @@ use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::error::BodyError;
-use crate::response::error::{HttpError, InputError, MAX_PROBLEMS};
+use crate::response::error::{Gathered, HttpError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_error_response};
 use crate::run::background::drop_tasks;
 use crate::run::body::{AfterBody, sends_no_body, tracked};
@@ -474,8 +474,8 @@ fn prepare(
     // placeholders the client never sent): a generic 500, never a lost connection.
     match catch_call(|| extract_inputs(&route.plan, &head)) {
         Ok(Ok(inputs)) => Prepared::Ready(head, inputs),
-        Ok(Err(problems)) => {
-            let response = HttpError::invalid_input(problems).into_response();
+        Ok(Err(answer)) => {
+            let response = answer.into_response();
             Prepared::Answered(finish(
                 engine,
                 response,
@@ -803,55 +803,25 @@ impl<F: Future> Future for WithLimit<F> {
     }
 }
 
-/// The problems of a request's inputs, each once (an input used twice reports its problems
-/// once), kept as far as [`HttpError::invalid_input`] reads them: the first [`MAX_PROBLEMS`]
-/// it lists, the first rejection, and whether any was `json_invalid`. An input of the app's
-/// own may give any number (one per bad line of an upload): each is compared with what is
-/// kept, at most `MAX_PROBLEMS` + 2 entries, never with all the others.
-#[derive(Default)]
-struct Problems {
-    kept: Vec<InputError>,
-    listed: usize,
-    rejection: bool,
-    json_invalid: bool,
-}
-
-impl Problems {
-    fn add(&mut self, error: InputError) {
-        let rejection = error.rejected().is_some();
-        let json_invalid = error.type_name() == "json_invalid";
-        let wanted = if rejection {
-            !self.rejection
-        } else {
-            self.listed < MAX_PROBLEMS || (json_invalid && !self.json_invalid)
-        };
-        if !wanted || self.kept.contains(&error) {
-            return;
-        }
-        self.rejection |= rejection;
-        self.json_invalid |= json_invalid;
-        self.listed += usize::from(!rejection);
-        self.kept.push(error);
-    }
-}
-
 /// The request's slots: one per value of `plan`, empty, then every input of `plan`, extracted
-/// (one allocation for both); or every problem found.
-fn extract_inputs(plan: &Plan, head: &RequestHead) -> Result<Vec<Slot>, Vec<InputError>> {
+/// (one allocation for both); or the answer to their problems (see [`Gathered`]).
+fn extract_inputs(plan: &Plan, head: &RequestHead) -> Result<Vec<Slot>, HttpError> {
     let mut slots = Vec::with_capacity(plan.slots + plan.inputs.len());
     slots.resize_with(plan.slots, Slot::default);
-    let mut problems = Problems::default();
+    let mut problems = Gathered::default();
     for extract in &plan.inputs {
         match extract(head) {
             Ok(value) => slots.push(Slot::Owned(value)),
-            Err(errors) => errors.into_iter().for_each(|error| problems.add(error)),
+            // Each once: an input used twice reports its problems once.
+            Err(errors) => errors
+                .into_iter()
+                .for_each(|error| problems.add(error, true)),
         }
     }
-    let problems = problems.kept;
     if problems.is_empty() {
         Ok(slots)
     } else {
-        Err(problems)
+        Err(problems.into_error())
     }
 }
 
