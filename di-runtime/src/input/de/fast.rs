@@ -688,12 +688,7 @@ impl<'de> MapAccess<'de> for HeaderEntries<'_> {
             *field
         } else {
             self.key.clear();
-            for (i, part) in name.split('-').enumerate() {
-                if i > 0 {
-                    self.key.push('_');
-                }
-                self.key.push_str(part);
-            }
+            push_field_name(&mut self.key, name);
             &self.key
         };
         seed.deserialize(StrDeserializer::<GiveUp>::new(key))
@@ -757,12 +752,7 @@ pub(crate) fn header_pairs<'a>(
             .filter(|(name, _)| !name.contains('_'))
     };
     for (name, _) in taken().filter(|(name, _)| name.contains('-')) {
-        for (i, part) in name.split('-').enumerate() {
-            if i > 0 {
-                names.push('_');
-            }
-            names.push_str(part);
-        }
+        push_field_name(names, name);
     }
     let names: &'a str = names;
     let mut at = 0;
@@ -777,6 +767,17 @@ pub(crate) fn header_pairs<'a>(
             (field, latin1(value.as_bytes()))
         })
         .collect()
+}
+
+/// Appends header name `name` as a field name: its `-` as `_` (`x-request-id` as
+/// `x_request_id`).
+fn push_field_name(out: &mut String, name: &str) {
+    for (i, part) in name.split('-').enumerate() {
+        if i > 0 {
+            out.push('_');
+        }
+        out.push_str(part);
+    }
 }
 
 /// The text of a header value as Starlette reads it: bytes as Latin-1 characters.
