@@ -1279,6 +1279,17 @@ mod tests {
         }
     }
 
+    /// The body of `frames` read whole, all of them there at once.
+    fn read_all(frames: std::collections::VecDeque<Bytes>, declared: bool) -> Bytes {
+        let mut future = std::pin::pin!(read_whole(Frames { frames, declared }));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(whole)) => whole,
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => unreachable!("the frames are all there"),
+        }
+    }
+
     fn read(sizes: &[usize], declared: bool) -> (Bytes, Vec<u8>) {
         let mut expected = Vec::new();
         let mut frames = std::collections::VecDeque::new();
@@ -1287,14 +1298,7 @@ mod tests {
             expected.extend_from_slice(&frame);
             frames.push_back(Bytes::from(frame));
         }
-        let body = Frames { frames, declared };
-        let mut future = std::pin::pin!(read_whole(body));
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(Ok(whole)) => (whole, expected),
-            Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => unreachable!("the frames are all there"),
-        }
+        (read_all(frames, declared), expected)
     }
 
     #[test]
@@ -1325,14 +1329,8 @@ mod tests {
         // that kept its frames kept those buffers.
         let buffers: Vec<Bytes> = (0..40u8).map(|i| Bytes::from(vec![i; 8 * 1024])).collect();
         for declared in [false, true] {
-            let frames: std::collections::VecDeque<Bytes> =
-                buffers.iter().map(|b| b.slice(100..1124)).collect();
-            let body = Frames { frames, declared };
-            let mut future = std::pin::pin!(read_whole(body));
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            let Poll::Ready(Ok(whole)) = future.as_mut().poll(&mut cx) else {
-                unreachable!("the frames are all there")
-            };
+            let frames = buffers.iter().map(|b| b.slice(100..1124)).collect();
+            let whole = read_all(frames, declared);
             assert_eq!(whole.len(), 40 * 1024);
             assert!(
                 whole
@@ -1351,15 +1349,7 @@ mod tests {
     fn a_body_of_one_frame_is_kept_uncopied() {
         let frame = Bytes::from(vec![1u8; 3000]);
         for declared in [false, true] {
-            let body = Frames {
-                frames: [Bytes::new(), frame.clone()].into(),
-                declared,
-            };
-            let mut future = std::pin::pin!(read_whole(body));
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            let Poll::Ready(Ok(whole)) = future.as_mut().poll(&mut cx) else {
-                unreachable!("the frames are all there")
-            };
+            let whole = read_all([Bytes::new(), frame.clone()].into(), declared);
             assert_eq!(whole.as_ptr(), frame.as_ptr());
         }
     }
