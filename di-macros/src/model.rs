@@ -5,7 +5,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
 use crate::args::{DepArgs, ScopeArg, parse_dep_args};
-use crate::unawaited::{spawned_provides, unawaited_provides};
+use crate::unawaited::{Task, borrowed_into_task, spawned_provides, unawaited_provides};
 
 /// How a `#[dep]` parameter takes the value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +210,10 @@ pub(crate) fn analyse(
 
     let mut params = Vec::new();
     let mut yield_ty: Option<Type> = None;
+    // The `#[dep]` values taken by reference (name, `T` of `&T`, access, dependency) and the
+    // `BackgroundTasks` parameters, for the check of tasks that outlive the call.
+    let mut borrowed: Vec<(syn::Ident, String, Access, String)> = Vec::new();
+    let mut task_lists: Vec<syn::Ident> = Vec::new();
     for arg in &mut item.sig.inputs {
         let pat_type = match arg {
             FnArg::Receiver(receiver) => {
@@ -502,7 +506,58 @@ pub(crate) fn analyse(
                 format!("an `app`-scoped dependency is set up once, before any request, so it cannot take the request input `{}`; take it in a `request`-scoped dependency instead", type_text(&ty)),
             ));
         }
+        if let syn::Pat::Ident(pat) = &*pat_type.pat {
+            match &model {
+                ParamModel::Dep {
+                    dep,
+                    access: access @ (Access::Shared | Access::Exclusive),
+                    ty,
+                } => {
+                    // `&'static T` takes a value that is itself a `&'static T` (by clone).
+                    if let Type::Reference(reference) = ty
+                        && reference
+                            .lifetime
+                            .as_ref()
+                            .is_none_or(|lifetime| lifetime.ident == "_")
+                    {
+                        let inner = type_text(&reference.elem);
+                        borrowed.push((pat.ident.clone(), inner, *access, path_text(&dep.path)));
+                    }
+                }
+                ParamModel::Input { ty } | ParamModel::HeadRef { ty, .. }
+                    if names_background_tasks(ty) =>
+                {
+                    task_lists.push(pat.ident.clone());
+                }
+                _ => {}
+            }
+        }
         params.push(Param { name, model });
+    }
+    // A borrowed value moved into a task that outlives the call: rustc's "borrowed data
+    // escapes" names neither `Held<T>` nor cloning.
+    let lists: Vec<&syn::Ident> = task_lists.iter().collect();
+    for (ident, inner, access, dep) in &borrowed {
+        let Some((mention, task)) = borrowed_into_task(&item.block, ident, &lists) else {
+            continue;
+        };
+        let name = ident.unraw();
+        let (written, held) = match access {
+            Access::Exclusive => (format!("&mut {inner}"), "HeldMut"),
+            _ => (format!("&{inner}"), "Held"),
+        };
+        let task = match task {
+            Task::Background(list) => {
+                format!("a task given to `{list}.add(..)` runs after the call has returned")
+            }
+            Task::Spawned(spawn) => {
+                format!("a task given to `{spawn}(..)` may run after the call has returned")
+            }
+        };
+        errors.push(syn::Error::new_spanned(
+            mention,
+            format!("`{name}` is lent to this call only (`{written}`) and {task}, so the task cannot use it; take the value itself, `#[dep({dep})] {name}: {held}<{inner}>`, which the task can keep (for a `request`- or `app`-scoped value: its teardown waits until the task has ended), or clone what the task needs and move the clone in"),
+        ));
     }
 
     // The output type the expansion names: a borrowed return type is reported here, and the
@@ -1081,6 +1136,31 @@ fn mentions_ident(block: &syn::Block, ident: &syn::Ident) -> bool {
     })
 }
 
+/// A path as written, without spaces (`db::pool`).
+fn path_text(path: &syn::Path) -> String {
+    quote::ToTokens::to_token_stream(path)
+        .to_string()
+        .replace(' ', "")
+}
+
+/// Whether `ty` is `BackgroundTasks` (by any path, by reference or not).
+fn names_background_tasks(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(reference) => names_background_tasks(&reference.elem),
+        Type::Paren(paren) => names_background_tasks(&paren.elem),
+        Type::Group(group) => names_background_tasks(&group.elem),
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|last| last.ident == "BackgroundTasks" && last.arguments.is_none())
+        }
+        _ => false,
+    }
+}
+
 fn mentions_impl(ty: &Type) -> bool {
     has_ident(quote::ToTokens::to_token_stream(ty), &|found| {
         found == "impl"
@@ -1422,6 +1502,36 @@ mod tests {
                 "{}",
                 errors[0]
             );
+        }
+    }
+
+    #[test]
+    fn a_borrowed_value_moved_into_a_later_task_is_an_error_naming_held() {
+        let (_, errors) = analyse_src(
+            "async fn f(#[dep(db::user)] user: &User, tasks: &BackgroundTasks) { tasks.add(async move { send(user).await; }); }",
+        );
+        assert_eq!(errors.len(), 1);
+        let message = errors[0].to_string();
+        assert!(message.contains("`tasks.add(..)`"), "{message}");
+        assert!(
+            message.contains("`#[dep(db::user)] user: Held<User>`"),
+            "{message}"
+        );
+        let (_, errors) = analyse_src(
+            "async fn f(#[dep(user)] user: &mut Vec<u8>) { tokio::spawn(async move { user.push(1); }); }",
+        );
+        assert_eq!(errors.len(), 1);
+        let message = errors[0].to_string();
+        assert!(message.contains("`tokio::spawn(..)` may run"), "{message}");
+        assert!(message.contains("HeldMut<Vec<u8>>"), "{message}");
+        // A `&'static` value is moved, not lent; held values and clones may be moved too.
+        for src in [
+            "async fn f(#[dep(name)] name: &'static str) { tokio::spawn(async move { send(name).await; }); }",
+            "async fn f(#[dep(user)] user: Held<User>, tasks: BackgroundTasks) { tasks.add(async move { send(user).await; }); }",
+            "async fn f(#[dep(user)] user: User, tasks: &BackgroundTasks) { tasks.add(async move { send(user).await; }); }",
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert!(errors.is_empty(), "{src}: {}", errors[0]);
         }
     }
 

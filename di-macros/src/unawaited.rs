@@ -14,6 +14,7 @@
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Pat, Stmt};
 
@@ -65,6 +66,168 @@ pub(crate) fn spawned_provides(block: &syn::Block, handle: &syn::Ident) -> Vec<T
     };
     finder.visit_block_mut(&mut block);
     finder.found
+}
+
+/// Where a value borrowed for the call (`#[dep(f)] user: &User`) is moved into a task that
+/// may outlive the call: a closure or an `async` block given to a `spawn`, `spawn_local` or
+/// `spawn_blocking` function (`tokio::spawn(..)`, `std::thread::spawn(..)`: a path, not a
+/// method, since `scope.spawn(..)` of `std::thread::scope` may borrow), or to `tasks.add(..)`
+/// on one of `lists`, the function's `BackgroundTasks` parameters. The first mention of the
+/// name in the first such task, as written (a macro's argument naming it, `{user}` in a format
+/// string too): the borrow checker's "borrowed data escapes" says the same without the fix.
+/// Not read at all in a body that binds the name again.
+pub(crate) fn borrowed_into_task(
+    block: &syn::Block,
+    borrowed: &syn::Ident,
+    lists: &[&syn::Ident],
+) -> Option<(TokenStream, Task)> {
+    let mut block = block.clone();
+    if rebinds(&mut block, borrowed) {
+        return None;
+    }
+    let mut finder = Escapes {
+        borrowed,
+        lists,
+        found: None,
+    };
+    finder.visit_block_mut(&mut block);
+    finder.found
+}
+
+/// What a task found by [`borrowed_into_task`] was given to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// `list.add(..)` of a `BackgroundTasks` parameter, by its name.
+    Background(String),
+    /// A `spawn` function, as written (`tokio::spawn`).
+    Spawned(String),
+}
+
+/// Collects the first mention of a borrowed value in a task.
+struct Escapes<'a> {
+    borrowed: &'a syn::Ident,
+    lists: &'a [&'a syn::Ident],
+    found: Option<(TokenStream, Task)>,
+}
+
+impl VisitMut for Escapes<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if self.found.is_some() {
+            return;
+        }
+        let (args, task) = match &*expr {
+            Expr::Call(call) => match peel_expr(&call.func) {
+                Expr::Path(func)
+                    if func.qself.is_none()
+                        && func
+                            .path
+                            .segments
+                            .last()
+                            .is_some_and(|last| SPAWNS.iter().any(|s| last.ident == s)) =>
+                {
+                    let name = func
+                        .path
+                        .segments
+                        .iter()
+                        .map(|segment| segment.ident.to_string())
+                        .collect::<Vec<_>>()
+                        .join("::");
+                    (Some(&call.args), Task::Spawned(name))
+                }
+                _ => (None, Task::Spawned(String::new())),
+            },
+            Expr::MethodCall(call)
+                if call.method == "add"
+                    && matches!(peel_expr(&call.receiver), Expr::Path(path)
+                        if path.qself.is_none()
+                            && self.lists.iter().any(|list| path.path.is_ident(*list))) =>
+            {
+                let list = peel_expr(&call.receiver).to_token_stream().to_string();
+                (Some(&call.args), Task::Background(list))
+            }
+            _ => (None, Task::Spawned(String::new())),
+        };
+        let tasks = args
+            .into_iter()
+            .flatten()
+            .filter(|arg| matches!(peel_expr(arg), Expr::Closure(_) | Expr::Async(_)));
+        for task_expr in tasks {
+            let mut mention = Mention {
+                name: self.borrowed,
+                first: None,
+            };
+            mention.visit_expr_mut(&mut task_expr.clone());
+            if let Some(first) = mention.first {
+                self.found = Some((first, task));
+                return;
+            }
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
+}
+
+/// The first mention of a name as a value: a path expression naming it alone, or a macro
+/// whose arguments name it (as a token, or as `{name}` or `{name:..}` in a string literal,
+/// an inline format argument).
+struct Mention<'a> {
+    name: &'a syn::Ident,
+    first: Option<TokenStream>,
+}
+
+impl VisitMut for Mention<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if self.first.is_some() {
+            return;
+        }
+        if let Expr::Path(path) = &*expr
+            && path.qself.is_none()
+            && path.path.is_ident(self.name)
+        {
+            self.first = Some(path.to_token_stream());
+            return;
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
+
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        if self.first.is_none()
+            && names_in_tokens(mac.tokens.clone(), &self.name.unraw().to_string())
+        {
+            self.first = Some(mac.to_token_stream());
+        }
+    }
+}
+
+/// Whether `tokens` name `name` (unraw): as an identifier, or inline in a format string.
+fn names_in_tokens(tokens: TokenStream, name: &str) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(ident) => ident.unraw() == name,
+        proc_macro2::TokenTree::Group(group) => names_in_tokens(group.stream(), name),
+        proc_macro2::TokenTree::Literal(literal) => {
+            matches!(syn::Lit::new(literal), syn::Lit::Str(text)
+                if inline_argument(&text.value(), name))
+        }
+        proc_macro2::TokenTree::Punct(_) => false,
+    })
+}
+
+/// Whether a format string names `name` as an inline argument: `{name}` or `{name:..}`
+/// (`{{` is an escaped brace, not an argument).
+fn inline_argument(format: &str, name: &str) -> bool {
+    let mut rest = format;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(escaped) = rest.strip_prefix('{') {
+            rest = escaped;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix(name)
+            && (after.starts_with('}') || after.starts_with(':'))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The names of the functions and methods that run their argument as another task.
@@ -403,5 +566,96 @@ mod tests {
         assert_eq!(found("{ drop(y.provide(1).await); }"), 0);
         assert_eq!(found("{ drop(x.provide(1)); }"), 0);
         assert_eq!(found("{ my::drop(y.provide(1)); }"), 0);
+    }
+
+    /// What [`borrowed_into_task`] finds of `user` in `body`, with `tasks` the function's
+    /// `BackgroundTasks`: the mention as written and the task's call.
+    fn escapes(body: &str) -> Option<(String, Task)> {
+        let block: syn::Block = syn::parse_str(body).unwrap();
+        let span = proc_macro2::Span::call_site();
+        let tasks = syn::Ident::new("tasks", span);
+        borrowed_into_task(&block, &syn::Ident::new("user", span), &[&tasks])
+            .map(|(mention, task)| (mention.to_string(), task))
+    }
+
+    #[test]
+    fn finds_a_borrowed_value_moved_into_a_task_that_outlives_the_call() {
+        let background = || Task::Background("tasks".to_owned());
+        assert_eq!(
+            escapes("{ tasks.add(async move { send(user).await; }); }"),
+            Some(("user".to_owned(), background()))
+        );
+        assert_eq!(
+            escapes("{ if ok { (tasks).add(async { user.len(); }); } }"),
+            Some(("user".to_owned(), background()))
+        );
+        // In a macro's arguments, as a token or inline in a format string.
+        assert_eq!(
+            escapes(r#"{ tasks.add(async move { println!("{user}"); }); }"#),
+            Some((r#"println ! ("{user}")"#.to_owned(), background()))
+        );
+        assert_eq!(
+            escapes(r#"{ tasks.add(async move { log!("{} {user:?}", 1); }); }"#)
+                .map(|(_, task)| task),
+            Some(background())
+        );
+        assert_eq!(
+            escapes("{ tasks.add(async move { assert!(user.ok()); }); }").map(|(_, task)| task),
+            Some(background())
+        );
+        assert_eq!(
+            escapes("{ tokio::spawn(async move { keep(Point { user }).await }); }"),
+            Some(("user".to_owned(), Task::Spawned("tokio::spawn".to_owned())))
+        );
+        assert_eq!(
+            escapes("{ std::thread::spawn(move || drop(user)); }").map(|(_, task)| task),
+            Some(Task::Spawned("std::thread::spawn".to_owned()))
+        );
+        assert_eq!(
+            escapes("{ spawn_blocking(|| user.len()); }").map(|(_, task)| task),
+            Some(Task::Spawned("spawn_blocking".to_owned()))
+        );
+    }
+
+    #[test]
+    fn leaves_a_task_that_borrows_nothing_of_the_call_alone() {
+        // Cloned before, or the name bound again anywhere.
+        assert_eq!(
+            escapes(
+                "{ let name = user.name.clone(); tasks.add(async move { send(name).await; }); }"
+            ),
+            None
+        );
+        assert_eq!(
+            escapes("{ let user = user.clone(); tasks.add(async move { send(user).await; }); }"),
+            None
+        );
+        assert_eq!(
+            escapes("{ tasks.add(async move { let f = |user: u8| user; f(1); }); }"),
+            None
+        );
+        // A field, a struct literal's field name, an escaped brace.
+        assert_eq!(
+            escapes("{ tasks.add(async move { send(p.user, Point { user: 1 }).await; }); }"),
+            None
+        );
+        assert_eq!(
+            escapes(r#"{ tasks.add(async move { println!("{{user}} {users}"); }); }"#),
+            None
+        );
+        // Another list's `add`, a scoped thread's `spawn` (a method), a task that is not a
+        // closure or a block, and a borrow used outside the task.
+        assert_eq!(escapes("{ other.add(async move { send(user) }); }"), None);
+        assert_eq!(
+            escapes("{ std::thread::scope(|s| { s.spawn(|| user.len()); }); }"),
+            None
+        );
+        assert_eq!(escapes("{ tasks.add(send(user.id)); }"), None);
+        assert_eq!(
+            escapes(
+                "{ let id = user.id; tasks.add(async move { send(id).await; }); send(user).await; }"
+            ),
+            None
+        );
     }
 }

@@ -1,5 +1,6 @@
-// A borrowed `#[dep]` value moved into a background task, which outlives the call: the borrow
-// checker's "borrowed data escapes", at the parameter and the task (clone it, or take `Held<T>`).
+// A borrowed `#[dep]` value moved into a background task, which outlives the call: an error at
+// its use in the task that names the fixes (`Held<T>`, a clone), then the borrow checker's
+// "borrowed data escapes" at the parameter and the task.
 use di_runtime::prelude::*;
 
 #[depends]
