@@ -19,6 +19,18 @@
 #   close            GET /hello with Connection: close, a connection per request
 #   upload           POST /upload, a Bytes body of 1 MB sent Transfer-Encoding: chunked in
 #                    1 KB chunks (N=50 is enough)
+#   cookie           GET /cookie, a Cookie<Session> (5 fields, one optional) among 8 cookies
+#                    (axum parses its Cookie header by hand)
+#   query10          GET /find?..., a Query<Search> of 10 fields (9 sent, 4 Options, a Vec of
+#                    a repeated key; axum reads the pairs with form_urlencoded by hand)
+#   stream           GET /events, 1,000 events of about 20 bytes streamed (StreamBody; axum's
+#                    Body::from_stream)
+#   deps             GET /deps, 8 plain dependencies, 2 app-scope values and a handler-scoped
+#                    generator (axum calls the same functions in its handler, State for the rest)
+#   head             HEAD /ack, a GET route answering a small Json<Ack>
+#   headers15        GET /headers, a small answer with 15 headers given as text pairs
+#   json-escape      POST /json-text, a 2 KB Json<Note> full of string and \u escapes
+#   path4            GET /shops/acme/items/12345/variants/7/sizes/42, Path<(String, u64, u32, u8)>
 # The 4xx workloads are answered by each framework its own way (di a 422 with its JSON problem
 # list, axum its own 400 or 422 text): the last column then gives each server's response.
 set -euo pipefail
@@ -69,6 +81,14 @@ args_of() { # workload -> load's arguments
     hdr50) echo "--path /hdr --header user-agent:di-bench/1.0 --extra-headers 50" ;;
     close) echo "--path /hello --close 1" ;;
     upload) echo "--method POST --path /upload --body upload" ;;
+    cookie) echo "--path /cookie --cookies 1" ;;
+    query10) echo "--path /find?q=rust+web+framework&page=2&per_page=50&sort=price&order=desc&lang=en&min_price=10.5&in_stock=true&tag=async&tag=http&tag=di" ;;
+    stream) echo "--path /events" ;;
+    deps) echo "--path /deps" ;;
+    head) echo "--method HEAD --path /ack" ;;
+    headers15) echo "--path /headers" ;;
+    json-escape) echo "--method POST --path /json-text --body escaped" ;;
+    path4) echo "--path /shops/acme/items/12345/variants/7/sizes/42" ;;
     *) echo "unknown workload $1" >&2; exit 2 ;;
   esac
 }

@@ -1,16 +1,19 @@
 //! A fixed number of requests to a server, for `bench/workload-instructions.sh`:
 //!
 //! `load --addr 127.0.0.1:PORT --requests N [--method M] [--path P] [--body NAME]
-//! [--connections C] [--h2 STREAMS] [--header NAME:VALUE]... [--extra-headers K] [--close 1]`
+//! [--connections C] [--h2 STREAMS] [--header NAME:VALUE]... [--extra-headers K] [--close 1]
+//! [--cookies 1]`
 //!
 //! HTTP/1.1: `C` keep-alive connections (default 4), each sending its share of the `N`
 //! requests one after another; with `--close 1` each request is sent with `Connection: close`
 //! on a connection of its own (each of the `C` clients opens one after another). `--h2 S`:
 //! one HTTP/2 connection (prior knowledge) with `S` requests in flight at once. `--body`
 //! names one of `di_bench::workloads`' bodies (`order`, `lines`, `form`, `bad-order`,
-//! `long-note`), or `upload`: 1 MB sent `Transfer-Encoding: chunked` in 1 KB chunks (a frame
-//! each, no `Content-Length`). `--header` adds a header field (repeatable); `--extra-headers K` adds `K`
-//! fields `x-filler-{i}` of about 40 bytes each. Every response is read to its end; the first
+//! `long-note`, `escaped`), or `upload`: 1 MB sent `Transfer-Encoding: chunked` in 1 KB
+//! chunks (a frame each, no `Content-Length`). `--header` adds a header field (repeatable);
+//! `--extra-headers K` adds `K` fields `x-filler-{i}` of about 40 bytes each; `--cookies 1`
+//! adds the `Cookie` header of `workloads::COOKIE_HEADER` (8 cookies, with spaces, which a
+//! `--header` from the script's word-split arguments cannot hold). Every response is read to its end; the first
 //! one's status and body length are printed, and the run fails if any status differs from it.
 
 use std::convert::Infallible;
@@ -157,6 +160,14 @@ fn main() -> ExitCode {
                 };
                 spec.headers.push(field);
             }
+            "--cookies" => {
+                if value == "1" {
+                    spec.headers.push((
+                        http::header::COOKIE,
+                        http::HeaderValue::from_static(workloads::COOKIE_HEADER),
+                    ));
+                }
+            }
             "--extra-headers" => {
                 for i in 0..value.parse().unwrap_or(0usize) {
                     let name = format!("x-filler-{i}").parse();
@@ -173,6 +184,7 @@ fn main() -> ExitCode {
                     "form" => (workloads::form_body(), "application/x-www-form-urlencoded"),
                     "bad-order" => (workloads::bad_order_body(), "application/json"),
                     "long-note" => (workloads::long_note_body(), "application/json"),
+                    "escaped" => (workloads::escaped_body(), "application/json"),
                     "upload" => {
                         spec.chunks = Some(workloads::UPLOAD_CHUNKS);
                         (
