@@ -42,7 +42,7 @@ impl de::Error for GiveUp {
 
 /// `T` from `query`, or `None` when the every-problem search must answer.
 pub(crate) fn query<T: DeserializeOwned>(query: &str) -> Option<T> {
-    pairs(QueryPairs(query))
+    pairs_grouping(QueryPairs(query), false)
 }
 
 /// A query string's pairs, as `form_urlencoded::parse` reads them (split at `&`, empty
@@ -90,16 +90,283 @@ impl<'s> Iterator for QueryPairs<'s> {
     }
 }
 
-/// `T` from `(key, value)` pairs read as a query string's are, or `None` when the
-/// every-problem search must answer.
+/// `T` from `(key, value)` pairs read as a query string's are, not grouped, or `None` when
+/// the every-problem search must answer (the header unit tests compare `fast::headers` with
+/// it).
+#[cfg(test)]
 pub(crate) fn pairs<'s, T: DeserializeOwned>(
     input: impl IntoIterator<Item = (Cow<'s, str>, Cow<'s, str>)>,
 ) -> Option<T> {
-    let mut pairs = Pairs::default();
-    for pair in input {
-        pairs.push(pair);
+    T::deserialize(Root(Pairs::collect(input).as_slice())).ok()
+}
+
+/// As [`pairs`], and a struct that read one of its fields twice (`tag=a&tag=b` for a list)
+/// is read again from the pairs grouped by key, as the search groups them: a sequence takes
+/// every value of its key, anything else the last one (the first if `first`).
+pub(crate) fn pairs_grouping<'s, T: DeserializeOwned>(
+    input: impl IntoIterator<Item = (Cow<'s, str>, Cow<'s, str>)>,
+    first: bool,
+) -> Option<T> {
+    let pairs = Pairs::collect(input);
+    let pairs = pairs.as_slice();
+    // The pairs as they come first: a repeated key is rare, and checking for one costs more
+    // than reading the usual struct.
+    T::deserialize(Root(pairs))
+        .ok()
+        .or_else(|| grouped(pairs, first))
+}
+
+/// Up to this many pairs, [`grouped`] groups them (each key compared with those before it);
+/// beyond, the search answers.
+const MAX_GROUPED: usize = 64;
+
+/// `T`, a struct, from `pairs` grouped by key, in the order the keys first appear; `None`
+/// when no key repeats (the ungrouped read answered, or failed for another reason) or when
+/// the search must answer.
+fn grouped<T: DeserializeOwned>(pairs: &[(Cow<'_, str>, Cow<'_, str>)], first: bool) -> Option<T> {
+    if pairs.len() > MAX_GROUPED || !repeats_a_key(pairs) {
+        return None;
     }
-    T::deserialize(Root(pairs.as_slice())).ok()
+    // Each key's values, one after another, and where each key's run is.
+    let mut values: Vec<&str> = Vec::with_capacity(pairs.len());
+    let mut groups: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
+    for (at, (key, _)) in pairs.iter().enumerate() {
+        if pairs[..at].iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        let start = values.len();
+        values.extend(
+            pairs[at..]
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, value)| &**value),
+        );
+        groups.push((key, start..values.len()));
+    }
+    T::deserialize(GroupedRoot {
+        groups: &groups,
+        values: &values,
+        first,
+    })
+    .ok()
+}
+
+/// The pairs grouped by key: a struct (or an option or newtype of one) reads them; anything
+/// else is left to the search.
+struct GroupedRoot<'s> {
+    groups: &'s [(&'s str, std::ops::Range<usize>)],
+    values: &'s [&'s str],
+    first: bool,
+}
+
+impl<'de> Deserializer<'de> for GroupedRoot<'_> {
+    type Error = GiveUp;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, GiveUp> {
+        Err(GiveUp)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        visitor.visit_map(GroupedEntries {
+            groups: self.groups.iter(),
+            values: self.values,
+            value: None,
+            first: self.first,
+        })
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        identifier unit unit_struct seq tuple tuple_struct map enum
+    }
+}
+
+/// The groups as a struct's map: each key once, with all its values.
+struct GroupedEntries<'s> {
+    groups: std::slice::Iter<'s, (&'s str, std::ops::Range<usize>)>,
+    values: &'s [&'s str],
+    value: Option<&'s [&'s str]>,
+    first: bool,
+}
+
+impl<'de> MapAccess<'de> for GroupedEntries<'_> {
+    type Error = GiveUp;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, GiveUp> {
+        let Some((key, run)) = self.groups.next() else {
+            return Ok(None);
+        };
+        self.value = Some(self.values.get(run.clone()).ok_or(GiveUp)?);
+        seed.deserialize(StrDeserializer::<GiveUp>::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, GiveUp> {
+        let values = self.value.take().ok_or(GiveUp)?;
+        seed.deserialize(Texts {
+            values,
+            first: self.first,
+        })
+    }
+}
+
+/// The values of one key (never none), as the search's `TextValue` reads them: a sequence
+/// takes them all, anything else the last (the first if `first`), read as [`Text`].
+struct Texts<'s> {
+    values: &'s [&'s str],
+    first: bool,
+}
+
+impl<'s> Texts<'s> {
+    /// The value a single value takes.
+    fn pick(&self) -> Result<Text<'s>, GiveUp> {
+        let value = if self.first {
+            self.values.first()
+        } else {
+            self.values.last()
+        };
+        value.map(|value| Text(value)).ok_or(GiveUp)
+    }
+
+    /// Every value, as a sequence; like the search, values the visitor left are an error.
+    fn seq<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        let mut elements = Many(self.values.iter());
+        let value = visitor.visit_seq(&mut elements)?;
+        if elements.0.len() == 0 {
+            Ok(value)
+        } else {
+            Err(GiveUp)
+        }
+    }
+}
+
+/// A single value is asked: the one [`Texts::pick`] gives.
+macro_rules! texts_single {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+            self.pick()?.$method(visitor)
+        }
+    )*};
+}
+
+impl<'de> Deserializer<'de> for Texts<'_> {
+    type Error = GiveUp;
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        self.seq(visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.seq(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.pick()?.deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.pick()?.deserialize_unit_struct(name, visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.pick()?.deserialize_struct(name, fields, visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_unit()
+    }
+
+    texts_single! {
+        deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
+        deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
+        deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
+        deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
+        deserialize_identifier deserialize_unit deserialize_map
+    }
+}
+
+/// The values of a repeated key, as a sequence of [`Text`]s.
+struct Many<'s>(std::slice::Iter<'s, &'s str>);
+
+impl<'de> SeqAccess<'de> for Many<'_> {
+    type Error = GiveUp;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, GiveUp> {
+        self.0
+            .next()
+            .map(|value| seed.deserialize(Text(value)))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
 }
 
 /// Pairs kept on the stack up to [`INLINE`] (a query string rarely has more), in a `Vec`
@@ -115,6 +382,14 @@ struct Pairs<'s> {
 const INLINE: usize = 4;
 
 impl<'s> Pairs<'s> {
+    fn collect(input: impl IntoIterator<Item = (Cow<'s, str>, Cow<'s, str>)>) -> Self {
+        let mut pairs = Pairs::default();
+        for pair in input {
+            pairs.push(pair);
+        }
+        pairs
+    }
+
     fn push(&mut self, pair: (Cow<'s, str>, Cow<'s, str>)) {
         if self.len < INLINE {
             self.inline[self.len] = pair;

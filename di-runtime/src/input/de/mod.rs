@@ -130,7 +130,7 @@ where
     let borrowed = pairs
         .iter()
         .map(|(k, v)| (Cow::Borrowed(k.as_ref()), Cow::Borrowed(v.as_ref())));
-    if let Some(value) = fast::pairs(borrowed) {
+    if let Some(value) = fast::pairs_grouping(borrowed, repeated == Repeated::First) {
         return Ok(value);
     }
     let pairs: Vec<(&str, &str)> = pairs

@@ -93,10 +93,18 @@ fn the_fast_path_never_disagrees_with_the_search() {
 }
 
 #[test]
-fn bad_or_repeated_input_goes_to_the_search() {
+fn bad_input_goes_to_the_search() {
     assert!(fast::query::<Page>("limit=x").is_none());
-    assert!(fast::query::<Page>("limit=5&limit=6").is_none());
     assert!(fast::query::<Strict>("a=1&b=2").is_none());
+    // A struct's field given twice is read here, grouped by key as the search reads it: the
+    // last value of a single one (it went to the search before `pairs_grouping`).
+    assert_eq!(
+        fast::query::<Page>("limit=5&limit=6").map(|p| p.limit),
+        Some(6)
+    );
+    assert_eq!(agree::<Page>(&["limit=5&limit=6"]), 1);
+    assert!(fast::query::<Page>("limit=5&limit=x").is_none());
+    assert!(fast::query::<Strict>("a=1&a=2&b=3").is_none());
     assert_eq!(
         fast::query::<Page>("limit=5&q=a+b").map(|p| p.q),
         Some(Some("a b".to_owned()))
@@ -143,8 +151,113 @@ fn a_struct_is_read_here_whatever_keys_it_does_not_take_repeat() {
     let query = keys.join("&");
     assert_eq!(fast::query::<Page>(&query).map(|p| p.limit), Some(7));
     agree::<Page>(&[&query]);
-    // One of its own fields repeated still goes to the search.
-    assert!(fast::query::<Page>(&format!("{query}&limit=8")).is_none());
+    // One of its own fields repeated is read grouped, its last value, as the search reads it.
+    let again = format!("{query}&limit=8");
+    assert_eq!(fast::query::<Page>(&again).map(|p| p.limit), Some(8));
+    assert_eq!(agree::<Page>(&[&again]), 1);
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Lists {
+    q: String,
+    #[serde(default)]
+    tag: Vec<String>,
+    ids: Option<Vec<u32>>,
+    pair: Option<(u8, u8)>,
+    order: Option<Order>,
+    flag: Option<bool>,
+    n: Option<u32>,
+    initial: Option<char>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Wrapped(Lists);
+
+/// Queries whose keys repeat, good and bad.
+const REPEATED: &[&str] = &[
+    "q=a&tag=x&tag=y",
+    "tag=x&q=a&tag=y&tag=z",
+    "q=a&q=b",
+    "q=a&q=b&unknown=1&unknown=2",
+    "q=a&ids=1&ids=2&ids=3",
+    "q=a&ids=1&ids=x",
+    "q=a&ids=1",
+    "q=a&pair=1&pair=2",
+    "q=a&pair=1&pair=2&pair=3",
+    "q=a&pair=1&pair=2&q=b",
+    "q=a&pair=1",
+    "q=a&order=Asc&order=Desc",
+    "q=a&order=Desc&order=Up",
+    "q=a&order=Up&order=Desc",
+    "q=a&flag=yes&flag=off",
+    "q=a&flag=off&flag=maybe",
+    "q=a&n=x&n=5",
+    "q=a&n=5&n=x",
+    "q=a&initial=x&initial=yz",
+    "q=a&initial=yz&initial=x",
+    "q=a&tag=%20x&tag=y+z&q=%E2%9C%93",
+    "q=a&tag=&tag=",
+    "q=&q=",
+    "tag=x&tag=y",
+    "q=a&tag=x&tag=y&n=1&n=2&ids=3&ids=4&pair=5&pair=6&order=Asc&order=Desc",
+];
+
+#[test]
+fn repeated_keys_of_a_struct_are_read_here_as_the_search_reads_them() {
+    let answered = agree::<Lists>(REPEATED);
+    assert!(answered >= 15, "the good ones are read here: {answered}");
+    agree::<Wrapped>(REPEATED);
+    agree::<Option<Lists>>(REPEATED);
+    agree::<Page>(REPEATED);
+    agree::<Strict>(REPEATED);
+    agree::<HashMap<String, String>>(REPEATED);
+    agree::<HashMap<String, Vec<String>>>(REPEATED);
+    agree::<Vec<(String, String)>>(REPEATED);
+    agree::<()>(REPEATED);
+    assert_eq!(
+        fast::query::<Lists>("tag=x&q=a&tag=y&tag=z").map(|l| l.tag),
+        Some(vec!["x".to_owned(), "y".to_owned(), "z".to_owned()])
+    );
+    // Past the pairs grouped here, the search answers.
+    let many: Vec<String> = (0..70).map(|i| format!("tag={i}")).collect();
+    let many = format!("q=a&{}", many.join("&"));
+    assert!(fast::query::<Lists>(&many).is_none());
+    assert!(from_query::<Lists>(&many).is_ok());
+}
+
+#[test]
+fn grouped_pairs_take_the_first_value_where_the_search_does() {
+    use std::borrow::Cow;
+
+    use super::super::{Repeated, from_pairs_repaired};
+
+    for query in REPEATED.iter().chain(QUERIES) {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for (first, repeated) in [(true, Repeated::First), (false, Repeated::Last)] {
+            let read = fast::pairs_grouping::<Lists>(
+                borrowed
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))),
+                first,
+            );
+            if let Some(read) = read {
+                let searched = from_pairs_repaired::<Lists>("header", &borrowed, repeated)
+                    .unwrap_or_else(|_| panic!("{query}: read here, not by the search"));
+                assert_eq!(read, searched, "{query} (first: {first})");
+            }
+        }
+    }
+    let first = fast::pairs_grouping::<Lists>(
+        [("q", "a"), ("q", "b")].map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))),
+        true,
+    );
+    assert_eq!(first.map(|l| l.q), Some("a".to_owned()));
 }
 
 #[test]
