@@ -1,12 +1,14 @@
 //! [`Cookie`]: named request cookies, every problem reported by cookie name; the cookie
 //! parser Starlette uses.
 
+use std::borrow::Cow;
+
 use http::HeaderMap;
 use http::header::COOKIE;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{Repeated, from_pairs};
+use crate::input::de::{Repeated, fast, from_pairs};
 use crate::input::header::latin1;
 use crate::response::error::InputError;
 
@@ -38,25 +40,50 @@ pub struct Cookie<T>(pub T);
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Cookie<T> {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        from_pairs("cookie", &cookies(head.headers()), Repeated::Last).map(Cookie)
+        read(head.headers()).map(Cookie)
     }
+}
+
+/// `T` from the cookies of `headers`: good cookies read borrowed from the header text, owned
+/// pairs made only for the search.
+fn read<T: DeserializeOwned>(headers: &HeaderMap) -> Result<T, Vec<InputError>> {
+    let texts = texts(headers);
+    if let Some(value) = fast::pairs_grouping(pairs(&texts), false) {
+        return Ok(value);
+    }
+    let pairs: Vec<_> = pairs(&texts).collect();
+    from_pairs("cookie", &pairs, Repeated::Last)
+}
+
+/// The text of each `Cookie` header, in order (Latin-1, borrowed when it is ASCII).
+fn texts(headers: &HeaderMap) -> Vec<Cow<'_, str>> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .map(|header| latin1(header.as_bytes()))
+        .collect()
+}
+
+/// Every cookie of `texts`, in order, as Starlette's `cookie_parser` reads them (a chunk
+/// without `=` is a value with an empty name), borrowed from them but for a quoted value
+/// with escapes.
+fn pairs<'t>(texts: &'t [Cow<'_, str>]) -> impl Iterator<Item = (Cow<'t, str>, Cow<'t, str>)> {
+    texts
+        .iter()
+        .flat_map(|text| text.split(';'))
+        .filter_map(|chunk| {
+            let (key, value) = chunk.split_once('=').unwrap_or(("", chunk));
+            let (key, value) = (py_strip(key), py_strip(value));
+            (!key.is_empty() || !value.is_empty()).then(|| (Cow::Borrowed(key), unquote(value)))
+        })
 }
 
 /// Every cookie of every `Cookie` header, in order, as Starlette's `cookie_parser` reads
 /// them (a chunk without `=` is a value with an empty name).
 pub(crate) fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for header in headers.get_all(COOKIE) {
-        let text = latin1(header.as_bytes());
-        for chunk in text.split(';') {
-            let (key, value) = chunk.split_once('=').unwrap_or(("", chunk));
-            let (key, value) = (py_strip(key), py_strip(value));
-            if !key.is_empty() || !value.is_empty() {
-                out.push((key.to_owned(), unquote(value)));
-            }
-        }
-    }
-    out
+    pairs(&texts(headers))
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect()
 }
 
 /// The last value of the cookie `name`, as Starlette's `request.cookies[name]`.
@@ -75,11 +102,14 @@ fn py_strip(s: &str) -> &str {
 
 /// Python's `http.cookies._unquote`: a value in double quotes loses them, and its `\ooo`
 /// (octal) and `\c` escapes are replaced; any other value is kept as it is.
-fn unquote(value: &str) -> String {
+fn unquote(value: &str) -> Cow<'_, str> {
     let inner = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
         Some(inner) if value.len() >= 2 => inner,
-        _ => return value.to_owned(),
+        _ => return Cow::Borrowed(value),
     };
+    if !inner.contains('\\') {
+        return Cow::Borrowed(inner);
+    }
     let chars: Vec<char> = inner.chars().collect();
     let mut out = String::with_capacity(inner.len());
     let mut i = 0;
@@ -103,7 +133,7 @@ fn unquote(value: &str) -> String {
             i += 1;
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -130,5 +160,73 @@ mod tests {
         );
         assert_eq!(parse("s=a%20b"), [("s".to_owned(), "a%20b".to_owned())]);
         assert_eq!(parse(r#"q=""#), [("q".to_owned(), "\"".to_owned())]);
+        assert_eq!(
+            parse(r#"p="plain value"; e="""#),
+            [
+                ("p".to_owned(), "plain value".to_owned()),
+                ("e".to_owned(), String::new()),
+            ]
+        );
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Session {
+        session_id: String,
+        user_id: u64,
+        theme: Option<String>,
+        #[serde(default)]
+        tag: Vec<String>,
+    }
+
+    /// What the search reads of the cookies of `headers` (the owned pairs of `cookies`).
+    fn searched<T: DeserializeOwned>(headers: &HeaderMap) -> Option<T> {
+        let owned = cookies(headers);
+        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (&**k, &**v)).collect();
+        crate::input::de::from_pairs_repaired::<T>("cookie", &pairs, Repeated::Last).ok()
+    }
+
+    #[test]
+    fn cookies_read_borrowed_are_read_as_the_search_reads_them() {
+        let cases: &[&[&[u8]]] = &[
+            &[b"session_id=abc; user_id=7"],
+            &[b"_ga=GA1.2.3; session_id=abc; user_id=7; theme=dark; consent=yes; lang=en"],
+            &[b"session_id=\"a b\"; user_id=\"7\"; theme=\"x \\\"y\\\" \\054z\""],
+            &[b"session_id=a; user_id=1; user_id=2; tag=x; tag=y; tag=z"],
+            &[b"session_id=a", b"user_id=3; theme=light", b"tag=q"],
+            &[b"session_id=caf\xe9; user_id=4; theme=\xfc"],
+            &[b"session_id=a; user_id=x"],
+            &[b"session_id=a; user_id=x; user_id=5"],
+            &[b"user_id=5"],
+            &[b"session_id=a; user_id=5; =v; flag;;  "],
+            &[],
+        ];
+        let mut read_here = 0;
+        for case in cases {
+            let mut headers = HeaderMap::new();
+            for value in *case {
+                headers.append(COOKIE, http::HeaderValue::from_bytes(value).unwrap());
+            }
+            let ours = read::<Session>(&headers).ok();
+            read_here += usize::from(ours.is_some());
+            assert_eq!(ours, searched::<Session>(&headers), "{case:?}");
+            assert_eq!(
+                read::<std::collections::HashMap<String, String>>(&headers).ok(),
+                searched(&headers),
+                "{case:?}"
+            );
+        }
+        assert_eq!(read_here, 8);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            "session_id=a; user_id=1; user_id=2; tag=x; tag=y"
+                .parse()
+                .unwrap(),
+        );
+        let session = read::<Session>(&headers).ok();
+        assert_eq!(
+            session.map(|s| (s.user_id, s.tag)),
+            Some((2, vec!["x".to_owned(), "y".to_owned()]))
+        );
     }
 }
