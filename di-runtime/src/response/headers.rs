@@ -58,9 +58,8 @@ where
     V::Error: fmt::Display,
 {
     fn set_on(self, headers: &mut HeaderMap) -> Result<(), InvalidHeader> {
-        let mut given: Vec<HeaderName> = Vec::new();
-        for (name, value) in self {
-            let name = name.try_into().map_err(|error| InvalidHeader {
+        let pairs = self.map(|(name, value)| {
+            let name: HeaderName = name.try_into().map_err(|error| InvalidHeader {
                 name: None,
                 reason: error.to_string(),
             })?;
@@ -68,10 +67,23 @@ where
                 name: Some(name.clone()),
                 reason: error.to_string(),
             })?;
-            if given.contains(&name) {
+            Ok((name, value))
+        });
+        // Whether each name was given before it in the array (its value is then appended),
+        // found by comparing the names where they are: no copy of a name, nothing allocated.
+        let mut again = [false; N];
+        for (at, pair) in pairs.iter().enumerate() {
+            if let Ok((name, _)) = pair {
+                again[at] = pairs[..at]
+                    .iter()
+                    .any(|earlier| matches!(earlier, Ok((earlier, _)) if earlier == name));
+            }
+        }
+        for (pair, again) in pairs.into_iter().zip(again) {
+            let (name, value) = pair?;
+            if again {
                 headers.append(name, value);
             } else {
-                given.push(name.clone());
                 headers.insert(name, value);
             }
         }
@@ -121,5 +133,57 @@ where
 impl<H: ResponseHeaders, T: IntoResponse> IntoResponse for (StatusCode, H, T) {
     fn into_response(self) -> Response {
         with_headers(with_status(self.2.into_response(), self.0), self.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|value| value.to_str().unwrap_or("?"))
+            .collect()
+    }
+
+    #[test]
+    fn an_array_replaces_what_was_there_and_keeps_each_value_of_a_name_given_twice() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-old", HeaderValue::from_static("old"));
+        headers.append("set-cookie", HeaderValue::from_static("before"));
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        let given = [
+            ("Set-Cookie", "a=1"),
+            ("x-old", "new"),
+            ("x-count", "1"),
+            ("set-cookie", "b=2"),
+            ("content-type", "application/json"),
+            ("SET-COOKIE", "c=3"),
+            ("x-count", "2"),
+        ];
+        assert!(given.set_on(&mut headers).is_ok());
+        assert_eq!(values(&headers, "set-cookie"), ["a=1", "b=2", "c=3"]);
+        assert_eq!(values(&headers, "x-old"), ["new"]);
+        assert_eq!(values(&headers, "x-count"), ["1", "2"]);
+        assert_eq!(values(&headers, "content-type"), ["application/json"]);
+        assert_eq!(headers.len(), 7);
+    }
+
+    #[test]
+    fn the_first_invalid_name_or_value_is_the_error() {
+        let mut headers = HeaderMap::new();
+        let error = [("x-a", "1"), ("x-b", "bad\nvalue"), ("bad name", "v")]
+            .set_on(&mut headers)
+            .err();
+        assert_eq!(
+            error.and_then(|e| e.name),
+            Some(HeaderName::from_static("x-b"))
+        );
+        let error = [("x-a", "1"), ("bad name", "v"), ("x-b", "bad\nvalue")]
+            .set_on(&mut headers)
+            .err();
+        assert!(error.is_some_and(|e| e.name.is_none()));
     }
 }
