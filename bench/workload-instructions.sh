@@ -31,6 +31,9 @@
 #   headers15        GET /headers, a small answer with 15 headers given as text pairs
 #   json-escape      POST /json-text, a 2 KB Json<Note> full of string and \u escapes
 #   path4            GET /shops/acme/items/12345/variants/7/sizes/42, Path<(String, u64, u32, u8)>
+#   form30           POST /form30, a Form<Profile> of 30 fields (29 sent, about 800 bytes)
+#   expect           POST /json as json, with Expect: 100-continue (hyper answers 100 Continue
+#                    before the body is read, in both)
 # The 4xx workloads are answered by each framework its own way (di a 422 with its JSON problem
 # list, axum its own 400 or 422 text): the last column then gives each server's response.
 set -euo pipefail
@@ -89,6 +92,8 @@ args_of() { # workload -> load's arguments
     headers15) echo "--path /headers" ;;
     json-escape) echo "--method POST --path /json-text --body escaped" ;;
     path4) echo "--path /shops/acme/items/12345/variants/7/sizes/42" ;;
+    form30) echo "--method POST --path /form30 --body form30" ;;
+    expect) echo "--method POST --path /json --body order --header expect:100-continue" ;;
     *) echo "unknown workload $1" >&2; exit 2 ;;
   esac
 }

@@ -23,6 +23,7 @@
 //! | `GET /headers` | a small answer with 15 headers given as text pairs |
 //! | `POST /json-text` | a `Json<Note>` of about 2 KB full of string escapes and `\u` escapes |
 //! | `GET /shops/{shop}/items/{item}/variants/{variant}/sizes/{size}` | four typed path parameters |
+//! | `POST /form30` | a `Form<Profile>` body, 30 fields (29 sent) |
 //! | `GET /slow-teardown` | a small answer whose cleanup after the body waits [`slow_teardown`] (`SLOW_TEARDOWN_MS`, 50 ms by default): di's `request`-scope teardown, axum's task spawned when the body ends |
 //!
 //! Every handler does the same work in both: only the plumbing differs. A request that fails
@@ -395,6 +396,117 @@ pub fn variant_text(shop: &str, item: u64, variant: u32, size: u8) -> String {
     format!("{shop} {item} {variant} {size}")
 }
 
+/// A profile of 30 fields: the HTML form of `POST /form30` (20 texts, 5 numbers, 3
+/// booleans, 2 optional texts).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Profile {
+    /// A text.
+    pub first_name: String,
+    /// A text.
+    pub last_name: String,
+    /// A text.
+    pub email: String,
+    /// A text.
+    pub phone: String,
+    /// A text.
+    pub company: String,
+    /// A text.
+    pub title: String,
+    /// A text.
+    pub department: String,
+    /// A text.
+    pub street: String,
+    /// A text.
+    pub city: String,
+    /// A text.
+    pub region: String,
+    /// A text.
+    pub postcode: String,
+    /// A text.
+    pub country: String,
+    /// A text.
+    pub language: String,
+    /// A text.
+    pub timezone: String,
+    /// A text.
+    pub website: String,
+    /// A text.
+    pub twitter: String,
+    /// A text.
+    pub github: String,
+    /// A text.
+    pub bio: String,
+    /// A text.
+    pub referrer: String,
+    /// A text.
+    pub campaign: String,
+    /// A number.
+    pub age: u32,
+    /// A number.
+    pub employees: u32,
+    /// A number.
+    pub years: u32,
+    /// A number.
+    pub seats: u32,
+    /// A number.
+    pub budget: u32,
+    /// A flag.
+    pub newsletter: bool,
+    /// A flag.
+    pub terms: bool,
+    /// A flag.
+    pub marketing: bool,
+    /// An optional text.
+    pub coupon: Option<String>,
+    /// An optional text.
+    pub notes: Option<String>,
+}
+
+/// The form body of `POST /form30` (29 of its 30 fields, `notes` left out; spaces, `@`).
+pub fn form30_body() -> Vec<u8> {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("first_name", "value 0 of first_name");
+    form.append_pair("last_name", "last_name-1@example");
+    form.append_pair("email", "email-2@example");
+    form.append_pair("phone", "value 3 of phone");
+    form.append_pair("company", "company-4@example");
+    form.append_pair("title", "title-5@example");
+    form.append_pair("department", "value 6 of department");
+    form.append_pair("street", "street-7@example");
+    form.append_pair("city", "city-8@example");
+    form.append_pair("region", "value 9 of region");
+    form.append_pair("postcode", "postcode-10@example");
+    form.append_pair("country", "country-11@example");
+    form.append_pair("language", "value 12 of language");
+    form.append_pair("timezone", "timezone-13@example");
+    form.append_pair("website", "website-14@example");
+    form.append_pair("twitter", "value 15 of twitter");
+    form.append_pair("github", "github-16@example");
+    form.append_pair("bio", "bio-17@example");
+    form.append_pair("referrer", "value 18 of referrer");
+    form.append_pair("campaign", "campaign-19@example");
+    form.append_pair("age", "10");
+    form.append_pair("employees", "17");
+    form.append_pair("years", "24");
+    form.append_pair("seats", "31");
+    form.append_pair("budget", "38");
+    form.append_pair("newsletter", "true");
+    form.append_pair("terms", "true");
+    form.append_pair("marketing", "true");
+    form.append_pair("coupon", "SAVE10");
+    form.finish().into_bytes()
+}
+
+/// The answer to `POST /form30`.
+pub fn profile_ack(profile: &Profile) -> Ack {
+    Ack {
+        ok: profile.terms,
+        count: u64::from(profile.age + profile.seats)
+            + (profile.email.len() + profile.bio.len()) as u64
+            + profile.coupon.is_some() as u64,
+    }
+}
+
 /// The size of `/bytes` and `/vec`.
 pub const BIG: usize = 1 << 20;
 /// The number of lines of `/json-big` (about 1 MB of JSON).
@@ -567,7 +679,8 @@ pub mod di {
     use di_runtime::prelude::*;
 
     use super::{
-        Ack, Agent, Config, Limit, Line, Note, Order, Pool, Search, Session, Signup, Tx, User,
+        Ack, Agent, Config, Limit, Line, Note, Order, Pool, Profile, Search, Session, Signup, Tx,
+        User,
     };
 
     /// The app, without the `x-request-id` header (as the reference bench).
@@ -594,6 +707,7 @@ pub mod di {
             .get("/ack", ack)
             .get("/headers", headers)
             .post("/json-text", json_text)
+            .post("/form30", form30)
             .get(
                 "/shops/{shop}/items/{item}/variants/{variant}/sizes/{size}",
                 variant,
@@ -783,6 +897,11 @@ pub mod di {
     }
 
     #[depends]
+    async fn form30(Form(profile): Form<Profile>) -> Json<Ack> {
+        Json(super::profile_ack(&profile))
+    }
+
+    #[depends]
     async fn variant(Path((shop, item, variant, size)): Path<(String, u64, u32, u8)>) -> String {
         super::variant_text(&shop, item, variant, size)
     }
@@ -806,7 +925,7 @@ pub mod axum {
     use axum::extract::State;
     use http::header::{CONTENT_TYPE, HeaderValue};
 
-    use super::{Ack, Config, Limit, Line, Note, Order, Pool, Search, Session, Signup};
+    use super::{Ack, Config, Limit, Line, Note, Order, Pool, Profile, Search, Session, Signup};
 
     /// The router.
     pub fn router() -> Router {
@@ -830,6 +949,7 @@ pub mod axum {
             .route("/ack", get(ack))
             .route("/headers", get(headers))
             .route("/json-text", post(json_text))
+            .route("/form30", post(form30))
             .route(
                 "/shops/{shop}/items/{item}/variants/{variant}/sizes/{size}",
                 get(variant),
@@ -1044,6 +1164,10 @@ pub mod axum {
 
     async fn json_text(Json(note): Json<Note>) -> Json<Ack> {
         Json(super::note_ack(&note))
+    }
+
+    async fn form30(Form(profile): Form<Profile>) -> Json<Ack> {
+        Json(super::profile_ack(&profile))
     }
 
     async fn variant(Path((shop, item, variant, size)): Path<(String, u64, u32, u8)>) -> String {

@@ -9,12 +9,13 @@
 //! on a connection of its own (each of the `C` clients opens one after another). `--h2 S`:
 //! one HTTP/2 connection (prior knowledge) with `S` requests in flight at once. `--body`
 //! names one of `di_bench::workloads`' bodies (`order`, `lines`, `form`, `bad-order`,
-//! `long-note`, `escaped`), or `upload`: 1 MB sent `Transfer-Encoding: chunked` in 1 KB
-//! chunks (a frame each, no `Content-Length`). `--header` adds a header field (repeatable);
-//! `--extra-headers K` adds `K` fields `x-filler-{i}` of about 40 bytes each; `--cookies 1`
-//! adds the `Cookie` header of `workloads::COOKIE_HEADER` (8 cookies, with spaces, which a
-//! `--header` from the script's word-split arguments cannot hold). Every response is read to its end; the first
-//! one's status and body length are printed, and the run fails if any status differs from it.
+//! `long-note`, `escaped`, `form30`), or `upload`: 1 MB sent `Transfer-Encoding: chunked`
+//! in 1 KB chunks (a frame each, no `Content-Length`). `--header` adds a header field
+//! (repeatable); `--extra-headers K` adds `K` fields `x-filler-{i}` of about 40 bytes each;
+//! `--cookies 1` adds the `Cookie` header of `workloads::COOKIE_HEADER` (8 cookies, with
+//! spaces, which a `--header` from the script's word-split arguments cannot hold). Every
+//! response is read to its end; the first one's status and body length are printed, and the
+//! run fails if any status differs from it.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -185,6 +186,10 @@ fn main() -> ExitCode {
                     "bad-order" => (workloads::bad_order_body(), "application/json"),
                     "long-note" => (workloads::long_note_body(), "application/json"),
                     "escaped" => (workloads::escaped_body(), "application/json"),
+                    "form30" => (
+                        workloads::form30_body(),
+                        "application/x-www-form-urlencoded",
+                    ),
                     "upload" => {
                         spec.chunks = Some(workloads::UPLOAD_CHUNKS);
                         (
