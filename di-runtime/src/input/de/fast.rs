@@ -116,45 +116,71 @@ pub(crate) fn pairs_grouping<'s, T: DeserializeOwned>(
         .or_else(|| grouped(pairs, first))
 }
 
-/// Up to this many pairs, [`grouped`] groups them (each key compared with those before it);
-/// beyond, the search answers.
+/// Up to this many pairs, [`grouped`] groups them (on the stack, each key compared with the
+/// distinct keys before it); beyond, the search answers.
 const MAX_GROUPED: usize = 64;
 
 /// `T`, a struct, from `pairs` grouped by key, in the order the keys first appear; `None`
 /// when no key repeats (the ungrouped read answered, or failed for another reason) or when
 /// the search must answer.
 fn grouped<T: DeserializeOwned>(pairs: &[(Cow<'_, str>, Cow<'_, str>)], first: bool) -> Option<T> {
-    if pairs.len() > MAX_GROUPED || !repeats_a_key(pairs) {
+    if pairs.len() > MAX_GROUPED {
         return None;
     }
-    // Each key's values, one after another, and where each key's run is.
-    let mut values: Vec<&str> = Vec::with_capacity(pairs.len());
-    let mut groups: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
-    for (at, (key, _)) in pairs.iter().enumerate() {
-        if pairs[..at].iter().any(|(k, _)| k == key) {
-            continue;
-        }
-        let start = values.len();
-        values.extend(
-            pairs[at..]
-                .iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, value)| &**value),
-        );
-        groups.push((key, start..values.len()));
+    // Each key once, in the order keys first appear, with how many values it has, and each
+    // pair's key among them: each key is compared with the distinct keys before it.
+    let mut groups = [Group::default(); MAX_GROUPED];
+    let mut group_of = [0usize; MAX_GROUPED];
+    let mut count = 0;
+    for ((key, _), group_of) in pairs.iter().zip(&mut group_of) {
+        let group = match groups[..count].iter().position(|group| group.key == &**key) {
+            Some(group) => group,
+            None => {
+                groups[count].key = key;
+                count += 1;
+                count - 1
+            }
+        };
+        groups[group].end += 1;
+        *group_of = group;
+    }
+    if count == pairs.len() {
+        // No key repeats: the ungrouped read failed for another reason.
+        return None;
+    }
+    // Each key's values, one run after another, in the order they came.
+    let mut start = 0;
+    for group in &mut groups[..count] {
+        let size = group.end;
+        (group.start, group.end) = (start, start);
+        start += size;
+    }
+    let mut values = [""; MAX_GROUPED];
+    for ((_, value), &group) in pairs.iter().zip(&group_of) {
+        let group = &mut groups[group];
+        values[group.end] = value;
+        group.end += 1;
     }
     T::deserialize(GroupedRoot {
-        groups: &groups,
-        values: &values,
+        groups: &groups[..count],
+        values: &values[..pairs.len()],
         first,
     })
     .ok()
 }
 
+/// A key of grouped pairs, and where its run of values is.
+#[derive(Clone, Copy, Default)]
+struct Group<'s> {
+    key: &'s str,
+    start: usize,
+    end: usize,
+}
+
 /// The pairs grouped by key: a struct (or an option or newtype of one) reads them; anything
 /// else is left to the search.
 struct GroupedRoot<'s> {
-    groups: &'s [(&'s str, std::ops::Range<usize>)],
+    groups: &'s [Group<'s>],
     values: &'s [&'s str],
     first: bool,
 }
@@ -204,7 +230,7 @@ impl<'de> Deserializer<'de> for GroupedRoot<'_> {
 
 /// The groups as a struct's map: each key once, with all its values.
 struct GroupedEntries<'s> {
-    groups: std::slice::Iter<'s, (&'s str, std::ops::Range<usize>)>,
+    groups: std::slice::Iter<'s, Group<'s>>,
     values: &'s [&'s str],
     value: Option<&'s [&'s str]>,
     first: bool,
@@ -217,11 +243,11 @@ impl<'de> MapAccess<'de> for GroupedEntries<'_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, GiveUp> {
-        let Some((key, run)) = self.groups.next() else {
+        let Some(group) = self.groups.next() else {
             return Ok(None);
         };
-        self.value = Some(self.values.get(run.clone()).ok_or(GiveUp)?);
-        seed.deserialize(StrDeserializer::<GiveUp>::new(key))
+        self.value = Some(self.values.get(group.start..group.end).ok_or(GiveUp)?);
+        seed.deserialize(StrDeserializer::<GiveUp>::new(group.key))
             .map(Some)
     }
 

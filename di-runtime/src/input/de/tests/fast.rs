@@ -218,7 +218,12 @@ fn repeated_keys_of_a_struct_are_read_here_as_the_search_reads_them() {
         fast::query::<Lists>("tag=x&q=a&tag=y&tag=z").map(|l| l.tag),
         Some(vec!["x".to_owned(), "y".to_owned(), "z".to_owned()])
     );
-    // Past the pairs grouped here, the search answers.
+    // Up to 64 pairs are grouped here; past them, the search answers.
+    let most: Vec<String> = (0..63).map(|i| format!("tag={i}")).collect();
+    let most = format!("{}&q=a", most.join("&"));
+    let read = fast::query::<Lists>(&most).map(|l| (l.tag.len(), l.tag[62].clone(), l.q));
+    assert_eq!(read, Some((63, "62".to_owned(), "a".to_owned())));
+    assert_eq!(agree::<Lists>(&[&most]), 1);
     let many: Vec<String> = (0..70).map(|i| format!("tag={i}")).collect();
     let many = format!("q=a&{}", many.join("&"));
     assert!(fast::query::<Lists>(&many).is_none());
