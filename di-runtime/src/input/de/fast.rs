@@ -124,64 +124,67 @@ const MAX_GROUPED: usize = 64;
 /// when no key repeats (the ungrouped read answered, or failed for another reason) or when
 /// the search must answer.
 fn grouped<T: DeserializeOwned>(pairs: &[(Cow<'_, str>, Cow<'_, str>)], first: bool) -> Option<T> {
-    if pairs.len() > MAX_GROUPED {
+    if pairs.len() < 2 || pairs.len() > MAX_GROUPED {
         return None;
     }
     // Each key once, in the order keys first appear, with how many values it has, and each
-    // pair's key among them: each key is compared with the distinct keys before it.
+    // pair's key among them: each key is compared with the distinct keys before it. Pairs
+    // are named by their index (a byte: at most 64), so that little is set up on the stack.
     let mut groups = [Group::default(); MAX_GROUPED];
-    let mut group_of = [0usize; MAX_GROUPED];
+    let mut group_of = [0u8; MAX_GROUPED];
     let mut count = 0;
-    for ((key, _), group_of) in pairs.iter().zip(&mut group_of) {
-        let group = match groups[..count].iter().position(|group| group.key == &**key) {
-            Some(group) => group,
-            None => {
-                groups[count].key = key;
-                count += 1;
-                count - 1
-            }
-        };
+    for (at, (key, _)) in pairs.iter().enumerate() {
+        let known = groups[..count]
+            .iter()
+            .position(|group| pairs[usize::from(group.first)].0 == *key);
+        let group = known.unwrap_or_else(|| {
+            groups[count].first = at as u8;
+            count += 1;
+            count - 1
+        });
         groups[group].end += 1;
-        *group_of = group;
+        group_of[at] = group as u8;
     }
     if count == pairs.len() {
         // No key repeats: the ungrouped read failed for another reason.
         return None;
     }
-    // Each key's values, one run after another, in the order they came.
+    // Each key's values (their pairs' indices), one run after another, in the order they came.
     let mut start = 0;
     for group in &mut groups[..count] {
         let size = group.end;
         (group.start, group.end) = (start, start);
         start += size;
     }
-    let mut values = [""; MAX_GROUPED];
-    for ((_, value), &group) in pairs.iter().zip(&group_of) {
-        let group = &mut groups[group];
-        values[group.end] = value;
+    let mut order = [0u8; MAX_GROUPED];
+    for (at, &group) in group_of[..pairs.len()].iter().enumerate() {
+        let group = &mut groups[usize::from(group)];
+        order[usize::from(group.end)] = at as u8;
         group.end += 1;
     }
     T::deserialize(GroupedRoot {
+        pairs,
         groups: &groups[..count],
-        values: &values[..pairs.len()],
+        order: &order[..pairs.len()],
         first,
     })
     .ok()
 }
 
-/// A key of grouped pairs, and where its run of values is.
+/// A key of grouped pairs (its first pair's), and where the indices of its pairs are.
 #[derive(Clone, Copy, Default)]
-struct Group<'s> {
-    key: &'s str,
-    start: usize,
-    end: usize,
+struct Group {
+    first: u8,
+    start: u8,
+    end: u8,
 }
 
 /// The pairs grouped by key: a struct (or an option or newtype of one) reads them; anything
 /// else is left to the search.
 struct GroupedRoot<'s> {
-    groups: &'s [Group<'s>],
-    values: &'s [&'s str],
+    pairs: &'s [(Cow<'s, str>, Cow<'s, str>)],
+    groups: &'s [Group],
+    order: &'s [u8],
     first: bool,
 }
 
@@ -199,8 +202,9 @@ impl<'de> Deserializer<'de> for GroupedRoot<'_> {
         visitor: V,
     ) -> Result<V::Value, GiveUp> {
         visitor.visit_map(GroupedEntries {
+            pairs: self.pairs,
             groups: self.groups.iter(),
-            values: self.values,
+            order: self.order,
             value: None,
             first: self.first,
         })
@@ -230,9 +234,10 @@ impl<'de> Deserializer<'de> for GroupedRoot<'_> {
 
 /// The groups as a struct's map: each key once, with all its values.
 struct GroupedEntries<'s> {
-    groups: std::slice::Iter<'s, Group<'s>>,
-    values: &'s [&'s str],
-    value: Option<&'s [&'s str]>,
+    pairs: &'s [(Cow<'s, str>, Cow<'s, str>)],
+    groups: std::slice::Iter<'s, Group>,
+    order: &'s [u8],
+    value: Option<&'s [u8]>,
     first: bool,
 }
 
@@ -246,43 +251,54 @@ impl<'de> MapAccess<'de> for GroupedEntries<'_> {
         let Some(group) = self.groups.next() else {
             return Ok(None);
         };
-        self.value = Some(self.values.get(group.start..group.end).ok_or(GiveUp)?);
-        seed.deserialize(StrDeserializer::<GiveUp>::new(group.key))
+        let run = usize::from(group.start)..usize::from(group.end);
+        self.value = Some(self.order.get(run).ok_or(GiveUp)?);
+        let (key, _) = self.pairs.get(usize::from(group.first)).ok_or(GiveUp)?;
+        seed.deserialize(StrDeserializer::<GiveUp>::new(key))
             .map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, GiveUp> {
-        let values = self.value.take().ok_or(GiveUp)?;
+        let at = self.value.take().ok_or(GiveUp)?;
         seed.deserialize(Texts {
-            values,
+            pairs: self.pairs,
+            at,
             first: self.first,
         })
     }
 }
 
-/// The values of one key (never none), as the search's `TextValue` reads them: a sequence
-/// takes them all, anything else the last (the first if `first`), read as [`Text`].
+/// The values of one key (never none: the pairs `at` says), as the search's `TextValue` reads
+/// them: a sequence takes them all, anything else the last (the first if `first`), read as
+/// [`Text`].
 struct Texts<'s> {
-    values: &'s [&'s str],
+    pairs: &'s [(Cow<'s, str>, Cow<'s, str>)],
+    at: &'s [u8],
     first: bool,
 }
 
 impl<'s> Texts<'s> {
     /// The value a single value takes.
     fn pick(&self) -> Result<Text<'s>, GiveUp> {
-        let value = if self.first {
-            self.values.first()
+        let at = if self.first {
+            self.at.first()
         } else {
-            self.values.last()
+            self.at.last()
         };
-        value.map(|value| Text(value)).ok_or(GiveUp)
+        let (_, value) = at
+            .and_then(|&at| self.pairs.get(usize::from(at)))
+            .ok_or(GiveUp)?;
+        Ok(Text(value))
     }
 
     /// Every value, as a sequence; like the search, values the visitor left are an error.
     fn seq<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
-        let mut elements = Many(self.values.iter());
+        let mut elements = Many {
+            pairs: self.pairs,
+            at: self.at.iter(),
+        };
         let value = visitor.visit_seq(&mut elements)?;
-        if elements.0.len() == 0 {
+        if elements.at.len() == 0 {
             Ok(value)
         } else {
             Err(GiveUp)
@@ -375,7 +391,10 @@ impl<'de> Deserializer<'de> for Texts<'_> {
 }
 
 /// The values of a repeated key, as a sequence of [`Text`]s.
-struct Many<'s>(std::slice::Iter<'s, &'s str>);
+struct Many<'s> {
+    pairs: &'s [(Cow<'s, str>, Cow<'s, str>)],
+    at: std::slice::Iter<'s, u8>,
+}
 
 impl<'de> SeqAccess<'de> for Many<'_> {
     type Error = GiveUp;
@@ -384,14 +403,15 @@ impl<'de> SeqAccess<'de> for Many<'_> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, GiveUp> {
-        self.0
-            .next()
-            .map(|value| seed.deserialize(Text(value)))
-            .transpose()
+        let Some(&at) = self.at.next() else {
+            return Ok(None);
+        };
+        let (_, value) = self.pairs.get(usize::from(at)).ok_or(GiveUp)?;
+        seed.deserialize(Text(value)).map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.0.len())
+        Some(self.at.len())
     }
 }
 
