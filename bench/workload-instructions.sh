@@ -29,9 +29,9 @@
 #                    generator (axum calls the same functions in its handler, State for the rest)
 #   head             HEAD /ack, a GET route answering a small Json<Ack>
 #   headers15        GET /headers, a small answer with 15 headers given as text pairs
-#   json-escape      POST /json-text, a 2 KB Json<Note> full of string and \u escapes
+#   json-escape      POST /json-text, a 3.3 KB Json<Note> full of string and \u escapes
 #   path4            GET /shops/acme/items/12345/variants/7/sizes/42, Path<(String, u64, u32, u8)>
-#   form30           POST /form30, a Form<Profile> of 30 fields (29 sent, about 800 bytes)
+#   form30           POST /form30, a Form<Profile> of 30 fields (29 sent, 660 bytes)
 #   expect           POST /json as json, with Expect: 100-continue (hyper answers 100 Continue
 #                    before the body is read, in both)
 # The 4xx workloads are answered by each framework its own way (di a 422 with its JSON problem

@@ -21,7 +21,7 @@
 //! | `GET /deps` | 8 plain dependencies, 2 app-scope values and a handler-scoped generator; axum calls the same functions in its handler, the app values from `State` |
 //! | `GET /ack` | a small `Json<Ack>` (measured as `HEAD /ack`) |
 //! | `GET /headers` | a small answer with 15 headers given as text pairs |
-//! | `POST /json-text` | a `Json<Note>` of about 2 KB full of string escapes and `\u` escapes |
+//! | `POST /json-text` | a `Json<Note>` of about 3.3 KB full of string escapes and `\u` escapes |
 //! | `GET /shops/{shop}/items/{item}/variants/{variant}/sizes/{size}` | four typed path parameters |
 //! | `POST /form30` | a `Form<Profile>` body, 30 fields (29 sent) |
 //! | `GET /slow-teardown` | a small answer whose cleanup after the body waits [`slow_teardown`] (`SLOW_TEARDOWN_MS`, 50 ms by default): di's `request`-scope teardown, axum's task spawned when the body ends |
@@ -357,7 +357,7 @@ pub struct Note {
     pub tags: Vec<String>,
 }
 
-/// The body of `POST /json-text`: about 2 KB, quotes, newlines, tabs, backslashes and
+/// The body of `POST /json-text`: about 3.3 KB, quotes, newlines, tabs, backslashes and
 /// non-ASCII text written as `\u` escapes (surrogate pairs among them).
 pub fn escaped_body() -> Vec<u8> {
     let line =
