@@ -1,0 +1,601 @@
+//! An independent checker's walk: faults over real sockets, in combinations the other suites do
+//! not make, each checked against the teardown guarantees (exactly once, the true outcome,
+//! `handler` scope before the head, `request` scope after the last byte, places given back, the
+//! server still serving): clients that reset their TCP connection (`SO_LINGER` 0) at random byte
+//! offsets of streamed responses over HTTP/1 and HTTP/2, a storm of clients gone while they
+//! wait for a place, a pipeline cut mid-way, a client gone during a slow commit, a shutdown
+//! with every kind of work in flight, a stream that panics beside a sibling stream, a setup
+//! that outlasts the request timeout, framing a server in front could read otherwise, and a
+//! kept-alive connection reset while it hosts an earlier response's teardown.
+//!
+//! Random choices come from a fixed seed (`WALK_SEED=n` replays another): what a client does is
+//! deterministic, what the server's buffers hold when it does it is not, so each assertion is
+//! one that holds whatever the timing (a client that got the whole body implies a success, a
+//! success implies the background task ran, and so on). Deadlines are hang guards only.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{describe, within};
+use di_runtime::prelude::*;
+use futures_util::stream;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+// ------------------------------------------------------------------ a book of what happened
+
+/// What each request (by the id its query carries) went through, in order.
+static BOOK: Mutex<BTreeMap<u64, Vec<String>>> = Mutex::new(BTreeMap::new());
+
+fn note(id: u64, what: impl Into<String>) {
+    BOOK.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id)
+        .or_default()
+        .push(what.into());
+}
+
+fn book() -> BTreeMap<u64, Vec<String>> {
+    BOOK.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Takes the suite for this test (the book and the gates are shared) and clears the book.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    let guard = common::serial().await;
+    BOOK.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    // Permits a previous test left behind.
+    let _ = GATE.forget_permits(usize::MAX);
+    let _ = COMMIT.forget_permits(usize::MAX);
+    guard
+}
+
+fn seed() -> u64 {
+    std::env::var("WALK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0f_d1)
+}
+
+/// xorshift64*: enough to pick offsets.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+}
+
+/// Waits (hang guard: 10 s) until the app has settled: every setup has its teardown, no
+/// request is in progress and no background work is running; then returns the metrics.
+async fn settled(server: &di_runtime::Server) -> di_runtime::Metrics {
+    for _ in 0..2000 {
+        let m = server.metrics();
+        if m.setups == m.teardowns.total() && m.requests_in_flight == 0 && m.teardowns_in_flight == 0
+        {
+            server.settle().await;
+            return server.metrics();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the app never settled: {:?}", server.metrics());
+}
+
+/// Released by the tests: what a gated body or commit waits for.
+static GATE: Semaphore = Semaphore::const_new(0);
+static COMMIT: Semaphore = Semaphore::const_new(0);
+
+async fn pass(gate: &Semaphore) {
+    gate.acquire().await.expect("never closed").forget();
+}
+
+// ------------------------------------------------------------------ the app of the storms
+
+#[derive(Deserialize, Clone, Copy)]
+struct Ask {
+    id: u64,
+    #[serde(default)]
+    n: u32,
+}
+
+#[depends]
+async fn ask(Query(a): Query<Ask>) -> Ask {
+    a
+}
+
+/// A pooled connection: four at a time unless the test sets another limit.
+struct Conn;
+
+#[depends(max_concurrency = 4)]
+async fn conn(#[dep(ask)] a: &Ask, y: Yield<Conn>) {
+    let id = a.id;
+    note(id, "conn:open");
+    let (_conn, outcome) = y.provide(Conn).await;
+    note(id, format!("conn:close {}", describe(&outcome)));
+}
+
+/// A transaction, committed before the head.
+#[depends(scope = "handler")]
+async fn tx(#[dep(ask)] a: &Ask, y: Yield<u8>) {
+    let id = a.id;
+    note(id, "tx:open");
+    let (_tx, outcome) = y.provide(0).await;
+    note(id, format!("tx:close {}", describe(&outcome)));
+}
+
+const CHUNK: usize = 1024;
+
+/// `n` chunks of 1 KiB, each made after a yield (every 16th after a millisecond), read from the pooled connection, which the
+/// body keeps until its end; a background task for after the body.
+#[depends]
+async fn export(
+    #[dep(ask)] a: &Ask,
+    #[dep(tx)] _tx: &mut u8,
+    #[dep(conn)] c: Held<Conn>,
+    tasks: &BackgroundTasks,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
+    let (id, n) = (a.id, a.n);
+    tasks.add(async move { note(id, "task") });
+    StreamBody::new(stream::unfold((Some(c), 0u32), move |(c, i)| async move {
+        if i == n {
+            drop(c);
+            return None;
+        }
+        // A body made at the pace of its source, not at once.
+        if i % 16 == 15 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+        let byte = b'a' + (i % 26) as u8;
+        Some((Ok(Bytes::from(vec![byte; CHUNK])), (c, i + 1)))
+    }))
+}
+
+/// A first line, then a line once the test opens the gate, from the pooled connection.
+#[depends]
+async fn hold(
+    #[dep(ask)] a: &Ask,
+    #[dep(conn)] c: Held<Conn>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    let id = a.id;
+    StreamBody::new(stream::unfold((Some(c), 0u32), move |(c, i)| async move {
+        match i {
+            0 => Some((Ok(format!("held {id};")), (c, 1))),
+            1 => {
+                pass(&GATE).await;
+                Some((Ok("released;".to_owned()), (c, 2)))
+            }
+            _ => {
+                drop(c);
+                None
+            }
+        }
+    }))
+}
+
+fn storm_app(limit: usize) -> App {
+    App::new()
+        .get("/export", export)
+        .get("/hold", hold)
+        .max_concurrency(conn, limit)
+        .max_concurrency_wait(Duration::from_secs(3))
+}
+
+/// The guarantees every request of a storm keeps, whatever its client did: its generators
+/// torn down once each, `tx` (handler scope) before `conn` (request scope), `conn` told a
+/// success or that the client went away and nothing else, the background task run exactly
+/// when `conn` saw a success and before its teardown, and a client that got the whole body
+/// seeing a success.
+fn check_storm(book: &BTreeMap<u64, Vec<String>>, complete: &BTreeMap<u64, bool>) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for events in book.values() {
+        for e in events.iter().filter(|e| e.contains(":close")) {
+            *seen.entry(e.as_str()).or_default() += 1;
+        }
+    }
+    let whole = complete.values().filter(|c| **c).count();
+    eprintln!("storm: {} requests, {whole} read whole, closes {seen:?}", complete.len());
+    for (id, events) in book {
+        let n = |e: &str| events.iter().filter(|x| *x == e).count();
+        let starting = |p: &str| events.iter().filter(|x| x.starts_with(p)).count();
+        assert!(n("tx:open") <= 1 && n("conn:open") <= 1, "{id}: {events:?}");
+        assert_eq!(n("tx:open"), starting("tx:close"), "{id}: tx exactly once: {events:?}");
+        assert_eq!(n("conn:open"), starting("conn:close"), "{id}: conn exactly once: {events:?}");
+        let conn_close = events.iter().find(|e| e.starts_with("conn:close"));
+        if let Some(close) = conn_close {
+            assert!(
+                close == "conn:close success 200" || close == "conn:close cancelled client gone",
+                "{id}: {events:?}"
+            );
+            let tx_close = events.iter().position(|e| e.starts_with("tx:close"));
+            let conn_at = events.iter().position(|e| e == close).unwrap();
+            if let Some(tx_at) = tx_close {
+                assert!(tx_at < conn_at, "{id}: handler scope first: {events:?}");
+            }
+        }
+        if let Some(close) = events.iter().find(|e| e.starts_with("tx:close")) {
+            assert!(
+                close == "tx:close success 200" || close == "tx:close cancelled client gone",
+                "{id}: {events:?}"
+            );
+        }
+        let success = conn_close.is_some_and(|c| c == "conn:close success 200");
+        assert_eq!(n("task"), usize::from(success), "{id}: the task runs iff success: {events:?}");
+        if success {
+            let task = events.iter().position(|e| e == "task").unwrap();
+            let close = events.iter().position(|e| e == "conn:close success 200").unwrap();
+            assert!(task < close, "{id}: the task before request teardown: {events:?}");
+        }
+    }
+    for (id, whole) in complete {
+        if *whole {
+            let events = book.get(id).cloned().unwrap_or_default();
+            assert!(
+                events.iter().any(|e| e == "conn:close success 200"),
+                "{id}: the client got the whole body, so it was sent: {events:?}"
+            );
+        }
+    }
+}
+
+/// `limit` gated streams at once all get their place (none leaked by the storm), and one
+/// more gets 503 after the wait (none given back twice); then they end with a success.
+async fn places_are_whole(addr: SocketAddr, limit: usize, first_id: u64) {
+    let mut holders = Vec::new();
+    for k in 0..limit as u64 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let id = first_id + k;
+        s.write_all(format!("GET /hold?id={id} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let head = within(common::read_head(&mut s)).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "holder {id} got no place: {head}");
+        holders.push(s);
+    }
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    extra
+        .write_all(b"GET /hold?id=999999 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = common::read_to_close(&mut extra).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503"),
+        "one more than the limit got a place: {answer}"
+    );
+    GATE.add_permits(limit);
+    for mut s in holders {
+        let rest = common::read_to_close(&mut s).await;
+        assert!(rest.contains("released;"), "{rest}");
+    }
+    let book = book();
+    for k in 0..limit as u64 {
+        let events = &book[&(first_id + k)];
+        assert_eq!(events, &["conn:open", "conn:close success 200"], "{events:?}");
+    }
+}
+
+/// One HTTP/1 client of `/export`: reads `cut` bytes of the response (all of it if `None`),
+/// then resets the connection. Whether it got the whole response.
+async fn h1_export_then_reset(addr: SocketAddr, id: u64, n: u32, cut: Option<usize>) -> bool {
+    // A small receive buffer, so that the server's writes wait for the client's reads and a
+    // reset finds most of the body not yet sent.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
+    s.write_all(format!("GET /export?id={id}&n={n} HTTP/1.1\r\nhost: w\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let want = match cut {
+            Some(cut) if got.len() >= cut => break,
+            Some(cut) => (cut - got.len()).min(buf.len()),
+            None => buf.len(),
+        };
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf[..want]))
+            .await
+            .expect("the export hung");
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+        }
+        if got.ends_with(b"\r\n0\r\n\r\n") {
+            break;
+        }
+    }
+    s.set_zero_linger().unwrap();
+    drop(s);
+    got.starts_with(b"HTTP/1.1 200") && got.ends_with(b"\r\n0\r\n\r\n")
+}
+
+// ------------------------------------------------ 1. HTTP/1 clients reset at random offsets
+
+/// Over HTTP/1, 48 clients, eight at a time against a pool of four, each reads its streamed
+/// export up to a random byte (some none: reset while waiting for a place or during setup;
+/// some all of it) and then resets the connection. Every request keeps the guarantees of
+/// `check_storm`, the counters balance, and afterwards the pool's four places are all free,
+/// and still four.
+#[tokio::test]
+async fn http1_clients_reset_at_random_offsets_of_streams_leave_every_teardown_and_place_whole() {
+    let _serial = serial().await;
+    let server = storm_app(4).bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let mut rng = Rng::new(seed());
+    let mut complete = BTreeMap::new();
+    for wave in 0..6u64 {
+        let mut clients = Vec::new();
+        for k in 0..8u64 {
+            let id = wave * 8 + k + 1;
+            let n = 4 + rng.below(400) as u32;
+            let total = n as usize * (CHUNK + 8) + 200;
+            let cut = match rng.below(6) {
+                0 => None,
+                1 => Some(0),
+                _ => Some(rng.below(total as u64) as usize),
+            };
+            clients.push((id, tokio::spawn(h1_export_then_reset(addr, id, n, cut))));
+        }
+        for (id, client) in clients {
+            complete.insert(id, within(client).await.unwrap());
+        }
+    }
+    let m = settled(&server).await;
+    check_storm(&book(), &complete);
+    assert!(complete.values().any(|c| *c), "no client read a whole body");
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    assert_eq!(m.teardown_errors + m.teardown_panics + m.teardown_timeouts, 0, "{m:?}");
+    places_are_whole(addr, 4, 1000).await;
+    let m = settled(&server).await;
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 2. HTTP/2 streams reset, connections killed
+
+/// One HTTP/2 connection with `streams` exports: each stream reads up to a random byte and
+/// is reset (`RST_STREAM`, by dropping its body), or reads all; if `kill` is set the TCP
+/// connection is reset (`SO_LINGER` 0) once that many bytes arrived in all, whatever the
+/// streams are doing. Which ids got their whole body.
+async fn h2_exports(
+    addr: SocketAddr,
+    ids: Vec<(u64, u32, Option<usize>)>,
+    kill: Option<usize>,
+) -> Vec<(u64, bool)> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_zero_linger().unwrap();
+    let (client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let killed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut streams = Vec::new();
+    for (id, n, cut) in ids {
+        let mut client = client.clone();
+        let received = received.clone();
+        let killed = killed.clone();
+        streams.push(tokio::spawn(async move {
+            let request = http::Request::get(format!("http://{addr}/export?id={id}&n={n}"))
+                .body(())
+                .unwrap();
+            let ready = std::future::poll_fn(|cx| client.poll_ready(cx)).await;
+            if ready.is_err() {
+                return (id, false);
+            }
+            let Ok((response, _)) = client.send_request(request, true) else {
+                return (id, false);
+            };
+            let Ok(response) = response.await else {
+                return (id, false);
+            };
+            if response.status() != 200 {
+                return (id, false);
+            }
+            let mut body = response.into_body();
+            let mut got = 0usize;
+            loop {
+                if cut.is_some_and(|cut| got >= cut) {
+                    // Dropping the body resets the stream.
+                    return (id, false);
+                }
+                match body.data().await {
+                    None => return (id, true),
+                    Some(Err(_)) => return (id, false),
+                    Some(Ok(data)) => {
+                        got += data.len();
+                        let _ = body.flow_control().release_capacity(data.len());
+                        let total = received.fetch_add(data.len(), std::sync::atomic::Ordering::SeqCst);
+                        if kill.is_some_and(|k| total + data.len() >= k) {
+                            killed.notify_one();
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    drop(client);
+    let mut outcome = Vec::new();
+    if kill.is_some() {
+        let all = futures_util::future::join_all(streams);
+        tokio::pin!(all);
+        tokio::select! {
+            results = &mut all => {
+                outcome = results.into_iter().map(|r| r.unwrap()).collect();
+                driver.abort();
+            }
+            () = killed.notified() => {
+                // The TCP connection reset under the streams (the socket dropped with it).
+                driver.abort();
+                let _ = driver.await;
+                for r in within(all).await {
+                    let (id, whole) = r.unwrap();
+                    outcome.push((id, whole));
+                }
+            }
+        }
+    } else {
+        for s in streams {
+            outcome.push(within(s).await.unwrap());
+        }
+        driver.abort();
+    }
+    outcome
+}
+
+/// Over HTTP/2, 8 connections of 6 exports each against a pool of four: streams reset at
+/// random offsets, some connections reset (TCP `RST`) mid-flight under their streams. The same
+/// guarantees as over HTTP/1; the places are whole afterwards.
+#[tokio::test]
+async fn http2_streams_reset_and_connections_killed_mid_flight_leave_every_teardown_and_place_whole()
+{
+    let _serial = serial().await;
+    let server = storm_app(4).bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let mut rng = Rng::new(seed() ^ 0x2);
+    let mut complete = BTreeMap::new();
+    for round in 0..2u64 {
+        let mut connections = Vec::new();
+        for c in 0..4u64 {
+            let mut ids = Vec::new();
+            for k in 0..6u64 {
+                let id = round * 100 + c * 10 + k + 1;
+                let n = 4 + rng.below(60) as u32;
+                let cut = match rng.below(5) {
+                    0 | 1 => None,
+                    2 => Some(0),
+                    _ => Some(rng.below(n as u64 * CHUNK as u64) as usize),
+                };
+                ids.push((id, n, cut));
+            }
+            let kill = (rng.below(3) == 0).then(|| rng.below(40 * CHUNK as u64) as usize);
+            connections.push(tokio::spawn(h2_exports(addr, ids, kill)));
+        }
+        for connection in connections {
+            for (id, whole) in within(connection).await.unwrap() {
+                complete.insert(id, whole);
+            }
+        }
+    }
+    let m = settled(&server).await;
+    check_storm(&book(), &complete);
+    assert!(complete.values().any(|c| *c), "no stream read a whole body");
+    assert_eq!(m.teardown_errors + m.teardown_panics + m.teardown_timeouts, 0, "{m:?}");
+    places_are_whole(addr, 4, 1000).await;
+    within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 3. a storm of clients gone while they wait
+
+/// A pool of one, held by a gated stream; 24 clients (HTTP/1 and HTTP/2) queue for its place
+/// and go away while they wait (TCP reset, or `RST_STREAM`). None of them is ever set up,
+/// even once the place is free, and the place then goes at once to the next live client:
+/// nothing the dead waiters left in the queue holds it back.
+#[tokio::test]
+async fn clients_gone_while_waiting_for_a_place_are_never_set_up_and_leave_the_queue_clean() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .max_concurrency_wait(Duration::from_secs(8))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+
+    let mut holder = TcpStream::connect(addr).await.unwrap();
+    holder
+        .write_all(b"GET /hold?id=1 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(common::read_head(&mut holder)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // Queue the waiters: 12 over HTTP/1, 12 streams over one HTTP/2 connection.
+    let mut h1 = Vec::new();
+    for id in 100..112u64 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET /hold?id={id} HTTP/1.1\r\nhost: w\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        h1.push(s);
+    }
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let mut h2_waiting = Vec::new();
+    for id in 200..212u64 {
+        h2_waiting.push(common::h2_send_get(&mut client, addr, &format!("/hold?id={id}")).await);
+    }
+    // Until all 24 are in the server, waiting for the place.
+    for _ in 0..2000 {
+        if server.metrics().requests_in_flight == 24 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.metrics().requests_in_flight, 24, "{:?}", server.metrics());
+
+    // They all go away, each its own way.
+    for s in h1 {
+        s.set_zero_linger().unwrap();
+        drop(s);
+    }
+    drop(h2_waiting); // RST_STREAM(CANCEL) each
+    for _ in 0..2000 {
+        if server.metrics().requests_in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        server.metrics().requests_in_flight,
+        0,
+        "the waiters of clients gone are still waiting: {:?}",
+        server.metrics()
+    );
+
+    // The place comes free; a live client now gets it at once.
+    GATE.add_permits(1);
+    let rest = common::read_to_close(&mut holder).await;
+    assert!(rest.contains("released;"), "{rest}");
+    let mut next = TcpStream::connect(addr).await.unwrap();
+    next.write_all(b"GET /hold?id=2 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(common::read_head(&mut next)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    GATE.add_permits(1);
+    let rest = common::read_to_close(&mut next).await;
+    assert!(rest.contains("released;"), "{rest}");
+
+    // The HTTP/2 connection is still usable for a new stream.
+    let mut body = within(common::h2_get(&mut client, addr, "/export?id=3&n=2")).await;
+    let mut got = 0;
+    while let Some(data) = within(body.data()).await {
+        got += data.unwrap().len();
+    }
+    assert_eq!(got, 2 * CHUNK);
+    driver.abort();
+
+    let m = settled(&server).await;
+    let book = book();
+    let ids: Vec<u64> = book.keys().copied().collect();
+    assert_eq!(ids, [1, 2, 3], "a waiter gone was set up: {book:?}");
+    assert_eq!(book[&1], ["conn:open", "conn:close success 200"]);
+    assert_eq!(book[&2], ["conn:open", "conn:close success 200"]);
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    within(server.shutdown()).await;
+}
