@@ -599,3 +599,95 @@ async fn clients_gone_while_waiting_for_a_place_are_never_set_up_and_leave_the_q
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     within(server.shutdown()).await;
 }
+
+// ------------------------------------------------ 4. a pipeline cut mid-way
+
+/// A small answer from the pooled connection, through a transaction.
+#[depends]
+async fn small(
+    #[dep(ask)] a: &Ask,
+    #[dep(tx)] _tx: &mut u8,
+    #[dep(conn)] _c: &Conn,
+) -> String {
+    format!("small {};", a.id)
+}
+
+/// Waits (hang guard: 10 s) until request `id` has noted `event`.
+async fn noted(id: u64, event: &str) {
+    for _ in 0..2000 {
+        if book().get(&id).is_some_and(|e| e.iter().any(|x| x == event)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("{id} never noted `{event}`: {:?}", book());
+}
+
+/// Three requests pipelined in one write: a small answer, a stream that waits for its next
+/// item (a quiet feed), another small answer. The client reads the first response and the
+/// stream's first item, then resets the connection (or, second round, half-closes it).
+/// The first request saw a success; the stream's client is gone, so its teardown sees it
+/// (and gives its place back) although the stream produces nothing more; the third request
+/// was never answered, so it is never set up (hyper starts a request once the one before it
+/// has been answered). The pipelined third request already sits in the server's read buffer
+/// while the stream waits, which is what makes this case differ from a lone quiet stream.
+#[tokio::test]
+async fn a_pipeline_cut_during_a_quiet_stream_tears_the_stream_down_as_client_gone() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .get("/small", small)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for (round, reset) in [(0u64, true), (1, false)] {
+        let (a, b, c) = (round * 10 + 1, round * 10 + 2, round * 10 + 3);
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!(
+                "GET /small?id={a} HTTP/1.1\r\nhost: w\r\n\r\n\
+                 GET /hold?id={b} HTTP/1.1\r\nhost: w\r\n\r\n\
+                 GET /small?id={c} HTTP/1.1\r\nhost: w\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // The first answer and the stream's first item.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(&format!("held {b};")) {
+            let k = within(s.read(&mut buf)).await.unwrap();
+            assert!(k > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..k]);
+        }
+        let text = String::from_utf8_lossy(&got).into_owned();
+        assert!(text.contains(&format!("small {a};")), "{text}");
+        noted(b, "conn:open").await;
+        if reset {
+            s.set_zero_linger().unwrap();
+            drop(s);
+        } else {
+            s.shutdown().await.unwrap();
+            // Keep the socket open for reading, as a client waiting for the rest would.
+            tokio::spawn(async move {
+                let mut sink = Vec::new();
+                let _ = s.read_to_end(&mut sink).await;
+            });
+        }
+        // The stream's teardown sees the client gone, though the stream waits on.
+        noted(b, "conn:close cancelled client gone").await;
+        let m = settled(&server).await;
+        let book = book();
+        assert_eq!(
+            book[&a],
+            ["tx:open", "conn:open", "tx:close success 200", "conn:close success 200"]
+        );
+        assert_eq!(book[&b], ["conn:open", "conn:close cancelled client gone"]);
+        assert!(!book.contains_key(&c), "the unanswered request was set up: {book:?}");
+        assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    }
+    // The one place is free: a new client gets it.
+    places_are_whole(addr, 1, 1000).await;
+    within(server.shutdown()).await;
+}
