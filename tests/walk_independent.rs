@@ -35,11 +35,14 @@ use tokio::sync::Semaphore;
 static BOOK: Mutex<BTreeMap<u64, Vec<String>>> = Mutex::new(BTreeMap::new());
 
 fn note(id: u64, what: impl Into<String>) {
+    let what = what.into();
+    // Also in the suite's log, which keeps the order across requests.
+    common::log(format!("{id} {what}"));
     BOOK.lock()
         .unwrap_or_else(|e| e.into_inner())
         .entry(id)
         .or_default()
-        .push(what.into());
+        .push(what);
 }
 
 fn book() -> BTreeMap<u64, Vec<String>> {
@@ -690,4 +693,297 @@ async fn a_pipeline_cut_during_a_quiet_stream_tears_the_stream_down_as_client_go
     // The one place is free: a new client gets it.
     places_are_whole(addr, 1, 1000).await;
     within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 5. a long poll behind a pipelined request
+
+/// A long poll: the handler waits for an event (the gate), holding the pooled connection
+/// and a transaction.
+#[depends]
+async fn long_poll(
+    #[dep(ask)] a: &Ask,
+    #[dep(tx)] _tx: &mut u8,
+    #[dep(conn)] _c: &Conn,
+) -> String {
+    note(a.id, "poll:waiting");
+    pass(&GATE).await;
+    note(a.id, "poll:answered");
+    format!("event for {};", a.id)
+}
+
+/// A handler that waits (a long poll) with a request pipelined behind it: the client resets
+/// the connection. The handler is dropped where it waits, its teardowns see the client
+/// gone, the pool's place comes back; the pipelined request is never set up. As with the
+/// quiet stream above, the pipelined request in the server's read buffer is what stopped
+/// the server from seeing the reset.
+#[tokio::test]
+async fn a_long_poll_with_a_pipelined_request_behind_it_sees_its_client_reset() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .get("/poll", long_poll)
+        .get("/small", small)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /poll?id=1 HTTP/1.1\r\nhost: w\r\n\r\nGET /small?id=2 HTTP/1.1\r\nhost: w\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    noted(1, "poll:waiting").await;
+    s.set_zero_linger().unwrap();
+    drop(s);
+    noted(1, "conn:close cancelled client gone").await;
+    let m = settled(&server).await;
+    let book = book();
+    assert_eq!(
+        book[&1],
+        [
+            "tx:open",
+            "conn:open",
+            "poll:waiting",
+            "tx:close cancelled client gone",
+            "conn:close cancelled client gone"
+        ]
+    );
+    assert!(!book.contains_key(&2), "{book:?}");
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    places_are_whole(addr, 1, 1000).await;
+    within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 6. a client gone during a slow commit
+
+/// A transaction whose commit waits for the test.
+#[depends(scope = "handler")]
+async fn slow_tx(#[dep(ask)] a: &Ask, y: Yield<u8>) {
+    let id = a.id;
+    note(id, "tx:open");
+    let (_tx, outcome) = y.provide(0).await;
+    if outcome.is_success() {
+        note(id, "commit:start");
+        pass(&COMMIT).await;
+        note(id, "commit:done");
+    } else {
+        note(id, format!("rollback {}", describe(&outcome)));
+    }
+}
+
+#[depends]
+async fn write(
+    #[dep(ask)] a: &Ask,
+    #[dep(conn)] _c: &Conn,
+    #[dep(slow_tx)] _tx: &mut u8,
+) -> String {
+    format!("written {};", a.id)
+}
+
+/// Over HTTP/1, pipelined behind nothing, the client resets its connection while the
+/// `handler`-scope commit is under way: the commit is never cut (it finishes, once, after
+/// the client left), the `request`-scope connection is then torn down as the client gone
+/// (the response was never sent), and its place comes back. A second client, over HTTP/2,
+/// resets its stream during its commit: the same, and its connection serves the next stream.
+#[tokio::test]
+async fn a_client_gone_during_a_slow_commit_lets_it_finish_once_and_gives_the_place_back() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .get("/write", write)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /write?id=1 HTTP/1.1\r\nhost: w\r\n\r\n")
+        .await
+        .unwrap();
+    noted(1, "commit:start").await;
+    s.set_zero_linger().unwrap();
+    drop(s);
+    // Until the server has seen the client go (its connection closed).
+    for _ in 0..2000 {
+        if server.metrics().open_connections == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.metrics().open_connections, 0);
+    assert_eq!(book()[&1].last().unwrap(), "commit:start", "the commit was cut");
+    COMMIT.add_permits(1);
+    noted(1, "conn:close cancelled client gone").await;
+
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let pending = common::h2_send_get(&mut client, addr, "/write?id=2").await;
+    noted(2, "commit:start").await;
+    drop(pending); // RST_STREAM(CANCEL)
+    for _ in 0..2000 {
+        if server.metrics().requests_in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    COMMIT.add_permits(1);
+    noted(2, "conn:close cancelled client gone").await;
+    let mut body = within(common::h2_get(&mut client, addr, "/export?id=3&n=1")).await;
+    while let Some(data) = within(body.data()).await {
+        data.unwrap();
+    }
+    driver.abort();
+
+    let m = settled(&server).await;
+    let book = book();
+    for id in [1, 2] {
+        assert_eq!(
+            book[&id],
+            [
+                "conn:open",
+                "tx:open",
+                "commit:start",
+                "commit:done",
+                "conn:close cancelled client gone"
+            ],
+            "{id}"
+        );
+    }
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    places_are_whole(addr, 1, 1000).await;
+    within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 7. shutdown with everything in flight
+
+#[depends(scope = "app")]
+async fn app_pool(y: Yield<u8>) {
+    note(0, "app:open");
+    let (_pool, outcome) = y.provide(0).await;
+    note(0, format!("app:close {}", describe(&outcome)));
+}
+
+/// A `request`-scoped value whose teardown takes a while.
+#[depends]
+async fn slow_close(#[dep(ask)] a: &Ask, #[dep(app_pool)] _p: &u8, y: Yield<u8>) {
+    let id = a.id;
+    note(id, "slow:open");
+    let (_v, outcome) = y.provide(0).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    note(id, format!("slow:close {}", describe(&outcome)));
+}
+
+/// Answers at once; a slow background task and a slow `request`-scope teardown follow.
+#[depends]
+async fn busy_after(
+    #[dep(ask)] a: &Ask,
+    #[dep(slow_close)] _s: &u8,
+    tasks: &BackgroundTasks,
+) -> String {
+    let id = a.id;
+    tasks.add(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        note(id, "task");
+    });
+    format!("busy {id};")
+}
+
+/// Shutdown while, at once: an HTTP/1 and an HTTP/2 stream wait for an item that never
+/// comes (each holding a pooled connection), a commit is under way, and a finished response
+/// still owes a slow background task and a slow `request`-scope teardown. Shutdown ends
+/// (within a hang guard far above its grace), every teardown has run exactly once, none of
+/// the cut streams was told a success, the commit finished and its response was sent, the
+/// task and the slow teardown ran to their end, and `app` scope was torn down last.
+#[tokio::test]
+async fn shutdown_with_streams_commits_tasks_and_slow_teardowns_in_flight_runs_each_once_then_app_scope()
+ {
+    let _serial = serial().await;
+    let server = storm_app(4)
+        .get("/write", write)
+        .get("/busy", busy_after)
+        .shutdown_grace(Duration::from_millis(500))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+
+    let mut h1_stream = TcpStream::connect(addr).await.unwrap();
+    h1_stream
+        .write_all(b"GET /hold?id=1 HTTP/1.1\r\nhost: w\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(common::read_head(&mut h1_stream)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let mut h2_stream = within(common::h2_get(&mut client, addr, "/hold?id=2")).await;
+    assert!(within(h2_stream.data()).await.unwrap().is_ok());
+
+    let mut writer = TcpStream::connect(addr).await.unwrap();
+    writer
+        .write_all(b"GET /write?id=3 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    noted(3, "commit:start").await;
+
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    busy.write_all(b"GET /busy?id=4 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = common::read_to_close(&mut busy).await;
+    assert!(answer.ends_with("busy 4;"), "{answer}");
+
+    let shutdown = tokio::spawn(server.shutdown());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    COMMIT.add_permits(1);
+    let written = common::read_to_close(&mut writer).await;
+    assert!(
+        written.starts_with("HTTP/1.1 200") && written.ends_with("written 3;"),
+        "{written}"
+    );
+    tokio::time::timeout(Duration::from_secs(20), shutdown)
+        .await
+        .expect("shutdown hung")
+        .unwrap();
+    let _ = common::read_to_close(&mut h1_stream).await;
+    loop {
+        match within(h2_stream.data()).await {
+            Some(Ok(_)) => continue,
+            _ => break,
+        }
+    }
+    driver.abort();
+
+    let book = book();
+    for (id, events) in &book {
+        let opens = events.iter().filter(|e| e.ends_with(":open")).count();
+        let closes = events
+            .iter()
+            .filter(|e| e.contains(":close") || *e == "commit:done" || e.starts_with("rollback"))
+            .count();
+        assert_eq!(opens, closes, "{id}: each once: {events:?}");
+    }
+    for id in [1, 2] {
+        let close = &book[&id][1];
+        assert!(close.starts_with("conn:close cancelled"), "{id}: {:?}", book[&id]);
+    }
+    assert_eq!(
+        book[&3],
+        [
+            "conn:open",
+            "tx:open",
+            "commit:start",
+            "commit:done",
+            "conn:close success 200"
+        ]
+    );
+    assert_eq!(book[&4], ["slow:open", "task", "slow:close success 200"]);
+    assert_eq!(book[&0], ["app:open", "app:close app stopped"]);
+    // `app` scope last, after every other teardown, task included.
+    let order = common::events();
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("0 app:close app stopped"),
+        "{order:?}"
+    );
 }
