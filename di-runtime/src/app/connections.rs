@@ -121,6 +121,11 @@ struct Shared {
     /// Whether its socket is still open: its task may go on after it closed, running the
     /// `request`-scope teardowns of its last responses (see [`Live`]).
     socket_open: AtomicBool,
+    /// Its socket, while hyper's connection holds it ([`Watched`], which takes it out when
+    /// hyper drops it): hyper reads and writes it through this lock, and [`Closable`] peeks at
+    /// it for a client gone that hyper does not look for (see [`client_gone`]). Locked by the
+    /// connection's own task only, one lock at a time: never contended.
+    socket: parking_lot::Mutex<Option<TcpStream>>,
     server: Arc<ServerShared>,
 }
 
@@ -353,6 +358,7 @@ impl Connections {
             close: self.shutdown.child_token(),
             close_asked: AtomicBool::new(false),
             socket_open: AtomicBool::new(true),
+            socket: parking_lot::Mutex::new(None),
             server: self.server.clone(),
         }))
     }
@@ -499,8 +505,8 @@ impl Slot {
     /// The connection's socket, its writes noted for [`Closable`]: a connection closing that
     /// writes nothing for `send_timeout` is cut.
     pub(crate) fn watch(&self, io: TcpStream) -> Watched {
+        *self.0.socket.lock() = Some(io);
         Watched {
-            io,
             shared: self.0.clone(),
         }
     }
@@ -1244,6 +1250,18 @@ where
             );
         }
         let polled = this.connection.poll(cx);
+        if polled.is_pending()
+            && shared.in_use.load(Ordering::SeqCst) > 0
+            && !shared.http2.load(Ordering::Relaxed)
+            && client_gone(shared, cx)
+        {
+            // Dropping the connection drops the request or its response: its teardowns see
+            // the client gone, and give back what they hold.
+            tracing::debug!(target: "di", "the client closed or reset its connection while a request was in progress; closing it");
+            return Poll::Ready(Err(C::Error::from(
+                "the client went away while a request was in progress",
+            )));
+        }
         if polled.is_pending() {
             // In that poll hyper may have started a header-read deadline, and a request may
             // have started on the idle connection (see `Shared::check_by`): the timer fires by
@@ -1294,12 +1312,35 @@ fn fire_by(
     }
 }
 
-/// A connection's socket, the bytes of each write counted in [`Shared::written`] (a relaxed
-/// load and store, no clock read): what tells [`Closable`] that a closing connection still
-/// gets what hyper holds to its client. Reset when it closes if a close-delimited response
-/// body failed ([`Shared::reset_on_close`]).
+/// Whether the client of an HTTP/1 connection with a request in progress has closed or reset
+/// its connection, when hyper, having taken its next request already (pipelined behind this
+/// one), does not look: hyper reads a connection whose request is in progress only to see
+/// whether the client went away, and only while it holds none of the client's bytes unread.
+/// Behind a pipelined request, a handler that waits (a long poll) or a streamed body waiting
+/// for its next item (a quiet feed) then held its teardowns and `max_concurrency` places after
+/// the client had gone, until it had something to write; the client's reset or close is
+/// taken as gone as hyper takes it when it looks (its `half_close` is off). Peeks at the
+/// socket only once it has become readable, waking the task when it does: nothing is read.
+fn client_gone(shared: &Shared, cx: &mut Context<'_>) -> bool {
+    let socket = shared.socket.lock();
+    let Some(io) = socket.as_ref() else {
+        return false;
+    };
+    let mut byte = [0u8; 1];
+    let mut peeked = tokio::io::ReadBuf::new(&mut byte);
+    match io.poll_peek(cx, &mut peeked) {
+        // The end of what the client sends (a close or a half close), or a reset.
+        Poll::Ready(Ok(0) | Err(_)) => true,
+        // More of the client's bytes, for hyper to read when it is ready for them; or nothing.
+        Poll::Ready(Ok(_)) | Poll::Pending => false,
+    }
+}
+
+/// A connection's socket (in [`Shared::socket`], where [`Closable`] can peek at it), the bytes
+/// of each write counted in [`Shared::written`] (a relaxed load and store, no clock read): what
+/// tells [`Closable`] that a closing connection still gets what hyper holds to its client. Reset
+/// when it closes if a close-delimited response body failed ([`Shared::reset_on_close`]).
 pub(crate) struct Watched {
-    io: TcpStream,
     shared: Arc<Shared>,
 }
 
@@ -1313,12 +1354,28 @@ impl Watched {
                 .store(total.saturating_add(*n as u64), Ordering::Relaxed);
         }
     }
+
+    /// `op` on the socket; an error once hyper has dropped it (never asked then).
+    #[inline]
+    fn with_io<T>(
+        &self,
+        op: impl FnOnce(Pin<&mut TcpStream>) -> Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match self.shared.socket.lock().as_mut() {
+            Some(io) => op(Pin::new(io)),
+            None => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
 }
 
 impl Drop for Watched {
     fn drop(&mut self) {
-        if self.shared.reset_on_close.load(Ordering::Relaxed) {
-            reset(&self.io);
+        // Closed now, as hyper drops it, not when the connection's shared state goes.
+        let io = self.shared.socket.lock().take();
+        if let Some(io) = io
+            && self.shared.reset_on_close.load(Ordering::Relaxed)
+        {
+            reset(&io);
         }
     }
 }
@@ -1336,18 +1393,17 @@ fn reset(io: &TcpStream) {
 impl tokio::io::AsyncRead for Watched {
     #[inline]
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
         let before = buf.filled().len();
-        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        let read = self.with_io(|io| io.poll_read(cx, buf));
         // Counted only until the protocol can be told (a relaxed load afterwards).
-        let received = this.shared.received.load(Ordering::Relaxed);
+        let received = self.shared.received.load(Ordering::Relaxed);
         if received < PREFACE_BYTES {
             let more = buf.filled().len().saturating_sub(before) as u64;
-            this.shared
+            self.shared
                 .received
                 .store(received.saturating_add(more), Ordering::Relaxed);
         }
@@ -1358,41 +1414,40 @@ impl tokio::io::AsyncRead for Watched {
 impl tokio::io::AsyncWrite for Watched {
     #[inline]
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        let written = Pin::new(&mut this.io).poll_write(cx, buf);
-        Self::note(&this.shared, &written);
+        let written = self.with_io(|io| io.poll_write(cx, buf));
+        Self::note(&self.shared, &written);
         written
     }
 
     #[inline]
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        Self::note(&this.shared, &written);
+        let written = self.with_io(|io| io.poll_write_vectored(cx, bufs));
+        Self::note(&self.shared, &written);
         written
     }
 
     #[inline]
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        // As a `TcpStream` is.
+        true
     }
 
     #[inline]
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.with_io(|io| io.poll_flush(cx))
     }
 
     #[inline]
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.with_io(|io| io.poll_shutdown(cx))
     }
 }
 
