@@ -987,3 +987,346 @@ async fn shutdown_with_streams_commits_tasks_and_slow_teardowns_in_flight_runs_e
         "{order:?}"
     );
 }
+
+// ------------------------------------------------ 8. a stream that panics beside a sibling
+
+/// Two items, then a panic, from the pooled connection.
+#[depends]
+async fn boom(
+    #[dep(ask)] a: &Ask,
+    #[dep(conn)] c: Held<Conn>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
+    let id = a.id;
+    StreamBody::new(stream::unfold((Some(c), 0u32), move |(c, i)| async move {
+        tokio::task::yield_now().await;
+        assert!(i < 2, "secret panic of stream {id}");
+        Some((Ok(format!("item {i};")), (c, i + 1)))
+    }))
+}
+
+/// Over one HTTP/2 connection, a stream that panics after two items while a sibling stream
+/// waits for its next item: the panicking stream is reset, its teardown told `Panicked` once,
+/// its place given back; the sibling goes on to its end (a success), and the connection then
+/// serves a new stream. No panic text reaches the client.
+#[tokio::test]
+async fn an_http2_stream_that_panics_mid_way_leaves_its_sibling_and_connection_serving() {
+    let _serial = serial().await;
+    let server = storm_app(2)
+        .get("/boom", boom)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let mut sibling = within(common::h2_get(&mut client, addr, "/hold?id=1")).await;
+    let first = within(sibling.data()).await.unwrap().unwrap();
+    assert_eq!(first, "held 1;");
+
+    let mut failing = within(common::h2_get(&mut client, addr, "/boom?id=2")).await;
+    let mut got = Vec::new();
+    let end = loop {
+        match within(failing.data()).await {
+            Some(Ok(data)) => got.extend_from_slice(&data),
+            Some(Err(error)) => break Some(error),
+            None => break None,
+        }
+    };
+    let error = end.expect("a failed stream must not end cleanly");
+    assert_eq!(error.reason(), Some(h2::Reason::INTERNAL_ERROR), "{error}");
+    assert!(!String::from_utf8_lossy(&got).contains("secret"));
+    noted(2, "conn:close panicked").await;
+
+    GATE.add_permits(1);
+    let mut rest = Vec::new();
+    while let Some(data) = within(sibling.data()).await {
+        rest.extend_from_slice(&data.unwrap());
+    }
+    assert_eq!(rest, b"released;");
+    let mut fresh = within(common::h2_get(&mut client, addr, "/export?id=3&n=3")).await;
+    let mut n = 0;
+    while let Some(data) = within(fresh.data()).await {
+        n += data.unwrap().len();
+    }
+    assert_eq!(n, 3 * CHUNK);
+    driver.abort();
+
+    let m = settled(&server).await;
+    let book = book();
+    assert_eq!(book[&1], ["conn:open", "conn:close success 200"]);
+    assert_eq!(book[&2], ["conn:open", "conn:close panicked"]);
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    places_are_whole(addr, 2, 1000).await;
+    within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 9. a setup that outlasts the request timeout
+
+/// A generator whose setup waits for the gate before it provides: past the request timeout
+/// it never completes.
+#[depends]
+async fn stuck(#[dep(ask)] a: &Ask, y: Yield<u8>) {
+    let id = a.id;
+    note(id, "stuck:starting");
+    pass(&GATE).await;
+    note(id, "stuck:open");
+    let (_v, outcome) = y.provide(0).await;
+    note(id, format!("stuck:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn stuck_route(
+    #[dep(ask)] a: &Ask,
+    #[dep(conn)] _c: &Conn,
+    #[dep(tx)] _tx: &mut u8,
+    #[dep(stuck)] _s: &u8,
+) -> String {
+    format!("never {};", a.id)
+}
+
+/// A setup that blocks past `request_timeout`, after a `request`-scope (pooled, the pool's
+/// only place) and a `handler`-scope generator were set up: 503 with `Retry-After`; the two
+/// set up are torn down once each with `Cancelled(Timeout)`, `handler` scope first; the one
+/// whose setup never completed is never torn down (nor resumed); the place is back and the
+/// kept-alive HTTP/1 connection serves the next request. Then the same over HTTP/2.
+#[tokio::test]
+async fn a_setup_past_the_request_timeout_tears_down_what_was_set_up_and_nothing_else() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .get("/stuck", stuck_route)
+        .get("/small", small)
+        .request_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /stuck?id=1 HTTP/1.1\r\nhost: w\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(common::read_head(&mut s)).await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+        .expect("a sized error body");
+    let mut body = vec![0u8; length];
+    within(s.read_exact(&mut body)).await.unwrap();
+    // The same connection goes on, and the pool's place is free.
+    s.write_all(b"GET /small?id=2 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let next = common::read_to_close(&mut s).await;
+    assert!(next.starts_with("HTTP/1.1 200") && next.ends_with("small 2;"), "{next}");
+
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let response = within(common::h2_send_get(&mut client, addr, "/stuck?id=3").await)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let mut body = within(common::h2_get(&mut client, addr, "/small?id=4")).await;
+    let mut text = Vec::new();
+    while let Some(data) = within(body.data()).await {
+        text.extend_from_slice(&data.unwrap());
+    }
+    assert_eq!(text, b"small 4;");
+    driver.abort();
+
+    // Opening the gate now must not resume the abandoned setups.
+    GATE.add_permits(2);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let m = settled(&server).await;
+    let book = book();
+    for id in [1, 3] {
+        assert_eq!(
+            book[&id],
+            [
+                "conn:open",
+                "tx:open",
+                "stuck:starting",
+                "tx:close cancelled timeout",
+                "conn:close cancelled timeout"
+            ],
+            "{id}"
+        );
+    }
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    assert_eq!(m.teardowns.cancelled_timeout, 4, "{m:?}");
+    within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 10. framing a server in front could misread
+
+/// A body read whole, through the pooled connection.
+#[depends]
+async fn upload(#[dep(ask)] a: &Ask, #[dep(conn)] _c: &Conn, body: Bytes) -> String {
+    format!("got {} bytes for {};", body.len(), a.id)
+}
+
+/// Sends `raw` on a new connection, then reads until the server closes it (the last request
+/// of each case says `Connection: close`, or the server closes after an ambiguous one).
+async fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw).await.unwrap();
+    common::read_to_close(&mut s).await
+}
+
+/// Requests whose framing a server in front could read otherwise, each with a request
+/// pipelined (or hidden in the body) behind it that sets up the pooled connection if it is
+/// ever taken for a request: a request is served, and set up, only where the server reads one.
+/// `Content-Length` beside `Transfer-Encoding: chunked` is read as chunked and the connection
+/// closed after it (what follows is never served); a body that holds what looks like a request
+/// is a body; a `GET` with a body has its body skipped, not parsed; lengths that disagree are
+/// refused with nothing set up. In every case each setup has its teardown once, with a
+/// success, and the server serves a new connection afterwards.
+#[tokio::test]
+async fn framing_a_front_server_could_misread_never_serves_a_hidden_request() {
+    let _serial = serial().await;
+    let server = storm_app(2)
+        .post("/upload", upload)
+        .get("/small", small)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let hidden = |id: u64| format!("GET /small?id={id} HTTP/1.1\r\nhost: w\r\n\r\n");
+
+    // Content-Length and chunked: chunked wins, the connection closes after the answer.
+    let smuggled = hidden(11);
+    let raw = format!(
+        "POST /upload?id=10 HTTP/1.1\r\nhost: w\r\ncontent-length: {}\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}",
+        5 + smuggled.len()
+    );
+    let answer = exchange(addr, raw.as_bytes()).await;
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert!(answer.ends_with("got 0 bytes for 10;"), "{answer}");
+
+    // A body that holds a request is a body; the request after it is served.
+    let inner = hidden(21);
+    let raw = format!(
+        "POST /upload?id=20 HTTP/1.1\r\nhost: w\r\ncontent-length: {}\r\n\r\n{inner}GET /small?id=22 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n",
+        inner.len()
+    );
+    let answer = exchange(addr, raw.as_bytes()).await;
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{answer}");
+    assert!(answer.contains(&format!("got {} bytes for 20;", inner.len())), "{answer}");
+    assert!(answer.ends_with("small 22;"), "{answer}");
+
+    // A GET with a body: the body is skipped, the next request served.
+    let inner = hidden(31);
+    let raw = format!(
+        "GET /small?id=30 HTTP/1.1\r\nhost: w\r\ncontent-length: {}\r\n\r\n{inner}GET /small?id=32 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n",
+        inner.len()
+    );
+    let answer = exchange(addr, raw.as_bytes()).await;
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{answer}");
+    assert!(answer.contains("small 30;") && answer.ends_with("small 32;"), "{answer}");
+
+    // Two lengths that disagree, one chunked inside a length: refused, nothing set up.
+    for raw in [
+        format!("POST /upload?id=40 HTTP/1.1\r\nhost: w\r\ncontent-length: 3\r\ncontent-length: 40\r\n\r\nabc{}", hidden(41)),
+        format!("POST /upload?id=50 HTTP/1.1\r\nhost: w\r\ntransfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n{}", hidden(51)),
+    ] {
+        let answer = exchange(addr, raw.as_bytes()).await;
+        assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+
+    let m = settled(&server).await;
+    let book = book();
+    let served: Vec<u64> = book.keys().copied().collect();
+    assert_eq!(served, [10, 20, 22, 30, 32], "{book:?}");
+    for (id, events) in &book {
+        let expected: &[&str] = if [22, 30, 32].contains(id) {
+            &["tx:open", "conn:open", "tx:close success 200", "conn:close success 200"]
+        } else {
+            &["conn:open", "conn:close success 200"]
+        };
+        assert_eq!(events, expected, "{id}");
+    }
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    let answer = exchange(addr, b"GET /small?id=60 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n").await;
+    assert!(answer.ends_with("small 60;"), "{answer}");
+    within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 11. a kept-alive connection reset while it hosts
+
+static TEARDOWN: Semaphore = Semaphore::const_new(0);
+
+/// A `request`-scoped value whose teardown waits for the test.
+#[depends]
+async fn lingering(#[dep(ask)] a: &Ask, y: Yield<u8>) {
+    let id = a.id;
+    note(id, "linger:open");
+    let (_v, outcome) = y.provide(0).await;
+    note(id, format!("linger:start {}", describe(&outcome)));
+    pass(&TEARDOWN).await;
+    note(id, "linger:close");
+}
+
+#[depends]
+async fn lingers(#[dep(ask)] a: &Ask, #[dep(lingering)] _l: &u8) -> String {
+    format!("lingers {};", a.id)
+}
+
+/// A kept-alive HTTP/1 connection runs the slow `request`-scope teardown of its first
+/// response (told a success) while its second request, a long poll, waits; the client resets
+/// the connection. The second request is cancelled (client gone) at once, although the
+/// connection's task is busy with the first one's teardown; the first teardown goes on to
+/// its end, once, with its success; and shutdown waits for it.
+#[tokio::test]
+async fn a_connection_reset_while_it_hosts_a_teardown_cancels_the_next_request_and_finishes_the_teardown()
+ {
+    let _serial = serial().await;
+    let _ = TEARDOWN.forget_permits(usize::MAX);
+    let server = storm_app(1)
+        .get("/lingers", lingers)
+        .get("/poll", long_poll)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /lingers?id=1 HTTP/1.1\r\nhost: w\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(common::read_head(&mut s)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut body = [0u8; 10];
+    within(s.read_exact(&mut body)).await.unwrap();
+    assert_eq!(&body, b"lingers 1;");
+    noted(1, "linger:start success 200").await;
+
+    s.write_all(b"GET /poll?id=2 HTTP/1.1\r\nhost: w\r\n\r\n")
+        .await
+        .unwrap();
+    noted(2, "poll:waiting").await;
+    s.set_zero_linger().unwrap();
+    drop(s);
+    noted(2, "conn:close cancelled client gone").await;
+    assert_eq!(book()[&1].last().unwrap(), "linger:start success 200");
+
+    let shutdown = tokio::spawn(server.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!shutdown.is_finished(), "shutdown did not wait for the teardown");
+    TEARDOWN.add_permits(1);
+    tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .expect("shutdown hung")
+        .unwrap();
+    let book = book();
+    assert_eq!(book[&1], ["linger:open", "linger:start success 200", "linger:close"]);
+    assert_eq!(
+        book[&2],
+        [
+            "tx:open",
+            "conn:open",
+            "poll:waiting",
+            "tx:close cancelled client gone",
+            "conn:close cancelled client gone"
+        ]
+    );
+}
