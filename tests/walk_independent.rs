@@ -49,6 +49,11 @@ fn book() -> BTreeMap<u64, Vec<String>> {
     BOOK.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
+/// The ids of the requests in `book` (0 is the app's `app`-scope value).
+fn requests(book: &BTreeMap<u64, Vec<String>>) -> Vec<u64> {
+    book.keys().copied().filter(|id| *id != 0).collect()
+}
+
 /// Takes the suite for this test (the book and the gates are shared) and clears the book.
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     let guard = common::serial().await;
@@ -198,7 +203,9 @@ fn storm_app(limit: usize) -> App {
     App::new()
         .get("/export", export)
         .get("/hold", hold)
+        .get("/busy", busy_after)
         .max_concurrency(conn, limit)
+        .max_background_teardowns(2 * limit)
         .max_concurrency_wait(Duration::from_secs(3))
 }
 
@@ -260,7 +267,9 @@ fn check_storm(book: &BTreeMap<u64, Vec<String>>, complete: &BTreeMap<u64, bool>
 }
 
 /// `limit` gated streams at once all get their place (none leaked by the storm), and one
-/// more gets 503 after the wait (none given back twice); then they end with a success.
+/// more gets 503 after the wait (none given back twice); meanwhile `limit` requests owing
+/// `request`-scope work all get the background places the streams leave (the app's bound is
+/// twice the pool's: none leaked either); then the streams end with a success.
 async fn places_are_whole(addr: SocketAddr, limit: usize, first_id: u64) {
     let mut holders = Vec::new();
     for k in 0..limit as u64 {
@@ -283,10 +292,33 @@ async fn places_are_whole(addr: SocketAddr, limit: usize, first_id: u64) {
         answer.starts_with("HTTP/1.1 503"),
         "one more than the limit got a place: {answer}"
     );
+    let busy: Vec<_> = (0..limit as u64)
+        .map(|k| {
+            let id = first_id + 500 + k;
+            tokio::spawn(async move {
+                exchange(
+                    addr,
+                    format!("GET /busy?id={id} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await
+            })
+        })
+        .collect();
+    for answer in busy {
+        let answer = within(answer).await.unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "a background place was left taken: {answer}"
+        );
+    }
     GATE.add_permits(limit);
     for mut s in holders {
         let rest = common::read_to_close(&mut s).await;
         assert!(rest.contains("released;"), "{rest}");
+    }
+    for k in 0..limit as u64 {
+        noted(first_id + 500 + k, "slow:close success 200").await;
     }
     let book = book();
     for k in 0..limit as u64 {
@@ -595,8 +627,7 @@ async fn clients_gone_while_waiting_for_a_place_are_never_set_up_and_leave_the_q
 
     let m = settled(&server).await;
     let book = book();
-    let ids: Vec<u64> = book.keys().copied().collect();
-    assert_eq!(ids, [1, 2, 3], "a waiter gone was set up: {book:?}");
+    assert_eq!(requests(&book), [1, 2, 3], "a waiter gone was set up: {book:?}");
     assert_eq!(book[&1], ["conn:open", "conn:close success 200"]);
     assert_eq!(book[&2], ["conn:open", "conn:close success 200"]);
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
@@ -899,7 +930,6 @@ async fn shutdown_with_streams_commits_tasks_and_slow_teardowns_in_flight_runs_e
     let _serial = serial().await;
     let server = storm_app(4)
         .get("/write", write)
-        .get("/busy", busy_after)
         .shutdown_grace(Duration::from_millis(500))
         .bind("127.0.0.1:0")
         .await
@@ -1236,9 +1266,8 @@ async fn framing_a_front_server_could_misread_never_serves_a_hidden_request() {
 
     let m = settled(&server).await;
     let book = book();
-    let served: Vec<u64> = book.keys().copied().collect();
-    assert_eq!(served, [10, 20, 22, 30, 32], "{book:?}");
-    for (id, events) in &book {
+    assert_eq!(requests(&book), [10, 20, 22, 30, 32], "{book:?}");
+    for (id, events) in book.iter().filter(|(id, _)| **id != 0) {
         let expected: &[&str] = if [22, 30, 32].contains(id) {
             &["tx:open", "conn:open", "tx:close success 200", "conn:close success 200"]
         } else {
@@ -1329,4 +1358,50 @@ async fn a_connection_reset_while_it_hosts_a_teardown_cancels_the_next_request_a
             "conn:close cancelled client gone"
         ]
     );
+}
+
+// ------------------------------------------------ 12. timed out while waiting for a place
+
+/// A pool of one, held by a gated stream; ten requests wait for its place past the request
+/// timeout (shorter than the place wait): each gets 503, none is set up; when the place comes
+/// free it goes to the next live request, and the pool is still one place.
+#[tokio::test]
+async fn requests_timed_out_while_waiting_for_a_place_leave_it_whole() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .request_timeout(Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut holder = TcpStream::connect(addr).await.unwrap();
+    holder
+        .write_all(b"GET /hold?id=1 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(common::read_head(&mut holder)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let waiting: Vec<_> = (100..110u64)
+        .map(|id| {
+            tokio::spawn(async move {
+                exchange(
+                    addr,
+                    format!("GET /hold?id={id} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n").as_bytes(),
+                )
+                .await
+            })
+        })
+        .collect();
+    for answer in waiting {
+        let answer = within(answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    }
+    GATE.add_permits(1);
+    let rest = common::read_to_close(&mut holder).await;
+    assert!(rest.contains("released;"), "{rest}");
+    let m = settled(&server).await;
+    assert_eq!(requests(&book()), [1]);
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    places_are_whole(addr, 1, 1000).await;
+    within(server.shutdown()).await;
 }
