@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{describe, within};
+use di_runtime::BodyStream;
 use di_runtime::prelude::*;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -1401,6 +1402,61 @@ async fn requests_timed_out_while_waiting_for_a_place_leave_it_whole() {
     assert!(rest.contains("released;"), "{rest}");
     let m = settled(&server).await;
     assert_eq!(requests(&book()), [1]);
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    places_are_whole(addr, 1, 1000).await;
+    within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ 13. reset with unread bytes still queued
+
+/// An upload read as a stream, but only once the gate opens (it first waits for, say, a
+/// lock): till then nobody reads the rest of its body.
+#[depends]
+async fn lazy_upload(
+    #[dep(ask)] a: &Ask,
+    #[dep(conn)] _c: &Conn,
+    mut body: BodyStream,
+) -> Result<String, HttpError> {
+    note(a.id, "upload:waiting");
+    pass(&GATE).await;
+    let mut n = 0;
+    while let Some(chunk) = body.next().await {
+        n += chunk?.len();
+    }
+    Ok(format!("read {n};"))
+}
+
+/// A client sends an upload's head and part of its body; the handler waits before it reads
+/// the body, so the server reads no more of the socket; the client sends more of the body,
+/// which stays queued in the server's socket, unread, and then resets the connection. A
+/// socket reset with bytes still queued reads as those bytes, not as an error: the reset is
+/// only in the socket's pending error, and nothing wakes the connection for it. The request
+/// is still seen as cancelled, its client gone, while the handler waits (at the latest when
+/// the connection's timer next looks at it: `send_timeout` here is short so that it looks
+/// soon; no time is asserted); its teardown runs and its place comes back.
+#[tokio::test]
+async fn a_reset_behind_unread_body_bytes_is_still_seen_as_the_client_gone() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .post("/lazy", lazy_upload)
+        .send_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /lazy?id=1 HTTP/1.1\r\nhost: w\r\ncontent-length: 100000\r\n\r\nfirst part")
+        .await
+        .unwrap();
+    noted(1, "upload:waiting").await;
+    // Read by nobody: it stays in the server's socket.
+    s.write_all(&[b'x'; 2000]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.set_zero_linger().unwrap();
+    drop(s);
+    noted(1, "conn:close cancelled client gone").await;
+    let m = settled(&server).await;
+    assert_eq!(book()[&1], ["conn:open", "upload:waiting", "conn:close cancelled client gone"]);
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     places_are_whole(addr, 1, 1000).await;
     within(server.shutdown()).await;
