@@ -1331,8 +1331,15 @@ fn client_gone(shared: &Shared, cx: &mut Context<'_>) -> bool {
     match io.poll_peek(cx, &mut peeked) {
         // The end of what the client sends (a close or a half close), or a reset.
         Poll::Ready(Ok(0) | Err(_)) => true,
-        // More of the client's bytes, for hyper to read when it is ready for them; or nothing.
-        Poll::Ready(Ok(_)) | Poll::Pending => false,
+        // More of the client's bytes, for hyper to read when it is ready for them. A reset
+        // behind bytes still queued reads as those bytes: it is only in the socket's pending
+        // error. Nothing wakes the task for it (the socket is readable already), so it is seen
+        // at the connection's next poll, at the latest when its timer next looks at it
+        // (`send_timeout` or `idle_timeout`, whichever is shorter, while a request is in
+        // progress).
+        Poll::Ready(Ok(_)) => matches!(io.take_error(), Ok(Some(_))),
+        // Nothing: the task is woken when that changes.
+        Poll::Pending => false,
     }
 }
 
