@@ -69,7 +69,7 @@ fn seed() -> u64 {
     std::env::var("WALK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_d1)
+        .unwrap_or(0x5eed_0fd1)
 }
 
 /// xorshift64*: enough to pick offsets.
@@ -97,7 +97,9 @@ impl Rng {
 async fn settled(server: &di_runtime::Server) -> di_runtime::Metrics {
     for _ in 0..2000 {
         let m = server.metrics();
-        if m.setups == m.teardowns.total() && m.requests_in_flight == 0 && m.teardowns_in_flight == 0
+        if m.setups == m.teardowns.total()
+            && m.requests_in_flight == 0
+            && m.teardowns_in_flight == 0
         {
             server.settle().await;
             return server.metrics();
@@ -223,13 +225,24 @@ fn check_storm(book: &BTreeMap<u64, Vec<String>>, complete: &BTreeMap<u64, bool>
         }
     }
     let whole = complete.values().filter(|c| **c).count();
-    eprintln!("storm: {} requests, {whole} read whole, closes {seen:?}", complete.len());
+    eprintln!(
+        "storm: {} requests, {whole} read whole, closes {seen:?}",
+        complete.len()
+    );
     for (id, events) in book {
         let n = |e: &str| events.iter().filter(|x| *x == e).count();
         let starting = |p: &str| events.iter().filter(|x| x.starts_with(p)).count();
         assert!(n("tx:open") <= 1 && n("conn:open") <= 1, "{id}: {events:?}");
-        assert_eq!(n("tx:open"), starting("tx:close"), "{id}: tx exactly once: {events:?}");
-        assert_eq!(n("conn:open"), starting("conn:close"), "{id}: conn exactly once: {events:?}");
+        assert_eq!(
+            n("tx:open"),
+            starting("tx:close"),
+            "{id}: tx exactly once: {events:?}"
+        );
+        assert_eq!(
+            n("conn:open"),
+            starting("conn:close"),
+            "{id}: conn exactly once: {events:?}"
+        );
         let conn_close = events.iter().find(|e| e.starts_with("conn:close"));
         if let Some(close) = conn_close {
             assert!(
@@ -249,11 +262,21 @@ fn check_storm(book: &BTreeMap<u64, Vec<String>>, complete: &BTreeMap<u64, bool>
             );
         }
         let success = conn_close.is_some_and(|c| c == "conn:close success 200");
-        assert_eq!(n("task"), usize::from(success), "{id}: the task runs iff success: {events:?}");
+        assert_eq!(
+            n("task"),
+            usize::from(success),
+            "{id}: the task runs iff success: {events:?}"
+        );
         if success {
             let task = events.iter().position(|e| e == "task").unwrap();
-            let close = events.iter().position(|e| e == "conn:close success 200").unwrap();
-            assert!(task < close, "{id}: the task before request teardown: {events:?}");
+            let close = events
+                .iter()
+                .position(|e| e == "conn:close success 200")
+                .unwrap();
+            assert!(
+                task < close,
+                "{id}: the task before request teardown: {events:?}"
+            );
         }
     }
     for (id, whole) in complete {
@@ -276,11 +299,17 @@ async fn places_are_whole(addr: SocketAddr, limit: usize, first_id: u64) {
     for k in 0..limit as u64 {
         let mut s = TcpStream::connect(addr).await.unwrap();
         let id = first_id + k;
-        s.write_all(format!("GET /hold?id={id} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
+        s.write_all(
+            format!("GET /hold?id={id} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
         let head = within(common::read_head(&mut s)).await;
-        assert!(head.starts_with("HTTP/1.1 200"), "holder {id} got no place: {head}");
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "holder {id} got no place: {head}"
+        );
         holders.push(s);
     }
     let mut extra = TcpStream::connect(addr).await.unwrap();
@@ -324,7 +353,11 @@ async fn places_are_whole(addr: SocketAddr, limit: usize, first_id: u64) {
     let book = book();
     for k in 0..limit as u64 {
         let events = &book[&(first_id + k)];
-        assert_eq!(events, &["conn:open", "conn:close success 200"], "{events:?}");
+        assert_eq!(
+            events,
+            &["conn:open", "conn:close success 200"],
+            "{events:?}"
+        );
     }
 }
 
@@ -398,7 +431,11 @@ async fn http1_clients_reset_at_random_offsets_of_streams_leave_every_teardown_a
     check_storm(&book(), &complete);
     assert!(complete.values().any(|c| *c), "no client read a whole body");
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
-    assert_eq!(m.teardown_errors + m.teardown_panics + m.teardown_timeouts, 0, "{m:?}");
+    assert_eq!(
+        m.teardown_errors + m.teardown_panics + m.teardown_timeouts,
+        0,
+        "{m:?}"
+    );
     places_are_whole(addr, 4, 1000).await;
     let m = settled(&server).await;
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
@@ -456,7 +493,8 @@ async fn h2_exports(
                     Some(Ok(data)) => {
                         got += data.len();
                         let _ = body.flow_control().release_capacity(data.len());
-                        let total = received.fetch_add(data.len(), std::sync::atomic::Ordering::SeqCst);
+                        let total =
+                            received.fetch_add(data.len(), std::sync::atomic::Ordering::SeqCst);
                         if kill.is_some_and(|k| total + data.len() >= k) {
                             killed.notify_one();
                         }
@@ -499,7 +537,7 @@ async fn h2_exports(
 /// guarantees as over HTTP/1; the places are whole afterwards.
 #[tokio::test]
 async fn http2_streams_reset_and_connections_killed_mid_flight_leave_every_teardown_and_place_whole()
-{
+ {
     let _serial = serial().await;
     let server = storm_app(4).bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
@@ -531,7 +569,11 @@ async fn http2_streams_reset_and_connections_killed_mid_flight_leave_every_teard
     let m = settled(&server).await;
     check_storm(&book(), &complete);
     assert!(complete.values().any(|c| *c), "no stream read a whole body");
-    assert_eq!(m.teardown_errors + m.teardown_panics + m.teardown_timeouts, 0, "{m:?}");
+    assert_eq!(
+        m.teardown_errors + m.teardown_panics + m.teardown_timeouts,
+        0,
+        "{m:?}"
+    );
     places_are_whole(addr, 4, 1000).await;
     within(server.shutdown()).await;
 }
@@ -582,7 +624,12 @@ async fn clients_gone_while_waiting_for_a_place_are_never_set_up_and_leave_the_q
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(server.metrics().requests_in_flight, 24, "{:?}", server.metrics());
+    assert_eq!(
+        server.metrics().requests_in_flight,
+        24,
+        "{:?}",
+        server.metrics()
+    );
 
     // They all go away, each its own way.
     for s in h1 {
@@ -628,7 +675,11 @@ async fn clients_gone_while_waiting_for_a_place_are_never_set_up_and_leave_the_q
 
     let m = settled(&server).await;
     let book = book();
-    assert_eq!(requests(&book), [1, 2, 3], "a waiter gone was set up: {book:?}");
+    assert_eq!(
+        requests(&book),
+        [1, 2, 3],
+        "a waiter gone was set up: {book:?}"
+    );
     assert_eq!(book[&1], ["conn:open", "conn:close success 200"]);
     assert_eq!(book[&2], ["conn:open", "conn:close success 200"]);
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
@@ -639,18 +690,17 @@ async fn clients_gone_while_waiting_for_a_place_are_never_set_up_and_leave_the_q
 
 /// A small answer from the pooled connection, through a transaction.
 #[depends]
-async fn small(
-    #[dep(ask)] a: &Ask,
-    #[dep(tx)] _tx: &mut u8,
-    #[dep(conn)] _c: &Conn,
-) -> String {
+async fn small(#[dep(ask)] a: &Ask, #[dep(tx)] _tx: &mut u8, #[dep(conn)] _c: &Conn) -> String {
     format!("small {};", a.id)
 }
 
 /// Waits (hang guard: 10 s) until request `id` has noted `event`.
 async fn noted(id: u64, event: &str) {
     for _ in 0..2000 {
-        if book().get(&id).is_some_and(|e| e.iter().any(|x| x == event)) {
+        if book()
+            .get(&id)
+            .is_some_and(|e| e.iter().any(|x| x == event))
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -716,10 +766,18 @@ async fn a_pipeline_cut_during_a_quiet_stream_tears_the_stream_down_as_client_go
         let book = book();
         assert_eq!(
             book[&a],
-            ["tx:open", "conn:open", "tx:close success 200", "conn:close success 200"]
+            [
+                "tx:open",
+                "conn:open",
+                "tx:close success 200",
+                "conn:close success 200"
+            ]
         );
         assert_eq!(book[&b], ["conn:open", "conn:close cancelled client gone"]);
-        assert!(!book.contains_key(&c), "the unanswered request was set up: {book:?}");
+        assert!(
+            !book.contains_key(&c),
+            "the unanswered request was set up: {book:?}"
+        );
         assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     }
     // The one place is free: a new client gets it.
@@ -732,11 +790,7 @@ async fn a_pipeline_cut_during_a_quiet_stream_tears_the_stream_down_as_client_go
 /// A long poll: the handler waits for an event (the gate), holding the pooled connection
 /// and a transaction.
 #[depends]
-async fn long_poll(
-    #[dep(ask)] a: &Ask,
-    #[dep(tx)] _tx: &mut u8,
-    #[dep(conn)] _c: &Conn,
-) -> String {
+async fn long_poll(#[dep(ask)] a: &Ask, #[dep(tx)] _tx: &mut u8, #[dep(conn)] _c: &Conn) -> String {
     note(a.id, "poll:waiting");
     pass(&GATE).await;
     note(a.id, "poll:answered");
@@ -842,7 +896,11 @@ async fn a_client_gone_during_a_slow_commit_lets_it_finish_once_and_gives_the_pl
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(server.metrics().open_connections, 0);
-    assert_eq!(book()[&1].last().unwrap(), "commit:start", "the commit was cut");
+    assert_eq!(
+        book()[&1].last().unwrap(),
+        "commit:start",
+        "the commit was cut"
+    );
     COMMIT.add_permits(1);
     noted(1, "conn:close cancelled client gone").await;
 
@@ -977,12 +1035,7 @@ async fn shutdown_with_streams_commits_tasks_and_slow_teardowns_in_flight_runs_e
         .expect("shutdown hung")
         .unwrap();
     let _ = common::read_to_close(&mut h1_stream).await;
-    loop {
-        match within(h2_stream.data()).await {
-            Some(Ok(_)) => continue,
-            _ => break,
-        }
-    }
+    while let Some(Ok(_)) = within(h2_stream.data()).await {}
     driver.abort();
 
     let book = book();
@@ -996,7 +1049,11 @@ async fn shutdown_with_streams_commits_tasks_and_slow_teardowns_in_flight_runs_e
     }
     for id in [1, 2] {
         let close = &book[&id][1];
-        assert!(close.starts_with("conn:close cancelled"), "{id}: {:?}", book[&id]);
+        assert!(
+            close.starts_with("conn:close cancelled"),
+            "{id}: {:?}",
+            book[&id]
+        );
     }
     assert_eq!(
         book[&3],
@@ -1137,10 +1194,17 @@ async fn a_setup_past_the_request_timeout_tears_down_what_was_set_up_and_nothing
         .unwrap();
     let head = within(common::read_head(&mut s)).await;
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
     let length: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
         .expect("a sized error body");
     let mut body = vec![0u8; length];
     within(s.read_exact(&mut body)).await.unwrap();
@@ -1149,7 +1213,10 @@ async fn a_setup_past_the_request_timeout_tears_down_what_was_set_up_and_nothing
         .await
         .unwrap();
     let next = common::read_to_close(&mut s).await;
-    assert!(next.starts_with("HTTP/1.1 200") && next.ends_with("small 2;"), "{next}");
+    assert!(
+        next.starts_with("HTTP/1.1 200") && next.ends_with("small 2;"),
+        "{next}"
+    );
 
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
@@ -1242,7 +1309,10 @@ async fn framing_a_front_server_could_misread_never_serves_a_hidden_request() {
     );
     let answer = exchange(addr, raw.as_bytes()).await;
     assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{answer}");
-    assert!(answer.contains(&format!("got {} bytes for 20;", inner.len())), "{answer}");
+    assert!(
+        answer.contains(&format!("got {} bytes for 20;", inner.len())),
+        "{answer}"
+    );
     assert!(answer.ends_with("small 22;"), "{answer}");
 
     // A GET with a body: the body is skipped, the next request served.
@@ -1253,12 +1323,21 @@ async fn framing_a_front_server_could_misread_never_serves_a_hidden_request() {
     );
     let answer = exchange(addr, raw.as_bytes()).await;
     assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{answer}");
-    assert!(answer.contains("small 30;") && answer.ends_with("small 32;"), "{answer}");
+    assert!(
+        answer.contains("small 30;") && answer.ends_with("small 32;"),
+        "{answer}"
+    );
 
     // Two lengths that disagree, one chunked inside a length: refused, nothing set up.
     for raw in [
-        format!("POST /upload?id=40 HTTP/1.1\r\nhost: w\r\ncontent-length: 3\r\ncontent-length: 40\r\n\r\nabc{}", hidden(41)),
-        format!("POST /upload?id=50 HTTP/1.1\r\nhost: w\r\ntransfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n{}", hidden(51)),
+        format!(
+            "POST /upload?id=40 HTTP/1.1\r\nhost: w\r\ncontent-length: 3\r\ncontent-length: 40\r\n\r\nabc{}",
+            hidden(41)
+        ),
+        format!(
+            "POST /upload?id=50 HTTP/1.1\r\nhost: w\r\ntransfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n{}",
+            hidden(51)
+        ),
     ] {
         let answer = exchange(addr, raw.as_bytes()).await;
         assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
@@ -1270,14 +1349,23 @@ async fn framing_a_front_server_could_misread_never_serves_a_hidden_request() {
     assert_eq!(requests(&book), [10, 20, 22, 30, 32], "{book:?}");
     for (id, events) in book.iter().filter(|(id, _)| **id != 0) {
         let expected: &[&str] = if [22, 30, 32].contains(id) {
-            &["tx:open", "conn:open", "tx:close success 200", "conn:close success 200"]
+            &[
+                "tx:open",
+                "conn:open",
+                "tx:close success 200",
+                "conn:close success 200",
+            ]
         } else {
             &["conn:open", "conn:close success 200"]
         };
         assert_eq!(events, expected, "{id}");
     }
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
-    let answer = exchange(addr, b"GET /small?id=60 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n").await;
+    let answer = exchange(
+        addr,
+        b"GET /small?id=60 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.ends_with("small 60;"), "{answer}");
     within(server.shutdown()).await;
 }
@@ -1341,14 +1429,20 @@ async fn a_connection_reset_while_it_hosts_a_teardown_cancels_the_next_request_a
 
     let shutdown = tokio::spawn(server.shutdown());
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!shutdown.is_finished(), "shutdown did not wait for the teardown");
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown did not wait for the teardown"
+    );
     TEARDOWN.add_permits(1);
     tokio::time::timeout(Duration::from_secs(10), shutdown)
         .await
         .expect("shutdown hung")
         .unwrap();
     let book = book();
-    assert_eq!(book[&1], ["linger:open", "linger:start success 200", "linger:close"]);
+    assert_eq!(
+        book[&1],
+        ["linger:open", "linger:start success 200", "linger:close"]
+    );
     assert_eq!(
         book[&2],
         [
@@ -1387,7 +1481,8 @@ async fn requests_timed_out_while_waiting_for_a_place_leave_it_whole() {
             tokio::spawn(async move {
                 exchange(
                     addr,
-                    format!("GET /hold?id={id} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n").as_bytes(),
+                    format!("GET /hold?id={id} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+                        .as_bytes(),
                 )
                 .await
             })
@@ -1456,8 +1551,159 @@ async fn a_reset_behind_unread_body_bytes_is_still_seen_as_the_client_gone() {
     drop(s);
     noted(1, "conn:close cancelled client gone").await;
     let m = settled(&server).await;
-    assert_eq!(book()[&1], ["conn:open", "upload:waiting", "conn:close cancelled client gone"]);
+    assert_eq!(
+        book()[&1],
+        [
+            "conn:open",
+            "upload:waiting",
+            "conn:close cancelled client gone"
+        ]
+    );
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     places_are_whole(addr, 1, 1000).await;
     within(server.shutdown()).await;
+}
+
+// ------------------------------------------------ the soak (not run by CI: bench/walk-soak.sh)
+
+/// The resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Mixed faults for `WALK_SOAK_SECS` (60 by default): waves of HTTP/1 clients reset at random
+/// offsets, HTTP/2 streams reset and connections killed, requests owing slow background work,
+/// pipelines cut during quiet streams; each wave checked as the tests above check theirs, the
+/// book cleared after it. Resident memory (server and clients share the process) is sampled
+/// after each wave: after the first quarter (warm-up), the last quarter's median must be within
+/// 8 MiB of the second quarter's. Run by `bench/walk-soak.sh`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a soak of about a minute; bench/walk-soak.sh runs it"]
+async fn soak_mixed_faults_keep_every_guarantee_and_memory_flat() {
+    let _serial = serial().await;
+    let secs: u64 = std::env::var("WALK_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let server = storm_app(4)
+        .get("/small", small)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut rng = Rng::new(seed() ^ 0x50a4);
+    let started = std::time::Instant::now();
+    let mut samples = Vec::new();
+    let mut next_id = 1u64;
+    let mut waves = 0u64;
+    let mut requests = 0u64;
+    while started.elapsed() < Duration::from_secs(secs) {
+        let mut complete = BTreeMap::new();
+        let mut h1 = Vec::new();
+        for _ in 0..8 {
+            let id = next_id;
+            next_id += 1;
+            let n = 4 + rng.below(200) as u32;
+            let total = n as usize * (CHUNK + 8) + 200;
+            let cut = match rng.below(4) {
+                0 => None,
+                _ => Some(rng.below(total as u64) as usize),
+            };
+            h1.push((id, tokio::spawn(h1_export_then_reset(addr, id, n, cut))));
+        }
+        let mut ids = Vec::new();
+        for _ in 0..6 {
+            let id = next_id;
+            next_id += 1;
+            let n = 4 + rng.below(60) as u32;
+            let cut = (rng.below(2) == 0).then(|| rng.below(n as u64 * CHUNK as u64) as usize);
+            ids.push((id, n, cut));
+        }
+        let kill = (rng.below(3) == 0).then(|| rng.below(40 * CHUNK as u64) as usize);
+        let h2 = tokio::spawn(h2_exports(addr, ids, kill));
+        let busy_id = next_id;
+        next_id += 1;
+        let busy = tokio::spawn(async move {
+            exchange(
+                addr,
+                format!("GET /busy?id={busy_id} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+        });
+        for (id, client) in h1 {
+            complete.insert(id, within(client).await.unwrap());
+        }
+        for (id, whole) in within(h2).await.unwrap() {
+            complete.insert(id, whole);
+        }
+        assert!(
+            within(busy)
+                .await
+                .unwrap()
+                .ends_with(&format!("busy {busy_id};"))
+        );
+        // A pipeline cut during a quiet stream.
+        let (a, b) = (next_id, next_id + 1);
+        next_id += 2;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!(
+                "GET /hold?id={a} HTTP/1.1\r\nhost: w\r\n\r\nGET /small?id={b} HTTP/1.1\r\nhost: w\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let _ = within(common::read_head(&mut s)).await;
+        s.set_zero_linger().unwrap();
+        drop(s);
+        noted(a, "conn:close cancelled client gone").await;
+        noted(busy_id, "slow:close success 200").await;
+
+        let m = settled(&server).await;
+        let mut book = book();
+        assert_eq!(
+            book.remove(&busy_id).unwrap(),
+            ["slow:open", "task", "slow:close success 200"]
+        );
+        check_storm(&book, &complete);
+        assert!(!book.contains_key(&b), "{book:?}");
+        assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+        assert_eq!(
+            m.teardown_errors + m.teardown_panics + m.teardown_timeouts,
+            0,
+            "{m:?}"
+        );
+        requests += complete.len() as u64 + 3;
+        BOOK.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        common::clear();
+        waves += 1;
+        samples.push(rss_kib());
+    }
+    places_are_whole(addr, 4, 1_000_000_000).await;
+    within(server.shutdown()).await;
+    let quarter = samples.len() / 4;
+    assert!(quarter >= 2, "too short a soak: {} waves", samples.len());
+    let median = |part: &[u64]| {
+        let mut part = part.to_vec();
+        part.sort_unstable();
+        part[part.len() / 2]
+    };
+    let early = median(&samples[quarter..2 * quarter]);
+    let late = median(&samples[samples.len() - quarter..]);
+    eprintln!(
+        "soak: {secs} s, {waves} waves, {requests} requests; RSS KiB first {} second-quarter median {early} last-quarter median {late} max {}",
+        samples[0],
+        samples.iter().max().unwrap()
+    );
+    assert!(
+        late <= early + 8 * 1024,
+        "resident memory grew after warm-up: {early} KiB -> {late} KiB ({samples:?})"
+    );
 }
