@@ -1707,3 +1707,106 @@ async fn soak_mixed_faults_keep_every_guarantee_and_memory_flat() {
         "resident memory grew after warm-up: {early} KiB -> {late} KiB ({samples:?})"
     );
 }
+
+// ------------------------------------------------ 14. hosted teardowns that hang or panic
+
+/// A `request`-scoped value whose teardown never ends (it waits for a gate nobody opens).
+#[depends]
+async fn hangs_at_close(#[dep(ask)] a: &Ask, y: Yield<u8>) {
+    let id = a.id;
+    note(id, "hang:open");
+    let (_v, outcome) = y.provide(0).await;
+    note(id, format!("hang:start {}", describe(&outcome)));
+    std::future::pending::<()>().await;
+}
+
+/// A `request`-scoped value whose teardown panics.
+#[depends]
+async fn panics_at_close(#[dep(ask)] a: &Ask, y: Yield<u8>) {
+    let id = a.id;
+    note(id, "panic:open");
+    let (_v, outcome) = y.provide(0).await;
+    note(id, format!("panic:start {}", describe(&outcome)));
+    panic!("secret teardown panic {id}");
+}
+
+#[depends]
+async fn hanging(#[dep(ask)] a: &Ask, #[dep(hangs_at_close)] _h: &u8) -> String {
+    format!("hanging {};", a.id)
+}
+
+#[depends]
+async fn panicking(#[dep(ask)] a: &Ask, #[dep(panics_at_close)] _p: &u8) -> String {
+    format!("panicking {};", a.id)
+}
+
+/// The connection that sent a response runs its `request`-scope teardowns. Here they hang
+/// (until `teardown_timeout`) or panic, on an HTTP/1 connection with requests pipelined in
+/// one write and on an HTTP/2 connection with streams at once: every request is answered, in
+/// order, while the teardowns hang; each hung teardown is given up at its deadline and
+/// counted, each panic counted; every setup has its end; and the connections serve on.
+#[tokio::test]
+async fn hosted_teardowns_that_hang_or_panic_delay_no_answer_and_each_ends_once() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .get("/hanging", hanging)
+        .get("/panicking", panicking)
+        .teardown_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut raw = String::new();
+    for id in 1..=6u64 {
+        let path = if id % 2 == 0 { "panicking" } else { "hanging" };
+        raw.push_str(&format!("GET /{path}?id={id} HTTP/1.1\r\nhost: w\r\n\r\n"));
+    }
+    raw.push_str("GET /export?id=7&n=1 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n");
+    let answer = exchange(addr, raw.as_bytes()).await;
+    let order: Vec<&str> = answer
+        .match_indices("ing ")
+        .map(|(at, _)| &answer[at + 4..at + 6])
+        .collect();
+    assert_eq!(order, ["1;", "2;", "3;", "4;", "5;", "6;"], "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 7, "{answer}");
+    assert!(!answer.contains("secret"), "{answer}");
+
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let mut streams = Vec::new();
+    for id in 11..=16u64 {
+        let path = if id % 2 == 0 { "panicking" } else { "hanging" };
+        streams.push(common::h2_send_get(&mut client, addr, &format!("/{path}?id={id}")).await);
+    }
+    for (k, response) in streams.into_iter().enumerate() {
+        let mut body = within(response).await.unwrap().into_body();
+        let mut text = Vec::new();
+        while let Some(data) = within(body.data()).await {
+            text.extend_from_slice(&data.unwrap());
+        }
+        assert!(
+            String::from_utf8_lossy(&text).ends_with(&format!(" {};", 11 + k)),
+            "{text:?}"
+        );
+    }
+    let mut body = within(common::h2_get(&mut client, addr, "/export?id=17&n=1")).await;
+    while let Some(data) = within(body.data()).await {
+        data.unwrap();
+    }
+    driver.abort();
+
+    let m = settled(&server).await;
+    let book = book();
+    for id in (1..=6).chain(11..=16) {
+        let expected: [&str; 2] = if id % 2 == 0 {
+            ["panic:open", "panic:start success 200"]
+        } else {
+            ["hang:open", "hang:start success 200"]
+        };
+        assert_eq!(book[&id], expected, "{id}");
+    }
+    assert_eq!(m.teardown_timeouts, 6, "{m:?}");
+    assert_eq!(m.teardown_panics, 6, "{m:?}");
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    within(server.shutdown()).await;
+}
