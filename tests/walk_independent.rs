@@ -1810,3 +1810,78 @@ async fn hosted_teardowns_that_hang_or_panic_delay_no_answer_and_each_ends_once(
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     within(server.shutdown()).await;
 }
+
+// ------------------------------------------------ 15. HTTP/1.0 close-delimited bodies, reset
+
+/// One HTTP/1.0 client of `/export` (its body close-delimited: no chunked coding, its end is
+/// the server's close): reads `cut` bytes (all if `None`), then resets the connection.
+/// Whether it got the whole body, ended by the server's clean close.
+async fn h10_export_then_reset(addr: SocketAddr, id: u64, n: u32, cut: Option<usize>) -> bool {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
+    s.write_all(format!("GET /export?id={id}&n={n} HTTP/1.0\r\nhost: w\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    let mut clean_end = false;
+    loop {
+        let want = match cut {
+            Some(cut) if got.len() >= cut => break,
+            Some(cut) => (cut - got.len()).min(buf.len()),
+            None => buf.len(),
+        };
+        match within(s.read(&mut buf[..want])).await {
+            Ok(0) => {
+                clean_end = true;
+                break;
+            }
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(_) => break,
+        }
+    }
+    s.set_zero_linger().unwrap();
+    drop(s);
+    let body = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |at| got.len() - at - 4);
+    clean_end && body == n as usize * CHUNK
+}
+
+/// HTTP/1.0 clients (nginx's `proxy_pass` speaks it unless told otherwise) of streamed
+/// exports, whose bodies end at the server's close, reset at random offsets: the same
+/// guarantees as over HTTP/1.1, a client that saw the whole body and the clean close saw a
+/// success, and the places are whole afterwards.
+#[tokio::test]
+async fn http10_clients_of_close_delimited_streams_reset_at_random_offsets_keep_every_guarantee() {
+    let _serial = serial().await;
+    let server = storm_app(4).bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let mut rng = Rng::new(seed() ^ 0x10);
+    let mut complete = BTreeMap::new();
+    for wave in 0..3u64 {
+        let mut clients = Vec::new();
+        for k in 0..8u64 {
+            let id = wave * 8 + k + 1;
+            let n = 4 + rng.below(300) as u32;
+            let total = n as usize * CHUNK + 150;
+            let cut = match rng.below(4) {
+                0 => None,
+                _ => Some(rng.below(total as u64) as usize),
+            };
+            clients.push((id, tokio::spawn(h10_export_then_reset(addr, id, n, cut))));
+        }
+        for (id, client) in clients {
+            complete.insert(id, within(client).await.unwrap());
+        }
+    }
+    let m = settled(&server).await;
+    check_storm(&book(), &complete);
+    assert!(complete.values().any(|c| *c), "no client read a whole body");
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    assert_eq!(m.teardown_errors + m.teardown_panics + m.teardown_timeouts, 0, "{m:?}");
+    places_are_whole(addr, 4, 1000).await;
+    within(server.shutdown()).await;
+}
