@@ -1885,3 +1885,42 @@ async fn http10_clients_of_close_delimited_streams_reset_at_random_offsets_keep_
     places_are_whole(addr, 4, 1000).await;
     within(server.shutdown()).await;
 }
+
+/// As above, with the long poll pipelined behind the first request in one write: the reset
+/// is seen by the server's peek (hyper holds the pipelined bytes), while the connection's task
+/// runs the first response's slow teardown; the connection ends, the teardown goes on to its
+/// end, once, with its success, and the long poll is cancelled, its client gone.
+#[tokio::test]
+async fn a_pipelining_connection_reset_while_it_hosts_a_teardown_cancels_the_next_request_and_finishes_the_teardown()
+ {
+    let _serial = serial().await;
+    let _ = TEARDOWN.forget_permits(usize::MAX);
+    let server = storm_app(1)
+        .get("/lingers", lingers)
+        .get("/poll", long_poll)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /lingers?id=1 HTTP/1.1\r\nhost: w\r\n\r\nGET /poll?id=2 HTTP/1.1\r\nhost: w\r\n\r\nGET /lingers?id=3 HTTP/1.1\r\nhost: w\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    noted(1, "linger:start success 200").await;
+    noted(2, "poll:waiting").await;
+    s.set_zero_linger().unwrap();
+    drop(s);
+    noted(2, "conn:close cancelled client gone").await;
+    assert_eq!(book()[&1].last().unwrap(), "linger:start success 200");
+    TEARDOWN.add_permits(1);
+    noted(1, "linger:close").await;
+    let m = settled(&server).await;
+    let book = book();
+    assert_eq!(book[&1], ["linger:open", "linger:start success 200", "linger:close"]);
+    assert!(!book.contains_key(&3), "{book:?}");
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    places_are_whole(addr, 1, 1000).await;
+    within(server.shutdown()).await;
+}
