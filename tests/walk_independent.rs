@@ -1924,3 +1924,56 @@ async fn a_pipelining_connection_reset_while_it_hosts_a_teardown_cancels_the_nex
     places_are_whole(addr, 1, 1000).await;
     within(server.shutdown()).await;
 }
+
+/// At the connection limit, connections are freed only when idle or closed: two clients that
+/// each pipelined a request behind a long poll, then went away (one reset, one closed), held
+/// both connections of a limit of two for as long as the polls stayed quiet, and every new
+/// client waited. They are seen as gone, so a new client is served.
+#[tokio::test]
+async fn dead_pipelining_clients_at_the_connection_limit_do_not_lock_new_clients_out() {
+    let _serial = serial().await;
+    let server = storm_app(2)
+        .get("/poll", long_poll)
+        .get("/small", small)
+        .max_connections(2)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for (id, reset) in [(1u64, true), (2, false)] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!(
+                "GET /poll?id={id} HTTP/1.1\r\nhost: w\r\n\r\nGET /small?id={} HTTP/1.1\r\nhost: w\r\n\r\n",
+                id + 10
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        noted(id, "poll:waiting").await;
+        if reset {
+            s.set_zero_linger().unwrap();
+        }
+        drop(s);
+    }
+    let answer = exchange(
+        addr,
+        b"GET /small?id=3 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.ends_with("small 3;"), "{answer}");
+    let m = settled(&server).await;
+    let book = book();
+    for id in [1, 2] {
+        assert_eq!(
+            book[&id].last().map(String::as_str),
+            Some("conn:close cancelled client gone"),
+            "{id}: {:?}",
+            book[&id]
+        );
+    }
+    assert_eq!(requests(&book), [1, 2, 3], "{book:?}");
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    within(server.shutdown()).await;
+}
