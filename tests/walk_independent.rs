@@ -1977,3 +1977,66 @@ async fn dead_pipelining_clients_at_the_connection_limit_do_not_lock_new_clients
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     within(server.shutdown()).await;
 }
+
+// ------------------------------------------------ 16. shutdown while requests wait for a place
+
+/// Shutdown while the pool's only place is held by a stream that never ends and three live
+/// clients wait for it (their wait, 30 s, far past the grace): shutdown ends (within a hang
+/// guard), the stream is cut and its teardown told it was cancelled, a waiter either was never
+/// set up or was set up and torn down once, never told a success, and `app` scope is torn
+/// down after every one of them.
+#[tokio::test]
+async fn shutdown_while_requests_wait_for_a_place_ends_and_tears_down_app_scope_last() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .max_concurrency_wait(Duration::from_secs(30))
+        .shutdown_grace(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut holder = TcpStream::connect(addr).await.unwrap();
+    holder
+        .write_all(b"GET /hold?id=1 HTTP/1.1\r\nhost: w\r\n\r\n")
+        .await
+        .unwrap();
+    let head = within(common::read_head(&mut holder)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut waiters = Vec::new();
+    for id in 2..=4u64 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET /hold?id={id} HTTP/1.1\r\nhost: w\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        waiters.push(s);
+    }
+    for _ in 0..2000 {
+        if server.metrics().requests_in_flight == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.metrics().requests_in_flight, 3);
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+        .await
+        .expect("shutdown hung");
+    let _ = common::read_to_close(&mut holder).await;
+    for mut s in waiters {
+        let _ = common::read_to_close(&mut s).await;
+    }
+    let book = book();
+    assert_eq!(book[&1][0], "conn:open");
+    assert!(book[&1][1].starts_with("conn:close cancelled"), "{book:?}");
+    for id in 2..=4u64 {
+        if let Some(events) = book.get(&id) {
+            assert_eq!(events.len(), 2, "{id}: {events:?}");
+            assert!(events[1].starts_with("conn:close cancelled"), "{id}: {events:?}");
+        }
+    }
+    let order = common::events();
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("0 app:close app stopped"),
+        "{order:?}"
+    );
+}
