@@ -209,7 +209,7 @@ fn storm_app(limit: usize) -> App {
         .get("/busy", busy_after)
         .max_concurrency(conn, limit)
         .max_background_teardowns(2 * limit)
-        .max_concurrency_wait(Duration::from_secs(3))
+        .max_concurrency_wait(Duration::from_secs(1))
 }
 
 /// The guarantees every request of a storm keeps, whatever its client did: its generators
@@ -369,9 +369,13 @@ async fn h1_export_then_reset(addr: SocketAddr, id: u64, n: u32, cut: Option<usi
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut s = socket.connect(addr).await.unwrap();
-    s.write_all(format!("GET /export?id={id}&n={n} HTTP/1.1\r\nhost: w\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    // `Connection: close`: a 503 (no place in time) ends with the connection too.
+    s.write_all(
+        format!("GET /export?id={id}&n={n} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut got = Vec::new();
     let mut buf = vec![0u8; 8192];
     loop {
@@ -1881,7 +1885,11 @@ async fn http10_clients_of_close_delimited_streams_reset_at_random_offsets_keep_
     check_storm(&book(), &complete);
     assert!(complete.values().any(|c| *c), "no client read a whole body");
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
-    assert_eq!(m.teardown_errors + m.teardown_panics + m.teardown_timeouts, 0, "{m:?}");
+    assert_eq!(
+        m.teardown_errors + m.teardown_panics + m.teardown_timeouts,
+        0,
+        "{m:?}"
+    );
     places_are_whole(addr, 4, 1000).await;
     within(server.shutdown()).await;
 }
@@ -1918,7 +1926,10 @@ async fn a_pipelining_connection_reset_while_it_hosts_a_teardown_cancels_the_nex
     noted(1, "linger:close").await;
     let m = settled(&server).await;
     let book = book();
-    assert_eq!(book[&1], ["linger:open", "linger:start success 200", "linger:close"]);
+    assert_eq!(
+        book[&1],
+        ["linger:open", "linger:start success 200", "linger:close"]
+    );
     assert!(!book.contains_key(&3), "{book:?}");
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     places_are_whole(addr, 1, 1000).await;
@@ -2030,7 +2041,10 @@ async fn shutdown_while_requests_wait_for_a_place_ends_and_tears_down_app_scope_
     for id in 2..=4u64 {
         if let Some(events) = book.get(&id) {
             assert_eq!(events.len(), 2, "{id}: {events:?}");
-            assert!(events[1].starts_with("conn:close cancelled"), "{id}: {events:?}");
+            assert!(
+                events[1].starts_with("conn:close cancelled"),
+                "{id}: {events:?}"
+            );
         }
     }
     let order = common::events();
@@ -2039,4 +2053,122 @@ async fn shutdown_while_requests_wait_for_a_place_ends_and_tears_down_app_scope_
         Some("0 app:close app stopped"),
         "{order:?}"
     );
+}
+
+// ------------------------------------------------ 17. HTTP/2: resets and GOAWAY mid-flight
+
+/// A GET's HEADERS block (HPACK, no Huffman): `:method GET`, `:scheme http`, `:path`,
+/// `:authority w`.
+fn get_block(path: &str) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, 0x44, path.len() as u8];
+    b.extend_from_slice(path.as_bytes());
+    b.extend_from_slice(&[0x41, 1, b'w']);
+    b
+}
+
+/// Reads HTTP/2 frames from `s` until `done` says the frames so far are enough (hang guard:
+/// 10 s); (type, flags, stream, payload) of each.
+async fn h2_frames_until(
+    s: &mut TcpStream,
+    raw: &mut Vec<u8>,
+    done: impl Fn(&[(u8, u8, u32, Vec<u8>)]) -> bool,
+) -> Vec<(u8, u8, u32, Vec<u8>)> {
+    let mut buf = [0u8; 16384];
+    loop {
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while raw.len() >= at + 9 {
+            let len = (usize::from(raw[at]) << 16)
+                | (usize::from(raw[at + 1]) << 8)
+                | usize::from(raw[at + 2]);
+            if raw.len() < at + 9 + len {
+                break;
+            }
+            let stream = u32::from_be_bytes([raw[at + 5], raw[at + 6], raw[at + 7], raw[at + 8]])
+                & 0x7fff_ffff;
+            frames.push((
+                raw[at + 3],
+                raw[at + 4],
+                stream,
+                raw[at + 9..at + 9 + len].to_vec(),
+            ));
+            at += 9 + len;
+        }
+        if done(&frames) {
+            return frames;
+        }
+        let n = within(s.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "closed early: {frames:?}");
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether `frames` hold a DATA frame that ends stream `stream`.
+fn ended(frames: &[(u8, u8, u32, Vec<u8>)], stream: u32) -> bool {
+    frames
+        .iter()
+        .any(|f| f.0 == 0 && f.2 == stream && f.1 & 0x1 != 0)
+}
+
+/// One HTTP/2 connection, four streams at once (three streams that wait for the gate after
+/// their first item, one short export); the client resets one of the waiting streams, then
+/// sends GOAWAY, then the gate opens. The reset stream is torn down once as the client gone;
+/// the others, which the GOAWAY does not concern (it names the streams the client would take
+/// from the server), are served to their end and torn down with a success, the export's
+/// background task run; nothing is left behind.
+#[tokio::test]
+async fn http2_resets_and_a_client_goaway_mid_flight_end_each_stream_as_it_ended() {
+    let _serial = serial().await;
+    let server = storm_app(4).bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(common::h2_frame(4, 0, 0, &[]));
+    for (stream, path) in [
+        (1u32, "/hold?id=1"),
+        (3, "/hold?id=2"),
+        (5, "/hold?id=3"),
+        (7, "/export?id=4&n=2"),
+    ] {
+        out.extend(common::h2_frame(1, 0x1 | 0x4, stream, &get_block(path)));
+    }
+    s.write_all(&out).await.unwrap();
+    let mut raw = Vec::new();
+    // Each held stream's first item, and the export's end.
+    h2_frames_until(&mut s, &mut raw, |f| {
+        [1, 3, 5]
+            .iter()
+            .all(|id| f.iter().any(|x| x.0 == 0 && x.2 == *id))
+            && ended(f, 7)
+    })
+    .await;
+    // RST_STREAM(CANCEL) on stream 3, then GOAWAY (no stream of the server's, no error).
+    let mut goaway = 0u32.to_be_bytes().to_vec();
+    goaway.extend_from_slice(&0u32.to_be_bytes());
+    let mut out = common::h2_frame(3, 0, 3, &8u32.to_be_bytes());
+    out.extend(common::h2_frame(7, 0, 0, &goaway));
+    s.write_all(&out).await.unwrap();
+    noted(2, "conn:close cancelled client gone").await;
+    GATE.add_permits(2);
+    let frames = h2_frames_until(&mut s, &mut raw, |f| ended(f, 1) && ended(f, 5)).await;
+    assert!(!ended(&frames, 3), "{frames:?}");
+    drop(s);
+
+    let m = settled(&server).await;
+    let book = book();
+    assert_eq!(book[&1], ["conn:open", "conn:close success 200"]);
+    assert_eq!(book[&2], ["conn:open", "conn:close cancelled client gone"]);
+    assert_eq!(book[&3], ["conn:open", "conn:close success 200"]);
+    assert_eq!(
+        book[&4],
+        [
+            "tx:open",
+            "conn:open",
+            "tx:close success 200",
+            "task",
+            "conn:close success 200"
+        ]
+    );
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    within(server.shutdown()).await;
 }
