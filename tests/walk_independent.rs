@@ -1580,8 +1580,8 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Mixed faults for `WALK_SOAK_SECS` (60 by default): waves of HTTP/1 clients reset at random
-/// offsets, HTTP/2 streams reset and connections killed, requests owing slow background work,
+/// Mixed faults for `WALK_SOAK_SECS` (60 by default): waves of HTTP/1.1 and HTTP/1.0 clients
+/// reset at random offsets, HTTP/2 streams reset and connections killed, requests owing slow background work,
 /// pipelines cut during quiet streams; each wave checked as the tests above check theirs, the
 /// book cleared after it. Resident memory (server and clients share the process) is sampled
 /// after each wave: after the first quarter (warm-up), the last quarter's median must be within
@@ -1619,6 +1619,13 @@ async fn soak_mixed_faults_keep_every_guarantee_and_memory_flat() {
                 _ => Some(rng.below(total as u64) as usize),
             };
             h1.push((id, tokio::spawn(h1_export_then_reset(addr, id, n, cut))));
+        }
+        for _ in 0..2 {
+            let id = next_id;
+            next_id += 1;
+            let n = 4 + rng.below(200) as u32;
+            let cut = (rng.below(2) == 0).then(|| rng.below(n as u64 * CHUNK as u64) as usize);
+            h1.push((id, tokio::spawn(h10_export_then_reset(addr, id, n, cut))));
         }
         let mut ids = Vec::new();
         for _ in 0..6 {
