@@ -107,7 +107,11 @@ pub(crate) fn pairs_grouping<'s, T: DeserializeOwned>(
     input: impl IntoIterator<Item = (Cow<'s, str>, Cow<'s, str>)>,
     first: bool,
 ) -> Option<T> {
-    let pairs = Pairs::collect(input);
+    // Filled where it lies: `Pairs` is a few hundred bytes, which a move would copy.
+    let mut pairs = Pairs::default();
+    for pair in input {
+        pairs.push(pair);
+    }
     let pairs = pairs.as_slice();
     // The pairs as they come first: a repeated key is rare, and checking for one costs more
     // than reading the usual struct.
@@ -428,6 +432,7 @@ struct Pairs<'s> {
 const INLINE: usize = 4;
 
 impl<'s> Pairs<'s> {
+    #[cfg(test)]
     fn collect(input: impl IntoIterator<Item = (Cow<'s, str>, Cow<'s, str>)>) -> Self {
         let mut pairs = Pairs::default();
         for pair in input {
