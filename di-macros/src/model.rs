@@ -1536,6 +1536,27 @@ mod tests {
     }
 
     #[test]
+    fn a_task_that_does_not_use_the_borrowed_value_is_not_an_error() {
+        // Each body compiles (checked with rustc against a `'static` `add` and `tokio::spawn`):
+        // the name is a field, a module, a format string's named argument, a binding of a
+        // macro's pattern, a struct literal's field or a macro's key, never the borrowed value.
+        for src in [
+            "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let ev = Event { user: 1 }; tasks.add(async move { println!(\"{}\", ev.user); }); }",
+            "async fn f(#[dep(config)] config: &Config, tasks: &BackgroundTasks) { tasks.add(async move { println!(\"{}\", config::VERSION); }); }",
+            "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let name = user.name.clone(); tasks.add(async move { println!(\"{user}\", user = name); }); }",
+            "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let x = Some(3u32); tasks.add(async move { assert!(matches!(x, Some(user) if user > 1)); }); }",
+            "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let id = 1; tasks.add(async move { println!(\"{}\", Point { user: id }.user); }); }",
+            "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let id = 1; tasks.add(async move { tracing::info!(user = id, \"sent\"); }); }",
+            "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let id = 1; tasks.add(async move { tracing::info!(user = %id, \"sent\"); }); }",
+            "async fn f(#[dep(user)] user: &User, rx: Rx) { tokio::spawn(async move { tokio::select! { user = rx.recv() => drop(user), } }); }",
+            "async fn f(#[dep(user)] user: &User) { tokio::spawn(async move { println!(\"{}\", stringify!(user)); }); }",
+        ] {
+            let (_, errors) = analyse_src(src);
+            assert!(errors.is_empty(), "{src}: {}", errors[0]);
+        }
+    }
+
+    #[test]
     fn outputs() {
         let (f, _) = analyse_src("async fn f() -> Result<u8, E> { todo!() }");
         assert!(matches!(

@@ -190,25 +190,83 @@ impl VisitMut for Mention<'_> {
     }
 
     fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
-        if self.first.is_none()
-            && names_in_tokens(mac.tokens.clone(), &self.name.unraw().to_string())
-        {
+        if self.first.is_none() && self.names_in_arguments(mac) {
             self.first = Some(mac.to_token_stream());
         }
     }
 }
 
-/// Whether `tokens` name `name` (unraw): as an identifier, or inline in a format string.
-fn names_in_tokens(tokens: TokenStream, name: &str) -> bool {
-    tokens.into_iter().any(|tt| match tt {
-        proc_macro2::TokenTree::Ident(ident) => ident.unraw() == name,
-        proc_macro2::TokenTree::Group(group) => names_in_tokens(group.stream(), name),
-        proc_macro2::TokenTree::Literal(literal) => {
-            matches!(syn::Lit::new(literal), syn::Lit::Str(text)
-                if inline_argument(&text.value(), name))
+impl Mention<'_> {
+    /// Whether a macro's arguments use the name as a value, read only when they are
+    /// expressions separated by commas (`format!`, `assert!`, `vec!`, `dbg!`): there a
+    /// field (`p.user`), a path (`user::X`), a struct literal's field, a named argument
+    /// (`user = x`, its value is read) or a binding of a closure's pattern is not the value.
+    /// Any other macro (`select!`, `matches!`, `json!`, `info!(user = %x)`) may bind or name
+    /// the name otherwise and is not read; nor is `stringify!`, which evaluates nothing.
+    fn names_in_arguments(&self, mac: &syn::Macro) -> bool {
+        use syn::parse::Parser;
+
+        if mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "stringify")
+        {
+            return false;
         }
-        proc_macro2::TokenTree::Punct(_) => false,
-    })
+        let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        let Ok(arguments) = parser.parse2(mac.tokens.clone()) else {
+            return false;
+        };
+        let mut arguments: Vec<Expr> = arguments.into_iter().collect();
+        let binds = arguments.iter_mut().any(|argument| {
+            let mut rebound = Rebound {
+                handle: self.name,
+                found: false,
+            };
+            rebound.visit_expr_mut(argument);
+            rebound.found
+        });
+        if binds {
+            return false;
+        }
+        let name = self.name.unraw().to_string();
+        let mut named = false;
+        let mut values = Vec::new();
+        let mut formats = Vec::new();
+        for argument in arguments {
+            match argument {
+                Expr::Assign(assign) => {
+                    if let Expr::Path(path) = peel_expr(&assign.left)
+                        && path.qself.is_none()
+                        && path
+                            .path
+                            .get_ident()
+                            .is_some_and(|ident| ident.unraw() == name)
+                    {
+                        named = true;
+                    }
+                    values.push(*assign.right);
+                }
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(text),
+                    ..
+                }) => formats.push(text.value()),
+                other => values.push(other),
+            }
+        }
+        if !named && formats.iter().any(|format| inline_argument(format, &name)) {
+            return true;
+        }
+        values.iter_mut().any(|value| {
+            let mut mention = Mention {
+                name: self.name,
+                first: None,
+            };
+            mention.visit_expr_mut(value);
+            mention.first.is_some()
+        })
+    }
 }
 
 /// Whether a format string names `name` as an inline argument: `{name}` or `{name:..}`
@@ -615,6 +673,17 @@ mod tests {
             escapes("{ spawn_blocking(|| user.len()); }").map(|(_, task)| task),
             Some(Task::Spawned("spawn_blocking".to_owned()))
         );
+        // In a macro's expressions, through a named argument's value or a nested macro.
+        assert_eq!(
+            escapes(r#"{ tasks.add(async move { log!("{who}", who = user.name); }); }"#)
+                .map(|(_, task)| task),
+            Some(background())
+        );
+        assert_eq!(
+            escapes(r#"{ tasks.add(async move { println!("{}", format!("{user:?}")); }); }"#)
+                .map(|(_, task)| task),
+            Some(background())
+        );
     }
 
     #[test]
@@ -651,6 +720,20 @@ mod tests {
             None
         );
         assert_eq!(escapes("{ tasks.add(send(user.id)); }"), None);
+        // In a macro: a field, a path, a named argument, a struct literal's field, a pattern's
+        // binding, a macro that is not expressions, `stringify!`.
+        for body in [
+            r#"{ tasks.add(async move { println!("{} {}", p.user, user::NAME); }); }"#,
+            r#"{ tasks.add(async move { println!("{user}", user = name); }); }"#,
+            r#"{ tasks.add(async move { dbg!(Point { user: 1 }); }); }"#,
+            r#"{ tasks.add(async move { dbg!(xs.iter().map(|user| user + 1)); }); }"#,
+            r#"{ tasks.add(async move { assert!(matches!(x, Some(user) if user > 1)); }); }"#,
+            r#"{ tasks.add(async move { info!(user = %id, "sent"); }); }"#,
+            r#"{ tasks.add(async move { select! { user = rx.recv() => drop(user) } }); }"#,
+            r#"{ tasks.add(async move { log(stringify!(user)); }); }"#,
+        ] {
+            assert_eq!(escapes(body), None, "{body}");
+        }
         assert_eq!(
             escapes(
                 "{ let id = user.id; tasks.add(async move { send(id).await; }); send(user).await; }"
