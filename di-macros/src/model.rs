@@ -1539,7 +1539,8 @@ mod tests {
     fn a_task_that_does_not_use_the_borrowed_value_is_not_an_error() {
         // Each body compiles (checked with rustc against a `'static` `add` and `tokio::spawn`):
         // the name is a field, a module, a format string's named argument, a binding of a
-        // macro's pattern, a struct literal's field or a macro's key, never the borrowed value.
+        // macro's pattern, a struct literal's field or a macro's key, never the borrowed value;
+        // and a `spawn` of the user's own that runs its closure in place.
         for src in [
             "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let ev = Event { user: 1 }; tasks.add(async move { println!(\"{}\", ev.user); }); }",
             "async fn f(#[dep(config)] config: &Config, tasks: &BackgroundTasks) { tasks.add(async move { println!(\"{}\", config::VERSION); }); }",
@@ -1550,6 +1551,8 @@ mod tests {
             "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let id = 1; tasks.add(async move { tracing::info!(user = %id, \"sent\"); }); }",
             "async fn f(#[dep(user)] user: &User, rx: Rx) { tokio::spawn(async move { tokio::select! { user = rx.recv() => drop(user), } }); }",
             "async fn f(#[dep(user)] user: &User) { tokio::spawn(async move { println!(\"{}\", stringify!(user)); }); }",
+            "async fn f(#[dep(user)] user: &User) { let n = spawn(|| user.name.len()); }",
+            "async fn f(#[dep(user)] user: &User) { std::thread::scope(|s| { std::thread::Scope::spawn(s, || user.name.len()); }); }",
         ] {
             let (_, errors) = analyse_src(src);
             assert!(errors.is_empty(), "{src}: {}", errors[0]);

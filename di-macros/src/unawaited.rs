@@ -69,8 +69,8 @@ pub(crate) fn spawned_provides(block: &syn::Block, handle: &syn::Ident) -> Vec<T
 }
 
 /// Where a value borrowed for the call (`#[dep(f)] user: &User`) is moved into a task that
-/// may outlive the call: a closure or an `async` block given to a `spawn`, `spawn_local` or
-/// `spawn_blocking` function (`tokio::spawn(..)`, `std::thread::spawn(..)`: a path, not a
+/// may outlive the call: a closure or an `async` block given to a runtime's spawn function
+/// (`tokio::spawn(..)`, `std::thread::spawn(..)`, see [`DETACHED_SPAWNS`]: a path, not a
 /// method, since `scope.spawn(..)` of `std::thread::scope` may borrow), or to `tasks.add(..)`
 /// on one of `lists`, the function's `BackgroundTasks` parameters. The first mention of the
 /// name in the first such task, as written (a macro's argument naming it, `{user}` in a format
@@ -117,23 +117,10 @@ impl VisitMut for Escapes<'_> {
         }
         let (args, task) = match &*expr {
             Expr::Call(call) => match peel_expr(&call.func) {
-                Expr::Path(func)
-                    if func.qself.is_none()
-                        && func
-                            .path
-                            .segments
-                            .last()
-                            .is_some_and(|last| SPAWNS.iter().any(|s| last.ident == s)) =>
-                {
-                    let name = func
-                        .path
-                        .segments
-                        .iter()
-                        .map(|segment| segment.ident.to_string())
-                        .collect::<Vec<_>>()
-                        .join("::");
-                    (Some(&call.args), Task::Spawned(name))
-                }
+                Expr::Path(func) if func.qself.is_none() => match detached_spawn(&func.path) {
+                    Some(name) => (Some(&call.args), Task::Spawned(name)),
+                    None => (None, Task::Spawned(String::new())),
+                },
                 _ => (None, Task::Spawned(String::new())),
             },
             Expr::MethodCall(call)
@@ -290,6 +277,45 @@ fn inline_argument(format: &str, name: &str) -> bool {
 
 /// The names of the functions and methods that run their argument as another task.
 const SPAWNS: &[&str] = &["spawn", "spawn_local", "spawn_blocking"];
+
+/// The functions, by path as written, that run their argument as a task that must be
+/// `'static` (it may outlive the caller): a runtime's, named by its crate (or by the module
+/// `thread` or `task` of `use std::thread;`, `use tokio::task;`). A name alone (`spawn(..)`)
+/// may be the user's own function, which may run its argument in place, and a path through
+/// a type (`std::thread::Scope::spawn(s, ..)`) may borrow: neither is read.
+const DETACHED_SPAWNS: &[&str] = &[
+    "tokio::spawn",
+    "tokio::task::spawn",
+    "tokio::task::spawn_blocking",
+    "tokio::task::spawn_local",
+    "task::spawn",
+    "task::spawn_blocking",
+    "task::spawn_local",
+    "std::thread::spawn",
+    "thread::spawn",
+    "async_std::task::spawn",
+    "async_std::task::spawn_blocking",
+    "async_std::task::spawn_local",
+    "smol::spawn",
+    "rayon::spawn",
+    "actix_rt::spawn",
+    "actix_web::rt::spawn",
+    "wasm_bindgen_futures::spawn_local",
+    "glommio::spawn_local",
+    "monoio::spawn",
+    "ntex::rt::spawn",
+];
+
+/// The path of a call as written (`tokio::spawn`), if it is one of [`DETACHED_SPAWNS`].
+fn detached_spawn(path: &syn::Path) -> Option<String> {
+    let name = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.unraw().to_string())
+        .collect::<Vec<_>>()
+        .join("::");
+    DETACHED_SPAWNS.contains(&name.as_str()).then_some(name)
+}
 
 /// Collects the provides (or mentions of the handle) in spawned tasks.
 struct Spawned<'a> {
@@ -670,8 +696,12 @@ mod tests {
             Some(Task::Spawned("std::thread::spawn".to_owned()))
         );
         assert_eq!(
-            escapes("{ spawn_blocking(|| user.len()); }").map(|(_, task)| task),
-            Some(Task::Spawned("spawn_blocking".to_owned()))
+            escapes("{ tokio::task::spawn_blocking(|| user.len()); }").map(|(_, task)| task),
+            Some(Task::Spawned("tokio::task::spawn_blocking".to_owned()))
+        );
+        assert_eq!(
+            escapes("{ thread::spawn(move || user.len()); }").map(|(_, task)| task),
+            Some(Task::Spawned("thread::spawn".to_owned()))
         );
         // In a macro's expressions, through a named argument's value or a nested macro.
         assert_eq!(
@@ -720,6 +750,9 @@ mod tests {
             None
         );
         assert_eq!(escapes("{ tasks.add(send(user.id)); }"), None);
+        // A name alone may be the user's own function, which may run its closure in place.
+        assert_eq!(escapes("{ spawn_blocking(|| user.len()); }"), None);
+        assert_eq!(escapes("{ spawn(|| user.len()); }"), None);
         // In a macro: a field, a path, a named argument, a struct literal's field, a pattern's
         // binding, a macro that is not expressions, `stringify!`.
         for body in [
