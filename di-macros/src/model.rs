@@ -1553,6 +1553,7 @@ mod tests {
             "async fn f(#[dep(user)] user: &User) { tokio::spawn(async move { println!(\"{}\", stringify!(user)); }); }",
             "async fn f(#[dep(user)] user: &User) { let n = spawn(|| user.name.len()); }",
             "async fn f(#[dep(user)] user: &User) { std::thread::scope(|s| { std::thread::Scope::spawn(s, || user.name.len()); }); }",
+            "async fn f(#[dep(user)] user: &User, tasks: &BackgroundTasks) { let tasks = Pipeline::new(); tasks.add(async { user.name.len(); }); }",
         ] {
             let (_, errors) = analyse_src(src);
             assert!(errors.is_empty(), "{src}: {}", errors[0]);

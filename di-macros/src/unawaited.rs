@@ -72,10 +72,11 @@ pub(crate) fn spawned_provides(block: &syn::Block, handle: &syn::Ident) -> Vec<T
 /// may outlive the call: a closure or an `async` block given to a runtime's spawn function
 /// (`tokio::spawn(..)`, `std::thread::spawn(..)`, see [`DETACHED_SPAWNS`]: a path, not a
 /// method, since `scope.spawn(..)` of `std::thread::scope` may borrow), or to `tasks.add(..)`
-/// on one of `lists`, the function's `BackgroundTasks` parameters. The first mention of the
-/// name in the first such task, as written (a macro's argument naming it, `{user}` in a format
-/// string too): the borrow checker's "borrowed data escapes" says the same without the fix.
-/// Not read at all in a body that binds the name again.
+/// on one of `lists`, the function's `BackgroundTasks` parameters (unless the body binds its
+/// name again). The first mention of the name in the first such task, as written (a macro's
+/// argument naming it, `{user}` in a format string too): the borrow checker's "borrowed data
+/// escapes" says the same without the fix. Not read at all in a body that binds the name
+/// again.
 pub(crate) fn borrowed_into_task(
     block: &syn::Block,
     borrowed: &syn::Ident,
@@ -85,9 +86,15 @@ pub(crate) fn borrowed_into_task(
     if rebinds(&mut block, borrowed) {
         return None;
     }
+    // A list's name bound again may name another value, whose `add` may borrow.
+    let lists: Vec<&syn::Ident> = lists
+        .iter()
+        .copied()
+        .filter(|list| !rebinds(&mut block, list))
+        .collect();
     let mut finder = Escapes {
         borrowed,
-        lists,
+        lists: &lists,
         found: None,
     };
     finder.visit_block_mut(&mut block);
@@ -745,6 +752,10 @@ mod tests {
         // Another list's `add`, a scoped thread's `spawn` (a method), a task that is not a
         // closure or a block, and a borrow used outside the task.
         assert_eq!(escapes("{ other.add(async move { send(user) }); }"), None);
+        assert_eq!(
+            escapes("{ let tasks = Pipeline::new(); tasks.add(async { user.len(); }); }"),
+            None
+        );
         assert_eq!(
             escapes("{ std::thread::scope(|s| { s.spawn(|| user.len()); }); }"),
             None
