@@ -435,6 +435,31 @@ impl VisitMut for Rebound<'_> {
         }
         visit_mut::visit_pat_ident_mut(self, pat);
     }
+
+    // An item declared in a block (`fn y()`, `const y`, `use a::b as y`) names its value
+    // throughout the block, over a parameter of the same name.
+    fn visit_item_fn_mut(&mut self, item: &mut syn::ItemFn) {
+        self.found |= item.sig.ident == *self.handle;
+        visit_mut::visit_item_fn_mut(self, item);
+    }
+
+    fn visit_item_const_mut(&mut self, item: &mut syn::ItemConst) {
+        self.found |= item.ident == *self.handle;
+        visit_mut::visit_item_const_mut(self, item);
+    }
+
+    fn visit_item_static_mut(&mut self, item: &mut syn::ItemStatic) {
+        self.found |= item.ident == *self.handle;
+        visit_mut::visit_item_static_mut(self, item);
+    }
+
+    fn visit_use_name_mut(&mut self, name: &mut syn::UseName) {
+        self.found |= name.ident == *self.handle;
+    }
+
+    fn visit_use_rename_mut(&mut self, rename: &mut syn::UseRename) {
+        self.found |= rename.rename == *self.handle;
+    }
 }
 
 /// Collects the unawaited calls, block by block.
@@ -775,6 +800,10 @@ mod tests {
             r#"{ tasks.add(async move { info!(user = %id, "sent"); }); }"#,
             r#"{ tasks.add(async move { select! { user = rx.recv() => drop(user) } }); }"#,
             r#"{ tasks.add(async move { log(stringify!(user)); }); }"#,
+            // An item of the task's block named like the value, which it names there.
+            "{ tasks.add(async move { const user: u8 = 1; send(user).await; }); }",
+            "{ tasks.add(async move { fn user() -> u8 { 2 } send(user()).await; }); }",
+            "{ tasks.add(async move { use crate::load as user; send(user()).await; }); }",
         ] {
             assert_eq!(escapes(body), None, "{body}");
         }
