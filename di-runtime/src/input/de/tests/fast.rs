@@ -394,3 +394,165 @@ fn bad_path_parameters_go_to_the_search() {
         Some((1, 2))
     );
 }
+
+/// More shapes of repeated keys, read grouped here and by the search: serde's `alias`,
+/// `rename`, `skip`, `flatten`, `deny_unknown_fields`, enums (unit, newtype, untagged,
+/// internally tagged), `Value`, arrays, sets, nested lists, `Option<Option<_>>`, empty
+/// values, percent-encoded keys; last and first.
+mod repeated_shapes {
+    use std::collections::{BTreeSet, HashMap};
+
+    use serde::Deserialize;
+
+    use super::{Order, agree};
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Aliased {
+        #[serde(alias = "t")]
+        #[serde(default)]
+        tag: Vec<String>,
+        #[serde(rename = "n", default)]
+        number: Option<Vec<u8>>,
+        #[serde(skip)]
+        skipped: u8,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Flat {
+        q: String,
+        #[serde(flatten)]
+        rest: HashMap<String, String>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Deny {
+        #[serde(default)]
+        tag: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    enum Shape {
+        Dot,
+        Size(u8),
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(untagged)]
+    enum Loose {
+        Many(Vec<String>),
+        One(String),
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Tags(Vec<String>);
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Mixed {
+        e: Option<Vec<Order>>,
+        s: Option<Shape>,
+        l: Option<Loose>,
+        v: Option<serde_json::Value>,
+        a: Option<[u8; 2]>,
+        set: Option<BTreeSet<String>>,
+        nested: Option<Vec<Vec<String>>>,
+        oo: Option<Option<u8>>,
+        tags: Option<Tags>,
+        opts: Option<Vec<Option<u8>>>,
+        b: Option<Vec<bool>>,
+        c: Option<Vec<char>>,
+        bx: Option<Box<str>>,
+        unit: Option<()>,
+        ig: Option<serde::de::IgnoredAny>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(tag = "kind")]
+    enum Tagged {
+        A { x: Vec<u8> },
+    }
+
+    const QUERIES: &[&str] = &[
+        "tag=a&t=b",
+        "tag=a&t=b&tag=c",
+        "t=a&t=b",
+        "n=1&n=2",
+        "n=1&n=x",
+        "n=x&n=1",
+        "skipped=1&skipped=2",
+        "q=a&q=b&x=1",
+        "q=a&x=1&x=2",
+        "tag=a&tag=b&other=1",
+        "e=Asc&e=Desc",
+        "e=Asc&e=Up",
+        "s=Dot&s=Dot",
+        "s=Size&s=Dot",
+        "l=a&l=b",
+        "l=a",
+        "v=1&v=2",
+        "a=1&a=2",
+        "a=1&a=2&a=3",
+        "a=1",
+        "set=b&set=a&set=b",
+        "nested=a&nested=b",
+        "oo=1&oo=2",
+        "oo=&oo=1",
+        "oo=1&oo=",
+        "tags=x&tags=y",
+        "opts=1&opts=",
+        "opts=1&opts=2",
+        "b=on&b=No&b=1",
+        "b=on&b=",
+        "c=x&c=%C3%A9",
+        "c=x&c=",
+        "bx=a&bx=b",
+        "unit=&unit=",
+        "unit=x&unit=",
+        "ig=1&ig=2",
+        "kind=A&x=1&x=2",
+        "t%61g=a&tag=b",
+        "tag=a&tag%00=b",
+        "=a&=b&tag=x",
+        "tag&tag",
+    ];
+
+    #[test]
+    fn repeated_keys_of_every_shape_agree_with_the_search() {
+        agree::<Aliased>(QUERIES);
+        agree::<Flat>(QUERIES);
+        agree::<Deny>(QUERIES);
+        agree::<Mixed>(QUERIES);
+        agree::<Tagged>(QUERIES);
+        agree::<Option<Mixed>>(QUERIES);
+        first::<Mixed>();
+        first::<Aliased>();
+    }
+
+    fn first<T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>() {
+        use std::borrow::Cow;
+
+        use super::super::super::{Repeated, from_pairs_repaired};
+        for query in QUERIES {
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
+            let borrowed: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            for (first, repeated) in [(true, Repeated::First), (false, Repeated::Last)] {
+                let read = super::fast::pairs_grouping::<T>(
+                    borrowed
+                        .iter()
+                        .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))),
+                    first,
+                );
+                if let Some(read) = read {
+                    let searched = from_pairs_repaired::<T>("header", &borrowed, repeated)
+                        .unwrap_or_else(|_| panic!("{query}: read here, not by the search"));
+                    assert_eq!(read, searched, "{query} (first: {first})");
+                }
+            }
+        }
+    }
+}
