@@ -8,7 +8,7 @@ use http::header::COOKIE;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{Repeated, fast, from_pairs};
+use crate::input::de::{Repeated, every_problem_of_pairs, fast};
 use crate::input::header::latin1;
 use crate::response::error::InputError;
 
@@ -51,8 +51,10 @@ fn read<T: DeserializeOwned>(headers: &HeaderMap) -> Result<T, Vec<InputError>> 
     if let Some(value) = fast::pairs_grouping(pairs(&texts), false) {
         return Ok(value);
     }
-    let pairs: Vec<_> = pairs(&texts).collect();
-    from_pairs("cookie", &pairs, Repeated::Last)
+    // The fast path has answered no: straight to the search.
+    let owned: Vec<_> = pairs(&texts).collect();
+    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (&**k, &**v)).collect();
+    every_problem_of_pairs("cookie", &pairs, Repeated::Last)
 }
 
 /// The text of each `Cookie` header, in order (Latin-1, borrowed when it is ASCII).

@@ -140,8 +140,8 @@ where
     every_problem_of_pairs(source, &pairs, repeated)
 }
 
-/// [`from_pairs`] past its fast path.
-fn every_problem_of_pairs<T: DeserializeOwned>(
+/// [`from_pairs`] past its fast path (for an input that tried the fast path itself).
+pub(crate) fn every_problem_of_pairs<T: DeserializeOwned>(
     source: &str,
     pairs: &[(&str, &str)],
     repeated: Repeated,
