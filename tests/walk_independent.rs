@@ -2179,3 +2179,71 @@ async fn http2_resets_and_a_client_goaway_mid_flight_end_each_stream_as_it_ended
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     within(server.shutdown()).await;
 }
+
+// ------------------------------------------------ 14. the end of an upload read by hyper itself
+
+/// An upload read as a stream; when the body fails, a moment of cleanup (an async rollback,
+/// say) before the handler answers with the error.
+#[depends]
+async fn careful_upload(
+    #[dep(ask)] a: &Ask,
+    #[dep(conn)] _c: &Conn,
+    mut body: BodyStream,
+) -> Result<String, HttpError> {
+    let mut n = 0;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => {
+                n += chunk.len();
+                note(a.id, format!("read {n}"));
+            }
+            Err(error) => {
+                note(a.id, "upload:failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(format!("read {n};"))
+}
+
+/// A client that shuts down its write half in the middle of a chunked upload, then reads: hyper
+/// reads the end of the input itself (the body fails, the request is the client gone) and still
+/// writes the handler's answer, as tests/adversarial.rs pins for a handler that answers at
+/// once. A handler that takes a moment before it answers (a rollback) must not change that: the
+/// peek for a client gone behind a pipelined request is for what hyper does not read, not a
+/// second verdict on an end of input hyper has already read and acted on (whether the answer
+/// went out depended on whether the handler answered in the poll that read the end).
+#[tokio::test]
+async fn a_half_close_mid_upload_read_by_hyper_still_gets_the_answer_after_a_slow_rollback() {
+    let _serial = serial().await;
+    let server = storm_app(1)
+        .post("/careful", careful_upload)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /careful?id=1 HTTP/1.1\r\nhost: w\r\ntransfer-encoding: chunked\r\n\r\n5\r\nabcde\r\n",
+    )
+    .await
+    .unwrap();
+    noted(1, "read 5").await;
+    s.shutdown().await.unwrap();
+    let text = common::read_to_close(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 400"), "no answer: {text:?}");
+    noted(1, "conn:close cancelled client gone").await;
+    let m = settled(&server).await;
+    assert_eq!(
+        book()[&1],
+        [
+            "conn:open",
+            "read 5",
+            "upload:failed",
+            "conn:close cancelled client gone"
+        ]
+    );
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    within(server.shutdown()).await;
+}

@@ -126,6 +126,11 @@ struct Shared {
     /// it for a client gone that hyper does not look for (see [`client_gone`]). Locked by the
     /// connection's own task only, one lock at a time: never contended.
     socket: parking_lot::Mutex<Option<TcpStream>>,
+    /// Whether hyper has read the end of the client's input (or an error) itself ([`Watched`];
+    /// written by the connection's own task only): from then on hyper acts on it by its own
+    /// rules (a body cut short fails, and the handler's answer is still written), and
+    /// [`client_gone`] does not look.
+    read_closed: AtomicBool,
     server: Arc<ServerShared>,
 }
 
@@ -359,6 +364,7 @@ impl Connections {
             close_asked: AtomicBool::new(false),
             socket_open: AtomicBool::new(true),
             socket: parking_lot::Mutex::new(None),
+            read_closed: AtomicBool::new(false),
             server: self.server.clone(),
         }))
     }
@@ -1253,6 +1259,7 @@ where
         if polled.is_pending()
             && shared.in_use.load(Ordering::SeqCst) > 0
             && !shared.http2.load(Ordering::Relaxed)
+            && !shared.read_closed.load(Ordering::Relaxed)
             && client_gone(shared, cx)
         {
             // Dropping the connection drops the request or its response: its teardowns see
@@ -1321,6 +1328,9 @@ fn fire_by(
 /// the client had gone, until it had something to write; the client's reset or close is
 /// taken as gone as hyper takes it when it looks (its `half_close` is off). Peeks at the
 /// socket only once it has become readable, waking the task when it does: nothing is read.
+/// Not asked once hyper has read the end of the input itself ([`Shared::read_closed`]): it
+/// has acted on it then (mid-body, it fails the body and still writes the handler's answer,
+/// which a peek finding the same end would have cut whenever the handler took a poll more).
 fn client_gone(shared: &Shared, cx: &mut Context<'_>) -> bool {
     let socket = shared.socket.lock();
     let Some(io) = socket.as_ref() else {
@@ -1406,6 +1416,13 @@ impl tokio::io::AsyncRead for Watched {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let read = self.with_io(|io| io.poll_read(cx, buf));
+        if let Poll::Ready(result) = &read
+            && (result.is_err() || (buf.filled().len() == before && buf.remaining() > 0))
+        {
+            // The end of the client's input, or an error: hyper has seen it (see
+            // `client_gone`).
+            self.shared.read_closed.store(true, Ordering::Relaxed);
+        }
         // Counted only until the protocol can be told (a relaxed load afterwards).
         let received = self.shared.received.load(Ordering::Relaxed);
         if received < PREFACE_BYTES {
