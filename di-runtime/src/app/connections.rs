@@ -131,6 +131,13 @@ struct Shared {
     /// rules (a body cut short fails, and the handler's answer is still written), and
     /// [`client_gone`] does not look.
     read_closed: AtomicBool,
+    /// Whether [`client_gone`]'s last peek found bytes queued in the socket and hyper has read
+    /// nothing since ([`Watched`]; the connection's own task only): a peek would find the same
+    /// bytes again (a syscall for nothing on every poll while hyper reads nothing, as while a
+    /// streamed response goes on with a pipelined request queued). Set or not, the socket's
+    /// pending error behind queued bytes is asked only at the timer's looks: asked at every
+    /// poll that found bytes, it was a `getsockopt` per read of an upload hyper reads on demand.
+    queued: AtomicBool,
     server: Arc<ServerShared>,
 }
 
@@ -365,6 +372,7 @@ impl Connections {
             socket_open: AtomicBool::new(true),
             socket: parking_lot::Mutex::new(None),
             read_closed: AtomicBool::new(false),
+            queued: AtomicBool::new(false),
             server: self.server.clone(),
         }))
     }
@@ -1097,11 +1105,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let shared = &**this.shared;
+        // Whether the timer fired in this poll (see `client_gone`).
+        let mut looked = false;
         // The timer is polled only when it was not yet, or has fired (an atomic load): the
         // connection's other polls, one or more per request, do not touch it.
         if *this.timer_at != NO_DEADLINE && (!*this.timer_armed || this.timer.is_elapsed()) {
             *this.timer_armed = true;
             while this.timer.as_mut().poll(cx).is_ready() {
+                looked = true;
                 let now = shared.server.now();
                 if now >= *this.cut_at {
                     // Nothing in progress, and a moment since the last response ended (its
@@ -1260,7 +1271,7 @@ where
             && shared.in_use.load(Ordering::SeqCst) > 0
             && !shared.http2.load(Ordering::Relaxed)
             && !shared.read_closed.load(Ordering::Relaxed)
-            && client_gone(shared, cx)
+            && client_gone(shared, looked, cx)
         {
             // Dropping the connection drops the request or its response: its teardowns see
             // the client gone, and give back what they hold.
@@ -1331,11 +1342,19 @@ fn fire_by(
 /// Not asked once hyper has read the end of the input itself ([`Shared::read_closed`]): it
 /// has acted on it then (mid-body, it fails the body and still writes the handler's answer,
 /// which a peek finding the same end would have cut whenever the handler took a poll more).
-fn client_gone(shared: &Shared, cx: &mut Context<'_>) -> bool {
+fn client_gone(shared: &Shared, looked: bool, cx: &mut Context<'_>) -> bool {
+    let queued = shared.queued.load(Ordering::Relaxed);
+    if queued && !looked {
+        // The bytes the last peek found are still there, unread: so would this one be.
+        return false;
+    }
     let socket = shared.socket.lock();
     let Some(io) = socket.as_ref() else {
         return false;
     };
+    if queued {
+        return matches!(io.take_error(), Ok(Some(_)));
+    }
     let mut byte = [0u8; 1];
     let mut peeked = tokio::io::ReadBuf::new(&mut byte);
     match io.poll_peek(cx, &mut peeked) {
@@ -1344,10 +1363,13 @@ fn client_gone(shared: &Shared, cx: &mut Context<'_>) -> bool {
         // More of the client's bytes, for hyper to read when it is ready for them. A reset
         // behind bytes still queued reads as those bytes: it is only in the socket's pending
         // error. Nothing wakes the task for it (the socket is readable already), so it is seen
-        // at the connection's next poll, at the latest when its timer next looks at it
-        // (`send_timeout` or `idle_timeout`, whichever is shorter, while a request is in
-        // progress).
-        Poll::Ready(Ok(_)) => matches!(io.take_error(), Ok(Some(_))),
+        // when the connection's timer next looks at it (`send_timeout` or `idle_timeout`,
+        // whichever is shorter, while a request is in progress); till hyper reads, the next
+        // polls neither peek nor ask (see `Shared::queued`).
+        Poll::Ready(Ok(_)) => {
+            shared.queued.store(true, Ordering::Relaxed);
+            looked && matches!(io.take_error(), Ok(Some(_)))
+        }
         // Nothing: the task is woken when that changes.
         Poll::Pending => false,
     }
@@ -1422,6 +1444,9 @@ impl tokio::io::AsyncRead for Watched {
             // The end of the client's input, or an error: hyper has seen it (see
             // `client_gone`).
             self.shared.read_closed.store(true, Ordering::Relaxed);
+        } else if buf.filled().len() > before && self.shared.queued.load(Ordering::Relaxed) {
+            // Hyper has read some of what the last peek found: worth a peek again.
+            self.shared.queued.store(false, Ordering::Relaxed);
         }
         // Counted only until the protocol can be told (a relaxed load afterwards).
         let received = self.shared.received.load(Ordering::Relaxed);
