@@ -212,6 +212,26 @@ fn storm_app(limit: usize) -> App {
         .max_concurrency_wait(Duration::from_secs(1))
 }
 
+/// The end of a storm of `storm_app(4)`: once the server has settled, every guarantee of
+/// [`check_storm`], some client read a whole body, every setup torn down without an error,
+/// and its places whole.
+async fn storm_ended_whole(
+    server: &di_runtime::Server,
+    addr: SocketAddr,
+    complete: &BTreeMap<u64, bool>,
+) {
+    let m = settled(server).await;
+    check_storm(&book(), complete);
+    assert!(complete.values().any(|c| *c), "no client read a whole body");
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    assert_eq!(
+        m.teardown_errors + m.teardown_panics + m.teardown_timeouts,
+        0,
+        "{m:?}"
+    );
+    places_are_whole(addr, 4, 1000).await;
+}
+
 /// The guarantees every request of a storm keeps, whatever its client did: its generators
 /// torn down once each, `tx` (handler scope) before `conn` (request scope), `conn` told a
 /// success or that the client went away and nothing else, the background task run exactly
@@ -431,16 +451,7 @@ async fn http1_clients_reset_at_random_offsets_of_streams_leave_every_teardown_a
             complete.insert(id, within(client).await.unwrap());
         }
     }
-    let m = settled(&server).await;
-    check_storm(&book(), &complete);
-    assert!(complete.values().any(|c| *c), "no client read a whole body");
-    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
-    assert_eq!(
-        m.teardown_errors + m.teardown_panics + m.teardown_timeouts,
-        0,
-        "{m:?}"
-    );
-    places_are_whole(addr, 4, 1000).await;
+    storm_ended_whole(&server, addr, &complete).await;
     let m = settled(&server).await;
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     within(server.shutdown()).await;
@@ -570,15 +581,7 @@ async fn http2_streams_reset_and_connections_killed_mid_flight_leave_every_teard
             }
         }
     }
-    let m = settled(&server).await;
-    check_storm(&book(), &complete);
-    assert!(complete.values().any(|c| *c), "no stream read a whole body");
-    assert_eq!(
-        m.teardown_errors + m.teardown_panics + m.teardown_timeouts,
-        0,
-        "{m:?}"
-    );
-    places_are_whole(addr, 4, 1000).await;
+    storm_ended_whole(&server, addr, &complete).await;
     within(server.shutdown()).await;
 }
 
@@ -1888,16 +1891,7 @@ async fn http10_clients_of_close_delimited_streams_reset_at_random_offsets_keep_
             complete.insert(id, within(client).await.unwrap());
         }
     }
-    let m = settled(&server).await;
-    check_storm(&book(), &complete);
-    assert!(complete.values().any(|c| *c), "no client read a whole body");
-    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
-    assert_eq!(
-        m.teardown_errors + m.teardown_panics + m.teardown_timeouts,
-        0,
-        "{m:?}"
-    );
-    places_are_whole(addr, 4, 1000).await;
+    storm_ended_whole(&server, addr, &complete).await;
     within(server.shutdown()).await;
 }
 
