@@ -1181,7 +1181,10 @@ fn client_gone(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Whether an I/O error reading a request body is the connection closed or reset by the peer.
+/// Whether an I/O error reading a request body is the connection closed or reset by the peer,
+/// or given up by the kernel (`ETIMEDOUT`: TCP keep-alive probes, see `App::tcp_keepalive`,
+/// or retransmissions went unanswered; the client vanished without a close or a reset). The
+/// server's own body deadline is not an I/O error ([`BodyTimedOut`]).
 fn connection_lost(error: &std::io::Error) -> bool {
     use std::io::ErrorKind;
     matches!(
@@ -1190,6 +1193,7 @@ fn connection_lost(error: &std::io::Error) -> bool {
             | ErrorKind::ConnectionReset
             | ErrorKind::ConnectionAborted
             | ErrorKind::BrokenPipe
+            | ErrorKind::TimedOut
     )
 }
 
@@ -1343,6 +1347,52 @@ mod tests {
                 "declared: {declared}: a read buffer is still held"
             );
         }
+    }
+
+    /// An error with `source` under it, as hyper wraps the socket's error.
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("error reading a body from connection")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_connection_given_up_by_the_kernel_is_the_client_gone() {
+        use std::io::{Error, ErrorKind};
+        for kind in [
+            ErrorKind::TimedOut,
+            ErrorKind::UnexpectedEof,
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionAborted,
+            ErrorKind::BrokenPipe,
+        ] {
+            assert!(client_gone(&Error::from(kind)), "{kind:?}");
+            assert!(
+                client_gone(&Wrapped(Error::from(kind))),
+                "{kind:?} under another error"
+            );
+        }
+        // `ETIMEDOUT` as the socket reports it: keep-alive probes (or retransmissions)
+        // unanswered, a client that vanished.
+        #[cfg(target_os = "linux")]
+        {
+            let timed_out = Error::from_raw_os_error(110);
+            assert_eq!(timed_out.kind(), ErrorKind::TimedOut);
+            assert!(client_gone(&Wrapped(timed_out)));
+        }
+        // The client's own errors, and the server's body deadline, are not.
+        assert!(!client_gone(&Error::from(ErrorKind::InvalidData)));
+        assert!(!client_gone(&Wrapped(Error::from(ErrorKind::InvalidData))));
+        assert!(!client_gone(&BodyTimedOut));
     }
 
     #[test]
