@@ -1596,3 +1596,69 @@ async fn the_request_timeout_fires_after_a_handler_spent_its_cooperative_budget(
     let response = client.get("/busy").send().await;
     assert_eq!(response.status(), 503);
 }
+
+// ---------------------------------------------------------------- TCP keep-alive
+
+/// One HTTP/1 request and one HTTP/2 request, each on its own connection, answered 200 `ok`.
+async fn serves_both_protocols(server: &di_runtime::Server) {
+    let text = exchange(
+        server,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.ends_with("ok"), "{text}");
+    let (mut sender, task) = common::hyper_h2_client(server.local_addr()).await;
+    let request = http::Request::get(format!("http://{}/health", server.local_addr()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    task.abort();
+}
+
+/// TCP keep-alive is set on each accepted socket (the setting's effect on a socket is unit
+/// tested in `app::server`, where the socket can be read back): with the default, a time of
+/// its own, a fractional one, one far too long for the kernel, or none, the server serves
+/// both protocols.
+#[tokio::test]
+async fn a_server_serves_with_tcp_keepalive_on_by_default_set_or_off() {
+    let settings = [
+        None,
+        Some(Some(Duration::from_secs(1))),
+        Some(Some(Duration::from_millis(1500))),
+        Some(Some(Duration::MAX)),
+        Some(None),
+    ];
+    for setting in settings {
+        let app = App::new().get("/health", health);
+        let app = match setting {
+            None => app,
+            Some(idle) => app.tcp_keepalive(idle),
+        };
+        app.check().expect("a valid setting");
+        let server = app.bind("127.0.0.1:0").await.unwrap();
+        serves_both_protocols(&server).await;
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_zero_tcp_keepalive_time_is_refused_by_check_and_start() {
+    let app = || {
+        App::new()
+            .get("/health", health)
+            .tcp_keepalive(Some(Duration::ZERO))
+    };
+    let problems = app().check().unwrap_err().problems().to_vec();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("App::tcp_keepalive") && problems[0].contains("`None`"),
+        "names the setting and how to turn it off: {problems:?}"
+    );
+    let refused = app().bind("127.0.0.1:0").await;
+    assert!(refused.is_err(), "bind refuses it too");
+}

@@ -754,6 +754,62 @@ impl App {
         self
     }
 
+    /// TCP keep-alive on every accepted connection, HTTP/1 and HTTP/2: how long a connection's
+    /// socket may be silent both ways before the kernel sends its first probe (default 60 s);
+    /// `None` turns it off (the socket's `SO_KEEPALIVE` is left unset, as the kernel has it).
+    /// Probes follow every 10 s (or every `idle`, if shorter), and after 3 unanswered ones the
+    /// kernel gives the connection up: its socket fails with `ETIMEDOUT`, which the request in
+    /// progress sees as the client gone (its `request`-scope teardowns get
+    /// `Cancelled(ClientGone)` and its `max_concurrency` places are freed).
+    ///
+    /// It finds a client that vanished without a FIN or a reset (power lost, a NAT or a mobile
+    /// network that dropped the connection's state, a partition) while nothing is being
+    /// written to it: a long poll, or a streamed response waiting for its next item (a quiet
+    /// feed of server-sent events). Nothing else does: [`send_timeout`](App::send_timeout)
+    /// needs something written, and such a client sends nothing (neither a close nor a reset)
+    /// that a read of its socket would see, so without it the request held its dependencies
+    /// until the process ended. Over HTTP/2,
+    /// [`http2_keep_alive`](App::http2_keep_alive)'s pings do the same sooner (their traffic
+    /// keeps the socket from being silent for 60 s), so this matters there when they are off.
+    ///
+    /// The default finds a vanished client after about 90 s (60 s, then 3 probes 10 s apart)
+    /// at the cost of one small segment and its acknowledgment per silent minute of a
+    /// connection, none on a busy one; an idle HTTP/1 connection is closed by
+    /// [`idle_timeout`](App::idle_timeout) (30 s) before its first probe. It is also shorter
+    /// than the idle timeout of the middleboxes that drop silent connections (AWS's Network
+    /// Load Balancer: 350 s), whose drop it prevents. Linux's own default, when an application
+    /// turns keep-alive on without setting it, is 2 hours and 11 minutes; Go's `net/http` probes
+    /// after 15 s of silence. The kernel counts whole seconds: a shorter or fractional time is
+    /// rounded up to the next second, and one over 32,767 s (about 9 hours, Linux's largest)
+    /// taken as 32,767 s. A zero time is refused by [`App::check`] and [`App::start`]. Setting
+    /// it on a socket never fails a connection (a failure is logged at debug level).
+    ///
+    /// Probes go out only while nothing the server sent waits to be acknowledged: a client
+    /// that vanishes while part of a response is unacknowledged is found by TCP's
+    /// retransmissions giving up (Linux: about 15 minutes), unless `send_timeout` cuts it
+    /// first (it needs the socket's send buffer full).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use di_runtime::App;
+    ///
+    /// let app = App::new().tcp_keepalive(Some(Duration::from_secs(30)));
+    /// // Or off:
+    /// let off = App::new().tcp_keepalive(None);
+    /// # let _ = (app, off);
+    /// ```
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        if idle == Some(Duration::ZERO) {
+            self.problems.push(
+                "`App::tcp_keepalive(Some(Duration::ZERO))`: the time a connection is silent before the first keep-alive probe must be more than zero (the kernel counts whole seconds, a fraction rounded up); give one, or `None` to turn TCP keep-alive off"
+                    .to_owned(),
+            );
+        } else {
+            self.config.tcp_keepalive = idle;
+        }
+        self
+    }
+
     /// The largest request head, in bytes (default 128 KiB), the same for both protocols: over
     /// HTTP/1 the most hyper buffers while it reads a head (request line and headers; at
     /// least 8 KiB), past which the client gets 431; over HTTP/2 the header list size the

@@ -384,6 +384,55 @@ fn connection_builder(config: &Config, streams: StreamTasks) -> auto::Builder<St
 /// The smallest read buffer hyper's HTTP/1 accepts.
 const MIN_HEAD_SIZE: usize = 8192;
 
+/// The longest time between TCP keep-alive probes (`App::tcp_keepalive`).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How many unanswered TCP keep-alive probes give a connection up (`App::tcp_keepalive`).
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// The longest idle time TCP keep-alive takes, in seconds: Linux's largest (`MAX_TCP_KEEPIDLE`).
+const LONGEST_KEEPALIVE_SECS: u64 = 32_767;
+
+/// Turns TCP keep-alive on for `socket` (an accepted connection): its first probe after `idle`
+/// of silence, then one every [`KEEPALIVE_INTERVAL`] (or `idle`, if shorter), given up after
+/// [`KEEPALIVE_RETRIES`] unanswered, where the platform lets these be set. Times in whole
+/// seconds, as the kernel counts them: rounded up, and at most [`LONGEST_KEEPALIVE_SECS`].
+pub(crate) fn set_tcp_keepalive<S>(socket: &S, idle: Duration) -> std::io::Result<()>
+where
+    for<'s> socket2::SockRef<'s>: From<&'s S>,
+{
+    let secs = idle
+        .as_secs()
+        .saturating_add(u64::from(idle.subsec_nanos() > 0))
+        .clamp(1, LONGEST_KEEPALIVE_SECS);
+    let idle = Duration::from_secs(secs);
+    let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+    // Where socket2 sets the probe interval and count (its `with_interval`, `with_retries`).
+    #[cfg(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "emscripten",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "ios",
+        target_os = "visionos",
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "netbsd",
+        target_os = "tvos",
+        target_os = "watchos",
+        target_os = "windows",
+        target_os = "cygwin",
+        target_os = "nuttx",
+        all(target_os = "wasi", not(target_env = "p1")),
+    ))]
+    let keepalive = keepalive
+        .with_interval(idle.min(KEEPALIVE_INTERVAL))
+        .with_retries(KEEPALIVE_RETRIES);
+    socket2::SockRef::from(socket).set_tcp_keepalive(&keepalive)
+}
+
 async fn accept_loop(
     running: Running,
     listener: TcpListener,
@@ -414,6 +463,11 @@ async fn accept_loop(
                 Ok((stream, peer)) => {
                     backoff.succeeded();
                     let _ = stream.set_nodelay(true);
+                    if let Some(idle) = config.tcp_keepalive
+                        && let Err(error) = set_tcp_keepalive(&stream, idle)
+                    {
+                        tracing::debug!(target: "di", %error, "could not set TCP keep-alive on an accepted connection");
+                    }
                     if connections.full() {
                         waiting = Some((stream, peer));
                         connections.set_waiting(true);
@@ -875,7 +929,77 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_host, port_or, split_port};
+    use std::time::Duration;
+
+    use super::{is_host, port_or, set_tcp_keepalive, split_port};
+
+    /// A connected pair of sockets on the loopback: the client's end and the accepted one.
+    fn socket_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        (client, accepted)
+    }
+
+    #[test]
+    fn tcp_keepalive_is_set_on_an_accepted_socket() {
+        let (_client, accepted) = socket_pair();
+        assert!(
+            !socket2::SockRef::from(&accepted)
+                .keepalive()
+                .expect("SO_KEEPALIVE")
+        );
+        set_tcp_keepalive(&accepted, Duration::from_secs(60)).expect("set");
+        let socket = socket2::SockRef::from(&accepted);
+        assert!(socket.keepalive().expect("SO_KEEPALIVE"));
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(
+                socket.tcp_keepalive_time().expect("TCP_KEEPIDLE"),
+                Duration::from_secs(60)
+            );
+            assert_eq!(
+                socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL"),
+                Duration::from_secs(10)
+            );
+            assert_eq!(socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"), 3);
+        }
+    }
+
+    /// A short time probes as often as it waits; a fractional one is rounded up to whole
+    /// seconds, and a very long one taken as the longest Linux accepts (not refused).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn tcp_keepalive_times_are_whole_seconds_the_kernel_takes() {
+        for (idle, time, interval) in [
+            (Duration::from_secs(2), 2, 2),
+            (Duration::from_millis(1), 1, 1),
+            (Duration::from_millis(2500), 3, 3),
+            (Duration::from_secs(30), 30, 10),
+            (Duration::MAX, 32_767, 10),
+        ] {
+            let (_client, accepted) = socket_pair();
+            set_tcp_keepalive(&accepted, idle).expect("set");
+            let socket = socket2::SockRef::from(&accepted);
+            assert!(socket.keepalive().expect("SO_KEEPALIVE"), "{idle:?}");
+            assert_eq!(
+                socket.tcp_keepalive_time().expect("TCP_KEEPIDLE"),
+                Duration::from_secs(time),
+                "{idle:?}"
+            );
+            assert_eq!(
+                socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL"),
+                Duration::from_secs(interval),
+                "{idle:?}"
+            );
+            assert_eq!(
+                socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"),
+                3,
+                "{idle:?}"
+            );
+        }
+    }
 
     #[test]
     fn an_authority_is_its_host_and_its_port() {

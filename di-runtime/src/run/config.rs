@@ -22,6 +22,9 @@ pub(crate) struct Config {
     /// How long a connection may leave a response frame untaken (its client reads nothing)
     /// before it is cut; read by the accept loop only.
     pub(crate) send_timeout: Duration,
+    /// TCP keep-alive's idle time on accepted sockets (`App::tcp_keepalive`); `None`: off.
+    /// Read by the accept loop only.
+    pub(crate) tcp_keepalive: Option<Duration>,
     /// Requests handled at once, past which new ones are shed with a 503.
     pub(crate) max_in_flight: Option<usize>,
     /// How long reading a whole request body may take.
@@ -49,6 +52,9 @@ pub(crate) struct Http2Config {
     /// The most of a response each stream buffers before its body is asked for more.
     pub(crate) max_send_buf_size: usize,
 }
+
+/// TCP keep-alive's default idle time on accepted sockets (`App::tcp_keepalive`).
+pub(crate) const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// What each HTTP/2 stream buffers of its response at most (`App::http2_max_send_buffer`):
 /// one frame of HTTP/2's default size, as large as the server gathers a body's chunks.
@@ -89,6 +95,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(30),
             // nginx's `send_timeout`.
             send_timeout: Duration::from_secs(60),
+            // A vanished peer found after about 90 s (see `App::tcp_keepalive`).
+            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
             max_in_flight: None,
             body_timeout: Duration::from_secs(30),
             // Kestrel's `MinRequestBodyDataRate`: 240 bytes/s after a 5 s grace period.
