@@ -1662,3 +1662,198 @@ async fn a_zero_tcp_keepalive_time_is_refused_by_check_and_start() {
     let refused = app().bind("127.0.0.1:0").await;
     assert!(refused.is_err(), "bind refuses it too");
 }
+
+// ---------------------------------------------------------------- a client that vanishes
+
+/// Set in the child process of `a_client_that_vanishes_is_found_by_tcp_keepalive`, run in a
+/// network namespace of its own: the parent's namespace, which the child checks it is not in.
+const VANISHED_CHILD: &str = "DI_HARDENING_VANISHED_CHILD";
+
+/// What the `held` dependencies of `vanished_child` saw: `open` at setup, then their outcome.
+static HELD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn held_log() -> Vec<String> {
+    HELD.lock().unwrap().clone()
+}
+
+#[depends]
+async fn held(y: Yield<u8>) {
+    HELD.lock().unwrap().push("open".to_owned());
+    let (_, outcome) = y.provide(1).await;
+    HELD.lock().unwrap().push(format!("{outcome:?}"));
+}
+
+/// A long poll that never answers.
+#[depends]
+async fn never_answers(#[dep(held)] _held: &u8) -> &'static str {
+    std::future::pending::<()>().await;
+    "never"
+}
+
+/// A quiet feed: one event, then none.
+#[depends]
+async fn quiet_feed(
+    #[dep(held)] _held: &u8,
+) -> StreamBody<
+    impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Send + 'static,
+> {
+    use futures_util::StreamExt as _;
+    let first =
+        futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"data: first\n\n")) });
+    StreamBody::new(first.chain(futures_util::stream::pending()))
+}
+
+/// An upload read as a stream, its client gone before its end.
+#[depends]
+async fn slow_upload(
+    #[dep(held)] _held: &u8,
+    body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    Ok(body.to_bytes().await?.len().to_string())
+}
+
+/// Waits (bounded) until `done` holds of what the `held` dependencies saw.
+async fn until_held(what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let waited = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let seen = held_log();
+            if done(&seen) {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    match waited.await {
+        Ok(seen) => seen,
+        Err(_) => panic!("{what}: {:?}", held_log()),
+    }
+}
+
+/// The child of `a_client_that_vanishes_is_found_by_tcp_keepalive`: in a network namespace
+/// of its own (refuses to run otherwise), starts five requests that write nothing (a long
+/// poll over HTTP/1, a quiet feed over HTTP/1, a long poll with a request pipelined behind it,
+/// a long poll over HTTP/2 without pings, an upload read as a stream whose body stops
+/// arriving), then drops every packet of the namespace's loopback
+/// (`tc qdisc add dev lo root blackhole`): the clients vanish without a FIN or a reset. Each
+/// request's `request`-scope teardown must then see `Cancelled(ClientGone)`, found by TCP
+/// keep-alive alone (1 s, then 3 probes 1 s apart).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn vanished_child() {
+    // The parent's network namespace.
+    let Some(parent) = std::env::var_os(VANISHED_CHILD) else {
+        return;
+    };
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(
+        own.as_os_str(),
+        parent,
+        "not in a network namespace of its own: the host's loopback is left alone"
+    );
+    let server = App::new()
+        .get("/health", health)
+        .get("/poll", never_answers)
+        .get("/feed", quiet_feed)
+        .post("/upload", slow_upload)
+        .tcp_keepalive(Some(Duration::from_secs(1)))
+        .http2_keep_alive(None, Duration::from_secs(20))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut poll = TcpStream::connect(addr).await.unwrap();
+    poll.write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut feed = TcpStream::connect(addr).await.unwrap();
+    feed.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    while !String::from_utf8_lossy(&received).contains("data: first") {
+        let mut buffer = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(20), feed.read(&mut buffer))
+            .await
+            .expect("the first event in time")
+            .unwrap();
+        assert!(n > 0, "the feed ended: {received:?}");
+        received.extend_from_slice(&buffer[..n]);
+    }
+    let mut pipelined = TcpStream::connect(addr).await.unwrap();
+    pipelined
+        .write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (mut sender, h2_task) = common::hyper_h2_client(addr).await;
+    let request = http::Request::get(format!("http://{addr}/poll"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let h2_poll = tokio::spawn(async move { sender.send_request(request).await });
+    // An upload of 100 bytes, 10 sent: its body is being read when the client vanishes.
+    let mut upload = TcpStream::connect(addr).await.unwrap();
+    upload
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    until_held("five requests set up", |seen| seen.len() == 5).await;
+    // Everything sent so far acknowledged (the loopback's round trip), then the clients vanish.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let vanished = std::time::Instant::now();
+    let tc = std::process::Command::new("tc")
+        .args(["qdisc", "add", "dev", "lo", "root", "blackhole"])
+        .status()
+        .unwrap();
+    assert!(tc.success(), "tc: {tc}");
+    let seen = until_held("every request torn down", |seen| seen.len() == 10).await;
+    println!("TORN DOWN after {:?}: {seen:?}", vanished.elapsed());
+    assert_eq!(
+        seen[5..],
+        ["Cancelled(ClientGone)"; 5],
+        "every request saw its client gone: {seen:?}"
+    );
+    drop((poll, feed, pipelined, upload));
+    h2_poll.abort();
+    h2_task.abort();
+    server.shutdown().await;
+    println!("VANISHED OK");
+}
+
+/// A client that vanishes without a FIN or a reset while its request writes nothing is found
+/// by TCP keep-alive, over HTTP/1 and HTTP/2 (see `vanished_child`). Needs root (`unshare -n`
+/// and `tc`, with the `blackhole` qdisc): ignored by default; run it with
+/// `cargo test -p di-tests --test hardening -- --ignored a_client_that_vanishes`. It touches
+/// only a network namespace of its own, never the host's.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+#[ignore = "needs root: a network namespace of its own whose loopback drops every packet"]
+async fn a_client_that_vanishes_is_found_by_tcp_keepalive() {
+    if std::env::var_os(VANISHED_CHILD).is_some() {
+        return;
+    }
+    let output = tokio::process::Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" --exact vanished_child --nocapture",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .env(
+            VANISHED_CHILD,
+            std::fs::read_link("/proc/self/ns/net").unwrap(),
+        )
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output)
+        .await
+        .expect("the child ends in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains("VANISHED OK"),
+        "{}\n{stdout}\n{stderr}",
+        output.status
+    );
+}
