@@ -764,8 +764,8 @@ impl App {
     ///
     /// It finds a client that vanished without a FIN or a reset (power lost, a NAT or a mobile
     /// network that dropped the connection's state, a partition) while nothing is being
-    /// written to it: a long poll, or a streamed response waiting for its next item (a quiet
-    /// feed of server-sent events). Nothing else does: [`send_timeout`](App::send_timeout)
+    /// written to it: a long poll, a streamed response waiting for its next item (a quiet feed
+    /// of server-sent events), an upload that stopped arriving. Nothing else does: [`send_timeout`](App::send_timeout)
     /// needs something written, and such a client sends nothing (neither a close nor a reset)
     /// that a read of its socket would see, so without it the request held its dependencies
     /// until the process ended. Over HTTP/2,
@@ -774,13 +774,14 @@ impl App {
     ///
     /// The default finds a vanished client after about 90 s (60 s, then 3 probes 10 s apart)
     /// at the cost of one small segment and its acknowledgment per silent minute of a
-    /// connection, none on a busy one; an idle HTTP/1 connection is closed by
+    /// connection, none on a busy one; a connection with no request in progress is closed by
     /// [`idle_timeout`](App::idle_timeout) (30 s) before its first probe. It is also shorter
     /// than the idle timeout of the middleboxes that drop silent connections (AWS's Network
-    /// Load Balancer: 350 s), whose drop it prevents. Linux's own default, when an application
-    /// turns keep-alive on without setting it, is 2 hours and 11 minutes; Go's `net/http` probes
-    /// after 15 s of silence. The kernel counts whole seconds: a shorter or fractional time is
-    /// rounded up to the next second, and one over 32,767 s (about 9 hours, Linux's largest)
+    /// Load Balancer: 350 s), whose drop it prevents. Linux's own values, for a program that
+    /// turns keep-alive on without setting them, find such a client after 2 hours and 11
+    /// minutes (2 h, then 9 probes 75 s apart); Go's `net/http` after 150 s (15 s, then 9
+    /// probes 15 s apart). The kernel counts whole seconds: a time under a second, or with a
+    /// fraction, is rounded up to the next second, and one over 32,767 s (about 9 hours, Linux's largest)
     /// taken as 32,767 s. A zero time is refused by [`App::check`] and [`App::start`]. Setting
     /// it on a socket never fails a connection (a failure is logged at debug level).
     ///
