@@ -811,6 +811,12 @@ impl App {
         self
     }
 
+    /// What [`App::tcp_keepalive`] set: the server sets it on its listener once where accepted
+    /// sockets take it from there.
+    pub(crate) fn tcp_keepalive_setting(&self) -> Option<Duration> {
+        self.config.tcp_keepalive
+    }
+
     /// The largest request head, in bytes (default 128 KiB), the same for both protocols: over
     /// HTTP/1 the most hyper buffers while it reads a head (request line and headers; at
     /// least 8 KiB), past which the client gets 431; over HTTP/2 the header list size the

@@ -147,13 +147,32 @@ impl App {
         stop: &CancellationToken,
     ) -> Result<Option<Server>, ServeError> {
         let local_addr = listener.local_addr()?;
+        // On Linux an accepted socket takes its listener's TCP keep-alive settings (the test
+        // `an_accepted_socket_takes_its_listeners_tcp_keepalive`): set once here, before the
+        // app starts and before anything is accepted, they cost no system call per connection.
+        let keepalive_inherited = cfg!(target_os = "linux")
+            && self
+                .tcp_keepalive_setting()
+                .is_some_and(|idle| match set_tcp_keepalive(&listener, idle) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::debug!(target: "di", %error, "could not set TCP keep-alive on the listener; setting it on each accepted connection");
+                        false
+                    }
+                });
         let Some(running) = self.start_until(stop).await? else {
             return Ok(None);
         };
         let service = running.service();
         let (stop, stopped) = oneshot::channel();
         let hurry = CancellationToken::new();
-        let task = tokio::spawn(accept_loop(running, listener, stopped, hurry.clone()));
+        let task = tokio::spawn(accept_loop(
+            running,
+            listener,
+            keepalive_inherited,
+            stopped,
+            hurry.clone(),
+        ));
         Ok(Some(Server {
             local_addr,
             service,
@@ -433,9 +452,12 @@ where
     socket2::SockRef::from(socket).set_tcp_keepalive(&keepalive)
 }
 
+/// Accepts connections on `listener` and serves each in a task of its own, until `stop`;
+/// `keepalive_inherited`: the listener's accepted sockets take the app's TCP keep-alive.
 async fn accept_loop(
     running: Running,
     listener: TcpListener,
+    keepalive_inherited: bool,
     mut stop: oneshot::Receiver<()>,
     hurry: CancellationToken,
 ) {
@@ -463,7 +485,8 @@ async fn accept_loop(
                 Ok((stream, peer)) => {
                     backoff.succeeded();
                     let _ = stream.set_nodelay(true);
-                    if let Some(idle) = config.tcp_keepalive
+                    if !keepalive_inherited
+                        && let Some(idle) = config.tcp_keepalive
                         && let Err(error) = set_tcp_keepalive(&stream, idle)
                     {
                         tracing::debug!(target: "di", %error, "could not set TCP keep-alive on an accepted connection");
@@ -965,6 +988,29 @@ mod tests {
             );
             assert_eq!(socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"), 3);
         }
+    }
+
+    /// On Linux an accepted socket takes its listener's keep-alive settings: set once on the
+    /// listener, they cost no system call per connection.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_accepted_socket_takes_its_listeners_tcp_keepalive() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        set_tcp_keepalive(&listener, Duration::from_secs(42)).expect("set");
+        let _client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        let socket = socket2::SockRef::from(&accepted);
+        assert!(socket.keepalive().expect("SO_KEEPALIVE"));
+        assert_eq!(
+            socket.tcp_keepalive_time().expect("TCP_KEEPIDLE"),
+            Duration::from_secs(42)
+        );
+        assert_eq!(
+            socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL"),
+            Duration::from_secs(10)
+        );
+        assert_eq!(socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"), 3);
     }
 
     /// A short time probes as often as it waits; a fractional one is rounded up to whole
