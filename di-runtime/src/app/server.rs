@@ -977,17 +977,22 @@ mod tests {
         let socket = socket2::SockRef::from(&accepted);
         assert!(socket.keepalive().expect("SO_KEEPALIVE"));
         #[cfg(target_os = "linux")]
-        {
-            assert_eq!(
-                socket.tcp_keepalive_time().expect("TCP_KEEPIDLE"),
-                Duration::from_secs(60)
-            );
-            assert_eq!(
-                socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL"),
-                Duration::from_secs(10)
-            );
-            assert_eq!(socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"), 3);
-        }
+        assert_eq!(keepalive_of(&accepted), (60, 10, 3));
+    }
+
+    /// A socket's keep-alive, which must be on (Linux): idle seconds, seconds between probes, probes.
+    #[cfg(target_os = "linux")]
+    fn keepalive_of(socket: &std::net::TcpStream) -> (u64, u64, u32) {
+        let socket = socket2::SockRef::from(socket);
+        assert!(socket.keepalive().expect("SO_KEEPALIVE"));
+        (
+            socket.tcp_keepalive_time().expect("TCP_KEEPIDLE").as_secs(),
+            socket
+                .tcp_keepalive_interval()
+                .expect("TCP_KEEPINTVL")
+                .as_secs(),
+            socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"),
+        )
     }
 
     /// On Linux an accepted socket takes its listener's keep-alive settings: set once on the
@@ -1000,17 +1005,7 @@ mod tests {
         let _client =
             std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (accepted, _) = listener.accept().expect("accept");
-        let socket = socket2::SockRef::from(&accepted);
-        assert!(socket.keepalive().expect("SO_KEEPALIVE"));
-        assert_eq!(
-            socket.tcp_keepalive_time().expect("TCP_KEEPIDLE"),
-            Duration::from_secs(42)
-        );
-        assert_eq!(
-            socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL"),
-            Duration::from_secs(10)
-        );
-        assert_eq!(socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"), 3);
+        assert_eq!(keepalive_of(&accepted), (42, 10, 3));
     }
 
     /// A short time probes as often as it waits; a fractional one is rounded up to whole
@@ -1027,23 +1022,7 @@ mod tests {
         ] {
             let (_client, accepted) = socket_pair();
             set_tcp_keepalive(&accepted, idle).expect("set");
-            let socket = socket2::SockRef::from(&accepted);
-            assert!(socket.keepalive().expect("SO_KEEPALIVE"), "{idle:?}");
-            assert_eq!(
-                socket.tcp_keepalive_time().expect("TCP_KEEPIDLE"),
-                Duration::from_secs(time),
-                "{idle:?}"
-            );
-            assert_eq!(
-                socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL"),
-                Duration::from_secs(interval),
-                "{idle:?}"
-            );
-            assert_eq!(
-                socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"),
-                3,
-                "{idle:?}"
-            );
+            assert_eq!(keepalive_of(&accepted), (time, interval, 3), "{idle:?}");
         }
     }
 
