@@ -122,36 +122,9 @@ impl VisitMut for Escapes<'_> {
         if self.found.is_some() {
             return;
         }
-        let (args, task) = match &*expr {
-            Expr::Call(call) => match peel_expr(&call.func) {
-                Expr::Path(func) if func.qself.is_none() => match detached_spawn(&func.path) {
-                    Some(name) => (Some(&call.args), Task::Spawned(name)),
-                    None => (None, Task::Spawned(String::new())),
-                },
-                _ => (None, Task::Spawned(String::new())),
-            },
-            Expr::MethodCall(call)
-                if call.method == "add"
-                    && matches!(peel_expr(&call.receiver), Expr::Path(path)
-                        if path.qself.is_none()
-                            && self.lists.iter().any(|list| path.path.is_ident(*list))) =>
-            {
-                let list = peel_expr(&call.receiver).to_token_stream().to_string();
-                (Some(&call.args), Task::Background(list))
-            }
-            _ => (None, Task::Spawned(String::new())),
-        };
-        let tasks = args
-            .into_iter()
-            .flatten()
-            .filter(|arg| matches!(peel_expr(arg), Expr::Closure(_) | Expr::Async(_)));
-        for task_expr in tasks {
-            let mut mention = Mention {
-                name: self.borrowed,
-                first: None,
-            };
-            mention.visit_expr_mut(&mut task_expr.clone());
-            if let Some(first) = mention.first {
+        if let Some((args, task)) = self.task_call(expr) {
+            let first = task_bodies(args).find_map(|body| first_mention(body, self.borrowed, true));
+            if let Some(first) = first {
                 self.found = Some((first, task));
                 return;
             }
@@ -160,11 +133,59 @@ impl VisitMut for Escapes<'_> {
     }
 }
 
-/// The first mention of a name as a value: a path expression naming it alone, or a macro
-/// whose arguments name it (as a token, or as `{name}` or `{name:..}` in a string literal,
-/// an inline format argument).
+impl Escapes<'_> {
+    /// The arguments of a call that runs them as a task that may outlive the call, and what
+    /// it is: a runtime's spawn function, or `add` of one of the task lists.
+    fn task_call<'e>(&self, expr: &'e Expr) -> Option<(&'e Arguments, Task)> {
+        match expr {
+            Expr::Call(call) => match peel_expr(&call.func) {
+                Expr::Path(func) if func.qself.is_none() => {
+                    detached_spawn(&func.path).map(|name| (&call.args, Task::Spawned(name)))
+                }
+                _ => None,
+            },
+            Expr::MethodCall(call)
+                if call.method == "add"
+                    && matches!(peel_expr(&call.receiver), Expr::Path(path)
+                        if path.qself.is_none()
+                            && self.lists.iter().any(|list| path.path.is_ident(*list))) =>
+            {
+                let list = peel_expr(&call.receiver).to_token_stream().to_string();
+                Some((&call.args, Task::Background(list)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A call's arguments.
+type Arguments = syn::punctuated::Punctuated<Expr, syn::Token![,]>;
+
+/// The arguments that are a task's body: a closure or an `async` block.
+fn task_bodies(args: &Arguments) -> impl Iterator<Item = &Expr> {
+    args.iter()
+        .filter(|arg| matches!(peel_expr(arg), Expr::Closure(_) | Expr::Async(_)))
+}
+
+/// The first mention of `name` as a value in `expr`, as written (see [`Mention`]).
+fn first_mention(expr: &Expr, name: &syn::Ident, macros: bool) -> Option<TokenStream> {
+    let mut mention = Mention {
+        name,
+        macros,
+        first: None,
+    };
+    // The visitor only reads; `visit_mut` is the visitor `syn` is built with here.
+    mention.visit_expr_mut(&mut expr.clone());
+    mention.first
+}
+
+/// The first mention of a name as a value: a path expression naming it alone (`run(y)`,
+/// `Point { y }`; not a field, a struct literal's field name or a lifetime of that name), or,
+/// if `macros`, a macro whose arguments use it (see [`Mention::names_in_arguments`]).
 struct Mention<'a> {
     name: &'a syn::Ident,
+    /// Whether macros' arguments are read.
+    macros: bool,
     first: Option<TokenStream>,
 }
 
@@ -184,7 +205,7 @@ impl VisitMut for Mention<'_> {
     }
 
     fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
-        if self.first.is_none() && self.names_in_arguments(mac) {
+        if self.macros && self.first.is_none() && self.names_in_arguments(mac) {
             self.first = Some(mac.to_token_stream());
         }
     }
@@ -252,14 +273,9 @@ impl Mention<'_> {
         if !named && formats.iter().any(|format| inline_argument(format, &name)) {
             return true;
         }
-        values.iter_mut().any(|value| {
-            let mut mention = Mention {
-                name: self.name,
-                first: None,
-            };
-            mention.visit_expr_mut(value);
-            mention.first.is_some()
-        })
+        values
+            .iter()
+            .any(|value| first_mention(value, self.name, true).is_some())
     }
 }
 
@@ -349,24 +365,15 @@ impl VisitMut for Spawned<'_> {
             Expr::MethodCall(call) if SPAWNS.iter().any(|s| call.method == s) => Some(&call.args),
             _ => None,
         };
-        let tasks = args
-            .into_iter()
-            .flatten()
-            .filter(|arg| matches!(peel_expr(arg), Expr::Closure(_) | Expr::Async(_)));
         let mut reported = false;
-        for task in tasks {
+        for task in args.into_iter().flat_map(task_bodies) {
             let mut provides = Provides {
                 handle: self.handle,
                 found: Vec::new(),
             };
             provides.visit_expr_mut(&mut task.clone());
             if provides.found.is_empty() {
-                let mut uses = Uses {
-                    handle: self.handle,
-                    first: None,
-                };
-                uses.visit_expr_mut(&mut task.clone());
-                if let Some(first) = uses.first {
+                if let Some(first) = first_mention(task, self.handle, false) {
                     self.found.push(first);
                     reported = true;
                 }
@@ -396,29 +403,6 @@ impl VisitMut for Provides<'_> {
             self.found.push(call.to_token_stream());
         }
         visit_mut::visit_expr_method_call_mut(self, call);
-    }
-}
-
-/// The first use of the handle as a value (a path expression naming it alone: `run(y)`,
-/// `Point { y }`), not a field, a struct literal's field name or a lifetime of that name.
-struct Uses<'a> {
-    handle: &'a syn::Ident,
-    first: Option<TokenStream>,
-}
-
-impl VisitMut for Uses<'_> {
-    fn visit_expr_mut(&mut self, expr: &mut Expr) {
-        if self.first.is_some() {
-            return;
-        }
-        if let Expr::Path(path) = &*expr
-            && path.qself.is_none()
-            && path.path.is_ident(self.handle)
-        {
-            self.first = Some(path.to_token_stream());
-            return;
-        }
-        visit_mut::visit_expr_mut(self, expr);
     }
 }
 
