@@ -191,3 +191,46 @@ where
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::poll_fn;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    /// A body that never sends anything.
+    struct Silent;
+
+    impl Body for Silent {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_polled_again_while_it_waits_still_fails_at_its_deadline() {
+        let off = MinRate {
+            bytes_per_second: 0,
+            grace: Duration::ZERO,
+        };
+        let mut body = std::pin::pin!(Deadline::new(Silent, Duration::from_millis(20), off));
+        // Polled while waiting, again and again with one waker: it still wakes the task and
+        // fails at the deadline (a poll skipped on the belief that its timer is registered
+        // would miss it).
+        for _ in 0..3 {
+            let waiting = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx).is_pending()));
+            assert!(waiting.await);
+        }
+        let end = poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
+        assert!(matches!(end, Some(Err(error)) if error.is::<BodyTimedOut>()));
+    }
+}
