@@ -498,7 +498,7 @@ async fn accept_loop(
                     }
                     serve_connection(&builder, &service, &running, &mut connections, stream, peer);
                 }
-                // The peer left before it was accepted: nothing to back off from.
+                // The peer left (or vanished) before it was accepted: nothing to back off from.
                 Err(error) if is_connection_error(&error) => {
                     tracing::debug!(target: "di", %error, "accept failed");
                 }
@@ -896,14 +896,17 @@ fn serve_connection(
     );
 }
 
-/// An accept error that concerns one connection only (the peer reset it before it was
-/// accepted), not the listener.
+/// An accept error that concerns one connection only, not the listener: the peer reset it,
+/// or it timed out (`ETIMEDOUT`: its peer vanished while it waited to be accepted), before it
+/// was accepted. The next connection is accepted at once, where an error of the listener or
+/// of the process (out of descriptors) pauses the loop.
 fn is_connection_error(error: &std::io::Error) -> bool {
     matches!(
         error.kind(),
         std::io::ErrorKind::ConnectionRefused
             | std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::TimedOut
     )
 }
 
@@ -954,7 +957,7 @@ impl Backoff {
 mod tests {
     use std::time::Duration;
 
-    use super::{is_host, port_or, set_tcp_keepalive, split_port};
+    use super::{is_connection_error, is_host, port_or, set_tcp_keepalive, split_port};
 
     /// A connected pair of sockets on the loopback: the client's end and the accepted one.
     fn socket_pair() -> (std::net::TcpStream, std::net::TcpStream) {
@@ -1024,6 +1027,37 @@ mod tests {
             set_tcp_keepalive(&accepted, idle).expect("set");
             assert_eq!(keepalive_of(&accepted), (time, interval, 3), "{idle:?}");
         }
+    }
+
+    /// An accept that failed for one connection (reset, refused, aborted, or timed out before
+    /// it was accepted: its peer vanished while it waited in the backlog) is that connection's
+    /// error, after which the accept loop goes straight on; one of the listener or of the
+    /// process (out of descriptors, or of memory) is not: the loop backs off.
+    #[test]
+    fn an_accept_that_failed_for_its_connection_alone_is_not_the_listeners_error() {
+        use std::io::{Error, ErrorKind};
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionRefused,
+            ErrorKind::ConnectionAborted,
+            ErrorKind::TimedOut,
+        ] {
+            assert!(is_connection_error(&Error::from(kind)), "{kind:?}");
+        }
+        #[cfg(target_os = "linux")]
+        {
+            // ETIMEDOUT, ECONNABORTED as the kernel gives them.
+            assert!(is_connection_error(&Error::from_raw_os_error(110)));
+            assert!(is_connection_error(&Error::from_raw_os_error(103)));
+            // EMFILE, ENFILE, ENOBUFS, ENOMEM.
+            for code in [24, 23, 105, 12] {
+                assert!(
+                    !is_connection_error(&Error::from_raw_os_error(code)),
+                    "{code}"
+                );
+            }
+        }
+        assert!(!is_connection_error(&Error::from(ErrorKind::OutOfMemory)));
     }
 
     #[test]
