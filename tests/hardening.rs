@@ -1665,11 +1665,12 @@ async fn a_zero_tcp_keepalive_time_is_refused_by_check_and_start() {
 
 // ---------------------------------------------------------------- a client that vanishes
 
-/// Set in the child process of `a_client_that_vanishes_is_found_by_tcp_keepalive`, run in a
-/// network namespace of its own: the parent's namespace, which the child checks it is not in.
+/// Set in the child processes of `a_client_that_vanishes_…` tests, each run in a network
+/// namespace of its own: the parent's namespace, which the child checks it is not in.
 const VANISHED_CHILD: &str = "DI_HARDENING_VANISHED_CHILD";
 
-/// What the `held` dependencies of `vanished_child` saw: `open` at setup, then their outcome.
+/// What the `held` dependencies of a vanished-client child saw: `open` at setup, then their
+/// outcome.
 static HELD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 fn held_log() -> Vec<String> {
@@ -1712,6 +1713,61 @@ async fn slow_upload(
     Ok(body.to_bytes().await?.len().to_string())
 }
 
+/// The app the vanished-client children serve: TCP keep-alive after 1 s of silence, then 3
+/// probes 1 s apart (a silent connection given up after 4 s); HTTP/2 pings off.
+fn vanishing_app() -> App {
+    App::new()
+        .get("/health", health)
+        .get("/poll", never_answers)
+        .get("/feed", quiet_feed)
+        .post("/upload", slow_upload)
+        .tcp_keepalive(Some(Duration::from_secs(1)))
+        .http2_keep_alive(None, Duration::from_secs(20))
+}
+
+/// Whether this process is a vanished-client child (else its test has nothing to do); one
+/// refuses to run in its parent's network namespace, whose loopback it would blackhole.
+fn in_own_network_namespace() -> bool {
+    let Some(parent) = std::env::var_os(VANISHED_CHILD) else {
+        return false;
+    };
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(
+        own.as_os_str(),
+        parent,
+        "not in a network namespace of its own: the host's loopback is left alone"
+    );
+    true
+}
+
+/// Reads `stream` until what it received contains `what` (bounded).
+async fn read_until(stream: &mut TcpStream, what: &str) {
+    let mut received = Vec::new();
+    while !String::from_utf8_lossy(&received).contains(what) {
+        let mut buffer = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("{what:?} in time: {received:?}"))
+            .unwrap();
+        assert!(n > 0, "the feed ended: {received:?}");
+        received.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// Makes every client of the namespace vanish without a FIN or a reset, once what was sent so
+/// far has been acknowledged (the loopback's round trip): drops every packet of its loopback
+/// (`tc qdisc add dev lo root blackhole`). When they vanished.
+async fn vanish() -> std::time::Instant {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let vanished = std::time::Instant::now();
+    let tc = std::process::Command::new("tc")
+        .args(["qdisc", "add", "dev", "lo", "root", "blackhole"])
+        .status()
+        .unwrap();
+    assert!(tc.success(), "tc: {tc}");
+    vanished
+}
+
 /// Waits (bounded) until `done` holds of what the `held` dependencies saw.
 async fn until_held(what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
     let waited = tokio::time::timeout(Duration::from_secs(120), async {
@@ -1729,37 +1785,56 @@ async fn until_held(what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String>
     }
 }
 
+/// Runs the test `child` of this binary in a network namespace of its own (`unshare -n`, its
+/// loopback up), as a vanished-client child; it must end well and print `VANISHED OK`.
+/// Nothing when this process is such a child already.
+async fn run_in_own_network_namespace(child: &str) {
+    if std::env::var_os(VANISHED_CHILD).is_some() {
+        return;
+    }
+    let output = tokio::process::Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .arg(child)
+        .env(
+            VANISHED_CHILD,
+            std::fs::read_link("/proc/self/ns/net").unwrap(),
+        )
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output)
+        .await
+        .expect("the child ends in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains("VANISHED OK"),
+        "{}\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
 /// The child of `a_client_that_vanishes_is_found_by_tcp_keepalive`: in a network namespace
 /// of its own (refuses to run otherwise), starts five requests that write nothing (a long
 /// poll over HTTP/1, a quiet feed over HTTP/1, a long poll with a request pipelined behind it,
 /// a long poll over HTTP/2 without pings, an upload read as a stream whose body stops
-/// arriving), then drops every packet of the namespace's loopback
-/// (`tc qdisc add dev lo root blackhole`): the clients vanish without a FIN or a reset. Each
-/// request's `request`-scope teardown must then see `Cancelled(ClientGone)`, found by TCP
-/// keep-alive alone (1 s, then 3 probes 1 s apart).
+/// arriving), then makes their clients vanish ([`vanish`]). Each request's `request`-scope
+/// teardown must then see `Cancelled(ClientGone)`, found by TCP keep-alive alone (1 s, then
+/// 3 probes 1 s apart; see [`vanishing_app`]).
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn vanished_child() {
-    // The parent's network namespace.
-    let Some(parent) = std::env::var_os(VANISHED_CHILD) else {
+    if !in_own_network_namespace() {
         return;
-    };
-    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
-    assert_ne!(
-        own.as_os_str(),
-        parent,
-        "not in a network namespace of its own: the host's loopback is left alone"
-    );
-    let server = App::new()
-        .get("/health", health)
-        .get("/poll", never_answers)
-        .get("/feed", quiet_feed)
-        .post("/upload", slow_upload)
-        .tcp_keepalive(Some(Duration::from_secs(1)))
-        .http2_keep_alive(None, Duration::from_secs(20))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    }
+    let server = vanishing_app().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
     let mut poll = TcpStream::connect(addr).await.unwrap();
     poll.write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -1769,16 +1844,7 @@ async fn vanished_child() {
     feed.write_all(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let mut received = Vec::new();
-    while !String::from_utf8_lossy(&received).contains("data: first") {
-        let mut buffer = [0u8; 1024];
-        let n = tokio::time::timeout(Duration::from_secs(20), feed.read(&mut buffer))
-            .await
-            .expect("the first event in time")
-            .unwrap();
-        assert!(n > 0, "the feed ended: {received:?}");
-        received.extend_from_slice(&buffer[..n]);
-    }
+    read_until(&mut feed, "data: first").await;
     let mut pipelined = TcpStream::connect(addr).await.unwrap();
     pipelined
         .write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -1796,14 +1862,7 @@ async fn vanished_child() {
         .await
         .unwrap();
     until_held("five requests set up", |seen| seen.len() == 5).await;
-    // Everything sent so far acknowledged (the loopback's round trip), then the clients vanish.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let vanished = std::time::Instant::now();
-    let tc = std::process::Command::new("tc")
-        .args(["qdisc", "add", "dev", "lo", "root", "blackhole"])
-        .status()
-        .unwrap();
-    assert!(tc.success(), "tc: {tc}");
+    let vanished = vanish().await;
     let seen = until_held("every request torn down", |seen| seen.len() == 10).await;
     println!("TORN DOWN after {:?}: {seen:?}", vanished.elapsed());
     assert_eq!(
@@ -1827,33 +1886,5 @@ async fn vanished_child() {
 #[tokio::test]
 #[ignore = "needs root: a network namespace of its own whose loopback drops every packet"]
 async fn a_client_that_vanishes_is_found_by_tcp_keepalive() {
-    if std::env::var_os(VANISHED_CHILD).is_some() {
-        return;
-    }
-    let output = tokio::process::Command::new("unshare")
-        .args([
-            "--net",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" --exact vanished_child --nocapture",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .env(
-            VANISHED_CHILD,
-            std::fs::read_link("/proc/self/ns/net").unwrap(),
-        )
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(300), output)
-        .await
-        .expect("the child ends in time")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success() && stdout.contains("VANISHED OK"),
-        "{}\n{stdout}\n{stderr}",
-        output.status
-    );
+    run_in_own_network_namespace("vanished_child").await;
 }
