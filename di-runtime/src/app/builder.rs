@@ -785,10 +785,25 @@ impl App {
     /// taken as 32,767 s. A zero time is refused by [`App::check`] and [`App::start`]. Setting
     /// it on a socket never fails a connection (a failure is logged at debug level).
     ///
-    /// Probes go out only while nothing the server sent waits to be acknowledged: a client
-    /// that vanishes while part of a response is unacknowledged is found by TCP's
-    /// retransmissions giving up (Linux: about 15 minutes), unless `send_timeout` cuts it
-    /// first (it needs the socket's send buffer full).
+    /// Probes go out only while nothing the server sent waits to be acknowledged, so on Linux
+    /// it also sets the socket's `TCP_USER_TIMEOUT` (tcp(7)): the kernel gives the connection
+    /// up once data it sent has gone unacknowledged that long. A client that vanishes with part
+    /// of a response in flight (a feed's next event, a streamed body's next chunk) is then
+    /// found in the same time as a silent one, where TCP's retransmissions took about 15
+    /// minutes to give up (and [`send_timeout`](App::send_timeout) cuts it only once the
+    /// socket's send buffer is full). That time is the time keep-alive takes to give a silent
+    /// connection up (`idle`, then 3 probes: 90 s by default) or, if longer, the longest
+    /// `send_timeout` takes to cut a client that stopped reading (`send_timeout` plus the
+    /// shorter of it and [`idle_timeout`](App::idle_timeout): 90 s by default), because the
+    /// kernel also uses it for two other things. It gives up a client that keeps its receive
+    /// window shut for that long (one that stopped reading; each reopening of the window,
+    /// which a slow reader's reads bring, starts the count again), which so is never cut
+    /// before `send_timeout` would cut it. And it gives a silent connection up once that time
+    /// has passed with a probe unanswered, in place of counting probes: a vanished client is
+    /// found after the longer of keep-alive's time and `send_timeout`'s (to find it sooner,
+    /// shorten both). None is set where that would be over 15 minutes, when the kernel's own
+    /// limit on retransmissions comes first. Set with keep-alive (on the listener once on
+    /// Linux, whose accepted sockets take it), and turned off with it by `None`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -811,10 +826,11 @@ impl App {
         self
     }
 
-    /// What [`App::tcp_keepalive`] set: the server sets it on its listener once where accepted
+    /// What [`App::tcp_keepalive`] sets on a socket (with `send_timeout` and `idle_timeout`,
+    /// which bound its user timeout): the server sets it on its listener once where accepted
     /// sockets take it from there.
-    pub(crate) fn tcp_keepalive_setting(&self) -> Option<Duration> {
-        self.config.tcp_keepalive
+    pub(crate) fn tcp_liveness_setting(&self) -> Option<crate::app::server::TcpLiveness> {
+        crate::app::server::TcpLiveness::of(&self.config)
     }
 
     /// The largest request head, in bytes (default 128 KiB), the same for both protocols: over

@@ -147,16 +147,17 @@ impl App {
         stop: &CancellationToken,
     ) -> Result<Option<Server>, ServeError> {
         let local_addr = listener.local_addr()?;
-        // On Linux an accepted socket takes its listener's TCP keep-alive settings (the test
-        // `an_accepted_socket_takes_its_listeners_tcp_keepalive`): set once here, before the
-        // app starts and before anything is accepted, they cost no system call per connection.
-        let keepalive_inherited = cfg!(target_os = "linux")
+        // On Linux an accepted socket takes its listener's TCP keep-alive settings and its
+        // user timeout (the tests `an_accepted_socket_takes_its_listeners_tcp_keepalive` and
+        // `…_tcp_user_timeout`): set once here, before the app starts and before anything is
+        // accepted, they cost no system call per connection.
+        let liveness_inherited = cfg!(target_os = "linux")
             && self
-                .tcp_keepalive_setting()
-                .is_some_and(|idle| match set_tcp_keepalive(&listener, idle) {
+                .tcp_liveness_setting()
+                .is_some_and(|liveness| match liveness.set(&listener) {
                     Ok(()) => true,
                     Err(error) => {
-                        tracing::debug!(target: "di", %error, "could not set TCP keep-alive on the listener; setting it on each accepted connection");
+                        tracing::debug!(target: "di", %error, "could not set TCP keep-alive or its user timeout on the listener; setting them on each accepted connection");
                         false
                     }
                 });
@@ -169,7 +170,7 @@ impl App {
         let task = tokio::spawn(accept_loop(
             running,
             listener,
-            keepalive_inherited,
+            liveness_inherited,
             stopped,
             hurry.clone(),
         ));
@@ -412,6 +413,98 @@ const KEEPALIVE_RETRIES: u32 = 3;
 /// The longest idle time TCP keep-alive takes, in seconds: Linux's largest (`MAX_TCP_KEEPIDLE`).
 const LONGEST_KEEPALIVE_SECS: u64 = 32_767;
 
+/// The longest `TCP_USER_TIMEOUT` set (`App::tcp_keepalive`): 15 minutes, about when Linux
+/// gives unacknowledged data up by itself (`tcp_retries2` = 15: 924.6 s at the shortest
+/// retransmission timeout). A longer one would only find a vanished client later (it also
+/// decides when keep-alive gives up), so none is set instead.
+#[cfg(target_os = "linux")]
+const LONGEST_USER_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// What `App::tcp_keepalive` sets on a connection's socket (or, on Linux, once on the
+/// listener, whose accepted sockets take it): TCP keep-alive and, on Linux, a user timeout.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TcpLiveness {
+    /// Keep-alive's idle time (see [`set_tcp_keepalive`]).
+    idle: Duration,
+    /// `TCP_USER_TIMEOUT` (see [`tcp_user_timeout`]); `None`: left as the kernel has it.
+    #[cfg(target_os = "linux")]
+    user_timeout: Option<Duration>,
+}
+
+impl TcpLiveness {
+    /// The app's (`None`: `App::tcp_keepalive(None)` turned both off).
+    pub(crate) fn of(config: &Config) -> Option<Self> {
+        let idle = config.tcp_keepalive?;
+        Some(Self {
+            idle,
+            #[cfg(target_os = "linux")]
+            user_timeout: tcp_user_timeout(idle, config.send_timeout, config.idle_timeout),
+        })
+    }
+
+    /// Sets keep-alive, then the user timeout, on `socket` (an accepted connection or the
+    /// listener).
+    pub(crate) fn set<S>(&self, socket: &S) -> std::io::Result<()>
+    where
+        for<'s> socket2::SockRef<'s>: From<&'s S>,
+    {
+        set_tcp_keepalive(socket, self.idle)?;
+        #[cfg(target_os = "linux")]
+        if let Some(timeout) = self.user_timeout {
+            socket2::SockRef::from(socket).set_tcp_user_timeout(Some(timeout))?;
+        }
+        Ok(())
+    }
+}
+
+/// `TCP_USER_TIMEOUT` for keep-alive's `idle` (`App::tcp_keepalive`): how long data the
+/// server sent may stay unacknowledged before the kernel gives the connection up
+/// (`ETIMEDOUT`, tcp(7)). Keep-alive probes go out only while nothing sent waits for an
+/// acknowledgment, so without it a client that vanished with part of a response in flight
+/// was found only when retransmissions gave up (Linux: about 15 minutes).
+///
+/// The kernel uses it for two more things, seen on Linux 6.18 (a network namespace whose
+/// loopback drops everything, and a reader that reads slowly or not at all):
+/// - a silent connection is given up once this time has passed since it last heard from the
+///   client with a probe unanswered, in place of after [`KEEPALIVE_RETRIES`] probes;
+/// - a client that keeps its receive window shut (it stopped reading) while data waits is
+///   given up once the window has stayed shut this long, though it answers every
+///   zero-window probe; each reopening, which a slow reader's reads bring (a receiver
+///   reopens its window once it has read half its buffer or so), starts the count again.
+///   Older kernels, which counted unanswered probes there, did not.
+///
+/// So it is the time keep-alive takes to give a silent connection up (idle, then 3 probes:
+/// 90 s by default), which it leaves as it was, unless `send_timeout` takes longer to cut a
+/// client that stopped reading (`send_timeout`, plus the shorter of it and `idle_timeout`,
+/// the connection's timer looking that often: 90 s by default): then that, so that no client
+/// is cut for a shut window before `send_timeout` would cut it. The price: a vanished client
+/// is then found after that time, not keep-alive's. `None` when it is longer than
+/// [`LONGEST_USER_TIMEOUT`].
+#[cfg(target_os = "linux")]
+fn tcp_user_timeout(
+    idle: Duration,
+    send_timeout: Duration,
+    idle_timeout: Duration,
+) -> Option<Duration> {
+    let (idle, interval) = keepalive_times(idle);
+    let keepalive_gives_up = idle.saturating_add(interval.saturating_mul(KEEPALIVE_RETRIES));
+    let send_timeout_cuts = send_timeout.saturating_add(send_timeout.min(idle_timeout));
+    Some(keepalive_gives_up.max(send_timeout_cuts))
+        .filter(|&timeout| timeout <= LONGEST_USER_TIMEOUT)
+}
+
+/// Keep-alive's idle time and the time between its probes, for `idle`: whole seconds, as the
+/// kernel counts them (rounded up, at least 1 s and at most [`LONGEST_KEEPALIVE_SECS`]), and
+/// [`KEEPALIVE_INTERVAL`] or the idle time, if shorter.
+fn keepalive_times(idle: Duration) -> (Duration, Duration) {
+    let secs = idle
+        .as_secs()
+        .saturating_add(u64::from(idle.subsec_nanos() > 0))
+        .clamp(1, LONGEST_KEEPALIVE_SECS);
+    let idle = Duration::from_secs(secs);
+    (idle, idle.min(KEEPALIVE_INTERVAL))
+}
+
 /// Turns TCP keep-alive on for `socket` (an accepted connection): its first probe after `idle`
 /// of silence, then one every [`KEEPALIVE_INTERVAL`] (or `idle`, if shorter), given up after
 /// [`KEEPALIVE_RETRIES`] unanswered, where the platform lets these be set. Times in whole
@@ -420,11 +513,7 @@ pub(crate) fn set_tcp_keepalive<S>(socket: &S, idle: Duration) -> std::io::Resul
 where
     for<'s> socket2::SockRef<'s>: From<&'s S>,
 {
-    let secs = idle
-        .as_secs()
-        .saturating_add(u64::from(idle.subsec_nanos() > 0))
-        .clamp(1, LONGEST_KEEPALIVE_SECS);
-    let idle = Duration::from_secs(secs);
+    let (idle, interval) = keepalive_times(idle);
     let keepalive = socket2::TcpKeepalive::new().with_time(idle);
     // Where socket2 sets the probe interval and count (its `with_interval`, `with_retries`).
     #[cfg(any(
@@ -447,17 +536,18 @@ where
         all(target_os = "wasi", not(target_env = "p1")),
     ))]
     let keepalive = keepalive
-        .with_interval(idle.min(KEEPALIVE_INTERVAL))
+        .with_interval(interval)
         .with_retries(KEEPALIVE_RETRIES);
     socket2::SockRef::from(socket).set_tcp_keepalive(&keepalive)
 }
 
 /// Accepts connections on `listener` and serves each in a task of its own, until `stop`;
-/// `keepalive_inherited`: the listener's accepted sockets take the app's TCP keep-alive.
+/// `liveness_inherited`: the listener's accepted sockets take the app's TCP keep-alive and
+/// user timeout ([`TcpLiveness`]).
 async fn accept_loop(
     running: Running,
     listener: TcpListener,
-    keepalive_inherited: bool,
+    liveness_inherited: bool,
     mut stop: oneshot::Receiver<()>,
     hurry: CancellationToken,
 ) {
@@ -479,17 +569,17 @@ async fn accept_loop(
     // A connection accepted at the limit, served once there is room.
     let mut waiting: Option<(TcpStream, SocketAddr)> = None;
     let mut backoff = Backoff::default();
+    let liveness = TcpLiveness::of(config).filter(|_| !liveness_inherited);
     loop {
         tokio::select! {
             accepted = listener.accept(), if waiting.is_none() && !backoff.active() => match accepted {
                 Ok((stream, peer)) => {
                     backoff.succeeded();
                     let _ = stream.set_nodelay(true);
-                    if !keepalive_inherited
-                        && let Some(idle) = config.tcp_keepalive
-                        && let Err(error) = set_tcp_keepalive(&stream, idle)
+                    if let Some(liveness) = &liveness
+                        && let Err(error) = liveness.set(&stream)
                     {
-                        tracing::debug!(target: "di", %error, "could not set TCP keep-alive on an accepted connection");
+                        tracing::debug!(target: "di", %error, "could not set TCP keep-alive or its user timeout on an accepted connection");
                     }
                     if connections.full() {
                         waiting = Some((stream, peer));
@@ -957,7 +1047,11 @@ impl Backoff {
 mod tests {
     use std::time::Duration;
 
-    use super::{is_connection_error, is_host, port_or, set_tcp_keepalive, split_port};
+    use super::{
+        TcpLiveness, is_connection_error, is_host, port_or, set_tcp_keepalive, split_port,
+    };
+    use crate::app::builder::App;
+    use crate::run::config::Config;
 
     /// A connected pair of sockets on the loopback: the client's end and the accepted one.
     fn socket_pair() -> (std::net::TcpStream, std::net::TcpStream) {
@@ -1009,6 +1103,128 @@ mod tests {
             std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (accepted, _) = listener.accept().expect("accept");
         assert_eq!(keepalive_of(&accepted), (42, 10, 3));
+    }
+
+    /// A socket's `TCP_USER_TIMEOUT` (`None`: unset, the kernel's own retransmission limits).
+    #[cfg(target_os = "linux")]
+    fn user_timeout_of<S>(socket: &S) -> Option<Duration>
+    where
+        for<'s> socket2::SockRef<'s>: From<&'s S>,
+    {
+        socket2::SockRef::from(socket)
+            .tcp_user_timeout()
+            .expect("TCP_USER_TIMEOUT")
+    }
+
+    /// The app's TCP settings on an accepted socket: keep-alive and, on Linux, a user timeout
+    /// as long as keep-alive takes to give up (60 s, then 3 probes 10 s apart), which
+    /// `send_timeout`'s cut (60 s, looked at again within `idle_timeout`'s 30 s) does not pass.
+    #[test]
+    fn tcp_keepalive_and_user_timeout_are_set_on_an_accepted_socket() {
+        let (_client, accepted) = socket_pair();
+        #[cfg(target_os = "linux")]
+        assert_eq!(user_timeout_of(&accepted), None);
+        let liveness = App::new().tcp_liveness_setting().expect("on by default");
+        liveness.set(&accepted).expect("set");
+        assert!(
+            socket2::SockRef::from(&accepted)
+                .keepalive()
+                .expect("SO_KEEPALIVE")
+        );
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(keepalive_of(&accepted), (60, 10, 3));
+            assert_eq!(user_timeout_of(&accepted), Some(Duration::from_secs(90)));
+        }
+    }
+
+    /// On Linux an accepted socket takes its listener's `TCP_USER_TIMEOUT` too (tcp(7)), as
+    /// it takes its keep-alive: both are set once on the listener.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_accepted_socket_takes_its_listeners_tcp_user_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let liveness = App::new()
+            .tcp_keepalive(Some(Duration::from_secs(1)))
+            .send_timeout(Duration::from_secs(1))
+            .tcp_liveness_setting()
+            .expect("on");
+        liveness.set(&listener).expect("set");
+        assert_eq!(user_timeout_of(&listener), Some(Duration::from_secs(4)));
+        let _client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        assert_eq!(keepalive_of(&accepted), (1, 1, 3));
+        assert_eq!(user_timeout_of(&accepted), Some(Duration::from_secs(4)));
+    }
+
+    /// `App::tcp_keepalive(None)` turns the user timeout off with keep-alive: nothing is set,
+    /// and a socket keeps the kernel's own (no keep-alive, no user timeout).
+    #[test]
+    fn tcp_keepalive_none_sets_no_user_timeout_either() {
+        assert!(
+            App::new()
+                .tcp_keepalive(None)
+                .tcp_liveness_setting()
+                .is_none()
+        );
+        let config = Config {
+            tcp_keepalive: None,
+            ..Config::default()
+        };
+        assert!(TcpLiveness::of(&config).is_none());
+        let (_client, accepted) = socket_pair();
+        assert!(
+            !socket2::SockRef::from(&accepted)
+                .keepalive()
+                .expect("SO_KEEPALIVE")
+        );
+        #[cfg(target_os = "linux")]
+        assert_eq!(user_timeout_of(&accepted), None);
+    }
+
+    /// The user timeout is the time keep-alive takes to give a silent connection up (idle in
+    /// whole seconds, then 3 probes), or the longest `send_timeout` takes to cut a client that
+    /// stopped reading (`send_timeout` plus the shorter of it and `idle_timeout`), whichever
+    /// is longer; none past 15 minutes, where the kernel's own limit comes first.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn tcp_user_timeout_is_keepalives_time_to_give_up_or_send_timeouts_cut() {
+        let secs = Duration::from_secs;
+        for (idle, send_timeout, idle_timeout, user_timeout) in [
+            // The defaults: 60 + 3 x 10 and 60 + 30.
+            (secs(60), secs(60), secs(30), Some(secs(90))),
+            (secs(1), secs(1), secs(30), Some(secs(4))),
+            (
+                Duration::from_millis(1500),
+                secs(1),
+                secs(30),
+                Some(secs(8)),
+            ),
+            (secs(1), secs(60), secs(30), Some(secs(90))),
+            (secs(60), secs(120), secs(30), Some(secs(150))),
+            (secs(60), secs(120), secs(200), Some(secs(240))),
+            (secs(840), secs(1), secs(30), Some(secs(870))),
+            (secs(900), secs(1), secs(30), None),
+            (Duration::MAX, secs(60), secs(30), None),
+            (secs(60), secs(600), secs(600), None),
+            (secs(60), Duration::MAX, secs(30), None),
+        ] {
+            let config = Config {
+                tcp_keepalive: Some(idle),
+                send_timeout,
+                idle_timeout,
+                ..Config::default()
+            };
+            let liveness = TcpLiveness::of(&config).expect("on");
+            assert_eq!(
+                liveness.user_timeout, user_timeout,
+                "{idle:?} {send_timeout:?} {idle_timeout:?}"
+            );
+            let (_client, accepted) = socket_pair();
+            liveness.set(&accepted).expect("set");
+            assert_eq!(user_timeout_of(&accepted), user_timeout);
+        }
     }
 
     /// A short time probes as often as it waits; a fractional one is rounded up to whole

@@ -1183,8 +1183,9 @@ fn client_gone(error: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Whether an I/O error reading a request body is the connection closed or reset by the peer,
 /// or given up by the kernel (`ETIMEDOUT`: TCP keep-alive probes, see `App::tcp_keepalive`,
-/// or retransmissions went unanswered; the client vanished without a close or a reset). The
-/// server's own body deadline is not an I/O error ([`BodyTimedOut`]).
+/// or retransmissions, within the user timeout it sets, went unanswered; the client vanished
+/// without a close or a reset). The server's own body deadline is not an I/O error
+/// ([`BodyTimedOut`]).
 fn connection_lost(error: &std::io::Error) -> bool {
     use std::io::ErrorKind;
     matches!(
