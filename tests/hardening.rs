@@ -1704,6 +1704,29 @@ async fn quiet_feed(
     StreamBody::new(first.chain(futures_util::stream::pending()))
 }
 
+/// Set once the clients of `vanished_mid_response_child` have vanished.
+static VANISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A feed whose second event comes once its client has vanished (see [`VANISHED`]): its
+/// bytes are never acknowledged. Then none.
+#[depends]
+async fn feed_past_vanishing(
+    #[dep(held)] _held: &u8,
+) -> StreamBody<
+    impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Send + 'static,
+> {
+    use futures_util::StreamExt as _;
+    let first =
+        futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"data: first\n\n")) });
+    let second = futures_util::stream::once(async {
+        while !VANISHED.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(bytes::Bytes::from_static(b"data: second\n\n"))
+    });
+    StreamBody::new(first.chain(second).chain(futures_util::stream::pending()))
+}
+
 /// An upload read as a stream, its client gone before its end.
 #[depends]
 async fn slow_upload(
@@ -1723,6 +1746,7 @@ fn vanishing_app() -> App {
         .get("/health", health)
         .get("/poll", never_answers)
         .get("/feed", quiet_feed)
+        .get("/feed-past-vanishing", feed_past_vanishing)
         .post("/upload", slow_upload)
         .tcp_keepalive(Some(Duration::from_secs(1)))
         .send_timeout(Duration::from_secs(1))
@@ -1891,4 +1915,70 @@ async fn vanished_child() {
 #[ignore = "needs root: a network namespace of its own whose loopback drops every packet"]
 async fn a_client_that_vanishes_is_found_by_tcp_keepalive() {
     run_in_own_network_namespace("vanished_child").await;
+}
+
+/// The child of `a_client_that_vanishes_with_a_response_unacknowledged_is_found`: in a
+/// network namespace of its own (refuses to run otherwise), starts two feeds, over HTTP/1 and
+/// over HTTP/2 without pings, whose clients read their first event; then makes the clients
+/// vanish ([`vanish`]), and the feeds send their second event, which is never acknowledged:
+/// TCP keep-alive sends no probe while it waits, and retransmissions alone would give it up
+/// after about 15 minutes. Each request's `request`-scope teardown must see
+/// `Cancelled(ClientGone)` within the hang guard of [`until_held`], found by the user
+/// timeout the server sets with keep-alive (4 s here; see [`vanishing_app`]).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn vanished_mid_response_child() {
+    use http_body_util::BodyExt as _;
+    if !in_own_network_namespace() {
+        return;
+    }
+    let server = vanishing_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let mut feed = TcpStream::connect(addr).await.unwrap();
+    feed.write_all(b"GET /feed-past-vanishing HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut feed, "data: first").await;
+    let (mut sender, h2_task) = common::hyper_h2_client(addr).await;
+    let request = http::Request::get(format!("http://{addr}/feed-past-vanishing"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut h2_feed = response.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(20), h2_feed.frame())
+        .await
+        .expect("the first event in time")
+        .expect("a frame")
+        .unwrap();
+    assert_eq!(first.into_data().unwrap(), "data: first\n\n");
+    until_held("two feeds set up", |seen| seen.len() == 2).await;
+    let vanished = vanish().await;
+    VANISHED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = until_held("both feeds torn down", |seen| seen.len() == 4).await;
+    println!("TORN DOWN after {:?}: {seen:?}", vanished.elapsed());
+    assert_eq!(
+        seen[2..],
+        ["Cancelled(ClientGone)"; 2],
+        "both feeds saw their client gone: {seen:?}"
+    );
+    drop((feed, h2_feed));
+    h2_task.abort();
+    server.shutdown().await;
+    println!("VANISHED OK");
+}
+
+/// A client that vanishes without a FIN or a reset while part of a response waits to be
+/// acknowledged, where TCP keep-alive sends no probes, is found by the user timeout the server
+/// sets with it, over HTTP/1 and HTTP/2 (see `vanished_mid_response_child`): within the
+/// bound keep-alive gives a silent connection, not after the 15 minutes retransmissions take.
+/// Needs root, as `a_client_that_vanishes_is_found_by_tcp_keepalive` does: ignored by default.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+#[ignore = "needs root: a network namespace of its own whose loopback drops every packet"]
+async fn a_client_that_vanishes_with_a_response_unacknowledged_is_found() {
+    run_in_own_network_namespace("vanished_mid_response_child").await;
 }
