@@ -742,6 +742,11 @@ impl App {
     /// [`idle_timeout`](App::idle_timeout)). Without it a client that never read such a
     /// response kept its connection place and the buffered bytes for as long as it liked.
     ///
+    /// On Linux the user timeout [`tcp_keepalive`](App::tcp_keepalive) sets is never shorter
+    /// than `limit` plus the shorter of it and `idle_timeout`, so that the kernel does not cut
+    /// a client whose window stays shut before this does: past keep-alive's 90 s, a longer
+    /// `limit` also makes a vanished client found later.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use di_runtime::App;
