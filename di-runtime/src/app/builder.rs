@@ -742,10 +742,8 @@ impl App {
     /// [`idle_timeout`](App::idle_timeout)). Without it a client that never read such a
     /// response kept its connection place and the buffered bytes for as long as it liked.
     ///
-    /// On Linux the user timeout [`tcp_keepalive`](App::tcp_keepalive) sets is never shorter
-    /// than `limit` plus the shorter of it and `idle_timeout`, so that the kernel does not cut
-    /// a client whose window stays shut before this does: past keep-alive's 90 s, a longer
-    /// `limit` also makes a vanished client found later.
+    /// On Linux the kernel may take a client that reads nothing as gone before this does: see
+    /// the user timeout [`tcp_keepalive`](App::tcp_keepalive) sets (90 s by default).
     ///
     /// ```
     /// use std::time::Duration;
@@ -762,8 +760,9 @@ impl App {
     /// TCP keep-alive on every accepted connection, HTTP/1 and HTTP/2: how long a connection's
     /// socket may be silent both ways before the kernel sends its first probe (default 60 s);
     /// `None` turns it off (the socket's `SO_KEEPALIVE` is left unset, as the kernel has it).
-    /// Probes follow every 10 s (or every `idle`, if shorter), and after 3 unanswered ones the
-    /// kernel gives the connection up: its socket fails with `ETIMEDOUT`, which the request in
+    /// Probes follow every 10 s (or every `idle`, if shorter), and after 3 unanswered ones (on
+    /// Linux, once the time they take has passed: the user timeout below) the kernel gives the
+    /// connection up: its socket fails with `ETIMEDOUT`, which the request in
     /// progress sees as the client gone (its `request`-scope teardowns get
     /// `Cancelled(ClientGone)` and its `max_concurrency` places are freed).
     ///
@@ -791,24 +790,22 @@ impl App {
     /// it on a socket never fails a connection (a failure is logged at debug level).
     ///
     /// Probes go out only while nothing the server sent waits to be acknowledged, so on Linux
-    /// it also sets the socket's `TCP_USER_TIMEOUT` (tcp(7)): the kernel gives the connection
-    /// up once data it sent has gone unacknowledged that long. A client that vanishes with part
-    /// of a response in flight (a feed's next event, a streamed body's next chunk) is then
-    /// found in the same time as a silent one, where TCP's retransmissions took about 15
-    /// minutes to give up (and [`send_timeout`](App::send_timeout) cuts it only once the
-    /// socket's send buffer is full). That time is the time keep-alive takes to give a silent
-    /// connection up (`idle`, then 3 probes: 90 s by default) or, if longer, the longest
-    /// `send_timeout` takes to cut a client that stopped reading (`send_timeout` plus the
-    /// shorter of it and [`idle_timeout`](App::idle_timeout): 90 s by default), because the
-    /// kernel also uses it for two other things. It gives up a client that keeps its receive
-    /// window shut for that long (one that stopped reading; each reopening of the window,
-    /// which a slow reader's reads bring, starts the count again), which so is never cut
-    /// before `send_timeout` would cut it. And it gives a silent connection up once that time
-    /// has passed with a probe unanswered, in place of counting probes: a vanished client is
-    /// found after the longer of keep-alive's time and `send_timeout`'s (to find it sooner,
-    /// shorten both). None is set where that would be over 15 minutes, when the kernel's own
-    /// limit on retransmissions comes first. Set with keep-alive (on the listener once on
-    /// Linux, whose accepted sockets take it), and turned off with it by `None`.
+    /// it also sets the socket's `TCP_USER_TIMEOUT` (tcp(7)) to the time keep-alive takes to
+    /// give a silent connection up (`idle`, then 3 probes: 90 s by default): the kernel gives
+    /// the connection up once data it sent has gone unacknowledged that long. A client that
+    /// vanishes with part of a response in flight (a feed's next event, a streamed body's next
+    /// chunk) is then found in the same time as a silent one, where TCP's retransmissions took
+    /// about 15 minutes to give up (and [`send_timeout`](App::send_timeout) cuts it only once
+    /// the socket's send buffer is full). The kernel also gives up, after that time, a client
+    /// that keeps its receive window shut while data waits for it (it reads nothing, though it
+    /// answers every probe), even when the socket's send buffer is not full, where
+    /// `send_timeout` would not cut it (a feed whose client stopped reading after a few
+    /// events): such a client is taken as gone too, its teardowns seeing
+    /// `Cancelled(ClientGone)`. A slow reader is not: each of its reads that reopens the
+    /// window starts the count again. None is set where that time would be over 15 minutes,
+    /// when the kernel's own limit on retransmissions comes first. Set with keep-alive (on the
+    /// listener once on Linux, whose accepted sockets take it), and turned off with it by
+    /// `None`.
     ///
     /// ```
     /// use std::time::Duration;

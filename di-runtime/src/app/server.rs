@@ -438,7 +438,7 @@ impl TcpLiveness {
         Some(Self {
             idle,
             #[cfg(target_os = "linux")]
-            user_timeout: tcp_user_timeout(idle, config.send_timeout, config.idle_timeout),
+            user_timeout: tcp_user_timeout(idle),
         })
     }
 
@@ -463,33 +463,27 @@ impl TcpLiveness {
 /// acknowledgment, so without it a client that vanished with part of a response in flight
 /// was found only when retransmissions gave up (Linux: about 15 minutes).
 ///
-/// The kernel uses it for two more things, seen on Linux 6.18 (a network namespace whose
-/// loopback drops everything, and a reader that reads slowly or not at all):
+/// It is the time keep-alive takes to give a silent connection up (idle, then
+/// [`KEEPALIVE_RETRIES`] probes: 90 s by default), so that a vanished client is found in that
+/// time whatever it was sent, and a shorter keep-alive finds it sooner. The kernel uses it
+/// for two more things, seen on Linux 6.18 (a network namespace whose loopback drops
+/// everything, and a reader that reads slowly or not at all):
 /// - a silent connection is given up once this time has passed since it last heard from the
-///   client with a probe unanswered, in place of after [`KEEPALIVE_RETRIES`] probes;
-/// - a client that keeps its receive window shut (it stopped reading) while data waits is
-///   given up once the window has stayed shut this long, though it answers every
-///   zero-window probe; each reopening, which a slow reader's reads bring (a receiver
-///   reopens its window once it has read half its buffer or so), starts the count again.
-///   Older kernels, which counted unanswered probes there, did not.
+///   client with a probe unanswered, in place of after [`KEEPALIVE_RETRIES`] probes: the same
+///   time, here;
+/// - a client that keeps its receive window shut (it reads nothing) while data waits to be
+///   sent to it is given up once the window has stayed shut this long, though it answers
+///   every zero-window probe, whether or not the socket's send buffer is full (which
+///   `send_timeout` waits for); each reopening, which a slow reader's reads bring (a
+///   receiver reopens its window once it has read half its buffer or so), starts the count
+///   again. Older kernels, which counted unanswered probes there, did not. Such a client is
+///   taken as gone, as one that vanished is.
 ///
-/// So it is the time keep-alive takes to give a silent connection up (idle, then 3 probes:
-/// 90 s by default), which it leaves as it was, unless `send_timeout` takes longer to cut a
-/// client that stopped reading (`send_timeout`, plus the shorter of it and `idle_timeout`,
-/// the connection's timer looking that often: 90 s by default): then that, so that no client
-/// is cut for a shut window before `send_timeout` would cut it. The price: a vanished client
-/// is then found after that time, not keep-alive's. `None` when it is longer than
-/// [`LONGEST_USER_TIMEOUT`].
+/// `None` when it is longer than [`LONGEST_USER_TIMEOUT`].
 #[cfg(target_os = "linux")]
-fn tcp_user_timeout(
-    idle: Duration,
-    send_timeout: Duration,
-    idle_timeout: Duration,
-) -> Option<Duration> {
+fn tcp_user_timeout(idle: Duration) -> Option<Duration> {
     let (idle, interval) = keepalive_times(idle);
-    let keepalive_gives_up = idle.saturating_add(interval.saturating_mul(KEEPALIVE_RETRIES));
-    let send_timeout_cuts = send_timeout.saturating_add(send_timeout.min(idle_timeout));
-    Some(keepalive_gives_up.max(send_timeout_cuts))
+    Some(idle.saturating_add(interval.saturating_mul(KEEPALIVE_RETRIES)))
         .filter(|&timeout| timeout <= LONGEST_USER_TIMEOUT)
 }
 
@@ -513,8 +507,9 @@ pub(crate) fn set_tcp_keepalive<S>(socket: &S, idle: Duration) -> std::io::Resul
 where
     for<'s> socket2::SockRef<'s>: From<&'s S>,
 {
-    let (idle, interval) = keepalive_times(idle);
-    let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+    // (Its interval is read only where it can be set.)
+    let times = keepalive_times(idle);
+    let keepalive = socket2::TcpKeepalive::new().with_time(times.0);
     // Where socket2 sets the probe interval and count (its `with_interval`, `with_retries`).
     #[cfg(any(
         target_os = "android",
@@ -536,7 +531,7 @@ where
         all(target_os = "wasi", not(target_env = "p1")),
     ))]
     let keepalive = keepalive
-        .with_interval(interval)
+        .with_interval(times.1)
         .with_retries(KEEPALIVE_RETRIES);
     socket2::SockRef::from(socket).set_tcp_keepalive(&keepalive)
 }
@@ -1117,8 +1112,7 @@ mod tests {
     }
 
     /// The app's TCP settings on an accepted socket: keep-alive and, on Linux, a user timeout
-    /// as long as keep-alive takes to give up (60 s, then 3 probes 10 s apart), which
-    /// `send_timeout`'s cut (60 s, looked at again within `idle_timeout`'s 30 s) does not pass.
+    /// as long as keep-alive takes to give up (60 s, then 3 probes 10 s apart).
     #[test]
     fn tcp_keepalive_and_user_timeout_are_set_on_an_accepted_socket() {
         let (_client, accepted) = socket_pair();
@@ -1146,7 +1140,6 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let liveness = App::new()
             .tcp_keepalive(Some(Duration::from_secs(1)))
-            .send_timeout(Duration::from_secs(1))
             .tcp_liveness_setting()
             .expect("on");
         liveness.set(&listener).expect("set");
@@ -1184,46 +1177,49 @@ mod tests {
     }
 
     /// The user timeout is the time keep-alive takes to give a silent connection up (idle in
-    /// whole seconds, then 3 probes), or the longest `send_timeout` takes to cut a client that
-    /// stopped reading (`send_timeout` plus the shorter of it and `idle_timeout`), whichever
-    /// is longer; none past 15 minutes, where the kernel's own limit comes first.
+    /// whole seconds, then 3 probes), whatever `send_timeout` and `idle_timeout` are: a
+    /// shorter keep-alive finds a vanished client sooner, and a longer `send_timeout` or
+    /// `idle_timeout` does not make it later. None past 15 minutes, where the kernel's own
+    /// limit on retransmissions comes first.
     #[cfg(target_os = "linux")]
     #[test]
-    fn tcp_user_timeout_is_keepalives_time_to_give_up_or_send_timeouts_cut() {
+    fn tcp_user_timeout_is_the_time_keepalive_takes_to_give_up() {
         let secs = Duration::from_secs;
-        for (idle, send_timeout, idle_timeout, user_timeout) in [
-            // The defaults: 60 + 3 x 10 and 60 + 30.
-            (secs(60), secs(60), secs(30), Some(secs(90))),
-            (secs(1), secs(1), secs(30), Some(secs(4))),
-            (
-                Duration::from_millis(1500),
-                secs(1),
-                secs(30),
-                Some(secs(8)),
-            ),
-            (secs(1), secs(60), secs(30), Some(secs(90))),
-            (secs(60), secs(120), secs(30), Some(secs(150))),
-            (secs(60), secs(120), secs(200), Some(secs(240))),
-            (secs(840), secs(1), secs(30), Some(secs(870))),
-            (secs(900), secs(1), secs(30), None),
-            (Duration::MAX, secs(60), secs(30), None),
-            (secs(60), secs(600), secs(600), None),
-            (secs(60), Duration::MAX, secs(30), None),
+        for (idle, user_timeout) in [
+            // The default: 60 + 3 x 10.
+            (secs(60), Some(secs(90))),
+            (secs(15), Some(secs(45))),
+            (secs(1), Some(secs(4))),
+            (Duration::from_millis(1500), Some(secs(8))),
+            (secs(840), Some(secs(870))),
+            (secs(871), None),
+            (Duration::MAX, None),
         ] {
-            let config = Config {
-                tcp_keepalive: Some(idle),
-                send_timeout,
-                idle_timeout,
-                ..Config::default()
-            };
-            let liveness = TcpLiveness::of(&config).expect("on");
-            assert_eq!(
-                liveness.user_timeout, user_timeout,
-                "{idle:?} {send_timeout:?} {idle_timeout:?}"
-            );
+            for (send_timeout, idle_timeout) in [
+                (secs(60), secs(30)),
+                (secs(1), secs(30)),
+                (secs(300), secs(120)),
+                (Duration::MAX, Duration::MAX),
+            ] {
+                let config = Config {
+                    tcp_keepalive: Some(idle),
+                    send_timeout,
+                    idle_timeout,
+                    ..Config::default()
+                };
+                let liveness = TcpLiveness::of(&config).expect("on");
+                assert_eq!(
+                    liveness.user_timeout, user_timeout,
+                    "{idle:?} {send_timeout:?} {idle_timeout:?}"
+                );
+            }
+            let liveness = App::new()
+                .tcp_keepalive(Some(idle))
+                .tcp_liveness_setting()
+                .expect("on");
             let (_client, accepted) = socket_pair();
             liveness.set(&accepted).expect("set");
-            assert_eq!(user_timeout_of(&accepted), user_timeout);
+            assert_eq!(user_timeout_of(&accepted), user_timeout, "{idle:?}");
         }
     }
 
