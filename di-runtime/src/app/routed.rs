@@ -13,7 +13,7 @@ use crate::plan::routes::Route;
 use crate::response::body::{BoxError, Response};
 use crate::run::engine::{Engine, spans_on};
 use crate::run::places::busy_response;
-use crate::run::request::{finish, handle, reaches_no_one};
+use crate::run::request::{BoxWith, Boxed, finish, handle, reaches_no_one};
 
 /// Serves a request routed to `route`: admits it (or sheds it), then handles it in its span.
 #[inline]
@@ -41,7 +41,7 @@ where
     // (errors, warnings) carry `request_id` themselves. Every response leaves through
     // `finish` (counted, id header).
     if !spans_on() {
-        return Box::pin(handle(engine, route, request, params, admitted, client, id));
+        return handle(engine, route, request, params, admitted, client, id, Boxed);
     }
     // The root of the request's trace tree: its setups and teardowns are its
     // children, its `request`-scope teardowns included (they run after the body).
@@ -55,10 +55,27 @@ where
         handler = route.name,
     );
     if span.is_disabled() {
-        Box::pin(handle(engine, route, request, params, admitted, client, id))
+        handle(engine, route, request, params, admitted, client, id, Boxed)
     } else {
-        let handled =
-            span.in_scope(|| handle(engine, route, request, params, admitted, client, id));
+        let in_span = InSpan(span.clone());
+        span.in_scope(|| {
+            handle(
+                engine, route, request, params, admitted, client, id, in_span,
+            )
+        })
+    }
+}
+
+/// Boxes a request's future in its span (see [`BoxWith`]): entered at every poll, and given
+/// the response's status.
+struct InSpan(tracing::Span);
+
+impl BoxWith for InSpan {
+    fn boxed<F>(self, handled: F) -> BoxFuture<'static, Response>
+    where
+        F: Future<Output = Response> + Send + 'static,
+    {
+        let span = self.0;
         let recorded = span.clone();
         let handled = async move {
             let response = handled.await;

@@ -9,7 +9,7 @@ use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use futures_util::future::Either;
+use futures_util::future::BoxFuture;
 use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Method, StatusCode};
 use http_body_util::{BodyDataStream, Limited};
@@ -142,9 +142,33 @@ impl Drop for Owed {
     }
 }
 
+/// How [`handle`] boxes a request's future: once, whichever form it takes (a request served
+/// at once, one whose body is read first, an answer given before either).
+pub(crate) trait BoxWith {
+    /// `future`, boxed (and wrapped, for a [`BoxWith`] that wraps it).
+    fn boxed<F>(self, future: F) -> BoxFuture<'static, Response>
+    where
+        F: Future<Output = Response> + Send + 'static;
+}
+
+/// Boxed as it is.
+pub(crate) struct Boxed;
+
+impl BoxWith for Boxed {
+    #[inline]
+    fn boxed<F>(self, future: F) -> BoxFuture<'static, Response>
+    where
+        F: Future<Output = Response> + Send + 'static,
+    {
+        Box::pin(future)
+    }
+}
+
 /// Serves one routed request. Everything that needs no waiting
 /// (the head, the inputs) is done here, before the future is made, so that the future holds
-/// only what lives across a wait; a request body is read first, in a future of its own.
+/// only what lives across a wait; a request body is read first, in the same future, which
+/// `boxing` boxes once: each form its own size, and no box in a box.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn handle<B>(
     engine: Arc<Engine>,
     route: Arc<Route>,
@@ -153,7 +177,8 @@ pub(crate) fn handle<B>(
     admitted: Admitted,
     client: Option<std::net::SocketAddr>,
     request_id: RequestId,
-) -> impl Future<Output = Response> + Send + 'static
+    boxing: impl BoxWith,
+) -> BoxFuture<'static, Response>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -176,11 +201,9 @@ where
             request_id,
         ) {
             Prepared::Ready(head, inputs) => {
-                Either::Left(serve(engine, route, head, inputs, admitted, deadline))
+                boxing.boxed(serve(engine, route, head, inputs, admitted, deadline))
             }
-            Prepared::Answered(response) => {
-                Either::Right(Either::Left(std::future::ready(response)))
-            }
+            Prepared::Answered(response) => boxing.boxed(std::future::ready(response)),
         };
     }
     // A body declared larger than the limit is refused before a byte of it is read (and
@@ -189,15 +212,15 @@ where
     // something other than a socket, which need not have a `Content-Length`).
     if known_length(&parts.headers, &body).is_some_and(|length| length > engine.config.body_limit) {
         let response = body_error_response(BodyError::TooLarge, parts.version);
-        return Either::Right(Either::Left(std::future::ready(finish(
+        return boxing.boxed(std::future::ready(finish(
             &engine,
             response,
             &request_id,
             &parts.extensions,
-        ))));
+        )));
     }
-    // Boxed: the read would make every request's future larger.
-    Either::Right(Either::Right(Box::pin(async move {
+    // A future of its own: the read would make every request's future larger.
+    boxing.boxed(async move {
         // In a block of its own, so that what is moved into `prepare` (the request's parts)
         // takes no room while the request is served.
         let (prepared, streamed, version) = {
@@ -244,7 +267,7 @@ where
                 close_if_body_unfinished(streamed.as_ref(), version, response)
             }
         }
-    })))
+    })
 }
 
 /// A request body read whole, each frame copied into one buffer as it comes (a body of one
