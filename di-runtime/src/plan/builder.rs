@@ -357,7 +357,8 @@ impl<'a> GraphBuilder<'a> {
         if errors.is_empty() {
             Ok((
                 Plan {
-                    slots: state.nodes.len(),
+                    // The handler, last, keeps no value: it becomes the response.
+                    slots: state.nodes.len().saturating_sub(1),
                     nodes: state.nodes,
                     inputs: state.inputs,
                     needs_body: state.needs_body,

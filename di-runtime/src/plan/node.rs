@@ -75,6 +75,9 @@ pub(crate) fn limit_runs<'a>(
 pub(crate) struct Plan {
     /// Dependencies in setup order; the handler is last.
     pub(crate) nodes: Vec<Node>,
+    /// How many values a request keeps: one per dependency, at its node's index (`slot`). The
+    /// handler's value becomes the response and is kept nowhere: its slot, the last, is not
+    /// made (a route without dependencies or inputs allocates none).
     pub(crate) slots: usize,
     pub(crate) inputs: Vec<ExtractFn>,
     pub(crate) needs_body: bool,
