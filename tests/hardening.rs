@@ -1793,6 +1793,21 @@ async fn vanish() -> std::time::Instant {
     vanished
 }
 
+/// Makes the clients vanish ([`vanish`]), then runs `cue` (what the app waits for, if
+/// anything), and waits until each of the `set_up` requests has been torn down seeing its
+/// client gone (`Cancelled(ClientGone)`), within the hang guard of [`until_held`].
+async fn vanish_and_see_each_gone(set_up: usize, cue: impl FnOnce()) {
+    let vanished = vanish().await;
+    cue();
+    let seen = until_held("every request torn down", |seen| seen.len() == 2 * set_up).await;
+    println!("TORN DOWN after {:?}: {seen:?}", vanished.elapsed());
+    assert_eq!(
+        seen[set_up..],
+        vec!["Cancelled(ClientGone)"; set_up],
+        "every request saw its client gone: {seen:?}"
+    );
+}
+
 /// Waits (bounded) until `done` holds of what the `held` dependencies saw.
 async fn until_held(what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
     let waited = tokio::time::timeout(Duration::from_secs(120), async {
@@ -1887,14 +1902,7 @@ async fn vanished_child() {
         .await
         .unwrap();
     until_held("five requests set up", |seen| seen.len() == 5).await;
-    let vanished = vanish().await;
-    let seen = until_held("every request torn down", |seen| seen.len() == 10).await;
-    println!("TORN DOWN after {:?}: {seen:?}", vanished.elapsed());
-    assert_eq!(
-        seen[5..],
-        ["Cancelled(ClientGone)"; 5],
-        "every request saw its client gone: {seen:?}"
-    );
+    vanish_and_see_each_gone(5, || ()).await;
     drop((poll, feed, pipelined, upload));
     h2_poll.abort();
     h2_task.abort();
@@ -1953,15 +1961,10 @@ async fn vanished_mid_response_child() {
         .unwrap();
     assert_eq!(first.into_data().unwrap(), "data: first\n\n");
     until_held("two feeds set up", |seen| seen.len() == 2).await;
-    let vanished = vanish().await;
-    VANISHED.store(true, std::sync::atomic::Ordering::SeqCst);
-    let seen = until_held("both feeds torn down", |seen| seen.len() == 4).await;
-    println!("TORN DOWN after {:?}: {seen:?}", vanished.elapsed());
-    assert_eq!(
-        seen[2..],
-        ["Cancelled(ClientGone)"; 2],
-        "both feeds saw their client gone: {seen:?}"
-    );
+    vanish_and_see_each_gone(2, || {
+        VANISHED.store(true, std::sync::atomic::Ordering::SeqCst);
+    })
+    .await;
     drop((feed, h2_feed));
     h2_task.abort();
     server.shutdown().await;
