@@ -828,11 +828,10 @@ impl App {
         self
     }
 
-    /// What [`App::tcp_keepalive`] sets on a socket (with `send_timeout` and `idle_timeout`,
-    /// which bound its user timeout): the server sets it on its listener once where accepted
-    /// sockets take it from there.
-    pub(crate) fn tcp_liveness_setting(&self) -> Option<crate::app::server::TcpLiveness> {
-        crate::app::server::TcpLiveness::of(&self.config)
+    /// What [`App::tcp_keepalive`] set (its user timeout follows from it): the server sets it
+    /// on its listener once where accepted sockets take it from there.
+    pub(crate) fn tcp_keepalive_setting(&self) -> Option<Duration> {
+        self.config.tcp_keepalive
     }
 
     /// The largest request head, in bytes (default 128 KiB), the same for both protocols: over

@@ -153,8 +153,8 @@ impl App {
         // accepted, they cost no system call per connection.
         let liveness_inherited = cfg!(target_os = "linux")
             && self
-                .tcp_liveness_setting()
-                .is_some_and(|liveness| match liveness.set(&listener) {
+                .tcp_keepalive_setting()
+                .is_some_and(|idle| match TcpLiveness::new(idle).set(&listener) {
                     Ok(()) => true,
                     Err(error) => {
                         tracing::debug!(target: "di", %error, "could not set TCP keep-alive or its user timeout on the listener; setting them on each accepted connection");
@@ -432,14 +432,13 @@ pub(crate) struct TcpLiveness {
 }
 
 impl TcpLiveness {
-    /// The app's (`None`: `App::tcp_keepalive(None)` turned both off).
-    pub(crate) fn of(config: &Config) -> Option<Self> {
-        let idle = config.tcp_keepalive?;
-        Some(Self {
+    /// For keep-alive's `idle` (`App::tcp_keepalive`; `None` there turns both off).
+    pub(crate) fn new(idle: Duration) -> Self {
+        Self {
             idle,
             #[cfg(target_os = "linux")]
             user_timeout: tcp_user_timeout(idle),
-        })
+        }
     }
 
     /// Sets keep-alive, then the user timeout, on `socket` (an accepted connection or the
@@ -564,7 +563,10 @@ async fn accept_loop(
     // A connection accepted at the limit, served once there is room.
     let mut waiting: Option<(TcpStream, SocketAddr)> = None;
     let mut backoff = Backoff::default();
-    let liveness = TcpLiveness::of(config).filter(|_| !liveness_inherited);
+    let liveness = (!liveness_inherited)
+        .then_some(config.tcp_keepalive)
+        .flatten()
+        .map(TcpLiveness::new);
     loop {
         tokio::select! {
             accepted = listener.accept(), if waiting.is_none() && !backoff.active() => match accepted {
@@ -1046,7 +1048,6 @@ mod tests {
         TcpLiveness, is_connection_error, is_host, port_or, set_tcp_keepalive, split_port,
     };
     use crate::app::builder::App;
-    use crate::run::config::Config;
 
     /// A connected pair of sockets on the loopback: the client's end and the accepted one.
     fn socket_pair() -> (std::net::TcpStream, std::net::TcpStream) {
@@ -1100,6 +1101,11 @@ mod tests {
         assert_eq!(keepalive_of(&accepted), (42, 10, 3));
     }
 
+    /// What the server sets on a socket for `app` (`None`: nothing, keep-alive off).
+    fn liveness_of(app: App) -> Option<TcpLiveness> {
+        app.tcp_keepalive_setting().map(TcpLiveness::new)
+    }
+
     /// A socket's `TCP_USER_TIMEOUT` (`None`: unset, the kernel's own retransmission limits).
     #[cfg(target_os = "linux")]
     fn user_timeout_of<S>(socket: &S) -> Option<Duration>
@@ -1118,7 +1124,7 @@ mod tests {
         let (_client, accepted) = socket_pair();
         #[cfg(target_os = "linux")]
         assert_eq!(user_timeout_of(&accepted), None);
-        let liveness = App::new().tcp_liveness_setting().expect("on by default");
+        let liveness = liveness_of(App::new()).expect("on by default");
         liveness.set(&accepted).expect("set");
         assert!(
             socket2::SockRef::from(&accepted)
@@ -1138,10 +1144,8 @@ mod tests {
     #[test]
     fn an_accepted_socket_takes_its_listeners_tcp_user_timeout() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let liveness = App::new()
-            .tcp_keepalive(Some(Duration::from_secs(1)))
-            .tcp_liveness_setting()
-            .expect("on");
+        let liveness =
+            liveness_of(App::new().tcp_keepalive(Some(Duration::from_secs(1)))).expect("on");
         liveness.set(&listener).expect("set");
         assert_eq!(user_timeout_of(&listener), Some(Duration::from_secs(4)));
         let _client =
@@ -1155,17 +1159,7 @@ mod tests {
     /// and a socket keeps the kernel's own (no keep-alive, no user timeout).
     #[test]
     fn tcp_keepalive_none_sets_no_user_timeout_either() {
-        assert!(
-            App::new()
-                .tcp_keepalive(None)
-                .tcp_liveness_setting()
-                .is_none()
-        );
-        let config = Config {
-            tcp_keepalive: None,
-            ..Config::default()
-        };
-        assert!(TcpLiveness::of(&config).is_none());
+        assert!(liveness_of(App::new().tcp_keepalive(None)).is_none());
         let (_client, accepted) = socket_pair();
         assert!(
             !socket2::SockRef::from(&accepted)
@@ -1201,22 +1195,19 @@ mod tests {
                 (secs(300), secs(120)),
                 (Duration::MAX, Duration::MAX),
             ] {
-                let config = Config {
-                    tcp_keepalive: Some(idle),
-                    send_timeout,
-                    idle_timeout,
-                    ..Config::default()
-                };
-                let liveness = TcpLiveness::of(&config).expect("on");
+                let liveness = liveness_of(
+                    App::new()
+                        .tcp_keepalive(Some(idle))
+                        .send_timeout(send_timeout)
+                        .idle_timeout(idle_timeout),
+                )
+                .expect("on");
                 assert_eq!(
                     liveness.user_timeout, user_timeout,
                     "{idle:?} {send_timeout:?} {idle_timeout:?}"
                 );
             }
-            let liveness = App::new()
-                .tcp_keepalive(Some(idle))
-                .tcp_liveness_setting()
-                .expect("on");
+            let liveness = liveness_of(App::new().tcp_keepalive(Some(idle))).expect("on");
             let (_client, accepted) = socket_pair();
             liveness.set(&accepted).expect("set");
             assert_eq!(user_timeout_of(&accepted), user_timeout, "{idle:?}");
