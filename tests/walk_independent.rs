@@ -384,40 +384,53 @@ async fn places_are_whole(addr: SocketAddr, limit: usize, first_id: u64) {
 /// One HTTP/1 client of `/export`: reads `cut` bytes of the response (all of it if `None`),
 /// then resets the connection. Whether it got the whole response.
 async fn h1_export_then_reset(addr: SocketAddr, id: u64, n: u32, cut: Option<usize>) -> bool {
-    // A small receive buffer, so that the server's writes wait for the client's reads and a
-    // reset finds most of the body not yet sent.
+    // `Connection: close`: a 503 (no place in time) ends with the connection too.
+    let request =
+        format!("GET /export?id={id}&n={n} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n");
+    let (got, _) =
+        read_then_reset(addr, &request, cut, |got| got.ends_with(b"\r\n0\r\n\r\n")).await;
+    got.starts_with(b"HTTP/1.1 200") && got.ends_with(b"\r\n0\r\n\r\n")
+}
+
+/// Sends `request` on a new connection with a small receive buffer (so that the server's
+/// writes wait for the client's reads and a reset finds most of the body not yet sent), reads
+/// `cut` bytes of the answer (all of it if `None`, or up to where `ended` says it is whole),
+/// then resets the connection. What it read, and whether the server closed the connection
+/// cleanly before that.
+async fn read_then_reset(
+    addr: SocketAddr,
+    request: &str,
+    cut: Option<usize>,
+    ended: impl Fn(&[u8]) -> bool,
+) -> (Vec<u8>, bool) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut s = socket.connect(addr).await.unwrap();
-    // `Connection: close`: a 503 (no place in time) ends with the connection too.
-    s.write_all(
-        format!("GET /export?id={id}&n={n} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
     let mut got = Vec::new();
     let mut buf = vec![0u8; 8192];
+    let mut clean_end = false;
     loop {
         let want = match cut {
             Some(cut) if got.len() >= cut => break,
             Some(cut) => (cut - got.len()).min(buf.len()),
             None => buf.len(),
         };
-        let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf[..want]))
-            .await
-            .expect("the export hung");
-        match read {
-            Ok(0) | Err(_) => break,
+        match within(s.read(&mut buf[..want])).await {
+            Ok(0) => {
+                clean_end = true;
+                break;
+            }
             Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(_) => break,
         }
-        if got.ends_with(b"\r\n0\r\n\r\n") {
+        if ended(&got) {
             break;
         }
     }
     s.set_zero_linger().unwrap();
     drop(s);
-    got.starts_with(b"HTTP/1.1 200") && got.ends_with(b"\r\n0\r\n\r\n")
+    (got, clean_end)
 }
 
 // ------------------------------------------------ 1. HTTP/1 clients reset at random offsets
@@ -1397,6 +1410,14 @@ async fn lingers(#[dep(ask)] a: &Ask, #[dep(lingering)] _l: &u8) -> String {
     format!("lingers {};", a.id)
 }
 
+/// The app of the two tests of a connection reset while it hosts a teardown: `/lingers`,
+/// whose `request`-scope teardown waits for `TEARDOWN`, and the long poll, one place.
+fn lingering_app() -> App {
+    storm_app(1)
+        .get("/lingers", lingers)
+        .get("/poll", long_poll)
+}
+
 /// A kept-alive HTTP/1 connection runs the slow `request`-scope teardown of its first
 /// response (told a success) while its second request, a long poll, waits; the client resets
 /// the connection. The second request is cancelled (client gone) at once, although the
@@ -1407,12 +1428,7 @@ async fn a_connection_reset_while_it_hosts_a_teardown_cancels_the_next_request_a
  {
     let _serial = serial().await;
     let _ = TEARDOWN.forget_permits(usize::MAX);
-    let server = storm_app(1)
-        .get("/lingers", lingers)
-        .get("/poll", long_poll)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = lingering_app().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /lingers?id=1 HTTP/1.1\r\nhost: w\r\n\r\n")
@@ -1831,32 +1847,8 @@ async fn hosted_teardowns_that_hang_or_panic_delay_no_answer_and_each_ends_once(
 /// the server's close): reads `cut` bytes (all if `None`), then resets the connection.
 /// Whether it got the whole body, ended by the server's clean close.
 async fn h10_export_then_reset(addr: SocketAddr, id: u64, n: u32, cut: Option<usize>) -> bool {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut s = socket.connect(addr).await.unwrap();
-    s.write_all(format!("GET /export?id={id}&n={n} HTTP/1.0\r\nhost: w\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    let mut clean_end = false;
-    loop {
-        let want = match cut {
-            Some(cut) if got.len() >= cut => break,
-            Some(cut) => (cut - got.len()).min(buf.len()),
-            None => buf.len(),
-        };
-        match within(s.read(&mut buf[..want])).await {
-            Ok(0) => {
-                clean_end = true;
-                break;
-            }
-            Ok(k) => got.extend_from_slice(&buf[..k]),
-            Err(_) => break,
-        }
-    }
-    s.set_zero_linger().unwrap();
-    drop(s);
+    let request = format!("GET /export?id={id}&n={n} HTTP/1.0\r\nhost: w\r\n\r\n");
+    let (got, clean_end) = read_then_reset(addr, &request, cut, |_| false).await;
     let body = got
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -1904,12 +1896,7 @@ async fn a_pipelining_connection_reset_while_it_hosts_a_teardown_cancels_the_nex
  {
     let _serial = serial().await;
     let _ = TEARDOWN.forget_permits(usize::MAX);
-    let server = storm_app(1)
-        .get("/lingers", lingers)
-        .get("/poll", long_poll)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = lingering_app().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(
