@@ -563,9 +563,9 @@ async fn accept_loop(
     // A connection accepted at the limit, served once there is room.
     let mut waiting: Option<(TcpStream, SocketAddr)> = None;
     let mut backoff = Backoff::default();
-    let liveness = (!liveness_inherited)
-        .then_some(config.tcp_keepalive)
-        .flatten()
+    let liveness = config
+        .tcp_keepalive
+        .filter(|_| !liveness_inherited)
         .map(TcpLiveness::new);
     loop {
         tokio::select! {
