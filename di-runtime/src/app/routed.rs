@@ -71,12 +71,13 @@ where
 struct InSpan(tracing::Span);
 
 impl BoxWith for InSpan {
-    fn boxed<F>(self, handled: F) -> BoxFuture<'static, Response>
+    fn boxed<F>(self, make: impl FnOnce() -> F) -> BoxFuture<'static, Response>
     where
         F: Future<Output = Response> + Send + 'static,
     {
         let span = self.0;
         let recorded = span.clone();
+        let handled = make();
         let handled = async move {
             let response = handled.await;
             // None for an answer that reaches no one, as for a request dropped before its
