@@ -834,3 +834,279 @@ async fn a_large_whole_body_read_to_its_end_is_a_success_over_both_protocols() {
     );
     server.shutdown().await;
 }
+
+// ------------------------------ 9. a teardown that waits for the next request on its connection
+
+static NEXT_ARRIVED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// A session whose close waits until the next request has arrived (it flushes into a batch the
+/// next request starts): the teardown must not hold up the connection that hosts it.
+#[depends]
+async fn batching_session(y: Yield<u8>) {
+    log("batch:open");
+    let (_s, outcome) = y.provide(0).await;
+    log(format!("batch:closing {}", describe(&outcome)));
+    NEXT_ARRIVED.notified().await;
+    log("batch:closed");
+}
+
+#[depends]
+async fn batched(#[dep(batching_session)] _s: &u8) -> &'static str {
+    "batched"
+}
+
+#[depends]
+async fn starts_batch() -> &'static str {
+    NEXT_ARRIVED.notify_one();
+    log("next:served");
+    "next"
+}
+
+/// On one keep-alive HTTP/1 connection, and on one HTTP/2 connection: the first request's
+/// `request`-scope teardown waits for the second request, which the same connection carries;
+/// the second is served, then the teardown ends, once.
+#[tokio::test]
+async fn a_hosted_teardown_waiting_for_the_next_request_on_its_connection_does_not_deadlock() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/batched", batched)
+        .get("/next", starts_batch)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /batched HTTP/1.1\r\nhost: w\r\n\r\n")
+        .await
+        .unwrap();
+    let head = guard("the first answer", read_head(&mut socket)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut body = [0u8; 7];
+    tokio::io::AsyncReadExt::read_exact(&mut socket, &mut body)
+        .await
+        .unwrap();
+    wait_for("batch:closing success 200").await;
+    socket
+        .write_all(b"GET /next HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let next = guard("the next answer", read_to_close(&mut socket)).await;
+    assert!(next.starts_with("HTTP/1.1 200") && next.ends_with("next"), "{next}");
+    wait_for("batch:closed").await;
+    common::clear();
+
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let mut first = guard("the first stream", common::h2_get(&mut client, addr, "/batched")).await;
+    while let Some(chunk) = guard("its body", first.data()).await {
+        chunk.unwrap();
+    }
+    wait_for("batch:closing success 200").await;
+    let mut next = guard("the next stream", common::h2_get(&mut client, addr, "/next")).await;
+    while let Some(chunk) = guard("its body", next.data()).await {
+        chunk.unwrap();
+    }
+    wait_for("batch:closed").await;
+    driver.abort();
+    settled_whole(&server).await;
+    assert_eq!(
+        events(),
+        [
+            "batch:open",
+            "batch:closing success 200",
+            "next:served",
+            "batch:closed"
+        ]
+    );
+    server.shutdown().await;
+}
+
+// ------------------------------ 10. a stream that outlives the request timeout
+
+/// Five rows, one every 150 ms, from the pooled connection.
+#[depends]
+async fn slow_rows(
+    #[dep(conn)] conn: Held<Conn>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send> {
+    StreamBody::new(stream::unfold((Some(conn), 0u32), |(conn, i)| async move {
+        if i == 5 {
+            drop(conn);
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Some((Ok(format!("row {i}\n")), (conn, i + 1)))
+    }))
+}
+
+/// `request_timeout` runs from arrival to the end of the handler: a streamed body that takes
+/// longer than it after the handler returned is sent whole over both protocols, and its
+/// connection torn down once with a success.
+#[tokio::test]
+async fn a_streamed_body_longer_than_the_request_timeout_is_sent_whole() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/rows", slow_rows)
+        .request_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let all = guard(
+        "the rows",
+        exchange(addr, b"GET /rows HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(all.starts_with("HTTP/1.1 200"), "{all}");
+    let (_, chunked) = all.split_once("\r\n\r\n").unwrap();
+    assert_eq!(
+        common::dechunk(chunked.as_bytes()),
+        b"row 0\nrow 1\nrow 2\nrow 3\nrow 4\n"
+    );
+    wait_for("conn:close success 200").await;
+
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    let mut body = guard("the HTTP/2 rows", common::h2_get(&mut client, addr, "/rows")).await;
+    let mut got = Vec::new();
+    while let Some(chunk) = guard("a row", body.data()).await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, b"row 0\nrow 1\nrow 2\nrow 3\nrow 4\n");
+    driver.abort();
+    settled_whole(&server).await;
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "conn:close success 200",
+            "conn:open",
+            "conn:close success 200"
+        ]
+    );
+    server.shutdown().await;
+}
+
+// ------------------------------ 11. an HTTP/2 request body never ended, answered without it
+
+/// An HTTP/2 client opens a POST to a route that reads no body and never ends its request
+/// body: the answer comes, the session is torn down once with a success, and the connection
+/// serves a next stream.
+#[tokio::test]
+async fn an_http2_request_body_never_ended_on_a_route_that_reads_none_is_answered_and_torn_down() {
+    let _serial = serial().await;
+    let server = App::new()
+        .post("/ping", ping)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let request = http::Request::post(format!("http://{addr}/ping"))
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    send.send_data(bytes::Bytes::from_static(b"some bytes"), false)
+        .unwrap();
+    let response = guard("the answer", response).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut got = Vec::new();
+    while let Some(chunk) = guard("its body", body.data()).await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, b"ok");
+    wait_for("session:close success 200").await;
+    let next = common::h2_send_get(&mut client, addr, "/nothing").await;
+    let next = guard("the next stream", next).await.unwrap();
+    assert_eq!(next.status(), 404);
+    drop(send);
+    driver.abort();
+    settled_whole(&server).await;
+    assert_eq!(events(), ["session:open", "session:close success 200"]);
+    server.shutdown().await;
+}
+
+// ------------------------------ 12. a thousand HTTP/2 streams started, then reset
+
+/// A feed on the session: one row, then it waits for a next one that never comes.
+#[depends]
+async fn feed(
+    #[dep(session)] session: Held<Session>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<&'static str, std::io::Error>> + Send> {
+    StreamBody::new(stream::unfold((session, true), |(session, first)| async move {
+        if !first {
+            std::future::pending::<()>().await;
+        }
+        Some((Ok("row\n"), (session, false)))
+    }))
+}
+
+/// One HTTP/2 connection runs ten rounds of 100 feeds (the stream limit), each started (its
+/// head and first row received) and then reset by the client: a thousand sessions set up and
+/// torn down once each as the client gone, the connection never refused for it (these are
+/// resets of started streams, not a rapid-reset flood), nothing left owed or in flight, and
+/// the connection serves a next stream.
+#[tokio::test]
+async fn a_thousand_started_http2_streams_reset_are_each_torn_down_once_and_the_connection_serves_on()
+ {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/feed", feed)
+        .get("/ok", ping)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+    for round in 0..10 {
+        let mut bodies = Vec::new();
+        for _ in 0..100 {
+            let response = common::h2_send_get(&mut client, addr, "/feed").await;
+            bodies.push(response);
+        }
+        let mut started = Vec::new();
+        for response in bodies {
+            let response = guard("a feed's head", response).await.unwrap();
+            assert_eq!(response.status(), 200, "round {round}");
+            let mut body = response.into_body();
+            let row = guard("a feed's first row", body.data()).await.unwrap().unwrap();
+            assert_eq!(&row[..], b"row\n");
+            started.push(body);
+        }
+        drop(started); // RST_STREAM(CANCEL) each
+        let closed = 100 * (round + 1);
+        for _ in 0..4000 {
+            if count(&events(), "session:close cancelled client gone") == closed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            count(&events(), "session:close cancelled client gone"),
+            closed,
+            "round {round}: {:?}",
+            server.metrics()
+        );
+    }
+    let mut body = guard("the next stream", common::h2_get(&mut client, addr, "/ok")).await;
+    let mut got = Vec::new();
+    while let Some(chunk) = guard("its body", body.data()).await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, b"ok");
+    driver.abort();
+    let metrics = settled_whole(&server).await;
+    let events = events();
+    assert_eq!(count(&events, "session:open"), 1001);
+    assert_eq!(count(&events, "session:close cancelled client gone"), 1000);
+    assert_eq!(count(&events, "session:close success 200"), 1);
+    assert_eq!(metrics.setups, 1001, "{metrics:?}");
+    server.shutdown().await;
+}
