@@ -132,6 +132,12 @@ async fn a_handler_error_then_a_panicking_handler_teardown_is_a_500_and_the_rest
 
     let metrics = settled_whole(&server).await;
     assert_eq!(metrics.teardown_panics, 1, "{metrics:?}");
+    // The client got a 500, not the 409 the handler gave: counted as sent.
+    assert_eq!(
+        metrics.responses,
+        [(StatusCode::OK, 1), (StatusCode::INTERNAL_SERVER_ERROR, 1)],
+        "{metrics:?}"
+    );
     assert_eq!(
         events(),
         [
@@ -893,18 +899,29 @@ async fn a_hosted_teardown_waiting_for_the_next_request_on_its_connection_does_n
         .await
         .unwrap();
     let next = guard("the next answer", read_to_close(&mut socket)).await;
-    assert!(next.starts_with("HTTP/1.1 200") && next.ends_with("next"), "{next}");
+    assert!(
+        next.starts_with("HTTP/1.1 200") && next.ends_with("next"),
+        "{next}"
+    );
     wait_for("batch:closed").await;
     common::clear();
 
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
-    let mut first = guard("the first stream", common::h2_get(&mut client, addr, "/batched")).await;
+    let mut first = guard(
+        "the first stream",
+        common::h2_get(&mut client, addr, "/batched"),
+    )
+    .await;
     while let Some(chunk) = guard("its body", first.data()).await {
         chunk.unwrap();
     }
     wait_for("batch:closing success 200").await;
-    let mut next = guard("the next stream", common::h2_get(&mut client, addr, "/next")).await;
+    let mut next = guard(
+        "the next stream",
+        common::h2_get(&mut client, addr, "/next"),
+    )
+    .await;
     while let Some(chunk) = guard("its body", next.data()).await {
         chunk.unwrap();
     }
@@ -955,7 +972,10 @@ async fn a_streamed_body_longer_than_the_request_timeout_is_sent_whole() {
     let addr = server.local_addr();
     let all = guard(
         "the rows",
-        exchange(addr, b"GET /rows HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n"),
+        exchange(
+            addr,
+            b"GET /rows HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n",
+        ),
     )
     .await;
     assert!(all.starts_with("HTTP/1.1 200"), "{all}");
@@ -968,7 +988,11 @@ async fn a_streamed_body_longer_than_the_request_timeout_is_sent_whole() {
 
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
-    let mut body = guard("the HTTP/2 rows", common::h2_get(&mut client, addr, "/rows")).await;
+    let mut body = guard(
+        "the HTTP/2 rows",
+        common::h2_get(&mut client, addr, "/rows"),
+    )
+    .await;
     let mut got = Vec::new();
     while let Some(chunk) = guard("a row", body.data()).await {
         got.extend_from_slice(&chunk.unwrap());
@@ -1039,12 +1063,15 @@ async fn an_http2_request_body_never_ended_on_a_route_that_reads_none_is_answere
 async fn feed(
     #[dep(session)] session: Held<Session>,
 ) -> StreamBody<impl futures_util::Stream<Item = Result<&'static str, std::io::Error>> + Send> {
-    StreamBody::new(stream::unfold((session, true), |(session, first)| async move {
-        if !first {
-            std::future::pending::<()>().await;
-        }
-        Some((Ok("row\n"), (session, false)))
-    }))
+    StreamBody::new(stream::unfold(
+        (session, true),
+        |(session, first)| async move {
+            if !first {
+                std::future::pending::<()>().await;
+            }
+            Some((Ok("row\n"), (session, false)))
+        },
+    ))
 }
 
 /// One HTTP/2 connection runs ten rounds of 100 feeds (the stream limit), each started (its
@@ -1076,7 +1103,10 @@ async fn a_thousand_started_http2_streams_reset_are_each_torn_down_once_and_the_
             let response = guard("a feed's head", response).await.unwrap();
             assert_eq!(response.status(), 200, "round {round}");
             let mut body = response.into_body();
-            let row = guard("a feed's first row", body.data()).await.unwrap().unwrap();
+            let row = guard("a feed's first row", body.data())
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(&row[..], b"row\n");
             started.push(body);
         }
@@ -1109,4 +1139,161 @@ async fn a_thousand_started_http2_streams_reset_are_each_torn_down_once_and_the_
     assert_eq!(count(&events, "session:close success 200"), 1);
     assert_eq!(metrics.setups, 1001, "{metrics:?}");
     server.shutdown().await;
+}
+
+// ------------------------------ 13. an empty answer whose HTTP/2 stream was reset as it was made
+
+/// Set to let [`blocking_created`] and [`blocking_empty`] return.
+static UNBLOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Holds the handler's poll until [`UNBLOCK`] (bounded), in `block_in_place`, so that the
+/// stream is reset while the handler runs and its answer is ready in the poll that would have
+/// seen the reset (as `tests/known_gaps.rs` does for bodiless answers).
+fn block_until_unblocked() {
+    log("handler:blocking");
+    tokio::task::block_in_place(|| {
+        for _ in 0..2000 {
+            if UNBLOCK.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
+/// `201 Created`, no body: an import accepted, recorded by the session's teardown.
+#[depends]
+async fn blocking_created(#[dep(session)] _s: &Session) -> StatusCode {
+    block_until_unblocked();
+    StatusCode::CREATED
+}
+
+/// `200` with an empty body.
+#[depends]
+async fn blocking_empty(#[dep(session)] _s: &Session) -> &'static str {
+    block_until_unblocked();
+    ""
+}
+
+/// An answer with a status that allows a body but an empty one (`201` with no body, a `200`
+/// of `""`) is, over HTTP/2, a head that ends the stream, as a 204's is: when its client
+/// reset the stream just as the answer was ready, hyper drops the head unsent, and its
+/// `request`-scope teardowns must not be told a success (as `tests/known_gaps.rs` asserts for
+/// a 204, a HEAD and a response with content in the same race).
+#[test]
+fn an_empty_answer_whose_http2_stream_was_reset_as_it_was_answered_is_not_a_success() {
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _serial = client_runtime.block_on(serial());
+    for layered in [false, true] {
+        let app = App::new()
+            .get("/created", blocking_created)
+            .get("/empty", blocking_empty);
+        let app = if layered {
+            app.layer(tower::layer::util::Identity::new())
+        } else {
+            app
+        };
+        let server = server_runtime.block_on(app.bind("127.0.0.1:0")).unwrap();
+        let addr = server.local_addr();
+        client_runtime.block_on(async {
+            let io = TcpStream::connect(addr).await.unwrap();
+            let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+            for path in ["/created", "/empty"] {
+                common::clear();
+                let request = http::Request::get(format!("http://{addr}{path}"))
+                    .body(())
+                    .unwrap();
+                guard(
+                    "room for a stream",
+                    std::future::poll_fn(|cx| client.poll_ready(cx)),
+                )
+                .await
+                .unwrap();
+                let (response, mut send) = client.send_request(request, false).unwrap();
+                wait_for("handler:blocking").await;
+                send.send_reset(h2::Reason::CANCEL);
+                // The server's connection task (on its other worker) takes the reset meanwhile.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                UNBLOCK.store(true, std::sync::atomic::Ordering::Release);
+                for _ in 0..2000 {
+                    if events().iter().any(|e| e.starts_with("session:close")) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                assert_eq!(
+                    events(),
+                    [
+                        "session:open",
+                        "handler:blocking",
+                        "session:close cancelled client gone"
+                    ],
+                    "{path} (layered: {layered})"
+                );
+                drop(response);
+            }
+            driver.abort();
+        });
+        server_runtime.block_on(async {
+            server.settle().await;
+            server.shutdown().await;
+        });
+    }
+}
+
+#[depends]
+async fn quick_created(#[dep(session)] _s: &Session) -> StatusCode {
+    StatusCode::CREATED
+}
+
+#[depends]
+async fn quick_empty(#[dep(session)] _s: &Session) -> &'static str {
+    ""
+}
+
+/// The other side: an empty answer sent over HTTP/2 (held back one poll to see whether its
+/// stream was reset) arrives, its stream ended on its head, and its session sees a success;
+/// through a tower layer too.
+#[tokio::test]
+async fn an_empty_answer_sent_over_http2_is_a_success() {
+    let _serial = serial().await;
+    for layered in [false, true] {
+        let app = App::new()
+            .get("/created", quick_created)
+            .get("/empty", quick_empty);
+        let app = if layered {
+            app.layer(tower::layer::util::Identity::new())
+        } else {
+            app
+        };
+        let server = app.bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr();
+        let io = TcpStream::connect(addr).await.unwrap();
+        let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+        for (path, status) in [("/created", 201), ("/empty", 200)] {
+            common::clear();
+            let response = common::h2_send_get(&mut client, addr, path).await;
+            let response = guard("the answer", response).await.unwrap();
+            assert_eq!(response.status(), status, "{path}");
+            let mut body = response.into_body();
+            assert!(guard("the end", body.data()).await.is_none(), "{path}");
+            wait_for(&format!("session:close success {status}")).await;
+            assert_eq!(
+                events(),
+                ["session:open", &format!("session:close success {status}")],
+                "{path} (layered: {layered})"
+            );
+        }
+        driver.abort();
+        settled_whole(&server).await;
+        server.shutdown().await;
+    }
 }
