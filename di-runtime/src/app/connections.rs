@@ -747,8 +747,8 @@ pin_project_lite::pin_project! {
         head_only: bool,
         // The request is HTTP/1.0: a body of unknown length is sent close-delimited.
         http10: bool,
-        // A bodiless HTTP/2 response whose head is watched (see `HeadWatch`), held back for
-        // one poll.
+        // An HTTP/2 response that ends its stream on its head (bodiless, or with an empty
+        // body) whose head is watched (see `HeadWatch`), held back for one poll.
         held: Option<Box<Held<B>>>,
     }
 }
@@ -805,6 +805,8 @@ where
                 .stalled_since
                 .store(shared.server.now(), Ordering::Relaxed);
         }
+        // Bodiless, or with an empty body: hyper's HTTP/2 ends the stream on the head.
+        let ends_on_head = unsent || response.body().is_end_stream();
         let http2 = matches!(
             &in_use,
             Some(InUse {
@@ -822,8 +824,8 @@ where
             reset_on_error: close_delimited && !unsent,
             _in_use: in_use,
         });
-        if unsent
-            && http2
+        if http2
+            && ends_on_head
             && let Some(watch) = response.extensions_mut().remove::<HeadWatch>()
         {
             return hold_back(response, watch, this.held, cx);
@@ -832,8 +834,9 @@ where
     }
 }
 
-/// Holds back a bodiless HTTP/2 response whose head is watched (see [`HeadWatch`]) for one
-/// poll, waking the task at once: hyper sends such a head and ends the stream on it, dropping
+/// Holds back an HTTP/2 response whose head ends its stream (bodiless, or with an empty body)
+/// and is watched (see [`HeadWatch`]) for one poll, waking the task at once: hyper sends such
+/// a head and ends the stream on it, dropping
 /// the body unasked, whether it could send it or not (the client had reset the stream while the
 /// answer was made: then it drops the head unsent). Given `Pending`, hyper looks whether the
 /// stream was reset, and if it was, drops this future, the response with it: its head was not
@@ -852,7 +855,7 @@ fn hold_back<B>(
     Poll::Pending
 }
 
-/// A bodiless HTTP/2 response held back by [`hold_back`], and the watch on its head.
+/// An HTTP/2 response held back by [`hold_back`], and the watch on its head.
 pub(crate) type Held<B> = (http::Response<CountedBody<B>>, HeadWatch);
 
 /// A response held back by [`hold_back`], handed to hyper: its head is sent (as far as the

@@ -120,10 +120,12 @@ pub(crate) fn sends_no_body(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED
 }
 
-/// Whether the head of a bodiless HTTP/2 response was sent, for its `request`-scope
-/// teardowns, in the response's extensions: hyper's HTTP/2 drops such a body unasked both once
-/// it has sent the head and when it could not (the client reset the stream while the answer was
-/// made), and teardowns told success then would be told so for an answer no one got.
+/// Whether the head of an HTTP/2 response that ends its stream on its head (bodiless: a HEAD,
+/// a 204 or 304; or with an empty body: a `201` with none, a `200` of `""`) was sent, for its
+/// `request`-scope teardowns, in the response's extensions: hyper's HTTP/2 drops such a body
+/// unasked both once it has sent the head and when it could not (the client reset the stream
+/// while the answer was made), and teardowns told success then would be told so for an answer
+/// no one got.
 ///
 /// `di`'s server takes it out of the response, notes that it watches the head, and holds the
 /// response back for one poll, in which hyper looks whether the stream was reset; if it was,
@@ -132,7 +134,7 @@ pub(crate) fn sends_no_body(status: StatusCode) -> bool {
 /// passes for one that came just after the head, as it does for a response with a body whose
 /// last frame has gone.) A response that no server watches (served by another, or a layer
 /// dropped the extension) is taken as sent when its body is dropped, as any bodiless response
-/// is. Made only for bodiless HTTP/2 responses that owe `request`-scope work.
+/// is. Made only for such HTTP/2 responses that owe `request`-scope work.
 #[derive(Clone, Debug)]
 pub(crate) struct HeadWatch(Arc<AtomicU8>);
 
@@ -189,7 +191,8 @@ pub(crate) fn tracked(
 
 impl TrackedBody {
     /// The body of a response with `parts` to a request over `version` (a HEAD request if
-    /// `head_request`). A bodiless HTTP/2 response gets a [`HeadWatch`] in its extensions.
+    /// `head_request`). An HTTP/2 response whose head ends the stream (bodiless, or with an
+    /// empty body) gets a [`HeadWatch`] in its extensions.
     pub(crate) fn new(
         body: Body,
         parts: &mut http::response::Parts,
@@ -202,7 +205,10 @@ impl TrackedBody {
             .and_then(|v| v.parse::<u64>().ok());
         let remaining = declared.or_else(|| body.size_hint().exact());
         let bodiless = head_request || sends_no_body(parts.status);
-        let head = (bodiless && version == http::Version::HTTP_2).then(|| watch_head(parts));
+        // A response whose head ends the stream: bodiless, or with an empty body (a `201` with
+        // none, a `200` of `""`), which hyper's HTTP/2 drops unasked as it does a bodiless one.
+        let ends_on_head = bodiless || body.is_end_stream();
+        let head = (ends_on_head && version == http::Version::HTTP_2).then(|| watch_head(parts));
         Self {
             inner: Some(body),
             after: Some(after),
