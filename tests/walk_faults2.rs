@@ -5,7 +5,11 @@
 //! commit outlasts the grace period; shutdown during a trickled streamed upload; a 10 MB body
 //! to a route that reads none, and over HTTP/2 to a limited `Json` route; an override to a
 //! plain function and back; a 16 MB body held whole, cut by its client (a gap by design,
-//! ignored) and read to its end.
+//! ignored) and read to its end; a hosted teardown that waits for the next request on its own
+//! connection; a streamed body longer than the request timeout; an HTTP/2 request body never
+//! ended on a route that reads none; a thousand started HTTP/2 streams reset on one
+//! connection; an empty HTTP/2 answer (a `201` with no body, a `200` of `""`) whose stream
+//! was reset just as it was made (a defect, fixed: it was told a success), and sent.
 
 mod common;
 
