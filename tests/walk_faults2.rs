@@ -1301,3 +1301,175 @@ async fn an_empty_answer_sent_over_http2_is_a_success() {
         server.shutdown().await;
     }
 }
+
+// ------------------------------ 14. the request timeout during an HTTP/2 streamed upload
+
+/// Over HTTP/2, a client streams one NDJSON line into a transaction, then stalls with its
+/// stream open: at `request_timeout` the answer is 503 with `Retry-After`, the transaction and
+/// the pooled connection are torn down once as timed out, the pool's only place is back (a
+/// next import on the same connection gets it and succeeds), and the connection serves on.
+#[tokio::test]
+async fn the_request_timeout_during_a_stalled_http2_upload_is_a_503_and_tears_down_once() {
+    let _serial = serial().await;
+    let server = App::new()
+        .post("/import", import)
+        .request_timeout(Duration::from_millis(400))
+        .max_concurrency_wait(Duration::from_secs(5))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let request = http::Request::post(format!("http://{addr}/import"))
+        .body(())
+        .unwrap();
+    let (response, mut stalled) = client.send_request(request, false).unwrap();
+    stalled
+        .send_data(bytes::Bytes::from_static(b"{\"a\":1}\n"), false)
+        .unwrap();
+    let response = guard("the 503", response).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let mut body = response.into_body();
+    while let Some(chunk) = guard("its body", body.data()).await {
+        chunk.unwrap();
+    }
+    wait_for("conn:close cancelled timeout").await;
+
+    // The place is back: a whole import on the same connection.
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let request = http::Request::post(format!("http://{addr}/import"))
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    send.send_data(bytes::Bytes::from_static(b"{\"b\":2}\n{\"c\":3}\n"), true)
+        .unwrap();
+    let response = guard("the import", response).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut got = Vec::new();
+    while let Some(chunk) = guard("its body", body.data()).await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, b"imported 2");
+    wait_for("conn:close success 200").await;
+    drop(stalled);
+    driver.abort();
+    let metrics = settled_whole(&server).await;
+    assert_eq!(metrics.teardowns.cancelled_timeout, 2, "{metrics:?}");
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "tx:open",
+            "import:line 1",
+            "tx:close cancelled timeout",
+            "conn:close cancelled timeout",
+            "conn:open",
+            "tx:open",
+            "import:line 1",
+            "import:line 2",
+            "tx:close success 200",
+            "conn:close success 200",
+        ]
+    );
+    server.shutdown().await;
+}
+
+// ------------------------------ 15. many empty answers, some streams reset at once
+
+#[derive(serde::Deserialize)]
+struct Id {
+    id: u32,
+}
+
+/// A session per request, its events named by the request's id.
+#[depends]
+async fn numbered_session(Query(Id { id }): Query<Id>, y: Yield<u32>) {
+    log(format!("{id} open"));
+    let (_s, outcome) = y.provide(id).await;
+    log(format!("{id} close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn numbered_created(#[dep(numbered_session)] _s: &u32) -> StatusCode {
+    tokio::task::yield_now().await;
+    StatusCode::CREATED
+}
+
+/// 600 empty `201`s over three HTTP/2 connections, a third of them reset by the client right
+/// after it sent them: every session set up is torn down exactly once, every answer the client
+/// got was a success for its teardown, nothing is left held back or in flight, and each
+/// connection serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_empty_http2_answers_with_resets_are_each_torn_down_once_and_truthfully() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/created", numbered_created)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut workers = Vec::new();
+    for connection in 0..3u32 {
+        workers.push(tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+            let mut answered = Vec::new();
+            for n in 0..200u32 {
+                let id = connection * 1000 + n;
+                std::future::poll_fn(|cx| client.poll_ready(cx))
+                    .await
+                    .unwrap();
+                let request = http::Request::get(format!("http://{addr}/created?id={id}"))
+                    .body(())
+                    .unwrap();
+                let (response, mut send) = client.send_request(request, false).unwrap();
+                if n % 3 == 0 {
+                    send.send_reset(h2::Reason::CANCEL);
+                    drop(response);
+                    continue;
+                }
+                let response = response.await.unwrap();
+                assert_eq!(response.status(), 201);
+                answered.push(id);
+            }
+            driver.abort();
+            answered
+        }));
+    }
+    let mut answered = Vec::new();
+    for worker in workers {
+        answered.extend(guard("a connection's requests", worker).await.unwrap());
+    }
+    settled_whole(&server).await;
+    let events = events();
+    let opened: Vec<&String> = events.iter().filter(|e| e.ends_with(" open")).collect();
+    for open in &opened {
+        let id = open.trim_end_matches(" open");
+        let closes: Vec<&String> = events
+            .iter()
+            .filter(|e| e.starts_with(&format!("{id} close ")))
+            .collect();
+        assert_eq!(closes.len(), 1, "{id}: {closes:?}");
+    }
+    for id in &answered {
+        assert_eq!(
+            count(&events, &format!("{id} close success 201")),
+            1,
+            "{id} was answered: {events:?}"
+        );
+    }
+    assert_eq!(answered.len(), 3 * 133);
+    server.shutdown().await;
+}

@@ -405,8 +405,9 @@ impl Drop for TrackedBody {
             return;
         }
         // Dropped without reaching its end: the server had nothing more to send (an empty body,
-        // a HEAD or 204 response), or the client went away. A bodiless HTTP/2 response whose
-        // head the server watched and did not send: the client went away.
+        // a HEAD or 204 response), or the client went away. An HTTP/2 response ending on its
+        // head (bodiless, or with an empty body) whose head the server watched and did not
+        // send: the client went away.
         let unsent = self.head.as_ref().is_some_and(HeadWatch::unsent);
         let complete =
             !unsent && (self.bodiless || self.is_end_stream() || self.remaining == Some(0));
