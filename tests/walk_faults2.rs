@@ -1100,8 +1100,28 @@ async fn blocking_empty(#[dep(session)] _s: &Session) -> &'static str {
     ""
 }
 
+/// An empty streamed body that declares `Content-Length: 0`: not at its end before it is
+/// polled (hyper sends its head without ending the stream), but complete once dropped.
+fn declared_empty_stream() -> http::Response<di_runtime::Body> {
+    http::Response::builder()
+        .header(http::header::CONTENT_LENGTH, "0")
+        .body(di_runtime::Body::from_stream(stream::empty::<
+            Result<bytes::Bytes, std::convert::Infallible>,
+        >()))
+        .unwrap()
+}
+
+/// A streamed body of declared length zero.
+#[depends]
+async fn blocking_declared_empty(#[dep(session)] _s: &Session) -> http::Response<di_runtime::Body> {
+    block_until_unblocked();
+    declared_empty_stream()
+}
+
 /// An answer with a status that allows a body but an empty one (`201` with no body, a `200`
-/// of `""`) is, over HTTP/2, a head that ends the stream, as a 204's is: when its client
+/// of `""`, a stream declared `Content-Length: 0`) is, over HTTP/2, a head that ends the
+/// stream, as a 204's is (or one whose body hyper drops unasked when its head could not be
+/// sent): when its client
 /// reset the stream just as the answer was ready, hyper drops the head unsent, and its
 /// `request`-scope teardowns must not be told a success (as `tests/known_gaps.rs` asserts for
 /// a 204, a HEAD and a response with content in the same race).
@@ -1120,7 +1140,8 @@ fn an_empty_answer_whose_http2_stream_was_reset_as_it_was_answered_is_not_a_succ
     for layered in [false, true] {
         let app = App::new()
             .get("/created", blocking_created)
-            .get("/empty", blocking_empty);
+            .get("/empty", blocking_empty)
+            .get("/declared-empty", blocking_declared_empty);
         let app = if layered {
             app.layer(tower::layer::util::Identity::new())
         } else {
@@ -1131,7 +1152,7 @@ fn an_empty_answer_whose_http2_stream_was_reset_as_it_was_answered_is_not_a_succ
         client_runtime.block_on(async {
             let io = TcpStream::connect(addr).await.unwrap();
             let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
-            for path in ["/created", "/empty"] {
+            for path in ["/created", "/empty", "/declared-empty"] {
                 common::clear();
                 let request = http::Request::get(format!("http://{addr}{path}"))
                     .body(())
@@ -1184,16 +1205,21 @@ async fn quick_empty(#[dep(session)] _s: &Session) -> &'static str {
     ""
 }
 
+#[depends]
+async fn quick_declared_empty(#[dep(session)] _s: &Session) -> http::Response<di_runtime::Body> {
+    declared_empty_stream()
+}
+
 /// The other side: an empty answer sent over HTTP/2 (held back one poll to see whether its
-/// stream was reset) arrives, its stream ended on its head, and its session sees a success;
-/// through a tower layer too.
+/// stream was reset) arrives empty, and its session sees a success; through a tower layer too.
 #[tokio::test]
 async fn an_empty_answer_sent_over_http2_is_a_success() {
     let _serial = serial().await;
     for layered in [false, true] {
         let app = App::new()
             .get("/created", quick_created)
-            .get("/empty", quick_empty);
+            .get("/empty", quick_empty)
+            .get("/declared-empty", quick_declared_empty);
         let app = if layered {
             app.layer(tower::layer::util::Identity::new())
         } else {
@@ -1203,13 +1229,17 @@ async fn an_empty_answer_sent_over_http2_is_a_success() {
         let addr = server.local_addr();
         let io = TcpStream::connect(addr).await.unwrap();
         let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
-        for (path, status) in [("/created", 201), ("/empty", 200)] {
+        for (path, status) in [("/created", 201), ("/empty", 200), ("/declared-empty", 200)] {
             common::clear();
             let response = common::h2_send_get(&mut client, addr, path).await;
             let response = guard("the answer", response).await.unwrap();
             assert_eq!(response.status(), status, "{path}");
             let mut body = response.into_body();
-            assert!(guard("the end", body.data()).await.is_none(), "{path}");
+            // Nothing: the stream ends on the head (an empty answer), or on an empty frame
+            // after it (the declared-empty stream, whose head cannot end it).
+            while let Some(data) = guard("the end", body.data()).await {
+                assert!(data.unwrap().is_empty(), "{path}");
+            }
             wait_for(&format!("session:close success {status}")).await;
             assert_eq!(
                 events(),

@@ -805,8 +805,6 @@ where
                 .stalled_since
                 .store(shared.server.now(), Ordering::Relaxed);
         }
-        // Bodiless, or with an empty body: hyper's HTTP/2 ends the stream on the head.
-        let ends_on_head = unsent || response.body().is_end_stream();
         let http2 = matches!(
             &in_use,
             Some(InUse {
@@ -824,21 +822,19 @@ where
             reset_on_error: close_delimited && !unsent,
             _in_use: in_use,
         });
-        if http2
-            && ends_on_head
-            && let Some(watch) = response.extensions_mut().remove::<HeadWatch>()
-        {
+        // Watched by its tracked body (over HTTP/2, one that can end without a frame asked of
+        // it: bodiless, empty, or of declared length zero).
+        if http2 && let Some(watch) = response.extensions_mut().remove::<HeadWatch>() {
             return hold_back(response, watch, this.held, cx);
         }
         Poll::Ready(Ok(response))
     }
 }
 
-/// Holds back an HTTP/2 response whose head ends its stream (bodiless, or with an empty body)
-/// and is watched (see [`HeadWatch`]) for one poll, waking the task at once: hyper sends such
-/// a head and ends the stream on it, dropping
-/// the body unasked, whether it could send it or not (the client had reset the stream while the
-/// answer was made: then it drops the head unsent). Given `Pending`, hyper looks whether the
+/// Holds back an HTTP/2 response whose head is watched (see [`HeadWatch`]: bodiless, empty, or
+/// of declared length zero) for one poll, waking the task at once: hyper sends such a head,
+/// ending the stream on it when the body is at its end, and drops the body unasked when it
+/// could not send the head (the client had reset the stream while the answer was made). Given `Pending`, hyper looks whether the
 /// stream was reset, and if it was, drops this future, the response with it: its head was not
 /// sent, and its teardowns see the client gone. Otherwise the next poll hands it over.
 #[cold]

@@ -38,7 +38,8 @@ pub(crate) struct TrackedBody {
     remaining: Option<u64>,
     /// The server does not send a body for this response (HEAD, 204, 304).
     bodiless: bool,
-    /// Set for a bodiless HTTP/2 response: whether the server sent its head (see
+    /// Set for an HTTP/2 response that can end without a frame asked of its body (bodiless,
+    /// empty, or of declared length zero): whether the server sent its head (see
     /// [`HeadWatch`]).
     head: Option<HeadWatch>,
     stop: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
@@ -120,12 +121,13 @@ pub(crate) fn sends_no_body(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED
 }
 
-/// Whether the head of an HTTP/2 response that ends its stream on its head (bodiless: a HEAD,
-/// a 204 or 304; or with an empty body: a `201` with none, a `200` of `""`) was sent, for its
-/// `request`-scope teardowns, in the response's extensions: hyper's HTTP/2 drops such a body
-/// unasked both once it has sent the head and when it could not (the client reset the stream
-/// while the answer was made), and teardowns told success then would be told so for an answer
-/// no one got.
+/// Whether the head of an HTTP/2 response that can end without a frame asked of its body was
+/// sent (bodiless: a HEAD, a 204 or 304; with an empty body: a `201` with none, a `200` of
+/// `""`, whose head ends the stream; or of declared length zero, which [`TrackedBody`]'s drop
+/// counts complete), for its `request`-scope teardowns, in the response's extensions: hyper's
+/// HTTP/2 drops such a body unasked when it could not send the head (the client reset the
+/// stream while the answer was made), and teardowns told success then would be told so for an
+/// answer no one got.
 ///
 /// `di`'s server takes it out of the response, notes that it watches the head, and holds the
 /// response back for one poll, in which hyper looks whether the stream was reset; if it was,
@@ -205,10 +207,14 @@ impl TrackedBody {
             .and_then(|v| v.parse::<u64>().ok());
         let remaining = declared.or_else(|| body.size_hint().exact());
         let bodiless = head_request || sends_no_body(parts.status);
-        // A response whose head ends the stream: bodiless, or with an empty body (a `201` with
-        // none, a `200` of `""`), which hyper's HTTP/2 drops unasked as it does a bodiless one.
-        let ends_on_head = bodiless || body.is_end_stream();
-        let head = (ends_on_head && version == http::Version::HTTP_2).then(|| watch_head(parts));
+        // Over HTTP/2, a response that can end without a frame asked of its body: bodiless, or
+        // with an empty body (a `201` with none, a `200` of `""`), whose head ends the stream,
+        // or of declared length zero (its drop counts it complete). hyper drops such a body
+        // unasked when it could not send the head (the client reset the stream just as the
+        // answer was made): the server watches the head (see `HeadWatch`).
+        let head = (version == http::Version::HTTP_2
+            && (bodiless || remaining == Some(0) || body.is_end_stream()))
+        .then(|| watch_head(parts));
         Self {
             inner: Some(body),
             after: Some(after),
