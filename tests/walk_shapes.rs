@@ -361,3 +361,480 @@ async fn an_http11_client_sees_the_cut_of_a_failed_stream_its_handler_marked_htt
     settled_whole(&server).await;
     server.shutdown().await;
 }
+
+// ------------------------------------------------------------------ 3. the other shapes
+
+/// A handler's headers that HTTP/2 forbids (connection-specific ones).
+#[depends]
+async fn connection_headers(
+    #[dep(session)] _s: &u8,
+) -> ([(&'static str, &'static str); 5], &'static str) {
+    (
+        [
+            ("connection", "keep-alive"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("proxy-connection", "keep-alive"),
+        ],
+        "body",
+    )
+}
+
+#[depends]
+async fn status_299(#[dep(session)] _s: &u8) -> (StatusCode, &'static str) {
+    (StatusCode::from_u16(299).unwrap(), "odd")
+}
+
+#[depends]
+async fn status_599(#[dep(session)] _s: &u8) -> (StatusCode, &'static str) {
+    (StatusCode::from_u16(599).unwrap(), "odd")
+}
+
+type Items = StreamBody<stream::Iter<std::vec::IntoIter<Result<Bytes, std::io::Error>>>>;
+
+#[depends]
+async fn empty_chunks(#[dep(session)] _s: &u8) -> Items {
+    StreamBody::new(stream::iter(vec![
+        Ok(Bytes::new()),
+        Ok(Bytes::new()),
+        Ok(Bytes::new()),
+    ]))
+}
+
+#[depends]
+async fn no_items(#[dep(session)] _s: &u8) -> Items {
+    StreamBody::new(stream::iter(Vec::new()))
+}
+
+#[depends]
+async fn fails_first(#[dep(session)] _s: &u8) -> Items {
+    StreamBody::new(stream::iter(vec![Err(std::io::Error::other(
+        "secret: db down",
+    ))]))
+}
+
+/// What a stream item is polled with and gives.
+type Poll = std::task::Poll<Option<Result<Bytes, std::io::Error>>>;
+
+type Panicking = StreamBody<stream::PollFn<for<'a, 'b> fn(&'a mut std::task::Context<'b>) -> Poll>>;
+
+fn panic_at_once(
+    _: &mut std::task::Context<'_>,
+) -> std::task::Poll<Option<Result<Bytes, std::io::Error>>> {
+    panic!("secret: the stream panicked")
+}
+
+#[depends]
+async fn panics_first(#[dep(session)] _s: &u8) -> Panicking {
+    StreamBody::new(stream::poll_fn(
+        panic_at_once as for<'a, 'b> fn(&'a mut std::task::Context<'b>) -> Poll,
+    ))
+}
+
+#[depends]
+async fn two_lines(#[dep(session)] _s: &u8) -> Items {
+    StreamBody::new(stream::iter(vec![
+        Ok(Bytes::from_static(b"a\n")),
+        Ok(Bytes::from_static(b"b\n")),
+    ]))
+}
+
+#[depends]
+async fn ten_megabytes(#[dep(session)] _s: &u8) -> Vec<u8> {
+    vec![7u8; 10 * 1024 * 1024]
+}
+
+/// A body whose size hint is wrong: it says `hint` bytes and holds `data`.
+struct Misjudged {
+    data: Option<Bytes>,
+    hint: u64,
+}
+
+impl hyper::body::Body for Misjudged {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.hint)
+    }
+}
+
+#[depends]
+async fn hints_more(#[dep(session)] _s: &u8) -> http::Response<Misjudged> {
+    http::Response::new(Misjudged {
+        data: Some(Bytes::from_static(b"hello")),
+        hint: 10,
+    })
+}
+
+#[depends]
+async fn hints_less(#[dep(session)] _s: &u8) -> http::Response<Misjudged> {
+    http::Response::new(Misjudged {
+        data: Some(Bytes::from_static(b"hello")),
+        hint: 3,
+    })
+}
+
+fn shapes_app() -> App {
+    App::new()
+        .get("/connection-headers", connection_headers)
+        .get("/299", status_299)
+        .get("/599", status_599)
+        .get("/empty-chunks", empty_chunks)
+        .get("/no-items", no_items)
+        .get("/fails-first", fails_first)
+        .get("/panics-first", panics_first)
+        .get("/lines", two_lines)
+        .get("/10mb", ten_megabytes)
+        .get("/hints-more", hints_more)
+        .get("/hints-less", hints_less)
+        .get("/ok", ok)
+}
+
+/// Connection-specific headers a handler gave its response (`connection`, `keep-alive`,
+/// `transfer-encoding`, `upgrade`, `proxy-connection`), which HTTP/2 forbids: the HTTP/2
+/// answer arrives without them, its body whole, and its session is told a success; the
+/// connection serves on.
+#[tokio::test]
+async fn connection_specific_headers_are_left_out_of_an_http2_answer_that_arrives_whole() {
+    let _serial = serial().await;
+    let server = shapes_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let answer = h2_exchange(&mut client, addr, "GET", "/connection-headers").await;
+    assert_eq!(
+        (answer.status, &answer.body[..], answer.reset),
+        (200, &b"body"[..], None)
+    );
+    let names: Vec<&str> = answer.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["content-type", "content-length"],
+        "{:?}",
+        answer.headers
+    );
+    assert_eq!(
+        closed().await,
+        ["session:open", "session:close success 200"]
+    );
+    let next = h2_exchange(&mut client, addr, "GET", "/ok").await;
+    assert_eq!((next.status, &next.body[..]), (200, &b"ok"[..]));
+    driver.abort();
+    settled_whole(&server).await;
+    server.shutdown().await;
+}
+
+/// The three ways of asking, each on a connection of its own.
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    Http11,
+    /// HTTP/1.0 asking for keep-alive.
+    Http10,
+    Http2,
+}
+
+const PROTOCOLS: [Protocol; 3] = [Protocol::Http11, Protocol::Http10, Protocol::Http2];
+
+/// What a client received for `method` `path` over `protocol`: the status, the head's fields
+/// (HTTP/1: the head's text), the body, and how it ended: `clean` (framed and complete), `cut`
+/// (an HTTP/1.1 chunked body without its last chunk, a body short of its `content-length`,
+/// an HTTP/1 connection reset, or an HTTP/2 stream reset with `INTERNAL_ERROR`, or found
+/// malformed by the client), or `closed` (HTTP/1.0: close-delimited, ended by
+/// a clean close). For HTTP/1 a request pipelined behind it tells whether the connection went
+/// on (`next`).
+#[derive(Debug)]
+struct Received {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+    ended: &'static str,
+    next: bool,
+}
+
+async fn ask(addr: SocketAddr, protocol: Protocol, method: &str, path: &str) -> Received {
+    if let Protocol::Http2 = protocol {
+        let io = TcpStream::connect(addr).await.unwrap();
+        let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+        let answer = h2_exchange(&mut client, addr, method, path).await;
+        let ended = match answer.reset {
+            None => "clean",
+            // Reset by the server, or found malformed by the client (a body short of its
+            // `content-length`).
+            Some(h2::Reason::INTERNAL_ERROR | h2::Reason::PROTOCOL_ERROR) => "cut",
+            Some(other) => panic!("{path}: reset with {other:?}"),
+        };
+        // The connection serves on.
+        let next = ended == "cut" || {
+            let next = h2_exchange(&mut client, addr, "GET", "/ok").await;
+            next.status == 200 && next.body == b"ok"
+        };
+        driver.abort();
+        let head = answer
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        return Received {
+            status: answer.status,
+            head,
+            body: answer.body,
+            ended,
+            next,
+        };
+    }
+    let (version, extra) = match protocol {
+        Protocol::Http11 => ("HTTP/1.1", ""),
+        _ => ("HTTP/1.0", "connection: keep-alive\r\n"),
+    };
+    let raw = format!("{method} {path} {version}\r\nhost: w\r\n{extra}\r\n{NEXT}");
+    let (answer, reset) = exchange(addr, raw.as_bytes()).await;
+    let (head, rest) = split(&answer);
+    let status = head[9..12].parse().unwrap();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map(|l| l.parse::<usize>().unwrap());
+    let chunked = head.contains("transfer-encoding: chunked");
+    let bodiless = method == "HEAD";
+    let (body, after, framed_whole) = if bodiless {
+        (Vec::new(), rest, true)
+    } else if let Some(length) = length {
+        let taken = length.min(rest.len());
+        (rest[..taken].to_vec(), &rest[taken..], taken == length)
+    } else if chunked {
+        let end = rest.windows(5).position(|w| w == b"0\r\n\r\n");
+        match end {
+            Some(end) => (common::dechunk(rest), &rest[end + 5..], true),
+            None => (common::dechunk(rest), &b""[..], false),
+        }
+    } else {
+        (rest.to_vec(), &b""[..], false)
+    };
+    let next = next_answered(after);
+    let ended = if reset {
+        "cut"
+    } else if framed_whole {
+        "clean"
+    } else if chunked || length.is_some() {
+        "cut"
+    } else {
+        "closed"
+    };
+    Received {
+        status,
+        head,
+        body,
+        ended,
+        next,
+    }
+}
+
+/// Unusual statuses (`299`, `599`: valid, unnamed) are sent as given over each protocol, to a
+/// `GET` and to a `HEAD`, and their sessions are told a success with that status; the
+/// connection serves on.
+#[tokio::test]
+async fn unusual_statuses_are_sent_and_told_as_given_over_each_protocol() {
+    let _serial = serial().await;
+    let server = shapes_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for protocol in PROTOCOLS {
+        for method in ["GET", "HEAD"] {
+            for status in [299, 599] {
+                let got = guard(
+                    "the answer",
+                    ask(addr, protocol, method, &format!("/{status}")),
+                )
+                .await;
+                let body: &[u8] = if method == "HEAD" { b"" } else { b"odd" };
+                assert_eq!(
+                    (got.status, &got.body[..], got.ended, got.next),
+                    (status, body, "clean", true),
+                    "{protocol:?} {method}: {got:?}"
+                );
+                assert!(
+                    got.head.contains("content-length: 3"),
+                    "{protocol:?} {method}: {got:?}"
+                );
+                assert_eq!(
+                    closed().await,
+                    ["session:open", &format!("session:close success {status}")],
+                    "{protocol:?} {method}"
+                );
+            }
+        }
+    }
+    settled_whole(&server).await;
+    server.shutdown().await;
+}
+
+/// A stream of empty chunks only, and a stream of no item, are an empty body, well framed over
+/// each protocol (HTTP/1.1: chunked, its last chunk sent, the connection serving on; HTTP/1.0:
+/// close-delimited, ended by a clean close; HTTP/2: the stream ended), and a success; a `HEAD`
+/// of them is the head alone, and the connection serves on.
+#[tokio::test]
+async fn streams_of_empty_chunks_or_no_item_are_an_empty_body_well_framed() {
+    let _serial = serial().await;
+    let server = shapes_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for protocol in PROTOCOLS {
+        for path in ["/empty-chunks", "/no-items"] {
+            let got = guard("the answer", ask(addr, protocol, "GET", path)).await;
+            let (ended, next) = match protocol {
+                Protocol::Http10 => ("closed", false),
+                _ => ("clean", true),
+            };
+            assert_eq!(
+                (got.status, &got.body[..], got.ended, got.next),
+                (200, &b""[..], ended, next),
+                "{protocol:?} {path}: {got:?}"
+            );
+            assert_eq!(
+                closed().await,
+                ["session:open", "session:close success 200"],
+                "{protocol:?} {path}"
+            );
+            let got = guard("the answer", ask(addr, protocol, "HEAD", path)).await;
+            assert_eq!(
+                (got.status, got.ended, got.next),
+                (200, "clean", true),
+                "HEAD {protocol:?} {path}: {got:?}"
+            );
+            assert_eq!(
+                closed().await,
+                ["session:open", "session:close success 200"],
+                "HEAD {protocol:?} {path}"
+            );
+        }
+    }
+    settled_whole(&server).await;
+    server.shutdown().await;
+}
+
+/// A stream that fails, or panics, before its first item: the head (200) has gone, and the
+/// client sees the cut over each protocol (HTTP/1.1: a chunked body without its last chunk;
+/// HTTP/1.0: the connection reset; HTTP/2: the stream reset with `INTERNAL_ERROR`, the
+/// connection serving on), never the error's or the panic's text; the session is told
+/// `BodyError`, or the panic, once. A `HEAD` of the same routes never polls the stream: the
+/// head alone, a success.
+#[tokio::test]
+async fn a_stream_failing_or_panicking_before_its_first_item_is_a_cut_over_each_protocol() {
+    let _serial = serial().await;
+    let server = shapes_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for protocol in PROTOCOLS {
+        for (path, told) in [
+            ("/fails-first", "body_error"),
+            ("/panics-first", "panicked"),
+        ] {
+            let got = guard("the answer", ask(addr, protocol, "GET", path)).await;
+            assert_eq!(
+                (got.status, &got.body[..], got.ended),
+                (200, &b""[..], "cut"),
+                "{protocol:?} {path}: {got:?}"
+            );
+            assert!(!got.head.contains("secret"), "{got:?}");
+            assert_eq!(
+                closed().await,
+                ["session:open", &format!("session:close {told}")],
+                "{protocol:?} {path}"
+            );
+            let got = guard("the answer", ask(addr, protocol, "HEAD", path)).await;
+            assert_eq!(
+                (got.status, got.ended, got.next),
+                (200, "clean", true),
+                "HEAD {protocol:?} {path}: {got:?}"
+            );
+            assert_eq!(
+                closed().await,
+                ["session:open", "session:close success 200"],
+                "HEAD {protocol:?} {path}"
+            );
+        }
+    }
+    let metrics = settled_whole(&server).await;
+    assert_eq!(metrics.teardowns.body_error, 3, "{metrics:?}");
+    server.shutdown().await;
+}
+
+/// A `HEAD` of a streamed route and of a 10 MB `Vec<u8>` over each protocol: the head alone,
+/// with the whole body's length when it is known (`content-length: 10485760`) and no framing
+/// of a body otherwise, its session told a success, the connection serving on (a pipelined
+/// request over HTTP/1, HTTP/1.0 asking for keep-alive included).
+#[tokio::test]
+async fn a_head_of_a_stream_or_of_ten_megabytes_is_the_head_alone_over_each_protocol() {
+    let _serial = serial().await;
+    let server = shapes_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for protocol in PROTOCOLS {
+        let got = guard("the answer", ask(addr, protocol, "HEAD", "/10mb")).await;
+        assert_eq!(
+            (got.status, got.ended, got.next),
+            (200, "clean", true),
+            "{protocol:?}: {got:?}"
+        );
+        assert!(
+            got.head.contains("content-length: 10485760"),
+            "{protocol:?}: {got:?}"
+        );
+        assert_eq!(
+            closed().await,
+            ["session:open", "session:close success 200"],
+            "{protocol:?}"
+        );
+        let got = guard("the answer", ask(addr, protocol, "HEAD", "/lines")).await;
+        assert_eq!(
+            (got.status, got.ended, got.next),
+            (200, "clean", true),
+            "{protocol:?}: {got:?}"
+        );
+        assert!(
+            !got.head.contains("content-length") && !got.head.contains("transfer-encoding"),
+            "{protocol:?}: {got:?}"
+        );
+        assert_eq!(
+            closed().await,
+            ["session:open", "session:close success 200"],
+            "{protocol:?}"
+        );
+    }
+    settled_whole(&server).await;
+    server.shutdown().await;
+}
+
+/// A body whose size hint is wrong, larger (10 for 5 bytes) or smaller (3 for 5) than what it
+/// holds: the client sees a cut over each protocol (HTTP/1: the length it was told, then the
+/// connection closed short of it; HTTP/2: the stream reset), and the session is told
+/// `BodyError`, never a success.
+#[tokio::test]
+async fn a_body_whose_size_hint_is_wrong_is_a_cut_and_a_body_error_over_each_protocol() {
+    let _serial = serial().await;
+    let server = shapes_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    for protocol in PROTOCOLS {
+        for path in ["/hints-more", "/hints-less"] {
+            let got = guard("the answer", ask(addr, protocol, "GET", path)).await;
+            assert_eq!(
+                (got.status, got.ended),
+                (200, "cut"),
+                "{protocol:?} {path}: {got:?}"
+            );
+            assert_eq!(
+                closed().await,
+                ["session:open", "session:close body_error"],
+                "{protocol:?} {path}"
+            );
+        }
+    }
+    settled_whole(&server).await;
+    server.shutdown().await;
+}
