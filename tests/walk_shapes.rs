@@ -838,3 +838,153 @@ async fn a_body_whose_size_hint_is_wrong_is_a_cut_and_a_body_error_over_each_pro
     settled_whole(&server).await;
     server.shutdown().await;
 }
+
+// ------------------------------ the version, wherever a response leaves the app
+
+/// The version is set where every response leaves the app, not only in di's server: a review
+/// found the app as a `tower::Service`, `AppService::call_request` and the `TestClient` still
+/// giving the handler's `HTTP/3.0` (and hyper's HTTP/1 serving the app as a `tower::Service`
+/// panicking on it).
+mod version_wherever_it_leaves {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use di_runtime::prelude::*;
+    use http_body_util::Empty;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tower_service::Service;
+
+    #[depends]
+    async fn marked_http3() -> http::Response<String> {
+        http::Response::builder()
+            .version(http::Version::HTTP_3)
+            .body("hi".to_owned())
+            .unwrap()
+    }
+
+    type Request = http::Request<Empty<Bytes>>;
+
+    fn get(path: &str) -> Request {
+        http::Request::get(path)
+            .header("host", "w")
+            .body(Empty::new())
+            .unwrap()
+    }
+
+    /// A layer's answer marked `HTTP/3.0` in the handler's place.
+    fn http3_answer_layer()
+    -> tower::util::MapResponseLayer<fn(di_runtime::Response) -> di_runtime::Response> {
+        fn mark(mut response: di_runtime::Response) -> di_runtime::Response {
+            *response.version_mut() = http::Version::HTTP_3;
+            response
+        }
+        tower::util::MapResponseLayer::new(mark as fn(_) -> _)
+    }
+
+    /// `App` itself as a `tower::Service`, `AppService::call_request`, `AppService` as a
+    /// `tower::Service`, and the `TestClient`: each gives HTTP/1.1; so does a tower layer's
+    /// answer marked otherwise.
+    #[tokio::test]
+    async fn every_entry_gives_http11() {
+        let mut app = App::new().get("/http3", marked_http3);
+        std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut app, cx))
+            .await
+            .unwrap();
+        let response = app.call(get("/http3")).await.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_11, "App");
+
+        let running = App::new()
+            .get("/http3", marked_http3)
+            .start()
+            .await
+            .unwrap();
+        let response = running.service().call_request(get("/http3")).await;
+        assert_eq!(response.version(), http::Version::HTTP_11, "call_request");
+        let mut service = running.service().clone();
+        let response = Service::<Request>::call(&mut service, get("/http3"))
+            .await
+            .unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_11, "AppService");
+        running.shutdown().await;
+
+        let client = TestClient::start(App::new().get("/http3", marked_http3))
+            .await
+            .unwrap();
+        let response = client.get("/http3").send().await;
+        assert_eq!(
+            response.into_inner().version(),
+            http::Version::HTTP_11,
+            "TestClient"
+        );
+
+        let client = TestClient::start(
+            App::new()
+                .get("/http3", marked_http3)
+                .layer(http3_answer_layer()),
+        )
+        .await
+        .unwrap();
+        let response = client.get("/http3").send().await;
+        assert_eq!(
+            response.into_inner().version(),
+            http::Version::HTTP_11,
+            "a layer's answer"
+        );
+    }
+
+    /// The `App` served by hyper's own HTTP/1 connection (as a server of the tower ecosystem
+    /// would serve it): the answer arrives, where hyper's connection task panicked on the
+    /// handler's `HTTP/3.0` ("unexpected response version") and the client got nothing.
+    #[tokio::test]
+    async fn the_app_under_hypers_http1_answers() {
+        let app = Arc::new(tokio::sync::Mutex::new(
+            App::new().get("/http3", marked_http3),
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service =
+                hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        let mut app = app.lock().await;
+                        std::future::poll_fn(|cx| {
+                            Service::<http::Request<hyper::body::Incoming>>::poll_ready(
+                                &mut *app, cx,
+                            )
+                        })
+                        .await?;
+                        let future = app.call(request);
+                        drop(app);
+                        future.await
+                    }
+                });
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+        });
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(b"GET /http3 HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), socket.read_to_end(&mut answer))
+            .await
+            .expect("the answer hung")
+            .unwrap();
+        let served = tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .expect("the connection hung");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nhi"), "{answer}");
+        assert!(
+            matches!(served, Ok(Ok(()))),
+            "the connection task: {served:?}"
+        );
+    }
+}

@@ -747,8 +747,8 @@ pin_project_lite::pin_project! {
         head_only: bool,
         // The request is HTTP/1.0: a body of unknown length is sent close-delimited.
         http10: bool,
-        // An HTTP/2 response that ends its stream on its head (bodiless, or with an empty
-        // body) whose head is watched (see `HeadWatch`), held back for one poll.
+        // An HTTP/2 response whose head is watched (see `HeadWatch`: bodiless, empty, or of
+        // declared length zero), held back for one poll.
         held: Option<Box<Held<B>>>,
     }
 }

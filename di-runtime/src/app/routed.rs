@@ -92,34 +92,15 @@ impl BoxWith for InSpan {
 }
 
 /// The future of a response from an [`AppService`](crate::AppService) (never an error): the request's future,
-/// boxed once. The response it gives is marked HTTP/1.1 (see [`server_version`]).
+/// boxed once.
 pub struct ResponseFuture(pub(crate) BoxFuture<'static, Response>);
 
 impl std::future::Future for ResponseFuture {
     type Output = Result<Response, Infallible>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0
-            .as_mut()
-            .poll(cx)
-            .map(|response| Ok(server_version(response)))
+        self.0.as_mut().poll(cx).map(Ok)
     }
-}
-
-/// `response` marked HTTP/1.1, whatever version its maker (a handler's `http::Response`, a
-/// layer, a mounted service) gave it: the version a response goes out in is the server's to
-/// choose, by the request's. hyper's HTTP/1 panics in the connection's task on a response
-/// marked `HTTP/0.9` or `HTTP/3.0` (the client gets nothing, a request pipelined behind it is
-/// lost), and writes one marked `HTTP/1.0` to an HTTP/1.1 client close-delimited, where a
-/// stream that fails ends as cleanly as a whole one. hyper answers an HTTP/1.0 client in
-/// HTTP/1.0 and ignores the field over HTTP/2; the server marks an HTTP/1.0 client's
-/// close-delimited answer itself (`app::connections`).
-#[inline]
-fn server_version(mut response: Response) -> Response {
-    if response.version() != http::Version::HTTP_11 {
-        *response.version_mut() = http::Version::HTTP_11;
-    }
-    response
 }
 
 impl std::fmt::Debug for ResponseFuture {

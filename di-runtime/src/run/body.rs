@@ -193,8 +193,8 @@ pub(crate) fn tracked(
 
 impl TrackedBody {
     /// The body of a response with `parts` to a request over `version` (a HEAD request if
-    /// `head_request`). An HTTP/2 response whose head ends the stream (bodiless, or with an
-    /// empty body) gets a [`HeadWatch`] in its extensions.
+    /// `head_request`). An HTTP/2 response that can end without a frame asked of its body
+    /// (bodiless, empty, or of declared length zero) gets a [`HeadWatch`] in its extensions.
     pub(crate) fn new(
         body: Body,
         parts: &mut http::response::Parts,
@@ -411,9 +411,9 @@ impl Drop for TrackedBody {
             return;
         }
         // Dropped without reaching its end: the server had nothing more to send (an empty body,
-        // a HEAD or 204 response), or the client went away. An HTTP/2 response ending on its
-        // head (bodiless, or with an empty body) whose head the server watched and did not
-        // send: the client went away.
+        // a HEAD or 204 response), or the client went away. A watched HTTP/2 response (bodiless,
+        // empty, or of declared length zero) whose head the server did not send: the client
+        // went away.
         let unsent = self.head.as_ref().is_some_and(HeadWatch::unsent);
         let complete =
             !unsent && (self.bodiless || self.is_end_stream() || self.remaining == Some(0));

@@ -361,6 +361,7 @@ pub(crate) fn finish(
     request_id: &RequestId,
     request: &http::Extensions,
 ) -> Response {
+    served_version(response.version_mut());
     stamp(
         engine,
         response.status(),
@@ -369,6 +370,24 @@ pub(crate) fn finish(
         request,
     );
     response
+}
+
+/// Marks a response leaving the app HTTP/1.1, whatever version its maker gave it (a handler's
+/// `http::Response`, a layer, a mounted service): the version a response goes out in is the
+/// server's to choose, by the request's. hyper's HTTP/1 panics in the connection's task on a
+/// response marked `HTTP/0.9` or `HTTP/3.0` (the client gets nothing, a request pipelined
+/// behind it is lost), and writes one marked `HTTP/1.0` to an HTTP/1.1 client close-delimited,
+/// where a stream that fails ends as cleanly as a whole one. hyper answers an HTTP/1.0 client
+/// in HTTP/1.0 and ignores the field over HTTP/2; di's server marks an HTTP/1.0 client's
+/// close-delimited answer itself (`app::connections`). Done where every response leaves
+/// (`finish`, `finish_layered`, and the response with after-body work), so that it holds for
+/// the app as a `tower::Service`, `AppService::call_request` and the `TestClient` as for the
+/// server.
+#[inline]
+fn served_version(version: &mut http::Version) {
+    if *version != http::Version::HTTP_11 {
+        *version = http::Version::HTTP_11;
+    }
 }
 
 /// What [`finish`] does, on a response taken apart. Inside tower layers the status is
@@ -401,6 +420,7 @@ pub(crate) fn finish_layered(
     if !reaches_no_one(&response) {
         engine.stats.record_response(response.status(), || !mounted);
     }
+    served_version(response.version_mut());
     give_id(engine, response.headers_mut(), request_id);
     response
 }
@@ -437,6 +457,7 @@ fn finish_unsent(engine: &Engine, response: Response, request_id: &RequestId) ->
 fn unsent(engine: &Engine, parts: &mut http::response::Parts, request_id: &RequestId) {
     tracing::debug!(target: "di", %request_id, status = parts.status.as_u16(), "the client went away while its body was read: the answer reaches no one and is not counted");
     parts.extensions.insert(ReachesNoOne);
+    served_version(&mut parts.version);
     give_id(engine, &mut parts.headers, request_id);
 }
 
@@ -652,6 +673,7 @@ fn serve(
         if unsent_answer {
             unsent(&engine, &mut parts, &head.request_id);
         } else {
+            served_version(&mut parts.version);
             stamp(
                 &engine,
                 parts.status,
