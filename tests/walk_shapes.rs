@@ -988,3 +988,67 @@ mod version_wherever_it_leaves {
         );
     }
 }
+
+// ------------------------------ trailers on a body of known length
+
+/// `hello` with a `grpc-status: 0` trailer, as `http-body-util`'s `with_trailers` makes it: its
+/// size hint is the data's exact length.
+#[depends]
+async fn with_trailers(#[dep(session)] _s: &u8) -> http::Response<Body> {
+    use http_body_util::BodyExt;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let body = http_body_util::Full::new(Bytes::from_static(b"hello"))
+        .map_err(|never: std::convert::Infallible| match never {})
+        .with_trailers(async move { Some(Ok(trailers)) });
+    http::Response::new(Body::new(body))
+}
+
+/// A body of known length with trailers (`Full::new(..).with_trailers(..)`): over HTTP/2 the
+/// client gets the data and the trailers, and the session a success, once. They were lost: the
+/// body was taken as ended once its length was reached, and hyper ended the stream on the last
+/// data frame. (Over HTTP/1 a body of known length goes with a `Content-Length`, which leaves
+/// no room for trailers: the data arrives, and the session sees a success.)
+#[tokio::test]
+async fn the_trailers_of_a_body_of_known_length_reach_an_http2_client() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/trailers", with_trailers)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+
+    common::clear();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let mut body = guard("the answer", common::h2_get(&mut client, addr, "/trailers")).await;
+    let mut got = Vec::new();
+    while let Some(data) = guard("the body", body.data()).await {
+        got.extend_from_slice(&data.unwrap());
+    }
+    assert_eq!(got, b"hello");
+    let trailers = guard("the trailers", body.trailers()).await.unwrap();
+    assert_eq!(
+        trailers.as_ref().and_then(|t| t.get("grpc-status")),
+        Some(&http::HeaderValue::from_static("0")),
+        "{trailers:?}"
+    );
+    common::wait_for("session:close success 200").await;
+    driver.abort();
+    settled_whole(&server).await;
+    assert_eq!(events(), ["session:open", "session:close success 200"]);
+
+    common::clear();
+    let (answer, _) = exchange(
+        addr,
+        b"GET /trailers HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, body) = split(&answer);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"hello", "{head}");
+    settled_whole(&server).await;
+    assert_eq!(events(), ["session:open", "session:close success 200"]);
+    server.shutdown().await;
+}

@@ -43,6 +43,9 @@ pub(crate) struct TrackedBody {
     /// [`HeadWatch`]).
     head: Option<HeadWatch>,
     stop: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// The trailers of a body that reached its length, given on at the next poll (see
+    /// [`TrackedBody::ready_trailers`]).
+    trailers: Option<Box<http::HeaderMap>>,
 }
 
 /// What runs once the body has been sent or dropped.
@@ -85,6 +88,7 @@ impl AfterBody {
             bodiless: false,
             head: None,
             stop: None,
+            trailers: None,
         };
         body.finish(ended);
     }
@@ -223,6 +227,7 @@ impl TrackedBody {
             bodiless,
             head,
             stop: None,
+            trailers: None,
         }
     }
 
@@ -317,6 +322,35 @@ impl TrackedBody {
             .get_or_insert_with(|| Box::pin(after.engine.hard_stop.clone().cancelled_owned()));
         stop.as_mut().poll(cx).is_ready()
     }
+
+    /// Whether the body, which has reached its length but not said it has ended, has its
+    /// trailers ready: asked once, without waiting (a body that reached its length is asked for
+    /// nothing more, as hyper's HTTP/1 does not ask it), so that a body of known length with
+    /// trailers (`with_trailers` reports the length of its data) does not lose them over
+    /// HTTP/2, where hyper would end the stream on the last data frame. What else it gives
+    /// then (nothing yet, its end, more data, an error) is left as it was: it has ended.
+    #[cold]
+    #[inline(never)]
+    fn ready_trailers(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(inner) = self.inner.as_mut() else {
+            return false;
+        };
+        match catch_call(|| Pin::new(inner).poll_frame(cx)) {
+            Ok(Poll::Ready(Some(Ok(frame)))) => match frame.into_trailers() {
+                Ok(trailers) => {
+                    self.trailers = Some(Box::new(trailers));
+                    true
+                }
+                Err(_) => false,
+            },
+            Err(panic) => {
+                let request_id = self.request_id();
+                tracing::error!(target: "di", request_id, %panic, "a response body that had reached its length panicked when asked for its trailers");
+                false
+            }
+            _ => false,
+        }
+    }
 }
 
 impl http_body::Body for TrackedBody {
@@ -328,6 +362,11 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if let Some(trailers) = this.trailers.take() {
+            let ended = this.ended();
+            this.finish(ended);
+            return Poll::Ready(Some(Ok(Frame::trailers(*trailers))));
+        }
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
@@ -351,12 +390,15 @@ impl http_body::Body for TrackedBody {
                     };
                     *remaining = left;
                 }
-                let at_end = this.remaining == Some(0)
-                    || this
-                        .inner
-                        .as_ref()
-                        .is_none_or(|inner| inner.is_end_stream());
-                if at_end {
+                let inner_ended = this
+                    .inner
+                    .as_ref()
+                    .is_none_or(|inner| inner.is_end_stream());
+                if this.remaining == Some(0) || inner_ended {
+                    if !inner_ended && this.ready_trailers(cx) {
+                        // Ends with its trailers, at the next poll.
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
                     let ended = this.ended();
                     this.finish(ended);
                 }
@@ -393,9 +435,11 @@ impl http_body::Body for TrackedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_none_or(|inner| inner.is_end_stream())
+        self.trailers.is_none()
+            && self
+                .inner
+                .as_ref()
+                .is_none_or(|inner| inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
