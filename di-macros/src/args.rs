@@ -225,23 +225,19 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                     meta.error("`uses` given twice; list every function in one `uses(...)`")
                 );
             }
-            meta.parse_nested_meta(|used| {
-                if !used.input.is_empty() && !used.input.peek(Token![,]) {
-                    return Err(used.error(
-                        "`uses(...)` takes only the names of `#[depends]` functions: `uses(audit)`",
+            let list;
+            syn::parenthesized!(list in meta.input);
+            for used in parse_uses_list(&list)? {
+                let named = |path: &syn::Path| quote::ToTokens::to_token_stream(path).to_string();
+                if args.uses.iter().any(|seen| named(seen) == named(&used)) {
+                    return Err(syn::Error::new_spanned(
+                        &used,
+                        "listed twice in `uses`; keep one",
                     ));
                 }
-                let named = |path: &syn::Path| quote::ToTokens::to_token_stream(path).to_string();
-                if args
-                    .uses
-                    .iter()
-                    .any(|seen| named(seen) == named(&used.path))
-                {
-                    return Err(used.error("listed twice in `uses`; keep one"));
-                }
-                args.uses.push(used.path);
-                Ok(())
-            })
+                args.uses.push(used);
+            }
+            Ok(())
         } else if meta.path.is_ident("status") {
             args.route_keys.extend(meta.path.get_ident().cloned());
             if args.status.is_some() {
@@ -355,6 +351,161 @@ pub(crate) struct DepArgs {
     pub(crate) fresh: bool,
 }
 
+/// The paths inside `uses(...)`, each checked as a `#[dep(...)]`'s is: the names of `#[depends]`
+/// functions, not strings, calls, generic paths, `Self::` paths or request inputs. These were
+/// syn's "unexpected literal in nested attribute, expected ident" (a string), "expected ident"
+/// (`audit::<u8>`), "unexpected end of input, expected nested attribute" (`uses()`), and
+/// rustc's "can't use `Self` from outer item" and "missing generics for struct `Query`" about
+/// the items the macro generates.
+fn parse_uses_list(list: syn::parse::ParseStream<'_>) -> syn::Result<Vec<syn::Path>> {
+    const USES_SYNTAX: &str =
+        "`uses(...)` takes only the names of `#[depends]` functions: `uses(audit)`";
+    if list.is_empty() {
+        return Err(syn::Error::new(
+            list.span(),
+            "`uses()` lists no function; name the `#[depends]` functions to run, `uses(audit)`, or remove `uses`",
+        ));
+    }
+    let mut paths = Vec::new();
+    while !list.is_empty() {
+        if let Ok(lit) = list.fork().parse::<LitStr>() {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`uses(...)` names the functions by their paths, not strings; write `uses({})`",
+                    lit.value()
+                ),
+            ));
+        }
+        let path: syn::Path = list
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), USES_SYNTAX))?;
+        check_dep_path(&path, PathSite::Uses)?;
+        if list.peek(syn::token::Paren) {
+            let call: proc_macro2::Group = list.parse()?;
+            let name = quote::ToTokens::to_token_stream(&path)
+                .to_string()
+                .replace(' ', "");
+            return Err(syn::Error::new(
+                call.span(),
+                format!(
+                    "`uses(...)` names the dependency, it does not call it; write `uses({name})` without `()`: the app calls `{name}`"
+                ),
+            ));
+        }
+        if !list.is_empty() && !list.peek(Token![,]) {
+            return Err(syn::Error::new_spanned(&path, USES_SYNTAX));
+        }
+        paths.push(path);
+        if !list.is_empty() {
+            list.parse::<Token![,]>()?;
+        }
+    }
+    Ok(paths)
+}
+
+/// Where the path of a `#[depends]` function is written: `#[dep(...)]` or `uses(...)`.
+#[derive(Clone, Copy)]
+enum PathSite {
+    Dep,
+    Uses,
+}
+
+impl PathSite {
+    /// The attribute written with `path`.
+    fn write(self, path: &str) -> String {
+        match self {
+            PathSite::Dep => format!("`#[dep({path})]`"),
+            PathSite::Uses => format!("`uses({path})`"),
+        }
+    }
+
+    /// What the attribute names, and the start of the verb's clause.
+    fn names(self) -> &'static str {
+        match self {
+            PathSite::Dep => "`#[dep]` names a `#[depends]` function, which is",
+            PathSite::Uses => "`uses(...)` names `#[depends]` functions, which are",
+        }
+    }
+}
+
+/// The checks of the path a `#[dep(...)]` or a `uses(...)` names: no `Self::`, no request
+/// input, no generic arguments.
+fn check_dep_path(path: &syn::Path, site: PathSite) -> syn::Result<()> {
+    let bare: Vec<String> = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    let leading = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    // `#[dep(Self::get_db)]`: a `#[depends]` function is free, outside any `impl`. It was
+    // rustc's "can't use `Self` from outer item" about an `impl` and a `static` the macro
+    // generates, suggesting the path of the function's own generated type.
+    if let Some(first) = path.segments.first()
+        && first.ident == "Self"
+    {
+        let fix = if bare.len() > 1 {
+            bare[1..].join("::")
+        } else {
+            "function_name".to_owned()
+        };
+        return Err(syn::Error::new_spanned(
+            &first.ident,
+            format!(
+                "{} free (outside any `impl`), so `Self` names nothing here; name it by its path from this module: {}, or {}",
+                site.names(),
+                site.write(&fix),
+                site.write(&format!("module::{fix}"))
+            ),
+        ));
+    }
+    // `#[dep(Query)]`: a request input is read by the parameter's type, not injected
+    // (a generic input was rustc's "missing generics for struct `Query`", twice).
+    if let Some(last) = path.segments.last()
+        && REQUEST_INPUTS.contains(&last.ident.to_string().as_str())
+    {
+        let input = &last.ident;
+        let message = match site {
+            PathSite::Dep => format!(
+                "`{input}` is a request input, read from the request by the parameter's type alone: remove `#[dep(..)]`; `#[dep]` names a `#[depends]` function whose value the parameter takes"
+            ),
+            PathSite::Uses => format!(
+                "`{input}` is a request input, read from the request by a parameter's type alone: remove it from `uses(..)`, which names the `#[depends]` functions to run, and take the input as a parameter"
+            ),
+        };
+        return Err(syn::Error::new_spanned(path, message));
+    }
+    // `#[dep(make::<String>)]`: a `#[depends]` function is never generic, and its type
+    // takes no arguments (rustc's "struct takes 0 generic arguments but 1 generic argument
+    // was supplied" named a struct the user never wrote).
+    if let Some(segment) = path
+        .segments
+        .iter()
+        .find(|segment| !segment.arguments.is_none())
+    {
+        let arguments = quote::ToTokens::to_token_stream(&segment.arguments)
+            .to_string()
+            .replace(' ', "");
+        return Err(syn::Error::new_spanned(
+            &segment.arguments,
+            format!(
+                "{} never generic, so {} path takes no generic arguments (`{arguments}`): write {}, with one `#[depends]` function per concrete type",
+                site.names(),
+                match site {
+                    PathSite::Dep => "its",
+                    PathSite::Uses => "a",
+                },
+                site.write(&format!("{leading}{}", bare.join("::")))
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The request inputs of di-runtime, which a `#[dep(...)]` cannot name.
 const REQUEST_INPUTS: &[&str] = &[
     "Path",
@@ -409,48 +560,7 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
                 "`#[dep]` needs the path of a `#[depends]` function: `#[dep(function_name)]` or `#[dep(module::function_name)]`",
             )
         })?;
-        // `#[dep(Query)]`: a request input is read by the parameter's type, not injected
-        // (a generic input was rustc's "missing generics for struct `Query`", twice).
-        if let Some(last) = path.segments.last()
-            && REQUEST_INPUTS.contains(&last.ident.to_string().as_str())
-        {
-            let input = &last.ident;
-            return Err(syn::Error::new_spanned(
-                &path,
-                format!(
-                    "`{input}` is a request input, read from the request by the parameter's type alone: remove `#[dep(..)]`; `#[dep]` names a `#[depends]` function whose value the parameter takes"
-                ),
-            ));
-        }
-        // `#[dep(make::<String>)]`: a `#[depends]` function is never generic, and its type
-        // takes no arguments (rustc's "struct takes 0 generic arguments but 1 generic argument
-        // was supplied" named a struct the user never wrote).
-        if let Some(segment) = path
-            .segments
-            .iter()
-            .find(|segment| !segment.arguments.is_none())
-        {
-            let arguments = quote::ToTokens::to_token_stream(&segment.arguments)
-                .to_string()
-                .replace(' ', "");
-            let bare: Vec<String> = path
-                .segments
-                .iter()
-                .map(|segment| segment.ident.to_string())
-                .collect();
-            let leading = if path.leading_colon.is_some() {
-                "::"
-            } else {
-                ""
-            };
-            return Err(syn::Error::new_spanned(
-                &segment.arguments,
-                format!(
-                    "`#[dep]` names a `#[depends]` function, which is never generic, so its path takes no generic arguments (`{arguments}`): write `#[dep({leading}{})]`, with one `#[depends]` function per concrete type",
-                    bare.join("::")
-                ),
-            ));
-        }
+        check_dep_path(&path, PathSite::Dep)?;
         // `#[dep(get_db())]`: the function is named, not called.
         if input.peek(syn::token::Paren) {
             let call: proc_macro2::Group = input.parse()?;
@@ -580,6 +690,12 @@ mod tests {
                 "needs the path of a `#[depends]` function",
             ),
             (quote!(#[dep(db scope = "app")]), "separated by commas"),
+            (
+                quote!(#[dep(Self::db)]),
+                "`Self` names nothing here; name it by its path from this module: `#[dep(db)]`",
+            ),
+            (quote!(#[dep(Self::db::pool, fresh)]), "`#[dep(db::pool)]`"),
+            (quote!(#[dep(Self)]), "`#[dep(function_name)]`"),
         ] {
             let attr: syn::Attribute = syn::parse_quote!(#attr);
             let e = parse_dep_args(&attr).err().unwrap();
@@ -601,6 +717,32 @@ mod tests {
             let e = parse_dep_args(&attr).err().unwrap();
             assert!(e.to_string().contains(says), "{e}");
         }
+    }
+
+    #[test]
+    fn uses_entries_are_checked_as_dep_paths_are() {
+        for (args, says) in [
+            (quote!(uses("audit")), "not strings; write `uses(audit)`"),
+            (quote!(uses()), "`uses()` lists no function"),
+            (
+                quote!(uses(audit::<u8>)),
+                "takes no generic arguments (`::<u8>`): write `uses(audit)`",
+            ),
+            (
+                quote!(uses(Self::audit)),
+                "`Self` names nothing here; name it by its path from this module: `uses(audit)`",
+            ),
+            (quote!(uses(Query)), "remove it from `uses(..)`"),
+            (quote!(uses(audit())), "write `uses(audit)` without `()`"),
+            (quote!(uses(a, a)), "listed twice in `uses`"),
+            (quote!(uses(audit = "x")), "takes only the names"),
+            (quote!(uses(audit auth)), "takes only the names"),
+        ] {
+            let e = parse_depends_args(args.clone()).err().unwrap();
+            assert!(e.to_string().contains(says), "{args}: {e}");
+        }
+        let args = parse_depends_args(quote!(uses(a, b::c,), scope = "app")).unwrap();
+        assert_eq!(args.uses.len(), 2);
     }
 
     #[test]

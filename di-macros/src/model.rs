@@ -107,6 +107,33 @@ pub(crate) fn generics_error(sig: &syn::Signature) -> Option<syn::Error> {
     Some(syn::Error::new_spanned(&sig.generics, message))
 }
 
+/// Whether a parameter's `#[cfg_attr(predicate, attrs..)]` adds lint attributes only (nested
+/// `cfg_attr`s of lint attributes too): it never removes the parameter, whatever the predicate.
+fn cfg_attr_adds_lints_only(attr: &syn::Attribute) -> bool {
+    fn lints_only(meta: &syn::Meta) -> bool {
+        const LINTS: [&str; 5] = ["allow", "expect", "warn", "deny", "forbid"];
+        let path = meta.path();
+        if LINTS.iter().any(|lint| path.is_ident(lint)) {
+            return true;
+        }
+        if !path.is_ident("cfg_attr") {
+            return false;
+        }
+        let syn::Meta::List(list) = meta else {
+            return false;
+        };
+        list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+            let _predicate: syn::Meta = input.parse()?;
+            input.parse::<syn::Token![,]>()?;
+            let attrs =
+                syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated(input)?;
+            Ok(!attrs.is_empty() && attrs.iter().all(lints_only))
+        })
+        .unwrap_or(false)
+    }
+    lints_only(&attr.meta)
+}
+
 /// The error for a `Self` in a `#[depends]` signature.
 pub(crate) const SELF_NAMES_NOTHING: &str = "a `#[depends]` function is a free function, so `Self` names nothing here; write the type's name";
 
@@ -274,16 +301,19 @@ pub(crate) fn analyse(
             pat_type.attrs.retain(|a| !a.path().is_ident("doc"));
         }
         // A `#[cfg]` would remove the parameter after the macro counted it; the generated
-        // call would then pass one argument too many.
-        if let Some(cfg) = pat_type
-            .attrs
-            .iter()
-            .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
-        {
-            errors.push(syn::Error::new_spanned(
-                cfg,
-                "`#[cfg]` on a parameter of a `#[depends]` function is not supported; put the `#[cfg]` on the whole function and write one version per configuration",
-            ));
+        // call would then pass one argument too many. A `#[cfg_attr]` that only adds lints
+        // (`#[cfg_attr(not(feature = "audit"), allow(unused_variables))]`) removes nothing and
+        // is kept; it was refused with the `#[cfg]` message.
+        if let Some(cfg) = pat_type.attrs.iter().find(|a| {
+            a.path().is_ident("cfg")
+                || (a.path().is_ident("cfg_attr") && !cfg_attr_adds_lints_only(a))
+        }) {
+            let message = if cfg.path().is_ident("cfg") {
+                "`#[cfg]` on a parameter of a `#[depends]` function is not supported; put the `#[cfg]` on the whole function and write one version per configuration"
+            } else {
+                "a `#[cfg_attr]` on a parameter of a `#[depends]` function may only add lint attributes (`allow`, `expect`, `warn`, `deny`, `forbid`); for a parameter that exists in one configuration only, put the `#[cfg]` on the whole function and write one version per configuration"
+            };
+            errors.push(syn::Error::new_spanned(cfg, message));
         }
         let ty = (*pat_type.ty).clone();
         let dep = match dep_attrs.first().map(parse_dep_args) {
@@ -1415,6 +1445,35 @@ mod tests {
                 .to_string()
                 .contains("put the `#[cfg]` on the whole function")
         );
+    }
+
+    #[test]
+    fn a_cfg_attr_of_lints_on_a_parameter_is_kept_and_any_other_is_an_error() {
+        for kept in [
+            "#[cfg_attr(test, allow(unused_variables))]",
+            "#[cfg_attr(not(feature = \"x\"), allow(unused), warn(unused_mut))]",
+            "#[cfg_attr(all(), cfg_attr(test, expect(unused_variables)))]",
+        ] {
+            let (f, errors) = analyse_src(&format!("async fn f({kept} h: &HeaderMap) {{}}"));
+            assert!(errors.is_empty(), "{kept}: {errors:?}");
+            assert_eq!(f.params.len(), 1, "{kept}");
+        }
+        for refused in [
+            "#[cfg_attr(test, cfg(test))]",
+            "#[cfg_attr(test, allow(unused), cfg(test))]",
+            "#[cfg_attr(test, cfg_attr(all(), cfg(test)))]",
+            "#[cfg_attr(test)]",
+            "#[cfg_attr]",
+        ] {
+            let (_, errors) = analyse_src(&format!("async fn f({refused} h: &HeaderMap) {{}}"));
+            assert_eq!(errors.len(), 1, "{refused}: {errors:?}");
+            assert!(
+                errors[0]
+                    .to_string()
+                    .contains("may only add lint attributes"),
+                "{refused}: {errors:?}"
+            );
+        }
     }
 
     #[test]
