@@ -1052,3 +1052,105 @@ async fn the_trailers_of_a_body_of_known_length_reach_an_http2_client() {
     assert_eq!(events(), ["session:open", "session:close success 200"]);
     server.shutdown().await;
 }
+
+/// `size` bytes and a ready `grpc-status: 0` trailer, as `with_trailers` makes them.
+fn sized_with_trailers(size: usize) -> http::Response<Body> {
+    use http_body_util::BodyExt;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let body = http_body_util::Full::new(Bytes::from(vec![b'x'; size]))
+        .map_err(|never: std::convert::Infallible| match never {})
+        .with_trailers(async move { Some(Ok(trailers)) });
+    http::Response::new(Body::new(body))
+}
+
+/// 600 KiB with trailers: more than a window's worth, so that hyper takes the trailers only
+/// once the client has taken the data.
+#[depends]
+async fn large_with_trailers(#[dep(session)] _s: &u8) -> http::Response<Body> {
+    sized_with_trailers(600 * 1024)
+}
+
+/// A body of known length whose trailers had not gone out when its HTTP/2 client reset the
+/// stream (it opened no window, so it took none of the data): its session is told the client
+/// went away, not a success (a review found it told a success, the trailers held and dropped).
+#[tokio::test]
+async fn a_body_with_trailers_reset_before_they_went_is_not_a_success() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/large", large_with_trailers)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    common::clear();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) =
+        common::h2_client(io, h2::client::Builder::new().initial_window_size(0)).await;
+    let response = guard(
+        "the head",
+        common::h2_send_get(&mut client, addr, "/large").await,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    drop(response); // RST_STREAM(CANCEL)
+    common::wait_for("session:close cancelled client gone").await;
+    driver.abort();
+    settled_whole(&server).await;
+    assert_eq!(
+        events(),
+        ["session:open", "session:close cancelled client gone"]
+    );
+    server.shutdown().await;
+}
+
+/// Set when the client has seen the end of [`held_open`]'s stream: only then does its sender
+/// close.
+static SEEN_END: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// A stream declaring `Content-Length: 5` that sends its 5 bytes and then stays open (a
+/// channel whose sender lives on), on a route with no `request`-scope work.
+#[depends]
+async fn held_open() -> http::Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        tx.send(Ok(Bytes::from_static(b"hello"))).await.ok();
+        SEEN_END.notified().await;
+        drop(tx);
+    });
+    let stream = stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut response = http::Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from_static("5"),
+    );
+    response
+}
+
+/// Over HTTP/2, a stream that has sent the length it declared ends there, though it stays
+/// open: it is asked for nothing more, as over HTTP/1 (it held the stream open until its
+/// sender closed, when no `request`-scope work tracked it).
+#[tokio::test]
+async fn a_stream_that_sent_its_declared_length_ends_over_http2_though_it_stays_open() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/held-open", held_open)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let mut body = guard("the head", common::h2_get(&mut client, addr, "/held-open")).await;
+    let mut got = Vec::new();
+    while let Some(data) = guard("the end, its sender still open", body.data()).await {
+        got.extend_from_slice(&data.unwrap());
+    }
+    assert_eq!(got, b"hello");
+    SEEN_END.notify_one();
+    driver.abort();
+    server.shutdown().await;
+}

@@ -179,8 +179,11 @@ impl http_body::Body for Declared {
         })
     }
 
+    /// Ended once its length is sent: asked for nothing more (as hyper's HTTP/1 does not ask
+    /// it), so that over HTTP/2 a stream kept open after its declared length does not hold its
+    /// own open until it ends.
     fn is_end_stream(&self) -> bool {
-        self.left == 0 && self.inner.is_end_stream()
+        self.left == 0
     }
 
     fn size_hint(&self) -> http_body::SizeHint {

@@ -46,6 +46,9 @@ pub(crate) struct TrackedBody {
     /// The trailers of a body that reached its length, given on at the next poll (see
     /// [`TrackedBody::ready_trailers`]).
     trailers: Option<Box<http::HeaderMap>>,
+    /// The response goes out over HTTP/2, where a body of known length can still send
+    /// trailers (over HTTP/1 its `Content-Length` leaves no room for them).
+    http2: bool,
 }
 
 /// What runs once the body has been sent or dropped.
@@ -89,6 +92,7 @@ impl AfterBody {
             head: None,
             stop: None,
             trailers: None,
+            http2: false,
         };
         body.finish(ended);
     }
@@ -216,9 +220,9 @@ impl TrackedBody {
         // or of declared length zero (its drop counts it complete). hyper drops such a body
         // unasked when it could not send the head (the client reset the stream just as the
         // answer was made): the server watches the head (see `HeadWatch`).
-        let head = (version == http::Version::HTTP_2
-            && (bodiless || remaining == Some(0) || body.is_end_stream()))
-        .then(|| watch_head(parts));
+        let http2 = version == http::Version::HTTP_2;
+        let head = (http2 && (bodiless || remaining == Some(0) || body.is_end_stream()))
+            .then(|| watch_head(parts));
         Self {
             inner: Some(body),
             after: Some(after),
@@ -228,6 +232,7 @@ impl TrackedBody {
             head,
             stop: None,
             trailers: None,
+            http2,
         }
     }
 
@@ -323,12 +328,13 @@ impl TrackedBody {
         stop.as_mut().poll(cx).is_ready()
     }
 
-    /// Whether the body, which has reached its length but not said it has ended, has its
-    /// trailers ready: asked once, without waiting (a body that reached its length is asked for
-    /// nothing more, as hyper's HTTP/1 does not ask it), so that a body of known length with
-    /// trailers (`with_trailers` reports the length of its data) does not lose them over
-    /// HTTP/2, where hyper would end the stream on the last data frame. What else it gives
-    /// then (nothing yet, its end, more data, an error) is left as it was: it has ended.
+    /// Whether the body of an HTTP/2 response, which has reached its length but not said it
+    /// has ended, has its trailers ready: asked once, without waiting (a body that reached its
+    /// length is asked for nothing more), so that a body of known length with trailers
+    /// (`with_trailers` reports the length of its data) does not lose them, where hyper would
+    /// end the stream on the last data frame. What else it gives then (nothing yet, its end,
+    /// more data, an error) is left, and the body has ended: trailers not ready by then are
+    /// not sent (logged at debug).
     #[cold]
     #[inline(never)]
     fn ready_trailers(&mut self, cx: &mut Context<'_>) -> bool {
@@ -341,14 +347,28 @@ impl TrackedBody {
                     self.trailers = Some(Box::new(trailers));
                     true
                 }
-                Err(_) => false,
+                Err(_) => {
+                    let request_id = self.request_id();
+                    tracing::debug!(target: "di", request_id, "a response body that had reached its length gave more data: it is not sent");
+                    false
+                }
             },
+            Ok(Poll::Ready(None)) => false,
+            Ok(Poll::Pending) => {
+                let request_id = self.request_id();
+                tracing::debug!(target: "di", request_id, "a response body that had reached its length had nothing ready: it has ended (trailers that come later are not sent)");
+                false
+            }
+            Ok(Poll::Ready(Some(Err(_)))) => {
+                let request_id = self.request_id();
+                tracing::debug!(target: "di", request_id, "a response body that had reached its length failed when asked for its trailers: it has ended");
+                false
+            }
             Err(panic) => {
                 let request_id = self.request_id();
                 tracing::error!(target: "di", request_id, %panic, "a response body that had reached its length panicked when asked for its trailers");
                 false
             }
-            _ => false,
         }
     }
 }
@@ -395,7 +415,7 @@ impl http_body::Body for TrackedBody {
                     .as_ref()
                     .is_none_or(|inner| inner.is_end_stream());
                 if this.remaining == Some(0) || inner_ended {
-                    if !inner_ended && this.ready_trailers(cx) {
+                    if !inner_ended && this.http2 && this.ready_trailers(cx) {
                         // Ends with its trailers, at the next poll.
                         return Poll::Ready(Some(Ok(frame)));
                     }
@@ -459,8 +479,11 @@ impl Drop for TrackedBody {
         // empty, or of declared length zero) whose head the server did not send: the client
         // went away.
         let unsent = self.head.as_ref().is_some_and(HeadWatch::unsent);
-        let complete =
-            !unsent && (self.bodiless || self.is_end_stream() || self.remaining == Some(0));
+        // Its trailers still held (an HTTP/2 stream reset, or cut, before hyper asked for
+        // them): it did not reach its end.
+        let complete = !unsent
+            && self.trailers.is_none()
+            && (self.bodiless || self.is_end_stream() || self.remaining == Some(0));
         let ended = match &self.after {
             _ if complete => self.ended(),
             Some(after) => Outcome::Cancelled(after.engine.cancel_reason()),
