@@ -381,18 +381,7 @@ fn parse_uses_list(list: syn::parse::ParseStream<'_>) -> syn::Result<Vec<syn::Pa
             .parse()
             .map_err(|e| syn::Error::new(e.span(), USES_SYNTAX))?;
         check_dep_path(&path, PathSite::Uses)?;
-        if list.peek(syn::token::Paren) {
-            let call: proc_macro2::Group = list.parse()?;
-            let name = quote::ToTokens::to_token_stream(&path)
-                .to_string()
-                .replace(' ', "");
-            return Err(syn::Error::new(
-                call.span(),
-                format!(
-                    "`uses(...)` names the dependency, it does not call it; write `uses({name})` without `()`: the app calls `{name}`"
-                ),
-            ));
-        }
+        PathSite::Uses.not_called(list, &path)?;
         if !list.is_empty() && !list.peek(Token![,]) {
             return Err(syn::Error::new_spanned(&path, USES_SYNTAX));
         }
@@ -426,6 +415,27 @@ impl PathSite {
             PathSite::Dep => "`#[dep]` names a `#[depends]` function, which is",
             PathSite::Uses => "`uses(...)` names `#[depends]` functions, which are",
         }
+    }
+
+    /// An error at the `(..)` of `path(..)` written where `path` is named, not called
+    /// (`#[dep(get_db())]`, `uses(audit())`); nothing when no `(` follows.
+    fn not_called(self, input: syn::parse::ParseStream<'_>, path: &syn::Path) -> syn::Result<()> {
+        if !input.peek(syn::token::Paren) {
+            return Ok(());
+        }
+        let call: proc_macro2::Group = input.parse()?;
+        let name = quote::ToTokens::to_token_stream(path)
+            .to_string()
+            .replace(' ', "");
+        let message = match self {
+            PathSite::Dep => format!(
+                "`#[dep]` names the dependency, it does not call it; write `#[dep({name})]` without `()`: the app calls `{name}` and passes in its value"
+            ),
+            PathSite::Uses => format!(
+                "`uses(...)` names the dependency, it does not call it; write `uses({name})` without `()`: the app calls `{name}`"
+            ),
+        };
+        Err(syn::Error::new(call.span(), message))
     }
 }
 
@@ -562,18 +572,7 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
         })?;
         check_dep_path(&path, PathSite::Dep)?;
         // `#[dep(get_db())]`: the function is named, not called.
-        if input.peek(syn::token::Paren) {
-            let call: proc_macro2::Group = input.parse()?;
-            let name = quote::ToTokens::to_token_stream(&path)
-                .to_string()
-                .replace(' ', "");
-            return Err(syn::Error::new(
-                call.span(),
-                format!(
-                    "`#[dep]` names the dependency, it does not call it; write `#[dep({name})]` without `()`: the app calls `{name}` and passes in its value"
-                ),
-            ));
-        }
+        PathSite::Dep.not_called(input, &path)?;
         let mut args = DepArgs {
             path,
             scope: None,
