@@ -328,6 +328,16 @@ impl TrackedBody {
         stop.as_mut().poll(cx).is_ready()
     }
 
+    /// The trailers [`TrackedBody::ready_trailers`] held, its last frame: the body has ended.
+    #[cold]
+    #[inline(never)]
+    fn held_trailers(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
+        let trailers = self.trailers.take()?;
+        let ended = self.ended();
+        self.finish(ended);
+        Some(Ok(Frame::trailers(*trailers)))
+    }
+
     /// Whether the body of an HTTP/2 response, which has reached its length but not said it
     /// has ended, has its trailers ready: asked once, without waiting (a body that reached its
     /// length is asked for nothing more), so that a body of known length with trailers
@@ -382,10 +392,8 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if let Some(trailers) = this.trailers.take() {
-            let ended = this.ended();
-            this.finish(ended);
-            return Poll::Ready(Some(Ok(Frame::trailers(*trailers))));
+        if this.trailers.is_some() {
+            return Poll::Ready(this.held_trailers());
         }
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
