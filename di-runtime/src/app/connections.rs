@@ -834,9 +834,10 @@ where
 /// Holds back an HTTP/2 response whose head is watched (see [`HeadWatch`]: bodiless, empty, or
 /// of declared length zero) for one poll, waking the task at once: hyper sends such a head,
 /// ending the stream on it when the body is at its end, and drops the body unasked when it
-/// could not send the head (the client had reset the stream while the answer was made). Given `Pending`, hyper looks whether the
-/// stream was reset, and if it was, drops this future, the response with it: its head was not
-/// sent, and its teardowns see the client gone. Otherwise the next poll hands it over.
+/// could not send the head (the client had reset the stream while the answer was made).
+/// Given `Pending`, hyper looks whether the stream was reset, and if it was, drops this future,
+/// the response with it: its head was not sent, and its teardowns see the client gone.
+/// Otherwise the next poll hands it over.
 #[cold]
 #[inline(never)]
 fn hold_back<B>(
