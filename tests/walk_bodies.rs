@@ -163,7 +163,10 @@ async fn serves_on(addr: SocketAddr) {
         .await
         .unwrap();
     let answer = read_to_close(&mut s).await;
-    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"),
+        "{answer}"
+    );
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -222,7 +225,11 @@ async fn an_http1_body_cut_mid_way_is_never_a_success_on_any_body_route() {
     let addr = server.local_addr();
     let mut report = Vec::new();
     for cut in [Cut::Reset, Cut::HalfClose] {
-        for framing in [Framing::Http11Length, Framing::Http11Chunked, Framing::Http10Length] {
+        for framing in [
+            Framing::Http11Length,
+            Framing::Http11Chunked,
+            Framing::Http10Length,
+        ] {
             for path in PATHS {
                 common::clear();
                 let case = format!("{cut:?} {framing:?} {path}");
@@ -249,7 +256,9 @@ async fn an_http1_body_cut_mid_way_is_never_a_success_on_any_body_route() {
                 let status = answer.get(9..12).unwrap_or("").to_owned();
                 report.push(format!("{case}: answer {status:?} events {ev:?}"));
                 assert!(
-                    answer.is_empty() || answer.starts_with("HTTP/1.1 4") || answer.starts_with("HTTP/1.0 4"),
+                    answer.is_empty()
+                        || answer.starts_with("HTTP/1.1 4")
+                        || answer.starts_with("HTTP/1.0 4"),
                     "{case}: {answer}"
                 );
                 if streamed(path) {
@@ -287,7 +296,9 @@ async fn an_http2_stream_reset_after_its_whole_body_is_cancelled_on_every_body_r
     for path in PATHS {
         common::clear();
         let (ct, body) = body_for(path, 1000);
-        std::future::poll_fn(|cx| client.poll_ready(cx)).await.unwrap();
+        std::future::poll_fn(|cx| client.poll_ready(cx))
+            .await
+            .unwrap();
         let request = http::Request::post(format!("http://{addr}{path}"))
             .header("content-type", ct)
             .body(())
@@ -331,7 +342,9 @@ async fn an_http2_upload_past_the_limit_without_a_length_is_413_on_every_body_ro
     for path in PATHS {
         common::clear();
         let (ct, body) = body_for(path, 200_000);
-        std::future::poll_fn(|cx| client.poll_ready(cx)).await.unwrap();
+        std::future::poll_fn(|cx| client.poll_ready(cx))
+            .await
+            .unwrap();
         let request = http::Request::post(format!("http://{addr}{path}"))
             .header("content-type", ct)
             .body(())
@@ -376,8 +389,15 @@ async fn an_http2_upload_past_the_limit_without_a_length_is_413_on_every_body_ro
         report.push(format!("{path}: {status} {text} {ev:?}"));
         assert_eq!(status, 413, "{path}: {text} {ev:?}");
         if streamed(path) {
-            assert_eq!(ev.iter().filter(|e| e.starts_with("session:close")).count(), 1, "{path}: {ev:?}");
-            assert!(!ev.iter().any(|e| e.starts_with("session:close success")), "{path}: {ev:?}");
+            assert_eq!(
+                ev.iter().filter(|e| e.starts_with("session:close")).count(),
+                1,
+                "{path}: {ev:?}"
+            );
+            assert!(
+                !ev.iter().any(|e| e.starts_with("session:close success")),
+                "{path}: {ev:?}"
+            );
         } else {
             assert!(ev.is_empty(), "{path}: {ev:?}");
         }
@@ -410,20 +430,32 @@ async fn an_http1_chunked_upload_past_the_limit_is_413_on_every_body_route() {
         let send = async {
             w.write_all(head.as_bytes()).await?;
             for piece in body.chunks(8192) {
-                w.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
+                w.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                    .await?;
                 w.write_all(piece).await?;
                 w.write_all(b"\r\n").await?;
             }
             w.write_all(b"0\r\n\r\n").await
         };
-        let (_sent, answer) = guard(path, futures_util::future::join(send, read_to_close(&mut r))).await;
+        let (_sent, answer) = guard(
+            path,
+            futures_util::future::join(send, read_to_close(&mut r)),
+        )
+        .await;
         guard(path, settled_whole(&server)).await;
         let ev = events();
         report.push(format!("{path}: {:?} {ev:?}", answer.lines().next()));
         assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
         if streamed(path) {
-            assert_eq!(ev.iter().filter(|e| e.starts_with("session:close")).count(), 1, "{path}: {ev:?}");
-            assert!(!ev.iter().any(|e| e.starts_with("session:close success")), "{path}: {ev:?}");
+            assert_eq!(
+                ev.iter().filter(|e| e.starts_with("session:close")).count(),
+                1,
+                "{path}: {ev:?}"
+            );
+            assert!(
+                !ev.iter().any(|e| e.starts_with("session:close success")),
+                "{path}: {ev:?}"
+            );
         } else {
             assert!(ev.is_empty(), "{path}: {ev:?}");
         }
@@ -446,7 +478,10 @@ async fn a_body_on_a_get_route_that_reads_none_keeps_the_connection_in_step() {
     for chunked in [false, true] {
         common::clear();
         let body = if chunked {
-            format!("transfer-encoding: chunked\r\n\r\n{:x}\r\n{fake}\r\n0\r\n\r\n", fake.len())
+            format!(
+                "transfer-encoding: chunked\r\n\r\n{:x}\r\n{fake}\r\n0\r\n\r\n",
+                fake.len()
+            )
         } else {
             format!("content-length: {}\r\n\r\n{fake}", fake.len())
         };
@@ -458,25 +493,42 @@ async fn a_body_on_a_get_route_that_reads_none_keeps_the_connection_in_step() {
         let answer = read_to_close(&mut s).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{chunked}: {answer}");
         assert!(answer.contains("\r\n\r\ngot"), "{chunked}: {answer}");
-        assert!(!answer.contains("404"), "desync, chunked {chunked}: {answer}");
+        assert!(
+            !answer.contains("404"),
+            "desync, chunked {chunked}: {answer}"
+        );
         // The second request is answered, or the first answer said `connection: close`
         // (hyper does not drain an unread chunked body: allowed, as clients.rs pins).
-        let said_close = answer.split("\r\n\r\n").next().unwrap().contains("connection: close");
+        let said_close = answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .contains("connection: close");
         assert!(
-            answer.ends_with("\r\n\r\nok") || (said_close && answer.matches("HTTP/1.1 ").count() == 1),
+            answer.ends_with("\r\n\r\nok")
+                || (said_close && answer.matches("HTTP/1.1 ").count() == 1),
             "second request lost unannounced, chunked {chunked}: {answer}"
         );
         settled_whole(&server).await;
-        assert_eq!(events(), ["session:open", "session:close success 200"], "{chunked}");
+        assert_eq!(
+            events(),
+            ["session:open", "session:close success 200"],
+            "{chunked}"
+        );
     }
     // HTTP/2: a GET with a body (DATA, END_STREAM), then a next stream.
     common::clear();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
-    std::future::poll_fn(|cx| client.poll_ready(cx)).await.unwrap();
-    let request = http::Request::get(format!("http://{addr}/get")).body(()).unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let request = http::Request::get(format!("http://{addr}/get"))
+        .body(())
+        .unwrap();
     let (response, mut send) = client.send_request(request, false).unwrap();
-    send.send_data(bytes::Bytes::from_static(b"a body on a GET"), true).unwrap();
+    send.send_data(bytes::Bytes::from_static(b"a body on a GET"), true)
+        .unwrap();
     let response = guard("h2 get", response).await.unwrap();
     assert_eq!(response.status(), 200);
     let mut b = response.into_body();
