@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{describe, events, log, read_to_close, serial, wait_for};
+use common::{describe, events, guard, log, read_to_close, serial, wait_for};
 use di_runtime::prelude::*;
 use di_runtime::{BodyStream, Multipart};
 use futures_util::StreamExt;
@@ -133,12 +133,6 @@ const PATHS: [&str; 5] = ["/json", "/bytes", "/form", "/stream", "/multipart"];
 
 fn streamed(path: &str) -> bool {
     matches!(path, "/stream" | "/multipart")
-}
-
-async fn guard<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung: {:?}", events()))
 }
 
 async fn settled_whole(server: &di_runtime::Server) {

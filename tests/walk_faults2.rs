@@ -16,34 +16,19 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{count, describe, events, log, read_head, read_to_close, serial, wait_for};
+use common::{
+    count, describe, events, guard, log, read_head, read_to_close, serial, settled_whole, wait_for,
+};
 use di_runtime::prelude::*;
 use futures_util::stream;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-/// Bounds a wait generously: a hang fails the test instead of holding the suite.
-async fn guard<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung: {:?}", events()))
-}
 
 /// Sends `raw` over a new connection and reads the answer to the close.
 async fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
     let mut socket = TcpStream::connect(addr).await.unwrap();
     socket.write_all(raw).await.unwrap();
     read_to_close(&mut socket).await
-}
-
-/// Settles the server and checks that nothing is left owed or in flight.
-async fn settled_whole(server: &di_runtime::Server) -> di_runtime::Metrics {
-    guard("settle", server.settle()).await;
-    let metrics = server.metrics();
-    assert_eq!(metrics.setups, metrics.teardowns.total(), "{metrics:?}");
-    assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
-    assert_eq!(metrics.teardowns_in_flight, 0, "{metrics:?}");
-    metrics
 }
 
 // ------------------------------------------------------------------ the service

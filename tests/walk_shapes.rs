@@ -28,29 +28,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{count, describe, events, log, serial};
+use common::{count, describe, events, guard, log, serial, settled_whole};
 use di_runtime::Body;
 use di_runtime::prelude::*;
 use futures_util::stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Bounds a wait generously: a hang fails the test instead of holding the suite.
-async fn guard<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung: {:?}", events()))
-}
-
-/// Settles the server and checks that nothing is left owed or in flight.
-async fn settled_whole(server: &di_runtime::Server) -> di_runtime::Metrics {
-    guard("settle", server.settle()).await;
-    let metrics = server.metrics();
-    assert_eq!(metrics.setups, metrics.teardowns.total(), "{metrics:?}");
-    assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
-    assert_eq!(metrics.teardowns_in_flight, 0, "{metrics:?}");
-    metrics
-}
 
 /// Sends `raw` over a new connection and reads until the server closes it: the bytes, and
 /// whether the close was a reset (`false`: a clean end of stream).

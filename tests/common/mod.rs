@@ -266,3 +266,22 @@ pub fn describe(outcome: &di_runtime::Outcome) -> String {
         other => other.to_string(),
     }
 }
+
+/// Bounds a wait generously: a hang fails the test, naming `what` and the events so far,
+/// instead of holding the suite.
+pub async fn guard<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung: {:?}", events()))
+}
+
+/// Settles `server` and checks that nothing is left owed or in flight: every setup torn down,
+/// no request or teardown running.
+pub async fn settled_whole(server: &di_runtime::Server) -> di_runtime::Metrics {
+    guard("settle", server.settle()).await;
+    let metrics = server.metrics();
+    assert_eq!(metrics.setups, metrics.teardowns.total(), "{metrics:?}");
+    assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
+    assert_eq!(metrics.teardowns_in_flight, 0, "{metrics:?}");
+    metrics
+}
