@@ -299,6 +299,8 @@ where
     let id = RequestId::of(request.headers(), engine.config.request_id_header.as_ref());
     let head_request = request.method() == Method::HEAD;
     let version = request.version();
+    // An HTTP/1 request whose body may still be coming: see `LetReadFirst`.
+    let body_to_come = version < http::Version::HTTP_2 && !request.body().is_end_stream();
     // Sent here by another `di` app (this one is mounted in it): that app counts the response
     // in the `metrics` export.
     let mounted = Outer::mounted(request.extensions());
@@ -326,7 +328,7 @@ where
             )));
         }
     };
-    Box::pin(async move {
+    let answered = async move {
         let response = match catch(ENTRY.scope(entry, answer)).await {
             Ok(response) => response,
             Err(panic) => {
@@ -366,7 +368,38 @@ where
             Some(after) => track(response, head_request, version, after),
             None => response,
         }
+    };
+    Box::pin(async move {
+        let response = answered.await;
+        if body_to_come {
+            LetReadFirst(false).await;
+        }
+        response
     })
+}
+
+/// Waits one poll, so that an HTTP/1 server reads before it writes the answer: a layer or a
+/// mounted service may have answered without reading the request's body to its end, and
+/// dropped it as it answered, while the server polled the answer. hyper learns that the body
+/// was dropped only when it next reads: it then skips what of it has come, or, if that is not
+/// all (the client holds the rest back behind `Expect: 100-continue`, or has not sent it yet),
+/// closes the connection after the answer. Written in the same poll, the answer would go out
+/// saying keep-alive, and a client's next request on that connection would be lost. One poll
+/// later hyper has read first and says `Connection: close` when it will close. The app's own
+/// routes need no wait: a request is dropped unread, or its streamed body's state known (see
+/// `close_if_body_unfinished`), before its answer is polled.
+struct LetReadFirst(bool);
+
+impl std::future::Future for LetReadFirst {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// `response` as it leaves the app's layers, whoever made it (the app, a layer, a mounted
