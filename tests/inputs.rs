@@ -431,8 +431,23 @@ async fn a_json_body_after_a_utf8_byte_order_mark_is_read() {
     let body: Value = response.json().await.expect("a JSON body");
     assert_eq!(body["detail"][0]["loc"], json!(["body", "title"]));
 
-    // A body of nothing but the mark is as empty as FastAPI's.
+    // A body of nothing but the mark is not empty to FastAPI (0.165 answers this 422 byte for
+    // byte): Python decodes it to no text, which is no JSON value.
     let response = send(b"\xEF\xBB\xBF").await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(
+        body,
+        json!({"detail": [{
+            "type": "json_invalid",
+            "loc": ["body", 0],
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": "Expecting value"},
+        }]})
+    );
+    // An empty body is a missing one.
+    let response = send(b"").await;
     assert_eq!(response.status(), 422);
     let body: Value = response.json().await.expect("a JSON body");
     assert_eq!(body["detail"][0]["type"], "missing");

@@ -112,6 +112,14 @@ async fn an_optional_json_body_is_none_without_a_body_and_checked_with_one() {
             json!({"detail":[{"type":"json_invalid","loc":["body",9],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}]})
         )
     );
+    // A body of nothing but a UTF-8 byte order mark is there (FastAPI 0.165's answer).
+    assert_eq!(
+        sent(Some("\u{feff}"), true).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"detail":[{"type":"json_invalid","loc":["body",0],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}]})
+        )
+    );
     assert_eq!(
         sent(Some(r#"{"title":"new"}"#), false).await,
         (

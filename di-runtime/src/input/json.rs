@@ -41,17 +41,18 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     const NEEDS_BODY: bool = true;
 
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        // A UTF-8 byte order mark is not part of the JSON (Python's `json.loads` of bytes,
-        // FastAPI's reader, decodes them as `utf-8-sig`).
-        let body = head
-            .body
-            .strip_prefix(b"\xEF\xBB\xBF")
-            .unwrap_or(&head.body);
-        if body.is_empty() {
+        if head.body.is_empty() {
             return Err(vec![
                 InputError::new(["body"], "Field required").kind("missing"),
             ]);
         }
+        // A UTF-8 byte order mark is not part of the JSON (Python's `json.loads` of bytes,
+        // FastAPI's reader, decodes them as `utf-8-sig`). A body of nothing but the mark is
+        // not empty to FastAPI: it is JSON with no value (`json_invalid`).
+        let body = head
+            .body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&head.body);
         if !is_json(head.headers()) {
             // FastAPI (strict content type) validates such a body as text: a struct is then
             // `model_attributes_type` with the text as `input`. `di` reads JSON only with a
@@ -107,13 +108,10 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Option<Json<T>> {
     }
 }
 
-/// Whether a request has no body for an optional [`Json`] to read (nothing, or only a UTF-8
-/// byte order mark).
+/// Whether a request has no body for an optional [`Json`] to read (a body of only a UTF-8 byte
+/// order mark is one, as FastAPI reads it: JSON with no value).
 pub(crate) fn is_absent(head: &RequestHead) -> bool {
-    head.body
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(&head.body)
-        .is_empty()
+    head.body.is_empty()
 }
 
 /// FastAPI's answer to a body that is not JSON: Python's message and position (in
