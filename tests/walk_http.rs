@@ -614,6 +614,35 @@ async fn an_answer_given_around_the_app_before_the_body_was_read_says_close_or_s
     server.shutdown().await;
 }
 
+/// A `CONNECT` route is refused when the app is checked, in the app and in a group, with the
+/// route named: a 2xx answer to `CONNECT` makes the HTTP/1 connection a tunnel (hyper sends the
+/// head without the body, then closes the connection, as nothing takes the tunnel over; its
+/// teardowns saw the client gone though it was there). Without a route, `CONNECT` is 405 on a
+/// path served with other methods.
+#[tokio::test]
+async fn a_connect_route_is_refused_by_the_check() {
+    let problems = App::new()
+        .route(Method::CONNECT, "/tunnel", ok)
+        .nest(Group::new("/api").route(Method::CONNECT, "/t", ok))
+        .check()
+        .expect_err("CONNECT routes are refused")
+        .to_string();
+    for route in ["route CONNECT /tunnel:", "route CONNECT /t:"] {
+        assert!(problems.contains(route), "{problems}");
+    }
+    assert!(problems.contains("di serves no tunnels"), "{problems}");
+
+    let _serial = serial().await;
+    let server = App::new().get("/ok", ok).bind("127.0.0.1:0").await.unwrap();
+    let text = exchange(
+        server.local_addr(),
+        b"CONNECT /ok HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 405 "), "{text}");
+    server.shutdown().await;
+}
+
 /// RFC 9110 9.3.2: `HEAD` is `GET` without the body. On a `GET` route, for each answer it
 /// gives (200, a stream, the app's 404, a handler's 409, a 422, a panic's 500, the request
 /// timeout's 503): the same status and headers as the `GET` (a stream's `Transfer-Encoding`

@@ -249,7 +249,17 @@ pub(crate) type MountedGroup = (Vec<RouteDef>, Vec<Vec<Arc<dyn TowerLayer>>>, Ve
 /// What is wrong with a route's own `path` (before any group's prefix): one that does not
 /// start with `/` would never match a request (every request's path does), or run into its
 /// group's prefix (`/admin` + `users`). Empty is the prefix itself, or checked once prefixed.
+/// And a `CONNECT` route: HTTP/1 makes a connection whose `CONNECT` is answered 2xx a tunnel
+/// (hyper sends the answer's head without its body, and closes the connection, as nothing
+/// takes the tunnel over), so its handler's answer would not be what the client gets.
 pub(crate) fn path_problem(method: &Method, path: &str) -> Option<String> {
+    if method == Method::CONNECT {
+        return Some(format!(
+            "route CONNECT {path}: di serves no tunnels (a 2xx answer to CONNECT makes the \
+             connection one, and its body is never sent); leave CONNECT to a proxy in front of \
+             the app (without a route, the app answers it 404 or 405)"
+        ));
+    }
     (!path.is_empty() && !path.starts_with('/'))
         .then(|| format!("route {method} {path}: a path starts with `/`; write `/{path}`"))
 }
