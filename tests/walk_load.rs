@@ -1253,3 +1253,116 @@ async fn a_burst_of_cancelled_requests_past_the_background_bound_keeps_the_overf
     sockets_back_to(&before).await;
     server.shutdown().await;
 }
+
+// ------------------------------------------------------------------ room at the limit
+
+/// A raw HTTP/2 connection's next frame: its type, flags, stream and payload.
+async fn h2_next_frame(s: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).await.unwrap();
+    let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.unwrap();
+    (head[3], head[4], stream, payload)
+}
+
+/// Reads frames (acknowledging `SETTINGS`) until one of `kind` on `stream`; returns it.
+async fn h2_until(s: &mut TcpStream, kind: u8, stream: u32) -> (u8, Vec<u8>) {
+    loop {
+        let (k, flags, id, payload) = h2_next_frame(s).await;
+        if k == 4 && flags & 1 == 0 {
+            s.write_all(&common::h2_frame(4, 1, 0, &[])).await.unwrap();
+        }
+        if k == kind && id == stream {
+            return (flags, payload);
+        }
+    }
+}
+
+/// A `HEADERS` block for `GET path` (HPACK: indexed `:method GET` and `:scheme http`, `:path`
+/// and `:authority` literal without indexing).
+fn h2_get_block(path: &str) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, 0x04, path.len() as u8];
+    b.extend_from_slice(path.as_bytes());
+    b.extend_from_slice(&[0x01, 4]);
+    b.extend_from_slice(b"load");
+    b
+}
+
+/// At the connection limit, the connection idle the longest is closed to make room for a new
+/// one. An HTTP/2 connection asked to close (`GOAWAY`, then a `PING`) still takes the streams
+/// its client opens before it answers that `PING`, and serves them before it closes: here a
+/// feed, for as long as its client reads. Meanwhile another connection is idle all along, and
+/// the waiting client must get its room from that one, not wait for the feed to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_limit_a_connection_closing_for_room_that_took_a_long_stream_leaves_the_room_to_an_idle_one()
+ {
+    const HEADERS: u8 = 1;
+    const GOAWAY: u8 = 7;
+    let _serial = serial().await;
+    let server = load_app()
+        .get("/feed", feed)
+        .max_connections(2)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // `a` over HTTP/2, served once: then idle, the longest.
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(common::h2_frame(4, 0, 0, &[]));
+    hello.extend(common::h2_frame(
+        HEADERS,
+        0x5,
+        1,
+        &h2_get_block("/small?id=1"),
+    ));
+    a.write_all(&hello).await.unwrap();
+    loop {
+        let (flags, _) = h2_until(&mut a, 0, 1).await;
+        if flags & 1 != 0 {
+            break;
+        }
+    }
+    // `b`, served after it: idle too. (A moment first, for `a`'s stream task to end: until
+    // then `a` counts as in use, and `b` would be the one closed.)
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut b = H1::connect(addr, None).await;
+    assert_eq!(try_get(&mut b, "/small?id=3").await, Some((200, 2)));
+    // `c` comes at the limit: `a` is asked to close to make room, and says so.
+    let c = tokio::spawn(async move {
+        let mut c = H1::connect(addr, None).await;
+        try_get(&mut c, "/small?id=4").await
+    });
+    let (_, goaway) = h2_until(&mut a, GOAWAY, 0).await;
+    assert_eq!(
+        &goaway[..4],
+        &[0x7f, 0xff, 0xff, 0xff],
+        "a first, graceful GOAWAY"
+    );
+    // Before it answers the `PING`, `a`'s client opens a stream: a feed, which is served.
+    a.write_all(&common::h2_frame(
+        HEADERS,
+        0x5,
+        3,
+        &h2_get_block("/feed?id=2"),
+    ))
+    .await
+    .unwrap();
+    let (_, head) = h2_until(&mut a, HEADERS, 3).await;
+    assert_eq!(head.first(), Some(&0x88), "200: {head:?}");
+    // `c` gets its room from `b`, idle all along, while `a`'s feed goes on.
+    assert_eq!(
+        common::within(c).await.unwrap(),
+        Some((200, 2)),
+        "the waiting client is served"
+    );
+    assert!(
+        matches!(b.io.fill_buf().await, Ok([]) | Err(_)),
+        "`b` was closed to make room"
+    );
+    drop(a);
+    drained(&server).await;
+    server.shutdown().await;
+}

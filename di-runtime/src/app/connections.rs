@@ -418,14 +418,19 @@ impl Connections {
         FreedSignal(self.server.clone())
     }
 
-    /// Closes the connection idle the longest, unless one is closing already (its room goes to
-    /// the one waiting).
+    /// Closes the connection idle the longest, unless one with nothing in progress is closing
+    /// already (its room goes to the one waiting). One closing with a request in progress (a
+    /// request raced the close: it is served first, however long it takes) makes no room
+    /// soon: another is closed.
     pub(crate) fn close_longest_idle(&self) {
         let mut live = self
             .open
             .values()
             .filter(|shared| shared.socket_open.load(Ordering::SeqCst));
-        if live.clone().any(|shared| shared.close.is_cancelled()) {
+        if live
+            .clone()
+            .any(|shared| shared.close.is_cancelled() && shared.in_use.load(Ordering::SeqCst) == 0)
+        {
             return;
         }
         let longest = live
@@ -655,13 +660,19 @@ struct InUse {
 impl InUse {
     fn new(shared: &Arc<Shared>, stream: Option<Arc<StreamStall>>) -> Self {
         let server = &shared.server;
-        if shared.in_use.fetch_add(1, Ordering::SeqCst) == 0
-            && server.send_timeout < server.keep_alive
-        {
-            // The connection was idle: its timer is due at the end of the idle timeout, later
-            // than this request's response may stall for.
-            let by = server.now().saturating_add(server.send_timeout.max(1));
-            shared.check_by.store(by, Ordering::Relaxed);
+        if shared.in_use.fetch_add(1, Ordering::SeqCst) == 0 {
+            if server.send_timeout < server.keep_alive {
+                // The connection was idle: its timer is due at the end of the idle timeout,
+                // later than this request's response may stall for.
+                let by = server.now().saturating_add(server.send_timeout.max(1));
+                shared.check_by.store(by, Ordering::Relaxed);
+            }
+            // Asked to close to make room, it took a request that raced the close (an HTTP/2
+            // stream opened before its client saw the `GOAWAY`), which it serves first, for
+            // as long as that takes: the room must come from another idle connection.
+            if shared.close_asked.load(Ordering::Acquire) && server.waiting.load(Ordering::SeqCst) {
+                server.became_idle.notify_one();
+            }
         }
         if stream.is_some() {
             shared.streams_alive.fetch_add(1, Ordering::SeqCst);
