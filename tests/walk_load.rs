@@ -24,6 +24,11 @@
 //!   with a slow teardown: waiters get 503 with `Retry-After`, clients gone while they wait
 //!   are never set up, a route that owes no `request`-scope teardown is served throughout,
 //!   and every place comes back.
+//! - A shutdown while clients wait at the connection limit: they are closed unanswered, with
+//!   nothing set up, the feeds holding the room are cut with `Cancelled(Shutdown)`, and
+//!   `app` scope goes last.
+//! - At the limit, a connection asked to close for room that took a long HTTP/2 stream (opened
+//!   before its client saw the `GOAWAY`) leaves the room to another idle connection.
 //!
 //! Every test takes the suite's lock (`common::serial`): they count the process's open
 //! sockets. Deadlines are hang guards only; nothing is timed.
@@ -518,14 +523,18 @@ async fn h2_read_all(mut body: h2::RecvStream) -> usize {
     total
 }
 
-/// Reads at least `bytes` of `stream`, giving back the window.
-async fn h2_read_some(body: &mut h2::RecvStream, bytes: usize) {
+/// Reads at least `bytes` of `stream`, giving back the window; `false` if the stream was
+/// reset first.
+async fn h2_read_some(body: &mut h2::RecvStream, bytes: usize) -> bool {
     let mut total = 0;
     while total < bytes {
-        let data = body.data().await.expect("more data").unwrap();
+        let Some(Ok(data)) = body.data().await else {
+            return false;
+        };
         total += data.len();
         let _ = body.flow_control().release_capacity(data.len());
     }
+    true
 }
 
 /// One HTTP/2 connection's work by `kind`: five streams at once, what it saw of each.
@@ -562,12 +571,18 @@ async fn h2_connection(
             let response = response.await.unwrap();
             assert_eq!(response.status(), 200, "{id}");
             let mut body = response.into_body();
+            // A stream the server cut (on a machine this loaded, a reader may not be scheduled
+            // for as long as `send_timeout`) is seen cut, and its teardowns must say so.
             if !cut {
-                let length = h2_read_all(body).await;
                 let what = if k < 2 { "small" } else { "export" };
-                return (id, what, Seen::Whole(length), None);
+                return match h2_read_all(body).await {
+                    usize::MAX => (id, what, Seen::Cut, None),
+                    length => (id, what, Seen::Whole(length), None),
+                };
             }
-            h2_read_some(&mut body, 2 * CHUNK).await;
+            if !h2_read_some(&mut body, 2 * CHUNK).await {
+                return (id, "endless", Seen::Cut, None);
+            }
             if kind == 1 {
                 send.send_reset(h2::Reason::CANCEL);
                 return (id, "endless", Seen::Cut, None);
@@ -606,7 +621,7 @@ async fn http2_connections_under_load_with_resets_kills_and_stalled_windows_leav
     let _serial = serial().await;
     let server = load_app()
         .get("/pooled", pooled_export)
-        .send_timeout(Duration::from_millis(400))
+        .send_timeout(Duration::from_secs(1))
         .max_concurrency_wait(Duration::from_secs(15))
         .bind("127.0.0.1:0")
         .await
@@ -640,6 +655,7 @@ async fn http2_connections_under_load_with_resets_kills_and_stalled_windows_leav
             let body = common::h2_get(&mut client, addr, &format!("/pooled?id={id}&n=4")).await;
             let length = h2_read_all(body).await;
             driver.abort();
+            assert_ne!(length, usize::MAX, "{id}: a waiter's stream is never cut");
             (id, "pooled", Seen::Whole(length))
         }));
     }
@@ -1365,4 +1381,67 @@ async fn at_the_limit_a_connection_closing_for_room_that_took_a_long_stream_leav
     drop(a);
     drained(&server).await;
     server.shutdown().await;
+}
+
+/// A shutdown while clients wait at the connection limit (one accepted and held, the rest in
+/// the listen backlog, each with its request sent): the waiting ones are closed unanswered,
+/// nothing set up for them; the feeds that held the room are cut at the end of the grace,
+/// their teardowns told of the shutdown; `app` scope goes last and the server's task ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_with_clients_waiting_at_the_connection_limit_closes_them_unanswered() {
+    const WAITING: u64 = 6;
+    let _serial = serial().await;
+    let server = load_app()
+        .get("/feed", feed)
+        .max_connections(2)
+        .shutdown_grace(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let before = open_sockets();
+    let mut feeds = Vec::new();
+    for id in 1..=2 {
+        let mut c = H1::connect(addr, None).await;
+        c.send(&format!("/feed?id={id}")).await;
+        assert_eq!(c.head().await.0, 200);
+        feeds.push(tokio::spawn(async move { h1_read_chunked(&mut c).await }));
+    }
+    let mut waiting = Vec::new();
+    for n in 0..WAITING {
+        let id = 10 + n;
+        let mut c = H1::connect(addr, None).await;
+        c.send(&format!("/small?id={id}")).await;
+        waiting.push(c);
+    }
+    common::log("shutdown");
+    guard("the shutdown", server.shutdown()).await;
+    common::log("shut down");
+    for feed in feeds {
+        assert!(
+            guard("a feed", feed).await.unwrap().is_err(),
+            "the feed was cut"
+        );
+    }
+    for mut c in waiting {
+        assert!(
+            matches!(c.io.fill_buf().await, Ok([]) | Err(_)),
+            "a waiting client is closed unanswered"
+        );
+    }
+    let book = book();
+    for id in 1..=2 {
+        let events = book.get(&id).cloned().unwrap_or_default();
+        assert_eq!(
+            closed_once(id, &events, "conn"),
+            "conn:close cancelled shutdown"
+        );
+    }
+    assert_eq!(book.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+    let events = common::events();
+    let app_close = common::position(&events, "0 app:close app stopped");
+    assert!(common::position(&events, "2 conn:close cancelled shutdown") < app_close);
+    assert!(common::position(&events, "1 conn:close cancelled shutdown") < app_close);
+    assert!(app_close < common::position(&events, "shut down"));
+    sockets_back_to(&before).await;
 }
