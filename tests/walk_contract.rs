@@ -1,0 +1,603 @@
+//! A contract walk (DESIGN.md "The contract", README "Guarantees") over one deep, diamond
+//! graph, over real sockets (the app's own server, HTTP/1.1 and HTTP/2), with a fault injected
+//! at each position in turn.
+//!
+//! The graph, in setup order: `pool` (a `request` generator, `max_concurrency = 1`) <- `cfg`
+//! (a plain function, shared by generators of both scopes) <- `session` (`request`) <- `tx`
+//! (`handler`, over `cfg` and `session`) <- `audit#1` (a `request`-declared generator taken
+//! with `scope = "handler"` at its use) <- `unit` (`handler`, five levels deep) <- `audit#2`
+//! (the same generator at its own scope: an instance of its own) <- `leaf#1`, `leaf#2` (two
+//! `fresh` uses), then the handler, which adds a background task.
+//!
+//! - Every fault at every position: a setup error, a setup panic, a handler error, a handler
+//!   panic, a teardown error and a teardown panic, for a whole body and a streamed one: the
+//!   events are exactly the model's (LIFO, `handler` scope first, exactly once, never a
+//!   teardown for a setup that did not complete, the outcome each teardown is told, the
+//!   background task before `request` teardown and only after a success), the status is the
+//!   model's, the pool's only place is back (the next request gets it) and the counters are at
+//!   rest.
+//! - The client gone at each await point (each setup, the handler, before the first byte of a
+//!   streamed body, mid-stream with `Held` values), over HTTP/1.1 and HTTP/2 (a stream reset,
+//!   and the whole connection dropped): what completed is torn down once, `Cancelled`, never
+//!   a success, the one cut in its setup never; the task dropped; the place back.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{describe, events, guard, log, read_to_close, serial, settled_whole, wait_for};
+use di_runtime::prelude::*;
+use futures_util::{Stream, stream};
+use tokio::io::AsyncReadExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+// ------------------------------------------------------------------ faults
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    SetupErr,
+    SetupPanic,
+    /// The setup (or the handler, or the body) waits for ever: the client goes away there.
+    Wait,
+    TeardownErr,
+    TeardownPanic,
+    HandlerErr,
+    HandlerPanic,
+}
+
+/// Where the current round injects its fault: a label (`pool`, `audit#1`, `handler`, `body`)
+/// and what happens there.
+static FAULT: Mutex<Option<(String, Fault)>> = Mutex::new(None);
+/// Numbers the instances of `audit` and of `leaf` within a request.
+static AUDITS: AtomicU32 = AtomicU32::new(0);
+static LEAVES: AtomicU32 = AtomicU32::new(0);
+
+fn set_fault(fault: Option<(&str, Fault)>) {
+    *FAULT.lock().unwrap() = fault.map(|(at, f)| (at.to_owned(), f));
+    AUDITS.store(0, Ordering::SeqCst);
+    LEAVES.store(0, Ordering::SeqCst);
+}
+
+fn fault_at(label: &str) -> Option<Fault> {
+    match &*FAULT.lock().unwrap() {
+        Some((at, fault)) if at == label => Some(*fault),
+        _ => None,
+    }
+}
+
+/// A setup: logged, then the fault of `label`, if it is one of setup's.
+async fn step(label: &str) -> Result<(), HttpError> {
+    log(format!("{label}:open"));
+    match fault_at(label) {
+        Some(Fault::SetupErr) => Err(HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "setup failed",
+        )),
+        Some(Fault::SetupPanic) => panic!("the setup of {label} panicked"),
+        Some(Fault::Wait) => {
+            log(format!("{label}:waiting"));
+            std::future::pending().await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A teardown: logged with the outcome it was told, then the fault of `label`, if it is one
+/// of teardown's.
+async fn close(label: &str, outcome: &Outcome) -> Result<(), HttpError> {
+    log(format!("{label}:close {}", describe(outcome)));
+    match fault_at(label) {
+        Some(Fault::TeardownErr) => Err(HttpError::new(StatusCode::BAD_GATEWAY, "commit failed")),
+        Some(Fault::TeardownPanic) => panic!("the teardown of {label} panicked"),
+        _ => Ok(()),
+    }
+}
+
+// ------------------------------------------------------------------ the graph
+
+struct Pool;
+struct Cfg;
+struct Session;
+struct Tx;
+struct Audit;
+struct Unit;
+struct Leaf;
+
+#[depends(max_concurrency = 1)]
+async fn pool(y: Yield<Pool>) -> Result<(), HttpError> {
+    step("pool").await?;
+    let (_pool, outcome) = y.provide(Pool).await;
+    close("pool", &outcome).await
+}
+
+/// Plain, `request` scope (inherited from `pool`), shared by `session` and `tx`.
+#[depends]
+async fn cfg(#[dep(pool)] _pool: &Pool) -> Result<Cfg, HttpError> {
+    step("cfg").await?;
+    Ok(Cfg)
+}
+
+#[depends]
+async fn session(#[dep(cfg)] _cfg: &Cfg, y: Yield<Session>) -> Result<(), HttpError> {
+    step("session").await?;
+    let (_session, outcome) = y.provide(Session).await;
+    close("session", &outcome).await
+}
+
+#[depends(scope = "handler")]
+async fn tx(
+    #[dep(cfg)] _cfg: &Cfg,
+    #[dep(session)] _session: &Session,
+    y: Yield<Tx>,
+) -> Result<(), HttpError> {
+    step("tx").await?;
+    let (_tx, outcome) = y.provide(Tx).await;
+    close("tx", &outcome).await
+}
+
+/// `request`-scoped by declaration; `unit` takes it at `handler` scope.
+#[depends]
+async fn audit(y: Yield<Audit>) -> Result<(), HttpError> {
+    let label = format!("audit#{}", AUDITS.fetch_add(1, Ordering::SeqCst) + 1);
+    step(&label).await?;
+    let (_audit, outcome) = y.provide(Audit).await;
+    close(&label, &outcome).await
+}
+
+#[depends(scope = "handler")]
+async fn unit(
+    #[dep(tx)] _tx: &Tx,
+    #[dep(audit, scope = "handler")] _audit: &Audit,
+    y: Yield<Unit>,
+) -> Result<(), HttpError> {
+    step("unit").await?;
+    let (_unit, outcome) = y.provide(Unit).await;
+    close("unit", &outcome).await
+}
+
+/// Taken `fresh` twice: two instances.
+#[depends]
+async fn leaf(#[dep(session)] _session: &Session, y: Yield<Leaf>) -> Result<(), HttpError> {
+    let label = format!("leaf#{}", LEAVES.fetch_add(1, Ordering::SeqCst) + 1);
+    step(&label).await?;
+    let (_leaf, outcome) = y.provide(Leaf).await;
+    close(&label, &outcome).await
+}
+
+/// The handler's fault, if the round injects one there.
+async fn handler_fault() -> Result<(), HttpError> {
+    match fault_at("handler") {
+        Some(Fault::HandlerErr) => Err(HttpError::new(StatusCode::CONFLICT, "duplicate")),
+        Some(Fault::HandlerPanic) => panic!("the handler panicked"),
+        Some(Fault::Wait) => {
+            log("handler:waiting");
+            std::future::pending().await
+        }
+        _ => Ok(()),
+    }
+}
+
+#[depends]
+async fn whole(
+    #[dep(unit)] _unit: &Unit,
+    #[dep(audit)] _audit: &Audit,
+    #[dep(leaf, fresh)] _first: &Leaf,
+    #[dep(leaf, fresh)] _second: &Leaf,
+    tasks: &BackgroundTasks,
+) -> Result<&'static str, HttpError> {
+    tasks.add(async { log("task:run") });
+    handler_fault().await?;
+    Ok("ok")
+}
+
+/// A body of two rows that holds the session and the `request`-scope audit; the `body` fault
+/// makes it wait for ever after its first row (or before it, for `body0`).
+fn rows(
+    session: Held<Session>,
+    audit: Held<Audit>,
+) -> impl Stream<Item = Result<String, std::io::Error>> + Send + use<> {
+    stream::unfold((Some((session, audit)), 0u32), |(held, i)| async move {
+        let wait = fault_at(&format!("body{i}")) == Some(Fault::Wait);
+        if wait {
+            log(format!("body{i}:waiting"));
+            std::future::pending::<()>().await;
+        }
+        if i == 2 {
+            drop(held);
+            return None;
+        }
+        Some((Ok(format!("row {i}\n")), (held, i + 1)))
+    })
+}
+
+#[depends]
+async fn streamed(
+    #[dep(unit)] _unit: &Unit,
+    #[dep(audit)] audit: Held<Audit>,
+    #[dep(leaf, fresh)] _first: &Leaf,
+    #[dep(leaf, fresh)] _second: &Leaf,
+    #[dep(session)] session: Held<Session>,
+    tasks: &BackgroundTasks,
+) -> Result<StreamBody<impl Stream<Item = Result<String, std::io::Error>> + Send + use<>>, HttpError>
+{
+    tasks.add(async { log("task:run") });
+    handler_fault().await?;
+    Ok(StreamBody::new(rows(session, audit)))
+}
+
+/// The pool alone: answers once its only place is free.
+#[depends]
+async fn ping(#[dep(pool)] _pool: &Pool) -> &'static str {
+    "ok"
+}
+
+// ------------------------------------------------------------------ the model
+
+/// The setups, in order: label, name (as outcomes name it), `handler` scope, generator.
+const SETUPS: [(&str, &str, bool, bool); 9] = [
+    ("pool", "pool", false, true),
+    ("cfg", "cfg", false, false),
+    ("session", "session", false, true),
+    ("tx", "tx", true, true),
+    ("audit#1", "audit", true, true),
+    ("unit", "unit", true, true),
+    ("audit#2", "audit", false, true),
+    ("leaf#1", "leaf", false, true),
+    ("leaf#2", "leaf", false, true),
+];
+
+/// The generators of the first `done` setups, in teardown order: `handler` scope first, each
+/// scope last set up first.
+fn teardown_order(done: usize) -> Vec<(&'static str, &'static str, bool)> {
+    let generators: Vec<_> = SETUPS[..done]
+        .iter()
+        .filter(|s| s.3)
+        .map(|&(label, name, handler, _)| (label, name, handler))
+        .collect();
+    let mut order: Vec<_> = generators.iter().rev().filter(|g| g.2).copied().collect();
+    order.extend(generators.iter().rev().filter(|g| !g.2).copied());
+    order
+}
+
+/// What a round with `fault` at `at` logs and answers.
+fn model(at: &str, fault: Fault) -> (Vec<String>, u16) {
+    let mut events = Vec::new();
+    let opens = |n: usize, events: &mut Vec<String>| {
+        for (label, ..) in &SETUPS[..n] {
+            events.push(format!("{label}:open"));
+        }
+    };
+    match fault {
+        Fault::SetupErr | Fault::SetupPanic => {
+            let k = SETUPS.iter().position(|s| s.0 == at).unwrap();
+            opens(k + 1, &mut events);
+            let told = match fault {
+                Fault::SetupErr => format!("setup_failed {}", SETUPS[k].1),
+                _ => "panicked".to_owned(),
+            };
+            for (label, ..) in teardown_order(k) {
+                events.push(format!("{label}:close {told}"));
+            }
+            let status = if fault == Fault::SetupErr { 503 } else { 500 };
+            (events, status)
+        }
+        Fault::HandlerErr | Fault::HandlerPanic => {
+            opens(SETUPS.len(), &mut events);
+            let (told, status) = match fault {
+                Fault::HandlerErr => ("handler_error 409", 409),
+                _ => ("panicked", 500),
+            };
+            for (label, ..) in teardown_order(SETUPS.len()) {
+                events.push(format!("{label}:close {told}"));
+            }
+            (events, status)
+        }
+        Fault::TeardownErr | Fault::TeardownPanic => {
+            opens(SETUPS.len(), &mut events);
+            let order = teardown_order(SETUPS.len());
+            let failing = order.iter().find(|g| g.0 == at).copied().unwrap();
+            let mut told = "success 200".to_owned();
+            let mut task_ran = false;
+            for (label, name, handler) in order {
+                // The task runs after the body, before `request` teardown, on a success.
+                if !handler && !task_ran && told.starts_with("success") {
+                    events.push("task:run".to_owned());
+                    task_ran = true;
+                }
+                events.push(format!("{label}:close {told}"));
+                if label == failing.0 {
+                    told = format!("teardown_failed {name}");
+                }
+            }
+            let status = match (failing.2, fault) {
+                (false, _) => 200,
+                (true, Fault::TeardownErr) => 502,
+                (true, _) => 500,
+            };
+            (events, status)
+        }
+        Fault::Wait => unreachable!("modelled by the cancellation rounds"),
+    }
+}
+
+/// A round without a fault.
+fn model_success() -> Vec<String> {
+    let mut events: Vec<String> = SETUPS.iter().map(|s| format!("{}:open", s.0)).collect();
+    let order = teardown_order(SETUPS.len());
+    for (label, _, handler) in &order {
+        if !handler && !events.iter().any(|e| e == "task:run") {
+            events.push("task:run".to_owned());
+        }
+        events.push(format!("{label}:close success 200"));
+    }
+    events
+}
+
+// ------------------------------------------------------------------ the walk
+
+fn app() -> App {
+    App::new()
+        .get("/whole", whole)
+        .get("/stream", streamed)
+        .get("/ping", ping)
+        // A leaked place shows as a 503 after this wait, not as a hang.
+        .max_concurrency_wait(Duration::from_secs(5))
+}
+
+/// GETs `path` over a new HTTP/1.1 connection (`Connection: close`): the whole answer.
+async fn get(addr: SocketAddr, path: &str) -> String {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: w\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    guard(path, read_to_close(&mut socket)).await
+}
+
+fn status_of(answer: &str) -> u16 {
+    answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {answer:?}"))
+}
+
+/// After a round: the counters at rest, and the pool's only place free.
+async fn at_rest(server: &di_runtime::Server, what: &str) {
+    settled_whole(server).await;
+    let before = events();
+    let next = get(server.local_addr(), "/ping").await;
+    assert!(
+        common::served_ok(&next),
+        "{what}: the place is not back: {next}"
+    );
+    settled_whole(server).await;
+    assert_eq!(events().len(), before.len() + 2, "{what}: {:?}", events());
+}
+
+/// Every fault at every position, for a whole body and a streamed one.
+#[tokio::test]
+async fn every_fault_at_every_position_of_a_deep_diamond_graph_is_torn_down_as_modelled() {
+    let _serial = serial().await;
+    let server = app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let mut rounds: Vec<(String, Fault)> = Vec::new();
+    for (label, _, _, generator) in SETUPS {
+        rounds.push((label.to_owned(), Fault::SetupErr));
+        rounds.push((label.to_owned(), Fault::SetupPanic));
+        if generator {
+            rounds.push((label.to_owned(), Fault::TeardownErr));
+            rounds.push((label.to_owned(), Fault::TeardownPanic));
+        }
+    }
+    rounds.push(("handler".to_owned(), Fault::HandlerErr));
+    rounds.push(("handler".to_owned(), Fault::HandlerPanic));
+    for path in ["/whole", "/stream"] {
+        for (at, fault) in &rounds {
+            let what = format!("{path} {fault:?} at {at}");
+            common::clear();
+            set_fault(Some((at, *fault)));
+            let answer = get(addr, path).await;
+            let (expected, status) = model(at, *fault);
+            assert_eq!(status_of(&answer), status, "{what}: {answer}");
+            if status == 200 {
+                assert!(
+                    answer.contains("ok") || answer.contains("row 1"),
+                    "{what}: {answer}"
+                );
+            }
+            settled_whole(&server).await;
+            assert_eq!(events(), expected, "{what}");
+            set_fault(None);
+            at_rest(&server, &what).await;
+        }
+        common::clear();
+        let answer = get(addr, path).await;
+        assert_eq!(status_of(&answer), 200, "{answer}");
+        settled_whole(&server).await;
+        assert_eq!(events(), model_success(), "{path} without a fault");
+    }
+    server.shutdown().await;
+}
+
+// ------------------------------------------------------------------ the client gone
+
+/// How a client leaves.
+#[derive(Clone, Copy, Debug)]
+enum Leave {
+    /// An HTTP/1.1 client closes its connection.
+    Http1,
+    /// An HTTP/2 client resets its stream; its connection serves on.
+    Http2Reset,
+    /// An HTTP/2 client drops its whole connection.
+    Http2Drop,
+}
+
+/// The await points a client can leave at: each setup, the handler, before the first row of
+/// the streamed body, and after it.
+fn wait_points(path: &str) -> Vec<&'static str> {
+    let mut points: Vec<&str> = SETUPS.iter().map(|s| s.0).collect();
+    points.push("handler");
+    if path == "/stream" {
+        points.extend(["body0", "body1"]);
+    }
+    points
+}
+
+/// What a round whose client leaves while `at` waits logs, up to the last teardown.
+fn model_gone(at: &str) -> Vec<String> {
+    let mut events = Vec::new();
+    let told = "cancelled client gone";
+    if let Some(k) = SETUPS.iter().position(|s| s.0 == at) {
+        for (label, ..) in &SETUPS[..=k] {
+            events.push(format!("{label}:open"));
+        }
+        events.push(format!("{at}:waiting"));
+        for (label, ..) in teardown_order(k) {
+            events.push(format!("{label}:close {told}"));
+        }
+        return events;
+    }
+    for (label, ..) in &SETUPS {
+        events.push(format!("{label}:open"));
+    }
+    let order = teardown_order(SETUPS.len());
+    if at == "handler" {
+        events.push("handler:waiting".to_owned());
+        for (label, ..) in order {
+            events.push(format!("{label}:close {told}"));
+        }
+        return events;
+    }
+    // In the body: `handler` scope ended before the head, with the success.
+    for (label, _, handler) in &order {
+        if *handler {
+            events.push(format!("{label}:close success 200"));
+        }
+    }
+    events.push(format!("{at}:waiting"));
+    for (label, _, handler) in &order {
+        if !handler {
+            events.push(format!("{label}:close {told}"));
+        }
+    }
+    events
+}
+
+/// Until no request is in flight (a client gone before anything had a teardown).
+async fn no_request_in_flight(server: &di_runtime::Server) {
+    guard("the request to end", async {
+        while server.metrics().requests_in_flight > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+/// One round: GETs `path` as `leave` says, waits until the request waits at `at`, leaves.
+async fn leave_at(server: &di_runtime::Server, path: &str, at: &str, leave: Leave) {
+    let addr = server.local_addr();
+    let waiting = format!("{at}:waiting");
+    match leave {
+        Leave::Http1 => {
+            let mut socket = TcpStream::connect(addr).await.unwrap();
+            socket
+                .write_all(format!("GET {path} HTTP/1.1\r\nhost: w\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            guard(&waiting, wait_for(&waiting)).await;
+            if at.starts_with("body") {
+                // The head and what rows came are there to read; the client reads some.
+                let mut some = [0u8; 16];
+                let _ = socket.read(&mut some).await.unwrap();
+            }
+            drop(socket);
+        }
+        Leave::Http2Reset | Leave::Http2Drop => {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let (mut client, driver) = common::h2_client(tcp, &h2::client::Builder::new()).await;
+            let response = common::h2_send_get(&mut client, addr, path).await;
+            let body = if at.starts_with("body") {
+                let response = guard("the head", response).await.unwrap();
+                assert_eq!(response.status(), 200);
+                let mut body = response.into_body();
+                if at == "body1" {
+                    let row = guard("the first row", body.data()).await.unwrap().unwrap();
+                    assert_eq!(&row[..], b"row 0\n");
+                }
+                guard(&waiting, wait_for(&waiting)).await;
+                Some(body)
+            } else {
+                guard(&waiting, wait_for(&waiting)).await;
+                drop(response);
+                None
+            };
+            match leave {
+                Leave::Http2Reset => {
+                    drop(body);
+                    set_fault(None);
+                    // The connection serves on: the pool's place comes back to it.
+                    let mut ok = guard(
+                        "the next request",
+                        common::h2_get(&mut client, addr, "/ping"),
+                    )
+                    .await;
+                    let data = guard("its body", ok.data()).await.unwrap().unwrap();
+                    assert_eq!(&data[..], b"ok");
+                }
+                _ => drop(body),
+            }
+            driver.abort();
+        }
+    }
+}
+
+/// The client gone at each await point of the deep graph, over HTTP/1.1 and HTTP/2.
+#[tokio::test]
+async fn a_client_gone_at_each_await_point_of_a_deep_graph_cancels_what_completed_once() {
+    let _serial = serial().await;
+    let server = app().bind("127.0.0.1:0").await.unwrap();
+    for leave in [Leave::Http1, Leave::Http2Reset, Leave::Http2Drop] {
+        for path in ["/whole", "/stream"] {
+            for at in wait_points(path) {
+                let what = format!("{leave:?} {path} gone at {at}");
+                common::clear();
+                set_fault(Some((at, Fault::Wait)));
+                leave_at(&server, path, at, leave).await;
+                let mut expected = model_gone(at);
+                if matches!(leave, Leave::Http2Reset) {
+                    // The `/ping` sent after the reset, on the same connection.
+                    guard(&what, wait_for("pool:close success 200")).await;
+                    expected.extend(["pool:open".to_owned(), "pool:close success 200".to_owned()]);
+                }
+                match expected.iter().rev().find(|e| e.contains(":close ")) {
+                    Some(last) => guard(&what, wait_for(last)).await,
+                    None => no_request_in_flight(&server).await,
+                }
+                settled_whole(&server).await;
+                let mut seen = events();
+                if matches!(leave, Leave::Http2Reset) {
+                    // The `/ping` may run beside the cancelled request's teardowns.
+                    let ping_at = seen.iter().rposition(|e| e == "pool:open").unwrap();
+                    let ping: Vec<String> = vec![seen.remove(ping_at)];
+                    let close_at = seen
+                        .iter()
+                        .rposition(|e| e == "pool:close success 200")
+                        .unwrap();
+                    let mut ping = ping;
+                    ping.push(seen.remove(close_at));
+                    seen.extend(ping);
+                }
+                assert_eq!(seen, expected, "{what}");
+                set_fault(None);
+                at_rest(&server, &what).await;
+            }
+        }
+    }
+    server.shutdown().await;
+}
