@@ -20,12 +20,17 @@
 //!   streamed body, mid-stream with `Held` values), over HTTP/1.1 and HTTP/2 (a stream reset,
 //!   and the whole connection dropped): what completed is torn down once, `Cancelled`, never
 //!   a success, the one cut in its setup never; the task dropped; the place back.
+//! - Graceful shutdown with requests in every phase at once (in a setup, in the handler,
+//!   mid-stream, in a `handler`-scope commit, in a background task after the body, holding a
+//!   `max_concurrency` place, waiting for it), over HTTP/1.1 and HTTP/2: each torn down once,
+//!   the cut ones with `Cancelled(Shutdown)`, the waiting one sets nothing up, `app` scope
+//!   last.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{describe, events, guard, log, read_to_close, serial, settled_whole, wait_for};
@@ -52,14 +57,22 @@ enum Fault {
 /// Where the current round injects its fault: a label (`pool`, `audit#1`, `handler`, `body`)
 /// and what happens there.
 static FAULT: Mutex<Option<(String, Fault)>> = Mutex::new(None);
-/// Numbers the instances of `audit` and of `leaf` within a request.
-static AUDITS: AtomicU32 = AtomicU32::new(0);
-static LEAVES: AtomicU32 = AtomicU32::new(0);
+/// Numbers the instances of `audit` and of `leaf` within each request (by its tag).
+static INSTANCES: Mutex<BTreeMap<String, u32>> = Mutex::new(BTreeMap::new());
 
 fn set_fault(fault: Option<(&str, Fault)>) {
     *FAULT.lock().unwrap() = fault.map(|(at, f)| (at.to_owned(), f));
-    AUDITS.store(0, Ordering::SeqCst);
-    LEAVES.store(0, Ordering::SeqCst);
+    INSTANCES.lock().unwrap().clear();
+}
+
+/// `kind#n`, the `n`th instance of `kind` in the request with `headers`.
+fn instance(kind: &str, headers: &HeaderMap) -> String {
+    let mut instances = INSTANCES.lock().unwrap();
+    let n = instances
+        .entry(format!("{}{kind}", tag(headers)))
+        .or_insert(0);
+    *n += 1;
+    format!("{kind}#{n}")
 }
 
 fn fault_at(label: &str) -> Option<Fault> {
@@ -69,17 +82,43 @@ fn fault_at(label: &str) -> Option<Fault> {
     }
 }
 
+/// Opened by the test: what waits for it (`x-wait: unit:close`, `x-wait: task`) goes on.
+static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
+/// Waits until the test opens the gate.
+async fn gate() {
+    drop(GATE.acquire().await.unwrap());
+}
+
+/// A request's tag (`x-tag`), which prefixes its events, when several run at once.
+fn tag(headers: &HeaderMap) -> String {
+    headers
+        .get("x-tag")
+        .map(|t| format!("{}/", t.to_str().unwrap()))
+        .unwrap_or_default()
+}
+
+/// The fault at `label` for the request with `headers`: its own wait point (`x-wait`), else
+/// the round's.
+fn fault_for(label: &str, headers: &HeaderMap) -> Option<Fault> {
+    if headers.get("x-wait").is_some_and(|w| w == label) {
+        return Some(Fault::Wait);
+    }
+    fault_at(label)
+}
+
 /// A setup: logged, then the fault of `label`, if it is one of setup's.
-async fn step(label: &str) -> Result<(), HttpError> {
-    log(format!("{label}:open"));
-    match fault_at(label) {
+async fn step(label: &str, headers: &HeaderMap) -> Result<(), HttpError> {
+    let tag = tag(headers);
+    log(format!("{tag}{label}:open"));
+    match fault_for(label, headers) {
         Some(Fault::SetupErr) => Err(HttpError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "setup failed",
         )),
         Some(Fault::SetupPanic) => panic!("the setup of {label} panicked"),
         Some(Fault::Wait) => {
-            log(format!("{label}:waiting"));
+            log(format!("{tag}{label}:waiting"));
             std::future::pending().await
         }
         _ => Ok(()),
@@ -88,8 +127,14 @@ async fn step(label: &str) -> Result<(), HttpError> {
 
 /// A teardown: logged with the outcome it was told, then the fault of `label`, if it is one
 /// of teardown's.
-async fn close(label: &str, outcome: &Outcome) -> Result<(), HttpError> {
-    log(format!("{label}:close {}", describe(outcome)));
+async fn close(label: &str, outcome: &Outcome, headers: &HeaderMap) -> Result<(), HttpError> {
+    let tag = tag(headers);
+    log(format!("{tag}{label}:close {}", describe(outcome)));
+    if fault_for(&format!("{label}:close"), headers) == Some(Fault::Wait) {
+        log(format!("{tag}{label}:closing"));
+        gate().await;
+        log(format!("{tag}{label}:closed"));
+    }
     match fault_at(label) {
         Some(Fault::TeardownErr) => Err(HttpError::new(StatusCode::BAD_GATEWAY, "commit failed")),
         Some(Fault::TeardownPanic) => panic!("the teardown of {label} panicked"),
@@ -99,6 +144,7 @@ async fn close(label: &str, outcome: &Outcome) -> Result<(), HttpError> {
 
 // ------------------------------------------------------------------ the graph
 
+struct Db;
 struct Pool;
 struct Cfg;
 struct Session;
@@ -107,78 +153,109 @@ struct Audit;
 struct Unit;
 struct Leaf;
 
+/// `app` scope, under the pool: set up at start, torn down last at shutdown.
+#[depends(scope = "app")]
+async fn db(y: Yield<Db>) {
+    log("db:open");
+    let (_db, outcome) = y.provide(Db).await;
+    log(format!("db:close {}", describe(&outcome)));
+}
+
 #[depends(max_concurrency = 1)]
-async fn pool(y: Yield<Pool>) -> Result<(), HttpError> {
-    step("pool").await?;
+async fn pool(#[dep(db)] _db: &Db, h: &HeaderMap, y: Yield<Pool>) -> Result<(), HttpError> {
+    step("pool", h).await?;
     let (_pool, outcome) = y.provide(Pool).await;
-    close("pool", &outcome).await
+    close("pool", &outcome, h).await
 }
 
 /// Plain, `request` scope (inherited from `pool`), shared by `session` and `tx`.
 #[depends]
-async fn cfg(#[dep(pool)] _pool: &Pool) -> Result<Cfg, HttpError> {
-    step("cfg").await?;
+async fn cfg(#[dep(pool)] _pool: &Pool, h: &HeaderMap) -> Result<Cfg, HttpError> {
+    step("cfg", h).await?;
     Ok(Cfg)
 }
 
 #[depends]
-async fn session(#[dep(cfg)] _cfg: &Cfg, y: Yield<Session>) -> Result<(), HttpError> {
-    step("session").await?;
+async fn session(
+    #[dep(cfg)] _cfg: &Cfg,
+    h: &HeaderMap,
+    y: Yield<Session>,
+) -> Result<(), HttpError> {
+    step("session", h).await?;
     let (_session, outcome) = y.provide(Session).await;
-    close("session", &outcome).await
+    close("session", &outcome, h).await
 }
 
 #[depends(scope = "handler")]
 async fn tx(
     #[dep(cfg)] _cfg: &Cfg,
     #[dep(session)] _session: &Session,
+    h: &HeaderMap,
     y: Yield<Tx>,
 ) -> Result<(), HttpError> {
-    step("tx").await?;
+    step("tx", h).await?;
     let (_tx, outcome) = y.provide(Tx).await;
-    close("tx", &outcome).await
+    close("tx", &outcome, h).await
 }
 
 /// `request`-scoped by declaration; `unit` takes it at `handler` scope.
 #[depends]
-async fn audit(y: Yield<Audit>) -> Result<(), HttpError> {
-    let label = format!("audit#{}", AUDITS.fetch_add(1, Ordering::SeqCst) + 1);
-    step(&label).await?;
+async fn audit(h: &HeaderMap, y: Yield<Audit>) -> Result<(), HttpError> {
+    let label = instance("audit", h);
+    step(&label, h).await?;
     let (_audit, outcome) = y.provide(Audit).await;
-    close(&label, &outcome).await
+    close(&label, &outcome, h).await
 }
 
 #[depends(scope = "handler")]
 async fn unit(
     #[dep(tx)] _tx: &Tx,
     #[dep(audit, scope = "handler")] _audit: &Audit,
+    h: &HeaderMap,
     y: Yield<Unit>,
 ) -> Result<(), HttpError> {
-    step("unit").await?;
+    step("unit", h).await?;
     let (_unit, outcome) = y.provide(Unit).await;
-    close("unit", &outcome).await
+    close("unit", &outcome, h).await
 }
 
 /// Taken `fresh` twice: two instances.
 #[depends]
-async fn leaf(#[dep(session)] _session: &Session, y: Yield<Leaf>) -> Result<(), HttpError> {
-    let label = format!("leaf#{}", LEAVES.fetch_add(1, Ordering::SeqCst) + 1);
-    step(&label).await?;
+async fn leaf(
+    #[dep(session)] _session: &Session,
+    h: &HeaderMap,
+    y: Yield<Leaf>,
+) -> Result<(), HttpError> {
+    let label = instance("leaf", h);
+    step(&label, h).await?;
     let (_leaf, outcome) = y.provide(Leaf).await;
-    close(&label, &outcome).await
+    close(&label, &outcome, h).await
 }
 
 /// The handler's fault, if the round injects one there.
-async fn handler_fault() -> Result<(), HttpError> {
-    match fault_at("handler") {
+async fn handler_fault(h: &HeaderMap) -> Result<(), HttpError> {
+    match fault_for("handler", h) {
         Some(Fault::HandlerErr) => Err(HttpError::new(StatusCode::CONFLICT, "duplicate")),
         Some(Fault::HandlerPanic) => panic!("the handler panicked"),
         Some(Fault::Wait) => {
-            log("handler:waiting");
+            log(format!("{}handler:waiting", tag(h)));
             std::future::pending().await
         }
         _ => Ok(()),
     }
+}
+
+/// The handler's background task: logged, after waiting for the gate if the request says so.
+fn add_task(tasks: &BackgroundTasks, h: &HeaderMap) {
+    let tag = tag(h);
+    let waits = h.get("x-wait").is_some_and(|w| w == "task");
+    tasks.add(async move {
+        if waits {
+            log(format!("{tag}task:waiting"));
+            gate().await;
+        }
+        log(format!("{tag}task:run"));
+    });
 }
 
 #[depends]
@@ -187,10 +264,11 @@ async fn whole(
     #[dep(audit)] _audit: &Audit,
     #[dep(leaf, fresh)] _first: &Leaf,
     #[dep(leaf, fresh)] _second: &Leaf,
+    h: &HeaderMap,
     tasks: &BackgroundTasks,
 ) -> Result<&'static str, HttpError> {
-    tasks.add(async { log("task:run") });
-    handler_fault().await?;
+    add_task(tasks, h);
+    handler_fault(h).await?;
     Ok("ok")
 }
 
@@ -199,18 +277,27 @@ async fn whole(
 fn rows(
     session: Held<Session>,
     audit: Held<Audit>,
+    h: &HeaderMap,
 ) -> impl Stream<Item = Result<String, std::io::Error>> + Send + use<> {
-    stream::unfold((Some((session, audit)), 0u32), |(held, i)| async move {
-        let wait = fault_at(&format!("body{i}")) == Some(Fault::Wait);
-        if wait {
-            log(format!("body{i}:waiting"));
-            std::future::pending::<()>().await;
+    let tag = tag(h);
+    // Looked up now: the round's fault may be cleared while the body waits.
+    let waits: Vec<bool> = (0..2)
+        .map(|i| fault_for(&format!("body{i}"), h) == Some(Fault::Wait))
+        .collect();
+    stream::unfold((Some((session, audit)), 0u32), move |(held, i)| {
+        let wait = waits.get(i as usize).copied().unwrap_or(false);
+        let tag = tag.clone();
+        async move {
+            if wait {
+                log(format!("{tag}body{i}:waiting"));
+                std::future::pending::<()>().await;
+            }
+            if i == 2 {
+                drop(held);
+                return None;
+            }
+            Some((Ok(format!("row {i}\n")), (held, i + 1)))
         }
-        if i == 2 {
-            drop(held);
-            return None;
-        }
-        Some((Ok(format!("row {i}\n")), (held, i + 1)))
     })
 }
 
@@ -221,12 +308,13 @@ async fn streamed(
     #[dep(leaf, fresh)] _first: &Leaf,
     #[dep(leaf, fresh)] _second: &Leaf,
     #[dep(session)] session: Held<Session>,
+    h: &HeaderMap,
     tasks: &BackgroundTasks,
 ) -> Result<StreamBody<impl Stream<Item = Result<String, std::io::Error>> + Send + use<>>, HttpError>
 {
-    tasks.add(async { log("task:run") });
-    handler_fault().await?;
-    Ok(StreamBody::new(rows(session, audit)))
+    add_task(tasks, h);
+    handler_fault(h).await?;
+    Ok(StreamBody::new(rows(session, audit, h)))
 }
 
 /// The pool alone: answers once its only place is free.
@@ -600,4 +688,190 @@ async fn a_client_gone_at_each_await_point_of_a_deep_graph_cancels_what_complete
         }
     }
     server.shutdown().await;
+}
+
+// ------------------------------------------------------------------ shutdown in every phase
+
+struct Slot;
+
+/// One place in the app: a second request waits for it.
+#[depends(max_concurrency = 1)]
+async fn slot(h: &HeaderMap, y: Yield<Slot>) -> Result<(), HttpError> {
+    step("slot", h).await?;
+    let (_slot, outcome) = y.provide(Slot).await;
+    close("slot", &outcome, h).await
+}
+
+#[depends]
+async fn limited(#[dep(slot)] _slot: &Slot, h: &HeaderMap) -> Result<&'static str, HttpError> {
+    handler_fault(h).await?;
+    Ok("ok")
+}
+
+/// The requests of the shutdown walk: tag, path, where each waits.
+const PHASES: [(&str, &str, &str); 7] = [
+    ("a", "/whole", "session"),    // in a setup, three levels deep
+    ("b", "/whole", "handler"),    // in the handler
+    ("c", "/stream", "body1"),     // mid-stream, holding `Held` values
+    ("d", "/whole", "unit:close"), // in a `handler`-scope teardown (a commit)
+    ("e", "/whole", "task"),       // in its background task, the body sent
+    ("g", "/limited", "handler"),  // in the handler, holding the one `slot`
+    ("f", "/limited", "-"),        // waiting for `slot`'s place
+];
+
+/// The events of the request tagged `tag`, without the tag.
+fn of(events: &[String], tag: &str) -> Vec<String> {
+    let prefix = format!("{tag}/");
+    events
+        .iter()
+        .filter_map(|e| e.strip_prefix(&prefix).map(str::to_owned))
+        .collect()
+}
+
+/// Graceful shutdown while requests are in every phase, over HTTP/1.1 (a connection each)
+/// and HTTP/2 (one connection, a stream each): the requests cut at the grace's end are
+/// torn down once each with `Cancelled(Shutdown)` (what completed, never what was cut in its
+/// setup), the commit under way finishes, once, and the teardowns after it in its chain too,
+/// the background task under way runs to its end before its `request` teardowns, which see the
+/// success, the request waiting for a place sets nothing up, and `app` scope goes last.
+#[tokio::test]
+async fn a_shutdown_with_requests_in_every_phase_of_a_deep_graph_tears_each_down_once_then_app_scope()
+ {
+    for http2 in [false, true] {
+        let _serial = serial().await;
+        set_fault(None);
+        GATE.forget_permits(usize::MAX >> 4);
+        let server = app()
+            .get("/limited", limited)
+            .max_concurrency(pool, 16)
+            .shutdown_grace(Duration::from_millis(300))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        assert_eq!(events(), ["db:open"]);
+        let mut sockets = Vec::new();
+        let mut streams = Vec::new();
+        let mut h2 = None;
+        if http2 {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            h2 = Some(common::h2_client(tcp, &h2::client::Builder::new()).await);
+        }
+        for (tag, path, wait) in PHASES {
+            if let Some((client, _)) = h2.as_mut() {
+                let request = http::Request::get(format!("http://{addr}{path}"))
+                    .header("x-tag", tag)
+                    .header("x-wait", wait)
+                    .body(())
+                    .unwrap();
+                std::future::poll_fn(|cx| client.poll_ready(cx))
+                    .await
+                    .unwrap();
+                streams.push(client.send_request(request, true).unwrap().0);
+            } else {
+                let mut socket = TcpStream::connect(addr).await.unwrap();
+                let raw = format!(
+                    "GET {path} HTTP/1.1\r\nhost: w\r\nx-tag: {tag}\r\nx-wait: {wait}\r\n\r\n"
+                );
+                socket.write_all(raw.as_bytes()).await.unwrap();
+                sockets.push(socket);
+            }
+            let marker = match wait {
+                "unit:close" => Some(format!("{tag}/unit:closing")),
+                "-" => None,
+                _ => Some(format!("{tag}/{wait}:waiting")),
+            };
+            if let Some(marker) = marker {
+                guard(&marker, wait_for(&marker)).await;
+            }
+        }
+        // `f` waits for `slot`'s place: in flight, with `a`, `b`, `d` and `g` (before their heads).
+        guard("f to wait", async {
+            while server.metrics().requests_in_flight < 5 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert_eq!(server.metrics().requests_in_flight, 5);
+
+        let stopping = tokio::spawn(server.shutdown());
+        // The grace is over once the stream is cut; then the commit and the task may go on.
+        guard(
+            "the stream cut",
+            wait_for("c/session:close cancelled shutdown"),
+        )
+        .await;
+        GATE.add_permits(1024);
+        guard("the shutdown", stopping).await.unwrap();
+        drop(sockets);
+        drop(streams);
+        let all = events();
+        let what = if http2 { "HTTP/2" } else { "HTTP/1.1" };
+        assert_eq!(
+            all.last().map(String::as_str),
+            Some("db:close app stopped"),
+            "{what}: {all:?}"
+        );
+        assert_eq!(
+            all.iter().filter(|e| e.starts_with("db:")).count(),
+            2,
+            "{what}: {all:?}"
+        );
+
+        let gone = |at: &str| -> Vec<String> {
+            model_gone(at)
+                .into_iter()
+                .map(|e| e.replace("cancelled client gone", "cancelled shutdown"))
+                .collect()
+        };
+        assert_eq!(of(&all, "a"), gone("session"), "{what}: a");
+        assert_eq!(of(&all, "b"), gone("handler"), "{what}: b");
+        assert_eq!(of(&all, "c"), gone("body1"), "{what}: c");
+        assert_eq!(
+            of(&all, "g"),
+            [
+                "slot:open",
+                "handler:waiting",
+                "slot:close cancelled shutdown"
+            ],
+            "{what}: g"
+        );
+        assert_eq!(
+            of(&all, "f"),
+            Vec::<String>::new(),
+            "{what}: f set something up"
+        );
+        // The task ran to its end, then the `request` teardowns, told the success.
+        let mut e = model_success();
+        let at = e.iter().position(|x| x == "task:run").unwrap();
+        e.insert(at, "task:waiting".to_owned());
+        assert_eq!(of(&all, "e"), e, "{what}: e");
+        // The commit under way finished, once; the rest of its chain was told what it was
+        // told (the success); `request` scope, either the success (its answer went out in the
+        // second after the grace) or the shutdown (it did not), never both.
+        let d = of(&all, "d");
+        let mut opened: Vec<String> = SETUPS.iter().map(|s| format!("{}:open", s.0)).collect();
+        opened.extend([
+            "unit:close success 200".to_owned(),
+            "unit:closing".to_owned(),
+            "unit:closed".to_owned(),
+            "audit#1:close success 200".to_owned(),
+            "tx:close success 200".to_owned(),
+        ]);
+        assert_eq!(d[..opened.len()], opened[..], "{what}: d {d:?}");
+        let rest = &d[opened.len()..];
+        let request_scope = ["leaf#2", "leaf#1", "audit#2", "session", "pool"];
+        let sent: Vec<String> = std::iter::once("task:run".to_owned())
+            .chain(
+                request_scope
+                    .iter()
+                    .map(|l| format!("{l}:close success 200")),
+            )
+            .collect();
+        let cut: Vec<String> = request_scope
+            .iter()
+            .map(|l| format!("{l}:close cancelled shutdown"))
+            .collect();
+        assert!(rest == sent || rest == cut, "{what}: d {rest:?}");
+    }
 }
