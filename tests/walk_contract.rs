@@ -25,6 +25,9 @@
 //!   `max_concurrency` place, waiting for it), over HTTP/1.1 and HTTP/2: each torn down once,
 //!   the cut ones with `Cancelled(Shutdown)`, the waiting one sets nothing up, `app` scope
 //!   last.
+//! - `app` scope at startup: a setup that fails, panics or is dropped after a plain `app`
+//!   value that keeps an earlier generator's value (a defect, fixed: the generator's teardown
+//!   waited for the value until its deadline cut it).
 
 mod common;
 
@@ -873,5 +876,131 @@ async fn a_shutdown_with_requests_in_every_phase_of_a_deep_graph_tears_each_down
             .map(|l| format!("{l}:close cancelled shutdown"))
             .collect();
         assert!(rest == sent || rest == cut, "{what}: d {rest:?}");
+    }
+}
+
+// ------------------------------------------------------------------ `app` scope at startup
+
+struct AppPool;
+struct AppCache(#[allow(dead_code)] Held<AppPool>);
+
+/// An `app`-scope pool.
+#[depends(scope = "app")]
+async fn app_pool(y: Yield<AppPool>) {
+    log("app_pool:open");
+    let (_pool, outcome) = y.provide(AppPool).await;
+    log(format!("app_pool:close {}", describe(&outcome)));
+}
+
+/// A plain `app`-scope value that keeps the pool (a cache of prepared statements on it).
+#[depends(scope = "app")]
+async fn app_cache(#[dep(app_pool)] pool: Held<AppPool>) -> AppCache {
+    log("app_cache:made");
+    AppCache(pool)
+}
+
+/// Set up after the cache; fails, or panics, as the round says.
+#[depends(scope = "app")]
+async fn app_broken(#[dep(app_cache)] _cache: &AppCache, y: Yield<u8>) -> Result<(), HttpError> {
+    log("app_broken:open");
+    match fault_at("app_broken") {
+        Some(Fault::Wait) => {
+            log("app_broken:waiting");
+            std::future::pending::<()>().await;
+        }
+        Some(Fault::SetupPanic) => panic!("app_broken cannot connect"),
+        Some(Fault::SetupErr) => {
+            return Err(HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot connect",
+            ));
+        }
+        _ => {}
+    }
+    let (_, outcome) = y.provide(0).await;
+    log(format!("app_broken:close {}", describe(&outcome)));
+    Ok(())
+}
+
+#[depends]
+async fn uses_app(#[dep(app_broken)] _b: &u8, #[dep(app_cache)] _c: &AppCache) -> &'static str {
+    "ok"
+}
+
+/// An `app`-scope setup that fails (or panics, or whose start is dropped while it waits) after
+/// a plain `app` value that keeps an earlier generator's value (`Held`): the earlier generator
+/// is torn down at once, exactly once, with the failure, as at shutdown, the plain value
+/// dropped before it. It was left holding the value: the teardown waited for it until the
+/// teardown deadline cut it, its code never ran, and the failed start took that long (a
+/// defect, fixed).
+#[tokio::test]
+async fn a_failed_app_start_drops_a_plain_app_value_before_the_generator_it_holds() {
+    {
+        let _serial = serial().await;
+        set_fault(Some(("app_broken", Fault::Wait)));
+        let app = App::new()
+            .get("/", uses_app)
+            .teardown_timeout(Duration::from_secs(3));
+        let start = app.start();
+        tokio::select! {
+            started = start => panic!("the start ended: {:?}", started.err()),
+            () = wait_for("app_broken:waiting") => {}
+        }
+        // The start, dropped: what it set up is torn down in the background.
+        guard(
+            "the teardown",
+            wait_for("app_pool:close cancelled shutdown"),
+        )
+        .await;
+        assert_eq!(
+            events(),
+            [
+                "app_pool:open",
+                "app_cache:made",
+                "app_broken:open",
+                "app_broken:waiting",
+                "app_pool:close cancelled shutdown",
+            ]
+        );
+        set_fault(None);
+    }
+    for fault in [Fault::SetupErr, Fault::SetupPanic] {
+        let _serial = serial().await;
+        set_fault(Some(("app_broken", fault)));
+        let app = App::new()
+            .get("/", uses_app)
+            .teardown_timeout(Duration::from_secs(3));
+        let started = guard("the start", app.start()).await;
+        let error = started.expect_err("the start fails");
+        assert!(error.to_string().contains("app_broken"), "{error}");
+        let told = match fault {
+            Fault::SetupErr => "setup_failed app_broken",
+            _ => "panicked",
+        };
+        assert_eq!(
+            events(),
+            [
+                "app_pool:open".to_owned(),
+                "app_cache:made".to_owned(),
+                "app_broken:open".to_owned(),
+                format!("app_pool:close {told}"),
+            ],
+            "{fault:?}"
+        );
+        set_fault(None);
+        // The same app starts once the fault is gone, and stops in reverse order.
+        common::clear();
+        let running = App::new().get("/", uses_app).start().await.unwrap();
+        running.shutdown().await;
+        assert_eq!(
+            events(),
+            [
+                "app_pool:open",
+                "app_cache:made",
+                "app_broken:open",
+                "app_broken:close app stopped",
+                "app_pool:close app stopped",
+            ]
+        );
     }
 }

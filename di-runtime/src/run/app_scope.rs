@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::outcome::{CancelReason, Outcome};
@@ -17,15 +18,23 @@ use crate::plan::node::Node;
 use crate::response::error::HttpError;
 use crate::run::engine::Engine;
 use crate::run::setup::{SetupDone, Starting, run_setup, setups_traced, start_function};
-use crate::run::teardown::{StackRun, Suspended, run_stack};
+use crate::run::teardown::{Suspended, run_stack};
 
 /// The `app`-scoped generators of a started app, waiting for shutdown (in a mutex only so
 /// that a `Running` app is `Sync`; nothing locks it before shutdown), and where its plain
 /// values were set up among them: each is dropped at shutdown before the teardown of every
 /// generator set up before it, as a request's are.
+#[derive(Default)]
 pub(crate) struct AppTeardowns {
     stack: Mutex<Vec<Suspended>>,
     plain: Vec<PlainAt>,
+}
+
+impl AppTeardowns {
+    /// How many generators wait for their teardown.
+    fn generators(&self) -> usize {
+        self.stack.lock().map_or(0, |stack| stack.len())
+    }
 }
 
 /// An `app`-scope plain value (or one given with `App::provide`): its slot, and how many
@@ -79,18 +88,14 @@ pub(crate) async fn start_app_scope(
 ) -> Result<AppTeardowns, StartError> {
     let mut undo = Undo {
         engine: engine.clone(),
-        state: UndoState::Setting(Vec::new()),
+        state: UndoState::Setting(AppTeardowns::default()),
     };
-    let mut plain = Vec::new();
     for (node, &name) in nodes.iter().zip(names) {
         if node.preset {
             if let Some(cell) = values.remove(&(node.meta.type_id)()) {
                 let stored = engine.app_slots.store(node.slot, Slot::Filled(cell));
                 debug_assert!(stored.is_ok(), "app slots are created for every app node");
-                plain.push(PlainAt {
-                    slot: node.slot,
-                    after: undo.len(),
-                });
+                undo.push_plain(node.slot);
             }
             continue;
         }
@@ -102,10 +107,7 @@ pub(crate) async fn start_app_scope(
         };
         match started {
             Some(Ok(Some(suspended))) => undo.push(suspended),
-            Some(Ok(None)) => plain.push(PlainAt {
-                slot: node.slot,
-                after: undo.len(),
-            }),
+            Some(Ok(None)) => undo.push_plain(node.slot),
             Some(Err(outcome)) => {
                 // A panic is what the teardowns are told, as in a request; its message is
                 // in the log (and on stderr, by the panic hook).
@@ -126,14 +128,12 @@ pub(crate) async fn start_app_scope(
             }
         }
     }
-    Ok(AppTeardowns {
-        stack: Mutex::new(undo.finish()),
-        plain,
-    })
+    Ok(undo.finish())
 }
 
-/// The `app`-scope generators a start has set up so far: torn down if the start ends early,
-/// handed to a background task if its future is dropped.
+/// What a start has set up so far (its `app`-scope generators, and where its plain values
+/// came among them): torn down if the start ends early, handed to a background task if its
+/// future is dropped.
 struct Undo {
     engine: Arc<Engine>,
     state: UndoState,
@@ -141,32 +141,52 @@ struct Undo {
 
 enum UndoState {
     /// Set up so far, in order.
-    Setting(Vec<Suspended>),
+    Setting(AppTeardowns),
     /// Being torn down (the start failed or was stopped).
-    TearingDown(StackRun),
+    TearingDown(BoxFuture<'static, ()>),
     /// Torn down, or handed to the started app.
     Done,
 }
 
 impl Undo {
     fn push(&mut self, suspended: Suspended) {
-        if let UndoState::Setting(stack) = &mut self.state {
-            stack.push(suspended);
+        if let UndoState::Setting(set_up) = &mut self.state {
+            set_up
+                .stack
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(suspended);
+        }
+    }
+
+    /// Notes a plain value (or one given with `App::provide`) stored in app slot `slot`.
+    fn push_plain(&mut self, slot: usize) {
+        if let UndoState::Setting(set_up) = &mut self.state {
+            let after = set_up
+                .stack
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .len();
+            set_up.plain.push(PlainAt { slot, after });
         }
     }
 
     fn len(&self) -> usize {
         match &self.state {
-            UndoState::Setting(stack) => stack.len(),
+            UndoState::Setting(set_up) => set_up.generators(),
             _ => 0,
         }
     }
 
-    /// Tears down what was set up, in reverse order, with `outcome`. Dropped while it waits,
-    /// what is left is handed over (see `Drop`).
+    /// Tears down what was set up, in reverse order (the plain values among the generators,
+    /// as at shutdown: one may hold an earlier generator's value), with `outcome`. Dropped
+    /// while it waits, what is left is handed over (see `Drop`).
     async fn tear_down(&mut self, outcome: Outcome) {
-        let stack = self.take();
-        self.state = UndoState::TearingDown(run_stack(self.engine.clone(), stack, outcome, None));
+        let set_up = self.take();
+        let engine = self.engine.clone();
+        self.state = UndoState::TearingDown(Box::pin(async move {
+            stop_app_scope(&engine, set_up, outcome).await;
+        }));
         if let UndoState::TearingDown(run) = &mut self.state {
             run.await;
         }
@@ -174,14 +194,14 @@ impl Undo {
     }
 
     /// What was set up, for the started app.
-    fn finish(mut self) -> Vec<Suspended> {
+    fn finish(mut self) -> AppTeardowns {
         self.take()
     }
 
-    fn take(&mut self) -> Vec<Suspended> {
+    fn take(&mut self) -> AppTeardowns {
         match std::mem::replace(&mut self.state, UndoState::Done) {
-            UndoState::Setting(stack) => stack,
-            _ => Vec::new(),
+            UndoState::Setting(set_up) => set_up,
+            _ => AppTeardowns::default(),
         }
     }
 }
@@ -192,14 +212,13 @@ impl Drop for Undo {
     /// failed or stopped start under way goes on there with the outcome it had.
     fn drop(&mut self) {
         let run = match std::mem::replace(&mut self.state, UndoState::Done) {
-            UndoState::Setting(stack) if !stack.is_empty() => {
-                tracing::warn!(target: "di", set_up = stack.len(), "the app's start was dropped during the setup of `app` scope; tearing down what was set up in the background");
-                run_stack(
-                    self.engine.clone(),
-                    stack,
-                    Outcome::Cancelled(CancelReason::Shutdown),
-                    None,
-                )
+            UndoState::Setting(set_up) if set_up.generators() > 0 => {
+                tracing::warn!(target: "di", set_up = set_up.generators(), "the app's start was dropped during the setup of `app` scope; tearing down what was set up in the background");
+                let engine = self.engine.clone();
+                Box::pin(async move {
+                    let outcome = Outcome::Cancelled(CancelReason::Shutdown);
+                    stop_app_scope(&engine, set_up, outcome).await;
+                })
             }
             UndoState::TearingDown(run) => {
                 tracing::warn!(target: "di", "the app's start was dropped while it tore down `app` scope; the teardowns go on in the background");
@@ -207,9 +226,7 @@ impl Drop for Undo {
             }
             UndoState::Setting(_) | UndoState::Done => return,
         };
-        self.engine.spawn_tracked(async move {
-            run.await;
-        });
+        self.engine.spawn_tracked(run);
     }
 }
 
