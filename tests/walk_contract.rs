@@ -1004,3 +1004,75 @@ async fn a_failed_app_start_drops_a_plain_app_value_before_the_generator_it_hold
         );
     }
 }
+
+// ------------------------------------------------------------------ overrides beside requests in flight
+
+/// A fake pool for tests: a generator too, without a limit of its own.
+#[depends]
+async fn fake_pool(#[dep(db)] _db: &Db, h: &HeaderMap, y: Yield<Pool>) -> Result<(), HttpError> {
+    step("fake_pool", h).await?;
+    let (_pool, outcome) = y.provide(Pool).await;
+    close("fake_pool", &outcome, h).await
+}
+
+/// Two apps of the same functions running at once, one with `pool` overridden, while the
+/// other has a request in flight that holds `pool`'s only place mid-stream: the overridden
+/// app keeps the limit of what it replaces (one place) but its own places, so it serves at
+/// once, twice in a row (its place came back), with the fake in the whole deep graph; the
+/// first app's request, cut, tears down its own `pool`, and neither app's `app` scope is the
+/// other's.
+#[tokio::test]
+async fn an_app_with_an_override_serves_beside_the_same_app_with_a_request_in_flight() {
+    let _serial = serial().await;
+    set_fault(None);
+    let real = app().bind("127.0.0.1:0").await.unwrap();
+    let fake = app()
+        .override_dep(pool, fake_pool)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    assert_eq!(events(), ["db:open", "db:open"]);
+    common::clear();
+
+    let mut socket = TcpStream::connect(real.local_addr()).await.unwrap();
+    socket
+        .write_all(b"GET /stream HTTP/1.1\r\nhost: w\r\nx-tag: real\r\nx-wait: body1\r\n\r\n")
+        .await
+        .unwrap();
+    guard("the real export", wait_for("real/body1:waiting")).await;
+
+    for round in 0..2 {
+        let mut answer = TcpStream::connect(fake.local_addr()).await.unwrap();
+        answer
+            .write_all(
+                format!("GET /whole HTTP/1.1\r\nhost: w\r\nx-tag: fake{round}\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let answer = guard("the fake app's answer", read_to_close(&mut answer)).await;
+        assert!(common::served_ok(&answer), "{answer}");
+        let last = format!("fake{round}/fake_pool:close success 200");
+        guard(&last, wait_for(&last)).await;
+        let seen = of(&events(), &format!("fake{round}"));
+        let expected: Vec<String> = model_success()
+            .into_iter()
+            .map(|e| e.replacen("pool:", "fake_pool:", 1))
+            .collect();
+        assert_eq!(seen, expected, "round {round}");
+    }
+    drop(socket);
+    guard(
+        "the real export's teardowns",
+        wait_for("real/pool:close cancelled client gone"),
+    )
+    .await;
+    assert_eq!(of(&events(), "real"), model_gone("body1"));
+    settled_whole(&real).await;
+    settled_whole(&fake).await;
+    common::clear();
+    real.shutdown().await;
+    assert_eq!(events(), ["db:close app stopped"]);
+    fake.shutdown().await;
+    assert_eq!(events(), ["db:close app stopped", "db:close app stopped"]);
+}
