@@ -1076,3 +1076,73 @@ async fn an_app_with_an_override_serves_beside_the_same_app_with_a_request_in_fl
     fake.shutdown().await;
     assert_eq!(events(), ["db:close app stopped", "db:close app stopped"]);
 }
+
+// ------------------------------------------------------------------ the request timeout
+
+/// The request timeout falling at each await point before the head (each setup, the handler),
+/// over HTTP/1.1 and HTTP/2: 503 with `Retry-After`, what completed torn down once with
+/// `Cancelled(Timeout)`, the one cut in its setup never, the task dropped, the pool's place
+/// back.
+#[tokio::test]
+async fn the_request_timeout_at_each_await_point_of_a_deep_graph_is_a_503_and_cancels_once() {
+    let _serial = serial().await;
+    set_fault(None);
+    let server = app()
+        .request_timeout(Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for http2 in [false, true] {
+        for at in wait_points("/whole") {
+            let what = format!("http2: {http2}, timed out at {at}");
+            common::clear();
+            set_fault(None);
+            let (status, retry_after) = if http2 {
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                let (mut client, driver) =
+                    common::h2_client(tcp, &h2::client::Builder::new()).await;
+                let request = http::Request::get(format!("http://{addr}/whole"))
+                    .header("x-wait", at)
+                    .body(())
+                    .unwrap();
+                std::future::poll_fn(|cx| client.poll_ready(cx))
+                    .await
+                    .unwrap();
+                let response = client.send_request(request, true).unwrap().0;
+                let response = guard(&what, response).await.unwrap();
+                driver.abort();
+                let retry = response.headers().get("retry-after").cloned();
+                (
+                    response.status().as_u16(),
+                    retry.map(|r| r.to_str().unwrap().to_owned()),
+                )
+            } else {
+                let mut socket = TcpStream::connect(addr).await.unwrap();
+                let raw = format!(
+                    "GET /whole HTTP/1.1\r\nhost: w\r\nx-wait: {at}\r\nconnection: close\r\n\r\n"
+                );
+                socket.write_all(raw.as_bytes()).await.unwrap();
+                let answer = guard(&what, read_to_close(&mut socket)).await;
+                let retry = answer
+                    .lines()
+                    .find_map(|l| l.strip_prefix("retry-after: "))
+                    .map(str::to_owned);
+                (status_of(&answer), retry)
+            };
+            assert_eq!((status, retry_after.as_deref()), (503, Some("1")), "{what}");
+            let expected: Vec<String> = model_gone(at)
+                .into_iter()
+                .map(|e| e.replace("cancelled client gone", "cancelled timeout"))
+                .collect();
+            match expected.iter().rev().find(|e| e.contains(":close ")) {
+                Some(last) => guard(&what, wait_for(last)).await,
+                None => no_request_in_flight(&server).await,
+            }
+            settled_whole(&server).await;
+            assert_eq!(events(), expected, "{what}");
+            at_rest(&server, &what).await;
+        }
+    }
+    server.shutdown().await;
+}
