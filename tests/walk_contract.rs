@@ -25,6 +25,9 @@
 //!   `max_concurrency` place, waiting for it), over HTTP/1.1 and HTTP/2: each torn down once,
 //!   the cut ones with `Cancelled(Shutdown)`, the waiting one sets nothing up, `app` scope
 //!   last.
+//! - The request timeout at each await point before the head, over HTTP/1.1 and HTTP/2; an
+//!   app with an override beside the same app holding its only place mid-stream; the client
+//!   gone during a `handler`-scope commit, the next teardown failing.
 //! - `app` scope at startup: a setup that fails, panics or is dropped after a plain `app`
 //!   value that keeps an earlier generator's value (a defect, fixed: the generator's teardown
 //!   waited for the value until its deadline cut it).
@@ -1144,5 +1147,60 @@ async fn the_request_timeout_at_each_await_point_of_a_deep_graph_is_a_503_and_ca
             at_rest(&server, &what).await;
         }
     }
+    server.shutdown().await;
+}
+
+// ------------------------------------------------------------------ the client gone during a commit
+
+/// The client goes away during the first `handler`-scope teardown (`unit`'s commit), over
+/// HTTP/1.1, and the server drops the request while the commit waits: the commit is not cut,
+/// and it finishes once; `tx`, whose teardown had not begun, fails: the teardowns after it
+/// (`request` scope) are told the failure, each once, and the pool's place comes back.
+#[tokio::test]
+async fn a_client_gone_during_a_commit_then_a_failing_teardown_tells_the_rest_the_failure() {
+    let _serial = serial().await;
+    GATE.forget_permits(usize::MAX >> 4);
+    set_fault(Some(("tx", Fault::TeardownErr)));
+    let server = app().bind("127.0.0.1:0").await.unwrap();
+    common::clear();
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    socket
+        .write_all(b"GET /whole HTTP/1.1\r\nhost: w\r\nx-wait: unit:close\r\n\r\n")
+        .await
+        .unwrap();
+    guard("the commit", wait_for("unit:closing")).await;
+    drop(socket);
+    // The connection is seen closed while the commit waits: the request is dropped (no
+    // longer in flight), its teardowns handed on.
+    no_request_in_flight(&server).await;
+    assert!(server.metrics().teardowns_in_flight > 0);
+    GATE.add_permits(1024);
+    guard(
+        "the last teardown",
+        wait_for("pool:close teardown_failed tx"),
+    )
+    .await;
+    settled_whole(&server).await;
+    let mut expected: Vec<String> = SETUPS.iter().map(|s| format!("{}:open", s.0)).collect();
+    expected.extend(["unit:close success 200", "unit:closing", "unit:closed"].map(str::to_owned));
+    let seen = events();
+    assert_eq!(seen[..expected.len()], expected[..], "{seen:?}");
+    // Not yet begun when the client left: told the success today (the `handler` stack under
+    // way is shielded as a whole), which a cancellation would also satisfy here; once each.
+    for (i, label) in ["audit#1", "tx"].iter().enumerate() {
+        let event = &seen[expected.len() + i];
+        assert!(
+            *event == format!("{label}:close success 200")
+                || *event == format!("{label}:close cancelled client gone"),
+            "{seen:?}"
+        );
+    }
+    let rest: Vec<String> = ["leaf#2", "leaf#1", "audit#2", "session", "pool"]
+        .iter()
+        .map(|l| format!("{l}:close teardown_failed tx"))
+        .collect();
+    assert_eq!(seen[expected.len() + 2..], rest[..], "{seen:?}");
+    set_fault(None);
+    at_rest(&server, "after the commit").await;
     server.shutdown().await;
 }
