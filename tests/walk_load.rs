@@ -1343,7 +1343,7 @@ async fn at_the_limit_a_connection_closing_for_room_that_took_a_long_stream_leav
     }
     // `b`, served after it: idle too. (A moment first, for `a`'s stream task to end: until
     // then `a` counts as in use, and `b` would be the one closed.)
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut b = H1::connect(addr, None).await;
     assert_eq!(try_get(&mut b, "/small?id=3").await, Some((200, 2)));
     // `c` comes at the limit: `a` is asked to close to make room, and says so.
