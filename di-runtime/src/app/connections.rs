@@ -238,7 +238,8 @@ pub(crate) fn take_new_stream() -> Option<NewStream> {
 impl Shared {
     /// Asks the connection to close gracefully (see [`Shared::close_asked`]).
     fn ask_close(&self) {
-        self.close_asked.store(true, Ordering::Release);
+        // Sequentially consistent, as its load in `InUse::new`: see `close_longest_idle`.
+        self.close_asked.store(true, Ordering::SeqCst);
         self.close.cancel();
     }
 
@@ -423,23 +424,34 @@ impl Connections {
     /// request raced the close: it is served first, however long it takes) makes no room
     /// soon: another is closed.
     pub(crate) fn close_longest_idle(&self) {
-        let mut live = self
-            .open
-            .values()
-            .filter(|shared| shared.socket_open.load(Ordering::SeqCst));
-        if live
-            .clone()
+        let live = || {
+            self.open
+                .values()
+                .filter(|shared| shared.socket_open.load(Ordering::SeqCst))
+        };
+        if live()
             .any(|shared| shared.close.is_cancelled() && shared.in_use.load(Ordering::SeqCst) == 0)
         {
             return;
         }
-        let longest = live
-            .by_ref()
-            .filter(|shared| shared.in_use.load(Ordering::SeqCst) == 0)
-            .min_by_key(|shared| shared.idle_since.load(Ordering::SeqCst));
-        if let Some(shared) = longest {
+        // Each asked once at most: a request may start on the one chosen after it was seen
+        // idle and before it was asked. Either the ask sees that request (here, after it), or
+        // the request's start sees the ask (`InUse::new`, in the same order) and wakes the
+        // accept loop, which calls this again.
+        while let Some(shared) = live()
+            .filter(|shared| {
+                !shared.close_asked.load(Ordering::SeqCst)
+                    && shared.in_use.load(Ordering::SeqCst) == 0
+            })
+            .min_by_key(|shared| shared.idle_since.load(Ordering::SeqCst))
+        {
+            #[cfg(test)]
+            tests::before_ask(shared);
             tracing::debug!(target: "di", "connection limit reached: closing an idle connection");
             shared.ask_close();
+            if shared.in_use.load(Ordering::SeqCst) == 0 {
+                return;
+            }
         }
     }
 
@@ -670,7 +682,7 @@ impl InUse {
             // Asked to close to make room, it took a request that raced the close (an HTTP/2
             // stream opened before its client saw the `GOAWAY`), which it serves first, for
             // as long as that takes: the room must come from another idle connection.
-            if shared.close_asked.load(Ordering::Acquire) && server.waiting.load(Ordering::SeqCst) {
+            if shared.close_asked.load(Ordering::SeqCst) && server.waiting.load(Ordering::SeqCst) {
                 server.became_idle.notify_one();
             }
         }
@@ -1575,6 +1587,66 @@ mod tests {
                 .len(),
             100
         );
+    }
+
+    /// What runs on a connection as it is asked to close (see [`BEFORE_ASK`]).
+    type Hook = Box<dyn FnOnce(&Arc<Shared>)>;
+
+    thread_local! {
+        /// Run by `close_longest_idle` on the connection it chose, just before it asks it to
+        /// close: a request starting on it at that moment.
+        static BEFORE_ASK: Cell<Option<Hook>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn before_ask(shared: &Arc<Shared>) {
+        if let Some(hook) = BEFORE_ASK.take() {
+            hook(shared);
+        }
+    }
+
+    /// At the limit, with a client waiting, the connection idle the longest is chosen to close,
+    /// and a request starts on it (an HTTP/2 stream, a kept-alive HTTP/1 request) after it was
+    /// seen idle and before it was asked: it serves that request first, however long it takes,
+    /// so the room must come from the other idle connection. Either the request's start sees
+    /// the ask and says so (the accept loop then asks again), or the ask sees the request.
+    #[tokio::test]
+    async fn a_request_that_starts_as_its_connection_is_asked_to_close_leaves_the_room_to_another()
+    {
+        let mut connections = Connections::new(
+            2,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        let (a, b) = (connections.slot(), connections.slot());
+        let (a_shared, b_shared) = (a.0.clone(), b.0.clone());
+        // `a` idle the longest.
+        a_shared.idle_since.store(0, Ordering::SeqCst);
+        b_shared.idle_since.store(10, Ordering::SeqCst);
+        let _live = (a.live(), b.live());
+        connections.spawn(a, std::future::pending());
+        connections.spawn(b, std::future::pending());
+        let request = Arc::new(Mutex::new(None));
+        let started = request.clone();
+        BEFORE_ASK.set(Some(Box::new(move |shared: &Arc<Shared>| {
+            *started.lock().unwrap() = Some(InUse::new(shared, None));
+        })));
+        connections.set_waiting(true);
+        assert!(a_shared.close.is_cancelled(), "`a` was chosen");
+        assert_eq!(a_shared.in_use.load(Ordering::SeqCst), 1);
+        // What the accept loop does when told a connection changed while it waits.
+        let told = tokio::time::timeout(Duration::ZERO, connections.idle_signal().wait())
+            .await
+            .is_ok();
+        if told {
+            connections.close_longest_idle();
+        }
+        assert!(
+            b_shared.close.is_cancelled(),
+            "`b`, idle, is asked to close while `a` serves its request"
+        );
+        drop(request);
+        connections.abort().await;
     }
 
     #[tokio::test]
