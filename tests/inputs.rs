@@ -453,6 +453,40 @@ async fn a_json_body_after_a_utf8_byte_order_mark_is_read() {
     assert_eq!(body["detail"][0]["type"], "missing");
 }
 
+/// A body that is not JSON by its content type is validated as the text it is (FastAPI takes
+/// its bytes as they came: the mark is no encoding's, it is the text's first character, and
+/// its 422 echoes it as `"\ufeff"`), not as the text after a byte order mark: a body of only
+/// the mark is a text of one character, not an empty one.
+#[tokio::test]
+async fn a_text_body_keeps_its_utf8_byte_order_mark_in_the_422() {
+    let client = TestClient::start(App::new().post("/note", titled))
+        .await
+        .expect("the app starts");
+    for (sent, text) in [
+        (&b"\xEF\xBB\xBF"[..], "\u{feff}"),
+        (b"\xEF\xBB\xBFhi", "\u{feff}hi"),
+    ] {
+        let response = client
+            .post("/note")
+            .header("content-type", "text/plain")
+            .body(sent)
+            .send()
+            .await;
+        assert_eq!(response.status(), 422);
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(
+            body,
+            json!({"detail": [{
+                "type": "model_attributes_type",
+                "loc": ["body"],
+                "msg": "Input should be a valid dictionary or object to extract fields from",
+                "input": text,
+            }]}),
+            "{sent:?}"
+        );
+    }
+}
+
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct Wide {

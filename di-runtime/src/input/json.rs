@@ -46,18 +46,12 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
                 InputError::new(["body"], "Field required").kind("missing"),
             ]);
         }
-        // A UTF-8 byte order mark is not part of the JSON (Python's `json.loads` of bytes,
-        // FastAPI's reader, decodes them as `utf-8-sig`). A body of nothing but the mark is
-        // not empty to FastAPI: it is JSON with no value (`json_invalid`).
-        let body = head
-            .body
-            .strip_prefix(b"\xEF\xBB\xBF")
-            .unwrap_or(&head.body);
         if !is_json(head.headers()) {
             // FastAPI (strict content type) validates such a body as text: a struct is then
-            // `model_attributes_type` with the text as `input`. `di` reads JSON only with a
-            // JSON content type, so whatever the text would give, it is not taken.
-            let text = Tree::String(String::from_utf8_lossy(body).into_owned());
+            // `model_attributes_type` with the text as `input`, a byte order mark included
+            // (its bytes as they came, decoded as UTF-8). `di` reads JSON only with a JSON
+            // content type, so whatever the text would give, it is not taken.
+            let text = Tree::String(String::from_utf8_lossy(&head.body).into_owned());
             return Err(from_json::<T>(&text).err().unwrap_or_else(|| {
                 vec![
                     InputError::new(
@@ -68,6 +62,13 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
                 ]
             }));
         }
+        // A UTF-8 byte order mark is not part of the JSON (Python's `json.loads` of bytes,
+        // FastAPI's reader, decodes them as `utf-8-sig`). A body of nothing but the mark is
+        // not empty to FastAPI: it is JSON with no value (`json_invalid`).
+        let body = head
+            .body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&head.body);
         // A good body is deserialized straight from its bytes (its structs from objects only,
         // as the search reads them); only a body that fails is parsed again to find every
         // problem: syntax first (one error for the whole body, as FastAPI reports it), then
