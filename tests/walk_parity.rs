@@ -57,14 +57,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          answers `int_parsing` (docs/fastapi.md: di takes what `str::parse` takes)",
     ),
     (
-        "all_body_not_json",
-        "defect: a body that is not JSON is the only problem FastAPI reports; fixed next",
-    ),
-    (
-        "all_body_not_json_every_input",
-        "defect: a body that is not JSON is the only problem FastAPI reports; fixed next",
-    ),
-    (
         "j_float_for_int_big",
         "defect: a whole float beyond i64 is `int_parsing_size`; fixed next",
     ),

@@ -394,6 +394,23 @@ impl Gathered {
         }
     }
 
+    /// Adds the problems of one request input. FastAPI reads the body before any other
+    /// input, and a body that is not JSON is then the only problem its 422 lists: once an
+    /// input reports `json_invalid`, the problems of the inputs that report none are left
+    /// out, whichever came first.
+    pub(crate) fn add_input(&mut self, errors: Vec<InputError>) {
+        let json_invalid = errors.iter().any(|error| error.kind == "json_invalid");
+        if json_invalid && !self.json_invalid {
+            self.listed.clear();
+        } else if self.json_invalid && !json_invalid {
+            return;
+        }
+        // Each once: an input used twice reports its problems once.
+        for error in errors {
+            self.add(error, true);
+        }
+    }
+
     /// Whether nothing was added that the answer reads.
     pub(crate) fn is_empty(&self) -> bool {
         self.listed.is_empty() && self.rejection.is_none()

@@ -858,10 +858,7 @@ fn extract_inputs(plan: &Plan, head: &RequestHead) -> Result<Vec<Slot>, HttpErro
     for extract in &plan.inputs {
         match extract(head) {
             Ok(value) => slots.push(Slot::Owned(value)),
-            // Each once: an input used twice reports its problems once.
-            Err(errors) => errors
-                .into_iter()
-                .for_each(|error| problems.add(error, true)),
+            Err(errors) => problems.add_input(errors),
         }
     }
     if problems.is_empty() {
