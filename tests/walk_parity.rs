@@ -56,22 +56,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
         "pydantic reads \"-0\" as 0 for any int; `u8::from_str` refuses a sign, so di \
          answers `int_parsing` (docs/fastapi.md: di takes what `str::parse` takes)",
     ),
-    (
-        "j_float_for_int_big",
-        "defect: a whole float beyond i64 is `int_parsing_size`; fixed next",
-    ),
-    (
-        "j_float_for_int_beyond_i64",
-        "defect: a whole float beyond i64 is `int_parsing_size`; fixed next",
-    ),
-    (
-        "j_float_for_int_i64_min",
-        "defect: a whole float beyond i64 is `int_parsing_size`; fixed next",
-    ),
-    (
-        "j_float_for_u8_beyond_i64",
-        "defect: a whole float beyond i64 is `int_parsing_size`; fixed next",
-    ),
 ];
 
 #[derive(Deserialize, Serialize)]

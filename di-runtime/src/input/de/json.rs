@@ -250,6 +250,10 @@ fn visit_number<'de, V: Visitor<'de>>(n: Num, visitor: V) -> Result<V::Value, Er
     }
 }
 
+/// i64's bounds as floats (`-2^63` and `2^63`, each exactly).
+const I64_MIN: f64 = -9_223_372_036_854_775_808.0;
+const I64_MAX: f64 = 9_223_372_036_854_775_808.0;
+
 /// Whether the whole float `f` is beyond `max`. A bound past 2^53 (`u64::MAX`, `u128::MAX`,
 /// `i128::MAX`, all `2^k - 1`) rounds up to the float `2^k`, which is beyond it.
 fn above(f: f64, max: u128) -> bool {
@@ -284,6 +288,10 @@ fn integer_problem(value: &Tree, min: i128, max: u128, exact: bool) -> Option<Ty
         },
         Tree::Number(Num::F(f)) => Some(if f.fract() != 0.0 {
             Typed::INT_FROM_FLOAT
+        } else if !exact && (*f <= I64_MIN || *f >= I64_MAX) {
+            // pydantic turns a whole float into an `int` only strictly within i64's bounds
+            // (as floats), before it checks the type's own.
+            Typed::INT_PARSING_SIZE
         } else if above(*f, max) {
             Typed::less_than_equal(max)
         } else if below(*f, min) {

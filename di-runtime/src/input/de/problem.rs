@@ -211,6 +211,10 @@ impl Typed {
         "int_from_float",
         "Input should be a valid integer, got a number with a fractional part",
     );
+    pub(super) const INT_PARSING_SIZE: Self = Self::plain(
+        "int_parsing_size",
+        "Unable to parse input string as an integer, exceeded maximum size",
+    );
     pub(super) const FLOAT_PARSING: Self = Self::plain(
         "float_parsing",
         "Input should be a valid number, unable to parse string as a number",
