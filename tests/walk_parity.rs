@@ -306,6 +306,46 @@ async fn mp(form: Multipart) -> Result<Json<MpOut>, HttpError> {
 }
 
 #[derive(Deserialize)]
+#[allow(dead_code, reason = "deserialized only")]
+struct Extra {
+    #[serde(default)]
+    modes: Vec<Mode>,
+    opt: Option<u8>,
+    #[serde(default)]
+    i8: i8,
+    #[serde(default, rename = "bytes")]
+    bytes_: Vec<u8>,
+    child: Option<Child>,
+}
+
+#[depends]
+async fn x(Json(_): Json<Extra>) -> Json<&'static str> {
+    Json("ok")
+}
+
+#[depends]
+async fn list_body(Json(items): Json<Vec<Small>>) -> Json<usize> {
+    Json(items.len())
+}
+
+#[depends]
+async fn int_body(Json(n): Json<i64>) -> Json<i64> {
+    Json(n)
+}
+
+#[derive(Deserialize, Serialize)]
+struct Qm {
+    #[serde(default)]
+    modes: Vec<Mode>,
+    opt: Option<Vec<i64>>,
+}
+
+#[depends]
+async fn qm(Query(q): Query<Qm>) -> Json<Qm> {
+    Json(q)
+}
+
+#[derive(Deserialize)]
 struct Expected {
     #[serde(rename = "_versions")]
     versions: BTreeMap<String, String>,
@@ -339,6 +379,10 @@ fn app() -> App {
         .post("/oj", oj)
         .post("/all/{id}", all_inputs)
         .post("/mp", mp)
+        .post("/x", x)
+        .post("/list", list_body)
+        .post("/int", int_body)
+        .get("/qm", qm)
 }
 
 /// Every row of `walk_parity/expected.json` (FastAPI 0.165's answers) against di's.

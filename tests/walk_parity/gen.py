@@ -180,6 +180,37 @@ async def mp(
     return {"name": name, "age": age, "files": 0 if upload is None else 1}
 
 
+class Extra(BaseModel):
+    modes: list[Mode] = []
+    opt: Optional[Annotated[int, Field(ge=0, le=255)]] = None
+    i8: Annotated[int, Field(ge=-128, le=127)] = 0
+    bytes_: list[Annotated[int, Field(ge=0, le=255)]] = Field(default=[], alias="bytes")
+    child: Optional[Child] = None
+
+
+@app.post("/x")
+def x(extra: Extra):
+    return "ok"
+
+
+@app.post("/list")
+def list_body(items: list[Small]):
+    return len(items)
+
+
+@app.post("/int")
+def int_body(n: Annotated[int, Body(**I64)]):
+    return n
+
+
+@app.get("/qm")
+def qm(
+    modes: Annotated[list[Mode], Query()] = [],
+    opt: Annotated[Optional[list[Int]], Query()] = None,
+):
+    return {"modes": modes, "opt": opt}
+
+
 def doc(**fields):
     value = {"title": "t", "count": 1, "userName": "u", "mode": "fast"}
     value.update(fields)
@@ -397,6 +428,42 @@ SCENARIOS = {
     "all_body_not_json": ("POST", "/all/1?limit=x", "{", "application/json", [("x-n", "1")]),
     "all_body_not_json_every_input": ("POST", "/all/x?limit=x", "[1,", "application/json", [("x-n", "z"), ("cookie", "sid=z")]),
     "all_body_empty_and_query": ("POST", "/all/1?limit=x", "", "application/json", [("x-n", "1"), ("cookie", "sid=1")]),
+    # second round
+    "q_invalid_utf8": ("GET", "/q?n=1&s=%FF%FEa", None),
+    "q_invalid_utf8_key": ("GET", "/q?n=1&%FF=1", None),
+    "q_repeated_last_empty": ("GET", "/q?n=1&n=", None),
+    "q_key_case": ("GET", "/q?N=1", None),
+    "q_key_plus": ("GET", "/q?n=1&s+=x", None),
+    "q_encoded_ampersand": ("GET", "/q?n=1&s=a%26n%3D2", None),
+    "p_str_invalid_utf8": ("GET", "/s/%FFa", None),
+    "p_int_invalid_utf8": ("GET", "/p/%FF", None),
+    "f_invalid_utf8": ("POST", "/f", "name=%FFa&age=1", FORM),
+    "f_empty_bool": ("POST", "/f", "name=a&age=1&agree=", FORM),
+    "f_list_int_empty_twice": ("POST", "/f", "name=a&age=1&tags=&tags=", FORM),
+    "qm_enum_list": ("GET", "/qm?modes=fast&modes=x&modes=SLOW", None),
+    "qm_optional_list_absent": ("GET", "/qm", None),
+    "qm_optional_list_bad": ("GET", "/qm?opt=1&opt=y", None),
+    "x_enum_list": ("POST", "/x", json.dumps({"modes": ["slow", "x", 1, None]})),
+    "x_enum_given_list_and_object": ("POST", "/x", json.dumps({"modes": [[], {}]})),
+    "x_optional_u8": ("POST", "/x", json.dumps({"opt": -1, "i8": -129, "bytes": [0, 256, -1]})),
+    "x_bytes_given_string": ("POST", "/x", json.dumps({"bytes": "abc"})),
+    "x_child_null_and_list": ("POST", "/x", json.dumps({"child": []})),
+    "x_child_problems": ("POST", "/x", json.dumps({"child": {"age": 1.5}})),
+    "x_rename_alias_loc": ("POST", "/x", json.dumps({"bytes": ["a"], "bytes_": [1]})),
+    "list_body_errors": ("POST", "/list", json.dumps([{"a": 1}, {}, {"a": "x"}, 3])),
+    "list_body_object": ("POST", "/list", json.dumps({"a": 1})),
+    "list_body_ok": ("POST", "/list", json.dumps([{"a": 1}, {"a": 2}])),
+    "int_body_string": ("POST", "/int", '"x"'),
+    "int_body_ok": ("POST", "/int", "5"),
+    "int_body_float": ("POST", "/int", "2.5"),
+    "int_body_object": ("POST", "/int", '{"n": 5}'),
+    "oj_text_content_type": ("POST", "/oj", '{"a": 1}', "text/plain"),
+    "oj_whitespace": ("POST", "/oj", "  "),
+    "mp_age_plus": ("POST", "/mp", multipart([("name", "a"), ("age", "+3")]), MULTIPART),
+    "mp_age_empty": ("POST", "/mp", multipart([("name", "a"), ("age", "")]), MULTIPART),
+    "mp_only_file": ("POST", "/mp", multipart([("upload", "a.txt", "hi")]), MULTIPART),
+    "mp_utf8_field": ("POST", "/mp", multipart([("name", "café 😀"), ("age", "1")]), MULTIPART),
+    "mp_empty_body": ("POST", "/mp", "", MULTIPART),
     # multipart
     "mp_ok": ("POST", "/mp", multipart([("name", "ada"), ("age", "36")]), MULTIPART),
     "mp_with_file": ("POST", "/mp", multipart([("name", "ada"), ("age", "36"), ("upload", "a.txt", "hi")]), MULTIPART),
