@@ -52,6 +52,21 @@ const EXCEPTIONS: &[(&str, &str)] = &[
          (docs/fastapi.md, as above)",
     ),
     (
+        "q_int_underscore",
+        "pydantic reads \"1_000\" as 1000; di parses query numbers with `FromStr` \
+         (docs/fastapi.md: query and path numbers are parsed by Rust's `FromStr`)",
+    ),
+    (
+        "q_float_underscore",
+        "Python's `float` reads \"1_000\"; `f64::from_str` does not (docs/fastapi.md, as \
+         above)",
+    ),
+    (
+        "q_float_space",
+        "pydantic strips the spaces of \" 1.5\"; `f64::from_str` does not (docs/fastapi.md, \
+         as above)",
+    ),
+    (
         "q_u8_minus_zero",
         "pydantic reads \"-0\" as 0 for any int; `u8::from_str` refuses a sign, so di \
          answers `int_parsing` (docs/fastapi.md: di takes what `str::parse` takes)",
@@ -346,6 +361,43 @@ async fn qm(Query(q): Query<Qm>) -> Json<Qm> {
 }
 
 #[derive(Deserialize)]
+struct PageSize {
+    #[serde(rename = "page-size")]
+    page_size: Option<u8>,
+}
+
+#[derive(Deserialize)]
+struct MyCookie {
+    #[serde(rename = "my-cookie")]
+    my_cookie: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct XList {
+    x_list: Option<Vec<i64>>,
+}
+
+#[derive(Serialize)]
+struct RenamedOut {
+    page_size: Option<u8>,
+    my_cookie: Option<i64>,
+    x_list: Option<Vec<i64>>,
+}
+
+#[depends]
+async fn renamed(
+    Query(q): Query<PageSize>,
+    Header(h): Header<XList>,
+    Cookie(c): Cookie<MyCookie>,
+) -> Json<RenamedOut> {
+    Json(RenamedOut {
+        page_size: q.page_size,
+        my_cookie: c.my_cookie,
+        x_list: h.x_list,
+    })
+}
+
+#[derive(Deserialize)]
 struct Expected {
     #[serde(rename = "_versions")]
     versions: BTreeMap<String, String>,
@@ -383,6 +435,7 @@ fn app() -> App {
         .post("/list", list_body)
         .post("/int", int_body)
         .get("/qm", qm)
+        .get("/renamed", renamed)
 }
 
 /// Every row of `walk_parity/expected.json` (FastAPI 0.165's answers) against di's.

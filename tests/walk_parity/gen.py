@@ -211,6 +211,15 @@ def qm(
     return {"modes": modes, "opt": opt}
 
 
+@app.get("/renamed")
+def renamed(
+    page_size: Annotated[Optional[int], Query(alias="page-size", **U8)] = None,
+    my_cookie: Annotated[Optional[int], Cookie(alias="my-cookie", **I64)] = None,
+    x_list: Annotated[Optional[list[Int]], Header()] = None,
+):
+    return {"page_size": page_size, "my_cookie": my_cookie, "x_list": x_list}
+
+
 def doc(**fields):
     value = {"title": "t", "count": 1, "userName": "u", "mode": "fast"}
     value.update(fields)
@@ -464,6 +473,31 @@ SCENARIOS = {
     "mp_only_file": ("POST", "/mp", multipart([("upload", "a.txt", "hi")]), MULTIPART),
     "mp_utf8_field": ("POST", "/mp", multipart([("name", "café 😀"), ("age", "1")]), MULTIPART),
     "mp_empty_body": ("POST", "/mp", "", MULTIPART),
+    # third round
+    "q_float_underscore": ("GET", "/fl?f=1_000", None),
+    "q_float_space": ("GET", "/fl?f=%201.5", None),
+    "q_float_minus_zero": ("GET", "/fl?f=-0", None),
+    "q_float_underflow": ("GET", "/fl?f=1e-400", None),
+    "q_float_hex": ("GET", "/fl?f=0x1p3", None),
+    "q_float_inity": ("GET", "/fl?f=infinity", None),
+    "q_float_plus_nan": ("GET", "/fl?f=%2Bnan", None),
+    "q_float_snan": ("GET", "/fl?f=snan", None),
+    "q_int_plus_minus": ("GET", "/q?n=%2B-5", None),
+    "q_int_double_plus": ("GET", "/q?n=%2B%2B5", None),
+    "q_int_underscore": ("GET", "/q?n=1_000", None),
+    "renamed_bad": ("GET", "/renamed?page-size=300&page_size=1", None, None, [("cookie", "my-cookie=x; my_cookie=1"), ("x-list", "q")]),
+    "renamed_ok": ("GET", "/renamed?page-size=3", None, None, [("cookie", "my-cookie=-4"), ("x-list", "1"), ("x-list", "2")]),
+    "renamed_absent": ("GET", "/renamed?page_size=3", None, None, [("cookie", "my_cookie=1")]),
+    "c_non_ascii": ("GET", "/c", None, None, [("cookie", "sid=café")]),
+    "c_comma": ("GET", "/c", None, None, [("cookie", "sid=a,b; n=1")]),
+    "c_quoted_int": ("GET", "/c", None, None, [("cookie", 'n="7"')]),
+    "c_escaped_quote_unterminated": ("GET", "/c", None, None, [("cookie", 'sid="a\\"')]),
+    "j_content_type_upper": ("POST", "/j", doc(), "APPLICATION/JSON"),
+    "j_content_type_space_param": ("POST", "/j", doc(), "application/json ; charset=utf-8"),
+    "j_content_type_x_json": ("POST", "/j", doc(), "application/x-json"),
+    "j_content_type_patch": ("POST", "/j", doc(), "application/merge-patch+json"),
+    "j_content_type_empty": ("POST", "/j", doc(), ""),
+    "j_content_type_bad_json_text": ("POST", "/j", "{", "text/plain"),
     # multipart
     "mp_ok": ("POST", "/mp", multipart([("name", "ada"), ("age", "36")]), MULTIPART),
     "mp_with_file": ("POST", "/mp", multipart([("name", "ada"), ("age", "36"), ("upload", "a.txt", "hi")]), MULTIPART),
