@@ -38,8 +38,8 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     (
         "j_minus_zero_for_int",
         "serde_json reads the literal `-0` as the float -0.0, which no integer type takes: di \
-         answers `int_type` (input 0) where pydantic reads 0; the code says so \
-         (de/json.rs `integer_problem`), docs/fastapi.md does not yet",
+         answers `int_type` (input 0) where pydantic reads 0 (docs/fastapi.md: no lax \
+         coercion in JSON bodies)",
     ),
     (
         "p_int_space",
