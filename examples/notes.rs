@@ -57,6 +57,7 @@
 //! responses finish, then the `app`-scoped pool is closed.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -1034,7 +1035,7 @@ pub(crate) fn sized(db: Db, size: u32) -> App {
 #[command(name = "notes", bin_name = "cargo run --example notes --")]
 struct Args {
     /// Where to listen.
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:3000")]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:3000", value_parser = host_port)]
     addr: String,
     /// Where to keep the notes (default: a temporary SQLite file, removed when the server
     /// stops).
@@ -1170,6 +1171,31 @@ fn init_logging(trace: bool) {
         .init();
 }
 
+/// Reads `--addr`: a host (a name, an IPv4 address, or an IPv6 one in brackets) and a port
+/// number, as the server resolves them. Refused here, a bad one is a usage error that names
+/// the flag and the value, as clap's other errors do.
+fn host_port(text: &str) -> Result<String, String> {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err("expected HOST:PORT, e.g. 127.0.0.1:3000".to_owned());
+    };
+    if host.is_empty() {
+        return Err("the host is missing, e.g. 127.0.0.1:3000".to_owned());
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(format!("`{port}` is not a port number (0 to 65535)"));
+    }
+    Ok(text.to_owned())
+}
+
+/// The addresses `addr` (`--addr`) names; an error that names it if it cannot be resolved
+/// (the server's own error says why, not which address).
+async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
+    match tokio::net::lookup_host(addr).await {
+        Ok(addrs) => Ok(addrs.collect()),
+        Err(error) => Err(format!("cannot resolve --addr {addr}: {error}")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = parse_args(std::env::args_os().skip(1)).unwrap_or_else(|error| error.exit());
@@ -1190,8 +1216,15 @@ async fn main() -> ExitCode {
         };
     }
     init_logging(args.trace);
+    let addrs = match resolve(&args.addr).await {
+        Ok(addrs) => addrs,
+        Err(error) => {
+            eprintln!("notes: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
 
-    match app.serve(args.addr.as_str()).await {
+    match app.serve(addrs.as_slice()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("notes: {error}");
@@ -1577,6 +1610,43 @@ mod tests {
                 "{flag} is missing from --help:\n{help}"
             );
         }
+    }
+
+    /// A `--addr` that is not `HOST:PORT` is a usage error that names the flag and the value,
+    /// as every other bad flag is (status 2); it was `notes: could not listen: invalid socket
+    /// address` (or `invalid port value`), status 1, naming neither. A host that does not
+    /// resolve is named too: it was `could not listen: failed to lookup address information:
+    /// Name or service not known`, which left a deployment to guess which setting was wrong.
+    #[tokio::test]
+    async fn a_bad_addr_is_refused_naming_it() {
+        for addr in [
+            "nonsense",
+            "127.0.0.1:99999",
+            ":3000",
+            "localhost:http",
+            "[::1]:0x",
+        ] {
+            let error = parse_args(["--addr", addr]).expect_err(addr);
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{addr}"
+            );
+            let message = error.to_string();
+            assert!(
+                message.contains("--addr") && message.contains(addr),
+                "{message}"
+            );
+        }
+        for addr in ["127.0.0.1:3000", "localhost:0", "[::1]:8080", "0.0.0.0:80"] {
+            assert_eq!(parse_args(["--addr", addr]).expect(addr).addr, addr);
+        }
+        let error = resolve("nosuch.invalid:3000")
+            .await
+            .expect_err("an unknown host");
+        assert!(error.contains("nosuch.invalid:3000"), "{error}");
+        let local = resolve("127.0.0.1:3000").await.expect("an address");
+        assert_eq!(local, [SocketAddr::from(([127, 0, 0, 1], 3000))]);
     }
 
     /// A `--db` URL that cannot be read is refused with the reason, but never shown with its
