@@ -84,6 +84,15 @@ impl Captured {
     }
 }
 
+/// Held by each test from its start: one at a time, so that no other test's subscriber (or
+/// thread without one) changes which of the app's log lines `tracing` has cached as enabled
+/// while a test reads them, and the tests share the event log.
+static ONE: Mutex<()> = Mutex::new(());
+
+fn one() -> std::sync::MutexGuard<'static, ()> {
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A single-threaded runtime: the subscriber and recorder of its thread see all the app does.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -266,6 +275,7 @@ async fn misbehave(addr: std::net::SocketAddr) {
 /// At INFO a good request logs nothing at all. Prints the WARN lines for the report.
 #[test]
 fn client_caused_events_are_never_logged_at_error_and_a_good_request_logs_nothing() {
+    let _one = one();
     let (captured, _subscriber) = Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
     runtime().block_on(async {
         let _serial = common::serial().await;
@@ -312,6 +322,7 @@ async fn fails(Json(_item): Json<Item>) -> Result<&'static str, std::io::Error> 
 /// never in the answer.
 #[test]
 fn no_secret_a_request_carries_reaches_a_log_line_and_no_panic_payload_a_client() {
+    let _one = one();
     let (captured, _subscriber) = Captured::at(tracing_subscriber::filter::LevelFilter::TRACE);
     runtime().block_on(async {
         let _serial = common::serial().await;
@@ -430,6 +441,7 @@ fn exported_by_status(snapshot: &Snapshot) -> Vec<(String, u64)> {
 /// at all; every setup torn down once, with the outcome it had; the gauges back to zero.
 #[test]
 fn the_counters_match_what_misbehaving_clients_did_over_tcp() {
+    let _one = one();
     let recorder = metrics_util::debugging::DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let metrics = metrics::with_local_recorder(&recorder, || {
@@ -533,6 +545,7 @@ fn exported_teardowns(snapshot: &Snapshot) -> u64 {
 /// with `Cancelled(Shutdown)`.
 #[test]
 fn at_shutdown_the_exported_gauges_come_back_to_zero() {
+    let _one = one();
     let recorder = metrics_util::debugging::DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
@@ -619,6 +632,7 @@ async fn echo_id(#[dep(session)] _s: &Session, id: RequestId) -> String {
 /// the hostile text is in no log line and no response header. Of two, the first is taken.
 #[test]
 fn a_hostile_client_request_id_never_reaches_a_log_line_or_the_response() {
+    let _one = one();
     let (captured, _subscriber) = Captured::at(tracing_subscriber::filter::LevelFilter::DEBUG);
     runtime().block_on(async {
         let _serial = common::serial().await;
@@ -674,4 +688,82 @@ fn a_hostile_client_request_id_never_reaches_a_log_line_or_the_response() {
         .filter(|line| line.contains("HOSTILE"))
         .collect();
     assert!(hostile.is_empty(), "{hostile:#?}");
+}
+
+/// The same misbehaviour over HTTP/2, one connection: a stream reset while its handler runs,
+/// one reset mid-way through a streamed body, one whose client never opens its window (reset
+/// at the send timeout), then the connection dropped. Nothing is logged at ERROR; the
+/// counters say what happened; the gauges come back to zero.
+#[test]
+fn http2_streams_reset_or_stalled_are_counted_and_never_logged_at_error() {
+    let _one = one();
+    let (captured, _subscriber) = Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let metrics = metrics::with_local_recorder(&recorder, || {
+        runtime().block_on(async {
+            let _serial = common::serial().await;
+            let server = app().bind("127.0.0.1:0").await.unwrap();
+            let addr = server.local_addr();
+            let builder = h2::client::Builder::new();
+            let (mut client, driver) =
+                common::h2_client(TcpStream::connect(addr).await.unwrap(), &builder).await;
+
+            let waiting = common::h2_send_get(&mut client, addr, "/waits").await;
+            wait_for("waits:started").await;
+            drop(waiting);
+            wait_for("session:close cancelled client gone").await;
+
+            common::clear();
+            let mut body = common::h2_get(&mut client, addr, "/export").await;
+            let chunk = guard("a chunk", body.data()).await.unwrap().unwrap();
+            assert!(!chunk.is_empty());
+            drop(body);
+            wait_for("session:close cancelled client gone").await;
+
+            // The window of the connection is shut by now, or soon: the next stream's body
+            // waits, and is reset at the send timeout.
+            common::clear();
+            let _unread = common::h2_get(&mut client, addr, "/export").await;
+            wait_for("session:close cancelled client gone").await;
+
+            let metrics = common::settled_whole(&server).await;
+            drop(client);
+            driver.abort();
+            guard("the connection closed", async {
+                while server.metrics().open_connections > 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+            guard("shutdown", server.shutdown()).await;
+            metrics
+        })
+    });
+    let errors = captured.at_level("ERROR");
+    assert!(errors.is_empty(), "{errors:#?}");
+    for line in captured.at_level("WARN") {
+        println!("{line}");
+    }
+    assert_eq!(metrics.responses_with(StatusCode::OK), 2, "{metrics:#?}");
+    assert_eq!(metrics.responses_total(), 2, "{metrics:#?}");
+    let t = &metrics.teardowns;
+    assert_eq!(
+        (metrics.setups, t.cancelled_client_gone, t.success),
+        (4, 4, 0),
+        "{metrics:#?}"
+    );
+    let exported_now = snapshot(&snapshotter);
+    assert_eq!(exported_by_status(&exported_now), [("200".to_owned(), 2)]);
+    for gauge in [
+        "di_requests_in_flight",
+        "di_teardowns_in_flight",
+        "di_connections_open",
+    ] {
+        assert_eq!(
+            exported(&exported_now, gauge, None),
+            Some(&metrics_util::debugging::DebugValue::Gauge(0.0.into())),
+            "{gauge}"
+        );
+    }
 }
