@@ -767,3 +767,83 @@ fn http2_streams_reset_or_stalled_are_counted_and_never_logged_at_error() {
         );
     }
 }
+
+// ---------------------------------------------------------------- the request's span elsewhere
+
+/// A `request`-scoped value whose teardown logs what it was told, as services do.
+struct Audited;
+
+#[depends]
+async fn audited(y: Yield<Audited>) {
+    let (_audited, outcome) = y.provide(Audited).await;
+    tracing::info!(target: "ops_walk", %outcome, "audit: closed");
+    log(format!("audited:close {}", common::describe(&outcome)));
+}
+
+#[depends]
+async fn audited_waits(#[dep(audited)] _a: &Audited) -> &'static str {
+    log("audited_waits:started");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    "late"
+}
+
+#[depends]
+async fn audited_with_task(#[dep(audited)] _a: &Audited, tasks: &BackgroundTasks) -> &'static str {
+    tasks.add(async {
+        tracing::info!(target: "ops_walk", "task: ran");
+    });
+    "ok"
+}
+
+/// With the runtime's spans on (`di` at DEBUG), what a service's own code logs after its
+/// request has left the handler is still in that request's span, so its line names the
+/// request's id: a `request`-scope teardown run after its client went away (handed to a
+/// background task), one run after the body over TCP, and a background task.
+#[test]
+fn lines_logged_by_teardowns_and_background_tasks_carry_the_request_id() {
+    let _one = one();
+    let (captured, _subscriber) = Captured::at(tracing_subscriber::filter::LevelFilter::DEBUG);
+    runtime().block_on(async {
+        let _serial = common::serial().await;
+        let server = app()
+            .get("/audited-waits", audited_waits)
+            .get("/audited-task", audited_with_task)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+
+        let mut gone = TcpStream::connect(addr).await.unwrap();
+        gone.write_all(b"GET /audited-waits HTTP/1.1\r\nhost: a\r\nx-request-id: gone-client-1\r\n\r\n")
+            .await
+            .unwrap();
+        wait_for("audited_waits:started").await;
+        drop(gone);
+        wait_for("audited:close cancelled client gone").await;
+
+        let answer = exchange(
+            addr,
+            b"GET /audited-task HTTP/1.1\r\nhost: a\r\nconnection: close\r\nx-request-id: task-client-2\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status_of(&answer), "200", "{answer}");
+        wait_for("audited:close success 200").await;
+        guard("settle", server.settle()).await;
+        guard("shutdown", server.shutdown()).await;
+    });
+    let lines = captured.lines();
+    for (message, id) in [
+        (
+            "audit: closed outcome=cancelled (client gone)",
+            "gone-client-1",
+        ),
+        ("task: ran", "task-client-2"),
+        ("audit: closed outcome=success (200)", "task-client-2"),
+    ] {
+        let line = lines
+            .iter()
+            .find(|line| line.contains(message))
+            .unwrap_or_else(|| panic!("no `{message}` in {lines:#?}"));
+        assert!(line.contains(&format!("request_id={id}")), "{line}");
+    }
+}
