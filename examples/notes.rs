@@ -53,7 +53,8 @@
 //! do: `tx` commits or rolls back in its teardown, before the response is sent (`handler`
 //! scope); `reader` holds one pooled connection for `GET /notes/export`, which streams one
 //! `SELECT ... ORDER BY id` over it, until the last line of the streamed body has been sent
-//! (`request` scope). Ctrl-C shuts down gracefully: in-flight
+//! (`request` scope). `RUST_LOG` sets what is logged instead (`RUST_LOG=warn,notes=info`:
+//! `tracing_subscriber`'s `Targets` syntax). Ctrl-C shuts down gracefully: in-flight
 //! responses finish, then the `app`-scoped pool is closed.
 
 use std::io::IsTerminal;
@@ -1146,20 +1147,16 @@ fn parse_args<I: Into<std::ffi::OsString> + Clone>(
     Args::try_parse_from(program.chain(args.into_iter().map(Into::into)))
 }
 
-/// Logs to stderr: the runtime's `di` events (setup and teardown of every dependency, with
-/// scope, outcome and duration) at DEBUG, everything else (this example, sqlx) at INFO.
-/// With `trace`, also a line as each span closes: the `request` span (method, route, status,
-/// request id) and its children, one `setup` and one `teardown` span per dependency (name,
-/// scope, outcome, result, duration), each line prefixed with its parents.
-fn init_logging(trace: bool) {
+/// Logs to stderr with `filter` (see [`log_filter`]). With `trace`, also a line as each span
+/// closes: the `request` span (method, route, status, request id) and its children, one
+/// `setup` and one `teardown` span per dependency (name, scope, outcome, result, duration),
+/// each line prefixed with its parents.
+fn init_logging(trace: bool, filter: Targets) {
     let spans = if trace {
         tracing_subscriber::fmt::format::FmtSpan::CLOSE
     } else {
         tracing_subscriber::fmt::format::FmtSpan::NONE
     };
-    let filter = Targets::new()
-        .with_target("di", Level::DEBUG)
-        .with_default(Level::INFO);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -1169,6 +1166,22 @@ fn init_logging(trace: bool) {
         )
         .with(filter)
         .init();
+}
+
+/// What is logged: `rust_log` (the `RUST_LOG` variable) when it is set and not blank, in
+/// `tracing_subscriber`'s `Targets` syntax (`warn`, `di=info,notes=debug,sqlx=warn`);
+/// otherwise the runtime's `di` events (setup and teardown of every dependency, with scope,
+/// outcome and duration) at DEBUG and everything else (this example, sqlx) at INFO. A value
+/// that does not parse is an error that names it.
+fn log_filter(rust_log: Option<&str>) -> Result<Targets, String> {
+    match rust_log.map(str::trim).filter(|spec| !spec.is_empty()) {
+        Some(spec) => spec
+            .parse()
+            .map_err(|error| format!("RUST_LOG={spec:?} is not a log filter ({error}); write it as `info` or `di=debug,sqlx=warn`")),
+        None => Ok(Targets::new()
+            .with_target("di", Level::DEBUG)
+            .with_default(Level::INFO)),
+    }
 }
 
 /// Reads `--addr`: a host (a name, an IPv4 address, or an IPv6 one in brackets) and a port
@@ -1215,7 +1228,14 @@ async fn main() -> ExitCode {
             }
         };
     }
-    init_logging(args.trace);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    match log_filter(rust_log.as_deref()) {
+        Ok(filter) => init_logging(args.trace, filter),
+        Err(error) => {
+            eprintln!("notes: {error}");
+            return ExitCode::from(2);
+        }
+    }
     let addrs = match resolve(&args.addr).await {
         Ok(addrs) => addrs,
         Err(error) => {
@@ -1610,6 +1630,29 @@ mod tests {
                 "{flag} is missing from --help:\n{help}"
             );
         }
+    }
+
+    /// `RUST_LOG` sets what is logged (`Targets` syntax) when it is set and not blank; a
+    /// value that does not parse is refused, naming it; without one, `di` at DEBUG and the
+    /// rest at INFO.
+    #[test]
+    fn rust_log_sets_the_log_filter() {
+        use tracing_subscriber::filter::LevelFilter;
+        let default = log_filter(None).expect("the default");
+        assert_eq!(default.default_level(), Some(LevelFilter::INFO));
+        assert!(default.would_enable("di", &Level::DEBUG));
+        assert!(!default.would_enable("sqlx", &Level::DEBUG));
+        assert_eq!(
+            log_filter(Some("  ")).expect("blank").default_level(),
+            Some(LevelFilter::INFO)
+        );
+        let quiet = log_filter(Some("warn,notes=info")).expect("a filter");
+        assert!(!quiet.would_enable("di", &Level::DEBUG));
+        assert!(!quiet.would_enable("di", &Level::INFO));
+        assert!(quiet.would_enable("notes", &Level::INFO));
+        assert!(quiet.would_enable("sqlx", &Level::WARN));
+        let error = log_filter(Some("di=loud")).expect_err("not a level");
+        assert!(error.contains("RUST_LOG=\"di=loud\""), "{error}");
     }
 
     /// A `--addr` that is not `HOST:PORT` is a usage error that names the flag and the value,
