@@ -21,8 +21,8 @@ use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
 use crate::contract::background::BackgroundTasks;
-use crate::panic::catch_call;
-use crate::run::background::run_tasks;
+use crate::panic::{catch_call, drop_caught};
+use crate::run::background::{drop_tasks, run_tasks};
 use crate::run::engine::{Engine, Entered, current_span};
 use crate::run::places::Places;
 use crate::run::stats::TaskFailures;
@@ -89,14 +89,21 @@ impl Future for AfterRun {
             };
             let added = list.map(|list| list.take()).unwrap_or_default();
             if !added.is_empty() {
-                if this.run_late
-                    && let Some(request_id) = this.stack.request_id()
-                {
-                    let deadline = this.stack.engine().config.teardown_timeout;
-                    this.tasks = Some(Box::pin(run_tasks(added, deadline, request_id.clone())));
-                    continue;
+                if let Some(request_id) = this.stack.request_id() {
+                    if this.run_late {
+                        let deadline = this.stack.engine().config.teardown_timeout;
+                        this.tasks = Some(Box::pin(run_tasks(added, deadline, request_id.clone())));
+                        continue;
+                    }
+                    // Dropped unrun, each inside a catch: a task's `Drop` that panics must not
+                    // unwind through this run and lose the teardowns still owed.
+                    drop_tasks(added, request_id);
+                } else {
+                    // Not reached: after-body work is always a request's.
+                    for task in added {
+                        let _ = drop_caught(task);
+                    }
                 }
-                drop(added);
             }
             if this.torn_down {
                 break;
