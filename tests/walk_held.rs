@@ -7,8 +7,16 @@
 
 mod common;
 
-use common::{describe, events, guard, log, serial};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{describe, events, guard, log, serial, wait_for};
 use di_runtime::prelude::*;
+use di_runtime::{HeldStream, Running};
+use futures_util::{StreamExt, stream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A value whose `Drop` panics (once: never while already unwinding).
 struct Bomb(&'static str);
@@ -134,4 +142,584 @@ async fn two_on_one(addr: std::net::SocketAddr, first: &str) -> String {
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     guard("two requests", common::read_to_close(&mut stream)).await
+}
+
+// ------------- 2. an export over a held connection, with tasks from the handler, the body and a
+// teardown, across the test client, HTTP/1.1, HTTP/2 and axum, on every ending
+
+/// Stands in for a database connection.
+struct Conn {
+    rows: u32,
+}
+
+#[depends]
+async fn conn(y: Yield<Conn>) {
+    log("conn:open");
+    let (conn, outcome) = y.provide(Conn { rows: 0 }).await;
+    log(format!(
+        "conn:close {} after {} rows",
+        describe(&outcome),
+        conn.rows
+    ));
+}
+
+/// Set up after `conn`: torn down before it. Its teardown adds a task.
+#[depends]
+async fn audit(tasks: BackgroundTasks, y: Yield<u8>) {
+    log("audit:open");
+    let (_, outcome) = y.provide(7).await;
+    log(format!("audit:close {}", describe(&outcome)));
+    tasks.add(async { log("audit task ran") });
+}
+
+#[derive(serde::Deserialize)]
+struct Mode {
+    mode: String,
+}
+
+type Rows = HeldStream<Result<Bytes, std::io::Error>>;
+
+/// Three rows read over the held connection; the body adds a task at the second row, holding
+/// `audit`'s value. `mode=stall`: the third row never comes; `mode=fail`: it is an error.
+#[depends]
+async fn export(
+    #[dep(conn)] conn: HeldMut<Conn>,
+    #[dep(audit)] audit: Held<u8>,
+    tasks: BackgroundTasks,
+    di_runtime::Query(mode): di_runtime::Query<Mode>,
+) -> StreamBody<Rows> {
+    tasks.add(async { log("handler task ran") });
+    let mode = mode.mode;
+    let mut audit = Some(audit);
+    let rows = HeldMut::stream(conn, move |conn: &mut Conn| {
+        stream::unfold(conn, move |conn| {
+            let row = conn.rows;
+            let mode = mode.clone();
+            let task = (row == 1).then(|| audit.take()).flatten();
+            let tasks = tasks.clone();
+            async move {
+                if let Some(audit) = task {
+                    tasks.add(async move { log(format!("body task ran with audit {}", *audit)) });
+                }
+                match (row, mode.as_str()) {
+                    (3.., _) => None,
+                    (2, "stall") => std::future::pending().await,
+                    (2, "fail") => Some((Err(std::io::Error::other("row 2 is broken")), conn)),
+                    _ => {
+                        conn.rows += 1;
+                        Some((Ok(Bytes::from(format!("row {row}\n"))), conn))
+                    }
+                }
+            }
+        })
+        .boxed()
+    });
+    StreamBody::new(rows)
+}
+
+fn export_app() -> App {
+    App::new()
+        .get("/export", export)
+        .get("/ok", fine)
+        .teardown_timeout(Duration::from_secs(2))
+}
+
+/// What a request that reached its end logs, in order.
+const SENT: [&str; 8] = [
+    "conn:open",
+    "audit:open",
+    "handler task ran",
+    "body task ran with audit 7",
+    "audit:close success 200",
+    "audit task ran",
+    "conn:close success 200 after 3 rows",
+    "",
+];
+
+fn sent() -> Vec<String> {
+    SENT.iter()
+        .filter(|e| !e.is_empty())
+        .map(|e| (*e).to_owned())
+        .collect()
+}
+
+/// What a request cut after its first row with `outcome` logs: no task runs.
+fn cut(outcome: &str) -> Vec<String> {
+    vec![
+        "conn:open".to_owned(),
+        "audit:open".to_owned(),
+        format!("audit:close {outcome}"),
+        format!("conn:close {outcome} after 2 rows"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_over_the_test_client_on_every_ending() {
+    let _serial = serial().await;
+    let client = TestClient::start(export_app()).await.unwrap();
+
+    let body = client
+        .get("/export?mode=all")
+        .send()
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "row 0\nrow 1\nrow 2\n");
+    settled(&client).await;
+    assert_eq!(events(), sent());
+
+    common::clear();
+    let mut response = client.get("/export?mode=stall").send().await;
+    let first = guard("first row", response.chunk()).await.unwrap().unwrap();
+    assert_eq!(first, "row 0\n");
+    let second = guard("second row", response.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second, "row 1\n");
+    drop(response);
+    settled(&client).await;
+    assert_eq!(events(), cut("cancelled client gone"));
+
+    common::clear();
+    let response = client.get("/export?mode=fail").send().await;
+    assert!(response.bytes().await.is_err());
+    settled(&client).await;
+    assert_eq!(events(), cut("body_error"));
+    guard("shutdown", client.shutdown()).await;
+}
+
+/// Reads from `stream` until what it sent contains `needle`.
+async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = guard("a read", stream.read(&mut buf)).await.unwrap();
+        assert!(
+            n > 0,
+            "closed before {needle:?}: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+async fn export_http1(addr: SocketAddr) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /export?mode=all HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let all = guard("the export", common::read_to_close(&mut stream)).await;
+    assert!(all.starts_with("HTTP/1.1 200"), "{all:?}");
+    assert!(all.contains("row 2\n"), "{all:?}");
+    assert!(
+        all.ends_with("0\r\n\r\n"),
+        "a complete chunked body: {all:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_over_http1_on_every_ending() {
+    let _serial = serial().await;
+    let server = export_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+
+    export_http1(addr).await;
+    common::settled_whole(&server).await;
+    assert_eq!(events(), sent());
+
+    common::clear();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /export?mode=stall HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut stream, "row 1\n").await;
+    drop(stream);
+    wait_for("conn:close cancelled client gone after 2 rows").await;
+    common::settled_whole(&server).await;
+    assert_eq!(events(), cut("cancelled client gone"));
+
+    common::clear();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /export?mode=fail HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let all = guard("the failed export", common::read_to_close(&mut stream)).await;
+    assert!(
+        !all.ends_with("0\r\n\r\n"),
+        "never a complete body: {all:?}"
+    );
+    common::settled_whole(&server).await;
+    assert_eq!(events(), cut("body_error"));
+    guard("shutdown", server.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_over_http2_on_every_ending() {
+    let _serial = serial().await;
+    let server = export_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let io = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+
+    let mut body = common::h2_get(&mut client, addr, "/export?mode=all").await;
+    let mut all = Vec::new();
+    while let Some(data) = guard("a frame", body.data()).await {
+        let data = data.unwrap();
+        let _ = body.flow_control().release_capacity(data.len());
+        all.extend_from_slice(&data);
+    }
+    assert_eq!(all, b"row 0\nrow 1\nrow 2\n");
+    common::settled_whole(&server).await;
+    assert_eq!(events(), sent());
+
+    common::clear();
+    let mut body = common::h2_get(&mut client, addr, "/export?mode=stall").await;
+    let mut all = Vec::new();
+    while !String::from_utf8_lossy(&all).contains("row 1\n") {
+        let data = guard("a frame", body.data()).await.unwrap().unwrap();
+        let _ = body.flow_control().release_capacity(data.len());
+        all.extend_from_slice(&data);
+    }
+    drop(body); // resets the stream
+    wait_for("conn:close cancelled client gone after 2 rows").await;
+    common::settled_whole(&server).await;
+    assert_eq!(events(), cut("cancelled client gone"));
+
+    common::clear();
+    let response = common::h2_send_get(&mut client, addr, "/export?mode=fail").await;
+    let mut body = guard("the head", response).await.unwrap().into_body();
+    let mut failed = false;
+    while let Some(data) = guard("a frame", body.data()).await {
+        if data.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "the stream is reset, never ended cleanly");
+    common::settled_whole(&server).await;
+    assert_eq!(events(), cut("body_error"));
+    driver.abort();
+    guard("shutdown", server.shutdown()).await;
+}
+
+/// The app started and nested in an axum router, served over TCP.
+async fn in_axum() -> (SocketAddr, Running) {
+    let running = export_app().start().await.expect("the app starts");
+    let router = axum::Router::new().nest_service("/di", running.service());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, running)
+}
+
+async fn settled_running(running: &Running) {
+    guard("settle", running.settle()).await;
+    let metrics = running.metrics();
+    assert_eq!(metrics.setups, metrics.teardowns.total(), "{metrics:?}");
+    assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
+    assert_eq!(metrics.teardowns_in_flight, 0, "{metrics:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_inside_axum_on_every_ending() {
+    let _serial = serial().await;
+    let (addr, running) = in_axum().await;
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /di/export?mode=all HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let all = guard("the export", common::read_to_close(&mut stream)).await;
+    assert!(
+        all.contains("row 2\n") && all.ends_with("0\r\n\r\n"),
+        "{all:?}"
+    );
+    settled_running(&running).await;
+    assert_eq!(events(), sent());
+
+    common::clear();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /di/export?mode=stall HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut stream, "row 1\n").await;
+    drop(stream);
+    wait_for("conn:close cancelled client gone after 2 rows").await;
+    settled_running(&running).await;
+    assert_eq!(events(), cut("cancelled client gone"));
+
+    common::clear();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /di/export?mode=fail HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let all = guard("the failed export", common::read_to_close(&mut stream)).await;
+    assert!(
+        !all.ends_with("0\r\n\r\n"),
+        "never a complete body: {all:?}"
+    );
+    settled_running(&running).await;
+    assert_eq!(events(), cut("body_error"));
+    guard("shutdown", running.shutdown()).await;
+}
+
+// ------------------------------- 3. a held value kept past the body: in a task, in a global
+
+/// Released by the test: what a spawned task that keeps a `Held` waits for.
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+/// A `Held` kept for ever.
+static LEAKED: std::sync::Mutex<Vec<Held<Conn>>> = std::sync::Mutex::new(Vec::new());
+
+#[derive(serde::Deserialize)]
+struct Keep {
+    keep: String,
+}
+
+/// Answers at once; its `Held` is moved into a spawned task (`keep=task`, let go when the test
+/// says) or into a global (`keep=global`, never let go).
+#[depends]
+async fn keeps_conn(
+    #[dep(conn)] conn: Held<Conn>,
+    di_runtime::Query(keep): di_runtime::Query<Keep>,
+) -> StreamBody<stream::Iter<std::vec::IntoIter<Result<Bytes, Infallible>>>> {
+    match keep.keep.as_str() {
+        "task" => {
+            tokio::spawn(async move {
+                RELEASE.notified().await;
+                log(format!("task lets go of a conn of {} rows", conn.rows));
+            });
+        }
+        _ => LEAKED.lock().unwrap().push(conn),
+    }
+    StreamBody::new(stream::iter(vec![Ok(Bytes::from("sent"))]))
+}
+
+/// A `Held` a spawned task keeps past the body's end: the teardown waits for it (within its
+/// deadline), then sees a success, once; nothing timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_value_kept_by_a_spawned_task_is_torn_down_once_it_lets_go() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/keep", keeps_conn)
+        .teardown_timeout(Duration::from_secs(10));
+    let client = TestClient::start(app).await.unwrap();
+    let body = client
+        .get("/keep?keep=task")
+        .send()
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "sent");
+    // The task still holds it: no teardown can have run.
+    assert_eq!(events(), ["conn:open"]);
+    RELEASE.notify_one();
+    let metrics = settled(&client).await;
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "task lets go of a conn of 0 rows",
+            "conn:close success 200 after 0 rows"
+        ]
+    );
+    assert_eq!(metrics.teardown_timeouts, 0);
+    guard("shutdown", client.shutdown()).await;
+}
+
+/// A `Held` kept for ever (in a global): its teardown is given up at `teardown_timeout`,
+/// counted, and the app settles and serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_value_kept_for_ever_is_given_up_at_the_teardown_deadline() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/keep", keeps_conn)
+        .get("/ok", fine)
+        .teardown_timeout(Duration::from_millis(300));
+    let client = TestClient::start(app).await.unwrap();
+    let body = client
+        .get("/keep?keep=global")
+        .send()
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "sent");
+    let metrics = settled(&client).await;
+    assert_eq!(metrics.teardown_timeouts, 1, "{metrics:?}");
+    assert_eq!(events(), ["conn:open"], "the generator never got it back");
+    assert_eq!(client.get("/ok").send().await.text().await.unwrap(), "ok");
+    guard("shutdown", client.shutdown()).await;
+    LEAKED.lock().unwrap().clear();
+}
+
+// ------------------------------------------------ 4. tasks that add tasks, panic, never end
+
+#[depends]
+async fn busy_tasks(#[dep(conn)] conn: Held<Conn>, tasks: BackgroundTasks) -> &'static str {
+    let more = tasks.clone();
+    tasks.add(async move {
+        log("task 1");
+        let again = more.clone();
+        more.add(async move {
+            log("task 1.1");
+            again.add(async { log("task 1.1.1") });
+        });
+        panic!("task 1 fails after adding one");
+    });
+    tasks.add(async {
+        log("task 2 starts and never ends");
+        std::future::pending::<()>().await;
+    });
+    tasks.add(async move { log(format!("task 3 reads {} rows", conn.rows)) });
+    "ok"
+}
+
+/// Tasks run in order, each added one after those before it, all before `request`-scope
+/// teardown; one that panics or runs past its deadline is counted and the next runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_that_add_tasks_panic_or_never_end_run_in_order_before_teardown() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/busy", busy_tasks)
+        .teardown_timeout(Duration::from_millis(300));
+    let client = TestClient::start(app).await.unwrap();
+    assert_eq!(client.get("/busy").send().await.text().await.unwrap(), "ok");
+    let metrics = settled(&client).await;
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "task 1",
+            "task 2 starts and never ends",
+            "task 3 reads 0 rows",
+            "task 1.1",
+            "task 1.1.1",
+            "conn:close success 200 after 0 rows"
+        ]
+    );
+    assert_eq!(metrics.background_task_panics, 1, "{metrics:?}");
+    assert_eq!(metrics.background_task_timeouts, 1, "{metrics:?}");
+    assert_eq!(metrics.teardown_timeouts, 0, "{metrics:?}");
+    guard("shutdown", client.shutdown()).await;
+}
+
+// ------------------------------------------- 5. a task a `handler`-scope teardown adds
+
+#[depends(scope = "handler")]
+async fn tx(tasks: BackgroundTasks, y: Yield<u8>) {
+    let (_, outcome) = y.provide(0).await;
+    log(format!("tx:close {}", describe(&outcome)));
+    tasks.add(async { log("tx task ran") });
+}
+
+#[depends]
+async fn writes(#[dep(conn)] _c: &Conn, #[dep(tx)] _tx: &mut u8) -> &'static str {
+    "written"
+}
+
+#[depends]
+async fn write_fails(
+    #[dep(conn)] _c: &Conn,
+    #[dep(tx)] _tx: &mut u8,
+) -> Result<&'static str, HttpError> {
+    Err(HttpError::bad_request("bad"))
+}
+
+/// A task a `handler`-scope teardown adds runs after the body, before `request` teardown; after
+/// a failed request it is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_a_handler_teardown_adds_runs_after_the_body_only_on_success() {
+    let _serial = serial().await;
+    let app = App::new().get("/w", writes).get("/f", write_fails);
+    let client = TestClient::start(app).await.unwrap();
+    assert_eq!(
+        client.get("/w").send().await.text().await.unwrap(),
+        "written"
+    );
+    settled(&client).await;
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "tx:close success 200",
+            "tx task ran",
+            "conn:close success 200 after 0 rows"
+        ]
+    );
+    common::clear();
+    let response = client.get("/f").send().await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let _ = response.bytes().await;
+    settled(&client).await;
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "tx:close handler_error 400",
+            "conn:close handler_error 400 after 0 rows"
+        ]
+    );
+    guard("shutdown", client.shutdown()).await;
+}
+
+// --------------------------------------- 6. shutdown while a background task is running
+
+static TASK_GO: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends]
+async fn slow_task(#[dep(conn)] conn: Held<Conn>, tasks: &BackgroundTasks) -> &'static str {
+    tasks.add(async move {
+        log("slow task:start");
+        TASK_GO.notified().await;
+        log(format!("slow task:end with {} rows", conn.rows));
+    });
+    "ok"
+}
+
+/// Shutdown that starts while a task runs waits for it, then tears down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_a_running_background_task_then_tears_down() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/slow", slow_task)
+        .shutdown_grace(Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let all = guard("the answer", common::read_to_close(&mut stream)).await;
+    assert!(all.ends_with("\r\n\r\nok"), "{all:?}");
+    wait_for("slow task:start").await;
+    let shutdown = tokio::spawn(server.shutdown());
+    tokio::time::sleep(Duration::from_millis(400)).await; // past the grace: still waits
+    assert!(!shutdown.is_finished(), "shutdown waits for the task");
+    TASK_GO.notify_one();
+    guard("shutdown", shutdown).await.unwrap();
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "slow task:start",
+            "slow task:end with 0 rows",
+            "conn:close success 200 after 0 rows"
+        ]
+    );
 }
