@@ -723,3 +723,195 @@ async fn shutdown_waits_for_a_running_background_task_then_tears_down() {
         ]
     );
 }
+
+// ----------------- 7. a response a failing `handler` teardown replaces, whose stream's Drop panics
+
+#[depends(scope = "handler")]
+async fn failing_tx(y: Yield<u8>) -> Result<(), HttpError> {
+    let (_, outcome) = y.provide(0).await;
+    log(format!("failing_tx:close {}", describe(&outcome)));
+    Err(HttpError::new(StatusCode::CONFLICT, "commit failed"))
+}
+
+/// A stream that holds a `Held` and a [`Bomb`]: its `Drop` panics.
+struct BombStream {
+    _conn: Held<Conn>,
+    _bomb: Bomb,
+}
+
+impl futures_util::Stream for BombStream {
+    type Item = Result<Bytes, Infallible>;
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::task::Poll::Ready(None)
+    }
+}
+
+#[depends]
+async fn streams_then_commit_fails(
+    #[dep(conn)] conn: Held<Conn>,
+    #[dep(failing_tx)] _tx: &mut u8,
+) -> StreamBody<BombStream> {
+    StreamBody::new(BombStream {
+        _conn: conn,
+        _bomb: Bomb("stream"),
+    })
+}
+
+/// The handler's streamed response is thrown away for the failed commit's error; its `Drop`
+/// panics. The client gets the error, the held value is torn down once, and the connection
+/// serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_streamed_response_whose_drop_panics_loses_nothing() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/x", streams_then_commit_fails)
+        .get("/ok", fine)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let answer = two_on_one(server.local_addr(), "/x").await;
+    assert!(answer.starts_with("HTTP/1.1 409"), "{answer:?}");
+    assert!(
+        answer.ends_with("\r\n\r\nok"),
+        "the next request is served: {answer:?}"
+    );
+    common::settled_whole(&server).await;
+    let events = events();
+    assert_eq!(
+        common::count(
+            &events,
+            "conn:close teardown_failed failing_tx after 0 rows"
+        ),
+        1,
+        "{events:?}"
+    );
+    guard("shutdown", server.shutdown()).await;
+}
+
+// ---------------------- 8. a limited value kept for ever: its place after the teardown gave up
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static LEAKED_POOLED: std::sync::Mutex<Vec<Held<Pooled>>> = std::sync::Mutex::new(Vec::new());
+
+struct Pooled;
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[depends(max_concurrency = 1)]
+async fn pooled(y: Yield<Pooled>) {
+    LIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _ = y.provide(Pooled).await;
+}
+
+#[depends]
+async fn leaks_pooled(#[dep(pooled)] p: Held<Pooled>) -> String {
+    let live = LIVE.load(std::sync::atomic::Ordering::SeqCst);
+    LEAKED_POOLED.lock().unwrap().push(p);
+    format!("{live} live")
+}
+
+/// Pins what happens: once the teardown of a value kept for ever has been given up, its
+/// `max_concurrency` place goes back, and the next request sets up a second instance while
+/// the first still lives (a judgment call: the place is held "until the teardown has
+/// finished", and a teardown given up has finished).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_value_kept_for_ever_gives_its_place_back_at_the_teardown_deadline() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/leak", leaks_pooled)
+        .teardown_timeout(Duration::from_millis(300));
+    let client = TestClient::start(app).await.unwrap();
+    assert_eq!(
+        client.get("/leak").send().await.text().await.unwrap(),
+        "1 live"
+    );
+    settled(&client).await;
+    assert_eq!(
+        client.get("/leak").send().await.text().await.unwrap(),
+        "2 live"
+    );
+    let metrics = settled(&client).await;
+    assert_eq!(metrics.teardown_timeouts, 2, "{metrics:?}");
+    LEAKED_POOLED.lock().unwrap().clear();
+    assert_eq!(LIVE.load(std::sync::atomic::Ordering::SeqCst), 0);
+    guard("shutdown", client.shutdown()).await;
+}
+
+// --------------------- 9. an `app` value held past shutdown; a task list kept past its request
+
+static LEAKED_APP: std::sync::Mutex<Vec<Held<String>>> = std::sync::Mutex::new(Vec::new());
+
+#[depends(scope = "app")]
+async fn settings(y: Yield<String>) {
+    let (_, outcome) = y.provide("settings".to_owned()).await;
+    log(format!("settings:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn leaks_settings(#[dep(settings)] s: Held<String>) -> &'static str {
+    LEAKED_APP.lock().unwrap().push(s);
+    "ok"
+}
+
+/// An `app` value a handler kept for ever: shutdown gives its teardown up at the deadline,
+/// and ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_value_held_past_shutdown_is_given_up_at_the_deadline() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/leak", leaks_settings)
+        .teardown_timeout(Duration::from_millis(300));
+    let client = TestClient::start(app).await.unwrap();
+    assert_eq!(client.get("/leak").send().await.text().await.unwrap(), "ok");
+    settled(&client).await;
+    guard("shutdown", client.shutdown()).await;
+    assert_eq!(
+        events(),
+        Vec::<String>::new(),
+        "the generator never got it back"
+    );
+    LEAKED_APP.lock().unwrap().clear();
+}
+
+static LIST_GO: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[depends]
+async fn list_to_a_task(#[dep(conn)] _c: &Conn, tasks: BackgroundTasks) -> &'static str {
+    tokio::spawn(async move {
+        LIST_GO.notified().await;
+        tasks.add(async { log("too late task ran") });
+        log("added too late");
+    });
+    "ok"
+}
+
+/// Pins what happens: a task added, through a handle kept in a spawned task, after its
+/// request ended, is never run (nor logged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_added_after_its_request_ended_is_never_run() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/x", list_to_a_task))
+        .await
+        .unwrap();
+    assert_eq!(client.get("/x").send().await.text().await.unwrap(), "ok");
+    settled(&client).await;
+    LIST_GO.notify_one();
+    wait_for("added too late").await;
+    settled(&client).await;
+    guard("shutdown", client.shutdown()).await;
+    assert_eq!(
+        events(),
+        [
+            "conn:open",
+            "conn:close success 200 after 0 rows",
+            "added too late"
+        ]
+    );
+}
