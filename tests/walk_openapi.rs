@@ -111,3 +111,53 @@ async fn an_input_read_as_optional_and_as_required_is_documented_required() {
         operation["requestBody"]
     );
 }
+
+// ------------------ 2. path parameters read as a map or a list, as axum users read them
+
+#[depends]
+async fn by_map(Path(params): Path<std::collections::HashMap<String, String>>) -> String {
+    format!("{} {}", params["owner"], params["repo"])
+}
+
+#[depends]
+async fn by_list(Path(params): Path<Vec<u32>>) -> String {
+    format!("{params:?}")
+}
+
+/// `Path<HashMap<String, String>>` and `Path<Vec<T>>` take each `{name}` of the route as one
+/// value (a map by name, a list in order). The document said the first `{name}` was the whole
+/// map (`type: object`) or list (`type: array`), which a client serializes as `k,v` or `1,2`
+/// into one segment, and the others strings; each is the map's value or the list's item.
+#[tokio::test]
+async fn path_parameters_read_as_a_map_or_a_list_are_each_one_value() {
+    let app = || {
+        App::new()
+            .get("/repos/{owner}/{repo}", by_map)
+            .get("/pairs/{a}/{b}", by_list)
+    };
+    let client = TestClient::start(app()).await.unwrap();
+    let response = client.get("/repos/ada/notes").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "ada notes");
+    let response = client.get("/pairs/1/2").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "[1, 2]");
+    // An item that does not parse is the client's 422, so `b` is an integer too.
+    let response = client.get("/pairs/1/x").send().await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    client.shutdown().await;
+
+    let doc = app().openapi().unwrap();
+    let repos = op_json(&doc, "/repos/{owner}/{repo}", "get");
+    for name in ["owner", "repo"] {
+        let p = param(&repos, "path", name);
+        assert_eq!(p["schema"]["type"], "string", "{p}");
+        assert_eq!(p["required"], true, "{p}");
+    }
+    let pairs = op_json(&doc, "/pairs/{a}/{b}", "get");
+    for name in ["a", "b"] {
+        let p = param(&pairs, "path", name);
+        assert_eq!(p["schema"]["type"], "integer", "{p}");
+        assert_eq!(p["required"], true, "{p}");
+    }
+}

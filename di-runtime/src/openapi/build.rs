@@ -267,7 +267,8 @@ fn add_parameter(parameters: &mut Vec<Parameter>, parameter: Parameter) {
 /// The parameters a `Path`, `Query`, `Header` or `Cookie` input of schema `schema` reads:
 /// one per property of a struct (required as its schema says), in the order the struct
 /// declares its fields (`order`; the schema's, sorted by name, for those not in it), for a
-/// path the tuple's items or a single value in the order of the path's `{names}`.
+/// path the tuple's items, a map's or a list's values, or a single value in the order of the
+/// path's `{names}`.
 fn fields(
     location: &'static str,
     schema: &Value,
@@ -314,6 +315,23 @@ fn fields(
             .iter()
             .zip(items)
             .map(|(name, item)| parameter(name, item, true))
+            .collect();
+    }
+    // A map (`HashMap<String, T>`) takes each `{name}` as a `T`, a list (`Vec<T>`) each in
+    // order as a `T`: every name is one value, not the first the whole map or list.
+    let each = match schema.get("type").and_then(Value::as_str) {
+        Some("object") => Some(schema.get("additionalProperties")),
+        Some("array") => Some(schema.get("items")),
+        _ => None,
+    };
+    if let Some(each) = each {
+        let each = each
+            .filter(|each| each.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "string"}));
+        return path_names
+            .iter()
+            .map(|name| parameter(name, &each, true))
             .collect();
     }
     path_names
