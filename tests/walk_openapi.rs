@@ -161,3 +161,40 @@ async fn path_parameters_read_as_a_map_or_a_list_are_each_one_value() {
         assert_eq!(p["required"], true, "{p}");
     }
 }
+
+// ------------------ 3. a body read whole as `Bytes`
+
+/// A route that answers its own way takes its body as `Bytes` (docs/actix-rocket.md).
+#[depends(body_content_type = "application/json")]
+async fn create_strict(body: Bytes) -> Result<Json<Note>, HttpError> {
+    serde_json::from_slice(&body)
+        .map(Json)
+        .map_err(|e| HttpError::bad_request(format!("bad note: {e}")))
+}
+
+/// FastAPI's `await request.body()`. A route whose handler reads `Bytes` had no
+/// `requestBody` in the document, so a client made from it sent none (and Swagger UI had no
+/// box for one), and this route answered that client 400; it is documented as a streamed body
+/// is (`application/octet-stream`, or the `body_content_type` its function declares).
+#[tokio::test]
+async fn a_body_read_whole_as_bytes_is_documented() {
+    let app = || App::new().post("/strict", create_strict);
+    let client = TestClient::start(app()).await.unwrap();
+    let no_body = client.post("/strict").send().await;
+    assert_eq!(no_body.status(), StatusCode::BAD_REQUEST);
+    let with_body = client
+        .post("/strict")
+        .json(&json!({"title": "a"}))
+        .send()
+        .await;
+    assert_eq!(with_body.status(), StatusCode::OK);
+    client.shutdown().await;
+
+    let doc = app().openapi().unwrap();
+    let operation = op_json(&doc, "/strict", "post");
+    assert_eq!(
+        operation["requestBody"],
+        json!({"required": true, "content": {"application/json": {"schema": {}}}}),
+        "{operation}"
+    );
+}

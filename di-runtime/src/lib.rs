@@ -171,8 +171,8 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 ///   scoped, overridable, checked at start.
 /// - `status = 201`, `content_type = "..."`, `body_content_type = "..."`,
 ///   `responses(404 = "...", ...)`: what the OpenAPI document (feature `openapi`) says of the
-///   function: its success status, its response's and its streamed request body's content
-///   types, the error statuses it answers with. They document and change nothing at run time
+///   function: its success status, its response's and its streamed (or `Bytes`) request
+///   body's content types, the error statuses it answers with. They document and change nothing at run time
 ///   (docs/openapi.md).
 /// - `crate = "path"`: the runtime crate, when it is renamed.
 ///

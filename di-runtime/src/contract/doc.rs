@@ -208,8 +208,9 @@ pub enum InputKind {
     Form,
     /// `Multipart`: a `multipart/form-data` body.
     Multipart,
-    /// `BodyStream`: a body read as a stream (`application/octet-stream`, or the content type
-    /// the function that reads it declares with `#[depends(body_content_type = "...")]`).
+    /// `BodyStream`, or `Bytes`: a body read as a stream or whole as bytes
+    /// (`application/octet-stream`, or the content type the function that reads it declares
+    /// with `#[depends(body_content_type = "...")]`).
     BodyStream,
     /// A security input: a security scheme and a requirement, not a parameter.
     Security(SecurityKind),

@@ -60,6 +60,13 @@ impl DocumentedInput for BodyStream {
     const KIND: InputKind = InputKind::BodyStream;
 }
 
+/// The body read whole, as bytes: documented as a streamed one (`application/octet-stream`,
+/// or the `body_content_type` its function declares), not left out (a client made from the
+/// document would send no body).
+impl DocumentedInput for bytes::Bytes {
+    const KIND: InputKind = InputKind::BodyStream;
+}
+
 impl DocumentedInput for HttpBearer {
     const KIND: InputKind = InputKind::Security(SecurityKind::HttpBearer);
 }
