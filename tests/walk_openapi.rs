@@ -198,3 +198,54 @@ async fn a_body_read_whole_as_bytes_is_documented() {
         "{operation}"
     );
 }
+
+// ------------------ 4. a form whose fields are all optional
+
+#[derive(Deserialize, JsonSchema)]
+struct Filters {
+    q: Option<String>,
+    limit: Option<u32>,
+}
+
+#[depends]
+async fn search_form(Form(f): Form<Filters>) -> String {
+    format!("{:?} {:?}", f.q, f.limit)
+}
+
+/// A form none of whose fields is required is read from no body at all (every field `None`),
+/// as FastAPI reads `a: Annotated[str | None, Form()] = None`, whose document leaves
+/// `required` out of the body. di documented the body as required.
+#[tokio::test]
+async fn a_form_of_optional_fields_is_an_optional_body() {
+    let app = || App::new().post("/search", search_form);
+    let client = TestClient::start(app()).await.unwrap();
+    let no_body = client.post("/search").send().await;
+    assert_eq!(no_body.status(), StatusCode::OK);
+    assert_eq!(no_body.text().await.unwrap(), "None None");
+    client.shutdown().await;
+
+    let doc = app().openapi().unwrap();
+    let operation = op_json(&doc, "/search", "post");
+    assert_eq!(
+        operation["requestBody"]["required"], false,
+        "{}",
+        operation["requestBody"]
+    );
+    // A form with a required field stays a required body.
+    let login = App::new().post("/login", login_form).openapi().unwrap();
+    assert_eq!(
+        op_json(&login, "/login", "post")["requestBody"]["required"],
+        true
+    );
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Login {
+    user: String,
+    remember: Option<bool>,
+}
+
+#[depends]
+async fn login_form(Form(l): Form<Login>) -> String {
+    format!("{} {:?}", l.user, l.remember)
+}

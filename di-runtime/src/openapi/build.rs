@@ -359,8 +359,16 @@ fn body(input: &InputDoc, reader: &DepMeta, schemas: &mut Schemas) -> RequestBod
             json!({}),
         ),
     };
+    // A form none of whose fields is required is read from no body at all (FastAPI leaves
+    // such a form body optional too); a JSON body is needed even then.
+    let required = input.required
+        && (input.kind != InputKind::Form
+            || (input.schema)(schemas, true)
+                .get("required")
+                .and_then(Value::as_array)
+                .is_some_and(|fields| !fields.is_empty()));
     RequestBody {
-        required: input.required,
+        required,
         content: Ordered(vec![(content_type.to_owned(), MediaType { schema })]),
     }
 }
