@@ -643,3 +643,76 @@ async fn an_input_with_many_problems_is_answered_by_the_first_64_and_its_rejecti
     let json_wins = client.get("/lines?bad=100&then=json,reject").send().await;
     assert_eq!(json_wins.status(), 422);
 }
+
+#[derive(Deserialize)]
+struct Tenant {
+    #[serde(rename = "X-Tenant-ID")]
+    tenant: String,
+    #[serde(rename = "x-trace")]
+    trace: Option<u32>,
+    user_agent: Option<String>,
+}
+
+#[depends]
+async fn tenant(Header(t): Header<Tenant>) -> Json<Value> {
+    Json(json!({ "tenant": t.tenant, "trace": t.trace, "agent": t.user_agent }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct Kebab {
+    x_api_key: String,
+}
+
+#[depends]
+async fn kebab(Header(k): Header<Kebab>) -> String {
+    k.x_api_key
+}
+
+/// A `Header<T>` field renamed as the header is written (`X-Tenant-ID`, `x-trace`,
+/// `rename_all = "kebab-case"`: FastAPI's `Header(alias="X-Tenant-ID")`) takes that header in
+/// any case, and its problems are reported at the name as written, FastAPI 0.165's answers byte
+/// for byte. It was never taken: the field wanted `x_tenant_id`, and a client that sent the
+/// header (as the OpenAPI document names it) got 422 `missing` at the header it had sent.
+#[tokio::test]
+async fn a_header_field_renamed_as_the_header_is_written_takes_it() {
+    let client = TestClient::start(App::new().get("/t", tenant).get("/k", kebab))
+        .await
+        .unwrap();
+    let response = client
+        .get("/t")
+        .header("x-tenant-id", "acme")
+        .header("X-Trace", "5")
+        .header("user-agent", "probe")
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "tenant": "acme", "trace": 5, "agent": "probe" })
+    );
+    let response = client.get("/t").header("X-TENANT-ID", "b").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["tenant"], "b");
+
+    let response = client.get("/t").send().await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail":[{"type":"missing","loc":["header","X-Tenant-ID"],"msg":"Field required","input":null}]})
+    );
+    let response = client.get("/t").header("x-trace", "abc").send().await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail":[
+            {"type":"missing","loc":["header","X-Tenant-ID"],"msg":"Field required","input":null},
+            {"type":"int_parsing","loc":["header","x-trace"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}
+        ]})
+    );
+
+    let response = client.get("/k").header("X-API-Key", "secret").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "secret");
+    client.shutdown().await;
+}

@@ -3,7 +3,10 @@
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::{Repeated, fast, from_pairs};
+use std::borrow::Cow;
+
+use crate::input::de::fast::{names_field, renamed_as_headers};
+use crate::input::de::{Repeated, fast, field_order, from_pairs};
 // Defined beside the fast path that reads a header map as these pairs are read.
 pub(crate) use crate::input::de::fast::{header_pairs as pairs, latin1};
 use crate::response::error::InputError;
@@ -17,8 +20,9 @@ use crate::response::error::InputError;
 /// it): a missing header is `missing`, a value that does not parse `int_parsing` and so on,
 /// with the value as `input`. A header whose own name has an underscore is never taken (as in
 /// FastAPI, where `x_token` looks for `x-token` only). A value is read as Latin-1 when it is
-/// not ASCII, as Starlette reads it. A field renamed with `#[serde(rename = "...")]` must use
-/// lowercase and underscores (`"x_api_key"` for `X-API-Key`).
+/// not ASCII, as Starlette reads it. A field renamed with `#[serde(rename = "...")]` (FastAPI's
+/// `alias`) takes the header it names in any case, with `-` or `_` (`"X-API-Key"` and
+/// `"x_api_key"` both take `x-api-key`); its problems are reported at the name as written.
 ///
 /// ```
 /// use di_runtime::prelude::*;
@@ -49,7 +53,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
         let mut names = String::new();
         from_pairs(
             "header",
-            &pairs(head.headers(), &mut names),
+            &field_pairs::<T>(head.headers(), &mut names),
             Repeated::First,
         )
         .map(Header)
@@ -60,6 +64,25 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Header<T> {
                 .collect()
         })
     }
+}
+
+/// The header pairs (see [`pairs`]) keyed by `T`'s field names: a field renamed as the header
+/// is written (`X-Request-ID`) takes the pair of that header (`x_request_id`), as the fast path
+/// reads it (see [`names_field`]).
+pub(crate) fn field_pairs<'a, T: DeserializeOwned>(
+    headers: &'a http::HeaderMap,
+    names: &'a mut String,
+) -> Vec<(&'a str, Cow<'a, str>)> {
+    let mut pairs = pairs(headers, names);
+    let fields = field_order::<T>();
+    if renamed_as_headers(fields) {
+        for (key, _) in &mut pairs {
+            if let Some(field) = fields.iter().find(|field| names_field(key, field)) {
+                *key = field;
+            }
+        }
+    }
+    pairs
 }
 
 #[cfg(test)]
@@ -76,10 +99,11 @@ mod tests {
     use super::*;
 
     /// What the fast path read of the header map `fast::headers` makes, and what it read of
-    /// the pairs `pairs` makes, before the header map was read straight.
+    /// the pairs `Header<T>` reads when that fails (`field_pairs`), before the header map was
+    /// read straight.
     fn both<T: DeserializeOwned>(headers: &HeaderMap) -> (Option<T>, Option<T>) {
         let mut names = String::new();
-        let pairs = pairs(headers, &mut names);
+        let pairs = field_pairs::<T>(headers, &mut names);
         let read = fast::pairs(
             pairs
                 .iter()
@@ -212,11 +236,12 @@ mod tests {
             })
         );
         assert_eq!(read(5).map(|c| c.user_agent), None);
+        // A field renamed as the header is written (`user-agent`) takes it.
         let renamed = both::<Renamed>(&maps[7]).0;
         assert_eq!(
             renamed,
             Some(Renamed {
-                hyphen: None,
+                hyphen: Some("ua".into()),
                 x_api_key: Some("o".into()),
                 server: None,
             })

@@ -81,9 +81,8 @@ mod rules {
     //! `validator`'s errors as pydantic's problems.
 
     use std::borrow::Cow;
-    use std::cell::Cell;
 
-    use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+    use serde::de::DeserializeOwned;
     use serde_json::Value;
     use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
@@ -92,10 +91,11 @@ mod rules {
     use crate::input::cookie::{Cookie, cookies};
     use crate::input::de::tree::{Tree, python_float};
     use crate::input::de::{
-        MAX_INPUT_TEXT, MAX_PROBLEMS, Repeated, from_json_repaired, from_pairs_repaired,
+        MAX_INPUT_TEXT, MAX_PROBLEMS, Repeated, field_order, from_json_repaired,
+        from_pairs_repaired,
     };
     use crate::input::form::{Form, form_body, kept_pairs};
-    use crate::input::header::{Header, pairs as header_pairs};
+    use crate::input::header::{Header, field_pairs};
     use crate::input::json::Json;
     use crate::input::query::Query;
     use crate::response::error::{InputError, LocPart, push_json_str, push_json_str_within};
@@ -186,7 +186,7 @@ mod rules {
         fn validate_input(&self, head: &RequestHead) -> Result<(), Vec<InputError>> {
             self.0.validate().map_err(|errors| {
                 let mut names = String::new();
-                let owned = header_pairs(head.headers(), &mut names);
+                let owned = field_pairs::<T>(head.headers(), &mut names);
                 let pairs = borrow(&owned);
                 report::<T>(&errors, &Place::header(&pairs))
             })
@@ -194,7 +194,7 @@ mod rules {
 
         fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
             let mut names = String::new();
-            let owned = header_pairs(head.headers(), &mut names);
+            let owned = field_pairs::<T>(head.headers(), &mut names);
             let pairs = borrow(&owned);
             if let Err((Some(repaired), _)) =
                 from_pairs_repaired::<T>("header", &pairs, Repeated::First)
@@ -674,40 +674,6 @@ mod rules {
                 }
                 Some(out)
             }
-        }
-    }
-
-    /// The fields of `T` in declaration order, as its `Deserialize` names them (empty when
-    /// `T` is not a plain struct): asked of a deserializer that records them and stops.
-    fn field_order<T: DeserializeOwned>() -> &'static [&'static str] {
-        let fields = Cell::new(None);
-        let _ = T::deserialize(FieldNames(&fields));
-        fields.get().unwrap_or(&[])
-    }
-
-    struct FieldNames<'a>(&'a Cell<Option<&'static [&'static str]>>);
-
-    impl<'de> Deserializer<'de> for FieldNames<'_> {
-        type Error = de::value::Error;
-
-        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("only the field names are read"))
-        }
-
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _visitor: V,
-        ) -> Result<V::Value, Self::Error> {
-            self.0.set(Some(fields));
-            Err(de::Error::custom("only the field names are read"))
-        }
-
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
-            identifier ignored_any
         }
     }
 }

@@ -942,6 +942,7 @@ impl<'de> Deserializer<'de> for HeaderRoot<'_> {
         visitor.visit_map(HeaderEntries {
             headers: self.0.iter(),
             fields,
+            renamed: renamed_as_headers(fields),
             key: String::new(),
             value: None,
         })
@@ -973,19 +974,34 @@ impl<'de> Deserializer<'de> for HeaderRoot<'_> {
     }
 }
 
-/// Whether the header name `name` is `field` once its `-` are `_`.
-fn names_field(name: &str, field: &str) -> bool {
+/// Whether the header name `name` (lowercase, as `http` keeps it) names `field`: the same
+/// once its `-` are `_`, or a field renamed as the header is written (`X-Request-ID`, FastAPI's
+/// `alias`): any case, `-` or `_`.
+pub(crate) fn names_field(name: &str, field: &str) -> bool {
     name.len() == field.len()
-        && name
-            .bytes()
-            .zip(field.bytes())
-            .all(|(n, f)| if n == b'-' { f == b'_' } else { n == f })
+        && name.bytes().zip(field.bytes()).all(|(n, f)| {
+            if n == b'-' || n == b'_' {
+                f == b'_' || f == b'-'
+            } else {
+                n == f.to_ascii_lowercase()
+            }
+        })
+}
+
+/// Whether a struct's field names need [`names_field`] for every header (one is renamed with
+/// an uppercase letter or a `-`), not only for those with a `-`.
+pub(crate) fn renamed_as_headers(fields: &[&str]) -> bool {
+    fields
+        .iter()
+        .any(|field| field.bytes().any(|b| b == b'-' || b.is_ascii_uppercase()))
 }
 
 /// The header fields as a struct's map: the pairs of [`header_pairs`], made as they are read.
 struct HeaderEntries<'s> {
     headers: http::header::Iter<'s, http::HeaderValue>,
     fields: &'static [&'static str],
+    /// See [`renamed_as_headers`].
+    renamed: bool,
     // The rewritten name of a field that is none of the struct's.
     key: String,
     value: Option<&'s [u8]>,
@@ -1008,10 +1024,12 @@ impl<'de> MapAccess<'de> for HeaderEntries<'_> {
             }
         };
         self.value = Some(value.as_bytes());
-        let key = if !name.contains('-') {
+        let key = if !name.contains('-') && !self.renamed {
             name
         } else if let Some(field) = self.fields.iter().find(|f| names_field(name, f)) {
             *field
+        } else if !name.contains('-') {
+            name
         } else {
             self.key.clear();
             push_field_name(&mut self.key, name);

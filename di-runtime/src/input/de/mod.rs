@@ -68,9 +68,10 @@ pub(crate) mod tree;
 mod tests;
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 use crate::response::error::{HttpError, InputError, push_json_str_within};
 
@@ -84,6 +85,40 @@ pub(crate) use problem::{MAX_INPUT_TEXT, MAX_PROBLEMS};
 use query::QueryLayout;
 use root::Root;
 use tree::Tree;
+
+/// The fields of `T` in declaration order, as its `Deserialize` names them (empty when
+/// `T` is not a plain struct): asked of a deserializer that records them and stops.
+pub(crate) fn field_order<T: DeserializeOwned>() -> &'static [&'static str] {
+    let fields = Cell::new(None);
+    let _ = T::deserialize(FieldNames(&fields));
+    fields.get().unwrap_or(&[])
+}
+
+struct FieldNames<'a>(&'a Cell<Option<&'static [&'static str]>>);
+
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("only the field names are read"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.set(Some(fields));
+        Err(de::Error::custom("only the field names are read"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+        identifier ignored_any
+    }
+}
 
 /// Deserializes `T` from a query string (`a=1&b=x`), reporting every problem at
 /// `["query", field, ...]`.
