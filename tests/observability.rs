@@ -6,12 +6,11 @@
 mod common;
 
 use std::convert::Infallible;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::Captured;
 use di_runtime::prelude::*;
 use di_runtime::{Metrics, RequestId};
 use http_body_util::{BodyExt, Empty};
@@ -412,79 +411,11 @@ async fn http1_and_http2_responses_carry_the_request_id() {
 
 // ---------------------------------------------------------------- log lines
 
-/// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    /// Captures the log lines at INFO and above written on this thread (the tests' runtimes
-    /// are single-threaded: other tests are not seen), until the guard is dropped.
-    fn at_info() -> (Captured, tracing::subscriber::DefaultGuard) {
-        use tracing_subscriber::util::SubscriberInitExt as _;
-        let captured = Captured::default();
-        let guard = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-            .finish()
-            .set_default();
-        // `tracing` caches whether a callsite is enabled for every thread at once; another
-        // test's thread, with no subscriber, may have had one of the app's log lines cached as
-        // off while this one was being set (see tests/tracing.rs, `record`). Computed again
-        // now, with this subscriber alive.
-        tracing::callsite::rebuild_interest_cache();
-        (captured, guard)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The one line that says `message` for the request `id`; fails the test if there is
-    /// none.
-    fn line(&self, message: &str, id: &str) -> String {
-        let lines = self.lines();
-        let field = format!("request_id={id}");
-        lines
-            .iter()
-            .find(|line| line.contains(message) && line.contains(&field))
-            .unwrap_or_else(|| panic!("no `{message}` line with {field} in {lines:#?}"))
-            .clone()
-    }
-}
-
 /// At the usual level (INFO: the request's DEBUG span is off), each error line of a request
 /// carries that request's id, the one its client got in `x-request-id`.
 #[tokio::test]
 async fn the_error_log_lines_of_a_request_name_its_request_id() {
-    let (captured, _subscriber) = Captured::at_info();
+    let (captured, _subscriber) = Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
     let client = TestClient::start(app().teardown_timeout(Duration::from_secs(5)))
         .await
         .unwrap();
@@ -549,7 +480,7 @@ async fn the_error_log_lines_of_a_request_name_its_request_id() {
 
 #[tokio::test]
 async fn a_request_timeout_is_logged_with_its_request_id() {
-    let (captured, _subscriber) = Captured::at_info();
+    let (captured, _subscriber) = Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
     let client = TestClient::start(app().request_timeout(Duration::from_millis(20)))
         .await
         .unwrap();
@@ -581,7 +512,7 @@ async fn tears_down_in_time(#[dep(slow_teardown)] _s: &u8) -> &'static str {
 /// connections ended", while shutdown went on to wait for it anyway.)
 #[tokio::test]
 async fn a_shutdown_within_its_grace_period_waits_for_http2_teardowns_without_a_warning() {
-    let (captured, _subscriber) = Captured::at_info();
+    let (captured, _subscriber) = Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
     let server = App::new()
         .get("/tears-down-in-time", tears_down_in_time)
         .shutdown_grace(Duration::from_secs(10))

@@ -9,80 +9,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{guard, log, read_head, wait_for};
+use common::{Captured, guard, log, read_head, wait_for};
 use di_runtime::prelude::*;
 use di_runtime::{BodyStream, HttpBearer};
 use futures_util::stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-// ---------------------------------------------------------------- captured log lines
-
-/// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    /// Captures the lines at `level` and above written on this thread, until the guard is
-    /// dropped.
-    fn at(
-        level: tracing_subscriber::filter::LevelFilter,
-    ) -> (Captured, tracing::subscriber::DefaultGuard) {
-        use tracing_subscriber::util::SubscriberInitExt as _;
-        let captured = Captured::default();
-        let guard = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .with_max_level(level)
-            .finish()
-            .set_default();
-        // See tests/observability.rs, `Captured::at_info`.
-        tracing::callsite::rebuild_interest_cache();
-        (captured, guard)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The lines at `level` ("ERROR", "WARN", ...).
-    fn at_level(&self, level: &str) -> Vec<String> {
-        self.lines()
-            .into_iter()
-            .filter(|line| line.split_whitespace().nth(1) == Some(level))
-            .collect()
-    }
-}
 
 /// Held by each test from its start: one at a time, so that no other test's subscriber (or
 /// thread without one) changes which of the app's log lines `tracing` has cached as enabled

@@ -285,3 +285,81 @@ pub async fn settled_whole(server: &di_runtime::Server) -> di_runtime::Metrics {
     assert_eq!(metrics.teardowns_in_flight, 0, "{metrics:?}");
     metrics
 }
+
+/// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for the test to read.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    /// Captures the lines at `level` and above written on this thread (a test's runtime on
+    /// one thread: other tests are not seen), until the guard is dropped.
+    pub fn at(
+        level: tracing_subscriber::filter::LevelFilter,
+    ) -> (Captured, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let captured = Captured::default();
+        let guard = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_max_level(level)
+            .finish()
+            .set_default();
+        // `tracing` caches whether a callsite is enabled for every thread at once; another
+        // test's thread, with no subscriber, may have had one of the app's log lines cached as
+        // off while this one was being set (see tests/tracing.rs, `record`). Computed again
+        // now, with this subscriber alive.
+        tracing::callsite::rebuild_interest_cache();
+        (captured, guard)
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines at `level` ("ERROR", "WARN", ...).
+    pub fn at_level(&self, level: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|line| line.split_whitespace().nth(1) == Some(level))
+            .collect()
+    }
+
+    /// The one line that says `message` for the request `id`; fails the test if there is
+    /// none.
+    pub fn line(&self, message: &str, id: &str) -> String {
+        let lines = self.lines();
+        let field = format!("request_id={id}");
+        lines
+            .iter()
+            .find(|line| line.contains(message) && line.contains(&field))
+            .unwrap_or_else(|| panic!("no `{message}` line with {field} in {lines:#?}"))
+            .clone()
+    }
+}
