@@ -22,7 +22,8 @@ use crate::response::error::InputError;
 /// FastAPI, where `x_token` looks for `x-token` only). A value is read as Latin-1 when it is
 /// not ASCII, as Starlette reads it. A field renamed with `#[serde(rename = "...")]` (FastAPI's
 /// `alias`) takes the header it names in any case, with `-` or `_` (`"X-API-Key"` and
-/// `"x_api_key"` both take `x-api-key`); its problems are reported at the name as written.
+/// `"x_api_key"` both take `x-api-key`; not in a struct with `#[serde(flatten)]`, which is read
+/// by its fields' own names); its problems are reported at the name as written.
 ///
 /// ```
 /// use di_runtime::prelude::*;
