@@ -109,8 +109,8 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Option<Json<T>> {
     }
 }
 
-/// Whether a request has no body for an optional [`Json`] to read (a body of only a UTF-8 byte
-/// order mark is one, as FastAPI reads it: JSON with no value).
+/// Whether a request has no body for an optional [`Json`] to read: an empty one. A body of only
+/// a UTF-8 byte order mark is there, as FastAPI reads it (JSON with no value: `json_invalid`).
 pub(crate) fn is_absent(head: &RequestHead) -> bool {
     head.body.is_empty()
 }
