@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::Captured;
+use common::{Captured, Exported, exported};
 use di_runtime::prelude::*;
 use di_runtime::{Metrics, RequestId};
 use http_body_util::{BodyExt, Empty};
@@ -706,30 +706,6 @@ async fn cancellations_and_deadline_hits_are_counted_by_kind() {
 }
 
 // ---------------------------------------------------------------- the `metrics` export
-
-/// One exported metric: its name, its labels, its value.
-type Exported = (
-    String,
-    Vec<(String, String)>,
-    metrics_util::debugging::DebugValue,
-);
-
-/// The exported metrics.
-fn exported(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<Exported> {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let key = key.key();
-            let labels = key
-                .labels()
-                .map(|label| (label.key().to_owned(), label.value().to_owned()))
-                .collect();
-            (key.name().to_owned(), labels, value)
-        })
-        .collect()
-}
 
 fn counter(exported: &[Exported], name: &str, label: Option<(&str, &str)>) -> u64 {
     let found = exported.iter().find(|(n, labels, _)| {

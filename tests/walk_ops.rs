@@ -313,33 +313,9 @@ fn no_secret_a_request_carries_reaches_a_log_line_and_no_panic_payload_a_client(
 
 // ---------------------------------------------------------------- counters and gauges
 
-/// The exported metrics, from one snapshot (a snapshot of the debugging recorder takes what it
-/// reports): each one's name, labels and value.
-type Snapshot = Vec<(
-    String,
-    Vec<(String, String)>,
-    metrics_util::debugging::DebugValue,
-)>;
-
-fn snapshot(snapshotter: &metrics_util::debugging::Snapshotter) -> Snapshot {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let key = key.key();
-            let labels = key
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            (key.name().to_owned(), labels, value)
-        })
-        .collect()
-}
-
 /// The value of `name` with `label` (none: a metric without labels) in `snapshot`.
 fn exported<'a>(
-    snapshot: &'a Snapshot,
+    snapshot: &'a [common::Exported],
     name: &str,
     label: Option<(&str, &str)>,
 ) -> Option<&'a metrics_util::debugging::DebugValue> {
@@ -353,22 +329,6 @@ fn exported<'a>(
                 }
         })
         .map(|(_, _, value)| value)
-}
-
-/// The exported `di_requests_total` of each status counted, sorted by status.
-fn exported_by_status(snapshot: &Snapshot) -> Vec<(String, u64)> {
-    let mut counts: Vec<(String, u64)> = snapshot
-        .iter()
-        .filter(|(name, ..)| name == "di_requests_total")
-        .filter_map(|(_, labels, value)| match value {
-            metrics_util::debugging::DebugValue::Counter(count) if *count > 0 => {
-                Some((labels.first()?.1.clone(), *count))
-            }
-            _ => None,
-        })
-        .collect();
-    counts.sort();
-    counts
 }
 
 /// The same misbehaving clients, counted: each answer by its status in `metrics()` and in
@@ -408,9 +368,9 @@ fn the_counters_match_what_misbehaving_clients_did_over_tcp() {
         ("422", 2),
         ("501", 1),
     ];
-    let exported_now = snapshot(&snapshotter);
+    let exported_now = common::exported(&snapshotter);
     assert_eq!(
-        exported_by_status(&exported_now),
+        common::requests_by_status(&exported_now),
         by_status.map(|(status, count)| (status.to_owned(), count))
     );
     for (status, count) in by_status {
@@ -463,7 +423,7 @@ fn the_counters_match_what_misbehaving_clients_did_over_tcp() {
 }
 
 /// The sum of the exported `di_teardowns_total`, over every outcome.
-fn exported_teardowns(snapshot: &Snapshot) -> u64 {
+fn exported_teardowns(snapshot: &[common::Exported]) -> u64 {
     snapshot
         .iter()
         .filter(|(name, ..)| name == "di_teardowns_total")
@@ -524,7 +484,7 @@ fn at_shutdown_the_exported_gauges_come_back_to_zero() {
             drop((idle, waiting, stalled, half));
         });
     });
-    let exported_now = snapshot(&snapshotter);
+    let exported_now = common::exported(&snapshotter);
     for gauge in [
         "di_requests_in_flight",
         "di_teardowns_in_flight",
@@ -688,8 +648,11 @@ fn http2_streams_reset_or_stalled_are_counted_and_never_logged_at_error() {
         (4, 4, 0),
         "{metrics:#?}"
     );
-    let exported_now = snapshot(&snapshotter);
-    assert_eq!(exported_by_status(&exported_now), [("200".to_owned(), 2)]);
+    let exported_now = common::exported(&snapshotter);
+    assert_eq!(
+        common::requests_by_status(&exported_now),
+        [("200".to_owned(), 2)]
+    );
     for gauge in [
         "di_requests_in_flight",
         "di_teardowns_in_flight",

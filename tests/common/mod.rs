@@ -224,24 +224,50 @@ pub async fn within<F: std::future::Future>(future: F) -> F::Output {
         .await
         .expect("timed out")
 }
+/// One exported metric: its name, its labels, its value.
+pub type Exported = (
+    String,
+    Vec<(String, String)>,
+    metrics_util::debugging::DebugValue,
+);
 
-/// The exported `di_requests_total` of each status, from one snapshot (a snapshot of the
-/// debugging recorder takes what it reports).
-pub fn exported_requests(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<(String, u64)> {
-    let mut counts: Vec<(String, u64)> = snapshotter
+/// The exported metrics, from one snapshot of the debugging recorder (a snapshot takes what
+/// it reports): each one's name, labels and value.
+pub fn exported(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<Exported> {
+    snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
-        .filter(|(key, ..)| key.key().name() == "di_requests_total")
         .map(|(key, _, _, value)| {
-            let status = key
-                .key()
+            let key = key.key();
+            let labels = key
                 .labels()
-                .find(|label| label.key() == "status")
-                .map(|label| label.value().to_owned())
+                .map(|label| (label.key().to_owned(), label.value().to_owned()))
+                .collect();
+            (key.name().to_owned(), labels, value)
+        })
+        .collect()
+}
+
+/// The exported `di_requests_total` of each status counted, sorted by status, from one
+/// snapshot (a snapshot of the debugging recorder takes what it reports).
+pub fn exported_requests(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<(String, u64)> {
+    requests_by_status(&exported(snapshotter))
+}
+
+/// [`exported_requests`] of metrics already taken (see [`exported`]).
+pub fn requests_by_status(exported: &[Exported]) -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = exported
+        .iter()
+        .filter(|(name, ..)| name == "di_requests_total")
+        .map(|(_, labels, value)| {
+            let status = labels
+                .iter()
+                .find(|(key, _)| key == "status")
+                .map(|(_, value)| value.clone())
                 .unwrap_or_default();
             match value {
-                metrics_util::debugging::DebugValue::Counter(count) => (status, count),
+                metrics_util::debugging::DebugValue::Counter(count) => (status, *count),
                 other => panic!("not a counter: {other:?}"),
             }
         })
