@@ -9,11 +9,12 @@
 //! reason (docs/fastapi.md lists them too); they must still differ, so that a fixed one is
 //! taken off the list.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use di_runtime::prelude::*;
 use di_runtime::{ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName};
-use http::Method;
 use serde::Deserialize;
 use validator::Validate;
 
@@ -368,31 +369,8 @@ async fn with_key_cookie(key: ApiKeyCookie<KeyCookie>) -> Json<String> {
     Json(key.into_key())
 }
 
-#[derive(Deserialize)]
-struct Expected {
-    #[serde(rename = "_versions")]
-    versions: BTreeMap<String, String>,
-    scenarios: BTreeMap<String, Scenario>,
-}
-
-#[derive(Deserialize)]
-struct Scenario {
-    method: String,
-    path: String,
-    body: Option<String>,
-    content_type: Option<String>,
-    #[serde(default)]
-    headers: Vec<(String, String)>,
-    status: u16,
-    response: String,
-    www_authenticate: Option<String>,
-}
-
 #[tokio::test]
 async fn every_422_body_is_fastapis_byte_for_byte() {
-    let expected: Expected = serde_json::from_str(include_str!("fastapi_422/expected.json"))
-        .expect("expected.json parses");
-    assert!(expected.versions.contains_key("fastapi"));
     let app = App::new()
         .get("/items", items)
         .get("/p/{id}/{color}", by_path)
@@ -418,53 +396,11 @@ async fn every_422_body_is_fastapis_byte_for_byte() {
         .post("/checked_mixed", checked_mixed)
         .get("/checked_headers", checked_headers);
     let client = TestClient::start(app).await.expect("the app starts");
-
-    let mut mismatches = Vec::new();
-    let mut still_differ = Vec::new();
-    for (name, scenario) in &expected.scenarios {
-        let method = Method::from_bytes(scenario.method.as_bytes()).expect("a method");
-        let mut request = client.request(method, &scenario.path);
-        if let Some(content_type) = &scenario.content_type {
-            request = request.header("content-type", content_type);
-        }
-        for (header, value) in &scenario.headers {
-            request = request.header(header, value);
-        }
-        if let Some(body) = &scenario.body {
-            request = request.body(body.clone());
-        }
-        let response = request.send().await;
-        let status = response.status().as_u16();
-        let www_authenticate = response.header("www-authenticate").map(str::to_owned);
-        let text = response.text().await.expect("a body");
-        let same = status == scenario.status
-            && text == scenario.response
-            && www_authenticate == scenario.www_authenticate;
-        match (EXCEPTIONS.iter().find(|(n, _)| n == name), same) {
-            (None, true) => {}
-            (None, false) => mismatches.push(format!(
-                "{name}:\n  fastapi {} {:?} {}\n  di      {status} {www_authenticate:?} {text}",
-                scenario.status, scenario.www_authenticate, scenario.response
-            )),
-            (Some(_), true) => still_differ.push(name.clone()),
-            (Some(_), false) => {}
-        }
-    }
-    for (name, _) in EXCEPTIONS {
-        assert!(
-            expected.scenarios.contains_key(*name),
-            "exception {name} has no scenario"
-        );
-    }
-    assert!(
-        still_differ.is_empty(),
-        "these rows now match FastAPI: take them off EXCEPTIONS: {still_differ:?}"
-    );
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} rows differ from FastAPI:\n{}",
-        mismatches.len(),
-        expected.scenarios.len(),
-        mismatches.join("\n")
-    );
+    common::answers_as_fastapi(
+        &client,
+        include_str!("fastapi_422/expected.json"),
+        EXCEPTIONS,
+        true,
+    )
+    .await;
 }

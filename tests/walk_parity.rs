@@ -11,11 +11,11 @@
 //! named in docs/fastapi.md; the reason says when one is not); they must still differ, so
 //! that a fixed one is taken off the list.
 
+mod common;
+
 use di_runtime::Multipart;
 use di_runtime::prelude::*;
-use http::Method;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Rows where di still answers otherwise, and why.
@@ -397,25 +397,6 @@ async fn renamed(
     })
 }
 
-#[derive(Deserialize)]
-struct Expected {
-    #[serde(rename = "_versions")]
-    versions: BTreeMap<String, String>,
-    scenarios: BTreeMap<String, Scenario>,
-}
-
-#[derive(Deserialize)]
-struct Scenario {
-    method: String,
-    path: String,
-    body: Option<String>,
-    content_type: Option<String>,
-    #[serde(default)]
-    headers: Vec<(String, String)>,
-    status: u16,
-    response: String,
-}
-
 fn app() -> App {
     App::new()
         .get("/q", q)
@@ -441,54 +422,12 @@ fn app() -> App {
 /// Every row of `walk_parity/expected.json` (FastAPI 0.165's answers) against di's.
 #[tokio::test]
 async fn every_row_is_answered_as_fastapi_answers_it() {
-    let expected: Expected = serde_json::from_str(include_str!("walk_parity/expected.json"))
-        .expect("expected.json parses");
-    assert!(expected.versions.contains_key("fastapi"));
     let client = TestClient::start(app()).await.expect("the app starts");
-
-    let mut mismatches = Vec::new();
-    let mut still_differ = Vec::new();
-    for (name, scenario) in &expected.scenarios {
-        let method = Method::from_bytes(scenario.method.as_bytes()).expect("a method");
-        let mut request = client.request(method, &scenario.path);
-        if let Some(content_type) = &scenario.content_type {
-            request = request.header("content-type", content_type);
-        }
-        for (header, value) in &scenario.headers {
-            request = request.header(header, value);
-        }
-        if let Some(body) = &scenario.body {
-            request = request.body(body.clone());
-        }
-        let response = request.send().await;
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("a body");
-        let same = status == scenario.status && text == scenario.response;
-        match (EXCEPTIONS.iter().find(|(n, _)| n == name), same) {
-            (None, true) => {}
-            (None, false) => mismatches.push(format!(
-                "{name}:\n  fastapi {} {}\n  di      {status} {text}",
-                scenario.status, scenario.response
-            )),
-            (Some(_), true) => still_differ.push(name.clone()),
-            (Some(_), false) => {}
-        }
-    }
-    for (name, _) in EXCEPTIONS {
-        assert!(
-            expected.scenarios.contains_key(*name),
-            "exception {name} has no scenario"
-        );
-    }
-    assert!(
-        still_differ.is_empty(),
-        "these rows now match FastAPI: take them off EXCEPTIONS: {still_differ:?}"
-    );
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} rows differ from FastAPI:\n{}",
-        mismatches.len(),
-        expected.scenarios.len(),
-        mismatches.join("\n")
-    );
+    common::answers_as_fastapi(
+        &client,
+        include_str!("walk_parity/expected.json"),
+        EXCEPTIONS,
+        false,
+    )
+    .await;
 }

@@ -389,3 +389,95 @@ impl Captured {
             .clone()
     }
 }
+
+/// FastAPI's answers, recorded by a suite's `gen.py` into its `expected.json`.
+#[derive(serde::Deserialize)]
+struct FastApiAnswers {
+    #[serde(rename = "_versions")]
+    versions: std::collections::BTreeMap<String, String>,
+    scenarios: std::collections::BTreeMap<String, FastApiRow>,
+}
+
+/// One request and FastAPI's answer to it.
+#[derive(serde::Deserialize)]
+struct FastApiRow {
+    method: String,
+    path: String,
+    body: Option<String>,
+    content_type: Option<String>,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    status: u16,
+    response: String,
+    www_authenticate: Option<String>,
+}
+
+/// Sends `client` every request of `expected_json` (FastAPI's answers, see [`FastApiAnswers`])
+/// and fails the test unless each is answered as FastAPI answered it (its status and body, and
+/// its `WWW-Authenticate` with `with_www_authenticate`), but for the rows of `exceptions`
+/// (name, reason), which must still differ: a row that starts to match must leave the list.
+pub async fn answers_as_fastapi(
+    client: &di_runtime::TestClient,
+    expected_json: &str,
+    exceptions: &[(&str, &str)],
+    with_www_authenticate: bool,
+) {
+    let expected: FastApiAnswers =
+        serde_json::from_str(expected_json).expect("expected.json parses");
+    assert!(expected.versions.contains_key("fastapi"));
+    let mut mismatches = Vec::new();
+    let mut still_differ = Vec::new();
+    for (name, scenario) in &expected.scenarios {
+        let method = http::Method::from_bytes(scenario.method.as_bytes()).expect("a method");
+        let mut request = client.request(method, &scenario.path);
+        if let Some(content_type) = &scenario.content_type {
+            request = request.header("content-type", content_type);
+        }
+        for (header, value) in &scenario.headers {
+            request = request.header(header, value);
+        }
+        if let Some(body) = &scenario.body {
+            request = request.body(body.clone());
+        }
+        let response = request.send().await;
+        let status = response.status().as_u16();
+        let www_authenticate = response
+            .header("www-authenticate")
+            .map(str::to_owned)
+            .filter(|_| with_www_authenticate);
+        let text = response.text().await.expect("a body");
+        let same = status == scenario.status
+            && text == scenario.response
+            && (!with_www_authenticate || www_authenticate == scenario.www_authenticate);
+        match (exceptions.iter().find(|(n, _)| n == name), same) {
+            (None, true) => {}
+            (None, false) if with_www_authenticate => mismatches.push(format!(
+                "{name}:\n  fastapi {} {:?} {}\n  di      {status} {www_authenticate:?} {text}",
+                scenario.status, scenario.www_authenticate, scenario.response
+            )),
+            (None, false) => mismatches.push(format!(
+                "{name}:\n  fastapi {} {}\n  di      {status} {text}",
+                scenario.status, scenario.response
+            )),
+            (Some(_), true) => still_differ.push(name.clone()),
+            (Some(_), false) => {}
+        }
+    }
+    for (name, _) in exceptions {
+        assert!(
+            expected.scenarios.contains_key(*name),
+            "exception {name} has no scenario"
+        );
+    }
+    assert!(
+        still_differ.is_empty(),
+        "these rows now match FastAPI: take them off EXCEPTIONS: {still_differ:?}"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} rows differ from FastAPI:\n{}",
+        mismatches.len(),
+        expected.scenarios.len(),
+        mismatches.join("\n")
+    );
+}
