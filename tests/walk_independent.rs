@@ -17,11 +17,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{describe, within};
+use common::{book, describe, note, within};
 use di_runtime::BodyStream;
 use di_runtime::prelude::*;
 use futures_util::{StreamExt, stream};
@@ -30,25 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-// ------------------------------------------------------------------ a book of what happened
-
-/// What each request (by the id its query carries) went through, in order.
-static BOOK: Mutex<BTreeMap<u64, Vec<String>>> = Mutex::new(BTreeMap::new());
-
-fn note(id: u64, what: impl Into<String>) {
-    let what = what.into();
-    // Also in the suite's log, which keeps the order across requests.
-    common::log(format!("{id} {what}"));
-    BOOK.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(id)
-        .or_default()
-        .push(what);
-}
-
-fn book() -> BTreeMap<u64, Vec<String>> {
-    BOOK.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
+// ------------------------------------------------------------------ a book of what happened (`common::note`: by the id a request's query carries)
 
 /// The ids of the requests in `book` (0 is the app's `app`-scope value).
 fn requests(book: &BTreeMap<u64, Vec<String>>) -> Vec<u64> {
@@ -58,7 +39,7 @@ fn requests(book: &BTreeMap<u64, Vec<String>>) -> Vec<u64> {
 /// Takes the suite for this test (the book and the gates are shared) and clears the book.
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     let guard = common::serial().await;
-    BOOK.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    common::clear_book();
     // Permits a previous test left behind.
     let _ = GATE.forget_permits(usize::MAX);
     let _ = COMMIT.forget_permits(usize::MAX);
@@ -1711,7 +1692,7 @@ async fn soak_mixed_faults_keep_every_guarantee_and_memory_flat() {
             "{m:?}"
         );
         requests += complete.len() as u64 + 3;
-        BOOK.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        common::clear_book();
         common::clear();
         waves += 1;
         samples.push(rss_kib());

@@ -36,49 +36,22 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{describe, guard};
+use common::{book, describe, guard, note, noted};
 use di_runtime::prelude::*;
 use futures_util::stream;
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
-// ------------------------------------------------------------------ a book of what happened
-
-/// What each request (by the id its query carries) went through, in order.
-static BOOK: Mutex<BTreeMap<u64, Vec<String>>> = Mutex::new(BTreeMap::new());
-
-fn note(id: u64, what: impl Into<String>) {
-    let what = what.into();
-    // Also in the suite's log, which keeps the order across requests.
-    common::log(format!("{id} {what}"));
-    BOOK.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(id)
-        .or_default()
-        .push(what);
-}
-
-fn book() -> BTreeMap<u64, Vec<String>> {
-    BOOK.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// Whether request `id` has logged `what`.
-fn noted(id: u64, what: &str) -> bool {
-    BOOK.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&id)
-        .is_some_and(|events| events.iter().any(|e| e == what))
-}
+// ------------------------------------------------------------------ a book of what happened (`common::note`: by the id a request's query carries)
 
 /// Takes the suite for this test and clears the book.
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     let guard = common::serial().await;
-    BOOK.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    common::clear_book();
     guard
 }
 

@@ -481,3 +481,38 @@ pub async fn answers_as_fastapi(
         mismatches.join("\n")
     );
 }
+
+/// Events by request (the id a test gives each of its requests), beside [`log`]'s order: the
+/// book of the walks that run many requests at once.
+static BOOK: Mutex<std::collections::BTreeMap<u64, Vec<String>>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// Notes `what` for request `id`, in the book and in the log (which keeps the order across
+/// requests).
+pub fn note(id: u64, what: impl Into<String>) {
+    let what = what.into();
+    log(format!("{id} {what}"));
+    BOOK.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id)
+        .or_default()
+        .push(what);
+}
+
+/// The book so far.
+pub fn book() -> std::collections::BTreeMap<u64, Vec<String>> {
+    BOOK.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Whether request `id` has noted `what`.
+pub fn noted(id: u64, what: &str) -> bool {
+    BOOK.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .is_some_and(|events| events.iter().any(|e| e == what))
+}
+
+/// Empties the book (a test's start).
+pub fn clear_book() {
+    BOOK.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
