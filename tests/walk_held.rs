@@ -901,7 +901,8 @@ async fn list_to_a_task(#[dep(conn)] _c: &Conn, tasks: BackgroundTasks) -> &'sta
 }
 
 /// Pins what happens: a task added, through a handle kept in a spawned task, after its
-/// request ended, is never run (nor logged).
+/// request ended, is never run (a WARN line says so when the last handle goes:
+/// `a_task_added_after_its_request_ended_is_logged_when_its_list_goes`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_added_after_its_request_ended_is_never_run() {
     let _serial = serial().await;
@@ -922,4 +923,47 @@ async fn a_task_added_after_its_request_ended_is_never_run() {
             "added too late"
         ]
     );
+}
+
+static KEPT_LIST: std::sync::Mutex<Option<BackgroundTasks>> = std::sync::Mutex::new(None);
+
+#[depends]
+async fn list_to_a_global(tasks: BackgroundTasks) -> &'static str {
+    *KEPT_LIST.lock().unwrap() = Some(tasks);
+    "ok"
+}
+
+/// A task added after its request ended is not run, and not lost without a word: when the
+/// last handle on the list goes, a WARN line says how many tasks were never run and what to
+/// do instead. Before, they were dropped silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_added_after_its_request_ended_is_logged_when_its_list_goes() {
+    let _serial = serial().await;
+    let (captured, _logs) = common::Captured::at(tracing::level_filters::LevelFilter::WARN);
+    let client = TestClient::start(App::new().get("/x", list_to_a_global))
+        .await
+        .unwrap();
+    assert_eq!(client.get("/x").send().await.text().await.unwrap(), "ok");
+    settled(&client).await;
+    let list = KEPT_LIST
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the handler kept its list");
+    list.add(async { log("too late task ran") });
+    list.add(async { log("too late task ran") });
+    assert_eq!(
+        captured.at_level("WARN"),
+        Vec::<String>::new(),
+        "not before the list goes"
+    );
+    drop(list);
+    let warned = captured.at_level("WARN");
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert!(
+        warned[0].contains("tasks=2") && warned[0].contains("are not run"),
+        "{warned:#?}"
+    );
+    guard("shutdown", client.shutdown()).await;
+    assert_eq!(events(), Vec::<String>::new(), "no task ran");
 }

@@ -25,6 +25,10 @@ use futures_util::future::BoxFuture;
 /// `BackgroundTasks`) runs after that teardown and before the next, on the same terms: it may
 /// still hold (`Held`) the values of the generators set up before the one that added it.
 ///
+/// A task added after the request's last teardown ended (through a handle kept in a spawned
+/// task or a global) is never run: it is dropped with the last handle, and a WARN line of
+/// target `di` says how many were.
+///
 /// ```
 /// use di_runtime::prelude::*;
 ///
@@ -39,7 +43,46 @@ use futures_util::future::BoxFuture;
 /// ```
 #[derive(Clone, Default)]
 pub struct BackgroundTasks {
-    tasks: Arc<Mutex<Vec<BoxFuture<'static, ()>>>>,
+    tasks: Arc<List>,
+}
+
+/// The tasks themselves. The runtime takes every task it runs or skips; what is still here
+/// when the last handle goes was added after the request's last look at the list.
+#[derive(Default)]
+struct List(Mutex<Vec<BoxFuture<'static, ()>>>);
+
+impl std::ops::Deref for List {
+    type Target = Mutex<Vec<BoxFuture<'static, ()>>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for List {
+    fn drop(&mut self) {
+        let tasks = match self.0.get_mut() {
+            Ok(tasks) => std::mem::take(tasks),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        if tasks.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            target: "di",
+            tasks = tasks.len(),
+            "background tasks were added after their request's teardowns ended, and are not run: \
+             add them before the response has been sent, or spawn the work yourself"
+        );
+        // Each inside a catch: a task's `Drop` that panics must not unwind through the
+        // handle's owner.
+        for task in tasks {
+            crate::panic::log_dropped(
+                crate::panic::drop_caught(task),
+                "a background task that was not run",
+            );
+        }
+    }
 }
 
 impl BackgroundTasks {
