@@ -88,7 +88,7 @@ impl<S: Clone + Send + Sync + 'static> tower_service::Service<http::Request<Body
     type Future = ResponseFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+        tower_service::Service::<http::Request<Body>>::poll_ready(&mut self.inner, cx)
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> ResponseFuture {

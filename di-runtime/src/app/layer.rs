@@ -29,7 +29,8 @@ use crate::run::request::{finish, finish_layered};
 use crate::run::setup::panicked;
 
 /// A [`tower_layer::Layer`] the app can put around itself or its routes: any layer whose
-/// service takes an `http::Request<`[`Body`]`>` and answers an `http::Response` of any body of
+/// service takes an `http::Request<`[`Body`]`>` (and may hand the app a request of a body of
+/// its own: a decompressed or limited one) and answers an `http::Response` of any body of
 /// [`Bytes`] (tower-http's `TraceLayer`, `TimeoutLayer`, `CompressionLayer`, `CorsLayer`, ...),
 /// with an error that converts into a [`BoxError`] (answered 500 and logged).
 ///
@@ -74,7 +75,15 @@ impl std::fmt::Debug for InnerService {
     }
 }
 
-impl tower_service::Service<http::Request<Body>> for InnerService {
+/// A request of any body of [`Bytes`]: a layer may give the request a body type of its own
+/// (tower-http's `RequestDecompressionLayer`, `RequestBodyLimitLayer`,
+/// `RequestBodyTimeoutLayer`), as axum's routes take any body. A [`Body`] is kept as it is,
+/// not boxed again.
+impl<B> tower_service::Service<http::Request<B>> for InnerService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     type Response = Response;
     type Error = Infallible;
     type Future = ResponseFuture;
@@ -83,8 +92,8 @@ impl tower_service::Service<http::Request<Body>> for InnerService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        ResponseFuture(self.0.serve(request))
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        ResponseFuture(self.0.serve(request.map(Body::new)))
     }
 }
 
