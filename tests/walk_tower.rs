@@ -103,6 +103,59 @@ async fn a_gzip_request_body_through_request_decompression_is_read_as_json() {
     client.shutdown().await;
 }
 
+/// On one group only (`Group::layer`) and on every route (`App::route_layer`): the route
+/// behind the layer reads the decompressed or limited body, the others are untouched.
+#[tokio::test]
+async fn request_body_layers_on_a_group_and_on_every_route() {
+    let _serial = serial().await;
+    let app = App::new()
+        .post("/echo", echo)
+        .nest(
+            Group::new("/gz")
+                .layer(RequestDecompressionLayer::new())
+                .post("/echo", echo),
+        )
+        .route_layer(RequestBodyLimitLayer::new(64));
+    let client = TestClient::start(app).await.unwrap();
+    let post = |path: &'static str, gzipped: bool, body: Vec<u8>| {
+        let request = client.post(path).header("content-type", "application/json");
+        let request = if gzipped {
+            request.header("content-encoding", "gzip")
+        } else {
+            request
+        };
+        async move {
+            let response = request.body(body).send().await;
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(
+        post("/gz/echo", true, gzip(b"[1,2]")).await,
+        (200, "[1,2]".to_owned())
+    );
+    assert_eq!(
+        post("/echo", false, b"[3]".to_vec()).await,
+        (200, "[3]".to_owned())
+    );
+    // Not decompressed outside the group: gzip bytes are not JSON.
+    assert_eq!(post("/echo", true, gzip(b"[1,2]")).await.0, 422);
+    // The route layer's limit holds on both.
+    let long = format!("[{}1]", "1,".repeat(40)).into_bytes();
+    assert_eq!(post("/echo", false, long.clone()).await.0, 413);
+    assert_eq!(post("/gz/echo", false, long).await.0, 413);
+    client.settle().await;
+    assert_eq!(
+        events()
+            .iter()
+            .filter(|e| *e == "session:close success 200")
+            .count(),
+        2,
+        "{:?}",
+        events()
+    );
+    client.shutdown().await;
+}
+
 /// A body that is not gzip behind `Content-Encoding: gzip` is the client's mistake: a 400,
 /// found before any dependency is set up.
 #[tokio::test]
@@ -254,4 +307,201 @@ async fn a_client_gone_mid_gzip_upload_is_client_gone_behind_decompression() {
         }
     }
     server.shutdown().await;
+}
+
+// ------------------------------------------------------------------ files beside the routes
+
+/// A directory of files for `ServeDir`, made once per test.
+fn public_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("di-walk-tower-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    std::fs::write(dir.join("app.js"), "console.log('di');\n".repeat(100)).unwrap();
+    std::fs::write(dir.join("docs/index.html"), "<h1>docs</h1>").unwrap();
+    dir
+}
+
+#[depends]
+async fn hello(#[dep(session)] _s: &u32) -> &'static str {
+    "hello"
+}
+
+/// tower-http's `ServeDir` mounted beside the routes (`nest_service`) and as the fallback:
+/// a file, its `HEAD` (the length, no body), a range, a conditional `GET`, a missing file;
+/// the answers keep their `Content-Length` (checked against the body as they leave the app)
+/// and carry the request id; nothing of the app is set up for them.
+#[tokio::test]
+async fn serve_dir_beside_the_routes_answers_files_heads_ranges_and_304s() {
+    let _serial = serial().await;
+    let dir = public_dir();
+    let app = App::new()
+        .get("/hello", hello)
+        .nest_service("/static", tower_http::services::ServeDir::new(&dir))
+        .fallback_service(tower_http::services::ServeDir::new(&dir));
+    let server = app.bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let js = "console.log('di');\n".repeat(100);
+    for prefix in ["/static", ""] {
+        let case = format!("prefix {prefix:?}");
+        let get = raw(
+            addr,
+            &format!("GET {prefix}/app.js HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(get.starts_with("HTTP/1.1 200 OK\r\n"), "{case}: {get}");
+        assert!(
+            get.contains(&format!("content-length: {}\r\n", js.len())),
+            "{case}: {get}"
+        );
+        assert!(get.contains("x-request-id: "), "{case}: {get}");
+        assert!(get.ends_with(&js), "{case}: {get}");
+        let head = raw(
+            addr,
+            &format!("HEAD {prefix}/app.js HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{case}: {head}");
+        assert!(
+            head.contains(&format!("content-length: {}\r\n", js.len())),
+            "{case}: {head}"
+        );
+        assert!(
+            head.ends_with("\r\n\r\n"),
+            "{case}: a HEAD has no body: {head}"
+        );
+        let range = raw(addr, &format!("GET {prefix}/app.js HTTP/1.1\r\nhost: t\r\nrange: bytes=0-9\r\nconnection: close\r\n\r\n")).await;
+        assert!(
+            range.starts_with("HTTP/1.1 206 Partial Content\r\n"),
+            "{case}: {range}"
+        );
+        assert!(range.contains("content-length: 10\r\n"), "{case}: {range}");
+        assert!(range.ends_with("\r\n\r\nconsole.lo"), "{case}: {range}");
+        let modified = get
+            .lines()
+            .find_map(|line| line.strip_prefix("last-modified: "))
+            .expect("last-modified")
+            .to_owned();
+        let not_modified = raw(addr, &format!("GET {prefix}/app.js HTTP/1.1\r\nhost: t\r\nif-modified-since: {modified}\r\nconnection: close\r\n\r\n")).await;
+        assert!(
+            not_modified.starts_with("HTTP/1.1 304 Not Modified\r\n"),
+            "{case}: {not_modified}"
+        );
+        assert!(not_modified.ends_with("\r\n\r\n"), "{case}: {not_modified}");
+        let missing = raw(
+            addr,
+            &format!("GET {prefix}/nothing.js HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{case}: {missing}"
+        );
+        let index = raw(
+            addr,
+            &format!("GET {prefix}/docs/ HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(index.ends_with("<h1>docs</h1>"), "{case}: {index}");
+    }
+    // And kept alive: every answer above on one connection, in order.
+    let mut pipelined = String::new();
+    for path in ["/static/app.js", "/app.js", "/hello"] {
+        pipelined.push_str(&format!("HEAD {path} HTTP/1.1\r\nhost: t\r\n\r\n"));
+        pipelined.push_str(&format!(
+            "GET {path} HTTP/1.1\r\nhost: t\r\nrange: bytes=0-2\r\n\r\n"
+        ));
+    }
+    pipelined.push_str("GET /hello HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    let answers = raw(addr, &pipelined).await;
+    assert_eq!(answers.matches("HTTP/1.1 ").count(), 7, "{answers}");
+    assert!(answers.ends_with("\r\n\r\nhello"), "{answers}");
+    common::settled_whole(&server).await;
+    assert_eq!(
+        events().iter().filter(|e| *e == "session:open").count(),
+        3,
+        "{:?}",
+        events()
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Sends `request` on a new connection and reads until the server closes it.
+async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    common::guard(request, common::read_to_close(&mut stream)).await
+}
+
+// ------------------------------------------------------------------ paths, load, timeouts
+
+#[depends]
+async fn item(#[dep(session)] _s: &u32, Path(id): Path<u32>) -> String {
+    format!("item {id}")
+}
+
+/// `NormalizePathLayer` on `App::layer` runs before the routing (unlike axum's
+/// `Router::layer`, where it must wrap the router from outside): `/items/7/` reaches
+/// `/items/{id}`, `/hello/` reaches `/hello`.
+#[tokio::test]
+async fn normalize_path_on_app_layer_routes_trailing_slashes() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/hello", hello)
+        .get("/items/{id}", item)
+        .layer(tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash());
+    let client = TestClient::start(app).await.unwrap();
+    for (path, answer) in [
+        ("/hello/", "hello"),
+        ("/items/7/", "item 7"),
+        ("/items/8//", "item 8"),
+    ] {
+        let response = client.get(path).send().await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.text().await.unwrap(), answer, "{path}");
+    }
+    client.settle().await;
+    assert_eq!(
+        events()
+            .iter()
+            .filter(|e| *e == "session:close success 200")
+            .count(),
+        3
+    );
+    client.shutdown().await;
+}
+
+/// The app's body limit counts the decompressed bytes: a small gzip body that inflates past
+/// it is a 413, whether read whole or as a stream (a decompression bomb is refused).
+#[tokio::test]
+async fn the_body_limit_counts_decompressed_bytes() {
+    let _serial = serial().await;
+    let app = App::new()
+        .post("/echo", echo)
+        .post("/count", count)
+        .body_limit(10_000)
+        .layer(RequestDecompressionLayer::new());
+    let client = TestClient::start(app).await.unwrap();
+    let mut bomb = b"[".to_vec();
+    bomb.extend(std::iter::repeat_n(b"0,".as_slice(), 100_000).flatten());
+    bomb.extend(b"0]");
+    let compressed = gzip(&bomb);
+    assert!(compressed.len() < 10_000);
+    for path in ["/echo", "/count"] {
+        let response = client
+            .post(path)
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(compressed.clone())
+            .send()
+            .await;
+        assert_eq!(response.status(), 413, "{path}");
+        let _ = response.text().await;
+    }
+    client.settle().await;
+    assert_eq!(
+        events(),
+        ["session:open", "session:close handler_error 413"]
+    );
+    client.shutdown().await;
 }
