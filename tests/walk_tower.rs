@@ -1,8 +1,8 @@
-//! A walk of the tower ecosystem around a `di` app: the tower-http and tower layers a
-//! production service stacks around its routes beyond those `tests/layers_tower.rs` covers
-//! (request bodies decompressed, limited; paths normalized; files served beside the routes;
-//! load shedding and tower's own timeout), each checked against the contract: what the
-//! client gets, and what the teardowns are told, exactly once.
+//! A walk of the tower ecosystem around a `di` app: the tower-http layers a production
+//! service stacks around its routes beyond those `tests/layers_tower.rs` covers (request
+//! bodies decompressed and limited, on the app, a group or every route; a stalled response
+//! body cut; paths normalized; files served beside the routes), each checked against the
+//! contract: what the client gets, and what the teardowns are told, exactly once.
 
 mod common;
 
@@ -10,8 +10,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use common::{describe, events, log, serial};
-use di_runtime::BodyStream;
 use di_runtime::prelude::*;
+use di_runtime::{BodyStream, Held};
 use futures_util::StreamExt;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -504,4 +504,49 @@ async fn the_body_limit_counts_decompressed_bytes() {
         ["session:open", "session:close handler_error 413"]
     );
     client.shutdown().await;
+}
+
+/// A stream that sends one line, then stalls for ever.
+#[depends]
+async fn stalled(
+    #[dep(session)] held: Held<u32>,
+) -> StreamBody<
+    impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Send + 'static,
+> {
+    let first =
+        futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"first line\n")) });
+    let rest = futures_util::stream::once(async move {
+        let _held = held;
+        std::future::pending::<()>().await;
+        Ok(bytes::Bytes::new())
+    });
+    StreamBody::new(first.chain(rest))
+}
+
+/// tower-http's `ResponseBodyTimeoutLayer` cuts a streamed body that stalls: the client
+/// gets the first line and a chunked body without its end, the `request`-scope teardown of
+/// the value the stream held is told `BodyError` once (never a success), and nothing is
+/// left in flight.
+#[tokio::test]
+async fn a_response_body_timeout_cuts_a_stalled_stream_and_tells_its_teardown_once() {
+    let _serial = serial().await;
+    let app = App::new().get("/stalled", stalled).layer(
+        tower_http::timeout::ResponseBodyTimeoutLayer::new(Duration::from_millis(200)),
+    );
+    let server = app.bind("127.0.0.1:0").await.unwrap();
+    let answer = raw(
+        server.local_addr(),
+        "GET /stalled HTTP/1.1\r\nhost: t\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.ends_with("\r\nfirst line\n\r\n"),
+        "cut after the first chunk: {answer}"
+    );
+    common::guard("the teardown", closed()).await;
+    let metrics = common::settled_whole(&server).await;
+    assert_eq!(events(), ["session:open", "session:close body_error"]);
+    assert_eq!(metrics.teardowns.body_error, 1, "{metrics:?}");
+    server.shutdown().await;
 }
