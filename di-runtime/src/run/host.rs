@@ -76,7 +76,16 @@ impl Future for AfterRun {
         let this = &mut *self;
         loop {
             if let Some(tasks) = this.tasks.as_mut() {
-                let failed = std::task::ready!(tasks.as_mut().poll(cx));
+                let failed = match tasks.as_mut().poll(cx) {
+                    Poll::Ready(failed) => failed,
+                    // Finished where the runtime dropped it, and a task stalled (it waits for
+                    // the runtime's timer, now gone): the tasks are given up, as a teardown
+                    // would be, and the teardowns still run.
+                    Poll::Pending if crate::run::engine::abandon_requested() => {
+                        give_up_tasks(this.tasks.take(), this.stack.request_id())
+                    }
+                    Poll::Pending => return Poll::Pending,
+                };
                 this.stack.engine().stats.record_task_failures(failed);
                 this.tasks = None;
             }
@@ -117,6 +126,24 @@ impl Future for AfterRun {
         }
         drop(std::mem::take(&mut this.places));
         Poll::Ready(())
+    }
+}
+
+/// Drops the background tasks of a request, stalled while they were being finished after
+/// their runtime went away: the one under way is counted as timed out, the rest are not run.
+#[cold]
+fn give_up_tasks(
+    tasks: Option<BoxFuture<'static, TaskFailures>>,
+    request_id: Option<&crate::contract::request_id::RequestId>,
+) -> TaskFailures {
+    let request_id = request_id.map(tracing::field::display);
+    tracing::error!(target: "di", request_id, "a background task could not finish while the runtime shut down; the teardowns still run");
+    if let Err(panic) = drop_caught(tasks) {
+        tracing::error!(target: "di", request_id, %panic, "a background task given up panicked as it was dropped");
+    }
+    TaskFailures {
+        panics: 0,
+        timeouts: 1,
     }
 }
 
