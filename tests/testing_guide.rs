@@ -439,6 +439,57 @@ async fn serves_over_tcp() {
 }
 // guide end
 
+// guide: shared
+use std::sync::OnceLock;
+
+/// A runtime for the shared app, alive as long as the test binary (a static is never
+/// dropped): each `#[tokio::test]` has a runtime of its own, which ends with the test.
+fn shared_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// The app, started once, on that runtime, by the first test that asks for it.
+async fn shared_client() -> &'static TestClient {
+    static CLIENT: tokio::sync::OnceCell<TestClient> = tokio::sync::OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let app = app().provide(store, Store::default());
+            shared_runtime()
+                .spawn(TestClient::start(app))
+                .await
+                .unwrap()
+                .unwrap()
+        })
+        .await
+}
+
+/// Tests that share an app share its state: each looks for what it wrote itself.
+async fn writes_and_finds(title: &str) {
+    let client = shared_client().await;
+    let response = client.post("/notes").json(title).send().await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let listed: Vec<String> = client.get("/notes").send().await.json().await.unwrap();
+    assert!(listed.iter().any(|note| note == title), "{listed:?}");
+}
+
+#[tokio::test]
+async fn one_test_of_the_shared_app() {
+    writes_and_finds("one").await;
+}
+
+#[tokio::test]
+async fn another_test_of_the_shared_app() {
+    writes_and_finds("another").await;
+}
+// guide end
+
 /// Every ```rust block of docs/testing.md, verbatim, is one of the regions above.
 #[test]
 fn every_rust_block_of_the_guide_is_in_this_file() {

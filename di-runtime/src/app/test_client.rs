@@ -34,6 +34,12 @@ use crate::run::body::sends_no_body;
 /// body, the server's own checks of a request's framing and `Host`, its timeouts) is not
 /// there: see [`App::bind`] to test it.
 ///
+/// The app belongs to the runtime it was started on: the teardowns and background tasks that
+/// wait after a response run there. Call [`shutdown`](TestClient::shutdown) at the end of a
+/// test: a client dropped without it never tears down `app` scope. To share one app between
+/// `#[tokio::test]`s (each on a runtime of its own, which ends with it), start it on a runtime
+/// that outlives them (docs/testing.md, "Runtimes").
+///
 /// ```
 /// use di_runtime::prelude::*;
 ///
