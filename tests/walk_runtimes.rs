@@ -91,6 +91,61 @@ fn a_background_task_stalled_as_the_runtime_ends_does_not_take_the_teardowns_wit
     assert_eq!(metrics.teardowns_in_flight, 0, "{metrics:?}");
 }
 
+/// After a test whose runtime ended with work given up (a teardown and a background task
+/// stalled on its timer), the next test on the same thread, with an app of its own, starts
+/// clean: its teardown that waits is not given up, and a response it drops mid-body is the
+/// client gone, not a shutdown.
+#[test]
+fn a_runtime_that_ended_with_work_given_up_leaves_the_next_test_on_its_thread_unaffected() {
+    let seen_first = Seen::default();
+    let runtime = current_thread();
+    runtime.block_on(async {
+        let app = app(&seen_first).get("/waits", waits_to_release);
+        let client = TestClient::start(app).await.unwrap();
+        assert_eq!(
+            client.get("/waits").send().await.text().await.unwrap(),
+            "ok"
+        );
+        assert_eq!(
+            client.get("/long-task").send().await.text().await.unwrap(),
+            "queued"
+        );
+        tokio::task::yield_now().await;
+    });
+    drop(runtime);
+    assert_eq!(
+        seen_first.take(),
+        ["conn:success 200"],
+        "the waiting teardown was given up"
+    );
+
+    let seen_next = Seen::default();
+    let runtime = current_thread();
+    runtime.block_on(async {
+        let app = app(&seen_next)
+            .get("/waits", waits_to_release)
+            .get("/lines", lines);
+        let client = TestClient::start(app).await.unwrap();
+        assert_eq!(
+            client.get("/waits").send().await.text().await.unwrap(),
+            "ok"
+        );
+        let mut response = client.get("/lines").send().await;
+        assert_eq!(response.chunk().await.unwrap().unwrap(), "0\n");
+        drop(response);
+        common::within(client.settle()).await;
+        let mut events = seen_next.take();
+        events.sort();
+        assert_eq!(
+            events,
+            ["conn:cancelled client gone", "waiting:success 200"]
+        );
+        let metrics = client.running().metrics();
+        assert_eq!(metrics.teardown_timeouts, 0, "{metrics:?}");
+        client.shutdown().await;
+    });
+}
+
 // ------------------------------------------------ blocking work on a runtime of one thread
 
 /// `block_in_place` panics on a runtime of one thread (`#[tokio::test]`, `current_thread`).
