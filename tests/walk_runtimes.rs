@@ -395,3 +395,33 @@ fn an_app_started_on_a_runtime_that_outlives_the_tests_serves_each_of_them() {
     assert_eq!(metrics.teardown_timeouts, 0, "{metrics:?}");
     shared.block_on(client.shutdown());
 }
+
+// ------------------------------------------------ a runtime built by hand
+
+/// A runtime built without timers (`Builder::new_current_thread().enable_io().build()`: no
+/// `enable_time`, which `enable_all`, `#[tokio::main]` and `#[tokio::test]` turn on) cannot run
+/// the app's deadlines. `bind` said `Ok`, then the server's accept loop panicked at the first
+/// connection (that client reset, every later one refused), and `TestClient::start` said `Ok`,
+/// then the first request that waited panicked inside di. Both starts are now refused, the
+/// error naming the fix, before anything is set up; so is a start outside any runtime, which
+/// panicked.
+#[test]
+fn a_runtime_without_timers_is_refused_at_start() {
+    let outside = futures_util::FutureExt::now_or_never(TestClient::start(app(&Seen::default())));
+    let error = outside.expect("refused at once").unwrap_err();
+    assert!(
+        error.to_string().contains("outside a tokio runtime"),
+        "{error}"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let error = TestClient::start(app(&Seen::default())).await.unwrap_err();
+        assert!(error.to_string().contains("`enable_time()`"), "{error}");
+        let error = app(&Seen::default()).bind("127.0.0.1:0").await.unwrap_err();
+        assert!(error.to_string().contains("`enable_time()`"), "{error}");
+    });
+}

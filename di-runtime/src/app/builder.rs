@@ -1133,6 +1133,11 @@ impl App {
         mut self,
         stop: &CancellationToken,
     ) -> Result<Option<Running>, BuildError> {
+        if let Some(problem) = runtime_problem() {
+            return Err(BuildError {
+                problems: vec![problem],
+            });
+        }
         #[cfg(feature = "openapi")]
         self.add_openapi_routes()?;
         let Planned {
@@ -1186,4 +1191,27 @@ impl App {
             serving: Serving::Idle,
         }
     }
+}
+
+/// Why the current tokio runtime cannot run an app, if it cannot: there is none, or it has no
+/// timers, which the app's deadlines need. Checked at start, where a runtime built without
+/// them (`Builder::new_current_thread().build()`) was not noticed: the first request that
+/// waited panicked inside the runtime's code (over a socket, in the server's accept loop,
+/// after `bind` had returned `Ok`: every later connection was refused).
+fn runtime_problem() -> Option<String> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Some(
+            "the app is started outside a tokio runtime: start it in one (`#[tokio::main]`, \
+             `#[tokio::test]`, `Runtime::block_on`)"
+                .to_owned(),
+        );
+    }
+    // A timer is made, not polled: nothing is registered. Without timers, tokio panics here
+    // (its message, saying the same, goes to the panic hook).
+    let timers = crate::panic::catch_call(|| drop(tokio::time::sleep(Duration::ZERO)));
+    timers.is_err().then(|| {
+        "the tokio runtime has no timers, which the app's deadlines need: build it with \
+         `enable_time()` or `enable_all()` (`#[tokio::main]` and `#[tokio::test]` turn them on)"
+            .to_owned()
+    })
 }
