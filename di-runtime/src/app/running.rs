@@ -11,6 +11,11 @@ use crate::run::engine::Engine;
 use crate::run::stats::Metrics;
 
 /// A started app: its `app`-scoped dependencies are set up and it can serve requests.
+///
+/// It belongs to the runtime it was started on, where the teardowns and background tasks
+/// that wait after a response run. Stop it with [`shutdown`](Running::shutdown): dropped
+/// instead, its `app`-scoped generators are dropped with it, their teardowns never run (its
+/// [`service`](Running::service) still serves with their values while a clone of it lives).
 pub struct Running {
     pub(crate) engine: Arc<Engine>,
     pub(crate) app_scope: AppTeardowns,
