@@ -1804,6 +1804,74 @@ async fn an_http1_client_reading_a_large_chunk_steadily_is_not_cut() {
     server.shutdown().await;
 }
 
+/// A streamed body of one 4 MiB chunk (a file read whole).
+#[depends]
+async fn many_chunks(
+    #[dep(spare)] _spare: &Spare,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static> {
+    StreamBody::new(stream::iter([Ok(Bytes::from(vec![b'w'; 4 << 20]))]))
+}
+
+/// An HTTP/1 client on an ordinary socket (whose buffers Linux grows to megabytes) that reads
+/// a streamed response slowly but steadily, 8 KiB every 20 ms (about 400 KiB a second, above
+/// the 256 KiB per `send_timeout` the README promises), gets the whole of it on a kept-alive
+/// connection. Before, it was cut about 260 KiB before the end: once the body's last slice had
+/// gone to the connection the request was over, the idle connection was asked to close, and
+/// its close waited for the socket to take something for `send_timeout`; the kernel woke the
+/// server to write only once about a third of the socket's send buffer had left, more than
+/// the client read in a second. The socket now holds little unsent (`TCP_NOTSENT_LOWAT`), so
+/// the server writes as the client reads.
+#[tokio::test]
+async fn an_http1_client_reading_slowly_but_steadily_with_a_large_socket_buffer_is_not_cut() {
+    use tokio::io::AsyncWriteExt;
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/many-chunks", many_chunks)
+        .send_timeout(Duration::from_secs(1))
+        .idle_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut client = TcpStream::connect(server.local_addr()).await.unwrap();
+    client
+        .write_all(b"GET /many-chunks HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // 8 KiB every 20 ms: about 400 KiB a second.
+    let (received, took) = {
+        use tokio::io::AsyncReadExt;
+        let started = tokio::time::Instant::now();
+        let mut received = Vec::new();
+        let mut buffer = vec![0u8; 8 * 1024];
+        loop {
+            let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buffer))
+                .await
+                .expect("the response keeps coming")
+                .unwrap_or_else(|error| {
+                    panic!(
+                        "cut after {:?}, {} bytes: {error}",
+                        started.elapsed(),
+                        received.len()
+                    )
+                });
+            if read == 0 {
+                break (received, started.elapsed());
+            }
+            received.extend_from_slice(&buffer[..read]);
+            if received.ends_with(b"\r\n0\r\n\r\n") {
+                break (received, started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let body = common::dechunk(&received[body_start(&received)..]);
+    assert_eq!(body.len(), 4 << 20, "cut after {took:?}");
+    server.settle().await;
+    logged_once("spare:close success (200)");
+    common::clear();
+    server.shutdown().await;
+}
+
 /// The same over HTTP/2: h2 holds a chunk hyper hands it and gives hyper room for the next
 /// only once most of it has left.
 #[tokio::test]

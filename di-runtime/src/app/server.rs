@@ -161,6 +161,11 @@ impl App {
                         false
                     }
                 });
+        // Inherited by accepted sockets as the settings above: no system call per connection.
+        #[cfg(target_os = "linux")]
+        if let Err(error) = socket2::SockRef::from(&listener).set_tcp_notsent_lowat(NOTSENT_LOWAT) {
+            tracing::debug!(target: "di", %error, "could not set TCP_NOTSENT_LOWAT on the listener");
+        }
         let Some(running) = self.start_until(stop).await? else {
             return Ok(None);
         };
@@ -419,6 +424,21 @@ const LONGEST_KEEPALIVE_SECS: u64 = 32_767;
 /// decides when keep-alive gives up), so none is set instead.
 #[cfg(target_os = "linux")]
 const LONGEST_USER_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// The most of a response a connection's socket holds unsent (`TCP_NOTSENT_LOWAT`, tcp(7)),
+/// set on Linux on the listener, whose accepted sockets take it.
+///
+/// `send_timeout` sees a client take data when the server writes to its socket again. Linux
+/// grows a socket's send buffer to megabytes, and without this the server was woken to write
+/// only once about a third of it had left: a client reading steadily but slowly (400 KiB a
+/// second against a one-second `send_timeout`) took less than that in `send_timeout` and was
+/// cut as if it had stopped reading, near the end of a large body (what remained was in the
+/// socket's buffer). With it, the server is woken as soon as what waits unsent falls below
+/// this: each time the client's reads open its window. What is in flight is not counted, so a
+/// fast client on a long path is not held back; the cost is more, smaller writes to a client
+/// that reads slower than the server writes.
+#[cfg(target_os = "linux")]
+const NOTSENT_LOWAT: u32 = 128 * 1024;
 
 /// What `App::tcp_keepalive` sets on a connection's socket (or, on Linux, once on the
 /// listener, whose accepted sockets take it): TCP keep-alive and, on Linux, a user timeout.
