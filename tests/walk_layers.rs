@@ -588,3 +588,34 @@ async fn a_rate_limit_behind_a_buffer_keeps_the_request_id_and_a_request_past_it
     assert!(events().is_empty(), "{:?}", events());
     client.shutdown().await;
 }
+
+// ------------------------------------------------------ what is logged for a layer's error
+
+/// A layer's error (tower's timeout, a load shed without axum's `HandleErrorLayer`) is answered with
+/// a generic 500 carrying the request's id, and logged at ERROR: that line carries the same
+/// id, as every line the runtime writes for a request does (README, "Request ids"), so the
+/// client's id finds it. Before: the line had no `request_id` at all.
+#[test]
+fn a_layers_error_is_logged_with_the_request_id_the_client_got() {
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let _serial = serial().await;
+        let app = App::new().get("/stuck", stuck).get("/hello", hello).layer(
+            tower::timeout::TimeoutLayer::new(Duration::from_millis(100)),
+        );
+        let client = TestClient::start(app).await.unwrap();
+        let timed_out = guard("the timeout", client.get("/stuck").send()).await;
+        assert_eq!(timed_out.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let id = timed_out.header("x-request-id").unwrap().to_owned();
+        let line = captured.line("a tower layer of the app failed", &id);
+        assert!(line.contains("ERROR"), "{line}");
+        assert!(line.contains("request timed out"), "{line}");
+        client.settle().await;
+        client.shutdown().await;
+    });
+}

@@ -151,7 +151,11 @@ where
                 Ok(response) => response.map(Body::new),
                 Err(error) => {
                     let error: BoxError = error;
-                    tracing::error!(target: "di", %error, "a tower layer of the app failed");
+                    // With the id the client gets, as every line written for a request: this
+                    // future is polled where the entry point polls the layers (see `ENTRY`).
+                    let request_id = entry_in_scope().map(|entry| entry.id);
+                    let request_id = request_id.as_ref().map(tracing::field::display);
+                    tracing::error!(target: "di", request_id, %error, "a tower layer of the app failed");
                     HttpError::internal().into_response()
                 }
             }
