@@ -619,3 +619,53 @@ fn a_layers_error_is_logged_with_the_request_id_the_client_got() {
         client.shutdown().await;
     });
 }
+
+// ------------------------------------------------------ the request timeout, counted from arrival
+
+/// `App::request_timeout` counts from a request's arrival (README, "Limits and timeouts"), and
+/// the README has routes that commit prefer it to a `TimeoutLayer`: a request that waits in a
+/// layer before reaching its route (a `RateLimitLayer` behind a `BufferLayer`, past the rate)
+/// is answered the request timeout's 503 with `Retry-After` once it is due, having set
+/// nothing up, and the requests within the rate are served as before. Before: the deadline
+/// counted only from when the request reached its route, so one waiting in the layer had
+/// none, and waited for the next period (here an hour) unanswered.
+#[tokio::test]
+async fn a_request_waiting_in_a_layer_gets_the_request_timeouts_503_once_it_is_due() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/hello", hello)
+        .request_timeout(Duration::from_millis(300))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async { axum::http::StatusCode::BAD_GATEWAY },
+                ))
+                .buffer(8)
+                .rate_limit(1, Duration::from_secs(3600)),
+        );
+    let client = TestClient::start(app).await.unwrap();
+    let within = client.get("/hello").send().await;
+    assert_eq!(within.text().await.unwrap(), "hello");
+    client.settle().await;
+    common::clear();
+    let past = tokio::time::timeout(Duration::from_secs(10), client.get("/hello").send())
+        .await
+        .expect("a request past the rate is answered at its deadline");
+    assert_eq!(past.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(past.header("retry-after"), Some("1"));
+    assert!(past.header("x-request-id").is_some());
+    assert_eq!(
+        past.text().await.unwrap(),
+        r#"{"detail":"Request timed out"}"#
+    );
+    client.settle().await;
+    assert!(events().is_empty(), "{:?}", events());
+    let metrics = client.running().metrics();
+    assert_eq!(
+        metrics.responses_with(StatusCode::SERVICE_UNAVAILABLE),
+        1,
+        "{metrics:?}"
+    );
+    assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
+    client.shutdown().await;
+}

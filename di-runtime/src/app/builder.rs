@@ -593,8 +593,11 @@ impl App {
         self
     }
 
-    /// How long a request may take from its arrival to the end of its handler: reading a body
-    /// read whole, setup and handler (default 60 s; `None` for no limit). The `handler`-scope
+    /// How long a request may take from its arrival to the end of its handler: the time the
+    /// app's tower layers hold it before it reaches its route (a concurrency limit's queue, a
+    /// rate limit: one still held there when it falls gets the 503 below, having set nothing
+    /// up), reading a body read whole, setup and handler (default 60 s; `None` for no
+    /// limit). The `handler`-scope
     /// teardowns still run before the response head, within
     /// [`teardown_timeout`](App::teardown_timeout), and are never cut by it: a commit under way
     /// when it falls is finished and the response stands (a 503 would tell the client to

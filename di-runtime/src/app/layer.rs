@@ -25,7 +25,7 @@ use crate::response::into::IntoResponse;
 use crate::run::body::track;
 use crate::run::engine::Engine;
 use crate::run::outer::{Outer, OuterRef};
-use crate::run::request::{finish, finish_layered};
+use crate::run::request::{finish, finish_layered, timed_out};
 use crate::run::setup::panicked;
 
 /// A [`tower_layer::Layer`] the app can put around itself or its routes: any layer whose
@@ -261,6 +261,8 @@ struct Entry {
     outer: Arc<Outer>,
     client: Option<std::net::SocketAddr>,
     id: RequestId,
+    /// When the request entered the layers, with a request timeout to count from it.
+    arrived: Option<tokio::time::Instant>,
 }
 
 tokio::task_local! {
@@ -319,10 +321,17 @@ where
     let mounted = Outer::mounted(request.extensions());
     let (verdict, outer) = Outer::new();
     let mut request = request.map(Body::new);
+    // The request timeout counts from here: the time a request waits in a layer before it
+    // reaches its route (a concurrency limit's queue, a rate limit) is part of it.
+    let arrived = engine
+        .config
+        .request_timeout
+        .map(|_| tokio::time::Instant::now());
     let entry = Entry {
         outer: outer.clone(),
         client,
         id: id.clone(),
+        arrived,
     };
     request.extensions_mut().insert(entry.clone());
     // A layer that panics is a generic 500, as a handler that panics is: when it calls the
@@ -341,9 +350,24 @@ where
             )));
         }
     };
+    let deadline = arrived.zip(engine.config.request_timeout);
+    let answer = UntilRouted {
+        inner: answer,
+        deadline: deadline.map(|(arrived, limit)| arrived + limit),
+        sleep: None,
+        outer: outer.clone(),
+    };
     let answered = async move {
         let response = match catch(ENTRY.scope(entry, answer)).await {
-            Ok(response) => response,
+            Ok(Some(response)) => response,
+            // Past the request timeout while still in the layers (waiting for a concurrency
+            // limit's place, a rate limit's next period): nothing was set up, and the client
+            // gets the request timeout's answer, as when it falls on the handler.
+            Ok(None) => {
+                tracing::warn!(target: "di", request_id = %id, "request timed out before the layers handed it to its route");
+                let _ = verdict.send(Outcome::Cancelled(CancelReason::Timeout));
+                return finish_layered(&engine, timed_out(), &id, mounted);
+            }
             Err(panic) => {
                 tracing::error!(target: "di", request_id = %id, %panic, "a tower layer panicked");
                 // What the app set up sees the panic: through the verdict if the app was still
@@ -494,6 +518,9 @@ impl Serve for Routing {
                 // Taken out, so that the request's head (which the service may keep) does not
                 // hold the entry point's state (see `OuterRef`).
                 if let Some(entry) = take_entry(&mut request) {
+                    // Handed on: the service keeps its own time (a `di` app its own request
+                    // timeout), this app's no longer cuts it.
+                    entry.outer.mark_routed();
                     // A `di` app mounted here learns how its request ended if the layers
                     // answered in its place (a timeout), as this app's own routes do.
                     let outer = OuterRef(Arc::downgrade(&entry.outer));
@@ -533,7 +560,7 @@ fn answer_miss(
     mut request: http::Request<Body>,
     miss: Miss,
 ) -> BoxFuture<'static, Response> {
-    let (outer, _, id) = entry_of(engine, &mut request);
+    let (outer, _, id, _) = entry_of(engine, &mut request);
     if let Some(outer) = outer {
         outer.mark_answered();
     }
@@ -585,7 +612,7 @@ fn serve_leaf(
     mut request: http::Request<Body>,
     params: Option<Vec<(String, String)>>,
 ) -> BoxFuture<'static, Response> {
-    let (outer, client, id) = entry_of(&engine, &mut request);
+    let (outer, client, id, arrived) = entry_of(&engine, &mut request);
     let params = params.unwrap_or_else(|| {
         engine
             .routes
@@ -594,13 +621,15 @@ fn serve_leaf(
             .unwrap_or_default()
     });
     let Some(outer) = outer else {
-        return serve_routed(engine, route, request, params, client, id);
+        return serve_routed(engine, route, request, params, client, id, None);
     };
+    // From here the route keeps the request timeout, counted from the request's arrival.
+    outer.mark_routed();
     // Read by the engine from the request's head (see `OuterRef`).
     request
         .extensions_mut()
         .insert(OuterRef(Arc::downgrade(&outer)));
-    let answer = serve_routed(engine, route, request, params, client, id);
+    let answer = serve_routed(engine, route, request, params, client, id, arrived);
     Box::pin(async move {
         let response = answer.await;
         outer.mark_answered();
@@ -610,15 +639,69 @@ fn serve_leaf(
 
 /// The entry point's part of `request` (see [`take_entry`]); made afresh if it is lost (see
 /// [`ENTRY`]).
+#[allow(
+    clippy::type_complexity,
+    reason = "the parts of an `Entry`, or what stands for them"
+)]
 fn entry_of(
     engine: &Engine,
     request: &mut http::Request<Body>,
-) -> (Option<Arc<Outer>>, Option<std::net::SocketAddr>, RequestId) {
+) -> (
+    Option<Arc<Outer>>,
+    Option<std::net::SocketAddr>,
+    RequestId,
+    Option<tokio::time::Instant>,
+) {
     match take_entry(request) {
-        Some(Entry { outer, client, id }) => (Some(outer), client, id),
+        Some(Entry {
+            outer,
+            client,
+            id,
+            arrived,
+        }) => (Some(outer), client, id, arrived),
         None => {
             let header = engine.config.request_id_header.as_ref();
-            (None, None, RequestId::of(request.headers(), header))
+            (None, None, RequestId::of(request.headers(), header), None)
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The layers' answer to a request, or `None` once its request timeout is past while the
+    /// layers still hold it, before they handed it to its route (or a mounted service): then
+    /// nothing was set up. Once handed on, the route keeps the deadline itself (a commit under
+    /// way when it falls is never cut), and this one is not looked at again. The timer is made
+    /// only when the layers first have to wait.
+    struct UntilRouted<F> {
+        #[pin]
+        inner: F,
+        deadline: Option<tokio::time::Instant>,
+        sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+        outer: Arc<Outer>,
+    }
+}
+
+impl<F: std::future::Future<Output = Response>> std::future::Future for UntilRouted<F> {
+    type Output = Option<Response>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Response>> {
+        let this = self.project();
+        if let Poll::Ready(response) = this.inner.poll(cx) {
+            return Poll::Ready(Some(response));
+        }
+        let Some(deadline) = *this.deadline else {
+            return Poll::Pending;
+        };
+        // Looked at after the layers were polled: a route they reached in this poll keeps
+        // the request from here.
+        if this.outer.routed() {
+            *this.deadline = None;
+            *this.sleep = None;
+            return Poll::Pending;
+        }
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        sleep.as_mut().poll(cx).map(|()| None)
     }
 }

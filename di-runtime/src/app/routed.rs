@@ -24,6 +24,7 @@ pub(crate) fn serve_routed<B>(
     params: Vec<(String, String)>,
     client: Option<std::net::SocketAddr>,
     id: RequestId,
+    arrived: Option<tokio::time::Instant>,
 ) -> BoxFuture<'static, Response>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -41,7 +42,9 @@ where
     // (errors, warnings) carry `request_id` themselves. Every response leaves through
     // `finish` (counted, id header).
     if !spans_on() {
-        return handle(engine, route, request, params, admitted, client, id, Boxed);
+        return handle(
+            engine, route, request, params, admitted, client, id, arrived, Boxed,
+        );
     }
     // The root of the request's trace tree: its setups and teardowns are its
     // children, its `request`-scope teardowns included (they run after the body).
@@ -55,12 +58,14 @@ where
         handler = route.name,
     );
     if span.is_disabled() {
-        handle(engine, route, request, params, admitted, client, id, Boxed)
+        handle(
+            engine, route, request, params, admitted, client, id, arrived, Boxed,
+        )
     } else {
         let in_span = InSpan(span.clone());
         span.in_scope(|| {
             handle(
-                engine, route, request, params, admitted, client, id, in_span,
+                engine, route, request, params, admitted, client, id, arrived, in_span,
             )
         })
     }

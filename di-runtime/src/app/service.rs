@@ -75,7 +75,7 @@ impl AppService {
         let id = RequestId::of(request.headers(), engine.config.request_id_header.as_ref());
         match engine.routes.find(request.method(), request.uri().path()) {
             Ok(Routed { route, params }) => {
-                serve_routed(engine, route, request, params, client, id)
+                serve_routed(engine, route, request, params, client, id, None)
             }
             Err(miss) => {
                 let response = finish(&engine, miss.into_response(), &id, request.extensions());

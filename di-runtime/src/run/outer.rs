@@ -30,6 +30,9 @@ pub(crate) type Verdict = oneshot::Sender<Outcome>;
 
 /// What the app's part of a layered request shares with the entry point.
 pub(crate) struct Outer {
+    /// Set once the layers have handed the request to its route, or to a mounted service:
+    /// from then on the route keeps the request timeout itself.
+    routed: AtomicBool,
     /// Set once the app's part has produced its response (a 404 and a 422 included).
     answered: AtomicBool,
     /// How many responses of the app's part handed their `request`-scope work over (more
@@ -73,6 +76,7 @@ impl Outer {
     pub(crate) fn new() -> (Verdict, Arc<Self>) {
         let (verdict, decided) = oneshot::channel();
         let outer = Self {
+            routed: AtomicBool::new(false),
             answered: AtomicBool::new(false),
             deferred: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
@@ -80,6 +84,16 @@ impl Outer {
             after: Mutex::new(None),
         };
         (verdict, Arc::new(outer))
+    }
+
+    /// The layers handed the request to its route or to a mounted service.
+    pub(crate) fn mark_routed(&self) {
+        self.routed.store(true, Ordering::Release);
+    }
+
+    /// Whether the layers handed the request on (see [`Outer::mark_routed`]).
+    pub(crate) fn routed(&self) -> bool {
+        self.routed.load(Ordering::Acquire)
     }
 
     /// The app's part produced its response.

@@ -180,6 +180,7 @@ pub(crate) fn handle<B>(
     admitted: Admitted,
     client: Option<std::net::SocketAddr>,
     request_id: RequestId,
+    arrived: Option<tokio::time::Instant>,
     boxing: impl BoxWith,
 ) -> BoxFuture<'static, Response>
 where
@@ -187,11 +188,13 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    // The request timeout counts from here: reading a body whole is part of the request.
+    // The request timeout counts from the request's arrival: here, unless it came through the
+    // app's tower layers, which may have held it (`arrived`, when it entered them); reading a
+    // body whole is part of the request.
     let deadline = engine
         .config
         .request_timeout
-        .map(|limit| tokio::time::Instant::now() + limit);
+        .map(|limit| arrived.unwrap_or_else(tokio::time::Instant::now) + limit);
     if !route.plan.needs_body {
         drop(body);
         return match prepare(
@@ -786,7 +789,7 @@ fn log_server_error(outcome: &Outcome, request_id: &RequestId, handler: &'static
 }
 
 /// The answer to a request past its request timeout: 503 with `Retry-After: 1`.
-fn timed_out() -> Response {
+pub(crate) fn timed_out() -> Response {
     let mut response =
         HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Request timed out").into_response();
     response
