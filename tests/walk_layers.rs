@@ -669,3 +669,105 @@ async fn a_request_waiting_in_a_layer_gets_the_request_timeouts_503_once_it_is_d
     assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
     client.shutdown().await;
 }
+
+/// Opens when the test says so: `slow_commit`'s teardown waits for it.
+static COMMIT_GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
+/// A commit that takes its time (until the gate opens): never cut by the request timeout,
+/// it holds the route's place in a concurrency limit until the head is sent.
+#[depends(scope = "handler")]
+async fn slow_commit(y: Yield<u32>) {
+    let (_, outcome) = y.provide(3).await;
+    log(format!("commit:begin {}", describe(&outcome)));
+    let _ = COMMIT_GATE.acquire().await.map(|permit| permit.forget());
+    log("commit:end");
+}
+
+#[depends]
+async fn commits(#[dep(slow_commit)] _c: &u32) -> &'static str {
+    "committed"
+}
+
+/// The same over TCP: a request queued behind a route's `ConcurrencyLimitLayer` whose one place
+/// a slow commit holds gets its 503 at its deadline, nothing set up, and the connection stays
+/// sound: over HTTP/1.1 (a request with a body: the next request on the connection is served,
+/// or the answer says `Connection: close`) and HTTP/2 (the next stream is served). The commit
+/// then ends and its response stands.
+#[tokio::test]
+async fn a_request_queued_in_a_concurrency_limit_gets_its_503_over_tcp_and_the_connection_holds() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/hello", hello)
+        .request_timeout(Duration::from_millis(300))
+        .nest(
+            Group::new("/limited")
+                .layer(tower::limit::ConcurrencyLimitLayer::new(1))
+                .post("/commits", commits),
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for round in 0..2 {
+        common::clear();
+        let mut holder = tokio::net::TcpStream::connect(addr).await.unwrap();
+        holder
+            .write_all(b"POST /limited/commits HTTP/1.1\r\nhost: walk\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        wait_for("commit:begin success 200").await;
+        let status = if round == 0 {
+            let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+            socket
+                .write_all(b"POST /limited/commits HTTP/1.1\r\nhost: walk\r\ncontent-length: 5\r\n\r\naaaaa")
+                .await
+                .unwrap();
+            let head = guard("the queued request", common::read_head(&mut socket)).await;
+            if !head.to_lowercase().contains("connection: close") {
+                socket
+                    .write_all(b"GET /hello HTTP/1.1\r\nhost: walk\r\nconnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                let rest = common::read_to_close(&mut socket).await;
+                assert!(rest.contains("HTTP/1.1 200 OK"), "{head}{rest}");
+            }
+            head.split(' ').nth(1).unwrap().to_owned()
+        } else {
+            let (mut http2, task) = common::hyper_h2_client(addr).await;
+            let request = |path: &str| {
+                http::Request::post(format!("http://{addr}{path}"))
+                    .body(Empty::<Bytes>::new())
+                    .unwrap()
+            };
+            let queued = guard(
+                "the queued request",
+                http2.send_request(request("/limited/commits")),
+            )
+            .await
+            .unwrap();
+            let next = http2
+                .send_request(
+                    http::Request::get(format!("http://{addr}/hello"))
+                        .body(Empty::new())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(next.status(), StatusCode::OK);
+            task.abort();
+            queued.status().as_str().to_owned()
+        };
+        assert_eq!(status, "503", "round {round}");
+        COMMIT_GATE.add_permits(1);
+        let answer = common::read_head(&mut holder).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        let metrics = common::settled_whole(&server).await;
+        assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
+        let events = events();
+        // The queued request set nothing up; the commit ended once, and stands.
+        assert_eq!(count(&events, "commit:begin success 200"), 1, "{events:?}");
+        assert_eq!(count(&events, "commit:end"), 1, "{events:?}");
+        assert!(!events.iter().any(|e| e.contains("timeout")), "{events:?}");
+    }
+    server.shutdown().await;
+}
