@@ -771,3 +771,100 @@ async fn a_request_queued_in_a_concurrency_limit_gets_its_503_over_tcp_and_the_c
     }
     server.shutdown().await;
 }
+
+// ------------------------------------------------------ the app inside axum, under axum's layers
+
+/// The app nested in an axum `Router` whose own layers (compression, a 408 timeout, catching
+/// panics) wrap it, served by `axum::serve`, as docs/axum.md's first section has it: the gzip
+/// export inflates to the handler's lines with the same teardown order; a handler's panic is
+/// still the app's generic 500 told `Panicked`; and a timeout of axum's, which drops the
+/// app's future as a client that went away does, reaches the teardowns as
+/// `Cancelled(ClientGone)` (docs/axum.md: put the timeout on the `App` to have them told
+/// `Cancelled(Timeout)`), once, while the client gets axum's 408.
+#[tokio::test]
+async fn the_app_under_axums_own_layers_keeps_bodies_and_teardowns() {
+    let _serial = serial().await;
+    let running = App::new()
+        .get("/export", export)
+        .get("/stuck", stuck)
+        .get("/boom", boom)
+        .start()
+        .await
+        .unwrap();
+    let router = axum::Router::new()
+        .nest_service("/v2", running.service())
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(200),
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut http1, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+
+    http1.ready().await.unwrap();
+    let response = http1
+        .send_request(gzip_get("/v2/export".into()))
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let compressed = guard("the export", response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(gunzip(&compressed), exported());
+    wait_for("reader:close success 200").await;
+    assert_eq!(events(), ONE_EXPORT);
+
+    for (path, status, closed) in [
+        (
+            "/v2/boom",
+            500,
+            ["tx:close panicked", "session:close panicked"],
+        ),
+        (
+            "/v2/stuck",
+            408,
+            [
+                "tx:close cancelled client gone",
+                "session:close cancelled client gone",
+            ],
+        ),
+    ] {
+        common::clear();
+        http1.ready().await.unwrap();
+        let response = guard(path, http1.send_request(gzip_get(path.into())))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if body.starts_with(&[0x1f, 0x8b]) {
+            gunzip(&body)
+        } else {
+            body.to_vec()
+        };
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("a bug"), "{body}");
+        guard("settle", running.settle()).await;
+        let events = events();
+        for event in closed {
+            assert_eq!(count(&events, event), 1, "{path}: {events:?}");
+        }
+    }
+    connection.abort();
+    server.abort();
+    let metrics = running.metrics();
+    assert_eq!(metrics.setups, metrics.teardowns.total(), "{metrics:?}");
+    running.shutdown().await;
+}
