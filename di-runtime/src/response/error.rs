@@ -198,6 +198,16 @@ impl HttpError {
         self.0.status
     }
 
+    /// Answers with `status` instead (see `error_from_response`).
+    pub(crate) fn set_status(&mut self, status: StatusCode) {
+        self.0.status = status;
+    }
+
+    /// Sends `headers` in place of those added so far (see `error_from_response`).
+    pub(crate) fn set_headers(&mut self, headers: HeaderMap) {
+        self.0.headers = (!headers.is_empty()).then(|| Box::new(headers));
+    }
+
     /// The JSON value sent as `detail`.
     pub fn detail(&self) -> &Value {
         self.0.detail.get_or_init(|| {

@@ -181,13 +181,15 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 
 /// The [`HttpError`] that the response an error type made ([`IntoResponse`] of a `Result`'s
 /// error) becomes: its status, headers and exact body, the body as text its detail; an
-/// `HttpError`'s response is that error again. A body of another type than ours (axum's, a
-/// `String` in an `http::Response<String>`) is read if it is all there at once; a body that
-/// is a stream still to come cannot be kept in an error: it is a logged generic 500.
+/// `HttpError`'s response is that error again, with the status and the headers the error
+/// type gave it beside the error's own (a `WWW-Authenticate`, a `Retry-After`). A body of
+/// another type than ours (axum's, a `String` in an `http::Response<String>`) is read if it
+/// is all there at once; a body that is a stream still to come cannot be kept in an error:
+/// it is a logged generic 500.
 pub(crate) fn error_from_response(response: Response) -> HttpError {
     let (mut parts, body) = response.into_parts();
     if let Some(ErrorMark(Some(error))) = parts.extensions.remove() {
-        return error;
+        return answered_as(error, parts.status, &parts.headers);
     }
     let bytes = match body.into_full() {
         Ok(bytes) => Some(bytes),
@@ -205,6 +207,29 @@ pub(crate) fn error_from_response(response: Response) -> HttpError {
             HttpError::internal()
         }
     }
+}
+
+/// `error` as the response made of it was answered: an error type's `IntoResponse` that
+/// builds on an [`HttpError`] (`([(WWW_AUTHENTICATE, ..)], HttpError::new(..))`, or a header
+/// set on its response) gives it another status or headers of its own, which are the
+/// answer's too.
+#[cold]
+fn answered_as(mut error: HttpError, status: StatusCode, headers: &http::HeaderMap) -> HttpError {
+    let own = error.clone().into_response();
+    if status == own.status() && headers == own.headers() {
+        return error;
+    }
+    error.set_status(status);
+    // The headers as the error type left them (a value it replaced replaces the error's own);
+    // the content type only if it is not the one the error's body is sent with anyway.
+    let mut kept = headers.clone();
+    kept.remove(CONTENT_LENGTH);
+    kept.remove(TRANSFER_ENCODING);
+    if kept.get(CONTENT_TYPE) == own.headers().get(CONTENT_TYPE) {
+        kept.remove(CONTENT_TYPE);
+    }
+    error.set_headers(kept);
+    error
 }
 
 /// The whole of `body` if it is there without waiting (a body of another type than ours that

@@ -1,0 +1,151 @@
+//! Error handling as users write it: an `enum AppError` with its own `IntoResponse`, errors of
+//! other crates taken with `?` in dependencies, handlers and generators (before and after the
+//! `provide`), error responses with headers of their own, error statuses that are not errors,
+//! panics with payloads that are not strings, and errors whose text holds the client's input.
+//! What must hold: the client gets the status, headers and body the error says, never an
+//! internal message; every teardown is told the true outcome, once.
+
+mod common;
+
+use common::{describe, events, log, serial};
+use di_runtime::prelude::*;
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+
+// ------------------------------------------------------------------ the service's own error
+
+/// The error enum of a service, answering with `HttpError`'s JSON body and headers of its own.
+#[derive(Debug)]
+enum AppError {
+    /// No valid credentials: 401 with the challenge.
+    Unauthorized,
+    /// The database is busy: 503 with `Retry-After`.
+    Busy,
+    /// A conflict, answered as an RFC 9457 problem.
+    Conflict,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::Unauthorized => (
+                [(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""))],
+                // The challenge given with the error, replaced by the one beside it.
+                HttpError::new(StatusCode::UNAUTHORIZED, "Not authenticated")
+                    .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
+            )
+                .into_response(),
+            AppError::Busy => {
+                let mut response =
+                    HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is busy")
+                        .into_response();
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
+            AppError::Conflict => (
+                [(CONTENT_TYPE, "application/problem+json")],
+                HttpError::new(StatusCode::CONFLICT, "title taken"),
+            )
+                .into_response(),
+        }
+    }
+}
+
+#[depends]
+async fn session(y: Yield<u8>) {
+    let (_s, outcome) = y.provide(0).await;
+    log(format!("session:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn user(#[dep(session)] _s: &u8, headers: &HeaderMap) -> Result<String, AppError> {
+    match headers.get("authorization") {
+        Some(_) => Ok("ada".into()),
+        None => Err(AppError::Unauthorized),
+    }
+}
+
+#[depends]
+async fn in_handler(#[dep(session)] _s: &u8) -> Result<String, AppError> {
+    Err(AppError::Unauthorized)
+}
+
+#[depends]
+async fn problem() -> Result<String, AppError> {
+    Err(AppError::Conflict)
+}
+
+#[depends]
+async fn in_dependency(#[dep(user)] user: &String) -> String {
+    user.clone()
+}
+
+#[depends(scope = "handler")]
+async fn busy_commit(y: Yield<u8>) -> Result<(), AppError> {
+    let (_tx, _outcome) = y.provide(0).await;
+    Err(AppError::Busy)
+}
+
+#[depends]
+async fn in_teardown(#[dep(session)] _s: &u8, #[dep(busy_commit)] _tx: &u8) -> &'static str {
+    "written"
+}
+
+#[depends(scope = "handler")]
+async fn busy_begin(y: Yield<u8>) -> Result<(), AppError> {
+    if true {
+        return Err(AppError::Busy);
+    }
+    let _ = y.provide(0).await;
+    Ok(())
+}
+
+#[depends]
+async fn in_setup(#[dep(session)] _s: &u8, #[dep(busy_begin)] _tx: &u8) -> &'static str {
+    "never"
+}
+
+fn app() -> App {
+    App::new()
+        .get("/handler", in_handler)
+        .get("/dependency", in_dependency)
+        .get("/teardown", in_teardown)
+        .get("/setup", in_setup)
+        .get("/problem", problem)
+}
+
+#[tokio::test]
+async fn an_app_errors_headers_reach_the_client_wherever_it_is_returned() {
+    let _serial = serial().await;
+    let client = TestClient::start(app()).await.unwrap();
+    let mut wrong = Vec::new();
+    for (path, status, name, value) in [
+        ("/handler", 401, WWW_AUTHENTICATE, "Bearer realm=\"api\""),
+        ("/dependency", 401, WWW_AUTHENTICATE, "Bearer realm=\"api\""),
+        ("/teardown", 503, RETRY_AFTER, "1"),
+        ("/setup", 503, RETRY_AFTER, "1"),
+        ("/problem", 409, CONTENT_TYPE, "application/problem+json"),
+    ] {
+        let response = client.get(path).send().await;
+        let got = response.status().as_u16();
+        let header = response.header(name.as_str()).map(str::to_owned);
+        let values = response.headers().get_all(&name).iter().count();
+        let body = response.text().await.unwrap();
+        if got != status || header.as_deref() != Some(value) || values != 1 {
+            wrong.push(format!("{path}: {got} {name}={header:?} {body}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    client.settle().await;
+    // Each request's teardown was told what the client got.
+    assert_eq!(
+        events(),
+        [
+            "session:close handler_error 401",
+            "session:close setup_failed user",
+            "session:close teardown_failed busy_commit",
+            "session:close setup_failed busy_begin",
+        ]
+    );
+}
