@@ -149,3 +149,67 @@ async fn an_app_errors_headers_reach_the_client_wherever_it_is_returned() {
         ]
     );
 }
+
+// ------------------------------------------------------------------ a `StatusCode` as the error
+
+/// axum's most common error: `Result<T, StatusCode>`.
+#[depends]
+async fn not_found(#[dep(session)] _s: &u8) -> Result<&'static str, StatusCode> {
+    Err(StatusCode::NOT_FOUND)
+}
+
+#[depends]
+async fn forbid(#[dep(session)] _s: &u8) -> Result<u8, StatusCode> {
+    Err(StatusCode::FORBIDDEN)
+}
+
+#[depends]
+async fn behind_forbid(#[dep(forbid)] _f: &u8) -> &'static str {
+    "never"
+}
+
+/// A commit that sends the client elsewhere when it fails.
+#[depends(scope = "handler")]
+async fn redirecting_commit(y: Yield<u8>) -> Result<(), Redirect> {
+    let _ = y.provide(0).await;
+    Err(Redirect::to("/try-again"))
+}
+
+#[depends]
+async fn behind_redirecting_commit(#[dep(redirecting_commit)] _t: &u8) -> &'static str {
+    "written"
+}
+
+#[tokio::test]
+async fn an_empty_error_answer_is_not_labelled_json() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/handler", not_found)
+        .get("/dependency", behind_forbid)
+        .get("/teardown", behind_redirecting_commit);
+    let client = TestClient::start(app).await.unwrap();
+    let mut wrong = Vec::new();
+    for (path, status) in [("/handler", 404), ("/dependency", 403), ("/teardown", 303)] {
+        let response = client.get(path).send().await;
+        let got = response.status().as_u16();
+        let content_type = response.header("content-type").map(str::to_owned);
+        let body = response.bytes().await.unwrap();
+        // As the same `StatusCode` or `Redirect` answers when it is not an error (and as axum
+        // answers it): no body, so no content type; a client that reads a JSON content type
+        // as JSON fails on an empty body.
+        if got != status || content_type.is_some() || !body.is_empty() {
+            wrong.push(format!(
+                "{path}: {got} content-type={content_type:?} {body:?}"
+            ));
+        }
+    }
+    client.settle().await;
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_eq!(
+        events(),
+        [
+            "session:close handler_error 404",
+            "session:close setup_failed forbid",
+        ]
+    );
+}

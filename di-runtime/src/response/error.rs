@@ -54,6 +54,9 @@ struct Parts {
     body: Option<Bytes>,
     /// Headers sent with the response (`WWW-Authenticate` of a 401), rarely any.
     headers: Option<Box<HeaderMap>>,
+    /// Whether `body` is an answer made elsewhere ([`HttpError::raw`]), whose content type is
+    /// the one in `headers`, or none (an empty `404` of a `StatusCode`, a redirect): not JSON.
+    foreign: bool,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -70,6 +73,7 @@ impl HttpError {
             detail: OnceLock::from(detail.into()),
             body: None,
             headers: None,
+            foreign: false,
             source: None,
         }))
     }
@@ -83,6 +87,7 @@ impl HttpError {
             detail: OnceLock::from(detail),
             body: Some(body),
             headers: (!headers.is_empty()).then(|| Box::new(headers)),
+            foreign: true,
             source: None,
         }))
     }
@@ -229,6 +234,11 @@ impl HttpError {
 
     pub(crate) fn body_bytes(&self) -> Option<Bytes> {
         self.0.body.clone()
+    }
+
+    /// Whether the body is an answer made elsewhere, with its own content type or none.
+    pub(crate) fn foreign_body(&self) -> bool {
+        self.0.foreign
     }
 
     /// The error this one was converted from, if any. It is never sent to the client.
@@ -451,6 +461,7 @@ impl Gathered {
             detail: OnceLock::new(),
             body: Some(Bytes::from(list)),
             headers: None,
+            foreign: false,
             source: None,
         }))
     }

@@ -268,9 +268,13 @@ impl IntoResponse for HttpError {
             Some(bytes) => {
                 let mut response = Response::new(crate::response::body::Body::from(bytes));
                 *response.status_mut() = self.status();
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                // An answer made elsewhere has the content type it was given, or none: the
+                // empty body of a `StatusCode` or a `Redirect` is not JSON.
+                if !self.foreign_body() {
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
                 response
             }
             None => json_response(
