@@ -213,3 +213,87 @@ async fn an_empty_error_answer_is_not_labelled_json() {
         ]
     );
 }
+
+// ------------------------------------------------------------------ a body that cannot be JSON
+
+/// Scores by a pair of ids: a map whose keys are not strings, which JSON cannot write.
+fn scores() -> std::collections::BTreeMap<(u32, u32), u32> {
+    std::collections::BTreeMap::from([((1, 2), 3)])
+}
+
+#[depends]
+async fn created_scores(
+    #[dep(session)] _s: &u8,
+) -> (
+    StatusCode,
+    Json<std::collections::BTreeMap<(u32, u32), u32>>,
+) {
+    (StatusCode::CREATED, Json(scores()))
+}
+
+/// An error type whose body cannot be written as JSON.
+struct Scored;
+
+impl IntoResponse for Scored {
+    fn into_response(self) -> Response {
+        (StatusCode::CONFLICT, Json(scores())).into_response()
+    }
+}
+
+#[depends]
+async fn conflicting_scores(#[dep(session)] _s: &u8) -> Result<u8, Scored> {
+    Err(Scored)
+}
+
+#[depends]
+async fn behind_conflicting_scores(#[dep(conflicting_scores)] _c: &u8) -> &'static str {
+    "never"
+}
+
+#[tokio::test]
+async fn a_body_that_cannot_be_json_is_a_500_whatever_status_was_set_beside_it() {
+    let _serial = serial().await;
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    let app = App::new()
+        .post("/scores", created_scores)
+        .get("/conflict", behind_conflicting_scores);
+    let client = TestClient::start(app).await.unwrap();
+    let mut wrong = Vec::new();
+    for (method, path, id) in [
+        ("POST", "/scores", "json-1"),
+        ("GET", "/conflict", "json-2"),
+    ] {
+        let request = match method {
+            "POST" => client.post(path),
+            _ => client.get(path),
+        };
+        let response = request.header("x-request-id", id).send().await;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        // The generic 500 of a body the handler could not make, never a 201 (or a 409) whose
+        // body says "Internal Server Error".
+        if status != 500 || body != r#"{"detail":"Internal Server Error"}"# {
+            wrong.push(format!("{path}: {status} {body}"));
+        }
+        // The reason is logged with the request's id.
+        let lines = captured.lines();
+        if !lines.iter().any(|line| {
+            line.contains(&format!("request_id={id}")) && line.contains("key must be a string")
+        }) {
+            wrong.push(format!(
+                "{path}: no line with serde's reason and the id in {lines:#?}"
+            ));
+        }
+    }
+    client.settle().await;
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // The teardowns were told of a failure, never a success.
+    assert_eq!(
+        events(),
+        [
+            "session:close handler_error 500",
+            "session:close setup_failed conflicting_scores"
+        ]
+    );
+}

@@ -139,13 +139,16 @@ pub(crate) fn with_status(mut response: Response, status: StatusCode) -> Respons
     response
 }
 
-/// Whether `response` is the 500 of an error the app made (one with a source).
+/// Whether `response` is the 500 of an error the app made (one with a source), or of a body
+/// that could not be serialized (`(StatusCode::CREATED, Json(v))` of a map whose keys are not
+/// strings: a 201 saying "Internal Server Error" would tell the client it went well).
 #[cold]
 fn made_wrong(response: &Response) -> bool {
-    matches!(
-        response.extensions().get::<ErrorMark>(),
-        Some(ErrorMark(Some(error))) if error.source().is_some()
-    )
+    response.extensions().get::<Unserializable>().is_some()
+        || matches!(
+            response.extensions().get::<ErrorMark>(),
+            Some(ErrorMark(Some(error))) if error.source().is_some()
+        )
 }
 
 /// A boxed error (`Box<dyn Error + Send + Sync>`, what `?` makes of any error into a
@@ -190,6 +193,11 @@ pub(crate) fn error_from_response(response: Response) -> HttpError {
     let (mut parts, body) = response.into_parts();
     if let Some(ErrorMark(Some(error))) = parts.extensions.remove() {
         return answered_as(error, parts.status, &parts.headers);
+    }
+    // The generic 500 of a body that could not be serialized: serde's reason kept as its
+    // source, for the line that logs the error with the request's id.
+    if let Some(unserializable) = parts.extensions.remove::<Unserializable>() {
+        return HttpError::internal_from(unserializable);
     }
     let bytes = match body.into_full() {
         Ok(bytes) => Some(bytes),
@@ -365,6 +373,18 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Bytes> {
 /// the log line.
 #[derive(Clone, Debug)]
 pub(crate) struct Unserializable(pub(crate) String);
+
+impl std::fmt::Display for Unserializable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the response could not be serialized as JSON: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Unserializable {}
 
 /// The generic 500 sent for panics and internal failures: no message, no `Debug` output.
 pub(crate) fn internal_error_response() -> Response {

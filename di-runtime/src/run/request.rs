@@ -1028,9 +1028,16 @@ fn respond_with(
     let response = response.insert(made);
     let status = response.status();
     if status == StatusCode::INTERNAL_SERVER_ERROR
-        && let Some(Unserializable(error)) = response.extensions().get()
+        && let Some(unserializable) = response.extensions().get::<Unserializable>()
     {
+        let error = &unserializable.0;
         tracing::error!(target: "di", request_id = %head.request_id, handler = name, %error, "response could not be serialized as JSON");
+        // The handler's mistake, as a header that is not one is: never a success.
+        let error = HttpError::internal_from(unserializable.clone());
+        return Outcome::HandlerError {
+            status,
+            error: Some(error),
+        };
     }
     match response.extensions().get::<ErrorMark>() {
         Some(ErrorMark(error)) => handler_error(status, error.clone(), head, name),
