@@ -297,3 +297,51 @@ async fn a_body_that_cannot_be_json_is_a_500_whatever_status_was_set_beside_it()
         ]
     );
 }
+
+// ------------------------------------------------------------------ an error that says "200"
+
+/// A configuration check written with a `String` error: a `String` is a `200` response.
+#[depends]
+async fn settings(#[dep(session)] _s: &u8) -> Result<u8, String> {
+    Err("DATABASE_URL is not set".to_owned())
+}
+
+#[depends]
+async fn behind_settings(#[dep(settings)] _s: &u8) -> &'static str {
+    "never"
+}
+
+#[depends]
+async fn handler_with_string_error(#[dep(session)] _s: &u8) -> Result<&'static str, String> {
+    Err("no such note".to_owned())
+}
+
+#[tokio::test]
+async fn an_error_answered_with_a_success_status_is_warned_of_from_a_setup_as_from_a_handler() {
+    let _serial = serial().await;
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    let app = App::new()
+        .get("/setup", behind_settings)
+        .get("/handler", handler_with_string_error);
+    let client = TestClient::start(app).await.unwrap();
+    for (path, id, name) in [
+        ("/setup", "ok-1", "settings"),
+        ("/handler", "ok-2", "handler_with_string_error"),
+    ] {
+        let response = client.get(path).header("x-request-id", id).send().await;
+        // What the error type says (README: its response is sent)...
+        assert_eq!(response.status(), 200, "{path}");
+        // ...and a warning says what the client was told while the teardowns rolled back.
+        let line = captured.line("success status", id);
+        assert!(line.contains("WARN") && line.contains(name), "{line}");
+    }
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "session:close setup_failed settings",
+            "session:close handler_error 200"
+        ]
+    );
+}

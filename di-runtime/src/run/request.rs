@@ -766,11 +766,15 @@ fn informational_to_500(
 }
 
 /// A 5xx that a setup or the handler returned (a panic is logged where it is caught), logged
-/// with the request's id so that the answer the client got can be traced to its cause.
+/// with the request's id so that the answer the client got can be traced to its cause; and
+/// a setup's error that answers with a success (see [`setup_answered_success`]).
 fn log_server_error(outcome: &Outcome, request_id: &RequestId, handler: &'static str) {
     match outcome {
         Outcome::SetupFailed { dependency, error } if error.status().is_server_error() => {
             tracing::warn!(target: "di", %request_id, handler, dependency, %error, "a setup failed with a server error");
+        }
+        Outcome::SetupFailed { dependency, error } if error.status().is_success() => {
+            setup_answered_success(error.status(), request_id, handler, dependency);
         }
         Outcome::HandlerError {
             status,
@@ -1070,6 +1074,25 @@ fn error_answered_success(status: StatusCode, head: &RequestHead, name: &'static
         handler = name,
         status = status.as_u16(),
         "the handler returned Err, and its error type answers with a success status: the client sees {status} while the teardowns see a handler error (a transaction rolls back); return an error type with an error status, such as HttpError"
+    );
+}
+
+/// A setup's `Err` whose type answers with a success (`Result<T, String>`: a `String` is a
+/// 200): warned of as a handler's is (see [`error_answered_success`]).
+#[cold]
+fn setup_answered_success(
+    status: StatusCode,
+    request_id: &RequestId,
+    handler: &'static str,
+    dependency: &'static str,
+) {
+    tracing::warn!(
+        target: "di",
+        %request_id,
+        handler,
+        dependency,
+        status = status.as_u16(),
+        "a setup returned Err, and its error type answers with a success status: the client sees {status} while the teardowns see a failed setup (a transaction rolls back); return an error type with an error status, such as HttpError"
     );
 }
 
