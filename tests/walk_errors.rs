@@ -345,3 +345,68 @@ async fn an_error_answered_with_a_success_status_is_warned_of_from_a_setup_as_fr
         ]
     );
 }
+
+// ------------------------------------------------------------------ an error that streams
+
+/// An error type whose response is a stream still to come, which an error cannot hold.
+struct Streamed;
+
+impl IntoResponse for Streamed {
+    fn into_response(self) -> Response {
+        use futures_util::StreamExt as _;
+        let later = futures_util::stream::once(async {
+            tokio::task::yield_now().await;
+            Ok::<_, std::io::Error>("not yet")
+        })
+        .boxed();
+        (StatusCode::BAD_GATEWAY, StreamBody::new(later)).into_response()
+    }
+}
+
+#[depends]
+async fn streamed_setup(#[dep(session)] _s: &u8) -> Result<u8, Streamed> {
+    Err(Streamed)
+}
+
+#[depends]
+async fn behind_streamed_setup(#[dep(streamed_setup)] _s: &u8) -> &'static str {
+    "never"
+}
+
+#[tokio::test]
+async fn an_error_whose_response_streams_is_a_500_logged_with_the_request_id() {
+    let _serial = serial().await;
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    let client = TestClient::start(App::new().get("/", behind_streamed_setup))
+        .await
+        .unwrap();
+    let response = client
+        .get("/")
+        .header("x-request-id", "streamed-1")
+        .send()
+        .await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    client.settle().await;
+    assert_eq!(events(), ["session:close setup_failed streamed_setup"]);
+    // Every line about it names the request (README, "Request id"), and one says why.
+    let lines = captured
+        .at_level("ERROR")
+        .into_iter()
+        .chain(captured.at_level("WARN"));
+    let lines: Vec<String> = lines.collect();
+    assert!(
+        lines
+            .iter()
+            .all(|line| line.contains("request_id=streamed-1")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|line| line.contains("streamed body")),
+        "{lines:#?}"
+    );
+}

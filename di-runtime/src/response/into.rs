@@ -210,12 +210,28 @@ pub(crate) fn error_from_response(response: Response) -> HttpError {
             parts.headers.remove(TRANSFER_ENCODING);
             HttpError::raw(parts.status, parts.headers, bytes)
         }
-        None => {
-            tracing::error!(target: "di", status = parts.status.as_u16(), "an error's response has a streamed body, which an error cannot hold; answered a generic 500");
-            HttpError::internal()
-        }
+        // Kept as the source, logged with the request's id where the error is (the setup's,
+        // the handler's or the teardown's line).
+        None => HttpError::internal_from(StreamedError(parts.status)),
     }
 }
+
+/// Why an error type's response (of this status) was answered with a generic 500: its body is
+/// a stream still to come, which an error cannot hold.
+#[derive(Debug)]
+struct StreamedError(StatusCode);
+
+impl std::fmt::Display for StreamedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "an error's response ({}) has a streamed body, which an error cannot hold; answered a generic 500",
+            self.0.as_u16()
+        )
+    }
+}
+
+impl std::error::Error for StreamedError {}
 
 /// `error` as the response made of it was answered: an error type's `IntoResponse` that
 /// builds on an [`HttpError`] (`([(WWW_AUTHENTICATE, ..)], HttpError::new(..))`, or a header
