@@ -28,7 +28,10 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
             AppError::Unauthorized => (
-                [(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""))],
+                [(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"api\""),
+                )],
                 // The challenge given with the error, replaced by the one beside it.
                 HttpError::new(StatusCode::UNAUTHORIZED, "Not authenticated")
                     .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
@@ -409,4 +412,96 @@ async fn an_error_whose_response_streams_is_a_500_logged_with_the_request_id() {
         lines.iter().any(|line| line.contains("streamed body")),
         "{lines:#?}"
     );
+}
+
+// ------------------------------------------------------------------ the client's text in a log line
+
+/// What a client sends to forge a log line of another request, in a name it looks up.
+const FORGED: &str = "\r\n2026-01-01T00:00:00.000000Z  INFO di: FORGED request_id=someone-else";
+
+/// A lookup error that quotes the name looked up, as errors do.
+#[derive(Debug)]
+struct NoSuchUser(String);
+
+impl std::fmt::Display for NoSuchUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no user named {:?}", self.0).and(write!(f, " ({})", self.0))
+    }
+}
+
+impl std::error::Error for NoSuchUser {}
+
+#[derive(serde::Deserialize)]
+struct Lookup {
+    name: String,
+}
+
+#[depends]
+async fn lookup(Query(q): Query<Lookup>) -> Result<&'static str, NoSuchUser> {
+    Err(NoSuchUser(q.name))
+}
+
+#[depends]
+async fn audit_of(Query(q): Query<Lookup>, y: Yield<u8>) -> Result<(), NoSuchUser> {
+    let _ = y.provide(0).await;
+    Err(NoSuchUser(q.name))
+}
+
+#[depends]
+async fn audited(#[dep(audit_of)] _a: &u8) -> &'static str {
+    "ok"
+}
+
+#[depends]
+async fn panics_on(Query(q): Query<Lookup>) -> &'static str {
+    panic!("no user named {}", q.name)
+}
+
+#[depends]
+async fn export_of(
+    #[dep(session)] _s: &u8,
+    Query(q): Query<Lookup>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<String, NoSuchUser>> + Send + use<>> {
+    StreamBody::new(futures_util::stream::iter([
+        Ok("first row\n".to_owned()),
+        Err(NoSuchUser(q.name)),
+    ]))
+}
+
+#[tokio::test]
+async fn a_line_break_in_an_errors_text_stays_on_its_requests_log_line() {
+    let _serial = serial().await;
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    let app = App::new()
+        .get("/handler", lookup)
+        .get("/teardown", audited)
+        .get("/panic", panics_on)
+        .get("/export", export_of);
+    let client = TestClient::start(app).await.unwrap();
+    let name: String = FORGED.bytes().map(|b| format!("%{b:02X}")).collect();
+    for path in ["/handler", "/teardown", "/panic", "/export"] {
+        let id = format!("forge{}", path.replace('/', "-"));
+        let response = client
+            .get(&format!("{path}?name={name}"))
+            .header("x-request-id", &id)
+            .send()
+            .await;
+        let _ = response.bytes().await;
+        client.settle().await;
+    }
+    // The client's text is in the log, on the line of its own request: a line break in it
+    // starts no line that could pass for another request's.
+    let lines = captured.lines();
+    let forged: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.contains("FORGED"))
+        .collect();
+    assert!(forged.len() >= 4, "{lines:#?}");
+    for line in forged {
+        assert!(
+            line.contains("request_id=forge-") && !line.starts_with("2026-01-01"),
+            "{lines:#?}"
+        );
+    }
 }

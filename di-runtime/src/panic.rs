@@ -38,7 +38,38 @@ impl Panic {
 
 impl fmt::Display for Panic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        OneLine(&self.0).fmt(f)
+    }
+}
+
+/// User text (an error's `Display`, a panic's message) on a log line: each line break written
+/// as `\r` or `\n`. Such text often quotes what a client sent (a name it looked up); a line
+/// break in it would start a line of the log that passes for another (another request's id),
+/// and leave the rest of the text on a line without the request's.
+pub(crate) struct OneLine<T>(pub(crate) T);
+
+impl<T: fmt::Display> fmt::Display for OneLine<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// Writes through to `0`, line breaks escaped.
+        struct Escaping<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+        impl fmt::Write for Escaping<'_, '_> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                let mut rest = text;
+                while let Some(at) = rest.find(['\r', '\n']) {
+                    self.0.write_str(&rest[..at])?;
+                    self.0.write_str(if rest.as_bytes()[at] == b'\r' {
+                        "\\r"
+                    } else {
+                        "\\n"
+                    })?;
+                    rest = &rest[at + 1..];
+                }
+                self.0.write_str(rest)
+            }
+        }
+
+        fmt::write(&mut Escaping(f), format_args!("{}", self.0))
     }
 }
 

@@ -15,7 +15,7 @@ use futures_util::future::BoxFuture;
 use crate::contract::background::BackgroundTasks;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
-use crate::panic::{catch_call, drop_caught};
+use crate::panic::{OneLine, catch_call, drop_caught};
 use crate::response::body::{Body, BoxError, Response};
 use crate::run::background::{drop_tasks, run_tasks};
 use crate::run::engine::Engine;
@@ -442,7 +442,7 @@ impl http_body::Body for TrackedBody {
                 // A user's error, whose `Display` may panic.
                 let message = catch_call(|| error.to_string())
                     .unwrap_or_else(|_| "an error whose `Display` panicked".to_owned());
-                tracing::warn!(target: "di", request_id, error = %message, "response body failed");
+                tracing::warn!(target: "di", request_id, error = %OneLine(&message), "response body failed");
                 this.finish(Outcome::BodyError { message });
                 Poll::Ready(Some(Err(error)))
             }

@@ -22,7 +22,7 @@ use crate::contract::request::RequestHead;
 use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
 use crate::contract::slot::Slot;
-use crate::panic::{Panic, catch, catch_call};
+use crate::panic::{OneLine, Panic, catch, catch_call};
 use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response};
@@ -771,7 +771,7 @@ fn informational_to_500(
 fn log_server_error(outcome: &Outcome, request_id: &RequestId, handler: &'static str) {
     match outcome {
         Outcome::SetupFailed { dependency, error } if error.status().is_server_error() => {
-            tracing::warn!(target: "di", %request_id, handler, dependency, %error, "a setup failed with a server error");
+            tracing::warn!(target: "di", %request_id, handler, dependency, error = %OneLine(error), "a setup failed with a server error");
         }
         Outcome::SetupFailed { dependency, error } if error.status().is_success() => {
             setup_answered_success(error.status(), request_id, handler, dependency);
@@ -780,7 +780,7 @@ fn log_server_error(outcome: &Outcome, request_id: &RequestId, handler: &'static
             status,
             error: Some(error),
         } if status.is_server_error() => {
-            tracing::warn!(target: "di", %request_id, handler, %error, "the handler returned a server error");
+            tracing::warn!(target: "di", %request_id, handler, error = %OneLine(error), "the handler returned a server error");
         }
         Outcome::HandlerError {
             status,
@@ -1035,7 +1035,7 @@ fn respond_with(
         && let Some(unserializable) = response.extensions().get::<Unserializable>()
     {
         let error = &unserializable.0;
-        tracing::error!(target: "di", request_id = %head.request_id, handler = name, %error, "response could not be serialized as JSON");
+        tracing::error!(target: "di", request_id = %head.request_id, handler = name, error = %OneLine(error), "response could not be serialized as JSON");
         // The handler's mistake, as a header that is not one is: never a success.
         let error = HttpError::internal_from(unserializable.clone());
         return Outcome::HandlerError {

@@ -16,7 +16,7 @@ use crate::contract::outcome::Outcome;
 use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
 use crate::contract::slot::BorrowCell;
-use crate::panic::{Panic, drop_caught};
+use crate::panic::{OneLine, Panic, drop_caught};
 use crate::response::error::HttpError;
 use crate::run::engine::{Engine, current_span, spans_on};
 use crate::run::stats::TeardownFailure;
@@ -286,7 +286,7 @@ impl StackRun {
             }
             Ended::Done(Ok(Err(error))) => {
                 span.record("result", "failed");
-                tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, %error, "teardown failed");
+                tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, error = %OneLine(&error), "teardown failed");
                 Some((error, TeardownFailure::Error))
             }
             Ended::Done(Err(payload)) => {
