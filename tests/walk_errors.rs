@@ -505,3 +505,86 @@ async fn a_line_break_in_an_errors_text_stays_on_its_requests_log_line() {
         );
     }
 }
+
+// ------------------------------------------------------------------ a stream that fails, nothing after it
+
+/// An export that owes nothing after its body (no `request`-scope dependency): its rows fail
+/// mid-way, with an error or a panic.
+#[depends]
+async fn bare_export(
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<&'static str, std::io::Error>> + Send + use<>>
+{
+    use futures_util::StreamExt as _;
+    let panics = q.contains_key("panic");
+    let failure = futures_util::stream::poll_fn(move |_| {
+        if panics {
+            std::panic::panic_any(42_u32)
+        }
+        std::task::Poll::Ready(Some(Err(std::io::Error::other("the database went away"))))
+    });
+    StreamBody::new(futures_util::stream::iter([Ok("first row\n")]).chain(failure))
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_on_a_route_that_owes_nothing_after_it_is_cut_and_logged() {
+    use tokio::io::AsyncWriteExt as _;
+    let _serial = serial().await;
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    let server = App::new()
+        .get("/export", bare_export)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut wrong = Vec::new();
+    for (query, id, line) in [
+        ("", "bare-error", "response body failed"),
+        ("?panic", "bare-panic", "response body panicked"),
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(
+                format!("GET /export{query} HTTP/1.1\r\nhost: a\r\nx-request-id: {id}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let got = common::read_to_close(&mut socket).await;
+        // README: what the stream yielded before it failed is sent first, then a chunked body
+        // without its last chunk.
+        if !got.starts_with("HTTP/1.1 200 OK\r\n") || !got.ends_with("\r\n\r\nA\r\nfirst row\n\r\n")
+        {
+            wrong.push(format!("{id}: the client got {got:?}"));
+        }
+        let lines = captured.lines();
+        if !lines
+            .iter()
+            .any(|l| l.contains(line) && l.contains(&format!("request_id={id}")))
+        {
+            wrong.push(format!("{id}: no `{line}` line with its id in {lines:#?}"));
+        }
+    }
+    // Over HTTP/2 the panicking stream is reset as a failed one is (README: `INTERNAL_ERROR`).
+    let io = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut h2, _connection) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let response = common::h2_send_get(&mut h2, addr, "/export?panic").await;
+    let mut body = common::within(response).await.unwrap().into_body();
+    let reason = loop {
+        match common::within(body.data()).await {
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => break error.reason(),
+            None => break None,
+        }
+    };
+    if reason != Some(h2::Reason::INTERNAL_ERROR) {
+        wrong.push(format!("http/2: the stream ended with {reason:?}"));
+    }
+    guard_settle(&server).await;
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+async fn guard_settle(server: &di_runtime::Server) {
+    common::guard("settle", server.settle()).await;
+}

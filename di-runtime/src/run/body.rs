@@ -477,6 +477,89 @@ impl http_body::Body for TrackedBody {
     }
 }
 
+/// A streamed body of a request that owes nothing after it (no `request`-scope teardown, no
+/// background task): not tracked, but a panic of the user's stream is caught and its failure
+/// logged with the request's id, as a [`TrackedBody`]'s are. Uncaught, the panic unwound
+/// through the HTTP/1 connection's task, which was lost with what it had not yet written (the
+/// head, the rows before the failure).
+pub(crate) struct GuardedBody {
+    inner: Option<Body>,
+    request_id: RequestId,
+}
+
+/// `body`, if it is a stream (not [whole](Body::is_whole)), as a [`GuardedBody`].
+pub(crate) fn guarded(body: Body, request_id: &RequestId) -> Body {
+    if body.is_whole() {
+        return body;
+    }
+    Body::from_boxed_error(GuardedBody {
+        inner: Some(body),
+        request_id: request_id.clone(),
+    })
+}
+
+impl GuardedBody {
+    /// Drops the user's body, inside a catch.
+    fn drop_inner(&mut self) {
+        if let Some(inner) = self.inner.take()
+            && let Err(panic) = drop_caught(inner)
+        {
+            let request_id = &self.request_id;
+            tracing::error!(target: "di", %request_id, %panic, "the response body panicked as it was dropped");
+        }
+    }
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match catch_call(|| Pin::new(inner).poll_frame(cx)) {
+            Ok(Poll::Ready(Some(Err(error)))) => {
+                let request_id = &this.request_id;
+                let message = catch_call(|| error.to_string())
+                    .unwrap_or_else(|_| "an error whose `Display` panicked".to_owned());
+                tracing::warn!(target: "di", %request_id, error = %OneLine(&message), "response body failed");
+                this.drop_inner();
+                Poll::Ready(Some(Err(error)))
+            }
+            Ok(polled) => polled,
+            Err(panic) => {
+                let request_id = &this.request_id;
+                tracing::error!(target: "di", %request_id, %panic, "response body panicked");
+                this.drop_inner();
+                Poll::Ready(Some(Err("the response body panicked".into())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(|inner| inner.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |inner| inner.size_hint())
+    }
+}
+
+impl Drop for GuardedBody {
+    fn drop(&mut self) {
+        self.drop_inner();
+    }
+}
+
 impl Drop for TrackedBody {
     fn drop(&mut self) {
         if self.after.is_none() {

@@ -30,7 +30,7 @@ use crate::response::error::BodyError;
 use crate::response::error::{Gathered, HttpError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_error_response};
 use crate::run::background::drop_tasks;
-use crate::run::body::{AfterBody, sends_no_body, tracked};
+use crate::run::body::{AfterBody, guarded, sends_no_body, tracked};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
 use crate::run::engine::{Admitted, Engine, kept_span};
@@ -664,6 +664,8 @@ fn serve(
             if unsent_answer {
                 return finish_unsent(&engine, response, &head.request_id);
             }
+            // Not tracked: a stream's panic is still caught, its failure logged.
+            let response = response.map(|body| guarded(body, &head.request_id));
             return finish(&engine, response, &head.request_id, &head.parts.extensions);
         }
         // What is left is `request` scope's.
