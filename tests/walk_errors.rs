@@ -588,3 +588,41 @@ async fn a_stream_that_fails_on_a_route_that_owes_nothing_after_it_is_cut_and_lo
 async fn guard_settle(server: &di_runtime::Server) {
     common::guard("settle", server.settle()).await;
 }
+
+// ------------------------------------------------------------------ a tower layer that fails
+
+#[depends]
+async fn behind_a_layer(#[dep(session)] _s: &u8) -> &'static str {
+    "from the app"
+}
+
+#[tokio::test]
+async fn a_tower_layer_that_fails_is_logged_with_the_request_id() {
+    let _serial = serial().await;
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    type Answered = Result<http::Response<di_runtime::Body>, std::convert::Infallible>;
+    // A layer whose service fails (an auth backend it asks is down) after the app answered.
+    let failing = tower::util::MapResultLayer::new(|answered: Answered| {
+        drop(answered);
+        Err::<http::Response<di_runtime::Body>, di_runtime::BoxError>(
+            "the auth backend is down".into(),
+        )
+    });
+    let client = TestClient::start(App::new().get("/", behind_a_layer).layer(failing))
+        .await
+        .unwrap();
+    let response = client
+        .get("/")
+        .header("x-request-id", "layer-1")
+        .send()
+        .await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    client.settle().await;
+    let line = captured.line("a tower layer of the app failed", "layer-1");
+    assert!(line.contains("the auth backend is down"), "{line}");
+}

@@ -16,7 +16,7 @@ use http::Method;
 use crate::app::routed::{ResponseFuture, serve_routed};
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
-use crate::panic::{catch, catch_call};
+use crate::panic::{OneLine, catch, catch_call};
 use crate::plan::routes::{Miss, Route, Routed};
 use crate::response::body::{Body, BoxError, Response};
 use crate::response::check::{InvalidHeader, checked_length};
@@ -155,7 +155,7 @@ where
                     // future is polled where the entry point polls the layers (see `ENTRY`).
                     let request_id = entry_in_scope().map(|entry| entry.id);
                     let request_id = request_id.as_ref().map(tracing::field::display);
-                    tracing::error!(target: "di", request_id, %error, "a tower layer of the app failed");
+                    tracing::error!(target: "di", request_id, error = %OneLine(&error), "a tower layer of the app failed");
                     HttpError::internal().into_response()
                 }
             }
