@@ -626,3 +626,130 @@ async fn a_tower_layer_that_fails_is_logged_with_the_request_id() {
     let line = captured.line("a tower layer of the app failed", "layer-1");
     assert!(line.contains("the auth backend is down"), "{line}");
 }
+
+// ------------------------------------------------------------------ panics whose payload is not text
+
+/// What a library panics with when it panics with a value: not a `&str` nor a `String`.
+#[derive(Debug)]
+struct Payload {
+    _secret: &'static str,
+}
+
+#[depends]
+async fn panicking_setup(#[dep(session)] _s: &u8) -> u8 {
+    std::panic::panic_any(42_u32)
+}
+
+#[depends]
+async fn behind_panicking_setup(#[dep(panicking_setup)] _p: &u8) -> &'static str {
+    "never"
+}
+
+#[depends]
+async fn panicking_handler(#[dep(session)] _s: &u8) -> &'static str {
+    std::panic::panic_any(Payload { _secret: "hunter2" })
+}
+
+#[depends(scope = "handler")]
+async fn panicking_commit(y: Yield<u8>) {
+    let _ = y.provide(0).await;
+    std::panic::panic_any(7_i64);
+}
+
+#[depends]
+async fn behind_panicking_commit(
+    #[dep(session)] _s: &u8,
+    #[dep(panicking_commit)] _c: &u8,
+) -> &'static str {
+    "written"
+}
+
+#[depends]
+async fn panicking_close(y: Yield<u8>) {
+    let _ = y.provide(0).await;
+    std::panic::panic_any(Payload { _secret: "hunter2" });
+}
+
+#[depends]
+async fn behind_panicking_close(
+    #[dep(session)] _s: &u8,
+    #[dep(panicking_close)] _c: &u8,
+) -> &'static str {
+    "written"
+}
+
+#[depends]
+async fn panicking_task(#[dep(session)] _s: &u8, tasks: &BackgroundTasks) -> &'static str {
+    tasks.add(async { std::panic::panic_any(Payload { _secret: "hunter2" }) });
+    "queued"
+}
+
+#[tokio::test]
+async fn a_panic_whose_payload_is_not_text_is_answered_told_and_logged_like_any_other() {
+    let _serial = serial().await;
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::INFO);
+    let app = App::new()
+        .get("/setup", behind_panicking_setup)
+        .get("/handler", panicking_handler)
+        .get("/commit", behind_panicking_commit)
+        .get("/close", behind_panicking_close)
+        .get("/task", panicking_task);
+    let client = TestClient::start(app).await.unwrap();
+    let generic = r#"{"detail":"Internal Server Error"}"#;
+    for (path, status, body, told, line) in [
+        (
+            "/setup",
+            500,
+            generic,
+            "session:close panicked",
+            "setup panicked",
+        ),
+        (
+            "/handler",
+            500,
+            generic,
+            "session:close panicked",
+            "handler panicked",
+        ),
+        (
+            "/commit",
+            500,
+            generic,
+            "session:close teardown_failed panicking_commit",
+            "teardown panicked",
+        ),
+        // The response was sent: it stands.
+        (
+            "/close",
+            200,
+            "written",
+            "session:close teardown_failed panicking_close",
+            "teardown panicked",
+        ),
+        // README: a panicking task is logged and counted, and reaches no teardown.
+        (
+            "/task",
+            200,
+            "queued",
+            "session:close success 200",
+            "background task panicked",
+        ),
+    ] {
+        common::clear();
+        let id = format!("payload{}", path.replace('/', "-"));
+        let response = client.get(path).header("x-request-id", &id).send().await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(response.text().await.unwrap(), body, "{path}");
+        client.settle().await;
+        assert_eq!(events(), [told], "{path}");
+        // Logged with the request's id; the payload's own fields never.
+        let logged = captured.line(line, &id);
+        assert!(!logged.contains("hunter2"), "{logged}");
+    }
+    let lines = captured.lines();
+    assert!(
+        lines.iter().all(|line| !line.contains("hunter2")),
+        "{lines:#?}"
+    );
+}
