@@ -1,9 +1,14 @@
-//! Error handling as users write it: an `enum AppError` with its own `IntoResponse`, errors of
-//! other crates taken with `?` in dependencies, handlers and generators (before and after the
-//! `provide`), error responses with headers of their own, error statuses that are not errors,
-//! panics with payloads that are not strings, and errors whose text holds the client's input.
-//! What must hold: the client gets the status, headers and body the error says, never an
-//! internal message; every teardown is told the true outcome, once.
+//! Error handling as users write it: an `enum AppError` with its own `IntoResponse` built on
+//! `HttpError` (a `WWW-Authenticate`, a `Retry-After`, a problem content type), axum's
+//! `Result<T, StatusCode>` and a `Redirect` as errors, from a handler, a setup and a
+//! `handler`-scope teardown; a `String` error (a 200) from a setup; a body that cannot be JSON
+//! beside a status; an error whose response streams; a client's text with line breaks in an
+//! error and a panic message; a streamed body that fails or panics on a route that owes
+//! nothing after it (HTTP/1.1, HTTP/2); a tower layer that fails; panics with payloads that
+//! are not text, everywhere user code runs. What must hold: the client gets the status,
+//! headers and body the error says, never an internal message; every teardown is told the
+//! true outcome, once; the log says what happened, on a line with the request id. Each test
+//! but the last failed before its fix (CHANGELOG, "Fixed").
 
 mod common;
 
