@@ -149,8 +149,11 @@ impl App {
     }
 
     /// Routes `method` requests for `path` to `handler`. Paths use `{name}` parameters and a
-    /// final `{*rest}` catch-all, as in `/notes/{id}`. Invalid or conflicting paths are
-    /// reported by [`App::start`].
+    /// final `{*rest}` catch-all, as in `/notes/{id}`. Literal text is matched as a client
+    /// sends it, percent-encoded where a URI cannot hold it as it is: write `/caf%C3%A9` for
+    /// `/café` (a path parameter's value is decoded). Invalid or conflicting paths, and one
+    /// that no request could match (`/café`, `/search?q=1`), are reported by
+    /// [`App::check`] and [`App::start`].
     pub fn route<F, H>(mut self, method: Method, path: &str, handler: F) -> Self
     where
         F: DepFn<H>,

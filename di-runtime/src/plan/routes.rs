@@ -93,6 +93,10 @@ pub(crate) fn plan_routes(
             ));
             continue;
         }
+        if let Some(problem) = unmatchable(&def.path) {
+            problems.push(format!("{what}: {problem}"));
+            continue;
+        }
 
         let uses: Vec<GroupDep> = app_uses.iter().chain(&def.uses).cloned().collect();
         let (plan, uses) = match builder.plan_route(def.handler, &uses) {
@@ -281,6 +285,61 @@ fn path_params(path: &str) -> Vec<&str> {
     names
 }
 
+/// Whether `c` can be in a request's path as it is: what `http` (and so hyper, over both
+/// protocols) accepts in one; anything else reaches a server percent-encoded, or not at all.
+fn in_a_request_path(c: char) -> bool {
+    matches!(c, '!' | '"' | '$'..=';' | '=' | '@'..='_' | 'a'..='z' | '{'..='~')
+}
+
+/// What in the literal text of the route pattern `path` (outside its `{name}` parameters) no
+/// request's path can hold, so that the route would never match, and the path to write
+/// instead: a query string or a fragment, or a character a client percent-encodes (non-ASCII
+/// text, a space, a control), which matching does not decode.
+fn unmatchable(path: &str) -> Option<String> {
+    let mut fixed = String::with_capacity(path.len());
+    let mut first_encoded = None;
+    let mut in_param = false;
+    let mut chars = path.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if in_param {
+            in_param = c != '}';
+        } else if matches!(c, '{' | '}') {
+            // `{{` and `}}` are a literal brace, which a request's path may hold.
+            if chars.peek().is_some_and(|(_, next)| *next == c) {
+                chars.next();
+                fixed.push(c);
+            } else {
+                in_param = c == '{';
+            }
+        } else if c == '?' {
+            return Some(format!(
+                "a route's path has no query string (`{}`), so this route would never match; write `{}` and read the query with `Query<T>`",
+                &path[at..],
+                &path[..at]
+            ));
+        } else if c == '#' {
+            return Some(format!(
+                "a client never sends a fragment (`{}`), so this route would never match; write `{}`",
+                &path[at..],
+                &path[..at]
+            ));
+        } else if !in_a_request_path(c) {
+            first_encoded.get_or_insert(c);
+            let mut utf8 = [0; 4];
+            for byte in c.encode_utf8(&mut utf8).bytes() {
+                fixed.push_str(&format!("%{byte:02X}"));
+            }
+            continue;
+        }
+        fixed.push(c);
+    }
+    first_encoded.map(|c| {
+        format!(
+            "`{c}` cannot be in a request's path as it is (a client sends it percent-encoded), so this route would never match; write `{fixed}`"
+        )
+    })
+}
+
 /// A request's route and path parameters.
 pub(crate) struct Routed {
     pub(crate) route: Arc<Route>,
@@ -329,7 +388,7 @@ fn miss_response(status: StatusCode, body: &'static [u8]) -> Response {
 mod tests {
     use http::StatusCode;
 
-    use super::{Miss, path_params};
+    use super::{Miss, path_params, unmatchable};
     use crate::response::error::HttpError;
     use crate::response::into::IntoResponse;
 
@@ -365,5 +424,16 @@ mod tests {
         assert_eq!(path_params("/{{a}}/{{b}}"), Vec::<&str>::new());
         assert_eq!(path_params("/items"), Vec::<&str>::new());
         assert_eq!(path_params("/unclosed/{id"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_pattern_is_unmatchable_only_for_what_its_literal_text_holds() {
+        for fine in ["/items/{id}", "/{{x}}/{naïve}", "/a%20b", "/a|b/~c/$d;e=f@g\"/h{*rest}", "//"] {
+            assert_eq!(unmatchable(fine), None, "{fine}");
+        }
+        let fix = |path| unmatchable(path).map(|problem| problem.rsplit_once("write ").unwrap().1.to_owned());
+        assert_eq!(fix("/{{é}}/{é}/é").as_deref(), Some("`/{{%C3%A9}}/{é}/%C3%A9`"));
+        assert_eq!(fix("/a\tb<c>`").as_deref(), Some("`/a%09b%3Cc%3E%60`"));
+        assert_eq!(fix("/a/{id}?b").as_deref(), Some("`/a/{id}` and read the query with `Query<T>`"));
     }
 }

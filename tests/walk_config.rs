@@ -1,0 +1,55 @@
+//! A configuration walk: an app configured wrongly or at the edges, as real users configure
+//! one (routes that conflict or can never match, settings of zero, services mounted twice,
+//! the test client given bad input). What must hold: `App::check` refuses what could never
+//! work, naming the route or setting and saying how to fix it, and what it accepts behaves
+//! as documented.
+
+use di_runtime::prelude::*;
+
+#[depends]
+async fn hello() -> &'static str {
+    "hello"
+}
+
+/// The problems `App::check` finds in `app`, one per line.
+fn problems(app: &App) -> Vec<String> {
+    app.check()
+        .expect_err("the app must be refused")
+        .problems()
+        .to_vec()
+}
+
+// ------------------------------------------------------------------ routes that never match
+
+/// A route written with what no request's path holds as it is (non-ASCII text, a space), or
+/// with a query string or a fragment, was accepted and then never matched: every request to
+/// it was a 404. `check` refuses it and gives the path to write.
+#[tokio::test]
+async fn a_route_path_no_request_can_have_is_refused_with_the_path_to_write() {
+    let app = App::new()
+        .get("/café", hello)
+        .get("/a b/{id}", hello)
+        .get("/search?q=1", hello)
+        .get("/page#top", hello)
+        .nest(Group::new("/über").get("/x", hello));
+    assert_eq!(
+        problems(&app),
+        [
+            "route GET /café: `é` cannot be in a request's path as it is (a client sends it percent-encoded), so this route would never match; write `/caf%C3%A9`",
+            "route GET /a b/{id}: ` ` cannot be in a request's path as it is (a client sends it percent-encoded), so this route would never match; write `/a%20b/{id}`",
+            "route GET /search?q=1: a route's path has no query string (`?q=1`), so this route would never match; write `/search` and read the query with `Query<T>`",
+            "route GET /page#top: a client never sends a fragment (`#top`), so this route would never match; write `/page`",
+            "route GET /über/x: `ü` cannot be in a request's path as it is (a client sends it percent-encoded), so this route would never match; write `/%C3%BCber/x`",
+        ]
+    );
+
+    // Written as told, the route is what a client reaches (the test client encodes as a
+    // browser does).
+    let client = TestClient::start(App::new().get("/caf%C3%A9", hello))
+        .await
+        .expect("starts");
+    let response = client.get("/café").send().await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "hello");
+    client.shutdown().await;
+}
