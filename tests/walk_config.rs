@@ -53,3 +53,30 @@ async fn a_route_path_no_request_can_have_is_refused_with_the_path_to_write() {
     assert_eq!(response.text().await.unwrap(), "hello");
     client.shutdown().await;
 }
+
+#[depends]
+async fn by_id(Path(id): Path<String>) -> String { id }
+
+/// `GET /items/{id}` beside `DELETE /items/{item_id}` (two handlers written apart) was
+/// refused with the router's own words, "invalid path: Insertion failed due to conflict with
+/// previously registered route: /items/{id}", naming neither the route nor the handler it
+/// conflicts with (the methods differ: why a conflict?) nor the fix. `check` now says both
+/// routes, why, and what to write.
+#[test]
+fn routes_that_conflict_name_each_other_and_the_fix() {
+    let app = App::new()
+        .get("/items/{id}", by_id)
+        .delete("/items/{item_id}", by_id)
+        .get("/files/{*path}", by_id)
+        .get("/files/{*rest}", by_id)
+        .get("/users/{id}", by_id)
+        .post("/users/{*rest}", by_id);
+    assert_eq!(
+        problems(&app),
+        [
+            "route DELETE /items/{item_id}: it matches the same requests as route GET /items/{id} (`by_id`), with other names for the parameters; a path's parameters have one name whatever the method: write `/items/{id}`",
+            "route GET /files/{*rest}: it matches the same requests as route GET /files/{*path} (`by_id`), with other names for the parameters, so one of the two would never be reached; remove one",
+            "route POST /users/{*rest}: it conflicts with route GET /users/{id} (`by_id`): both could match one request's path at the same place (a `{name}` and a `{*rest}`, say); change one of the two paths",
+        ]
+    );
+}

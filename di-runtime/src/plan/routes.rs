@@ -135,9 +135,18 @@ pub(crate) fn plan_routes(
         let index = match by_path.get(def.path.as_str()) {
             Some(index) => *index,
             None => {
-                if let Err(error) = router.insert(def.path.clone(), entries.len()) {
-                    problems.push(format!("{what}: invalid path: {error}"));
-                    continue;
+                match router.insert(def.path.clone(), entries.len()) {
+                    Ok(()) => {}
+                    Err(matchit::InsertError::Conflict { with }) => {
+                        let theirs = by_path.get(with.as_str()).map(|index| &entries[*index]);
+                        let why = conflict(&def.method, &def.path, &with, theirs);
+                        problems.push(format!("{what}: {why}"));
+                        continue;
+                    }
+                    Err(error) => {
+                        problems.push(format!("{what}: invalid path: {error}"));
+                        continue;
+                    }
                 }
                 by_path.insert(&def.path, entries.len());
                 entries.push(Vec::new());
@@ -283,6 +292,61 @@ fn path_params(path: &str) -> Vec<&str> {
         rest = &after[close + 1..];
     }
     names
+}
+
+/// Why the route `method` `path` cannot be added beside the pattern `with`, an earlier one
+/// the router finds it conflicts with, served by `theirs`, and what to write instead.
+fn conflict(
+    method: &Method,
+    path: &str,
+    with: &str,
+    theirs: Option<&Vec<(Method, Arc<Route>)>>,
+) -> String {
+    let same_method = theirs.is_some_and(|theirs| theirs.iter().any(|(m, _)| m == method));
+    let routes: Vec<String> = theirs
+        .into_iter()
+        .flatten()
+        .map(|(method, route)| format!("route {method} {with} (`{}`)", route.name))
+        .collect();
+    let routes = if routes.is_empty() {
+        format!("`{with}`")
+    } else {
+        routes.join(", ")
+    };
+    // `{id}` where the other has `{name}`: the same requests, two names for one parameter.
+    let unnamed = |pattern: &str| {
+        let mut shape = String::new();
+        let mut in_param = false;
+        for c in pattern.chars() {
+            match c {
+                '{' if !in_param => {
+                    in_param = true;
+                    shape.push(c);
+                }
+                '}' if in_param => {
+                    in_param = false;
+                    shape.push(c);
+                }
+                '*' => shape.push(c),
+                _ if in_param => {}
+                _ => shape.push(c),
+            }
+        }
+        shape
+    };
+    if unnamed(path) == unnamed(with) && same_method {
+        format!(
+            "it matches the same requests as {routes}, with other names for the parameters, so one of the two would never be reached; remove one"
+        )
+    } else if unnamed(path) == unnamed(with) {
+        format!(
+            "it matches the same requests as {routes}, with other names for the parameters; a path's parameters have one name whatever the method: write `{with}`"
+        )
+    } else {
+        format!(
+            "it conflicts with {routes}: both could match one request's path at the same place (a `{{name}}` and a `{{*rest}}`, say); change one of the two paths"
+        )
+    }
 }
 
 /// Whether `c` can be in a request's path as it is: what `http` (and so hyper, over both
