@@ -80,3 +80,49 @@ fn routes_that_conflict_name_each_other_and_the_fix() {
         ]
     );
 }
+
+// ------------------------------------------------------------------------ mounted services
+
+/// A tower service answering with `name`.
+fn named(
+    name: &'static str,
+) -> impl tower::Service<
+    http::Request<di_runtime::Body>,
+    Response = http::Response<String>,
+    Error = std::convert::Infallible,
+    Future = std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>,
+> + Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |_: http::Request<di_runtime::Body>| {
+        std::future::ready(Ok(http::Response::new(name.to_owned())))
+    })
+}
+
+/// Two services nested at one prefix (a v1 and a v2 of a legacy API, both mounted at
+/// `/legacy` by mistake) were accepted, and the second was never reached: every request went
+/// to the first. axum refuses it when the router is built; `check` now refuses it.
+#[tokio::test]
+async fn two_services_nested_at_one_prefix_are_refused() {
+    let app = App::new()
+        .get("/", hello)
+        .nest_service("/legacy", named("v1"))
+        .nest_service("/legacy", named("v2"));
+    assert_eq!(
+        problems(&app),
+        ["service nested at `/legacy` twice: every request under it goes to the first, so the second would never be reached; nest each at a prefix of its own"]
+    );
+
+    // At prefixes of their own, each is reached.
+    let app = App::new()
+        .get("/", hello)
+        .nest_service("/legacy", named("v1"))
+        .nest_service("/legacy2", named("v2"));
+    let client = TestClient::start(app).await.expect("starts");
+    for (path, answer) in [("/legacy/x", "v1"), ("/legacy2/x", "v2")] {
+        let response = client.get(path).send().await;
+        assert_eq!(response.text().await.unwrap(), answer, "{path}");
+    }
+    client.shutdown().await;
+}

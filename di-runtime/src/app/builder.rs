@@ -322,8 +322,8 @@ impl App {
     ///
     /// The app's [`layer`](App::layer)s are around it, not its route layers; its answers are
     /// counted and carry the request id like the app's own. Its errors are answered 500 and
-    /// logged. A prefix must start with `/` and not end with `/` (reported by
-    /// [`App::check`]).
+    /// logged. A prefix must start with `/` and not end with `/`, and be another service's
+    /// only (reported by [`App::check`]).
     ///
     /// ```
     /// use di_runtime::prelude::*;
@@ -367,6 +367,10 @@ impl App {
         if prefix.is_empty() || !prefix.starts_with('/') || prefix.ends_with('/') {
             self.problems.push(format!(
                 "service nested at `{prefix}`: a prefix must start with `/` and not end with `/`"
+            ));
+        } else if self.mounts.iter().any(|(mounted, _)| mounted == prefix) {
+            self.problems.push(format!(
+                "service nested at `{prefix}` twice: every request under it goes to the first, so the second would never be reached; nest each at a prefix of its own"
             ));
         }
         self.mounts
