@@ -126,3 +126,28 @@ async fn two_services_nested_at_one_prefix_are_refused() {
     }
     client.shutdown().await;
 }
+
+// ------------------------------------------------------------------ the test client misused
+
+#[depends]
+async fn length(body: Bytes) -> String {
+    format!("{} bytes", body.len())
+}
+
+/// A value `serde_json` cannot write (a map keyed by tuples) given to `TestRequest::json` was
+/// sent as an empty body labelled `application/json`: the test then saw the app's answer to
+/// a request it never meant to send (a 422, or here a 200 for 0 bytes) and looked for the bug
+/// in the app. It now fails the test where the value is given, saying why, as axum-test's and
+/// httpx's `json=` do.
+#[tokio::test]
+#[should_panic(expected = "`TestRequest::json`: the value cannot be written as JSON: key must be a string")]
+async fn a_json_body_that_cannot_be_written_fails_the_test_where_it_is_given() {
+    let client = TestClient::start(App::new().post("/", length))
+        .await
+        .expect("starts");
+    let mut by_pair = std::collections::HashMap::new();
+    by_pair.insert((1, 2), "three");
+    let response = client.post("/").json(&by_pair).send().await;
+    // Before: `200 "0 bytes"`.
+    panic!("sent: {} {:?}", response.status(), response.text().await);
+}

@@ -187,12 +187,17 @@ impl TestRequest<'_> {
     }
 
     /// Sends `value` as a JSON body (and sets `Content-Type: application/json`).
+    ///
+    /// # Panics
+    ///
+    /// If `serde_json` cannot write `value` (a map whose keys are not strings, a `Serialize`
+    /// impl that fails): the test fails here, rather than sending a body it never meant to.
+    #[track_caller]
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        self.body = TestBody::Whole(
-            serde_json::to_vec(value)
-                .map(Bytes::from)
-                .unwrap_or_default(),
-        );
+        let json = serde_json::to_vec(value).unwrap_or_else(|error| {
+            panic!("`TestRequest::json`: the value cannot be written as JSON: {error}")
+        });
+        self.body = TestBody::Whole(Bytes::from(json));
         self.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         self
