@@ -151,3 +151,32 @@ async fn a_json_body_that_cannot_be_written_fails_the_test_where_it_is_given() {
     // Before: `200 "0 bytes"`.
     panic!("sent: {} {:?}", response.status(), response.text().await);
 }
+#[depends]
+async fn path_and_host(uri: &Uri, headers: &HeaderMap) -> String {
+    let host = headers.get("host").and_then(|host| host.to_str().ok());
+    format!("{uri} at {}", host.unwrap_or_default())
+}
+
+/// A URI written without its leading `/` (`client.get("notes/1?page=2")`) was a bare 400,
+/// as if the app had refused it (or, for one word, `"notes"`, a 404 with `Host: notes`:
+/// taken as a host name). FastAPI's test client takes such a URI relative to its base URL,
+/// `/notes/1?page=2`; so does this one now. An absolute URI keeps its host.
+#[tokio::test]
+async fn a_uri_without_its_leading_slash_is_taken_from_the_root() {
+    let client = TestClient::start(App::new().get("/{*rest}", path_and_host))
+        .await
+        .expect("starts");
+    for (uri, seen) in [
+        ("notes", "/notes at testserver"),
+        ("notes/1?page=2", "/notes/1?page=2 at testserver"),
+        ("/notes", "/notes at testserver"),
+        ("http://example.com/notes", "http://example.com/notes at example.com"),
+    ] {
+        let response = client.get(uri).send().await;
+        assert_eq!(response.status(), 200, "{uri}");
+        assert_eq!(response.text().await.unwrap(), seen, "{uri}");
+    }
+    // What no request line holds is still the bare 400 docs/testing.md says.
+    assert_eq!(client.get("").send().await.status(), 400);
+    client.shutdown().await;
+}

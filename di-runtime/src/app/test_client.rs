@@ -81,7 +81,9 @@ impl TestClient {
 
     /// A request with any method. What a URI cannot hold as it is (a space, non-ASCII text)
     /// is percent-encoded as UTF-8, as FastAPI's test client sends it:
-    /// `client.get("/posts/héllo wörld")` requests `/posts/h%C3%A9llo%20w%C3%B6rld`.
+    /// `client.get("/posts/héllo wörld")` requests `/posts/h%C3%A9llo%20w%C3%B6rld`. A URI
+    /// written without its leading `/` is taken from the root, as FastAPI's test client takes
+    /// it against its base URL: `client.get("notes/1")` requests `/notes/1`.
     pub fn request(&self, method: Method, uri: &str) -> TestRequest<'_> {
         TestRequest {
             client: self,
@@ -283,7 +285,7 @@ impl TestRequest<'_> {
     pub async fn send(self) -> TestResponse {
         let head_request = self.method == Method::HEAD;
         // As a server answers a request line it cannot parse: a bare 400, before the app.
-        let Ok(uri) = encode_uri(&self.uri).parse::<http::Uri>() else {
+        let Ok(uri) = encode_uri(&from_the_root(&self.uri)).parse::<http::Uri>() else {
             let mut response = http::Response::new(Body::empty());
             *response.status_mut() = StatusCode::BAD_REQUEST;
             return self.client.held(response);
@@ -439,6 +441,17 @@ fn urlencoded<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, 
         encoded.append_pair(name.as_ref(), value.as_ref());
     }
     encoded.finish()
+}
+
+/// `uri` as FastAPI's test client (httpx) takes it against its base URL: a path without its
+/// leading `/` (`notes/1`, `?page=2`) from the root; an absolute URI (with its `scheme://`),
+/// a path, `*` and `""` (which no request line holds) as they are.
+fn from_the_root(uri: &str) -> std::borrow::Cow<'_, str> {
+    if uri.is_empty() || uri.starts_with('/') || uri == "*" || uri.contains("://") {
+        uri.into()
+    } else {
+        format!("/{uri}").into()
+    }
 }
 
 /// What a URI cannot hold as it is: controls, the space, `"`, `<`, `>`, `\`, `^`, `` ` ``,
