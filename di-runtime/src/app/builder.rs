@@ -121,6 +121,23 @@ fn openapi_path_problems(config: &OpenApiConfig) -> Vec<String> {
     problems
 }
 
+/// The headers HTTP uses for a message's framing (a response's `content-length` replaced by
+/// a request id puts its connection out of step), its connection (which HTTP/2 forbids in a
+/// response), or its content: none can carry a request id (`App::request_id_header`).
+const HTTP_OWNED_HEADERS: [&str; 11] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "host",
+    "content-type",
+    "content-encoding",
+];
+
 /// `limit`, at most [`LONGEST_LIMIT`].
 fn capped(limit: Duration) -> Duration {
     limit.min(LONGEST_LIMIT)
@@ -949,7 +966,10 @@ impl App {
     /// A request whose header holds a sane id (1 to 128 bytes of visible ASCII) keeps it;
     /// any other gets a new one. Every response carries the id in this header, the app's own
     /// answers (404, 405, 408, 413, 422, 500, 503) included. With `None`, ids are still made,
-    /// for log lines and the `RequestId` input, but no header is read or sent.
+    /// for log lines and the `RequestId` input, but no header is read or sent. A header HTTP
+    /// uses for the message's framing, its connection or its content (`content-length`,
+    /// `transfer-encoding`, `connection`, `host`, `content-type`, ...) cannot carry an id: it
+    /// is refused by [`App::check`] and [`App::start`].
     ///
     /// ```
     /// use di_runtime::prelude::*;
@@ -1035,7 +1055,19 @@ impl App {
         routes: &[RouteDef],
         overrides: &Overrides,
     ) -> Result<Planned, Vec<String>> {
-        plan_routes(routes, &self.uses, overrides, &self.limits, &self.problems)
+        let mut problems = self.problems.clone();
+        problems.extend(self.config_problems());
+        plan_routes(routes, &self.uses, overrides, &self.limits, &problems)
+    }
+
+    /// What is wrong with the app's settings, whichever call set them last.
+    fn config_problems(&self) -> Option<String> {
+        let name = self.config.request_id_header.as_ref()?;
+        HTTP_OWNED_HEADERS.contains(&name.as_str()).then(|| {
+            format!(
+                "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
+            )
+        })
     }
 
     /// The OpenAPI 3.1 document of every route (cargo feature `openapi`), read off the graphs
