@@ -4,6 +4,8 @@
 //! work, naming the route or setting and saying how to fix it, and what it accepts behaves
 //! as documented.
 
+use std::time::Duration;
+
 use di_runtime::prelude::*;
 
 #[depends]
@@ -179,6 +181,32 @@ async fn a_uri_without_its_leading_slash_is_taken_from_the_root() {
     // What no request line holds is still the bare 400 docs/testing.md says.
     assert_eq!(client.get("").send().await.status(), 400);
     client.shutdown().await;
+}
+
+// ------------------------------------------------------------------------ settings of zero
+
+/// `http2_keep_alive(Some(Duration::ZERO), ..)` was accepted, and every HTTP/2 connection was
+/// sent a PING as soon as the last was answered: a client that answers them got about 830 a
+/// second on loopback, for as long as it stayed connected. A zero timeout closed every
+/// HTTP/2 connection at its first PING (within milliseconds with a zero interval), healthy or
+/// not. `check` refuses both, as it refuses a zero `tcp_keepalive`; `None` still turns the
+/// pings off, whatever the timeout.
+#[test]
+fn a_zero_http2_keep_alive_interval_or_timeout_is_refused() {
+    let second = Duration::from_secs(1);
+    assert_eq!(
+        problems(&App::new().get("/", hello).http2_keep_alive(Some(Duration::ZERO), second)),
+        ["`App::http2_keep_alive(Some(Duration::ZERO), ..)`: a PING would follow the answer to the last at once, for as long as each connection is open; give the silence after which to send one (default 30 s), or `None` for no pings"]
+    );
+    assert_eq!(
+        problems(&App::new().get("/", hello).http2_keep_alive(Some(second), Duration::ZERO)),
+        ["`App::http2_keep_alive(.., Duration::ZERO)`: every HTTP/2 connection would be closed at its first PING, as no answer comes in no time; give the time an answer may take (default 20 s)"]
+    );
+    App::new()
+        .get("/", hello)
+        .http2_keep_alive(None, Duration::ZERO)
+        .check()
+        .expect("no pings: the timeout is never used");
 }
 
 // ------------------------------------------------------------------ a request id's header

@@ -900,7 +900,9 @@ impl App {
     /// HTTP/2 keep-alive pings (default: a PING every 30 s of silence, and the connection is
     /// closed if its answer takes longer than 20 s); `None` sends none. Finds dead peers
     /// that TCP would keep for hours, and cuts a client that never finishes a header block
-    /// (see [`header_read_timeout`](App::header_read_timeout)).
+    /// (see [`header_read_timeout`](App::header_read_timeout)). A zero interval (a PING as
+    /// soon as the last is answered) or, with pings on, a zero timeout (every connection
+    /// closed at its first PING) is refused by [`App::check`] and [`App::start`].
     pub fn http2_keep_alive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
         self.config.http2.keep_alive_interval = interval.map(capped);
         self.config.http2.keep_alive_timeout = capped(timeout);
@@ -1061,13 +1063,29 @@ impl App {
     }
 
     /// What is wrong with the app's settings, whichever call set them last.
-    fn config_problems(&self) -> Option<String> {
-        let name = self.config.request_id_header.as_ref()?;
-        HTTP_OWNED_HEADERS.contains(&name.as_str()).then(|| {
-            format!(
+    fn config_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(name) = &self.config.request_id_header
+            && HTTP_OWNED_HEADERS.contains(&name.as_str())
+        {
+            problems.push(format!(
                 "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
-            )
-        })
+            ));
+        }
+        let http2 = &self.config.http2;
+        if http2.keep_alive_interval == Some(Duration::ZERO) {
+            problems.push(
+                "`App::http2_keep_alive(Some(Duration::ZERO), ..)`: a PING would follow the answer to the last at once, for as long as each connection is open; give the silence after which to send one (default 30 s), or `None` for no pings"
+                    .to_owned(),
+            );
+        }
+        if http2.keep_alive_interval.is_some() && http2.keep_alive_timeout == Duration::ZERO {
+            problems.push(
+                "`App::http2_keep_alive(.., Duration::ZERO)`: every HTTP/2 connection would be closed at its first PING, as no answer comes in no time; give the time an answer may take (default 20 s)"
+                    .to_owned(),
+            );
+        }
+        problems
     }
 
     /// The OpenAPI 3.1 document of every route (cargo feature `openapi`), read off the graphs
