@@ -209,6 +209,26 @@ fn a_zero_http2_keep_alive_interval_or_timeout_is_refused() {
         .expect("no pings: the timeout is never used");
 }
 
+/// `header_read_timeout(Duration::ZERO)` and `idle_timeout(Duration::ZERO)` were accepted,
+/// and the server closed every connection whose request head had not come with its opening
+/// (a client that connects, then sends 100 ms later, read the end of the stream and never an
+/// answer): a server that serves nothing, with no error at start. `check` refuses both.
+#[test]
+fn a_zero_header_read_or_idle_timeout_is_refused() {
+    assert_eq!(
+        problems(
+            &App::new()
+                .get("/", hello)
+                .header_read_timeout(Duration::ZERO)
+                .idle_timeout(Duration::ZERO)
+        ),
+        [
+            "`App::header_read_timeout(Duration::ZERO)`: every connection would be closed before a request's head could arrive; give the time a client may take to send one (default 30 s)",
+            "`App::idle_timeout(Duration::ZERO)`: every connection would be closed as soon as no request is in progress, before its first one; give the time a connection may stay idle (default 30 s)",
+        ]
+    );
+}
+
 // ------------------------------------------------------------------ a request id's header
 
 /// `App::request_id_header` naming a header HTTP itself uses for the message's framing, its

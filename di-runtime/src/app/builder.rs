@@ -691,6 +691,9 @@ impl App {
     /// [`http2_keep_alive`](App::http2_keep_alive) cuts it (the PING cannot be answered in the
     /// middle of a block) or [`idle_timeout`](App::idle_timeout) closes it, whichever comes
     /// first.
+    ///
+    /// Zero, which would close every connection before a head could arrive, is refused by
+    /// [`App::check`] and [`App::start`].
     pub fn header_read_timeout(mut self, limit: Duration) -> Self {
         self.config.header_read_timeout = capped(limit);
         self
@@ -727,7 +730,8 @@ impl App {
     /// closes an idle connection and no request races the close.
     ///
     /// Each connection has one timer for it, moved only when it fires: nothing is added to a
-    /// request's path.
+    /// request's path. Zero, which would close every connection before its first request, is
+    /// refused by [`App::check`] and [`App::start`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -1071,6 +1075,18 @@ impl App {
             problems.push(format!(
                 "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
             ));
+        }
+        if self.config.header_read_timeout == Duration::ZERO {
+            problems.push(
+                "`App::header_read_timeout(Duration::ZERO)`: every connection would be closed before a request's head could arrive; give the time a client may take to send one (default 30 s)"
+                    .to_owned(),
+            );
+        }
+        if self.config.idle_timeout == Duration::ZERO {
+            problems.push(
+                "`App::idle_timeout(Duration::ZERO)`: every connection would be closed as soon as no request is in progress, before its first one; give the time a connection may stay idle (default 30 s)"
+                    .to_owned(),
+            );
         }
         let http2 = &self.config.http2;
         if http2.keep_alive_interval == Some(Duration::ZERO) {
