@@ -229,6 +229,18 @@ fn a_zero_header_read_or_idle_timeout_is_refused() {
     );
 }
 
+/// `teardown_timeout(Duration::ZERO)` was accepted, and every teardown was abandoned at its
+/// first wait: a `handler`-scope commit began (told `Success`), was dropped at its first
+/// `.await`, never finished, and the client got a 500 for a request whose handler had
+/// succeeded. `check` refuses it.
+#[test]
+fn a_zero_teardown_timeout_is_refused() {
+    assert_eq!(
+        problems(&App::new().get("/", hello).teardown_timeout(Duration::ZERO)),
+        ["`App::teardown_timeout(Duration::ZERO)`: every teardown would be abandoned at its first wait, a commit cut in half; give the time one may take (default 30 s)"]
+    );
+}
+
 // ------------------------------------------------------------------ a request id's header
 
 /// `App::request_id_header` naming a header HTTP itself uses for the message's framing, its

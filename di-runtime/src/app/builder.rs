@@ -611,7 +611,9 @@ impl App {
         self
     }
 
-    /// How long one teardown may run before it is abandoned and logged (default 30 s).
+    /// How long one teardown may run before it is abandoned and logged (default 30 s). Zero,
+    /// which would abandon every teardown at its first wait, is refused by [`App::check`] and
+    /// [`App::start`].
     pub fn teardown_timeout(mut self, limit: Duration) -> Self {
         self.config.teardown_timeout = capped(limit);
         self
@@ -1075,6 +1077,12 @@ impl App {
             problems.push(format!(
                 "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
             ));
+        }
+        if self.config.teardown_timeout == Duration::ZERO {
+            problems.push(
+                "`App::teardown_timeout(Duration::ZERO)`: every teardown would be abandoned at its first wait, a commit cut in half; give the time one may take (default 30 s)"
+                    .to_owned(),
+            );
         }
         if self.config.header_read_timeout == Duration::ZERO {
             problems.push(
