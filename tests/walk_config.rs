@@ -241,6 +241,32 @@ fn a_zero_teardown_timeout_is_refused() {
     );
 }
 
+/// `request_timeout(Duration::ZERO)` (where `None` is the way to say "no limit") and
+/// `body_timeout(Duration::ZERO)` were accepted: every request that had to wait at all (for
+/// a body sent 100 ms after its head, a setup that awaits) was answered 503 "Request timed
+/// out", every body not there with its head 408, and the connection closed. `check` refuses
+/// both.
+#[test]
+fn a_zero_request_or_body_timeout_is_refused() {
+    assert_eq!(
+        problems(
+            &App::new()
+                .get("/", hello)
+                .request_timeout(Duration::ZERO)
+                .body_timeout(Duration::ZERO)
+        ),
+        [
+            "`App::request_timeout(Duration::ZERO)`: every request that waits at all (for its body, a place, a setup) would be answered 503; give the time one may take (default 60 s), or `None` for no limit",
+            "`App::body_timeout(Duration::ZERO)`: every request body not there with its head would be answered 408; give the time one may take to arrive (default 30 s)",
+        ]
+    );
+    App::new()
+        .get("/", hello)
+        .request_timeout(None)
+        .check()
+        .expect("no limit");
+}
+
 // ------------------------------------------------------------------ a request id's header
 
 /// `App::request_id_header` naming a header HTTP itself uses for the message's framing, its

@@ -586,7 +586,8 @@ impl App {
     /// How long reading a whole request body for `Json`/`Form`/`Bytes` inputs may take
     /// (default 30 s), from the moment the handler's route is found. Past it the client gets 408
     /// `{"detail":"Request body timed out"}`, nothing is set up, and an HTTP/1 connection is
-    /// closed (`Connection: close`).
+    /// closed (`Connection: close`). Zero, which would answer 408 to every body not there
+    /// with its head, is refused by [`App::check`] and [`App::start`].
     pub fn body_timeout(mut self, limit: Duration) -> Self {
         self.config.body_timeout = capped(limit);
         self
@@ -635,7 +636,8 @@ impl App {
     /// [`CancelReason::Timeout`](crate::CancelReason::Timeout). The body also has its own,
     /// shorter deadline and minimum rate ([`App::body_timeout`], [`App::body_min_rate`],
     /// answered 408); a streamed response body is not limited by it. A request that never
-    /// waits registers no timer.
+    /// waits registers no timer. Zero, which would answer 503 to every request that waits at
+    /// all, is refused by [`App::check`] and [`App::start`].
     pub fn request_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
         self.config.request_timeout = limit.into().map(capped);
         self
@@ -1077,6 +1079,18 @@ impl App {
             problems.push(format!(
                 "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
             ));
+        }
+        if self.config.request_timeout == Some(Duration::ZERO) {
+            problems.push(
+                "`App::request_timeout(Duration::ZERO)`: every request that waits at all (for its body, a place, a setup) would be answered 503; give the time one may take (default 60 s), or `None` for no limit"
+                    .to_owned(),
+            );
+        }
+        if self.config.body_timeout == Duration::ZERO {
+            problems.push(
+                "`App::body_timeout(Duration::ZERO)`: every request body not there with its head would be answered 408; give the time one may take to arrive (default 30 s)"
+                    .to_owned(),
+            );
         }
         if self.config.teardown_timeout == Duration::ZERO {
             problems.push(
