@@ -267,6 +267,17 @@ fn a_zero_request_or_body_timeout_is_refused() {
         .expect("no limit");
 }
 
+/// `http2_max_concurrent_streams(0)` was accepted, and every HTTP/2 client was told it may
+/// open no stream: a hyper client's request waited for ever (3 s in the walk, then given up),
+/// while HTTP/1 clients were served. `check` refuses it.
+#[test]
+fn a_zero_http2_stream_limit_is_refused() {
+    assert_eq!(
+        problems(&App::new().get("/", hello).http2_max_concurrent_streams(0)),
+        ["`App::http2_max_concurrent_streams(0)`: every HTTP/2 client would be told it may open no stream, and its requests would wait for ever; give 1 or more (default 100)"]
+    );
+}
+
 // ------------------------------------------------------------------ a request id's header
 
 /// `App::request_id_header` naming a header HTTP itself uses for the message's framing, its

@@ -899,7 +899,8 @@ impl App {
 
     /// How many streams (requests) one HTTP/2 connection may have open at once (default 100,
     /// the minimum RFC 9113 recommends and about nginx's 128): the client is told, and hyper
-    /// refuses streams past it.
+    /// refuses streams past it. Zero, with which an HTTP/2 client's requests would wait for
+    /// ever, is refused by [`App::check`] and [`App::start`].
     pub fn http2_max_concurrent_streams(mut self, limit: u32) -> Self {
         self.config.http2.max_concurrent_streams = limit;
         self
@@ -1111,6 +1112,12 @@ impl App {
             );
         }
         let http2 = &self.config.http2;
+        if http2.max_concurrent_streams == 0 {
+            problems.push(
+                "`App::http2_max_concurrent_streams(0)`: every HTTP/2 client would be told it may open no stream, and its requests would wait for ever; give 1 or more (default 100)"
+                    .to_owned(),
+            );
+        }
         if http2.keep_alive_interval == Some(Duration::ZERO) {
             problems.push(
                 "`App::http2_keep_alive(Some(Duration::ZERO), ..)`: a PING would follow the answer to the last at once, for as long as each connection is open; give the silence after which to send one (default 30 s), or `None` for no pings"
