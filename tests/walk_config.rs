@@ -278,6 +278,27 @@ fn a_zero_http2_stream_limit_is_refused() {
     );
 }
 
+/// `max_connections(0)` and `max_background_teardowns(0)` (a limit read from the
+/// configuration, where 0 often means "none") were quietly taken as 1: a server that served
+/// one connection at a time, every other client waiting in the listen backlog, and an app
+/// whose requests with `request`-scope teardowns went one at a time. Nothing said so, at
+/// start or in the docs. `check` refuses both.
+#[test]
+fn a_zero_connection_or_background_limit_is_refused_not_taken_as_one() {
+    assert_eq!(
+        problems(
+            &App::new()
+                .get("/", hello)
+                .max_connections(0)
+                .max_background_teardowns(0)
+        ),
+        [
+            "`App::max_background_teardowns(0)`: no request with `request`-scope teardowns could ever be served; give 1 or more (default 10,000)",
+            "`App::max_connections(0)`: no connection could ever be served; give 1 or more (default 10,000)",
+        ]
+    );
+}
+
 // ------------------------------------------------------------------ a request id's header
 
 /// `App::request_id_header` naming a header HTTP itself uses for the message's framing, its

@@ -666,9 +666,10 @@ impl App {
     /// bodies, when they stream): a bound of 1,024 holds the routes that have one to about
     /// 20,000 requests per second together with a 50 ms teardown, to about 2,000 with a
     /// 500 ms one, and a route whose responses stream for long with `request`-scope values
-    /// (server-sent events) to 1,024 clients at once.
+    /// (server-sent events) to 1,024 clients at once. Zero is refused by [`App::check`] and
+    /// [`App::start`].
     pub fn max_background_teardowns(mut self, limit: usize) -> Self {
-        self.config.max_background = limit.max(1);
+        self.config.max_background = limit;
         self
     }
 
@@ -891,9 +892,10 @@ impl App {
     /// idle the longest (no request in progress: a kept-alive HTTP/1 connection between
     /// requests or before its first, an HTTP/2 connection with no open stream), with hyper's
     /// graceful shutdown; if none is idle, the first connection to become idle or to close
-    /// makes the room. Connections with a request in progress are never closed for it.
+    /// makes the room. Connections with a request in progress are never closed for it. Zero
+    /// is refused by [`App::check`] and [`App::start`].
     pub fn max_connections(mut self, limit: usize) -> Self {
-        self.config.max_connections = limit.max(1);
+        self.config.max_connections = limit;
         self
     }
 
@@ -1080,6 +1082,18 @@ impl App {
             problems.push(format!(
                 "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
             ));
+        }
+        if self.config.max_background == 0 {
+            problems.push(
+                "`App::max_background_teardowns(0)`: no request with `request`-scope teardowns could ever be served; give 1 or more (default 10,000)"
+                    .to_owned(),
+            );
+        }
+        if self.config.max_connections == 0 {
+            problems.push(
+                "`App::max_connections(0)`: no connection could ever be served; give 1 or more (default 10,000)"
+                    .to_owned(),
+            );
         }
         if self.config.request_timeout == Some(Duration::ZERO) {
             problems.push(
