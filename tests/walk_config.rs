@@ -299,6 +299,52 @@ fn a_zero_connection_or_background_limit_is_refused_not_taken_as_one() {
     );
 }
 
+/// `max_head_size` is documented as the same for both protocols, at least 8 KiB over
+/// HTTP/1. Below 8 KiB, HTTP/1 took 8 KiB while HTTP/2 announced the value given: with
+/// `max_head_size(100)` a plain `GET /` was 200 over HTTP/1 and 431 over HTTP/2, and with
+/// `max_head_size(0)` every HTTP/2 connection was closed with `GOAWAY` (`ENHANCE_YOUR_CALM`)
+/// at its first request. Both protocols now take at least 8 KiB.
+#[tokio::test]
+async fn a_head_size_below_the_floor_is_the_same_floor_over_both_protocols() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for size in [0, 100] {
+        let server = App::new()
+            .get("/", hello)
+            .max_head_size(size)
+            .bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = server.local_addr();
+
+        let mut http1 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        http1
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        http1.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{size}: {answer}");
+
+        let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut http2, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(socket),
+        )
+        .await
+        .unwrap();
+        let driver = tokio::spawn(connection);
+        let request = http::Request::get(format!("http://{addr}/"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(10), http2.send_request(request))
+            .await
+            .expect("answered");
+        assert_eq!(response.map(|r| r.status()).ok(), Some(StatusCode::OK), "{size}");
+        driver.abort();
+        server.shutdown().await;
+    }
+}
+
 // ------------------------------------------------------------------ a request id's header
 
 /// `App::request_id_header` naming a header HTTP itself uses for the message's framing, its

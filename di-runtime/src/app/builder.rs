@@ -870,10 +870,11 @@ impl App {
         self.config.tcp_keepalive
     }
 
-    /// The largest request head, in bytes (default 128 KiB), the same for both protocols: over
-    /// HTTP/1 the most hyper buffers while it reads a head (request line and headers; at
-    /// least 8 KiB), past which the client gets 431; over HTTP/2 the header list size the
-    /// server announces (`SETTINGS_MAX_HEADER_LIST_SIZE`), past which the stream is refused.
+    /// The largest request head, in bytes (default 128 KiB; at least 8 KiB, a smaller one is
+    /// taken as 8 KiB), the same for both protocols: over HTTP/1 the most hyper buffers while
+    /// it reads a head (request line and headers), past which the client gets 431; over
+    /// HTTP/2 the header list size the server announces (`SETTINGS_MAX_HEADER_LIST_SIZE`),
+    /// past which the stream is refused.
     /// A request line longer than 64 KiB still gets 414 (while the head fits in this size);
     /// more than 100 header fields (hyper's limit) get 431.
     pub fn max_head_size(mut self, bytes: usize) -> Self {

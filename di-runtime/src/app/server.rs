@@ -386,18 +386,21 @@ where
 /// hyper's connection settings, from the app's.
 fn connection_builder(config: &Config, streams: StreamTasks) -> auto::Builder<StreamTasks> {
     let mut builder = auto::Builder::new(streams);
+    // The same for both protocols, HTTP/1's floor included: below it HTTP/2 refused the
+    // heads HTTP/1 served (a plain `GET` at 100 bytes; every request at 0).
+    let head_size = config.max_head_size.max(MIN_HEAD_SIZE);
     // hyper applies its header read timeout only when it has a timer: each connection is given
     // its own (`Slot::head_timer`), which registers nothing per request.
     builder
         .http1()
         .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_head_size.max(MIN_HEAD_SIZE));
+        .max_buf_size(head_size);
     let http2 = &config.http2;
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(http2.max_concurrent_streams)
-        .max_header_list_size(u32::try_from(config.max_head_size).unwrap_or(u32::MAX))
+        .max_header_list_size(u32::try_from(head_size).unwrap_or(u32::MAX))
         .keep_alive_interval(http2.keep_alive_interval)
         .keep_alive_timeout(http2.keep_alive_timeout)
         .max_pending_accept_reset_streams(http2.max_pending_accept_reset_streams)
@@ -406,7 +409,8 @@ fn connection_builder(config: &Config, streams: StreamTasks) -> auto::Builder<St
     builder
 }
 
-/// The smallest read buffer hyper's HTTP/1 accepts.
+/// The smallest read buffer hyper's HTTP/1 accepts, and so the smallest head size
+/// (`App::max_head_size`) of both protocols.
 const MIN_HEAD_SIZE: usize = 8192;
 
 /// The longest time between TCP keep-alive probes (`App::tcp_keepalive`).
