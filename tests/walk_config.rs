@@ -397,3 +397,78 @@ async fn a_request_id_header_that_http_uses_for_framing_or_content_is_refused() 
     assert_eq!(response.text().await.unwrap(), "3 bytes");
     client.shutdown().await;
 }
+
+// --------------------------------------------------------------- one dependency, two apps
+
+struct Conn;
+
+/// Set up and torn down for each app, in order.
+static POOL_EVENTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+#[depends(scope = "app")]
+async fn pool_name(y: Yield<String>) {
+    let name = format!("pool {}", POOL_EVENTS.lock().unwrap().len());
+    POOL_EVENTS.lock().unwrap().push(format!("{name} set up"));
+    let (name, _) = y.provide(name).await;
+    POOL_EVENTS.lock().unwrap().push(format!("{name} torn down"));
+}
+
+#[depends(max_concurrency = 1)]
+async fn only_one(#[dep(pool_name)] _pool: &String, y: Yield<Conn>) {
+    let _ = y.provide(Conn).await;
+}
+
+#[depends]
+async fn held(
+    #[dep(pool_name)] pool: &String,
+    #[dep(only_one)] conn: Held<Conn>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static>
+{
+    let first = Bytes::from(pool.clone());
+    let chunks = futures_util::stream::unfold((conn, Some(first)), |(conn, first)| async move {
+        match first {
+            Some(first) => Some((Ok(first), (conn, None))),
+            None => std::future::pending().await,
+        }
+    });
+    StreamBody::new(chunks)
+}
+
+/// The same `#[depends]` functions in two apps (a library's dependency, an app and its test
+/// twin started side by side): each app has its own `app`-scope instance, set up and torn
+/// down with it, and its own `max_concurrency` places, although the limit is declared once
+/// on the function: one app holding its only place keeps nothing from the other.
+#[tokio::test]
+async fn a_dependency_in_two_apps_has_an_instance_and_places_in_each() {
+    POOL_EVENTS.lock().unwrap().clear();
+    let app = || {
+        App::new()
+            .get("/", held)
+            .max_concurrency_wait(Duration::from_millis(50))
+    };
+    let first = TestClient::start(app()).await.expect("starts");
+    let second = TestClient::start(app()).await.expect("starts");
+
+    let mut held_by_first = first.get("/").send().await;
+    assert_eq!(held_by_first.status(), 200);
+    assert_eq!(held_by_first.chunk().await.unwrap().unwrap(), "pool 0");
+    // The first app's only place is taken: its next request waits, then 503.
+    assert_eq!(first.get("/").send().await.status(), 503);
+    // The second app's is free.
+    let mut held_by_second = second.get("/").send().await;
+    assert_eq!(held_by_second.status(), 200);
+    assert_eq!(held_by_second.chunk().await.unwrap().unwrap(), "pool 1");
+
+    drop((held_by_first, held_by_second));
+    first.shutdown().await;
+    second.shutdown().await;
+    assert_eq!(
+        *POOL_EVENTS.lock().unwrap(),
+        [
+            "pool 0 set up",
+            "pool 1 set up",
+            "pool 0 torn down",
+            "pool 1 torn down"
+        ]
+    );
+}
