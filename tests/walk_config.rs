@@ -57,7 +57,9 @@ async fn a_route_path_no_request_can_have_is_refused_with_the_path_to_write() {
 }
 
 #[depends]
-async fn by_id(Path(id): Path<String>) -> String { id }
+async fn by_id(Path(id): Path<String>) -> String {
+    id
+}
 
 /// `GET /items/{id}` beside `DELETE /items/{item_id}` (two handlers written apart) was
 /// refused with the router's own words, "invalid path: Insertion failed due to conflict with
@@ -113,7 +115,9 @@ async fn two_services_nested_at_one_prefix_are_refused() {
         .nest_service("/legacy", named("v2"));
     assert_eq!(
         problems(&app),
-        ["service nested at `/legacy` twice: every request under it goes to the first, so the second would never be reached; nest each at a prefix of its own"]
+        [
+            "service nested at `/legacy` twice: every request under it goes to the first, so the second would never be reached; nest each at a prefix of its own"
+        ]
     );
 
     // At prefixes of their own, each is reached.
@@ -142,7 +146,9 @@ async fn length(body: Bytes) -> String {
 /// in the app. It now fails the test where the value is given, saying why, as axum-test's and
 /// httpx's `json=` do.
 #[tokio::test]
-#[should_panic(expected = "`TestRequest::json`: the value cannot be written as JSON: key must be a string")]
+#[should_panic(
+    expected = "`TestRequest::json`: the value cannot be written as JSON: key must be a string"
+)]
 async fn a_json_body_that_cannot_be_written_fails_the_test_where_it_is_given() {
     let client = TestClient::start(App::new().post("/", length))
         .await
@@ -172,7 +178,10 @@ async fn a_uri_without_its_leading_slash_is_taken_from_the_root() {
         ("notes", "/notes at testserver"),
         ("notes/1?page=2", "/notes/1?page=2 at testserver"),
         ("/notes", "/notes at testserver"),
-        ("http://example.com/notes", "http://example.com/notes at example.com"),
+        (
+            "http://example.com/notes",
+            "http://example.com/notes at example.com",
+        ),
     ] {
         let response = client.get(uri).send().await;
         assert_eq!(response.status(), 200, "{uri}");
@@ -195,12 +204,24 @@ async fn a_uri_without_its_leading_slash_is_taken_from_the_root() {
 fn a_zero_http2_keep_alive_interval_or_timeout_is_refused() {
     let second = Duration::from_secs(1);
     assert_eq!(
-        problems(&App::new().get("/", hello).http2_keep_alive(Some(Duration::ZERO), second)),
-        ["`App::http2_keep_alive(Some(Duration::ZERO), ..)`: a PING would follow the answer to the last at once, for as long as each connection is open; give the silence after which to send one (default 30 s), or `None` for no pings"]
+        problems(
+            &App::new()
+                .get("/", hello)
+                .http2_keep_alive(Some(Duration::ZERO), second)
+        ),
+        [
+            "`App::http2_keep_alive(Some(Duration::ZERO), ..)`: a PING would follow the answer to the last at once, for as long as each connection is open; give the silence after which to send one (default 30 s), or `None` for no pings"
+        ]
     );
     assert_eq!(
-        problems(&App::new().get("/", hello).http2_keep_alive(Some(second), Duration::ZERO)),
-        ["`App::http2_keep_alive(.., Duration::ZERO)`: every HTTP/2 connection would be closed at its first PING, as no answer comes in no time; give the time an answer may take (default 20 s)"]
+        problems(
+            &App::new()
+                .get("/", hello)
+                .http2_keep_alive(Some(second), Duration::ZERO)
+        ),
+        [
+            "`App::http2_keep_alive(.., Duration::ZERO)`: every HTTP/2 connection would be closed at its first PING, as no answer comes in no time; give the time an answer may take (default 20 s)"
+        ]
     );
     App::new()
         .get("/", hello)
@@ -237,7 +258,9 @@ fn a_zero_header_read_or_idle_timeout_is_refused() {
 fn a_zero_teardown_timeout_is_refused() {
     assert_eq!(
         problems(&App::new().get("/", hello).teardown_timeout(Duration::ZERO)),
-        ["`App::teardown_timeout(Duration::ZERO)`: every teardown would be abandoned at its first wait, a commit cut in half; give the time one may take (default 30 s)"]
+        [
+            "`App::teardown_timeout(Duration::ZERO)`: every teardown would be abandoned at its first wait, a commit cut in half; give the time one may take (default 30 s)"
+        ]
     );
 }
 
@@ -274,7 +297,9 @@ fn a_zero_request_or_body_timeout_is_refused() {
 fn a_zero_http2_stream_limit_is_refused() {
     assert_eq!(
         problems(&App::new().get("/", hello).http2_max_concurrent_streams(0)),
-        ["`App::http2_max_concurrent_streams(0)`: every HTTP/2 client would be told it may open no stream, and its requests would wait for ever; give 1 or more (default 100)"]
+        [
+            "`App::http2_max_concurrent_streams(0)`: every HTTP/2 client would be told it may open no stream, and its requests would wait for ever; give 1 or more (default 100)"
+        ]
     );
 }
 
@@ -339,7 +364,11 @@ async fn a_head_size_below_the_floor_is_the_same_floor_over_both_protocols() {
         let response = tokio::time::timeout(Duration::from_secs(10), http2.send_request(request))
             .await
             .expect("answered");
-        assert_eq!(response.map(|r| r.status()).ok(), Some(StatusCode::OK), "{size}");
+        assert_eq!(
+            response.map(|r| r.status()).ok(),
+            Some(StatusCode::OK),
+            "{size}"
+        );
         driver.abort();
         server.shutdown().await;
     }
@@ -410,7 +439,10 @@ async fn pool_name(y: Yield<String>) {
     let name = format!("pool {}", POOL_EVENTS.lock().unwrap().len());
     POOL_EVENTS.lock().unwrap().push(format!("{name} set up"));
     let (name, _) = y.provide(name).await;
-    POOL_EVENTS.lock().unwrap().push(format!("{name} torn down"));
+    POOL_EVENTS
+        .lock()
+        .unwrap()
+        .push(format!("{name} torn down"));
 }
 
 #[depends(max_concurrency = 1)]
@@ -422,8 +454,9 @@ async fn only_one(#[dep(pool_name)] _pool: &String, y: Yield<Conn>) {
 async fn held(
     #[dep(pool_name)] pool: &String,
     #[dep(only_one)] conn: Held<Conn>,
-) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static>
-{
+) -> StreamBody<
+    impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+> {
     let first = Bytes::from(pool.clone());
     let chunks = futures_util::stream::unfold((conn, Some(first)), |(conn, first)| async move {
         match first {

@@ -492,12 +492,26 @@ mod tests {
 
     #[test]
     fn a_pattern_is_unmatchable_only_for_what_its_literal_text_holds() {
-        for fine in ["/items/{id}", "/{{x}}/{naïve}", "/a%20b", "/a|b/~c/$d;e=f@g\"/h{*rest}", "//"] {
+        for fine in [
+            "/items/{id}",
+            "/{{x}}/{naïve}",
+            "/a%20b",
+            "/a|b/~c/$d;e=f@g\"/h{*rest}",
+            "//",
+        ] {
             assert_eq!(unmatchable(fine), None, "{fine}");
         }
-        let fix = |path| unmatchable(path).map(|problem| problem.rsplit_once("write ").unwrap().1.to_owned());
-        assert_eq!(fix("/{{é}}/{é}/é").as_deref(), Some("`/{{%C3%A9}}/{é}/%C3%A9`"));
+        let fix = |path| {
+            unmatchable(path).map(|problem| problem.rsplit_once("write ").unwrap().1.to_owned())
+        };
+        assert_eq!(
+            fix("/{{é}}/{é}/é").as_deref(),
+            Some("`/{{%C3%A9}}/{é}/%C3%A9`")
+        );
         assert_eq!(fix("/a\tb<c>`").as_deref(), Some("`/a%09b%3Cc%3E%60`"));
-        assert_eq!(fix("/a/{id}?b").as_deref(), Some("`/a/{id}` and read the query with `Query<T>`"));
+        assert_eq!(
+            fix("/a/{id}?b").as_deref(),
+            Some("`/a/{id}` and read the query with `Query<T>`")
+        );
     }
 }
