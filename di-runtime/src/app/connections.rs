@@ -109,7 +109,11 @@ struct Shared {
     /// Whether it speaks HTTP/2 (set with its first stream).
     http2: AtomicBool,
     /// Whether its socket is to be reset when it closes, not closed cleanly: a close-delimited
-    /// (HTTP/1.0) response body failed, and a clean close would pass for its end.
+    /// (HTTP/1.0) response body is in progress (from its head until it has reached its end) or
+    /// failed, and a clean close would pass for its end. Set for the whole body, not only when
+    /// it fails: a connection dropped with the body unfinished (cut at the end of the shutdown
+    /// grace, or by the send timeout, while hyper is not polling the body) fails nothing
+    /// first.
     reset_on_close: AtomicBool,
     /// Cancelled to close it gracefully (it is idle, and a new connection waits); see
     /// [`Shared::ask_close`].
@@ -835,6 +839,10 @@ where
                 ..
             })
         );
+        if close_delimited && !unsent {
+            // Until the body has reached its end, a close of its connection is a cut.
+            reset_on_close(in_use.as_ref());
+        }
         let mut response = response.map(|body| CountedBody {
             inner: if unsent {
                 Gathered::unsent(body)
@@ -947,20 +955,30 @@ pin_project_lite::pin_project! {
         inner: Gathered<B>,
         // What remains of a large frame handed over in slices; empty when none.
         rest: Bytes,
-        // The body is sent close-delimited (HTTP/1.0): if it fails, the connection is reset
-        // when it closes, or its client would take the cut for the end.
+        // The body is sent close-delimited (HTTP/1.0): unless it reaches its end, the
+        // connection is reset when it closes, or its client would take the cut for the end.
         reset_on_error: bool,
         _in_use: Option<InUse>,
     }
 }
 
-/// Notes that the connection of a close-delimited response body that failed is to be reset
-/// when it closes (see [`Watched`]).
+/// Notes that the connection of a close-delimited response body, in progress or failed, is to
+/// be reset when it closes (see [`Watched`]).
 #[cold]
 #[inline(never)]
 fn reset_on_close(in_use: Option<&InUse>) {
     if let Some(in_use) = in_use {
         in_use.shared.reset_on_close.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Notes that a close-delimited response body has reached its end: its connection's close is
+/// that end, a clean one.
+#[cold]
+#[inline(never)]
+fn close_cleanly(in_use: Option<&InUse>) {
+    if let Some(in_use) = in_use {
+        in_use.shared.reset_on_close.store(false, Ordering::Relaxed);
     }
 }
 
@@ -1016,8 +1034,15 @@ where
         // it, and a client that never opens it would hold the stream for as long as it liked
         // (on HTTP/1 the body is dropped with its last frame, which goes to the connection's
         // buffer).
-        if *this.reset_on_error && matches!(polled, Poll::Ready(Some(Err(_)))) {
-            reset_on_close(this._in_use.as_ref());
+        if *this.reset_on_error {
+            match &polled {
+                Poll::Ready(Some(Err(_))) => reset_on_close(this._in_use.as_ref()),
+                Poll::Ready(None) => close_cleanly(this._in_use.as_ref()),
+                Poll::Ready(Some(Ok(_))) if this.rest.is_empty() && this.inner.is_end_stream() => {
+                    close_cleanly(this._in_use.as_ref());
+                }
+                _ => {}
+            }
         }
         if let Some(in_use) = this._in_use.as_ref() {
             let waiting = matches!(polled, Poll::Ready(Some(Ok(_))))
@@ -1401,7 +1426,8 @@ fn client_gone(shared: &Shared, looked: bool, cx: &mut Context<'_>) -> bool {
 /// A connection's socket (in [`Shared::socket`], where [`Closable`] can peek at it), the bytes
 /// of each write counted in [`Shared::written`] (a relaxed load and store, no clock read): what
 /// tells [`Closable`] that a closing connection still gets what hyper holds to its client. Reset
-/// when it closes if a close-delimited response body failed ([`Shared::reset_on_close`]).
+/// when it closes while a close-delimited response body is unfinished or failed
+/// ([`Shared::reset_on_close`]).
 pub(crate) struct Watched {
     shared: Arc<Shared>,
 }
