@@ -1200,8 +1200,8 @@ fn host_port(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// The addresses `addr` (`--addr`) names; an error that names it if it cannot be resolved
-/// (the server's own error says why, not which address).
+/// The addresses `addr` (`--addr`) names; an error that names the flag and the value if it
+/// cannot be resolved (the server's own error names the value, not the flag).
 async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
     match tokio::net::lookup_host(addr).await {
         Ok(addrs) => Ok(addrs.collect()),

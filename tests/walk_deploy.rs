@@ -313,6 +313,47 @@ async fn an_http10_export_cut_by_the_send_timeout_is_reset_not_ended_cleanly() {
     common::guard("shutdown", server.shutdown()).await;
 }
 
+// ------------------------------------------ 2. an address that cannot be listened on is named
+
+/// An address read from a deployment's configuration that does not parse or resolve (its port
+/// left out, a port past 65535, a typo in the host) stopped the start with "could not listen:
+/// invalid socket address" or "could not listen: failed to lookup address information: Name
+/// or service not known", naming no address: the operator had to guess which setting was
+/// wrong (the notes example resolved `--addr` itself for that). The error now names the
+/// address as it was given, as it names one that could not be bound; it keeps its kind.
+#[tokio::test]
+async fn an_address_that_does_not_parse_or_resolve_is_named_in_the_error() {
+    // Neither needs a name server: both are refused before any lookup.
+    for (addr, why) in [
+        ("127.0.0.1", "invalid socket address"),
+        ("127.0.0.1:99999", "invalid port value"),
+    ] {
+        let error = App::new()
+            .get("/ok", ok)
+            .bind(addr)
+            .await
+            .expect_err("no address to listen on");
+        assert_eq!(
+            error.to_string(),
+            format!("could not listen: \"{addr}\": {why}"),
+            "{addr}"
+        );
+        match error {
+            di_runtime::ServeError::Io(io) => {
+                assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput, "{io}");
+            }
+            other => panic!("not an I/O error: {other}"),
+        }
+    }
+    // An address of another form is taken as before.
+    let server = App::new()
+        .get("/ok", ok)
+        .bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    server.shutdown().await;
+}
+
 // ------------------------------------------------------------------ a child running `serve`
 
 /// Set in the child process of the signal tests: the shutdown grace, in milliseconds.

@@ -48,8 +48,9 @@ impl std::error::Error for BuildError {}
 pub enum ServeError {
     /// The app could not be built or started.
     Build(BuildError),
-    /// The address could not be bound: the error names it, keeps the system error's kind,
-    /// and has it as its source.
+    /// The address could not be resolved or bound: the error names it (as it was given, when
+    /// it did not parse or resolve: `could not listen: "127.0.0.1": invalid socket address`),
+    /// keeps the system error's kind, and has it as its source.
     Io(std::io::Error),
 }
 

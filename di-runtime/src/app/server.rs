@@ -43,7 +43,7 @@ impl App {
     /// A second Ctrl-C or SIGTERM while it shuts down ends the grace at once: in-flight
     /// responses are cut (their teardowns see `Cancelled(Shutdown)`), and the teardowns and
     /// `app` scope are then torn down as usual, each within `teardown_timeout`.
-    pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
+    pub async fn serve(self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<(), ServeError> {
         let listener = listen(addr).await?;
         // Listened for now, once bound (tokio never gives a signal back: a `serve` that cannot
         // bind leaves them alone): a signal during the start stops it instead of killing the
@@ -77,7 +77,7 @@ impl App {
     /// returns `Ok(())`.
     pub async fn serve_with_shutdown(
         self,
-        addr: impl ToSocketAddrs,
+        addr: impl ToSocketAddrs + std::fmt::Debug,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let listener = listen(addr).await?;
@@ -99,7 +99,10 @@ impl App {
     /// `tokio::time::timeout` around it), those already set up are torn down in reverse order
     /// in a tracked background task, each told `Cancelled(Shutdown)`; see [`App::start`].
     /// It listens for no signal itself: [`serve`](App::serve) does.
-    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, ServeError> {
+    pub async fn bind(
+        self,
+        addr: impl ToSocketAddrs + std::fmt::Debug,
+    ) -> Result<Server, ServeError> {
         let listener = listen(addr).await?;
         match self
             .bind_or_stop(listener, &CancellationToken::new())
@@ -241,28 +244,39 @@ impl Signals {
 
 /// A listener on the first of `addr`'s addresses that can be bound, as `TcpListener::bind`
 /// does; its error names the address that could not be bound ("127.0.0.1:3000: Address
-/// already in use"), which `TcpListener::bind`'s does not. The error keeps its kind, and
-/// the system's error as its source.
-async fn listen(addr: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
+/// already in use"), or, if none could be had from `addr`, `addr` as it was given (its
+/// `Debug`: `"127.0.0.1": invalid socket address`, `"db.internl:5432": failed to lookup
+/// address information: ...`), which `TcpListener::bind`'s does not. The error keeps its
+/// kind, and the system's error as its source.
+///
+/// (Every type tokio's sealed `ToSocketAddrs` takes is `Debug`.)
+async fn listen(addr: impl ToSocketAddrs + std::fmt::Debug) -> std::io::Result<TcpListener> {
+    let unresolved = |error: std::io::Error| {
+        let addr = format!("{addr:?}");
+        std::io::Error::new(error.kind(), Unbound { addr, error })
+    };
     let mut last = None;
-    for addr in tokio::net::lookup_host(addr).await? {
-        match TcpListener::bind(addr).await {
+    for resolved in tokio::net::lookup_host(&addr).await.map_err(unresolved)? {
+        match TcpListener::bind(resolved).await {
             Ok(listener) => return Ok(listener),
-            Err(error) => last = Some(std::io::Error::new(error.kind(), Unbound { addr, error })),
+            Err(error) => {
+                let addr = resolved.to_string();
+                last = Some(std::io::Error::new(error.kind(), Unbound { addr, error }));
+            }
         }
     }
     Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
+        unresolved(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "the address resolved to no address",
-        )
+        ))
     }))
 }
 
-/// Why an address could not be bound.
+/// Why an address could not be bound, or resolved.
 #[derive(Debug)]
 struct Unbound {
-    addr: SocketAddr,
+    addr: String,
     error: std::io::Error,
 }
 
