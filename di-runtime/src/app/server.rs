@@ -40,6 +40,13 @@ impl App {
     /// shutdown after serving), and it returns `Ok(())`, as after any shutdown that was asked
     /// for. Nothing is accepted: the socket is closed unserved.
     ///
+    /// A start that fails (an `app`-scope setup that returns an error or panics) returns its
+    /// error with Ctrl-C and SIGTERM still listened for: tokio never gives a signal back, so
+    /// from then on they no longer end the process by themselves. A program that goes on
+    /// after such an error (to wait and try the start again) listens for them itself
+    /// (`tokio::signal::ctrl_c`), or it is stopped only by SIGKILL; one that returns the error
+    /// from `main` ends as before.
+    ///
     /// A second Ctrl-C or SIGTERM while it shuts down ends the grace at once: in-flight
     /// responses are cut (their teardowns see `Cancelled(Shutdown)`), and the teardowns and
     /// `app` scope are then torn down as usual, each within `teardown_timeout`.
