@@ -186,9 +186,11 @@ async fn with_task(
     "tasked"
 }
 
-/// The service of the rolling restart.
+/// The service of the rolling restart (no minimum upload rate: the upload stalls mid-body for
+/// as long as the walk needs).
 fn deploy_app() -> App {
     App::new()
+        .body_min_rate(0, Duration::ZERO)
         .get("/ok", ok)
         .get("/slow", slow)
         .post("/commit", commit)
@@ -577,7 +579,7 @@ async fn a_sigterm_to_serve_drains_every_kind_of_request_then_tears_down_app_sco
     if std::env::var_os(SERVE_CHILD).is_some() {
         return;
     }
-    let mut child = Child::serve(Duration::from_secs(3));
+    let mut child = Child::serve(Duration::from_secs(5));
     let addr = child.addr().await;
 
     let mut idle = send(addr, b"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n").await;
@@ -633,6 +635,14 @@ async fn a_sigterm_to_serve_drains_every_kind_of_request_then_tears_down_app_sco
 
     child.signal("TERM");
     child.logged("shutting down").await;
+    // The request mid-handler and the commit under way are finished and answered.
+    child.release(2).await;
+    for (client, body) in [(&mut slow, "slow done"), (&mut commit, "committed")] {
+        let answer = common::read_to_close(client).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+        assert!(answer.ends_with(body), "{answer}");
+    }
     // New connections are refused while the drain goes on.
     assert!(
         refused(addr).await,
@@ -645,14 +655,6 @@ async fn a_sigterm_to_serve_drains_every_kind_of_request_then_tears_down_app_sco
     // Connections with nothing in progress are closed unanswered.
     assert_eq!(common::read_to_close(&mut idle).await, "");
     assert_eq!(common::read_to_close(&mut half).await, "");
-    // The request mid-handler and the commit under way are finished and answered.
-    child.release(2).await;
-    for (client, body) in [(&mut slow, "slow done"), (&mut commit, "committed")] {
-        let answer = common::read_to_close(client).await;
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
-        assert!(answer.ends_with(body), "{answer}");
-    }
 
     // The grace ends: the streams are cut, never ended as if complete.
     child.logged("grace period over").await;
@@ -722,7 +724,7 @@ async fn a_sigterm_to_serve_drains_every_kind_of_request_then_tears_down_app_sco
         child.di_lines()[1..],
         [
             "INFO shutting down; a second Ctrl-C or SIGTERM cuts in-flight responses now",
-            "WARN grace period over; cutting remaining responses grace_ms=3000",
+            "WARN grace period over; cutting remaining responses grace_ms=5000",
         ],
         "{:#?}",
         child.log()
