@@ -572,7 +572,10 @@ fn session_closes(events: &[String], who: &str) -> Vec<String> {
 /// the upload dropped unanswered, every session told `Cancelled(Shutdown)` once; a background
 /// task still running is waited for past the grace; `app` scope is torn down last, in
 /// reverse order; `serve` returns `Ok(())`, the process exits 0, and what `di` logged says
-/// what happened, nothing at ERROR.
+/// what happened, nothing at ERROR. Its last line says the shutdown ended: it was "grace
+/// period over; cutting remaining responses" (after a drain that ended within the grace,
+/// "shutting down; a second Ctrl-C or SIGTERM cuts in-flight responses now"), the same last
+/// line as a process killed in the middle of its shutdown (Kubernetes' grace run out).
 #[cfg(unix)]
 #[tokio::test]
 async fn a_sigterm_to_serve_drains_every_kind_of_request_then_tears_down_app_scope_and_exits_0() {
@@ -725,6 +728,7 @@ async fn a_sigterm_to_serve_drains_every_kind_of_request_then_tears_down_app_sco
         [
             "INFO shutting down; a second Ctrl-C or SIGTERM cuts in-flight responses now",
             "WARN grace period over; cutting remaining responses grace_ms=5000",
+            "INFO shut down: every connection closed, `app` scope torn down",
         ],
         "{:#?}",
         child.log()
@@ -735,7 +739,8 @@ async fn a_sigterm_to_serve_drains_every_kind_of_request_then_tears_down_app_sco
 
 /// A second SIGTERM (or Ctrl-C) while `serve` drains ends the grace at once: a stream and a
 /// long poll still in flight are cut (their sessions told `Cancelled(Shutdown)`), `app` scope
-/// is torn down, and the process exits 0, long before its ten-minute grace; the log says so.
+/// is torn down, and the process exits 0, long before its ten-minute grace; the log says so,
+/// and that the shutdown ended.
 #[cfg(unix)]
 #[tokio::test]
 async fn a_second_sigterm_cuts_what_is_in_flight_at_once_then_tears_down_app_scope_and_exits_0() {
@@ -784,6 +789,7 @@ async fn a_second_sigterm_cuts_what_is_in_flight_at_once_then_tears_down_app_sco
             "INFO shutting down; a second Ctrl-C or SIGTERM cuts in-flight responses now",
             "WARN second signal: cutting in-flight responses now",
             "WARN cutting remaining responses before the grace period is over",
+            "INFO shut down: every connection closed, `app` scope torn down",
         ],
         "{:#?}",
         child.log()

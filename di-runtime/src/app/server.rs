@@ -50,6 +50,11 @@ impl App {
     /// A second Ctrl-C or SIGTERM while it shuts down ends the grace at once: in-flight
     /// responses are cut (their teardowns see `Cancelled(Shutdown)`), and the teardowns and
     /// `app` scope are then torn down as usual, each within `teardown_timeout`.
+    ///
+    /// It logs (target `di`, INFO) `listening` with the address once it serves, `shutting
+    /// down` at the signal, and `shut down` last, once every connection has closed and `app`
+    /// scope is torn down: a log that ends without it is of a process stopped before its
+    /// shutdown ended (killed when Kubernetes' grace period ran out, say).
     pub async fn serve(self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<(), ServeError> {
         let listener = listen(addr).await?;
         // Listened for now, once bound (tokio never gives a signal back: a `serve` that cannot
@@ -66,13 +71,14 @@ impl App {
         let shutdown = server.shutdown();
         tokio::pin!(shutdown);
         tokio::select! {
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {}
             () = signals.recv() => {
                 tracing::warn!(target: "di", "second signal: cutting in-flight responses now");
                 hurry.cancel();
+                shutdown.await;
             }
         }
-        shutdown.await;
+        log_shut_down();
         Ok(())
     }
 
@@ -96,6 +102,7 @@ impl App {
         signal.await;
         tracing::info!(target: "di", "shutting down");
         server.shutdown().await;
+        log_shut_down();
         Ok(())
     }
 
@@ -197,6 +204,13 @@ impl App {
             task,
         }))
     }
+}
+
+/// The last line `serve` logs, once every connection has ended and `app` scope is torn down:
+/// without it a drain that ended and one cut short (the process killed when Kubernetes' grace
+/// ran out, or still waiting for a teardown) left the same last line, "shutting down".
+fn log_shut_down() {
+    tracing::info!(target: "di", "shut down: every connection closed, `app` scope torn down");
 }
 
 /// Ctrl-C and, on Unix, SIGTERM (what container runtimes send), listened for from when it is
