@@ -3,9 +3,11 @@
 //! flight: a plain request mid-handler, a commit, a streamed NDJSON export, a server-sent
 //! events feed, a long poll, an upload mid-body, idle keep-alive connections; new connections
 //! during the drain; the grace period ending, and what each client sees then; a second
-//! SIGTERM; the process's exit status and last log lines; a restart on the same port at once.
-//! Over real TCP with the app's own server; the signals are sent to a child process running
-//! `App::serve` (this binary, run for one test), never to the test binary.
+//! SIGTERM; the process's exit status and last log lines; a restart on the same port at once;
+//! an HTTP/1.0 export (nginx's `proxy_pass`) cut at the grace's end; an address from the
+//! configuration that cannot be listened on. Over real TCP with the app's own server; the
+//! signals are sent to a child process running `App::serve` (this binary, run for one test),
+//! never to the test binary.
 
 mod common;
 
@@ -561,7 +563,7 @@ fn session_closes(events: &[String], who: &str) -> Vec<String> {
         .collect()
 }
 
-// ------------------------------------------ 2. a rolling restart: SIGTERM with everything in flight
+// ------------------------------------------ 3. a rolling restart: everything in flight
 
 /// What a Kubernetes rolling restart does to a pod: SIGTERM to `App::serve` while requests of
 /// every kind are in flight. New connections are refused from then on (a readiness probe
@@ -735,7 +737,7 @@ async fn a_sigterm_to_serve_drains_every_kind_of_request_then_tears_down_app_sco
     );
 }
 
-// ------------------------------------------ 3. a second SIGTERM
+// ------------------------------------------ 4. a second SIGTERM
 
 /// A second SIGTERM (or Ctrl-C) while `serve` drains ends the grace at once: a stream and a
 /// long poll still in flight are cut (their sessions told `Cancelled(Shutdown)`), `app` scope
@@ -796,7 +798,7 @@ async fn a_second_sigterm_cuts_what_is_in_flight_at_once_then_tears_down_app_sco
     );
 }
 
-// ------------------------------------------ 4. a restart on the same port at once
+// ------------------------------------------ 5. a restart on the same port at once
 
 /// A new server binds the port at once, while the old one still drains a stream on it and the
 /// connections it closed first wait in `TIME_WAIT` (`SO_REUSEADDR`, which tokio's listener
