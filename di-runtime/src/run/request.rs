@@ -100,27 +100,29 @@ impl Drop for Owed {
         // once, without waiting for a background place; the rest uses the request's place, or
         // waits for one.
         engine.clone().spawn_tracked(async move {
-            // What the entry point decided the request ended with (a layer's timeout, a
-            // layer's panic), else the cancellation.
-            let cancelled = match verdict {
-                Some(verdict) => verdict
-                    .await
-                    .unwrap_or_else(|_| Outcome::Cancelled(engine.cancel_reason())),
-                None => Outcome::Cancelled(engine.cancel_reason()),
-            };
-            // A failed commit is what the request ended with, even if the client left during
-            // it; otherwise the cancellation. The `handler`-scope run under way holds the
-            // rest of the stack.
-            let (outcome, stack) = match in_flight {
+            // The `handler`-scope run under way first: it was told its outcome already and
+            // needs no verdict, and a layer that answers only later (one that retries the
+            // request) may be waiting for what the commit holds. It holds the rest of the
+            // stack.
+            let (failed, stack) = match in_flight {
                 Some(in_flight) => {
                     let report = in_flight.await;
-                    let outcome = match report.outcome {
-                        failed @ Outcome::TeardownFailed { .. } => failed,
-                        _ => cancelled,
-                    };
-                    (outcome, report.rest)
+                    let failed = matches!(report.outcome, Outcome::TeardownFailed { .. })
+                        .then_some(report.outcome);
+                    (failed, report.rest)
                 }
-                None => (cancelled, stack),
+                None => (None, stack),
+            };
+            // A failed commit is what the request ended with, even if the client left during
+            // it; otherwise what the entry point decided it ended with (a layer's timeout, a
+            // layer's panic), asked only when something is left to tear down, else the
+            // cancellation.
+            let outcome = match (failed, verdict) {
+                (Some(failed), _) => failed,
+                (None, Some(verdict)) if !stack.is_empty() => verdict
+                    .await
+                    .unwrap_or_else(|_| Outcome::Cancelled(engine.cancel_reason())),
+                (None, _) => Outcome::Cancelled(engine.cancel_reason()),
             };
             // `handler` scope first, at once: a rollback waits for no place (one that did
             // could wait on another request's teardown, which may itself wait on what the
