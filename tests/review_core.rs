@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use common::{describe, events, log, serial, within};
 use di_runtime::prelude::*;
 use di_runtime::{Body, InnerService};
@@ -95,5 +92,102 @@ async fn a_commit_a_layer_gave_up_finishes_before_the_layer_answers() {
     );
     let m = client.running().metrics();
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    within(client.shutdown()).await;
+}
+
+
+// ------------------------------ 2. an attempt a retry layer gave up in its handler, rolled back
+
+/// Woken when a handler is running.
+static IN_HANDLER: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// How many times the handler was called.
+static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[depends(scope = "handler")]
+async fn locking_tx(y: Yield<Tx>) {
+    let lock = WRITER.lock().await;
+    log("tx:up");
+    let (_tx, outcome) = y.provide(Tx).await;
+    log(format!("tx:down {}", describe(&outcome)));
+    drop(lock);
+}
+
+/// Slow the first time (it never answers), quick after.
+#[depends]
+async fn slow_first(#[dep(locking_tx)] _tx: &mut Tx) -> &'static str {
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    log(format!("handler:{call}"));
+    if call == 1 {
+        IN_HANDLER.notify_one();
+        std::future::pending::<()>().await;
+    }
+    "written"
+}
+
+/// A retry layer: an attempt that has not answered once its handler runs is given up (as a
+/// per-attempt timeout gives up a slow one), and the request is sent again.
+fn retry_when_in_handler() -> impl di_runtime::TowerLayer {
+    tower::layer::layer_fn(|inner: InnerService| {
+        tower::service_fn(move |request: http::Request<Body>| {
+            let inner = inner.clone();
+            async move {
+                let (parts, _) = request.into_parts();
+                let again = || {
+                    let mut request = http::Request::new(Body::empty());
+                    *request.method_mut() = parts.method.clone();
+                    *request.uri_mut() = parts.uri.clone();
+                    *request.headers_mut() = parts.headers.clone();
+                    *request.extensions_mut() = parts.extensions.clone();
+                    request
+                };
+                let first = tower::ServiceExt::oneshot(inner.clone(), again());
+                tokio::select! {
+                    biased;
+                    () = IN_HANDLER.notified() => {}
+                    answered = first => return answered,
+                }
+                log("retry");
+                tower::ServiceExt::oneshot(inner, again()).await
+            }
+        })
+    })
+}
+
+/// A layer gave up an attempt while its handler ran, and sent the request again. The
+/// attempt's `handler`-scope transaction was rolled back only once the layered request had
+/// its final answer (the entry point's verdict), while the retry waited for what that
+/// transaction held (a database's write lock, a pool's connection, a `max_concurrency`
+/// place): the request hung until its timeout; and the rollback was told the client had
+/// gone, though the client was there and got the retry's answer. The app called again is the
+/// verdict on the attempt given up: a layer answered in its place (`Cancelled(Timeout)`, as
+/// for an earlier answer a retry threw away).
+#[tokio::test]
+async fn an_attempt_a_retry_layer_gave_up_is_rolled_back_before_the_retry_needs_its_lock() {
+    let _s = serial().await;
+    CALLS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let app = App::new()
+        .get("/", slow_first)
+        .layer(retry_when_in_handler());
+    let client = TestClient::start(app).await.unwrap();
+    let response = common::guard("the retried request", client.get("/").send()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(within(response.text()).await.unwrap(), "written");
+    within(client.settle()).await;
+    assert_eq!(
+        events(),
+        [
+            "tx:up",
+            "handler:1",
+            "retry",
+            "tx:down cancelled timeout",
+            "tx:up",
+            "handler:2",
+            "tx:down success 200",
+        ]
+    );
+    let m = client.running().metrics();
+    assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
+    assert_eq!(m.teardowns.cancelled_timeout, 1, "{m:?}");
     within(client.shutdown()).await;
 }

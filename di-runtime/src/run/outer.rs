@@ -17,8 +17,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 
+use futures_util::FutureExt;
+use futures_util::future::Shared;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::response::body::{Body, BoxError};
@@ -41,8 +44,14 @@ pub(crate) struct Outer {
     /// The number (in `deferred`) of the last response whose body was dropped before its end
     /// (see [`AppBody`]), 0 for none: a layer threw that response away.
     discarded: AtomicU64,
-    /// Taken by the request's owed teardowns: how it was cancelled, if it is dropped.
-    verdict: Mutex<Option<oneshot::Receiver<Outcome>>>,
+    /// How the request was cancelled, for the owed teardowns of each call of the app's part
+    /// that is dropped (see [`Outer::abandon`]).
+    verdict: Shared<oneshot::Receiver<Outcome>>,
+    /// Set once a call of the app's part was dropped before its answer.
+    abandoned: AtomicBool,
+    /// Cancelled when the app's part is called again after a call of it was dropped (a retry
+    /// layer): a layer gave that call up, and the client is still there.
+    again: CancellationToken,
     /// The response's `request`-scope work, until the entry point puts it around the body
     /// the client gets.
     after: Mutex<Option<AfterBody>>,
@@ -80,7 +89,9 @@ impl Outer {
             answered: AtomicBool::new(false),
             deferred: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
-            verdict: Mutex::new(Some(decided)),
+            verdict: decided.shared(),
+            abandoned: AtomicBool::new(false),
+            again: CancellationToken::new(),
             after: Mutex::new(None),
         };
         (verdict, Arc::new(outer))
@@ -113,9 +124,22 @@ impl Outer {
         last != 0 && self.discarded.load(Ordering::Acquire) == last
     }
 
-    /// The entry point's verdict, for the request's owed teardowns (once).
-    pub(crate) fn take_verdict(&self) -> Option<oneshot::Receiver<Outcome>> {
-        self.verdict.lock().take()
+    /// A call of the app's part was dropped before its answer: how it was cancelled, for its
+    /// owed teardowns (see [`Abandoned::outcome`]).
+    pub(crate) fn abandon(&self) -> Abandoned {
+        self.abandoned.store(true, Ordering::Release);
+        Abandoned {
+            verdict: self.verdict.clone(),
+            again: self.again.clone(),
+        }
+    }
+
+    /// The app's part is called (again, if a layer gave an earlier call up: that call is
+    /// decided, see [`Abandoned::outcome`]).
+    pub(crate) fn called(&self) {
+        if self.abandoned.load(Ordering::Acquire) {
+            self.again.cancel();
+        }
     }
 
     /// Hands the response's `request`-scope work to the entry point; the response's number,
@@ -144,6 +168,29 @@ impl Drop for Outer {
         // The entry point never took it: its future was dropped (the client went away).
         if let Some(after) = self.after.get_mut().take() {
             after.abandon();
+        }
+    }
+}
+
+/// How a call of the app's part that was dropped before its answer was cancelled (see
+/// [`Outer::abandon`]).
+pub(crate) struct Abandoned {
+    verdict: Shared<oneshot::Receiver<Outcome>>,
+    again: CancellationToken,
+}
+
+impl Abandoned {
+    /// What the entry point decided the request ended with (a layer's timeout, a layer's
+    /// panic), or `Cancelled(Timeout)` as soon as the app's part is called again: a layer gave
+    /// the dropped call up (a retry layer's per-attempt timeout), and what that call holds (a
+    /// transaction's lock, a pool's connection) must not wait for the retry's answer, which
+    /// may need it. `None` when the entry point's future was dropped (the client went away,
+    /// or the server stopped it).
+    pub(crate) async fn outcome(self) -> Option<Outcome> {
+        tokio::select! {
+            biased;
+            verdict = self.verdict => verdict.ok(),
+            () = self.again.cancelled() => Some(Outcome::Cancelled(CancelReason::Timeout)),
         }
     }
 }

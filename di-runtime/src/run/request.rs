@@ -89,9 +89,10 @@ impl Drop for Owed {
         let engine = self.engine.clone();
         let request_id = self.head.request_id.clone();
         // Inside tower layers, how the request was cancelled is the entry point's verdict (a
-        // layer that answered in the handler's place, or the client gone); see `Outer`. Those
-        // of another app too, when this app is mounted in it (`App::nest_service`).
-        let verdict = Outer::of(&self.head.parts).and_then(|outer| outer.take_verdict());
+        // layer that answered in the handler's place, or the client gone), or a layer's retry
+        // (see `Abandoned::outcome`). Those of another app too, when this app is mounted in it
+        // (`App::nest_service`).
+        let abandoned = Outer::of(&self.head.parts).map(|outer| outer.abandon());
         let waiting = places
             .background
             .is_none()
@@ -117,13 +118,13 @@ impl Drop for Owed {
             // it; otherwise what the entry point decided it ended with (a layer's timeout, a
             // layer's panic), asked only when something is left to tear down, else the
             // cancellation.
-            let outcome = match (failed, verdict) {
-                (Some(failed), _) => failed,
-                (None, Some(verdict)) if !stack.is_empty() => verdict
-                    .await
-                    .unwrap_or_else(|_| Outcome::Cancelled(engine.cancel_reason())),
-                (None, _) => Outcome::Cancelled(engine.cancel_reason()),
+            let decided = match (&failed, abandoned) {
+                (None, Some(abandoned)) if !stack.is_empty() => abandoned.outcome().await,
+                _ => None,
             };
+            let outcome = failed
+                .or(decided)
+                .unwrap_or_else(|| Outcome::Cancelled(engine.cancel_reason()));
             // `handler` scope first, at once: a rollback waits for no place (one that did
             // could wait on another request's teardown, which may itself wait on what the
             // rollback would release: a pool's connection).
@@ -190,6 +191,11 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
+    // Inside tower layers, a call after one a layer gave up (a retry) decides that one's
+    // outcome (see `Abandoned::outcome`).
+    if let Some(outer) = Outer::of(&parts) {
+        outer.called();
+    }
     // The request timeout counts from the request's arrival: here, unless it came through the
     // app's tower layers, which may have held it (`arrived`, when it entered them); reading a
     // body whole is part of the request.
