@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::convert::Infallible;
+
 use common::{describe, events, log, serial, within};
 use di_runtime::prelude::*;
 use di_runtime::{Body, InnerService};
@@ -189,5 +191,131 @@ async fn an_attempt_a_retry_layer_gave_up_is_rolled_back_before_the_retry_needs_
     let m = client.running().metrics();
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     assert_eq!(m.teardowns.cancelled_timeout, 1, "{m:?}");
+    within(client.shutdown()).await;
+}
+
+// -------------------------- 3. a JSON answer that cannot be serialized, beside a status of its own
+
+#[depends(scope = "handler")]
+async fn committing_tx(y: Yield<Tx>) {
+    let (_tx, outcome) = y.provide(Tx).await;
+    log(if outcome.is_success() {
+        "commit".to_owned()
+    } else {
+        format!("rollback {}", describe(&outcome))
+    });
+}
+
+/// JSON has no map with non-string keys: this value cannot be serialized.
+type Unserializable = std::collections::HashMap<(u8, u8), u8>;
+
+#[depends]
+async fn created_unserializable(
+    #[dep(committing_tx)] _tx: &mut Tx,
+) -> (StatusCode, Json<Unserializable>) {
+    (StatusCode::CREATED, Json([((1, 2), 3)].into_iter().collect()))
+}
+
+#[depends]
+async fn created_with_location_unserializable(
+    #[dep(committing_tx)] _tx: &mut Tx,
+) -> (StatusCode, [(http::HeaderName, &'static str); 1], Json<Unserializable>) {
+    (
+        StatusCode::CREATED,
+        [(http::header::LOCATION, "/items/1")],
+        Json([((1, 2), 3)].into_iter().collect()),
+    )
+}
+
+/// A `Json` that cannot be serialized is a generic 500 (and its transaction rolls back); beside
+/// a status of the handler's (`(StatusCode::CREATED, Json(v))`, the usual way to answer a
+/// creation), that status replaced the 500's: the client got `201` with the body
+/// `{"detail":"Internal Server Error"}`, the teardowns were told `Success { 201 }` and
+/// committed, and nothing was logged.
+#[tokio::test]
+async fn a_json_answer_that_cannot_be_serialized_stays_a_500_beside_a_status() {
+    let _s = serial().await;
+    let app = App::new()
+        .post("/items", created_unserializable)
+        .post("/located", created_with_location_unserializable);
+    let client = TestClient::start(app).await.unwrap();
+    for path in ["/items", "/located"] {
+        common::clear();
+        let response = within(client.post(path).send()).await;
+        assert_eq!(response.status(), 500, "{path}");
+        assert_eq!(
+            within(response.text()).await.unwrap(),
+            r#"{"detail":"Internal Server Error"}"#,
+            "{path}"
+        );
+        within(client.settle()).await;
+        let ev = events();
+        assert_eq!(ev.len(), 1, "{path}: {ev:?}");
+        assert!(ev[0].starts_with("rollback"), "{path}: {ev:?}");
+    }
+    within(client.shutdown()).await;
+}
+
+// ------------------ 4. a body read whole reserves no more than it may hold ahead of its bytes
+
+/// A request body that says it holds at least `declared` bytes (as a `Content-Length` says
+/// through hyper's body), and gives two one-byte frames.
+struct Declares {
+    declared: u64,
+    frames: std::collections::VecDeque<bytes::Bytes>,
+}
+
+impl hyper::body::Body for Declares {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Infallible>>> {
+        let frame = self.frames.pop_front();
+        if frame.is_some() {
+            self.declared -= 1;
+        }
+        std::task::Poll::Ready(frame.map(|data| Ok(hyper::body::Frame::data(data))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let mut hint = hyper::body::SizeHint::new();
+        hint.set_lower(self.declared);
+        hint
+    }
+}
+
+#[depends]
+async fn length(body: bytes::Bytes) -> String {
+    body.len().to_string()
+}
+
+/// A body read whole was given, at its second frame, room for all that its length said was
+/// left: memory the client had declared but not sent. With a `body_limit` past the machine's
+/// memory (`usize::MAX` for none), one request declaring a petabyte and sending two bytes
+/// aborted the whole process (an allocation failure is not a panic: nothing catches it), and
+/// one declaring nearly `u64::MAX` overflowed the sum (a panic in a debug build).
+#[tokio::test]
+async fn a_body_read_whole_reserves_no_room_for_what_it_only_declared() {
+    let _s = serial().await;
+    let app = App::new().post("/length", length).body_limit(usize::MAX);
+    let client = TestClient::start(app).await.unwrap();
+    let service = client.running().service();
+    for declared in [1u64 << 50, u64::MAX - 1] {
+        let body = Declares {
+            declared,
+            frames: [bytes::Bytes::from_static(b"a"), bytes::Bytes::from_static(b"b")].into(),
+        };
+        let request = http::Request::post("/length").body(body).unwrap();
+        let response = within(service.call_request(request)).await;
+        assert_eq!(response.status(), 200, "declared {declared}");
+        let text = within(http_body_util::BodyExt::collect(response.into_body()))
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&text[..], b"2", "declared {declared}");
+    }
     within(client.shutdown()).await;
 }

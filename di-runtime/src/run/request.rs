@@ -296,6 +296,10 @@ where
     }
 }
 
+/// The most a body read whole is given room for beyond the bytes it has sent (the default
+/// `body_limit`): past it, the buffer grows as the bytes come.
+const RESERVED_AHEAD: usize = 2 * 1024 * 1024;
+
 pin_project_lite::pin_project! {
     /// See [`read_whole`]. A future of its own rather than an `async fn`, which would hold the
     /// body twice (as passed, and pinned in its local), making every request's future larger:
@@ -327,8 +331,13 @@ where
             } else if this.first.is_empty() {
                 *this.first = data;
             } else if !data.is_empty() {
-                // Room for what the body says is left (its declared length, within the limit).
-                let left = usize::try_from(this.body.size_hint().lower()).unwrap_or(0);
+                // Room for what the body says is left (its declared length, within the limit),
+                // up to `RESERVED_AHEAD`: the length is the client's word, and a limit raised
+                // past the machine's memory (`usize::MAX` for none) would have a request that
+                // declares a petabyte abort the process (an allocation failure is no panic).
+                let left = usize::try_from(this.body.size_hint().lower())
+                    .unwrap_or(usize::MAX)
+                    .min(RESERVED_AHEAD);
                 let mut into = BytesMut::with_capacity(this.first.len() + data.len() + left);
                 into.extend_from_slice(this.first);
                 into.extend_from_slice(&data);
