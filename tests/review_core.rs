@@ -319,3 +319,84 @@ async fn a_body_read_whole_reserves_no_room_for_what_it_only_declared() {
     }
     within(client.shutdown()).await;
 }
+
+// ------------------------------ 5. a streamed body that ends with trailers, sent whole
+
+/// A `request`-scope session that logs how it was torn down.
+#[depends]
+async fn session(y: Yield<u8>) {
+    let (_s, outcome) = y.provide(1).await;
+    log(format!("session:close {}", describe(&outcome)));
+}
+
+/// Two data frames and a trailer (`grpc-status: 0`), of no length known in advance: a body
+/// `http-body-util`'s `StreamBody` makes of frames (a gRPC-style answer). Like `with_trailers`,
+/// it does not say it has ended once it gave its trailers: the trailers are its last frame.
+#[depends]
+async fn streamed_with_trailers(#[dep(session)] _s: &u8) -> http::Response<Body> {
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let frames: Vec<Result<hyper::body::Frame<bytes::Bytes>, Infallible>> = vec![
+        Ok(hyper::body::Frame::data(bytes::Bytes::from_static(b"hel"))),
+        Ok(hyper::body::Frame::data(bytes::Bytes::from_static(b"lo"))),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ];
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+    let mut response = http::Response::new(Body::new(body));
+    response.headers_mut().insert(
+        http::header::TRAILER,
+        http::HeaderValue::from_static("grpc-status"),
+    );
+    response
+}
+
+/// A streamed body that ends with trailers was sent whole, its trailers last, over HTTP/1.1
+/// (chunked, to a client that accepts trailers) and HTTP/2; hyper takes trailers as the end
+/// of a body and asks it for nothing more. Its `request`-scope teardowns were told the client
+/// had gone (and its background tasks were skipped): the body had not said it ended, and was
+/// dropped after its last frame.
+#[tokio::test]
+async fn a_streamed_body_that_ends_with_trailers_is_a_success() {
+    use tokio::io::AsyncWriteExt;
+    let _s = serial().await;
+    let server = within(
+        App::new()
+            .get("/trailers", streamed_with_trailers)
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+
+    let mut socket = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
+    socket
+        .write_all(b"GET /trailers HTTP/1.1\r\nhost: r\r\nte: trailers\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = within(common::read_to_close(&mut socket)).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert_eq!(common::dechunk(body.as_bytes()), b"hello", "{answer:?}");
+    assert!(body.ends_with("\r\n0\r\ngrpc-status: 0\r\n\r\n"), "{answer:?}");
+    common::settled_whole(&server).await;
+    assert_eq!(events(), ["session:close success 200"], "HTTP/1.1");
+
+    common::clear();
+    let io = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
+    let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let mut body = within(common::h2_get(&mut client, addr, "/trailers")).await;
+    let mut got = Vec::new();
+    while let Some(data) = within(body.data()).await {
+        got.extend_from_slice(&data.unwrap());
+    }
+    assert_eq!(got, b"hello");
+    let trailers = within(body.trailers()).await.unwrap();
+    assert_eq!(
+        trailers.as_ref().and_then(|t| t.get("grpc-status")),
+        Some(&http::HeaderValue::from_static("0")),
+    );
+    common::settled_whole(&server).await;
+    assert_eq!(events(), ["session:close success 200"], "HTTP/2");
+    driver.abort();
+    within(server.shutdown()).await;
+}

@@ -418,10 +418,13 @@ impl http_body::Body for TrackedBody {
                     };
                     *remaining = left;
                 }
-                let inner_ended = this
-                    .inner
-                    .as_ref()
-                    .is_none_or(|inner| inner.is_end_stream());
+                // Trailers are a body's last frame: hyper asks for nothing after them, and a
+                // body need not say it has ended (`with_trailers`, a `StreamBody` of frames).
+                let inner_ended = frame.is_trailers()
+                    || this
+                        .inner
+                        .as_ref()
+                        .is_none_or(|inner| inner.is_end_stream());
                 if this.remaining == Some(0) || inner_ended {
                     if !inner_ended && this.http2 && this.ready_trailers(cx) {
                         // Ends with its trailers, at the next poll.
