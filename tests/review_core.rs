@@ -74,9 +74,7 @@ fn retry_when_committing() -> impl di_runtime::TowerLayer {
 #[tokio::test]
 async fn a_commit_a_layer_gave_up_finishes_before_the_layer_answers() {
     let _s = serial().await;
-    let app = App::new()
-        .get("/", write)
-        .layer(retry_when_committing());
+    let app = App::new().get("/", write).layer(retry_when_committing());
     let client = TestClient::start(app).await.unwrap();
     let response = common::guard("the retried request", client.get("/").send()).await;
     assert_eq!(response.status(), 200);
@@ -96,7 +94,6 @@ async fn a_commit_a_layer_gave_up_finishes_before_the_layer_answers() {
     assert_eq!(m.setups, m.teardowns.total(), "{m:?}");
     within(client.shutdown()).await;
 }
-
 
 // ------------------------------ 2. an attempt a retry layer gave up in its handler, rolled back
 
@@ -213,13 +210,20 @@ type Unserializable = std::collections::HashMap<(u8, u8), u8>;
 async fn created_unserializable(
     #[dep(committing_tx)] _tx: &mut Tx,
 ) -> (StatusCode, Json<Unserializable>) {
-    (StatusCode::CREATED, Json([((1, 2), 3)].into_iter().collect()))
+    (
+        StatusCode::CREATED,
+        Json([((1, 2), 3)].into_iter().collect()),
+    )
 }
 
 #[depends]
 async fn created_with_location_unserializable(
     #[dep(committing_tx)] _tx: &mut Tx,
-) -> (StatusCode, [(http::HeaderName, &'static str); 1], Json<Unserializable>) {
+) -> (
+    StatusCode,
+    [(http::HeaderName, &'static str); 1],
+    Json<Unserializable>,
+) {
     (
         StatusCode::CREATED,
         [(http::header::LOCATION, "/items/1")],
@@ -306,7 +310,11 @@ async fn a_body_read_whole_reserves_no_room_for_what_it_only_declared() {
     for declared in [1u64 << 50, u64::MAX - 1] {
         let body = Declares {
             declared,
-            frames: [bytes::Bytes::from_static(b"a"), bytes::Bytes::from_static(b"b")].into(),
+            frames: [
+                bytes::Bytes::from_static(b"a"),
+                bytes::Bytes::from_static(b"b"),
+            ]
+            .into(),
         };
         let request = http::Request::post("/length").body(body).unwrap();
         let response = within(service.call_request(request)).await;
@@ -370,14 +378,19 @@ async fn a_streamed_body_that_ends_with_trailers_is_a_success() {
 
     let mut socket = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
     socket
-        .write_all(b"GET /trailers HTTP/1.1\r\nhost: r\r\nte: trailers\r\nconnection: close\r\n\r\n")
+        .write_all(
+            b"GET /trailers HTTP/1.1\r\nhost: r\r\nte: trailers\r\nconnection: close\r\n\r\n",
+        )
         .await
         .unwrap();
     let answer = within(common::read_to_close(&mut socket)).await;
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
     let (_, body) = answer.split_once("\r\n\r\n").unwrap();
     assert_eq!(common::dechunk(body.as_bytes()), b"hello", "{answer:?}");
-    assert!(body.ends_with("\r\n0\r\ngrpc-status: 0\r\n\r\n"), "{answer:?}");
+    assert!(
+        body.ends_with("\r\n0\r\ngrpc-status: 0\r\n\r\n"),
+        "{answer:?}"
+    );
     common::settled_whole(&server).await;
     assert_eq!(events(), ["session:close success 200"], "HTTP/1.1");
 
