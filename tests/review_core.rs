@@ -191,6 +191,48 @@ async fn an_attempt_a_retry_layer_gave_up_is_rolled_back_before_the_retry_needs_
     within(client.shutdown()).await;
 }
 
+/// Never answers; the first call says it runs.
+#[depends]
+async fn never_answers(#[dep(locking_tx)] _tx: &mut Tx) -> &'static str {
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    log(format!("handler:{call}"));
+    if call == 1 {
+        IN_HANDLER.notify_one();
+    }
+    std::future::pending::<()>().await;
+    "never"
+}
+
+/// The client went away while the retry of a call a layer gave up ran: the retry's rollback
+/// is told the client went away; the call given up before it, that a layer gave it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_cut_when_the_client_goes_is_told_the_client_went_away() {
+    let _s = serial().await;
+    CALLS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let app = App::new()
+        .get("/", never_answers)
+        .layer(retry_when_in_handler());
+    let client = TestClient::start(app).await.unwrap();
+    tokio::select! {
+        _ = client.get("/").send() => panic!("answered: {:?}", events()),
+        () = common::wait_for("handler:2") => {}
+    }
+    within(client.settle()).await;
+    assert_eq!(
+        events(),
+        [
+            "tx:up",
+            "handler:1",
+            "retry",
+            "tx:down cancelled timeout",
+            "tx:up",
+            "handler:2",
+            "tx:down cancelled client gone",
+        ]
+    );
+    within(client.shutdown()).await;
+}
+
 // -------------------------- 3. a JSON answer that cannot be serialized, beside a status of its own
 
 #[depends(scope = "handler")]

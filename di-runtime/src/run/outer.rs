@@ -44,14 +44,11 @@ pub(crate) struct Outer {
     /// The number (in `deferred`) of the last response whose body was dropped before its end
     /// (see [`AppBody`]), 0 for none: a layer threw that response away.
     discarded: AtomicU64,
-    /// How the request was cancelled, for the owed teardowns of each call of the app's part
-    /// that is dropped (see [`Outer::abandon`]).
-    verdict: Shared<oneshot::Receiver<Outcome>>,
-    /// Set once a call of the app's part was dropped before its answer.
-    abandoned: AtomicBool,
-    /// Cancelled when the app's part is called again after a call of it was dropped (a retry
-    /// layer): a layer gave that call up, and the client is still there.
-    again: CancellationToken,
+    /// How the calls of the app's part dropped before their answer end (see
+    /// [`Outer::abandon`]).
+    dropped: Mutex<Dropped>,
+    /// Set when a call of the app's part is dropped, until the app's part is called again.
+    dropped_since: AtomicBool,
     /// The response's `request`-scope work, until the entry point puts it around the body
     /// the client gets.
     after: Mutex<Option<AfterBody>>,
@@ -89,9 +86,12 @@ impl Outer {
             answered: AtomicBool::new(false),
             deferred: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
-            verdict: decided.shared(),
-            abandoned: AtomicBool::new(false),
-            again: CancellationToken::new(),
+            dropped: Mutex::new(Dropped {
+                receiver: Some(decided),
+                shared: None,
+                again: None,
+            }),
+            dropped_since: AtomicBool::new(false),
             after: Mutex::new(None),
         };
         (verdict, Arc::new(outer))
@@ -127,18 +127,29 @@ impl Outer {
     /// A call of the app's part was dropped before its answer: how it was cancelled, for its
     /// owed teardowns (see [`Abandoned::outcome`]).
     pub(crate) fn abandon(&self) -> Abandoned {
-        self.abandoned.store(true, Ordering::Release);
-        Abandoned {
-            verdict: self.verdict.clone(),
-            again: self.again.clone(),
+        let mut guard = self.dropped.lock();
+        let dropped = &mut *guard;
+        // Shared from the first call dropped: each dropped call waits for it.
+        if let Some(receiver) = dropped.receiver.take() {
+            dropped.shared = Some(receiver.shared());
         }
+        let verdict = dropped.shared.clone();
+        let again = dropped
+            .again
+            .get_or_insert_with(CancellationToken::new)
+            .clone();
+        self.dropped_since.store(true, Ordering::Release);
+        Abandoned { verdict, again }
     }
 
-    /// The app's part is called (again, if a layer gave an earlier call up: that call is
-    /// decided, see [`Abandoned::outcome`]).
+    /// The app's part is called: if calls of it were dropped since it was last called, a
+    /// layer gave them up (a retry), and they are decided (see [`Abandoned::outcome`]). A
+    /// call dropped later waits for its own verdict.
     pub(crate) fn called(&self) {
-        if self.abandoned.load(Ordering::Acquire) {
-            self.again.cancel();
+        if self.dropped_since.swap(false, Ordering::AcqRel)
+            && let Some(again) = self.dropped.lock().again.take()
+        {
+            again.cancel();
         }
     }
 
@@ -172,10 +183,22 @@ impl Drop for Outer {
     }
 }
 
+/// What the calls of the app's part dropped before their answer wait for (see
+/// [`Outer::abandon`]).
+struct Dropped {
+    /// The entry point's verdict, until a call is dropped...
+    receiver: Option<oneshot::Receiver<Outcome>>,
+    /// ...then shared by every dropped call.
+    shared: Option<Shared<oneshot::Receiver<Outcome>>>,
+    /// Cancelled when the app's part is called again after the calls dropped since its last
+    /// call (made for the first of them).
+    again: Option<CancellationToken>,
+}
+
 /// How a call of the app's part that was dropped before its answer was cancelled (see
 /// [`Outer::abandon`]).
 pub(crate) struct Abandoned {
-    verdict: Shared<oneshot::Receiver<Outcome>>,
+    verdict: Option<Shared<oneshot::Receiver<Outcome>>>,
     again: CancellationToken,
 }
 
@@ -187,9 +210,10 @@ impl Abandoned {
     /// may need it. `None` when the entry point's future was dropped (the client went away,
     /// or the server stopped it).
     pub(crate) async fn outcome(self) -> Option<Outcome> {
+        let verdict = self.verdict?;
         tokio::select! {
             biased;
-            verdict = self.verdict => verdict.ok(),
+            verdict = verdict => verdict.ok(),
             () = self.again.cancelled() => Some(Outcome::Cancelled(CancelReason::Timeout)),
         }
     }
