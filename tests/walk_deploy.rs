@@ -5,7 +5,8 @@
 //! during the drain; the grace period ending, and what each client sees then; a second
 //! SIGTERM; the process's exit status and last log lines; a restart on the same port at once;
 //! an HTTP/1.0 export (nginx's `proxy_pass`) cut at the grace's end; an address from the
-//! configuration that cannot be listened on. Over real TCP with the app's own server; the
+//! configuration that cannot be listened on; a listener the program bound itself
+//! (`App::bind_listener`). Over real TCP with the app's own server; the
 //! signals are sent to a child process running `App::serve` (this binary, run for one test),
 //! never to the test binary.
 
@@ -853,4 +854,39 @@ async fn a_new_server_binds_the_port_at_once_while_the_old_one_drains_it() {
         .unwrap();
     wait_for("old session:close cancelled client gone").await;
     common::guard("shutdown", new.shutdown()).await;
+}
+
+// ------------------------- 8. a listener the program bound itself (SO_REUSEPORT, systemd's)
+
+/// A program that binds its own listener (here with `SO_REUSEPORT`, as a zero-downtime restart
+/// does to let the new process listen beside the old; systemd's socket activation hands one
+/// over the same way) serves the app on it with `App::bind_listener`: requests are served on
+/// its address, and shutdown closes it. There was no way to: `bind` and `serve` took only an
+/// address to bind themselves.
+#[tokio::test]
+async fn an_app_serves_on_a_listener_the_program_bound_itself() {
+    let _serial = serial().await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.set_reuseport(true).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(128).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = deploy_app()
+        .bind_listener(listener)
+        .await
+        .expect("the app starts on the listener");
+    assert_eq!(server.local_addr(), addr);
+    for _ in 0..2 {
+        let mut client = send(
+            addr,
+            b"GET /ok HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        let answer = common::read_to_close(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
+    }
+    common::guard("shutdown", server.shutdown()).await;
+    assert!(refused(addr).await, "shutdown closes the listener");
 }

@@ -57,6 +57,19 @@ impl App {
     /// shutdown ended (killed when Kubernetes' grace period ran out, say).
     pub async fn serve(self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<(), ServeError> {
         let listener = listen(addr).await?;
+        self.serve_listener(listener).await
+    }
+
+    /// Like [`serve`](App::serve), on a listener the program made: one bound with options of
+    /// its own (`SO_REUSEPORT`, a socket from `socket2`), one handed over by systemd's socket
+    /// activation or by a parent process, or one bound before privileges were dropped. A
+    /// `std::net::TcpListener` becomes one with `set_nonblocking(true)` and
+    /// `tokio::net::TcpListener::from_std`.
+    ///
+    /// The app sets on it what it sets on a listener of its own (on Linux: TCP keep-alive and
+    /// its user timeout, `App::tcp_keepalive`, and `TCP_NOTSENT_LOWAT`), so that the sockets
+    /// it accepts take them; it closes the listener when it shuts down.
+    pub async fn serve_listener(self, listener: TcpListener) -> Result<(), ServeError> {
         // Listened for now, once bound (tokio never gives a signal back: a `serve` that cannot
         // bind leaves them alone): a signal during the start stops it instead of killing the
         // process with `app` scope half set up.
@@ -118,6 +131,13 @@ impl App {
         addr: impl ToSocketAddrs + std::fmt::Debug,
     ) -> Result<Server, ServeError> {
         let listener = listen(addr).await?;
+        self.bind_listener(listener).await
+    }
+
+    /// Like [`bind`](App::bind), on a listener the program made (see
+    /// [`serve_listener`](App::serve_listener)). [`Server::local_addr`] is the listener's
+    /// address.
+    pub async fn bind_listener(self, listener: TcpListener) -> Result<Server, ServeError> {
         match self
             .bind_or_stop(listener, &CancellationToken::new())
             .await?
