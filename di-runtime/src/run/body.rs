@@ -490,11 +490,9 @@ pub(crate) struct GuardedBody {
     request_id: RequestId,
 }
 
-/// `body`, if it is a stream (not [whole](Body::is_whole)), as a [`GuardedBody`].
+/// `body` (a stream, not [whole](Body::is_whole)) as a [`GuardedBody`].
+#[cold]
 pub(crate) fn guarded(body: Body, request_id: &RequestId) -> Body {
-    if body.is_whole() {
-        return body;
-    }
     Body::from_boxed_error(GuardedBody {
         inner: Some(body),
         request_id: request_id.clone(),

@@ -681,8 +681,13 @@ fn serve(
             if unsent_answer {
                 return finish_unsent(&engine, response, &head.request_id);
             }
-            // Not tracked: a stream's panic is still caught, its failure logged.
-            let response = response.map(|body| guarded(body, &head.request_id));
+            // Not tracked: a stream's panic is still caught, its failure logged. A whole body
+            // (most answers) is left where it is: no move of the response.
+            let mut response = response;
+            if !response.body().is_whole() {
+                let body = std::mem::take(response.body_mut());
+                *response.body_mut() = guarded(body, &head.request_id);
+            }
             return finish(&engine, response, &head.request_id, &head.parts.extensions);
         }
         // What is left is `request` scope's.
