@@ -495,9 +495,11 @@ const LONGEST_USER_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// socket's buffer). With it, the server is woken as soon as what waits unsent falls below
 /// this: each time the client's reads open its window. What is in flight is not counted, so a
 /// fast client on a long path is not held back; the cost is more, smaller writes to a client
-/// that reads slower than the server writes.
+/// that reads slower than the server writes. 512 KiB, measured on loopback (BENCHMARKS.md,
+/// "twenty-fourth round"): 128 KiB cost 1 MiB bodies 8 % of their requests a second, and
+/// 1 MiB let the slow reader above be cut again.
 #[cfg(target_os = "linux")]
-const NOTSENT_LOWAT: u32 = 128 * 1024;
+const NOTSENT_LOWAT: u32 = 512 * 1024;
 
 /// What `App::tcp_keepalive` sets on a connection's socket (or, on Linux, once on the
 /// listener, whose accepted sockets take it): TCP keep-alive and, on Linux, a user timeout.
