@@ -1699,24 +1699,41 @@ fn big_chunk_app() -> App {
         .idle_timeout(Duration::from_millis(300))
 }
 
-/// A reader's pace: a pause after each 64 KiB read (15 ms: about 4 MiB a second).
+/// A reader's pace: a pause after each 64 KiB read (15 ms: about 4 MiB a second), or after
+/// each `every` bytes ([`Steady::every`]).
 struct Steady {
     pause: Duration,
+    every: usize,
     since_pause: usize,
+    /// An HTTP/1 reader stops once what it received ends with this (a kept-alive connection's
+    /// chunked body), not only at the connection's end.
+    until: Option<&'static [u8]>,
 }
 
 impl Steady {
     fn new(pause: Duration) -> Self {
+        Self::every(64 * 1024, pause)
+    }
+
+    fn every(every: usize, pause: Duration) -> Self {
         Self {
             pause,
+            every,
             since_pause: 0,
+            until: None,
         }
+    }
+
+    /// Stops at the end of a chunked body.
+    fn until_chunked_end(mut self) -> Self {
+        self.until = Some(b"\r\n0\r\n\r\n");
+        self
     }
 
     async fn took(&mut self, read: usize) {
         self.since_pause += read;
-        while self.since_pause >= 64 * 1024 {
-            self.since_pause -= 64 * 1024;
+        while self.since_pause >= self.every {
+            self.since_pause -= self.every;
             tokio::time::sleep(self.pause).await;
         }
     }
@@ -1753,7 +1770,7 @@ async fn read_h1_steadily(stream: &mut TcpStream, mut steady: Steady) -> (Vec<u8
     use tokio::io::AsyncReadExt;
     let started = tokio::time::Instant::now();
     let mut received = Vec::new();
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; steady.every.min(64 * 1024)];
     loop {
         let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
             .await
@@ -1769,6 +1786,9 @@ async fn read_h1_steadily(stream: &mut TcpStream, mut steady: Steady) -> (Vec<u8
             return (received, started.elapsed());
         }
         received.extend_from_slice(&buffer[..read]);
+        if steady.until.is_some_and(|end| received.ends_with(end)) {
+            return (received, started.elapsed());
+        }
         steady.took(read).await;
     }
 }
@@ -1838,32 +1858,11 @@ async fn an_http1_client_reading_slowly_but_steadily_with_a_large_socket_buffer_
         .await
         .unwrap();
     // 8 KiB every 20 ms: about 400 KiB a second.
-    let (received, took) = {
-        use tokio::io::AsyncReadExt;
-        let started = tokio::time::Instant::now();
-        let mut received = Vec::new();
-        let mut buffer = vec![0u8; 8 * 1024];
-        loop {
-            let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buffer))
-                .await
-                .expect("the response keeps coming")
-                .unwrap_or_else(|error| {
-                    panic!(
-                        "cut after {:?}, {} bytes: {error}",
-                        started.elapsed(),
-                        received.len()
-                    )
-                });
-            if read == 0 {
-                break (received, started.elapsed());
-            }
-            received.extend_from_slice(&buffer[..read]);
-            if received.ends_with(b"\r\n0\r\n\r\n") {
-                break (received, started.elapsed());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let (received, took) = read_h1_steadily(
+        &mut client,
+        Steady::every(8 * 1024, Duration::from_millis(20)).until_chunked_end(),
+    )
+    .await;
     let body = common::dechunk(&received[body_start(&received)..]);
     assert_eq!(body.len(), 4 << 20, "cut after {took:?}");
     server.settle().await;
