@@ -308,11 +308,14 @@ fn finish_here(mut future: Pin<&mut impl Future<Output = ()>>, deadline: Duratio
     let end = Instant::now() + deadline;
     loop {
         let polled = future.as_mut().poll(&mut cx);
-        if ABANDON.replace(false) {
-            return false; // asked to give up a teardown, and none was under way
-        }
+        // Read (and cleared) at every poll, but looked at only if the work has not ended: work
+        // that stalled once and then ended has finished.
+        let abandon = ABANDON.replace(false);
         if polled.is_ready() {
             return true;
+        }
+        if abandon {
+            return false; // asked to give up a teardown, and none was under way
         }
         let now = Instant::now();
         if now >= end {
@@ -353,4 +356,37 @@ fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
         }
     }
     Guard(Some(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use super::finish_here;
+
+    /// Pending once without a wake-up (a stall: the give-up flag is set), then ready.
+    struct StallsOnce(bool);
+
+    impl std::future::Future for StallsOnce {
+        type Output = ();
+
+        fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Work finished where its runtime dropped it that stalls once and then ends has finished:
+    /// it is not reported as work that could not finish (whose log line said so, wrongly).
+    #[test]
+    fn work_that_stalls_once_then_ends_has_finished() {
+        let future = pin!(StallsOnce(false));
+        assert!(finish_here(future, Duration::from_secs(5)));
+    }
 }
