@@ -149,6 +149,19 @@ pub(crate) fn drop_logged<T>(value: T, what: &'static str) {
     log_dropped(drop_caught(value), what);
 }
 
+/// [`drop_logged`] for what a request left (its response body, its background tasks): the
+/// line that logs a panic of the `Drop` carries the request's id.
+pub(crate) fn drop_logged_for<T>(
+    value: T,
+    what: &'static str,
+    request_id: Option<&crate::contract::request_id::RequestId>,
+) {
+    if let Err(panic) = drop_caught(value) {
+        let request_id = request_id.map(tracing::field::display);
+        tracing::error!(target: "di", request_id, %panic, "{what} panicked as it was dropped");
+    }
+}
+
 /// Logs a drop that panicked (`dropped`, from [`drop_caught`], or from [`catch_call`] around
 /// a pinned future set to `None`) as `what` (a dependency's value, a response body) having
 /// panicked as it was dropped. For the places with no request to name: the others log with

@@ -77,10 +77,7 @@ impl Drop for List {
         // Each inside a catch: a task's `Drop` that panics must not unwind through the
         // handle's owner.
         for task in tasks {
-            crate::panic::log_dropped(
-                crate::panic::drop_caught(task),
-                "a background task that was not run",
-            );
+            crate::panic::drop_logged(task, "a background task that was not run");
         }
     }
 }

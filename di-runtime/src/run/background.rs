@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 
 use crate::contract::request_id::RequestId;
-use crate::panic::{catch, drop_caught};
+use crate::panic::{catch, drop_logged_for};
 use crate::run::stats::TaskFailures;
 
 /// Runs `tasks` in order, each under the teardown deadline; returns how many failed (panicked
@@ -43,9 +43,7 @@ pub(crate) async fn run_tasks(
 /// panics is logged, and the others are dropped still.
 pub(crate) fn drop_tasks(tasks: Vec<BoxFuture<'static, ()>>, request_id: &RequestId) {
     for task in tasks {
-        if let Err(panic) = drop_caught(task) {
-            tracing::error!(target: "di", %request_id, %panic, "a background task that was not run panicked as it was dropped");
-        }
+        drop_logged_for(task, "a background task that was not run", Some(request_id));
     }
 }
 

@@ -15,7 +15,7 @@ use futures_util::future::BoxFuture;
 use crate::contract::background::BackgroundTasks;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
-use crate::panic::{OneLine, catch_call, drop_caught};
+use crate::panic::{OneLine, Panic, catch_call, drop_logged_for};
 use crate::response::body::{Body, BoxError, Response};
 use crate::run::background::{drop_tasks, run_tasks};
 use crate::run::engine::Engine;
@@ -239,12 +239,7 @@ impl TrackedBody {
     /// Drops the body (releasing any `Held` values it owns), then starts the teardowns. A
     /// body (a user's stream) whose `Drop` panics is logged, and the teardowns start still.
     fn finish(&mut self, ended: Outcome) {
-        if let Some(inner) = self.inner.take()
-            && let Err(panic) = drop_caught(inner)
-        {
-            let request_id = self.request_id();
-            tracing::error!(target: "di", request_id, %panic, "the response body panicked as it was dropped");
-        }
+        drop_logged_for(self.inner.take(), "the response body", self.id());
         self.stop = None;
         let Some(AfterBody {
             tasks,
@@ -306,10 +301,14 @@ impl TrackedBody {
         }
     }
 
+    /// The request's id (until the teardowns have started).
+    fn id(&self) -> Option<&RequestId> {
+        self.after.as_ref().map(|after| &after.request_id)
+    }
+
     /// The request's id, for log lines (until the teardowns have started).
     fn request_id(&self) -> Option<tracing::field::DisplayValue<&RequestId>> {
-        let after = self.after.as_ref()?;
-        Some(tracing::field::display(&after.request_id))
+        self.id().map(tracing::field::display)
     }
 
     fn success(&self) -> Outcome {
@@ -441,11 +440,7 @@ impl http_body::Body for TrackedBody {
                 Poll::Ready(None)
             }
             Ok(Poll::Ready(Some(Err(error)))) => {
-                let request_id = this.request_id();
-                // A user's error, whose `Display` may panic.
-                let message = catch_call(|| error.to_string())
-                    .unwrap_or_else(|_| "an error whose `Display` panicked".to_owned());
-                tracing::warn!(target: "di", request_id, error = %OneLine(&message), "response body failed");
+                let message = body_failed(&error, this.id());
                 this.finish(Outcome::BodyError { message });
                 Poll::Ready(Some(Err(error)))
             }
@@ -457,8 +452,7 @@ impl http_body::Body for TrackedBody {
                 Poll::Pending
             }
             Err(panic) => {
-                let request_id = this.request_id();
-                tracing::error!(target: "di", request_id, %panic, "response body panicked");
+                body_panicked(&panic, this.id());
                 this.finish(Outcome::Panicked);
                 Poll::Ready(Some(Err("the response body panicked".into())))
             }
@@ -478,6 +472,22 @@ impl http_body::Body for TrackedBody {
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), |inner| inner.size_hint())
     }
+}
+
+/// Logs a user's response body that failed, with the request's id; its error's text (a
+/// `Display` that panics is caught).
+fn body_failed(error: &BoxError, request_id: Option<&RequestId>) -> String {
+    let message = catch_call(|| error.to_string())
+        .unwrap_or_else(|_| "an error whose `Display` panicked".to_owned());
+    let request_id = request_id.map(tracing::field::display);
+    tracing::warn!(target: "di", request_id, error = %OneLine(&message), "response body failed");
+    message
+}
+
+/// Logs a user's response body that panicked, with the request's id.
+fn body_panicked(panic: &Panic, request_id: Option<&RequestId>) {
+    let request_id = request_id.map(tracing::field::display);
+    tracing::error!(target: "di", request_id, %panic, "response body panicked");
 }
 
 /// A streamed body of a request that owes nothing after it (no `request`-scope teardown, no
@@ -502,12 +512,11 @@ pub(crate) fn guarded(body: Body, request_id: &RequestId) -> Body {
 impl GuardedBody {
     /// Drops the user's body, inside a catch.
     fn drop_inner(&mut self) {
-        if let Some(inner) = self.inner.take()
-            && let Err(panic) = drop_caught(inner)
-        {
-            let request_id = &self.request_id;
-            tracing::error!(target: "di", %request_id, %panic, "the response body panicked as it was dropped");
-        }
+        drop_logged_for(
+            self.inner.take(),
+            "the response body",
+            Some(&self.request_id),
+        );
     }
 }
 
@@ -525,17 +534,13 @@ impl http_body::Body for GuardedBody {
         };
         match catch_call(|| Pin::new(inner).poll_frame(cx)) {
             Ok(Poll::Ready(Some(Err(error)))) => {
-                let request_id = &this.request_id;
-                let message = catch_call(|| error.to_string())
-                    .unwrap_or_else(|_| "an error whose `Display` panicked".to_owned());
-                tracing::warn!(target: "di", %request_id, error = %OneLine(&message), "response body failed");
+                body_failed(&error, Some(&this.request_id));
                 this.drop_inner();
                 Poll::Ready(Some(Err(error)))
             }
             Ok(polled) => polled,
             Err(panic) => {
-                let request_id = &this.request_id;
-                tracing::error!(target: "di", %request_id, %panic, "response body panicked");
+                body_panicked(&panic, Some(&this.request_id));
                 this.drop_inner();
                 Poll::Ready(Some(Err("the response body panicked".into())))
             }

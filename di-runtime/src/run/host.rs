@@ -21,7 +21,7 @@ use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
 use crate::contract::background::BackgroundTasks;
-use crate::panic::{catch_call, drop_caught};
+use crate::panic::{catch_call, drop_caught, drop_logged_for};
 use crate::run::background::{drop_tasks, run_tasks};
 use crate::run::engine::{Engine, Entered, current_span};
 use crate::run::places::Places;
@@ -136,11 +136,9 @@ fn give_up_tasks(
     tasks: Option<BoxFuture<'static, TaskFailures>>,
     request_id: Option<&crate::contract::request_id::RequestId>,
 ) -> TaskFailures {
-    let request_id = request_id.map(tracing::field::display);
-    tracing::error!(target: "di", request_id, "a background task could not finish while the runtime shut down; the teardowns still run");
-    if let Err(panic) = drop_caught(tasks) {
-        tracing::error!(target: "di", request_id, %panic, "a background task given up panicked as it was dropped");
-    }
+    let logged_id = request_id.map(tracing::field::display);
+    tracing::error!(target: "di", request_id = logged_id, "a background task could not finish while the runtime shut down; the teardowns still run");
+    drop_logged_for(tasks, "a background task given up", request_id);
     TaskFailures {
         panics: 0,
         timeouts: 1,
