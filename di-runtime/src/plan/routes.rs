@@ -277,21 +277,45 @@ fn path_inputs(plan: &Plan) -> impl Iterator<Item = (&'static str, &'static str,
 /// The names of a route pattern's parameters, in order: `{id}` and `{*rest}` (`{{` and `}}`
 /// are a literal brace).
 fn path_params(path: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        if let Some(literal) = after.strip_prefix('{') {
-            rest = literal;
+    param_spans(path)
+        .into_iter()
+        .map(|span| &path[span])
+        .collect()
+}
+
+/// Where in a route pattern its parameters' names are (`id` of `{id}`, `rest` of `{*rest}`),
+/// in order; `{{` and `}}` are a literal brace.
+fn param_spans(path: &str) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while let Some(open) = path[at..].find('{') {
+        let start = at + open + 1;
+        if path[start..].starts_with('{') {
+            at = start + 1;
             continue;
         }
-        let Some(close) = after.find('}') else {
+        let Some(close) = path[start..].find('}') else {
             break;
         };
-        names.push(after[..close].trim_start_matches('*'));
-        rest = &after[close + 1..];
+        let end = start + close;
+        let name = path[start..end].trim_start_matches('*');
+        spans.push(end - name.len()..end);
+        at = end + 1;
     }
-    names
+    spans
+}
+
+/// A route pattern without its parameters' names (`/a/{}/{*}` of `/a/{id}/{*rest}`): two
+/// patterns of one shape match the same requests.
+fn unnamed(path: &str) -> String {
+    let mut shape = String::with_capacity(path.len());
+    let mut last = 0;
+    for span in param_spans(path) {
+        shape.push_str(&path[last..span.start]);
+        last = span.end;
+    }
+    shape.push_str(&path[last..]);
+    shape
 }
 
 /// Why the route `method` `path` cannot be added beside the pattern `with`, an earlier one
@@ -314,31 +338,12 @@ fn conflict(
         routes.join(", ")
     };
     // `{id}` where the other has `{name}`: the same requests, two names for one parameter.
-    let unnamed = |pattern: &str| {
-        let mut shape = String::new();
-        let mut in_param = false;
-        for c in pattern.chars() {
-            match c {
-                '{' if !in_param => {
-                    in_param = true;
-                    shape.push(c);
-                }
-                '}' if in_param => {
-                    in_param = false;
-                    shape.push(c);
-                }
-                '*' => shape.push(c),
-                _ if in_param => {}
-                _ => shape.push(c),
-            }
-        }
-        shape
-    };
-    if unnamed(path) == unnamed(with) && same_method {
+    let same_requests = unnamed(path) == unnamed(with);
+    if same_requests && same_method {
         format!(
             "it matches the same requests as {routes}, with other names for the parameters, so one of the two would never be reached; remove one"
         )
-    } else if unnamed(path) == unnamed(with) {
+    } else if same_requests {
         format!(
             "it matches the same requests as {routes}, with other names for the parameters; a path's parameters have one name whatever the method: write `{with}`"
         )
