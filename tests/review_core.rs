@@ -37,10 +37,11 @@ async fn write(#[dep(writer_tx)] _tx: &mut Tx) -> &'static str {
     "written"
 }
 
-/// A retry layer: an attempt that has not answered once a commit has begun is given up
-/// (as a per-attempt timeout gives it up), and the request is sent again.
-fn retry_when_committing() -> impl di_runtime::TowerLayer {
-    tower::layer::layer_fn(|inner: InnerService| {
+/// A retry layer: an attempt that has not answered once `given_up` is notified (a commit has
+/// begun, its handler runs) is given up, as a per-attempt timeout gives up a slow one, and the
+/// request is sent again.
+fn retry_when(given_up: &'static tokio::sync::Notify) -> impl di_runtime::TowerLayer {
+    tower::layer::layer_fn(move |inner: InnerService| {
         tower::service_fn(move |request: http::Request<Body>| {
             let inner = inner.clone();
             async move {
@@ -56,7 +57,7 @@ fn retry_when_committing() -> impl di_runtime::TowerLayer {
                 let first = tower::ServiceExt::oneshot(inner.clone(), again());
                 tokio::select! {
                     biased;
-                    () = COMMITTING.notified() => {}
+                    () = given_up.notified() => {}
                     answered = first => return answered,
                 }
                 log("retry");
@@ -74,7 +75,7 @@ fn retry_when_committing() -> impl di_runtime::TowerLayer {
 #[tokio::test]
 async fn a_commit_a_layer_gave_up_finishes_before_the_layer_answers() {
     let _s = serial().await;
-    let app = App::new().get("/", write).layer(retry_when_committing());
+    let app = App::new().get("/", write).layer(retry_when(&COMMITTING));
     let client = TestClient::start(app).await.unwrap();
     let response = common::guard("the retried request", client.get("/").send()).await;
     assert_eq!(response.status(), 200);
@@ -124,35 +125,6 @@ async fn slow_first(#[dep(locking_tx)] _tx: &mut Tx) -> &'static str {
     "written"
 }
 
-/// A retry layer: an attempt that has not answered once its handler runs is given up (as a
-/// per-attempt timeout gives up a slow one), and the request is sent again.
-fn retry_when_in_handler() -> impl di_runtime::TowerLayer {
-    tower::layer::layer_fn(|inner: InnerService| {
-        tower::service_fn(move |request: http::Request<Body>| {
-            let inner = inner.clone();
-            async move {
-                let (parts, _) = request.into_parts();
-                let again = || {
-                    let mut request = http::Request::new(Body::empty());
-                    *request.method_mut() = parts.method.clone();
-                    *request.uri_mut() = parts.uri.clone();
-                    *request.headers_mut() = parts.headers.clone();
-                    *request.extensions_mut() = parts.extensions.clone();
-                    request
-                };
-                let first = tower::ServiceExt::oneshot(inner.clone(), again());
-                tokio::select! {
-                    biased;
-                    () = IN_HANDLER.notified() => {}
-                    answered = first => return answered,
-                }
-                log("retry");
-                tower::ServiceExt::oneshot(inner, again()).await
-            }
-        })
-    })
-}
-
 /// A layer gave up an attempt while its handler ran, and sent the request again. The
 /// attempt's `handler`-scope transaction was rolled back only once the layered request had
 /// its final answer (the entry point's verdict), while the retry waited for what that
@@ -167,7 +139,7 @@ async fn an_attempt_a_retry_layer_gave_up_is_rolled_back_before_the_retry_needs_
     CALLS.store(0, std::sync::atomic::Ordering::SeqCst);
     let app = App::new()
         .get("/", slow_first)
-        .layer(retry_when_in_handler());
+        .layer(retry_when(&IN_HANDLER));
     let client = TestClient::start(app).await.unwrap();
     let response = common::guard("the retried request", client.get("/").send()).await;
     assert_eq!(response.status(), 200);
@@ -211,7 +183,7 @@ async fn a_retry_cut_when_the_client_goes_is_told_the_client_went_away() {
     CALLS.store(0, std::sync::atomic::Ordering::SeqCst);
     let app = App::new()
         .get("/", never_answers)
-        .layer(retry_when_in_handler());
+        .layer(retry_when(&IN_HANDLER));
     let client = TestClient::start(app).await.unwrap();
     tokio::select! {
         _ = client.get("/").send() => panic!("answered: {:?}", events()),
