@@ -154,7 +154,7 @@ pub(crate) fn drop_logged<T>(value: T, what: &'static str) {
 pub(crate) fn drop_logged_for<T>(
     value: T,
     what: &'static str,
-    request_id: Option<&crate::contract::request_id::RequestId>,
+    request_id: Option<impl fmt::Display>,
 ) {
     if let Err(panic) = drop_caught(value) {
         let request_id = request_id.map(tracing::field::display);
