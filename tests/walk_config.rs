@@ -133,6 +133,64 @@ async fn two_services_nested_at_one_prefix_are_refused() {
     client.shutdown().await;
 }
 
+/// A service nested under a longer prefix than another's (`/api` for the old API, and
+/// `/api/v2` for its successor, mounted after it) was never reached: the first prefix that
+/// matched took every request, so `/api/v2/users` reached the old API as `/v2/users`. The
+/// longest prefix that matches now takes it, as axum's nested services do, in either order.
+#[tokio::test]
+async fn a_service_nested_under_a_longer_prefix_is_reached_whatever_the_order() {
+    for v2_first in [false, true] {
+        let app = App::new().get("/", hello);
+        let app = if v2_first {
+            app.nest_service("/api/v2", named("v2"))
+                .nest_service("/api", named("v1"))
+        } else {
+            app.nest_service("/api", named("v1"))
+                .nest_service("/api/v2", named("v2"))
+        };
+        let client = TestClient::start(app).await.expect("starts");
+        for (path, answer) in [
+            ("/api/v2/users", "v2"),
+            ("/api/v2", "v2"),
+            ("/api/v2x", "v1"),
+            ("/api/users", "v1"),
+            ("/api", "v1"),
+        ] {
+            let response = client.get(path).send().await;
+            assert_eq!(
+                response.text().await.unwrap(),
+                answer,
+                "{path}, v2 first: {v2_first}"
+            );
+        }
+        client.shutdown().await;
+    }
+}
+
+/// A service nested at a prefix with a parameter in it (`/tenants/{id}`, as a route would be
+/// written) was accepted and never reached: a prefix is matched as literal text, so only a
+/// path holding `{id}` itself went to it and every tenant's request was a 404. A prefix that
+/// no request could match (a space, non-ASCII text, a query) was accepted the same way.
+/// `check` refuses both and says what to write.
+#[tokio::test]
+async fn a_nested_prefix_with_a_parameter_or_what_no_path_holds_is_refused() {
+    let app = App::new()
+        .get("/", hello)
+        .nest_service("/tenants/{id}", named("tenant"))
+        .nest_service("/files/{*rest}", named("files"))
+        .nest_service("/café", named("cafe"))
+        .nest_service("/search?q=1", named("search"));
+    assert_eq!(
+        problems(&app),
+        [
+            "service nested at `/tenants/{id}`: a prefix is matched as literal text and cannot hold a parameter (`{id}`), so this service would never be reached; nest it at `/tenants` and read the rest of the path in the service",
+            "service nested at `/files/{*rest}`: a prefix is matched as literal text and cannot hold a parameter (`{*rest}`), so this service would never be reached; nest it at `/files` and read the rest of the path in the service",
+            "service nested at `/café`: `é` cannot be in a request's path as it is (a client sends it percent-encoded), so this service would never be reached; write `/caf%C3%A9`",
+            "service nested at `/search?q=1`: a prefix has no query string (`?q=1`), so this service would never be reached; write `/search`",
+        ]
+    );
+}
+
 // ------------------------------------------------------------------ the test client misused
 
 #[depends]

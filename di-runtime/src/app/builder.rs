@@ -25,7 +25,7 @@ use crate::openapi::build::document;
 use crate::openapi::model::OpenApi;
 use crate::plan::graph::Graph;
 use crate::plan::node::{GroupDep, Origin, Overrides, Replacement, SetLimits};
-use crate::plan::routes::{Planned, RouteDef, plan_routes};
+use crate::plan::routes::{Planned, RouteDef, plan_routes, prefix_problem};
 use crate::response::body::{Body, BoxError};
 use crate::response::into::IntoResponse;
 use crate::run::app_scope::{StartError, start_app_scope};
@@ -339,8 +339,9 @@ impl App {
     ///
     /// The app's [`layer`](App::layer)s are around it, not its route layers; its answers are
     /// counted and carry the request id like the app's own. Its errors are answered 500 and
-    /// logged. A prefix must start with `/` and not end with `/`, and be another service's
-    /// only (reported by [`App::check`]).
+    /// logged. A prefix is literal text (no `{name}` parameter), starts with `/` and does not
+    /// end with `/`, and is another service's only (reported by [`App::check`]); of two
+    /// prefixes that match a path (`/api` and `/api/v2`), the longer takes it.
     ///
     /// ```
     /// use di_runtime::prelude::*;
@@ -385,6 +386,9 @@ impl App {
             self.problems.push(format!(
                 "service nested at `{prefix}`: a prefix must start with `/` and not end with `/`"
             ));
+        } else if let Some(problem) = prefix_problem(prefix) {
+            self.problems
+                .push(format!("service nested at `{prefix}`: {problem}"));
         } else if self.mounts.iter().any(|(mounted, _)| mounted == prefix) {
             self.problems.push(format!(
                 "service nested at `{prefix}` twice: every request under it goes to the first, so the second would never be reached; nest each at a prefix of its own"

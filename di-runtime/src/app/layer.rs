@@ -475,15 +475,18 @@ struct Routing {
 impl Routing {
     /// The service for a path no route has: the one mounted under its prefix (the request's
     /// path made relative to it, as axum's `nest_service` does), or the fallback.
+    /// Of two prefixes that match (`/api` and `/api/v2`), the longer takes the request.
     fn mounted(&self, request: &mut http::Request<Body>) -> Option<&InnerService> {
         let path = request.uri().path();
-        for (prefix, service) in &self.mounts {
-            let Some(rest) = path.strip_prefix(prefix.as_str()) else {
-                continue;
-            };
-            if !rest.is_empty() && !rest.starts_with('/') {
-                continue;
-            }
+        let longest = self
+            .mounts
+            .iter()
+            .filter_map(|(prefix, service)| {
+                let rest = path.strip_prefix(prefix.as_str())?;
+                (rest.is_empty() || rest.starts_with('/')).then_some((rest, service))
+            })
+            .min_by_key(|(rest, _)| rest.len());
+        if let Some((rest, service)) = longest {
             let rest = if rest.is_empty() { "/" } else { rest };
             let relative = match request.uri().query() {
                 Some(query) => format!("{rest}?{query}"),

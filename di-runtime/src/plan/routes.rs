@@ -93,7 +93,7 @@ pub(crate) fn plan_routes(
             ));
             continue;
         }
-        if let Some(problem) = unmatchable(&def.path) {
+        if let Some(problem) = unmatchable(&def.path, Pattern::Route) {
             problems.push(format!("{what}: {problem}"));
             continue;
         }
@@ -360,11 +360,30 @@ fn in_a_request_path(c: char) -> bool {
     matches!(c, '!' | '"' | '$'..=';' | '=' | '@'..='_' | 'a'..='z' | '{'..='~')
 }
 
-/// What in the literal text of the route pattern `path` (outside its `{name}` parameters) no
-/// request's path can hold, so that the route would never match, and the path to write
+/// What a path pattern is matched as, for the words of a problem with it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pattern {
+    /// A route's path: `{name}` parameters, `{{` and `}}` a literal brace.
+    Route,
+    /// A nested service's prefix: literal text, matched as it is.
+    Prefix,
+}
+
+impl Pattern {
+    fn never(self) -> &'static str {
+        match self {
+            Pattern::Route => "this route would never match",
+            Pattern::Prefix => "this service would never be reached",
+        }
+    }
+}
+
+/// What in the literal text of `path` (outside a route's `{name}` parameters) no request's
+/// path can hold, so that what it is for would never be reached, and the path to write
 /// instead: a query string or a fragment, or a character a client percent-encodes (non-ASCII
 /// text, a space, a control), which matching does not decode.
-fn unmatchable(path: &str) -> Option<String> {
+pub(crate) fn unmatchable(path: &str, pattern: Pattern) -> Option<String> {
+    let never = pattern.never();
     let mut fixed = String::with_capacity(path.len());
     let mut first_encoded = None;
     let mut in_param = false;
@@ -372,7 +391,7 @@ fn unmatchable(path: &str) -> Option<String> {
     while let Some((at, c)) = chars.next() {
         if in_param {
             in_param = c != '}';
-        } else if matches!(c, '{' | '}') {
+        } else if pattern == Pattern::Route && matches!(c, '{' | '}') {
             // `{{` and `}}` are a literal brace, which a request's path may hold.
             if chars.peek().is_some_and(|(_, next)| *next == c) {
                 chars.next();
@@ -381,14 +400,18 @@ fn unmatchable(path: &str) -> Option<String> {
                 in_param = c == '{';
             }
         } else if c == '?' {
+            let (whose, read) = match pattern {
+                Pattern::Route => ("a route's path", " and read the query with `Query<T>`"),
+                Pattern::Prefix => ("a prefix", ""),
+            };
             return Some(format!(
-                "a route's path has no query string (`{}`), so this route would never match; write `{}` and read the query with `Query<T>`",
+                "{whose} has no query string (`{}`), so {never}; write `{}`{read}",
                 &path[at..],
                 &path[..at]
             ));
         } else if c == '#' {
             return Some(format!(
-                "a client never sends a fragment (`{}`), so this route would never match; write `{}`",
+                "a client never sends a fragment (`{}`), so {never}; write `{}`",
                 &path[at..],
                 &path[..at]
             ));
@@ -404,9 +427,28 @@ fn unmatchable(path: &str) -> Option<String> {
     }
     first_encoded.map(|c| {
         format!(
-            "`{c}` cannot be in a request's path as it is (a client sends it percent-encoded), so this route would never match; write `{fixed}`"
+            "`{c}` cannot be in a request's path as it is (a client sends it percent-encoded), so {never}; write `{fixed}`"
         )
     })
+}
+
+/// What would keep a service nested at `prefix` (one that starts and does not end with `/`)
+/// from ever being reached: a parameter written as in a route (`/tenants/{id}`: a prefix is
+/// matched as literal text), or what [`unmatchable`] finds.
+pub(crate) fn prefix_problem(prefix: &str) -> Option<String> {
+    if let Some(open) = prefix.find('{') {
+        let close = prefix[open..]
+            .find('}')
+            .map_or(prefix.len(), |at| open + at + 1);
+        let fixed = prefix[..open].trim_end_matches('/');
+        let fixed = if fixed.is_empty() { "/" } else { fixed };
+        return Some(format!(
+            "a prefix is matched as literal text and cannot hold a parameter (`{}`), so {}; nest it at `{fixed}` and read the rest of the path in the service",
+            &prefix[open..close],
+            Pattern::Prefix.never()
+        ));
+    }
+    unmatchable(prefix, Pattern::Prefix)
 }
 
 /// A request's route and path parameters.
@@ -457,7 +499,7 @@ fn miss_response(status: StatusCode, body: &'static [u8]) -> Response {
 mod tests {
     use http::StatusCode;
 
-    use super::{Miss, path_params, unmatchable};
+    use super::{Miss, Pattern, path_params, prefix_problem, unmatchable};
     use crate::response::error::HttpError;
     use crate::response::into::IntoResponse;
 
@@ -504,10 +546,11 @@ mod tests {
             "/a|b/~c/$d;e=f@g\"/h{*rest}",
             "//",
         ] {
-            assert_eq!(unmatchable(fine), None, "{fine}");
+            assert_eq!(unmatchable(fine, Pattern::Route), None, "{fine}");
         }
         let fix = |path| {
-            unmatchable(path).map(|problem| problem.rsplit_once("write ").unwrap().1.to_owned())
+            unmatchable(path, Pattern::Route)
+                .map(|problem| problem.rsplit_once("write ").unwrap().1.to_owned())
         };
         assert_eq!(
             fix("/{{é}}/{é}/é").as_deref(),
