@@ -537,6 +537,7 @@ const REQUEST_INPUTS: &[&str] = &[
     "ApiKeyQuery",
     "ApiKeyCookie",
     "ClientAddr",
+    "Shutdown",
     "TypedHeader",
     "BackgroundTasks",
     "RequestId",

@@ -115,6 +115,7 @@ pub use input::query::Query;
 pub use input::security::{
     ApiKeyCookie, ApiKeyHeader, ApiKeyQuery, HttpBasic, HttpBearer, KeyName,
 };
+pub use input::shutdown::Shutdown;
 pub use input::stream::{BodyStream, Lines};
 #[cfg(feature = "headers")]
 pub use input::typed_header::TypedHeader;

@@ -692,6 +692,8 @@ async fn accept_loop(
         }
     }
     drop(listener);
+    // Shutdown has begun: what waits for it (`Shutdown`) ends its streams now.
+    running.engine.draining.cancel();
     drop(waiting);
     let grace = running.engine.config.shutdown_grace;
     let grace_ends = tokio::time::Instant::now() + grace;

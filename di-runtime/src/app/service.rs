@@ -49,6 +49,27 @@ impl AppService {
             .snapshot(engine.requests_in_flight(), engine.background_in_flight())
     }
 
+    /// Tells the app's [`Shutdown`](crate::Shutdown) inputs that it is shutting down, so that
+    /// streams and long polls waiting for that end now. For an app served by another server
+    /// (inside axum): call it when that server begins its graceful shutdown, or they hold its
+    /// drain up. The app's own server ([`App::serve`](crate::App::serve),
+    /// [`Server::shutdown`](crate::Server::shutdown)) and
+    /// [`Running::shutdown`](crate::Running::shutdown) do it themselves. The app still serves.
+    ///
+    /// ```no_run
+    /// # async fn run(running: di_runtime::Running) {
+    /// // Beside the other server's own shutdown signal (axum's `with_graceful_shutdown`):
+    /// let app = running.service();
+    /// tokio::spawn(async move {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    ///     app.begin_shutdown(); // `di`'s event streams end now, not at the other server's timeout
+    /// });
+    /// # }
+    /// ```
+    pub fn begin_shutdown(&self) {
+        self.engine.draining.cancel();
+    }
+
     /// Serves one request.
     pub fn call_request<B>(&self, request: http::Request<B>) -> BoxFuture<'static, Response>
     where

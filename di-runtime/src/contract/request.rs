@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Uri, Version};
+use tokio_util::sync::CancellationToken;
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::body::{BodyFrames, Unread};
@@ -50,6 +51,8 @@ pub struct RequestHead {
     pub(crate) background: OnceLock<BackgroundTasks>,
     /// The request's id (the client's, or made by the app).
     pub(crate) request_id: RequestId,
+    /// Cancelled when the app begins to shut down, for [`Shutdown`](crate::Shutdown).
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl RequestHead {
@@ -136,7 +139,7 @@ impl RequestHead {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a request input",
     label = "not a request input, and not marked `#[dep(...)]`",
-    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Bytes`, `BodyStream`, `Multipart`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
+    note = "request inputs are `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `Header<T>`, `Cookie<T>`, `HttpBearer`, `HttpBasic`, `ApiKeyHeader<N>`, `ApiKeyQuery<N>`, `ApiKeyCookie<N>`, `ClientAddr`, `Shutdown`, `Bytes`, `BodyStream`, `Multipart`, `Method`, `Uri`, `HeaderMap` (or `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`)",
     note = "a plain value does not say where in the request it is (FastAPI guesses it from the route): write the input around it, `Path(id): Path<u32>` for `/items/{{id}}`, `Query(q): Query<Params>` for the query string",
     note = "to inject the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: T`",
     note = "an axum extractor is an input through `Extract<E, S>` (feature `axum`): `Extract<State<S>, S>`, `Extract<Extension<T>>`",

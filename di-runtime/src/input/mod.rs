@@ -27,6 +27,7 @@ pub(crate) mod path;
 pub(crate) mod query;
 pub(crate) mod request_id;
 pub(crate) mod security;
+pub(crate) mod shutdown;
 pub(crate) mod stream;
 #[cfg(feature = "headers")]
 pub(crate) mod typed_header;

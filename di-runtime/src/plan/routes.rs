@@ -538,6 +538,20 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_with_a_parameter_is_told_the_fixed_part_before_it() {
+        assert_eq!(prefix_problem("/legacy/v1"), None);
+        let fix = |prefix| {
+            prefix_problem(prefix).map(|problem| {
+                let (_, after) = problem.split_once("nest it at `").unwrap();
+                after.split_once('`').unwrap().0.to_owned()
+            })
+        };
+        assert_eq!(fix("/tenants/{id}/files").as_deref(), Some("/tenants"));
+        assert_eq!(fix("/{id}").as_deref(), Some("/"));
+        assert_eq!(fix("/open{").as_deref(), Some("/open"));
+    }
+
+    #[test]
     fn a_pattern_is_unmatchable_only_for_what_its_literal_text_holds() {
         for fine in [
             "/items/{id}",

@@ -274,6 +274,7 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         client: None,
         background: OnceLock::new(),
         request_id: RequestId::make(),
+        shutdown: engine.draining.clone(),
     });
     let (started, cell) = start_function(
         node,

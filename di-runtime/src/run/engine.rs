@@ -54,6 +54,9 @@ pub(crate) struct Engine {
     runtime: tokio::runtime::Handle,
     /// Cancelled when the shutdown grace period is over: streaming bodies are cut.
     pub(crate) hard_stop: CancellationToken,
+    /// Cancelled when the app begins to shut down (and with `hard_stop`, whose child it is):
+    /// what a [`Shutdown`](crate::Shutdown) input waits for.
+    pub(crate) draining: CancellationToken,
     pub(crate) stats: Stats,
     /// Requests being handled now (up to their response head).
     requests: Arc<Level>,
@@ -108,6 +111,8 @@ impl Drop for Entered {
 impl Engine {
     /// An engine on the current tokio runtime.
     pub(crate) fn new(routes: RouteTable, app_values: usize, config: Config) -> Self {
+        let hard_stop = CancellationToken::new();
+        let draining = hard_stop.child_token();
         Self {
             routes,
             app_slots: AppSlots::new(app_values),
@@ -120,7 +125,8 @@ impl Engine {
                 runtime_gone: AtomicBool::new(false),
             }),
             runtime: tokio::runtime::Handle::current(),
-            hard_stop: CancellationToken::new(),
+            hard_stop,
+            draining,
             stats: Stats::default(),
             requests: Arc::new(Level::new("di_requests_in_flight")),
             layered: false,

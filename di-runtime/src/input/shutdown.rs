@@ -1,0 +1,81 @@
+//! [`Shutdown`]: the app's graceful shutdown, as a request input, for work that would
+//! otherwise hold the shutdown up to the end of its grace period.
+
+use std::fmt;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::contract::request::{FromRequest, RequestHead};
+use crate::response::error::InputError;
+
+/// Whether the app has begun to shut down, and a way to wait for it (Rocket's `Shutdown`).
+///
+/// Graceful shutdown ([`App::serve`](crate::App::serve) on Ctrl-C or SIGTERM,
+/// [`Server::shutdown`](crate::Server::shutdown), [`Running::shutdown`](crate::Running::shutdown))
+/// stops accepting and lets what is in flight finish, up to
+/// [`App::shutdown_grace`](crate::App::shutdown_grace): a stream that never ends by itself
+/// (server-sent events, a long poll) holds the shutdown for the whole grace period and is then
+/// cut, its `request`-scope teardowns told `Cancelled(Shutdown)`. Take `Shutdown` to end such
+/// work as soon as the shutdown begins instead: the stream ends cleanly (a last event telling
+/// the client to reconnect, say), its teardowns see success, and the process exits at once.
+///
+/// `Shutdown` is cheap to clone and can move into a response body. It is requested once the
+/// server stops accepting; [`requested`](Shutdown::requested) resolves then (at once for a
+/// request that came after).
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::{Shutdown, SseEvent};
+/// use futures_util::{Stream, StreamExt, stream};
+/// use std::convert::Infallible;
+/// use std::time::Duration;
+///
+/// /// An event a second until the server shuts down, then one telling the client to
+/// /// reconnect (to another instance) in a second.
+/// #[depends]
+/// async fn ticks(shutdown: Shutdown) -> StreamBody<impl Stream<Item = Result<SseEvent, Infallible>> + Send> {
+///     let ticks = stream::unfold(0u64, |n| async move {
+///         tokio::time::sleep(Duration::from_secs(1)).await;
+///         Some((SseEvent::data(n.to_string()), n + 1))
+///     });
+///     let bye = SseEvent::comment("shutting down").retry(Duration::from_secs(1));
+///     let events = ticks.take_until(shutdown.requested()).chain(stream::once(async { bye }));
+///     StreamBody::new(events.map(Ok)).content_type("text/event-stream")
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Shutdown {
+    token: CancellationToken,
+}
+
+impl Shutdown {
+    pub(crate) fn new(token: CancellationToken) -> Self {
+        Self { token }
+    }
+
+    /// Whether the app has begun to shut down.
+    pub fn is_requested(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves once the app has begun to shut down (at once if it has). The future owns
+    /// what it needs (`'static`): it can move into a response body, as in
+    /// `stream.take_until(shutdown.requested())`.
+    pub fn requested(&self) -> impl Future<Output = ()> + Send + use<> {
+        self.token.clone().cancelled_owned()
+    }
+}
+
+impl fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("requested", &self.is_requested())
+            .finish()
+    }
+}
+
+impl FromRequest for Shutdown {
+    fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
+        Ok(Self::new(head.shutdown.clone()))
+    }
+}
