@@ -125,6 +125,10 @@ struct Shared {
     /// Whether its socket is still open: its task may go on after it closed, running the
     /// `request`-scope teardowns of its last responses (see [`Live`]).
     socket_open: AtomicBool,
+    /// Whether it is closing with nothing in progress yet did not end: hyper still holds part
+    /// of a response its client has not taken, and waits (up to `send_timeout`) to flush it.
+    /// Such a close makes no room soon (see [`Connections::close_longest_idle`]).
+    lingering: AtomicBool,
     /// Its socket, while hyper's connection holds it ([`Watched`], which takes it out when
     /// hyper drops it): hyper reads and writes it through this lock, and [`Closable`] peeks at
     /// it for a client gone that hyper does not look for (see [`client_gone`]). Locked by the
@@ -375,6 +379,7 @@ impl Connections {
             close: self.shutdown.child_token(),
             close_asked: AtomicBool::new(false),
             socket_open: AtomicBool::new(true),
+            lingering: AtomicBool::new(false),
             socket: parking_lot::Mutex::new(None),
             read_closed: AtomicBool::new(false),
             queued: AtomicBool::new(false),
@@ -426,16 +431,20 @@ impl Connections {
     /// Closes the connection idle the longest, unless one with nothing in progress is closing
     /// already (its room goes to the one waiting). One closing with a request in progress (a
     /// request raced the close: it is served first, however long it takes) makes no room
-    /// soon: another is closed.
+    /// soon: another is closed. Nor does one that lingers, waiting to flush what its client
+    /// has not taken of its last response (up to `send_timeout`): taken for room about to
+    /// come, it kept the new client waiting that long while another connection sat idle.
     pub(crate) fn close_longest_idle(&self) {
         let live = || {
             self.open
                 .values()
                 .filter(|shared| shared.socket_open.load(Ordering::SeqCst))
         };
-        if live()
-            .any(|shared| shared.close.is_cancelled() && shared.in_use.load(Ordering::SeqCst) == 0)
-        {
+        if live().any(|shared| {
+            shared.close.is_cancelled()
+                && shared.in_use.load(Ordering::SeqCst) == 0
+                && !shared.lingering.load(Ordering::SeqCst)
+        }) {
             return;
         }
         // Each asked once at most: a request may start on the one chosen after it was seen
@@ -1315,6 +1324,9 @@ where
             );
         }
         let polled = this.connection.poll(cx);
+        if *this.closing && polled.is_pending() && *this.flush_by != NO_DEADLINE {
+            linger(shared);
+        }
         if polled.is_pending()
             && shared.in_use.load(Ordering::SeqCst) > 0
             && !shared.http2.load(Ordering::Relaxed)
@@ -1346,6 +1358,19 @@ where
             );
         }
         polled
+    }
+}
+
+/// Notes that a connection closing, and still open, waits to flush a response with nothing in
+/// progress (see [`Shared::lingering`]); the first time, a new connection waiting for room is
+/// told, and another idle connection is closed for it.
+#[cold]
+fn linger(shared: &Shared) {
+    if shared.in_use.load(Ordering::SeqCst) == 0
+        && !shared.lingering.swap(true, Ordering::SeqCst)
+        && shared.server.waiting.load(Ordering::SeqCst)
+    {
+        shared.server.became_idle.notify_one();
     }
 }
 
