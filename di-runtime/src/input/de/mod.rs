@@ -487,8 +487,9 @@ fn collect_repaired<T>(
         // placeholder there is refused, and is read after its siblings from now on.
         let ended = failed.then(|| errors.len() - 1);
         for (i, error) in errors.into_iter().enumerate() {
+            let refused_input = error.refused_input();
             let (problem, fix) = diagnose(error);
-            let silent = state.is_consequence(&fix);
+            let silent = state.is_consequence(&fix, refused_input);
             let again = (Some(i) == ended).then(|| fix.loc());
             let applied = state.apply(fix);
             progress |= applied;

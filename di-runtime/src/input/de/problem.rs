@@ -518,6 +518,15 @@ pub(super) struct Error {
     pub(super) seen: Option<Box<Seen>>,
 }
 
+impl Error {
+    /// Whether the value this error refused is one the input sent: a placeholder reads as
+    /// unit where a `Content` buffer takes it, so a refused value seen as anything else (a
+    /// string, a number, a list) is not a placeholder.
+    pub(super) fn refused_input(&self) -> bool {
+        self.seen.as_deref().is_some_and(|seen| *seen != Seen::Unit)
+    }
+}
+
 /// A value a visitor refused, as serde describes it ([`de::Unexpected`]), kept when it can
 /// be told apart in the input.
 #[derive(Debug, Clone, PartialEq)]
@@ -1036,13 +1045,16 @@ impl State {
 
     /// Whether the error this fix answers was caused by an earlier repair rather than by the
     /// input: it lies under a placeholder, or at a struct that placeholder fields were
-    /// injected into (a `flatten` or `try_from` struct sees those, not the input).
-    pub(super) fn is_consequence(&self, fix: &Fix) -> bool {
+    /// injected into (a `flatten` or `try_from` struct sees those, not the input), unless
+    /// the value it refused is the input's own (`refused_input`, see
+    /// [`Error::refused_input`]): a flattened map's bad value sent twice, not told apart,
+    /// is a problem at the struct holding it whatever field is missing beside it.
+    pub(super) fn is_consequence(&self, fix: &Fix, refused_input: bool) -> bool {
         let repairs = &self.repairs;
         match fix {
             Fix::Phantom(path) => {
                 repairs.under_phantom(path)
-                    || repairs.at(path).is_some_and(|r| !r.injected.is_empty())
+                    || (!refused_input && repairs.at(path).is_some_and(|r| !r.injected.is_empty()))
             }
             Fix::Inject(path, field) => {
                 repairs.under_phantom(path)
