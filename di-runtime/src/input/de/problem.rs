@@ -1002,7 +1002,8 @@ pub(super) struct State {
     repaired: bool,
     /// Problems of the current attempt answered at once with a placeholder (see `mismatch!`).
     pub(super) found: RefCell<Vec<Error>>,
-    /// Values visited by all attempts so far.
+    /// Values visited by all attempts so far (and the entries of objects an attempt gathered
+    /// but ended before: see `Entries`' `Drop`).
     pub(super) work: Cell<usize>,
     /// Whether the attempt leaves out the elements of long sequences that earlier attempts
     /// read to the end without a problem (their problems are all found already): an attempt
