@@ -45,8 +45,13 @@ impl Borrow {
 /// plain function holds its borrows only while it runs, during setup; a generator from its
 /// setup to its teardown; the handler while it runs, after every setup (and `Held`/`HeldMut`
 /// borrows while the body streams). A by-value (`T`) use clones under a brief shared borrow
-/// when its function starts.
-pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
+/// when its function starts. `set_up_at`: where each borrowing function (by its number) is
+/// set up among the route's setups, which run one after the other.
+pub(crate) fn check_borrows(
+    borrows: &[Borrow],
+    set_up_at: &HashMap<usize, usize>,
+    errors: &mut Vec<String>,
+) {
     let mut by_slot: HashMap<usize, Vec<&Borrow>> = HashMap::new();
     for borrow in borrows {
         if let ArgSource::Slot(slot) = borrow.slot {
@@ -63,7 +68,7 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
             users
                 .iter()
                 .enumerate()
-                .find(|&(other_at, other)| other_at != at && overlap(first, other))
+                .find(|&(other_at, other)| other_at != at && overlap(first, other, set_up_at))
                 .map(|(_, other)| (*first, *other))
         });
         let Some((first, other)) = conflict else {
@@ -89,13 +94,23 @@ pub(crate) fn check_borrows(borrows: &[Borrow], errors: &mut Vec<String>) {
     }
 }
 
-/// Whether two borrows of one value are alive at once: setups run one after the other, and
-/// the handler after all of them.
-fn overlap(a: &Borrow, b: &Borrow) -> bool {
+/// Whether two borrows of one value are alive at once: setups run one after the other, in
+/// the order `set_up_at` gives, and the handler after all of them.
+fn overlap(a: &Borrow, b: &Borrow, set_up_at: &HashMap<usize, usize>) -> bool {
     if a.by_id == b.by_id {
         return true; // one function taking the value twice
     }
+    // A plain function set up before a generator has returned, its borrow ended, before the
+    // generator starts (it may be one of the generator's own dependencies).
+    let before = |plain: &Borrow, generator: &Borrow| {
+        matches!(
+            (set_up_at.get(&plain.by_id), set_up_at.get(&generator.by_id)),
+            (Some(plain), Some(generator)) if plain < generator
+        )
+    };
     match (a.role, b.role) {
+        (Role::Plain, Role::Generator) => !before(a, b),
+        (Role::Generator, Role::Plain) => !before(b, a),
         // A generator holds what it borrows from its setup to its teardown.
         (Role::Generator, _) | (_, Role::Generator) => true,
         // A plain function's borrow ends when it returns, before the next function starts.

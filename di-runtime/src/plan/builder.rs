@@ -49,6 +49,10 @@ struct RouteState {
     borrows: Vec<Borrow>,
     /// Numbers the functions that borrow, to tell two uses by one function apart.
     borrowers: usize,
+    /// Where each function that borrows (by its number) is set up among the route's nodes:
+    /// setups run one after the other in this order, so a plain function's borrow ends
+    /// before the next function starts.
+    set_up_at: HashMap<usize, usize>,
 }
 
 /// An input that reads the request body: who takes it, the input's type as written,
@@ -324,9 +328,10 @@ impl<'a> GraphBuilder<'a> {
                 });
             }
         }
-        let args = walk.params(name, handler, Scope::Handler, Role::Handler, &mut state);
+        let (args, by_id) = walk.params(name, handler, Scope::Handler, Role::Handler, &mut state);
         let mut errors = walk.errors;
         let slot = state.nodes.len();
+        state.set_up_at.insert(by_id, slot);
         let limit = self.limit(handler);
         state.names.push(name);
         state.nodes.push(Node {
@@ -337,7 +342,7 @@ impl<'a> GraphBuilder<'a> {
             preset: false,
             limit,
         });
-        check_borrows(&state.borrows, &mut errors);
+        check_borrows(&state.borrows, &state.set_up_at, &mut errors);
         check_body_readers(&state.body_readers, &mut errors);
         let streams_body = state.body_readers.iter().any(|r| r.streams);
         let mut limited: Vec<usize> = (0..state.nodes.len())
@@ -482,7 +487,8 @@ struct Walk<'w, 'a> {
 
 impl Walk<'_, '_> {
     /// Where each parameter of `runner` (named `who` in messages) comes from, planning the
-    /// dependencies it reaches into `state`.
+    /// dependencies it reaches into `state`; and the number `runner` borrows under (see
+    /// `RouteState::set_up_at`).
     fn params(
         &mut self,
         who: Named,
@@ -490,7 +496,7 @@ impl Walk<'_, '_> {
         scope: Scope,
         role: Role,
         state: &mut RouteState,
-    ) -> Vec<ArgSource> {
+    ) -> (Vec<ArgSource>, usize) {
         let mut args = Vec::with_capacity(runner.params.len());
         state.borrowers += 1;
         let by_id = state.borrowers;
@@ -572,7 +578,7 @@ impl Walk<'_, '_> {
             };
             args.push(source);
         }
-        args
+        (args, by_id)
     }
 
     /// One use of the dependency `dep` by `who` (the last function on the path), with the
@@ -672,6 +678,7 @@ impl Walk<'_, '_> {
                     Role::Generator,
                     &mut RouteState::default(),
                 )
+                .0
             };
             let app = &mut self.builder.app;
             let index = app.nodes.len();
@@ -695,8 +702,9 @@ impl Walk<'_, '_> {
         } else {
             Role::Plain
         };
-        let args = self.params(name, runner, scope, role, state);
+        let (args, by_id) = self.params(name, runner, scope, role, state);
         let slot = state.nodes.len();
+        state.set_up_at.insert(by_id, slot);
         let limit = self.builder.limit(dep);
         state.names.push(name);
         state.nodes.push(Node {
