@@ -123,3 +123,68 @@ async fn a_plain_borrow_that_ended_before_a_generator_started_does_not_conflict_
         ]
     );
 }
+
+// ------------------ b. a scope forced on a function's use is blamed, not the function
+
+struct Hx;
+
+#[depends(scope = "handler")]
+async fn hx(y: Yield<Hx>) {
+    let _ = y.provide(Hx).await;
+}
+
+/// Declares no scope: it is `handler`-scoped, as `hx` is, wherever a use does not force one.
+#[depends]
+async fn plain_on_hx(#[dep(hx)] _h: &Hx) -> u8 {
+    1
+}
+
+#[depends]
+async fn req_gen(#[dep(plain_on_hx, scope = "request")] _p: &u8, y: Yield<u16>) {
+    let _ = y.provide(2).await;
+}
+
+#[depends]
+async fn uses_req_gen(#[dep(req_gen)] _r: &u16) -> &'static str {
+    "ok"
+}
+
+#[derive(serde::Deserialize)]
+struct Page {
+    _n: Option<u32>,
+}
+
+/// Declares no scope and reads the request.
+#[depends]
+async fn reads_query(Query(_p): Query<Page>) -> u8 {
+    1
+}
+
+#[depends]
+async fn forces_app(#[dep(reads_query, scope = "app")] _p: &u8) -> &'static str {
+    "ok"
+}
+
+/// A function whose scope a use forces (`#[dep(f, scope = "...")]`) and that cannot have it
+/// was blamed for it, and told a fix that could not work: "`plain_on_hx` is
+/// `request`-scoped and cannot depend on `hx`: ...; make `hx` `request`-scoped, or make
+/// `plain_on_hx` `handler`-scoped" (it declares no scope, is `handler`-scoped wherever no
+/// use forces one, and a scope it declared would be forced all the same), and "`reads_query`
+/// is `app`-scoped, so it ... cannot take the request input `Query<Page>`", with no fix, of a
+/// function that declares no scope. Each now names the use that forces the scope.
+#[test]
+fn a_scope_forced_on_a_functions_use_is_named_when_that_function_cannot_have_it() {
+    let problems = |app: App| app.check().unwrap_err().problems().to_vec();
+    assert_eq!(
+        problems(App::new().get("/", uses_req_gen)),
+        [
+            "route GET /: dependency chain `uses_req_gen` -> `req_gen` -> `plain_on_hx` -> `hx`: `plain_on_hx` is `request`-scoped because `req_gen` takes it with `scope = \"request\"`, and cannot depend on `hx`: `hx` is `handler`-scoped; make `hx` `request`-scoped, or drop `scope = \"request\"` from `req_gen`'s use of `plain_on_hx`"
+        ]
+    );
+    assert_eq!(
+        problems(App::new().get("/", forces_app)),
+        [
+            "route GET /: `forces_app` takes `reads_query` with `scope = \"app\"`, so it is set up once for all requests there and cannot take the request input `Query<Page>`; drop `scope = \"app\"` from that use"
+        ]
+    );
+}

@@ -34,6 +34,9 @@ pub(crate) struct GraphBuilder<'a> {
 struct Link {
     name: Named,
     scope: Scope,
+    /// The function that forces `scope` at this use (`#[dep(f, scope = "...")]`), when `f`
+    /// would have another scope without it: messages blame that use, not `f`.
+    forced_by: Option<Named>,
 }
 
 #[derive(Default)]
@@ -295,6 +298,7 @@ impl<'a> GraphBuilder<'a> {
             path: vec![Link {
                 name,
                 scope: Scope::Handler,
+                forced_by: None,
             }],
             visiting: vec![(handler.type_id)()],
             errors: Vec::new(),
@@ -451,10 +455,28 @@ impl<'a> GraphBuilder<'a> {
             }
             None => format!("make `{root}` `{needed}`-scoped"),
         };
-        let or = if forced_by.is_none() && needed == Scope::App && reads_request {
-            "; make"
+        let sep = if forced_by.is_none() && needed == Scope::App && reads_request {
+            ";"
         } else {
-            ", or make"
+            ", or"
+        };
+        // The user's own scope, and what else could change: a use that forces the user's
+        // scope is what to change, not the user (whose declaration that use overrides).
+        let (is, other) = match user.forced_by {
+            Some(taker) => (
+                format!(
+                    "is `{}`-scoped because {taker} takes it with `scope = \"{}\"`,",
+                    user.scope, user.scope
+                ),
+                format!(
+                    "{sep} drop `scope = \"{}\"` from {taker}'s use of `{}`",
+                    user.scope, user.name.runs
+                ),
+            ),
+            None => (
+                format!("is `{}`-scoped", user.scope),
+                format!("{sep} make `{}` `{dep_scope}`-scoped", user.name.runs),
+            ),
         };
         let message = if for_body {
             format!(
@@ -464,11 +486,9 @@ impl<'a> GraphBuilder<'a> {
             )
         } else {
             format!(
-                "dependency chain {}: {} is `{}`-scoped and cannot depend on {dep_named}: {why}; {fix}{or} `{}` `{dep_scope}`-scoped",
+                "dependency chain {}: {} {is} and cannot depend on {dep_named}: {why}; {fix}{other}",
                 chain(&names),
                 user.name,
-                user.scope,
-                user.name.runs
             )
         };
         errors.push(message);
@@ -516,7 +536,7 @@ impl Walk<'_, '_> {
                 ParamKind::Yield => ArgSource::Yield,
                 ParamKind::HeadRef => {
                     if scope == Scope::App {
-                        self.errors.push(app_input_error(who, param.name));
+                        self.errors.push(self.app_input_error(who, param.name));
                     }
                     ArgSource::Head
                 }
@@ -527,7 +547,7 @@ impl Walk<'_, '_> {
                     describe,
                 } => {
                     if scope == Scope::App {
-                        self.errors.push(app_input_error(who, param.name));
+                        self.errors.push(self.app_input_error(who, param.name));
                     }
                     if needs_body || streams_body {
                         state.body_readers.push(BodyReader {
@@ -640,9 +660,11 @@ impl Walk<'_, '_> {
                 )
             });
         }
+        let forced_by = self.builder.forced_here(dep, forced).map(|_| who);
         self.path.push(Link {
             name: dep_named,
             scope: dep_scope,
+            forced_by,
         });
         self.visiting.push((dep.type_id)());
         let source = self.dep(dep, dep_scope, fresh, state);
@@ -819,10 +841,19 @@ fn dependency_of(kind: &ParamKind) -> Option<(MetaFn, Option<Scope>)> {
     }
 }
 
-fn app_input_error(function: Named, param: &str) -> String {
-    format!(
-        "{function} is `app`-scoped, so it is set up once for all requests and cannot take the request input `{param}`"
-    )
+impl Walk<'_, '_> {
+    /// `function`, planned in `app` scope, takes the request input `param`: the message blames
+    /// the use that forces `app` scope on it, if one does.
+    fn app_input_error(&self, function: Named, param: &str) -> String {
+        match self.path.last().and_then(|link| link.forced_by) {
+            Some(taker) => format!(
+                "{taker} takes {function} with `scope = \"app\"`, so it is set up once for all requests there and cannot take the request input `{param}`; drop `scope = \"app\"` from that use"
+            ),
+            None => format!(
+                "{function} is `app`-scoped, so it is set up once for all requests and cannot take the request input `{param}`"
+            ),
+        }
+    }
 }
 
 fn chain(names: &[Named]) -> String {
