@@ -188,3 +188,83 @@ fn a_scope_forced_on_a_functions_use_is_named_when_that_function_cannot_have_it(
         ]
     );
 }
+
+// ------------------------ c. an override that moves a dependency into or out of `app` scope
+
+struct Pool(&'static str);
+
+#[depends(scope = "app")]
+async fn pool(y: Yield<Pool>) {
+    log("pool:open");
+    let (_, outcome) = y.provide(Pool("pool")).await;
+    log(format!("pool:close {}", describe(&outcome)));
+}
+
+/// A `request`-scoped stand-in for the `app`-scoped `pool` (a test's own database each request).
+#[depends]
+async fn pool_per_request(y: Yield<Pool>) {
+    log("pool_per_request:open");
+    let (_, outcome) = y.provide(Pool("pool_per_request")).await;
+    log(format!("pool_per_request:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn conn(y: Yield<Pool>) {
+    log("conn:open");
+    let (_, outcome) = y.provide(Pool("conn")).await;
+    log(format!("conn:close {}", describe(&outcome)));
+}
+
+/// An `app`-scoped stand-in for the `request`-scoped `conn` (one shared fake connection).
+#[depends(scope = "app")]
+async fn shared_conn(y: Yield<Pool>) {
+    log("shared_conn:open");
+    let (_, outcome) = y.provide(Pool("shared_conn")).await;
+    log(format!("shared_conn:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn which_pool(#[dep(pool)] pool: &Pool) -> &'static str {
+    pool.0
+}
+
+#[depends]
+async fn which_conn(#[dep(conn)] conn: &Pool) -> &'static str {
+    conn.0
+}
+
+/// Pinned: a replacement lives in its own scope even when that moves the dependency out of
+/// `app` scope (nothing is set up at start, one instance per request, each torn down after
+/// its body) or into it (set up once at start, shared, torn down once at shutdown with
+/// `Stopped`); the original never runs.
+#[tokio::test]
+async fn an_override_that_moves_a_dependency_into_or_out_of_app_scope_runs_in_the_new_scope() {
+    let _serial = serial().await;
+    let app = App::new()
+        .get("/pool", which_pool)
+        .get("/conn", which_conn)
+        .override_dep(pool, pool_per_request)
+        .override_dep(conn, shared_conn);
+    let client = TestClient::start(app).await.unwrap();
+    assert_eq!(events(), ["shared_conn:open"]);
+    for _ in 0..2 {
+        let response = client.get("/pool").send().await;
+        assert_eq!(response.text().await.unwrap(), "pool_per_request");
+        client.settle().await;
+        let response = client.get("/conn").send().await;
+        assert_eq!(response.text().await.unwrap(), "shared_conn");
+        client.settle().await;
+    }
+    client.shutdown().await;
+    assert_eq!(
+        events(),
+        [
+            "shared_conn:open",
+            "pool_per_request:open",
+            "pool_per_request:close success 200",
+            "pool_per_request:open",
+            "pool_per_request:close success 200",
+            "shared_conn:close app stopped",
+        ]
+    );
+}
