@@ -268,3 +268,44 @@ async fn an_override_that_moves_a_dependency_into_or_out_of_app_scope_runs_in_th
         ]
     );
 }
+
+#[depends]
+async fn no_deps() -> &'static str {
+    "ok"
+}
+
+/// An app shut down while a clone of its service was still in use (the app inside axum,
+/// whose graceful shutdown let one more request through, or a test that kept the service):
+/// a route using an `app`-scoped value answered 500 and logged an internal error, its value
+/// gone, while a route with no `app` dependency went on serving as if nothing had happened.
+/// Every routed request to a stopped app is now a 503, as a server that is shutting down
+/// answers, and sets nothing up.
+#[tokio::test]
+async fn a_request_to_an_app_that_has_shut_down_is_a_503_whatever_its_route() {
+    let app = App::new().get("/pool", which_pool).get("/plain", no_deps);
+    let client = TestClient::start(app).await.unwrap();
+    let service = client.running().service();
+    let setups = client.running().metrics().setups;
+    client.shutdown().await;
+    for path in ["/pool", "/plain"] {
+        let request = http::Request::get(path)
+            .body(di_runtime::Body::empty())
+            .unwrap();
+        let response = service.call_request(request).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            &body[..],
+            br#"{"detail":"The server is shutting down"}"#,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        service.metrics().setups,
+        setups,
+        "nothing set up after the shutdown"
+    );
+}

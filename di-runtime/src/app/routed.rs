@@ -7,11 +7,14 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use http::StatusCode;
 
 use crate::contract::request_id::RequestId;
 use crate::plan::routes::Route;
 use crate::response::body::{BoxError, Response};
-use crate::run::engine::{Engine, spans_on};
+use crate::response::error::HttpError;
+use crate::response::into::IntoResponse;
+use crate::run::engine::{Engine, Refusal, spans_on};
 use crate::run::places::busy_response;
 use crate::run::request::{BoxWith, Boxed, finish, handle, reaches_no_one};
 
@@ -30,11 +33,26 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let Some(admitted) = engine.admit() else {
-        tracing::debug!(target: "di", request_id = %id, "request shed: in-flight limit reached");
-        let busy = busy_response("The server is busy; try again later".to_owned());
-        let response = finish(&engine, busy, &id, request.extensions());
-        return Box::pin(std::future::ready(response));
+    let admitted = match engine.admit() {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let refused = match refusal {
+                Refusal::Busy => {
+                    tracing::debug!(target: "di", request_id = %id, "request shed: in-flight limit reached");
+                    busy_response("The server is busy; try again later".to_owned())
+                }
+                Refusal::Stopped => {
+                    tracing::debug!(target: "di", request_id = %id, "request refused: the app has shut down");
+                    HttpError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The server is shutting down",
+                    )
+                    .into_response()
+                }
+            };
+            let response = finish(&engine, refused, &id, request.extensions());
+            return Box::pin(std::future::ready(response));
+        }
     };
     // No span when its level is off (the usual case: none is made, or dropped); otherwise
     // inputs are extracted in it, it is entered at every poll, and it records the status

@@ -69,6 +69,14 @@ pub(crate) struct Engine {
     pub(crate) hosts: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
+/// Why [`Engine::admit`] turned a request away.
+pub(crate) enum Refusal {
+    /// As many requests as the in-flight limit are being handled.
+    Busy,
+    /// The app has stopped.
+    Stopped,
+}
+
 /// A request counted in flight; dropping it counts the request out.
 pub(crate) struct Admitted(Arc<Level>);
 
@@ -134,18 +142,22 @@ impl Engine {
         }
     }
 
-    /// Counts a request in, unless as many as the in-flight limit are being handled: then it
-    /// is shed (and counted), before anything is set up.
-    pub(crate) fn admit(&self) -> Option<Admitted> {
+    /// Counts a request in, unless as many as the in-flight limit are being handled (then it
+    /// is shed, and counted) or the app has stopped (its `app` scope going or gone: a clone
+    /// of its service still in use); either before anything is set up.
+    pub(crate) fn admit(&self) -> Result<Admitted, Refusal> {
+        if self.hard_stop.is_cancelled() {
+            return Err(Refusal::Stopped);
+        }
         let before = self.requests.up();
         let admitted = Admitted(self.requests.clone());
         match self.config.max_in_flight {
             Some(limit) if before >= limit => {
                 drop(admitted);
                 self.stats.record_shed();
-                None
+                Err(Refusal::Busy)
             }
-            _ => Some(admitted),
+            _ => Ok(admitted),
         }
     }
 
