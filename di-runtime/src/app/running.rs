@@ -89,13 +89,13 @@ impl Running {
     /// Starts stopping: streaming bodies end at their next poll, and work cut from now on
     /// is cancelled with [`CancelReason::Shutdown`](crate::CancelReason::Shutdown).
     pub(crate) fn stop(&self) {
-        self.engine.hard_stop.cancel();
+        self.engine.stop_hard();
     }
 
     /// Stops the app: waits for background teardowns (each bounded by the teardown timeout),
     /// then tears down `app`-scoped dependencies in reverse order with [`Outcome::Stopped`](crate::Outcome::Stopped).
     pub async fn shutdown(self) {
-        self.engine.hard_stop.cancel();
+        self.engine.stop_hard();
         self.settle().await;
         stop_app_scope(&self.engine, self.app_scope, Outcome::Stopped).await;
     }

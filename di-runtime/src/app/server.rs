@@ -707,7 +707,7 @@ async fn accept_loop(
         } else {
             tracing::warn!(target: "di", grace_ms = grace.as_millis() as u64, "grace period over; cutting remaining responses");
         }
-        running.engine.hard_stop.cancel();
+        running.engine.stop_hard();
         // Streaming bodies see the stop at their next poll; give them a moment to end.
         let _ = tokio::time::timeout(Duration::from_secs(1), connections.drain()).await;
     }

@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Uri, Version};
-use tokio_util::sync::CancellationToken;
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::body::{BodyFrames, Unread};
@@ -51,8 +50,8 @@ pub struct RequestHead {
     pub(crate) background: OnceLock<BackgroundTasks>,
     /// The request's id (the client's, or made by the app).
     pub(crate) request_id: RequestId,
-    /// Cancelled when the app begins to shut down, for [`Shutdown`](crate::Shutdown).
-    pub(crate) shutdown: CancellationToken,
+    /// The app's number, by which a [`Shutdown`](crate::Shutdown) input finds its app's.
+    pub(crate) app: u64,
 }
 
 impl RequestHead {

@@ -2,6 +2,8 @@
 //! otherwise hold the shutdown up to the end of its grace period.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +78,52 @@ impl fmt::Debug for Shutdown {
 
 impl FromRequest for Shutdown {
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        Ok(Self::new(head.shutdown.clone()))
+        Ok(Self::new(Registered::token(head.app)))
+    }
+}
+
+/// Each running app's shutdown token, by the app's number: a request's head holds only the
+/// number, so that no request but one taking [`Shutdown`] touches the token, whose clone and
+/// drop lock a mutex shared by every core.
+static DRAINING: Mutex<Vec<(u64, CancellationToken)>> = Mutex::new(Vec::new());
+
+/// The last app number given.
+static LAST_APP: AtomicU64 = AtomicU64::new(0);
+
+/// An app's shutdown token in [`DRAINING`], under its number, while the app's engine lives.
+pub(crate) struct Registered(u64);
+
+impl Registered {
+    pub(crate) fn new(draining: &CancellationToken) -> Self {
+        let app = LAST_APP.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut apps = DRAINING.lock().unwrap_or_else(PoisonError::into_inner);
+        apps.push((app, draining.clone()));
+        Self(app)
+    }
+
+    /// The app's number, for its requests' heads.
+    pub(crate) fn app(&self) -> u64 {
+        self.0
+    }
+
+    /// The shutdown token of the app numbered `app`; one already cancelled if that app is
+    /// gone (or `app` is 0: a head made outside an app).
+    fn token(app: u64) -> CancellationToken {
+        let apps = DRAINING.lock().unwrap_or_else(PoisonError::into_inner);
+        match apps.iter().find(|(number, _)| *number == app) {
+            Some((_, token)) => token.clone(),
+            None => {
+                let gone = CancellationToken::new();
+                gone.cancel();
+                gone
+            }
+        }
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut apps = DRAINING.lock().unwrap_or_else(PoisonError::into_inner);
+        apps.retain(|(app, _)| *app != self.0);
     }
 }

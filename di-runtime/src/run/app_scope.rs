@@ -274,7 +274,7 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         client: None,
         background: OnceLock::new(),
         request_id: RequestId::make(),
-        shutdown: engine.draining.clone(),
+        app: engine.shutdown.app(),
     });
     let (started, cell) = start_function(
         node,

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::contract::outcome::CancelReason;
 use crate::contract::slot::AppSlots;
+use crate::input::shutdown::Registered;
 use crate::panic::catch_call;
 use crate::plan::routes::RouteTable;
 use crate::run::background::{BackgroundPlace, BackgroundPlaces};
@@ -57,6 +58,10 @@ pub(crate) struct Engine {
     /// Cancelled when the app begins to shut down (and with `hard_stop`, whose child it is):
     /// what a [`Shutdown`](crate::Shutdown) input waits for.
     pub(crate) draining: CancellationToken,
+    /// `draining`, found by the app's number in its requests' heads.
+    pub(crate) shutdown: Registered,
+    /// Whether `hard_stop` is cancelled, read without its lock (by every request).
+    stopped: AtomicBool,
     pub(crate) stats: Stats,
     /// Requests being handled now (up to their response head).
     requests: Arc<Level>,
@@ -133,8 +138,10 @@ impl Engine {
                 runtime_gone: AtomicBool::new(false),
             }),
             runtime: tokio::runtime::Handle::current(),
+            shutdown: Registered::new(&draining),
             hard_stop,
             draining,
+            stopped: AtomicBool::new(false),
             stats: Stats::default(),
             requests: Arc::new(Level::new("di_requests_in_flight")),
             layered: false,
@@ -146,7 +153,7 @@ impl Engine {
     /// is shed, and counted) or the app has stopped (its `app` scope going or gone: a clone
     /// of its service still in use); either before anything is set up.
     pub(crate) fn admit(&self) -> Result<Admitted, Refusal> {
-        if self.hard_stop.is_cancelled() {
+        if self.stopped.load(Ordering::Acquire) {
             return Err(Refusal::Stopped);
         }
         let before = self.requests.up();
@@ -159,6 +166,13 @@ impl Engine {
             }
             _ => Ok(admitted),
         }
+    }
+
+    /// Stops the app hard: streaming bodies end at their next poll, work cut from now on is
+    /// cancelled with `Shutdown`, and requests are turned away.
+    pub(crate) fn stop_hard(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.hard_stop.cancel();
     }
 
     /// Requests being handled now.

@@ -531,7 +531,7 @@ fn prepare(
         client,
         background: std::sync::OnceLock::new(),
         request_id,
-        shutdown: engine.draining.clone(),
+        app: engine.shutdown.app(),
     });
     // Every input first, so that bad input never sets up a dependency. A user's
     // `Deserialize` or validation may panic (the every-problem search calls it with
