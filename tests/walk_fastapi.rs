@@ -730,3 +730,65 @@ async fn a_serve_error_returned_from_main_prints_its_message() {
     let error = App::new().get("/", uses_long).check().unwrap_err();
     assert_eq!(format!("{error:?}"), error.to_string());
 }
+
+// ------------------ a static path of one method beside a parameter route of another
+
+#[depends]
+async fn new_item_form() -> &'static str {
+    "the form"
+}
+
+#[depends]
+async fn update_item(Path(id): Path<String>) -> String {
+    format!("updated {id}")
+}
+
+#[depends]
+async fn delete_item(Path(id): Path<String>) -> String {
+    format!("deleted {id}")
+}
+
+#[depends]
+async fn read_item(Path(id): Path<String>) -> String {
+    format!("item {id}")
+}
+
+#[depends]
+async fn create_draft() -> &'static str {
+    "draft created"
+}
+
+/// `GET /items/new` (a form) beside `POST /items/{id}`: `POST /items/new` was a 405, the
+/// static path taking the request though it has no `POST` route, where FastAPI (Starlette
+/// goes on to the next route whose path and method both match) updates the item `new`. The
+/// route of the request's method whose path matches now takes it, and a 405's `Allow`
+/// names every method some route would serve the path with.
+#[tokio::test]
+async fn a_static_path_of_one_method_does_not_hide_a_parameter_route_of_another() {
+    let app = App::new()
+        .get("/items/new", new_item_form)
+        .post("/items/{id}", update_item)
+        .delete("/items/{id}", delete_item)
+        .post("/drafts/new", create_draft)
+        .get("/drafts/{id}", read_item);
+    let client = TestClient::start(app).await.unwrap();
+    for (method, path, answer) in [
+        (Method::GET, "/items/new", "the form"),
+        (Method::POST, "/items/new", "updated new"),
+        (Method::DELETE, "/items/new", "deleted new"),
+        (Method::POST, "/items/7", "updated 7"),
+        (Method::POST, "/drafts/new", "draft created"),
+        (Method::GET, "/drafts/new", "item new"),
+        (Method::HEAD, "/drafts/new", ""),
+    ] {
+        let response = client.request(method.clone(), path).send().await;
+        assert_eq!(response.status(), StatusCode::OK, "{method} {path}");
+        assert_eq!(response.text().await.unwrap(), answer, "{method} {path}");
+    }
+    let response = client.put("/items/new").send().await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.header("allow"), Some("GET, HEAD, POST, DELETE"));
+    let response = client.put("/items/7").send().await;
+    assert_eq!(response.header("allow"), Some("POST, DELETE"));
+    client.shutdown().await;
+}

@@ -53,6 +53,12 @@ pub(crate) struct RouteTable {
     router: matchit::Router<usize>,
     /// The routes of each path, by method.
     entries: Vec<Vec<(Method, Arc<Route>)>>,
+    /// For each method, a router of the paths it has a route at (into `entries`), in the
+    /// order each method was first registered: looked in when the pattern that matches a
+    /// path best has no route of the request's method, so that a static path of one method
+    /// does not hide a parameter route of another (`POST /items/new` reaches
+    /// `POST /items/{id}` beside `GET /items/new`), as Starlette routes.
+    by_method: Vec<(Method, matchit::Router<usize>)>,
 }
 
 /// The planned app: its routes and its `app`-scoped dependencies in setup order.
@@ -171,8 +177,32 @@ pub(crate) fn plan_routes(
         entries[index].push((def.method.clone(), route));
     }
     if problems.is_empty() {
+        let mut by_method: Vec<(Method, matchit::Router<usize>)> = Vec::new();
+        for (path, index) in &by_path {
+            for (method, _) in &entries[*index] {
+                let at = match by_method.iter().position(|(m, _)| m == method) {
+                    Some(at) => at,
+                    None => {
+                        by_method.push((method.clone(), matchit::Router::new()));
+                        by_method.len() - 1
+                    }
+                };
+                // A subset of patterns the whole router took: no conflict among them.
+                let _ = by_method[at].1.insert(*path, *index);
+            }
+        }
+        // In the order each method was first registered (`by_path` has none).
+        by_method.sort_by_key(|(method, _)| {
+            in_order
+                .iter()
+                .position(|route| defs[route.def].method == *method)
+        });
         Ok(Planned {
-            routes: RouteTable { router, entries },
+            routes: RouteTable {
+                router,
+                entries,
+                by_method,
+            },
             app_nodes: builder.app.nodes,
             app_names: builder.app.names,
             in_order,
@@ -202,41 +232,82 @@ impl RouteTable {
             return Err(Miss::NotFound);
         };
         let methods = &self.entries[*found.value];
-        // `HEAD` is served by the `GET` route unless one is registered (hyper sends no body).
-        let found_route = methods.iter().find(|(m, _)| m == method).or_else(|| {
-            (*method == Method::HEAD)
-                .then(|| methods.iter().find(|(m, _)| *m == Method::GET))
-                .flatten()
-        });
-        let Some((_, route)) = found_route else {
-            let serves = |wanted: &Method| methods.iter().any(|(m, _)| m == wanted);
-            let mut allow: Vec<&str> = Vec::with_capacity(methods.len() + 1);
-            for (m, _) in methods {
-                allow.push(m.as_str());
-                // The `GET` route serves `HEAD` too.
-                if *m == Method::GET && !serves(&Method::HEAD) {
-                    allow.push(Method::HEAD.as_str());
-                }
-            }
-            return Err(Miss::MethodNotAllowed(allow.join(", ")));
+        let Some(route) = route_for(methods, method) else {
+            return self.other_pattern(method, path);
         };
-        // Most routes have no parameter: no iterator to collect then.
-        let params = if found.params.is_empty() {
-            Vec::new()
-        } else {
-            found
-                .params
+        Ok(routed(route, &found.params))
+    }
+
+    /// For a request whose method has no route at the pattern that matches its path best:
+    /// the route of its method at another pattern that matches (a parameter route beside a
+    /// static path of another method), or a 405 naming every method some pattern that
+    /// matches is served with.
+    #[cold]
+    #[inline(never)]
+    fn other_pattern(&self, method: &Method, path: &str) -> Result<Routed, Miss> {
+        let router_of = |wanted: &Method| {
+            self.by_method
                 .iter()
-                .map(|(k, v)| {
-                    let decoded = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
-                    (k.to_owned(), decoded.into_owned())
-                })
-                .collect()
+                .find(|(m, _)| m == wanted)
+                .map(|(_, router)| router)
         };
-        Ok(Routed {
-            route: route.clone(),
-            params,
-        })
+        // `HEAD` is served by a `GET` route unless a `HEAD` route matches.
+        let mut wanted = vec![method];
+        if *method == Method::HEAD {
+            wanted.push(&Method::GET);
+        }
+        for wanted in wanted {
+            if let Some(found) = router_of(wanted).and_then(|router| router.at(path).ok())
+                && let Some(route) = route_for(&self.entries[*found.value], wanted)
+            {
+                return Ok(routed(route, &found.params));
+            }
+        }
+        let serves =
+            |wanted: &Method| router_of(wanted).is_some_and(|router| router.at(path).is_ok());
+        let mut allow: Vec<&str> = Vec::with_capacity(self.by_method.len() + 1);
+        for (m, router) in &self.by_method {
+            if router.at(path).is_err() {
+                continue;
+            }
+            allow.push(m.as_str());
+            // A `GET` route serves `HEAD` too.
+            if *m == Method::GET && !serves(&Method::HEAD) {
+                allow.push(Method::HEAD.as_str());
+            }
+        }
+        Err(Miss::MethodNotAllowed(allow.join(", ")))
+    }
+}
+
+/// The route of `method` among `methods` (one path's); `HEAD` is served by the `GET` route
+/// unless one is registered (hyper sends no body).
+fn route_for<'a>(methods: &'a [(Method, Arc<Route>)], method: &Method) -> Option<&'a Arc<Route>> {
+    let route = methods.iter().find(|(m, _)| m == method).or_else(|| {
+        (*method == Method::HEAD)
+            .then(|| methods.iter().find(|(m, _)| *m == Method::GET))
+            .flatten()
+    });
+    route.map(|(_, route)| route)
+}
+
+/// `route`, with the path parameters matching found, percent-decoded.
+fn routed(route: &Arc<Route>, found: &matchit::Params<'_, '_>) -> Routed {
+    // Most routes have no parameter: no iterator to collect then.
+    let params = if found.is_empty() {
+        Vec::new()
+    } else {
+        found
+            .iter()
+            .map(|(k, v)| {
+                let decoded = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                (k.to_owned(), decoded.into_owned())
+            })
+            .collect()
+    };
+    Routed {
+        route: route.clone(),
+        params,
     }
 }
 
