@@ -282,6 +282,7 @@ async fn no_deps() -> &'static str {
 /// answers, and sets nothing up.
 #[tokio::test]
 async fn a_request_to_an_app_that_has_shut_down_is_a_503_whatever_its_route() {
+    let _serial = serial().await; // `pool` logs
     let app = App::new().get("/pool", which_pool).get("/plain", no_deps);
     let client = TestClient::start(app).await.unwrap();
     let service = client.running().service();
@@ -307,5 +308,33 @@ async fn a_request_to_an_app_that_has_shut_down_is_a_503_whatever_its_route() {
         service.metrics().setups,
         setups,
         "nothing set up after the shutdown"
+    );
+}
+
+#[depends]
+async fn ping(#[dep(pong)] _pong: &u8) -> u8 {
+    1
+}
+
+#[depends]
+async fn pong(#[dep(ping)] _ping: &u8) -> u8 {
+    2
+}
+
+#[depends]
+async fn cyclic(#[dep(ping)] _ping: &u8) -> &'static str {
+    "never"
+}
+
+/// A dependency cycle named its functions and no way out of it, where every other graph
+/// error says how to fix it.
+#[test]
+fn a_dependency_cycle_says_how_to_break_it() {
+    let error = App::new().get("/cyclic", cyclic).check().unwrap_err();
+    assert_eq!(
+        error.problems(),
+        [
+            "route GET /cyclic: dependency cycle: `cyclic` -> `ping` -> `pong` -> `ping`; no dependency can take itself, directly or through others: move what `ping` needs from the cycle into a dependency of its own that the functions of the cycle take"
+        ]
     );
 }

@@ -627,7 +627,10 @@ impl Walk<'_, '_> {
                     "; `{}` replaces `{original}` everywhere, in its own dependencies too, so it cannot use `{original}`",
                     dep_named.runs
                 ),
-                None => String::new(),
+                None => format!(
+                    "; no dependency can take itself, directly or through others: move what `{}` needs from the cycle into a dependency of its own that the functions of the cycle take",
+                    dep_named.runs
+                ),
             };
             self.errors
                 .push(format!("dependency cycle: {}{why}", chain(&names)));
