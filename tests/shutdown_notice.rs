@@ -176,12 +176,30 @@ async fn a_long_poll_waiting_for_shutdown_is_answered_when_it_begins() {
 /// server begins its graceful shutdown; it still serves.
 #[tokio::test]
 async fn an_app_served_elsewhere_is_told_through_its_service() {
-    let client = TestClient::start(app(&Seen::default(), &Arc::default()))
+    let outcomes = Seen::default();
+    let client = TestClient::start(app(&outcomes, &Arc::default()))
         .await
         .unwrap();
     let state = async || client.get("/state").send().await.text().await.unwrap();
     assert_eq!(state().await, "requested: false");
+    let mut events = client.get("/events").send().await;
+    let first = events.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"data: 0\n\n");
+
     client.running().service().begin_shutdown();
     assert_eq!(state().await, "requested: true");
+    let mut rest = Vec::new();
+    while let Some(chunk) = events.chunk().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    assert!(
+        rest.ends_with(b"event: bye\ndata: session 7\n\n"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    client.settle().await;
+    let seen = outcomes.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].starts_with("success"), "{seen:?}");
     client.shutdown().await;
 }
