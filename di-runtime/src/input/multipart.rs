@@ -89,8 +89,13 @@ impl Multipart {
             return Ok(None);
         };
         match parts.next_field().await {
-            Ok(field) => Ok(field.map(|field| MultipartField {
-                part: Part::Open(field),
+            Ok(field) => Ok(field.map(|field| {
+                let (name, file_name) = disposition(field.headers());
+                MultipartField {
+                    name,
+                    file_name,
+                    part: Part::Open(field),
+                }
             })),
             Err(error) => Err(from_multer(error)),
         }
@@ -236,6 +241,9 @@ impl FromRequest for Multipart {
 /// bytes, read chunk by chunk ([`chunk`](MultipartField::chunk), or as a `Stream`) or whole
 /// ([`bytes`](MultipartField::bytes), [`text`](MultipartField::text)).
 pub struct MultipartField {
+    /// `name` and `filename` of the part's `Content-Disposition` (see [`disposition`]).
+    name: Option<String>,
+    file_name: Option<String>,
     part: Part,
 }
 
@@ -253,8 +261,6 @@ enum Part {
 
 /// What a field read to its end still answers.
 struct Head {
-    name: Option<String>,
-    file_name: Option<String>,
     content_type: Option<String>,
     headers: http::HeaderMap,
 }
@@ -262,18 +268,14 @@ struct Head {
 impl MultipartField {
     /// The field's name (`name="..."` of its `Content-Disposition`).
     pub fn name(&self) -> Option<&str> {
-        match &self.part {
-            Part::Open(field) => field.name(),
-            Part::Ended(head) => head.name.as_deref(),
-        }
+        self.name.as_deref()
     }
 
-    /// The file name, for a file part (`filename="..."`).
+    /// The file name, for a file part (`filename="..."`), as sent but for a Windows path,
+    /// which is cut to its last segment as Starlette cuts it (`C:\\dir\\a.txt` is `a.txt`).
+    /// Any other path (`../a.txt`) is kept: never join it to a directory unchecked.
     pub fn file_name(&self) -> Option<&str> {
-        match &self.part {
-            Part::Open(field) => field.file_name(),
-            Part::Ended(head) => head.file_name.as_deref(),
-        }
+        self.file_name.as_deref()
     }
 
     /// The part's `Content-Type`, as sent.
@@ -309,8 +311,6 @@ impl MultipartField {
     fn end(&mut self) {
         if let Part::Open(field) = &self.part {
             let head = Head {
-                name: field.name().map(str::to_owned),
-                file_name: field.file_name().map(str::to_owned),
                 content_type: field.content_type().map(|mime| mime.to_string()),
                 headers: field.headers().clone(),
             };
@@ -369,6 +369,100 @@ impl Stream for MultipartField {
         }
         Poll::Ready(item.map(|r| r.map_err(from_multer)))
     }
+}
+
+/// The `name` and `filename` parameters of a part's `Content-Disposition`, read as
+/// python-multipart's `parse_options_header` reads them for Starlette: parameters split at the
+/// `;` outside quoted strings, their names in any case (RFC 2045 5.1), a quoted value's `\\`
+/// and `\"` unescaped, an extended parameter (`filename*`, which RFC 7578 4.2 forbids) ignored,
+/// the last of a repeated one kept, a value that is not UTF-8 read as Latin-1, and a Windows
+/// path sent as a file name (an old browser's) cut to its last segment. `multer`'s own reading
+/// searches the header's text for `name` and `filename`, which finds them inside quoted values
+/// (`filename="my name=x.txt"`) and misses `Name=`.
+fn disposition(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
+    let Some(value) = headers.get(http::header::CONTENT_DISPOSITION) else {
+        return (None, None);
+    };
+    let (mut name, mut file_name) = (None, None);
+    // The first segment is the disposition type (`form-data`).
+    for segment in segments(value.as_bytes()).skip(1) {
+        let segment = segment.trim_ascii();
+        // A parameter without `=` is one with an empty value.
+        let (key, value) = match segment.iter().position(|b| *b == b'=') {
+            Some(at) => (&segment[..at], &segment[at + 1..]),
+            None => (segment, &[][..]),
+        };
+        let key = key.trim_ascii_end();
+        let mut value = unquote(value.trim_ascii_start());
+        if key.eq_ignore_ascii_case(b"name") {
+            name = Some(value);
+        } else if key.eq_ignore_ascii_case(b"filename") {
+            if value.get(1..3) == Some(b":\\") || value.starts_with(b"\\\\") {
+                let last = value
+                    .iter()
+                    .rposition(|b| *b == b'\\')
+                    .map_or(0, |at| at + 1);
+                value.drain(..last);
+            }
+            file_name = Some(value);
+        }
+    }
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes)
+            .unwrap_or_else(|error| error.into_bytes().iter().map(|b| char::from(*b)).collect())
+    };
+    (name.map(text), file_name.map(text))
+}
+
+/// A header value's `;`-separated segments, a `;` inside a quoted string (where `\` escapes
+/// the next byte) not separating them.
+fn segments(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let (mut quoted, mut escaped) = (false, false);
+    value.split(move |b| {
+        match (quoted, escaped, *b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (_, false, b'"') => quoted = !quoted,
+            (false, _, b';') => return true,
+            _ => {}
+        }
+        false
+    })
+}
+
+/// A parameter's value: a quoted string's content, its `\\` and `\"` unescaped (in that
+/// order, as python-multipart does); any other value as it is.
+fn unquote(value: &[u8]) -> Vec<u8> {
+    let Some(inner) = value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .filter(|_| value.len() >= 2)
+    else {
+        return value.to_vec();
+    };
+    let mut once = Vec::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some((first, tail)) = rest.split_first() {
+        if rest.starts_with(b"\\\\") {
+            once.push(b'\\');
+            rest = &rest[2..];
+        } else {
+            once.push(*first);
+            rest = tail;
+        }
+    }
+    let mut out = Vec::with_capacity(once.len());
+    let mut rest = once.as_slice();
+    while let Some((first, tail)) = rest.split_first() {
+        if rest.starts_with(b"\\\"") {
+            out.push(b'"');
+            rest = &rest[2..];
+        } else {
+            out.push(*first);
+            rest = tail;
+        }
+    }
+    out
 }
 
 /// A `multer` error as the [`MultipartError`] the handler gets: the body's own error when
