@@ -44,6 +44,7 @@ async fn names(mut form: Multipart) -> Result<Json<Value>, HttpError> {
 #[tokio::test]
 async fn a_parts_name_and_file_name_are_its_content_disposition_parameters_as_starlette_reads_them()
 {
+    let _turn = TURNS.lock().await;
     let client = TestClient::start(App::new().post("/names", names))
         .await
         .expect("starts");
@@ -100,4 +101,182 @@ async fn a_parts_name_and_file_name_are_its_content_disposition_parameters_as_st
         let body: Value = response.json().await.expect("json");
         assert_eq!(body, json!([expected]), "{sent}");
     }
+}
+
+// ------------- 2. a preamble and a part's headers held whole, up to the body limit
+
+/// The heap is counted (`dhat`, in its testing mode) by the one test that measures it; the
+/// tests of this file take turns, so that none allocates beside it.
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// An app whose body limit is raised for uploads (as an app that takes files raises it), with
+/// no body deadline to fall meanwhile.
+fn upload_app() -> App {
+    App::new()
+        .post("/names", names)
+        .body_limit(256 << 20)
+        .body_timeout(std::time::Duration::from_secs(3600))
+        .body_min_rate(0, std::time::Duration::ZERO)
+}
+
+type Chunks = tokio::sync::mpsc::Sender<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>;
+
+/// A multipart request to `path` whose body is what is sent on the channel returned, in
+/// process, through the app's service.
+fn streamed_request(
+    running: &di_runtime::Running,
+    path: &str,
+) -> (Chunks, tokio::task::JoinHandle<(StatusCode, String)>) {
+    use http_body_util::BodyExt;
+    use tower_service::Service;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    let frames = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+    let request = http::Request::post(path)
+        .header("content-type", MULTIPART)
+        .body(http_body_util::StreamBody::new(frames))
+        .expect("a request");
+    let mut service = running.service();
+    let answer = tokio::spawn(async move {
+        let response = service.call(request).await.expect("infallible");
+        let status = response.status();
+        let body = response.into_body().collect().await.expect("a body");
+        (
+            status,
+            String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        )
+    });
+    (sender, answer)
+}
+
+async fn send(chunks: &Chunks, data: impl Into<bytes::Bytes>) {
+    chunks
+        .send(Ok(hyper::body::Frame::data(data.into())))
+        .await
+        .expect("the app reads the body");
+}
+
+/// A part whose headers never end is refused once they pass 16 KiB, while the client still
+/// sends them, where `multer` kept them all in memory, waiting for their end, up to the body
+/// limit (256 MiB here): the request was answered only when the body ended or the deadline
+/// fell.
+#[tokio::test]
+async fn a_part_whose_headers_never_end_is_refused_before_the_body_ends() {
+    let _turn = TURNS.lock().await;
+    let client = TestClient::start(upload_app()).await.expect("starts");
+    let (chunks, answer) = streamed_request(client.running(), "/names");
+    send(
+        &chunks,
+        "--B\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Long: ",
+    )
+    .await;
+    let refused = async {
+        // 1 MiB of one header's value, or less: once the app has answered it reads no more.
+        for _ in 0..64 {
+            let more = hyper::body::Frame::data(vec![b'x'; 16 * 1024].into());
+            if chunks.send(Ok(more)).await.is_err() {
+                break;
+            }
+        }
+        // The body is still open: the answer cannot wait for its end.
+        tokio::time::timeout(std::time::Duration::from_secs(10), answer).await
+    };
+    let (status, body) = refused
+        .await
+        .expect("answered while the part's headers still came")
+        .expect("the request ran");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body,
+        r#"{"detail":"Invalid multipart data: a part's headers are longer than 16384 bytes"}"#
+    );
+    drop(chunks);
+}
+
+/// The bytes before the first boundary (a preamble, RFC 2046 5.1.1, or a body that is not
+/// multipart at all) are skipped as they come, as python-multipart skips them: `multer` kept
+/// them all in memory until the boundary came, up to the body limit, and scanned them again
+/// at each chunk.
+#[tokio::test]
+async fn a_long_preamble_is_skipped_as_it_comes_not_held() {
+    let _turn = TURNS.lock().await;
+    let client = TestClient::start(upload_app()).await.expect("starts");
+    let (chunks, answer) = streamed_request(client.running(), "/names");
+    let profiler = dhat::Profiler::builder().testing().build();
+    let before = dhat::HeapStats::get();
+    // 4 MiB of preamble, then a form of one part.
+    for _ in 0..128 {
+        send(&chunks, vec![b'p'; 32 * 1024]).await;
+    }
+    send(
+        &chunks,
+        "\r\n--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B--\r\n",
+    )
+    .await;
+    drop(chunks);
+    let (status, body) = answer.await.expect("the request ran");
+    let after = dhat::HeapStats::get();
+    drop(profiler);
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"[["a",null]]"#));
+    let held = after.max_bytes.saturating_sub(before.curr_bytes);
+    assert!(
+        held < 1 << 20,
+        "reading a 4 MiB preamble held up to {held} bytes at once"
+    );
+}
+
+/// Whatever its chunks, a form is read the same: cut at every offset, and sent a byte at a
+/// time, a body with a preamble, data that begins like a boundary (`\r\n--B` of the
+/// boundary `Bq`, `--B` not after a line end), transport padding after a boundary, an empty
+/// part and an epilogue gives the same fields (the boundaries are now found as the bytes pass,
+/// test 2).
+#[tokio::test]
+async fn a_form_cut_into_chunks_anywhere_is_read_the_same() {
+    let _turn = TURNS.lock().await;
+    let client = TestClient::start(App::new().post("/fields", fields))
+        .await
+        .expect("starts");
+    let content_type = "multipart/form-data; boundary=Bq";
+    let body: &[u8] = b"preamble --B -\r\n--Bq\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\
+        one\r\n--B\r\n-\r\n--Bq \t\r\nContent-Disposition: form-data; name=\"b\"; filename=\"b.txt\"\r\n\
+        Content-Type: text/plain\r\n\r\n\r\n\r\n--Bq\r\nX-A: 1\r\n\r\n\r\n--Bq--\r\nepilogue --Bq\r\n";
+    let expected = json!([
+        ["a", null, "one\r\n--B\r\n-"],
+        ["b", "b.txt", "\r\n"],
+        [null, null, ""]
+    ]);
+    let read = async |chunks: Vec<Vec<u8>>| {
+        let response = client
+            .post("/fields")
+            .header("content-type", content_type)
+            .chunked(chunks)
+            .send()
+            .await;
+        let status = response.status();
+        let body = response.json::<Value>().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    for cut in 0..=body.len() {
+        let chunks = vec![body[..cut].to_vec(), body[cut..].to_vec()];
+        assert_eq!(read(chunks).await, expected, "cut at {cut}");
+    }
+    let bytes = body.iter().map(|b| vec![*b]).collect();
+    assert_eq!(read(bytes).await, expected, "a byte at a time");
+}
+
+/// Each field's name, file name and text.
+#[depends]
+async fn fields(mut form: Multipart) -> Result<Json<Value>, HttpError> {
+    let mut out = Vec::new();
+    while let Some(field) = form.next_field().await? {
+        let (name, file_name) = (
+            field.name().map(str::to_owned),
+            field.file_name().map(str::to_owned),
+        );
+        out.push(json!([name, file_name, field.text().await?]));
+    }
+    Ok(Json(Value::Array(out)))
 }

@@ -33,8 +33,9 @@ use crate::response::error::{BodyError, HttpError, InputError, MultipartError};
 /// `multipart/form-data` is a 422 (`["body"]`, with the content type sent as `input`), one
 /// without a boundary a 400 `{"detail":"Missing boundary in multipart."}` (FastAPI's answer).
 /// A body that turns out malformed while it is read is a 400
-/// `{"detail":"Invalid multipart data: ..."}`; an empty body is a form with no fields, as in
-/// FastAPI.
+/// `{"detail":"Invalid multipart data: ..."}`, and so is a part whose headers pass 16 KiB (as
+/// they come: a part's head is never held whole, nor the bytes before the first boundary,
+/// which are skipped); an empty body is a form with no fields, as in FastAPI.
 ///
 /// Only one field can be read at a time: read a field to its end (or drop it) before asking
 /// for the next. Asking while a field not read to its end is still held is a bug of the
@@ -117,6 +118,7 @@ impl Multipart {
         let chunks = futures_util::stream::once(std::future::ready(Ok(first)))
             .chain(body)
             .map(|item| item.map_err(Carried));
+        let chunks = Framing::new(chunks, &boundary);
         self.state = Reading::Parts(multer::Multipart::new(chunks, boundary));
         Ok(())
     }
@@ -465,6 +467,217 @@ fn unquote(value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The most a part's head may take, from the end of its boundary to the blank line that ends
+/// its headers (a `Content-Disposition` and a `Content-Type` take a few hundred bytes).
+const PART_HEAD_LIMIT: usize = 16 * 1024;
+
+/// A part's headers longer than [`PART_HEAD_LIMIT`], carried through `multer` as a body error.
+#[derive(Debug)]
+struct PartHeadTooLong;
+
+impl fmt::Display for PartHeadTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a part's headers are longer than {PART_HEAD_LIMIT} bytes"
+        )
+    }
+}
+
+impl std::error::Error for PartHeadTooLong {}
+
+pin_project_lite::pin_project! {
+    /// The body on its way to `multer`, which keeps in its buffer whatever it has not found the
+    /// end of: the bytes before the first boundary until the boundary comes, and a part's
+    /// headers until the blank line after them, each up to the body limit, scanned again from
+    /// their start at each chunk. This finds the boundaries as the bytes pass (a few bytes kept
+    /// between chunks): it drops the preamble as it comes, as python-multipart does, and fails
+    /// a part whose head passes [`PART_HEAD_LIMIT`], while the body still comes. The bytes it
+    /// passes on are the body's, from the first boundary on.
+    struct Framing<S> {
+        #[pin]
+        chunks: S,
+        // `\r\n--` and the boundary: what ends a part's data.
+        delimiter: Box<[u8]>,
+        phase: Phase,
+        // The last bytes of what was scanned, which may begin what is looked for.
+        seam: Vec<u8>,
+    }
+}
+
+/// Where [`Framing`] is in the body.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Before the first boundary.
+    Preamble,
+    /// Just past a boundary, `dashes` of a closing `--` seen.
+    Boundary { dashes: usize },
+    /// In a part's head: `taken` bytes of it, the last `ending` of them a start of `\r\n\r\n`.
+    Head { taken: usize, ending: usize },
+    /// In a part's data.
+    Data,
+    /// Past the closing boundary: nothing more is looked for.
+    Epilogue,
+}
+
+impl<S> Framing<S> {
+    fn new(chunks: S, boundary: &str) -> Self {
+        Self {
+            chunks,
+            delimiter: [b"\r\n--", boundary.as_bytes()].concat().into(),
+            phase: Phase::Preamble,
+            seam: Vec::new(),
+        }
+    }
+}
+
+/// Where `pattern` is first found in the bytes `seam` then `data`: its start in `seam` (if it
+/// begins there) or in `data`, and its end in `data`. `seam` is shorter than `pattern`.
+fn find_across(seam: &[u8], data: &[u8], pattern: &[u8]) -> Option<(Result<usize, usize>, usize)> {
+    if !seam.is_empty() {
+        let joined = [seam, &data[..data.len().min(pattern.len() - 1)]].concat();
+        if let Some(at) = memchr::memmem::find(&joined, pattern) {
+            let end = at + pattern.len() - seam.len();
+            return Some((at.checked_sub(seam.len()).ok_or(at), end));
+        }
+    }
+    memchr::memmem::find(data, pattern).map(|at| (Ok(at), at + pattern.len()))
+}
+
+/// What of `seam` then `data` may begin `pattern`: their last `pattern.len() - 1` bytes.
+fn next_seam(seam: &mut Vec<u8>, data: &[u8], pattern: &[u8]) {
+    let keep = pattern.len() - 1;
+    if data.len() >= keep {
+        seam.clear();
+        seam.extend_from_slice(&data[data.len() - keep..]);
+    } else {
+        seam.extend_from_slice(data);
+        let excess = seam.len().saturating_sub(keep);
+        seam.drain(..excess);
+    }
+}
+
+impl<S> Framing<S> {
+    /// Scans `chunk`, moving through the phases, and returns what of it to pass on: all of it
+    /// but a preamble's bytes (and, where the first boundary began in the last chunk, its start
+    /// kept from it).
+    fn scan(self: Pin<&mut Self>, chunk: Bytes) -> Result<Bytes, PartHeadTooLong> {
+        let this = self.project();
+        let mut passed = chunk.clone();
+        let mut at = 0;
+        if let Phase::Preamble = this.phase {
+            let opening = &this.delimiter[2..];
+            match find_across(this.seam, &chunk, opening) {
+                None => {
+                    next_seam(this.seam, &chunk, opening);
+                    return Ok(Bytes::new());
+                }
+                Some((start, end)) => {
+                    passed = match start {
+                        Ok(start) => chunk.slice(start..),
+                        Err(in_seam) => [&this.seam[in_seam..], &chunk[..]].concat().into(),
+                    };
+                    this.seam.clear();
+                    *this.phase = Phase::Boundary { dashes: 0 };
+                    at = end;
+                }
+            }
+        }
+        while at < chunk.len() {
+            match *this.phase {
+                Phase::Preamble | Phase::Epilogue => break,
+                Phase::Boundary { dashes } => {
+                    if chunk[at] == b'-' {
+                        at += 1;
+                        *this.phase = if dashes == 1 {
+                            Phase::Epilogue
+                        } else {
+                            Phase::Boundary { dashes: 1 }
+                        };
+                    } else {
+                        *this.phase = Phase::Head {
+                            taken: dashes,
+                            ending: 0,
+                        };
+                    }
+                }
+                Phase::Head {
+                    mut taken,
+                    mut ending,
+                } => {
+                    for &byte in &chunk[at..] {
+                        at += 1;
+                        taken += 1;
+                        ending = match (ending, byte) {
+                            (0 | 2, b'\r') => ending + 1,
+                            (1 | 3, b'\n') => ending + 1,
+                            (_, b'\r') => 1,
+                            _ => 0,
+                        };
+                        if ending == 4 {
+                            break;
+                        }
+                        if taken > PART_HEAD_LIMIT {
+                            return Err(PartHeadTooLong);
+                        }
+                    }
+                    *this.phase = if ending == 4 {
+                        this.seam.clear();
+                        Phase::Data
+                    } else {
+                        Phase::Head { taken, ending }
+                    };
+                }
+                Phase::Data => match find_across(this.seam, &chunk[at..], this.delimiter) {
+                    Some((_, end)) => {
+                        this.seam.clear();
+                        *this.phase = Phase::Boundary { dashes: 0 };
+                        at += end;
+                    }
+                    None => {
+                        next_seam(this.seam, &chunk[at..], this.delimiter);
+                        break;
+                    }
+                },
+            }
+        }
+        Ok(passed)
+    }
+}
+
+impl<S> Stream for Framing<S>
+where
+    S: Stream<Item = Result<Bytes, Carried>>,
+{
+    type Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let chunk = match std::task::ready!(self.as_mut().project().chunks.poll_next(cx)) {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(error)) => return Poll::Ready(Some(Err(Box::new(error)))),
+                // A preamble's last bytes, kept in case they began the boundary, are passed on:
+                // `multer` finds no boundary in them, as it would have in the whole body.
+                None => {
+                    let this = self.as_mut().project();
+                    if let Phase::Preamble = this.phase
+                        && !this.seam.is_empty()
+                    {
+                        *this.phase = Phase::Epilogue;
+                        return Poll::Ready(Some(Ok(std::mem::take(this.seam).into())));
+                    }
+                    return Poll::Ready(None);
+                }
+            };
+            match self.as_mut().scan(chunk) {
+                Ok(passed) if passed.is_empty() => {}
+                Ok(passed) => return Poll::Ready(Some(Ok(passed))),
+                Err(error) => return Poll::Ready(Some(Err(Box::new(error)))),
+            }
+        }
+    }
+}
+
 /// A `multer` error as the [`MultipartError`] the handler gets: the body's own error when
 /// reading the body failed, a held field (the handler's bug), or a malformed encoding.
 fn from_multer(error: multer::Error) -> MultipartError {
@@ -472,6 +685,11 @@ fn from_multer(error: multer::Error) -> MultipartError {
         && let Some(Carried(body)) = source.downcast_ref::<Carried>()
     {
         return MultipartError::body(body.clone());
+    }
+    if let multer::Error::StreamReadFailed(source) = &error
+        && let Some(too_long) = source.downcast_ref::<PartHeadTooLong>()
+    {
+        return MultipartError::malformed(too_long.to_string());
     }
     if let multer::Error::LockFailure = error {
         tracing::error!(
