@@ -125,11 +125,14 @@ fn upload_app() -> App {
 type Chunks = tokio::sync::mpsc::Sender<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>;
 
 /// A multipart request to `path` whose body is what is sent on the channel returned, in
-/// process, through the app's service.
+/// process, through the app's service; its answer's status, `Connection` header and body.
 fn streamed_request(
     running: &di_runtime::Running,
     path: &str,
-) -> (Chunks, tokio::task::JoinHandle<(StatusCode, String)>) {
+) -> (
+    Chunks,
+    tokio::task::JoinHandle<(StatusCode, Option<String>, String)>,
+) {
     use http_body_util::BodyExt;
     use tower_service::Service;
     let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
@@ -142,11 +145,13 @@ fn streamed_request(
     let answer = tokio::spawn(async move {
         let response = service.call(request).await.expect("infallible");
         let status = response.status();
+        let connection = response
+            .headers()
+            .get("connection")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let body = response.into_body().collect().await.expect("a body");
-        (
-            status,
-            String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-        )
+        let body = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+        (status, connection, body)
     });
     (sender, answer)
 }
@@ -183,7 +188,7 @@ async fn a_part_whose_headers_never_end_is_refused_before_the_body_ends() {
         // The body is still open: the answer cannot wait for its end.
         tokio::time::timeout(std::time::Duration::from_secs(10), answer).await
     };
-    let (status, body) = refused
+    let (status, _, body) = refused
         .await
         .expect("answered while the part's headers still came")
         .expect("the request ran");
@@ -216,7 +221,7 @@ async fn a_long_preamble_is_skipped_as_it_comes_not_held() {
     )
     .await;
     drop(chunks);
-    let (status, body) = answer.await.expect("the request ran");
+    let (status, _, body) = answer.await.expect("the request ran");
     let after = dhat::HeapStats::get();
     drop(profiler);
     assert_eq!((status, body.as_str()), (StatusCode::OK, r#"[["a",null]]"#));
@@ -279,4 +284,41 @@ async fn fields(mut form: Multipart) -> Result<Json<Value>, HttpError> {
         out.push(json!([name, file_name, field.text().await?]));
     }
     Ok(Json(Value::Array(out)))
+}
+
+// ------------- 3. a form read to its closing boundary, its body not to its end
+
+/// A form read to its closing boundary (`next_field` gave `None`) has its body read to its
+/// end too, as Starlette reads the whole body before it parses the form: `multer` stops at
+/// the boundary, so a body whose end had not come with it (a chunked upload's last chunk in a
+/// packet of its own, as a streaming client sends it, or an epilogue) was left unread, and the
+/// answer to a whole, valid upload said `Connection: close`, closing the client's HTTP/1
+/// connection after each upload.
+#[tokio::test(start_paused = true)]
+async fn a_form_read_to_its_closing_boundary_reads_its_body_to_its_end() {
+    let _turn = TURNS.lock().await;
+    let app = App::new()
+        .post("/names", names)
+        .body_timeout(std::time::Duration::from_secs(3600))
+        .body_min_rate(0, std::time::Duration::ZERO)
+        .request_timeout(None);
+    let client = TestClient::start(app).await.expect("starts");
+    let (chunks, mut answer) = streamed_request(client.running(), "/names");
+    send(
+        &chunks,
+        "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B--",
+    )
+    .await;
+    // The time is paused: the wait ends at once when nothing else can happen.
+    let (status, connection, body) =
+        match tokio::time::timeout(std::time::Duration::from_secs(60), &mut answer).await {
+            Ok(answered) => answered.expect("the request ran"),
+            Err(_) => {
+                send(&chunks, "\r\nepilogue").await;
+                drop(chunks);
+                answer.await.expect("the request ran")
+            }
+        };
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"[["a",null]]"#));
+    assert_eq!(connection, None, "a whole upload closed its connection");
 }

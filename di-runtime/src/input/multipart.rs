@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -35,7 +36,10 @@ use crate::response::error::{BodyError, HttpError, InputError, MultipartError};
 /// A body that turns out malformed while it is read is a 400
 /// `{"detail":"Invalid multipart data: ..."}`, and so is a part whose headers pass 16 KiB (as
 /// they come: a part's head is never held whole, nor the bytes before the first boundary,
-/// which are skipped); an empty body is a form with no fields, as in FastAPI.
+/// which are skipped); an empty body is a form with no fields, as in FastAPI. The form's end
+/// ([`next_field`](Multipart::next_field) giving `None`) is its closing boundary and the rest
+/// of the body after it, read to the body's end as Starlette reads a whole body, so that the
+/// HTTP/1 connection is kept alive.
 ///
 /// Only one field can be read at a time: read a field to its end (or drop it) before asking
 /// for the next. Asking while a field not read to its end is still held is a bug of the
@@ -71,11 +75,13 @@ pub struct Multipart {
 enum Reading {
     /// Not yet: `multer` starts at the first chunk, so that an empty body is a form with no
     /// fields (as in FastAPI), not a stream cut short.
-    Unread {
-        body: BodyStream,
-        boundary: String,
+    Unread { body: BodyStream, boundary: String },
+    Parts {
+        parts: multer::Multipart<'static>,
+        /// The stream `multer` reads, shared: what of the body follows the closing boundary
+        /// is read from it once `multer` has stopped.
+        rest: Shared,
     },
-    Parts(multer::Multipart<'static>),
     /// The body was empty (or failed before its first chunk): no fields.
     Ended,
 }
@@ -86,18 +92,39 @@ impl Multipart {
         if matches!(self.state, Reading::Unread { .. }) {
             self.start().await?;
         }
-        let Reading::Parts(parts) = &mut self.state else {
+        let Reading::Parts { parts, rest } = &mut self.state else {
             return Ok(None);
         };
         match parts.next_field().await {
-            Ok(field) => Ok(field.map(|field| {
+            Ok(Some(field)) => {
                 let (name, file_name) = disposition(field.headers());
-                MultipartField {
+                Ok(Some(MultipartField {
                     name,
                     file_name,
                     part: Part::Open(field),
-                }
-            })),
+                }))
+            }
+            // `multer` stops at the closing boundary. The rest of the body (an epilogue, or
+            // only its end, which need not come with the boundary) is read to its end, as
+            // Starlette reads a whole body before it parses a form: left unread, the answer
+            // would close the HTTP/1 connection (see `Multipart`).
+            Ok(None) => {
+                let rest = rest.clone();
+                self.state = Reading::Ended;
+                std::future::poll_fn(|cx| {
+                    let mut rest = rest.lock();
+                    loop {
+                        match std::task::ready!(rest.as_mut().poll_next(cx)) {
+                            Some(Ok(_)) => {}
+                            Some(Err(error)) => return Poll::Ready(Err(error)),
+                            None => return Poll::Ready(Ok(())),
+                        }
+                    }
+                })
+                .await
+                .map_err(|error| from_multer(multer::Error::StreamReadFailed(error)))?;
+                Ok(None)
+            }
             Err(error) => Err(from_multer(error)),
         }
     }
@@ -118,8 +145,11 @@ impl Multipart {
         let chunks = futures_util::stream::once(std::future::ready(Ok(first)))
             .chain(body)
             .map(|item| item.map_err(Carried));
-        let chunks = Framing::new(chunks, &boundary);
-        self.state = Reading::Parts(multer::Multipart::new(chunks, boundary));
+        let rest: Shared = Arc::new(parking_lot::Mutex::new(Box::pin(Framing::new(
+            chunks, &boundary,
+        ))));
+        let parts = multer::Multipart::new(SharedStream(rest.clone()), boundary);
+        self.state = Reading::Parts { parts, rest };
         Ok(())
     }
 
@@ -467,6 +497,24 @@ fn unquote(value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The body as [`Framing`] passes it on, shared by `multer` and the [`Multipart`] that reads
+/// its rest (see [`Multipart::next_field`]).
+type Shared = Arc<parking_lot::Mutex<Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>>>;
+
+/// A boxed error, as `multer` takes a stream's.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The shared body as the stream `multer` reads.
+struct SharedStream(Shared);
+
+impl Stream for SharedStream {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.lock().as_mut().poll_next(cx)
+    }
+}
+
 /// The most a part's head may take, from the end of its boundary to the blank line that ends
 /// its headers (a `Content-Disposition` and a `Content-Type` take a few hundred bytes).
 const PART_HEAD_LIMIT: usize = 16 * 1024;
@@ -649,7 +697,7 @@ impl<S> Stream for Framing<S>
 where
     S: Stream<Item = Result<Bytes, Carried>>,
 {
-    type Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+    type Item = Result<Bytes, BoxError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
