@@ -238,26 +238,20 @@ impl FromRequest for Multipart {
     const STREAMS_BODY: bool = true;
 
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        let content_type = head
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let raw = head.headers().get(CONTENT_TYPE);
+        let content_type = raw.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let is_multipart = content_type.as_deref().is_some_and(|v| {
             v.split(';')
                 .next()
                 .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"))
         });
-        let content_type = match content_type {
-            Some(content_type) if is_multipart => content_type,
-            sent => {
-                let sent = sent.map_or(Value::Null, Value::String);
-                return Err(vec![
-                    InputError::new(["body"], "Input should be a multipart/form-data body")
-                        .input(sent),
-                ]);
-            }
-        };
-        let Ok(boundary) = multer::parse_boundary(&content_type) else {
+        if !is_multipart {
+            let sent = content_type.map_or(Value::Null, Value::String);
+            return Err(vec![
+                InputError::new(["body"], "Input should be a multipart/form-data body").input(sent),
+            ]);
+        }
+        let Some(boundary) = raw.and_then(|value| boundary(value.as_bytes())) else {
             return Err(vec![InputError::rejection(HttpError::bad_request(
                 "Missing boundary in multipart.",
             ))]);
@@ -404,11 +398,9 @@ impl Stream for MultipartField {
 }
 
 /// The `name` and `filename` parameters of a part's `Content-Disposition`, read as
-/// python-multipart's `parse_options_header` reads them for Starlette: parameters split at the
-/// `;` outside quoted strings, their names in any case (RFC 2045 5.1), a quoted value's `\\`
-/// and `\"` unescaped, an extended parameter (`filename*`, which RFC 7578 4.2 forbids) ignored,
-/// the last of a repeated one kept, a value that is not UTF-8 read as Latin-1, and a Windows
-/// path sent as a file name (an old browser's) cut to its last segment. `multer`'s own reading
+/// python-multipart reads them for Starlette (see [`parameters`]): names in any case (RFC 2045
+/// 5.1), the last of a repeated one kept, a value that is not UTF-8 read as Latin-1, and a
+/// Windows path sent as a file name (an old browser's) cut to its last segment. `multer`'s own reading
 /// searches the header's text for `name` and `filename`, which finds them inside quoted values
 /// (`filename="my name=x.txt"`) and misses `Name=`.
 fn disposition(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
@@ -416,16 +408,7 @@ fn disposition(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
         return (None, None);
     };
     let (mut name, mut file_name) = (None, None);
-    // The first segment is the disposition type (`form-data`).
-    for segment in segments(value.as_bytes()).skip(1) {
-        let segment = segment.trim_ascii();
-        // A parameter without `=` is one with an empty value.
-        let (key, value) = match segment.iter().position(|b| *b == b'=') {
-            Some(at) => (&segment[..at], &segment[at + 1..]),
-            None => (segment, &[][..]),
-        };
-        let key = key.trim_ascii_end();
-        let mut value = unquote(value.trim_ascii_start());
+    for (key, mut value) in parameters(value.as_bytes()) {
         if key.eq_ignore_ascii_case(b"name") {
             name = Some(value);
         } else if key.eq_ignore_ascii_case(b"filename") {
@@ -444,6 +427,38 @@ fn disposition(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
             .unwrap_or_else(|error| error.into_bytes().iter().map(|b| char::from(*b)).collect())
     };
     (name.map(text), file_name.map(text))
+}
+
+/// The `boundary` parameter of a multipart content type, read as python-multipart reads it
+/// for Starlette (see [`parameters`]): the last one sent, `None` when there is none, or it is
+/// empty or not UTF-8. `multer::parse_boundary` reads the content type with the `mime` crate,
+/// which takes only a MIME token unquoted: `boundary====1234===` (a Java upload helper's,
+/// copied into many apps) or `----=_Part_0_1.2` was no boundary at all.
+fn boundary(content_type: &[u8]) -> Option<String> {
+    parameters(content_type)
+        .filter(|(key, _)| key.eq_ignore_ascii_case(b"boundary"))
+        .last()
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+        .and_then(|value| String::from_utf8(value).ok())
+}
+
+/// The parameters of a header value (`form-data; name="a"`, `multipart/form-data;
+/// boundary=B`) as python-multipart's `parse_options_header` reads them, in order: the value
+/// split at the `;` outside quoted strings, the first segment (the type) left out, each other
+/// a name (to compare in any case) and a value: the text after its first `=` (none: empty),
+/// unquoted (see [`unquote`]). An extended parameter (`filename*`, which RFC 7578 4.2 forbids
+/// in a form) is left out.
+fn parameters(value: &[u8]) -> impl Iterator<Item = (&[u8], Vec<u8>)> {
+    segments(value).skip(1).filter_map(|segment| {
+        let segment = segment.trim_ascii();
+        let (key, value) = match segment.iter().position(|b| *b == b'=') {
+            Some(at) => (&segment[..at], &segment[at + 1..]),
+            None => (segment, &[][..]),
+        };
+        let key = key.trim_ascii_end();
+        (!key.contains(&b'*')).then(|| (key, unquote(value.trim_ascii_start())))
+    })
 }
 
 /// A header value's `;`-separated segments, a `;` inside a quoted string (where `\` escapes
