@@ -393,3 +393,54 @@ async fn a_boundary_with_characters_a_mime_token_cannot_hold_is_read_as_fastapi_
         );
     }
 }
+
+// ------------- 5. a part's content type, as sent
+
+/// A part's `Content-Type` is given as sent (Starlette's `UploadFile.content_type`), and its
+/// `charset` read wherever the header puts it: `multer` gave the header only when the `mime`
+/// crate could parse it, so `text/plain ; charset=latin1` (a space before the `;`) or a
+/// parameter that is not a MIME token unquoted (`name=a=b`) gave no content type at all, and
+/// the text was decoded as UTF-8 instead of the charset it named.
+#[tokio::test]
+async fn a_parts_content_type_is_given_as_sent_and_its_charset_read_from_it() {
+    let _turn = TURNS.lock().await;
+    let client = TestClient::start(App::new().post("/types", types))
+        .await
+        .expect("starts");
+    for content_type in [
+        "text/plain; charset=latin1",
+        "Text/Plain; Charset=ISO-8859-1",
+        "text/plain ; charset=latin1",
+        "text/plain; name=a=b; charset=\"latin1\"",
+    ] {
+        let mut body = format!(
+            "--B\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(b"caf\xe9\r\n--B--\r\n");
+        let response = client
+            .post("/types")
+            .header("content-type", MULTIPART)
+            .body(body)
+            .send()
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{content_type}");
+        let fields: Value = response.json().await.expect("json");
+        assert_eq!(
+            fields,
+            json!([[content_type, "caf\u{e9}"]]),
+            "{content_type}"
+        );
+    }
+}
+
+/// Each field's content type and text.
+#[depends]
+async fn types(mut form: Multipart) -> Result<Json<Value>, HttpError> {
+    let mut out = Vec::new();
+    while let Some(field) = form.next_field().await? {
+        let content_type = field.content_type().map(str::to_owned);
+        out.push(json!([content_type, field.text().await?]));
+    }
+    Ok(Json(Value::Array(out)))
+}

@@ -282,13 +282,7 @@ enum Part {
     Open(multer::Field<'static>),
     /// Read to its end: `multer`'s field (which holds the form's state, so that the next field
     /// cannot be asked for while it lives) is dropped, its head kept.
-    Ended(Box<Head>),
-}
-
-/// What a field read to its end still answers.
-struct Head {
-    content_type: Option<String>,
-    headers: http::HeaderMap,
+    Ended(Box<http::HeaderMap>),
 }
 
 impl MultipartField {
@@ -298,25 +292,22 @@ impl MultipartField {
     }
 
     /// The file name, for a file part (`filename="..."`), as sent but for a Windows path,
-    /// which is cut to its last segment as Starlette cuts it (`C:\\dir\\a.txt` is `a.txt`).
+    /// which is cut to its last segment as Starlette cuts it (`C:\dir\a.txt` is `a.txt`).
     /// Any other path (`../a.txt`) is kept: never join it to a directory unchecked.
     pub fn file_name(&self) -> Option<&str> {
         self.file_name.as_deref()
     }
 
-    /// The part's `Content-Type`, as sent.
+    /// The part's `Content-Type`, as sent (`None` also when it is not ASCII).
     pub fn content_type(&self) -> Option<&str> {
-        match &self.part {
-            Part::Open(field) => field.content_type().map(AsRef::as_ref),
-            Part::Ended(head) => head.content_type.as_deref(),
-        }
+        self.headers().get(CONTENT_TYPE)?.to_str().ok()
     }
 
     /// The part's headers.
     pub fn headers(&self) -> &http::HeaderMap {
         match &self.part {
             Part::Open(field) => field.headers(),
-            Part::Ended(head) => &head.headers,
+            Part::Ended(headers) => headers,
         }
     }
 
@@ -336,11 +327,7 @@ impl MultipartField {
     /// asked for while this one is kept), keeping the field's head.
     fn end(&mut self) {
         if let Part::Open(field) = &self.part {
-            let head = Head {
-                content_type: field.content_type().map(|mime| mime.to_string()),
-                headers: field.headers().clone(),
-            };
-            self.part = Part::Ended(Box::new(head));
+            self.part = Part::Ended(Box::new(field.headers().clone()));
         }
     }
 
@@ -357,12 +344,18 @@ impl MultipartField {
     /// names none known); bytes that are not valid in it become U+FFFD. The bytes are taken as
     /// they are: a leading byte order mark is not read as naming another charset.
     pub async fn text(self) -> Result<String, MultipartError> {
+        // The charset wherever the header names it: `mime` (what `multer` reads it with)
+        // refuses `text/plain ; charset=latin1` and a parameter that is not a MIME token.
         let encoding = match &self.part {
-            Part::Open(field) => field.content_type(),
+            Part::Open(field) => field.headers().get(CONTENT_TYPE),
             Part::Ended(_) => None,
         }
-        .and_then(|mime| mime.get_param("charset"))
-        .and_then(|charset| encoding_rs::Encoding::for_label(charset.as_str().as_bytes()))
+        .and_then(|value| {
+            parameters(value.as_bytes())
+                .filter(|(key, _)| key.eq_ignore_ascii_case(b"charset"))
+                .last()
+        })
+        .and_then(|(_, charset)| encoding_rs::Encoding::for_label(charset.trim_ascii()))
         .filter(|encoding| *encoding != encoding_rs::UTF_8);
         let bytes = self.bytes().await?;
         Ok(match encoding {
