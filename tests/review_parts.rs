@@ -1,10 +1,14 @@
 //! A review of the request inputs around the body and the head (`Multipart`, `BodyStream`,
 //! `Lines`, `Header`, `TypedHeader`, `Cookie`, the security inputs, `Form`), read as the
 //! maintainers of `multer`, `headers` and Starlette would read them: each input was given what
-//! breaks parsers of its kind (multipart boundaries, part headers and their parameters, preambles,
-//! repeated and odd headers, cookies, `Authorization` values) and its answer compared with what
-//! FastAPI 0.165 (Starlette 1.10, python-multipart 0.0.34) or the RFC make of it. Each defect
-//! found is a test here, shown failing before its fix.
+//! breaks parsers of its kind (boundaries, part headers and their parameters, preambles and
+//! epilogues, chunks cut anywhere, repeated and odd headers, cookies, `Authorization` values)
+//! and its answer compared with FastAPI 0.165's (Starlette 1.10, python-multipart 0.0.34) or
+//! the RFC's. The defects found were all in `Multipart`, where `multer` and the `mime` crate
+//! read what python-multipart reads otherwise; each is a test here, shown failing before its
+//! fix. The other inputs answered as FastAPI does on what was tried, which `walk_parity.rs`,
+//! `inputs_more.rs` and `body_stream.rs` already pin. The tests take turns (`TURNS`): one of
+//! them measures the heap.
 
 use di_runtime::Multipart;
 use di_runtime::prelude::*;
@@ -244,9 +248,12 @@ async fn a_form_cut_into_chunks_anywhere_is_read_the_same() {
         .await
         .expect("starts");
     let content_type = "multipart/form-data; boundary=Bq";
-    let body: &[u8] = b"preamble --B -\r\n--Bq\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\
-        one\r\n--B\r\n-\r\n--Bq \t\r\nContent-Disposition: form-data; name=\"b\"; filename=\"b.txt\"\r\n\
-        Content-Type: text/plain\r\n\r\n\r\n\r\n--Bq\r\nX-A: 1\r\n\r\n\r\n--Bq--\r\nepilogue --Bq\r\n";
+    let body: &[u8] = b"preamble --B -\r\n\
+        --Bq\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\none\r\n--B\r\n-\r\n\
+        --Bq \t\r\nContent-Disposition: form-data; name=\"b\"; filename=\"b.txt\"\r\n\
+        Content-Type: text/plain\r\n\r\n\r\n\r\n\
+        --Bq\r\nX-A: 1\r\n\r\n\r\n\
+        --Bq--\r\nepilogue --Bq\r\n";
     let expected = json!([
         ["a", null, "one\r\n--B\r\n-"],
         ["b", "b.txt", "\r\n"],
@@ -356,7 +363,8 @@ async fn a_boundary_with_characters_a_mime_token_cannot_hold_is_read_as_fastapi_
     ];
     for (content_type, boundary) in cases {
         let body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--{boundary}--\r\n"
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\
+             x\r\n--{boundary}--\r\n"
         );
         let response = client
             .post("/names")
@@ -414,7 +422,8 @@ async fn a_parts_content_type_is_given_as_sent_and_its_charset_read_from_it() {
         "text/plain; name=a=b; charset=\"latin1\"",
     ] {
         let mut body = format!(
-            "--B\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: {content_type}\r\n\r\n"
+            "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\
+             Content-Type: {content_type}\r\n\r\n"
         )
         .into_bytes();
         body.extend_from_slice(b"caf\xe9\r\n--B--\r\n");

@@ -393,9 +393,9 @@ impl Stream for MultipartField {
 /// The `name` and `filename` parameters of a part's `Content-Disposition`, read as
 /// python-multipart reads them for Starlette (see [`parameters`]): names in any case (RFC 2045
 /// 5.1), the last of a repeated one kept, a value that is not UTF-8 read as Latin-1, and a
-/// Windows path sent as a file name (an old browser's) cut to its last segment. `multer`'s own reading
-/// searches the header's text for `name` and `filename`, which finds them inside quoted values
-/// (`filename="my name=x.txt"`) and misses `Name=`.
+/// Windows path sent as a file name (an old browser's) cut to its last segment. `multer`'s
+/// own reading searches the header's text for `name` and `filename`, which finds them inside
+/// quoted values (`filename="my name=x.txt"`) and misses `Name=`.
 fn disposition(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
     let Some(value) = headers.get(http::header::CONTENT_DISPOSITION) else {
         return (None, None);
