@@ -220,7 +220,8 @@ impl Multipart {
 pub struct UploadedFile {
     /// The form field's name.
     pub field: String,
-    /// The file name the client sent.
+    /// The file name the client sent (a Windows path cut to its last segment, see
+    /// [`MultipartField::file_name`]).
     pub file_name: String,
     /// The part's `Content-Type`, as sent.
     pub content_type: Option<String>,
