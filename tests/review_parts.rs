@@ -192,7 +192,7 @@ async fn a_part_whose_headers_never_end_is_refused_before_the_body_ends() {
         // The body is still open: the answer cannot wait for its end.
         tokio::time::timeout(std::time::Duration::from_secs(10), answer).await
     };
-    let (status, _, body) = refused
+    let (status, connection, body) = refused
         .await
         .expect("answered while the part's headers still came")
         .expect("the request ran");
@@ -201,6 +201,8 @@ async fn a_part_whose_headers_never_end_is_refused_before_the_body_ends() {
         body,
         r#"{"detail":"Invalid multipart data: a part's headers are longer than 16384 bytes"}"#
     );
+    // The rest of the body is not read: an HTTP/1 connection closes after the answer.
+    assert_eq!(connection.as_deref(), Some("close"));
     drop(chunks);
 }
 
