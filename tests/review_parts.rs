@@ -455,3 +455,39 @@ async fn types(mut form: Multipart) -> Result<Json<Value>, HttpError> {
     }
     Ok(Json(Value::Array(out)))
 }
+
+// ------------------------------------------------ a typed credential header that does not decode
+
+#[depends]
+async fn bearer_only(
+    di_runtime::TypedHeader(auth): di_runtime::TypedHeader<
+        headers::Authorization<headers::authorization::Bearer>,
+    >,
+) -> String {
+    auth.token().len().to_string()
+}
+
+/// `TypedHeader<Authorization<Bearer>>` given another scheme answered a 422 whose `input` was
+/// the whole header: `Basic dXNlcjpzM2NyZXQ=`, a user's password in base64, written back into
+/// a body that clients, proxies and error trackers log. `HttpBearer` never repeats
+/// credentials, nor does axum's `TypedHeader`. The 422 still names the header; the value of
+/// one that carries credentials (`Authorization`, `Proxy-Authorization`, `Cookie`) is left
+/// out.
+#[tokio::test]
+async fn a_credential_header_that_does_not_decode_is_not_repeated_in_the_422() {
+    let client = TestClient::start(App::new().get("/", bearer_only))
+        .await
+        .unwrap();
+    let response = client
+        .get("/")
+        .header("authorization", "Basic dXNlcjpzM2NyZXQ=")
+        .send()
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("dXNlcjpzM2NyZXQ"), "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["detail"][0]["loc"], json!(["header", "authorization"]));
+    assert_eq!(body["detail"][0]["input"], Value::Null);
+    client.shutdown().await;
+}

@@ -1,6 +1,8 @@
 //! [`TypedHeader`]: one header of the `headers` crate's typed headers (cargo feature
 //! `headers`), every problem reported at `["header", name]`.
 
+use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::header::latin1;
 use crate::response::error::{InputError, push_json_str};
@@ -12,7 +14,8 @@ use crate::response::error::{InputError, push_json_str};
 /// Missing, it is a 422 problem `missing` at `["header", "<name>"]` (take
 /// `Option<TypedHeader<H>>` when it may be absent); present but not decodable, it is a
 /// `value_error` at the same place with the value as `input` (every value, as a list, when
-/// the header was sent more than once), for an `Option` too. Like every input it is read
+/// the header was sent more than once; none for a header that carries credentials:
+/// `Authorization`, `Proxy-Authorization`, `Cookie`), for an `Option` too. Like every input it is read
 /// before anything is set up, and its problems join the other inputs' in one 422.
 ///
 /// ```
@@ -62,6 +65,15 @@ fn decode<H: headers::Header>(head: &RequestHead) -> Result<Option<H>, Vec<Input
     match H::decode(&mut values.iter()) {
         Ok(header) => Ok(Some(header)),
         Err(_) => {
+            let msg = format!("Value error, not a valid `{name}` header");
+            let problem = InputError::new(["header", name.as_str()], msg).kind("value_error");
+            // Credentials are not written back into a body that clients, proxies and error
+            // trackers log (a `Basic` password, where `Bearer` was asked for).
+            if [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name) {
+                return Err(vec![
+                    problem.raw("null".to_owned(), Some("{\"error\":{}}".to_owned())),
+                ]);
+            }
             let texts: Vec<_> = values.iter().map(|v| latin1(v.as_bytes())).collect();
             let mut input = String::new();
             if let [one] = texts.as_slice() {
@@ -76,12 +88,7 @@ fn decode<H: headers::Header>(head: &RequestHead) -> Result<Option<H>, Vec<Input
                 }
                 input.push(']');
             }
-            let msg = format!("Value error, not a valid `{name}` header");
-            Err(vec![
-                InputError::new(["header", name.as_str()], msg)
-                    .kind("value_error")
-                    .raw(input, Some("{\"error\":{}}".to_owned())),
-            ])
+            Err(vec![problem.raw(input, Some("{\"error\":{}}".to_owned()))])
         }
     }
 }
