@@ -287,8 +287,11 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         quote!(#[allow(deprecated, reason = "generated for the `#[deprecated]` function itself")])
     });
 
-    let (mut call_attrs, marker_lints) =
-        lint_attrs(&item.attrs, !is_snake_case(&ident.unraw().to_string()));
+    let LintAttrs {
+        call: mut call_attrs,
+        marker: marker_lints,
+        structure: struct_lints,
+    } = lint_attrs(&item.attrs, !is_snake_case(&ident.unraw().to_string()));
     for attr in &mut call_attrs {
         name_instrument_span(attr, ident);
     }
@@ -324,6 +327,7 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
     quote! {
         #(#docs)*
         #(#deprecated)*
+        #(#struct_lints)*
         #[allow(non_camel_case_types, reason = "stands for the function of the same name")]
         #[allow(dead_code, reason = "only named as a type, never built")]
         #vis struct #ident {}
@@ -400,30 +404,56 @@ fn is_name_lint(lint: &syn::Path) -> bool {
     lint.is_ident("non_snake_case") || lint.is_ident("nonstandard_style")
 }
 
-/// The function's attributes for `name::call`, and the lint levels it sets for the marker
-/// function `name`, where rustc reports the function's name (`non_snake_case`): `allow`, `warn`
-/// and `deny` as written, `forbid` as `deny` (the marker allows `dead_code`), `expect` as
-/// `allow`. When the name trips a name lint that an `expect` lists (`non_snake_case`), that lint
-/// is expected at the marker and allowed in `call`, where nothing may trip it.
-fn lint_attrs(
-    attrs: &[syn::Attribute],
-    name_trips: bool,
-) -> (Vec<syn::Attribute>, Vec<TokenStream>) {
+/// The lints rustc reports at the struct of a function's name: a missing doc comment (the
+/// struct is the item that carries it; `call` and the marker function have docs of their own).
+fn is_struct_lint(lint: &syn::Path) -> bool {
+    lint.is_ident("missing_docs")
+}
+
+/// An item the macro makes of the function, where rustc reports some of its lints.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Marker,
+    Struct,
+    Call,
+}
+
+/// The lint levels the function's attributes set, for each item the macro makes of it.
+struct LintAttrs {
+    /// The function's attributes for `name::call`.
+    call: Vec<syn::Attribute>,
+    /// The levels for the marker function `name`, where rustc reports the function's name.
+    marker: Vec<TokenStream>,
+    /// The levels for the struct `name`, where rustc reports a missing doc comment.
+    structure: Vec<TokenStream>,
+}
+
+/// The function's attributes for `name::call`, and the lint levels they set for the marker
+/// function `name`, where rustc reports the function's name (`non_snake_case`), and for the
+/// struct `name`, where it reports a missing doc comment (`missing_docs`): `allow`, `warn` and
+/// `deny` as written, `forbid` as `deny` (both allow `dead_code`), `expect` as `allow`. A lint
+/// that an `expect` lists is expected where rustc reports it and allowed elsewhere: a name lint
+/// at the marker when the name trips it, `missing_docs` at the struct, any other in `call`.
+fn lint_attrs(attrs: &[syn::Attribute], name_trips: bool) -> LintAttrs {
+    use syn::parse::Parser as _;
     use syn::punctuated::Punctuated;
-    let mut call = Vec::new();
-    let mut marker = Vec::new();
+    let mut out = LintAttrs {
+        call: Vec::new(),
+        marker: Vec::new(),
+        structure: Vec::new(),
+    };
     for attr in attrs {
         let Some(level) = ["allow", "warn", "deny", "forbid", "expect"]
             .into_iter()
             .find(|level| attr.path().is_ident(level))
         else {
-            call.push(attr.clone());
+            out.call.push(attr.clone());
             continue;
         };
         let Ok(metas) =
             attr.parse_args_with(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
         else {
-            call.push(attr.clone());
+            out.call.push(attr.clone());
             continue;
         };
         let (mut lints, mut reason) = (Vec::new(), None);
@@ -434,35 +464,49 @@ fn lint_attrs(
             }
         }
         if lints.is_empty() {
-            call.push(attr.clone());
+            out.call.push(attr.clone());
             continue;
         }
         let reason = reason.map(|r| quote!(, #r));
-        let (named, others): (Vec<_>, Vec<_>) = lints.iter().partition(|l| is_name_lint(l));
-        match level {
-            "expect" if name_trips && !named.is_empty() => {
-                marker.push(quote!(#[expect(#(#named),* #reason)]));
-                call.push(syn::parse_quote!(#[allow(#(#named),*)]));
-                if !others.is_empty() {
-                    marker.push(quote!(#[allow(#(#others),*)]));
-                    call.push(syn::parse_quote!(#[expect(#(#others),* #reason)]));
-                }
+        if level != "expect" {
+            let level = syn::Ident::new(
+                if level == "forbid" { "deny" } else { level },
+                attr.path().span(),
+            );
+            out.marker.push(quote!(#[#level(#(#lints),* #reason)]));
+            out.structure.push(quote!(#[#level(#(#lints),* #reason)]));
+            out.call.push(attr.clone());
+            continue;
+        }
+        // Where each lint is expected.
+        let place = |lint: &syn::Path| {
+            if name_trips && is_name_lint(lint) {
+                Place::Marker
+            } else if is_struct_lint(lint) {
+                Place::Struct
+            } else {
+                Place::Call
             }
-            "expect" => {
-                marker.push(quote!(#[allow(#(#lints),*)]));
-                call.push(attr.clone());
-            }
-            _ => {
-                let level = syn::Ident::new(
-                    if level == "forbid" { "deny" } else { level },
-                    attr.path().span(),
-                );
-                marker.push(quote!(#[#level(#(#lints),* #reason)]));
-                call.push(attr.clone());
-            }
+        };
+        // `expect` of the lints expected at `at`, `allow` of the others.
+        let levels = |at: Place| {
+            let (expected, allowed): (Vec<_>, Vec<_>) =
+                lints.iter().partition(|lint| place(lint) == at);
+            let expect = (!expected.is_empty()).then(|| quote!(#[expect(#(#expected),* #reason)]));
+            let allow = (!allowed.is_empty()).then(|| quote!(#[allow(#(#allowed),*)]));
+            quote!(#expect #allow)
+        };
+        out.marker.push(levels(Place::Marker));
+        out.structure.push(levels(Place::Struct));
+        if lints.iter().all(|lint| place(lint) == Place::Call) {
+            out.call.push(attr.clone());
+        } else {
+            let call = levels(Place::Call);
+            out.call
+                .extend(syn::Attribute::parse_outer.parse2(call).unwrap_or_default());
         }
     }
-    (call, marker)
+    out
 }
 
 /// The type the function provides, as named in `Dependency::Output`.
@@ -1191,6 +1235,42 @@ mod tests {
         assert!(marker.contains("expect (non_snake_case)"), "{out}");
         assert!(marker.contains("allow (unused_variables)"), "{out}");
         assert!(call.contains("allow (non_snake_case)"), "{out}");
+        assert!(call.contains("expect (unused_variables)"), "{out}");
+    }
+
+    #[test]
+    fn a_missing_docs_level_reaches_the_struct() {
+        // rustc reports an undocumented function's missing doc comment at the struct.
+        let out = depends(
+            quote!(),
+            quote!(
+                #[allow(missing_docs, reason = "internal")]
+                pub async fn f() {}
+            ),
+        )
+        .to_string();
+        let (structure, _) = out.split_at(out.find("pub struct f").unwrap());
+        assert!(
+            structure.contains("allow (missing_docs , reason = \"internal\")"),
+            "{out}"
+        );
+        let out = depends(
+            quote!(),
+            quote!(
+                #[expect(missing_docs, unused_variables)]
+                pub async fn f() {}
+            ),
+        )
+        .to_string();
+        let (structure, rest) = out.split_at(out.find("pub struct f").unwrap());
+        let (marker, call) = rest.split_at(rest.find("impl f").unwrap());
+        assert!(structure.contains("expect (missing_docs)"), "{out}");
+        assert!(structure.contains("allow (unused_variables)"), "{out}");
+        assert!(
+            marker.contains("allow (missing_docs , unused_variables)"),
+            "{out}"
+        );
+        assert!(call.contains("allow (missing_docs)"), "{out}");
         assert!(call.contains("expect (unused_variables)"), "{out}");
     }
 

@@ -1,0 +1,42 @@
+//! A code review of the `#[depends]` macro as a syn/quote maintainer reads it: what the
+//! expansion makes of the attributes a user puts on a function (doc comments, lint levels), as
+//! rustc, clippy and rustdoc see the items it generates (the struct of the function's name, the
+//! marker function, `name::call`). The crate denies `missing_docs`, and `cargo clippy -- -D
+//! warnings` checks the clippy lint levels below; the compile-time mistakes of this walk are
+//! `tests/ui/depends/fail/review-macro-*.rs`.
+#![deny(missing_docs)]
+
+use di_runtime::prelude::*;
+
+// A public dependency left undocumented on purpose, the lint allowed or expected on it as on any
+// item. rustc reports a missing doc comment at the struct the macro makes of the function, which
+// got none of the function's lint levels: `#[allow(missing_docs)]` did not silence "missing
+// documentation for a struct", and `#[expect(missing_docs)]` was both reported and unfulfilled.
+
+#[depends]
+#[allow(missing_docs, reason = "an internal dependency, documented where it is defined")]
+pub async fn undocumented_allowed() -> String {
+    "allowed".to_owned()
+}
+
+#[depends]
+#[expect(missing_docs, reason = "an internal dependency, documented where it is defined")]
+pub async fn undocumented_expected() -> String {
+    "expected".to_owned()
+}
+
+#[tokio::test]
+async fn functions_with_lint_levels_of_their_own_are_served() {
+    let app = App::new()
+        .get("/allowed", undocumented_allowed)
+        .get("/expected", undocumented_expected);
+    let client = TestClient::start(app).await.expect("starts");
+    for (path, body) in [
+        ("/allowed", "allowed"),
+        ("/expected", "expected"),
+    ] {
+        let response = client.get(path).send().await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.text().await.expect("text"), body, "{path}");
+    }
+}
