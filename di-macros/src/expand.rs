@@ -345,9 +345,11 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         impl #ident {
             #[doc = "The function as written; call it directly in unit tests."]
             #[doc = ""]
-            #(#call_attrs)*
+            // Before the function's own attributes, so that a level it sets for these lints
+            // (`#[expect(clippy::unused_async)]`, kept from a handler written for axum) wins.
             #[allow(clippy::unused_async, reason = "`#[depends]` functions are `async` even when they do not await")]
             #[allow(clippy::ptr_arg, clippy::borrowed_box, reason = "a `#[dep]` parameter takes the exact type its dependency provides (`&String`, `&Box<dyn Trait>`)")]
+            #(#call_attrs)*
             #vis #call_sig #call_block
         }
 
@@ -1489,6 +1491,23 @@ mod tests {
         assert!(call.contains("Says hi."), "{out}");
         assert!(call.contains("clippy :: unused_async"), "{out}");
         assert!(call.contains("clippy :: ptr_arg"), "{out}");
+    }
+
+    #[test]
+    fn the_function_s_own_level_of_a_lint_the_call_function_allows_wins() {
+        // `#[expect(clippy::unused_async)]` after the macro's `allow` was never fulfilled.
+        let out = depends(
+            quote!(),
+            quote!(
+                #[expect(clippy::unused_async)]
+                async fn f() {}
+            ),
+        )
+        .to_string();
+        let call = &out[out.find("impl f").unwrap()..];
+        let allowed = call.find("allow (clippy :: unused_async").unwrap();
+        let expected = call.find("expect (clippy :: unused_async)").unwrap();
+        assert!(allowed < expected, "{out}");
     }
 
     #[test]
