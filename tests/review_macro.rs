@@ -6,6 +6,9 @@
 //! `tests/ui/depends/fail/review-macro-*.rs`.
 #![deny(missing_docs)]
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use di_runtime::prelude::*;
 
 #[depends]
@@ -71,4 +74,79 @@ async fn functions_with_lint_levels_of_their_own_are_served() {
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.text().await.expect("text"), body, "{path}");
     }
+}
+
+/// The newest `libdi_runtime-*.rlib` beside this test's binary: the one cargo built for it.
+fn runtime_rlib(deps: &Path) -> PathBuf {
+    std::fs::read_dir(deps)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("libdi_runtime-") && name.ends_with(".rlib"))
+        })
+        .max_by_key(|path| std::fs::metadata(path).unwrap().modified().unwrap())
+        .expect("di_runtime's rlib beside the test binary")
+}
+
+/// The doctests rustdoc runs for `source`, a library crate using `di_runtime`, by name.
+fn doctests_of(source: &str) -> Vec<String> {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let dir = std::env::temp_dir().join(format!("di-review-macro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lib.rs");
+    std::fs::write(&file, source).unwrap();
+    let output = Command::new(std::env::var_os("RUSTDOC").unwrap_or_else(|| "rustdoc".into()))
+        .args(["--test", "--edition", "2024", "--crate-type", "lib"])
+        .args(["--crate-name", "review_macro_doc"])
+        .arg(&file)
+        .arg("--extern")
+        .arg(format!("di_runtime={}", runtime_rlib(&deps).display()))
+        .arg("-L")
+        .arg(format!("dependency={}", deps.display()))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "rustdoc --test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut names: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("test ")?.strip_suffix(" ... ok"))
+        .filter_map(|test| test.split(" - ").nth(1))
+        .map(|name| name.split(" (line").next().unwrap_or(name).to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A library's doc example on a `#[depends]` function is one doctest. The doc comment is on the
+/// struct of the function's name and on `name::call` too, and rustdoc ran each example twice,
+/// as `hello` and `hello::call`: twice the time, and an example that binds a port or writes a
+/// file raced its own copy.
+#[test]
+fn a_doc_example_on_a_depends_function_is_one_doctest() {
+    let source = r#"//! A library.
+use di_runtime::prelude::*;
+
+/// Says hello.
+///
+/// ```
+/// assert_eq!(1 + 1, 2);
+/// ```
+#[depends]
+pub async fn hello() -> String {
+    "hello".to_owned()
+}
+"#;
+    assert_eq!(doctests_of(source), ["hello"]);
 }

@@ -294,6 +294,7 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
     } = lint_attrs(&item.attrs, !is_snake_case(&ident.unraw().to_string()));
     for attr in &mut call_attrs {
         name_instrument_span(attr, ident);
+        doc_outside_doctests(attr);
     }
     let mut call_sig = item.sig.clone();
     call_sig.ident = syn::Ident::new("call", ident.span());
@@ -388,6 +389,17 @@ fn name_instrument_span(attr: &mut syn::Attribute, ident: &syn::Ident) {
     if !names_it {
         let comma = (!args.is_empty()).then(|| quote!(,));
         *attr = syn::parse_quote!(#[#path(name = #name #comma #args)]);
+    }
+}
+
+/// A doc comment copied onto `name::call` left out of doctests: its examples are the
+/// struct's, which carries the same doc comment, and ran twice (`name` and `name::call`).
+fn doc_outside_doctests(attr: &mut syn::Attribute) {
+    if let syn::Meta::NameValue(doc) = &attr.meta
+        && doc.path.is_ident("doc")
+    {
+        let value = &doc.value;
+        *attr = syn::parse_quote!(#[cfg_attr(not(doctest), doc = #value)]);
     }
 }
 
