@@ -76,6 +76,57 @@ async fn functions_with_lint_levels_of_their_own_are_served() {
     }
 }
 
+// A `macro_rules!` that adds `#[depends]` to the function it is given, its tokens passed on as
+// they are: the attribute then comes from the macro's expansion, the parameters' types from the
+// caller. The bindings of the generated code were spanned at each parameter's type, their
+// `__di_args` with them, and so a variable other than the one `#[depends]` declared: every
+// `#[dep]`, request input and `Yield` parameter was "cannot find value `__di_args` in this
+// scope".
+
+macro_rules! injected {
+    ($($function:tt)*) => {
+        #[depends]
+        $($function)*
+    };
+}
+
+#[derive(serde::Deserialize)]
+struct Times {
+    times: usize,
+}
+
+injected! {
+    async fn greeting(y: Yield<String>) {
+        let _ = y.provide("hello".to_owned()).await;
+    }
+}
+
+injected! {
+    async fn greet(
+        #[dep(greeting)] greeting: &String,
+        #[dep(name)] name: Held<String>,
+        Query(Times { times }): Query<Times>,
+        headers: &HeaderMap,
+    ) -> String {
+        let agent = headers.get("x-agent").map_or("", |v| v.to_str().unwrap_or(""));
+        format!("{greeting} {} {agent}", name.repeat(times))
+    }
+}
+
+#[tokio::test]
+async fn a_function_given_to_a_macro_that_adds_depends_is_served() {
+    let client = TestClient::start(App::new().get("/", greet))
+        .await
+        .expect("starts");
+    let response = client
+        .get("/?times=2")
+        .header("x-agent", "curl")
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("text"), "hello adaada curl");
+}
+
 /// The newest `libdi_runtime-*.rlib` beside this test's binary: the one cargo built for it.
 fn runtime_rlib(deps: &Path) -> PathBuf {
     std::fs::read_dir(deps)

@@ -952,6 +952,12 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
     let core = paths.core();
     let into_gen_result = paths.trait_into_gen_result();
 
+    // `__di_run`'s parameter, at the span it is declared with: a binding spanned at a
+    // parameter's type names it through this ident. Written into that binding, it would take
+    // the type's span, and be another variable when the type's tokens and `#[depends]` come
+    // from different macro expansions (a `macro_rules!` that adds `#[depends]` to a function
+    // it is given): "cannot find value `__di_args` in this scope".
+    let args_var = format_ident!("__di_args");
     let mut bindings = Vec::new();
     let mut call_args = Vec::new();
     for (index, param) in function.params.iter().enumerate() {
@@ -985,7 +991,7 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 let as_param =
                     (*access == Access::Cloned).then(|| quote_spanned!(ty.span()=> , #ty));
                 bindings.push(quote_spanned! {ty.span()=>
-                    let #mutability #var = __di_args.#method::<#output #as_param>(#index)?;
+                    let #mutability #var = #args_var.#method::<#output #as_param>(#index)?;
                 });
                 // `&'static T`: only a value that is itself a `&'static T` lends for ever. Checked
                 // in this body, at the lifetime: the borrow checker, which would report a
@@ -1006,20 +1012,20 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
             ParamModel::Input { ty } => {
                 let var = format_ident!("__di_p{}", index);
                 bindings.push(
-                    quote_spanned! {ty.span()=> let #var = __di_args.input::<#ty>(#index)?; },
+                    quote_spanned! {ty.span()=> let #var = #args_var.input::<#ty>(#index)?; },
                 );
                 call_args.push(quote!(#var));
             }
             ParamModel::HeadRef { inner, ty } => {
                 let var = format_ident!("__di_p{}", index);
                 let from_request_ref = paths.trait_from_request_ref();
-                bindings.push(quote!(let #var = __di_args.head();));
+                bindings.push(quote!(let #var = #args_var.head();));
                 call_args.push(quote_spanned!(ty.span()=> <#inner as #from_request_ref>::from_request_ref(&#var)));
             }
             ParamModel::Yield { inner, .. } => {
                 let var = format_ident!("__di_p{}", index);
                 bindings.push(
-                    quote_spanned! {inner.span()=> let #var = __di_args.provider::<#inner>(); },
+                    quote_spanned! {inner.span()=> let #var = #args_var.provider::<#inner>(); },
                 );
                 call_args.push(quote!(#var));
             }
@@ -1109,14 +1115,14 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 use #shared as _;
                 #[allow(unused_imports, reason = "one of the two is picked by the value's type")]
                 use #boxed as _;
-                #chooser(__di_args, async move { #call #value })
+                #chooser(#args_var, async move { #call #value })
             }}
         }
     };
     quote! {
         #[allow(deprecated, reason = "a `#[deprecated]` handler is still routed; the OpenAPI document marks it")]
         #[allow(unit_bindings, reason = "a `()` value (of a `#[dep]` parameter typed `()`) is bound like any other")]
-        fn __di_run(__di_args: &mut #args_ty<'_>) -> #core::result::Result<#started, #arg_error> {
+        fn __di_run(#args_var: &mut #args_ty<'_>) -> #core::result::Result<#started, #arg_error> {
             #(#bindings)*
             #core::result::Result::Ok(#started_expr)
         }
