@@ -1,10 +1,10 @@
 //! A code review of the `#[depends]` macro as a syn/quote maintainer reads it: what the
 //! expansion makes of the attributes a user puts on a function (doc comments, lint levels), as
 //! rustc, clippy and rustdoc see the items it generates (the struct of the function's name, the
-//! marker function, `name::call`). The crate denies `missing_docs`, and `cargo clippy -- -D
-//! warnings` checks the clippy lint levels below; the compile-time mistakes of this walk are
+//! marker function, `name::call`, the block of trait impls). The crate denies `missing_docs`
+//! and `deprecated`, and `cargo clippy -- -D warnings` checks the clippy lint levels below; the compile-time mistakes of this walk are
 //! `tests/ui/depends/fail/review-macro-*.rs`.
-#![deny(missing_docs)]
+#![deny(missing_docs, deprecated)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,19 +56,37 @@ async fn ported_ptr_arg(#[dep(name)] name: &String) -> String {
     name.clone()
 }
 
+// A dependency deprecated in favour of `name`, taken by a handler being migrated, which allows
+// the lint. rustc reports the use at the `#[dep(old_name)]` path, in the block of trait impls
+// the macro makes, which got none of the function's lint levels: the warning stayed.
+
+#[depends]
+#[deprecated = "take `name` instead"]
+async fn old_name() -> String {
+    "old".to_owned()
+}
+
+#[depends]
+#[allow(deprecated, reason = "migrating to `name`")]
+async fn migrating(#[dep(old_name)] old: &String, #[dep(name)] name: &String) -> String {
+    format!("{old} {name}")
+}
+
 #[tokio::test]
 async fn functions_with_lint_levels_of_their_own_are_served() {
     let app = App::new()
         .get("/allowed", undocumented_allowed)
         .get("/expected", undocumented_expected)
         .get("/ported", ported_handler)
-        .get("/ptr", ported_ptr_arg);
+        .get("/ptr", ported_ptr_arg)
+        .get("/migrating", migrating);
     let client = TestClient::start(app).await.expect("starts");
     for (path, body) in [
         ("/allowed", "allowed"),
         ("/expected", "expected"),
         ("/ported", "ported"),
         ("/ptr", "ada"),
+        ("/migrating", "old ada"),
     ] {
         let response = client.get(path).send().await;
         assert_eq!(response.status(), 200, "{path}");
