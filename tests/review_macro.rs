@@ -56,6 +56,15 @@ async fn ported_ptr_arg(#[dep(name)] name: &String) -> String {
     name.clone()
 }
 
+// A function that sets clippy's group instead: its `#[deny(clippy::pedantic)]` must not undo
+// the macro's own `allow`s (`unused_async` is pedantic), as a crate-level one does not.
+
+#[depends]
+#[deny(clippy::pedantic)]
+async fn strict(#[dep(name)] name: &String) -> String {
+    name.clone()
+}
+
 // A dependency deprecated in favour of `name`, taken by a handler being migrated, which allows
 // the lint. rustc reports the use at the `#[dep(old_name)]` path, in the block of trait impls
 // the macro makes, which got none of the function's lint levels: the warning stayed.
@@ -79,6 +88,7 @@ async fn functions_with_lint_levels_of_their_own_are_served() {
         .get("/expected", undocumented_expected)
         .get("/ported", ported_handler)
         .get("/ptr", ported_ptr_arg)
+        .get("/strict", strict)
         .get("/migrating", migrating);
     let client = TestClient::start(app).await.expect("starts");
     for (path, body) in [
@@ -86,6 +96,7 @@ async fn functions_with_lint_levels_of_their_own_are_served() {
         ("/expected", "expected"),
         ("/ported", "ported"),
         ("/ptr", "ada"),
+        ("/strict", "ada"),
         ("/migrating", "old ada"),
     ] {
         let response = client.get(path).send().await;

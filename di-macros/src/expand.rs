@@ -292,7 +292,9 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         marker: marker_lints,
         structure: struct_lints,
         block: block_lints,
+        named,
     } = lint_attrs(&item.attrs, !is_snake_case(&ident.unraw().to_string()));
+    let call_allows = call_allows(&named);
     for attr in &mut call_attrs {
         name_instrument_span(attr, ident);
         doc_outside_doctests(attr);
@@ -347,11 +349,8 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         impl #ident {
             #[doc = "The function as written; call it directly in unit tests."]
             #[doc = ""]
-            // Before the function's own attributes, so that a level it sets for these lints
-            // (`#[expect(clippy::unused_async)]`, kept from a handler written for axum) wins.
-            #[allow(clippy::unused_async, reason = "`#[depends]` functions are `async` even when they do not await")]
-            #[allow(clippy::ptr_arg, clippy::borrowed_box, reason = "a `#[dep]` parameter takes the exact type its dependency provides (`&String`, `&Box<dyn Trait>`)")]
             #(#call_attrs)*
+            #call_allows
             #vis #call_sig #call_block
         }
 
@@ -420,6 +419,34 @@ fn is_name_lint(lint: &syn::Path) -> bool {
     lint.is_ident("non_snake_case") || lint.is_ident("nonstandard_style")
 }
 
+/// The lints `name::call` allows, for what the macro makes its signature be, each with its
+/// reason, less those the function sets a level for itself (`named`): its own level wins then
+/// (`#[expect(clippy::unused_async)]`, kept from a handler written for axum, was unfulfilled),
+/// while a group it sets (`#[deny(clippy::pedantic)]`) does not undo them, these coming after it.
+fn call_allows(named: &[String]) -> TokenStream {
+    const ALLOWS: &[(&[&str], &str)] = &[
+        (
+            &["unused_async"],
+            "`#[depends]` functions are `async` even when they do not await",
+        ),
+        (
+            &["ptr_arg", "borrowed_box"],
+            "a `#[dep]` parameter takes the exact type its dependency provides (`&String`, `&Box<dyn Trait>`)",
+        ),
+    ];
+    ALLOWS
+        .iter()
+        .filter_map(|(lints, reason)| {
+            let lints: Vec<syn::Ident> = lints
+                .iter()
+                .filter(|lint| !named.contains(&format!("clippy::{lint}")))
+                .map(|lint| syn::Ident::new(lint, Span::call_site()))
+                .collect();
+            (!lints.is_empty()).then(|| quote!(#[allow(#(clippy::#lints),*, reason = #reason)]))
+        })
+        .collect()
+}
+
 /// The lints rustc reports at the struct of a function's name: a missing doc comment (the
 /// struct is the item that carries it; `call` and the marker function have docs of their own).
 fn is_struct_lint(lint: &syn::Path) -> bool {
@@ -442,6 +469,8 @@ struct LintAttrs {
     marker: Vec<TokenStream>,
     /// The levels for the struct `name`, where rustc reports a missing doc comment.
     structure: Vec<TokenStream>,
+    /// The lints the function sets a level for, by path as written (`clippy::unused_async`).
+    named: Vec<String>,
     /// The levels for the block of trait impls, where rustc reports what it reports of the
     /// paths in `#[dep(..)]` and `uses(..)` (a deprecated dependency): `expect` as `allow`,
     /// since the same lint may be expected of the function's body.
@@ -463,6 +492,7 @@ fn lint_attrs(attrs: &[syn::Attribute], name_trips: bool) -> LintAttrs {
         marker: Vec::new(),
         structure: Vec::new(),
         block: Vec::new(),
+        named: Vec::new(),
     };
     for attr in attrs {
         let Some(level) = ["allow", "warn", "deny", "forbid", "expect"]
@@ -489,6 +519,11 @@ fn lint_attrs(attrs: &[syn::Attribute], name_trips: bool) -> LintAttrs {
             out.call.push(attr.clone());
             continue;
         }
+        out.named.extend(
+            lints
+                .iter()
+                .map(|lint| lint.to_token_stream().to_string().replace(' ', "")),
+        );
         let reason = reason.map(|r| quote!(, #r));
         if level != "expect" {
             let level = syn::Ident::new(
@@ -1523,19 +1558,25 @@ mod tests {
 
     #[test]
     fn the_function_s_own_level_of_a_lint_the_call_function_allows_wins() {
-        // `#[expect(clippy::unused_async)]` after the macro's `allow` was never fulfilled.
+        // `#[expect(clippy::unused_async)]` with the macro's `allow` after it was never
+        // fulfilled: the macro leaves out the lints the function sets a level for.
         let out = depends(
             quote!(),
             quote!(
                 #[expect(clippy::unused_async)]
+                #[deny(clippy::pedantic, clippy::ptr_arg)]
                 async fn f() {}
             ),
         )
         .to_string();
-        let call = &out[out.find("impl f").unwrap()..];
-        let allowed = call.find("allow (clippy :: unused_async").unwrap();
-        let expected = call.find("expect (clippy :: unused_async)").unwrap();
-        assert!(allowed < expected, "{out}");
+        let call = &out[out.find("impl f").unwrap()..out.find("async fn call").unwrap()];
+        assert!(call.contains("expect (clippy :: unused_async)"), "{out}");
+        assert!(!call.contains("allow (clippy :: unused_async"), "{out}");
+        assert!(!call.contains("clippy :: ptr_arg ,"), "{out}");
+        // A group the function sets comes before the macro's `allow`s, which stay.
+        let denied = call.find("deny (clippy :: pedantic").unwrap();
+        let allowed = call.find("allow (clippy :: borrowed_box").unwrap();
+        assert!(denied < allowed, "{out}");
     }
 
     #[test]
