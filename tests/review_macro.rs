@@ -65,6 +65,35 @@ async fn strict(#[dep(name)] name: &String) -> String {
     name.clone()
 }
 
+// A dependency whose value may be absent, taken by reference: `&Option<String>` is the type
+// `#[dep]` lends (`Option<&String>` is not its value). clippy's `ref_option` (pedantic, and
+// `ref_option_ref` for `&Option<&'static str>`) asked for `Option<&T>` on `name::call`, which the
+// macro allowed for `&String` (`ptr_arg`) and `&Box<dyn Trait>` (`borrowed_box`) but not here:
+// a crate denying `clippy::pedantic` failed `cargo clippy` for the function the macro made.
+
+#[depends]
+async fn nickname() -> Option<String> {
+    None
+}
+
+#[depends]
+async fn motto() -> Option<&'static str> {
+    Some("ad astra")
+}
+
+#[depends]
+#[deny(clippy::pedantic)]
+async fn greeting_for(
+    #[dep(nickname)] nickname: &Option<String>,
+    #[dep(motto)] motto: &Option<&'static str>,
+) -> String {
+    format!(
+        "{} {}",
+        nickname.as_deref().unwrap_or("ada"),
+        motto.unwrap_or("")
+    )
+}
+
 // A dependency deprecated in favour of `name`, taken by a handler being migrated, which allows
 // the lint. rustc reports the use at the `#[dep(old_name)]` path, in the block of trait impls
 // the macro makes, which got none of the function's lint levels: the warning stayed.
@@ -89,7 +118,8 @@ async fn functions_with_lint_levels_of_their_own_are_served() {
         .get("/ported", ported_handler)
         .get("/ptr", ported_ptr_arg)
         .get("/strict", strict)
-        .get("/migrating", migrating);
+        .get("/migrating", migrating)
+        .get("/greeting", greeting_for);
     let client = TestClient::start(app).await.expect("starts");
     for (path, body) in [
         ("/allowed", "allowed"),
@@ -98,6 +128,7 @@ async fn functions_with_lint_levels_of_their_own_are_served() {
         ("/ptr", "ada"),
         ("/strict", "ada"),
         ("/migrating", "old ada"),
+        ("/greeting", "ada ad astra"),
     ] {
         let response = client.get(path).send().await;
         assert_eq!(response.status(), 200, "{path}");

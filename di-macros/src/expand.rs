@@ -430,8 +430,8 @@ fn call_allows(named: &[String]) -> TokenStream {
             "`#[depends]` functions are `async` even when they do not await",
         ),
         (
-            &["ptr_arg", "borrowed_box"],
-            "a `#[dep]` parameter takes the exact type its dependency provides (`&String`, `&Box<dyn Trait>`)",
+            &["ptr_arg", "borrowed_box", "ref_option", "ref_option_ref"],
+            "a `#[dep]` parameter takes the exact type its dependency provides (`&String`, `&Box<dyn Trait>`, `&Option<T>`)",
         ),
     ];
     ALLOWS
@@ -1592,6 +1592,23 @@ mod tests {
         .to_string();
         let call = &out[out.find("impl f").unwrap()..];
         assert!(call.contains("clippy :: borrowed_box"), "{out}");
+    }
+
+    #[test]
+    fn the_call_function_allows_a_borrowed_option_a_dependency_is_taken_as() {
+        // `-> Option<String>` is taken as `&Option<String>`: clippy's `ref_option` (and
+        // `ref_option_ref` for `&Option<&'static str>`) asks for an `Option<&T>` that `#[dep]`
+        // cannot give.
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f(#[dep(maybe)] m: &Option<String>) {}
+            ),
+        )
+        .to_string();
+        let call = &out[out.find("impl f").unwrap()..];
+        assert!(call.contains("clippy :: ref_option ,"), "{out}");
+        assert!(call.contains("clippy :: ref_option_ref"), "{out}");
     }
 
     #[test]
