@@ -1,9 +1,9 @@
 //! A code review of the `#[depends]` macro as a syn/quote maintainer reads it: what the
 //! expansion makes of the attributes a user puts on a function (doc comments, lint levels), as
 //! rustc, clippy and rustdoc see the items it generates (the struct of the function's name, the
-//! marker function, `name::call`, the block of trait impls). The crate denies `missing_docs`
-//! and `deprecated`, and `cargo clippy -- -D warnings` checks the clippy lint levels below; the compile-time mistakes of this walk are
-//! `tests/ui/depends/fail/review-macro-*.rs`.
+//! marker function, `name::call`, the block of trait impls), and of a function whose tokens come
+//! from another macro. The crate denies `missing_docs` and `deprecated`, so that a level that does
+//! not reach its item fails the build; `cargo clippy -- -D warnings` checks the clippy levels.
 #![deny(missing_docs, deprecated)]
 
 use std::path::{Path, PathBuf};
