@@ -150,6 +150,13 @@ pub(crate) fn depends_in(attr: TokenStream, item: TokenStream, outer: Outer) -> 
     let krate = args
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::di_runtime));
+    // An inner attribute at the top of the body (`#![allow(unused_variables)]`, a `//!` doc
+    // comment) is the function's as an outer one is: syn keeps it among the function's
+    // attributes, and each item made of it gets it before its own tokens, where only an outer
+    // one may stand ("an inner attribute is not permitted following an outer attribute").
+    for attr in &mut function.item.attrs {
+        attr.style = syn::AttrStyle::Outer;
+    }
     expand_function(&function, &Paths::new(&krate), errors)
 }
 
@@ -1337,6 +1344,24 @@ mod tests {
         );
         assert!(call.contains("allow (missing_docs)"), "{out}");
         assert!(call.contains("expect (unused_variables)"), "{out}");
+    }
+
+    #[test]
+    fn inner_attributes_of_the_body_are_the_function_s() {
+        let out = depends(
+            quote!(),
+            quote!(
+                async fn f() {
+                    //! Docs.
+                    #![allow(unused_variables)]
+                }
+            ),
+        )
+        .to_string();
+        assert!(!out.contains("# !"), "no inner attribute is left: {out}");
+        assert!(out.contains("# [allow (unused_variables)]"), "{out}");
+        let (structure, _) = out.split_at(out.find("struct f").unwrap());
+        assert!(structure.contains("Docs."), "{out}");
     }
 
     #[test]
