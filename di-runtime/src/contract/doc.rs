@@ -353,12 +353,14 @@ impl<T: ?Sized> DescribeUnknown for &DocProbe<T> {}
 pub enum OutputKind {
     /// `Json<T>`: `application/json` with `T`'s schema.
     Json,
-    /// `String`, `&str`: `text/plain`.
+    /// `String`, `&str`, `Cow<'static, str>`: `text/plain`.
     Text,
     /// `Html<T>`: `text/html`.
     Html,
-    /// `StatusCode`, `()`: no body.
+    /// `StatusCode`, `()`, headers alone (`[(name, value); N]`): no body.
     Empty,
+    /// `Vec<u8>`, `Bytes`: `application/octet-stream`.
+    Bytes,
     /// `StreamBody<S>`: a stream (`application/octet-stream`, or the content type the
     /// handler declares with `#[depends(content_type = "...")]`).
     Stream,
@@ -406,6 +408,26 @@ impl DocumentedOutput for String {
 
 impl DocumentedOutput for &str {
     const KIND: OutputKind = OutputKind::Text;
+}
+
+impl DocumentedOutput for std::borrow::Cow<'static, str> {
+    const KIND: OutputKind = OutputKind::Text;
+}
+
+impl DocumentedOutput for Vec<u8> {
+    const KIND: OutputKind = OutputKind::Bytes;
+}
+
+impl DocumentedOutput for bytes::Bytes {
+    const KIND: OutputKind = OutputKind::Bytes;
+}
+
+/// Headers alone: a response without a body (`[(LOCATION, "/notes/7")]`).
+impl<K, V, const N: usize> DocumentedOutput for [(K, V); N]
+where
+    Self: ResponseHeaders,
+{
+    const KIND: OutputKind = OutputKind::Empty;
 }
 
 impl<T: DocumentedOutput> DocumentedOutput for (StatusCode, T) {

@@ -381,6 +381,7 @@ fn success(handler: &'static DepMeta, schemas: &mut Schemas) -> ApiResponse {
         OutputKind::Text => ("text/plain", Some(json!({"type": "string"}))),
         OutputKind::Html => ("text/html", Some(json!({"type": "string"}))),
         OutputKind::Empty => ("", None),
+        OutputKind::Bytes => ("application/octet-stream", Some(json!({}))),
         OutputKind::Stream => ("application/octet-stream", Some(json!({}))),
         OutputKind::Unknown => ("application/json", Some(json!({}))),
     };

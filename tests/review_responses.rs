@@ -1,0 +1,126 @@
+//! A code review of the response side (`di-runtime/src/response/`, the body wrapper in
+//! `run/body.rs`) and of the OpenAPI document's responses (`openapi/build.rs`,
+//! `contract/doc.rs`), as axum's and hyper's maintainers would read them: each handler output
+//! is sent, and documented, as a client made from the document expects. Each test that failed
+//! before a fix names it in CHANGELOG.md.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use di_runtime::prelude::*;
+use di_runtime::{OpenApi, TestClient};
+use http::header::{HeaderName, LOCATION};
+use serde_json::Value;
+
+/// The content types the document gives the success response of `GET path` (none: no body).
+fn documented(doc: &OpenApi, path: &str) -> Vec<String> {
+    let operation = doc
+        .operation(path, "get")
+        .unwrap_or_else(|| panic!("GET {path} is in the document"));
+    let (_, success) = &operation.responses.0[0];
+    success.content.keys().map(str::to_owned).collect()
+}
+
+/// The content type `GET path` is served with, without its parameters (none: no body).
+async fn served(client: &TestClient, path: &str) -> Vec<String> {
+    let response = client.get(path).send().await;
+    assert_eq!(response.status().as_u16() / 100, 2, "GET {path}");
+    let content_type = response.header("content-type").map(|value| {
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    });
+    let body = response.bytes().await.expect("the whole body");
+    match content_type {
+        Some(content_type) => vec![content_type],
+        None => {
+            assert!(body.is_empty(), "GET {path}: a body without a content type");
+            Vec::new()
+        }
+    }
+}
+
+// ------------- 1. outputs whose body and content type their type fixes, documented as sent
+
+#[depends]
+async fn raw_vec() -> Vec<u8> {
+    b"\x00\x01".to_vec()
+}
+
+#[depends]
+async fn raw_bytes() -> Bytes {
+    Bytes::from_static(b"\x00\x01")
+}
+
+#[depends]
+async fn cow_text() -> Cow<'static, str> {
+    Cow::Borrowed("text")
+}
+
+#[depends]
+async fn headers_alone() -> [(HeaderName, &'static str); 1] {
+    [(LOCATION, "/notes/7")]
+}
+
+#[depends]
+async fn status_and_headers() -> (StatusCode, [(HeaderName, &'static str); 1]) {
+    (StatusCode::OK, [(LOCATION, "/notes/7")])
+}
+
+#[depends]
+async fn json_value() -> Json<Value> {
+    Json(serde_json::json!({"id": 7}))
+}
+
+#[depends]
+async fn text() -> String {
+    "text".to_owned()
+}
+
+#[depends]
+async fn nothing() -> StatusCode {
+    StatusCode::OK
+}
+
+fn outputs_app() -> App {
+    App::new()
+        .get("/vec", raw_vec)
+        .get("/bytes", raw_bytes)
+        .get("/cow", cow_text)
+        .get("/headers", headers_alone)
+        .get("/status-and-headers", status_and_headers)
+        .get("/json", json_value)
+        .get("/text", text)
+        .get("/nothing", nothing)
+}
+
+/// `Vec<u8>` and `Bytes` are sent as `application/octet-stream`, `Cow<str>` as `text/plain`,
+/// headers alone (`[(LOCATION, ..)]`, after a status or not) with no body at all: the document
+/// said `application/json` of each (FastAPI's default for a type it knows nothing of), so a
+/// client generated from it parsed bytes, text or nothing as JSON.
+#[tokio::test]
+async fn an_output_whose_type_fixes_its_content_type_is_documented_as_it_is_sent() {
+    let app = outputs_app();
+    let doc = app.openapi().expect("the app is valid");
+    let client = TestClient::start(outputs_app()).await.expect("starts");
+    for path in [
+        "/vec",
+        "/bytes",
+        "/cow",
+        "/headers",
+        "/status-and-headers",
+        "/json",
+        "/text",
+        "/nothing",
+    ] {
+        assert_eq!(
+            documented(&doc, path),
+            served(&client, path).await,
+            "GET {path}: documented, then served"
+        );
+    }
+    client.shutdown().await;
+}
