@@ -124,3 +124,73 @@ async fn an_output_whose_type_fixes_its_content_type_is_documented_as_it_is_sent
     }
     client.shutdown().await;
 }
+
+// ------------- 2. a streamed body written as `StreamBody<impl Stream>`, documented as a stream
+
+type Lines =
+    futures_util::stream::Iter<std::array::IntoIter<Result<&'static str, std::io::Error>, 2>>;
+
+fn lines() -> Lines {
+    futures_util::stream::iter([Ok("a\n"), Ok("b\n")])
+}
+
+/// The type named: documented as a stream.
+#[depends]
+async fn named_stream() -> StreamBody<Lines> {
+    StreamBody::new(lines())
+}
+
+/// The same stream as most handlers write it (the type of a real stream cannot be named).
+#[depends]
+async fn opaque_stream()
+-> StreamBody<impl futures_util::Stream<Item = Result<&'static str, std::io::Error>> + Send> {
+    StreamBody::new(lines())
+}
+
+#[depends]
+async fn fallible_opaque_stream() -> Result<
+    (
+        StatusCode,
+        StreamBody<impl futures_util::Stream<Item = Result<&'static str, std::io::Error>> + Send>,
+    ),
+    HttpError,
+> {
+    Ok((StatusCode::OK, StreamBody::new(lines())))
+}
+
+#[depends]
+async fn opaque_page() -> Html<impl Into<di_runtime::Body>> {
+    Html("<p>page</p>")
+}
+
+/// Whatever `impl IntoResponse` is: FastAPI's default, as for any type the document cannot
+/// read.
+#[depends]
+async fn opaque_response() -> impl IntoResponse {
+    "text"
+}
+
+/// A handler that returns `StreamBody<impl Stream>` (the only way to return most streams,
+/// and how the docs write every one) was documented `application/json` `{}`, where the same
+/// `StreamBody` with its type named is `application/octet-stream`: the macro read an output
+/// that holds an `impl Trait` as it reads a bare `impl IntoResponse`.
+#[test]
+fn a_stream_body_of_an_impl_stream_is_documented_as_a_stream() {
+    let app = App::new()
+        .get("/named", named_stream)
+        .get("/opaque", opaque_stream)
+        .get("/fallible", fallible_opaque_stream)
+        .get("/page", opaque_page)
+        .get("/response", opaque_response);
+    let doc = app.openapi().expect("the app is valid");
+    assert_eq!(documented(&doc, "/named"), ["application/octet-stream"]);
+    for path in ["/opaque", "/fallible"] {
+        assert_eq!(
+            documented(&doc, path),
+            ["application/octet-stream"],
+            "GET {path}"
+        );
+    }
+    assert_eq!(documented(&doc, "/page"), ["text/html"]);
+    assert_eq!(documented(&doc, "/response"), ["application/json"]);
+}

@@ -871,11 +871,48 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
         .responses
         .iter()
         .map(|(status, description)| quote!((#status, #description)));
+    let output = output_doc_fn(function, paths);
+    quote! {
+        #doc {
+            text: #text,
+            status: #status,
+            content_type: #content_type,
+            body_content_type: #body_content_type,
+            deprecated: #deprecated,
+            output: #output,
+            responses: &[#(#responses),*],
+        }
+    }
+}
+
+/// The function that describes `function`'s output for the document (see `OutputKnown`).
+fn output_doc_fn(function: &Function, paths: &Paths) -> TokenStream {
     // The type the output is read as, and the type of its body's schema. A `Result` alias
     // (`ApiResult`) is not named through `IntoDepResult` here: if it is not a `Result`, the
     // macro's conversion already reports it, once.
     let (read_as, body_ty): (Option<TokenStream>, syn::Type) = match &function.output {
-        Output::Plain { has_impl: true, .. } => (Some(paths.response()), syn::parse_quote!(())),
+        // An output that holds an `impl Trait` cannot be named: its kind is read from the
+        // runtime's wrapper it is in (`StreamBody<impl Stream>`), if it is in one.
+        Output::Plain {
+            has_impl: true,
+            ty,
+            ok_ty,
+            ..
+        } => {
+            return match crate::model::opaque_output_kind(ok_ty.as_deref().unwrap_or(ty)) {
+                Some(kind) => {
+                    let kind = syn::Ident::new(kind, proc_macro2::Span::call_site());
+                    let (output_doc, output_kind) = (paths.output_doc(), paths.output_kind());
+                    let any_schema = paths.any_schema();
+                    openapi_only(
+                        quote!(|| #output_doc { kind: #output_kind::#kind, schema: #any_schema }),
+                        paths.unknown_output(),
+                        paths,
+                    )
+                }
+                None => paths.unknown_output(),
+            };
+        }
         Output::Plain {
             fallible: true,
             ok_ty: Some(ty),
@@ -894,7 +931,7 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
     let known = paths.trait_output_known();
     let unknown = paths.trait_output_unknown();
     // Only the OpenAPI document reads the output's description.
-    let output = match read_as {
+    match read_as {
         Some(ty) => openapi_only(
             quote! {
                 || {
@@ -909,17 +946,6 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
             paths,
         ),
         None => paths.unknown_output(),
-    };
-    quote! {
-        #doc {
-            text: #text,
-            status: #status,
-            content_type: #content_type,
-            body_content_type: #body_content_type,
-            deprecated: #deprecated,
-            output: #output,
-            responses: &[#(#responses),*],
-        }
     }
 }
 

@@ -864,6 +864,34 @@ pub(crate) fn output_schema_type(ty: &Type) -> Type {
     }
 }
 
+/// The kind of body (an `OutputKind` variant's name) of a successful output that holds an
+/// `impl Trait`, whose type the document cannot name: read from the runtime's wrapper it is in
+/// (`StreamBody<impl Stream>`, `Html<impl ..>`, `Json<impl Serialize>`), after a status and
+/// headers as for a named type; `None` for any other (a bare `impl IntoResponse`), which the
+/// document cannot read.
+pub(crate) fn opaque_output_kind(ty: &Type) -> Option<&'static str> {
+    match ty {
+        Type::Group(g) => opaque_output_kind(&g.elem),
+        Type::Paren(p) => opaque_output_kind(&p.elem),
+        Type::Tuple(t) if matches!(t.elems.len(), 2 | 3) => {
+            t.elems.last().and_then(opaque_output_kind)
+        }
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            if !matches!(last.arguments, PathArguments::AngleBracketed(_)) {
+                return None;
+            }
+            match last.ident.to_string().as_str() {
+                "StreamBody" => Some("Stream"),
+                "Html" => Some("Html"),
+                "Json" => Some("Json"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The doc comment of `attrs`: each `///` line without its first space, joined with `\n`,
 /// trimmed.
 pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
@@ -1681,6 +1709,25 @@ mod tests {
             "Note"
         );
         assert_eq!(text(&output_schema_type(&ty("String"))), "()");
+    }
+
+    #[test]
+    fn opaque_output_kinds_are_read_from_the_wrapper() {
+        let ty = |s: &str| syn::parse_str::<Type>(s).unwrap();
+        let kind = |s: &str| opaque_output_kind(&ty(s));
+        assert_eq!(
+            kind("StreamBody<impl Stream<Item = R> + Send>"),
+            Some("Stream")
+        );
+        assert_eq!(
+            kind("(StatusCode, [(H, V); 1], di::StreamBody<impl S>)"),
+            Some("Stream")
+        );
+        assert_eq!(kind("Html<impl Into<Body>>"), Some("Html"));
+        assert_eq!(kind("Json<impl Serialize>"), Some("Json"));
+        assert_eq!(kind("impl IntoResponse"), None);
+        assert_eq!(kind("(StatusCode, impl IntoResponse)"), None);
+        assert_eq!(kind("Wrapper<impl Stream>"), None);
     }
 
     #[test]

@@ -140,6 +140,12 @@ impl Paths {
     pub(crate) fn unknown_output(&self) -> TokenStream {
         self.item("unknown_output")
     }
+    pub(crate) fn output_doc(&self) -> TokenStream {
+        self.item("OutputDoc")
+    }
+    pub(crate) fn output_kind(&self) -> TokenStream {
+        self.item("OutputKind")
+    }
     pub(crate) fn doc_probe(&self) -> TokenStream {
         self.item("DocProbe")
     }
