@@ -20,6 +20,7 @@ use crate::app::running::Running;
 use crate::app::service::AppService;
 use crate::input::client::ClientAddr;
 use crate::response::body::{Body, BoxError};
+use crate::response::page::NOT_IN_A_URI;
 use crate::run::body::sends_no_body;
 
 /// Sends requests to an app in process, through exactly the code path the server uses.
@@ -453,20 +454,6 @@ fn from_the_root(uri: &str) -> std::borrow::Cow<'_, str> {
         format!("/{uri}").into()
     }
 }
-
-/// What a URI cannot hold as it is: controls, the space, `"`, `<`, `>`, `\`, `^`, `` ` ``,
-/// `{`, `|`, `}` (and every non-ASCII byte, which `utf8_percent_encode` always encodes).
-const NOT_IN_A_URI: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'<')
-    .add(b'>')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
 
 /// `uri` with what a URI cannot hold percent-encoded (UTF-8), as FastAPI's test client (httpx)
 /// sends `/posts/héllo wörld` as `/posts/h%C3%A9llo%20w%C3%B6rld`; what is already

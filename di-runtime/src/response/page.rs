@@ -39,10 +39,12 @@ impl<T: Into<Body>> IntoResponse for Html<T> {
 ///
 /// [`Redirect::to`] is `303 See Other` (after a form's `POST`, the browser `GET`s the new
 /// location), [`Redirect::temporary`] `307` (FastAPI's `RedirectResponse`: the same method
-/// and body again, elsewhere), [`Redirect::permanent`] `308`. Characters beyond ASCII in the
-/// location are sent percent-encoded (`/notes/crème` as `/notes/cr%C3%A8me`), as Starlette's
-/// `RedirectResponse` sends them; what is already encoded is left as it is. A location with a
-/// control character in it is the handler's mistake: a generic 500, its teardowns told
+/// and body again, elsewhere), [`Redirect::permanent`] `308`. What a URI cannot hold is sent
+/// percent-encoded: characters beyond ASCII (`/notes/crème` as `/notes/cr%C3%A8me`), a space
+/// (`?q=milk and eggs` as `?q=milk%20and%20eggs`), a tab, `"`, `<`, `>`, `\`, `^`, a
+/// backtick, `{`, `|` and `}`, as Starlette's `RedirectResponse` sends them; what is already
+/// encoded is left as it is. A location with a control character other than a tab in it (a
+/// line break) is the handler's mistake: a generic 500, its teardowns told
 /// `HandlerError(500)`, the reason logged.
 ///
 /// ```
@@ -78,10 +80,10 @@ impl Redirect {
     }
 
     fn with_status(status: StatusCode, location: &str) -> Self {
-        let value = if location.is_ascii() {
-            HeaderValue::from_str(location)
-        } else {
+        let value = if location.bytes().any(not_in_a_uri) {
             Self::encoded(location)
+        } else {
+            HeaderValue::from_str(location)
         };
         Self {
             status,
@@ -89,16 +91,17 @@ impl Redirect {
         }
     }
 
-    /// A location with characters beyond ASCII (a path a user named: `/notes/crème`), its
-    /// UTF-8 bytes percent-encoded, as Starlette's `RedirectResponse` quotes its URL: a
-    /// `Location` is a URI, and a header's raw UTF-8 is read differently by each client. A
-    /// control character is still refused.
+    /// A location with what a URI cannot hold (a path a user named: `/notes/crème`, a query
+    /// of words: `?q=milk and eggs`), each such byte of its UTF-8 percent-encoded, as
+    /// Starlette's `RedirectResponse` quotes its URL: a `Location` is a URI, and a header's raw
+    /// UTF-8 or space is read differently by each client. A control character other than a
+    /// tab is still refused.
     #[cold]
     fn encoded(location: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
         if location.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
             return HeaderValue::from_str(location);
         }
-        let encoded = percent_encoding::utf8_percent_encode(location, percent_encoding::CONTROLS);
+        let encoded = percent_encoding::utf8_percent_encode(location, NOT_IN_A_URI);
         HeaderValue::from_str(&encoded.to_string())
     }
 
@@ -107,7 +110,7 @@ impl Redirect {
         self.status
     }
 
-    /// Its location as it is sent (characters beyond ASCII percent-encoded), if it is a valid
+    /// Its location as it is sent (what a URI cannot hold percent-encoded), if it is a valid
     /// header value.
     pub fn location(&self) -> Option<&str> {
         self.location
@@ -115,6 +118,33 @@ impl Redirect {
             .ok()
             .and_then(|value| value.to_str().ok())
     }
+}
+
+/// What a URI holds nowhere, percent-encoded in a redirect's location (and in the URI a test
+/// client is given, as httpx encodes it): the control characters, the bytes beyond ASCII, the
+/// space, and `"`, `<`, `>`, `\`, `^`, a backtick, `{`, `|` and `}` (what Starlette's
+/// `quote(url, safe=":/%#?=@[]!$&'()*+,;")` encodes; `%` is kept, so what is already encoded
+/// stays so).
+pub(crate) const NOT_IN_A_URI: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Whether `byte` is one [`NOT_IN_A_URI`] encodes.
+fn not_in_a_uri(byte: u8) -> bool {
+    !byte.is_ascii()
+        || byte.is_ascii_control()
+        || matches!(
+            byte,
+            b' ' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+        )
 }
 
 /// A redirect whose location is not a valid header value.
