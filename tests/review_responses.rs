@@ -248,3 +248,38 @@ async fn a_redirect_percent_encodes_what_a_uri_cannot_hold_ascii_or_not() {
     );
     client.shutdown().await;
 }
+
+// ------------- 4. a route with a literal brace: its parameters as the router reads them
+
+#[depends]
+async fn in_braces(Path(id): Path<u32>) -> String {
+    id.to_string()
+}
+
+/// `{{` and `}}` in a route are a literal brace (the router's escape, which `check` reads so):
+/// `/v1/{{legacy}}/{id}` has one parameter, `id`. The document read `{legacy}` as a second
+/// one, gave it `id`'s schema (the first name takes a single value) and `id` none, and kept
+/// `{{legacy}}` in the path, where OpenAPI reads `{legacy}` as a template: openapi-spec-validator
+/// refused the document ("Path parameter 'legacy' ... was not resolved"). A literal brace is
+/// now written as a URI writes it, `%7B` and `%7D`.
+#[test]
+fn a_literal_brace_in_a_route_is_no_parameter_of_its_operation() {
+    let app = App::new().get("/v1/{{legacy}}/{id}", in_braces);
+    let doc = app.openapi().expect("the app is valid");
+    let paths: Vec<&str> = doc.paths.keys().collect();
+    assert_eq!(paths, ["/v1/%7Blegacy%7D/{id}"]);
+    let json = serde_json::to_value(
+        doc.operation("/v1/%7Blegacy%7D/{id}", "get")
+            .expect("the operation"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        json["parameters"],
+        serde_json::json!([{
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {"type": "integer", "format": "uint32", "minimum": 0, "title": "Id"}
+        }])
+    );
+}

@@ -11,7 +11,7 @@ use crate::openapi::model::{
     ApiResponse, Components, Info, MediaType, OpenApi, Operation, Ordered, Parameter, RequestBody,
     SecurityScheme,
 };
-use crate::plan::routes::{Planned, RouteDef};
+use crate::plan::routes::{Planned, RouteDef, param_spans, path_params};
 
 /// Builds the document of `defs`, planned as `planned` (one planned route per definition,
 /// in order).
@@ -130,7 +130,10 @@ fn operation(
     schemas: &mut Schemas,
 ) -> Operation {
     let (summary, description) = summary(handler);
-    let path_names = path_names(path);
+    let path_names: Vec<String> = path_params(&def.path)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let mut parameters: Vec<Parameter> = Vec::new();
     let mut request_body = None;
     let mut validated = false;
@@ -462,18 +465,28 @@ pub(crate) fn operation_id(name: &str, path: &str, method: &str) -> String {
     id
 }
 
-/// The route's path as OpenAPI writes it: a catch-all `{*rest}` as `{rest}`.
+/// The route's path as OpenAPI writes it: a catch-all `{*rest}` as `{rest}`, and a literal
+/// brace (`{{`, `}}`: the router's escape) as a URI writes it, `%7B` and `%7D` (OpenAPI reads
+/// every `{name}` of a path as a parameter).
 fn openapi_path(path: &str) -> String {
-    path.replace("{*", "{")
-}
-
-/// The `{names}` of a path, in order.
-fn path_names(path: &str) -> Vec<String> {
-    path.split('{')
-        .skip(1)
-        .filter_map(|part| part.split_once('}'))
-        .map(|(name, _)| name.trim_start_matches('*').to_owned())
-        .collect()
+    let literal = |text: &str| text.replace("{{", "%7B").replace("}}", "%7D");
+    let mut out = String::with_capacity(path.len());
+    let mut last = 0;
+    for span in param_spans(path) {
+        let before = &path[last..span.start];
+        let before = before
+            .strip_suffix("{*")
+            .or_else(|| before.strip_suffix('{'))
+            .unwrap_or(before);
+        out.push_str(&literal(before));
+        out.push('{');
+        out.push_str(&path[span.clone()]);
+        out.push('}');
+        // Past the name's closing brace.
+        last = span.end + 1;
+    }
+    out.push_str(&literal(&path[last.min(path.len())..]));
+    out
 }
 
 /// The methods a path item has a field for (OpenAPI 3.1).
@@ -601,7 +614,9 @@ mod tests {
         assert_eq!(title_case("list_notes"), "List Notes");
         assert_eq!(title_case("x-tenant-id"), "X-Tenant-Id");
         assert_eq!(title_case("item_id2b"), "Item Id2B");
-        assert_eq!(path_names("/a/{x}/b/{*rest}"), ["x", "rest"]);
         assert_eq!(openapi_path("/a/{*rest}"), "/a/{rest}");
+        assert_eq!(openapi_path("/a/{x}/b/{*rest}"), "/a/{x}/b/{rest}");
+        assert_eq!(openapi_path("/{{a}}/{id}/}}x{{"), "/%7Ba%7D/{id}/%7Dx%7B");
+        assert_eq!(openapi_path("/plain"), "/plain");
     }
 }

@@ -347,7 +347,7 @@ fn path_inputs(plan: &Plan) -> impl Iterator<Item = (&'static str, &'static str,
 
 /// The names of a route pattern's parameters, in order: `{id}` and `{*rest}` (`{{` and `}}`
 /// are a literal brace).
-fn path_params(path: &str) -> Vec<&str> {
+pub(crate) fn path_params(path: &str) -> Vec<&str> {
     param_spans(path)
         .into_iter()
         .map(|span| &path[span])
@@ -356,7 +356,7 @@ fn path_params(path: &str) -> Vec<&str> {
 
 /// Where in a route pattern its parameters' names are (`id` of `{id}`, `rest` of `{*rest}`),
 /// in order; `{{` and `}}` are a literal brace.
-fn param_spans(path: &str) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn param_spans(path: &str) -> Vec<std::ops::Range<usize>> {
     let mut spans = Vec::new();
     let mut at = 0;
     while let Some(open) = path[at..].find('{') {
