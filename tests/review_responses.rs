@@ -283,3 +283,51 @@ fn a_literal_brace_in_a_route_is_no_parameter_of_its_operation() {
         }])
     );
 }
+
+// ------------- 5. bytes that live for the program (`include_bytes!`): a response, as in axum
+
+/// A favicon, as `include_bytes!("favicon.ico")` gives it: `&'static [u8; N]`.
+static FAVICON: &[u8; 4] = b"\x00\x00\x01\x00";
+
+#[depends]
+async fn favicon() -> (
+    [(HeaderName, &'static str); 1],
+    &'static [u8; FAVICON.len()],
+) {
+    ([(http::header::CONTENT_TYPE, "image/x-icon")], FAVICON)
+}
+
+#[depends]
+async fn static_slice() -> &'static [u8] {
+    &FAVICON[..]
+}
+
+/// `&'static str` was a response and `&'static [u8]` was not, nor what `include_bytes!` gives
+/// (`&'static [u8; N]`): a favicon or a file embedded in the binary did not compile ("`&'static
+/// [u8]` cannot be turned into an HTTP response"; axum answers both), though `Html` took such
+/// bytes. Both are now `application/octet-stream`, as `Vec<u8>` and `Bytes` are.
+#[tokio::test]
+async fn static_bytes_are_a_response_and_documented_as_bytes() {
+    let app = || {
+        App::new()
+            .get("/favicon.ico", favicon)
+            .get("/slice", static_slice)
+    };
+    let doc = app().openapi().expect("the app is valid");
+    assert_eq!(documented(&doc, "/slice"), ["application/octet-stream"]);
+    assert_eq!(
+        documented(&doc, "/favicon.ico"),
+        ["application/octet-stream"]
+    );
+    let client = TestClient::start(app()).await.expect("starts");
+    let response = client.get("/favicon.ico").send().await;
+    assert_eq!(response.header("content-type"), Some("image/x-icon"));
+    assert_eq!(response.bytes().await.expect("the body"), &FAVICON[..]);
+    let response = client.get("/slice").send().await;
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(response.bytes().await.expect("the body"), &FAVICON[..]);
+    client.shutdown().await;
+}

@@ -359,7 +359,7 @@ pub enum OutputKind {
     Html,
     /// `StatusCode`, `()`, headers alone (`[(name, value); N]`): no body.
     Empty,
-    /// `Vec<u8>`, `Bytes`: `application/octet-stream`.
+    /// `Vec<u8>`, `Bytes`, `&'static [u8]`: `application/octet-stream`.
     Bytes,
     /// `StreamBody<S>`: a stream (`application/octet-stream`, or the content type the
     /// handler declares with `#[depends(content_type = "...")]`).
@@ -419,6 +419,14 @@ impl DocumentedOutput for Vec<u8> {
 }
 
 impl DocumentedOutput for bytes::Bytes {
+    const KIND: OutputKind = OutputKind::Bytes;
+}
+
+impl DocumentedOutput for &[u8] {
+    const KIND: OutputKind = OutputKind::Bytes;
+}
+
+impl<const N: usize> DocumentedOutput for &[u8; N] {
     const KIND: OutputKind = OutputKind::Bytes;
 }
 

@@ -14,7 +14,9 @@ use crate::response::error::{HttpError, own_status};
 
 /// Turns a value into an HTTP response.
 ///
-/// Implemented for text (`&'static str`, `String`), bytes, [`Json`](crate::Json),
+/// Implemented for text (`&'static str`, `String`, `Cow<'static, str>`), bytes (`Vec<u8>`,
+/// [`Bytes`], `&'static [u8]`, `&'static [u8; N]`: `application/octet-stream`),
+/// [`Json`](crate::Json),
 /// [`Html`](crate::Html), [`Redirect`](crate::Redirect), [`StatusCode`], `(StatusCode, T)`,
 /// headers beside a response (`(headers, T)`, `(StatusCode, headers, T)`: see
 /// [`ResponseHeaders`](crate::ResponseHeaders)), [`http::Response`],
@@ -119,6 +121,20 @@ impl IntoResponse for Bytes {
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
         Bytes::from(self).into_response()
+    }
+}
+
+/// Bytes that live for the program (a file embedded with `include_bytes!`, whose
+/// `&'static [u8; N]` is a response too).
+impl IntoResponse for &'static [u8] {
+    fn into_response(self) -> Response {
+        Bytes::from_static(self).into_response()
+    }
+}
+
+impl<const N: usize> IntoResponse for &'static [u8; N] {
+    fn into_response(self) -> Response {
+        Bytes::from_static(self).into_response()
     }
 }
 
