@@ -4,6 +4,8 @@
 //! is sent, and documented, as a client made from the document expects. Each test that failed
 //! before a fix names it in CHANGELOG.md.
 
+mod common;
+
 use std::borrow::Cow;
 
 use bytes::Bytes;
@@ -330,4 +332,75 @@ async fn static_bytes_are_a_response_and_documented_as_bytes() {
     );
     assert_eq!(response.bytes().await.expect("the body"), &FAVICON[..]);
     client.shutdown().await;
+}
+
+// ------------- 6. the test client's length of a 205 and a 204, as the server sends them
+
+#[depends]
+async fn reset_with_body() -> (StatusCode, &'static str) {
+    // A handler that answers 205 with what it would have said (a confirmation).
+    (StatusCode::RESET_CONTENT, "saved")
+}
+
+#[depends]
+async fn no_content_with_length() -> (StatusCode, [(HeaderName, &'static str); 1], &'static str) {
+    (
+        StatusCode::NO_CONTENT,
+        [(http::header::CONTENT_LENGTH, "5")],
+        "saved",
+    )
+}
+
+/// The `Content-Length` field of `GET path` over a socket (HTTP/1.1), as a client reads it.
+async fn length_on_a_socket(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sent");
+    let mut answer = Vec::new();
+    common::within(stream.read_to_end(&mut answer))
+        .await
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.trim().to_owned())
+}
+
+/// A 205 has no content, and the server sends it with `Content-Length: 0` whatever body its
+/// handler gave (RFC 9110 15.3.6); a 204 has no `Content-Length` at all, even one its handler
+/// gave. The test client said `content-length: 5` of the 205 (its body's length, though it
+/// gave no body) and kept the handler's `5` on the 204, so a test of either read what no
+/// client is sent.
+#[tokio::test]
+async fn the_test_client_gives_a_205_and_a_204_the_length_the_server_sends() {
+    let app = || {
+        App::new()
+            .get("/205", reset_with_body)
+            .get("/204", no_content_with_length)
+    };
+    let server = app().bind("127.0.0.1:0").await.expect("binds");
+    let client = TestClient::start(app()).await.expect("starts");
+    for (path, sent) in [("/205", Some("0")), ("/204", None)] {
+        assert_eq!(
+            length_on_a_socket(server.local_addr(), path)
+                .await
+                .as_deref(),
+            sent,
+            "GET {path} over a socket"
+        );
+        let response = client.get(path).send().await;
+        assert_eq!(
+            response.header("content-length"),
+            sent,
+            "GET {path} through the test client"
+        );
+        assert!(response.bytes().await.expect("the body").is_empty());
+    }
+    client.shutdown().await;
+    server.shutdown().await;
 }

@@ -320,18 +320,21 @@ impl TestRequest<'_> {
             request.extensions_mut().insert(ClientAddr(addr));
         }
         let mut response = self.client.service.call_request(request).await;
-        // As a server does: the length of a body held whole, when the response gives none
-        // (hyper writes none for a 1xx, 204 or 304, and `0` for a 205).
+        // As a server does: the length of a body held whole, when the response gives none;
+        // none for a 1xx or 204, even one the handler gave, none added to a 304, and `0` for
+        // a 205, whatever its body (`app::connections`).
         let status = response.status();
         let length = response.body().size_hint().exact();
-        let no_length = status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        if let Some(length) = length.filter(|_| !no_length) {
-            let headers = response.headers_mut();
-            if !headers.contains_key(CONTENT_LENGTH) && !headers.contains_key(TRANSFER_ENCODING) {
-                headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
-            }
+        let headers = response.headers_mut();
+        if status.is_informational() || status == StatusCode::NO_CONTENT {
+            headers.remove(CONTENT_LENGTH);
+        } else if status == StatusCode::RESET_CONTENT {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        } else if let Some(length) = length.filter(|_| status != StatusCode::NOT_MODIFIED)
+            && !headers.contains_key(CONTENT_LENGTH)
+            && !headers.contains_key(TRANSFER_ENCODING)
+        {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
         }
         // As a server does: no body for a HEAD request, or a 1xx, 204 or 304 response (hyper
         // drops it unread, which is its end).
