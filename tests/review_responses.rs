@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use di_runtime::prelude::*;
-use di_runtime::{OpenApi, Redirect, TestClient};
+use di_runtime::{Html, OpenApi, Redirect, TestClient};
 use http::header::{HeaderName, LOCATION};
 use serde_json::Value;
 
@@ -403,4 +403,74 @@ async fn the_test_client_gives_a_205_and_a_204_the_length_the_server_sends() {
     }
     client.shutdown().await;
     server.shutdown().await;
+}
+
+// ------------- 7. the document of every output kind, judged by a validator
+
+#[depends]
+async fn html_page() -> Html<&'static str> {
+    Html("<p>page</p>")
+}
+
+#[depends]
+async fn moved() -> Redirect {
+    Redirect::permanent("/json")
+}
+
+/// `openapi-spec-validator` (`DI_OPENAPI_VALIDATOR`, else on `PATH`), as
+/// tests/openapi_checks.rs finds it: `None` without it (said), a failure with `CI=true`.
+fn validator() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("DI_OPENAPI_VALIDATOR").filter(|p| !p.is_empty()) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path);
+        assert!(path.is_file(), "DI_OPENAPI_VALIDATOR={}", path.display());
+        return Some(path);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("openapi-spec-validator"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        assert!(!ci, "openapi-spec-validator not found; CI=true");
+        eprintln!("SKIPPED: openapi-spec-validator not found (pip install openapi-spec-validator)");
+    }
+    found
+}
+
+/// Every output kind (bytes, text, JSON, HTML, headers alone, a redirect, named and opaque
+/// streams) and a route with a literal brace, in one document: valid OpenAPI 3.1
+/// (tests/openapi_checks.rs judges every input kind).
+#[test]
+fn the_validator_accepts_a_document_with_every_kind_of_output() {
+    let doc = outputs_app()
+        .get("/named", named_stream)
+        .get("/opaque", opaque_stream)
+        .get("/fallible", fallible_opaque_stream)
+        .get("/page", opaque_page)
+        .get("/response", opaque_response)
+        .get("/html", html_page)
+        .get("/moved", moved)
+        .get("/favicon.ico", favicon)
+        .get("/v1/{{legacy}}/{id}", in_braces)
+        .openapi()
+        .expect("the app is valid");
+    let Some(validator) = validator() else {
+        return;
+    };
+    let file = std::env::temp_dir().join(format!("di-every-output-{}.json", std::process::id()));
+    std::fs::write(&file, doc.to_json()).expect("written");
+    let output = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", validator.display()));
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        output.status.success(),
+        "openapi-spec-validator rejects the document: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
