@@ -474,3 +474,52 @@ fn the_validator_accepts_a_document_with_every_kind_of_output() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+// ------------- 8. a header value with whitespace at either end, over HTTP/2
+
+#[depends]
+async fn padded() -> ([(&'static str, String); 2], &'static str) {
+    let note = format!("{} ", "saved"); // a value formatted with a space after it
+    (
+        [("x-note", note), ("x-pad", " \tpadded".to_owned())],
+        "body",
+    )
+}
+
+/// An HTTP/2 field value must not begin or end with whitespace (RFC 9113 8.2.1: the message
+/// is malformed), and HTTP/1 recipients drop it (RFC 9110 5.5: it is not part of the value).
+/// A handler's `x-note: "saved "` went out so over HTTP/2: nghttp2 (curl's library, Envoy's
+/// codec) refuses such a response ("Invalid HTTP header field was received") and resets the
+/// stream with `PROTOCOL_ERROR`, so an answer HTTP/1 clients read as `saved` failed behind an
+/// HTTP/2 proxy. Such a value now leaves the app trimmed, whoever serves it.
+#[tokio::test]
+async fn a_header_value_with_whitespace_at_either_end_leaves_trimmed() {
+    let app = || App::new().get("/padded", padded);
+    let server = app().bind("127.0.0.1:0").await.expect("binds");
+    let addr = server.local_addr();
+    let io = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let (mut h2, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let response = common::within(async {
+        common::h2_send_get(&mut h2, addr, "/padded")
+            .await
+            .await
+            .expect("answered")
+    })
+    .await;
+    for (name, value) in [("x-note", "saved"), ("x-pad", "padded")] {
+        assert_eq!(
+            response.headers().get(name).map(|v| v.as_bytes()),
+            Some(value.as_bytes()),
+            "HTTP/2 {name}"
+        );
+    }
+    driver.abort();
+    let client = TestClient::start(app()).await.expect("starts");
+    let response = client.get("/padded").send().await;
+    assert_eq!(response.header("x-note"), Some("saved"));
+    assert_eq!(response.header("x-pad"), Some("padded"));
+    client.shutdown().await;
+    server.shutdown().await;
+}

@@ -20,7 +20,9 @@ use crate::response::into::{IntoResponse, with_status};
 /// of that name the response already had (a `content-type` of their own wins over the one
 /// `Json` sets); a name given twice in one array (two `set-cookie`) gives both values. A name
 /// or value that is not a valid header is the handler's mistake: a generic 500, its teardowns
-/// told `HandlerError(500)`, the reason logged with the request id, nothing of it sent.
+/// told `HandlerError(500)`, the reason logged with the request id, nothing of it sent. A
+/// value's whitespace at either end (`format!("{} ", note)`) is trimmed as the response
+/// leaves the app: HTTP/2 forbids it, and an HTTP/1 client drops it.
 ///
 /// A `Content-Length` given here (or in an `http::Response` a handler returns) is sent as it
 /// is, and must be the body's length: one that is not one length (two values, a word), is

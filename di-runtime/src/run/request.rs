@@ -507,10 +507,41 @@ fn body_read_failed(
     }
 }
 
-/// The request's id in the id header, unless that is off.
+/// The request's id in the id header, unless that is off; and every value without whitespace
+/// at either end (see [`trim_values`]).
 fn give_id(engine: &Engine, headers: &mut http::HeaderMap, request_id: &RequestId) {
+    if headers.values().any(padded) {
+        trim_values(headers);
+    }
     if let Some(name) = &engine.config.request_id_header {
         headers.insert(name.clone(), request_id.to_header_value());
+    }
+}
+
+/// Whether a header value begins or ends with whitespace (a space or a tab).
+fn padded(value: &http::HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    matches!(bytes.first(), Some(b' ' | b'\t')) || matches!(bytes.last(), Some(b' ' | b'\t'))
+}
+
+/// Each value of `headers` without the whitespace at its ends (`x-note: "saved "`, a value
+/// formatted with a space after it): an HTTP/2 field value must not have any (RFC 9113 8.2.1:
+/// nghttp2, the library of curl and of Envoy's codec, resets such a response's stream with
+/// `PROTOCOL_ERROR`), and an HTTP/1 recipient drops it (RFC 9110 5.5: it is not part of the
+/// value), so the value every client reads is the same.
+#[cold]
+#[inline(never)]
+fn trim_values(headers: &mut http::HeaderMap) {
+    for value in headers.values_mut() {
+        if padded(value) {
+            let trimmed = value.as_bytes().trim_ascii();
+            // Part of a valid value is one.
+            if let Ok(trimmed) = http::HeaderValue::from_bytes(trimmed) {
+                let sensitive = value.is_sensitive();
+                *value = trimmed;
+                value.set_sensitive(sensitive);
+            }
+        }
     }
 }
 
