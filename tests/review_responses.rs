@@ -523,3 +523,71 @@ async fn a_header_value_with_whitespace_at_either_end_leaves_trimmed() {
     client.shutdown().await;
     server.shutdown().await;
 }
+
+// ------------- 9. a status given beside an error that keeps its cause
+
+/// An upstream's error, kept as the cause of the answer (for the log), never sent.
+#[derive(Debug)]
+struct UpstreamDown;
+
+impl std::fmt::Display for UpstreamDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the payment service refused the connection")
+    }
+}
+
+impl std::error::Error for UpstreamDown {}
+
+#[depends]
+async fn pay() -> Result<&'static str, (StatusCode, HttpError)> {
+    Err((StatusCode::BAD_GATEWAY, HttpError::from(UpstreamDown)))
+}
+
+/// An app's error type whose response is a status beside the generic error of its cause.
+#[derive(Debug)]
+struct AppError(UpstreamDown);
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> di_runtime::Response {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::internal_from(self.0),
+        )
+            .into_response()
+    }
+}
+
+#[depends]
+async fn refund() -> Result<&'static str, AppError> {
+    Err(AppError(UpstreamDown))
+}
+
+/// `(StatusCode::BAD_GATEWAY, HttpError::from(error))`, the status an app chose beside the
+/// generic error that keeps its cause for the log, was answered 500: a status beside a 500 is
+/// kept out only for a response that failed to be made (an invalid header, a redirect to a
+/// location with a line break), but every error with a cause was taken for one. The status
+/// given now stands, as in axum; the detail stays the generic one.
+#[tokio::test]
+async fn a_status_given_beside_an_error_with_a_cause_is_the_answers() {
+    let client = TestClient::start(App::new().get("/pay", pay).get("/refund", refund))
+        .await
+        .expect("starts");
+    for (path, status) in [
+        ("/pay", StatusCode::BAD_GATEWAY),
+        ("/refund", StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let response = client.get(path).send().await;
+        assert_eq!(response.status(), status, "GET {path}");
+        assert_eq!(
+            response.text().await.expect("the body"),
+            r#"{"detail":"Internal Server Error"}"#,
+            "GET {path}: the cause is not sent"
+        );
+    }
+    // A response that failed to be made keeps its 500 whatever status is beside it.
+    let made_wrong = (StatusCode::CREATED, Redirect::to("/a\nb")).into_response();
+    assert_eq!(made_wrong.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let made_wrong = (StatusCode::CREATED, [("bad name", "v")], "body").into_response();
+    assert_eq!(made_wrong.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    client.shutdown().await;
+}

@@ -9,8 +9,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::response::body::Response;
 use crate::response::check::{InvalidHeader, checked_length};
-use crate::response::error::HttpError;
-use crate::response::into::{IntoResponse, with_status};
+use crate::response::into::{IntoResponse, made_wrong, with_status};
 
 /// Headers a handler gives beside its response, as axum's handlers do:
 /// `([(LOCATION, "/notes/7")], Json(note))`, `(StatusCode::CREATED, [("x-count", "3")], body)`.
@@ -111,7 +110,7 @@ fn with_headers(mut response: Response, headers: impl ResponseHeaders) -> Respon
 
 #[cold]
 fn invalid_headers(invalid: InvalidHeader) -> Response {
-    HttpError::internal_from(invalid).into_response()
+    made_wrong(invalid)
 }
 
 impl<H: ResponseHeaders, T: IntoResponse> IntoResponse for (H, T) {

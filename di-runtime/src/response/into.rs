@@ -52,7 +52,7 @@ where
         // A `Content-Length` of the handler's own must say what the body holds.
         match checked_length(Response::from_parts(parts, body)) {
             Ok(response) => response,
-            Err(invalid) => HttpError::internal_from(invalid).into_response(),
+            Err(invalid) => made_wrong(invalid),
         }
     }
 }
@@ -146,26 +146,39 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 
 /// `response` with `status`, unless it is the generic 500 of a handler's mistake in making it
 /// (a header that is not one, a redirect to a location with a control character): that 500
-/// stays, as it does without a status beside it.
+/// stays, as it does without a status beside it. Any other response takes the status, an
+/// error's included (`(StatusCode::BAD_GATEWAY, HttpError::from(error))`, the status an app
+/// chose beside the generic error that keeps its cause for the log), as in axum.
 pub(crate) fn with_status(mut response: Response, status: StatusCode) -> Response {
-    if response.status() == StatusCode::INTERNAL_SERVER_ERROR && made_wrong(&response) {
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR && is_made_wrong(&response) {
         return response;
     }
     *response.status_mut() = status;
     response
 }
 
-/// Whether `response` is the 500 of an error the app made (one with a source), or of a body
-/// that could not be serialized (`(StatusCode::CREATED, Json(v))` of a map whose keys are not
+/// Whether `response` is the 500 of a response made wrong ([`made_wrong`]), or of a body that
+/// could not be serialized (`(StatusCode::CREATED, Json(v))` of a map whose keys are not
 /// strings: a 201 saying "Internal Server Error" would tell the client it went well).
 #[cold]
-fn made_wrong(response: &Response) -> bool {
+fn is_made_wrong(response: &Response) -> bool {
     response.extensions().get::<Unserializable>().is_some()
-        || matches!(
-            response.extensions().get::<ErrorMark>(),
-            Some(ErrorMark(Some(error))) if error.source().is_some()
-        )
+        || response.extensions().get::<MadeWrong>().is_some()
 }
+
+/// The generic 500 of a response its handler made wrong (a header that is not one, a
+/// redirect to a location with a line break, a `Content-Length` that cannot be its body's),
+/// `reason` its source for the log: a status beside it does not replace it ([`with_status`]).
+#[cold]
+pub(crate) fn made_wrong(reason: impl std::error::Error + Send + Sync + 'static) -> Response {
+    let mut response = HttpError::internal_from(reason).into_response();
+    response.extensions_mut().insert(MadeWrong);
+    response
+}
+
+/// Marks the 500 of [`made_wrong`].
+#[derive(Clone, Copy, Debug)]
+struct MadeWrong;
 
 /// A boxed error (`Box<dyn Error + Send + Sync>`, what `?` makes of any error into a
 /// [`BoxError`]) is a 500 with the error as its source, as any `std::error::Error` is (std has

@@ -5,8 +5,7 @@ use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 
 use crate::response::body::{Body, Response};
-use crate::response::error::HttpError;
-use crate::response::into::IntoResponse;
+use crate::response::into::{IntoResponse, made_wrong};
 
 /// An HTML page: its body with `Content-Type: text/html; charset=utf-8` (FastAPI's
 /// `HTMLResponse`). `T` is the page as text or bytes (`&'static str`, `String`, `Vec<u8>`,
@@ -172,7 +171,7 @@ impl IntoResponse for Redirect {
                 response.headers_mut().insert(LOCATION, location);
                 response
             }
-            Err(location) => HttpError::internal_from(InvalidLocation(location)).into_response(),
+            Err(location) => made_wrong(InvalidLocation(location)),
         }
     }
 }
