@@ -591,3 +591,64 @@ async fn a_status_given_beside_an_error_with_a_cause_is_the_answers() {
     assert_eq!(made_wrong.status(), StatusCode::INTERNAL_SERVER_ERROR);
     client.shutdown().await;
 }
+
+// ------------- 10. a HEAD's or a 304's declared length, not warned of
+
+/// The answer to a `HEAD` written by hand: no body, the length a `GET` would send.
+#[depends]
+async fn file_head() -> ([(HeaderName, &'static str); 1], ()) {
+    ([(http::header::CONTENT_LENGTH, "1234")], ())
+}
+
+/// A conditional `GET`'s 304, with the length of the representation it stands for (RFC 9110
+/// 8.6 allows it).
+#[depends]
+async fn unchanged() -> (StatusCode, [(HeaderName, &'static str); 1]) {
+    (
+        StatusCode::NOT_MODIFIED,
+        [(http::header::CONTENT_LENGTH, "1234")],
+    )
+}
+
+/// An empty body that declares a length is the answer to a `HEAD` (the docs' own example) or
+/// a 304, and is sent as it is; each such answer was logged at WARN as "the response's
+/// Content-Length differs from its body's length: the response fails where they part", which
+/// it never does. Sent with a body after all (to a `GET`), it fails, and that is logged where
+/// it does.
+#[tokio::test]
+async fn a_head_or_304_that_declares_its_length_is_not_warned_of() {
+    let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
+    let client = TestClient::start(
+        App::new()
+            .route(http::Method::HEAD, "/file", file_head)
+            .get("/unchanged", unchanged),
+    )
+    .await
+    .expect("starts");
+    let response = client.head("/file").send().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.header("content-length"), Some("1234"));
+    let response = client.get("/unchanged").send().await;
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(response.header("content-length"), Some("1234"));
+    client.settle().await;
+    client.shutdown().await;
+    assert_eq!(captured.at_level("WARN"), Vec::<String>::new());
+
+    // The same answer to a `GET` fails where its body ends short, and says so.
+    let client = TestClient::start(App::new().get("/file", file_head))
+        .await
+        .expect("starts");
+    let response = client.get("/file").send().await;
+    assert!(
+        response.bytes().await.is_err(),
+        "a body short of its length"
+    );
+    client.settle().await;
+    client.shutdown().await;
+    let warned = captured.at_level("WARN");
+    assert!(
+        warned.len() == 1 && warned[0].contains("1234 bytes short"),
+        "{warned:#?}"
+    );
+}

@@ -97,7 +97,10 @@ fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
         // Zero for a body of known length that is not empty: hyper would not ask the body for
         // anything, and drop it unsent (below).
         (Some(length), exact) if length > 0 => {
-            if let Some(exact) = exact {
+            // An empty body is the answer to a `HEAD`, or a 304, which declares the length of
+            // what a `GET` would send and is sent as it is: one that fails after all (sent to
+            // a `GET`) is logged where it does.
+            if let Some(exact) = exact.filter(|exact| *exact > 0) {
                 tracing::warn!(target: "di", declared = length, body = exact, "the response's Content-Length differs from its body's length: the response fails where they part");
             }
             let (parts, body) = response.into_parts();
