@@ -652,3 +652,69 @@ async fn a_head_or_304_that_declares_its_length_is_not_warned_of() {
         "{warned:#?}"
     );
 }
+
+// ------------- 11. a body whose size hint is wrong, read through the test client
+
+/// A body whose size hint is wrong: it says `hint` bytes and holds `data`.
+struct Misjudged {
+    data: Option<Bytes>,
+    hint: u64,
+}
+
+impl hyper::body::Body for Misjudged {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.hint)
+    }
+}
+
+#[depends]
+async fn hints_more() -> http::Response<Misjudged> {
+    http::Response::new(Misjudged {
+        data: Some(Bytes::from_static(b"hello")),
+        hint: 10,
+    })
+}
+
+#[depends]
+async fn hints_less() -> http::Response<Misjudged> {
+    http::Response::new(Misjudged {
+        data: Some(Bytes::from_static(b"hello")),
+        hint: 3,
+    })
+}
+
+/// A body whose size hint says another length than it holds is sent with the hint as its
+/// `Content-Length`, and the server cuts it where they part (tests/walk_shapes.rs
+/// `a_body_whose_size_hint_is_wrong_is_a_cut_and_a_body_error_over_each_protocol`). The test
+/// client gave the same `content-length: 10` and then the 5 bytes as a whole body, no error:
+/// a test passed what every client fails. It now fails the body where they part, as the
+/// server does.
+#[tokio::test]
+async fn the_test_client_fails_a_body_whose_size_hint_is_wrong_as_the_server_does() {
+    let client = TestClient::start(
+        App::new()
+            .get("/hints-more", hints_more)
+            .get("/hints-less", hints_less),
+    )
+    .await
+    .expect("starts");
+    for (path, length) in [("/hints-more", "10"), ("/hints-less", "3")] {
+        let response = client.get(path).send().await;
+        assert_eq!(response.header("content-length"), Some(length), "{path}");
+        assert!(
+            response.bytes().await.is_err(),
+            "{path}: a body that is not its length is cut"
+        );
+    }
+    client.shutdown().await;
+}

@@ -137,6 +137,15 @@ fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
     }
 }
 
+/// `body` held to `length`, the `Content-Length` it is sent with (see [`Declared`]): it fails
+/// before it would send more, or when it ends short.
+pub(crate) fn held_to_length(body: Body, length: u64) -> Body {
+    Body::new(Declared {
+        inner: body,
+        left: length,
+    })
+}
+
 pin_project_lite::pin_project! {
     /// A body held to the `Content-Length` its handler declared, which its length known in
     /// advance contradicts, or which a stream must bear out as it is sent (see
