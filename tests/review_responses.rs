@@ -1,8 +1,9 @@
 //! A code review of the response side (`di-runtime/src/response/`, the body wrapper in
-//! `run/body.rs`) and of the OpenAPI document's responses (`openapi/build.rs`,
-//! `contract/doc.rs`), as axum's and hyper's maintainers would read them: each handler output
-//! is sent, and documented, as a client made from the document expects. Each test that failed
-//! before a fix names it in CHANGELOG.md.
+//! `run/body.rs`, a response as it leaves the app and as the test client gives it) and of the
+//! OpenAPI document's responses (`openapi/build.rs`, `contract/doc.rs`), as axum's and hyper's
+//! maintainers would read them: each handler output is sent, and documented, as a client made
+//! from the document expects, over HTTP/1 and HTTP/2 and through the test client alike. Each
+//! test that failed before a fix names it in CHANGELOG.md.
 
 mod common;
 
