@@ -10,6 +10,7 @@ mod common;
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use common::Misjudged;
 use di_runtime::prelude::*;
 use di_runtime::{Html, OpenApi, Redirect, TestClient};
 use http::header::{HeaderName, LOCATION};
@@ -655,28 +656,6 @@ async fn a_head_or_304_that_declares_its_length_is_not_warned_of() {
 }
 
 // ------------- 11. a body whose size hint is wrong, read through the test client
-
-/// A body whose size hint is wrong: it says `hint` bytes and holds `data`.
-struct Misjudged {
-    data: Option<Bytes>,
-    hint: u64,
-}
-
-impl hyper::body::Body for Misjudged {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
-        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        hyper::body::SizeHint::with_exact(self.hint)
-    }
-}
 
 #[depends]
 async fn hints_more() -> http::Response<Misjudged> {

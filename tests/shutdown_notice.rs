@@ -81,6 +81,14 @@ fn app(outcomes: &Seen, polling_now: &Arc<tokio::sync::Notify>) -> App {
         .shutdown_grace(Duration::from_secs(120))
 }
 
+/// A connection to `addr` that has sent `GET path`.
+async fn get(addr: std::net::SocketAddr, path: &str) -> TcpStream {
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+    client.write_all(request.as_bytes()).await.unwrap();
+    client
+}
+
 /// Reads from `client` into `seen` until it holds `needle`, within a minute: a stream not
 /// told of the shutdown would go on for its whole grace period.
 async fn read_until(client: &mut TcpStream, seen: &mut Vec<u8>, needle: &[u8]) {
@@ -113,11 +121,7 @@ async fn a_stream_that_waits_for_shutdown_ends_cleanly_when_it_begins() {
         .await
         .unwrap();
     let addr = server.local_addr();
-    let mut client = TcpStream::connect(addr).await.unwrap();
-    client
-        .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut client = get(addr, "/events").await;
     let mut seen = Vec::new();
     read_until(&mut client, &mut seen, b"data: 1\n\n").await;
 
@@ -147,19 +151,11 @@ async fn a_long_poll_waiting_for_shutdown_is_answered_when_it_begins() {
         .unwrap();
     let addr = server.local_addr();
 
-    let mut client = TcpStream::connect(addr).await.unwrap();
-    client
-        .write_all(b"GET /state HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut client = get(addr, "/state").await;
     let mut seen = Vec::new();
     read_until(&mut client, &mut seen, b"requested: false").await;
 
-    let mut client = TcpStream::connect(addr).await.unwrap();
-    client
-        .write_all(b"GET /poll HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut client = get(addr, "/poll").await;
     polling_now.notified().await;
     let shutdown = tokio::spawn(server.shutdown());
     let mut seen = Vec::new();

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{count, describe, events, guard, log, serial, settled_whole};
+use common::{Misjudged, count, describe, events, guard, log, serial, settled_whole};
 use di_runtime::Body;
 use di_runtime::prelude::*;
 use futures_util::stream;
@@ -426,28 +426,6 @@ async fn two_lines(#[dep(session)] _s: &u8) -> Items {
 #[depends]
 async fn ten_megabytes(#[dep(session)] _s: &u8) -> Vec<u8> {
     vec![7u8; 10 * 1024 * 1024]
-}
-
-/// A body whose size hint is wrong: it says `hint` bytes and holds `data`.
-struct Misjudged {
-    data: Option<Bytes>,
-    hint: u64,
-}
-
-impl hyper::body::Body for Misjudged {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
-        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        hyper::body::SizeHint::with_exact(self.hint)
-    }
 }
 
 #[depends]

@@ -516,3 +516,25 @@ pub fn noted(id: u64, what: &str) -> bool {
 pub fn clear_book() {
     BOOK.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
+
+/// A response body whose size hint is wrong: it says `hint` bytes and holds `data`.
+pub struct Misjudged {
+    pub data: Option<bytes::Bytes>,
+    pub hint: u64,
+}
+
+impl hyper::body::Body for Misjudged {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.hint)
+    }
+}

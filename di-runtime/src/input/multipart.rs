@@ -481,23 +481,17 @@ fn unquote(value: &[u8]) -> Vec<u8> {
     else {
         return value.to_vec();
     };
-    let mut once = Vec::with_capacity(inner.len());
-    let mut rest = inner;
+    unescape(&unescape(inner, b'\\'), b'"')
+}
+
+/// `text` with each `\` followed by `escaped` written as `escaped` alone.
+fn unescape(text: &[u8], escaped: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
     while let Some((first, tail)) = rest.split_first() {
-        if rest.starts_with(b"\\\\") {
-            once.push(b'\\');
-            rest = &rest[2..];
-        } else {
-            once.push(*first);
-            rest = tail;
-        }
-    }
-    let mut out = Vec::with_capacity(once.len());
-    let mut rest = once.as_slice();
-    while let Some((first, tail)) = rest.split_first() {
-        if rest.starts_with(b"\\\"") {
-            out.push(b'"');
-            rest = &rest[2..];
+        if *first == b'\\' && tail.first() == Some(&escaped) {
+            out.push(escaped);
+            rest = &tail[1..];
         } else {
             out.push(*first);
             rest = tail;
