@@ -1,6 +1,8 @@
 //! Responses for browsers: [`Html`] and [`Redirect`] (FastAPI's `HTMLResponse` and
 //! `RedirectResponse`).
 
+use std::borrow::Cow;
+
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 
@@ -78,30 +80,23 @@ impl Redirect {
         Self::with_status(StatusCode::PERMANENT_REDIRECT, location)
     }
 
+    /// The redirect to `location`, what a URI cannot hold in it (a path a user named:
+    /// `/notes/crème`, a query of words: `?q=milk and eggs`) percent-encoded byte by byte of
+    /// its UTF-8, as Starlette's `RedirectResponse` quotes its URL: a `Location` is a URI, and
+    /// a header's raw UTF-8 or space is read differently by each client. A control character
+    /// other than a tab is still refused: the location as given is no header value.
     fn with_status(status: StatusCode, location: &str) -> Self {
-        let value = if location.bytes().any(not_in_a_uri) {
-            Self::encoded(location)
-        } else {
-            HeaderValue::from_str(location)
-        };
+        let encoded = Cow::from(percent_encoding::utf8_percent_encode(
+            location,
+            NOT_IN_A_URI,
+        ));
+        let refused = matches!(encoded, Cow::Owned(_))
+            && location.bytes().any(|b| b.is_ascii_control() && b != b'\t');
+        let value = HeaderValue::from_str(if refused { location } else { &encoded });
         Self {
             status,
             location: value.map_err(|_| location.escape_debug().to_string()),
         }
-    }
-
-    /// A location with what a URI cannot hold (a path a user named: `/notes/crème`, a query
-    /// of words: `?q=milk and eggs`), each such byte of its UTF-8 percent-encoded, as
-    /// Starlette's `RedirectResponse` quotes its URL: a `Location` is a URI, and a header's raw
-    /// UTF-8 or space is read differently by each client. A control character other than a
-    /// tab is still refused.
-    #[cold]
-    fn encoded(location: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
-        if location.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
-            return HeaderValue::from_str(location);
-        }
-        let encoded = percent_encoding::utf8_percent_encode(location, NOT_IN_A_URI);
-        HeaderValue::from_str(&encoded.to_string())
     }
 
     /// Its status.
@@ -135,16 +130,6 @@ pub(crate) const NOT_IN_A_URI: &percent_encoding::AsciiSet = &percent_encoding::
     .add(b'{')
     .add(b'|')
     .add(b'}');
-
-/// Whether `byte` is one [`NOT_IN_A_URI`] encodes.
-fn not_in_a_uri(byte: u8) -> bool {
-    !byte.is_ascii()
-        || byte.is_ascii_control()
-        || matches!(
-            byte,
-            b' ' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
-        )
-}
 
 /// A redirect whose location is not a valid header value.
 #[derive(Debug)]
