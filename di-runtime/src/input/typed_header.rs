@@ -65,30 +65,39 @@ fn decode<H: headers::Header>(head: &RequestHead) -> Result<Option<H>, Vec<Input
     match H::decode(&mut values.iter()) {
         Ok(header) => Ok(Some(header)),
         Err(_) => {
-            let msg = format!("Value error, not a valid `{name}` header");
-            let problem = InputError::new(["header", name.as_str()], msg).kind("value_error");
             // Credentials are not written back into a body that clients, proxies and error
             // trackers log (a `Basic` password, where `Bearer` was asked for).
-            if [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name) {
-                return Err(vec![
-                    problem.raw("null".to_owned(), Some("{\"error\":{}}".to_owned())),
-                ]);
-            }
-            let texts: Vec<_> = values.iter().map(|v| latin1(v.as_bytes())).collect();
-            let mut input = String::new();
-            if let [one] = texts.as_slice() {
-                push_json_str(&mut input, one);
+            let input = if [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name) {
+                "null".to_owned()
             } else {
-                input.push('[');
-                for (i, text) in texts.iter().enumerate() {
-                    if i > 0 {
-                        input.push(',');
-                    }
-                    push_json_str(&mut input, text);
-                }
-                input.push(']');
-            }
-            Err(vec![problem.raw(input, Some("{\"error\":{}}".to_owned()))])
+                sent(&values)
+            };
+            let msg = format!("Value error, not a valid `{name}` header");
+            Err(vec![
+                InputError::new(["header", name.as_str()], msg)
+                    .kind("value_error")
+                    .raw(input, Some("{\"error\":{}}".to_owned())),
+            ])
         }
     }
+}
+
+/// The values of a header as JSON text: the one value, or a list of them when it was sent more
+/// than once.
+fn sent(values: &http::header::GetAll<'_, http::HeaderValue>) -> String {
+    let texts: Vec<_> = values.iter().map(|v| latin1(v.as_bytes())).collect();
+    let mut input = String::new();
+    if let [one] = texts.as_slice() {
+        push_json_str(&mut input, one);
+    } else {
+        input.push('[');
+        for (i, text) in texts.iter().enumerate() {
+            if i > 0 {
+                input.push(',');
+            }
+            push_json_str(&mut input, text);
+        }
+        input.push(']');
+    }
+    input
 }
