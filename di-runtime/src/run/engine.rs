@@ -60,7 +60,8 @@ pub(crate) struct Engine {
     pub(crate) draining: CancellationToken,
     /// `draining`, found by the app's number in its requests' heads.
     pub(crate) shutdown: Registered,
-    /// Whether `hard_stop` is cancelled, read without its lock (by every request).
+    /// Whether `hard_stop` is cancelled, read without its lock (by every request, and where
+    /// work is cut: see `cancel_reason`).
     stopped: AtomicBool,
     pub(crate) stats: Stats,
     /// Requests being handled now (up to their response head).
@@ -183,7 +184,9 @@ impl Engine {
     /// Why an abandoned request or body is cancelled: the server is shutting down, or the
     /// client went away.
     pub(crate) fn cancel_reason(&self) -> CancelReason {
-        if self.hard_stop.is_cancelled() || self.in_flight.runtime_gone.load(Ordering::Acquire) {
+        if self.stopped.load(Ordering::Acquire)
+            || self.in_flight.runtime_gone.load(Ordering::Acquire)
+        {
             CancelReason::Shutdown
         } else {
             CancelReason::ClientGone
