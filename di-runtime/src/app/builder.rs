@@ -382,11 +382,7 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        if prefix.is_empty() || !prefix.starts_with('/') || prefix.ends_with('/') {
-            self.problems.push(format!(
-                "service nested at `{prefix}`: a prefix must start with `/` and not end with `/`"
-            ));
-        } else if let Some(problem) = prefix_problem(prefix) {
+        if let Some(problem) = prefix_problem(prefix) {
             self.problems
                 .push(format!("service nested at `{prefix}`: {problem}"));
         } else if self.mounts.iter().any(|(mounted, _)| mounted == prefix) {

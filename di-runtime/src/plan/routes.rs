@@ -252,11 +252,8 @@ impl RouteTable {
                 .map(|(_, router)| router)
         };
         // `HEAD` is served by a `GET` route unless a `HEAD` route matches.
-        let mut wanted = vec![method];
-        if *method == Method::HEAD {
-            wanted.push(&Method::GET);
-        }
-        for wanted in wanted {
+        let get_for_head = (*method == Method::HEAD).then_some(&Method::GET);
+        for wanted in std::iter::once(method).chain(get_for_head) {
             if let Some(found) = router_of(wanted).and_then(|router| router.at(path).ok())
                 && let Some(route) = route_for(&self.entries[*found.value], wanted)
             {
@@ -503,10 +500,14 @@ pub(crate) fn unmatchable(path: &str, pattern: Pattern) -> Option<String> {
     })
 }
 
-/// What would keep a service nested at `prefix` (one that starts and does not end with `/`)
-/// from ever being reached: a parameter written as in a route (`/tenants/{id}`: a prefix is
-/// matched as literal text), or what [`unmatchable`] finds.
+/// What is wrong with `prefix`, the prefix of a nested service: one that does not start with
+/// `/` or ends with `/`, or one that would keep the service from ever being reached: a
+/// parameter written as in a route (`/tenants/{id}`: a prefix is matched as literal text), or
+/// what [`unmatchable`] finds.
 pub(crate) fn prefix_problem(prefix: &str) -> Option<String> {
+    if !prefix.starts_with('/') || prefix.ends_with('/') {
+        return Some("a prefix must start with `/` and not end with `/`".to_owned());
+    }
     if let Some(open) = prefix.find('{') {
         let close = prefix[open..]
             .find('}')
