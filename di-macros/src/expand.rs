@@ -537,9 +537,10 @@ fn lint_attrs(attrs: &[syn::Attribute], name_trips: bool) -> LintAttrs {
                 if level == "forbid" { "deny" } else { level },
                 attr.path().span(),
             );
-            out.marker.push(quote!(#[#level(#(#lints),* #reason)]));
-            out.structure.push(quote!(#[#level(#(#lints),* #reason)]));
-            out.block.push(quote!(#[#level(#(#lints),* #reason)]));
+            let levels = quote!(#[#level(#(#lints),* #reason)]);
+            out.marker.push(levels.clone());
+            out.structure.push(levels.clone());
+            out.block.push(levels);
             out.call.push(attr.clone());
             continue;
         }
