@@ -8,6 +8,8 @@
 //! The validator is `DI_OPENAPI_VALIDATOR` (which `.ci/run` sets), or `openapi-spec-validator`
 //! on `PATH`. Without it the test says it skips, unless `CI=true`, where that is a failure.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -183,36 +185,6 @@ fn app() -> App {
         .nest(Group::new("/admin").tag("admin").get("/items", list))
 }
 
-/// The validator: `DI_OPENAPI_VALIDATOR`, else on `PATH`; `None` (after saying so) without
-/// it, a failure with `CI=true`.
-fn validator() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("DI_OPENAPI_VALIDATOR").filter(|p| !p.is_empty()) {
-        // A relative path is the workspace's (tests run in their package's folder).
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(path);
-        assert!(
-            path.is_file(),
-            "DI_OPENAPI_VALIDATOR={} is not a file",
-            path.display()
-        );
-        return Some(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("openapi-spec-validator"))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        let message = "openapi-spec-validator not found: set DI_OPENAPI_VALIDATOR or put it on \
-                       PATH (pip install openapi-spec-validator; .ci/run installs it)";
-        let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        assert!(!ci, "{message}; CI=true, so this is a failure");
-        eprintln!("SKIPPED: {message}");
-    }
-    found
-}
-
 fn show(output: &Output) -> String {
     format!(
         "{}\n--- stdout\n{}\n--- stderr\n{}",
@@ -224,7 +196,7 @@ fn show(output: &Output) -> String {
 
 #[test]
 fn the_validator_accepts_a_document_with_every_kind_of_input() {
-    let Some(validator) = validator() else {
+    let Some(validator) = common::openapi_validator() else {
         return;
     };
     let json = app().openapi().expect("the app is valid").to_json();

@@ -419,29 +419,6 @@ async fn moved() -> Redirect {
     Redirect::permanent("/json")
 }
 
-/// `openapi-spec-validator` (`DI_OPENAPI_VALIDATOR`, else on `PATH`), as
-/// tests/openapi_checks.rs finds it: `None` without it (said), a failure with `CI=true`.
-fn validator() -> Option<std::path::PathBuf> {
-    if let Some(path) = std::env::var_os("DI_OPENAPI_VALIDATOR").filter(|p| !p.is_empty()) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(path);
-        assert!(path.is_file(), "DI_OPENAPI_VALIDATOR={}", path.display());
-        return Some(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("openapi-spec-validator"))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        assert!(!ci, "openapi-spec-validator not found; CI=true");
-        eprintln!("SKIPPED: openapi-spec-validator not found (pip install openapi-spec-validator)");
-    }
-    found
-}
-
 /// Every output kind (bytes, text, JSON, HTML, headers alone, a redirect, named and opaque
 /// streams) and a route with a literal brace, in one document: valid OpenAPI 3.1
 /// (tests/openapi_checks.rs judges every input kind).
@@ -459,7 +436,7 @@ fn the_validator_accepts_a_document_with_every_kind_of_output() {
         .get("/v1/{{legacy}}/{id}", in_braces)
         .openapi()
         .expect("the app is valid");
-    let Some(validator) = validator() else {
+    let Some(validator) = common::openapi_validator() else {
         return;
     };
     let file = std::env::temp_dir().join(format!("di-every-output-{}.json", std::process::id()));

@@ -538,3 +538,33 @@ impl hyper::body::Body for Misjudged {
         hyper::body::SizeHint::with_exact(self.hint)
     }
 }
+
+/// `openapi-spec-validator`, which judges an OpenAPI document: `DI_OPENAPI_VALIDATOR`, else on
+/// `PATH`; `None` (after saying so) without it, a failure with `CI=true`.
+pub fn openapi_validator() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("DI_OPENAPI_VALIDATOR").filter(|p| !p.is_empty()) {
+        // A relative path is the workspace's (tests run in their package's folder).
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path);
+        assert!(
+            path.is_file(),
+            "DI_OPENAPI_VALIDATOR={} is not a file",
+            path.display()
+        );
+        return Some(path);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("openapi-spec-validator"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        let message = "openapi-spec-validator not found: set DI_OPENAPI_VALIDATOR or put it on \
+                       PATH (pip install openapi-spec-validator; .ci/run installs it)";
+        let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        assert!(!ci, "{message}; CI=true, so this is a failure");
+        eprintln!("SKIPPED: {message}");
+    }
+    found
+}
