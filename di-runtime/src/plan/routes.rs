@@ -252,8 +252,11 @@ impl RouteTable {
                 .map(|(_, router)| router)
         };
         // `HEAD` is served by a `GET` route unless a `HEAD` route matches.
-        let get_for_head = (*method == Method::HEAD).then_some(&Method::GET);
-        for wanted in std::iter::once(method).chain(get_for_head) {
+        let mut wanted = vec![method];
+        if *method == Method::HEAD {
+            wanted.push(&Method::GET);
+        }
+        for wanted in wanted {
             if let Some(found) = router_of(wanted).and_then(|router| router.at(path).ok())
                 && let Some(route) = route_for(&self.entries[*found.value], wanted)
             {
