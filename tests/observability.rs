@@ -267,10 +267,28 @@ async fn a_request_body_that_times_out_gets_408_with_a_request_id() {
 
 #[tokio::test]
 async fn a_shed_request_gets_503_with_a_request_id() {
-    let client = TestClient::start(app().max_in_flight(0)).await.unwrap();
+    // `max_in_flight(0)` is refused by `check`: one request is held in flight, the next shed.
+    let _one = DRIVE.lock().await;
+    let client = TestClient::start(app().get("/held", held).max_in_flight(1))
+        .await
+        .unwrap();
+    HELD.store(false, Ordering::SeqCst);
+    let service = client.running().service();
+    let first = tokio::spawn(async move {
+        let request = http::Request::get("/held")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = service.call_request(request).await;
+        let status = response.status();
+        response.into_body().collect().await.unwrap();
+        status
+    });
+    until(|| HELD.load(Ordering::SeqCst)).await;
     let response = client.get("/ok").send().await;
     assert_eq!(response.status(), 503);
     assert_made(response.header("x-request-id"));
+    HOLD.notify_one();
+    assert_eq!(first.await.unwrap(), 200);
     client.shutdown().await;
 }
 

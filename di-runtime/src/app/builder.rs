@@ -781,6 +781,9 @@ impl App {
     /// On Linux the kernel may take a client that reads nothing as gone before this does: see
     /// the user timeout [`tcp_keepalive`](App::tcp_keepalive) sets (90 s by default).
     ///
+    /// Zero, which would cut every response its client does not take at once, is refused by
+    /// [`App::check`] and [`App::start`].
+    ///
     /// ```
     /// use std::time::Duration;
     /// use di_runtime::App;
@@ -969,6 +972,8 @@ impl App {
     /// Set it in production: without it, under overload, every request waiting for a
     /// `max_concurrency` place keeps its body, read whole and parsed, until it is served or
     /// refused (in a walk, 300 waiting 1.9 MB uploads took the process to 1.2 GB).
+    ///
+    /// Zero, which would shed every request, is refused by [`App::check`] and [`App::start`].
     pub fn max_in_flight(mut self, limit: usize) -> Self {
         self.config.max_in_flight = Some(limit);
         self
@@ -1093,6 +1098,18 @@ impl App {
         if self.config.max_connections == 0 {
             problems.push(
                 "`App::max_connections(0)`: no connection could ever be served; give 1 or more (default 10,000)"
+                    .to_owned(),
+            );
+        }
+        if self.config.max_in_flight == Some(0) {
+            problems.push(
+                "`App::max_in_flight(0)`: every request would be shed with 503, none ever handled; give the number of requests handled at once (1 or more), or leave it unset for no limit"
+                    .to_owned(),
+            );
+        }
+        if self.config.send_timeout == Duration::ZERO {
+            problems.push(
+                "`App::send_timeout(Duration::ZERO)`: every response the client does not take at once would be cut, its connection closed; give the time a client may take nothing of a response (default 60 s)"
                     .to_owned(),
             );
         }
