@@ -820,9 +820,11 @@ async fn at_a_small_connection_limit_hundreds_of_clients_are_all_served_and_none
         answered.len(),
         unanswered.len()
     );
+    // `open_connections` also counts the one connection accepted and held unserved at the
+    // limit (tests/review_ops.rs `a_connection_held_at_the_connection_limit_is_counted_open`).
     assert!(
-        most_open <= LIMIT,
-        "at most the limit served at once: {most_open}"
+        most_open <= LIMIT + 1,
+        "at most the limit served at once, and one held: {most_open}"
     );
     let book = book();
     // A request whose connection was closed under it was never begun.

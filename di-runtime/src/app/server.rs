@@ -641,8 +641,8 @@ async fn accept_loop(
     );
     let became_idle = connections.idle_signal();
     let freed = connections.freed_signal();
-    // A connection accepted at the limit, served once there is room.
-    let mut waiting: Option<(TcpStream, SocketAddr)> = None;
+    // A connection accepted at the limit, served once there is room (counted open already).
+    let mut waiting: Option<(TcpStream, SocketAddr, Open)> = None;
     let mut backoff = Backoff::default();
     let liveness = config
         .tcp_keepalive
@@ -659,12 +659,14 @@ async fn accept_loop(
                     {
                         tracing::debug!(target: "di", %error, "could not set TCP keep-alive or its user timeout on an accepted connection");
                     }
+                    // Counted open from here: one held at the limit is open too.
+                    let open = Open::new(running.engine.clone());
                     if connections.full() {
-                        waiting = Some((stream, peer));
+                        waiting = Some((stream, peer, open));
                         connections.set_waiting(true);
                         continue;
                     }
-                    serve_connection(&builder, &service, &running, &mut connections, stream, peer);
+                    serve_connection(&builder, &service, &running, &mut connections, (stream, peer, open));
                 }
                 // The peer left (or vanished) before it was accepted: nothing to back off from.
                 Err(error) if is_connection_error(&error) => {
@@ -682,9 +684,9 @@ async fn accept_loop(
             // so accept at once.
             () = freed.wait(), if waiting.is_some() || backoff.active() => {
                 backoff.retry_now();
-                if !connections.full() && let Some((stream, peer)) = waiting.take() {
+                if !connections.full() && let Some(accepted) = waiting.take() {
                     connections.set_waiting(false);
-                    serve_connection(&builder, &service, &running, &mut connections, stream, peer);
+                    serve_connection(&builder, &service, &running, &mut connections, accepted);
                 }
             }
             () = became_idle.wait(), if waiting.is_some() => connections.close_longest_idle(),
@@ -1021,14 +1023,14 @@ impl Drop for Open {
     }
 }
 
-/// Serves `stream`, from `peer`, in a task of its own, one of `connections`.
+/// Serves `stream`, from `peer`, in a task of its own, one of `connections`; `open` counts it
+/// open from when it was accepted.
 fn serve_connection(
     builder: &auto::Builder<StreamTasks>,
     service: &HyperService,
     running: &Running,
     connections: &mut Connections,
-    stream: TcpStream,
-    peer: SocketAddr,
+    (stream, peer, open): (TcpStream, SocketAddr, Open),
 ) {
     let slot = connections.slot();
     let service = WithClient {
@@ -1045,7 +1047,6 @@ fn serve_connection(
     // until its HTTP/2 streams' responses have ended too: hyper's tasks of its streams may
     // still hold them, and their teardowns, when the connection ends.
     let live = slot.live();
-    let open = Open::new(running.engine.clone());
     // Not an async block: one would hold the connection twice (as captured, and as awaited),
     // doubling each open connection's task.
     let connection = connection.map(move |ended| {

@@ -406,7 +406,9 @@ pub struct Metrics {
     /// background tasks after their response (a gauge). Exported as `di_teardowns_in_flight`.
     pub teardowns_in_flight: usize,
     /// Connections open now, when served by [`App::serve`](crate::App::serve) or
-    /// [`App::bind`](crate::App::bind) (a gauge): a connection counts until its socket has
+    /// [`App::bind`](crate::App::bind) (a gauge): a connection counts from when it is
+    /// accepted (one held unserved at [`App::max_connections`](crate::App::max_connections)
+    /// included, so that the gauge can read one more than the limit) until its socket has
     /// closed and, over HTTP/2, its streams' responses have ended (hyper runs each stream in a
     /// task of its own, which may still hold its response, and its teardowns, a moment after
     /// the connection ended). So once none is open and the app has [settled](crate::Server::settle),
