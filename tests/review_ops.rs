@@ -89,6 +89,65 @@ async fn until_metrics(server: &di_runtime::Server, done: impl Fn(&di_runtime::M
     assert!(waited.is_ok(), "never: {:?}", server.metrics());
 }
 
+/// What hyper's HTTP/1 answers by itself, before the app sees a request (a request line it
+/// cannot parse, a head past `max_head_size`, a target too long), was not counted in
+/// `Metrics::responses` nor in `di_requests_total`, which count "the app's own answers": a
+/// client flooding the server with bad heads showed on no dashboard. Each is counted by its
+/// status now.
+#[tokio::test]
+async fn the_answers_hyper_gives_by_itself_are_counted() {
+    use tokio::io::AsyncWriteExt;
+    let server = App::new()
+        .get("/", hello)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = server.local_addr();
+    let huge_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "p".repeat(70 * 1024));
+    let sent = [
+        (b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "400"),
+        (huge_header.into_bytes(), "431"),
+        (long_target.into_bytes(), "414"),
+    ];
+    for (request, status) in &sent {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // The server may answer and close before all of a large head is written.
+        let _ = stream.write_all(request).await;
+        let answer = common::read_to_close(&mut stream).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{status}: {answer:?}"
+        );
+    }
+    until_metrics(&server, |metrics| metrics.responses_total() == 3).await;
+    let metrics = server.metrics();
+    for status in [
+        StatusCode::BAD_REQUEST,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        StatusCode::URI_TOO_LONG,
+    ] {
+        assert_eq!(metrics.responses_with(status), 1, "{status}: {metrics:?}");
+    }
+    // A client that closes before its head ends got no answer: nothing counted.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET / HTT").await.unwrap();
+    drop(stream);
+    assert_eq!(
+        common::within(async { reqwest_free_get(addr).await }).await,
+        "hello"
+    );
+    until_metrics(&server, |metrics| {
+        metrics.responses_with(StatusCode::OK) == 1
+    })
+    .await;
+    assert_eq!(server.metrics().responses_total(), 4);
+    server.shutdown().await;
+}
+
 /// A plain HTTP/1.1 GET of `/` over a fresh connection: its body.
 async fn reqwest_free_get(addr: std::net::SocketAddr) -> String {
     use tokio::io::AsyncWriteExt;

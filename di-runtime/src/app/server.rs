@@ -1047,6 +1047,7 @@ fn serve_connection(
     // until its HTTP/2 streams' responses have ended too: hyper's tasks of its streams may
     // still hold them, and their teardowns, when the connection ends.
     let live = slot.live();
+    let engine = running.engine.clone();
     // Not an async block: one would hold the connection twice (as captured, and as awaited),
     // doubling each open connection's task.
     let connection = connection.map(move |ended| {
@@ -1059,12 +1060,41 @@ fn serve_connection(
     let connection = Hosted::new(connection);
     connections.spawn(
         slot,
-        connection.map(|ended| {
+        connection.map(move |ended| {
             if let Err(error) = ended {
                 tracing::debug!(target: "di", %error, "connection ended with an error");
+                if let Some(status) = answered_by_hyper(&*error) {
+                    engine.stats.record_response(status, || true);
+                }
             }
         }),
     );
+}
+
+/// The status hyper's HTTP/1 answered by itself before it ended its connection with `error`,
+/// a request head it could not parse (its `Role::on_error`): 400 for a bad method, target,
+/// version or header, 431 for a head past `max_head_size`, 414 for a request line too long.
+/// Counted in `Metrics::responses` as every other answer is: the app never saw the request.
+/// (A `hyper::Error` tells a too-large head from a too-long target only by its text.)
+#[cold]
+#[inline(never)]
+fn answered_by_hyper(error: &(dyn std::error::Error + 'static)) -> Option<http::StatusCode> {
+    let error = error.downcast_ref::<hyper::Error>()?;
+    if !error.is_parse() || error.is_parse_version_h2() || error.is_parse_status() {
+        return None;
+    }
+    if error.is_parse_too_large() {
+        return Some(if error.to_string() == "URI too long" {
+            http::StatusCode::URI_TOO_LONG
+        } else {
+            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        });
+    }
+    // hyper's own fault (`Parse::Internal`) is answered with nothing.
+    if error.to_string().starts_with("internal error") {
+        return None;
+    }
+    Some(http::StatusCode::BAD_REQUEST)
 }
 
 /// An accept error that concerns one connection only, not the listener: the peer reset it,

@@ -367,7 +367,9 @@ impl Stats {
 pub struct Metrics {
     /// Responses sent, by status code (only the codes seen, in ascending order), the app's
     /// own answers (404, 405, 408, 413, 422, 503 ...) included, counted when the response
-    /// head is ready. A status past 599 is counted as 599. A request whose client went away
+    /// head is ready, and those hyper's HTTP/1 gives by itself to a request head it cannot
+    /// parse (400, 414, 431: the app never sees the request), counted when their connection
+    /// ends. A status past 599 is counted as 599. A request whose client went away
     /// before its response is not counted, mid-upload included (the answer to the broken
     /// body, a 400, reaches no one; its teardowns see `Cancelled(ClientGone)`).
     /// Exported as the counter `di_requests_total{status="200"}`, except by an app mounted
