@@ -210,3 +210,107 @@ async fn a_connection_held_at_the_connection_limit_is_counted_open() {
     until_metrics(&server, |metrics| metrics.open_connections == 0).await;
     server.shutdown().await;
 }
+
+// ------------------------------------------------------------------ what the log lines say
+
+/// An export that never ends: 16 KiB lines, each ready at once.
+#[depends]
+async fn endless() -> StreamBody<
+    impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Send + 'static,
+> {
+    let line = bytes::Bytes::from(vec![b'x'; 16 * 1024]);
+    StreamBody::new(futures_util::stream::repeat_with(move || Ok(line.clone())))
+}
+
+/// The export, its clients cut after 300 ms of taking nothing.
+fn stall_app() -> App {
+    App::new()
+        .get("/export", endless)
+        .send_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(300))
+}
+
+/// Waits (bounded) for the WARN line that says the send timeout cut a response.
+async fn send_timeout_line(captured: &common::Captured) -> String {
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(line) = captured
+                .at_level("WARN")
+                .into_iter()
+                .find(|line| line.contains("send timeout"))
+            {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no send timeout line: {:#?}", captured.lines()))
+}
+
+/// The WARN a response cut by the send timeout gets said nothing of which request it was:
+/// every other per-request line carries the `request_id` the client got back, and an operator
+/// could not tell which export's client stopped reading. It carries it now, over HTTP/1...
+#[tokio::test]
+async fn the_send_timeout_line_names_the_request_over_http1() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
+    let server = stall_app().bind("127.0.0.1:0").await.unwrap();
+    let mut stalled = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stalled
+        .write_all(b"GET /export HTTP/1.1\r\nHost: x\r\nx-request-id: stalled-export-1\r\n\r\n")
+        .await
+        .unwrap();
+    stalled.read_exact(&mut [0u8; 1024]).await.unwrap();
+    let line = send_timeout_line(&captured).await;
+    assert!(
+        line.contains("closing the connection") && line.contains("request_id=stalled-export-1"),
+        "{line}"
+    );
+    drop(stalled);
+    server.shutdown().await;
+    assert_eq!(
+        captured
+            .lines()
+            .iter()
+            .filter(|line| line.contains("send timeout"))
+            .count(),
+        1,
+        "one line for the one cut: {:#?}",
+        captured.lines()
+    );
+}
+
+/// ... and over HTTP/2, where the stream alone is reset.
+#[tokio::test]
+async fn the_send_timeout_line_names_the_request_over_http2() {
+    let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
+    let server = stall_app().bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let (mut client, driver) = common::h2_client(
+        tokio::net::TcpStream::connect(addr).await.unwrap(),
+        &h2::client::Builder::new(),
+    )
+    .await;
+    let request = http::Request::get(format!("http://{addr}/export"))
+        .header("x-request-id", "stalled-stream-2")
+        .body(())
+        .unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let (answer, _) = client.send_request(request, true).unwrap();
+    let response = common::within(answer).await.unwrap();
+    assert_eq!(response.status(), 200);
+    // Never read: its window stays shut.
+    let _unread = response.into_body();
+    let line = send_timeout_line(&captured).await;
+    assert!(
+        line.contains("resetting the stream") && line.contains("request_id=stalled-stream-2"),
+        "{line}"
+    );
+    driver.abort();
+    server.shutdown().await;
+}

@@ -146,6 +146,9 @@ struct Shared {
     /// pending error behind queued bytes is asked only at the timer's looks: asked at every
     /// poll that found bytes, it was a `getsockopt` per read of an upload hyper reads on demand.
     queued: AtomicBool,
+    /// Whether the send timeout has cut its HTTP/1 response in progress: the response's
+    /// [`InUse`], dropped with the connection, says so with its request id.
+    send_cut: AtomicBool,
     server: Arc<ServerShared>,
 }
 
@@ -169,6 +172,9 @@ struct ServerShared {
     /// How long a new connection may take to send enough for the server to tell its protocol
     /// (`App::header_read_timeout`), in milliseconds.
     header_read_timeout: u64,
+    /// The header a response carries its request's id in (`App::request_id_header`): read off
+    /// a response the send timeout may cut, for the line that says it was cut.
+    request_id_header: Option<http::HeaderName>,
 }
 
 /// No deadline (see [`Shared::head_deadline`], [`Closable`]).
@@ -217,6 +223,9 @@ struct StreamStall {
     stalled_since: AtomicU64,
     /// The task hyper runs the stream in, to cut it.
     task: OnceLock<AbortHandle>,
+    /// Whether the send timeout has cut it: its response's [`InUse`], dropped as its task is
+    /// aborted, says so with its request id.
+    cut: AtomicBool,
 }
 
 /// What [`take_new_stream`] takes.
@@ -259,6 +268,7 @@ impl Shared {
         let stream = Arc::new(StreamStall {
             stalled_since: AtomicU64::new(NO_DEADLINE),
             task: OnceLock::new(),
+            cut: AtomicBool::new(false),
         });
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         // Those whose response has ended are held by nothing else (amortized: pruned only
@@ -285,7 +295,8 @@ impl Shared {
             if stalled == NO_DEADLINE || now.saturating_sub(stalled) < send_timeout {
                 return true;
             }
-            tracing::warn!(target: "di", send_timeout_ms = send_timeout, "send timeout: the client took nothing of an HTTP/2 stream's response; resetting the stream");
+            // Said by its response's `InUse`, with the request's id, as the task is aborted.
+            stream.cut.store(true, Ordering::Relaxed);
             if let Some(task) = stream.task.get() {
                 task.abort();
             }
@@ -332,6 +343,7 @@ impl Connections {
         keep_alive: Duration,
         send_timeout: Duration,
         header_read_timeout: Duration,
+        request_id_header: Option<http::HeaderName>,
     ) -> Self {
         Self {
             limit: limit.max(1),
@@ -349,6 +361,7 @@ impl Connections {
                 send_timeout: u64::try_from(send_timeout.as_millis()).unwrap_or(NO_DEADLINE),
                 header_read_timeout: u64::try_from(header_read_timeout.as_millis())
                     .unwrap_or(NO_DEADLINE),
+                request_id_header,
             }),
         }
     }
@@ -383,6 +396,7 @@ impl Connections {
             socket: parking_lot::Mutex::new(None),
             read_closed: AtomicBool::new(false),
             queued: AtomicBool::new(false),
+            send_cut: AtomicBool::new(false),
             server: self.server.clone(),
         }))
     }
@@ -680,6 +694,10 @@ struct InUse {
     shared: Arc<Shared>,
     /// On HTTP/2, its stream, timed on its own.
     stream: Option<Arc<StreamStall>>,
+    /// The id its response carries, when the send timeout may cut that response (one whose
+    /// body may wait on its client: over HTTP/2 any body, over HTTP/1 one of more than a
+    /// frame), for the line that says it was cut; read off the response head only for those.
+    request_id: Option<http::HeaderValue>,
 }
 
 impl InUse {
@@ -705,6 +723,25 @@ impl InUse {
         Self {
             shared: shared.clone(),
             stream,
+            request_id: None,
+        }
+    }
+
+    /// Notes the id `response` carries, for the line that says the send timeout cut it (out of
+    /// line: only a response that may wait on its client carries it).
+    #[cold]
+    #[inline(never)]
+    fn note_id<B>(&mut self, response: &http::Response<B>) {
+        if let Some(name) = &self.shared.server.request_id_header {
+            self.request_id = response.headers().get(name).cloned();
+        }
+    }
+
+    /// Whether the send timeout cut its response (see [`send_cut`]).
+    fn was_cut(&self) -> bool {
+        match &self.stream {
+            None => self.shared.send_cut.load(Ordering::Relaxed),
+            Some(stream) => stream.cut.load(Ordering::Relaxed),
         }
     }
 
@@ -717,8 +754,30 @@ impl InUse {
     }
 }
 
+/// Says that the send timeout cut a response, its client having taken nothing of it for
+/// `send_timeout`: over HTTP/1 its connection is closed, over HTTP/2 its stream reset. With the
+/// id the response carries (none if `App::request_id_header` is `None`).
+#[cold]
+#[inline(never)]
+fn send_cut(in_use: &InUse) {
+    let send_timeout_ms = in_use.shared.server.send_timeout;
+    let request_id = in_use
+        .request_id
+        .as_ref()
+        .and_then(|id| id.to_str().ok())
+        .map(tracing::field::display);
+    if in_use.stream.is_some() {
+        tracing::warn!(target: "di", request_id, send_timeout_ms, "send timeout: the client took nothing of an HTTP/2 stream's response; resetting the stream");
+    } else {
+        tracing::warn!(target: "di", request_id, send_timeout_ms, "send timeout: the client took nothing of a response; closing the connection");
+    }
+}
+
 impl Drop for InUse {
     fn drop(&mut self) {
+        if self.was_cut() {
+            send_cut(self);
+        }
         let shared = &self.shared;
         // Its response no longer waits on the client.
         shared.stalled_since.store(NO_DEADLINE, Ordering::Relaxed);
@@ -802,7 +861,7 @@ where
             return Poll::Ready(Ok(hand_over(*held)));
         }
         let mut response = std::task::ready!(this.inner.poll(cx))?;
-        let in_use = this.in_use.take();
+        let mut in_use = this.in_use.take();
         let head_only = *this.head_only;
         // A body sent close-delimited (HTTP/1.0): its end is the connection's close.
         let close_delimited = if head_only {
@@ -830,16 +889,20 @@ where
         // body's first poll takes it over. hyper may wait for the stream's window before it
         // asks the body for a frame (releases without its fix for hyperium/hyper#4003 do), and
         // a client that never opens it would hold the stream, untimed, for as long as it liked.
-        if let Some(InUse {
-            shared,
-            stream: Some(stream),
-        }) = &in_use
+        // A response the send timeout may cut (see `InUse::request_id`) notes its id.
+        if let Some(in_use) = &mut in_use
             && !unsent
-            && !response.body().is_end_stream()
         {
-            stream
-                .stalled_since
-                .store(shared.server.now(), Ordering::Relaxed);
+            match &in_use.stream {
+                Some(stream) if !response.body().is_end_stream() => {
+                    stream
+                        .stalled_since
+                        .store(in_use.shared.server.now(), Ordering::Relaxed);
+                    in_use.note_id(&response);
+                }
+                None if more_than_a_frame(response.body()) => in_use.note_id(&response),
+                _ => {}
+            }
         }
         let http2 = matches!(
             &in_use,
@@ -869,6 +932,17 @@ where
         }
         Poll::Ready(Ok(response))
     }
+}
+
+/// Whether an HTTP/1 response `body` may hand the connection a frame with more to come, which
+/// then waits on its client (see [`CountedBody`]): one not known to be a single frame of at
+/// most [`SEND_SLICE`] bytes (a streamed body, or a larger one).
+fn more_than_a_frame<B: Body>(body: &B) -> bool {
+    !body.is_end_stream()
+        && body
+            .size_hint()
+            .exact()
+            .is_none_or(|length| length > SEND_SLICE as u64)
 }
 
 /// Holds back an HTTP/2 response whose head is watched (see [`HeadWatch`]: bodiless, empty, or
@@ -1210,8 +1284,9 @@ where
                     && shared.in_use.load(Ordering::SeqCst) > 0
                 {
                     // Its client has taken nothing of a response for `send_timeout`: cut
-                    // (dropping the connection drops the response; its teardowns run).
-                    tracing::warn!(target: "di", send_timeout_ms = shared.server.send_timeout, "send timeout: the client took nothing of a response; closing the connection");
+                    // (dropping the connection drops the response; its teardowns run, and its
+                    // `InUse` says so with its request id).
+                    shared.send_cut.store(true, Ordering::Relaxed);
                     return Poll::Ready(Err(C::Error::from(
                         "send timeout: the client took nothing of a response",
                     )));
@@ -1668,6 +1743,7 @@ mod tests {
             Duration::from_secs(60),
             Duration::from_secs(60),
             Duration::from_secs(60),
+            None,
         );
         let (a, b) = (connections.slot(), connections.slot());
         let (a_shared, b_shared) = (a.0.clone(), b.0.clone());

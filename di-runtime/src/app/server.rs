@@ -638,6 +638,7 @@ async fn accept_loop(
         config.idle_timeout,
         config.send_timeout,
         config.header_read_timeout,
+        config.request_id_header.clone(),
     );
     let became_idle = connections.idle_signal();
     let freed = connections.freed_signal();
