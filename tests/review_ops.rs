@@ -314,3 +314,31 @@ async fn the_send_timeout_line_names_the_request_over_http2() {
     driver.abort();
     server.shutdown().await;
 }
+
+/// `idle_timeout`, `send_timeout` and `header_read_timeout` under a millisecond passed the
+/// check that refuses zero, and the server, which counts them in whole milliseconds, took
+/// them as zero: with an idle timeout of 500 µs a client that sent its request 5 ms after it
+/// connected was never served (20 tries of 20). Each is refused now, saying what to write.
+#[tokio::test]
+async fn a_connection_time_under_a_millisecond_is_refused_as_zero_is() {
+    let app = App::new()
+        .get("/", hello)
+        .idle_timeout(Duration::from_micros(500))
+        .send_timeout(Duration::from_nanos(1))
+        .header_read_timeout(Duration::from_micros(999));
+    assert_eq!(
+        problems(&app),
+        [
+            "`App::idle_timeout` of 500µs: the server counts this time in whole milliseconds, and less than one is none: every connection would be closed before its first request; give 1 ms or more (default 30 s)",
+            "`App::send_timeout` of 1ns: the server counts this time in whole milliseconds, and less than one is none: every response the client does not take at once would be cut; give 1 ms or more (default 60 s)",
+            "`App::header_read_timeout` of 999µs: the server counts this time in whole milliseconds, and less than one is none: every new connection would be closed before it could send enough to be served; give 1 ms or more (default 30 s)",
+        ]
+    );
+    App::new()
+        .get("/", hello)
+        .idle_timeout(Duration::from_millis(1))
+        .send_timeout(Duration::from_millis(1))
+        .header_read_timeout(Duration::from_millis(1))
+        .check()
+        .expect("a millisecond is a time like any other");
+}

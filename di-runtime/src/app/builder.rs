@@ -698,7 +698,8 @@ impl App {
     /// first.
     ///
     /// Zero, which would close every connection before a head could arrive, is refused by
-    /// [`App::check`] and [`App::start`].
+    /// [`App::check`] and [`App::start`], as is a time under a millisecond (the server counts
+    /// it in whole milliseconds).
     pub fn header_read_timeout(mut self, limit: Duration) -> Self {
         self.config.header_read_timeout = capped(limit);
         self
@@ -736,7 +737,8 @@ impl App {
     ///
     /// Each connection has one timer for it, moved only when it fires: nothing is added to a
     /// request's path. Zero, which would close every connection before its first request, is
-    /// refused by [`App::check`] and [`App::start`].
+    /// refused by [`App::check`] and [`App::start`], as is a time under a millisecond (the
+    /// server counts it in whole milliseconds).
     ///
     /// ```
     /// use std::time::Duration;
@@ -782,7 +784,8 @@ impl App {
     /// the user timeout [`tcp_keepalive`](App::tcp_keepalive) sets (90 s by default).
     ///
     /// Zero, which would cut every response its client does not take at once, is refused by
-    /// [`App::check`] and [`App::start`].
+    /// [`App::check`] and [`App::start`], as is a time under a millisecond (the server counts
+    /// it in whole milliseconds).
     ///
     /// ```
     /// use std::time::Duration;
@@ -1142,6 +1145,33 @@ impl App {
                 "`App::idle_timeout(Duration::ZERO)`: every connection would be closed as soon as no request is in progress, before its first one; give the time a connection may stay idle (default 30 s)"
                     .to_owned(),
             );
+        }
+        // The server counts these in whole milliseconds: less than one is none.
+        for (setting, limit, default, zero) in [
+            (
+                "idle_timeout",
+                self.config.idle_timeout,
+                "30 s",
+                "every connection would be closed before its first request",
+            ),
+            (
+                "send_timeout",
+                self.config.send_timeout,
+                "60 s",
+                "every response the client does not take at once would be cut",
+            ),
+            (
+                "header_read_timeout",
+                self.config.header_read_timeout,
+                "30 s",
+                "every new connection would be closed before it could send enough to be served",
+            ),
+        ] {
+            if limit > Duration::ZERO && limit < Duration::from_millis(1) {
+                problems.push(format!(
+                    "`App::{setting}` of {limit:?}: the server counts this time in whole milliseconds, and less than one is none: {zero}; give 1 ms or more (default {default})"
+                ));
+            }
         }
         let http2 = &self.config.http2;
         if http2.max_concurrent_streams == 0 {
