@@ -342,3 +342,65 @@ async fn a_connection_time_under_a_millisecond_is_refused_as_zero_is() {
         .check()
         .expect("a millisecond is a time like any other");
 }
+
+static RELEASE_TOO: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static STARTED_TOO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[depends]
+async fn busy_too() -> &'static str {
+    STARTED_TOO.store(true, std::sync::atomic::Ordering::SeqCst);
+    RELEASE_TOO.notified().await;
+    "done"
+}
+
+/// At `max_connections` new clients wait in the listen backlog, unserved, and nothing above
+/// DEBUG said so: an operator whose clients timed out found no line in the log. The server
+/// says it at WARN once each time it reaches the limit (not once per connection that waits:
+/// again only after a connection was served at once), naming the setting to raise.
+#[tokio::test]
+async fn reaching_the_connection_limit_is_said_once_at_warn() {
+    use tokio::io::AsyncWriteExt;
+    let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
+    let server = App::new()
+        .get("/busy", busy_too)
+        .get("/", hello)
+        .max_connections(1)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = server.local_addr();
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    first
+        .write_all(b"GET /busy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    common::within(async {
+        while !STARTED_TOO.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(
+        captured.at_level("WARN").is_empty(),
+        "{:#?}",
+        captured.lines()
+    );
+    // The next is held; the server looks at its limit again each time it makes room.
+    let second = tokio::spawn(reqwest_free_get(addr));
+    until_metrics(&server, |metrics| metrics.open_connections == 2).await;
+    RELEASE_TOO.notify_one();
+    assert!(common::read_to_close(&mut first).await.ends_with("done"));
+    assert_eq!(common::within(second).await.unwrap(), "hello");
+    server.shutdown().await;
+    let said: Vec<String> = captured
+        .at_level("WARN")
+        .into_iter()
+        .filter(|line| line.contains("connection limit reached"))
+        .collect();
+    assert_eq!(said.len(), 1, "{:#?}", captured.lines());
+    assert!(
+        said[0].contains("max_connections=1") && said[0].contains("raise `App::max_connections`"),
+        "{}",
+        said[0]
+    );
+}

@@ -899,8 +899,10 @@ impl App {
     /// idle the longest (no request in progress: a kept-alive HTTP/1 connection between
     /// requests or before its first, an HTTP/2 connection with no open stream), with hyper's
     /// graceful shutdown; if none is idle, the first connection to become idle or to close
-    /// makes the room. Connections with a request in progress are never closed for it. Zero
-    /// is refused by [`App::check`] and [`App::start`].
+    /// makes the room. Connections with a request in progress are never closed for it. The
+    /// server logs a WARN (`connection limit reached`) each time it reaches the limit (once,
+    /// not for every connection that then waits). Zero is refused by [`App::check`] and
+    /// [`App::start`].
     pub fn max_connections(mut self, limit: usize) -> Self {
         self.config.max_connections = limit;
         self

@@ -644,6 +644,9 @@ async fn accept_loop(
     let freed = connections.freed_signal();
     // A connection accepted at the limit, served once there is room (counted open already).
     let mut waiting: Option<(TcpStream, SocketAddr, Open)> = None;
+    // Whether the limit was said to be reached since a connection was last served at once: said
+    // once a time the server reaches it, not for every connection that then waits.
+    let mut at_limit_said = false;
     let mut backoff = Backoff::default();
     let liveness = config
         .tcp_keepalive
@@ -663,10 +666,15 @@ async fn accept_loop(
                     // Counted open from here: one held at the limit is open too.
                     let open = Open::new(running.engine.clone());
                     if connections.full() {
+                        if !at_limit_said {
+                            at_limit_said = true;
+                            at_the_limit(config.max_connections);
+                        }
                         waiting = Some((stream, peer, open));
                         connections.set_waiting(true);
                         continue;
                     }
+                    at_limit_said = false;
                     serve_connection(&builder, &service, &running, &mut connections, (stream, peer, open));
                 }
                 // The peer left (or vanished) before it was accepted: nothing to back off from.
@@ -738,6 +746,15 @@ async fn accept_loop(
         tracing::warn!(target: "di", wait_ms = streams_wait.as_millis() as u64, "HTTP/2 streams, or the teardowns they host, still running after the grace period; waiting for their teardowns");
     }
     running.shutdown().await;
+}
+
+/// Says that the server has reached `App::max_connections` (`limit`): new connections now wait
+/// in the listen backlog, unserved, until one closes. Without it an operator whose clients
+/// timed out at the limit found nothing in the log above DEBUG.
+#[cold]
+#[inline(never)]
+fn at_the_limit(limit: usize) {
+    tracing::warn!(target: "di", max_connections = limit, "connection limit reached: new connections wait in the listen backlog until an open one closes (an idle one is closed to make room); if the load is legitimate, raise `App::max_connections`");
 }
 
 /// The app's service for one connection: hands each request the client's address, for
