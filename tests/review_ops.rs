@@ -404,3 +404,55 @@ async fn reaching_the_connection_limit_is_said_once_at_warn() {
         said[0]
     );
 }
+
+static RELEASE_THIRD: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static STARTED_THIRD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[depends]
+async fn busy_third() -> &'static str {
+    STARTED_THIRD.store(true, std::sync::atomic::Ordering::SeqCst);
+    RELEASE_THIRD.notified().await;
+    "done"
+}
+
+/// At `max_connections`, the connection taken from the backlog once there was room (its
+/// request sent long before, waiting in its socket) was the one closed to make room for the
+/// next client, before hyper had read a byte of it: it counted as idle before its first
+/// request, and hyper's graceful shutdown of a connection that has not yet shown its protocol
+/// drops it at once. Its client got its connection closed with no answer, and so did each
+/// client after it while more came. A connection never served is now given its first moment
+/// (as the server meant to give it): a request it sends then is served, with
+/// `Connection: close`, before it closes.
+#[tokio::test]
+async fn the_connection_let_in_at_the_limit_is_served_before_it_is_closed_for_room() {
+    use tokio::io::AsyncWriteExt;
+    let server = App::new()
+        .get("/busy", busy_third)
+        .get("/", hello)
+        .max_connections(1)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = server.local_addr();
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    first
+        .write_all(b"GET /busy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    common::within(async {
+        while !STARTED_THIRD.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // One held at the limit, one in the backlog behind it; both have sent their request.
+    let second = tokio::spawn(reqwest_free_get(addr));
+    until_metrics(&server, |metrics| metrics.open_connections == 2).await;
+    let third = tokio::spawn(reqwest_free_get(addr));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    RELEASE_THIRD.notify_one();
+    assert!(common::read_to_close(&mut first).await.ends_with("done"));
+    assert_eq!(common::within(second).await.unwrap(), "hello", "the second");
+    assert_eq!(common::within(third).await.unwrap(), "hello", "the third");
+    server.shutdown().await;
+}

@@ -899,7 +899,10 @@ impl App {
     /// idle the longest (no request in progress: a kept-alive HTTP/1 connection between
     /// requests or before its first, an HTTP/2 connection with no open stream), with hyper's
     /// graceful shutdown; if none is idle, the first connection to become idle or to close
-    /// makes the room. Connections with a request in progress are never closed for it. The
+    /// makes the room. Connections with a request in progress are never closed for it. One
+    /// never served is given its first second (from when the server let it in) to send a
+    /// request, which is then served, with `Connection: close`, before it closes: the one just
+    /// taken from the backlog has its request waiting already. The
     /// server logs a WARN (`connection limit reached`) each time it reaches the limit (once,
     /// not for every connection that then waits). Zero is refused by [`App::check`] and
     /// [`App::start`].

@@ -122,6 +122,10 @@ struct Shared {
     /// shutdown, see [`ServerShared::shutting_down`]): [`Closable`] loads it before it polls
     /// `close`, which takes a lock.
     close_asked: AtomicBool,
+    /// Set before it is asked to close to make room for a new connection (see
+    /// [`Connections::close_longest_idle`]): one never served is then given its first moment
+    /// (see [`Closable`]'s `shutdown_deferred`).
+    for_room: AtomicBool,
     /// Whether its socket is still open: its task may go on after it closed, running the
     /// `request`-scope teardowns of its last responses (see [`Live`]).
     socket_open: AtomicBool,
@@ -391,6 +395,7 @@ impl Connections {
             streams: Mutex::new(Vec::new()),
             close: self.shutdown.child_token(),
             close_asked: AtomicBool::new(false),
+            for_room: AtomicBool::new(false),
             socket_open: AtomicBool::new(true),
             lingering: AtomicBool::new(false),
             socket: parking_lot::Mutex::new(None),
@@ -475,6 +480,7 @@ impl Connections {
             #[cfg(test)]
             tests::before_ask(shared);
             tracing::debug!(target: "di", "connection limit reached: closing an idle connection");
+            shared.for_room.store(true, Ordering::SeqCst);
             shared.ask_close();
             if shared.in_use.load(Ordering::SeqCst) == 0 {
                 return;
@@ -581,6 +587,7 @@ impl Slot {
             close: self.0.close.clone().cancelled_owned(),
             close_polled_with: None,
             closing: false,
+            shutdown_deferred: false,
             timer: tokio::time::sleep_until(server.instant(first)),
             timer_armed: false,
             timer_at: first,
@@ -1164,6 +1171,13 @@ pin_project_lite::pin_project! {
         // to close), until it is ready.
         close_polled_with: Option<Waker>,
         closing: bool,
+        // Asked to close to make room before it was ever served, in its first moment (the
+        // server may have just taken it from the backlog, its request already sent and not yet
+        // read): hyper's graceful shutdown is put off, since before hyper has told its
+        // protocol it drops the connection at once, request and all. It is asked once a
+        // request starts (hyper serves that one, then closes), and a connection that sends
+        // none is cut at `cut_at`.
+        shutdown_deferred: bool,
         // The connection's one timer: when it fires, the connection is closed if it has been
         // idle for the keep-alive timeout, and the timer moved to the next of that and the
         // header-read deadline.
@@ -1359,7 +1373,19 @@ where
         }
         if !*this.closing && close_is_ready(&mut this.close, this.close_polled_with, shared, cx) {
             *this.closing = true;
-            this.connection.as_mut().graceful_shutdown();
+            if shared.for_room.load(Ordering::SeqCst)
+                && !shared.served.load(Ordering::Relaxed)
+                && !shared.server.shutting_down.load(Ordering::Acquire)
+                && shared.server.now()
+                    < shared
+                        .idle_since
+                        .load(Ordering::SeqCst)
+                        .saturating_add(UNSERVED_CLOSE_MS)
+            {
+                *this.shutdown_deferred = true;
+            } else {
+                this.connection.as_mut().graceful_shutdown();
+            }
             *this.flushed = shared.written.load(Ordering::Relaxed);
             // Served over HTTP/1: hyper finishes what is in progress, then flushes what it
             // holds for the client, for as long as that takes; the timer cuts it if the client
@@ -1398,7 +1424,18 @@ where
                 cx,
             );
         }
-        let polled = this.connection.poll(cx);
+        let polled = this.connection.as_mut().poll(cx);
+        if *this.shutdown_deferred
+            && polled.is_pending()
+            && (shared.served.load(Ordering::Relaxed)
+                || shared.server.shutting_down.load(Ordering::Acquire))
+        {
+            // Its first request has started (or the server is shutting down): hyper serves that
+            // one, then closes.
+            *this.shutdown_deferred = false;
+            this.connection.as_mut().graceful_shutdown();
+            cx.waker().wake_by_ref();
+        }
         if *this.closing && polled.is_pending() && *this.flush_by != NO_DEADLINE {
             linger(shared);
         }
