@@ -359,6 +359,15 @@ impl<'a> GraphBuilder<'a> {
             .iter()
             .any(|n| n.meta.generator && n.scope == Scope::Request);
         let generators = state.nodes.iter().filter(|n| n.meta.generator).count();
+        // The handler, last, keeps no value.
+        let valued = &state.nodes[..state.nodes.len().saturating_sub(1)];
+        let plain = |scope| {
+            valued
+                .iter()
+                .filter(move |n| !n.meta.generator && !n.preset && n.scope == scope)
+        };
+        let keeps_values = plain(Scope::Request).next().is_some();
+        let handler_values = plain(Scope::Handler).map(|n| n.slot).collect();
         // A problem met at several uses (a cycle through a dependency the handler takes
         // twice) is reported once, where it was first met.
         let mut seen = std::collections::HashSet::new();
@@ -375,6 +384,8 @@ impl<'a> GraphBuilder<'a> {
                     limited,
                     request_teardowns,
                     generators,
+                    keeps_values,
+                    handler_values,
                 },
                 planned_uses,
             ))

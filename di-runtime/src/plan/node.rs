@@ -92,6 +92,13 @@ pub(crate) struct Plan {
     /// How many of `nodes` are generators: the request's teardown stack is made this large
     /// at its first push, in one allocation (none for a route without one).
     pub(crate) generators: usize,
+    /// Whether a plain dependency of `request` scope keeps a value: the request's values then
+    /// live until its response body has ended (or was dropped), not only until the response
+    /// is made.
+    pub(crate) keeps_values: bool,
+    /// The slots of the plain dependencies of `handler` scope: let go of when the response is
+    /// made, when the other values are kept for the body.
+    pub(crate) handler_values: Vec<usize>,
 }
 
 /// The `app`-scoped dependencies of all routes, in setup order.

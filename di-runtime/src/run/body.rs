@@ -15,6 +15,7 @@ use futures_util::future::BoxFuture;
 use crate::contract::background::BackgroundTasks;
 use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
+use crate::contract::slot::Slot;
 use crate::panic::{OneLine, Panic, catch_call, drop_logged_for};
 use crate::response::body::{Body, BoxError, Response};
 use crate::run::background::{drop_tasks, run_tasks};
@@ -60,6 +61,11 @@ pub(crate) struct AfterBody {
     /// teardown adds runs after that teardown, before the next (if the response was sent in
     /// full; it is dropped there otherwise).
     pub(crate) late: Option<BackgroundTasks>,
+    /// The request's values, kept while the body is sent when a plain dependency of
+    /// `request` scope has one (empty otherwise): let go of when the body has ended or was
+    /// dropped, before the background tasks and the teardowns (whoever still needs a value
+    /// holds it through a `Held`).
+    pub(crate) values: Vec<Slot>,
     pub(crate) stack: Vec<Suspended>,
     /// Set when the handler phase already failed: that is what the teardowns see.
     pub(crate) decided: Option<Outcome>,
@@ -244,6 +250,7 @@ impl TrackedBody {
         let Some(AfterBody {
             tasks,
             late,
+            values,
             stack,
             decided,
             places,
@@ -255,6 +262,9 @@ impl TrackedBody {
             return;
         };
         let _span = span.map(tracing::Span::entered);
+        if !values.is_empty() {
+            drop_values(values, &request_id);
+        }
         let outcome = decided.unwrap_or(ended);
         let succeeded = matches!(outcome, Outcome::Success { .. });
         // Tasks added while the body was sent (it is dropped by now) join those of the
@@ -279,6 +289,10 @@ impl TrackedBody {
             Box::pin(run_tasks(tasks, deadline, request_id.clone()))
                 as BoxFuture<'static, TaskFailures>
         });
+        // Nothing left to run (a route whose only `request`-scope values are plain ones).
+        if stack.is_empty() && tasks.is_none() && late.is_none() && places.is_empty() {
+            return;
+        }
         let has_place = places.background.is_some();
         // The engine moves into the stack's run, which the after-body work reaches it through.
         let stack = run_stack(engine, stack, outcome, Some(&request_id));
@@ -476,6 +490,18 @@ impl http_body::Body for TrackedBody {
 
 /// Logs a user's response body that failed, with the request's id; its error's text (a
 /// `Display` that panics is caught).
+/// Lets go of a request's values kept while its body was sent, the last first (as their
+/// teardowns would run), each inside a catch: a value's `Drop` that panics is logged and the
+/// request's teardowns still start.
+#[inline(never)]
+fn drop_values(mut values: Vec<Slot>, request_id: &RequestId) {
+    while let Some(value) = values.pop() {
+        if !matches!(value, Slot::Empty) {
+            drop_logged_for(value, "a dependency's value", Some(request_id));
+        }
+    }
+}
+
 fn body_failed(error: &BoxError, request_id: Option<&RequestId>) -> String {
     let message = catch_call(|| error.to_string())
         .unwrap_or_else(|_| "an error whose `Display` panicked".to_owned());

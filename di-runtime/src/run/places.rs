@@ -71,6 +71,11 @@ impl Places {
         }
     }
 
+    /// Whether it holds no place at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.background.is_none() && self.limited.is_none()
+    }
+
     /// Whether places are kept until the end of `request` scope.
     pub(crate) fn holds_request(&self) -> bool {
         self.limited

@@ -709,7 +709,12 @@ fn serve(
         let list_open = succeeded && list.is_some_and(BackgroundTasks::shared);
         // An answer to a client gone mid-upload reaches no one, and is not counted.
         let unsent_answer = route.plan.streams_body && body_client_gone(&head);
-        if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() && !list_open {
+        if owed.stack.is_empty()
+            && tasks.is_empty()
+            && !owed.places.holds_request()
+            && !list_open
+            && !route.plan.keeps_values
+        {
             if unsent_answer {
                 return finish_unsent(&engine, response, &head.request_id);
             }
@@ -725,6 +730,18 @@ fn serve(
         // What is left is `request` scope's.
         let stack = std::mem::take(&mut owed.stack);
         let places = std::mem::take(&mut owed.places);
+        // Plain values of `request` scope live until the body has ended: the slots go with the
+        // body, without those of `handler` scope, let go of here as before.
+        let values = if route.plan.keeps_values {
+            for &slot in &route.plan.handler_values {
+                if let Some(value) = owed.slots.get_mut(slot) {
+                    *value = Slot::Empty;
+                }
+            }
+            std::mem::take(&mut owed.slots)
+        } else {
+            Vec::new()
+        };
         // Failures are final; a success becomes `Success` only when the body has been sent.
         let decided = (!succeeded).then_some(outcome);
         let (mut parts, body) = response.into_parts();
@@ -745,6 +762,7 @@ fn serve(
         let after = AfterBody {
             tasks,
             late: list.cloned(),
+            values,
             stack,
             decided,
             places,
