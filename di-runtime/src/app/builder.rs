@@ -586,8 +586,12 @@ impl App {
     /// How long reading a whole request body for `Json`/`Form`/`Bytes` inputs may take
     /// (default 30 s), from the moment the handler's route is found. Past it the client gets 408
     /// `{"detail":"Request body timed out"}`, nothing is set up, and an HTTP/1 connection is
-    /// closed (`Connection: close`). Zero, which would answer 408 to every body not there
-    /// with its head, is refused by [`App::check`] and [`App::start`].
+    /// closed (`Connection: close`). A body read as a stream
+    /// ([`BodyStream`](crate::BodyStream), [`Multipart`](crate::Multipart)) is timed from when
+    /// it is first asked for (over HTTP/1, when a client that sent `Expect: 100-continue` is
+    /// told to go on), as [`body_min_rate`](App::body_min_rate) is: a slow setup before the
+    /// handler reads it takes none of its time. Zero, which would answer 408 to every body
+    /// not there with its head, is refused by [`App::check`] and [`App::start`].
     pub fn body_timeout(mut self, limit: Duration) -> Self {
         self.config.body_timeout = capped(limit);
         self

@@ -41,9 +41,9 @@ pin_project_lite::pin_project! {
     pub(crate) struct Deadline<B> {
         #[pin]
         inner: B,
-        // Where the minimum rate counts from: the first poll, when the body is first asked
-        // for (hyper sends `100 Continue` then), not the routing, which may be a slow setup
-        // earlier (a streamed body is read by the handler).
+        // Where the minimum rate and the deadline count from: the first poll, when the body
+        // is first asked for (hyper sends `100 Continue` then), not the routing, which may be
+        // a slow setup earlier (a streamed body is read by the handler).
         start: Instant,
         polled: bool,
         // Whether the body was found waiting on the poll before, with nothing come since: it
@@ -132,8 +132,14 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.as_mut().project();
         if !*this.polled {
+            // The read begins: the deadline counts from here, as the minimum rate does. A
+            // body first asked for after a slow setup (a streamed body read by the handler) is
+            // not late for the time the setup took: a client that waits for `100 Continue`,
+            // sent only now, could not have sent a byte of it before.
             *this.polled = true;
-            *this.start = Instant::now();
+            let now = Instant::now();
+            *this.deadline = now + (*this.deadline - *this.start);
+            *this.start = now;
         }
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -159,8 +165,9 @@ where
             if next <= now {
                 if self.late(now) {
                     if !asked_before {
-                        // Asked for after its deadline, first or after a frame (a slow setup
-                        // before the handler reads a streamed body): the connection, which
+                        // Asked for again after its deadline, after a frame (a handler that
+                        // read part of a streamed body, then worked past the deadline before
+                        // it asked for more): the connection, which
                         // reads the socket only for a body asked for, is given a turn to read
                         // what is there first, the end of a client that has gone included.
                         // Failed as late at once, the body would be a 408 for a client that

@@ -1,0 +1,72 @@
+//! A review of the lifecycle guarantees under faults (DESIGN.md's contract, items 5 to 7 and
+//! 10): teardowns that panic or hang in each scope beside others, generators that end or
+//! panic before `provide`, `app` scope failing at start, shutdown in each phase, held streams
+//! that fail or lose their client midway, and a body read after a slow setup.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{events, log, serial};
+use di_runtime::prelude::*;
+
+fn describe(outcome: &Outcome) -> String {
+    common::describe(outcome)
+}
+
+// ---------------------------------------------------------------- a body read after a slow setup
+
+/// A setup that takes longer than the app's body timeout (a pool wait, a slow connect).
+#[depends]
+async fn slow_setup(y: Yield<u8>) {
+    log("slow_setup:open");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, outcome) = y.provide(1).await;
+    log(format!("slow_setup:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn upload_after_slow_setup(
+    #[dep(slow_setup)] _s: &u8,
+    body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    Ok(format!("{} bytes", body.to_bytes().await?.len()))
+}
+
+/// An HTTP/1 upload that waits for `100 Continue`, on a route whose setup outlasts the body
+/// timeout: it is told to go on once the handler asks for its body, and then read. It was
+/// told to go on and answered 408 in the same write (the body's deadline counted from the
+/// routing), with no chance to send a byte, its teardowns told a handler error.
+#[tokio::test]
+async fn an_upload_told_to_go_on_after_a_setup_longer_than_the_body_timeout_is_read() {
+    use tokio::io::AsyncWriteExt;
+    let _serial = serial().await;
+    let server = App::new()
+        .post("/up", upload_after_slow_setup)
+        .body_timeout(Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut socket = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    socket
+        .write_all(
+            b"POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\
+              expect: 100-continue\r\nconnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let head = common::within(common::read_head(&mut socket)).await;
+    assert!(head.starts_with("HTTP/1.1 100 Continue"), "{head}");
+    socket.write_all(b"hello").await.unwrap();
+    let answer = common::within(common::read_to_close(&mut socket)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("5 bytes"), "{answer}");
+    server.settle().await;
+    assert_eq!(
+        events(),
+        ["slow_setup:open", "slow_setup:close success 200"]
+    );
+    server.shutdown().await;
+}
