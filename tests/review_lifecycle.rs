@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{events, log, serial};
+use di_runtime::TestClient;
 use di_runtime::prelude::*;
 
 fn describe(outcome: &Outcome) -> String {
@@ -69,4 +70,69 @@ async fn an_upload_told_to_go_on_after_a_setup_longer_than_the_body_timeout_is_r
         ["slow_setup:open", "slow_setup:close success 200"]
     );
     server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- a commit that fails as text
+
+/// A commit whose error type is `String`, which answers 200 as a response.
+#[depends(scope = "handler")]
+async fn commit_fails_as_text(y: Yield<u8>) -> Result<(), String> {
+    log("tx:open");
+    let (_, outcome) = y.provide(1).await;
+    log(format!("tx:close {}", describe(&outcome)));
+    Err("commit failed: serialization failure".to_owned())
+}
+
+#[depends]
+async fn after_text(y: Yield<u8>) {
+    log("after:open");
+    let (_, outcome) = y.provide(2).await;
+    let status = outcome.status().map(|status| status.as_u16());
+    log(format!("after:close {} {status:?}", describe(&outcome)));
+}
+
+#[depends]
+async fn writes_note(
+    #[dep(after_text)] _a: &u8,
+    #[dep(commit_fails_as_text)] _t: &u8,
+) -> (StatusCode, &'static str) {
+    (StatusCode::CREATED, "created")
+}
+
+/// A `handler`-scope teardown that fails with an error type answering a success (`String`:
+/// 200) turns the response into a generic 500, as any failed commit does, and the later
+/// teardowns are told that 500. The client got `200 OK` with the error's text in place of the
+/// handler's 201: a write that was rolled back, answered as a success.
+#[tokio::test]
+async fn a_commit_that_fails_with_an_error_answering_a_success_is_a_500() {
+    let _serial = serial().await;
+    let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
+    let client = TestClient::start(App::new().post("/notes", writes_note))
+        .await
+        .unwrap();
+    let response = client.post("/notes").send().await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    client.settle().await;
+    assert_eq!(
+        events(),
+        [
+            "after:open",
+            "tx:open",
+            "tx:close success 201",
+            "after:close teardown_failed commit_fails_as_text Some(500)",
+        ]
+    );
+    let warned = captured.at_level("WARN");
+    assert!(
+        warned
+            .iter()
+            .any(|line| line.contains("commit_fails_as_text") && line.contains("counts as a 500")),
+        "{:#?}",
+        captured.lines()
+    );
+    client.shutdown().await;
 }

@@ -46,6 +46,9 @@ pub enum Outcome {
     /// A teardown failed after the handler ran. A `handler`-scoped one fails before the
     /// response head is sent: its error replaces the response, except for a request past the
     /// app's request timeout, which keeps its 503 with `Retry-After` (a server error already).
+    /// An error whose type answers with a success status (`Result<(), String>`: a `String`
+    /// is a 200) counts as a generic 500, its text kept as the error's source: a failed commit
+    /// is never answered as a success.
     /// A `request`-scoped one fails after the response was sent: the response stands (the
     /// failure is logged and counted), and the `request`-scoped teardowns after it are told
     /// this. When several teardowns fail, the first is what every later teardown, of either

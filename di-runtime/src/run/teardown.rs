@@ -287,6 +287,7 @@ impl StackRun {
             Ended::Done(Ok(Err(error))) => {
                 span.record("result", "failed");
                 tracing::error!(target: "di", request_id, dependency = name, %scope, %outcome, error = %OneLine(&error), "teardown failed");
+                let error = failure_status(error, self.request_id.as_ref(), name, scope);
                 Some((error, TeardownFailure::Error))
             }
             Ended::Done(Err(payload)) => {
@@ -379,6 +380,47 @@ impl StackRun {
         }
     }
 }
+
+/// A teardown's `error` as the failure it counts as: itself, unless its status is a success
+/// (an error type that answers 2xx, as `String` answers 200); then a generic 500 whose source
+/// is its text, warned of. A failed commit is never answered as a success (the client of a
+/// `handler`-scope teardown gets this error; a redirect, sending the client to try again, is
+/// kept), and every later teardown is told the failure the client got.
+fn failure_status(
+    error: HttpError,
+    request_id: Option<&RequestId>,
+    name: &'static str,
+    scope: Scope,
+) -> HttpError {
+    let status = error.status();
+    if !status.is_success() {
+        return error;
+    }
+    let request_id = request_id.map(tracing::field::display);
+    tracing::warn!(
+        target: "di",
+        request_id,
+        dependency = name,
+        %scope,
+        status = status.as_u16(),
+        "a teardown returned Err, and its error type answers with a success status: it counts as a 500 (for a `handler`-scope teardown, the answer the client gets), so that a failed commit is never answered as a success; return an error type with an error status, such as HttpError"
+    );
+    HttpError::internal_from(FailedTeardown(error.to_string()))
+}
+
+/// The text of a teardown's error that answered with a success status, kept as the source of
+/// the 500 it counts as (see [`failure_status`]): logs and later teardowns can read
+/// it; the client sees the generic detail only.
+#[derive(Debug)]
+struct FailedTeardown(String);
+
+impl std::fmt::Display for FailedTeardown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FailedTeardown {}
 
 /// Milliseconds with microsecond precision, for logs.
 pub(crate) fn ms(d: Duration) -> f64 {
