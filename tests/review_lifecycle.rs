@@ -1,7 +1,6 @@
-//! A review of the lifecycle guarantees under faults (DESIGN.md's contract, items 5 to 7 and
-//! 10): teardowns that panic or hang in each scope beside others, generators that end or
-//! panic before `provide`, `app` scope failing at start, shutdown in each phase, held streams
-//! that fail or lose their client midway, and a body read after a slow setup.
+//! A review of the lifecycle guarantees under faults (DESIGN.md's contract, items 5 to 8):
+//! a streamed request body read after a slow setup, teardowns that hang in each scope beside
+//! others, and a commit that fails with an error type answering a success.
 
 mod common;
 
@@ -70,6 +69,87 @@ async fn an_upload_told_to_go_on_after_a_setup_longer_than_the_body_timeout_is_r
         ["slow_setup:open", "slow_setup:close success 200"]
     );
     server.shutdown().await;
+}
+
+// ---------------------------------------------------------------- teardowns that hang
+
+#[depends(scope = "handler")]
+async fn h_first(y: Yield<u8>) {
+    log("h_first:open");
+    let (_, outcome) = y.provide(1).await;
+    log(format!("h_first:close {}", describe(&outcome)));
+}
+
+#[depends]
+async fn r_first(y: Yield<u8>) {
+    log("r_first:open");
+    let (_, outcome) = y.provide(3).await;
+    log(format!("r_first:close {}", describe(&outcome)));
+}
+
+#[depends(scope = "handler")]
+async fn h_hangs(y: Yield<u8>) {
+    log("h_hangs:open");
+    let (_, _outcome) = y.provide(5).await;
+    log("h_hangs:close");
+    std::future::pending::<()>().await;
+}
+
+#[depends]
+async fn r_hangs(y: Yield<u8>) {
+    log("r_hangs:open");
+    let (_, _outcome) = y.provide(6).await;
+    log("r_hangs:close");
+    std::future::pending::<()>().await;
+}
+
+#[depends]
+async fn hanging_teardowns(
+    #[dep(r_first)] _a: &u8,
+    #[dep(r_hangs)] _b: &u8,
+    #[dep(h_first)] _c: &u8,
+    #[dep(h_hangs)] _d: &u8,
+) -> &'static str {
+    "made"
+}
+
+/// A teardown that hangs past `teardown_timeout`, in each scope, beside one that ends: the
+/// `handler`-scope one is cut at its deadline and the response is the generic 500, the
+/// `request`-scope one is cut too, every other teardown runs once, told the
+/// first failure, and both cuts are counted. (A pinning test: the suite's other hanging
+/// teardowns are `request`- or `app`-scoped.)
+#[tokio::test]
+async fn a_teardown_that_hangs_in_each_scope_is_cut_at_its_deadline_and_the_others_run() {
+    let _serial = serial().await;
+    let client = TestClient::start(
+        App::new()
+            .get("/h", hanging_teardowns)
+            .teardown_timeout(Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let response = common::guard("the response", client.get("/h").send()).await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"Internal Server Error"}"#
+    );
+    common::guard("the teardowns", client.settle()).await;
+    assert_eq!(
+        events(),
+        [
+            "r_first:open",
+            "r_hangs:open",
+            "h_first:open",
+            "h_hangs:open",
+            "h_hangs:close",
+            "h_first:close teardown_failed h_hangs",
+            "r_hangs:close",
+            "r_first:close teardown_failed h_hangs",
+        ]
+    );
+    assert_eq!(client.running().metrics().teardown_timeouts, 2);
+    client.shutdown().await;
 }
 
 // ---------------------------------------------------------------- a commit that fails as text
