@@ -98,6 +98,19 @@ impl<'s> Place<'s> {
     }
 }
 
+impl Place<'_> {
+    /// Fails, before a container (or a newtype) is read here, once the attempt has used
+    /// [`MAX_STACK`](super::problem::MAX_STACK) bytes of stack: its values would be read deeper still. Checked at
+    /// containers only, so that the problem is the container's, not each of its values'.
+    pub(super) fn check_stack(&self) -> Result<(), Error> {
+        if self.state.stack_exhausted() {
+            Err(Error::too_deep())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// A value deserializer that can be built for a child location: `raw` is the input there,
 /// `None` for a placeholder.
 pub(super) trait Node<'s>: Sized {

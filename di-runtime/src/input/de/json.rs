@@ -216,6 +216,7 @@ impl<'s> JsonDe<'s> {
     }
 
     fn seq<'de, V: Visitor<'de>>(self, items: &'s [Tree], visitor: V) -> Result<V::Value, Error> {
+        self.place.check_stack()?;
         Elements::<JsonDe<'s>, _>::new(items.iter().map(Some), self.place).visit(visitor)
     }
 
@@ -226,6 +227,7 @@ impl<'s> JsonDe<'s> {
         items: &'s [Tree],
         visitor: V,
     ) -> Result<V::Value, Error> {
+        self.place.check_stack()?;
         Elements::<JsonDe<'s>, _>::tracked(items.iter().map(Some), self.place).visit(visitor)
     }
 
@@ -235,6 +237,7 @@ impl<'s> JsonDe<'s> {
         fields: Option<&'static [&'static str]>,
         visitor: V,
     ) -> Result<V::Value, Error> {
+        self.place.check_stack()?;
         let items = map.iter().map(|(k, v)| (k.as_str(), Some(v))).collect();
         visitor.visit_map(Entries::<JsonDe<'s>>::new(items, fields, self.place))
     }
@@ -453,6 +456,7 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         real!(self, deserialize_newtype_struct(name, visitor));
+        self.place.check_stack()?;
         visitor.visit_newtype_struct(JsonDe {
             place: self.place.deeper(),
             ..self

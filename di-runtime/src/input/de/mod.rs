@@ -36,8 +36,10 @@
 //! [`BASE_ATTEMPTS`] plus the number of problems reported; no attempt starts once all attempts
 //! together have visited [`WORK_BUDGET`] values beyond one whole walk of the input (so a
 //! search costs at most about three walks of the input and that many values more); nesting (including newtype recursion through
-//! placeholders) is limited to [`MAX_DEPTH`](problem::MAX_DEPTH) levels. When a bound stops
-//! the search, the problems found so far are returned.
+//! placeholders) is limited to [`MAX_DEPTH`](problem::MAX_DEPTH) levels, and the stack an
+//! attempt uses to [`MAX_STACK`](problem::MAX_STACK) bytes (a value nested past either is one
+//! problem, and ends the search). When a bound stops the search, the problems found so far
+//! are returned.
 //!
 //! Files, each using only those below it (and `crate::error` for the reported problems):
 //!
@@ -445,6 +447,7 @@ fn collect_repaired<T>(
     loop {
         attempts += 1;
         state.scan.set(scanning && !whole);
+        state.stack_base.set(problem::stack_here());
         let result = attempt(&state);
         let elided = state.elided.take();
         let mut errors = state.found.take();
@@ -486,6 +489,9 @@ fn collect_repaired<T>(
         // The error that ended the attempt, last: when its repair was made already, the
         // placeholder there is refused, and is read after its siblings from now on.
         let ended = failed.then(|| errors.len() - 1);
+        // A value nested past a bound is reported once: its siblings and the placeholder put
+        // there are as deep, so each attempt would only find the bound again, beside it.
+        let too_deep = errors.iter().any(Error::is_too_deep);
         for (i, error) in errors.into_iter().enumerate() {
             let refused_input = error.refused_input();
             let (problem, fix) = diagnose(error);
@@ -502,6 +508,9 @@ fn collect_repaired<T>(
             {
                 problems.push(problem);
             }
+        }
+        if too_deep {
+            break;
         }
         if whole {
             // The value of an attempt that left nothing out is what the search gives, its

@@ -122,6 +122,7 @@ impl<'de> Deserializer<'de> for Phantom<'_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         self.0.check()?;
+        self.0.check_stack()?;
         visitor.visit_newtype_struct(Phantom(self.0.deeper()))
     }
 
@@ -131,6 +132,7 @@ impl<'de> Deserializer<'de> for Phantom<'_> {
 
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
         self.0.check()?;
+        self.0.check_stack()?;
         Elements::<Phantom<'_>, _>::new(std::iter::repeat_n(None, len), self.0).visit(visitor)
     }
 
@@ -145,6 +147,7 @@ impl<'de> Deserializer<'de> for Phantom<'_> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         self.0.check()?;
+        self.0.check_stack()?;
         visitor.visit_map(Entries::<Phantom<'_>>::new(Vec::new(), None, self.0))
     }
 

@@ -35,7 +35,25 @@ pub(super) const WORK_BUDGET: usize = 1 << 16;
 /// sent as `null` (a body with many missing fields would otherwise be echoed once per field).
 pub(crate) const MAX_INPUT_TEXT: usize = 64 * 1024;
 /// Deepest nesting of values (containers, options, newtypes, placeholders) followed.
-pub(super) const MAX_DEPTH: usize = 160;
+pub(super) const MAX_DEPTH: usize = 320;
+/// Bytes of stack the reading of one input (the fast path of a JSON body, or one attempt of
+/// the search) may use below where it started: a container that would be read deeper is
+/// "nested too deeply". Nesting alone does not bound the stack: each level costs the frames
+/// of the type's `Deserialize` there, and a struct of many fields costs tens of kilobytes a
+/// level in a debug build, so that a body the JSON parser accepts overflowed a worker
+/// thread's 2 MiB (tokio's default), which aborts the process, before [`MAX_DEPTH`] was
+/// reached. Half of that: the rest is for the frames above the handler and one level more.
+pub(super) const MAX_STACK: usize = 1024 * 1024;
+
+/// The message of a value nested past a bound.
+pub(super) const TOO_DEEP: &str = "value is nested too deeply";
+
+/// How deep the current thread's stack is here: the address of a local.
+#[inline(always)]
+pub(super) fn stack_here() -> usize {
+    let marker = 0u8;
+    std::ptr::from_ref(std::hint::black_box(&marker)).addr()
+}
 
 /// One step of a location: an object key or an array index.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -609,7 +627,12 @@ impl Error {
     }
 
     pub(super) fn too_deep() -> Self {
-        de::Error::custom("value is nested too deeply")
+        de::Error::custom(TOO_DEEP)
+    }
+
+    /// Whether this is the error of a value nested past a bound ([`MAX_DEPTH`], [`MAX_STACK`]).
+    pub(super) fn is_too_deep(&self) -> bool {
+        &*self.msg == TOO_DEEP
     }
 }
 
@@ -1020,9 +1043,17 @@ pub(super) struct State {
     /// A single value of a repeated key is its first, not its last (headers, as Starlette's
     /// `headers.get` reads them).
     pub(super) first: bool,
+    /// Where the stack was when the attempt started ([`stack_here`]); 0 before.
+    pub(super) stack_base: Cell<usize>,
 }
 
 impl State {
+    /// Whether the attempt has used more than [`MAX_STACK`] bytes of stack here.
+    pub(super) fn stack_exhausted(&self) -> bool {
+        let base = self.stack_base.get();
+        base != 0 && base.abs_diff(stack_here()) > MAX_STACK
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         !self.repaired
     }

@@ -7,7 +7,15 @@
 //! every-problem search does. [`from_slice`] deserializes through [`Strict`], which passes
 //! everything on to serde_json but refuses a sequence where a struct is asked for, at any
 //! depth: such a body fails the fast path and gets the search's 422.
+//!
+//! serde_json bounds the nesting of a body (128 levels), not the stack its reading takes:
+//! each level costs the frames of the type's `Deserialize` there, tens of kilobytes for a
+//! struct of many fields in a debug build, so that a deep enough body a recursive type takes
+//! overflowed a worker thread's stack, which aborts the process. Before a container is read,
+//! [`Strict`] checks that the body has not used [`MAX_STACK`] bytes of stack yet; past them
+//! the fast path fails, and the search (bounded the same way) answers.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{
@@ -15,12 +23,41 @@ use serde::de::{
     VariantAccess, Visitor,
 };
 
+use super::problem::{MAX_STACK, TOO_DEEP, stack_here};
+
+thread_local! {
+    /// Where the stack was when [`from_slice`] started reading the body on this thread.
+    static BASE: Cell<usize> = const { Cell::new(0) };
+}
+
 /// `T` from a JSON body, its structs read from objects only (see the module docs).
 pub(crate) fn from_slice<T: de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let outer = BASE.replace(stack_here());
+    let value = read(body);
+    BASE.set(outer);
+    value
+}
+
+fn read<T: de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = T::deserialize(Strict(&mut de))?;
     de.end()?;
     Ok(value)
+}
+
+/// Fails once the body being read has used [`MAX_STACK`] bytes of stack (see the module
+/// docs): checked before a container is read.
+#[inline]
+fn room<E: de::Error>() -> Result<(), E> {
+    if BASE.get().abs_diff(stack_here()) > MAX_STACK {
+        return Err(too_deep());
+    }
+    Ok(())
+}
+
+#[cold]
+fn too_deep<E: de::Error>() -> E {
+    E::custom(TOO_DEEP)
 }
 
 /// A deserializer that hands its visitors on wrapped (see the module docs).
@@ -52,8 +89,17 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
         deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
         deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
-        deserialize_option deserialize_unit deserialize_seq deserialize_map
-        deserialize_identifier deserialize_ignored_any
+        deserialize_option deserialize_unit deserialize_identifier deserialize_ignored_any
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        room()?;
+        self.0.deserialize_seq(Wrap(visitor))
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        room()?;
+        self.0.deserialize_map(Wrap(visitor))
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
@@ -77,6 +123,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, D::Error> {
+        room()?;
         self.0.deserialize_tuple(len, Wrap(visitor))
     }
 
@@ -86,6 +133,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, D::Error> {
+        room()?;
         self.0.deserialize_tuple_struct(name, len, Wrap(visitor))
     }
 
@@ -95,6 +143,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, D::Error> {
+        room()?;
         self.0.deserialize_struct(name, fields, Fields(visitor))
     }
 
@@ -104,6 +153,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, D::Error> {
+        room()?;
         self.0.deserialize_enum(name, variants, Wrap(visitor))
     }
 
