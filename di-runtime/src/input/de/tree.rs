@@ -314,6 +314,42 @@ impl<'de> Deserialize<'de> for Tree {
     }
 }
 
+/// The key of the map serde_json gives a number as with its `arbitrary_precision` feature:
+/// `{"$serde_json::private::Number": "1.5"}`, the number's literal (as serde_json writes it).
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl TreeVisitor<'_> {
+    /// The number whose literal serde_json's `arbitrary_precision` gives (see
+    /// [`NUMBER_TOKEN`]), read as serde_json reads that literal without the feature: a float
+    /// literal as a float, an integer literal beyond 64 bits (or `-0`) as [`Num::Int`]; a
+    /// number beyond `f64` is refused with serde_json's message, as it refuses it then.
+    fn number_literal<E: serde::de::Error>(self, literal: &str) -> Result<Num, E> {
+        let wide = self.0.and_then(Wides::number);
+        let out_of_range = || E::custom("number out of range");
+        if let Ok(u) = literal.parse::<u64>() {
+            return Ok(Num::U(u));
+        }
+        if let Ok(i) = literal.parse::<i64>()
+            && i != 0
+        {
+            return Ok(if i >= 0 {
+                Num::U(i.unsigned_abs())
+            } else {
+                Num::I(i)
+            });
+        }
+        let float = literal
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .ok_or_else(out_of_range)?;
+        Ok(match wide.or_else(|| wide_literal(literal)) {
+            Some(wide) => Num::Int(float, wide),
+            None => Num::F(float),
+        })
+    }
+}
+
 /// Reads a [`Tree`]; with the wide literals of the text when [`Tree::parse`] reads it.
 #[derive(Clone, Copy)]
 struct TreeVisitor<'w>(Option<&'w Wides>);
@@ -395,6 +431,22 @@ impl<'de> Visitor<'de> for TreeVisitor<'_> {
         let mut index: Option<HashMap<String, usize>> = None;
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(self)?;
+            if entries.is_empty() && key == NUMBER_TOKEN {
+                // serde_json's `arbitrary_precision` (a feature another crate of the app may
+                // turn on) gives every number that is not a 64-bit integer as this map.
+                if let Tree::String(literal) = &value {
+                    match map.next_key::<String>()? {
+                        None => return self.number_literal(literal).map(Tree::Number),
+                        Some(next) => {
+                            // An object of the client's that has such a key.
+                            entries.push((key, value));
+                            let value = map.next_value_seed(self)?;
+                            entries.push((next, value));
+                            continue;
+                        }
+                    }
+                }
+            }
             if index.is_none() && entries.len() >= SCAN_KEYS {
                 index = Some(
                     entries
@@ -474,6 +526,46 @@ mod tests {
         ] {
             assert_eq!(python_float(f), python, "{f}");
         }
+    }
+
+    /// serde_json's `arbitrary_precision` feature, which another crate of an app may turn on
+    /// (cargo unifies features), gives each number that is not a 64-bit integer as a map
+    /// `{"$serde_json::private::Number": literal}`. The tree took it for an object: every 422
+    /// of a body with a float in it named serde_json's private key in its `input`
+    /// (`{"$serde_json::private::Number":"1.5"}`), a float in an integer field was `int_type`
+    /// instead of `int_from_float`, and a number beyond `f64` (`1e400`) was read. Such a map
+    /// is read here as the number it stands for (what serde_json gives without the feature).
+    #[test]
+    fn numbers_of_serde_jsons_arbitrary_precision_are_read_as_numbers() {
+        let number = |literal: &str| format!(r#"{{"$serde_json::private::Number":"{literal}"}}"#);
+        let body = format!(
+            r#"[{},{},{},{},{},{}]"#,
+            number("1.5"),
+            number("-0"),
+            number("18446744073709551616"),
+            number("-9223372036854775809"),
+            number("1e+30"),
+            number("1000000000000000000000000000000000000000"),
+        );
+        let tree = Tree::parse(body.as_bytes()).expect("valid JSON");
+        let plain = Tree::parse(
+            b"[1.5,-0,18446744073709551616,-9223372036854775809,1e30,1000000000000000000000000000000000000000]",
+        )
+        .expect("valid JSON");
+        assert_eq!(tree, plain);
+        assert_eq!(tree.to_text(), plain.to_text());
+        // Beyond `f64`: refused, as serde_json refuses `1e400` without the feature.
+        let error = Tree::parse(number("1e+400").as_bytes()).expect_err("out of range");
+        assert!(
+            error.to_string().starts_with("number out of range"),
+            "{error}"
+        );
+        // An object of the client's with that key and another is an object.
+        let tree = Tree::parse(br#"{"$serde_json::private::Number":"1","a":2}"#).expect("JSON");
+        assert_eq!(
+            tree.to_text(),
+            r#"{"$serde_json::private::Number":"1","a":2}"#
+        );
     }
 
     #[test]
