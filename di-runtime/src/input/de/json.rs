@@ -455,7 +455,10 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        real!(self, deserialize_newtype_struct(name, visitor));
+        let value = real!(self, deserialize_newtype_struct(name, visitor));
+        if name == RAW_VALUE_TOKEN {
+            return raw_value(value, visitor);
+        }
         self.place.check_stack()?;
         visitor.visit_newtype_struct(JsonDe {
             place: self.place.deeper(),
@@ -553,6 +556,21 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_unit()
     }
+}
+
+/// The name serde_json's `RawValue` (feature `raw_value`) asks a newtype of.
+pub(super) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// A `Box<RawValue>` of `value`: its JSON text, given as serde_json gives it, a map of the
+/// one entry `{RAW_VALUE_TOKEN: text}`. A `RawValue` refuses anything else (it said "invalid
+/// type: newtype struct" of a valid value, and the search reported that as a problem).
+pub(super) fn raw_value<'de, V: Visitor<'de>>(value: &Tree, visitor: V) -> Result<V::Value, Error> {
+    let mut text = String::new();
+    value.write(&mut text, usize::MAX);
+    visitor.visit_map(de::value::MapDeserializer::new(std::iter::once((
+        RAW_VALUE_TOKEN,
+        text,
+    ))))
 }
 
 /// An enum in JSON: `"Variant"`, or `{"Variant": content}` with the content at

@@ -118,10 +118,14 @@ impl<'de> Deserializer<'de> for Phantom<'_> {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
         self.0.check()?;
+        if name == super::json::RAW_VALUE_TOKEN {
+            // serde_json's `RawValue`: `null`.
+            return super::json::raw_value(&super::tree::Tree::Null, visitor);
+        }
         self.0.check_stack()?;
         visitor.visit_newtype_struct(Phantom(self.0.deeper()))
     }
