@@ -4,10 +4,11 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use di_runtime::TestClient;
 use di_runtime::prelude::*;
+use di_runtime::{Multipart, TestClient};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -282,5 +283,157 @@ async fn a_problem_deep_in_a_list_is_reported_where_it_is() {
     assert_eq!(post_json(&client, "/tree", tree_body(63, "1")).await.0, 200);
     let (status, body) = post_json(&client, "/tree", tree_body(63, r#""x""#)).await;
     assert_eq!(only_problem(status, &body)["type"], "int_parsing", "{body}");
+    client.shutdown().await;
+}
+
+// ------------------------------------------------------------------ 2. multipart forms
+
+#[derive(Deserialize, Debug)]
+#[allow(dead_code, reason = "deserialized only")]
+struct Meta {
+    title: String,
+    n: u32,
+}
+
+#[depends]
+async fn upload(form: Multipart) -> Result<String, HttpError> {
+    let (meta, files): (Meta, _) = form.into_form().await?;
+    Ok(format!("{} {} {}", meta.title, meta.n, files.len()))
+}
+
+/// Any fields, each name's values.
+#[depends]
+async fn upload_any(form: Multipart) -> Result<String, HttpError> {
+    let (fields, files): (HashMap<String, Vec<String>>, _) = form.into_form().await?;
+    Ok(format!("{} {}", fields.len(), files.len()))
+}
+
+/// A part of a form whose boundary is `B`: a file part when `file` names one.
+fn part(name: &str, file: Option<&str>, value: &[u8]) -> Vec<u8> {
+    let mut part = b"--B\r\n".to_vec();
+    let disposition = match file {
+        Some(file) => format!("form-data; name=\"{name}\"; filename=\"{file}\""),
+        None => format!("form-data; name=\"{name}\""),
+    };
+    part.extend(format!("Content-Disposition: {disposition}\r\n\r\n").as_bytes());
+    part.extend(value);
+    part.extend(b"\r\n");
+    part
+}
+
+/// A form of the parts `parts` makes, closed.
+fn form(parts: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+    let mut body: Vec<u8> = parts.into_iter().flatten().collect();
+    body.extend(b"--B--\r\n");
+    body
+}
+
+async fn post_form(client: &TestClient, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let response = client
+        .post(path)
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(body)
+        .send()
+        .await;
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A form read whole with `into_form` took any number of fields: a body limit raised for
+/// uploads (64 MiB here) let a form of 100,000 tiny fields (5 MB) or files be held whole, each
+/// at some hundred bytes beside its own, where Starlette's `request.form()` (FastAPI's) stops
+/// at 1000 of each with a 400. It stops there too now, before reading the part past them.
+#[tokio::test]
+async fn a_form_read_whole_takes_at_most_a_thousand_fields_and_a_thousand_files() {
+    let client = TestClient::start(
+        App::new()
+            .body_limit(64 << 20)
+            .post("/any", upload_any)
+            .post("/upload", upload),
+    )
+    .await
+    .expect("starts");
+    let fields = |n: usize| form((0..n).map(|i| part(&format!("f{}", i % 7), None, b"x")));
+    let files = |n: usize| form((0..n).map(|i| part(&format!("f{i}"), Some("a.txt"), b"x")));
+    assert_eq!(
+        post_form(&client, "/any", fields(1000)).await,
+        (200, Value::String("7 0".to_owned()))
+    );
+    for n in [1001, 100_000] {
+        assert_eq!(
+            post_form(&client, "/any", fields(n)).await,
+            (
+                400,
+                json!({"detail": "Too many fields. Maximum number of fields is 1000."})
+            )
+        );
+    }
+    assert_eq!(
+        post_form(&client, "/any", files(1000)).await,
+        (200, Value::String("0 1000".to_owned()))
+    );
+    assert_eq!(
+        post_form(&client, "/any", files(100_000)).await,
+        (
+            400,
+            json!({"detail": "Too many files. Maximum number of files is 1000."})
+        )
+    );
+    // Each counted apart: a thousand of each is a form.
+    let both = form(
+        (0..1000)
+            .map(|i| part(&format!("f{i}"), Some("a.txt"), b"x"))
+            .chain((0..1000).map(|i| part(&format!("t{i}"), None, b"x"))),
+    );
+    assert_eq!(
+        post_form(&client, "/any", both).await,
+        (200, Value::String("1000 1000".to_owned()))
+    );
+    client.shutdown().await;
+}
+
+/// The other bad forms are each a clear 4xx (pinned: they were already).
+#[tokio::test]
+async fn bad_multipart_forms_are_each_a_clear_4xx() {
+    let client = TestClient::start(App::new().post("/upload", upload))
+        .await
+        .expect("starts");
+    // Bytes that are not UTF-8 in a text field: U+FFFD, as documented.
+    let body = form([part("title", None, b"ab\xff"), part("n", None, b"1")]);
+    assert_eq!(
+        post_form(&client, "/upload", body).await,
+        (200, Value::String("ab\u{fffd} 1 0".to_owned()))
+    );
+    // A file where a text field is asked: that field is missing.
+    let body = form([part("title", Some("t.txt"), b"abc"), part("n", None, b"1")]);
+    let (status, body) = post_form(&client, "/upload", body).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "title"]), "{body}");
+    // No closing boundary.
+    let mut body = part("title", None, b"abc");
+    body.extend(part("n", None, b"1"));
+    let (status, body) = post_form(&client, "/upload", body).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Invalid multipart data: ")),
+        "{body}"
+    );
+    // A part's headers longer than 16 KiB.
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=\"title\"\r\nX-Long: ".to_vec();
+    body.extend(vec![b'a'; 20_000]);
+    body.extend(b"\r\n\r\nabc\r\n--B--\r\n");
+    assert_eq!(
+        post_form(&client, "/upload", body).await,
+        (
+            400,
+            json!({"detail": "Invalid multipart data: a part's headers are longer than 16384 bytes"})
+        )
+    );
     client.shutdown().await;
 }

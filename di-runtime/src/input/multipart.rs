@@ -87,6 +87,11 @@ enum Reading {
 }
 
 impl Multipart {
+    /// Text fields [`into_form`](Multipart::into_form) reads at most (Starlette's `max_fields`).
+    pub const MAX_FIELDS: usize = 1000;
+    /// File parts [`into_form`](Multipart::into_form) reads at most (Starlette's `max_files`).
+    pub const MAX_FILES: usize = 1000;
+
     /// The next field, `None` after the last one.
     pub async fn next_field(&mut self) -> Result<Option<MultipartField>, MultipartError> {
         if matches!(self.state, Reading::Unread { .. }) {
@@ -161,8 +166,14 @@ impl Multipart {
     /// `UploadFile` parameters of one multipart form).
     ///
     /// The whole form is held in memory (within the body limit): read large files with
-    /// [`next_field`](Multipart::next_field) instead. As the form is read while the handler
-    /// runs, a problem with it is the handler's error: the teardowns see it.
+    /// [`next_field`](Multipart::next_field) instead. As Starlette's `request.form()` (and so
+    /// FastAPI), it reads at most [`MAX_FIELDS`](Multipart::MAX_FIELDS) text fields and
+    /// [`MAX_FILES`](Multipart::MAX_FILES) files: past them the form is a 400, `{"detail":
+    /// "Too many fields. Maximum number of fields is 1000."}` (or files), whatever the body
+    /// limit (each field held costs some hundred bytes beside its own: a body limit raised
+    /// for uploads would let a form of a million tiny fields take that many times its size).
+    /// [`next_field`](Multipart::next_field) reads any number. As the form is read while the
+    /// handler runs, a problem with it is the handler's error: the teardowns see it.
     ///
     /// ```
     /// use di_runtime::prelude::*;
@@ -184,6 +195,13 @@ impl Multipart {
         let mut texts: Vec<(String, String)> = Vec::new();
         let mut files = Vec::new();
         while let Some(field) = self.next_field().await? {
+            // Counted before the part is read, as Starlette counts them.
+            if field.file_name().is_some() && files.len() == Self::MAX_FILES {
+                return Err(too_many("files", Self::MAX_FILES));
+            }
+            if field.file_name().is_none() && texts.len() == Self::MAX_FIELDS {
+                return Err(too_many("fields", Self::MAX_FIELDS));
+            }
             // A form field has a name (RFC 7578 4.2); FastAPI's form parser refuses a part
             // without one, as here, rather than file it under "".
             let Some(name) = field.name().map(str::to_owned) else {
@@ -212,6 +230,15 @@ impl Multipart {
         let value = from_pairs("body", &kept, Repeated::Last).map_err(HttpError::invalid_input)?;
         Ok((value, files))
     }
+}
+
+/// Starlette's answer to a form of more than `max` fields or files (`what`).
+#[cold]
+fn too_many(what: &str, max: usize) -> HttpError {
+    HttpError::new(
+        StatusCode::BAD_REQUEST,
+        format!("Too many {what}. Maximum number of {what} is {max}."),
+    )
 }
 
 /// A file part of a multipart form read whole by [`Multipart::into_form`] (FastAPI's
