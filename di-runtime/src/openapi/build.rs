@@ -54,14 +54,33 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
             id = format!("{}_{n}", operation.operation_id);
         }
         operation.operation_id = id;
+        // Every security input of the graph is read by the same request, so the schemes the
+        // request must carry are one requirement object (OpenAPI reads two objects as "either
+        // one"); each scheme required if any input requires it. Optional ones are listed beside
+        // the required ones, then the required ones alone: `{}` when none is required (OpenAPI's
+        // way to say a requirement may be left out).
+        let mut schemes: BTreeMap<String, bool> = BTreeMap::new();
         for (input, _) in &inputs {
             if let InputKind::Security(kind) = input.kind {
                 let (base, scheme) = security_scheme(kind);
                 let name = scheme_name(&mut security_schemes, base, scheme);
-                let requirement = BTreeMap::from([(name, Vec::new())]);
-                if !operation.security.contains(&requirement) {
-                    operation.security.push(requirement);
-                }
+                *schemes.entry(name).or_default() |= input.required;
+            }
+        }
+        if !schemes.is_empty() {
+            let every: BTreeMap<String, Vec<String>> = schemes
+                .keys()
+                .map(|name| (name.clone(), Vec::new()))
+                .collect();
+            let required: BTreeMap<String, Vec<String>> = schemes
+                .iter()
+                .filter(|(_, required)| **required)
+                .map(|(name, _)| (name.clone(), Vec::new()))
+                .collect();
+            let optional = required.len() < every.len();
+            operation.security.push(every);
+            if optional {
+                operation.security.push(required);
             }
         }
         validation_errors |= operation.responses.get("422").is_some();

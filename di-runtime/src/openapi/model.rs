@@ -126,7 +126,9 @@ pub struct Operation {
     pub description: Option<String>,
     /// FastAPI's: `{function}{path}` with every non-word character as `_`, then `_{method}`.
     pub operation_id: String,
-    /// The security schemes the route's graph reads, each a requirement of its own.
+    /// The security schemes the route's graph reads, in one requirement object (a request
+    /// must carry them all); when some are optional, a second object with the required ones
+    /// alone (`{}` when none is).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security: Vec<BTreeMap<String, Vec<String>>>,
     /// Every path, query, header and cookie input of the route's graph, once each.

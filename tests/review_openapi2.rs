@@ -1,0 +1,127 @@
+//! A second review of the OpenAPI document's accuracy (`di-runtime/src/openapi/`,
+//! `contract/doc.rs`, the macro's doc output): the document must say what the server does, so
+//! that a client generated from it sends what the server takes and reads what it sends. Each
+//! finding is checked against the server, through the test client, and each document against
+//! a real validator (`common::openapi_validator`).
+
+mod common;
+
+use di_runtime::prelude::*;
+use di_runtime::{ApiKeyHeader, HttpBearer, KeyName, OpenApi, TestClient};
+use serde_json::{Value, json};
+
+/// The document as JSON, after a real validator has accepted it (when one is found).
+fn validated(doc: &OpenApi) -> Value {
+    let json = doc.to_json();
+    if let Some(validator) = common::openapi_validator() {
+        let file = std::env::temp_dir().join(format!(
+            "di-review-openapi2-{}-{}.json",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::write(&file, &json).expect("written");
+        let output = std::process::Command::new(&validator)
+            .arg(&file)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", validator.display()));
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            output.status.success(),
+            "openapi-spec-validator rejects the document: {}{}\n{json}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_str(&json).expect("the document is JSON")
+}
+
+// ------------- 1. security: two required inputs are one requirement; an optional one is `{}`
+
+struct XKey;
+impl KeyName for XKey {
+    const NAME: &'static str = "X-Key";
+}
+
+#[depends]
+async fn both(_key: ApiKeyHeader<XKey>, _bearer: HttpBearer) -> &'static str {
+    "ok"
+}
+
+#[depends]
+async fn maybe(bearer: Option<HttpBearer>) -> String {
+    bearer.map_or_else(|| "anonymous".to_owned(), |b| b.token().to_owned())
+}
+
+#[depends]
+async fn key_and_maybe(_key: ApiKeyHeader<XKey>, _bearer: Option<HttpBearer>) -> &'static str {
+    "ok"
+}
+
+fn security_app() -> App {
+    App::new()
+        .get("/both", both)
+        .get("/maybe", maybe)
+        .get("/key-and-maybe", key_and_maybe)
+}
+
+/// A route that takes an API key and a bearer token, both required, refuses a request with
+/// only one of them: OpenAPI writes that as one requirement object naming both. It was
+/// documented `[{"APIKeyHeader": []}, {"HTTPBearer": []}]`, which OpenAPI reads as "either
+/// one", so a client made from it sent one credential and was refused.
+#[tokio::test]
+async fn two_required_security_inputs_are_one_requirement_as_the_server_wants_both() {
+    let doc = validated(&security_app().openapi().expect("the app is valid"));
+    assert_eq!(
+        doc["paths"]["/both"]["get"]["security"],
+        json!([{"APIKeyHeader": [], "HTTPBearer": []}])
+    );
+    let client = TestClient::start(security_app()).await.expect("starts");
+    let only_key = client.get("/both").header("x-key", "k").send().await;
+    assert_eq!(only_key.status().as_u16(), 401, "the key alone");
+    let only_bearer = client
+        .get("/both")
+        .header("authorization", "Bearer t")
+        .send()
+        .await;
+    assert_eq!(only_bearer.status().as_u16(), 401, "the token alone");
+    let both = client
+        .get("/both")
+        .header("x-key", "k")
+        .header("authorization", "Bearer t")
+        .send()
+        .await;
+    assert_eq!(both.status().as_u16(), 200, "both");
+    client.shutdown().await;
+}
+
+/// `Option<HttpBearer>` is served without a token; OpenAPI says a requirement may be left out
+/// with an empty requirement object `{}`. It was documented as required, so a client made
+/// from it could not call the route without credentials, which the server takes.
+#[tokio::test]
+async fn an_optional_security_input_is_documented_as_optional() {
+    let doc = validated(&security_app().openapi().expect("the app is valid"));
+    assert_eq!(
+        doc["paths"]["/maybe"]["get"]["security"],
+        json!([{"HTTPBearer": []}, {}])
+    );
+    // A required key and an optional token: both, or the key alone.
+    assert_eq!(
+        doc["paths"]["/key-and-maybe"]["get"]["security"],
+        json!([{"APIKeyHeader": [], "HTTPBearer": []}, {"APIKeyHeader": []}])
+    );
+    let client = TestClient::start(security_app()).await.expect("starts");
+    let anonymous = client.get("/maybe").send().await;
+    assert_eq!(anonymous.status().as_u16(), 200);
+    assert_eq!(anonymous.text().await.expect("text"), "anonymous");
+    let key_alone = client
+        .get("/key-and-maybe")
+        .header("x-key", "k")
+        .send()
+        .await;
+    assert_eq!(key_alone.status().as_u16(), 200);
+    let nothing = client.get("/key-and-maybe").send().await;
+    assert_eq!(nothing.status().as_u16(), 401);
+    client.shutdown().await;
+}
