@@ -7,7 +7,7 @@
 mod common;
 
 use di_runtime::prelude::*;
-use di_runtime::{ApiKeyHeader, HttpBearer, KeyName, OpenApi, TestClient};
+use di_runtime::{ApiKeyHeader, HttpBearer, KeyName, OpenApi, Redirect, TestClient};
 use serde_json::{Value, json};
 
 /// The document as JSON, after a real validator has accepted it (when one is found).
@@ -123,5 +123,40 @@ async fn an_optional_security_input_is_documented_as_optional() {
     assert_eq!(key_alone.status().as_u16(), 200);
     let nothing = client.get("/key-and-maybe").send().await;
     assert_eq!(nothing.status().as_u16(), 401);
+    client.shutdown().await;
+}
+
+// ------------- 2. a redirect is documented with the status it sends
+
+#[depends]
+async fn go_see() -> Redirect {
+    Redirect::to("/elsewhere")
+}
+
+#[depends(status = 307)]
+async fn go_temporarily() -> Result<Redirect, HttpError> {
+    Ok(Redirect::temporary("/elsewhere"))
+}
+
+/// `Redirect::to` sends `303 See Other`; the route was documented `200`, a status it never
+/// sends, so a generated client took the redirect for an unexpected status. A handler that
+/// returns `Redirect` is now documented with `303` (`Redirect::to`'s), or its `status = ..`.
+#[tokio::test]
+async fn a_redirect_is_documented_with_the_status_it_sends() {
+    let app = || {
+        App::new()
+            .get("/see", go_see)
+            .get("/temporarily", go_temporarily)
+    };
+    let doc = validated(&app().openapi().expect("the app is valid"));
+    let client = TestClient::start(app()).await.expect("starts");
+    for (path, status) in [("/see", "303"), ("/temporarily", "307")] {
+        let responses = &doc["paths"][path]["get"]["responses"];
+        let documented: Vec<&String> = responses.as_object().expect("responses").keys().collect();
+        assert_eq!(documented, [status], "GET {path}: {responses}");
+        assert_eq!(responses[status]["content"], Value::Null, "no body");
+        let response = client.get(path).send().await;
+        assert_eq!(response.status().as_u16().to_string(), status, "GET {path}");
+    }
     client.shutdown().await;
 }

@@ -359,6 +359,10 @@ pub enum OutputKind {
     Html,
     /// `StatusCode`, `()`, headers alone (`[(name, value); N]`): no body.
     Empty,
+    /// `Redirect`: no body, and its own status, documented as `Redirect::to`'s `303` unless
+    /// the handler declares another with `#[depends(status = 307)]` (the status is chosen by
+    /// the constructor, when the handler runs).
+    Redirect,
     /// `Vec<u8>`, `Bytes`, `&'static [u8]`: `application/octet-stream`.
     Bytes,
     /// `StreamBody<S>`: a stream (`application/octet-stream`, or the content type the
@@ -438,8 +442,19 @@ where
     const KIND: OutputKind = OutputKind::Empty;
 }
 
+impl OutputKind {
+    /// The kind of an output sent with a status of its own beside it (`(StatusCode, T)`): a
+    /// redirect's status is replaced, so it is a response without a body like any other.
+    const fn beside_status(self) -> Self {
+        match self {
+            OutputKind::Redirect => OutputKind::Empty,
+            kind => kind,
+        }
+    }
+}
+
 impl<T: DocumentedOutput> DocumentedOutput for (StatusCode, T) {
-    const KIND: OutputKind = T::KIND;
+    const KIND: OutputKind = T::KIND.beside_status();
 }
 
 impl<H: ResponseHeaders, T: DocumentedOutput> DocumentedOutput for (H, T) {
@@ -447,7 +462,7 @@ impl<H: ResponseHeaders, T: DocumentedOutput> DocumentedOutput for (H, T) {
 }
 
 impl<H: ResponseHeaders, T: DocumentedOutput> DocumentedOutput for (StatusCode, H, T) {
-    const KIND: OutputKind = T::KIND;
+    const KIND: OutputKind = T::KIND.beside_status();
 }
 
 impl<T> DocumentedOutput for Html<T> {
@@ -455,7 +470,7 @@ impl<T> DocumentedOutput for Html<T> {
 }
 
 impl DocumentedOutput for Redirect {
-    const KIND: OutputKind = OutputKind::Empty;
+    const KIND: OutputKind = OutputKind::Redirect;
 }
 
 impl<S> DocumentedOutput for StreamBody<S> {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
-use crate::contract::doc::{InputDoc, InputKind, OutputKind, Schemas, SecurityKind};
+use crate::contract::doc::{InputDoc, InputKind, OutputDoc, OutputKind, Schemas, SecurityKind};
 use crate::contract::meta::{DepMeta, ParamKind};
 use crate::openapi::model::{
     ApiResponse, Components, Info, MediaType, OpenApi, Operation, Ordered, Parameter, RequestBody,
@@ -223,10 +223,18 @@ fn operation(
         }
     }
     let mut responses = Ordered::default();
-    let status = handler.doc.status.unwrap_or(200);
+    let output = (handler.doc.output)();
+    // A redirect is sent with its own status: `Redirect::to`'s `303`, unless the handler
+    // declares the one it chooses.
+    let default_status = if output.kind == OutputKind::Redirect {
+        303
+    } else {
+        200
+    };
+    let status = handler.doc.status.unwrap_or(default_status);
     responses
         .0
-        .push((status.to_string(), success(handler, schemas)));
+        .push((status.to_string(), success(handler, output, schemas)));
     // The other statuses in order: those declared, and 422 when there are inputs (its
     // description the declared one, if any, as a route's `responses` replaces FastAPI's).
     let mut others: BTreeMap<u16, ApiResponse> = declared
@@ -395,14 +403,13 @@ fn body(input: &InputDoc, reader: &DepMeta, schemas: &mut Schemas) -> RequestBod
     }
 }
 
-/// The handler's successful response.
-fn success(handler: &'static DepMeta, schemas: &mut Schemas) -> ApiResponse {
-    let output = (handler.doc.output)();
+/// The handler's successful response, its output described by `output`.
+fn success(handler: &'static DepMeta, output: OutputDoc, schemas: &mut Schemas) -> ApiResponse {
     let (content_type, schema) = match output.kind {
         OutputKind::Json => ("application/json", Some((output.schema)(schemas, false))),
         OutputKind::Text => ("text/plain", Some(json!({"type": "string"}))),
         OutputKind::Html => ("text/html", Some(json!({"type": "string"}))),
-        OutputKind::Empty => ("", None),
+        OutputKind::Empty | OutputKind::Redirect => ("", None),
         OutputKind::Bytes => ("application/octet-stream", Some(json!({}))),
         OutputKind::Stream => ("application/octet-stream", Some(json!({}))),
         OutputKind::Unknown => ("application/json", Some(json!({}))),
