@@ -8,6 +8,8 @@ mod common;
 
 use di_runtime::prelude::*;
 use di_runtime::{ApiKeyHeader, HttpBearer, KeyName, OpenApi, Redirect, TestClient};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The document as JSON, after a real validator has accepted it (when one is found).
@@ -158,5 +160,212 @@ async fn a_redirect_is_documented_with_the_status_it_sends() {
         let response = client.get(path).send().await;
         assert_eq!(response.status().as_u16().to_string(), status, "GET {path}");
     }
+    client.shutdown().await;
+}
+
+// ------------- 3. a response is documented as serialized, a request body as deserialized
+
+/// Sent only: every field is always written, except `note` when it has none.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all(serialize = "camelCase", deserialize = "snake_case"))]
+struct Stats {
+    total_count: u32,
+    #[serde(default)]
+    pages: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+/// Taken and sent: `created` is never read from a request, `draft` may be left out of one.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Note {
+    title: String,
+    #[serde(default)]
+    draft: bool,
+    #[serde(skip_deserializing)]
+    created: u64,
+}
+
+/// Taken and sent alike.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Tag {
+    name: String,
+}
+
+/// The same both ways itself, but it holds a `Note`, which is not.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Pinned {
+    note: Note,
+}
+
+#[depends]
+async fn pin(Json(pinned): Json<Pinned>) -> Json<Pinned> {
+    Json(pinned)
+}
+
+#[depends]
+async fn stats() -> Json<Stats> {
+    Json(Stats {
+        total_count: 3,
+        pages: 1,
+        note: None,
+    })
+}
+
+#[depends]
+async fn save_note(Json(note): Json<Note>) -> Json<Note> {
+    Json(Note { created: 7, ..note })
+}
+
+#[depends]
+async fn echo_tag(Json(tag): Json<Tag>) -> Json<Tag> {
+    Json(tag)
+}
+
+fn contract_app() -> App {
+    App::new()
+        .get("/stats", stats)
+        .post("/notes", save_note)
+        .post("/tags", echo_tag)
+        .post("/pinned", pin)
+}
+
+/// Follows a `$ref` into `components.schemas`.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("a component: {reference}"));
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// The names a schema requires, sorted, and its properties' names, sorted.
+fn shape(schema: &Value) -> (Vec<String>, Vec<String>) {
+    let mut required: Vec<String> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    required.sort();
+    let mut properties: Vec<String> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    properties.sort();
+    (required, properties)
+}
+
+/// Response schemas were made with `schemars`' deserialize contract, the one for what a
+/// request sends: a response with `#[serde(default)]` was documented with that field optional
+/// though it is always sent, a `rename_all(serialize = "camelCase")` under the names it is
+/// read by, a `skip_deserializing` field left out though it is sent. A response is now
+/// documented with the serialize contract; a type both taken and sent whose two schemas
+/// differ is two components, `{Name}-Input` and `{Name}-Output` (as FastAPI names them), and
+/// one that is the same both ways stays one.
+#[tokio::test]
+async fn a_response_is_documented_as_it_is_serialized() {
+    let doc = validated(&contract_app().openapi().expect("the app is valid"));
+    let client = TestClient::start(contract_app()).await.expect("starts");
+
+    // Sent: as serialized.
+    let schema = resolve(
+        &doc,
+        &doc["paths"]["/stats"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+    );
+    assert_eq!(
+        shape(schema),
+        (
+            vec!["pages".to_owned(), "totalCount".to_owned()],
+            vec![
+                "note".to_owned(),
+                "pages".to_owned(),
+                "totalCount".to_owned()
+            ]
+        ),
+        "{schema}"
+    );
+    let sent: Value = client
+        .get("/stats")
+        .send()
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(sent, json!({"totalCount": 3, "pages": 1}));
+
+    // Taken and sent, differently: two schemas.
+    let operation = &doc["paths"]["/notes"]["post"];
+    let body_ref = &operation["requestBody"]["content"]["application/json"]["schema"];
+    let response_ref = &operation["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        body_ref,
+        &json!({"$ref": "#/components/schemas/Note-Input"})
+    );
+    assert_eq!(
+        response_ref,
+        &json!({"$ref": "#/components/schemas/Note-Output"})
+    );
+    assert_eq!(
+        shape(resolve(&doc, body_ref)),
+        (
+            vec!["title".to_owned()],
+            vec!["draft".to_owned(), "title".to_owned()]
+        )
+    );
+    assert_eq!(
+        shape(resolve(&doc, response_ref)),
+        (
+            vec!["created".to_owned(), "draft".to_owned(), "title".to_owned()],
+            vec!["created".to_owned(), "draft".to_owned(), "title".to_owned()]
+        )
+    );
+    assert!(doc["components"]["schemas"].get("Note").is_none());
+    let sent: Value = client
+        .post("/notes")
+        .json(&json!({"title": "milk"}))
+        .send()
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(sent, json!({"title": "milk", "draft": false, "created": 7}));
+
+    // A type that holds one of those is two schemas too, each referring to its side's.
+    let operation = &doc["paths"]["/pinned"]["post"];
+    let body = resolve(
+        &doc,
+        &operation["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let response = resolve(
+        &doc,
+        &operation["responses"]["200"]["content"]["application/json"]["schema"],
+    );
+    assert_eq!(
+        body["properties"]["note"]["$ref"],
+        "#/components/schemas/Note-Input"
+    );
+    assert_eq!(
+        response["properties"]["note"]["$ref"],
+        "#/components/schemas/Note-Output"
+    );
+    assert!(doc["components"]["schemas"]["Pinned-Input"].is_object());
+    assert!(doc["components"]["schemas"]["Pinned-Output"].is_object());
+
+    // Taken and sent alike: one schema.
+    let operation = &doc["paths"]["/tags"]["post"];
+    let tag = json!({"$ref": "#/components/schemas/Tag"});
+    assert_eq!(
+        operation["requestBody"]["content"]["application/json"]["schema"],
+        tag
+    );
+    assert_eq!(
+        operation["responses"]["200"]["content"]["application/json"]["schema"],
+        tag
+    );
     client.shutdown().await;
 }

@@ -23,22 +23,52 @@ use crate::response::headers::ResponseHeaders;
 use crate::response::page::{Html, Redirect};
 use crate::response::stream::StreamBody;
 
-/// The JSON Schemas made while a document is built: with the `openapi` feature, a
-/// `schemars` generator whose named types go to `#/components/schemas/`.
+/// The JSON Schemas made while a document is built: with the `openapi` feature, two
+/// `schemars` generators, one for what a request sends (parameters and bodies: how a type is
+/// deserialized) and one for what a response sends (how it is serialized), which differ for
+/// a type with `#[serde(default)]`, `skip_serializing_if`, `skip_deserializing` or a rename
+/// of one side only.
 pub struct Schemas {
+    /// Inputs: named types referenced as `#/components/schemas/{name}`.
     #[cfg(feature = "openapi")]
-    pub(crate) generator: schemars::SchemaGenerator,
+    pub(crate) input: schemars::SchemaGenerator,
+    /// Outputs: named types referenced under [`Schemas::OUTPUT_PATH`] until the document is
+    /// made, when each is given its name in `components.schemas`.
+    #[cfg(feature = "openapi")]
+    pub(crate) output: schemars::SchemaGenerator,
+    /// Whether the schema asked for is an output's.
+    #[cfg(feature = "openapi")]
+    pub(crate) serialize: bool,
 }
 
+#[cfg(feature = "openapi")]
 impl Schemas {
-    /// A collector whose named types are referenced as `#/components/schemas/{name}`, in
+    /// Where the output generator's named types are referenced, until their names are known.
+    pub(crate) const OUTPUT_PATH: &'static str = "/components/x-di-output";
+
+    /// A collector whose input types are referenced as `#/components/schemas/{name}`, in
     /// JSON Schema 2020-12 as OpenAPI 3.1 wants.
-    #[cfg(feature = "openapi")]
     pub(crate) fn new() -> Self {
-        let mut settings = schemars::generate::SchemaSettings::draft2020_12();
-        settings.definitions_path = "/components/schemas".into();
+        let settings = |path: &'static str| {
+            let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+            settings.definitions_path = path.into();
+            settings
+        };
         Self {
-            generator: settings.into_generator(),
+            input: settings("/components/schemas")
+                .for_deserialize()
+                .into_generator(),
+            output: settings(Self::OUTPUT_PATH).for_serialize().into_generator(),
+            serialize: false,
+        }
+    }
+
+    /// The generator of the side a schema is asked for.
+    fn generator(&mut self) -> &mut schemars::SchemaGenerator {
+        if self.serialize {
+            &mut self.output
+        } else {
+            &mut self.input
         }
     }
 }
@@ -71,9 +101,9 @@ pub trait SchemaKnown {
 impl<T: schemars::JsonSchema + ?Sized> SchemaKnown for SchemaProbe<T> {
     fn schema(&self, schemas: &mut Schemas, inline: bool) -> Value {
         let schema = if inline {
-            T::json_schema(&mut schemas.generator)
+            T::json_schema(schemas.generator())
         } else {
-            schemas.generator.subschema_for::<T>()
+            schemas.generator().subschema_for::<T>()
         };
         // `true` (any value, as for `serde_json::Value`) is written `{}`, as FastAPI does.
         match schema.to_value() {

@@ -95,11 +95,7 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
             .push((method, operation));
     }
     let mut components = Components {
-        schemas: schemas
-            .generator
-            .take_definitions(true)
-            .into_iter()
-            .collect(),
+        schemas: named_schemas(&mut schemas, &mut paths),
         security_schemes,
     };
     if validation_errors {
@@ -121,6 +117,168 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
         paths,
         components,
     }
+}
+
+/// The named schemas of `components.schemas`: the inputs' (as deserialized) and the outputs'
+/// (as serialized), one schema for a type that reads the same both ways, and
+/// `{Name}-Input` and `{Name}-Output` for one whose two schemas differ (or refer to one that
+/// does), as FastAPI names them. The references in `paths` and in the schemas are made to
+/// point at those names.
+fn named_schemas(
+    schemas: &mut Schemas,
+    paths: &mut Ordered<Ordered<Operation>>,
+) -> BTreeMap<String, Value> {
+    const INPUT_PATH: &str = "#/components/schemas/";
+    let output_path = format!("#{}/", Schemas::OUTPUT_PATH);
+    let inputs = schemas.input.take_definitions(true);
+    let outputs = schemas.output.take_definitions(true);
+    // An output's references as if they were the inputs' names, to compare the two sides.
+    let as_input = |schema: &Value| {
+        let mut schema = schema.clone();
+        each_ref(&mut schema, &mut |reference| {
+            if let Some(name) = reference.strip_prefix(&output_path) {
+                *reference = format!("{INPUT_PATH}{name}");
+            }
+        });
+        schema
+    };
+    let mut split: HashSet<String> = outputs
+        .iter()
+        .filter(|(name, schema)| {
+            inputs
+                .get(name.as_str())
+                .is_some_and(|input| *input != as_input(schema))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    // A schema the same on both sides that refers to one that is not is split too.
+    loop {
+        let split_refs: HashSet<String> = split
+            .iter()
+            .map(|name| format!("{INPUT_PATH}{}", ref_name(name)))
+            .collect();
+        let more: Vec<String> = outputs
+            .keys()
+            .filter(|name| !split.contains(name.as_str()))
+            .filter_map(|name| inputs.get(name.as_str()).map(|schema| (name, schema)))
+            .filter(|(_, schema)| {
+                let mut refers = false;
+                each_ref(&mut (*schema).clone(), &mut |reference| {
+                    refers |= split_refs.contains(reference.as_str());
+                });
+                refers
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        split.extend(more);
+    }
+    let input_name = |name: &str| {
+        if split.contains(name) {
+            format!("{name}-Input")
+        } else {
+            name.to_owned()
+        }
+    };
+    let output_name = |name: &str| {
+        if split.contains(name) {
+            format!("{name}-Output")
+        } else {
+            name.to_owned()
+        }
+    };
+    let mut renamed: std::collections::HashMap<String, String> = split
+        .iter()
+        .map(|name| {
+            (
+                format!("{INPUT_PATH}{}", ref_name(name)),
+                format!("{INPUT_PATH}{}", ref_name(&input_name(name))),
+            )
+        })
+        .collect();
+    renamed.extend(outputs.keys().map(|name| {
+        (
+            format!("{output_path}{}", ref_name(name)),
+            format!("{INPUT_PATH}{}", ref_name(&output_name(name))),
+        )
+    }));
+    let rename = |schema: &mut Value| {
+        each_ref(schema, &mut |reference| {
+            if let Some(to) = renamed.get(reference.as_str()) {
+                reference.clone_from(to);
+            }
+        });
+    };
+    let mut named = BTreeMap::new();
+    for (name, mut schema) in inputs {
+        rename(&mut schema);
+        named.insert(input_name(&name), schema);
+    }
+    for (name, mut schema) in outputs {
+        rename(&mut schema);
+        named.entry(output_name(&name)).or_insert(schema);
+    }
+    for (_, item) in &mut paths.0 {
+        for (_, operation) in &mut item.0 {
+            for parameter in &mut operation.parameters {
+                rename(&mut parameter.schema);
+            }
+            let bodies = operation
+                .request_body
+                .iter_mut()
+                .map(|body| &mut body.content);
+            let responses = operation
+                .responses
+                .0
+                .iter_mut()
+                .map(|(_, r)| &mut r.content);
+            for content in bodies.chain(responses) {
+                for (_, media) in &mut content.0 {
+                    rename(&mut media.schema);
+                }
+            }
+        }
+    }
+    named
+}
+
+/// Calls `f` with every `$ref` of `schema`.
+fn each_ref(schema: &mut Value, f: &mut dyn FnMut(&mut String)) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    Value::String(reference) if key == "$ref" => f(reference),
+                    value => each_ref(value, f),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                each_ref(item, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `name` as a JSON Pointer in a URI fragment writes it, as `schemars` writes it in a `$ref`:
+/// `~` and `/` escaped, what a fragment cannot hold percent-encoded.
+fn ref_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        match byte {
+            b'~' => out.push_str("~0"),
+            b'/' => out.push_str("~1"),
+            b'!' | b'$' | b'&'..=b';' | b'=' | b'?'..=b'Z' | b'_' | b'a'..=b'z' => {
+                out.push(char::from(byte));
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// The error statuses the functions of a route's graph declare (`#[depends(responses(..))]`),
@@ -406,7 +564,13 @@ fn body(input: &InputDoc, reader: &DepMeta, schemas: &mut Schemas) -> RequestBod
 /// The handler's successful response, its output described by `output`.
 fn success(handler: &'static DepMeta, output: OutputDoc, schemas: &mut Schemas) -> ApiResponse {
     let (content_type, schema) = match output.kind {
-        OutputKind::Json => ("application/json", Some((output.schema)(schemas, false))),
+        OutputKind::Json => {
+            // What a response sends: the type as it is serialized.
+            schemas.serialize = true;
+            let schema = (output.schema)(schemas, false);
+            schemas.serialize = false;
+            ("application/json", Some(schema))
+        }
         OutputKind::Text => ("text/plain", Some(json!({"type": "string"}))),
         OutputKind::Html => ("text/html", Some(json!({"type": "string"}))),
         OutputKind::Empty | OutputKind::Redirect => ("", None),
