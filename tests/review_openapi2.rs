@@ -369,3 +369,61 @@ async fn a_response_is_documented_as_it_is_serialized() {
     );
     client.shutdown().await;
 }
+
+// ------------- 4. a type of the app's named as one of FastAPI's error schemas
+
+/// An app's own type, named as FastAPI's item of a 422's `detail` is.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct ValidationError {
+    field: String,
+    problem: String,
+}
+
+#[depends]
+async fn report(Json(problem): Json<ValidationError>) -> Json<Vec<ValidationError>> {
+    Json(vec![problem])
+}
+
+/// A body of the app's own type `ValidationError` was documented with FastAPI's
+/// `ValidationError` schema (`loc`, `msg`, `type`), written over the app's in
+/// `components.schemas` because the route has a 422: a client made from it sent and read
+/// `{"loc": .., "msg": ..}` where the server takes and sends `{"field": .., "problem": ..}`.
+/// The app's type now keeps its schema, under a name of its own.
+#[tokio::test]
+async fn an_apps_type_named_as_fastapis_error_schema_keeps_its_own_schema() {
+    let app = || App::new().post("/report", report);
+    let doc = validated(&app().openapi().expect("the app is valid"));
+    let operation = &doc["paths"]["/report"]["post"];
+    let body = resolve(
+        &doc,
+        &operation["requestBody"]["content"]["application/json"]["schema"],
+    );
+    assert_eq!(
+        shape(body),
+        (
+            vec!["field".to_owned(), "problem".to_owned()],
+            vec!["field".to_owned(), "problem".to_owned()]
+        ),
+        "{body}"
+    );
+    let items = &operation["responses"]["200"]["content"]["application/json"]["schema"]["items"];
+    assert_eq!(shape(resolve(&doc, items)), shape(body), "{items}");
+    // The 422's own items are still FastAPI's.
+    let detail = &doc["components"]["schemas"]["HTTPValidationError"]["properties"]["detail"];
+    let fastapis = resolve(&doc, &detail["items"]);
+    assert_eq!(
+        shape(fastapis).0,
+        ["loc".to_owned(), "msg".to_owned(), "type".to_owned()]
+    );
+    let client = TestClient::start(app()).await.expect("starts");
+    let sent: Value = client
+        .post("/report")
+        .json(&json!({"field": "title", "problem": "empty"}))
+        .send()
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(sent, json!([{"field": "title", "problem": "empty"}]));
+    client.shutdown().await;
+}

@@ -94,8 +94,17 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
             .0
             .push((method, operation));
     }
+    // The schemas the document adds of its own, which no app's type may be filed under.
+    let reserved: Vec<&str> = [
+        (validation_errors, "HTTPValidationError"),
+        (validation_errors, "ValidationError"),
+        (http_errors, "HTTPError"),
+    ]
+    .into_iter()
+    .filter_map(|(added, name)| added.then_some(name))
+    .collect();
     let mut components = Components {
-        schemas: named_schemas(&mut schemas, &mut paths),
+        schemas: named_schemas(&mut schemas, &mut paths, &reserved),
         security_schemes,
     };
     if validation_errors {
@@ -122,11 +131,13 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
 /// The named schemas of `components.schemas`: the inputs' (as deserialized) and the outputs'
 /// (as serialized), one schema for a type that reads the same both ways, and
 /// `{Name}-Input` and `{Name}-Output` for one whose two schemas differ (or refer to one that
-/// does), as FastAPI names them. The references in `paths` and in the schemas are made to
-/// point at those names.
+/// does), as FastAPI names them; a type named as one of the document's own schemas
+/// (`reserved`) is given the next free number. The references in `paths` and in the schemas
+/// are made to point at those names.
 fn named_schemas(
     schemas: &mut Schemas,
     paths: &mut Ordered<Ordered<Operation>>,
+    reserved: &[&str],
 ) -> BTreeMap<String, Value> {
     const INPUT_PATH: &str = "#/components/schemas/";
     let output_path = format!("#{}/", Schemas::OUTPUT_PATH);
@@ -175,33 +186,53 @@ fn named_schemas(
         }
         split.extend(more);
     }
-    let input_name = |name: &str| {
+    // A name the document gives a schema of its own (FastAPI's errors) is not left to an app's
+    // type, whose schema would be written over: the app's takes the next free number, as
+    // `schemars` names two types of one name.
+    let mut taken: HashSet<String> = reserved.iter().map(|name| (*name).to_owned()).collect();
+    taken.extend(inputs.keys().chain(outputs.keys()).cloned());
+    taken.extend(
+        split
+            .iter()
+            .flat_map(|name| [format!("{name}-Input"), format!("{name}-Output")]),
+    );
+    let mut shared: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for name in inputs.keys().chain(outputs.keys()) {
+        if split.contains(name) || shared.contains_key(name) {
+            continue;
+        }
+        let mut unreserved = name.clone();
+        if reserved.contains(&name.as_str())
+            && let Some(free) = (2..)
+                .map(|n: u32| format!("{name}{n}"))
+                .find(|candidate| !taken.contains(candidate))
+        {
+            taken.insert(free.clone());
+            unreserved = free;
+        }
+        shared.insert(name.clone(), unreserved);
+    }
+    let final_name = |name: &str, suffix: &str| {
         if split.contains(name) {
-            format!("{name}-Input")
+            format!("{name}-{suffix}")
         } else {
-            name.to_owned()
+            shared.get(name).cloned().unwrap_or_else(|| name.to_owned())
         }
     };
-    let output_name = |name: &str| {
-        if split.contains(name) {
-            format!("{name}-Output")
-        } else {
-            name.to_owned()
-        }
-    };
-    let mut renamed: std::collections::HashMap<String, String> = split
-        .iter()
+    let mut renamed: std::collections::HashMap<String, String> = inputs
+        .keys()
+        .filter(|name| final_name(name, "Input") != **name)
         .map(|name| {
             (
                 format!("{INPUT_PATH}{}", ref_name(name)),
-                format!("{INPUT_PATH}{}", ref_name(&input_name(name))),
+                format!("{INPUT_PATH}{}", ref_name(&final_name(name, "Input"))),
             )
         })
         .collect();
     renamed.extend(outputs.keys().map(|name| {
         (
             format!("{output_path}{}", ref_name(name)),
-            format!("{INPUT_PATH}{}", ref_name(&output_name(name))),
+            format!("{INPUT_PATH}{}", ref_name(&final_name(name, "Output"))),
         )
     }));
     let rename = |schema: &mut Value| {
@@ -214,11 +245,11 @@ fn named_schemas(
     let mut named = BTreeMap::new();
     for (name, mut schema) in inputs {
         rename(&mut schema);
-        named.insert(input_name(&name), schema);
+        named.insert(final_name(&name, "Input"), schema);
     }
     for (name, mut schema) in outputs {
         rename(&mut schema);
-        named.entry(output_name(&name)).or_insert(schema);
+        named.entry(final_name(&name, "Output")).or_insert(schema);
     }
     for (_, item) in &mut paths.0 {
         for (_, operation) in &mut item.0 {
@@ -229,12 +260,14 @@ fn named_schemas(
                 .request_body
                 .iter_mut()
                 .map(|body| &mut body.content);
-            let responses = operation
+            // The success only: the other responses are the document's own error schemas.
+            let success = operation
                 .responses
                 .0
                 .iter_mut()
+                .take(1)
                 .map(|(_, r)| &mut r.content);
-            for content in bodies.chain(responses) {
+            for content in bodies.chain(success) {
                 for (_, media) in &mut content.0 {
                     rename(&mut media.schema);
                 }
