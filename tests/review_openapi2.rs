@@ -427,3 +427,39 @@ async fn an_apps_type_named_as_fastapis_error_schema_keeps_its_own_schema() {
     assert_eq!(sent, json!([{"field": "title", "problem": "empty"}]));
     client.shutdown().await;
 }
+
+// ------------- 5. a status sent without a body is documented without one
+
+#[depends(status = 204)]
+async fn stored() -> (http::StatusCode, Json<u32>) {
+    (http::StatusCode::NO_CONTENT, Json(3))
+}
+
+#[depends(status = 205, content_type = "text/plain")]
+async fn reset() -> (http::StatusCode, &'static str) {
+    (http::StatusCode::RESET_CONTENT, "reset")
+}
+
+/// A 204 or 205 is sent without a body whatever the handler gives (the server drops it), but
+/// `status = 204` on a handler returning `(StatusCode, Json<u32>)` was documented with an
+/// `application/json` body, which a client made from the document tried to read. The success
+/// of a status that has no body (1xx, 204, 205, 304) is now documented without one, as
+/// FastAPI documents it.
+#[tokio::test]
+async fn a_status_without_a_body_is_documented_without_one() {
+    let app = || App::new().get("/stored", stored).get("/reset", reset);
+    let doc = validated(&app().openapi().expect("the app is valid"));
+    let client = TestClient::start(app()).await.expect("starts");
+    for (path, status) in [("/stored", "204"), ("/reset", "205")] {
+        let success = &doc["paths"][path]["get"]["responses"][status];
+        assert!(success.is_object(), "GET {path}: {success}");
+        assert_eq!(success["content"], Value::Null, "GET {path}: {success}");
+        let response = client.get(path).send().await;
+        assert_eq!(response.status().as_u16().to_string(), status, "GET {path}");
+        assert!(
+            response.bytes().await.expect("the body").is_empty(),
+            "GET {path}"
+        );
+    }
+    client.shutdown().await;
+}

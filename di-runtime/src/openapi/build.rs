@@ -12,6 +12,7 @@ use crate::openapi::model::{
     SecurityScheme,
 };
 use crate::plan::routes::{Planned, RouteDef, param_spans, path_params};
+use crate::run::body::sends_no_body;
 
 /// Builds the document of `defs`, planned as `planned` (one planned route per definition,
 /// in order).
@@ -423,9 +424,10 @@ fn operation(
         200
     };
     let status = handler.doc.status.unwrap_or(default_status);
-    responses
-        .0
-        .push((status.to_string(), success(handler, output, schemas)));
+    responses.0.push((
+        status.to_string(),
+        success(handler, output, status, schemas),
+    ));
     // The other statuses in order: those declared, and 422 when there are inputs (its
     // description the declared one, if any, as a route's `responses` replaces FastAPI's).
     let mut others: BTreeMap<u16, ApiResponse> = declared
@@ -594,8 +596,21 @@ fn body(input: &InputDoc, reader: &DepMeta, schemas: &mut Schemas) -> RequestBod
     }
 }
 
-/// The handler's successful response, its output described by `output`.
-fn success(handler: &'static DepMeta, output: OutputDoc, schemas: &mut Schemas) -> ApiResponse {
+/// The handler's successful response of `status`, its output described by `output`.
+fn success(
+    handler: &'static DepMeta,
+    output: OutputDoc,
+    status: u16,
+    schemas: &mut Schemas,
+) -> ApiResponse {
+    // A 1xx, 204, 205 or 304 is sent without a body whatever the handler gives (FastAPI
+    // documents none either).
+    if http::StatusCode::from_u16(status).is_ok_and(sends_no_body) {
+        return ApiResponse {
+            description: "Successful Response".to_owned(),
+            content: Ordered::default(),
+        };
+    }
     let (content_type, schema) = match output.kind {
         OutputKind::Json => {
             // What a response sends: the type as it is serialized.
