@@ -463,3 +463,68 @@ async fn a_status_without_a_body_is_documented_without_one() {
     }
     client.shutdown().await;
 }
+
+// ------------- 6. an `Authorization` read as a typed header is a security scheme
+
+#[depends]
+async fn typed_bearer(
+    di_runtime::TypedHeader(auth): di_runtime::TypedHeader<
+        headers::Authorization<headers::authorization::Bearer>,
+    >,
+) -> String {
+    auth.token().to_owned()
+}
+
+#[depends]
+async fn typed_basic(
+    auth: Option<di_runtime::TypedHeader<headers::Authorization<headers::authorization::Basic>>>,
+) -> String {
+    auth.map_or_else(|| "anonymous".to_owned(), |a| a.0.username().to_owned())
+}
+
+/// OpenAPI ignores a header parameter named `Authorization` ("the parameter definition SHALL
+/// be ignored"): `TypedHeader<Authorization<Bearer>>` was documented as one, so Swagger UI and
+/// a client made from the document sent no credentials, and every call was refused. An
+/// `Authorization<Bearer>` or `Authorization<Basic>` read as a typed header is now the
+/// `HTTPBearer` or `HTTPBasic` security scheme, as `HttpBearer` and `HttpBasic` are.
+#[tokio::test]
+async fn an_authorization_typed_header_is_a_security_scheme() {
+    let app = || {
+        App::new()
+            .get("/typed-bearer", typed_bearer)
+            .get("/typed-basic", typed_basic)
+    };
+    let doc = validated(&app().openapi().expect("the app is valid"));
+    let bearer = &doc["paths"]["/typed-bearer"]["get"];
+    assert_eq!(bearer["security"], json!([{"HTTPBearer": []}]), "{bearer}");
+    assert_eq!(bearer["parameters"], Value::Null, "{bearer}");
+    let basic = &doc["paths"]["/typed-basic"]["get"];
+    assert_eq!(basic["security"], json!([{"HTTPBasic": []}, {}]), "{basic}");
+    assert_eq!(basic["parameters"], Value::Null, "{basic}");
+    assert_eq!(
+        doc["components"]["securitySchemes"],
+        json!({
+            "HTTPBearer": {"type": "http", "scheme": "bearer"},
+            "HTTPBasic": {"type": "http", "scheme": "basic"}
+        })
+    );
+    let client = TestClient::start(app()).await.expect("starts");
+    let with = client
+        .get("/typed-bearer")
+        .header("authorization", "Bearer t0k")
+        .send()
+        .await;
+    assert_eq!(with.status().as_u16(), 200);
+    assert_eq!(with.text().await.expect("text"), "t0k");
+    // Without it, the answer is one the document lists.
+    let without = client.get("/typed-bearer").send().await;
+    let status = without.status().as_u16().to_string();
+    assert!(
+        bearer["responses"].get(&status).is_some(),
+        "{status} without credentials: {}",
+        bearer["responses"]
+    );
+    let anonymous = client.get("/typed-basic").send().await;
+    assert_eq!(anonymous.text().await.expect("text"), "anonymous");
+    client.shutdown().await;
+}

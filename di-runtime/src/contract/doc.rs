@@ -228,7 +228,8 @@ pub enum InputKind {
     Query,
     /// `Header<T>`: one header per field of `T` (underscores as hyphens).
     Header,
-    /// `TypedHeader<H>`: the one header `H` names (the function gives its name), as text.
+    /// `TypedHeader<H>`: the one header `H` names (the function gives its name), as text; an
+    /// `Authorization<Bearer>` or `Authorization<Basic>` as a security scheme.
     TypedHeader(HeaderNameFn),
     /// `Cookie<T>`: one cookie per field of `T`.
     Cookie,
@@ -250,14 +251,27 @@ pub enum InputKind {
 }
 
 /// The name of the header a `TypedHeader<H>` reads, by the function that gives it
-/// (`H::name()` is not `const`); two are equal when they name the same header.
+/// (`H::name()` is not `const`), and the security scheme it is, if any; two are equal when
+/// they name the same header.
 #[derive(Clone, Copy)]
-pub struct HeaderNameFn(pub fn() -> &'static str);
+pub struct HeaderNameFn {
+    /// Gives the header's name (lowercase).
+    pub header: fn() -> &'static str,
+    /// For an `Authorization` of a scheme the document knows (`Authorization<Bearer>`,
+    /// `Authorization<Basic>`), gives that scheme: OpenAPI ignores a header parameter named
+    /// `Authorization`, so it is documented as a security scheme, as `HttpBearer` is.
+    pub scheme: fn() -> Option<SecurityKind>,
+}
 
 impl HeaderNameFn {
     /// The header's name (lowercase).
     pub fn name(self) -> &'static str {
-        (self.0)()
+        (self.header)()
+    }
+
+    /// The security scheme the header is, if the document knows it as one.
+    pub fn security(self) -> Option<SecurityKind> {
+        (self.scheme)()
     }
 }
 

@@ -41,15 +41,36 @@ impl<T: DeserializeOwned> DocumentedInput for Path<T> {
 }
 
 #[cfg(feature = "headers")]
-impl<H: headers::Header> DocumentedInput for crate::input::typed_header::TypedHeader<H> {
-    const KIND: InputKind =
-        InputKind::TypedHeader(crate::contract::doc::HeaderNameFn(header_name::<H>));
+impl<H: headers::Header + 'static> DocumentedInput for crate::input::typed_header::TypedHeader<H> {
+    const KIND: InputKind = InputKind::TypedHeader(crate::contract::doc::HeaderNameFn {
+        header: header_name::<H>,
+        scheme: header_scheme::<H>,
+    });
 }
 
 /// The name of the header `H` is.
 #[cfg(feature = "headers")]
 fn header_name<H: headers::Header>() -> &'static str {
     H::name().as_str()
+}
+
+/// The security scheme `H` is: `Authorization<Bearer>` is `HttpBearer`'s, `Authorization<Basic>`
+/// `HttpBasic`'s; any other header is none.
+#[cfg(feature = "headers")]
+fn header_scheme<H: headers::Header + 'static>() -> Option<SecurityKind> {
+    use std::any::TypeId;
+
+    use headers::Authorization;
+    use headers::authorization::{Basic, Bearer};
+
+    let id = TypeId::of::<H>();
+    if id == TypeId::of::<Authorization<Bearer>>() {
+        Some(SecurityKind::HttpBearer)
+    } else if id == TypeId::of::<Authorization<Basic>>() {
+        Some(SecurityKind::HttpBasic)
+    } else {
+        None
+    }
 }
 
 impl DocumentedInput for Multipart {

@@ -62,7 +62,12 @@ pub(crate) fn document(info: Info, defs: &[RouteDef], planned: &Planned) -> Open
         // way to say a requirement may be left out).
         let mut schemes: BTreeMap<String, bool> = BTreeMap::new();
         for (input, _) in &inputs {
-            if let InputKind::Security(kind) = input.kind {
+            let kind = match input.kind {
+                InputKind::Security(kind) => Some(kind),
+                InputKind::TypedHeader(header) => header.security(),
+                _ => None,
+            };
+            if let Some(kind) = kind {
                 let (base, scheme) = security_scheme(kind);
                 let name = scheme_name(&mut security_schemes, base, scheme);
                 *schemes.entry(name).or_default() |= input.required;
@@ -368,6 +373,12 @@ fn operation(
             }
             InputKind::TypedHeader(name) => {
                 validated = true;
+                // An `Authorization` of a known scheme is a security requirement (OpenAPI
+                // ignores a header parameter of that name), still answered 422 when it does not
+                // decode.
+                if name.security().is_some() {
+                    continue;
+                }
                 let name = name.name();
                 add_parameter(
                     &mut parameters,
