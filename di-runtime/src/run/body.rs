@@ -491,15 +491,12 @@ impl http_body::Body for TrackedBody {
 /// Logs a user's response body that failed, with the request's id; its error's text (a
 /// `Display` that panics is caught).
 /// Lets go of a request's values kept while its body was sent, the last first (as their
-/// teardowns would run), each inside a catch: a value's `Drop` that panics is logged and the
-/// request's teardowns still start.
+/// teardowns would run), inside one catch: a value's `Drop` that panics is logged, the values
+/// after it are still dropped, and the request's teardowns still start.
 #[inline(never)]
 fn drop_values(mut values: Vec<Slot>, request_id: &RequestId) {
-    while let Some(value) = values.pop() {
-        if !matches!(value, Slot::Empty) {
-            drop_logged_for(value, "a dependency's value", Some(request_id));
-        }
-    }
+    values.reverse();
+    drop_logged_for(values, "a dependency's value", Some(request_id));
 }
 
 fn body_failed(error: &BoxError, request_id: Option<&RequestId>) -> String {
@@ -523,26 +520,35 @@ fn body_panicked(panic: &Panic, request_id: Option<&RequestId>) {
 /// head, the rows before the failure).
 pub(crate) struct GuardedBody {
     inner: Option<Body>,
+    /// The request's values, when a plain dependency of `request` scope has one: they live
+    /// until the body has ended (or was dropped), as [`AfterBody::values`] do.
+    values: Vec<Slot>,
     request_id: RequestId,
 }
 
 /// `body` (a stream, not [whole](Body::is_whole)) as a [`GuardedBody`].
+/// With it, `values`: the request's values, kept until the body has ended (empty when the
+/// route keeps none).
 #[cold]
-pub(crate) fn guarded(body: Body, request_id: &RequestId) -> Body {
+pub(crate) fn guarded(body: Body, request_id: &RequestId, values: Vec<Slot>) -> Body {
     Body::from_boxed_error(GuardedBody {
         inner: Some(body),
+        values,
         request_id: request_id.clone(),
     })
 }
 
 impl GuardedBody {
-    /// Drops the user's body, inside a catch.
+    /// Drops the user's body, then the request's values, each inside a catch.
     fn drop_inner(&mut self) {
         drop_logged_for(
             self.inner.take(),
             "the response body",
             Some(&self.request_id),
         );
+        if !self.values.is_empty() {
+            drop_values(std::mem::take(&mut self.values), &self.request_id);
+        }
     }
 }
 
@@ -563,6 +569,12 @@ impl http_body::Body for GuardedBody {
                 body_failed(&error, Some(&this.request_id));
                 this.drop_inner();
                 Poll::Ready(Some(Err(error)))
+            }
+            Ok(Poll::Ready(None)) => {
+                // Its end: the body and the values it kept go now, not when the server
+                // drops the body.
+                this.drop_inner();
+                Poll::Ready(None)
             }
             Ok(polled) => polled,
             Err(panic) => {

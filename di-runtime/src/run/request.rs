@@ -709,39 +709,26 @@ fn serve(
         let list_open = succeeded && list.is_some_and(BackgroundTasks::shared);
         // An answer to a client gone mid-upload reaches no one, and is not counted.
         let unsent_answer = route.plan.streams_body && body_client_gone(&head);
-        if owed.stack.is_empty()
-            && tasks.is_empty()
-            && !owed.places.holds_request()
-            && !list_open
-            && !route.plan.keeps_values
-        {
+        if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() && !list_open {
             if unsent_answer {
                 return finish_unsent(&engine, response, &head.request_id);
             }
             // Not tracked: a stream's panic is still caught, its failure logged. A whole body
             // (most answers) is left where it is: no move of the response.
+            // A streamed body keeps the request's values until its end (see `kept_values`); a
+            // whole one, which nothing can still be using them for, lets them go here.
             let mut response = response;
             if !response.body().is_whole() {
                 let body = std::mem::take(response.body_mut());
-                *response.body_mut() = guarded(body, &head.request_id);
+                let values = kept_values(&route, &mut owed.slots);
+                *response.body_mut() = guarded(body, &head.request_id, values);
             }
             return finish(&engine, response, &head.request_id, &head.parts.extensions);
         }
         // What is left is `request` scope's.
         let stack = std::mem::take(&mut owed.stack);
         let places = std::mem::take(&mut owed.places);
-        // Plain values of `request` scope live until the body has ended: the slots go with the
-        // body, without those of `handler` scope, let go of here as before.
-        let values = if route.plan.keeps_values {
-            for &slot in &route.plan.handler_values {
-                if let Some(value) = owed.slots.get_mut(slot) {
-                    *value = Slot::Empty;
-                }
-            }
-            std::mem::take(&mut owed.slots)
-        } else {
-            Vec::new()
-        };
+        let values = kept_values(&route, &mut owed.slots);
         // Failures are final; a success becomes `Success` only when the body has been sent.
         let decided = (!succeeded).then_some(outcome);
         let (mut parts, body) = response.into_parts();
@@ -789,6 +776,23 @@ fn serve(
         );
         Response::from_parts(parts, body)
     }
+}
+
+/// The request's values to keep until its response body has ended, when a plain dependency of
+/// `request` scope has one (a value whose `Drop` matters: a permit, a connection given back
+/// to its pool): all of `slots` but those of `handler` scope, which go with the handler. Empty
+/// otherwise, the values then let go of as the response is made.
+#[inline]
+fn kept_values(route: &Route, slots: &mut Vec<Slot>) -> Vec<Slot> {
+    if !route.plan.keeps_values {
+        return Vec::new();
+    }
+    for &slot in &route.plan.handler_values {
+        if let Some(value) = slots.get_mut(slot) {
+            *value = Slot::Empty;
+        }
+    }
+    std::mem::take(slots)
 }
 
 /// A response with an informational (1xx) status cannot end an exchange: hyper's HTTP/1
