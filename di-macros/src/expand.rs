@@ -339,15 +339,13 @@ fn expand_function(function: &Function, paths: &Paths, errors: Vec<syn::Error>) 
         #(#docs)*
         #(#deprecated)*
         #(#struct_lints)*
-        #[allow(non_camel_case_types, reason = "stands for the function of the same name")]
-        #[allow(dead_code, reason = "only named as a type, never built")]
+        #[repr(C)]
         #vis struct #ident {}
 
         #[doc = #marker_doc]
         #(#hidden)*
         #(#marker_lints)*
         #allow_deprecated
-        #[allow(dead_code, reason = "named by `App` routes and overrides, never called")]
         #vis fn #ident(never: #marker<#ident>) -> #marker<#ident> {
             never.unreachable()
         }
@@ -454,6 +452,15 @@ fn call_allows(named: &[String]) -> TokenStream {
         .collect()
 }
 
+/// `dead_code`, or a group that holds it: rustc cannot report it at any item the macro makes
+/// while the function sets a level for it. An `#[expect(dead_code)]` on `name::call` is a root
+/// of its dead-code analysis, and visiting `call` makes its `impl` block's type live, with the
+/// trait impls that call it: the expectation would be unfulfilled whether the function is used
+/// or not. It is allowed instead, as an unused function without the macro is expected to be.
+fn is_dead_code_lint(lint: &syn::Path) -> bool {
+    lint.is_ident("dead_code") || lint.is_ident("unused")
+}
+
 /// The lints rustc reports at the struct of a function's name: a missing doc comment (the
 /// struct is the item that carries it; `call` and the marker function have docs of their own).
 fn is_struct_lint(lint: &syn::Path) -> bool {
@@ -466,6 +473,8 @@ enum Place {
     Marker,
     Struct,
     Call,
+    /// A lint reported at none of them, allowed at each (see [`is_dead_code_lint`]).
+    Nowhere,
 }
 
 /// The lint levels the function's attributes set, for each item the macro makes of it.
@@ -546,7 +555,9 @@ fn lint_attrs(attrs: &[syn::Attribute], name_trips: bool) -> LintAttrs {
         }
         // Where each lint is expected.
         let place = |lint: &syn::Path| {
-            if name_trips && is_name_lint(lint) {
+            if is_dead_code_lint(lint) {
+                Place::Nowhere
+            } else if name_trips && is_name_lint(lint) {
                 Place::Marker
             } else if is_struct_lint(lint) {
                 Place::Struct
@@ -812,14 +823,10 @@ fn openapi_only(document: TokenStream, fallback: TokenStream, paths: &Paths) -> 
 /// `schemars::JsonSchema`, `SchemaUnknown` otherwise.
 fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
     let probe = paths.schema_probe();
-    let known = paths.trait_schema_known();
-    let unknown = paths.trait_schema_unknown();
+    let use_pick = paths.use_pick("schema");
     let document = quote! {
         |__di_schemas, __di_inline| {
-            #[allow(unused_imports)]
-            use #known as _;
-            #[allow(unused_imports)]
-            use #unknown as _;
+            #use_pick
             (&#probe::<#ty>::NEW).schema(__di_schemas, __di_inline)
         }
     };
@@ -831,14 +838,10 @@ fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
 /// `&SchemaProbe<T>` first when `T: Deserialize`, `FieldsUnknown` otherwise.
 fn fields_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
     let probe = paths.schema_probe();
-    let known = paths.trait_fields_known();
-    let unknown = paths.trait_fields_unknown();
+    let use_pick = paths.use_pick("fields");
     let document = quote! {
         || {
-            #[allow(unused_imports)]
-            use #known as _;
-            #[allow(unused_imports)]
-            use #unknown as _;
+            #use_pick
             (&#probe::<#ty>::NEW).field_order()
         }
     };
@@ -929,17 +932,13 @@ fn output_doc_fn(function: &Function, paths: &Paths) -> TokenStream {
     };
     let schema = schema_fn(&body_ty, paths);
     let probe = paths.doc_probe();
-    let known = paths.trait_output_known();
-    let unknown = paths.trait_output_unknown();
+    let use_pick = paths.use_pick("output");
     // Only the OpenAPI document reads the output's description.
     match read_as {
         Some(ty) => openapi_only(
             quote! {
                 || {
-                    #[allow(unused_imports)]
-                    use #known as _;
-                    #[allow(unused_imports)]
-                    use #unknown as _;
+                    #use_pick
                     (&#probe::<#ty>::NEW).output_doc(#schema)
                 }
             },
@@ -983,13 +982,11 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
             let extract = paths.extract();
             let from_request = paths.trait_from_request();
             let probe = paths.probe();
-            let check_rules = paths.trait_check_rules();
-            let check_nothing = paths.trait_check_nothing();
+            let use_rules = paths.use_pick("rules");
             let schema = schema_fn(&schema_type(ty), paths);
             let fields = fields_fn(&schema_type(ty), paths);
             let doc_probe = paths.doc_probe();
-            let describe_known = paths.trait_describe_known();
-            let describe_unknown = paths.trait_describe_unknown();
+            let use_describe = paths.use_pick("describe");
             // The input's own rules (a `Json<T>` of a `T: validator::Validate`) are checked
             // right after it is extracted, before anything is set up (or, for bad input, added
             // to its problems): `CheckRules` is found on `&Probe<T>` first when `T` has rules,
@@ -997,19 +994,13 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
             quote_spanned! {ty.span()=>
                 #kind::Input {
                     extract: |__di_head| {
-                        #[allow(unused_imports)]
-                        use #check_rules as _;
-                        #[allow(unused_imports)]
-                        use #check_nothing as _;
+                        #use_rules
                         (&#probe::<#ty>::NEW).check_input(#extract::<#ty>(__di_head), __di_head)
                     },
                     needs_body: <#ty as #from_request>::NEEDS_BODY,
                     streams_body: <#ty as #from_request>::STREAMS_BODY,
                     describe: || {
-                        #[allow(unused_imports)]
-                        use #describe_known as _;
-                        #[allow(unused_imports)]
-                        use #describe_unknown as _;
+                        #use_describe
                         (&#doc_probe::<#ty>::NEW).input_doc(#schema, #fields)
                     },
                 }
@@ -1069,8 +1060,12 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 // at the parameter.
                 let as_param =
                     (*access == Access::Cloned).then(|| quote_spanned!(ty.span()=> , #ty));
+                // The value's type, which `cloned` returns, written out: a `()` bound without it
+                // trips `unit_bindings`, and an `#[allow]` of it is an error where it is forbidden.
+                let ascribed =
+                    (*access == Access::Cloned).then(|| quote_spanned!(ty.span()=> : #ty));
                 bindings.push(quote_spanned! {ty.span()=>
-                    let #mutability #var = #args_var.#method::<#output #as_param>(#index)?;
+                    let #mutability #var #ascribed = #args_var.#method::<#output #as_param>(#index)?;
                 });
                 // `&'static T`: only a value that is itself a `&'static T` lends for ever. Checked
                 // in this body, at the lifetime: the borrow checker, which would report a
@@ -1177,7 +1172,7 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
             // Kept in a shared cell when the value is `Sync`, boxed otherwise (see `Keep`).
             // At the return type: a type the runtime cannot use is reported there, once.
             let keep = respan(paths.keep(), ret_first);
-            let (shared, boxed) = (paths.keep_shared(), paths.keep_boxed());
+            let use_keep = paths.use_pick("keep");
             // A body that cannot wait ends at its first poll: the runtime runs it at once.
             let method = if crate::waits::function_can_wait(
                 &function.item.attrs,
@@ -1190,17 +1185,12 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
             let method = syn::Ident::new(method, ret_first);
             let chooser = quote_spanned!(ret_first=> (&#keep::<#output_ty>::new()).#method);
             quote! {{
-                #[allow(unused_imports, reason = "one of the two is picked by the value's type")]
-                use #shared as _;
-                #[allow(unused_imports, reason = "one of the two is picked by the value's type")]
-                use #boxed as _;
+                #use_keep
                 #chooser(#args_var, async move { #call #value })
             }}
         }
     };
     quote! {
-        #[allow(deprecated, reason = "a `#[deprecated]` handler is still routed; the OpenAPI document marks it")]
-        #[allow(unit_bindings, reason = "a `()` value (of a `#[dep]` parameter typed `()`) is bound like any other")]
         fn __di_run(#args_var: &mut #args_ty<'_>) -> #core::result::Result<#started, #arg_error> {
             #(#bindings)*
             #core::result::Result::Ok(#started_expr)
@@ -1217,13 +1207,8 @@ fn convert_error(
     ret_ty: &TokenStream,
     call_at_ret: impl Fn(TokenStream) -> TokenStream,
 ) -> TokenStream {
-    let (chooser, via_http, via_response, via_axum, via_into) = (
-        paths.dep_result(),
-        paths.error_via_http(),
-        paths.error_via_response(),
-        paths.error_via_axum_response(),
-        paths.error_via_into(),
-    );
+    let chooser = paths.dep_result();
+    let use_error = paths.use_pick("error");
     let (first, _) = span_range(ret_ty);
     let method = syn::Ident::new("dep_result", first);
     // Of the value, not of the type as written: an `impl Trait` in it cannot be named.
@@ -1235,14 +1220,7 @@ fn convert_error(
     let of = respan(quote!(#chooser::of), first);
     let converted = call_at_ret(quote!((&&&&#chooser_var).#method));
     quote! {{
-        #[allow(unused_imports, reason = "one of the four is picked by the error's type")]
-        use #via_http as _;
-        #[allow(unused_imports, reason = "one of the four is picked by the error's type")]
-        use #via_response as _;
-        #[allow(unused_imports, reason = "one of the four is picked by the error's type")]
-        use #via_axum as _;
-        #[allow(unused_imports, reason = "one of the four is picked by the error's type")]
-        use #via_into as _;
+        #use_error
         let #chooser_var = #of(&#ret);
         #converted
     }}

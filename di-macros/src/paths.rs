@@ -65,12 +65,6 @@ impl Paths {
     pub(crate) fn probe(&self) -> TokenStream {
         self.item("Probe")
     }
-    pub(crate) fn trait_check_rules(&self) -> TokenStream {
-        self.item("CheckRules")
-    }
-    pub(crate) fn trait_check_nothing(&self) -> TokenStream {
-        self.item("CheckNothing")
-    }
     pub(crate) fn trait_from_request(&self) -> TokenStream {
         self.item("FromRequest")
     }
@@ -104,26 +98,8 @@ impl Paths {
     pub(crate) fn dep_result(&self) -> TokenStream {
         self.item("DepResult")
     }
-    pub(crate) fn error_via_http(&self) -> TokenStream {
-        self.item("ErrorViaHttp")
-    }
-    pub(crate) fn error_via_into(&self) -> TokenStream {
-        self.item("ErrorViaInto")
-    }
-    pub(crate) fn error_via_response(&self) -> TokenStream {
-        self.item("ErrorViaResponse")
-    }
-    pub(crate) fn error_via_axum_response(&self) -> TokenStream {
-        self.item("ErrorViaAxumResponse")
-    }
     pub(crate) fn keep(&self) -> TokenStream {
         self.item("Keep")
-    }
-    pub(crate) fn keep_shared(&self) -> TokenStream {
-        self.item("KeepShared")
-    }
-    pub(crate) fn keep_boxed(&self) -> TokenStream {
-        self.item("KeepBoxed")
     }
     pub(crate) fn doc(&self) -> TokenStream {
         self.item("Doc")
@@ -152,29 +128,12 @@ impl Paths {
     pub(crate) fn schema_probe(&self) -> TokenStream {
         self.item("SchemaProbe")
     }
-    pub(crate) fn trait_describe_known(&self) -> TokenStream {
-        self.item("DescribeKnown")
-    }
-    pub(crate) fn trait_describe_unknown(&self) -> TokenStream {
-        self.item("DescribeUnknown")
-    }
-    pub(crate) fn trait_output_known(&self) -> TokenStream {
-        self.item("OutputKnown")
-    }
-    pub(crate) fn trait_output_unknown(&self) -> TokenStream {
-        self.item("OutputUnknown")
-    }
-    pub(crate) fn trait_schema_known(&self) -> TokenStream {
-        self.item("SchemaKnown")
-    }
-    pub(crate) fn trait_schema_unknown(&self) -> TokenStream {
-        self.item("SchemaUnknown")
-    }
-    pub(crate) fn trait_fields_known(&self) -> TokenStream {
-        self.item("FieldsKnown")
-    }
-    pub(crate) fn trait_fields_unknown(&self) -> TokenStream {
-        self.item("FieldsUnknown")
+    /// `use` of the traits one method call in generated code picks among (`keep`, `error`,
+    /// `rules`, `describe`, `output`, `schema`, `fields`): a glob, used whichever is picked.
+    pub(crate) fn use_pick(&self, set: &str) -> TokenStream {
+        let private = &self.private;
+        let set = syn::Ident::new(set, proc_macro2::Span::call_site());
+        quote!(use #private::pick::#set::*;)
     }
     pub(crate) fn core(&self) -> TokenStream {
         self.item("core")

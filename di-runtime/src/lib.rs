@@ -254,4 +254,42 @@ pub mod __private {
     pub use crate::{Held, HeldMut, HttpError, Yield};
     pub use core;
     pub use std;
+
+    /// The traits among which a method call in generated code picks by the type it is made on
+    /// (autoref specialization), each set in one module that `#[depends]` imports with a glob,
+    /// `use pick::keep::*;`: the glob is used whichever trait is picked, so the generated code
+    /// needs no `#[allow(unused_imports)]`, which a crate's `#![forbid(unused)]` rejects.
+    pub mod pick {
+        /// [`KeepShared`](super::KeepShared) or [`KeepBoxed`](super::KeepBoxed).
+        pub mod keep {
+            pub use crate::contract::meta::{KeepBoxed as _, KeepShared as _};
+        }
+        /// How a function's error becomes an `HttpError`.
+        pub mod error {
+            pub use crate::contract::meta::{
+                ErrorViaAxumResponse as _, ErrorViaHttp as _, ErrorViaInto as _,
+                ErrorViaResponse as _,
+            };
+        }
+        /// [`CheckRules`](super::CheckRules) or [`CheckNothing`](super::CheckNothing).
+        pub mod rules {
+            pub use crate::input::validate::{CheckNothing as _, CheckRules as _};
+        }
+        /// [`DescribeKnown`](super::DescribeKnown) or [`DescribeUnknown`](super::DescribeUnknown).
+        pub mod describe {
+            pub use crate::contract::doc::{DescribeKnown as _, DescribeUnknown as _};
+        }
+        /// [`OutputKnown`](super::OutputKnown) or [`OutputUnknown`](super::OutputUnknown).
+        pub mod output {
+            pub use crate::contract::doc::{OutputKnown as _, OutputUnknown as _};
+        }
+        /// [`SchemaKnown`](super::SchemaKnown) or [`SchemaUnknown`](super::SchemaUnknown).
+        pub mod schema {
+            pub use crate::contract::doc::{SchemaKnown as _, SchemaUnknown as _};
+        }
+        /// [`FieldsKnown`](super::FieldsKnown) or [`FieldsUnknown`](super::FieldsUnknown).
+        pub mod fields {
+            pub use crate::contract::doc::{FieldsKnown as _, FieldsUnknown as _};
+        }
+    }
 }
