@@ -22,10 +22,22 @@ impl ScopeArg {
                 lit.span(),
                 "unknown scope `function`; FastAPI's `scope=\"function\"` (torn down before the response is sent) is `scope = \"handler\"` here",
             )),
-            other => Err(syn::Error::new(
-                lit.span(),
-                format!("unknown scope `{other}`; expected one of: `app`, `request`, `handler`"),
-            )),
+            other => {
+                // A misspelt or capitalised scope (`requets`, `App`) is named: the list alone
+                // leaves the reader to find which letter is wrong.
+                let lower = other.to_lowercase();
+                let near = ["app", "request", "handler"]
+                    .into_iter()
+                    .find(|scope| edit_distance(scope, &lower) <= 2)
+                    .map(|scope| format!(" (did you mean `{scope}`?)"))
+                    .unwrap_or_default();
+                Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "unknown scope `{other}`; expected one of: `app`, `request`, `handler`{near}"
+                    ),
+                ))
+            }
         }
     }
 
@@ -625,6 +637,22 @@ pub(crate) fn parse_dep_args(attr: &syn::Attribute) -> syn::Result<DepArgs> {
     attr.parse_args_with(parser)
 }
 
+/// The number of characters to insert, delete or replace to make `a` into `b` (Levenshtein).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let replaced = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = replaced.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,6 +678,24 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("whole number"), "{e}");
+    }
+
+    #[test]
+    fn a_misspelt_scope_is_named() {
+        for (written, meant) in [
+            ("requets", "request"),
+            ("App", "app"),
+            ("handlr", "handler"),
+        ] {
+            let e = parse_depends_args(quote!(scope = #written)).err().unwrap();
+            assert!(
+                e.to_string()
+                    .ends_with(&format!("(did you mean `{meant}`?)")),
+                "{e}"
+            );
+        }
+        let e = parse_depends_args(quote!(scope = "session")).err().unwrap();
+        assert!(!e.to_string().contains("did you mean"), "{e}");
     }
 
     #[test]
