@@ -76,6 +76,13 @@ async fn a_zero_send_timeout_is_refused_with_what_to_write() {
 
 /// Waits (bounded) until `done` holds of the server's metrics; fails the test with the last
 /// metrics seen otherwise.
+/// The servers of this file, one at a time: a test that reaches the connection limit, or logs,
+/// with no subscriber on its thread while another captures its own lines could leave them
+/// unseen (tracing caches whether a callsite is enabled for every thread at once).
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    common::serial().await
+}
+
 async fn until_metrics(server: &di_runtime::Server, done: impl Fn(&di_runtime::Metrics) -> bool) {
     let waited = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
@@ -96,6 +103,7 @@ async fn until_metrics(server: &di_runtime::Server, done: impl Fn(&di_runtime::M
 /// status now.
 #[tokio::test]
 async fn the_answers_hyper_gives_by_itself_are_counted() {
+    let _serial = one_at_a_time().await;
     use tokio::io::AsyncWriteExt;
     let server = App::new()
         .get("/", hello)
@@ -179,6 +187,7 @@ async fn busy() -> &'static str {
 /// It counts from when it is accepted now, and once served it is counted once.
 #[tokio::test]
 async fn a_connection_held_at_the_connection_limit_is_counted_open() {
+    let _serial = one_at_a_time().await;
     use tokio::io::AsyncWriteExt;
     let server = App::new()
         .get("/busy", busy)
@@ -253,6 +262,7 @@ async fn send_timeout_line(captured: &common::Captured) -> String {
 /// could not tell which export's client stopped reading. It carries it now, over HTTP/1...
 #[tokio::test]
 async fn the_send_timeout_line_names_the_request_over_http1() {
+    let _serial = one_at_a_time().await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
     let server = stall_app().bind("127.0.0.1:0").await.unwrap();
@@ -286,6 +296,7 @@ async fn the_send_timeout_line_names_the_request_over_http1() {
 /// ... and over HTTP/2, where the stream alone is reset.
 #[tokio::test]
 async fn the_send_timeout_line_names_the_request_over_http2() {
+    let _serial = one_at_a_time().await;
     let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
     let server = stall_app().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
@@ -359,6 +370,7 @@ async fn busy_too() -> &'static str {
 /// again only after a connection was served at once), naming the setting to raise.
 #[tokio::test]
 async fn reaching_the_connection_limit_is_said_once_at_warn() {
+    let _serial = one_at_a_time().await;
     use tokio::io::AsyncWriteExt;
     let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
     let server = App::new()
@@ -425,6 +437,7 @@ async fn busy_third() -> &'static str {
 /// `Connection: close`, before it closes.
 #[tokio::test]
 async fn the_connection_let_in_at_the_limit_is_served_before_it_is_closed_for_room() {
+    let _serial = one_at_a_time().await;
     use tokio::io::AsyncWriteExt;
     let server = App::new()
         .get("/busy", busy_third)

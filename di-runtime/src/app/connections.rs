@@ -153,6 +153,10 @@ struct Shared {
     /// Whether the send timeout has cut its HTTP/1 response in progress: the response's
     /// [`InUse`], dropped with the connection, says so with its request id.
     send_cut: AtomicBool,
+    /// The id of its HTTP/1 response in progress, when the send timeout may cut that response
+    /// (see [`InUse::note_id`]). Here rather than in the [`InUse`], which every response's
+    /// body carries and hyper moves a few times: a larger one cost every request.
+    cut_id: parking_lot::Mutex<Option<http::HeaderValue>>,
     server: Arc<ServerShared>,
 }
 
@@ -230,6 +234,8 @@ struct StreamStall {
     /// Whether the send timeout has cut it: its response's [`InUse`], dropped as its task is
     /// aborted, says so with its request id.
     cut: AtomicBool,
+    /// The id its response carries, when it has a body (see [`InUse::note_id`]).
+    request_id: OnceLock<http::HeaderValue>,
 }
 
 /// What [`take_new_stream`] takes.
@@ -273,6 +279,7 @@ impl Shared {
             stalled_since: AtomicU64::new(NO_DEADLINE),
             task: OnceLock::new(),
             cut: AtomicBool::new(false),
+            request_id: OnceLock::new(),
         });
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         // Those whose response has ended are held by nothing else (amortized: pruned only
@@ -402,6 +409,7 @@ impl Connections {
             read_closed: AtomicBool::new(false),
             queued: AtomicBool::new(false),
             send_cut: AtomicBool::new(false),
+            cut_id: parking_lot::Mutex::new(None),
             server: self.server.clone(),
         }))
     }
@@ -701,10 +709,8 @@ struct InUse {
     shared: Arc<Shared>,
     /// On HTTP/2, its stream, timed on its own.
     stream: Option<Arc<StreamStall>>,
-    /// The id its response carries, when the send timeout may cut that response (one whose
-    /// body may wait on its client: over HTTP/2 any body, over HTTP/1 one of more than a
-    /// frame), for the line that says it was cut; read off the response head only for those.
-    request_id: Option<http::HeaderValue>,
+    /// Whether its response's id was noted (see [`InUse::note_id`]).
+    noted: bool,
 }
 
 impl InUse {
@@ -730,17 +736,40 @@ impl InUse {
         Self {
             shared: shared.clone(),
             stream,
-            request_id: None,
+            noted: false,
         }
     }
 
-    /// Notes the id `response` carries, for the line that says the send timeout cut it (out of
-    /// line: only a response that may wait on its client carries it).
+    /// Notes the id `response` carries, when the send timeout may cut that response (one whose
+    /// body may wait on its client: over HTTP/2 any body, over HTTP/1 one of more than a
+    /// frame), for the line that says it was cut; read off the response head only for those,
+    /// out of line.
     #[cold]
     #[inline(never)]
     fn note_id<B>(&mut self, response: &http::Response<B>) {
-        if let Some(name) = &self.shared.server.request_id_header {
-            self.request_id = response.headers().get(name).cloned();
+        let Some(name) = &self.shared.server.request_id_header else {
+            return;
+        };
+        let Some(id) = response.headers().get(name) else {
+            return;
+        };
+        self.noted = true;
+        match &self.stream {
+            None => *self.shared.cut_id.lock() = Some(id.clone()),
+            Some(stream) => {
+                let _ = stream.request_id.set(id.clone());
+            }
+        }
+    }
+
+    /// The id noted for its response, if any (see [`InUse::note_id`]).
+    fn noted_id(&self) -> Option<http::HeaderValue> {
+        if !self.noted {
+            return None;
+        }
+        match &self.stream {
+            None => self.shared.cut_id.lock().clone(),
+            Some(stream) => stream.request_id.get().cloned(),
         }
     }
 
@@ -768,8 +797,8 @@ impl InUse {
 #[inline(never)]
 fn send_cut(in_use: &InUse) {
     let send_timeout_ms = in_use.shared.server.send_timeout;
-    let request_id = in_use
-        .request_id
+    let id = in_use.noted_id();
+    let request_id = id
         .as_ref()
         .and_then(|id| id.to_str().ok())
         .map(tracing::field::display);
@@ -786,6 +815,10 @@ impl Drop for InUse {
             send_cut(self);
         }
         let shared = &self.shared;
+        // The id noted for an HTTP/1 response is its alone: the next may not note one.
+        if self.noted && self.stream.is_none() {
+            *shared.cut_id.lock() = None;
+        }
         // Its response no longer waits on the client.
         shared.stalled_since.store(NO_DEADLINE, Ordering::Relaxed);
         // Released by the count's decrement below: whoever reads the count as 0, and only then
@@ -896,7 +929,7 @@ where
         // body's first poll takes it over. hyper may wait for the stream's window before it
         // asks the body for a frame (releases without its fix for hyperium/hyper#4003 do), and
         // a client that never opens it would hold the stream, untimed, for as long as it liked.
-        // A response the send timeout may cut (see `InUse::request_id`) notes its id.
+        // A response the send timeout may cut (see `InUse::note_id`) notes its id.
         if let Some(in_use) = &mut in_use
             && !unsent
         {
