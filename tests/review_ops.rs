@@ -181,14 +181,11 @@ async fn busy() -> &'static str {
     "done"
 }
 
-/// At `max_connections` the server accepts one more connection and holds it unserved until
-/// there is room: its socket is open, a descriptor of the process, but `open_connections`
-/// (`di_connections_open`) left it out, so the gauge read the limit while one more was open.
-/// It counts from when it is accepted now, and once served it is counted once.
-#[tokio::test]
-async fn a_connection_held_at_the_connection_limit_is_counted_open() {
-    let _serial = one_at_a_time().await;
+/// A server at its connection limit of one: the one place taken by a request to `/busy` in
+/// progress (never closed to make room), until [`RELEASE`]. Returns that request's connection.
+async fn at_the_limit() -> (di_runtime::Server, tokio::net::TcpStream) {
     use tokio::io::AsyncWriteExt;
+    STARTED.store(false, std::sync::atomic::Ordering::SeqCst);
     let server = App::new()
         .get("/busy", busy)
         .get("/", hello)
@@ -196,9 +193,9 @@ async fn a_connection_held_at_the_connection_limit_is_counted_open() {
         .bind("127.0.0.1:0")
         .await
         .expect("binds");
-    let addr = server.local_addr();
-    // The one place, taken by a request in progress (never closed to make room).
-    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut first = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
     first
         .write_all(b"GET /busy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
@@ -209,6 +206,18 @@ async fn a_connection_held_at_the_connection_limit_is_counted_open() {
         }
     })
     .await;
+    (server, first)
+}
+
+/// At `max_connections` the server accepts one more connection and holds it unserved until
+/// there is room: its socket is open, a descriptor of the process, but `open_connections`
+/// (`di_connections_open`) left it out, so the gauge read the limit while one more was open.
+/// It counts from when it is accepted now, and once served it is counted once.
+#[tokio::test]
+async fn a_connection_held_at_the_connection_limit_is_counted_open() {
+    let _serial = one_at_a_time().await;
+    let (server, mut first) = at_the_limit().await;
+    let addr = server.local_addr();
     assert_eq!(server.metrics().open_connections, 1);
     // The next is accepted and held.
     let second = tokio::spawn(reqwest_free_get(addr));
@@ -354,16 +363,6 @@ async fn a_connection_time_under_a_millisecond_is_refused_as_zero_is() {
         .expect("a millisecond is a time like any other");
 }
 
-static RELEASE_TOO: tokio::sync::Notify = tokio::sync::Notify::const_new();
-static STARTED_TOO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-#[depends]
-async fn busy_too() -> &'static str {
-    STARTED_TOO.store(true, std::sync::atomic::Ordering::SeqCst);
-    RELEASE_TOO.notified().await;
-    "done"
-}
-
 /// At `max_connections` new clients wait in the listen backlog, unserved, and nothing above
 /// DEBUG said so: an operator whose clients timed out found no line in the log. The server
 /// says it at WARN once each time it reaches the limit (not once per connection that waits:
@@ -371,27 +370,9 @@ async fn busy_too() -> &'static str {
 #[tokio::test]
 async fn reaching_the_connection_limit_is_said_once_at_warn() {
     let _serial = one_at_a_time().await;
-    use tokio::io::AsyncWriteExt;
     let (captured, _guard) = common::Captured::at(tracing_subscriber::filter::LevelFilter::WARN);
-    let server = App::new()
-        .get("/busy", busy_too)
-        .get("/", hello)
-        .max_connections(1)
-        .bind("127.0.0.1:0")
-        .await
-        .expect("binds");
+    let (server, mut first) = at_the_limit().await;
     let addr = server.local_addr();
-    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
-    first
-        .write_all(b"GET /busy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    common::within(async {
-        while !STARTED_TOO.load(std::sync::atomic::Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
     assert!(
         captured.at_level("WARN").is_empty(),
         "{:#?}",
@@ -400,7 +381,7 @@ async fn reaching_the_connection_limit_is_said_once_at_warn() {
     // The next is held; the server looks at its limit again each time it makes room.
     let second = tokio::spawn(reqwest_free_get(addr));
     until_metrics(&server, |metrics| metrics.open_connections == 2).await;
-    RELEASE_TOO.notify_one();
+    RELEASE.notify_one();
     assert!(common::read_to_close(&mut first).await.ends_with("done"));
     assert_eq!(common::within(second).await.unwrap(), "hello");
     server.shutdown().await;
@@ -417,16 +398,6 @@ async fn reaching_the_connection_limit_is_said_once_at_warn() {
     );
 }
 
-static RELEASE_THIRD: tokio::sync::Notify = tokio::sync::Notify::const_new();
-static STARTED_THIRD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-#[depends]
-async fn busy_third() -> &'static str {
-    STARTED_THIRD.store(true, std::sync::atomic::Ordering::SeqCst);
-    RELEASE_THIRD.notified().await;
-    "done"
-}
-
 /// At `max_connections`, the connection taken from the backlog once there was room (its
 /// request sent long before, waiting in its socket) was the one closed to make room for the
 /// next client, before hyper had read a byte of it: it counted as idle before its first
@@ -438,32 +409,14 @@ async fn busy_third() -> &'static str {
 #[tokio::test]
 async fn the_connection_let_in_at_the_limit_is_served_before_it_is_closed_for_room() {
     let _serial = one_at_a_time().await;
-    use tokio::io::AsyncWriteExt;
-    let server = App::new()
-        .get("/busy", busy_third)
-        .get("/", hello)
-        .max_connections(1)
-        .bind("127.0.0.1:0")
-        .await
-        .expect("binds");
+    let (server, mut first) = at_the_limit().await;
     let addr = server.local_addr();
-    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
-    first
-        .write_all(b"GET /busy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    common::within(async {
-        while !STARTED_THIRD.load(std::sync::atomic::Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
     // One held at the limit, one in the backlog behind it; both have sent their request.
     let second = tokio::spawn(reqwest_free_get(addr));
     until_metrics(&server, |metrics| metrics.open_connections == 2).await;
     let third = tokio::spawn(reqwest_free_get(addr));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    RELEASE_THIRD.notify_one();
+    RELEASE.notify_one();
     assert!(common::read_to_close(&mut first).await.ends_with("done"));
     assert_eq!(common::within(second).await.unwrap(), "hello", "the second");
     assert_eq!(common::within(third).await.unwrap(), "hello", "the third");

@@ -539,6 +539,30 @@ impl hyper::body::Body for Misjudged {
     }
 }
 
+/// Has [`openapi_validator`] judge the OpenAPI document `json`, when one is found: fails the
+/// test, with what the validator said and the document, if it rejects it.
+pub fn assert_valid_openapi(json: &str) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Some(validator) = openapi_validator() else {
+        return;
+    };
+    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file =
+        std::env::temp_dir().join(format!("di-openapi-{}-{number}.json", std::process::id()));
+    std::fs::write(&file, json).expect("written");
+    let output = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", validator.display()));
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        output.status.success(),
+        "openapi-spec-validator rejects the document: {}{}\n{json}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// `openapi-spec-validator`, which judges an OpenAPI document: `DI_OPENAPI_VALIDATOR`, else on
 /// `PATH`; `None` (after saying so) without it, a failure with `CI=true`.
 pub fn openapi_validator() -> Option<std::path::PathBuf> {
