@@ -32,8 +32,8 @@ use crate::response::error::{HttpError, InputError};
 /// The body can be read once: a route that takes a `BodyStream` (or a
 /// [`Multipart`](crate::Multipart)) cannot also take `Json`, `Form`, `Bytes` or another
 /// `BodyStream`; [`App::check`](crate::App::check) refuses it, naming both. The body deadline
-/// counts from the moment the route is found, the time the handler spends between reads
-/// included.
+/// counts from when the body is first asked for (a slow setup before the handler reads it
+/// takes none of its time), the time the handler spends between reads included.
 ///
 /// ```
 /// use di_runtime::prelude::*;
