@@ -1093,23 +1093,27 @@ fn serve_connection(
 /// a request head it could not parse (its `Role::on_error`): 400 for a bad method, target,
 /// version or header, 431 for a head past `max_head_size`, 414 for a request line too long.
 /// Counted in `Metrics::responses` as every other answer is: the app never saw the request.
-/// (A `hyper::Error` tells a too-large head from a too-long target only by its text.)
+/// (A `hyper::Error` tells a too-large head from a too-long target, an HTTP/2 preface and its
+/// own fault from the rest, only by its text: `is_parse_version_h2` is not in the oldest hyper
+/// this crate accepts.)
 #[cold]
 #[inline(never)]
 fn answered_by_hyper(error: &(dyn std::error::Error + 'static)) -> Option<http::StatusCode> {
     let error = error.downcast_ref::<hyper::Error>()?;
-    if !error.is_parse() || error.is_parse_version_h2() || error.is_parse_status() {
+    if !error.is_parse() || error.is_parse_status() {
         return None;
     }
+    let text = error.to_string();
     if error.is_parse_too_large() {
-        return Some(if error.to_string() == "URI too long" {
+        return Some(if text == "URI too long" {
             http::StatusCode::URI_TOO_LONG
         } else {
             http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         });
     }
-    // hyper's own fault (`Parse::Internal`) is answered with nothing.
-    if error.to_string().starts_with("internal error") {
+    // An HTTP/2 preface where HTTP/1 was expected, or hyper's own fault (`Parse::Internal`):
+    // answered with nothing.
+    if text.contains("HTTP2 preface") || text.starts_with("internal error") {
         return None;
     }
     Some(http::StatusCode::BAD_REQUEST)
