@@ -12,7 +12,7 @@ use crate::openapi::model::{
     SecurityScheme,
 };
 use crate::plan::routes::{Planned, RouteDef, param_spans, path_params};
-use crate::run::body::sends_no_body;
+use crate::response::body::sends_no_body;
 
 /// Builds the document of `defs`, planned as `planned` (one planned route per definition,
 /// in order).

@@ -225,3 +225,12 @@ macro_rules! body_from {
     )*};
 }
 body_from!(Bytes, String, &'static str, Vec<u8>, &'static [u8]);
+
+/// Whether a response of `status` goes without a body whatever the request (1xx, 204, 205,
+/// 304): the server sends none, and the OpenAPI document documents none.
+pub(crate) fn sends_no_body(status: http::StatusCode) -> bool {
+    status.is_informational()
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::RESET_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED
+}

@@ -17,6 +17,7 @@ use crate::contract::outcome::{CancelReason, Outcome};
 use crate::contract::request_id::RequestId;
 use crate::contract::slot::Slot;
 use crate::panic::{OneLine, Panic, catch_call, drop_logged_for};
+pub(crate) use crate::response::body::sends_no_body;
 use crate::response::body::{Body, BoxError, Response};
 use crate::run::background::{drop_tasks, run_tasks};
 use crate::run::engine::Engine;
@@ -124,15 +125,6 @@ fn content_length(headers: &http::HeaderMap) -> Option<&http::HeaderValue> {
         .iter()
         .find(|(name, _)| *name == http::header::CONTENT_LENGTH)
         .map(|(_, value)| value)
-}
-
-/// Whether a response of `status` goes without a body whatever the request (1xx, 204, 205,
-/// 304).
-pub(crate) fn sends_no_body(status: StatusCode) -> bool {
-    status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::RESET_CONTENT
-        || status == StatusCode::NOT_MODIFIED
 }
 
 /// Whether the head of an HTTP/2 response that can end without a frame asked of its body was

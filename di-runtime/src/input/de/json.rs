@@ -11,7 +11,7 @@ use serde::de::{
 };
 
 use super::access::{Elements, Entries, Node, Place};
-use super::phantom::{Phantom, mismatch, real};
+use super::phantom::{Phantom, RAW_VALUE_TOKEN, mismatch, raw_value, real};
 use super::problem::{Error, Kind, Repairs, Seen, Seg, SegRef, Typed, Walk};
 use super::tree::{Num, Tree, Wide};
 
@@ -556,21 +556,6 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_unit()
     }
-}
-
-/// The name serde_json's `RawValue` (feature `raw_value`) asks a newtype of.
-pub(super) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
-
-/// A `Box<RawValue>` of `value`: its JSON text, given as serde_json gives it, a map of the
-/// one entry `{RAW_VALUE_TOKEN: text}`. A `RawValue` refuses anything else (it said "invalid
-/// type: newtype struct" of a valid value, and the search reported that as a problem).
-pub(super) fn raw_value<'de, V: Visitor<'de>>(value: &Tree, visitor: V) -> Result<V::Value, Error> {
-    let mut text = String::new();
-    value.write(&mut text, usize::MAX);
-    visitor.visit_map(de::value::MapDeserializer::new(std::iter::once((
-        RAW_VALUE_TOKEN,
-        text,
-    ))))
 }
 
 /// An enum in JSON: `"Variant"`, or `{"Variant": content}` with the content at

@@ -10,6 +10,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, VariantAccess, 
 
 use super::access::{Elements, Entries, Node, Place};
 use super::problem::Error;
+use super::tree::Tree;
 
 /// A placeholder value at a place: deserializes into whatever is asked, as plainly as
 /// possible.
@@ -122,9 +123,9 @@ impl<'de> Deserializer<'de> for Phantom<'_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         self.0.check()?;
-        if name == super::json::RAW_VALUE_TOKEN {
+        if name == RAW_VALUE_TOKEN {
             // serde_json's `RawValue`: `null`.
-            return super::json::raw_value(&super::tree::Tree::Null, visitor);
+            return raw_value(&Tree::Null, visitor);
         }
         self.0.check_stack()?;
         visitor.visit_newtype_struct(Phantom(self.0.deeper()))
@@ -226,4 +227,19 @@ impl<'de> VariantAccess<'de> for Phantom<'_> {
         let place = self.0;
         self.deserialize_map(visitor).map_err(|e| place.locate(e))
     }
+}
+
+/// The name serde_json's `RawValue` (feature `raw_value`) asks a newtype of.
+pub(super) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// A `Box<RawValue>` of `value`: its JSON text, given as serde_json gives it, a map of the
+/// one entry `{RAW_VALUE_TOKEN: text}`. A `RawValue` refuses anything else (it said "invalid
+/// type: newtype struct" of a valid value, and the search reported that as a problem).
+pub(super) fn raw_value<'de, V: Visitor<'de>>(value: &Tree, visitor: V) -> Result<V::Value, Error> {
+    let mut text = String::new();
+    value.write(&mut text, usize::MAX);
+    visitor.visit_map(de::value::MapDeserializer::new(std::iter::once((
+        RAW_VALUE_TOKEN,
+        text,
+    ))))
 }
