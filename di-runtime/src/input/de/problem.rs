@@ -55,6 +55,13 @@ pub(super) fn stack_here() -> usize {
     std::ptr::from_ref(std::hint::black_box(&marker)).addr()
 }
 
+/// Whether more than [`MAX_STACK`] bytes of stack have been used here since `base` (a
+/// [`stack_here`] taken where the reading started; 0, not started, never is).
+#[inline]
+pub(super) fn stack_used_up(base: usize) -> bool {
+    base != 0 && base.abs_diff(stack_here()) > MAX_STACK
+}
+
 /// One step of a location: an object key or an array index.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) enum Seg {
@@ -1050,8 +1057,7 @@ pub(super) struct State {
 impl State {
     /// Whether the attempt has used more than [`MAX_STACK`] bytes of stack here.
     pub(super) fn stack_exhausted(&self) -> bool {
-        let base = self.stack_base.get();
-        base != 0 && base.abs_diff(stack_here()) > MAX_STACK
+        stack_used_up(self.stack_base.get())
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -23,7 +23,7 @@ use serde::de::{
     VariantAccess, Visitor,
 };
 
-use super::problem::{MAX_STACK, TOO_DEEP, stack_here};
+use super::problem::{TOO_DEEP, stack_here, stack_used_up};
 
 thread_local! {
     /// Where the stack was when [`from_slice`] started reading the body on this thread.
@@ -49,7 +49,7 @@ fn read<T: de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
 /// docs): checked before a container is read.
 #[inline]
 fn room<E: de::Error>() -> Result<(), E> {
-    if BASE.get().abs_diff(stack_here()) > MAX_STACK {
+    if stack_used_up(BASE.get()) {
         return Err(too_deep());
     }
     Ok(())
