@@ -209,14 +209,6 @@ async fn a_task_added_by_a_body_that_then_fails_is_dropped_before_teardown() {
 
 // ------------- c. start-time messages point at what to change: a use's scope, `App::provide`
 
-/// The problems `check` finds in `app`.
-fn problems(app: &App) -> Vec<String> {
-    app.check()
-        .expect_err("the app must be rejected before it serves")
-        .problems()
-        .to_vec()
-}
-
 struct Db;
 
 /// `request`-scoped: declared so by default.
@@ -267,19 +259,19 @@ async fn a_scope_forced_at_a_use_is_named_as_the_cause_not_the_dependencys_decla
     // Before: "... `db` is `handler`-scoped; make `db` `request`-scoped, or ...", of a `db`
     // that is `request`-scoped already.
     assert_eq!(
-        problems(&App::new().get("/repo", list_with_repo)),
+        common::problems(&App::new().get("/repo", list_with_repo)),
         [
             "route GET /repo: dependency chain `list_with_repo` -> `repo` -> `db`: `repo` is `request`-scoped and cannot depend on `db`: `repo` takes `db` with `scope = \"handler\"`; drop `scope = \"handler\"` from that use, or make `repo` `handler`-scoped"
         ]
     );
     assert_eq!(
-        problems(&App::new().get("/query", list_with_query)),
+        common::problems(&App::new().get("/query", list_with_query)),
         [
             "route GET /query: dependency chain `list_with_query` -> `repo_over_query` -> `query` -> `db`: `repo_over_query` is `request`-scoped and cannot depend on `query`: `query` lives only as long as `db`, which `query` takes with `scope = \"handler\"` (`query` -> `db`); drop `scope = \"handler\"` from that use, or make `repo_over_query` `handler`-scoped"
         ]
     );
     assert_eq!(
-        problems(&App::new().get("/export", export_query)),
+        common::problems(&App::new().get("/export", export_query)),
         [
             "route GET /export: dependency chain `export_query` -> `query` -> `db`: the response body of `export_query` holds `query`, but `query` lives only as long as `db`, which `query` takes with `scope = \"handler\"` (`query` -> `db`) and is torn down before the body is sent; drop `scope = \"handler\"` from that use"
         ]
@@ -309,13 +301,13 @@ async fn a_value_given_with_provide_is_named_as_such_where_it_cannot_be_used() {
     // Before: "`tx` ... is `app`-scoped", of a `handler`-scoped `tx`; and for `fresh`, advice
     // (`scope = "request"` at the use) that a provided value ignores.
     assert_eq!(
-        problems(&App::new().post("/write", write).provide(tx, Tx)),
+        common::problems(&App::new().post("/write", write).provide(tx, Tx)),
         [
             "route POST /write: `write` takes `&mut` of `tx`, whose value is given with `App::provide` and shared by all requests; take `&T` and use interior mutability, or replace `tx` with `App::override_dep` for an instance per request"
         ]
     );
     assert_eq!(
-        problems(&App::new().post("/fresh", write_fresh).provide(tx, Tx)),
+        common::problems(&App::new().post("/fresh", write_fresh).provide(tx, Tx)),
         [
             "route POST /fresh: `write_fresh` takes `tx` `fresh`, but its value is given with `App::provide`: one value serves the whole app; drop `fresh`, or replace `tx` with `App::override_dep` for an instance of its own"
         ]
@@ -681,7 +673,7 @@ async fn a_limited_dependency_used_at_two_scopes_is_reported_as_such() {
     // Before: "...; raise the limit, or share one instance instead of taking it `fresh`", of
     // a route that takes nothing `fresh`.
     assert_eq!(
-        problems(&App::new().get("/", at_two_scopes)),
+        common::problems(&App::new().get("/", at_two_scopes)),
         [
             "route GET /: one request needs 2 instances of `one_conn`, which is `max_concurrency = 1`, so it could never be served; raise the limit, or share one instance: it is used at `request` and `handler` scope, an instance at each (and one for each `fresh` use)"
         ]

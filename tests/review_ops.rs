@@ -13,14 +13,6 @@ async fn hello() -> &'static str {
     "hello"
 }
 
-/// The problems `App::check` finds in `app`, one per line.
-fn problems(app: &App) -> Vec<String> {
-    app.check()
-        .expect_err("the app must be refused")
-        .problems()
-        .to_vec()
-}
-
 // ------------------------------------------------------------------ settings that stop it all
 
 /// `max_in_flight(0)` was accepted: the server started, and every request was shed with 503,
@@ -29,7 +21,7 @@ fn problems(app: &App) -> Vec<String> {
 async fn a_zero_max_in_flight_is_refused_with_what_to_write() {
     let app = App::new().get("/", hello).max_in_flight(0);
     assert_eq!(
-        problems(&app),
+        common::problems(&app),
         [
             "`App::max_in_flight(0)`: every request would be shed with 503, none ever handled; give the number of requests handled at once (1 or more), or leave it unset for no limit"
         ]
@@ -54,7 +46,7 @@ async fn a_zero_max_in_flight_is_refused_with_what_to_write() {
 async fn a_zero_send_timeout_is_refused_with_what_to_write() {
     let app = App::new().get("/", hello).send_timeout(Duration::ZERO);
     assert_eq!(
-        problems(&app),
+        common::problems(&app),
         [
             "`App::send_timeout(Duration::ZERO)`: every response the client does not take at once would be cut, its connection closed; give the time a client may take nothing of a response (default 60 s)"
         ]
@@ -347,7 +339,7 @@ async fn a_connection_time_under_a_millisecond_is_refused_as_zero_is() {
         .send_timeout(Duration::from_nanos(1))
         .header_read_timeout(Duration::from_micros(999));
     assert_eq!(
-        problems(&app),
+        common::problems(&app),
         [
             "`App::idle_timeout` of 500µs: the server counts this time in whole milliseconds, and less than one is none: every connection would be closed before its first request; give 1 ms or more (default 30 s)",
             "`App::send_timeout` of 1ns: the server counts this time in whole milliseconds, and less than one is none: every response the client does not take at once would be cut; give 1 ms or more (default 60 s)",

@@ -4,6 +4,8 @@
 //! work, naming the route or setting and saying how to fix it, and what it accepts behaves
 //! as documented.
 
+mod common;
+
 use std::time::Duration;
 
 use di_runtime::prelude::*;
@@ -11,14 +13,6 @@ use di_runtime::prelude::*;
 #[depends]
 async fn hello() -> &'static str {
     "hello"
-}
-
-/// The problems `App::check` finds in `app`, one per line.
-fn problems(app: &App) -> Vec<String> {
-    app.check()
-        .expect_err("the app must be refused")
-        .problems()
-        .to_vec()
 }
 
 // ------------------------------------------------------------------ routes that never match
@@ -35,7 +29,7 @@ async fn a_route_path_no_request_can_have_is_refused_with_the_path_to_write() {
         .get("/page#top", hello)
         .nest(Group::new("/über").get("/x", hello));
     assert_eq!(
-        problems(&app),
+        common::problems(&app),
         [
             "route GET /café: `é` cannot be in a request's path as it is (a client sends it percent-encoded), so this route would never match; write `/caf%C3%A9`",
             "route GET /a b/{id}: ` ` cannot be in a request's path as it is (a client sends it percent-encoded), so this route would never match; write `/a%20b/{id}`",
@@ -76,7 +70,7 @@ fn routes_that_conflict_name_each_other_and_the_fix() {
         .get("/users/{id}", by_id)
         .post("/users/{*rest}", by_id);
     assert_eq!(
-        problems(&app),
+        common::problems(&app),
         [
             "route DELETE /items/{item_id}: it matches the same requests as route GET /items/{id} (`by_id`), with other names for the parameters; a path's parameters have one name whatever the method: write `/items/{id}`",
             "route GET /files/{*rest}: it matches the same requests as route GET /files/{*path} (`by_id`), with other names for the parameters, so one of the two would never be reached; remove one",
@@ -114,7 +108,7 @@ async fn two_services_nested_at_one_prefix_are_refused() {
         .nest_service("/legacy", named("v1"))
         .nest_service("/legacy", named("v2"));
     assert_eq!(
-        problems(&app),
+        common::problems(&app),
         [
             "service nested at `/legacy` twice: every request under it goes to the first, so the second would never be reached; nest each at a prefix of its own"
         ]
@@ -181,7 +175,7 @@ async fn a_nested_prefix_with_a_parameter_or_what_no_path_holds_is_refused() {
         .nest_service("/café", named("cafe"))
         .nest_service("/search?q=1", named("search"));
     assert_eq!(
-        problems(&app),
+        common::problems(&app),
         [
             "service nested at `/tenants/{id}`: a prefix is matched as literal text and cannot hold a parameter (`{id}`), so this service would never be reached; nest it at `/tenants` and read the rest of the path in the service",
             "service nested at `/files/{*rest}`: a prefix is matched as literal text and cannot hold a parameter (`{*rest}`), so this service would never be reached; nest it at `/files` and read the rest of the path in the service",
@@ -262,7 +256,7 @@ async fn a_uri_without_its_leading_slash_is_taken_from_the_root() {
 fn a_zero_http2_keep_alive_interval_or_timeout_is_refused() {
     let second = Duration::from_secs(1);
     assert_eq!(
-        problems(
+        common::problems(
             &App::new()
                 .get("/", hello)
                 .http2_keep_alive(Some(Duration::ZERO), second)
@@ -272,7 +266,7 @@ fn a_zero_http2_keep_alive_interval_or_timeout_is_refused() {
         ]
     );
     assert_eq!(
-        problems(
+        common::problems(
             &App::new()
                 .get("/", hello)
                 .http2_keep_alive(Some(second), Duration::ZERO)
@@ -295,7 +289,7 @@ fn a_zero_http2_keep_alive_interval_or_timeout_is_refused() {
 #[test]
 fn a_zero_header_read_or_idle_timeout_is_refused() {
     assert_eq!(
-        problems(
+        common::problems(
             &App::new()
                 .get("/", hello)
                 .header_read_timeout(Duration::ZERO)
@@ -315,7 +309,7 @@ fn a_zero_header_read_or_idle_timeout_is_refused() {
 #[test]
 fn a_zero_teardown_timeout_is_refused() {
     assert_eq!(
-        problems(&App::new().get("/", hello).teardown_timeout(Duration::ZERO)),
+        common::problems(&App::new().get("/", hello).teardown_timeout(Duration::ZERO)),
         [
             "`App::teardown_timeout(Duration::ZERO)`: every teardown would be abandoned at its first wait, a commit cut in half; give the time one may take (default 30 s)"
         ]
@@ -330,7 +324,7 @@ fn a_zero_teardown_timeout_is_refused() {
 #[test]
 fn a_zero_request_or_body_timeout_is_refused() {
     assert_eq!(
-        problems(
+        common::problems(
             &App::new()
                 .get("/", hello)
                 .request_timeout(Duration::ZERO)
@@ -354,7 +348,7 @@ fn a_zero_request_or_body_timeout_is_refused() {
 #[test]
 fn a_zero_http2_stream_limit_is_refused() {
     assert_eq!(
-        problems(&App::new().get("/", hello).http2_max_concurrent_streams(0)),
+        common::problems(&App::new().get("/", hello).http2_max_concurrent_streams(0)),
         [
             "`App::http2_max_concurrent_streams(0)`: every HTTP/2 client would be told it may open no stream, and its requests would wait for ever; give 1 or more (default 100)"
         ]
@@ -369,7 +363,7 @@ fn a_zero_http2_stream_limit_is_refused() {
 #[test]
 fn a_zero_connection_or_background_limit_is_refused_not_taken_as_one() {
     assert_eq!(
-        problems(
+        common::problems(
             &App::new()
                 .get("/", hello)
                 .max_connections(0)
@@ -461,7 +455,7 @@ async fn a_request_id_header_that_http_uses_for_framing_or_content_is_refused() 
             .post("/", length)
             .request_id_header(http::HeaderName::from_static(name));
         assert_eq!(
-            problems(&app),
+            common::problems(&app),
             [format!(
                 "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
             )],

@@ -539,6 +539,14 @@ impl hyper::body::Body for Misjudged {
     }
 }
 
+/// The problems `App::check` finds in `app`, one per line; fails the test if it accepts it.
+pub fn problems(app: &di_runtime::App) -> Vec<String> {
+    app.check()
+        .expect_err("the app must be refused before it serves")
+        .problems()
+        .to_vec()
+}
+
 /// Has [`openapi_validator`] judge the OpenAPI document `json`, when one is found: fails the
 /// test, with what the validator said and the document, if it rejects it.
 pub fn assert_valid_openapi(json: &str) {
