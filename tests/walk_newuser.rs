@@ -900,3 +900,57 @@ async fn an_export_in_flight_at_shutdown_is_finished_before_the_server_stops() {
         ["reader open", "reader closed: success"]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Route patterns an axum user mistypes.
+
+/// A route pattern that cannot be a pattern was refused with the router crate's own words
+/// ("invalid path: Parameters must be registered with a valid name"), naming neither the
+/// mistake nor the fix; with a handler that takes `Path<..>`, `/items/{id` was refused for
+/// the handler instead ("expected 1 path parameter, the route has 0"), hiding the
+/// unclosed brace. And `/pairs/{id}/{id}`, a parameter named twice, was accepted, where
+/// Starlette refuses it ("Duplicated param name"): a `Path` struct then read one of the two.
+/// `check` now names each mistake in the app's own words, with the fix.
+#[test]
+fn a_route_pattern_that_cannot_be_one_is_refused_with_the_mistake_and_the_fix() {
+    let cases = [
+        ("/items/{id", "`{` without its `}`"),
+        ("/items/id}", "`}` without its `{`"),
+        ("/items/{}", "a parameter without a name"),
+        ("/items/{a}-{b}", "one parameter per segment"),
+        (
+            "/files/{*rest}/raw",
+            "a catch-all `{*rest}` must end the path",
+        ),
+        ("/pairs/{id}/{id}", "the parameter `id` is named twice"),
+    ];
+    for (path, expected) in cases {
+        for handler_reads_the_path in [false, true] {
+            let app = if handler_reads_the_path {
+                App::new().get(path, get_item)
+            } else {
+                App::new().get(path, list_items)
+            }
+            .provide(pool, Pool::default());
+            let message = app.check().unwrap_err().to_string();
+            assert!(
+                message.contains(&format!("route GET {path}: invalid path: ")),
+                "{message}"
+            );
+            assert!(message.contains(expected), "{path}: {message}");
+            // One problem, in the app's words: not the router crate's, nor a misfit of
+            // the handler's `Path` to a pattern that is not one.
+            assert_eq!(message.lines().count(), 2, "{message}");
+            assert!(!message.contains("must be registered"), "{message}");
+            assert!(!message.contains("does not fit"), "{message}");
+        }
+    }
+    // A literal brace is still written doubled, and serves.
+    assert!(
+        App::new()
+            .get("/items/{{id}}", list_items)
+            .provide(pool, Pool::default())
+            .check()
+            .is_ok()
+    );
+}

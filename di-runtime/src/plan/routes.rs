@@ -103,6 +103,12 @@ pub(crate) fn plan_routes(
             problems.push(format!("{what}: {problem}"));
             continue;
         }
+        // Before the handler is planned: a `Path` read against a pattern that is not one
+        // would be reported as a misfit, hiding the mistake.
+        if let Some(problem) = pattern_problem(&def.path) {
+            problems.push(format!("{what}: invalid path: {problem}"));
+            continue;
+        }
 
         let uses: Vec<GroupDep> = app_uses.iter().chain(&def.uses).cloned().collect();
         let (plan, uses) = match builder.plan_route(def.handler, &uses) {
@@ -150,6 +156,8 @@ pub(crate) fn plan_routes(
                         continue;
                     }
                     Err(error) => {
+                        // `pattern_problem` found the others; one it does not know of yet
+                        // (`InsertError` is non-exhaustive) is still refused.
                         problems.push(format!("{what}: invalid path: {error}"));
                         continue;
                     }
@@ -352,6 +360,73 @@ pub(crate) fn path_params(path: &str) -> Vec<&str> {
         .into_iter()
         .map(|span| &path[span])
         .collect()
+}
+
+/// What makes `path` not a route pattern, in the app's words and with the fix: the router's
+/// own (matchit's "Parameters must be registered with a valid name") name neither; or a
+/// parameter named twice, which the router takes but Starlette refuses ("Duplicated param
+/// name"): a `Path` struct would read only one of the two.
+fn pattern_problem(path: &str) -> Option<String> {
+    if let Err(error) = matchit::Router::new().insert(path, ()) {
+        return Some(match error {
+            matchit::InsertError::InvalidParam => unpaired_brace(path),
+            matchit::InsertError::InvalidParamSegment => "there is one parameter per segment (between two `/`): the end of the first could not be told from the start of the second; write each in a segment of its own (`/{a}/{b}`)".to_owned(),
+            matchit::InsertError::InvalidCatchAll => {
+                let rest = path_params(path)
+                    .into_iter()
+                    .find(|name| path.contains(&format!("{{*{name}}}")))
+                    .unwrap_or("rest");
+                format!(
+                    "a catch-all `{{*{rest}}}` must end the path (it takes the rest of it); end the path there, or write `{{{rest}}}` for one segment"
+                )
+            }
+            other => other.to_string(),
+        });
+    }
+    let names = path_params(path);
+    let twice = names
+        .iter()
+        .enumerate()
+        .find_map(|(at, name)| names[..at].contains(name).then_some(*name))?;
+    Some(format!(
+        "the parameter `{twice}` is named twice; give each parameter a name of its own"
+    ))
+}
+
+/// What is wrong with the braces of `path`, which the router refused as a parameter
+/// without a valid name.
+fn unpaired_brace(path: &str) -> String {
+    const FIX: &str = "write a parameter `{name}`, and a literal brace doubled, `{{` or `}}`";
+    let mut chars = path.chars().peekable();
+    let mut open = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '}' if !open && chars.peek() == Some(&c) => {
+                chars.next();
+            }
+            '{' if open => return format!("a `{{` inside a parameter; {FIX}"),
+            '{' => {
+                open = true;
+                if matches!(chars.peek(), Some('}'))
+                    || (chars.peek() == Some(&'*') && {
+                        let mut ahead = chars.clone();
+                        ahead.next();
+                        ahead.peek() == Some(&'}')
+                    })
+                {
+                    return format!("a parameter without a name (`{{}}` or `{{*}}`); {FIX}");
+                }
+            }
+            '}' if open => open = false,
+            '}' => return format!("a `}}` without its `{{`; {FIX}"),
+            _ => {}
+        }
+    }
+    if open {
+        format!("a `{{` without its `}}`; {FIX}")
+    } else {
+        format!("a parameter's name cannot be read; {FIX}")
+    }
 }
 
 /// Where in a route pattern its parameters' names are (`id` of `{id}`, `rest` of `{*rest}`),
