@@ -791,14 +791,52 @@ async fn with_task(#[dep(pool)] pool: &Pool, tasks: &BackgroundTasks) -> &'stati
     "queued"
 }
 
+/// An error type with a response of its own: the teardown sees the response it made (its
+/// status and body), not the value of its type.
+struct Teapot;
+impl IntoResponse for Teapot {
+    fn into_response(self) -> Response {
+        (StatusCode::IM_A_TEAPOT, "short and stout").into_response()
+    }
+}
+
+#[depends(scope = "handler")]
+async fn watching(y: Yield<()>) -> Result<(), HttpError> {
+    let ((), outcome) = y.provide(()).await;
+    match &outcome {
+        Outcome::HandlerError {
+            status,
+            error: Some(error),
+        } if *status == StatusCode::IM_A_TEAPOT
+            && error.source().is_none()
+            && error.detail() == "short and stout" =>
+        {
+            Err(HttpError::new(StatusCode::CONFLICT, "seen as its response"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[depends]
+async fn teapot(#[dep(watching)] _w: &()) -> Result<String, Teapot> {
+    Err(Teapot)
+}
+
 #[tokio::test]
 async fn a_handler_scope_teardown_turns_the_handlers_error_into_its_own_as_fastapis_except_does() {
-    let client = TestClient::start(App::new().get("/items/plumbus", owned_item))
-        .await
-        .unwrap();
+    let client = TestClient::start(
+        App::new()
+            .get("/items/plumbus", owned_item)
+            .get("/teapot", teapot),
+    )
+    .await
+    .unwrap();
     let r = client.get("/items/plumbus").send().await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.text().await.unwrap(), r#"{"detail":"Owner error: Rick"}"#);
+    // docs/fastapi.md: an error type with an `IntoResponse` of its own is seen as its response.
+    let r = client.get("/teapot").send().await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
     client.shutdown().await;
 }
 
