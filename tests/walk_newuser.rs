@@ -120,7 +120,7 @@ struct NewItem {
     qty: u32,
 }
 
-#[depends]
+#[depends(status = 201)]
 async fn create_item(
     #[dep(tx)] tx: &mut Tx,
     Json(new): Json<NewItem>,
@@ -141,7 +141,7 @@ async fn create_item(
     Ok((StatusCode::CREATED, Json(item)))
 }
 
-#[depends]
+#[depends(status = 201)]
 async fn create_item_form(
     #[dep(tx)] tx: &mut Tx,
     Form(new): Form<NewItem>,
@@ -209,7 +209,7 @@ async fn whoami(Header(agent): Header<Agent>, Cookie(session): Cookie<Session>) 
 }
 
 /// The export: one item a line, from the `request`-scoped reader, which the body holds.
-#[depends]
+#[depends(content_type = "application/x-ndjson")]
 async fn export(
     #[dep(reader)] reader: Held<Reader>,
 ) -> StreamBody<impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static> {
@@ -235,7 +235,7 @@ async fn require_key(key: ApiKeyHeader<XApiKey>) -> Result<(), HttpError> {
     }
 }
 
-#[depends]
+#[depends(status = 204)]
 async fn purge(#[dep(tx)] tx: &mut Tx) -> StatusCode {
     tx.pool.note("purge asked");
     StatusCode::NO_CONTENT
@@ -576,6 +576,36 @@ async fn the_openapi_document_lists_the_routes_their_inputs_and_the_group_key() 
 
     let create = &doc["paths"]["/items"]["post"];
     assert!(create["responses"].get("422").is_some(), "{create}");
+    // `status = ..` and `content_type = ..` say what a value returned at run time cannot.
+    assert_eq!(
+        create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Item"
+    );
+    assert!(create["responses"].get("200").is_none(), "{create}");
+    let name = &doc["components"]["schemas"]["NewItem"]["properties"]["name"];
+    assert_eq!(
+        (&name["minLength"], &name["maxLength"]),
+        (&json!(1), &json!(20))
+    );
+    let purge = &doc["paths"]["/admin/items"]["delete"]["responses"];
+    assert!(purge["204"].get("content").is_none(), "{purge}");
+    let export = &doc["paths"]["/items/export"]["get"]["responses"]["200"]["content"];
+    assert!(export.get("application/x-ndjson").is_some(), "{export}");
+    let whoami = &doc["paths"]["/whoami"]["get"]["parameters"];
+    let places: Vec<(&Value, &Value)> = whoami
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (&p["in"], &p["name"]))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (&json!("header"), &json!("user-agent")),
+            (&json!("header"), &json!("x-tenant")),
+            (&json!("cookie"), &json!("session_id"))
+        ]
+    );
 
     // Served by the app, byte for byte what `App::openapi` gives.
     let client = TestClient::start(app().provide(pool, Pool::default()))
