@@ -44,8 +44,11 @@
 //!   [`Held<T>`] or [`HeldMut<T>`] (owned handles a response body can keep, with a stream
 //!   borrowing the value through [`HeldMut::stream`]: a query's rows over a held connection).
 //!   Other parameters are request inputs resolved by type: [`Path`], [`Query`], [`Json`],
-//!   `Bytes`, `&HeaderMap`, `&Method`, `&Uri`, `&RequestHead`, and
-//!   [`&BackgroundTasks`](BackgroundTasks).
+//!   [`Form`], [`Header`], [`Cookie`], the security inputs ([`HttpBearer`], [`HttpBasic`],
+//!   [`ApiKeyHeader`], [`ApiKeyQuery`], [`ApiKeyCookie`]), [`Option<ClientAddr>`](ClientAddr),
+//!   [`Shutdown`], [`RequestId`], `Bytes`, [`BodyStream`], [`Multipart`], `&HeaderMap`,
+//!   `&Method`, `&Uri`, `&RequestHead`, and [`&BackgroundTasks`](BackgroundTasks). Bad input
+//!   is one 422 listing every problem, before anything is set up.
 //! - A parameter `y: Yield<T>` makes the function a generator: before
 //!   [`y.provide(v).await`](Yield::provide) is setup, after it is teardown, which gets the value
 //!   back with the request's [`Outcome`].
@@ -66,6 +69,27 @@
 //!   `Debug` output reaches a client.
 //! - The scope rule (nothing depends on a shorter-lived value, checked through plain
 //!   functions) is checked for every route before the first request, naming the chain.
+//!
+//! # Cargo features
+//!
+//! None is on by default.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `openapi` | `App::openapi` and `App::with_openapi`: an OpenAPI 3.1 document read off each route's dependency graph (schemas from `schemars::JsonSchema`), served at `/openapi.json` with Swagger UI at `/docs` |
+//! | `validator` | `Json<T>`, `Query<T>`, `Form<T>`, `Header<T>` and `Cookie<T>` of a `T` deriving `validator::Validate` run its rules; each broken rule is a problem of the 422, in pydantic's terms |
+//! | `headers` | `TypedHeader<H>`: one typed header of the `headers` crate as a request input |
+//! | `axum` | `Extract<E>`: an axum extractor as a request input, `App::axum_state`, and `AxumLayer` for axum's `from_fn` middleware |
+//! | `metrics` | the counters of [`Metrics`] exported through the `metrics` crate's facade |
+//!
+//! # Guides
+//!
+//! The repository's `README.md` is the tour (inputs, groups, tower layers, limits and
+//! timeouts, request ids and metrics); `docs/` holds the guides: `testing.md` (the
+//! [`TestClient`], fakes, teardown outcomes, real sockets), `fastapi.md` (FastAPI's names and
+//! every difference), `axum.md` (adopting `di` inside an axum app, route by route),
+//! `actix-rocket.md`, `openapi.md`, `libraries.md` (a crate of reusable dependencies) and
+//! `architecture.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
