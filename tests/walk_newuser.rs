@@ -969,6 +969,41 @@ async fn an_export_in_flight_at_shutdown_is_finished_before_the_server_stops() {
     );
 }
 
+#[depends]
+async fn slow_create(#[dep(tx)] tx: &mut Tx) -> StatusCode {
+    tx.pool.note("handler started");
+    std::future::pending::<()>().await;
+    StatusCode::CREATED
+}
+
+#[tokio::test]
+async fn a_client_gone_mid_handler_rolls_the_transaction_back() {
+    let pool_here = Pool::default();
+    let server = App::new()
+        .post("/slow", slow_create)
+        .provide(pool, pool_here.clone())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    socket
+        .write_all(b"POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    while pool_here.journal().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    drop(socket);
+    while pool_here.journal().len() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        pool_here.journal(),
+        ["handler started", "rollback: client gone"]
+    );
+    server.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Route patterns an axum user mistypes.
 
