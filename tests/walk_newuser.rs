@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use di_runtime::prelude::*;
-use di_runtime::{ApiKeyHeader, KeyName, OpenApiConfig, TestResponse};
+use di_runtime::{ApiKeyHeader, KeyName, OpenApiConfig};
 use futures_util::stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -263,6 +263,9 @@ fn app() -> App {
         .with_openapi(OpenApiConfig::new("Inventory", "0.1.0"))
 }
 
+/// A test's helper names the test client's response type, which `TestClient`'s own methods
+/// return: it was not in the prelude beside `TestClient`, and rustc offered `IntoResponse`
+/// for it instead.
 async fn json_of(response: TestResponse) -> Value {
     response.json().await.unwrap()
 }

@@ -218,13 +218,14 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 /// old name this way); routing it does not, and its OpenAPI operation is marked `deprecated`.
 pub use di_macros::depends;
 
-/// The names most apps need: `use di_runtime::prelude::*;`.
+/// The names most apps need: `use di_runtime::prelude::*;`. Their tests too: the
+/// [`TestClient`] with the [`TestRequest`] it builds and the [`TestResponse`] it returns.
 pub mod prelude {
     pub use crate::{
         App, BackgroundTasks, Bytes, CancelReason, Cookie, Form, Group, Header, HeaderMap, Held,
         HeldMut, Html, HttpError, InputError, IntoResponse, Json, Method, Outcome, Path, Query,
         Redirect, RequestHead, RequestId, Response, Scope, ServeError, StatusCode, StreamBody,
-        TestClient, Uri, Yield, depends,
+        TestClient, TestRequest, TestResponse, Uri, Yield, depends,
     };
 }
 
