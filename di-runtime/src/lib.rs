@@ -222,10 +222,10 @@ pub use di_macros::depends;
 /// [`TestClient`] with the [`TestRequest`] it builds and the [`TestResponse`] it returns.
 pub mod prelude {
     pub use crate::{
-        App, BackgroundTasks, Bytes, CancelReason, Cookie, Form, Group, Header, HeaderMap, Held,
-        HeldMut, Html, HttpError, InputError, IntoResponse, Json, Method, Outcome, Path, Query,
-        Redirect, RequestHead, RequestId, Response, Scope, ServeError, StatusCode, StreamBody,
-        TestClient, TestRequest, TestResponse, Uri, Yield, depends,
+        App, BackgroundTasks, BuildError, Bytes, CancelReason, Cookie, Form, Group, Header,
+        HeaderMap, Held, HeldMut, Html, HttpError, InputError, IntoResponse, Json, Method, Outcome,
+        Path, Query, Redirect, RequestHead, RequestId, Response, Scope, ServeError, StatusCode,
+        StreamBody, TestClient, TestRequest, TestResponse, Uri, Yield, depends,
     };
 }
 

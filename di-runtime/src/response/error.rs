@@ -97,6 +97,27 @@ impl HttpError {
         Self::new(StatusCode::BAD_REQUEST, detail)
     }
 
+    /// 401 Unauthorized: the request has no credentials, or none that hold. RFC 9110 asks a
+    /// 401 to say how to authenticate: add a `WWW-Authenticate` header.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use http::header::{HeaderValue, WWW_AUTHENTICATE};
+    ///
+    /// let error = HttpError::unauthorized("Not authenticated")
+    ///     .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    /// assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+    /// assert_eq!(error.headers()[WWW_AUTHENTICATE], "Bearer");
+    /// ```
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    /// 403 Forbidden: the credentials hold, but do not allow this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
     /// 404 Not Found.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, detail)
