@@ -18,6 +18,10 @@ use crate::response::into::IntoResponse;
 /// one per line. In process (the test client, the app as a `tower::Service`) each item is
 /// one frame of the body.
 ///
+/// It is sent with `Content-Type: application/octet-stream` unless it is given another
+/// ([`StreamBody::content_type`], or a `content-type` header beside it, which replaces it),
+/// as the OpenAPI document says of it.
+///
 /// ```
 /// use di_runtime::StreamBody;
 /// use futures_util::stream;
@@ -40,7 +44,9 @@ impl<S> StreamBody<S> {
         }
     }
 
-    /// Sets the `Content-Type` header. An invalid header value is ignored (and logged).
+    /// Sets the `Content-Type` header (`application/octet-stream` without it). An invalid
+    /// header value is ignored (and logged): the body is then sent as
+    /// `application/octet-stream`.
     #[must_use]
     pub fn content_type(mut self, value: &str) -> Self {
         match HeaderValue::from_str(value) {
@@ -59,9 +65,13 @@ where
 {
     fn into_response(self) -> Response {
         let mut response = Response::new(Body::from_stream(self.stream));
-        if let Some(content_type) = self.content_type {
-            response.headers_mut().insert(CONTENT_TYPE, content_type);
-        }
+        // Sent with the type the document gives it: without one, a client (a browser) sniffs
+        // the bytes, and one made from the document meets a response without the type it was
+        // told.
+        let content_type = self
+            .content_type
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        response.headers_mut().insert(CONTENT_TYPE, content_type);
         response
     }
 }

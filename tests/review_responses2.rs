@@ -1,0 +1,264 @@
+//! A second review of the response side (`di-runtime/src/response/`) and of how the OpenAPI
+//! document tells it (`openapi/build.rs`, `contract/doc.rs`): each output kind as its bytes
+//! leave a real socket, against what the document and the rustdoc say; a redirect's statuses;
+//! framing headers a handler sets itself. Each test that failed before a fix names it in
+//! CHANGELOG.md.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use di_runtime::prelude::*;
+use di_runtime::{Html, OpenApi};
+use futures_util::stream;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+/// A response as it came off the socket: status, headers (names lowercase, in order) and the
+/// body's bytes (dechunked if it was chunked).
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    /// Every value of header `name`.
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The media type of its `Content-Type`, without parameters (none: no such header).
+    fn media_type(&self) -> Option<String> {
+        self.all("content-type").first().map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+    }
+}
+
+/// Sends `request` (a whole HTTP/1 request, which should ask the server to close) to `addr`
+/// and reads the answer to the end.
+async fn exchange(addr: SocketAddr, request: &str) -> Raw {
+    let mut socket = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .expect("sends the request");
+    let bytes = common::read_bytes_to_close(&mut socket).await;
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("a head in {:?}", String::from_utf8_lossy(&bytes)));
+    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("a status line");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a status in {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let rest = &bytes[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        common::dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    Raw {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `GET path` over HTTP/1.1, the connection closed after it.
+async fn get(addr: SocketAddr, path: &str) -> Raw {
+    exchange(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// The document's responses of `GET path`, by status: each with its content types.
+fn documented(doc: &Value, path: &str) -> Vec<(String, Vec<String>)> {
+    let responses = doc["paths"][path]["get"]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("GET {path} has responses: {doc}"));
+    responses
+        .iter()
+        .map(|(status, response)| {
+            let types = response["content"]
+                .as_object()
+                .map(|content| content.keys().cloned().collect())
+                .unwrap_or_default();
+            (status.clone(), types)
+        })
+        .collect()
+}
+
+fn document(app: &App) -> Value {
+    let doc: OpenApi = app.openapi().expect("the app is valid");
+    serde_json::from_str(&doc.to_json()).expect("JSON")
+}
+
+// ------------- 1. every output kind: the content type on the wire is the documented one
+
+type Lines = stream::Iter<std::array::IntoIter<Result<&'static str, std::io::Error>, 2>>;
+
+fn lines() -> Lines {
+    stream::iter([Ok("a\n"), Ok("b\n")])
+}
+
+#[depends]
+async fn a_vec() -> Vec<u8> {
+    vec![0, 1]
+}
+
+#[depends]
+async fn some_bytes() -> Bytes {
+    Bytes::from_static(b"\x00\x01")
+}
+
+#[depends]
+async fn static_text() -> &'static str {
+    "text"
+}
+
+#[depends]
+async fn owned_text() -> String {
+    "text".to_owned()
+}
+
+#[depends]
+async fn a_json() -> Json<Value> {
+    Json(serde_json::json!({"id": 7}))
+}
+
+#[depends]
+async fn a_page() -> Html<&'static str> {
+    Html("<p>page</p>")
+}
+
+#[depends]
+async fn unit() {}
+
+#[depends(status = 204)]
+async fn no_content() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// A stream without a content type of its own.
+#[depends]
+async fn untyped_stream() -> StreamBody<Lines> {
+    StreamBody::new(lines())
+}
+
+/// A stream with one, declared for the document.
+#[depends(content_type = "application/x-ndjson")]
+async fn typed_stream() -> StreamBody<Lines> {
+    StreamBody::new(lines()).content_type("application/x-ndjson")
+}
+
+/// An error the document declares.
+#[depends(responses(404 = "Not found"))]
+async fn missing() -> Result<String, HttpError> {
+    Err(HttpError::new(StatusCode::NOT_FOUND, "no such note"))
+}
+
+fn outputs_app() -> App {
+    App::new()
+        .get("/vec", a_vec)
+        .get("/bytes", some_bytes)
+        .get("/static-text", static_text)
+        .get("/text", owned_text)
+        .get("/json", a_json)
+        .get("/html", a_page)
+        .get("/unit", unit)
+        .get("/no-content", no_content)
+        .get("/untyped-stream", untyped_stream)
+        .get("/typed-stream", typed_stream)
+        .get("/missing", missing)
+}
+
+/// `StreamBody` without a content type was documented `application/octet-stream` (its rustdoc,
+/// `OutputKind::Stream`'s and the OpenAPI document) and sent with no `Content-Type` at all, so
+/// a browser sniffed it and a client made from the document met a response without the type
+/// it was told. Every output kind is now sent with the content type the document gives it
+/// (and one without a body with none), read off a real socket.
+#[tokio::test]
+async fn every_output_is_sent_with_the_content_type_the_document_gives_it() {
+    let doc = document(&outputs_app());
+    let server = outputs_app().bind("127.0.0.1:0").await.expect("binds");
+    let addr = server.local_addr();
+    for (path, status) in [
+        ("/vec", 200),
+        ("/bytes", 200),
+        ("/static-text", 200),
+        ("/text", 200),
+        ("/json", 200),
+        ("/html", 200),
+        ("/unit", 200),
+        ("/no-content", 204),
+        ("/untyped-stream", 200),
+        ("/typed-stream", 200),
+        ("/missing", 404),
+    ] {
+        let raw = get(addr, path).await;
+        assert_eq!(raw.status, status, "GET {path}");
+        let responses = documented(&doc, path);
+        let (_, types) = responses
+            .iter()
+            .find(|(documented, _)| *documented == status.to_string())
+            .unwrap_or_else(|| panic!("GET {path}: {status} is documented: {responses:?}"));
+        let sent: Vec<String> = raw.media_type().into_iter().collect();
+        assert_eq!(*types, sent, "GET {path}: documented, then sent");
+        if sent.is_empty() {
+            assert!(raw.body.is_empty(), "GET {path}: a body without a type");
+        }
+    }
+    server.shutdown().await;
+}
+
+/// What the rustdoc of `StreamBody` promises, in process too: `application/octet-stream`
+/// unless it is given another; one given (or one the handler sets beside it) wins.
+#[tokio::test]
+async fn a_stream_body_has_the_octet_stream_type_unless_it_is_given_one() {
+    let untyped = StreamBody::new(lines()).into_response();
+    assert_eq!(
+        untyped.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/octet-stream"[..])
+    );
+    let typed = StreamBody::new(lines())
+        .content_type("text/csv")
+        .into_response();
+    assert_eq!(
+        typed.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"text/csv"[..])
+    );
+    let beside = (
+        [("content-type", "text/event-stream")],
+        StreamBody::new(lines()),
+    )
+        .into_response();
+    let values: Vec<_> = beside.headers().get_all("content-type").iter().collect();
+    assert_eq!(values, ["text/event-stream"]);
+}
