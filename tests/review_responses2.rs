@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use di_runtime::prelude::*;
-use di_runtime::{Html, OpenApi};
+use di_runtime::{Html, OpenApi, Redirect};
 use futures_util::stream;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -261,4 +261,88 @@ async fn a_stream_body_has_the_octet_stream_type_unless_it_is_given_one() {
         .into_response();
     let values: Vec<_> = beside.headers().get_all("content-type").iter().collect();
     assert_eq!(values, ["text/event-stream"]);
+}
+
+// ------------- 2. a redirect is documented with every status it can send
+
+#[depends]
+async fn redirect(Path(how): Path<String>) -> Redirect {
+    match how.as_str() {
+        "temporary" => Redirect::temporary("/json"),
+        "permanent" => Redirect::permanent("/json"),
+        _ => Redirect::to("/json"),
+    }
+}
+
+#[depends]
+async fn fallible_redirect() -> Result<([(&'static str, &'static str); 1], Redirect), HttpError> {
+    Ok(([("x-why", "moved")], Redirect::permanent("/json")))
+}
+
+/// The route declares the one status it sends.
+#[depends(status = 307)]
+async fn declared_redirect() -> Redirect {
+    Redirect::temporary("/json")
+}
+
+/// A handler returning `Redirect` was documented with `303` alone, whichever constructor it
+/// called: one that answered `Redirect::temporary` (307) or `Redirect::permanent` (308) sent a
+/// status its document did not list, so a client made from it took the answer for an
+/// unexpected status. Without a declared `status`, every status a `Redirect` can send is now
+/// listed (303, 307, 308, none with a body); with one, that one. Each status sent is looked for
+/// in the document.
+#[tokio::test]
+async fn a_redirect_is_documented_with_every_status_it_can_send() {
+    let app = || {
+        App::new()
+            .get("/go/{how}", redirect)
+            .get("/fallible", fallible_redirect)
+            .get("/declared", declared_redirect)
+    };
+    let doc = document(&app());
+    common::assert_valid_openapi(&serde_json::to_string(&doc).expect("JSON"));
+    let every = ["303", "307", "308", "422"];
+    let listed: Vec<String> = documented(&doc, "/go/{how}")
+        .into_iter()
+        .map(|(status, types)| {
+            if status.starts_with('3') {
+                assert!(types.is_empty(), "{status}: no body");
+            }
+            status
+        })
+        .collect();
+    assert_eq!(listed, every, "GET /go/{{how}}");
+    let listed: Vec<String> = documented(&doc, "/fallible")
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(listed, every[..3], "GET /fallible");
+    let listed: Vec<String> = documented(&doc, "/declared")
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(listed, ["307"], "GET /declared");
+
+    let server = app().bind("127.0.0.1:0").await.expect("binds");
+    let addr = server.local_addr();
+    for (path, documented_as) in [
+        ("/go/see", "/go/{how}"),
+        ("/go/temporary", "/go/{how}"),
+        ("/go/permanent", "/go/{how}"),
+        ("/fallible", "/fallible"),
+        ("/declared", "/declared"),
+    ] {
+        let raw = get(addr, path).await;
+        assert_eq!(raw.all("location"), ["/json"], "GET {path}");
+        let statuses: Vec<String> = documented(&doc, documented_as)
+            .into_iter()
+            .map(|(status, _)| status)
+            .collect();
+        assert!(
+            statuses.contains(&raw.status.to_string()),
+            "GET {path}: sent {}, documented {statuses:?}",
+            raw.status
+        );
+    }
+    server.shutdown().await;
 }

@@ -403,9 +403,10 @@ pub enum OutputKind {
     Html,
     /// `StatusCode`, `()`, headers alone (`[(name, value); N]`): no body.
     Empty,
-    /// `Redirect`: no body, and its own status, documented as `Redirect::to`'s `303` unless
-    /// the handler declares another with `#[depends(status = 307)]` (the status is chosen by
-    /// the constructor, when the handler runs).
+    /// `Redirect`: no body, and its own status, chosen by the constructor when the handler
+    /// runs: documented with each it may be (`Redirect::to`'s `303`, `Redirect::temporary`'s
+    /// `307`, `Redirect::permanent`'s `308`), or with the one the handler declares
+    /// (`#[depends(status = 307)]`).
     Redirect,
     /// `Vec<u8>`, `Bytes`, `&'static [u8]`: `application/octet-stream`.
     Bytes,

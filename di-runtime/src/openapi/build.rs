@@ -427,8 +427,8 @@ fn operation(
     }
     let mut responses = Ordered::default();
     let output = (handler.doc.output)();
-    // A redirect is sent with its own status: `Redirect::to`'s `303`, unless the handler
-    // declares the one it chooses.
+    // A redirect is sent with its own status: `Redirect::to`'s `303` first (the others it
+    // may send are listed below), unless the handler declares the one it chooses.
     let default_status = if output.kind == OutputKind::Redirect {
         303
     } else {
@@ -460,6 +460,17 @@ fn operation(
             )
         })
         .collect();
+    // A `Redirect` without a declared status sends the one its constructor chose when the
+    // handler ran (`to`: 303, `temporary`: 307, `permanent`: 308), which the document cannot
+    // read: each is listed, so that a client made from it expects whichever comes.
+    if output.kind == OutputKind::Redirect && handler.doc.status.is_none() {
+        for (other, description) in [(307, "Temporary Redirect"), (308, "Permanent Redirect")] {
+            others.entry(other).or_insert_with(|| ApiResponse {
+                description: description.to_owned(),
+                content: Ordered::default(),
+            });
+        }
+    }
     if validated && status != 422 {
         others.entry(422).or_insert_with(|| ApiResponse {
             description: "Validation Error".to_owned(),
