@@ -12,6 +12,7 @@ use bytes::Bytes;
 use di_runtime::prelude::*;
 use di_runtime::{Html, OpenApi, Redirect};
 use futures_util::stream;
+use http::header::{HeaderName, HeaderValue, TRANSFER_ENCODING};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -74,9 +75,13 @@ async fn exchange(addr: SocketAddr, request: &str) -> Raw {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let rest = &bytes[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    // Chunked when `chunked` is the last coding (the others are left as they are).
+    let chunked = headers.iter().any(|(n, v)| {
+        n == "transfer-encoding"
+            && v.rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+    });
     let body = if chunked {
         common::dechunk(rest)
     } else {
@@ -345,4 +350,188 @@ async fn a_redirect_is_documented_with_every_status_it_can_send() {
         );
     }
     server.shutdown().await;
+}
+
+// ------------- 3. framing a handler sets itself: never sent as invalid framing
+
+#[depends]
+async fn says_chunked() -> ([(HeaderName, &'static str); 1], &'static str) {
+    ([(TRANSFER_ENCODING, "chunked")], "hello")
+}
+
+#[depends]
+async fn says_chunked_twice() -> ([(HeaderName, &'static str); 2], &'static str) {
+    (
+        [
+            (TRANSFER_ENCODING, "chunked"),
+            (TRANSFER_ENCODING, "chunked"),
+        ],
+        "hello",
+    )
+}
+
+#[depends]
+async fn says_chunked_capitalised() -> ([(&'static str, &'static str); 1], StreamBody<Lines>) {
+    ([("Transfer-Encoding", "Chunked")], StreamBody::new(lines()))
+}
+
+#[depends]
+async fn builds_chunked() -> http::Response<di_runtime::Body> {
+    http::Response::builder()
+        .header(TRANSFER_ENCODING, "chunked")
+        .body(di_runtime::Body::from_stream(lines()))
+        .unwrap_or_default()
+}
+
+#[depends]
+async fn says_gzip() -> ([(HeaderName, &'static str); 1], &'static str) {
+    ([(TRANSFER_ENCODING, "gzip")], "hello")
+}
+
+#[depends]
+async fn says_gzip_chunked() -> ([(HeaderName, &'static str); 1], &'static str) {
+    ([(TRANSFER_ENCODING, "gzip, chunked")], "hello")
+}
+
+#[depends]
+async fn plain() -> &'static str {
+    "hello"
+}
+
+fn framing_app() -> App {
+    App::new()
+        .get("/chunked", says_chunked)
+        .get("/chunked-twice", says_chunked_twice)
+        .get("/chunked-capitalised", says_chunked_capitalised)
+        .get("/built-chunked", builds_chunked)
+        .get("/gzip", says_gzip)
+        .get("/gzip-chunked", says_gzip_chunked)
+}
+
+/// The framing of a response as it came off the socket is one the client can read: one
+/// `Content-Length`, or one `Transfer-Encoding` that is exactly `chunked` (the one coding the
+/// server applied, to a handler that named no other), never both.
+fn assert_valid_framing(raw: &Raw, what: &str) {
+    let lengths = raw.all("content-length");
+    let codings = raw.all("transfer-encoding");
+    assert!(
+        lengths.len() + codings.len() <= 1,
+        "{what}: one framing header: {:?}",
+        raw.headers
+    );
+    for coding in codings {
+        assert_eq!(coding, "chunked", "{what}: {:?}", raw.headers);
+    }
+}
+
+/// A handler that set `Transfer-Encoding: chunked` itself, twice (two values), had hyper send
+/// `transfer-encoding: chunked, chunked`: chunked applied twice, which RFC 9112 forbids, and
+/// which a strict proxy refuses (a lenient client dechunks once and reads chunk sizes as
+/// data). The body's framing is the server's: a `Transfer-Encoding` of `chunked` alone,
+/// however written, is now dropped as the response leaves the app (logged at DEBUG), and the
+/// server frames the body as it would have.
+#[tokio::test]
+async fn a_transfer_encoding_of_chunked_set_by_a_handler_is_the_servers_own() {
+    let server = framing_app().bind("127.0.0.1:0").await.expect("binds");
+    let addr = server.local_addr();
+    for (path, body) in [
+        ("/chunked", "hello"),
+        ("/chunked-twice", "hello"),
+        ("/chunked-capitalised", "a\nb\n"),
+        ("/built-chunked", "a\nb\n"),
+    ] {
+        for version in ["1.1", "1.0"] {
+            let raw = exchange(
+                addr,
+                &format!("GET {path} HTTP/{version}\r\nhost: x\r\nconnection: close\r\n\r\n"),
+            )
+            .await;
+            let what = format!("GET {path} over HTTP/{version}");
+            assert_eq!(raw.status, 200, "{what}");
+            assert_valid_framing(&raw, &what);
+            assert_eq!(String::from_utf8_lossy(&raw.body), body, "{what}");
+        }
+        let raw = exchange(
+            addr,
+            &format!("HEAD {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert_valid_framing(&raw, &format!("HEAD {path}"));
+        assert!(raw.body.is_empty(), "HEAD {path}");
+    }
+    server.shutdown().await;
+}
+
+#[depends]
+async fn says_chunked_then_gzip() -> ([(HeaderName, &'static str); 2], &'static str) {
+    (
+        [(TRANSFER_ENCODING, "chunked"), (TRANSFER_ENCODING, "gzip")],
+        "hello",
+    )
+}
+
+/// A `Transfer-Encoding` naming another coding (`gzip`) is the handler's to have applied, as a
+/// layer's is (tests/gaps_server.rs), and is sent; but hyper appended `, chunked` to each value
+/// that did not end in it and to the header written after it: `gzip, chunked` came with
+/// `connection: close, chunked` (a `Connection` naming a header `chunked`), and `chunked` then
+/// `gzip` as `chunked, gzip, chunked` (chunked twice, not last once). The codings are now sent
+/// in one value with `chunked` once, last, and the headers after it as they were.
+#[tokio::test]
+async fn a_transfer_coding_a_handler_names_is_sent_with_chunked_once_after_it() {
+    let server = framing_app()
+        .get("/chunked-then-gzip", says_chunked_then_gzip)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = server.local_addr();
+    for path in ["/gzip", "/gzip-chunked", "/chunked-then-gzip"] {
+        let raw = get(addr, path).await;
+        assert_eq!(raw.status, 200, "GET {path}: {:?}", raw.headers);
+        assert_eq!(
+            raw.all("transfer-encoding"),
+            ["gzip, chunked"],
+            "GET {path}"
+        );
+        assert!(raw.all("content-length").is_empty(), "GET {path}");
+        assert_eq!(raw.all("connection"), ["close"], "GET {path}");
+        assert_eq!(raw.body, b"hello", "GET {path}");
+    }
+    server.shutdown().await;
+}
+
+/// A tower layer (or a mounted service) that sets the header is held to the same: its
+/// response leaves the app through the same check as a handler's.
+#[tokio::test]
+async fn a_layers_transfer_encoding_is_held_to_the_same_rule() {
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let chunked = App::new()
+        .get("/", plain)
+        .layer(SetResponseHeaderLayer::appending(
+            TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        ))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let raw = get(chunked.local_addr(), "/").await;
+    assert_eq!(raw.status, 200);
+    assert_valid_framing(&raw, "a layer's chunked");
+    assert_eq!(raw.body, b"hello");
+    chunked.shutdown().await;
+
+    let gzip = App::new()
+        .get("/", plain)
+        .layer(SetResponseHeaderLayer::overriding(
+            TRANSFER_ENCODING,
+            HeaderValue::from_static("gzip"),
+        ))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let raw = get(gzip.local_addr(), "/").await;
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.all("transfer-encoding"), ["gzip, chunked"]);
+    assert_eq!(raw.all("connection"), ["close"]);
+    assert_eq!(raw.body, b"hello");
+    gzip.shutdown().await;
 }

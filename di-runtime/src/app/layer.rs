@@ -19,7 +19,7 @@ use crate::contract::request_id::RequestId;
 use crate::panic::{OneLine, catch, catch_call};
 use crate::plan::routes::{Miss, Route, Routed};
 use crate::response::body::{Body, BoxError, Response};
-use crate::response::check::{InvalidHeader, checked_length};
+use crate::response::check::{InvalidHeader, checked_framing};
 use crate::response::error::HttpError;
 use crate::response::into::IntoResponse;
 use crate::run::body::track;
@@ -440,22 +440,24 @@ impl std::future::Future for LetReadFirst {
 }
 
 /// `response` as it leaves the app's layers, whoever made it (the app, a layer, a mounted
-/// service), its `Content-Length` checked against its body as a handler's is (see
-/// [`checked_length`]): hyper sends the value as it is, and a value that contradicts the body
-/// would desync a kept-alive connection (in a debug build hyper panics). Nothing is done for a
-/// response without one. A value that is not one length, or is given beside a
+/// service), its framing checked as a handler's is (see [`checked_framing`]): hyper sends a
+/// `Content-Length` as it is, and a value that contradicts the body would desync a kept-alive
+/// connection (in a debug build hyper panics); it writes a `Transfer-Encoding` as it is with
+/// `, chunked` after each value, and after the next header. Nothing is done for a response
+/// without either. A length that is not one length, or is given beside a
 /// `Transfer-Encoding`, is a generic 500; one that differs from the body's length fails the
-/// response where they part.
+/// response where they part; a `Transfer-Encoding` is sent as one value with `chunked` once,
+/// last, or dropped if `chunked` is all it says (the server frames the body).
 fn checked(response: Response, id: &RequestId) -> Response {
-    checked_length(response).unwrap_or_else(|invalid| invalid_length(&invalid, id))
+    checked_framing(response).unwrap_or_else(|invalid| invalid_length(&invalid, id))
 }
 
-/// The answer to a response from the layers whose `Content-Length` cannot be sent (see
+/// The answer to a response from the layers whose framing cannot be sent (see
 /// [`checked`]).
 #[cold]
 #[inline(never)]
 fn invalid_length(invalid: &InvalidHeader, id: &RequestId) -> Response {
-    tracing::error!(target: "di", request_id = %id, reason = %invalid.reason, "a tower layer or a mounted service gave its response an invalid Content-Length: answered a generic 500");
+    tracing::error!(target: "di", request_id = %id, reason = %invalid.reason, "a tower layer or a mounted service gave its response an invalid Content-Length or Transfer-Encoding: answered a generic 500");
     HttpError::internal().into_response()
 }
 

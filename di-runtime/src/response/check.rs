@@ -1,12 +1,12 @@
 //! What a handler says of its response that the response must bear out: a header that is a
-//! header ([`InvalidHeader`]), and a `Content-Length` that is its body's length
-//! ([`checked_length`]). Used by [`headers`](super::headers) and [`into`](super::into), and
-//! for every response that leaves an app's tower layers (a layer's or a mounted service's
-//! included: `app::layer`).
+//! header ([`InvalidHeader`]), a `Content-Length` that is its body's length, and a
+//! `Transfer-Encoding` that applies `chunked` once, last ([`checked_framing`]). Used by
+//! [`headers`](super::headers) and [`into`](super::into), and for every response that leaves
+//! an app's tower layers (a layer's or a mounted service's included: `app::layer`).
 
 use std::fmt;
 
-use http::header::{CONTENT_LENGTH, HeaderName, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
 
 use crate::response::body::{Body, BoxError, Response};
 
@@ -37,15 +37,70 @@ impl fmt::Display for InvalidHeader {
 
 impl std::error::Error for InvalidHeader {}
 
-/// `response` as a handler (or a tower layer, or a mounted service) made it, the
-/// `Content-Length` it gave (if it gave one) checked against its body (see
-/// [`declared_length`]).
-pub(crate) fn checked_length(response: Response) -> Result<Response, InvalidHeader> {
+/// `response` as a handler (or a tower layer, or a mounted service) made it, the framing it
+/// gave checked: a `Transfer-Encoding` (see [`transfer_coding`]) and a `Content-Length`
+/// against its body (see [`declared_length`]).
+pub(crate) fn checked_framing(mut response: Response) -> Result<Response, InvalidHeader> {
+    if response.headers().contains_key(TRANSFER_ENCODING) {
+        response = transfer_coding(response)?;
+    }
     if response.headers().contains_key(CONTENT_LENGTH) {
         declared_length(response)
     } else {
         Ok(response)
     }
+}
+
+/// A response whose handler gave it a `Transfer-Encoding`. The body's framing is the server's
+/// (chunked or by its length over HTTP/1.1, by the connection's close over HTTP/1.0, by frames
+/// over HTTP/2), and hyper's HTTP/1.1 wrote the handler's values as they were, with `, chunked`
+/// after each that did not end in `chunked`, and after the `Connection` header that came next:
+/// `chunked, chunked` for two values (chunked applied twice, which RFC 9112 7 forbids),
+/// `chunked, gzip, chunked` for a coding after `chunked`, `connection: close, chunked`.
+///
+/// So the codings it names are read (every value, comma-separated, in order): `chunked`, which
+/// is the server's to apply, is left out of them, once or wherever it was; none left (`chunked`
+/// however written) and the header is dropped, the server framing the body as it would have;
+/// any other (`gzip`: the coding is the handler's, or the layer's, to have applied, as
+/// before) is sent in one value with `chunked` once after it, which hyper then writes as it
+/// is. Each is logged at DEBUG. Beside a `Content-Length` (RFC 9112 6.2: never both), or not
+/// text, it is the handler's mistake, as an invalid header is: a generic 500, the reason
+/// logged.
+#[cold]
+#[inline(never)]
+fn transfer_coding(mut response: Response) -> Result<Response, InvalidHeader> {
+    // RFC 9112 6.2: no `Content-Length` beside a `Transfer-Encoding` (hyper's HTTP/1.1 refuses
+    // such a head: the client got nothing, its HTTP/1.0 and HTTP/2 sent it).
+    if response.headers().contains_key(CONTENT_LENGTH) {
+        return Err(InvalidHeader {
+            name: Some(CONTENT_LENGTH),
+            reason: "given beside a `Transfer-Encoding`; give one of them".to_owned(),
+        });
+    }
+    let mut codings = Vec::new();
+    for value in response.headers().get_all(TRANSFER_ENCODING) {
+        let text = value.to_str().map_err(|_| InvalidHeader {
+            name: Some(TRANSFER_ENCODING),
+            reason: "is not text".to_owned(),
+        })?;
+        codings.extend(
+            text.split(',')
+                .map(str::trim)
+                .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("chunked")),
+        );
+    }
+    if codings.is_empty() {
+        tracing::debug!(target: "di", "dropped the response's own `Transfer-Encoding: chunked`: the server frames the body itself");
+        response.headers_mut().remove(TRANSFER_ENCODING);
+        return Ok(response);
+    }
+    let value = format!("{}, chunked", codings.join(", "));
+    tracing::debug!(target: "di", transfer_encoding = %value, "sent the response's own transfer codings, chunked once after them");
+    // Made of parts of valid values, a comma and a space: a valid value.
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(TRANSFER_ENCODING, value);
+    }
+    Ok(response)
 }
 
 /// A response whose handler gave it a `Content-Length`. hyper sends that value as it is, and a
@@ -69,14 +124,7 @@ pub(crate) fn checked_length(response: Response) -> Result<Response, InvalidHead
 #[inline(never)]
 fn declared_length(response: Response) -> Result<Response, InvalidHeader> {
     use http_body::Body as _;
-    // RFC 9112 6.2: no `Content-Length` beside a `Transfer-Encoding` (hyper's HTTP/1.1 refuses
-    // such a head: the client got nothing, its HTTP/1.0 and HTTP/2 sent it).
-    if response.headers().contains_key(TRANSFER_ENCODING) {
-        return Err(InvalidHeader {
-            name: Some(CONTENT_LENGTH),
-            reason: "given beside a `Transfer-Encoding`; give one of them".to_owned(),
-        });
-    }
+    // A `Transfer-Encoding` beside it was refused, or dropped, by `transfer_coding`.
     // Known in advance, or `None` for a stream.
     let exact = response.body().size_hint().exact();
     let mut values = response.headers().get_all(CONTENT_LENGTH).iter();

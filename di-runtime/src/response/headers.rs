@@ -8,7 +8,7 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::response::body::Response;
-use crate::response::check::{InvalidHeader, checked_length};
+use crate::response::check::{InvalidHeader, checked_framing};
 use crate::response::into::{IntoResponse, made_wrong, with_status};
 
 /// Headers a handler gives beside its response, as axum's handlers do:
@@ -31,7 +31,10 @@ use crate::response::into::{IntoResponse, made_wrong, with_status};
 /// body longer or shorter than its `Content-Length` does (its teardowns told `BodyError`, the
 /// HTTP/1 connection closed, the HTTP/2 stream reset), never sending a body that a client
 /// would frame otherwise. An empty body may declare the length of what a `GET` would send, as
-/// the answer to a `HEAD`.
+/// the answer to a `HEAD`. A `Transfer-Encoding` given here (or in an `http::Response`) says
+/// nothing of the framing, which is the server's: `chunked` is left out of it, and the header
+/// dropped if that is all it said; another coding (`gzip`, which the handler must then have
+/// applied) is sent over HTTP/1.1 with `chunked` once after it.
 ///
 /// ```
 /// use di_runtime::prelude::*;
@@ -103,7 +106,7 @@ impl ResponseHeaders for HeaderMap {
 
 fn with_headers(mut response: Response, headers: impl ResponseHeaders) -> Response {
     match headers.set_on(response.headers_mut()) {
-        Ok(()) => checked_length(response).unwrap_or_else(invalid_headers),
+        Ok(()) => checked_framing(response).unwrap_or_else(invalid_headers),
         Err(invalid) => invalid_headers(invalid),
     }
 }

@@ -9,7 +9,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, TRANSFER_ENCODING}
 use serde::Serialize;
 
 use crate::response::body::{Body, BoxError, Response};
-use crate::response::check::checked_length;
+use crate::response::check::checked_framing;
 use crate::response::error::{HttpError, own_status};
 
 /// Turns a value into an HTTP response.
@@ -50,7 +50,7 @@ where
             None => body.map(Body::new).unwrap_or_default(),
         };
         // A `Content-Length` of the handler's own must say what the body holds.
-        match checked_length(Response::from_parts(parts, body)) {
+        match checked_framing(Response::from_parts(parts, body)) {
             Ok(response) => response,
             Err(invalid) => made_wrong(invalid),
         }
