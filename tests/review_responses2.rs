@@ -535,3 +535,111 @@ async fn a_layers_transfer_encoding_is_held_to_the_same_rule() {
     assert_eq!(raw.body, b"hello");
     gzip.shutdown().await;
 }
+
+// ------------- 4. HEAD, and statuses sent without a body
+
+/// `HEAD` of every output kind is answered with the head `GET` gets (status, content type,
+/// length when `GET` has one) and no body.
+#[tokio::test]
+async fn head_is_answered_with_the_head_get_gets() {
+    let server = outputs_app().bind("127.0.0.1:0").await.expect("binds");
+    let addr = server.local_addr();
+    for path in [
+        "/vec",
+        "/bytes",
+        "/static-text",
+        "/text",
+        "/json",
+        "/html",
+        "/unit",
+        "/no-content",
+        "/untyped-stream",
+        "/typed-stream",
+        "/missing",
+    ] {
+        let got = get(addr, path).await;
+        let head = exchange(
+            addr,
+            &format!("HEAD {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(head.status, got.status, "HEAD {path}");
+        assert_eq!(
+            head.all("content-type"),
+            got.all("content-type"),
+            "HEAD {path}"
+        );
+        if !got.all("content-length").is_empty() {
+            assert_eq!(
+                head.all("content-length"),
+                got.all("content-length"),
+                "HEAD {path}"
+            );
+        }
+        assert!(head.body.is_empty(), "HEAD {path}: {:?}", head.body);
+    }
+    server.shutdown().await;
+}
+
+#[depends(status = 204)]
+async fn no_content_with_text() -> (StatusCode, &'static str) {
+    (StatusCode::NO_CONTENT, "dropped")
+}
+
+#[depends(status = 304)]
+async fn not_modified_with_json() -> (StatusCode, Json<Value>) {
+    (StatusCode::NOT_MODIFIED, Json(serde_json::json!({"id": 7})))
+}
+
+#[depends(status = 205)]
+async fn reset_with_stream() -> (StatusCode, StreamBody<Lines>) {
+    (StatusCode::RESET_CONTENT, StreamBody::new(lines()))
+}
+
+/// A status sent without a body (204, 205, 304) is documented with no content: the head
+/// sent names no content either (no `Content-Length` but a 205's `0`, no `Transfer-Encoding`),
+/// and no byte of the body the handler gave reaches the wire.
+#[tokio::test]
+async fn a_bodiless_status_sends_no_body_whatever_the_handler_gave() {
+    let app = || {
+        App::new()
+            .get("/204", no_content_with_text)
+            .get("/304", not_modified_with_json)
+            .get("/205", reset_with_stream)
+    };
+    let doc = document(&app());
+    let server = app().bind("127.0.0.1:0").await.expect("binds");
+    let addr = server.local_addr();
+    for (path, status) in [("/204", 204), ("/304", 304), ("/205", 205)] {
+        assert_eq!(
+            documented(&doc, path),
+            [(status.to_string(), Vec::<String>::new())],
+            "GET {path}"
+        );
+        // Then another request on the same connection: nothing of the body was left on it.
+        let raw = exchange(
+            addr,
+            &format!(
+                "GET {path} HTTP/1.1\r\nhost: x\r\n\r\nGET /204 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        assert_eq!(raw.status, status, "GET {path}");
+        assert!(raw.all("transfer-encoding").is_empty(), "GET {path}");
+        let lengths = raw.all("content-length");
+        assert!(
+            lengths.is_empty() || (status == 205 && lengths == ["0"]),
+            "GET {path}: {lengths:?}"
+        );
+        let rest = String::from_utf8_lossy(&raw.body);
+        assert!(
+            rest.starts_with("HTTP/1.1 204 "),
+            "GET {path}: the next answer follows at once: {rest:?}"
+        );
+        assert!(
+            !rest.contains("dropped") && !rest.contains("\"id\""),
+            "{rest:?}"
+        );
+    }
+    server.shutdown().await;
+}
