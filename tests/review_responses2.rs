@@ -643,3 +643,73 @@ async fn a_bodiless_status_sends_no_body_whatever_the_handler_gave() {
     }
     server.shutdown().await;
 }
+
+// ------------- 5. a declared error status documented with the body its error type sends
+
+#[depends(responses(401 = "No key"))]
+async fn key(headers: &http::HeaderMap) -> Result<u8, StatusCode> {
+    if headers.contains_key("x-key") {
+        Ok(1)
+    } else {
+        Err(StatusCode::UNAUTHORIZED)
+    }
+}
+
+/// axum's most common error, `Result<T, StatusCode>`, with the status it answers declared.
+#[depends(responses(404 = "No such note"))]
+async fn find_note(#[dep(key)] _key: &u8, Path(id): Path<u32>) -> Result<&'static str, StatusCode> {
+    if id == 1 {
+        Ok("note")
+    } else {
+        Err(StatusCode::NOT_FOUND)
+    }
+}
+
+/// An error of `HttpError`'s, declared on the same route.
+#[depends(responses(409 = "Taken"))]
+async fn taken(#[dep(key)] _key: &u8) -> Result<&'static str, HttpError> {
+    Err(HttpError::new(StatusCode::CONFLICT, "taken"))
+}
+
+/// A status declared with `responses(..)` was documented with `HttpError`'s JSON body
+/// (`{"detail": ...}`) whatever the function's error type: one whose error is a bare
+/// `StatusCode` answers it with no body and no content type (as axum does, and as the same
+/// `StatusCode` answers when it is not an error), so a client made from the document parsed an
+/// empty body as JSON. Such a status is now documented without a body; an `HttpError`'s keeps
+/// its JSON. Each checked off a real socket.
+#[tokio::test]
+async fn a_declared_error_status_is_documented_with_the_body_its_error_sends() {
+    let app = || {
+        App::new()
+            .get("/notes/{id}", find_note)
+            .get("/taken", taken)
+    };
+    let doc = document(&app());
+    common::assert_valid_openapi(&serde_json::to_string(&doc).expect("JSON"));
+    let server = app().bind("127.0.0.1:0").await.expect("binds");
+    let addr = server.local_addr();
+    for (path, documented_as, key, status) in [
+        ("/notes/2", "/notes/{id}", true, 404),
+        ("/notes/1", "/notes/{id}", false, 401),
+        ("/taken", "/taken", false, 401),
+        ("/taken", "/taken", true, 409),
+    ] {
+        let raw = exchange(
+            addr,
+            &format!(
+                "GET {path} HTTP/1.1\r\nhost: x\r\n{}connection: close\r\n\r\n",
+                if key { "x-key: k\r\n" } else { "" }
+            ),
+        )
+        .await;
+        assert_eq!(raw.status, status, "GET {path}");
+        let responses = documented(&doc, documented_as);
+        let (_, types) = responses
+            .iter()
+            .find(|(documented, _)| *documented == status.to_string())
+            .unwrap_or_else(|| panic!("GET {path}: {status} is documented: {responses:?}"));
+        let sent: Vec<String> = raw.media_type().into_iter().collect();
+        assert_eq!(*types, sent, "GET {path} ({status}): documented, then sent");
+    }
+    server.shutdown().await;
+}

@@ -934,6 +934,7 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
         .iter()
         .map(|(status, description)| quote!((#status, #description)));
     let output = output_doc_fn(function, paths);
+    let error = error_doc_fn(function, paths);
     quote! {
         #doc {
             text: #text,
@@ -942,9 +943,38 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
             body_content_type: #body_content_type,
             deprecated: #deprecated,
             output: #output,
+            error: #error,
             responses: &[#(#responses),*],
         }
     }
+}
+
+/// The function that describes the error of `function`'s `Result<T, E>` (a generator's setup
+/// error too) for the document: what its declared `responses` are answered with (a bare
+/// `StatusCode` answers with no body). Unknown for an alias without `E`, an `E` that holds an
+/// `impl Trait`, or a function that is not fallible.
+fn error_doc_fn(function: &Function, paths: &Paths) -> TokenStream {
+    let syn::ReturnType::Type(_, ret) = &function.item.sig.output else {
+        return paths.unknown_output();
+    };
+    let Some(error_ty) =
+        crate::model::result_err_type(ret).filter(|ty| !crate::model::mentions_impl(ty))
+    else {
+        return paths.unknown_output();
+    };
+    let probe = paths.doc_probe();
+    let use_pick = paths.use_pick("output");
+    let any_schema = paths.any_schema();
+    openapi_only(
+        quote! {
+            || {
+                #use_pick
+                (&#probe::<#error_ty>::NEW).output_doc(#any_schema)
+            }
+        },
+        paths.unknown_output(),
+        paths,
+    )
 }
 
 /// The function that describes `function`'s output for the document (see `OutputKnown`).

@@ -1070,6 +1070,26 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     }
 }
 
+/// The second type argument of a `Result<T, E>` path: its error type as written (`None` for an
+/// alias without it, `ApiResult<T>`).
+pub(crate) fn result_err_type(ty: &Type) -> Option<Type> {
+    match ty {
+        Type::Path(path) => {
+            let last = path.path.segments.last().filter(|s| s.ident == "Result")?;
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            match args.args.iter().nth(1)? {
+                GenericArgument::Type(t) => Some(t.clone()),
+                _ => None,
+            }
+        }
+        Type::Group(g) => result_err_type(&g.elem),
+        Type::Paren(p) => result_err_type(&p.elem),
+        _ => None,
+    }
+}
+
 /// The `dyn Trait` of the error of a `Result<T, Box<dyn Trait>>` output when it is not both
 /// `Send` and `Sync` (`Box<dyn std::error::Error>`).
 fn unsendable_boxed_error(ty: &Type) -> Option<syn::TypeTraitObject> {
@@ -1219,7 +1239,7 @@ fn names_background_tasks(ty: &Type) -> bool {
     }
 }
 
-fn mentions_impl(ty: &Type) -> bool {
+pub(crate) fn mentions_impl(ty: &Type) -> bool {
     has_ident(quote::ToTokens::to_token_stream(ty), &|found| {
         found == "impl"
     })

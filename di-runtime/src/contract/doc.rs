@@ -564,6 +564,11 @@ pub struct Doc {
     pub deprecated: bool,
     /// Describes its output.
     pub output: OutputFn,
+    /// Describes the error of its `Result<T, E>` (the `E`; [`unknown_output`] for a function
+    /// that is not fallible, or whose error type is not written): what its declared
+    /// `responses` are answered with. A bare `StatusCode` answers with no body; any other is
+    /// documented with `HttpError`'s.
+    pub error: OutputFn,
     /// `#[depends(responses(404 = "Note not found"))]`: the error statuses the function
     /// answers with, each with what it means. Every operation whose graph reaches the
     /// function lists them.
@@ -579,6 +584,7 @@ impl Doc {
         body_content_type: None,
         deprecated: false,
         output: unknown_output,
+        error: unknown_output,
         responses: &[],
     };
 }

@@ -320,17 +320,45 @@ fn ref_name(name: &str) -> String {
     out
 }
 
+/// An error status a function declares: what it means, and whether the function's error type
+/// answers it without a body (a bare `StatusCode`: see [`Declared::bodiless`]).
+#[derive(Clone, Copy)]
+struct Declared {
+    description: &'static str,
+    bodiless: bool,
+}
+
+impl Declared {
+    /// The status `status` as `function` declares it (`description`): without a body when its
+    /// error type sends none (`Result<T, StatusCode>`, as axum answers it), else with
+    /// `HttpError`'s.
+    fn of(function: &'static DepMeta, description: &'static str) -> Self {
+        let error = (function.doc.error)();
+        Self {
+            description,
+            bodiless: matches!(error.kind, OutputKind::Empty | OutputKind::Redirect),
+        }
+    }
+}
+
 /// The error statuses the functions of a route's graph declare (`#[depends(responses(..))]`),
-/// once each, by status: the handler's own description wins, then the first function's in
-/// setup order.
+/// once each, by status: the handler's own description (and error type's body) wins, then the
+/// first function's in setup order.
 fn declared_responses(
     functions: impl Iterator<Item = &'static DepMeta>,
     handler: &'static DepMeta,
-) -> BTreeMap<u16, &'static str> {
-    let mut declared: BTreeMap<u16, &'static str> = handler.doc.responses.iter().copied().collect();
+) -> BTreeMap<u16, Declared> {
+    let mut declared: BTreeMap<u16, Declared> = handler
+        .doc
+        .responses
+        .iter()
+        .map(|&(status, description)| (status, Declared::of(handler, description)))
+        .collect();
     for function in functions {
         for &(status, description) in function.doc.responses {
-            declared.entry(status).or_insert(description);
+            declared
+                .entry(status)
+                .or_insert_with(|| Declared::of(function, description));
         }
     }
     declared
@@ -342,7 +370,7 @@ fn operation(
     def: &RouteDef,
     path: &str,
     inputs: &[(InputDoc, &'static DepMeta)],
-    declared: &BTreeMap<u16, &'static str>,
+    declared: &BTreeMap<u16, Declared>,
     schemas: &mut Schemas,
 ) -> Operation {
     let (summary, description) = summary(handler);
@@ -444,13 +472,15 @@ fn operation(
     let mut others: BTreeMap<u16, ApiResponse> = declared
         .iter()
         .filter(|(declared, _)| **declared != status)
-        .map(|(&status, &description)| {
+        .map(|(&status, declared)| {
             let content = if status == 422 {
                 json_content(json!({"$ref": "#/components/schemas/HTTPValidationError"}))
+            } else if declared.bodiless {
+                Ordered::default()
             } else {
                 http_error_content()
             };
-            let description = description.to_owned();
+            let description = declared.description.to_owned();
             (
                 status,
                 ApiResponse {
