@@ -222,6 +222,7 @@ const _: () = {
                             },
                             needs_body: <Json<String> as FromRequest>::NEEDS_BODY,
                             streams_body: <Json<String> as FromRequest>::STREAMS_BODY,
+                            app_input: <Json<String> as FromRequest>::APP_INPUT,
                             // What the OpenAPI document says of it (`#[depends]` finds its
                             // kind and its type's JSON Schema; left out here).
                             describe: undocumented_input,

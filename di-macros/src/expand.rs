@@ -840,6 +840,24 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         Some(quote_spanned! {ty.span()=> const _: () = #assert::<#ty>(); })
     });
 
+    // An `app`-scoped dependency takes only the inputs that are the app's (`Shutdown`).
+    let app_input_checks = function.params.iter().filter_map(|p| match &p.model {
+        ParamModel::Input { ty } if function.scope == Some(ScopeArg::App) => {
+            let core = paths.core();
+            let from_request = paths.trait_from_request();
+            // A literal for `assert!`: the type's text may hold braces.
+            let message = crate::model::app_input_message(ty)
+                .replace('{', "{{")
+                .replace('}', "}}");
+            // Every token at the type, so that rustc reports the failed assertion there.
+            Some(respan(
+                quote! { const _: () = #core::assert!(<#ty as #from_request>::APP_INPUT, #message); },
+                ty.span(),
+            ))
+        }
+        _ => None,
+    });
+
     quote! {
         #[automatically_derived]
         impl #dependency for #ident {
@@ -866,6 +884,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
 
         #(#held_checks)*
         #(#name_checks)*
+        #(#app_input_checks)*
     }
 }
 
@@ -1087,6 +1106,7 @@ fn param_meta(param: &crate::model::Param, paths: &Paths) -> TokenStream {
                     },
                     needs_body: <#ty as #from_request>::NEEDS_BODY,
                     streams_body: <#ty as #from_request>::STREAMS_BODY,
+                    app_input: <#ty as #from_request>::APP_INPUT,
                     describe: || {
                         #use_describe
                         (&#doc_probe::<#ty>::NEW).input_doc(#schema, #fields)

@@ -175,6 +175,11 @@ pub enum ParamKind {
         needs_body: bool,
         /// Whether it reads the body as a stream.
         streams_body: bool,
+        /// Whether it is the app's, not a request's ([`FromRequest::APP_INPUT`]): an
+        /// `app`-scoped dependency may take it.
+        ///
+        /// [`FromRequest::APP_INPUT`]: crate::contract::request::FromRequest::APP_INPUT
+        app_input: bool,
         /// What it is, for the OpenAPI document.
         describe: DescribeFn,
     },
@@ -454,6 +459,11 @@ pub(crate) enum ArgSource {
     Slot(usize),
     App(usize),
     Input(usize),
+    /// An input that is the app's ([`FromRequest::APP_INPUT`]), taken by an `app`-scoped
+    /// dependency: extracted from the head when the function is started.
+    ///
+    /// [`FromRequest::APP_INPUT`]: crate::contract::request::FromRequest::APP_INPUT
+    AppInput(ExtractFn),
     Head,
     Yield,
 }
@@ -549,11 +559,20 @@ impl Args<'_> {
                 self.name
             ))
         };
-        let Some(ArgSource::Input(i)) = self.sources.get(index) else {
-            return Err(missing());
-        };
-        let Some(Slot::Owned(value)) = self.inputs.get_mut(*i).map(std::mem::take) else {
-            return Err(missing());
+        let value = match self.sources.get(index) {
+            Some(ArgSource::Input(i)) => match self.inputs.get_mut(*i).map(std::mem::take) {
+                Some(Slot::Owned(value)) => value,
+                _ => return Err(missing()),
+            },
+            // Reads nothing of a request: it cannot fail (`Shutdown`), and a problem would
+            // be one of the app, not of a client's input.
+            Some(ArgSource::AppInput(extract)) => extract(self.head).map_err(|_| {
+                ArgError(format!(
+                    "input {index} of `{}` could not be read outside a request",
+                    self.name
+                ))
+            })?,
+            _ => return Err(missing()),
         };
         value.downcast::<T>().map(|v| *v).map_err(|_| missing())
     }

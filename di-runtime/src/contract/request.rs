@@ -154,6 +154,12 @@ pub trait FromRequest: Sized + Send + 'static {
     /// needs the whole body (`App::check` refuses both).
     const STREAMS_BODY: bool = false;
 
+    /// Whether this input is the app's rather than a request's: the same for every request,
+    /// read from nothing the request holds ([`Shutdown`](crate::Shutdown)). An `app`-scoped
+    /// dependency, set up before any request, may take only such inputs; it reads them from a
+    /// head with no request in it (no path, query, headers or body).
+    const APP_INPUT: bool = false;
+
     /// Extracts the input, or describes every problem with it.
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>>;
 }

@@ -25,6 +25,31 @@ use crate::response::error::InputError;
 /// server stops accepting; [`requested`](Shutdown::requested) resolves then (at once for a
 /// request that came after).
 ///
+/// It is the one input an `app`-scoped dependency may take (it is the app's, not a
+/// request's): a background task that dependency starts (a pool's reaper, a queue's
+/// consumer) can stop as the shutdown begins, while the requests in flight end, instead of
+/// at its teardown, which comes after them.
+///
+/// ```
+/// use di_runtime::prelude::*;
+/// use di_runtime::Shutdown;
+/// use std::time::Duration;
+///
+/// #[depends(scope = "app")]
+/// async fn reaper(shutdown: Shutdown, y: Yield<()>) {
+///     let worker = tokio::spawn(async move {
+///         while !shutdown.is_requested() {
+///             tokio::select! {
+///                 () = shutdown.requested() => {}
+///                 () = tokio::time::sleep(Duration::from_secs(30)) => { /* reap idle connections */ }
+///             }
+///         }
+///     });
+///     let _ = y.provide(()).await;
+///     let _ = worker.await; // long done: it stopped when the shutdown began
+/// }
+/// ```
+///
 /// ```
 /// use di_runtime::prelude::*;
 /// use di_runtime::{Shutdown, SseEvent};
@@ -77,6 +102,8 @@ impl fmt::Debug for Shutdown {
 }
 
 impl FromRequest for Shutdown {
+    const APP_INPUT: bool = true;
+
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
         Ok(Self::new(Registered::token(head.app)))
     }

@@ -553,9 +553,15 @@ impl Walk<'_, '_> {
                 }
                 ParamKind::Input {
                     extract,
+                    app_input: true,
+                    ..
+                } if scope == Scope::App => ArgSource::AppInput(extract),
+                ParamKind::Input {
+                    extract,
                     needs_body,
                     streams_body,
                     describe,
+                    app_input: _,
                 } => {
                     if scope == Scope::App {
                         self.errors.push(self.app_input_error(who, param.name));

@@ -202,7 +202,7 @@ impl Graph {
                         (ArgSource::App(from), ParamKind::Dep { .. } | ParamKind::Uses { .. }) => {
                             dep_edge(&mut app, *from, param, "a", &to)
                         }
-                        (ArgSource::Input(_) | ArgSource::Head, _) => {
+                        (ArgSource::Input(_) | ArgSource::AppInput(_) | ArgSource::Head, _) => {
                             let id = format!("r{r}i{}", inputs.len());
                             inputs.push(Vertex {
                                 id: id.clone(),
