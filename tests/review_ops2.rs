@@ -7,8 +7,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use di_runtime::Shutdown;
 use di_runtime::prelude::*;
+use di_runtime::{Body, BoxError, Response, Shutdown};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -156,4 +156,147 @@ async fn an_app_scoped_shutdown_is_told_by_running_shutdown_and_at_a_forced_use(
         logged(&log_),
         ["reaper stopped", "reaper torn down: app stopped"]
     );
+}
+
+// ------------------------------------------------------------- errors of tower layers
+
+#[depends]
+async fn session(#[dep(log)] log: &Log, y: Yield<u8>) {
+    let log = log.clone();
+    let (_, outcome) = y.provide(1).await;
+    log.lock()
+        .unwrap()
+        .push(format!("session: {}", common::describe(&outcome)));
+}
+
+#[depends]
+async fn stuck(#[dep(session)] _s: &u8, #[dep(log)] log: &Log) -> &'static str {
+    log.lock().unwrap().push("stuck entered".into());
+    std::future::pending::<()>().await;
+    "never"
+}
+
+#[depends]
+async fn quick() -> &'static str {
+    "quick"
+}
+
+/// What an operator maps tower's errors to, as axum's `HandleErrorLayer` is told to.
+fn tower_errors(error: &BoxError) -> Option<Response> {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        Some(
+            HttpError::new(StatusCode::GATEWAY_TIMEOUT, "the request took too long")
+                .into_response(),
+        )
+    } else if error.is::<tower::load_shed::error::Overloaded>() {
+        Some(
+            (
+                [(http::header::RETRY_AFTER, "1")],
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+                .into_response(),
+        )
+    } else {
+        None
+    }
+}
+
+/// tower's `TimeoutLayer` fails a slow request with `Elapsed`, and the app answered every
+/// layer's error with a generic 500, unless axum's `HandleErrorLayer` (a dependency of axum)
+/// was put in front. `App::map_layer_error` answers it: here 504, on the app, on every route
+/// and on a group, and the teardowns still see the timeout.
+#[tokio::test]
+async fn a_towers_timeout_is_answered_as_map_layer_error_says_and_teardowns_see_the_timeout() {
+    let timeout = || tower::timeout::TimeoutLayer::new(Duration::from_millis(50));
+    for place in ["app", "route", "group"] {
+        let log_ = Log::default();
+        let app = App::new()
+            .provide(log, log_.clone())
+            .map_layer_error(tower_errors);
+        let app = match place {
+            "app" => app.get("/stuck", stuck).layer(timeout()),
+            "route" => app.get("/stuck", stuck).route_layer(timeout()),
+            _ => app.nest(Group::new("").layer(timeout()).get("/stuck", stuck)),
+        };
+        let client = TestClient::start(app).await.unwrap();
+        let response = common::within(client.get("/stuck").send()).await;
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT, "{place}");
+        assert!(response.header("x-request-id").is_some(), "{place}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"detail":"the request took too long"}"#,
+            "{place}"
+        );
+        client.settle().await;
+        assert_eq!(
+            logged(&log_),
+            ["stuck entered", "session: cancelled timeout"],
+            "{place}"
+        );
+        client.shutdown().await;
+    }
+}
+
+/// `LoadShedLayer` over a `ConcurrencyLimitLayer` sheds with `Overloaded`: 503 with
+/// `Retry-After` through `map_layer_error`, nothing set up, where it was a generic 500.
+#[tokio::test]
+async fn a_load_shed_is_answered_503_through_map_layer_error_and_sets_nothing_up() {
+    let log_ = Log::default();
+    let app = App::new()
+        .provide(log, log_.clone())
+        .get("/stuck", stuck)
+        .get("/quick", quick)
+        .layer(
+            tower::ServiceBuilder::new()
+                .load_shed()
+                .concurrency_limit(1),
+        )
+        .map_layer_error(tower_errors);
+    let client = TestClient::start(app).await.unwrap();
+    let service = client.running().service();
+    let holder = tokio::spawn(async move {
+        let request = http::Request::get("/stuck").body(Body::empty()).unwrap();
+        tower::ServiceExt::oneshot(service, request)
+            .await
+            .unwrap()
+            .status()
+    });
+    wait_logged(&log_, "stuck entered").await;
+    let shed = common::within(client.get("/quick").send()).await;
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shed.header("retry-after"), Some("1"));
+    assert_eq!(logged(&log_), ["stuck entered"]);
+    holder.abort();
+    let _ = holder.await;
+    client.settle().await;
+    assert_eq!(
+        logged(&log_),
+        ["stuck entered", "session: cancelled client gone"]
+    );
+    assert_eq!(client.get("/quick").send().await.status(), StatusCode::OK);
+    client.shutdown().await;
+}
+
+/// An error `map_layer_error` has no answer for (`None`), and one it panics on, are the generic
+/// 500, with no word of the error or the panic.
+#[tokio::test]
+async fn an_error_map_layer_error_leaves_or_panics_on_is_the_generic_500() {
+    let panics: fn(&BoxError) -> Option<Response> = |_| panic!("the secret mapper broke");
+    let leaves: fn(&BoxError) -> Option<Response> = |_| None;
+    for map in [leaves, panics] {
+        let app = App::new()
+            .provide(log, Log::default())
+            .get("/stuck", stuck)
+            .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(50)))
+            .map_layer_error(map);
+        let client = TestClient::start(app).await.unwrap();
+        let response = common::within(client.get("/stuck").send()).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"detail":"Internal Server Error"}"#
+        );
+        client.settle().await;
+        client.shutdown().await;
+    }
 }

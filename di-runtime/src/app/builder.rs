@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::error::BuildError;
 use crate::app::group::{Group, method_routes, path_problem, route_def};
-use crate::app::layer::{Around, InnerService, TowerLayer, build_layers};
+use crate::app::layer::{Around, InnerService, LayerErrorFn, TowerLayer, build_layers};
 #[cfg(feature = "openapi")]
 use crate::app::openapi::{OpenApiConfig, routes as openapi_routes, served_type_id};
 use crate::app::running::Running;
@@ -26,7 +26,7 @@ use crate::openapi::model::OpenApi;
 use crate::plan::graph::Graph;
 use crate::plan::node::{GroupDep, Origin, Overrides, Replacement, SetLimits};
 use crate::plan::routes::{Planned, RouteDef, plan_routes, prefix_problem};
-use crate::response::body::{Body, BoxError};
+use crate::response::body::{Body, BoxError, Response};
 use crate::response::into::IntoResponse;
 use crate::run::app_scope::{StartError, start_app_scope};
 use crate::run::config::Config;
@@ -72,6 +72,8 @@ pub struct App {
     own_layers: Vec<Vec<Arc<dyn TowerLayer>>>,
     /// `App::nest_service`: services under a prefix, where no route matches.
     mounts: Vec<(String, InnerService)>,
+    /// `App::map_layer_error`.
+    layer_errors: Option<Arc<LayerErrorFn>>,
     /// `App::fallback_service`.
     fallback: Option<InnerService>,
     /// When the app itself is used as a `tower::Service`: started on the first `poll_ready`.
@@ -161,6 +163,7 @@ impl App {
             own_layers: Vec::new(),
             mounts: Vec::new(),
             fallback: None,
+            layer_errors: None,
             serving: Serving::Idle,
         }
     }
@@ -329,6 +332,71 @@ impl App {
     /// ```
     pub fn layer<L: TowerLayer>(mut self, layer: L) -> Self {
         self.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// The response to an error of a layer added with [`layer`](App::layer),
+    /// [`route_layer`](App::route_layer) or [`Group::layer`](crate::Group::layer): a layer
+    /// whose service fails rather than answers (tower's `TimeoutLayer` with its `Elapsed`,
+    /// `LoadShedLayer` with its `Overloaded`, a `BufferLayer` whose worker is gone) is
+    /// answered a generic 500 otherwise, logged at ERROR with the request's id. `map` is given
+    /// the error (downcast it to the layer's own type: `error.is::<Overloaded>()`) and returns
+    /// the response, or `None` for the generic 500; the answer is logged at INFO with its
+    /// status. A `map` that panics is a generic 500. This is axum's `HandleErrorLayer`, once
+    /// for every layer of the app, without axum.
+    ///
+    /// ```
+    /// use di_runtime::prelude::*;
+    /// use di_runtime::{Body, Response};
+    /// use std::time::Duration;
+    ///
+    /// #[depends]
+    /// async fn slow() -> &'static str {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     "late"
+    /// }
+    ///
+    /// /// tower's `Elapsed`, as a layer of another crate fails (di does not depend on tower).
+    /// #[derive(Debug)]
+    /// struct Elapsed;
+    /// impl std::fmt::Display for Elapsed {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("request timed out") }
+    /// }
+    /// impl std::error::Error for Elapsed {}
+    ///
+    /// /// A layer whose service fails every request, as tower's `TimeoutLayer` fails a slow one.
+    /// #[derive(Clone)]
+    /// struct Fails;
+    /// impl tower_service::Service<http::Request<Body>> for Fails {
+    ///     type Response = Response;
+    ///     type Error = Elapsed;
+    ///     type Future = std::future::Ready<Result<Response, Elapsed>>;
+    ///     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Elapsed>> {
+    ///         std::task::Poll::Ready(Ok(()))
+    ///     }
+    ///     fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+    ///         std::future::ready(Err(Elapsed))
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fails = tower_layer::layer_fn(|_inner| Fails);
+    /// let app = App::new()
+    ///     .get("/slow", slow)
+    ///     .layer(fails)
+    ///     .map_layer_error(|error| {
+    ///         error.is::<Elapsed>().then(|| StatusCode::GATEWAY_TIMEOUT.into_response())
+    ///     });
+    /// let client = TestClient::start(app).await.unwrap();
+    /// assert_eq!(client.get("/slow").send().await.status(), StatusCode::GATEWAY_TIMEOUT);
+    /// # }
+    /// ```
+    pub fn map_layer_error<F>(mut self, map: F) -> Self
+    where
+        F: Fn(&BoxError) -> Option<Response> + Send + Sync + 'static,
+    {
+        self.layer_errors = Some(Arc::new(map));
         self
     }
 
@@ -1330,6 +1398,7 @@ impl App {
             own: &self.own_layers,
             mounts: &self.mounts,
             fallback: self.fallback.as_ref(),
+            errors: self.layer_errors.as_ref(),
         };
         let mut engine = Engine::new(routes, app_nodes.len(), self.config);
         engine.layered = !around.is_empty();
@@ -1366,6 +1435,7 @@ impl App {
             own_layers: std::mem::take(&mut self.own_layers),
             mounts: std::mem::take(&mut self.mounts),
             fallback: self.fallback.take(),
+            layer_errors: self.layer_errors.clone(),
             serving: Serving::Idle,
         }
     }

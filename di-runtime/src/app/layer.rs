@@ -32,7 +32,8 @@ use crate::run::setup::panicked;
 /// service takes an `http::Request<`[`Body`]`>` (and may hand the app a request of a body of
 /// its own: a decompressed or limited one) and answers an `http::Response` of any body of
 /// [`Bytes`] (tower-http's `TraceLayer`, `TimeoutLayer`, `CompressionLayer`, `CorsLayer`, ...),
-/// with an error that converts into a [`BoxError`] (answered 500 and logged).
+/// with an error that converts into a [`BoxError`] (answered 500 and logged, or as
+/// [`App::map_layer_error`](crate::App::map_layer_error) makes of it).
 ///
 /// Implemented for every such layer; there is nothing to implement by hand.
 #[diagnostic::on_unimplemented(
@@ -58,7 +59,14 @@ where
     B::Error: Into<BoxError>,
 {
     fn wrap(&self, inner: InnerService) -> InnerService {
-        InnerService(Arc::new(Erased(self.layer(inner))))
+        let errors = inner.errors.clone();
+        InnerService {
+            serve: Arc::new(Erased {
+                service: self.layer(inner),
+                errors: errors.clone(),
+            }),
+            errors,
+        }
     }
 }
 
@@ -67,7 +75,14 @@ where
 /// and [`Group::layer`](crate::Group::layer)), or the layers added before. Cheap to clone;
 /// never fails (every problem is a response).
 #[derive(Clone)]
-pub struct InnerService(Arc<dyn Serve>);
+pub struct InnerService {
+    serve: Arc<dyn Serve>,
+    /// `App::map_layer_error`, handed to the layers wrapped around this service.
+    errors: Option<Arc<LayerErrorFn>>,
+}
+
+/// `App::map_layer_error`: the response for a layer's error, if it has one.
+pub(crate) type LayerErrorFn = dyn Fn(&BoxError) -> Option<Response> + Send + Sync;
 
 impl std::fmt::Debug for InnerService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,7 +108,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        ResponseFuture(self.0.serve(request.map(Body::new)))
+        ResponseFuture(self.serve.serve(request.map(Body::new)))
     }
 }
 
@@ -112,7 +127,21 @@ impl InnerService {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Self(Arc::new(Erased(service)))
+        Self {
+            serve: Arc::new(Erased {
+                service,
+                errors: None,
+            }),
+            errors: None,
+        }
+    }
+
+    /// A leaf of the app's stacks, whose layers answer their errors with `errors`.
+    fn leaf(serve: Arc<dyn Serve>, errors: Option<&Arc<LayerErrorFn>>) -> Self {
+        Self {
+            serve,
+            errors: errors.cloned(),
+        }
     }
 }
 
@@ -121,8 +150,12 @@ trait Serve: Send + Sync + 'static {
     fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response>;
 }
 
-/// A layer's service, its response body boxed and its error answered.
-struct Erased<S>(S);
+/// A layer's service, its response body boxed and its error answered (by `errors`, the
+/// app's `map_layer_error`, if it has an answer).
+struct Erased<S> {
+    service: S,
+    errors: Option<Arc<LayerErrorFn>>,
+}
 
 impl<S, B> Serve for Erased<S>
 where
@@ -138,7 +171,8 @@ where
 {
     fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response> {
         // A clone for this call, as tower services are used: `poll_ready`, then `call`.
-        let mut service = self.0.clone();
+        let mut service = self.service.clone();
+        let errors = self.errors.clone();
         Box::pin(async move {
             let ready = std::future::poll_fn(|cx| service.poll_ready(cx))
                 .await
@@ -149,18 +183,35 @@ where
             };
             match answered {
                 Ok(response) => response.map(Body::new),
-                Err(error) => {
-                    let error: BoxError = error;
-                    // With the id the client gets, as every line written for a request: this
-                    // future is polled where the entry point polls the layers (see `ENTRY`).
-                    let request_id = entry_in_scope().map(|entry| entry.id);
-                    let request_id = request_id.as_ref().map(tracing::field::display);
-                    tracing::error!(target: "di", request_id, error = %OneLine(&error), "a tower layer of the app failed");
-                    HttpError::internal().into_response()
-                }
+                Err(error) => answer_layer_error(&error, errors.as_deref()),
             }
         })
     }
+}
+
+/// The answer to a layer's `error`: what the app's `map_layer_error` makes of it, else (or
+/// if it panics) a generic 500, logged at ERROR.
+fn answer_layer_error(error: &BoxError, errors: Option<&LayerErrorFn>) -> Response {
+    // With the id the client gets, as every line written for a request: this future is
+    // polled where the entry point polls the layers (see `ENTRY`).
+    let request_id = entry_in_scope().map(|entry| entry.id);
+    let request_id = request_id.as_ref().map(tracing::field::display);
+    if let Some(map) = errors {
+        match catch_call(|| map(error)) {
+            Ok(Some(response)) => {
+                let status = response.status().as_u16();
+                tracing::info!(target: "di", request_id, status, error = %OneLine(error), "a tower layer of the app failed; answered as `map_layer_error` made of its error");
+                return response;
+            }
+            Ok(None) => {}
+            Err(panic) => {
+                tracing::error!(target: "di", request_id, %panic, error = %OneLine(error), "`map_layer_error` panicked on a tower layer's error: answered a generic 500");
+                return HttpError::internal().into_response();
+            }
+        }
+    }
+    tracing::error!(target: "di", request_id, error = %OneLine(error), "a tower layer of the app failed");
+    HttpError::internal().into_response()
 }
 
 /// The app's layer stacks, built when it starts.
@@ -182,6 +233,8 @@ pub(crate) struct Around<'a> {
     pub(crate) mounts: &'a [(String, InnerService)],
     /// `App::fallback_service`.
     pub(crate) fallback: Option<&'a InnerService>,
+    /// `App::map_layer_error`.
+    pub(crate) errors: Option<&'a Arc<LayerErrorFn>>,
 }
 
 impl Around<'_> {
@@ -211,6 +264,7 @@ pub(crate) fn build_layers(
         own,
         mounts,
         fallback,
+        errors,
     } = around;
     let mut stacks: Vec<Option<InnerService>> = vec![None; own.len()];
     let mut miss_stacks: Vec<Option<InnerService>> = vec![None; own.len()];
@@ -222,18 +276,24 @@ pub(crate) fn build_layers(
             // A 405 at the route's path goes through its groups' layers (not the app's route
             // layers), as axum's `Router::layer` wraps the 405 of a nested router's paths: a
             // group's `CorsLayer` answers the preflight `OPTIONS` of its routes.
-            let leaf = InnerService(Arc::new(MissLeaf {
-                engine: engine.clone(),
-            }));
+            let leaf = InnerService::leaf(
+                Arc::new(MissLeaf {
+                    engine: engine.clone(),
+                }),
+                errors,
+            );
             *slot = Some(own.iter().fold(leaf, |inner, layer| layer.wrap(inner)));
         }
         if own.is_empty() && every_route.is_empty() {
             continue;
         }
-        let leaf = InnerService(Arc::new(RouteLeaf {
-            engine: engine.clone(),
-            route: route.clone(),
-        }));
+        let leaf = InnerService::leaf(
+            Arc::new(RouteLeaf {
+                engine: engine.clone(),
+                route: route.clone(),
+            }),
+            errors,
+        );
         let stack = own
             .iter()
             .chain(every_route)
@@ -242,13 +302,16 @@ pub(crate) fn build_layers(
             *slot = Some(stack);
         }
     }
-    let routing = InnerService(Arc::new(Routing {
-        engine: engine.clone(),
-        stacks,
-        miss_stacks,
-        mounts: mounts.to_vec(),
-        fallback: fallback.cloned(),
-    }));
+    let routing = InnerService::leaf(
+        Arc::new(Routing {
+            engine: engine.clone(),
+            stacks,
+            miss_stacks,
+            mounts: mounts.to_vec(),
+            fallback: fallback.cloned(),
+        }),
+        errors,
+    );
     let top = app.iter().fold(routing, |inner, layer| layer.wrap(inner));
     Some(Arc::new(Layers { top }))
 }
@@ -337,7 +400,7 @@ where
     // A layer that panics is a generic 500, as a handler that panics is: when it calls the
     // app (nothing set up yet), or while its future runs (below). Both with the entry in
     // `ENTRY`, for a layer that rebuilds the request.
-    let serve = || ENTRY.sync_scope(entry.clone(), || layers.top.0.serve(request));
+    let serve = || ENTRY.sync_scope(entry.clone(), || layers.top.serve.serve(request));
     let answer = match catch_call(serve) {
         Ok(answer) => answer,
         Err(panic) => {
@@ -512,7 +575,7 @@ impl Serve for Routing {
             Ok(Routed { route, params }) => match self.stacks.get(route.def) {
                 Some(Some(stack)) => {
                     request.extensions_mut().insert(RouteParams(params));
-                    stack.0.serve(request)
+                    stack.serve.serve(request)
                 }
                 _ => serve_leaf(engine.clone(), route, request, Some(params)),
             },
@@ -536,10 +599,10 @@ impl Serve for Routing {
                     request.extensions_mut().insert(outer);
                 }
                 // Not the app's: its answer is counted by the entry point, like a layer's.
-                service.0.serve(request)
+                service.serve.serve(request)
             }
             Err(miss @ Miss::MethodNotAllowed(_)) => match self.miss_stack(request.uri().path()) {
-                Some(stack) => stack.0.serve(request),
+                Some(stack) => stack.serve.serve(request),
                 None => answer_miss(engine, request, miss),
             },
             Err(miss) => answer_miss(engine, request, miss),
