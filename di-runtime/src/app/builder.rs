@@ -954,7 +954,9 @@ impl App {
     /// taken as 8 KiB), the same for both protocols: over HTTP/1 the most hyper buffers while
     /// it reads a head (request line and headers), past which the client gets 431; over
     /// HTTP/2 the header list size the server announces (`SETTINGS_MAX_HEADER_LIST_SIZE`),
-    /// past which the stream is refused.
+    /// past which the `h2` crate answers the stream 431 by itself (not counted in
+    /// [`Metrics::responses`](crate::Metrics::responses): the app never sees it), and far
+    /// past which it closes the connection with `GOAWAY` (`COMPRESSION_ERROR`).
     /// A request line longer than 64 KiB still gets 414 (while the head fits in this size);
     /// more than 100 header fields (hyper's limit) get 431.
     pub fn max_head_size(mut self, bytes: usize) -> Self {

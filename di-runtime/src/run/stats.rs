@@ -369,7 +369,10 @@ pub struct Metrics {
     /// own answers (404, 405, 408, 413, 422, 503 ...) included, counted when the response
     /// head is ready, and those hyper's HTTP/1 gives by itself to a request head it cannot
     /// parse (400, 414, 431: the app never sees the request), counted when their connection
-    /// ends. A status past 599 is counted as 599. A request whose client went away
+    /// ends. HTTP/2's own answers are not counted: the `h2` crate's 431 to a header list
+    /// past [`App::max_head_size`](crate::App::max_head_size) is sent inside the connection,
+    /// where hyper tells the app nothing of it, and a stream refused past
+    /// `max_concurrent_streams` is reset, not answered. A status past 599 is counted as 599. A request whose client went away
     /// before its response is not counted, mid-upload included (the answer to the broken
     /// body, a 400, reaches no one; its teardowns see `Cancelled(ClientGone)`).
     /// Exported as the counter `di_requests_total{status="200"}`, except by an app mounted
