@@ -676,3 +676,31 @@ fn a_broken_upload_and_a_connection_dropped_with_streams_in_flight() {
     });
     assert_clean_log(&captured);
 }
+
+/// An HTTP/1 client that half-closes its connection (shuts down its side once its request is
+/// sent, as `nc -N` does) is taken as gone, as hyper takes it (its `half_close` is off): an
+/// export to it is cut, its session told the client gone, never a success. Taking a half
+/// close as a client still reading would leave a long poll or a quiet feed to a client that
+/// really left held until TCP keep-alive found it (README, on a response whose client left).
+#[tokio::test]
+async fn an_http1_client_that_half_closes_is_taken_as_gone() {
+    let log_ = Log::default();
+    let server = fault_app(&log_).bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /export HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    socket.shutdown().await.unwrap();
+    let answer = common::within(common::read_bytes_to_close(&mut socket)).await;
+    assert!(answer.starts_with(b"HTTP/1.1 200 "));
+    expect_gone(
+        &server,
+        &log_,
+        "export entered",
+        &["session: cancelled client gone"],
+    )
+    .await;
+    server.shutdown().await;
+}
