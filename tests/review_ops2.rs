@@ -704,3 +704,70 @@ async fn an_http1_client_that_half_closes_is_taken_as_gone() {
     .await;
     server.shutdown().await;
 }
+
+#[depends(scope = "app")]
+async fn broken_pool(#[dep(reaper)] _r: &&'static str) -> Result<u8, HttpError> {
+    Err(HttpError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the database is down",
+    ))
+}
+
+#[depends]
+async fn needs_pool(#[dep(broken_pool)] _p: &u8) -> &'static str {
+    "never"
+}
+
+/// A start that fails after an `app`-scoped worker was set up tears the worker's dependency
+/// down: its `Shutdown` must be requested then, or a teardown that waits for its worker (as
+/// every worker's should) waits until the teardown deadline, for an app that will never serve.
+#[tokio::test]
+async fn a_failed_start_requests_the_shutdown_of_the_workers_it_set_up() {
+    let log_ = Log::default();
+    let app = App::new()
+        .provide(log, log_.clone())
+        .get("/", needs_pool)
+        .teardown_timeout(Duration::from_secs(120));
+    let started = common::within(App::start(app)).await;
+    let error = started.expect_err("the pool fails to set up");
+    assert!(
+        error.to_string().contains("the database is down"),
+        "{error}"
+    );
+    assert_eq!(
+        logged(&log_),
+        [
+            "reaper stopped",
+            "reaper torn down: setup of `broken_pool` failed (500)"
+        ]
+    );
+}
+
+#[depends(scope = "app")]
+async fn hung_pool(#[dep(reaper)] _r: &&'static str) -> u8 {
+    std::future::pending::<u8>().await
+}
+
+#[depends]
+async fn needs_hung_pool(#[dep(hung_pool)] _p: &u8) -> &'static str {
+    "never"
+}
+
+/// The same when the start is dropped (a timeout around `App::start`) while a later
+/// dependency hangs in its setup: the worker is told, and its teardown, run in the
+/// background, ends.
+#[tokio::test]
+async fn a_dropped_start_requests_the_shutdown_of_the_workers_it_set_up() {
+    let log_ = Log::default();
+    let app = App::new()
+        .provide(log, log_.clone())
+        .get("/", needs_hung_pool)
+        .teardown_timeout(Duration::from_secs(120));
+    let started = tokio::time::timeout(Duration::from_millis(100), App::start(app)).await;
+    assert!(started.is_err(), "the start hangs in `hung_pool`");
+    wait_logged(&log_, "reaper torn down: cancelled (shutdown)").await;
+    assert_eq!(
+        logged(&log_),
+        ["reaper stopped", "reaper torn down: cancelled (shutdown)"]
+    );
+}

@@ -28,7 +28,9 @@ use crate::response::error::InputError;
 /// It is the one input an `app`-scoped dependency may take (it is the app's, not a
 /// request's): a background task that dependency starts (a pool's reaper, a queue's
 /// consumer) can stop as the shutdown begins, while the requests in flight end, instead of
-/// at its teardown, which comes after them.
+/// at its teardown, which comes after them. A start that ends before the app serves (an
+/// `app`-scoped dependency fails to set up, the start is stopped or dropped) requests it too,
+/// before it tears down what it set up: a teardown that waits for its worker ends.
 ///
 /// ```
 /// use di_runtime::prelude::*;

@@ -182,6 +182,9 @@ impl Undo {
     /// as at shutdown: one may hold an earlier generator's value), with `outcome`. Dropped
     /// while it waits, what is left is handed over (see `Drop`).
     async fn tear_down(&mut self, outcome: Outcome) {
+        // The app will never serve: its `Shutdown` is requested, so that a worker an
+        // `app`-scoped dependency started stops, and the teardown that waits for it ends.
+        self.engine.draining.cancel();
         let set_up = self.take();
         let engine = self.engine.clone();
         self.state = UndoState::TearingDown(Box::pin(async move {
@@ -213,6 +216,7 @@ impl Drop for Undo {
     fn drop(&mut self) {
         let run = match std::mem::replace(&mut self.state, UndoState::Done) {
             UndoState::Setting(set_up) if set_up.generators() > 0 => {
+                self.engine.draining.cancel();
                 tracing::warn!(target: "di", set_up = set_up.generators(), "the app's start was dropped during the setup of `app` scope; tearing down what was set up in the background");
                 let engine = self.engine.clone();
                 Box::pin(async move {
