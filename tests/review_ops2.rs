@@ -274,6 +274,13 @@ async fn a_load_shed_is_answered_503_through_map_layer_error_and_sets_nothing_up
         ["stuck entered", "session: cancelled client gone"]
     );
     assert_eq!(client.get("/quick").send().await.status(), StatusCode::OK);
+    // Counted as the client got it.
+    let metrics = client.running().metrics();
+    assert_eq!(
+        metrics.responses_with(StatusCode::SERVICE_UNAVAILABLE),
+        1,
+        "{metrics:?}"
+    );
     client.shutdown().await;
 }
 
