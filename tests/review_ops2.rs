@@ -778,3 +778,55 @@ async fn a_dropped_start_requests_the_shutdown_of_the_workers_it_set_up() {
         ["reaper stopped", "reaper torn down: cancelled (shutdown)"]
     );
 }
+
+/// The protocols the other way round: an HTTP/2 export cut at the grace period's end, and an
+/// HTTP/1 upload whose client leaves during the grace.
+#[test]
+fn an_http2_export_cut_by_shutdown_and_an_http1_upload_left_during_it() {
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::DEBUG);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let log_ = Log::default();
+        let server = fault_app(&log_).bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr();
+        let io = TcpStream::connect(addr).await.unwrap();
+        let (mut client, driver) = common::h2_client(io, &h2::client::Builder::new()).await;
+        let mut body = common::h2_get(&mut client, addr, "/export").await;
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(chunk)) = body.data().await {
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+        });
+        let mut upload = TcpStream::connect(addr).await.unwrap();
+        upload
+            .write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n")
+            .await
+            .unwrap();
+        upload.write_all(&[b'a'; 4096]).await.unwrap();
+        wait_logged(&log_, "upload entered").await;
+
+        let shutdown = tokio::spawn(server.shutdown());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(upload);
+        common::within(shutdown).await.unwrap();
+        common::within(reader).await.unwrap();
+        driver.abort();
+        let mut events = logged(&log_);
+        events.sort();
+        assert_eq!(
+            events,
+            [
+                "export entered",
+                "session: cancelled client gone",
+                "session: cancelled shutdown",
+                "tx: cancelled client gone",
+                "upload entered",
+            ]
+        );
+    });
+    assert_clean_log(&captured);
+}
