@@ -5,9 +5,9 @@ use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
-use crate::input::de::from_json;
 use crate::input::de::strict;
 use crate::input::de::tree::Tree;
+use crate::input::de::{from_json, with_room};
 use crate::input::json_syntax::python_error;
 use crate::response::body::Response;
 use crate::response::error::{InputError, push_json_str};
@@ -73,12 +73,21 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
         // as the search reads them); only a body that fails is parsed again to find every
         // problem: syntax first (one error for the whole body, as FastAPI reports it), then
         // every problem of the content.
-        if let Ok(value) = strict::from_slice::<T>(body) {
-            return Ok(Json(value));
-        }
-        let tree = Tree::parse(body).map_err(|error| vec![json_invalid(body, &error)])?;
-        from_json(&tree).map(Json)
+        //
+        // A body nested deeper than this thread's stack allows is read again on a thread with
+        // room for it (see `with_room`), never past the end of this one's.
+        with_room(|| read_body::<T>(body)).map(Json)
     }
+}
+
+/// `T` from the bytes of a JSON body: straight from them, or, when that fails, every
+/// problem found (see [`Json::from_request`]).
+fn read_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Vec<InputError>> {
+    if let Ok(value) = strict::from_slice::<T>(body) {
+        return Ok(value);
+    }
+    let tree = Tree::parse(body).map_err(|error| vec![json_invalid(body, &error)])?;
+    from_json(&tree)
 }
 
 /// An optional JSON body, FastAPI's `item: Item | None = None`: `None` when the request has

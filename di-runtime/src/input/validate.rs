@@ -92,7 +92,7 @@ mod rules {
     use crate::input::de::tree::{Tree, python_float};
     use crate::input::de::{
         MAX_INPUT_TEXT, MAX_PROBLEMS, Repeated, field_order, from_json_repaired,
-        from_pairs_repaired,
+        from_pairs_repaired, with_room,
     };
     use crate::input::form::{Form, form_body, kept_pairs};
     use crate::input::header::{Header, field_pairs};
@@ -115,10 +115,17 @@ mod rules {
             let Ok(tree) = Tree::parse(head.body()) else {
                 return;
             };
-            if let Err((Some(repaired), _)) = from_json_repaired::<T>(&tree) {
-                let place = Place::new("body", Raw::Json(Some(&tree)));
-                add_broken_rules(&repaired, problems, &place);
-            }
+            // Read where the body fits, as `Json` read it (see `with_room`).
+            let found: &[InputError] = problems;
+            let all = with_room(|| {
+                let mut all = found.to_vec();
+                if let Err((Some(repaired), _)) = from_json_repaired::<T>(&tree) {
+                    let place = Place::new("body", Raw::Json(Some(&tree)));
+                    add_broken_rules(&repaired, &mut all, &place);
+                }
+                all
+            });
+            *problems = all;
         }
     }
 

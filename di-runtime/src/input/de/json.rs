@@ -12,7 +12,7 @@ use serde::de::{
 
 use super::access::{Elements, Entries, Node, Place};
 use super::phantom::{Phantom, RAW_VALUE_TOKEN, mismatch, raw_value, real};
-use super::problem::{Error, Kind, Repairs, Seen, Seg, SegRef, Typed, Walk};
+use super::problem::{Buffered, Error, Kind, Repairs, Seen, Seg, SegRef, Typed, Walk};
 use super::tree::{Num, Tree, Wide};
 
 /// A JSON value at a place (or a placeholder there), deserialized like serde_json's `Value`
@@ -364,8 +364,16 @@ impl<'de, 's> Deserializer<'de> for JsonDe<'s> {
             Tree::Bool(b) => visitor.visit_bool(*b),
             Tree::Number(n) => visit_number(*n, visitor),
             Tree::String(s) => visitor.visit_str(s),
-            Tree::Array(items) => self.seq(items, visitor),
-            Tree::Object(map) => self.map(map, None, visitor),
+            // What serde buffers it reads so: each open level is paid for (see
+            // `BUFFERED_LEVEL`).
+            Tree::Array(items) => {
+                let _level = Buffered::enter();
+                self.seq(items, visitor)
+            }
+            Tree::Object(map) => {
+                let _level = Buffered::enter();
+                self.map(map, None, visitor)
+            }
         }
     }
 

@@ -37,9 +37,11 @@
 //! together have visited [`WORK_BUDGET`] values beyond one whole walk of the input (so a
 //! search costs at most about three walks of the input and that many values more); nesting (including newtype recursion through
 //! placeholders) is limited to [`MAX_DEPTH`](problem::MAX_DEPTH) levels, and the stack an
-//! attempt uses to [`MAX_STACK`](problem::MAX_STACK) bytes (a value nested past either is one
-//! problem, and ends the search). When a bound stops the search, the problems found so far
-//! are returned.
+//! attempt uses to [`MAX_STACK`](problem::MAX_STACK) bytes, each open level of a value read as
+//! "any value" (what serde buffers) counted as [`BUFFERED_LEVEL`](problem::BUFFERED_LEVEL)
+//! more (a value nested past either is one problem, and ends the search; [`with_room`] then
+//! reads the body again on a thread with a larger stack). When a bound stops the search, the
+//! problems found so far are returned.
 //!
 //! Files, each using only those below it (and `crate::error` for the reported problems):
 //!
@@ -83,7 +85,7 @@ use problem::{
     BASE_ATTEMPTS, Error, InputAt, InputRef, Problem, Seg, State, Typed, WORK_BUDGET, Walk,
     diagnose,
 };
-pub(crate) use problem::{MAX_INPUT_TEXT, MAX_PROBLEMS};
+pub(crate) use problem::{MAX_INPUT_TEXT, MAX_PROBLEMS, with_room};
 use query::QueryLayout;
 use root::Root;
 use tree::Tree;

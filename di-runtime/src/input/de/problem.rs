@@ -55,11 +55,109 @@ pub(super) fn stack_here() -> usize {
     std::ptr::from_ref(std::hint::black_box(&marker)).addr()
 }
 
-/// Whether more than [`MAX_STACK`] bytes of stack have been used here since `base` (a
-/// [`stack_here`] taken where the reading started; 0, not started, never is).
+/// What a level of a value read as "any value" is counted to cost, beyond the stack it uses
+/// itself: what serde reads into a buffer of its own (the content of a `#[serde(untagged)]`,
+/// internally tagged or `#[serde(flatten)]` value) it reads so, then reads back from the
+/// buffer through its own deserializer, which no check of the runtime's sees, each level
+/// costing the frames of the type's `Deserialize` there (tens of kilobytes for a struct of
+/// many fields in a debug build). So the levels of a buffer are paid for while it is filled.
+pub(super) const BUFFERED_LEVEL: usize = 64 * 1024;
+
+/// The stack of the thread a body too deep for its caller's stack is read again on
+/// ([`with_room`]): room for serde_json's 128 levels at 128 KiB each, twice over.
+pub(super) const WIDE_STACK: usize = 32 * 1024 * 1024;
+
+/// What a reading may use on a [`WIDE_STACK`] thread: half of it, as [`MAX_STACK`] is of a
+/// worker thread's 2 MiB.
+const WIDE_LIMIT: usize = WIDE_STACK / 2;
+
+thread_local! {
+    /// The stack this thread lets a reading use: [`MAX_STACK`], or [`WIDE_LIMIT`] on the
+    /// thread [`with_room`] starts.
+    static LIMIT: Cell<usize> = const { Cell::new(MAX_STACK) };
+    /// The levels of values read as "any value" open here ([`Buffered`]).
+    static BUFFERED: Cell<usize> = const { Cell::new(0) };
+    /// Whether a reading on this thread found its stack used up since [`with_room`] looked.
+    static RAN_OUT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether more than the thread's bound (see [`MAX_STACK`]) has been used here since `base`
+/// (a [`stack_here`] taken where the reading started; 0, not started, never is), each open
+/// level of a value read as "any value" counted as [`BUFFERED_LEVEL`] more.
 #[inline]
 pub(super) fn stack_used_up(base: usize) -> bool {
-    base != 0 && base.abs_diff(stack_here()) > MAX_STACK
+    if base == 0 {
+        return false;
+    }
+    let used = base
+        .abs_diff(stack_here())
+        .saturating_add(BUFFERED.get().saturating_mul(BUFFERED_LEVEL));
+    if used > LIMIT.get() {
+        RAN_OUT.set(true);
+        return true;
+    }
+    false
+}
+
+/// An open level of a value read as "any value" (what serde's buffer of an untagged,
+/// internally tagged or flattened value is filled by): counted while it lives.
+pub(super) struct Buffered(());
+
+impl Buffered {
+    /// Opens a level; it closes when dropped, an unwinding panic included.
+    #[inline]
+    pub(super) fn enter() -> Self {
+        BUFFERED.set(BUFFERED.get() + 1);
+        Buffered(())
+    }
+}
+
+impl Drop for Buffered {
+    #[inline]
+    fn drop(&mut self) {
+        BUFFERED.set(BUFFERED.get().saturating_sub(1));
+    }
+}
+
+/// Runs `read` (the reading of a body); when it found its stack used up and the thread's
+/// stack is a worker's, runs it again on a thread of its own with a [`WIDE_STACK`] stack,
+/// which this one waits for, and gives what that one read.
+///
+/// A body nested deeper than its caller's stack allows, a chain of records under a
+/// `#[serde(untagged)]` enum a hundred levels deep, is then read where it fits, as FastAPI
+/// reads it, and never overflows a worker's stack (which aborts the process). Only such a
+/// body pays for a thread; the thread is waited for where the reading would have run, so
+/// there are never more of them than threads reading. If the thread cannot be started, the
+/// first reading's answer stands (its "nested too deeply" problem).
+pub(crate) fn with_room<R: Send>(read: impl Fn() -> R + Sync) -> R {
+    let watched = RAN_OUT.replace(false);
+    let first = read();
+    let ran_out = RAN_OUT.replace(watched);
+    if !ran_out || LIMIT.get() >= WIDE_LIMIT {
+        return first;
+    }
+    let wide = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("di-deep-body".to_owned())
+            .stack_size(WIDE_STACK)
+            .spawn_scoped(scope, || {
+                LIMIT.set(WIDE_LIMIT);
+                read()
+            })
+            .map(std::thread::ScopedJoinHandle::join)
+    });
+    match wide {
+        Ok(Ok(value)) => value,
+        // A panic of the type's `Deserialize` goes on as it would have on this thread.
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(error) => {
+            tracing::warn!(
+                target: "di",
+                "a deeply nested body is answered as too deep: no thread to read it on ({error})"
+            );
+            first
+        }
+    }
 }
 
 /// One step of a location: an object key or an array index.
@@ -1055,7 +1153,7 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Whether the attempt has used more than [`MAX_STACK`] bytes of stack here.
+    /// Whether the attempt has used up its stack here (see [`stack_used_up`]).
     pub(super) fn stack_exhausted(&self) -> bool {
         stack_used_up(self.stack_base.get())
     }

@@ -12,8 +12,11 @@
 //! each level costs the frames of the type's `Deserialize` there, tens of kilobytes for a
 //! struct of many fields in a debug build, so that a deep enough body a recursive type takes
 //! overflowed a worker thread's stack, which aborts the process. Before a container is read,
-//! [`Strict`] checks that the body has not used [`MAX_STACK`] bytes of stack yet; past them
-//! the fast path fails, and the search (bounded the same way) answers.
+//! [`Strict`] checks that the body has not used up its stack yet ([`MAX_STACK`] bytes on a
+//! worker, each open level of a value read as "any value", as serde fills its buffer of an
+//! untagged, internally tagged or flattened value, counted as
+//! [`BUFFERED_LEVEL`](super::problem::BUFFERED_LEVEL) more); past that the fast path fails,
+//! and [`with_room`](super::problem::with_room) reads the body again where it fits.
 
 use std::cell::Cell;
 use std::fmt;
@@ -23,7 +26,7 @@ use serde::de::{
     VariantAccess, Visitor,
 };
 
-use super::problem::{TOO_DEEP, stack_here, stack_used_up};
+use super::problem::{Buffered, TOO_DEEP, stack_here, stack_used_up};
 
 thread_local! {
     /// Where the stack was when [`from_slice`] started reading the body on this thread.
@@ -85,11 +88,20 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
     type Error = D::Error;
 
     forward! {
-        deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
         deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
         deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
         deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
         deserialize_option deserialize_unit deserialize_identifier deserialize_ignored_any
+    }
+
+    /// What serde buffers (untagged, internally tagged, flattened values) it reads as any
+    /// value, level by level: each open level is paid for (see
+    /// [`BUFFERED_LEVEL`](super::problem::BUFFERED_LEVEL)).
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let _level = Buffered::enter();
+        room()?;
+        self.0.deserialize_any(Wrap(visitor))
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
