@@ -255,3 +255,111 @@ async fn a_deep_json_value_is_still_read() {
     }
     server.shutdown().await;
 }
+
+// ------------------------------------------- 2. URL-encoded forms and queries of many fields
+
+#[derive(Deserialize, Debug)]
+#[allow(dead_code, reason = "deserialized only")]
+struct Tags {
+    a: Vec<String>,
+}
+
+#[depends]
+async fn form_tags(Form(tags): Form<Tags>) -> String {
+    tags.a.len().to_string()
+}
+
+#[depends]
+async fn query_tags(Query(tags): Query<Tags>) -> String {
+    tags.a.len().to_string()
+}
+
+fn many_fields_app() -> App {
+    App::new()
+        .post("/form", form_tags)
+        .get("/query", query_tags)
+}
+
+/// `count` pairs `a=x`, joined by `&`.
+fn pairs(count: usize) -> String {
+    vec!["a=x"; count].join("&")
+}
+
+/// A URL-encoded form of many tiny fields (`a=&a=&...`) cost about fifty times its size in
+/// memory, as many fields as the body limit let in; a multipart form is refused past 1000
+/// fields (Starlette's bound). Now a URL-encoded form is refused past 1000 fields too, with
+/// the multipart form's 400, and a query string past 1000 parameters likewise; 1000 are read.
+#[tokio::test]
+async fn a_form_or_query_of_more_than_1000_fields_is_a_400() {
+    let client = di_runtime::TestClient::start(many_fields_app())
+        .await
+        .expect("starts");
+    let form = |body: String| {
+        client
+            .post("/form")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let response = form(pairs(1000)).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.expect("a body"), "1000");
+    // Empty pieces are not fields (`form_urlencoded` skips them).
+    let response = form(format!("{}&&&", pairs(1000))).await;
+    assert_eq!(response.status().as_u16(), 200);
+    for body in [pairs(1001), vec!["a="; 100_000].join("&")] {
+        let response = form(body).await;
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value =
+            serde_json::from_str(&response.text().await.expect("a body")).expect("a JSON body");
+        assert_eq!(
+            body,
+            json!({"detail": "Too many fields. Maximum number of fields is 1000."})
+        );
+    }
+
+    let response = client.get(&format!("/query?{}", pairs(1000))).send().await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.expect("a body"), "1000");
+    for query in [pairs(1001), vec!["a="; 5000].join("&")] {
+        let response = client.get(&format!("/query?{query}")).send().await;
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value =
+            serde_json::from_str(&response.text().await.expect("a body")).expect("a JSON body");
+        assert_eq!(
+            body,
+            json!({"detail": "Too many query parameters. Maximum number of query parameters is 1000."})
+        );
+    }
+    client.shutdown().await;
+}
+
+#[derive(Deserialize, Debug, validator::Validate)]
+#[allow(dead_code, reason = "deserialized only")]
+struct CheckedTags {
+    #[validate(length(max = 2000))]
+    a: Vec<String>,
+}
+
+#[depends]
+async fn checked_form(Form(tags): Form<CheckedTags>) -> String {
+    tags.a.len().to_string()
+}
+
+/// A form whose type has rules is refused the same way, and not read again for them.
+#[tokio::test]
+async fn a_validated_form_of_more_than_1000_fields_is_a_400() {
+    let client = di_runtime::TestClient::start(App::new().post("/form", checked_form))
+        .await
+        .expect("starts");
+    for (count, status) in [(1000, 200), (1001, 400)] {
+        let response = client
+            .post("/form")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(pairs(count))
+            .send()
+            .await;
+        assert_eq!(response.status().as_u16(), status, "{count}");
+    }
+    client.shutdown().await;
+}

@@ -3,13 +3,13 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use http::HeaderMap;
 use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::de::{Repeated, from_pairs};
-use crate::response::error::InputError;
+use crate::response::error::{HttpError, InputError};
 
 /// An HTML form body (`application/x-www-form-urlencoded`) deserialized into `T`, as
 /// FastAPI's `Form()` parameters: read like a query string (a `Vec` field takes every value
@@ -36,14 +36,53 @@ use crate::response::error::InputError;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Form<T>(pub T);
 
+impl<T> Form<T> {
+    /// Fields a form is read with at most, as a multipart form's
+    /// [`MAX_FIELDS`](crate::Multipart::MAX_FIELDS): past them it is a 400, `{"detail": "Too
+    /// many fields. Maximum number of fields is 1000."}`, whatever the body limit. Each field
+    /// held costs some tens of bytes beside its own, so a body of many tiny fields (`a=&a=&...`)
+    /// would otherwise take some fifty times its size. (Starlette bounds the fields of a
+    /// multipart form only.)
+    pub const MAX_FIELDS: usize = 1000;
+}
+
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Form<T> {
     const NEEDS_BODY: bool = true;
 
     fn from_request(head: &RequestHead) -> Result<Self, Vec<InputError>> {
-        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-            form_urlencoded::parse(form_body(head)).collect();
+        let body = form_body(head);
+        if more_pairs_than(body, Self::MAX_FIELDS) {
+            return Err(vec![InputError::rejection(too_many(
+                "fields",
+                Self::MAX_FIELDS,
+            ))]);
+        }
+        let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = form_urlencoded::parse(body).collect();
         from_pairs("body", &kept_pairs::<T, _, _>(&pairs), Repeated::Last).map(Form)
     }
+}
+
+/// Whether URL-encoded `text` (a form body, a query string) has more than `max` pairs, as
+/// `form_urlencoded::parse` reads them (pieces between `&`, empty ones skipped). Counted
+/// without decoding, and only when the text is long enough to hold that many (each takes a
+/// byte and a separator): an ordinary form or query costs a comparison.
+pub(crate) fn more_pairs_than(text: &[u8], max: usize) -> bool {
+    text.len() > max.saturating_mul(2)
+        && text
+            .split(|&b| b == b'&')
+            .filter(|piece| !piece.is_empty())
+            .nth(max)
+            .is_some()
+}
+
+/// The 400 of a form of more than `max` fields or files (`what`), or of a query string of
+/// more than `max` parameters (Starlette's answer to a multipart form of too many fields).
+#[cold]
+pub(crate) fn too_many(what: &str, max: usize) -> HttpError {
+    HttpError::new(
+        StatusCode::BAD_REQUEST,
+        format!("Too many {what}. Maximum number of {what} is {max}."),
+    )
 }
 
 /// The pairs of a form that are read, as FastAPI reads a form into `T`: an empty value is

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::contract::request::{FromRequest, RequestHead};
 use crate::input::de::{Repeated, from_pairs};
-use crate::input::form::kept_pairs;
+use crate::input::form::{kept_pairs, too_many};
 use crate::input::stream::BodyStream;
 use crate::response::error::{BodyError, HttpError, InputError, MultipartError};
 
@@ -230,15 +230,6 @@ impl Multipart {
         let value = from_pairs("body", &kept, Repeated::Last).map_err(HttpError::invalid_input)?;
         Ok((value, files))
     }
-}
-
-/// Starlette's answer to a form of more than `max` fields or files (`what`).
-#[cold]
-fn too_many(what: &str, max: usize) -> HttpError {
-    HttpError::new(
-        StatusCode::BAD_REQUEST,
-        format!("Too many {what}. Maximum number of {what} is {max}."),
-    )
 }
 
 /// A file part of a multipart form read whole by [`Multipart::into_form`] (FastAPI's

@@ -155,6 +155,9 @@ mod rules {
         }
 
         fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
+            if refused(problems) {
+                return;
+            }
             let owned = query_pairs(head);
             let pairs = borrow(&owned);
             if let Err((Some(repaired), _)) =
@@ -177,6 +180,9 @@ mod rules {
         }
 
         fn add_rule_problems(head: &RequestHead, problems: &mut Vec<InputError>) {
+            if refused(problems) {
+                return;
+            }
             let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> =
                 form_urlencoded::parse(form_body(head)).collect();
             if let Err((Some(repaired), _)) =
@@ -230,6 +236,12 @@ mod rules {
                 add_broken_rules(&repaired, problems, &place);
             }
         }
+    }
+
+    /// Whether the input was refused as a whole (a form or query of more fields than are
+    /// read): the answer is that refusal, and the input is not read again for rules.
+    fn refused(problems: &[InputError]) -> bool {
+        problems.iter().any(|p| p.rejected().is_some())
     }
 
     fn borrow<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<(&str, &str)> {
