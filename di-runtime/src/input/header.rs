@@ -15,6 +15,8 @@ use crate::response::error::InputError;
 /// a field takes the header of its name with underscores as hyphens, case-insensitively
 /// (`user_agent` takes `User-Agent`), an `Option` field is `None` when the header is absent,
 /// a `Vec` field takes every value of a repeated header, any other field its first value.
+/// A value is not split at its commas, as FastAPI does not split it: `X-Tag: a, b` is one
+/// value, `"a, b"` (RFC 9110's list syntax is the handler's to read, when the header is one).
 ///
 /// Problems are reported at `["header", "user-agent"]` (the header's name, as FastAPI gives
 /// it): a missing header is `missing`, a value that does not parse `int_parsing` and so on,
