@@ -439,6 +439,19 @@ async fn expect_gone(server: &di_runtime::Server, log_: &Log, entered: &str, tea
     log_.lock().unwrap().clear();
 }
 
+/// Runs `walk` on a runtime of its own with every log line captured, then checks that none
+/// of them is an error, a panic or an internal message.
+fn with_clean_log(walk: impl std::future::Future<Output = ()>) {
+    let (captured, _subscriber) =
+        common::Captured::at(tracing_subscriber::filter::LevelFilter::DEBUG);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(walk);
+    assert_clean_log(&captured);
+}
+
 fn assert_clean_log(captured: &common::Captured) {
     let lines = captured.lines();
     for line in &lines {
@@ -451,13 +464,7 @@ fn assert_clean_log(captured: &common::Captured) {
 
 #[test]
 fn clients_gone_mid_body_and_mid_stream_over_both_protocols_tear_down_once_as_gone() {
-    let (captured, _subscriber) =
-        common::Captured::at(tracing_subscriber::filter::LevelFilter::DEBUG);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    with_clean_log(async {
         let log_ = Log::default();
         let server = fault_app(&log_).bind("127.0.0.1:0").await.unwrap();
         let addr = server.local_addr();
@@ -536,7 +543,6 @@ fn clients_gone_mid_body_and_mid_stream_over_both_protocols_tear_down_once_as_go
         assert_eq!(metrics.setups, metrics.teardowns.total(), "{metrics:?}");
         server.shutdown().await;
     });
-    assert_clean_log(&captured);
 }
 
 /// During a graceful shutdown: an export that does not end is cut at the grace period's end,
@@ -544,13 +550,7 @@ fn clients_gone_mid_body_and_mid_stream_over_both_protocols_tear_down_once_as_go
 /// client gone, over each protocol; each torn down once, and the shutdown ends.
 #[test]
 fn clients_during_a_graceful_shutdown_are_torn_down_once_with_the_right_reason() {
-    let (captured, _subscriber) =
-        common::Captured::at(tracing_subscriber::filter::LevelFilter::DEBUG);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    with_clean_log(async {
         let log_ = Log::default();
         let server = fault_app(&log_).bind("127.0.0.1:0").await.unwrap();
         let addr = server.local_addr();
@@ -596,7 +596,6 @@ fn clients_during_a_graceful_shutdown_are_torn_down_once_with_the_right_reason()
             "{metrics_before:?}"
         );
     });
-    assert_clean_log(&captured);
 }
 
 /// A client still there whose upload breaks (a malformed chunk over HTTP/1) gets a clean 400,
@@ -604,13 +603,7 @@ fn clients_during_a_graceful_shutdown_are_torn_down_once_with_the_right_reason()
 /// exports in flight tears each down once, as the client gone.
 #[test]
 fn a_broken_upload_and_a_connection_dropped_with_streams_in_flight() {
-    let (captured, _subscriber) =
-        common::Captured::at(tracing_subscriber::filter::LevelFilter::DEBUG);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    with_clean_log(async {
         let log_ = Log::default();
         let server = fault_app(&log_).bind("127.0.0.1:0").await.unwrap();
         let addr = server.local_addr();
@@ -625,7 +618,10 @@ fn a_broken_upload_and_a_connection_dropped_with_streams_in_flight() {
         let answer = common::within(common::read_to_close(&mut socket)).await;
         assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
         let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
-        assert!(!body.contains("hyper") && !body.contains("chunk size"), "{answer}");
+        assert!(
+            !body.contains("hyper") && !body.contains("chunk size"),
+            "{answer}"
+        );
         wait_logged(&log_, "session: handler_error 400").await;
         common::within(server.settle()).await;
         assert_eq!(
@@ -650,7 +646,9 @@ fn a_broken_upload_and_a_connection_dropped_with_streams_in_flight() {
             .header("content-length", "1000000")
             .body(())
             .unwrap();
-        std::future::poll_fn(|cx| client.poll_ready(cx)).await.unwrap();
+        std::future::poll_fn(|cx| client.poll_ready(cx))
+            .await
+            .unwrap();
         let (_answer, mut send) = client.send_request(request, false).unwrap();
         send.send_data(bytes::Bytes::from(vec![b'a'; 4096]), false)
             .unwrap();
@@ -681,7 +679,6 @@ fn a_broken_upload_and_a_connection_dropped_with_streams_in_flight() {
         assert_eq!(metrics.setups, metrics.teardowns.total(), "{metrics:?}");
         server.shutdown().await;
     });
-    assert_clean_log(&captured);
 }
 
 /// An HTTP/1 client that half-closes its connection (shuts down its side once its request is
@@ -783,13 +780,7 @@ async fn a_dropped_start_requests_the_shutdown_of_the_workers_it_set_up() {
 /// HTTP/1 upload whose client leaves during the grace.
 #[test]
 fn an_http2_export_cut_by_shutdown_and_an_http1_upload_left_during_it() {
-    let (captured, _subscriber) =
-        common::Captured::at(tracing_subscriber::filter::LevelFilter::DEBUG);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    with_clean_log(async {
         let log_ = Log::default();
         let server = fault_app(&log_).bind("127.0.0.1:0").await.unwrap();
         let addr = server.local_addr();
@@ -828,5 +819,4 @@ fn an_http2_export_cut_by_shutdown_and_an_http1_upload_left_during_it() {
             ]
         );
     });
-    assert_clean_log(&captured);
 }
