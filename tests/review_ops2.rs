@@ -308,6 +308,54 @@ async fn an_error_map_layer_error_leaves_or_panics_on_is_the_generic_500() {
     }
 }
 
+/// A service mounted with `nest_service` or `fallback_service` that fails rather than answers
+/// (here tower's `Elapsed`, from a `Timeout` around a service that never answers) is answered
+/// as `map_layer_error` says, as the app's layers are; it was always the generic 500.
+#[tokio::test]
+async fn a_mounted_services_error_is_answered_as_map_layer_error_says() {
+    let failing = || {
+        let never = tower::service_fn(|_request: http::Request<Body>| {
+            std::future::pending::<Result<http::Response<String>, std::convert::Infallible>>()
+        });
+        tower::timeout::Timeout::new(never, Duration::from_millis(20))
+    };
+    let app = |mounted: &str| {
+        let app = App::new().get("/quick", quick);
+        match mounted {
+            "nest_service" => app.nest_service("/legacy", failing()),
+            _ => app.fallback_service(failing()),
+        }
+    };
+    for mounted in ["nest_service", "fallback_service"] {
+        let mapped = TestClient::start(app(mounted).map_layer_error(tower_errors))
+            .await
+            .unwrap();
+        let response = common::within(mapped.get("/legacy/users").send()).await;
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT, "{mounted}");
+        assert!(response.header("x-request-id").is_some(), "{mounted}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"detail":"the request took too long"}"#,
+            "{mounted}"
+        );
+        assert_eq!(mapped.get("/quick").send().await.status(), StatusCode::OK);
+        mapped.shutdown().await;
+        // Without the map: the generic 500, as before.
+        let unmapped = TestClient::start(app(mounted)).await.unwrap();
+        let response = common::within(unmapped.get("/legacy/users").send()).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{mounted}"
+        );
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"detail":"Internal Server Error"}"#
+        );
+        unmapped.shutdown().await;
+    }
+}
+
 // ------------------------------------------------------------- what HTTP/2 answers by itself
 
 #[depends]

@@ -343,7 +343,9 @@ impl App {
     /// the error (downcast it to the layer's own type: `error.is::<Overloaded>()`) and returns
     /// the response, or `None` for the generic 500; the answer is logged at INFO with its
     /// status. A `map` that panics is a generic 500. This is axum's `HandleErrorLayer`, once
-    /// for every layer of the app, without axum.
+    /// for every layer of the app, without axum. The errors of a service mounted with
+    /// [`nest_service`](App::nest_service) or [`fallback_service`](App::fallback_service) are
+    /// answered the same way.
     ///
     /// ```
     /// use di_runtime::prelude::*;
@@ -409,7 +411,7 @@ impl App {
     ///
     /// The app's [`layer`](App::layer)s are around it, not its route layers; its answers are
     /// counted and carry the request id like the app's own. Its errors are answered 500 and
-    /// logged. A prefix is literal text (no `{name}` parameter), starts with `/` and does not
+    /// logged, or as [`map_layer_error`](App::map_layer_error) makes of them. A prefix is literal text (no `{name}` parameter), starts with `/` and does not
     /// end with `/`, and is another service's only (reported by [`App::check`]); of two
     /// prefixes that match a path (`/api` and `/api/v2`), the longer takes it.
     ///

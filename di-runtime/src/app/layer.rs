@@ -63,7 +63,6 @@ where
         InnerService {
             serve: Arc::new(Erased {
                 service: self.layer(inner),
-                errors: errors.clone(),
             }),
             errors,
         }
@@ -108,7 +107,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        ResponseFuture(self.serve.serve(request.map(Body::new)))
+        ResponseFuture(self.serve(request.map(Body::new)))
     }
 }
 
@@ -128,12 +127,14 @@ impl InnerService {
         B::Error: Into<BoxError>,
     {
         Self {
-            serve: Arc::new(Erased {
-                service,
-                errors: None,
-            }),
+            serve: Arc::new(Erased { service }),
             errors: None,
         }
+    }
+
+    /// Serves `request`, a layer's error answered by this stack's `map_layer_error`.
+    fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response> {
+        self.serve.serve(request, self.errors.as_ref())
     }
 
     /// A leaf of the app's stacks, whose layers answer their errors with `errors`.
@@ -147,14 +148,19 @@ impl InnerService {
 
 /// A service behind an [`InnerService`], its type erased.
 trait Serve: Send + Sync + 'static {
-    fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response>;
+    /// Serves `request`; a tower service's error is answered by `errors` (the app's
+    /// `map_layer_error`), if it has an answer for it.
+    fn serve(
+        &self,
+        request: http::Request<Body>,
+        errors: Option<&Arc<LayerErrorFn>>,
+    ) -> BoxFuture<'static, Response>;
 }
 
-/// A layer's service, its response body boxed and its error answered (by `errors`, the
-/// app's `map_layer_error`, if it has an answer).
+/// A layer's service, or a mounted one, its response body boxed and its error answered (by
+/// the app's `map_layer_error`, if it has an answer).
 struct Erased<S> {
     service: S,
-    errors: Option<Arc<LayerErrorFn>>,
 }
 
 impl<S, B> Serve for Erased<S>
@@ -169,10 +175,14 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response> {
+    fn serve(
+        &self,
+        request: http::Request<Body>,
+        errors: Option<&Arc<LayerErrorFn>>,
+    ) -> BoxFuture<'static, Response> {
         // A clone for this call, as tower services are used: `poll_ready`, then `call`.
         let mut service = self.service.clone();
-        let errors = self.errors.clone();
+        let errors = errors.cloned();
         Box::pin(async move {
             let ready = std::future::poll_fn(|cx| service.poll_ready(cx))
                 .await
@@ -400,7 +410,7 @@ where
     // A layer that panics is a generic 500, as a handler that panics is: when it calls the
     // app (nothing set up yet), or while its future runs (below). Both with the entry in
     // `ENTRY`, for a layer that rebuilds the request.
-    let serve = || ENTRY.sync_scope(entry.clone(), || layers.top.serve.serve(request));
+    let serve = || ENTRY.sync_scope(entry.clone(), || layers.top.serve(request));
     let answer = match catch_call(serve) {
         Ok(answer) => answer,
         Err(panic) => {
@@ -569,13 +579,17 @@ impl Routing {
 }
 
 impl Serve for Routing {
-    fn serve(&self, mut request: http::Request<Body>) -> BoxFuture<'static, Response> {
+    fn serve(
+        &self,
+        mut request: http::Request<Body>,
+        errors: Option<&Arc<LayerErrorFn>>,
+    ) -> BoxFuture<'static, Response> {
         let engine = &self.engine;
         match engine.routes.find(request.method(), request.uri().path()) {
             Ok(Routed { route, params }) => match self.stacks.get(route.def) {
                 Some(Some(stack)) => {
                     request.extensions_mut().insert(RouteParams(params));
-                    stack.serve.serve(request)
+                    stack.serve(request)
                 }
                 _ => serve_leaf(engine.clone(), route, request, Some(params)),
             },
@@ -598,11 +612,12 @@ impl Serve for Routing {
                     }
                     request.extensions_mut().insert(outer);
                 }
-                // Not the app's: its answer is counted by the entry point, like a layer's.
-                service.serve.serve(request)
+                // Not the app's: its answer is counted by the entry point, like a layer's;
+                // its error answered as the app's layers' are.
+                service.serve.serve(request, errors)
             }
             Err(miss @ Miss::MethodNotAllowed(_)) => match self.miss_stack(request.uri().path()) {
-                Some(stack) => stack.serve.serve(request),
+                Some(stack) => stack.serve(request),
                 None => answer_miss(engine, request, miss),
             },
             Err(miss) => answer_miss(engine, request, miss),
@@ -643,7 +658,11 @@ struct MissLeaf {
 }
 
 impl Serve for MissLeaf {
-    fn serve(&self, request: http::Request<Body>) -> BoxFuture<'static, Response> {
+    fn serve(
+        &self,
+        request: http::Request<Body>,
+        _errors: Option<&Arc<LayerErrorFn>>,
+    ) -> BoxFuture<'static, Response> {
         let engine = &self.engine;
         match engine.routes.find(request.method(), request.uri().path()) {
             // A layer made it a request a route takes: served by that route, without its own
@@ -663,7 +682,11 @@ struct RouteLeaf {
 }
 
 impl Serve for RouteLeaf {
-    fn serve(&self, mut request: http::Request<Body>) -> BoxFuture<'static, Response> {
+    fn serve(
+        &self,
+        mut request: http::Request<Body>,
+        _errors: Option<&Arc<LayerErrorFn>>,
+    ) -> BoxFuture<'static, Response> {
         let params = request
             .extensions_mut()
             .remove::<RouteParams>()
