@@ -1060,3 +1060,43 @@ fn a_route_pattern_that_cannot_be_one_is_refused_with_the_mistake_and_the_fix() 
             .is_ok()
     );
 }
+
+/// axum 0.7's `/items/:id` on a handler that reads no `Path` was accepted as a route that only
+/// a request for `/items/:id` itself reaches: every `/items/7` was a 404, and nothing said
+/// why (axum 0.8 refuses the pattern). `check` refuses it with the fix, as it did already for
+/// a handler that reads `Path`; a colon or star inside a segment is still text.
+#[test]
+fn an_axum_0_7_parameter_on_a_handler_without_path_is_refused_with_the_fix() {
+    for (path, segment, fix) in [
+        ("/items/:id", ":id", "{id}"),
+        ("/items/{id}/parts/:part", ":part", "{part}"),
+        ("/files/*rest", "*rest", "{*rest}"),
+    ] {
+        let message = App::new()
+            .get(path, list_items)
+            .provide(pool, Pool::default())
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains(&format!(
+                "route GET {path}: invalid path: `{segment}` is a fixed segment here"
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("write the parameter `{fix}`")),
+            "{message}"
+        );
+    }
+    for path in ["/items:batch", "/v1/items/{id}:cancel", "/a/*", "/a/:"] {
+        assert!(
+            App::new()
+                .get(path, list_items)
+                .provide(pool, Pool::default())
+                .check()
+                .is_ok(),
+            "{path}"
+        );
+    }
+}

@@ -173,7 +173,8 @@ impl App {
     /// name once; a literal brace is doubled, `{{` or `}}`. Literal text is matched as a client
     /// sends it, percent-encoded where a URI cannot hold it as it is: write `/caf%C3%A9` for
     /// `/café` (a path parameter's value is decoded). Invalid paths (a brace without its
-    /// pair, a parameter named twice, a catch-all before the end), conflicting paths, and one
+    /// pair, a parameter named twice, a catch-all before the end, axum 0.7's `:id` or
+    /// `*rest` for a whole segment), conflicting paths, and one
     /// that no request could match (`/café`, `/search?q=1`), are reported by
     /// [`App::check`] and [`App::start`], each with the fix.
     pub fn route<F, H>(mut self, method: Method, path: &str, handler: F) -> Self

@@ -121,15 +121,8 @@ pub(crate) fn plan_routes(
         if let Some(reader) = path_reader(&plan)
             && !def.path.contains('{')
         {
-            // `/notes/:id` (axum 0.7, Express) or `/files/*rest`: the old syntax, read as text.
-            let old_syntax = def
-                .path
-                .split('/')
-                .find(|segment| segment.len() > 1 && segment.starts_with([':', '*']));
-            problems.push(match old_syntax {
-                Some(segment) => {
-                    let (sigil, name) = segment.split_at(1);
-                    let fix = if sigil == "*" { format!("{{*{name}}}") } else { format!("{{{name}}}") };
+            problems.push(match old_syntax(&def.path) {
+                Some((segment, sigil, fix)) => {
                     format!(
                         "{what}: `{reader}` takes `Path<..>`, which reads the path's `{{name}}` parameters, but this path has none: `{segment}` is a fixed segment here (the `{sigil}name` syntax of axum 0.7 and Express); write the parameter `{fix}`"
                     )
@@ -138,6 +131,14 @@ pub(crate) fn plan_routes(
                     "{what}: `{reader}` takes `Path<..>`, which reads the path's `{{name}}` parameters, but this path has none; add one (as in `/items/{{id}}`) or read the value another way"
                 ),
             });
+            continue;
+        }
+        // The same syntax on a route whose handler reads no `Path`: a route only a request for
+        // `/notes/:id` itself would reach, never `/notes/7` (axum 0.8 refuses it too).
+        if let Some((segment, sigil, fix)) = old_syntax(&def.path) {
+            problems.push(format!(
+                "{what}: invalid path: `{segment}` is a fixed segment here, which only a request for that very text matches (the `{sigil}name` syntax of axum 0.7 and Express); write the parameter `{fix}`"
+            ));
             continue;
         }
         if let Some(misfit) = path_misfit(&plan, &def.path) {
@@ -360,6 +361,23 @@ pub(crate) fn path_params(path: &str) -> Vec<&str> {
         .into_iter()
         .map(|span| &path[span])
         .collect()
+}
+
+/// The first segment of `path` written in the parameter syntax of axum 0.7 and Express
+/// (`:id`, `*rest`), which this router takes as fixed text: the segment, its sigil, and the
+/// parameter to write instead (`{id}`, `{*rest}`).
+fn old_syntax(path: &str) -> Option<(&str, &str, String)> {
+    let segment = path.split('/').find(|segment| {
+        segment.starts_with([':', '*'])
+            && segment[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+    })?;
+    let (sigil, name) = segment.split_at(1);
+    let fix = if sigil == "*" {
+        format!("{{*{name}}}")
+    } else {
+        format!("{{{name}}}")
+    };
+    Some((segment, sigil, fix))
 }
 
 /// What makes `path` not a route pattern, in the app's words and with the fix: the router's
