@@ -981,14 +981,19 @@ fn error_doc_fn(function: &Function, paths: &Paths) -> TokenStream {
     else {
         return paths.unknown_output();
     };
+    output_doc_of(&quote!(#error_ty), &paths.any_schema(), paths)
+}
+
+/// The function that describes a value of type `ty` as an output, its body's schema made by
+/// `schema` (only the OpenAPI document reads it).
+fn output_doc_of(ty: &TokenStream, schema: &TokenStream, paths: &Paths) -> TokenStream {
     let probe = paths.doc_probe();
     let use_pick = paths.use_pick("output");
-    let any_schema = paths.any_schema();
     openapi_only(
         quote! {
             || {
                 #use_pick
-                (&#probe::<#error_ty>::NEW).output_doc(#any_schema)
+                (&#probe::<#ty>::NEW).output_doc(#schema)
             }
         },
         paths.unknown_output(),
@@ -1037,21 +1042,8 @@ fn output_doc_fn(function: &Function, paths: &Paths) -> TokenStream {
         Output::Plain { ty, .. } => (Some(quote!(#ty)), output_schema_type(ty)),
         Output::Generator { provided } => (Some(quote!(#provided)), syn::parse_quote!(())),
     };
-    let schema = schema_fn(&body_ty, paths);
-    let probe = paths.doc_probe();
-    let use_pick = paths.use_pick("output");
-    // Only the OpenAPI document reads the output's description.
     match read_as {
-        Some(ty) => openapi_only(
-            quote! {
-                || {
-                    #use_pick
-                    (&#probe::<#ty>::NEW).output_doc(#schema)
-                }
-            },
-            paths.unknown_output(),
-            paths,
-        ),
+        Some(ty) => output_doc_of(&ty, &schema_fn(&body_ty, paths), paths),
         None => paths.unknown_output(),
     }
 }

@@ -1050,39 +1050,30 @@ fn is_result(ty: &Type) -> bool {
 
 /// The first type argument of a `Result<T, ..>` path.
 fn result_ok_type(ty: &Type) -> Option<Type> {
-    match ty {
-        Type::Path(path) => {
-            let last = path.path.segments.last().filter(|s| s.ident == "Result")?;
-            let PathArguments::AngleBracketed(args) = &last.arguments else {
-                return None;
-            };
-            match args.args.first()? {
-                GenericArgument::Type(t) => Some(t.clone()),
-                _ => None,
-            }
-        }
-        Type::Group(g) => result_ok_type(&g.elem),
-        Type::Paren(p) => result_ok_type(&p.elem),
-        _ => None,
-    }
+    result_type_arg(ty, 0)
 }
 
 /// The second type argument of a `Result<T, E>` path: its error type as written (`None` for an
 /// alias without it, `ApiResult<T>`).
 pub(crate) fn result_err_type(ty: &Type) -> Option<Type> {
+    result_type_arg(ty, 1)
+}
+
+/// The type argument at `index` of a `Result<..>` path (through groups and parentheses).
+fn result_type_arg(ty: &Type, index: usize) -> Option<Type> {
     match ty {
         Type::Path(path) => {
             let last = path.path.segments.last().filter(|s| s.ident == "Result")?;
             let PathArguments::AngleBracketed(args) = &last.arguments else {
                 return None;
             };
-            match args.args.iter().nth(1)? {
+            match args.args.iter().nth(index)? {
                 GenericArgument::Type(t) => Some(t.clone()),
                 _ => None,
             }
         }
-        Type::Group(g) => result_err_type(&g.elem),
-        Type::Paren(p) => result_err_type(&p.elem),
+        Type::Group(g) => result_type_arg(&g.elem, index),
+        Type::Paren(p) => result_type_arg(&p.elem, index),
         _ => None,
     }
 }
