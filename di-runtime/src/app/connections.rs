@@ -66,7 +66,8 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::app::gather::{self, Gathered};
 use crate::response::body::BoxError;
-use crate::run::body::{HeadWatch, sends_no_body};
+use crate::response::body::sends_no_body;
+use crate::run::body::HeadWatch;
 
 /// What the accept loop and a connection's requests share about that connection.
 struct Shared {

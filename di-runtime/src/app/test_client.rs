@@ -19,10 +19,10 @@ use crate::app::error::BuildError;
 use crate::app::running::Running;
 use crate::app::service::AppService;
 use crate::input::client::ClientAddr;
+use crate::response::body::sends_no_body;
 use crate::response::body::{Body, BoxError};
 use crate::response::check::held_to_length;
 use crate::response::page::NOT_IN_A_URI;
-use crate::run::body::sends_no_body;
 
 /// Sends requests to an app in process, through exactly the code path the server uses.
 ///
