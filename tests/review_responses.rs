@@ -29,14 +29,7 @@ fn documented(doc: &OpenApi, path: &str) -> Vec<String> {
 async fn served(client: &TestClient, path: &str) -> Vec<String> {
     let response = client.get(path).send().await;
     assert_eq!(response.status().as_u16() / 100, 2, "GET {path}");
-    let content_type = response.header("content-type").map(|value| {
-        value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    });
+    let content_type = response.header("content-type").map(common::media_type);
     let body = response.bytes().await.expect("the whole body");
     match content_type {
         Some(content_type) => vec![content_type],

@@ -36,14 +36,9 @@ impl Raw {
 
     /// The media type of its `Content-Type`, without parameters (none: no such header).
     fn media_type(&self) -> Option<String> {
-        self.all("content-type").first().map(|value| {
-            value
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned()
-        })
+        self.all("content-type")
+            .first()
+            .map(|value| common::media_type(value))
     }
 }
 

@@ -539,6 +539,17 @@ impl hyper::body::Body for Misjudged {
     }
 }
 
+/// The media type of a `Content-Type` value, without its parameters (`text/plain` of
+/// `text/plain; charset=utf-8`).
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// The problems `App::check` finds in `app`, one per line; fails the test if it accepts it.
 pub fn problems(app: &di_runtime::App) -> Vec<String> {
     app.check()
