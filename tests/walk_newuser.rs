@@ -5,6 +5,8 @@
 //! input with its 422, a group with a key check, overrides, the OpenAPI document, graceful
 //! shutdown over a real socket), and asserts what the docs promise at each step.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -625,9 +627,7 @@ async fn the_openapi_document_lists_the_routes_their_inputs_and_the_group_key() 
 async fn raw_request(addr: std::net::SocketAddr, request: &str) -> String {
     let mut socket = TcpStream::connect(addr).await.unwrap();
     socket.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    socket.read_to_end(&mut out).await.unwrap();
-    String::from_utf8_lossy(&out).into_owned()
+    common::read_to_close(&mut socket).await
 }
 
 #[tokio::test]
@@ -958,11 +958,7 @@ async fn an_export_in_flight_at_shutdown_is_finished_before_the_server_stops() {
     let mut head = [0; 12];
     socket.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 200");
-    let reading = tokio::spawn(async move {
-        let mut rest = Vec::new();
-        socket.read_to_end(&mut rest).await.unwrap();
-        String::from_utf8(rest).unwrap()
-    });
+    let reading = tokio::spawn(async move { common::read_to_close(&mut socket).await });
     server.shutdown().await;
     let rest = reading.await.unwrap();
     assert!(rest.ends_with("4\n\r\n0\r\n\r\n"), "{rest:?}");
