@@ -263,10 +263,10 @@ pub(crate) fn parse_depends_args(tokens: TokenStream) -> syn::Result<DependsArgs
                 .ok()
                 .filter(|_| lit.suffix().is_empty())
                 .unwrap_or(0);
-            if !(100..=599).contains(&status) {
+            if !(200..=599).contains(&status) {
                 return Err(syn::Error::new(
                     lit.span(),
-                    "`status` is an HTTP status code, from 100 to 599: `status = 201`",
+                    "`status` is the status a handler's answer is sent with, from 200 to 599 (a 1xx is never a final answer): `status = 201`",
                 ));
             }
             args.status = Some(status);
@@ -817,7 +817,9 @@ mod tests {
         assert_eq!(args.status, Some(201));
         assert_eq!(args.content_type.as_deref(), Some("application/x-ndjson"));
         let e = parse_depends_args(quote!(status = 99)).err().unwrap();
-        assert!(e.to_string().contains("from 100 to 599"), "{e}");
+        assert!(e.to_string().contains("from 200 to 599"), "{e}");
+        let e = parse_depends_args(quote!(status = 101)).err().unwrap();
+        assert!(e.to_string().contains("never a final answer"), "{e}");
         let e = parse_depends_args(quote!(status = "201")).err().unwrap();
         assert!(e.to_string().contains("`status = 201`"), "{e}");
         let e = parse_depends_args(quote!(content_type = 1)).err().unwrap();

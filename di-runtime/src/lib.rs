@@ -194,11 +194,15 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 ///   `@app.get(..., dependencies=[Depends(f)])`). They are set up before the dependencies of the
 ///   parameters, in the order written, and are otherwise like `#[dep(f)]` parameters: cached,
 ///   scoped, overridable, checked at start.
-/// - `status = 201`, `content_type = "..."`, `body_content_type = "..."`,
-///   `responses(404 = "...", ...)`: what the OpenAPI document (feature `openapi`) says of the
-///   function: its success status, its response's and its streamed (or `Bytes`) request
-///   body's content types, the error statuses it answers with. They document and change nothing at run time
-///   (docs/openapi.md).
+/// - `status = 201` (200 to 599), on a handler: the status of its success, FastAPI's
+///   `status_code=`. An answer the handler gives with `200` (a `Json<T>`, a `String`, an
+///   `Ok(..)`) is sent with it, and the OpenAPI document (feature `openapi`) lists it; an
+///   answer that sets another status (an error, a `Redirect`, a `(StatusCode, T)`) is sent as
+///   it is.
+/// - `content_type = "..."`, `body_content_type = "..."`, `responses(404 = "...", ...)`: what
+///   the OpenAPI document says of the function: its response's and its streamed (or `Bytes`)
+///   request body's content types, the error statuses it answers with. They document and
+///   change nothing at run time (docs/openapi.md).
 /// - `crate = "path"`: the runtime crate, when it is renamed.
 ///
 /// Parameter attribute: `#[dep(path)]`, `#[dep(path, scope = "...")]` (the scope at this use,

@@ -41,6 +41,10 @@ pub(crate) struct Route {
     pub(crate) plan: Plan,
     pub(crate) respond: fn(Slot) -> Response,
     pub(crate) respond_any: Respond,
+    /// The status of a success, from the handler's `#[depends(status = ..)]`: an answer the
+    /// handler gives with `200` is sent with it, as the document says (FastAPI's
+    /// `status_code=`).
+    pub(crate) success: Option<http::StatusCode>,
     /// The app's and groups' dependencies the route runs without a parameter.
     pub(crate) uses: Vec<PlannedUse>,
     /// The index of the route's [`RouteDef`] among those the app registered (for what the
@@ -178,6 +182,12 @@ pub(crate) fn plan_routes(
             plan,
             respond: def.respond,
             respond_any: def.respond_any,
+            success: def
+                .handler
+                .doc
+                .status
+                .and_then(|status| http::StatusCode::from_u16(status).ok())
+                .filter(|status| *status != http::StatusCode::OK),
             uses,
             def: def_index,
         };

@@ -1051,7 +1051,7 @@ async fn run_handler(
             Some(to),
         );
         if let Some(made) = made.into_inner() {
-            return respond_with(response, made, head, name);
+            return respond_with(response, made, route.success, head, name);
         }
         match started {
             Ok((started, _)) => started,
@@ -1061,7 +1061,9 @@ async fn run_handler(
     let waited = || Err(waited(name, Some(&head.request_id)));
     let ended = match started {
         StartedKind::Responding(future) => match catch(future).await {
-            Ok(Ok(Answered::Made(made))) => return respond_with(response, made, head, name),
+            Ok(Ok(Answered::Made(made))) => {
+                return respond_with(response, made, route.success, head, name);
+            }
             Ok(Ok(Answered::Kept(value))) => Ok(Ok(value)),
             Ok(Err(error)) => Ok(Err(error)),
             Err(panic) => Err(panic),
@@ -1078,7 +1080,13 @@ async fn run_handler(
     match ended {
         Ok(Ok(value)) => {
             let respond = route.respond;
-            respond_with(response, catch_call(|| respond(value)), head, name)
+            respond_with(
+                response,
+                catch_call(|| respond(value)),
+                route.success,
+                head,
+                name,
+            )
         }
         Ok(Err(error)) => {
             let status = error.status();
@@ -1094,9 +1102,11 @@ async fn run_handler(
 
 /// The response `made` from the handler's value written into `response`, and the outcome it
 /// is; a panic of the user's `IntoResponse` is a logged generic 500 (see [`run_handler`]).
+/// A `200` is sent with the route's `success` status, when it declares one.
 fn respond_with(
     response: &mut Option<Response>,
     made: Result<Response, Panic>,
+    success: Option<StatusCode>,
     head: &RequestHead,
     name: &'static str,
 ) -> Outcome {
@@ -1108,6 +1118,12 @@ fn respond_with(
         }
     };
     let response = response.insert(made);
+    if let Some(success) = success
+        && response.status() == StatusCode::OK
+        && response.extensions().get::<ErrorMark>().is_none()
+    {
+        *response.status_mut() = success;
+    }
     let status = response.status();
     if status == StatusCode::INTERNAL_SERVER_ERROR
         && let Some(unserializable) = response.extensions().get::<Unserializable>()
