@@ -412,6 +412,17 @@ fn pattern_problem(path: &str) -> Option<String> {
         });
     }
     let names = path_params(path);
+    if let Some(spaced) = names.iter().find(|name| name.contains(char::is_whitespace)) {
+        let star = if path.contains(&format!("{{*{spaced}}}")) {
+            "*"
+        } else {
+            ""
+        };
+        let fix: String = spaced.split_whitespace().collect();
+        return Some(format!(
+            "the parameter `{{{star}{spaced}}}` has white space in its name, which no field or `Path` name can match; write `{{{star}{fix}}}`"
+        ));
+    }
     let twice = names
         .iter()
         .enumerate()
