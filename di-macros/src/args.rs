@@ -552,6 +552,7 @@ const REQUEST_INPUTS: &[&str] = &[
     "Shutdown",
     "TypedHeader",
     "BackgroundTasks",
+    "SetHeaders",
     "RequestId",
 ];
 

@@ -47,7 +47,8 @@
 //!   [`Form`], [`Header`], [`Cookie`], the security inputs ([`HttpBearer`], [`HttpBasic`],
 //!   [`ApiKeyHeader`], [`ApiKeyQuery`], [`ApiKeyCookie`]), [`Option<ClientAddr>`](ClientAddr),
 //!   [`Shutdown`], [`RequestId`], `Bytes`, [`BodyStream`], [`Multipart`], `&HeaderMap`,
-//!   `&Method`, `&Uri`, `&RequestHead`, and [`&BackgroundTasks`](BackgroundTasks). Bad input
+//!   `&Method`, `&Uri`, `&RequestHead`, [`&BackgroundTasks`](BackgroundTasks), and
+//!   [`&SetHeaders`](SetHeaders) (headers a dependency sets on the handler's answer). Bad input
 //!   is one 422 listing every problem, before anything is set up.
 //! - A parameter `y: Yield<T>` makes the function a generator: before
 //!   [`y.provide(v).await`](Yield::provide) is setup, after it is teardown, which gets the value
@@ -125,6 +126,7 @@ pub use contract::provide::Yield;
 pub use contract::request::{FromRequest, FromRequestRef, RequestHead};
 pub use contract::request_id::{MAX_CLIENT_REQUEST_ID, RequestId};
 pub use contract::scope::Scope;
+pub use contract::set_headers::SetHeaders;
 pub use contract::slot::{Held, HeldMut};
 #[cfg(feature = "axum")]
 pub use input::axum::Extract;
@@ -228,8 +230,8 @@ pub mod prelude {
     pub use crate::{
         App, BackgroundTasks, BuildError, Bytes, CancelReason, Cookie, Form, Group, Header,
         HeaderMap, Held, HeldMut, Html, HttpError, InputError, IntoResponse, Json, Method, Outcome,
-        Path, Query, Redirect, RequestHead, RequestId, Response, Scope, ServeError, StatusCode,
-        StreamBody, TestClient, TestRequest, TestResponse, Uri, Yield, depends,
+        Path, Query, Redirect, RequestHead, RequestId, Response, Scope, ServeError, SetHeaders,
+        StatusCode, StreamBody, TestClient, TestRequest, TestResponse, Uri, Yield, depends,
     };
 }
 

@@ -25,4 +25,5 @@ pub(crate) mod provide;
 pub(crate) mod request;
 pub(crate) mod request_id;
 pub(crate) mod scope;
+pub(crate) mod set_headers;
 pub(crate) mod slot;

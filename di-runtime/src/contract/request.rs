@@ -9,6 +9,7 @@ use http::{Extensions, HeaderMap, Method, Uri, Version};
 use crate::contract::background::BackgroundTasks;
 use crate::contract::body::{BodyFrames, Unread};
 use crate::contract::request_id::RequestId;
+use crate::contract::set_headers::SetHeaders;
 use crate::response::error::InputError;
 
 /// The parts of a request that inputs are extracted from: method, URI, version, headers,
@@ -48,6 +49,8 @@ pub struct RequestHead {
     pub(crate) client: Option<std::net::SocketAddr>,
     /// Made on first use: most requests add no task.
     pub(crate) background: OnceLock<BackgroundTasks>,
+    /// Made on first use: most requests set no header on their answer this way.
+    pub(crate) set_headers: OnceLock<SetHeaders>,
     /// The request's id (the client's, or made by the app).
     pub(crate) request_id: RequestId,
     /// The app's number, by which a [`Shutdown`](crate::Shutdown) input finds its app's.
@@ -98,6 +101,11 @@ impl RequestHead {
     /// The request's background tasks (one list, shared by every user).
     pub(crate) fn background(&self) -> &BackgroundTasks {
         self.background.get_or_init(BackgroundTasks::default)
+    }
+
+    /// The headers set on the handler's answer (one list, shared by every user).
+    pub(crate) fn set_headers(&self) -> &SetHeaders {
+        self.set_headers.get_or_init(SetHeaders::default)
     }
 
     /// Takes the tasks added so far (none, if no one asked for the list).

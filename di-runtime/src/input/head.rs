@@ -6,6 +6,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::contract::background::BackgroundTasks;
 use crate::contract::request::{FromRequest, FromRequestRef, RequestHead};
+use crate::contract::set_headers::SetHeaders;
 use crate::response::error::InputError;
 
 impl FromRequestRef for RequestHead {
@@ -61,6 +62,12 @@ impl FromRequest for Bytes {
 impl FromRequestRef for BackgroundTasks {
     fn from_request_ref(head: &RequestHead) -> &Self {
         head.background()
+    }
+}
+
+impl FromRequestRef for SetHeaders {
+    fn from_request_ref(head: &RequestHead) -> &Self {
+        head.set_headers()
     }
 }
 

@@ -277,6 +277,7 @@ async fn start_app_node(engine: &Engine, node: &Node) -> Result<Option<Suspended
         body: Bytes::new(),
         client: None,
         background: OnceLock::new(),
+        set_headers: OnceLock::new(),
         request_id: RequestId::make(),
         app: engine.shutdown.app(),
     });

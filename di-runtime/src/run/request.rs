@@ -561,6 +561,7 @@ fn prepare(
         body,
         client,
         background: std::sync::OnceLock::new(),
+        set_headers: std::sync::OnceLock::new(),
         request_id,
         app: engine.shutdown.app(),
     });
@@ -654,6 +655,12 @@ fn serve(
         }
         no_final_informational(&mut outcome, &mut response, &head.request_id, route.name);
         log_server_error(&outcome, &head.request_id, route.name);
+        // Whether the answer is the handler's (a success or its `Err`): what `SetHeaders` lays
+        // its headers onto.
+        let mut handler_answered = matches!(
+            outcome,
+            Outcome::Success { .. } | Outcome::HandlerError { .. }
+        );
 
         // `handler` scope: torn down before the response head leaves, shielded from the client
         // going away (see `Owed::in_flight`).
@@ -680,9 +687,16 @@ fn serve(
                 && !timed_out
             {
                 response = error.into_response();
+                handler_answered = false;
             }
             outcome = report.outcome;
             no_final_informational(&mut outcome, &mut response, &head.request_id, route.name);
+        }
+
+        // The headers the handler and its dependencies set, once every `handler`-scope
+        // teardown (which may set some) has run; none is sent with an answer not the handler's.
+        if let Some(set) = head.set_headers.get() {
+            set.lay_onto(handler_answered.then_some(response.headers_mut()));
         }
 
         if route.plan.streams_body {
