@@ -49,8 +49,9 @@ pub struct RequestHead {
     pub(crate) client: Option<std::net::SocketAddr>,
     /// Made on first use: most requests add no task.
     pub(crate) background: OnceLock<BackgroundTasks>,
-    /// Made on first use: most requests set no header on their answer this way.
-    pub(crate) set_headers: OnceLock<SetHeaders>,
+    /// Made on first use: most requests set no header on their answer this way. Boxed, so
+    /// that every request's head grows by a pointer only.
+    pub(crate) set_headers: OnceLock<Box<SetHeaders>>,
     /// The request's id (the client's, or made by the app).
     pub(crate) request_id: RequestId,
     /// The app's number, by which a [`Shutdown`](crate::Shutdown) input finds its app's.
@@ -105,7 +106,7 @@ impl RequestHead {
 
     /// The headers set on the handler's answer (one list, shared by every user).
     pub(crate) fn set_headers(&self) -> &SetHeaders {
-        self.set_headers.get_or_init(SetHeaders::default)
+        self.set_headers.get_or_init(Box::default)
     }
 
     /// Takes the tasks added so far (none, if no one asked for the list).
