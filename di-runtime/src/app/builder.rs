@@ -1029,9 +1029,13 @@ impl App {
     /// [`http2_max_concurrent_streams`](App::http2_max_concurrent_streams) per connection
     /// (about 3.4 MB for 100 streams by default, where h2's default let one connection hold
     /// 40 MB). Raising it lets a stream run further ahead of a slow connection, which a
-    /// loopback benchmark does not need. At least 1.
+    /// loopback benchmark does not need. At least 1, and at most 4 GiB (`u32::MAX`, the most
+    /// hyper takes: a larger one, such as `usize::MAX` for "no limit", is taken as that).
     pub fn http2_max_send_buffer(mut self, bytes: usize) -> Self {
-        self.config.http2.max_send_buf_size = bytes.max(1);
+        // hyper asserts it is at most `u32::MAX`, in the accept loop's task: past it the
+        // server bound its port, then served nothing and never tore `app` scope down.
+        let most = usize::try_from(u32::MAX).unwrap_or(usize::MAX);
+        self.config.http2.max_send_buf_size = bytes.clamp(1, most);
         self
     }
 

@@ -1,0 +1,78 @@
+//! A second code review of the server and its operations (`di-runtime/src/app/server.rs`,
+//! `connections.rs`, `running.rs`, `service.rs`, `layer.rs`, `run/stats.rs`, `run/config.rs`,
+//! `run/outer.rs`), read line by line for the settings at their edges, the gauges once traffic
+//! is gone, and the shutdown: each test is a defect found that way, shown failing over real
+//! sockets before its fix.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{read_head, within};
+use di_runtime::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[depends]
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// Sends a keep-alive `GET path` on `stream` and reads its response (head and
+/// `Content-Length` body).
+async fn get(stream: &mut TcpStream, path: &str) -> String {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(stream).await;
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+// ------------------------------------------------- 1. settings at their largest values
+
+/// Every size and count setting at its largest value (`usize::MAX`, "no limit" as a user
+/// writes it), beside every time limit at `Duration::MAX`: the server binds, serves both
+/// protocols and shuts down.
+#[tokio::test]
+async fn size_and_count_settings_at_their_largest_values_serve() {
+    let server = App::new()
+        .get("/health", health)
+        .max_connections(usize::MAX)
+        .max_background_teardowns(usize::MAX)
+        .max_in_flight(usize::MAX)
+        .body_limit(usize::MAX)
+        .max_head_size(usize::MAX)
+        .http2_max_send_buffer(usize::MAX)
+        .http2_max_concurrent_streams(u32::MAX)
+        .http2_max_pending_accept_reset_streams(usize::MAX)
+        .http2_max_local_error_reset_streams(usize::MAX)
+        .body_min_rate(u64::MAX, Duration::MAX)
+        .send_timeout(Duration::MAX)
+        .tcp_keepalive(Some(Duration::MAX))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = within(TcpStream::connect(server.local_addr()))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let text = within(get(&mut stream, "/health")).await;
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    }
+    let (mut sender, _task) = within(common::hyper_h2_client(server.local_addr())).await;
+    let request = http::Request::get(format!("http://{}/health", server.local_addr()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = within(sender.send_request(request)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    drop(stream);
+    drop(sender);
+    within(server.shutdown()).await;
+}
