@@ -76,3 +76,48 @@ async fn size_and_count_settings_at_their_largest_values_serve() {
     drop(sender);
     within(server.shutdown()).await;
 }
+
+// ------------------------------------------ 2. HTTP/2 reset limits of zero
+
+#[depends]
+async fn hello() -> &'static str {
+    "hello"
+}
+
+/// `http2_max_pending_accept_reset_streams(0)` and `http2_max_local_error_reset_streams(0)`
+/// were accepted, and h2 then closed a connection with `GOAWAY` (`ENHANCE_YOUR_CALM`) at its
+/// first such reset, failing every other stream in progress on it: a client that cancels a
+/// request just sent (a reset pending accept, a pattern h2 calls legitimate), or one that
+/// opens a stream past `http2_max_concurrent_streams` before it has read the server's
+/// `SETTINGS` (refused streams count as the server's own resets), cut every request of the
+/// connection, those of other users behind a proxy that multiplexes them included. Zero is
+/// refused, as every other limit that would refuse everything is.
+#[test]
+fn http2_reset_limits_of_zero_are_refused() {
+    assert_eq!(
+        common::problems(
+            &App::new()
+                .get("/", hello)
+                .http2_max_pending_accept_reset_streams(0)
+        ),
+        [
+            "`App::http2_max_pending_accept_reset_streams(0)`: an HTTP/2 connection would be closed with `GOAWAY` at the first request its client cancels as it sends it, with every other request in progress on it; give 1 or more (default 20)"
+        ]
+    );
+    assert_eq!(
+        common::problems(
+            &App::new()
+                .get("/", hello)
+                .http2_max_local_error_reset_streams(0)
+        ),
+        [
+            "`App::http2_max_local_error_reset_streams(0)`: an HTTP/2 connection would be closed with `GOAWAY` at the first stream the server resets (one opened past `http2_max_concurrent_streams`, a header list past `max_head_size`), with every other request in progress on it; give 1 or more (default 1024)"
+        ]
+    );
+    App::new()
+        .get("/", hello)
+        .http2_max_pending_accept_reset_streams(1)
+        .http2_max_local_error_reset_streams(1)
+        .check()
+        .expect("one is a limit");
+}

@@ -1016,6 +1016,9 @@ impl App {
     /// which the connection is closed with `GOAWAY` (`ENHANCE_YOUR_CALM`). Streams reset after
     /// they were accepted cancel their request: what was set up is torn down with
     /// `Cancelled`, within [`max_background_teardowns`](App::max_background_teardowns).
+    /// Zero, with which a connection would be closed at the first request its client cancels
+    /// as it sends it (every other request on it failing), is refused by [`App::check`] and
+    /// [`App::start`].
     pub fn http2_max_pending_accept_reset_streams(mut self, limit: usize) -> Self {
         self.config.http2.max_pending_accept_reset_streams = limit;
         self
@@ -1042,7 +1045,10 @@ impl App {
     /// How many streams the server may reset because of a client's protocol errors on one
     /// HTTP/2 connection (default 1024, h2's own), past which the connection is closed with
     /// `GOAWAY` (`ENHANCE_YOUR_CALM`): the "MadeYouReset" variant of rapid reset
-    /// (CVE-2025-8671).
+    /// (CVE-2025-8671). Streams refused past
+    /// [`http2_max_concurrent_streams`](App::http2_max_concurrent_streams) count too. Zero,
+    /// with which a connection would be closed at the first stream the server resets (every
+    /// other request on it failing), is refused by [`App::check`] and [`App::start`].
     pub fn http2_max_local_error_reset_streams(mut self, limit: usize) -> Self {
         self.config.http2.max_local_error_reset_streams = limit;
         self
@@ -1265,6 +1271,18 @@ impl App {
         if http2.max_concurrent_streams == 0 {
             problems.push(
                 "`App::http2_max_concurrent_streams(0)`: every HTTP/2 client would be told it may open no stream, and its requests would wait for ever; give 1 or more (default 100)"
+                    .to_owned(),
+            );
+        }
+        if http2.max_pending_accept_reset_streams == 0 {
+            problems.push(
+                "`App::http2_max_pending_accept_reset_streams(0)`: an HTTP/2 connection would be closed with `GOAWAY` at the first request its client cancels as it sends it, with every other request in progress on it; give 1 or more (default 20)"
+                    .to_owned(),
+            );
+        }
+        if http2.max_local_error_reset_streams == 0 {
+            problems.push(
+                "`App::http2_max_local_error_reset_streams(0)`: an HTTP/2 connection would be closed with `GOAWAY` at the first stream the server resets (one opened past `http2_max_concurrent_streams`, a header list past `max_head_size`), with every other request in progress on it; give 1 or more (default 1024)"
                     .to_owned(),
             );
         }
