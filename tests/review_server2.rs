@@ -121,3 +121,35 @@ fn http2_reset_limits_of_zero_are_refused() {
         .check()
         .expect("one is a limit");
 }
+
+// ------------------------------------- 3. a minimum body rate with no grace period
+
+/// `body_min_rate(240, Duration::ZERO)` was accepted, and every request body not there with
+/// its head was answered 408: the rate was due from the body's first moment, before a byte of
+/// it could come (a 100 KB upload sent at full speed 30 ms after its head got
+/// `{"detail":"Request body timed out"}`), as `body_timeout(Duration::ZERO)`, which is
+/// refused, would answer it. A grace of zero is refused while the rate is checked; a rate of
+/// `0` turns the check off, and any grace goes with it.
+#[test]
+fn a_minimum_body_rate_with_no_grace_period_is_refused() {
+    assert_eq!(
+        common::problems(
+            &App::new()
+                .get("/", hello)
+                .body_min_rate(240, Duration::ZERO)
+        ),
+        [
+            "`App::body_min_rate(240, Duration::ZERO)`: the rate would be due from a body's first moment, before a byte of it could arrive, and every request body not there with its head would be answered 408; give a grace period (default 5 s), or a rate of 0 to turn the check off"
+        ]
+    );
+    App::new()
+        .get("/", hello)
+        .body_min_rate(0, Duration::ZERO)
+        .check()
+        .expect("a rate of zero turns the check off");
+    App::new()
+        .get("/", hello)
+        .body_min_rate(240, Duration::from_millis(1))
+        .check()
+        .expect("a grace period");
+}

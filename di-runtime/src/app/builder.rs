@@ -681,6 +681,10 @@ impl App {
     /// `Expect: 100-continue` is told to go on). hyper's HTTP/2 never sends that `100`: a
     /// client that asked for it waits for it a while and then sends its body, so for such an
     /// HTTP/2 request the rate counts from the body's first byte.
+    ///
+    /// A `grace` of zero with a rate to check, which would answer 408 to every body not there
+    /// with its head (the rate due before a byte of it could arrive), is refused by
+    /// [`App::check`] and [`App::start`].
     pub fn body_min_rate(mut self, bytes_per_second: u64, grace: Duration) -> Self {
         self.config.body_min_rate = crate::run::deadline::MinRate {
             bytes_per_second,
@@ -1221,6 +1225,13 @@ impl App {
                 "`App::body_timeout(Duration::ZERO)`: every request body not there with its head would be answered 408; give the time one may take to arrive (default 30 s)"
                     .to_owned(),
             );
+        }
+        let rate = &self.config.body_min_rate;
+        if rate.bytes_per_second > 0 && rate.grace == Duration::ZERO {
+            problems.push(format!(
+                "`App::body_min_rate({}, Duration::ZERO)`: the rate would be due from a body's first moment, before a byte of it could arrive, and every request body not there with its head would be answered 408; give a grace period (default 5 s), or a rate of 0 to turn the check off",
+                rate.bytes_per_second
+            ));
         }
         if self.config.teardown_timeout == Duration::ZERO {
             problems.push(
