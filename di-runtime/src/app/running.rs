@@ -76,7 +76,9 @@ impl Running {
         self.engine.requests_in_flight()
     }
 
-    /// How many background teardowns are running now.
+    /// How many background teardowns and [`BackgroundTasks`](crate::BackgroundTasks) are
+    /// running or waiting for a place now (as
+    /// [`Metrics::teardowns_in_flight`](crate::Metrics::teardowns_in_flight)).
     pub fn teardowns_in_flight(&self) -> usize {
         self.engine.background_in_flight()
     }
@@ -86,8 +88,9 @@ impl Running {
         self.engine.settle().await;
     }
 
-    /// Starts stopping: streaming bodies end at their next poll, and work cut from now on
-    /// is cancelled with [`CancelReason::Shutdown`](crate::CancelReason::Shutdown).
+    /// Starts stopping: streaming bodies of requests with `request`-scope work end at their
+    /// next wait (others are not told), and work cut from now on is cancelled with
+    /// [`CancelReason::Shutdown`](crate::CancelReason::Shutdown).
     pub(crate) fn stop(&self) {
         self.engine.stop_hard();
     }

@@ -169,8 +169,9 @@ impl Engine {
         }
     }
 
-    /// Stops the app hard: streaming bodies end at their next poll, work cut from now on is
-    /// cancelled with `Shutdown`, and requests are turned away.
+    /// Stops the app hard: streaming bodies of requests with `request`-scope work end at their
+    /// next wait (others are not told), work cut from now on is cancelled with `Shutdown`,
+    /// and requests are turned away.
     pub(crate) fn stop_hard(&self) {
         self.stopped.store(true, Ordering::Release);
         self.hard_stop.cancel();
