@@ -153,3 +153,47 @@ fn a_minimum_body_rate_with_no_grace_period_is_refused() {
         .check()
         .expect("a grace period");
 }
+
+// ----------------------- 4. a request refused before the app, in an app with tower layers
+
+/// The server refuses, before the app sees them, an HTTP/1 request with two `Host`s or an
+/// invalid one, a body chunked twice, a body in a transfer coding other than `chunked`, and
+/// an HTTP/2 request whose `host` is not its `:authority`. Each answer is counted in
+/// `Metrics::responses` (and `di_requests_total`) as every other answer is; but in an app with
+/// tower layers, whose answers are counted where they leave the layers, the refusal (which
+/// never enters them) was counted nowhere: a client probing for request smuggling showed on
+/// no dashboard once the app had a layer.
+#[tokio::test]
+async fn a_request_refused_before_an_app_with_layers_is_counted() {
+    for layered in [false, true] {
+        let app = App::new().get("/health", health);
+        let app = if layered {
+            app.layer(tower::layer::util::Identity::new())
+        } else {
+            app
+        };
+        let server = app.bind("127.0.0.1:0").await.unwrap();
+        for request in [
+            "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "POST /health HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        ] {
+            let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let text = within(common::read_to_close(&mut stream)).await;
+            assert!(
+                text.starts_with("HTTP/1.1 400") || text.starts_with("HTTP/1.1 501"),
+                "{text}"
+            );
+        }
+        let metrics = server.metrics();
+        assert_eq!(
+            (
+                metrics.responses_with(StatusCode::BAD_REQUEST),
+                metrics.responses_with(StatusCode::NOT_IMPLEMENTED)
+            ),
+            (1, 1),
+            "layered: {layered}: {metrics:?}"
+        );
+        within(server.shutdown()).await;
+    }
+}

@@ -1016,11 +1016,14 @@ fn refuse(
         engine.config.request_id_header.as_ref(),
     );
     let response = crate::response::error::HttpError::new(status, detail).into_response();
-    crate::run::request::finish(
+    // Counted here whether or not the app has tower layers: `finish` leaves the count of a
+    // layered app's answers to where they leave its layers, which this one never enters (it
+    // was counted nowhere then). Never a mounted app's: di's own server refused it.
+    crate::run::request::finish_layered(
         engine,
         crate::run::request::close_unread(response, version),
         &id,
-        &http::Extensions::new(),
+        false,
     )
 }
 
