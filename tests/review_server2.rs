@@ -37,13 +37,23 @@ async fn get(stream: &mut TcpStream, path: &str) -> String {
 
 // ------------------------------------------------- 1. settings at their largest values
 
+#[depends]
+async fn echo(body: bytes::Bytes) -> String {
+    format!("{} bytes", body.len())
+}
+
 /// Every size and count setting at its largest value (`usize::MAX`, "no limit" as a user
-/// writes it), beside every time limit at `Duration::MAX`: the server binds, serves both
-/// protocols and shuts down.
+/// writes it), beside the time limits `tests/hardening.rs`
+/// `time_limits_of_duration_max_mean_never_and_the_server_serves` leaves out at
+/// `Duration::MAX`: the server binds, serves both protocols, a body included, and shuts down.
+/// `http2_max_send_buffer(usize::MAX)` made hyper panic in the accept loop's task (it takes at
+/// most `u32::MAX`) once `bind` had returned: the port was closed, nothing served, and `app`
+/// scope was dropped untorn-down.
 #[tokio::test]
 async fn size_and_count_settings_at_their_largest_values_serve() {
     let server = App::new()
         .get("/health", health)
+        .post("/echo", echo)
         .max_connections(usize::MAX)
         .max_background_teardowns(usize::MAX)
         .max_in_flight(usize::MAX)
@@ -66,6 +76,15 @@ async fn size_and_count_settings_at_their_largest_values_serve() {
         let text = within(get(&mut stream, "/health")).await;
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     }
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .await
+        .unwrap();
+    let text = within(read_head(&mut stream)).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    let mut body = [0; 7];
+    within(stream.read_exact(&mut body)).await.unwrap();
+    assert_eq!(&body, b"5 bytes");
     let (mut sender, _task) = within(common::hyper_h2_client(server.local_addr())).await;
     let request = http::Request::get(format!("http://{}/health", server.local_addr()))
         .body(http_body_util::Empty::<bytes::Bytes>::new())
