@@ -216,3 +216,33 @@ async fn a_request_refused_before_an_app_with_layers_is_counted() {
         within(server.shutdown()).await;
     }
 }
+
+// ------------------------------------------- 5. a request after `Running::shutdown`
+
+/// A clone of the app's service still used after `Running::shutdown` (another server that
+/// has not stopped yet, inside axum) answers each request 503 `The server is shutting down`,
+/// nothing set up, counted in the metrics: `Running::shutdown`'s doc said nothing of what it
+/// does to the requests that come after it.
+#[tokio::test]
+async fn a_request_after_running_shutdown_is_answered_503() {
+    let running = App::new().get("/health", health).start().await.unwrap();
+    let service = running.service();
+    running.shutdown().await;
+    let request = http::Request::get("/health")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = within(service.call_request(request)).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(body, r#"{"detail":"The server is shutting down"}"#);
+    let metrics = service.metrics();
+    assert_eq!(
+        metrics.responses_with(StatusCode::SERVICE_UNAVAILABLE),
+        1,
+        "{metrics:?}"
+    );
+    assert_eq!(metrics.requests_in_flight, 0, "{metrics:?}");
+}

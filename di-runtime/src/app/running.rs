@@ -97,6 +97,12 @@ impl Running {
 
     /// Stops the app: waits for background teardowns (each bounded by the teardown timeout),
     /// then tears down `app`-scoped dependencies in reverse order with [`Outcome::Stopped`](crate::Outcome::Stopped).
+    ///
+    /// Streaming bodies of requests with `request`-scope work end at their next wait. A
+    /// request the app's [`service`](Running::service) is given from then on (a clone still
+    /// used by another server that has not stopped yet) is answered 503
+    /// `{"detail":"The server is shutting down"}`, nothing set up, and counted in its
+    /// [`metrics`](AppService::metrics): stop the other server first (see docs/axum.md).
     pub async fn shutdown(self) {
         self.engine.stop_hard();
         self.settle().await;
