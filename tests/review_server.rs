@@ -8,7 +8,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{read_head, within};
+use common::{keep_alive_get, read_head, within};
 use di_runtime::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -30,23 +30,6 @@ async fn connect_small_window(addr: SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(addr).await.unwrap()
-}
-
-/// Sends a keep-alive `GET path` on `stream` and reads its response (head and
-/// `Content-Length` body).
-async fn get(stream: &mut TcpStream, path: &str) -> String {
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let head = read_head(stream).await;
-    let length = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length: "))
-        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).await.unwrap();
-    head + &String::from_utf8_lossy(&body)
 }
 
 // ------------------------------------ 1. the connection limit, with one closing that lingers
@@ -81,10 +64,18 @@ async fn at_the_limit_a_close_that_waits_to_flush_leaves_the_room_to_another_idl
     // Idle since after it (the idle times are counted in milliseconds).
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut idle = TcpStream::connect(addr).await.unwrap();
-    assert!(within(get(&mut idle, "/health")).await.ends_with("ok"));
+    assert!(
+        within(keep_alive_get(&mut idle, "/health"))
+            .await
+            .ends_with("ok")
+    );
     // A third client: `stalled` is asked to close and cannot, `idle` is there to close.
     let mut third = TcpStream::connect(addr).await.unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(10), get(&mut third, "/health")).await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        keep_alive_get(&mut third, "/health"),
+    )
+    .await;
     let answer = answer.expect("the third client waited while an idle connection stayed open");
     assert!(answer.ends_with("ok"), "{answer}");
     // `idle` made the room.

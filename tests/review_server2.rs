@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{read_head, within};
+use common::{keep_alive_get, read_head, within};
 use di_runtime::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,23 +16,6 @@ use tokio::net::TcpStream;
 #[depends]
 async fn health() -> &'static str {
     "ok"
-}
-
-/// Sends a keep-alive `GET path` on `stream` and reads its response (head and
-/// `Content-Length` body).
-async fn get(stream: &mut TcpStream, path: &str) -> String {
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let head = read_head(stream).await;
-    let length = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length: "))
-        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).await.unwrap();
-    head + &String::from_utf8_lossy(&body)
 }
 
 // ------------------------------------------------- 1. settings at their largest values
@@ -73,7 +56,7 @@ async fn size_and_count_settings_at_their_largest_values_serve() {
         .await
         .unwrap();
     for _ in 0..2 {
-        let text = within(get(&mut stream, "/health")).await;
+        let text = within(keep_alive_get(&mut stream, "/health")).await;
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     }
     stream

@@ -121,6 +121,24 @@ pub async fn read_head<R: tokio::io::AsyncRead + Unpin>(stream: &mut R) -> Strin
     String::from_utf8_lossy(&head).into_owned()
 }
 
+/// Sends a keep-alive `GET path` on `stream` and reads its response (head and
+/// `Content-Length` body).
+pub async fn keep_alive_get(stream: &mut tokio::net::TcpStream, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(stream).await;
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
 /// The data of a chunked body (`Transfer-Encoding: chunked`), up to where it was cut if it
 /// was.
 pub fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
