@@ -177,6 +177,20 @@ pub(crate) struct Starting {
     cell: Option<Arc<dyn BorrowCell>>,
 }
 
+/// A setup dropped before it ended (its request cut where it waited: the client gone, a tower
+/// layer's timeout, the start of the app stopped) drops the user's future inside a catch, as
+/// a handler's future ([`catch`](crate::panic::catch)) and one cut at the request timeout
+/// are: a local whose `Drop` panics (a blocking client dropped inside the runtime) must not
+/// unwind into whoever dropped the request (hyper's connection task, a layer, which then
+/// answered a generic 500 and had the teardowns told a panic instead of its timeout).
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some(started) = self.started.take() {
+            crate::panic::log_dropped(catch_call(|| drop(started)), "a setup cut before its end");
+        }
+    }
+}
+
 impl Starting {
     pub(crate) fn new(started: StartedKind, cell: Option<Arc<dyn BorrowCell>>) -> Self {
         Self {
