@@ -179,3 +179,107 @@ async fn a_setup_cut_by_a_layers_timeout_whose_local_panics_in_drop_is_the_layer
     );
     client.shutdown().await;
 }
+
+// ---------------------------------------------------------------- inputs never taken
+
+/// A request input of the user's (an extractor holding a client) whose `Drop` panics.
+struct Ticket;
+
+impl di_runtime::FromRequest for Ticket {
+    fn from_request(_: &di_runtime::RequestHead) -> Result<Self, Vec<InputError>> {
+        Ok(Ticket)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        log("ticket:drop");
+        if !std::thread::panicking() {
+            panic!("secret input drop panic");
+        }
+    }
+}
+
+/// A setup that refuses the request (a missing key): the handler never takes its input. Of
+/// `handler` scope: a plain value of `request` scope would keep the request's values until
+/// the body's end, and let them go there (inside a catch already).
+#[depends(scope = "handler")]
+async fn refuses(#[dep(conn)] _c: &Conn) -> Result<u8, HttpError> {
+    Err(HttpError::new(StatusCode::UNAUTHORIZED, "no key"))
+}
+
+#[depends]
+async fn takes_ticket_after_refusal(#[dep(refuses)] _r: &u8, ticket: Ticket) -> &'static str {
+    drop(ticket);
+    "never"
+}
+
+#[depends]
+async fn takes_ticket_after_stuck(#[dep(stuck_generator)] _s: &u8, ticket: Ticket) -> &'static str {
+    drop(ticket);
+    "never"
+}
+
+/// An input the handler never took (a setup refused the request first) is let go of inside a
+/// catch: its `Drop` panicked in the request's own future as it ended, which lost the 401 (the
+/// test client's call panicked; over a socket, the connection's task, with the answer).
+#[tokio::test]
+async fn an_input_never_taken_whose_drop_panics_loses_neither_the_answer_nor_a_teardown() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/x", takes_ticket_after_refusal))
+        .await
+        .unwrap();
+    let answer = common::guard("the answer", async {
+        let service = client.running().service();
+        tokio::spawn(async move {
+            let request = http::Request::get("/x")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            service.call_request(request).await.status()
+        })
+        .await
+    })
+    .await;
+    assert_eq!(
+        answer.expect("the request did not panic"),
+        StatusCode::UNAUTHORIZED
+    );
+    common::guard("settle", client.settle()).await;
+    assert_eq!(
+        events(),
+        ["conn:up", "ticket:drop", "conn:down setup_failed refuses"]
+    );
+    client.shutdown().await;
+}
+
+/// The same input, on a request dropped while a setup waits: let go of inside a catch, and
+/// what was set up torn down once, told the client went away.
+#[tokio::test]
+async fn an_input_never_taken_by_a_request_dropped_mid_setup_is_dropped_inside_a_catch() {
+    use std::future::Future;
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/x", takes_ticket_after_stuck))
+        .await
+        .unwrap();
+    let service = client.running().service();
+    let request = http::Request::get("/x")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let mut pending = service.call_request(request);
+    let waiting = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut pending).poll(cx).is_pending())
+    })
+    .await;
+    assert!(waiting, "the setup waits");
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pending)));
+    assert!(dropped.is_ok(), "the drop of the request panicked");
+    common::guard("settle", client.settle()).await;
+    let events = events();
+    assert_eq!(common::count(&events, "ticket:drop"), 1, "{events:?}");
+    assert_eq!(
+        common::count(&events, "conn:down cancelled client gone"),
+        1,
+        "{events:?}"
+    );
+    client.shutdown().await;
+}

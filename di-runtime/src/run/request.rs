@@ -22,7 +22,7 @@ use crate::contract::request::RequestHead;
 use crate::contract::request_id::RequestId;
 use crate::contract::scope::Scope;
 use crate::contract::slot::Slot;
-use crate::panic::{OneLine, Panic, catch, catch_call};
+use crate::panic::{OneLine, Panic, catch, catch_call, drop_logged_for};
 use crate::plan::node::Plan;
 use crate::plan::routes::Route;
 use crate::response::body::{Body, BoxError, Response, sends_no_body};
@@ -77,6 +77,18 @@ impl Drop for Owed {
     fn drop(&mut self) {
         // Skipped tasks go first: one may hold a value whose teardown would wait for it.
         drop_tasks(self.head.take_background(), &self.head.request_id);
+        // What is left of the request's values (an input the handler never took: a setup
+        // refused the request first, or the request was dropped before its handler ran), each
+        // `Drop` a user's that may panic: inside a catch, so that the panic unwinds neither
+        // through the request's future as it ends (losing its answer) nor into whoever dropped
+        // it. The cells hold no borrow: no teardown waits for them.
+        if !self.slots.is_empty() {
+            drop_logged_for(
+                std::mem::take(&mut self.slots),
+                "a request's input or value",
+                Some(&self.head.request_id),
+            );
+        }
         if self.stack.is_empty() && self.in_flight.is_none() {
             return;
         }
