@@ -283,3 +283,34 @@ async fn an_input_never_taken_by_a_request_dropped_mid_setup_is_dropped_inside_a
     );
     client.shutdown().await;
 }
+
+#[derive(serde::Deserialize)]
+struct Page {
+    #[allow(dead_code, reason = "read only to be required")]
+    page: u32,
+}
+
+#[depends]
+async fn takes_ticket_and_page(ticket: Ticket, Query(_page): Query<Page>) -> &'static str {
+    drop(ticket);
+    "never"
+}
+
+/// An input extracted beside another that is bad: the request's answer is the 422 listing
+/// the bad one. The good input, let go of with the answer's making, was dropped inside the
+/// extraction's own catch: its `Drop`'s panic was taken for the extraction's, and the client
+/// got a generic 500 for its bad query.
+#[tokio::test]
+async fn an_input_beside_a_bad_one_whose_drop_panics_leaves_the_422() {
+    let _serial = serial().await;
+    let client = TestClient::start(App::new().get("/x", takes_ticket_and_page))
+        .await
+        .unwrap();
+    let response = client.get("/x?page=many").send().await;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("page"), "{text}");
+    assert_eq!(events(), ["ticket:drop"]);
+    client.shutdown().await;
+}

@@ -975,6 +975,10 @@ fn extract_inputs(plan: &Plan, head: &RequestHead) -> Result<Vec<Slot>, HttpErro
     if problems.is_empty() {
         Ok(slots)
     } else {
+        // The inputs extracted beside the bad ones, let go of with the 422: a user's input
+        // type whose `Drop` panics is logged, not taken for a panic of the extraction (a
+        // generic 500 in place of the answer that lists the problems).
+        drop_logged_for(slots, "a request's input", Some(&head.request_id));
         Err(problems.into_error())
     }
 }
