@@ -704,6 +704,19 @@ pub(crate) fn analyse(
         ));
         errors.push(error);
     }
+    // An `Rc` in the value (`Rc<T>`, `Vec<Rc<str>>`, a `Yield<Option<Rc<T>>>`): the value is
+    // shared by functions that may run on other threads. Reported at the `Rc`, once: the value
+    // is a type made of the error, so that neither the runtime's `Send` and `Sync` bounds at the
+    // return type nor those at each parameter that takes it report it again (four errors).
+    let value_ty = match (&mut yield_ty, &mut ret_ty) {
+        (Some(provided), _) => Some(provided),
+        (None, Some(ty)) if is_result(ty) => result_ok_type_mut(ty),
+        (None, Some(ty)) => Some(ty),
+        (None, None) => None,
+    };
+    if let Some(error) = value_ty.and_then(replace_rc) {
+        errors.push(error);
+    }
     let output = match (yield_ty, ret_ty) {
         (Some(provided), _) => Output::Generator { provided },
         (None, None) => Output::Plain {
@@ -1074,6 +1087,89 @@ fn result_type_arg(ty: &Type, index: usize) -> Option<Type> {
         }
         Type::Group(g) => result_type_arg(&g.elem, index),
         Type::Paren(p) => result_type_arg(&p.elem, index),
+        _ => None,
+    }
+}
+
+/// The `T` of a `Result<T, E>` (or of an alias `ApiResult<T>`) as written, to change in place.
+fn result_ok_type_mut(ty: &mut Type) -> Option<&mut Type> {
+    match ty {
+        Type::Path(path) => match &mut path.path.segments.last_mut()?.arguments {
+            PathArguments::AngleBracketed(args) => args.args.iter_mut().find_map(|a| match a {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            }),
+            _ => None,
+        },
+        Type::Group(g) => result_ok_type_mut(&mut g.elem),
+        Type::Paren(p) => result_ok_type_mut(&mut p.elem),
+        _ => None,
+    }
+}
+
+/// The first `std::rc::Rc<T>` (or `rc::Weak<T>`) that `ty` holds, through the types that hold
+/// their arguments (`Vec<Rc<T>>`, `(Rc<T>, u8)`, `[Rc<T>; 2]`), replaced by a type made of the
+/// error returned: such a value is neither `Send` nor `Sync`. A function pointer or a trait
+/// object that only names one (`Arc<dyn Fn(Rc<T>) + Send + Sync>`) is not looked into.
+fn replace_rc(ty: &mut Type) -> Option<syn::Error> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            let segments: Vec<String> = path
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            let names = |name: &str, bare: bool| {
+                let names_it = match segments.as_slice() {
+                    [one] => bare && one == name,
+                    [.., module, last] => module == "rc" && last == name,
+                    [] => false,
+                };
+                names_it
+                    && matches!(
+                        path.path.segments.last().map(|s| &s.arguments),
+                        Some(PathArguments::AngleBracketed(_))
+                    )
+            };
+            let fix = if names("Rc", true) {
+                Some(("Rc", "std::sync::Arc"))
+            } else if names("Weak", false) {
+                Some(("rc::Weak", "std::sync::Weak"))
+            } else {
+                None
+            };
+            if let Some((written, fix)) = fix {
+                let error = syn::Error::new_spanned(
+                    &*ty,
+                    format!(
+                        "the value of a `#[depends]` function is shared by the functions that take it, which may run on other threads, so it must be `Send + Sync`; `{written}` is neither: use `{fix}` (and a `Mutex` or an `RwLock` in place of a `RefCell`)"
+                    ),
+                );
+                let span = ty.span();
+                let reported = error.to_compile_error();
+                *ty = Type::Verbatim(quote::quote_spanned!(span=> [(); #reported]));
+                return Some(error);
+            }
+            path.path
+                .segments
+                .iter_mut()
+                .find_map(|segment| match &mut segment.arguments {
+                    PathArguments::AngleBracketed(args) => {
+                        args.args.iter_mut().find_map(|arg| match arg {
+                            GenericArgument::Type(t) => replace_rc(t),
+                            _ => None,
+                        })
+                    }
+                    _ => None,
+                })
+        }
+        Type::Tuple(tuple) => tuple.elems.iter_mut().find_map(replace_rc),
+        Type::Array(array) => replace_rc(&mut array.elem),
+        Type::Slice(slice) => replace_rc(&mut slice.elem),
+        Type::Reference(reference) => replace_rc(&mut reference.elem),
+        Type::Group(group) => replace_rc(&mut group.elem),
+        Type::Paren(paren) => replace_rc(&mut paren.elem),
         _ => None,
     }
 }

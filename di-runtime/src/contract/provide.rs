@@ -43,7 +43,13 @@ impl<T: Send + Sync + 'static> Yield<T> {
         let erased: Arc<dyn BorrowCell> = cell.clone();
         (Self { cell }, erased)
     }
+}
 
+// `provide` asks nothing of `T`: only `new` above makes a `Yield`, for a `T` that is
+// `Send + Sync + 'static`. A generator whose `T` is not (`Yield<Rc<T>>`) is reported once, at
+// its `Yield<T>`, not again at each `provide` in its body ("the method `provide` exists but its
+// trait bounds were not satisfied").
+impl<T> Yield<T> {
     /// Hands `value` to the request and waits until its scope ends; then returns the value and
     /// how the request ended.
     ///

@@ -1,6 +1,6 @@
 // A dependency's value is shared by the request's functions, which may run on any thread:
-// it must be `Send + Sync`. Reported at the return type and where it is taken, without the
-// runtime's internal names.
+// it must be `Send + Sync`. Reported once, at the `Rc` of the return type, with the fix, and not
+// again where it is taken (see rc-value.rs).
 use di_runtime::prelude::*;
 use std::rc::Rc;
 
