@@ -92,6 +92,8 @@ const _: () = {
     impl Dependency for tx {
         /// The `T` of its `Yield<T>`.
         type Output = Tx;
+        /// The type itself, for the runtime's `Args` (see `Dependency::Itself`).
+        type Itself = Self;
 
         fn meta() -> &'static DepMeta {
             static META: DepMeta = DepMeta {
@@ -129,8 +131,8 @@ const _: () = {
     /// starts the function; the runtime drives it up to `provide`, and on to its end at
     /// teardown.
     fn __di_run(args: &mut Args<'_>) -> Result<Started, ArgError> {
-        let p0 = args.shared::<<pool as Dependency>::Output>(0)?;
-        let p1 = args.provider::<Tx>();
+        let p0 = args.shared::<pool, <pool as Dependency>::Output>(0)?;
+        let p1 = args.provider::<tx, Tx>();
         Ok(Started::generator(async move {
             tx::call(&p0, p1).await.into_gen_result()
         }))
@@ -184,6 +186,8 @@ const _: () = {
     impl Dependency for create_note {
         /// The `T` of its `Result<T, E>`.
         type Output = String;
+        /// The type itself.
+        type Itself = Self;
 
         fn meta() -> &'static DepMeta {
             static META: DepMeta = DepMeta {
@@ -245,7 +249,7 @@ const _: () = {
     /// takes, in that order, for an `HttpError`, an error that is `IntoResponse`, and one that
     /// is axum's `IntoResponse` (feature `axum`).
     fn __di_run(args: &mut Args<'_>) -> Result<Started, ArgError> {
-        let mut p0 = args.exclusive::<<tx as Dependency>::Output>(0)?;
+        let mut p0 = args.exclusive::<tx, <tx as Dependency>::Output>(0)?;
         let p1 = args.input::<Json<String>>(1)?;
         Ok(Started::plain(async move {
             let ret = create_note::call(&mut p0, p1).await;

@@ -725,6 +725,7 @@ fn placeholder_impl(function: &Function, paths: &Paths) -> Option<TokenStream> {
         #[automatically_derived]
         impl #dependency for #ident {
             #output_item
+            type Itself = Self;
 
             fn meta() -> &'static #dep_meta {
                 #core::unreachable!("`#[depends]` reported an error")
@@ -862,6 +863,7 @@ fn dependency_impl(function: &Function, paths: &Paths) -> TokenStream {
         #[automatically_derived]
         impl #dependency for #ident {
             #output_item
+            type Itself = Self;
 
             fn meta() -> &'static #dep_meta {
                 static META: #dep_meta = #dep_meta {
@@ -1164,8 +1166,11 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 // trips `unit_bindings`, and an `#[allow]` of it is an error where it is forbidden.
                 let ascribed =
                     (*access == Access::Cloned).then(|| quote_spanned!(ty.span()=> : #ty));
+                // The dependency named too, so that the runtime asks `Send` of its value at
+                // the dependency's return type only: `Sync` is asked at the parameter.
+                let itself = quote_spanned!(path.span()=> <#path as #dependency>::Itself);
                 bindings.push(quote_spanned! {ty.span()=>
-                    let #mutability #var #ascribed = #args_var.#method::<#output #as_param>(#index)?;
+                    let #mutability #var #ascribed = #args_var.#method::<#itself, #output #as_param>(#index)?;
                 });
                 // `&'static T`: only a value that is itself a `&'static T` lends for ever. Checked
                 // in this body, at the lifetime: the borrow checker, which would report a
@@ -1198,8 +1203,12 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
             }
             ParamModel::Yield { inner, .. } => {
                 let var = format_ident!("__di_p{}", index);
+                // The function's own type named at the `T` of its `Yield<T>`: a `T` that is not
+                // `Sync` is reported there.
+                let mut own = ident.clone();
+                own.set_span(inner.span());
                 bindings.push(
-                    quote_spanned! {inner.span()=> let #var = #args_var.provider::<#inner>(); },
+                    quote_spanned! {inner.span()=> let #var = #args_var.provider::<#own, #inner>(); },
                 );
                 call_args.push(quote!(#var));
             }
@@ -1283,7 +1292,11 @@ fn run_fn(function: &Function, paths: &Paths) -> TokenStream {
                 "plain_now"
             };
             let method = syn::Ident::new(method, ret_first);
-            let chooser = quote_spanned!(ret_first=> (&#keep::<#output_ty>::new()).#method);
+            // Named by the function's type: `Send` of its value is asked by the `Dependency`
+            // impl only (see `Keep`).
+            let mut own = ident.clone();
+            own.set_span(ret_first);
+            let chooser = quote_spanned!(ret_first=> (&#keep::<#own>::new()).#method);
             quote! {{
                 #use_keep
                 #chooser(#args_var, async move { #call #value })

@@ -36,6 +36,15 @@ pub trait Dependency: Send + Sync + 'static {
 
     /// The static description of the function.
     fn meta() -> &'static DepMeta;
+
+    /// The type itself (`Self`), which generated code names as `<f as Dependency>::Itself`
+    /// for [`Args::shared`] (and `exclusive`, `cloned`): a path given there as a generic
+    /// argument (`shared::<f, _>`) could be read as a constant, and one that names a plain
+    /// function or a constant was reported twice.
+    ///
+    /// Unbounded: a bound here would be proved at the impl, and report again there an output
+    /// that the impl's `Output` already reports.
+    type Itself;
 }
 
 /// The argument type of the function item `#[depends]` leaves in the value namespace.
@@ -368,86 +377,89 @@ fn answer_with<T: 'static>(value: T, respond: Respond, keep: fn(T) -> Slot) -> A
 /// Chooses, by a plain function's value type, where its value is kept: a value that can be
 /// shared (`Sync`) goes straight into the cell its users borrow from (one allocation), any
 /// other (a handler's streaming response) is boxed. Generated code calls
-/// `(&Keep::<T>::new()).plain(args, future)` (or `plain_now`) with [`KeepShared`] and
-/// [`KeepBoxed`] in scope: method resolution picks `KeepShared` when `T: Sync` holds (the
-/// types are concrete there). A route's handler's value is neither: it is made the response
-/// (see `Args::answer`).
-pub struct Keep<T>(std::marker::PhantomData<fn() -> T>);
+/// `(&Keep::<D>::new()).plain(args, future)` (or `plain_now`), `D` the function's
+/// [`Dependency`], with [`KeepShared`] and [`KeepBoxed`] in scope: method resolution picks
+/// `KeepShared` when `D::Output: Sync` holds (the types are concrete there). A route's
+/// handler's value is neither: it is made the response (see `Args::answer`).
+///
+/// Named by `D`, not by its value's type: `D::Output: Send + 'static` is then the
+/// [`Dependency`] impl's to prove, so a value that is not `Send` is reported once, at the
+/// function's return type, and not again here.
+pub struct Keep<D>(std::marker::PhantomData<fn() -> D>);
 
-impl<T> Keep<T> {
-    /// The chooser for `T`.
+impl<D> Keep<D> {
+    /// The chooser for `D`.
     pub const fn new() -> Self {
         Self(std::marker::PhantomData)
     }
 }
 
-impl<T> Default for Keep<T> {
+impl<D> Default for Keep<D> {
     fn default() -> Self {
         Self::new()
     }
 }
 
 /// See [`Keep`]: a value that can be shared goes into its cell.
-pub trait KeepShared<T> {
+pub trait KeepShared<D: Dependency> {
     /// A plain function's future.
     fn plain<F>(&self, args: &Args<'_>, future: F) -> Started
     where
-        F: Future<Output = Result<T, HttpError>> + Send + 'static;
+        F: Future<Output = Result<D::Output, HttpError>> + Send + 'static;
 
     /// The future of a plain function whose body has no `.await` (and no macro that could
     /// hide one), which therefore ends at its first poll: run at once, nothing boxed, when
     /// `args` allow it.
     fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
     where
-        F: Future<Output = Result<T, HttpError>> + Send + 'static;
+        F: Future<Output = Result<D::Output, HttpError>> + Send + 'static;
 }
 
-impl<T: Send + Sync + 'static> KeepShared<T> for Keep<T> {
+impl<D: Dependency> KeepShared<D> for Keep<D>
+where
+    D::Output: Sync,
+{
     fn plain<F>(&self, args: &Args<'_>, future: F) -> Started
     where
-        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+        F: Future<Output = Result<D::Output, HttpError>> + Send + 'static,
     {
         Started::boxed_for(args, future, |value| Slot::Filled(cell_of(value)))
     }
 
     fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
     where
-        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+        F: Future<Output = Result<D::Output, HttpError>> + Send + 'static,
     {
         Started::now(args, future, |value| Slot::Filled(cell_of(value)))
     }
 }
 
-/// See [`Keep`]: any other value is boxed. Implemented for every `T`, with `T: Send` asked by
-/// its methods: a value that is not `Send` is then reported as such (at the return type),
-/// not as a method that was not found.
-pub trait KeepBoxed<T> {
+/// See [`Keep`]: any other value is boxed. Implemented for every [`Dependency`], whose value
+/// is `Send` (a value that is not is reported at the function's return type, not as a
+/// method that was not found).
+pub trait KeepBoxed<D: Dependency> {
     /// A plain function's future.
     fn plain<F>(&self, args: &Args<'_>, future: F) -> Started
     where
-        T: Send + 'static,
-        F: Future<Output = Result<T, HttpError>> + Send + 'static;
+        F: Future<Output = Result<D::Output, HttpError>> + Send + 'static;
 
     /// See [`KeepShared::plain_now`].
     fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
     where
-        T: Send + 'static,
-        F: Future<Output = Result<T, HttpError>> + Send + 'static;
+        F: Future<Output = Result<D::Output, HttpError>> + Send + 'static;
 }
 
-impl<T> KeepBoxed<T> for &Keep<T> {
+impl<D: Dependency> KeepBoxed<D> for &Keep<D> {
     fn plain<F>(&self, args: &Args<'_>, future: F) -> Started
     where
-        T: Send + 'static,
-        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+        F: Future<Output = Result<D::Output, HttpError>> + Send + 'static,
     {
         Started::boxed_for(args, future, |value| Slot::Owned(Box::new(value)))
     }
 
     fn plain_now<F>(&self, args: &Args<'_>, future: F) -> Started
     where
-        T: Send + 'static,
-        F: Future<Output = Result<T, HttpError>> + Send + 'static,
+        F: Future<Output = Result<D::Output, HttpError>> + Send + 'static,
     {
         Started::now(args, future, |value| Slot::Owned(Box::new(value)))
     }
@@ -509,39 +521,66 @@ impl Args<'_> {
         }
     }
 
-    /// `&T` (and `Held<T>`): a shared borrow of a dependency's value.
-    pub fn shared<T: Send + Sync + 'static>(&mut self, index: usize) -> Result<Held<T>, ArgError> {
+    /// `&T` (and `Held<T>`): a shared borrow of the value `T` of the dependency `D`.
+    ///
+    /// Generated code names both, `D` as `<f as Dependency>::Itself` and `T` as
+    /// `<f as Dependency>::Output` spanned at the parameter's type: a value that is not `Sync` is reported there, once. `T: Send` is not
+    /// asked here: it is the [`Dependency`] impl's to prove, and is reported (once) at the
+    /// dependency's return type.
+    pub fn shared<D, T>(&mut self, index: usize) -> Result<Held<T>, ArgError>
+    where
+        D: Dependency<Output = T>,
+        T: Sync,
+    {
+        self.shared_of::<D>(index)
+    }
+
+    fn shared_of<D: Dependency>(&mut self, index: usize) -> Result<Held<D::Output>, ArgError>
+    where
+        D::Output: Sync,
+    {
         let name = self.name;
         match self.sources.get(index) {
-            Some(ArgSource::App(i)) => match self.app.get::<T>(*i)? {
+            Some(ArgSource::App(i)) => match self.app.get::<D::Output>(*i)? {
                 Some(cell) => held_typed(cell, name),
                 None => Err(ArgError::not_available(name)),
             },
-            _ => held(self.cell::<T>(index)?, name),
+            _ => held(self.cell::<D::Output>(index)?, name),
         }
     }
 
-    /// `&mut T` (and `HeldMut<T>`): an exclusive borrow of a dependency's value.
-    pub fn exclusive<T: Send + Sync + 'static>(
-        &mut self,
-        index: usize,
-    ) -> Result<HeldMut<T>, ArgError> {
+    /// `&mut T` (and `HeldMut<T>`): an exclusive borrow of the value `T` of the dependency
+    /// `D` (see [`Args::shared`]).
+    pub fn exclusive<D, T>(&mut self, index: usize) -> Result<HeldMut<T>, ArgError>
+    where
+        D: Dependency<Output = T>,
+        T: Sync,
+    {
+        self.exclusive_of::<D>(index)
+    }
+
+    fn exclusive_of<D: Dependency>(&mut self, index: usize) -> Result<HeldMut<D::Output>, ArgError>
+    where
+        D::Output: Sync,
+    {
         let name = self.name;
         if let Some(ArgSource::App(_)) = self.sources.get(index) {
             return Err(ArgError(format!(
                 "`{name}` cannot borrow an app value mutably"
             )));
         }
-        held_mut(self.cell::<T>(index)?, name)
+        held_mut(self.cell::<D::Output>(index)?, name)
     }
 
-    /// `T`: a clone of a dependency's value, as the parameter's type `P` (which must be `T`),
-    /// made under a brief shared borrow.
-    pub fn cloned<T: Send + Sync + 'static, P: FromDepValue<T>>(
-        &mut self,
-        index: usize,
-    ) -> Result<P, ArgError> {
-        let shared = self.shared::<T>(index)?;
+    /// `T`: a clone of the value `T` of the dependency `D` (see [`Args::shared`]), as the
+    /// parameter's type `P` (which must be `T`), made under a brief shared borrow.
+    pub fn cloned<D, T, P>(&mut self, index: usize) -> Result<P, ArgError>
+    where
+        D: Dependency<Output = T>,
+        T: Sync + 'static,
+        P: FromDepValue<T>,
+    {
+        let shared = self.shared_of::<D>(index)?;
         // The value's `Clone`, a user's, may panic.
         let cloned = crate::panic::catch_call(|| P::from_dep_value(&*shared));
         drop(shared);
@@ -582,8 +621,19 @@ impl Args<'_> {
         self.head.clone()
     }
 
-    /// The `Yield<T>` of a generator.
-    pub fn provider<T: Send + Sync + 'static>(&mut self) -> Yield<T> {
+    /// The `Yield<T>` of the generator `D` (see [`Args::shared`] for why both are named).
+    pub fn provider<D, T>(&mut self) -> Yield<T>
+    where
+        D: Dependency<Output = T>,
+        T: Sync,
+    {
+        self.provider_of::<D>()
+    }
+
+    fn provider_of<D: Dependency>(&mut self) -> Yield<D::Output>
+    where
+        D::Output: Sync,
+    {
         let (y, cell) = Yield::new();
         self.yield_cell = Some(cell);
         y
