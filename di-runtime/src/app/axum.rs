@@ -108,6 +108,9 @@ impl<S: Clone + Send + Sync + 'static> tower_service::Service<http::Request<Body
 /// id, the state of [`App::axum_state`]) on the way through, and what holds through a layer
 /// (see [`App::layer`]) holds through it.
 ///
+/// (Not a doctest, as axum is no dependency of this crate's tests: `tests/docs_snippets.rs`
+/// compiles and runs it.)
+///
 /// ```ignore
 /// use axum::{extract::Request, middleware::{from_fn, Next}, response::Response};
 /// use di_runtime::AxumLayer;
