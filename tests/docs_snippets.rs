@@ -122,17 +122,25 @@ mod axum_md {
         Ok(())
     }
 
-    #[test]
-    fn an_axum_router_inside_a_di_app() {
+    async fn old() -> &'static str {
+        "old"
+    }
+
+    #[tokio::test]
+    async fn an_axum_router_inside_a_di_app() {
         let legacy_router = axum::Router::new().route("/users", get(health));
-        let old_router = axum::Router::new().fallback(health);
+        let old_router = axum::Router::new().fallback(old);
         // doc: docs/axum.md
         let app = App::new()
             .get("/hello", hello)
             .nest_service("/legacy", legacy_router)   // /legacy/users reaches it as /users
             .fallback_service(old_router);            // every path no route (or mount) has
         // doc end
-        app.check().expect("the app plans");
+        let client = TestClient::start(app).await.expect("the app starts");
+        for (path, answer) in [("/hello", "hello"), ("/legacy/users", "ok"), ("/elsewhere", "old")] {
+            let response = client.get(path).send().await;
+            assert_eq!(response.text().await.expect("text"), answer, "{path}");
+        }
     }
 
     // An axum middleware in `AxumLayer` (di-runtime/src/app/axum.rs: axum is not a
