@@ -140,6 +140,46 @@ const HTTP_OWNED_HEADERS: [&str; 11] = [
     "content-encoding",
 ];
 
+/// The headers a response carries for a meaning of their own in HTTP (RFC 9110, 9111, 6265
+/// and the common extensions): a request id in one replaces it on every response, so a
+/// redirect loses its `Location`, a login its cookie, a 503 its `Retry-After`
+/// (`App::request_id_header`).
+const RESPONSE_MEANING_HEADERS: [&str; 28] = [
+    "accept-ranges",
+    "access-control-allow-credentials",
+    "access-control-allow-headers",
+    "access-control-allow-methods",
+    "access-control-allow-origin",
+    "access-control-expose-headers",
+    "access-control-max-age",
+    "age",
+    "allow",
+    "alt-svc",
+    "cache-control",
+    "content-disposition",
+    "content-language",
+    "content-location",
+    "content-range",
+    "content-security-policy",
+    "date",
+    "etag",
+    "expires",
+    "last-modified",
+    "link",
+    "location",
+    "proxy-authenticate",
+    "retry-after",
+    "set-cookie",
+    "strict-transport-security",
+    "vary",
+    "www-authenticate",
+];
+
+/// The headers a request carries the client's credentials in: a request id read from one
+/// would be the client's secret, sent back in the response and written in the request's log
+/// lines (`App::request_id_header`).
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
 /// `limit`, at most [`LONGEST_LIMIT`].
 fn capped(limit: Duration) -> Duration {
     limit.min(LONGEST_LIMIT)
@@ -1088,8 +1128,12 @@ impl App {
     /// answers (404, 405, 408, 413, 422, 500, 503) included. With `None`, ids are still made,
     /// for log lines and the `RequestId` input, but no header is read or sent. A header HTTP
     /// uses for the message's framing, its connection or its content (`content-length`,
-    /// `transfer-encoding`, `connection`, `host`, `content-type`, ...) cannot carry an id: it
-    /// is refused by [`App::check`] and [`App::start`].
+    /// `transfer-encoding`, `connection`, `host`, `content-type`, ...), one a response carries
+    /// for a meaning of its own (`location`, `set-cookie`, `retry-after`, `allow`,
+    /// `www-authenticate`, `cache-control`, `etag`, `vary`, `date`, ...: the id would replace
+    /// it on every response) and one that carries the client's credentials (`authorization`,
+    /// `proxy-authorization`, `cookie`: the secret would be taken as the id, sent back and
+    /// logged) cannot carry an id: it is refused by [`App::check`] and [`App::start`].
     ///
     /// ```
     /// use di_runtime::prelude::*;
@@ -1188,6 +1232,20 @@ impl App {
         {
             problems.push(format!(
                 "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
+            ));
+        }
+        if let Some(name) = &self.config.request_id_header
+            && RESPONSE_MEANING_HEADERS.contains(&name.as_str())
+        {
+            problems.push(format!(
+                "`App::request_id_header(\"{name}\")`: a response's `{name}` has a meaning of its own in HTTP, which the request id would replace on every response; name a header of its own, such as `x-request-id`"
+            ));
+        }
+        if let Some(name) = &self.config.request_id_header
+            && CREDENTIAL_HEADERS.contains(&name.as_str())
+        {
+            problems.push(format!(
+                "`App::request_id_header(\"{name}\")`: a request's `{name}` carries the client's credentials, which would be taken as its id, sent back in the response and written in the request's log lines; name a header of its own, such as `x-request-id`"
             ));
         }
         if self.config.max_background == 0 {
