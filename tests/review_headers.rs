@@ -301,3 +301,21 @@ fn a_request_id_header_with_the_clients_credentials_is_refused() {
         );
     }
 }
+
+/// The 503 of a request given to an app that has stopped carries `Retry-After`, as a shed
+/// request's does: another instance (the one a rolling restart starts) may answer it. Before,
+/// it carried none.
+#[tokio::test]
+async fn a_stopped_apps_503_says_when_to_retry() {
+    let running = app().start().await.expect("starts");
+    let service = running.service();
+    running.shutdown().await;
+    let response = tower::ServiceExt::oneshot(
+        service,
+        http::Request::get("/hello").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+}

@@ -7,13 +7,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::StatusCode;
 
 use crate::contract::request_id::RequestId;
 use crate::plan::routes::Route;
 use crate::response::body::{BoxError, Response};
-use crate::response::error::HttpError;
-use crate::response::into::IntoResponse;
 use crate::run::engine::{Engine, Refusal, spans_on};
 use crate::run::places::busy_response;
 use crate::run::request::{BoxWith, Boxed, finish, handle, reaches_no_one};
@@ -43,11 +40,9 @@ where
                 }
                 Refusal::Stopped => {
                     tracing::debug!(target: "di", request_id = %id, "request refused: the app has shut down");
-                    HttpError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "The server is shutting down",
-                    )
-                    .into_response()
+                    // With `Retry-After`, as a shed request's: another instance (the one a
+                    // rolling restart starts) may answer it.
+                    busy_response("The server is shutting down".to_owned())
                 }
             };
             let response = finish(&engine, refused, &id, request.extensions());

@@ -101,7 +101,8 @@ impl Running {
     /// Streaming bodies of requests with `request`-scope work end at their next wait. A
     /// request the app's [`service`](Running::service) is given from then on (a clone still
     /// used by another server that has not stopped yet) is answered 503
-    /// `{"detail":"The server is shutting down"}`, nothing set up, and counted in its
+    /// `{"detail":"The server is shutting down"}` with `Retry-After: 1` (as a shed request is:
+    /// another instance may answer it), nothing set up, and counted in its
     /// [`metrics`](AppService::metrics): stop the other server first (see docs/axum.md).
     pub async fn shutdown(self) {
         self.engine.stop_hard();
