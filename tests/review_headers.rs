@@ -96,6 +96,27 @@ async fn unchanged() -> String {
     "never sent".to_owned()
 }
 
+/// `status = 201` on a function used only as a dependency: nothing sends it.
+#[depends(status = 201)]
+async fn dep_with_status() -> u32 {
+    1
+}
+
+#[depends]
+async fn uses_dep_with_status(#[dep(dep_with_status)] n: &u32) -> String {
+    format!("{n}")
+}
+
+#[depends(status = 201)]
+async fn handler_and_dependency() -> String {
+    "made".to_owned()
+}
+
+#[depends]
+async fn wraps(#[dep(handler_and_dependency)] made: &String) -> String {
+    made.clone()
+}
+
 fn app() -> App {
     App::new()
         .get("/hello", hello)
@@ -318,4 +339,29 @@ async fn a_stopped_apps_503_says_when_to_retry() {
     .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "1");
+}
+
+// ------------- `status` on a dependency
+
+/// `status = N` on a function this app uses only as a dependency is the status of nothing: a
+/// user who put it there (expecting the routes using it to answer `N`) got `200`, silently.
+/// It is refused by `check`, with the fix; on a function that is also a route's handler in the
+/// app, it is that route's status and accepted.
+#[tokio::test]
+async fn a_status_on_a_function_used_only_as_a_dependency_is_refused() {
+    let app = App::new().get("/dep-status", uses_dep_with_status);
+    assert_eq!(
+        common::problems(&app),
+        [
+            "`dep_with_status` declares `status = 201`, the status of a handler's success, but this app uses it only as a dependency (of route GET /dep-status), where no status is sent; remove `status` from `dep_with_status`, or put it on the route's handler `uses_dep_with_status`"
+        ]
+    );
+
+    let app = App::new()
+        .post("/made", handler_and_dependency)
+        .get("/wrapped", wraps);
+    let client = TestClient::start(app).await.expect("starts");
+    assert_eq!(client.post("/made").send().await.status(), 201);
+    assert_eq!(client.get("/wrapped").send().await.status(), 200);
+    client.shutdown().await;
 }

@@ -195,6 +195,7 @@ pub(crate) fn plan_routes(
         in_order.push(route.clone());
         entries[index].push((def.method.clone(), route));
     }
+    problems.extend(statuses_of_nothing(defs, &in_order));
     if problems.is_empty() {
         let mut by_method: Vec<(Method, matchit::Router<usize>)> = Vec::new();
         for (path, index) in &by_path {
@@ -229,6 +230,42 @@ pub(crate) fn plan_routes(
     } else {
         Err(problems)
     }
+}
+
+/// A function that declares `status = N` (the status of a handler's success) and that the app
+/// uses only as a dependency: its status is sent by nothing, and the user who put it there
+/// (expecting the routes that use it to answer `N`) would get `200` without a word. One problem
+/// per function, at the first route that uses it. A function that is also a route's handler
+/// has its status there.
+fn statuses_of_nothing(defs: &[RouteDef], routes: &[Arc<Route>]) -> Vec<String> {
+    let handlers: Vec<std::any::TypeId> = defs.iter().map(|def| (def.handler.type_id)()).collect();
+    let mut told = Vec::new();
+    let mut problems = Vec::new();
+    for route in routes {
+        let Some((_, dependencies)) = route.plan.nodes.split_last() else {
+            continue;
+        };
+        for node in dependencies {
+            let meta = node.meta;
+            let Some(status) = meta.doc.status else {
+                continue;
+            };
+            let id = (meta.type_id)();
+            if handlers.contains(&id) || told.contains(&id) {
+                continue;
+            }
+            told.push(id);
+            let def = &defs[route.def];
+            problems.push(format!(
+                "`{name}` declares `status = {status}`, the status of a handler's success, but this app uses it only as a dependency (of route {method} {path}), where no status is sent; remove `status` from `{name}`, or put it on the route's handler `{handler}`",
+                name = meta.name,
+                method = def.method,
+                path = def.path,
+                handler = def.handler.name,
+            ));
+        }
+    }
+    problems
 }
 
 impl RouteTable {
