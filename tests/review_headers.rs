@@ -365,3 +365,14 @@ async fn a_status_on_a_function_used_only_as_a_dependency_is_refused() {
     assert_eq!(client.get("/wrapped").send().await.status(), 200);
     client.shutdown().await;
 }
+
+// ------------- compile-time: `SetHeaders` by value
+
+/// `SetHeaders` taken by value is reported at its type with the fix (`&SetHeaders`), where
+/// rustc said "`SetHeaders` is not a request input" beside a list of inputs without it.
+#[test]
+#[rustversion::attr(not(stable(1.95)), ignore = "ui stderr is tied to rustc 1.95")]
+fn set_headers_by_value_is_reported_with_the_fix() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/review_headers/*.rs");
+}

@@ -526,6 +526,15 @@ pub(crate) fn analyse(
                 errors.push(error);
                 continue;
             }
+            (None, TypeShape::Other) if names_set_headers(&ty) => {
+                // Otherwise rustc's "`SetHeaders` is not a request input", beside a list of
+                // the inputs that does not name it.
+                errors.push(syn::Error::new_spanned(
+                    &ty,
+                    format!("`SetHeaders` is one list per request, shared by the handler and every dependency of it, so it is taken by reference; write `{name}: &{}`", type_text(&ty)),
+                ));
+                continue;
+            }
             (None, TypeShape::Other) => ParamModel::Input { ty: ty.clone() },
         };
         // A request input taken by value may be the app's (`Shutdown`): whether it is, is
@@ -1303,6 +1312,23 @@ fn path_text(path: &syn::Path) -> String {
     quote::ToTokens::to_token_stream(path)
         .to_string()
         .replace(' ', "")
+}
+
+/// Whether `ty` is `SetHeaders` by value (by any path).
+fn names_set_headers(ty: &Type) -> bool {
+    match ty {
+        Type::Paren(paren) => names_set_headers(&paren.elem),
+        Type::Group(group) => names_set_headers(&group.elem),
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|last| last.ident == "SetHeaders" && last.arguments.is_none())
+        }
+        _ => false,
+    }
 }
 
 /// Whether `ty` is `BackgroundTasks` (by any path, by reference or not).
