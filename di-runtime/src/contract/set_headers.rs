@@ -48,6 +48,10 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 /// `Upgrade`, `TE`, `Trailer`) are the server's to write, for the body it sends: one set here
 /// is not sent, and a WARN line of target `di` says so. A handler that frames its own body
 /// returns the header beside it (see [`ResponseHeaders`](crate::ResponseHeaders)).
+///
+/// **Not the request id.** The header that carries the request's id (`x-request-id`, or the
+/// one [`App::request_id_header`](crate::App::request_id_header) names) is the app's: one of
+/// that name set here is replaced by the id, as the handler's own is.
 pub struct SetHeaders {
     /// The headers set so far, in order; `None` once they were laid onto the answer.
     set: Mutex<Option<Vec<(HeaderName, HeaderValue, How)>>>,
