@@ -117,6 +117,26 @@ async fn wraps(#[dep(handler_and_dependency)] made: &String) -> String {
     made.clone()
 }
 
+/// What each `stream_tx` teardown saw, in order.
+static STREAM_OUTCOMES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A `request`-scope generator: its teardown runs after the body, and records the outcome.
+#[depends]
+async fn stream_tx(headers: &SetHeaders, y: Yield<u8>) {
+    headers.insert(name("x-stream-tx"), value("open"));
+    let (_, outcome) = y.provide(1).await;
+    STREAM_OUTCOMES
+        .lock()
+        .unwrap()
+        .push(common::describe(&outcome));
+}
+
+/// `status = 204` on a streamed body that holds a `request`-scope value: nothing is sent.
+#[depends(status = 204)]
+async fn gone_stream(#[dep(stream_tx)] _tx: &u8) -> StreamBody<Lines> {
+    StreamBody::new(futures_util::stream::iter([Ok("never\n"), Ok("sent\n")]))
+}
+
 fn app() -> App {
     App::new()
         .get("/hello", hello)
@@ -127,6 +147,7 @@ fn app() -> App {
         .get("/created-stream", created_stream)
         .get("/gone", gone)
         .get("/unchanged", unchanged)
+        .get("/gone-stream", gone_stream)
         .nest(
             Group::new("/g")
                 .dependency(group_guard)
@@ -238,10 +259,13 @@ async fn a_declared_status_over_every_protocol() {
             let lower = raw.to_ascii_lowercase();
             if path == "/created-stream" {
                 assert!(lower.contains("\r\nset-cookie: session=abc\r\n"), "{raw}");
-                assert!(
-                    raw.ends_with("a\nb\n") || raw.ends_with("0\r\n\r\n"),
-                    "{raw}"
-                );
+                // Chunked to HTTP/1.1, delimited by the close to HTTP/1.0.
+                let end = if version == "1.1" {
+                    "\r\n\r\n4\r\na\nb\n\r\n0\r\n\r\n"
+                } else {
+                    "\r\n\r\na\nb\n"
+                };
+                assert!(raw.ends_with(end), "{raw}");
             } else {
                 assert!(raw.ends_with("\r\n\r\n"), "{raw}");
                 assert!(!raw.contains("never sent"), "{raw}");
@@ -375,4 +399,83 @@ async fn a_status_on_a_function_used_only_as_a_dependency_is_refused() {
 fn set_headers_by_value_is_reported_with_the_fix() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/review_headers/*.rs");
+}
+
+// ------------- axum, and a bodiless status on a stream with `request` scope
+
+/// axum's middleware in an `AxumLayer` sees them on the app's response; a `di` app inside an
+/// axum `Router` sends them.
+#[tokio::test]
+async fn axum_sees_and_sends_them() {
+    async fn saw(
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        let mut response = next.run(request).await;
+        let seen = response.headers().contains_key(SET_COOKIE);
+        let said = if seen { value("yes") } else { value("no") };
+        response.headers_mut().insert("x-axum-saw", said);
+        response
+    }
+    let layered = app().layer(di_runtime::AxumLayer(axum::middleware::from_fn(saw)));
+    let client = TestClient::start(layered).await.expect("starts");
+    let answer = client.get("/hello").send().await;
+    assert_eq!(all(&answer, "x-axum-saw"), ["yes"]);
+    client.shutdown().await;
+
+    let running = app().start().await.expect("starts");
+    let router = axum::Router::new().nest_service("/v2", running.service());
+    let response = tower::ServiceExt::oneshot(
+        router,
+        http::Request::get("/v2/hello")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[SET_COOKIE], "session=abc");
+    running.shutdown().await;
+}
+
+/// `status = 204` on a handler whose streamed body holds a `request`-scope value: no body is
+/// sent, the generator's header is, and its teardown runs once, told the request succeeded
+/// with `204`, over HTTP/1.1 and HTTP/2.
+#[tokio::test]
+async fn a_declared_bodiless_status_on_a_stream_ends_its_request_scope() {
+    let _serial = common::serial().await;
+    STREAM_OUTCOMES.lock().unwrap().clear();
+    let server = app().bind("127.0.0.1:0").await.expect("binds");
+    let addr = server.local_addr();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /gone-stream HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let raw = common::read_to_close(&mut stream).await;
+    assert!(raw.starts_with("HTTP/1.1 204 No Content\r\n"), "{raw}");
+    assert!(raw.ends_with("\r\n\r\n"), "{raw}");
+    assert!(!raw.contains("never"), "{raw}");
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("\r\nx-stream-tx: open\r\n"),
+        "{raw}"
+    );
+
+    let io = TcpStream::connect(addr).await.unwrap();
+    let (mut client, connection) = common::h2_client(io, &h2::client::Builder::new()).await;
+    let response = common::h2_send_get(&mut client, addr, "/gone-stream")
+        .await
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.headers()["x-stream-tx"], "open");
+    drop(client);
+    connection.abort();
+    common::settled_whole(&server).await;
+    server.shutdown().await;
+    assert_eq!(
+        *STREAM_OUTCOMES.lock().unwrap(),
+        ["success 204", "success 204"]
+    );
 }
