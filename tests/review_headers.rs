@@ -137,6 +137,47 @@ async fn gone_stream(#[dep(stream_tx)] _tx: &u8) -> StreamBody<Lines> {
     StreamBody::new(futures_util::stream::iter([Ok("never\n"), Ok("sent\n")]))
 }
 
+/// A value that cannot be serialized: its `Json` is di's generic 500, not the handler's answer.
+struct Unserializable;
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("cannot"))
+    }
+}
+
+#[depends]
+async fn unserializable(#[dep(session)] _user: &u64) -> Json<Unserializable> {
+    Json(Unserializable)
+}
+
+/// An informational status cannot end an exchange: di answers a generic 500 in its place.
+#[depends]
+async fn informational(#[dep(session)] _user: &u64) -> StatusCode {
+    StatusCode::CONTINUE
+}
+
+/// A `handler`-scope teardown that fails: its 500 is not the handler's answer.
+#[depends(scope = "handler")]
+async fn failing_commit(y: Yield<u8>) -> Result<(), HttpError> {
+    let (_, _) = y.provide(1).await;
+    Err(HttpError::internal())
+}
+
+#[depends]
+async fn commit_fails(
+    #[dep(session)] _user: &u64,
+    #[dep(failing_commit)] _tx: &u8,
+) -> &'static str {
+    "committed?"
+}
+
+#[depends]
+async fn never_ends(#[dep(session)] _user: &u64) -> &'static str {
+    std::future::pending::<()>().await;
+    "never"
+}
+
 fn app() -> App {
     App::new()
         .get("/hello", hello)
@@ -478,4 +519,36 @@ async fn a_declared_bodiless_status_on_a_stream_ends_its_request_scope() {
         *STREAM_OUTCOMES.lock().unwrap(),
         ["success 204", "success 204"]
     );
+}
+
+// ------------- answers the handler did not give
+
+/// The generic 500 di answers in place of the handler's answer (a value JSON cannot hold, an
+/// informational status), a failed `handler`-scope teardown's 500 and the request timeout's
+/// 503 carry none of the headers set: the handler did not give them, as FastAPI sends none
+/// with the 500 of a response it could not serialize. Before, the first two carried them.
+#[tokio::test]
+async fn an_answer_di_gives_in_the_handlers_place_carries_none() {
+    let app = App::new()
+        .get("/unserializable", unserializable)
+        .get("/informational", informational)
+        .get("/commit-fails", commit_fails)
+        .get("/never-ends", never_ends)
+        .request_timeout(std::time::Duration::from_millis(50));
+    let client = TestClient::start(app).await.expect("starts");
+    for path in [
+        "/unserializable",
+        "/informational",
+        "/commit-fails",
+        "/never-ends",
+    ] {
+        let answer = client.get(path).send().await;
+        assert!(
+            answer.status().is_server_error(),
+            "{path}: {}",
+            answer.status()
+        );
+        assert!(all(&answer, "set-cookie").is_empty(), "{path}");
+    }
+    client.shutdown().await;
 }

@@ -36,8 +36,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 /// name, [`append`](SetHeaders::append) adds a line beside it. An answer the handler did not
 /// give carries none of them: a 422 of bad input, a dependency's failed setup (its error may
 /// carry headers of its own: [`HttpError::with_header`](crate::HttpError::with_header)), a
-/// panic's or a failed teardown's 500, the request timeout's 503. So FastAPI sends what a
-/// dependency set only with the endpoint's own answer.
+/// panic's or a failed teardown's 500, the generic 500 in place of an answer that cannot be
+/// sent (an informational status, a value `Json` cannot serialize), the request timeout's
+/// 503. So FastAPI sends what a dependency set only with the endpoint's own answer.
 ///
 /// **Until when.** The response's head is sent right after: a header set later (by a
 /// `request`-scope teardown, a streamed body, a task) is not sent, and a WARN line of target

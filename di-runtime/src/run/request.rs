@@ -665,14 +665,17 @@ fn serve(
         {
             outcome = Outcome::Cancelled(engine.cancel_reason());
         }
-        no_final_informational(&mut outcome, &mut response, &head.request_id, route.name);
-        log_server_error(&outcome, &head.request_id, route.name);
         // Whether the answer is the handler's (a success or its `Err`): what `SetHeaders` lays
-        // its headers onto.
+        // its headers onto. Not di's generic 500 in its place (an informational status, which
+        // cannot end an exchange; a value that could not be serialized): the handler did not
+        // give it, as FastAPI sends none with the 500 of a response it could not serialize.
         let mut handler_answered = matches!(
             outcome,
             Outcome::Success { .. } | Outcome::HandlerError { .. }
-        );
+        ) && !response.status().is_informational()
+            && response.extensions().get::<Unserializable>().is_none();
+        no_final_informational(&mut outcome, &mut response, &head.request_id, route.name);
+        log_server_error(&outcome, &head.request_id, route.name);
 
         // `handler` scope: torn down before the response head leaves, shielded from the client
         // going away (see `Owed::in_flight`).
