@@ -64,6 +64,45 @@ async fn delete(#[dep(tx)] _id: &u32) -> &'static str {
 #[depends(status = 202)]
 async fn queue() {}
 
+#[derive(serde::Deserialize)]
+struct Upsert {
+    created: bool,
+}
+
+/// An upsert: `201` when it made the row, `200` when it replaced one, each chosen by the
+/// handler.
+#[depends(status = 201)]
+async fn upsert(Query(Upsert { created }): Query<Upsert>) -> (StatusCode, Json<u32>) {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(5))
+}
+
+#[depends(status = 201)]
+async fn upsert_fallible(
+    Query(Upsert { created }): Query<Upsert>,
+) -> Result<(StatusCode, Json<u32>), HttpError> {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(5)))
+}
+
+#[depends(status = 204)]
+async fn bare_ok() -> StatusCode {
+    StatusCode::OK
+}
+
+#[depends(status = 201)]
+async fn whole_response() -> Response {
+    "as built".into_response()
+}
+
 #[depends]
 async fn plain() -> Json<u32> {
     Json(3)
@@ -78,6 +117,10 @@ fn app() -> App {
         .delete("/delete", delete)
         .post("/queue", queue)
         .get("/plain", plain)
+        .put("/upsert", upsert)
+        .put("/upsert-fallible", upsert_fallible)
+        .get("/bare-ok", bare_ok)
+        .get("/whole", whole_response)
 }
 
 /// A `200` answer is sent with the declared status, in process and over TCP; the teardown sees
@@ -179,4 +222,23 @@ async fn a_declared_bodiless_status_sends_no_body() {
     assert!(!lower.contains("content-length"), "{raw}");
     assert!(!lower.contains("transfer-encoding"), "{raw}");
     server.shutdown().await;
+}
+
+/// A `200` the handler chose (a `(StatusCode, T)`, a bare `StatusCode`, a `Response` it built)
+/// is sent as it is: an upsert that replaced a row answers `200`, one that made it `201`.
+/// `status` sent every `200` as the declared status, the chosen ones too.
+#[tokio::test]
+async fn a_200_the_handler_chose_is_sent_as_it_is() {
+    let client = TestClient::start(app()).await.expect("starts");
+    for path in ["/upsert", "/upsert-fallible"] {
+        let made = client.put(path).query([("created", "true")]).send().await;
+        assert_eq!(made.status(), 201, "{path}");
+        let replaced = client.put(path).query([("created", "false")]).send().await;
+        assert_eq!(replaced.status(), 200, "{path}");
+    }
+    assert_eq!(client.get("/bare-ok").send().await.status(), 200);
+    let whole = client.get("/whole").send().await;
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.text().await.unwrap(), "as built");
+    client.shutdown().await;
 }

@@ -942,6 +942,7 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
         Some(status) => quote!(#core::option::Option::Some(#status)),
         None => quote!(#core::option::Option::None),
     };
+    let status_named = crate::model::answer_names_its_status(&function.output);
     let content_type = match &function.content_type {
         Some(content_type) => quote!(#core::option::Option::Some(#content_type)),
         None => quote!(#core::option::Option::None),
@@ -960,6 +961,7 @@ fn doc_meta(function: &Function, paths: &Paths) -> TokenStream {
         #doc {
             text: #text,
             status: #status,
+            status_named: #status_named,
             content_type: #content_type,
             body_content_type: #body_content_type,
             deprecated: #deprecated,

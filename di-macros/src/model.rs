@@ -1081,6 +1081,45 @@ pub(crate) fn result_err_type(ty: &Type) -> Option<Type> {
     result_type_arg(ty, 1)
 }
 
+/// Whether a function's answer names its own status, so that a `200` it gives was chosen: a
+/// `StatusCode`, a tuple that starts with one (`(StatusCode, Json<T>)`), a `Response` (the
+/// runtime's or `http`'s), a `Redirect`; in a `Result`, its `T`. Read from the type as written:
+/// an alias or an `impl IntoResponse` is taken for one that does not.
+pub(crate) fn answer_names_its_status(output: &Output) -> bool {
+    fn names(ty: &Type) -> bool {
+        match ty {
+            Type::Paren(p) => names(&p.elem),
+            Type::Group(g) => names(&g.elem),
+            Type::Tuple(t) => t
+                .elems
+                .first()
+                .is_some_and(|first| named(first, &["StatusCode"])),
+            _ => named(ty, &["StatusCode", "Response", "Redirect"]),
+        }
+    }
+    fn named(ty: &Type, idents: &[&str]) -> bool {
+        match ty {
+            Type::Paren(p) => named(&p.elem, idents),
+            Type::Group(g) => named(&g.elem, idents),
+            Type::Path(path) => path
+                .path
+                .segments
+                .last()
+                .is_some_and(|last| idents.iter().any(|ident| last.ident == ident)),
+            _ => false,
+        }
+    }
+    match output {
+        Output::Plain {
+            fallible: true,
+            ok_ty,
+            ..
+        } => ok_ty.as_deref().is_some_and(names),
+        Output::Plain { ty, .. } => names(ty),
+        Output::Generator { .. } => false,
+    }
+}
+
 /// The type argument at `index` of a `Result<..>` path (through groups and parentheses).
 fn result_type_arg(ty: &Type, index: usize) -> Option<Type> {
     match ty {

@@ -200,7 +200,9 @@ pub use http::{HeaderMap, Method, StatusCode, Uri};
 ///   `status_code=`. An answer the handler gives with `200` (a `Json<T>`, a `String`, an
 ///   `Ok(..)`) is sent with it, and the OpenAPI document (feature `openapi`) lists it; an
 ///   answer that sets another status (an error, a `Redirect`, a `(StatusCode, T)`) is sent as
-///   it is. On a function the app uses only as a dependency, no status would be sent:
+///   it is, and so is a `200` the handler chose: a return type that names its status (a
+///   `(StatusCode, T)`, a `StatusCode`, a `Response`) keeps every status it gives (an upsert's
+///   `200` for a row it replaced, `201` for one it made). On a function the app uses only as a dependency, no status would be sent:
 ///   [`App::check`] refuses it.
 /// - `content_type = "..."`, `body_content_type = "..."`, `responses(404 = "...", ...)`: what
 ///   the OpenAPI document says of the function: its response's and its streamed (or `Bytes`)

@@ -555,6 +555,10 @@ pub struct Doc {
     pub text: &'static str,
     /// `#[depends(status = 201)]`: the status of a successful response.
     pub status: Option<u16>,
+    /// The function's answer names its own status (a `StatusCode`, a tuple that starts with
+    /// one, a `Response`, a `Redirect`): `status` documents it, and a `200` the answer gives
+    /// is sent as it is, where `status` is the status of any other answer's `200`.
+    pub status_named: bool,
     /// `#[depends(content_type = "application/x-ndjson")]`: the content type of its body.
     pub content_type: Option<&'static str>,
     /// `#[depends(body_content_type = "application/x-ndjson")]`: the content type of the
@@ -580,6 +584,7 @@ impl Doc {
     pub const NONE: Doc = Doc {
         text: "",
         status: None,
+        status_named: false,
         content_type: None,
         body_content_type: None,
         deprecated: false,

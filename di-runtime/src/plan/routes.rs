@@ -186,6 +186,7 @@ pub(crate) fn plan_routes(
                 .handler
                 .doc
                 .status
+                .filter(|_| !def.handler.doc.status_named)
                 .and_then(|status| http::StatusCode::from_u16(status).ok())
                 .filter(|status| *status != http::StatusCode::OK),
             uses,
