@@ -524,9 +524,9 @@ impl Args<'_> {
     /// `&T` (and `Held<T>`): a shared borrow of the value `T` of the dependency `D`.
     ///
     /// Generated code names both, `D` as `<f as Dependency>::Itself` and `T` as
-    /// `<f as Dependency>::Output` spanned at the parameter's type: a value that is not `Sync` is reported there, once. `T: Send` is not
-    /// asked here: it is the [`Dependency`] impl's to prove, and is reported (once) at the
-    /// dependency's return type.
+    /// `<f as Dependency>::Output` spanned at the parameter's type: a value that is not `Sync`
+    /// is reported there, once. `T: Send` is not asked here: it is the [`Dependency`] impl's
+    /// to prove, and is reported (once) at the dependency's return type.
     pub fn shared<D, T>(&mut self, index: usize) -> Result<Held<T>, ArgError>
     where
         D: Dependency<Output = T>,
