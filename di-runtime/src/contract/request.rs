@@ -177,7 +177,7 @@ pub trait FromRequest: Sized + Send + 'static {
 #[diagnostic::on_unimplemented(
     message = "`&{Self}` is not a request input",
     label = "not a request input, and not marked `#[dep(...)]`",
-    note = "inputs taken by reference are `&Method`, `&Uri`, `&HeaderMap` and `&RequestHead`",
+    note = "inputs taken by reference are `&Method`, `&Uri`, `&HeaderMap`, `&RequestHead`, `&BackgroundTasks` and `&SetHeaders`",
     note = "to borrow the value of another `#[depends]` function, mark the parameter: `#[dep(function_name)] x: &T`"
 )]
 pub trait FromRequestRef: Send + Sync + 'static {
