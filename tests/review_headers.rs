@@ -196,15 +196,6 @@ fn app() -> App {
         )
 }
 
-fn all(answer: &TestResponse, name: &str) -> Vec<String> {
-    answer
-        .headers()
-        .get_all(name)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
 // ------------- SetHeaders across compositions: each worked, pinned here
 
 /// A group's dependency sets a header; `fresh` runs a dependency twice, each `append` sent;
@@ -215,22 +206,31 @@ async fn set_headers_reach_the_answer_however_the_route_is_made() {
     let client = TestClient::start(app()).await.expect("starts");
     let answer = client.get("/g/hello").send().await;
     assert_eq!(answer.status(), 200);
-    assert_eq!(all(&answer, "x-group"), ["yes"]);
-    assert_eq!(all(&answer, "set-cookie"), ["session=abc"]);
+    assert_eq!(common::header_values(&answer, "x-group"), ["yes"]);
+    assert_eq!(
+        common::header_values(&answer, "set-cookie"),
+        ["session=abc"]
+    );
     let answer = client.get("/twice").send().await;
-    assert_eq!(all(&answer, "x-counted"), ["1", "1"]);
+    assert_eq!(common::header_values(&answer, "x-counted"), ["1", "1"]);
     let answer = client.get("/opened").send().await;
-    assert_eq!(all(&answer, "x-opened"), ["before"]);
+    assert_eq!(common::header_values(&answer, "x-opened"), ["before"]);
     let answer = client.get("/raw").send().await;
-    assert_eq!(all(&answer, "x-raw"), ["1"]);
-    assert_eq!(all(&answer, "set-cookie"), ["session=abc"]);
+    assert_eq!(common::header_values(&answer, "x-raw"), ["1"]);
+    assert_eq!(
+        common::header_values(&answer, "set-cookie"),
+        ["session=abc"]
+    );
     client.shutdown().await;
 
     let client = TestClient::start(app().override_dep(session, fake_session))
         .await
         .expect("starts");
     let answer = client.get("/hello").send().await;
-    assert_eq!(all(&answer, "set-cookie"), ["session=fake"]);
+    assert_eq!(
+        common::header_values(&answer, "set-cookie"),
+        ["session=fake"]
+    );
     assert_eq!(answer.text().await.unwrap(), "user 8");
     client.shutdown().await;
 }
@@ -248,14 +248,17 @@ async fn a_layer_sees_them_and_a_mounted_app_sends_them() {
     ));
     let client = TestClient::start(layered).await.expect("starts");
     let answer = client.get("/hello").send().await;
-    assert_eq!(all(&answer, "x-layer-saw"), ["yes"]);
+    assert_eq!(common::header_values(&answer, "x-layer-saw"), ["yes"]);
     client.shutdown().await;
 
     let inner = app().start().await.expect("starts");
     let outer = App::new().nest_service("/inner", inner.service());
     let client = TestClient::start(outer).await.expect("starts");
     let answer = client.get("/inner/hello").send().await;
-    assert_eq!(all(&answer, "set-cookie"), ["session=abc"]);
+    assert_eq!(
+        common::header_values(&answer, "set-cookie"),
+        ["session=abc"]
+    );
     client.shutdown().await;
     inner.shutdown().await;
 }
@@ -270,7 +273,7 @@ async fn the_request_id_header_is_the_apps() {
         .header("x-request-id", "abc-1")
         .send()
         .await;
-    assert_eq!(all(&answer, "x-request-id"), ["abc-1"]);
+    assert_eq!(common::header_values(&answer, "x-request-id"), ["abc-1"]);
     client.shutdown().await;
 }
 
@@ -341,7 +344,10 @@ async fn a_declared_status_over_every_protocol() {
     let client = TestClient::start(app()).await.expect("starts");
     let answer = client.head("/created-stream").send().await;
     assert_eq!(answer.status(), 201);
-    assert_eq!(all(&answer, "set-cookie"), ["session=abc"]);
+    assert_eq!(
+        common::header_values(&answer, "set-cookie"),
+        ["session=abc"]
+    );
     client.shutdown().await;
 }
 
@@ -461,7 +467,7 @@ async fn axum_sees_and_sends_them() {
     let layered = app().layer(di_runtime::AxumLayer(axum::middleware::from_fn(saw)));
     let client = TestClient::start(layered).await.expect("starts");
     let answer = client.get("/hello").send().await;
-    assert_eq!(all(&answer, "x-axum-saw"), ["yes"]);
+    assert_eq!(common::header_values(&answer, "x-axum-saw"), ["yes"]);
     client.shutdown().await;
 
     let running = app().start().await.expect("starts");
@@ -548,7 +554,10 @@ async fn an_answer_di_gives_in_the_handlers_place_carries_none() {
             "{path}: {}",
             answer.status()
         );
-        assert!(all(&answer, "set-cookie").is_empty(), "{path}");
+        assert!(
+            common::header_values(&answer, "set-cookie").is_empty(),
+            "{path}"
+        );
     }
     client.shutdown().await;
 }

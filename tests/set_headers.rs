@@ -119,15 +119,6 @@ fn app() -> App {
         .get("/framing", framing)
 }
 
-fn all(answer: &TestResponse, name: &str) -> Vec<String> {
-    answer
-        .headers()
-        .get_all(name)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
 /// A dependency's cookie and header, a `handler`-scope teardown's header and the handler's
 /// own, on a success: `insert` replaces the handler's header of that name, `append` adds a
 /// line beside it.
@@ -137,12 +128,12 @@ async fn a_dependency_sets_headers_on_the_handlers_success() {
     let answer = client.get("/me").send().await;
     assert_eq!(answer.status(), 200);
     assert_eq!(
-        all(&answer, "set-cookie"),
+        common::header_values(&answer, "set-cookie"),
         ["session=abc; HttpOnly", "seen=1"]
     );
-    assert_eq!(all(&answer, "x-quota-left"), ["99"]);
-    assert_eq!(all(&answer, "x-own"), ["mine"]);
-    assert_eq!(all(&answer, "x-tx"), ["committed"]);
+    assert_eq!(common::header_values(&answer, "x-quota-left"), ["99"]);
+    assert_eq!(common::header_values(&answer, "x-own"), ["mine"]);
+    assert_eq!(common::header_values(&answer, "x-tx"), ["committed"]);
     assert_eq!(answer.text().await.unwrap(), "user 7");
     client.shutdown().await;
 }
@@ -154,10 +145,10 @@ async fn they_go_with_the_handlers_error_too() {
     let answer = client.get("/me").query([("fail", "true")]).send().await;
     assert_eq!(answer.status(), 409);
     assert_eq!(
-        all(&answer, "set-cookie"),
+        common::header_values(&answer, "set-cookie"),
         ["session=abc; HttpOnly", "seen=1"]
     );
-    assert_eq!(all(&answer, "x-tx"), ["rolled-back"]);
+    assert_eq!(common::header_values(&answer, "x-tx"), ["rolled-back"]);
     client.shutdown().await;
 }
 
@@ -168,13 +159,13 @@ async fn an_answer_the_handler_did_not_give_carries_none() {
     let client = TestClient::start(app()).await.expect("starts");
     let answer = client.get("/setup-fails").send().await;
     assert_eq!(answer.status(), 401);
-    assert!(all(&answer, "set-cookie").is_empty());
+    assert!(common::header_values(&answer, "set-cookie").is_empty());
     let answer = client.get("/panics").send().await;
     assert_eq!(answer.status(), 500);
-    assert!(all(&answer, "set-cookie").is_empty());
+    assert!(common::header_values(&answer, "set-cookie").is_empty());
     let answer = client.get("/me").query([("fail", "maybe")]).send().await;
     assert_eq!(answer.status(), 422);
-    assert!(all(&answer, "set-cookie").is_empty());
+    assert!(common::header_values(&answer, "set-cookie").is_empty());
     client.shutdown().await;
 }
 
@@ -186,8 +177,11 @@ async fn a_header_set_after_the_head_is_not_sent() {
     let before = LATE_SET.lock().unwrap().len();
     let answer = client.get("/late").send().await;
     assert_eq!(answer.status(), 200);
-    assert_eq!(all(&answer, "set-cookie"), ["session=abc; HttpOnly"]);
-    assert!(all(&answer, "x-late").is_empty());
+    assert_eq!(
+        common::header_values(&answer, "set-cookie"),
+        ["session=abc; HttpOnly"]
+    );
+    assert!(common::header_values(&answer, "x-late").is_empty());
     assert_eq!(answer.text().await.unwrap(), "late");
     client.settle().await;
     assert!(LATE_SET.lock().unwrap().len() > before, "the teardown ran");
@@ -271,7 +265,7 @@ async fn a_head_gets_them_too() {
     let answer = client.head("/me").send().await;
     assert_eq!(answer.status(), 200);
     assert_eq!(
-        all(&answer, "set-cookie"),
+        common::header_values(&answer, "set-cookie"),
         ["session=abc; HttpOnly", "seen=1"]
     );
     client.shutdown().await;

@@ -1355,34 +1355,30 @@ fn path_text(path: &syn::Path) -> String {
 
 /// Whether `ty` is `SetHeaders` by value (by any path).
 fn names_set_headers(ty: &Type) -> bool {
-    match ty {
-        Type::Paren(paren) => names_set_headers(&paren.elem),
-        Type::Group(group) => names_set_headers(&group.elem),
-        Type::Path(path) => {
-            path.qself.is_none()
-                && path
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|last| last.ident == "SetHeaders" && last.arguments.is_none())
-        }
-        _ => false,
-    }
+    names_runtime_type(ty, "SetHeaders", false)
 }
 
 /// Whether `ty` is `BackgroundTasks` (by any path, by reference or not).
 fn names_background_tasks(ty: &Type) -> bool {
+    names_runtime_type(ty, "BackgroundTasks", true)
+}
+
+/// Whether `ty` is the runtime's type `name`, without generic arguments, by any path (through
+/// parentheses and groups; through a reference too when `by_reference`).
+fn names_runtime_type(ty: &Type, name: &str, by_reference: bool) -> bool {
     match ty {
-        Type::Reference(reference) => names_background_tasks(&reference.elem),
-        Type::Paren(paren) => names_background_tasks(&paren.elem),
-        Type::Group(group) => names_background_tasks(&group.elem),
+        Type::Reference(reference) if by_reference => {
+            names_runtime_type(&reference.elem, name, by_reference)
+        }
+        Type::Paren(paren) => names_runtime_type(&paren.elem, name, by_reference),
+        Type::Group(group) => names_runtime_type(&group.elem, name, by_reference),
         Type::Path(path) => {
             path.qself.is_none()
                 && path
                     .path
                     .segments
                     .last()
-                    .is_some_and(|last| last.ident == "BackgroundTasks" && last.arguments.is_none())
+                    .is_some_and(|last| last.ident == name && last.arguments.is_none())
         }
         _ => false,
     }

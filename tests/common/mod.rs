@@ -139,6 +139,16 @@ pub async fn keep_alive_get(stream: &mut tokio::net::TcpStream, path: &str) -> S
     head + &String::from_utf8_lossy(&body)
 }
 
+/// Every value of the header `name` of a test client's answer, as text, in order.
+pub fn header_values(answer: &di_runtime::TestResponse, name: &str) -> Vec<String> {
+    answer
+        .headers()
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The data of a chunked body (`Transfer-Encoding: chunked`), up to where it was cut if it
 /// was.
 pub fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
