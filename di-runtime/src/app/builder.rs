@@ -27,6 +27,7 @@ use crate::plan::graph::Graph;
 use crate::plan::node::{GroupDep, Origin, Overrides, Replacement, SetLimits};
 use crate::plan::routes::{Planned, RouteDef, plan_routes, prefix_problem};
 use crate::response::body::{Body, BoxError, Response};
+use crate::response::check::FRAMING_HEADERS;
 use crate::response::into::IntoResponse;
 use crate::run::app_scope::{StartError, start_app_scope};
 use crate::run::config::Config;
@@ -123,22 +124,10 @@ fn openapi_path_problems(config: &OpenApiConfig) -> Vec<String> {
     problems
 }
 
-/// The headers HTTP uses for a message's framing (a response's `content-length` replaced by
-/// a request id puts its connection out of step), its connection (which HTTP/2 forbids in a
-/// response), or its content: none can carry a request id (`App::request_id_header`).
-const HTTP_OWNED_HEADERS: [&str; 11] = [
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "upgrade",
-    "te",
-    "trailer",
-    "host",
-    "content-type",
-    "content-encoding",
-];
+/// The headers HTTP uses for a message's target or its content, beside those of its framing
+/// and connection ([`FRAMING_HEADERS`]: a response's `content-length` replaced by a request id
+/// puts its connection out of step): none can carry a request id (`App::request_id_header`).
+const CONTENT_HEADERS: [&str; 3] = ["host", "content-type", "content-encoding"];
 
 /// The headers a response carries for a meaning of their own in HTTP (RFC 9110, 9111, 6265
 /// and the common extensions): a request id in one replaces it on every response, so a
@@ -179,6 +168,31 @@ const RESPONSE_MEANING_HEADERS: [&str; 28] = [
 /// would be the client's secret, sent back in the response and written in the request's log
 /// lines (`App::request_id_header`).
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// What is wrong with `name` as the header of the request id (`App::request_id_header`), if
+/// anything: one of HTTP's own, one with a meaning of its own in a response, or one that
+/// carries the client's credentials.
+fn request_id_header_problem(name: &http::HeaderName) -> Option<String> {
+    let name = name.as_str();
+    let why = if FRAMING_HEADERS.contains(&name) || CONTENT_HEADERS.contains(&name) {
+        format!(
+            "HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id)"
+        )
+    } else if RESPONSE_MEANING_HEADERS.contains(&name) {
+        format!(
+            "a response's `{name}` has a meaning of its own in HTTP, which the request id would replace on every response"
+        )
+    } else if CREDENTIAL_HEADERS.contains(&name) {
+        format!(
+            "a request's `{name}` carries the client's credentials, which would be taken as its id, sent back in the response and written in the request's log lines"
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "`App::request_id_header(\"{name}\")`: {why}; name a header of its own, such as `x-request-id`"
+    ))
+}
 
 /// `limit`, at most [`LONGEST_LIMIT`].
 fn capped(limit: Duration) -> Duration {
@@ -1227,26 +1241,13 @@ impl App {
     /// What is wrong with the app's settings, whichever call set them last.
     fn config_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Some(name) = &self.config.request_id_header
-            && HTTP_OWNED_HEADERS.contains(&name.as_str())
+        if let Some(problem) = self
+            .config
+            .request_id_header
+            .as_ref()
+            .and_then(request_id_header_problem)
         {
-            problems.push(format!(
-                "`App::request_id_header(\"{name}\")`: HTTP uses `{name}` for the message's framing, its connection or its content, so it cannot carry a request id (each response's would be replaced by the id); name a header of its own, such as `x-request-id`"
-            ));
-        }
-        if let Some(name) = &self.config.request_id_header
-            && RESPONSE_MEANING_HEADERS.contains(&name.as_str())
-        {
-            problems.push(format!(
-                "`App::request_id_header(\"{name}\")`: a response's `{name}` has a meaning of its own in HTTP, which the request id would replace on every response; name a header of its own, such as `x-request-id`"
-            ));
-        }
-        if let Some(name) = &self.config.request_id_header
-            && CREDENTIAL_HEADERS.contains(&name.as_str())
-        {
-            problems.push(format!(
-                "`App::request_id_header(\"{name}\")`: a request's `{name}` carries the client's credentials, which would be taken as its id, sent back in the response and written in the request's log lines; name a header of its own, such as `x-request-id`"
-            ));
+            problems.push(problem);
         }
         if self.config.max_background == 0 {
             problems.push(

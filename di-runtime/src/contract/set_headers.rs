@@ -2,9 +2,11 @@
 //! Laid onto the handler's answer by [`crate::run::request`].
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::response::check::FRAMING_HEADERS;
 
 /// Headers to send with the handler's answer, set by the handler or by any of its
 /// dependencies: FastAPI's `response: Response` parameter, on which a dependency sets a
@@ -58,22 +60,6 @@ pub struct SetHeaders {
     set: Mutex<Option<Vec<(HeaderName, HeaderValue, How)>>>,
 }
 
-/// Whether `name` is a header of the message's framing and connection, which the server
-/// writes.
-fn is_framing(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "content-length"
-            | "transfer-encoding"
-            | "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "upgrade"
-            | "te"
-            | "trailer"
-    )
-}
-
 /// How a header set is laid onto the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum How {
@@ -103,7 +89,7 @@ impl SetHeaders {
     }
 
     fn set(&self, name: HeaderName, value: HeaderValue, how: How) {
-        if is_framing(&name) {
+        if FRAMING_HEADERS.contains(&name.as_str()) {
             tracing::warn!(
                 target: "di",
                 header = %name,
@@ -111,10 +97,7 @@ impl SetHeaders {
             );
             return;
         }
-        let mut set = self
-            .set
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut set = self.list();
         match set.as_mut() {
             Some(list) => list.push((name, value, how)),
             None => {
@@ -128,14 +111,16 @@ impl SetHeaders {
         }
     }
 
+    /// The headers set so far (`None` once laid onto the answer); a panic while it was held
+    /// (none of this module's code can panic there) leaves it as it was.
+    fn list(&self) -> MutexGuard<'_, Option<Vec<(HeaderName, HeaderValue, How)>>> {
+        self.set.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Lays the headers set so far onto `headers` (none: the answer is not the handler's, and
     /// they are dropped); any set from now on is not sent.
     pub(crate) fn lay_onto(&self, headers: Option<&mut HeaderMap>) {
-        let list = self
-            .set
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+        let list = self.list().take();
         let (Some(list), Some(headers)) = (list, headers) else {
             return;
         };
@@ -154,10 +139,7 @@ impl SetHeaders {
 
 impl fmt::Debug for SetHeaders {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let set = self
-            .set
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let set = self.list();
         let mut list = f.debug_list();
         if let Some(set) = set.as_ref() {
             list.entries(set.iter().map(|(name, value, how)| (how, name, value)));

@@ -10,6 +10,20 @@ use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
 
 use crate::response::body::{Body, BoxError, Response};
 
+/// The headers of a message's framing and of its connection, which the server writes for the
+/// body it sends (and HTTP/2 forbids the connection's in a response): a request id cannot be
+/// carried in one (`App::request_id_header`), nor is one set with `SetHeaders` sent.
+pub(crate) const FRAMING_HEADERS: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+];
+
 /// A header given beside a response whose name or value is not a valid header.
 #[derive(Debug)]
 pub struct InvalidHeader {
