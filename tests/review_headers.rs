@@ -5,47 +5,40 @@
 
 mod common;
 
+use common::{header_name, header_value};
 use di_runtime::Body;
-use di_runtime::http::header::{HeaderName, HeaderValue, SET_COOKIE};
+use di_runtime::http::header::{HeaderName, SET_COOKIE};
 use di_runtime::prelude::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-fn value(text: &'static str) -> HeaderValue {
-    HeaderValue::from_static(text)
-}
-
-fn name(text: &'static str) -> HeaderName {
-    HeaderName::from_static(text)
-}
-
 #[depends]
 async fn session(headers: &SetHeaders) -> u64 {
-    headers.append(SET_COOKIE, value("session=abc"));
+    headers.append(SET_COOKIE, header_value("session=abc"));
     7
 }
 
 #[depends]
 async fn fake_session(headers: &SetHeaders) -> u64 {
-    headers.append(SET_COOKIE, value("session=fake"));
+    headers.append(SET_COOKIE, header_value("session=fake"));
     8
 }
 
 #[depends]
 async fn group_guard(headers: &SetHeaders) {
-    headers.insert(name("x-group"), value("yes"));
+    headers.insert(header_name("x-group"), header_value("yes"));
 }
 
 #[depends]
 async fn counted(headers: &SetHeaders) -> u32 {
-    headers.append(name("x-counted"), value("1"));
+    headers.append(header_name("x-counted"), header_value("1"));
     1
 }
 
 /// A `request`-scope generator: its header before `provide` is sent.
 #[depends]
 async fn opened(headers: &SetHeaders, y: Yield<u8>) {
-    headers.insert(name("x-opened"), value("before"));
+    headers.insert(header_name("x-opened"), header_value("before"));
     let (_, _) = y.provide(1).await;
 }
 
@@ -74,7 +67,7 @@ async fn raw(#[dep(session)] _user: &u64) -> http::Response<String> {
 
 #[depends]
 async fn own_id(headers: &SetHeaders) -> &'static str {
-    headers.insert(name("x-request-id"), value("mine"));
+    headers.insert(header_name("x-request-id"), header_value("mine"));
     "id"
 }
 
@@ -123,7 +116,7 @@ static STREAM_OUTCOMES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Ve
 /// A `request`-scope generator: its teardown runs after the body, and records the outcome.
 #[depends]
 async fn stream_tx(headers: &SetHeaders, y: Yield<u8>) {
-    headers.insert(name("x-stream-tx"), value("open"));
+    headers.insert(header_name("x-stream-tx"), header_value("open"));
     let (_, outcome) = y.provide(1).await;
     STREAM_OUTCOMES
         .lock()
@@ -241,7 +234,11 @@ async fn a_layer_sees_them_and_a_mounted_app_sends_them() {
     let layered = app().layer(tower::util::MapResponseLayer::new(
         |mut response: http::Response<Body>| -> http::Response<Body> {
             let seen = response.headers().contains_key(SET_COOKIE);
-            let said = if seen { value("yes") } else { value("no") };
+            let said = if seen {
+                header_value("yes")
+            } else {
+                header_value("no")
+            };
             response.headers_mut().insert("x-layer-saw", said);
             response
         },
@@ -460,7 +457,11 @@ async fn axum_sees_and_sends_them() {
     ) -> axum::response::Response {
         let mut response = next.run(request).await;
         let seen = response.headers().contains_key(SET_COOKIE);
-        let said = if seen { value("yes") } else { value("no") };
+        let said = if seen {
+            header_value("yes")
+        } else {
+            header_value("no")
+        };
         response.headers_mut().insert("x-axum-saw", said);
         response
     }

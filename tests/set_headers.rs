@@ -6,32 +6,23 @@ mod common;
 
 use std::sync::Mutex;
 
-use di_runtime::http::header::{
-    CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, SET_COOKIE, TRANSFER_ENCODING,
-};
+use common::{header_name, header_value};
+use di_runtime::http::header::{CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE, TRANSFER_ENCODING};
 use di_runtime::prelude::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-fn value(text: &'static str) -> HeaderValue {
-    HeaderValue::from_static(text)
-}
-
-fn name(text: &'static str) -> HeaderName {
-    HeaderName::from_static(text)
-}
-
 /// A session dependency: refreshes its cookie on every answer the handler gives.
 #[depends]
 async fn session(headers: &SetHeaders) -> u64 {
-    headers.append(SET_COOKIE, value("session=abc; HttpOnly"));
+    headers.append(SET_COOKIE, header_value("session=abc; HttpOnly"));
     7
 }
 
 /// A rate limiter: tells what is left of the quota, replacing what the handler said.
 #[depends]
 async fn quota(headers: &SetHeaders) -> u32 {
-    headers.insert(name("x-quota-left"), value("99"));
+    headers.insert(header_name("x-quota-left"), header_value("99"));
     99
 }
 
@@ -44,14 +35,14 @@ async fn tx(headers: &SetHeaders, y: Yield<()>) {
     } else {
         "rolled-back"
     };
-    headers.insert(name("x-tx"), value(verdict));
+    headers.insert(header_name("x-tx"), header_value(verdict));
 }
 
 /// Sets a header in its `request`-scope teardown, after the answer's head was made: not sent.
 #[depends]
 async fn late(headers: &SetHeaders, y: Yield<()>) {
     let ((), _) = y.provide(()).await;
-    headers.insert(name("x-late"), value("too late"));
+    headers.insert(header_name("x-late"), header_value("too late"));
     LATE_SET.lock().unwrap().push(());
 }
 
@@ -70,7 +61,7 @@ async fn me(
     headers: &SetHeaders,
     Query(ask): Query<Ask>,
 ) -> Result<([(&'static str, &'static str); 2], String), HttpError> {
-    headers.append(SET_COOKIE, value("seen=1"));
+    headers.append(SET_COOKIE, header_value("seen=1"));
     if ask.fail == Some(true) {
         return Err(HttpError::new(StatusCode::CONFLICT, "taken"));
     }
@@ -104,9 +95,9 @@ async fn with_late(#[dep(late)] _late: &(), #[dep(session)] _user: &u64) -> &'st
 /// Framing headers are the server's: one set here is not sent.
 #[depends]
 async fn framing(headers: &SetHeaders) -> &'static str {
-    headers.insert(CONTENT_LENGTH, value("999"));
-    headers.insert(TRANSFER_ENCODING, value("chunked"));
-    headers.insert(CONTENT_TYPE, value("text/csv"));
+    headers.insert(CONTENT_LENGTH, header_value("999"));
+    headers.insert(TRANSFER_ENCODING, header_value("chunked"));
+    headers.insert(CONTENT_TYPE, header_value("text/csv"));
     "a,b"
 }
 

@@ -139,6 +139,16 @@ pub async fn keep_alive_get(stream: &mut tokio::net::TcpStream, path: &str) -> S
     head + &String::from_utf8_lossy(&body)
 }
 
+/// A header value written in the test (`HeaderValue::from_static`).
+pub fn header_value(text: &'static str) -> http::HeaderValue {
+    http::HeaderValue::from_static(text)
+}
+
+/// A header name written in the test, in lowercase (`HeaderName::from_static`).
+pub fn header_name(text: &'static str) -> http::HeaderName {
+    http::HeaderName::from_static(text)
+}
+
 /// Every value of the header `name` of a test client's answer, as text, in order.
 pub fn header_values(answer: &di_runtime::TestResponse, name: &str) -> Vec<String> {
     answer
