@@ -23,6 +23,24 @@ async fn conn(y: Yield<Conn>) {
     log(format!("conn:down {}", describe(&outcome)));
 }
 
+/// Sends `GET path` to `service` and drops the request once a setup waits: the client gone
+/// (or a tower layer's timeout) where the setup waited. Fails the test if the request did not
+/// wait, or if its drop panicked.
+async fn drop_while_a_setup_waits(service: &di_runtime::AppService, path: &str) {
+    use std::future::Future;
+    let request = http::Request::get(path)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let mut pending = service.call_request(request);
+    let waiting = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut pending).poll(cx).is_pending())
+    })
+    .await;
+    assert!(waiting, "{path}: the setup waits");
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pending)));
+    assert!(dropped.is_ok(), "{path}: the drop of the request panicked");
+}
+
 // ---------------------------------------------------------------- tasks added after the last teardown
 
 /// A `request`-scope generator whose teardown (the request's last) adds a task (a mail to
@@ -109,7 +127,6 @@ async fn after_stuck_plain(#[dep(stuck_plain)] _s: &u16) -> &'static str {
 /// down once, told the client went away.
 #[tokio::test]
 async fn a_setup_cut_while_it_waits_is_dropped_inside_a_catch() {
-    use std::future::Future;
     let _serial = serial().await;
     let client = TestClient::start(
         App::new()
@@ -121,17 +138,7 @@ async fn a_setup_cut_while_it_waits_is_dropped_inside_a_catch() {
     let service = client.running().service();
     for (path, which) in [("/generator", "generator"), ("/plain", "plain")] {
         common::clear();
-        let request = http::Request::get(path)
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let mut pending = service.call_request(request);
-        let waiting = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(std::pin::Pin::new(&mut pending).poll(cx).is_pending())
-        })
-        .await;
-        assert!(waiting, "{path}: the setup waits");
-        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pending)));
-        assert!(dropped.is_ok(), "{path}: the drop of the request panicked");
+        drop_while_a_setup_waits(&service, path).await;
         common::guard("settle", client.settle()).await;
         assert_eq!(
             events(),
@@ -256,23 +263,12 @@ async fn an_input_never_taken_whose_drop_panics_loses_neither_the_answer_nor_a_t
 /// what was set up torn down once, told the client went away.
 #[tokio::test]
 async fn an_input_never_taken_by_a_request_dropped_mid_setup_is_dropped_inside_a_catch() {
-    use std::future::Future;
     let _serial = serial().await;
     let client = TestClient::start(App::new().get("/x", takes_ticket_after_stuck))
         .await
         .unwrap();
     let service = client.running().service();
-    let request = http::Request::get("/x")
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let mut pending = service.call_request(request);
-    let waiting = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::pin::Pin::new(&mut pending).poll(cx).is_pending())
-    })
-    .await;
-    assert!(waiting, "the setup waits");
-    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pending)));
-    assert!(dropped.is_ok(), "the drop of the request panicked");
+    drop_while_a_setup_waits(&service, "/x").await;
     common::guard("settle", client.settle()).await;
     let events = events();
     assert_eq!(common::count(&events, "ticket:drop"), 1, "{events:?}");
