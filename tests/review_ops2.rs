@@ -201,6 +201,18 @@ fn tower_errors(error: &BoxError) -> Option<Response> {
     }
 }
 
+/// `response` is `tower_errors`' answer to tower's `Elapsed` (504, its detail), with the
+/// request's id: `where_` says which case it is, when it is not.
+async fn assert_timed_out_as_mapped(response: di_runtime::TestResponse, where_: &str) {
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT, "{where_}");
+    assert!(response.header("x-request-id").is_some(), "{where_}");
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"the request took too long"}"#,
+        "{where_}"
+    );
+}
+
 /// tower's `TimeoutLayer` fails a slow request with `Elapsed`, and the app answered every
 /// layer's error with a generic 500, unless axum's `HandleErrorLayer` (a dependency of axum)
 /// was put in front. `App::map_layer_error` answers it: here 504, on the app, on every route
@@ -220,13 +232,7 @@ async fn a_towers_timeout_is_answered_as_map_layer_error_says_and_teardowns_see_
         };
         let client = TestClient::start(app).await.unwrap();
         let response = common::within(client.get("/stuck").send()).await;
-        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT, "{place}");
-        assert!(response.header("x-request-id").is_some(), "{place}");
-        assert_eq!(
-            response.text().await.unwrap(),
-            r#"{"detail":"the request took too long"}"#,
-            "{place}"
-        );
+        assert_timed_out_as_mapped(response, place).await;
         client.settle().await;
         assert_eq!(
             logged(&log_),
@@ -331,13 +337,7 @@ async fn a_mounted_services_error_is_answered_as_map_layer_error_says() {
             .await
             .unwrap();
         let response = common::within(mapped.get("/legacy/users").send()).await;
-        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT, "{mounted}");
-        assert!(response.header("x-request-id").is_some(), "{mounted}");
-        assert_eq!(
-            response.text().await.unwrap(),
-            r#"{"detail":"the request took too long"}"#,
-            "{mounted}"
-        );
+        assert_timed_out_as_mapped(response, mounted).await;
         assert_eq!(mapped.get("/quick").send().await.status(), StatusCode::OK);
         mapped.shutdown().await;
         // Without the map: the generic 500, as before.
