@@ -57,17 +57,23 @@ impl<T> Yield<T> {
     /// its scope ends. A call that is never awaited (`y.provide(v);`, `let _ = y.provide(v);`)
     /// does not compile: it would only make a future, and never hand the value over.
     pub async fn provide(self, value: T) -> (T, Outcome) {
-        match self.cell.try_write() {
-            Some(mut state) => {
-                state.value = Some(value);
-                state.provided = true;
-                if let Some(waker) = state.waker.take() {
-                    waker.wake();
-                }
+        {
+            // Nothing borrows the value before it is provided; the lock is taken only for a
+            // moment, by the runtime looking at the cell (on another thread when `provide` is
+            // awaited in a task the generator spawned, where `#[depends]` cannot see it). Then
+            // it waits for that moment rather than give up: it used to stay suspended for ever,
+            // and the request's setup with it.
+            let mut state = match self.cell.try_write() {
+                Some(state) => state,
+                None => self.cell.write(),
+            };
+            state.value = Some(value);
+            state.provided = true;
+            if let Some(waker) = state.waker.take() {
+                // Woken once the lock is let go of, so that the runtime finds it free.
+                drop(state);
+                waker.wake();
             }
-            // Nothing can borrow the value before it is provided; if the cell is locked anyway,
-            // there is nobody to hand the value to: stay suspended until dropped.
-            None => return std::future::pending().await,
         }
         // The runtime gives the value back (and the outcome) through the cell, then polls this
         // future again. Not before: the first poll, in the same poll of the generator as the
@@ -103,5 +109,85 @@ impl<T> fmt::Debug for Yield<T> {
         f.debug_struct("Yield")
             .field("value", &std::any::type_name::<T>())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake, Waker};
+
+    use super::*;
+
+    /// Counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A `provide` that finds the cell's lock taken (by the runtime, on another thread, when
+    /// `provide` runs in a task the generator spawned) waits for it and hands the value over.
+    /// It used to stay suspended for ever, and the setup with it.
+    #[test]
+    fn a_provide_that_finds_the_lock_taken_hands_the_value_over_once_it_is_free() {
+        let (y, erased) = Yield::<u32>::new();
+        let typed = erased
+            .clone()
+            .into_any()
+            .downcast::<Cell<u32>>()
+            .expect("a cell of u32");
+        let held = typed.write();
+        let provider = std::thread::spawn(move || {
+            let count = Arc::new(Count(AtomicUsize::new(0)));
+            let waker = Waker::from(count);
+            let mut cx = Context::from_waker(&waker);
+            let mut provide = Box::pin(y.provide(7));
+            let first = provide.as_mut().poll(&mut cx).is_pending();
+            (first, provide)
+        });
+        // Long enough, as a rule, for the other thread to meet the lock taken; the assertions
+        // below hold either way.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(held);
+        let (first, mut provide) = provider.join().expect("the providing thread");
+        assert!(first, "suspended in `provide`");
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        assert!(erased.poll_provided(&waker), "handed over");
+
+        erased
+            .try_hand_back(Outcome::Success {
+                status: http::StatusCode::OK,
+            })
+            .ok();
+        let mut cx = Context::from_waker(&waker);
+        match provide.as_mut().poll(&mut cx) {
+            Poll::Ready((value, outcome)) => {
+                assert_eq!(value, 7);
+                assert!(outcome.is_success());
+            }
+            Poll::Pending => panic!("the value was given back"),
+        }
+    }
+
+    /// The runtime's look at the cell, when `provide` holds its lock on another thread, asks
+    /// to be polled again instead of waiting for a wake-up that `provide` may never send.
+    #[test]
+    fn a_look_that_finds_the_lock_taken_asks_to_be_polled_again() {
+        let (_y, erased) = Yield::<u32>::new();
+        let typed = erased
+            .clone()
+            .into_any()
+            .downcast::<Cell<u32>>()
+            .expect("a cell of u32");
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let held = typed.write();
+        assert!(!erased.poll_provided(&waker));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        drop(held);
     }
 }

@@ -105,6 +105,9 @@ impl<T: Send + Sync + 'static> BorrowCell for Cell<T> {
 
     fn poll_provided(&self, waker: &Waker) -> bool {
         let Some(mut state) = self.try_write() else {
+            // `provide` holds the lock for a moment, on another thread (awaited in a task the
+            // generator spawned): look again at once, since it may have found no waker to wake.
+            waker.wake_by_ref();
             return false;
         };
         if state.provided {
