@@ -128,17 +128,23 @@ mod tests {
         }
     }
 
-    /// A `provide` that finds the cell's lock taken (by the runtime, on another thread, when
-    /// `provide` runs in a task the generator spawned) waits for it and hands the value over.
-    /// It used to stay suspended for ever, and the setup with it.
-    #[test]
-    fn a_provide_that_finds_the_lock_taken_hands_the_value_over_once_it_is_free() {
+    /// A `Yield`, its cell as the runtime keeps it, and the same cell typed, to lock it.
+    fn a_yield() -> (Yield<u32>, Arc<dyn BorrowCell>, Arc<Cell<u32>>) {
         let (y, erased) = Yield::<u32>::new();
         let typed = erased
             .clone()
             .into_any()
             .downcast::<Cell<u32>>()
             .expect("a cell of u32");
+        (y, erased, typed)
+    }
+
+    /// A `provide` that finds the cell's lock taken (by the runtime, on another thread, when
+    /// `provide` runs in a task the generator spawned) waits for it and hands the value over.
+    /// It used to stay suspended for ever, and the setup with it.
+    #[test]
+    fn a_provide_that_finds_the_lock_taken_hands_the_value_over_once_it_is_free() {
+        let (y, erased, typed) = a_yield();
         let held = typed.write();
         let provider = std::thread::spawn(move || {
             let count = Arc::new(Count(AtomicUsize::new(0)));
@@ -177,12 +183,7 @@ mod tests {
     /// to be polled again instead of waiting for a wake-up that `provide` may never send.
     #[test]
     fn a_look_that_finds_the_lock_taken_asks_to_be_polled_again() {
-        let (_y, erased) = Yield::<u32>::new();
-        let typed = erased
-            .clone()
-            .into_any()
-            .downcast::<Cell<u32>>()
-            .expect("a cell of u32");
+        let (_y, erased, typed) = a_yield();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let held = typed.write();
