@@ -417,6 +417,22 @@ pub enum OutputKind {
     Unknown,
 }
 
+impl OutputKind {
+    /// The content type an answer of this kind is sent with when it is given none of its own
+    /// (a `StreamBody` without `content_type`, a `Json<T>`), which a handler's
+    /// `#[depends(content_type = "..")]` replaces; `None` for a kind without a body and for
+    /// one the document knows nothing of (its answer's type is the answer's own).
+    pub(crate) fn default_content_type(self) -> Option<&'static str> {
+        match self {
+            Self::Json => Some("application/json"),
+            Self::Text => Some("text/plain; charset=utf-8"),
+            Self::Html => Some("text/html; charset=utf-8"),
+            Self::Bytes | Self::Stream => Some("application/octet-stream"),
+            Self::Empty | Self::Redirect | Self::Unknown => None,
+        }
+    }
+}
+
 /// What a handler's output tells the document.
 #[derive(Clone, Copy, Debug)]
 pub struct OutputDoc {
@@ -559,7 +575,11 @@ pub struct Doc {
     /// one, a `Response`, a `Redirect`): `status` documents it, and a `200` the answer gives
     /// is sent as it is, where `status` is the status of any other answer's `200`.
     pub status_named: bool,
-    /// `#[depends(content_type = "application/x-ndjson")]`: the content type of its body.
+    /// `#[depends(content_type = "application/x-ndjson")]`: the content type of its body. On
+    /// a handler, its success answers are sent with it, in place of the type their kind gives
+    /// by default (`application/octet-stream` for a `StreamBody`, `application/json` for a
+    /// `Json<T>`); an answer that names another type (`StreamBody::content_type`, a
+    /// `content-type` header beside it) keeps it, and an error keeps its own.
     pub content_type: Option<&'static str>,
     /// `#[depends(body_content_type = "application/x-ndjson")]`: the content type of the
     /// request body its `BodyStream` reads (`application/octet-stream` without it).

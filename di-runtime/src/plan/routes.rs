@@ -45,11 +45,41 @@ pub(crate) struct Route {
     /// handler gives with `200` is sent with it, as the document says (FastAPI's
     /// `status_code=`).
     pub(crate) success: Option<http::StatusCode>,
+    /// The content type the handler declares (`#[depends(content_type = ..)]`) and the one
+    /// its output's kind is sent with by default, which it replaces on a success answer, as
+    /// the document says.
+    pub(crate) content_type: Option<DeclaredType>,
     /// The app's and groups' dependencies the route runs without a parameter.
     pub(crate) uses: Vec<PlannedUse>,
     /// The index of the route's [`RouteDef`] among those the app registered (for what the
     /// app keeps beside each, as its tower layers).
     pub(crate) def: usize,
+}
+
+/// A handler's declared content type, and the default one of its output's kind it replaces.
+pub(crate) struct DeclaredType {
+    /// `#[depends(content_type = ..)]`.
+    pub(crate) declared: http::HeaderValue,
+    /// The type an answer of the handler's output kind is sent with when it names none.
+    pub(crate) replaces: &'static str,
+}
+
+/// The content type `doc` declares, if its output is of a kind whose answers are sent with a
+/// default type (`OutputKind::default_content_type`); an error for one that is not a header
+/// value.
+fn declared_type(doc: &crate::contract::doc::Doc) -> Result<Option<DeclaredType>, String> {
+    let Some(declared) = doc.content_type else {
+        return Ok(None);
+    };
+    let Ok(declared) = http::HeaderValue::from_str(declared) else {
+        return Err(format!(
+            "`content_type = {declared:?}` is not a header value; write a media type, as `content_type = \"application/x-ndjson\"`"
+        ));
+    };
+    Ok((doc.output)()
+        .kind
+        .default_content_type()
+        .map(|replaces| DeclaredType { declared, replaces }))
 }
 
 /// Every route of an app, by path and method.
@@ -176,6 +206,13 @@ pub(crate) fn plan_routes(
             problems.push(format!("{what}: registered twice"));
             continue;
         }
+        let content_type = match declared_type(&def.handler.doc) {
+            Ok(declared) => declared,
+            Err(problem) => {
+                problems.push(format!("{what}: {problem}"));
+                continue;
+            }
+        };
         let route = Route {
             name: def.handler.name,
             pattern: def.path.as_str().into(),
@@ -189,6 +226,7 @@ pub(crate) fn plan_routes(
                 .filter(|_| !def.handler.doc.status_named)
                 .and_then(|status| http::StatusCode::from_u16(status).ok())
                 .filter(|status| *status != http::StatusCode::OK),
+            content_type,
             uses,
             def: def_index,
         };
@@ -802,5 +840,40 @@ mod tests {
             fix("/a/{id}?b").as_deref(),
             Some("`/a/{id}` and read the query with `Query<T>`")
         );
+    }
+}
+
+#[cfg(test)]
+mod default_types {
+    use crate::contract::doc::OutputKind;
+    use crate::input::json::Json;
+    use crate::response::into::IntoResponse;
+    use crate::response::page::Html;
+    use crate::response::stream::StreamBody;
+
+    /// The type each kind is sent with by default is the one its `IntoResponse` gives, so a
+    /// handler's declared `content_type` replaces it.
+    #[test]
+    fn each_kinds_default_type_is_the_one_it_is_sent_with() {
+        let sent = |response: crate::response::body::Response| {
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>("a")]);
+        for (kind, response) in [
+            (OutputKind::Json, Json(1).into_response()),
+            (OutputKind::Text, String::from("a").into_response()),
+            (OutputKind::Html, Html("<p>").into_response()),
+            (OutputKind::Bytes, vec![1_u8].into_response()),
+            (OutputKind::Stream, StreamBody::new(stream).into_response()),
+        ] {
+            assert_eq!(
+                kind.default_content_type(),
+                Some(sent(response).as_str()),
+                "{kind:?}"
+            );
+        }
     }
 }

@@ -19,8 +19,8 @@ use crate::response::into::IntoResponse;
 /// one frame of the body.
 ///
 /// It is sent with `Content-Type: application/octet-stream` unless it is given another
-/// ([`StreamBody::content_type`], or a `content-type` header beside it, which replaces it),
-/// as the OpenAPI document says of it.
+/// ([`StreamBody::content_type`], or a `content-type` header beside it, which replaces it, or
+/// the handler's `#[depends(content_type = "..")]`), as the OpenAPI document says of it.
 ///
 /// ```
 /// use di_runtime::StreamBody;

@@ -10,7 +10,7 @@ use std::task::Poll;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use http::header::{HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Method, StatusCode};
 use http_body_util::{BodyDataStream, Limited};
 
@@ -1084,7 +1084,7 @@ async fn run_handler(
             Some(to),
         );
         if let Some(made) = made.into_inner() {
-            return respond_with(response, made, route.success, head, name);
+            return respond_with(response, made, route, head);
         }
         match started {
             Ok((started, _)) => started,
@@ -1095,7 +1095,7 @@ async fn run_handler(
     let ended = match started {
         StartedKind::Responding(future) => match catch(future).await {
             Ok(Ok(Answered::Made(made))) => {
-                return respond_with(response, made, route.success, head, name);
+                return respond_with(response, made, route, head);
             }
             Ok(Ok(Answered::Kept(value))) => Ok(Ok(value)),
             Ok(Err(error)) => Ok(Err(error)),
@@ -1113,13 +1113,7 @@ async fn run_handler(
     match ended {
         Ok(Ok(value)) => {
             let respond = route.respond;
-            respond_with(
-                response,
-                catch_call(|| respond(value)),
-                route.success,
-                head,
-                name,
-            )
+            respond_with(response, catch_call(|| respond(value)), route, head)
         }
         Ok(Err(error)) => {
             let status = error.status();
@@ -1135,14 +1129,15 @@ async fn run_handler(
 
 /// The response `made` from the handler's value written into `response`, and the outcome it
 /// is; a panic of the user's `IntoResponse` is a logged generic 500 (see [`run_handler`]).
-/// A `200` is sent with the route's `success` status, when it declares one.
+/// A `200` is sent with the route's `success` status, when it declares one, and a success
+/// whose content type is its kind's default with the one the route declares.
 fn respond_with(
     response: &mut Option<Response>,
     made: Result<Response, Panic>,
-    success: Option<StatusCode>,
+    route: &Route,
     head: &RequestHead,
-    name: &'static str,
 ) -> Outcome {
+    let name = route.name;
     let made = match made {
         Ok(made) => made,
         Err(panic) => {
@@ -1151,11 +1146,23 @@ fn respond_with(
         }
     };
     let response = response.insert(made);
-    if let Some(success) = success
+    if let Some(success) = route.success
         && response.status() == StatusCode::OK
         && response.extensions().get::<ErrorMark>().is_none()
     {
         *response.status_mut() = success;
+    }
+    if let Some(declared) = &route.content_type
+        && response.status().is_success()
+        && response
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|sent| sent == declared.replaces)
+        && response.extensions().get::<ErrorMark>().is_none()
+    {
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, declared.declared.clone());
     }
     let status = response.status();
     if status == StatusCode::INTERNAL_SERVER_ERROR
