@@ -22,6 +22,8 @@ use common::{events, log, serial};
 use di_runtime::prelude::*;
 use di_runtime::{BoxError, Held, HeldMut};
 use futures_util::{StreamExt, stream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 // ------------------------------ 1. a declared content type is the one sent
 
@@ -379,5 +381,93 @@ async fn a_transaction_on_the_requests_connection_commits_by_the_outcome_and_giv
             "conn 5: returned, success 200, in_tx=false",
             "pool: closed, app stopped",
         ]
+    );
+}
+
+// ------------------------------ 3. a request waiting for a full pool when the grace ends
+
+/// The connection of the shutdown walk: one at a time.
+#[depends(max_concurrency = 1)]
+async fn one_conn(y: Yield<u8>) {
+    log("one_conn: acquired");
+    let (_, outcome) = y.provide(1).await;
+    log(format!(
+        "one_conn: returned, {}",
+        common::describe(&outcome)
+    ));
+}
+
+/// An export whose client reads nothing: it holds the one connection until it is cut.
+#[depends]
+async fn endless_export(
+    #[dep(one_conn)] conn: Held<u8>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Bytes, BoxError>>> {
+    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+    StreamBody::new(stream::repeat_with(move || {
+        let _held = &conn;
+        Ok(chunk.clone())
+    }))
+}
+
+#[depends(status = 201)]
+async fn create_on_one(#[dep(one_conn)] _conn: &u8) -> StatusCode {
+    log("create_on_one: ran");
+    StatusCode::CREATED
+}
+
+/// The walk's rolling restart: six exports to slow readers held every connection of the
+/// pool, a `POST` waited for one, and the app was told to stop. When the grace period ended
+/// the waiting request, which had set nothing up, was dropped with the connection: the
+/// client saw it closed with no answer, and could not tell whether its write was made, and
+/// nothing was logged. It is now answered `503` with `Retry-After` as the grace ends (a
+/// write never begun, safe to send again), logged, and still sets nothing up.
+#[tokio::test]
+async fn a_request_waiting_for_a_place_when_the_grace_ends_gets_503_having_set_nothing_up() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/export", endless_export)
+        .post("/items", create_on_one)
+        .shutdown_grace(Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = server.local_addr();
+    let mut exporter = TcpStream::connect(addr).await.expect("connects");
+    exporter
+        .write_all(b"GET /export HTTP/1.1\r\nhost: w\r\n\r\n")
+        .await
+        .expect("writes");
+    common::wait_for("one_conn: acquired").await;
+    let mut writer = TcpStream::connect(addr).await.expect("connects");
+    writer
+        .write_all(b"POST /items HTTP/1.1\r\nhost: w\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .expect("writes");
+    tokio::time::sleep(Duration::from_millis(100)).await; // it waits for the connection
+    let shutdown = tokio::spawn(server.shutdown());
+    let answer = common::guard(
+        "the waiting request's answer",
+        common::read_to_close(&mut writer),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nretry-after: 1\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("shutting down"), "{answer}");
+    drop(exporter);
+    common::guard("shutdown", shutdown)
+        .await
+        .expect("shuts down");
+    assert_eq!(
+        events(),
+        [
+            "one_conn: acquired",
+            "one_conn: returned, cancelled shutdown"
+        ],
+        "the waiting request set nothing up"
     );
 }

@@ -811,7 +811,9 @@ impl App {
     /// How long a request waits for a place before it gets 503 with `Retry-After` (default
     /// 30 s): a place of a `max_concurrency` dependency, or a background place for its
     /// `request`-scope teardowns (see [`max_background_teardowns`](App::max_background_teardowns)).
-    /// A request waits before any of its dependencies is set up.
+    /// A request waits before any of its dependencies is set up. One still waiting when a
+    /// graceful shutdown's grace period ends ([`shutdown_grace`](App::shutdown_grace)) gets the
+    /// same 503 then, having set nothing up, instead of its connection closed with no answer.
     pub fn max_concurrency_wait(mut self, limit: Duration) -> Self {
         self.config.place_wait = capped(limit);
         self

@@ -121,8 +121,34 @@ fn by_limit(plan: &Plan) -> impl Iterator<Item = (&[usize], &Limit)> {
 
 /// Takes every place `plan` needs, each within what is left of the app's wait; a request
 /// that cannot have one gets 503 with `Retry-After` and sets nothing up (logged with
-/// `request_id`).
+/// `request_id`). So does one still waiting when the shutdown's grace period ends: it would
+/// otherwise be dropped with its connection a second later, its client left not knowing
+/// whether a write it sent was made, where nothing was begun and it may be sent again
+/// (tests/walk_postgres.rs).
 pub(crate) async fn take_places(
+    engine: &Engine,
+    plan: &Plan,
+    request_id: &RequestId,
+) -> Result<Places, Failure> {
+    tokio::select! {
+        biased;
+        taken = take_places_in_time(engine, plan, request_id) => taken,
+        () = engine.hard_stop.cancelled() => {
+            tracing::warn!(target: "di", %request_id, "the shutdown's grace period ended while the request waited for a place under max_concurrency; answered 503");
+            Err((
+                Outcome::Cancelled(CancelReason::Shutdown),
+                busy_response(SHUTTING_DOWN.to_owned()),
+            ))
+        }
+    }
+}
+
+/// The 503's detail for a request still waiting for a place when the shutdown's grace period
+/// ended.
+const SHUTTING_DOWN: &str = "The server is shutting down; try again later";
+
+/// [`take_places`], within the app's wait.
+async fn take_places_in_time(
     engine: &Engine,
     plan: &Plan,
     request_id: &RequestId,
