@@ -471,3 +471,75 @@ async fn a_request_waiting_for_a_place_when_the_grace_ends_gets_503_having_set_n
         "the waiting request set nothing up"
     );
 }
+
+// ------------------------------ 4. a setup cut where it waits
+
+/// The connection of the cut-setup walk: it says, as it goes back, whether a transaction was
+/// still marked open on it.
+struct MarkedConn {
+    in_tx: AtomicBool,
+}
+
+#[depends]
+async fn marked_conn(y: Yield<MarkedConn>) {
+    let (conn, outcome) = y
+        .provide(MarkedConn {
+            in_tx: AtomicBool::new(false),
+        })
+        .await;
+    let in_tx = conn.in_tx.load(Ordering::SeqCst);
+    // The walk's fix: a connection whose transaction may be open is closed, not given back.
+    let what = if in_tx { "closed" } else { "returned" };
+    log(format!("conn: {what}, {}", common::describe(&outcome)));
+}
+
+/// A transaction whose `BEGIN` is slow to come back. The mark is set before the `BEGIN` is
+/// sent: a setup cut at its `await` runs no more code.
+#[depends(scope = "handler")]
+async fn slow_begin_tx(#[dep(marked_conn)] conn: Held<MarkedConn>, y: Yield<()>) {
+    conn.in_tx.store(true, Ordering::SeqCst);
+    log("tx: BEGIN sent");
+    tokio::time::sleep(Duration::from_secs(10)).await; // the server's answer to BEGIN
+    log("tx: BEGIN done");
+    let ((), outcome) = y.provide(()).await;
+    conn.in_tx.store(false, Ordering::SeqCst);
+    log(format!("tx: ended, {}", common::describe(&outcome)));
+}
+
+#[depends(status = 201)]
+async fn create_slowly(#[dep(slow_begin_tx)] _tx: &()) -> StatusCode {
+    StatusCode::CREATED
+}
+
+/// Over HTTP/2 with curl, clients gone while a transaction's `BEGIN` was in flight left
+/// connections `idle in transaction` in the pool: the transaction's setup was cut at its
+/// `await` (its teardown never runs: its setup did not complete), the `BEGIN` had reached the
+/// server, and the connection's teardown, told `Cancelled(ClientGone)`, gave it back. A setup
+/// is not shielded as a `handler`-scope teardown is, and no code of it runs once cut (FastAPI
+/// raises the cancellation inside the generator, where `async with` cleans up); the `Yield`
+/// rustdoc and docs/fastapi.md now say so, with the pattern pinned here: the state is marked
+/// before the `await` and the connection's teardown closes what is still marked.
+#[tokio::test]
+async fn a_setup_cut_where_it_waits_is_never_torn_down_and_leaves_its_mark_for_the_connection() {
+    let _serial = serial().await;
+    let server = App::new()
+        .post("/items", create_slowly)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let mut client = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connects");
+    client
+        .write_all(b"POST /items HTTP/1.1\r\nhost: w\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .expect("writes");
+    common::wait_for("tx: BEGIN sent").await;
+    drop(client);
+    common::wait_for("conn: closed, cancelled client gone").await;
+    common::guard("shutdown", server.shutdown()).await;
+    assert_eq!(
+        events(),
+        ["tx: BEGIN sent", "conn: closed, cancelled client gone"]
+    );
+}

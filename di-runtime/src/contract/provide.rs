@@ -16,6 +16,17 @@ use crate::contract::slot::{BorrowCell, Cell, Value};
 /// suspends the function while the handler (and, for `request` scope, the response body) uses
 /// the value, then gives the value back together with the request's [`Outcome`].
 ///
+/// A setup can be cut where it waits: when the client goes away (or the request times out,
+/// or the shutdown's grace period ends) while the setup awaits, its future is dropped there.
+/// No more of its code runs, and its teardown never does (its setup did not complete), so what
+/// it had begun stays as it is: a `BEGIN` already sent leaves its connection inside a
+/// transaction. (FastAPI raises the cancellation inside the generator, where its `async with`
+/// blocks clean up; a `handler`-scope teardown is shielded, a setup is not.) The generators it
+/// took values from see the request end with [`Outcome::Cancelled`]: mark such a value before
+/// the `await` that may leave it unsure, clear the mark once it is sure, and have its own
+/// teardown close rather than give back a value still marked (or any value, unless the
+/// outcome is a success).
+///
 /// ```
 /// use di_runtime::prelude::*;
 ///
