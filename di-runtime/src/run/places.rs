@@ -134,7 +134,7 @@ pub(crate) async fn take_places(
         biased;
         taken = take_places_in_time(engine, plan, request_id) => taken,
         () = engine.hard_stop.cancelled() => {
-            tracing::warn!(target: "di", %request_id, "the shutdown's grace period ended while the request waited for a place under max_concurrency; answered 503");
+            tracing::warn!(target: "di", %request_id, "the shutdown's grace period ended while the request waited for a place (`max_concurrency` or a background place), before any setup; answered 503");
             Err((
                 Outcome::Cancelled(CancelReason::Shutdown),
                 busy_response(SHUTTING_DOWN.to_owned()),
