@@ -793,9 +793,16 @@ impl App {
     /// waiting for a full pool holds no background place, and keeps no request that needs no
     /// pool waiting); past the bound it waits (up to
     /// [`max_concurrency_wait`](App::max_concurrency_wait), then 503 with `Retry-After`),
-    /// holding only those places. Requests with only `BackgroundTasks` wait for a place after their
-    /// body, holding only their tasks. `handler`-scope teardowns run in the request's own task
-    /// and never wait here. Nothing is ever dropped: every teardown still runs exactly once.
+    /// holding only those places. A request that owes no `request`-scope teardown but whose
+    /// handler added [`BackgroundTasks`](crate::BackgroundTasks) (or whose response body keeps
+    /// the list, and may add some) takes its place once the handler has returned, before its
+    /// response head is sent, waiting for one as long as it takes: its client waits for its
+    /// answer, so a flood of such requests holds at most this many lists of tasks after their
+    /// responses (and the rest in requests still in flight, which
+    /// [`max_in_flight`](App::max_in_flight) and [`max_connections`](App::max_connections)
+    /// bound), never a pile that grows with the rate. `handler`-scope teardowns run in the
+    /// request's own task and never wait here. Nothing is ever dropped: every teardown still
+    /// runs exactly once.
     ///
     /// Size it to the rate of such requests times how long their teardowns take (and their
     /// bodies, when they stream): a bound of 1,024 holds the routes that have one to about

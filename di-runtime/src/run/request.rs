@@ -736,6 +736,20 @@ fn serve(
         // tasks: they run after the body too.
         let list = head.background.get();
         let list_open = succeeded && list.is_some_and(BackgroundTasks::shared);
+        // Tasks to run after the body, of a request that took no background place before its
+        // setup (it owes no `request`-scope teardown): it takes one now, before its response
+        // head leaves, waiting for one if none is free, so that its client waits for its
+        // answer. Taken after the body instead, every such request of a flood was answered at
+        // once and left its tasks waiting for a place, without bound
+        // (tests/walk_memory.rs `a_flood_of_requests_adding_background_tasks_that_wait_…`).
+        // No deadlock: whoever holds a background place has every other place it needs.
+        if (!tasks.is_empty() || list_open) && owed.places.background.is_none() {
+            let background = engine.background_places();
+            owed.places.background = Some(match background.try_take() {
+                Some(place) => place,
+                None => background.take().await,
+            });
+        }
         // An answer to a client gone mid-upload reaches no one, and is not counted.
         let unsent_answer = route.plan.streams_body && body_client_gone(&head);
         if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() && !list_open {
