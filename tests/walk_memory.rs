@@ -48,7 +48,12 @@ fn open_gate() {
     GATE.add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
 }
 
-/// Answers received whole.
+/// Closes the gate again (a test before may have opened it).
+fn close_gate() {
+    GATE.forget_permits(GATE.available_permits());
+}
+
+/// Answers whose head has come.
 static ANSWERED: AtomicUsize = AtomicUsize::new(0);
 
 /// Sends `GET path` on a new connection (`Connection: close`), counts its answer in
@@ -105,6 +110,7 @@ async fn a_flood_of_requests_adding_background_tasks_that_wait_is_answered_only_
     let _serial = common::serial().await;
     LIVE_TASKS.store(0, Ordering::SeqCst);
     ANSWERED.store(0, Ordering::SeqCst);
+    close_gate();
     let app = App::new()
         .get("/task", add_waiting_task)
         .max_background_teardowns(BOUND)
@@ -146,6 +152,63 @@ async fn a_flood_of_requests_adding_background_tasks_that_wait_is_answered_only_
         ),
         (0, 0, 0)
     );
+    server.shutdown().await;
+}
+
+/// A request whose client goes away while it waits for a background place for its tasks
+/// is dropped with them: its tasks are never run (its response was never sent), no place is
+/// kept for it, and the next request is served once the place is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_while_its_request_waits_for_a_place_for_its_tasks_leaves_no_task_and_no_place()
+ {
+    let _serial = common::serial().await;
+    LIVE_TASKS.store(0, Ordering::SeqCst);
+    ANSWERED.store(0, Ordering::SeqCst);
+    close_gate();
+    let server = App::new()
+        .get("/task", add_waiting_task)
+        .max_background_teardowns(1)
+        .teardown_timeout(Duration::from_secs(600))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // The first holds the one place with its task; the second waits for it.
+    let first = tokio::spawn(get(addr, "/task"));
+    until("the first answered", || {
+        ANSWERED.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    second
+        .write_all(b"GET /task HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    until("the second waiting with its task", || {
+        LIVE_TASKS.load(Ordering::SeqCst) == 2 && server.metrics().requests_in_flight == 1
+    })
+    .await;
+    drop(second);
+    until("the second dropped with its task", || {
+        LIVE_TASKS.load(Ordering::SeqCst) == 1 && server.metrics().requests_in_flight == 0
+    })
+    .await;
+    open_gate();
+    assert!(guard("the first", first).await.unwrap().ends_with("queued"));
+    until("the first task run", || {
+        LIVE_TASKS.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    // The place came back: the next one is answered, and its task runs at once.
+    let third = guard("the third", get(addr, "/task")).await;
+    assert!(third.starts_with("HTTP/1.1 200 "), "{third}");
+    until("the third task run", || {
+        LIVE_TASKS.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    let metrics = common::settled_whole(&server).await;
+    assert_eq!(metrics.responses_with(StatusCode::OK), 2);
+    assert_eq!(metrics.background_task_timeouts, 0);
     server.shutdown().await;
 }
 

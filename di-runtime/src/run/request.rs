@@ -725,6 +725,27 @@ fn serve(
         // skipped ones are dropped now, before any teardown (one may hold a value a teardown
         // takes back).
         let succeeded = matches!(outcome, Outcome::Success { .. });
+        // Tasks to run after the body, of a request that took no background place before its
+        // setup (it owes no `request`-scope teardown): it takes one now, before its response
+        // head leaves, waiting for one if none is free, so that its client waits for its
+        // answer. Taken after the body instead, every such request of a flood was answered at
+        // once and left its tasks waiting for a place, without bound
+        // (tests/walk_memory.rs `a_flood_of_requests_adding_background_tasks_that_wait_…`).
+        // No deadlock: whoever holds a background place has every other place it needs. The
+        // tasks stay in the head meanwhile: dropped here (the client gone), `Owed` drops them
+        // unrun, each inside a catch.
+        let runs_tasks = succeeded
+            && head
+                .background
+                .get()
+                .is_some_and(|list| list.shared() || !list.is_empty());
+        if runs_tasks && owed.places.background.is_none() {
+            let background = engine.background_places();
+            owed.places.background = Some(match background.try_take() {
+                Some(place) => place,
+                None => background.take().await,
+            });
+        }
         let tasks = head.take_background();
         let tasks = if succeeded {
             tasks
@@ -736,20 +757,6 @@ fn serve(
         // tasks: they run after the body too.
         let list = head.background.get();
         let list_open = succeeded && list.is_some_and(BackgroundTasks::shared);
-        // Tasks to run after the body, of a request that took no background place before its
-        // setup (it owes no `request`-scope teardown): it takes one now, before its response
-        // head leaves, waiting for one if none is free, so that its client waits for its
-        // answer. Taken after the body instead, every such request of a flood was answered at
-        // once and left its tasks waiting for a place, without bound
-        // (tests/walk_memory.rs `a_flood_of_requests_adding_background_tasks_that_wait_…`).
-        // No deadlock: whoever holds a background place has every other place it needs.
-        if (!tasks.is_empty() || list_open) && owed.places.background.is_none() {
-            let background = engine.background_places();
-            owed.places.background = Some(match background.try_take() {
-                Some(place) => place,
-                None => background.take().await,
-            });
-        }
         // An answer to a client gone mid-upload reaches no one, and is not counted.
         let unsent_answer = route.plan.streams_body && body_client_gone(&head);
         if owed.stack.is_empty() && tasks.is_empty() && !owed.places.holds_request() && !list_open {
