@@ -771,29 +771,25 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
     type Error = std::convert::Infallible;
     type Future = ResponseFuture;
 
-    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, mut request: http::Request<hyper::body::Incoming>) -> Self::Future {
         // HTTP/1.1 and HTTP/1.0 (hyper's HTTP/1 takes no other).
-        if request.version() != http::Version::HTTP_2 {
-            let refused = if host_is_acceptable(request.headers()) {
+        let refused = if request.version() != http::Version::HTTP_2 {
+            if host_is_acceptable(request.headers()) && host_from_target(&mut request) {
                 body_coding_refused(&request)
             } else {
                 Some(Refused::Host)
-            };
-            if let Some(refused) = refused {
-                return ResponseFuture(Box::pin(std::future::ready(refuse(
-                    &self.inner.0.engine,
-                    request.headers(),
-                    request.version(),
-                    refused,
-                ))));
             }
-        } else if request.headers().contains_key(http::header::HOST) && !host_is_authority(&request)
-        {
+        } else if request.headers().contains_key(http::header::HOST) {
+            (!host_is_authority(&request)).then_some(Refused::HostNotAuthority)
+        } else {
+            (!host_from_target(&mut request)).then_some(Refused::HostNotAuthority)
+        };
+        if let Some(refused) = refused {
             return ResponseFuture(Box::pin(std::future::ready(refuse(
                 &self.inner.0.engine,
                 request.headers(),
                 request.version(),
-                Refused::HostNotAuthority,
+                refused,
             ))));
         }
         ResponseFuture(self.inner.0.serve_request(request, Some(self.client.0)))
@@ -815,6 +811,29 @@ fn host_is_acceptable(headers: &http::HeaderMap) -> bool {
         (Some(_), Some(_)) => return false,
     };
     is_host(host)
+}
+
+/// Makes the host that `request`'s target names, if it names one, the request's `Host`, the
+/// field the app reads: false (refused as an invalid `Host`) if that host is not a valid one
+/// (it has user info). An HTTP/1 request in absolute form (`GET http://a.example/ HTTP/1.1`)
+/// names its host in its target, and RFC 9112 section 3.2.2 asks a server to use it and ignore
+/// the `Host` beside it (which a client that takes the server for a proxy may fill in
+/// otherwise); an HTTP/2 request names it in `:authority` (RFC 9113 section 8.3.1) and seldom
+/// sends a `host` (one that does is checked by [`host_is_authority`] instead). Without this,
+/// the app read the `Host` a request in absolute form sent beside its target, and found none
+/// at all in an HTTP/2 request, where the same request over HTTP/1.1 had one.
+fn host_from_target(request: &mut http::Request<hyper::body::Incoming>) -> bool {
+    let Some(authority) = request.uri().authority() else {
+        return true;
+    };
+    if !is_host(authority.as_str().as_bytes()) {
+        return false;
+    }
+    let Ok(host) = http::HeaderValue::from_str(authority.as_str()) else {
+        return false;
+    };
+    request.headers_mut().insert(http::header::HOST, host);
+    true
 }
 
 /// Whether the `host` of an HTTP/2 request that has one names the host its `:authority`
@@ -992,11 +1011,11 @@ fn refuse(
     use crate::response::into::IntoResponse as _;
     let (status, detail) = match refused {
         Refused::Host => {
-            tracing::debug!(target: "di", "HTTP/1 request with two Hosts or an invalid one: 400");
+            tracing::debug!(target: "di", "HTTP/1 request with two Hosts or an invalid one (or user info in its target): 400");
             (http::StatusCode::BAD_REQUEST, "Bad Request")
         }
         Refused::HostNotAuthority => {
-            tracing::debug!(target: "di", "HTTP/2 request whose host is not its :authority, or with two hosts or an invalid one: 400");
+            tracing::debug!(target: "di", "HTTP/2 request whose host is not its :authority, or with two hosts or an invalid one (or user info in its :authority): 400");
             (http::StatusCode::BAD_REQUEST, "Bad Request")
         }
         Refused::ChunkedTwice => {

@@ -1,0 +1,175 @@
+//! The server as real HTTP clients meet it (curl, httpx, requests, nghttp, h2load, ab, and a
+//! raw socket where a client does something odd), over real TCP: each test is a difference a
+//! client saw, shown failing before its fix, with what the teardowns of what was set up see.
+//!
+//! - The host a request names, as the app reads it in `Host`: an HTTP/1 request in absolute
+//!   form (`curl --request-target http://...`, a client that takes the server for a proxy)
+//!   names its host in its target, which RFC 9112 3.2.2 says a server uses, its `Host` ignored;
+//!   an HTTP/2 request (`curl --http2-prior-knowledge`, httpx, nghttp) names it in
+//!   `:authority`, with no `host` field. The app read the `Host` a request in absolute form
+//!   sent beside its target, and found no `Host` at all over HTTP/2.
+
+mod common;
+
+use common::{events, log, serial};
+use di_runtime::prelude::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+#[depends]
+async fn session(y: Yield<u8>) {
+    log("session:setup");
+    let (_, outcome) = y.provide(1).await;
+    log(format!("session:{}", common::describe(&outcome)));
+}
+
+/// Answers the `Host` values the app reads, `none` for none.
+#[depends]
+async fn host(#[dep(session)] _s: &u8, head: &HeaderMap) -> String {
+    let hosts: Vec<&str> = head
+        .get_all(http::header::HOST)
+        .iter()
+        .map(|value| value.to_str().unwrap_or("?"))
+        .collect();
+    if hosts.is_empty() {
+        "none".to_owned()
+    } else {
+        hosts.join(" | ")
+    }
+}
+
+/// Sends `request` on a new connection and reads until the server closes it: the answer's
+/// status and body.
+async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let text = common::read_to_close(&mut stream).await;
+    let status = text
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, body.to_owned())
+}
+
+/// Waits until no request or teardown runs, then gives the events so far.
+async fn settled(server: &di_runtime::Server) -> Vec<String> {
+    common::settled_whole(server).await;
+    events()
+}
+
+/// GETs `uri` over `client`'s HTTP/2 connection with the `host` fields `hosts`: the answer's
+/// status and body.
+async fn h2_exchange(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    uri: &str,
+    hosts: &[&str],
+) -> (u16, String) {
+    let mut request = http::Request::get(uri);
+    for host in hosts {
+        request = request.header(http::header::HOST, *host);
+    }
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let (answer, _) = client
+        .send_request(request.body(()).unwrap(), true)
+        .unwrap();
+    let response = common::within(answer).await.unwrap();
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut got = Vec::new();
+    while let Some(chunk) = common::within(body.data()).await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    (status, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// The host a request names is the `Host` the app reads, whatever the version and the form
+/// of its target. An HTTP/1 request in absolute form (`GET http://target.example/host`) names
+/// its host in its target; RFC 9112 3.2.2 asks a server to use it and ignore the `Host`
+/// beside it, which a client that takes the server for a proxy may fill in otherwise. The
+/// app read that `Host` (a tenant chosen by host was the one the target did not name), or
+/// none when the client sent none. An HTTP/2 request names its host in `:authority`
+/// (RFC 9113 8.3.1), which every HTTP/2 client sends and few send a `host` beside: the app
+/// found no `Host` at all, where the same request over HTTP/1.1 had one (a FastAPI-style
+/// `Header` input naming `host` answered 422 over HTTP/2 only). Now the `Host` the app reads
+/// is the target's authority for a request in absolute form, and the `:authority` of an
+/// HTTP/2 request that sends no `host`; a target whose authority has user info (never a
+/// valid `Host`) is the generic 400 of a bad `Host`, nothing set up. A request in origin form
+/// keeps its own `Host`, and one without any is still served without.
+#[tokio::test]
+async fn the_host_an_app_reads_is_the_one_the_request_names_over_http1_and_http2() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/host", host)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for (request, answer) in [
+        (
+            &b"GET /host HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n"[..],
+            (200, "a.example"),
+        ),
+        (
+            b"GET /host HTTP/1.1\r\nConnection: close\r\n\r\n",
+            (200, "none"),
+        ),
+        (
+            b"GET http://target.example:8080/host HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+            (200, "target.example:8080"),
+        ),
+        (
+            b"GET http://target.example/host HTTP/1.1\r\nConnection: close\r\n\r\n",
+            (200, "target.example"),
+        ),
+        (
+            b"GET http://target.example/host HTTP/1.0\r\nHost: other.example\r\n\r\n",
+            (200, "target.example"),
+        ),
+        (
+            b"GET http://user@target.example/host HTTP/1.1\r\nHost: target.example\r\nConnection: close\r\n\r\n",
+            (400, r#"{"detail":"Bad Request"}"#),
+        ),
+    ] {
+        common::clear();
+        let shown = String::from_utf8_lossy(request).into_owned();
+        let (status, body) = exchange(addr, request).await;
+        assert_eq!((status, body.as_str()), answer, "{shown}");
+        let expected: &[&str] = if answer.0 == 200 {
+            &["session:setup", "session:success 200"]
+        } else {
+            &[]
+        };
+        assert_eq!(settled(&server).await, expected, "{shown}");
+    }
+
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(stream, &h2::client::Builder::new()).await;
+    for (uri, hosts, answer) in [
+        ("http://target.example/host", &[][..], "target.example"),
+        (
+            "http://Target.example:8080/host",
+            &[][..],
+            "Target.example:8080",
+        ),
+        (
+            "http://target.example/host",
+            &["target.example:80"][..],
+            "target.example:80",
+        ),
+        ("/host", &["a.example"][..], "a.example"),
+    ] {
+        common::clear();
+        let (status, body) = h2_exchange(&mut client, uri, hosts).await;
+        assert_eq!((status, body.as_str()), (200, answer), "{uri} {hosts:?}");
+        assert_eq!(
+            settled(&server).await,
+            ["session:setup", "session:success 200"],
+            "{uri} {hosts:?}"
+        );
+    }
+    driver.abort();
+    server.shutdown().await;
+}
