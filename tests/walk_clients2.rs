@@ -8,6 +8,10 @@
 //!   an HTTP/2 request (`curl --http2-prior-knowledge`, httpx, nghttp) names it in
 //!   `:authority`, with no `host` field. The app read the `Host` a request in absolute form
 //!   sent beside its target, and found no `Host` at all over HTTP/2.
+//! - Cookies over HTTP/2: a browser sends each cookie of a request in a `cookie` field of its
+//!   own (RFC 9113 8.2.3, for header compression), which a server must join with `"; "` into
+//!   one before an application reads them. The app read the first field only where it reads
+//!   one (`Header`, `HeaderMap::get`), where the same request over HTTP/1.1 gave them all.
 
 mod common;
 
@@ -38,6 +42,42 @@ async fn host(#[dep(session)] _s: &u8, head: &HeaderMap) -> String {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct CookieHeader {
+    cookie: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Crumbs {
+    a: String,
+    b: String,
+    c: String,
+}
+
+/// Answers the `Cookie` fields the app reads, the `cookie` a `Header` input reads, and the
+/// cookies a `Cookie` input reads.
+#[depends]
+async fn cookies(
+    #[dep(session)] _s: &u8,
+    head: &HeaderMap,
+    Header(header): Header<CookieHeader>,
+    Cookie(crumbs): Cookie<Crumbs>,
+) -> String {
+    let fields: Vec<&str> = head
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap_or("?"))
+        .collect();
+    format!(
+        "{} / {} / {} {} {}",
+        fields.join(" | "),
+        header.cookie,
+        crumbs.a,
+        crumbs.b,
+        crumbs.c
+    )
+}
+
 /// Sends `request` on a new connection and reads until the server closes it: the answer's
 /// status and body.
 async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
@@ -65,9 +105,20 @@ async fn h2_exchange(
     uri: &str,
     hosts: &[&str],
 ) -> (u16, String) {
+    h2_get_with(client, uri, http::header::HOST, hosts).await
+}
+
+/// GETs `uri` over `client`'s HTTP/2 connection with a field `name` of each of `values`: the
+/// answer's status and body.
+async fn h2_get_with(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    uri: &str,
+    name: http::header::HeaderName,
+    values: &[&str],
+) -> (u16, String) {
     let mut request = http::Request::get(uri);
-    for host in hosts {
-        request = request.header(http::header::HOST, *host);
+    for value in values {
+        request = request.header(&name, *value);
     }
     std::future::poll_fn(|cx| client.poll_ready(cx))
         .await
@@ -168,6 +219,67 @@ async fn the_host_an_app_reads_is_the_one_the_request_names_over_http1_and_http2
             settled(&server).await,
             ["session:setup", "session:success 200"],
             "{uri} {hosts:?}"
+        );
+    }
+    driver.abort();
+    server.shutdown().await;
+}
+
+/// RFC 9113 8.2.3: an HTTP/2 client may send each cookie in a `cookie` field of its own (the
+/// browsers do, so that header compression indexes each one), and a server MUST join them
+/// with `"; "` before passing them to a generic HTTP server application. di passed them as
+/// they came: `HeaderMap::get(COOKIE)`, a `Header` input's `cookie` and a mounted service's
+/// read of the field saw the first cookie alone, where the same request over HTTP/1.1 (one
+/// `Cookie` with them all) gave every one. Now an HTTP/2 request's `cookie` fields are one,
+/// and the app reads the same over both protocols; a `Cookie` input read every cookie before
+/// and still does.
+#[tokio::test]
+async fn an_http2_requests_cookies_sent_apart_are_read_as_one_cookie_field() {
+    let _serial = serial().await;
+    let server = App::new()
+        .get("/cookies", cookies)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let together = "a=1; b=2; c=3";
+    let expected = format!("{together} / {together} / 1 2 3");
+
+    common::clear();
+    let (status, body) = exchange(
+        addr,
+        b"GET /cookies HTTP/1.1\r\nHost: t\r\nCookie: a=1; b=2; c=3\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, expected.as_str()),
+        "HTTP/1.1"
+    );
+    assert_eq!(
+        settled(&server).await,
+        ["session:setup", "session:success 200"]
+    );
+
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut client, driver) = common::h2_client(stream, &h2::client::Builder::new()).await;
+    let uri = format!("http://{addr}/cookies");
+    for crumbs in [
+        &["a=1", "b=2", "c=3"][..],
+        &["a=1; b=2", "c=3"][..],
+        &[together][..],
+    ] {
+        common::clear();
+        let (status, body) = h2_get_with(&mut client, &uri, http::header::COOKIE, crumbs).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, expected.as_str()),
+            "HTTP/2 {crumbs:?}"
+        );
+        assert_eq!(
+            settled(&server).await,
+            ["session:setup", "session:success 200"],
+            "HTTP/2 {crumbs:?}"
         );
     }
     driver.abort();

@@ -784,6 +784,12 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
         } else {
             (!host_from_target(&mut request)).then_some(Refused::HostNotAuthority)
         };
+        if request.version() == http::Version::HTTP_2 {
+            let mut cookies = request.headers().get_all(http::header::COOKIE).iter();
+            if cookies.next().is_some() && cookies.next().is_some() {
+                join_cookies(request.headers_mut());
+            }
+        }
         if let Some(refused) = refused {
             return ResponseFuture(Box::pin(std::future::ready(refuse(
                 &self.inner.0.engine,
@@ -834,6 +840,28 @@ fn host_from_target(request: &mut http::Request<hyper::body::Incoming>) -> bool 
     };
     request.headers_mut().insert(http::header::HOST, host);
     true
+}
+
+/// Joins the `cookie` fields of an HTTP/2 request into one, with `"; "` between them: an
+/// HTTP/2 client may send each cookie in a field of its own (the browsers do, so that header
+/// compression indexes each), and RFC 9113 section 8.2.3 says they MUST be joined so before a
+/// generic HTTP server application reads them. Without this, the app read the first cookie
+/// alone where it reads one field (`HeaderMap::get`, a `Header` input, a mounted service),
+/// where the same request over HTTP/1.1 (one `Cookie`, RFC 6265 section 5.4) gave every one.
+#[cold]
+#[inline(never)]
+fn join_cookies(headers: &mut http::HeaderMap) {
+    let mut joined = Vec::new();
+    for field in &headers.get_all(http::header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(field.as_bytes());
+    }
+    // Each field was a valid value, and so is `; `: this cannot fail.
+    if let Ok(joined) = http::HeaderValue::from_bytes(&joined) {
+        headers.insert(http::header::COOKIE, joined);
+    }
 }
 
 /// Whether the `host` of an HTTP/2 request that has one names the host its `:authority`

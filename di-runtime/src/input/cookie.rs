@@ -15,7 +15,8 @@ use crate::response::error::InputError;
 /// Request cookies deserialized into a struct by name, as FastAPI's `Cookie()` parameters: a
 /// field takes the cookie of its exact name, an `Option` field is `None` when it is absent.
 ///
-/// The `Cookie` headers (all of them: HTTP/2 clients send one per cookie) are parsed as
+/// The `Cookie` headers (all of them; the `cookie` fields of an HTTP/2 request, one per cookie
+/// from a browser, reach the app joined into one, RFC 9113 8.2.3) are parsed as
 /// Starlette parses them: pairs split at `;` and at the first `=`, spaces trimmed, a value in
 /// double quotes unquoted with its `\"` and `\ooo` escapes; a value is *not* percent-decoded
 /// (`a%20b` stays `a%20b`, as in FastAPI). A cookie sent twice gives its last value.
