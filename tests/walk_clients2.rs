@@ -12,6 +12,10 @@
 //!   own (RFC 9113 8.2.3, for header compression), which a server must join with `"; "` into
 //!   one before an application reads them. The app read the first field only where it reads
 //!   one (`Header`, `HeaderMap::get`), where the same request over HTTP/1.1 gave them all.
+//! - An upload refused before its body is read (curl `-T -` to a route whose dependency answers
+//!   401): the server closed the connection at once, the client's bytes unread, so that the
+//!   client's next bytes met a reset (RFC 9112 9.6); curl, still sending, failed with `Send
+//!   failure: Broken pipe` and never showed the answer, one time in two.
 
 mod common;
 
@@ -283,5 +287,77 @@ async fn an_http2_requests_cookies_sent_apart_are_read_as_one_cookie_field() {
         );
     }
     driver.abort();
+    server.shutdown().await;
+}
+
+/// Refuses a request without `x-key` (before the handler takes the body).
+#[depends]
+async fn keyed(head: &HeaderMap) -> Result<u8, HttpError> {
+    if head.contains_key("x-key") {
+        Ok(1)
+    } else {
+        Err(HttpError::unauthorized("no key"))
+    }
+}
+
+/// A streamed upload behind [`keyed`].
+#[depends]
+async fn guarded_upload(
+    #[dep(session)] _s: &u8,
+    #[dep(keyed)] _k: &u8,
+    body: di_runtime::BodyStream,
+) -> Result<String, HttpError> {
+    Ok(format!("{} bytes", body.to_bytes().await?.len()))
+}
+
+/// RFC 9112 9.6: a server that closes a connection at once, its client's bytes unread, makes
+/// the client's next bytes meet a reset, and a client still sending its body may never read
+/// the answer. An upload refused before its body is read (a chunked one, as `curl -T -` sends
+/// it, to a route whose dependency answers 401) was answered and closed so: curl, still
+/// sending, failed one time in two with `Send failure: Broken pipe` and showed no answer.
+/// Now the server closes such a connection in stages, as nginx's `lingering_close` does: its
+/// own side first, then, once it has read and dropped what the client still sends (for a
+/// moment at most), the rest. A client sending 16 MiB of body after its head sends it all
+/// without an error, reads the whole answer and then the end of the connection; the
+/// teardowns see the setup failure once.
+#[tokio::test]
+async fn an_upload_refused_before_its_body_is_read_is_closed_without_a_reset() {
+    use tokio::io::AsyncReadExt;
+    let _serial = serial().await;
+    let server = App::new()
+        .post("/guarded", guarded_upload)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    common::clear();
+    let stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let sending = tokio::spawn(async move {
+        write
+            .write_all(b"POST /guarded HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await?;
+        let mut chunk = b"10000\r\n".to_vec();
+        chunk.extend_from_slice(&[b'x'; 0x10000]);
+        chunk.extend_from_slice(b"\r\n");
+        for _ in 0..256 {
+            write.write_all(&chunk).await?;
+        }
+        Ok::<_, std::io::Error>(write)
+    });
+    let mut answer = Vec::new();
+    let end = match common::within(read.read_to_end(&mut answer)).await {
+        Ok(_) => "closed".to_owned(),
+        Err(error) => format!("{:?}", error.kind()),
+    };
+    let sent = common::within(sending).await.unwrap().map(drop);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+    assert!(answer.ends_with(r#"{"detail":"no key"}"#), "{answer}");
+    assert_eq!(end, "closed", "{answer}");
+    assert!(sent.is_ok(), "the body met {sent:?}");
+    assert_eq!(
+        settled(&server).await,
+        ["session:setup", "session:setup_failed keyed"]
+    );
     server.shutdown().await;
 }

@@ -174,6 +174,11 @@ struct ServerShared {
     live: AtomicUsize,
     /// Says that a connection's socket has closed (see [`Live`]).
     freed: Notify,
+    /// Sockets closing in stages (see [`close_in_stages`]), counted no more in `live`: at
+    /// most `max_connections` at once, a socket past them closed at once as before.
+    lingering: AtomicUsize,
+    /// `max_connections`: the most sockets [`close_in_stages`] keeps at once.
+    linger_limit: usize,
     /// How long a connection may stay idle before it is closed, in milliseconds.
     keep_alive: u64,
     /// How long a response frame may wait for the client to take it, in milliseconds.
@@ -369,6 +374,8 @@ impl Connections {
                 became_idle: Notify::new(),
                 live: AtomicUsize::new(0),
                 freed: Notify::new(),
+                lingering: AtomicUsize::new(0),
+                linger_limit: limit.max(1),
                 keep_alive: u64::try_from(keep_alive.as_millis()).unwrap_or(NO_DEADLINE),
                 send_timeout: u64::try_from(send_timeout.as_millis()).unwrap_or(NO_DEADLINE),
                 header_read_timeout: u64::try_from(header_read_timeout.as_millis())
@@ -1631,12 +1638,59 @@ impl Drop for Watched {
     fn drop(&mut self) {
         // Closed now, as hyper drops it, not when the connection's shared state goes.
         let io = self.shared.socket.lock().take();
-        if let Some(io) = io
-            && self.shared.reset_on_close.load(Ordering::Relaxed)
-        {
-            reset(&io);
+        if let Some(io) = io {
+            if self.shared.reset_on_close.load(Ordering::Relaxed) {
+                reset(&io);
+            } else if unread(&io) {
+                close_in_stages(io, &self.shared.server);
+            }
         }
     }
+}
+
+/// How long a connection closed with its client's bytes unread reads and drops what the
+/// client still sends before it closes (see [`close_in_stages`]); nginx's `lingering_timeout`
+/// is 5 s.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Whether bytes of the client wait unread in `io`'s receive buffer (a peek: nothing taken).
+fn unread(io: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    matches!(socket2::SockRef::from(io).peek(&mut byte), Ok(1))
+}
+
+/// Closes `io`, whose client's bytes wait unread (a body the app did not read, refused before
+/// it was), in stages, as RFC 9112 section 9.6 asks and nginx's `lingering_close` does: its
+/// own side at once (the client reads the answer, then the end), then, once the client has
+/// stopped sending (it closes, or [`LINGER`] passes; what it sends meanwhile is read and
+/// dropped), the rest. Closed at once, with bytes unread, the socket answered the client's
+/// next bytes with a reset: curl, still sending its upload, failed with `Send failure: Broken
+/// pipe` and never showed the answer, one time in two. Outside a runtime, or past
+/// `max_connections` sockets closing so at once, closed at once.
+#[cold]
+#[inline(never)]
+fn close_in_stages(io: TcpStream, server: &Arc<ServerShared>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if server.lingering.fetch_add(1, Ordering::SeqCst) >= server.linger_limit {
+        server.lingering.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let server = server.clone();
+    // hyper has shut its side already, unless it gave up on the connection.
+    let _ = socket2::SockRef::from(&io).shutdown(std::net::Shutdown::Write);
+    runtime.spawn(async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut io = io;
+        let mut dropped = vec![0u8; 64 * 1024];
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Ok(1..) = io.read(&mut dropped).await {}
+        })
+        .await;
+        drop(io);
+        server.lingering.fetch_sub(1, Ordering::SeqCst);
+    });
 }
 
 /// Makes `io`'s close a reset (`SO_LINGER` of zero: `RST`, not `FIN`), so that its client sees
