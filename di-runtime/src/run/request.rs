@@ -29,7 +29,7 @@ use crate::response::body::{Body, BoxError, Response, sends_no_body};
 use crate::response::error::BodyError;
 use crate::response::error::{Gathered, HttpError};
 use crate::response::into::{ErrorMark, IntoResponse, Unserializable, internal_error_response};
-use crate::run::background::drop_tasks;
+use crate::run::background::{BackgroundPlace, BackgroundPlaces, drop_tasks};
 use crate::run::body::{AfterBody, guarded, tracked};
 use crate::run::config::Config;
 use crate::run::deadline::{BodyTimedOut, Deadline};
@@ -743,7 +743,7 @@ fn serve(
             let background = engine.background_places();
             owed.places.background = Some(match background.try_take() {
                 Some(place) => place,
-                None => background.take().await,
+                None => wait_for_place(background).await,
             });
         }
         let tasks = head.take_background();
@@ -1146,6 +1146,14 @@ async fn run_handler(
             answer(response, panicked())
         }
     }
+}
+
+/// A background place for a request's tasks when none is free (see `serve`): boxed, so that
+/// the wait, rare, does not make every request's future larger.
+#[cold]
+#[inline(never)]
+fn wait_for_place(places: &Arc<BackgroundPlaces>) -> BoxFuture<'_, BackgroundPlace> {
+    Box::pin(places.take())
 }
 
 /// The response `made` from the handler's value written into `response`, and the outcome it
