@@ -32,7 +32,9 @@ use crate::response::error::{BodyError, HttpError, InputError, MultipartError};
 ///
 /// Before anything is set up, the content type is checked: a body that is not
 /// `multipart/form-data` is a 422 (`["body"]`, with the content type sent as `input`), one
-/// without a boundary a 400 `{"detail":"Missing boundary in multipart."}` (FastAPI's answer).
+/// without a boundary a 400 `{"detail":"Missing boundary in multipart."}` (FastAPI's answer),
+/// one whose boundary is longer than 256 bytes a 400 `{"detail":"Invalid multipart data: the
+/// boundary is longer than 256 bytes"}` (python-multipart's limit).
 /// A body that turns out malformed while it is read is a 400
 /// `{"detail":"Invalid multipart data: ..."}`, and so is a part whose headers pass 16 KiB (as
 /// they come: a part's head is never held whole, nor the bytes before the first boundary,
@@ -275,6 +277,11 @@ impl FromRequest for Multipart {
                 "Missing boundary in multipart.",
             ))]);
         };
+        if boundary.len() > MAX_BOUNDARY {
+            return Err(vec![InputError::rejection(HttpError::bad_request(
+                format!("Invalid multipart data: the boundary is longer than {MAX_BOUNDARY} bytes"),
+            ))]);
+        }
         let body = BodyStream::take(head, "Multipart")?;
         Ok(Self {
             state: Reading::Unread { body, boundary },
@@ -440,6 +447,14 @@ fn disposition(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
     };
     (name.map(text), file_name.map(text))
 }
+
+/// The longest boundary a form is read with, python-multipart's `MAX_BOUNDARY_LENGTH` (RFC
+/// 2046 5.1.1 allows 70 characters; 256 leaves room for every client). The work of finding the
+/// boundary grows with its length at every chunk of the body ([`Framing`] and `multer` each
+/// keep the last bytes of a chunk, as long as the boundary, and search them again with the
+/// next): a boundary of the head's size (128 KiB) in a body sent a byte per chunk cost a core
+/// minutes.
+const MAX_BOUNDARY: usize = 256;
 
 /// The `boundary` parameter of a multipart content type, read as python-multipart reads it
 /// for Starlette (see [`parameters`]): the last one sent, `None` when there is none, or it is
