@@ -16,8 +16,9 @@ use crate::response::error::{HttpError, InputError};
 /// of a repeated key, any other field the last one), problems reported at
 /// `["body", field]`.
 ///
-/// As in FastAPI, a field sent empty (`name=`) counts as absent (`missing` when it is
-/// required, `None` for an `Option`), and a body of any other content type is read as an
+/// As in FastAPI, a field of one value sent empty (`name=`) counts as absent (`missing` when
+/// it is required, `None` for an `Option`), while a list field keeps its empty values
+/// (`tags=` is `[""]`), and a body of any other content type is read as an
 /// empty form, so every required field is `missing`. The body is read within the app's body
 /// limit (413 past it). `multipart/form-data` is not read by `Form`. A route that also reads
 /// its body as [`Json`](crate::Json) is refused by `App::check`: a body has one content type.
@@ -85,10 +86,10 @@ pub(crate) fn too_many(what: &str, max: usize) -> HttpError {
     )
 }
 
-/// The pairs of a form that are read, as FastAPI reads a form into `T`: an empty value is
-/// absent; a key sent more than once keeps its empty values (elements of a list), unless `T`
-/// reads that key as one value, which is then the last one: when that is empty, the field is
-/// absent too.
+/// The pairs of a form that are read, as FastAPI reads a form into `T`: a key that `T` reads
+/// as a list keeps all its values, empty ones included (`tags=` is `[""]`, FastAPI's
+/// `getlist`); a key it reads as one value takes the last one sent, and is absent when that
+/// is empty (`age=`, `age=5&age=`).
 /// (A multipart form's text fields are kept by the same rule, `Multipart::into_form`.)
 pub(crate) fn kept_pairs<T, K, V>(pairs: &[(K, V)]) -> Vec<(&str, &str)>
 where
@@ -96,27 +97,18 @@ where
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    let mut counts: HashMap<&str, (usize, bool)> = HashMap::new();
+    // The keys left out: their last value is empty and `T` reads them as one value. Each key
+    // is probed once, not each empty value: a form of many empty fields is not quadratic.
+    let mut absent: HashMap<&str, bool> = HashMap::new();
     if pairs.iter().any(|(_, v)| v.as_ref().is_empty()) {
         for (k, v) in pairs {
-            let (count, last_empty) = counts.entry(k.as_ref()).or_default();
-            *count += 1;
-            *last_empty = v.as_ref().is_empty();
+            absent.insert(k.as_ref(), v.as_ref().is_empty());
         }
-        // A repeated key whose last value is empty, read as one value: absent.
-        for (key, (count, last_empty)) in &mut counts {
-            if *count > 1 && *last_empty && !probe::reads_as_list::<T>(key) {
-                *count = 0;
-            }
-        }
+        absent.retain(|key, last_empty| *last_empty && !probe::reads_as_list::<T>(key));
     }
     pairs
         .iter()
-        .filter(|(k, v)| match counts.get(k.as_ref()) {
-            None => true,
-            Some(&(0, _)) => false,
-            Some(&(count, _)) => count > 1 || !v.as_ref().is_empty(),
-        })
+        .filter(|(k, _)| absent.is_empty() || !absent.contains_key(k.as_ref()))
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect()
 }

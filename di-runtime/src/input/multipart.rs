@@ -161,9 +161,9 @@ impl Multipart {
     }
 
     /// Reads a small form whole: its text fields deserialized into `T` as
-    /// [`Form<T>`](crate::Form) reads a URL-encoded body (a `Vec` field takes every value of a
-    /// repeated name, any other field the last, a field sent empty is absent; every problem a
-    /// 422 at `["body", field]`), and
+    /// [`Form<T>`](crate::Form) reads a URL-encoded body (a `Vec` field takes every value of its
+    /// name, empty ones included, any other field the last, absent when that is empty; every
+    /// problem a 422 at `["body", field]`), and
     /// its file parts in memory, in order, as [`UploadedFile`]s (FastAPI's `Form()` and
     /// `UploadFile` parameters of one multipart form).
     ///
@@ -225,9 +225,8 @@ impl Multipart {
                 None => texts.push((name, field.text().await?)),
             }
         }
-        // As `Form<T>` and FastAPI: a field sent empty is absent, unless its name repeats
-        // (then its empty values are elements of a list). Counted once, not per empty field:
-        // a form of many empty fields is not quadratic.
+        // As `Form<T>` and FastAPI: a field of one value sent empty is absent; a list keeps
+        // its empty values.
         let kept = kept_pairs::<T, _, _>(&texts);
         let value = from_pairs("body", &kept, Repeated::Last).map_err(HttpError::invalid_input)?;
         Ok((value, files))
