@@ -222,3 +222,66 @@ async fn a_list_field_sent_once_empty_is_a_list_of_one_empty_value_as_in_fastapi
     );
     client.shutdown().await;
 }
+
+// ------------- 3. the first boundary, not at the start of a line
+
+/// The first boundary of a form is `--` and the boundary at the body's start or at the start
+/// of a line (RFC 2046 5.1.1: "The boundary delimiter MUST occur at the beginning of a line";
+/// what comes before it is a preamble). `di` took `--B` anywhere in the preamble: a body whose
+/// first line was `x--B` was read as a form of the parts after it, where python-multipart
+/// (FastAPI) refuses it and a reader that keeps to the RFC (a proxy, a firewall that scans
+/// uploads) sees a preamble and no part: each reader saw other fields. A preamble that holds
+/// `--B` in its text (`see --B below`) was refused, where the RFC reads the form after it.
+/// Each body is also sent a byte at a time.
+#[tokio::test]
+async fn the_first_boundary_is_found_only_at_the_start_of_a_line() {
+    let _turn = TURNS.lock().await;
+    let client = TestClient::start(App::new().post("/fields", fields))
+        .await
+        .expect("starts");
+    let part = "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B--\r\n";
+    let cases = [
+        // The boundary at the body's start, after a line end, after a preamble.
+        (part.to_owned(), json!([["a", null, "x"]])),
+        (format!("\r\n{part}"), json!([["a", null, "x"]])),
+        (format!("preamble\r\n{part}"), json!([["a", null, "x"]])),
+        (
+            format!("see --B below\r\n{part}"),
+            json!([["a", null, "x"]]),
+        ),
+        (
+            format!("-\r\n--\r\n-B\r\n--\r\n{part}"),
+            json!([["a", null, "x"]]),
+        ),
+        // Not at the start of a line: a preamble up to the closing boundary.
+        (format!("x{part}"), json!([])),
+        (format!("preamble {part}"), json!([])),
+    ];
+    for (body, expected) in cases {
+        let whole = client
+            .post("/fields")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .body(body.clone())
+            .send()
+            .await;
+        let status = whole.status().as_u16();
+        assert_eq!(
+            (status, whole.json::<Value>().await.expect("json")),
+            (200, expected.clone()),
+            "{body:?}"
+        );
+        let bytes = client
+            .post("/fields")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .chunked(body.bytes().map(|b| vec![b]))
+            .send()
+            .await;
+        let status = bytes.status().as_u16();
+        assert_eq!(
+            (status, bytes.json::<Value>().await.expect("json")),
+            (200, expected),
+            "{body:?}, a byte at a time"
+        );
+    }
+    client.shutdown().await;
+}

@@ -574,9 +574,11 @@ pin_project_lite::pin_project! {
     /// end of: the bytes before the first boundary until the boundary comes, and a part's
     /// headers until the blank line after them, each up to the body limit, scanned again from
     /// their start at each chunk. This finds the boundaries as the bytes pass (a few bytes kept
-    /// between chunks): it drops the preamble as it comes, as python-multipart does, and fails
-    /// a part whose head passes [`PART_HEAD_LIMIT`], while the body still comes. The bytes it
-    /// passes on are the body's, from the first boundary on.
+    /// between chunks): it drops the preamble as it comes, and fails a part whose head passes
+    /// [`PART_HEAD_LIMIT`], while the body still comes. The bytes it passes on are the body's,
+    /// from the first boundary on: the first `--` and boundary at the body's start or at the
+    /// start of a line (RFC 2046 5.1.1), never one in the middle of a preamble's line, which
+    /// `multer` would take.
     struct Framing<S> {
         #[pin]
         chunks: S,
@@ -609,7 +611,8 @@ impl<S> Framing<S> {
             chunks,
             delimiter: [b"\r\n--", boundary.as_bytes()].concat().into(),
             phase: Phase::Preamble,
-            seam: Vec::new(),
+            // The body's start is the start of a line: the first boundary may be there.
+            seam: b"\r\n".to_vec(),
         }
     }
 }
@@ -649,16 +652,21 @@ impl<S> Framing<S> {
         let mut passed = chunk.clone();
         let mut at = 0;
         if let Phase::Preamble = this.phase {
-            let opening = &this.delimiter[2..];
-            match find_across(this.seam, &chunk, opening) {
+            // The first boundary, as the others, at the start of a line (RFC 2046 5.1.1): the
+            // line end before it (or the body's start, a line end kept in `seam` from the
+            // start) is not passed on.
+            let delimiter = &this.delimiter[..];
+            match find_across(this.seam, &chunk, delimiter) {
                 None => {
-                    next_seam(this.seam, &chunk, opening);
+                    next_seam(this.seam, &chunk, delimiter);
                     return Ok(Bytes::new());
                 }
                 Some((start, end)) => {
                     passed = match start {
-                        Ok(start) => chunk.slice(start..),
-                        Err(in_seam) => [&this.seam[in_seam..], &chunk[..]].concat().into(),
+                        Ok(start) => chunk.slice(start + 2..),
+                        Err(in_seam) => {
+                            Bytes::from([&this.seam[in_seam..], &chunk[..]].concat()).slice(2..)
+                        }
                     };
                     this.seam.clear();
                     *this.phase = Phase::Boundary { dashes: 0 };
