@@ -285,3 +285,87 @@ async fn the_first_boundary_is_found_only_at_the_start_of_a_line() {
     }
     client.shutdown().await;
 }
+
+// ------------- 4. a part's head that ends otherwise than with a blank CRLF line
+
+/// A part's head ends at its first blank line, written `CRLF CRLF` (RFC 2046 5.1.1, RFC 5322
+/// 2.2). `multer` cut the head at the first `CRLF CRLF` it found, read its headers with
+/// `httparse`, which also ends them at a bare `LF`, and dropped what lay between: a head that
+/// ended with `\r\n\n` or `\n\n` took in the next part's boundary and head, so that its field
+/// was given the next part's data and the next part was never seen (`a` = `file`, the file
+/// `x.txt` gone); a part with no header at all (`--B\r\n\r\n`) did the same. FastAPI refuses
+/// each body with a 400, and a reader that keeps to the RFC sees other fields than `di` saw,
+/// which is how a firewall that scans uploads is walked past. Each is now a 400 (RFC 7578 4.2:
+/// every part has a `Content-Disposition`), also when sent a byte at a time.
+#[tokio::test]
+async fn a_part_head_that_ends_with_a_bare_line_feed_or_holds_no_header_is_400() {
+    let _turn = TURNS.lock().await;
+    let client = TestClient::start(App::new().post("/fields", fields))
+        .await
+        .expect("starts");
+    let next = "\r\n--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.txt\"\r\n\r\nfile\r\n--B--\r\n";
+    let bare_line_feed =
+        "Invalid multipart data: a line of a part's headers ends with a bare LF, not CRLF";
+    let no_header = "Invalid multipart data: a part has no headers";
+    let cases = [
+        ("--B\r\n\r\nhello", no_header),
+        ("--B \t\r\n\r\nhello", no_header),
+        (
+            "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\nhello",
+            bare_line_feed,
+        ),
+        (
+            "--B\r\nContent-Disposition: form-data; name=\"a\"\n\nhello",
+            bare_line_feed,
+        ),
+        (
+            "--B\r\nContent-Disposition: form-data; name=\"a\"\r\nX: 1\n\nhello",
+            bare_line_feed,
+        ),
+        (
+            "--B\r\nContent-Disposition: form-d\nta; name=\"a\"\r\n\r\nhello",
+            bare_line_feed,
+        ),
+    ];
+    for (first, detail) in cases {
+        let body = format!("{first}{next}");
+        let whole = client
+            .post("/fields")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .body(body.clone())
+            .send()
+            .await;
+        let status = whole.status().as_u16();
+        assert_eq!(
+            (status, whole.json::<Value>().await.expect("json")),
+            (400, json!({ "detail": detail })),
+            "{body:?}"
+        );
+        let bytes = client
+            .post("/fields")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .chunked(body.bytes().map(|b| vec![b]))
+            .send()
+            .await;
+        let status = bytes.status().as_u16();
+        assert_eq!(
+            (status, bytes.json::<Value>().await.expect("json")),
+            (400, json!({ "detail": detail })),
+            "{body:?}, a byte at a time"
+        );
+    }
+    // A head of CRLF lines is read as before, transport padding and an empty part included.
+    let body =
+        format!("--B \t\r\nContent-Disposition: form-data; name=\"a\"\r\nX-A: 1\r\n\r\n{next}");
+    let answer = client
+        .post("/fields")
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(body)
+        .send()
+        .await;
+    assert_eq!(
+        answer.json::<Value>().await.expect("json"),
+        json!([["a", null, ""], ["f", "x.txt", "file"]])
+    );
+    client.shutdown().await;
+}

@@ -38,7 +38,8 @@ use crate::response::error::{BodyError, HttpError, InputError, MultipartError};
 /// A body that turns out malformed while it is read is a 400
 /// `{"detail":"Invalid multipart data: ..."}`, and so is a part whose headers pass 16 KiB (as
 /// they come: a part's head is never held whole, nor the bytes before the first boundary,
-/// which are skipped); an empty body is a form with no fields, as in FastAPI. The form's end
+/// which are skipped), a part with no header, and one whose header lines end with a bare LF
+/// rather than CRLF; an empty body is a form with no fields, as in FastAPI. The form's end
 /// ([`next_field`](Multipart::next_field) giving `None`) is its closing boundary and the rest
 /// of the body after it, read to the body's end as Starlette reads a whole body, so that the
 /// HTTP/1 connection is kept alive.
@@ -554,20 +555,36 @@ impl Stream for SharedStream {
 /// its headers (a `Content-Disposition` and a `Content-Type` take a few hundred bytes).
 const PART_HEAD_LIMIT: usize = 16 * 1024;
 
-/// A part's headers longer than [`PART_HEAD_LIMIT`], carried through `multer` as a body error.
+/// A part's head [`Framing`] refuses, carried through `multer` as a body error.
 #[derive(Debug)]
-struct PartHeadTooLong;
+enum BadHead {
+    /// Longer than [`PART_HEAD_LIMIT`].
+    TooLong,
+    /// A line ended by a bare `LF`, which `httparse` takes as a line's end (and a bare `LF`
+    /// after a line as the head's end), where `multer` cuts the head at the first `CRLF CRLF`
+    /// and drops what lies between: the next part's boundary and head with it.
+    BareLineFeed,
+    /// No header line: `multer` looks for the head's end after the blank line that ends it,
+    /// and takes the next part's head (and data) for this one's.
+    NoHeaders,
+}
 
-impl fmt::Display for PartHeadTooLong {
+impl fmt::Display for BadHead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "a part's headers are longer than {PART_HEAD_LIMIT} bytes"
-        )
+        match self {
+            Self::TooLong => write!(
+                f,
+                "a part's headers are longer than {PART_HEAD_LIMIT} bytes"
+            ),
+            Self::BareLineFeed => {
+                f.write_str("a line of a part's headers ends with a bare LF, not CRLF")
+            }
+            Self::NoHeaders => f.write_str("a part has no headers"),
+        }
     }
 }
 
-impl std::error::Error for PartHeadTooLong {}
+impl std::error::Error for BadHead {}
 
 pin_project_lite::pin_project! {
     /// The body on its way to `multer`, which keeps in its buffer whatever it has not found the
@@ -597,8 +614,13 @@ enum Phase {
     Preamble,
     /// Just past a boundary, `dashes` of a closing `--` seen.
     Boundary { dashes: usize },
-    /// In a part's head: `taken` bytes of it, the last `ending` of them a start of `\r\n\r\n`.
-    Head { taken: usize, ending: usize },
+    /// In a part's head: `taken` bytes of it, the last `ending` of them a start of `\r\n\r\n`,
+    /// `lines` of its lines ended (the boundary's line first).
+    Head {
+        taken: usize,
+        ending: usize,
+        lines: usize,
+    },
     /// In a part's data.
     Data,
     /// Past the closing boundary: nothing more is looked for.
@@ -647,7 +669,7 @@ impl<S> Framing<S> {
     /// Scans `chunk`, moving through the phases, and returns what of it to pass on: all of it
     /// but a preamble's bytes (and, where the first boundary began in the last chunk, its start
     /// kept from it).
-    fn scan(self: Pin<&mut Self>, chunk: Bytes) -> Result<Bytes, PartHeadTooLong> {
+    fn scan(self: Pin<&mut Self>, chunk: Bytes) -> Result<Bytes, BadHead> {
         let this = self.project();
         let mut passed = chunk.clone();
         let mut at = 0;
@@ -689,16 +711,25 @@ impl<S> Framing<S> {
                         *this.phase = Phase::Head {
                             taken: dashes,
                             ending: 0,
+                            lines: 0,
                         };
                     }
                 }
                 Phase::Head {
                     mut taken,
                     mut ending,
+                    mut lines,
                 } => {
                     for &byte in &chunk[at..] {
                         at += 1;
                         taken += 1;
+                        if byte == b'\n' {
+                            // `ending` is 1 or 3 right after a `\r`.
+                            if !matches!(ending, 1 | 3) {
+                                return Err(BadHead::BareLineFeed);
+                            }
+                            lines += 1;
+                        }
                         ending = match (ending, byte) {
                             (0 | 2, b'\r') => ending + 1,
                             (1 | 3, b'\n') => ending + 1,
@@ -706,17 +737,25 @@ impl<S> Framing<S> {
                             _ => 0,
                         };
                         if ending == 4 {
+                            // The boundary's line and the blank one: no header between.
+                            if lines == 2 {
+                                return Err(BadHead::NoHeaders);
+                            }
                             break;
                         }
                         if taken > PART_HEAD_LIMIT {
-                            return Err(PartHeadTooLong);
+                            return Err(BadHead::TooLong);
                         }
                     }
                     *this.phase = if ending == 4 {
                         this.seam.clear();
                         Phase::Data
                     } else {
-                        Phase::Head { taken, ending }
+                        Phase::Head {
+                            taken,
+                            ending,
+                            lines,
+                        }
                     };
                 }
                 Phase::Data => match find_across(this.seam, &chunk[at..], this.delimiter) {
@@ -778,9 +817,9 @@ fn from_multer(error: multer::Error) -> MultipartError {
         return MultipartError::body(body.clone());
     }
     if let multer::Error::StreamReadFailed(source) = &error
-        && let Some(too_long) = source.downcast_ref::<PartHeadTooLong>()
+        && let Some(bad) = source.downcast_ref::<BadHead>()
     {
-        return MultipartError::malformed(too_long.to_string());
+        return MultipartError::malformed(bad.to_string());
     }
     if let multer::Error::LockFailure = error {
         tracing::error!(
