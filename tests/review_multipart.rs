@@ -369,3 +369,54 @@ async fn a_part_head_that_ends_with_a_bare_line_feed_or_holds_no_header_is_400()
     );
     client.shutdown().await;
 }
+
+// ------------- 5. text after a boundary
+
+/// A boundary is followed by `--` (the form's end) or by a line end, with transport padding
+/// (spaces and tabs) before it (RFC 2046 5.1.1). Text there (`--Bxyz`, a boundary the client
+/// did not declare whose start is the declared one, or `--B-x`) was answered `Invalid
+/// multipart data: incomplete multipart stream`, or, where a header line followed, `a part
+/// has no headers`, neither of which says what is wrong; it is now said, whole or a byte at a
+/// time.
+#[tokio::test]
+async fn text_after_a_boundary_is_400_saying_so() {
+    let _turn = TURNS.lock().await;
+    let client = TestClient::start(App::new().post("/fields", fields))
+        .await
+        .expect("starts");
+    let detail = json!({"detail": "Invalid multipart data: a boundary is followed by other than a line end"});
+    let part = "Content-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B--\r\n";
+    for body in [
+        format!("--Bxyz\r\n{part}"),
+        format!("--B \tx\r\n{part}"),
+        "--B\rContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--B--\r\n".to_owned(),
+        format!("--B-x\r\n{part}"),
+        format!("--B\r\n{part}").replace("--B--", "--Bxyz\r\n--B--"),
+    ] {
+        let whole = client
+            .post("/fields")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .body(body.clone())
+            .send()
+            .await;
+        let status = whole.status().as_u16();
+        assert_eq!(
+            (status, whole.json::<Value>().await.expect("json")),
+            (400, detail.clone()),
+            "{body:?}"
+        );
+        let bytes = client
+            .post("/fields")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .chunked(body.bytes().map(|b| vec![b]))
+            .send()
+            .await;
+        let status = bytes.status().as_u16();
+        assert_eq!(
+            (status, bytes.json::<Value>().await.expect("json")),
+            (400, detail.clone()),
+            "{body:?}, a byte at a time"
+        );
+    }
+    client.shutdown().await;
+}

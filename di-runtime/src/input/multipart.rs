@@ -567,6 +567,8 @@ enum BadHead {
     /// No header line: `multer` looks for the head's end after the blank line that ends it,
     /// and takes the next part's head (and data) for this one's.
     NoHeaders,
+    /// Text after a boundary, where only `--` or transport padding and a line end may be.
+    AfterBoundary,
 }
 
 impl fmt::Display for BadHead {
@@ -580,6 +582,7 @@ impl fmt::Display for BadHead {
                 f.write_str("a line of a part's headers ends with a bare LF, not CRLF")
             }
             Self::NoHeaders => f.write_str("a part has no headers"),
+            Self::AfterBoundary => f.write_str("a boundary is followed by other than a line end"),
         }
     }
 }
@@ -707,9 +710,11 @@ impl<S> Framing<S> {
                         } else {
                             Phase::Boundary { dashes: 1 }
                         };
+                    } else if dashes == 1 {
+                        return Err(BadHead::AfterBoundary);
                     } else {
                         *this.phase = Phase::Head {
-                            taken: dashes,
+                            taken: 0,
                             ending: 0,
                             lines: 0,
                         };
@@ -723,6 +728,10 @@ impl<S> Framing<S> {
                     for &byte in &chunk[at..] {
                         at += 1;
                         taken += 1;
+                        // The boundary's line: transport padding, then its end.
+                        if lines == 0 && !matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
+                            return Err(BadHead::AfterBoundary);
+                        }
                         if byte == b'\n' {
                             // `ending` is 1 or 3 right after a `\r`.
                             if !matches!(ending, 1 | 3) {
