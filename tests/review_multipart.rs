@@ -258,30 +258,7 @@ async fn the_first_boundary_is_found_only_at_the_start_of_a_line() {
         (format!("preamble {part}"), json!([])),
     ];
     for (body, expected) in cases {
-        let whole = client
-            .post("/fields")
-            .header("content-type", "multipart/form-data; boundary=B")
-            .body(body.clone())
-            .send()
-            .await;
-        let status = whole.status().as_u16();
-        assert_eq!(
-            (status, whole.json::<Value>().await.expect("json")),
-            (200, expected.clone()),
-            "{body:?}"
-        );
-        let bytes = client
-            .post("/fields")
-            .header("content-type", "multipart/form-data; boundary=B")
-            .chunked(body.bytes().map(|b| vec![b]))
-            .send()
-            .await;
-        let status = bytes.status().as_u16();
-        assert_eq!(
-            (status, bytes.json::<Value>().await.expect("json")),
-            (200, expected),
-            "{body:?}, a byte at a time"
-        );
+        assert_fields(&client, &body, (200, expected)).await;
     }
     client.shutdown().await;
 }
@@ -329,30 +306,7 @@ async fn a_part_head_that_ends_with_a_bare_line_feed_or_holds_no_header_is_400()
     ];
     for (first, detail) in cases {
         let body = format!("{first}{next}");
-        let whole = client
-            .post("/fields")
-            .header("content-type", "multipart/form-data; boundary=B")
-            .body(body.clone())
-            .send()
-            .await;
-        let status = whole.status().as_u16();
-        assert_eq!(
-            (status, whole.json::<Value>().await.expect("json")),
-            (400, json!({ "detail": detail })),
-            "{body:?}"
-        );
-        let bytes = client
-            .post("/fields")
-            .header("content-type", "multipart/form-data; boundary=B")
-            .chunked(body.bytes().map(|b| vec![b]))
-            .send()
-            .await;
-        let status = bytes.status().as_u16();
-        assert_eq!(
-            (status, bytes.json::<Value>().await.expect("json")),
-            (400, json!({ "detail": detail })),
-            "{body:?}, a byte at a time"
-        );
+        assert_fields(&client, &body, (400, json!({ "detail": detail }))).await;
     }
     // A head of CRLF lines is read as before, transport padding and an empty part included.
     let body =
@@ -393,30 +347,30 @@ async fn text_after_a_boundary_is_400_saying_so() {
         format!("--B-x\r\n{part}"),
         format!("--B\r\n{part}").replace("--B--", "--Bxyz\r\n--B--"),
     ] {
-        let whole = client
-            .post("/fields")
-            .header("content-type", "multipart/form-data; boundary=B")
-            .body(body.clone())
-            .send()
-            .await;
-        let status = whole.status().as_u16();
-        assert_eq!(
-            (status, whole.json::<Value>().await.expect("json")),
-            (400, detail.clone()),
-            "{body:?}"
-        );
-        let bytes = client
-            .post("/fields")
-            .header("content-type", "multipart/form-data; boundary=B")
-            .chunked(body.bytes().map(|b| vec![b]))
-            .send()
-            .await;
-        let status = bytes.status().as_u16();
-        assert_eq!(
-            (status, bytes.json::<Value>().await.expect("json")),
-            (400, detail.clone()),
-            "{body:?}, a byte at a time"
-        );
+        assert_fields(&client, &body, (400, detail.clone())).await;
     }
     client.shutdown().await;
+}
+
+/// Posts `body` to `/fields` as a form of boundary `B`, whole and then a byte per chunk, and
+/// checks that each gets `expected`: the status and the JSON body.
+async fn assert_fields(client: &TestClient, body: &str, expected: (u16, Value)) {
+    for bytewise in [false, true] {
+        let request = client
+            .post("/fields")
+            .header("content-type", "multipart/form-data; boundary=B");
+        let request = if bytewise {
+            request.chunked(body.bytes().map(|b| vec![b]).collect::<Vec<_>>())
+        } else {
+            request.body(body.to_owned())
+        };
+        let answer = request.send().await;
+        let status = answer.status().as_u16();
+        let how = if bytewise { ", a byte at a time" } else { "" };
+        assert_eq!(
+            (status, answer.json::<Value>().await.expect("json")),
+            expected,
+            "{body:?}{how}"
+        );
+    }
 }
