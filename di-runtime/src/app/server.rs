@@ -68,7 +68,10 @@ impl App {
     ///
     /// The app sets on it what it sets on a listener of its own (on Linux: TCP keep-alive and
     /// its user timeout, `App::tcp_keepalive`, and `TCP_NOTSENT_LOWAT`), so that the sockets
-    /// it accepts take them; it closes the listener when it shuts down.
+    /// it accepts take them; it closes the listener when it shuts down. Its backlog stays the
+    /// one it was made with (a listener the app binds asks for 1024, where
+    /// `TcpListener::bind` asks for 128: give one made for bursts a backlog of its own, with
+    /// `tokio::net::TcpSocket::listen`).
     pub async fn serve_listener(self, listener: TcpListener) -> Result<(), ServeError> {
         // Listened for now, once bound (tokio never gives a signal back: a `serve` that cannot
         // bind leaves them alone): a signal during the start stops it instead of killing the
@@ -298,7 +301,7 @@ async fn listen(addr: impl ToSocketAddrs + std::fmt::Debug) -> std::io::Result<T
     };
     let mut last = None;
     for resolved in tokio::net::lookup_host(&addr).await.map_err(unresolved)? {
-        match TcpListener::bind(resolved).await {
+        match bind_with_backlog(resolved) {
             Ok(listener) => return Ok(listener),
             Err(error) => {
                 let addr = resolved.to_string();
@@ -312,6 +315,28 @@ async fn listen(addr: impl ToSocketAddrs + std::fmt::Debug) -> std::io::Result<T
             "the address resolved to no address",
         ))
     }))
+}
+
+/// How many connections the kernel may hold for the app before it accepts them (the system
+/// caps it at `net.core.somaxconn`, 4096 on Linux since 5.4). `TcpListener::bind` asks for 128,
+/// as the standard library does: a burst of more new connections than that at once (a load
+/// balancer's reconnect after a deploy, a thousand clients) overflowed the queue, and clients
+/// waited for their SYN to be sent again, a second or more. nginx asks for 511, Go for
+/// `somaxconn`.
+const BACKLOG: u32 = 1024;
+
+/// A listener bound to `addr`, as `TcpListener::bind` makes one (`SO_REUSEADDR` on Unix), with
+/// a [`BACKLOG`] of its own.
+fn bind_with_backlog(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Why an address could not be bound, or resolved.
