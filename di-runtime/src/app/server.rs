@@ -804,17 +804,15 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithClien
             } else {
                 Some(Refused::Host)
             }
-        } else if request.headers().contains_key(http::header::HOST) {
-            (!host_is_authority(&request)).then_some(Refused::HostNotAuthority)
         } else {
-            (!host_from_target(&mut request)).then_some(Refused::HostNotAuthority)
+            join_split_cookies(request.headers_mut());
+            let named = if request.headers().contains_key(http::header::HOST) {
+                host_is_authority(&request)
+            } else {
+                host_from_target(&mut request)
+            };
+            (!named).then_some(Refused::HostNotAuthority)
         };
-        if request.version() == http::Version::HTTP_2 {
-            let mut cookies = request.headers().get_all(http::header::COOKIE).iter();
-            if cookies.next().is_some() && cookies.next().is_some() {
-                join_cookies(request.headers_mut());
-            }
-        }
         if let Some(refused) = refused {
             return ResponseFuture(Box::pin(std::future::ready(refuse(
                 &self.inner.0.engine,
@@ -865,6 +863,15 @@ fn host_from_target(request: &mut http::Request<hyper::body::Incoming>) -> bool 
     };
     request.headers_mut().insert(http::header::HOST, host);
     true
+}
+
+/// Joins the `cookie` fields of an HTTP/2 request into one when it sent two or more (see
+/// [`join_cookies`]); a request of one or none is left as it is, without a copy.
+fn join_split_cookies(headers: &mut http::HeaderMap) {
+    let mut cookies = headers.get_all(http::header::COOKIE).iter();
+    if cookies.next().is_some() && cookies.next().is_some() {
+        join_cookies(headers);
+    }
 }
 
 /// Joins the `cookie` fields of an HTTP/2 request into one, with `"; "` between them: an
